@@ -1,0 +1,3 @@
+from igest_sync.cli import main
+
+main()

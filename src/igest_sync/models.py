@@ -1,0 +1,270 @@
+"""Frozen value objects shared by the adapters, the mapping and the runs.
+
+Money and quantities are ``Decimal`` everywhere. Jumpseller models are what the Jumpseller
+adapter parsed from the wire; iGEST models are what the iGEST adapter parsed. Neither carries
+any wire detail (no JSON keys, no URLs) beyond plain values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+# --------------------------------------------------------------------------------------------
+# Jumpseller side
+
+
+@dataclass(frozen=True)
+class Tax:
+    """One entry of an order product's ``taxes[]`` or of the order's ``shipping_taxes[]``."""
+
+    name: str
+    rate: Decimal | None  # percent (23 means 23 %); None when missing on the wire
+    fixed: bool  # True: ``rate`` is a monetary amount, not a percentage
+    included: bool  # tax_on_product_price / tax_on_shipping_price
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """One entry of an order's ``products[]``.
+
+    ``price`` is the unit price as Jumpseller shows it (VAT-inclusive when the tax is
+    ``included``); ``discount`` is this line's whole discount (its share of order-level
+    discounts included), in the same basis as ``price``, for the whole line, not per unit.
+    """
+
+    product_id: int | None
+    variant_id: int | None
+    sku: str | None
+    name: str
+    qty: Decimal
+    price: Decimal
+    discount: Decimal
+    taxes: tuple[Tax, ...]
+
+
+@dataclass(frozen=True)
+class Address:
+    """The order's billing address (None fields when Jumpseller sent null)."""
+
+    name: str | None = None
+    surname: str | None = None
+    company: str | None = None
+    taxid: str | None = None
+    address: str | None = None
+    city: str | None = None
+    postal: str | None = None
+    region: str | None = None
+    country_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Order:
+    """A Jumpseller order, parsed.
+
+    ``defects`` lists what the adapter could not parse ("products[1].qty is 'abc', not a
+    number"): such fields hold a neutral value and the mapping refuses the order naming them.
+    Status is ``status_enum``: abandoned, canceled, pending_payment or paid.
+    """
+
+    id: int
+    status: str
+    created_at: datetime | None
+    completed_at: datetime | None  # first payment time; kept when a paid order is cancelled
+    currency: str
+    subtotal: Decimal
+    discount: Decimal
+    shipping: Decimal
+    shipping_discount: Decimal
+    gift_cards_discount: Decimal
+    tax: Decimal
+    shipping_tax: Decimal
+    total: Decimal
+    shipping_required: bool
+    shipping_method_name: str | None
+    shipping_taxes: tuple[Tax, ...]
+    payment_method_name: str | None
+    payment_method_type: str | None
+    customer_email: str | None
+    billing: Address | None
+    additional_fields: tuple[tuple[str, str], ...]  # (label, value) of checkout custom fields
+    lines: tuple[OrderLine, ...]
+    defects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    """A sellable Jumpseller item: a product without variants, or one variant of a product."""
+
+    product_id: int
+    variant_id: int | None
+    sku: str | None
+    name: str  # product name, plus the variant's option values when it is a variant
+    price: Decimal  # as shown in the store (VAT-inclusive in Portugal)
+    barcode: str | None
+    digital: bool  # product type "digital" (a service line in iGEST)
+    stock: int
+    stock_unlimited: bool
+
+
+@dataclass(frozen=True)
+class LocationStock:
+    """Stock of one item at one Jumpseller location (``/products_locations``)."""
+
+    location_id: int
+    product_id: int
+    variant_id: int | None
+    stock: int
+
+
+# --------------------------------------------------------------------------------------------
+# iGEST side
+
+
+@dataclass(frozen=True)
+class Customer:
+    nif: str | None  # None: final consumer (iGEST uses 999999990)
+    name: str
+    email: str | None = None
+    address: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country: str = "PT"
+
+
+@dataclass(frozen=True)
+class DocumentLine:
+    reference: str
+    description: str
+    quantity: Decimal
+    unit_price: Decimal  # up to 6 decimals; VAT-inclusive when the draft says so
+    discount_percent: Decimal
+    vat_rate: Decimal
+    exemption_code: str | None = None
+    is_service: bool = False
+
+
+@dataclass(frozen=True)
+class VatSummary:
+    rate: Decimal
+    base: Decimal
+    vat: Decimal
+
+
+@dataclass(frozen=True)
+class DocumentDraft:
+    """What the mapping decided to issue for one order: everything iGEST needs, nothing more."""
+
+    order_id: int
+    external_reference: str
+    type: str  # FR, FT, FS, NC
+    series: str
+    date: date
+    customer: Customer
+    lines: tuple[DocumentLine, ...]
+    prices_include_vat: bool
+    payment_method: str | None
+    warehouse: str | None
+    move_stock: bool
+    notes: str | None
+    # The figures the client computed with iGEST's own totals rule; iGEST's draft must agree.
+    net_total: Decimal
+    vat_total: Decimal
+    gross_total: Decimal
+    vat_breakdown: tuple[VatSummary, ...]
+    related_document: tuple[str, str] | None = None  # (number, reason) for an NC
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IssuedDocument:
+    """A document as iGEST reports it (draft or final)."""
+
+    id: str
+    type: str
+    series: str
+    number: str | None  # "FR A/123"; None while a draft
+    atcud: str | None
+    status: str  # draft, final, cancelled
+    date: date | None
+    external_reference: str | None
+    customer_nif: str | None
+    customer_name: str | None
+    net_total: Decimal
+    vat_total: Decimal
+    gross_total: Decimal
+    pdf_url: str | None = None
+    at_communication: str | None = None
+
+
+@dataclass(frozen=True)
+class IgestProduct:
+    id: str
+    reference: str
+    description: str
+    type: str  # "P" product, "S" service
+    unit: str
+    price: Decimal  # net
+    vat_rate: Decimal
+    exemption_code: str | None
+    barcode: str | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class IgestProductDraft:
+    reference: str
+    description: str
+    type: str
+    price: Decimal  # net, up to 6 decimals
+    vat_rate: Decimal
+    exemption_code: str | None = None
+    barcode: str | None = None
+    unit: str = "UN"
+
+
+@dataclass(frozen=True)
+class Entity:
+    nif: str
+    name: str
+    currency: str
+    stock_by_warehouse: bool
+
+
+@dataclass(frozen=True)
+class Series:
+    code: str
+    document_type: str
+    atcud_code: str | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class TaxRate:
+    region: str
+    kind: str
+    rate: Decimal
+
+
+@dataclass(frozen=True)
+class ExemptionReason:
+    code: str
+    description: str
+    legal_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    reference: str
+    quantity: Decimal
+
+
+@dataclass
+class ItemOutcome:
+    """One line of a batch run's report (order, SKU ...)."""
+
+    key: str  # "10452" or "SKU-1"
+    action: str  # issued, adopted, failed, created, updated, unchanged, skipped ...
+    detail: str = ""
+    extra: dict = field(default_factory=dict)
