@@ -1,14 +1,30 @@
-"""Configuration: load, validate and write the TOML file; paths from platformdirs.
+"""Configuration: load, validate and write the TOML file.
 
-(Interface stub: the dataclasses are final; load/validate/write are to be implemented.)
+The dataclasses are the contract the rest of the tool reads. ``load_config`` validates a whole
+file at once and reports every problem together (unknown, missing, mistyped and out-of-range
+keys), each naming the file and the key, so a person fixes the file in one pass instead of one
+error per run. The known keys are the dataclass fields themselves (``config_validation`` reads
+them): a new field is a new key, with no second list to keep in step. Where the files live is
+``igest_sync.paths``.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import tomli_w
+
+from igest_sync.config_validation import ENV_OVERRIDES, validate
+from igest_sync.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -79,3 +95,179 @@ class Config:
         """Values that must never appear in output, logs or tracebacks."""
         return [s for s in (self.jumpseller.auth_token, self.igest.security_code,
                             self.igest.integration_key) if s]
+
+
+# --------------------------------------------------------------------------------------------
+# Validation (the rules live in config_validation)
+
+DEFAULT_JUMPSELLER_URL = "https://api.jumpseller.com/v1"
+
+_SCHEMA: dict[str, type] = {
+    "jumpseller": JumpsellerConfig,
+    "igest": IgestConfig,
+    "invoice": InvoiceConfig,
+    "products": ProductsConfig,
+    "stock": StockConfig,
+}
+
+
+def _build(data: dict, path: Path, env: Mapping[str, str]) -> tuple[Config, list[str]]:
+    sections, problems, warnings = validate(data, _SCHEMA, path.name, env)
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise ConfigError(f"Configuration {path}: {count}", problems=problems,
+                          hint="Fix the keys listed; config.example.toml documents every key.")
+    jumpseller = sections["jumpseller"]
+    jumpseller.setdefault("store", jumpseller["login"])
+    return Config(
+        path=path,
+        jumpseller=JumpsellerConfig(**jumpseller),
+        igest=IgestConfig(**sections["igest"]),
+        invoice=InvoiceConfig(**sections["invoice"]),
+        products=ProductsConfig(**sections["products"]),
+        stock=StockConfig(**sections["stock"]),
+    ), warnings
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and writing the file
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> tuple[Config, list[str]]:
+    """Read and validate ``path``; return the config and warnings, or raise ``ConfigError``.
+
+    ``env`` defaults to ``os.environ``; its ``IGEST_SYNC_*`` credentials win over the file.
+    """
+    env = os.environ if env is None else env
+    label = path.name
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"No configuration file at {path}",
+                          problems=[f"{label}: file not found"],
+                          hint="Create it with `igest-sync init`.") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the configuration file {path}",
+                          problems=[f"{label}: {exc.strerror or exc}"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"), parse_float=Decimal)
+    except UnicodeDecodeError:
+        raise ConfigError(f"Configuration {path} is not valid TOML",
+                          problems=[f"{label}: not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message names the line and column, never the content: safe to show.
+        raise ConfigError(f"Configuration {path} is not valid TOML",
+                          problems=[f"{label}: not valid TOML: {exc}"]) from None
+    config, warnings = _build(data, path, env)
+    return config, _permission_warnings(path) + warnings
+
+
+def _permission_warnings(path: Path) -> list[str]:
+    if os.name != "posix":
+        return []
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return []
+    if mode & 0o077:
+        return [f"{path} is open to other users (mode {mode & 0o777:o}) and may hold secrets: "
+                f"run `chmod 600 {path}`"]
+    return []
+
+
+_HEADER = """\
+# igest-sync configuration, written by `igest-sync init`.
+# config.example.toml lists every key with its default and allowed values.
+# The secrets may come from IGEST_SYNC_JUMPSELLER_AUTH_TOKEN and IGEST_SYNC_IGEST_SECURITY_CODE
+# instead, which win over this file.
+
+"""
+
+
+def _without_none(values: dict) -> dict:
+    """TOML has no null: a setting that is not set is simply absent."""
+    return {k: _without_none(v) if isinstance(v, dict) else v
+            for k, v in values.items() if v is not None}
+
+
+def write_config(path: Path, values: dict, *, overwrite: bool = False) -> None:
+    """Write ``values`` as TOML to ``path``, readable by its owner only from the first byte."""
+    text = (_HEADER + tomli_w.dumps(_without_none(values))).encode("utf-8")
+    if path.exists() and not overwrite:
+        raise ConfigError(f"{path} already exists; not overwriting it",
+                          hint="Edit it, or run `igest-sync init --force` to replace it.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if overwrite:
+            # mkstemp creates the file 0600; replace() swaps it in whole, so a crash never
+            # leaves half a config behind.
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                _write_all(fd, text)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        else:
+            # O_EXCL: if someone created the file since the check above, fail, never clobber.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                _write_all(fd, text)
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+    except FileExistsError:
+        raise ConfigError(f"{path} already exists; not overwriting it",
+                          hint="Edit it, or run `igest-sync init --force` to replace it.") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot write the configuration file {path}: "
+                          f"{exc.strerror or exc}") from None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def init_values(*, jumpseller_login: str, jumpseller_auth_token: str | None,
+                igest_base_url: str, igest_integration_key: str | None,
+                igest_security_code: str | None,
+                jumpseller_base_url: str = DEFAULT_JUMPSELLER_URL, store: str | None = None,
+                start_date: date | None = None, document_type: str = "FR", series: str = "A",
+                warehouse: str | None = None, vat_region: str = "PT",
+                products_vat_rate: Decimal | None = None,
+                products_exemption_code: str | None = None) -> dict:
+    """The dict ``igest-sync init`` writes; raises ``ConfigError`` if it would not load.
+
+    A credential given as None is left out of the file, to come from its environment variable.
+    ``start_date`` defaults to today: a new installation never invoices the store's history.
+    """
+    values: dict[str, dict[str, Any]] = {
+        "jumpseller": {"base_url": jumpseller_base_url, "login": jumpseller_login,
+                       "auth_token": jumpseller_auth_token, "store": store},
+        "igest": {"base_url": igest_base_url, "integration_key": igest_integration_key,
+                  "security_code": igest_security_code},
+        "invoice": {"start_date": start_date or date.today(), "document_type": document_type,
+                    "series": series, "vat_region": vat_region, "warehouse": warehouse},
+        "products": {"vat_rate": products_vat_rate, "exemption_code": products_exemption_code},
+    }
+    values = _without_none(values)
+    if not values["products"]:
+        del values["products"]
+    # Validate now, so init refuses bad answers instead of writing a file that will not load;
+    # credentials left to the environment count as present.
+    stand_in = {var: "from-the-environment" for (section, key), var in ENV_OVERRIDES.items()
+                if key not in values[section]}
+    _build(values, Path("config.toml"), stand_in)
+    return values
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret (and its URL-encoded form) replaced by ``***``."""
+    variants = {form for secret in secrets if secret for form in (secret, quote(secret, safe=""))}
+    # Longest first, so a secret that contains another is hidden whole.
+    for variant in sorted(variants, key=len, reverse=True):
+        text = text.replace(variant, "***")
+    return text

@@ -1,0 +1,312 @@
+"""Validation of the configuration's TOML data: which keys exist, their types and allowed values.
+
+Split from ``config`` to keep both modules small. It knows the keys through the dataclasses
+``config`` passes in (``schema``: section name -> dataclass), so the dataclass fields stay the
+one list of keys; it returns plain values and every problem found, and ``config`` builds the
+objects or raises. Messages never contain a secret's value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+from igest_sync import pt_rules
+
+# Environment variables win over the file, so that secrets need not be written to disk at all.
+ENV_OVERRIDES: dict[tuple[str, str], str] = {
+    ("jumpseller", "login"): "IGEST_SYNC_JUMPSELLER_LOGIN",
+    ("jumpseller", "auth_token"): "IGEST_SYNC_JUMPSELLER_AUTH_TOKEN",
+    ("igest", "integration_key"): "IGEST_SYNC_IGEST_INTEGRATION_KEY",
+    ("igest", "security_code"): "IGEST_SYNC_IGEST_SECURITY_CODE",
+}
+# Never echoed in a message, not even when mistyped: a wrong type may still be the real secret.
+_SECRET_KEYS = {("jumpseller", "auth_token"), ("igest", "integration_key"),
+                ("igest", "security_code")}
+_URL_KEYS = {("jumpseller", "base_url"), ("igest", "base_url")}
+_OPTIONAL_WITHOUT_DEFAULT = {("jumpseller", "store")}  # falls back to the login
+_NON_EMPTY = {("invoice", "series"), ("invoice", "nif_field")}
+
+_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("invoice", "document_type"): pt_rules.INVOICE_TYPES,
+    ("invoice", "fs_fallback"): ("FR", "FT", "fail"),
+    ("invoice", "vat_region"): pt_rules.REGIONS,
+    ("invoice", "product_exemption_code"): tuple(pt_rules.EXEMPTION_CODES),
+    ("invoice", "shipping_exemption_code"): tuple(pt_rules.EXEMPTION_CODES),
+    ("products", "exemption_code"): tuple(pt_rules.EXEMPTION_CODES),
+    ("invoice", "default_payment_method"): tuple(pt_rules.PAYMENT_MECHANISMS),
+    ("invoice", "invalid_nif"): ("fail", "consumer"),
+    ("stock", "direction"): ("igest_to_jumpseller", "jumpseller_to_igest"),
+}
+_RANGES: dict[tuple[str, str], tuple[int | Decimal | None, int | Decimal | None]] = {
+    ("invoice", "concurrency"): (1, 8),  # iGEST allows 10 requests/s: more workers only queue
+    ("invoice", "email_max_age_days"): (0, None),
+    ("stock", "max_zero_share"): (Decimal(0), Decimal(1)),
+    ("stock", "jumpseller_location_id"): (1, None),
+}
+# Field annotations (strings, thanks to ``from __future__ import annotations``) -> value kinds.
+_KINDS = {
+    "str": "str", "str | None": "opt_str", "bool": "bool", "int": "int", "int | None": "opt_int",
+    "Decimal": "decimal", "date | None": "date", "dict[str, str]": "str_table",
+}
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ABSENT = object()
+
+
+class _Invalid(Exception):
+    """One value's problem; the caller prefixes file, section and key."""
+
+
+def _describe(value: object) -> str:
+    """The TOML type of a value, for messages that must not show the value itself."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, (float, Decimal)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, datetime):
+        return "a date and time"
+    if isinstance(value, date):
+        return "a date"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _shown(value: object, secret: bool) -> str:
+    if secret or isinstance(value, (list, dict)):
+        return _describe(value)
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _convert(kind: str, value: object, secret: bool) -> Any:
+    """Check a raw TOML value against its kind; "" means "not set" for optional settings."""
+    def wrong(expected: str) -> _Invalid:
+        return _Invalid(f"expected {expected}, got {_shown(value, secret)}")
+
+    if kind in ("str", "opt_str"):
+        if not isinstance(value, str):
+            raise wrong("a string")
+        return None if kind == "opt_str" and not value.strip() else value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise wrong("true or false")
+        return value
+    if kind in ("int", "opt_int"):
+        if kind == "opt_int" and value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong("an integer")
+        return value
+    if kind == "decimal":
+        if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
+            raise wrong("a number")
+        try:
+            number = Decimal(value) if not isinstance(value, str) else Decimal(value.strip())
+        except InvalidOperation:
+            raise wrong("a number") from None
+        if not number.is_finite():
+            raise wrong("a finite number")
+        return number
+    if kind == "date":
+        # datetime is a subclass of date: a time of day would silently be dropped, so refuse it.
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        if value == "":
+            return None
+        if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
+            try:
+                return date.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        raise wrong("a date like 2026-11-01")
+    if kind == "str_table":
+        if not isinstance(value, dict):
+            raise wrong("a table")
+        return value  # entries are checked one by one by the caller, to name each key
+    raise AssertionError(f"unknown kind {kind}")
+
+
+def _normalize_url(value: str) -> str:
+    """A base URL without its trailing slash; plain http only towards this machine."""
+    try:
+        parts = urlsplit(value.strip())
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        raise _Invalid("not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise _Invalid(f"expected a URL like https://host/path, got {value!r}")
+    if parts.username is not None or parts.password is not None:
+        # Do not echo it: whatever sits before the @ is probably a credential.
+        raise _Invalid("must not contain a user name or password; use the credential keys")
+    if parts.query or parts.fragment:
+        raise _Invalid(f"must not contain a query or fragment, got {value!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise _Invalid(f"refusing plain http:// for {parts.hostname}: credentials would travel "
+                       "unencrypted; use https:// (http is accepted for 127.0.0.1 and localhost)")
+    return value.strip().rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_value(where: tuple[str, str], value: Any) -> Any:
+    """Rules about one key alone (cross-key rules are in ``_cross_checks``)."""
+    if value is None:
+        return None
+    if where in _URL_KEYS:
+        return _normalize_url(value)
+    if where in _NON_EMPTY and not value.strip():
+        raise _Invalid("must not be empty")
+    choices = _CHOICES.get(where)
+    if choices is not None and value not in choices:
+        raise _Invalid(f"expected one of {', '.join(choices)}, got {value!r}")
+    low, high = _RANGES.get(where, (None, None))
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = (f"between {low} and {high}" if low is not None and high is not None
+                  else f"at least {low}" if low is not None else f"at most {high}")
+        raise _Invalid(f"expected a value {bounds}, got {value}")
+    return value
+
+
+def _payment_methods(table: dict, problems: list[str], label: str) -> dict[str, str]:
+    mapped: dict[str, str] = {}
+    for js_type, code in table.items():
+        prefix = f"{label}: [invoice.payment_methods] {js_type}"
+        if not isinstance(code, str):
+            problems.append(f"{prefix}: expected a SAF-T payment code string, "
+                            f"got {_shown(code, False)}")
+        elif code not in pt_rules.PAYMENT_MECHANISMS:
+            problems.append(f"{prefix}: expected one of "
+                            f"{', '.join(pt_rules.PAYMENT_MECHANISMS)}, got {code!r}")
+        else:
+            mapped[js_type] = code
+    return mapped
+
+
+def _unknown(label: str, section: str, key: str, known: Iterable[str]) -> str:
+    guess = difflib.get_close_matches(key, list(known), n=1)
+    hint = f" (did you mean {guess[0]}?)" if guess else ""
+    return f"{label}: [{section}] {key}: unknown key{hint}"
+
+
+def _read_sections(data: dict, schema: Mapping[str, type], label: str, env: Mapping[str, str],
+                   problems: list[str], failed: set[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """Every section's valid values by key; absent keys are left to the dataclass defaults."""
+    for name, value in data.items():
+        if name in schema:
+            continue
+        if isinstance(value, dict):
+            guess = difflib.get_close_matches(name, list(schema), n=1)
+            hint = f" (did you mean [{guess[0]}]?)" if guess else ""
+            problems.append(f"{label}: [{name}]: unknown section{hint}")
+        else:
+            problems.append(f"{label}: {name}: unknown key (every setting belongs in a section "
+                            f"such as [{'], ['.join(schema)}])")
+    result: dict[str, dict[str, Any]] = {}
+    for section, cls in schema.items():
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            problems.append(f"{label}: {section}: expected a [{section}] table, got "
+                            f"{_describe(table)}")
+            table = {}
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        problems.extend(_unknown(label, section, key, fields) for key in table if key not in fields)
+        values: dict[str, Any] = {}
+        for key, fld in fields.items():
+            where = (section, key)
+            env_var = ENV_OVERRIDES.get(where)
+            raw = env.get(env_var) if env_var else None
+            if not raw:
+                raw = table.get(key, _ABSENT)
+            required = (fld.default is dataclasses.MISSING
+                        and fld.default_factory is dataclasses.MISSING
+                        and where not in _OPTIONAL_WITHOUT_DEFAULT)
+            blank = isinstance(raw, str) and not raw.strip()
+            if raw is _ABSENT or (blank and (required or where in _OPTIONAL_WITHOUT_DEFAULT)):
+                if required:
+                    also = f" (or set {env_var})" if env_var else ""
+                    problems.append(f"{label}: [{section}] {key}: missing{also}")
+                    failed.add(where)
+                continue
+            try:
+                value = _convert(_KINDS[fld.type], raw, where in _SECRET_KEYS)
+                if _KINDS[fld.type] == "str_table":
+                    value = _payment_methods(value, problems, label)
+                value = _check_value(where, value)
+            except _Invalid as exc:
+                problems.append(f"{label}: [{section}] {key}: {exc}")
+                failed.add(where)
+            else:
+                values[key] = value
+        result[section] = values
+    return result
+
+
+
+def _cross_checks(sections: dict[str, dict[str, Any]], schema: Mapping[str, type],
+                  failed: set[tuple[str, str]], label: str, problems: list[str],
+                  warnings: list[str]) -> None:
+    """Rules that tie keys together; skipped where a key involved is already reported."""
+    invoice, products = sections["invoice"], sections["products"]
+    region = invoice.get("vat_region", schema["invoice"].vat_region)
+    rate = products.get("vat_rate", schema["products"].vat_rate)
+    exemption = products.get("exemption_code")
+    if not {("invoice", "vat_region"), ("products", "vat_rate")} & failed:
+        if rate not in pt_rules.legal_rates(region):
+            legal = ", ".join(str(r) for r in sorted(pt_rules.VAT_RATES[region].values(),
+                                                     reverse=True))
+            problems.append(f"{label}: [products] vat_rate: {rate} is not a VAT rate in {region}; "
+                            f"use {legal}, or 0 with an exemption code")
+        elif rate == 0 and exemption is None and ("products", "exemption_code") not in failed:
+            problems.append(f"{label}: [products] exemption_code: missing; required when "
+                            "vat_rate is 0 (for example M10, the small-business exemption)")
+        elif rate != 0 and exemption is not None:
+            warnings.append(f"{label}: [products] exemption_code: ignored, vat_rate is {rate}")
+    if (invoice.get("credit_cancelled", True) and "credit_reason" in invoice
+            and not invoice["credit_reason"].strip()):
+        problems.append(f"{label}: [invoice] credit_reason: must not be empty while "
+                        "credit_cancelled is true (a credit note states its reason)")
+    if invoice.get("start_date") is None and ("invoice", "start_date") not in failed:
+        warnings.append(f"{label}: [invoice] start_date: not set; set it before the first invoice "
+                        "run (orders paid before that day are never invoiced)")
+
+
+def validate(data: dict, schema: Mapping[str, type], label: str, env: Mapping[str, str],
+             ) -> tuple[dict[str, dict[str, Any]], list[str], list[str]]:
+    """Check parsed TOML ``data``; return (valid values per section, problems, warnings).
+
+    ``label`` (the file name) starts every message; ``env`` supplies ``ENV_OVERRIDES``.
+    Values that failed are left out, so the caller must not build a config when there are
+    problems.
+    """
+    problems: list[str] = []
+    warnings: list[str] = []
+    failed: set[tuple[str, str]] = set()
+    sections = _read_sections(data, schema, label, env, problems, failed)
+    _cross_checks(sections, schema, failed, label, problems, warnings)
+    return sections, problems, warnings
