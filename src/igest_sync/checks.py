@@ -1,0 +1,223 @@
+"""The logic of ``igest-sync check``: is the configuration usable against the real services?
+
+Each check turns into one ``CheckResult``; a failing API call becomes a failed result with the
+service's message, and the other checks still run. The exception: when iGEST refuses the
+credentials or cannot be reached, its remaining checks would only repeat that failure, so they
+are skipped and the failure says so. Nothing here prints; ``cli.py`` renders the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, TypeVar
+
+from igest_sync import pt_rules
+from igest_sync.config import Config, redact
+from igest_sync.errors import ApiError, AuthError, TransportError
+from igest_sync.models import Entity
+
+if TYPE_CHECKING:
+    from igest_sync.igest import IgestClient
+    from igest_sync.jumpseller import JumpsellerClient
+
+T = TypeVar("T")
+
+JUMPSELLER_AUTH_HINT = ("Check [jumpseller] login and auth_token (Jumpseller admin: "
+                        "Settings > API), or IGEST_SYNC_JUMPSELLER_AUTH_TOKEN.")
+IGEST_AUTH_HINT = ("Check [igest] integration_key and security_code (iGEST: Entidade > "
+                   "Configurar > Integrações), or IGEST_SYNC_IGEST_SECURITY_CODE.")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of ``check``'s report.
+
+    ``warning`` marks a check that passed with a caveat worth showing (``ok`` stays True).
+    """
+
+    name: str
+    ok: bool
+    detail: str
+    hint: str | None = None
+    warning: bool = False
+
+
+class _Failed(Exception):
+    """A check's API call failed; carries the result to report."""
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(result.detail)
+        self.result = result
+
+
+def _call(name: str, call: Callable[[], T], auth_hint: str) -> T:
+    try:
+        return call()
+    except ApiError as exc:
+        hint = exc.hint or (auth_hint if isinstance(exc, AuthError) else None)
+        raise _Failed(CheckResult(name, False, f"{exc.service}: {exc.message}", hint)) from exc
+
+
+def run_checks(config: Config, jumpseller: JumpsellerClient,
+               igest: IgestClient) -> list[CheckResult]:
+    """Check credentials, store, series, warehouses, exemption codes, VAT rates and stock mode."""
+    results = [_check_store(jumpseller)]
+    try:
+        entity = _call("iGEST entity", igest.entity, IGEST_AUTH_HINT)
+    except _Failed as failed:
+        result = failed.result
+        if isinstance(failed.__cause__, (AuthError, TransportError)):
+            result = replace(result, detail=result.detail + " (other iGEST checks skipped)")
+            return _redacted(results + [result], config)
+        results.append(result)
+        entity = None
+    else:
+        results.append(_entity_result(entity))
+    for check in (_check_series, _check_warehouses, _check_exemption_codes, _check_vat_rates):
+        try:
+            results.extend(check(config, igest))
+        except _Failed as failed:
+            results.append(failed.result)
+    if entity is not None:
+        results.extend(_check_stock_mode(config, entity))
+    return _redacted(results, config)
+
+
+def _redacted(results: list[CheckResult], config: Config) -> list[CheckResult]:
+    """Service messages are not ours: make sure no credential they echo reaches the screen."""
+    secrets = config.secrets()
+    return [replace(r, detail=redact(r.detail, secrets),
+                    hint=redact(r.hint, secrets) if r.hint else r.hint) for r in results]
+
+
+def _check_store(jumpseller: JumpsellerClient) -> CheckResult:
+    name = "Jumpseller store"
+    try:
+        info = _call(name, jumpseller.store_info, JUMPSELLER_AUTH_HINT)
+    except _Failed as failed:
+        return failed.result
+    currency = info.get("currency")
+    detail = f"{info.get('name') or '(no name)'} (code {info.get('code') or '?'}, " \
+             f"currency {currency or '?'})"
+    if currency != "EUR":
+        return CheckResult(name, True, detail, warning=True,
+                           hint="iGEST invoices are in EUR: orders in another currency cannot be "
+                                "invoiced. Set the store's currency to EUR.")
+    return CheckResult(name, True, detail)
+
+
+def _entity_result(entity: Entity) -> CheckResult:
+    detail = f"{entity.name} (NIF {entity.nif})"
+    if entity.currency != "EUR":
+        return CheckResult("iGEST entity", True, f"{detail}, currency {entity.currency}",
+                           warning=True, hint="Documents are issued in EUR; check the entity.")
+    return CheckResult("iGEST entity", True, detail)
+
+
+def _series_types(config: Config) -> list[str]:
+    invoice = config.invoice
+    types = [invoice.document_type]
+    # An FS too large for a simplified invoice becomes the fallback type in the same series.
+    if invoice.document_type == "FS" and invoice.fs_fallback in pt_rules.INVOICE_TYPES:
+        types.append(invoice.fs_fallback)
+    if invoice.credit_cancelled:
+        types.append(pt_rules.CREDIT_NOTE)
+    return types
+
+
+def _check_series(config: Config, igest: IgestClient) -> list[CheckResult]:
+    code = config.invoice.series
+    results = []
+    for doc_type in _series_types(config):
+        name = f"Series {doc_type} {code}"
+        try:
+            found = _call(name, lambda t=doc_type: igest.series(t), IGEST_AUTH_HINT)
+        except _Failed as failed:
+            results.append(failed.result)
+            continue
+        match = next((s for s in found if s.code == code and s.document_type == doc_type), None)
+        if match is None:
+            known = ", ".join(sorted(s.code for s in found)) or "none"
+            results.append(CheckResult(
+                name, False, f"no {doc_type} series {code!r} in iGEST (found: {known})",
+                f"Create series {code} for {doc_type} in iGEST, or set [invoice] series."))
+        elif not match.active:
+            results.append(CheckResult(name, False, f"{doc_type} series {code!r} is not active",
+                                       "Activate the series in iGEST."))
+        elif not match.atcud_code:
+            results.append(CheckResult(
+                name, True, f"{doc_type} series {code!r} is active but has no ATCUD code",
+                "Communicate the series to AT in iGEST: documents need its ATCUD code.",
+                warning=True))
+        else:
+            results.append(CheckResult(name, True, f"active, ATCUD code {match.atcud_code}"))
+    return results
+
+
+def _check_warehouses(config: Config, igest: IgestClient) -> list[CheckResult]:
+    wanted = {("invoice", "warehouse"): config.invoice.warehouse,
+              ("stock", "warehouse"): config.stock.warehouse}
+    wanted = {key: code for key, code in wanted.items() if code}
+    if not wanted:
+        return [CheckResult("Warehouses", True, "none configured: iGEST's default warehouse")]
+    codes = {code for code, _name in _call("Warehouses", igest.warehouses, IGEST_AUTH_HINT)}
+    results = []
+    for (section, key), code in wanted.items():
+        name = f"Warehouse {code} ([{section}] {key})"
+        if code in codes:
+            results.append(CheckResult(name, True, "exists in iGEST"))
+        else:
+            known = ", ".join(sorted(codes)) or "none"
+            results.append(CheckResult(name, False, f"no warehouse {code!r} in iGEST "
+                                       f"(found: {known})",
+                                       f"Create it in iGEST, or change [{section}] {key}."))
+    return results
+
+
+def _check_exemption_codes(config: Config, igest: IgestClient) -> list[CheckResult]:
+    wanted = {"[invoice] product_exemption_code": config.invoice.product_exemption_code,
+              "[invoice] shipping_exemption_code": config.invoice.shipping_exemption_code,
+              "[products] exemption_code": config.products.exemption_code}
+    wanted = {key: code for key, code in wanted.items() if code}
+    if not wanted:
+        return [CheckResult("Exemption codes", True, "none configured")]
+    known = {r.code for r in _call("Exemption codes", igest.exemption_reasons, IGEST_AUTH_HINT)}
+    results = []
+    for key, code in wanted.items():
+        name = f"Exemption code {code} ({key})"
+        if code in known:
+            results.append(CheckResult(name, True, "known to iGEST"))
+        else:
+            results.append(CheckResult(name, False, f"iGEST does not list exemption code {code}",
+                                       f"Choose a code iGEST accepts for {key}."))
+    return results
+
+
+def _check_vat_rates(config: Config, igest: IgestClient) -> list[CheckResult]:
+    region = config.invoice.vat_region
+    name = f"VAT rates {region}"
+    taxes = _call(name, igest.taxes, IGEST_AUTH_HINT)
+    # Matched by rate, not kind label: the rate is what a document line carries.
+    present = {t.rate for t in taxes if t.region == region}
+    legal = pt_rules.VAT_RATES[region]
+    missing = [f"{kind} {rate} %" for kind, rate in legal.items() if rate not in present]
+    if missing:
+        return [CheckResult(name, False, f"iGEST lacks {', '.join(missing)} for {region}",
+                            "Add the rates to the entity's tax table in iGEST, or check "
+                            "[invoice] vat_region.")]
+    rates = ", ".join(f"{rate} %" for rate in legal.values())
+    return [CheckResult(name, True, rates)]
+
+
+def _check_stock_mode(config: Config, entity: Entity) -> list[CheckResult]:
+    if not (config.stock.enabled and config.stock.warehouse):
+        return []
+    name = "Stock by warehouse"
+    if entity.stock_by_warehouse:
+        return [CheckResult(name, True, f"iGEST keeps stock per warehouse; syncing "
+                                        f"{config.stock.warehouse}")]
+    return [CheckResult(name, False, "[stock] warehouse is set but the iGEST entity does not "
+                                     "keep stock by warehouse",
+                        "Turn on stock by warehouse in iGEST, or leave [stock] warehouse empty "
+                        "to use the total of all warehouses.")]
