@@ -1,0 +1,454 @@
+"""Pure mapping: a Jumpseller order becomes an iGEST document draft, or a refusal saying why.
+
+Nothing here talks to a service, reads a clock or depends on set or dict order: the same order
+and settings always give the same draft (the runs rely on it to recognise their own drafts).
+
+Money (notes/money-model.md, pt-invoicing.md §7): every figure is derived from Jumpseller's
+LINE totals (price x qty - the line's discount), never from rounded unit prices. The document
+must carry, to the cent, the value of the sale: ``total + gift_cards_discount``. iGEST computes
+its totals itself (VAT rounded once per rate, ``money.document_totals``), so the mapping tries
+the natural price mode (VAT-inclusive unit prices when the store's prices include VAT) and then
+the other one, and keeps the first whose gross total equals what was paid. If neither does,
+the order is refused with both figures: a wrong document can only be undone by a credit note.
+
+How each Jumpseller amount appears on the document:
+
+- product line: SKU (fallback ``<missing_sku_prefix><product id>[-<variant id>]`` with a
+  warning), name, quantity, the unit price and a discount percent that reproduce the line's
+  amount after its discount (order-level discounts are already spread over the lines);
+- shipping: a service line "PORTES" (shipping discount as its discount percent), omitted when
+  nothing is charged for it;
+- gift cards: a means of payment, not a discount (the card was a multi-purpose voucher, VAT is
+  due now), so the goods keep their full value and a note says how much the card paid;
+- notes: the Jumpseller order number, the gift card, and the payment date when the document is
+  issued on another day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from igest_sync import pt_rules
+from igest_sync.config import InvoiceConfig
+from igest_sync.customer import CustomerOverride, customer_and_warnings, is_individual
+from igest_sync.errors import OrderRejected
+from igest_sync.models import (
+    DocumentDraft,
+    DocumentLine,
+    IssuedDocument,
+    Order,
+    OrderLine,
+    Tax,
+)
+from igest_sync.money import (
+    CENT,
+    HUNDRED,
+    ZERO,
+    document_totals,
+    fit_discount_percent,
+    round2,
+    unit_price_for,
+)
+
+SHIPPING_REFERENCE = "PORTES"
+SHIPPING_DESCRIPTION = "Portes de envio"
+# Document dates are Lisbon dates (igest-api.md); Jumpseller timestamps are UTC.
+LISBON = ZoneInfo("Europe/Lisbon")
+
+
+def external_reference(store: str, order_id: int, kind: str = "invoice") -> str:
+    """The deterministic key that anchors exactly-once issuing in iGEST.
+
+    ``jumpseller:{store}:{order_id}`` for the invoice, ``...:credit`` for its credit note.
+    """
+    if kind == "invoice":
+        return f"jumpseller:{store}:{order_id}"
+    if kind == "credit":
+        return f"jumpseller:{store}:{order_id}:credit"
+    raise ValueError(f"unknown document kind {kind!r} (invoice or credit)")
+
+
+def expected_gross(order: Order) -> Decimal:
+    """What the document must carry: the value of the sale, gift cards included."""
+    return order.total + order.gift_cards_discount
+
+
+def _eur(x: Decimal) -> str:
+    return f"{x:.2f} EUR"
+
+
+def _pct(rate: Decimal) -> str:
+    return f"{rate.normalize():f} %"
+
+
+@dataclass(frozen=True)
+class _Item:
+    """A future document line before the price mode is chosen: amounts in its own basis."""
+
+    reference: str
+    description: str
+    quantity: Decimal
+    rate: Decimal
+    exemption_code: str | None
+    is_service: bool
+    included: bool  # True: ``listed`` and ``amount`` contain the VAT
+    listed: Decimal  # undiscounted line total (price x qty, or shipping)
+    amount: Decimal  # after the line's discount: what the model calls a_i
+
+    def vat(self, amount: Decimal) -> Decimal:
+        """The VAT of a line total in this item's basis, per line, as Jumpseller computes it."""
+        if self.included:
+            return round2(amount * self.rate / (HUNDRED + self.rate))
+        return round2(amount * self.rate / HUNDRED)
+
+    def in_basis(self, amount: Decimal, inclusive: bool) -> Decimal:
+        """``amount`` (a line total in this item's basis) as a VAT-inclusive or net total."""
+        if inclusive == self.included:
+            return amount
+        return amount + self.vat(amount) if inclusive else amount - self.vat(amount)
+
+    def gross(self) -> Decimal:
+        return self.in_basis(self.amount, True)
+
+    def document_line(self, inclusive: bool) -> DocumentLine:
+        listed = self.in_basis(self.listed, inclusive)
+        target = self.in_basis(self.amount, inclusive)
+        unit_price = unit_price_for(listed, self.quantity)
+        return DocumentLine(
+            reference=self.reference,
+            description=self.description,
+            quantity=self.quantity,
+            unit_price=unit_price,
+            discount_percent=fit_discount_percent(self.quantity, unit_price, target),
+            vat_rate=self.rate.quantize(CENT),
+            exemption_code=self.exemption_code,
+            is_service=self.is_service,
+        )
+
+
+def _product_label(line: OrderLine) -> str:
+    sku = (line.sku or "").strip()
+    return f'product "{line.name}" ({f"SKU {sku}" if sku else f"no SKU, id {line.product_id}"})'
+
+
+def _vat_rate(
+    order: Order,
+    taxes: tuple[Tax, ...],
+    label: str,
+    settings: InvoiceConfig,
+    exemption_code: str | None,
+    exemption_key: str,
+) -> tuple[Decimal, bool, str | None]:
+    """(rate, included, exemption code) of a product or of shipping; refuses what iGEST can't
+    carry: fixed taxes, several taxes, rates not legal in the region, 0 % without a code."""
+    fixed = [t for t in taxes if t.fixed]
+    if fixed:
+        raise OrderRejected(
+            order.id,
+            f"{label} has a fixed (monetary) tax {fixed[0].name!r}; iGEST lines carry a VAT "
+            "percentage only. Change the tax in Jumpseller to a percentage.",
+        )
+    if len(taxes) > 1:
+        names = ", ".join(repr(t.name) for t in taxes)
+        raise OrderRejected(
+            order.id, f"{label} has {len(taxes)} taxes ({names}); a document line carries one "
+            "VAT rate. Leave one tax on it in Jumpseller.",
+        )
+    if taxes and taxes[0].rate is None:
+        raise OrderRejected(order.id, f"{label} has a tax {taxes[0].name!r} without a rate")
+    rate = taxes[0].rate if taxes else ZERO
+    included = taxes[0].included if taxes else True
+    if rate < 0 or rate not in pt_rules.legal_rates(settings.vat_region):
+        legal = ", ".join(_pct(r) for r in sorted(pt_rules.VAT_RATES[settings.vat_region].values()))
+        raise OrderRejected(
+            order.id, f"{label} has VAT rate {_pct(rate)}, which is not legal in "
+            f"{settings.vat_region} (legal: {legal}, or 0 % with an exemption code). Fix the "
+            "tax in Jumpseller, or invoice.vat_region if the goods ship from elsewhere.",
+        )
+    if rate != 0:
+        return rate, included, None
+    if not exemption_code:
+        raise OrderRejected(
+            order.id, f"{label} has 0 % VAT and a 0 % line needs an exemption reason: set "
+            f"{exemption_key} (e.g. M10 for the art. 53 exemption) or give it a VAT rate.",
+        )
+    if exemption_code not in pt_rules.EXEMPTION_CODES:
+        raise OrderRejected(
+            order.id, f"{exemption_key} is {exemption_code!r}, which is not on AT's list of "
+            "exemption codes (M01 ... M99)",
+        )
+    return ZERO, included, exemption_code
+
+
+def _product_item(
+    order: Order, line: OrderLine, settings: InvoiceConfig, warnings: list[str]
+) -> _Item:
+    label = _product_label(line)
+    if line.qty is None or line.qty <= 0:
+        raise OrderRejected(order.id, f"{label} has quantity {line.qty}; it must be positive")
+    if line.price is None or line.price < 0:
+        raise OrderRejected(order.id, f"{label} has a negative or missing price ({line.price})")
+    if line.discount is None or line.discount < 0:
+        raise OrderRejected(order.id, f"{label} has a negative or missing discount ({line.discount})")
+    listed = line.price * line.qty
+    if line.discount > listed:
+        raise OrderRejected(
+            order.id, f"{label} has a discount of {_eur(line.discount)}, more than the line's "
+            f"{_eur(listed)}",
+        )
+    rate, included, code = _vat_rate(
+        order, line.taxes, label, settings, settings.product_exemption_code,
+        "invoice.product_exemption_code",
+    )
+    reference = (line.sku or "").strip()
+    if not reference:
+        if line.product_id is None:
+            raise OrderRejected(order.id, f"{label} has neither a SKU nor a product id")
+        reference = f"{settings.missing_sku_prefix}{line.product_id}"
+        if line.variant_id is not None:
+            reference += f"-{line.variant_id}"
+        warnings.append(
+            f'Order {order.id}: product "{line.name}" has no SKU; used the reference {reference}'
+        )
+    description = (line.name or "").strip()
+    if not description:
+        description = reference
+        warnings.append(f"Order {order.id}: product {reference} has no name; described by its reference")
+    return _Item(reference, description, line.qty, rate, code, False, included, listed,
+                 listed - line.discount)
+
+
+def _shipping_item(order: Order, settings: InvoiceConfig) -> _Item | None:
+    if order.shipping < 0 or order.shipping_discount < 0:
+        raise OrderRejected(
+            order.id, f"shipping {_eur(order.shipping)} or shipping discount "
+            f"{_eur(order.shipping_discount)} is negative",
+        )
+    charged = order.shipping - order.shipping_discount
+    if charged < 0:
+        raise OrderRejected(
+            order.id, f"the shipping discount {_eur(order.shipping_discount)} exceeds the "
+            f"shipping {_eur(order.shipping)}",
+        )
+    if charged == 0:
+        return None
+    if not order.shipping_required:
+        raise OrderRejected(
+            order.id, f"the order needs no shipping but charges {_eur(charged)} for it",
+        )
+    rate, included, code = _vat_rate(
+        order, order.shipping_taxes, "shipping", settings, settings.shipping_exemption_code,
+        "invoice.shipping_exemption_code",
+    )
+    description = (order.shipping_method_name or "").strip() or SHIPPING_DESCRIPTION
+    return _Item(SHIPPING_REFERENCE, description, Decimal("1"), rate, code, True, included,
+                 order.shipping, charged)
+
+
+def _check_order(order: Order, settings: InvoiceConfig) -> None:
+    if order.defects:
+        raise OrderRejected(
+            order.id, "Jumpseller sent fields that could not be read: " + "; ".join(order.defects)
+        )
+    if (order.currency or "").upper() != "EUR":
+        raise OrderRejected(
+            order.id, f"the order is in {order.currency!r}; iGEST documents are issued in EUR "
+            "only. Invoice it by hand.",
+        )
+    if not order.lines:
+        raise OrderRejected(order.id, "the order has no products")
+    if order.total < 0 or order.gift_cards_discount < 0:
+        raise OrderRejected(
+            order.id, f"negative total {_eur(order.total)} or gift card "
+            f"{_eur(order.gift_cards_discount)}",
+        )
+    if settings.vat_region not in pt_rules.REGIONS:
+        raise OrderRejected(
+            order.id, f"invoice.vat_region is {settings.vat_region!r}; use one of "
+            + ", ".join(pt_rules.REGIONS),
+        )
+
+
+def _natural_inclusive(items: list[_Item]) -> bool:
+    """Inclusive unless the taxed products (else the taxed shipping) all exclude VAT."""
+    taxed = [i for i in items if i.rate != 0 and not i.is_service]
+    taxed = taxed or [i for i in items if i.rate != 0]
+    return not taxed or any(i.included for i in taxed)
+
+
+def _price_lines(order: Order, items: list[_Item], warnings: list[str]):
+    """The lines and totals of the first price mode whose gross equals what was paid."""
+    paid = expected_gross(order)
+    natural = _natural_inclusive(items)
+    first_gross = None
+    for inclusive in (natural, not natural):
+        lines = tuple(item.document_line(inclusive) for item in items)
+        totals = document_totals(lines, inclusive)
+        if totals[2] == paid:
+            break
+        first_gross = totals[2] if first_gross is None else first_gross
+    else:
+        message = (f"document total {_eur(first_gross)} would differ from the {_eur(paid)} "
+                   "the customer paid")
+        model = sum((i.gross() for i in items), ZERO)
+        if model != paid:
+            message += (f"; Jumpseller's products and shipping add up to {_eur(model)} but its "
+                        f"total{' plus gift cards' if order.gift_cards_discount else ''} is "
+                        f"{_eur(paid)}")
+        raise OrderRejected(order.id, message + ". Invoice it by hand.")
+    model = sum((i.gross() for i in items), ZERO)
+    if model != paid:
+        warnings.append(
+            f"Order {order.id}: its lines add up to {_eur(model)} by Jumpseller's rule, its total "
+            f"to {_eur(paid)}; the document carries {_eur(paid)}, what was paid"
+        )
+    return lines, inclusive, totals
+
+
+def _document_type(
+    order: Order, settings: InvoiceConfig, nif: str | None, gross: Decimal, warnings: list[str]
+) -> str:
+    kind = settings.document_type
+    if kind not in pt_rules.INVOICE_TYPES:
+        raise OrderRejected(order.id, f"invoice.document_type {kind!r} is not one of FR, FT, FS")
+    if kind != "FS":
+        return kind
+    # Art. 40 CIVA: goods to a non-taxable person up to 1000 EUR, anything else up to 100 EUR.
+    # A digital-only order (no shipping) is a service, not goods.
+    goods_to_consumer = order.shipping_required and is_individual(nif)
+    limit = (pt_rules.FS_LIMIT_GOODS_TO_CONSUMERS if goods_to_consumer
+             else pt_rules.FS_LIMIT_OTHER)
+    if gross <= limit:
+        return kind
+    sale = "goods sold to a consumer" if goods_to_consumer else "this sale"
+    fallback = settings.fs_fallback
+    if fallback in ("FR", "FT"):
+        warnings.append(
+            f"Order {order.id}: {_eur(gross)} is above the {_eur(limit)} limit of a fatura "
+            f"simplificada for {sale}; issued as {fallback} (invoice.fs_fallback)"
+        )
+        return fallback
+    raise OrderRejected(
+        order.id, f"{_eur(gross)} is above the {_eur(limit)} limit of a fatura simplificada (FS) "
+        f"for {sale}; set invoice.fs_fallback to FR or FT to issue such orders",
+    )
+
+
+def _notes(order: Order, issue_date: date) -> str:
+    notes = [f"Encomenda Jumpseller n.º {order.id}"]
+    if order.gift_cards_discount > 0:
+        notes.append(f"Pago com cartão-oferta: {_eur(order.gift_cards_discount)}")
+    if order.completed_at is not None:
+        paid_at = order.completed_at
+        if paid_at.tzinfo is None:
+            paid_at = paid_at.replace(tzinfo=UTC)  # Jumpseller's timestamps are UTC
+        paid_on = paid_at.astimezone(LISBON).date()
+        if paid_on != issue_date:
+            notes.append(f"Pago em {paid_on.isoformat()}")
+    return "\n".join(notes)
+
+
+def build_document(
+    order: Order,
+    settings: InvoiceConfig,
+    *,
+    store: str,
+    issue_date: date,
+    override: CustomerOverride | None = None,
+) -> DocumentDraft:
+    """The invoice (FR, FT or FS) for a paid order, or OrderRejected naming the cause and fix.
+
+    See the module docstring for how each amount is shown. ``issue_date`` is the document date
+    (a Lisbon date); when the payment was on another day a note says so.
+    """
+    _check_order(order, settings)
+    warnings: list[str] = []
+    items = [_product_item(order, line, settings, warnings) for line in order.lines]
+    shipping = _shipping_item(order, settings)
+    if shipping is not None:
+        items.append(shipping)
+
+    customer, customer_warnings = customer_and_warnings(order, settings, override)
+    warnings.extend(customer_warnings)
+    lines, inclusive, (net, vat, gross, breakdown) = _price_lines(order, items, warnings)
+    kind = _document_type(order, settings, customer.nif, gross, warnings)
+    payment = None
+    if kind == "FR":
+        payment = settings.payment_methods.get(order.payment_method_type or "",
+                                               settings.default_payment_method)
+    return DocumentDraft(
+        order_id=order.id,
+        external_reference=external_reference(store, order.id),
+        type=kind,
+        series=settings.series,
+        date=issue_date,
+        customer=customer,
+        lines=lines,
+        prices_include_vat=inclusive,
+        payment_method=payment,
+        warehouse=settings.warehouse,
+        move_stock=settings.move_stock,
+        notes=_notes(order, issue_date),
+        net_total=net,
+        vat_total=vat,
+        gross_total=gross,
+        vat_breakdown=breakdown,
+        warnings=tuple(warnings),
+    )
+
+
+def build_credit_note(
+    order: Order,
+    original: IssuedDocument,
+    original_draft: DocumentDraft,
+    settings: InvoiceConfig,
+    *,
+    store: str,
+    issue_date: date,
+    reason: str,
+) -> DocumentDraft:
+    """An NC crediting the whole ``original``: its lines, prices, customer and price mode.
+
+    ``original_draft`` is the draft the original was issued from (rebuild it with
+    ``build_document`` for the original's date if it was not kept); its totals must equal the
+    finalized original's, or the credit would not cancel it exactly. Stock returns to the
+    warehouse when the settings move stock. No payment method: an NC is not a receipt.
+    """
+    if original.number is None or original.status != "final":
+        raise OrderRejected(
+            order.id, f"the document to credit is {original.status}, not final; only a "
+            "finalized document is credited",
+        )
+    if original.gross_total != original_draft.gross_total:
+        raise OrderRejected(
+            order.id, f"{original.number} carries {_eur(original.gross_total)} but the lines "
+            f"to credit add up to {_eur(original_draft.gross_total)}; credit it by hand",
+        )
+    if original.date is not None and issue_date < original.date:
+        raise OrderRejected(
+            order.id, f"a credit note dated {issue_date} cannot precede {original.number} "
+            f"dated {original.date}",
+        )
+    net, vat, gross, breakdown = document_totals(
+        original_draft.lines, original_draft.prices_include_vat)
+    reason = reason.strip() or settings.credit_reason
+    return replace(
+        original_draft,
+        external_reference=external_reference(store, order.id, "credit"),
+        type=pt_rules.CREDIT_NOTE,
+        series=settings.series,
+        date=issue_date,
+        payment_method=None,
+        warehouse=original_draft.warehouse,
+        move_stock=original_draft.move_stock,
+        notes=f"Anula {original.number} (encomenda Jumpseller n.º {order.id}): {reason}",
+        net_total=net,
+        vat_total=vat,
+        gross_total=gross,
+        vat_breakdown=breakdown,
+        related_document=(original.number, reason),
+        warnings=(),
+    )

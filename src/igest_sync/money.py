@@ -1,0 +1,113 @@
+"""Money arithmetic: rounding to the cent and iGEST's document totals rule.
+
+iGEST computes a document's totals itself (``igest-api.md``, "Totals"); this module computes the
+very same figures on the client, so the mapping knows, before anything is written, whether a
+document will carry exactly the amount the customer paid. Everything is ``Decimal``; rounding is
+half-up to the cent, as iGEST does it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
+
+from igest_sync.models import DocumentLine, VatSummary
+
+CENT = Decimal("0.01")
+HUNDRED = Decimal("100")
+ZERO = Decimal("0")
+
+
+def round2(x: Decimal) -> Decimal:
+    """Round half-up to the cent (2.675 -> 2.68, -2.675 -> -2.68): the rule iGEST and AT use."""
+    return x.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def line_value(line: DocumentLine) -> Decimal:
+    """A line's value as iGEST computes it: round2(quantity x unit_price x (1 - discount/100)).
+
+    The value is net or VAT-inclusive according to the document's ``prices_include_vat``.
+    """
+    factor = 1 - line.discount_percent / HUNDRED
+    return round2(line.quantity * line.unit_price * factor)
+
+
+def document_totals(
+    lines: Sequence[DocumentLine], prices_include_vat: bool
+) -> tuple[Decimal, Decimal, Decimal, tuple[VatSummary, ...]]:
+    """(net_total, vat_total, gross_total, breakdown) exactly as iGEST computes them.
+
+    VAT is rounded once per rate on the document (not per line), which is iGEST's rule:
+
+    - prices excluding VAT: per rate, ``base`` = sum of line values and
+      ``vat = round2(base x rate/100)``; the gross total is the sum of ``base + vat``;
+    - prices including VAT: per rate, ``gross`` = sum of line values,
+      ``vat = round2(gross x rate/(100 + rate))`` and ``base = gross - vat``; the gross total is
+      the sum of the rates' ``gross``.
+
+    The breakdown has one entry per distinct rate, sorted by rate (ascending) so that the result
+    never depends on the order of the lines.
+    """
+    per_rate: dict[Decimal, Decimal] = {}
+    for line in lines:
+        # Decimal("23") and Decimal("23.00") are the same rate; quantizing the key makes the
+        # breakdown's representation independent of which line came first.
+        rate = line.vat_rate.quantize(CENT)
+        per_rate[rate] = per_rate.get(rate, ZERO) + line_value(line)
+
+    breakdown: list[VatSummary] = []
+    for rate in sorted(per_rate):
+        amount = per_rate[rate]
+        if prices_include_vat:
+            vat = round2(amount * rate / (HUNDRED + rate))
+            base = amount - vat
+        else:
+            base = amount
+            vat = round2(base * rate / HUNDRED)
+        breakdown.append(VatSummary(rate=rate, base=base, vat=vat))
+
+    net_total = sum((s.base for s in breakdown), ZERO)
+    vat_total = sum((s.vat for s in breakdown), ZERO)
+    return round2(net_total), round2(vat_total), round2(net_total + vat_total), tuple(breakdown)
+
+
+MICRO = Decimal("0.000001")  # iGEST accepts unit prices with up to 6 decimals
+_MAX_DISCOUNT_PLACES = 6
+
+
+def tidy(x: Decimal) -> Decimal:
+    """Drop trailing zeros beyond the cent (8.123300 -> 8.1233, 12.300000 -> 12.30)."""
+    if x == x.quantize(CENT):
+        return x.quantize(CENT)
+    return x.normalize()
+
+
+def unit_price_for(line_total: Decimal, quantity: Decimal) -> Decimal:
+    """The unit price (6 decimals at most) whose line reproduces ``line_total``.
+
+    Derived from the line total, never the other way round: 3 x 9.99 gross at 23 % has a net
+    line total of 24.37 and a unit price of 8.123333 (3 x 8.123333 rounds to 24.37), where a
+    unit price rounded to 8.12 would give 24.36 (pt-invoicing.md §7).
+    """
+    return tidy((line_total / quantity).quantize(MICRO, rounding=ROUND_HALF_UP))
+
+
+def fit_discount_percent(quantity: Decimal, unit_price: Decimal, target: Decimal) -> Decimal:
+    """A discount percent (0..100, fewest decimals first, up to 6) such that iGEST's line value
+    round2(quantity x unit_price x (1 - percent/100)) equals ``target``.
+
+    When no percent reproduces the target (only with absurd quantities), the closest 6-decimal
+    percent is returned: the caller compares the document's totals with what was paid, so a
+    miss is reported there with both figures, never issued.
+    """
+    undiscounted = quantity * unit_price
+    if round2(undiscounted) == target or undiscounted == 0:
+        return ZERO
+    exact = (1 - target / undiscounted) * HUNDRED
+    candidate = ZERO
+    for places in range(_MAX_DISCOUNT_PLACES + 1):
+        candidate = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        candidate = min(max(candidate, ZERO), HUNDRED)
+        if round2(undiscounted * (1 - candidate / HUNDRED)) == target:
+            return candidate
+    return candidate
