@@ -1,0 +1,200 @@
+"""sync_products against small fake clients that hold state and record every write."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from igest_sync.config import ProductsConfig
+from igest_sync.errors import ConfigError, Conflict, ServerError
+from igest_sync.models import CatalogueItem, IgestProduct, IgestProductDraft
+from igest_sync.runs.products import sync_products
+
+D = Decimal
+
+
+def item(sku: str | None, pid: int, *, vid: int | None = None, name: str = "Caneca",
+         price: str = "12.30", barcode: str | None = None,
+         digital: bool = False) -> CatalogueItem:
+    return CatalogueItem(product_id=pid, variant_id=vid, sku=sku, name=name, price=D(price),
+                         barcode=barcode, digital=digital, stock=1, stock_unlimited=False)
+
+
+class FakeJumpseller:
+    def __init__(self, items: list[CatalogueItem]) -> None:
+        self.items = items
+
+    def catalogue(self) -> Iterator[CatalogueItem]:
+        yield from self.items
+
+
+class FakeIgest:
+    """Holds products by id; ``fail`` maps a reference to the error its write raises."""
+
+    def __init__(self, products: list[IgestProduct] = (), fail: dict | None = None) -> None:
+        self.by_id = {p.id: p for p in products}
+        self.fail = dict(fail or {})
+        self.writes: list[tuple] = []
+
+    def products(self) -> Iterator[IgestProduct]:
+        yield from list(self.by_id.values())
+
+    def create_product(self, draft: IgestProductDraft) -> IgestProduct:
+        self.writes.append(("create", draft.reference))
+        if draft.reference in self.fail:
+            raise self.fail[draft.reference]
+        new = IgestProduct(id=f"id-{len(self.by_id) + 1}", reference=draft.reference,
+                           description=draft.description, type=draft.type, unit=draft.unit,
+                           price=draft.price, vat_rate=draft.vat_rate,
+                           exemption_code=draft.exemption_code, barcode=draft.barcode,
+                           active=True)
+        self.by_id[new.id] = new
+        return new
+
+    def update_product(self, product_id: str, changes: dict[str, object]) -> IgestProduct:
+        old = self.by_id[product_id]
+        self.writes.append(("update", old.reference, dict(changes)))
+        if old.reference in self.fail:
+            raise self.fail[old.reference]
+        assert set(changes) <= {"description", "price", "vat_rate", "barcode"}
+        new = IgestProduct(**{**old.__dict__, **changes})
+        self.by_id[product_id] = new
+        return new
+
+    def by_reference(self, reference: str) -> IgestProduct:
+        (found,) = [p for p in self.by_id.values() if p.reference == reference]
+        return found
+
+
+def existing(reference: str, pid: str, *, description: str = "Caneca", price: str = "10",
+             barcode: str | None = None) -> IgestProduct:
+    return IgestProduct(id=pid, reference=reference, description=description, type="P",
+                        unit="UN", price=D(price), vat_rate=D(23), exemption_code=None,
+                        barcode=barcode, active=True)
+
+
+STORE = [
+    item("MUG-1", 1, name="Caneca", price="12.30", barcode="5601234567890"),
+    item("TEE-S", 2, vid=21, name="T-shirt - S", price="20.00"),
+    item("TEE-M", 2, vid=22, name="T-shirt - M", price="20.00"),
+    item("EBOOK", 3, name="Guia PDF", price="6.15", digital=True),
+    item("OLD", 4, name="Prato", price="24.60"),
+]
+
+
+def test_creates_only_the_missing_skus_with_their_fields() -> None:
+    igest = FakeIgest([existing("OLD", "p-old", description="Prato antigo", price="1")])
+    report = sync_products(FakeJumpseller(STORE), igest, ProductsConfig(), update=False,
+                           dry_run=False)
+    assert sorted(w[1] for w in igest.writes) == ["EBOOK", "MUG-1", "TEE-M", "TEE-S"]
+    assert all(w[0] == "create" for w in igest.writes)
+    mug, ebook = igest.by_reference("MUG-1"), igest.by_reference("EBOOK")
+    assert (mug.description, mug.type, mug.price, mug.vat_rate, mug.barcode) == (
+        "Caneca", "P", D("10.000000"), D(23), "5601234567890")
+    assert (ebook.type, ebook.price) == ("S", D("5.000000"))
+    assert igest.by_reference("TEE-M").description == "T-shirt - M"
+    # Without update the existing product is left alone, and the report says it differs.
+    assert igest.by_reference("OLD").description == "Prato antigo"
+    counts = report.counts
+    assert (counts["created"], counts["unchanged"], counts["failed"]) == (4, 1, 0)
+    old = next(o for o in report.outcomes if o.key == "OLD")
+    assert "description" in old.detail and "price" in old.detail
+    assert report.writes == 4 and not report.failed
+
+
+def test_second_run_writes_nothing() -> None:
+    igest = FakeIgest()
+    sync_products(FakeJumpseller(STORE), igest, ProductsConfig(), update=True, dry_run=False)
+    igest.writes.clear()
+    report = sync_products(FakeJumpseller(STORE), igest, ProductsConfig(), update=True,
+                           dry_run=False)
+    assert igest.writes == []
+    assert report.counts["unchanged"] == len(STORE) and report.writes == 0
+
+
+def test_update_writes_only_the_differing_fields() -> None:
+    igest = FakeIgest([
+        existing("MUG-1", "a", description="Caneca", price="10.000000",
+                 barcode="5601234567890"),
+        existing("OLD", "b", description="Prato antigo", price="20.000000"),
+        existing("TEE-S", "c", description="T-shirt - S", price="1", barcode="999"),
+    ])
+    jumpseller = FakeJumpseller(STORE[:2] + STORE[4:])
+    report = sync_products(jumpseller, igest, ProductsConfig(), update=True, dry_run=False)
+    assert igest.writes == [  # in catalogue order
+        ("update", "TEE-S", {"price": D("16.260163")}),
+        ("update", "OLD", {"description": "Prato"}),
+    ]
+    assert igest.by_reference("TEE-S").barcode == "999"  # no barcode in the store: kept
+    outcomes = {o.key: o for o in report.outcomes}
+    assert outcomes["OLD"].action == "updated" and outcomes["OLD"].extra["changed"] == [
+        "description"]
+    assert outcomes["MUG-1"].action == "unchanged"
+
+
+def test_no_sku_and_duplicate_skus_are_skipped_with_reasons_and_never_written() -> None:
+    store = [item(None, 7, name="Sem SKU"), item("DUP", 8), item("DUP ", 9, vid=90),
+             item("OK", 10)]
+    igest = FakeIgest()
+    report = sync_products(FakeJumpseller(store), igest, ProductsConfig(), update=True,
+                           dry_run=False)
+    assert igest.writes == [("create", "OK")]
+    skipped = {o.key: o.detail for o in report.outcomes if o.action == "skipped"}
+    assert set(skipped) == {"product 7", "DUP"}
+    assert "No SKU" in skipped["product 7"]
+    assert "product 8" in skipped["DUP"] and "product 9 variant 90" in skipped["DUP"]
+
+
+def test_dry_run_plans_but_writes_nothing() -> None:
+    igest = FakeIgest([existing("OLD", "b", description="Prato antigo", price="20")])
+    report = sync_products(FakeJumpseller(STORE), igest, ProductsConfig(), update=True,
+                           dry_run=True)
+    assert igest.writes == []
+    assert report.dry_run and report.writes == 0
+    assert (report.counts["created"], report.counts["updated"]) == (4, 1)
+    assert all(o.detail.startswith("Would") for o in report.outcomes
+               if o.action in ("created", "updated"))
+
+
+def test_one_failure_is_recorded_and_the_run_goes_on() -> None:
+    igest = FakeIgest(
+        [existing("OLD", "b", description="x")],
+        fail={"TEE-S": Conflict("A product with this reference exists", service="iGEST",
+                                status=409),
+              "OLD": ServerError("iGEST answered 503", service="iGEST", status=503)})
+    report = sync_products(FakeJumpseller(STORE), igest, ProductsConfig(), update=True,
+                           dry_run=False)
+    assert [w[1] for w in igest.writes] == ["MUG-1", "TEE-S", "TEE-M", "EBOOK", "OLD"]
+    failed = {o.key: o for o in report.outcomes if o.action == "failed"}
+    assert set(failed) == {"TEE-S", "OLD"} and report.failed == 2
+    assert "exists" in failed["TEE-S"].detail and failed["TEE-S"].extra["status"] == 409
+    assert failed["OLD"].extra["transient"] is True
+    assert report.counts["created"] == 3
+    json.dumps(report.to_json())  # the CLI prints it as JSON
+
+
+def test_zero_rate_needs_an_exemption_code_before_anything_is_read_or_written() -> None:
+    igest = FakeIgest()
+    with pytest.raises(ConfigError):
+        sync_products(FakeJumpseller(STORE), igest, ProductsConfig(vat_rate=D(0)),
+                      update=False, dry_run=False)
+    assert igest.writes == []
+
+
+def test_prices_without_vat_are_sent_as_they_are() -> None:
+    igest = FakeIgest()
+    sync_products(FakeJumpseller([item("A", 1, price="8.13")]), igest,
+                  ProductsConfig(prices_include_vat=False), update=False, dry_run=False)
+    assert igest.by_reference("A").price == D("8.13")
+
+
+def test_progress_reports_reading_then_writes_with_total() -> None:
+    calls: list[tuple[int, int | None]] = []
+    sync_products(FakeJumpseller(STORE), FakeIgest(), ProductsConfig(), update=False,
+                  dry_run=False, progress=lambda done, total: calls.append((done, total)))
+    assert (len(STORE), None) in calls
+    writes = [c for c in calls if c[1] is not None]
+    assert writes == [(0, 5), (1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
