@@ -1,15 +1,51 @@
-"""iGEST adapter (interface stub: signatures are the contract, bodies to be implemented)."""
+"""iGEST adapter: the only module that knows iGEST's wire format (docs: igest-api.md).
+
+Wire facts: ``X-Integration-Key`` and ``X-Security-Code`` on every request; money and rates as
+decimal strings both ways; lists paged with ``page``/``per_page`` inside ``{"data": [...],
+"page", "per_page", "total"}``; errors as ``{"error": {"code", "message", "fields"}}``;
+10 requests per second. Writes are not idempotent (the HTTP layer never repeats a POST that may
+have arrived); callers recover a lost answer with ``find_documents(external_reference=...)``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 
+from igest_sync.errors import BadResponse
+from igest_sync.http import HttpService, RateWindow
 from igest_sync.models import (DocumentDraft, Entity, ExemptionReason, IgestProduct,
                                IgestProductDraft, IssuedDocument, Series, StockLevel, TaxRate)
+
+SERVICE = "iGEST"
+PER_PAGE = 100
+
+
+def _read_error(body: Any) -> tuple[str | None, str | None, dict[str, str]]:
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None, None, {}
+    fields = error.get("fields")
+    fields = {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {}
+    message = error.get("message")
+    code = error.get("code")
+    return (str(message) if message else None), (str(code) if code else None), fields
+
+
+def money(value: Decimal) -> str:
+    """Decimal -> plain decimal string, never with an exponent ("12.30", "0.000001")."""
+    return format(Decimal(value), "f")
+
+
+def _segment(value: object) -> str:
+    # References (SKUs) may hold "/", spaces or "?": each must stay one path segment.
+    return quote(str(value), safe="")
 
 
 class IgestClient:
@@ -17,31 +53,262 @@ class IgestClient:
 
     def __init__(self, base_url: str, integration_key: str, security_code: str, *,
                  transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
-                 per_second: int = 10) -> None:
-        raise NotImplementedError
+                 per_second: int = 10, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._http = HttpService(
+            service=SERVICE, base_url=base_url, windows=[RateWindow(per_second, 1.0)],
+            credential_keys="igest.integration_key and igest.security_code",
+            headers={"X-Integration-Key": integration_key, "X-Security-Code": security_code},
+            transport=transport, timeout=timeout, error_reader=_read_error,
+            secrets=[integration_key, security_code], clock=clock, sleep=sleep)
 
-    request_count: int
+    @property
+    def request_count(self) -> int:
+        return self._http.request_count
 
-    def close(self) -> None: ...
-    def __enter__(self) -> "IgestClient": ...
-    def __exit__(self, *exc: object) -> None: ...
+    def close(self) -> None:
+        self._http.close()
 
-    def entity(self) -> Entity: ...
-    def series(self, document_type: str) -> list[Series]: ...
-    def warehouses(self) -> list[tuple[str, str]]: ...  # (code, name)
-    def taxes(self) -> list[TaxRate]: ...
-    def exemption_reasons(self) -> list[ExemptionReason]: ...
-    def products(self) -> Iterator[IgestProduct]: ...
-    def product_by_reference(self, reference: str) -> IgestProduct | None: ...
-    def create_product(self, draft: IgestProductDraft) -> IgestProduct: ...
-    def update_product(self, product_id: str, changes: dict[str, object]) -> IgestProduct: ...
-    def stock(self, warehouse: str | None) -> Iterator[StockLevel]: ...
-    def set_stock(self, reference: str, warehouse: str | None, quantity: Decimal) -> None: ...
-    def create_document(self, draft: DocumentDraft, *, finalize: bool = False) -> IssuedDocument: ...
-    def finalize_document(self, document_id: str) -> IssuedDocument: ...
-    def delete_document(self, document_id: str) -> None: ...
-    def get_document(self, document_id: str) -> IssuedDocument: ...
+    def __enter__(self) -> IgestClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, *, params: dict[str, object] | None = None,
+                 json_body: object = None) -> Any:
+        return self._http.request(method, path, params=params, json_body=json_body)
+
+    def _object(self, method: str, path: str, **kwargs: Any) -> dict:
+        body = self._request(method, path, **kwargs)
+        if not isinstance(body, dict):
+            raise BadResponse(f"{SERVICE} {method} {path}: expected an object, got "
+                              f"{type(body).__name__}", service=SERVICE)
+        return body
+
+    def _list(self, path: str, params: dict[str, object] | None = None) -> list[dict]:
+        """An unpaged list; a ``{"data": [...]}`` envelope is accepted too."""
+        body = self._request("GET", path, params=params)
+        if isinstance(body, dict) and "data" in body:
+            body = body["data"]
+        if not isinstance(body, list):
+            raise BadResponse(f"{SERVICE} GET {path}: expected a list", service=SERVICE)
+        return [item for item in body if isinstance(item, dict)]
+
+    def _paged(self, path: str, params: dict[str, object] | None = None) -> Iterator[dict]:
+        page = 1
+        while True:
+            body = self._object("GET", path,
+                                params={**(params or {}), "page": page, "per_page": PER_PAGE})
+            data = body.get("data")
+            if not isinstance(data, list):
+                raise BadResponse(f"{SERVICE} GET {path}: the page has no data list",
+                                  service=SERVICE)
+            yield from (item for item in data if isinstance(item, dict))
+            total = body.get("total")
+            if len(data) < PER_PAGE or (isinstance(total, int) and page * PER_PAGE >= total):
+                return
+            page += 1
+
+    # -- reference data -------------------------------------------------------------------------
+
+    def entity(self) -> Entity:
+        body = self._object("GET", "/entity")
+        return Entity(nif=str(body.get("nif") or ""), name=str(body.get("name") or ""),
+                      currency=str(body.get("currency") or ""),
+                      stock_by_warehouse=bool(body.get("stock_by_warehouse")))
+
+    def series(self, document_type: str) -> list[Series]:
+        return [Series(code=str(s.get("code") or ""),
+                       document_type=str(s.get("document_type") or document_type),
+                       atcud_code=_opt_str(s.get("atcud_code")), active=bool(s.get("active")))
+                for s in self._list("/series", {"document_type": document_type})]
+
+    def warehouses(self) -> list[tuple[str, str]]:
+        return [(str(w.get("code") or ""), str(w.get("name") or ""))
+                for w in self._list("/warehouses")]
+
+    def taxes(self) -> list[TaxRate]:
+        return [TaxRate(region=str(t.get("region") or ""), kind=str(t.get("kind") or ""),
+                        rate=_decimal(t.get("rate"), "GET /taxes rate"))
+                for t in self._list("/taxes")]
+
+    def exemption_reasons(self) -> list[ExemptionReason]:
+        return [ExemptionReason(code=str(r.get("code") or ""),
+                                description=str(r.get("description") or ""),
+                                legal_reference=_opt_str(r.get("legal_reference")))
+                for r in self._list("/exemption-reasons")]
+
+    # -- products -------------------------------------------------------------------------------
+
+    def products(self) -> Iterator[IgestProduct]:
+        return (_product(p) for p in self._paged("/products"))
+
+    def product_by_reference(self, reference: str) -> IgestProduct | None:
+        body = self._request("GET", "/products", params={"reference": reference})
+        items = body.get("data") if isinstance(body, dict) else body
+        if not isinstance(items, list):
+            raise BadResponse(f"{SERVICE} GET /products: expected a list", service=SERVICE)
+        # Exact match only: a server that filters by prefix must not hand us another SKU.
+        for item in items:
+            if isinstance(item, dict) and item.get("reference") == reference:
+                return _product(item)
+        return None
+
+    def create_product(self, draft: IgestProductDraft) -> IgestProduct:
+        body = {"reference": draft.reference, "description": draft.description,
+                "type": draft.type, "unit": draft.unit, "price": money(draft.price),
+                "vat_rate": money(draft.vat_rate), "exemption_code": draft.exemption_code,
+                "barcode": draft.barcode}
+        return _product(self._object("POST", "/products", json_body=body))
+
+    def update_product(self, product_id: str, changes: dict[str, object]) -> IgestProduct:
+        """PATCH the given fields (description, price, vat_rate, barcode ...)."""
+        body = {k: money(v) if isinstance(v, Decimal) else v for k, v in changes.items()}
+        return _product(self._object("PATCH", f"/products/{_segment(product_id)}",
+                                     json_body=body))
+
+    # -- stock ----------------------------------------------------------------------------------
+
+    def stock(self, warehouse: str | None) -> Iterator[StockLevel]:
+        """Stock per reference in ``warehouse``, or summed over all warehouses when None."""
+        params = {"warehouse": warehouse} if warehouse is not None else None
+        return (StockLevel(reference=str(s.get("reference") or ""),
+                           quantity=_decimal(s.get("quantity"), "GET /stock quantity"))
+                for s in self._paged("/stock", params))
+
+    def set_stock(self, reference: str, warehouse: str | None, quantity: Decimal) -> None:
+        self._request("PUT", f"/stock/{_segment(reference)}",
+                      json_body={"warehouse": warehouse, "quantity": money(quantity)})
+
+    # -- documents ------------------------------------------------------------------------------
+
+    def create_document(self, draft: DocumentDraft, *, finalize: bool = False) -> IssuedDocument:
+        """POST /documents: a draft (or a final document with ``finalize=True``).
+
+        Not idempotent: after a timeout or 5xx the caller must look the document up by its
+        external_reference before sending anything again.
+        """
+        return _document(self._object("POST", "/documents",
+                                      json_body=document_body(draft, finalize=finalize)))
+
+    def finalize_document(self, document_id: str) -> IssuedDocument:
+        return _document(self._object("POST", f"/documents/{_segment(document_id)}/finalize"))
+
+    def delete_document(self, document_id: str) -> None:
+        self._request("DELETE", f"/documents/{_segment(document_id)}")
+
+    def get_document(self, document_id: str) -> IssuedDocument:
+        return _document(self._object("GET", f"/documents/{_segment(document_id)}"))
+
     def find_documents(self, *, external_reference: str | None = None, type: str | None = None,
                        status: str | None = None, date_from: date | None = None,
-                       date_to: date | None = None) -> Iterator[IssuedDocument]: ...
-    def email_document(self, document_id: str, to: str) -> None: ...
+                       date_to: date | None = None) -> Iterator[IssuedDocument]:
+        params = {"external_reference": external_reference, "type": type, "status": status,
+                  "date_from": date_from.isoformat() if date_from else None,
+                  "date_to": date_to.isoformat() if date_to else None}
+        params = {k: v for k, v in params.items() if v is not None}
+        return (_document(d) for d in self._paged("/documents", params))
+
+    def email_document(self, document_id: str, to: str) -> None:
+        self._request("POST", f"/documents/{_segment(document_id)}/email", json_body={"to": to})
+
+
+# --------------------------------------------------------------------------------------------
+# Wire <-> model
+
+
+def document_body(draft: DocumentDraft, *, finalize: bool) -> dict[str, object]:
+    """The POST /documents body for ``draft``, exactly as the contract spells it."""
+    customer = draft.customer
+    customer_body: dict[str, object] = {}
+    if customer.nif is not None:  # without a NIF iGEST bills the final consumer 999999990
+        customer_body["nif"] = customer.nif
+    customer_body.update(name=customer.name, email=customer.email, address=customer.address,
+                         postal_code=customer.postal_code, city=customer.city,
+                         country=customer.country)
+    related = None
+    if draft.related_document is not None:
+        number, reason = draft.related_document
+        related = {"number": number, "reason": reason}
+    return {
+        "type": draft.type, "series": draft.series, "date": draft.date.isoformat(),
+        "external_reference": draft.external_reference,
+        "customer": customer_body,
+        "lines": [{"reference": line.reference, "description": line.description,
+                   "quantity": money(line.quantity), "unit_price": money(line.unit_price),
+                   "discount_percent": money(line.discount_percent),
+                   "vat_rate": money(line.vat_rate), "exemption_code": line.exemption_code}
+                  for line in draft.lines],
+        "currency": "EUR", "prices_include_vat": draft.prices_include_vat,
+        "payment_method": draft.payment_method, "warehouse": draft.warehouse,
+        "move_stock": draft.move_stock, "notes": draft.notes,
+        "related_document": related, "finalize": finalize,
+    }
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _decimal(value: Any, what: str) -> Decimal:
+    """A decimal string (or JSON number) from iGEST -> Decimal; anything else is BadResponse."""
+    if isinstance(value, (str, int, Decimal)) and not isinstance(value, bool):
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            number = None
+        if number is not None and number.is_finite():
+            return number
+    raise BadResponse(f"{SERVICE} sent {what} = {value!r}, not a decimal", service=SERVICE)
+
+
+def _required_id(body: dict, what: str) -> str:
+    value = body.get("id")
+    if value is None or value == "" or isinstance(value, bool):
+        raise BadResponse(f"{SERVICE} sent a {what} without an id", service=SERVICE)
+    return str(value)
+
+
+def _product(body: Any) -> IgestProduct:
+    if not isinstance(body, dict):
+        raise BadResponse(f"{SERVICE} sent a product that is not an object", service=SERVICE)
+    product_id = _required_id(body, "product")
+    return IgestProduct(
+        id=product_id, reference=str(body.get("reference") or ""),
+        description=str(body.get("description") or ""), type=str(body.get("type") or "P"),
+        unit=str(body.get("unit") or "UN"),
+        price=_decimal(body.get("price"), f"product {product_id} price"),
+        vat_rate=_decimal(body.get("vat_rate"), f"product {product_id} vat_rate"),
+        exemption_code=_opt_str(body.get("exemption_code")),
+        barcode=_opt_str(body.get("barcode")),
+        active=bool(body.get("active", True)))
+
+
+def _document(body: Any) -> IssuedDocument:
+    if not isinstance(body, dict):
+        raise BadResponse(f"{SERVICE} sent a document that is not an object", service=SERVICE)
+    document_id = _required_id(body, "document")
+    customer = body.get("customer") if isinstance(body.get("customer"), dict) else {}
+    raw_date = body.get("date")
+    try:
+        issued_on = date.fromisoformat(raw_date) if raw_date else None
+    except (TypeError, ValueError):
+        issued_on = None
+    if raw_date and issued_on is None:
+        raise BadResponse(f"{SERVICE} sent document {document_id} date = {raw_date!r}",
+                          service=SERVICE)
+    where = f"document {document_id}"
+    return IssuedDocument(
+        id=document_id, type=str(body.get("type") or ""), series=str(body.get("series") or ""),
+        number=_opt_str(body.get("number")), atcud=_opt_str(body.get("atcud")),
+        status=str(body.get("status") or ""), date=issued_on,
+        external_reference=_opt_str(body.get("external_reference")),
+        customer_nif=_opt_str(customer.get("nif")), customer_name=_opt_str(customer.get("name")),
+        net_total=_decimal(body.get("net_total"), f"{where} net_total"),
+        vat_total=_decimal(body.get("vat_total"), f"{where} vat_total"),
+        gross_total=_decimal(body.get("gross_total"), f"{where} gross_total"),
+        pdf_url=_opt_str(body.get("pdf_url")),
+        at_communication=_opt_str(body.get("at_communication")))

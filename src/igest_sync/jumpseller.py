@@ -1,13 +1,37 @@
-"""Jumpseller adapter (interface stub: signatures are the contract, bodies to be implemented)."""
+"""Jumpseller adapter: Basic auth, pages of 100, pacing to the rate-limit headers.
+
+Wire facts (from Jumpseller's OpenAPI description): every path ends in ``.json`` (except
+``/products_locations``); objects come wrapped (``{"order": {...}}``); lists are pages chosen
+with ``limit`` (max 100) and ``page``; a page shorter than the limit is the last one. Limits are
+20 requests per second and 800 per minute, reported in ``Jumpseller-Per*RateLimit-Remaining``
+headers; after too many 429s Jumpseller bans the client until ``Jumpseller-BannedByRateLimit-
+Reset``. JSON -> model parsing lives in ``jumpseller_parse``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
+from typing import Any
 
 import httpx
 
+from igest_sync.errors import RateLimited
+from igest_sync.http import HttpService, RateWindow
+from igest_sync.jumpseller_parse import (as_list, catalogue_items, parse_int_id, parse_order,
+                                         unwrap)
 from igest_sync.models import CatalogueItem, LocationStock, Order
+
+SERVICE = "Jumpseller"
+PAGE_SIZE = 100
+LOCATION_BATCH = 50  # maxItems of product_ids / variant_ids in /products_locations
+APP_CODE = "igest-sync"
+BAN_HEADER = "Jumpseller-BannedByRateLimit-Reset"
+# (header, window in seconds): what the server says is left in each of its windows.
+REMAINING_HEADERS = (("Jumpseller-PerSecondRateLimit-Remaining", 1.0),
+                     ("Jumpseller-PerMinuteRateLimit-Remaining", 60.0))
 
 
 class JumpsellerClient:
@@ -19,25 +43,195 @@ class JumpsellerClient:
 
     def __init__(self, base_url: str, login: str, auth_token: str, *,
                  transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
-                 per_second: int = 20, per_minute: int = 800) -> None:
-        raise NotImplementedError
+                 per_second: int = 20, per_minute: int = 800,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._ban_lock = threading.Lock()
+        self._banned_until: str | None = None
+        self._http = HttpService(
+            service=SERVICE, base_url=base_url,
+            windows=[RateWindow(per_second, 1.0), RateWindow(per_minute, 60.0)],
+            credential_keys="jumpseller.login and jumpseller.auth_token",
+            auth=httpx.BasicAuth(login, auth_token),  # never in the URL
+            transport=transport, timeout=timeout, on_response=self._read_rate_headers,
+            secrets=[auth_token], clock=clock, sleep=sleep)
 
-    request_count: int
+    @property
+    def request_count(self) -> int:
+        return self._http.request_count
 
-    def close(self) -> None: ...
-    def __enter__(self) -> "JumpsellerClient": ...
-    def __exit__(self, *exc: object) -> None: ...
+    def close(self) -> None:
+        self._http.close()
 
-    def store_info(self) -> dict: ...  # GET /store/info.json -> {"name","code","currency","country",...}
-    def orders_after(self, order_id: int) -> Iterator[Order]: ...  # GET /orders/after/{id}.json, ascending id
-    def orders_created_between(self, first: date, last: date) -> Iterator[Order]: ...
-    def orders_with_status(self, status: str) -> Iterator[Order]: ...  # /orders/status/{status}.json
-    def order(self, order_id: int) -> Order: ...
+    def __enter__(self) -> JumpsellerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport ------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, *, params: dict[str, object] | None = None,
+                 json_body: object = None) -> Any:
+        with self._ban_lock:
+            banned_until = self._banned_until
+        if banned_until is not None:
+            raise self._ban_error(f"{method} {path}", banned_until)
+        return self._http.request(method, path, params=params, json_body=json_body)
+
+    def _read_rate_headers(self, response: httpx.Response) -> None:
+        for header, seconds in REMAINING_HEADERS:
+            value = response.headers.get(header, "").strip()
+            if value.lstrip("-").isdigit():
+                self._http.gate.observe(seconds, int(value))
+        reset = response.headers.get(BAN_HEADER)
+        if reset:
+            # A ban only gets longer if we keep knocking: stop this and every later request.
+            with self._ban_lock:
+                self._banned_until = reset.strip()
+            raise self._ban_error(f"{response.request.method} {response.request.url.path}",
+                                  reset.strip())
+
+    @staticmethod
+    def _ban_error(what: str, reset: str) -> RateLimited:
+        return RateLimited(
+            f"{SERVICE} {what}: Jumpseller banned this client for too many requests "
+            f"until {reset}", service=SERVICE, status=429,
+            hint=f"Do not run again before {reset} (UTC); lower invoice.concurrency.")
+
+    def _pages(self, path: str, params: dict[str, object] | None = None) -> Iterator[list]:
+        """Each page's list of items, from page 1 until a page shorter than PAGE_SIZE."""
+        page = 1
+        while True:
+            body = self._request("GET", path,
+                                 params={**(params or {}), "limit": PAGE_SIZE, "page": page})
+            items = as_list(body)
+            yield items
+            if len(items) < PAGE_SIZE:
+                return
+            page += 1
+
+    def _orders(self, path: str, params: dict[str, object] | None = None, *,
+                after: int | None = None) -> Iterator[Order]:
+        # New orders arriving while we page can shift a page and repeat an order: yield each
+        # id once. Pages are sorted by id defensively (the spec does not promise an order).
+        seen: set[int] = set()
+        for items in self._pages(path, params):
+            orders = sorted((parse_order(item) for item in items), key=lambda o: o.id)
+            for order in orders:
+                if order.id in seen or (after is not None and order.id <= after):
+                    continue
+                seen.add(order.id)
+                yield order
+
+    # -- store and orders -----------------------------------------------------------------------
+
+    def store_info(self) -> dict:
+        """GET /store/info.json -> the store's fields ({"name", "code", "currency", ...})."""
+        body = unwrap(self._request("GET", "/store/info.json"), "store")
+        return dict(body) if isinstance(body, dict) else {}
+
+    def orders_after(self, order_id: int) -> Iterator[Order]:
+        """Orders with id > ``order_id``, ascending (GET /orders/after/{id}.json)."""
+        return self._orders(f"/orders/after/{int(order_id)}.json", after=int(order_id))
+
+    def orders_created_between(self, first: date, last: date) -> Iterator[Order]:
+        """Orders created from ``first`` to ``last`` inclusive (store dates)."""
+        return self._orders("/orders.json", {"dateFilter": "customDate",
+                                             "initialDate": first.isoformat(),
+                                             "finalDate": last.isoformat()})
+
+    def orders_with_status(self, status: str) -> Iterator[Order]:
+        """Orders whose status_enum is ``status`` (GET /orders/status/{status}.json)."""
+        return self._orders(f"/orders/status/{status}.json")
+
+    def order(self, order_id: int) -> Order:
+        return parse_order(self._request("GET", f"/orders/{int(order_id)}.json"))
+
     def add_order_document(self, order_id: int, *, credit_note: bool, external_id: str,
-                           public_id: str, url: str | None) -> None: ...
-    def order_documents(self, order_id: int) -> list[dict]: ...
-    def catalogue(self) -> Iterator[CatalogueItem]: ...
+                           public_id: str, url: str | None) -> None:
+        """Attach an issued document to the order (document_type 0 credit note, 1 invoice)."""
+        document: dict[str, object] = {"document_type": 0 if credit_note else 1,
+                                       "external_id": external_id, "public_id": public_id}
+        if url is not None:
+            document["url"] = url
+        document["app_code"] = APP_CODE
+        self._request("POST", f"/orders/{int(order_id)}/documents.json",
+                      json_body={"document": document})
+
+    def order_documents(self, order_id: int) -> list[dict]:
+        body = self._request("GET", f"/orders/{int(order_id)}/documents.json")
+        documents = [unwrap(item, "document") for item in as_list(body)]
+        return [dict(d) for d in documents if isinstance(d, dict)]
+
+    # -- catalogue and stock --------------------------------------------------------------------
+
+    def catalogue(self) -> Iterator[CatalogueItem]:
+        """Every sellable item, page by page (memory stays flat for large catalogues)."""
+        for items in self._pages("/products.json"):
+            for item in items:
+                yield from catalogue_items(item)
+
     def location_stock(self, items: Iterable[CatalogueItem],
-                       location_id: int) -> Iterator[LocationStock]: ...
-    def set_stock(self, item: CatalogueItem, quantity: int) -> None: ...
-    def set_location_stock(self, location_id: int, item: CatalogueItem, quantity: int) -> None: ...
+                       location_id: int) -> Iterator[LocationStock]:
+        """Stock of ``items`` at one location, in batches of 50 ids per request.
+
+        Items with and without variants go in separate batches, so a filter on variant_ids
+        never hides a product-level row; rows for items we did not ask about are dropped.
+        """
+        simple: list[CatalogueItem] = []
+        varied: list[CatalogueItem] = []
+        for item in items:
+            bucket = varied if item.variant_id is not None else simple
+            bucket.append(item)
+            if len(bucket) == LOCATION_BATCH:
+                yield from self._location_batch(bucket, location_id)
+                bucket.clear()
+        for bucket in (simple, varied):
+            if bucket:
+                yield from self._location_batch(bucket, location_id)
+
+    def _location_batch(self, batch: list[CatalogueItem],
+                        location_id: int) -> Iterator[LocationStock]:
+        wanted = {(i.product_id, i.variant_id) for i in batch}
+        params: dict[str, object] = {
+            "location_ids": str(int(location_id)),
+            "product_ids": ",".join(dict.fromkeys(str(i.product_id) for i in batch)),
+        }
+        variant_ids = [str(i.variant_id) for i in batch if i.variant_id is not None]
+        if variant_ids:
+            params["variant_ids"] = ",".join(variant_ids)
+        body = self._request("GET", "/products_locations", params=params)
+        for row in as_list(body):
+            if isinstance(row, dict) and len(row) == 1:
+                row = next(iter(row.values()))  # tolerate a {"products_location": {...}} wrap
+            if not isinstance(row, dict):
+                continue
+            product_id = parse_int_id(row.get("product_id"))
+            variant_id = parse_int_id(row.get("variant_id"))
+            row_location = parse_int_id(row.get("location_id"))
+            stock = parse_int_id(row.get("stock"))
+            if ((product_id, variant_id) not in wanted or stock is None
+                    or row_location not in (None, int(location_id))):
+                continue
+            yield LocationStock(location_id=int(location_id), product_id=product_id,
+                                variant_id=variant_id, stock=stock)
+
+    def set_stock(self, item: CatalogueItem, quantity: int) -> None:
+        if item.variant_id is None:
+            self._request("PUT", f"/products/{item.product_id}.json",
+                          json_body={"product": {"stock": int(quantity)}})
+        else:
+            self._request("PUT", f"/products/{item.product_id}/variants/{item.variant_id}.json",
+                          json_body={"variant": {"stock": int(quantity)}})
+
+    def set_location_stock(self, location_id: int, item: CatalogueItem, quantity: int) -> None:
+        """PUT /products_locations (ProductsLocations: stock_unlimited is required; we keep
+        the item's own setting rather than silently switching unlimited stock off)."""
+        body: dict[str, object] = {"location_id": int(location_id),
+                                   "product_id": item.product_id}
+        if item.variant_id is not None:
+            body["variant_id"] = item.variant_id
+        body["stock_unlimited"] = item.stock_unlimited
+        body["stock"] = int(quantity)
+        self._request("PUT", "/products_locations", json_body=body)

@@ -1,0 +1,394 @@
+"""Shared HTTP plumbing for the two adapters: pacing, retries and the one error boundary.
+
+Nothing here knows Jumpseller's or iGEST's wire format. An adapter builds one ``HttpService``
+and tells it what differs: the service name, auth, default headers, how to read an error body,
+which config keys hold the credentials, and a hook that reads rate-limit headers.
+
+Retry policy (why): a request is repeated only when repeating it cannot do a thing twice.
+GET/PUT/DELETE are idempotent, so transport errors, 5xx and 429 are retried. A POST or PATCH
+is retried only when the server surely did not process it: a 429 (refused) or a connect
+failure (never sent). A read timeout or a 5xx after a POST may hide a created document; the
+caller recovers by looking it up, never by sending it again.
+"""
+
+from __future__ import annotations
+
+import bisect
+import email.utils
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from igest_sync import __version__
+from igest_sync.errors import (ApiError, AuthError, BadResponse, Conflict, NotFound, RateLimited,
+                               Rejected, ServerError, TransportError)
+
+USER_AGENT = f"igest-sync/{__version__}"
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Failures that prove the request never reached the server: safe to repeat even a POST.
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+# Parsed error body (or None when it was not JSON) -> (message, code, fields).
+ErrorReader = Callable[[Any], tuple[str | None, str | None, dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """At most ``limit`` requests in any ``seconds``-long sliding window."""
+
+    limit: int
+    seconds: float
+
+
+class RateGate:
+    """Thread-safe pacing over several sliding windows at once (e.g. 20/s and 800/min).
+
+    Each ``acquire`` reserves the earliest send time that keeps every window under its limit
+    and sleeps until then; reservations are handed out in order, so worker threads share the
+    budget fairly. ``slack`` widens every window a little so that network jitter between our
+    clock and the server's does not turn a full window into a 429.
+    """
+
+    def __init__(self, windows: Sequence[RateWindow], *, clock: Clock = time.monotonic,
+                 sleep: Sleep = time.sleep, slack: float = 0.05) -> None:
+        self.windows = tuple(windows)
+        self._clock = clock
+        self._sleep = sleep
+        self._slack = slack
+        self._sent: list[float] = []  # send times (past and reserved), ascending
+        self._hold_until = float("-inf")
+        self._lock = threading.Lock()
+        self._longest = max((w.seconds for w in self.windows), default=0.0) + slack
+
+    def acquire(self) -> float:
+        """Wait for a free slot; return the (clock) time the slot was reserved for."""
+        with self._lock:
+            now = self._clock()
+            self._forget_before(now)
+            start = max(now, self._hold_until, self._sent[-1] if self._sent else now)
+            start = self._earliest_slot(start)
+            self._sent.append(start)  # start >= every entry, so the list stays sorted
+        if start > now:
+            self._sleep(start - now)
+        return start
+
+    def hold_until(self, when: float) -> None:
+        """Send nothing before clock time ``when`` (a Retry-After applies to every thread)."""
+        with self._lock:
+            self._hold_until = max(self._hold_until, when)
+
+    def observe(self, seconds: float, remaining: int) -> None:
+        """The server says only ``remaining`` requests are left in its ``seconds`` window.
+
+        When the server has counted more than we have (other clients of the same store, or
+        clocks that disagree) we add the difference as sends made now, so our own count never
+        lets more through than the server will accept.
+        """
+        window = next((w for w in self.windows if w.seconds == seconds), None)
+        if window is None:
+            return
+        with self._lock:
+            now = self._clock()
+            span = window.seconds + self._slack
+            active = len(self._sent) - self._first_active(now, span)
+            missing = window.limit - max(remaining, 0) - active
+            for _ in range(max(missing, 0)):
+                bisect.insort(self._sent, now)
+
+    def _first_active(self, at: float, span: float) -> int:
+        # A send at time x occupies the window until x + span (exclusive). Comparing x + span
+        # with ``at`` (rather than x with at - span) keeps the float arithmetic consistent
+        # with the way _earliest_slot computes the next free time.
+        return bisect.bisect_right(self._sent, at, key=lambda x: x + span)
+
+    def _earliest_slot(self, start: float) -> float:
+        moved = True
+        while moved:
+            moved = False
+            for window in self.windows:
+                span = window.seconds + self._slack
+                first = self._first_active(start, span)
+                active = len(self._sent) - first
+                if active >= window.limit:
+                    start = self._sent[first + active - window.limit] + span
+                    moved = True
+        return start
+
+    def _forget_before(self, now: float) -> None:
+        cut = bisect.bisect_right(self._sent, now, key=lambda x: x + self._longest)
+        if cut:
+            del self._sent[:cut]
+
+
+def default_error_reader(body: Any) -> tuple[str | None, str | None, dict[str, str]]:
+    """Read ``{"message": ...}`` / ``{"error": ...}`` / ``{"errors": {...}}`` shaped bodies."""
+    if not isinstance(body, dict):
+        return None, None, {}
+    message = body.get("message")
+    error = body.get("error")
+    if isinstance(error, str) and not message:
+        message = error
+    fields: dict[str, str] = {}
+    errors = body.get("errors")
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            if isinstance(value, list):
+                value = "; ".join(str(v) for v in value)
+            fields[str(key)] = str(value)
+    elif isinstance(errors, list) and not message:
+        message = "; ".join(str(e) for e in errors)
+    return (str(message) if message else None), None, fields
+
+
+class HttpService:
+    """One ``httpx.Client`` for one service, with pacing, safe retries and error mapping.
+
+    ``request`` returns the parsed JSON body (``Decimal`` for every non-integer number, None
+    for an empty body) or raises an ``ApiError`` subclass; no httpx exception escapes.
+    """
+
+    def __init__(self, *, service: str, base_url: str, windows: Sequence[RateWindow],
+                 credential_keys: str, auth: httpx.Auth | None = None,
+                 headers: Mapping[str, str] | None = None,
+                 transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
+                 connect_timeout: float = 10.0, error_reader: ErrorReader = default_error_reader,
+                 on_response: Callable[[httpx.Response], None] | None = None,
+                 secrets: Iterable[str] = (), clock: Clock = time.monotonic,
+                 sleep: Sleep = time.sleep, wall_clock: Clock = time.time,
+                 max_attempts: int = 4, max_total_wait: float = 60.0,
+                 rng: random.Random | None = None) -> None:
+        self.service = service
+        self.gate = RateGate(windows, clock=clock, sleep=sleep)
+        self._credential_keys = credential_keys
+        self._error_reader = error_reader
+        self._on_response = on_response
+        # Short strings would be "found" everywhere; real tokens are long.
+        self._secrets = tuple(s for s in secrets if s and len(s) >= 4)
+        self._clock = clock
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        self._max_attempts = max(1, max_attempts)
+        self._max_total_wait = max_total_wait
+        self._rng = rng or random.Random()
+        self._count_lock = threading.Lock()
+        self._request_count = 0
+        self._client = httpx.Client(
+            base_url=base_url,
+            auth=auth,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    @property
+    def request_count(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._request_count
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, params: Mapping[str, object] | None = None,
+                json_body: object = None) -> Any:
+        """Send one logical request (retrying where safe) and return the parsed JSON body.
+
+        ``path`` is relative to the base URL and appears in error messages; the query string
+        (``params``) never does.
+        """
+        method = method.upper()
+        where = f"{self.service} {method} {path}"
+        idempotent = method in IDEMPOTENT_METHODS
+        headers = {}
+        content = None
+        if json_body is not None:
+            content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        waited = 0.0
+        refusals = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            self.gate.acquire()
+            with self._count_lock:
+                self._request_count += 1
+            response, failure, sent_for_sure = self._send(method, path, query, headers, content,
+                                                          where)
+            if failure is not None:
+                retry = idempotent or not sent_for_sure
+                delay = self._backoff(attempt)
+                if not retry or not self._may_wait(attempt, waited, delay):
+                    raise failure
+                self._sleep(delay)
+                waited += delay
+                continue
+            assert response is not None
+            if self._on_response is not None:
+                self._on_response(response)  # may raise (e.g. a rate-limit ban)
+            status = response.status_code
+            if status == 429:
+                refusals += 1
+                delay = self._retry_after(response)
+                if delay is None:
+                    delay = float(2 ** (refusals - 1))  # 1 s, 2 s, 4 s ...
+                if not self._may_wait(attempt, waited, delay):
+                    raise self._rate_limited(where, attempt, delay)
+                # Everyone sharing this client waits: the server refused the whole pace.
+                self.gate.hold_until(self._clock() + delay)
+                waited += delay
+                continue
+            if status >= 500:
+                delay = self._retry_after(response)
+                if delay is None:
+                    delay = self._backoff(attempt)
+                if idempotent and self._may_wait(attempt, waited, delay):
+                    self._sleep(delay)
+                    waited += delay
+                    continue
+                raise ServerError(self._one_line(f"{where}: server error {_status_text(status)}"),
+                                  service=self.service, status=status,
+                                  hint="The service had a problem; the next run will retry.")
+            return self._result(response, where)
+
+    # ----------------------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
+              content: bytes | None, where: str
+              ) -> tuple[httpx.Response | None, ApiError | None, bool]:
+        """One attempt: (response, None, _) or (None, failure, whether it may have been sent).
+
+        The ApiError is built here but raised by the caller outside any ``except`` block, so
+        the httpx exception (whose request holds our auth headers) is not even chained as
+        ``__context__``.
+        """
+        failure: ApiError | None = None
+        maybe_sent = True
+        try:
+            return self._client.request(method, path, params=query or None, headers=headers,
+                                        content=content), None, True
+        except NEVER_SENT as exc:
+            maybe_sent = False
+            what = "timed out connecting" if isinstance(exc, httpx.TimeoutException) else \
+                "could not connect"
+            failure = self._transport_error(where, what)
+        except httpx.TimeoutException:
+            failure = self._transport_error(where, "timed out waiting for the response")
+        except (httpx.NetworkError, httpx.ProtocolError) as exc:
+            failure = self._transport_error(where, f"connection failed ({type(exc).__name__})")
+        except httpx.UnsupportedProtocol:
+            failure = self._transport_error(where, "the base URL is not http(s)",
+                                            hint="Check the base_url in the config file.")
+            maybe_sent = False
+        except (httpx.DecodingError, httpx.TooManyRedirects):
+            failure = BadResponse(f"{where}: the response could not be decoded",
+                                  service=self.service)
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+            failure = self._transport_error(where, f"request failed ({type(exc).__name__})")
+        return None, failure, maybe_sent
+
+    def _transport_error(self, where: str, what: str, *, hint: str | None = None) -> ApiError:
+        return TransportError(
+            f"{where}: {what}", service=self.service,
+            hint=hint or "Check the network and the base_url; the next run will retry.")
+
+    def _result(self, response: httpx.Response, where: str) -> Any:
+        status = response.status_code
+        body, is_json = self._parse_json(response)
+        if 200 <= status < 300:
+            if body is None and not is_json and response.content.strip():
+                raise BadResponse(f"{where}: the response is not valid JSON (or was cut short)",
+                                  service=self.service, status=status)
+            return body
+        message, code, fields = self._error_reader(body) if is_json else (None, None, {})
+        detail = self._one_line(message) if message else _status_text(status)
+        fields = {self._scrub(k): self._one_line(v) for k, v in fields.items()}
+        text = f"{where}: {detail} ({status})" if message else f"{where}: {detail}"
+        kwargs = dict(service=self.service, status=status, code=code, fields=fields)
+        if status in (401, 403):
+            raise AuthError(text, hint=f"The {self.service} credentials were refused; check "
+                            f"{self._credential_keys} in the config file.", **kwargs)
+        if status == 404:
+            raise NotFound(text, **kwargs)
+        if status == 409:
+            raise Conflict(text, **kwargs)
+        if 400 <= status < 500:
+            raise Rejected(text, **kwargs)
+        raise BadResponse(f"{where}: unexpected status {_status_text(status)}", **kwargs)
+
+    @staticmethod
+    def _parse_json(response: httpx.Response) -> tuple[Any, bool]:
+        """(body, True) when the body is JSON; (None, False) when it is empty or not JSON."""
+        if not response.content.strip():
+            return None, False
+        try:
+            return json.loads(response.text, parse_float=Decimal, parse_constant=Decimal), True
+        except ValueError:
+            return None, False
+
+    def _retry_after(self, response: httpx.Response) -> float | None:
+        value = response.headers.get("Retry-After")
+        if not value:
+            return None
+        value = value.strip()
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None or when.tzinfo is None:
+            return None
+        return max(0.0, when.timestamp() - self._wall_clock())
+
+    def _backoff(self, attempt: int) -> float:
+        # 0.5 s, 1 s, 2 s ... capped, times a jitter in [0.5, 1) so threads do not retry in step.
+        return min(8.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + self._rng.random() / 2)
+
+    def _may_wait(self, attempt: int, waited: float, delay: float) -> bool:
+        return attempt < self._max_attempts and waited + delay <= self._max_total_wait
+
+    def _rate_limited(self, where: str, attempt: int, delay: float) -> RateLimited:
+        return RateLimited(
+            f"{where}: too many requests (429) after {attempt} "
+            f"{'try' if attempt == 1 else 'tries'}; the service asks to wait {delay:g} s",
+            service=self.service, status=429,
+            hint="Wait a minute and run again; lower invoice.concurrency if it keeps happening.")
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _one_line(self, text: object) -> str:
+        line = " ".join(str(text).split())
+        if len(line) > 300:
+            line = line[:297] + "..."
+        return self._scrub(line)
+
+
+def _status_text(status: int) -> str:
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"

@@ -1,0 +1,305 @@
+"""Jumpseller JSON -> models: orders and catalogue items (pure functions, no HTTP).
+
+Orders are parsed leniently on purpose: a field that is not a number, or a required one that is
+missing, becomes a readable phrase in ``Order.defects`` (and a neutral value in the field) so the
+mapping can refuse that one order by name while the run goes on. Only an order without a usable
+``id`` cannot be named at all, and raises ``BadResponse``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from igest_sync.errors import BadResponse
+from igest_sync.models import Address, CatalogueItem, Order, OrderLine, Tax
+
+SERVICE = "Jumpseller"
+ZERO = Decimal("0")
+
+
+def unwrap(item: Any, key: str) -> Any:
+    """``{"order": {...}}`` -> ``{...}``; an already bare object is returned as it is."""
+    if isinstance(item, dict) and isinstance(item.get(key), dict):
+        return item[key]
+    return item
+
+
+def as_list(body: Any) -> list:
+    """A page body as a list: null -> [], a single object (the spec's ambiguity) -> [it]."""
+    if body is None:
+        return []
+    if isinstance(body, list):
+        return body
+    return [body]
+
+
+def parse_int_id(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _number(value: Any) -> Decimal | None:
+    """A finite Decimal from a JSON number or a numeric string; None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        value = repr(value)
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+        return number if number.is_finite() else None
+    return None
+
+
+class _Reader:
+    """Collects defects while reading one order."""
+
+    def __init__(self) -> None:
+        self.defects: list[str] = []
+
+    def money(self, obj: dict, key: str, where: str, *, required: bool = False) -> Decimal:
+        value = obj.get(key)
+        if value is None:
+            if required:
+                self.defects.append(f"{where}{key} is missing")
+            return ZERO
+        number = _number(value)
+        if number is None:
+            self.defects.append(f"{where}{key} is {value!r}, not a number")
+            return ZERO
+        return number
+
+    def optional_number(self, obj: dict, key: str, where: str) -> Decimal | None:
+        value = obj.get(key)
+        if value is None:
+            return None
+        number = _number(value)
+        if number is None:
+            self.defects.append(f"{where}{key} is {value!r}, not a number")
+        return number
+
+    def when(self, obj: dict, key: str) -> datetime | None:
+        value = obj.get(key)
+        if value is None or value == "":
+            return None
+        parsed = parse_timestamp(value)
+        if parsed is None:
+            self.defects.append(f"{key} is {value!r}, not a date")
+        return parsed
+
+    def taxes(self, items: Any, where: str, included_key: str) -> tuple[Tax, ...]:
+        taxes = []
+        for i, raw in enumerate(as_list(items)):
+            if not isinstance(raw, dict):
+                self.defects.append(f"{where}[{i}] is {raw!r}, not a tax")
+                continue
+            taxes.append(Tax(
+                name=_text(raw.get("name")) or "",
+                rate=self.optional_number(raw, "rate", f"{where}[{i}]."),
+                fixed=bool(raw.get("fixed") or False),
+                included=bool(raw.get(included_key) or False),
+            ))
+        return tuple(taxes)
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """``"2026-11-20 14:03:11 UTC"`` or ISO 8601 -> aware UTC datetime; None if neither."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    zone_is_utc = False
+    if text.endswith(" UTC"):
+        text, zone_is_utc = text[:-4].strip(), True
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            parsed = datetime.strptime(text, "%Y-%m-%d %H:%M:%S %z")
+        except ValueError:
+            return None
+    if parsed.tzinfo is None or zone_is_utc:
+        # Jumpseller writes its timestamps in UTC; a naive one can only mean UTC.
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _address(raw: Any) -> Address | None:
+    if not isinstance(raw, dict):
+        return None
+    country_code = _text(raw.get("country_code"))
+    country = _text(raw.get("country"))
+    if not country_code and country and len(country.strip()) == 2:
+        country_code = country.strip()
+    return Address(
+        name=_text(raw.get("name")),
+        surname=_text(raw.get("surname")),
+        company=_text(raw.get("company")),
+        taxid=_text(raw.get("taxid")),
+        address=_text(raw.get("address")),
+        city=_text(raw.get("city")),
+        postal=_text(raw.get("postal")),
+        region=_text(raw.get("region")),
+        country_code=country_code.upper() if country_code else None,
+    )
+
+
+def _status(raw: dict, reader: _Reader) -> str:
+    status = _text(raw.get("status_enum"))
+    if not status:
+        translated = _text(raw.get("status"))
+        status = "_".join(translated.lower().split()) if translated else ""
+    if not status:
+        reader.defects.append("status is missing")
+    return status
+
+
+def parse_order(item: Any) -> Order:
+    """One order (wrapped ``{"order": {...}}`` or bare) -> ``Order``."""
+    raw = unwrap(item, "order")
+    if not isinstance(raw, dict):
+        raise BadResponse(f"{SERVICE} sent an order that is not an object: {str(item)[:80]!r}",
+                          service=SERVICE)
+    order_id = parse_int_id(raw.get("id"))
+    if order_id is None:
+        raise BadResponse(f"{SERVICE} sent an order without a valid id ({raw.get('id')!r})",
+                          service=SERVICE)
+    reader = _Reader()
+    money = reader.money
+    customer = raw.get("customer") if isinstance(raw.get("customer"), dict) else {}
+    currency = _text(raw.get("currency"))
+    if not currency:
+        reader.defects.append("currency is missing")
+    lines = []
+    for i, product in enumerate(as_list(raw.get("products"))):
+        where = f"products[{i}]."
+        if not isinstance(product, dict):
+            reader.defects.append(f"products[{i}] is {product!r}, not a product")
+            continue
+        lines.append(OrderLine(
+            product_id=parse_int_id(product.get("id")),
+            variant_id=parse_int_id(product.get("variant_id")),
+            sku=_text(product.get("sku")) or None,
+            name=_text(product.get("name")) or "",
+            qty=money(product, "qty", where, required=True),
+            price=money(product, "price", where, required=True),
+            discount=money(product, "discount", where),
+            taxes=reader.taxes(product.get("taxes"), f"{where}taxes", "tax_on_product_price"),
+        ))
+    additional = []
+    for field in as_list(raw.get("additional_fields")):
+        if isinstance(field, dict):
+            additional.append((_text(field.get("label")) or "", _text(field.get("value")) or ""))
+    shipping_required = raw.get("shipping_required")
+    return Order(
+        id=order_id,
+        status=_status(raw, reader),
+        created_at=reader.when(raw, "created_at"),
+        completed_at=reader.when(raw, "completed_at"),
+        currency=currency or "",
+        subtotal=money(raw, "subtotal", ""),
+        discount=money(raw, "discount", ""),
+        shipping=money(raw, "shipping", ""),
+        shipping_discount=money(raw, "shipping_discount", ""),
+        gift_cards_discount=money(raw, "gift_cards_discount", ""),
+        tax=money(raw, "tax", ""),
+        shipping_tax=money(raw, "shipping_tax", ""),
+        total=money(raw, "total", "", required=True),
+        shipping_required=True if shipping_required is None else bool(shipping_required),
+        shipping_method_name=_text(raw.get("shipping_method_name")),
+        shipping_taxes=reader.taxes(raw.get("shipping_taxes"), "shipping_taxes",
+                                    "tax_on_shipping_price"),
+        payment_method_name=_text(raw.get("payment_method_name")),
+        payment_method_type=_text(raw.get("payment_method_type")),
+        customer_email=_text(customer.get("email")),
+        billing=_address(raw.get("billing_address")),
+        additional_fields=tuple(additional),
+        lines=tuple(lines),
+        defects=tuple(reader.defects),
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Catalogue
+
+
+def _catalogue_number(value: Any, what: str) -> Decimal:
+    number = _number(value)
+    if number is None:
+        # A catalogue item has no defects list; a price we cannot read must stop the item's
+        # sync rather than become 0 in iGEST.
+        raise BadResponse(f"{SERVICE} sent {what} = {value!r}, not a number", service=SERVICE)
+    return number
+
+
+def _stock(value: Any, what: str) -> int:
+    if value is None:
+        return 0
+    return int(_catalogue_number(value, what))
+
+
+def catalogue_items(item: Any) -> list[CatalogueItem]:
+    """One product (wrapped or bare) -> one item, or one per variant when it has variants."""
+    product = unwrap(item, "product")
+    if not isinstance(product, dict):
+        raise BadResponse(f"{SERVICE} sent a product that is not an object", service=SERVICE)
+    product_id = parse_int_id(product.get("id"))
+    if product_id is None:
+        raise BadResponse(f"{SERVICE} sent a product without a valid id "
+                          f"({product.get('id')!r})", service=SERVICE)
+    name = _text(product.get("name")) or ""
+    digital = product.get("type") == "digital"
+    variants = [unwrap(v, "variant") for v in as_list(product.get("variants"))]
+    variants = [v for v in variants if isinstance(v, dict)]
+    where = f"product {product_id}"
+    if not variants:
+        return [CatalogueItem(
+            product_id=product_id, variant_id=None, sku=_text(product.get("sku")) or None,
+            name=name, price=_catalogue_number(product.get("price"), f"{where} price"),
+            barcode=_text(product.get("barcode")) or None, digital=digital,
+            stock=_stock(product.get("stock"), f"{where} stock"),
+            stock_unlimited=bool(product.get("stock_unlimited") or False))]
+    items = []
+    for variant in variants:
+        variant_id = parse_int_id(variant.get("id"))
+        if variant_id is None:
+            raise BadResponse(f"{SERVICE} sent a variant of {where} without a valid id",
+                              service=SERVICE)
+        vwhere = f"{where} variant {variant_id}"
+        values = [_text(o.get("value")) for o in as_list(variant.get("options"))
+                  if isinstance(o, dict)]
+        values = [v for v in values if v]
+        price = variant.get("price")
+        items.append(CatalogueItem(
+            product_id=product_id, variant_id=variant_id, sku=_text(variant.get("sku")) or None,
+            name=f"{name} - {' / '.join(values)}" if values else name,
+            price=_catalogue_number(product.get("price") if price is None else price,
+                                    f"{vwhere} price"),
+            barcode=_text(variant.get("barcode")) or None, digital=digital,
+            stock=_stock(variant.get("stock"), f"{vwhere} stock"),
+            stock_unlimited=bool(variant.get("stock_unlimited") or False)))
+    return items
