@@ -1,0 +1,472 @@
+"""The local state: checkpoint, what we know of each order, the documents issued, the run lock.
+
+SQLite in the state directory, file mode 0600, one transaction per recorded step. The ledger is
+a cache of intent and outcome, never the source of truth for "was this order invoiced": iGEST is
+(see ``runs/invoice.py``), so a lost ledger costs a lookup, never a second invoice.
+
+Lifecycle of one piece of work (an invoice or a credit note for one order), ``work.state``:
+
+    pending ──▶ requested ──▶ draft ──▶ finalizing ──▶ final
+       │            │           │            │
+       └────────────┴───────────┴────────────┴──▶ failed (reason, transient?, attempts)
+
+``phase`` keeps the furthest step that may have reached iGEST (requested, draft, finalizing):
+work that failed or crashed with a phase set is looked up by its external reference before
+anything is sent again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from igest_sync.errors import RunLocked, StateError
+from igest_sync.models import IssuedDocument
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    # version -> script that brings version-1 to version
+    1: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE orders (
+        order_id INTEGER PRIMARY KEY,
+        status TEXT NOT NULL,            -- Jumpseller status_enum when last seen
+        created_at TEXT,
+        paid_at TEXT,
+        total TEXT,
+        customer TEXT,
+        email TEXT,
+        note TEXT,                       -- why an order is skipped, when it is
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX orders_status ON orders(status);
+    CREATE TABLE work (
+        order_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,              -- invoice | credit
+        state TEXT NOT NULL,             -- pending requested draft finalizing final failed
+        phase TEXT,                      -- furthest step that may have reached iGEST
+        external_reference TEXT NOT NULL,
+        document_id TEXT,
+        error TEXT,
+        transient INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (order_id, kind)
+    );
+    CREATE INDEX work_state ON work(state);
+    CREATE TABLE documents (
+        document_id TEXT PRIMARY KEY,
+        order_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,              -- invoice | credit
+        type TEXT NOT NULL,
+        number TEXT,
+        atcud TEXT,
+        date TEXT,
+        customer TEXT,
+        gross_total TEXT NOT NULL,
+        status TEXT NOT NULL,
+        pdf_url TEXT,
+        issued_at TEXT NOT NULL,
+        linked INTEGER NOT NULL DEFAULT 0,   -- attached to the Jumpseller order
+        link_error TEXT,
+        link_attempts INTEGER NOT NULL DEFAULT 0,
+        emailed INTEGER NOT NULL DEFAULT 0,  -- 0 not yet, 1 sent, -1 not to be sent
+        email_error TEXT
+    );
+    CREATE INDEX documents_order ON documents(order_id);
+    CREATE INDEX documents_issued ON documents(issued_at);
+    """,
+}
+
+IN_FLIGHT = ("requested", "draft", "finalizing")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class WorkRecord:
+    order_id: int
+    kind: str
+    state: str
+    phase: str | None
+    external_reference: str
+    document_id: str | None
+    error: str | None
+    transient: bool
+    attempts: int
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    document_id: str
+    order_id: int
+    kind: str
+    type: str
+    number: str | None
+    atcud: str | None
+    date: str | None
+    customer: str | None
+    gross_total: Decimal
+    status: str
+    pdf_url: str | None
+    issued_at: str
+    linked: bool
+    link_error: str | None
+    link_attempts: int
+    emailed: int
+    email_error: str | None
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    order_id: int
+    status: str
+    created_at: str | None
+    paid_at: str | None
+    total: Decimal | None
+    customer: str | None
+    email: str | None
+    note: str | None
+    updated_at: str
+
+
+class Ledger:
+    """One open state file. Thread-safe: every method takes the connection lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = self._open(path)
+
+    # -- opening, schema --------------------------------------------------------------------
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        if str(path) == ":memory:":  # a dry run with no state file yet: write nothing to disk
+            db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.executescript(_MIGRATIONS[SCHEMA_VERSION])
+            return db
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # Create the file 0600 before SQLite touches it: it names customers and totals.
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            elif not os.access(path, os.R_OK | os.W_OK):
+                raise StateError(
+                    f"State file {path} is not readable and writable by this user.",
+                    hint=f"Fix its owner or mode (chmod 600 {path}), or pass --state PATH.",
+                )
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0 and db.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type='table'"
+            ).fetchone()[0]:
+                raise StateError(
+                    f"State file {path} has tables but no igest-sync schema version.",
+                    hint="It is not an igest-sync state file; move it away or pass --state PATH.",
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"State file {path} cannot be read: {exc}.",
+                hint="It is left untouched. Move it away and run again: igest-sync looks up "
+                "every document in iGEST, so nothing is invoiced twice.",
+            ) from None
+        except OSError as exc:
+            raise StateError(
+                f"State file {path} cannot be opened: {exc.strerror}.",
+                hint="Check the directory's permissions, or pass --state PATH.",
+            ) from None
+        if version > SCHEMA_VERSION:
+            db.close()
+            raise StateError(
+                f"State file {path} is from a newer igest-sync (schema {version}, "
+                f"this version knows {SCHEMA_VERSION}).",
+                hint="Upgrade igest-sync; the file is left untouched.",
+            )
+        try:
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                # One migration, one transaction: a crash leaves the previous version intact.
+                db.executescript(f"BEGIN IMMEDIATE; {_MIGRATIONS[target]}; "
+                                 f"PRAGMA user_version={target}; COMMIT;")
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"State file {path} could not be migrated: {exc}.") from None
+        return db
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self, sql: str, params: tuple | dict = ()) -> None:
+        with self._lock:
+            try:
+                with _transaction(self._db):
+                    self._db.execute(sql, params)
+            except sqlite3.OperationalError as exc:
+                raise StateError(f"State file {self.path} could not be written: {exc}.") from None
+
+    def _rows(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise StateError(f"State file {self.path} cannot be read: {exc}.") from None
+
+    # -- meta: checkpoint and run times -----------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._rows("SELECT value FROM meta WHERE key=?", (key,))
+        return rows[0]["value"] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write(
+            "INSERT INTO meta(key, value) VALUES(?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    @property
+    def checkpoint(self) -> int | None:
+        """Highest Jumpseller order id already seen; None before the first run."""
+        value = self.get_meta("last_order_id")
+        return int(value) if value is not None else None
+
+    def advance_checkpoint(self, order_id: int) -> None:
+        current = self.checkpoint
+        if current is None or order_id > current:
+            self.set_meta("last_order_id", str(order_id))
+
+    # -- orders -----------------------------------------------------------------------------
+
+    def record_order(self, order_id: int, status: str, *, created_at: datetime | None,
+                     paid_at: datetime | None, total: Decimal | None, customer: str | None,
+                     email: str | None = None, note: str | None = None) -> None:
+        self._write(
+            """INSERT INTO orders(order_id, status, created_at, paid_at, total, customer, email,
+                                  note, updated_at)
+               VALUES(?,?,?,?,?,?,?,?,?)
+               ON CONFLICT(order_id) DO UPDATE SET status=excluded.status,
+                 created_at=excluded.created_at, paid_at=excluded.paid_at, total=excluded.total,
+                 customer=excluded.customer, email=excluded.email, note=excluded.note,
+                 updated_at=excluded.updated_at""",
+            (order_id, status, _iso(created_at), _iso(paid_at),
+             None if total is None else str(total), customer, email, note, _now()),
+        )
+
+    def order(self, order_id: int) -> OrderRecord | None:
+        rows = self._rows("SELECT * FROM orders WHERE order_id=?", (order_id,))
+        return _order(rows[0]) if rows else None
+
+    def open_orders(self) -> list[OrderRecord]:
+        """Orders waiting for payment, oldest first."""
+        rows = self._rows(
+            "SELECT * FROM orders WHERE status='pending_payment' ORDER BY order_id")
+        return [_order(r) for r in rows]
+
+    # -- work -------------------------------------------------------------------------------
+
+    def work(self, order_id: int, kind: str = "invoice") -> WorkRecord | None:
+        rows = self._rows("SELECT * FROM work WHERE order_id=? AND kind=?", (order_id, kind))
+        return _work(rows[0]) if rows else None
+
+    def ensure_work(self, order_id: int, kind: str, external_reference: str) -> WorkRecord:
+        """Create the work item as pending unless it exists; return its current record."""
+        self._write(
+            """INSERT INTO work(order_id, kind, state, external_reference, updated_at)
+               VALUES(?,?,'pending',?,?) ON CONFLICT(order_id, kind) DO NOTHING""",
+            (order_id, kind, external_reference, _now()),
+        )
+        record = self.work(order_id, kind)
+        assert record is not None
+        return record
+
+    def mark(self, order_id: int, kind: str, state: str, *, document_id: str | None = None) -> None:
+        """Record a step. In-flight states also raise ``phase`` so a crash is looked up later."""
+        phase_sql = ", phase=?" if state in IN_FLIGHT else ""
+        params: list = [state, _now()]
+        if state in IN_FLIGHT:
+            params.append(state)
+        doc_sql = ", document_id=?" if document_id is not None else ""
+        if document_id is not None:
+            params.append(document_id)
+        self._write(
+            f"UPDATE work SET state=?, updated_at=?{phase_sql}{doc_sql}, "
+            "attempts = attempts + (CASE WHEN ?='requested' THEN 1 ELSE 0 END) "
+            "WHERE order_id=? AND kind=?",
+            (*params, state, order_id, kind),
+        )
+
+    def fail(self, order_id: int, kind: str, error: str, *, transient: bool) -> None:
+        self._write(
+            """UPDATE work SET state='failed', error=?, transient=?, updated_at=?,
+                 attempts = CASE WHEN attempts=0 THEN 1 ELSE attempts END
+               WHERE order_id=? AND kind=?""",
+            (error, int(transient), _now(), order_id, kind),
+        )
+
+    def clear_phase(self, order_id: int, kind: str) -> None:
+        """Lookup showed nothing of this work in iGEST: nothing is in flight any more."""
+        self._write("UPDATE work SET phase=NULL, document_id=NULL WHERE order_id=? AND kind=?",
+                    (order_id, kind))
+
+    def work_in_states(self, *states: str, kind: str | None = None) -> list[WorkRecord]:
+        marks = ",".join("?" for _ in states)
+        sql = f"SELECT * FROM work WHERE state IN ({marks})"
+        params: list = list(states)
+        if kind:
+            sql += " AND kind=?"
+            params.append(kind)
+        return [_work(r) for r in self._rows(sql + " ORDER BY order_id", tuple(params))]
+
+    def record_final(self, order_id: int, kind: str, doc: IssuedDocument, *,
+                     email: bool) -> None:
+        """The outcome: the work is final and the document is kept, in one transaction."""
+        with self._lock:
+            try:
+                with _transaction(self._db):
+                    self._db.execute(
+                        """INSERT INTO documents(document_id, order_id, kind, type, number, atcud,
+                             date, customer, gross_total, status, pdf_url, issued_at, emailed)
+                           VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)
+                           ON CONFLICT(document_id) DO UPDATE SET number=excluded.number,
+                             atcud=excluded.atcud, status=excluded.status,
+                             pdf_url=excluded.pdf_url""",
+                        (doc.id, order_id, kind, doc.type, doc.number, doc.atcud,
+                         doc.date.isoformat() if doc.date else None,
+                         doc.customer_name, str(doc.gross_total), doc.status, doc.pdf_url,
+                         _now(), 0 if email else -1),
+                    )
+                    self._db.execute(
+                        """UPDATE work SET state='final', document_id=?, error=NULL, transient=0,
+                             updated_at=? WHERE order_id=? AND kind=?""",
+                        (doc.id, _now(), order_id, kind),
+                    )
+            except sqlite3.OperationalError as exc:
+                raise StateError(f"State file {self.path} could not be written: {exc}.") from None
+
+    # -- documents --------------------------------------------------------------------------
+
+    def documents(self, *, limit: int | None = None) -> list[DocumentRecord]:
+        sql = "SELECT * FROM documents ORDER BY issued_at DESC, rowid DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [_document(r) for r in self._rows(sql)]
+
+    def documents_for(self, order_id: int) -> list[DocumentRecord]:
+        rows = self._rows("SELECT * FROM documents WHERE order_id=? ORDER BY rowid", (order_id,))
+        return [_document(r) for r in rows]
+
+    def document_count(self) -> int:
+        return self._rows("SELECT count(*) AS n FROM documents")[0]["n"]
+
+    def unlinked_documents(self, max_attempts: int) -> list[DocumentRecord]:
+        rows = self._rows(
+            "SELECT * FROM documents WHERE linked=0 AND link_attempts < ? ORDER BY rowid",
+            (max_attempts,))
+        return [_document(r) for r in rows]
+
+    def mark_linked(self, document_id: str, error: str | None = None) -> None:
+        if error is None:
+            self._write("UPDATE documents SET linked=1, link_error=NULL, "
+                        "link_attempts=link_attempts+1 WHERE document_id=?", (document_id,))
+        else:
+            self._write("UPDATE documents SET link_error=?, link_attempts=link_attempts+1 "
+                        "WHERE document_id=?", (error, document_id))
+
+    def unemailed_documents(self) -> list[DocumentRecord]:
+        rows = self._rows("SELECT * FROM documents WHERE emailed=0 ORDER BY rowid")
+        return [_document(r) for r in rows]
+
+    def mark_emailed(self, document_id: str, outcome: int, error: str | None = None) -> None:
+        """outcome: 1 sent, -1 never to be sent (error says why)."""
+        self._write("UPDATE documents SET emailed=?, email_error=? WHERE document_id=?",
+                    (outcome, error, document_id))
+
+    # -- the run lock -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def run_lock(self) -> Iterator[None]:
+        """Hold an exclusive lock for the run, or raise RunLocked at once.
+
+        flock is released by the kernel when the holder dies, so a lock left by a killed run
+        never blocks the next one; the pid written in the file only names the holder.
+        """
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                raise RunLocked(
+                    f"Another igest-sync run (pid {holder}) is using {self.path}; "
+                    "this one stops without doing anything.",
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return Decimal(value) if value is not None else None
+
+
+def _work(r: sqlite3.Row) -> WorkRecord:
+    return WorkRecord(r["order_id"], r["kind"], r["state"], r["phase"], r["external_reference"],
+                      r["document_id"], r["error"], bool(r["transient"]), r["attempts"],
+                      r["updated_at"])
+
+
+def _order(r: sqlite3.Row) -> OrderRecord:
+    return OrderRecord(r["order_id"], r["status"], r["created_at"], r["paid_at"],
+                       _dec(r["total"]), r["customer"], r["email"], r["note"], r["updated_at"])
+
+
+def _document(r: sqlite3.Row) -> DocumentRecord:
+    return DocumentRecord(
+        r["document_id"], r["order_id"], r["kind"], r["type"], r["number"], r["atcud"],
+        r["date"], r["customer"], Decimal(r["gross_total"]), r["status"], r["pdf_url"],
+        r["issued_at"], bool(r["linked"]), r["link_error"], r["link_attempts"], r["emailed"],
+        r["email_error"],
+    )

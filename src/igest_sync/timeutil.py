@@ -1,0 +1,19 @@
+"""Dates as the Portuguese tax authority sees them: in Europe/Lisbon."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, tzinfo
+
+try:
+    from zoneinfo import ZoneInfo
+
+    LISBON: tzinfo = ZoneInfo("Europe/Lisbon")
+except Exception:  # pragma: no cover - a system without tz data; Lisbon is UTC±1
+    LISBON = UTC
+
+
+def lisbon_date(moment: datetime) -> date:
+    """The calendar day in Lisbon of an aware (or UTC-naive) moment."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(LISBON).date()

@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import stat
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from igest_sync.errors import RunLocked, StateError
+from igest_sync.ledger import SCHEMA_VERSION, Ledger
+from igest_sync.models import IssuedDocument
+
+
+def _doc(doc_id: str = "d1", number: str = "FR A/1", total: str = "12.30") -> IssuedDocument:
+    return IssuedDocument(id=doc_id, type="FR", series="A", number=number, atcud="X-1",
+                          status="final", date=date(2026, 11, 27),
+                          external_reference="jumpseller:s:1", customer_nif=None,
+                          customer_name="Ana", net_total=Decimal("10.00"),
+                          vat_total=Decimal("2.30"), gross_total=Decimal(total))
+
+
+def test_new_state_file_is_private_and_versioned(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "state.sqlite3"
+    with Ledger(path):
+        pass
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_checkpoint_only_moves_forward(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "s.db") as ledger:
+        assert ledger.checkpoint is None
+        ledger.advance_checkpoint(10)
+        ledger.advance_checkpoint(7)
+        assert ledger.checkpoint == 10
+    with Ledger(tmp_path / "s.db") as ledger:  # survives reopening
+        assert ledger.checkpoint == 10
+
+
+def test_work_lifecycle_keeps_phase_until_cleared(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "s.db") as ledger:
+        work = ledger.ensure_work(1, "invoice", "jumpseller:s:1")
+        assert (work.state, work.phase, work.attempts) == ("pending", None, 0)
+        ledger.mark(1, "invoice", "requested")
+        ledger.mark(1, "invoice", "draft", document_id="d1")
+        ledger.fail(1, "invoice", "iGEST 502", transient=True)
+        work = ledger.work(1)
+        assert (work.state, work.phase, work.document_id) == ("failed", "draft", "d1")
+        assert work.transient and work.attempts == 1 and work.error == "iGEST 502"
+        ledger.mark(1, "invoice", "requested")
+        assert ledger.work(1).attempts == 2
+        ledger.clear_phase(1, "invoice")
+        assert ledger.work(1).phase is None
+        # ensure_work never resets existing work
+        assert ledger.ensure_work(1, "invoice", "jumpseller:s:1").attempts == 2
+
+
+def test_record_final_stores_document_and_closes_work(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "s.db") as ledger:
+        ledger.ensure_work(1, "invoice", "jumpseller:s:1")
+        ledger.fail(1, "invoice", "boom", transient=True)
+        ledger.record_final(1, "invoice", _doc(), email=True)
+        work = ledger.work(1)
+        assert (work.state, work.error, work.document_id) == ("final", None, "d1")
+        [doc] = ledger.documents()
+        assert doc.number == "FR A/1" and doc.gross_total == Decimal("12.30")
+        assert doc.emailed == 0 and not doc.linked
+        assert ledger.unemailed_documents()[0].document_id == "d1"
+        assert ledger.work_in_states("failed") == []
+
+
+def test_links_are_tried_a_bounded_number_of_times(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "s.db") as ledger:
+        ledger.ensure_work(1, "invoice", "r")
+        ledger.record_final(1, "invoice", _doc(), email=False)
+        ledger.mark_linked("d1", error="503")
+        assert [d.document_id for d in ledger.unlinked_documents(2)] == ["d1"]
+        ledger.mark_linked("d1", error="503")
+        assert ledger.unlinked_documents(2) == []
+
+
+def test_open_orders_are_the_pending_payment_ones(tmp_path: Path) -> None:
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    with Ledger(tmp_path / "s.db") as ledger:
+        ledger.record_order(2, "pending_payment", created_at=now, paid_at=None,
+                            total=Decimal("5"), customer="A")
+        ledger.record_order(1, "paid", created_at=now, paid_at=now, total=Decimal("5"),
+                            customer="B", email="b@example.pt")
+        assert [o.order_id for o in ledger.open_orders()] == [2]
+        ledger.record_order(2, "paid", created_at=now, paid_at=now, total=Decimal("5"),
+                            customer="A")
+        assert ledger.open_orders() == []
+        assert ledger.order(1).email == "b@example.pt"
+
+
+def test_corrupt_state_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    path.write_bytes(b"this is not a database, but somebody's data" * 100)
+    before = path.read_bytes()
+    with pytest.raises(StateError, match="cannot be read") as info:
+        Ledger(path)
+    assert "Move it away" in info.value.hint
+    assert path.read_bytes() == before
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.execute("CREATE TABLE future(x)")
+    db.commit()
+    db.close()
+    with pytest.raises(StateError, match="newer igest-sync"):
+        Ledger(path)
+
+
+def test_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE somebody_else(x)")
+    db.commit()
+    db.close()
+    with pytest.raises(StateError, match="no igest-sync schema"):
+        Ledger(path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unwritable_state_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    Ledger(path).close()
+    path.chmod(0o400)
+    with pytest.raises(StateError, match="not readable and writable"):
+        Ledger(path)
+
+
+def test_unwritable_state_directory_is_a_state_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StateError, match="cannot be opened"):
+        Ledger(blocker / "state.sqlite3")
+
+
+def test_second_lock_holder_is_refused_at_once(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "s.db") as first, Ledger(tmp_path / "s.db") as second:
+        with first.run_lock():
+            with pytest.raises(RunLocked, match=f"pid {os.getpid()}"):
+                with second.run_lock():
+                    pass
+        with second.run_lock():  # released when the first run ended
+            pass
+
+
+def _hold_lock_and_die(path: str) -> None:
+    ledger = Ledger(Path(path))
+    ledger.run_lock().__enter__()
+    os._exit(0)  # dies holding the lock, as a SIGKILLed run would
+
+
+def test_lock_left_by_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    Ledger(path).close()
+    proc = multiprocessing.get_context("fork").Process(target=_hold_lock_and_die, args=(str(path),))
+    proc.start()
+    proc.join()
+    assert (tmp_path / "s.db.lock").read_text().strip() == str(proc.pid)
+    with Ledger(path) as ledger, ledger.run_lock():
+        assert (tmp_path / "s.db.lock").read_text().strip() == str(os.getpid())
+
+
+def test_memory_ledger_for_dry_runs_writes_no_file(tmp_path: Path) -> None:
+    os.chdir(tmp_path)
+    with Ledger(Path(":memory:")) as ledger:
+        assert ledger.checkpoint is None
+    assert list(tmp_path.iterdir()) == []
