@@ -1,0 +1,131 @@
+"""``sync-stock``: copy stock quantities between iGEST and Jumpseller, matched by SKU.
+
+Plan, brake, act: both sides are read in full and compared before the first write; a plan that
+looks like a mistake (an empty source, too many items going to zero) stops the run before it
+writes anything, unless forced. Only quantities that differ are written, so a second run with
+nothing changed writes nothing. A failure on one item is recorded and the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from igest_sync.catalogue import (CatalogueReport, StockChange, StockPlan, brake_reason,
+                                  check_stock_settings, counting, index_catalogue,
+                                  normalize_sku, plan_stock)
+from igest_sync.errors import ApiError, ConfigError, SafetyBrake
+from igest_sync.models import ItemOutcome
+
+if TYPE_CHECKING:
+    from igest_sync.config import StockConfig
+    from igest_sync.igest import IgestClient
+    from igest_sync.jumpseller import JumpsellerClient
+
+Progress = Callable[[int, int | None], None]
+
+
+def sync_stock(jumpseller: JumpsellerClient, igest: IgestClient, settings: StockConfig, *,
+               force: bool, dry_run: bool, progress: Progress | None = None) -> CatalogueReport:
+    """Make the target side's stock equal the source side's for every SKU on both sides.
+
+    The direction is ``settings.direction``. The iGEST side is ``settings.warehouse`` or, when
+    None, the sum of all warehouses; the Jumpseller side is the product/variant stock or, with
+    ``settings.jumpseller_location_id``, the stock at that location.
+
+    ``progress(done, total)`` gets ``(items read, None)`` while the Jumpseller catalogue is read,
+    then ``(writes done, writes planned)``. Raises ``ConfigError`` when stock sync is off,
+    ``SafetyBrake`` (before any write, dry run included) when the plan looks wrong and ``force``
+    is false, ``ApiError`` when a side cannot be read.
+    """
+    if not settings.enabled:
+        raise ConfigError("Stock sync is turned off in the configuration",
+                          hint="Set [stock] enabled = true to use sync-stock")
+    check_stock_settings(settings)
+    to_jumpseller = settings.direction == "igest_to_jumpseller"
+    location_id = settings.jumpseller_location_id
+    index = index_catalogue(counting(jumpseller.catalogue(), progress))
+    igest_levels = list(igest.stock(settings.warehouse))
+    location = None
+    if location_id is not None:
+        # Ask only about items that can be synced: the location endpoint costs a request per
+        # 50 products, and unlimited or iGEST-less items are left alone anyway.
+        in_igest = {normalize_sku(level.reference) for level in igest_levels}
+        wanted = [item for sku, item in index.by_sku.items()
+                  if not item.stock_unlimited and sku in in_igest]
+        location = {}
+        if wanted:
+            for entry in jumpseller.location_stock(wanted, location_id):
+                if entry.location_id == location_id:
+                    location[(entry.product_id, entry.variant_id)] = entry.stock
+    plan = plan_stock(index, igest_levels, settings, location)
+    del igest_levels
+
+    report = CatalogueReport("stock", dry_run, info={
+        "direction": settings.direction, "warehouse": settings.warehouse,
+        "jumpseller_location_id": location_id, "matched": plan.matched,
+        "zero_writes": plan.zero_writes})
+    reason = brake_reason(plan, settings.max_zero_share,
+                          source_name=_source_name(settings, to_jumpseller))
+    if reason is not None:
+        if not force:
+            raise SafetyBrake(f"sync-stock stopped before writing anything: {reason}",
+                              hint="Check the source side and the [stock] settings; use --force "
+                                   "to apply this plan anyway")
+        report.info["brake_overridden"] = reason
+
+    total = len(plan.changes)
+    if progress is not None:
+        progress(0, total)
+    for done, change in enumerate(plan.changes, start=1):
+        report.add(_preview(plan, change) if dry_run
+                   else _carry_out(jumpseller, igest, settings, plan, change))
+        if progress is not None:
+            progress(done, total)
+    for outcome in plan.outcomes:
+        report.add(outcome)
+    return report
+
+
+def _source_name(settings: StockConfig, to_jumpseller: bool) -> str:
+    if to_jumpseller:
+        return f"iGEST warehouse {settings.warehouse}" if settings.warehouse else "iGEST"
+    if settings.jumpseller_location_id is not None:
+        return f"Jumpseller location {settings.jumpseller_location_id}"
+    return "Jumpseller"
+
+
+def _target(plan: StockPlan) -> str:
+    return "Jumpseller" if plan.direction == "igest_to_jumpseller" else "iGEST"
+
+
+def _describe(plan: StockPlan, change: StockChange) -> str:
+    text = f"{_target(plan)} {change.current} -> {change.new}"
+    return f"{text} ({change.note})" if change.note else text
+
+
+def _extra(change: StockChange) -> dict[str, object]:
+    return {"from": change.current, "to": change.new}
+
+
+def _preview(plan: StockPlan, change: StockChange) -> ItemOutcome:
+    return ItemOutcome(change.sku, "updated", f"Would set {_describe(plan, change)}",
+                       _extra(change))
+
+
+def _carry_out(jumpseller: JumpsellerClient, igest: IgestClient, settings: StockConfig,
+               plan: StockPlan, change: StockChange) -> ItemOutcome:
+    try:
+        if plan.direction == "jumpseller_to_igest":
+            igest.set_stock(change.sku, settings.warehouse, change.new)
+        elif settings.jumpseller_location_id is not None:
+            jumpseller.set_location_stock(settings.jumpseller_location_id, change.item,
+                                          int(change.new))
+        else:
+            jumpseller.set_stock(change.item, int(change.new))
+    except ApiError as exc:
+        return ItemOutcome(change.sku, "failed",
+                           f"Could not set {_describe(plan, change)}: {exc}",
+                           {**_extra(change), "error": type(exc).__name__, "status": exc.status,
+                            "transient": exc.transient})
+    return ItemOutcome(change.sku, "updated", f"Set {_describe(plan, change)}", _extra(change))

@@ -1,0 +1,313 @@
+"""sync_stock against small fake clients that hold stock and record every write."""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+
+from igest_sync.config import StockConfig
+from igest_sync.errors import ConfigError, Rejected, SafetyBrake, TransportError
+from igest_sync.models import CatalogueItem, LocationStock, StockLevel
+from igest_sync.runs.stock import sync_stock
+
+D = Decimal
+LOC = 77
+
+
+def item(sku: str | None, pid: int, stock: int = 0, *, vid: int | None = None,
+         unlimited: bool = False) -> CatalogueItem:
+    return CatalogueItem(product_id=pid, variant_id=vid, sku=sku, name=f"Item {pid}",
+                         price=D("10.00"), barcode=None, digital=False, stock=stock,
+                         stock_unlimited=unlimited)
+
+
+class FakeJumpseller:
+    """Stock per (product, variant), and per location; writes change it and are recorded."""
+
+    def __init__(self, items: Iterable[CatalogueItem], location: dict | None = None,
+                 fail: set[str] = frozenset()) -> None:
+        self.items = list(items)
+        self.stock = {(i.product_id, i.variant_id): i.stock for i in self.items}
+        self.location = dict(location or {})
+        self.fail = fail
+        self.writes: list[tuple] = []
+        self.location_asked: list[str] = []
+
+    def catalogue(self) -> Iterator[CatalogueItem]:
+        for i in self.items:
+            yield replace(i, stock=self.stock[(i.product_id, i.variant_id)])
+
+    def location_stock(self, items: Iterable[CatalogueItem],
+                       location_id: int) -> Iterator[LocationStock]:
+        for i in items:
+            self.location_asked.append(i.sku)
+            key = (i.product_id, i.variant_id)
+            if key in self.location:
+                yield LocationStock(location_id, i.product_id, i.variant_id, self.location[key])
+
+    def _write(self, kind: str, item: CatalogueItem, quantity: int) -> None:
+        assert type(quantity) is int  # Jumpseller stock is whole units
+        self.writes.append((kind, item.sku, quantity))
+        if item.sku in self.fail:
+            raise TransportError("Jumpseller timed out", service="Jumpseller")
+
+    def set_stock(self, item: CatalogueItem, quantity: int) -> None:
+        self._write("stock", item, quantity)
+        self.stock[(item.product_id, item.variant_id)] = quantity
+
+    def set_location_stock(self, location_id: int, item: CatalogueItem, quantity: int) -> None:
+        assert location_id == LOC
+        self._write("location", item, quantity)
+        self.location[(item.product_id, item.variant_id)] = quantity
+
+
+class FakeIgest:
+    """Stock per warehouse; ``stock(None)`` is the sum over warehouses, as iGEST answers."""
+
+    def __init__(self, warehouses: dict[str, dict[str, str]],
+                 fail: set[str] = frozenset()) -> None:
+        self.warehouses = {w: {r: D(q) for r, q in levels.items()}
+                           for w, levels in warehouses.items()}
+        self.fail = fail
+        self.writes: list[tuple] = []
+
+    def stock(self, warehouse: str | None) -> Iterator[StockLevel]:
+        if warehouse is not None:
+            chosen = [self.warehouses[warehouse]]
+        else:
+            chosen = list(self.warehouses.values())
+        totals: dict[str, Decimal] = {}
+        for levels in chosen:
+            for reference, quantity in levels.items():
+                totals[reference] = totals.get(reference, D(0)) + quantity
+        for reference, quantity in totals.items():
+            yield StockLevel(reference, quantity)
+
+    def set_stock(self, reference: str, warehouse: str | None, quantity: Decimal) -> None:
+        self.writes.append((reference, warehouse, quantity))
+        if reference in self.fail:
+            raise Rejected("iGEST refused the quantity", service="iGEST", status=422)
+        target = warehouse if warehouse is not None else next(iter(self.warehouses))
+        self.warehouses[target][reference] = quantity
+
+
+TO_JS = StockConfig(enabled=True)
+TO_IGEST = StockConfig(enabled=True, direction="jumpseller_to_igest", warehouse="ARM1")
+
+
+def outcomes(report) -> dict[str, tuple[str, str]]:
+    return {o.key: (o.action, o.detail) for o in report.outcomes}
+
+
+def test_refuses_when_stock_sync_is_off() -> None:
+    jumpseller, igest = FakeJumpseller([item("A", 1, 3)]), FakeIgest({"ARM1": {"A": "5"}})
+    with pytest.raises(ConfigError) as err:
+        sync_stock(jumpseller, igest, StockConfig(), force=True, dry_run=False)
+    assert "enabled = true" in err.value.hint
+    assert jumpseller.writes == [] and igest.writes == []
+
+
+def test_igest_to_jumpseller_sums_warehouses_and_writes_only_differences() -> None:
+    jumpseller = FakeJumpseller([item("A", 1, 3), item("B", 2, 8), item("V1", 3, 1, vid=31)])
+    igest = FakeIgest({"ARM1": {"A": "1", "B": "8", "V1": "2"}, "ARM2": {"A": "2", "V1": "2"}})
+    report = sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=False)
+    assert jumpseller.writes == [("stock", "V1", 4)]
+    assert igest.writes == []
+    assert jumpseller.stock[(3, 31)] == 4
+    assert outcomes(report)["V1"] == ("updated", "Set Jumpseller 1 -> 4")
+    assert report.counts["unchanged"] == 2 and report.writes == 1
+
+
+def test_a_configured_warehouse_is_the_igest_side() -> None:
+    jumpseller = FakeJumpseller([item("A", 1, 3)])
+    igest = FakeIgest({"ARM1": {"A": "1"}, "ARM2": {"A": "2"}})
+    sync_stock(jumpseller, igest, replace(TO_JS, warehouse="ARM2"), force=False, dry_run=False)
+    assert jumpseller.writes == [("stock", "A", 2)]
+
+
+def test_jumpseller_to_igest_writes_the_configured_warehouse() -> None:
+    jumpseller = FakeJumpseller([item("A", 1, 3), item("B", 2, 0), item("C", 3, 9)])
+    igest = FakeIgest({"ARM1": {"A": "3.000", "B": "1.5", "C": "4"}, "ARM2": {"A": "7"}})
+    report = sync_stock(jumpseller, igest, TO_IGEST, force=True, dry_run=False)
+    assert igest.writes == [("B", "ARM1", D(0)), ("C", "ARM1", D(9))]
+    assert jumpseller.writes == []
+    assert outcomes(report)["C"] == ("updated", "Set iGEST 4 -> 9")
+
+
+@pytest.mark.parametrize("settings", [TO_JS, TO_IGEST])
+def test_a_second_run_writes_nothing(settings: StockConfig) -> None:
+    jumpseller = FakeJumpseller([item("A", 1, 3), item("B", 2, 6), item("C", 3, 2)])
+    igest = FakeIgest({"ARM1": {"A": "5", "B": "6", "C": "2.5"}})
+    first = sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
+    assert first.writes > 0
+    jumpseller.writes.clear()
+    igest.writes.clear()
+    second = sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
+    assert jumpseller.writes == [] and igest.writes == []
+    assert second.writes == 0 and second.counts["unchanged"] == 3
+
+
+def test_fractional_igest_stock_is_floored_and_reported() -> None:
+    jumpseller = FakeJumpseller([item("A", 1, 0), item("B", 2, 5)])
+    igest = FakeIgest({"ARM1": {"A": "2.75", "B": "-1"}})
+    report = sync_stock(jumpseller, igest, TO_JS, force=True, dry_run=False)
+    assert jumpseller.writes == [("stock", "A", 2), ("stock", "B", 0)]
+    assert "2.75" in outcomes(report)["A"][1]
+    assert "negative" in outcomes(report)["B"][1]
+
+
+def test_unlimited_stock_and_one_sided_skus_are_left_alone() -> None:
+    jumpseller = FakeJumpseller([item("U", 1, 0, unlimited=True), item("JS-ONLY", 2, 4),
+                                 item("A", 3, 1), item(None, 4, 2)])
+    igest = FakeIgest({"ARM1": {"U": "3", "IG-ONLY": "9", "A": "2"}})
+    for settings in (TO_JS, TO_IGEST):
+        report = sync_stock(jumpseller, igest, settings, force=True, dry_run=False)
+        reasons = {o.key: o.extra.get("reason") for o in report.outcomes
+                   if o.action == "skipped"}
+        assert reasons == {"U": "unlimited", "JS-ONLY": "only_in_jumpseller",
+                           "IG-ONLY": "only_in_igest", "product 4": "no_sku"}
+    written = {w[1] for w in jumpseller.writes} | {w[0] for w in igest.writes}
+    assert written == {"A"}
+
+
+def test_location_stock_is_read_and_written_per_location() -> None:
+    jumpseller = FakeJumpseller(
+        [item("A", 1, 50), item("B", 2, 50, vid=21), item("C", 3, 50),
+         item("U", 4, 0, unlimited=True), item("NOT-IN-IGEST", 5, 1)],
+        location={(1, None): 4, (2, 21): 1})
+    igest = FakeIgest({"ARM1": {"A": "4", "B": "3", "C": "2", "U": "1"}})
+    settings = replace(TO_JS, jumpseller_location_id=LOC)
+    report = sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
+    # Only items that can be synced are looked up at the location.
+    assert jumpseller.location_asked == ["A", "B", "C"]
+    assert jumpseller.writes == [("location", "B", 3), ("location", "C", 2)]
+    assert jumpseller.stock[(2, 21)] == 50  # the product's own stock is not touched
+    assert report.info["jumpseller_location_id"] == LOC
+
+
+def test_location_stock_as_the_source_for_igest() -> None:
+    jumpseller = FakeJumpseller([item("A", 1, 50), item("B", 2, 50)],
+                                location={(1, None): 4, (2, None): 2})
+    igest = FakeIgest({"ARM1": {"A": "4", "B": "3"}})
+    settings = replace(TO_IGEST, jumpseller_location_id=LOC)
+    sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
+    assert igest.writes == [("B", "ARM1", D(2))]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_brake_when_igest_reports_nothing(dry_run: bool) -> None:
+    jumpseller = FakeJumpseller([item("A", 1, 3)])
+    igest = FakeIgest({"ARM1": {}})
+    with pytest.raises(SafetyBrake) as err:
+        sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=dry_run)
+    assert "iGEST" in str(err.value) and "--force" in err.value.hint
+    assert jumpseller.writes == []
+
+
+def test_brake_when_jumpseller_reports_nothing() -> None:
+    igest = FakeIgest({"ARM1": {"A": "3"}})
+    with pytest.raises(SafetyBrake) as err:
+        sync_stock(FakeJumpseller([]), igest, TO_IGEST, force=False, dry_run=False)
+    assert "Jumpseller" in str(err.value)
+    assert igest.writes == []
+
+
+def store_of(n: int, zeros: int) -> tuple[FakeJumpseller, FakeIgest]:
+    jumpseller = FakeJumpseller([item(f"S{i}", i, 5) for i in range(n)])
+    igest = FakeIgest({"ARM1": {f"S{i}": ("0" if i < zeros else "5") for i in range(n)}})
+    return jumpseller, igest
+
+
+def test_brake_when_too_many_items_would_go_to_zero_and_force_overrides_it() -> None:
+    jumpseller, igest = store_of(10, zeros=3)
+    with pytest.raises(SafetyBrake) as err:
+        sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=False)
+    assert "3 of 10" in str(err.value)
+    assert jumpseller.writes == []
+    report = sync_stock(jumpseller, igest, TO_JS, force=True, dry_run=False)
+    assert sorted(w[1] for w in jumpseller.writes) == ["S0", "S1", "S2"]
+    assert "3 of 10" in report.info["brake_overridden"]
+
+
+def test_zeros_within_the_share_pass_the_brake() -> None:
+    jumpseller, igest = store_of(10, zeros=2)
+    report = sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=False)
+    assert len(jumpseller.writes) == 2 and "brake_overridden" not in report.info
+
+
+def test_dry_run_writes_nothing() -> None:
+    jumpseller = FakeJumpseller([item("A", 1, 3), item("B", 2, 3)])
+    igest = FakeIgest({"ARM1": {"A": "4", "B": "3"}})
+    for settings in (TO_JS, TO_IGEST):
+        report = sync_stock(jumpseller, igest, settings, force=False, dry_run=True)
+        assert report.counts["updated"] == 1 and report.writes == 0
+        assert outcomes(report)["A"][1].startswith("Would set")
+    assert jumpseller.writes == [] and igest.writes == []
+
+
+def test_a_failed_item_is_recorded_and_the_run_goes_on() -> None:
+    jumpseller = FakeJumpseller([item("A", 1, 0), item("B", 2, 0), item("C", 3, 0)], fail={"B"})
+    igest = FakeIgest({"ARM1": {"A": "1", "B": "2", "C": "3"}})
+    report = sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=False)
+    assert [w[1] for w in jumpseller.writes] == ["A", "B", "C"]
+    assert report.failed == 1
+    action, detail = outcomes(report)["B"]
+    assert action == "failed" and "timed out" in detail
+    assert outcomes(report)["C"][0] == "updated"
+
+    jumpseller = FakeJumpseller([item("A", 1, 5), item("B", 2, 6)])
+    igest = FakeIgest({"ARM1": {"A": "1", "B": "2"}}, fail={"A"})
+    report = sync_stock(jumpseller, igest, TO_IGEST, force=False, dry_run=False)
+    assert [w[0] for w in igest.writes] == ["A", "B"]
+    assert outcomes(report)["A"][0] == "failed" and outcomes(report)["B"][0] == "updated"
+    assert report.to_json()["items"][0]["error"] == "Rejected"
+
+
+def test_progress_counts_reading_then_writes() -> None:
+    calls: list[tuple[int, int | None]] = []
+    jumpseller, igest = store_of(250, zeros=0)
+    igest.warehouses["ARM1"].update({"S1": D(7), "S2": D(8)})
+    sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=False,
+               progress=lambda done, total: calls.append((done, total)))
+    assert [c for c in calls if c[1] is None] == [(100, None), (200, None), (250, None)]
+    assert [c for c in calls if c[1] is not None] == [(0, 2), (1, 2), (2, 2)]
+
+
+class StreamingJumpseller(FakeJumpseller):
+    """A large store generated on the fly, as the real adapter streams pages."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__([])
+        self.n = n
+
+    def catalogue(self) -> Iterator[CatalogueItem]:
+        for i in range(self.n):
+            yield item(f"SKU-{i:06d}", i // 10, i % 7, vid=i)
+
+
+class StreamingIgest(FakeIgest):
+    def __init__(self, n: int) -> None:
+        super().__init__({})
+        self.n = n
+
+    def stock(self, warehouse: str | None) -> Iterator[StockLevel]:
+        for i in range(self.n):
+            yield StockLevel(f"SKU-{i:06d}", D(i % 5))
+
+
+def test_twenty_thousand_variants_in_small_memory() -> None:
+    n = 20_000
+    jumpseller, igest = StreamingJumpseller(n), StreamingIgest(n)
+    tracemalloc.start()
+    try:
+        report = sync_stock(jumpseller, igest, TO_JS, force=True, dry_run=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.counts["updated"] + report.counts["unchanged"] == n
+    # Per-SKU maps of small values and one outcome per item: a couple of KB per item at most.
+    assert peak / n < 2048, f"{peak / n:.0f} bytes per item"
