@@ -1,0 +1,76 @@
+"""``status``: what was issued, what failed and why, what waits for payment. Reads the ledger only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from igest_sync.ledger import DocumentRecord, Ledger, OrderRecord, WorkRecord
+
+
+@dataclass
+class StatusReport:
+    documents: list[DocumentRecord]
+    failed: list[tuple[WorkRecord, OrderRecord | None]]
+    waiting: list[OrderRecord]  # paid, no document yet, not failed (in flight or pending)
+    open_orders: list[OrderRecord]
+    checkpoint: int | None
+    last_run_at: str | None
+    last_success_at: str | None
+    late: list[tuple[int, str, float]] = field(default_factory=list)  # order, paid_at, hours
+
+    def late_beyond(self, hours: float) -> list[tuple[int, str, float]]:
+        return [item for item in self.late if item[2] > hours]
+
+    def to_json(self) -> dict:
+        return {
+            "documents": [
+                {"order_id": d.order_id, "kind": d.kind, "number": d.number, "type": d.type,
+                 "date": d.date, "customer": d.customer, "gross_total": str(d.gross_total),
+                 "status": d.status, "atcud": d.atcud, "document_id": d.document_id,
+                 "linked": d.linked, "issued_at": d.issued_at}
+                for d in self.documents
+            ],
+            "failed": [
+                {"order_id": w.order_id, "kind": w.kind, "error": w.error,
+                 "attempts": w.attempts, "transient": w.transient,
+                 "paid_at": o.paid_at if o else None, "updated_at": w.updated_at}
+                for w, o in self.failed
+            ],
+            "waiting": [{"order_id": o.order_id, "paid_at": o.paid_at} for o in self.waiting],
+            "open": [
+                {"order_id": o.order_id, "created_at": o.created_at, "customer": o.customer,
+                 "total": str(o.total) if o.total is not None else None}
+                for o in self.open_orders
+            ],
+            "late": [{"order_id": i, "paid_at": p, "hours": round(h, 1)} for i, p, h in self.late],
+            "checkpoint": self.checkpoint,
+            "last_run_at": self.last_run_at,
+            "last_success_at": self.last_success_at,
+        }
+
+
+def build_status(ledger: Ledger, *, now: datetime | None = None,
+                 limit: int | None = 50) -> StatusReport:
+    """The report; ``limit`` caps the documents listed (newest first), None for all."""
+    now = now or datetime.now(UTC)
+    failed = [(w, ledger.order(w.order_id)) for w in ledger.work_in_states("failed")]
+    waiting = [o for w in ledger.work_in_states("pending", "requested", "draft", "finalizing")
+               if (o := ledger.order(w.order_id)) is not None]
+    report = StatusReport(
+        documents=ledger.documents(limit=limit),
+        failed=failed,
+        waiting=waiting,
+        open_orders=ledger.open_orders(),
+        checkpoint=ledger.checkpoint,
+        last_run_at=ledger.get_meta("last_run_at"),
+        last_success_at=ledger.get_meta("last_success_at"),
+    )
+    # A paid order's invoice is due on the payment day: flag those waiting more than a day.
+    pending_paid = [o for _, o in failed if o is not None] + waiting
+    for order in pending_paid:
+        if order.paid_at and order.status == "paid":
+            hours = (now - datetime.fromisoformat(order.paid_at)) / timedelta(hours=1)
+            report.late.append((order.order_id, order.paid_at, hours))
+    report.late.sort(key=lambda item: -item[2])
+    return report
