@@ -149,14 +149,16 @@ def _normalize_url(value: str) -> str:
     """A base URL without its trailing slash; plain http only towards this machine."""
     try:
         parts = urlsplit(value.strip())
-        port_ok = parts.port is None or 0 < parts.port < 65536
-    except ValueError:
-        raise _Invalid("not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        raise _Invalid(f"expected a URL like https://host/path, got {value!r}")
-    if parts.username is not None or parts.password is not None:
+        port = parts.port
+    except ValueError:  # a port out of range or not a number, unbalanced brackets
+        parts, port = None, -1
+    if parts is not None and "@" in parts.netloc:
         # Do not echo it: whatever sits before the @ is probably a credential.
         raise _Invalid("must not contain a user name or password; use the credential keys")
+    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+            or (port is not None and not 0 < port < 65536)):
+        shown = "a value with an @" if "@" in value else repr(value)
+        raise _Invalid(f"expected a URL like https://host/path, got {shown}")
     if parts.query or parts.fragment:
         raise _Invalid(f"must not contain a query or fragment, got {value!r}")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):

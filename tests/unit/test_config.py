@@ -1,0 +1,539 @@
+"""Loading, validating and writing the configuration file."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+import tomllib
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from igest_sync.config import (DEFAULT_JUMPSELLER_URL, Config, InvoiceConfig, ProductsConfig,
+                               StockConfig, init_values, load_config, redact, write_config)
+from igest_sync.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+TOKEN = "tok-SECRET-js-81f3"
+SECURITY = "sec-SECRET-ig-77aa"
+KEY = "key-SECRET-ig-1234"
+
+MINIMAL = f"""\
+[jumpseller]
+base_url = "https://api.jumpseller.com/v1/"
+login = "mystore"
+auth_token = "{TOKEN}"
+
+[igest]
+base_url = "https://igest.example.pt/api/v1"
+integration_key = "{KEY}"
+security_code = "{SECURITY}"
+
+[invoice]
+start_date = 2026-11-01
+"""
+
+
+def write(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+    return path
+
+
+def load_text(tmp_path: Path, text: str, env: dict[str, str] | None = None):
+    return load_config(write(tmp_path, text), env={} if env is None else env)
+
+
+def problems_of(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, text, env)
+    return caught.value.problems
+
+
+def with_key(section: str, line: str, base: str = MINIMAL) -> str:
+    """``base`` with ``line`` added to ``section`` (appended as a new table if absent)."""
+    header = f"[{section}]\n"
+    if header in base:
+        return base.replace(header, header + line + "\n", 1)
+    return base + "\n" + header + line + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Valid files
+
+
+def test_minimal_file_loads_with_dataclass_defaults(tmp_path):
+    config, warnings = load_text(tmp_path, MINIMAL)
+    assert isinstance(config, Config)
+    assert config.path == tmp_path / "config.toml"
+    assert config.jumpseller.base_url == "https://api.jumpseller.com/v1"  # slash stripped
+    assert config.jumpseller.store == "mystore"  # defaults to the login
+    assert config.igest.security_code == SECURITY
+    assert config.invoice == InvoiceConfig(start_date=date(2026, 11, 1))
+    assert config.products == ProductsConfig()
+    assert config.stock == StockConfig()
+    assert warnings == []
+
+
+def test_missing_start_date_is_a_warning_not_an_error(tmp_path):
+    _config, warnings = load_text(tmp_path, MINIMAL.replace("start_date = 2026-11-01\n", ""))
+    assert len(warnings) == 1 and "start_date" in warnings[0]
+
+
+def test_example_file_loads_without_problems_and_documents_every_key():
+    example = REPO / "config.example.toml"
+    config, warnings = load_config(example, env={})
+    assert not [w for w in warnings if "chmod" not in w]
+    assert config.invoice.start_date == date(2026, 11, 1)
+    assert config.jumpseller.base_url == DEFAULT_JUMPSELLER_URL
+    data = tomllib.loads(example.read_text(encoding="utf-8"))
+    for section, cls in (("jumpseller", type(config.jumpseller)), ("igest", type(config.igest)),
+                         ("invoice", InvoiceConfig), ("products", ProductsConfig),
+                         ("stock", StockConfig)):
+        assert set(data[section]) == {f.name for f in dataclasses.fields(cls)}, section
+
+
+def test_example_file_fixed_lines_are_as_agreed():
+    text = (REPO / "config.example.toml").read_text(encoding="utf-8")
+    assert 'base_url = "https://api.jumpseller.com/v1"' in text
+    assert "# or IGEST_SYNC_JUMPSELLER_AUTH_TOKEN" in text
+    assert "# or IGEST_SYNC_IGEST_SECURITY_CODE" in text
+    assert ('start_date = "2026-11-01"  # orders paid before this day are never invoiced'
+            in text)
+
+
+def test_all_optional_settings_parse(tmp_path):
+    text = MINIMAL.replace("start_date = 2026-11-01", 'start_date = "2026-10-31"')
+    text = with_key("jumpseller", 'store = "shop-code"', text)
+    text += """
+document_type = "FS"
+fs_fallback = "fail"
+vat_region = "PT-MA"
+product_exemption_code = "M10"
+shipping_exemption_code = ""
+invalid_nif = "consumer"
+default_payment_method = "MB"
+warehouse = "ARM1"
+move_stock = false
+concurrency = 8
+email_max_age_days = 0
+payment_methods = { stripe = "CC", manual = "TB" }
+
+[products]
+vat_rate = 22.0
+prices_include_vat = false
+
+[stock]
+enabled = true
+direction = "jumpseller_to_igest"
+warehouse = "ARM2"
+jumpseller_location_id = 17
+max_zero_share = 1
+"""
+    config, _ = load_text(tmp_path, text)
+    assert config.jumpseller.store == "shop-code"
+    inv = config.invoice
+    assert inv.start_date == date(2026, 10, 31)
+    assert (inv.document_type, inv.fs_fallback, inv.vat_region) == ("FS", "fail", "PT-MA")
+    assert inv.product_exemption_code == "M10" and inv.shipping_exemption_code is None
+    assert inv.payment_methods == {"stripe": "CC", "manual": "TB"}
+    assert (inv.warehouse, inv.move_stock, inv.concurrency) == ("ARM1", False, 8)
+    assert config.products.vat_rate == Decimal("22") and isinstance(config.products.vat_rate,
+                                                                     Decimal)
+    assert config.stock.jumpseller_location_id == 17
+    assert config.stock.max_zero_share == Decimal(1)
+
+
+def test_zero_rate_with_exemption_code_is_accepted(tmp_path):
+    text = with_key("products", 'vat_rate = 0\nexemption_code = "M10"')
+    config, _ = load_text(tmp_path, text)
+    assert config.products.vat_rate == 0 and config.products.exemption_code == "M10"
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+def test_every_problem_is_reported_together(tmp_path):
+    text = f"""\
+[jumpseller]
+base_url = "https://api.jumpseller.com/v1"
+login = "mystore"
+auth_token = "{TOKEN}"
+
+[igest]
+base_url = "https://igest.example.pt/api/v1"
+integration_key = "{KEY}"
+
+[invoice]
+documen_type = "FR"
+start_date = "yesterday"
+concurrency = "four"
+
+[stok]
+enabled = true
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, text)
+    problems = caught.value.problems
+    assert len(problems) == 5, problems
+    assert "config.toml: [invoice] documen_type: unknown key (did you mean document_type?)" \
+        in problems
+    assert ("config.toml: [igest] security_code: missing (or set IGEST_SYNC_IGEST_SECURITY_CODE)"
+            in problems)
+    assert ("config.toml: [invoice] start_date: expected a date like 2026-11-01, got 'yesterday'"
+            in problems)
+    assert "config.toml: [invoice] concurrency: expected an integer, got 'four'" in problems
+    assert "config.toml: [stok]: unknown section (did you mean [stock]?)" in problems
+    assert str(tmp_path / "config.toml") in caught.value.message
+    assert caught.value.exit_code == 2
+
+
+def test_empty_file_reports_every_required_key(tmp_path):
+    problems = problems_of(tmp_path, "")
+    assert sorted(p.split(": ")[1] for p in problems) == sorted([
+        "[jumpseller] base_url", "[jumpseller] login", "[jumpseller] auth_token",
+        "[igest] base_url", "[igest] integration_key", "[igest] security_code"])
+    assert all(": missing" in p for p in problems)
+
+
+def test_empty_string_for_a_required_key_is_missing(tmp_path):
+    problems = problems_of(tmp_path, MINIMAL.replace(f'"{TOKEN}"', '""'))
+    assert problems == [
+        "config.toml: [jumpseller] auth_token: missing (or set IGEST_SYNC_JUMPSELLER_AUTH_TOKEN)"]
+
+
+def test_missing_file_suggests_init(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nowhere" / "config.toml", env={})
+    assert "igest-sync init" in caught.value.hint
+    assert caught.value.problems == ["config.toml: file not found"]
+
+
+def test_bad_toml_names_the_line(tmp_path):
+    text = MINIMAL.replace('login = "mystore"', 'login = "mystore')
+    problems = problems_of(tmp_path, text)
+    assert len(problems) == 1
+    assert problems[0].startswith("config.toml: not valid TOML:") and "line 3" in problems[0]
+
+
+def test_non_utf8_file_is_a_config_error(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b'[jumpseller]\nlogin = "\xff"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert caught.value.problems == ["config.toml: not UTF-8 text"]
+
+
+def test_directory_instead_of_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError):
+        load_config(tmp_path, env={})
+
+
+@pytest.mark.parametrize(("section", "line", "expected"), [
+    ("invoice", 'document_type = "NC"', "[invoice] document_type: expected one of FR, FT, FS"),
+    ("invoice", 'fs_fallback = "FS"', "[invoice] fs_fallback: expected one of FR, FT, fail"),
+    ("invoice", 'vat_region = "ES"', "[invoice] vat_region: expected one of PT, PT-AC, PT-MA"),
+    ("invoice", 'product_exemption_code = "M03"', "[invoice] product_exemption_code:"),
+    ("invoice", 'shipping_exemption_code = "X1"', "[invoice] shipping_exemption_code:"),
+    ("products", 'exemption_code = "M08"', "[products] exemption_code:"),
+    ("invoice", 'default_payment_method = "PP"', "[invoice] default_payment_method:"),
+    ("invoice", 'payment_methods = { paypal = "PP" }', "[invoice.payment_methods] paypal:"),
+    ("invoice", "payment_methods = { paypal = 3 }", "[invoice.payment_methods] paypal:"),
+    ("invoice", 'invalid_nif = "ignore"', "[invoice] invalid_nif: expected one of fail, consumer"),
+    ("stock", 'direction = "both"', "[stock] direction: expected one of igest_to_jumpseller"),
+    ("stock", "max_zero_share = 1.5", "[stock] max_zero_share: expected a value between 0 and 1"),
+    ("stock", "max_zero_share = -0.1", "[stock] max_zero_share: expected a value between 0"),
+    ("stock", 'max_zero_share = "lots"', "[stock] max_zero_share: expected a number"),
+    ("stock", "jumpseller_location_id = 0", "[stock] jumpseller_location_id: expected a value"),
+    ("stock", "enabled = 1", "[stock] enabled: expected true or false, got 1"),
+    ("invoice", "concurrency = 0", "[invoice] concurrency: expected a value between 1 and 8"),
+    ("invoice", "concurrency = 9", "[invoice] concurrency: expected a value between 1 and 8"),
+    ("invoice", "concurrency = 2.5", "[invoice] concurrency: expected an integer, got 2.5"),
+    ("invoice", "email_max_age_days = -1", "[invoice] email_max_age_days: expected a value"),
+    ("invoice", 'series = ""', "[invoice] series: must not be empty"),
+    ("invoice", 'credit_reason = " "', "[invoice] credit_reason: must not be empty"),
+    ("products", "vat_rate = 22", "[products] vat_rate: 22 is not a VAT rate in PT"),
+    ("products", "vat_rate = 0", "[products] exemption_code: missing; required when vat_rate"),
+])
+def test_bad_values_are_reported(tmp_path, section, line, expected):
+    problems = problems_of(tmp_path, with_key(section, line))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("config.toml: " + expected), problems[0]
+
+
+@pytest.mark.parametrize("value", ['"2026-13-01"', '"20261101"', "2026-11-01T10:00:00", "5"])
+def test_start_date_must_be_a_date(tmp_path, value):
+    text = MINIMAL.replace("start_date = 2026-11-01", f"start_date = {value}")
+    problems = problems_of(tmp_path, text)
+    assert len(problems) == 1 and "[invoice] start_date: expected a date like 2026-11-01" \
+        in problems[0]
+
+
+def test_vat_rate_is_checked_against_the_configured_region(tmp_path):
+    text = with_key("invoice", 'vat_region = "PT-AC"', with_key("products", "vat_rate = 23"))
+    problems = problems_of(tmp_path, text)
+    assert problems == ["config.toml: [products] vat_rate: 23 is not a VAT rate in PT-AC; "
+                        "use 16, 9, 4, or 0 with an exemption code"]
+
+
+def test_section_that_is_not_a_table(tmp_path):
+    problems = problems_of(tmp_path, "stock = 5\n" + MINIMAL)
+    assert problems == ["config.toml: stock: expected a [stock] table, got an integer"]
+
+
+def test_top_level_key_is_unknown(tmp_path):
+    problems = problems_of(tmp_path, 'login = "x"\n' + MINIMAL)
+    assert len(problems) == 1 and problems[0].startswith("config.toml: login: unknown key")
+
+
+def test_secret_values_never_appear_in_problems(tmp_path):
+    text = MINIMAL.replace(f'"{TOKEN}"', "8675309123").replace(
+        'start_date = 2026-11-01', 'start_date = "soon"\nconcurrency = 99')
+    text = text.replace(f'security_code = "{SECURITY}"', f"security_code = ['{SECURITY}']")
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, text)
+    rendered = str(caught.value) + repr(caught.value.problems)
+    assert "[jumpseller] auth_token: expected a string, got an integer" in rendered
+    assert "[igest] security_code: expected a string, got an array" in rendered
+    for secret in ("8675309123", SECURITY, KEY):
+        assert secret not in rendered
+
+
+# --------------------------------------------------------------------------------------------
+# URLs
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/v1", "http://127.9.9.9/v1",
+                                 "http://[::1]:9000/v1", "http://localhost:8080/v1/",
+                                 "https://igest.example.pt/v1"])
+def test_urls_accepted(tmp_path, url):
+    text = MINIMAL.replace("https://igest.example.pt/api/v1", url)
+    config, _ = load_text(tmp_path, text)
+    assert config.igest.base_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("http://igest.example.pt/v1", "refusing plain http:// for igest.example.pt"),
+    ("http://127.0.0.1.evil.example/v1", "refusing plain http://"),
+    ("http://10.0.0.1/v1", "refusing plain http://"),
+    ("ftp://igest.example.pt/v1", "expected a URL like https://"),
+    ("igest.example.pt/v1", "expected a URL like https://"),
+    ("https://igest.example.pt/v1?x=1", "must not contain a query"),
+    ("https://igest.example.pt:99999/v1", "expected a URL like https://"),
+    ("https://u:pw@[::1/v1", "expected a URL like https://host/path, got a value with an @"),
+])
+def test_urls_refused(tmp_path, url, expected):
+    problems = problems_of(tmp_path, MINIMAL.replace("https://igest.example.pt/api/v1", url))
+    assert len(problems) == 1 and problems[0].startswith("config.toml: [igest] base_url: ")
+    assert expected in problems[0]
+
+
+def test_url_with_credentials_is_refused_without_echoing_them(tmp_path):
+    url = "https://admin:pa55word@igest.example.pt/v1"
+    problems = problems_of(tmp_path, MINIMAL.replace("https://igest.example.pt/api/v1", url))
+    assert len(problems) == 1 and "user name or password" in problems[0]
+    assert "pa55word" not in problems[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Environment
+
+
+def test_environment_wins_over_the_file(tmp_path):
+    env = {"IGEST_SYNC_JUMPSELLER_AUTH_TOKEN": "env-token",
+           "IGEST_SYNC_IGEST_SECURITY_CODE": "env-code",
+           "IGEST_SYNC_JUMPSELLER_LOGIN": "env-login",
+           "IGEST_SYNC_IGEST_INTEGRATION_KEY": "env-key"}
+    config, _ = load_text(tmp_path, MINIMAL, env)
+    assert config.jumpseller.auth_token == "env-token"
+    assert config.jumpseller.login == "env-login"
+    assert config.jumpseller.store == "env-login"
+    assert (config.igest.security_code, config.igest.integration_key) == ("env-code", "env-key")
+
+
+def test_key_given_by_the_environment_is_not_missing(tmp_path):
+    text = MINIMAL.replace(f'auth_token = "{TOKEN}"\n', "").replace(
+        f'security_code = "{SECURITY}"\n', "")
+    assert len(problems_of(tmp_path, text)) == 2
+    env = {"IGEST_SYNC_JUMPSELLER_AUTH_TOKEN": "env-token",
+           "IGEST_SYNC_IGEST_SECURITY_CODE": "env-code"}
+    config, _ = load_text(tmp_path, text, env)
+    assert (config.jumpseller.auth_token, config.igest.security_code) == ("env-token",
+                                                                          "env-code")
+
+
+def test_empty_environment_variable_does_not_override(tmp_path):
+    config, _ = load_text(tmp_path, MINIMAL, {"IGEST_SYNC_JUMPSELLER_AUTH_TOKEN": ""})
+    assert config.jumpseller.auth_token == TOKEN
+
+
+def test_process_environment_is_the_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("IGEST_SYNC_IGEST_SECURITY_CODE", "from-os-environ")
+    config, _ = load_config(write(tmp_path, MINIMAL))
+    assert config.igest.security_code == "from-os-environ"
+
+
+# --------------------------------------------------------------------------------------------
+# Permissions
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_file_readable_by_others_gives_a_warning_with_the_fix(tmp_path):
+    path = write(tmp_path, MINIMAL, mode=0o644)
+    _config, warnings = load_config(path, env={})
+    assert len(warnings) == 1
+    assert f"chmod 600 {path}" in warnings[0]
+    assert not any(s in warnings[0] for s in (TOKEN, SECURITY, KEY))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_group_writable_file_also_warns(tmp_path):
+    _config, warnings = load_config(write(tmp_path, MINIMAL, mode=0o620), env={})
+    assert len(warnings) == 1 and "chmod 600" in warnings[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def sample_values() -> dict:
+    return init_values(jumpseller_login="mystore", jumpseller_auth_token=TOKEN,
+                       igest_base_url="https://igest.example.pt/api/v1",
+                       igest_integration_key=KEY, igest_security_code=SECURITY,
+                       start_date=date(2026, 11, 1), series="B", warehouse="ARM1")
+
+
+@pytest.fixture
+def open_umask():
+    """A umask that would leave a new file world-readable, to prove the mode is set explicitly."""
+    old = os.umask(0)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_write_config_creates_parents_and_a_0600_file(tmp_path, open_umask):
+    path = tmp_path / "a" / "b" / "config.toml"
+    write_config(path, sample_values())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    config, warnings = load_config(path, env={})
+    assert warnings == []
+    assert config.invoice.series == "B" and config.invoice.warehouse == "ARM1"
+    assert config.igest.security_code == SECURITY
+
+
+def test_write_config_refuses_to_overwrite(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("# mine\n")
+    with pytest.raises(ConfigError) as caught:
+        write_config(path, sample_values())
+    assert "already exists" in caught.value.message
+    assert path.read_text() == "# mine\n"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_write_config_overwrite_replaces_and_tightens_the_mode(tmp_path, open_umask):
+    path = tmp_path / "config.toml"
+    path.write_text("# old\n")
+    path.chmod(0o644)
+    write_config(path, sample_values(), overwrite=True)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_config(path, env={})[0].invoice.series == "B"
+    assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]  # no temporary file left
+
+
+def test_write_config_drops_unset_values(tmp_path):
+    path = tmp_path / "config.toml"
+    values = sample_values()
+    values["stock"] = {"warehouse": None, "enabled": False}
+    write_config(path, values)
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert data["stock"] == {"enabled": False}
+
+
+# --------------------------------------------------------------------------------------------
+# init_values
+
+
+def test_init_values_round_trip(tmp_path):
+    values = init_values(jumpseller_login="mystore", jumpseller_auth_token=TOKEN,
+                         igest_base_url="http://127.0.0.1:8001/v1",
+                         igest_integration_key=KEY, igest_security_code=SECURITY,
+                         document_type="FT", series="C", warehouse="ARM9", vat_region="PT-AC",
+                         products_vat_rate=Decimal("16"), store="myshop")
+    path = tmp_path / "config.toml"
+    write_config(path, values)
+    config, warnings = load_config(path, env={})
+    assert warnings == []
+    assert config.jumpseller.base_url == DEFAULT_JUMPSELLER_URL
+    assert (config.jumpseller.login, config.jumpseller.auth_token,
+            config.jumpseller.store) == ("mystore", TOKEN, "myshop")
+    assert config.igest.base_url == "http://127.0.0.1:8001/v1"
+    inv = config.invoice
+    assert (inv.document_type, inv.series, inv.warehouse, inv.vat_region) == ("FT", "C", "ARM9",
+                                                                             "PT-AC")
+    assert config.products.vat_rate == Decimal("16")
+
+
+def test_init_values_start_date_defaults_to_today():
+    before = date.today()
+    values = init_values(jumpseller_login="m", jumpseller_auth_token="t",
+                         igest_base_url="https://i.example/v1", igest_integration_key="k",
+                         igest_security_code="s")
+    assert before <= values["invoice"]["start_date"] <= date.today()
+
+
+def test_init_values_leaves_out_credentials_for_the_environment(tmp_path):
+    values = init_values(jumpseller_login="mystore", jumpseller_auth_token=None,
+                         igest_base_url="https://igest.example.pt/v1",
+                         igest_integration_key=KEY, igest_security_code=None)
+    assert "auth_token" not in values["jumpseller"]
+    assert "security_code" not in values["igest"]
+    path = tmp_path / "config.toml"
+    write_config(path, values)
+    with pytest.raises(ConfigError):
+        load_config(path, env={})
+    env = {"IGEST_SYNC_JUMPSELLER_AUTH_TOKEN": "t", "IGEST_SYNC_IGEST_SECURITY_CODE": "s"}
+    assert load_config(path, env=env)[0].igest.security_code == "s"
+
+
+def test_init_values_refuses_values_that_would_not_load():
+    with pytest.raises(ConfigError) as caught:
+        init_values(jumpseller_login="m", jumpseller_auth_token="t",
+                    igest_base_url="http://igest.example.pt/v1", igest_integration_key="k",
+                    igest_security_code="s", document_type="XX")
+    assert len(caught.value.problems) == 2
+    assert any("[igest] base_url" in p for p in caught.value.problems)
+    assert any("[invoice] document_type" in p for p in caught.value.problems)
+
+
+# --------------------------------------------------------------------------------------------
+# redact and secrets
+
+
+def test_redact_replaces_every_secret_everywhere():
+    text = f"token {TOKEN} and {SECURITY}, again {TOKEN}"
+    assert redact(text, [TOKEN, SECURITY]) == "token *** and ***, again ***"
+
+
+def test_redact_hides_a_secret_that_contains_another_whole():
+    assert redact("x abcdef y", ["abc", "abcdef"]) == "x *** y"
+
+
+def test_redact_ignores_empty_secrets_and_leaves_other_text():
+    assert redact("nothing to hide", ["", "absent"]) == "nothing to hide"
+
+
+def test_redact_hides_the_url_encoded_form():
+    assert redact("GET /x?code=a%2Fb%3D", ["a/b="]) == "GET /x?code=***"
+
+
+def test_config_secrets_lists_the_credentials(tmp_path):
+    config, _ = load_text(tmp_path, MINIMAL)
+    assert sorted(config.secrets()) == sorted([TOKEN, SECURITY, KEY])
