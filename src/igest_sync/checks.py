@@ -101,7 +101,7 @@ def _check_store(jumpseller: JumpsellerClient) -> CheckResult:
     detail = f"{info.get('name') or '(no name)'} (code {info.get('code') or '?'}, " \
              f"currency {currency or '?'})"
     if currency != "EUR":
-        return CheckResult(name, True, detail, warning=True,
+        return CheckResult(name, True, detail + ": not EUR", warning=True,
                            hint="iGEST invoices are in EUR: orders in another currency cannot be "
                                 "invoiced. Set the store's currency to EUR.")
     return CheckResult(name, True, detail)
@@ -110,7 +110,7 @@ def _check_store(jumpseller: JumpsellerClient) -> CheckResult:
 def _entity_result(entity: Entity) -> CheckResult:
     detail = f"{entity.name} (NIF {entity.nif})"
     if entity.currency != "EUR":
-        return CheckResult("iGEST entity", True, f"{detail}, currency {entity.currency}",
+        return CheckResult("iGEST entity", True, f"{detail}, currency {entity.currency}: not EUR",
                            warning=True, hint="Documents are issued in EUR; check the entity.")
     return CheckResult("iGEST entity", True, detail)
 
