@@ -269,7 +269,6 @@ def _read_sections(data: dict, schema: Mapping[str, type], label: str, env: Mapp
     return result
 
 
-
 def _cross_checks(sections: dict[str, dict[str, Any]], schema: Mapping[str, type],
                   failed: set[tuple[str, str]], label: str, problems: list[str],
                   warnings: list[str]) -> None:
