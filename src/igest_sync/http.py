@@ -223,6 +223,8 @@ class HttpService:
             content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        if self._client.is_closed:  # httpx would raise a bare RuntimeError
+            raise self._transport_error(where, "the client is already closed")
         waited = 0.0
         refusals = 0
         attempt = 0

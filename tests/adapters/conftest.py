@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import pytest
+from adapter_helpers import IG_BASE, IG_CODE, IG_KEY, JS_BASE, JS_LOGIN, JS_TOKEN, FakeClock
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def js(clock):
+    from igest_sync.jumpseller import JumpsellerClient
+
+    with JumpsellerClient(JS_BASE, JS_LOGIN, JS_TOKEN, clock=clock, sleep=clock.sleep) as client:
+        yield client
+
+
+@pytest.fixture
+def ig(clock):
+    from igest_sync.igest import IgestClient
+
+    with IgestClient(IG_BASE, IG_KEY, IG_CODE, clock=clock, sleep=clock.sleep) as client:
+        yield client
