@@ -135,3 +135,32 @@ def test_secrets_echoed_in_error_bodies_are_masked_not_dropped(js, ig, httpx_moc
     error = run(ig_get, js, ig)
     assert str(error) == "iGEST GET /documents/doc-1: key *** is not valid (422)"
     assert error.fields == {"key": "***"}
+
+
+def test_clients_take_an_injected_transport():
+    # The sandbox runs in-process through httpx.WSGITransport; any transport must do.
+    import httpx as _httpx
+
+    from igest_sync.igest import IgestClient
+    from igest_sync.jumpseller import JumpsellerClient
+
+    seen: list[_httpx.Request] = []
+
+    def answer(request: _httpx.Request) -> _httpx.Response:
+        seen.append(request)
+        if request.url.host == "js.local":
+            return _httpx.Response(200, json={"name": "Store"})
+        return _httpx.Response(401, json={"error": {"code": "unauthorized",
+                                                    "message": f"bad key {IG_KEY}"}})
+
+    transport = _httpx.MockTransport(answer)
+    with JumpsellerClient("http://js.local/v1", JS_LOGIN, JS_TOKEN, transport=transport) as js:
+        assert js.store_info() == {"name": "Store"}
+        assert js.request_count == 1
+    with IgestClient("http://ig.local/v1", IG_KEY, IG_CODE, transport=transport) as ig:
+        error = run(lambda js, ig: ig.entity(), None, ig)
+    assert type(error) is AuthError
+    assert_clean(error)
+    assert [str(r.url) for r in seen] == ["http://js.local/v1/store/info.json",
+                                          "http://ig.local/v1/entity"]
+    assert seen[1].headers["X-Security-Code"] == IG_CODE

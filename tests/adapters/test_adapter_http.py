@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from adapter_helpers import FakeClock, max_in_any_window
+from adapter_helpers import max_in_any_window
 
 from igest_sync.errors import (AuthError, BadResponse, Conflict, NotFound, RateLimited, Rejected,
                                ServerError, TransportError)
@@ -220,7 +220,8 @@ def test_non_json_or_truncated_success_body_is_bad_response(service, httpx_mock,
     httpx_mock.add_response(text=body)
     with pytest.raises(BadResponse) as caught:
         service.request("GET", "/things")
-    assert str(caught.value) == "Demo GET /things: the response is not valid JSON (or was cut short)"
+    assert str(caught.value) == ("Demo GET /things: the response is not valid JSON "
+                                 "(or was cut short)")
 
 
 def test_redirect_is_bad_response(service, httpx_mock):
