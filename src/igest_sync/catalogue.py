@@ -193,23 +193,28 @@ def check_products_settings(settings) -> None:
                           hint="Set [products] exemption_code to the AT code (M10, M07 ...)")
 
 
-def desired_product(sku: str, item: CatalogueItem, settings) -> IgestProductDraft:
-    """The iGEST product a Jumpseller item should be."""
-    zero_rate = settings.vat_rate == 0
+def desired_product(sku: str, item: CatalogueItem, settings,
+                    vat_rate: Decimal | None = None) -> IgestProductDraft:
+    """The iGEST product a Jumpseller item should be, at ``vat_rate`` (default: the settings')."""
+    rate = settings.vat_rate if vat_rate is None else vat_rate
     return IgestProductDraft(
         reference=sku,
         description=item.name.strip()[:DESCRIPTION_MAX].rstrip(),
         type="S" if item.digital else "P",
-        price=net_price(item.price, settings.vat_rate, settings.prices_include_vat),
-        vat_rate=settings.vat_rate,
-        exemption_code=settings.exemption_code if zero_rate else None,
+        price=net_price(item.price, rate, settings.prices_include_vat),
+        vat_rate=rate,
+        exemption_code=settings.exemption_code if rate == 0 else None,
         barcode=_clean(item.barcode),
     )
 
 
 def product_changes(draft: IgestProductDraft, product: IgestProduct) -> dict[str, object]:
-    """The updatable fields (description, price, vat_rate, barcode) that differ.
+    """The fields to update (description, price, barcode) that differ.
 
+    The VAT rate is never among them: Jumpseller's API carries no rate per product, so the
+    configured rate is only a default for new products, while the rate an existing iGEST
+    product has (6 % olive oil, 0 % books with their exemption) is the accountant's and is
+    kept. ``draft`` must be built at the product's own rate so the net prices compare.
     A barcode missing in Jumpseller does not erase one set in iGEST: it may come from the
     supplier and nothing in the store contradicts it.
     """
@@ -218,8 +223,6 @@ def product_changes(draft: IgestProductDraft, product: IgestProduct) -> dict[str
         changes["description"] = draft.description
     if draft.price != product.price:
         changes["price"] = draft.price
-    if draft.vat_rate != product.vat_rate:
-        changes["vat_rate"] = draft.vat_rate
     if draft.barcode is not None and draft.barcode != _clean(product.barcode):
         changes["barcode"] = draft.barcode
     return changes
@@ -254,8 +257,10 @@ def plan_products(js_items: Iterable[CatalogueItem], igest_products: Iterable[Ig
                   settings, update: bool) -> ProductPlan:
     """Decide, per Jumpseller SKU, whether iGEST needs the product created or updated.
 
-    ``settings`` is a ``ProductsConfig``. Products only in iGEST are not touched or listed:
-    iGEST may hold products the store does not sell online.
+    ``settings`` is a ``ProductsConfig``; its VAT rate (and exemption code for 0 %) is for new
+    products; an existing product keeps its own rate, which also gives its net price.
+    Products only in iGEST are not touched or listed: iGEST may hold products the store does
+    not sell online.
     """
     check_products_settings(settings)
     index = index_catalogue(js_items)
@@ -263,13 +268,14 @@ def plan_products(js_items: Iterable[CatalogueItem], igest_products: Iterable[Ig
     writes: list[ProductAction] = []
     outcomes: list[ItemOutcome] = []
     for sku, item in index.by_sku.items():
-        draft = desired_product(sku, item, settings)
         product = by_reference.get(sku)
         if product is None:
+            draft = desired_product(sku, item, settings)
             writes.append(ProductAction(sku, "created", draft=draft,
                                         summary=_describe_draft(draft)))
             continue
-        changes = product_changes(draft, product)
+        changes = product_changes(desired_product(sku, item, settings, product.vat_rate),
+                                  product)
         if changes and update:
             writes.append(ProductAction(sku, "updated", product_id=product.id, changes=changes,
                                         summary=_describe_changes(changes, product)))

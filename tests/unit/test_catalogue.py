@@ -164,9 +164,24 @@ def test_update_changes_only_the_fields_that_differ() -> None:
     assert set(steps) == {"A", "B"}
     assert steps["A"].product_id == "pa"
     assert steps["A"].changes == {"description": "Caneca azul"}
-    assert steps["B"].changes == {"vat_rate": D("23")}
+    # B keeps its 13 % rate, and its net price is the store price without 13 %.
+    assert steps["B"].changes == {"price": D("21.769912")}
     # 10 and 10.000000 are the same price: C is unchanged.
     assert [(o.key, o.action) for o in plan.outcomes] == [("C", "unchanged")]
+
+
+def test_existing_products_keep_their_own_vat_rate_and_exemption() -> None:
+    plan = plan_products(
+        [item("OIL", price="8.75"), item("BOOK", pid=2, price="18.00")],
+        [product("OIL", price="8.254717", vat_rate="6"),
+         product("BOOK", id="p2", price="18", vat_rate="0", exemption_code="M07")],
+        ProductsConfig(), update=True)
+    assert plan.writes == []
+    moved = plan_products([item("OIL", price="9.54")],
+                          [product("OIL", price="8.254717", vat_rate="6")],
+                          ProductsConfig(), update=True)
+    (step,) = moved.writes
+    assert step.changes == {"price": D("9.000000")}
 
 
 def test_a_missing_store_barcode_does_not_erase_igest_s() -> None:
