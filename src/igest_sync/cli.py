@@ -235,6 +235,33 @@ def status(
         raise typer.Exit(1)
 
 
+@app.command()
+def credit(
+    order_id: Annotated[int, typer.Argument(help="Jumpseller order id.", metavar="ORDER_ID")],
+    reason: Annotated[str, typer.Option(help="Reason printed on the credit note.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Issue a credit note (NC) for the whole final invoice of one order.
+
+    An issued invoice can never be edited or deleted; a credit note offsets it. Exactly once:
+    running it again reports the credit note already issued.
+
+    \b
+    Examples:
+      igest-sync credit 10452 --reason "Devolução da encomenda"
+    """
+    from igest_sync import render
+    from igest_sync.ledger import Ledger
+    from igest_sync.runs.invoice import InvoiceRun
+
+    config = _config()
+    js, ig = _clients(config)
+    with js, ig, Ledger(_state_path()) as ledger, ledger.run_lock():
+        report = InvoiceRun(config, ledger, js, ig).credit(order_id, reason)
+    render.invoice_report(report, json_out=json_out, always=True)
+    raise typer.Exit(report.exit_code)
+
+
 # -- catalogue ----------------------------------------------------------------------------------
 
 

@@ -404,6 +404,16 @@ class Ledger:
         self._write("UPDATE documents SET emailed=?, email_error=? WHERE document_id=?",
                     (outcome, error, document_id))
 
+    def invoiced_without_credit(self) -> dict[int, DocumentRecord]:
+        """Final invoices whose credit note is not final yet, by order id."""
+        rows = self._rows(
+            """SELECT d.* FROM documents d
+               WHERE d.kind='invoice' AND d.status='final' AND NOT EXISTS (
+                 SELECT 1 FROM work w WHERE w.order_id=d.order_id AND w.kind='credit'
+                   AND w.state='final')
+               ORDER BY d.order_id""")
+        return {r["order_id"]: _document(r) for r in rows}
+
     # -- the run lock -----------------------------------------------------------------------
 
     @contextlib.contextmanager

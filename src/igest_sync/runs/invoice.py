@@ -17,16 +17,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from igest_sync.config import Config
 from igest_sync.customer import CustomerOverride
-from igest_sync.errors import ApiError, Conflict, IgestSyncError, OrderRejected, UsageError
+from igest_sync.errors import (ApiError, Conflict, IgestSyncError, NotFound, OrderRejected,
+                               UsageError)
 from igest_sync.igest import IgestClient
 from igest_sync.jumpseller import JumpsellerClient
 from igest_sync.ledger import IN_FLIGHT, Ledger, WorkRecord
-from igest_sync.mapping import build_document, expected_gross, external_reference
+from igest_sync.mapping import build_credit_note, build_document, external_reference
 from igest_sync.models import DocumentDraft, IssuedDocument, ItemOutcome, Order
 from igest_sync.timeutil import lisbon_date
 
@@ -38,6 +39,9 @@ Progress = Callable[[int, int], None]
 # order created before start_date and paid on or after it is not missed.
 FIRST_RUN_LOOKBACK = timedelta(days=30)
 LINK_ATTEMPTS = 2  # the first try and one retry on a later run
+# Cancellations are looked for among orders created this long ago at most; an older order
+# cancelled later is found by `reconcile` (refunds come within weeks, not months).
+CREDIT_LOOKBACK = timedelta(days=90)
 
 
 @dataclass
@@ -96,57 +100,86 @@ class Issuer:
         # external_reference -> documents, from one listing when the ledger started empty.
         self.known = known
 
-    def reference(self, order_id: int) -> str:
-        return external_reference(self.store, order_id)
-
     def issue(self, order: Order, *, override: CustomerOverride | None = None,
               force_lookup: bool = False) -> ItemOutcome:
-        key = str(order.id)
-        ref = self.reference(order.id)
-        work = self.ledger.ensure_work(order.id, "invoice", ref)
+        """The invoice of a paid order."""
+
+        def build() -> DocumentDraft:
+            return build_document(order, self.settings, store=self.store,
+                                  issue_date=self.today, override=override)
+
+        return self._issue(order.id, "invoice", build, force_lookup=force_lookup)
+
+    def credit(self, order: Order, original: IssuedDocument, reason: str, *,
+               force_lookup: bool = False) -> ItemOutcome:
+        """A credit note for the whole of ``original``, the final invoice of ``order``."""
+
+        def build() -> DocumentDraft:
+            issued_on = original.date or self.today
+            invoice = build_document(order, self.settings, store=self.store,
+                                     issue_date=issued_on)
+            if original.customer_nif != invoice.customer.nif:
+                # The invoice was issued with a NIF decided by hand (resend --nif/--as-consumer).
+                invoice = replace(invoice, customer=replace(
+                    invoice.customer, nif=original.customer_nif,
+                    name=original.customer_name or invoice.customer.name))
+            return build_credit_note(order, original, invoice, self.settings, store=self.store,
+                                     issue_date=self.today, reason=reason)
+
+        return self._issue(order.id, "credit", build, force_lookup=force_lookup)
+
+    def _issue(self, order_id: int, kind: str, build: Callable[[], DocumentDraft], *,
+               force_lookup: bool) -> ItemOutcome:
+        key = str(order_id)
+        ref = external_reference(self.store, order_id, kind)
+        work = self.ledger.ensure_work(order_id, kind, ref)
         if work.state == "final":
-            return self._already(order.id, work)
+            return self._already(order_id, kind, work)
         try:
-            drafts = self._recover(order.id, work, ref, force_lookup)
+            drafts = self._recover(order_id, kind, work, ref, force_lookup)
         except _Adopted as adopted:
             return adopted.outcome
         except ApiError as exc:
-            return self._failed(order.id, f"could not look up {ref} in iGEST: {exc}", exc.transient)
+            return self._failed(order_id, kind, f"could not look up {ref} in iGEST: {exc}",
+                                exc.transient)
         try:
-            draft = build_document(order, self.settings, store=self.store,
-                                   issue_date=self.today, override=override)
+            draft = build()
         except OrderRejected as exc:
-            self._discard(drafts)
-            return self._failed(order.id, exc.reason, False, hint=exc.hint)
+            try:
+                self._discard(drafts)
+            except ApiError:
+                pass  # the draft is looked up again on the next attempt (phase is kept)
+            return self._failed(order_id, kind, exc.reason, False, hint=exc.hint)
         try:
-            document = self._draft(order.id, draft, drafts)
+            document = self._draft(order_id, kind, draft, drafts)
             if document is None:
-                return ItemOutcome(key, "failed", self.ledger.work(order.id).error or "")
-            final = self._finalize(order.id, document)
+                return ItemOutcome(key, "failed", self.ledger.work(order_id, kind).error or "")
+            final = self._finalize(order_id, kind, document)
         except ApiError as exc:
-            return self._failed(order.id, f"iGEST refused or failed: {exc}", exc.transient)
-        self.ledger.record_final(order.id, "invoice", final, email=self.settings.email_customer)
-        log.info("Finalized %s for order %s (%s EUR)", final.number, order.id, final.gross_total)
+            return self._failed(order_id, kind, f"iGEST refused or failed: {exc}", exc.transient)
+        email = self.settings.email_customer and kind == "invoice"
+        self.ledger.record_final(order_id, kind, final, email=email)
+        log.info("Finalized %s for order %s (%s EUR)", final.number, order_id, final.gross_total)
         return ItemOutcome(key, "issued", final.number or final.id,
                            {"number": final.number, "gross_total": str(final.gross_total),
-                            "warnings": list(draft.warnings)})
+                            "kind": kind, "warnings": list(draft.warnings)})
 
     # -- steps ------------------------------------------------------------------------------
 
-    def _recover(self, order_id: int, work: WorkRecord, ref: str,
+    def _recover(self, order_id: int, kind: str, work: WorkRecord, ref: str,
                  force_lookup: bool) -> list[IssuedDocument]:
-        """Find what iGEST already holds for this order; adopt a final document if any."""
+        """Find what iGEST already holds for this work; adopt a final document if any."""
         if self.known is not None and not work.phase and not force_lookup:
             found = list(self.known.get(ref, []))
         elif work.phase or force_lookup or work.state in IN_FLIGHT:
-            found = [d for d in self.igest.find_documents(external_reference=ref)]
+            found = list(self.igest.find_documents(external_reference=ref))
         else:
             return []
         found = [d for d in found if d.status != "cancelled" and d.external_reference == ref]
         finals = [d for d in found if d.status == "final"]
         if finals:
             doc = finals[0]
-            self.ledger.record_final(order_id, "invoice", doc, email=False)
+            self.ledger.record_final(order_id, kind, doc, email=False)
             detail = f"{doc.number} already in iGEST; adopted, nothing issued"
             if len(finals) > 1:
                 numbers = ", ".join(d.number or d.id for d in finals)
@@ -155,37 +188,37 @@ class Issuer:
                           len(finals), numbers)
             log.warning("Adopted %s for order %s", doc.number, order_id)
             raise _Adopted(ItemOutcome(str(order_id), "adopted", detail,
-                                       {"number": doc.number,
+                                       {"number": doc.number, "kind": kind,
                                         "gross_total": str(doc.gross_total)}))
         if not found:
-            self.ledger.clear_phase(order_id, "invoice")
+            self.ledger.clear_phase(order_id, kind)
         return [d for d in found if d.status == "draft"]
 
-    def _draft(self, order_id: int, draft: DocumentDraft,
+    def _draft(self, order_id: int, kind: str, draft: DocumentDraft,
                strays: list[IssuedDocument]) -> IssuedDocument | None:
         """A draft in iGEST whose totals equal the order's, or None (failure recorded)."""
         reusable = next((d for d in strays if d.gross_total == draft.gross_total), None)
         self._discard([d for d in strays if d is not reusable])
         if reusable is not None:
             log.info("Reusing draft %s left for order %s", reusable.id, order_id)
-            self.ledger.mark(order_id, "invoice", "draft", document_id=reusable.id)
+            self.ledger.mark(order_id, kind, "draft", document_id=reusable.id)
             return reusable
-        self.ledger.mark(order_id, "invoice", "requested")
+        self.ledger.mark(order_id, kind, "requested")
         document = self.igest.create_document(draft)
-        self.ledger.mark(order_id, "invoice", "draft", document_id=document.id)
+        self.ledger.mark(order_id, kind, "draft", document_id=document.id)
         if document.gross_total != draft.gross_total:
             reason = (f"iGEST computed {document.gross_total} EUR for the document but the "
                       f"customer paid {draft.gross_total} EUR; the draft was deleted and no "
                       "document was issued")
-            self.igest.delete_document(document.id)
-            self.ledger.clear_phase(order_id, "invoice")
-            self.ledger.fail(order_id, "invoice", reason, transient=False)
+            self._delete(document.id)
+            self.ledger.clear_phase(order_id, kind)
+            self.ledger.fail(order_id, kind, reason, transient=False)
             log.error("Order %s: %s", order_id, reason)
             return None
         return document
 
-    def _finalize(self, order_id: int, document: IssuedDocument) -> IssuedDocument:
-        self.ledger.mark(order_id, "invoice", "finalizing", document_id=document.id)
+    def _finalize(self, order_id: int, kind: str, document: IssuedDocument) -> IssuedDocument:
+        self.ledger.mark(order_id, kind, "finalizing", document_id=document.id)
         try:
             return self.igest.finalize_document(document.id)
         except Conflict:
@@ -198,22 +231,29 @@ class Issuer:
     def _discard(self, drafts: Iterable[IssuedDocument]) -> None:
         for stray in drafts:
             log.warning("Deleting stray draft %s (%s)", stray.id, stray.external_reference)
-            self.igest.delete_document(stray.id)
+            self._delete(stray.id)
 
-    def _already(self, order_id: int, work: WorkRecord) -> ItemOutcome:
-        docs = [d for d in self.ledger.documents_for(order_id) if d.kind == "invoice"]
+    def _delete(self, document_id: str) -> None:
+        try:
+            self.igest.delete_document(document_id)
+        except NotFound:
+            pass  # a retried DELETE whose first attempt already succeeded
+
+    def _already(self, order_id: int, kind: str, work: WorkRecord) -> ItemOutcome:
+        docs = [d for d in self.ledger.documents_for(order_id) if d.kind == kind]
         doc = docs[0] if docs else None
         number = doc.number if doc else work.document_id
         return ItemOutcome(str(order_id), "already", f"{number} was issued before; nothing issued",
-                           {"number": number,
+                           {"number": number, "kind": kind,
                             "gross_total": str(doc.gross_total) if doc else None})
 
-    def _failed(self, order_id: int, reason: str, transient: bool, *,
+    def _failed(self, order_id: int, kind: str, reason: str, transient: bool, *,
                 hint: str | None = None) -> ItemOutcome:
         text = reason if not hint else f"{reason} ({hint})"
-        self.ledger.fail(order_id, "invoice", text, transient=transient)
-        log.error("Order %s not invoiced: %s", order_id, text)
-        return ItemOutcome(str(order_id), "failed", text, {"transient": transient})
+        self.ledger.fail(order_id, kind, text, transient=transient)
+        what = "invoiced" if kind == "invoice" else "credited"
+        log.error("Order %s not %s: %s", order_id, what, text)
+        return ItemOutcome(str(order_id), "failed", text, {"transient": transient, "kind": kind})
 
 
 class _Adopted(Exception):
@@ -257,6 +297,7 @@ class InvoiceRun:
             return report
         known = self._igest_documents_since(floor) if fresh and orders else None
         self._issue_all(orders, report, known=known)
+        self._credit_cancelled(report)
         self._after_issue(report)
         self.ledger.set_meta("last_run_at", self.now.isoformat(timespec="seconds"))
         if not report.failed:
@@ -283,12 +324,23 @@ class InvoiceRun:
     def _new_orders(self, floor: date, since: date | None, fresh: bool) -> Iterator[Order]:
         checkpoint = self.ledger.checkpoint
         if checkpoint is not None and since is None:
-            source: Iterable[Order] = self.jumpseller.orders_after(checkpoint)
-        else:
-            first = floor - FIRST_RUN_LOOKBACK if floor != date.min else date(2000, 1, 1)
-            source = self.jumpseller.orders_created_between(first, self.today)
-        for order in source:
-            yield order
+            try:
+                yield from self.jumpseller.orders_after(checkpoint)
+                return
+            except NotFound:
+                # The spec allows a 404 here (the checkpoint order was deleted): fall back to
+                # the orders created since the last run rather than skip any sale.
+                last_run = self.ledger.get_meta("last_run_at")
+                since_day = lisbon_date(datetime.fromisoformat(last_run)) if last_run else floor
+                log.warning("Order %s is gone from Jumpseller; listing orders created since %s",
+                            checkpoint, since_day)
+                for order in self.jumpseller.orders_created_between(
+                        since_day - FIRST_RUN_LOOKBACK, self.today):
+                    if order.id > checkpoint:
+                        yield order
+                return
+        first = floor - FIRST_RUN_LOOKBACK if floor != date.min else date(2000, 1, 1)
+        yield from self.jumpseller.orders_created_between(first, self.today)
 
     def _newly_paid_open_orders(self) -> Iterator[Order]:
         """Orders we saw waiting for payment that are no longer waiting (paid, cancelled)."""
@@ -390,6 +442,71 @@ class InvoiceRun:
             report.outcomes.append(ItemOutcome(str(order.id), "would issue",
                                                f"{draft.type} {draft.gross_total} EUR"))
 
+    # -- credit notes for orders cancelled after their invoice --------------------------------
+
+    def _credit_cancelled(self, report: InvoiceReport) -> None:
+        invoiced = self.ledger.invoiced_without_credit()
+        if not invoiced:
+            return  # nothing that could need a credit note: not one request
+        unfinished = {w.order_id for w in self.ledger.work_in_states(
+            "pending", *IN_FLIGHT, "failed", kind="credit") if w.transient or w.phase}
+        try:
+            cancelled = [o for o in self.jumpseller.orders_created_between(
+                self.today - CREDIT_LOOKBACK, self.today, status="canceled")
+                if o.id in invoiced]
+            known = {o.id for o in cancelled}
+            cancelled += [self.jumpseller.order(i) for i in sorted(unfinished - known)]
+        except ApiError as exc:
+            report.notices.append(f"Could not look for cancelled orders in Jumpseller: {exc}")
+            return
+        for order in cancelled:
+            if order.status != "canceled":
+                continue
+            self.ledger.record_order(order.id, order.status, created_at=order.created_at,
+                                     paid_at=order.completed_at, total=order.total,
+                                     customer=_customer_name(order), email=order.customer_email)
+            document = invoiced[order.id]
+            work = self.ledger.work(order.id, "credit")
+            if work and work.state == "failed" and not work.transient:
+                continue  # refused before: waits for `igest-sync credit ORDER_ID`
+            if not self.config.invoice.credit_cancelled:
+                report.notices.append(
+                    f"Order {order.id} was cancelled after {document.number} was issued: credit "
+                    f"it with `igest-sync credit {order.id} --reason TEXT` (credit_cancelled is "
+                    "off).")
+                continue
+            report.outcomes.append(self.credit_one(order, document.document_id,
+                                                   self.config.invoice.credit_reason))
+
+    def credit_one(self, order: Order, document_id: str, reason: str, *,
+                   force_lookup: bool = False) -> ItemOutcome:
+        issuer = Issuer(self.config, self.ledger, self.igest, today=self.today)
+        try:
+            original = self.igest.get_document(document_id)
+        except ApiError as exc:
+            return issuer._failed(order.id, "credit", f"could not read the invoice to credit "
+                                  f"from iGEST: {exc}", exc.transient)
+        return issuer.credit(order, original, reason, force_lookup=force_lookup)
+
+    def credit(self, order_id: int, reason: str) -> InvoiceReport:
+        """``igest-sync credit``: a credit note for the whole invoice of one order, by hand."""
+        report = InvoiceReport()
+        invoice = next((d for d in self.ledger.documents_for(order_id)
+                        if d.kind == "invoice" and d.status == "final"), None)
+        document_id = invoice.document_id if invoice else None
+        if document_id is None:
+            ref = external_reference(self.config.jumpseller.store, order_id)
+            finals = [d for d in self.igest.find_documents(external_reference=ref)
+                      if d.status == "final" and d.external_reference == ref]
+            if not finals:
+                raise UsageError(f"Order {order_id} has no final invoice in iGEST: there is "
+                                 "nothing to credit.")
+            document_id = finals[0].id
+        order = self.jumpseller.order(order_id)
+        report.outcomes.append(self.credit_one(order, document_id, reason, force_lookup=True))
+        self._after_issue(report)
+        return report
+
     # -- after issuing: link the document on the Jumpseller order, email it ------------------
 
     def _after_issue(self, report: InvoiceReport) -> None:
@@ -444,7 +561,7 @@ class InvoiceRun:
             work = self.ledger.work(order_id)
             if work and work.state == "final":
                 report.outcomes.append(Issuer(self.config, self.ledger, self.igest,
-                                              today=self.today)._already(order_id, work))
+                                              today=self.today)._already(order_id, "invoice", work))
                 continue
             try:
                 order = self.jumpseller.order(order_id)
