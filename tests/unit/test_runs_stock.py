@@ -11,7 +11,7 @@ import pytest
 
 from igest_sync.config import StockConfig
 from igest_sync.errors import ConfigError, Rejected, SafetyBrake, TransportError
-from igest_sync.models import CatalogueItem, LocationStock, StockLevel
+from igest_sync.models import CatalogueItem, Entity, LocationStock, StockLevel
 from igest_sync.runs.stock import sync_stock
 
 D = Decimal
@@ -75,6 +75,10 @@ class FakeIgest:
         self.fail = fail
         self.writes: list[tuple] = []
 
+    def entity(self) -> Entity:
+        return Entity(nif="500000000", name="Loja", currency="EUR",
+                      stock_by_warehouse=len(self.warehouses) > 1)
+
     def stock(self, warehouse: str | None) -> Iterator[StockLevel]:
         if warehouse is not None:
             chosen = [self.warehouses[warehouse]]
@@ -136,6 +140,18 @@ def test_jumpseller_to_igest_writes_the_configured_warehouse() -> None:
     assert igest.writes == [("B", "ARM1", D(0)), ("C", "ARM1", D(9))]
     assert jumpseller.writes == []
     assert outcomes(report)["C"] == ("updated", "Set iGEST 4 -> 9")
+
+
+def test_jumpseller_totals_go_to_igest_without_warehouses_but_never_into_a_sum() -> None:
+    jumpseller = FakeJumpseller([item("A", 1, 3)])
+    single = FakeIgest({"MAIN": {"A": "1"}})
+    settings = replace(TO_IGEST, warehouse=None)
+    sync_stock(jumpseller, single, settings, force=False, dry_run=False)
+    assert single.writes == [("A", None, D(3))]
+    several = FakeIgest({"ARM1": {"A": "1"}, "ARM2": {"A": "1"}})
+    with pytest.raises(ConfigError) as err:
+        sync_stock(jumpseller, several, settings, force=False, dry_run=False)
+    assert "warehouse" in err.value.hint and several.writes == []
 
 
 @pytest.mark.parametrize("settings", [TO_JS, TO_IGEST])

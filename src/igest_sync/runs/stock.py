@@ -43,6 +43,12 @@ def sync_stock(jumpseller: JumpsellerClient, igest: IgestClient, settings: Stock
                           hint="Set [stock] enabled = true to use sync-stock")
     check_stock_settings(settings)
     to_jumpseller = settings.direction == "igest_to_jumpseller"
+    if not to_jumpseller and settings.warehouse is None and igest.entity().stock_by_warehouse:
+        # The sum over warehouses cannot be written back: setting the default warehouse to the
+        # store's total would leave the sum above it, and every run would write again.
+        raise ConfigError("stock.warehouse is not set, but iGEST keeps stock per warehouse",
+                          hint="Set [stock] warehouse to the iGEST warehouse that takes "
+                               "Jumpseller's stock")
     location_id = settings.jumpseller_location_id
     index = index_catalogue(counting(jumpseller.catalogue(), progress))
     igest_levels = list(igest.stock(settings.warehouse))
