@@ -88,7 +88,8 @@ def normalize_nif(raw: str, country: str | None) -> tuple[str | None, str | None
         try:
             return pt_nif.validate(compact), None
         except ValidationError:
-            return None, f"{raw.strip()!r} is not a valid Portuguese NIF (9 digits with a check digit)"
+            return None, (f"{raw.strip()!r} is not a valid Portuguese NIF "
+                          "(9 digits with a check digit)")
 
     vat_country = prefix or _vat_prefix(home)
     if not _is_eu_vat_country(vat_country):

@@ -22,12 +22,26 @@ How each Jumpseller amount appears on the document:
   due now), so the goods keep their full value and a note says how much the card paid;
 - notes: the Jumpseller order number, the gift card, and the payment date when the document is
   issued on another day.
+
+Choices where the rules are silent (what an accountant would expect):
+
+- The document's VAT is iGEST's (rounded once per rate); it may differ by a cent from the
+  ``tax`` Jumpseller reports (rounded per line). The gross total never differs: that is checked.
+- If Jumpseller's total differs from its own lines (it rounded VAT per rate, say) but one price
+  mode reproduces what was paid, the document is issued with a warning; what was paid wins.
+- A free product (price 0 or fully discounted) stays on the document as a 0.00 line: it was
+  delivered. A 100 % discount is a discount percent of 100, never a negative line.
+- A product without a name is described by its reference (with a warning).
+- Shipping charged on an order that "needs no shipping" is contradictory and refused.
+- For the FS limits a digital-only order (no shipping) is a supply of services (100 EUR).
+- The credit note copies the original's lines, customer and price mode; it is refused when the
+  finalized original carries another total than those lines, so it always cancels it exactly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -35,23 +49,8 @@ from igest_sync import pt_rules
 from igest_sync.config import InvoiceConfig
 from igest_sync.customer import CustomerOverride, customer_and_warnings, is_individual
 from igest_sync.errors import OrderRejected
-from igest_sync.models import (
-    DocumentDraft,
-    DocumentLine,
-    IssuedDocument,
-    Order,
-    OrderLine,
-    Tax,
-)
-from igest_sync.money import (
-    CENT,
-    HUNDRED,
-    ZERO,
-    document_totals,
-    fit_discount_percent,
-    round2,
-    unit_price_for,
-)
+from igest_sync.models import DocumentDraft, IssuedDocument, Order, OrderLine, Tax
+from igest_sync.money import ZERO, LineAmounts, PricedLines, document_totals, price_lines
 
 SHIPPING_REFERENCE = "PORTES"
 SHIPPING_DESCRIPTION = "Portes de envio"
@@ -82,51 +81,6 @@ def _eur(x: Decimal) -> str:
 
 def _pct(rate: Decimal) -> str:
     return f"{rate.normalize():f} %"
-
-
-@dataclass(frozen=True)
-class _Item:
-    """A future document line before the price mode is chosen: amounts in its own basis."""
-
-    reference: str
-    description: str
-    quantity: Decimal
-    rate: Decimal
-    exemption_code: str | None
-    is_service: bool
-    included: bool  # True: ``listed`` and ``amount`` contain the VAT
-    listed: Decimal  # undiscounted line total (price x qty, or shipping)
-    amount: Decimal  # after the line's discount: what the model calls a_i
-
-    def vat(self, amount: Decimal) -> Decimal:
-        """The VAT of a line total in this item's basis, per line, as Jumpseller computes it."""
-        if self.included:
-            return round2(amount * self.rate / (HUNDRED + self.rate))
-        return round2(amount * self.rate / HUNDRED)
-
-    def in_basis(self, amount: Decimal, inclusive: bool) -> Decimal:
-        """``amount`` (a line total in this item's basis) as a VAT-inclusive or net total."""
-        if inclusive == self.included:
-            return amount
-        return amount + self.vat(amount) if inclusive else amount - self.vat(amount)
-
-    def gross(self) -> Decimal:
-        return self.in_basis(self.amount, True)
-
-    def document_line(self, inclusive: bool) -> DocumentLine:
-        listed = self.in_basis(self.listed, inclusive)
-        target = self.in_basis(self.amount, inclusive)
-        unit_price = unit_price_for(listed, self.quantity)
-        return DocumentLine(
-            reference=self.reference,
-            description=self.description,
-            quantity=self.quantity,
-            unit_price=unit_price,
-            discount_percent=fit_discount_percent(self.quantity, unit_price, target),
-            vat_rate=self.rate.quantize(CENT),
-            exemption_code=self.exemption_code,
-            is_service=self.is_service,
-        )
 
 
 def _product_label(line: OrderLine) -> str:
@@ -185,14 +139,15 @@ def _vat_rate(
 
 def _product_item(
     order: Order, line: OrderLine, settings: InvoiceConfig, warnings: list[str]
-) -> _Item:
+) -> LineAmounts:
     label = _product_label(line)
     if line.qty is None or line.qty <= 0:
         raise OrderRejected(order.id, f"{label} has quantity {line.qty}; it must be positive")
     if line.price is None or line.price < 0:
         raise OrderRejected(order.id, f"{label} has a negative or missing price ({line.price})")
     if line.discount is None or line.discount < 0:
-        raise OrderRejected(order.id, f"{label} has a negative or missing discount ({line.discount})")
+        raise OrderRejected(
+            order.id, f"{label} has a negative or missing discount ({line.discount})")
     listed = line.price * line.qty
     if line.discount > listed:
         raise OrderRejected(
@@ -216,12 +171,13 @@ def _product_item(
     description = (line.name or "").strip()
     if not description:
         description = reference
-        warnings.append(f"Order {order.id}: product {reference} has no name; described by its reference")
-    return _Item(reference, description, line.qty, rate, code, False, included, listed,
+        warnings.append(
+            f"Order {order.id}: product {reference} has no name; described by its reference")
+    return LineAmounts(reference, description, line.qty, rate, code, False, included, listed,
                  listed - line.discount)
 
 
-def _shipping_item(order: Order, settings: InvoiceConfig) -> _Item | None:
+def _shipping_item(order: Order, settings: InvoiceConfig) -> LineAmounts | None:
     if order.shipping < 0 or order.shipping_discount < 0:
         raise OrderRejected(
             order.id, f"shipping {_eur(order.shipping)} or shipping discount "
@@ -244,7 +200,7 @@ def _shipping_item(order: Order, settings: InvoiceConfig) -> _Item | None:
         "invoice.shipping_exemption_code",
     )
     description = (order.shipping_method_name or "").strip() or SHIPPING_DESCRIPTION
-    return _Item(SHIPPING_REFERENCE, description, Decimal("1"), rate, code, True, included,
+    return LineAmounts(SHIPPING_REFERENCE, description, Decimal("1"), rate, code, True, included,
                  order.shipping, charged)
 
 
@@ -272,40 +228,26 @@ def _check_order(order: Order, settings: InvoiceConfig) -> None:
         )
 
 
-def _natural_inclusive(items: list[_Item]) -> bool:
-    """Inclusive unless the taxed products (else the taxed shipping) all exclude VAT."""
-    taxed = [i for i in items if i.rate != 0 and not i.is_service]
-    taxed = taxed or [i for i in items if i.rate != 0]
-    return not taxed or any(i.included for i in taxed)
-
-
-def _price_lines(order: Order, items: list[_Item], warnings: list[str]):
+def _price_lines(order: Order, items: list[LineAmounts], warnings: list[str]) -> PricedLines:
     """The lines and totals of the first price mode whose gross equals what was paid."""
     paid = expected_gross(order)
-    natural = _natural_inclusive(items)
-    first_gross = None
-    for inclusive in (natural, not natural):
-        lines = tuple(item.document_line(inclusive) for item in items)
-        totals = document_totals(lines, inclusive)
-        if totals[2] == paid:
-            break
-        first_gross = totals[2] if first_gross is None else first_gross
-    else:
-        message = (f"document total {_eur(first_gross)} would differ from the {_eur(paid)} "
-                   "the customer paid")
-        model = sum((i.gross() for i in items), ZERO)
+    priced = price_lines(items, paid)
+    model = sum((i.gross() for i in items), ZERO)  # V in the money model
+    if priced.gross_total != paid:
+        message = (f"document total {_eur(priced.gross_total)} would differ from the "
+                   f"{_eur(paid)} the customer paid")
         if model != paid:
             message += (f"; Jumpseller's products and shipping add up to {_eur(model)} but its "
                         f"total{' plus gift cards' if order.gift_cards_discount else ''} is "
                         f"{_eur(paid)}")
         raise OrderRejected(order.id, message + ". Invoice it by hand.")
-    model = sum((i.gross() for i in items), ZERO)
     if model != paid:
+        # Jumpseller rounded the VAT some other way (per rate, like iGEST): what was paid wins.
         warnings.append(
             f"Order {order.id}: its lines add up to {_eur(model)} by Jumpseller's rule, its total "
             f"to {_eur(paid)}; the document carries {_eur(paid)}, what was paid"
         )
-    return lines, inclusive, totals
+    return priced
 
 
 def _document_type(
@@ -373,8 +315,8 @@ def build_document(
 
     customer, customer_warnings = customer_and_warnings(order, settings, override)
     warnings.extend(customer_warnings)
-    lines, inclusive, (net, vat, gross, breakdown) = _price_lines(order, items, warnings)
-    kind = _document_type(order, settings, customer.nif, gross, warnings)
+    priced = _price_lines(order, items, warnings)
+    kind = _document_type(order, settings, customer.nif, priced.gross_total, warnings)
     payment = None
     if kind == "FR":
         payment = settings.payment_methods.get(order.payment_method_type or "",
@@ -386,16 +328,16 @@ def build_document(
         series=settings.series,
         date=issue_date,
         customer=customer,
-        lines=lines,
-        prices_include_vat=inclusive,
+        lines=priced.lines,
+        prices_include_vat=priced.prices_include_vat,
         payment_method=payment,
         warehouse=settings.warehouse,
         move_stock=settings.move_stock,
         notes=_notes(order, issue_date),
-        net_total=net,
-        vat_total=vat,
-        gross_total=gross,
-        vat_breakdown=breakdown,
+        net_total=priced.net_total,
+        vat_total=priced.vat_total,
+        gross_total=priced.gross_total,
+        vat_breakdown=priced.vat_breakdown,
         warnings=tuple(warnings),
     )
 

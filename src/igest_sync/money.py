@@ -9,6 +9,7 @@ half-up to the cent, as iGEST does it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from igest_sync.models import DocumentLine, VatSummary
@@ -111,3 +112,98 @@ def fit_discount_percent(quantity: Decimal, unit_price: Decimal, target: Decimal
         if round2(undiscounted * (1 - candidate / HUNDRED)) == target:
             return candidate
     return candidate
+
+
+@dataclass(frozen=True)
+class LineAmounts:
+    """A future document line with Jumpseller's amounts, before the price mode is chosen.
+
+    ``listed`` (price x qty, or the shipping) and ``amount`` (after the line's discount: the
+    money model's a_i) are in the line's own basis: VAT-inclusive when ``included``.
+    """
+
+    reference: str
+    description: str
+    quantity: Decimal
+    rate: Decimal
+    exemption_code: str | None
+    is_service: bool
+    included: bool
+    listed: Decimal
+    amount: Decimal
+
+    def vat(self, amount: Decimal) -> Decimal:
+        """The VAT of a line total in this line's basis, rounded per line as Jumpseller does."""
+        if self.included:
+            return round2(amount * self.rate / (HUNDRED + self.rate))
+        return round2(amount * self.rate / HUNDRED)
+
+    def in_basis(self, amount: Decimal, inclusive: bool) -> Decimal:
+        """``amount`` (a line total in this line's basis) as a VAT-inclusive or a net total."""
+        if inclusive == self.included:
+            return amount
+        return amount + self.vat(amount) if inclusive else amount - self.vat(amount)
+
+    def gross(self) -> Decimal:
+        """What the customer paid for this line, VAT included."""
+        return self.in_basis(self.amount, True)
+
+    def document_line(self, inclusive: bool) -> DocumentLine:
+        """The iGEST line whose value is exactly this line's amount in the chosen basis."""
+        listed = self.in_basis(self.listed, inclusive)
+        target = self.in_basis(self.amount, inclusive)
+        unit_price = unit_price_for(listed, self.quantity)
+        return DocumentLine(
+            reference=self.reference,
+            description=self.description,
+            quantity=self.quantity,
+            unit_price=unit_price,
+            discount_percent=fit_discount_percent(self.quantity, unit_price, target),
+            vat_rate=self.rate.quantize(CENT),
+            exemption_code=self.exemption_code,
+            is_service=self.is_service,
+        )
+
+
+@dataclass(frozen=True)
+class PricedLines:
+    """Document lines in one price mode, with the totals iGEST will compute for them."""
+
+    lines: tuple[DocumentLine, ...]
+    prices_include_vat: bool
+    net_total: Decimal
+    vat_total: Decimal
+    gross_total: Decimal
+    vat_breakdown: tuple[VatSummary, ...]
+
+
+def natural_mode_is_inclusive(items: Sequence[LineAmounts]) -> bool:
+    """VAT-inclusive prices unless the taxed products (else the taxed shipping) all exclude VAT.
+
+    Portuguese stores show VAT-inclusive prices; an order without any VAT is inclusive too
+    (both modes are then the same).
+    """
+    taxed = [i for i in items if i.rate != 0 and not i.is_service]
+    taxed = taxed or [i for i in items if i.rate != 0]
+    return not taxed or any(i.included for i in taxed)
+
+
+def price_lines(items: Sequence[LineAmounts], paid: Decimal) -> PricedLines:
+    """The lines in the first price mode whose iGEST gross total equals ``paid``.
+
+    The natural mode comes first, the other one second: with per-line VAT rounding (the money
+    model) VAT-inclusive prices always reproduce the gross, while net prices reproduce a total
+    whose VAT was rounded per rate. When neither matches, the natural mode's lines are returned
+    and the caller sees ``gross_total != paid``.
+    """
+    natural = natural_mode_is_inclusive(items)
+    first: PricedLines | None = None
+    for inclusive in (natural, not natural):
+        lines = tuple(item.document_line(inclusive) for item in items)
+        net, vat, gross, breakdown = document_totals(lines, inclusive)
+        priced = PricedLines(lines, inclusive, net, vat, gross, breakdown)
+        if gross == paid:
+            return priced
+        first = first or priced
+    assert first is not None
+    return first

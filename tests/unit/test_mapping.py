@@ -14,7 +14,7 @@ import pytest
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import OrderRejected
 from igest_sync.mapping import build_document, expected_gross, external_reference
-from igest_sync.models import Address, DocumentDraft, Order, OrderLine, Tax
+from igest_sync.models import DocumentDraft, Order, OrderLine, Tax
 from igest_sync.money import round2
 
 ISSUE = date(2026, 11, 20)
@@ -106,7 +106,8 @@ def test_madeira_rates_are_legal_in_madeira_only() -> None:
     assert totals(draft) == (D("20.00"), D("2.60"), D("22.60"))
     with pytest.raises(OrderRejected) as caught:
         build(order)  # mainland: 22 % is not a rate
-    assert "22 %" in str(caught.value) and "PT" in str(caught.value) and "SKU A" in str(caught.value)
+    message = str(caught.value)
+    assert "22 %" in message and "PT" in message and "SKU A" in message
 
 
 def test_mainland_rate_in_madeira_is_refused_naming_product_rate_and_region() -> None:

@@ -49,7 +49,8 @@ def test_worked_example_vat_inclusive_line_gives_the_paid_total() -> None:
     net, vat, gross, breakdown = document_totals([doc_line("3", "9.99", "23")], True)
     assert (net, vat, gross) == (D("24.37"), D("5.60"), D("29.97"))
     assert len(breakdown) == 1
-    assert (breakdown[0].rate, breakdown[0].base, breakdown[0].vat) == (D("23"), D("24.37"), D("5.60"))
+    summary = breakdown[0]
+    assert (summary.rate, summary.base, summary.vat) == (D("23"), D("24.37"), D("5.60"))
 
 
 def test_worked_example_with_a_unit_price_rounded_first_loses_a_cent() -> None:
