@@ -112,7 +112,7 @@ def is_individual(nif: str | None) -> bool:
     """True for the final consumer and for Portuguese NIFs of natural persons (1, 2, 3, 45)."""
     if nif is None:
         return True
-    return nif.isdigit() and nif.startswith(pt_rules.INDIVIDUAL_NIF_PREFIXES)
+    return len(nif) == 9 and nif.isdigit() and nif.startswith(pt_rules.INDIVIDUAL_NIF_PREFIXES)
 
 
 def _clean(text: str | None) -> str | None:

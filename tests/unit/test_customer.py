@@ -128,6 +128,7 @@ def test_is_individual() -> None:
     assert is_individual("450000001")
     assert not is_individual(VALID_COMPANY)
     assert not is_individual("ESB12345674")
+    assert not is_individual("1234567")  # a foreign number kept as typed is not a PT person
 
 
 # -- build_customer ---------------------------------------------------------------------------
