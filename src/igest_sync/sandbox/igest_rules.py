@@ -1,0 +1,216 @@
+"""iGEST's validation rules for the emulator: payload parsing with 400/409/422 errors.
+
+Every problem of a payload is collected and reported together in ``fields`` (the key is the
+JSON path, as in ``"lines[0].vat_rate"``), as the contract's error body shows.
+
+Rules (contract, plus choices marked *):
+* money, rates and quantities are decimal strings; unit prices up to 6 decimals, quantities
+  above 0*, discount_percent 0-100*;
+* ``vat_rate`` must be a rate of the taxes table (any region) or 0*; ``exemption_code`` is
+  required exactly when the rate is 0 and must be on AT's list;
+* ``customer.nif`` must pass the check digit; without a NIF the customer is the final consumer
+  999999990;
+* ``type`` FT/FR/FS/NC with an active series of that type; ``warehouse`` must exist;
+  ``currency`` EUR*; ``payment_method`` one of SAF-T's codes, required on an FR*;
+* an NC needs ``related_document`` {number, reason} naming a final sales document.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from stdnum.pt import nif as pt_nif
+
+from igest_sync.pt_rules import EXEMPTION_CODES, PAYMENT_MECHANISMS
+
+FINAL_CONSUMER = "999999990"
+DOCUMENT_TYPES = ("FT", "FR", "FS", "NC")
+_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+class IgestError(Exception):
+    """An error answer: status, code, message and per-field messages."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = dict(fields or {})
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "fields": self.fields}}
+
+
+def not_found(what: str) -> IgestError:
+    return IgestError(404, "not_found", f"{what} not found")
+
+
+def conflict(message: str) -> IgestError:
+    return IgestError(409, "conflict", message)
+
+
+class Problems:
+    """Collects field problems; ``raise_if_any`` turns them into one 422."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, str] = {}
+
+    def add(self, path: str, message: str) -> None:
+        self.fields.setdefault(path, message)
+
+    def raise_if_any(self, message: str = "The document is not valid") -> None:
+        if self.fields:
+            raise IgestError(422, "validation_failed", message, self.fields)
+
+    def decimal(self, data: dict[str, Any], key: str, path: str, *, required: bool = True,
+                default: str | None = None, places: int | None = None,
+                minimum: Decimal | None = None, above: Decimal | None = None,
+                maximum: Decimal | None = None) -> Decimal | None:
+        value = data.get(key, default)
+        if value is None:
+            if required:
+                self.add(path, "is required")
+            return None
+        if not isinstance(value, str) or not _DECIMAL.match(value):
+            self.add(path, "must be a decimal string such as \"12.30\"")
+            return None
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            self.add(path, "is not a number")
+            return None
+        if places is not None and "." in value and len(value.split(".")[1]) > places:
+            self.add(path, f"has more than {places} decimals")
+        if minimum is not None and number < minimum:
+            self.add(path, f"must be at least {minimum}")
+        if above is not None and number <= above:
+            self.add(path, f"must be greater than {above}")
+        if maximum is not None and number > maximum:
+            self.add(path, f"must be at most {maximum}")
+        return number
+
+    def text(self, data: dict[str, Any], key: str, path: str, *, required: bool = True,
+             max_length: int = 200) -> str | None:
+        value = data.get(key)
+        if value is None or value == "":
+            if required:
+                self.add(path, "is required")
+            return None
+        if not isinstance(value, str):
+            self.add(path, "must be a string")
+            return None
+        if len(value) > max_length:
+            self.add(path, f"is longer than {max_length} characters")
+        return value
+
+    def exemption(self, rate: Decimal | None, code: Any, path: str) -> str | None:
+        if rate is None:
+            return None
+        if rate == 0:
+            if not code:
+                self.add(path, "is required when vat_rate is 0")
+            elif code not in EXEMPTION_CODES:
+                self.add(path, f"{code!r} is not on AT's list of exemption codes")
+            return code or None
+        if code:
+            self.add(path, "must be empty when vat_rate is not 0")
+        return None
+
+
+def object_body(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise IgestError(400, "bad_request", "The body must be a JSON object")
+    return body
+
+
+def valid_nif(value: str) -> bool:
+    return value.isdigit() and len(value) == 9 and pt_nif.is_valid(value)
+
+
+def parse_customer(data: Any, problems: Problems) -> dict[str, Any]:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        problems.add("customer", "must be an object")
+        data = {}
+    nif = data.get("nif")
+    if nif in (None, ""):
+        nif = None
+    elif not isinstance(nif, str) or not valid_nif(nif):
+        problems.add("customer.nif", f"{nif!r} is not a valid Portuguese NIF (check digit)")
+    customer = {key: data.get(key) for key in ("name", "email", "address", "postal_code", "city")}
+    customer["country"] = data.get("country") or "PT"
+    customer["nif"] = nif or FINAL_CONSUMER
+    if not customer["name"]:
+        customer["name"] = "Consumidor final" if nif is None else None
+        if nif is not None:
+            problems.add("customer.name", "is required with a NIF")
+    return customer
+
+
+def parse_lines(data: Any, legal_rates: set[Decimal], problems: Problems) -> list[dict[str, Any]]:
+    if not isinstance(data, list) or not data:
+        problems.add("lines", "at least one line is required")
+        return []
+    lines = []
+    for i, line in enumerate(data):
+        path = f"lines[{i}]"
+        if not isinstance(line, dict):
+            problems.add(path, "must be an object")
+            continue
+        rate = problems.decimal(line, "vat_rate", f"{path}.vat_rate", minimum=Decimal(0))
+        if rate is not None and rate not in legal_rates:
+            problems.add(f"{path}.vat_rate", f"{line['vat_rate']} is not a rate of the taxes "
+                                             "table")
+        parsed = {
+            "reference": problems.text(line, "reference", f"{path}.reference", max_length=60),
+            "description": problems.text(line, "description", f"{path}.description"),
+            "quantity": problems.decimal(line, "quantity", f"{path}.quantity", places=6,
+                                         above=Decimal(0)),
+            "unit_price": problems.decimal(line, "unit_price", f"{path}.unit_price", places=6,
+                                           minimum=Decimal(0)),
+            "discount_percent": problems.decimal(line, "discount_percent",
+                                                 f"{path}.discount_percent", default="0",
+                                                 minimum=Decimal(0), maximum=Decimal(100)),
+            "vat_rate": rate,
+            "exemption_code": problems.exemption(rate, line.get("exemption_code"),
+                                                 f"{path}.exemption_code"),
+        }
+        lines.append(parsed)
+    return lines
+
+
+def parse_date(value: Any, path: str, problems: Problems) -> date | None:
+    if not isinstance(value, str):
+        problems.add(path, "is required as YYYY-MM-DD")
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        problems.add(path, f"{value!r} is not a date YYYY-MM-DD")
+        return None
+
+
+def parse_flag(data: dict[str, Any], key: str, problems: Problems, default: bool) -> bool:
+    value = data.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        problems.add(key, "must be true or false")
+        return default
+    return value
+
+
+def check_payment(value: Any, doc_type: str | None, problems: Problems) -> str | None:
+    if value in (None, ""):
+        if doc_type == "FR":
+            problems.add("payment_method", "is required on an FR (it is also a receipt)")
+        return None
+    if value not in PAYMENT_MECHANISMS:
+        problems.add("payment_method", f"{value!r} is not a SAF-T payment mechanism code")
+    return value
