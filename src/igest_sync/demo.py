@@ -62,7 +62,8 @@ def run_demo(*, verbose: bool = False) -> int:
         codes = [cli("verify credentials and reference data", "check")]
         codes.append(cli("what would be issued", "invoice", "--dry-run"))
         codes.append(cli("issue the paid orders", "invoice", "--json"))
-        pending = sb.store.pending_order_ids()
+        pending = [i for i in sb.store.order_ids()
+                   if sb.store.order(i).get("status_enum") == "pending_payment"]
         if pending:
             sb.store.pay_order(pending[0])
             console.print(f"\n(The customer of order {pending[0]} pays its Multibanco reference.)")

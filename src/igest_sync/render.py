@@ -98,7 +98,14 @@ def progress(label: str) -> Iterator[Callable[[int, int | None], None] | None]:
 
 
 def _money(value: Any) -> str:
-    return f"{value}" if value is not None else ""
+    from decimal import Decimal, InvalidOperation
+
+    if value is None:
+        return ""
+    try:
+        return f"{Decimal(str(value)).quantize(Decimal('0.01'))}"
+    except InvalidOperation:
+        return str(value)
 
 
 # -- invoice / resend ---------------------------------------------------------------------------
@@ -273,7 +280,9 @@ def check_results(results: Iterable[Any]) -> None:
     table.add_column("Detail", overflow="fold")
     for r in results:
         detail = r.detail + (f" ({r.hint})" if r.hint and not r.ok else "")
-        table.add_row(r.name, "[green]ok[/green]" if r.ok else "[red]FAILED[/red]", escape(detail))
+        result = "[red]FAILED[/red]" if not r.ok else (
+            "[yellow]warning[/yellow]" if getattr(r, "warning", False) else "[green]ok[/green]")
+        table.add_row(escape(r.name), result, escape(detail))
     out.print(table)
 
 

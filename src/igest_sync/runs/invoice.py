@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from igest_sync.config import Config
@@ -29,6 +29,7 @@ from igest_sync.jumpseller import JumpsellerClient
 from igest_sync.ledger import IN_FLIGHT, Ledger, WorkRecord
 from igest_sync.mapping import build_credit_note, build_document, external_reference
 from igest_sync.models import DocumentDraft, IssuedDocument, ItemOutcome, Order
+from igest_sync.pt_rules import FINAL_CONSUMER_NIF
 from igest_sync.timeutil import lisbon_date
 
 log = logging.getLogger("igest_sync.invoice")
@@ -115,14 +116,13 @@ class Issuer:
         """A credit note for the whole of ``original``, the final invoice of ``order``."""
 
         def build() -> DocumentDraft:
-            issued_on = original.date or self.today
-            invoice = build_document(order, self.settings, store=self.store,
-                                     issue_date=issued_on)
-            if original.customer_nif != invoice.customer.nif:
-                # The invoice was issued with a NIF decided by hand (resend --nif/--as-consumer).
-                invoice = replace(invoice, customer=replace(
-                    invoice.customer, nif=original.customer_nif,
-                    name=original.customer_name or invoice.customer.name))
+            # Rebuild the invoice's lines as issued, with the customer the invoice went to
+            # (it may have been decided by hand with resend --nif / --as-consumer).
+            nif = original.customer_nif
+            consumer = nif in (None, "", FINAL_CONSUMER_NIF)
+            invoice = build_document(
+                order, self.settings, store=self.store, issue_date=original.date or self.today,
+                override=CustomerOverride(nif=None if consumer else nif, as_consumer=consumer))
             return build_credit_note(order, original, invoice, self.settings, store=self.store,
                                      issue_date=self.today, reason=reason)
 
