@@ -262,6 +262,47 @@ def credit(
     raise typer.Exit(report.exit_code)
 
 
+@app.command()
+def reconcile(
+    first: Annotated[str, typer.Option(
+        "--from", help="First day of the period (Lisbon date).", metavar="YYYY-MM-DD")],
+    last: Annotated[str, typer.Option(
+        "--to", help="Last day of the period, included.", metavar="YYYY-MM-DD")],
+    fix: Annotated[bool, typer.Option(
+        "--fix", help="Issue the missing invoices (exactly once); never deletes or credits.")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Compare the orders paid in a period with iGEST's documents, by external reference.
+
+    Lists paid orders without a final document, orders with more than one, documents whose
+    total differs from the order, cancelled orders whose invoice was not credited, and
+    documents whose order Jumpseller does not know. Reads both services, not the state file.
+    Exit 1 when anything is wrong (after --fix: anything still wrong), 0 when all agree.
+
+    \b
+    Examples:
+      igest-sync reconcile --from 2026-11-01 --to 2026-11-30
+      igest-sync reconcile --from 2026-11-01 --to 2026-11-30 --fix
+      igest-sync reconcile --from 2026-11-01 --to 2026-11-30 --json | jq '.problems'
+    """
+    from igest_sync import render
+    from igest_sync.ledger import Ledger
+    from igest_sync.runs.reconcile import Period, ReconcileRun
+
+    period = Period(_parse_date(first, "--from"), _parse_date(last, "--to"))
+    config = _config()
+    js, ig = _clients(config)
+    with js, ig:
+        if fix:
+            with Ledger(_state_path()) as ledger, ledger.run_lock():
+                report = ReconcileRun(config, js, ig, ledger=ledger).run(period, fix=True)
+        else:
+            report = ReconcileRun(config, js, ig).run(period)
+    render.reconcile_report(report, json_out=json_out)
+    raise typer.Exit(report.exit_code)
+
+
 # -- catalogue ----------------------------------------------------------------------------------
 
 

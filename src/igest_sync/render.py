@@ -302,3 +302,36 @@ def sandbox_info(credentials: dict) -> None:
         "[invoice]\nstart_date = 2026-11-01\nproduct_exemption_code = \"M07\"\n"
     )
     out.print(escape(snippet), soft_wrap=True)
+
+
+# -- reconcile --------------------------------------------------------------------------------
+
+
+def reconcile_report(report: Any, *, json_out: bool = False) -> None:
+    """The problems found (and what --fix did); always shown: a person asked for it."""
+    if json_out:
+        _print_json(report.to_json())
+        return
+    if report.problems:
+        table = Table(title=f"Reconciliation {report.period.first} to {report.period.last}")
+        for col in ("Problem", "Order", "Documents", "Detail", "What to do"):
+            table.add_column(col, overflow="fold" if col in ("Detail", "What to do") else None)
+        for p in report.problems:
+            fixed = report.fixed(p)
+            table.add_row(p.kind.replace("_", " ") + (" (fixed)" if fixed else ""),
+                          str(p.order_id) if p.order_id is not None else "?",
+                          escape(", ".join(p.documents)), escape(p.detail),
+                          "" if fixed else escape(p.hint or ""),
+                          style=None if fixed else "red")
+        out.print(table)
+    if report.fixes:
+        table = Table(title="Issued by --fix")
+        for col in ("Order", "Result", "Detail"):
+            table.add_column(col, overflow="fold" if col == "Detail" else None)
+        for o in report.fixes:
+            table.add_row(o.key, o.action, escape(o.detail),
+                          style="red" if o.action == "failed" else None)
+        out.print(table)
+    for notice in report.notices:
+        out.print(f"[yellow]note:[/yellow] {escape(notice)}")
+    out.print(escape(report.summary()))

@@ -1,0 +1,357 @@
+"""``reconcile``: do Jumpseller's orders and iGEST's documents agree for a period?
+
+The ledger is not consulted: both services are compared again, by ``external_reference``, so a
+lost or stale state file cannot hide a problem (the vdirsyncer lesson). ``compare`` is pure;
+``ReconcileRun`` fetches what it needs and, with ``fix``, issues the missing invoices through
+the exactly-once path of ``InvoiceRun.resend`` (which looks each reference up in iGEST first).
+Nothing is ever deleted or credited here: those need a person's decision.
+
+A problem belongs to the period in which its order was paid (``completed_at``, a Lisbon date),
+so reconciling consecutive months reports each problem once. Only a document whose order
+Jumpseller does not know has no payment day; it belongs to the period of its own date.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from igest_sync.config import Config
+from igest_sync.errors import NotFound, UsageError
+from igest_sync.igest import IgestClient
+from igest_sync.jumpseller import JumpsellerClient
+from igest_sync.ledger import Ledger
+from igest_sync.mapping import expected_gross, external_reference
+from igest_sync.models import IssuedDocument, ItemOutcome, Order
+from igest_sync.runs.invoice import InvoiceRun
+from igest_sync.timeutil import lisbon_date
+
+log = logging.getLogger("igest_sync.reconcile")
+
+# An order created this long before the period and paid in it is still one of its sales.
+ORDER_LOOKBACK = timedelta(days=30)
+# An order paid on the last day may be invoiced later (a failure fixed by hand, a holiday).
+INVOICE_LAG = timedelta(days=30)
+
+MISSING = "missing"
+DUPLICATE = "duplicate"
+WRONG_TOTAL = "wrong_total"
+UNCREDITED = "uncredited"
+UNKNOWN_ORDER = "unknown_order"
+KINDS = (MISSING, DUPLICATE, WRONG_TOTAL, UNCREDITED, UNKNOWN_ORDER)
+RESOLVED_BY_FIX = ("issued", "adopted")
+
+
+@dataclass(frozen=True)
+class Period:
+    """From ``first`` to ``last``, both included, as Lisbon calendar days."""
+
+    first: date
+    last: date
+
+    def __post_init__(self) -> None:
+        if self.first > self.last:
+            raise UsageError(f"The period ends ({self.last}) before it starts ({self.first}).",
+                             hint="Pass --from before --to.")
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.first <= day <= self.last
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One disagreement between the two services, with what a person can do about it."""
+
+    kind: str  # one of KINDS
+    order_id: int | None  # None: a reference of this store that names no order id
+    detail: str
+    documents: tuple[str, ...] = ()  # numbers of the documents involved
+    reference: str | None = None
+    expected: Decimal | None = None  # wrong_total: what the order says
+    found: Decimal | None = None  # wrong_total: what the document carries
+    hint: str | None = None
+
+    @property
+    def fixable(self) -> bool:
+        """Only a missing invoice is issued by ``--fix``; the rest needs a person."""
+        return self.kind == MISSING
+
+
+@dataclass
+class ReconcileReport:
+    store: str
+    period: Period
+    problems: list[Problem] = field(default_factory=list)
+    orders_checked: int = 0  # orders paid in the period (later cancelled ones included)
+    documents_checked: int = 0  # final documents of this store that were compared
+    notices: list[str] = field(default_factory=list)
+    fixes: list[ItemOutcome] = field(default_factory=list)
+    fix_requested: bool = False
+
+    def count(self, kind: str) -> int:
+        return sum(1 for p in self.problems if p.kind == kind)
+
+    def fixed(self, problem: Problem) -> bool:
+        return problem.fixable and any(
+            o.key == str(problem.order_id) and o.action in RESOLVED_BY_FIX for o in self.fixes)
+
+    @property
+    def remaining(self) -> list[Problem]:
+        """The problems still there after ``--fix`` (all of them without it)."""
+        return [p for p in self.problems if not self.fixed(p)]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.remaining else 0
+
+    def summary(self) -> str:
+        scope = (f"{self.orders_checked} orders paid from {self.period.first} to "
+                 f"{self.period.last}, {self.documents_checked} final documents")
+        if not self.problems:
+            return f"Clean: {scope}; Jumpseller and iGEST agree."
+        found = ", ".join(f"{self.count(k)} {k.replace('_', ' ')}" for k in KINDS if self.count(k))
+        text = f"Found {len(self.problems)} problems ({found}) in {scope}."
+        if self.fix_requested:
+            fixed = len(self.problems) - len(self.remaining)
+            text += f" Fixed {fixed}; {len(self.remaining)} still need a person."
+        return text
+
+    def to_json(self) -> dict:
+        return {
+            "store": self.store,
+            "from": self.period.first.isoformat(),
+            "to": self.period.last.isoformat(),
+            "clean": not self.remaining,
+            "orders_checked": self.orders_checked,
+            "documents_checked": self.documents_checked,
+            "counts": {k: self.count(k) for k in KINDS},
+            "problems": [
+                {"kind": p.kind, "order_id": p.order_id, "detail": p.detail,
+                 "documents": list(p.documents), "reference": p.reference,
+                 "expected": _str(p.expected), "found": _str(p.found), "hint": p.hint,
+                 "fixable": p.fixable, "fixed": self.fixed(p)}
+                for p in self.problems
+            ],
+            "fixes": [{"order_id": o.key, "action": o.action, "detail": o.detail, **o.extra}
+                      for o in self.fixes],
+            "notices": list(self.notices),
+        }
+
+
+def _str(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def _eur(value: Decimal) -> str:
+    return f"{value:.2f} EUR"
+
+
+def _number(doc: IssuedDocument) -> str:
+    return doc.number or f"document {doc.id}"
+
+
+def parse_reference(reference: str | None, store: str) -> tuple[int | None, str] | None:
+    """(order id, "invoice" or "credit") of one of this store's references, None for others.
+
+    A reference with this store's prefix that ``external_reference`` would not have written
+    ("jumpseller:shop:abc") gives (None, "invoice"): a document of ours that names no order.
+    """
+    prefix = f"jumpseller:{store}:"
+    if not reference or not reference.startswith(prefix):
+        return None
+    rest = reference[len(prefix):]
+    kind = "credit" if rest.endswith(":credit") else "invoice"
+    digits = rest.removesuffix(":credit")
+    if digits.isascii() and digits.isdigit() and \
+            external_reference(store, int(digits), kind) == reference:
+        return int(digits), kind
+    return None, "invoice"
+
+
+def _paid_on(order: Order) -> date | None:
+    return lisbon_date(order.completed_at) if order.completed_at is not None else None
+
+
+def compare(orders: Iterable[Order], documents: Iterable[IssuedDocument], store: str,
+            period: Period, *, invoice_from: date | None = None) -> ReconcileReport:
+    """What disagrees between the orders and the documents, for orders paid in ``period``.
+
+    ``orders``: every order the caller could find (an order id a document names that is not
+    among them is unknown to Jumpseller). ``documents``: iGEST's documents; only final ones with
+    this store's references count, each once. ``invoice_from``: the configured start date;
+    an order paid before it is never invoiced, so it is not missing its invoice.
+    """
+    report = ReconcileReport(store=store, period=period)
+    known = {o.id: o for o in orders}
+    finals: dict[tuple[int, str], list[IssuedDocument]] = {}
+    seen: set[str] = set()
+    for doc in documents:
+        if doc.status != "final" or doc.id in seen:
+            continue
+        seen.add(doc.id)
+        parsed = parse_reference(doc.external_reference, store)
+        if parsed is None:
+            continue  # another store's, or issued by hand without a reference
+        order_id, kind = parsed
+        if order_id is not None and order_id in known:
+            finals.setdefault((order_id, kind), []).append(doc)
+            continue
+        if doc.date in period:
+            report.documents_checked += 1
+            report.problems.append(_unknown(doc, order_id))
+
+    for order in sorted(known.values(), key=lambda o: o.id):
+        paid_on = _paid_on(order)
+        if paid_on is None:
+            created_on = lisbon_date(order.created_at) if order.created_at else None
+            if order.status == "paid" and created_on in period:
+                report.notices.append(
+                    f"Order {order.id} is paid but Jumpseller gives no payment time; it was not "
+                    "checked (its invoice is refused until Jumpseller has one).")
+            continue
+        if paid_on not in period or order.status not in ("paid", "canceled"):
+            continue
+        report.orders_checked += 1
+        invoices = finals.get((order.id, "invoice"), [])
+        credits = finals.get((order.id, "credit"), [])
+        report.documents_checked += len(invoices) + len(credits)
+        report.problems += _order_problems(order, paid_on, invoices, credits, store,
+                                           invoice_from)
+    report.problems.sort(key=lambda p: (KINDS.index(p.kind), p.order_id or 0, p.documents))
+    return report
+
+
+def _order_problems(order: Order, paid_on: date, invoices: list[IssuedDocument],
+                    credits: list[IssuedDocument], store: str,
+                    invoice_from: date | None) -> list[Problem]:
+    problems: list[Problem] = []
+    ref = external_reference(store, order.id)
+    credit_ref = external_reference(store, order.id, "credit")
+    expected = expected_gross(order)
+    before_start = invoice_from is not None and paid_on < invoice_from
+    if order.status == "paid" and not invoices and not before_start:
+        problems.append(Problem(
+            MISSING, order.id, f"paid on {paid_on} ({_eur(expected)}); iGEST has no final "
+            f"document for {ref}", reference=ref, expected=expected,
+            hint=f"igest-sync reconcile --fix, or igest-sync resend {order.id}"))
+    for docs, what, reference in ((invoices, "invoices", ref),
+                                  (credits, "credit notes", credit_ref)):
+        if len(docs) > 1:
+            numbers = tuple(_number(d) for d in docs)
+            problems.append(Problem(
+                DUPLICATE, order.id, f"{len(docs)} final {what} for {reference}: "
+                f"{', '.join(numbers)}", documents=numbers, reference=reference,
+                hint="keep one; offset each extra one with a credit note in iGEST"))
+    for doc in invoices:
+        # Credit notes are not compared here: a whole-invoice NC carries the invoice's total,
+        # and a wrong invoice is reported once, as itself.
+        if doc.gross_total != expected:
+            problems.append(Problem(
+                WRONG_TOTAL, order.id, f"{_number(doc)} carries {_eur(doc.gross_total)}; the "
+                f"order says {_eur(expected)}", documents=(_number(doc),), reference=ref,
+                expected=expected, found=doc.gross_total,
+                hint=f"credit it (igest-sync credit {order.id} --reason TEXT) and invoice the "
+                "order by hand"))
+    if order.status == "canceled" and invoices and not credits:
+        numbers = tuple(_number(d) for d in invoices)
+        problems.append(Problem(
+            UNCREDITED, order.id, f"cancelled, but {', '.join(numbers)} has no final credit note "
+            f"({credit_ref})", documents=numbers, reference=credit_ref,
+            hint=f"igest-sync credit {order.id} --reason TEXT"))
+    return problems
+
+
+def _unknown(doc: IssuedDocument, order_id: int | None) -> Problem:
+    what = f"order {order_id}, which Jumpseller does not know" if order_id is not None \
+        else "no order id"
+    return Problem(UNKNOWN_ORDER, order_id,
+                   f"{_number(doc)} ({_eur(doc.gross_total)}, {doc.date}) refers to {what}",
+                   documents=(_number(doc),), reference=doc.external_reference,
+                   hint="check the document in iGEST; credit it if it was issued in error")
+
+
+class ReconcileRun:
+    """Fetch both sides for a period, ``compare`` them and, on request, issue what is missing.
+
+    ``ledger`` is needed only to fix (issuing records intent and outcome there).
+    """
+
+    def __init__(self, config: Config, jumpseller: JumpsellerClient, igest: IgestClient, *,
+                 ledger: Ledger | None = None, now: datetime | None = None) -> None:
+        self.config = config
+        self.store = config.jumpseller.store
+        self.jumpseller = jumpseller
+        self.igest = igest
+        self.ledger = ledger
+        self.now = now or datetime.now(UTC)
+
+    def run(self, period: Period, *, fix: bool = False) -> ReconcileReport:
+        if fix and self.ledger is None:
+            raise UsageError("reconcile --fix needs the state file (the ledger) to issue.")
+        orders = {o.id: o for o in self.jumpseller.orders_created_between(
+            period.first - ORDER_LOOKBACK, period.last)}
+        documents = list(self.igest.find_documents(date_from=period.first,
+                                                   date_to=period.last + INVOICE_LAG))
+        orders.update(self._orders_of(documents, orders, period))
+        report = self._compare(orders, documents, period)
+        # Before calling a document missing, look its reference up without the date window
+        # (an invoice dated long after the payment, a credit note issued months later).
+        found = self._by_reference(p.reference for p in report.problems
+                                   if p.kind in (MISSING, UNCREDITED))
+        if found:
+            report = self._compare(orders, documents + found, period)
+        if fix:
+            report.fix_requested = True
+            self._fix(report)
+        log.info("Reconciled %s to %s: %s", period.first, period.last, report.summary())
+        return report
+
+    def _compare(self, orders: dict[int, Order], documents: list[IssuedDocument],
+                 period: Period) -> ReconcileReport:
+        return compare(orders.values(), documents, self.store, period,
+                       invoice_from=self.config.invoice.start_date)
+
+    def _orders_of(self, documents: list[IssuedDocument], listed: dict[int, Order],
+                   period: Period) -> dict[int, Order]:
+        """The orders that documents name and the listing did not return, or that Jumpseller
+        does not know (left out: ``compare`` then reports their documents as unknown)."""
+        newest = max(listed, default=None)
+        wanted: set[int] = set()
+        for doc in documents:
+            parsed = parse_reference(doc.external_reference, self.store)
+            if doc.status != "final" or parsed is None or parsed[0] is None:
+                continue
+            order_id = parsed[0]
+            # Ids grow with time: a newer order than every listed one was created after the
+            # period, so it cannot have been paid in it; only its document's date matters.
+            if order_id not in listed and (doc.date in period or newest is None
+                                           or order_id < newest):
+                wanted.add(order_id)
+        found: dict[int, Order] = {}
+        for order_id in sorted(wanted):
+            try:
+                found[order_id] = self.jumpseller.order(order_id)
+            except NotFound:
+                log.warning("A document refers to order %s, which Jumpseller does not know",
+                            order_id)
+        return found
+
+    def _by_reference(self, references: Iterable[str | None]) -> list[IssuedDocument]:
+        found: list[IssuedDocument] = []
+        for reference in dict.fromkeys(r for r in references if r):
+            found += [d for d in self.igest.find_documents(external_reference=reference)
+                      if d.external_reference == reference]
+        return found
+
+    def _fix(self, report: ReconcileReport) -> None:
+        ids = [p.order_id for p in report.problems if p.fixable and p.order_id is not None]
+        if not ids:
+            return
+        assert self.ledger is not None  # checked in run()
+        issued = InvoiceRun(self.config, self.ledger, self.jumpseller, self.igest,
+                            now=self.now).resend(ids)
+        report.fixes = issued.outcomes
+        report.notices += issued.notices
