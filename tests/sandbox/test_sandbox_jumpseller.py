@@ -57,7 +57,8 @@ def test_orders_are_paged_ascending_with_default_50_and_max_100(sb: Sandbox,
             break
         seen += [o["order"]["id"] for o in chunk]
         page += 1
-    assert seen == sorted(seen) and len(seen) == total == body(js.get("/orders/count.json"))["count"]
+    assert seen == sorted(seen)
+    assert len(seen) == total == body(js.get("/orders/count.json"))["count"]
 
 
 def test_orders_after_returns_later_orders_ascending_in_pages(js: httpx.Client) -> None:
@@ -72,7 +73,8 @@ def test_status_filters_and_status_route(js: httpx.Client) -> None:
     pending = body(js.get("/orders.json", params={"status_filters[]": "pending_payment"}))
     assert [o["order"]["id"] for o in pending] == [10015, 10016]
     both = body(js.get("/orders.json",
-                       params=[("status_filters[]", "canceled"), ("status_filters[]", "abandoned")]))
+                       params=[("status_filters[]", "canceled"),
+                               ("status_filters[]", "abandoned")]))
     assert {o["order"]["status_enum"] for o in both} == {"canceled", "abandoned"}
     paid = body(js.get("/orders/status/paid.json", params={"limit": 100}))
     assert all(o["order"]["status"] == "Paid" for o in paid) and len(paid) == 11
@@ -120,7 +122,8 @@ def test_responses_validate_against_the_spec(js: httpx.Client, path: str,
 def test_orders_after_items_validate_as_orders(js: httpx.Client) -> None:
     orders = body(js.get("/orders/after/10000.json", params={"limit": 100}))
     assert len(orders) == 16
-    assert validate(orders, {"type": "array", "items": response_schema("/orders/after/{id}.json")}) == []
+    schema = {"type": "array", "items": response_schema("/orders/after/{id}.json")}
+    assert validate(orders, schema) == []
 
 
 def test_validator_catches_a_missing_field_and_a_wrong_type(js: httpx.Client) -> None:

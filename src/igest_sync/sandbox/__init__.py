@@ -169,6 +169,7 @@ class Sandbox:
         servers, self._servers = self._servers, []
         for server in servers:
             server.stop()
+        self.igest.base_url = IN_PROCESS_IGEST
 
     def __enter__(self) -> Sandbox:
         return self

@@ -25,8 +25,11 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from igest_sync.sandbox.orders import (Buyer, LineSpec, generate_orders,  # noqa: F401 (re-export)
-                                       make_order, nif_check_digit, random_nif)
+from igest_sync.sandbox.orders import Buyer, LineSpec, generate_orders, make_order
+
+__all__ = ["Buyer", "LineSpec", "generate_orders", "make_order", "generate_catalogue",
+           "seed_orders", "seed_products", "seed_line_specs", "SEED_REFERENCE",
+           "SEED_EXEMPTION_CODE"]
 from igest_sync.sandbox.store import Product, Variant
 
 SEED_REFERENCE = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)

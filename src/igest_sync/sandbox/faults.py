@@ -6,7 +6,8 @@
 ``service`` is "jumpseller", "igest" or "*". ``method`` is an HTTP method or "*". ``path`` is a
 regular expression searched in the request path (``^/v1/documents$``). Each rule counts the
 requests it matches: the ``nth`` matching request and the ``times - 1`` after it get the fault
-(``times=None``: every matching request from the ``nth`` on). The first rule that fires wins.
+(``times=None``: every matching request from the ``nth`` on). Rules are consulted in the order
+they were added; a request that fires one rule is not counted by the rules after it.
 
 Kinds:
 
@@ -129,19 +130,18 @@ class Faults:
             return [r.describe() for r in self._rules]
 
     def take(self, service: str, method: str, path: str) -> FaultRule | None:
-        """Count this request against every matching rule; the first rule due fires."""
-        chosen = None
+        """Count this request against the matching rules in order, up to the first that fires
+        (so two rules on one path act one after the other)."""
         with self._lock:
             for rule in self._rules:
                 if not rule.matches(service, method, path):
                     continue
                 rule.seen += 1
-                due = rule.seen >= rule.nth and (rule.times is None
-                                                  or rule.seen < rule.nth + rule.times)
-                if due and chosen is None:
+                if rule.seen >= rule.nth and (rule.times is None
+                                              or rule.seen < rule.nth + rule.times):
                     rule.fired += 1
-                    chosen = rule
-        return chosen
+                    return rule
+        return None
 
     def hold(self, seconds: float) -> None:
         """Sleep, but return at once when the sandbox stops (so ``stop()`` is quick)."""

@@ -25,7 +25,7 @@ from igest_sync.sandbox.igest_rules import (IgestError, Problems, conflict, not_
 from igest_sync.sandbox.igest_state import IgestState
 from igest_sync.sandbox.limits import IgestLimiter
 from igest_sync.sandbox.stats import Stats
-from igest_sync.sandbox.wsgi import EmulatorApp, HttpError, Request, Response
+from igest_sync.sandbox.wsgi import EmulatorApp, Request, Response
 
 _PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]"
         b"/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
@@ -314,4 +314,4 @@ class IgestApp(EmulatorApp):
         return Response(200, _PDF, content_type="application/pdf")
 
 
-__all__ = ["IgestApp", "HttpError", "document_wire", "product_wire"]
+__all__ = ["IgestApp", "document_wire", "product_wire"]

@@ -37,7 +37,7 @@ from igest_sync.sandbox.jumpseller_wire import (location_stock_rows, product_fie
 from igest_sync.sandbox.limits import JumpsellerLimiter
 from igest_sync.sandbox.stats import Stats
 from igest_sync.sandbox.store import (STATUS_NAMES, JumpsellerStore, NotFoundError, Product,
-                                      Variant, parse_wire_time, wire_time)
+                                      Variant, parse_wire_time)
 from igest_sync.sandbox.wsgi import EmulatorApp, HttpError, Request, Response
 
 try:
@@ -440,4 +440,4 @@ class JumpsellerApp(EmulatorApp):
         return Response.json(self.loader(request.json() if request.body else {}))
 
 
-__all__ = ["JumpsellerApp", "wire_time"]
+__all__ = ["JumpsellerApp"]

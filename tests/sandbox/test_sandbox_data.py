@@ -1,0 +1,173 @@
+"""Seed and generated data follow the money model; the seed can be invoiced to the cent."""
+
+from __future__ import annotations
+
+import tracemalloc
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+from sandbox_helpers import body, igest_client, jumpseller_client
+
+from igest_sync.sandbox import Sandbox
+from igest_sync.sandbox.data import (generate_catalogue, generate_orders, make_order,
+                                     seed_orders)
+from igest_sync.sandbox.money import spread
+from stdnum.pt import nif
+
+C = Decimal("0.01")
+
+
+def r2(x: Decimal) -> Decimal:
+    return x.quantize(C, rounding=ROUND_HALF_UP)
+
+
+def money_problems(order: dict) -> list[str]:
+    """Recompute every figure from the lines, written apart from the sandbox's own code."""
+    problems = []
+    amounts, vats, added = [], [], Decimal(0)
+    for item in order["products"]:
+        price, qty = Decimal(item["price"]), Decimal(item["qty"])
+        discount = Decimal(item["discount"])
+        amount = price * qty - discount
+        tax = item["taxes"][0] if item["taxes"] else None
+        rate = Decimal(tax["rate"]) if tax else Decimal(0)
+        inc = tax["tax_on_product_price"] if tax else True
+        vat = r2(amount * rate / (100 + rate)) if inc else r2(amount * rate / 100)
+        if not inc:
+            added += vat
+        amounts.append(amount)
+        vats.append(vat)
+        if Decimal(item["tax"]) != vat:
+            problems.append(f"line tax {item['tax']} != {vat}")
+    shipping_amount = Decimal(order["shipping"]) - Decimal(order["shipping_discount"])
+    ship_tax = Decimal(0)
+    if order["shipping_taxes"]:
+        entry = order["shipping_taxes"][0]
+        rate = Decimal(entry["rate"])
+        if entry["tax_on_shipping_price"]:
+            ship_tax = r2(shipping_amount * rate / (100 + rate))
+        else:
+            ship_tax = r2(shipping_amount * rate / 100)
+            added += ship_tax
+    value = sum(amounts) + shipping_amount + added
+    expected = {
+        "subtotal": sum(Decimal(i["price"]) * i["qty"] for i in order["products"]),
+        "discount": sum(Decimal(i["discount"]) for i in order["products"]),
+        "shipping_tax": ship_tax, "tax": sum(vats) + ship_tax,
+        "total": value - Decimal(order["gift_cards_discount"]),
+    }
+    for key, want in expected.items():
+        if Decimal(order[key]) != want:
+            problems.append(f"{order['id']} {key}: {order[key]} != {want}")
+    for key in ("subtotal", "tax", "shipping_tax", "shipping", "total", "discount",
+                "shipping_discount", "gift_cards_discount"):
+        if Decimal(order[key]) != Decimal(order[key]).quantize(C):
+            problems.append(f"{key} has more than 2 decimals")
+    return problems
+
+
+def test_seed_orders_are_self_consistent() -> None:
+    orders = seed_orders()
+    assert [o["id"] for o in orders] == list(range(10001, 10017))
+    for order in orders:
+        assert money_problems(order) == []
+
+
+def test_seed_covers_the_cases_the_brief_lists() -> None:
+    by_id = {o["id"]: o for o in seed_orders()}
+    statuses = [o["status_enum"] for o in by_id.values()]
+    assert statuses.count("pending_payment") == 2 and "abandoned" in statuses
+    assert by_id[10013]["status_enum"] == "canceled" and by_id[10013]["completed_at"] is None
+    assert by_id[10012]["status_enum"] == "canceled" and by_id[10012]["completed_at"]
+    assert by_id[10004]["products"][0]["taxes"][0]["tax_on_product_price"] is False
+    assert Decimal(by_id[10004]["total"]) == Decimal("182.15")
+    assert Decimal(by_id[10003]["discount"]) == Decimal("14.05")
+    assert all(Decimal(i["discount"]) > 0 for i in by_id[10003]["products"])
+    assert Decimal(by_id[10005]["shipping"]) == 0 and by_id[10005]["shipping_taxes"] == []
+    assert Decimal(by_id[10006]["shipping_discount"]) == Decimal("2.00")
+    assert Decimal(by_id[10007]["gift_cards_discount"]) == Decimal("12.00")
+    assert by_id[10008]["additional_fields"][0]["label"] == "NIF"
+    assert by_id[10008]["billing_address"]["taxid"] is None
+    assert by_id[10009]["shipping_required"] is False
+    assert by_id[10010]["products"][0]["taxes"] == []  # the exempt book
+    assert by_id[10003]["billing_information"]["company_name"]
+    assert (Decimal(by_id[10011]["total"]), Decimal(by_id[10011]["tax"])) == (Decimal("29.97"),
+                                                                               Decimal("5.60"))
+    taxids = [o["billing_address"]["taxid"] for o in by_id.values()
+              if o["billing_address"]["taxid"]]
+    assert taxids and all(nif.is_valid(t) for t in taxids)
+    rates = {Decimal(t["rate"]) for o in by_id.values() for i in o["products"] for t in i["taxes"]}
+    assert {Decimal(23), Decimal(13), Decimal(6)} <= rates
+
+
+def test_every_paid_seed_order_can_be_invoiced_to_the_cent(sb: Sandbox) -> None:
+    """Send each paid order as an iGEST draft (unit price = line amount / qty, 6 decimals):
+    the gross total must equal total + gift card, per the invoicing rule."""
+    with jumpseller_client(sb) as js, igest_client(sb) as ig:
+        paid = body(js.get("/orders/status/paid.json"))
+        assert len(paid) == 11
+        for wrapped in paid:
+            order = wrapped["order"]
+            inclusive = all(t["tax_on_product_price"] for i in order["products"]
+                            for t in i["taxes"])
+            lines = []
+            for item in order["products"]:
+                amount = Decimal(item["price"]) * item["qty"] - Decimal(item["discount"])
+                rate = Decimal(item["taxes"][0]["rate"]) if item["taxes"] else Decimal(0)
+                lines.append({"reference": item["sku"], "description": item["name"],
+                              "quantity": str(item["qty"]),
+                              "unit_price": str((amount / item["qty"]).quantize(Decimal("1e-6"))),
+                              "vat_rate": f"{rate:.2f}",
+                              "exemption_code": None if rate else "M07"})
+            shipping = Decimal(order["shipping"]) - Decimal(order["shipping_discount"])
+            if shipping:
+                rate = Decimal(order["shipping_taxes"][0]["rate"])
+                lines.append({"reference": "PORTES", "description": "Portes", "quantity": "1",
+                              "unit_price": f"{shipping:.2f}", "vat_rate": f"{rate:.2f}"})
+            doc = body(ig.post("/documents", json={
+                "type": "FR", "series": "A", "date": "2026-11-27", "lines": lines,
+                "prices_include_vat": inclusive, "payment_method": "CC"}))
+            expected = Decimal(order["total"]) + Decimal(order["gift_cards_discount"])
+            assert Decimal(doc["gross_total"]) == expected, order["id"]
+
+
+def test_make_order_spreads_an_order_discount_exactly() -> None:
+    order = make_order(1, [{"name": "a", "price": "10.00", "qty": 1},
+                           {"name": "b", "price": "10.00", "qty": 1},
+                           {"name": "c", "price": "10.00", "qty": 1}],
+                       created_at=datetime(2026, 11, 1, tzinfo=timezone.utc), order_discount="1.00")
+    assert sorted(Decimal(i["discount"]) for i in order["products"]) == [
+        Decimal("0.33"), Decimal("0.33"), Decimal("0.34")]
+    assert Decimal(order["total"]) == Decimal("29.00") and money_problems(order) == []
+    assert spread(Decimal("0.05"), [Decimal(1), Decimal(0)]) == [Decimal("0.05"), Decimal("0.00")]
+    with pytest.raises(ValueError):
+        make_order(2, [{"name": "a", "price": "1.00"}],
+                   created_at=datetime(2026, 11, 1, tzinfo=timezone.utc), gift_card="5.00")
+
+
+def test_generated_orders_are_deterministic_and_consistent() -> None:
+    first = list(generate_orders(300, seed=7, start_id=50001))
+    again = list(generate_orders(300, seed=7, start_id=50001))
+    assert first == again and [o["id"] for o in first] == list(range(50001, 50301))
+    assert list(generate_orders(5, seed=8)) != list(generate_orders(5, seed=7))
+    for order in first:
+        assert money_problems(order) == []
+    assert {o["status_enum"] for o in first} >= {"paid", "pending_payment"}
+
+
+def test_large_generation_is_lazy_and_sized() -> None:
+    tracemalloc.start()
+    count = sum(1 for _ in generate_orders(1000, seed=1))
+    items = sum(len(p.variants) or 1 for p in generate_catalogue(20_000, seed=1))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert (count, items) == (1000, 20_000)
+    assert peak < 20_000_000  # generators: nothing like the whole data set at once
+
+
+def test_load_generated_fills_both_sides(sb: Sandbox) -> None:
+    before = len(sb.igest.products)
+    loaded = sb.load_generated({"orders": 20, "variants": 500, "seed": 2})
+    assert loaded == {"orders": 20, "variants": 500}
+    assert 400 < len(sb.igest.products) - before < 500  # about 90 % have an iGEST article
