@@ -129,6 +129,9 @@ def test_valid_nif_and_final_consumer(ig: httpx.Client) -> None:
     without = body(ig.post("/documents", json=draft(customer={"name": "Tiago"})))
     assert with_nif["customer"]["nif"] == "123456789"
     assert without["customer"]["nif"] == "999999990"
+    spanish = ig.post("/documents", json=draft(customer={"nif": "B12345678", "name": "SL",
+                                                         "country": "ES"}))
+    assert spanish.status_code == 201
 
 
 def test_date_rule_future_and_earlier_than_last_final(clock, ig: httpx.Client) -> None:

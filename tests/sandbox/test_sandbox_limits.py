@@ -57,3 +57,13 @@ def test_igest_429_with_retry_after() -> None:
     assert int(answers[2].headers["Retry-After"]) >= 1
     assert body(answers[2])["error"]["code"] == "rate_limited"
     assert sb.stats()["igest"]["429"] == 1
+
+
+def test_latency_is_set_per_service() -> None:
+    sb = Sandbox(seed=False, latency={"jumpseller": 0.25, "igest": 0.0})
+    assert (sb.jumpseller_app.latency, sb.igest_app.latency) == (0.25, 0.0)
+    both = Sandbox(seed=False, latency=0.1)
+    assert (both.jumpseller_app.latency, both.igest_app.latency) == (0.1, 0.1)
+    sb.jumpseller_app.latency = 0.0  # adjustable while running
+    with jumpseller_client(sb) as js:
+        assert js.get("/store/info.json").status_code == 200

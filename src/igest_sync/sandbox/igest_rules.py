@@ -8,8 +8,8 @@ Rules (contract, plus choices marked *):
   above 0*, discount_percent 0-100*;
 * ``vat_rate`` must be a rate of the taxes table (any region) or 0*; ``exemption_code`` is
   required exactly when the rate is 0 and must be on AT's list;
-* ``customer.nif`` must pass the check digit; without a NIF the customer is the final consumer
-  999999990;
+* ``customer.nif`` must pass the check digit when the customer's country is PT (the default);
+  without a NIF the customer is the final consumer 999999990;
 * ``type`` FT/FR/FS/NC with an active series of that type; ``warehouse`` must exist;
   ``currency`` EUR*; ``payment_method`` one of SAF-T's codes, required on an FR*;
 * an NC needs ``related_document`` {number, reason} naming a final sales document.
@@ -139,12 +139,16 @@ def parse_customer(data: Any, problems: Problems) -> dict[str, Any]:
         problems.add("customer", "must be an object")
         data = {}
     nif = data.get("nif")
+    country = data.get("country") or "PT"
     if nif in (None, ""):
         nif = None
-    elif not isinstance(nif, str) or not valid_nif(nif):
+    elif not isinstance(nif, str) or not nif.isalnum():
+        problems.add("customer.nif", f"{nif!r} is not a tax number")
+    elif country == "PT" and not valid_nif(nif):
+        # Only Portuguese numbers have a check digit iGEST knows; foreign ones pass as given.
         problems.add("customer.nif", f"{nif!r} is not a valid Portuguese NIF (check digit)")
     customer = {key: data.get(key) for key in ("name", "email", "address", "postal_code", "city")}
-    customer["country"] = data.get("country") or "PT"
+    customer["country"] = country
     customer["nif"] = nif or FINAL_CONSUMER
     if not customer["name"]:
         customer["name"] = "Consumidor final" if nif is None else None

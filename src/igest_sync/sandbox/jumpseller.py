@@ -28,12 +28,11 @@ import base64
 import hmac
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
 from typing import Any
 
 from igest_sync.sandbox.faults import Faults
-from igest_sync.sandbox.jumpseller_wire import (location_stock_rows, product_fields,
-                                                variant_fields)
+from igest_sync.sandbox.jumpseller_locations import LocationStockRoutes, bad_params, int_field, money_field
+from igest_sync.sandbox.jumpseller_wire import product_fields, variant_fields
 from igest_sync.sandbox.limits import JumpsellerLimiter
 from igest_sync.sandbox.stats import Stats
 from igest_sync.sandbox.store import (STATUS_NAMES, JumpsellerStore, NotFoundError, Product,
@@ -52,29 +51,7 @@ _RELATIVE_DAYS = {"today": (0, 0), "yesterday": (1, 1), "last7days": (6, 0),
                   "last30days": (29, 0), "last90days": (89, 0)}
 
 
-def _bad(message: str) -> HttpError:
-    return HttpError(400, {"message": message})
-
-
-def _int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
-        raise _bad(f"{name} must be an integer")
-    try:
-        number = Decimal(value)
-    except ArithmeticError:
-        raise _bad(f"{name} must be an integer") from None
-    if number != number.to_integral_value():
-        raise _bad(f"{name} must be an integer")
-    return int(number)
-
-
-def _money(value: Any, name: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        raise _bad(f"{name} must be a number")
-    return Decimal(value).quantize(Decimal("0.01"))
-
-
-class JumpsellerApp(EmulatorApp):
+class JumpsellerApp(LocationStockRoutes, EmulatorApp):
     service = "jumpseller"
 
     def __init__(self, store: JumpsellerStore, *, login: str, auth_token: str, stats: Stats,
@@ -187,10 +164,10 @@ class JumpsellerApp(EmulatorApp):
                 first = date.fromisoformat(request.arg("initialDate") or "")
                 last = date.fromisoformat(request.arg("finalDate") or "")
             except ValueError:
-                raise _bad("customDate needs initialDate and finalDate as YYYY-MM-DD") from None
+                raise bad_params("customDate needs initialDate and finalDate as YYYY-MM-DD") from None
             return first, last
         if kind not in _RELATIVE_DAYS:
-            raise _bad(f"unknown dateFilter {kind!r}")
+            raise bad_params(f"unknown dateFilter {kind!r}")
         today = self.store.clock().astimezone(LISBON).date()
         back, end = _RELATIVE_DAYS[kind]
         return today - timedelta(days=back), today - timedelta(days=end)
@@ -242,7 +219,7 @@ class JumpsellerApp(EmulatorApp):
                 status = str(fields["status"])
                 enum = _STATUS_BY_NAME.get(status.lower(), status)
                 if enum not in STATUS_NAMES:
-                    raise _bad(f"unknown status {status!r}")
+                    raise bad_params(f"unknown status {status!r}")
                 self.store.set_status(order_id, enum)
             for key in ("tracking_number", "tracking_company", "tracking_url",
                         "additional_information"):
@@ -268,7 +245,7 @@ class JumpsellerApp(EmulatorApp):
         fields = self._body(request, "document")
         kind = fields.get("document_type")
         if isinstance(kind, bool) or kind not in (0, 1):
-            raise _bad("document_type must be 0 (credit note) or 1 (invoice)")
+            raise bad_params("document_type must be 0 (credit note) or 1 (invoice)")
         document = {"document_type": int(kind), "external_id": fields.get("external_id"),
                     "public_id": fields.get("public_id"), "url": fields.get("url"),
                     "order_id": order_id, "app_code": fields.get("app_code")}
@@ -283,10 +260,10 @@ class JumpsellerApp(EmulatorApp):
         try:
             body = request.json()
         except ValueError:
-            raise _bad("body must be JSON") from None
+            raise bad_params("body must be JSON") from None
         fields = body.get(wrapper) if isinstance(body, dict) else None
         if not isinstance(fields, dict):
-            raise _bad(f"body must be {{\"{wrapper}\": {{...}}}}")
+            raise bad_params(f"body must be {{\"{wrapper}\": {{...}}}}")
         return fields
 
     def list_products(self, request: Request) -> Response:
@@ -301,7 +278,7 @@ class JumpsellerApp(EmulatorApp):
 
     def _apply_item(self, holder: Product | Variant, fields: dict[str, Any]) -> None:
         if "price" in fields:
-            holder.price = _money(fields["price"], "price")
+            holder.price = money_field(fields["price"], "price")
         for key in ("sku", "barcode"):
             if key in fields:
                 setattr(holder, key, None if fields[key] in (None, "") else str(fields[key]))
@@ -311,16 +288,16 @@ class JumpsellerApp(EmulatorApp):
     def create_product(self, request: Request) -> Response:
         fields = self._body(request, "product")
         if not fields.get("name") or "price" not in fields:
-            raise _bad("name and price are required")
+            raise bad_params("name and price are required")
         with self.store.lock:
             product = Product(id=(max(self.store.products, default=1000) + 1),
-                              name=str(fields["name"]), price=_money(fields["price"], "price"),
+                              name=str(fields["name"]), price=money_field(fields["price"], "price"),
                               type=str(fields.get("type") or "physical"),
                               description=fields.get("description"),
                               status=str(fields.get("status") or "available"),
                               created_at=self.store.clock())
             self._apply_item(product, fields)
-            product.stock = _int(fields.get("stock", 100), "stock")
+            product.stock = int_field(fields.get("stock", 100), "stock")
             self.store.add_product(product)
             for entry in fields.get("variants") or []:
                 data = entry.get("variant", entry) if isinstance(entry, dict) else {}
@@ -329,7 +306,7 @@ class JumpsellerApp(EmulatorApp):
                                                  o.get("value", ""))
                                                 for o in data.get("options") or []))
                 self._apply_item(variant, data)
-                variant.stock = _int(data.get("stock", 100), "stock")
+                variant.stock = int_field(data.get("stock", 100), "stock")
                 self.store.add_variant(product, variant)
             return Response.json({"product": product_fields(product)})
 
@@ -342,7 +319,7 @@ class JumpsellerApp(EmulatorApp):
                 if key in fields:
                     setattr(product, key, fields[key])
             if "stock" in fields and not product.variants:
-                self.store.set_stock(product.id, _int(fields["stock"], "stock"))
+                self.store.set_stock(product.id, int_field(fields["stock"], "stock"))
             product.updated_at = self.store.clock()
             return Response.json({"product": product_fields(product)})
 
@@ -361,65 +338,10 @@ class JumpsellerApp(EmulatorApp):
             product, variant = self._variant(request)
             self._apply_item(variant, fields)
             if "stock" in fields:
-                self.store.set_stock(product.id, _int(fields["stock"], "stock"),
+                self.store.set_stock(product.id, int_field(fields["stock"], "stock"),
                                      variant_id=variant.id)
             product.updated_at = self.store.clock()
             return Response.json({"variant": variant_fields(variant)})
-
-    # Stock by location ----------------------------------------------------------------------
-
-    def _id_list(self, request: Request, name: str, required: bool) -> list[int]:
-        raw = ",".join(request.args(name))
-        if not raw:
-            if required:
-                raise _bad(f"{name} is required")
-            return []
-        try:
-            ids = [int(part) for part in raw.split(",") if part.strip()]
-        except ValueError:
-            raise _bad(f"{name} must be comma separated integers") from None
-        if len(ids) > 50:
-            raise _bad(f"{name}: at most 50 ids")
-        return ids
-
-    def get_location_stock(self, request: Request) -> Response:
-        locations = self._id_list(request, "location_ids", True)
-        products = self._id_list(request, "product_ids", True)
-        variants = self._id_list(request, "variant_ids", False)
-        with self.store.lock:
-            known = {loc["id"] for loc in self.store.locations}
-            if any(loc not in known for loc in locations):
-                raise HttpError(404, {"message": "Location not found"})
-            return Response.json(location_stock_rows(self.store, locations, products,
-                                                     variants or None))
-
-    def put_location_stock(self, request: Request) -> Response:
-        try:
-            fields = request.json()
-        except ValueError:
-            raise _bad("body must be JSON") from None
-        missing = [k for k in ("location_id", "product_id", "stock_unlimited", "stock")
-                   if not isinstance(fields, dict) or k not in fields]
-        if missing:
-            raise _bad(f"missing {', '.join(missing)}")
-        location_id = _int(fields["location_id"], "location_id")
-        product_id = _int(fields["product_id"], "product_id")
-        variant_id = None if fields.get("variant_id") is None else _int(fields["variant_id"],
-                                                                         "variant_id")
-        with self.store.lock:
-            try:
-                self.store.set_stock(product_id, _int(fields["stock"], "stock"),
-                                     variant_id=variant_id, location_id=location_id,
-                                     unlimited=bool(fields["stock_unlimited"]))
-            except NotFoundError:
-                raise HttpError(404, {"message": "Not found"}) from None
-            except ValueError as exc:
-                raise _bad(str(exc)) from None
-            self.store.product(product_id).updated_at = self.store.clock()
-            return Response.json({"location_id": location_id, "product_id": product_id,
-                                  "variant_id": variant_id,
-                                  "stock": self.store.stock_at(location_id, product_id,
-                                                               variant_id)})
 
     # Control --------------------------------------------------------------------------------
 
