@@ -124,7 +124,7 @@ def invoice_report(report: Any, *, json_out: bool = False, always: bool = False)
     interesting = [o for o in report.outcomes if o.action not in ("issued", "would issue")]
     issued = [o for o in report.outcomes if o.action == "issued"]
     show = (always or report.dry_run or report.failed or report.notices or out.is_terminal
-            or _reports_forced())
+            or _reports_forced() or report.still_failed)
     if not show:
         return
     if issued and (out.is_terminal or always or _reports_forced()):
@@ -144,10 +144,17 @@ def invoice_report(report: Any, *, json_out: bool = False, always: bool = False)
             style = "red" if o.action == "failed" else None
             table.add_row(o.key, o.action, escape(o.detail), style=style)
         out.print(table)
+    if report.still_failed:
+        table = Table(title="Still failed from earlier runs (waiting for you)", title_style="red")
+        table.add_column("Order")
+        table.add_column("Reason", overflow="fold")
+        for o in report.still_failed:
+            table.add_row(o.key, escape(o.detail))
+        out.print(table)
     for notice in report.notices:
         out.print(f"[yellow]note:[/yellow] {escape(notice)}")
     out.print(report.summary())
-    if report.failed:
+    if report.failed or report.still_failed:
         out.print("Failed orders stay failed in the ledger: fix the cause, then "
                   "`igest-sync resend ORDER_ID` (or `resend --failed`). See `igest-sync status`.")
 

@@ -52,6 +52,8 @@ class InvoiceReport:
     checkpoint: int | None = None
     dry_run: bool = False
     notices: list[str] = field(default_factory=list)  # link-back/email problems, duplicates
+    # Failed earlier for a reason a person must fix; not retried by this run, still not done.
+    still_failed: list[ItemOutcome] = field(default_factory=list)
 
     def count(self, action: str) -> int:
         return sum(1 for o in self.outcomes if o.action == action)
@@ -62,7 +64,7 @@ class InvoiceReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        return 1 if self.failed or self.still_failed else 0
 
     def summary(self) -> str:
         if self.dry_run:
@@ -84,6 +86,7 @@ class InvoiceReport:
                 for o in self.outcomes
             ],
             "notices": list(self.notices),
+            "still_failed": [{"order_id": o.key, "error": o.detail} for o in self.still_failed],
         }
 
 
@@ -299,6 +302,11 @@ class InvoiceRun:
         self._issue_all(orders, report, known=known)
         self._credit_cancelled(report)
         self._after_issue(report)
+        handled = {o.key for o in report.outcomes}
+        report.still_failed = [
+            ItemOutcome(str(w.order_id), "failed", w.error or "", {"kind": w.kind})
+            for w in self.ledger.work_in_states("failed")
+            if str(w.order_id) not in handled]
         self.ledger.set_meta("last_run_at", self.now.isoformat(timespec="seconds"))
         if not report.failed:
             self.ledger.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))

@@ -1,0 +1,261 @@
+"""`invoice`, `resend`, `status`, `credit`: the real CLI against the sandbox over loopback."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import date
+from decimal import Decimal
+
+from igest_sync.jumpseller_parse import parse_order
+from igest_sync.mapping import expected_gross
+from igest_sync.timeutil import lisbon_date
+
+from .conftest import Cli, make_cli
+
+START = date(2026, 11, 1)
+
+
+def _orders(sb, status: str) -> list[dict]:
+    return [sb.store.order(i) for i in sb.store.order_ids()
+            if sb.store.order(i)["status_enum"] == status]
+
+
+def _should_be_invoiced(sb) -> dict[str, Decimal]:
+    """external reference -> the gross the document must carry, computed from the store."""
+    code = sb.credentials["jumpseller"]["login"]
+    wanted = {}
+    for raw in _orders(sb, "paid"):
+        order = parse_order({"order": raw})
+        if order.completed_at and lisbon_date(order.completed_at) >= START:
+            wanted[f"jumpseller:{code}:{order.id}"] = expected_gross(order)
+    return wanted
+
+
+def _finals(sb) -> dict[str, list[dict]]:
+    return sb.igest.final_documents_by_reference()
+
+
+def _assert_exactly_once(sb) -> None:
+    finals = _finals(sb)
+    wanted = _should_be_invoiced(sb)
+    invoices = {ref: docs for ref, docs in finals.items() if not ref.endswith(":credit")}
+    assert set(invoices) == set(wanted)
+    for ref, docs in invoices.items():
+        assert len(docs) == 1, f"{ref} has {len(docs)} final documents"
+        assert Decimal(str(docs[0]["gross_total"])) == wanted[ref], ref
+    assert [d for d in sb.igest.documents if d["status"] == "draft"] == []
+
+
+def test_each_paid_order_gets_exactly_one_final_document_with_its_total(sandbox, cli: Cli):
+    result = cli("invoice")
+    assert result.code == 0, result.stderr
+    assert result.stdout == ""  # cron: quiet when nothing needs a person
+    _assert_exactly_once(sandbox)
+    never = {o["id"] for o in _orders(sandbox, "pending_payment") + _orders(sandbox, "abandoned")
+             + _orders(sandbox, "canceled")}
+    refs = "".join(_finals(sandbox))
+    assert all(f":{i}" not in refs for i in never)
+    # every final document is attached once to its Jumpseller order
+    for ref, docs in _finals(sandbox).items():
+        order_id = int(ref.rsplit(":", 1)[1])
+        attached = sandbox.store.documents.get(order_id, [])
+        assert [d["public_id"] for d in attached] == [docs[0]["number"]]
+    log = cli.log_text()
+    assert "Finalized FR A/1 for order" in log
+
+
+def test_status_lists_documents_newest_first_and_open_orders(sandbox, cli: Cli):
+    assert cli("invoice").code == 0
+    status = cli("status", "--json").json()
+    numbers = [d["number"] for d in status["documents"]]
+    assert len(numbers) == len(_should_be_invoiced(sandbox))
+    assert all(d["gross_total"] for d in status["documents"])
+    assert status["failed"] == []
+    assert {o["order_id"] for o in status["open"]} == {o["id"] for o in
+                                                       _orders(sandbox, "pending_payment")}
+    assert status["checkpoint"] == max(sandbox.store.order_ids())
+    table = cli("status")
+    assert table.code == 0 and "Documents issued" in table.stdout and "FR A/1" in table.stdout
+
+
+def test_late_payment_is_invoiced_by_the_next_run_and_nothing_else(sandbox, cli: Cli):
+    assert cli("invoice").code == 0
+    before = len(_finals(sandbox))
+    [pending, *_] = _orders(sandbox, "pending_payment")
+    sandbox.store.pay_order(pending["id"])
+    assert cli("invoice").code == 0
+    assert len(_finals(sandbox)) == before + 1
+    _assert_exactly_once(sandbox)
+    assert cli("invoice").code == 0
+    assert len(_finals(sandbox)) == before + 1
+
+
+def test_a_lost_state_file_issues_nothing_new(sandbox, cli: Cli):
+    assert cli("invoice").code == 0
+    before = {ref: [d["number"] for d in docs] for ref, docs in _finals(sandbox).items()}
+    for suffix in ("", "-wal", "-shm"):
+        path = cli.state.with_name(cli.state.name + suffix)
+        if path.exists():
+            path.unlink()
+    result = cli("invoice", "--json")
+    assert result.code == 0, result.stderr
+    report = result.json()
+    assert report["issued"] == 0 and report["adopted"] == len(before)
+    after = {ref: [d["number"] for d in docs] for ref, docs in _finals(sandbox).items()}
+    assert after == before
+    # the ledger knows them again, so status is complete
+    assert len(cli("status", "--json").json()["documents"]) == len(before)
+
+
+def test_two_runs_at_the_same_moment_issue_each_document_once(sandbox, cli: Cli):
+    sandbox.jumpseller_app.latency = 0.05  # keep the first run busy while the second starts
+    first, second = cli.popen("invoice"), cli.popen("invoice")
+    results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in (first, second)]
+    codes = sorted(code for code, _, _ in results)
+    assert codes in ([0, 0], [0, 3])
+    for code, _, err in results:
+        if code == 3:
+            assert "Another igest-sync run" in err and len(err.strip().splitlines()) <= 2
+    _assert_exactly_once(sandbox)
+
+
+def test_dry_run_shows_documents_and_writes_nothing(sandbox, cli: Cli):
+    result = cli("invoice", "--dry-run")
+    assert result.code == 0, result.stderr
+    assert "would issue" in result.stdout.lower() and "total 29.97 EUR" in result.stdout
+    assert sandbox.igest.documents == []
+    assert not cli.state.exists()
+    data = cli("invoice", "--dry-run", "--json").json()
+    assert data["dry_run"] and len(data["documents"]) == len(_should_be_invoiced(sandbox))
+    assert sum(1 for o in data["orders"] if o["action"] == "would issue") == len(data["documents"])
+
+
+def test_without_start_date_or_checkpoint_the_run_refuses(sandbox, tmp_path):
+    cli = make_cli(sandbox, tmp_path, invoice={"start_date": ""})
+    result = cli("invoice")
+    assert result.code == 2
+    assert "start_date" in result.stderr and "--since" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sandbox.igest.documents == []
+    backfill = cli("invoice", "--since", "2026-11-10")
+    assert backfill.code == 0, backfill.stderr
+    assert len(_finals(sandbox)) == 5  # only orders paid on or after the 10th
+    for docs in _finals(sandbox).values():
+        order_id = int(docs[0]["external_reference"].rsplit(":", 1)[1])
+        paid = parse_order({"order": sandbox.store.order(order_id)}).completed_at
+        assert lisbon_date(paid) >= date(2026, 11, 10)
+
+
+def _add_paid_order(sb, **kwargs) -> int:
+    from igest_sync.sandbox.orders import Buyer
+
+    buyer = kwargs.pop("buyer", None) or Buyer("Carla", "Nunes", "carla@example.pt", "911111111",
+                                               taxid=kwargs.pop("taxid", None))
+    return sb.store.add_order(
+        lines=[{"sku": "CAN-AZU", "name": "Caneca de grés - Azul", "price": "9.99", "qty": 2,
+                "rate": 23}],
+        shipping="3.90", buyer=buyer, **kwargs)
+
+
+def test_a_bad_nif_fails_the_order_until_resend_decides(sandbox, cli: Cli):
+    assert cli("invoice").code == 0
+    order_id = _add_paid_order(sandbox, taxid="123456788")  # wrong check digit
+    result = cli("invoice")
+    assert result.code == 1
+    assert str(order_id) in result.stdout and "123456788" in result.stdout
+    failed = cli("status", "--json").json()["failed"]
+    assert [f["order_id"] for f in failed] == [order_id]
+    assert "--nif" in failed[0]["error"] and "--as-consumer" in failed[0]["error"]
+    # a later run does not retry a data failure by itself, and never records it as a success
+    assert cli("invoice").code == 1
+    assert f":{order_id}" not in "".join(_finals(sandbox))
+    resend = cli("resend", str(order_id), "--nif", "123456789")
+    assert resend.code == 0, resend.stdout + resend.stderr
+    [doc] = _finals(sandbox)[f"jumpseller:{sandbox.credentials['jumpseller']['login']}:{order_id}"]
+    assert doc["customer"]["nif"] == "123456789"
+    assert cli("status", "--json").json()["failed"] == []
+    again = cli("resend", str(order_id))
+    assert again.code == 0 and doc["number"] in again.stdout
+    assert len(sandbox.igest.documents) == len(_finals(sandbox))
+
+
+def test_an_answer_lost_after_the_draft_post_is_recovered_without_a_duplicate(sandbox, cli: Cli):
+    sandbox.faults.add("igest", "reset", method="POST", path=r"^/v1/documents$", after=True)
+    first = cli("invoice")
+    assert first.code == 1
+    failed = cli("status", "--json").json()["failed"]
+    assert len(failed) == 1 and failed[0]["transient"]
+    second = cli("invoice")
+    assert second.code == 0, second.stdout + second.stderr
+    _assert_exactly_once(sandbox)
+
+
+def test_an_answer_lost_after_finalize_is_adopted_not_repeated(sandbox, cli: Cli):
+    sandbox.faults.add("igest", "reset", method="POST", path=r"^/v1/documents/\d+/finalize$",
+                       after=True)
+    assert cli("invoice").code == 1
+    assert cli("invoice").code == 0
+    _assert_exactly_once(sandbox)
+
+
+def test_a_cancelled_invoiced_order_gets_one_credit_note(sandbox, cli: Cli):
+    assert cli("invoice").code == 0
+    code = sandbox.credentials["jumpseller"]["login"]
+    ref, [invoice] = next(iter(_finals(sandbox).items()))
+    order_id = int(ref.rsplit(":", 1)[1])
+    sandbox.store.cancel_order(order_id)
+    assert cli("invoice").code == 0
+    assert cli("invoice").code == 0  # a second run credits nothing more
+    [credit] = _finals(sandbox)[f"jumpseller:{code}:{order_id}:credit"]
+    assert credit["type"] == "NC"
+    assert Decimal(str(credit["gross_total"])) == Decimal(str(invoice["gross_total"]))
+    assert credit["related_document"]["number"] == invoice["number"]
+    attached = sandbox.store.documents[order_id]
+    assert [(d["document_type"], d["public_id"]) for d in attached] == [
+        (1, invoice["number"]), (0, credit["number"])]
+    by_hand = cli("credit", str(order_id), "--reason", "Devolução")
+    assert by_hand.code == 0 and credit["number"] in by_hand.stdout
+    assert len(_finals(sandbox)[f"jumpseller:{code}:{order_id}:credit"]) == 1
+
+
+def test_report_only_credit_setting_issues_no_credit_note(sandbox, tmp_path):
+    cli = make_cli(sandbox, tmp_path, invoice={"credit_cancelled": False})
+    assert cli("invoice").code == 0
+    ref = next(iter(_finals(sandbox)))
+    order_id = int(ref.rsplit(":", 1)[1])
+    sandbox.store.cancel_order(order_id)
+    result = cli("invoice")
+    assert result.code == 0
+    assert f"igest-sync credit {order_id}" in result.stdout
+    assert not any(r.endswith(":credit") for r in _finals(sandbox))
+
+
+def test_fail_if_late_exits_1_only_when_a_paid_order_waits_too_long(sandbox, cli: Cli):
+    assert cli("invoice").code == 0
+    assert cli("status", "--fail-if-late", "24").code == 0
+    order_id = _add_paid_order(sandbox, taxid="123456788")
+    from datetime import UTC, datetime, timedelta
+
+    old = datetime.now(UTC) - timedelta(hours=30)
+    sandbox.store.order(order_id)["completed_at"] = old.strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert cli("invoice").code == 1
+    late = cli("status", "--fail-if-late", "24")
+    assert late.code == 1 and "Late" in late.stdout and str(order_id) in late.stdout
+    assert cli("status", "--fail-if-late", "48").code == 0
+
+
+def test_the_log_file_is_written_and_secrets_never_appear(sandbox, cli: Cli):
+    sandbox.faults.add("igest", "502", method="POST", path=r"^/v1/documents$")
+    cli("--verbose", "invoice")
+    cli("invoice")
+    cli("status")
+    secrets = [sandbox.credentials["jumpseller"]["auth_token"],
+               sandbox.credentials["igest"]["security_code"],
+               sandbox.credentials["igest"]["integration_key"]]
+    captured = "".join(cli.outputs) + cli.log_text()
+    assert "502" in captured
+    for secret in secrets:
+        assert secret not in captured
+    assert os.stat(cli.home / "logs" / "igest-sync.log").st_mode & 0o077 == 0
+    time.sleep(0)  # keep the import used in every path
