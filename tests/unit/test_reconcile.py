@@ -293,6 +293,16 @@ def test_run_looks_up_a_missing_reference_outside_the_window_before_reporting_it
                                  "jumpseller:shop:3"]
 
 
+def test_run_lists_later_documents_once_instead_of_many_look_ups():
+    many = rec.LOOKUP_LIMIT + 1
+    orders = [order(i) for i in range(1, many + 2)]
+    docs = [doc(i, day="2027-03-01") for i in range(1, many + 1)]  # all invoiced very late
+    ig = FakeIgest(docs)
+    report = ReconcileRun(config(), FakeJumpseller(orders), ig).run(NOV)
+    assert kinds(report) == [(MISSING, many + 1)]
+    assert ig.queries[1:] == [{"date_from": date(2026, 12, 31)}]
+
+
 def test_run_respects_the_configured_start_date():
     js = FakeJumpseller([order(1, paid="2026-11-02"), order(2, paid="2026-11-20")])
     report = ReconcileRun(config(start_date=date(2026, 11, 15)), js, FakeIgest([])).run(NOV)

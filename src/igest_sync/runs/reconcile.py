@@ -35,6 +35,8 @@ log = logging.getLogger("igest_sync.reconcile")
 ORDER_LOOKBACK = timedelta(days=30)
 # An order paid on the last day may be invoiced later (a failure fixed by hand, a holiday).
 INVOICE_LAG = timedelta(days=30)
+# Above this many documents to look up by reference, one listing is cheaper (10 requests/s).
+LOOKUP_LIMIT = 50
 
 MISSING = "missing"
 DUPLICATE = "duplicate"
@@ -299,8 +301,8 @@ class ReconcileRun:
         report = self._compare(orders, documents, period)
         # Before calling a document missing, look its reference up without the date window
         # (an invoice dated long after the payment, a credit note issued months later).
-        found = self._by_reference(p.reference for p in report.problems
-                                   if p.kind in (MISSING, UNCREDITED))
+        found = self._by_reference([p.reference for p in report.problems
+                                    if p.kind in (MISSING, UNCREDITED)], period)
         if found:
             report = self._compare(orders, documents + found, period)
         if fix:
@@ -339,9 +341,19 @@ class ReconcileRun:
                             order_id)
         return found
 
-    def _by_reference(self, references: Iterable[str | None]) -> list[IssuedDocument]:
+    def _by_reference(self, references: list[str | None],
+                      period: Period) -> list[IssuedDocument]:
+        wanted = list(dict.fromkeys(r for r in references if r))
+        if len(wanted) > LOOKUP_LIMIT:
+            # A period never invoiced (an outage): one listing of everything dated after the
+            # window costs fewer requests than a look-up per order. A document is never dated
+            # before the payment it is for, so nothing earlier is missed.
+            later = self.igest.find_documents(date_from=period.last + INVOICE_LAG
+                                              + timedelta(days=1))
+            keep = set(wanted)
+            return [d for d in later if d.external_reference in keep]
         found: list[IssuedDocument] = []
-        for reference in dict.fromkeys(r for r in references if r):
+        for reference in wanted:
             found += [d for d in self.igest.find_documents(external_reference=reference)
                       if d.external_reference == reference]
         return found

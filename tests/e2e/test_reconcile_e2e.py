@@ -1,0 +1,110 @@
+"""reconcile, end to end: the real CLI against the sandbox, with inconsistencies planted in it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from igest_sync.config import load_config
+from igest_sync.igest import IgestClient
+from igest_sync.jumpseller import JumpsellerClient
+from igest_sync.mapping import build_document
+
+from .conftest import make_cli
+
+FIRST_DAY = "2026-11-01"  # the sandbox config's start_date; the seed orders are later
+
+
+def problems(result) -> set[tuple[str, int | None]]:
+    return {(p["kind"], p["order_id"]) for p in result.json()["problems"]}
+
+
+def final_numbers(sandbox, reference: str) -> list[str]:
+    return [d["number"] for d in sandbox.igest.final_documents_by_reference().get(reference, [])]
+
+
+def test_reconcile_finds_each_planted_problem_and_fix_issues_only_the_missing(sandbox,
+                                                                             tmp_path):
+    cli = make_cli(sandbox, tmp_path, invoice={"credit_cancelled": False})
+    config, _ = load_config(cli.config)
+    store = config.jumpseller.store
+    today = sandbox.igest.today()
+    period = ("--from", FIRST_DAY, "--to", today.isoformat())
+
+    def ref(order_id: int, kind: str = "") -> str:
+        return f"jumpseller:{store}:{order_id}" + (f":{kind}" if kind else "")
+
+    assert cli("invoice").code == 0
+    clean = cli("reconcile", *period, "--json")
+    assert clean.code == 0, clean.stdout + clean.stderr
+    assert clean.json()["clean"] is True and clean.json()["problems"] == []
+    paid_ever = [o for o in sandbox.store.orders.values() if o.get("completed_at")]
+    assert clean.json()["orders_checked"] == len(paid_ever)
+    assert clean.json()["documents_checked"] == len(sandbox.igest.final_documents_by_reference())
+
+    # Uncredited: an invoiced order is cancelled and the next run, told not to, issues no NC.
+    sandbox.store.cancel_order(10003)
+    assert cli("invoice").code == 0
+    assert final_numbers(sandbox, ref(10003, "credit")) == []
+    # Missing: paid after the last run, no run since.
+    sandbox.store.pay_order(10015)
+    # Wrong total, duplicate, unknown order, another store's document: posted to iGEST by hand.
+    sandbox.store.pay_order(10016)
+    with JumpsellerClient(**_js(sandbox)) as js, IgestClient(**_ig(sandbox)) as ig:
+
+        def draft(order_id: int):
+            return build_document(js.order(order_id), config.invoice, store=store,
+                                  issue_date=today)
+
+        wrong = draft(10016)
+        first = wrong.lines[0]
+        ig.create_document(replace(wrong, lines=(replace(first, quantity=first.quantity + 1),
+                                                 *wrong.lines[1:])), finalize=True)
+        ig.create_document(draft(10002), finalize=True)
+        ig.create_document(replace(draft(10001), external_reference=ref(99999)), finalize=True)
+        ig.create_document(replace(draft(10005), external_reference="jumpseller:other:10005"),
+                           finalize=True)
+    planted = {("missing", 10015), ("duplicate", 10002), ("wrong_total", 10016),
+               ("uncredited", 10003), ("unknown_order", 99999)}
+
+    found = cli("reconcile", *period, "--json")
+    assert found.code == 1, found.stderr
+    assert problems(found) == planted
+    assert sum(found.json()["counts"].values()) == len(planted)
+    by_kind = {p["kind"]: p for p in found.json()["problems"]}
+    assert by_kind["duplicate"]["documents"] == final_numbers(sandbox, ref(10002))
+    assert by_kind["wrong_total"]["found"] != by_kind["wrong_total"]["expected"]
+
+    table = cli("reconcile", *period)
+    assert table.code == 1
+    for kind, order_id in planted:
+        assert kind.replace("_", " ") in table.stdout and str(order_id) in table.stdout
+
+    documents_before = len(sandbox.igest.documents)
+    fixed = cli("reconcile", *period, "--fix", "--json")
+    assert fixed.code == 1, fixed.stderr  # the rest needs a person
+    assert [(f["order_id"], f["action"]) for f in fixed.json()["fixes"]] == [("10015", "issued")]
+    assert len(final_numbers(sandbox, ref(10015))) == 1
+    assert len(sandbox.igest.documents) == documents_before + 1  # nothing credited or deleted
+    assert final_numbers(sandbox, ref(10003, "credit")) == []
+    assert len(final_numbers(sandbox, ref(10002))) == 2
+
+    after = cli("reconcile", *period, "--json")
+    assert after.code == 1
+    assert problems(after) == planted - {("missing", 10015)}
+
+
+def test_reconcile_refuses_a_period_that_ends_before_it_starts(cli):
+    result = cli("reconcile", "--from", "2026-11-30", "--to", "2026-11-01")
+    assert result.code == 2
+    assert "before" in result.stderr
+
+
+def _js(sandbox) -> dict:
+    c = sandbox.credentials["jumpseller"]
+    return {"base_url": c["base_url"], "login": c["login"], "auth_token": c["auth_token"]}
+
+
+def _ig(sandbox) -> dict:
+    c = sandbox.credentials["igest"]
+    return {"base_url": c["base_url"], "integration_key": c["integration_key"],
+            "security_code": c["security_code"]}
