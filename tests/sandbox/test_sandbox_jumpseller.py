@@ -165,6 +165,8 @@ def test_store_helpers_pay_and_cancel(sb: Sandbox) -> None:
     new_id = sb.store.add_order(lines=[{"name": "Caneca", "price": "9.99", "qty": 2}],
                                 status="pending_payment")
     assert new_id == 10017 and sb.store.order(new_id)["total"] == Decimal("19.98")
+    paid_now = sb.store.order(sb.store.add_order(lines=[{"name": "Mel", "price": "6.40"}]))
+    assert paid_now["created_at"] == paid_now["completed_at"] == "2026-11-27 12:00:00 UTC"
 
 
 def test_product_and_variant_updates(sb: Sandbox, js: httpx.Client) -> None:

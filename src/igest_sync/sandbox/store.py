@@ -106,14 +106,19 @@ class JumpsellerStore:
         """Store a wire order dict, or build one with ``orders.make_order(**kwargs)``.
 
         Without ``order_id`` in the kwargs the next id is used (10001 for an empty store).
-        ``created_at`` defaults to the sandbox clock.
+        ``created_at`` defaults to the sandbox clock, and so does a paid order's
+        ``completed_at`` then.
         """
         from igest_sync.sandbox.orders import make_order
 
         with self.lock:
             if order is None:
                 order_id = make_order_kwargs.pop("order_id", None) or self.next_order_id()
-                make_order_kwargs.setdefault("created_at", self.clock())
+                if "created_at" not in make_order_kwargs:
+                    # Created just now (and, if paid, paid just now: never in the future).
+                    make_order_kwargs["created_at"] = self.clock()
+                    if make_order_kwargs.get("status", "paid") == "paid":
+                        make_order_kwargs.setdefault("completed_at", self.clock())
                 order = make_order(order_id, **make_order_kwargs)
             order_id = int(order["id"])
             if order_id in self.orders:
