@@ -158,7 +158,7 @@ class Ledger:
         if str(path) == ":memory:":  # a dry run with no state file yet: write nothing to disk
             db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             db.row_factory = sqlite3.Row
-            db.executescript(_MIGRATIONS[SCHEMA_VERSION])
+            Ledger._migrate(db, path)
             return db
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,14 +200,26 @@ class Ledger:
                 f"this version knows {SCHEMA_VERSION}).",
                 hint="Upgrade igest-sync; the file is left untouched.",
             )
+        if version < SCHEMA_VERSION:
+            Ledger._migrate(db, path)
+        return db
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection, path: Path) -> None:
+        """Bring the file to SCHEMA_VERSION, one transaction per version.
+
+        The version is read again under the write lock: two runs opening a new file at the
+        same moment must not both create the tables (the second finds them made).
+        """
         try:
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                # One migration, one transaction: a crash leaves the previous version intact.
-                db.executescript(f"BEGIN IMMEDIATE; {_MIGRATIONS[target]}; "
-                                 f"PRAGMA user_version={target}; COMMIT;")
+            with _transaction(db):
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _statements(_MIGRATIONS[target]):
+                        db.execute(statement)
+                    db.execute(f"PRAGMA user_version={target}")
         except sqlite3.DatabaseError as exc:
             raise StateError(f"State file {path} could not be migrated: {exc}.") from None
-        return db
 
     def close(self) -> None:
         with self._lock:
@@ -452,6 +464,17 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (sqlite3 runs one per execute)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return [s for s in statements if s.strip(" ;\n")]
 
 
 def _iso(value: datetime | None) -> str | None:
