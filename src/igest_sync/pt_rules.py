@@ -1,4 +1,4 @@
-"""Portuguese invoicing facts the tool relies on (sources: docs/pt-invoicing.md).
+"""Portuguese invoicing facts the tool relies on (sources and reasoning: docs/invoicing-rules.md).
 
 Plain data, no logic beyond look-ups: the mapping, the config validation and ``check`` all read
 these tables, so a change in the law is a change here only.

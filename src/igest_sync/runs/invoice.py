@@ -381,7 +381,8 @@ class InvoiceRun:
         if order.status == "paid" and paid_on is not None and paid_on >= floor:
             to_issue[order.id] = order
         elif order.status == "paid" and paid_on is None:
-            # Paid without a payment time is a defect; the mapping refuses it with that reason.
+            # Paid without a payment time: the status is what counts; the document is dated
+            # today as always, it just carries no "Pago em" note.
             to_issue[order.id] = order
         elif order.status == "paid":
             note = f"paid on {paid_on}, before the start date {floor}: never invoiced"

@@ -267,8 +267,8 @@ class IgestState:
             sign = 1 if doc["type"] == "NC" else -1
             for line in doc["lines"]:
                 product = self.product_by_reference(line["reference"])
-                if product is not None and product["type"] == "S":
-                    continue  # services have no stock
+                if product is None or product["type"] == "S":
+                    continue  # services, and references with no product (shipping), have no stock
                 stock_key = (line["reference"], warehouse)
                 moved = sign * line["quantity"]
                 self.stock_levels[stock_key] = self.stock_levels.get(stock_key, Decimal(0)) + moved

@@ -1,0 +1,155 @@
+"""The command line as a new user meets it: help, set-up, bad config files, sandbox, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import Cli, make_cli
+
+COMMANDS = ["invoice", "resend", "status", "sync-products", "sync-stock", "init", "check",
+            "sandbox", "demo", "credit", "reconcile"]
+
+
+def run(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "igest_sync", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env or os.environ.copy(),
+                          stdin=subprocess.DEVNULL)
+
+
+def test_help_lists_every_command_and_each_has_an_example():
+    result = run("--help")
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert f"  {command} " in result.stdout
+        sub = run(command, "--help")
+        assert sub.returncode == 0 and "Examples:" in sub.stdout, command
+        assert f"igest-sync {command}" in sub.stdout
+
+
+def test_console_script_and_module_are_the_same_program():
+    script = Path(sys.executable).with_name("igest-sync")
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "Exit codes" in result.stdout
+
+
+BAD_CONFIGS = {
+    "unknown key": ("[jumpseller]\nbase_url='https://api.jumpseller.com/v1'\nlogin='x'\n"
+                    "auth_token='t'\ncolour='blue'\n[igest]\nbase_url='https://i.example/v1'\n"
+                    "integration_key='k'\nsecurity_code='s'\n", "colour"),
+    "missing key": ("[jumpseller]\nbase_url='https://api.jumpseller.com/v1'\nlogin='x'\n"
+                    "[igest]\nbase_url='https://i.example/v1'\nintegration_key='k'\n"
+                    "security_code='s'\n", "auth_token"),
+    "wrong type": ("[jumpseller]\nbase_url='https://api.jumpseller.com/v1'\nlogin='x'\n"
+                   "auth_token='t'\n[igest]\nbase_url='https://i.example/v1'\n"
+                   "integration_key='k'\nsecurity_code='s'\n[invoice]\nmove_stock='yes'\n",
+                   "move_stock"),
+    "bad toml": ("[jumpseller\nlogin = \n", "line"),
+    "http url": ("[jumpseller]\nbase_url='http://api.jumpseller.com/v1'\nlogin='x'\n"
+                 "auth_token='t'\n[igest]\nbase_url='https://i.example/v1'\n"
+                 "integration_key='k'\nsecurity_code='s'\n", "http://"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_a_bad_config_gives_one_clear_message_and_exit_2(case, tmp_path):
+    text, must_name = BAD_CONFIGS[case]
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    config.chmod(0o600)
+    result = run("--config", str(config), "invoice", env={**os.environ,
+                                                          "IGEST_SYNC_HOME": str(tmp_path)})
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert str(config.name) in result.stderr and must_name in result.stderr
+    assert result.stdout == ""
+
+
+def test_missing_config_points_to_init(tmp_path):
+    result = run("invoice", env={**os.environ, "IGEST_SYNC_HOME": str(tmp_path)})
+    assert result.returncode == 2 and "igest-sync init" in result.stderr
+
+
+def test_init_writes_a_private_config_that_loads(tmp_path):
+    env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}
+    result = run("init", "--jumpseller-login", "minhaloja", "--jumpseller-auth-token", "T" * 32,
+                 "--igest-base-url", "https://api.igest.example/v1", "--igest-integration-key",
+                 "KEY", "--igest-security-code", "SECRET", "--start-date", "2026-11-01", env=env)
+    assert result.returncode == 0, result.stderr
+    config = tmp_path / "config.toml"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert "SECRET" not in result.stdout + result.stderr
+    again = run("init", "--jumpseller-login", "x", "--jumpseller-auth-token", "y",
+                "--igest-base-url", "https://a.example/v1", "--igest-integration-key", "k",
+                "--igest-security-code", "s", env=env)
+    assert again.returncode == 2 and "--force" in again.stderr  # never overwritten silently
+    status = run("status", env=env)  # the config loads; no state yet is a clear message
+    assert status.returncode == 4 and "igest-sync invoice" in status.stderr
+
+
+def test_a_world_readable_config_is_warned_about(sandbox, tmp_path):
+    cli = make_cli(sandbox, tmp_path)
+    cli.config.chmod(0o644)
+    result = cli("invoice")
+    assert result.code == 0
+    assert "chmod 600" in result.stderr
+
+
+def test_check_against_the_sandbox(sandbox, cli: Cli):
+    result = cli("check")
+    assert result.code == 0, result.stdout
+    assert "Series FR A" in result.stdout and "FAILED" not in result.stdout
+
+
+def test_check_names_what_is_wrong(sandbox, tmp_path):
+    cli = make_cli(sandbox, tmp_path, invoice={"series": "Z", "warehouse": "NOPE"})
+    result = cli("check")
+    assert result.code == 1
+    assert "FAILED" in result.stdout and "Z" in result.stdout and "NOPE" in result.stdout
+
+
+def test_wrong_credentials_exit_5_with_the_keys_to_fix(sandbox, tmp_path):
+    cli = make_cli(sandbox, tmp_path, jumpseller={"auth_token": "W" * 32})
+    result = cli("invoice")
+    assert result.code == 5
+    assert "jumpseller.auth_token" in result.stderr and "W" * 32 not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sandbox_json_prints_one_line_then_serves_both_apis(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "igest_sync", "sandbox", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "IGEST_SYNC_HOME": str(tmp_path)})
+    try:
+        line = proc.stdout.readline()
+        info = json.loads(line)
+        js, ig = info["jumpseller"], info["igest"]
+        assert set(js) == {"base_url", "login", "auth_token"}
+        assert set(ig) == {"base_url", "integration_key", "security_code"}
+        store = httpx.get(f"{js['base_url']}/store/info.json",
+                          auth=(js["login"], js["auth_token"]))
+        assert store.status_code == 200 and "name" in store.json()
+        entity = httpx.get(f"{ig['base_url']}/entity", headers={
+            "X-Integration-Key": ig["integration_key"], "X-Security-Code": ig["security_code"]})
+        assert entity.status_code == 200 and entity.json()["currency"] == "EUR"
+        assert httpx.get(f"{ig['base_url']}/entity").status_code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+
+
+def test_demo_runs_the_whole_cycle_and_exits_0(tmp_path):
+    result = run("demo", env={**os.environ, "HOME": str(tmp_path)}, timeout=180)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for title in ("Checks", "Documents issued", "Products summary", "Stock summary"):
+        assert title in result.stdout
+    assert "429 responses: 0" in result.stdout
+    assert "Demo finished." in result.stdout
