@@ -204,12 +204,13 @@ def status_report(report: Any, *, json_out: bool = False) -> None:
         return
     table = Table(title="Documents issued (newest first)")
     for col in ("Order", "Document", "Type", "Date", "Customer", "Total (EUR)", "iGEST state",
-                "On order"):
+                "On order", "Credited by"):
         table.add_column(col, justify="right" if col.startswith("Total") else "left")
     for d in report.documents:
+        credited = report.credited_by.get(d.order_id, "") if d.kind == "invoice" else ""
         table.add_row(str(d.order_id), d.number or d.document_id, d.type, d.date or "",
                       escape(d.customer or ""), _money(d.gross_total), d.status,
-                      "yes" if d.linked else ("failed" if d.link_error else "no"))
+                      "yes" if d.linked else ("failed" if d.link_error else "no"), credited)
     out.print(table)
     late = {order_id: hours for order_id, _, hours in report.late}
     if report.failed:

@@ -259,3 +259,44 @@ def test_the_log_file_is_written_and_secrets_never_appear(sandbox, cli: Cli):
         assert secret not in captured
     assert os.stat(cli.home / "logs" / "igest-sync.log").st_mode & 0o077 == 0
     time.sleep(0)  # keep the import used in every path
+
+
+def test_status_shows_the_credit_note_of_a_credited_invoice(sandbox, cli: Cli):
+    assert cli("invoice").code == 0
+    ref, [invoice] = next(iter(_finals(sandbox).items()))
+    order_id = int(ref.rsplit(":", 1)[1])
+    sandbox.store.cancel_order(order_id)
+    assert cli("invoice").code == 0
+    documents = cli("status", "--json").json()["documents"]
+    [row] = [d for d in documents if d["order_id"] == order_id and d["kind"] == "invoice"]
+    [credit] = [d for d in documents if d["order_id"] == order_id and d["kind"] == "credit"]
+    assert row["credited_by"] == credit["number"] and credit["type"] == "NC"
+    assert credit["number"] in cli("status").stdout
+
+
+def test_a_failed_link_back_never_touches_the_invoice_and_is_retried_once(sandbox, cli: Cli):
+    sandbox.faults.add("jumpseller", "500", method="POST", path=r"/orders/\d+/documents\.json$",
+                       times=None)
+    first = cli("invoice")
+    assert first.code == 0  # the invoices are fine; the note says what was not attached
+    assert "could not be attached" in first.stdout
+    _assert_exactly_once(sandbox)
+    posts = sandbox.stats()["jumpseller"]["by_route"]["POST /v1/orders/{id}/documents.json"]
+    assert cli("invoice").code == 0
+    again = sandbox.stats()["jumpseller"]["by_route"]["POST /v1/orders/{id}/documents.json"]
+    assert again == 2 * posts  # one retry per document on the next run
+    sandbox.faults.clear()
+    assert cli("invoice").code == 0
+    assert sandbox.stats()["jumpseller"]["by_route"][
+        "POST /v1/orders/{id}/documents.json"] == again  # never a third time
+    _assert_exactly_once(sandbox)
+
+
+def test_documents_are_emailed_once_and_never_for_old_orders(sandbox, tmp_path):
+    cli = make_cli(sandbox, tmp_path, invoice={"email_customer": True, "email_max_age_days": 3})
+    fresh = _add_paid_order(sandbox)
+    assert cli("invoice").code == 0
+    assert cli("invoice").code == 0
+    emailed = [e for e in sandbox.igest.emails]
+    assert len(emailed) == 1  # the seeded orders were paid weeks ago: no backfill spam
+    assert emailed[0]["to"] == sandbox.store.order(fresh)["customer"]["email"]

@@ -18,6 +18,7 @@ class StatusReport:
     last_run_at: str | None
     last_success_at: str | None
     late: list[tuple[int, str, float]] = field(default_factory=list)  # order, paid_at, hours
+    credited_by: dict[int, str] = field(default_factory=dict)  # order -> its credit note's number
 
     def late_beyond(self, hours: float) -> list[tuple[int, str, float]]:
         return [item for item in self.late if item[2] > hours]
@@ -28,7 +29,8 @@ class StatusReport:
                 {"order_id": d.order_id, "kind": d.kind, "number": d.number, "type": d.type,
                  "date": d.date, "customer": d.customer, "gross_total": str(d.gross_total),
                  "status": d.status, "atcud": d.atcud, "document_id": d.document_id,
-                 "linked": d.linked, "issued_at": d.issued_at}
+                 "linked": d.linked, "issued_at": d.issued_at,
+                 "credited_by": self.credited_by.get(d.order_id) if d.kind == "invoice" else None}
                 for d in self.documents
             ],
             "failed": [
@@ -66,6 +68,8 @@ def build_status(ledger: Ledger, *, now: datetime | None = None,
         last_run_at=ledger.get_meta("last_run_at"),
         last_success_at=ledger.get_meta("last_success_at"),
     )
+    report.credited_by = {d.order_id: d.number or d.document_id
+                          for d in report.documents if d.kind == "credit"}
     # A paid order's invoice is due on the payment day: flag those waiting more than a day.
     pending_paid = [o for _, o in failed if o is not None] + waiting
     for order in pending_paid:
