@@ -11,7 +11,8 @@ from decimal import Decimal
 import pytest
 from adapter_helpers import JS_BASE, JS_LOGIN, JS_TOKEN, max_in_any_window
 
-from igest_sync.errors import AuthError, BadResponse, NotFound, RateLimited, Rejected
+from igest_sync.errors import (AuthError, BadResponse, NotFound, RateLimited, Rejected,
+                               ServerError)
 from igest_sync.models import Address, CatalogueItem, LocationStock, Tax
 
 BASIC = "Basic " + base64.b64encode(f"{JS_LOGIN}:{JS_TOKEN}".encode()).decode()
@@ -238,7 +239,7 @@ def test_add_order_document_without_url(js, httpx_mock):
 
 def test_add_order_document_is_not_retried_on_502(js, httpx_mock):
     httpx_mock.add_response(method="POST", status_code=502)
-    with pytest.raises(Exception):
+    with pytest.raises(ServerError):
         js.add_order_document(5, credit_note=False, external_id="d", public_id="p", url=None)
     assert len(httpx_mock.get_requests()) == 1
 

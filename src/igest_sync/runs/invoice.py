@@ -1,35 +1,31 @@
 """``invoice`` and ``resend``: every paid order gets exactly one final iGEST document.
 
-Plan → act → record. Finding the orders (``discover``) and issuing one (``Issuer.issue``) are
-separate so that ``resend`` and ``reconcile --fix`` go through the very same exactly-once path.
+Plan → act → record. This module finds the orders (new ones by the highest id seen, open ones
+until they are paid, unfinished work from earlier runs) and hands each to ``runs.issuer``,
+the one exactly-once path that ``resend``, ``credit`` and ``reconcile --fix`` use too. Then
+it credits orders cancelled after their invoice and attaches and emails what was issued.
 
-Exactly once, anchored in iGEST: each document carries ``external_reference`` (store + order).
-Before any write the ledger records the intent; after it, the outcome. Work whose intent has no
-outcome (a crash, a timeout, a lost answer) is looked up by its reference in iGEST before
-anything is sent again: a final document found there is adopted, a stray draft is finalized
-when its totals are right and deleted otherwise. A ledger that starts empty (first run, or the
-state file was lost) lists iGEST's documents for the period once, so nothing already issued is
-issued again.
+A ledger that starts empty (first run, or the state file was lost) lists iGEST's documents for
+the period once, so nothing already issued is issued again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from igest_sync.config import Config
 from igest_sync.customer import CustomerOverride
-from igest_sync.errors import (ApiError, Conflict, IgestSyncError, NotFound, OrderRejected,
-                               UsageError)
+from igest_sync.errors import ApiError, IgestSyncError, NotFound, OrderRejected, UsageError
 from igest_sync.igest import IgestClient
 from igest_sync.jumpseller import JumpsellerClient
-from igest_sync.ledger import IN_FLIGHT, Ledger, WorkRecord
-from igest_sync.mapping import build_credit_note, build_document, external_reference
+from igest_sync.ledger import IN_FLIGHT, Ledger
+from igest_sync.mapping import build_document, external_reference
 from igest_sync.models import DocumentDraft, IssuedDocument, ItemOutcome, Order
-from igest_sync.pt_rules import FINAL_CONSUMER_NIF
+from igest_sync.runs.issuer import Issuer
 from igest_sync.timeutil import lisbon_date
 
 log = logging.getLogger("igest_sync.invoice")
@@ -88,180 +84,6 @@ class InvoiceReport:
             "notices": list(self.notices),
             "still_failed": [{"order_id": o.key, "error": o.detail} for o in self.still_failed],
         }
-
-
-class Issuer:
-    """Issues the document for one order through the exactly-once path."""
-
-    def __init__(self, config: Config, ledger: Ledger, igest: IgestClient, *, today: date,
-                 known: dict[str, list[IssuedDocument]] | None = None) -> None:
-        self.config = config
-        self.settings = config.invoice
-        self.store = config.jumpseller.store
-        self.ledger = ledger
-        self.igest = igest
-        self.today = today
-        # external_reference -> documents, from one listing when the ledger started empty.
-        self.known = known
-
-    def issue(self, order: Order, *, override: CustomerOverride | None = None,
-              force_lookup: bool = False) -> ItemOutcome:
-        """The invoice of a paid order."""
-
-        def build() -> DocumentDraft:
-            return build_document(order, self.settings, store=self.store,
-                                  issue_date=self.today, override=override)
-
-        return self._issue(order.id, "invoice", build, force_lookup=force_lookup)
-
-    def credit(self, order: Order, original: IssuedDocument, reason: str, *,
-               force_lookup: bool = False) -> ItemOutcome:
-        """A credit note for the whole of ``original``, the final invoice of ``order``."""
-
-        def build() -> DocumentDraft:
-            # Rebuild the invoice's lines as issued, with the customer the invoice went to
-            # (it may have been decided by hand with resend --nif / --as-consumer).
-            nif = original.customer_nif
-            consumer = nif in (None, "", FINAL_CONSUMER_NIF)
-            invoice = build_document(
-                order, self.settings, store=self.store, issue_date=original.date or self.today,
-                override=CustomerOverride(nif=None if consumer else nif, as_consumer=consumer))
-            return build_credit_note(order, original, invoice, self.settings, store=self.store,
-                                     issue_date=self.today, reason=reason)
-
-        return self._issue(order.id, "credit", build, force_lookup=force_lookup)
-
-    def _issue(self, order_id: int, kind: str, build: Callable[[], DocumentDraft], *,
-               force_lookup: bool) -> ItemOutcome:
-        key = str(order_id)
-        ref = external_reference(self.store, order_id, kind)
-        work = self.ledger.ensure_work(order_id, kind, ref)
-        if work.state == "final":
-            return self._already(order_id, kind, work)
-        try:
-            drafts = self._recover(order_id, kind, work, ref, force_lookup)
-        except _Adopted as adopted:
-            return adopted.outcome
-        except ApiError as exc:
-            return self._failed(order_id, kind, f"could not look up {ref} in iGEST: {exc}",
-                                exc.transient)
-        try:
-            draft = build()
-        except OrderRejected as exc:
-            try:
-                self._discard(drafts)
-            except ApiError:
-                pass  # the draft is looked up again on the next attempt (phase is kept)
-            return self._failed(order_id, kind, exc.reason, False, hint=exc.hint)
-        try:
-            document = self._draft(order_id, kind, draft, drafts)
-            if document is None:
-                return ItemOutcome(key, "failed", self.ledger.work(order_id, kind).error or "")
-            final = self._finalize(order_id, kind, document)
-        except ApiError as exc:
-            return self._failed(order_id, kind, f"iGEST refused or failed: {exc}", exc.transient)
-        email = self.settings.email_customer and kind == "invoice"
-        self.ledger.record_final(order_id, kind, final, email=email)
-        log.info("Finalized %s for order %s (%s EUR)", final.number, order_id, final.gross_total)
-        return ItemOutcome(key, "issued", final.number or final.id,
-                           {"number": final.number, "gross_total": str(final.gross_total),
-                            "kind": kind, "warnings": list(draft.warnings)})
-
-    # -- steps ------------------------------------------------------------------------------
-
-    def _recover(self, order_id: int, kind: str, work: WorkRecord, ref: str,
-                 force_lookup: bool) -> list[IssuedDocument]:
-        """Find what iGEST already holds for this work; adopt a final document if any."""
-        if self.known is not None and not work.phase and not force_lookup:
-            found = list(self.known.get(ref, []))
-        elif work.phase or force_lookup or work.state in IN_FLIGHT:
-            found = list(self.igest.find_documents(external_reference=ref))
-        else:
-            return []
-        found = [d for d in found if d.status != "cancelled" and d.external_reference == ref]
-        finals = [d for d in found if d.status == "final"]
-        if finals:
-            doc = finals[0]
-            self.ledger.record_final(order_id, kind, doc, email=False)
-            detail = f"{doc.number} already in iGEST; adopted, nothing issued"
-            if len(finals) > 1:
-                numbers = ", ".join(d.number or d.id for d in finals)
-                detail += f" (iGEST holds {len(finals)} final documents for it: {numbers})"
-                log.error("Order %s has %d final documents in iGEST: %s", order_id,
-                          len(finals), numbers)
-            log.warning("Adopted %s for order %s", doc.number, order_id)
-            raise _Adopted(ItemOutcome(str(order_id), "adopted", detail,
-                                       {"number": doc.number, "kind": kind,
-                                        "gross_total": str(doc.gross_total)}))
-        if not found:
-            self.ledger.clear_phase(order_id, kind)
-        return [d for d in found if d.status == "draft"]
-
-    def _draft(self, order_id: int, kind: str, draft: DocumentDraft,
-               strays: list[IssuedDocument]) -> IssuedDocument | None:
-        """A draft in iGEST whose totals equal the order's, or None (failure recorded)."""
-        reusable = next((d for d in strays if d.gross_total == draft.gross_total), None)
-        self._discard([d for d in strays if d is not reusable])
-        if reusable is not None:
-            log.info("Reusing draft %s left for order %s", reusable.id, order_id)
-            self.ledger.mark(order_id, kind, "draft", document_id=reusable.id)
-            return reusable
-        self.ledger.mark(order_id, kind, "requested")
-        document = self.igest.create_document(draft)
-        self.ledger.mark(order_id, kind, "draft", document_id=document.id)
-        if document.gross_total != draft.gross_total:
-            reason = (f"iGEST computed {document.gross_total} EUR for the document but the "
-                      f"customer paid {draft.gross_total} EUR; the draft was deleted and no "
-                      "document was issued")
-            self._delete(document.id)
-            self.ledger.clear_phase(order_id, kind)
-            self.ledger.fail(order_id, kind, reason, transient=False)
-            log.error("Order %s: %s", order_id, reason)
-            return None
-        return document
-
-    def _finalize(self, order_id: int, kind: str, document: IssuedDocument) -> IssuedDocument:
-        self.ledger.mark(order_id, kind, "finalizing", document_id=document.id)
-        try:
-            return self.igest.finalize_document(document.id)
-        except Conflict:
-            # Finalized by an earlier attempt whose answer was lost: read it back.
-            final = self.igest.get_document(document.id)
-            if final.status != "final":
-                raise
-            return final
-
-    def _discard(self, drafts: Iterable[IssuedDocument]) -> None:
-        for stray in drafts:
-            log.warning("Deleting stray draft %s (%s)", stray.id, stray.external_reference)
-            self._delete(stray.id)
-
-    def _delete(self, document_id: str) -> None:
-        try:
-            self.igest.delete_document(document_id)
-        except NotFound:
-            pass  # a retried DELETE whose first attempt already succeeded
-
-    def _already(self, order_id: int, kind: str, work: WorkRecord) -> ItemOutcome:
-        docs = [d for d in self.ledger.documents_for(order_id) if d.kind == kind]
-        doc = docs[0] if docs else None
-        number = doc.number if doc else work.document_id
-        return ItemOutcome(str(order_id), "already", f"{number} was issued before; nothing issued",
-                           {"number": number, "kind": kind,
-                            "gross_total": str(doc.gross_total) if doc else None})
-
-    def _failed(self, order_id: int, kind: str, reason: str, transient: bool, *,
-                hint: str | None = None) -> ItemOutcome:
-        text = reason if not hint else f"{reason} ({hint})"
-        self.ledger.fail(order_id, kind, text, transient=transient)
-        what = "invoiced" if kind == "invoice" else "credited"
-        log.error("Order %s not %s: %s", order_id, what, text)
-        return ItemOutcome(str(order_id), "failed", text, {"transient": transient, "kind": kind})
-
-
-class _Adopted(Exception):
-    def __init__(self, outcome: ItemOutcome) -> None:
-        self.outcome = outcome
 
 
 class InvoiceRun:
