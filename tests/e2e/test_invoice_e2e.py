@@ -300,3 +300,32 @@ def test_documents_are_emailed_once_and_never_for_old_orders(sandbox, tmp_path):
     emailed = [e for e in sandbox.igest.emails]
     assert len(emailed) == 1  # the seeded orders were paid weeks ago: no backfill spam
     assert emailed[0]["to"] == sandbox.store.order(fresh)["customer"]["email"]
+
+
+def test_orders_seen_by_a_killed_run_are_not_forgotten(sandbox, cli: Cli):
+    """A run killed after the checkpoint passed an order but before issuing it."""
+    from igest_sync.config import load_config
+    from igest_sync.igest import IgestClient
+    from igest_sync.jumpseller import JumpsellerClient
+    from igest_sync.ledger import Ledger
+    from igest_sync.runs.invoice import InvoiceRun
+
+    config, _ = load_config(cli.config)
+    with JumpsellerClient(config.jumpseller.base_url, config.jumpseller.login,
+                          config.jumpseller.auth_token) as js, \
+            IgestClient(config.igest.base_url, config.igest.integration_key,
+                        config.igest.security_code) as ig, Ledger(cli.state) as ledger:
+        run = InvoiceRun(config, ledger, js, ig)
+
+        def killed(*args, **kwargs):
+            raise SystemExit("killed")  # the process dies right after classifying the orders
+
+        run._issue_all = killed
+        try:
+            run.run()
+        except SystemExit:
+            pass
+        assert ledger.checkpoint == max(sandbox.store.order_ids())
+    assert sandbox.igest.documents == []
+    assert cli("invoice").code == 0
+    _assert_exactly_once(sandbox)

@@ -218,6 +218,11 @@ class InvoiceRun:
                                      paid_at=order.completed_at, total=order.total,
                                      customer=_customer_name(order),
                                      email=order.customer_email, note=note)
+            if order.id in to_issue:
+                # Recorded as work before the checkpoint passes it: a run killed between the
+                # two finds it as pending work, never behind the checkpoint and forgotten.
+                self.ledger.ensure_work(order.id, "invoice", external_reference(
+                    self.config.jumpseller.store, order.id))
             self.ledger.advance_checkpoint(order.id)
 
     def _igest_documents_since(self, floor: date) -> dict[str, list[IssuedDocument]]:
