@@ -10,9 +10,9 @@ Lifecycle of one piece of work (an invoice or a credit note for one order), ``wo
        │            │           │            │
        └────────────┴───────────┴────────────┴──▶ failed (reason, transient?, attempts)
 
-``phase`` keeps the furthest step that may have reached iGEST (requested, draft, finalizing):
-work that failed or crashed with a phase set is looked up by its external reference before
-anything is sent again.
+``phase`` keeps the furthest step that may have reached iGEST (requested, draft, finalizing),
+or "unverified" for work recorded while the ledger was empty: work with a phase set is looked
+up by its external reference before anything is sent again.
 """
 
 from __future__ import annotations
@@ -303,12 +303,17 @@ class Ledger:
         rows = self._rows("SELECT * FROM work WHERE order_id=? AND kind=?", (order_id, kind))
         return _work(rows[0]) if rows else None
 
-    def ensure_work(self, order_id: int, kind: str, external_reference: str) -> WorkRecord:
-        """Create the work item as pending unless it exists; return its current record."""
+    def ensure_work(self, order_id: int, kind: str, external_reference: str, *,
+                    unverified: bool = False) -> WorkRecord:
+        """Create the work item as pending unless it exists; return its current record.
+
+        ``unverified``: created while the ledger knew nothing (first run, lost state file), so
+        iGEST may already hold its document: it is looked up before anything is sent.
+        """
         self._write(
-            """INSERT INTO work(order_id, kind, state, external_reference, updated_at)
-               VALUES(?,?,'pending',?,?) ON CONFLICT(order_id, kind) DO NOTHING""",
-            (order_id, kind, external_reference, _now()),
+            """INSERT INTO work(order_id, kind, state, phase, external_reference, updated_at)
+               VALUES(?,?,'pending',?,?,?) ON CONFLICT(order_id, kind) DO NOTHING""",
+            (order_id, kind, "unverified" if unverified else None, external_reference, _now()),
         )
         record = self.work(order_id, kind)
         assert record is not None

@@ -302,8 +302,8 @@ def test_documents_are_emailed_once_and_never_for_old_orders(sandbox, tmp_path):
     assert emailed[0]["to"] == sandbox.store.order(fresh)["customer"]["email"]
 
 
-def test_orders_seen_by_a_killed_run_are_not_forgotten(sandbox, cli: Cli):
-    """A run killed after the checkpoint passed an order but before issuing it."""
+def _killed_run(cli: Cli) -> int | None:
+    """An invoice run that dies right after classifying the orders, before issuing any."""
     from igest_sync.config import load_config
     from igest_sync.igest import IgestClient
     from igest_sync.jumpseller import JumpsellerClient
@@ -318,14 +318,33 @@ def test_orders_seen_by_a_killed_run_are_not_forgotten(sandbox, cli: Cli):
         run = InvoiceRun(config, ledger, js, ig)
 
         def killed(*args, **kwargs):
-            raise SystemExit("killed")  # the process dies right after classifying the orders
+            raise SystemExit("killed")
 
         run._issue_all = killed
         try:
             run.run()
         except SystemExit:
             pass
-        assert ledger.checkpoint == max(sandbox.store.order_ids())
+        return ledger.checkpoint
+
+
+def test_orders_seen_by_a_killed_run_are_not_forgotten(sandbox, cli: Cli):
+    assert _killed_run(cli) == max(sandbox.store.order_ids())
     assert sandbox.igest.documents == []
     assert cli("invoice").code == 0
+    _assert_exactly_once(sandbox)
+
+
+def test_a_lost_state_file_then_a_killed_run_still_issues_nothing_twice(sandbox, cli: Cli):
+    assert cli("invoice").code == 0
+    issued = len(sandbox.igest.documents)
+    for suffix in ("", "-wal", "-shm"):
+        path = cli.state.with_name(cli.state.name + suffix)
+        if path.exists():
+            path.unlink()
+    _killed_run(cli)  # the new ledger now has a checkpoint but knows no documents
+    result = cli("invoice", "--json")
+    assert result.code == 0, result.stderr
+    assert result.json()["issued"] == 0
+    assert len(sandbox.igest.documents) == issued
     _assert_exactly_once(sandbox)

@@ -109,9 +109,9 @@ class InvoiceRun:
         to_issue: dict[int, Order] = {}
 
         for order in self._new_orders(floor, since, fresh):
-            self._classify(order, floor, to_issue, report, dry_run)
+            self._classify(order, floor, to_issue, report, dry_run, fresh=fresh)
         for order in self._newly_paid_open_orders():
-            self._classify(order, floor, to_issue, report, dry_run)
+            self._classify(order, floor, to_issue, report, dry_run, fresh=fresh)
         for order in self._unfinished_orders(to_issue):
             to_issue.setdefault(order.id, order)
 
@@ -197,7 +197,7 @@ class InvoiceRun:
                                  transient=exc.transient)
 
     def _classify(self, order: Order, floor: date, to_issue: dict[int, Order],
-                  report: InvoiceReport, dry_run: bool) -> None:
+                  report: InvoiceReport, dry_run: bool, *, fresh: bool = False) -> None:
         paid_on = lisbon_date(order.completed_at) if order.completed_at else None
         note = None
         if order.status == "paid" and paid_on is not None and paid_on >= floor:
@@ -222,7 +222,7 @@ class InvoiceRun:
                 # Recorded as work before the checkpoint passes it: a run killed between the
                 # two finds it as pending work, never behind the checkpoint and forgotten.
                 self.ledger.ensure_work(order.id, "invoice", external_reference(
-                    self.config.jumpseller.store, order.id))
+                    self.config.jumpseller.store, order.id), unverified=fresh)
             self.ledger.advance_checkpoint(order.id)
 
     def _igest_documents_since(self, floor: date) -> dict[str, list[IssuedDocument]]:

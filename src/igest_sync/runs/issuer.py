@@ -108,7 +108,8 @@ class Issuer:
     def _recover(self, order_id: int, kind: str, work: WorkRecord, ref: str,
                  force_lookup: bool) -> list[IssuedDocument]:
         """Find what iGEST already holds for this work; adopt a final document if any."""
-        if self.known is not None and not work.phase and not force_lookup:
+        if self.known is not None and work.phase in (None, "unverified") and not force_lookup:
+            # This run listed iGEST's documents already: the listing answers for this work.
             found = list(self.known.get(ref, []))
         elif work.phase or force_lookup or work.state in IN_FLIGHT:
             found = list(self.igest.find_documents(external_reference=ref))
