@@ -311,8 +311,10 @@ class InvoiceRun:
                     f"it with `igest-sync credit {order.id} --reason TEXT` (credit_cancelled is "
                     "off).")
                 continue
+            # Credit notes are rare: always ask iGEST first, so a lost ledger cannot repeat one.
             report.outcomes.append(self.credit_one(order, document.document_id,
-                                                   self.config.invoice.credit_reason))
+                                                   self.config.invoice.credit_reason,
+                                                   force_lookup=True))
 
     def credit_one(self, order: Order, document_id: str, reason: str, *,
                    force_lookup: bool = False) -> ItemOutcome:
