@@ -1,0 +1,235 @@
+"""Fault-injection fixtures: the real CLI (a subprocess) against a small sandbox over loopback.
+
+Each test starts a sandbox without the seed shop and adds only the orders it needs, so a CLI
+call costs about half a second. Every request the CLI sends is also written to a request log
+(``sb.requests``: time, service, method, path, query string, status) so tests can check what
+went over the wire: how long the client waited after a 429, that no credential is in a URL,
+that a POST was not repeated.
+
+``Cli`` and ``make_cli`` are small copies of ``tests/e2e/conftest.py``'s (so this suite does not
+depend on another directory's fixtures); ``soak`` is ``bench/crash_soak.py``, whose ``audit``
+is the one exactly-once check used here and by the bench.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from igest_sync.config import write_config
+from igest_sync.demo import demo_config
+from igest_sync.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DRAFT_POST = r"^/v1/documents$"
+FINALIZE_POST = r"^/v1/documents/\d+/finalize$"
+LOOKUP_GET = r"^/v1/documents$"
+LINK_POST = r"^/v1/orders/\d+/documents\.json$"
+
+
+def _load_bench(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+soak = _load_bench("crash_soak")
+
+
+# -- the request log -------------------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    received: float  # time.monotonic() when the request arrived
+    service: str
+    method: str
+    path: str
+    query: str
+    answered: float | None = None  # when the answer (or the dropped connection) left
+    status: int | None = None  # None: still being served; 0: dropped without an answer
+    headers: tuple[tuple[str, str], ...] = ()  # of the answer
+
+
+class RequestLog:
+    """WSGI middleware in front of one emulator: records every request, passes the rest on."""
+
+    _own = ("app", "service", "entries", "_lock")
+
+    def __init__(self, app: Any, service: str) -> None:
+        object.__setattr__(self, "app", app)
+        object.__setattr__(self, "service", service)
+        object.__setattr__(self, "entries", [])
+        object.__setattr__(self, "_lock", threading.Lock())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # `sb.jumpseller_app.latency = ...` must reach the emulator, not this wrapper.
+        if name in self._own:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.app, name, value)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen = Seen(time.monotonic(), self.service, environ.get("REQUEST_METHOD", ""),
+                    environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+        if not seen.path.startswith("/_sandbox/"):
+            with self._lock:
+                self.entries.append(seen)  # on arrival: a test may act while it is served
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen.status, seen.headers = int(status.split()[0]), tuple(headers)
+            return start_response(status, headers)
+
+        try:
+            return self.app(environ, capture)
+        finally:
+            seen.answered = time.monotonic()
+            if seen.status is None:
+                seen.status = 0
+
+
+def recorded_sandbox(**options: Any) -> Sandbox:
+    """A started sandbox (no seed shop unless ``seed=True``) with ``sb.requests()``."""
+    options.setdefault("seed", False)
+    sb = Sandbox(**options)
+    logs = (RequestLog(sb.jumpseller_app, "jumpseller"), RequestLog(sb.igest_app, "igest"))
+    sb.jumpseller_app, sb.igest_app = logs  # the servers are built from these in start()
+    sb.requests = lambda: sorted((e for log in logs for e in log.entries),  # type: ignore
+                                 key=lambda e: e.received)
+    return sb.start()
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    with recorded_sandbox() as sandbox:
+        yield sandbox
+
+
+def requests_to(sb: Sandbox, service: str, method: str, pattern: str) -> list[Seen]:
+    import re
+
+    regex = re.compile(pattern)
+    return [e for e in sb.requests() if e.service == service and e.method == method
+            and regex.search(e.path)]
+
+
+# -- the CLI ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+class Cli:
+    """Runs `python -m igest_sync` with a private home, config and state."""
+
+    def __init__(self, home: Path, config: Path, env: dict[str, str] | None = None) -> None:
+        self.home = home
+        self.config = config
+        self.state = home / "state.sqlite3"
+        self.env = {**os.environ, "IGEST_SYNC_HOME": str(home), "COLUMNS": "200", **(env or {})}
+        self.env.pop("IGEST_SYNC_REPORTS", None)
+        self.outputs: list[str] = []  # everything printed, for the secret grep
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "igest_sync", "--config", str(self.config), *args]
+
+    def __call__(self, *args: str, timeout: float = 120) -> Result:
+        proc = subprocess.run(self.command(*args), env=self.env, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+        self.outputs += [proc.stdout, proc.stderr]
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def popen(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(self.command(*args), env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+    def status(self) -> dict:
+        result = self("status", "--json")
+        assert result.code == 0, result.stderr
+        return result.json()
+
+    def log_text(self) -> str:
+        logs = self.home / "logs"
+        return "".join(p.read_text(errors="replace") for p in sorted(logs.glob("*"))) \
+            if logs.exists() else ""
+
+
+def make_cli(sb: Sandbox, home: Path, *, env: dict[str, str] | None = None,
+             **overrides: dict) -> Cli:
+    values = demo_config(sb.credentials)
+    for section, keys in overrides.items():
+        values.setdefault(section, {}).update(keys)
+    config = home / "config.toml"
+    write_config(config, values, overwrite=True)
+    return Cli(home, config, env)
+
+
+@pytest.fixture
+def cli(sb: Sandbox, tmp_path: Path) -> Cli:
+    """Orders one at a time (concurrency 1), so the n-th faulted request is the n-th order's."""
+    return make_cli(sb, tmp_path, invoice={"concurrency": 1})
+
+
+# -- orders and the final check ----------------------------------------------------------------
+
+
+def add_paid_orders(sb: Sandbox, count: int, **kwargs: Any) -> list[int]:
+    """``count`` paid orders, paid a minute apart in id order (so they are issued in that
+    order), each with a different total."""
+    paid = datetime.now(UTC) - timedelta(hours=3)
+    ids = []
+    for i in range(count):
+        ids.append(sb.store.add_order(
+            lines=[{"sku": "CAN-AZU", "name": "Caneca de grés - Azul", "price": "9.99",
+                    "qty": i + 1, "rate": 23}],
+            shipping="3.90", created_at=paid - timedelta(minutes=10),
+            completed_at=paid + timedelta(minutes=i), **kwargs))
+    return ids
+
+
+def assert_all_done(sb: Sandbox, cli: Cli | None = None, *, linked: bool = True) -> None:
+    """Exactly one final document per paid order with its total, no stray draft, nothing
+    failed in the ledger; with ``linked`` each document is attached once to its order."""
+    audit = soak.audit(sb)
+    assert audit.duplicates == [], f"duplicate final documents: {audit.duplicates}"
+    assert audit.missing == [], f"paid orders without a final document: {audit.missing}"
+    assert audit.wrong_totals == [], audit.wrong_totals
+    assert audit.unexpected == [], audit.unexpected
+    assert audit.stray_drafts == [], f"drafts left behind: {audit.stray_drafts}"
+    assert audit.paid > 0
+    if linked:
+        assert audit.attached_twice == [], f"attached twice: {audit.attached_twice}"
+        assert audit.not_attached == [], f"not attached: {audit.not_attached}"
+    if cli is not None:
+        assert cli.status()["failed"] == []
+
+
+def one_line(text: str) -> bool:
+    return "\n" not in text.strip() and "Traceback" not in text

@@ -1,0 +1,112 @@
+"""Faults on iGEST's writes and look-ups, through the real CLI: nothing lost, nothing twice.
+
+Each test gives every order its own fault (orders go one at a time, so the n-th faulted request
+is the n-th order's), then checks the first run (exit 1, each failure recorded with a reason a
+person can read), and a second run once the faults stop (exit 0, exactly one final document per
+paid order with the right total, no draft left, nothing failed).
+
+``after=False``: the request is refused and not processed. ``after=True``: iGEST processed it
+(the draft exists, the document is final) and the answer was lost: the next run must find it
+by its external reference, never send it again. A 429 is always "before": it means refused, so
+the client repeats even a POST after waiting (see test_rate_limits.py, which also holds the
+one real 30 s read timeout, inside its 200-order run). Faults on iGEST's listing: see
+test_listing_faults.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .conftest import (DRAFT_POST, FINALIZE_POST, LOOKUP_GET, Cli, add_paid_orders,
+                       assert_all_done, one_line, requests_to, soak)
+
+# What `status --json` must say (failed[].error) for each kind of fault.
+READABLE = {
+    "500": r"server error HTTP 500 Internal Server Error",
+    "502": r"server error HTTP 502 Bad Gateway",
+    "reset": r"connection failed",
+    "timeout": r"connection failed|timed out",
+    "truncated": r"not valid JSON \(or was cut short\)",
+    "bad_shape": r"expected an object",
+}
+REFUSED = ["500", "502", "reset", "timeout", "truncated", "bad_shape"]
+ANSWER_LOST = ["500", "502", "reset", "truncated", "bad_shape"]
+
+
+def _first_run_fails_readably(sb, cli: Cli, ids: list[int], kinds: list[str]) -> None:
+    first = cli("invoice", "--json")
+    assert first.code == 1, first.stderr
+    report = first.json()
+    assert report["failed"] == len(kinds)
+    assert report["issued"] == len(ids) - len(kinds)
+    failed = {f["order_id"]: f for f in cli.status()["failed"]}
+    assert set(failed) == set(ids[:len(kinds)])
+    for order_id, kind in zip(ids, kinds):
+        error = failed[order_id]["error"]
+        assert re.search(READABLE[kind], error), f"{kind}: {error!r}"
+        assert "iGEST" in error and one_line(error)
+        assert failed[order_id]["transient"], f"{kind}: the next run must retry by itself"
+    # whatever happened, no order has two final documents
+    assert soak.audit(sb).duplicates == []
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["refused", "answer-lost"])
+def test_faults_on_the_draft_post(sb, cli: Cli, after: bool):
+    kinds = ANSWER_LOST if after else REFUSED
+    ids = add_paid_orders(sb, len(kinds) + 1)  # the last order meets no fault
+    for kind in kinds:
+        sb.faults.add("igest", kind, method="POST", path=DRAFT_POST, after=after, seconds=0.3)
+    _first_run_fails_readably(sb, cli, ids, kinds)
+    if after:  # each draft was created; none may be created again
+        assert len([d for d in sb.igest.documents if d["status"] == "draft"]) == len(kinds)
+    sb.faults.clear()
+    second = cli("invoice", "--json")
+    assert second.code == 0, second.stdout + second.stderr
+    assert second.json()["issued"] == len(kinds)
+    assert_all_done(sb, cli)
+    drafts_posted = len(requests_to(sb, "igest", "POST", DRAFT_POST))
+    # refused: each order's draft is sent twice (the refused one was never made); lost: once
+    assert drafts_posted == len(ids) + (0 if after else len(kinds))
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["refused", "answer-lost"])
+def test_faults_on_the_finalize_post(sb, cli: Cli, after: bool):
+    kinds = ANSWER_LOST if after else REFUSED
+    ids = add_paid_orders(sb, len(kinds) + 1)
+    for kind in kinds:
+        sb.faults.add("igest", kind, method="POST", path=FINALIZE_POST, after=after,
+                      seconds=0.3)
+    _first_run_fails_readably(sb, cli, ids, kinds)
+    if after:  # already final in iGEST; the ledger does not know yet
+        assert len(soak.audit(sb).missing) == 0
+    sb.faults.clear()
+    second = cli("invoice", "--json")
+    assert second.code == 0, second.stdout + second.stderr
+    report = second.json()
+    # lost answers: the final documents are found and adopted; refused: the kept drafts are
+    # finalized now, without a second draft
+    assert report["adopted" if after else "issued"] == len(kinds)
+    assert_all_done(sb, cli)
+    assert len(requests_to(sb, "igest", "POST", DRAFT_POST)) == len(ids)
+
+
+def test_a_failed_lookup_of_a_lost_answer_keeps_the_order_failed_until_it_works(sb, cli: Cli):
+    # The draft's answer is lost; on the next run the look-up by reference fails too (every
+    # try): the order must stay failed, with the reason, and nothing be sent blind.
+    [order_id] = add_paid_orders(sb, 1)
+    sb.faults.add("igest", "reset", method="POST", path=DRAFT_POST, after=True)
+    assert cli("invoice").code == 1
+    sb.faults.add("igest", "502", method="GET", path=LOOKUP_GET, times=None)
+    second = cli("invoice")
+    assert second.code == 1, second.stdout + second.stderr
+    [failed] = cli.status()["failed"]
+    assert failed["order_id"] == order_id
+    assert re.search(r"could not look up jumpseller:\S+:%d in iGEST: .*502" % order_id,
+                     failed["error"]), failed["error"]
+    assert len(requests_to(sb, "igest", "POST", DRAFT_POST)) == 1  # never sent blind
+    sb.faults.clear()
+    assert cli("invoice").code == 0
+    assert_all_done(sb, cli)
+    assert len(requests_to(sb, "igest", "POST", DRAFT_POST)) == 1  # the lost draft was used
