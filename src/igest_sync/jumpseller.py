@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from igest_sync.errors import RateLimited
+from igest_sync.errors import BadResponse, RateLimited
 from igest_sync.http import HttpService, RateWindow
 from igest_sync.jumpseller_parse import (as_list, catalogue_items, parse_int_id, parse_order,
                                          unwrap)
@@ -161,8 +161,13 @@ class JumpsellerClient:
         if url is not None:
             document["url"] = url
         document["app_code"] = APP_CODE
-        self._request("POST", f"/orders/{int(order_id)}/documents.json",
-                      json_body={"document": document})
+        path = f"/orders/{int(order_id)}/documents.json"
+        answer = unwrap(self._request("POST", path, json_body={"document": document}), "document")
+        # A 200 that is not a document (a proxy page, a misshapen body) is not proof that the
+        # link exists: say so, and the next run checks and tries again.
+        if not isinstance(answer, dict) or not ({"external_id", "public_id"} & answer.keys()):
+            raise BadResponse(f"Jumpseller POST {path}: the answer is not a document",
+                              service=SERVICE)
 
     def order_documents(self, order_id: int) -> list[dict]:
         body = self._request("GET", f"/orders/{int(order_id)}/documents.json")

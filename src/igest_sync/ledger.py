@@ -77,6 +77,7 @@ _MIGRATIONS: dict[int, str] = {
         status TEXT NOT NULL,
         pdf_url TEXT,
         issued_at TEXT NOT NULL,
+        adopted INTEGER NOT NULL DEFAULT 0,  -- found in iGEST, not issued by this ledger
         linked INTEGER NOT NULL DEFAULT 0,   -- attached to the Jumpseller order
         link_error TEXT,
         link_attempts INTEGER NOT NULL DEFAULT 0,
@@ -123,6 +124,7 @@ class DocumentRecord:
     status: str
     pdf_url: str | None
     issued_at: str
+    adopted: bool
     linked: bool
     link_error: str | None
     link_attempts: int
@@ -358,22 +360,23 @@ class Ledger:
         return [_work(r) for r in self._rows(sql + " ORDER BY order_id", tuple(params))]
 
     def record_final(self, order_id: int, kind: str, doc: IssuedDocument, *,
-                     email: bool) -> None:
+                     email: bool, adopted: bool = False) -> None:
         """The outcome: the work is final and the document is kept, in one transaction."""
         with self._lock:
             try:
                 with _transaction(self._db):
                     self._db.execute(
                         """INSERT INTO documents(document_id, order_id, kind, type, number, atcud,
-                             date, customer, gross_total, status, pdf_url, issued_at, emailed)
-                           VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)
+                             date, customer, gross_total, status, pdf_url, issued_at, emailed,
+                           adopted)
+                           VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                            ON CONFLICT(document_id) DO UPDATE SET number=excluded.number,
                              atcud=excluded.atcud, status=excluded.status,
                              pdf_url=excluded.pdf_url""",
                         (doc.id, order_id, kind, doc.type, doc.number, doc.atcud,
                          doc.date.isoformat() if doc.date else None,
                          doc.customer_name, str(doc.gross_total), doc.status, doc.pdf_url,
-                         _now(), 0 if email else -1),
+                         _now(), 0 if email else -1, int(adopted)),
                     )
                     self._db.execute(
                         """UPDATE work SET state='final', document_id=?, error=NULL, transient=0,
@@ -404,13 +407,18 @@ class Ledger:
             (max_attempts,))
         return [_document(r) for r in rows]
 
+    def begin_link(self, document_id: str) -> None:
+        """Count an attempt before the POST: after a crash mid-POST the next try checks first."""
+        self._write("UPDATE documents SET link_attempts=link_attempts+1 WHERE document_id=?",
+                    (document_id,))
+
     def mark_linked(self, document_id: str, error: str | None = None) -> None:
         if error is None:
-            self._write("UPDATE documents SET linked=1, link_error=NULL, "
-                        "link_attempts=link_attempts+1 WHERE document_id=?", (document_id,))
+            self._write("UPDATE documents SET linked=1, link_error=NULL WHERE document_id=?",
+                        (document_id,))
         else:
-            self._write("UPDATE documents SET link_error=?, link_attempts=link_attempts+1 "
-                        "WHERE document_id=?", (error, document_id))
+            self._write("UPDATE documents SET link_error=? WHERE document_id=?",
+                        (error, document_id))
 
     def unemailed_documents(self) -> list[DocumentRecord]:
         rows = self._rows("SELECT * FROM documents WHERE emailed=0 ORDER BY rowid")
@@ -505,6 +513,6 @@ def _document(r: sqlite3.Row) -> DocumentRecord:
     return DocumentRecord(
         r["document_id"], r["order_id"], r["kind"], r["type"], r["number"], r["atcud"],
         r["date"], r["customer"], Decimal(r["gross_total"]), r["status"], r["pdf_url"],
-        r["issued_at"], bool(r["linked"]), r["link_error"], r["link_attempts"], r["emailed"],
+        r["issued_at"], bool(r["adopted"]), bool(r["linked"]), r["link_error"], r["link_attempts"], r["emailed"],
         r["email_error"],
     )

@@ -233,8 +233,18 @@ def test_add_order_document_without_url(js, httpx_mock):
     httpx_mock.add_response(method="POST", url=f"{JS_BASE}/orders/5/documents.json",
                             match_json={"document": {"document_type": 1, "external_id": "d",
                                                      "public_id": "FR A/1",
-                                                     "app_code": "igest-sync"}}, json={})
+                                                     "app_code": "igest-sync"}},
+                            json={"document": {"document_type": 1, "external_id": "d",
+                                               "public_id": "FR A/1", "url": None,
+                                               "order_id": 5, "app_code": "igest-sync"}})
     js.add_order_document(5, credit_note=False, external_id="d", public_id="FR A/1", url=None)
+
+
+def test_add_order_document_answered_with_something_else_is_a_bad_response(js, httpx_mock):
+    # A 200 that is not the document is no proof of the link: the run must check and retry.
+    httpx_mock.add_response(method="POST", json={"unexpected": ["shape"]})
+    with pytest.raises(BadResponse):
+        js.add_order_document(5, credit_note=False, external_id="d", public_id="FR A/1", url=None)
 
 
 def test_add_order_document_is_not_retried_on_502(js, httpx_mock):

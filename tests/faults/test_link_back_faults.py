@@ -6,7 +6,6 @@ document itself is fine, so the exit code stays 0) and the next run tries once m
 
 from __future__ import annotations
 
-import pytest
 
 from .conftest import LINK_POST, Cli, add_paid_orders, assert_all_done, requests_to, soak
 
@@ -42,14 +41,9 @@ def test_a_link_back_that_keeps_failing_is_tried_twice_then_left_alone(sb, cli: 
     assert_all_done(sb, cli, linked=False)
 
 
-LINK_TWICE_BUG = (
-    "BUG: a link-back whose POST reached Jumpseller but whose answer was lost is sent again "
-    "on the next run, and the invoice is attached twice to the order; InvoiceRun._after_issue "
-    "should GET /orders/{id}/documents.json (JumpsellerClient.order_documents) before a "
-    "second attempt and skip the POST when the external_id is there")
 
 
-@pytest.mark.xfail(strict=True, reason=LINK_TWICE_BUG)
+
 def test_a_lost_link_back_answer_does_not_attach_the_document_twice(sb, cli: Cli):
     add_paid_orders(sb, 2)
     for kind in ("502", "reset"):
@@ -59,10 +53,6 @@ def test_a_lost_link_back_answer_does_not_attach_the_document_twice(sb, cli: Cli
     assert_all_done(sb, cli)  # fails: both orders hold their invoice twice
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a document adopted from iGEST after the state file was lost is recorded as not "
-    "linked and attached to its Jumpseller order a second time; the same check as above "
-    "(GET the order's documents before attaching an adopted document) fixes it"))
 def test_documents_adopted_after_a_lost_state_file_are_not_attached_again(sb, cli: Cli):
     add_paid_orders(sb, 2)
     assert cli("invoice").code == 0
@@ -72,10 +62,6 @@ def test_documents_adopted_after_a_lost_state_file_are_not_attached_again(sb, cl
     assert_all_done(sb, cli)  # fails: each order holds its invoice twice
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: JumpsellerClient.add_order_document ignores the answer's body, so a 200 whose body "
-    "is not the document (here the request was not even processed) counts as linked and is "
-    "never retried; it should require a Document object (bare or wrapped, as the spec allows) and raise BadResponse otherwise"))
 def test_a_link_back_answered_with_the_wrong_shape_is_not_taken_as_done(sb, cli: Cli):
     add_paid_orders(sb, 1)
     sb.faults.add("jumpseller", "bad_shape", method="POST", path=LINK_POST)

@@ -78,10 +78,15 @@ def test_links_are_tried_a_bounded_number_of_times(tmp_path: Path) -> None:
     with Ledger(tmp_path / "s.db") as ledger:
         ledger.ensure_work(1, "invoice", "r")
         ledger.record_final(1, "invoice", _doc(), email=False)
+        ledger.begin_link("d1")
         ledger.mark_linked("d1", error="503")
-        assert [d.document_id for d in ledger.unlinked_documents(2)] == ["d1"]
+        [doc] = ledger.unlinked_documents(2)
+        assert (doc.link_attempts, doc.link_error, doc.linked) == (1, "503", False)
+        ledger.begin_link("d1")
         ledger.mark_linked("d1", error="503")
         assert ledger.unlinked_documents(2) == []
+        ledger.mark_linked("d1")
+        assert ledger.documents()[0].linked
 
 
 def test_open_orders_are_the_pending_payment_ones(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from igest_sync.customer import CustomerOverride
 from igest_sync.errors import ApiError, IgestSyncError, NotFound, OrderRejected, UsageError
 from igest_sync.igest import IgestClient
 from igest_sync.jumpseller import JumpsellerClient
-from igest_sync.ledger import IN_FLIGHT, Ledger
+from igest_sync.ledger import IN_FLIGHT, DocumentRecord, Ledger
 from igest_sync.mapping import build_document, external_reference
 from igest_sync.models import DocumentDraft, IssuedDocument, ItemOutcome, Order
 from igest_sync.runs.issuer import Issuer
@@ -350,19 +350,31 @@ class InvoiceRun:
     def _after_issue(self, report: InvoiceReport) -> None:
         if self.config.invoice.link_documents:
             for doc in self.ledger.unlinked_documents(LINK_ATTEMPTS):
-                try:
-                    self.jumpseller.add_order_document(
-                        doc.order_id, credit_note=doc.kind == "credit", external_id=doc.document_id,
-                        public_id=doc.number or doc.document_id, url=doc.pdf_url)
-                except ApiError as exc:
-                    self.ledger.mark_linked(doc.document_id, error=str(exc))
-                    report.notices.append(
-                        f"Order {doc.order_id}: {doc.number} could not be attached to the "
-                        f"Jumpseller order ({exc}); the document itself is fine.")
-                    continue
-                self.ledger.mark_linked(doc.document_id)
+                self._link(doc, report)
         if self.config.invoice.email_customer:
             self._email(report)
+
+    def _link(self, doc: DocumentRecord, report: InvoiceReport) -> None:
+        """Attach the document to its Jumpseller order, once: never a blind second POST."""
+        try:
+            if doc.link_attempts or doc.adopted:
+                # An earlier POST may have reached Jumpseller (answer lost, or a crash), or an
+                # earlier ledger attached it: look before attaching again.
+                attached = self.jumpseller.order_documents(doc.order_id)
+                if any(str(d.get("external_id")) == doc.document_id for d in attached):
+                    self.ledger.mark_linked(doc.document_id)
+                    return
+            self.ledger.begin_link(doc.document_id)
+            self.jumpseller.add_order_document(
+                doc.order_id, credit_note=doc.kind == "credit", external_id=doc.document_id,
+                public_id=doc.number or doc.document_id, url=doc.pdf_url)
+        except ApiError as exc:
+            self.ledger.mark_linked(doc.document_id, error=str(exc))
+            report.notices.append(
+                f"Order {doc.order_id}: {doc.number} could not be attached to the Jumpseller "
+                f"order ({exc}); the document itself is fine.")
+            return
+        self.ledger.mark_linked(doc.document_id)
 
     def _email(self, report: InvoiceReport) -> None:
         limit = self.now - timedelta(days=self.config.invoice.email_max_age_days)

@@ -119,7 +119,7 @@ class Issuer:
         finals = [d for d in found if d.status == "final"]
         if finals:
             doc = finals[0]
-            self.ledger.record_final(order_id, kind, doc, email=False)
+            self.ledger.record_final(order_id, kind, doc, email=False, adopted=True)
             detail = f"{doc.number} already in iGEST; adopted, nothing issued"
             if len(finals) > 1:
                 numbers = ", ".join(d.number or d.id for d in finals)
