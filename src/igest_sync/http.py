@@ -87,7 +87,7 @@ class RateGate:
         with self._lock:
             self._hold_until = max(self._hold_until, when)
 
-    def observe(self, seconds: float, remaining: int) -> None:
+    def observe(self, seconds: float, remaining: int, *, at: float | None = None) -> None:
         """The server says only ``remaining`` requests are left in its ``seconds`` window.
 
         When the server has counted more than we have (other clients of the same store, or
@@ -98,7 +98,7 @@ class RateGate:
         if window is None:
             return
         with self._lock:
-            now = self._clock()
+            now = self._clock() if at is None else at
             span = window.seconds + self._slack
             active = len(self._sent) - self._first_active(now, span)
             missing = window.limit - max(remaining, 0) - active
