@@ -303,6 +303,20 @@ _FAKE_CREDENTIALS = {
 }
 
 
+_ORDER_COLUMNS = ("order_id", "status", "created_at", "paid_at", "total", "customer", "email",
+                  "note", "updated_at")
+_WORK_COLUMNS = ("order_id", "kind", "state", "phase", "external_reference", "document_id",
+                 "error", "transient", "attempts", "updated_at")
+_DOCUMENT_COLUMNS = ("document_id", "order_id", "kind", "type", "number", "atcud", "date",
+                     "customer", "gross_total", "status", "pdf_url", "issued_at", "linked",
+                     "link_error", "link_attempts", "emailed", "email_error")
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return (f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})")
+
+
 def build_ledger(path: Path, documents: int, *, pending: int = 20, failed: int = 5) -> None:
     """A ledger like a store's after years: ``documents`` final invoices, a few orders
     waiting for payment and a few failed ones. Bulk SQL on the schema Ledger creates."""
@@ -331,9 +345,10 @@ def build_ledger(path: Path, documents: int, *, pending: int = 20, failed: int =
             if status == "paid":
                 work.append((order_id, "invoice", "failed", None, f"benchstore-{order_id}",
                              None, "iGEST refused the NIF", 0, 1, now))
-        db.executemany("INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?)", orders)
-        db.executemany("INSERT INTO work VALUES (?,?,?,?,?,?,?,?,?,?)", work)
-        db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", docs)
+        # Named columns: columns added later keep their defaults.
+        db.executemany(_insert("orders", _ORDER_COLUMNS), orders)
+        db.executemany(_insert("work", _WORK_COLUMNS), work)
+        db.executemany(_insert("documents", _DOCUMENT_COLUMNS), docs)
         db.execute("INSERT OR REPLACE INTO meta VALUES ('last_order_id', ?)",
                    (str(100000 + documents + pending + failed - 1),))
     db.close()

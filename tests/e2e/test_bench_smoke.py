@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench.py"
 
 
@@ -27,3 +29,25 @@ def test_bench_quick_quiet_and_startup_complete_and_print_the_table(tmp_path: Pa
     assert ("Start-up", "status (500 documents)") in measures
     assert all(row[4] != "FAIL" for row in rows[1:])
     assert figures.exists()
+
+
+def test_unavoidable_time_follows_the_sliding_windows() -> None:
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import bounds
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    # iGEST 10/s: requests 1-10 at 0 s, 11-20 at 1 s ...; the answer comes one latency later.
+    assert bounds.rate_bound(10, bounds.IGEST_WINDOWS, 0.05) == pytest.approx(0.05)
+    assert bounds.rate_bound(11, bounds.IGEST_WINDOWS, 0.05) == pytest.approx(1.05)
+    # Jumpseller: 800 fit in 40 s at 20/s; the 801st waits for the first to leave the minute.
+    sends = bounds.earliest_sends(801, bounds.JUMPSELLER_WINDOWS)
+    assert sends[799] == 39.0 and sends[800] == 60.0
+    backlog = bounds.backlog_bound(igest_requests=2000, jumpseller_requests=1000, orders=1000,
+                                   concurrency=4, latency=0.05)
+    assert backlog.limited_by == "iGEST 10/s" and backlog.seconds == pytest.approx(199.05)
+    # Writes start after the last read is answered; earlier reads still count in the window.
+    catalogue = bounds.plan_then_write_bound(jumpseller_reads=20, igest_reads=0,
+                                             jumpseller_writes=20, igest_writes=0, latency=0.5)
+    # The 20 reads fill the 1-second window at 0 s: the writes go at 1.0 s, answered at 1.5 s.
+    assert catalogue.seconds == pytest.approx(1.5)
