@@ -124,6 +124,7 @@ class SoakResult:
     runs: int = 0
     killed: int = 0  # runs that were still going when their kill came
     finished_before_kill: int = 0
+    runs_with_progress: int = 0  # killed or not, created or finalized a document
     exit_codes: dict[str, int] = field(default_factory=dict)  # runs that ended by themselves
     paid_during_soak: int = 0
     final_runs: int = 0  # runs after the last kill, until one exits 0
@@ -149,8 +150,9 @@ class SoakResult:
             f"crash soak: seed {self.seed}, {self.orders} orders generated, "
             f"latency {self.latency:g} s",
             f"runs: {self.runs} ({self.killed} killed mid-run, {self.finished_before_kill} "
-            f"ended before their kill, {self.final_runs} final); exit codes of runs that "
-            f"ended by themselves: {codes}",
+            f"ended before their kill, {self.final_runs} final; {self.runs_with_progress} of "
+            f"the killed or ended runs made progress); exit codes of runs that ended by "
+            f"themselves: {codes}",
             f"orders paid during the soak: {self.paid_during_soak}",
             f"iGEST: {a.documents} final invoices for {a.paid} paid orders; duplicates "
             f"{len(a.duplicates)}, missing {len(a.missing)}, wrong totals {len(a.wrong_totals)}, "
@@ -164,12 +166,20 @@ class SoakResult:
         ]
 
 
+def _progress_marks(sb: Sandbox) -> tuple[int, int]:
+    """(documents created, documents final): changes when a run got something done."""
+    with sb.igest.lock:
+        return (len(sb.igest.documents),
+                sum(1 for d in sb.igest.documents if d["status"] == "final"))
+
+
 def _cli_command(config: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "igest_sync", "--config", str(config), *args]
 
 
 def run_soak(*, orders: int = 300, kills: int = 40, seed: int = 1, latency: float = 0.0,
-             min_delay: float = 0.2, max_delay: float = 4.0, max_final_runs: int = 6,
+             min_delay: float = 0.2, max_delay: float = 4.0, max_window: float = 60.0,
+             max_final_runs: int = 6,
              workdir: Path | None = None,
              progress: Callable[[str], None] | None = None) -> SoakResult:
     """One soak against a fresh sandbox; returns the figures (see ``SoakResult.lines``)."""
@@ -196,35 +206,52 @@ def run_soak(*, orders: int = 300, kills: int = 40, seed: int = 1, latency: floa
                 return subprocess.Popen(_cli_command(config, "invoice"), env=env,
                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
-        for kill in range(kills):
-            delay = rng.uniform(min_delay, max_delay)
-            process = start()
-            try:
-                process.wait(timeout=delay)
-                result.finished_before_kill += 1
-                codes[process.returncode] += 1
-            except subprocess.TimeoutExpired:
-                process.send_signal(signal.SIGKILL)
-                process.wait()
-                result.killed += 1
-            say(f"kill {kill + 1}/{kills} after {delay:.2f} s: "
-                f"{len(sb.igest.final_documents_by_reference())} documents so far")
-            if rng.random() < 0.3:  # a customer pays a Multibanco reference meanwhile
-                pending = [i for i in sb.store.order_ids()
-                           if sb.store.order(i).get("status_enum") == "pending_payment"]
-                if pending:
-                    sb.store.pay_order(rng.choice(pending))
-                    result.paid_during_soak += 1
+        # Kill times are drawn from a window that widens while runs make no progress (and
+        # narrows slowly when they do): after a crash the next run first re-reads the
+        # unfinished orders, and a window shorter than that would only kill runs there.
+        window = max_delay
+        current: subprocess.Popen | None = None
+        try:
+            for kill in range(kills):
+                delay = rng.uniform(min_delay, window)
+                before = _progress_marks(sb)
+                current = start()
+                try:
+                    current.wait(timeout=delay)
+                    result.finished_before_kill += 1
+                    codes[current.returncode] += 1
+                except subprocess.TimeoutExpired:
+                    current.send_signal(signal.SIGKILL)
+                    current.wait()
+                    result.killed += 1
+                current = None
+                moved = _progress_marks(sb) != before
+                result.runs_with_progress += moved
+                window = max(max_delay, window * 0.75) if moved else min(window * 1.5,
+                                                                          max_window)
+                say(f"kill {kill + 1}/{kills} after {delay:.2f} s: "
+                    f"{len(sb.igest.final_documents_by_reference())} documents so far")
+                if rng.random() < 0.3:  # a customer pays a Multibanco reference meanwhile
+                    pending = [i for i in sb.store.order_ids()
+                               if sb.store.order(i).get("status_enum") == "pending_payment"]
+                    if pending:
+                        sb.store.pay_order(rng.choice(pending))
+                        result.paid_during_soak += 1
 
-        for _ in range(max_final_runs):
-            process = start()
-            result.final_runs += 1
-            code = process.wait(timeout=900)
-            codes[code] += 1
-            say(f"final run {result.final_runs}: exit {code}")
-            if code == 0:
-                result.finished = True
-                break
+            for _ in range(max_final_runs):
+                current = start()
+                result.final_runs += 1
+                code = current.wait(timeout=900)
+                current = None
+                codes[code] += 1
+                say(f"final run {result.final_runs}: exit {code}")
+                if code == 0:
+                    result.finished = True
+                    break
+        finally:
+            if current is not None and current.poll() is None:  # interrupted: no orphan
+                current.send_signal(signal.SIGKILL)
+                current.wait()
         result.exit_codes = {str(k): v for k, v in sorted(codes.items())}
         stats = sb.stats()
         result.requests = {name: stats[name]["requests"] for name in ("jumpseller", "igest")}
@@ -242,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0,
                         help="seconds the sandbox adds to every request (default 0)")
     parser.add_argument("--max-delay", type=float, default=4.0,
-                        help="longest time a run lives before its kill (default 4 s)")
+                        help="longest time a run lives before its kill (default 4 s); the "
+                        "window widens (x1.5, up to 60 s) after each run that made no progress, and "
+                        "narrows (x0.75) after one that did")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep config, state, logs and runs.log here (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")

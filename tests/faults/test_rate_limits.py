@@ -1,0 +1,118 @@
+"""Rate limits: Jumpseller's real ones (20/s, 800/min), iGEST's 10/s.
+
+A normal run paces itself and is never refused: these sandboxes ban the client at the first
+rate-limit 429 (``ban_after=1``), so a single one would also fail the run. When 429s are
+forced, the client waits what Retry-After says (1 s, then 2 s ..., when it says nothing),
+every request behind it waits too, and a 429 that never stops is given up after a bounded
+number of tries, long before any ban.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from .conftest import (DRAFT_POST, FINALIZE_POST, LINK_POST, Cli, add_paid_orders,
+                       assert_all_done, make_cli, recorded_sandbox, requests_to)
+
+ORDERS_LIST = r"^/v1/orders\.json$"
+
+
+def _no_429(sb) -> None:
+    stats = sb.stats()
+    assert stats["jumpseller"]["429"] == 0 and stats["igest"]["429"] == 0, stats
+    assert not sb.jumpseller_limiter.banned
+    assert all(not any(h[0].startswith("Jumpseller-Banned") for h in seen.headers)
+               for seen in sb.requests())
+
+
+@pytest.mark.slow  # ~60 s: 400 iGEST writes at 10/s, plus one 30 s read timeout among them
+def test_200_orders_in_one_run_see_no_429_even_with_a_real_timeout_among_them(tmp_path: Path):
+    with recorded_sandbox(ban_after=1) as sb:
+        sb.load_generated({"orders": 235, "seed": 7})
+        paid = sum(1 for i in sb.store.order_ids()
+                   if sb.store.order(i)["status_enum"] == "paid")
+        assert 190 <= paid <= 215
+        # One draft is made but answered after 31 s: the client's own 30 s read timeout
+        # fires (the only real timeout in the suite; it runs while the other workers go on).
+        sb.faults.add("igest", "timeout", method="POST", path=DRAFT_POST, nth=50, after=True,
+                      seconds=31)
+        cli = make_cli(sb, tmp_path)  # the default concurrency, 4
+        first = cli("invoice", "--json")
+        assert first.code == 1, first.stderr
+        report = first.json()
+        assert report["issued"] == paid - 1 and report["failed"] == 1
+        [failed] = cli.status()["failed"]
+        assert "timed out waiting for the response" in failed["error"] and failed["transient"]
+        _no_429(sb)
+        second = cli("invoice", "--json")
+        assert second.code == 0, second.stdout + second.stderr
+        assert second.json()["issued"] == 1  # the timed-out draft, found and finalized
+        assert len(requests_to(sb, "igest", "POST", DRAFT_POST)) == paid
+        assert_all_done(sb, cli)
+        _no_429(sb)
+
+
+def test_sync_stock_of_a_large_catalogue_sees_no_429(tmp_path: Path):
+    with recorded_sandbox(ban_after=1) as sb:
+        loaded = sb.load_generated({"variants": 3000, "seed": 5})
+        assert loaded["variants"] == 3000
+        references = sb.igest.stock_references()
+        changed = references[::25]
+        for quantity, reference in enumerate(changed, start=1):
+            sb.igest.set_stock(reference, "ARM1", Decimal(quantity))
+        cli = make_cli(sb, tmp_path)  # stock from iGEST's ARM1 to Jumpseller
+        result = cli("sync-stock", "--json")
+        assert result.code == 0, result.stdout + result.stderr
+        counts = result.json()["counts"]
+        assert counts["failed"] == 0 and 0 < counts["updated"] <= len(changed)
+        for reference in changed:
+            product, variant = sb.store.item_by_sku(reference)
+            assert (variant or product).stock == sb.igest.stock(reference, "ARM1"), reference
+        _no_429(sb)
+        again = cli("sync-stock", "--json")
+        assert again.code == 0 and again.json()["counts"]["updated"] == 0
+        _no_429(sb)
+
+
+def test_forced_429s_are_waited_out_as_told_and_nothing_is_done_twice(sb, cli: Cli):
+    add_paid_orders(sb, 2)
+    forced = [("jumpseller", "GET", ORDERS_LIST, 2), ("igest", "POST", DRAFT_POST, 1),
+              ("igest", "POST", FINALIZE_POST, None), ("jumpseller", "POST", LINK_POST, None)]
+    for service, method, path, retry_after in forced:
+        sb.faults.add(service, "429", method=method, path=path, retry_after=retry_after)
+    result = cli("invoice")
+    assert result.code == 0, result.stdout + result.stderr
+    assert_all_done(sb, cli)  # the refused POSTs were repeated, and made nothing twice
+    seen = sb.requests()
+    refusals = [(i, s) for i, s in enumerate(seen) if s.status == 429]
+    assert len(refusals) == len(forced)
+    for index, refused in refusals:
+        told = dict(refused.headers).get("Retry-After")
+        wait = float(told) if told is not None else 1.0  # no header: the client's first backoff
+        following = [s for s in seen[index + 1:] if s.service == refused.service]
+        assert following, refused
+        # Nothing at all is sent to that service before the wait is over, not only the retry.
+        assert following[0].received - refused.answered >= wait - 0.05, (refused, following[0])
+        retry = next(s for s in following if (s.method, s.path) == (refused.method,
+                                                                    refused.path))
+        assert retry.status in (200, 201), retry
+    assert sb.jumpseller_limiter.hits == 0 and not sb.jumpseller_limiter.banned
+
+
+def test_a_429_that_never_stops_is_given_up_after_bounded_tries_before_any_ban(sb, cli: Cli):
+    add_paid_orders(sb, 1)
+    sb.faults.add("jumpseller", "429", method="GET", path=ORDERS_LIST, times=None,
+                  retry_after=1)
+    result = cli("invoice")
+    assert result.code == 5
+    assert "too many requests (429) after 4 tries" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(requests_to(sb, "jumpseller", "GET", ORDERS_LIST)) == 4
+    assert sb.jumpseller_limiter.hits == 0 and not sb.jumpseller_limiter.banned
+    assert sb.igest.documents == []
+    sb.faults.clear()
+    assert cli("invoice").code == 0
+    assert_all_done(sb, cli)
