@@ -135,7 +135,7 @@ def invoice(
       igest-sync invoice --dry-run
     """
     from igest_sync import render
-    from igest_sync.ledger import Ledger
+    from igest_sync.ledger import Ledger, run_lock
     from igest_sync.runs.invoice import InvoiceRun
 
     config = _config()
@@ -144,9 +144,9 @@ def invoice(
     state = _state_path()
     if dry_run and not state.exists():
         state = Path(":memory:")
-    with js, ig, Ledger(state) as ledger:
-        lock = ledger.run_lock() if not dry_run else _nullcontext()
-        with lock, render.progress("Invoicing orders") as progress:
+    lock = run_lock(state) if not dry_run else _nullcontext()
+    with lock, js, ig, Ledger(state) as ledger:
+        with render.progress("Invoicing orders") as progress:
             report = InvoiceRun(config, ledger, js, ig, progress=progress).run(
                 since=since_date, dry_run=dry_run)
     render.invoice_report(report, json_out=json_out)
@@ -178,7 +178,7 @@ def resend(
     from igest_sync import render
     from igest_sync.customer import CustomerOverride
     from igest_sync.errors import UsageError
-    from igest_sync.ledger import Ledger
+    from igest_sync.ledger import Ledger, run_lock
     from igest_sync.runs.invoice import InvoiceRun
 
     ids = list(order_ids or [])
@@ -192,7 +192,7 @@ def resend(
     override = CustomerOverride(nif=nif, as_consumer=as_consumer) if nif or as_consumer else None
     config = _config()
     js, ig = _clients(config)
-    with js, ig, Ledger(_state_path()) as ledger, ledger.run_lock():
+    with run_lock(_state_path()), js, ig, Ledger(_state_path()) as ledger:
         with render.progress("Resending orders") as progress:
             report = InvoiceRun(config, ledger, js, ig, progress=progress).resend(
                 ids, all_failed=failed, override=override)
@@ -251,12 +251,12 @@ def credit(
       igest-sync credit 10452 --reason "Devolução da encomenda"
     """
     from igest_sync import render
-    from igest_sync.ledger import Ledger
+    from igest_sync.ledger import Ledger, run_lock
     from igest_sync.runs.invoice import InvoiceRun
 
     config = _config()
     js, ig = _clients(config)
-    with js, ig, Ledger(_state_path()) as ledger, ledger.run_lock():
+    with run_lock(_state_path()), js, ig, Ledger(_state_path()) as ledger:
         report = InvoiceRun(config, ledger, js, ig).credit(order_id, reason)
     render.invoice_report(report, json_out=json_out, always=True)
     raise typer.Exit(report.exit_code)
@@ -287,7 +287,7 @@ def reconcile(
       igest-sync reconcile --from 2026-11-01 --to 2026-11-30 --json | jq '.problems'
     """
     from igest_sync import render
-    from igest_sync.ledger import Ledger
+    from igest_sync.ledger import Ledger, run_lock
     from igest_sync.runs.reconcile import Period, ReconcileRun
 
     period = Period(_parse_date(first, "--from"), _parse_date(last, "--to"))
@@ -295,7 +295,7 @@ def reconcile(
     js, ig = _clients(config)
     with js, ig:
         if fix:
-            with Ledger(_state_path()) as ledger, ledger.run_lock():
+            with run_lock(_state_path()), Ledger(_state_path()) as ledger:
                 report = ReconcileRun(config, js, ig, ledger=ledger).run(period, fix=True)
         else:
             report = ReconcileRun(config, js, ig).run(period)
@@ -324,12 +324,12 @@ def sync_products_command(
       igest-sync sync-products --update
     """
     from igest_sync import render
-    from igest_sync.ledger import Ledger
+    from igest_sync.ledger import run_lock
     from igest_sync.runs.products import sync_products
 
     config = _config()
     js, ig = _clients(config)
-    with js, ig, Ledger(_state_path()) as ledger, ledger.run_lock():
+    with run_lock(_state_path()), js, ig:
         with render.progress("Syncing products") as progress:
             report = sync_products(js, ig, config.products, update=update, dry_run=dry_run,
                                    progress=progress)
@@ -354,12 +354,12 @@ def sync_stock_command(
       igest-sync sync-stock --dry-run
     """
     from igest_sync import render
-    from igest_sync.ledger import Ledger
+    from igest_sync.ledger import run_lock
     from igest_sync.runs.stock import sync_stock
 
     config = _config()
     js, ig = _clients(config)
-    with js, ig, Ledger(_state_path()) as ledger, ledger.run_lock():
+    with run_lock(_state_path()), js, ig:
         with render.progress("Syncing stock") as progress:
             report = sync_stock(js, ig, config.stock, force=force, dry_run=dry_run,
                                 progress=progress)

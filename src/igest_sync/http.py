@@ -66,6 +66,9 @@ class RateGate:
         self._sleep = sleep
         self._slack = slack
         self._sent: list[float] = []  # send times (past and reserved), ascending
+        # Sends the server counted and we did not (other clients, an earlier process), per
+        # window: a minute window's extra count must not also fill the one-second window.
+        self._phantoms: list[list[float]] = [[] for _ in self.windows]
         self._hold_until = float("-inf")
         self._lock = threading.Lock()
         self._longest = max((w.seconds for w in self.windows), default=0.0) + slack
@@ -94,40 +97,49 @@ class RateGate:
         clocks that disagree) we add the difference as sends made now, so our own count never
         lets more through than the server will accept.
         """
-        window = next((w for w in self.windows if w.seconds == seconds), None)
-        if window is None:
+        index = next((i for i, w in enumerate(self.windows) if w.seconds == seconds), None)
+        if index is None:
             return
+        window = self.windows[index]
         with self._lock:
             now = self._clock() if at is None else at
             span = window.seconds + self._slack
-            active = len(self._sent) - self._first_active(now, span)
+            times = self._times(index)
+            active = len(times) - self._first_active(now, span, times)
             missing = window.limit - max(remaining, 0) - active
             for _ in range(max(missing, 0)):
-                bisect.insort(self._sent, now)
+                bisect.insort(self._phantoms[index], now)
 
-    def _first_active(self, at: float, span: float) -> int:
+    def _times(self, index: int) -> list[float]:
+        phantoms = self._phantoms[index]
+        return sorted(self._sent + phantoms) if phantoms else self._sent
+
+    def _first_active(self, at: float, span: float, times: list[float] | None = None) -> int:
         # A send at time x occupies the window until x + span (exclusive). Comparing x + span
         # with ``at`` (rather than x with at - span) keeps the float arithmetic consistent
         # with the way _earliest_slot computes the next free time.
-        return bisect.bisect_right(self._sent, at, key=lambda x: x + span)
+        times = self._sent if times is None else times
+        return bisect.bisect_right(times, at, key=lambda x: x + span)
 
     def _earliest_slot(self, start: float) -> float:
         moved = True
         while moved:
             moved = False
-            for window in self.windows:
+            for index, window in enumerate(self.windows):
                 span = window.seconds + self._slack
-                first = self._first_active(start, span)
-                active = len(self._sent) - first
+                times = self._times(index)
+                first = self._first_active(start, span, times)
+                active = len(times) - first
                 if active >= window.limit:
-                    start = self._sent[first + active - window.limit] + span
+                    start = times[first + active - window.limit] + span
                     moved = True
         return start
 
     def _forget_before(self, now: float) -> None:
-        cut = bisect.bisect_right(self._sent, now, key=lambda x: x + self._longest)
-        if cut:
-            del self._sent[:cut]
+        for times in (self._sent, *self._phantoms):
+            cut = bisect.bisect_right(times, now, key=lambda x: x + self._longest)
+            if cut:
+                del times[:cut]
 
 
 def default_error_reader(body: Any) -> tuple[str | None, str | None, dict[str, str]]:

@@ -23,6 +23,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -96,6 +97,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+class _Busy(Exception):
+    """Another process holds the state file for a moment."""
+
+
 @dataclass(frozen=True)
 class WorkRecord:
     order_id: int
@@ -157,11 +162,29 @@ class Ledger:
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
+        # Switching a new file to WAL takes an exclusive lock that SQLite's busy timeout does
+        # not wait for: when another process (status during a first run) is just creating the
+        # file, try again for a few seconds rather than fail.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return Ledger._open_once(path)
+            except _Busy:
+                if time.monotonic() > deadline:
+                    raise StateError(
+                        f"State file {path} is busy: another process holds it.",
+                        hint="Try again in a moment; if it persists, look for a stuck "
+                        "igest-sync process.") from None
+                time.sleep(0.05)
+
+    @staticmethod
+    def _open_once(path: Path) -> sqlite3.Connection:
         if str(path) == ":memory:":  # a dry run with no state file yet: write nothing to disk
             db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             db.row_factory = sqlite3.Row
             Ledger._migrate(db, path)
             return db
+        db = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
@@ -174,7 +197,8 @@ class Ledger:
                 )
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, on creation
             db.execute("PRAGMA synchronous=FULL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version == 0 and db.execute(
@@ -184,6 +208,14 @@ class Ledger:
                     f"State file {path} has tables but no igest-sync schema version.",
                     hint="It is not an igest-sync state file; move it away or pass --state PATH.",
                 )
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                if db is not None:
+                    db.close()
+                raise _Busy from None
+            raise StateError(f"State file {path} cannot be used: {exc}.",
+                             hint="Check the file and its directory, or pass --state PATH."
+                             ) from None
         except sqlite3.DatabaseError as exc:
             raise StateError(
                 f"State file {path} cannot be read: {exc}.",
@@ -441,31 +473,43 @@ class Ledger:
 
     # -- the run lock -----------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def run_lock(self) -> Iterator[None]:
-        """Hold an exclusive lock for the run, or raise RunLocked at once.
+    def run_lock(self) -> contextlib.AbstractContextManager[None]:
+        return run_lock(self.path)
 
-        flock is released by the kernel when the holder dies, so a lock left by a killed run
-        never blocks the next one; the pid written in the file only names the holder.
-        """
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+
+@contextlib.contextmanager
+def run_lock(state_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for the run, or raise RunLocked at once.
+
+    Taken before the state file is opened, so that two runs started together never even race
+    to create or migrate it. flock is released by the kernel when the holder dies, so a lock
+    left by a killed run never blocks the next one; the pid in the file only names the holder.
+    """
+    try:
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(state_path.with_name(state_path.name + ".lock"), os.O_RDWR | os.O_CREAT,
+                     0o600)
+    except OSError as exc:
+        raise StateError(
+            f"Cannot create the run lock next to {state_path}: {exc.strerror}.",
+            hint="Check the directory's permissions, or pass --state PATH.",
+        ) from None
+    try:
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-                raise RunLocked(
-                    f"Another igest-sync run (pid {holder}) is using {self.path}; "
-                    "this one stops without doing anything.",
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
-            yield
-        finally:
-            os.close(fd)  # closing the descriptor releases the flock
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise RunLocked(
+                f"Another igest-sync run (pid {holder}) is using {state_path}; "
+                "this one stops without doing anything.",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ the period once, so nothing already issued is issued again.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -99,6 +100,8 @@ class InvoiceRun:
         self.now = now or datetime.now(UTC)
         self.today = lisbon_date(self.now)
         self.progress = progress
+        self._notices_lock = threading.Lock()  # worker threads report link-back failures
+        self._linked_this_run: set[str] = set()  # one attempt per document and run
 
     # -- invoice ----------------------------------------------------------------------------
 
@@ -245,7 +248,14 @@ class InvoiceRun:
 
         def one(order: Order) -> ItemOutcome:
             try:
-                return issuer.issue(order, override=override, force_lookup=force_lookup)
+                outcome = issuer.issue(order, override=override, force_lookup=force_lookup)
+                if outcome.action in ("issued", "adopted") and self.config.invoice.link_documents:
+                    # Attach it now, in this worker: Jumpseller's rate budget is separate from
+                    # iGEST's, so the link-backs overlap the issuing instead of following it.
+                    for doc in self.ledger.documents_for(order.id):
+                        if not doc.linked and doc.link_attempts < LINK_ATTEMPTS:
+                            self._link(doc, report)
+                return outcome
             except IgestSyncError:
                 raise
             except Exception as exc:  # a bug must not lose the rest of the batch
@@ -350,12 +360,14 @@ class InvoiceRun:
     def _after_issue(self, report: InvoiceReport) -> None:
         if self.config.invoice.link_documents:
             for doc in self.ledger.unlinked_documents(LINK_ATTEMPTS):
-                self._link(doc, report)
+                if doc.document_id not in self._linked_this_run:  # retried on a later run
+                    self._link(doc, report)
         if self.config.invoice.email_customer:
             self._email(report)
 
     def _link(self, doc: DocumentRecord, report: InvoiceReport) -> None:
         """Attach the document to its Jumpseller order, once: never a blind second POST."""
+        self._linked_this_run.add(doc.document_id)
         try:
             if doc.link_attempts or doc.adopted:
                 # An earlier POST may have reached Jumpseller (answer lost, or a crash), or an
@@ -370,9 +382,10 @@ class InvoiceRun:
                 public_id=doc.number or doc.document_id, url=doc.pdf_url)
         except ApiError as exc:
             self.ledger.mark_linked(doc.document_id, error=str(exc))
-            report.notices.append(
-                f"Order {doc.order_id}: {doc.number} could not be attached to the Jumpseller "
-                f"order ({exc}); the document itself is fine.")
+            with self._notices_lock:
+                report.notices.append(
+                    f"Order {doc.order_id}: {doc.number} could not be attached to the "
+                    f"Jumpseller order ({exc}); the document itself is fine.")
             return
         self.ledger.mark_linked(doc.document_id)
 
