@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from igest_sync.catalogue import CatalogueReport, ProductAction, counting, plan_products
 from igest_sync.errors import ApiError
 from igest_sync.models import ItemOutcome
+from igest_sync.runs.parallel import in_parallel
 
 if TYPE_CHECKING:
     from igest_sync.config import ProductsConfig
@@ -41,8 +42,10 @@ def sync_products(jumpseller: JumpsellerClient, igest: IgestClient, settings: Pr
     total = len(plan.writes)
     if progress is not None:
         progress(0, total)
-    for done, step in enumerate(plan.writes, start=1):
-        report.add(_preview(step) if dry_run else _carry_out(igest, step))
+    outcomes = (map(_preview, plan.writes) if dry_run
+                else in_parallel(plan.writes, lambda step: _carry_out(igest, step)))
+    for done, outcome in enumerate(outcomes, start=1):
+        report.add(outcome)
         if progress is not None:
             progress(done, total)
     for outcome in plan.outcomes:

@@ -16,6 +16,7 @@ from igest_sync.catalogue import (CatalogueReport, StockChange, StockPlan, brake
                                   normalize_sku, plan_stock)
 from igest_sync.errors import ApiError, ConfigError, SafetyBrake
 from igest_sync.models import ItemOutcome
+from igest_sync.runs.parallel import in_parallel
 
 if TYPE_CHECKING:
     from igest_sync.config import StockConfig
@@ -83,9 +84,11 @@ def sync_stock(jumpseller: JumpsellerClient, igest: IgestClient, settings: Stock
     total = len(plan.changes)
     if progress is not None:
         progress(0, total)
-    for done, change in enumerate(plan.changes, start=1):
-        report.add(_preview(plan, change) if dry_run
-                   else _carry_out(jumpseller, igest, settings, plan, change))
+    outcomes = (map(lambda change: _preview(plan, change), plan.changes) if dry_run else
+                in_parallel(plan.changes,
+                            lambda change: _carry_out(jumpseller, igest, settings, plan, change)))
+    for done, outcome in enumerate(outcomes, start=1):
+        report.add(outcome)
         if progress is not None:
             progress(done, total)
     for outcome in plan.outcomes:
