@@ -6,9 +6,10 @@
 A sandbox store (both emulators, in this process, on 127.0.0.1) gets ``--orders`` generated
 orders (about 85 % paid; the rest pending, cancelled or abandoned). The real CLI runs as a
 subprocess and is killed ``--kills`` times after a random delay (seeded RNG), so deaths land
-while it lists orders, writes the ledger, waits for a draft's answer or finalizes. Between runs
-a pending order is sometimes paid, as a customer would, so late payments are crashed on too.
-Then the CLI runs until it exits 0 and the iGEST side is audited:
+while it lists orders, writes the ledger, waits for a draft's answer or finalizes. The kill
+window follows how long runs last (see ``run_soak``). Between runs the shop lives on: up to
+``--arrivals`` new orders arrive, and a pending order is sometimes paid, so new sales and late
+payments are crashed on too. Then the CLI runs until it exits 0 and the iGEST side is audited:
 
 * exactly one final document per paid order, with the total the order must carry
   (``igest_sync.mapping.expected_gross``), and none for orders that must have none;
@@ -127,10 +128,12 @@ class SoakResult:
     runs_with_progress: int = 0  # killed or not, created or finalized a document
     exit_codes: dict[str, int] = field(default_factory=dict)  # runs that ended by themselves
     paid_during_soak: int = 0
+    arrived_during_soak: int = 0  # orders created between runs (most of them paid)
     final_runs: int = 0  # runs after the last kill, until one exits 0
     finished: bool = False  # a run exited 0 at the end
     requests: dict[str, int] = field(default_factory=dict)
     responses_429: int = 0
+    responses_429_by_service: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     audit: Audit = field(default_factory=Audit)
 
@@ -153,17 +156,36 @@ class SoakResult:
             f"ended before their kill, {self.final_runs} final; {self.runs_with_progress} of "
             f"the killed or ended runs made progress); exit codes of runs that ended by "
             f"themselves: {codes}",
-            f"orders paid during the soak: {self.paid_during_soak}",
+            f"during the soak: {self.arrived_during_soak} new orders arrived, "
+            f"{self.paid_during_soak} pending orders were paid",
             f"iGEST: {a.documents} final invoices for {a.paid} paid orders; duplicates "
             f"{len(a.duplicates)}, missing {len(a.missing)}, wrong totals {len(a.wrong_totals)}, "
             f"unexpected {len(a.unexpected)}, stray drafts {len(a.stray_drafts)}",
             f"Jumpseller order documents: attached twice {len(a.attached_twice)}, "
             f"not attached {len(a.not_attached)}",
             f"requests served: Jumpseller {self.requests.get('jumpseller', 0)}, iGEST "
-            f"{self.requests.get('igest', 0)}; 429 responses {self.responses_429}",
+            f"{self.requests.get('igest', 0)}; 429 responses {self.responses_429} (Jumpseller "
+            f"{self.responses_429_by_service.get('jumpseller', 0)}, iGEST "
+            f"{self.responses_429_by_service.get('igest', 0)})",
             f"wall time: {self.wall_seconds:.1f} s",
             "result: " + ("OK" if self.ok else "FAILED"),
         ]
+
+
+def _store_moves_on(sb: Sandbox, rng: random.Random, arrivals: int,
+                    result: SoakResult) -> None:
+    """Between runs the shop lives: new orders arrive, a pending order gets paid."""
+    new = rng.randint(0, arrivals)
+    if new:
+        sb.load_generated({"orders": new, "seed": rng.randrange(1 << 30),
+                           "start_id": sb.store.next_order_id()})
+        result.arrived_during_soak += new
+    if rng.random() < 0.3:  # a customer pays a Multibanco reference
+        pending = [i for i in sb.store.order_ids()
+                   if sb.store.order(i).get("status_enum") == "pending_payment"]
+        if pending:
+            sb.store.pay_order(rng.choice(pending))
+            result.paid_during_soak += 1
 
 
 def _progress_marks(sb: Sandbox) -> tuple[int, int]:
@@ -179,7 +201,7 @@ def _cli_command(config: Path, *args: str) -> list[str]:
 
 def run_soak(*, orders: int = 300, kills: int = 40, seed: int = 1, latency: float = 0.0,
              min_delay: float = 0.2, max_delay: float = 4.0, max_window: float = 60.0,
-             max_final_runs: int = 6,
+             arrivals: int = 3, max_final_runs: int = 6,
              workdir: Path | None = None,
              progress: Callable[[str], None] | None = None) -> SoakResult:
     """One soak against a fresh sandbox; returns the figures (see ``SoakResult.lines``)."""
@@ -206,37 +228,34 @@ def run_soak(*, orders: int = 300, kills: int = 40, seed: int = 1, latency: floa
                 return subprocess.Popen(_cli_command(config, "invoice"), env=env,
                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
-        # Kill times are drawn from a window that widens while runs make no progress (and
-        # narrows slowly when they do): after a crash the next run first re-reads the
-        # unfinished orders, and a window shorter than that would only kill runs there.
+        # Kill times are drawn from a window that follows how long runs last: it widens while
+        # killed runs make no progress (after a crash the next run first re-reads the
+        # unfinished orders; a shorter window would only ever kill runs there) and shrinks
+        # below the length of a run that ended by itself, so kills keep landing mid-run.
         window = max_delay
         current: subprocess.Popen | None = None
         try:
             for kill in range(kills):
+                _store_moves_on(sb, rng, arrivals, result)
                 delay = rng.uniform(min_delay, window)
                 before = _progress_marks(sb)
                 current = start()
+                began = time.monotonic()
                 try:
                     current.wait(timeout=delay)
                     result.finished_before_kill += 1
                     codes[current.returncode] += 1
+                    window = max(min_delay + 0.1, (time.monotonic() - began) * 0.9)
                 except subprocess.TimeoutExpired:
                     current.send_signal(signal.SIGKILL)
                     current.wait()
                     result.killed += 1
+                    if _progress_marks(sb) == before:
+                        window = min(window * 1.5, max_window)
                 current = None
-                moved = _progress_marks(sb) != before
-                result.runs_with_progress += moved
-                window = max(max_delay, window * 0.75) if moved else min(window * 1.5,
-                                                                          max_window)
+                result.runs_with_progress += _progress_marks(sb) != before
                 say(f"kill {kill + 1}/{kills} after {delay:.2f} s: "
                     f"{len(sb.igest.final_documents_by_reference())} documents so far")
-                if rng.random() < 0.3:  # a customer pays a Multibanco reference meanwhile
-                    pending = [i for i in sb.store.order_ids()
-                               if sb.store.order(i).get("status_enum") == "pending_payment"]
-                    if pending:
-                        sb.store.pay_order(rng.choice(pending))
-                        result.paid_during_soak += 1
 
             for _ in range(max_final_runs):
                 current = start()
@@ -255,7 +274,9 @@ def run_soak(*, orders: int = 300, kills: int = 40, seed: int = 1, latency: floa
         result.exit_codes = {str(k): v for k, v in sorted(codes.items())}
         stats = sb.stats()
         result.requests = {name: stats[name]["requests"] for name in ("jumpseller", "igest")}
-        result.responses_429 = sum(stats[name]["429"] for name in ("jumpseller", "igest"))
+        result.responses_429_by_service = {name: stats[name]["429"]
+                                           for name in ("jumpseller", "igest")}
+        result.responses_429 = sum(result.responses_429_by_service.values())
         result.audit = audit(sb)
     result.wall_seconds = time.monotonic() - started
     return result
@@ -269,9 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0,
                         help="seconds the sandbox adds to every request (default 0)")
     parser.add_argument("--max-delay", type=float, default=4.0,
-                        help="longest time a run lives before its kill (default 4 s); the "
-                        "window widens (x1.5, up to 60 s) after each run that made no progress, and "
-                        "narrows (x0.75) after one that did")
+                        help="longest time the first run lives before its kill (default 4 s); "
+                        "then the window widens (x1.5, up to 60 s) after a killed run that made no "
+                        "progress and shrinks below the length of a run that ended by itself")
+    parser.add_argument("--arrivals", type=int, default=3,
+                        help="up to this many new orders arrive between two runs (default 3)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep config, state, logs and runs.log here (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -283,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
             print(text, file=sys.stderr, flush=True)
 
     result = run_soak(orders=args.orders, kills=args.kills, seed=args.seed,
-                      latency=args.latency, max_delay=args.max_delay, workdir=args.workdir,
+                      latency=args.latency, max_delay=args.max_delay,
+                      arrivals=args.arrivals, workdir=args.workdir,
                       progress=progress)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))

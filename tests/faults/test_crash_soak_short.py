@@ -49,7 +49,7 @@ def test_a_deleted_state_file_issues_nothing_new(sb, cli: Cli):
     assert len([e for e in sb.requests() if e.method == "POST"
                 and e.path == "/v1/documents"]) == drafts_posted  # not one draft sent
     assert len(cli.status()["documents"]) == 3  # the ledger knows them again
-    assert_all_done(sb, cli, linked=False)  # re-attachment: see test_link_back_faults.py
+    assert_all_done(sb, cli)  # and the adopted documents are not attached a second time
 
 
 def test_two_runs_started_together_issue_each_document_once_and_one_stops(sb, tmp_path):

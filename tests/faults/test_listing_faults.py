@@ -137,5 +137,4 @@ def test_a_lost_state_file_then_a_failed_first_run_issues_nothing_twice(sb, cli:
     after = {ref: [d["number"] for d in docs]
              for ref, docs in sb.igest.final_documents_by_reference().items()}
     assert after == before
-    # attached twice to their Jumpseller orders: test_link_back_faults.py, adopted documents
-    assert_all_done(sb, cli, linked=False)
+    assert_all_done(sb, cli)

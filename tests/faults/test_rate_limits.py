@@ -116,3 +116,23 @@ def test_a_429_that_never_stops_is_given_up_after_bounded_tries_before_any_ban(s
     sb.faults.clear()
     assert cli("invoice").code == 0
     assert_all_done(sb, cli)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG (minor): a run started right after another one (`invoice && sync-stock`, cron "
+    "chains, a restart after a crash: the crash soak saw 4 such 429s) gets a 429 on its first "
+    "Jumpseller request when the earlier process used the current second (RateGate sends 20 "
+    "at once): Jumpseller's headers only inform after the first answer. Fix, as iGEST does: "
+    "in JumpsellerClient.__init__, self._http.gate.observe(1.0, 0, at=PROCESS_START if clock "
+    "is time.monotonic else None)"))
+def test_a_run_started_right_after_a_burst_sees_no_429(sb, cli: Cli):
+    import httpx
+
+    add_paid_orders(sb, 2)
+    js = sb.credentials["jumpseller"]
+    # The previous process: 20 requests in a burst, as RateGate allows, just before exiting.
+    with httpx.Client(base_url=js["base_url"], auth=(js["login"], js["auth_token"])) as client:
+        for _ in range(20):
+            assert client.get("/store/info.json").status_code == 200
+    assert cli("invoice").code == 0
+    _no_429(sb)
