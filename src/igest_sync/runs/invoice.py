@@ -133,6 +133,8 @@ class InvoiceRun:
             for w in self.ledger.work_in_states("failed")
             if str(w.order_id) not in handled]
         self.ledger.set_meta("last_run_at", self.now.isoformat(timespec="seconds"))
+        log.info("Invoice run done: %s (checkpoint: order %s)", report.summary(),
+                 report.checkpoint)
         if not report.failed:
             self.ledger.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
         return report

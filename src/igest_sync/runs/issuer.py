@@ -95,7 +95,8 @@ class Issuer:
                 return ItemOutcome(key, "failed", self.ledger.work(order_id, kind).error or "")
             final = self._finalize(order_id, kind, document)
         except ApiError as exc:
-            return self._failed(order_id, kind, f"iGEST refused or failed: {exc}", exc.transient)
+            what = "could not reach iGEST" if exc.transient else "iGEST refused the document"
+            return self._failed(order_id, kind, f"{what}: {exc}", exc.transient)
         email = self.settings.email_customer and kind == "invoice"
         self.ledger.record_final(order_id, kind, final, email=email)
         log.info("Finalized %s for order %s (%s EUR)", final.number, order_id, final.gross_total)
@@ -190,6 +191,8 @@ class Issuer:
     def _failed(self, order_id: int, kind: str, reason: str, transient: bool, *,
                 hint: str | None = None) -> ItemOutcome:
         text = reason if not hint else f"{reason} ({hint})"
+        if transient:
+            text += "; the next run tries again by itself"
         self.ledger.fail(order_id, kind, text, transient=transient)
         what = "invoiced" if kind == "invoice" else "credited"
         log.error("Order %s not %s: %s", order_id, what, text)
