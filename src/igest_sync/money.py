@@ -9,7 +9,7 @@ half-up to the cent, as iGEST does it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from igest_sync.models import DocumentLine, VatSummary
@@ -148,6 +148,19 @@ class LineAmounts:
         """What the customer paid for this line, VAT included."""
         return self.in_basis(self.amount, True)
 
+    def taxed_per_unit(self) -> LineAmounts:
+        """This net-priced line with VAT added to each unit and rounded there; itself otherwise.
+
+        Only for undiscounted whole quantities: a discount has no per-unit figure to round.
+        """
+        if (self.included or self.rate == 0 or self.amount != self.listed
+                or self.quantity != self.quantity.to_integral_value() or self.quantity <= 1):
+            return self
+        unit = self.listed / self.quantity
+        unit_gross = unit + round2(unit * self.rate / HUNDRED)
+        total = unit_gross * self.quantity
+        return replace(self, included=True, listed=total, amount=total)
+
     def document_line(self, inclusive: bool) -> DocumentLine:
         """The iGEST line whose value is exactly this line's amount in the chosen basis."""
         listed = self.in_basis(self.listed, inclusive)
@@ -198,8 +211,14 @@ def price_lines(items: Sequence[LineAmounts], paid: Decimal) -> PricedLines:
     """
     natural = natural_mode_is_inclusive(items)
     first: PricedLines | None = None
-    for inclusive in (natural, not natural):
-        lines = tuple(item.document_line(inclusive) for item in items)
+    candidates = [(items, natural), (items, not natural)]
+    per_unit = [item.taxed_per_unit() for item in items]
+    if per_unit != list(items):
+        # A store with net prices may add VAT per unit (9.99 + 23 % shown as 12.29 each)
+        # rather than per line: as VAT-inclusive unit prices, that is exactly what was paid.
+        candidates.append((per_unit, True))
+    for lines_in, inclusive in candidates:
+        lines = tuple(item.document_line(inclusive) for item in lines_in)
         net, vat, gross, breakdown = document_totals(lines, inclusive)
         priced = PricedLines(lines, inclusive, net, vat, gross, breakdown)
         if gross == paid:

@@ -388,3 +388,22 @@ def test_external_references() -> None:
     assert external_reference("mystore", 10452, "credit") == "jumpseller:mystore:10452:credit"
     with pytest.raises(ValueError):
         external_reference("mystore", 1, "refund")
+
+
+def test_net_prices_with_vat_rounded_per_unit_are_issued_at_what_was_paid() -> None:
+    # 3 x 9.99 + 23 % per unit is 3 x 12.29 = 36.87; per line it would be 36.86.
+    order = make_order([product("9.99", qty="3", taxes=vat("23", included=False))], "36.87")
+    draft = build(order)
+    assert draft.gross_total == D("36.87") and draft.prices_include_vat
+    [line] = draft.lines
+    assert (line.unit_price, line.discount_percent) == (D("12.29"), D("0"))
+    assert line_value(line) == D("36.87")
+    assert sum(v.base + v.vat for v in draft.vat_breakdown) == D("36.87")
+    assert draft.warnings  # the difference from the per-line rule is said, not hidden
+
+
+def test_per_unit_rounding_is_not_guessed_for_discounted_lines() -> None:
+    order = make_order([product("9.99", qty="3", discount="1.00",
+                                taxes=vat("23", included=False))], "35.64")
+    with pytest.raises(OrderRejected, match="35.64"):
+        build(order)
