@@ -82,7 +82,11 @@ def normalize_nif(raw: str, country: str | None) -> tuple[str | None, str | None
     if not compact:
         return None, "the tax number is empty"
     home = (country or "PT").strip().upper() or "PT"
-    prefix = compact[:2] if compact[:2].isalpha() else None
+    # Two leading letters are a country prefix only when they name an EU VAT country (or the
+    # billing country): "XY123456789" typed by a Portuguese customer is an invalid NIF.
+    letters = compact[:2] if compact[:2].isalpha() else None
+    prefix = letters if letters and (letters == "PT" or _is_eu_vat_country(letters)
+                                      or letters == home) else None
 
     if prefix == "PT" or (prefix is None and home == "PT"):
         try:

@@ -204,7 +204,13 @@ def _shipping_item(order: Order, settings: InvoiceConfig) -> LineAmounts | None:
                  order.shipping, charged)
 
 
-def _check_order(order: Order, settings: InvoiceConfig) -> None:
+# Issued by hand with the order's reference, the document is adopted by igest-sync (exactly
+# once holds) and reconcile finds it; without the reference it would look missing.
+_BY_HAND = ("check the order in Jumpseller; to invoice it by hand, give the iGEST document the "
+            "external reference {ref} and run `igest-sync resend {id}`, which adopts it")
+
+
+def _check_order(order: Order, settings: InvoiceConfig, store: str) -> None:
     if order.defects:
         raise OrderRejected(
             order.id, "Jumpseller sent fields that could not be read: " + "; ".join(order.defects)
@@ -212,7 +218,7 @@ def _check_order(order: Order, settings: InvoiceConfig) -> None:
     if (order.currency or "").upper() != "EUR":
         raise OrderRejected(
             order.id, f"the order is in {order.currency!r}; iGEST documents are issued in EUR "
-            "only. Invoice it by hand.",
+            "only", hint=_BY_HAND.format(ref=external_reference(store, order.id), id=order.id),
         )
     if not order.lines:
         raise OrderRejected(order.id, "the order has no products")
@@ -228,7 +234,8 @@ def _check_order(order: Order, settings: InvoiceConfig) -> None:
         )
 
 
-def _price_lines(order: Order, items: list[LineAmounts], warnings: list[str]) -> PricedLines:
+def _price_lines(order: Order, items: list[LineAmounts], warnings: list[str],
+                 store: str) -> PricedLines:
     """The lines and totals of the first price mode whose gross equals what was paid."""
     paid = expected_gross(order)
     priced = price_lines(items, paid)
@@ -240,7 +247,8 @@ def _price_lines(order: Order, items: list[LineAmounts], warnings: list[str]) ->
             message += (f"; Jumpseller's products and shipping add up to {_eur(model)} but its "
                         f"total{' plus gift cards' if order.gift_cards_discount else ''} is "
                         f"{_eur(paid)}")
-        raise OrderRejected(order.id, message + ". Invoice it by hand.")
+        raise OrderRejected(order.id, message, hint=_BY_HAND.format(
+            ref=external_reference(store, order.id), id=order.id))
     if model != paid:
         # Jumpseller rounded the VAT some other way (per rate, like iGEST): what was paid wins.
         warnings.append(
@@ -306,7 +314,7 @@ def build_document(
     See the module docstring for how each amount is shown. ``issue_date`` is the document date
     (a Lisbon date); when the payment was on another day a note says so.
     """
-    _check_order(order, settings)
+    _check_order(order, settings, store)
     warnings: list[str] = []
     items = [_product_item(order, line, settings, warnings) for line in order.lines]
     shipping = _shipping_item(order, settings)
@@ -315,7 +323,7 @@ def build_document(
 
     customer, customer_warnings = customer_and_warnings(order, settings, override)
     warnings.extend(customer_warnings)
-    priced = _price_lines(order, items, warnings)
+    priced = _price_lines(order, items, warnings, store)
     kind = _document_type(order, settings, customer.nif, priced.gross_total, warnings)
     payment = None
     if kind == "FR":
