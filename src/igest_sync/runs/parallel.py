@@ -7,9 +7,13 @@ shared pacing gate keeps them under it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from igest_sync.catalogue import CatalogueReport
+    from igest_sync.models import ItemOutcome
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -22,3 +26,17 @@ def in_parallel(steps: Iterable[T], act: Callable[[T], R], *,
     """``act`` on every step with up to ``workers`` threads; results in the steps' order."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         yield from pool.map(act, steps)
+
+
+def write_all(report: CatalogueReport, steps: Sequence[T], act: Callable[[T], ItemOutcome],
+              preview: Callable[[T], ItemOutcome], *, dry_run: bool,
+              progress: Callable[[int, int | None], None] | None) -> None:
+    """Carry out (or, in a dry run, describe) every planned write into ``report``, in order."""
+    total = len(steps)
+    if progress is not None:
+        progress(0, total)
+    outcomes = map(preview, steps) if dry_run else in_parallel(steps, act)
+    for done, outcome in enumerate(outcomes, start=1):
+        report.add(outcome)
+        if progress is not None:
+            progress(done, total)

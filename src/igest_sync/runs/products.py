@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from igest_sync.catalogue import CatalogueReport, ProductAction, counting, plan_products
 from igest_sync.errors import ApiError
 from igest_sync.models import ItemOutcome
-from igest_sync.runs.parallel import in_parallel
+from igest_sync.runs.parallel import write_all
 
 if TYPE_CHECKING:
     from igest_sync.config import ProductsConfig
@@ -39,15 +39,8 @@ def sync_products(jumpseller: JumpsellerClient, igest: IgestClient, settings: Pr
         "update": update, "jumpseller_items": plan.jumpseller_items,
         "igest_products": plan.igest_products, "vat_rate": settings.vat_rate,
         "prices_include_vat": settings.prices_include_vat})
-    total = len(plan.writes)
-    if progress is not None:
-        progress(0, total)
-    outcomes = (map(_preview, plan.writes) if dry_run
-                else in_parallel(plan.writes, lambda step: _carry_out(igest, step)))
-    for done, outcome in enumerate(outcomes, start=1):
-        report.add(outcome)
-        if progress is not None:
-            progress(done, total)
+    write_all(report, plan.writes, lambda step: _carry_out(igest, step), _preview,
+              dry_run=dry_run, progress=progress)
     for outcome in plan.outcomes:
         report.add(outcome)
     return report

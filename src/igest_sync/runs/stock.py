@@ -16,7 +16,7 @@ from igest_sync.catalogue import (CatalogueReport, StockChange, StockPlan, brake
                                   normalize_sku, plan_stock)
 from igest_sync.errors import ApiError, ConfigError, SafetyBrake
 from igest_sync.models import ItemOutcome
-from igest_sync.runs.parallel import in_parallel
+from igest_sync.runs.parallel import write_all
 
 if TYPE_CHECKING:
     from igest_sync.config import StockConfig
@@ -81,16 +81,9 @@ def sync_stock(jumpseller: JumpsellerClient, igest: IgestClient, settings: Stock
                                    "to apply this plan anyway")
         report.info["brake_overridden"] = reason
 
-    total = len(plan.changes)
-    if progress is not None:
-        progress(0, total)
-    outcomes = (map(lambda change: _preview(plan, change), plan.changes) if dry_run else
-                in_parallel(plan.changes,
-                            lambda change: _carry_out(jumpseller, igest, settings, plan, change)))
-    for done, outcome in enumerate(outcomes, start=1):
-        report.add(outcome)
-        if progress is not None:
-            progress(done, total)
+    write_all(report, plan.changes,
+              lambda change: _carry_out(jumpseller, igest, settings, plan, change),
+              lambda change: _preview(plan, change), dry_run=dry_run, progress=progress)
     for outcome in plan.outcomes:
         report.add(outcome)
     return report
