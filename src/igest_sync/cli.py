@@ -6,6 +6,7 @@ commands so that ``--help`` and a quiet cron run start fast.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from datetime import date
 from pathlib import Path
@@ -144,7 +145,7 @@ def invoice(
     state = _state_path()
     if dry_run and not state.exists():
         state = Path(":memory:")
-    lock = run_lock(state) if not dry_run else _nullcontext()
+    lock = run_lock(state) if not dry_run else contextlib.nullcontext()
     with lock, js, ig, Ledger(state) as ledger:
         with render.progress("Invoicing orders") as progress:
             report = InvoiceRun(config, ledger, js, ig, progress=progress).run(
@@ -492,14 +493,6 @@ def demo() -> None:
 
 
 # -- entry point --------------------------------------------------------------------------------
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def main() -> None:
