@@ -31,11 +31,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from igest_sync.config import write_config
 from igest_sync.demo import demo_config
@@ -149,27 +150,26 @@ class SoakResult:
     def lines(self) -> list[str]:
         a = self.audit
         codes = ", ".join(f"{k}: {v}" for k, v in sorted(self.exit_codes.items())) or "none"
-        return [
-            f"crash soak: seed {self.seed}, {self.orders} orders generated, "
-            f"latency {self.latency:g} s",
-            f"runs: {self.runs} ({self.killed} killed mid-run, {self.finished_before_kill} "
-            f"ended before their kill, {self.final_runs} final; {self.runs_with_progress} of "
-            f"the killed or ended runs made progress); exit codes of runs that ended by "
-            f"themselves: {codes}",
-            f"during the soak: {self.arrived_during_soak} new orders arrived, "
-            f"{self.paid_during_soak} pending orders were paid",
-            f"iGEST: {a.documents} final invoices for {a.paid} paid orders; duplicates "
-            f"{len(a.duplicates)}, missing {len(a.missing)}, wrong totals {len(a.wrong_totals)}, "
-            f"unexpected {len(a.unexpected)}, stray drafts {len(a.stray_drafts)}",
-            f"Jumpseller order documents: attached twice {len(a.attached_twice)}, "
-            f"not attached {len(a.not_attached)}",
-            f"requests served: Jumpseller {self.requests.get('jumpseller', 0)}, iGEST "
-            f"{self.requests.get('igest', 0)}; 429 responses {self.responses_429} (Jumpseller "
-            f"{self.responses_429_by_service.get('jumpseller', 0)}, iGEST "
-            f"{self.responses_429_by_service.get('igest', 0)})",
-            f"wall time: {self.wall_seconds:.1f} s",
-            "result: " + ("OK" if self.ok else "FAILED"),
-        ]
+        by = self.responses_429_by_service
+        head = (f"crash soak: seed {self.seed}, {self.orders} orders generated, "
+                f"latency {self.latency:g} s")
+        runs = (f"runs: {self.runs} ({self.killed} killed mid-run, {self.finished_before_kill} "
+                f"ended before their kill, {self.final_runs} final; {self.runs_with_progress} "
+                f"of the killed or ended runs made progress); exit codes of runs that ended by "
+                f"themselves: {codes}")
+        shop = (f"during the soak: {self.arrived_during_soak} new orders arrived, "
+                f"{self.paid_during_soak} pending orders were paid")
+        igest = (f"iGEST: {a.documents} final invoices for {a.paid} paid orders; duplicates "
+                 f"{len(a.duplicates)}, missing {len(a.missing)}, wrong totals "
+                 f"{len(a.wrong_totals)}, unexpected {len(a.unexpected)}, stray drafts "
+                 f"{len(a.stray_drafts)}")
+        links = (f"Jumpseller order documents: attached twice {len(a.attached_twice)}, "
+                 f"not attached {len(a.not_attached)}")
+        served = (f"requests served: Jumpseller {self.requests.get('jumpseller', 0)}, iGEST "
+                  f"{self.requests.get('igest', 0)}; 429 responses {self.responses_429} "
+                  f"(Jumpseller {by.get('jumpseller', 0)}, iGEST {by.get('igest', 0)})")
+        return [head, runs, shop, igest, links, served, f"wall time: {self.wall_seconds:.1f} s",
+                "result: " + ("OK" if self.ok else "FAILED")]
 
 
 def _store_moves_on(sb: Sandbox, rng: random.Random, arrivals: int,

@@ -162,7 +162,7 @@ class Cli:
 
     def __call__(self, *args: str, timeout: float = 120) -> Result:
         proc = subprocess.run(self.command(*args), env=self.env, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+                              timeout=timeout, stdin=subprocess.DEVNULL, check=False)
         self.outputs += [proc.stdout, proc.stderr]
         return Result(proc.returncode, proc.stdout, proc.stderr)
 

@@ -84,7 +84,7 @@ def test_a_config_with_a_wrong_type_exits_2_naming_file_and_key(sb, tmp_path: Pa
 
 def test_bad_orders_fail_alone_named_with_their_product_and_the_rest_is_issued(sb, cli: Cli):
     good, bad_tax, zero_qty, strings = add_paid_orders(sb, 4)
-    sb.store.order(bad_tax)["products"][0]["taxes"][0]["rate"] = Decimal("21")
+    sb.store.order(bad_tax)["products"][0]["taxes"][0]["rate"] = Decimal(21)
     sb.store.order(zero_qty)["products"][0]["qty"] = 0
     # Every money field of this one as a numeric string: read as the same amounts.
     raw = sb.store.order(strings)
@@ -122,7 +122,7 @@ def test_skus_with_spaces_and_unicode_reach_igest_exactly(sb, cli: Cli):
     finals = sb.igest.final_documents_by_reference()
     for order_id, sku in zip(ids, skus):
         [doc] = [d for ref, docs in finals.items() if ref.endswith(f":{order_id}") for d in docs]
-        assert [line["reference"] for line in doc["lines"]][0] == sku
+        assert next(line["reference"] for line in doc["lines"]) == sku
 
 
 # -- how an error reads where there is no terminal (cron mail, a log collector) -----------------

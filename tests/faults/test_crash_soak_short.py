@@ -80,13 +80,13 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(sb, cli: Cli):
     lock = cli.state.with_name(cli.state.name + ".lock")
     # A process that takes the run lock the way igest-sync does, then dies by SIGKILL.
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl, os, sys, time\n"
-         f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
-         "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
-         "os.pwrite(fd, str(os.getpid()).encode(), 0)\n"
-         "print('locked', flush=True)\n"
-         "time.sleep(60)\n"],
+        [sys.executable, "-c", (
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+            "os.pwrite(fd, str(os.getpid()).encode(), 0)\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(60)\n")],
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
     blocked = cli("invoice")

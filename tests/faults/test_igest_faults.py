@@ -103,7 +103,7 @@ def test_a_failed_lookup_of_a_lost_answer_keeps_the_order_failed_until_it_works(
     assert second.code == 1, second.stdout + second.stderr
     [failed] = cli.status()["failed"]
     assert failed["order_id"] == order_id
-    assert re.search(r"could not look up jumpseller:\S+:%d in iGEST: .*502" % order_id,
+    assert re.search(rf"could not look up jumpseller:\S+:{order_id} in iGEST: .*502",
                      failed["error"]), failed["error"]
     assert len(requests_to(sb, "igest", "POST", DRAFT_POST)) == 1  # never sent blind
     sb.faults.clear()
