@@ -93,8 +93,10 @@ def _clients(config: Config):
     from igest_sync.igest import IgestClient
     from igest_sync.jumpseller import JumpsellerClient
 
+    state = _state_path()
     js = JumpsellerClient(config.jumpseller.base_url, config.jumpseller.login,
-                          config.jumpseller.auth_token)
+                          config.jumpseller.auth_token,
+                          pace_file=state.with_name(state.name + ".jumpseller-pace"))
     ig = IgestClient(config.igest.base_url, config.igest.integration_key,
                      config.igest.security_code)
     return js, ig
@@ -225,6 +227,7 @@ def status(
     from igest_sync.ledger import Ledger
     from igest_sync.runs.status import build_status
 
+    _setup_logging()  # no config needed: errors and bugs still reach the log file, once
     state = _state_path()
     if not state.exists():
         raise StateError(f"No state file at {state} yet.",

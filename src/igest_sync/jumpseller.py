@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,8 +46,10 @@ class JumpsellerClient:
                  transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
                  per_second: int = 20, per_minute: int = 800,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 pace_file: Path | None = None) -> None:
         self._ban_lock = threading.Lock()
+        self._pace_file = pace_file
         self._banned_until: str | None = None
         self._http = HttpService(
             service=SERVICE, base_url=base_url,
@@ -55,6 +58,24 @@ class JumpsellerClient:
             auth=httpx.BasicAuth(login, auth_token),  # never in the URL
             transport=transport, timeout=timeout, on_response=self._read_rate_headers,
             secrets=[auth_token], clock=clock, sleep=sleep)
+        self._hold_for_previous_run(clock)
+
+    def _hold_for_previous_run(self, clock: Callable[[], float]) -> None:
+        """Respect the second an earlier run (cron chain, `invoice && sync-stock`) just used.
+
+        Jumpseller's headers tell us its count only after our first answer, and a run that
+        ended a moment ago may have spent the whole second. ``pace_file`` holds the wall time
+        of that run's last request; a run minutes later waits for nothing.
+        """
+        if self._pace_file is None:
+            return
+        try:
+            last = float(self._pace_file.read_text())
+        except (OSError, ValueError):
+            return
+        elapsed = time.time() - last
+        if 0 <= elapsed < 1.1:
+            self._http.gate.observe(1.0, 0, at=clock() - elapsed)
 
     @property
     def request_count(self) -> int:
@@ -62,6 +83,11 @@ class JumpsellerClient:
 
     def close(self) -> None:
         self._http.close()
+        if self._pace_file is not None and self._http.request_count:
+            try:
+                self._pace_file.write_text(f"{time.time():.3f}")
+            except OSError:
+                pass  # pacing advice only: never worth failing a run over
 
     def __enter__(self) -> JumpsellerClient:
         return self

@@ -20,7 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+# soft_wrap: off a terminal (cron mail) an error keeps its paths on one line.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:

@@ -128,10 +128,6 @@ def test_skus_with_spaces_and_unicode_reach_igest_exactly(sb, cli: Cli):
 # -- how an error reads where there is no terminal (cron mail, a log collector) -----------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: render.err is Console(stderr=True) without soft_wrap, so off a terminal rich "
-    "hard-wraps every error at 80 columns, cutting paths in the middle "
-    "('.../and-an\\nother-level'); fix: Console(stderr=True, highlight=False, soft_wrap=True)"))
 def test_an_error_off_a_terminal_keeps_its_path_on_one_line(sb, cli: Cli, tmp_path: Path):
     state = tmp_path / ("a-long-directory-name-" * 4) / "state.sqlite3"
     state.parent.mkdir()
@@ -143,11 +139,6 @@ def test_an_error_off_a_terminal_keeps_its_path_on_one_line(sb, cli: Cli, tmp_pa
     assert str(state) in first, result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: `status` never loads the config, so no log handler is set up and logging's "
-    "last-resort handler prints every error a second time on stderr; fix: call "
-    "_setup_logging() at the start of `status` (see the next test), or at least add a "
-    "logging.NullHandler() to the 'igest_sync' logger in cli.main()"))
 def test_status_prints_its_error_once(sb, cli: Cli):
     cli.state.write_bytes(b"not a database\n" * 20)
     result = cli("status")
@@ -156,11 +147,6 @@ def test_status_prints_its_error_once(sb, cli: Cli):
     assert len(result.stderr.strip().splitlines()) == 2  # the message and its hint
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: same cause as above: `status` sets up no logging, so an internal error's traceback "
-    "goes to stderr without --verbose (through logging's last-resort handler) and is not in "
-    "the log file the message points to; fix: call _setup_logging() at the start of `status` "
-    "(it needs no config; this also fixes the test above)"))
 def test_an_internal_error_in_status_keeps_its_traceback_in_the_log_file(sb, cli: Cli):
     add_paid_orders(sb, 1)
     assert cli("invoice").code == 0

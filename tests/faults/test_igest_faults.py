@@ -112,13 +112,6 @@ def test_a_failed_lookup_of_a_lost_answer_keeps_the_order_failed_until_it_works(
     assert len(requests_to(sb, "igest", "POST", DRAFT_POST)) == 1  # the lost draft was used
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a 401 from iGEST while issuing is recorded as a failure of that order (exit 1, "
-    "transient=False, the message without the credentials hint), so every order fails one "
-    "by one, and once the credentials are fixed `invoice` does not retry them (they wait for "
-    "`resend`). Fix: in Issuer._issue, re-raise AuthError from both `except ApiError` blocks "
-    "(the run stops with exit 5 and the hint; the work keeps its phase and is looked up next "
-    "time)"))
 def test_refused_igest_credentials_stop_the_run_and_leave_the_orders_to_the_next_run(sb,
                                                                                      cli: Cli):
     add_paid_orders(sb, 1)

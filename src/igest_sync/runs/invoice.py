@@ -248,7 +248,11 @@ class InvoiceRun:
         total = len(orders)
         done = 0
 
-        def one(order: Order) -> ItemOutcome:
+        stop: list[IgestSyncError] = []  # a run-wide failure (credentials refused)
+
+        def one(order: Order) -> ItemOutcome | None:
+            if stop:
+                return None  # not attempted: its work stays pending for the next run
             try:
                 outcome = issuer.issue(order, override=override, force_lookup=force_lookup)
                 if outcome.action in ("issued", "adopted") and self.config.invoice.link_documents:
@@ -258,8 +262,9 @@ class InvoiceRun:
                         if not doc.linked and doc.link_attempts < LINK_ATTEMPTS:
                             self._link(doc, report)
                 return outcome
-            except IgestSyncError:
-                raise
+            except IgestSyncError as exc:
+                stop.append(exc)
+                return None
             except Exception as exc:  # a bug must not lose the rest of the batch
                 log.exception("Unexpected error on order %s", order.id)
                 issuer.ledger.fail(order.id, "invoice", f"internal error: {exc!r}",
@@ -269,10 +274,13 @@ class InvoiceRun:
         workers = max(1, min(self.config.invoice.concurrency, total))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for outcome in pool.map(one, orders):
-                report.outcomes.append(outcome)
+                if outcome is not None:
+                    report.outcomes.append(outcome)
                 done += 1
                 if self.progress:
                     self.progress(done, total)
+        if stop:
+            raise stop[0]
 
     def _dry_run(self, orders: list[Order], report: InvoiceReport) -> None:
         for order in orders:

@@ -16,7 +16,7 @@ from datetime import date
 
 from igest_sync.config import Config
 from igest_sync.customer import CustomerOverride
-from igest_sync.errors import ApiError, Conflict, NotFound, OrderRejected
+from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected
 from igest_sync.igest import IgestClient
 from igest_sync.ledger import IN_FLIGHT, Ledger, WorkRecord
 from igest_sync.mapping import build_credit_note, build_document, external_reference
@@ -78,6 +78,8 @@ class Issuer:
             drafts = self._recover(order_id, kind, work, ref, force_lookup)
         except _Adopted as adopted:
             return adopted.outcome
+        except AuthError:
+            raise  # refused credentials: stop the run, every order would fail the same way
         except ApiError as exc:
             return self._failed(order_id, kind, f"could not look up {ref} in iGEST: {exc}",
                                 exc.transient)
@@ -94,6 +96,8 @@ class Issuer:
             if document is None:
                 return ItemOutcome(key, "failed", self.ledger.work(order_id, kind).error or "")
             final = self._finalize(order_id, kind, document)
+        except AuthError:
+            raise  # the work keeps its phase and is looked up by the next run
         except ApiError as exc:
             what = "could not reach iGEST" if exc.transient else "iGEST refused the document"
             return self._failed(order_id, kind, f"{what}: {exc}", exc.transient)
