@@ -89,14 +89,15 @@ def _setup_logging() -> None:
     logsetup.configure(paths.log_dir(), secrets=G.secrets, verbose=G.verbose)
 
 
-def _clients(config: Config):
+def _clients(config: Config, *, remember_pace: bool = True):
     from igest_sync.igest import IgestClient
     from igest_sync.jumpseller import JumpsellerClient
 
     state = _state_path()
     js = JumpsellerClient(config.jumpseller.base_url, config.jumpseller.login,
                           config.jumpseller.auth_token,
-                          pace_file=state.with_name(state.name + ".jumpseller-pace"))
+                          pace_file=state.with_name(state.name + ".jumpseller-pace")
+                          if remember_pace else None)
     ig = IgestClient(config.igest.base_url, config.igest.integration_key,
                      config.igest.security_code)
     return js, ig
@@ -143,7 +144,7 @@ def invoice(
 
     config = _config()
     since_date = _parse_date(since, "--since")
-    js, ig = _clients(config)
+    js, ig = _clients(config, remember_pace=not dry_run)  # a dry run leaves no file behind
     state = _state_path()
     if dry_run and not state.exists():
         state = Path(":memory:")
