@@ -133,3 +133,33 @@ def test_a_run_started_right_after_a_burst_sees_no_429(sb, cli: Cli):
             prev.store_info()
     assert cli("invoice").code == 0
     _no_429(sb)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG (minor): the pace file is written in JumpsellerClient.close(), which a SIGKILLed run "
+    "never reaches, so a run restarted right after a crash still gets a 429 on its first "
+    "Jumpseller request (the 300-order crash soak saw 4 at 19ca67e). Fix: also write the "
+    "pace file from _request at most once per second (or before each burst), not only on "
+    "close"))
+def test_a_run_restarted_right_after_a_killed_one_sees_no_429(sb, cli: Cli):
+    import subprocess
+    import sys
+
+    add_paid_orders(sb, 2)
+    js = sb.credentials["jumpseller"]
+    pace = cli.state.with_name(cli.state.name + ".jumpseller-pace")
+    cli.state.parent.mkdir(parents=True, exist_ok=True)
+    # The previous run: a burst of 20 requests, then SIGKILL before it can close anything.
+    script = (
+        "import os, signal\n"
+        "from pathlib import Path\n"
+        "from igest_sync.jumpseller import JumpsellerClient\n"
+        f"client = JumpsellerClient({js['base_url']!r}, {js['login']!r}, "
+        f"{js['auth_token']!r}, pace_file=Path({str(pace)!r}))\n"
+        "for _ in range(20):\n"
+        "    client.store_info()\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n")
+    killed = subprocess.run([sys.executable, "-c", script], check=False, timeout=60)
+    assert killed.returncode == -9
+    assert cli("invoice").code == 0
+    _no_429(sb)
