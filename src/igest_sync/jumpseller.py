@@ -35,6 +35,9 @@ REMAINING_HEADERS = (("Jumpseller-PerSecondRateLimit-Remaining", 1.0),
                      ("Jumpseller-PerMinuteRateLimit-Remaining", 60.0))
 
 
+PACE_EVERY = 0.2  # seconds between writes of the pace file during a run
+
+
 class JumpsellerClient:
     """Jumpseller REST client: Basic auth, pages of 100, paced to the rate-limit headers.
 
@@ -50,6 +53,7 @@ class JumpsellerClient:
                  pace_file: Path | None = None) -> None:
         self._ban_lock = threading.Lock()
         self._pace_file = pace_file
+        self._pace_written = float("-inf")
         self._banned_until: str | None = None
         self._http = HttpService(
             service=SERVICE, base_url=base_url,
@@ -73,8 +77,8 @@ class JumpsellerClient:
             last = float(self._pace_file.read_text())
         except (OSError, ValueError):
             return
-        elapsed = time.time() - last
-        if 0 <= elapsed < 1.1:
+        elapsed = max(time.time() - last, 0.0)  # during a run the file holds a later bound
+        if elapsed < 1.1:
             self._http.gate.observe(1.0, 0, at=clock() - elapsed)
 
     @property
@@ -87,7 +91,7 @@ class JumpsellerClient:
             try:
                 self._pace_file.write_text(f"{time.time():.3f}")
             except OSError:
-                pass  # pacing advice only: never worth failing a run over
+                pass
 
     def __enter__(self) -> JumpsellerClient:
         return self
@@ -103,7 +107,20 @@ class JumpsellerClient:
             banned_until = self._banned_until
         if banned_until is not None:
             raise self._ban_error(f"{method} {path}", banned_until)
+        self._remember_pace()
         return self._http.request(method, path, params=params, json_body=json_body)
+
+    def _remember_pace(self) -> None:
+        # Written as we go (not only at close), so a run killed mid-burst still tells the
+        # next one; at most every PACE_EVERY seconds, which the reader allows for.
+        now = time.time()
+        if self._pace_file is None or now - self._pace_written < PACE_EVERY:
+            return
+        self._pace_written = now
+        try:
+            self._pace_file.write_text(f"{now + PACE_EVERY:.3f}")
+        except OSError:
+            pass  # pacing advice only: never worth failing a run over
 
     def _read_rate_headers(self, response: httpx.Response) -> None:
         for header, seconds in REMAINING_HEADERS:

@@ -135,12 +135,6 @@ def test_a_run_started_right_after_a_burst_sees_no_429(sb, cli: Cli):
     _no_429(sb)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (minor): the pace file is written in JumpsellerClient.close(), which a SIGKILLed run "
-    "never reaches, so a run restarted right after a crash still gets a 429 on its first "
-    "Jumpseller request (the 300-order crash soak saw 4 at 19ca67e). Fix: also write the "
-    "pace file from _request at most once per second (or before each burst), not only on "
-    "close"))
 def test_a_run_restarted_right_after_a_killed_one_sees_no_429(sb, cli: Cli):
     import subprocess
     import sys

@@ -40,6 +40,8 @@ LINK_ATTEMPTS = 2  # the first try and one retry on a later run
 # Cancellations are looked for among orders created this long ago at most; an older order
 # cancelled later is found by `reconcile` (refunds come within weeks, not months).
 CREDIT_LOOKBACK = timedelta(days=90)
+# More unfinished orders than this are read back with one listing instead of one GET each.
+BULK_REREAD = 5
 
 
 @dataclass
@@ -189,15 +191,32 @@ class InvoiceRun:
 
     def _unfinished_orders(self, planned: dict[int, Order]) -> Iterator[Order]:
         """Work a crash interrupted, or that failed for a reason that may pass by itself."""
-        for work in self.ledger.work_in_states("pending", *IN_FLIGHT, "failed", kind="invoice"):
-            if work.order_id in planned:
+        wanted = [w.order_id for w in self.ledger.work_in_states(
+            "pending", *IN_FLIGHT, "failed", kind="invoice")
+            if w.order_id not in planned and (w.state != "failed" or w.transient)]
+        # (a failure for bad data or a refusal waits for `resend`)
+        found: dict[int, Order] = {}
+        if len(wanted) > BULK_REREAD:
+            # After a crash mid-backlog: one listing in pages of 100 beats a GET per order.
+            created = [r.created_at for i in wanted if (r := self.ledger.order(i)) and r.created_at]
+            if created:
+                first = lisbon_date(datetime.fromisoformat(min(created)))
+                ids = set(wanted)
+                try:
+                    for order in self.jumpseller.orders_created_between(first, self.today):
+                        if order.id in ids:
+                            found[order.id] = order
+                except ApiError as exc:
+                    log.warning("Listing unfinished orders failed (%s); reading them one by one",
+                                exc)
+        for order_id in wanted:
+            if order_id in found:
+                yield found[order_id]
                 continue
-            if work.state == "failed" and not work.transient:
-                continue  # bad data or a refusal: waits for `resend`
             try:
-                yield self.jumpseller.order(work.order_id)
+                yield self.jumpseller.order(order_id)
             except ApiError as exc:
-                self.ledger.fail(work.order_id, "invoice",
+                self.ledger.fail(order_id, "invoice",
                                  f"could not read the order from Jumpseller: {exc}",
                                  transient=exc.transient)
 
