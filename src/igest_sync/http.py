@@ -60,7 +60,7 @@ class RateGate:
     """
 
     def __init__(self, windows: Sequence[RateWindow], *, clock: Clock = time.monotonic,
-                 sleep: Sleep = time.sleep, slack: float = 0.05) -> None:
+                 sleep: Sleep = time.sleep, slack: float = 0.1) -> None:
         self.windows = tuple(windows)
         self._clock = clock
         self._sleep = sleep

@@ -28,7 +28,7 @@ def test_a_full_second_reported_by_the_server_waits_for_that_second_only():
     gate = _gate(clock)
     gate.observe(1.0, 0)
     start = gate.acquire()
-    assert 1.0 <= start - 1000.0 <= 1.1
+    assert 1.0 <= start - 1000.0 <= 1.15
 
 
 def test_observations_at_a_past_moment_only_cover_what_is_left_of_that_second():
@@ -36,4 +36,4 @@ def test_observations_at_a_past_moment_only_cover_what_is_left_of_that_second():
     gate = _gate(clock)
     gate.observe(1.0, 0, at=1000.0)  # a full second as of a moment 0.6 s ago
     start = gate.acquire()
-    assert 0.4 <= start - 1000.6 <= 0.5
+    assert 0.4 <= start - 1000.6 <= 0.55
