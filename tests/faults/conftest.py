@@ -6,17 +6,14 @@ call costs about half a second. Every request the CLI sends is also written to a
 went over the wire: how long the client waited after a 429, that no credential is in a URL,
 that a POST was not repeated.
 
-``Cli`` and ``make_cli`` are small copies of ``tests/e2e/conftest.py``'s (so this suite does not
-depend on another directory's fixtures); ``soak`` is ``bench/crash_soak.py``, whose ``audit``
-is the one exactly-once check used here and by the bench.
+``Cli`` and ``make_cli`` come from ``tests/cli_harness.py`` (shared with the e2e tests);
+``soak`` is ``bench/crash_soak.py``, whose ``audit`` is the one exactly-once check used here
+and by the bench.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import subprocess
 import sys
 import threading
 import time
@@ -29,9 +26,8 @@ from typing import Any
 
 import pytest
 
-from igest_sync.config import write_config
-from igest_sync.demo import demo_config
 from igest_sync.sandbox import Sandbox
+from tests.cli_harness import Cli, Result, make_cli  # noqa: F401 (re-exported to the tests)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,61 +130,6 @@ def requests_to(sb: Sandbox, service: str, method: str, pattern: str) -> list[Se
 
 
 # -- the CLI ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> dict:
-        return json.loads(self.stdout)
-
-
-class Cli:
-    """Runs `python -m igest_sync` with a private home, config and state."""
-
-    def __init__(self, home: Path, config: Path, env: dict[str, str] | None = None) -> None:
-        self.home = home
-        self.config = config
-        self.state = home / "state.sqlite3"
-        self.env = {**os.environ, "IGEST_SYNC_HOME": str(home), "COLUMNS": "200", **(env or {})}
-        self.env.pop("IGEST_SYNC_REPORTS", None)
-        self.outputs: list[str] = []  # everything printed, for the secret grep
-
-    def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "igest_sync", "--config", str(self.config), *args]
-
-    def __call__(self, *args: str, timeout: float = 120) -> Result:
-        proc = subprocess.run(self.command(*args), env=self.env, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL, check=False)
-        self.outputs += [proc.stdout, proc.stderr]
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    def popen(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen(self.command(*args), env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-
-    def status(self) -> dict:
-        result = self("status", "--json")
-        assert result.code == 0, result.stderr
-        return result.json()
-
-    def log_text(self) -> str:
-        logs = self.home / "logs"
-        return "".join(p.read_text(errors="replace") for p in sorted(logs.glob("*"))) \
-            if logs.exists() else ""
-
-
-def make_cli(sb: Sandbox, home: Path, *, env: dict[str, str] | None = None,
-             **overrides: dict) -> Cli:
-    values = demo_config(sb.credentials)
-    for section, keys in overrides.items():
-        values.setdefault(section, {}).update(keys)
-    config = home / "config.toml"
-    write_config(config, values, overwrite=True)
-    return Cli(home, config, env)
 
 
 @pytest.fixture

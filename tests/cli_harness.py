@@ -1,0 +1,70 @@
+"""The real CLI as a subprocess, with a private home, config and state: for e2e and fault tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from igest_sync.config import write_config
+from igest_sync.demo import demo_config
+from igest_sync.sandbox import Sandbox
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+class Cli:
+    """Runs `python -m igest_sync` with a private home, config and state."""
+
+    def __init__(self, home: Path, config: Path, env: dict[str, str] | None = None) -> None:
+        self.home = home
+        self.config = config
+        self.state = home / "state.sqlite3"
+        self.env = {**os.environ, "IGEST_SYNC_HOME": str(home), "COLUMNS": "200", **(env or {})}
+        self.env.pop("IGEST_SYNC_REPORTS", None)
+        self.outputs: list[str] = []  # everything printed, for the secret grep
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "igest_sync", "--config", str(self.config), *args]
+
+    def __call__(self, *args: str, timeout: float = 120) -> Result:
+        proc = subprocess.run(self.command(*args), env=self.env, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+        self.outputs += [proc.stdout, proc.stderr]
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def popen(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(self.command(*args), env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+    def status(self) -> dict:
+        result = self("status", "--json")
+        assert result.code == 0, result.stderr
+        return result.json()
+
+    def log_text(self) -> str:
+        logs = self.home / "logs"
+        return "".join(p.read_text(errors="replace") for p in sorted(logs.glob("*"))) \
+            if logs.exists() else ""
+
+
+def make_cli(sb: Sandbox, home: Path, *, env: dict[str, str] | None = None,
+             **overrides: dict) -> Cli:
+    """A Cli whose config is the demo's for this sandbox, with ``overrides`` per section."""
+    values = demo_config(sb.credentials)
+    for section, keys in overrides.items():
+        values.setdefault(section, {}).update(keys)
+    config = home / "config.toml"
+    write_config(config, values, overwrite=True)
+    return Cli(home, config, env)
