@@ -500,8 +500,13 @@ def demo() -> None:
 
 
 def main() -> None:
+    import logging
+
     from igest_sync.errors import IgestSyncError
 
+    # Commands that set up no log file (init, sandbox ...) must not have logging's last-resort
+    # handler print every error a second time on stderr.
+    logging.getLogger("igest_sync").addHandler(logging.NullHandler())
     try:
         # Standalone mode: typer reports usage errors itself (exit 2) and turns typer.Exit
         # into SystemExit; our own errors and bugs come out here.

@@ -153,3 +153,13 @@ def test_demo_runs_the_whole_cycle_and_exits_0(tmp_path):
         assert title in result.stdout
     assert "429 responses: 0" in result.stdout
     assert "Demo finished." in result.stdout
+
+
+def test_an_init_refusal_is_printed_once(tmp_path):
+    result = run("init", "--jumpseller-login", "x", "--jumpseller-auth-token", "y",
+                 "--igest-base-url", "https://a.example/v1", "--igest-integration-key", "k",
+                 "--igest-security-code", "s", "--document-type", "XX",
+                 env={**os.environ, "IGEST_SYNC_HOME": str(tmp_path)})
+    assert result.returncode == 2
+    assert result.stderr.count("document_type") == 1, result.stderr
+    assert not (tmp_path / "config.toml").exists()
