@@ -348,3 +348,30 @@ def test_a_lost_state_file_then_a_killed_run_still_issues_nothing_twice(sandbox,
     assert result.json()["issued"] == 0
     assert len(sandbox.igest.documents) == issued
     _assert_exactly_once(sandbox)
+
+
+def test_a_backfill_over_days_this_ledger_never_saw_adopts_what_iGEST_has(sandbox, tmp_path):
+    first = make_cli(sandbox, tmp_path / "one")
+    assert first("invoice").code == 0
+    issued = len(sandbox.igest.documents)
+    # A new ledger that started later (the earlier orders were skipped as before its start)...
+    assert make_cli(sandbox, tmp_path / "two", invoice={"start_date": "2026-11-12"})(
+        "invoice").code == 0
+    # ... then the merchant moves the start back and backfills the days it never invoiced.
+    second = make_cli(sandbox, tmp_path / "two", invoice={"start_date": "2026-11-01"})
+    backfill = second("invoice", "--since", "2026-11-01", "--json")
+    assert backfill.code == 0, backfill.stderr
+    assert backfill.json()["issued"] == 0
+    assert len(sandbox.igest.documents) == issued
+    _assert_exactly_once(sandbox)
+
+
+def test_an_open_order_deleted_in_jumpseller_does_not_stop_the_run(sandbox, cli: Cli):
+    assert cli("invoice").code == 0
+    [pending, *_] = _orders(sandbox, "pending_payment")
+    del sandbox.store.orders[pending["id"]]
+    sandbox.store._order_ids.remove(pending["id"])
+    result = cli("invoice")
+    assert result.code == 0, result.stdout + result.stderr
+    assert pending["id"] not in {o["order_id"] for o in cli("status", "--json").json()["open"]}
+    assert "gone from Jumpseller" in cli.log_text()

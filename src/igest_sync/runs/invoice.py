@@ -110,7 +110,9 @@ class InvoiceRun:
     def run(self, *, since: date | None = None, dry_run: bool = False) -> InvoiceReport:
         report = InvoiceReport(dry_run=dry_run)
         floor = self._floor(since)
-        fresh = self.ledger.checkpoint is None
+        # An empty ledger, or a backfill over days it may not have seen: iGEST may hold
+        # documents for these orders already, so list them once and verify before issuing.
+        fresh = self.ledger.checkpoint is None or since is not None
         to_issue: dict[int, Order] = {}
 
         for order in self._new_orders(floor, since, fresh):
@@ -186,8 +188,21 @@ class InvoiceRun:
             return
         still_open = {o.id for o in self.jumpseller.orders_with_status("pending_payment")}
         for record in waiting:
-            if record.order_id not in still_open:
+            if record.order_id in still_open:
+                continue
+            try:
                 yield self.jumpseller.order(record.order_id)
+            except NotFound:
+                log.warning("Order %s, waiting for payment, is gone from Jumpseller; no longer "
+                            "followed", record.order_id)
+                self.ledger.record_order(record.order_id, "deleted", created_at=None,
+                                         paid_at=None, total=record.total,
+                                         customer=record.customer,
+                                         note="deleted in Jumpseller while waiting for payment")
+            except ApiError as exc:
+                # Still recorded as waiting: the next run looks again.
+                log.warning("Could not read order %s (waiting for payment): %s",
+                            record.order_id, exc)
 
     def _unfinished_orders(self, planned: dict[int, Order]) -> Iterator[Order]:
         """Work a crash interrupted, or that failed for a reason that may pass by itself."""
