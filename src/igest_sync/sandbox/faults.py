@@ -192,10 +192,14 @@ def _lost(rule: FaultRule, request: Request, on_raise: Callable[[], None]) -> No
     raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
 
 
-def apply_before(rule: FaultRule, request: Request, run: Callable[[], Response], faults: Faults,
-                 on_raise: Callable[[], None],
-                 error_response: Callable[[int, str], Response]) -> Response:
-    """The response for a fault that replaces the request (it is not processed)."""
+def apply(rule: FaultRule, request: Request, response: Response | None, faults: Faults,
+          on_raise: Callable[[], None],
+          error_response: Callable[[int, str], Response]) -> Response:
+    """The response a fault gives instead of the real one.
+
+    ``response`` is the real answer of a processed request (``after`` rules), or None when the
+    fault replaces the request and nothing was processed.
+    """
     if rule.kind in ("500", "502"):
         return _html(int(rule.kind))
     if rule.kind == "429":
@@ -203,30 +207,12 @@ def apply_before(rule: FaultRule, request: Request, run: Callable[[], Response],
     if rule.kind == "truncated":
         from igest_sync.sandbox.wsgi import Response
 
-        return _cut(run() if request.method == "GET" else Response(200))
-    if rule.kind == "bad_shape":
-        return _bad_shape(None)
-    if rule.kind == "timeout":
-        faults.hold(rule.seconds)
-    _lost(rule, request, on_raise)
-    raise AssertionError("unreachable")
-
-
-def apply_after(rule: FaultRule, request: Request, response: Response, faults: Faults,
-                on_raise: Callable[[], None],
-                error_response: Callable[[int, str], Response]) -> Response:
-    """The response for a fault that replaces the answer of a processed request."""
-    if rule.kind in ("500", "502"):
-        return _html(int(rule.kind))
-    if rule.kind == "429":
-        return _too_many(rule, error_response)
-    if rule.kind == "truncated":
-        return _cut(response)
+        return _cut(response if response is not None else Response(200))
     if rule.kind == "bad_shape":
         return _bad_shape(response)
     if rule.kind == "timeout":
         faults.hold(rule.seconds)
-        if request.on_server:
+        if response is not None and request.on_server:
             return response  # late: a client with a shorter timeout has given up already
     _lost(rule, request, on_raise)
     raise AssertionError("unreachable")

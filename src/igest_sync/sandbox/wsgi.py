@@ -22,7 +22,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
-from igest_sync.sandbox.faults import Faults, apply_after, apply_before
+from igest_sync.sandbox.faults import Faults, apply
 from igest_sync.sandbox.stats import Stats
 
 SERVER_MARKER = "igest_sync.sandbox.server"  # environ key set by server.py
@@ -206,16 +206,15 @@ class EmulatorApp:
         response = self.limit(request)
         if response is None:
             rule = self.faults.take(self.service, request.method, request.path)
-            if rule is not None and not rule.after:
+            # A fault before processing replaces the request, except a cut GET answer, which
+            # shows the real body cut (a GET changes nothing, so processing it is harmless).
+            before = rule is not None and not rule.after and not (
+                rule.kind == "truncated" and request.method == "GET")
+            response = None if before else self._handle(request, handler)
+            if rule is not None:
                 self.stats.record_fault(self.service, rule.kind)
-                response = apply_before(rule, request, lambda: self._handle(request, handler),
-                                        self.faults, self._on_raise(route), self.error_response)
-            else:
-                response = self._handle(request, handler)
-                if rule is not None:
-                    self.stats.record_fault(self.service, rule.kind)
-                    response = apply_after(rule, request, response, self.faults,
-                                           self._on_raise(route), self.error_response)
+                response = apply(rule, request, response, self.faults, self._on_raise(route),
+                                 self.error_response)
         response.headers.extend(request.extra_headers)
         self.stats.record(self.service, route, response.status)
         return response
