@@ -328,18 +328,10 @@ def sync_products_command(
       igest-sync sync-products --dry-run
       igest-sync sync-products --update
     """
-    from igest_sync import render
-    from igest_sync.ledger import run_lock
     from igest_sync.runs.products import sync_products
 
-    config = _config()
-    js, ig = _clients(config)
-    with run_lock(_state_path()), js, ig:
-        with render.progress("Syncing products") as progress:
-            report = sync_products(js, ig, config.products, update=update, dry_run=dry_run,
-                                   progress=progress)
-    render.catalogue_report(report, "Products", json_out=json_out)
-    raise typer.Exit(1 if report.failed else 0)
+    _catalogue_command("Products", json_out, lambda config, js, ig, progress: sync_products(
+        js, ig, config.products, update=update, dry_run=dry_run, progress=progress))
 
 
 @app.command("sync-stock")
@@ -358,17 +350,23 @@ def sync_stock_command(
     Examples:
       igest-sync sync-stock --dry-run
     """
+    from igest_sync.runs.stock import sync_stock
+
+    _catalogue_command("Stock", json_out, lambda config, js, ig, progress: sync_stock(
+        js, ig, config.stock, force=force, dry_run=dry_run, progress=progress))
+
+
+def _catalogue_command(title: str, json_out: bool, run) -> None:
+    """Run one catalogue sync under the run lock with a progress bar; render; exit 1 on failures."""
     from igest_sync import render
     from igest_sync.ledger import run_lock
-    from igest_sync.runs.stock import sync_stock
 
     config = _config()
     js, ig = _clients(config)
     with run_lock(_state_path()), js, ig:
-        with render.progress("Syncing stock") as progress:
-            report = sync_stock(js, ig, config.stock, force=force, dry_run=dry_run,
-                                progress=progress)
-    render.catalogue_report(report, "Stock", json_out=json_out)
+        with render.progress(f"Syncing {title.lower()}") as progress:
+            report = run(config, js, ig, progress)
+    render.catalogue_report(report, title, json_out=json_out)
     raise typer.Exit(1 if report.failed else 0)
 
 
