@@ -266,11 +266,16 @@ class Ledger:
         self.close()
 
     def _write(self, sql: str, params: tuple | dict = ()) -> None:
+        self._write_many((sql, params))
+
+    def _write_many(self, *statements: tuple[str, tuple | dict]) -> None:
+        """Run the statements in one transaction: all of them are recorded, or none."""
         with self._lock:
             try:
                 with _transaction(self._db):
-                    self._db.execute(sql, params)
-            except sqlite3.OperationalError as exc:
+                    for sql, params in statements:
+                        self._db.execute(sql, params)
+            except sqlite3.DatabaseError as exc:
                 raise StateError(f"State file {self.path} could not be written: {exc}.") from None
 
     def _rows(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
@@ -394,29 +399,20 @@ class Ledger:
     def record_final(self, order_id: int, kind: str, doc: IssuedDocument, *,
                      email: bool, adopted: bool = False) -> None:
         """The outcome: the work is final and the document is kept, in one transaction."""
-        with self._lock:
-            try:
-                with _transaction(self._db):
-                    self._db.execute(
-                        """INSERT INTO documents(document_id, order_id, kind, type, number, atcud,
-                             date, customer, gross_total, status, pdf_url, issued_at, emailed,
-                           adopted)
-                           VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-                           ON CONFLICT(document_id) DO UPDATE SET number=excluded.number,
-                             atcud=excluded.atcud, status=excluded.status,
-                             pdf_url=excluded.pdf_url""",
-                        (doc.id, order_id, kind, doc.type, doc.number, doc.atcud,
-                         doc.date.isoformat() if doc.date else None,
-                         doc.customer_name, str(doc.gross_total), doc.status, doc.pdf_url,
-                         _now(), 0 if email else -1, int(adopted)),
-                    )
-                    self._db.execute(
-                        """UPDATE work SET state='final', document_id=?, error=NULL, transient=0,
-                             updated_at=? WHERE order_id=? AND kind=?""",
-                        (doc.id, _now(), order_id, kind),
-                    )
-            except sqlite3.OperationalError as exc:
-                raise StateError(f"State file {self.path} could not be written: {exc}.") from None
+        self._write_many(
+            ("""INSERT INTO documents(document_id, order_id, kind, type, number, atcud, date,
+                  customer, gross_total, status, pdf_url, issued_at, emailed, adopted)
+                VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                ON CONFLICT(document_id) DO UPDATE SET number=excluded.number,
+                  atcud=excluded.atcud, status=excluded.status, pdf_url=excluded.pdf_url""",
+             (doc.id, order_id, kind, doc.type, doc.number, doc.atcud,
+              doc.date.isoformat() if doc.date else None, doc.customer_name,
+              str(doc.gross_total), doc.status, doc.pdf_url, _now(), 0 if email else -1,
+              int(adopted))),
+            ("""UPDATE work SET state='final', document_id=?, error=NULL, transient=0,
+                  updated_at=? WHERE order_id=? AND kind=?""",
+             (doc.id, _now(), order_id, kind)),
+        )
 
     # -- documents --------------------------------------------------------------------------
 
@@ -429,9 +425,6 @@ class Ledger:
     def documents_for(self, order_id: int) -> list[DocumentRecord]:
         rows = self._rows("SELECT * FROM documents WHERE order_id=? ORDER BY rowid", (order_id,))
         return [_document(r) for r in rows]
-
-    def document_count(self) -> int:
-        return self._rows("SELECT count(*) AS n FROM documents")[0]["n"]
 
     def unlinked_documents(self, max_attempts: int) -> list[DocumentRecord]:
         rows = self._rows(
@@ -499,14 +492,20 @@ def run_lock(state_path: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
+                raise StateError(
+                    f"Cannot lock {state_path}: {exc.strerror}.",
+                    hint="Keep the state on a local disk (file locks may not work on network "
+                    "shares), or pass --state PATH.") from None
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             raise RunLocked(
                 f"Another igest-sync run (pid {holder}) is using {state_path}; "
                 "this one stops without doing anything.",
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError:
+            pass  # the pid only names the holder in the next run's message
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the flock

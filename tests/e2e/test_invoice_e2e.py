@@ -375,3 +375,20 @@ def test_an_open_order_deleted_in_jumpseller_does_not_stop_the_run(sandbox, cli:
     assert result.code == 0, result.stdout + result.stderr
     assert pending["id"] not in {o["order_id"] for o in cli("status", "--json").json()["open"]}
     assert "gone from Jumpseller" in cli.log_text()
+
+
+def test_a_failed_hand_credit_for_an_invoice_this_ledger_never_issued_does_not_break_runs(
+        sandbox, tmp_path):
+    assert make_cli(sandbox, tmp_path / "one")("invoice").code == 0
+    later = make_cli(sandbox, tmp_path / "two", invoice={"start_date": "2026-11-12"})
+    assert later("invoice").code == 0  # this ledger holds only the invoices from the 12th on
+    sandbox.store.cancel_order(10002)
+    sandbox.faults.add("igest", "502", method="POST", path=r"^/v1/documents$")
+    assert later("credit", "10002", "--reason", "Devolução").code == 1
+    result = later("invoice")
+    assert result.code == 1, result.stderr  # the credit still waits; not an internal error
+    assert "internal error" not in result.stderr and "10002" in result.stdout
+    again = later("credit", "10002", "--reason", "Devolução")
+    assert again.code == 0, again.stdout + again.stderr
+    code = sandbox.credentials["jumpseller"]["login"]
+    assert len(_finals(sandbox)[f"jumpseller:{code}:10002:credit"]) == 1

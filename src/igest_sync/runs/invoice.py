@@ -253,16 +253,19 @@ class InvoiceRun:
                 note = "paid and cancelled before it was invoiced: no document issued"
                 report.outcomes.append(ItemOutcome(str(order.id), "skipped", note))
         if not dry_run:
-            self.ledger.record_order(order.id, order.status, created_at=order.created_at,
-                                     paid_at=order.completed_at, total=order.total,
-                                     customer=_customer_name(order),
-                                     email=order.customer_email, note=note)
+            self._record_order(order, note=note)
             if order.id in to_issue:
                 # Recorded as work before the checkpoint passes it: a run killed between the
                 # two finds it as pending work, never behind the checkpoint and forgotten.
                 self.ledger.ensure_work(order.id, "invoice", external_reference(
                     self.config.jumpseller.store, order.id), unverified=fresh)
             self.ledger.advance_checkpoint(order.id)
+
+    def _record_order(self, order: Order, note: str | None = None) -> None:
+        self.ledger.record_order(order.id, order.status, created_at=order.created_at,
+                                 paid_at=order.completed_at, total=order.total,
+                                 customer=_customer_name(order), email=order.customer_email,
+                                 note=note)
 
     def _igest_documents_since(self, floor: date) -> dict[str, list[IssuedDocument]]:
         """Everything iGEST holds since the floor, by reference: the ledger knows nothing yet."""
@@ -289,21 +292,23 @@ class InvoiceRun:
                 return None  # not attempted: its work stays pending for the next run
             try:
                 outcome = issuer.issue(order, override=override, force_lookup=force_lookup)
-                if outcome.action in ("issued", "adopted") and self.config.invoice.link_documents:
-                    # Attach it now, in this worker: Jumpseller's rate budget is separate from
-                    # iGEST's, so the link-backs overlap the issuing instead of following it.
-                    for doc in self.ledger.documents_for(order.id):
-                        if not doc.linked and doc.link_attempts < LINK_ATTEMPTS:
-                            self._link(doc, report)
-                return outcome
             except IgestSyncError as exc:
                 stop.append(exc)
                 return None
             except Exception as exc:  # a bug must not lose the rest of the batch
                 log.exception("Unexpected error on order %s", order.id)
-                issuer.ledger.fail(order.id, "invoice", f"internal error: {exc!r}",
-                                   transient=True)
+                if (w := self.ledger.work(order.id)) is None or w.state != "final":
+                    self.ledger.fail(order.id, "invoice", f"internal error: {exc!r}",
+                                     transient=True)
                 return ItemOutcome(str(order.id), "failed", f"internal error: {exc!r}")
+            if outcome.action in ("issued", "adopted") and self.config.invoice.link_documents:
+                # Attach it now, in this worker: Jumpseller's rate budget is separate from
+                # iGEST's, so the link-backs overlap the issuing instead of following it.
+                # (_link records its own failures; the invoice itself is done either way.)
+                for doc in self.ledger.documents_for(order.id):
+                    if not doc.linked and doc.link_attempts < LINK_ATTEMPTS:
+                        self._link(doc, report)
+            return outcome
 
         workers = max(1, min(self.config.invoice.concurrency, total))
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -338,23 +343,28 @@ class InvoiceRun:
         invoiced = self.ledger.invoiced_without_credit()
         if not invoiced:
             return  # nothing that could need a credit note: not one request
+        # Credit work a crash or a passing failure left unfinished (a refusal waits for
+        # `igest-sync credit`), for invoices this ledger holds.
         unfinished = {w.order_id for w in self.ledger.work_in_states(
-            "pending", *IN_FLIGHT, "failed", kind="credit") if w.transient or w.phase}
+            "pending", *IN_FLIGHT, "failed", kind="credit")
+            if (w.state != "failed" or w.transient) and w.order_id in invoiced}
         try:
             cancelled = [o for o in self.jumpseller.orders_created_between(
                 self.today - CREDIT_LOOKBACK, self.today, status="canceled")
                 if o.id in invoiced]
-            known = {o.id for o in cancelled}
-            cancelled += [self.jumpseller.order(i) for i in sorted(unfinished - known)]
         except ApiError as exc:
             report.notices.append(f"Could not look for cancelled orders in Jumpseller: {exc}")
-            return
+            cancelled = []
+        for order_id in sorted(unfinished - {o.id for o in cancelled}):
+            try:
+                cancelled.append(self.jumpseller.order(order_id))
+            except ApiError as exc:
+                self.ledger.fail(order_id, "credit", "could not read the order from "
+                                 f"Jumpseller: {exc}", transient=exc.transient)
         for order in cancelled:
             if order.status != "canceled":
                 continue
-            self.ledger.record_order(order.id, order.status, created_at=order.created_at,
-                                     paid_at=order.completed_at, total=order.total,
-                                     customer=_customer_name(order), email=order.customer_email)
+            self._record_order(order)
             document = invoiced[order.id]
             work = self.ledger.work(order.id, "credit")
             if work and work.state == "failed" and not work.transient:
@@ -365,24 +375,28 @@ class InvoiceRun:
                     f"it with `igest-sync credit {order.id} --reason TEXT` (credit_cancelled is "
                     "off).")
                 continue
-            # Credit notes are rare: always ask iGEST first, so a lost ledger cannot repeat one.
             report.outcomes.append(self.credit_one(order, document.document_id,
-                                                   self.config.invoice.credit_reason,
-                                                   force_lookup=True))
+                                                   self.config.invoice.credit_reason))
 
-    def credit_one(self, order: Order, document_id: str, reason: str, *,
-                   force_lookup: bool = False) -> ItemOutcome:
+    def credit_one(self, order: Order, document_id: str, reason: str) -> ItemOutcome:
+        """A credit note for one invoice. Always asks iGEST first: credit notes are rare, and a
+        lost ledger must never repeat one."""
         issuer = Issuer(self.config, self.ledger, self.igest, today=self.today)
         try:
             original = self.igest.get_document(document_id)
         except ApiError as exc:
             return issuer._failed(order.id, "credit", f"could not read the invoice to credit "
                                   f"from iGEST: {exc}", exc.transient)
-        return issuer.credit(order, original, reason, force_lookup=force_lookup)
+        return issuer.credit(order, original, reason, force_lookup=True)
 
     def credit(self, order_id: int, reason: str) -> InvoiceReport:
         """``igest-sync credit``: a credit note for the whole invoice of one order, by hand."""
         report = InvoiceReport()
+        done = self.ledger.work(order_id, "credit")
+        if done is not None and done.state == "final":  # nothing to ask either service
+            issuer = Issuer(self.config, self.ledger, self.igest, today=self.today)
+            report.outcomes.append(issuer._already(order_id, "credit", done))
+            return report
         invoice = next((d for d in self.ledger.documents_for(order_id)
                         if d.kind == "invoice" and d.status == "final"), None)
         document_id = invoice.document_id if invoice else None
@@ -395,7 +409,7 @@ class InvoiceRun:
                                  "nothing to credit.")
             document_id = finals[0].id
         order = self.jumpseller.order(order_id)
-        report.outcomes.append(self.credit_one(order, document_id, reason, force_lookup=True))
+        report.outcomes.append(self.credit_one(order, document_id, reason))
         self._after_issue(report)
         return report
 
@@ -485,9 +499,7 @@ class InvoiceRun:
                     str(order_id), "skipped",
                     f"order is {order.status.replace('_', ' ')}, not paid: nothing to invoice"))
                 continue
-            self.ledger.record_order(order.id, order.status, created_at=order.created_at,
-                                     paid_at=order.completed_at, total=order.total,
-                                     customer=_customer_name(order), email=order.customer_email)
+            self._record_order(order)
             orders.append(order)
         # By hand, always look the reference up first: the ledger may be new or stale.
         self._issue_all(orders, report, known=None, override=override, force_lookup=True)

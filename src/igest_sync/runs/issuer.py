@@ -93,8 +93,8 @@ class Issuer:
             return self._failed(order_id, kind, exc.reason, False, hint=exc.hint)
         try:
             document = self._draft(order_id, kind, draft, drafts)
-            if document is None:
-                return ItemOutcome(key, "failed", self.ledger.work(order_id, kind).error or "")
+            if isinstance(document, str):  # totals differ: the draft is gone, nothing issued
+                return self._failed(order_id, kind, document, False)
             final = self._finalize(order_id, kind, document)
         except AuthError:
             raise  # the work keeps its phase and is looked up by the next run
@@ -140,8 +140,8 @@ class Issuer:
         return [d for d in found if d.status == "draft"]
 
     def _draft(self, order_id: int, kind: str, draft: DocumentDraft,
-               strays: list[IssuedDocument]) -> IssuedDocument | None:
-        """A draft in iGEST whose totals equal the order's, or None (failure recorded)."""
+               strays: list[IssuedDocument]) -> IssuedDocument | str:
+        """A draft in iGEST whose totals equal the order's, or why there is none."""
         reusable = next((d for d in strays if d.gross_total == draft.gross_total), None)
         self._discard([d for d in strays if d is not reusable])
         if reusable is not None:
@@ -157,9 +157,7 @@ class Issuer:
                       "document was issued")
             self._delete(document.id)
             self.ledger.clear_phase(order_id, kind)
-            self.ledger.fail(order_id, kind, reason, transient=False)
-            log.error("Order %s: %s", order_id, reason)
-            return None
+            return reason
         return document
 
     def _finalize(self, order_id: int, kind: str, document: IssuedDocument) -> IssuedDocument:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from igest_sync.ledger import DocumentRecord, Ledger, OrderRecord, WorkRecord
+from igest_sync.ledger import IN_FLIGHT, DocumentRecord, Ledger, OrderRecord, WorkRecord
 
 
 @dataclass
@@ -57,7 +57,8 @@ def build_status(ledger: Ledger, *, now: datetime | None = None,
     """The report; ``limit`` caps the documents listed (newest first), None for all."""
     now = now or datetime.now(UTC)
     failed = [(w, ledger.order(w.order_id)) for w in ledger.work_in_states("failed")]
-    waiting = [o for w in ledger.work_in_states("pending", "requested", "draft", "finalizing")
+    # Paid orders whose invoice is under way (credit notes in progress are not "waiting").
+    waiting = [o for w in ledger.work_in_states("pending", *IN_FLIGHT, kind="invoice")
                if (o := ledger.order(w.order_id)) is not None]
     report = StatusReport(
         documents=ledger.documents(limit=limit),
