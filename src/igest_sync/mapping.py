@@ -3,7 +3,7 @@
 Nothing here talks to a service, reads a clock or depends on set or dict order: the same order
 and settings always give the same draft (the runs rely on it to recognise their own drafts).
 
-Money (notes/money-model.md, pt-invoicing.md §7): every figure is derived from Jumpseller's
+Money (docs/money-model.md, docs/invoicing-rules.md): every figure is derived from Jumpseller's
 LINE totals (price x qty - the line's discount), never from rounded unit prices. The document
 must carry, to the cent, the value of the sale: ``total + gift_cards_discount``. iGEST computes
 its totals itself (VAT rounded once per rate, ``money.document_totals``), so the mapping tries

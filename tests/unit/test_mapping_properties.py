@@ -1,4 +1,4 @@
-"""Property tests: random orders built with the money model (notes/money-model.md) always become
+"""Property tests: random orders built with the money model (docs/money-model.md) always become
 documents carrying exactly what was paid, or are refused with both figures."""
 
 from __future__ import annotations

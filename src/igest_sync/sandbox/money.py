@@ -2,7 +2,7 @@
 
 Two rules live here, each exactly as its reference states it:
 
-* the Jumpseller order money model (``/work/notes/money-model.md``), used to build orders whose
+* the Jumpseller order money model (``docs/money-model.md``), used to build orders whose
   every figure is consistent (``order_figures``);
 * iGEST's document totals rule (``igest-api.md``, "Totals"), used by the iGEST emulator
   (``document_totals``).

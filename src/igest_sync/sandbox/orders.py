@@ -3,7 +3,7 @@
 ``make_order`` builds one wire order (the spec's ``OrderFields``, every property present, empty
 values ``null``); ``generate_orders`` yields many, deterministically, one at a time.
 
-Money (``/work/notes/money-model.md``): per line a_i = price*qty - discount and its VAT v_i
+Money (``docs/money-model.md``): per line a_i = price*qty - discount and its VAT v_i
 (inclusive: a_i*r/(100+r); exclusive: a_i*r/100, half-up); ``subtotal`` = sum(price*qty);
 ``discount`` = sum of line discounts (an order-level discount is spread over the lines, largest
 remainder in cents); shipping amount = shipping - shipping_discount with its ``shipping_tax``;
