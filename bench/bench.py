@@ -28,46 +28,90 @@ from harness import set_server_nagle  # noqa: E402
 from scenarios import SCENARIOS, Options, ScenarioResult  # noqa: E402
 
 HEADER = ("Scenario", "Measure", "Value", "Target", "Result")
-QUICK = dict(orders=100, quiet_orders=0, quiet_repeats=3, variants=2000, missing=100,
-             stock_diff=200, documents=10000, startup_repeats=3)
+QUICK = dict(
+    orders=100,
+    quiet_orders=0,
+    quiet_repeats=3,
+    variants=2000,
+    missing=100,
+    stock_diff=200,
+    documents=10000,
+    startup_repeats=3,
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scenario", action="append", choices=[*SCENARIOS, "all"],
-                   help="Run only this scenario (repeatable; default all).")
-    p.add_argument("--quick", action="store_true",
-                   help="Small sizes: 100 orders, 2,000 variants, 10,000 documents.")
+    p = argparse.ArgumentParser(
+        prog="bench.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--scenario",
+        action="append",
+        choices=[*SCENARIOS, "all"],
+        help="Run only this scenario (repeatable; default all).",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="Small sizes: 100 orders, 2,000 variants, 10,000 documents.",
+    )
     p.add_argument("--orders", type=int, help="Backlog: paid orders to invoice (1000).")
-    p.add_argument("--latency", type=float, default=0.05,
-                   help="Seconds the sandbox adds to every request (0.05).")
-    p.add_argument("--concurrency", type=int,
-                   help="invoice.concurrency for the backlog (default: the product's).")
-    p.add_argument("--quiet-orders", type=int,
-                   help="Quiet: generated orders in the store besides the seed (50).")
+    p.add_argument(
+        "--latency",
+        type=float,
+        default=0.05,
+        help="Seconds the sandbox adds to every request (0.05).",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        help="invoice.concurrency for the backlog (default: the product's).",
+    )
+    p.add_argument(
+        "--quiet-orders",
+        type=int,
+        help="Quiet: generated orders in the store besides the seed (50).",
+    )
     p.add_argument("--variants", type=int, help="Catalogue: sellable items (20000).")
     p.add_argument("--missing", type=int, help="Catalogue: items missing in iGEST (1000).")
-    p.add_argument("--stock-diff", type=int,
-                   help="Catalogue: items whose iGEST stock differs (2000).")
+    p.add_argument(
+        "--stock-diff", type=int, help="Catalogue: items whose iGEST stock differs (2000)."
+    )
     p.add_argument("--documents", type=int, help="Start-up: documents in the ledger (100000).")
     p.add_argument("--seed", type=int, default=7, help="Data generator seed (7).")
-    p.add_argument("--timeout", type=float,
-                   help="Seconds before a CLI run is killed (default: 120 + 3x its bound).")
-    p.add_argument("--cprofile", type=Path, metavar="DIR",
-                   help="Run each CLI process under cProfile, writing .pstats files here.")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        help="Seconds before a CLI run is killed (default: 120 + 3x its bound).",
+    )
+    p.add_argument(
+        "--cprofile",
+        type=Path,
+        metavar="DIR",
+        help="Run each CLI process under cProfile, writing .pstats files here.",
+    )
     p.add_argument("--json", type=Path, metavar="PATH", help="Also write the figures as JSON.")
-    p.add_argument("--keep-nagle", action="store_true",
-                   help="Leave Nagle's algorithm on in the sandbox server (adds ~40 ms to "
-                   "every request; see bench/README.md).")
+    p.add_argument(
+        "--keep-nagle",
+        action="store_true",
+        help="Leave Nagle's algorithm on in the sandbox server (adds ~40 ms to "
+        "every request; see bench/README.md).",
+    )
     p.add_argument("--no-details", action="store_true", help="Print the table only.")
     p.add_argument("--strict", action="store_true", help="Exit 1 when a target is missed.")
     return p.parse_args(argv)
 
 
 def options_from(args: argparse.Namespace) -> Options:
-    options = Options(latency=args.latency, concurrency=args.concurrency, seed=args.seed,
-                      timeout=args.timeout, cprofile_dir=args.cprofile)
+    options = Options(
+        latency=args.latency,
+        concurrency=args.concurrency,
+        seed=args.seed,
+        timeout=args.timeout,
+        cprofile_dir=args.cprofile,
+    )
     if args.quick:
         for key, value in QUICK.items():
             setattr(options, key, value)
@@ -87,8 +131,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}")
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
 
 
 def table(results: list[ScenarioResult]) -> str:
@@ -112,17 +158,19 @@ def main(argv: list[str] | None = None) -> int:
     chosen = args.scenario or ["all"]
     names = list(SCENARIOS) if "all" in chosen else list(dict.fromkeys(chosen))
     print(f"igest-sync benchmark on {machine()}", flush=True)
-    print(f"latency {options.latency * 1000:g} ms per request; limits Jumpseller 20/s + 800/min, "
-          f"iGEST 10/s; sandbox Nagle {'on' if args.keep_nagle else 'off'}"
-          f"{'; quick sizes' if args.quick else ''}", flush=True)
+    print(
+        f"latency {options.latency * 1000:g} ms per request; limits Jumpseller 20/s + 800/min, "
+        f"iGEST 10/s; sandbox Nagle {'on' if args.keep_nagle else 'off'}"
+        f"{'; quick sizes' if args.quick else ''}",
+        flush=True,
+    )
     results: list[ScenarioResult] = []
     began = time.perf_counter()
     for name in names:
         print(f"... {name}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         result = SCENARIOS[name](options)
-        print(f"... {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr,
-              flush=True)
+        print(f"... {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
         results.append(result)
     print()
     print(table(results))
@@ -136,10 +184,25 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{result.name} error: {error}")
     print(f"\nTotal benchmark time {time.perf_counter() - began:.0f} s.")
     if args.json:
-        args.json.write_text(json.dumps({
-            "machine": machine(), "options": {k: str(v) for k, v in asdict(options).items()},
-            "results": [{"name": r.name, "rows": [asdict(x) for x in r.rows], "raw": r.raw,
-                         "errors": r.errors} for r in results]}, indent=2, default=str))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "options": {k: str(v) for k, v in asdict(options).items()},
+                    "results": [
+                        {
+                            "name": r.name,
+                            "rows": [asdict(x) for x in r.rows],
+                            "raw": r.raw,
+                            "errors": r.errors,
+                        }
+                        for r in results
+                    ],
+                },
+                indent=2,
+                default=str,
+            )
+        )
     if any(r.errors for r in results):
         return 1
     if args.strict and any(row.ok is False for r in results for row in r.rows):

@@ -23,8 +23,9 @@ JUMPSELLER_WINDOWS: tuple[Window, ...] = ((20, 1.0), (800, 60.0))
 IGEST_WINDOWS: tuple[Window, ...] = ((10, 1.0),)
 
 
-def earliest_sends(n: int, windows: Sequence[Window], *, start: float = 0.0,
-                   history: Sequence[float] = ()) -> list[float]:
+def earliest_sends(
+    n: int, windows: Sequence[Window], *, start: float = 0.0, history: Sequence[float] = ()
+) -> list[float]:
     """Earliest send times of ``n`` more requests, none before ``start``, after ``history``
     (earlier sends, ascending, that still count in the windows). Returns the new times only."""
     sent = list(history)
@@ -60,8 +61,9 @@ def _largest(parts: dict[str, float]) -> Bound:
     return Bound(parts[name], name, dict(parts))
 
 
-def backlog_bound(*, igest_requests: int, jumpseller_requests: int, orders: int,
-                  concurrency: int, latency: float) -> Bound:
+def backlog_bound(
+    *, igest_requests: int, jumpseller_requests: int, orders: int, concurrency: int, latency: float
+) -> Bound:
     """Invoicing a backlog: the larger of the two rate bounds and the latency path.
 
     Latency path: an order's draft must be answered before it can be finalized, so each
@@ -71,15 +73,23 @@ def backlog_bound(*, igest_requests: int, jumpseller_requests: int, orders: int,
     """
     workers = max(1, concurrency)
     path = latency * (2 * math.ceil(orders / workers) + 2)
-    return _largest({
-        "iGEST 10/s": rate_bound(igest_requests, IGEST_WINDOWS, latency),
-        "Jumpseller 20/s+800/min": rate_bound(jumpseller_requests, JUMPSELLER_WINDOWS, latency),
-        "latency path": path,
-    })
+    return _largest(
+        {
+            "iGEST 10/s": rate_bound(igest_requests, IGEST_WINDOWS, latency),
+            "Jumpseller 20/s+800/min": rate_bound(jumpseller_requests, JUMPSELLER_WINDOWS, latency),
+            "latency path": path,
+        }
+    )
 
 
-def plan_then_write_bound(*, jumpseller_reads: int, igest_reads: int, jumpseller_writes: int,
-                          igest_writes: int, latency: float) -> Bound:
+def plan_then_write_bound(
+    *,
+    jumpseller_reads: int,
+    igest_reads: int,
+    jumpseller_writes: int,
+    igest_writes: int,
+    latency: float,
+) -> Bound:
     """A catalogue run: read both sides in full, then write (the product's plan-before-act
     rule, which protects the catalogue from a half-read plan, so the bound respects it).
 
@@ -88,12 +98,14 @@ def plan_then_write_bound(*, jumpseller_reads: int, igest_reads: int, jumpseller
     """
     js_reads = earliest_sends(jumpseller_reads, JUMPSELLER_WINDOWS)
     ig_reads = earliest_sends(igest_reads, IGEST_WINDOWS)
-    reads_done = max((js_reads[-1] + latency) if js_reads else 0.0,
-                     (ig_reads[-1] + latency) if ig_reads else 0.0)
+    reads_done = max(
+        (js_reads[-1] + latency) if js_reads else 0.0, (ig_reads[-1] + latency) if ig_reads else 0.0
+    )
     ends = {"reads": reads_done}
     if jumpseller_writes:
-        sends = earliest_sends(jumpseller_writes, JUMPSELLER_WINDOWS, start=reads_done,
-                               history=js_reads)
+        sends = earliest_sends(
+            jumpseller_writes, JUMPSELLER_WINDOWS, start=reads_done, history=js_reads
+        )
         ends["reads, then Jumpseller 20/s+800/min writes"] = sends[-1] + latency
     if igest_writes:
         sends = earliest_sends(igest_writes, IGEST_WINDOWS, start=reads_done, history=ig_reads)

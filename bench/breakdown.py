@@ -47,13 +47,17 @@ class RunProfile:
     routes: list[RouteSpan]
 
     def lines(self) -> list[str]:
-        out = [f"wall {self.wall:.2f} s = start-up {self.startup:.2f} + requests in flight "
-               f"{self.in_flight:.2f} + gaps (nothing in flight) {self.gaps:.2f} + tail "
-               f"{self.tail:.2f}; CLI CPU {self.cpu:.2f} s; sandbox work beyond latency "
-               f"{self.sandbox_extra:.2f} s (summed over requests)"]
+        out = [
+            f"wall {self.wall:.2f} s = start-up {self.startup:.2f} + requests in flight "
+            f"{self.in_flight:.2f} + gaps (nothing in flight) {self.gaps:.2f} + tail "
+            f"{self.tail:.2f}; CLI CPU {self.cpu:.2f} s; sandbox work beyond latency "
+            f"{self.sandbox_extra:.2f} s (summed over requests)"
+        ]
         for r in self.routes:
-            out.append(f"  {r.service:<10} {r.route:<52} {r.count:>6}  "
-                       f"{r.first:8.2f} s .. {r.last:8.2f} s  served in {r.served * 1000:6.1f} ms")
+            out.append(
+                f"  {r.service:<10} {r.route:<52} {r.count:>6}  "
+                f"{r.first:8.2f} s .. {r.last:8.2f} s  served in {r.served * 1000:6.1f} ms"
+            )
         return out
 
 
@@ -75,11 +79,26 @@ def profile_run(run: CliRun, events: list[RequestEvent], latency: float) -> RunP
     spans: dict[tuple[str, str], list[RequestEvent]] = {}
     for e in events:
         spans.setdefault((e.service, route_of(e)), []).append(e)
-    routes = [RouteSpan(service, route, len(es), es[0].start - t0, max(x.end for x in es) - t0,
-                        sum(x.end - x.start for x in es) / len(es))
-              for (service, route), es in spans.items()]
+    routes = [
+        RouteSpan(
+            service,
+            route,
+            len(es),
+            es[0].start - t0,
+            max(x.end for x in es) - t0,
+            sum(x.end - x.start for x in es) / len(es),
+        )
+        for (service, route), es in spans.items()
+    ]
     routes.sort(key=lambda r: r.first)
     extra = sum(max(0.0, e.end - e.start - latency) for e in events)
-    return RunProfile(wall=run.wall, startup=first - t0, in_flight=in_flight,
-                      gaps=(last - first) - in_flight, tail=t_end - last, cpu=run.cpu,
-                      sandbox_extra=extra, routes=routes)
+    return RunProfile(
+        wall=run.wall,
+        startup=first - t0,
+        in_flight=in_flight,
+        gaps=(last - first) - in_flight,
+        tail=t_end - last,
+        cpu=run.cpu,
+        sandbox_extra=extra,
+        routes=routes,
+    )

@@ -12,7 +12,7 @@ window follows how long runs last (see ``run_soak``). Between runs the shop live
 payments are crashed on too. Then the CLI runs until it exits 0 and the iGEST side is audited:
 
 * exactly one final document per paid order, with the total the order must carry
-  (``igest_sync.mapping.expected_gross``), and none for orders that must have none;
+  (``igest_sync.fiscal.mapping.expected_gross``), and none for orders that must have none;
 * no draft left behind.
 
 Prints its figures and exits 1 on any duplicate, missing or wrong document or stray draft.
@@ -38,10 +38,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from igest_sync.adapters.jumpseller_parse import parse_order
 from igest_sync.config import write_config
 from igest_sync.demo import demo_config
-from igest_sync.jumpseller_parse import parse_order
-from igest_sync.mapping import expected_gross, external_reference
+from igest_sync.fiscal.mapping import expected_gross, external_reference
 from igest_sync.sandbox import Sandbox, start_sandbox
 from igest_sync.timeutil import lisbon_date
 
@@ -65,8 +65,13 @@ class Audit:
 
     @property
     def ok(self) -> bool:
-        return not (self.duplicates or self.missing or self.wrong_totals or self.unexpected
-                    or self.stray_drafts)
+        return not (
+            self.duplicates
+            or self.missing
+            or self.wrong_totals
+            or self.unexpected
+            or self.stray_drafts
+        )
 
 
 def must_be_invoiced(sb: Sandbox, store: str, start: date = START_DATE) -> dict[str, Decimal]:
@@ -88,8 +93,11 @@ def audit(sb: Sandbox, store: str | None = None, start: date = START_DATE) -> Au
     store = store or sb.credentials["jumpseller"]["login"]  # demo_config: store = login
     wanted = must_be_invoiced(sb, store, start)
     result = Audit(paid=len(wanted))
-    finals = {ref: docs for ref, docs in sb.igest.final_documents_by_reference().items()
-              if not ref.endswith(":credit")}
+    finals = {
+        ref: docs
+        for ref, docs in sb.igest.final_documents_by_reference().items()
+        if not ref.endswith(":credit")
+    }
     for ref, docs in sorted(finals.items()):
         result.documents += len(docs)
         if ref not in wanted:
@@ -103,8 +111,11 @@ def audit(sb: Sandbox, store: str | None = None, start: date = START_DATE) -> Au
                 result.wrong_totals.append(f"{ref}: has {gross}, must carry {wanted[ref]}")
     result.missing = sorted(set(wanted) - set(finals))
     with sb.igest.lock:
-        result.stray_drafts = [f"{d['id']} ({d['external_reference']})"
-                               for d in sb.igest.documents if d["status"] == "draft"]
+        result.stray_drafts = [
+            f"{d['id']} ({d['external_reference']})"
+            for d in sb.igest.documents
+            if d["status"] == "draft"
+        ]
     for ref, docs in finals.items():
         order_id = int(ref.rsplit(":", 1)[1])
         attached = [d.get("external_id") for d in sb.store.documents.get(order_id, [])]
@@ -151,38 +162,61 @@ class SoakResult:
         a = self.audit
         codes = ", ".join(f"{k}: {v}" for k, v in sorted(self.exit_codes.items())) or "none"
         by = self.responses_429_by_service
-        head = (f"crash soak: seed {self.seed}, {self.orders} orders generated, "
-                f"latency {self.latency:g} s")
-        runs = (f"runs: {self.runs} ({self.killed} killed mid-run, {self.finished_before_kill} "
-                f"ended before their kill, {self.final_runs} final; {self.runs_with_progress} "
-                f"of the killed or ended runs made progress); exit codes of runs that ended by "
-                f"themselves: {codes}")
-        shop = (f"during the soak: {self.arrived_during_soak} new orders arrived, "
-                f"{self.paid_during_soak} pending orders were paid")
-        igest = (f"iGEST: {a.documents} final invoices for {a.paid} paid orders; duplicates "
-                 f"{len(a.duplicates)}, missing {len(a.missing)}, wrong totals "
-                 f"{len(a.wrong_totals)}, unexpected {len(a.unexpected)}, stray drafts "
-                 f"{len(a.stray_drafts)}")
-        links = (f"Jumpseller order documents: attached twice {len(a.attached_twice)}, "
-                 f"not attached {len(a.not_attached)}")
-        served = (f"requests served: Jumpseller {self.requests.get('jumpseller', 0)}, iGEST "
-                  f"{self.requests.get('igest', 0)}; 429 responses {self.responses_429} "
-                  f"(Jumpseller {by.get('jumpseller', 0)}, iGEST {by.get('igest', 0)})")
-        return [head, runs, shop, igest, links, served, f"wall time: {self.wall_seconds:.1f} s",
-                "result: " + ("OK" if self.ok else "FAILED")]
+        head = (
+            f"crash soak: seed {self.seed}, {self.orders} orders generated, "
+            f"latency {self.latency:g} s"
+        )
+        runs = (
+            f"runs: {self.runs} ({self.killed} killed mid-run, {self.finished_before_kill} "
+            f"ended before their kill, {self.final_runs} final; {self.runs_with_progress} "
+            f"of the killed or ended runs made progress); exit codes of runs that ended by "
+            f"themselves: {codes}"
+        )
+        shop = (
+            f"during the soak: {self.arrived_during_soak} new orders arrived, "
+            f"{self.paid_during_soak} pending orders were paid"
+        )
+        igest = (
+            f"iGEST: {a.documents} final invoices for {a.paid} paid orders; duplicates "
+            f"{len(a.duplicates)}, missing {len(a.missing)}, wrong totals "
+            f"{len(a.wrong_totals)}, unexpected {len(a.unexpected)}, stray drafts "
+            f"{len(a.stray_drafts)}"
+        )
+        links = (
+            f"Jumpseller order documents: attached twice {len(a.attached_twice)}, "
+            f"not attached {len(a.not_attached)}"
+        )
+        served = (
+            f"requests served: Jumpseller {self.requests.get('jumpseller', 0)}, iGEST "
+            f"{self.requests.get('igest', 0)}; 429 responses {self.responses_429} "
+            f"(Jumpseller {by.get('jumpseller', 0)}, iGEST {by.get('igest', 0)})"
+        )
+        return [
+            head,
+            runs,
+            shop,
+            igest,
+            links,
+            served,
+            f"wall time: {self.wall_seconds:.1f} s",
+            "result: " + ("OK" if self.ok else "FAILED"),
+        ]
 
 
-def _store_moves_on(sb: Sandbox, rng: random.Random, arrivals: int,
-                    result: SoakResult) -> None:
+def _store_moves_on(sb: Sandbox, rng: random.Random, arrivals: int, result: SoakResult) -> None:
     """Between runs the shop lives: new orders arrive, a pending order gets paid."""
     new = rng.randint(0, arrivals)
     if new:
-        sb.load_generated({"orders": new, "seed": rng.randrange(1 << 30),
-                           "start_id": sb.store.next_order_id()})
+        sb.load_generated(
+            {"orders": new, "seed": rng.randrange(1 << 30), "start_id": sb.store.next_order_id()}
+        )
         result.arrived_during_soak += new
     if rng.random() < 0.3:  # a customer pays a Multibanco reference
-        pending = [i for i in sb.store.order_ids()
-                   if sb.store.order(i).get("status_enum") == "pending_payment"]
+        pending = [
+            i
+            for i in sb.store.order_ids()
+            if sb.store.order(i).get("status_enum") == "pending_payment"
+        ]
         if pending:
             sb.store.pay_order(rng.choice(pending))
             result.paid_during_soak += 1
@@ -191,26 +225,39 @@ def _store_moves_on(sb: Sandbox, rng: random.Random, arrivals: int,
 def _progress_marks(sb: Sandbox) -> tuple[int, int]:
     """(documents created, documents final): changes when a run got something done."""
     with sb.igest.lock:
-        return (len(sb.igest.documents),
-                sum(1 for d in sb.igest.documents if d["status"] == "final"))
+        return (
+            len(sb.igest.documents),
+            sum(1 for d in sb.igest.documents if d["status"] == "final"),
+        )
 
 
 def _cli_command(config: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "igest_sync", "--config", str(config), *args]
 
 
-def run_soak(*, orders: int = 300, kills: int = 40, seed: int = 1, latency: float = 0.0,
-             min_delay: float = 0.2, max_delay: float = 4.0, max_window: float = 60.0,
-             arrivals: int = 3, max_final_runs: int = 6,
-             workdir: Path | None = None,
-             progress: Callable[[str], None] | None = None) -> SoakResult:
+def run_soak(
+    *,
+    orders: int = 300,
+    kills: int = 40,
+    seed: int = 1,
+    latency: float = 0.0,
+    min_delay: float = 0.2,
+    max_delay: float = 4.0,
+    max_window: float = 60.0,
+    arrivals: int = 3,
+    max_final_runs: int = 6,
+    workdir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SoakResult:
     """One soak against a fresh sandbox; returns the figures (see ``SoakResult.lines``)."""
     rng = random.Random(seed)
     result = SoakResult(seed=seed, orders=orders, latency=latency, kills_planned=kills)
     say = progress or (lambda text: None)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="igest-sync-soak-") as scratch, \
-            start_sandbox(seed=False, latency=latency) as sb:
+    with (
+        tempfile.TemporaryDirectory(prefix="igest-sync-soak-") as scratch,
+        start_sandbox(seed=False, latency=latency) as sb,
+    ):
         home = Path(workdir or scratch)
         home.mkdir(parents=True, exist_ok=True)
         sb.load_generated({"orders": orders, "seed": seed})
@@ -225,8 +272,13 @@ def run_soak(*, orders: int = 300, kills: int = 40, seed: int = 1, latency: floa
             result.runs += 1
             with runs_log.open("ab") as log:
                 log.write(f"--- run {result.runs}\n".encode())
-                return subprocess.Popen(_cli_command(config, "invoice"), env=env,
-                                        stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                return subprocess.Popen(
+                    _cli_command(config, "invoice"),
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                )
 
         # Kill times are drawn from a window that follows how long runs last: it widens while
         # killed runs make no progress (after a crash the next run first re-reads the
@@ -254,8 +306,10 @@ def run_soak(*, orders: int = 300, kills: int = 40, seed: int = 1, latency: floa
                         window = min(window * 1.5, max_window)
                 current = None
                 result.runs_with_progress += _progress_marks(sb) != before
-                say(f"kill {kill + 1}/{kills} after {delay:.2f} s: "
-                    f"{len(sb.igest.final_documents_by_reference())} documents so far")
+                say(
+                    f"kill {kill + 1}/{kills} after {delay:.2f} s: "
+                    f"{len(sb.igest.final_documents_by_reference())} documents so far"
+                )
 
             for _ in range(max_final_runs):
                 current = start()
@@ -274,8 +328,9 @@ def run_soak(*, orders: int = 300, kills: int = 40, seed: int = 1, latency: floa
         result.exit_codes = {str(k): v for k, v in sorted(codes.items())}
         stats = sb.stats()
         result.requests = {name: stats[name]["requests"] for name in ("jumpseller", "igest")}
-        result.responses_429_by_service = {name: stats[name]["429"]
-                                           for name in ("jumpseller", "igest")}
+        result.responses_429_by_service = {
+            name: stats[name]["429"] for name in ("jumpseller", "igest")
+        }
         result.responses_429 = sum(result.responses_429_by_service.values())
         result.audit = audit(sb)
     result.wall_seconds = time.monotonic() - started
@@ -287,16 +342,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=300, help="orders to generate (default 300)")
     parser.add_argument("--kills", type=int, default=40, help="SIGKILLs (default 40)")
     parser.add_argument("--seed", type=int, default=1, help="RNG seed for data and kill times")
-    parser.add_argument("--latency", type=float, default=0.0,
-                        help="seconds the sandbox adds to every request (default 0)")
-    parser.add_argument("--max-delay", type=float, default=4.0,
-                        help="longest time the first run lives before its kill (default 4 s); "
-                        "then the window widens (x1.5, up to 60 s) after a killed run that made no "
-                        "progress and shrinks below the length of a run that ended by itself")
-    parser.add_argument("--arrivals", type=int, default=3,
-                        help="up to this many new orders arrive between two runs (default 3)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="keep config, state, logs and runs.log here (default: a temp dir)")
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="seconds the sandbox adds to every request (default 0)",
+    )
+    parser.add_argument(
+        "--max-delay",
+        type=float,
+        default=4.0,
+        help="longest time the first run lives before its kill (default 4 s); "
+        "then the window widens (x1.5, up to 60 s) after a killed run that made no "
+        "progress and shrinks below the length of a run that ended by itself",
+    )
+    parser.add_argument(
+        "--arrivals",
+        type=int,
+        default=3,
+        help="up to this many new orders arrive between two runs (default 3)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep config, state, logs and runs.log here (default: a temp dir)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
@@ -305,18 +376,28 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print(text, file=sys.stderr, flush=True)
 
-    result = run_soak(orders=args.orders, kills=args.kills, seed=args.seed,
-                      latency=args.latency, max_delay=args.max_delay,
-                      arrivals=args.arrivals, workdir=args.workdir,
-                      progress=progress)
+    result = run_soak(
+        orders=args.orders,
+        kills=args.kills,
+        seed=args.seed,
+        latency=args.latency,
+        max_delay=args.max_delay,
+        arrivals=args.arrivals,
+        workdir=args.workdir,
+        progress=progress,
+    )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
         print("\n".join(result.lines()))
         a = result.audit
-        for title, items in (("duplicates", a.duplicates), ("missing", a.missing),
-                             ("wrong totals", a.wrong_totals), ("unexpected", a.unexpected),
-                             ("stray drafts", a.stray_drafts)):
+        for title, items in (
+            ("duplicates", a.duplicates),
+            ("missing", a.missing),
+            ("wrong totals", a.wrong_totals),
+            ("unexpected", a.unexpected),
+            ("stray drafts", a.stray_drafts),
+        ):
             if items:
                 print(f"{title}: {', '.join(items[:20])}{' ...' if len(items) > 20 else ''}")
     return 0 if result.ok else 1

@@ -80,8 +80,16 @@ class _TimedApp:
         try:
             return self._app(environ, recording_start)
         finally:
-            self._timeline.add(RequestEvent(self._service, environ.get("REQUEST_METHOD", ""),
-                                            path, began, time.perf_counter(), status[0]))
+            self._timeline.add(
+                RequestEvent(
+                    self._service,
+                    environ.get("REQUEST_METHOD", ""),
+                    path,
+                    began,
+                    time.perf_counter(),
+                    status[0],
+                )
+            )
 
 
 def set_server_nagle(enabled: bool) -> None:
@@ -145,9 +153,15 @@ class CliHome:
     runs: int = 0
 
     @classmethod
-    def create(cls, root: Path, credentials: dict, *, start_date: str,
-               overrides: dict[str, dict] | None = None,
-               cprofile_dir: Path | None = None) -> CliHome:
+    def create(
+        cls,
+        root: Path,
+        credentials: dict,
+        *,
+        start_date: str,
+        overrides: dict[str, dict] | None = None,
+        cprofile_dir: Path | None = None,
+    ) -> CliHome:
         values = demo_config(credentials, start_date=start_date)
         for section, keys in (overrides or {}).items():
             values.setdefault(section, {}).update(keys)
@@ -173,13 +187,13 @@ class CliHome:
         return run_process(command, env=self.env, timeout=timeout, args=tuple(args))
 
 
-def run_process(command: list[str], *, env: dict[str, str], timeout: float,
-                args: tuple[str, ...]) -> CliRun:
+def run_process(
+    command: list[str], *, env: dict[str, str], timeout: float, args: tuple[str, ...]
+) -> CliRun:
     """Spawn, wait with ``os.wait4`` (this child's own rusage), kill on timeout."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         result: dict[str, Any] = {}
 
         def reap() -> None:
@@ -198,10 +212,14 @@ def run_process(command: list[str], *, env: dict[str, str], timeout: float,
         err.seek(0)
         usage = result.get("usage")
         return CliRun(
-            args=args, code=proc.returncode, wall=result.get("ended", time.perf_counter())
-            - started, started=started,
+            args=args,
+            code=proc.returncode,
+            wall=result.get("ended", time.perf_counter()) - started,
+            started=started,
             max_rss_kb=usage.ru_maxrss if usage else 0,  # kilobytes on Linux
             cpu_user=usage.ru_utime if usage else 0.0,
             cpu_system=usage.ru_stime if usage else 0.0,
             stdout=out.read().decode("utf-8", "replace"),
-            stderr=err.read().decode("utf-8", "replace"), timed_out=timed_out)
+            stderr=err.read().decode("utf-8", "replace"),
+            timed_out=timed_out,
+        )

@@ -39,14 +39,27 @@ class Cli:
         return [sys.executable, "-m", "igest_sync", "--config", str(self.config), *args]
 
     def __call__(self, *args: str, timeout: float = 120) -> Result:
-        proc = subprocess.run(self.command(*args), env=self.env, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+        proc = subprocess.run(
+            self.command(*args),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
         self.outputs += [proc.stdout, proc.stderr]
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def popen(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen(self.command(*args), env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            self.command(*args),
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
 
     def status(self) -> dict:
         result = self("status", "--json")
@@ -55,12 +68,16 @@ class Cli:
 
     def log_text(self) -> str:
         logs = self.home / "logs"
-        return "".join(p.read_text(errors="replace") for p in sorted(logs.glob("*"))) \
-            if logs.exists() else ""
+        return (
+            "".join(p.read_text(errors="replace") for p in sorted(logs.glob("*")))
+            if logs.exists()
+            else ""
+        )
 
 
-def make_cli(sb: Sandbox, home: Path, *, env: dict[str, str] | None = None,
-             **overrides: dict) -> Cli:
+def make_cli(
+    sb: Sandbox, home: Path, *, env: dict[str, str] | None = None, **overrides: dict
+) -> Cli:
     """A Cli whose config is the demo's for this sandbox, with ``overrides`` per section."""
     values = demo_config(sb.credentials)
     for section, keys in overrides.items():

@@ -45,14 +45,26 @@ G = _Globals()
 
 @app.callback()
 def _global_options(
-    config: Annotated[Optional[Path], typer.Option(
-        "--config", help="Config file (default: platformdirs config dir, or $IGEST_SYNC_HOME).",
-        metavar="PATH")] = None,
-    state: Annotated[Optional[Path], typer.Option(
-        "--state", help="State file (SQLite ledger; default: platformdirs state dir).",
-        metavar="PATH")] = None,
-    verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="Log to stderr too, and show tracebacks of errors.")] = False,
+    config: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--config",
+            help="Config file (default: platformdirs config dir, or $IGEST_SYNC_HOME).",
+            metavar="PATH",
+        ),
+    ] = None,
+    state: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--state",
+            help="State file (SQLite ledger; default: platformdirs state dir).",
+            metavar="PATH",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Log to stderr too, and show tracebacks of errors."),
+    ] = False,
 ) -> None:
     G.config_path = config
     G.state_path = state
@@ -90,16 +102,19 @@ def _setup_logging() -> None:
 
 
 def _clients(config: Config, *, remember_pace: bool = True):
-    from igest_sync.igest import IgestClient
-    from igest_sync.jumpseller import JumpsellerClient
+    from igest_sync.adapters.igest import IgestClient
+    from igest_sync.adapters.jumpseller import JumpsellerClient
 
     state = _state_path()
-    js = JumpsellerClient(config.jumpseller.base_url, config.jumpseller.login,
-                          config.jumpseller.auth_token,
-                          pace_file=state.with_name(state.name + ".jumpseller-pace")
-                          if remember_pace else None)
-    ig = IgestClient(config.igest.base_url, config.igest.integration_key,
-                     config.igest.security_code)
+    js = JumpsellerClient(
+        config.jumpseller.base_url,
+        config.jumpseller.login,
+        config.jumpseller.auth_token,
+        pace_file=state.with_name(state.name + ".jumpseller-pace") if remember_pace else None,
+    )
+    ig = IgestClient(
+        config.igest.base_url, config.igest.integration_key, config.igest.security_code
+    )
     return js, ig
 
 
@@ -119,11 +134,17 @@ def _parse_date(value: str | None, flag: str) -> date | None:
 
 @app.command()
 def invoice(
-    since: Annotated[Optional[str], typer.Option(
-        help="One-off backfill: invoice orders paid on or after this day.",
-        metavar="YYYY-MM-DD")] = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Show the documents that would be issued; write nothing anywhere.")
+    since: Annotated[
+        Optional[str],
+        typer.Option(
+            help="One-off backfill: invoice orders paid on or after this day.", metavar="YYYY-MM-DD"
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show the documents that would be issued; write nothing anywhere."
+        ),
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -139,8 +160,9 @@ def invoice(
       igest-sync invoice --dry-run
     """
     from igest_sync import render
-    from igest_sync.ledger import Ledger, run_lock
     from igest_sync.runs.invoice import InvoiceRun
+    from igest_sync.state.ledger import Ledger
+    from igest_sync.state.lock import run_lock
 
     config = _config()
     since_date = _parse_date(since, "--since")
@@ -152,20 +174,28 @@ def invoice(
     with lock, js, ig, Ledger(state) as ledger:
         with render.progress("Invoicing orders") as progress:
             report = InvoiceRun(config, ledger, js, ig, progress=progress).run(
-                since=since_date, dry_run=dry_run)
+                since=since_date, dry_run=dry_run
+            )
     render.invoice_report(report, json_out=json_out)
     raise typer.Exit(report.exit_code)
 
 
 @app.command()
 def resend(
-    order_ids: Annotated[Optional[list[int]], typer.Argument(
-        help="Jumpseller order ids to retry now.", metavar="ORDER_ID...")] = None,
+    order_ids: Annotated[
+        Optional[list[int]],
+        typer.Argument(help="Jumpseller order ids to retry now.", metavar="ORDER_ID..."),
+    ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Retry every failed order.")] = False,
-    nif: Annotated[Optional[str], typer.Option(
-        help="Use this NIF for the customer (one order only).")] = None,
-    as_consumer: Annotated[bool, typer.Option(
-        "--as-consumer", help="Invoice to the final consumer, ignoring the order's NIF.")] = False,
+    nif: Annotated[
+        Optional[str], typer.Option(help="Use this NIF for the customer (one order only).")
+    ] = None,
+    as_consumer: Annotated[
+        bool,
+        typer.Option(
+            "--as-consumer", help="Invoice to the final consumer, ignoring the order's NIF."
+        ),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Retry failed orders now, through the same exactly-once path as `invoice`.
@@ -180,15 +210,17 @@ def resend(
       igest-sync resend --failed
     """
     from igest_sync import render
-    from igest_sync.customer import CustomerOverride
     from igest_sync.errors import UsageError
-    from igest_sync.ledger import Ledger, run_lock
+    from igest_sync.fiscal.customer import CustomerOverride
     from igest_sync.runs.invoice import InvoiceRun
+    from igest_sync.state.ledger import Ledger
+    from igest_sync.state.lock import run_lock
 
     ids = list(order_ids or [])
     if not ids and not failed:
-        raise UsageError("Name the orders to resend, or pass --failed.",
-                         hint="Example: igest-sync resend 10452")
+        raise UsageError(
+            "Name the orders to resend, or pass --failed.", hint="Example: igest-sync resend 10452"
+        )
     if (nif or as_consumer) and (len(ids) != 1 or failed):
         raise UsageError("--nif and --as-consumer apply to exactly one order.")
     if nif and as_consumer:
@@ -199,7 +231,8 @@ def resend(
     with run_lock(_state_path()), js, ig, Ledger(_state_path()) as ledger:
         with render.progress("Resending orders") as progress:
             report = InvoiceRun(config, ledger, js, ig, progress=progress).resend(
-                ids, all_failed=failed, override=override)
+                ids, all_failed=failed, override=override
+            )
     render.invoice_report(report, json_out=json_out, always=True)
     raise typer.Exit(report.exit_code)
 
@@ -207,11 +240,17 @@ def resend(
 @app.command()
 def status(
     json_out: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
-    all_documents: Annotated[bool, typer.Option(
-        "--all", help="List every document (default: the newest 50).")] = False,
-    fail_if_late: Annotated[Optional[float], typer.Option(
-        "--fail-if-late", metavar="HOURS",
-        help="Exit 1 when a paid order has waited longer than this for its document.")] = None,
+    all_documents: Annotated[
+        bool, typer.Option("--all", help="List every document (default: the newest 50).")
+    ] = False,
+    fail_if_late: Annotated[
+        Optional[float],
+        typer.Option(
+            "--fail-if-late",
+            metavar="HOURS",
+            help="Exit 1 when a paid order has waited longer than this for its document.",
+        ),
+    ] = None,
 ) -> None:
     """Show the documents issued, the orders that failed and why, and what waits for payment.
 
@@ -225,14 +264,16 @@ def status(
     """
     from igest_sync import render
     from igest_sync.errors import StateError
-    from igest_sync.ledger import Ledger
     from igest_sync.runs.status import build_status
+    from igest_sync.state.ledger import Ledger
 
     _setup_logging()  # no config needed: errors and bugs still reach the log file, once
     state = _state_path()
     if not state.exists():
-        raise StateError(f"No state file at {state} yet.",
-                         hint="Run `igest-sync invoice` first, or pass --state PATH.")
+        raise StateError(
+            f"No state file at {state} yet.",
+            hint="Run `igest-sync invoice` first, or pass --state PATH.",
+        )
     with Ledger(state) as ledger:
         report = build_status(ledger, limit=None if all_documents else 50)
     render.status_report(report, json_out=json_out)
@@ -256,8 +297,9 @@ def credit(
       igest-sync credit 10452 --reason "Devolução da encomenda"
     """
     from igest_sync import render
-    from igest_sync.ledger import Ledger, run_lock
     from igest_sync.runs.invoice import InvoiceRun
+    from igest_sync.state.ledger import Ledger
+    from igest_sync.state.lock import run_lock
 
     config = _config()
     js, ig = _clients(config)
@@ -269,12 +311,18 @@ def credit(
 
 @app.command()
 def reconcile(
-    first: Annotated[str, typer.Option(
-        "--from", help="First day of the period (Lisbon date).", metavar="YYYY-MM-DD")],
-    last: Annotated[str, typer.Option(
-        "--to", help="Last day of the period, included.", metavar="YYYY-MM-DD")],
-    fix: Annotated[bool, typer.Option(
-        "--fix", help="Issue the missing invoices (exactly once); never deletes or credits.")
+    first: Annotated[
+        str,
+        typer.Option("--from", help="First day of the period (Lisbon date).", metavar="YYYY-MM-DD"),
+    ],
+    last: Annotated[
+        str, typer.Option("--to", help="Last day of the period, included.", metavar="YYYY-MM-DD")
+    ],
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix", help="Issue the missing invoices (exactly once); never deletes or credits."
+        ),
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -292,8 +340,9 @@ def reconcile(
       igest-sync reconcile --from 2026-11-01 --to 2026-11-30 --json | jq '.problems'
     """
     from igest_sync import render
-    from igest_sync.ledger import Ledger, run_lock
     from igest_sync.runs.reconcile import Period, ReconcileRun
+    from igest_sync.state.ledger import Ledger
+    from igest_sync.state.lock import run_lock
 
     period = Period(_parse_date(first, "--from"), _parse_date(last, "--to"))
     config = _config()
@@ -313,8 +362,9 @@ def reconcile(
 
 @app.command("sync-products")
 def sync_products_command(
-    update: Annotated[bool, typer.Option(
-        "--update", help="Also update iGEST products whose fields differ.")] = False,
+    update: Annotated[
+        bool, typer.Option("--update", help="Also update iGEST products whose fields differ.")
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -330,14 +380,20 @@ def sync_products_command(
     """
     from igest_sync.runs.products import sync_products
 
-    _catalogue_command("Products", json_out, lambda config, js, ig, progress: sync_products(
-        js, ig, config.products, update=update, dry_run=dry_run, progress=progress))
+    _catalogue_command(
+        "Products",
+        json_out,
+        lambda config, js, ig, progress: sync_products(
+            js, ig, config.products, update=update, dry_run=dry_run, progress=progress
+        ),
+    )
 
 
 @app.command("sync-stock")
 def sync_stock_command(
-    force: Annotated[bool, typer.Option(
-        "--force", help="Run even when the safety brake would stop it.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run even when the safety brake would stop it.")
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -352,14 +408,19 @@ def sync_stock_command(
     """
     from igest_sync.runs.stock import sync_stock
 
-    _catalogue_command("Stock", json_out, lambda config, js, ig, progress: sync_stock(
-        js, ig, config.stock, force=force, dry_run=dry_run, progress=progress))
+    _catalogue_command(
+        "Stock",
+        json_out,
+        lambda config, js, ig, progress: sync_stock(
+            js, ig, config.stock, force=force, dry_run=dry_run, progress=progress
+        ),
+    )
 
 
 def _catalogue_command(title: str, json_out: bool, run) -> None:
     """Run one catalogue sync under the run lock with a progress bar; render; exit 1 on failures."""
     from igest_sync import render
-    from igest_sync.ledger import run_lock
+    from igest_sync.state.lock import run_lock
 
     config = _config()
     js, ig = _clients(config)
@@ -376,15 +437,20 @@ def _catalogue_command(title: str, json_out: bool, run) -> None:
 @app.command()
 def init(
     jumpseller_login: Annotated[Optional[str], typer.Option(help="Jumpseller API login.")] = None,
-    jumpseller_auth_token: Annotated[Optional[str], typer.Option(
-        help="Jumpseller API auth token (prompted, hidden, when omitted).")] = None,
+    jumpseller_auth_token: Annotated[
+        Optional[str],
+        typer.Option(help="Jumpseller API auth token (prompted, hidden, when omitted)."),
+    ] = None,
     jumpseller_base_url: Annotated[str, typer.Option()] = "https://api.jumpseller.com/v1",
     igest_base_url: Annotated[Optional[str], typer.Option(help="iGEST API base URL.")] = None,
     igest_integration_key: Annotated[Optional[str], typer.Option()] = None,
-    igest_security_code: Annotated[Optional[str], typer.Option(
-        help="iGEST security code (prompted, hidden, when omitted).")] = None,
-    start_date: Annotated[Optional[str], typer.Option(
-        help="First day to invoice (default today).", metavar="YYYY-MM-DD")] = None,
+    igest_security_code: Annotated[
+        Optional[str], typer.Option(help="iGEST security code (prompted, hidden, when omitted).")
+    ] = None,
+    start_date: Annotated[
+        Optional[str],
+        typer.Option(help="First day to invoice (default today).", metavar="YYYY-MM-DD"),
+    ] = None,
     document_type: Annotated[str, typer.Option(help="FR, FT or FS.")] = "FR",
     series: Annotated[str, typer.Option(help="iGEST document series.")] = "A",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
@@ -428,7 +494,7 @@ def check() -> None:
       igest-sync check
     """
     from igest_sync import render
-    from igest_sync.checks import run_checks
+    from igest_sync.runs.checks import run_checks
 
     config = _config()
     js, ig = _clients(config)
@@ -440,8 +506,12 @@ def check() -> None:
 
 @app.command()
 def sandbox(
-    json_out: Annotated[bool, typer.Option(
-        "--json", help="Print one JSON line with the URLs and credentials, then serve.")] = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print one JSON line with the URLs and credentials, then serve."
+        ),
+    ] = False,
     jumpseller_port: Annotated[int, typer.Option(help="0 = any free port.")] = 0,
     igest_port: Annotated[int, typer.Option(help="0 = any free port.")] = 0,
     latency: Annotated[float, typer.Option(help="Seconds added to every request.")] = 0.0,
@@ -461,8 +531,9 @@ def sandbox(
     from igest_sync import render
     from igest_sync.sandbox import start_sandbox
 
-    sb = start_sandbox(seed=True, jumpseller_port=jumpseller_port, igest_port=igest_port,
-                       latency=latency)
+    sb = start_sandbox(
+        seed=True, jumpseller_port=jumpseller_port, igest_port=igest_port, latency=latency
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -93,8 +93,15 @@ class Config:
 
     def secrets(self) -> list[str]:
         """Values that must never appear in output, logs or tracebacks."""
-        return [s for s in (self.jumpseller.auth_token, self.igest.security_code,
-                            self.igest.integration_key) if s]
+        return [
+            s
+            for s in (
+                self.jumpseller.auth_token,
+                self.igest.security_code,
+                self.igest.integration_key,
+            )
+            if s
+        ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -115,8 +122,11 @@ def _build(data: dict, path: Path, env: Mapping[str, str]) -> tuple[Config, list
     sections, problems, warnings = validate(data, _SCHEMA, path.name, env)
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
-        raise ConfigError(f"Configuration {path}: {count}", problems=problems,
-                          hint="Fix the keys listed; config.example.toml documents every key.")
+        raise ConfigError(
+            f"Configuration {path}: {count}",
+            problems=problems,
+            hint="Fix the keys listed; config.example.toml documents every key.",
+        )
     jumpseller = sections["jumpseller"]
     jumpseller.setdefault("store", jumpseller["login"])
     return Config(
@@ -143,21 +153,27 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> tuple[Confi
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"No configuration file at {path}",
-                          problems=[f"{label}: file not found"],
-                          hint="Create it with `igest-sync init`.") from None
+        raise ConfigError(
+            f"No configuration file at {path}",
+            problems=[f"{label}: file not found"],
+            hint="Create it with `igest-sync init`.",
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"Cannot read the configuration file {path}",
-                          problems=[f"{label}: {exc.strerror or exc}"]) from None
+        raise ConfigError(
+            f"Cannot read the configuration file {path}",
+            problems=[f"{label}: {exc.strerror or exc}"],
+        ) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"), parse_float=Decimal)
     except UnicodeDecodeError:
-        raise ConfigError(f"Configuration {path} is not valid TOML",
-                          problems=[f"{label}: not UTF-8 text"]) from None
+        raise ConfigError(
+            f"Configuration {path} is not valid TOML", problems=[f"{label}: not UTF-8 text"]
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message names the line and column, never the content: safe to show.
-        raise ConfigError(f"Configuration {path} is not valid TOML",
-                          problems=[f"{label}: not valid TOML: {exc}"]) from None
+        raise ConfigError(
+            f"Configuration {path} is not valid TOML", problems=[f"{label}: not valid TOML: {exc}"]
+        ) from None
     config, warnings = _build(data, path, env)
     return config, _permission_warnings(path) + warnings
 
@@ -170,8 +186,10 @@ def _permission_warnings(path: Path) -> list[str]:
     except OSError:
         return []
     if mode & 0o077:
-        return [f"{path} is open to other users (mode {mode & 0o777:o}) and may hold secrets: "
-                f"run `chmod 600 {path}`"]
+        return [
+            f"{path} is open to other users (mode {mode & 0o777:o}) and may hold secrets: "
+            f"run `chmod 600 {path}`"
+        ]
     return []
 
 
@@ -186,16 +204,21 @@ _HEADER = """\
 
 def _without_none(values: dict) -> dict:
     """TOML has no null: a setting that is not set is simply absent."""
-    return {k: _without_none(v) if isinstance(v, dict) else v
-            for k, v in values.items() if v is not None}
+    return {
+        k: _without_none(v) if isinstance(v, dict) else v
+        for k, v in values.items()
+        if v is not None
+    }
 
 
 def write_config(path: Path, values: dict, *, overwrite: bool = False) -> None:
     """Write ``values`` as TOML to ``path``, readable by its owner only from the first byte."""
     text = (_HEADER + tomli_w.dumps(_without_none(values))).encode("utf-8")
     if path.exists() and not overwrite:
-        raise ConfigError(f"{path} already exists; not overwriting it",
-                          hint="Edit it, or run `igest-sync init --force` to replace it.")
+        raise ConfigError(
+            f"{path} already exists; not overwriting it",
+            hint="Edit it, or run `igest-sync init --force` to replace it.",
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if overwrite:
@@ -217,11 +240,14 @@ def write_config(path: Path, values: dict, *, overwrite: bool = False) -> None:
                 path.unlink(missing_ok=True)
                 raise
     except FileExistsError:
-        raise ConfigError(f"{path} already exists; not overwriting it",
-                          hint="Edit it, or run `igest-sync init --force` to replace it.") from None
+        raise ConfigError(
+            f"{path} already exists; not overwriting it",
+            hint="Edit it, or run `igest-sync init --force` to replace it.",
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"Cannot write the configuration file {path}: "
-                          f"{exc.strerror or exc}") from None
+        raise ConfigError(
+            f"Cannot write the configuration file {path}: {exc.strerror or exc}"
+        ) from None
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -231,26 +257,47 @@ def _write_all(fd: int, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def init_values(*, jumpseller_login: str, jumpseller_auth_token: str | None,
-                igest_base_url: str, igest_integration_key: str | None,
-                igest_security_code: str | None,
-                jumpseller_base_url: str = DEFAULT_JUMPSELLER_URL, store: str | None = None,
-                start_date: date | None = None, document_type: str = "FR", series: str = "A",
-                warehouse: str | None = None, vat_region: str = "PT",
-                products_vat_rate: Decimal | None = None,
-                products_exemption_code: str | None = None) -> dict:
+def init_values(
+    *,
+    jumpseller_login: str,
+    jumpseller_auth_token: str | None,
+    igest_base_url: str,
+    igest_integration_key: str | None,
+    igest_security_code: str | None,
+    jumpseller_base_url: str = DEFAULT_JUMPSELLER_URL,
+    store: str | None = None,
+    start_date: date | None = None,
+    document_type: str = "FR",
+    series: str = "A",
+    warehouse: str | None = None,
+    vat_region: str = "PT",
+    products_vat_rate: Decimal | None = None,
+    products_exemption_code: str | None = None,
+) -> dict:
     """The dict ``igest-sync init`` writes; raises ``ConfigError`` if it would not load.
 
     A credential given as None is left out of the file, to come from its environment variable.
     ``start_date`` defaults to today: a new installation never invoices the store's history.
     """
     values: dict[str, dict[str, Any]] = {
-        "jumpseller": {"base_url": jumpseller_base_url, "login": jumpseller_login,
-                       "auth_token": jumpseller_auth_token, "store": store},
-        "igest": {"base_url": igest_base_url, "integration_key": igest_integration_key,
-                  "security_code": igest_security_code},
-        "invoice": {"start_date": start_date or date.today(), "document_type": document_type,
-                    "series": series, "vat_region": vat_region, "warehouse": warehouse},
+        "jumpseller": {
+            "base_url": jumpseller_base_url,
+            "login": jumpseller_login,
+            "auth_token": jumpseller_auth_token,
+            "store": store,
+        },
+        "igest": {
+            "base_url": igest_base_url,
+            "integration_key": igest_integration_key,
+            "security_code": igest_security_code,
+        },
+        "invoice": {
+            "start_date": start_date or date.today(),
+            "document_type": document_type,
+            "series": series,
+            "vat_region": vat_region,
+            "warehouse": warehouse,
+        },
         "products": {"vat_rate": products_vat_rate, "exemption_code": products_exemption_code},
     }
     values = _without_none(values)
@@ -258,8 +305,11 @@ def init_values(*, jumpseller_login: str, jumpseller_auth_token: str | None,
         del values["products"]
     # Validate now, so init refuses bad answers instead of writing a file that will not load;
     # credentials left to the environment count as present.
-    stand_in = {var: "from-the-environment" for (section, key), var in ENV_OVERRIDES.items()
-                if key not in values[section]}
+    stand_in = {
+        var: "from-the-environment"
+        for (section, key), var in ENV_OVERRIDES.items()
+        if key not in values[section]
+    }
     _build(values, Path("config.toml"), stand_in)
     return values
 

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from igest_sync import pt_rules
+from igest_sync.fiscal import rules as pt_rules
 
 # Environment variables win over the file, so that secrets need not be written to disk at all.
 ENV_OVERRIDES: dict[tuple[str, str], str] = {
@@ -28,8 +28,11 @@ ENV_OVERRIDES: dict[tuple[str, str], str] = {
     ("igest", "security_code"): "IGEST_SYNC_IGEST_SECURITY_CODE",
 }
 # Never echoed in a message, not even when mistyped: a wrong type may still be the real secret.
-_SECRET_KEYS = {("jumpseller", "auth_token"), ("igest", "integration_key"),
-                ("igest", "security_code")}
+_SECRET_KEYS = {
+    ("jumpseller", "auth_token"),
+    ("igest", "integration_key"),
+    ("igest", "security_code"),
+}
 _URL_KEYS = {("jumpseller", "base_url"), ("igest", "base_url")}
 _OPTIONAL_WITHOUT_DEFAULT = {("jumpseller", "store")}  # falls back to the login
 _NON_EMPTY = {("invoice", "series"), ("invoice", "nif_field")}
@@ -53,8 +56,14 @@ _RANGES: dict[tuple[str, str], tuple[int | Decimal | None, int | Decimal | None]
 }
 # Field annotations (strings, thanks to ``from __future__ import annotations``) -> value kinds.
 _KINDS = {
-    "str": "str", "str | None": "opt_str", "bool": "bool", "int": "int", "int | None": "opt_int",
-    "Decimal": "decimal", "date | None": "date", "dict[str, str]": "str_table",
+    "str": "str",
+    "str | None": "opt_str",
+    "bool": "bool",
+    "int": "int",
+    "int | None": "opt_int",
+    "Decimal": "decimal",
+    "date | None": "date",
+    "dict[str, str]": "str_table",
 }
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ABSENT = object()
@@ -99,6 +108,7 @@ def _shown(value: object, secret: bool) -> str:
 
 def _convert(kind: str, value: object, secret: bool) -> Any:
     """Check a raw TOML value against its kind; "" means "not set" for optional settings."""
+
     def wrong(expected: str) -> _Invalid:
         return _Invalid(f"expected {expected}, got {_shown(value, secret)}")
 
@@ -155,15 +165,21 @@ def _normalize_url(value: str) -> str:
     if parts is not None and "@" in parts.netloc:
         # Do not echo it: whatever sits before the @ is probably a credential.
         raise _Invalid("must not contain a user name or password; use the credential keys")
-    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
-            or (port is not None and not 0 < port < 65536)):
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or (port is not None and not 0 < port < 65536)
+    ):
         shown = "a value with an @" if "@" in value else repr(value)
         raise _Invalid(f"expected a URL like https://host/path, got {shown}")
     if parts.query or parts.fragment:
         raise _Invalid(f"must not contain a query or fragment, got {value!r}")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise _Invalid(f"refusing plain http:// for {parts.hostname}: credentials would travel "
-                       "unencrypted; use https:// (http is accepted for 127.0.0.1 and localhost)")
+        raise _Invalid(
+            f"refusing plain http:// for {parts.hostname}: credentials would travel "
+            "unencrypted; use https:// (http is accepted for 127.0.0.1 and localhost)"
+        )
     return value.strip().rstrip("/")
 
 
@@ -189,8 +205,13 @@ def _check_value(where: tuple[str, str], value: Any) -> Any:
         raise _Invalid(f"expected one of {', '.join(choices)}, got {value!r}")
     low, high = _RANGES.get(where, (None, None))
     if (low is not None and value < low) or (high is not None and value > high):
-        bounds = (f"between {low} and {high}" if low is not None and high is not None
-                  else f"at least {low}" if low is not None else f"at most {high}")
+        bounds = (
+            f"between {low} and {high}"
+            if low is not None and high is not None
+            else f"at least {low}"
+            if low is not None
+            else f"at most {high}"
+        )
         raise _Invalid(f"expected a value {bounds}, got {value}")
     return value
 
@@ -200,11 +221,13 @@ def _payment_methods(table: dict, problems: list[str], label: str) -> dict[str, 
     for js_type, code in table.items():
         prefix = f"{label}: [invoice.payment_methods] {js_type}"
         if not isinstance(code, str):
-            problems.append(f"{prefix}: expected a SAF-T payment code string, "
-                            f"got {_shown(code, False)}")
+            problems.append(
+                f"{prefix}: expected a SAF-T payment code string, got {_shown(code, False)}"
+            )
         elif code not in pt_rules.PAYMENT_MECHANISMS:
-            problems.append(f"{prefix}: expected one of "
-                            f"{', '.join(pt_rules.PAYMENT_MECHANISMS)}, got {code!r}")
+            problems.append(
+                f"{prefix}: expected one of {', '.join(pt_rules.PAYMENT_MECHANISMS)}, got {code!r}"
+            )
         else:
             mapped[js_type] = code
     return mapped
@@ -216,8 +239,14 @@ def _unknown(label: str, section: str, key: str, known: Iterable[str]) -> str:
     return f"{label}: [{section}] {key}: unknown key{hint}"
 
 
-def _read_sections(data: dict, schema: Mapping[str, type], label: str, env: Mapping[str, str],
-                   problems: list[str], failed: set[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+def _read_sections(
+    data: dict,
+    schema: Mapping[str, type],
+    label: str,
+    env: Mapping[str, str],
+    problems: list[str],
+    failed: set[tuple[str, str]],
+) -> dict[str, dict[str, Any]]:
     """Every section's valid values by key; absent keys are left to the dataclass defaults."""
     for name, value in data.items():
         if name in schema:
@@ -227,14 +256,17 @@ def _read_sections(data: dict, schema: Mapping[str, type], label: str, env: Mapp
             hint = f" (did you mean [{guess[0]}]?)" if guess else ""
             problems.append(f"{label}: [{name}]: unknown section{hint}")
         else:
-            problems.append(f"{label}: {name}: unknown key (every setting belongs in a section "
-                            f"such as [{'], ['.join(schema)}])")
+            problems.append(
+                f"{label}: {name}: unknown key (every setting belongs in a section "
+                f"such as [{'], ['.join(schema)}])"
+            )
     result: dict[str, dict[str, Any]] = {}
     for section, cls in schema.items():
         table = data.get(section, {})
         if not isinstance(table, dict):
-            problems.append(f"{label}: {section}: expected a [{section}] table, got "
-                            f"{_describe(table)}")
+            problems.append(
+                f"{label}: {section}: expected a [{section}] table, got {_describe(table)}"
+            )
             table = {}
         fields = {f.name: f for f in dataclasses.fields(cls)}
         problems.extend(_unknown(label, section, key, fields) for key in table if key not in fields)
@@ -245,9 +277,11 @@ def _read_sections(data: dict, schema: Mapping[str, type], label: str, env: Mapp
             raw = env.get(env_var) if env_var else None
             if not raw:
                 raw = table.get(key, _ABSENT)
-            required = (fld.default is dataclasses.MISSING
-                        and fld.default_factory is dataclasses.MISSING
-                        and where not in _OPTIONAL_WITHOUT_DEFAULT)
+            required = (
+                fld.default is dataclasses.MISSING
+                and fld.default_factory is dataclasses.MISSING
+                and where not in _OPTIONAL_WITHOUT_DEFAULT
+            )
             blank = isinstance(raw, str) and not raw.strip()
             if raw is _ABSENT or (blank and (required or where in _OPTIONAL_WITHOUT_DEFAULT)):
                 if required:
@@ -269,9 +303,14 @@ def _read_sections(data: dict, schema: Mapping[str, type], label: str, env: Mapp
     return result
 
 
-def _cross_checks(sections: dict[str, dict[str, Any]], schema: Mapping[str, type],
-                  failed: set[tuple[str, str]], label: str, problems: list[str],
-                  warnings: list[str]) -> None:
+def _cross_checks(
+    sections: dict[str, dict[str, Any]],
+    schema: Mapping[str, type],
+    failed: set[tuple[str, str]],
+    label: str,
+    problems: list[str],
+    warnings: list[str],
+) -> None:
     """Rules that tie keys together; skipped where a key involved is already reported."""
     invoice, products = sections["invoice"], sections["products"]
     region = invoice.get("vat_region", schema["invoice"].vat_region)
@@ -279,26 +318,42 @@ def _cross_checks(sections: dict[str, dict[str, Any]], schema: Mapping[str, type
     exemption = products.get("exemption_code")
     if not {("invoice", "vat_region"), ("products", "vat_rate")} & failed:
         if rate not in pt_rules.legal_rates(region):
-            legal = ", ".join(str(r) for r in sorted(pt_rules.VAT_RATES[region].values(),
-                                                     reverse=True))
-            problems.append(f"{label}: [products] vat_rate: {rate} is not a VAT rate in {region}; "
-                            f"use {legal}, or 0 with an exemption code")
+            legal = ", ".join(
+                str(r) for r in sorted(pt_rules.VAT_RATES[region].values(), reverse=True)
+            )
+            problems.append(
+                f"{label}: [products] vat_rate: {rate} is not a VAT rate in {region}; "
+                f"use {legal}, or 0 with an exemption code"
+            )
         elif rate == 0 and exemption is None and ("products", "exemption_code") not in failed:
-            problems.append(f"{label}: [products] exemption_code: missing; required when "
-                            "vat_rate is 0 (for example M10, the small-business exemption)")
+            problems.append(
+                f"{label}: [products] exemption_code: missing; required when "
+                "vat_rate is 0 (for example M10, the small-business exemption)"
+            )
         elif rate != 0 and exemption is not None:
             warnings.append(f"{label}: [products] exemption_code: ignored, vat_rate is {rate}")
-    if (invoice.get("credit_cancelled", True) and "credit_reason" in invoice
-            and not invoice["credit_reason"].strip()):
-        problems.append(f"{label}: [invoice] credit_reason: must not be empty while "
-                        "credit_cancelled is true (a credit note states its reason)")
+    if (
+        invoice.get("credit_cancelled", True)
+        and "credit_reason" in invoice
+        and not invoice["credit_reason"].strip()
+    ):
+        problems.append(
+            f"{label}: [invoice] credit_reason: must not be empty while "
+            "credit_cancelled is true (a credit note states its reason)"
+        )
     if invoice.get("start_date") is None and ("invoice", "start_date") not in failed:
-        warnings.append(f"{label}: [invoice] start_date: not set; set it before the first invoice "
-                        "run (orders paid before that day are never invoiced)")
+        warnings.append(
+            f"{label}: [invoice] start_date: not set; set it before the first invoice "
+            "run (orders paid before that day are never invoiced)"
+        )
 
 
-def validate(data: dict, schema: Mapping[str, type], label: str, env: Mapping[str, str],
-             ) -> tuple[dict[str, dict[str, Any]], list[str], list[str]]:
+def validate(
+    data: dict,
+    schema: Mapping[str, type],
+    label: str,
+    env: Mapping[str, str],
+) -> tuple[dict[str, dict[str, Any]], list[str], list[str]]:
     """Check parsed TOML ``data``; return (valid values per section, problems, warnings).
 
     ``label`` (the file name) starts every message; ``env`` supplies ``ENV_OVERRIDES``.

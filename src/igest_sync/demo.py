@@ -27,28 +27,41 @@ def demo_config(credentials: dict, start_date: str = "2026-11-01") -> dict:
 
     js, ig = credentials["jumpseller"], credentials["igest"]
     values = init_values(
-        jumpseller_base_url=js["base_url"], jumpseller_login=js["login"],
-        jumpseller_auth_token=js["auth_token"], igest_base_url=ig["base_url"],
-        igest_integration_key=ig["integration_key"], igest_security_code=ig["security_code"],
-        start_date=date.fromisoformat(start_date), document_type="FR", series="A",
+        jumpseller_base_url=js["base_url"],
+        jumpseller_login=js["login"],
+        jumpseller_auth_token=js["auth_token"],
+        igest_base_url=ig["base_url"],
+        igest_integration_key=ig["integration_key"],
+        igest_security_code=ig["security_code"],
+        start_date=date.fromisoformat(start_date),
+        document_type="FR",
+        series="A",
     )
-    values.setdefault("invoice", {}).update({
-        "product_exemption_code": "M07",
-        "shipping_exemption_code": "M07",
-        "warehouse": "ARM1",
-    })
+    values.setdefault("invoice", {}).update(
+        {
+            "product_exemption_code": "M07",
+            "shipping_exemption_code": "M07",
+            "warehouse": "ARM1",
+        }
+    )
     values["stock"] = {"enabled": True, "direction": "igest_to_jumpseller", "warehouse": "ARM1"}
     return values
 
 
 def run_demo(*, verbose: bool = False) -> int:
-    with tempfile.TemporaryDirectory(prefix="igest-sync-demo-") as tmp, \
-            start_sandbox(seed=True) as sb:
+    with (
+        tempfile.TemporaryDirectory(prefix="igest-sync-demo-") as tmp,
+        start_sandbox(seed=True) as sb,
+    ):
         home = Path(tmp)
         config = home / "config.toml"
         write_config(config, demo_config(sb.credentials))
-        env = {**os.environ, "IGEST_SYNC_HOME": str(home), "IGEST_SYNC_REPORTS": "always",
-               "COLUMNS": os.environ.get("COLUMNS", "120")}
+        env = {
+            **os.environ,
+            "IGEST_SYNC_HOME": str(home),
+            "IGEST_SYNC_REPORTS": "always",
+            "COLUMNS": os.environ.get("COLUMNS", "120"),
+        }
 
         def cli(title: str, *args: str) -> int:
             console.print(Rule(f"[bold]igest-sync {' '.join(args)}[/bold]  {title}"))
@@ -62,8 +75,11 @@ def run_demo(*, verbose: bool = False) -> int:
         codes = [cli("verify credentials and reference data", "check")]
         codes.append(cli("what would be issued", "invoice", "--dry-run"))
         codes.append(cli("issue the paid orders", "invoice", "--json"))
-        pending = [i for i in sb.store.order_ids()
-                   if sb.store.order(i).get("status_enum") == "pending_payment"]
+        pending = [
+            i
+            for i in sb.store.order_ids()
+            if sb.store.order(i).get("status_enum") == "pending_payment"
+        ]
         if pending:
             sb.store.pay_order(pending[0])
             console.print(f"\n(The customer of order {pending[0]} pays its Multibanco reference.)")
@@ -75,8 +91,10 @@ def run_demo(*, verbose: bool = False) -> int:
         worst = max(codes)
         console.print(Rule())
         stats = sb.stats()
-        console.print(f"Requests served: Jumpseller {stats['jumpseller']['requests']}, "
-                      f"iGEST {stats['igest']['requests']}; "
-                      f"429 responses: {stats['jumpseller'].get('429', 0) + stats['igest'].get('429', 0)}")
+        console.print(
+            f"Requests served: Jumpseller {stats['jumpseller']['requests']}, "
+            f"iGEST {stats['igest']['requests']}; "
+            f"429 responses: {stats['jumpseller'].get('429', 0) + stats['igest'].get('429', 0)}"
+        )
         console.print("Demo finished." if worst == 0 else f"Demo finished with exit code {worst}.")
         return worst

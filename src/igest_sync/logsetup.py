@@ -47,10 +47,12 @@ def configure(log_dir: Path, *, secrets: Iterable[str] = (), verbose: bool = Fal
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+            path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
+        )
         os.chmod(path, 0o600)
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s [pid %(process)d] %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s [pid %(process)d] %(message)s")
+        )
         handler.addFilter(redact)
         root.addHandler(handler)
     except OSError as exc:  # an unwritable log dir must not stop the invoicing

@@ -11,7 +11,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def js(clock):
-    from igest_sync.jumpseller import JumpsellerClient
+    from igest_sync.adapters.jumpseller import JumpsellerClient
 
     with JumpsellerClient(JS_BASE, JS_LOGIN, JS_TOKEN, clock=clock, sleep=clock.sleep) as client:
         yield client
@@ -19,7 +19,7 @@ def js(clock):
 
 @pytest.fixture
 def ig(clock):
-    from igest_sync.igest import IgestClient
+    from igest_sync.adapters.igest import IgestClient
 
     with IgestClient(IG_BASE, IG_KEY, IG_CODE, clock=clock, sleep=clock.sleep) as client:
         yield client

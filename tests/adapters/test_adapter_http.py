@@ -1,4 +1,4 @@
-"""igest_sync.http: pacing gate, retry policy, Retry-After and the error boundary."""
+"""igest_sync.adapters.http: pacing gate, retry policy, Retry-After and the error boundary."""
 
 from __future__ import annotations
 
@@ -11,9 +11,17 @@ import httpx
 import pytest
 from adapter_helpers import max_in_any_window
 
-from igest_sync.errors import (AuthError, BadResponse, Conflict, NotFound, RateLimited, Rejected,
-                               ServerError, TransportError)
-from igest_sync.http import USER_AGENT, HttpService, RateGate, RateWindow
+from igest_sync.adapters.http import USER_AGENT, HttpService, RateGate, RateWindow
+from igest_sync.errors import (
+    AuthError,
+    BadResponse,
+    Conflict,
+    NotFound,
+    RateLimited,
+    Rejected,
+    ServerError,
+    TransportError,
+)
 
 BASE = "https://demo.test/api"
 WALL = 1_800_000_000.0  # a fixed wall clock for HTTP-date Retry-After
@@ -21,9 +29,16 @@ WALL = 1_800_000_000.0  # a fixed wall clock for HTTP-date Retry-After
 
 @pytest.fixture
 def service(clock):
-    with HttpService(service="Demo", base_url=BASE, windows=[RateWindow(10, 1.0)],
-                     credential_keys="demo.user and demo.password", clock=clock,
-                     sleep=clock.sleep, wall_clock=lambda: WALL, rng=random.Random(7)) as svc:
+    with HttpService(
+        service="Demo",
+        base_url=BASE,
+        windows=[RateWindow(10, 1.0)],
+        credential_keys="demo.user and demo.password",
+        clock=clock,
+        sleep=clock.sleep,
+        wall_clock=lambda: WALL,
+        rng=random.Random(7),
+    ) as svc:
         yield svc
 
 
@@ -31,21 +46,31 @@ def service(clock):
 
 
 def test_get_parses_json_with_decimals_and_sends_user_agent_and_timeouts(service, httpx_mock):
-    httpx_mock.add_response(method="GET", url=f"{BASE}/things?page=2",
-                            text='{"price": 12.30, "qty": 2, "rate": 0.1}')
+    httpx_mock.add_response(
+        method="GET", url=f"{BASE}/things?page=2", text='{"price": 12.30, "qty": 2, "rate": 0.1}'
+    )
     body = service.request("GET", "/things", params={"page": 2, "skipped": None})
     assert body == {"price": Decimal("12.30"), "qty": 2, "rate": Decimal("0.1")}
     assert type(body["price"]) is Decimal
     request = httpx_mock.get_request()
     assert request.headers["User-Agent"] == USER_AGENT == "igest-sync/0.1.0"
-    assert request.extensions["timeout"] == {"connect": 10.0, "read": 30.0, "write": 30.0,
-                                             "pool": 30.0}
+    assert request.extensions["timeout"] == {
+        "connect": 10.0,
+        "read": 30.0,
+        "write": 30.0,
+        "pool": 30.0,
+    }
     assert service.request_count == 1
 
 
 def test_json_body_is_sent_as_json(service, httpx_mock):
-    httpx_mock.add_response(method="POST", url=f"{BASE}/things", match_json={"a": "1.50"},
-                            match_headers={"Content-Type": "application/json"}, json={"id": 1})
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{BASE}/things",
+        match_json={"a": "1.50"},
+        match_headers={"Content-Type": "application/json"},
+        json={"id": 1},
+    )
     assert service.request("POST", "/things", json_body={"a": "1.50"}) == {"id": 1}
 
 
@@ -67,8 +92,9 @@ def test_get_is_retried_on_502_with_jittered_backoff(service, httpx_mock, clock)
 
 
 def test_get_gives_up_after_a_few_tries_with_server_error(service, httpx_mock, clock):
-    httpx_mock.add_response(status_code=503, html="<html><body>Down for maintenance</body>",
-                            is_reusable=True)
+    httpx_mock.add_response(
+        status_code=503, html="<html><body>Down for maintenance</body>", is_reusable=True
+    )
     with pytest.raises(ServerError) as caught:
         service.request("GET", "/things")
     assert len(httpx_mock.get_requests()) == 4
@@ -103,8 +129,9 @@ def test_post_is_not_retried_on_read_timeout(service, httpx_mock, method):
     assert str(caught.value) == f"Demo {method} /documents: timed out waiting for the response"
 
 
-@pytest.mark.parametrize("failure", [httpx.ConnectError("refused"),
-                                     httpx.ConnectTimeout("no route")])
+@pytest.mark.parametrize(
+    "failure", [httpx.ConnectError("refused"), httpx.ConnectTimeout("no route")]
+)
 def test_post_is_retried_when_it_was_never_sent(service, httpx_mock, failure):
     httpx_mock.add_exception(failure)
     httpx_mock.add_response(method="POST", json={"id": "d1"})
@@ -112,8 +139,7 @@ def test_post_is_retried_when_it_was_never_sent(service, httpx_mock, failure):
     assert len(httpx_mock.get_requests()) == 2
 
 
-def test_post_is_retried_on_429_without_retry_after_after_one_second(service, httpx_mock,
-                                                                     clock):
+def test_post_is_retried_on_429_without_retry_after_after_one_second(service, httpx_mock, clock):
     httpx_mock.add_response(method="POST", status_code=429)
     httpx_mock.add_response(method="POST", json={"id": "d1"})
     start = clock.now
@@ -142,8 +168,9 @@ def test_retry_after_seconds_is_honoured(service, httpx_mock, clock):
 def test_retry_after_http_date_is_honoured(service, httpx_mock, clock):
     from email.utils import formatdate
 
-    httpx_mock.add_response(status_code=429,
-                            headers={"Retry-After": formatdate(WALL + 7, usegmt=True)})
+    httpx_mock.add_response(
+        status_code=429, headers={"Retry-After": formatdate(WALL + 7, usegmt=True)}
+    )
     httpx_mock.add_response(json=[])
     service.request("GET", "/things")
     assert clock.sleeps == [7.0]
@@ -177,9 +204,18 @@ def test_a_429_pauses_the_whole_gate(service, httpx_mock, clock):
 # -- error mapping ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status, kind", [(401, AuthError), (403, AuthError), (404, NotFound),
-                                          (409, Conflict), (400, Rejected), (422, Rejected),
-                                          (418, Rejected)])
+@pytest.mark.parametrize(
+    "status, kind",
+    [
+        (401, AuthError),
+        (403, AuthError),
+        (404, NotFound),
+        (409, Conflict),
+        (400, Rejected),
+        (422, Rejected),
+        (418, Rejected),
+    ],
+)
 def test_status_codes_map_to_our_errors(service, httpx_mock, status, kind):
     httpx_mock.add_response(status_code=status, json={"message": "Nope, not like that"})
     with pytest.raises(kind) as caught:
@@ -201,8 +237,10 @@ def test_auth_error_hints_at_the_config_keys(service, httpx_mock):
 
 
 def test_rejected_carries_the_services_fields(service, httpx_mock):
-    httpx_mock.add_response(status_code=422, json={"message": "Invalid product",
-                                                   "errors": {"price": ["must be > 0", "bad"]}})
+    httpx_mock.add_response(
+        status_code=422,
+        json={"message": "Invalid product", "errors": {"price": ["must be > 0", "bad"]}},
+    )
     with pytest.raises(Rejected) as caught:
         service.request("POST", "/things", json_body={})
     assert caught.value.fields == {"price": "must be > 0; bad"}
@@ -220,8 +258,9 @@ def test_non_json_or_truncated_success_body_is_bad_response(service, httpx_mock,
     httpx_mock.add_response(text=body)
     with pytest.raises(BadResponse) as caught:
         service.request("GET", "/things")
-    assert str(caught.value) == ("Demo GET /things: the response is not valid JSON "
-                                 "(or was cut short)")
+    assert str(caught.value) == (
+        "Demo GET /things: the response is not valid JSON (or was cut short)"
+    )
 
 
 def test_redirect_is_bad_response(service, httpx_mock):
@@ -262,8 +301,9 @@ def test_gate_keeps_the_per_minute_window(clock):
 def test_gate_is_fair_and_safe_across_threads():
     # A frozen clock and a no-op sleep: each thread gets a reservation; together they must
     # respect every window.
-    gate = RateGate([RateWindow(20, 1.0), RateWindow(100, 60.0)], clock=lambda: 0.0,
-                    sleep=lambda s: None)
+    gate = RateGate(
+        [RateWindow(20, 1.0), RateWindow(100, 60.0)], clock=lambda: 0.0, sleep=lambda s: None
+    )
     times: list[float] = []
     lock = threading.Lock()
 
@@ -311,10 +351,17 @@ def test_hold_until_delays_the_next_send(clock):
 
 def test_request_count_is_shared_by_threads(httpx_mock):
     httpx_mock.add_response(json={}, is_reusable=True)
-    svc = HttpService(service="Demo", base_url=BASE, windows=[RateWindow(1000, 1.0)],
-                      credential_keys="x", sleep=lambda s: None)
-    threads = [threading.Thread(target=lambda: [svc.request("GET", "/x") for _ in range(10)])
-               for _ in range(5)]
+    svc = HttpService(
+        service="Demo",
+        base_url=BASE,
+        windows=[RateWindow(1000, 1.0)],
+        credential_keys="x",
+        sleep=lambda s: None,
+    )
+    threads = [
+        threading.Thread(target=lambda: [svc.request("GET", "/x") for _ in range(10)])
+        for _ in range(5)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -324,16 +371,23 @@ def test_request_count_is_shared_by_threads(httpx_mock):
 
 
 def test_context_manager_closes_the_client(clock):
-    with HttpService(service="Demo", base_url=BASE, windows=[], credential_keys="x",
-                     clock=clock, sleep=clock.sleep) as svc:
+    with HttpService(
+        service="Demo",
+        base_url=BASE,
+        windows=[],
+        credential_keys="x",
+        clock=clock,
+        sleep=clock.sleep,
+    ) as svc:
         pass
     with pytest.raises(TransportError):
         svc.request("GET", "/x")
 
 
 def test_error_body_is_decoded_as_json_only_when_it_is_json(service, httpx_mock):
-    httpx_mock.add_response(status_code=404, content=json.dumps({"message": "Order Not Found."})
-                            .encode())
+    httpx_mock.add_response(
+        status_code=404, content=json.dumps({"message": "Order Not Found."}).encode()
+    )
     with pytest.raises(NotFound) as caught:
         service.request("GET", "/orders/1.json")
     assert str(caught.value) == "Demo GET /orders/1.json: Order Not Found. (404)"

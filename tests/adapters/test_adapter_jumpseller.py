@@ -11,8 +11,7 @@ from decimal import Decimal
 import pytest
 from adapter_helpers import JS_BASE, JS_LOGIN, JS_TOKEN, max_in_any_window
 
-from igest_sync.errors import (AuthError, BadResponse, NotFound, RateLimited, Rejected,
-                               ServerError)
+from igest_sync.errors import AuthError, BadResponse, NotFound, RateLimited, Rejected, ServerError
 from igest_sync.models import Address, CatalogueItem, LocationStock, Tax
 
 BASIC = "Basic " + base64.b64encode(f"{JS_LOGIN}:{JS_TOKEN}".encode()).decode()
@@ -21,23 +20,57 @@ BASIC = "Basic " + base64.b64encode(f"{JS_LOGIN}:{JS_TOKEN}".encode()).decode()
 def order_json(order_id: int, **overrides) -> dict:
     """An order as Jumpseller's API sends it (numbers as JSON numbers, wrapped)."""
     order = {
-        "id": order_id, "created_at": "2026-11-20 14:03:11 UTC",
-        "completed_at": "2026-11-20 14:05:00 UTC", "currency": "EUR",
-        "subtotal": 24.6, "tax": 4.6, "shipping_tax": 0.0, "shipping": 0.0, "total": 24.6,
-        "discount": 0.0, "shipping_discount": 0.0, "gift_cards_discount": 0.0,
-        "shipping_required": True, "shipping_method_name": "CTT",
-        "payment_method_name": "MB Way", "payment_method_type": "mbway",
-        "status": "Paid", "status_enum": "paid",
+        "id": order_id,
+        "created_at": "2026-11-20 14:03:11 UTC",
+        "completed_at": "2026-11-20 14:05:00 UTC",
+        "currency": "EUR",
+        "subtotal": 24.6,
+        "tax": 4.6,
+        "shipping_tax": 0.0,
+        "shipping": 0.0,
+        "total": 24.6,
+        "discount": 0.0,
+        "shipping_discount": 0.0,
+        "gift_cards_discount": 0.0,
+        "shipping_required": True,
+        "shipping_method_name": "CTT",
+        "payment_method_name": "MB Way",
+        "payment_method_type": "mbway",
+        "status": "Paid",
+        "status_enum": "paid",
         "customer": {"id": 9, "email": "ana@example.pt", "fullname": "Ana"},
-        "billing_address": {"name": "Ana", "surname": "Silva", "taxid": "123456789",
-                            "address": "Rua A, 1", "city": "Lisboa", "postal": "1000-100",
-                            "region": "Lisboa", "country": "Portugal", "country_code": "PT"},
-        "products": [{"id": 11, "variant_id": None, "sku": "SKU-1", "name": "Mug", "qty": 2,
-                      "price": 12.3, "discount": 0.0,
-                      "taxes": [{"id": 1, "name": "IVA", "rate": 23.0, "fixed": False,
-                                 "tax_on_product_price": True}]}],
-        "additional_fields": [{"label": "NIF", "value": "123456789", "id": 1,
-                               "area": "billing"}],
+        "billing_address": {
+            "name": "Ana",
+            "surname": "Silva",
+            "taxid": "123456789",
+            "address": "Rua A, 1",
+            "city": "Lisboa",
+            "postal": "1000-100",
+            "region": "Lisboa",
+            "country": "Portugal",
+            "country_code": "PT",
+        },
+        "products": [
+            {
+                "id": 11,
+                "variant_id": None,
+                "sku": "SKU-1",
+                "name": "Mug",
+                "qty": 2,
+                "price": 12.3,
+                "discount": 0.0,
+                "taxes": [
+                    {
+                        "id": 1,
+                        "name": "IVA",
+                        "rate": 23.0,
+                        "fixed": False,
+                        "tax_on_product_price": True,
+                    }
+                ],
+            }
+        ],
+        "additional_fields": [{"label": "NIF", "value": "123456789", "id": 1, "area": "billing"}],
         "shipping_taxes": [],
     }
     order.update(overrides)
@@ -53,11 +86,12 @@ def page_url(path: str, page: int, **params) -> str:
 
 
 def test_basic_auth_and_no_credentials_in_the_url(js, httpx_mock):
-    httpx_mock.add_response(method="GET", url=f"{JS_BASE}/store/info.json",
-                            match_headers={"Authorization": BASIC,
-                                           "User-Agent": "igest-sync/0.1.0"},
-                            json={"name": "My Store", "code": "mystore", "currency": "EUR",
-                                  "country": "PT"})
+    httpx_mock.add_response(
+        method="GET",
+        url=f"{JS_BASE}/store/info.json",
+        match_headers={"Authorization": BASIC, "User-Agent": "igest-sync/0.1.0"},
+        json={"name": "My Store", "code": "mystore", "currency": "EUR", "country": "PT"},
+    )
     info = js.store_info()
     assert info == {"name": "My Store", "code": "mystore", "currency": "EUR", "country": "PT"}
     request = httpx_mock.get_request()
@@ -81,18 +115,22 @@ def test_auth_error_names_the_config_keys(js, httpx_mock):
 def test_orders_after_pages_until_a_short_page_and_yields_ascending(js, httpx_mock):
     first = list(range(101, 201))
     random.Random(3).shuffle(first)  # the spec promises no order within a page
-    httpx_mock.add_response(url=page_url("/orders/after/100.json", 1),
-                            json=[order_json(i) for i in first])
-    httpx_mock.add_response(url=page_url("/orders/after/100.json", 2),
-                            json=[order_json(i) for i in (202, 201, 200)])  # 200 again
+    httpx_mock.add_response(
+        url=page_url("/orders/after/100.json", 1), json=[order_json(i) for i in first]
+    )
+    httpx_mock.add_response(
+        url=page_url("/orders/after/100.json", 2), json=[order_json(i) for i in (202, 201, 200)]
+    )  # 200 again
     orders = list(js.orders_after(100))
     assert [o.id for o in orders] == list(range(101, 203))
     assert len(httpx_mock.get_requests()) == 2
 
 
 def test_orders_after_skips_ids_not_after_the_checkpoint(js, httpx_mock):
-    httpx_mock.add_response(url=page_url("/orders/after/50.json", 1),
-                            json=[order_json(50), order_json(49), order_json(51)])
+    httpx_mock.add_response(
+        url=page_url("/orders/after/50.json", 1),
+        json=[order_json(50), order_json(49), order_json(51)],
+    )
     assert [o.id for o in js.orders_after(50)] == [51]
 
 
@@ -111,25 +149,30 @@ def test_a_single_object_instead_of_a_list_is_tolerated(js, httpx_mock):
 
 def test_orders_created_between_sends_the_custom_date_filter(js, httpx_mock):
     params = dict(dateFilter="customDate", initialDate="2026-11-01", finalDate="2026-11-30")
-    httpx_mock.add_response(url=page_url("/orders.json", 1, **params),
-                            json=[order_json(i) for i in range(300, 200, -1)])
-    httpx_mock.add_response(url=page_url("/orders.json", 2, **params),
-                            json=[order_json(201), order_json(200)])
+    httpx_mock.add_response(
+        url=page_url("/orders.json", 1, **params), json=[order_json(i) for i in range(300, 200, -1)]
+    )
+    httpx_mock.add_response(
+        url=page_url("/orders.json", 2, **params), json=[order_json(201), order_json(200)]
+    )
     orders = list(js.orders_created_between(date(2026, 11, 1), date(2026, 11, 30)))
     assert sorted(o.id for o in orders) == list(range(200, 301))
     assert len(orders) == 101  # order 201, repeated on page 2 as the list shifted, once only
 
 
 def test_orders_with_status(js, httpx_mock):
-    httpx_mock.add_response(url=page_url("/orders/status/pending_payment.json", 1),
-                            json=[order_json(5, status_enum="pending_payment")])
+    httpx_mock.add_response(
+        url=page_url("/orders/status/pending_payment.json", 1),
+        json=[order_json(5, status_enum="pending_payment")],
+    )
     [order] = js.orders_with_status("pending_payment")
     assert order.status == "pending_payment"
 
 
 def test_order_is_parsed_into_the_model(js, httpx_mock):
-    httpx_mock.add_response(method="GET", url=f"{JS_BASE}/orders/10452.json",
-                            json=order_json(10452))
+    httpx_mock.add_response(
+        method="GET", url=f"{JS_BASE}/orders/10452.json", json=order_json(10452)
+    )
     order = js.order(10452)
     assert order.id == 10452 and order.status == "paid" and order.defects == ()
     assert order.created_at == datetime(2026, 11, 20, 14, 3, 11, tzinfo=UTC)
@@ -139,9 +182,17 @@ def test_order_is_parsed_into_the_model(js, httpx_mock):
     assert order.currency == "EUR" and order.shipping_required is True
     assert order.customer_email == "ana@example.pt"
     assert order.payment_method_type == "mbway" and order.shipping_method_name == "CTT"
-    assert order.billing == Address(name="Ana", surname="Silva", company=None,
-                                    taxid="123456789", address="Rua A, 1", city="Lisboa",
-                                    postal="1000-100", region="Lisboa", country_code="PT")
+    assert order.billing == Address(
+        name="Ana",
+        surname="Silva",
+        company=None,
+        taxid="123456789",
+        address="Rua A, 1",
+        city="Lisboa",
+        postal="1000-100",
+        region="Lisboa",
+        country_code="PT",
+    )
     assert order.additional_fields == (("NIF", "123456789"),)
     [line] = order.lines
     assert (line.product_id, line.variant_id, line.sku, line.name) == (11, None, "SKU-1", "Mug")
@@ -153,18 +204,34 @@ def test_order_is_parsed_into_the_model(js, httpx_mock):
 
 
 def test_order_fallbacks_and_null_lists(js, httpx_mock):
-    httpx_mock.add_response(json=order_json(
-        1, status_enum=None, status="Pending Payment", products=None, additional_fields=None,
-        shipping_taxes=[{"name": "IVA", "rate": "23", "tax_on_shipping_price": True}],
-        created_at="2026-11-20T15:03:11+01:00", shipping_required=False, customer=None,
-        billing_address={"name": "Loja Lda", "company": "Loja Lda", "country": "es",
-                         "country_code": None, "postal": 28001},
-        discount=None, total="12.30"))
+    httpx_mock.add_response(
+        json=order_json(
+            1,
+            status_enum=None,
+            status="Pending Payment",
+            products=None,
+            additional_fields=None,
+            shipping_taxes=[{"name": "IVA", "rate": "23", "tax_on_shipping_price": True}],
+            created_at="2026-11-20T15:03:11+01:00",
+            shipping_required=False,
+            customer=None,
+            billing_address={
+                "name": "Loja Lda",
+                "company": "Loja Lda",
+                "country": "es",
+                "country_code": None,
+                "postal": 28001,
+            },
+            discount=None,
+            total="12.30",
+        )
+    )
     order = js.order(1)
     assert order.status == "pending_payment"
     assert order.lines == () and order.additional_fields == ()
-    assert order.shipping_taxes == (Tax(name="IVA", rate=Decimal("23"), fixed=False,
-                                        included=True),)
+    assert order.shipping_taxes == (
+        Tax(name="IVA", rate=Decimal("23"), fixed=False, included=True),
+    )
     assert order.created_at == datetime(2026, 11, 20, 14, 3, 11, tzinfo=UTC)
     assert order.shipping_required is False and order.customer_email is None
     assert order.billing.company == "Loja Lda" and order.billing.country_code == "ES"
@@ -175,13 +242,20 @@ def test_order_fallbacks_and_null_lists(js, httpx_mock):
 
 def test_bad_order_fields_become_defects_not_exceptions(js, httpx_mock):
     products = [
-        {"id": 1, "sku": "A", "name": "A", "qty": 1, "price": "5.00", "discount": 0,
-         "taxes": []},
-        {"id": 2, "sku": "B", "name": "B", "qty": "abc", "price": None, "discount": "x",
-         "taxes": [{"name": "IVA", "rate": "n/a", "tax_on_product_price": True}]},
+        {"id": 1, "sku": "A", "name": "A", "qty": 1, "price": "5.00", "discount": 0, "taxes": []},
+        {
+            "id": 2,
+            "sku": "B",
+            "name": "B",
+            "qty": "abc",
+            "price": None,
+            "discount": "x",
+            "taxes": [{"name": "IVA", "rate": "n/a", "tax_on_product_price": True}],
+        },
     ]
-    httpx_mock.add_response(json=order_json(77, products=products, total=None,
-                                            created_at="yesterday", shipping=True))
+    httpx_mock.add_response(
+        json=order_json(77, products=products, total=None, created_at="yesterday", shipping=True)
+    )
     order = js.order(77)
     assert order.defects == (
         "products[1].qty is 'abc', not a number",
@@ -219,24 +293,57 @@ def test_order_not_found(js, httpx_mock):
 
 @pytest.mark.parametrize("credit_note, document_type", [(False, 1), (True, 0)])
 def test_add_order_document_posts_the_document(js, httpx_mock, credit_note, document_type):
-    expected = {"document": {"document_type": document_type, "external_id": "doc-1",
-                             "public_id": "FR A/123", "url": "https://igest.test/d/1.pdf",
-                             "app_code": "igest-sync"}}
-    httpx_mock.add_response(method="POST", url=f"{JS_BASE}/orders/10452/documents.json",
-                            match_json=expected, match_headers={"Authorization": BASIC},
-                            json=expected)
-    assert js.add_order_document(10452, credit_note=credit_note, external_id="doc-1",
-                                 public_id="FR A/123", url="https://igest.test/d/1.pdf") is None
+    expected = {
+        "document": {
+            "document_type": document_type,
+            "external_id": "doc-1",
+            "public_id": "FR A/123",
+            "url": "https://igest.test/d/1.pdf",
+            "app_code": "igest-sync",
+        }
+    }
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{JS_BASE}/orders/10452/documents.json",
+        match_json=expected,
+        match_headers={"Authorization": BASIC},
+        json=expected,
+    )
+    assert (
+        js.add_order_document(
+            10452,
+            credit_note=credit_note,
+            external_id="doc-1",
+            public_id="FR A/123",
+            url="https://igest.test/d/1.pdf",
+        )
+        is None
+    )
 
 
 def test_add_order_document_without_url(js, httpx_mock):
-    httpx_mock.add_response(method="POST", url=f"{JS_BASE}/orders/5/documents.json",
-                            match_json={"document": {"document_type": 1, "external_id": "d",
-                                                     "public_id": "FR A/1",
-                                                     "app_code": "igest-sync"}},
-                            json={"document": {"document_type": 1, "external_id": "d",
-                                               "public_id": "FR A/1", "url": None,
-                                               "order_id": 5, "app_code": "igest-sync"}})
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{JS_BASE}/orders/5/documents.json",
+        match_json={
+            "document": {
+                "document_type": 1,
+                "external_id": "d",
+                "public_id": "FR A/1",
+                "app_code": "igest-sync",
+            }
+        },
+        json={
+            "document": {
+                "document_type": 1,
+                "external_id": "d",
+                "public_id": "FR A/1",
+                "url": None,
+                "order_id": 5,
+                "app_code": "igest-sync",
+            }
+        },
+    )
     js.add_order_document(5, credit_note=False, external_id="d", public_id="FR A/1", url=None)
 
 
@@ -255,8 +362,11 @@ def test_add_order_document_is_not_retried_on_502(js, httpx_mock):
 
 
 def test_order_documents_are_unwrapped(js, httpx_mock):
-    httpx_mock.add_response(method="GET", url=f"{JS_BASE}/orders/5/documents.json",
-                            json=[{"document": {"document_type": 1, "public_id": "FR A/1"}}])
+    httpx_mock.add_response(
+        method="GET",
+        url=f"{JS_BASE}/orders/5/documents.json",
+        json=[{"document": {"document_type": 1, "public_id": "FR A/1"}}],
+    )
     assert js.order_documents(5) == [{"document_type": 1, "public_id": "FR A/1"}]
 
 
@@ -264,31 +374,55 @@ def test_order_documents_are_unwrapped(js, httpx_mock):
 
 
 def product_json(pid: int, **overrides) -> dict:
-    product = {"id": pid, "name": f"Product {pid}", "type": "physical", "price": 10.0,
-               "sku": f"P{pid}", "barcode": None, "stock": 5, "stock_unlimited": False,
-               "variants": []}
+    product = {
+        "id": pid,
+        "name": f"Product {pid}",
+        "type": "physical",
+        "price": 10.0,
+        "sku": f"P{pid}",
+        "barcode": None,
+        "stock": 5,
+        "stock_unlimited": False,
+        "variants": [],
+    }
     product.update(overrides)
     return {"product": product}
 
 
 def test_catalogue_yields_products_and_variants(js, httpx_mock):
     variants = [
-        {"id": 71, "sku": "TS-RED-M", "price": 15.5, "stock": 3, "stock_unlimited": False,
-         "barcode": "560000000001", "options": [{"name": "Color", "value": "Red"},
-                                                {"name": "Size", "value": "M"}]},
-        {"id": 72, "sku": None, "price": None, "stock": None, "stock_unlimited": True,
-         "options": []},
+        {
+            "id": 71,
+            "sku": "TS-RED-M",
+            "price": 15.5,
+            "stock": 3,
+            "stock_unlimited": False,
+            "barcode": "560000000001",
+            "options": [{"name": "Color", "value": "Red"}, {"name": "Size", "value": "M"}],
+        },
+        {
+            "id": 72,
+            "sku": None,
+            "price": None,
+            "stock": None,
+            "stock_unlimited": True,
+            "options": [],
+        },
     ]
-    httpx_mock.add_response(url=page_url("/products.json", 1), json=[
-        product_json(1, price="9.99", barcode="123"),
-        product_json(2, name="T-shirt", price=14.0, variants=variants),
-        product_json(3, type="digital", sku="", stock_unlimited=True, stock=None),
-    ])
+    httpx_mock.add_response(
+        url=page_url("/products.json", 1),
+        json=[
+            product_json(1, price="9.99", barcode="123"),
+            product_json(2, name="T-shirt", price=14.0, variants=variants),
+            product_json(3, type="digital", sku="", stock_unlimited=True, stock=None),
+        ],
+    )
     items = list(js.catalogue())
     assert items == [
         CatalogueItem(1, None, "P1", "Product 1", Decimal("9.99"), "123", False, 5, False),
-        CatalogueItem(2, 71, "TS-RED-M", "T-shirt - Red / M", Decimal("15.5"), "560000000001",
-                      False, 3, False),
+        CatalogueItem(
+            2, 71, "TS-RED-M", "T-shirt - Red / M", Decimal("15.5"), "560000000001", False, 3, False
+        ),
         CatalogueItem(2, 72, None, "T-shirt", Decimal("14.0"), None, False, 0, True),
         CatalogueItem(3, None, None, "Product 3", Decimal("10.0"), None, True, 0, True),
     ]
@@ -296,8 +430,9 @@ def test_catalogue_yields_products_and_variants(js, httpx_mock):
 
 
 def test_catalogue_streams_page_by_page(js, httpx_mock):
-    httpx_mock.add_response(url=page_url("/products.json", 1),
-                            json=[product_json(i) for i in range(1, 101)])
+    httpx_mock.add_response(
+        url=page_url("/products.json", 1), json=[product_json(i) for i in range(1, 101)]
+    )
     httpx_mock.add_response(url=page_url("/products.json", 2), json=[product_json(101)])
     items = js.catalogue()
     assert next(items).product_id == 1
@@ -314,17 +449,32 @@ def test_catalogue_price_that_is_not_a_number_is_bad_response(js, httpx_mock):
 
 
 def item(pid: int, vid: int | None = None, **kw) -> CatalogueItem:
-    values = dict(sku=f"S{pid}", name="x", price=Decimal("1"), barcode=None, digital=False,
-                  stock=0, stock_unlimited=False)
+    values = dict(
+        sku=f"S{pid}",
+        name="x",
+        price=Decimal("1"),
+        barcode=None,
+        digital=False,
+        stock=0,
+        stock_unlimited=False,
+    )
     values.update(kw)
     return CatalogueItem(product_id=pid, variant_id=vid, **values)
 
 
 def test_set_stock_for_a_product_and_a_variant(js, httpx_mock):
-    httpx_mock.add_response(method="PUT", url=f"{JS_BASE}/products/1.json",
-                            match_json={"product": {"stock": 7}}, json=product_json(1))
-    httpx_mock.add_response(method="PUT", url=f"{JS_BASE}/products/2/variants/9.json",
-                            match_json={"variant": {"stock": 0}}, json={"variant": {"id": 9}})
+    httpx_mock.add_response(
+        method="PUT",
+        url=f"{JS_BASE}/products/1.json",
+        match_json={"product": {"stock": 7}},
+        json=product_json(1),
+    )
+    httpx_mock.add_response(
+        method="PUT",
+        url=f"{JS_BASE}/products/2/variants/9.json",
+        match_json={"variant": {"stock": 0}},
+        json={"variant": {"id": 9}},
+    )
     js.set_stock(item(1), 7)
     js.set_stock(item(2, 9), 0)
 
@@ -341,35 +491,52 @@ def test_location_stock_batches_of_50(js, httpx_mock):
     varied = [item(1000, v) for v in range(1, 4)]
     first = ",".join(str(p) for p in range(1, 51))
     second = ",".join(str(p) for p in range(51, 61))
-    httpx_mock.add_response(url=f"{JS_BASE}/products_locations?location_ids=4&product_ids={first}",
-                            json=[{"location_id": 4, "product_id": 1, "variant_id": None,
-                                   "stock": 2},
-                                  {"location_id": 4, "product_id": 999, "stock": 1}])
-    httpx_mock.add_response(url=f"{JS_BASE}/products_locations?location_ids=4&product_ids={second}",
-                            json=[])
-    httpx_mock.add_response(url=f"{JS_BASE}/products_locations?location_ids=4&product_ids=1000"
-                                "&variant_ids=1,2,3",
-                            json=[{"location_id": 4, "product_id": 1000, "variant_id": 2,
-                                   "stock": 8}])
+    httpx_mock.add_response(
+        url=f"{JS_BASE}/products_locations?location_ids=4&product_ids={first}",
+        json=[
+            {"location_id": 4, "product_id": 1, "variant_id": None, "stock": 2},
+            {"location_id": 4, "product_id": 999, "stock": 1},
+        ],
+    )
+    httpx_mock.add_response(
+        url=f"{JS_BASE}/products_locations?location_ids=4&product_ids={second}", json=[]
+    )
+    httpx_mock.add_response(
+        url=f"{JS_BASE}/products_locations?location_ids=4&product_ids=1000&variant_ids=1,2,3",
+        json=[{"location_id": 4, "product_id": 1000, "variant_id": 2, "stock": 8}],
+    )
     rows = list(js.location_stock([*simple[:30], *varied, *simple[30:]], 4))
     assert rows == [LocationStock(4, 1, None, 2), LocationStock(4, 1000, 2, 8)]
     assert len(httpx_mock.get_requests()) == 3
 
 
 def test_set_location_stock(js, httpx_mock):
-    httpx_mock.add_response(method="PUT", url=f"{JS_BASE}/products_locations",
-                            match_json={"location_id": 4, "product_id": 2, "variant_id": 9,
-                                        "stock_unlimited": False, "stock": 12}, text="")
-    httpx_mock.add_response(method="PUT", url=f"{JS_BASE}/products_locations",
-                            match_json={"location_id": 4, "product_id": 3,
-                                        "stock_unlimited": False, "stock": 0}, json={})
+    httpx_mock.add_response(
+        method="PUT",
+        url=f"{JS_BASE}/products_locations",
+        match_json={
+            "location_id": 4,
+            "product_id": 2,
+            "variant_id": 9,
+            "stock_unlimited": False,
+            "stock": 12,
+        },
+        text="",
+    )
+    httpx_mock.add_response(
+        method="PUT",
+        url=f"{JS_BASE}/products_locations",
+        match_json={"location_id": 4, "product_id": 3, "stock_unlimited": False, "stock": 0},
+        json={},
+    )
     js.set_location_stock(4, item(2, 9), 12)
     js.set_location_stock(4, item(3), 0)
 
 
 def test_rejected_update_carries_the_message(js, httpx_mock):
-    httpx_mock.add_response(method="PUT", status_code=422,
-                            json={"message": "Stock must be positive"})
+    httpx_mock.add_response(
+        method="PUT", status_code=422, json={"message": "Stock must be positive"}
+    )
     with pytest.raises(Rejected) as caught:
         js.set_stock(item(1), -1)
     assert str(caught.value) == "Jumpseller PUT /products/1.json: Stock must be positive (422)"
@@ -396,9 +563,13 @@ def test_25_quick_calls_never_exceed_20_in_a_second(js, httpx_mock, clock):
 
 
 def test_remaining_zero_header_makes_the_next_call_wait(js, httpx_mock, clock):
-    httpx_mock.add_response(headers={"Jumpseller-PerSecondRateLimit-Remaining": "0",
-                                     "Jumpseller-PerMinuteRateLimit-Remaining": "700"},
-                            json={})
+    httpx_mock.add_response(
+        headers={
+            "Jumpseller-PerSecondRateLimit-Remaining": "0",
+            "Jumpseller-PerMinuteRateLimit-Remaining": "700",
+        },
+        json={},
+    )
     httpx_mock.add_response(json={})
     start = clock.now
     js.store_info()
@@ -408,9 +579,9 @@ def test_remaining_zero_header_makes_the_next_call_wait(js, httpx_mock, clock):
 
 def test_a_ban_stops_at_once_and_blocks_later_calls(js, httpx_mock, clock):
     reset = "2026-05-23T16:13:47+00:00"
-    httpx_mock.add_response(status_code=429,
-                            headers={"Jumpseller-BannedByRateLimit-Reset": reset,
-                                     "Retry-After": "1"})
+    httpx_mock.add_response(
+        status_code=429, headers={"Jumpseller-BannedByRateLimit-Reset": reset, "Retry-After": "1"}
+    )
     with pytest.raises(RateLimited) as caught:
         js.order(1)
     assert reset in str(caught.value) and reset in caught.value.hint

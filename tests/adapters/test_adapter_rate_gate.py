@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from adapter_helpers import FakeClock, max_in_any_window
 
-from igest_sync.http import RateGate, RateWindow
+from igest_sync.adapters.http import RateGate, RateWindow
 
 
 def _gate(clock: FakeClock) -> RateGate:

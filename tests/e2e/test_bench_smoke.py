@@ -17,12 +17,31 @@ def test_bench_quick_quiet_and_startup_complete_and_print_the_table(tmp_path: Pa
     env = {**os.environ}
     env.pop("IGEST_SYNC_HOME", None)
     proc = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--scenario", "quiet", "--scenario", "startup",
-         "--documents", "500", "--json", str(figures)],
-        capture_output=True, text=True, timeout=240, env=env, stdin=subprocess.DEVNULL)
+        [
+            sys.executable,
+            str(BENCH),
+            "--quick",
+            "--scenario",
+            "quiet",
+            "--scenario",
+            "startup",
+            "--documents",
+            "500",
+            "--json",
+            str(figures),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = [[cell.strip() for cell in line.split("|")] for line in proc.stdout.splitlines()
-            if line.count("|") == 4]
+    rows = [
+        [cell.strip() for cell in line.split("|")]
+        for line in proc.stdout.splitlines()
+        if line.count("|") == 4
+    ]
     assert rows[0] == ["Scenario", "Measure", "Value", "Target", "Result"]
     measures = {(row[0], row[1]) for row in rows[1:]}
     assert ("Quiet cron run", "requests (all services)") in measures
@@ -43,11 +62,13 @@ def test_unavoidable_time_follows_the_sliding_windows() -> None:
     # Jumpseller: 800 fit in 40 s at 20/s; the 801st waits for the first to leave the minute.
     sends = bounds.earliest_sends(801, bounds.JUMPSELLER_WINDOWS)
     assert sends[799] == 39.0 and sends[800] == 60.0
-    backlog = bounds.backlog_bound(igest_requests=2000, jumpseller_requests=1000, orders=1000,
-                                   concurrency=4, latency=0.05)
+    backlog = bounds.backlog_bound(
+        igest_requests=2000, jumpseller_requests=1000, orders=1000, concurrency=4, latency=0.05
+    )
     assert backlog.limited_by == "iGEST 10/s" and backlog.seconds == pytest.approx(199.05)
     # Writes start after the last read is answered; earlier reads still count in the window.
-    catalogue = bounds.plan_then_write_bound(jumpseller_reads=20, igest_reads=0,
-                                             jumpseller_writes=20, igest_writes=0, latency=0.5)
+    catalogue = bounds.plan_then_write_bound(
+        jumpseller_reads=20, igest_reads=0, jumpseller_writes=20, igest_writes=0, latency=0.5
+    )
     # The 20 reads fill the 1-second window at 0 s: the writes go at 1.0 s, answered at 1.5 s.
     assert catalogue.seconds == pytest.approx(1.5)

@@ -11,10 +11,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
+from igest_sync.adapters.igest import IgestClient
+from igest_sync.adapters.jumpseller import JumpsellerClient
 from igest_sync.config import ProductsConfig, StockConfig
 from igest_sync.errors import SafetyBrake
-from igest_sync.igest import IgestClient
-from igest_sync.jumpseller import JumpsellerClient
 from igest_sync.models import CatalogueItem
 from igest_sync.runs.products import sync_products
 from igest_sync.runs.stock import sync_stock
@@ -25,17 +25,21 @@ PORTO_LOCATION, PORTO_WAREHOUSE = 2, "ARM2"
 @pytest.fixture
 def clients(sandbox) -> Iterator[tuple[JumpsellerClient, IgestClient]]:
     js, ig = sandbox.credentials["jumpseller"], sandbox.credentials["igest"]
-    with JumpsellerClient(js["base_url"], js["login"], js["auth_token"]) as jumpseller, \
-            IgestClient(ig["base_url"], ig["integration_key"], ig["security_code"]) as igest:
+    with (
+        JumpsellerClient(js["base_url"], js["login"], js["auth_token"]) as jumpseller,
+        IgestClient(ig["base_url"], ig["integration_key"], ig["security_code"]) as igest,
+    ):
         yield jumpseller, igest
 
 
 def writes(sb) -> dict[str, int]:
     """Write requests the sandbox answered, by service and route."""
-    return {f"{service} {route}": n
-            for service, stats in sb.stats().items()
-            for route, n in stats["by_route"].items()
-            if route.split(" ", 1)[0] in ("POST", "PUT", "PATCH", "DELETE")}
+    return {
+        f"{service} {route}": n
+        for service, stats in sb.stats().items()
+        for route, n in stats["by_route"].items()
+        if route.split(" ", 1)[0] in ("POST", "PUT", "PATCH", "DELETE")
+    }
 
 
 def no_429(sb) -> bool:
@@ -116,22 +120,22 @@ def both_sides(jumpseller, igest, warehouse=None, location=None):
     items = {sku: i for sku, i in store_items(jumpseller).items() if not i.stock_unlimited}
     js = {sku: i.stock for sku, i in items.items()}
     if location is not None:
-        by_id = {(e.product_id, e.variant_id): e.stock
-                 for e in jumpseller.location_stock(items.values(), location)}
+        by_id = {
+            (e.product_id, e.variant_id): e.stock
+            for e in jumpseller.location_stock(items.values(), location)
+        }
         js = {sku: by_id.get((i.product_id, i.variant_id), 0) for sku, i in items.items()}
     ig = {level.reference: level.quantity for level in igest.stock(warehouse)}
     common = set(js) & set(ig)
     return {sku: (js[sku], ig[sku]) for sku in common}
 
 
-def test_stock_from_igest_makes_both_sides_equal_and_a_second_run_writes_nothing(sandbox,
-                                                                                 clients):
+def test_stock_from_igest_makes_both_sides_equal_and_a_second_run_writes_nothing(sandbox, clients):
     jumpseller, igest = clients
     pairs = both_sides(jumpseller, igest)
     assert any(a != b for a, b in pairs.values())  # the seed has differences
 
-    report = sync_stock(jumpseller, igest, StockConfig(enabled=True), force=False,
-                        dry_run=False)
+    report = sync_stock(jumpseller, igest, StockConfig(enabled=True), force=False, dry_run=False)
 
     assert report.failed == 0
     pairs = both_sides(jumpseller, igest)
@@ -140,8 +144,7 @@ def test_stock_from_igest_makes_both_sides_equal_and_a_second_run_writes_nothing
     assert unlimited == {sku for sku, i in store_items(jumpseller).items() if i.stock_unlimited}
 
     sandbox.reset_stats()
-    again = sync_stock(jumpseller, igest, StockConfig(enabled=True), force=False,
-                       dry_run=False)
+    again = sync_stock(jumpseller, igest, StockConfig(enabled=True), force=False, dry_run=False)
     assert writes(sandbox) == {} and again.writes == 0
     assert no_429(sandbox)
 
@@ -165,16 +168,23 @@ def test_a_location_and_its_warehouse_kept_equal(sandbox, clients, direction):
     # A sale in the Porto shop and a miscount in the Porto warehouse since the last sync.
     sandbox.store.set_stock("AZL-POR", 3, location_id=PORTO_LOCATION)
     sandbox.igest.set_stock("CAN-AZU", PORTO_WAREHOUSE, Decimal(2))
-    settings = StockConfig(enabled=True, direction=direction, warehouse=PORTO_WAREHOUSE,
-                           jumpseller_location_id=PORTO_LOCATION)
+    settings = StockConfig(
+        enabled=True,
+        direction=direction,
+        warehouse=PORTO_WAREHOUSE,
+        jumpseller_location_id=PORTO_LOCATION,
+    )
     report = sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
     assert report.failed == 0
     assert {o.key for o in report.outcomes if o.action == "updated"} == {"AZL-POR", "CAN-AZU"}
     pairs = both_sides(jumpseller, igest, PORTO_WAREHOUSE, PORTO_LOCATION)
     assert pairs and all(Decimal(a) == b for a, b in pairs.values()), pairs
     # The source side's figures won: the shop's 3 and 6, or the warehouse's 5 and 2.
-    expected = ({"AZL-POR": 3, "CAN-AZU": 6} if direction == "jumpseller_to_igest"
-                else {"AZL-POR": 5, "CAN-AZU": 2})
+    expected = (
+        {"AZL-POR": 3, "CAN-AZU": 6}
+        if direction == "jumpseller_to_igest"
+        else {"AZL-POR": 5, "CAN-AZU": 2}
+    )
     assert {sku: pairs[sku][0] for sku in expected} == expected
     sandbox.reset_stats()
     sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
@@ -201,8 +211,14 @@ def test_a_large_catalogue_streams_through_both_runs_without_a_429(sandbox, clie
     jumpseller, igest = clients
     sandbox.load_generated({"variants": 1200, "seed": 7})
     read: list[int] = []
-    stock = sync_stock(jumpseller, igest, StockConfig(enabled=True), force=False,
-                       dry_run=False, progress=lambda done, total: read.append(done))
+    stock = sync_stock(
+        jumpseller,
+        igest,
+        StockConfig(enabled=True),
+        force=False,
+        dry_run=False,
+        progress=lambda done, total: read.append(done),
+    )
     assert stock.failed == 0
     pairs = both_sides(jumpseller, igest)
     assert len(pairs) > 1000 and all(Decimal(a) == b for a, b in pairs.values())

@@ -15,14 +15,30 @@ import pytest
 
 from .conftest import Cli, make_cli
 
-COMMANDS = ["invoice", "resend", "status", "sync-products", "sync-stock", "init", "check",
-            "sandbox", "demo", "credit", "reconcile"]
+COMMANDS = [
+    "invoice",
+    "resend",
+    "status",
+    "sync-products",
+    "sync-stock",
+    "init",
+    "check",
+    "sandbox",
+    "demo",
+    "credit",
+    "reconcile",
+]
 
 
 def run(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "igest_sync", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env or os.environ.copy(),
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "igest_sync", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or os.environ.copy(),
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_help_lists_every_command_and_each_has_an_example():
@@ -42,20 +58,31 @@ def test_console_script_and_module_are_the_same_program():
 
 
 BAD_CONFIGS = {
-    "unknown key": ("[jumpseller]\nbase_url='https://api.jumpseller.com/v1'\nlogin='x'\n"
-                    "auth_token='t'\ncolour='blue'\n[igest]\nbase_url='https://i.example/v1'\n"
-                    "integration_key='k'\nsecurity_code='s'\n", "colour"),
-    "missing key": ("[jumpseller]\nbase_url='https://api.jumpseller.com/v1'\nlogin='x'\n"
-                    "[igest]\nbase_url='https://i.example/v1'\nintegration_key='k'\n"
-                    "security_code='s'\n", "auth_token"),
-    "wrong type": ("[jumpseller]\nbase_url='https://api.jumpseller.com/v1'\nlogin='x'\n"
-                   "auth_token='t'\n[igest]\nbase_url='https://i.example/v1'\n"
-                   "integration_key='k'\nsecurity_code='s'\n[invoice]\nmove_stock='yes'\n",
-                   "move_stock"),
+    "unknown key": (
+        "[jumpseller]\nbase_url='https://api.jumpseller.com/v1'\nlogin='x'\n"
+        "auth_token='t'\ncolour='blue'\n[igest]\nbase_url='https://i.example/v1'\n"
+        "integration_key='k'\nsecurity_code='s'\n",
+        "colour",
+    ),
+    "missing key": (
+        "[jumpseller]\nbase_url='https://api.jumpseller.com/v1'\nlogin='x'\n"
+        "[igest]\nbase_url='https://i.example/v1'\nintegration_key='k'\n"
+        "security_code='s'\n",
+        "auth_token",
+    ),
+    "wrong type": (
+        "[jumpseller]\nbase_url='https://api.jumpseller.com/v1'\nlogin='x'\n"
+        "auth_token='t'\n[igest]\nbase_url='https://i.example/v1'\n"
+        "integration_key='k'\nsecurity_code='s'\n[invoice]\nmove_stock='yes'\n",
+        "move_stock",
+    ),
     "bad toml": ("[jumpseller\nlogin = \n", "line"),
-    "http url": ("[jumpseller]\nbase_url='http://api.jumpseller.com/v1'\nlogin='x'\n"
-                 "auth_token='t'\n[igest]\nbase_url='https://i.example/v1'\n"
-                 "integration_key='k'\nsecurity_code='s'\n", "http://"),
+    "http url": (
+        "[jumpseller]\nbase_url='http://api.jumpseller.com/v1'\nlogin='x'\n"
+        "auth_token='t'\n[igest]\nbase_url='https://i.example/v1'\n"
+        "integration_key='k'\nsecurity_code='s'\n",
+        "http://",
+    ),
 }
 
 
@@ -65,8 +92,9 @@ def test_a_bad_config_gives_one_clear_message_and_exit_2(case, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text(text)
     config.chmod(0o600)
-    result = run("--config", str(config), "invoice", env={**os.environ,
-                                                          "IGEST_SYNC_HOME": str(tmp_path)})
+    result = run(
+        "--config", str(config), "invoice", env={**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}
+    )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert str(config.name) in result.stderr and must_name in result.stderr
@@ -80,16 +108,40 @@ def test_missing_config_points_to_init(tmp_path):
 
 def test_init_writes_a_private_config_that_loads(tmp_path):
     env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}
-    result = run("init", "--jumpseller-login", "minhaloja", "--jumpseller-auth-token", "T" * 32,
-                 "--igest-base-url", "https://api.igest.example/v1", "--igest-integration-key",
-                 "KEY", "--igest-security-code", "SECRET", "--start-date", "2026-11-01", env=env)
+    result = run(
+        "init",
+        "--jumpseller-login",
+        "minhaloja",
+        "--jumpseller-auth-token",
+        "T" * 32,
+        "--igest-base-url",
+        "https://api.igest.example/v1",
+        "--igest-integration-key",
+        "KEY",
+        "--igest-security-code",
+        "SECRET",
+        "--start-date",
+        "2026-11-01",
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     config = tmp_path / "config.toml"
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     assert "SECRET" not in result.stdout + result.stderr
-    again = run("init", "--jumpseller-login", "x", "--jumpseller-auth-token", "y",
-                "--igest-base-url", "https://a.example/v1", "--igest-integration-key", "k",
-                "--igest-security-code", "s", env=env)
+    again = run(
+        "init",
+        "--jumpseller-login",
+        "x",
+        "--jumpseller-auth-token",
+        "y",
+        "--igest-base-url",
+        "https://a.example/v1",
+        "--igest-integration-key",
+        "k",
+        "--igest-security-code",
+        "s",
+        env=env,
+    )
     assert again.returncode == 2 and "--force" in again.stderr  # never overwritten silently
     status = run("status", env=env)  # the config loads; no state yet is a clear message
     assert status.returncode == 4 and "igest-sync invoice" in status.stderr
@@ -125,20 +177,28 @@ def test_wrong_credentials_exit_5_with_the_keys_to_fix(sandbox, tmp_path):
 
 
 def test_sandbox_json_prints_one_line_then_serves_both_apis(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "igest_sync", "sandbox", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "IGEST_SYNC_HOME": str(tmp_path)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "igest_sync", "sandbox", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "IGEST_SYNC_HOME": str(tmp_path)},
+    )
     try:
         line = proc.stdout.readline()
         info = json.loads(line)
         js, ig = info["jumpseller"], info["igest"]
         assert set(js) == {"base_url", "login", "auth_token"}
         assert set(ig) == {"base_url", "integration_key", "security_code"}
-        store = httpx.get(f"{js['base_url']}/store/info.json",
-                          auth=(js["login"], js["auth_token"]))
+        store = httpx.get(f"{js['base_url']}/store/info.json", auth=(js["login"], js["auth_token"]))
         assert store.status_code == 200 and "name" in store.json()
-        entity = httpx.get(f"{ig['base_url']}/entity", headers={
-            "X-Integration-Key": ig["integration_key"], "X-Security-Code": ig["security_code"]})
+        entity = httpx.get(
+            f"{ig['base_url']}/entity",
+            headers={
+                "X-Integration-Key": ig["integration_key"],
+                "X-Security-Code": ig["security_code"],
+            },
+        )
         assert entity.status_code == 200 and entity.json()["currency"] == "EUR"
         assert httpx.get(f"{ig['base_url']}/entity").status_code == 401
     finally:
@@ -156,10 +216,22 @@ def test_demo_runs_the_whole_cycle_and_exits_0(tmp_path):
 
 
 def test_an_init_refusal_is_printed_once(tmp_path):
-    result = run("init", "--jumpseller-login", "x", "--jumpseller-auth-token", "y",
-                 "--igest-base-url", "https://a.example/v1", "--igest-integration-key", "k",
-                 "--igest-security-code", "s", "--document-type", "XX",
-                 env={**os.environ, "IGEST_SYNC_HOME": str(tmp_path)})
+    result = run(
+        "init",
+        "--jumpseller-login",
+        "x",
+        "--jumpseller-auth-token",
+        "y",
+        "--igest-base-url",
+        "https://a.example/v1",
+        "--igest-integration-key",
+        "k",
+        "--igest-security-code",
+        "s",
+        "--document-type",
+        "XX",
+        env={**os.environ, "IGEST_SYNC_HOME": str(tmp_path)},
+    )
     assert result.returncode == 2
     assert result.stderr.count("document_type") == 1, result.stderr
     assert not (tmp_path / "config.toml").exists()

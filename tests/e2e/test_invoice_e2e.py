@@ -7,8 +7,8 @@ import time
 from datetime import date
 from decimal import Decimal
 
-from igest_sync.jumpseller_parse import parse_order
-from igest_sync.mapping import expected_gross
+from igest_sync.adapters.jumpseller_parse import parse_order
+from igest_sync.fiscal.mapping import expected_gross
 from igest_sync.timeutil import lisbon_date
 
 from .conftest import Cli, make_cli
@@ -17,8 +17,11 @@ START = date(2026, 11, 1)
 
 
 def _orders(sb, status: str) -> list[dict]:
-    return [sb.store.order(i) for i in sb.store.order_ids()
-            if sb.store.order(i)["status_enum"] == status]
+    return [
+        sb.store.order(i)
+        for i in sb.store.order_ids()
+        if sb.store.order(i)["status_enum"] == status
+    ]
 
 
 def _should_be_invoiced(sb) -> dict[str, Decimal]:
@@ -52,8 +55,12 @@ def test_each_paid_order_gets_exactly_one_final_document_with_its_total(sandbox,
     assert result.code == 0, result.stderr
     assert result.stdout == ""  # cron: quiet when nothing needs a person
     _assert_exactly_once(sandbox)
-    never = {o["id"] for o in _orders(sandbox, "pending_payment") + _orders(sandbox, "abandoned")
-             + _orders(sandbox, "canceled")}
+    never = {
+        o["id"]
+        for o in _orders(sandbox, "pending_payment")
+        + _orders(sandbox, "abandoned")
+        + _orders(sandbox, "canceled")
+    }
     refs = "".join(_finals(sandbox))
     assert all(f":{i}" not in refs for i in never)
     # every final document is attached once to its Jumpseller order
@@ -72,8 +79,9 @@ def test_status_lists_documents_newest_first_and_open_orders(sandbox, cli: Cli):
     assert len(numbers) == len(_should_be_invoiced(sandbox))
     assert all(d["gross_total"] for d in status["documents"])
     assert status["failed"] == []
-    assert {o["order_id"] for o in status["open"]} == {o["id"] for o in
-                                                       _orders(sandbox, "pending_payment")}
+    assert {o["order_id"] for o in status["open"]} == {
+        o["id"] for o in _orders(sandbox, "pending_payment")
+    }
     assert status["checkpoint"] == max(sandbox.store.order_ids())
     table = cli("status")
     assert table.code == 0 and "Documents issued" in table.stdout and "FR A/1" in table.stdout
@@ -150,12 +158,23 @@ def test_without_start_date_or_checkpoint_the_run_refuses(sandbox, tmp_path):
 def _add_paid_order(sb, **kwargs) -> int:
     from igest_sync.sandbox.orders import Buyer
 
-    buyer = kwargs.pop("buyer", None) or Buyer("Carla", "Nunes", "carla@example.pt", "911111111",
-                                               taxid=kwargs.pop("taxid", None))
+    buyer = kwargs.pop("buyer", None) or Buyer(
+        "Carla", "Nunes", "carla@example.pt", "911111111", taxid=kwargs.pop("taxid", None)
+    )
     return sb.store.add_order(
-        lines=[{"sku": "CAN-AZU", "name": "Caneca de grés - Azul", "price": "9.99", "qty": 2,
-                "rate": 23}],
-        shipping="3.90", buyer=buyer, **kwargs)
+        lines=[
+            {
+                "sku": "CAN-AZU",
+                "name": "Caneca de grés - Azul",
+                "price": "9.99",
+                "qty": 2,
+                "rate": 23,
+            }
+        ],
+        shipping="3.90",
+        buyer=buyer,
+        **kwargs,
+    )
 
 
 def test_a_bad_nif_fails_the_order_until_resend_decides(sandbox, cli: Cli):
@@ -192,8 +211,9 @@ def test_an_answer_lost_after_the_draft_post_is_recovered_without_a_duplicate(sa
 
 
 def test_an_answer_lost_after_finalize_is_adopted_not_repeated(sandbox, cli: Cli):
-    sandbox.faults.add("igest", "reset", method="POST", path=r"^/v1/documents/\d+/finalize$",
-                       after=True)
+    sandbox.faults.add(
+        "igest", "reset", method="POST", path=r"^/v1/documents/\d+/finalize$", after=True
+    )
     assert cli("invoice").code == 1
     assert cli("invoice").code == 0
     _assert_exactly_once(sandbox)
@@ -213,7 +233,9 @@ def test_a_cancelled_invoiced_order_gets_one_credit_note(sandbox, cli: Cli):
     assert credit["related_document"]["number"] == invoice["number"]
     attached = sandbox.store.documents[order_id]
     assert [(d["document_type"], d["public_id"]) for d in attached] == [
-        (1, invoice["number"]), (0, credit["number"])]
+        (1, invoice["number"]),
+        (0, credit["number"]),
+    ]
     by_hand = cli("credit", str(order_id), "--reason", "Devolução")
     assert by_hand.code == 0 and credit["number"] in by_hand.stdout
     assert len(_finals(sandbox)[f"jumpseller:{code}:{order_id}:credit"]) == 1
@@ -250,9 +272,11 @@ def test_the_log_file_is_written_and_secrets_never_appear(sandbox, cli: Cli):
     cli("--verbose", "invoice")
     cli("invoice")
     cli("status")
-    secrets = [sandbox.credentials["jumpseller"]["auth_token"],
-               sandbox.credentials["igest"]["security_code"],
-               sandbox.credentials["igest"]["integration_key"]]
+    secrets = [
+        sandbox.credentials["jumpseller"]["auth_token"],
+        sandbox.credentials["igest"]["security_code"],
+        sandbox.credentials["igest"]["integration_key"],
+    ]
     captured = "".join(cli.outputs) + cli.log_text()
     assert "502" in captured
     for secret in secrets:
@@ -275,8 +299,9 @@ def test_status_shows_the_credit_note_of_a_credited_invoice(sandbox, cli: Cli):
 
 
 def test_a_failed_link_back_never_touches_the_invoice_and_is_retried_once(sandbox, cli: Cli):
-    sandbox.faults.add("jumpseller", "500", method="POST", path=r"/orders/\d+/documents\.json$",
-                       times=None)
+    sandbox.faults.add(
+        "jumpseller", "500", method="POST", path=r"/orders/\d+/documents\.json$", times=None
+    )
     first = cli("invoice")
     assert first.code == 0  # the invoices are fine; the note says what was not attached
     assert "could not be attached" in first.stdout
@@ -287,8 +312,9 @@ def test_a_failed_link_back_never_touches_the_invoice_and_is_retried_once(sandbo
     assert again == 2 * posts  # one retry per document on the next run
     sandbox.faults.clear()
     assert cli("invoice").code == 0
-    assert sandbox.stats()["jumpseller"]["by_route"][
-        "POST /v1/orders/{id}/documents.json"] == again  # never a third time
+    assert (
+        sandbox.stats()["jumpseller"]["by_route"]["POST /v1/orders/{id}/documents.json"] == again
+    )  # never a third time
     _assert_exactly_once(sandbox)
 
 
@@ -304,17 +330,22 @@ def test_documents_are_emailed_once_and_never_for_old_orders(sandbox, tmp_path):
 
 def _killed_run(cli: Cli) -> int | None:
     """An invoice run that dies right after classifying the orders, before issuing any."""
+    from igest_sync.adapters.igest import IgestClient
+    from igest_sync.adapters.jumpseller import JumpsellerClient
     from igest_sync.config import load_config
-    from igest_sync.igest import IgestClient
-    from igest_sync.jumpseller import JumpsellerClient
-    from igest_sync.ledger import Ledger
     from igest_sync.runs.invoice import InvoiceRun
+    from igest_sync.state.ledger import Ledger
 
     config, _ = load_config(cli.config)
-    with JumpsellerClient(config.jumpseller.base_url, config.jumpseller.login,
-                          config.jumpseller.auth_token) as js, \
-            IgestClient(config.igest.base_url, config.igest.integration_key,
-                        config.igest.security_code) as ig, Ledger(cli.state) as ledger:
+    with (
+        JumpsellerClient(
+            config.jumpseller.base_url, config.jumpseller.login, config.jumpseller.auth_token
+        ) as js,
+        IgestClient(
+            config.igest.base_url, config.igest.integration_key, config.igest.security_code
+        ) as ig,
+        Ledger(cli.state) as ledger,
+    ):
         run = InvoiceRun(config, ledger, js, ig)
 
         def killed(*args, **kwargs):
@@ -355,8 +386,10 @@ def test_a_backfill_over_days_this_ledger_never_saw_adopts_what_iGEST_has(sandbo
     assert first("invoice").code == 0
     issued = len(sandbox.igest.documents)
     # A new ledger that started later (the earlier orders were skipped as before its start)...
-    assert make_cli(sandbox, tmp_path / "two", invoice={"start_date": "2026-11-12"})(
-        "invoice").code == 0
+    assert (
+        make_cli(sandbox, tmp_path / "two", invoice={"start_date": "2026-11-12"})("invoice").code
+        == 0
+    )
     # ... then the merchant moves the start back and backfills the days it never invoiced.
     second = make_cli(sandbox, tmp_path / "two", invoice={"start_date": "2026-11-01"})
     backfill = second("invoice", "--since", "2026-11-01", "--json")
@@ -378,7 +411,8 @@ def test_an_open_order_deleted_in_jumpseller_does_not_stop_the_run(sandbox, cli:
 
 
 def test_a_failed_hand_credit_for_an_invoice_this_ledger_never_issued_does_not_break_runs(
-        sandbox, tmp_path):
+    sandbox, tmp_path
+):
     assert make_cli(sandbox, tmp_path / "one")("invoice").code == 0
     later = make_cli(sandbox, tmp_path / "two", invoice={"start_date": "2026-11-12"})
     assert later("invoice").code == 0  # this ledger holds only the invoices from the 12th on

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from igest_sync.adapters.igest import IgestClient
+from igest_sync.adapters.jumpseller import JumpsellerClient
 from igest_sync.config import load_config
-from igest_sync.igest import IgestClient
-from igest_sync.jumpseller import JumpsellerClient
-from igest_sync.mapping import build_document
+from igest_sync.fiscal.mapping import build_document
 
 from .conftest import make_cli
 
@@ -22,8 +22,7 @@ def final_numbers(sandbox, reference: str) -> list[str]:
     return [d["number"] for d in sandbox.igest.final_documents_by_reference().get(reference, [])]
 
 
-def test_reconcile_finds_each_planted_problem_and_fix_issues_only_the_missing(sandbox,
-                                                                             tmp_path):
+def test_reconcile_finds_each_planted_problem_and_fix_issues_only_the_missing(sandbox, tmp_path):
     cli = make_cli(sandbox, tmp_path, invoice={"credit_cancelled": False})
     config, _ = load_config(cli.config)
     store = config.jumpseller.store
@@ -52,19 +51,26 @@ def test_reconcile_finds_each_planted_problem_and_fix_issues_only_the_missing(sa
     with JumpsellerClient(**_js(sandbox)) as js, IgestClient(**_ig(sandbox)) as ig:
 
         def draft(order_id: int):
-            return build_document(js.order(order_id), config.invoice, store=store,
-                                  issue_date=today)
+            return build_document(js.order(order_id), config.invoice, store=store, issue_date=today)
 
         wrong = draft(10016)
         first = wrong.lines[0]
-        ig.create_document(replace(wrong, lines=(replace(first, quantity=first.quantity + 1),
-                                                 *wrong.lines[1:])), finalize=True)
+        ig.create_document(
+            replace(wrong, lines=(replace(first, quantity=first.quantity + 1), *wrong.lines[1:])),
+            finalize=True,
+        )
         ig.create_document(draft(10002), finalize=True)
         ig.create_document(replace(draft(10001), external_reference=ref(99999)), finalize=True)
-        ig.create_document(replace(draft(10005), external_reference="jumpseller:other:10005"),
-                           finalize=True)
-    planted = {("missing", 10015), ("duplicate", 10002), ("wrong_total", 10016),
-               ("uncredited", 10003), ("unknown_order", 99999)}
+        ig.create_document(
+            replace(draft(10005), external_reference="jumpseller:other:10005"), finalize=True
+        )
+    planted = {
+        ("missing", 10015),
+        ("duplicate", 10002),
+        ("wrong_total", 10016),
+        ("uncredited", 10003),
+        ("unknown_order", 99999),
+    }
 
     found = cli("reconcile", *period, "--json")
     assert found.code == 1, found.stderr
@@ -106,5 +112,8 @@ def _js(sandbox) -> dict:
 
 def _ig(sandbox) -> dict:
     c = sandbox.credentials["igest"]
-    return {"base_url": c["base_url"], "integration_key": c["integration_key"],
-            "security_code": c["security_code"]}
+    return {
+        "base_url": c["base_url"],
+        "integration_key": c["integration_key"],
+        "security_code": c["security_code"],
+    }

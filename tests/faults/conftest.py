@@ -86,8 +86,13 @@ class RequestLog:
             setattr(self.app, name, value)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        seen = Seen(time.monotonic(), self.service, environ.get("REQUEST_METHOD", ""),
-                    environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+        seen = Seen(
+            time.monotonic(),
+            self.service,
+            environ.get("REQUEST_METHOD", ""),
+            environ.get("PATH_INFO", ""),
+            environ.get("QUERY_STRING", ""),
+        )
         if not seen.path.startswith("/_sandbox/"):
             with self._lock:
                 self.entries.append(seen)  # on arrival: a test may act while it is served
@@ -110,8 +115,10 @@ def recorded_sandbox(**options: Any) -> Sandbox:
     sb = Sandbox(**options)
     logs = (RequestLog(sb.jumpseller_app, "jumpseller"), RequestLog(sb.igest_app, "igest"))
     sb.jumpseller_app, sb.igest_app = logs  # the servers are built from these in start()
-    sb.requests = lambda: sorted((e for log in logs for e in log.entries),  # type: ignore
-                                 key=lambda e: e.received)
+    sb.requests = lambda: sorted(
+        (e for log in logs for e in log.entries),  # type: ignore
+        key=lambda e: e.received,
+    )
     return sb.start()
 
 
@@ -125,8 +132,11 @@ def requests_to(sb: Sandbox, service: str, method: str, pattern: str) -> list[Se
     import re
 
     regex = re.compile(pattern)
-    return [e for e in sb.requests() if e.service == service and e.method == method
-            and regex.search(e.path)]
+    return [
+        e
+        for e in sb.requests()
+        if e.service == service and e.method == method and regex.search(e.path)
+    ]
 
 
 # -- the CLI ---------------------------------------------------------------------------------
@@ -147,11 +157,23 @@ def add_paid_orders(sb: Sandbox, count: int, **kwargs: Any) -> list[int]:
     paid = datetime.now(UTC) - timedelta(hours=3)
     ids = []
     for i in range(count):
-        ids.append(sb.store.add_order(
-            lines=[{"sku": "CAN-AZU", "name": "Caneca de grés - Azul", "price": "9.99",
-                    "qty": i + 1, "rate": 23}],
-            shipping="3.90", created_at=paid - timedelta(minutes=10),
-            completed_at=paid + timedelta(minutes=i), **kwargs))
+        ids.append(
+            sb.store.add_order(
+                lines=[
+                    {
+                        "sku": "CAN-AZU",
+                        "name": "Caneca de grés - Azul",
+                        "price": "9.99",
+                        "qty": i + 1,
+                        "rate": 23,
+                    }
+                ],
+                shipping="3.90",
+                created_at=paid - timedelta(minutes=10),
+                completed_at=paid + timedelta(minutes=i),
+                **kwargs,
+            )
+        )
     return ids
 
 

@@ -25,10 +25,12 @@ def _stops_with_4(cli: Cli, *args: str, path: Path, words: str) -> None:
     # (one line plus a hint: see the two xfail tests at the end of this file)
 
 
-@pytest.mark.parametrize("content", [b"this is not a database\n" * 50,
-                                     b"SQLite format 3\x00" + b"\xff" * 4080])
-def test_a_corrupt_state_file_stops_every_command_and_is_left_byte_for_byte(sb, cli: Cli,
-                                                                             content: bytes):
+@pytest.mark.parametrize(
+    "content", [b"this is not a database\n" * 50, b"SQLite format 3\x00" + b"\xff" * 4080]
+)
+def test_a_corrupt_state_file_stops_every_command_and_is_left_byte_for_byte(
+    sb, cli: Cli, content: bytes
+):
     add_paid_orders(sb, 1)
     cli.state.parent.mkdir(parents=True, exist_ok=True)
     cli.state.write_bytes(content)
@@ -51,8 +53,7 @@ def test_a_state_file_from_a_newer_version_is_refused_and_left_alone(sb, cli: Cl
 
 
 @pytest.mark.parametrize("where", ["a directory", "under a file"])
-def test_a_state_path_that_cannot_be_written_stops_with_4(sb, cli: Cli, tmp_path: Path,
-                                                          where: str):
+def test_a_state_path_that_cannot_be_written_stops_with_4(sb, cli: Cli, tmp_path: Path, where: str):
     # We run as root, so permissions would not stop us: make the path itself impossible.
     add_paid_orders(sb, 1)
     if where == "a directory":
@@ -91,8 +92,11 @@ def test_bad_orders_fail_alone_named_with_their_product_and_the_rest_is_issued(s
     for key in ("subtotal", "tax", "shipping_tax", "shipping", "total", "discount"):
         raw[key] = str(raw[key])
     for line in raw["products"]:
-        line["price"], line["qty"], line["discount"] = (str(line["price"]), str(line["qty"]),
-                                                        str(line["discount"]))
+        line["price"], line["qty"], line["discount"] = (
+            str(line["price"]),
+            str(line["qty"]),
+            str(line["discount"]),
+        )
     result = cli("invoice")
     assert result.code == 1, result.stdout + result.stderr
     for order_id, words in ((bad_tax, "VAT rate 21 %"), (zero_qty, "quantity 0")):
@@ -113,9 +117,13 @@ def test_bad_orders_fail_alone_named_with_their_product_and_the_rest_is_issued(s
 
 def test_skus_with_spaces_and_unicode_reach_igest_exactly(sb, cli: Cli):
     skus = ["CAN AZU 12", "AZULEJO-Nº5-AÇÚCAR", "🐓 GALO"]
-    ids = [sb.store.add_order(lines=[{"sku": sku, "name": f"Artigo {i}", "price": "4.50",
-                                      "qty": 1, "rate": 23}], shipping="3.90")
-           for i, sku in enumerate(skus)]
+    ids = [
+        sb.store.add_order(
+            lines=[{"sku": sku, "name": f"Artigo {i}", "price": "4.50", "qty": 1, "rate": 23}],
+            shipping="3.90",
+        )
+        for i, sku in enumerate(skus)
+    ]
     result = cli("invoice")
     assert result.code == 0, result.stdout + result.stderr
     assert_all_done(sb, cli)

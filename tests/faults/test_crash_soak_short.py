@@ -16,8 +16,9 @@ from .conftest import Cli, add_paid_orders, assert_all_done, make_cli, soak
 
 @pytest.mark.slow  # ~20 s
 def test_random_kills_lose_nothing_and_duplicate_nothing(tmp_path: Path):
-    result = soak.run_soak(orders=30, kills=8, seed=3, latency=0.02, max_delay=2.0,
-                           workdir=tmp_path)
+    result = soak.run_soak(
+        orders=30, kills=8, seed=3, latency=0.02, max_delay=2.0, workdir=tmp_path
+    )
     report = "\n".join(result.lines()) + "\n" + (tmp_path / "runs.log").read_text()[-3000:]
     assert result.killed >= 4, report  # most kills really interrupted a run
     assert result.finished, report
@@ -33,21 +34,28 @@ def test_random_kills_lose_nothing_and_duplicate_nothing(tmp_path: Path):
 def test_a_deleted_state_file_issues_nothing_new(sb, cli: Cli):
     add_paid_orders(sb, 3)
     assert cli("invoice").code == 0
-    before = {ref: [d["number"] for d in docs]
-              for ref, docs in sb.igest.final_documents_by_reference().items()}
-    drafts_posted = len([e for e in sb.requests() if e.method == "POST"
-                         and e.path == "/v1/documents"])
+    before = {
+        ref: [d["number"] for d in docs]
+        for ref, docs in sb.igest.final_documents_by_reference().items()
+    }
+    drafts_posted = len(
+        [e for e in sb.requests() if e.method == "POST" and e.path == "/v1/documents"]
+    )
     for suffix in ("", "-wal", "-shm"):
         cli.state.with_name(cli.state.name + suffix).unlink(missing_ok=True)
     result = cli("invoice", "--json")
     assert result.code == 0, result.stderr
     report = result.json()
     assert report["issued"] == 0 and report["adopted"] == 3
-    after = {ref: [d["number"] for d in docs]
-             for ref, docs in sb.igest.final_documents_by_reference().items()}
+    after = {
+        ref: [d["number"] for d in docs]
+        for ref, docs in sb.igest.final_documents_by_reference().items()
+    }
     assert after == before
-    assert len([e for e in sb.requests() if e.method == "POST"
-                and e.path == "/v1/documents"]) == drafts_posted  # not one draft sent
+    assert (
+        len([e for e in sb.requests() if e.method == "POST" and e.path == "/v1/documents"])
+        == drafts_posted
+    )  # not one draft sent
     assert len(cli.status()["documents"]) == 3  # the ledger knows them again
     assert_all_done(sb, cli)  # and the adopted documents are not attached a second time
 
@@ -80,14 +88,21 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(sb, cli: Cli):
     lock = cli.state.with_name(cli.state.name + ".lock")
     # A process that takes the run lock the way igest-sync does, then dies by SIGKILL.
     holder = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import fcntl, os, sys, time\n"
-            f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
-            "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
-            "os.pwrite(fd, str(os.getpid()).encode(), 0)\n"
-            "print('locked', flush=True)\n"
-            "time.sleep(60)\n")],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            (
+                "import fcntl, os, sys, time\n"
+                f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+                "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+                "os.pwrite(fd, str(os.getpid()).encode(), 0)\n"
+                "print('locked', flush=True)\n"
+                "time.sleep(60)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "locked"
     blocked = cli("invoice")
     assert blocked.code == 3 and f"pid {holder.pid}" in blocked.stderr

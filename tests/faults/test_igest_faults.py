@@ -19,8 +19,17 @@ import re
 
 import pytest
 
-from .conftest import (DRAFT_POST, FINALIZE_POST, LOOKUP_GET, Cli, add_paid_orders,
-                       assert_all_done, one_line, requests_to, soak)
+from .conftest import (
+    DRAFT_POST,
+    FINALIZE_POST,
+    LOOKUP_GET,
+    Cli,
+    add_paid_orders,
+    assert_all_done,
+    one_line,
+    requests_to,
+    soak,
+)
 
 # What `status --json` must say (failed[].error) for each kind of fault.
 READABLE = {
@@ -42,7 +51,7 @@ def _first_run_fails_readably(sb, cli: Cli, ids: list[int], kinds: list[str]) ->
     assert report["failed"] == len(kinds)
     assert report["issued"] == len(ids) - len(kinds)
     failed = {f["order_id"]: f for f in cli.status()["failed"]}
-    assert set(failed) == set(ids[:len(kinds)])
+    assert set(failed) == set(ids[: len(kinds)])
     for order_id, kind in zip(ids, kinds):
         error = failed[order_id]["error"]
         assert re.search(READABLE[kind], error), f"{kind}: {error!r}"
@@ -76,8 +85,7 @@ def test_faults_on_the_finalize_post(sb, cli: Cli, after: bool):
     kinds = ANSWER_LOST if after else REFUSED
     ids = add_paid_orders(sb, len(kinds) + 1)
     for kind in kinds:
-        sb.faults.add("igest", kind, method="POST", path=FINALIZE_POST, after=after,
-                      seconds=0.3)
+        sb.faults.add("igest", kind, method="POST", path=FINALIZE_POST, after=after, seconds=0.3)
     _first_run_fails_readably(sb, cli, ids, kinds)
     if after:  # already final in iGEST; the ledger does not know yet
         assert len(soak.audit(sb).missing) == 0
@@ -103,8 +111,9 @@ def test_a_failed_lookup_of_a_lost_answer_keeps_the_order_failed_until_it_works(
     assert second.code == 1, second.stdout + second.stderr
     [failed] = cli.status()["failed"]
     assert failed["order_id"] == order_id
-    assert re.search(rf"could not look up jumpseller:\S+:{order_id} in iGEST: .*502",
-                     failed["error"]), failed["error"]
+    assert re.search(
+        rf"could not look up jumpseller:\S+:{order_id} in iGEST: .*502", failed["error"]
+    ), failed["error"]
     assert len(requests_to(sb, "igest", "POST", DRAFT_POST)) == 1  # never sent blind
     sb.faults.clear()
     assert cli("invoice").code == 0
@@ -112,16 +121,14 @@ def test_a_failed_lookup_of_a_lost_answer_keeps_the_order_failed_until_it_works(
     assert len(requests_to(sb, "igest", "POST", DRAFT_POST)) == 1  # the lost draft was used
 
 
-def test_refused_igest_credentials_stop_the_run_and_leave_the_orders_to_the_next_run(sb,
-                                                                                     cli: Cli):
+def test_refused_igest_credentials_stop_the_run_and_leave_the_orders_to_the_next_run(sb, cli: Cli):
     add_paid_orders(sb, 1)
     assert cli("invoice").code == 0
     add_paid_orders(sb, 2)
     cli.env["IGEST_SYNC_IGEST_SECURITY_CODE"] = "00000000"
     refused = cli("invoice")
     assert refused.code == 5, refused.stdout + refused.stderr
-    assert "credentials were refused" in refused.stderr and "igest.security_code" in \
-        refused.stderr
+    assert "credentials were refused" in refused.stderr and "igest.security_code" in refused.stderr
     del cli.env["IGEST_SYNC_IGEST_SECURITY_CODE"]
     assert cli("invoice").code == 0
     assert_all_done(sb, cli)

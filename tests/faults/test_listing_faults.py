@@ -12,8 +12,7 @@ from __future__ import annotations
 import signal
 import time
 
-from .conftest import (FINALIZE_POST, LOOKUP_GET, Cli, add_paid_orders, assert_all_done,
-                       requests_to)
+from .conftest import FINALIZE_POST, LOOKUP_GET, Cli, add_paid_orders, assert_all_done, requests_to
 
 ORDERS_LIST = r"^/v1/orders\.json$"
 PENDING_LIST = r"^/v1/orders/status/pending_payment\.json$"
@@ -28,19 +27,23 @@ def test_transient_faults_on_both_listings_are_retried_within_the_run(sb, cli: C
         sb.faults.add("igest", kind, method="GET", path=LOOKUP_GET, retry_after=1)
     result = cli("invoice")
     assert result.code == 0, result.stdout + result.stderr
-    listings = [r for r in requests_to(sb, "jumpseller", "GET", ORDERS_LIST)
-                if "status_filters" not in r.query]  # not the search for cancelled orders
+    listings = [
+        r
+        for r in requests_to(sb, "jumpseller", "GET", ORDERS_LIST)
+        if "status_filters" not in r.query
+    ]  # not the search for cancelled orders
     assert len(listings) == 4
     assert len(requests_to(sb, "igest", "GET", LOOKUP_GET)) == 4
     assert_all_done(sb, cli)
 
 
-def test_unreadable_listings_stop_the_run_before_any_write_and_the_next_run_invoices(sb,
-                                                                                      cli: Cli):
+def test_unreadable_listings_stop_the_run_before_any_write_and_the_next_run_invoices(sb, cli: Cli):
     add_paid_orders(sb, 2)
-    cases = [("jumpseller", "truncated", ORDERS_LIST, "Jumpseller GET /orders.json"),
-             ("jumpseller", "bad_shape", ORDERS_LIST, "Jumpseller sent an order"),
-             ("igest", "truncated", LOOKUP_GET, "iGEST GET /documents")]
+    cases = [
+        ("jumpseller", "truncated", ORDERS_LIST, "Jumpseller GET /orders.json"),
+        ("jumpseller", "bad_shape", ORDERS_LIST, "Jumpseller sent an order"),
+        ("igest", "truncated", LOOKUP_GET, "iGEST GET /documents"),
+    ]
     for service, kind, path, message in cases:
         sb.faults.add(service, kind, method="GET", path=path)
         result = cli("invoice")
@@ -95,8 +98,10 @@ def test_paid_orders_survive_a_failed_igest_listing_on_the_first_run(sb, cli: Cl
 
 def test_a_new_order_survives_a_failed_pending_listing(sb, cli: Cli):
     add_paid_orders(sb, 1)
-    sb.store.add_order(lines=[{"sku": "VELA-1", "name": "Vela", "price": "5.00", "qty": 1,
-                               "rate": 23}], status="pending_payment")
+    sb.store.add_order(
+        lines=[{"sku": "VELA-1", "name": "Vela", "price": "5.00", "qty": 1, "rate": 23}],
+        status="pending_payment",
+    )
     assert cli("invoice").code == 0  # the ledger now knows one order waiting for payment
     add_paid_orders(sb, 1)
     sb.faults.add("jumpseller", "502", method="GET", path=PENDING_LIST, times=None)
@@ -126,15 +131,19 @@ def test_a_lost_state_file_then_a_failed_first_run_issues_nothing_twice(sb, cli:
     # against iGEST's documents before anything is issued (fixed in 52a852a).
     add_paid_orders(sb, 2)
     assert cli("invoice").code == 0
-    before = {ref: [d["number"] for d in docs]
-              for ref, docs in sb.igest.final_documents_by_reference().items()}
+    before = {
+        ref: [d["number"] for d in docs]
+        for ref, docs in sb.igest.final_documents_by_reference().items()
+    }
     for suffix in ("", "-wal", "-shm"):
         cli.state.with_name(cli.state.name + suffix).unlink(missing_ok=True)
     sb.faults.add("igest", "502", method="GET", path=LOOKUP_GET, times=None)
     assert cli("invoice").code == 5
     sb.faults.clear()
     assert cli("invoice").code == 0
-    after = {ref: [d["number"] for d in docs]
-             for ref, docs in sb.igest.final_documents_by_reference().items()}
+    after = {
+        ref: [d["number"] for d in docs]
+        for ref, docs in sb.igest.final_documents_by_reference().items()
+    }
     assert after == before
     assert_all_done(sb, cli)

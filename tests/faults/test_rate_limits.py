@@ -14,8 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import (DRAFT_POST, FINALIZE_POST, LINK_POST, Cli, add_paid_orders,
-                       assert_all_done, make_cli, recorded_sandbox, requests_to)
+from .conftest import (
+    DRAFT_POST,
+    FINALIZE_POST,
+    LINK_POST,
+    Cli,
+    add_paid_orders,
+    assert_all_done,
+    make_cli,
+    recorded_sandbox,
+    requests_to,
+)
 
 ORDERS_LIST = r"^/v1/orders\.json$"
 
@@ -24,21 +33,23 @@ def _no_429(sb) -> None:
     stats = sb.stats()
     assert stats["jumpseller"]["429"] == 0 and stats["igest"]["429"] == 0, stats
     assert not sb.jumpseller_limiter.banned
-    assert all(not any(h[0].startswith("Jumpseller-Banned") for h in seen.headers)
-               for seen in sb.requests())
+    assert all(
+        not any(h[0].startswith("Jumpseller-Banned") for h in seen.headers)
+        for seen in sb.requests()
+    )
 
 
 @pytest.mark.slow  # ~60 s: 400 iGEST writes at 10/s, plus one 30 s read timeout among them
 def test_200_orders_in_one_run_see_no_429_even_with_a_real_timeout_among_them(tmp_path: Path):
     with recorded_sandbox(ban_after=1) as sb:
         sb.load_generated({"orders": 235, "seed": 7})
-        paid = sum(1 for i in sb.store.order_ids()
-                   if sb.store.order(i)["status_enum"] == "paid")
+        paid = sum(1 for i in sb.store.order_ids() if sb.store.order(i)["status_enum"] == "paid")
         assert 190 <= paid <= 215
         # One draft is made but answered after 31 s: the client's own 30 s read timeout
         # fires (the only real timeout in the suite; it runs while the other workers go on).
-        sb.faults.add("igest", "timeout", method="POST", path=DRAFT_POST, nth=50, after=True,
-                      seconds=31)
+        sb.faults.add(
+            "igest", "timeout", method="POST", path=DRAFT_POST, nth=50, after=True, seconds=31
+        )
         cli = make_cli(sb, tmp_path)  # the default concurrency, 4
         first = cli("invoice", "--json")
         assert first.code == 1, first.stderr
@@ -79,8 +90,12 @@ def test_sync_stock_of_a_large_catalogue_sees_no_429(tmp_path: Path):
 
 def test_forced_429s_are_waited_out_as_told_and_nothing_is_done_twice(sb, cli: Cli):
     add_paid_orders(sb, 2)
-    forced = [("jumpseller", "GET", ORDERS_LIST, 2), ("igest", "POST", DRAFT_POST, 1),
-              ("igest", "POST", FINALIZE_POST, None), ("jumpseller", "POST", LINK_POST, None)]
+    forced = [
+        ("jumpseller", "GET", ORDERS_LIST, 2),
+        ("igest", "POST", DRAFT_POST, 1),
+        ("igest", "POST", FINALIZE_POST, None),
+        ("jumpseller", "POST", LINK_POST, None),
+    ]
     for service, method, path, retry_after in forced:
         sb.faults.add(service, "429", method=method, path=path, retry_after=retry_after)
     result = cli("invoice")
@@ -92,20 +107,18 @@ def test_forced_429s_are_waited_out_as_told_and_nothing_is_done_twice(sb, cli: C
     for index, refused in refusals:
         told = dict(refused.headers).get("Retry-After")
         wait = float(told) if told is not None else 1.0  # no header: the client's first backoff
-        following = [s for s in seen[index + 1:] if s.service == refused.service]
+        following = [s for s in seen[index + 1 :] if s.service == refused.service]
         assert following, refused
         # Nothing at all is sent to that service before the wait is over, not only the retry.
         assert following[0].received - refused.answered >= wait - 0.05, (refused, following[0])
-        retry = next(s for s in following if (s.method, s.path) == (refused.method,
-                                                                    refused.path))
+        retry = next(s for s in following if (s.method, s.path) == (refused.method, refused.path))
         assert retry.status in (200, 201), retry
     assert sb.jumpseller_limiter.hits == 0 and not sb.jumpseller_limiter.banned
 
 
 def test_a_429_that_never_stops_is_given_up_after_bounded_tries_before_any_ban(sb, cli: Cli):
     add_paid_orders(sb, 1)
-    sb.faults.add("jumpseller", "429", method="GET", path=ORDERS_LIST, times=None,
-                  retry_after=1)
+    sb.faults.add("jumpseller", "429", method="GET", path=ORDERS_LIST, times=None, retry_after=1)
     result = cli("invoice")
     assert result.code == 5
     assert "too many requests (429) after 4 tries" in result.stderr
@@ -121,7 +134,7 @@ def test_a_429_that_never_stops_is_given_up_after_bounded_tries_before_any_ban(s
 def test_a_run_started_right_after_a_burst_sees_no_429(sb, cli: Cli):
     """`invoice && sync-stock`, cron chains: the earlier igest-sync run may have used the
     current second; it leaves the time of its last request next to the state file."""
-    from igest_sync.jumpseller import JumpsellerClient
+    from igest_sync.adapters.jumpseller import JumpsellerClient
 
     add_paid_orders(sb, 2)
     js = sb.credentials["jumpseller"]
@@ -147,12 +160,13 @@ def test_a_run_restarted_right_after_a_killed_one_sees_no_429(sb, cli: Cli):
     script = (
         "import os, signal\n"
         "from pathlib import Path\n"
-        "from igest_sync.jumpseller import JumpsellerClient\n"
+        "from igest_sync.adapters.jumpseller import JumpsellerClient\n"
         f"client = JumpsellerClient({js['base_url']!r}, {js['login']!r}, "
         f"{js['auth_token']!r}, pace_file=Path({str(pace)!r}))\n"
         "for _ in range(20):\n"
         "    client.store_info()\n"
-        "os.kill(os.getpid(), signal.SIGKILL)\n")
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
     killed = subprocess.run([sys.executable, "-c", script], check=False, timeout=60)
     assert killed.returncode == -9
     assert cli("invoice").code == 0

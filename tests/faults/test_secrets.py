@@ -15,8 +15,15 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
-from .conftest import (DRAFT_POST, FINALIZE_POST, LINK_POST, LOOKUP_GET, add_paid_orders,
-                       make_cli, recorded_sandbox)
+from .conftest import (
+    DRAFT_POST,
+    FINALIZE_POST,
+    LINK_POST,
+    LOOKUP_GET,
+    add_paid_orders,
+    make_cli,
+    recorded_sandbox,
+)
 
 LOGIN = "loja-do-azulejo"
 TOKEN = "js-Tok3n-Q7v2LmX9pR4sT8wZ"  # the real ones, from the environment
@@ -36,12 +43,20 @@ def _forms(secret: str) -> set[str]:
 
 
 def test_no_secret_in_any_output_log_state_or_url(tmp_path: Path):
-    credentials = {"jumpseller": {"login": LOGIN, "auth_token": TOKEN},
-                   "igest": {"integration_key": KEY, "security_code": CODE}}
+    credentials = {
+        "jumpseller": {"login": LOGIN, "auth_token": TOKEN},
+        "igest": {"integration_key": KEY, "security_code": CODE},
+    }
     with recorded_sandbox(credentials=credentials) as sb:
         env = {"IGEST_SYNC_JUMPSELLER_AUTH_TOKEN": TOKEN, "IGEST_SYNC_IGEST_SECURITY_CODE": CODE}
-        cli = make_cli(sb, tmp_path, env=env, jumpseller={"auth_token": FILE_TOKEN},
-                       igest={"security_code": FILE_CODE}, invoice={"concurrency": 1})
+        cli = make_cli(
+            sb,
+            tmp_path,
+            env=env,
+            jumpseller={"auth_token": FILE_TOKEN},
+            igest={"security_code": FILE_CODE},
+            invoice={"concurrency": 1},
+        )
         config_text = cli.config.read_text()
         assert FILE_TOKEN in config_text and TOKEN not in config_text
 
@@ -88,8 +103,9 @@ def test_no_secret_in_any_output_log_state_or_url(tmp_path: Path):
         assert broken.code != 0
 
         captured = "".join(cli.outputs) + cli.log_text()
-        state_bytes = b"".join(p.read_bytes() for p in tmp_path.glob("state.sqlite3*")
-                               if p.is_file())
+        state_bytes = b"".join(
+            p.read_bytes() for p in tmp_path.glob("state.sqlite3*") if p.is_file()
+        )
         urls = [f"{seen.path}?{seen.query}" for seen in sb.requests()]
         assert len(urls) > 50 and cli.log_text()
         for secret in (TOKEN, CODE, KEY, FILE_TOKEN, FILE_CODE, WRONG_TOKEN, WRONG_CODE):

@@ -48,8 +48,14 @@ def response_schema(path: str, method: str = "get", status: str = "200") -> dict
     return operation["responses"][status]["content"]["application/json"]["schema"]
 
 
-def validate(value: Any, schema: dict[str, Any], *, require_all: bool = True,
-             allow_null: bool = True, where: str = "$") -> list[str]:
+def validate(
+    value: Any,
+    schema: dict[str, Any],
+    *,
+    require_all: bool = True,
+    allow_null: bool = True,
+    where: str = "$",
+) -> list[str]:
     """Problems found (empty when ``value`` fits ``schema``)."""
     schema = resolve(schema)
     if value is None:
@@ -67,10 +73,20 @@ def validate(value: Any, schema: dict[str, Any], *, require_all: bool = True,
                 if require_all:
                     problems.append(f"{where}.{name}: missing")
                 continue
-            problems += validate(value[name], sub, require_all=require_all,
-                                 allow_null=allow_null, where=f"{where}.{name}")
+            problems += validate(
+                value[name],
+                sub,
+                require_all=require_all,
+                allow_null=allow_null,
+                where=f"{where}.{name}",
+            )
     if isinstance(value, list) and "items" in schema:
         for i, item in enumerate(value):
-            problems += validate(item, schema["items"], require_all=require_all,
-                                 allow_null=allow_null, where=f"{where}[{i}]")
+            problems += validate(
+                item,
+                schema["items"],
+                require_all=require_all,
+                allow_null=allow_null,
+                where=f"{where}[{i}]",
+            )
     return problems

@@ -32,34 +32,60 @@ def body(response: httpx.Response):
 def jumpseller_client(sb: Sandbox, **kwargs) -> httpx.Client:
     creds = sb.credentials["jumpseller"]
     kwargs.setdefault("auth", (creds["login"], creds["auth_token"]))
-    return httpx.Client(transport=httpx.WSGITransport(app=sb.jumpseller_app),
-                        base_url=creds["base_url"], **kwargs)
+    return httpx.Client(
+        transport=httpx.WSGITransport(app=sb.jumpseller_app), base_url=creds["base_url"], **kwargs
+    )
 
 
 def igest_client(sb: Sandbox, **kwargs) -> httpx.Client:
     creds = sb.credentials["igest"]
-    kwargs.setdefault("headers", {"X-Integration-Key": creds["integration_key"],
-                                  "X-Security-Code": creds["security_code"]})
-    return httpx.Client(transport=httpx.WSGITransport(app=sb.igest_app),
-                        base_url=creds["base_url"], **kwargs)
+    kwargs.setdefault(
+        "headers",
+        {"X-Integration-Key": creds["integration_key"], "X-Security-Code": creds["security_code"]},
+    )
+    return httpx.Client(
+        transport=httpx.WSGITransport(app=sb.igest_app), base_url=creds["base_url"], **kwargs
+    )
 
 
 def draft(**changes) -> dict:
     document = {
-        "type": "FR", "series": "A", "date": "2026-11-27",
+        "type": "FR",
+        "series": "A",
+        "date": "2026-11-27",
         "external_reference": "jumpseller:lojadoazulejo:10011",
         "customer": {"name": "Tiago Sousa", "email": "tiago@example.pt"},
-        "lines": [{"reference": "CAN-AZU", "description": "Caneca de grés - Azul",
-                   "quantity": "3", "unit_price": "9.99", "discount_percent": "0",
-                   "vat_rate": "23.00", "exemption_code": None}],
-        "currency": "EUR", "prices_include_vat": True, "payment_method": "CC",
-        "warehouse": "ARM1", "move_stock": True, "notes": None, "related_document": None,
+        "lines": [
+            {
+                "reference": "CAN-AZU",
+                "description": "Caneca de grés - Azul",
+                "quantity": "3",
+                "unit_price": "9.99",
+                "discount_percent": "0",
+                "vat_rate": "23.00",
+                "exemption_code": None,
+            }
+        ],
+        "currency": "EUR",
+        "prices_include_vat": True,
+        "payment_method": "CC",
+        "warehouse": "ARM1",
+        "move_stock": True,
+        "notes": None,
+        "related_document": None,
     }
     document.update(changes)
     return document
 
 
 def line(reference="AZT-500", quantity="1", unit_price="8.75", rate="6.00", **more) -> dict:
-    return {"reference": reference, "description": reference, "quantity": quantity,
-            "unit_price": unit_price, "discount_percent": more.pop("discount", "0"),
-            "vat_rate": rate, "exemption_code": more.pop("exemption_code", None), **more}
+    return {
+        "reference": reference,
+        "description": reference,
+        "quantity": quantity,
+        "unit_price": unit_price,
+        "discount_percent": more.pop("discount", "0"),
+        "vat_rate": rate,
+        "exemption_code": more.pop("exemption_code", None),
+        **more,
+    }

@@ -8,12 +8,11 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from sandbox_helpers import body, igest_client, jumpseller_client
+from stdnum.pt import nif
 
 from igest_sync.sandbox import Sandbox
-from igest_sync.sandbox.data import (generate_catalogue, generate_orders, make_order,
-                                     seed_orders)
+from igest_sync.sandbox.data import generate_catalogue, generate_orders, make_order, seed_orders
 from igest_sync.sandbox.money import spread
-from stdnum.pt import nif
 
 C = Decimal("0.01")
 
@@ -54,14 +53,23 @@ def money_problems(order: dict) -> list[str]:
     expected = {
         "subtotal": sum(Decimal(i["price"]) * i["qty"] for i in order["products"]),
         "discount": sum(Decimal(i["discount"]) for i in order["products"]),
-        "shipping_tax": ship_tax, "tax": sum(vats) + ship_tax,
+        "shipping_tax": ship_tax,
+        "tax": sum(vats) + ship_tax,
         "total": value - Decimal(order["gift_cards_discount"]),
     }
     for key, want in expected.items():
         if Decimal(order[key]) != want:
             problems.append(f"{order['id']} {key}: {order[key]} != {want}")
-    for key in ("subtotal", "tax", "shipping_tax", "shipping", "total", "discount",
-                "shipping_discount", "gift_cards_discount"):
+    for key in (
+        "subtotal",
+        "tax",
+        "shipping_tax",
+        "shipping",
+        "total",
+        "discount",
+        "shipping_discount",
+        "gift_cards_discount",
+    ):
         if Decimal(order[key]) != Decimal(order[key]).quantize(C):
             problems.append(f"{key} has more than 2 decimals")
     return problems
@@ -92,10 +100,13 @@ def test_seed_covers_the_cases_the_brief_lists() -> None:
     assert by_id[10009]["shipping_required"] is False
     assert by_id[10010]["products"][0]["taxes"] == []  # the exempt book
     assert by_id[10003]["billing_information"]["company_name"]
-    assert (Decimal(by_id[10011]["total"]), Decimal(by_id[10011]["tax"])) == (Decimal("29.97"),
-                                                                               Decimal("5.60"))
-    taxids = [o["billing_address"]["taxid"] for o in by_id.values()
-              if o["billing_address"]["taxid"]]
+    assert (Decimal(by_id[10011]["total"]), Decimal(by_id[10011]["tax"])) == (
+        Decimal("29.97"),
+        Decimal("5.60"),
+    )
+    taxids = [
+        o["billing_address"]["taxid"] for o in by_id.values() if o["billing_address"]["taxid"]
+    ]
     assert taxids and all(nif.is_valid(t) for t in taxids)
     rates = {Decimal(t["rate"]) for o in by_id.values() for i in o["products"] for t in i["taxes"]}
     assert {Decimal(23), Decimal(13), Decimal(6)} <= rates
@@ -109,41 +120,77 @@ def test_every_paid_seed_order_can_be_invoiced_to_the_cent(sb: Sandbox) -> None:
         assert len(paid) == 11
         for wrapped in paid:
             order = wrapped["order"]
-            inclusive = all(t["tax_on_product_price"] for i in order["products"]
-                            for t in i["taxes"])
+            inclusive = all(
+                t["tax_on_product_price"] for i in order["products"] for t in i["taxes"]
+            )
             lines = []
             for item in order["products"]:
                 amount = Decimal(item["price"]) * item["qty"] - Decimal(item["discount"])
                 rate = Decimal(item["taxes"][0]["rate"]) if item["taxes"] else Decimal(0)
-                lines.append({"reference": item["sku"], "description": item["name"],
-                              "quantity": str(item["qty"]),
-                              "unit_price": str((amount / item["qty"]).quantize(Decimal("1e-6"))),
-                              "vat_rate": f"{rate:.2f}",
-                              "exemption_code": None if rate else "M07"})
+                lines.append(
+                    {
+                        "reference": item["sku"],
+                        "description": item["name"],
+                        "quantity": str(item["qty"]),
+                        "unit_price": str((amount / item["qty"]).quantize(Decimal("1e-6"))),
+                        "vat_rate": f"{rate:.2f}",
+                        "exemption_code": None if rate else "M07",
+                    }
+                )
             shipping = Decimal(order["shipping"]) - Decimal(order["shipping_discount"])
             if shipping:
                 rate = Decimal(order["shipping_taxes"][0]["rate"])
-                lines.append({"reference": "PORTES", "description": "Portes", "quantity": "1",
-                              "unit_price": f"{shipping:.2f}", "vat_rate": f"{rate:.2f}"})
-            doc = body(ig.post("/documents", json={
-                "type": "FR", "series": "A", "date": "2026-11-27", "lines": lines,
-                "prices_include_vat": inclusive, "payment_method": "CC"}))
+                lines.append(
+                    {
+                        "reference": "PORTES",
+                        "description": "Portes",
+                        "quantity": "1",
+                        "unit_price": f"{shipping:.2f}",
+                        "vat_rate": f"{rate:.2f}",
+                    }
+                )
+            doc = body(
+                ig.post(
+                    "/documents",
+                    json={
+                        "type": "FR",
+                        "series": "A",
+                        "date": "2026-11-27",
+                        "lines": lines,
+                        "prices_include_vat": inclusive,
+                        "payment_method": "CC",
+                    },
+                )
+            )
             expected = Decimal(order["total"]) + Decimal(order["gift_cards_discount"])
             assert Decimal(doc["gross_total"]) == expected, order["id"]
 
 
 def test_make_order_spreads_an_order_discount_exactly() -> None:
-    order = make_order(1, [{"name": "a", "price": "10.00", "qty": 1},
-                           {"name": "b", "price": "10.00", "qty": 1},
-                           {"name": "c", "price": "10.00", "qty": 1}],
-                       created_at=datetime(2026, 11, 1, tzinfo=timezone.utc), order_discount="1.00")
+    order = make_order(
+        1,
+        [
+            {"name": "a", "price": "10.00", "qty": 1},
+            {"name": "b", "price": "10.00", "qty": 1},
+            {"name": "c", "price": "10.00", "qty": 1},
+        ],
+        created_at=datetime(2026, 11, 1, tzinfo=timezone.utc),
+        order_discount="1.00",
+    )
     assert sorted(Decimal(i["discount"]) for i in order["products"]) == [
-        Decimal("0.33"), Decimal("0.33"), Decimal("0.34")]
+        Decimal("0.33"),
+        Decimal("0.33"),
+        Decimal("0.34"),
+    ]
     assert Decimal(order["total"]) == Decimal("29.00") and money_problems(order) == []
     assert spread(Decimal("0.05"), [Decimal(1), Decimal(0)]) == [Decimal("0.05"), Decimal("0.00")]
     with pytest.raises(ValueError):
-        make_order(2, [{"name": "a", "price": "1.00"}],
-                   created_at=datetime(2026, 11, 1, tzinfo=timezone.utc), gift_card="5.00")
+        make_order(
+            2,
+            [{"name": "a", "price": "1.00"}],
+            created_at=datetime(2026, 11, 1, tzinfo=timezone.utc),
+            gift_card="5.00",
+        )
 
 
 def test_generated_orders_are_deterministic_and_consistent() -> None:

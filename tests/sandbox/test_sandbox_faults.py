@@ -70,8 +70,7 @@ def test_bad_shape(sb: Sandbox, js: httpx.Client, ig: httpx.Client) -> None:
     assert ig.post("/documents", json=draft()).status_code == 200 and _documents(sb) == 0
 
 
-def test_in_process_timeout_and_reset_raise_transport_errors(sb: Sandbox,
-                                                            ig: httpx.Client) -> None:
+def test_in_process_timeout_and_reset_raise_transport_errors(sb: Sandbox, ig: httpx.Client) -> None:
     sb.faults.add("igest", "timeout", method="POST", path=DOCS, seconds=0, after=True)
     with pytest.raises(httpx.ReadTimeout):
         ig.post("/documents", json=draft())
@@ -86,8 +85,10 @@ def test_in_process_timeout_and_reset_raise_transport_errors(sb: Sandbox,
 def test_faults_over_real_sockets() -> None:
     with start_sandbox(jumpseller_limits=(1000, 10_000), igest_limit=1000) as sb:
         creds = sb.credentials["igest"]
-        headers = {"X-Integration-Key": creds["integration_key"],
-                   "X-Security-Code": creds["security_code"]}
+        headers = {
+            "X-Integration-Key": creds["integration_key"],
+            "X-Security-Code": creds["security_code"],
+        }
         with httpx.Client(base_url=sb.igest_base_url, headers=headers, timeout=0.3) as ig:
             sb.faults.add("igest", "reset", method="POST", path=DOCS, after=True)
             with pytest.raises(httpx.TransportError):

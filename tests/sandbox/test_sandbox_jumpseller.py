@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from openapi_subset import resolve, response_schema, validate, spec
+from openapi_subset import resolve, response_schema, spec, validate
 from sandbox_helpers import body, jumpseller_client
 
 from igest_sync.sandbox import Sandbox
@@ -28,8 +28,9 @@ def test_wrong_or_missing_credentials_are_401(sb: Sandbox) -> None:
 def test_deprecated_query_parameters_authenticate(sb: Sandbox) -> None:
     creds = sb.credentials["jumpseller"]
     with jumpseller_client(sb, auth=None) as client:
-        ok = client.get("/store/info.json",
-                        params={"login": creds["login"], "authtoken": creds["auth_token"]})
+        ok = client.get(
+            "/store/info.json", params={"login": creds["login"], "authtoken": creds["auth_token"]}
+        )
         bad = client.get("/store/info.json", params={"login": creds["login"], "authtoken": "no"})
     assert ok.status_code == 200 and body(ok)["currency"] == "EUR"
     assert bad.status_code == 401
@@ -42,8 +43,9 @@ def test_credentials_are_random_per_sandbox() -> None:
     assert first["igest"]["security_code"] != second["igest"]["security_code"]
 
 
-def test_orders_are_paged_ascending_with_default_50_and_max_100(sb: Sandbox,
-                                                                js: httpx.Client) -> None:
+def test_orders_are_paged_ascending_with_default_50_and_max_100(
+    sb: Sandbox, js: httpx.Client
+) -> None:
     sb.load_generated({"orders": 130, "seed": 3})
     total = len(sb.store.orders)
     default = body(js.get("/orders.json"))
@@ -72,9 +74,12 @@ def test_orders_after_returns_later_orders_ascending_in_pages(js: httpx.Client) 
 def test_status_filters_and_status_route(js: httpx.Client) -> None:
     pending = body(js.get("/orders.json", params={"status_filters[]": "pending_payment"}))
     assert [o["order"]["id"] for o in pending] == [10015, 10016]
-    both = body(js.get("/orders.json",
-                       params=[("status_filters[]", "canceled"),
-                               ("status_filters[]", "abandoned")]))
+    both = body(
+        js.get(
+            "/orders.json",
+            params=[("status_filters[]", "canceled"), ("status_filters[]", "abandoned")],
+        )
+    )
     assert {o["order"]["status_enum"] for o in both} == {"canceled", "abandoned"}
     paid = body(js.get("/orders/status/paid.json", params={"limit": 100}))
     assert all(o["order"]["status"] == "Paid" for o in paid) and len(paid) == 11
@@ -83,37 +88,50 @@ def test_status_filters_and_status_route(js: httpx.Client) -> None:
 
 
 def test_custom_date_filter_uses_lisbon_dates_inclusive(js: httpx.Client) -> None:
-    found = body(js.get("/orders.json", params={"dateFilter": "customDate",
-                                                "initialDate": "2026-11-18",
-                                                "finalDate": "2026-11-19"}))
+    found = body(
+        js.get(
+            "/orders.json",
+            params={
+                "dateFilter": "customDate",
+                "initialDate": "2026-11-18",
+                "finalDate": "2026-11-19",
+            },
+        )
+    )
     assert [o["order"]["id"] for o in found] == [10014, 10015, 10016]
     bad = js.get("/orders.json", params={"dateFilter": "customDate", "initialDate": "18/11"})
     assert bad.status_code == 400
 
 
 def test_404_bodies_follow_the_spec(js: httpx.Client) -> None:
-    for path in ("/orders/999.json", "/products/999.json", "/products/1001/variants/1.json",
-                 "/nothing-here.json"):
+    for path in (
+        "/orders/999.json",
+        "/products/999.json",
+        "/products/1001/variants/1.json",
+        "/nothing-here.json",
+    ):
         response = js.get(path)
         assert response.status_code == 404
         assert validate(body(response), resolve({"$ref": "#/components/schemas/NotFound"})) == []
 
 
-@pytest.mark.parametrize("path,spec_path", [
-    ("/store/info.json", "/store/info.json"),
-    ("/orders.json?limit=100", "/orders.json"),
-    ("/orders/status/pending_payment.json", "/orders/status/{status}.json"),
-    ("/orders/10003.json", "/orders/{id}.json"),
-    ("/orders/count.json", "/orders/count.json"),
-    ("/products.json?limit=100", "/products.json"),
-    ("/products/1003.json", "/products/{id}.json"),
-    ("/products/1003/variants.json", "/products/{id}/variants.json"),
-    ("/products/1003/variants/5008.json", "/products/{id}/variants/{variant_id}.json"),
-    ("/locations.json", "/locations.json"),
-    ("/products_locations?location_ids=1,2&product_ids=1001,1004", "/products_locations"),
-])
-def test_responses_validate_against_the_spec(js: httpx.Client, path: str,
-                                             spec_path: str) -> None:
+@pytest.mark.parametrize(
+    "path,spec_path",
+    [
+        ("/store/info.json", "/store/info.json"),
+        ("/orders.json?limit=100", "/orders.json"),
+        ("/orders/status/pending_payment.json", "/orders/status/{status}.json"),
+        ("/orders/10003.json", "/orders/{id}.json"),
+        ("/orders/count.json", "/orders/count.json"),
+        ("/products.json?limit=100", "/products.json"),
+        ("/products/1003.json", "/products/{id}.json"),
+        ("/products/1003/variants.json", "/products/{id}/variants.json"),
+        ("/products/1003/variants/5008.json", "/products/{id}/variants/{variant_id}.json"),
+        ("/locations.json", "/locations.json"),
+        ("/products_locations?location_ids=1,2&product_ids=1001,1004", "/products_locations"),
+    ],
+)
+def test_responses_validate_against_the_spec(js: httpx.Client, path: str, spec_path: str) -> None:
     response = js.get(path)
     assert response.status_code == 200
     assert validate(body(response), response_schema(spec_path)) == []
@@ -139,15 +157,31 @@ def test_update_order_status_and_documents(sb: Sandbox, js: httpx.Client) -> Non
     updated = js.put("/orders/10015.json", json={"order": {"status": "Paid"}})
     assert body(updated)["order"]["status_enum"] == "paid"
     assert body(updated)["order"]["completed_at"] == "2026-11-27 12:00:00 UTC"
-    created = js.post("/orders/10001/documents.json", json={"document": {
-        "document_type": 1, "external_id": "17", "public_id": "FR A/1",
-        "url": "http://igest.sandbox/v1/documents/17/pdf"}})
+    created = js.post(
+        "/orders/10001/documents.json",
+        json={
+            "document": {
+                "document_type": 1,
+                "external_id": "17",
+                "public_id": "FR A/1",
+                "url": "http://igest.sandbox/v1/documents/17/pdf",
+            }
+        },
+    )
     assert created.status_code == 200
     listed = body(js.get("/orders/10001/documents.json"))
-    assert listed == [{"document": {"document_type": 1, "external_id": "17",
-                                    "public_id": "FR A/1",
-                                    "url": "http://igest.sandbox/v1/documents/17/pdf",
-                                    "order_id": 10001, "app_code": None}}]
+    assert listed == [
+        {
+            "document": {
+                "document_type": 1,
+                "external_id": "17",
+                "public_id": "FR A/1",
+                "url": "http://igest.sandbox/v1/documents/17/pdf",
+                "order_id": 10001,
+                "app_code": None,
+            }
+        }
+    ]
     assert validate(listed, response_schema("/orders/{id}/documents.json")) == []
     bad = js.post("/orders/10001/documents.json", json={"document": {"document_type": 7}})
     assert bad.status_code == 400
@@ -162,8 +196,9 @@ def test_store_helpers_pay_and_cancel(sb: Sandbox) -> None:
     assert order["status_enum"] == "canceled" and order["completed_at"] == "2026-11-21 09:30:00 UTC"
     with pytest.raises(ValueError):
         sb.store.pay_order(10001)
-    new_id = sb.store.add_order(lines=[{"name": "Caneca", "price": "9.99", "qty": 2}],
-                                status="pending_payment")
+    new_id = sb.store.add_order(
+        lines=[{"name": "Caneca", "price": "9.99", "qty": 2}], status="pending_payment"
+    )
     assert new_id == 10017 and sb.store.order(new_id)["total"] == Decimal("19.98")
     paid_now = sb.store.order(sb.store.add_order(lines=[{"name": "Mel", "price": "6.40"}]))
     assert paid_now["created_at"] == paid_now["completed_at"] == "2026-11-27 12:00:00 UTC"
@@ -178,26 +213,42 @@ def test_product_and_variant_updates(sb: Sandbox, js: httpx.Client) -> None:
     js.put("/products/1004.json", json={"product": {"stock": 7, "sku": "AVL-002"}})
     assert body(js.get("/products/1004.json"))["product"]["sku"] == "AVL-002"
     assert sb.store.product(1004).stock == 7
-    created = body(js.post("/products.json", json={"product": {"name": "Novo", "price": 5,
-                                                               "sku": "NOV-1", "stock": 4}}))
+    created = body(
+        js.post(
+            "/products.json",
+            json={"product": {"name": "Novo", "price": 5, "sku": "NOV-1", "stock": 4}},
+        )
+    )
     assert created["product"]["sku"] == "NOV-1"
     assert body(js.get("/products/count.json"))["count"] == 13
     assert js.post("/products.json", json={"product": {"name": "Sem preço"}}).status_code == 400
 
 
 def test_stock_by_location_sums_to_the_item_stock(sb: Sandbox, js: httpx.Client) -> None:
-    rows = body(js.get("/products_locations",
-                       params={"location_ids": "1,2", "product_ids": "1002"}))
+    rows = body(
+        js.get("/products_locations", params={"location_ids": "1,2", "product_ids": "1002"})
+    )
     by_key = {(r["location_id"], r["variant_id"]): r["stock"] for r in rows}
     assert by_key[(1, 5004)] + by_key[(2, 5004)] == 60 and by_key[(2, 5004)] == 6
-    put = js.put("/products_locations", json={"location_id": 2, "product_id": 1002,
-                                              "variant_id": 5004, "stock_unlimited": False,
-                                              "stock": 10})
+    put = js.put(
+        "/products_locations",
+        json={
+            "location_id": 2,
+            "product_id": 1002,
+            "variant_id": 5004,
+            "stock_unlimited": False,
+            "stock": 10,
+        },
+    )
     assert put.status_code == 200
     assert sb.store.variant(1002, 5004).stock == 64
     assert js.get("/products_locations", params={"location_ids": "1"}).status_code == 400
-    assert js.get("/products_locations",
-                  params={"location_ids": "9", "product_ids": "1002"}).status_code == 404
+    assert (
+        js.get(
+            "/products_locations", params={"location_ids": "9", "product_ids": "1002"}
+        ).status_code
+        == 404
+    )
 
 
 def test_spec_is_the_reference_file() -> None:
@@ -205,7 +256,7 @@ def test_spec_is_the_reference_file() -> None:
 
 
 def test_basic_auth_header_with_garbage_is_401(sb: Sandbox) -> None:
-    with jumpseller_client(sb, auth=None,
-                           headers={"Authorization": "Basic " + base64.b64encode(b"x").decode()}
-                           ) as client:
+    with jumpseller_client(
+        sb, auth=None, headers={"Authorization": "Basic " + base64.b64encode(b"x").decode()}
+    ) as client:
         assert client.get("/orders.json").status_code == 401

@@ -36,8 +36,7 @@ def test_per_minute_limit_applies_when_the_second_window_has_room() -> None:
 
 def test_ban_after_repeated_429s() -> None:
     clock = FakeClock()
-    sb = Sandbox(seed=False, jumpseller_limits=(1, 1000), ban_after=3, ban_seconds=600,
-                 clock=clock)
+    sb = Sandbox(seed=False, jumpseller_limits=(1, 1000), ban_after=3, ban_seconds=600, clock=clock)
     with jumpseller_client(sb) as js:
         answers = [js.get("/store/info.json") for _ in range(5)]
     assert [a.status_code for a in answers] == [200, 429, 429, 429, 429]

@@ -16,16 +16,21 @@ def test_servers_answer_both_apis_over_http11() -> None:
         assert sb.jumpseller_base_url.startswith("http://127.0.0.1:")
         assert sb.credentials["igest"]["base_url"] == sb.igest_base_url
         js_creds, ig_creds = sb.credentials["jumpseller"], sb.credentials["igest"]
-        with httpx.Client(base_url=sb.jumpseller_base_url,
-                          auth=(js_creds["login"], js_creds["auth_token"])) as js:
+        with httpx.Client(
+            base_url=sb.jumpseller_base_url, auth=(js_creds["login"], js_creds["auth_token"])
+        ) as js:
             first = js.get("/orders/10001.json")
             second = js.get("/products/count.json")  # same keep-alive connection
             assert first.http_version == "HTTP/1.1" and first.json()["order"]["id"] == 10001
             assert second.json() == {"count": 12}
             assert js.get("/orders.json", auth=("x", "y")).status_code == 401
-        with httpx.Client(base_url=sb.igest_base_url,
-                          headers={"X-Integration-Key": ig_creds["integration_key"],
-                                   "X-Security-Code": ig_creds["security_code"]}) as ig:
+        with httpx.Client(
+            base_url=sb.igest_base_url,
+            headers={
+                "X-Integration-Key": ig_creds["integration_key"],
+                "X-Security-Code": ig_creds["security_code"],
+            },
+        ) as ig:
             doc = ig.post("/documents", json=draft(finalize=True)).json()
             assert doc["number"] == "FR A/1"
             assert doc["pdf_url"].startswith(sb.igest_base_url)
@@ -40,8 +45,9 @@ def test_concurrent_clients_are_all_served_and_counted() -> None:
         lock = threading.Lock()
 
         def worker() -> None:
-            with httpx.Client(base_url=sb.jumpseller_base_url,
-                              auth=(creds["login"], creds["auth_token"])) as client:
+            with httpx.Client(
+                base_url=sb.jumpseller_base_url, auth=(creds["login"], creds["auth_token"])
+            ) as client:
                 for _ in range(15):
                     status = client.get("/orders.json", params={"limit": 5}).status_code
                     with lock:
@@ -67,8 +73,9 @@ def test_control_endpoints_over_http() -> None:
         loaded = httpx.post(f"{control}/load", json={"orders": 10, "seed": 1}).json()
         assert loaded["orders"] == 10 and len(sb.store.orders) == 26
         creds = sb.credentials["jumpseller"]
-        httpx.get(f"{sb.jumpseller_base_url}/store/info.json",
-                  auth=(creds["login"], creds["auth_token"]))
+        httpx.get(
+            f"{sb.jumpseller_base_url}/store/info.json", auth=(creds["login"], creds["auth_token"])
+        )
         stats = httpx.get(sb.igest_base_url.replace("/v1", "/_sandbox/stats")).json()
         assert stats["jumpseller"]["requests"] == 1 and stats["igest"]["requests"] == 0
         httpx.post(f"{control}/reset-stats")

@@ -17,33 +17,54 @@ from typing import Any
 
 import pytest
 
+from igest_sync.adapters.igest import document_body
+from igest_sync.adapters.jumpseller_parse import parse_order
 from igest_sync.config import InvoiceConfig, load_config
 from igest_sync.errors import BadResponse, ConfigError, OrderRejected
-from igest_sync.igest import document_body
-from igest_sync.jumpseller_parse import parse_order
-from igest_sync.mapping import build_document, expected_gross
+from igest_sync.fiscal.mapping import build_document, expected_gross
 from igest_sync.models import DocumentDraft
 from igest_sync.sandbox.orders import Buyer, make_order
 
 ORDER_ID = 4242
-SETTINGS = InvoiceConfig(start_date=date(2026, 11, 1), product_exemption_code="M07",
-                         shipping_exemption_code="M07", warehouse="ARM1")
+SETTINGS = InvoiceConfig(
+    start_date=date(2026, 11, 1),
+    product_exemption_code="M07",
+    shipping_exemption_code="M07",
+    warehouse="ARM1",
+)
 
 
 def wire(**kwargs: Any) -> dict[str, Any]:
     """A valid paid order as Jumpseller sends it: two mugs at 9.99 and 3.90 shipping."""
-    lines = kwargs.pop("lines", [{"sku": "CAN-AZU", "name": "Caneca de grés", "price": "9.99",
-                                  "qty": 2, "rate": 23, "product_id": 501}])
-    return make_order(ORDER_ID, lines, created_at=datetime(2026, 11, 20, 10, tzinfo=UTC),
-                      shipping="3.90", **kwargs)
+    lines = kwargs.pop(
+        "lines",
+        [
+            {
+                "sku": "CAN-AZU",
+                "name": "Caneca de grés",
+                "price": "9.99",
+                "qty": 2,
+                "rate": 23,
+                "product_id": 501,
+            }
+        ],
+    )
+    return make_order(
+        ORDER_ID,
+        lines,
+        created_at=datetime(2026, 11, 20, 10, tzinfo=UTC),
+        shipping="3.90",
+        **kwargs,
+    )
 
 
 def build(raw: dict[str, Any]) -> DocumentDraft:
     # Through JSON text, as the adapter reads it: numbers become Decimal, strings stay strings.
     text = json.dumps({"order": raw}, default=str)
     parsed = json.loads(text, parse_float=Decimal)
-    return build_document(parse_order(parsed), SETTINGS, store="loja", issue_date=date(2026, 11,
-                                                                                          27))
+    return build_document(
+        parse_order(parsed), SETTINGS, store="loja", issue_date=date(2026, 11, 27)
+    )
 
 
 def refusal(raw: dict[str, Any]) -> str:
@@ -77,12 +98,15 @@ def _without(path: tuple, *, null: bool) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("null", [False, True], ids=["missing", "null"])
-@pytest.mark.parametrize("path, words", [
-    (("total",), "total is missing"),
-    (("currency",), "currency is missing"),
-    (("products", 0, "qty"), "products[0].qty is missing"),
-    (("products", 0, "price"), "products[0].price is missing"),
-])
+@pytest.mark.parametrize(
+    "path, words",
+    [
+        (("total",), "total is missing"),
+        (("currency",), "currency is missing"),
+        (("products", 0, "qty"), "products[0].qty is missing"),
+        (("products", 0, "price"), "products[0].price is missing"),
+    ],
+)
 def test_a_missing_or_null_field_is_named(path: tuple, words: str, null: bool):
     text = refusal(_without(path, null=null))
     assert "could not be read" in text and words in text
@@ -167,12 +191,12 @@ def test_numeric_strings_are_accepted_and_give_the_same_document():
     expected, got = build(numbers), build(strings)
     assert got == expected
     assert got.gross_total == expected_gross(parse_order({"order": numbers})) == Decimal("21.88")
-    assert [(line.quantity, line.unit_price) for line in got.lines] == \
-        [(line.quantity, line.unit_price) for line in expected.lines]
+    assert [(line.quantity, line.unit_price) for line in got.lines] == [
+        (line.quantity, line.unit_price) for line in expected.lines
+    ]
 
 
-@pytest.mark.parametrize("field, value", [("price", "9,99"), ("qty", "dois"),
-                                          ("discount", "NaN")])
+@pytest.mark.parametrize("field, value", [("price", "9,99"), ("qty", "dois"), ("discount", "NaN")])
 def test_a_string_that_is_not_a_number_is_named(field: str, value: str):
     raw = wire()
     raw["products"][0][field] = value
@@ -193,15 +217,18 @@ def _tax(**changes: Any) -> list[dict[str, Any]]:
     return [{**tax, **changes}]
 
 
-@pytest.mark.parametrize("taxes, words", [
-    ("IVA 23%", "products[0].taxes[0] is 'IVA 23%', not a tax"),
-    ([23], "products[0].taxes[0] is 23, not a tax"),
-    (_tax(rate="vinte e três"), "products[0].taxes[0].rate is 'vinte e três', not a number"),
-    (_tax(rate=None), "has a tax 'IVA 23%' without a rate"),
-    (_tax(fixed=True), "has a fixed (monetary) tax 'IVA 23%'"),
-    (_tax() + _tax(name="Selo", rate=6), "has 2 taxes ('IVA 23%', 'Selo')"),
-    (_tax(rate=21, name="IVA 21%"), "has VAT rate 21 %, which is not legal in PT"),
-])
+@pytest.mark.parametrize(
+    "taxes, words",
+    [
+        ("IVA 23%", "products[0].taxes[0] is 'IVA 23%', not a tax"),
+        ([23], "products[0].taxes[0] is 23, not a tax"),
+        (_tax(rate="vinte e três"), "products[0].taxes[0].rate is 'vinte e três', not a number"),
+        (_tax(rate=None), "has a tax 'IVA 23%' without a rate"),
+        (_tax(fixed=True), "has a fixed (monetary) tax 'IVA 23%'"),
+        (_tax() + _tax(name="Selo", rate=6), "has 2 taxes ('IVA 23%', 'Selo')"),
+        (_tax(rate=21, name="IVA 21%"), "has VAT rate 21 %, which is not legal in PT"),
+    ],
+)
 def test_an_unknown_tax_structure_is_refused_naming_the_product(taxes, words: str):
     raw = wire()
     raw["products"][0]["taxes"] = taxes
@@ -265,7 +292,8 @@ def test_a_valid_nif_typed_with_separators_or_prefix_is_cleaned(taxid: str):
 
 @pytest.mark.parametrize("taxid", ["ABC", "XY123456789"])
 def test_letters_that_are_no_country_prefix_are_an_invalid_nif_for_a_portuguese_customer(
-        taxid: str):
+    taxid: str,
+):
     text = refusal(wire(buyer=Buyer("Rita", "Lopes", "rita@example.pt", taxid=taxid)))
     assert f"NIF {taxid!r} is invalid" in text
 
@@ -273,12 +301,15 @@ def test_letters_that_are_no_country_prefix_are_an_invalid_nif_for_a_portuguese_
 # -- SKUs --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sku, reference", [
-    ("  CAN AZU  ", "CAN AZU"),  # inner spaces kept, the edges trimmed
-    ("AZULEJO-Nº5-AÇÚCAR", "AZULEJO-Nº5-AÇÚCAR"),
-    ("ТАРЕЛКА/синяя 12", "ТАРЕЛКА/синяя 12"),
-    ("🐓-GALO", "🐓-GALO"),
-])
+@pytest.mark.parametrize(
+    "sku, reference",
+    [
+        ("  CAN AZU  ", "CAN AZU"),  # inner spaces kept, the edges trimmed
+        ("AZULEJO-Nº5-AÇÚCAR", "AZULEJO-Nº5-AÇÚCAR"),
+        ("ТАРЕЛКА/синяя 12", "ТАРЕЛКА/синяя 12"),
+        ("🐓-GALO", "🐓-GALO"),
+    ],
+)
 def test_skus_with_spaces_or_unicode_are_kept_exactly_on_the_wire(sku: str, reference: str):
     raw = wire(lines=[{"sku": sku, "name": "Azulejo", "price": "9.99", "qty": 2, "rate": 23}])
     draft = build(raw)
@@ -288,8 +319,18 @@ def test_skus_with_spaces_or_unicode_are_kept_exactly_on_the_wire(sku: str, refe
 
 
 def test_a_blank_sku_falls_back_to_the_product_id_with_a_warning_naming_it():
-    raw = wire(lines=[{"sku": "   ", "name": "Azulejo", "price": "9.99", "qty": 2, "rate": 23,
-                       "product_id": 501}])
+    raw = wire(
+        lines=[
+            {
+                "sku": "   ",
+                "name": "Azulejo",
+                "price": "9.99",
+                "qty": 2,
+                "rate": 23,
+                "product_id": 501,
+            }
+        ]
+    )
     draft = build(raw)
     assert draft.lines[0].reference == "JS-501"
     assert any('"Azulejo" has no SKU; used the reference JS-501' in w for w in draft.warnings)
@@ -297,8 +338,7 @@ def test_a_blank_sku_falls_back_to_the_product_id_with_a_warning_naming_it():
 
 def test_a_blank_sku_without_a_product_id_is_refused_naming_the_product():
     raw = wire(lines=[{"sku": " ", "name": "Azulejo", "price": "9.99", "qty": 2, "rate": 23}])
-    assert 'product "Azulejo"' in refusal(raw) and "neither a SKU nor a product id" in \
-        refusal(raw)
+    assert 'product "Azulejo"' in refusal(raw) and "neither a SKU nor a product id" in refusal(raw)
 
 
 # -- configuration -----------------------------------------------------------------------------
@@ -336,8 +376,10 @@ def test_wrong_types_in_the_config_are_all_named_at_once(tmp_path: Path):
     message, problems = _problems(tmp_path, text)
     assert len(problems) == 3, problems
     for key in ("concurrency", "link_documents", "series"):
-        assert any(p.startswith(f"config.toml: [invoice] {key}: expected") for p in problems), \
-            (key, problems)
+        assert any(p.startswith(f"config.toml: [invoice] {key}: expected") for p in problems), (
+            key,
+            problems,
+        )
     assert str(tmp_path / "config.toml") in message
 
 
@@ -347,10 +389,10 @@ def test_a_start_date_that_is_not_a_date_is_named(tmp_path: Path):
     assert any("[invoice] start_date: expected a date" in p for p in problems), problems
 
 
-@pytest.mark.parametrize("key, value", [("auth_token", "1234567890"),
-                                        ("security_code", "['x-secret-y']")])
-def test_a_secret_of_the_wrong_type_is_named_but_never_echoed(tmp_path: Path, key: str,
-                                                              value: str):
+@pytest.mark.parametrize(
+    "key, value", [("auth_token", "1234567890"), ("security_code", "['x-secret-y']")]
+)
+def test_a_secret_of_the_wrong_type_is_named_but_never_echoed(tmp_path: Path, key: str, value: str):
     section = "jumpseller" if key == "auth_token" else "igest"
     old = f'{key} = "{TOKEN if key == "auth_token" else SECURITY}"'
     text = CONFIG.replace(old, f"{key} = {value}")

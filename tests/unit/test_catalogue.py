@@ -9,29 +9,71 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from igest_sync.catalogue import (CatalogueReport, brake_reason, index_catalogue,
-                                  jumpseller_quantity, net_price, normalize_sku, plan_products,
-                                  plan_stock)
 from igest_sync.config import ProductsConfig, StockConfig
 from igest_sync.errors import ConfigError
 from igest_sync.models import CatalogueItem, IgestProduct, ItemOutcome, StockLevel
+from igest_sync.runs.catalogue import (
+    CatalogueReport,
+    brake_reason,
+    index_catalogue,
+    jumpseller_quantity,
+    net_price,
+    normalize_sku,
+    plan_products,
+    plan_stock,
+)
 
 D = Decimal
 
 
-def item(sku: str | None, *, pid: int = 1, vid: int | None = None, name: str = "Caneca",
-         price: str = "12.30", barcode: str | None = None, digital: bool = False,
-         stock: int = 0, unlimited: bool = False) -> CatalogueItem:
-    return CatalogueItem(product_id=pid, variant_id=vid, sku=sku, name=name, price=D(price),
-                         barcode=barcode, digital=digital, stock=stock, stock_unlimited=unlimited)
+def item(
+    sku: str | None,
+    *,
+    pid: int = 1,
+    vid: int | None = None,
+    name: str = "Caneca",
+    price: str = "12.30",
+    barcode: str | None = None,
+    digital: bool = False,
+    stock: int = 0,
+    unlimited: bool = False,
+) -> CatalogueItem:
+    return CatalogueItem(
+        product_id=pid,
+        variant_id=vid,
+        sku=sku,
+        name=name,
+        price=D(price),
+        barcode=barcode,
+        digital=digital,
+        stock=stock,
+        stock_unlimited=unlimited,
+    )
 
 
-def product(reference: str, *, id: str = "p1", description: str = "Caneca",
-            price: str = "10.000000", vat_rate: str = "23", barcode: str | None = None,
-            type: str = "P", exemption_code: str | None = None) -> IgestProduct:
-    return IgestProduct(id=id, reference=reference, description=description, type=type,
-                        unit="UN", price=D(price), vat_rate=D(vat_rate),
-                        exemption_code=exemption_code, barcode=barcode, active=True)
+def product(
+    reference: str,
+    *,
+    id: str = "p1",
+    description: str = "Caneca",
+    price: str = "10.000000",
+    vat_rate: str = "23",
+    barcode: str | None = None,
+    type: str = "P",
+    exemption_code: str | None = None,
+) -> IgestProduct:
+    return IgestProduct(
+        id=id,
+        reference=reference,
+        description=description,
+        type=type,
+        unit="UN",
+        price=D(price),
+        vat_rate=D(vat_rate),
+        exemption_code=exemption_code,
+        barcode=barcode,
+        active=True,
+    )
 
 
 def by_key(outcomes: list[ItemOutcome]) -> dict[str, ItemOutcome]:
@@ -47,13 +89,16 @@ def test_sku_is_trimmed_and_case_kept() -> None:
     assert normalize_sku(None) is None
 
 
-@pytest.mark.parametrize(("price", "rate", "net"), [
-    ("12.30", "23", "10.000000"),
-    ("10.00", "23", "8.130081"),
-    ("10.60", "6", "10.000000"),
-    ("1.00", "13", "0.884956"),
-    ("5.00", "0", "5.000000"),
-])
+@pytest.mark.parametrize(
+    ("price", "rate", "net"),
+    [
+        ("12.30", "23", "10.000000"),
+        ("10.00", "23", "8.130081"),
+        ("10.60", "6", "10.000000"),
+        ("1.00", "13", "0.884956"),
+        ("5.00", "0", "5.000000"),
+    ],
+)
 def test_net_price_takes_vat_out_to_six_decimals(price: str, rate: str, net: str) -> None:
     result = net_price(D(price), D(rate), True)
     assert result == D(net)
@@ -69,9 +114,10 @@ def test_net_price_rounds_half_up() -> None:
     assert net_price(D("0.000000615"), D("23"), True) == D("0.000001")
 
 
-@given(price=st.decimals(min_value=D("0.01"), max_value=D("99999.99"), places=2),
-       rate=st.sampled_from([D(0), D(4), D(5), D(6), D(9), D(12), D(13), D(16), D(18), D(22),
-                             D(23)]))
+@given(
+    price=st.decimals(min_value=D("0.01"), max_value=D("99999.99"), places=2),
+    rate=st.sampled_from([D(0), D(4), D(5), D(6), D(9), D(12), D(13), D(16), D(18), D(22), D(23)]),
+)
 def test_net_price_gives_back_the_store_price(price: Decimal, rate: Decimal) -> None:
     net = net_price(price, rate, True)
     # Rounding to 6 places loses at most half a millionth of net value.
@@ -92,8 +138,9 @@ def test_items_without_sku_are_skipped_with_the_reason() -> None:
 
 
 def test_a_sku_on_several_items_is_skipped_for_all_of_them() -> None:
-    index = index_catalogue([item("A", pid=1), item("B", pid=2), item(" A", pid=3, vid=4),
-                             item("A", pid=5)])
+    index = index_catalogue(
+        [item("A", pid=1), item("B", pid=2), item(" A", pid=3, vid=4), item("A", pid=5)]
+    )
     assert list(index.by_sku) == ["B"]
     (dup,) = index.skipped
     assert dup.key == "A" and dup.action == "skipped"
@@ -114,16 +161,28 @@ def test_skus_differing_in_case_are_different_items() -> None:
 
 def test_plan_creates_only_the_skus_missing_in_igest() -> None:
     plan = plan_products(
-        [item("A", name="Caneca", price="12.30", barcode=" 5601 "),
-         item("B", pid=2, name="E-book", price="10.00", digital=True),
-         item("C", pid=3)],
-        [product("C"), product("ONLY-IGEST", id="p9")], ProductsConfig(), update=False)
+        [
+            item("A", name="Caneca", price="12.30", barcode=" 5601 "),
+            item("B", pid=2, name="E-book", price="10.00", digital=True),
+            item("C", pid=3),
+        ],
+        [product("C"), product("ONLY-IGEST", id="p9")],
+        ProductsConfig(),
+        update=False,
+    )
     creates = {a.sku: a.draft for a in plan.writes}
     assert set(creates) == {"A", "B"}
     assert all(a.action == "created" for a in plan.writes)
     a, b = creates["A"], creates["B"]
-    assert (a.reference, a.description, a.type, a.price, a.vat_rate, a.exemption_code,
-            a.barcode) == ("A", "Caneca", "P", D("10.000000"), D("23"), None, "5601")
+    assert (
+        a.reference,
+        a.description,
+        a.type,
+        a.price,
+        a.vat_rate,
+        a.exemption_code,
+        a.barcode,
+    ) == ("A", "Caneca", "P", D("10.000000"), D("23"), None, "5601")
     assert (b.type, b.price, b.barcode) == ("S", D("8.130081"), None)
     assert [o.key for o in plan.outcomes] == ["C"]
     assert plan.outcomes[0].action == "unchanged"
@@ -133,7 +192,10 @@ def test_zero_rate_products_carry_the_exemption_code() -> None:
     settings = ProductsConfig(vat_rate=D(0), exemption_code="M10")
     (step,) = plan_products([item("A", price="7.50")], [], settings, update=False).writes
     assert (step.draft.vat_rate, step.draft.exemption_code, step.draft.price) == (
-        D(0), "M10", D("7.500000"))
+        D(0),
+        "M10",
+        D("7.500000"),
+    )
 
 
 def test_zero_rate_without_exemption_code_is_a_config_error() -> None:
@@ -143,8 +205,7 @@ def test_zero_rate_without_exemption_code_is_a_config_error() -> None:
 
 
 def test_differences_are_reported_but_not_written_without_update() -> None:
-    plan = plan_products([item("A", price="24.60")], [product("A")], ProductsConfig(),
-                         update=False)
+    plan = plan_products([item("A", price="24.60")], [product("A")], ProductsConfig(), update=False)
     assert plan.writes == []
     (outcome,) = plan.outcomes
     assert outcome.action == "unchanged" and "price" in outcome.detail
@@ -153,13 +214,19 @@ def test_differences_are_reported_but_not_written_without_update() -> None:
 
 def test_update_changes_only_the_fields_that_differ() -> None:
     plan = plan_products(
-        [item("A", name="Caneca azul", price="12.30", barcode="5601"),
-         item("B", pid=2, name="Prato", price="24.60"),
-         item("C", pid=3, name="Copo", price="12.30")],
-        [product("A", id="pa", description="Caneca", barcode="5601"),
-         product("B", id="pb", description="Prato", vat_rate="13", price="20.000000"),
-         product("C", id="pc", description="Copo", price="10")],
-        ProductsConfig(), update=True)
+        [
+            item("A", name="Caneca azul", price="12.30", barcode="5601"),
+            item("B", pid=2, name="Prato", price="24.60"),
+            item("C", pid=3, name="Copo", price="12.30"),
+        ],
+        [
+            product("A", id="pa", description="Caneca", barcode="5601"),
+            product("B", id="pb", description="Prato", vat_rate="13", price="20.000000"),
+            product("C", id="pc", description="Copo", price="10"),
+        ],
+        ProductsConfig(),
+        update=True,
+    )
     steps = {s.sku: s for s in plan.writes}
     assert set(steps) == {"A", "B"}
     assert steps["A"].product_id == "pa"
@@ -173,39 +240,53 @@ def test_update_changes_only_the_fields_that_differ() -> None:
 def test_existing_products_keep_their_own_vat_rate_and_exemption() -> None:
     plan = plan_products(
         [item("OIL", price="8.75"), item("BOOK", pid=2, price="18.00")],
-        [product("OIL", price="8.254717", vat_rate="6"),
-         product("BOOK", id="p2", price="18", vat_rate="0", exemption_code="M07")],
-        ProductsConfig(), update=True)
+        [
+            product("OIL", price="8.254717", vat_rate="6"),
+            product("BOOK", id="p2", price="18", vat_rate="0", exemption_code="M07"),
+        ],
+        ProductsConfig(),
+        update=True,
+    )
     assert plan.writes == []
-    moved = plan_products([item("OIL", price="9.54")],
-                          [product("OIL", price="8.254717", vat_rate="6")],
-                          ProductsConfig(), update=True)
+    moved = plan_products(
+        [item("OIL", price="9.54")],
+        [product("OIL", price="8.254717", vat_rate="6")],
+        ProductsConfig(),
+        update=True,
+    )
     (step,) = moved.writes
     assert step.changes == {"price": D("9.000000")}
 
 
 def test_a_missing_store_barcode_does_not_erase_igest_s() -> None:
-    plan = plan_products([item("A", barcode=None)], [product("A", barcode="5601")],
-                         ProductsConfig(), update=True)
+    plan = plan_products(
+        [item("A", barcode=None)], [product("A", barcode="5601")], ProductsConfig(), update=True
+    )
     assert plan.writes == []
 
 
 def test_long_names_are_cut_to_the_saft_limit_and_then_stable() -> None:
     long_name = "x" * 250
-    (step,) = plan_products([item("A", name=long_name)], [], ProductsConfig(),
-                            update=False).writes
+    (step,) = plan_products([item("A", name=long_name)], [], ProductsConfig(), update=False).writes
     assert step.draft.description == "x" * 200
-    again = plan_products([item("A", name=long_name)], [product("A", description="x" * 200)],
-                          ProductsConfig(), update=True)
+    again = plan_products(
+        [item("A", name=long_name)],
+        [product("A", description="x" * 200)],
+        ProductsConfig(),
+        update=True,
+    )
     assert again.writes == []
 
 
 def test_product_plan_lists_skipped_items() -> None:
-    plan = plan_products([item(None), item("D", pid=2), item("D", pid=3)], [],
-                         ProductsConfig(), update=False)
+    plan = plan_products(
+        [item(None), item("D", pid=2), item("D", pid=3)], [], ProductsConfig(), update=False
+    )
     assert plan.writes == []
     assert {o.key: o.extra["reason"] for o in plan.outcomes} == {
-        "product 1": "no_sku", "D": "duplicate_sku"}
+        "product 1": "no_sku",
+        "D": "duplicate_sku",
+    }
 
 
 # --- stock plans ---------------------------------------------------------------------------------
@@ -220,8 +301,9 @@ TO_IGEST = StockConfig(enabled=True, direction="jumpseller_to_igest")
 
 
 def test_stock_to_jumpseller_writes_only_differences() -> None:
-    index = index_catalogue([item("A", stock=3), item("B", pid=2, stock=5),
-                             item("C", pid=3, stock=1)])
+    index = index_catalogue(
+        [item("A", stock=3), item("B", pid=2, stock=5), item("C", pid=3, stock=1)]
+    )
     plan = plan_stock(index, levels(A="3", B="7.000", C="0"), TO_JS)
     assert [(c.sku, c.current, c.new) for c in plan.changes] == [("B", 5, 7), ("C", 1, 0)]
     assert plan.changes[0].item.product_id == 2
@@ -250,13 +332,23 @@ def test_fractional_igest_stock_is_floored_and_said() -> None:
 
 
 def test_unlimited_and_one_sided_skus_are_reported_not_written() -> None:
-    index = index_catalogue([item("U", stock=0, unlimited=True), item("J", pid=2, stock=4),
-                             item("DUP", pid=3), item("DUP", pid=4)])
+    index = index_catalogue(
+        [
+            item("U", stock=0, unlimited=True),
+            item("J", pid=2, stock=4),
+            item("DUP", pid=3),
+            item("DUP", pid=4),
+        ]
+    )
     plan = plan_stock(index, levels(U="9", I="2", DUP="1"), TO_JS)
     assert plan.changes == [] and plan.matched == 0
     reasons = {o.key: o.extra["reason"] for o in plan.outcomes}
-    assert reasons == {"U": "unlimited", "J": "only_in_jumpseller", "I": "only_in_igest",
-                       "DUP": "duplicate_sku"}
+    assert reasons == {
+        "U": "unlimited",
+        "J": "only_in_jumpseller",
+        "I": "only_in_igest",
+        "DUP": "duplicate_sku",
+    }
 
 
 def test_a_reference_listed_twice_by_igest_is_not_guessed() -> None:
@@ -267,8 +359,9 @@ def test_a_reference_listed_twice_by_igest_is_not_guessed() -> None:
 
 
 def test_location_stock_replaces_product_stock() -> None:
-    index = index_catalogue([item("A", pid=1, stock=50), item("B", pid=2, vid=9, stock=50),
-                             item("C", pid=3, stock=50)])
+    index = index_catalogue(
+        [item("A", pid=1, stock=50), item("B", pid=2, vid=9, stock=50), item("C", pid=3, stock=50)]
+    )
     location = {(1, None): 4, (2, 9): 6}  # C has nothing at the location
     to_js = plan_stock(index, levels(A="4", B="7", C="2"), TO_JS, location)
     assert [(c.sku, c.current, c.new) for c in to_js.changes] == [("B", 6, 7), ("C", 0, 2)]
@@ -318,12 +411,16 @@ def test_report_counts_and_json() -> None:
     report.add(ItemOutcome("B", "failed", "boom"))
     report.add(ItemOutcome("C", "failed", "boom"))
     report.add(ItemOutcome("D", "skipped", "why"))
-    assert report.counts == {"created": 0, "updated": 1, "unchanged": 0, "skipped": 1,
-                             "failed": 2}
+    assert report.counts == {"created": 0, "updated": 1, "unchanged": 0, "skipped": 1, "failed": 2}
     assert report.failed == 2 and report.writes == 1
     data = json.loads(json.dumps(report.to_json()))
-    assert data["items"][0] == {"key": "A", "action": "updated", "detail": "Set", "from": "1",
-                                "to": "2"}
+    assert data["items"][0] == {
+        "key": "A",
+        "action": "updated",
+        "detail": "Set",
+        "from": "1",
+        "to": "2",
+    }
     assert data["failed"] == 2 and data["run"] == "stock" and data["dry_run"] is False
 
 

@@ -8,12 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from igest_sync.checks import CheckResult, run_checks
-from igest_sync.config import (Config, IgestConfig, InvoiceConfig, JumpsellerConfig,
-                               ProductsConfig, StockConfig)
+from igest_sync.config import (
+    Config,
+    IgestConfig,
+    InvoiceConfig,
+    JumpsellerConfig,
+    ProductsConfig,
+    StockConfig,
+)
 from igest_sync.errors import AuthError, ServerError, TransportError
+from igest_sync.fiscal.rules import VAT_RATES
 from igest_sync.models import Entity, ExemptionReason, Series, TaxRate
-from igest_sync.pt_rules import VAT_RATES
+from igest_sync.runs.checks import CheckResult, run_checks
 
 TOKEN = "js-token-SECRET"
 SECURITY = "ig-code-SECRET"
@@ -21,8 +27,11 @@ SECURITY = "ig-code-SECRET"
 
 class FakeJumpseller:
     def __init__(self, info: dict | None = None, error: Exception | None = None) -> None:
-        self.info = info if info is not None else {"name": "Loja", "code": "loja",
-                                                    "currency": "EUR", "country": "PT"}
+        self.info = (
+            info
+            if info is not None
+            else {"name": "Loja", "code": "loja", "currency": "EUR", "country": "PT"}
+        )
         self.error = error
 
     def store_info(self) -> dict:
@@ -33,15 +42,19 @@ class FakeJumpseller:
 
 class FakeIgest:
     def __init__(self, **overrides) -> None:
-        self.entity_value = Entity(nif="509999999", name="Loja Lda", currency="EUR",
-                                   stock_by_warehouse=True)
-        self.series_by_type = {t: [Series("A", t, f"ATC{t}", True)] for t in ("FR", "FT", "FS",
-                                                                              "NC")}
+        self.entity_value = Entity(
+            nif="509999999", name="Loja Lda", currency="EUR", stock_by_warehouse=True
+        )
+        self.series_by_type = {
+            t: [Series("A", t, f"ATC{t}", True)] for t in ("FR", "FT", "FS", "NC")
+        }
         self.warehouse_list = [("ARM1", "Armazém 1"), ("ARM2", "Loja")]
-        self.tax_list = [TaxRate(region, kind, rate) for region, rates in VAT_RATES.items()
-                         for kind, rate in rates.items()]
-        self.reasons = [ExemptionReason("M10", "regime de isenção"),
-                        ExemptionReason("M16", "RITI")]
+        self.tax_list = [
+            TaxRate(region, kind, rate)
+            for region, rates in VAT_RATES.items()
+            for kind, rate in rates.items()
+        ]
+        self.reasons = [ExemptionReason("M10", "regime de isenção"), ExemptionReason("M16", "RITI")]
         self.errors: dict[str, Exception] = {}
         self.calls: list[str] = []
         for name, value in overrides.items():
@@ -74,16 +87,20 @@ class FakeIgest:
 
 
 def make_config(**sections) -> Config:
-    invoice = InvoiceConfig(warehouse="ARM1", product_exemption_code="M10",
-                            **sections.pop("invoice", {}))
+    invoice = InvoiceConfig(
+        warehouse="ARM1", product_exemption_code="M10", **sections.pop("invoice", {})
+    )
     stock = StockConfig(**({"enabled": True, "warehouse": "ARM2"} | sections.pop("stock", {})))
     products = ProductsConfig(**sections.pop("products", {}))
     assert not sections
-    return Config(path=Path("config.toml"),
-                  jumpseller=JumpsellerConfig("https://api.jumpseller.com/v1", "loja", TOKEN,
-                                              "loja"),
-                  igest=IgestConfig("https://igest.example.pt/v1", "ig-key-SECRET", SECURITY),
-                  invoice=invoice, products=products, stock=stock)
+    return Config(
+        path=Path("config.toml"),
+        jumpseller=JumpsellerConfig("https://api.jumpseller.com/v1", "loja", TOKEN, "loja"),
+        igest=IgestConfig("https://igest.example.pt/v1", "ig-key-SECRET", SECURITY),
+        invoice=invoice,
+        products=products,
+        stock=stock,
+    )
 
 
 def by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
@@ -101,17 +118,24 @@ def test_all_good():
     assert failures(results) == []
     assert not [r.name for r in results if r.warning]
     assert set(by_name(results)) == {
-        "Jumpseller store", "iGEST entity", "Series FR A", "Series NC A",
-        "Warehouse ARM1 ([invoice] warehouse)", "Warehouse ARM2 ([stock] warehouse)",
-        "Exemption code M10 ([invoice] product_exemption_code)", "VAT rates PT",
-        "Stock by warehouse"}
+        "Jumpseller store",
+        "iGEST entity",
+        "Series FR A",
+        "Series NC A",
+        "Warehouse ARM1 ([invoice] warehouse)",
+        "Warehouse ARM2 ([stock] warehouse)",
+        "Exemption code M10 ([invoice] product_exemption_code)",
+        "VAT rates PT",
+        "Stock by warehouse",
+    }
     store = by_name(results)["Jumpseller store"]
     assert "Loja" in store.detail and "EUR" in store.detail
 
 
 def test_wrong_jumpseller_credentials_fail_that_check_only():
-    jumpseller = FakeJumpseller(error=AuthError("401 Unauthorized", service="Jumpseller",
-                                                status=401))
+    jumpseller = FakeJumpseller(
+        error=AuthError("401 Unauthorized", service="Jumpseller", status=401)
+    )
     results = run_checks(make_config(), jumpseller, FakeIgest())
     assert failures(results) == ["Jumpseller store"]
     store = results[0]
@@ -120,11 +144,14 @@ def test_wrong_jumpseller_credentials_fail_that_check_only():
 
 
 def test_wrong_igest_credentials_skip_the_other_igest_checks():
-    igest = FakeIgest(errors={"entity": AuthError("credentials refused", service="iGEST",
-                                                  status=401)})
+    igest = FakeIgest(
+        errors={"entity": AuthError("credentials refused", service="iGEST", status=401)}
+    )
     results = run_checks(make_config(), FakeJumpseller(), igest)
-    assert [(r.name, r.ok) for r in results] == [("Jumpseller store", True),
-                                                 ("iGEST entity", False)]
+    assert [(r.name, r.ok) for r in results] == [
+        ("Jumpseller store", True),
+        ("iGEST entity", False),
+    ]
     assert "credentials refused" in results[1].detail and "skipped" in results[1].detail
     assert "security_code" in results[1].hint
     assert igest.calls == ["entity"]
@@ -137,8 +164,9 @@ def test_unreachable_igest_skips_the_other_igest_checks():
 
 
 def test_one_failing_call_does_not_stop_the_others():
-    igest = FakeIgest(errors={"warehouses": ServerError("503 Service Unavailable",
-                                                        service="iGEST", status=503)})
+    igest = FakeIgest(
+        errors={"warehouses": ServerError("503 Service Unavailable", service="iGEST", status=503)}
+    )
     results = run_checks(make_config(), FakeJumpseller(), igest)
     assert failures(results) == ["Warehouses"]
     assert "503" in by_name(results)["Warehouses"].detail
@@ -154,8 +182,12 @@ def test_entity_server_error_still_runs_reference_checks_but_not_stock_mode():
 
 
 def test_missing_series():
-    igest = FakeIgest(series_by_type={"FR": [Series("B", "FR", "ATCB", True)],
-                                      "NC": [Series("A", "NC", "ATCN", True)]})
+    igest = FakeIgest(
+        series_by_type={
+            "FR": [Series("B", "FR", "ATCB", True)],
+            "NC": [Series("A", "NC", "ATCN", True)],
+        }
+    )
     results = by_name(run_checks(make_config(), FakeJumpseller(), igest))
     series = results["Series FR A"]
     assert not series.ok and "found: B" in series.detail
@@ -164,8 +196,12 @@ def test_missing_series():
 
 
 def test_inactive_series_fails_and_series_without_atcud_warns():
-    igest = FakeIgest(series_by_type={"FR": [Series("A", "FR", "ATC", False)],
-                                      "NC": [Series("A", "NC", None, True)]})
+    igest = FakeIgest(
+        series_by_type={
+            "FR": [Series("A", "FR", "ATC", False)],
+            "NC": [Series("A", "NC", None, True)],
+        }
+    )
     results = by_name(run_checks(make_config(), FakeJumpseller(), igest))
     assert not results["Series FR A"].ok and "not active" in results["Series FR A"].detail
     assert results["Series NC A"].ok and results["Series NC A"].warning
@@ -201,8 +237,10 @@ def test_no_warehouse_configured_needs_no_call():
 
 
 def test_unknown_exemption_code():
-    config = make_config(products={"vat_rate": Decimal("0"), "exemption_code": "M16"},
-                         invoice={"shipping_exemption_code": "M99"})
+    config = make_config(
+        products={"vat_rate": Decimal("0"), "exemption_code": "M16"},
+        invoice={"shipping_exemption_code": "M99"},
+    )
     results = by_name(run_checks(config, FakeJumpseller(), FakeIgest()))
     assert results["Exemption code M16 ([products] exemption_code)"].ok
     unknown = results["Exemption code M99 ([invoice] shipping_exemption_code)"]
@@ -210,8 +248,12 @@ def test_unknown_exemption_code():
 
 
 def test_missing_vat_rate_for_the_region():
-    igest = FakeIgest(tax_list=[TaxRate("PT-MA", "NOR", Decimal("22.00")),
-                                TaxRate("PT-MA", "INT", Decimal("12.00"))])
+    igest = FakeIgest(
+        tax_list=[
+            TaxRate("PT-MA", "NOR", Decimal("22.00")),
+            TaxRate("PT-MA", "INT", Decimal("12.00")),
+        ]
+    )
     config = make_config(invoice={"vat_region": "PT-MA"}, products={"vat_rate": Decimal("22")})
     result = by_name(run_checks(config, FakeJumpseller(), igest))["VAT rates PT-MA"]
     assert not result.ok and "RED 4 %" in result.detail and "22" not in result.detail

@@ -12,8 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from igest_sync.config import (DEFAULT_JUMPSELLER_URL, Config, InvoiceConfig, ProductsConfig,
-                               StockConfig, init_values, load_config, redact, write_config)
+from igest_sync.config import (
+    DEFAULT_JUMPSELLER_URL,
+    Config,
+    InvoiceConfig,
+    ProductsConfig,
+    StockConfig,
+    init_values,
+    load_config,
+    redact,
+    write_config,
+)
 from igest_sync.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,9 +101,13 @@ def test_example_file_loads_without_problems_and_documents_every_key():
     assert config.invoice.start_date == date(2026, 11, 1)
     assert config.jumpseller.base_url == DEFAULT_JUMPSELLER_URL
     data = tomllib.loads(example.read_text(encoding="utf-8"))
-    for section, cls in (("jumpseller", type(config.jumpseller)), ("igest", type(config.igest)),
-                         ("invoice", InvoiceConfig), ("products", ProductsConfig),
-                         ("stock", StockConfig)):
+    for section, cls in (
+        ("jumpseller", type(config.jumpseller)),
+        ("igest", type(config.igest)),
+        ("invoice", InvoiceConfig),
+        ("products", ProductsConfig),
+        ("stock", StockConfig),
+    ):
         assert set(data[section]) == {f.name for f in dataclasses.fields(cls)}, section
 
 
@@ -103,8 +116,7 @@ def test_example_file_fixed_lines_are_as_agreed():
     assert 'base_url = "https://api.jumpseller.com/v1"' in text
     assert "# or IGEST_SYNC_JUMPSELLER_AUTH_TOKEN" in text
     assert "# or IGEST_SYNC_IGEST_SECURITY_CODE" in text
-    assert ('start_date = "2026-11-01"  # orders paid before this day are never invoiced'
-            in text)
+    assert 'start_date = "2026-11-01"  # orders paid before this day are never invoiced' in text
 
 
 def test_all_optional_settings_parse(tmp_path):
@@ -143,8 +155,9 @@ max_zero_share = 1
     assert inv.product_exemption_code == "M10" and inv.shipping_exemption_code is None
     assert inv.payment_methods == {"stripe": "CC", "manual": "TB"}
     assert (inv.warehouse, inv.move_stock, inv.concurrency) == ("ARM1", False, 8)
-    assert config.products.vat_rate == Decimal("22") and isinstance(config.products.vat_rate,
-                                                                     Decimal)
+    assert config.products.vat_rate == Decimal("22") and isinstance(
+        config.products.vat_rate, Decimal
+    )
     assert config.stock.jumpseller_location_id == 17
     assert config.stock.max_zero_share == Decimal(1)
 
@@ -182,12 +195,17 @@ enabled = true
         load_text(tmp_path, text)
     problems = caught.value.problems
     assert len(problems) == 5, problems
-    assert "config.toml: [invoice] documen_type: unknown key (did you mean document_type?)" \
+    assert (
+        "config.toml: [invoice] documen_type: unknown key (did you mean document_type?)" in problems
+    )
+    assert (
+        "config.toml: [igest] security_code: missing (or set IGEST_SYNC_IGEST_SECURITY_CODE)"
         in problems
-    assert ("config.toml: [igest] security_code: missing (or set IGEST_SYNC_IGEST_SECURITY_CODE)"
-            in problems)
-    assert ("config.toml: [invoice] start_date: expected a date like 2026-11-01, got 'yesterday'"
-            in problems)
+    )
+    assert (
+        "config.toml: [invoice] start_date: expected a date like 2026-11-01, got 'yesterday'"
+        in problems
+    )
     assert "config.toml: [invoice] concurrency: expected an integer, got 'four'" in problems
     assert "config.toml: [stok]: unknown section (did you mean [stock]?)" in problems
     assert str(tmp_path / "config.toml") in caught.value.message
@@ -196,16 +214,24 @@ enabled = true
 
 def test_empty_file_reports_every_required_key(tmp_path):
     problems = problems_of(tmp_path, "")
-    assert sorted(p.split(": ")[1] for p in problems) == sorted([
-        "[jumpseller] base_url", "[jumpseller] login", "[jumpseller] auth_token",
-        "[igest] base_url", "[igest] integration_key", "[igest] security_code"])
+    assert sorted(p.split(": ")[1] for p in problems) == sorted(
+        [
+            "[jumpseller] base_url",
+            "[jumpseller] login",
+            "[jumpseller] auth_token",
+            "[igest] base_url",
+            "[igest] integration_key",
+            "[igest] security_code",
+        ]
+    )
     assert all(": missing" in p for p in problems)
 
 
 def test_empty_string_for_a_required_key_is_missing(tmp_path):
     problems = problems_of(tmp_path, MINIMAL.replace(f'"{TOKEN}"', '""'))
     assert problems == [
-        "config.toml: [jumpseller] auth_token: missing (or set IGEST_SYNC_JUMPSELLER_AUTH_TOKEN)"]
+        "config.toml: [jumpseller] auth_token: missing (or set IGEST_SYNC_JUMPSELLER_AUTH_TOKEN)"
+    ]
 
 
 def test_missing_file_suggests_init(tmp_path):
@@ -235,32 +261,43 @@ def test_directory_instead_of_file_is_a_config_error(tmp_path):
         load_config(tmp_path, env={})
 
 
-@pytest.mark.parametrize(("section", "line", "expected"), [
-    ("invoice", 'document_type = "NC"', "[invoice] document_type: expected one of FR, FT, FS"),
-    ("invoice", 'fs_fallback = "FS"', "[invoice] fs_fallback: expected one of FR, FT, fail"),
-    ("invoice", 'vat_region = "ES"', "[invoice] vat_region: expected one of PT, PT-AC, PT-MA"),
-    ("invoice", 'product_exemption_code = "M03"', "[invoice] product_exemption_code:"),
-    ("invoice", 'shipping_exemption_code = "X1"', "[invoice] shipping_exemption_code:"),
-    ("products", 'exemption_code = "M08"', "[products] exemption_code:"),
-    ("invoice", 'default_payment_method = "PP"', "[invoice] default_payment_method:"),
-    ("invoice", 'payment_methods = { paypal = "PP" }', "[invoice.payment_methods] paypal:"),
-    ("invoice", "payment_methods = { paypal = 3 }", "[invoice.payment_methods] paypal:"),
-    ("invoice", 'invalid_nif = "ignore"', "[invoice] invalid_nif: expected one of fail, consumer"),
-    ("stock", 'direction = "both"', "[stock] direction: expected one of igest_to_jumpseller"),
-    ("stock", "max_zero_share = 1.5", "[stock] max_zero_share: expected a value between 0 and 1"),
-    ("stock", "max_zero_share = -0.1", "[stock] max_zero_share: expected a value between 0"),
-    ("stock", 'max_zero_share = "lots"', "[stock] max_zero_share: expected a number"),
-    ("stock", "jumpseller_location_id = 0", "[stock] jumpseller_location_id: expected a value"),
-    ("stock", "enabled = 1", "[stock] enabled: expected true or false, got 1"),
-    ("invoice", "concurrency = 0", "[invoice] concurrency: expected a value between 1 and 8"),
-    ("invoice", "concurrency = 9", "[invoice] concurrency: expected a value between 1 and 8"),
-    ("invoice", "concurrency = 2.5", "[invoice] concurrency: expected an integer, got 2.5"),
-    ("invoice", "email_max_age_days = -1", "[invoice] email_max_age_days: expected a value"),
-    ("invoice", 'series = ""', "[invoice] series: must not be empty"),
-    ("invoice", 'credit_reason = " "', "[invoice] credit_reason: must not be empty"),
-    ("products", "vat_rate = 22", "[products] vat_rate: 22 is not a VAT rate in PT"),
-    ("products", "vat_rate = 0", "[products] exemption_code: missing; required when vat_rate"),
-])
+@pytest.mark.parametrize(
+    ("section", "line", "expected"),
+    [
+        ("invoice", 'document_type = "NC"', "[invoice] document_type: expected one of FR, FT, FS"),
+        ("invoice", 'fs_fallback = "FS"', "[invoice] fs_fallback: expected one of FR, FT, fail"),
+        ("invoice", 'vat_region = "ES"', "[invoice] vat_region: expected one of PT, PT-AC, PT-MA"),
+        ("invoice", 'product_exemption_code = "M03"', "[invoice] product_exemption_code:"),
+        ("invoice", 'shipping_exemption_code = "X1"', "[invoice] shipping_exemption_code:"),
+        ("products", 'exemption_code = "M08"', "[products] exemption_code:"),
+        ("invoice", 'default_payment_method = "PP"', "[invoice] default_payment_method:"),
+        ("invoice", 'payment_methods = { paypal = "PP" }', "[invoice.payment_methods] paypal:"),
+        ("invoice", "payment_methods = { paypal = 3 }", "[invoice.payment_methods] paypal:"),
+        (
+            "invoice",
+            'invalid_nif = "ignore"',
+            "[invoice] invalid_nif: expected one of fail, consumer",
+        ),
+        ("stock", 'direction = "both"', "[stock] direction: expected one of igest_to_jumpseller"),
+        (
+            "stock",
+            "max_zero_share = 1.5",
+            "[stock] max_zero_share: expected a value between 0 and 1",
+        ),
+        ("stock", "max_zero_share = -0.1", "[stock] max_zero_share: expected a value between 0"),
+        ("stock", 'max_zero_share = "lots"', "[stock] max_zero_share: expected a number"),
+        ("stock", "jumpseller_location_id = 0", "[stock] jumpseller_location_id: expected a value"),
+        ("stock", "enabled = 1", "[stock] enabled: expected true or false, got 1"),
+        ("invoice", "concurrency = 0", "[invoice] concurrency: expected a value between 1 and 8"),
+        ("invoice", "concurrency = 9", "[invoice] concurrency: expected a value between 1 and 8"),
+        ("invoice", "concurrency = 2.5", "[invoice] concurrency: expected an integer, got 2.5"),
+        ("invoice", "email_max_age_days = -1", "[invoice] email_max_age_days: expected a value"),
+        ("invoice", 'series = ""', "[invoice] series: must not be empty"),
+        ("invoice", 'credit_reason = " "', "[invoice] credit_reason: must not be empty"),
+        ("products", "vat_rate = 22", "[products] vat_rate: 22 is not a VAT rate in PT"),
+        ("products", "vat_rate = 0", "[products] exemption_code: missing; required when vat_rate"),
+    ],
+)
 def test_bad_values_are_reported(tmp_path, section, line, expected):
     problems = problems_of(tmp_path, with_key(section, line))
     assert len(problems) == 1, problems
@@ -271,15 +308,19 @@ def test_bad_values_are_reported(tmp_path, section, line, expected):
 def test_start_date_must_be_a_date(tmp_path, value):
     text = MINIMAL.replace("start_date = 2026-11-01", f"start_date = {value}")
     problems = problems_of(tmp_path, text)
-    assert len(problems) == 1 and "[invoice] start_date: expected a date like 2026-11-01" \
-        in problems[0]
+    assert (
+        len(problems) == 1
+        and "[invoice] start_date: expected a date like 2026-11-01" in problems[0]
+    )
 
 
 def test_vat_rate_is_checked_against_the_configured_region(tmp_path):
     text = with_key("invoice", 'vat_region = "PT-AC"', with_key("products", "vat_rate = 23"))
     problems = problems_of(tmp_path, text)
-    assert problems == ["config.toml: [products] vat_rate: 23 is not a VAT rate in PT-AC; "
-                        "use 16, 9, 4, or 0 with an exemption code"]
+    assert problems == [
+        "config.toml: [products] vat_rate: 23 is not a VAT rate in PT-AC; "
+        "use 16, 9, 4, or 0 with an exemption code"
+    ]
 
 
 def test_section_that_is_not_a_table(tmp_path):
@@ -294,7 +335,8 @@ def test_top_level_key_is_unknown(tmp_path):
 
 def test_secret_values_never_appear_in_problems(tmp_path):
     text = MINIMAL.replace(f'"{TOKEN}"', "8675309123").replace(
-        'start_date = 2026-11-01', 'start_date = "soon"\nconcurrency = 99')
+        "start_date = 2026-11-01", 'start_date = "soon"\nconcurrency = 99'
+    )
     text = text.replace(f'security_code = "{SECURITY}"', f"security_code = ['{SECURITY}']")
     with pytest.raises(ConfigError) as caught:
         load_text(tmp_path, text)
@@ -309,25 +351,35 @@ def test_secret_values_never_appear_in_problems(tmp_path):
 # URLs
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/v1", "http://127.9.9.9/v1",
-                                 "http://[::1]:9000/v1", "http://localhost:8080/v1/",
-                                 "https://igest.example.pt/v1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/v1",
+        "http://127.9.9.9/v1",
+        "http://[::1]:9000/v1",
+        "http://localhost:8080/v1/",
+        "https://igest.example.pt/v1",
+    ],
+)
 def test_urls_accepted(tmp_path, url):
     text = MINIMAL.replace("https://igest.example.pt/api/v1", url)
     config, _ = load_text(tmp_path, text)
     assert config.igest.base_url == url.rstrip("/")
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("http://igest.example.pt/v1", "refusing plain http:// for igest.example.pt"),
-    ("http://127.0.0.1.evil.example/v1", "refusing plain http://"),
-    ("http://10.0.0.1/v1", "refusing plain http://"),
-    ("ftp://igest.example.pt/v1", "expected a URL like https://"),
-    ("igest.example.pt/v1", "expected a URL like https://"),
-    ("https://igest.example.pt/v1?x=1", "must not contain a query"),
-    ("https://igest.example.pt:99999/v1", "expected a URL like https://"),
-    ("https://u:pw@[::1/v1", "expected a URL like https://host/path, got a value with an @"),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://igest.example.pt/v1", "refusing plain http:// for igest.example.pt"),
+        ("http://127.0.0.1.evil.example/v1", "refusing plain http://"),
+        ("http://10.0.0.1/v1", "refusing plain http://"),
+        ("ftp://igest.example.pt/v1", "expected a URL like https://"),
+        ("igest.example.pt/v1", "expected a URL like https://"),
+        ("https://igest.example.pt/v1?x=1", "must not contain a query"),
+        ("https://igest.example.pt:99999/v1", "expected a URL like https://"),
+        ("https://u:pw@[::1/v1", "expected a URL like https://host/path, got a value with an @"),
+    ],
+)
 def test_urls_refused(tmp_path, url, expected):
     problems = problems_of(tmp_path, MINIMAL.replace("https://igest.example.pt/api/v1", url))
     assert len(problems) == 1 and problems[0].startswith("config.toml: [igest] base_url: ")
@@ -346,10 +398,12 @@ def test_url_with_credentials_is_refused_without_echoing_them(tmp_path):
 
 
 def test_environment_wins_over_the_file(tmp_path):
-    env = {"IGEST_SYNC_JUMPSELLER_AUTH_TOKEN": "env-token",
-           "IGEST_SYNC_IGEST_SECURITY_CODE": "env-code",
-           "IGEST_SYNC_JUMPSELLER_LOGIN": "env-login",
-           "IGEST_SYNC_IGEST_INTEGRATION_KEY": "env-key"}
+    env = {
+        "IGEST_SYNC_JUMPSELLER_AUTH_TOKEN": "env-token",
+        "IGEST_SYNC_IGEST_SECURITY_CODE": "env-code",
+        "IGEST_SYNC_JUMPSELLER_LOGIN": "env-login",
+        "IGEST_SYNC_IGEST_INTEGRATION_KEY": "env-key",
+    }
     config, _ = load_text(tmp_path, MINIMAL, env)
     assert config.jumpseller.auth_token == "env-token"
     assert config.jumpseller.login == "env-login"
@@ -359,13 +413,15 @@ def test_environment_wins_over_the_file(tmp_path):
 
 def test_key_given_by_the_environment_is_not_missing(tmp_path):
     text = MINIMAL.replace(f'auth_token = "{TOKEN}"\n', "").replace(
-        f'security_code = "{SECURITY}"\n', "")
+        f'security_code = "{SECURITY}"\n', ""
+    )
     assert len(problems_of(tmp_path, text)) == 2
-    env = {"IGEST_SYNC_JUMPSELLER_AUTH_TOKEN": "env-token",
-           "IGEST_SYNC_IGEST_SECURITY_CODE": "env-code"}
+    env = {
+        "IGEST_SYNC_JUMPSELLER_AUTH_TOKEN": "env-token",
+        "IGEST_SYNC_IGEST_SECURITY_CODE": "env-code",
+    }
     config, _ = load_text(tmp_path, text, env)
-    assert (config.jumpseller.auth_token, config.igest.security_code) == ("env-token",
-                                                                          "env-code")
+    assert (config.jumpseller.auth_token, config.igest.security_code) == ("env-token", "env-code")
 
 
 def test_empty_environment_variable_does_not_override(tmp_path):
@@ -403,10 +459,16 @@ def test_group_writable_file_also_warns(tmp_path):
 
 
 def sample_values() -> dict:
-    return init_values(jumpseller_login="mystore", jumpseller_auth_token=TOKEN,
-                       igest_base_url="https://igest.example.pt/api/v1",
-                       igest_integration_key=KEY, igest_security_code=SECURITY,
-                       start_date=date(2026, 11, 1), series="B", warehouse="ARM1")
+    return init_values(
+        jumpseller_login="mystore",
+        jumpseller_auth_token=TOKEN,
+        igest_base_url="https://igest.example.pt/api/v1",
+        igest_integration_key=KEY,
+        igest_security_code=SECURITY,
+        start_date=date(2026, 11, 1),
+        series="B",
+        warehouse="ARM1",
+    )
 
 
 @pytest.fixture
@@ -462,37 +524,60 @@ def test_write_config_drops_unset_values(tmp_path):
 
 
 def test_init_values_round_trip(tmp_path):
-    values = init_values(jumpseller_login="mystore", jumpseller_auth_token=TOKEN,
-                         igest_base_url="http://127.0.0.1:8001/v1",
-                         igest_integration_key=KEY, igest_security_code=SECURITY,
-                         document_type="FT", series="C", warehouse="ARM9", vat_region="PT-AC",
-                         products_vat_rate=Decimal("16"), store="myshop")
+    values = init_values(
+        jumpseller_login="mystore",
+        jumpseller_auth_token=TOKEN,
+        igest_base_url="http://127.0.0.1:8001/v1",
+        igest_integration_key=KEY,
+        igest_security_code=SECURITY,
+        document_type="FT",
+        series="C",
+        warehouse="ARM9",
+        vat_region="PT-AC",
+        products_vat_rate=Decimal("16"),
+        store="myshop",
+    )
     path = tmp_path / "config.toml"
     write_config(path, values)
     config, warnings = load_config(path, env={})
     assert warnings == []
     assert config.jumpseller.base_url == DEFAULT_JUMPSELLER_URL
-    assert (config.jumpseller.login, config.jumpseller.auth_token,
-            config.jumpseller.store) == ("mystore", TOKEN, "myshop")
+    assert (config.jumpseller.login, config.jumpseller.auth_token, config.jumpseller.store) == (
+        "mystore",
+        TOKEN,
+        "myshop",
+    )
     assert config.igest.base_url == "http://127.0.0.1:8001/v1"
     inv = config.invoice
-    assert (inv.document_type, inv.series, inv.warehouse, inv.vat_region) == ("FT", "C", "ARM9",
-                                                                             "PT-AC")
+    assert (inv.document_type, inv.series, inv.warehouse, inv.vat_region) == (
+        "FT",
+        "C",
+        "ARM9",
+        "PT-AC",
+    )
     assert config.products.vat_rate == Decimal("16")
 
 
 def test_init_values_start_date_defaults_to_today():
     before = date.today()
-    values = init_values(jumpseller_login="m", jumpseller_auth_token="t",
-                         igest_base_url="https://i.example/v1", igest_integration_key="k",
-                         igest_security_code="s")
+    values = init_values(
+        jumpseller_login="m",
+        jumpseller_auth_token="t",
+        igest_base_url="https://i.example/v1",
+        igest_integration_key="k",
+        igest_security_code="s",
+    )
     assert before <= values["invoice"]["start_date"] <= date.today()
 
 
 def test_init_values_leaves_out_credentials_for_the_environment(tmp_path):
-    values = init_values(jumpseller_login="mystore", jumpseller_auth_token=None,
-                         igest_base_url="https://igest.example.pt/v1",
-                         igest_integration_key=KEY, igest_security_code=None)
+    values = init_values(
+        jumpseller_login="mystore",
+        jumpseller_auth_token=None,
+        igest_base_url="https://igest.example.pt/v1",
+        igest_integration_key=KEY,
+        igest_security_code=None,
+    )
     assert "auth_token" not in values["jumpseller"]
     assert "security_code" not in values["igest"]
     path = tmp_path / "config.toml"
@@ -505,9 +590,14 @@ def test_init_values_leaves_out_credentials_for_the_environment(tmp_path):
 
 def test_init_values_refuses_values_that_would_not_load():
     with pytest.raises(ConfigError) as caught:
-        init_values(jumpseller_login="m", jumpseller_auth_token="t",
-                    igest_base_url="http://igest.example.pt/v1", igest_integration_key="k",
-                    igest_security_code="s", document_type="XX")
+        init_values(
+            jumpseller_login="m",
+            jumpseller_auth_token="t",
+            igest_base_url="http://igest.example.pt/v1",
+            igest_integration_key="k",
+            igest_security_code="s",
+            document_type="XX",
+        )
     assert len(caught.value.problems) == 2
     assert any("[igest] base_url" in p for p in caught.value.problems)
     assert any("[invoice] document_type" in p for p in caught.value.problems)

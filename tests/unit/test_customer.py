@@ -9,7 +9,8 @@ from decimal import Decimal as D
 import pytest
 
 from igest_sync.config import InvoiceConfig
-from igest_sync.customer import (
+from igest_sync.errors import OrderRejected
+from igest_sync.fiscal.customer import (
     CustomerOverride,
     build_customer,
     customer_and_warnings,
@@ -17,7 +18,6 @@ from igest_sync.customer import (
     normalize_nif,
     order_nif,
 )
-from igest_sync.errors import OrderRejected
 from igest_sync.models import Address, Customer, Order, OrderLine, Tax
 
 VALID_PERSON = "123456789"  # check digit 9
@@ -30,27 +30,56 @@ def make_order(
     fields: tuple[tuple[str, str], ...] = (),
     email: str | None = "ana@example.pt",
 ) -> Order:
-    line = OrderLine(1, None, "SKU-1", "Caneca", D("1"), D("10.00"), D("0"),
-                     (Tax("IVA", D("23"), False, True),))
+    line = OrderLine(
+        1, None, "SKU-1", "Caneca", D("1"), D("10.00"), D("0"), (Tax("IVA", D("23"), False, True),)
+    )
     return Order(
-        id=7, status="paid", created_at=None, completed_at=datetime(2026, 11, 20, tzinfo=UTC),
-        currency="EUR", subtotal=D("10.00"), discount=D("0"), shipping=D("0"),
-        shipping_discount=D("0"), gift_cards_discount=D("0"), tax=D("1.87"),
-        shipping_tax=D("0"), total=D("10.00"), shipping_required=True,
-        shipping_method_name=None, shipping_taxes=(), payment_method_name=None,
-        payment_method_type=None, customer_email=email, billing=billing,
-        additional_fields=fields, lines=(line,),
+        id=7,
+        status="paid",
+        created_at=None,
+        completed_at=datetime(2026, 11, 20, tzinfo=UTC),
+        currency="EUR",
+        subtotal=D("10.00"),
+        discount=D("0"),
+        shipping=D("0"),
+        shipping_discount=D("0"),
+        gift_cards_discount=D("0"),
+        tax=D("1.87"),
+        shipping_tax=D("0"),
+        total=D("10.00"),
+        shipping_required=True,
+        shipping_method_name=None,
+        shipping_taxes=(),
+        payment_method_name=None,
+        payment_method_type=None,
+        customer_email=email,
+        billing=billing,
+        additional_fields=fields,
+        lines=(line,),
     )
 
 
-ADDRESS = Address(name="Ana", surname="Silva", address="Rua Augusta 1", city="Lisboa",
-                  postal="1100-048", country_code="PT")
+ADDRESS = Address(
+    name="Ana",
+    surname="Silva",
+    address="Rua Augusta 1",
+    city="Lisboa",
+    postal="1100-048",
+    country_code="PT",
+)
 
 
 def _customer(nif: str | None, name: str) -> Customer:
     """The customer ADDRESS should become."""
-    return Customer(nif=nif, name=name, email="ana@example.pt", address="Rua Augusta 1",
-                    postal_code="1100-048", city="Lisboa", country="PT")
+    return Customer(
+        nif=nif,
+        name=name,
+        email="ana@example.pt",
+        address="Rua Augusta 1",
+        postal_code="1100-048",
+        city="Lisboa",
+        country="PT",
+    )
 
 
 # -- order_nif --------------------------------------------------------------------------------
@@ -168,7 +197,11 @@ def test_no_nif_and_no_name_is_the_anonymous_final_consumer() -> None:
 def test_missing_billing_defaults_to_portugal() -> None:
     customer = build_customer(make_order(None, email=None), InvoiceConfig())
     assert (customer.nif, customer.name, customer.country, customer.email) == (
-        None, "Consumidor final", "PT", None)
+        None,
+        "Consumidor final",
+        "PT",
+        None,
+    )
 
 
 def test_the_generic_consumer_nif_means_no_nif() -> None:
@@ -184,8 +217,14 @@ def test_nif_without_any_name_still_gets_a_name() -> None:
 
 
 def test_foreign_eu_customer() -> None:
-    billing = Address(company="Tienda SL", taxid="B12345674", address="Calle Mayor 1",
-                      city="Madrid", postal="28013", country_code="ES")
+    billing = Address(
+        company="Tienda SL",
+        taxid="B12345674",
+        address="Calle Mayor 1",
+        city="Madrid",
+        postal="28013",
+        country_code="ES",
+    )
     customer = build_customer(make_order(billing), InvoiceConfig())
     assert (customer.nif, customer.name, customer.country) == ("ESB12345674", "Tienda SL", "ES")
 
@@ -212,7 +251,8 @@ def test_invalid_nif_goes_to_the_final_consumer_with_a_warning_when_configured()
 def test_override_nif_wins_over_an_invalid_order_nif() -> None:
     order = make_order(replace(ADDRESS, taxid=INVALID))
     customer, warnings = customer_and_warnings(
-        order, InvoiceConfig(), CustomerOverride(nif="PT 501 964 843"))
+        order, InvoiceConfig(), CustomerOverride(nif="PT 501 964 843")
+    )
     assert customer.nif == VALID_COMPANY
     assert warnings == ()
 
@@ -233,5 +273,8 @@ def test_as_consumer_override_drops_even_a_valid_nif() -> None:
 
 def test_both_overrides_at_once_are_refused() -> None:
     with pytest.raises(OrderRejected, match="--nif or --as-consumer"):
-        build_customer(make_order(ADDRESS), InvoiceConfig(),
-                       CustomerOverride(nif=VALID_PERSON, as_consumer=True))
+        build_customer(
+            make_order(ADDRESS),
+            InvoiceConfig(),
+            CustomerOverride(nif=VALID_PERSON, as_consumer=True),
+        )

@@ -11,16 +11,27 @@ from pathlib import Path
 import pytest
 
 from igest_sync.errors import RunLocked, StateError
-from igest_sync.ledger import SCHEMA_VERSION, Ledger
 from igest_sync.models import IssuedDocument
+from igest_sync.state.ledger import Ledger
+from igest_sync.state.schema import SCHEMA_VERSION
 
 
 def _doc(doc_id: str = "d1", number: str = "FR A/1", total: str = "12.30") -> IssuedDocument:
-    return IssuedDocument(id=doc_id, type="FR", series="A", number=number, atcud="X-1",
-                          status="final", date=date(2026, 11, 27),
-                          external_reference="jumpseller:s:1", customer_nif=None,
-                          customer_name="Ana", net_total=Decimal("10.00"),
-                          vat_total=Decimal("2.30"), gross_total=Decimal(total))
+    return IssuedDocument(
+        id=doc_id,
+        type="FR",
+        series="A",
+        number=number,
+        atcud="X-1",
+        status="final",
+        date=date(2026, 11, 27),
+        external_reference="jumpseller:s:1",
+        customer_nif=None,
+        customer_name="Ana",
+        net_total=Decimal("10.00"),
+        vat_total=Decimal("2.30"),
+        gross_total=Decimal(total),
+    )
 
 
 def test_new_state_file_is_private_and_versioned(tmp_path: Path) -> None:
@@ -92,13 +103,22 @@ def test_links_are_tried_a_bounded_number_of_times(tmp_path: Path) -> None:
 def test_open_orders_are_the_pending_payment_ones(tmp_path: Path) -> None:
     now = datetime(2026, 11, 20, tzinfo=UTC)
     with Ledger(tmp_path / "s.db") as ledger:
-        ledger.record_order(2, "pending_payment", created_at=now, paid_at=None,
-                            total=Decimal("5"), customer="A")
-        ledger.record_order(1, "paid", created_at=now, paid_at=now, total=Decimal("5"),
-                            customer="B", email="b@example.pt")
+        ledger.record_order(
+            2, "pending_payment", created_at=now, paid_at=None, total=Decimal("5"), customer="A"
+        )
+        ledger.record_order(
+            1,
+            "paid",
+            created_at=now,
+            paid_at=now,
+            total=Decimal("5"),
+            customer="B",
+            email="b@example.pt",
+        )
         assert [o.order_id for o in ledger.open_orders()] == [2]
-        ledger.record_order(2, "paid", created_at=now, paid_at=now, total=Decimal("5"),
-                            customer="A")
+        ledger.record_order(
+            2, "paid", created_at=now, paid_at=now, total=Decimal("5"), customer="A"
+        )
         assert ledger.open_orders() == []
         assert ledger.order(1).email == "b@example.pt"
 

@@ -13,9 +13,9 @@ import pytest
 
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import OrderRejected
-from igest_sync.mapping import build_document, expected_gross, external_reference
+from igest_sync.fiscal.mapping import build_document, expected_gross, external_reference
+from igest_sync.fiscal.money import round2
 from igest_sync.models import DocumentDraft, Order, OrderLine, Tax
-from igest_sync.money import round2
 
 ISSUE = date(2026, 11, 20)
 PAID_AT = datetime(2026, 11, 20, 14, 3, 11, tzinfo=UTC)
@@ -26,8 +26,13 @@ def vat(rate: str, included: bool = True) -> tuple[Tax, ...]:
 
 
 def product(
-    price: str, qty: str = "1", taxes: tuple[Tax, ...] = vat("23"), discount: str = "0",
-    sku: str | None = "SKU-1", name: str = "Caneca", product_id: int | None = 101,
+    price: str,
+    qty: str = "1",
+    taxes: tuple[Tax, ...] = vat("23"),
+    discount: str = "0",
+    sku: str | None = "SKU-1",
+    name: str = "Caneca",
+    product_id: int | None = 101,
     variant_id: int | None = None,
 ) -> OrderLine:
     return OrderLine(product_id, variant_id, sku, name, D(qty), D(price), D(discount), taxes)
@@ -35,13 +40,28 @@ def product(
 
 def make_order(lines: list[OrderLine], total: str, **fields) -> Order:
     values = dict(
-        id=10452, status="paid", created_at=PAID_AT, completed_at=PAID_AT, currency="EUR",
+        id=10452,
+        status="paid",
+        created_at=PAID_AT,
+        completed_at=PAID_AT,
+        currency="EUR",
         subtotal=sum((x.price * x.qty for x in lines), D(0)),
         discount=sum((x.discount for x in lines), D(0)),
-        shipping=D("0"), shipping_discount=D("0"), gift_cards_discount=D("0"), tax=D("0"),
-        shipping_tax=D("0"), total=D(total), shipping_required=True, shipping_method_name=None,
-        shipping_taxes=(), payment_method_name="Cartão", payment_method_type="card",
-        customer_email="ana@example.pt", billing=None, additional_fields=(), lines=tuple(lines),
+        shipping=D("0"),
+        shipping_discount=D("0"),
+        gift_cards_discount=D("0"),
+        tax=D("0"),
+        shipping_tax=D("0"),
+        total=D(total),
+        shipping_required=True,
+        shipping_method_name=None,
+        shipping_taxes=(),
+        payment_method_name="Cartão",
+        payment_method_type="card",
+        customer_email="ana@example.pt",
+        billing=None,
+        additional_fields=(),
+        lines=tuple(lines),
     )
     values.update({k: D(v) if isinstance(v, str) and k in _MONEY else v for k, v in fields.items()})
     return Order(**values)
@@ -51,8 +71,9 @@ _MONEY = {"shipping", "shipping_discount", "gift_cards_discount", "tax", "shippi
 
 
 def build(order: Order, settings: InvoiceConfig | None = None, **kw) -> DocumentDraft:
-    return build_document(order, settings or InvoiceConfig(), store="mystore", issue_date=ISSUE,
-                          **kw)
+    return build_document(
+        order, settings or InvoiceConfig(), store="mystore", issue_date=ISSUE, **kw
+    )
 
 
 def totals(draft: DocumentDraft) -> tuple[D, D, D]:
@@ -93,7 +114,10 @@ def test_mixed_23_13_and_6_percent() -> None:
     draft = build(make_order(lines, "40.20", tax="5.20"))
     assert totals(draft) == (D("35.00"), D("5.20"), D("40.20"))
     assert [(s.rate, s.base, s.vat) for s in draft.vat_breakdown] == [
-        (6, D("5.00"), D("0.30")), (13, D("20.00"), D("2.60")), (23, D("10.00"), D("2.30"))]
+        (6, D("5.00"), D("0.30")),
+        (13, D("20.00"), D("2.60")),
+        (23, D("10.00"), D("2.30")),
+    ]
     assert [x.reference for x in draft.lines] == ["A", "B", "C"]
     assert [x.vat_rate for x in draft.lines] == [23, 13, 6]
 
@@ -135,7 +159,9 @@ def test_exempt_line_takes_the_configured_code() -> None:
     assert (book.vat_rate, book.exemption_code, book.unit_price) == (0, "M10", D("15.00"))
     assert mug.exemption_code is None
     assert [(s.rate, s.base, s.vat) for s in draft.vat_breakdown] == [
-        (0, D("15.00"), D("0.00")), (23, D("10.00"), D("2.30"))]
+        (0, D("15.00"), D("0.00")),
+        (23, D("10.00"), D("2.30")),
+    ]
     assert totals(draft) == (D("25.00"), D("2.30"), D("27.30"))
 
 
@@ -176,8 +202,10 @@ def test_two_percentage_taxes_on_a_line_are_refused() -> None:
 
 
 def test_tax_excluded_order_goes_out_with_net_prices() -> None:
-    lines = [product("10.00", qty="2", taxes=vat("23", False), sku="A"),
-             product("5.00", taxes=vat("6", False), sku="B")]
+    lines = [
+        product("10.00", qty="2", taxes=vat("23", False), sku="A"),
+        product("5.00", taxes=vat("6", False), sku="B"),
+    ]
     # 20.00 + 4.60 VAT, 5.00 + 0.30 VAT: the customer paid 29.90
     draft = build(make_order(lines, "29.90", tax="4.90"))
     assert draft.prices_include_vat is False
@@ -223,12 +251,16 @@ def test_tax_excluded_discounted_line_in_gross_mode_keeps_its_gross_amount() -> 
 
 
 def test_order_discount_spread_over_the_lines_becomes_discount_percents() -> None:
-    lines = [product("20.00", qty="2", discount="4.00", sku="A"),
-             product("15.00", discount="1.50", sku="B")]
+    lines = [
+        product("20.00", qty="2", discount="4.00", sku="A"),
+        product("15.00", discount="1.50", sku="B"),
+    ]
     # 10 % off: 36.00 + 13.50 = 49.50; VAT 49.50 x 23/123 = 9.2561 -> 9.26
     draft = build(make_order(lines, "49.50"))
     assert [(x.unit_price, x.discount_percent) for x in draft.lines] == [
-        (D("20.00"), D("10")), (D("15.00"), D("10"))]
+        (D("20.00"), D("10")),
+        (D("15.00"), D("10")),
+    ]
     assert totals(draft) == (D("40.24"), D("9.26"), D("49.50"))
 
 
@@ -253,12 +285,21 @@ def test_fully_discounted_line_is_a_zero_line_not_a_negative_one() -> None:
 
 
 def test_shipping_with_tax_is_a_service_line() -> None:
-    order = make_order([product("20.00")], "24.92", shipping="4.92", shipping_tax="0.92",
-                       shipping_taxes=vat("23"), shipping_method_name=" CTT Expresso ")
+    order = make_order(
+        [product("20.00")],
+        "24.92",
+        shipping="4.92",
+        shipping_tax="0.92",
+        shipping_taxes=vat("23"),
+        shipping_method_name=" CTT Expresso ",
+    )
     draft = build(order)
     item, shipping = draft.lines
     assert (shipping.reference, shipping.description, shipping.is_service) == (
-        "PORTES", "CTT Expresso", True)
+        "PORTES",
+        "CTT Expresso",
+        True,
+    )
     assert (shipping.quantity, shipping.unit_price, shipping.vat_rate) == (1, D("4.92"), 23)
     # 24.92 x 23/123 = 4.6598 -> 4.66
     assert totals(draft) == (D("20.26"), D("4.66"), D("24.92"))
@@ -270,17 +311,30 @@ def test_free_shipping_has_no_line() -> None:
 
 
 def test_fully_discounted_shipping_has_no_line() -> None:
-    order = make_order([product("20.00")], "20.00", shipping="5.00", shipping_discount="5.00",
-                       shipping_taxes=vat("23"))
+    order = make_order(
+        [product("20.00")],
+        "20.00",
+        shipping="5.00",
+        shipping_discount="5.00",
+        shipping_taxes=vat("23"),
+    )
     assert [x.reference for x in build(order).lines] == ["SKU-1"]
 
 
 def test_shipping_discount_becomes_the_shipping_lines_discount() -> None:
-    order = make_order([product("20.00")], "24.50", shipping="6.00", shipping_discount="1.50",
-                       shipping_taxes=vat("23"))
+    order = make_order(
+        [product("20.00")],
+        "24.50",
+        shipping="6.00",
+        shipping_discount="1.50",
+        shipping_taxes=vat("23"),
+    )
     shipping = build(order).lines[1]
     assert (shipping.description, shipping.unit_price, shipping.discount_percent) == (
-        "Portes de envio", D("6.00"), D("25"))
+        "Portes de envio",
+        D("6.00"),
+        D("25"),
+    )
     assert build(order).gross_total == D("24.50")
 
 
@@ -294,8 +348,12 @@ def test_untaxed_shipping_needs_the_shipping_exemption_code() -> None:
 
 
 def test_tax_excluded_shipping() -> None:
-    order = make_order([product("10.00", taxes=vat("23", False))], "18.45", shipping="5.00",
-                       shipping_taxes=vat("23", False))
+    order = make_order(
+        [product("10.00", taxes=vat("23", False))],
+        "18.45",
+        shipping="5.00",
+        shipping_taxes=vat("23", False),
+    )
     # 10.00 + 2.30 and 5.00 + 1.15
     draft = build(order)
     assert draft.prices_include_vat is False
@@ -322,23 +380,31 @@ def test_order_paid_entirely_with_a_gift_card() -> None:
 
 
 def test_digital_order_has_no_shipping_line() -> None:
-    order = make_order([product("9.99", taxes=vat("6"), sku="EBOOK")], "9.99",
-                       shipping_required=False)
+    order = make_order(
+        [product("9.99", taxes=vat("6"), sku="EBOOK")], "9.99", shipping_required=False
+    )
     draft = build(order)
     assert [x.reference for x in draft.lines] == ["EBOOK"]
     assert totals(draft) == (D("9.42"), D("0.57"), D("9.99"))
 
 
 def test_digital_order_that_charges_shipping_is_refused() -> None:
-    order = make_order([product("9.99")], "14.99", shipping="5.00", shipping_required=False,
-                       shipping_taxes=vat("23"))
+    order = make_order(
+        [product("9.99")],
+        "14.99",
+        shipping="5.00",
+        shipping_required=False,
+        shipping_taxes=vat("23"),
+    )
     with pytest.raises(OrderRejected, match="needs no shipping"):
         build(order)
 
 
 def test_missing_sku_gets_the_fallback_reference_and_a_warning() -> None:
-    lines = [product("10.00", sku=None, product_id=555, variant_id=777, name="T-shirt M"),
-             product("10.00", sku="  ", product_id=556, name="Caneca")]
+    lines = [
+        product("10.00", sku=None, product_id=555, variant_id=777, name="T-shirt M"),
+        product("10.00", sku="  ", product_id=556, name="Caneca"),
+    ]
     draft = build(make_order(lines, "20.00"))
     assert [x.reference for x in draft.lines] == ["JS-555-777", "JS-556"]
     assert len(draft.warnings) == 2
@@ -356,13 +422,17 @@ def test_sku_and_name_are_trimmed() -> None:
 
 
 def test_payment_on_another_day_is_noted_in_lisbon_time() -> None:
-    order = make_order([product("1.00")], "1.00",
-                       completed_at=datetime(2026, 11, 18, 23, 30, tzinfo=UTC))
-    assert build(order).notes.splitlines() == ["Encomenda Jumpseller n.º 10452",
-                                               "Pago em 2026-11-18"]
+    order = make_order(
+        [product("1.00")], "1.00", completed_at=datetime(2026, 11, 18, 23, 30, tzinfo=UTC)
+    )
+    assert build(order).notes.splitlines() == [
+        "Encomenda Jumpseller n.º 10452",
+        "Pago em 2026-11-18",
+    ]
     # 23:30 UTC on 19 July is 00:30 on the 20th in Lisbon (summer time): the same day.
-    summer = make_order([product("1.00")], "1.00",
-                        completed_at=datetime(2026, 7, 19, 23, 30, tzinfo=UTC))
+    summer = make_order(
+        [product("1.00")], "1.00", completed_at=datetime(2026, 7, 19, 23, 30, tzinfo=UTC)
+    )
     draft = build_document(summer, InvoiceConfig(), store="s", issue_date=date(2026, 7, 20))
     assert "Pago em" not in draft.notes
 
@@ -380,7 +450,11 @@ def test_series_warehouse_and_stock_come_from_the_settings() -> None:
     settings = InvoiceConfig(series="WEB", warehouse="ARM1", move_stock=False, document_type="FT")
     draft = build(make_order([product("1.00")], "1.00"), settings)
     assert (draft.type, draft.series, draft.warehouse, draft.move_stock) == (
-        "FT", "WEB", "ARM1", False)
+        "FT",
+        "WEB",
+        "ARM1",
+        False,
+    )
 
 
 def test_external_references() -> None:
@@ -403,7 +477,8 @@ def test_net_prices_with_vat_rounded_per_unit_are_issued_at_what_was_paid() -> N
 
 
 def test_per_unit_rounding_is_not_guessed_for_discounted_lines() -> None:
-    order = make_order([product("9.99", qty="3", discount="1.00",
-                                taxes=vat("23", included=False))], "35.64")
+    order = make_order(
+        [product("9.99", qty="3", discount="1.00", taxes=vat("23", included=False))], "35.64"
+    )
     with pytest.raises(OrderRejected, match="35.64"):
         build(order)

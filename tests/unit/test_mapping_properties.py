@@ -10,12 +10,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from igest_sync import pt_rules
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import OrderRejected
-from igest_sync.mapping import build_document, expected_gross
+from igest_sync.fiscal import rules as pt_rules
+from igest_sync.fiscal.mapping import build_document, expected_gross
+from igest_sync.fiscal.money import document_totals
 from igest_sync.models import DocumentDraft, Order, OrderLine, Tax
-from igest_sync.money import document_totals
 
 SETTINGS = InvoiceConfig(product_exemption_code="M10", shipping_exemption_code="M10")
 ISSUE = date(2026, 11, 20)
@@ -60,8 +60,18 @@ def model_orders(draw) -> Order:
         if not inc:
             extra_vat += v
         sku = draw(st.one_of(st.none(), st.just(f"SKU-{index}")))
-        lines.append(OrderLine(1000 + index, draw(st.one_of(st.none(), st.just(7))), sku,
-                               f"Produto {index}", qty, price, discount, taxes))
+        lines.append(
+            OrderLine(
+                1000 + index,
+                draw(st.one_of(st.none(), st.just(7))),
+                sku,
+                f"Produto {index}",
+                qty,
+                price,
+                discount,
+                taxes,
+            )
+        )
         amounts.append(amount)
         vats.append(v)
 
@@ -81,16 +91,28 @@ def model_orders(draw) -> Order:
     value = sum(amounts, Decimal(0)) + shipping - shipping_discount + extra_vat
     gift = draw(st.one_of(st.just(Decimal(0)), cents(0, int(value * 100))))
     return Order(
-        id=draw(st.integers(1, 10**6)), status="paid", created_at=None,
+        id=draw(st.integers(1, 10**6)),
+        status="paid",
+        created_at=None,
         completed_at=datetime(2026, 11, draw(st.integers(18, 20)), 12, tzinfo=UTC),
         currency="EUR",
         subtotal=sum((x.price * x.qty for x in lines), Decimal(0)),
         discount=sum((x.discount for x in lines), Decimal(0)),
-        shipping=shipping, shipping_discount=shipping_discount, gift_cards_discount=gift,
-        tax=sum(vats, Decimal(0)) + shipping_tax, shipping_tax=shipping_tax, total=value - gift,
-        shipping_required=shipping_required, shipping_method_name=None,
-        shipping_taxes=shipping_taxes, payment_method_name=None, payment_method_type=None,
-        customer_email=None, billing=None, additional_fields=(), lines=tuple(lines),
+        shipping=shipping,
+        shipping_discount=shipping_discount,
+        gift_cards_discount=gift,
+        tax=sum(vats, Decimal(0)) + shipping_tax,
+        shipping_tax=shipping_tax,
+        total=value - gift,
+        shipping_required=shipping_required,
+        shipping_method_name=None,
+        shipping_taxes=shipping_taxes,
+        payment_method_name=None,
+        payment_method_type=None,
+        customer_email=None,
+        billing=None,
+        additional_fields=(),
+        lines=tuple(lines),
     )
 
 
@@ -100,7 +122,11 @@ def assert_sound(order: Order, draft: DocumentDraft) -> None:
     net, vat, gross, breakdown = document_totals(draft.lines, draft.prices_include_vat)
     assert gross == paid == expected_gross(order)
     assert (draft.net_total, draft.vat_total, draft.gross_total, draft.vat_breakdown) == (
-        net, vat, gross, breakdown)
+        net,
+        vat,
+        gross,
+        breakdown,
+    )
 
     values: dict[Decimal, Decimal] = {}
     for line in draft.lines:
@@ -125,7 +151,8 @@ def assert_sound(order: Order, draft: DocumentDraft) -> None:
             assert summary.vat == r2(summary.base * summary.rate / 100)
 
     assert len(draft.lines) == len(order.lines) + (
-        1 if order.shipping - order.shipping_discount > 0 else 0)
+        1 if order.shipping - order.shipping_discount > 0 else 0
+    )
     gift_note = f"Pago com cartão-oferta: {order.gift_cards_discount:.2f} EUR"
     assert (gift_note in draft.notes) == (order.gift_cards_discount > 0)
     assert f"Encomenda Jumpseller n.º {order.id}" in draft.notes
@@ -141,7 +168,8 @@ def test_orders_that_follow_the_money_model_become_exact_documents(order: Order)
     if all(t.included for t in taxes):
         assert draft.prices_include_vat
         assert [x.unit_price for x in draft.lines[: len(order.lines)]] == [
-            x.price for x in order.lines]
+            x.price for x in order.lines
+        ]
 
 
 @FAST
@@ -152,7 +180,8 @@ def test_building_is_deterministic(order: Order) -> None:
 
 
 FIGURES = re.compile(
-    r"document total (-?\d+\.\d\d) EUR would differ from the (-?\d+\.\d\d) EUR the customer paid")
+    r"document total (-?\d+\.\d\d) EUR would differ from the (-?\d+\.\d\d) EUR the customer paid"
+)
 
 
 @FAST

@@ -9,9 +9,9 @@ from decimal import Decimal as D
 import pytest
 
 from igest_sync.config import InvoiceConfig
-from igest_sync.customer import CustomerOverride
 from igest_sync.errors import OrderRejected
-from igest_sync.mapping import build_credit_note, build_document
+from igest_sync.fiscal.customer import CustomerOverride
+from igest_sync.fiscal.mapping import build_credit_note, build_document
 from igest_sync.models import Address, DocumentDraft, IssuedDocument, Order, OrderLine, Tax
 
 ISSUE = date(2026, 11, 20)
@@ -21,22 +21,49 @@ PERSON_NIF = "123456789"
 COMPANY_NIF = "501964843"
 
 
-def product(price: str, qty: str = "1", discount: str = "0", sku: str | None = "SKU-1",
-            name: str = "Caneca", taxes=VAT23) -> OrderLine:
+def product(
+    price: str,
+    qty: str = "1",
+    discount: str = "0",
+    sku: str | None = "SKU-1",
+    name: str = "Caneca",
+    taxes=VAT23,
+) -> OrderLine:
     return OrderLine(101, None, sku, name, D(qty), D(price), D(discount), taxes)
 
 
 def make_order(total: str, lines: tuple[OrderLine, ...] | None = None, **fields) -> Order:
     lines = lines if lines is not None else (product(total),)
     values = dict(
-        id=31, status="paid", created_at=PAID_AT, completed_at=PAID_AT, currency="EUR",
-        subtotal=D(total), discount=D("0"), shipping=D("0"), shipping_discount=D("0"),
-        gift_cards_discount=D("0"), tax=D("0"), shipping_tax=D("0"), total=D(total),
-        shipping_required=True, shipping_method_name=None, shipping_taxes=(),
-        payment_method_name=None, payment_method_type=None, customer_email="c@example.pt",
-        billing=Address(name="Rui", surname="Costa", address="Rua Nova 2", city="Porto",
-                        postal="4000-001", country_code="PT"),
-        additional_fields=(), lines=lines,
+        id=31,
+        status="paid",
+        created_at=PAID_AT,
+        completed_at=PAID_AT,
+        currency="EUR",
+        subtotal=D(total),
+        discount=D("0"),
+        shipping=D("0"),
+        shipping_discount=D("0"),
+        gift_cards_discount=D("0"),
+        tax=D("0"),
+        shipping_tax=D("0"),
+        total=D(total),
+        shipping_required=True,
+        shipping_method_name=None,
+        shipping_taxes=(),
+        payment_method_name=None,
+        payment_method_type=None,
+        customer_email="c@example.pt",
+        billing=Address(
+            name="Rui",
+            surname="Costa",
+            address="Rua Nova 2",
+            city="Porto",
+            postal="4000-001",
+            country_code="PT",
+        ),
+        additional_fields=(),
+        lines=lines,
     )
     values.update(fields)
     return Order(**values)
@@ -55,11 +82,15 @@ def with_nif(order: Order, nif: str) -> Order:
 
 def test_company_customer_with_formatted_nif() -> None:
     order = make_order("10.00")
-    order = replace(order, billing=replace(order.billing, company="Costa & Filhos, Lda",
-                                           taxid="PT 501 964 843"))
+    order = replace(
+        order, billing=replace(order.billing, company="Costa & Filhos, Lda", taxid="PT 501 964 843")
+    )
     customer = build(order).customer
-    assert (customer.nif, customer.name, customer.city) == (COMPANY_NIF, "Costa & Filhos, Lda",
-                                                            "Porto")
+    assert (customer.nif, customer.name, customer.city) == (
+        COMPANY_NIF,
+        "Costa & Filhos, Lda",
+        "Porto",
+    )
     assert customer.email == "c@example.pt"
 
 
@@ -92,8 +123,10 @@ def test_overrides_win_over_the_order() -> None:
 
 
 def test_foreign_eu_vat_number() -> None:
-    order = make_order("10.00", billing=Address(company="Tienda SL", taxid="ESB12345674",
-                                                  city="Madrid", country_code="ES"))
+    order = make_order(
+        "10.00",
+        billing=Address(company="Tienda SL", taxid="ESB12345674", city="Madrid", country_code="ES"),
+    )
     customer = build(order).customer
     assert (customer.nif, customer.country) == ("ESB12345674", "ES")
 
@@ -192,8 +225,13 @@ def test_an_order_that_does_not_add_up_is_refused_with_both_figures() -> None:
 
 def test_building_twice_gives_equal_drafts() -> None:
     lines = (product("9.99", qty="3", discount="1.00"), product("5.00", sku=None))
-    order = make_order("33.97", lines=lines, shipping=D("5.00"), shipping_taxes=VAT23,
-                       gift_cards_discount=D("5.00"))
+    order = make_order(
+        "33.97",
+        lines=lines,
+        shipping=D("5.00"),
+        shipping_taxes=VAT23,
+        gift_cards_discount=D("5.00"),
+    )
     settings = InvoiceConfig(payment_methods={"b": "MB", "a": "CC"})
     assert build(order, settings) == build(order, settings)
 
@@ -203,23 +241,37 @@ def test_building_twice_gives_equal_drafts() -> None:
 
 def issued(draft: DocumentDraft, **fields) -> IssuedDocument:
     values = dict(
-        id="doc-1", type=draft.type, series=draft.series, number="FR A/123", atcud="X-123",
-        status="final", date=draft.date, external_reference=draft.external_reference,
-        customer_nif=draft.customer.nif, customer_name=draft.customer.name,
-        net_total=draft.net_total, vat_total=draft.vat_total, gross_total=draft.gross_total,
+        id="doc-1",
+        type=draft.type,
+        series=draft.series,
+        number="FR A/123",
+        atcud="X-123",
+        status="final",
+        date=draft.date,
+        external_reference=draft.external_reference,
+        customer_nif=draft.customer.nif,
+        customer_name=draft.customer.name,
+        net_total=draft.net_total,
+        vat_total=draft.vat_total,
+        gross_total=draft.gross_total,
     )
     values.update(fields)
     return IssuedDocument(**values)
 
 
 def credit(order, original, draft, reason="Encomenda cancelada", when=date(2026, 11, 25)):
-    return build_credit_note(order, original, draft, InvoiceConfig(), store="loja",
-                             issue_date=when, reason=reason)
+    return build_credit_note(
+        order, original, draft, InvoiceConfig(), store="loja", issue_date=when, reason=reason
+    )
 
 
 def test_credit_note_credits_the_whole_original() -> None:
-    order = make_order("24.92", lines=(product("9.99", qty="2", discount="1.00"),),
-                       shipping=D("5.94"), shipping_taxes=VAT23)
+    order = make_order(
+        "24.92",
+        lines=(product("9.99", qty="2", discount="1.00"),),
+        shipping=D("5.94"),
+        shipping_taxes=VAT23,
+    )
     draft = build(order)
     nc = credit(order, issued(draft), draft, reason="Devolução")
     assert nc.type == "NC"
@@ -228,7 +280,10 @@ def test_credit_note_credits_the_whole_original() -> None:
     assert nc.lines == draft.lines
     assert nc.prices_include_vat == draft.prices_include_vat
     assert (nc.net_total, nc.vat_total, nc.gross_total) == (
-        draft.net_total, draft.vat_total, draft.gross_total)
+        draft.net_total,
+        draft.vat_total,
+        draft.gross_total,
+    )
     assert nc.vat_breakdown == draft.vat_breakdown
     assert nc.customer == draft.customer
     assert nc.payment_method is None
@@ -240,7 +295,9 @@ def test_credit_note_reason_defaults_to_the_setting() -> None:
     order = make_order("10.00")
     draft = build(order)
     assert credit(order, issued(draft), draft, reason="  ").related_document == (
-        "FR A/123", "Encomenda cancelada")
+        "FR A/123",
+        "Encomenda cancelada",
+    )
 
 
 def test_credit_note_needs_a_final_original() -> None:

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from igest_sync.models import DocumentLine
-from igest_sync.money import (
+from igest_sync.fiscal.money import (
     document_totals,
     fit_discount_percent,
     line_value,
@@ -17,12 +16,18 @@ from igest_sync.money import (
     tidy,
     unit_price_for,
 )
+from igest_sync.models import DocumentLine
 
 
 def doc_line(qty: str, unit: str, rate: str, pct: str = "0", ref: str = "X") -> DocumentLine:
     return DocumentLine(
-        reference=ref, description=ref, quantity=D(qty), unit_price=D(unit),
-        discount_percent=D(pct), vat_rate=D(rate), exemption_code="M10" if D(rate) == 0 else None,
+        reference=ref,
+        description=ref,
+        quantity=D(qty),
+        unit_price=D(unit),
+        discount_percent=D(pct),
+        vat_rate=D(rate),
+        exemption_code="M10" if D(rate) == 0 else None,
     )
 
 
@@ -111,8 +116,13 @@ def test_totals_of_no_lines_are_zero() -> None:
 
 @pytest.mark.parametrize(
     ("total", "qty", "unit"),
-    [("24.37", "3", "8.123333"), ("36.90", "3", "12.30"), ("10", "4", "2.50"), ("0", "2", "0.00"),
-     ("1.00", "3", "0.333333")],
+    [
+        ("24.37", "3", "8.123333"),
+        ("36.90", "3", "12.30"),
+        ("10", "4", "2.50"),
+        ("0", "2", "0.00"),
+        ("1.00", "3", "0.333333"),
+    ],
 )
 def test_unit_price_for_reproduces_the_line_total(total: str, qty: str, unit: str) -> None:
     price = unit_price_for(D(total), D(qty))
@@ -169,7 +179,8 @@ rates = st.sampled_from(["0", "6", "13", "23", "4", "22"])
 @given(
     st.lists(
         st.tuples(st.integers(1, 20), st.integers(0, 100_000), rates, st.integers(0, 100)),
-        min_size=0, max_size=8,
+        min_size=0,
+        max_size=8,
     ),
     st.booleans(),
 )

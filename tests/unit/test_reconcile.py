@@ -12,12 +12,21 @@ import pytest
 
 from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
 from igest_sync.errors import NotFound, UsageError
-from igest_sync.ledger import Ledger
 from igest_sync.models import IssuedDocument, ItemOutcome, Order
 from igest_sync.runs import reconcile as rec
 from igest_sync.runs.invoice import InvoiceReport
-from igest_sync.runs.reconcile import (DUPLICATE, MISSING, UNCREDITED, UNKNOWN_ORDER, WRONG_TOTAL,
-                                       Period, ReconcileRun, compare, parse_reference)
+from igest_sync.runs.reconcile import (
+    DUPLICATE,
+    MISSING,
+    UNCREDITED,
+    UNKNOWN_ORDER,
+    WRONG_TOTAL,
+    Period,
+    ReconcileRun,
+    compare,
+    parse_reference,
+)
+from igest_sync.state.ledger import Ledger
 
 STORE = "shop"
 NOV = Period(date(2026, 11, 1), date(2026, 11, 30))
@@ -27,36 +36,77 @@ def at(day: str, time: str = "12:00") -> datetime:
     return datetime.fromisoformat(f"{day}T{time}:00+00:00")
 
 
-def order(order_id: int, *, status: str = "paid", paid: str | None = "2026-11-10",
-          total: str = "50.00", gift: str = "0", created: str | None = None) -> Order:
-    created_at = at(created) if created else (at(paid) - timedelta(hours=1) if paid else
-                                              at("2026-11-10"))
+def order(
+    order_id: int,
+    *,
+    status: str = "paid",
+    paid: str | None = "2026-11-10",
+    total: str = "50.00",
+    gift: str = "0",
+    created: str | None = None,
+) -> Order:
+    created_at = (
+        at(created) if created else (at(paid) - timedelta(hours=1) if paid else at("2026-11-10"))
+    )
     return Order(
-        id=order_id, status=status, created_at=created_at,
-        completed_at=at(paid) if paid else None, currency="EUR", subtotal=D(total),
-        discount=D(0), shipping=D(0), shipping_discount=D(0), gift_cards_discount=D(gift),
-        tax=D(0), shipping_tax=D(0), total=D(total), shipping_required=True,
-        shipping_method_name=None, shipping_taxes=(), payment_method_name=None,
-        payment_method_type=None, customer_email=None, billing=None, additional_fields=(),
-        lines=())
+        id=order_id,
+        status=status,
+        created_at=created_at,
+        completed_at=at(paid) if paid else None,
+        currency="EUR",
+        subtotal=D(total),
+        discount=D(0),
+        shipping=D(0),
+        shipping_discount=D(0),
+        gift_cards_discount=D(gift),
+        tax=D(0),
+        shipping_tax=D(0),
+        total=D(total),
+        shipping_required=True,
+        shipping_method_name=None,
+        shipping_taxes=(),
+        payment_method_name=None,
+        payment_method_type=None,
+        customer_email=None,
+        billing=None,
+        additional_fields=(),
+        lines=(),
+    )
 
 
 _numbers = iter(range(1, 10_000))
 
 
-def doc(order_id: int | str, gross: str = "50.00", *, kind: str = "invoice",
-        status: str = "final", day: str = "2026-11-10", store: str = STORE,
-        doc_id: str | None = None) -> IssuedDocument:
+def doc(
+    order_id: int | str,
+    gross: str = "50.00",
+    *,
+    kind: str = "invoice",
+    status: str = "final",
+    day: str = "2026-11-10",
+    store: str = STORE,
+    doc_id: str | None = None,
+) -> IssuedDocument:
     n = next(_numbers)
     ref = order_id if isinstance(order_id, str) else f"jumpseller:{store}:{order_id}"
     if kind == "credit":
         ref += ":credit"
     doc_type = "NC" if kind == "credit" else "FR"
     return IssuedDocument(
-        id=doc_id or f"d{n}", type=doc_type, series="A",
-        number=f"{doc_type} A/{n}" if status == "final" else None, atcud=None, status=status,
-        date=date.fromisoformat(day), external_reference=ref, customer_nif=None,
-        customer_name=None, net_total=D(gross), vat_total=D(0), gross_total=D(gross))
+        id=doc_id or f"d{n}",
+        type=doc_type,
+        series="A",
+        number=f"{doc_type} A/{n}" if status == "final" else None,
+        atcud=None,
+        status=status,
+        date=date.fromisoformat(day),
+        external_reference=ref,
+        customer_nif=None,
+        customer_name=None,
+        net_total=D(gross),
+        vat_total=D(0),
+        gross_total=D(gross),
+    )
 
 
 def kinds(report) -> list[tuple[str, int | None]]:
@@ -79,8 +129,7 @@ def test_clean_store_has_no_problems_and_exit_0():
 
 def test_paid_order_without_final_document_is_missing():
     orders = [order(1), order(2), order(3), order(4)]
-    docs = [doc(2, status="draft"), doc(3, status="cancelled"),
-            doc(4, store="othershop"), doc(1)]
+    docs = [doc(2, status="draft"), doc(3, status="cancelled"), doc(4, store="othershop"), doc(1)]
     report = compare(orders, docs, STORE, NOV)
     assert kinds(report) == [(MISSING, 2), (MISSING, 3), (MISSING, 4)]
     problem = report.problems[0]
@@ -97,8 +146,9 @@ def test_a_credit_note_alone_is_not_the_invoice():
 
 def test_two_final_invoices_are_a_duplicate_but_one_document_listed_twice_is_not():
     first, second = doc(1), doc(1)
-    report = compare([order(1), order(2)], [first, second, doc(2, doc_id="x"),
-                                            doc(2, doc_id="x")], STORE, NOV)
+    report = compare(
+        [order(1), order(2)], [first, second, doc(2, doc_id="x"), doc(2, doc_id="x")], STORE, NOV
+    )
     assert kinds(report) == [(DUPLICATE, 1)]
     assert report.problems[0].documents == (first.number, second.number)
     assert not report.problems[0].fixable
@@ -106,8 +156,9 @@ def test_two_final_invoices_are_a_duplicate_but_one_document_listed_twice_is_not
 
 def test_two_final_credit_notes_are_a_duplicate():
     cancelled = order(1, status="canceled")
-    report = compare([cancelled], [doc(1), doc(1, kind="credit"), doc(1, kind="credit")],
-                     STORE, NOV)
+    report = compare(
+        [cancelled], [doc(1), doc(1, kind="credit"), doc(1, kind="credit")], STORE, NOV
+    )
     assert kinds(report) == [(DUPLICATE, 1)]
     assert report.problems[0].reference == "jumpseller:shop:1:credit"
 
@@ -128,8 +179,12 @@ def test_each_wrong_duplicate_is_reported_once_as_wrong():
 
 
 def test_cancelled_invoiced_order_without_credit_note_is_uncredited():
-    orders = [order(1, status="canceled"), order(2, status="canceled"),
-              order(3, status="canceled"), order(4, status="canceled", paid=None)]
+    orders = [
+        order(1, status="canceled"),
+        order(2, status="canceled"),
+        order(3, status="canceled"),
+        order(4, status="canceled", paid=None),
+    ]
     docs = [doc(1), doc(2), doc(2, kind="credit"), doc(1, kind="credit", status="draft")]
     report = compare(orders, docs, STORE, NOV)
     # 2 is credited, 3 was never invoiced, 4 was never paid.
@@ -139,13 +194,25 @@ def test_cancelled_invoiced_order_without_credit_note_is_uncredited():
 
 
 def test_document_of_an_order_jumpseller_does_not_know_is_unknown():
-    docs = [doc(1), doc(99), doc(98, kind="credit"), doc("jumpseller:shop:abc"),
-            doc("jumpseller:shop:010"), doc("jumpseller:shopping:5"), doc("manual-1"),
-            doc(97, day="2026-12-05"), doc(96, status="draft")]
+    docs = [
+        doc(1),
+        doc(99),
+        doc(98, kind="credit"),
+        doc("jumpseller:shop:abc"),
+        doc("jumpseller:shop:010"),
+        doc("jumpseller:shopping:5"),
+        doc("manual-1"),
+        doc(97, day="2026-12-05"),
+        doc(96, status="draft"),
+    ]
     report = compare([order(1)], docs, STORE, NOV)
     # Dated after the period, a draft, other stores' and hand-made references: not ours to judge.
-    assert kinds(report) == [(UNKNOWN_ORDER, None), (UNKNOWN_ORDER, None), (UNKNOWN_ORDER, 98),
-                             (UNKNOWN_ORDER, 99)]
+    assert kinds(report) == [
+        (UNKNOWN_ORDER, None),
+        (UNKNOWN_ORDER, None),
+        (UNKNOWN_ORDER, 98),
+        (UNKNOWN_ORDER, 99),
+    ]
     assert report.exit_code == 1
 
 
@@ -158,10 +225,14 @@ def test_known_order_paid_outside_the_period_is_left_to_its_own_period():
 
 def test_period_is_in_lisbon_days():
     summer = Period(date(2026, 7, 1), date(2026, 7, 31))  # Lisbon is UTC+1 in summer
-    orders = [order(1, paid="2026-06-30", created="2026-06-30"),
-              order(2, paid="2026-07-31", created="2026-07-31")]
-    orders = [replace(orders[0], completed_at=at("2026-06-30", "23:30")),
-              replace(orders[1], completed_at=at("2026-07-31", "23:30"))]
+    orders = [
+        order(1, paid="2026-06-30", created="2026-06-30"),
+        order(2, paid="2026-07-31", created="2026-07-31"),
+    ]
+    orders = [
+        replace(orders[0], completed_at=at("2026-06-30", "23:30")),
+        replace(orders[1], completed_at=at("2026-07-31", "23:30")),
+    ]
     report = compare(orders, [], STORE, summer)
     assert kinds(report) == [(MISSING, 1)]  # 2 was paid on 1 August in Lisbon
 
@@ -181,11 +252,15 @@ def test_paid_order_without_payment_time_is_a_notice_not_a_problem():
 def test_problems_are_sorted_by_kind_then_order():
     orders = [order(5), order(3), order(4, status="canceled")]
     report = compare(orders, [doc(4), doc(3, "1.00"), doc(8)], STORE, NOV)
-    assert kinds(report) == [(MISSING, 5), (WRONG_TOTAL, 3), (UNCREDITED, 4),
-                             (UNKNOWN_ORDER, 8)]
+    assert kinds(report) == [(MISSING, 5), (WRONG_TOTAL, 3), (UNCREDITED, 4), (UNKNOWN_ORDER, 8)]
     data = report.to_json()
-    assert data["counts"] == {"missing": 1, "duplicate": 0, "wrong_total": 1, "uncredited": 1,
-                              "unknown_order": 1}
+    assert data["counts"] == {
+        "missing": 1,
+        "duplicate": 0,
+        "wrong_total": 1,
+        "uncredited": 1,
+        "unknown_order": 1,
+    }
     assert data["clean"] is False
     assert [p["kind"] for p in data["problems"]] == [k for k, _ in kinds(report)]
 
@@ -195,16 +270,19 @@ def test_period_must_not_end_before_it_starts():
         Period(date(2026, 11, 2), date(2026, 11, 1))
 
 
-@pytest.mark.parametrize("reference, expected", [
-    ("jumpseller:shop:10452", (10452, "invoice")),
-    ("jumpseller:shop:10452:credit", (10452, "credit")),
-    ("jumpseller:shop:x", (None, "invoice")),
-    ("jumpseller:shop:", (None, "invoice")),
-    ("jumpseller:shop:١٢", (None, "invoice")),  # non-ASCII digits
-    ("jumpseller:shop2:1", None),
-    ("jumpseller:sho:1", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "reference, expected",
+    [
+        ("jumpseller:shop:10452", (10452, "invoice")),
+        ("jumpseller:shop:10452:credit", (10452, "credit")),
+        ("jumpseller:shop:x", (None, "invoice")),
+        ("jumpseller:shop:", (None, "invoice")),
+        ("jumpseller:shop:١٢", (None, "invoice")),  # non-ASCII digits
+        ("jumpseller:shop2:1", None),
+        ("jumpseller:sho:1", None),
+        (None, None),
+    ],
+)
 def test_parse_reference(reference, expected):
     assert parse_reference(reference, STORE) == expected
 
@@ -226,8 +304,11 @@ class FakeJumpseller:
     def order(self, order_id: int) -> Order:
         self.lookups.append(order_id)
         if order_id not in self.hidden:
-            raise NotFound(f"Jumpseller GET /orders/{order_id}.json: not found",
-                           service="Jumpseller", status=404)
+            raise NotFound(
+                f"Jumpseller GET /orders/{order_id}.json: not found",
+                service="Jumpseller",
+                status=404,
+            )
         return self.hidden[order_id]
 
 
@@ -240,16 +321,24 @@ class FakeIgest:
         self.queries.append(query)
         first, last = query.get("date_from"), query.get("date_to")
         ref = query.get("external_reference")
-        return iter([d for d in self.documents
-                     if (first is None or d.date >= first) and (last is None or d.date <= last)
-                     and (ref is None or d.external_reference == ref)])
+        return iter(
+            [
+                d
+                for d in self.documents
+                if (first is None or d.date >= first)
+                and (last is None or d.date <= last)
+                and (ref is None or d.external_reference == ref)
+            ]
+        )
 
 
 def config(**invoice) -> Config:
-    return Config(path=Path("config.toml"),
-                  jumpseller=JumpsellerConfig("http://js", "login", "token", STORE),
-                  igest=IgestConfig("http://ig", "key", "code"),
-                  invoice=InvoiceConfig(**invoice))
+    return Config(
+        path=Path("config.toml"),
+        jumpseller=JumpsellerConfig("http://js", "login", "token", STORE),
+        igest=IgestConfig("http://ig", "key", "code"),
+        invoice=InvoiceConfig(**invoice),
+    )
 
 
 def test_run_lists_orders_30_days_back_and_documents_30_days_on():
@@ -263,8 +352,13 @@ def test_run_lists_orders_30_days_back_and_documents_30_days_on():
 def test_run_finds_an_older_order_paid_in_the_period_and_unknown_orders():
     old = order(5, created="2026-09-01", paid="2026-11-03", total="20.00")
     js = FakeJumpseller([order(10), order(11)], hidden=[old])
-    docs = [doc(10), doc(11), doc(5, "19.00", day="2026-11-03"), doc(7, day="2026-11-20"),
-            doc(99, day="2026-11-20")]
+    docs = [
+        doc(10),
+        doc(11),
+        doc(5, "19.00", day="2026-11-03"),
+        doc(7, day="2026-11-20"),
+        doc(99, day="2026-11-20"),
+    ]
     report = ReconcileRun(config(), js, FakeIgest(docs)).run(NOV)
     assert kinds(report) == [(WRONG_TOTAL, 5), (UNKNOWN_ORDER, 7), (UNKNOWN_ORDER, 99)]
     assert sorted(js.lookups) == [5, 7, 99]
@@ -283,14 +377,20 @@ def test_run_looks_up_a_missing_reference_outside_the_window_before_reporting_it
     paid = order(1, paid="2026-11-30")
     cancelled = order(2, status="canceled", paid="2026-11-05")
     never = order(3)
-    docs = [doc(1, day="2027-01-15"), doc(2, day="2026-11-05"),
-            doc(2, kind="credit", day="2027-02-01")]
+    docs = [
+        doc(1, day="2027-01-15"),
+        doc(2, day="2026-11-05"),
+        doc(2, kind="credit", day="2027-02-01"),
+    ]
     ig = FakeIgest(docs)
     report = ReconcileRun(config(), FakeJumpseller([paid, cancelled, never]), ig).run(NOV)
     assert kinds(report) == [(MISSING, 3)]
     looked_up = [q["external_reference"] for q in ig.queries if "external_reference" in q]
-    assert sorted(looked_up) == ["jumpseller:shop:1", "jumpseller:shop:2:credit",
-                                 "jumpseller:shop:3"]
+    assert sorted(looked_up) == [
+        "jumpseller:shop:1",
+        "jumpseller:shop:2:credit",
+        "jumpseller:shop:3",
+    ]
 
 
 def test_run_lists_later_documents_once_instead_of_many_look_ups():
@@ -321,9 +421,11 @@ class FakeInvoiceRun:
     def resend(self, order_ids: list[int]) -> InvoiceReport:
         FakeInvoiceRun.calls.append(list(order_ids))
         return InvoiceReport(
-            outcomes=[ItemOutcome(str(i), self.results.get(i, "issued"), "FR A/9")
-                      for i in order_ids],
-            notices=["a notice from the invoice run"])
+            outcomes=[
+                ItemOutcome(str(i), self.results.get(i, "issued"), "FR A/9") for i in order_ids
+            ],
+            notices=["a notice from the invoice run"],
+        )
 
 
 @pytest.fixture
@@ -335,8 +437,14 @@ def fake_invoice_run(monkeypatch) -> type[FakeInvoiceRun]:
 
 
 def problem_store() -> tuple[FakeJumpseller, FakeIgest]:
-    orders = [order(1), order(2), order(3, total="9.00"), order(4, status="canceled"),
-              order(5), order(6)]
+    orders = [
+        order(1),
+        order(2),
+        order(3, total="9.00"),
+        order(4, status="canceled"),
+        order(5),
+        order(6),
+    ]
     docs = [doc(2), doc(3), doc(4), doc(5), doc(5), doc(77)]
     return FakeJumpseller(orders), FakeIgest(docs)
 
@@ -349,7 +457,11 @@ def test_fix_resends_only_the_missing_invoices(tmp_path, fake_invoice_run):
     assert [o.key for o in report.fixes] == ["1", "6"]
     assert [p.order_id for p in report.problems if report.fixed(p)] == [1, 6]
     assert {(p.kind, p.order_id) for p in report.remaining} == {
-        (DUPLICATE, 5), (WRONG_TOTAL, 3), (UNCREDITED, 4), (UNKNOWN_ORDER, 77)}
+        (DUPLICATE, 5),
+        (WRONG_TOTAL, 3),
+        (UNCREDITED, 4),
+        (UNKNOWN_ORDER, 77),
+    }
     assert report.exit_code == 1  # the rest needs a person
     assert "a notice from the invoice run" in report.notices
     assert "Fixed 2" in report.summary()
@@ -374,15 +486,15 @@ def test_a_failed_fix_leaves_the_problem(tmp_path, fake_invoice_run):
     assert report.exit_code == 1
 
 
-def test_no_fix_without_the_flag_and_nothing_to_resend_on_a_clean_store(tmp_path,
-                                                                         fake_invoice_run):
+def test_no_fix_without_the_flag_and_nothing_to_resend_on_a_clean_store(tmp_path, fake_invoice_run):
     js, ig = problem_store()
     report = ReconcileRun(config(), js, ig).run(NOV)
     assert fake_invoice_run.calls == []
     assert report.fixes == [] and report.exit_code == 1
     with Ledger(tmp_path / "state.db") as ledger:
-        clean = ReconcileRun(config(), FakeJumpseller([order(1)]), FakeIgest([doc(1)]),
-                             ledger=ledger).run(NOV, fix=True)
+        clean = ReconcileRun(
+            config(), FakeJumpseller([order(1)]), FakeIgest([doc(1)]), ledger=ledger
+        ).run(NOV, fix=True)
     assert fake_invoice_run.calls == []
     assert clean.exit_code == 0
 
@@ -390,4 +502,3 @@ def test_no_fix_without_the_flag_and_nothing_to_resend_on_a_clean_store(tmp_path
 def test_fix_needs_the_ledger():
     with pytest.raises(UsageError):
         ReconcileRun(config(), FakeJumpseller([]), FakeIgest([])).run(NOV, fix=True)
-

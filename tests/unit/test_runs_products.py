@@ -16,11 +16,27 @@ from igest_sync.runs.products import sync_products
 D = Decimal
 
 
-def item(sku: str | None, pid: int, *, vid: int | None = None, name: str = "Caneca",
-         price: str = "12.30", barcode: str | None = None,
-         digital: bool = False) -> CatalogueItem:
-    return CatalogueItem(product_id=pid, variant_id=vid, sku=sku, name=name, price=D(price),
-                         barcode=barcode, digital=digital, stock=1, stock_unlimited=False)
+def item(
+    sku: str | None,
+    pid: int,
+    *,
+    vid: int | None = None,
+    name: str = "Caneca",
+    price: str = "12.30",
+    barcode: str | None = None,
+    digital: bool = False,
+) -> CatalogueItem:
+    return CatalogueItem(
+        product_id=pid,
+        variant_id=vid,
+        sku=sku,
+        name=name,
+        price=D(price),
+        barcode=barcode,
+        digital=digital,
+        stock=1,
+        stock_unlimited=False,
+    )
 
 
 class FakeJumpseller:
@@ -46,11 +62,18 @@ class FakeIgest:
         self.writes.append(("create", draft.reference))
         if draft.reference in self.fail:
             raise self.fail[draft.reference]
-        new = IgestProduct(id=f"id-{len(self.by_id) + 1}", reference=draft.reference,
-                           description=draft.description, type=draft.type, unit=draft.unit,
-                           price=draft.price, vat_rate=draft.vat_rate,
-                           exemption_code=draft.exemption_code, barcode=draft.barcode,
-                           active=True)
+        new = IgestProduct(
+            id=f"id-{len(self.by_id) + 1}",
+            reference=draft.reference,
+            description=draft.description,
+            type=draft.type,
+            unit=draft.unit,
+            price=draft.price,
+            vat_rate=draft.vat_rate,
+            exemption_code=draft.exemption_code,
+            barcode=draft.barcode,
+            active=True,
+        )
         self.by_id[new.id] = new
         return new
 
@@ -69,11 +92,26 @@ class FakeIgest:
         return found
 
 
-def existing(reference: str, pid: str, *, description: str = "Caneca", price: str = "10",
-             barcode: str | None = None) -> IgestProduct:
-    return IgestProduct(id=pid, reference=reference, description=description, type="P",
-                        unit="UN", price=D(price), vat_rate=D(23), exemption_code=None,
-                        barcode=barcode, active=True)
+def existing(
+    reference: str,
+    pid: str,
+    *,
+    description: str = "Caneca",
+    price: str = "10",
+    barcode: str | None = None,
+) -> IgestProduct:
+    return IgestProduct(
+        id=pid,
+        reference=reference,
+        description=description,
+        type="P",
+        unit="UN",
+        price=D(price),
+        vat_rate=D(23),
+        exemption_code=None,
+        barcode=barcode,
+        active=True,
+    )
 
 
 STORE = [
@@ -87,13 +125,19 @@ STORE = [
 
 def test_creates_only_the_missing_skus_with_their_fields() -> None:
     igest = FakeIgest([existing("OLD", "p-old", description="Prato antigo", price="1")])
-    report = sync_products(FakeJumpseller(STORE), igest, ProductsConfig(), update=False,
-                           dry_run=False)
+    report = sync_products(
+        FakeJumpseller(STORE), igest, ProductsConfig(), update=False, dry_run=False
+    )
     assert sorted(w[1] for w in igest.writes) == ["EBOOK", "MUG-1", "TEE-M", "TEE-S"]
     assert all(w[0] == "create" for w in igest.writes)
     mug, ebook = igest.by_reference("MUG-1"), igest.by_reference("EBOOK")
     assert (mug.description, mug.type, mug.price, mug.vat_rate, mug.barcode) == (
-        "Caneca", "P", D("10.000000"), D(23), "5601234567890")
+        "Caneca",
+        "P",
+        D("10.000000"),
+        D(23),
+        "5601234567890",
+    )
     assert (ebook.type, ebook.price) == ("S", D("5.000000"))
     assert igest.by_reference("TEE-M").description == "T-shirt - M"
     # Without update the existing product is left alone, and the report says it differs.
@@ -109,19 +153,23 @@ def test_second_run_writes_nothing() -> None:
     igest = FakeIgest()
     sync_products(FakeJumpseller(STORE), igest, ProductsConfig(), update=True, dry_run=False)
     igest.writes.clear()
-    report = sync_products(FakeJumpseller(STORE), igest, ProductsConfig(), update=True,
-                           dry_run=False)
+    report = sync_products(
+        FakeJumpseller(STORE), igest, ProductsConfig(), update=True, dry_run=False
+    )
     assert igest.writes == []
     assert report.counts["unchanged"] == len(STORE) and report.writes == 0
 
 
 def test_update_writes_only_the_differing_fields() -> None:
-    igest = FakeIgest([
-        existing("MUG-1", "a", description="Caneca", price="10.000000",
-                 barcode="5601234567890"),
-        existing("OLD", "b", description="Prato antigo", price="20.000000"),
-        existing("TEE-S", "c", description="T-shirt - S", price="1", barcode="999"),
-    ])
+    igest = FakeIgest(
+        [
+            existing(
+                "MUG-1", "a", description="Caneca", price="10.000000", barcode="5601234567890"
+            ),
+            existing("OLD", "b", description="Prato antigo", price="20.000000"),
+            existing("TEE-S", "c", description="T-shirt - S", price="1", barcode="999"),
+        ]
+    )
     jumpseller = FakeJumpseller(STORE[:2] + STORE[4:])
     report = sync_products(jumpseller, igest, ProductsConfig(), update=True, dry_run=False)
     assert igest.writes == [  # in catalogue order
@@ -131,16 +179,17 @@ def test_update_writes_only_the_differing_fields() -> None:
     assert igest.by_reference("TEE-S").barcode == "999"  # no barcode in the store: kept
     outcomes = {o.key: o for o in report.outcomes}
     assert outcomes["OLD"].action == "updated" and outcomes["OLD"].extra["changed"] == [
-        "description"]
+        "description"
+    ]
     assert outcomes["MUG-1"].action == "unchanged"
 
 
 def test_no_sku_and_duplicate_skus_are_skipped_with_reasons_and_never_written() -> None:
-    store = [item(None, 7, name="Sem SKU"), item("DUP", 8), item("DUP ", 9, vid=90),
-             item("OK", 10)]
+    store = [item(None, 7, name="Sem SKU"), item("DUP", 8), item("DUP ", 9, vid=90), item("OK", 10)]
     igest = FakeIgest()
-    report = sync_products(FakeJumpseller(store), igest, ProductsConfig(), update=True,
-                           dry_run=False)
+    report = sync_products(
+        FakeJumpseller(store), igest, ProductsConfig(), update=True, dry_run=False
+    )
     assert igest.writes == [("create", "OK")]
     skipped = {o.key: o.detail for o in report.outcomes if o.action == "skipped"}
     assert set(skipped) == {"product 7", "DUP"}
@@ -150,23 +199,28 @@ def test_no_sku_and_duplicate_skus_are_skipped_with_reasons_and_never_written() 
 
 def test_dry_run_plans_but_writes_nothing() -> None:
     igest = FakeIgest([existing("OLD", "b", description="Prato antigo", price="20")])
-    report = sync_products(FakeJumpseller(STORE), igest, ProductsConfig(), update=True,
-                           dry_run=True)
+    report = sync_products(
+        FakeJumpseller(STORE), igest, ProductsConfig(), update=True, dry_run=True
+    )
     assert igest.writes == []
     assert report.dry_run and report.writes == 0
     assert (report.counts["created"], report.counts["updated"]) == (4, 1)
-    assert all(o.detail.startswith("Would") for o in report.outcomes
-               if o.action in ("created", "updated"))
+    assert all(
+        o.detail.startswith("Would") for o in report.outcomes if o.action in ("created", "updated")
+    )
 
 
 def test_one_failure_is_recorded_and_the_run_goes_on() -> None:
     igest = FakeIgest(
         [existing("OLD", "b", description="x")],
-        fail={"TEE-S": Conflict("A product with this reference exists", service="iGEST",
-                                status=409),
-              "OLD": ServerError("iGEST answered 503", service="iGEST", status=503)})
-    report = sync_products(FakeJumpseller(STORE), igest, ProductsConfig(), update=True,
-                           dry_run=False)
+        fail={
+            "TEE-S": Conflict("A product with this reference exists", service="iGEST", status=409),
+            "OLD": ServerError("iGEST answered 503", service="iGEST", status=503),
+        },
+    )
+    report = sync_products(
+        FakeJumpseller(STORE), igest, ProductsConfig(), update=True, dry_run=False
+    )
     assert [w[1] for w in igest.writes] == ["MUG-1", "TEE-S", "TEE-M", "EBOOK", "OLD"]
     failed = {o.key: o for o in report.outcomes if o.action == "failed"}
     assert set(failed) == {"TEE-S", "OLD"} and report.failed == 2
@@ -179,22 +233,34 @@ def test_one_failure_is_recorded_and_the_run_goes_on() -> None:
 def test_zero_rate_needs_an_exemption_code_before_anything_is_read_or_written() -> None:
     igest = FakeIgest()
     with pytest.raises(ConfigError):
-        sync_products(FakeJumpseller(STORE), igest, ProductsConfig(vat_rate=D(0)),
-                      update=False, dry_run=False)
+        sync_products(
+            FakeJumpseller(STORE), igest, ProductsConfig(vat_rate=D(0)), update=False, dry_run=False
+        )
     assert igest.writes == []
 
 
 def test_prices_without_vat_are_sent_as_they_are() -> None:
     igest = FakeIgest()
-    sync_products(FakeJumpseller([item("A", 1, price="8.13")]), igest,
-                  ProductsConfig(prices_include_vat=False), update=False, dry_run=False)
+    sync_products(
+        FakeJumpseller([item("A", 1, price="8.13")]),
+        igest,
+        ProductsConfig(prices_include_vat=False),
+        update=False,
+        dry_run=False,
+    )
     assert igest.by_reference("A").price == D("8.13")
 
 
 def test_progress_reports_reading_then_writes_with_total() -> None:
     calls: list[tuple[int, int | None]] = []
-    sync_products(FakeJumpseller(STORE), FakeIgest(), ProductsConfig(), update=False,
-                  dry_run=False, progress=lambda done, total: calls.append((done, total)))
+    sync_products(
+        FakeJumpseller(STORE),
+        FakeIgest(),
+        ProductsConfig(),
+        update=False,
+        dry_run=False,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert (len(STORE), None) in calls
     writes = [c for c in calls if c[1] is not None]
     assert writes == [(0, 5), (1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]

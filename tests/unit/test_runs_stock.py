@@ -18,18 +18,31 @@ D = Decimal
 LOC = 77
 
 
-def item(sku: str | None, pid: int, stock: int = 0, *, vid: int | None = None,
-         unlimited: bool = False) -> CatalogueItem:
-    return CatalogueItem(product_id=pid, variant_id=vid, sku=sku, name=f"Item {pid}",
-                         price=D("10.00"), barcode=None, digital=False, stock=stock,
-                         stock_unlimited=unlimited)
+def item(
+    sku: str | None, pid: int, stock: int = 0, *, vid: int | None = None, unlimited: bool = False
+) -> CatalogueItem:
+    return CatalogueItem(
+        product_id=pid,
+        variant_id=vid,
+        sku=sku,
+        name=f"Item {pid}",
+        price=D("10.00"),
+        barcode=None,
+        digital=False,
+        stock=stock,
+        stock_unlimited=unlimited,
+    )
 
 
 class FakeJumpseller:
     """Stock per (product, variant), and per location; writes change it and are recorded."""
 
-    def __init__(self, items: Iterable[CatalogueItem], location: dict | None = None,
-                 fail: set[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        items: Iterable[CatalogueItem],
+        location: dict | None = None,
+        fail: set[str] = frozenset(),
+    ) -> None:
         self.items = list(items)
         self.stock = {(i.product_id, i.variant_id): i.stock for i in self.items}
         self.location = dict(location or {})
@@ -41,8 +54,9 @@ class FakeJumpseller:
         for i in self.items:
             yield replace(i, stock=self.stock[(i.product_id, i.variant_id)])
 
-    def location_stock(self, items: Iterable[CatalogueItem],
-                       location_id: int) -> Iterator[LocationStock]:
+    def location_stock(
+        self, items: Iterable[CatalogueItem], location_id: int
+    ) -> Iterator[LocationStock]:
         for i in items:
             self.location_asked.append(i.sku)
             key = (i.product_id, i.variant_id)
@@ -68,16 +82,20 @@ class FakeJumpseller:
 class FakeIgest:
     """Stock per warehouse; ``stock(None)`` is the sum over warehouses, as iGEST answers."""
 
-    def __init__(self, warehouses: dict[str, dict[str, str]],
-                 fail: set[str] = frozenset()) -> None:
-        self.warehouses = {w: {r: D(q) for r, q in levels.items()}
-                           for w, levels in warehouses.items()}
+    def __init__(self, warehouses: dict[str, dict[str, str]], fail: set[str] = frozenset()) -> None:
+        self.warehouses = {
+            w: {r: D(q) for r, q in levels.items()} for w, levels in warehouses.items()
+        }
         self.fail = fail
         self.writes: list[tuple] = []
 
     def entity(self) -> Entity:
-        return Entity(nif="500000000", name="Loja", currency="EUR",
-                      stock_by_warehouse=len(self.warehouses) > 1)
+        return Entity(
+            nif="500000000",
+            name="Loja",
+            currency="EUR",
+            stock_by_warehouse=len(self.warehouses) > 1,
+        )
 
     def stock(self, warehouse: str | None) -> Iterator[StockLevel]:
         if warehouse is not None:
@@ -177,24 +195,34 @@ def test_fractional_igest_stock_is_floored_and_reported() -> None:
 
 
 def test_unlimited_stock_and_one_sided_skus_are_left_alone() -> None:
-    jumpseller = FakeJumpseller([item("U", 1, 0, unlimited=True), item("JS-ONLY", 2, 4),
-                                 item("A", 3, 1), item(None, 4, 2)])
+    jumpseller = FakeJumpseller(
+        [item("U", 1, 0, unlimited=True), item("JS-ONLY", 2, 4), item("A", 3, 1), item(None, 4, 2)]
+    )
     igest = FakeIgest({"ARM1": {"U": "3", "IG-ONLY": "9", "A": "2"}})
     for settings in (TO_JS, TO_IGEST):
         report = sync_stock(jumpseller, igest, settings, force=True, dry_run=False)
-        reasons = {o.key: o.extra.get("reason") for o in report.outcomes
-                   if o.action == "skipped"}
-        assert reasons == {"U": "unlimited", "JS-ONLY": "only_in_jumpseller",
-                           "IG-ONLY": "only_in_igest", "product 4": "no_sku"}
+        reasons = {o.key: o.extra.get("reason") for o in report.outcomes if o.action == "skipped"}
+        assert reasons == {
+            "U": "unlimited",
+            "JS-ONLY": "only_in_jumpseller",
+            "IG-ONLY": "only_in_igest",
+            "product 4": "no_sku",
+        }
     written = {w[1] for w in jumpseller.writes} | {w[0] for w in igest.writes}
     assert written == {"A"}
 
 
 def test_location_stock_is_read_and_written_per_location() -> None:
     jumpseller = FakeJumpseller(
-        [item("A", 1, 50), item("B", 2, 50, vid=21), item("C", 3, 50),
-         item("U", 4, 0, unlimited=True), item("NOT-IN-IGEST", 5, 1)],
-        location={(1, None): 4, (2, 21): 1})
+        [
+            item("A", 1, 50),
+            item("B", 2, 50, vid=21),
+            item("C", 3, 50),
+            item("U", 4, 0, unlimited=True),
+            item("NOT-IN-IGEST", 5, 1),
+        ],
+        location={(1, None): 4, (2, 21): 1},
+    )
     igest = FakeIgest({"ARM1": {"A": "4", "B": "3", "C": "2", "U": "1"}})
     settings = replace(TO_JS, jumpseller_location_id=LOC)
     report = sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
@@ -206,8 +234,9 @@ def test_location_stock_is_read_and_written_per_location() -> None:
 
 
 def test_location_stock_as_the_source_for_igest() -> None:
-    jumpseller = FakeJumpseller([item("A", 1, 50), item("B", 2, 50)],
-                                location={(1, None): 4, (2, None): 2})
+    jumpseller = FakeJumpseller(
+        [item("A", 1, 50), item("B", 2, 50)], location={(1, None): 4, (2, None): 2}
+    )
     igest = FakeIgest({"ARM1": {"A": "4", "B": "3"}})
     settings = replace(TO_IGEST, jumpseller_location_id=LOC)
     sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
@@ -287,8 +316,14 @@ def test_progress_counts_reading_then_writes() -> None:
     calls: list[tuple[int, int | None]] = []
     jumpseller, igest = store_of(250, zeros=0)
     igest.warehouses["ARM1"].update({"S1": D(7), "S2": D(8)})
-    sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=False,
-               progress=lambda done, total: calls.append((done, total)))
+    sync_stock(
+        jumpseller,
+        igest,
+        TO_JS,
+        force=False,
+        dry_run=False,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert [c for c in calls if c[1] is None] == [(100, None), (200, None), (250, None)]
     assert [c for c in calls if c[1] is not None] == [(0, 2), (1, 2), (2, 2)]
 

@@ -18,15 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from igest_sync.adapters.igest import IgestClient
+from igest_sync.adapters.jumpseller import JumpsellerClient
 from igest_sync.config import Config
-from igest_sync.customer import CustomerOverride
 from igest_sync.errors import ApiError, IgestSyncError, NotFound, OrderRejected, UsageError
-from igest_sync.igest import IgestClient
-from igest_sync.jumpseller import JumpsellerClient
-from igest_sync.ledger import IN_FLIGHT, DocumentRecord, Ledger
-from igest_sync.mapping import build_document, external_reference
+from igest_sync.fiscal.customer import CustomerOverride
+from igest_sync.fiscal.mapping import build_document, external_reference
 from igest_sync.models import DocumentDraft, IssuedDocument, ItemOutcome, Order
 from igest_sync.runs.issuer import Issuer
+from igest_sync.state.ledger import IN_FLIGHT, DocumentRecord, Ledger
 from igest_sync.timeutil import lisbon_date
 
 log = logging.getLogger("igest_sync.invoice")
@@ -67,8 +67,10 @@ class InvoiceReport:
 
     def summary(self) -> str:
         if self.dry_run:
-            return (f"Dry run: would issue {len(self.drafts)}, would fail {self.failed}; "
-                    "nothing was written.")
+            return (
+                f"Dry run: would issue {len(self.drafts)}, would fail {self.failed}; "
+                "nothing was written."
+            )
         issued = self.count("issued") + self.count("adopted")
         return f"Issued {issued}, failed {self.failed}, skipped {self.count('skipped')}"
 
@@ -92,9 +94,16 @@ class InvoiceReport:
 class InvoiceRun:
     """One ``invoice`` (or ``resend``) run over a ledger and the two services."""
 
-    def __init__(self, config: Config, ledger: Ledger, jumpseller: JumpsellerClient,
-                 igest: IgestClient, *, now: datetime | None = None,
-                 progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        jumpseller: JumpsellerClient,
+        igest: IgestClient,
+        *,
+        now: datetime | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         self.config = config
         self.ledger = ledger
         self.jumpseller = jumpseller
@@ -135,10 +144,10 @@ class InvoiceRun:
         report.still_failed = [
             ItemOutcome(str(w.order_id), "failed", w.error or "", {"kind": w.kind})
             for w in self.ledger.work_in_states("failed")
-            if str(w.order_id) not in handled]
+            if str(w.order_id) not in handled
+        ]
         self.ledger.set_meta("last_run_at", self.now.isoformat(timespec="seconds"))
-        log.info("Invoice run done: %s (checkpoint: order %s)", report.summary(),
-                 report.checkpoint)
+        log.info("Invoice run done: %s (checkpoint: order %s)", report.summary(), report.checkpoint)
         if not report.failed:
             self.ledger.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
         return report
@@ -171,10 +180,14 @@ class InvoiceRun:
                 # the orders created since the last run rather than skip any sale.
                 last_run = self.ledger.get_meta("last_run_at")
                 since_day = lisbon_date(datetime.fromisoformat(last_run)) if last_run else floor
-                log.warning("Order %s is gone from Jumpseller; listing orders created since %s",
-                            checkpoint, since_day)
+                log.warning(
+                    "Order %s is gone from Jumpseller; listing orders created since %s",
+                    checkpoint,
+                    since_day,
+                )
                 for order in self.jumpseller.orders_created_between(
-                        since_day - FIRST_RUN_LOOKBACK, self.today):
+                    since_day - FIRST_RUN_LOOKBACK, self.today
+                ):
                     if order.id > checkpoint:
                         yield order
                 return
@@ -193,22 +206,32 @@ class InvoiceRun:
             try:
                 yield self.jumpseller.order(record.order_id)
             except NotFound:
-                log.warning("Order %s, waiting for payment, is gone from Jumpseller; no longer "
-                            "followed", record.order_id)
-                self.ledger.record_order(record.order_id, "deleted", created_at=None,
-                                         paid_at=None, total=record.total,
-                                         customer=record.customer,
-                                         note="deleted in Jumpseller while waiting for payment")
+                log.warning(
+                    "Order %s, waiting for payment, is gone from Jumpseller; no longer followed",
+                    record.order_id,
+                )
+                self.ledger.record_order(
+                    record.order_id,
+                    "deleted",
+                    created_at=None,
+                    paid_at=None,
+                    total=record.total,
+                    customer=record.customer,
+                    note="deleted in Jumpseller while waiting for payment",
+                )
             except ApiError as exc:
                 # Still recorded as waiting: the next run looks again.
-                log.warning("Could not read order %s (waiting for payment): %s",
-                            record.order_id, exc)
+                log.warning(
+                    "Could not read order %s (waiting for payment): %s", record.order_id, exc
+                )
 
     def _unfinished_orders(self, planned: dict[int, Order]) -> Iterator[Order]:
         """Work a crash interrupted, or that failed for a reason that may pass by itself."""
-        wanted = [w.order_id for w in self.ledger.work_in_states(
-            "pending", *IN_FLIGHT, "failed", kind="invoice")
-            if w.order_id not in planned and (w.state != "failed" or w.transient)]
+        wanted = [
+            w.order_id
+            for w in self.ledger.work_in_states("pending", *IN_FLIGHT, "failed", kind="invoice")
+            if w.order_id not in planned and (w.state != "failed" or w.transient)
+        ]
         # (a failure for bad data or a refusal waits for `resend`)
         found: dict[int, Order] = {}
         if len(wanted) > BULK_REREAD:
@@ -222,8 +245,9 @@ class InvoiceRun:
                         if order.id in ids:
                             found[order.id] = order
                 except ApiError as exc:
-                    log.warning("Listing unfinished orders failed (%s); reading them one by one",
-                                exc)
+                    log.warning(
+                        "Listing unfinished orders failed (%s); reading them one by one", exc
+                    )
         for order_id in wanted:
             if order_id in found:
                 yield found[order_id]
@@ -231,12 +255,23 @@ class InvoiceRun:
             try:
                 yield self.jumpseller.order(order_id)
             except ApiError as exc:
-                self.ledger.fail(order_id, "invoice",
-                                 f"could not read the order from Jumpseller: {exc}",
-                                 transient=exc.transient)
+                self.ledger.fail(
+                    order_id,
+                    "invoice",
+                    f"could not read the order from Jumpseller: {exc}",
+                    transient=exc.transient,
+                )
 
-    def _classify(self, order: Order, floor: date, to_issue: dict[int, Order],
-                  report: InvoiceReport, dry_run: bool, *, fresh: bool = False) -> None:
+    def _classify(
+        self,
+        order: Order,
+        floor: date,
+        to_issue: dict[int, Order],
+        report: InvoiceReport,
+        dry_run: bool,
+        *,
+        fresh: bool = False,
+    ) -> None:
         paid_on = lisbon_date(order.completed_at) if order.completed_at else None
         note = None
         if order.status == "paid" and paid_on is not None and paid_on >= floor:
@@ -257,15 +292,25 @@ class InvoiceRun:
             if order.id in to_issue:
                 # Recorded as work before the checkpoint passes it: a run killed between the
                 # two finds it as pending work, never behind the checkpoint and forgotten.
-                self.ledger.ensure_work(order.id, "invoice", external_reference(
-                    self.config.jumpseller.store, order.id), unverified=fresh)
+                self.ledger.ensure_work(
+                    order.id,
+                    "invoice",
+                    external_reference(self.config.jumpseller.store, order.id),
+                    unverified=fresh,
+                )
             self.ledger.advance_checkpoint(order.id)
 
     def _record_order(self, order: Order, note: str | None = None) -> None:
-        self.ledger.record_order(order.id, order.status, created_at=order.created_at,
-                                 paid_at=order.completed_at, total=order.total,
-                                 customer=_customer_name(order), email=order.customer_email,
-                                 note=note)
+        self.ledger.record_order(
+            order.id,
+            order.status,
+            created_at=order.created_at,
+            paid_at=order.completed_at,
+            total=order.total,
+            customer=_customer_name(order),
+            email=order.customer_email,
+            note=note,
+        )
 
     def _igest_documents_since(self, floor: date) -> dict[str, list[IssuedDocument]]:
         """Everything iGEST holds since the floor, by reference: the ledger knows nothing yet."""
@@ -274,13 +319,22 @@ class InvoiceRun:
         for doc in self.igest.find_documents(date_from=date_from):
             if doc.external_reference:
                 known.setdefault(doc.external_reference, []).append(doc)
-        log.info("Ledger was empty: found %d iGEST documents since %s to check against",
-                 sum(len(v) for v in known.values()), date_from or "the beginning")
+        log.info(
+            "Ledger was empty: found %d iGEST documents since %s to check against",
+            sum(len(v) for v in known.values()),
+            date_from or "the beginning",
+        )
         return known
 
-    def _issue_all(self, orders: list[Order], report: InvoiceReport, *,
-                   known: dict[str, list[IssuedDocument]] | None,
-                   override: CustomerOverride | None = None, force_lookup: bool = False) -> None:
+    def _issue_all(
+        self,
+        orders: list[Order],
+        report: InvoiceReport,
+        *,
+        known: dict[str, list[IssuedDocument]] | None,
+        override: CustomerOverride | None = None,
+        force_lookup: bool = False,
+    ) -> None:
         issuer = Issuer(self.config, self.ledger, self.igest, today=self.today, known=known)
         total = len(orders)
         done = 0
@@ -298,8 +352,9 @@ class InvoiceRun:
             except Exception as exc:  # a bug must not lose the rest of the batch
                 log.exception("Unexpected error on order %s", order.id)
                 if (w := self.ledger.work(order.id)) is None or w.state != "final":
-                    self.ledger.fail(order.id, "invoice", f"internal error: {exc!r}",
-                                     transient=True)
+                    self.ledger.fail(
+                        order.id, "invoice", f"internal error: {exc!r}", transient=True
+                    )
                 return ItemOutcome(str(order.id), "failed", f"internal error: {exc!r}")
             if outcome.action in ("issued", "adopted") and self.config.invoice.link_documents:
                 # Attach it now, in this worker: Jumpseller's rate budget is separate from
@@ -327,15 +382,20 @@ class InvoiceRun:
             if work and work.state == "final":
                 continue
             try:
-                draft = build_document(order, self.config.invoice,
-                                       store=self.config.jumpseller.store, issue_date=self.today)
+                draft = build_document(
+                    order,
+                    self.config.invoice,
+                    store=self.config.jumpseller.store,
+                    issue_date=self.today,
+                )
             except OrderRejected as exc:
                 text = exc.reason if not exc.hint else f"{exc.reason} ({exc.hint})"
                 report.outcomes.append(ItemOutcome(str(order.id), "failed", text))
                 continue
             report.drafts.append(draft)
-            report.outcomes.append(ItemOutcome(str(order.id), "would issue",
-                                               f"{draft.type} {draft.gross_total} EUR"))
+            report.outcomes.append(
+                ItemOutcome(str(order.id), "would issue", f"{draft.type} {draft.gross_total} EUR")
+            )
 
     # -- credit notes for orders cancelled after their invoice --------------------------------
 
@@ -345,13 +405,19 @@ class InvoiceRun:
             return  # nothing that could need a credit note: not one request
         # Credit work a crash or a passing failure left unfinished (a refusal waits for
         # `igest-sync credit`), for invoices this ledger holds.
-        unfinished = {w.order_id for w in self.ledger.work_in_states(
-            "pending", *IN_FLIGHT, "failed", kind="credit")
-            if (w.state != "failed" or w.transient) and w.order_id in invoiced}
+        unfinished = {
+            w.order_id
+            for w in self.ledger.work_in_states("pending", *IN_FLIGHT, "failed", kind="credit")
+            if (w.state != "failed" or w.transient) and w.order_id in invoiced
+        }
         try:
-            cancelled = [o for o in self.jumpseller.orders_created_between(
-                self.today - CREDIT_LOOKBACK, self.today, status="canceled")
-                if o.id in invoiced]
+            cancelled = [
+                o
+                for o in self.jumpseller.orders_created_between(
+                    self.today - CREDIT_LOOKBACK, self.today, status="canceled"
+                )
+                if o.id in invoiced
+            ]
         except ApiError as exc:
             report.notices.append(f"Could not look for cancelled orders in Jumpseller: {exc}")
             cancelled = []
@@ -359,8 +425,12 @@ class InvoiceRun:
             try:
                 cancelled.append(self.jumpseller.order(order_id))
             except ApiError as exc:
-                self.ledger.fail(order_id, "credit", "could not read the order from "
-                                 f"Jumpseller: {exc}", transient=exc.transient)
+                self.ledger.fail(
+                    order_id,
+                    "credit",
+                    f"could not read the order from Jumpseller: {exc}",
+                    transient=exc.transient,
+                )
         for order in cancelled:
             if order.status != "canceled":
                 continue
@@ -373,10 +443,12 @@ class InvoiceRun:
                 report.notices.append(
                     f"Order {order.id} was cancelled after {document.number} was issued: credit "
                     f"it with `igest-sync credit {order.id} --reason TEXT` (credit_cancelled is "
-                    "off).")
+                    "off)."
+                )
                 continue
-            report.outcomes.append(self.credit_one(order, document.document_id,
-                                                   self.config.invoice.credit_reason))
+            report.outcomes.append(
+                self.credit_one(order, document.document_id, self.config.invoice.credit_reason)
+            )
 
     def credit_one(self, order: Order, document_id: str, reason: str) -> ItemOutcome:
         """A credit note for one invoice. Always asks iGEST first: credit notes are rare, and a
@@ -385,8 +457,12 @@ class InvoiceRun:
         try:
             original = self.igest.get_document(document_id)
         except ApiError as exc:
-            return issuer._failed(order.id, "credit", f"could not read the invoice to credit "
-                                  f"from iGEST: {exc}", exc.transient)
+            return issuer._failed(
+                order.id,
+                "credit",
+                f"could not read the invoice to credit from iGEST: {exc}",
+                exc.transient,
+            )
         return issuer.credit(order, original, reason, force_lookup=True)
 
     def credit(self, order_id: int, reason: str) -> InvoiceReport:
@@ -397,16 +473,26 @@ class InvoiceRun:
             issuer = Issuer(self.config, self.ledger, self.igest, today=self.today)
             report.outcomes.append(issuer._already(order_id, "credit", done))
             return report
-        invoice = next((d for d in self.ledger.documents_for(order_id)
-                        if d.kind == "invoice" and d.status == "final"), None)
+        invoice = next(
+            (
+                d
+                for d in self.ledger.documents_for(order_id)
+                if d.kind == "invoice" and d.status == "final"
+            ),
+            None,
+        )
         document_id = invoice.document_id if invoice else None
         if document_id is None:
             ref = external_reference(self.config.jumpseller.store, order_id)
-            finals = [d for d in self.igest.find_documents(external_reference=ref)
-                      if d.status == "final" and d.external_reference == ref]
+            finals = [
+                d
+                for d in self.igest.find_documents(external_reference=ref)
+                if d.status == "final" and d.external_reference == ref
+            ]
             if not finals:
-                raise UsageError(f"Order {order_id} has no final invoice in iGEST: there is "
-                                 "nothing to credit.")
+                raise UsageError(
+                    f"Order {order_id} has no final invoice in iGEST: there is nothing to credit."
+                )
             document_id = finals[0].id
         order = self.jumpseller.order(order_id)
         report.outcomes.append(self.credit_one(order, document_id, reason))
@@ -436,14 +522,19 @@ class InvoiceRun:
                     return
             self.ledger.begin_link(doc.document_id)
             self.jumpseller.add_order_document(
-                doc.order_id, credit_note=doc.kind == "credit", external_id=doc.document_id,
-                public_id=doc.number or doc.document_id, url=doc.pdf_url)
+                doc.order_id,
+                credit_note=doc.kind == "credit",
+                external_id=doc.document_id,
+                public_id=doc.number or doc.document_id,
+                url=doc.pdf_url,
+            )
         except ApiError as exc:
             self.ledger.mark_linked(doc.document_id, error=str(exc))
             with self._notices_lock:
                 report.notices.append(
                     f"Order {doc.order_id}: {doc.number} could not be attached to the "
-                    f"Jumpseller order ({exc}); the document itself is fine.")
+                    f"Jumpseller order ({exc}); the document itself is fine."
+                )
             return
         self.ledger.mark_linked(doc.document_id)
 
@@ -464,40 +555,61 @@ class InvoiceRun:
             except ApiError as exc:
                 # Never fatal, never twice: a failed email is recorded and not retried.
                 self.ledger.mark_emailed(doc.document_id, -1, str(exc))
-                report.notices.append(f"Order {doc.order_id}: {doc.number} was not emailed ({exc}).")
+                report.notices.append(
+                    f"Order {doc.order_id}: {doc.number} was not emailed ({exc})."
+                )
                 continue
             self.ledger.mark_emailed(doc.document_id, 1)
 
     # -- resend -----------------------------------------------------------------------------
 
-    def resend(self, order_ids: list[int], *, all_failed: bool = False,
-               override: CustomerOverride | None = None) -> InvoiceReport:
+    def resend(
+        self,
+        order_ids: list[int],
+        *,
+        all_failed: bool = False,
+        override: CustomerOverride | None = None,
+    ) -> InvoiceReport:
         report = InvoiceReport()
         ids = list(order_ids)
         if all_failed:
-            ids += [w.order_id for w in self.ledger.work_in_states("failed", kind="invoice")
-                    if w.order_id not in ids]
+            ids += [
+                w.order_id
+                for w in self.ledger.work_in_states("failed", kind="invoice")
+                if w.order_id not in ids
+            ]
         orders: list[Order] = []
         for order_id in ids:
             work = self.ledger.work(order_id)
             if work and work.state == "final":
-                report.outcomes.append(Issuer(self.config, self.ledger, self.igest,
-                                              today=self.today)._already(order_id, "invoice", work))
+                report.outcomes.append(
+                    Issuer(self.config, self.ledger, self.igest, today=self.today)._already(
+                        order_id, "invoice", work
+                    )
+                )
                 continue
             try:
                 order = self.jumpseller.order(order_id)
             except ApiError as exc:
                 if work:
-                    self.ledger.fail(order_id, "invoice",
-                                     f"could not read the order from Jumpseller: {exc}",
-                                     transient=exc.transient)
-                report.outcomes.append(ItemOutcome(str(order_id), "failed",
-                                                   f"could not read the order: {exc}"))
+                    self.ledger.fail(
+                        order_id,
+                        "invoice",
+                        f"could not read the order from Jumpseller: {exc}",
+                        transient=exc.transient,
+                    )
+                report.outcomes.append(
+                    ItemOutcome(str(order_id), "failed", f"could not read the order: {exc}")
+                )
                 continue
             if order.status != "paid":
-                report.outcomes.append(ItemOutcome(
-                    str(order_id), "skipped",
-                    f"order is {order.status.replace('_', ' ')}, not paid: nothing to invoice"))
+                report.outcomes.append(
+                    ItemOutcome(
+                        str(order_id),
+                        "skipped",
+                        f"order is {order.status.replace('_', ' ')}, not paid: nothing to invoice",
+                    )
+                )
                 continue
             self._record_order(order)
             orders.append(order)

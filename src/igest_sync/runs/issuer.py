@@ -14,14 +14,14 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import date
 
+from igest_sync.adapters.igest import IgestClient
 from igest_sync.config import Config
-from igest_sync.customer import CustomerOverride
 from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected
-from igest_sync.igest import IgestClient
-from igest_sync.ledger import IN_FLIGHT, Ledger, WorkRecord
-from igest_sync.mapping import build_credit_note, build_document, external_reference
+from igest_sync.fiscal.customer import CustomerOverride
+from igest_sync.fiscal.mapping import build_credit_note, build_document, external_reference
+from igest_sync.fiscal.rules import FINAL_CONSUMER_NIF
 from igest_sync.models import DocumentDraft, IssuedDocument, ItemOutcome, Order
-from igest_sync.pt_rules import FINAL_CONSUMER_NIF
+from igest_sync.state.ledger import IN_FLIGHT, Ledger, WorkRecord
 
 log = logging.getLogger("igest_sync.invoice")
 
@@ -29,8 +29,15 @@ log = logging.getLogger("igest_sync.invoice")
 class Issuer:
     """Issues the document for one order through the exactly-once path."""
 
-    def __init__(self, config: Config, ledger: Ledger, igest: IgestClient, *, today: date,
-                 known: dict[str, list[IssuedDocument]] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        igest: IgestClient,
+        *,
+        today: date,
+        known: dict[str, list[IssuedDocument]] | None = None,
+    ) -> None:
         self.config = config
         self.settings = config.invoice
         self.store = config.jumpseller.store
@@ -40,18 +47,21 @@ class Issuer:
         # external_reference -> documents, from one listing when the ledger started empty.
         self.known = known
 
-    def issue(self, order: Order, *, override: CustomerOverride | None = None,
-              force_lookup: bool = False) -> ItemOutcome:
+    def issue(
+        self, order: Order, *, override: CustomerOverride | None = None, force_lookup: bool = False
+    ) -> ItemOutcome:
         """The invoice of a paid order."""
 
         def build() -> DocumentDraft:
-            return build_document(order, self.settings, store=self.store,
-                                  issue_date=self.today, override=override)
+            return build_document(
+                order, self.settings, store=self.store, issue_date=self.today, override=override
+            )
 
         return self._issue(order.id, "invoice", build, force_lookup=force_lookup)
 
-    def credit(self, order: Order, original: IssuedDocument, reason: str, *,
-               force_lookup: bool = False) -> ItemOutcome:
+    def credit(
+        self, order: Order, original: IssuedDocument, reason: str, *, force_lookup: bool = False
+    ) -> ItemOutcome:
         """A credit note for the whole of ``original``, the final invoice of ``order``."""
 
         def build() -> DocumentDraft:
@@ -60,15 +70,27 @@ class Issuer:
             nif = original.customer_nif
             consumer = nif in (None, "", FINAL_CONSUMER_NIF)
             invoice = build_document(
-                order, self.settings, store=self.store, issue_date=original.date or self.today,
-                override=CustomerOverride(nif=None if consumer else nif, as_consumer=consumer))
-            return build_credit_note(order, original, invoice, self.settings, store=self.store,
-                                     issue_date=self.today, reason=reason)
+                order,
+                self.settings,
+                store=self.store,
+                issue_date=original.date or self.today,
+                override=CustomerOverride(nif=None if consumer else nif, as_consumer=consumer),
+            )
+            return build_credit_note(
+                order,
+                original,
+                invoice,
+                self.settings,
+                store=self.store,
+                issue_date=self.today,
+                reason=reason,
+            )
 
         return self._issue(order.id, "credit", build, force_lookup=force_lookup)
 
-    def _issue(self, order_id: int, kind: str, build: Callable[[], DocumentDraft], *,
-               force_lookup: bool) -> ItemOutcome:
+    def _issue(
+        self, order_id: int, kind: str, build: Callable[[], DocumentDraft], *, force_lookup: bool
+    ) -> ItemOutcome:
         key = str(order_id)
         ref = external_reference(self.store, order_id, kind)
         work = self.ledger.ensure_work(order_id, kind, ref)
@@ -81,8 +103,9 @@ class Issuer:
         except AuthError:
             raise  # refused credentials: stop the run, every order would fail the same way
         except ApiError as exc:
-            return self._failed(order_id, kind, f"could not look up {ref} in iGEST: {exc}",
-                                exc.transient)
+            return self._failed(
+                order_id, kind, f"could not look up {ref} in iGEST: {exc}", exc.transient
+            )
         try:
             draft = build()
         except OrderRejected as exc:
@@ -104,14 +127,23 @@ class Issuer:
         email = self.settings.email_customer and kind == "invoice"
         self.ledger.record_final(order_id, kind, final, email=email)
         log.info("Finalized %s for order %s (%s EUR)", final.number, order_id, final.gross_total)
-        return ItemOutcome(key, "issued", final.number or final.id,
-                           {"number": final.number, "gross_total": str(final.gross_total),
-                            "kind": kind, "warnings": list(draft.warnings)})
+        return ItemOutcome(
+            key,
+            "issued",
+            final.number or final.id,
+            {
+                "number": final.number,
+                "gross_total": str(final.gross_total),
+                "kind": kind,
+                "warnings": list(draft.warnings),
+            },
+        )
 
     # -- steps ------------------------------------------------------------------------------
 
-    def _recover(self, order_id: int, kind: str, work: WorkRecord, ref: str,
-                 force_lookup: bool) -> list[IssuedDocument]:
+    def _recover(
+        self, order_id: int, kind: str, work: WorkRecord, ref: str, force_lookup: bool
+    ) -> list[IssuedDocument]:
         """Find what iGEST already holds for this work; adopt a final document if any."""
         if self.known is not None and work.phase in (None, "unverified") and not force_lookup:
             # This run listed iGEST's documents already: the listing answers for this work.
@@ -129,18 +161,25 @@ class Issuer:
             if len(finals) > 1:
                 numbers = ", ".join(d.number or d.id for d in finals)
                 detail += f" (iGEST holds {len(finals)} final documents for it: {numbers})"
-                log.error("Order %s has %d final documents in iGEST: %s", order_id,
-                          len(finals), numbers)
+                log.error(
+                    "Order %s has %d final documents in iGEST: %s", order_id, len(finals), numbers
+                )
             log.warning("Adopted %s for order %s", doc.number, order_id)
-            raise _Adopted(ItemOutcome(str(order_id), "adopted", detail,
-                                       {"number": doc.number, "kind": kind,
-                                        "gross_total": str(doc.gross_total)}))
+            raise _Adopted(
+                ItemOutcome(
+                    str(order_id),
+                    "adopted",
+                    detail,
+                    {"number": doc.number, "kind": kind, "gross_total": str(doc.gross_total)},
+                )
+            )
         if not found:
             self.ledger.clear_phase(order_id, kind)
         return [d for d in found if d.status == "draft"]
 
-    def _draft(self, order_id: int, kind: str, draft: DocumentDraft,
-               strays: list[IssuedDocument]) -> IssuedDocument | str:
+    def _draft(
+        self, order_id: int, kind: str, draft: DocumentDraft, strays: list[IssuedDocument]
+    ) -> IssuedDocument | str:
         """A draft in iGEST whose totals equal the order's, or why there is none."""
         reusable = next((d for d in strays if d.gross_total == draft.gross_total), None)
         self._discard([d for d in strays if d is not reusable])
@@ -152,9 +191,11 @@ class Issuer:
         document = self.igest.create_document(draft)
         self.ledger.mark(order_id, kind, "draft", document_id=document.id)
         if document.gross_total != draft.gross_total:
-            reason = (f"iGEST computed {document.gross_total} EUR for the document but the "
-                      f"customer paid {draft.gross_total} EUR; the draft was deleted and no "
-                      "document was issued")
+            reason = (
+                f"iGEST computed {document.gross_total} EUR for the document but the "
+                f"customer paid {draft.gross_total} EUR; the draft was deleted and no "
+                "document was issued"
+            )
             self._delete(document.id)
             self.ledger.clear_phase(order_id, kind)
             return reason
@@ -186,12 +227,16 @@ class Issuer:
         docs = [d for d in self.ledger.documents_for(order_id) if d.kind == kind]
         doc = docs[0] if docs else None
         number = doc.number if doc else work.document_id
-        return ItemOutcome(str(order_id), "already", f"{number} was issued before; nothing issued",
-                           {"number": number, "kind": kind,
-                            "gross_total": str(doc.gross_total) if doc else None})
+        return ItemOutcome(
+            str(order_id),
+            "already",
+            f"{number} was issued before; nothing issued",
+            {"number": number, "kind": kind, "gross_total": str(doc.gross_total) if doc else None},
+        )
 
-    def _failed(self, order_id: int, kind: str, reason: str, transient: bool, *,
-                hint: str | None = None) -> ItemOutcome:
+    def _failed(
+        self, order_id: int, kind: str, reason: str, transient: bool, *, hint: str | None = None
+    ) -> ItemOutcome:
         text = reason if not hint else f"{reason} ({hint})"
         if transient:
             text += "; the next run tries again by itself"

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from igest_sync.catalogue import CatalogueReport
     from igest_sync.models import ItemOutcome
+    from igest_sync.runs.catalogue import CatalogueReport
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -21,16 +21,23 @@ R = TypeVar("R")
 WRITE_WORKERS = 4
 
 
-def in_parallel(steps: Iterable[T], act: Callable[[T], R], *,
-                workers: int = WRITE_WORKERS) -> Iterator[R]:
+def in_parallel(
+    steps: Iterable[T], act: Callable[[T], R], *, workers: int = WRITE_WORKERS
+) -> Iterator[R]:
     """``act`` on every step with up to ``workers`` threads; results in the steps' order."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         yield from pool.map(act, steps)
 
 
-def write_all(report: CatalogueReport, steps: Sequence[T], act: Callable[[T], ItemOutcome],
-              preview: Callable[[T], ItemOutcome], *, dry_run: bool,
-              progress: Callable[[int, int | None], None] | None) -> None:
+def write_all(
+    report: CatalogueReport,
+    steps: Sequence[T],
+    act: Callable[[T], ItemOutcome],
+    preview: Callable[[T], ItemOutcome],
+    *,
+    dry_run: bool,
+    progress: Callable[[int, int | None], None] | None,
+) -> None:
     """Carry out (or, in a dry run, describe) every planned write into ``report``, in order."""
     total = len(steps)
     if progress is not None:

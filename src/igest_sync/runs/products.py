@@ -10,22 +10,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from igest_sync.catalogue import CatalogueReport, ProductAction, counting, plan_products
 from igest_sync.errors import ApiError
 from igest_sync.models import ItemOutcome
+from igest_sync.runs.catalogue import CatalogueReport, ProductAction, counting, plan_products
 from igest_sync.runs.parallel import write_all
 
 if TYPE_CHECKING:
+    from igest_sync.adapters.igest import IgestClient
+    from igest_sync.adapters.jumpseller import JumpsellerClient
     from igest_sync.config import ProductsConfig
-    from igest_sync.igest import IgestClient
-    from igest_sync.jumpseller import JumpsellerClient
 
 Progress = Callable[[int, int | None], None]
 
 
-def sync_products(jumpseller: JumpsellerClient, igest: IgestClient, settings: ProductsConfig, *,
-                  update: bool, dry_run: bool,
-                  progress: Progress | None = None) -> CatalogueReport:
+def sync_products(
+    jumpseller: JumpsellerClient,
+    igest: IgestClient,
+    settings: ProductsConfig,
+    *,
+    update: bool,
+    dry_run: bool,
+    progress: Progress | None = None,
+) -> CatalogueReport:
     """Bring iGEST's products in line with the Jumpseller catalogue, matched by SKU.
 
     ``progress(done, total)`` is called with ``(items read, None)`` while the Jumpseller
@@ -33,14 +39,28 @@ def sync_products(jumpseller: JumpsellerClient, igest: IgestClient, settings: Pr
     Raises ``ConfigError`` for unusable settings and ``ApiError`` when a catalogue cannot be
     read; per-product write failures are in the report instead.
     """
-    plan = plan_products(counting(jumpseller.catalogue(), progress), igest.products(),
-                         settings, update)
-    report = CatalogueReport("products", dry_run, info={
-        "update": update, "jumpseller_items": plan.jumpseller_items,
-        "igest_products": plan.igest_products, "vat_rate": settings.vat_rate,
-        "prices_include_vat": settings.prices_include_vat})
-    write_all(report, plan.writes, lambda step: _carry_out(igest, step), _preview,
-              dry_run=dry_run, progress=progress)
+    plan = plan_products(
+        counting(jumpseller.catalogue(), progress), igest.products(), settings, update
+    )
+    report = CatalogueReport(
+        "products",
+        dry_run,
+        info={
+            "update": update,
+            "jumpseller_items": plan.jumpseller_items,
+            "igest_products": plan.igest_products,
+            "vat_rate": settings.vat_rate,
+            "prices_include_vat": settings.prices_include_vat,
+        },
+    )
+    write_all(
+        report,
+        plan.writes,
+        lambda step: _carry_out(igest, step),
+        _preview,
+        dry_run=dry_run,
+        progress=progress,
+    )
     for outcome in plan.outcomes:
         report.add(outcome)
     return report
@@ -55,13 +75,29 @@ def _carry_out(igest: IgestClient, step: ProductAction) -> ItemOutcome:
     try:
         if step.draft is not None:
             product = igest.create_product(step.draft)
-            return ItemOutcome(step.sku, "created", f"Created in iGEST: {step.summary}",
-                               {"igest_id": product.id if product is not None else None})
+            return ItemOutcome(
+                step.sku,
+                "created",
+                f"Created in iGEST: {step.summary}",
+                {"igest_id": product.id if product is not None else None},
+            )
         igest.update_product(str(step.product_id), dict(step.changes))
-        return ItemOutcome(step.sku, "updated", f"Updated: {step.summary}",
-                           {"igest_id": step.product_id, "changed": sorted(step.changes)})
+        return ItemOutcome(
+            step.sku,
+            "updated",
+            f"Updated: {step.summary}",
+            {"igest_id": step.product_id, "changed": sorted(step.changes)},
+        )
     except ApiError as exc:
         verb = "create" if step.action == "created" else "update"
-        return ItemOutcome(step.sku, "failed", f"Could not {verb} in iGEST: {exc}",
-                           {"error": type(exc).__name__, "status": exc.status,
-                            "fields": exc.fields, "transient": exc.transient})
+        return ItemOutcome(
+            step.sku,
+            "failed",
+            f"Could not {verb} in iGEST: {exc}",
+            {
+                "error": type(exc).__name__,
+                "status": exc.status,
+                "fields": exc.fields,
+                "transient": exc.transient,
+            },
+        )

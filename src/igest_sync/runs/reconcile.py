@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from igest_sync.adapters.igest import IgestClient
+from igest_sync.adapters.jumpseller import JumpsellerClient
 from igest_sync.config import Config
 from igest_sync.errors import NotFound, UsageError
-from igest_sync.igest import IgestClient
-from igest_sync.jumpseller import JumpsellerClient
-from igest_sync.ledger import Ledger
-from igest_sync.mapping import expected_gross, external_reference
+from igest_sync.fiscal.mapping import expected_gross, external_reference
 from igest_sync.models import IssuedDocument, ItemOutcome, Order
 from igest_sync.runs.invoice import InvoiceRun
+from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import lisbon_date
 
 log = logging.getLogger("igest_sync.reconcile")
@@ -56,8 +56,10 @@ class Period:
 
     def __post_init__(self) -> None:
         if self.first > self.last:
-            raise UsageError(f"The period ends ({self.last}) before it starts ({self.first}).",
-                             hint="Pass --from before --to.")
+            raise UsageError(
+                f"The period ends ({self.last}) before it starts ({self.first}).",
+                hint="Pass --from before --to.",
+            )
 
     def __contains__(self, day: object) -> bool:
         return isinstance(day, date) and self.first <= day <= self.last
@@ -98,7 +100,8 @@ class ReconcileReport:
 
     def fixed(self, problem: Problem) -> bool:
         return problem.fixable and any(
-            o.key == str(problem.order_id) and o.action in RESOLVED_BY_FIX for o in self.fixes)
+            o.key == str(problem.order_id) and o.action in RESOLVED_BY_FIX for o in self.fixes
+        )
 
     @property
     def remaining(self) -> list[Problem]:
@@ -110,8 +113,10 @@ class ReconcileReport:
         return 1 if self.remaining else 0
 
     def summary(self) -> str:
-        scope = (f"{self.orders_checked} orders paid from {self.period.first} to "
-                 f"{self.period.last}, {self.documents_checked} final documents")
+        scope = (
+            f"{self.orders_checked} orders paid from {self.period.first} to "
+            f"{self.period.last}, {self.documents_checked} final documents"
+        )
         if not self.problems:
             return f"Clean: {scope}; Jumpseller and iGEST agree."
         found = ", ".join(f"{self.count(k)} {k.replace('_', ' ')}" for k in KINDS if self.count(k))
@@ -131,14 +136,24 @@ class ReconcileReport:
             "documents_checked": self.documents_checked,
             "counts": {k: self.count(k) for k in KINDS},
             "problems": [
-                {"kind": p.kind, "order_id": p.order_id, "detail": p.detail,
-                 "documents": list(p.documents), "reference": p.reference,
-                 "expected": _str(p.expected), "found": _str(p.found), "hint": p.hint,
-                 "fixable": p.fixable, "fixed": self.fixed(p)}
+                {
+                    "kind": p.kind,
+                    "order_id": p.order_id,
+                    "detail": p.detail,
+                    "documents": list(p.documents),
+                    "reference": p.reference,
+                    "expected": _str(p.expected),
+                    "found": _str(p.found),
+                    "hint": p.hint,
+                    "fixable": p.fixable,
+                    "fixed": self.fixed(p),
+                }
                 for p in self.problems
             ],
-            "fixes": [{"order_id": o.key, "action": o.action, "detail": o.detail, **o.extra}
-                      for o in self.fixes],
+            "fixes": [
+                {"order_id": o.key, "action": o.action, "detail": o.detail, **o.extra}
+                for o in self.fixes
+            ],
             "notices": list(self.notices),
         }
 
@@ -164,11 +179,14 @@ def parse_reference(reference: str | None, store: str) -> tuple[int | None, str]
     prefix = f"jumpseller:{store}:"
     if not reference or not reference.startswith(prefix):
         return None
-    rest = reference[len(prefix):]
+    rest = reference[len(prefix) :]
     kind = "credit" if rest.endswith(":credit") else "invoice"
     digits = rest.removesuffix(":credit")
-    if digits.isascii() and digits.isdigit() and \
-            external_reference(store, int(digits), kind) == reference:
+    if (
+        digits.isascii()
+        and digits.isdigit()
+        and external_reference(store, int(digits), kind) == reference
+    ):
         return int(digits), kind
     return None, "invoice"
 
@@ -177,8 +195,14 @@ def _paid_on(order: Order) -> date | None:
     return lisbon_date(order.completed_at) if order.completed_at is not None else None
 
 
-def compare(orders: Iterable[Order], documents: Iterable[IssuedDocument], store: str,
-            period: Period, *, invoice_from: date | None = None) -> ReconcileReport:
+def compare(
+    orders: Iterable[Order],
+    documents: Iterable[IssuedDocument],
+    store: str,
+    period: Period,
+    *,
+    invoice_from: date | None = None,
+) -> ReconcileReport:
     """What disagrees between the orders and the documents, for orders paid in ``period``.
 
     ``orders``: every order the caller could find (an order id a document names that is not
@@ -212,7 +236,8 @@ def compare(orders: Iterable[Order], documents: Iterable[IssuedDocument], store:
             if order.status == "paid" and created_on in period:
                 report.notices.append(
                     f"Order {order.id} is paid but Jumpseller gives no payment time; it was not "
-                    "checked (its invoice is refused until Jumpseller has one).")
+                    "checked (its invoice is refused until Jumpseller has one)."
+                )
             continue
         if paid_on not in period or order.status not in ("paid", "canceled"):
             continue
@@ -220,59 +245,98 @@ def compare(orders: Iterable[Order], documents: Iterable[IssuedDocument], store:
         invoices = finals.get((order.id, "invoice"), [])
         credits = finals.get((order.id, "credit"), [])
         report.documents_checked += len(invoices) + len(credits)
-        report.problems += _order_problems(order, paid_on, invoices, credits, store,
-                                           invoice_from)
+        report.problems += _order_problems(order, paid_on, invoices, credits, store, invoice_from)
     report.problems.sort(key=lambda p: (KINDS.index(p.kind), p.order_id or 0, p.documents))
     return report
 
 
-def _order_problems(order: Order, paid_on: date, invoices: list[IssuedDocument],
-                    credits: list[IssuedDocument], store: str,
-                    invoice_from: date | None) -> list[Problem]:
+def _order_problems(
+    order: Order,
+    paid_on: date,
+    invoices: list[IssuedDocument],
+    credits: list[IssuedDocument],
+    store: str,
+    invoice_from: date | None,
+) -> list[Problem]:
     problems: list[Problem] = []
     ref = external_reference(store, order.id)
     credit_ref = external_reference(store, order.id, "credit")
     expected = expected_gross(order)
     before_start = invoice_from is not None and paid_on < invoice_from
     if order.status == "paid" and not invoices and not before_start:
-        problems.append(Problem(
-            MISSING, order.id, f"paid on {paid_on} ({_eur(expected)}); iGEST has no final "
-            f"document for {ref}", reference=ref, expected=expected,
-            hint=f"igest-sync reconcile --fix, or igest-sync resend {order.id}"))
-    for docs, what, reference in ((invoices, "invoices", ref),
-                                  (credits, "credit notes", credit_ref)):
+        problems.append(
+            Problem(
+                MISSING,
+                order.id,
+                f"paid on {paid_on} ({_eur(expected)}); iGEST has no final document for {ref}",
+                reference=ref,
+                expected=expected,
+                hint=f"igest-sync reconcile --fix, or igest-sync resend {order.id}",
+            )
+        )
+    for docs, what, reference in (
+        (invoices, "invoices", ref),
+        (credits, "credit notes", credit_ref),
+    ):
         if len(docs) > 1:
             numbers = tuple(_number(d) for d in docs)
-            problems.append(Problem(
-                DUPLICATE, order.id, f"{len(docs)} final {what} for {reference}: "
-                f"{', '.join(numbers)}", documents=numbers, reference=reference,
-                hint="keep one; offset each extra one with a credit note in iGEST"))
+            problems.append(
+                Problem(
+                    DUPLICATE,
+                    order.id,
+                    f"{len(docs)} final {what} for {reference}: {', '.join(numbers)}",
+                    documents=numbers,
+                    reference=reference,
+                    hint="keep one; offset each extra one with a credit note in iGEST",
+                )
+            )
     for doc in invoices:
         # Credit notes are not compared here: a whole-invoice NC carries the invoice's total,
         # and a wrong invoice is reported once, as itself.
         if doc.gross_total != expected:
-            problems.append(Problem(
-                WRONG_TOTAL, order.id, f"{_number(doc)} carries {_eur(doc.gross_total)}; the "
-                f"order says {_eur(expected)}", documents=(_number(doc),), reference=ref,
-                expected=expected, found=doc.gross_total,
-                hint=f"credit it (igest-sync credit {order.id} --reason TEXT) and invoice the "
-                "order by hand"))
+            problems.append(
+                Problem(
+                    WRONG_TOTAL,
+                    order.id,
+                    f"{_number(doc)} carries {_eur(doc.gross_total)}; the "
+                    f"order says {_eur(expected)}",
+                    documents=(_number(doc),),
+                    reference=ref,
+                    expected=expected,
+                    found=doc.gross_total,
+                    hint=f"credit it (igest-sync credit {order.id} --reason TEXT) and invoice the "
+                    "order by hand",
+                )
+            )
     if order.status == "canceled" and invoices and not credits:
         numbers = tuple(_number(d) for d in invoices)
-        problems.append(Problem(
-            UNCREDITED, order.id, f"cancelled, but {', '.join(numbers)} has no final credit note "
-            f"({credit_ref})", documents=numbers, reference=credit_ref,
-            hint=f"igest-sync credit {order.id} --reason TEXT"))
+        problems.append(
+            Problem(
+                UNCREDITED,
+                order.id,
+                f"cancelled, but {', '.join(numbers)} has no final credit note ({credit_ref})",
+                documents=numbers,
+                reference=credit_ref,
+                hint=f"igest-sync credit {order.id} --reason TEXT",
+            )
+        )
     return problems
 
 
 def _unknown(doc: IssuedDocument, order_id: int | None) -> Problem:
-    what = f"order {order_id}, which Jumpseller does not know" if order_id is not None \
+    what = (
+        f"order {order_id}, which Jumpseller does not know"
+        if order_id is not None
         else "no order id"
-    return Problem(UNKNOWN_ORDER, order_id,
-                   f"{_number(doc)} ({_eur(doc.gross_total)}, {doc.date}) refers to {what}",
-                   documents=(_number(doc),), reference=doc.external_reference,
-                   hint="check the document in iGEST; credit it if it was issued in error")
+    )
+    return Problem(
+        UNKNOWN_ORDER,
+        order_id,
+        f"{_number(doc)} ({_eur(doc.gross_total)}, {doc.date}) refers to {what}",
+        documents=(_number(doc),),
+        reference=doc.external_reference,
+        hint="check the document in iGEST; credit it if it was issued in error",
+    )
 
 
 class ReconcileRun:
@@ -281,8 +345,15 @@ class ReconcileRun:
     ``ledger`` is needed only to fix (issuing records intent and outcome there).
     """
 
-    def __init__(self, config: Config, jumpseller: JumpsellerClient, igest: IgestClient, *,
-                 ledger: Ledger | None = None, now: datetime | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        jumpseller: JumpsellerClient,
+        igest: IgestClient,
+        *,
+        ledger: Ledger | None = None,
+        now: datetime | None = None,
+    ) -> None:
         self.config = config
         self.store = config.jumpseller.store
         self.jumpseller = jumpseller
@@ -293,16 +364,22 @@ class ReconcileRun:
     def run(self, period: Period, *, fix: bool = False) -> ReconcileReport:
         if fix and self.ledger is None:
             raise UsageError("reconcile --fix needs the state file (the ledger) to issue.")
-        orders = {o.id: o for o in self.jumpseller.orders_created_between(
-            period.first - ORDER_LOOKBACK, period.last)}
-        documents = list(self.igest.find_documents(date_from=period.first,
-                                                   date_to=period.last + INVOICE_LAG))
+        orders = {
+            o.id: o
+            for o in self.jumpseller.orders_created_between(
+                period.first - ORDER_LOOKBACK, period.last
+            )
+        }
+        documents = list(
+            self.igest.find_documents(date_from=period.first, date_to=period.last + INVOICE_LAG)
+        )
         orders.update(self._orders_of(documents, orders, period))
         report = self._compare(orders, documents, period)
         # Before calling a document missing, look its reference up without the date window
         # (an invoice dated long after the payment, a credit note issued months later).
-        found = self._by_reference([p.reference for p in report.problems
-                                    if p.kind in (MISSING, UNCREDITED)], period)
+        found = self._by_reference(
+            [p.reference for p in report.problems if p.kind in (MISSING, UNCREDITED)], period
+        )
         if found:
             report = self._compare(orders, documents + found, period)
         if fix:
@@ -311,13 +388,20 @@ class ReconcileRun:
         log.info("Reconciled %s to %s: %s", period.first, period.last, report.summary())
         return report
 
-    def _compare(self, orders: dict[int, Order], documents: list[IssuedDocument],
-                 period: Period) -> ReconcileReport:
-        return compare(orders.values(), documents, self.store, period,
-                       invoice_from=self.config.invoice.start_date)
+    def _compare(
+        self, orders: dict[int, Order], documents: list[IssuedDocument], period: Period
+    ) -> ReconcileReport:
+        return compare(
+            orders.values(),
+            documents,
+            self.store,
+            period,
+            invoice_from=self.config.invoice.start_date,
+        )
 
-    def _orders_of(self, documents: list[IssuedDocument], listed: dict[int, Order],
-                   period: Period) -> dict[int, Order]:
+    def _orders_of(
+        self, documents: list[IssuedDocument], listed: dict[int, Order], period: Period
+    ) -> dict[int, Order]:
         """The orders that documents name and the listing did not return, or that Jumpseller
         does not know (left out: ``compare`` then reports their documents as unknown)."""
         newest = max(listed, default=None)
@@ -329,33 +413,38 @@ class ReconcileRun:
             order_id = parsed[0]
             # Ids grow with time: a newer order than every listed one was created after the
             # period, so it cannot have been paid in it; only its document's date matters.
-            if order_id not in listed and (doc.date in period or newest is None
-                                           or order_id < newest):
+            if order_id not in listed and (
+                doc.date in period or newest is None or order_id < newest
+            ):
                 wanted.add(order_id)
         found: dict[int, Order] = {}
         for order_id in sorted(wanted):
             try:
                 found[order_id] = self.jumpseller.order(order_id)
             except NotFound:
-                log.warning("A document refers to order %s, which Jumpseller does not know",
-                            order_id)
+                log.warning(
+                    "A document refers to order %s, which Jumpseller does not know", order_id
+                )
         return found
 
-    def _by_reference(self, references: list[str | None],
-                      period: Period) -> list[IssuedDocument]:
+    def _by_reference(self, references: list[str | None], period: Period) -> list[IssuedDocument]:
         wanted = list(dict.fromkeys(r for r in references if r))
         if len(wanted) > LOOKUP_LIMIT:
             # A period never invoiced (an outage): one listing of everything dated after the
             # window costs fewer requests than a look-up per order. A document is never dated
             # before the payment it is for, so nothing earlier is missed.
-            later = self.igest.find_documents(date_from=period.last + INVOICE_LAG
-                                              + timedelta(days=1))
+            later = self.igest.find_documents(
+                date_from=period.last + INVOICE_LAG + timedelta(days=1)
+            )
             keep = set(wanted)
             return [d for d in later if d.external_reference in keep]
         found: list[IssuedDocument] = []
         for reference in wanted:
-            found += [d for d in self.igest.find_documents(external_reference=reference)
-                      if d.external_reference == reference]
+            found += [
+                d
+                for d in self.igest.find_documents(external_reference=reference)
+                if d.external_reference == reference
+            ]
         return found
 
     def _fix(self, report: ReconcileReport) -> None:
@@ -363,7 +452,8 @@ class ReconcileRun:
         if not ids:
             return
         assert self.ledger is not None  # checked in run()
-        issued = InvoiceRun(self.config, self.ledger, self.jumpseller, self.igest,
-                            now=self.now).resend(ids)
+        issued = InvoiceRun(
+            self.config, self.ledger, self.jumpseller, self.igest, now=self.now
+        ).resend(ids)
         report.fixes = issued.outcomes
         report.notices += issued.notices

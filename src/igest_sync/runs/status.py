@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from igest_sync.ledger import IN_FLIGHT, DocumentRecord, Ledger, OrderRecord, WorkRecord
+from igest_sync.state.ledger import IN_FLIGHT, DocumentRecord, Ledger, OrderRecord, WorkRecord
 
 
 @dataclass
@@ -26,23 +26,45 @@ class StatusReport:
     def to_json(self) -> dict:
         return {
             "documents": [
-                {"order_id": d.order_id, "kind": d.kind, "number": d.number, "type": d.type,
-                 "date": d.date, "customer": d.customer, "gross_total": str(d.gross_total),
-                 "status": d.status, "atcud": d.atcud, "document_id": d.document_id,
-                 "linked": d.linked, "issued_at": d.issued_at,
-                 "credited_by": self.credited_by.get(d.order_id) if d.kind == "invoice" else None}
+                {
+                    "order_id": d.order_id,
+                    "kind": d.kind,
+                    "number": d.number,
+                    "type": d.type,
+                    "date": d.date,
+                    "customer": d.customer,
+                    "gross_total": str(d.gross_total),
+                    "status": d.status,
+                    "atcud": d.atcud,
+                    "document_id": d.document_id,
+                    "linked": d.linked,
+                    "issued_at": d.issued_at,
+                    "credited_by": self.credited_by.get(d.order_id)
+                    if d.kind == "invoice"
+                    else None,
+                }
                 for d in self.documents
             ],
             "failed": [
-                {"order_id": w.order_id, "kind": w.kind, "error": w.error,
-                 "attempts": w.attempts, "transient": w.transient,
-                 "paid_at": o.paid_at if o else None, "updated_at": w.updated_at}
+                {
+                    "order_id": w.order_id,
+                    "kind": w.kind,
+                    "error": w.error,
+                    "attempts": w.attempts,
+                    "transient": w.transient,
+                    "paid_at": o.paid_at if o else None,
+                    "updated_at": w.updated_at,
+                }
                 for w, o in self.failed
             ],
             "waiting": [{"order_id": o.order_id, "paid_at": o.paid_at} for o in self.waiting],
             "open": [
-                {"order_id": o.order_id, "created_at": o.created_at, "customer": o.customer,
-                 "total": str(o.total) if o.total is not None else None}
+                {
+                    "order_id": o.order_id,
+                    "created_at": o.created_at,
+                    "customer": o.customer,
+                    "total": str(o.total) if o.total is not None else None,
+                }
                 for o in self.open_orders
             ],
             "late": [{"order_id": i, "paid_at": p, "hours": round(h, 1)} for i, p, h in self.late],
@@ -52,14 +74,18 @@ class StatusReport:
         }
 
 
-def build_status(ledger: Ledger, *, now: datetime | None = None,
-                 limit: int | None = 50) -> StatusReport:
+def build_status(
+    ledger: Ledger, *, now: datetime | None = None, limit: int | None = 50
+) -> StatusReport:
     """The report; ``limit`` caps the documents listed (newest first), None for all."""
     now = now or datetime.now(UTC)
     failed = [(w, ledger.order(w.order_id)) for w in ledger.work_in_states("failed")]
     # Paid orders whose invoice is under way (credit notes in progress are not "waiting").
-    waiting = [o for w in ledger.work_in_states("pending", *IN_FLIGHT, kind="invoice")
-               if (o := ledger.order(w.order_id)) is not None]
+    waiting = [
+        o
+        for w in ledger.work_in_states("pending", *IN_FLIGHT, kind="invoice")
+        if (o := ledger.order(w.order_id)) is not None
+    ]
     report = StatusReport(
         documents=ledger.documents(limit=limit),
         failed=failed,
@@ -69,8 +95,9 @@ def build_status(ledger: Ledger, *, now: datetime | None = None,
         last_run_at=ledger.get_meta("last_run_at"),
         last_success_at=ledger.get_meta("last_success_at"),
     )
-    report.credited_by = {d.order_id: d.number or d.document_id
-                          for d in report.documents if d.kind == "credit"}
+    report.credited_by = {
+        d.order_id: d.number or d.document_id for d in report.documents if d.kind == "credit"
+    }
     # A paid order's invoice is due on the payment day: flag those waiting more than a day.
     pending_paid = [o for _, o in failed if o is not None] + waiting
     for order in pending_paid:

@@ -11,23 +11,38 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from igest_sync.catalogue import (CatalogueReport, StockChange, StockPlan, brake_reason,
-                                  check_stock_settings, counting, index_catalogue,
-                                  normalize_sku, plan_stock)
 from igest_sync.errors import ApiError, ConfigError, SafetyBrake
 from igest_sync.models import ItemOutcome
+from igest_sync.runs.catalogue import (
+    CatalogueReport,
+    StockChange,
+    StockPlan,
+    brake_reason,
+    check_stock_settings,
+    counting,
+    index_catalogue,
+    normalize_sku,
+    plan_stock,
+)
 from igest_sync.runs.parallel import write_all
 
 if TYPE_CHECKING:
+    from igest_sync.adapters.igest import IgestClient
+    from igest_sync.adapters.jumpseller import JumpsellerClient
     from igest_sync.config import StockConfig
-    from igest_sync.igest import IgestClient
-    from igest_sync.jumpseller import JumpsellerClient
 
 Progress = Callable[[int, int | None], None]
 
 
-def sync_stock(jumpseller: JumpsellerClient, igest: IgestClient, settings: StockConfig, *,
-               force: bool, dry_run: bool, progress: Progress | None = None) -> CatalogueReport:
+def sync_stock(
+    jumpseller: JumpsellerClient,
+    igest: IgestClient,
+    settings: StockConfig,
+    *,
+    force: bool,
+    dry_run: bool,
+    progress: Progress | None = None,
+) -> CatalogueReport:
     """Make the target side's stock equal the source side's for every SKU on both sides.
 
     The direction is ``settings.direction``. The iGEST side is ``settings.warehouse`` or, when
@@ -40,16 +55,19 @@ def sync_stock(jumpseller: JumpsellerClient, igest: IgestClient, settings: Stock
     is false, ``ApiError`` when a side cannot be read.
     """
     if not settings.enabled:
-        raise ConfigError("Stock sync is turned off in the configuration",
-                          hint="Set [stock] enabled = true to use sync-stock")
+        raise ConfigError(
+            "Stock sync is turned off in the configuration",
+            hint="Set [stock] enabled = true to use sync-stock",
+        )
     check_stock_settings(settings)
     to_jumpseller = settings.direction == "igest_to_jumpseller"
     if not to_jumpseller and settings.warehouse is None and igest.entity().stock_by_warehouse:
         # The sum over warehouses cannot be written back: setting the default warehouse to the
         # store's total would leave the sum above it, and every run would write again.
-        raise ConfigError("stock.warehouse is not set, but iGEST keeps stock per warehouse",
-                          hint="Set [stock] warehouse to the iGEST warehouse that takes "
-                               "Jumpseller's stock")
+        raise ConfigError(
+            "stock.warehouse is not set, but iGEST keeps stock per warehouse",
+            hint="Set [stock] warehouse to the iGEST warehouse that takes Jumpseller's stock",
+        )
     location_id = settings.jumpseller_location_id
     index = index_catalogue(counting(jumpseller.catalogue(), progress))
     igest_levels = list(igest.stock(settings.warehouse))
@@ -58,8 +76,11 @@ def sync_stock(jumpseller: JumpsellerClient, igest: IgestClient, settings: Stock
         # Ask only about items that can be synced: the location endpoint costs a request per
         # 50 products, and unlimited or iGEST-less items are left alone anyway.
         in_igest = {normalize_sku(level.reference) for level in igest_levels}
-        wanted = [item for sku, item in index.by_sku.items()
-                  if not item.stock_unlimited and sku in in_igest]
+        wanted = [
+            item
+            for sku, item in index.by_sku.items()
+            if not item.stock_unlimited and sku in in_igest
+        ]
         location = {}
         if wanted:
             for entry in jumpseller.location_stock(wanted, location_id):
@@ -68,22 +89,37 @@ def sync_stock(jumpseller: JumpsellerClient, igest: IgestClient, settings: Stock
     plan = plan_stock(index, igest_levels, settings, location)
     del igest_levels
 
-    report = CatalogueReport("stock", dry_run, info={
-        "direction": settings.direction, "warehouse": settings.warehouse,
-        "jumpseller_location_id": location_id, "matched": plan.matched,
-        "zero_writes": plan.zero_writes})
-    reason = brake_reason(plan, settings.max_zero_share,
-                          source_name=_source_name(settings, to_jumpseller))
+    report = CatalogueReport(
+        "stock",
+        dry_run,
+        info={
+            "direction": settings.direction,
+            "warehouse": settings.warehouse,
+            "jumpseller_location_id": location_id,
+            "matched": plan.matched,
+            "zero_writes": plan.zero_writes,
+        },
+    )
+    reason = brake_reason(
+        plan, settings.max_zero_share, source_name=_source_name(settings, to_jumpseller)
+    )
     if reason is not None:
         if not force:
-            raise SafetyBrake(f"sync-stock stopped before writing anything: {reason}",
-                              hint="Check the source side and the [stock] settings; use --force "
-                                   "to apply this plan anyway")
+            raise SafetyBrake(
+                f"sync-stock stopped before writing anything: {reason}",
+                hint="Check the source side and the [stock] settings; use --force "
+                "to apply this plan anyway",
+            )
         report.info["brake_overridden"] = reason
 
-    write_all(report, plan.changes,
-              lambda change: _carry_out(jumpseller, igest, settings, plan, change),
-              lambda change: _preview(plan, change), dry_run=dry_run, progress=progress)
+    write_all(
+        report,
+        plan.changes,
+        lambda change: _carry_out(jumpseller, igest, settings, plan, change),
+        lambda change: _preview(plan, change),
+        dry_run=dry_run,
+        progress=progress,
+    )
     for outcome in plan.outcomes:
         report.add(outcome)
     return report
@@ -111,23 +147,37 @@ def _extra(change: StockChange) -> dict[str, object]:
 
 
 def _preview(plan: StockPlan, change: StockChange) -> ItemOutcome:
-    return ItemOutcome(change.sku, "updated", f"Would set {_describe(plan, change)}",
-                       _extra(change))
+    return ItemOutcome(
+        change.sku, "updated", f"Would set {_describe(plan, change)}", _extra(change)
+    )
 
 
-def _carry_out(jumpseller: JumpsellerClient, igest: IgestClient, settings: StockConfig,
-               plan: StockPlan, change: StockChange) -> ItemOutcome:
+def _carry_out(
+    jumpseller: JumpsellerClient,
+    igest: IgestClient,
+    settings: StockConfig,
+    plan: StockPlan,
+    change: StockChange,
+) -> ItemOutcome:
     try:
         if plan.direction == "jumpseller_to_igest":
             igest.set_stock(change.sku, settings.warehouse, change.new)
         elif settings.jumpseller_location_id is not None:
-            jumpseller.set_location_stock(settings.jumpseller_location_id, change.item,
-                                          int(change.new))
+            jumpseller.set_location_stock(
+                settings.jumpseller_location_id, change.item, int(change.new)
+            )
         else:
             jumpseller.set_stock(change.item, int(change.new))
     except ApiError as exc:
-        return ItemOutcome(change.sku, "failed",
-                           f"Could not set {_describe(plan, change)}: {exc}",
-                           {**_extra(change), "error": type(exc).__name__, "status": exc.status,
-                            "transient": exc.transient})
+        return ItemOutcome(
+            change.sku,
+            "failed",
+            f"Could not set {_describe(plan, change)}: {exc}",
+            {
+                **_extra(change),
+                "error": type(exc).__name__,
+                "status": exc.status,
+                "transient": exc.transient,
+            },
+        )
     return ItemOutcome(change.sku, "updated", f"Set {_describe(plan, change)}", _extra(change))

@@ -67,46 +67,73 @@ class Sandbox:
     """Both emulators, their state and faults. ``start()`` serves them on loopback sockets;
     without it, use ``jumpseller_app``/``igest_app`` through ``httpx.WSGITransport``."""
 
-    def __init__(self, *, seed: bool = True, jumpseller_port: int = 0, igest_port: int = 0,
-                 latency: float | tuple[float, float] | dict[str, float] = 0.0,
-                 jumpseller_limits: tuple[int, int] = (20, 800), igest_limit: int = 10,
-                 ban_after: int = 2000, ban_seconds: float = 300.0,
-                 clock: Callable[[], datetime] | None = None, store_code: str = "lojadoazulejo",
-                 credentials: dict[str, dict[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        seed: bool = True,
+        jumpseller_port: int = 0,
+        igest_port: int = 0,
+        latency: float | tuple[float, float] | dict[str, float] = 0.0,
+        jumpseller_limits: tuple[int, int] = (20, 800),
+        igest_limit: int = 10,
+        ban_after: int = 2000,
+        ban_seconds: float = 300.0,
+        clock: Callable[[], datetime] | None = None,
+        store_code: str = "lojadoazulejo",
+        credentials: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.clock = clock or _utc_now
         self._ports = (jumpseller_port, igest_port)
         self._servers: list[LoopbackServer] = []
         alnum = string.ascii_letters + string.digits
         given = credentials or {}
         self._js_login = given.get("jumpseller", {}).get("login") or "sb" + _random(
-            string.ascii_lowercase + string.digits, 14)
+            string.ascii_lowercase + string.digits, 14
+        )
         self._js_token = given.get("jumpseller", {}).get("auth_token") or _random(alnum, 32)
         self._ig_key = given.get("igest", {}).get("integration_key") or "ik_" + _random(alnum, 24)
         self._ig_code = given.get("igest", {}).get("security_code") or _random(string.digits, 8)
 
         self.faults = Faults()
         self.statistics = Stats()
-        self.store = JumpsellerStore(self.clock, data.store_info(store_code),
-                                     data.seed_locations())
-        self.igest = IgestState(self.clock, entity=igest_seed.entity(),
-                                series=igest_seed.series(), warehouses=igest_seed.warehouses(),
-                                taxes=igest_seed.taxes(),
-                                exemption_reasons=igest_seed.exemption_reasons(),
-                                base_url=IN_PROCESS_IGEST)
+        self.store = JumpsellerStore(self.clock, data.store_info(store_code), data.seed_locations())
+        self.igest = IgestState(
+            self.clock,
+            entity=igest_seed.entity(),
+            series=igest_seed.series(),
+            warehouses=igest_seed.warehouses(),
+            taxes=igest_seed.taxes(),
+            exemption_reasons=igest_seed.exemption_reasons(),
+            base_url=IN_PROCESS_IGEST,
+        )
         js_latency, ig_latency = _latencies(latency)
         per_second, per_minute = jumpseller_limits
-        self.jumpseller_limiter = JumpsellerLimiter(per_second, per_minute, ban_after=ban_after,
-                                                    ban_seconds=ban_seconds,
-                                                    wall_clock=self.clock)
+        self.jumpseller_limiter = JumpsellerLimiter(
+            per_second,
+            per_minute,
+            ban_after=ban_after,
+            ban_seconds=ban_seconds,
+            wall_clock=self.clock,
+        )
         self.igest_limiter = IgestLimiter(igest_limit)
-        self.jumpseller_app = JumpsellerApp(self.store, login=self._js_login,
-                                            auth_token=self._js_token, stats=self.statistics,
-                                            faults=self.faults, limiter=self.jumpseller_limiter,
-                                            latency=js_latency)
-        self.igest_app = IgestApp(self.igest, integration_key=self._ig_key,
-                                  security_code=self._ig_code, stats=self.statistics,
-                                  faults=self.faults, limiter=self.igest_limiter,
-                                  latency=ig_latency)
+        self.jumpseller_app = JumpsellerApp(
+            self.store,
+            login=self._js_login,
+            auth_token=self._js_token,
+            stats=self.statistics,
+            faults=self.faults,
+            limiter=self.jumpseller_limiter,
+            latency=js_latency,
+        )
+        self.igest_app = IgestApp(
+            self.igest,
+            integration_key=self._ig_key,
+            security_code=self._ig_code,
+            stats=self.statistics,
+            faults=self.faults,
+            limiter=self.igest_limiter,
+            latency=ig_latency,
+        )
         self.jumpseller_app.loader = self.igest_app.loader = self.load_generated
         if seed:
             self.load_seed()
@@ -144,9 +171,15 @@ class Sandbox:
                 added_items += 1
                 if (product.id * 7 + index) % 1000 < share * 1000:
                     net = (item.price * 100 / (100 + product.vat_rate)).quantize(
-                        data.Decimal("0.000001"))
-                    self.igest.add_product(item.sku or f"JS-{product.id}", product.name, net,
-                                           product.vat_rate, stock={"ARM1": item.stock})
+                        data.Decimal("0.000001")
+                    )
+                    self.igest.add_product(
+                        item.sku or f"JS-{product.id}",
+                        product.name,
+                        net,
+                        product.vat_rate,
+                        stock={"ARM1": item.stock},
+                    )
         return {"orders": added_orders, "variants": added_items}
 
     # Servers --------------------------------------------------------------------------------
@@ -158,8 +191,10 @@ class Sandbox:
     def start(self) -> Sandbox:
         if self._servers:
             return self
-        self._servers = [LoopbackServer(self.jumpseller_app, self._ports[0]).start(),
-                         LoopbackServer(self.igest_app, self._ports[1]).start()]
+        self._servers = [
+            LoopbackServer(self.jumpseller_app, self._ports[0]).start(),
+            LoopbackServer(self.igest_app, self._ports[1]).start(),
+        ]
         self.igest.base_url = self.igest_base_url
         return self
 
@@ -191,10 +226,18 @@ class Sandbox:
 
     @property
     def credentials(self) -> dict[str, dict[str, str]]:
-        return {"jumpseller": {"base_url": self.jumpseller_base_url, "login": self._js_login,
-                               "auth_token": self._js_token},
-                "igest": {"base_url": self.igest_base_url, "integration_key": self._ig_key,
-                          "security_code": self._ig_code}}
+        return {
+            "jumpseller": {
+                "base_url": self.jumpseller_base_url,
+                "login": self._js_login,
+                "auth_token": self._js_token,
+            },
+            "igest": {
+                "base_url": self.igest_base_url,
+                "integration_key": self._ig_key,
+                "security_code": self._ig_code,
+            },
+        }
 
     def stats(self) -> dict[str, Any]:
         return self.statistics.snapshot()
@@ -207,12 +250,26 @@ class Sandbox:
         self.igest_limiter.reset()
 
 
-def start_sandbox(*, seed: bool = True, jumpseller_port: int = 0, igest_port: int = 0,
-                  latency: float | tuple[float, float] | dict[str, float] = 0.0,
-                  jumpseller_limits: tuple[int, int] = (20, 800), igest_limit: int = 10,
-                  ban_after: int = 2000, **options: Any) -> Sandbox:
+def start_sandbox(
+    *,
+    seed: bool = True,
+    jumpseller_port: int = 0,
+    igest_port: int = 0,
+    latency: float | tuple[float, float] | dict[str, float] = 0.0,
+    jumpseller_limits: tuple[int, int] = (20, 800),
+    igest_limit: int = 10,
+    ban_after: int = 2000,
+    **options: Any,
+) -> Sandbox:
     """A running ``Sandbox`` (both servers listening on 127.0.0.1). ``options``: the other
     ``Sandbox`` keywords (``ban_seconds``, ``clock``, ``store_code``, ``credentials``)."""
-    return Sandbox(seed=seed, jumpseller_port=jumpseller_port, igest_port=igest_port,
-                   latency=latency, jumpseller_limits=jumpseller_limits,
-                   igest_limit=igest_limit, ban_after=ban_after, **options).start()
+    return Sandbox(
+        seed=seed,
+        jumpseller_port=jumpseller_port,
+        igest_port=igest_port,
+        latency=latency,
+        jumpseller_limits=jumpseller_limits,
+        igest_limit=igest_limit,
+        ban_after=ban_after,
+        **options,
+    ).start()

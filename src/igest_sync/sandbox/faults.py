@@ -47,8 +47,10 @@ if TYPE_CHECKING:
 KINDS = ("500", "502", "429", "timeout", "reset", "truncated", "bad_shape")
 SERVICES = ("jumpseller", "igest", "*")
 
-_HTML = ("<html><head><title>{status} {phrase}</title></head><body><center><h1>{status} {phrase}"
-         "</h1></center><hr><center>nginx</center></body></html>\n")
+_HTML = (
+    "<html><head><title>{status} {phrase}</title></head><body><center><h1>{status} {phrase}"
+    "</h1></center><hr><center>nginx</center></body></html>\n"
+)
 
 
 class DropConnection(Exception):
@@ -86,8 +88,12 @@ class FaultRule:
         self._pattern = re.compile(self.path)
 
     def matches(self, service: str, method: str, path: str) -> bool:
-        return (self.service in ("*", service) and self.method in ("*", method)
-                and self._pattern is not None and self._pattern.search(path) is not None)
+        return (
+            self.service in ("*", service)
+            and self.method in ("*", method)
+            and self._pattern is not None
+            and self._pattern.search(path) is not None
+        )
 
     @property
     def exhausted(self) -> bool:
@@ -107,11 +113,30 @@ class Faults:
         self._rules: list[FaultRule] = []
         self._released = threading.Event()
 
-    def add(self, service: str, kind: str, *, method: str = "*", path: str = ".*",
-            times: int | None = 1, nth: int = 1, after: bool = False, seconds: float = 5.0,
-            retry_after: int | None = 1) -> FaultRule:
-        rule = FaultRule(service=service, kind=str(kind), method=method, path=path, times=times,
-                         nth=nth, after=after, seconds=seconds, retry_after=retry_after)
+    def add(
+        self,
+        service: str,
+        kind: str,
+        *,
+        method: str = "*",
+        path: str = ".*",
+        times: int | None = 1,
+        nth: int = 1,
+        after: bool = False,
+        seconds: float = 5.0,
+        retry_after: int | None = 1,
+    ) -> FaultRule:
+        rule = FaultRule(
+            service=service,
+            kind=str(kind),
+            method=method,
+            path=path,
+            times=times,
+            nth=nth,
+            after=after,
+            seconds=seconds,
+            retry_after=retry_after,
+        )
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -137,8 +162,9 @@ class Faults:
                 if not rule.matches(service, method, path):
                     continue
                 rule.seen += 1
-                if rule.seen >= rule.nth and (rule.times is None
-                                              or rule.seen < rule.nth + rule.times):
+                if rule.seen >= rule.nth and (
+                    rule.times is None or rule.seen < rule.nth + rule.times
+                ):
                     rule.fired += 1
                     return rule
         return None
@@ -170,9 +196,12 @@ def _cut(response: Response) -> Response:
     from igest_sync.sandbox.wsgi import Response
 
     body = response.body or b'{"data": [{"id": 1, "status": "final"}]}'
-    return Response(response.status if response.body else 200, body[: len(body) // 2],
-                    [h for h in response.headers if h[0].lower() != "content-type"],
-                    content_type="application/json; charset=utf-8")
+    return Response(
+        response.status if response.body else 200,
+        body[: len(body) // 2],
+        [h for h in response.headers if h[0].lower() != "content-type"],
+        content_type="application/json; charset=utf-8",
+    )
 
 
 def _bad_shape(real: Response | None) -> Response:
@@ -192,9 +221,14 @@ def _lost(rule: FaultRule, request: Request, on_raise: Callable[[], None]) -> No
     raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
 
 
-def apply(rule: FaultRule, request: Request, response: Response | None, faults: Faults,
-          on_raise: Callable[[], None],
-          error_response: Callable[[int, str], Response]) -> Response:
+def apply(
+    rule: FaultRule,
+    request: Request,
+    response: Response | None,
+    faults: Faults,
+    on_raise: Callable[[], None],
+    error_response: Callable[[int, str], Response],
+) -> Response:
     """The response a fault gives instead of the real one.
 
     ``response`` is the real answer of a processed request (``after`` rules), or None when the

@@ -20,15 +20,16 @@ from decimal import Decimal
 from typing import Any
 
 from igest_sync.sandbox.faults import Faults
-from igest_sync.sandbox.igest_rules import (IgestError, Problems, conflict, not_found,
-                                            object_body)
+from igest_sync.sandbox.igest_rules import IgestError, Problems, conflict, not_found, object_body
 from igest_sync.sandbox.igest_state import IgestState
 from igest_sync.sandbox.limits import IgestLimiter
 from igest_sync.sandbox.stats import Stats
 from igest_sync.sandbox.wsgi import EmulatorApp, Request, Response
 
-_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]"
-        b"/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]"
+    b"/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
 
 def money(value: Decimal) -> str:
@@ -46,29 +47,52 @@ def price_text(value: Decimal) -> str:
 
 
 def product_wire(product: dict[str, Any]) -> dict[str, Any]:
-    return {"id": product["id"], "reference": product["reference"],
-            "description": product["description"], "type": product["type"],
-            "unit": product["unit"], "price": price_text(product["price"]),
-            "vat_rate": money(product["vat_rate"]), "exemption_code": product["exemption_code"],
-            "barcode": product["barcode"], "active": product["active"]}
+    return {
+        "id": product["id"],
+        "reference": product["reference"],
+        "description": product["description"],
+        "type": product["type"],
+        "unit": product["unit"],
+        "price": price_text(product["price"]),
+        "vat_rate": money(product["vat_rate"]),
+        "exemption_code": product["exemption_code"],
+        "barcode": product["barcode"],
+        "active": product["active"],
+    }
 
 
 def document_wire(doc: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": doc["id"], "type": doc["type"], "series": doc["series"], "number": doc["number"],
-        "atcud": doc["atcud"], "status": doc["status"], "date": doc["date"],
-        "external_reference": doc["external_reference"], "customer": dict(doc["customer"]),
-        "lines": [{"reference": ln["reference"], "description": ln["description"],
-                   "quantity": number_text(ln["quantity"]),
-                   "unit_price": price_text(ln["unit_price"]),
-                   "discount_percent": number_text(ln["discount_percent"]),
-                   "vat_rate": money(ln["vat_rate"]), "exemption_code": ln["exemption_code"]}
-                  for ln in doc["lines"]],
-        "net_total": money(doc["net_total"]), "vat_total": money(doc["vat_total"]),
+        "id": doc["id"],
+        "type": doc["type"],
+        "series": doc["series"],
+        "number": doc["number"],
+        "atcud": doc["atcud"],
+        "status": doc["status"],
+        "date": doc["date"],
+        "external_reference": doc["external_reference"],
+        "customer": dict(doc["customer"]),
+        "lines": [
+            {
+                "reference": ln["reference"],
+                "description": ln["description"],
+                "quantity": number_text(ln["quantity"]),
+                "unit_price": price_text(ln["unit_price"]),
+                "discount_percent": number_text(ln["discount_percent"]),
+                "vat_rate": money(ln["vat_rate"]),
+                "exemption_code": ln["exemption_code"],
+            }
+            for ln in doc["lines"]
+        ],
+        "net_total": money(doc["net_total"]),
+        "vat_total": money(doc["vat_total"]),
         "gross_total": money(doc["gross_total"]),
-        "vat_breakdown": [{"rate": money(r["rate"]), "base": money(r["base"]),
-                           "vat": money(r["vat"])} for r in doc["vat_breakdown"]],
-        "pdf_url": doc["pdf_url"], "at_communication": doc["at_communication"],
+        "vat_breakdown": [
+            {"rate": money(r["rate"]), "base": money(r["base"]), "vat": money(r["vat"])}
+            for r in doc["vat_breakdown"]
+        ],
+        "pdf_url": doc["pdf_url"],
+        "at_communication": doc["at_communication"],
         "created_at": doc["created_at"],
     }
 
@@ -76,8 +100,17 @@ def document_wire(doc: dict[str, Any]) -> dict[str, Any]:
 class IgestApp(EmulatorApp):
     service = "igest"
 
-    def __init__(self, state: IgestState, *, integration_key: str, security_code: str,
-                 stats: Stats, faults: Faults, limiter: IgestLimiter, latency: float = 0.0):
+    def __init__(
+        self,
+        state: IgestState,
+        *,
+        integration_key: str,
+        security_code: str,
+        stats: Stats,
+        faults: Faults,
+        limiter: IgestLimiter,
+        latency: float = 0.0,
+    ):
         super().__init__(stats=stats, faults=faults, latency=latency)
         self.state = state
         self.integration_key = integration_key
@@ -107,14 +140,14 @@ class IgestApp(EmulatorApp):
 
     def error_response(self, status: int, message: str) -> Response:
         code = {401: "unauthorized", 404: "not_found", 429: "rate_limited"}.get(status, "error")
-        return Response.json({"error": {"code": code, "message": message, "fields": {}}},
-                             status)
+        return Response.json({"error": {"code": code, "message": message, "fields": {}}}, status)
 
     def authenticate(self, request: Request) -> Response | None:
         key = request.header("X-Integration-Key") or ""
         code = request.header("X-Security-Code") or ""
-        if (hmac.compare_digest(key.encode(), self.integration_key.encode())
-                and hmac.compare_digest(code.encode(), self.security_code.encode())):
+        if hmac.compare_digest(key.encode(), self.integration_key.encode()) and hmac.compare_digest(
+            code.encode(), self.security_code.encode()
+        ):
             return None
         return self.error_response(401, "Invalid integration key or security code")
 
@@ -154,16 +187,18 @@ class IgestApp(EmulatorApp):
             raise IgestError(400, "bad_request", "page and per_page must be integers") from None
         if page < 1 or not 1 <= per_page <= 100:
             raise IgestError(400, "bad_request", "page starts at 1; per_page is 1 to 100")
-        chunk = rows[(page - 1) * per_page: page * per_page]
-        return Response.json({"data": chunk, "page": page, "per_page": per_page,
-                              "total": len(rows)})
+        chunk = rows[(page - 1) * per_page : page * per_page]
+        return Response.json(
+            {"data": chunk, "page": page, "per_page": per_page, "total": len(rows)}
+        )
 
     # Reference data and products ------------------------------------------------------------
 
     def list_series(self, request: Request) -> Response:
         doc_type = request.arg("document_type")
-        return Response.json([s for s in self.state.series
-                              if doc_type is None or s["document_type"] == doc_type])
+        return Response.json(
+            [s for s in self.state.series if doc_type is None or s["document_type"] == doc_type]
+        )
 
     def list_products(self, request: Request) -> Response:
         reference = request.arg("reference")
@@ -175,14 +210,14 @@ class IgestApp(EmulatorApp):
                 rows = [self.state.products[i] for i in sorted(self.state.products)]
             return self._page(request, [product_wire(p) for p in rows])
 
-    def _product_fields(self, body: dict[str, Any], problems: Problems,
-                        current: dict[str, Any] | None) -> dict[str, Any]:
+    def _product_fields(
+        self, body: dict[str, Any], problems: Problems, current: dict[str, Any] | None
+    ) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         if current is None or "description" in body:
             fields["description"] = problems.text(body, "description", "description")
         if current is None or "price" in body:
-            fields["price"] = problems.decimal(body, "price", "price", places=6,
-                                               minimum=Decimal(0))
+            fields["price"] = problems.decimal(body, "price", "price", places=6, minimum=Decimal(0))
         if current is None or "vat_rate" in body:
             rate = problems.decimal(body, "vat_rate", "vat_rate", minimum=Decimal(0))
             if rate is not None and rate not in self.state.legal_rates():
@@ -212,10 +247,16 @@ class IgestApp(EmulatorApp):
             if reference in self.state.by_reference:
                 raise conflict(f"A product with reference {reference!r} exists already")
             product = self.state.add_product(
-                reference or "", fields["description"], fields["price"], fields["vat_rate"],
-                type=kind, unit=body.get("unit") or "UN",
-                exemption_code=fields["exemption_code"], barcode=fields.get("barcode"),
-                active=fields.get("active", True))
+                reference or "",
+                fields["description"],
+                fields["price"],
+                fields["vat_rate"],
+                type=kind,
+                unit=body.get("unit") or "UN",
+                exemption_code=fields["exemption_code"],
+                barcode=fields.get("barcode"),
+                active=fields.get("active", True),
+            )
             return Response.json(product_wire(product), 201)
 
     def update_product(self, request: Request) -> Response:
@@ -240,8 +281,12 @@ class IgestApp(EmulatorApp):
         if code is None:
             return self.state.default_warehouse
         if code not in self.state.warehouse_codes():
-            raise IgestError(422, "validation_failed", "Unknown warehouse",
-                             {"warehouse": f"unknown warehouse {code!r}"})
+            raise IgestError(
+                422,
+                "validation_failed",
+                "Unknown warehouse",
+                {"warehouse": f"unknown warehouse {code!r}"},
+            )
         return code
 
     def list_stock(self, request: Request) -> Response:
@@ -249,9 +294,10 @@ class IgestApp(EmulatorApp):
         if warehouse is not None:
             self._warehouse(warehouse)
         with self.state.lock:
-            rows = [{"reference": ref,
-                     "quantity": number_text(self.state.stock(ref, warehouse))}
-                    for ref in self.state.stock_references()]
+            rows = [
+                {"reference": ref, "quantity": number_text(self.state.stock(ref, warehouse))}
+                for ref in self.state.stock_references()
+            ]
         return self._page(request, rows)
 
     def put_stock(self, request: Request) -> Response:
@@ -266,12 +312,17 @@ class IgestApp(EmulatorApp):
             if product is None:
                 raise not_found(f"Product {reference!r}")
             if product["type"] == "S":
-                raise IgestError(422, "validation_failed", "Services have no stock",
-                                 {"reference": "is a service"})
+                raise IgestError(
+                    422,
+                    "validation_failed",
+                    "Services have no stock",
+                    {"reference": "is a service"},
+                )
             assert quantity is not None
             self.state.set_stock(reference, warehouse, quantity)
-        return Response.json({"reference": reference, "warehouse": warehouse,
-                              "quantity": number_text(quantity)})
+        return Response.json(
+            {"reference": reference, "warehouse": warehouse, "quantity": number_text(quantity)}
+        )
 
     # Documents ------------------------------------------------------------------------------
 
@@ -287,9 +338,12 @@ class IgestApp(EmulatorApp):
         except ValueError:
             raise IgestError(400, "bad_request", "date_from/date_to must be YYYY-MM-DD") from None
         with self.state.lock:
-            rows = [document_wire(d) for d in self.state.documents
-                    if all(v is None or d[k] == v for k, v in filters.items())
-                    and first <= date.fromisoformat(d["date"]) <= last]
+            rows = [
+                document_wire(d)
+                for d in self.state.documents
+                if all(v is None or d[k] == v for k, v in filters.items())
+                and first <= date.fromisoformat(d["date"]) <= last
+            ]
         return self._page(request, rows)
 
     def get_document(self, request: Request) -> Response:

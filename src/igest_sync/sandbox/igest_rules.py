@@ -24,7 +24,7 @@ from typing import Any
 
 from stdnum.pt import nif as pt_nif
 
-from igest_sync.pt_rules import EXEMPTION_CODES, PAYMENT_MECHANISMS
+from igest_sync.fiscal.rules import EXEMPTION_CODES, PAYMENT_MECHANISMS
 
 FINAL_CONSUMER = "999999990"
 DOCUMENT_TYPES = ("FT", "FR", "FS", "NC")
@@ -34,8 +34,9 @@ _DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
 class IgestError(Exception):
     """An error answer: status, code, message and per-field messages."""
 
-    def __init__(self, status: int, code: str, message: str,
-                 fields: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, fields: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -67,17 +68,26 @@ class Problems:
         if self.fields:
             raise IgestError(422, "validation_failed", message, self.fields)
 
-    def decimal(self, data: dict[str, Any], key: str, path: str, *, required: bool = True,
-                default: str | None = None, places: int | None = None,
-                minimum: Decimal | None = None, above: Decimal | None = None,
-                maximum: Decimal | None = None) -> Decimal | None:
+    def decimal(
+        self,
+        data: dict[str, Any],
+        key: str,
+        path: str,
+        *,
+        required: bool = True,
+        default: str | None = None,
+        places: int | None = None,
+        minimum: Decimal | None = None,
+        above: Decimal | None = None,
+        maximum: Decimal | None = None,
+    ) -> Decimal | None:
         value = data.get(key, default)
         if value is None:
             if required:
                 self.add(path, "is required")
             return None
         if not isinstance(value, str) or not _DECIMAL.match(value):
-            self.add(path, "must be a decimal string such as \"12.30\"")
+            self.add(path, 'must be a decimal string such as "12.30"')
             return None
         try:
             number = Decimal(value)
@@ -94,8 +104,15 @@ class Problems:
             self.add(path, f"must be at most {maximum}")
         return number
 
-    def text(self, data: dict[str, Any], key: str, path: str, *, required: bool = True,
-             max_length: int = 200) -> str | None:
+    def text(
+        self,
+        data: dict[str, Any],
+        key: str,
+        path: str,
+        *,
+        required: bool = True,
+        max_length: int = 200,
+    ) -> str | None:
         value = data.get(key)
         if value is None or value == "":
             if required:
@@ -169,21 +186,28 @@ def parse_lines(data: Any, legal_rates: set[Decimal], problems: Problems) -> lis
             continue
         rate = problems.decimal(line, "vat_rate", f"{path}.vat_rate", minimum=Decimal(0))
         if rate is not None and rate not in legal_rates:
-            problems.add(f"{path}.vat_rate", f"{line['vat_rate']} is not a rate of the taxes "
-                                             "table")
+            problems.add(f"{path}.vat_rate", f"{line['vat_rate']} is not a rate of the taxes table")
         parsed = {
             "reference": problems.text(line, "reference", f"{path}.reference", max_length=60),
             "description": problems.text(line, "description", f"{path}.description"),
-            "quantity": problems.decimal(line, "quantity", f"{path}.quantity", places=6,
-                                         above=Decimal(0)),
-            "unit_price": problems.decimal(line, "unit_price", f"{path}.unit_price", places=6,
-                                           minimum=Decimal(0)),
-            "discount_percent": problems.decimal(line, "discount_percent",
-                                                 f"{path}.discount_percent", default="0",
-                                                 minimum=Decimal(0), maximum=Decimal(100)),
+            "quantity": problems.decimal(
+                line, "quantity", f"{path}.quantity", places=6, above=Decimal(0)
+            ),
+            "unit_price": problems.decimal(
+                line, "unit_price", f"{path}.unit_price", places=6, minimum=Decimal(0)
+            ),
+            "discount_percent": problems.decimal(
+                line,
+                "discount_percent",
+                f"{path}.discount_percent",
+                default="0",
+                minimum=Decimal(0),
+                maximum=Decimal(100),
+            ),
             "vat_rate": rate,
-            "exemption_code": problems.exemption(rate, line.get("exemption_code"),
-                                                 f"{path}.exemption_code"),
+            "exemption_code": problems.exemption(
+                rate, line.get("exemption_code"), f"{path}.exemption_code"
+            ),
         }
         lines.append(parsed)
     return lines

@@ -19,9 +19,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from igest_sync.sandbox.igest_rules import (DOCUMENT_TYPES, IgestError, Problems, check_payment,
-                                            conflict, not_found, parse_customer, parse_date,
-                                            parse_flag, parse_lines)
+from igest_sync.sandbox.igest_rules import (
+    DOCUMENT_TYPES,
+    IgestError,
+    Problems,
+    check_payment,
+    conflict,
+    not_found,
+    parse_customer,
+    parse_date,
+    parse_flag,
+    parse_lines,
+)
 from igest_sync.sandbox.money import document_totals
 
 try:
@@ -35,10 +44,18 @@ except Exception:  # no tz database
 
 
 class IgestState:
-    def __init__(self, clock: Callable[[], datetime], *, entity: dict[str, Any],
-                 series: Iterable[dict[str, Any]], warehouses: Iterable[dict[str, Any]],
-                 taxes: Iterable[dict[str, Any]], exemption_reasons: Iterable[dict[str, Any]],
-                 default_warehouse: str = "ARM1", base_url: str = "http://igest.sandbox/v1"):
+    def __init__(
+        self,
+        clock: Callable[[], datetime],
+        *,
+        entity: dict[str, Any],
+        series: Iterable[dict[str, Any]],
+        warehouses: Iterable[dict[str, Any]],
+        taxes: Iterable[dict[str, Any]],
+        exemption_reasons: Iterable[dict[str, Any]],
+        default_warehouse: str = "ARM1",
+        base_url: str = "http://igest.sandbox/v1",
+    ):
         self.clock = clock
         self.lock = threading.RLock()
         self.entity = dict(entity)
@@ -75,8 +92,7 @@ class IgestState:
 
     def active_series(self, code: str, doc_type: str) -> dict[str, Any] | None:
         for series in self.series:
-            if series["code"] == code and series["document_type"] == doc_type \
-                    and series["active"]:
+            if series["code"] == code and series["document_type"] == doc_type and series["active"]:
                 return series
         return None
 
@@ -103,19 +119,36 @@ class IgestState:
 
     # Products and stock ---------------------------------------------------------------------
 
-    def add_product(self, reference: str, description: str, price: Decimal | str,
-                    vat_rate: Decimal | str = "23", *, type: str = "P", unit: str = "UN",
-                    exemption_code: str | None = None, barcode: str | None = None,
-                    active: bool = True,
-                    stock: dict[str, Decimal | int | str] | None = None) -> dict[str, Any]:
+    def add_product(
+        self,
+        reference: str,
+        description: str,
+        price: Decimal | str,
+        vat_rate: Decimal | str = "23",
+        *,
+        type: str = "P",
+        unit: str = "UN",
+        exemption_code: str | None = None,
+        barcode: str | None = None,
+        active: bool = True,
+        stock: dict[str, Decimal | int | str] | None = None,
+    ) -> dict[str, Any]:
         """Create an article (no validation: a test helper); ``stock`` by warehouse."""
         with self.lock:
             if reference in self.by_reference:
                 raise conflict(f"A product with reference {reference!r} exists already")
-            product = {"id": self._next_product_id, "reference": reference,
-                       "description": description, "type": type, "unit": unit,
-                       "price": Decimal(price), "vat_rate": Decimal(vat_rate),
-                       "exemption_code": exemption_code, "barcode": barcode, "active": active}
+            product = {
+                "id": self._next_product_id,
+                "reference": reference,
+                "description": description,
+                "type": type,
+                "unit": unit,
+                "price": Decimal(price),
+                "vat_rate": Decimal(vat_rate),
+                "exemption_code": exemption_code,
+                "barcode": barcode,
+                "active": active,
+            }
             self._next_product_id += 1
             self.products[product["id"]] = product
             self.by_reference[reference] = product["id"]
@@ -128,8 +161,9 @@ class IgestState:
         with self.lock:
             if warehouse is not None:
                 return self.stock_levels.get((reference, warehouse), Decimal(0))
-            return sum((q for (ref, _), q in self.stock_levels.items() if ref == reference),
-                       Decimal(0))
+            return sum(
+                (q for (ref, _), q in self.stock_levels.items() if ref == reference), Decimal(0)
+            )
 
     def stock_references(self) -> list[str]:
         with self.lock:
@@ -141,9 +175,15 @@ class IgestState:
         with self.lock:
             before = self.stock(reference, warehouse)
             self.stock_levels[(reference, warehouse)] = quantity
-            self.adjustments.append({"reference": reference, "warehouse": warehouse,
-                                     "before": before, "after": quantity,
-                                     "at": self.clock().isoformat()})
+            self.adjustments.append(
+                {
+                    "reference": reference,
+                    "warehouse": warehouse,
+                    "before": before,
+                    "after": quantity,
+                    "at": self.clock().isoformat(),
+                }
+            )
 
     # Documents ------------------------------------------------------------------------------
 
@@ -171,8 +211,12 @@ class IgestState:
                 problems.add("external_reference", "must be a string")
             related = self._related(body.get("related_document"), doc_type, problems)
             doc = {
-                "id": self._next_document_id, "type": doc_type, "series": series_code,
-                "number": None, "atcud": None, "status": "draft",
+                "id": self._next_document_id,
+                "type": doc_type,
+                "series": series_code,
+                "number": None,
+                "atcud": None,
+                "status": "draft",
                 "date": doc_date.isoformat() if doc_date else None,
                 "external_reference": reference,
                 "customer": parse_customer(body.get("customer"), problems),
@@ -180,19 +224,31 @@ class IgestState:
                 "prices_include_vat": parse_flag(body, "prices_include_vat", problems, False),
                 "move_stock": parse_flag(body, "move_stock", problems, False),
                 "payment_method": check_payment(body.get("payment_method"), doc_type, problems),
-                "warehouse": warehouse, "currency": "EUR", "notes": body.get("notes"),
-                "related_document": related, "pdf_url": None, "at_communication": None,
+                "warehouse": warehouse,
+                "currency": "EUR",
+                "notes": body.get("notes"),
+                "related_document": related,
+                "pdf_url": None,
+                "at_communication": None,
                 "created_at": self.clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
             finalize = parse_flag(body, "finalize", problems, False)
             problems.raise_if_any()
-            totals = document_totals(((ln["quantity"], ln["unit_price"],
-                                       ln["discount_percent"], ln["vat_rate"])
-                                      for ln in doc["lines"]), doc["prices_include_vat"])
-            doc.update(net_total=totals.net_total, vat_total=totals.vat_total,
-                       gross_total=totals.gross_total,
-                       vat_breakdown=[{"rate": r.rate, "base": r.base, "vat": r.vat}
-                                      for r in totals.breakdown])
+            totals = document_totals(
+                (
+                    (ln["quantity"], ln["unit_price"], ln["discount_percent"], ln["vat_rate"])
+                    for ln in doc["lines"]
+                ),
+                doc["prices_include_vat"],
+            )
+            doc.update(
+                net_total=totals.net_total,
+                vat_total=totals.vat_total,
+                gross_total=totals.gross_total,
+                vat_breakdown=[
+                    {"rate": r.rate, "base": r.base, "vat": r.vat} for r in totals.breakdown
+                ],
+            )
             if finalize:
                 self._check_finalizable(doc)
             self._next_document_id += 1
@@ -204,8 +260,9 @@ class IgestState:
                 self._finalize(doc)
             return doc
 
-    def _related(self, data: Any, doc_type: str | None,
-                 problems: Problems) -> dict[str, Any] | None:
+    def _related(
+        self, data: Any, doc_type: str | None, problems: Problems
+    ) -> dict[str, Any] | None:
         if doc_type != "NC":
             if data:
                 problems.add("related_document", "only a credit note (NC) has one")
@@ -229,25 +286,36 @@ class IgestState:
 
     def _check_finalizable(self, doc: dict[str, Any]) -> None:
         if doc["status"] != "draft":
-            raise conflict(f"Document {doc['id']} is {doc['status']}: only drafts can be "
-                           "finalized")
+            raise conflict(f"Document {doc['id']} is {doc['status']}: only drafts can be finalized")
         doc_date = date.fromisoformat(doc["date"])
         problems = Problems()
         if doc_date > self.today():
             problems.add("date", f"{doc['date']} is in the future")
         last = self.last_final_date.get((doc["series"], doc["type"]))
         if last is not None and doc_date < last:
-            problems.add("date", f"{doc['date']} is earlier than the last finalized "
-                                 f"{doc['type']} of series {doc['series']} ({last})")
+            problems.add(
+                "date",
+                f"{doc['date']} is earlier than the last finalized "
+                f"{doc['type']} of series {doc['series']} ({last})",
+            )
         if doc["type"] == "NC" and doc["related_document"]:
             original = self._final_by_number(doc["related_document"]["number"])
-            credited = sum((d["gross_total"] for d in self.documents
-                            if d["type"] == "NC" and d["status"] == "final"
-                            and (d["related_document"] or {}).get("number")
-                            == doc["related_document"]["number"]), Decimal(0))
+            credited = sum(
+                (
+                    d["gross_total"]
+                    for d in self.documents
+                    if d["type"] == "NC"
+                    and d["status"] == "final"
+                    and (d["related_document"] or {}).get("number")
+                    == doc["related_document"]["number"]
+                ),
+                Decimal(0),
+            )
             if original is not None and credited + doc["gross_total"] > original["gross_total"]:
-                problems.add("gross_total", "the credit notes would exceed the original "
-                                            f"{original['number']}")
+                problems.add(
+                    "gross_total",
+                    f"the credit notes would exceed the original {original['number']}",
+                )
         problems.raise_if_any("The document cannot be finalized")
 
     def _finalize(self, doc: dict[str, Any]) -> None:
@@ -256,11 +324,14 @@ class IgestState:
         self.counters[key] = number
         series = self.active_series(doc["series"], doc["type"])
         atcud_code = series["atcud_code"] if series else "0"
-        doc.update(number=f"{doc['type']} {doc['series']}/{number}",
-                   atcud=f"{atcud_code}-{number}", status="final",
-                   pdf_url=f"{self.base_url}/documents/{doc['id']}/pdf",
-                   at_communication="communicated",
-                   finalized_at=self.clock().strftime("%Y-%m-%dT%H:%M:%SZ"))
+        doc.update(
+            number=f"{doc['type']} {doc['series']}/{number}",
+            atcud=f"{atcud_code}-{number}",
+            status="final",
+            pdf_url=f"{self.base_url}/documents/{doc['id']}/pdf",
+            at_communication="communicated",
+            finalized_at=self.clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
         self.last_final_date[key] = date.fromisoformat(doc["date"])
         if doc["move_stock"]:
             warehouse = doc["warehouse"] or self.default_warehouse
@@ -272,8 +343,14 @@ class IgestState:
                 stock_key = (line["reference"], warehouse)
                 moved = sign * line["quantity"]
                 self.stock_levels[stock_key] = self.stock_levels.get(stock_key, Decimal(0)) + moved
-                self.stock_moves.append({"document": doc["number"], "reference": line["reference"],
-                                         "warehouse": warehouse, "quantity": moved})
+                self.stock_moves.append(
+                    {
+                        "document": doc["number"],
+                        "reference": line["reference"],
+                        "warehouse": warehouse,
+                        "quantity": moved,
+                    }
+                )
 
     def finalize_document(self, document_id: int) -> dict[str, Any]:
         with self.lock:
@@ -286,8 +363,9 @@ class IgestState:
         with self.lock:
             doc = self.document(document_id)
             if doc["status"] != "draft":
-                raise conflict(f"Document {doc['number']} is {doc['status']}: only drafts can be "
-                               "deleted")
+                raise conflict(
+                    f"Document {doc['number']} is {doc['status']}: only drafts can be deleted"
+                )
             self.documents.remove(doc)
             del self._by_id[document_id]
 
@@ -297,9 +375,17 @@ class IgestState:
             if doc["status"] != "final":
                 raise conflict("Only finalized documents can be emailed")
             if not isinstance(to, str) or "@" not in to:
-                raise IgestError(422, "validation_failed", "The address is not valid",
-                                 {"to": "must be an email address"})
-            sent = {"document_id": document_id, "number": doc["number"], "to": to,
-                    "at": self.clock().isoformat()}
+                raise IgestError(
+                    422,
+                    "validation_failed",
+                    "The address is not valid",
+                    {"to": "must be an email address"},
+                )
+            sent = {
+                "document_id": document_id,
+                "number": doc["number"],
+                "to": to,
+                "at": self.clock().isoformat(),
+            }
             self.emails.append(sent)
             return sent

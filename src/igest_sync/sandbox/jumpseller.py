@@ -31,12 +31,23 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from igest_sync.sandbox.faults import Faults
-from igest_sync.sandbox.jumpseller_locations import LocationStockRoutes, bad_params, int_field, money_field
+from igest_sync.sandbox.jumpseller_locations import (
+    LocationStockRoutes,
+    bad_params,
+    int_field,
+    money_field,
+)
 from igest_sync.sandbox.jumpseller_wire import product_fields, variant_fields
 from igest_sync.sandbox.limits import JumpsellerLimiter
 from igest_sync.sandbox.stats import Stats
-from igest_sync.sandbox.store import (STATUS_NAMES, JumpsellerStore, NotFoundError, Product,
-                                      Variant, parse_wire_time)
+from igest_sync.sandbox.store import (
+    STATUS_NAMES,
+    JumpsellerStore,
+    NotFoundError,
+    Product,
+    Variant,
+    parse_wire_time,
+)
 from igest_sync.sandbox.wsgi import EmulatorApp, HttpError, Request, Response
 
 try:
@@ -47,15 +58,29 @@ except Exception:  # no tz database: Lisbon is UTC in winter, close enough for a
     LISBON = timezone.utc
 
 _STATUS_BY_NAME = {name.lower(): enum for enum, name in STATUS_NAMES.items()}
-_RELATIVE_DAYS = {"today": (0, 0), "yesterday": (1, 1), "last7days": (6, 0),
-                  "last30days": (29, 0), "last90days": (89, 0)}
+_RELATIVE_DAYS = {
+    "today": (0, 0),
+    "yesterday": (1, 1),
+    "last7days": (6, 0),
+    "last30days": (29, 0),
+    "last90days": (89, 0),
+}
 
 
 class JumpsellerApp(LocationStockRoutes, EmulatorApp):
     service = "jumpseller"
 
-    def __init__(self, store: JumpsellerStore, *, login: str, auth_token: str, stats: Stats,
-                 faults: Faults, limiter: JumpsellerLimiter, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        store: JumpsellerStore,
+        *,
+        login: str,
+        auth_token: str,
+        stats: Stats,
+        faults: Faults,
+        limiter: JumpsellerLimiter,
+        latency: float = 0.0,
+    ) -> None:
         super().__init__(stats=stats, faults=faults, latency=latency)
         self.store = store
         self.login = login
@@ -74,15 +99,21 @@ class JumpsellerApp(LocationStockRoutes, EmulatorApp):
         r("PUT", "/v1/orders/{id}.json", self.update_order)
         r("GET", "/v1/products.json", self.list_products)
         r("POST", "/v1/products.json", self.create_product)
-        r("GET", "/v1/products/count.json",
-          lambda q: Response.json({"count": len(self.store.products)}))
+        r(
+            "GET",
+            "/v1/products/count.json",
+            lambda q: Response.json({"count": len(self.store.products)}),
+        )
         r("GET", "/v1/products/{id}/variants.json", self.list_variants)
         r("GET", "/v1/products/{id}/variants/{variant_id}.json", self.get_variant)
         r("PUT", "/v1/products/{id}/variants/{variant_id}.json", self.update_variant)
         r("GET", "/v1/products/{id}.json", self.get_product)
         r("PUT", "/v1/products/{id}.json", self.update_product)
-        r("GET", "/v1/locations.json",
-          lambda q: Response.json([{"location": loc} for loc in self.store.locations]))
+        r(
+            "GET",
+            "/v1/locations.json",
+            lambda q: Response.json([{"location": loc} for loc in self.store.locations]),
+        )
         r("GET", "/v1/products_locations", self.get_location_stock)
         r("PUT", "/v1/products_locations", self.put_location_stock)
         self.control.add("POST", "/_sandbox/orders/{id}/pay", self._control_pay)
@@ -99,9 +130,12 @@ class JumpsellerApp(LocationStockRoutes, EmulatorApp):
                 login, _, token = base64.b64decode(header[6:]).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 login = token = None
-        if (login is not None and token is not None
-                and hmac.compare_digest(login.encode(), self.login.encode())
-                and hmac.compare_digest(token.encode(), self.auth_token.encode())):
+        if (
+            login is not None
+            and token is not None
+            and hmac.compare_digest(login.encode(), self.login.encode())
+            and hmac.compare_digest(token.encode(), self.auth_token.encode())
+        ):
             return None
         return Response.json({"message": "Unauthorized"}, 401)
 
@@ -126,9 +160,10 @@ class JumpsellerApp(LocationStockRoutes, EmulatorApp):
                 return int(request.arg(name) or default)
             except ValueError:
                 return default
+
         limit = min(max(number("limit", 50), 1), 100)
         page = max(number("page", 1), 1)
-        return rows[(page - 1) * limit: page * limit]
+        return rows[(page - 1) * limit : page * limit]
 
     def _order(self, order_id: int) -> dict[str, Any]:
         try:
@@ -164,7 +199,9 @@ class JumpsellerApp(LocationStockRoutes, EmulatorApp):
                 first = date.fromisoformat(request.arg("initialDate") or "")
                 last = date.fromisoformat(request.arg("finalDate") or "")
             except ValueError:
-                raise bad_params("customDate needs initialDate and finalDate as YYYY-MM-DD") from None
+                raise bad_params(
+                    "customDate needs initialDate and finalDate as YYYY-MM-DD"
+                ) from None
             return first, last
         if kind not in _RELATIVE_DAYS:
             raise bad_params(f"unknown dateFilter {kind!r}")
@@ -221,8 +258,12 @@ class JumpsellerApp(LocationStockRoutes, EmulatorApp):
                 if enum not in STATUS_NAMES:
                     raise bad_params(f"unknown status {status!r}")
                 self.store.set_status(order_id, enum)
-            for key in ("tracking_number", "tracking_company", "tracking_url",
-                        "additional_information"):
+            for key in (
+                "tracking_number",
+                "tracking_company",
+                "tracking_url",
+                "additional_information",
+            ):
                 if key in fields:
                     order[key] = fields[key]
             if "shipment_status" in fields:
@@ -246,9 +287,14 @@ class JumpsellerApp(LocationStockRoutes, EmulatorApp):
         kind = fields.get("document_type")
         if isinstance(kind, bool) or kind not in (0, 1):
             raise bad_params("document_type must be 0 (credit note) or 1 (invoice)")
-        document = {"document_type": int(kind), "external_id": fields.get("external_id"),
-                    "public_id": fields.get("public_id"), "url": fields.get("url"),
-                    "order_id": order_id, "app_code": fields.get("app_code")}
+        document = {
+            "document_type": int(kind),
+            "external_id": fields.get("external_id"),
+            "public_id": fields.get("public_id"),
+            "url": fields.get("url"),
+            "order_id": order_id,
+            "app_code": fields.get("app_code"),
+        }
         with self.store.lock:
             self._order(order_id)
             self.store.add_document(order_id, document)
@@ -263,14 +309,13 @@ class JumpsellerApp(LocationStockRoutes, EmulatorApp):
             raise bad_params("body must be JSON") from None
         fields = body.get(wrapper) if isinstance(body, dict) else None
         if not isinstance(fields, dict):
-            raise bad_params(f"body must be {{\"{wrapper}\": {{...}}}}")
+            raise bad_params(f'body must be {{"{wrapper}": {{...}}}}')
         return fields
 
     def list_products(self, request: Request) -> Response:
         with self.store.lock:
             ids = self._page(request, self.store.product_ids())
-            return Response.json([{"product": product_fields(self.store.products[i])}
-                                  for i in ids])
+            return Response.json([{"product": product_fields(self.store.products[i])} for i in ids])
 
     def get_product(self, request: Request) -> Response:
         with self.store.lock:
@@ -290,21 +335,29 @@ class JumpsellerApp(LocationStockRoutes, EmulatorApp):
         if not fields.get("name") or "price" not in fields:
             raise bad_params("name and price are required")
         with self.store.lock:
-            product = Product(id=(max(self.store.products, default=1000) + 1),
-                              name=str(fields["name"]), price=money_field(fields["price"], "price"),
-                              type=str(fields.get("type") or "physical"),
-                              description=fields.get("description"),
-                              status=str(fields.get("status") or "available"),
-                              created_at=self.store.clock())
+            product = Product(
+                id=(max(self.store.products, default=1000) + 1),
+                name=str(fields["name"]),
+                price=money_field(fields["price"], "price"),
+                type=str(fields.get("type") or "physical"),
+                description=fields.get("description"),
+                status=str(fields.get("status") or "available"),
+                created_at=self.store.clock(),
+            )
             self._apply_item(product, fields)
             product.stock = int_field(fields.get("stock", 100), "stock")
             self.store.add_product(product)
             for entry in fields.get("variants") or []:
                 data = entry.get("variant", entry) if isinstance(entry, dict) else {}
-                variant = Variant(id=self.store.next_variant_id(), sku=None, price=product.price,
-                                  options=tuple((o.get("name", ""), o.get("option_type", "option"),
-                                                 o.get("value", ""))
-                                                for o in data.get("options") or []))
+                variant = Variant(
+                    id=self.store.next_variant_id(),
+                    sku=None,
+                    price=product.price,
+                    options=tuple(
+                        (o.get("name", ""), o.get("option_type", "option"), o.get("value", ""))
+                        for o in data.get("options") or []
+                    ),
+                )
                 self._apply_item(variant, data)
                 variant.stock = int_field(data.get("stock", 100), "stock")
                 self.store.add_variant(product, variant)
@@ -338,8 +391,9 @@ class JumpsellerApp(LocationStockRoutes, EmulatorApp):
             product, variant = self._variant(request)
             self._apply_item(variant, fields)
             if "stock" in fields:
-                self.store.set_stock(product.id, int_field(fields["stock"], "stock"),
-                                     variant_id=variant.id)
+                self.store.set_stock(
+                    product.id, int_field(fields["stock"], "stock"), variant_id=variant.id
+                )
             product.updated_at = self.store.clock()
             return Response.json({"variant": variant_fields(variant)})
 

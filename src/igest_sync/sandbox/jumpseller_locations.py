@@ -60,33 +60,48 @@ class LocationStockRoutes:
             known = {loc["id"] for loc in self.store.locations}
             if any(loc not in known for loc in locations):
                 raise HttpError(404, {"message": "Location not found"})
-            return Response.json(location_stock_rows(self.store, locations, products,
-                                                     variants or None))
+            return Response.json(
+                location_stock_rows(self.store, locations, products, variants or None)
+            )
 
     def put_location_stock(self, request: Request) -> Response:
         try:
             fields = request.json()
         except ValueError:
             raise bad_params("body must be JSON") from None
-        missing = [k for k in ("location_id", "product_id", "stock_unlimited", "stock")
-                   if not isinstance(fields, dict) or k not in fields]
+        missing = [
+            k
+            for k in ("location_id", "product_id", "stock_unlimited", "stock")
+            if not isinstance(fields, dict) or k not in fields
+        ]
         if missing:
             raise bad_params(f"missing {', '.join(missing)}")
         location_id = int_field(fields["location_id"], "location_id")
         product_id = int_field(fields["product_id"], "product_id")
-        variant_id = None if fields.get("variant_id") is None else int_field(fields["variant_id"],
-                                                                         "variant_id")
+        variant_id = (
+            None
+            if fields.get("variant_id") is None
+            else int_field(fields["variant_id"], "variant_id")
+        )
         with self.store.lock:
             try:
-                self.store.set_stock(product_id, int_field(fields["stock"], "stock"),
-                                     variant_id=variant_id, location_id=location_id,
-                                     unlimited=bool(fields["stock_unlimited"]))
+                self.store.set_stock(
+                    product_id,
+                    int_field(fields["stock"], "stock"),
+                    variant_id=variant_id,
+                    location_id=location_id,
+                    unlimited=bool(fields["stock_unlimited"]),
+                )
             except NotFoundError:
                 raise HttpError(404, {"message": "Not found"}) from None
             except ValueError as exc:
                 raise bad_params(str(exc)) from None
             self.store.product(product_id).updated_at = self.store.clock()
-            return Response.json({"location_id": location_id, "product_id": product_id,
-                                  "variant_id": variant_id,
-                                  "stock": self.store.stock_at(location_id, product_id,
-                                                               variant_id)})
+            return Response.json(
+                {
+                    "location_id": location_id,
+                    "product_id": product_id,
+                    "variant_id": variant_id,
+                    "stock": self.store.stock_at(location_id, product_id, variant_id),
+                }
+            )

@@ -56,9 +56,16 @@ class SlidingWindow:
 
 
 class JumpsellerLimiter:
-    def __init__(self, per_second: int = 20, per_minute: int = 800, *, ban_after: int = 2000,
-                 ban_seconds: float = 300.0, wall_clock: Callable[[], datetime],
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        per_second: int = 20,
+        per_minute: int = 800,
+        *,
+        ban_after: int = 2000,
+        ban_seconds: float = 300.0,
+        wall_clock: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.second = SlidingWindow(per_second, 1.0)
         self.minute = SlidingWindow(per_minute, 60.0)
         self.ban_after = ban_after
@@ -113,8 +120,9 @@ class JumpsellerLimiter:
 
 
 class IgestLimiter:
-    def __init__(self, per_second: int = 10, *,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, per_second: int = 10, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.second = SlidingWindow(per_second, 1.0)
         self._now = monotonic
         self._lock = threading.Lock()

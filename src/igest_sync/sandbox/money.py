@@ -98,9 +98,15 @@ class OrderFigures:
     total: Decimal  # V - gift card: what the payment method charged
 
 
-def order_figures(lines: Iterable[LineMoney], *, shipping: Decimal, shipping_rate: Decimal,
-                  shipping_included: bool, shipping_discount: Decimal,
-                  gift_cards_discount: Decimal) -> OrderFigures:
+def order_figures(
+    lines: Iterable[LineMoney],
+    *,
+    shipping: Decimal,
+    shipping_rate: Decimal,
+    shipping_included: bool,
+    shipping_discount: Decimal,
+    gift_cards_discount: Decimal,
+) -> OrderFigures:
     """Every order-level money field from its lines, per the money model."""
     lines = list(lines)
     subtotal = round2(sum((ln.price * ln.qty for ln in lines), ZERO))
@@ -112,11 +118,17 @@ def order_figures(lines: Iterable[LineMoney], *, shipping: Decimal, shipping_rat
     value += sum((ln.vat for ln in lines if not ln.included), ZERO)
     if not shipping_included:
         value += shipping_tax
-    return OrderFigures(subtotal=subtotal, discount=discount, shipping=round2(shipping),
-                        shipping_discount=round2(shipping_discount),
-                        shipping_tax=shipping_tax, tax=round2(tax), sale_value=round2(value),
-                        gift_cards_discount=round2(gift_cards_discount),
-                        total=round2(value - gift_cards_discount))
+    return OrderFigures(
+        subtotal=subtotal,
+        discount=discount,
+        shipping=round2(shipping),
+        shipping_discount=round2(shipping_discount),
+        shipping_tax=shipping_tax,
+        tax=round2(tax),
+        sale_value=round2(value),
+        gift_cards_discount=round2(gift_cards_discount),
+        total=round2(value - gift_cards_discount),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,8 +159,9 @@ def line_value(quantity: Decimal, unit_price: Decimal, discount_percent: Decimal
     return round2(quantity * unit_price * (1 - discount_percent / HUNDRED))
 
 
-def document_totals(lines: Iterable[tuple[Decimal, Decimal, Decimal, Decimal]],
-                    prices_include_vat: bool) -> DocumentTotals:
+def document_totals(
+    lines: Iterable[tuple[Decimal, Decimal, Decimal, Decimal]], prices_include_vat: bool
+) -> DocumentTotals:
     """iGEST totals from (quantity, unit_price, discount_percent, vat_rate) lines.
 
     Exclusive: per rate, base = sum of line nets, vat = round2(base x rate/100).
@@ -171,5 +184,9 @@ def document_totals(lines: Iterable[tuple[Decimal, Decimal, Decimal, Decimal]],
         breakdown.append(RateTotals(rate=rate, base=round2(base), vat=round2(vat)))
     net = sum((r.base for r in breakdown), ZERO)
     vat_total = sum((r.vat for r in breakdown), ZERO)
-    return DocumentTotals(net_total=round2(net), vat_total=round2(vat_total),
-                          gross_total=round2(net + vat_total), breakdown=tuple(breakdown))
+    return DocumentTotals(
+        net_total=round2(net),
+        vat_total=round2(vat_total),
+        gross_total=round2(net + vat_total),
+        breakdown=tuple(breakdown),
+    )

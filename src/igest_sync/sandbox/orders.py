@@ -83,15 +83,26 @@ def _line(spec: LineSpec | Mapping[str, Any]) -> LineSpec:
 
 def _address(buyer: Buyer, billing: bool) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "name": buyer.name, "surname": buyer.surname, "address": buyer.address,
-        "city": buyer.city, "postal": buyer.postal, "region": buyer.region,
-        "country": buyer.country, "country_code": buyer.country_code,
-        "region_code": buyer.region_code, "street_number": buyer.street_number,
-        "complement": None, "municipality": buyer.municipality,
+        "name": buyer.name,
+        "surname": buyer.surname,
+        "address": buyer.address,
+        "city": buyer.city,
+        "postal": buyer.postal,
+        "region": buyer.region,
+        "country": buyer.country,
+        "country_code": buyer.country_code,
+        "region_code": buyer.region_code,
+        "street_number": buyer.street_number,
+        "complement": None,
+        "municipality": buyer.municipality,
     }
     if billing:
-        data = {"name": buyer.name, "surname": buyer.surname, "taxid": buyer.taxid,
-                **{k: v for k, v in data.items() if k not in ("name", "surname")}}
+        data = {
+            "name": buyer.name,
+            "surname": buyer.surname,
+            "taxid": buyer.taxid,
+            **{k: v for k, v in data.items() if k not in ("name", "surname")},
+        }
     else:
         data["latitude"] = None
         data["longitude"] = None
@@ -100,22 +111,38 @@ def _address(buyer: Buyer, billing: bool) -> dict[str, Any]:
 
 
 def _tax_entry(rate: Decimal, included: bool) -> dict[str, Any]:
-    return {"id": TAX_IDS.get(rate.normalize(), 9), "name": f"IVA {rate.normalize()}%",
-            "rate": rate, "fixed": False, "tax_on_product_price": included}
+    return {
+        "id": TAX_IDS.get(rate.normalize(), 9),
+        "name": f"IVA {rate.normalize()}%",
+        "rate": rate,
+        "fixed": False,
+        "tax_on_product_price": included,
+    }
 
 
-def make_order(order_id: int, lines: Sequence[LineSpec | Mapping[str, Any]], *,
-               created_at: datetime, status: str = "paid", completed_at: datetime | None = None,
-               buyer: Buyer | None = None, prices_include_tax: bool = True,
-               order_discount: Decimal | str | int = 0, coupon: str | None = None,
-               shipping: Decimal | str | int = 0, shipping_rate: Decimal | str | int | None = 23,
-               shipping_included: bool | None = None,
-               shipping_discount: Decimal | str | int = 0,
-               gift_card: Decimal | str | int = 0, shipping_required: bool | None = None,
-               shipping_method: str | None = "CTT Expresso", shipping_option: str | None = None,
-               payment: tuple[str, str] = ("Multibanco", "multibanco"),
-               additional_fields: Sequence[tuple[str, str]] = (),
-               currency: str = "EUR") -> dict[str, Any]:
+def make_order(
+    order_id: int,
+    lines: Sequence[LineSpec | Mapping[str, Any]],
+    *,
+    created_at: datetime,
+    status: str = "paid",
+    completed_at: datetime | None = None,
+    buyer: Buyer | None = None,
+    prices_include_tax: bool = True,
+    order_discount: Decimal | str | int = 0,
+    coupon: str | None = None,
+    shipping: Decimal | str | int = 0,
+    shipping_rate: Decimal | str | int | None = 23,
+    shipping_included: bool | None = None,
+    shipping_discount: Decimal | str | int = 0,
+    gift_card: Decimal | str | int = 0,
+    shipping_required: bool | None = None,
+    shipping_method: str | None = "CTT Expresso",
+    shipping_option: str | None = None,
+    payment: tuple[str, str] = ("Multibanco", "multibanco"),
+    additional_fields: Sequence[tuple[str, str]] = (),
+    currency: str = "EUR",
+) -> dict[str, Any]:
     """One Jumpseller order (``OrderFields``) with every money field from the money model.
 
     ``status`` is a ``status_enum`` value; ``completed_at`` defaults to ``created_at`` + 7 min
@@ -142,14 +169,25 @@ def make_order(order_id: int, lines: Sequence[LineSpec | Mapping[str, Any]], *,
     money = []
     for spec, own_discount, share in zip(specs, own, shares):
         included = prices_include_tax if spec.included is None else spec.included
-        money.append(LineMoney(price=round2(spec.price), qty=Decimal(spec.qty),
-                               discount=own_discount + share, rate=spec.rate or Decimal("0"),
-                               included=included))
+        money.append(
+            LineMoney(
+                price=round2(spec.price),
+                qty=Decimal(spec.qty),
+                discount=own_discount + share,
+                rate=spec.rate or Decimal("0"),
+                included=included,
+            )
+        )
         if money[-1].amount < 0:
             raise ValueError(f"line {spec.name!r}: discount exceeds its value")
-    figures = order_figures(money, shipping=shipping_d, shipping_rate=ship_rate,
-                            shipping_included=ship_included, shipping_discount=ship_discount,
-                            gift_cards_discount=to_decimal(gift_card))
+    figures = order_figures(
+        money,
+        shipping=shipping_d,
+        shipping_rate=ship_rate,
+        shipping_included=ship_included,
+        shipping_discount=ship_discount,
+        gift_cards_discount=to_decimal(gift_card),
+    )
     if figures.total < 0:
         raise ValueError("gift card exceeds the value of the sale")
 
@@ -157,30 +195,52 @@ def make_order(order_id: int, lines: Sequence[LineSpec | Mapping[str, Any]], *,
         completed_at = created_at + timedelta(minutes=7)
     products = []
     for spec, line in zip(specs, money):
-        products.append({
-            "id": spec.product_id, "variant_id": spec.variant_id, "sku": spec.sku,
-            "name": spec.name, "image": None, "qty": spec.qty, "price": line.price,
-            "discount": line.discount, "weight": spec.weight,
-            "tax": line.vat,  # per-line tax, as in Jumpseller's own example order
-            "taxes": [] if spec.rate is None else [_tax_entry(spec.rate, line.included)],
-            "stock_locations": [] if spec.digital else [{"location_id": 1, "stock": spec.qty}],
-        })
+        products.append(
+            {
+                "id": spec.product_id,
+                "variant_id": spec.variant_id,
+                "sku": spec.sku,
+                "name": spec.name,
+                "image": None,
+                "qty": spec.qty,
+                "price": line.price,
+                "discount": line.discount,
+                "weight": spec.weight,
+                "tax": line.vat,  # per-line tax, as in Jumpseller's own example order
+                "taxes": [] if spec.rate is None else [_tax_entry(spec.rate, line.included)],
+                "stock_locations": [] if spec.digital else [{"location_id": 1, "stock": spec.qty}],
+            }
+        )
     shipping_taxes = []
     if shipping_required and shipping_d > 0 and shipping_rate is not None:
-        shipping_taxes.append({"id": TAX_IDS.get(ship_rate.normalize(), 9),
-                               "name": f"IVA {ship_rate.normalize()}%", "country": "PT",
-                               "region": None, "rate": ship_rate, "fixed": False,
-                               "tax_on_shipping_price": ship_included})
+        shipping_taxes.append(
+            {
+                "id": TAX_IDS.get(ship_rate.normalize(), 9),
+                "name": f"IVA {ship_rate.normalize()}%",
+                "country": "PT",
+                "region": None,
+                "rate": ship_rate,
+                "fixed": False,
+                "tax_on_shipping_price": ship_included,
+            }
+        )
     option = shipping_option or ("delivery" if shipping_required else "no_shipping")
     fullname = f"{buyer.name} {buyer.surname}"
     return {
         "id": order_id,
-        "source": {"created_from": "checkout", "created_from_app_code": None,
-                   "source_name": None, "medium": None, "campaign": None,
-                   "referral_url": None, "referral_code": None,
-                   "user_agent": "Mozilla/5.0 (sandbox)", "first_page_visited": "/",
-                   "first_page_visited_at": wire_time(created_at - timedelta(minutes=12)),
-                   "referral_source": None},
+        "source": {
+            "created_from": "checkout",
+            "created_from_app_code": None,
+            "source_name": None,
+            "medium": None,
+            "campaign": None,
+            "referral_url": None,
+            "referral_code": None,
+            "user_agent": "Mozilla/5.0 (sandbox)",
+            "first_page_visited": "/",
+            "first_page_visited_at": wire_time(created_at - timedelta(minutes=12)),
+            "referral_source": None,
+        },
         "created_at": wire_time(created_at),
         "completed_at": wire_time(completed_at),
         "currency": currency,
@@ -208,16 +268,23 @@ def make_order(order_id: int, lines: Sequence[LineSpec | Mapping[str, Any]], *,
         "checkout_url": f"{STORE_URL}/checkout/{order_id}",
         "coupons": coupon,
         "promotions": ([{"name": coupon, "discount": figures.discount}] if coupon else []),
-        "customer": {"id": buyer.customer_id or order_id + 90000, "email": buyer.email,
-                     "phone": buyer.phone, "phone_prefix": "+351" if buyer.phone else None,
-                     "ip": "192.0.2.10", "fullname": fullname},
+        "customer": {
+            "id": buyer.customer_id or order_id + 90000,
+            "email": buyer.email,
+            "phone": buyer.phone,
+            "phone_prefix": "+351" if buyer.phone else None,
+            "ip": "192.0.2.10",
+            "fullname": fullname,
+        },
         "shipping_branch": None,
         "shipping_address": _address(buyer, billing=False),
         "billing_address": _address(buyer, billing=True),
         "pickup_address": None,
         "products": products,
-        "additional_fields": [{"label": label, "value": value, "id": i + 1, "area": "contact"}
-                              for i, (label, value) in enumerate(additional_fields)],
+        "additional_fields": [
+            {"label": label, "value": value, "id": i + 1, "area": "contact"}
+            for i, (label, value) in enumerate(additional_fields)
+        ],
         "shipping_taxes": shipping_taxes,
         "status": STATUS_NAMES[status],
         "status_name": STATUS_NAMES[status],
@@ -232,8 +299,11 @@ def make_order(order_id: int, lines: Sequence[LineSpec | Mapping[str, Any]], *,
         "recovered_from": None,
         "external_shipping_rate_id": None,
         "external_shipping_rate_description": None,
-        "billing_information": {"business_activity": None, "company_name": buyer.company,
-                                "taxpayer_type": None},
+        "billing_information": {
+            "business_activity": None,
+            "company_name": buyer.company,
+            "taxpayer_type": None,
+        },
     }
 
 
@@ -242,8 +312,12 @@ def make_order(order_id: int, lines: Sequence[LineSpec | Mapping[str, Any]], *,
 
 _FIRST = ("Ana", "João", "Maria", "Pedro", "Inês", "Rui", "Sofia", "Tiago", "Beatriz", "Luís")
 _LAST = ("Silva", "Santos", "Ferreira", "Pereira", "Costa", "Martins", "Sousa", "Gomes")
-_PAYMENTS = (("Multibanco", "multibanco"), ("MB WAY", "mbway"),
-             ("Cartão de crédito", "credit_card"), ("PayPal", "paypal"))
+_PAYMENTS = (
+    ("Multibanco", "multibanco"),
+    ("MB WAY", "mbway"),
+    ("Cartão de crédito", "credit_card"),
+    ("PayPal", "paypal"),
+)
 
 
 def nif_check_digit(first_eight: str) -> str:
@@ -257,10 +331,16 @@ def random_nif(rng: random.Random) -> str:
     return first + nif_check_digit(first)
 
 
-def generate_orders(n: int, seed: int = 0, start_id: int = 20001, *,
-                    items: Sequence[LineSpec] | None = None,
-                    start: datetime | None = None, spacing: timedelta = timedelta(minutes=37),
-                    paid_share: float = 0.85) -> Iterator[dict[str, Any]]:
+def generate_orders(
+    n: int,
+    seed: int = 0,
+    start_id: int = 20001,
+    *,
+    items: Sequence[LineSpec] | None = None,
+    start: datetime | None = None,
+    spacing: timedelta = timedelta(minutes=37),
+    paid_share: float = 0.85,
+) -> Iterator[dict[str, Any]]:
     """``n`` orders with ids from ``start_id``, created ``spacing`` apart, one at a time.
 
     Deterministic for a ``seed``. Lines come from ``items`` (default: the seed catalogue's
@@ -278,27 +358,51 @@ def generate_orders(n: int, seed: int = 0, start_id: int = 20001, *,
         lines = [replace(item, qty=rng.randint(1, 3)) for item in chosen]
         digital = all(item.digital for item in lines)
         roll = rng.random()
-        status = ("paid" if roll < paid_share else
-                  rng.choice(("pending_payment", "pending_payment", "canceled", "abandoned")))
+        status = (
+            "paid"
+            if roll < paid_share
+            else rng.choice(("pending_payment", "pending_payment", "canceled", "abandoned"))
+        )
         subtotal = sum((item.price * item.qty for item in lines), Decimal(0))
-        discount = round2(subtotal * Decimal(rng.choice((5, 10, 15))) / 100) \
-            if rng.random() < 0.2 else Decimal(0)
+        discount = (
+            round2(subtotal * Decimal(rng.choice((5, 10, 15))) / 100)
+            if rng.random() < 0.2
+            else Decimal(0)
+        )
         shipping = Decimal(rng.choice(("3.90", "4.90", "0")))
         gift = Decimal(rng.choice(("5.00", "10.00"))) if rng.random() < 0.08 else Decimal(0)
         name, surname = rng.choice(_FIRST), rng.choice(_LAST)
-        buyer = Buyer(name, surname, f"{name.lower()}.{surname.lower()}{i}@example.pt",
-                      taxid=random_nif(rng) if rng.random() < 0.4 else None,
-                      customer_id=100000 + rng.randrange(5000))
+        buyer = Buyer(
+            name,
+            surname,
+            f"{name.lower()}.{surname.lower()}{i}@example.pt",
+            taxid=random_nif(rng) if rng.random() < 0.4 else None,
+            customer_id=100000 + rng.randrange(5000),
+        )
         try:
-            yield make_order(start_id + i, lines, created_at=moment, status=status,
-                             buyer=buyer, order_discount=discount,
-                             coupon="PROMO" if discount else None,
-                             shipping=0 if digital else shipping,
-                             shipping_discount=0, gift_card=gift,
-                             payment=rng.choice(_PAYMENTS))
+            yield make_order(
+                start_id + i,
+                lines,
+                created_at=moment,
+                status=status,
+                buyer=buyer,
+                order_discount=discount,
+                coupon="PROMO" if discount else None,
+                shipping=0 if digital else shipping,
+                shipping_discount=0,
+                gift_card=gift,
+                payment=rng.choice(_PAYMENTS),
+            )
         except ValueError:  # a gift card above a tiny order: drop the card
-            yield make_order(start_id + i, lines, created_at=moment, status=status,
-                             buyer=buyer, order_discount=discount,
-                             coupon="PROMO" if discount else None,
-                             shipping=0 if digital else shipping, payment=rng.choice(_PAYMENTS))
+            yield make_order(
+                start_id + i,
+                lines,
+                created_at=moment,
+                status=status,
+                buyer=buyer,
+                order_discount=discount,
+                coupon="PROMO" if discount else None,
+                shipping=0 if digital else shipping,
+                payment=rng.choice(_PAYMENTS),
+            )
         moment += spacing

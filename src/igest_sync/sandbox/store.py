@@ -24,8 +24,12 @@ from typing import Any
 from igest_sync.sandbox.money import to_decimal
 
 MAIN_LOCATION = 1
-STATUS_NAMES = {"abandoned": "Abandoned", "canceled": "Canceled",
-                "pending_payment": "Pending Payment", "paid": "Paid"}
+STATUS_NAMES = {
+    "abandoned": "Abandoned",
+    "canceled": "Canceled",
+    "pending_payment": "Pending Payment",
+    "paid": "Paid",
+}
 
 
 def wire_time(moment: datetime | None) -> str | None:
@@ -86,8 +90,12 @@ class NotFoundError(KeyError):
 
 
 class JumpsellerStore:
-    def __init__(self, clock: Callable[[], datetime], info: dict[str, Any] | None = None,
-                 locations: Iterable[dict[str, Any]] = ()) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], datetime],
+        info: dict[str, Any] | None = None,
+        locations: Iterable[dict[str, Any]] = (),
+    ) -> None:
         self.clock = clock
         self.lock = threading.RLock()
         self.info: dict[str, Any] = dict(info or {})
@@ -254,8 +262,11 @@ class JumpsellerStore:
         return self.variant(product_id, variant_id)
 
     def _others(self, product_id: int, variant_id: int | None) -> int:
-        return sum(stock for (loc, pid, vid), stock in self.location_stock.items()
-                   if pid == product_id and vid == variant_id and loc != MAIN_LOCATION)
+        return sum(
+            stock
+            for (loc, pid, vid), stock in self.location_stock.items()
+            if pid == product_id and vid == variant_id and loc != MAIN_LOCATION
+        )
 
     def stock_at(self, location_id: int, product_id: int, variant_id: int | None) -> int:
         with self.lock:
@@ -264,8 +275,15 @@ class JumpsellerStore:
                 return self.location_stock.get((location_id, product_id, variant_id), 0)
             return holder.stock - self._others(product_id, variant_id)
 
-    def set_stock(self, item: str | int, quantity: int, *, variant_id: int | None = None,
-                  location_id: int | None = None, unlimited: bool | None = None) -> None:
+    def set_stock(
+        self,
+        item: str | int,
+        quantity: int,
+        *,
+        variant_id: int | None = None,
+        location_id: int | None = None,
+        unlimited: bool | None = None,
+    ) -> None:
         """Set stock by SKU (``item`` a str) or by product id (+ ``variant_id``).
 
         Without ``location_id`` this is the item's total stock (the main location absorbs the
@@ -287,8 +305,14 @@ class JumpsellerStore:
                     quantity += others
                 if quantity < others:  # the other locations give up stock, last one first
                     excess = others - quantity
-                    keys = sorted((k for k in self.location_stock
-                                   if k[1] == product_id and k[2] == variant_id), reverse=True)
+                    keys = sorted(
+                        (
+                            k
+                            for k in self.location_stock
+                            if k[1] == product_id and k[2] == variant_id
+                        ),
+                        reverse=True,
+                    )
                     for key in keys:
                         taken = min(excess, self.location_stock[key])
                         self.location_stock[key] -= taken

@@ -41,8 +41,11 @@ class HttpError(Exception):
 def _default(value: object) -> object:
     # Jumpseller sends money as JSON numbers; float(Decimal("29.97")) prints as 29.97.
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 \
+        return (
+            int(value)
+            if value == value.to_integral_value() and value.as_tuple().exponent >= 0
             else float(value)
+        )
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
@@ -57,8 +60,9 @@ class Request:
         self.environ = environ
         self.method = environ.get("REQUEST_METHOD", "GET").upper()
         self.path = environ.get("PATH_INFO", "") or "/"
-        self.query: dict[str, list[str]] = parse_qs(environ.get("QUERY_STRING", ""),
-                                                    keep_blank_values=True)
+        self.query: dict[str, list[str]] = parse_qs(
+            environ.get("QUERY_STRING", ""), keep_blank_values=True
+        )
         self.params: dict[str, str] = {}
         self.extra_headers: list[tuple[str, str]] = []  # added to whatever the answer is
         try:
@@ -94,9 +98,13 @@ class Request:
 
 
 class Response:
-    def __init__(self, status: int = 200, body: bytes = b"",
-                 headers: Iterable[tuple[str, str]] = (),
-                 content_type: str | None = "application/json; charset=utf-8") -> None:
+    def __init__(
+        self,
+        status: int = 200,
+        body: bytes = b"",
+        headers: Iterable[tuple[str, str]] = (),
+        content_type: str | None = "application/json; charset=utf-8",
+    ) -> None:
         self.status = status
         self.body = body
         self.headers = list(headers)
@@ -104,8 +112,9 @@ class Response:
             self.headers.append(("Content-Type", content_type))
 
     @classmethod
-    def json(cls, obj: object, status: int = 200,
-             headers: Iterable[tuple[str, str]] = ()) -> Response:
+    def json(
+        cls, obj: object, status: int = 200, headers: Iterable[tuple[str, str]] = ()
+    ) -> Response:
         return cls(status, dumps(obj), headers)
 
     @property
@@ -208,13 +217,17 @@ class EmulatorApp:
             rule = self.faults.take(self.service, request.method, request.path)
             # A fault before processing replaces the request, except a cut GET answer, which
             # shows the real body cut (a GET changes nothing, so processing it is harmless).
-            before = rule is not None and not rule.after and not (
-                rule.kind == "truncated" and request.method == "GET")
+            before = (
+                rule is not None
+                and not rule.after
+                and not (rule.kind == "truncated" and request.method == "GET")
+            )
             response = None if before else self._handle(request, handler)
             if rule is not None:
                 self.stats.record_fault(self.service, rule.kind)
-                response = apply(rule, request, response, self.faults, self._on_raise(route),
-                                 self.error_response)
+                response = apply(
+                    rule, request, response, self.faults, self._on_raise(route), self.error_response
+                )
         response.headers.extend(request.extra_headers)
         self.stats.record(self.service, route, response.status)
         return response

@@ -14,8 +14,13 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from igest_sync.errors import ConfigError
-from igest_sync.models import (CatalogueItem, IgestProduct, IgestProductDraft, ItemOutcome,
-                               StockLevel)
+from igest_sync.models import (
+    CatalogueItem,
+    IgestProduct,
+    IgestProductDraft,
+    ItemOutcome,
+    StockLevel,
+)
 
 # The price iGEST stores is net with up to 6 decimals (see the iGEST API contract).
 NET_PRICE_PLACES = Decimal("0.000001")
@@ -140,9 +145,14 @@ def index_catalogue(items: Iterable[CatalogueItem]) -> CatalogueIndex:
         seen += 1
         sku = normalize_sku(item.sku)
         if sku is None:
-            no_sku.append(ItemOutcome(item_label(item), "skipped",
-                                      f"No SKU in Jumpseller ({item.name}); add one to sync it",
-                                      {"reason": "no_sku"}))
+            no_sku.append(
+                ItemOutcome(
+                    item_label(item),
+                    "skipped",
+                    f"No SKU in Jumpseller ({item.name}); add one to sync it",
+                    {"reason": "no_sku"},
+                )
+            )
         elif sku in duplicates:
             duplicates[sku].append(item_label(item))
         elif sku in by_sku:
@@ -152,10 +162,15 @@ def index_catalogue(items: Iterable[CatalogueItem]) -> CatalogueIndex:
     skipped = list(no_sku)
     for sku, labels in duplicates.items():
         del by_sku[sku]
-        skipped.append(ItemOutcome(sku, "skipped",
-                                   f"SKU used by {len(labels)} Jumpseller items "
-                                   f"({', '.join(labels)}); give each its own SKU",
-                                   {"reason": "duplicate_sku"}))
+        skipped.append(
+            ItemOutcome(
+                sku,
+                "skipped",
+                f"SKU used by {len(labels)} Jumpseller items "
+                f"({', '.join(labels)}); give each its own SKU",
+                {"reason": "duplicate_sku"},
+            )
+        )
     return CatalogueIndex(by_sku, skipped, seen, frozenset(duplicates))
 
 
@@ -186,15 +201,20 @@ class ProductPlan:
 def check_products_settings(settings) -> None:
     """The products settings the plan relies on; a 0 % rate needs an AT exemption code."""
     if settings.vat_rate < 0 or settings.vat_rate >= 100:
-        raise ConfigError(f"products.vat_rate is {settings.vat_rate}, not a VAT percentage",
-                          hint="Set [products] vat_rate to 23, 13, 6 or 0 (or the region's rate)")
+        raise ConfigError(
+            f"products.vat_rate is {settings.vat_rate}, not a VAT percentage",
+            hint="Set [products] vat_rate to 23, 13, 6 or 0 (or the region's rate)",
+        )
     if settings.vat_rate == 0 and not settings.exemption_code:
-        raise ConfigError("products.vat_rate is 0 but products.exemption_code is not set",
-                          hint="Set [products] exemption_code to the AT code (M10, M07 ...)")
+        raise ConfigError(
+            "products.vat_rate is 0 but products.exemption_code is not set",
+            hint="Set [products] exemption_code to the AT code (M10, M07 ...)",
+        )
 
 
-def desired_product(sku: str, item: CatalogueItem, settings,
-                    vat_rate: Decimal | None = None) -> IgestProductDraft:
+def desired_product(
+    sku: str, item: CatalogueItem, settings, vat_rate: Decimal | None = None
+) -> IgestProductDraft:
     """The iGEST product a Jumpseller item should be, at ``vat_rate`` (default: the settings')."""
     rate = settings.vat_rate if vat_rate is None else vat_rate
     return IgestProductDraft(
@@ -239,8 +259,11 @@ def _describe_changes(changes: Mapping[str, object], product: IgestProduct) -> s
     parts = []
     for key, new in changes.items():
         old = getattr(product, key)
-        parts.append(f"{key} {old!r} -> {new!r}" if key in ("description", "barcode")
-                     else f"{key} {old} -> {new}")
+        parts.append(
+            f"{key} {old!r} -> {new!r}"
+            if key in ("description", "barcode")
+            else f"{key} {old} -> {new}"
+        )
     return "; ".join(parts)
 
 
@@ -253,8 +276,12 @@ def index_igest_products(products: Iterable[IgestProduct]) -> dict[str, IgestPro
     return by_reference
 
 
-def plan_products(js_items: Iterable[CatalogueItem], igest_products: Iterable[IgestProduct],
-                  settings, update: bool) -> ProductPlan:
+def plan_products(
+    js_items: Iterable[CatalogueItem],
+    igest_products: Iterable[IgestProduct],
+    settings,
+    update: bool,
+) -> ProductPlan:
     """Decide, per Jumpseller SKU, whether iGEST needs the product created or updated.
 
     ``settings`` is a ``ProductsConfig``; its VAT rate (and exemption code for 0 %) is for new
@@ -271,19 +298,30 @@ def plan_products(js_items: Iterable[CatalogueItem], igest_products: Iterable[Ig
         product = by_reference.get(sku)
         if product is None:
             draft = desired_product(sku, item, settings)
-            writes.append(ProductAction(sku, "created", draft=draft,
-                                        summary=_describe_draft(draft)))
+            writes.append(
+                ProductAction(sku, "created", draft=draft, summary=_describe_draft(draft))
+            )
             continue
-        changes = product_changes(desired_product(sku, item, settings, product.vat_rate),
-                                  product)
+        changes = product_changes(desired_product(sku, item, settings, product.vat_rate), product)
         if changes and update:
-            writes.append(ProductAction(sku, "updated", product_id=product.id, changes=changes,
-                                        summary=_describe_changes(changes, product)))
+            writes.append(
+                ProductAction(
+                    sku,
+                    "updated",
+                    product_id=product.id,
+                    changes=changes,
+                    summary=_describe_changes(changes, product),
+                )
+            )
         elif changes:
-            outcomes.append(ItemOutcome(sku, "unchanged",
-                                        f"In iGEST; differs in {', '.join(changes)} "
-                                        "(update not requested)",
-                                        {"differs": sorted(changes)}))
+            outcomes.append(
+                ItemOutcome(
+                    sku,
+                    "unchanged",
+                    f"In iGEST; differs in {', '.join(changes)} (update not requested)",
+                    {"differs": sorted(changes)},
+                )
+            )
         else:
             outcomes.append(ItemOutcome(sku, "unchanged", "In iGEST, same fields"))
     outcomes.extend(index.skipped)
@@ -347,16 +385,23 @@ def index_igest_stock(levels: Iterable[StockLevel]) -> tuple[dict[str, Decimal],
 def check_stock_settings(settings) -> None:
     """The stock settings the plan relies on (``settings`` is a ``StockConfig``)."""
     if settings.direction not in DIRECTIONS:
-        raise ConfigError(f"stock.direction is {settings.direction!r}",
-                          hint="Set [stock] direction to igest_to_jumpseller or "
-                               "jumpseller_to_igest")
+        raise ConfigError(
+            f"stock.direction is {settings.direction!r}",
+            hint="Set [stock] direction to igest_to_jumpseller or jumpseller_to_igest",
+        )
     if not 0 <= settings.max_zero_share <= 1:
-        raise ConfigError(f"stock.max_zero_share is {settings.max_zero_share}, not a share",
-                          hint="Set [stock] max_zero_share between 0 and 1 (0.2 means 20 %)")
+        raise ConfigError(
+            f"stock.max_zero_share is {settings.max_zero_share}, not a share",
+            hint="Set [stock] max_zero_share between 0 and 1 (0.2 means 20 %)",
+        )
 
 
-def plan_stock(js_index: CatalogueIndex, igest_levels: Iterable[StockLevel], settings,
-               location_stock: Mapping[tuple[int, int | None], int] | None = None) -> StockPlan:
+def plan_stock(
+    js_index: CatalogueIndex,
+    igest_levels: Iterable[StockLevel],
+    settings,
+    location_stock: Mapping[tuple[int, int | None], int] | None = None,
+) -> StockPlan:
     """Compare the two sides SKU by SKU and list the quantities the target side must take.
 
     ``settings`` is a ``StockConfig`` (its ``direction`` decides source and target).
@@ -377,16 +422,34 @@ def plan_stock(js_index: CatalogueIndex, igest_levels: Iterable[StockLevel], set
     for sku, item in js_index.by_sku.items():
         igest_quantity = igest.pop(sku, None)
         if item.stock_unlimited:
-            outcomes.append(ItemOutcome(sku, "skipped", "Unlimited stock in Jumpseller; left alone",
-                                        {"reason": "unlimited"}))
+            outcomes.append(
+                ItemOutcome(
+                    sku,
+                    "skipped",
+                    "Unlimited stock in Jumpseller; left alone",
+                    {"reason": "unlimited"},
+                )
+            )
             continue
         if igest_quantity is None:
-            outcomes.append(ItemOutcome(sku, "skipped", "Not in iGEST stock; not created",
-                                        {"reason": "only_in_jumpseller"}))
+            outcomes.append(
+                ItemOutcome(
+                    sku,
+                    "skipped",
+                    "Not in iGEST stock; not created",
+                    {"reason": "only_in_jumpseller"},
+                )
+            )
             continue
         if sku in igest_duplicates:
-            outcomes.append(ItemOutcome(sku, "skipped", "Listed twice in iGEST stock; not guessed",
-                                        {"reason": "duplicate_in_igest"}))
+            outcomes.append(
+                ItemOutcome(
+                    sku,
+                    "skipped",
+                    "Listed twice in iGEST stock; not guessed",
+                    {"reason": "duplicate_in_igest"},
+                )
+            )
             continue
         matched += 1
         if location_stock is None:
@@ -404,8 +467,11 @@ def plan_stock(js_index: CatalogueIndex, igest_levels: Iterable[StockLevel], set
             detail = "Same quantity on both sides" + (f" ({note})" if note else "")
             outcomes.append(ItemOutcome(sku, "unchanged", detail, extra))
     for reference in igest:
-        outcomes.append(ItemOutcome(reference, "skipped", "Not in Jumpseller; not created",
-                                    {"reason": "only_in_igest"}))
+        outcomes.append(
+            ItemOutcome(
+                reference, "skipped", "Not in Jumpseller; not created", {"reason": "only_in_igest"}
+            )
+        )
     outcomes.extend(js_index.skipped)
     if to_jumpseller:
         source_count = igest_count
@@ -424,8 +490,10 @@ def brake_reason(plan: StockPlan, max_zero_share: Decimal, *, source_name: str) 
         return f"{source_name} reported no stock at all"
     if plan.matched and Decimal(plan.zero_writes) / plan.matched > max_zero_share:
         share = (Decimal(100) * plan.zero_writes / plan.matched).quantize(Decimal("0.1"))
-        return (f"the plan would set {plan.zero_writes} of {plan.matched} matched items "
-                f"({share} %) to zero, more than max_zero_share {max_zero_share}")
+        return (
+            f"the plan would set {plan.zero_writes} of {plan.matched} matched items "
+            f"({share} %) to zero, more than max_zero_share {max_zero_share}"
+        )
     return None
 
 

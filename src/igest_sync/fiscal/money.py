@@ -153,8 +153,13 @@ class LineAmounts:
 
         Only for undiscounted whole quantities: a discount has no per-unit figure to round.
         """
-        if (self.included or self.rate == 0 or self.amount != self.listed
-                or self.quantity != self.quantity.to_integral_value() or self.quantity <= 1):
+        if (
+            self.included
+            or self.rate == 0
+            or self.amount != self.listed
+            or self.quantity != self.quantity.to_integral_value()
+            or self.quantity <= 1
+        ):
             return self
         unit = self.listed / self.quantity
         unit_gross = unit + round2(unit * self.rate / HUNDRED)

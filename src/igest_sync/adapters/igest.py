@@ -18,11 +18,20 @@ from urllib.parse import quote
 
 import httpx
 
-from igest_sync.errors import BadResponse
 from igest_sync import PROCESS_START
-from igest_sync.http import HttpService, RateWindow
-from igest_sync.models import (DocumentDraft, Entity, ExemptionReason, IgestProduct,
-                               IgestProductDraft, IssuedDocument, Series, StockLevel, TaxRate)
+from igest_sync.adapters.http import HttpService, RateWindow
+from igest_sync.errors import BadResponse
+from igest_sync.models import (
+    DocumentDraft,
+    Entity,
+    ExemptionReason,
+    IgestProduct,
+    IgestProductDraft,
+    IssuedDocument,
+    Series,
+    StockLevel,
+    TaxRate,
+)
 
 SERVICE = "iGEST"
 PER_PAGE = 100
@@ -52,16 +61,31 @@ def _segment(value: object) -> str:
 class IgestClient:
     """iGEST REST client; the only module that knows iGEST's wire format. Thread-safe."""
 
-    def __init__(self, base_url: str, integration_key: str, security_code: str, *,
-                 transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
-                 per_second: int = 10, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        integration_key: str,
+        security_code: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        per_second: int = 10,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._http = HttpService(
-            service=SERVICE, base_url=base_url, windows=[RateWindow(per_second, 1.0)],
+            service=SERVICE,
+            base_url=base_url,
+            windows=[RateWindow(per_second, 1.0)],
             credential_keys="igest.integration_key and igest.security_code",
             headers={"X-Integration-Key": integration_key, "X-Security-Code": security_code},
-            transport=transport, timeout=timeout, error_reader=_read_error,
-            secrets=[integration_key, security_code], clock=clock, sleep=sleep)
+            transport=transport,
+            timeout=timeout,
+            error_reader=_read_error,
+            secrets=[integration_key, security_code],
+            clock=clock,
+            sleep=sleep,
+        )
         # iGEST sends no rate-limit headers, so a new process cannot know how much of the
         # current second an earlier run (cron, a script) used: assume all of it, as of when
         # this process started (an earlier run's requests all came before that). Costs the
@@ -84,15 +108,23 @@ class IgestClient:
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, *, params: dict[str, object] | None = None,
-                 json_body: object = None) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, object] | None = None,
+        json_body: object = None,
+    ) -> Any:
         return self._http.request(method, path, params=params, json_body=json_body)
 
     def _object(self, method: str, path: str, **kwargs: Any) -> dict:
         body = self._request(method, path, **kwargs)
         if not isinstance(body, dict):
-            raise BadResponse(f"{SERVICE} {method} {path}: expected an object, got "
-                              f"{type(body).__name__}", service=SERVICE)
+            raise BadResponse(
+                f"{SERVICE} {method} {path}: expected an object, got {type(body).__name__}",
+                service=SERVICE,
+            )
         return body
 
     def _list(self, path: str, params: dict[str, object] | None = None) -> list[dict]:
@@ -107,12 +139,14 @@ class IgestClient:
     def _paged(self, path: str, params: dict[str, object] | None = None) -> Iterator[dict]:
         page = 1
         while True:
-            body = self._object("GET", path,
-                                params={**(params or {}), "page": page, "per_page": PER_PAGE})
+            body = self._object(
+                "GET", path, params={**(params or {}), "page": page, "per_page": PER_PAGE}
+            )
             data = body.get("data")
             if not isinstance(data, list):
-                raise BadResponse(f"{SERVICE} GET {path}: the page has no data list",
-                                  service=SERVICE)
+                raise BadResponse(
+                    f"{SERVICE} GET {path}: the page has no data list", service=SERVICE
+                )
             yield from (item for item in data if isinstance(item, dict))
             total = body.get("total")
             if len(data) < PER_PAGE or (isinstance(total, int) and page * PER_PAGE >= total):
@@ -123,30 +157,48 @@ class IgestClient:
 
     def entity(self) -> Entity:
         body = self._object("GET", "/entity")
-        return Entity(nif=str(body.get("nif") or ""), name=str(body.get("name") or ""),
-                      currency=str(body.get("currency") or ""),
-                      stock_by_warehouse=bool(body.get("stock_by_warehouse")))
+        return Entity(
+            nif=str(body.get("nif") or ""),
+            name=str(body.get("name") or ""),
+            currency=str(body.get("currency") or ""),
+            stock_by_warehouse=bool(body.get("stock_by_warehouse")),
+        )
 
     def series(self, document_type: str) -> list[Series]:
-        return [Series(code=str(s.get("code") or ""),
-                       document_type=str(s.get("document_type") or document_type),
-                       atcud_code=_opt_str(s.get("atcud_code")), active=bool(s.get("active")))
-                for s in self._list("/series", {"document_type": document_type})]
+        return [
+            Series(
+                code=str(s.get("code") or ""),
+                document_type=str(s.get("document_type") or document_type),
+                atcud_code=_opt_str(s.get("atcud_code")),
+                active=bool(s.get("active")),
+            )
+            for s in self._list("/series", {"document_type": document_type})
+        ]
 
     def warehouses(self) -> list[tuple[str, str]]:
-        return [(str(w.get("code") or ""), str(w.get("name") or ""))
-                for w in self._list("/warehouses")]
+        return [
+            (str(w.get("code") or ""), str(w.get("name") or "")) for w in self._list("/warehouses")
+        ]
 
     def taxes(self) -> list[TaxRate]:
-        return [TaxRate(region=str(t.get("region") or ""), kind=str(t.get("kind") or ""),
-                        rate=_decimal(t.get("rate"), "GET /taxes rate"))
-                for t in self._list("/taxes")]
+        return [
+            TaxRate(
+                region=str(t.get("region") or ""),
+                kind=str(t.get("kind") or ""),
+                rate=_decimal(t.get("rate"), "GET /taxes rate"),
+            )
+            for t in self._list("/taxes")
+        ]
 
     def exemption_reasons(self) -> list[ExemptionReason]:
-        return [ExemptionReason(code=str(r.get("code") or ""),
-                                description=str(r.get("description") or ""),
-                                legal_reference=_opt_str(r.get("legal_reference")))
-                for r in self._list("/exemption-reasons")]
+        return [
+            ExemptionReason(
+                code=str(r.get("code") or ""),
+                description=str(r.get("description") or ""),
+                legal_reference=_opt_str(r.get("legal_reference")),
+            )
+            for r in self._list("/exemption-reasons")
+        ]
 
     # -- products -------------------------------------------------------------------------------
 
@@ -165,30 +217,42 @@ class IgestClient:
         return None
 
     def create_product(self, draft: IgestProductDraft) -> IgestProduct:
-        body = {"reference": draft.reference, "description": draft.description,
-                "type": draft.type, "unit": draft.unit, "price": money(draft.price),
-                "vat_rate": money(draft.vat_rate), "exemption_code": draft.exemption_code,
-                "barcode": draft.barcode}
+        body = {
+            "reference": draft.reference,
+            "description": draft.description,
+            "type": draft.type,
+            "unit": draft.unit,
+            "price": money(draft.price),
+            "vat_rate": money(draft.vat_rate),
+            "exemption_code": draft.exemption_code,
+            "barcode": draft.barcode,
+        }
         return _product(self._object("POST", "/products", json_body=body))
 
     def update_product(self, product_id: str, changes: dict[str, object]) -> IgestProduct:
         """PATCH the given fields (description, price, vat_rate, barcode ...)."""
         body = {k: money(v) if isinstance(v, Decimal) else v for k, v in changes.items()}
-        return _product(self._object("PATCH", f"/products/{_segment(product_id)}",
-                                     json_body=body))
+        return _product(self._object("PATCH", f"/products/{_segment(product_id)}", json_body=body))
 
     # -- stock ----------------------------------------------------------------------------------
 
     def stock(self, warehouse: str | None) -> Iterator[StockLevel]:
         """Stock per reference in ``warehouse``, or summed over all warehouses when None."""
         params = {"warehouse": warehouse} if warehouse is not None else None
-        return (StockLevel(reference=str(s.get("reference") or ""),
-                           quantity=_decimal(s.get("quantity"), "GET /stock quantity"))
-                for s in self._paged("/stock", params))
+        return (
+            StockLevel(
+                reference=str(s.get("reference") or ""),
+                quantity=_decimal(s.get("quantity"), "GET /stock quantity"),
+            )
+            for s in self._paged("/stock", params)
+        )
 
     def set_stock(self, reference: str, warehouse: str | None, quantity: Decimal) -> None:
-        self._request("PUT", f"/stock/{_segment(reference)}",
-                      json_body={"warehouse": warehouse, "quantity": money(quantity)})
+        self._request(
+            "PUT",
+            f"/stock/{_segment(reference)}",
+            json_body={"warehouse": warehouse, "quantity": money(quantity)},
+        )
 
     # -- documents ------------------------------------------------------------------------------
 
@@ -198,8 +262,9 @@ class IgestClient:
         Not idempotent: after a timeout or 5xx the caller must look the document up by its
         external_reference before sending anything again.
         """
-        return _document(self._object("POST", "/documents",
-                                      json_body=document_body(draft, finalize=finalize)))
+        return _document(
+            self._object("POST", "/documents", json_body=document_body(draft, finalize=finalize))
+        )
 
     def finalize_document(self, document_id: str) -> IssuedDocument:
         return _document(self._object("POST", f"/documents/{_segment(document_id)}/finalize"))
@@ -210,12 +275,22 @@ class IgestClient:
     def get_document(self, document_id: str) -> IssuedDocument:
         return _document(self._object("GET", f"/documents/{_segment(document_id)}"))
 
-    def find_documents(self, *, external_reference: str | None = None, type: str | None = None,
-                       status: str | None = None, date_from: date | None = None,
-                       date_to: date | None = None) -> Iterator[IssuedDocument]:
-        params = {"external_reference": external_reference, "type": type, "status": status,
-                  "date_from": date_from.isoformat() if date_from else None,
-                  "date_to": date_to.isoformat() if date_to else None}
+    def find_documents(
+        self,
+        *,
+        external_reference: str | None = None,
+        type: str | None = None,
+        status: str | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+    ) -> Iterator[IssuedDocument]:
+        params = {
+            "external_reference": external_reference,
+            "type": type,
+            "status": status,
+            "date_from": date_from.isoformat() if date_from else None,
+            "date_to": date_to.isoformat() if date_to else None,
+        }
         params = {k: v for k, v in params.items() if v is not None}
         return (_document(d) for d in self._paged("/documents", params))
 
@@ -233,26 +308,44 @@ def document_body(draft: DocumentDraft, *, finalize: bool) -> dict[str, object]:
     customer_body: dict[str, object] = {}
     if customer.nif is not None:  # without a NIF iGEST bills the final consumer 999999990
         customer_body["nif"] = customer.nif
-    customer_body.update(name=customer.name, email=customer.email, address=customer.address,
-                         postal_code=customer.postal_code, city=customer.city,
-                         country=customer.country)
+    customer_body.update(
+        name=customer.name,
+        email=customer.email,
+        address=customer.address,
+        postal_code=customer.postal_code,
+        city=customer.city,
+        country=customer.country,
+    )
     related = None
     if draft.related_document is not None:
         number, reason = draft.related_document
         related = {"number": number, "reason": reason}
     return {
-        "type": draft.type, "series": draft.series, "date": draft.date.isoformat(),
+        "type": draft.type,
+        "series": draft.series,
+        "date": draft.date.isoformat(),
         "external_reference": draft.external_reference,
         "customer": customer_body,
-        "lines": [{"reference": line.reference, "description": line.description,
-                   "quantity": money(line.quantity), "unit_price": money(line.unit_price),
-                   "discount_percent": money(line.discount_percent),
-                   "vat_rate": money(line.vat_rate), "exemption_code": line.exemption_code}
-                  for line in draft.lines],
-        "currency": "EUR", "prices_include_vat": draft.prices_include_vat,
-        "payment_method": draft.payment_method, "warehouse": draft.warehouse,
-        "move_stock": draft.move_stock, "notes": draft.notes,
-        "related_document": related, "finalize": finalize,
+        "lines": [
+            {
+                "reference": line.reference,
+                "description": line.description,
+                "quantity": money(line.quantity),
+                "unit_price": money(line.unit_price),
+                "discount_percent": money(line.discount_percent),
+                "vat_rate": money(line.vat_rate),
+                "exemption_code": line.exemption_code,
+            }
+            for line in draft.lines
+        ],
+        "currency": "EUR",
+        "prices_include_vat": draft.prices_include_vat,
+        "payment_method": draft.payment_method,
+        "warehouse": draft.warehouse,
+        "move_stock": draft.move_stock,
+        "notes": draft.notes,
+        "related_document": related,
+        "finalize": finalize,
     }
 
 
@@ -284,14 +377,17 @@ def _product(body: Any) -> IgestProduct:
         raise BadResponse(f"{SERVICE} sent a product that is not an object", service=SERVICE)
     product_id = _required_id(body, "product")
     return IgestProduct(
-        id=product_id, reference=str(body.get("reference") or ""),
-        description=str(body.get("description") or ""), type=str(body.get("type") or "P"),
+        id=product_id,
+        reference=str(body.get("reference") or ""),
+        description=str(body.get("description") or ""),
+        type=str(body.get("type") or "P"),
         unit=str(body.get("unit") or "UN"),
         price=_decimal(body.get("price"), f"product {product_id} price"),
         vat_rate=_decimal(body.get("vat_rate"), f"product {product_id} vat_rate"),
         exemption_code=_opt_str(body.get("exemption_code")),
         barcode=_opt_str(body.get("barcode")),
-        active=bool(body.get("active", True)))
+        active=bool(body.get("active", True)),
+    )
 
 
 def _document(body: Any) -> IssuedDocument:
@@ -305,17 +401,24 @@ def _document(body: Any) -> IssuedDocument:
     except (TypeError, ValueError):
         issued_on = None
     if raw_date and issued_on is None:
-        raise BadResponse(f"{SERVICE} sent document {document_id} date = {raw_date!r}",
-                          service=SERVICE)
+        raise BadResponse(
+            f"{SERVICE} sent document {document_id} date = {raw_date!r}", service=SERVICE
+        )
     where = f"document {document_id}"
     return IssuedDocument(
-        id=document_id, type=str(body.get("type") or ""), series=str(body.get("series") or ""),
-        number=_opt_str(body.get("number")), atcud=_opt_str(body.get("atcud")),
-        status=str(body.get("status") or ""), date=issued_on,
+        id=document_id,
+        type=str(body.get("type") or ""),
+        series=str(body.get("series") or ""),
+        number=_opt_str(body.get("number")),
+        atcud=_opt_str(body.get("atcud")),
+        status=str(body.get("status") or ""),
+        date=issued_on,
         external_reference=_opt_str(body.get("external_reference")),
-        customer_nif=_opt_str(customer.get("nif")), customer_name=_opt_str(customer.get("name")),
+        customer_nif=_opt_str(customer.get("nif")),
+        customer_name=_opt_str(customer.get("name")),
         net_total=_decimal(body.get("net_total"), f"{where} net_total"),
         vat_total=_decimal(body.get("vat_total"), f"{where} vat_total"),
         gross_total=_decimal(body.get("gross_total"), f"{where} gross_total"),
         pdf_url=_opt_str(body.get("pdf_url")),
-        at_communication=_opt_str(body.get("at_communication")))
+        at_communication=_opt_str(body.get("at_communication")),
+    )

@@ -108,12 +108,14 @@ class _Reader:
             if not isinstance(raw, dict):
                 self.defects.append(f"{where}[{i}] is {raw!r}, not a tax")
                 continue
-            taxes.append(Tax(
-                name=_text(raw.get("name")) or "",
-                rate=self.optional_number(raw, "rate", f"{where}[{i}]."),
-                fixed=bool(raw.get("fixed") or False),
-                included=bool(raw.get(included_key) or False),
-            ))
+            taxes.append(
+                Tax(
+                    name=_text(raw.get("name")) or "",
+                    rate=self.optional_number(raw, "rate", f"{where}[{i}]."),
+                    fixed=bool(raw.get("fixed") or False),
+                    included=bool(raw.get(included_key) or False),
+                )
+            )
         return tuple(taxes)
 
 
@@ -182,12 +184,14 @@ def parse_order(item: Any) -> Order:
     """One order (wrapped ``{"order": {...}}`` or bare) -> ``Order``."""
     raw = unwrap(item, "order")
     if not isinstance(raw, dict):
-        raise BadResponse(f"{SERVICE} sent an order that is not an object: {str(item)[:80]!r}",
-                          service=SERVICE)
+        raise BadResponse(
+            f"{SERVICE} sent an order that is not an object: {str(item)[:80]!r}", service=SERVICE
+        )
     order_id = parse_int_id(raw.get("id"))
     if order_id is None:
-        raise BadResponse(f"{SERVICE} sent an order without a valid id ({raw.get('id')!r})",
-                          service=SERVICE)
+        raise BadResponse(
+            f"{SERVICE} sent an order without a valid id ({raw.get('id')!r})", service=SERVICE
+        )
     reader = _Reader()
     money = reader.money
     customer = raw.get("customer") if isinstance(raw.get("customer"), dict) else {}
@@ -200,16 +204,18 @@ def parse_order(item: Any) -> Order:
         if not isinstance(product, dict):
             reader.defects.append(f"products[{i}] is {product!r}, not a product")
             continue
-        lines.append(OrderLine(
-            product_id=parse_int_id(product.get("id")),
-            variant_id=parse_int_id(product.get("variant_id")),
-            sku=_text(product.get("sku")) or None,
-            name=_text(product.get("name")) or "",
-            qty=money(product, "qty", where, required=True),
-            price=money(product, "price", where, required=True),
-            discount=money(product, "discount", where),
-            taxes=reader.taxes(product.get("taxes"), f"{where}taxes", "tax_on_product_price"),
-        ))
+        lines.append(
+            OrderLine(
+                product_id=parse_int_id(product.get("id")),
+                variant_id=parse_int_id(product.get("variant_id")),
+                sku=_text(product.get("sku")) or None,
+                name=_text(product.get("name")) or "",
+                qty=money(product, "qty", where, required=True),
+                price=money(product, "price", where, required=True),
+                discount=money(product, "discount", where),
+                taxes=reader.taxes(product.get("taxes"), f"{where}taxes", "tax_on_product_price"),
+            )
+        )
     additional = []
     for field in as_list(raw.get("additional_fields")):
         if isinstance(field, dict):
@@ -231,8 +237,9 @@ def parse_order(item: Any) -> Order:
         total=money(raw, "total", "", required=True),
         shipping_required=True if shipping_required is None else bool(shipping_required),
         shipping_method_name=_text(raw.get("shipping_method_name")),
-        shipping_taxes=reader.taxes(raw.get("shipping_taxes"), "shipping_taxes",
-                                    "tax_on_shipping_price"),
+        shipping_taxes=reader.taxes(
+            raw.get("shipping_taxes"), "shipping_taxes", "tax_on_shipping_price"
+        ),
         payment_method_name=_text(raw.get("payment_method_name")),
         payment_method_type=_text(raw.get("payment_method_type")),
         customer_email=_text(customer.get("email")),
@@ -269,37 +276,54 @@ def catalogue_items(item: Any) -> list[CatalogueItem]:
         raise BadResponse(f"{SERVICE} sent a product that is not an object", service=SERVICE)
     product_id = parse_int_id(product.get("id"))
     if product_id is None:
-        raise BadResponse(f"{SERVICE} sent a product without a valid id "
-                          f"({product.get('id')!r})", service=SERVICE)
+        raise BadResponse(
+            f"{SERVICE} sent a product without a valid id ({product.get('id')!r})", service=SERVICE
+        )
     name = _text(product.get("name")) or ""
     digital = product.get("type") == "digital"
     variants = [unwrap(v, "variant") for v in as_list(product.get("variants"))]
     variants = [v for v in variants if isinstance(v, dict)]
     where = f"product {product_id}"
     if not variants:
-        return [CatalogueItem(
-            product_id=product_id, variant_id=None, sku=_text(product.get("sku")) or None,
-            name=name, price=_catalogue_number(product.get("price"), f"{where} price"),
-            barcode=_text(product.get("barcode")) or None, digital=digital,
-            stock=_stock(product.get("stock"), f"{where} stock"),
-            stock_unlimited=bool(product.get("stock_unlimited") or False))]
+        return [
+            CatalogueItem(
+                product_id=product_id,
+                variant_id=None,
+                sku=_text(product.get("sku")) or None,
+                name=name,
+                price=_catalogue_number(product.get("price"), f"{where} price"),
+                barcode=_text(product.get("barcode")) or None,
+                digital=digital,
+                stock=_stock(product.get("stock"), f"{where} stock"),
+                stock_unlimited=bool(product.get("stock_unlimited") or False),
+            )
+        ]
     items = []
     for variant in variants:
         variant_id = parse_int_id(variant.get("id"))
         if variant_id is None:
-            raise BadResponse(f"{SERVICE} sent a variant of {where} without a valid id",
-                              service=SERVICE)
+            raise BadResponse(
+                f"{SERVICE} sent a variant of {where} without a valid id", service=SERVICE
+            )
         vwhere = f"{where} variant {variant_id}"
-        values = [_text(o.get("value")) for o in as_list(variant.get("options"))
-                  if isinstance(o, dict)]
+        values = [
+            _text(o.get("value")) for o in as_list(variant.get("options")) if isinstance(o, dict)
+        ]
         values = [v for v in values if v]
         price = variant.get("price")
-        items.append(CatalogueItem(
-            product_id=product_id, variant_id=variant_id, sku=_text(variant.get("sku")) or None,
-            name=f"{name} - {' / '.join(values)}" if values else name,
-            price=_catalogue_number(product.get("price") if price is None else price,
-                                    f"{vwhere} price"),
-            barcode=_text(variant.get("barcode")) or None, digital=digital,
-            stock=_stock(variant.get("stock"), f"{vwhere} stock"),
-            stock_unlimited=bool(variant.get("stock_unlimited") or False)))
+        items.append(
+            CatalogueItem(
+                product_id=product_id,
+                variant_id=variant_id,
+                sku=_text(variant.get("sku")) or None,
+                name=f"{name} - {' / '.join(values)}" if values else name,
+                price=_catalogue_number(
+                    product.get("price") if price is None else price, f"{vwhere} price"
+                ),
+                barcode=_text(variant.get("barcode")) or None,
+                digital=digital,
+                stock=_stock(variant.get("stock"), f"{vwhere} stock"),
+                stock_unlimited=bool(variant.get("stock_unlimited") or False),
+            )
+        )
     return items

@@ -28,8 +28,17 @@ from typing import Any
 import httpx
 
 from igest_sync import __version__
-from igest_sync.errors import (ApiError, AuthError, BadResponse, Conflict, NotFound, RateLimited,
-                               Rejected, ServerError, TransportError)
+from igest_sync.errors import (
+    ApiError,
+    AuthError,
+    BadResponse,
+    Conflict,
+    NotFound,
+    RateLimited,
+    Rejected,
+    ServerError,
+    TransportError,
+)
 
 USER_AGENT = f"igest-sync/{__version__}"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -59,8 +68,14 @@ class RateGate:
     clock and the server's does not turn a full window into a 429.
     """
 
-    def __init__(self, windows: Sequence[RateWindow], *, clock: Clock = time.monotonic,
-                 sleep: Sleep = time.sleep, slack: float = 0.1) -> None:
+    def __init__(
+        self,
+        windows: Sequence[RateWindow],
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        slack: float = 0.1,
+    ) -> None:
         self.windows = tuple(windows)
         self._clock = clock
         self._sleep = sleep
@@ -169,16 +184,28 @@ class HttpService:
     for an empty body) or raises an ``ApiError`` subclass; no httpx exception escapes.
     """
 
-    def __init__(self, *, service: str, base_url: str, windows: Sequence[RateWindow],
-                 credential_keys: str, auth: httpx.Auth | None = None,
-                 headers: Mapping[str, str] | None = None,
-                 transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
-                 connect_timeout: float = 10.0, error_reader: ErrorReader = default_error_reader,
-                 on_response: Callable[[httpx.Response], None] | None = None,
-                 secrets: Iterable[str] = (), clock: Clock = time.monotonic,
-                 sleep: Sleep = time.sleep, wall_clock: Clock = time.time,
-                 max_attempts: int = 4, max_total_wait: float = 60.0,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        service: str,
+        base_url: str,
+        windows: Sequence[RateWindow],
+        credential_keys: str,
+        auth: httpx.Auth | None = None,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        error_reader: ErrorReader = default_error_reader,
+        on_response: Callable[[httpx.Response], None] | None = None,
+        secrets: Iterable[str] = (),
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        wall_clock: Clock = time.time,
+        max_attempts: int = 4,
+        max_total_wait: float = 60.0,
+        rng: random.Random | None = None,
+    ) -> None:
         self.service = service
         self.gate = RateGate(windows, clock=clock, sleep=sleep)
         self._credential_keys = credential_keys
@@ -219,8 +246,14 @@ class HttpService:
 
     # ----------------------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, *, params: Mapping[str, object] | None = None,
-                json_body: object = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, object] | None = None,
+        json_body: object = None,
+    ) -> Any:
         """Send one logical request (retrying where safe) and return the parsed JSON body.
 
         ``path`` is relative to the base URL and appears in error messages; the query string
@@ -245,8 +278,9 @@ class HttpService:
             self.gate.acquire()
             with self._count_lock:
                 self._request_count += 1
-            response, failure, sent_for_sure = self._send(method, path, query, headers, content,
-                                                          where)
+            response, failure, sent_for_sure = self._send(
+                method, path, query, headers, content, where
+            )
             if failure is not None:
                 retry = idempotent or not sent_for_sure
                 delay = self._backoff(attempt)
@@ -278,16 +312,25 @@ class HttpService:
                     self._sleep(delay)
                     waited += delay
                     continue
-                raise ServerError(self._one_line(f"{where}: server error {_status_text(status)}"),
-                                  service=self.service, status=status,
-                                  hint="The service had a problem; the next run will retry.")
+                raise ServerError(
+                    self._one_line(f"{where}: server error {_status_text(status)}"),
+                    service=self.service,
+                    status=status,
+                    hint="The service had a problem; the next run will retry.",
+                )
             return self._result(response, where)
 
     # ----------------------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
-              content: bytes | None, where: str
-              ) -> tuple[httpx.Response | None, ApiError | None, bool]:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        content: bytes | None,
+        where: str,
+    ) -> tuple[httpx.Response | None, ApiError | None, bool]:
         """One attempt: (response, None, _) or (None, failure, whether it may have been sent).
 
         The ApiError is built here but raised by the caller outside any ``except`` block, so
@@ -297,40 +340,55 @@ class HttpService:
         failure: ApiError | None = None
         maybe_sent = True
         try:
-            return self._client.request(method, path, params=query or None, headers=headers,
-                                        content=content), None, True
+            return (
+                self._client.request(
+                    method, path, params=query or None, headers=headers, content=content
+                ),
+                None,
+                True,
+            )
         except NEVER_SENT as exc:
             maybe_sent = False
-            what = "timed out connecting" if isinstance(exc, httpx.TimeoutException) else \
-                "could not connect"
+            what = (
+                "timed out connecting"
+                if isinstance(exc, httpx.TimeoutException)
+                else "could not connect"
+            )
             failure = self._transport_error(where, what)
         except httpx.TimeoutException:
             failure = self._transport_error(where, "timed out waiting for the response")
         except (httpx.NetworkError, httpx.ProtocolError) as exc:
             failure = self._transport_error(where, f"connection failed ({type(exc).__name__})")
         except httpx.UnsupportedProtocol:
-            failure = self._transport_error(where, "the base URL is not http(s)",
-                                            hint="Check the base_url in the config file.")
+            failure = self._transport_error(
+                where, "the base URL is not http(s)", hint="Check the base_url in the config file."
+            )
             maybe_sent = False
         except (httpx.DecodingError, httpx.TooManyRedirects):
-            failure = BadResponse(f"{where}: the response could not be decoded",
-                                  service=self.service)
+            failure = BadResponse(
+                f"{where}: the response could not be decoded", service=self.service
+            )
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
             failure = self._transport_error(where, f"request failed ({type(exc).__name__})")
         return None, failure, maybe_sent
 
     def _transport_error(self, where: str, what: str, *, hint: str | None = None) -> ApiError:
         return TransportError(
-            f"{where}: {what}", service=self.service,
-            hint=hint or "Check the network and the base_url; the next run will retry.")
+            f"{where}: {what}",
+            service=self.service,
+            hint=hint or "Check the network and the base_url; the next run will retry.",
+        )
 
     def _result(self, response: httpx.Response, where: str) -> Any:
         status = response.status_code
         body, is_json = self._parse_json(response)
         if 200 <= status < 300:
             if body is None and not is_json and response.content.strip():
-                raise BadResponse(f"{where}: the response is not valid JSON (or was cut short)",
-                                  service=self.service, status=status)
+                raise BadResponse(
+                    f"{where}: the response is not valid JSON (or was cut short)",
+                    service=self.service,
+                    status=status,
+                )
             return body
         message, code, fields = self._error_reader(body) if is_json else (None, None, {})
         detail = self._one_line(message) if message else _status_text(status)
@@ -338,8 +396,12 @@ class HttpService:
         text = f"{where}: {detail} ({status})" if message else f"{where}: {detail}"
         kwargs = dict(service=self.service, status=status, code=code, fields=fields)
         if status in (401, 403):
-            raise AuthError(text, hint=f"The {self.service} credentials were refused; check "
-                            f"{self._credential_keys} in the config file.", **kwargs)
+            raise AuthError(
+                text,
+                hint=f"The {self.service} credentials were refused; check "
+                f"{self._credential_keys} in the config file.",
+                **kwargs,
+            )
         if status == 404:
             raise NotFound(text, **kwargs)
         if status == 409:
@@ -386,8 +448,10 @@ class HttpService:
         return RateLimited(
             f"{where}: too many requests (429) after {attempt} "
             f"{'try' if attempt == 1 else 'tries'}; the service asks to wait {delay:g} s",
-            service=self.service, status=429,
-            hint="Wait a minute and run again; lower invoice.concurrency if it keeps happening.")
+            service=self.service,
+            status=429,
+            hint="Wait a minute and run again; lower invoice.concurrency if it keeps happening.",
+        )
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:

@@ -45,12 +45,12 @@ from datetime import UTC, date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from igest_sync import pt_rules
 from igest_sync.config import InvoiceConfig
-from igest_sync.customer import CustomerOverride, customer_and_warnings, is_individual
 from igest_sync.errors import OrderRejected
+from igest_sync.fiscal import rules as pt_rules
+from igest_sync.fiscal.customer import CustomerOverride, customer_and_warnings, is_individual
+from igest_sync.fiscal.money import ZERO, LineAmounts, PricedLines, document_totals, price_lines
 from igest_sync.models import DocumentDraft, IssuedDocument, Order, OrderLine, Tax
-from igest_sync.money import ZERO, LineAmounts, PricedLines, document_totals, price_lines
 
 SHIPPING_REFERENCE = "PORTES"
 SHIPPING_DESCRIPTION = "Portes de envio"
@@ -108,7 +108,8 @@ def _vat_rate(
     if len(taxes) > 1:
         names = ", ".join(repr(t.name) for t in taxes)
         raise OrderRejected(
-            order.id, f"{label} has {len(taxes)} taxes ({names}); a document line carries one "
+            order.id,
+            f"{label} has {len(taxes)} taxes ({names}); a document line carries one "
             "VAT rate. Leave one tax on it in Jumpseller.",
         )
     if taxes and taxes[0].rate is None:
@@ -118,7 +119,8 @@ def _vat_rate(
     if rate < 0 or rate not in pt_rules.legal_rates(settings.vat_region):
         legal = ", ".join(_pct(r) for r in sorted(pt_rules.VAT_RATES[settings.vat_region].values()))
         raise OrderRejected(
-            order.id, f"{label} has VAT rate {_pct(rate)}, which is not legal in "
+            order.id,
+            f"{label} has VAT rate {_pct(rate)}, which is not legal in "
             f"{settings.vat_region} (legal: {legal}, or 0 % with an exemption code). Fix the "
             "tax in Jumpseller, or invoice.vat_region if the goods ship from elsewhere.",
         )
@@ -126,12 +128,14 @@ def _vat_rate(
         return rate, included, None
     if not exemption_code:
         raise OrderRejected(
-            order.id, f"{label} has 0 % VAT and a 0 % line needs an exemption reason: set "
+            order.id,
+            f"{label} has 0 % VAT and a 0 % line needs an exemption reason: set "
             f"{exemption_key} (e.g. M10 for the art. 53 exemption) or give it a VAT rate.",
         )
     if exemption_code not in pt_rules.EXEMPTION_CODES:
         raise OrderRejected(
-            order.id, f"{exemption_key} is {exemption_code!r}, which is not on AT's list of "
+            order.id,
+            f"{exemption_key} is {exemption_code!r}, which is not on AT's list of "
             "exemption codes (M01 ... M99)",
         )
     return ZERO, included, exemption_code
@@ -147,15 +151,20 @@ def _product_item(
         raise OrderRejected(order.id, f"{label} has a negative or missing price ({line.price})")
     if line.discount is None or line.discount < 0:
         raise OrderRejected(
-            order.id, f"{label} has a negative or missing discount ({line.discount})")
+            order.id, f"{label} has a negative or missing discount ({line.discount})"
+        )
     listed = line.price * line.qty
     if line.discount > listed:
         raise OrderRejected(
-            order.id, f"{label} has a discount of {_eur(line.discount)}, more than the line's "
-            f"{_eur(listed)}",
+            order.id,
+            f"{label} has a discount of {_eur(line.discount)}, more than the line's {_eur(listed)}",
         )
     rate, included, code = _vat_rate(
-        order, line.taxes, label, settings, settings.product_exemption_code,
+        order,
+        line.taxes,
+        label,
+        settings,
+        settings.product_exemption_code,
         "invoice.product_exemption_code",
     )
     reference = (line.sku or "").strip()
@@ -172,42 +181,70 @@ def _product_item(
     if not description:
         description = reference
         warnings.append(
-            f"Order {order.id}: product {reference} has no name; described by its reference")
-    return LineAmounts(reference, description, line.qty, rate, code, False, included, listed,
-                 listed - line.discount)
+            f"Order {order.id}: product {reference} has no name; described by its reference"
+        )
+    return LineAmounts(
+        reference,
+        description,
+        line.qty,
+        rate,
+        code,
+        False,
+        included,
+        listed,
+        listed - line.discount,
+    )
 
 
 def _shipping_item(order: Order, settings: InvoiceConfig) -> LineAmounts | None:
     if order.shipping < 0 or order.shipping_discount < 0:
         raise OrderRejected(
-            order.id, f"shipping {_eur(order.shipping)} or shipping discount "
+            order.id,
+            f"shipping {_eur(order.shipping)} or shipping discount "
             f"{_eur(order.shipping_discount)} is negative",
         )
     charged = order.shipping - order.shipping_discount
     if charged < 0:
         raise OrderRejected(
-            order.id, f"the shipping discount {_eur(order.shipping_discount)} exceeds the "
+            order.id,
+            f"the shipping discount {_eur(order.shipping_discount)} exceeds the "
             f"shipping {_eur(order.shipping)}",
         )
     if charged == 0:
         return None
     if not order.shipping_required:
         raise OrderRejected(
-            order.id, f"the order needs no shipping but charges {_eur(charged)} for it",
+            order.id,
+            f"the order needs no shipping but charges {_eur(charged)} for it",
         )
     rate, included, code = _vat_rate(
-        order, order.shipping_taxes, "shipping", settings, settings.shipping_exemption_code,
+        order,
+        order.shipping_taxes,
+        "shipping",
+        settings,
+        settings.shipping_exemption_code,
         "invoice.shipping_exemption_code",
     )
     description = (order.shipping_method_name or "").strip() or SHIPPING_DESCRIPTION
-    return LineAmounts(SHIPPING_REFERENCE, description, Decimal("1"), rate, code, True, included,
-                 order.shipping, charged)
+    return LineAmounts(
+        SHIPPING_REFERENCE,
+        description,
+        Decimal("1"),
+        rate,
+        code,
+        True,
+        included,
+        order.shipping,
+        charged,
+    )
 
 
 # Issued by hand with the order's reference, the document is adopted by igest-sync (exactly
 # once holds) and reconcile finds it; without the reference it would look missing.
-_BY_HAND = ("check the order in Jumpseller; to invoice it by hand, give the iGEST document the "
-            "external reference {ref} and run `igest-sync resend {id}`, which adopts it")
+_BY_HAND = (
+    "check the order in Jumpseller; to invoice it by hand, give the iGEST document the "
+    "external reference {ref} and run `igest-sync resend {id}`, which adopts it"
+)
 
 
 def _check_order(order: Order, settings: InvoiceConfig, store: str) -> None:
@@ -217,38 +254,48 @@ def _check_order(order: Order, settings: InvoiceConfig, store: str) -> None:
         )
     if (order.currency or "").upper() != "EUR":
         raise OrderRejected(
-            order.id, f"the order is in {order.currency!r}; iGEST documents are issued in EUR "
-            "only", hint=_BY_HAND.format(ref=external_reference(store, order.id), id=order.id),
+            order.id,
+            f"the order is in {order.currency!r}; iGEST documents are issued in EUR only",
+            hint=_BY_HAND.format(ref=external_reference(store, order.id), id=order.id),
         )
     if not order.lines:
         raise OrderRejected(order.id, "the order has no products")
     if order.total < 0 or order.gift_cards_discount < 0:
         raise OrderRejected(
-            order.id, f"negative total {_eur(order.total)} or gift card "
-            f"{_eur(order.gift_cards_discount)}",
+            order.id,
+            f"negative total {_eur(order.total)} or gift card {_eur(order.gift_cards_discount)}",
         )
     if settings.vat_region not in pt_rules.REGIONS:
         raise OrderRejected(
-            order.id, f"invoice.vat_region is {settings.vat_region!r}; use one of "
+            order.id,
+            f"invoice.vat_region is {settings.vat_region!r}; use one of "
             + ", ".join(pt_rules.REGIONS),
         )
 
 
-def _price_lines(order: Order, items: list[LineAmounts], warnings: list[str],
-                 store: str) -> PricedLines:
+def _price_lines(
+    order: Order, items: list[LineAmounts], warnings: list[str], store: str
+) -> PricedLines:
     """The lines and totals of the first price mode whose gross equals what was paid."""
     paid = expected_gross(order)
     priced = price_lines(items, paid)
     model = sum((i.gross() for i in items), ZERO)  # V in the money model
     if priced.gross_total != paid:
-        message = (f"document total {_eur(priced.gross_total)} would differ from the "
-                   f"{_eur(paid)} the customer paid")
+        message = (
+            f"document total {_eur(priced.gross_total)} would differ from the "
+            f"{_eur(paid)} the customer paid"
+        )
         if model != paid:
-            message += (f"; Jumpseller's products and shipping add up to {_eur(model)} but its "
-                        f"total{' plus gift cards' if order.gift_cards_discount else ''} is "
-                        f"{_eur(paid)}")
-        raise OrderRejected(order.id, message, hint=_BY_HAND.format(
-            ref=external_reference(store, order.id), id=order.id))
+            message += (
+                f"; Jumpseller's products and shipping add up to {_eur(model)} but its "
+                f"total{' plus gift cards' if order.gift_cards_discount else ''} is "
+                f"{_eur(paid)}"
+            )
+        raise OrderRejected(
+            order.id,
+            message,
+            hint=_BY_HAND.format(ref=external_reference(store, order.id), id=order.id),
+        )
     if model != paid:
         # Jumpseller rounded the VAT some other way (per rate, like iGEST): what was paid wins.
         warnings.append(
@@ -269,8 +316,7 @@ def _document_type(
     # Art. 40 CIVA: goods to a non-taxable person up to 1000 EUR, anything else up to 100 EUR.
     # A digital-only order (no shipping) is a service, not goods.
     goods_to_consumer = order.shipping_required and is_individual(nif)
-    limit = (pt_rules.FS_LIMIT_GOODS_TO_CONSUMERS if goods_to_consumer
-             else pt_rules.FS_LIMIT_OTHER)
+    limit = pt_rules.FS_LIMIT_GOODS_TO_CONSUMERS if goods_to_consumer else pt_rules.FS_LIMIT_OTHER
     if gross <= limit:
         return kind
     sale = "goods sold to a consumer" if goods_to_consumer else "this sale"
@@ -282,7 +328,8 @@ def _document_type(
         )
         return fallback
     raise OrderRejected(
-        order.id, f"{_eur(gross)} is above the {_eur(limit)} limit of a fatura simplificada (FS) "
+        order.id,
+        f"{_eur(gross)} is above the {_eur(limit)} limit of a fatura simplificada (FS) "
         f"for {sale}; set invoice.fs_fallback to FR or FT to issue such orders",
     )
 
@@ -327,8 +374,9 @@ def build_document(
     kind = _document_type(order, settings, customer.nif, priced.gross_total, warnings)
     payment = None
     if kind == "FR":
-        payment = settings.payment_methods.get(order.payment_method_type or "",
-                                               settings.default_payment_method)
+        payment = settings.payment_methods.get(
+            order.payment_method_type or "", settings.default_payment_method
+        )
     return DocumentDraft(
         order_id=order.id,
         external_reference=external_reference(store, order.id),
@@ -369,21 +417,25 @@ def build_credit_note(
     """
     if original.number is None or original.status != "final":
         raise OrderRejected(
-            order.id, f"the document to credit is {original.status}, not final; only a "
+            order.id,
+            f"the document to credit is {original.status}, not final; only a "
             "finalized document is credited",
         )
     if original.gross_total != original_draft.gross_total:
         raise OrderRejected(
-            order.id, f"{original.number} carries {_eur(original.gross_total)} but the lines "
+            order.id,
+            f"{original.number} carries {_eur(original.gross_total)} but the lines "
             f"to credit add up to {_eur(original_draft.gross_total)}; credit it by hand",
         )
     if original.date is not None and issue_date < original.date:
         raise OrderRejected(
-            order.id, f"a credit note dated {issue_date} cannot precede {original.number} "
+            order.id,
+            f"a credit note dated {issue_date} cannot precede {original.number} "
             f"dated {original.date}",
         )
     net, vat, gross, breakdown = document_totals(
-        original_draft.lines, original_draft.prices_include_vat)
+        original_draft.lines, original_draft.prices_include_vat
+    )
     reason = reason.strip() or settings.credit_reason
     return replace(
         original_draft,

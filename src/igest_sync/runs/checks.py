@@ -12,21 +12,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
-from igest_sync import pt_rules
 from igest_sync.config import Config, redact
 from igest_sync.errors import ApiError, AuthError, TransportError
+from igest_sync.fiscal import rules as pt_rules
 from igest_sync.models import Entity
 
 if TYPE_CHECKING:
-    from igest_sync.igest import IgestClient
-    from igest_sync.jumpseller import JumpsellerClient
+    from igest_sync.adapters.igest import IgestClient
+    from igest_sync.adapters.jumpseller import JumpsellerClient
 
 T = TypeVar("T")
 
-JUMPSELLER_AUTH_HINT = ("Check [jumpseller] login and auth_token (Jumpseller admin: "
-                        "Settings > API), or IGEST_SYNC_JUMPSELLER_AUTH_TOKEN.")
-IGEST_AUTH_HINT = ("Check [igest] integration_key and security_code (iGEST: Entidade > "
-                   "Configurar > Integrações), or IGEST_SYNC_IGEST_SECURITY_CODE.")
+JUMPSELLER_AUTH_HINT = (
+    "Check [jumpseller] login and auth_token (Jumpseller admin: "
+    "Settings > API), or IGEST_SYNC_JUMPSELLER_AUTH_TOKEN."
+)
+IGEST_AUTH_HINT = (
+    "Check [igest] integration_key and security_code (iGEST: Entidade > "
+    "Configurar > Integrações), or IGEST_SYNC_IGEST_SECURITY_CODE."
+)
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,9 @@ def _call(name: str, call: Callable[[], T], auth_hint: str) -> T:
         raise _Failed(CheckResult(name, False, f"{exc.service}: {exc.message}", hint)) from exc
 
 
-def run_checks(config: Config, jumpseller: JumpsellerClient,
-               igest: IgestClient) -> list[CheckResult]:
+def run_checks(
+    config: Config, jumpseller: JumpsellerClient, igest: IgestClient
+) -> list[CheckResult]:
     """Check credentials, store, series, warehouses, exemption codes, VAT rates and stock mode."""
     results = [_check_store(jumpseller)]
     try:
@@ -87,8 +92,12 @@ def run_checks(config: Config, jumpseller: JumpsellerClient,
 def _redacted(results: list[CheckResult], config: Config) -> list[CheckResult]:
     """Service messages are not ours: make sure no credential they echo reaches the screen."""
     secrets = config.secrets()
-    return [replace(r, detail=redact(r.detail, secrets),
-                    hint=redact(r.hint, secrets) if r.hint else r.hint) for r in results]
+    return [
+        replace(
+            r, detail=redact(r.detail, secrets), hint=redact(r.hint, secrets) if r.hint else r.hint
+        )
+        for r in results
+    ]
 
 
 def _check_store(jumpseller: JumpsellerClient) -> CheckResult:
@@ -98,20 +107,32 @@ def _check_store(jumpseller: JumpsellerClient) -> CheckResult:
     except _Failed as failed:
         return failed.result
     currency = info.get("currency")
-    detail = f"{info.get('name') or '(no name)'} (code {info.get('code') or '?'}, " \
-             f"currency {currency or '?'})"
+    detail = (
+        f"{info.get('name') or '(no name)'} (code {info.get('code') or '?'}, "
+        f"currency {currency or '?'})"
+    )
     if currency != "EUR":
-        return CheckResult(name, True, detail + ": not EUR", warning=True,
-                           hint="iGEST invoices are in EUR: orders in another currency cannot be "
-                                "invoiced. Set the store's currency to EUR.")
+        return CheckResult(
+            name,
+            True,
+            detail + ": not EUR",
+            warning=True,
+            hint="iGEST invoices are in EUR: orders in another currency cannot be "
+            "invoiced. Set the store's currency to EUR.",
+        )
     return CheckResult(name, True, detail)
 
 
 def _entity_result(entity: Entity) -> CheckResult:
     detail = f"{entity.name} (NIF {entity.nif})"
     if entity.currency != "EUR":
-        return CheckResult("iGEST entity", True, f"{detail}, currency {entity.currency}: not EUR",
-                           warning=True, hint="Documents are issued in EUR; check the entity.")
+        return CheckResult(
+            "iGEST entity",
+            True,
+            f"{detail}, currency {entity.currency}: not EUR",
+            warning=True,
+            hint="Documents are issued in EUR; check the entity.",
+        )
     return CheckResult("iGEST entity", True, detail)
 
 
@@ -139,25 +160,43 @@ def _check_series(config: Config, igest: IgestClient) -> list[CheckResult]:
         match = next((s for s in found if s.code == code and s.document_type == doc_type), None)
         if match is None:
             known = ", ".join(sorted(s.code for s in found)) or "none"
-            results.append(CheckResult(
-                name, False, f"no {doc_type} series {code!r} in iGEST (found: {known})",
-                f"Create series {code} for {doc_type} in iGEST, or set [invoice] series."))
+            results.append(
+                CheckResult(
+                    name,
+                    False,
+                    f"no {doc_type} series {code!r} in iGEST (found: {known})",
+                    f"Create series {code} for {doc_type} in iGEST, or set [invoice] series.",
+                )
+            )
         elif not match.active:
-            results.append(CheckResult(name, False, f"{doc_type} series {code!r} is not active",
-                                       "Activate the series in iGEST."))
+            results.append(
+                CheckResult(
+                    name,
+                    False,
+                    f"{doc_type} series {code!r} is not active",
+                    "Activate the series in iGEST.",
+                )
+            )
         elif not match.atcud_code:
-            results.append(CheckResult(
-                name, True, f"{doc_type} series {code!r} is active but has no ATCUD code",
-                "Communicate the series to AT in iGEST: documents need its ATCUD code.",
-                warning=True))
+            results.append(
+                CheckResult(
+                    name,
+                    True,
+                    f"{doc_type} series {code!r} is active but has no ATCUD code",
+                    "Communicate the series to AT in iGEST: documents need its ATCUD code.",
+                    warning=True,
+                )
+            )
         else:
             results.append(CheckResult(name, True, f"active, ATCUD code {match.atcud_code}"))
     return results
 
 
 def _check_warehouses(config: Config, igest: IgestClient) -> list[CheckResult]:
-    wanted = {("invoice", "warehouse"): config.invoice.warehouse,
-              ("stock", "warehouse"): config.stock.warehouse}
+    wanted = {
+        ("invoice", "warehouse"): config.invoice.warehouse,
+        ("stock", "warehouse"): config.stock.warehouse,
+    }
     wanted = {key: code for key, code in wanted.items() if code}
     if not wanted:
         return [CheckResult("Warehouses", True, "none configured: iGEST's default warehouse")]
@@ -169,16 +208,23 @@ def _check_warehouses(config: Config, igest: IgestClient) -> list[CheckResult]:
             results.append(CheckResult(name, True, "exists in iGEST"))
         else:
             known = ", ".join(sorted(codes)) or "none"
-            results.append(CheckResult(name, False, f"no warehouse {code!r} in iGEST "
-                                       f"(found: {known})",
-                                       f"Create it in iGEST, or change [{section}] {key}."))
+            results.append(
+                CheckResult(
+                    name,
+                    False,
+                    f"no warehouse {code!r} in iGEST (found: {known})",
+                    f"Create it in iGEST, or change [{section}] {key}.",
+                )
+            )
     return results
 
 
 def _check_exemption_codes(config: Config, igest: IgestClient) -> list[CheckResult]:
-    wanted = {"[invoice] product_exemption_code": config.invoice.product_exemption_code,
-              "[invoice] shipping_exemption_code": config.invoice.shipping_exemption_code,
-              "[products] exemption_code": config.products.exemption_code}
+    wanted = {
+        "[invoice] product_exemption_code": config.invoice.product_exemption_code,
+        "[invoice] shipping_exemption_code": config.invoice.shipping_exemption_code,
+        "[products] exemption_code": config.products.exemption_code,
+    }
     wanted = {key: code for key, code in wanted.items() if code}
     if not wanted:
         return [CheckResult("Exemption codes", True, "none configured")]
@@ -189,8 +235,14 @@ def _check_exemption_codes(config: Config, igest: IgestClient) -> list[CheckResu
         if code in known:
             results.append(CheckResult(name, True, "known to iGEST"))
         else:
-            results.append(CheckResult(name, False, f"iGEST does not list exemption code {code}",
-                                       f"Choose a code iGEST accepts for {key}."))
+            results.append(
+                CheckResult(
+                    name,
+                    False,
+                    f"iGEST does not list exemption code {code}",
+                    f"Choose a code iGEST accepts for {key}.",
+                )
+            )
     return results
 
 
@@ -203,9 +255,14 @@ def _check_vat_rates(config: Config, igest: IgestClient) -> list[CheckResult]:
     legal = pt_rules.VAT_RATES[region]
     missing = [f"{kind} {rate} %" for kind, rate in legal.items() if rate not in present]
     if missing:
-        return [CheckResult(name, False, f"iGEST lacks {', '.join(missing)} for {region}",
-                            "Add the rates to the entity's tax table in iGEST, or check "
-                            "[invoice] vat_region.")]
+        return [
+            CheckResult(
+                name,
+                False,
+                f"iGEST lacks {', '.join(missing)} for {region}",
+                "Add the rates to the entity's tax table in iGEST, or check [invoice] vat_region.",
+            )
+        ]
     rates = ", ".join(f"{rate} %" for rate in legal.values())
     return [CheckResult(name, True, rates)]
 
@@ -215,9 +272,17 @@ def _check_stock_mode(config: Config, entity: Entity) -> list[CheckResult]:
         return []
     name = "Stock by warehouse"
     if entity.stock_by_warehouse:
-        return [CheckResult(name, True, f"iGEST keeps stock per warehouse; syncing "
-                                        f"{config.stock.warehouse}")]
-    return [CheckResult(name, False, "[stock] warehouse is set but the iGEST entity does not "
-                                     "keep stock by warehouse",
-                        "Turn on stock by warehouse in iGEST, or leave [stock] warehouse empty "
-                        "to use the total of all warehouses.")]
+        return [
+            CheckResult(
+                name, True, f"iGEST keeps stock per warehouse; syncing {config.stock.warehouse}"
+            )
+        ]
+    return [
+        CheckResult(
+            name,
+            False,
+            "[stock] warehouse is set but the iGEST entity does not keep stock by warehouse",
+            "Turn on stock by warehouse in iGEST, or leave [stock] warehouse empty "
+            "to use the total of all warehouses.",
+        )
+    ]

@@ -87,6 +87,7 @@ def legal_rates(region: str) -> set[Decimal]:
     """Rates a line may carry in ``region``; 0 is legal only with an exemption code."""
     return set(VAT_RATES[region].values()) | {Decimal("0")}
 
+
 # NIF prefixes of natural persons (pt-invoicing.md §4: 1, 2, 3 residents, 45 non-residents);
 # the FS limit for goods sold to consumers applies to them and to customers without a NIF.
 INDIVIDUAL_NIF_PREFIXES = ("1", "2", "3", "45")

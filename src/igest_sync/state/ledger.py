@@ -18,77 +18,19 @@ up by its external reference before anything is sent again.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from igest_sync.errors import RunLocked, StateError
+from igest_sync.errors import StateError
 from igest_sync.models import IssuedDocument
-
-SCHEMA_VERSION = 1
-
-_MIGRATIONS: dict[int, str] = {
-    # version -> script that brings version-1 to version
-    1: """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE orders (
-        order_id INTEGER PRIMARY KEY,
-        status TEXT NOT NULL,            -- Jumpseller status_enum when last seen
-        created_at TEXT,
-        paid_at TEXT,
-        total TEXT,
-        customer TEXT,
-        email TEXT,
-        note TEXT,                       -- why an order is skipped, when it is
-        updated_at TEXT NOT NULL
-    );
-    CREATE INDEX orders_status ON orders(status);
-    CREATE TABLE work (
-        order_id INTEGER NOT NULL,
-        kind TEXT NOT NULL,              -- invoice | credit
-        state TEXT NOT NULL,             -- pending requested draft finalizing final failed
-        phase TEXT,                      -- furthest step that may have reached iGEST
-        external_reference TEXT NOT NULL,
-        document_id TEXT,
-        error TEXT,
-        transient INTEGER NOT NULL DEFAULT 0,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        updated_at TEXT NOT NULL,
-        PRIMARY KEY (order_id, kind)
-    );
-    CREATE INDEX work_state ON work(state);
-    CREATE TABLE documents (
-        document_id TEXT PRIMARY KEY,
-        order_id INTEGER NOT NULL,
-        kind TEXT NOT NULL,              -- invoice | credit
-        type TEXT NOT NULL,
-        number TEXT,
-        atcud TEXT,
-        date TEXT,
-        customer TEXT,
-        gross_total TEXT NOT NULL,
-        status TEXT NOT NULL,
-        pdf_url TEXT,
-        issued_at TEXT NOT NULL,
-        adopted INTEGER NOT NULL DEFAULT 0,  -- found in iGEST, not issued by this ledger
-        linked INTEGER NOT NULL DEFAULT 0,   -- attached to the Jumpseller order
-        link_error TEXT,
-        link_attempts INTEGER NOT NULL DEFAULT 0,
-        emailed INTEGER NOT NULL DEFAULT 0,  -- 0 not yet, 1 sent, -1 not to be sent
-        email_error TEXT
-    );
-    CREATE INDEX documents_order ON documents(order_id);
-    CREATE INDEX documents_issued ON documents(issued_at);
-    """,
-}
+from igest_sync.state.lock import run_lock
+from igest_sync.state.schema import SCHEMA_VERSION, migrate, transaction
 
 IN_FLIGHT = ("requested", "draft", "finalizing")
 
@@ -174,7 +116,8 @@ class Ledger:
                     raise StateError(
                         f"State file {path} is busy: another process holds it.",
                         hint="Try again in a moment; if it persists, look for a stuck "
-                        "igest-sync process.") from None
+                        "igest-sync process.",
+                    ) from None
                 time.sleep(0.05)
 
     @staticmethod
@@ -182,7 +125,7 @@ class Ledger:
         if str(path) == ":memory:":  # a dry run with no state file yet: write nothing to disk
             db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             db.row_factory = sqlite3.Row
-            Ledger._migrate(db, path)
+            migrate(db, path)
             return db
         db = None
         try:
@@ -201,9 +144,12 @@ class Ledger:
                 db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, on creation
             db.execute("PRAGMA synchronous=FULL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0 and db.execute(
-                "SELECT count(*) FROM sqlite_master WHERE type='table'"
-            ).fetchone()[0]:
+            if (
+                version == 0
+                and db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[
+                    0
+                ]
+            ):
                 raise StateError(
                     f"State file {path} has tables but no igest-sync schema version.",
                     hint="It is not an igest-sync state file; move it away or pass --state PATH.",
@@ -213,9 +159,10 @@ class Ledger:
                 if db is not None:
                     db.close()
                 raise _Busy from None
-            raise StateError(f"State file {path} cannot be used: {exc}.",
-                             hint="Check the file and its directory, or pass --state PATH."
-                             ) from None
+            raise StateError(
+                f"State file {path} cannot be used: {exc}.",
+                hint="Check the file and its directory, or pass --state PATH.",
+            ) from None
         except sqlite3.DatabaseError as exc:
             raise StateError(
                 f"State file {path} cannot be read: {exc}.",
@@ -235,25 +182,8 @@ class Ledger:
                 hint="Upgrade igest-sync; the file is left untouched.",
             )
         if version < SCHEMA_VERSION:
-            Ledger._migrate(db, path)
+            migrate(db, path)
         return db
-
-    @staticmethod
-    def _migrate(db: sqlite3.Connection, path: Path) -> None:
-        """Bring the file to SCHEMA_VERSION, one transaction per version.
-
-        The version is read again under the write lock: two runs opening a new file at the
-        same moment must not both create the tables (the second finds them made).
-        """
-        try:
-            with _transaction(db):
-                version = db.execute("PRAGMA user_version").fetchone()[0]
-                for target in range(version + 1, SCHEMA_VERSION + 1):
-                    for statement in _statements(_MIGRATIONS[target]):
-                        db.execute(statement)
-                    db.execute(f"PRAGMA user_version={target}")
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"State file {path} could not be migrated: {exc}.") from None
 
     def close(self) -> None:
         with self._lock:
@@ -272,7 +202,7 @@ class Ledger:
         """Run the statements in one transaction: all of them are recorded, or none."""
         with self._lock:
             try:
-                with _transaction(self._db):
+                with transaction(self._db):
                     for sql, params in statements:
                         self._db.execute(sql, params)
             except sqlite3.DatabaseError as exc:
@@ -311,9 +241,18 @@ class Ledger:
 
     # -- orders -----------------------------------------------------------------------------
 
-    def record_order(self, order_id: int, status: str, *, created_at: datetime | None,
-                     paid_at: datetime | None, total: Decimal | None, customer: str | None,
-                     email: str | None = None, note: str | None = None) -> None:
+    def record_order(
+        self,
+        order_id: int,
+        status: str,
+        *,
+        created_at: datetime | None,
+        paid_at: datetime | None,
+        total: Decimal | None,
+        customer: str | None,
+        email: str | None = None,
+        note: str | None = None,
+    ) -> None:
         self._write(
             """INSERT INTO orders(order_id, status, created_at, paid_at, total, customer, email,
                                   note, updated_at)
@@ -322,8 +261,17 @@ class Ledger:
                  created_at=excluded.created_at, paid_at=excluded.paid_at, total=excluded.total,
                  customer=excluded.customer, email=excluded.email, note=excluded.note,
                  updated_at=excluded.updated_at""",
-            (order_id, status, _iso(created_at), _iso(paid_at),
-             None if total is None else str(total), customer, email, note, _now()),
+            (
+                order_id,
+                status,
+                _iso(created_at),
+                _iso(paid_at),
+                None if total is None else str(total),
+                customer,
+                email,
+                note,
+                _now(),
+            ),
         )
 
     def order(self, order_id: int) -> OrderRecord | None:
@@ -332,8 +280,7 @@ class Ledger:
 
     def open_orders(self) -> list[OrderRecord]:
         """Orders waiting for payment, oldest first."""
-        rows = self._rows(
-            "SELECT * FROM orders WHERE status='pending_payment' ORDER BY order_id")
+        rows = self._rows("SELECT * FROM orders WHERE status='pending_payment' ORDER BY order_id")
         return [_order(r) for r in rows]
 
     # -- work -------------------------------------------------------------------------------
@@ -342,8 +289,9 @@ class Ledger:
         rows = self._rows("SELECT * FROM work WHERE order_id=? AND kind=?", (order_id, kind))
         return _work(rows[0]) if rows else None
 
-    def ensure_work(self, order_id: int, kind: str, external_reference: str, *,
-                    unverified: bool = False) -> WorkRecord:
+    def ensure_work(
+        self, order_id: int, kind: str, external_reference: str, *, unverified: bool = False
+    ) -> WorkRecord:
         """Create the work item as pending unless it exists; return its current record.
 
         ``unverified``: created while the ledger knew nothing (first run, lost state file), so
@@ -384,8 +332,10 @@ class Ledger:
 
     def clear_phase(self, order_id: int, kind: str) -> None:
         """Lookup showed nothing of this work in iGEST: nothing is in flight any more."""
-        self._write("UPDATE work SET phase=NULL, document_id=NULL WHERE order_id=? AND kind=?",
-                    (order_id, kind))
+        self._write(
+            "UPDATE work SET phase=NULL, document_id=NULL WHERE order_id=? AND kind=?",
+            (order_id, kind),
+        )
 
     def work_in_states(self, *states: str, kind: str | None = None) -> list[WorkRecord]:
         marks = ",".join("?" for _ in states)
@@ -396,22 +346,39 @@ class Ledger:
             params.append(kind)
         return [_work(r) for r in self._rows(sql + " ORDER BY order_id", tuple(params))]
 
-    def record_final(self, order_id: int, kind: str, doc: IssuedDocument, *,
-                     email: bool, adopted: bool = False) -> None:
+    def record_final(
+        self, order_id: int, kind: str, doc: IssuedDocument, *, email: bool, adopted: bool = False
+    ) -> None:
         """The outcome: the work is final and the document is kept, in one transaction."""
         self._write_many(
-            ("""INSERT INTO documents(document_id, order_id, kind, type, number, atcud, date,
+            (
+                """INSERT INTO documents(document_id, order_id, kind, type, number, atcud, date,
                   customer, gross_total, status, pdf_url, issued_at, emailed, adopted)
                 VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                 ON CONFLICT(document_id) DO UPDATE SET number=excluded.number,
                   atcud=excluded.atcud, status=excluded.status, pdf_url=excluded.pdf_url""",
-             (doc.id, order_id, kind, doc.type, doc.number, doc.atcud,
-              doc.date.isoformat() if doc.date else None, doc.customer_name,
-              str(doc.gross_total), doc.status, doc.pdf_url, _now(), 0 if email else -1,
-              int(adopted))),
-            ("""UPDATE work SET state='final', document_id=?, error=NULL, transient=0,
+                (
+                    doc.id,
+                    order_id,
+                    kind,
+                    doc.type,
+                    doc.number,
+                    doc.atcud,
+                    doc.date.isoformat() if doc.date else None,
+                    doc.customer_name,
+                    str(doc.gross_total),
+                    doc.status,
+                    doc.pdf_url,
+                    _now(),
+                    0 if email else -1,
+                    int(adopted),
+                ),
+            ),
+            (
+                """UPDATE work SET state='final', document_id=?, error=NULL, transient=0,
                   updated_at=? WHERE order_id=? AND kind=?""",
-             (doc.id, _now(), order_id, kind)),
+                (doc.id, _now(), order_id, kind),
+            ),
         )
 
     # -- documents --------------------------------------------------------------------------
@@ -429,21 +396,25 @@ class Ledger:
     def unlinked_documents(self, max_attempts: int) -> list[DocumentRecord]:
         rows = self._rows(
             "SELECT * FROM documents WHERE linked=0 AND link_attempts < ? ORDER BY rowid",
-            (max_attempts,))
+            (max_attempts,),
+        )
         return [_document(r) for r in rows]
 
     def begin_link(self, document_id: str) -> None:
         """Count an attempt before the POST: after a crash mid-POST the next try checks first."""
-        self._write("UPDATE documents SET link_attempts=link_attempts+1 WHERE document_id=?",
-                    (document_id,))
+        self._write(
+            "UPDATE documents SET link_attempts=link_attempts+1 WHERE document_id=?", (document_id,)
+        )
 
     def mark_linked(self, document_id: str, error: str | None = None) -> None:
         if error is None:
-            self._write("UPDATE documents SET linked=1, link_error=NULL WHERE document_id=?",
-                        (document_id,))
+            self._write(
+                "UPDATE documents SET linked=1, link_error=NULL WHERE document_id=?", (document_id,)
+            )
         else:
-            self._write("UPDATE documents SET link_error=? WHERE document_id=?",
-                        (error, document_id))
+            self._write(
+                "UPDATE documents SET link_error=? WHERE document_id=?", (error, document_id)
+            )
 
     def unemailed_documents(self) -> list[DocumentRecord]:
         rows = self._rows("SELECT * FROM documents WHERE emailed=0 ORDER BY rowid")
@@ -451,8 +422,10 @@ class Ledger:
 
     def mark_emailed(self, document_id: str, outcome: int, error: str | None = None) -> None:
         """outcome: 1 sent, -1 never to be sent (error says why)."""
-        self._write("UPDATE documents SET emailed=?, email_error=? WHERE document_id=?",
-                    (outcome, error, document_id))
+        self._write(
+            "UPDATE documents SET emailed=?, email_error=? WHERE document_id=?",
+            (outcome, error, document_id),
+        )
 
     def invoiced_without_credit(self) -> dict[int, DocumentRecord]:
         """Final invoices whose credit note is not final yet, by order id."""
@@ -461,76 +434,14 @@ class Ledger:
                WHERE d.kind='invoice' AND d.status='final' AND NOT EXISTS (
                  SELECT 1 FROM work w WHERE w.order_id=d.order_id AND w.kind='credit'
                    AND w.state='final')
-               ORDER BY d.order_id""")
+               ORDER BY d.order_id"""
+        )
         return {r["order_id"]: _document(r) for r in rows}
 
     # -- the run lock -----------------------------------------------------------------------
 
     def run_lock(self) -> contextlib.AbstractContextManager[None]:
         return run_lock(self.path)
-
-
-@contextlib.contextmanager
-def run_lock(state_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock for the run, or raise RunLocked at once.
-
-    Taken before the state file is opened, so that two runs started together never even race
-    to create or migrate it. flock is released by the kernel when the holder dies, so a lock
-    left by a killed run never blocks the next one; the pid in the file only names the holder.
-    """
-    try:
-        state_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(state_path.with_name(state_path.name + ".lock"), os.O_RDWR | os.O_CREAT,
-                     0o600)
-    except OSError as exc:
-        raise StateError(
-            f"Cannot create the run lock next to {state_path}: {exc.strerror}.",
-            hint="Check the directory's permissions, or pass --state PATH.",
-        ) from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise StateError(
-                    f"Cannot lock {state_path}: {exc.strerror}.",
-                    hint="Keep the state on a local disk (file locks may not work on network "
-                    "shares), or pass --state PATH.") from None
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise RunLocked(
-                f"Another igest-sync run (pid {holder}) is using {state_path}; "
-                "this one stops without doing anything.",
-            ) from None
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
-        except OSError:
-            pass  # the pid only names the holder in the next run's message
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the flock
-
-
-@contextlib.contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration script into statements (sqlite3 runs one per execute)."""
-    statements, current = [], ""
-    for line in script.splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
-            statements.append(current.strip())
-            current = ""
-    return [s for s in statements if s.strip(" ;\n")]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -542,20 +453,52 @@ def _dec(value: str | None) -> Decimal | None:
 
 
 def _work(r: sqlite3.Row) -> WorkRecord:
-    return WorkRecord(r["order_id"], r["kind"], r["state"], r["phase"], r["external_reference"],
-                      r["document_id"], r["error"], bool(r["transient"]), r["attempts"],
-                      r["updated_at"])
+    return WorkRecord(
+        r["order_id"],
+        r["kind"],
+        r["state"],
+        r["phase"],
+        r["external_reference"],
+        r["document_id"],
+        r["error"],
+        bool(r["transient"]),
+        r["attempts"],
+        r["updated_at"],
+    )
 
 
 def _order(r: sqlite3.Row) -> OrderRecord:
-    return OrderRecord(r["order_id"], r["status"], r["created_at"], r["paid_at"],
-                       _dec(r["total"]), r["customer"], r["email"], r["note"], r["updated_at"])
+    return OrderRecord(
+        r["order_id"],
+        r["status"],
+        r["created_at"],
+        r["paid_at"],
+        _dec(r["total"]),
+        r["customer"],
+        r["email"],
+        r["note"],
+        r["updated_at"],
+    )
 
 
 def _document(r: sqlite3.Row) -> DocumentRecord:
     return DocumentRecord(
-        r["document_id"], r["order_id"], r["kind"], r["type"], r["number"], r["atcud"],
-        r["date"], r["customer"], Decimal(r["gross_total"]), r["status"], r["pdf_url"],
-        r["issued_at"], bool(r["adopted"]), bool(r["linked"]), r["link_error"], r["link_attempts"], r["emailed"],
+        r["document_id"],
+        r["order_id"],
+        r["kind"],
+        r["type"],
+        r["number"],
+        r["atcud"],
+        r["date"],
+        r["customer"],
+        Decimal(r["gross_total"]),
+        r["status"],
+        r["pdf_url"],
+        r["issued_at"],
+        bool(r["adopted"]),
+        bool(r["linked"]),
+        r["link_error"],
+        r["link_attempts"],
+        r["emailed"],
         r["email_error"],
     )

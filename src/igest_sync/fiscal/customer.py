@@ -30,9 +30,9 @@ from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError
 from stdnum.pt import nif as pt_nif
 
-from igest_sync import pt_rules
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import OrderRejected
+from igest_sync.fiscal import rules as pt_rules
 from igest_sync.models import Address, Customer, Order
 
 # Separators people type inside tax numbers ("PT 123.456.789", "ES-B1234567-4", "123/456/789").
@@ -85,15 +85,19 @@ def normalize_nif(raw: str, country: str | None) -> tuple[str | None, str | None
     # Two leading letters are a country prefix only when they name an EU VAT country (or the
     # billing country): "XY123456789" typed by a Portuguese customer is an invalid NIF.
     letters = compact[:2] if compact[:2].isalpha() else None
-    prefix = letters if letters and (letters == "PT" or _is_eu_vat_country(letters)
-                                      or letters == home) else None
+    prefix = (
+        letters
+        if letters and (letters == "PT" or _is_eu_vat_country(letters) or letters == home)
+        else None
+    )
 
     if prefix == "PT" or (prefix is None and home == "PT"):
         try:
             return pt_nif.validate(compact), None
         except ValidationError:
-            return None, (f"{raw.strip()!r} is not a valid Portuguese NIF "
-                          "(9 digits with a check digit)")
+            return None, (
+                f"{raw.strip()!r} is not a valid Portuguese NIF (9 digits with a check digit)"
+            )
 
     vat_country = prefix or _vat_prefix(home)
     if not _is_eu_vat_country(vat_country):
@@ -179,8 +183,9 @@ def customer_and_warnings(
     if name is None:
         if nif is None:
             # An anonymous consumer: an address without a name identifies no one.
-            return Customer(nif=None, name=pt_rules.FINAL_CONSUMER_NAME, email=email,
-                            country=country), warnings
+            return Customer(
+                nif=None, name=pt_rules.FINAL_CONSUMER_NAME, email=email, country=country
+            ), warnings
         # iGEST matches customers by NIF and keeps its own name; this only fills a new record.
         name = f"Contribuinte {nif}"
     customer = Customer(

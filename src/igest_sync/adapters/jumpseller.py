@@ -19,10 +19,15 @@ from typing import Any
 
 import httpx
 
+from igest_sync.adapters.http import HttpService, RateWindow
+from igest_sync.adapters.jumpseller_parse import (
+    as_list,
+    catalogue_items,
+    parse_int_id,
+    parse_order,
+    unwrap,
+)
 from igest_sync.errors import BadResponse, RateLimited
-from igest_sync.http import HttpService, RateWindow
-from igest_sync.jumpseller_parse import (as_list, catalogue_items, parse_int_id, parse_order,
-                                         unwrap)
 from igest_sync.models import CatalogueItem, LocationStock, Order
 
 SERVICE = "Jumpseller"
@@ -31,8 +36,10 @@ LOCATION_BATCH = 50  # maxItems of product_ids / variant_ids in /products_locati
 APP_CODE = "igest-sync"
 BAN_HEADER = "Jumpseller-BannedByRateLimit-Reset"
 # (header, window in seconds): what the server says is left in each of its windows.
-REMAINING_HEADERS = (("Jumpseller-PerSecondRateLimit-Remaining", 1.0),
-                     ("Jumpseller-PerMinuteRateLimit-Remaining", 60.0))
+REMAINING_HEADERS = (
+    ("Jumpseller-PerSecondRateLimit-Remaining", 1.0),
+    ("Jumpseller-PerMinuteRateLimit-Remaining", 60.0),
+)
 
 
 PACE_EVERY = 0.2  # seconds between writes of the pace file during a run
@@ -45,23 +52,37 @@ class JumpsellerClient:
     ``request_count`` counts HTTP requests sent (retries included) for the benchmarks.
     """
 
-    def __init__(self, base_url: str, login: str, auth_token: str, *,
-                 transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
-                 per_second: int = 20, per_minute: int = 800,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep,
-                 pace_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        login: str,
+        auth_token: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        per_second: int = 20,
+        per_minute: int = 800,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        pace_file: Path | None = None,
+    ) -> None:
         self._ban_lock = threading.Lock()
         self._pace_file = pace_file
         self._pace_written = float("-inf")
         self._banned_until: str | None = None
         self._http = HttpService(
-            service=SERVICE, base_url=base_url,
+            service=SERVICE,
+            base_url=base_url,
             windows=[RateWindow(per_second, 1.0), RateWindow(per_minute, 60.0)],
             credential_keys="jumpseller.login and jumpseller.auth_token",
             auth=httpx.BasicAuth(login, auth_token),  # never in the URL
-            transport=transport, timeout=timeout, on_response=self._read_rate_headers,
-            secrets=[auth_token], clock=clock, sleep=sleep)
+            transport=transport,
+            timeout=timeout,
+            on_response=self._read_rate_headers,
+            secrets=[auth_token],
+            clock=clock,
+            sleep=sleep,
+        )
         self._hold_for_previous_run(clock)
 
     def _hold_for_previous_run(self, clock: Callable[[], float]) -> None:
@@ -101,8 +122,14 @@ class JumpsellerClient:
 
     # -- transport ------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, *, params: dict[str, object] | None = None,
-                 json_body: object = None) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, object] | None = None,
+        json_body: object = None,
+    ) -> Any:
         with self._ban_lock:
             banned_until = self._banned_until
         if banned_until is not None:
@@ -132,30 +159,35 @@ class JumpsellerClient:
             # A ban only gets longer if we keep knocking: stop this and every later request.
             with self._ban_lock:
                 self._banned_until = reset.strip()
-            raise self._ban_error(f"{response.request.method} {response.request.url.path}",
-                                  reset.strip())
+            raise self._ban_error(
+                f"{response.request.method} {response.request.url.path}", reset.strip()
+            )
 
     @staticmethod
     def _ban_error(what: str, reset: str) -> RateLimited:
         return RateLimited(
-            f"{SERVICE} {what}: Jumpseller banned this client for too many requests "
-            f"until {reset}", service=SERVICE, status=429,
-            hint=f"Do not run again before {reset} (UTC); lower invoice.concurrency.")
+            f"{SERVICE} {what}: Jumpseller banned this client for too many requests until {reset}",
+            service=SERVICE,
+            status=429,
+            hint=f"Do not run again before {reset} (UTC); lower invoice.concurrency.",
+        )
 
     def _pages(self, path: str, params: dict[str, object] | None = None) -> Iterator[list]:
         """Each page's list of items, from page 1 until a page shorter than PAGE_SIZE."""
         page = 1
         while True:
-            body = self._request("GET", path,
-                                 params={**(params or {}), "limit": PAGE_SIZE, "page": page})
+            body = self._request(
+                "GET", path, params={**(params or {}), "limit": PAGE_SIZE, "page": page}
+            )
             items = as_list(body)
             yield items
             if len(items) < PAGE_SIZE:
                 return
             page += 1
 
-    def _orders(self, path: str, params: dict[str, object] | None = None, *,
-                after: int | None = None) -> Iterator[Order]:
+    def _orders(
+        self, path: str, params: dict[str, object] | None = None, *, after: int | None = None
+    ) -> Iterator[Order]:
         # New orders arriving while we page can shift a page and repeat an order: yield each
         # id once. Pages are sorted by id defensively (the spec does not promise an order).
         seen: set[int] = set()
@@ -178,11 +210,15 @@ class JumpsellerClient:
         """Orders with id > ``order_id``, ascending (GET /orders/after/{id}.json)."""
         return self._orders(f"/orders/after/{int(order_id)}.json", after=int(order_id))
 
-    def orders_created_between(self, first: date, last: date,
-                               status: str | None = None) -> Iterator[Order]:
+    def orders_created_between(
+        self, first: date, last: date, status: str | None = None
+    ) -> Iterator[Order]:
         """Orders created from ``first`` to ``last`` inclusive (store dates), of one status."""
-        params = {"dateFilter": "customDate", "initialDate": first.isoformat(),
-                  "finalDate": last.isoformat()}
+        params = {
+            "dateFilter": "customDate",
+            "initialDate": first.isoformat(),
+            "finalDate": last.isoformat(),
+        }
         if status:
             params["status_filters[]"] = status
         orders = self._orders("/orders.json", params)
@@ -196,11 +232,15 @@ class JumpsellerClient:
     def order(self, order_id: int) -> Order:
         return parse_order(self._request("GET", f"/orders/{int(order_id)}.json"))
 
-    def add_order_document(self, order_id: int, *, credit_note: bool, external_id: str,
-                           public_id: str, url: str | None) -> None:
+    def add_order_document(
+        self, order_id: int, *, credit_note: bool, external_id: str, public_id: str, url: str | None
+    ) -> None:
         """Attach an issued document to the order (document_type 0 credit note, 1 invoice)."""
-        document: dict[str, object] = {"document_type": 0 if credit_note else 1,
-                                       "external_id": external_id, "public_id": public_id}
+        document: dict[str, object] = {
+            "document_type": 0 if credit_note else 1,
+            "external_id": external_id,
+            "public_id": public_id,
+        }
         if url is not None:
             document["url"] = url
         document["app_code"] = APP_CODE
@@ -209,8 +249,9 @@ class JumpsellerClient:
         # A 200 that is not a document (a proxy page, a misshapen body) is not proof that the
         # link exists: say so, and the next run checks and tries again.
         if not isinstance(answer, dict) or not ({"external_id", "public_id"} & answer.keys()):
-            raise BadResponse(f"Jumpseller POST {path}: the answer is not a document",
-                              service=SERVICE)
+            raise BadResponse(
+                f"Jumpseller POST {path}: the answer is not a document", service=SERVICE
+            )
 
     def order_documents(self, order_id: int) -> list[dict]:
         body = self._request("GET", f"/orders/{int(order_id)}/documents.json")
@@ -225,8 +266,9 @@ class JumpsellerClient:
             for item in items:
                 yield from catalogue_items(item)
 
-    def location_stock(self, items: Iterable[CatalogueItem],
-                       location_id: int) -> Iterator[LocationStock]:
+    def location_stock(
+        self, items: Iterable[CatalogueItem], location_id: int
+    ) -> Iterator[LocationStock]:
         """Stock of ``items`` at one location, in batches of 50 ids per request.
 
         Items with and without variants go in separate batches, so a filter on variant_ids
@@ -244,8 +286,9 @@ class JumpsellerClient:
             if bucket:
                 yield from self._location_batch(bucket, location_id)
 
-    def _location_batch(self, batch: list[CatalogueItem],
-                        location_id: int) -> Iterator[LocationStock]:
+    def _location_batch(
+        self, batch: list[CatalogueItem], location_id: int
+    ) -> Iterator[LocationStock]:
         wanted = {(i.product_id, i.variant_id) for i in batch}
         params: dict[str, object] = {
             "location_ids": str(int(location_id)),
@@ -264,25 +307,37 @@ class JumpsellerClient:
             variant_id = parse_int_id(row.get("variant_id"))
             row_location = parse_int_id(row.get("location_id"))
             stock = parse_int_id(row.get("stock"))
-            if ((product_id, variant_id) not in wanted or stock is None
-                    or row_location not in (None, int(location_id))):
+            if (
+                (product_id, variant_id) not in wanted
+                or stock is None
+                or row_location not in (None, int(location_id))
+            ):
                 continue
-            yield LocationStock(location_id=int(location_id), product_id=product_id,
-                                variant_id=variant_id, stock=stock)
+            yield LocationStock(
+                location_id=int(location_id),
+                product_id=product_id,
+                variant_id=variant_id,
+                stock=stock,
+            )
 
     def set_stock(self, item: CatalogueItem, quantity: int) -> None:
         if item.variant_id is None:
-            self._request("PUT", f"/products/{item.product_id}.json",
-                          json_body={"product": {"stock": int(quantity)}})
+            self._request(
+                "PUT",
+                f"/products/{item.product_id}.json",
+                json_body={"product": {"stock": int(quantity)}},
+            )
         else:
-            self._request("PUT", f"/products/{item.product_id}/variants/{item.variant_id}.json",
-                          json_body={"variant": {"stock": int(quantity)}})
+            self._request(
+                "PUT",
+                f"/products/{item.product_id}/variants/{item.variant_id}.json",
+                json_body={"variant": {"stock": int(quantity)}},
+            )
 
     def set_location_stock(self, location_id: int, item: CatalogueItem, quantity: int) -> None:
         """PUT /products_locations (ProductsLocations: stock_unlimited is required; we keep
         the item's own setting rather than silently switching unlimited stock off)."""
-        body: dict[str, object] = {"location_id": int(location_id),
-                                   "product_id": item.product_id}
+        body: dict[str, object] = {"location_id": int(location_id), "product_id": item.product_id}
         if item.variant_id is not None:
             body["variant_id"] = item.variant_id
         body["stock_unlimited"] = item.stock_unlimited

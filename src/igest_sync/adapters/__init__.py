@@ -1,0 +1,1 @@
+"""Adapters: the one HTTP boundary and one client per external API (Jumpseller, iGEST, VIES)."""

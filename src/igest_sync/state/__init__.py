@@ -1,0 +1,1 @@
+"""Local state: the SQLite ledger, its schema and migrations, and the run lock."""

@@ -1,0 +1,110 @@
+"""The ledger's schema: one script per version, applied in order under the write lock.
+
+A state file records its version in ``PRAGMA user_version``. A newer igest-sync migrates an older
+file forward; an older one refuses a newer file (``Ledger`` says so) and leaves it untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from igest_sync.errors import StateError
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    # version -> script that brings version-1 to version
+    1: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE orders (
+        order_id INTEGER PRIMARY KEY,
+        status TEXT NOT NULL,            -- Jumpseller status_enum when last seen
+        created_at TEXT,
+        paid_at TEXT,
+        total TEXT,
+        customer TEXT,
+        email TEXT,
+        note TEXT,                       -- why an order is skipped, when it is
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX orders_status ON orders(status);
+    CREATE TABLE work (
+        order_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,              -- invoice | credit
+        state TEXT NOT NULL,             -- pending requested draft finalizing final failed
+        phase TEXT,                      -- furthest step that may have reached iGEST
+        external_reference TEXT NOT NULL,
+        document_id TEXT,
+        error TEXT,
+        transient INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (order_id, kind)
+    );
+    CREATE INDEX work_state ON work(state);
+    CREATE TABLE documents (
+        document_id TEXT PRIMARY KEY,
+        order_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,              -- invoice | credit
+        type TEXT NOT NULL,
+        number TEXT,
+        atcud TEXT,
+        date TEXT,
+        customer TEXT,
+        gross_total TEXT NOT NULL,
+        status TEXT NOT NULL,
+        pdf_url TEXT,
+        issued_at TEXT NOT NULL,
+        adopted INTEGER NOT NULL DEFAULT 0,  -- found in iGEST, not issued by this ledger
+        linked INTEGER NOT NULL DEFAULT 0,   -- attached to the Jumpseller order
+        link_error TEXT,
+        link_attempts INTEGER NOT NULL DEFAULT 0,
+        emailed INTEGER NOT NULL DEFAULT 0,  -- 0 not yet, 1 sent, -1 not to be sent
+        email_error TEXT
+    );
+    CREATE INDEX documents_order ON documents(order_id);
+    CREATE INDEX documents_issued ON documents(issued_at);
+    """,
+}
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the file to SCHEMA_VERSION, one transaction per version.
+
+    The version is read again under the write lock: two runs opening a new file at the
+    same moment must not both create the tables (the second finds them made).
+    """
+    try:
+        with transaction(db):
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _statements(_MIGRATIONS[target]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={target}")
+    except sqlite3.DatabaseError as exc:
+        raise StateError(f"State file {path} could not be migrated: {exc}.") from None
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (sqlite3 runs one per execute)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return [s for s in statements if s.strip(" ;\n")]
