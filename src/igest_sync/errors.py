@@ -28,11 +28,45 @@ retry by itself (network, 5xx) or a person must act first (bad data, a refusal).
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Every exit code of the CLI. The help text and the README's table are made from this."""
+
+    OK = 0
+    ITEM_FAILED = 1
+    USAGE = 2
+    LOCKED = 3
+    STATE = 4
+    SERVICE = 5
+    SAFETY_BRAKE = 6
+    INTERNAL = 70
+
+    @property
+    def meaning(self) -> str:
+        return _MEANINGS[self]
+
+
+_MEANINGS = {
+    ExitCode.OK: "all done",
+    ExitCode.ITEM_FAILED: "some item failed (the rest was done), or `status --fail-if-late` found "
+    "a late order",
+    ExitCode.USAGE: "usage or configuration error (the message names the file and key)",
+    ExitCode.LOCKED: "another run holds the lock; this one did nothing",
+    ExitCode.STATE: "the state file cannot be used (corrupt, from a newer version, not writable); "
+    "it is left untouched",
+    ExitCode.SERVICE: "a service could not be reached or refused the credentials",
+    ExitCode.SAFETY_BRAKE: "`sync-stock`'s safety brake stopped the run (use `--force` if the "
+    "change is real)",
+    ExitCode.INTERNAL: "internal error; the traceback is in the log file",
+}
+
 
 class IgestSyncError(Exception):
     """Base of every error this tool raises on purpose."""
 
-    exit_code = 2
+    exit_code: ExitCode = ExitCode.USAGE
     transient = False
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
@@ -45,13 +79,13 @@ class IgestSyncError(Exception):
 
 
 class UsageError(IgestSyncError):
-    exit_code = 2
+    exit_code: ExitCode = ExitCode.USAGE
 
 
 class ConfigError(IgestSyncError):
     """One or more problems in the configuration; ``problems`` lists them all."""
 
-    exit_code = 2
+    exit_code: ExitCode = ExitCode.USAGE
 
     def __init__(self, message: str, *, problems: list[str] | None = None, hint: str | None = None):
         super().__init__(message, hint=hint)
@@ -64,21 +98,21 @@ class ConfigError(IgestSyncError):
 
 
 class StateError(IgestSyncError):
-    exit_code = 4
+    exit_code: ExitCode = ExitCode.STATE
 
 
 class RunLocked(StateError):
-    exit_code = 3
+    exit_code: ExitCode = ExitCode.LOCKED
 
 
 class SafetyBrake(IgestSyncError):
-    exit_code = 6
+    exit_code: ExitCode = ExitCode.SAFETY_BRAKE
 
 
 class ApiError(IgestSyncError):
     """A service call failed. ``service`` is "Jumpseller" or "iGEST"."""
 
-    exit_code = 5
+    exit_code: ExitCode = ExitCode.SERVICE
 
     def __init__(
         self,
@@ -132,7 +166,7 @@ class Rejected(ApiError):
 class OrderRejected(IgestSyncError):
     """An order that cannot become a correct document; the message names the cause and the fix."""
 
-    exit_code = 1
+    exit_code: ExitCode = ExitCode.ITEM_FAILED
 
     def __init__(self, order_id: int | str, message: str, *, hint: str | None = None) -> None:
         super().__init__(f"Order {order_id}: {message}", hint=hint)

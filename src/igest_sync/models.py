@@ -10,6 +10,76 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from enum import IntEnum, StrEnum
+
+# --------------------------------------------------------------------------------------------
+# The vocabulary. Values are the strings stored in the ledger and shown in --json: a StrEnum
+# compares equal to its string, so the schema and the JSON contract do not change.
+
+
+class Kind(StrEnum):
+    """What a piece of work issues for an order."""
+
+    INVOICE = "invoice"
+    CREDIT = "credit"
+
+
+class WorkState(StrEnum):
+    """``work.state`` in the ledger: pending → requested → draft → finalizing → final | failed."""
+
+    PENDING = "pending"
+    REQUESTED = "requested"
+    DRAFT = "draft"
+    FINALIZING = "finalizing"
+    FINAL = "final"
+    FAILED = "failed"
+
+
+# States in which a write may have reached iGEST: such work is looked up before anything is sent.
+IN_FLIGHT = (WorkState.REQUESTED, WorkState.DRAFT, WorkState.FINALIZING)
+
+
+class Phase(StrEnum):
+    """``work.phase``: the furthest step that may have reached iGEST, or ``unverified`` for work
+    recorded while the ledger was empty (iGEST may hold its document already)."""
+
+    REQUESTED = "requested"
+    DRAFT = "draft"
+    FINALIZING = "finalizing"
+    UNVERIFIED = "unverified"
+
+
+class Action(StrEnum):
+    """What a run did with one item (an order or a SKU); a line of its report."""
+
+    ISSUED = "issued"
+    ADOPTED = "adopted"  # found final in iGEST (an earlier run or by hand): nothing issued
+    ALREADY = "already"  # this ledger issued it before: nothing issued
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    WAITING = "waiting"  # not issued yet for a reason that passes by itself (VIES unavailable)
+    WOULD_ISSUE = "would issue"
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+class DocumentType(StrEnum):
+    """iGEST's document types: fatura, fatura-recibo, fatura simplificada, nota de crédito."""
+
+    FT = "FT"
+    FR = "FR"
+    FS = "FS"
+    NC = "NC"
+
+
+class EmailState(IntEnum):
+    """``documents.emailed`` in the ledger."""
+
+    NOT_SENT = -1  # never to be sent (too old, no address, or the one attempt failed)
+    PENDING = 0
+    SENT = 1
+
 
 # --------------------------------------------------------------------------------------------
 # Jumpseller side

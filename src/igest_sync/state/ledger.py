@@ -28,11 +28,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from igest_sync.errors import StateError
-from igest_sync.models import IssuedDocument
+from igest_sync.models import IN_FLIGHT, IssuedDocument
 from igest_sync.state.lock import run_lock
 from igest_sync.state.schema import SCHEMA_VERSION, migrate, transaction
-
-IN_FLIGHT = ("requested", "draft", "finalizing")
 
 
 def _now() -> str:
