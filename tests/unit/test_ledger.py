@@ -202,3 +202,28 @@ def test_memory_ledger_for_dry_runs_writes_no_file(tmp_path: Path) -> None:
     with Ledger(Path(":memory:")) as ledger:
         assert ledger.checkpoint is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_version_1_state_file_is_migrated_keeping_its_work(tmp_path: Path) -> None:
+    import sqlite3
+
+    from igest_sync.state import schema
+
+    path = tmp_path / "v1.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    for statement in schema._statements(schema._MIGRATIONS[1]):
+        db.execute(statement)
+    db.execute("PRAGMA user_version=1")
+    db.execute(
+        "INSERT INTO work VALUES (5, 'credit', 'failed', 'draft', 'jumpseller:s:5:credit', 'd1',"
+        " 'refused', 0, 2, '2026-11-01T10:00:00+00:00')"
+    )
+    db.close()
+    with Ledger(path) as ledger:
+        work = ledger.work(5, "credit")
+    assert work is not None
+    assert (work.state, work.phase, work.document_id, work.attempts) == ("failed", "draft", "d1", 2)
+    assert work.external_reference == "jumpseller:s:5:credit"
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("SELECT seq, reported_at FROM work").fetchall() == [(1, None)]

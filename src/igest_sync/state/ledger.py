@@ -297,7 +297,7 @@ class Ledger:
         """
         self._write(
             """INSERT INTO work(order_id, kind, state, phase, external_reference, updated_at)
-               VALUES(?,?,'pending',?,?,?) ON CONFLICT(order_id, kind) DO NOTHING""",
+               VALUES(?,?,'pending',?,?,?) ON CONFLICT(order_id, kind, seq) DO NOTHING""",
             (order_id, kind, "unverified" if unverified else None, external_reference, _now()),
         )
         record = self.work(order_id, kind)

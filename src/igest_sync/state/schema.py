@@ -13,7 +13,7 @@ from pathlib import Path
 
 from igest_sync.errors import StateError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     # version -> script that brings version-1 to version
@@ -67,6 +67,36 @@ _MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX documents_order ON documents(order_id);
     CREATE INDEX documents_issued ON documents(issued_at);
+    """,
+    # 2: several credit notes per order (partial credits: `seq` 1 is the first, whose external
+    # reference keeps the old form `...:credit`, then `...:credit:2` ...), the request a partial
+    # credit was made for, and when a person was last told that a piece of work failed (cron
+    # prints a failure once, then as a reminder at most every `remind_failed_hours`).
+    2: """
+    ALTER TABLE work RENAME TO work_v1;
+    CREATE TABLE work (
+        order_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,              -- invoice | credit
+        seq INTEGER NOT NULL DEFAULT 1,  -- the n-th credit note of the order (1 for invoices)
+        state TEXT NOT NULL,             -- pending requested draft finalizing final failed
+        phase TEXT,                      -- furthest step that may have reached iGEST
+        external_reference TEXT NOT NULL,
+        document_id TEXT,
+        error TEXT,
+        transient INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL,
+        request TEXT,                    -- a partial credit's request (JSON), else NULL
+        reported_at TEXT,                -- when this failure was last printed for a person
+        PRIMARY KEY (order_id, kind, seq)
+    );
+    INSERT INTO work(order_id, kind, seq, state, phase, external_reference, document_id, error,
+                     transient, attempts, updated_at)
+        SELECT order_id, kind, 1, state, phase, external_reference, document_id, error,
+               transient, attempts, updated_at FROM work_v1;
+    DROP TABLE work_v1;
+    CREATE INDEX work_state ON work(state);
+    CREATE UNIQUE INDEX work_reference ON work(external_reference);
     """,
 }
 
