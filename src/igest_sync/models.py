@@ -266,6 +266,11 @@ class IssuedDocument:
     gross_total: Decimal
     pdf_url: str | None = None
     at_communication: str | None = None
+    # As iGEST holds them: a partial credit note is planned from the original's lines and the
+    # lines of the NCs that name it (``related_number``).
+    lines: tuple[DocumentLine, ...] = ()
+    prices_include_vat: bool | None = None
+    related_number: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,611 @@
+"""Pure: what a credit note (NC) for part of an invoice credits, or why it cannot.
+
+Input: the original as iGEST holds it (its lines and price mode), the NCs already issued against
+it (as iGEST lists them by ``related_document``, so a lost ledger cannot hide one) and a request
+(``--line SKU[:QTY]``, ``--shipping``, ``--all``). Output: a ``CreditPlan`` (the NC's lines and
+totals, and per line what was invoiced, already credited, credited now and left) or a
+``CreditRefused`` naming what is already credited and by which NCs.
+
+The rules (igest-api.md, "NC"; the reasons are accounting ones):
+
+- Per line reference, the quantities of all NCs together never exceed the original's; the
+  shipping line is limited by its value. Lines are credited at the original's unit price and
+  discount, so each NC line is worth what the same units were worth on the invoice.
+- The credit that finishes a reference credits exactly what is left of its value, not
+  ``round2(qty x price)`` again: rounding each partial line to the cent could otherwise leave
+  the NCs a cent above or below the invoice. Its discount (or, failing that, its unit price) is
+  fitted to that remainder.
+- With net prices iGEST rounds VAT once per rate and per document, so partial NCs can carry a
+  cent more or less VAT than their share. The NC that finishes a rate fits one line's value by
+  a few cents so that, for that rate, the NCs add up to the invoice's gross exactly; when no
+  net value reaches it (the rounding skips some totals), that NC is issued with VAT-inclusive
+  prices, where the gross is the sum of the lines, and a warning says so.
+
+Hence a full sequence of credits, in any order and any split, adds up to the invoice's gross
+total to the cent (tests/unit/test_credit_properties.py). The one exception, with net prices
+only: when earlier NCs already carry a cent more VAT than the rest of a rate is worth (a last
+line priced 0.00), nothing can offset it; the plan then carries a warning with the difference.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from igest_sync.config import InvoiceConfig
+from igest_sync.errors import OrderRejected
+from igest_sync.fiscal import rules as pt_rules
+from igest_sync.fiscal.mapping import SHIPPING_REFERENCE, external_reference
+from igest_sync.fiscal.money import (
+    CENT,
+    HUNDRED,
+    ZERO,
+    document_totals,
+    fit_discount_percent,
+    line_value,
+    round2,
+    unit_price_for,
+)
+from igest_sync.models import Customer, DocumentDraft, DocumentLine, IssuedDocument, VatSummary
+
+# How far (in cents) the NC that finishes a rate may move one line's net value so that the
+# rate's gross adds up; VAT rounding differs by a cent or two per document, never more.
+_MAX_CENTS = 5
+
+
+class CreditRefused(OrderRejected):
+    """The request would credit what is not there or no longer left to credit."""
+
+
+@dataclass(frozen=True)
+class CreditRequest:
+    """What a person asked to credit. ``lines``: (reference, quantity or None for all left)."""
+
+    lines: tuple[tuple[str, Decimal | None], ...] = ()
+    shipping: bool = False
+    everything: bool = False  # --all: whatever is not credited yet
+
+    @classmethod
+    def parse(
+        cls, line_specs: Iterable[str], *, shipping: bool = False, everything: bool = False
+    ) -> CreditRequest:
+        """From ``--line SKU[:QTY]`` options. A SKU may hold ``:``; only a numeric tail is a
+        quantity. Raises ValueError with the bad spec."""
+        lines: list[tuple[str, Decimal | None]] = []
+        for spec in line_specs:
+            reference, quantity = spec.strip(), None
+            head, sep, tail = reference.rpartition(":")
+            if sep and head:
+                try:
+                    quantity = Decimal(tail)
+                except InvalidOperation:
+                    quantity = None  # "A:B" is the SKU "A:B"
+                else:
+                    reference = head
+                    if not quantity.is_finite() or quantity <= 0:
+                        raise ValueError(f"--line {spec}: the quantity must be positive")
+            if not reference:
+                raise ValueError(f"--line {spec!r}: no SKU")
+            lines.append((reference, quantity))
+        return cls(tuple(lines), shipping, everything)
+
+    def to_json(self) -> str:
+        """The canonical form recorded with the credit's work (the same request, the same text)."""
+        return json.dumps(
+            {
+                "lines": [[ref, None if q is None else str(q)] for ref, q in self.lines],
+                "shipping": self.shipping,
+                "all": self.everything,
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> CreditRequest:
+        data = json.loads(text)
+        return cls(
+            tuple((ref, None if q is None else Decimal(q)) for ref, q in data.get("lines", [])),
+            bool(data.get("shipping")),
+            bool(data.get("all")),
+        )
+
+    def describe(self) -> str:
+        """As typed on the command line."""
+        if self.everything:
+            return "--all"
+        parts = [f"--line {ref}" + ("" if q is None else f":{q}") for ref, q in self.lines]
+        if self.shipping:
+            parts.append("--shipping")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    """One reference of the original: quantities and amounts (in the document's price basis)."""
+
+    reference: str
+    description: str
+    shipping: bool
+    invoiced: Decimal
+    already: Decimal
+    now: Decimal
+    invoiced_amount: Decimal
+    already_amount: Decimal
+    now_amount: Decimal
+    credited_by: tuple[str, ...]  # numbers of the NCs that credited some of it
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.invoiced - self.already - self.now
+
+    @property
+    def remaining_amount(self) -> Decimal:
+        return self.invoiced_amount - self.already_amount - self.now_amount
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "reference": self.reference,
+            "description": self.description,
+            "shipping": self.shipping,
+            "invoiced": str(self.invoiced),
+            "already_credited": str(self.already),
+            "this_credit": str(self.now),
+            "remaining": str(self.remaining),
+            "invoiced_amount": str(self.invoiced_amount),
+            "already_credited_amount": str(self.already_amount),
+            "this_credit_amount": str(self.now_amount),
+            "remaining_amount": str(self.remaining_amount),
+            "credited_by": list(self.credited_by),
+        }
+
+
+@dataclass(frozen=True)
+class CreditPlan:
+    """The NC to issue for one request, and the state of the original around it."""
+
+    original_number: str
+    original_date: date | None
+    customer_nif: str | None
+    customer_name: str | None
+    summary: tuple[CreditLine, ...]  # every reference of the original
+    lines: tuple[DocumentLine, ...]  # the NC's lines
+    prices_include_vat: bool
+    net_total: Decimal
+    vat_total: Decimal
+    gross_total: Decimal
+    vat_breakdown: tuple[VatSummary, ...]
+    invoiced_total: Decimal  # the original's gross total
+    already_total: Decimal  # the gross of the NCs issued before
+    credit_numbers: tuple[str, ...]  # those NCs
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def remaining_total(self) -> Decimal:
+        return self.invoiced_total - self.already_total - self.gross_total
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "original": {
+                "number": self.original_number,
+                "date": self.original_date.isoformat() if self.original_date else None,
+                "customer_nif": self.customer_nif,
+                "customer_name": self.customer_name,
+                "gross_total": str(self.invoiced_total),
+            },
+            "credit_notes": list(self.credit_numbers),
+            "lines": [line.to_json() for line in self.summary],
+            "already_credited": str(self.already_total),
+            "this_credit": str(self.gross_total),
+            "remaining": str(self.remaining_total),
+            "warnings": list(self.warnings),
+        }
+
+
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Ref:
+    """The original's lines of one reference, and what the NCs credited of it."""
+
+    reference: str
+    lines: list[DocumentLine]
+    already: Decimal = ZERO
+    already_amount: Decimal = ZERO
+    numbers: tuple[str, ...] = ()
+
+    @property
+    def shipping(self) -> bool:
+        return self.reference == SHIPPING_REFERENCE
+
+    @property
+    def invoiced(self) -> Decimal:
+        return sum((line.quantity for line in self.lines), ZERO)
+
+    @property
+    def invoiced_amount(self) -> Decimal:
+        return sum((line_value(line) for line in self.lines), ZERO)
+
+    @property
+    def used_up(self) -> bool:
+        if self.shipping:  # the shipping line is limited by its value (and credited whole)
+            return self.already_amount >= self.invoiced_amount or self.already >= self.invoiced
+        return self.already >= self.invoiced
+
+    def state(self) -> str:
+        """ "SKU-1: 3 invoiced, 3 already credited (NC A/2, NC A/3)"."""
+        if self.shipping:
+            text = (
+                f"shipping: {self.invoiced_amount} EUR invoiced, {self.already_amount} EUR "
+                "already credited"
+            )
+        else:
+            text = f"{self.reference}: {_qty(self.invoiced)} invoiced, {_qty(self.already)} "
+            text += "already credited"
+        return text + (f" ({', '.join(self.numbers)})" if self.numbers else "")
+
+
+def _qty(q: Decimal) -> str:
+    return f"{q.normalize():f}"
+
+
+def _group(line: DocumentLine) -> tuple[str, Decimal]:
+    # VAT is totalled per rate (and, for OSS lines, per country; the field may not exist yet).
+    return (getattr(line, "tax_country", None) or "PT", line.vat_rate.quantize(CENT))
+
+
+def _group_gross(
+    lines: Iterable[DocumentLine], inclusive: bool
+) -> dict[tuple[str, Decimal], Decimal]:
+    """Per VAT group, the gross iGEST computes for these lines (VAT rounded once per group)."""
+    values: dict[tuple[str, Decimal], Decimal] = {}
+    for line in lines:
+        values[_group(line)] = values.get(_group(line), ZERO) + line_value(line)
+    return {g: v if inclusive else _net_to_gross(v, g[1]) for g, v in values.items()}
+
+
+def _net_to_gross(base: Decimal, rate: Decimal) -> Decimal:
+    return base + round2(base * rate / HUNDRED)
+
+
+def _fit(line: DocumentLine, target: Decimal) -> DocumentLine | None:
+    """``line`` with the value ``target``: its own price and discount if they give it, else a
+    fitted discount, else a fitted unit price; None when ``target`` is negative."""
+    if target < 0:
+        return None
+    if line_value(line) == target:
+        return line
+    percent = fit_discount_percent(line.quantity, line.unit_price, target)
+    candidate = replace(line, discount_percent=percent)
+    if line_value(candidate) == target:
+        return candidate
+    candidate = replace(
+        line, unit_price=unit_price_for(target, line.quantity), discount_percent=ZERO
+    )
+    return candidate if line_value(candidate) == target else None
+
+
+def _take(ref: _Ref, quantity: Decimal) -> list[DocumentLine]:
+    """The original's lines of ``ref`` for the next ``quantity`` units (earlier units went to
+    earlier NCs, first line first), at their unit price and discount."""
+    skip, left, taken = ref.already, quantity, []
+    for line in ref.lines:
+        available = line.quantity - min(skip, line.quantity)
+        skip = max(ZERO, skip - line.quantity)
+        if available <= 0 or left <= 0:
+            continue
+        part = min(available, left)
+        taken.append(replace(line, quantity=part))
+        left -= part
+    return taken
+
+
+def _refs(original: IssuedDocument, credits: Sequence[IssuedDocument]) -> dict[str, _Ref]:
+    refs: dict[str, _Ref] = {}
+    for line in original.lines:
+        refs.setdefault(line.reference, _Ref(line.reference, [])).lines.append(line)
+    for nc in credits:
+        for line in nc.lines:
+            ref = refs.get(line.reference)
+            if ref is None:
+                continue  # not a line of the original: reconcile reports such an NC
+            ref.already += line.quantity
+            ref.already_amount += line_value(line)
+            number = nc.number or nc.id
+            if number not in ref.numbers:
+                ref.numbers += (number,)
+    return refs
+
+
+def _wanted(
+    order_id: int, original: IssuedDocument, refs: dict[str, _Ref], request: CreditRequest
+) -> dict[str, Decimal]:
+    """reference -> quantity to credit now; refusals name what is already credited."""
+    number = original.number or original.id
+    if request.everything and (request.lines or request.shipping):
+        raise CreditRefused(
+            order_id, "--all credits everything left; leave out --line and --shipping"
+        )
+    if request.everything:
+        # Shipping is credited whole (its value is fitted to what is left of it).
+        rest = {
+            r.reference: r.invoiced if r.shipping else r.invoiced - r.already
+            for r in refs.values()
+            if not r.used_up
+        }
+        if not rest:
+            states = "; ".join(r.state() for r in refs.values())
+            raise CreditRefused(order_id, f"{number} is credited in full already: {states}")
+        return rest
+    if not request.lines and not request.shipping:
+        raise CreditRefused(
+            order_id, "nothing to credit: give --line SKU[:QTY], --shipping or --all"
+        )
+    asked: dict[str, Decimal | None] = {}
+    for reference, quantity in request.lines:
+        if reference not in refs or refs[reference].shipping:
+            known = ", ".join(r.reference for r in refs.values() if not r.shipping)
+            raise CreditRefused(
+                order_id,
+                f"{reference} is not a line of {number} (its lines: {known or 'none'})"
+                + ("; credit the shipping with --shipping" if reference in refs else ""),
+            )
+        before: Decimal | None = asked.get(reference, ZERO)
+        asked[reference] = None if quantity is None or before is None else before + quantity
+    result: dict[str, Decimal] = {}
+    for reference, quantity in asked.items():
+        ref = refs[reference]
+        left = ref.invoiced - ref.already
+        if left <= 0:
+            raise CreditRefused(order_id, f"{ref.state()}: nothing left to credit")
+        if quantity is not None and quantity > left:
+            raise CreditRefused(
+                order_id, f"{ref.state()}: at most {_qty(left)} can still be credited"
+            )
+        result[reference] = left if quantity is None else quantity
+    if request.shipping:
+        shipping = next((r for r in refs.values() if r.shipping), None)
+        if shipping is None:
+            raise CreditRefused(order_id, f"{number} has no shipping line to credit")
+        if shipping.used_up:
+            raise CreditRefused(order_id, f"{shipping.state()}: nothing left to credit")
+        result[shipping.reference] = shipping.invoiced
+    return result
+
+
+def plan_credit(
+    order_id: int,
+    original: IssuedDocument,
+    credits: Sequence[IssuedDocument],
+    request: CreditRequest,
+) -> CreditPlan:
+    """The NC for ``request`` against ``original``, given the final NCs already issued."""
+    if original.number is None or original.status != "final":
+        raise CreditRefused(
+            order_id,
+            f"the document to credit is {original.status or 'unknown'}, not final; only a "
+            "finalized document is credited",
+        )
+    if not original.lines:
+        raise CreditRefused(order_id, f"iGEST sent {original.number} without its lines")
+    inclusive = bool(original.prices_include_vat)
+    refs = _refs(original, credits)
+    wanted = _wanted(order_id, original, refs, request)
+
+    lines: list[DocumentLine] = []
+    finishing: dict[str, int] = {}  # reference -> index of its last NC line, when it finishes
+    for reference, quantity in wanted.items():
+        ref = refs[reference]
+        if ref.shipping:
+            taken = [replace(line) for line in ref.lines]
+            finishes = True
+        else:
+            taken = _take(ref, quantity)
+            finishes = ref.already + quantity >= ref.invoiced
+        if finishes:
+            # What is left of the reference's value, to the cent, on its last NC line.
+            target = ref.invoiced_amount - ref.already_amount
+            target -= sum((line_value(line) for line in taken[:-1]), ZERO)
+            fitted = _fit(taken[-1], target)
+            if fitted is None:
+                raise CreditRefused(
+                    order_id,
+                    f"{ref.state()}: the credit notes already carry "
+                    f"{ref.already_amount} EUR of its {ref.invoiced_amount} EUR; credit the "
+                    "rest by hand",
+                )
+            taken[-1] = fitted
+            finishing[reference] = len(lines) + len(taken) - 1
+        else:
+            # Units rounded up to the cent one by one could otherwise credit more than the
+            # line is worth before its last unit: never more than what is left of its value.
+            left = ref.invoiced_amount - ref.already_amount
+            if sum((line_value(line) for line in taken), ZERO) > left:
+                rest = sum((line_value(line) for line in taken[:-1]), ZERO)
+                taken[-1] = _fit(taken[-1], max(ZERO, left - rest)) or taken[-1]
+        lines.extend(taken)
+
+    warnings: list[str] = []
+    closed = _close_groups(original, credits, refs, lines, finishing, warnings)
+    # The summary stays in the original's basis even when this NC switched to inclusive prices.
+    basis = lines if closed.prices_include_vat != inclusive else closed.lines
+    net, vat, gross, breakdown = document_totals(closed.lines, closed.prices_include_vat)
+    summary = tuple(
+        CreditLine(
+            reference=ref.reference,
+            description=ref.lines[0].description,
+            shipping=ref.shipping,
+            invoiced=ref.invoiced,
+            already=ref.already,
+            now=sum((ln.quantity for ln in basis if ln.reference == ref.reference), ZERO),
+            invoiced_amount=ref.invoiced_amount,
+            already_amount=ref.already_amount,
+            now_amount=sum((line_value(ln) for ln in basis if ln.reference == ref.reference), ZERO),
+            credited_by=ref.numbers,
+        )
+        for ref in refs.values()
+    )
+    numbers = tuple(dict.fromkeys(nc.number or nc.id for nc in credits))
+    return CreditPlan(
+        original_number=original.number,
+        original_date=original.date,
+        customer_nif=original.customer_nif,
+        customer_name=original.customer_name,
+        summary=summary,
+        lines=closed.lines,
+        prices_include_vat=closed.prices_include_vat,
+        net_total=net,
+        vat_total=vat,
+        gross_total=gross,
+        vat_breakdown=breakdown,
+        invoiced_total=original.gross_total,
+        already_total=sum((nc.gross_total for nc in credits), ZERO),
+        credit_numbers=numbers,
+        warnings=tuple(warnings),
+    )
+
+
+@dataclass(frozen=True)
+class _Closed:
+    lines: tuple[DocumentLine, ...]
+    prices_include_vat: bool
+
+
+def _close_groups(
+    original: IssuedDocument,
+    credits: Sequence[IssuedDocument],
+    refs: dict[str, _Ref],
+    lines: list[DocumentLine],
+    finishing: dict[str, int],
+    warnings: list[str],
+) -> _Closed:
+    """Net prices only: make each VAT group this NC finishes add up to the invoice's gross."""
+    if original.prices_include_vat:
+        return _Closed(tuple(lines), True)  # the gross is the sum of the lines: exact already
+    closing = set(finishing) | {r for r, ref in refs.items() if ref.used_up}
+    invoiced = _group_gross(original.lines, False)
+    before: dict[tuple[str, Decimal], Decimal] = {}
+    for nc in credits:
+        own = [ln for ln in nc.lines if ln.reference in refs]
+        for g, v in _group_gross(own, bool(nc.prices_include_vat)).items():
+            before[g] = before.get(g, ZERO) + v
+    # Groups whose every reference is used up once this NC is issued: their gross is due now.
+    targets = {
+        group: invoiced[group] - before.get(group, ZERO)
+        for group in {_group(ln) for ln in lines}
+        if {ln.reference for ln in original.lines if _group(ln) == group} <= closing
+    }
+    out = list(lines)
+    for group, target in targets.items():
+        base = sum((line_value(ln) for ln in out if _group(ln) == group), ZERO)
+        if _net_to_gross(base, group[1]) == target:
+            continue
+        index = max(
+            (i for r, i in finishing.items() if _group(out[i]) == group),
+            key=lambda i: line_value(out[i]),
+        )
+        fitted = None
+        for step in sorted(range(-_MAX_CENTS, _MAX_CENTS + 1), key=abs):
+            if _net_to_gross(base + step * CENT, group[1]) == target:
+                fitted = _fit(out[index], line_value(out[index]) + step * CENT)
+                break
+        if fitted is None:
+            inclusive = _as_inclusive(lines, targets)
+            if inclusive is not None:
+                warnings.append(
+                    f"With net prices this credit note could not carry what is left of "
+                    f"{original.number} to the cent (VAT is rounded per document); it has "
+                    "VAT-inclusive prices so that the credit notes add up to the invoice"
+                )
+                return _Closed(inclusive, True)
+            warnings.append(
+                f"The credit notes of {original.number} already carry more VAT at "
+                f"{group[1]} % than its remaining lines can offset (VAT is rounded per "
+                "document, net prices); they differ from the invoice by a cent or two"
+            )
+            continue
+        out[index] = fitted
+    return _Closed(tuple(out), False)
+
+
+def _as_inclusive(
+    lines: list[DocumentLine], targets: dict[tuple[str, Decimal], Decimal]
+) -> tuple[DocumentLine, ...] | None:
+    """The same NC with VAT-inclusive unit prices: each line at its gross value, and in each
+    group this NC finishes, the last line takes what is left of the group's gross."""
+    out = []
+    for line in lines:
+        gross = _net_to_gross(line_value(line), line.vat_rate.quantize(CENT))
+        out.append(
+            replace(line, unit_price=unit_price_for(gross, line.quantity), discount_percent=ZERO)
+        )
+    for group, target in targets.items():
+        indexes = [i for i, ln in enumerate(out) if _group(ln) == group]
+        rest = sum((line_value(out[i]) for i in indexes[:-1]), ZERO)
+        fitted = _fit(out[indexes[-1]], target - rest)
+        if fitted is None:
+            return None
+        out[indexes[-1]] = fitted
+    return tuple(out)
+
+
+def credit_reference(store: str, order_id: int, seq: int) -> str:
+    """The first NC of an order keeps ``...:credit``; later ones are ``...:credit:<seq>``."""
+    base = external_reference(store, order_id, "credit")
+    return base if seq == 1 else f"{base}:{seq}"
+
+
+def credit_note_draft(
+    order_id: int,
+    plan: CreditPlan,
+    settings: InvoiceConfig,
+    *,
+    store: str,
+    seq: int,
+    issue_date: date,
+    reason: str,
+    restock: bool,
+    customer: Customer | None = None,
+    warehouse: str | None = None,
+) -> DocumentDraft:
+    """The NC for ``plan``: same customer and price mode as the original, no payment method (an
+    NC is not a receipt); ``restock`` returns the goods to the warehouse."""
+    if plan.original_date is not None and issue_date < plan.original_date:
+        raise CreditRefused(
+            order_id,
+            f"a credit note dated {issue_date} cannot precede {plan.original_number} "
+            f"dated {plan.original_date}",
+        )
+    reason = reason.strip() or settings.credit_reason
+    if customer is None:
+        nif = plan.customer_nif
+        consumer = nif in (None, "", pt_rules.FINAL_CONSUMER_NIF)
+        customer = Customer(
+            nif=None if consumer else nif, name=plan.customer_name or "Consumidor final"
+        )
+    full = plan.remaining_total == 0 and not plan.already_total
+    what = "Anula" if full else "Credita parte de"
+    return DocumentDraft(
+        order_id=order_id,
+        external_reference=credit_reference(store, order_id, seq),
+        type=pt_rules.CREDIT_NOTE,
+        series=settings.series,
+        date=issue_date,
+        customer=customer,
+        lines=plan.lines,
+        prices_include_vat=plan.prices_include_vat,
+        payment_method=None,
+        warehouse=warehouse if warehouse is not None else settings.warehouse,
+        move_stock=restock,
+        notes=f"{what} {plan.original_number} (encomenda Jumpseller n.º {order_id}): {reason}",
+        net_total=plan.net_total,
+        vat_total=plan.vat_total,
+        gross_total=plan.gross_total,
+        vat_breakdown=plan.vat_breakdown,
+        related_document=(plan.original_number, reason),
+        warnings=plan.warnings,
+    )

@@ -1,0 +1,216 @@
+"""fiscal/credit.py: what a partial credit note credits, and every refusal it gives."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from igest_sync.config import InvoiceConfig
+from igest_sync.fiscal.credit import (
+    CreditRefused,
+    CreditRequest,
+    credit_note_draft,
+    credit_reference,
+    plan_credit,
+)
+from igest_sync.fiscal.money import document_totals
+from igest_sync.models import DocumentLine, IssuedDocument
+
+D = Decimal
+
+
+def line(ref: str, qty: str, price: str, discount: str = "0", rate: str = "23.00") -> DocumentLine:
+    return DocumentLine(ref, f"Item {ref}", D(qty), D(price), D(discount), D(rate))
+
+
+def document(
+    number: str,
+    lines: list[DocumentLine],
+    *,
+    inclusive: bool = True,
+    kind: str = "FR",
+    related: str | None = None,
+) -> IssuedDocument:
+    net, vat, gross, _ = document_totals(lines, inclusive)
+    return IssuedDocument(
+        id=number.replace(" ", "-").replace("/", "-"),
+        type=kind,
+        series="A",
+        number=number,
+        atcud="X-1",
+        status="final",
+        date=date(2026, 11, 20),
+        external_reference="jumpseller:shop:7",
+        customer_nif="123456789",
+        customer_name="Ana Silva",
+        net_total=net,
+        vat_total=vat,
+        gross_total=gross,
+        lines=tuple(lines),
+        prices_include_vat=inclusive,
+        related_number=related,
+    )
+
+
+ORIGINAL = document(
+    "FR A/12",
+    [
+        line("SKU-1", "3", "9.99"),
+        line("SKU-2", "1", "24.90", "10"),
+        line("SKU-3", "2", "5.00", rate="6.00"),
+        line("PORTES", "1", "4.95"),
+    ],
+)
+
+
+def nc(number: str, plan_lines) -> IssuedDocument:
+    return document(number, list(plan_lines), kind="NC", related="FR A/12")
+
+
+def test_parse_lines_quantities_and_colons_in_skus():
+    request = CreditRequest.parse(["SKU-1:2", "SKU-2", "A:B", "X:1.5"], shipping=True)
+    assert request.lines == (("SKU-1", D(2)), ("SKU-2", None), ("A:B", None), ("X", D("1.5")))
+    assert request.shipping and not request.everything
+    assert CreditRequest.from_json(request.to_json()) == request
+    assert request.describe() == "--line SKU-1:2 --line SKU-2 --line A:B --line X:1.5 --shipping"
+    with pytest.raises(ValueError, match="positive"):
+        CreditRequest.parse(["SKU-1:0"])
+    with pytest.raises(ValueError, match="no SKU"):
+        CreditRequest.parse([""])
+
+
+def test_one_unit_at_the_original_price_and_what_remains():
+    plan = plan_credit(7, ORIGINAL, [], CreditRequest.parse(["SKU-1:1"]))
+    assert plan.lines == (line("SKU-1", "1", "9.99"),)
+    assert plan.prices_include_vat is True
+    assert plan.gross_total == D("9.99")
+    sku1 = plan.summary[0]
+    assert (sku1.invoiced, sku1.already, sku1.now, sku1.remaining) == (D(3), 0, D(1), D(2))
+    assert sku1.remaining_amount == D("19.98")
+    assert plan.remaining_total == ORIGINAL.gross_total - D("9.99")
+    assert plan.to_json()["lines"][0]["remaining"] == "2"
+
+
+def test_a_line_without_quantity_credits_all_that_is_left():
+    first = plan_credit(7, ORIGINAL, [], CreditRequest.parse(["SKU-1:1"]))
+    done = nc("NC A/2", first.lines)
+    plan = plan_credit(7, ORIGINAL, [done], CreditRequest.parse(["SKU-1"]))
+    assert [(ln.reference, ln.quantity) for ln in plan.lines] == [("SKU-1", D(2))]
+    assert plan.summary[0].already == 1 and plan.summary[0].credited_by == ("NC A/2",)
+    assert plan.summary[0].remaining == 0
+
+
+def test_shipping_and_all():
+    ship = plan_credit(7, ORIGINAL, [], CreditRequest(shipping=True))
+    assert [ln.reference for ln in ship.lines] == ["PORTES"] and ship.gross_total == D("4.95")
+    rest = plan_credit(7, ORIGINAL, [nc("NC A/2", ship.lines)], CreditRequest(everything=True))
+    assert {ln.reference for ln in rest.lines} == {"SKU-1", "SKU-2", "SKU-3"}
+    assert ship.gross_total + rest.gross_total == ORIGINAL.gross_total
+    assert rest.remaining_total == 0
+
+
+def test_refusal_names_what_is_already_credited_and_by_which_notes():
+    a = nc("NC A/2", [line("SKU-1", "2", "9.99")])
+    b = nc("NC A/3", [line("SKU-1", "1", "9.99")])
+    with pytest.raises(CreditRefused) as caught:
+        plan_credit(7, ORIGINAL, [a, b], CreditRequest.parse(["SKU-1:1"]))
+    assert "SKU-1: 3 invoiced, 3 already credited (NC A/2, NC A/3)" in str(caught.value)
+    with pytest.raises(CreditRefused, match="at most 1 can still be credited"):
+        plan_credit(7, ORIGINAL, [a], CreditRequest.parse(["SKU-1:2"]))
+
+
+def test_more_than_invoiced_unknown_sku_and_missing_shipping_are_refused():
+    with pytest.raises(CreditRefused, match="SKU-1: 3 invoiced, 0 already credited"):
+        plan_credit(7, ORIGINAL, [], CreditRequest.parse(["SKU-1:4"]))
+    with pytest.raises(CreditRefused, match=r"SKU-9 is not a line of FR A/12 \(its lines: SKU-1"):
+        plan_credit(7, ORIGINAL, [], CreditRequest.parse(["SKU-9"]))
+    with pytest.raises(CreditRefused, match="--shipping"):
+        plan_credit(7, ORIGINAL, [], CreditRequest.parse(["PORTES"]))
+    no_shipping = document("FR A/13", [line("SKU-1", "1", "9.99")])
+    with pytest.raises(CreditRefused, match="no shipping line"):
+        plan_credit(7, no_shipping, [], CreditRequest(shipping=True))
+    with pytest.raises(CreditRefused, match="nothing to credit"):
+        plan_credit(7, ORIGINAL, [], CreditRequest())
+    with pytest.raises(CreditRefused, match="leave out --line"):
+        plan_credit(7, ORIGINAL, [], CreditRequest(shipping=True, everything=True))
+
+
+def test_a_fully_credited_invoice_refuses_all_and_shipping():
+    everything = plan_credit(7, ORIGINAL, [], CreditRequest(everything=True))
+    assert everything.gross_total == ORIGINAL.gross_total
+    done = nc("NC A/2", everything.lines)
+    with pytest.raises(CreditRefused, match="credited in full already: SKU-1: 3 invoiced, 3"):
+        plan_credit(7, ORIGINAL, [done], CreditRequest(everything=True))
+    with pytest.raises(CreditRefused, match=r"shipping: 4.95 EUR invoiced, 4.95 EUR already"):
+        plan_credit(7, ORIGINAL, [done], CreditRequest(shipping=True))
+
+
+def test_the_last_unit_takes_what_is_left_to_the_cent():
+    # 3 x 3.333333 is 10.00 on the invoice; one unit is 3.33, twice that 6.66: the last unit
+    # must carry 3.34, or the credit notes would add up to 9.99.
+    original = document("FR A/12", [line("SKU-1", "3", "3.333333")])
+    credits: list[IssuedDocument] = []
+    for n in (2, 3, 4):
+        plan = plan_credit(7, original, credits, CreditRequest.parse(["SKU-1:1"]))
+        credits.append(nc(f"NC A/{n}", plan.lines))
+    assert [c.gross_total for c in credits] == [D("3.33"), D("3.33"), D("3.34")]
+
+
+def test_net_prices_close_the_vat_group_exactly():
+    original = document(
+        "FT A/5", [line("SKU-1", "3", "8.13"), line("SKU-2", "7", "1.07")], inclusive=False
+    )
+    credits: list[IssuedDocument] = []
+    for spec in (["SKU-1:1"], ["SKU-2:3"], ["SKU-1:1", "SKU-2:1"], ["SKU-1", "SKU-2"]):
+        plan = plan_credit(7, original, credits, CreditRequest.parse(spec))
+        credits.append(
+            document(
+                f"NC A/{len(credits) + 2}", list(plan.lines), inclusive=plan.prices_include_vat
+            )
+        )
+    assert sum(c.gross_total for c in credits) == original.gross_total
+
+
+def test_not_final_or_without_lines_is_refused():
+    from dataclasses import replace
+
+    with pytest.raises(CreditRefused, match="not final"):
+        plan_credit(7, replace(ORIGINAL, status="draft"), [], CreditRequest(everything=True))
+    with pytest.raises(CreditRefused, match="without its lines"):
+        plan_credit(7, replace(ORIGINAL, lines=()), [], CreditRequest(everything=True))
+
+
+def test_the_draft_carries_reference_relation_customer_and_restock():
+    plan = plan_credit(7, ORIGINAL, [], CreditRequest.parse(["SKU-2"]))
+    settings = InvoiceConfig(series="A")
+    draft = credit_note_draft(
+        7,
+        plan,
+        settings,
+        store="shop",
+        seq=2,
+        issue_date=date(2026, 11, 25),
+        reason="Devolução",
+        restock=False,
+    )
+    assert draft.external_reference == "jumpseller:shop:7:credit:2"
+    assert credit_reference("shop", 7, 1) == "jumpseller:shop:7:credit"
+    assert draft.type == "NC" and draft.payment_method is None
+    assert draft.related_document == ("FR A/12", "Devolução")
+    assert draft.customer.nif == "123456789" and draft.customer.name == "Ana Silva"
+    assert draft.move_stock is False
+    assert draft.gross_total == plan.gross_total == D("22.41")
+    assert draft.notes.startswith("Credita parte de FR A/12")
+    with pytest.raises(CreditRefused, match="cannot precede"):
+        credit_note_draft(
+            7,
+            plan,
+            settings,
+            store="shop",
+            seq=2,
+            issue_date=date(2026, 11, 1),
+            reason="x",
+            restock=True,
+        )
