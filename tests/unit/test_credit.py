@@ -214,3 +214,21 @@ def test_the_draft_carries_reference_relation_customer_and_restock():
             reason="x",
             restock=True,
         )
+
+
+def test_the_price_mode_is_read_from_the_totals_when_iGEST_does_not_say():
+    from dataclasses import replace
+
+    from igest_sync.fiscal.credit import price_mode
+
+    net = document("FT A/5", [line("SKU-1", "3", "8.13")], inclusive=False)
+    assert price_mode(replace(net, prices_include_vat=None)) is False
+    assert price_mode(replace(ORIGINAL, prices_include_vat=None)) is True
+    broken = replace(ORIGINAL, prices_include_vat=None, gross_total=D("1.00"))
+    assert price_mode(broken) is None
+    with pytest.raises(CreditRefused, match="do not add up to its total"):
+        plan_credit(7, broken, [], CreditRequest(everything=True))
+    plan = plan_credit(
+        7, replace(net, prices_include_vat=None), [], CreditRequest.parse(["SKU-1:1"])
+    )
+    assert plan.prices_include_vat is False and plan.gross_total == D("10.00")

@@ -7,12 +7,11 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_credit import document
 
 from igest_sync.fiscal.credit import CreditRefused, CreditRequest, plan_credit
 from igest_sync.fiscal.money import line_value
 from igest_sync.models import DocumentLine, IssuedDocument
-
-from .test_credit import document
 
 D = Decimal
 FAST = settings(max_examples=300, deadline=None)

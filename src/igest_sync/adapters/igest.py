@@ -23,6 +23,7 @@ from igest_sync.adapters.http import HttpService, RateWindow
 from igest_sync.errors import BadResponse
 from igest_sync.models import (
     DocumentDraft,
+    DocumentLine,
     Entity,
     ExemptionReason,
     IgestProduct,
@@ -294,6 +295,17 @@ class IgestClient:
         params = {k: v for k, v in params.items() if v is not None}
         return (_document(d) for d in self._paged("/documents", params))
 
+    def credit_notes_of(self, number: str) -> list[IssuedDocument]:
+        """The credit notes iGEST holds against the document ``number`` ("FR A/12"), any status.
+
+        ``GET /documents?related_document=<number>&type=NC``. A note that names another
+        original is dropped (a server that filters loosely must not hide or add a refund);
+        one whose body does not echo the relation is kept, since the server selected it.
+        """
+        params = {"related_document": number, "type": "NC"}
+        notes = (_document(d) for d in self._paged("/documents", params))
+        return [n for n in notes if n.related_number in (None, number)]
+
     def email_document(self, document_id: str, to: str) -> None:
         self._request("POST", f"/documents/{_segment(document_id)}/email", json_body={"to": to})
 
@@ -405,6 +417,10 @@ def _document(body: Any) -> IssuedDocument:
             f"{SERVICE} sent document {document_id} date = {raw_date!r}", service=SERVICE
         )
     where = f"document {document_id}"
+    related = body.get("related_document")
+    if isinstance(related, dict):
+        related = related.get("number")
+    include = body.get("prices_include_vat")
     return IssuedDocument(
         id=document_id,
         type=str(body.get("type") or ""),
@@ -421,4 +437,36 @@ def _document(body: Any) -> IssuedDocument:
         gross_total=_decimal(body.get("gross_total"), f"{where} gross_total"),
         pdf_url=_opt_str(body.get("pdf_url")),
         at_communication=_opt_str(body.get("at_communication")),
+        lines=_document_lines(body.get("lines"), where),
+        prices_include_vat=include if isinstance(include, bool) else None,
+        related_number=_opt_str(related),
     )
+
+
+def _document_lines(raw: Any, where: str) -> tuple[DocumentLine, ...]:
+    """A document's lines as iGEST holds them (a partial credit is planned from them)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise BadResponse(f"{SERVICE} sent {where} lines that are not a list", service=SERVICE)
+    lines = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise BadResponse(
+                f"{SERVICE} sent {where} lines[{index}], not an object", service=SERVICE
+            )
+        at = f"{where} lines[{index}]"
+        lines.append(
+            DocumentLine(
+                reference=str(item.get("reference") or ""),
+                description=str(item.get("description") or ""),
+                quantity=_decimal(item.get("quantity"), f"{at}.quantity"),
+                unit_price=_decimal(item.get("unit_price"), f"{at}.unit_price"),
+                discount_percent=_decimal(
+                    item.get("discount_percent", "0"), f"{at}.discount_percent"
+                ),
+                vat_rate=_decimal(item.get("vat_rate"), f"{at}.vat_rate"),
+                exemption_code=_opt_str(item.get("exemption_code")),
+            )
+        )
+    return tuple(lines)

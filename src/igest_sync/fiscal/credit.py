@@ -304,6 +304,18 @@ def _take(ref: _Ref, quantity: Decimal) -> list[DocumentLine]:
     return taken
 
 
+def price_mode(document: IssuedDocument) -> bool | None:
+    """Whether ``document``'s unit prices include VAT: as iGEST says, else the mode in which its
+    lines give its totals (the contract's listing does not echo the flag). None: neither."""
+    if document.prices_include_vat is not None:
+        return document.prices_include_vat
+    for inclusive in (True, False):
+        net, vat, gross, _ = document_totals(document.lines, inclusive)
+        if (net, vat, gross) == (document.net_total, document.vat_total, document.gross_total):
+            return inclusive
+    return None
+
+
 def _refs(original: IssuedDocument, credits: Sequence[IssuedDocument]) -> dict[str, _Ref]:
     refs: dict[str, _Ref] = {}
     for line in original.lines:
@@ -392,7 +404,14 @@ def plan_credit(
         )
     if not original.lines:
         raise CreditRefused(order_id, f"iGEST sent {original.number} without its lines")
-    inclusive = bool(original.prices_include_vat)
+    inclusive = price_mode(original)
+    if inclusive is None:
+        raise CreditRefused(
+            order_id,
+            f"the lines iGEST holds for {original.number} do not add up to its total "
+            f"{original.gross_total} EUR in either price mode; credit it by hand",
+        )
+    original = replace(original, prices_include_vat=inclusive)
     refs = _refs(original, credits)
     wanted = _wanted(order_id, original, refs, request)
 
@@ -491,7 +510,7 @@ def _close_groups(
     before: dict[tuple[str, Decimal], Decimal] = {}
     for nc in credits:
         own = [ln for ln in nc.lines if ln.reference in refs]
-        for g, v in _group_gross(own, bool(nc.prices_include_vat)).items():
+        for g, v in _group_gross(own, bool(price_mode(nc))).items():
             before[g] = before.get(g, ZERO) + v
     # Groups whose every reference is used up once this NC is issued: their gross is due now.
     targets = {
