@@ -53,6 +53,8 @@ class WorkRecord:
     transient: bool
     attempts: int
     updated_at: str
+    seq: int = 1  # the n-th credit note of the order; 1 for an invoice
+    request: str | None = None  # a partial credit's request (JSON), as it was asked
 
 
 @dataclass(frozen=True)
@@ -283,28 +285,80 @@ class Ledger:
 
     # -- work -------------------------------------------------------------------------------
 
-    def work(self, order_id: int, kind: str = "invoice") -> WorkRecord | None:
-        rows = self._rows("SELECT * FROM work WHERE order_id=? AND kind=?", (order_id, kind))
+    # Every work method takes ``seq``: an order has one invoice (seq 1) but may have several
+    # credit notes (seq 1, 2 ...), each its own piece of work with its own reference.
+
+    def work(self, order_id: int, kind: str = "invoice", seq: int = 1) -> WorkRecord | None:
+        rows = self._rows(
+            "SELECT * FROM work WHERE order_id=? AND kind=? AND seq=?", (order_id, kind, seq)
+        )
         return _work(rows[0]) if rows else None
 
     def ensure_work(
-        self, order_id: int, kind: str, external_reference: str, *, unverified: bool = False
+        self,
+        order_id: int,
+        kind: str,
+        external_reference: str,
+        *,
+        unverified: bool = False,
+        seq: int = 1,
+        request: str | None = None,
     ) -> WorkRecord:
         """Create the work item as pending unless it exists; return its current record.
 
         ``unverified``: created while the ledger knew nothing (first run, lost state file), so
         iGEST may already hold its document: it is looked up before anything is sent.
+        ``request``: what a partial credit was asked for, recorded with the work before any
+        call so that a resumed run issues the same credit note, not another.
         """
         self._write(
-            """INSERT INTO work(order_id, kind, state, phase, external_reference, updated_at)
-               VALUES(?,?,'pending',?,?,?) ON CONFLICT(order_id, kind, seq) DO NOTHING""",
-            (order_id, kind, "unverified" if unverified else None, external_reference, _now()),
+            """INSERT INTO work(order_id, kind, seq, state, phase, external_reference, request,
+                                updated_at)
+               VALUES(?,?,?,'pending',?,?,?,?) ON CONFLICT(order_id, kind, seq) DO NOTHING""",
+            (
+                order_id,
+                kind,
+                seq,
+                "unverified" if unverified else None,
+                external_reference,
+                request,
+                _now(),
+            ),
         )
-        record = self.work(order_id, kind)
+        record = self.work(order_id, kind, seq)
         assert record is not None
         return record
 
-    def mark(self, order_id: int, kind: str, state: str, *, document_id: str | None = None) -> None:
+    def credit_works(self, order_id: int) -> list[WorkRecord]:
+        """The order's credit-note work, first to last."""
+        rows = self._rows(
+            "SELECT * FROM work WHERE order_id=? AND kind='credit' ORDER BY seq", (order_id,)
+        )
+        return [_work(r) for r in rows]
+
+    def next_credit_seq(self, order_id: int) -> int:
+        """The seq of the order's next credit note (1 for its first)."""
+        rows = self._rows(
+            "SELECT max(seq) AS top FROM work WHERE order_id=? AND kind='credit'", (order_id,)
+        )
+        top = rows[0]["top"] if rows else None
+        return 1 if top is None else int(top) + 1
+
+    def unfinished_credit(self, order_id: int) -> WorkRecord | None:
+        """Credit work of the order that is not final (pending, in flight or failed), if any:
+        it is finished before another credit note is started."""
+        unfinished = [w for w in self.credit_works(order_id) if w.state != "final"]
+        return unfinished[0] if unfinished else None
+
+    def mark(
+        self,
+        order_id: int,
+        kind: str,
+        state: str,
+        *,
+        document_id: str | None = None,
+        seq: int = 1,
+    ) -> None:
         """Record a step. In-flight states also raise ``phase`` so a crash is looked up later."""
         phase_sql = ", phase=?" if state in IN_FLIGHT else ""
         params: list = [state, _now()]
@@ -316,23 +370,23 @@ class Ledger:
         self._write(
             f"UPDATE work SET state=?, updated_at=?{phase_sql}{doc_sql}, "
             "attempts = attempts + (CASE WHEN ?='requested' THEN 1 ELSE 0 END) "
-            "WHERE order_id=? AND kind=?",
-            (*params, state, order_id, kind),
+            "WHERE order_id=? AND kind=? AND seq=?",
+            (*params, state, order_id, kind, seq),
         )
 
-    def fail(self, order_id: int, kind: str, error: str, *, transient: bool) -> None:
+    def fail(self, order_id: int, kind: str, error: str, *, transient: bool, seq: int = 1) -> None:
         self._write(
             """UPDATE work SET state='failed', error=?, transient=?, updated_at=?,
                  attempts = CASE WHEN attempts=0 THEN 1 ELSE attempts END
-               WHERE order_id=? AND kind=?""",
-            (error, int(transient), _now(), order_id, kind),
+               WHERE order_id=? AND kind=? AND seq=?""",
+            (error, int(transient), _now(), order_id, kind, seq),
         )
 
-    def clear_phase(self, order_id: int, kind: str) -> None:
+    def clear_phase(self, order_id: int, kind: str, seq: int = 1) -> None:
         """Lookup showed nothing of this work in iGEST: nothing is in flight any more."""
         self._write(
-            "UPDATE work SET phase=NULL, document_id=NULL WHERE order_id=? AND kind=?",
-            (order_id, kind),
+            "UPDATE work SET phase=NULL, document_id=NULL WHERE order_id=? AND kind=? AND seq=?",
+            (order_id, kind, seq),
         )
 
     def work_in_states(self, *states: str, kind: str | None = None) -> list[WorkRecord]:
@@ -342,10 +396,17 @@ class Ledger:
         if kind:
             sql += " AND kind=?"
             params.append(kind)
-        return [_work(r) for r in self._rows(sql + " ORDER BY order_id", tuple(params))]
+        return [_work(r) for r in self._rows(sql + " ORDER BY order_id, seq", tuple(params))]
 
     def record_final(
-        self, order_id: int, kind: str, doc: IssuedDocument, *, email: bool, adopted: bool = False
+        self,
+        order_id: int,
+        kind: str,
+        doc: IssuedDocument,
+        *,
+        email: bool,
+        adopted: bool = False,
+        seq: int = 1,
     ) -> None:
         """The outcome: the work is final and the document is kept, in one transaction."""
         self._write_many(
@@ -374,8 +435,8 @@ class Ledger:
             ),
             (
                 """UPDATE work SET state='final', document_id=?, error=NULL, transient=0,
-                  updated_at=? WHERE order_id=? AND kind=?""",
-                (doc.id, _now(), order_id, kind),
+                  updated_at=? WHERE order_id=? AND kind=? AND seq=?""",
+                (doc.id, _now(), order_id, kind, seq),
             ),
         )
 
@@ -425,16 +486,44 @@ class Ledger:
             (outcome, error, document_id),
         )
 
+    def document(self, document_id: str) -> DocumentRecord | None:
+        rows = self._rows("SELECT * FROM documents WHERE document_id=?", (document_id,))
+        return _document(rows[0]) if rows else None
+
+    def credit_documents(self, order_id: int) -> list[DocumentRecord]:
+        """The order's final credit notes this ledger knows, first to last (iGEST may hold
+        more: ask it, ``credit_notes_of``, before deciding what is left to credit)."""
+        return [
+            d for d in self.documents_for(order_id) if d.kind == "credit" and d.status == "final"
+        ]
+
     def invoiced_without_credit(self) -> dict[int, DocumentRecord]:
-        """Final invoices whose credit note is not final yet, by order id."""
+        """Final invoices that the final credit notes this ledger knows do not cover in full
+        (none, or partial ones adding up to less than the invoice), by order id."""
         rows = self._rows(
             """SELECT d.* FROM documents d
                WHERE d.kind='invoice' AND d.status='final' AND NOT EXISTS (
                  SELECT 1 FROM work w WHERE w.order_id=d.order_id AND w.kind='credit'
-                   AND w.state='final')
+                   AND w.state='final' AND w.request IS NULL)
                ORDER BY d.order_id"""
         )
-        return {r["order_id"]: _document(r) for r in rows}
+        invoices = {r["order_id"]: _document(r) for r in rows}
+        if not invoices:
+            return invoices
+        # A credit of the whole invoice (request NULL) covers it; partial ones are added up.
+        credited: dict[int, Decimal] = {}
+        for r in self._rows(
+            "SELECT order_id, gross_total FROM documents WHERE kind='credit' AND status='final'"
+        ):
+            if r["order_id"] in invoices:
+                credited[r["order_id"]] = credited.get(r["order_id"], Decimal(0)) + Decimal(
+                    r["gross_total"]
+                )
+        return {
+            order_id: doc
+            for order_id, doc in invoices.items()
+            if credited.get(order_id, Decimal(0)) < doc.gross_total
+        }
 
     # -- the run lock -----------------------------------------------------------------------
 
@@ -462,6 +551,8 @@ def _work(r: sqlite3.Row) -> WorkRecord:
         bool(r["transient"]),
         r["attempts"],
         r["updated_at"],
+        r["seq"],
+        r["request"],
     )
 
 
