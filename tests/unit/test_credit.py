@@ -141,8 +141,9 @@ def test_a_fully_credited_invoice_refuses_all_and_shipping():
     everything = plan_credit(7, ORIGINAL, [], CreditRequest(everything=True))
     assert everything.gross_total == ORIGINAL.gross_total
     done = nc("NC A/2", everything.lines)
-    with pytest.raises(CreditRefused, match="credited in full already: SKU-1: 3 invoiced, 3"):
+    with pytest.raises(CreditRefused, match="credited in full already: SKU-1: 3 invoiced, 3") as e:
         plan_credit(7, ORIGINAL, [done], CreditRequest(everything=True))
+    assert e.value.nothing_left
     with pytest.raises(CreditRefused, match=r"shipping: 4.95 EUR invoiced, 4.95 EUR already"):
         plan_credit(7, ORIGINAL, [done], CreditRequest(shipping=True))
 

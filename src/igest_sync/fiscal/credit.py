@@ -57,7 +57,14 @@ _MAX_CENTS = 5
 
 
 class CreditRefused(OrderRejected):
-    """The request would credit what is not there or no longer left to credit."""
+    """The request would credit what is not there or no longer left to credit.
+
+    ``nothing_left``: the original is credited in full already (``--all`` found nothing).
+    """
+
+    def __init__(self, order_id: int | str, message: str, *, nothing_left: bool = False) -> None:
+        super().__init__(order_id, message)
+        self.nothing_left = nothing_left
 
 
 @dataclass(frozen=True)
@@ -351,7 +358,9 @@ def _wanted(
         }
         if not rest:
             states = "; ".join(r.state() for r in refs.values())
-            raise CreditRefused(order_id, f"{number} is credited in full already: {states}")
+            raise CreditRefused(
+                order_id, f"{number} is credited in full already: {states}", nothing_left=True
+            )
         return rest
     if not request.lines and not request.shipping:
         raise CreditRefused(
