@@ -427,3 +427,66 @@ def reconcile_report(report: Any, *, json_out: bool = False) -> None:
     for notice in report.notices:
         out.print(f"[yellow]note:[/yellow] {escape(notice)}")
     out.print(escape(report.summary()))
+
+
+# -- credit -----------------------------------------------------------------------------------
+
+
+def credit_plan(plan: Any, *, order_id: int, console: Console | None = None) -> None:
+    """The original, each of its lines (invoiced, already credited, this credit, left), the
+    amount of this credit note and what remains: what a person confirms before it is issued."""
+    console = console or out
+    customer = plan.customer_name or "consumidor final"
+    if plan.customer_nif:
+        customer += f" (NIF {plan.customer_nif})"
+    when = plan.original_date.isoformat() if plan.original_date else "no date"
+    console.print(
+        f"Order {order_id}: credit note for {escape(plan.original_number)} of {when}, "
+        f"{escape(customer)}, {_money(plan.invoiced_total)} EUR"
+    )
+    if plan.credit_numbers:
+        console.print(
+            f"  Already credited: {_money(plan.already_total)} EUR by "
+            f"{escape(', '.join(plan.credit_numbers))}"
+        )
+    table = Table()
+    for col in ("Line", "Invoiced", "Credited", "This credit", "Left", "Amount (EUR)"):
+        table.add_column(col, justify="left" if col == "Line" else "right")
+    for line in plan.summary:
+        label = "shipping" if line.shipping else line.reference
+        style = "bold" if line.now else None
+        table.add_row(
+            escape(label),
+            _qty(line.invoiced),
+            _qty(line.already),
+            _qty(line.now),
+            _qty(line.remaining),
+            _money(line.now_amount) if line.now else "",
+            style=style,
+        )
+    console.print(table)
+    mode = "VAT included" if plan.prices_include_vat else "VAT excluded"
+    console.print(
+        f"  This credit note: [bold]{_money(plan.gross_total)} EUR[/bold] "
+        f"(net {_money(plan.net_total)}, VAT {_money(plan.vat_total)}, {mode}); "
+        f"left to credit after it: {_money(plan.remaining_total)} EUR"
+    )
+    for warning in plan.warnings:
+        console.print(f"  [yellow]warning:[/yellow] {escape(warning)}")
+
+
+def _qty(value: Any) -> str:
+    return f"{value.normalize():f}" if value else "0"
+
+
+def credit_report(report: Any, *, json_out: bool = False, plan_shown: bool = False) -> None:
+    """``credit``'s result; the plan is shown unless the confirmation showed it already."""
+    if json_out:
+        _print_json(report.to_json())
+        return
+    if report.plan is not None and not plan_shown:
+        credit_plan(report.plan, order_id=report.order_id)
+    for notice in report.notices:
+        out.print(f"[yellow]note:[/yellow] {escape(notice)}")
+    style = "red" if report.exit_code else None
+    out.print(escape(report.summary()), style=style)
