@@ -28,8 +28,8 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Callable
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Self
 
 from igest_sync.sandbox import data, igest_seed
 from igest_sync.sandbox.faults import FaultRule, Faults
@@ -41,7 +41,7 @@ from igest_sync.sandbox.server import LoopbackServer
 from igest_sync.sandbox.stats import Stats
 from igest_sync.sandbox.store import JumpsellerStore
 
-__all__ = ["Sandbox", "start_sandbox", "FaultRule", "Faults"]
+__all__ = ["FaultRule", "Faults", "Sandbox", "start_sandbox"]
 
 IN_PROCESS_JUMPSELLER = "http://jumpseller.sandbox/v1"
 IN_PROCESS_IGEST = "http://igest.sandbox/v1"
@@ -52,7 +52,7 @@ def _random(alphabet: str, length: int) -> str:
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _latencies(latency: float | tuple[float, float] | dict[str, float]) -> tuple[float, float]:
@@ -206,7 +206,7 @@ class Sandbox:
             server.stop()
         self.igest.base_url = IN_PROCESS_IGEST
 
-    def __enter__(self) -> Sandbox:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

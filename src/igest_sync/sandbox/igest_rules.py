@@ -24,7 +24,7 @@ from typing import Any
 
 from stdnum.pt import nif as pt_nif
 
-from igest_sync.fiscal.rules import EXEMPTION_CODES, PAYMENT_MECHANISMS
+from igest_sync.sandbox.tables import EXEMPTION_REASONS, PAYMENT_MECHANISMS
 
 FINAL_CONSUMER = "999999990"
 DOCUMENT_TYPES = ("FT", "FR", "FS", "NC")
@@ -131,7 +131,7 @@ class Problems:
         if rate == 0:
             if not code:
                 self.add(path, "is required when vat_rate is 0")
-            elif code not in EXEMPTION_CODES:
+            elif code not in EXEMPTION_REASONS:
                 self.add(path, f"{code!r} is not on AT's list of exemption codes")
             return code or None
         if code:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from igest_sync.sandbox.igest_rules import (
     DOCUMENT_TYPES,
@@ -34,13 +35,9 @@ from igest_sync.sandbox.igest_rules import (
 from igest_sync.sandbox.money import document_totals
 
 try:
-    from zoneinfo import ZoneInfo
-
     _LISBON: Any = ZoneInfo("Europe/Lisbon")
-except Exception:  # no tz database
-    from datetime import timezone
-
-    _LISBON = timezone.utc
+except ZoneInfoNotFoundError:  # no tz database: Lisbon is UTC in winter, near enough here
+    _LISBON = UTC
 
 
 class IgestState:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 CENT = Decimal("0.01")
-ZERO = Decimal("0")
-HUNDRED = Decimal("100")
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
 
 
 def round2(value: Decimal) -> Decimal:
