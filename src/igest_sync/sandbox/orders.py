@@ -142,12 +142,18 @@ def make_order(
     payment: tuple[str, str] = ("Multibanco", "multibanco"),
     additional_fields: Sequence[tuple[str, str]] = (),
     currency: str = "EUR",
+    note: str | None = None,
+    created_from: str = "checkout",
+    shipping_tax_country: str = "PT",
 ) -> dict[str, Any]:
     """One Jumpseller order (``OrderFields``) with every money field from the money model.
 
     ``status`` is a ``status_enum`` value; ``completed_at`` defaults to ``created_at`` + 7 min
     for a paid order (a canceled order given a ``completed_at`` is a refunded sale). Digital
     orders (every line ``digital``) have ``shipping_required`` false and no shipping.
+    ``note`` is the customer's checkout note (``additional_information``); ``created_from`` the
+    order's source (checkout, admin, api, pos, ...); ``shipping_tax_country`` the country of
+    the shipping tax entry.
     """
     if status not in STATUS_NAMES:
         raise ValueError(f"unknown status {status!r}")
@@ -217,7 +223,7 @@ def make_order(
             {
                 "id": TAX_IDS.get(ship_rate.normalize(), 9),
                 "name": f"IVA {ship_rate.normalize()}%",
-                "country": "PT",
+                "country": shipping_tax_country,
                 "region": None,
                 "rate": ship_rate,
                 "fixed": False,
@@ -229,7 +235,7 @@ def make_order(
     return {
         "id": order_id,
         "source": {
-            "created_from": "checkout",
+            "created_from": created_from,
             "created_from_app_code": None,
             "source_name": None,
             "medium": None,
@@ -261,7 +267,7 @@ def make_order(
         "payment_method_type": payment[1],
         "payment_information": None,
         "payment_notification_id": None,
-        "additional_information": None,
+        "additional_information": note,
         "duplicate_url": f"{STORE_URL}/admin/orders/{order_id}/duplicate",
         "recovery_url": f"{STORE_URL}/checkout/recover/{order_id}",
         "review_url": None,
