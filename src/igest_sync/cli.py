@@ -516,7 +516,7 @@ def sandbox(
     igest_port: Annotated[int, typer.Option(help="0 = any free port.")] = 0,
     latency: Annotated[float, typer.Option(help="Seconds added to every request.")] = 0.0,
 ) -> None:
-    """Serve emulators of Jumpseller and iGEST on 127.0.0.1 until Ctrl-C.
+    """Serve emulators of Jumpseller, iGEST and VIES on 127.0.0.1 until Ctrl-C.
 
     Seeded with a Portuguese store. Use it to try the tool without credentials.
 
@@ -538,7 +538,9 @@ def sandbox(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         if json_out:
-            print(json.dumps(sb.credentials), flush=True)
+            print(
+                json.dumps({**sb.credentials, "vies": {"base_url": sb.vies_base_url}}), flush=True
+            )
         else:
             render.sandbox_info(sb.credentials)
         while not stop.wait(0.5):
