@@ -287,7 +287,7 @@ def test_the_log_file_is_written_and_secrets_never_appear(sandbox, cli: Cli):
 
 def test_status_shows_the_credit_note_of_a_credited_invoice(sandbox, cli: Cli):
     assert cli("invoice").code == 0
-    ref, [invoice] = next(iter(_finals(sandbox).items()))
+    ref, [_invoice] = next(iter(_finals(sandbox).items()))
     order_id = int(ref.rsplit(":", 1)[1])
     sandbox.store.cancel_order(order_id)
     assert cli("invoice").code == 0
@@ -346,12 +346,11 @@ def _killed_run(cli: Cli) -> int | None:
         ) as ig,
         Ledger(cli.state) as ledger,
     ):
-        run = InvoiceRun(config, ledger, js, ig)
 
-        def killed(*args, **kwargs):
-            raise SystemExit("killed")
+        def killed(step: str) -> None:
+            raise SystemExit(f"killed before {step}")
 
-        run._issue_all = killed
+        run = InvoiceRun(config, ledger, js, ig, crash_hook=killed)
         try:
             run.run()
         except SystemExit:
