@@ -64,6 +64,7 @@ class InvoiceConfig:
     email_customer: bool = False
     email_max_age_days: int = 3
     concurrency: int = 4
+    remind_failed_hours: int = 24  # a failure already shown is shown again after this long
 
 
 @dataclass(frozen=True)

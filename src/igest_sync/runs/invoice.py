@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, IgestSyncError, OrderRejected
@@ -27,7 +27,7 @@ from igest_sync.runs.invoice_report import InvoiceReport
 from igest_sync.runs.issuer import CrashHook, Issuer
 from igest_sync.runs.parallel import in_parallel
 from igest_sync.runs.services import IgestApi, JumpsellerApi
-from igest_sync.state.ledger import Ledger
+from igest_sync.state.ledger import Ledger, WorkRecord
 from igest_sync.timeutil import lisbon_date
 
 __all__ = ["InvoiceReport", "InvoiceRun"]
@@ -69,6 +69,9 @@ class InvoiceRun:
 
     def run(self, *, since: date | None = None, dry_run: bool = False) -> InvoiceReport:
         report = InvoiceReport(dry_run=dry_run)
+        failed_before = {
+            (w.order_id, w.kind): w for w in self.ledger.work_in_states(WorkState.FAILED)
+        }
         discovery = Discovery(
             self.config, self.ledger, self.jumpseller, now=self.now, record=not dry_run
         )
@@ -83,17 +86,59 @@ class InvoiceRun:
         self._issue_all(plan.orders, report)
         self.credits.credit_cancelled(report)
         self.followup.finish(report.notices)
-        handled = {o.key for o in report.outcomes}
-        report.still_failed = [
-            ItemOutcome(str(w.order_id), Action.FAILED, w.error or "", kind=Kind(w.kind))
-            for w in self.ledger.work_in_states(WorkState.FAILED)
-            if str(w.order_id) not in handled
-        ]
+        self._report_failures(report, failed_before)
         self.ledger.set_meta("last_run_at", self.now.isoformat(timespec="seconds"))
         log.info("Invoice run done: %s (checkpoint: order %s)", report.summary(), report.checkpoint)
-        if not report.failed:
+        if not report.failed and not report.quiet:
             self.ledger.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
         return report
+
+    def _report_failures(
+        self, report: InvoiceReport, failed_before: dict[tuple[int, str], WorkRecord]
+    ) -> None:
+        """Show a failure the first time a run meets it, then as a reminder at most once per
+        ``remind_failed_hours``: cron mails what changed, not every stuck order every run.
+
+        A failure this run repeats (same order, same reason, shown recently) moves from the
+        outcomes to ``report.quiet``; so does an earlier failure this run did not retry. Every
+        failure shown is stamped ``reported_at``; ``status`` still lists them all.
+        """
+        remind = timedelta(hours=self.config.invoice.remind_failed_hours)
+        shown: list[ItemOutcome] = []
+        for outcome in report.outcomes:
+            if outcome.action != Action.FAILED:
+                shown.append(outcome)
+                continue
+            kind = outcome.kind or Kind.INVOICE
+            before = failed_before.get((int(outcome.key), kind))
+            if (
+                before is not None
+                and before.error == outcome.detail
+                and not self._due(before, remind)
+            ):
+                report.quiet.append(outcome)
+                continue
+            shown.append(outcome)
+            self.ledger.mark_reported(int(outcome.key), kind, self.now)
+        report.outcomes = shown
+        handled = {o.key for o in report.outcomes} | {o.key for o in report.quiet}
+        for work in self.ledger.work_in_states(WorkState.FAILED):
+            if str(work.order_id) in handled:
+                continue
+            earlier = ItemOutcome(
+                str(work.order_id), Action.FAILED, work.error or "", kind=Kind(work.kind)
+            )
+            if self._due(work, remind):
+                report.still_failed.append(earlier)
+                self.ledger.mark_reported(work.order_id, work.kind, self.now)
+            else:
+                report.quiet.append(earlier)
+
+    def _due(self, work: WorkRecord, remind: timedelta) -> bool:
+        """Never shown by a run, or longer ago than ``remind`` (0: every run reminds)."""
+        if work.reported_at is None or not remind:
+            return True
+        return self.now - datetime.fromisoformat(work.reported_at) >= remind
 
     def _issue_all(
         self,

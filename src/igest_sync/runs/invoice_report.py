@@ -17,6 +17,9 @@ class InvoiceReport:
     notices: list[str] = field(default_factory=list)  # link-back/email problems, duplicates
     # Failed earlier for a reason a person must fix; not retried by this run, still not done.
     still_failed: list[ItemOutcome] = field(default_factory=list)
+    # Failures already shown to a person whose reminder is not due: not printed, no exit 1
+    # (cron mails only what changed); `status` lists them.
+    quiet: list[ItemOutcome] = field(default_factory=list)
 
     def count(self, action: str) -> int:
         return sum(1 for o in self.outcomes if o.action == action)
@@ -52,4 +55,5 @@ class InvoiceReport:
             ],
             "notices": list(self.notices),
             "still_failed": [{"order_id": o.key, "error": o.detail} for o in self.still_failed],
+            "quiet": [{"order_id": o.key, "error": o.detail} for o in self.quiet],
         }

@@ -62,6 +62,7 @@ class WorkRecord:
     transient: bool
     attempts: int
     updated_at: str
+    reported_at: str | None = None  # when this failure was last printed for a person
 
 
 @dataclass(frozen=True)
@@ -344,6 +345,14 @@ class Ledger:
             (WorkState.FAILED, error, int(transient), _now(), order_id, kind),
         )
 
+    def mark_reported(self, order_id: int, kind: str, at: datetime) -> None:
+        """This failure was printed for a person at ``at``: the next runs stay quiet about it
+        until a reminder is due (``[invoice] remind_failed_hours``)."""
+        self._write(
+            "UPDATE work SET reported_at=? WHERE order_id=? AND kind=? AND state=?",
+            (at.isoformat(timespec="seconds"), order_id, kind, WorkState.FAILED),
+        )
+
     def clear_phase(self, order_id: int, kind: str) -> None:
         """Lookup showed nothing of this work in iGEST: nothing is in flight any more."""
         self._write(
@@ -390,7 +399,7 @@ class Ledger:
             ),
             (
                 """UPDATE work SET state=?, document_id=?, error=NULL, transient=0,
-                  updated_at=? WHERE order_id=? AND kind=?""",
+                  reported_at=NULL, updated_at=? WHERE order_id=? AND kind=?""",
                 (WorkState.FINAL, doc.id, _now(), order_id, kind),
             ),
         )
@@ -486,6 +495,7 @@ def _work(r: sqlite3.Row) -> WorkRecord:
         bool(r["transient"]),
         r["attempts"],
         r["updated_at"],
+        r["reported_at"],
     )
 
 
