@@ -58,7 +58,10 @@ class Action(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     WAITING = "waiting"  # not issued yet for a reason that passes by itself (VIES unavailable)
-    WOULD_ISSUE = "would issue"
+    WOULD_ISSUE = "would issue"  # a dry run's outcomes all speak in "would"
+    WOULD_ADOPT = "would adopt"
+    WOULD_FAIL = "would fail"
+    WOULD_SKIP = "would skip"
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"

@@ -13,13 +13,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, IgestSyncError, OrderRejected
 from igest_sync.fiscal.customer import CustomerOverride
-from igest_sync.fiscal.mapping import build_document
-from igest_sync.models import Action, ItemOutcome, Kind, Order, WorkState
+from igest_sync.fiscal.mapping import build_document, external_reference
+from igest_sync.models import (
+    IN_FLIGHT,
+    Action,
+    DocumentFacts,
+    DocumentStatus,
+    IssuedDocument,
+    ItemOutcome,
+    Kind,
+    Order,
+    WorkState,
+)
 from igest_sync.runs.credit import Credits
 from igest_sync.runs.discover import PAID, Discovery, igest_documents_since, record_order
 from igest_sync.runs.followup import FollowUp
@@ -76,11 +87,19 @@ class InvoiceRun:
             self.config, self.ledger, self.jumpseller, now=self.now, record=not dry_run
         )
         plan = discovery.plan(since)
-        report.outcomes.extend(plan.skipped)
         report.checkpoint = self.ledger.checkpoint
         if dry_run:
-            self._dry_run(plan.orders, report)
+            # The same read-only listing a real first run makes, so the preview says which
+            # orders it would adopt from iGEST instead of issuing.
+            known = (
+                igest_documents_since(self.igest, plan.floor)
+                if plan.fresh and plan.orders
+                else None
+            )
+            report.outcomes.extend(replace(o, action=Action.WOULD_SKIP) for o in plan.skipped)
+            self._dry_run(plan.orders, report, known)
             return report
+        report.outcomes.extend(plan.skipped)
         if plan.fresh and plan.orders:
             self.issuer.use_listing(igest_documents_since(self.igest, plan.floor))
         self._issue_all(plan.orders, report)
@@ -176,10 +195,40 @@ class InvoiceRun:
             )
         )
 
-    def _dry_run(self, orders: list[Order], report: InvoiceReport) -> None:
+    def _dry_run(
+        self,
+        orders: list[Order],
+        report: InvoiceReport,
+        known: dict[str, list[IssuedDocument]] | None,
+    ) -> None:
+        """What the run would do, in "would ...": reads both services, writes nothing."""
+        store = self.config.jumpseller.store
         for order in orders:
             work = self.ledger.work(order.id)
             if work and work.state == WorkState.FINAL:
+                continue
+            ref = external_reference(store, order.id)
+            if known is not None:
+                held = known.get(ref, [])
+            elif work and (work.phase or work.state in IN_FLIGHT):
+                # Interrupted or unverified work: the real run looks it up first; so does this.
+                held = list(self.igest.find_documents(external_reference=ref))
+            else:
+                held = []
+            finals = [
+                d for d in held if d.status == DocumentStatus.FINAL and d.external_reference == ref
+            ]
+            if finals:
+                numbers = ", ".join(d.number or d.id for d in finals)
+                report.outcomes.append(
+                    ItemOutcome(
+                        str(order.id),
+                        Action.WOULD_ADOPT,
+                        f"would adopt {numbers}, already in iGEST; nothing would be issued",
+                        kind=Kind.INVOICE,
+                        document=DocumentFacts(finals[0].number, finals[0].gross_total),
+                    )
+                )
                 continue
             try:
                 draft = build_document(
@@ -190,12 +239,16 @@ class InvoiceRun:
                 )
             except OrderRejected as exc:
                 text = exc.reason if not exc.hint else f"{exc.reason} ({exc.hint})"
-                report.outcomes.append(ItemOutcome(str(order.id), Action.FAILED, text))
+                report.outcomes.append(
+                    ItemOutcome(str(order.id), Action.WOULD_FAIL, f"would fail: {text}")
+                )
                 continue
             report.drafts.append(draft)
             report.outcomes.append(
                 ItemOutcome(
-                    str(order.id), Action.WOULD_ISSUE, f"{draft.type} {draft.gross_total} EUR"
+                    str(order.id),
+                    Action.WOULD_ISSUE,
+                    f"would issue {draft.type} {draft.gross_total} EUR",
                 )
             )
 

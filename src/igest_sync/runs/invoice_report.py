@@ -26,7 +26,8 @@ class InvoiceReport:
 
     @property
     def failed(self) -> int:
-        return self.count(Action.FAILED)
+        """Orders that failed (in a dry run: would fail)."""
+        return self.count(Action.FAILED) + self.count(Action.WOULD_FAIL)
 
     @property
     def exit_code(self) -> int:
@@ -34,9 +35,14 @@ class InvoiceReport:
 
     def summary(self) -> str:
         if self.dry_run:
+            adopt = self.count(Action.WOULD_ADOPT)
+            skip = self.count(Action.WOULD_SKIP)
             return (
-                f"Dry run: would issue {len(self.drafts)}, would fail {self.failed}; "
-                "nothing was written."
+                f"Dry run: would issue {len(self.drafts)}"
+                + (f", would adopt {adopt} already in iGEST" if adopt else "")
+                + f", would fail {self.failed}"
+                + (f", would skip {skip}" if skip else "")
+                + "; nothing was written."
             )
         issued = self.count(Action.ISSUED) + self.count(Action.ADOPTED)
         return f"Issued {issued}, failed {self.failed}, skipped {self.count(Action.SKIPPED)}"

@@ -1,5 +1,9 @@
-"""Cron mails only what changed: a failure is shown by the run that first meets it, then as a
-reminder at most once per ``remind_failed_hours``; the exit code follows what is shown."""
+"""The invoice run against in-memory fakes.
+
+Cron mails only what changed: a failure is shown by the run that first meets it, then as a
+reminder at most once per ``remind_failed_hours``; the exit code follows what is shown. A dry
+run tells the truth: the same read-only look-ups as a real run, and every outcome in "would".
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from igest_sync.runs.invoice import InvoiceRun
 from igest_sync.state.ledger import Ledger
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 
+WRITES = {"create_document", "finalize_document", "delete_document", "email_document"}
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 BAD_RATE = OrderLine(
     101,
@@ -106,3 +111,36 @@ def test_remind_every_run_when_set_to_zero(ledger):
             now=START + timedelta(minutes=minutes),
         ).run()
         assert (shown(report), report.exit_code) == (["7"], 1)
+
+
+# -- dry runs tell the truth ----------------------------------------------------------------
+
+
+def test_a_dry_run_on_an_empty_ledger_lists_igest_and_says_what_it_would_adopt(ledger):
+    from igest_sync.fiscal.mapping import external_reference
+
+    js = FakeJumpseller(
+        orders=[paid_order(1), paid_order(2, "12.10", lines=(BAD_RATE,)), paid_order(3)]
+    )
+    ig = FakeIgest()
+    held = ig.hold(external_reference("loja", 3), "final", "12.30")
+    report = InvoiceRun(config(), ledger, js, ig, now=START).run(dry_run=True)
+    actions = {o.key: o.action for o in report.outcomes}
+    assert actions == {"1": "would issue", "2": "would fail", "3": "would adopt"}
+    assert all(o.detail.startswith("would ") for o in report.outcomes)
+    assert held.number in next(o.detail for o in report.outcomes if o.key == "3")
+    assert ig.called("find_documents") == [None]  # the same listing as a real first run
+    assert WRITES.isdisjoint(n for n, _ in ig.calls)
+    summary = report.summary()
+    assert "would issue 1" in summary and "would adopt 1" in summary
+    assert "would fail 1" in summary and "nothing was written" in summary
+    assert ledger.checkpoint is None and ledger.work(1) is None  # nothing written
+
+
+def test_a_dry_run_previews_skips_in_would_too(ledger):
+    early = paid_order(4, paid_at=datetime(2026, 10, 20, 10, 0, tzinfo=UTC))
+    report = InvoiceRun(
+        config(), ledger, FakeJumpseller(orders=[early]), FakeIgest(), now=START
+    ).run(dry_run=True)
+    assert [(o.key, o.action) for o in report.outcomes] == [("4", "would skip")]
+    assert "would skip 1" in report.summary()
