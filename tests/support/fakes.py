@@ -118,14 +118,19 @@ class Faults:
 class _Fake:
     service = "fake"
 
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, object]] = []
+    def __init__(self, errors: dict[str, BaseException] | None = None) -> None:
+        self.calls: list[str] = []  # method names, in order
+        self.log: list[tuple[str, object]] = []  # (method, argument), in order
+        self.writes: list[tuple] = []  # every write asked for (failed ones too), in order
         self.faults = Faults(self.service)
         self._after: list[BaseException] = []
+        for method, error in (errors or {}).items():  # shorthand: this method always fails
+            self.faults.add(method, error, times=None)
 
     def _call(self, method: str, argument: object = None) -> None:
         """Record the call; raise a fault scheduled before it, or arm one for after it."""
-        self.calls.append((method, argument))
+        self.calls.append(method)
+        self.log.append((method, argument))
         fault = self.faults.take(method, argument)
         if fault is None:
             return
@@ -140,7 +145,8 @@ class _Fake:
             raise self._after.pop()
 
     def called(self, method: str) -> list[object]:
-        return [argument for name, argument in self.calls if name == method]
+        """The arguments of every call of ``method``."""
+        return [argument for name, argument in self.log if name == method]
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,8 +169,9 @@ class FakeIgest(_Fake):
         warehouses: list[tuple[str, str]] | None = None,
         taxes: list[TaxRate] | None = None,
         exemption_reasons: list[ExemptionReason] | None = None,
+        errors: dict[str, BaseException] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(errors)
         self.documents: dict[str, IssuedDocument] = {d.id: d for d in documents}
         self._ids = itertools.count(len(self.documents) + 1)
         self._numbers: dict[tuple[str, str], itertools.count[int]] = {}
@@ -355,11 +362,12 @@ class FakeIgest(_Fake):
         self._call("products")
         return iter(list(self.products_by_id.values()))
 
-    def product(self, reference: str) -> IgestProduct:
+    def by_reference(self, reference: str) -> IgestProduct:
         """The product with this reference (a test's look at what was written)."""
         return next(p for p in self.products_by_id.values() if p.reference == reference)
 
     def create_product(self, draft: IgestProductDraft) -> IgestProduct:
+        self.writes.append(("create", draft.reference))
         self._call("create_product", draft.reference)
         new = IgestProduct(
             id=f"id-{len(self.products_by_id) + 1}",
@@ -379,7 +387,9 @@ class FakeIgest(_Fake):
 
     def update_product(self, product_id: str, changes: dict[str, object]) -> IgestProduct:
         old = self.products_by_id[product_id]
+        self.writes.append(("update", old.reference, dict(changes)))
         self._call("update_product", old.reference)
+        assert set(changes) <= {"description", "price", "vat_rate", "barcode"}
         new = replace(old, **changes)  # type: ignore[arg-type]
         self.products_by_id[product_id] = new
         self._done()
@@ -400,6 +410,7 @@ class FakeIgest(_Fake):
         return iter([StockLevel(r, q) for r, q in totals.items()])
 
     def set_stock(self, reference: str, warehouse: str | None, quantity: Decimal) -> None:
+        self.writes.append((reference, warehouse, quantity))
         self._call("set_stock", reference)
         target = warehouse if warehouse is not None else next(iter(self.warehouse_stock))
         self.warehouse_stock.setdefault(target, {})[reference] = quantity
@@ -422,8 +433,9 @@ class FakeJumpseller(_Fake):
         items: Iterable[CatalogueItem] = (),
         location: dict[tuple[int, int | None], int] | None = None,
         info: dict | None = None,
+        errors: dict[str, BaseException] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(errors)
         self.orders: dict[int, Order] = {o.id: o for o in orders}
         self.documents: dict[int, list[dict]] = {}
         self.items = list(items)
@@ -516,12 +528,16 @@ class FakeJumpseller(_Fake):
                 yield LocationStock(location_id, i.product_id, i.variant_id, self.location[key])
 
     def set_stock(self, item: CatalogueItem, quantity: int) -> None:
+        assert type(quantity) is int  # Jumpseller stock is whole units
+        self.writes.append(("stock", item.sku, quantity))
         self._call("set_stock", item.sku)
         self.item_stock[(item.product_id, item.variant_id)] = quantity
         self._done()
 
     def set_location_stock(self, location_id: int, item: CatalogueItem, quantity: int) -> None:
-        self._call("set_location_stock", item.sku)
+        assert type(quantity) is int
+        self.writes.append(("location", item.sku, quantity))
+        self._call("set_location_stock", (location_id, item.sku))
         self.location[(item.product_id, item.variant_id)] = quantity
         self._done()
 
