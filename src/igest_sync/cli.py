@@ -297,14 +297,14 @@ def credit(
       igest-sync credit 10452 --reason "Devolução da encomenda"
     """
     from igest_sync import render
-    from igest_sync.runs.invoice import InvoiceRun
+    from igest_sync.runs.credit import credit_run
     from igest_sync.state.ledger import Ledger
     from igest_sync.state.lock import run_lock
 
     config = _config()
     js, ig = _clients(config)
     with run_lock(_state_path()), js, ig, Ledger(_state_path()) as ledger:
-        report = InvoiceRun(config, ledger, js, ig).credit(order_id, reason)
+        report = credit_run(config, ledger, js, ig).credit(order_id, reason)
     render.invoice_report(report, json_out=json_out, always=True)
     raise typer.Exit(report.exit_code)
 
