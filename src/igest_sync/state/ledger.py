@@ -26,9 +26,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Self
 
 from igest_sync.errors import StateError
-from igest_sync.models import IN_FLIGHT, IssuedDocument
+from igest_sync.models import (
+    IN_FLIGHT,
+    DocumentStatus,
+    EmailState,
+    IssuedDocument,
+    Kind,
+    Phase,
+    WorkState,
+)
 from igest_sync.state.lock import run_lock
 from igest_sync.state.schema import SCHEMA_VERSION, migrate, transaction
 
@@ -53,6 +62,7 @@ class WorkRecord:
     transient: bool
     attempts: int
     updated_at: str
+    reported_at: str | None = None  # when this failure was last printed for a person
     seq: int = 1  # the n-th credit note of the order; 1 for an invoice
     request: str | None = None  # a partial credit's request (JSON), as it was asked
 
@@ -189,7 +199,7 @@ class Ledger:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> Ledger:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -288,7 +298,7 @@ class Ledger:
     # Every work method takes ``seq``: an order has one invoice (seq 1) but may have several
     # credit notes (seq 1, 2 ...), each its own piece of work with its own reference.
 
-    def work(self, order_id: int, kind: str = "invoice", seq: int = 1) -> WorkRecord | None:
+    def work(self, order_id: int, kind: str = Kind.INVOICE, seq: int = 1) -> WorkRecord | None:
         rows = self._rows(
             "SELECT * FROM work WHERE order_id=? AND kind=? AND seq=?", (order_id, kind, seq)
         )
@@ -314,12 +324,13 @@ class Ledger:
         self._write(
             """INSERT INTO work(order_id, kind, seq, state, phase, external_reference, request,
                                 updated_at)
-               VALUES(?,?,?,'pending',?,?,?,?) ON CONFLICT(order_id, kind, seq) DO NOTHING""",
+               VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(order_id, kind, seq) DO NOTHING""",
             (
                 order_id,
                 kind,
                 seq,
-                "unverified" if unverified else None,
+                WorkState.PENDING,
+                Phase.UNVERIFIED if unverified else None,
                 external_reference,
                 request,
                 _now(),
@@ -332,14 +343,14 @@ class Ledger:
     def credit_works(self, order_id: int) -> list[WorkRecord]:
         """The order's credit-note work, first to last."""
         rows = self._rows(
-            "SELECT * FROM work WHERE order_id=? AND kind='credit' ORDER BY seq", (order_id,)
+            "SELECT * FROM work WHERE order_id=? AND kind=? ORDER BY seq", (order_id, Kind.CREDIT)
         )
         return [_work(r) for r in rows]
 
     def next_credit_seq(self, order_id: int) -> int:
         """The seq of the order's next credit note (1 for its first)."""
         rows = self._rows(
-            "SELECT max(seq) AS top FROM work WHERE order_id=? AND kind='credit'", (order_id,)
+            "SELECT max(seq) AS top FROM work WHERE order_id=? AND kind=?", (order_id, Kind.CREDIT)
         )
         top = rows[0]["top"] if rows else None
         return 1 if top is None else int(top) + 1
@@ -376,10 +387,18 @@ class Ledger:
 
     def fail(self, order_id: int, kind: str, error: str, *, transient: bool, seq: int = 1) -> None:
         self._write(
-            """UPDATE work SET state='failed', error=?, transient=?, updated_at=?,
+            """UPDATE work SET state=?, error=?, transient=?, updated_at=?,
                  attempts = CASE WHEN attempts=0 THEN 1 ELSE attempts END
                WHERE order_id=? AND kind=? AND seq=?""",
-            (error, int(transient), _now(), order_id, kind, seq),
+            (WorkState.FAILED, error, int(transient), _now(), order_id, kind, seq),
+        )
+
+    def mark_reported(self, order_id: int, kind: str, at: datetime, seq: int = 1) -> None:
+        """This failure was printed for a person at ``at``: the next runs stay quiet about it
+        until a reminder is due (``[invoice] remind_failed_hours``)."""
+        self._write(
+            "UPDATE work SET reported_at=? WHERE order_id=? AND kind=? AND seq=? AND state=?",
+            (at.isoformat(timespec="seconds"), order_id, kind, seq, WorkState.FAILED),
         )
 
     def clear_phase(self, order_id: int, kind: str, seq: int = 1) -> None:
@@ -429,14 +448,14 @@ class Ledger:
                     doc.status,
                     doc.pdf_url,
                     _now(),
-                    0 if email else -1,
+                    EmailState.PENDING if email else EmailState.NOT_SENT,
                     int(adopted),
                 ),
             ),
             (
-                """UPDATE work SET state='final', document_id=?, error=NULL, transient=0,
-                  updated_at=? WHERE order_id=? AND kind=? AND seq=?""",
-                (doc.id, _now(), order_id, kind, seq),
+                """UPDATE work SET state=?, document_id=?, error=NULL, transient=0,
+                  reported_at=NULL, updated_at=? WHERE order_id=? AND kind=? AND seq=?""",
+                (WorkState.FINAL, doc.id, _now(), order_id, kind, seq),
             ),
         )
 
@@ -476,14 +495,16 @@ class Ledger:
             )
 
     def unemailed_documents(self) -> list[DocumentRecord]:
-        rows = self._rows("SELECT * FROM documents WHERE emailed=0 ORDER BY rowid")
+        rows = self._rows(
+            "SELECT * FROM documents WHERE emailed=? ORDER BY rowid", (EmailState.PENDING,)
+        )
         return [_document(r) for r in rows]
 
-    def mark_emailed(self, document_id: str, outcome: int, error: str | None = None) -> None:
-        """outcome: 1 sent, -1 never to be sent (error says why)."""
+    def mark_emailed(self, document_id: str, outcome: EmailState, error: str | None = None) -> None:
+        """outcome: SENT, or NOT_SENT (never to be sent; error says why)."""
         self._write(
             "UPDATE documents SET emailed=?, email_error=? WHERE document_id=?",
-            (outcome, error, document_id),
+            (int(outcome), error, document_id),
         )
 
     def document(self, document_id: str) -> DocumentRecord | None:
@@ -502,10 +523,16 @@ class Ledger:
         (none, or partial ones adding up to less than the invoice), by order id."""
         rows = self._rows(
             """SELECT d.* FROM documents d
-               WHERE d.kind='invoice' AND d.status='final' AND NOT EXISTS (
-                 SELECT 1 FROM work w WHERE w.order_id=d.order_id AND w.kind='credit'
-                   AND w.state='final' AND w.request IS NULL)
-               ORDER BY d.order_id"""
+               WHERE d.kind=:invoice AND d.status=:final_document AND NOT EXISTS (
+                 SELECT 1 FROM work w WHERE w.order_id=d.order_id AND w.kind=:credit
+                   AND w.state=:final AND w.request IS NULL)
+               ORDER BY d.order_id""",
+            {
+                "invoice": Kind.INVOICE,
+                "credit": Kind.CREDIT,
+                "final_document": DocumentStatus.FINAL,
+                "final": WorkState.FINAL,
+            },
         )
         invoices = {r["order_id"]: _document(r) for r in rows}
         if not invoices:
@@ -513,7 +540,8 @@ class Ledger:
         # A credit of the whole invoice (request NULL) covers it; partial ones are added up.
         credited: dict[int, Decimal] = {}
         for r in self._rows(
-            "SELECT order_id, gross_total FROM documents WHERE kind='credit' AND status='final'"
+            "SELECT order_id, gross_total FROM documents WHERE kind=? AND status=?",
+            (Kind.CREDIT, DocumentStatus.FINAL),
         ):
             if r["order_id"] in invoices:
                 credited[r["order_id"]] = credited.get(r["order_id"], Decimal(0)) + Decimal(
@@ -551,6 +579,7 @@ def _work(r: sqlite3.Row) -> WorkRecord:
         bool(r["transient"]),
         r["attempts"],
         r["updated_at"],
+        r["reported_at"],
         r["seq"],
         r["request"],
     )
