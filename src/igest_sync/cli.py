@@ -285,27 +285,85 @@ def status(
 def credit(
     order_id: Annotated[int, typer.Argument(help="Jumpseller order id.", metavar="ORDER_ID")],
     reason: Annotated[str, typer.Option(help="Reason printed on the credit note.")],
+    line: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--line",
+            help="Credit this SKU (all its units not yet credited, or QTY of them). Repeatable.",
+            metavar="SKU[:QTY]",
+        ),
+    ] = None,
+    shipping: Annotated[bool, typer.Option("--shipping", help="Credit the shipping.")] = False,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Credit everything not credited yet (the default).")
+    ] = False,
+    restock: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--restock/--no-restock",
+            help="Return the goods to the iGEST warehouse (default: [invoice] move_stock).",
+            show_default=False,
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Issue without asking.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show it; write nothing.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Issue a credit note (NC) for the whole final invoice of one order.
+    """Issue a credit note (NC) for part or all of the final invoice of one order.
 
-    An issued invoice can never be edited or deleted; a credit note offsets it. Exactly once:
-    running it again reports the credit note already issued.
+    An issued invoice can never be edited or deleted; a credit note offsets it. It credits the
+    lines you name at the invoice's prices, the shipping, or everything not credited yet
+    (without --line or --shipping). What is already credited is read from iGEST: nothing is
+    ever credited twice. It shows the invoice, the lines to credit and what remains, and asks
+    before issuing; --yes skips the question (needed without a terminal, and with --json).
+    Exactly once: a command interrupted midway is finished by running it again.
 
     \b
     Examples:
-      igest-sync credit 10452 --reason "Devolução da encomenda"
+      igest-sync credit 10452 --reason "Devolução de 1 caneca" --line CAN-AZU:1
+      igest-sync credit 10452 --reason "Portes devolvidos" --shipping --yes
+      igest-sync credit 10452 --reason "Encomenda cancelada" --all --dry-run
     """
     from igest_sync import render
+    from igest_sync.errors import UsageError
+    from igest_sync.fiscal.credit import CreditPlan, CreditRequest
     from igest_sync.runs.credit import credit_run
     from igest_sync.state.ledger import Ledger
     from igest_sync.state.lock import run_lock
 
+    try:
+        request = CreditRequest.parse(
+            line or [], shipping=shipping, everything=everything or not (line or shipping)
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="Give --line SKU or --line SKU:QTY.") from None
+    asked: list[bool] = []
+
+    def confirm(plan: CreditPlan) -> bool:
+        # Only when there is something to issue: a fully credited invoice is just reported.
+        if yes:
+            return True
+        if json_out or not sys.stdin.isatty():
+            raise UsageError(
+                f"Not issuing the credit note for order {order_id} without a confirmation.",
+                hint="Add --yes to issue it without a terminal (or with --json); "
+                "--dry-run shows it first.",
+            )
+        render.credit_plan(plan, order_id=order_id)
+        asked.append(True)
+        return typer.confirm("Issue this credit note? It cannot be undone", default=False)
+
     config = _config()
-    js, ig = _clients(config)
-    with run_lock(_state_path()), js, ig, Ledger(_state_path()) as ledger:
-        report = credit_run(config, ledger, js, ig).credit(order_id, reason)
-    render.invoice_report(report, json_out=json_out, always=True)
+    js, ig = _clients(config, remember_pace=not dry_run)
+    state = _state_path()
+    if dry_run and not state.exists():
+        state = Path(":memory:")  # a dry run leaves no file behind
+    lock = run_lock(state) if not dry_run else contextlib.nullcontext()
+    with lock, js, ig, Ledger(state) as ledger:
+        report = credit_run(config, ledger, js, ig).credit(
+            order_id, request, reason, restock=restock, dry_run=dry_run, confirm=confirm
+        )
+    render.credit_report(report, json_out=json_out, plan_shown=bool(asked))
     raise typer.Exit(report.exit_code)
 
 

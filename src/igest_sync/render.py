@@ -254,6 +254,8 @@ def status_report(report: Any, *, json_out: bool = False) -> None:
         table.add_column(col, justify="right" if col.startswith("Total") else "left")
     for d in report.documents:
         credited = report.credited_by.get(d.order_id, "") if d.kind == "invoice" else ""
+        if credited and report.credit_state.get(d.order_id) != "credited":
+            credited += " (partly)"
         table.add_row(
             str(d.order_id),
             d.number or d.document_id,

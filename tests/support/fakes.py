@@ -255,6 +255,9 @@ class FakeIgest(_Fake):
             net_total=draft.net_total,
             vat_total=draft.vat_total,
             gross_total=draft.gross_total + self.total_skew,
+            lines=draft.lines,
+            prices_include_vat=draft.prices_include_vat,
+            related_number=draft.related_document[0] if draft.related_document else None,
         )
         self.documents[doc.id] = doc
         if finalize:
@@ -328,6 +331,14 @@ class FakeIgest(_Fake):
         ]
         self._done()
         return iter(found)
+
+    def credit_notes_of(self, number: str) -> list[IssuedDocument]:
+        self._call("credit_notes_of", number)
+        found = [
+            d for d in self.documents.values() if d.type == "NC" and d.related_number == number
+        ]
+        self._done()
+        return found
 
     def email_document(self, document_id: str, to: str) -> None:
         self._call("email_document", document_id)

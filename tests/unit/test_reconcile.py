@@ -316,6 +316,7 @@ class FakeIgest:
     def __init__(self, documents: list[IssuedDocument]) -> None:
         self.documents = documents
         self.queries: list[dict] = []
+        self.related: list[str] = []  # the originals whose credit notes were listed
 
     def find_documents(self, **query) -> Iterator[IssuedDocument]:
         self.queries.append(query)
@@ -330,6 +331,10 @@ class FakeIgest:
                 and (ref is None or d.external_reference == ref)
             ]
         )
+
+    def credit_notes_of(self, number: str) -> list[IssuedDocument]:
+        self.related.append(number)
+        return [d for d in self.documents if d.related_number == number]
 
 
 def config(**invoice) -> Config:

@@ -479,7 +479,7 @@ def plan_credit(
     )
     numbers = tuple(dict.fromkeys(nc.number or nc.id for nc in credits))
     return CreditPlan(
-        original_number=original.number,
+        original_number=original.number or original.id,
         original_date=original.date,
         customer_nif=original.customer_nif,
         customer_name=original.customer_name,
@@ -579,6 +579,34 @@ def _as_inclusive(
             return None
         out[indexes[-1]] = fitted
     return tuple(out)
+
+
+def over_credited(original: IssuedDocument, credits: Sequence[IssuedDocument]) -> list[str]:
+    """What the final ``credits`` of ``original`` credit beyond it, one text per reference
+    ("CAN-AZU: 3 invoiced, 4 credited (NC A/2, NC A/3)"); empty when within it, or when
+    iGEST sent the original without its lines (nothing to compare)."""
+    if not original.lines:
+        return []
+    finals = [c for c in credits if c.status == "final"]
+    refs = _refs(original, finals)
+    out = []
+    for ref in refs.values():
+        numbers = f" ({', '.join(ref.numbers)})" if ref.numbers else ""
+        if ref.shipping and ref.already_amount > ref.invoiced_amount:
+            out.append(
+                f"shipping: {ref.invoiced_amount} EUR invoiced, {ref.already_amount} EUR "
+                f"credited{numbers}"
+            )
+        elif not ref.shipping and ref.already > ref.invoiced:
+            out.append(
+                f"{ref.reference}: {_qty(ref.invoiced)} invoiced, {_qty(ref.already)} "
+                f"credited{numbers}"
+            )
+    strangers = sorted({ln.reference for c in finals for ln in c.lines} - set(refs))
+    out += [
+        f"{reference}: not on {original.number}, credited all the same" for reference in strangers
+    ]
+    return out
 
 
 def credit_reference(store: str, order_id: int, seq: int) -> str:

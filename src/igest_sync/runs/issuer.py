@@ -8,8 +8,12 @@ when its totals are right and deleted otherwise. The draft's totals, as iGEST co
 must equal what the customer paid before it is finalized.
 
 One ``Issuer`` per run, handed to whoever issues (``invoice``, ``resend``, the credit pass,
-``credit``, ``reconcile --fix``). Its public API is ``issue``, ``credit``, ``already``,
-``failed`` and ``use_listing``; everything else is a step of the one path.
+``credit``, ``reconcile --fix``). Its public API is ``issue``, ``credit``, ``credit_note``,
+``already``, ``failed`` and ``use_listing``; everything else is a step of the one path.
+
+An order has one invoice but may have several credit notes: each is its own work, keyed by
+``seq`` (1, 2 ...) with its own reference (``...:credit``, ``...:credit:2`` ...), so every
+step below carries the seq of the work it is about.
 
 ``crash_hook``, when given, is called with the name of each step just before the step runs
 (``begin``, ``lookup``, ``request``, ``drafted``, ``finalize``, ``record``): a test raises from
@@ -24,6 +28,7 @@ from datetime import date
 
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected
+from igest_sync.fiscal.credit import credit_reference
 from igest_sync.fiscal.customer import CustomerOverride
 from igest_sync.fiscal.mapping import build_credit_note, build_document, external_reference
 from igest_sync.fiscal.rules import FINAL_CONSUMER_NIF
@@ -120,13 +125,40 @@ class Issuer:
 
         return self._issue(order.id, Kind.CREDIT, build, force_lookup=force_lookup)
 
+    def credit_note(
+        self,
+        order_id: int,
+        seq: int,
+        build: Callable[[], DocumentDraft],
+        *,
+        request: str | None = None,
+    ) -> ItemOutcome:
+        """The order's ``seq``-th credit note, built by ``build`` (a partial or the rest).
+
+        ``request`` is recorded with the work before any call (a resumed run issues the same
+        NC). Always looked up in iGEST first: credit notes are rare and never to be repeated.
+        """
+        return self._issue(
+            order_id, Kind.CREDIT, build, force_lookup=True, seq=seq, request=request
+        )
+
     def _issue(
-        self, order_id: int, kind: Kind, build: Callable[[], DocumentDraft], *, force_lookup: bool
+        self,
+        order_id: int,
+        kind: Kind,
+        build: Callable[[], DocumentDraft],
+        *,
+        force_lookup: bool,
+        seq: int = 1,
+        request: str | None = None,
     ) -> ItemOutcome:
         key = str(order_id)
-        ref = external_reference(self.store, order_id, kind)
+        if kind == Kind.CREDIT:
+            ref = credit_reference(self.store, order_id, seq)
+        else:
+            ref = external_reference(self.store, order_id, kind)
         self._step("begin")
-        work = self.ledger.ensure_work(order_id, kind, ref)
+        work = self.ledger.ensure_work(order_id, kind, ref, seq=seq, request=request)
         if work.state == WorkState.FINAL:
             return self.already(order_id, kind, work)
         try:
@@ -137,7 +169,7 @@ class Issuer:
             raise  # refused credentials: stop the run, every order would fail the same way
         except ApiError as exc:
             return self.failed(
-                order_id, kind, f"could not look up {ref} in iGEST: {exc}", exc.transient
+                order_id, kind, f"could not look up {ref} in iGEST: {exc}", exc.transient, seq=seq
             )
         try:
             draft = build()
@@ -146,21 +178,21 @@ class Issuer:
                 self._discard(drafts)
             except ApiError:
                 pass  # the draft is looked up again on the next attempt (phase is kept)
-            return self.failed(order_id, kind, exc.reason, False, hint=exc.hint)
+            return self.failed(order_id, kind, exc.reason, False, hint=exc.hint, seq=seq)
         try:
-            document = self._draft(order_id, kind, draft, drafts)
+            document = self._draft(order_id, kind, draft, drafts, seq)
             if isinstance(document, str):  # totals differ: the draft is gone, nothing issued
-                return self.failed(order_id, kind, document, False)
+                return self.failed(order_id, kind, document, False, seq=seq)
             self._step("finalize")
-            final = self._finalize(order_id, kind, document)
+            final = self._finalize(order_id, kind, document, seq)
         except AuthError:
             raise  # the work keeps its phase and is looked up by the next run
         except ApiError as exc:
             what = "could not reach iGEST" if exc.transient else "iGEST refused the document"
-            return self.failed(order_id, kind, f"{what}: {exc}", exc.transient)
+            return self.failed(order_id, kind, f"{what}: {exc}", exc.transient, seq=seq)
         email = self.settings.email_customer and kind == Kind.INVOICE
         self._step("record")
-        self.ledger.record_final(order_id, kind, final, email=email)
+        self.ledger.record_final(order_id, kind, final, email=email, seq=seq)
         log.info("Finalized %s for order %s (%s EUR)", final.number, order_id, final.gross_total)
         return ItemOutcome(
             key,
@@ -191,7 +223,7 @@ class Issuer:
         finals = [d for d in found if d.status == DocumentStatus.FINAL]
         if finals:
             doc = finals[0]
-            self.ledger.record_final(order_id, kind, doc, email=False, adopted=True)
+            self.ledger.record_final(order_id, kind, doc, email=False, adopted=True, seq=work.seq)
             detail = f"{doc.number} already in iGEST; adopted, nothing issued"
             if len(finals) > 1:
                 numbers = ", ".join(d.number or d.id for d in finals)
@@ -210,24 +242,29 @@ class Issuer:
                 )
             )
         if not found:
-            self.ledger.clear_phase(order_id, kind)
+            self.ledger.clear_phase(order_id, kind, seq=work.seq)
         return [d for d in found if d.status == DocumentStatus.DRAFT]
 
     def _draft(
-        self, order_id: int, kind: Kind, draft: DocumentDraft, strays: list[IssuedDocument]
+        self,
+        order_id: int,
+        kind: Kind,
+        draft: DocumentDraft,
+        strays: list[IssuedDocument],
+        seq: int = 1,
     ) -> IssuedDocument | str:
         """A draft in iGEST whose totals equal the order's, or why there is none."""
         reusable = next((d for d in strays if d.gross_total == draft.gross_total), None)
         self._discard([d for d in strays if d is not reusable])
         if reusable is not None:
             log.info("Reusing draft %s left for order %s", reusable.id, order_id)
-            self.ledger.mark(order_id, kind, WorkState.DRAFT, document_id=reusable.id)
+            self.ledger.mark(order_id, kind, WorkState.DRAFT, document_id=reusable.id, seq=seq)
             return reusable
         self._step("request")
-        self.ledger.mark(order_id, kind, WorkState.REQUESTED)
+        self.ledger.mark(order_id, kind, WorkState.REQUESTED, seq=seq)
         document = self.igest.create_document(draft)
         self._step("drafted")
-        self.ledger.mark(order_id, kind, WorkState.DRAFT, document_id=document.id)
+        self.ledger.mark(order_id, kind, WorkState.DRAFT, document_id=document.id, seq=seq)
         if document.gross_total != draft.gross_total:
             reason = (
                 f"iGEST computed {document.gross_total} EUR for the document but the "
@@ -235,12 +272,14 @@ class Issuer:
                 "document was issued"
             )
             self._delete(document.id)
-            self.ledger.clear_phase(order_id, kind)
+            self.ledger.clear_phase(order_id, kind, seq=seq)
             return reason
         return document
 
-    def _finalize(self, order_id: int, kind: Kind, document: IssuedDocument) -> IssuedDocument:
-        self.ledger.mark(order_id, kind, WorkState.FINALIZING, document_id=document.id)
+    def _finalize(
+        self, order_id: int, kind: Kind, document: IssuedDocument, seq: int = 1
+    ) -> IssuedDocument:
+        self.ledger.mark(order_id, kind, WorkState.FINALIZING, document_id=document.id, seq=seq)
         try:
             return self.igest.finalize_document(document.id)
         except Conflict:
@@ -265,8 +304,10 @@ class Issuer:
 
     def already(self, order_id: int, kind: Kind, work: WorkRecord) -> ItemOutcome:
         """The outcome for work this ledger finished before: nothing is asked of iGEST."""
+        # The work's own document (an order may have several credit notes), else its first.
         docs = [d for d in self.ledger.documents_for(order_id) if d.kind == kind]
-        doc = docs[0] if docs else None
+        doc = next((d for d in docs if d.document_id == work.document_id), None)
+        doc = doc or (docs[0] if docs else None)
         number = doc.number if doc else work.document_id
         return ItemOutcome(
             str(order_id),
@@ -277,13 +318,20 @@ class Issuer:
         )
 
     def failed(
-        self, order_id: int, kind: Kind, reason: str, transient: bool, *, hint: str | None = None
+        self,
+        order_id: int,
+        kind: Kind,
+        reason: str,
+        transient: bool,
+        *,
+        hint: str | None = None,
+        seq: int = 1,
     ) -> ItemOutcome:
         """Record the work as failed (``transient``: the next run retries by itself)."""
         text = reason if not hint else f"{reason} ({hint})"
         if transient:
             text += "; the next run tries again by itself"
-        self.ledger.fail(order_id, kind, text, transient=transient)
+        self.ledger.fail(order_id, kind, text, transient=transient, seq=seq)
         what = "invoiced" if kind == Kind.INVOICE else "credited"
         log.error("Order %s not %s: %s", order_id, what, text)
         return ItemOutcome(str(order_id), Action.FAILED, text, kind=kind, transient=transient)

@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from igest_sync.config import Config
 from igest_sync.errors import NotFound, UsageError
+from igest_sync.fiscal.credit import credit_reference, over_credited
 from igest_sync.fiscal.mapping import expected_gross, external_reference
 from igest_sync.models import Action, DocumentStatus, IssuedDocument, ItemOutcome, Kind, Order
 from igest_sync.runs.invoice import InvoiceRun
@@ -179,14 +180,20 @@ def parse_reference(reference: str | None, store: str) -> tuple[int | None, str]
     if not reference or not reference.startswith(prefix):
         return None
     rest = reference[len(prefix) :]
-    kind = Kind.CREDIT if rest.endswith(":credit") else Kind.INVOICE
-    digits = rest.removesuffix(":credit")
-    if (
-        digits.isascii()
-        and digits.isdigit()
-        and external_reference(store, int(digits), kind) == reference
-    ):
-        return int(digits), kind
+    digits, _, tail = rest.partition(":")
+    if digits.isascii() and digits.isdigit():
+        order_id = int(digits)
+        if external_reference(store, order_id) == reference:
+            return order_id, Kind.INVOICE
+        # ``...:credit`` for the first credit note, ``...:credit:2`` ... for later ones
+        seq = tail.removeprefix("credit").removeprefix(":") or "1"
+        if (
+            seq.isascii()
+            and seq.isdigit()
+            and int(seq) >= 1
+            and credit_reference(store, order_id, int(seq)) == reference
+        ):
+            return order_id, Kind.CREDIT
     return None, Kind.INVOICE
 
 
@@ -273,10 +280,11 @@ def _order_problems(
                 hint=f"igest-sync reconcile --fix, or igest-sync resend {order.id}",
             )
         )
-    for docs, what, reference in (
-        (invoices, "invoices", ref),
-        (credits, "credit notes", credit_ref),
-    ):
+    by_reference: dict[str, list[IssuedDocument]] = {ref: invoices}
+    for note in credits:  # partial credit notes: several, each with a reference of its own
+        by_reference.setdefault(note.external_reference or credit_ref, []).append(note)
+    for reference, docs in by_reference.items():
+        what = "invoices" if reference == ref else "credit notes"
         if len(docs) > 1:
             numbers = tuple(_number(d) for d in docs)
             problems.append(
@@ -307,16 +315,42 @@ def _order_problems(
                     "order by hand",
                 )
             )
-    if order.status == "canceled" and invoices and not credits:
+    for doc in invoices:
+        # Partial credit notes are fine; together they must not credit more than the invoice.
+        mine = [c for c in credits if c.related_number in (None, doc.number)]
+        for excess in over_credited(doc, mine):
+            notes = tuple(_number(c) for c in mine)
+            problems.append(
+                Problem(
+                    WRONG_TOTAL,
+                    order.id,
+                    f"the credit notes of {_number(doc)} ({', '.join(notes)}) credit more than "
+                    f"it invoiced: {excess}",
+                    documents=(_number(doc), *notes),
+                    reference=credit_ref,
+                    hint="check the credit notes in iGEST; offset the excess with a document "
+                    "by hand",
+                )
+            )
+    credited = sum((c.gross_total for c in credits), Decimal(0))
+    invoiced = sum((d.gross_total for d in invoices), Decimal(0))
+    if order.status == "canceled" and invoices and credited < invoiced:
         numbers = tuple(_number(d) for d in invoices)
+        if credits:
+            what = (
+                f"its credit notes ({', '.join(_number(c) for c in credits)}) credit only "
+                f"{_eur(credited)} of {_eur(invoiced)}"
+            )
+        else:
+            what = f"has no final credit note ({credit_ref})"
         problems.append(
             Problem(
                 UNCREDITED,
                 order.id,
-                f"cancelled, but {', '.join(numbers)} has no final credit note ({credit_ref})",
+                f"cancelled, but {', '.join(numbers)} {what}",
                 documents=numbers,
                 reference=credit_ref,
-                hint=f"igest-sync credit {order.id} --reason TEXT",
+                hint=f"igest-sync credit {order.id} --reason TEXT --all",
             )
         )
     return problems
@@ -379,6 +413,16 @@ class ReconcileRun:
         found = self._by_reference(
             [p.reference for p in report.problems if p.kind in (MISSING, UNCREDITED)], period
         )
+        # Partial credit notes have references of their own: ask iGEST for every NC of an
+        # invoice that looks uncredited (listed by related document).
+        for problem in report.problems:
+            if problem.kind == UNCREDITED:
+                for number in problem.documents:
+                    found += [
+                        n
+                        for n in self.igest.credit_notes_of(number)
+                        if all(n.id != d.id for d in documents + found)
+                    ]
         if found:
             report = self._compare(orders, documents + found, period)
         if fix:

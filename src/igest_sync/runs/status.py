@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from igest_sync.models import IN_FLIGHT, Kind, WorkState
 from igest_sync.state.ledger import DocumentRecord, Ledger, OrderRecord, WorkRecord
+
+# How far an invoice's final credit notes go (``credit_state`` in --json).
+CREDITED = "credited"
+PARTLY_CREDITED = "partly credited"
 
 
 @dataclass
@@ -19,7 +24,14 @@ class StatusReport:
     last_run_at: str | None
     last_success_at: str | None
     late: list[tuple[int, str, float]] = field(default_factory=list)  # order, paid_at, hours
-    credited_by: dict[int, str] = field(default_factory=dict)  # order -> its credit note's number
+    # An invoice's credit notes (an order may have several partial ones) and how far they go.
+    credit_notes: dict[int, list[str]] = field(default_factory=dict)  # order -> NC numbers
+    credit_state: dict[int, str] = field(default_factory=dict)  # order -> CREDITED or PARTLY
+
+    @property
+    def credited_by(self) -> dict[int, str]:
+        """order -> its credit notes' numbers, as one text ("NC A/2, NC A/3")."""
+        return {order: ", ".join(numbers) for order, numbers in self.credit_notes.items()}
 
     def late_beyond(self, hours: float) -> list[tuple[int, str, float]]:
         return [item for item in self.late if item[2] > hours]
@@ -52,6 +64,12 @@ class StatusReport:
                     "linked": d.linked,
                     "issued_at": d.issued_at,
                     "credited_by": self.credited_by.get(d.order_id)
+                    if d.kind == Kind.INVOICE
+                    else None,
+                    "credit_notes": self.credit_notes.get(d.order_id, [])
+                    if d.kind == Kind.INVOICE
+                    else None,
+                    "credit_state": self.credit_state.get(d.order_id)
                     if d.kind == Kind.INVOICE
                     else None,
                 }
@@ -107,9 +125,12 @@ def build_status(
         last_run_at=ledger.get_meta("last_run_at"),
         last_success_at=ledger.get_meta("last_success_at"),
     )
-    report.credited_by = {
-        d.order_id: d.number or d.document_id for d in report.documents if d.kind == Kind.CREDIT
-    }
+    shown = {d.order_id: d for d in report.documents if d.kind == Kind.INVOICE}
+    for order_id, notes in ledger.credit_documents_by_order(set(shown)).items():
+        report.credit_notes[order_id] = [n.number or n.document_id for n in notes]
+        credited = sum((n.gross_total for n in notes), Decimal(0))
+        full = credited >= shown[order_id].gross_total
+        report.credit_state[order_id] = CREDITED if full else PARTLY_CREDITED
     # A paid order's invoice is due on the payment day: flag those waiting more than a day.
     pending_paid = [o for _, o in failed if o is not None] + waiting
     for order in pending_paid:

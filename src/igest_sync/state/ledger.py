@@ -361,6 +361,15 @@ class Ledger:
         unfinished = [w for w in self.credit_works(order_id) if w.state != "final"]
         return unfinished[0] if unfinished else None
 
+    def restart_credit(self, order_id: int, seq: int, request: str) -> None:
+        """Credit work that never reached iGEST (no phase) takes another request: pending
+        again, its error cleared. Work that may have reached iGEST is never rewritten."""
+        self._write(
+            """UPDATE work SET request=?, state=?, error=NULL, transient=0, updated_at=?
+               WHERE order_id=? AND kind=? AND seq=? AND phase IS NULL AND state<>?""",
+            (request, WorkState.PENDING, _now(), order_id, Kind.CREDIT, seq, WorkState.FINAL),
+        )
+
     def mark(
         self,
         order_id: int,
@@ -517,6 +526,19 @@ class Ledger:
         return [
             d for d in self.documents_for(order_id) if d.kind == "credit" and d.status == "final"
         ]
+
+    def credit_documents_by_order(self, order_ids: set[int]) -> dict[int, list[DocumentRecord]]:
+        """The final credit notes of these orders, first to last, by order (credit notes are
+        few: one query over them, not one per order)."""
+        rows = self._rows(
+            "SELECT * FROM documents WHERE kind=? AND status=? ORDER BY rowid",
+            (Kind.CREDIT, DocumentStatus.FINAL),
+        )
+        found: dict[int, list[DocumentRecord]] = {}
+        for r in rows:
+            if r["order_id"] in order_ids:
+                found.setdefault(r["order_id"], []).append(_document(r))
+        return found
 
     def invoiced_without_credit(self) -> dict[int, DocumentRecord]:
         """Final invoices that the final credit notes this ledger knows do not cover in full

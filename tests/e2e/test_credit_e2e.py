@@ -1,0 +1,187 @@
+"""`credit` with partial credit notes: the real CLI against the sandbox (whose iGEST enforces the
+partial-NC rules on its own: a 422 when the NCs of an original would exceed it)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from .conftest import Cli
+
+D = Decimal
+
+
+def _three_line_order(sb) -> int:
+    from igest_sync.sandbox.orders import Buyer
+
+    return sb.store.add_order(
+        lines=[
+            {
+                "sku": "CAN-AZU",
+                "name": "Caneca de grés - Azul",
+                "price": "9.99",
+                "qty": 3,
+                "rate": 23,
+            },
+            {"sku": "TAB-CAR", "name": "Tábua de carvalho", "price": "24.90", "qty": 1, "rate": 23},
+            {"sku": "LIV-RCT", "name": "Livro de receitas", "price": "12.00", "qty": 2, "rate": 6},
+        ],
+        shipping="3.90",
+        buyer=Buyer("Carla", "Nunes", "carla@example.pt", "911111111", taxid="123456789"),
+    )
+
+
+def _refs(sb, order_id: int) -> dict[str, list[dict]]:
+    code = sb.credentials["jumpseller"]["login"]
+    base = f"jumpseller:{code}:{order_id}"
+    return {
+        ref: docs
+        for ref, docs in sb.igest.final_documents_by_reference().items()
+        if ref == base or ref.startswith(base + ":")
+    }
+
+
+def _invoice(sb, order_id: int) -> dict:
+    code = sb.credentials["jumpseller"]["login"]
+    [doc] = _refs(sb, order_id)[f"jumpseller:{code}:{order_id}"]
+    return doc
+
+
+def _credit_notes(sb, order_id: int) -> list[dict]:
+    return [d for ref, docs in _refs(sb, order_id).items() if ":credit" in ref for d in docs]
+
+
+def _invoiced(sb, cli: Cli) -> int:
+    order_id = _three_line_order(sb)
+    assert cli("invoice").code == 0
+    return order_id
+
+
+def test_partial_credits_then_the_rest_add_up_to_the_invoice(sandbox, cli: Cli):
+    order_id = _invoiced(sandbox, cli)
+    invoice = _invoice(sandbox, order_id)
+    one = cli(
+        "credit", str(order_id), "--reason", "Devolução de 1 caneca", "--line", "CAN-AZU:1", "--yes"
+    )
+    assert one.code == 0, one.stdout + one.stderr
+    ship = cli("credit", str(order_id), "--reason", "Portes", "--shipping", "--yes", "--json")
+    assert ship.code == 0, ship.stdout + ship.stderr
+    assert ship.json()["plan"]["this_credit"] == "3.90"
+    rest = cli("credit", str(order_id), "--reason", "Devolução do resto", "--all", "--yes")
+    assert rest.code == 0, rest.stdout + rest.stderr
+    notes = _credit_notes(sandbox, order_id)
+    assert len(notes) == 3
+    assert all(n["related_document"]["number"] == invoice["number"] for n in notes)
+    assert [n["gross_total"] for n in notes][:2] == [D("9.99"), D("3.90")]
+    assert sum(D(n["gross_total"]) for n in notes) == D(invoice["gross_total"])
+    # A fourth credit is refused, saying what was credited and by which notes.
+    fourth = cli("credit", str(order_id), "--reason", "Mais uma", "--line", "CAN-AZU:1", "--yes")
+    assert fourth.code == 1
+    first_number = notes[0]["number"]
+    assert f"CAN-AZU: 3 invoiced, 3 already credited ({first_number}, " in fourth.stdout
+    assert len(_credit_notes(sandbox, order_id)) == 3
+    # Each note is attached to the Jumpseller order as a credit note (document_type 0).
+    attached = sandbox.store.documents[order_id]
+    assert [d["document_type"] for d in attached] == [1, 0, 0, 0]
+    # status shows the invoice fully credited, with its notes
+    status = cli.status()
+    [row] = [d for d in status["documents"] if d["order_id"] == order_id and d["kind"] == "invoice"]
+    assert row["credit_state"] == "credited"
+    assert row["credit_notes"] == [n["number"] for n in notes]
+
+
+def test_it_asks_first_and_a_dry_run_writes_nothing(sandbox, cli: Cli):
+    order_id = _invoiced(sandbox, cli)
+    refused = cli("credit", str(order_id), "--reason", "x", "--line", "CAN-AZU:1")
+    assert refused.code == 2 and "--yes" in refused.stderr
+    as_json = cli("credit", str(order_id), "--reason", "x", "--shipping", "--json")
+    assert as_json.code == 2 and "--yes" in as_json.stderr
+    dry = cli("credit", str(order_id), "--reason", "x", "--line", "TAB-CAR", "--dry-run", "--json")
+    assert dry.code == 0, dry.stderr
+    plan = dry.json()["plan"]
+    assert plan["original"]["number"] == _invoice(sandbox, order_id)["number"]
+    [tab] = [line for line in plan["lines"] if line["reference"] == "TAB-CAR"]
+    assert (tab["invoiced"], tab["this_credit"], tab["remaining"]) == ("1", "1", "0")
+    shown = cli("credit", str(order_id), "--reason", "x", "--line", "TAB-CAR", "--dry-run")
+    assert "TAB-CAR" in shown.stdout and "24.90" in shown.stdout
+    assert _credit_notes(sandbox, order_id) == []
+    assert not any(w["kind"] == "credit" for w in cli.status()["failed"])
+
+
+def _killed_credit(cli: Cli, order_id: int, step: str, *specs: str) -> None:
+    """A ``credit`` that dies just before the issuer's ``step`` (the crash hook), as a kill."""
+    from igest_sync.adapters.igest import IgestClient
+    from igest_sync.adapters.jumpseller import JumpsellerClient
+    from igest_sync.config import load_config
+    from igest_sync.fiscal.credit import CreditRequest
+    from igest_sync.runs.credit import credit_run
+    from igest_sync.state.ledger import Ledger
+
+    config, _ = load_config(cli.config)
+
+    def killed(at: str) -> None:
+        if at == step:
+            raise SystemExit(f"killed before {at}")
+
+    with (
+        JumpsellerClient(
+            config.jumpseller.base_url, config.jumpseller.login, config.jumpseller.auth_token
+        ) as js,
+        IgestClient(
+            config.igest.base_url, config.igest.integration_key, config.igest.security_code
+        ) as ig,
+        Ledger(cli.state) as ledger,
+    ):
+        run = credit_run(config, ledger, js, ig, crash_hook=killed)
+        with pytest.raises(SystemExit):
+            run.credit(order_id, CreditRequest.parse(specs), "Devolução", confirm=lambda p: True)
+
+
+@pytest.mark.parametrize("step", ["request", "drafted", "finalize", "record"])
+def test_a_credit_killed_midway_is_finished_by_the_rerun_and_issued_once(sandbox, cli: Cli, step):
+    order_id = _invoiced(sandbox, cli)
+    _killed_credit(cli, order_id, step, "CAN-AZU:2")
+    if step in ("drafted", "finalize"):
+        # Another request is refused while this one is unfinished, pointing at it.
+        other = cli("credit", str(order_id), "--reason", "x", "--shipping", "--yes")
+        assert other.code == 2 and "--line CAN-AZU:2" in other.stderr, other.stderr
+    again = cli("credit", str(order_id), "--reason", "Devolução", "--line", "CAN-AZU:2", "--yes")
+    assert again.code == 0, again.stdout + again.stderr
+    if step == "record":  # finalized before the kill: found in iGEST, nothing issued again
+        assert "adopted" in again.stdout
+    cans = [n for n in _credit_notes(sandbox, order_id) if n["lines"][0]["reference"] == "CAN-AZU"]
+    assert len(cans) == 1 and cans[0]["gross_total"] == D("19.98")
+    assert [d for d in sandbox.igest.documents if d["status"] == "draft"] == []
+    assert cli("credit", str(order_id), "--reason", "x", "--line", "CAN-AZU:2", "--yes").code == 1
+
+
+def test_a_lost_state_file_cannot_credit_twice(sandbox, cli: Cli):
+    order_id = _invoiced(sandbox, cli)
+    assert cli("credit", str(order_id), "--reason", "x", "--line", "LIV-RCT", "--yes").code == 0
+    cli.state.unlink()
+    again = cli("credit", str(order_id), "--reason", "x", "--line", "LIV-RCT:1", "--yes")
+    assert again.code == 1
+    assert "LIV-RCT: 2 invoiced, 2 already credited" in again.stdout
+    assert len(_credit_notes(sandbox, order_id)) == 1
+    # A new request after the loss gets a reference of its own (not the lost first one's).
+    ship = cli("credit", str(order_id), "--reason", "x", "--shipping", "--yes")
+    assert ship.code == 0, ship.stdout + ship.stderr
+    refs = sorted(r for r in _refs(sandbox, order_id) if ":credit" in r)
+    assert [r.rsplit(":", 1)[-1] for r in refs] == ["credit", "2"]
+
+
+def test_a_cancellation_after_a_partial_credit_credits_the_remainder_only(sandbox, cli: Cli):
+    order_id = _invoiced(sandbox, cli)
+    invoice = _invoice(sandbox, order_id)
+    assert cli("credit", str(order_id), "--reason", "x", "--line", "CAN-AZU:1", "--yes").code == 0
+    sandbox.store.cancel_order(order_id)
+    assert cli("invoice").code == 0
+    assert cli("invoice").code == 0  # nothing more
+    notes = _credit_notes(sandbox, order_id)
+    assert len(notes) == 2
+    assert D(notes[1]["gross_total"]) == D(invoice["gross_total"]) - D("9.99")
+    day = str(invoice["date"])
+    reconcile = cli("reconcile", "--from", day, "--to", day, "--json")
+    assert reconcile.code == 0, reconcile.stdout
+    assert [p for p in reconcile.json()["problems"] if p["order_id"] == order_id] == []

@@ -1,0 +1,83 @@
+"""reconcile with partial credit notes: several NCs per invoice, each with its own reference;
+a cancellation is uncredited only while they credit less than the invoice; NCs that together
+credit more than the invoice are flagged."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from test_reconcile import NOV, STORE, FakeIgest, FakeJumpseller, config, doc, kinds, order
+
+from igest_sync.models import DocumentLine
+from igest_sync.runs.reconcile import (
+    UNCREDITED,
+    WRONG_TOTAL,
+    ReconcileRun,
+    compare,
+    parse_reference,
+)
+
+D = Decimal
+
+
+def line(ref: str, qty: str, price: str) -> DocumentLine:
+    return DocumentLine(ref, ref, D(qty), D(price), D(0), D("23.00"))
+
+
+def invoice(order_id: int):
+    lines = (line("SKU-1", "3", "10.00"), line("PORTES", "1", "20.00"))
+    return replace(doc(order_id, "50.00"), lines=lines, prices_include_vat=True)
+
+
+def note(order_id: int, seq: int, gross: str, *lines: DocumentLine, of: str):
+    base = doc(order_id, gross, kind="credit")
+    ref = base.external_reference + (f":{seq}" if seq > 1 else "")
+    return replace(base, external_reference=ref, lines=lines, related_number=of)
+
+
+def test_later_credit_note_references_belong_to_their_order():
+    assert parse_reference("jumpseller:shop:7:credit:2", STORE) == (7, "credit")
+    assert parse_reference("jumpseller:shop:7:credit:12", STORE) == (7, "credit")
+    for odd in ("jumpseller:shop:7:credit:0", "jumpseller:shop:7:credit:1", "jumpseller:shop:7:x"):
+        assert parse_reference(odd, STORE) == (None, "invoice"), odd
+
+
+def test_partial_credits_of_a_cancelled_order_are_uncredited_until_they_add_up():
+    fr = invoice(1)
+    first = note(1, 1, "10.00", line("SKU-1", "1", "10.00"), of=fr.number)
+    report = compare([order(1, status="canceled")], [fr, first], STORE, NOV)
+    assert kinds(report) == [(UNCREDITED, 1)]
+    assert "credit only 10.00 EUR of 50.00 EUR" in report.problems[0].detail
+    rest = note(
+        1, 2, "40.00", line("SKU-1", "2", "10.00"), line("PORTES", "1", "20.00"), of=fr.number
+    )
+    report = compare([order(1, status="canceled")], [fr, first, rest], STORE, NOV)
+    assert report.problems == []
+    # A paid (not cancelled) order may be credited in part: that is not a problem.
+    assert compare([order(1)], [fr, first], STORE, NOV).problems == []
+
+
+def test_credit_notes_that_exceed_the_invoice_are_flagged():
+    fr = invoice(1)
+    a = note(1, 1, "20.00", line("SKU-1", "2", "10.00"), of=fr.number)
+    b = note(1, 2, "20.00", line("SKU-1", "2", "10.00"), of=fr.number)
+    report = compare([order(1)], [fr, a, b], STORE, NOV)
+    assert kinds(report) == [(WRONG_TOTAL, 1)]
+    detail = report.problems[0].detail
+    assert f"SKU-1: 3 invoiced, 4 credited ({a.number}, {b.number})" in detail
+    assert report.problems[0].documents == (fr.number, a.number, b.number)
+    stray = note(1, 3, "5.00", line("OTHER", "1", "5.00"), of=fr.number)
+    report = compare([order(1)], [fr, a, stray], STORE, NOV)
+    assert "OTHER: not on" in report.problems[0].detail
+
+
+def test_the_run_asks_iGEST_for_the_notes_of_an_invoice_that_looks_uncredited():
+    fr = invoice(1)
+    late = replace(
+        note(1, 2, "50.00", *fr.lines, of=fr.number), date=NOV.last.replace(month=12, day=31)
+    )
+    js, ig = FakeJumpseller([order(1, status="canceled")]), FakeIgest([fr, late])
+    report = ReconcileRun(config(), js, ig).run(NOV)
+    assert ig.related == [fr.number]
+    assert report.problems == []
