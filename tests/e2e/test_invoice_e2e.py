@@ -434,11 +434,11 @@ def test_a_failed_hand_credit_for_an_invoice_this_ledger_never_issued_does_not_b
     assert later("invoice").code == 0  # this ledger holds only the invoices from the 12th on
     sandbox.store.cancel_order(10002)
     sandbox.faults.add("igest", "502", method="POST", path=r"^/v1/documents$")
-    assert later("credit", "10002", "--reason", "Devolução").code == 1
+    assert later("credit", "10002", "--reason", "Devolução", "--yes").code == 1
     result = later("invoice")
     assert result.code == 1, result.stderr  # the credit still waits; not an internal error
     assert "internal error" not in result.stderr and "10002" in result.stdout
-    again = later("credit", "10002", "--reason", "Devolução")
+    again = later("credit", "10002", "--reason", "Devolução", "--yes")
     assert again.code == 0, again.stdout + again.stderr
     code = sandbox.credentials["jumpseller"]["login"]
     assert len(_finals(sandbox)[f"jumpseller:{code}:10002:credit"]) == 1
