@@ -185,3 +185,42 @@ def test_a_cancellation_after_a_partial_credit_credits_the_remainder_only(sandbo
     reconcile = cli("reconcile", "--from", day, "--to", day, "--json")
     assert reconcile.code == 0, reconcile.stdout
     assert [p for p in reconcile.json()["problems"] if p["order_id"] == order_id] == []
+
+
+def _on_a_terminal(cli: Cli, answer: str, *args: str) -> tuple[int, str]:
+    """Run the CLI with a terminal for stdin (a pty) and type ``answer`` at the question."""
+    import os
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            cli.command(*args),
+            env=cli.env,
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        os.write(master, answer.encode() + b"\n")
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        os.close(master)
+        os.close(slave)
+    return proc.returncode, out
+
+
+def test_on_a_terminal_it_shows_the_credit_and_asks(sandbox, cli: Cli):
+    order_id = _invoiced(sandbox, cli)
+    number = _invoice(sandbox, order_id)["number"]
+    args = ("credit", str(order_id), "--reason", "Devolução", "--line", "TAB-CAR")
+    code, out = _on_a_terminal(cli, "n", *args)
+    assert code == 0, out
+    assert number in out and "Carla Nunes" in out and "TAB-CAR" in out
+    assert "Issue this credit note?" in out and "Not confirmed" in out
+    assert _credit_notes(sandbox, order_id) == []
+    code, out = _on_a_terminal(cli, "y", *args)
+    assert code == 0, out
+    [note] = _credit_notes(sandbox, order_id)
+    assert note["gross_total"] == D("24.90") and note["number"] in out
