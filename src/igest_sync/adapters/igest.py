@@ -302,7 +302,7 @@ class IgestClient:
         original is dropped (a server that filters loosely must not hide or add a refund);
         one whose body does not echo the relation is kept, since the server selected it.
         """
-        params = {"related_document": number, "type": "NC"}
+        params: dict[str, object] = {"related_document": number, "type": "NC"}
         notes = (_document(d) for d in self._paged("/documents", params))
         return [n for n in notes if n.related_number in (None, number)]
 
