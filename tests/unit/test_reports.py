@@ -9,6 +9,7 @@ import pytest
 
 from igest_sync.models import Action, ApiFailure, DocumentFacts, ItemOutcome, Kind
 from igest_sync.runs.catalogue import CatalogueReport
+from igest_sync.runs.credit import CreditReport
 from igest_sync.runs.invoice import InvoiceReport
 from igest_sync.runs.reconcile import Period, ReconcileReport
 from igest_sync.runs.report import Report
@@ -26,8 +27,9 @@ def _status() -> StatusReport:
         CatalogueReport("products", dry_run=False),
         _status(),
         ReconcileReport(store="shop", period=Period(date(2026, 11, 1), date(2026, 11, 30))),
+        CreditReport(10452),
     ],
-    ids=["invoice", "catalogue", "status", "reconcile"],
+    ids=["invoice", "catalogue", "status", "reconcile", "credit"],
 )
 def test_every_report_keeps_the_report_protocol(report):
     assert isinstance(report, Report)
