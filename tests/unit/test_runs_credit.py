@@ -193,3 +193,19 @@ def test_an_automatic_credit_that_cannot_be_planned_waits_as_failed_work(world):
     run(world).credit_cancelled(again)
     assert again.outcomes == []  # waits for a person; not retried, not a success
     assert notes(igest) == []
+
+
+def test_a_failed_read_never_marks_an_issued_credit_note_failed(world):
+    _, ledger, js, igest = world
+    run(world).credit(ORDER, CreditRequest.parse(["SKU-1:1"]), "x", confirm=yes)
+    js.add(three_of_a_kind(status="canceled"))
+    igest.faults.add("credit_notes_of", "5xx")
+    report = InvoiceReport()
+    run(world).credit_cancelled(report)
+    [outcome] = report.outcomes
+    assert outcome.action == Action.FAILED and outcome.transient
+    assert [w.state for w in ledger.credit_works(ORDER)] == [WorkState.FINAL]
+    later = InvoiceReport()
+    run(world).credit_cancelled(later)  # the next run tries again by itself
+    assert [o.action for o in later.outcomes] == [Action.ISSUED]
+    assert [n.gross_total for n in notes(igest)] == [D("10.00"), D("25.00")]

@@ -238,12 +238,10 @@ class Credits:
         except AuthError:
             raise
         except ApiError as exc:
-            return self.issuer.failed(
-                order_id,
-                Kind.CREDIT,
-                f"could not read the invoice or its credit notes from iGEST: {exc}",
-                exc.transient,
-            )
+            reason = f"could not read the invoice or its credit notes from iGEST: {exc}"
+            return self._failed(order_id, reason, exc.transient)
+        except UsageError as exc:
+            return self._failed(order_id, exc.message, False)
         except CreditRefused as exc:
             if exc.nothing_left:
                 return None
@@ -448,8 +446,21 @@ class Credits:
                 seq=seq,
                 request=stored.to_json(),
             )
-        seq = work.seq if work else 1
-        return self.issuer.failed(order_id, Kind.CREDIT, exc.reason, False, seq=seq)
+        if work is None:
+            return self._failed(order_id, exc.reason, False)
+        return self.issuer.failed(order_id, Kind.CREDIT, exc.reason, False, seq=work.seq)
+
+    def _failed(self, order_id: int, reason: str, transient: bool) -> ItemOutcome:
+        """A failure before this credit has work of its own: recorded against the order's
+        unfinished credit work if there is one, never against a finished credit note (with no
+        work to record it on, the next run simply tries again)."""
+        work = self.ledger.unfinished_credit(order_id)
+        if work is not None:
+            return self.issuer.failed(order_id, Kind.CREDIT, reason, transient, seq=work.seq)
+        log.error("Order %s not credited: %s", order_id, reason)
+        return ItemOutcome(
+            str(order_id), Action.FAILED, reason, kind=Kind.CREDIT, transient=transient
+        )
 
 
 def credit_run(
