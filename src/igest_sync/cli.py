@@ -331,6 +331,12 @@ def credit(
     from igest_sync.state.ledger import Ledger
     from igest_sync.state.lock import run_lock
 
+    if everything and (line or shipping):
+        raise UsageError(
+            "--all credits everything not credited yet; it cannot be combined with --line or "
+            "--shipping.",
+            hint="Give either --all, or the lines (--line SKU[:QTY]) and/or --shipping.",
+        )
     try:
         request = CreditRequest.parse(
             line or [], shipping=shipping, everything=everything or not (line or shipping)

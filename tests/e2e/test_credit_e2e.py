@@ -224,3 +224,14 @@ def test_on_a_terminal_it_shows_the_credit_and_asks(sandbox, cli: Cli):
     assert code == 0, out
     [note] = _credit_notes(sandbox, order_id)
     assert note["gross_total"] == D("24.90") and note["number"] in out
+
+
+def test_bad_credit_options_are_usage_errors(sandbox, cli: Cli):
+    order_id = _invoiced(sandbox, cli)
+    mixed = cli("credit", str(order_id), "--reason", "x", "--all", "--shipping", "--yes")
+    assert mixed.code == 2 and "--all" in mixed.stderr
+    zero = cli("credit", str(order_id), "--reason", "x", "--line", "CAN-AZU:0", "--yes")
+    assert zero.code == 2 and "positive" in zero.stderr
+    unknown = cli("credit", str(order_id), "--reason", "x", "--line", "NOPE", "--yes")
+    assert unknown.code == 1 and "NOPE is not a line of" in unknown.stdout
+    assert _credit_notes(sandbox, order_id) == []
