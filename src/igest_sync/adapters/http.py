@@ -403,7 +403,7 @@ class HttpService:
             )
         except (httpx.NetworkError, httpx.ProtocolError) as exc:
             failure = self._transport_error(
-                where, f"connection to {self.host} failed ({type(exc).__name__})"
+                where, f"connection failed with {self.host} ({type(exc).__name__})"
             )
         except httpx.UnsupportedProtocol:
             failure = self._transport_error(
