@@ -440,7 +440,12 @@ class HttpService:
         detail = self._one_line(message) if message else _status_text(status)
         fields = {self._scrub(k): self._one_line(v) for k, v in fields.items()}
         text = f"{where}: {detail} ({status})" if message else f"{where}: {detail}"
-        kwargs = {"service": self.service, "status": status, "code": code, "fields": fields}
+        kwargs: dict[str, Any] = {
+            "service": self.service,
+            "status": status,
+            "code": code,
+            "fields": fields,
+        }
         if status in (401, 403):
             raise AuthError(
                 text,
