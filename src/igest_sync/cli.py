@@ -623,7 +623,7 @@ def check() -> None:
     from igest_sync.runs.checks import checks_exit_code, run_checks
 
     config = _config()
-    js, ig = _clients(config, remember_pace=False)
+    js, ig = _clients(config)
     with js, ig:
         results = run_checks(config, js, ig)
     render.check_results(results)
