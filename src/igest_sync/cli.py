@@ -491,8 +491,8 @@ def init(
     \b
     Examples:
       igest-sync init
-      igest-sync init --yes --jumpseller-login mystore --igest-base-url https://api.igest.pt/v1 \\
-        --igest-integration-key KEY --start-date 2026-12-01
+      igest-sync init --yes --jumpseller-login mystore --start-date 2026-12-01 \\
+        --igest-base-url https://api.igest.pt/v1 --igest-integration-key KEY
       igest-sync init --example > config.toml
     """
     import os
