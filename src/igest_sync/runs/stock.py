@@ -158,8 +158,7 @@ def several_locations_error(locations: list[StoreLocation]) -> ConfigError:
         "[stock] jumpseller_location_id is not set; nothing was written",
         problems=listed,
         hint="Set [stock] jumpseller_location_id to the location that takes iGEST's stock "
-        f"(for example jumpseller_location_id = {example}), and [stock] warehouse to its "
-        "iGEST warehouse",
+        f"(for example jumpseller_location_id = {example}) in the config file",
     )
 
 
