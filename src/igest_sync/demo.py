@@ -44,7 +44,14 @@ def demo_config(credentials: dict, start_date: str = "2026-11-01") -> dict:
             "warehouse": "ARM1",
         }
     )
-    values["stock"] = {"enabled": True, "direction": "igest_to_jumpseller", "warehouse": "ARM1"}
+    # The sandbox store keeps stock in two locations, so the one iGEST's ARM1 feeds is named:
+    # its main location, Armazém Lisboa.
+    values["stock"] = {
+        "enabled": True,
+        "direction": "igest_to_jumpseller",
+        "warehouse": "ARM1",
+        "jumpseller_location_id": 1,
+    }
     return values
 
 

@@ -50,7 +50,8 @@ def configure(log_dir: Path, *, secrets: Iterable[str] = (), verbose: bool = Fal
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
             path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
         )
-        os.chmod(path, 0o600)
+        if os.name == "posix":  # Windows keeps it private through the profile's own ACL
+            os.chmod(path, 0o600)
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s [pid %(process)d] %(message)s")
         )
