@@ -344,7 +344,7 @@ def reconcile(
     Examples:
       igest-sync reconcile --from 2026-11-01 --to 2026-11-30
       igest-sync reconcile --from 2026-11-01 --to 2026-11-30 --fix
-      igest-sync reconcile --from 2026-11-01 --to 2026-11-30 --json | jq '.problems'
+      igest-sync reconcile --from 2026-11-01 --to 2026-11-30 --json | jq .problems
     """
     from igest_sync import render
     from igest_sync.runs.reconcile import Period, ReconcileRun
@@ -459,7 +459,8 @@ def init(
 
     \b
     Examples:
-      igest-sync init --jumpseller-login mystore --igest-base-url https://api.igest.pt/v1
+      igest-sync init --jumpseller-login mystore \\
+          --igest-base-url https://api.igest.pt/v1
     """
     from igest_sync import render
     from igest_sync.config import init_values, write_config
