@@ -18,6 +18,7 @@ from igest_sync.cli_session import (
     Group,
     JsonOption,
     exit_codes_help,
+    finish,
     load_config,
     make_clients,
     session,
@@ -163,7 +164,7 @@ def invoice(
             since=since_date, dry_run=dry_run
         )
     render.invoice_report(report, json_out=json_out)
-    raise typer.Exit(report.exit_code)
+    finish(report)
 
 
 @app.command()
@@ -217,7 +218,7 @@ def resend(
             ids, all_failed=failed, override=override
         )
     render.invoice_report(report, json_out=json_out, always=True)
-    raise typer.Exit(report.exit_code)
+    finish(report)
 
 
 @app.command()
@@ -312,7 +313,7 @@ def credit(
         assert s.ledger is not None
         report = InvoiceRun(s.config, s.ledger, *s.clients).credit(order_id, reason)
     render.invoice_report(report, json_out=json_out, always=True)
-    raise typer.Exit(report.exit_code)
+    finish(report)
 
 
 @app.command()
@@ -349,12 +350,14 @@ def reconcile(
     from igest_sync import render
     from igest_sync.runs.reconcile import Period, ReconcileRun
 
-    period = Period(_parse_date(first, "--from"), _parse_date(last, "--to"))
+    first_day, last_day = _parse_date(first, "--from"), _parse_date(last, "--to")
+    assert first_day is not None and last_day is not None  # both options are required
+    period = Period(first_day, last_day)
     # Without --fix it reads both services only: no lock, no ledger.
     with session(ctx, lock=fix, ledger=fix) as s:
         report = ReconcileRun(s.config, *s.clients, ledger=s.ledger).run(period, fix=fix)
     render.reconcile_report(report, json_out=json_out)
-    raise typer.Exit(report.exit_code)
+    finish(report)
 
 
 # -- catalogue ----------------------------------------------------------------------------------
@@ -496,6 +499,7 @@ def check(json_out: JsonOption = False) -> None:
       igest-sync check --json
     """
     from igest_sync import render
+    from igest_sync.errors import ExitCode
     from igest_sync.runs.checks import run_checks
 
     config = _config()
@@ -503,7 +507,7 @@ def check(json_out: JsonOption = False) -> None:
     with js, ig:
         results = run_checks(config, js, ig)
     render.check_results(results, json_out=json_out)
-    raise typer.Exit(0 if all(r.ok for r in results) else 1)
+    raise typer.Exit(ExitCode.OK if all(r.ok for r in results) else ExitCode.ITEM_FAILED)
 
 
 @app.command()

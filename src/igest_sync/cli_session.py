@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -27,9 +27,12 @@ try:  # typer 0.2x vendors click; earlier versions depend on it
     from typer._click.exceptions import UsageError as ClickUsageError
     from typer._click.globals import get_current_context
 except ImportError:  # pragma: no cover
-    from click import ClickException, get_current_context  # type: ignore[no-redef]
-    from click import Context as _ClickContext  # type: ignore[assignment]
-    from click import UsageError as ClickUsageError  # type: ignore[assignment]
+    from click import (  # type: ignore[import-not-found,no-redef,assignment]
+        ClickException,
+        get_current_context,
+    )
+    from click import Context as _ClickContext  # type: ignore[import-not-found,no-redef]
+    from click import UsageError as ClickUsageError  # type: ignore[import-not-found,no-redef]
 
 from igest_sync.errors import ExitCode
 
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     from igest_sync.adapters.jumpseller import JumpsellerClient
     from igest_sync.config import Config
     from igest_sync.errors import IgestSyncError
+    from igest_sync.runs.report import Report
     from igest_sync.state.ledger import Ledger
 
 log = logging.getLogger("igest_sync.cli")
@@ -57,8 +61,8 @@ class CliState:
 
 def state_of(ctx: typer.Context | None = None) -> CliState:
     """The invocation's state (from the current context when none is given)."""
-    ctx = ctx or get_current_context(silent=True)
-    obj = ctx.find_object(CliState) if ctx is not None else None
+    current: _ClickContext | None = ctx or get_current_context(silent=True)
+    obj = current.find_object(CliState) if current is not None else None
     return obj if obj is not None else CliState()
 
 
@@ -283,6 +287,11 @@ def session(
             ledger_path = Path(":memory:") if dry_run and not path.exists() else path
             opened = stack.enter_context(Ledger(ledger_path))
         yield Session(state, config, path, js, ig, opened)
+
+
+def finish(report: Report) -> NoReturn:
+    """End the command with the report's exit code (always an ``ExitCode``)."""
+    raise typer.Exit(int(ExitCode(report.exit_code)))
 
 
 # -- the one error handler ------------------------------------------------------------------------
