@@ -346,7 +346,9 @@ def run_app(app: Any, args: Sequence[str]) -> int:
             exc.show()
             return exc.exit_code
         # A bug: one line for the person, the traceback in the log.
-        render.internal_error(exc, secrets=state.secrets, verbose=state.verbose)
+        render.internal_error(
+            exc, secrets=state.secrets, verbose=state.verbose, as_json=wants_json(state, args)
+        )
         return int(ExitCode.INTERNAL)
 
 

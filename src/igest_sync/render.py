@@ -171,11 +171,24 @@ def error(
         err.print(escape(_redact("".join(traceback.format_exception(exc)), secrets)))
 
 
-def internal_error(exc: Exception, *, secrets: Iterable[str] = (), verbose: bool = False) -> None:
+def internal_error(
+    exc: Exception, *, secrets: Iterable[str] = (), verbose: bool = False, as_json: bool = False
+) -> None:
     secrets = list(secrets)
     logging.getLogger("igest_sync").error(
         "Internal error: %r", exc, exc_info=exc, extra={"shown": True}
     )
+    if as_json:
+        emit_json(
+            {
+                "error": {
+                    "message": f"internal error: {_redact(repr(exc), secrets)}",
+                    "hint": "A bug in igest-sync; the traceback is in the log file.",
+                    "exit_code": 70,
+                }
+            }
+        )
+        return
     err.print(f"[red]internal error:[/red] {escape(_redact(repr(exc), secrets))}")
     err.print(
         "  This is a bug in igest-sync; the traceback is in the log file "
@@ -464,12 +477,12 @@ def status_report(report: StatusReport, *, json_out: bool = False) -> None:
     if json_out:
         emit_json(report.to_json())
         return
-    store = f" of {report.store}" if report.store else ""
+    store = f" by {report.store}" if report.store else ""
     if not report.issued_yet:
         _show(
             _cell(
-                f"Status{store}: nothing issued yet. The first `igest-sync invoice` "
-                "creates the state file."
+                f"{f'Store {report.store}' if report.store else 'Status'}: nothing issued yet; "
+                "the first `igest-sync invoice` creates the state file."
             )
         )
         return
@@ -579,6 +592,8 @@ def catalogue_report(report: CatalogueReport, title: str, *, json_out: bool = Fa
     if json_out:
         emit_json(report.to_json())
         return
+    if _quiet and not report.failed:
+        return  # -q: nothing here needs a person
     outcomes = list(report.outcomes)
     counts: dict[str, int] = {}
     for o in outcomes:

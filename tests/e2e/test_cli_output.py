@@ -183,6 +183,25 @@ def test_every_command_fits_80_columns_without_cutting_keys_or_numbers(sandbox, 
         _assert_fits(cli(command, "--help"))
 
 
+def test_the_sandbox_banner_fits_80_columns(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "igest_sync", "sandbox"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "IGEST_SYNC_HOME": str(tmp_path), "COLUMNS": "80"},
+    )
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("product_exemption_code"):
+            lines.append(proc.stdout.readline().rstrip("\n"))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    assert all(len(line) <= 80 for line in lines), lines
+    assert any(line.startswith("security_code = ") for line in lines)
+
+
 def test_a_wide_terminal_gets_the_wide_status_table(sandbox, tmp_path):
     cli = make_cli(sandbox, tmp_path, env={"COLUMNS": "140"})
     assert cli("invoice").code == 0
