@@ -339,6 +339,12 @@ def run_app(app: Any, args: Sequence[str]) -> int:
     except KeyboardInterrupt:
         render.err.print("Interrupted.")
         return 130
+    except BrokenPipeError:
+        # `igest-sync status | head`: the reader left; nothing is wrong with the run.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:  # noqa: BLE001 - the last handler: a bug, or click's own error
         if isinstance(exc, ClickUsageError) and wants_json(state, args):
             return handle_error(UsageError(exc.format_message()), state, args)

@@ -691,7 +691,7 @@ def sandbox_info(credentials: Mapping[str, Any]) -> None:
 def reconcile_report(report: ReconcileReport, *, json_out: bool = False) -> None:
     """The problems found (and what --fix did); always shown: a person asked for it."""
     if json_out:
-        emit_json(report.to_json())
+        emit_report_json(report)
         return
     wide = _layout() != "compact"
     if report.problems:
