@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -126,8 +126,7 @@ def _build(data: dict, path: Path, env: Mapping[str, str]) -> tuple[Config, list
         raise ConfigError(
             f"Configuration {path}: {count}",
             problems=problems,
-            hint="Fix the keys listed; `igest-sync init --example` prints every key, "
-            "documented.",
+            hint="Fix the keys listed; `igest-sync init --example` prints every key, documented.",
         )
     jumpseller = sections["jumpseller"]
     jumpseller.setdefault("store", jumpseller["login"])

@@ -66,8 +66,8 @@ def run_demo(*, verbose: bool = False) -> int:
         env = {
             **os.environ,
             "IGEST_SYNC_HOME": str(home),
+            # No COLUMNS here: each command sizes its tables to the terminal it prints on.
             "IGEST_SYNC_REPORTS": "always",
-            "COLUMNS": os.environ.get("COLUMNS", "120"),
         }
 
         def cli(title: str, *args: str) -> int:

@@ -63,6 +63,8 @@ def configure(log_dir: Path, *, secrets: Iterable[str] = (), verbose: bool = Fal
     if verbose:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        # An error the CLI has just printed (record marked "shown") is not printed twice.
+        console.addFilter(lambda record: not getattr(record, "shown", False))
         console.addFilter(redact)
         root.addHandler(console)
     root._igest_configured = True  # type: ignore[attr-defined]
