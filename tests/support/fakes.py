@@ -316,7 +316,14 @@ class FakeIgest(_Fake):
         date_from: date | None = None,
         date_to: date | None = None,
     ) -> Iterator[IssuedDocument]:
-        self._call("find_documents", external_reference)
+        query = {
+            "external_reference": external_reference,
+            "type": type,
+            "status": status,
+            "date_from": date_from,
+            "date_to": date_to,
+        }
+        self._call("find_documents", {k: v for k, v in query.items() if v is not None})
         found = [
             d
             for d in self.documents.values()
