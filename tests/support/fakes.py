@@ -446,7 +446,7 @@ class FakeJumpseller(_Fake):
         self.orders: dict[int, Order] = {o.id: o for o in orders}
         self.documents: dict[int, list[dict]] = {}
         self.items = list(items)
-        self.item_stock = {(i.product_id, i.variant_id): i.stock for i in self.items}
+        self.stock = {(i.product_id, i.variant_id): i.stock for i in self.items}
         self.location = dict(location or {})
         self.info = (
             info
@@ -523,7 +523,7 @@ class FakeJumpseller(_Fake):
     def catalogue(self) -> Iterator[CatalogueItem]:
         self._call("catalogue")
         for i in self.items:
-            yield replace(i, stock=self.item_stock[(i.product_id, i.variant_id)])
+            yield replace(i, stock=self.stock[(i.product_id, i.variant_id)])
 
     def location_stock(
         self, items: Iterable[CatalogueItem], location_id: int
@@ -538,7 +538,7 @@ class FakeJumpseller(_Fake):
         assert type(quantity) is int  # Jumpseller stock is whole units
         self.writes.append(("stock", item.sku, quantity))
         self._call("set_stock", item.sku)
-        self.item_stock[(item.product_id, item.variant_id)] = quantity
+        self.stock[(item.product_id, item.variant_id)] = quantity
         self._done()
 
     def set_location_stock(self, location_id: int, item: CatalogueItem, quantity: int) -> None:
