@@ -19,8 +19,7 @@ from igest_sync.models import Entity
 from igest_sync.redact import redact
 
 if TYPE_CHECKING:
-    from igest_sync.adapters.igest import IgestClient
-    from igest_sync.adapters.jumpseller import JumpsellerClient
+    from igest_sync.runs.services import IgestApi, JumpsellerApi
 
 T = TypeVar("T")
 
@@ -64,9 +63,7 @@ def _call(name: str, call: Callable[[], T], auth_hint: str) -> T:
         raise _Failed(CheckResult(name, False, f"{exc.service}: {exc.message}", hint)) from exc
 
 
-def run_checks(
-    config: Config, jumpseller: JumpsellerClient, igest: IgestClient
-) -> list[CheckResult]:
+def run_checks(config: Config, jumpseller: JumpsellerApi, igest: IgestApi) -> list[CheckResult]:
     """Check credentials, store, series, warehouses, exemption codes, VAT rates and stock mode."""
     results = [_check_store(jumpseller)]
     try:
@@ -101,7 +98,7 @@ def _redacted(results: list[CheckResult], config: Config) -> list[CheckResult]:
     ]
 
 
-def _check_store(jumpseller: JumpsellerClient) -> CheckResult:
+def _check_store(jumpseller: JumpsellerApi) -> CheckResult:
     name = "Jumpseller store"
     try:
         info = _call(name, jumpseller.store_info, JUMPSELLER_AUTH_HINT)
@@ -148,7 +145,7 @@ def _series_types(config: Config) -> list[str]:
     return types
 
 
-def _check_series(config: Config, igest: IgestClient) -> list[CheckResult]:
+def _check_series(config: Config, igest: IgestApi) -> list[CheckResult]:
     code = config.invoice.series
     results = []
     for doc_type in _series_types(config):
@@ -193,7 +190,7 @@ def _check_series(config: Config, igest: IgestClient) -> list[CheckResult]:
     return results
 
 
-def _check_warehouses(config: Config, igest: IgestClient) -> list[CheckResult]:
+def _check_warehouses(config: Config, igest: IgestApi) -> list[CheckResult]:
     wanted = {
         ("invoice", "warehouse"): config.invoice.warehouse,
         ("stock", "warehouse"): config.stock.warehouse,
@@ -220,7 +217,7 @@ def _check_warehouses(config: Config, igest: IgestClient) -> list[CheckResult]:
     return results
 
 
-def _check_exemption_codes(config: Config, igest: IgestClient) -> list[CheckResult]:
+def _check_exemption_codes(config: Config, igest: IgestApi) -> list[CheckResult]:
     wanted = {
         "[invoice] product_exemption_code": config.invoice.product_exemption_code,
         "[invoice] shipping_exemption_code": config.invoice.shipping_exemption_code,
@@ -247,7 +244,7 @@ def _check_exemption_codes(config: Config, igest: IgestClient) -> list[CheckResu
     return results
 
 
-def _check_vat_rates(config: Config, igest: IgestClient) -> list[CheckResult]:
+def _check_vat_rates(config: Config, igest: IgestApi) -> list[CheckResult]:
     region = config.invoice.vat_region
     name = f"VAT rates {region}"
     taxes = _call(name, igest.taxes, IGEST_AUTH_HINT)

@@ -27,16 +27,15 @@ from igest_sync.runs.catalogue import (
 from igest_sync.runs.parallel import write_all
 
 if TYPE_CHECKING:
-    from igest_sync.adapters.igest import IgestClient
-    from igest_sync.adapters.jumpseller import JumpsellerClient
     from igest_sync.config import StockConfig
+    from igest_sync.runs.services import IgestApi, JumpsellerApi
 
 Progress = Callable[[int, int | None], None]
 
 
 def sync_stock(
-    jumpseller: JumpsellerClient,
-    igest: IgestClient,
+    jumpseller: JumpsellerApi,
+    igest: IgestApi,
     settings: StockConfig,
     *,
     force: bool,
@@ -153,8 +152,8 @@ def _preview(plan: StockPlan, change: StockChange) -> ItemOutcome:
 
 
 def _carry_out(
-    jumpseller: JumpsellerClient,
-    igest: IgestClient,
+    jumpseller: JumpsellerApi,
+    igest: IgestApi,
     settings: StockConfig,
     plan: StockPlan,
     change: StockChange,
