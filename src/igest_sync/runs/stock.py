@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from igest_sync.errors import ApiError, ConfigError, SafetyBrake
-from igest_sync.models import ApiFailure, ItemOutcome
+from igest_sync.models import Action, ApiFailure, ItemOutcome
 from igest_sync.runs.catalogue import (
     CatalogueReport,
     StockChange,
@@ -144,7 +144,7 @@ def _describe(plan: StockPlan, change: StockChange) -> str:
 def _preview(plan: StockPlan, change: StockChange) -> ItemOutcome:
     return ItemOutcome(
         change.sku,
-        "updated",
+        Action.UPDATED,
         f"Would set {_describe(plan, change)}",
         quantity_from=change.current,
         quantity_to=change.new,
@@ -170,7 +170,7 @@ def _carry_out(
     except ApiError as exc:
         return ItemOutcome(
             change.sku,
-            "failed",
+            Action.FAILED,
             f"Could not set {_describe(plan, change)}: {exc}",
             quantity_from=change.current,
             quantity_to=change.new,
@@ -179,7 +179,7 @@ def _carry_out(
         )
     return ItemOutcome(
         change.sku,
-        "updated",
+        Action.UPDATED,
         f"Set {_describe(plan, change)}",
         quantity_from=change.current,
         quantity_to=change.new,
