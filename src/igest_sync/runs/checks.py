@@ -20,8 +20,7 @@ from igest_sync.redact import redact
 from igest_sync.runs.stock import locations_to_choose_from
 
 if TYPE_CHECKING:
-    from igest_sync.adapters.igest import IgestClient
-    from igest_sync.adapters.jumpseller import JumpsellerClient
+    from igest_sync.runs.services import IgestApi, JumpsellerApi
 
 T = TypeVar("T")
 
@@ -80,9 +79,7 @@ def _call(name: str, call: Callable[[], T], auth_hint: str) -> T:
         ) from exc
 
 
-def run_checks(
-    config: Config, jumpseller: JumpsellerClient, igest: IgestClient
-) -> list[CheckResult]:
+def run_checks(config: Config, jumpseller: JumpsellerApi, igest: IgestApi) -> list[CheckResult]:
     """Check credentials, store, series, warehouses, exemption codes, VAT rates and stock mode."""
     store = _check_store(jumpseller)
     results = [store]
@@ -120,7 +117,7 @@ def _redacted(results: list[CheckResult], config: Config) -> list[CheckResult]:
     ]
 
 
-def _check_store(jumpseller: JumpsellerClient) -> CheckResult:
+def _check_store(jumpseller: JumpsellerApi) -> CheckResult:
     name = "Jumpseller store"
     try:
         info = _call(name, jumpseller.store_info, JUMPSELLER_AUTH_HINT)
@@ -167,7 +164,7 @@ def _series_types(config: Config) -> list[str]:
     return types
 
 
-def _check_series(config: Config, igest: IgestClient) -> list[CheckResult]:
+def _check_series(config: Config, igest: IgestApi) -> list[CheckResult]:
     code = config.invoice.series
     results = []
     for doc_type in _series_types(config):
@@ -212,7 +209,7 @@ def _check_series(config: Config, igest: IgestClient) -> list[CheckResult]:
     return results
 
 
-def _check_warehouses(config: Config, igest: IgestClient) -> list[CheckResult]:
+def _check_warehouses(config: Config, igest: IgestApi) -> list[CheckResult]:
     wanted = {
         ("invoice", "warehouse"): config.invoice.warehouse,
         ("stock", "warehouse"): config.stock.warehouse,
@@ -239,7 +236,7 @@ def _check_warehouses(config: Config, igest: IgestClient) -> list[CheckResult]:
     return results
 
 
-def _check_exemption_codes(config: Config, igest: IgestClient) -> list[CheckResult]:
+def _check_exemption_codes(config: Config, igest: IgestApi) -> list[CheckResult]:
     wanted = {
         "[invoice] product_exemption_code": config.invoice.product_exemption_code,
         "[invoice] shipping_exemption_code": config.invoice.shipping_exemption_code,
@@ -266,7 +263,7 @@ def _check_exemption_codes(config: Config, igest: IgestClient) -> list[CheckResu
     return results
 
 
-def _check_vat_rates(config: Config, igest: IgestClient) -> list[CheckResult]:
+def _check_vat_rates(config: Config, igest: IgestApi) -> list[CheckResult]:
     region = config.invoice.vat_region
     name = f"VAT rates {region}"
     taxes = _call(name, igest.taxes, IGEST_AUTH_HINT)
@@ -308,7 +305,7 @@ def _check_stock_mode(config: Config, entity: Entity) -> list[CheckResult]:
     ]
 
 
-def _check_stock_locations(config: Config, jumpseller: JumpsellerClient) -> list[CheckResult]:
+def _check_stock_locations(config: Config, jumpseller: JumpsellerApi) -> list[CheckResult]:
     """The Jumpseller location sync-stock writes, when it matters: the same refusal as the run."""
     settings = config.stock
     if not settings.enabled:

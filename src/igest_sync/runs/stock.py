@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from igest_sync.errors import ApiError, ConfigError, SafetyBrake
-from igest_sync.models import ApiFailure, ItemOutcome, StoreLocation
+from igest_sync.models import Action, ApiFailure, ItemOutcome, StoreLocation
 from igest_sync.runs.catalogue import (
     CatalogueReport,
     StockChange,
@@ -27,16 +27,15 @@ from igest_sync.runs.catalogue import (
 from igest_sync.runs.parallel import write_all
 
 if TYPE_CHECKING:
-    from igest_sync.adapters.igest import IgestClient
-    from igest_sync.adapters.jumpseller import JumpsellerClient
     from igest_sync.config import StockConfig
+    from igest_sync.runs.services import IgestApi, JumpsellerApi
 
 Progress = Callable[[int, int | None], None]
 
 
 def sync_stock(
-    jumpseller: JumpsellerClient,
-    igest: IgestClient,
+    jumpseller: JumpsellerApi,
+    igest: IgestApi,
     settings: StockConfig,
     *,
     force: bool,
@@ -182,7 +181,7 @@ def _describe(plan: StockPlan, change: StockChange) -> str:
 def _preview(plan: StockPlan, change: StockChange) -> ItemOutcome:
     return ItemOutcome(
         change.sku,
-        "updated",
+        Action.UPDATED,
         f"Would set {_describe(plan, change)}",
         quantity_from=change.current,
         quantity_to=change.new,
@@ -190,8 +189,8 @@ def _preview(plan: StockPlan, change: StockChange) -> ItemOutcome:
 
 
 def _carry_out(
-    jumpseller: JumpsellerClient,
-    igest: IgestClient,
+    jumpseller: JumpsellerApi,
+    igest: IgestApi,
     settings: StockConfig,
     plan: StockPlan,
     change: StockChange,
@@ -208,7 +207,7 @@ def _carry_out(
     except ApiError as exc:
         return ItemOutcome(
             change.sku,
-            "failed",
+            Action.FAILED,
             f"Could not set {_describe(plan, change)}: {exc}",
             quantity_from=change.current,
             quantity_to=change.new,
@@ -217,7 +216,7 @@ def _carry_out(
         )
     return ItemOutcome(
         change.sku,
-        "updated",
+        Action.UPDATED,
         f"Set {_describe(plan, change)}",
         quantity_from=change.current,
         quantity_to=change.new,
