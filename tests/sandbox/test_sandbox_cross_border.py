@@ -49,7 +49,7 @@ def test_what_each_order_exercises() -> None:
     assert o[10105]["billing_address"]["taxid"] == "B12345674"
     assert o[10106]["billing_address"]["taxid"] == "ESB66123456"
     assert max(len(p["name"]) for p in o[10107]["products"]) == 300
-    assert "\n" in o[10108]["additional_information"]
+    assert "\r\n" in o[10108]["additional_information"]
     assert o[10109]["source"]["created_from"] == "pos"
     assert {o[i]["source"]["created_from"] for i in IDS if i != 10109} == {"checkout"}
 

@@ -117,15 +117,20 @@ def test_control_characters_are_refused(ig: httpx.Client) -> None:
         "/documents",
         json=draft(
             lines=[line("X", "1", "10", "23.00") | {"description": "Caneca\tazul"}],
-            notes="linha 1\nlinha 2",
+            notes="linha 1\r\nlinha 2",
             customer={"name": "Ana\x07"},
         ),
     )
     fields = body(response)["error"]["fields"]
     assert response.status_code == 422
     assert fields["lines[0].description"] == "contains a control character (U+0009)"
-    assert fields["notes"] == "contains a control character (U+000A)"
+    assert fields["notes"] == "contains a control character (U+000D)"
     assert fields["customer.name"] == "contains a control character (U+0007)"
+    # A line feed is the one control character notes may hold (their lines).
+    assert (
+        ig.post("/documents", json=draft(notes="Encomenda 1\nPago em 2026-11-27")).status_code
+        == 201
+    )
 
 
 def test_partial_credits_never_exceed_the_original(sb: Sandbox, ig: httpx.Client) -> None:

@@ -45,6 +45,7 @@ from igest_sync.models import (
     OrderLine,
     Series,
     StockLevel,
+    StoreLocation,
     Tax,
     TaxRate,
 )
@@ -319,7 +320,14 @@ class FakeIgest(_Fake):
         date_from: date | None = None,
         date_to: date | None = None,
     ) -> Iterator[IssuedDocument]:
-        self._call("find_documents", external_reference)
+        query = {
+            "external_reference": external_reference,
+            "type": type,
+            "status": status,
+            "date_from": date_from,
+            "date_to": date_to,
+        }
+        self._call("find_documents", {k: v for k, v in query.items() if v is not None})
         found = [
             d
             for d in self.documents.values()
@@ -445,12 +453,19 @@ class FakeJumpseller(_Fake):
         location: dict[tuple[int, int | None], int] | None = None,
         info: dict | None = None,
         errors: dict[str, BaseException] | None = None,
+        locations: Iterable[StoreLocation] | None = None,
     ) -> None:
         super().__init__(errors)
+        # One location holding stock unless told otherwise: a store that needs no choice.
+        self.store_locations = (
+            [StoreLocation(1, "Armazém", main=True, holds_stock=True)]
+            if locations is None
+            else list(locations)
+        )
         self.orders: dict[int, Order] = {o.id: o for o in orders}
         self.documents: dict[int, list[dict]] = {}
         self.items = list(items)
-        self.item_stock = {(i.product_id, i.variant_id): i.stock for i in self.items}
+        self.stock = {(i.product_id, i.variant_id): i.stock for i in self.items}
         self.location = dict(location or {})
         self.info = (
             info
@@ -524,10 +539,14 @@ class FakeJumpseller(_Fake):
 
     # -- catalogue and stock
 
+    def locations(self) -> list[StoreLocation]:
+        self._call("locations")
+        return list(self.store_locations)
+
     def catalogue(self) -> Iterator[CatalogueItem]:
         self._call("catalogue")
         for i in self.items:
-            yield replace(i, stock=self.item_stock[(i.product_id, i.variant_id)])
+            yield replace(i, stock=self.stock[(i.product_id, i.variant_id)])
 
     def location_stock(
         self, items: Iterable[CatalogueItem], location_id: int
@@ -542,7 +561,7 @@ class FakeJumpseller(_Fake):
         assert type(quantity) is int  # Jumpseller stock is whole units
         self.writes.append(("stock", item.sku, quantity))
         self._call("set_stock", item.sku)
-        self.item_stock[(item.product_id, item.variant_id)] = quantity
+        self.stock[(item.product_id, item.variant_id)] = quantity
         self._done()
 
     def set_location_stock(self, location_id: int, item: CatalogueItem, quantity: int) -> None:

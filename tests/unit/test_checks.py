@@ -1,4 +1,4 @@
-"""``run_checks`` against small fake clients implementing only what it calls."""
+"""``run_checks`` against the shared in-memory fakes, set up as an account that passes."""
 
 from __future__ import annotations
 
@@ -16,74 +16,46 @@ from igest_sync.config import (
     ProductsConfig,
     StockConfig,
 )
-from igest_sync.errors import AuthError, ServerError, TransportError
+from igest_sync.errors import AuthError, ExitCode, ServerError, TransportError
 from igest_sync.fiscal.rules import VAT_RATES
-from igest_sync.models import Entity, ExemptionReason, Series, TaxRate
-from igest_sync.runs.checks import CheckResult, run_checks
+from igest_sync.models import Entity, ExemptionReason, Series, StoreLocation, TaxRate
+from igest_sync.runs.checks import CheckResult, checks_exit_code, run_checks
+from tests.support.fakes import FakeIgest, FakeJumpseller
 
 TOKEN = "js-token-SECRET"
+MAIN = StoreLocation(1, "Armazém Lisboa", main=True, holds_stock=True)
+PORTO = StoreLocation(2, "Loja Porto", main=False, holds_stock=True)
 SECURITY = "ig-code-SECRET"
 
 
-class FakeJumpseller:
-    def __init__(self, info: dict | None = None, error: Exception | None = None) -> None:
-        self.info = (
-            info
-            if info is not None
-            else {"name": "Loja", "code": "loja", "currency": "EUR", "country": "PT"}
-        )
-        self.error = error
-
-    def store_info(self) -> dict:
-        if self.error:
-            raise self.error
-        return self.info
+def shop(info: dict | None = None, error: Exception | None = None) -> FakeJumpseller:
+    """A Jumpseller store whose info is ``info``, or whose store_info raises ``error``."""
+    errors = {"store_info": error, "locations": error} if error else None
+    return FakeJumpseller(info=info, errors=errors)
 
 
-class FakeIgest:
-    def __init__(self, **overrides) -> None:
-        self.entity_value = Entity(
-            nif="509999999", name="Loja Lda", currency="EUR", stock_by_warehouse=True
-        )
-        self.series_by_type = {
-            t: [Series("A", t, f"ATC{t}", True)] for t in ("FR", "FT", "FS", "NC")
-        }
-        self.warehouse_list = [("ARM1", "Armazém 1"), ("ARM2", "Loja")]
-        self.tax_list = [
+def account(**overrides) -> FakeIgest:
+    """An iGEST account that passes every check, with ``overrides`` of its fake's fields;
+    ``errors`` maps a method to what it raises."""
+    igest = FakeIgest(
+        entity=Entity(nif="509999999", name="Loja Lda", currency="EUR", stock_by_warehouse=True),
+        series={t: [Series("A", t, f"ATC{t}", True)] for t in ("FR", "FT", "FS", "NC")},
+        warehouses=[("ARM1", "Armazém 1"), ("ARM2", "Loja")],
+        taxes=[
             TaxRate(region, kind, rate)
             for region, rates in VAT_RATES.items()
             for kind, rate in rates.items()
-        ]
-        self.reasons = [ExemptionReason("M10", "regime de isenção"), ExemptionReason("M16", "RITI")]
-        self.errors: dict[str, Exception] = {}
-        self.calls: list[str] = []
-        for name, value in overrides.items():
-            setattr(self, name, value)
-
-    def _maybe_fail(self, name: str) -> None:
-        self.calls.append(name)
-        if name in self.errors:
-            raise self.errors[name]
-
-    def entity(self) -> Entity:
-        self._maybe_fail("entity")
-        return self.entity_value
-
-    def series(self, document_type: str) -> list[Series]:
-        self._maybe_fail("series")
-        return self.series_by_type.get(document_type, [])
-
-    def warehouses(self) -> list[tuple[str, str]]:
-        self._maybe_fail("warehouses")
-        return self.warehouse_list
-
-    def taxes(self) -> list[TaxRate]:
-        self._maybe_fail("taxes")
-        return self.tax_list
-
-    def exemption_reasons(self) -> list[ExemptionReason]:
-        self._maybe_fail("exemption_reasons")
-        return self.reasons
+        ],
+        exemption_reasons=[
+            ExemptionReason("M10", "regime de isenção"),
+            ExemptionReason("M16", "RITI"),
+        ],
+        errors=overrides.pop("errors", None),
+    )
+    for name, value in overrides.items():
+        assert hasattr(igest, name), name
+        setattr(igest, name, value)
+    return igest
 
 
 def make_config(**sections) -> Config:
@@ -114,7 +86,7 @@ def failures(results: list[CheckResult]) -> list[str]:
 
 
 def test_all_good():
-    results = run_checks(make_config(), FakeJumpseller(), FakeIgest())
+    results = run_checks(make_config(), shop(), account())
     assert failures(results) == []
     assert not [r.name for r in results if r.warning]
     assert set(by_name(results)) == {
@@ -133,10 +105,8 @@ def test_all_good():
 
 
 def test_wrong_jumpseller_credentials_fail_that_check_only():
-    jumpseller = FakeJumpseller(
-        error=AuthError("401 Unauthorized", service="Jumpseller", status=401)
-    )
-    results = run_checks(make_config(), jumpseller, FakeIgest())
+    jumpseller = shop(error=AuthError("401 Unauthorized", service="Jumpseller", status=401))
+    results = run_checks(make_config(), jumpseller, account())
     assert failures(results) == ["Jumpseller store"]
     store = results[0]
     assert "401 Unauthorized" in store.detail
@@ -144,10 +114,10 @@ def test_wrong_jumpseller_credentials_fail_that_check_only():
 
 
 def test_wrong_igest_credentials_skip_the_other_igest_checks():
-    igest = FakeIgest(
+    igest = account(
         errors={"entity": AuthError("credentials refused", service="iGEST", status=401)}
     )
-    results = run_checks(make_config(), FakeJumpseller(), igest)
+    results = run_checks(make_config(), shop(), igest)
     assert [(r.name, r.ok) for r in results] == [
         ("Jumpseller store", True),
         ("iGEST entity", False),
@@ -158,37 +128,37 @@ def test_wrong_igest_credentials_skip_the_other_igest_checks():
 
 
 def test_unreachable_igest_skips_the_other_igest_checks():
-    igest = FakeIgest(errors={"entity": TransportError("connection refused", service="iGEST")})
-    results = run_checks(make_config(), FakeJumpseller(), igest)
+    igest = account(errors={"entity": TransportError("connection refused", service="iGEST")})
+    results = run_checks(make_config(), shop(), igest)
     assert failures(results) == ["iGEST entity"] and len(results) == 2
 
 
 def test_one_failing_call_does_not_stop_the_others():
-    igest = FakeIgest(
+    igest = account(
         errors={"warehouses": ServerError("503 Service Unavailable", service="iGEST", status=503)}
     )
-    results = run_checks(make_config(), FakeJumpseller(), igest)
+    results = run_checks(make_config(), shop(), igest)
     assert failures(results) == ["Warehouses"]
     assert "503" in by_name(results)["Warehouses"].detail
     assert {"Series FR A", "VAT rates PT", "Stock by warehouse"} <= set(by_name(results))
 
 
 def test_entity_server_error_still_runs_reference_checks_but_not_stock_mode():
-    igest = FakeIgest(errors={"entity": ServerError("500", service="iGEST", status=500)})
-    results = by_name(run_checks(make_config(), FakeJumpseller(), igest))
+    igest = account(errors={"entity": ServerError("500", service="iGEST", status=500)})
+    results = by_name(run_checks(make_config(), shop(), igest))
     assert not results["iGEST entity"].ok
     assert results["Series FR A"].ok and results["VAT rates PT"].ok
     assert "Stock by warehouse" not in results
 
 
 def test_missing_series():
-    igest = FakeIgest(
+    igest = account(
         series_by_type={
             "FR": [Series("B", "FR", "ATCB", True)],
             "NC": [Series("A", "NC", "ATCN", True)],
         }
     )
-    results = by_name(run_checks(make_config(), FakeJumpseller(), igest))
+    results = by_name(run_checks(make_config(), shop(), igest))
     series = results["Series FR A"]
     assert not series.ok and "found: B" in series.detail
     assert "[invoice] series" in series.hint
@@ -196,32 +166,32 @@ def test_missing_series():
 
 
 def test_inactive_series_fails_and_series_without_atcud_warns():
-    igest = FakeIgest(
+    igest = account(
         series_by_type={
             "FR": [Series("A", "FR", "ATC", False)],
             "NC": [Series("A", "NC", None, True)],
         }
     )
-    results = by_name(run_checks(make_config(), FakeJumpseller(), igest))
+    results = by_name(run_checks(make_config(), shop(), igest))
     assert not results["Series FR A"].ok and "not active" in results["Series FR A"].detail
     assert results["Series NC A"].ok and results["Series NC A"].warning
 
 
 def test_credit_note_series_only_when_credit_cancelled():
     config = make_config(invoice={"credit_cancelled": False})
-    names = set(by_name(run_checks(config, FakeJumpseller(), FakeIgest())))
+    names = set(by_name(run_checks(config, shop(), account())))
     assert "Series FR A" in names and "Series NC A" not in names
 
 
 def test_fs_checks_the_fallback_series_too():
     config = make_config(invoice={"document_type": "FS", "fs_fallback": "FT"})
-    names = set(by_name(run_checks(config, FakeJumpseller(), FakeIgest())))
+    names = set(by_name(run_checks(config, shop(), account())))
     assert {"Series FS A", "Series FT A", "Series NC A"} <= names
 
 
 def test_missing_warehouse():
-    igest = FakeIgest(warehouse_list=[("ARM1", "Armazém 1")])
-    results = by_name(run_checks(make_config(), FakeJumpseller(), igest))
+    igest = account(warehouse_list=[("ARM1", "Armazém 1")])
+    results = by_name(run_checks(make_config(), shop(), igest))
     missing = results["Warehouse ARM2 ([stock] warehouse)"]
     assert not missing.ok and "ARM2" in missing.detail and "found: ARM1" in missing.detail
     assert results["Warehouse ARM1 ([invoice] warehouse)"].ok
@@ -230,60 +200,113 @@ def test_missing_warehouse():
 def test_no_warehouse_configured_needs_no_call():
     config = make_config(invoice={}, stock={"enabled": False, "warehouse": None})
     config = replace(config, invoice=replace(config.invoice, warehouse=None))
-    igest = FakeIgest()
-    results = by_name(run_checks(config, FakeJumpseller(), igest))
+    igest = account()
+    results = by_name(run_checks(config, shop(), igest))
     assert results["Warehouses"].ok
     assert "warehouses" not in igest.calls
 
 
 def test_unknown_exemption_code():
     config = make_config(
-        products={"vat_rate": Decimal("0"), "exemption_code": "M16"},
+        products={"vat_rate": Decimal(0), "exemption_code": "M16"},
         invoice={"shipping_exemption_code": "M99"},
     )
-    results = by_name(run_checks(config, FakeJumpseller(), FakeIgest()))
+    results = by_name(run_checks(config, shop(), account()))
     assert results["Exemption code M16 ([products] exemption_code)"].ok
     unknown = results["Exemption code M99 ([invoice] shipping_exemption_code)"]
     assert not unknown.ok and "M99" in unknown.detail
 
 
 def test_missing_vat_rate_for_the_region():
-    igest = FakeIgest(
+    igest = account(
         tax_list=[
             TaxRate("PT-MA", "NOR", Decimal("22.00")),
             TaxRate("PT-MA", "INT", Decimal("12.00")),
         ]
     )
-    config = make_config(invoice={"vat_region": "PT-MA"}, products={"vat_rate": Decimal("22")})
-    result = by_name(run_checks(config, FakeJumpseller(), igest))["VAT rates PT-MA"]
+    config = make_config(invoice={"vat_region": "PT-MA"}, products={"vat_rate": Decimal(22)})
+    result = by_name(run_checks(config, shop(), igest))["VAT rates PT-MA"]
     assert not result.ok and "RED 4 %" in result.detail and "22" not in result.detail
 
 
 def test_stock_by_warehouse_required_for_a_stock_warehouse():
-    igest = FakeIgest(entity_value=Entity("509999999", "Loja Lda", "EUR", False))
-    results = by_name(run_checks(make_config(), FakeJumpseller(), igest))
+    igest = account(entity_value=Entity("509999999", "Loja Lda", "EUR", False))
+    results = by_name(run_checks(make_config(), shop(), igest))
     assert not results["Stock by warehouse"].ok
     assert "[stock] warehouse" in results["Stock by warehouse"].hint
 
 
 @pytest.mark.parametrize("stock", [{"enabled": False}, {"warehouse": None}])
 def test_stock_by_warehouse_not_needed_otherwise(stock):
-    igest = FakeIgest(entity_value=Entity("509999999", "Loja Lda", "EUR", False))
-    results = by_name(run_checks(make_config(stock=stock), FakeJumpseller(), igest))
+    igest = account(entity_value=Entity("509999999", "Loja Lda", "EUR", False))
+    results = by_name(run_checks(make_config(stock=stock), shop(), igest))
     assert "Stock by warehouse" not in results
     assert failures(list(results.values())) == []
 
 
 def test_store_currency_other_than_eur_is_a_warning():
     info = {"name": "Shop", "code": "shop", "currency": "USD"}
-    store = run_checks(make_config(), FakeJumpseller(info), FakeIgest())[0]
+    store = run_checks(make_config(), shop(info), account())[0]
     assert store.ok and store.warning and "USD" in store.detail and "EUR" in store.hint
 
 
 def test_service_messages_are_redacted():
-    jumpseller = FakeJumpseller(error=AuthError(f"bad token {TOKEN}", service="Jumpseller"))
-    igest = FakeIgest(errors={"taxes": ServerError(f"echo {SECURITY}", service="iGEST")})
+    jumpseller = shop(error=AuthError(f"bad token {TOKEN}", service="Jumpseller"))
+    igest = account(errors={"taxes": ServerError(f"echo {SECURITY}", service="iGEST")})
     results = run_checks(make_config(), jumpseller, igest)
     text = repr(results)
     assert TOKEN not in text and SECURITY not in text
     assert "bad token ***" in results[0].detail
+
+
+# -- stock locations ---------------------------------------------------------------------------
+
+
+def test_several_stock_locations_without_one_configured_fail_naming_them():
+    jumpseller = FakeJumpseller(locations=[MAIN, PORTO])
+    results = run_checks(make_config(), jumpseller, account())
+    result = by_name(results)["Jumpseller stock location"]
+    assert not result.ok and "2 locations (1 Armazém Lisboa, 2 Loja Porto)" in result.detail
+    assert "[stock] jumpseller_location_id" in result.hint
+    assert failures(results) == ["Jumpseller stock location"]
+    assert checks_exit_code(results) == ExitCode.USAGE == 2
+
+
+def test_a_configured_location_is_looked_up():
+    config = make_config(stock={"jumpseller_location_id": 2})
+    found = by_name(run_checks(config, FakeJumpseller(locations=[MAIN, PORTO]), account()))
+    assert found["Jumpseller stock location"].ok
+    assert found["Jumpseller stock location"].detail == "location 2: Loja Porto"
+    missing = by_name(run_checks(config, FakeJumpseller(), account()))
+    assert not missing["Jumpseller stock location"].ok
+    assert "no location 2" in missing["Jumpseller stock location"].detail
+
+
+@pytest.mark.parametrize(
+    "stock", [{"enabled": False}, {"direction": "jumpseller_to_igest", "warehouse": "ARM1"}]
+)
+def test_no_location_needed_when_stock_is_off_or_read_from_jumpseller(stock):
+    results = run_checks(
+        make_config(stock=stock), FakeJumpseller(locations=[MAIN, PORTO]), account()
+    )
+    assert "Jumpseller stock location" not in by_name(results)
+    assert checks_exit_code(results) == ExitCode.OK
+
+
+# -- exit codes, as for every command ------------------------------------------------------------
+
+
+def test_exit_code_5_when_a_service_is_unreachable_or_refuses():
+    refused = shop(error=AuthError("401", service="Jumpseller", status=401))
+    assert checks_exit_code(run_checks(make_config(), refused, account())) == ExitCode.SERVICE
+    igest = account(errors={"entity": TransportError("down", service="iGEST")})
+    assert checks_exit_code(run_checks(make_config(), FakeJumpseller(), igest)) == 5
+
+
+def test_exit_code_2_when_only_the_config_is_wrong_and_5_wins_over_it():
+    igest = account(warehouse_list=[("ARM1", "Armazém 1")])  # [stock] warehouse ARM2 missing
+    results = run_checks(make_config(), FakeJumpseller(), igest)
+    assert failures(results) == ["Warehouse ARM2 ([stock] warehouse)"]
+    assert checks_exit_code(results) == ExitCode.USAGE
+    igest.faults.add("taxes", ServerError("502", service="iGEST"), times=None)
+    assert checks_exit_code(run_checks(make_config(), FakeJumpseller(), igest)) == 5

@@ -76,7 +76,7 @@ def test_a_stuck_order_is_shown_once_then_reminded_once_a_day(ledger):
     assert (shown(after), after.exit_code) == ([], 0)
     assert ledger.work(7).state == "failed"  # never recorded as a success
     # Only the first run's listing (the ledger was empty); a data failure waits for a person.
-    assert ig.log == [("find_documents", None)]
+    assert ig.log == [("find_documents", {"date_from": date(2026, 11, 1)})]
 
 
 def test_a_retried_failure_is_quiet_while_its_reason_stays_and_shown_when_it_changes(ledger):
@@ -129,7 +129,9 @@ def test_a_dry_run_on_an_empty_ledger_lists_igest_and_says_what_it_would_adopt(l
     assert actions == {"1": "would issue", "2": "would fail", "3": "would adopt"}
     assert all(o.detail.startswith("would ") for o in report.outcomes)
     assert held.number in next(o.detail for o in report.outcomes if o.key == "3")
-    assert ig.called("find_documents") == [None]  # the same listing as a real first run
+    assert ig.called("find_documents") == [
+        {"date_from": date(2026, 11, 1)}
+    ]  # the same listing as a real first run
     assert WRITES.isdisjoint(ig.calls)
     summary = report.summary()
     assert "would issue 1" in summary and "would adopt 1" in summary
@@ -144,3 +146,16 @@ def test_a_dry_run_previews_skips_in_would_too(ledger):
     ).run(dry_run=True)
     assert [(o.key, o.action) for o in report.outcomes] == [("4", "would skip")]
     assert "would skip 1" in report.summary()
+
+
+def test_a_quiet_failure_of_this_run_still_is_no_successful_run(ledger):
+    js = FakeJumpseller(orders=[paid_order(8)])
+    ig = FakeIgest()
+    ig.faults.add("create_document", "5xx", times=None)
+    InvoiceRun(config(), ledger, js, ig, now=START).run()
+    quiet = InvoiceRun(config(), ledger, js, ig, now=START + timedelta(minutes=10)).run()
+    assert quiet.exit_code == 0 and [o.key for o in quiet.quiet] == ["8"]
+    assert ledger.get_meta("last_success_at") is None
+    ig.faults.clear()
+    InvoiceRun(config(), ledger, js, ig, now=START + timedelta(minutes=20)).run()
+    assert ledger.get_meta("last_success_at") == (START + timedelta(minutes=20)).isoformat()

@@ -163,7 +163,9 @@ def test_a_lost_or_refused_write_is_recovered_by_the_next_attempt(
     igest.log.clear()
     second = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
     assert second.action in (Action.ISSUED, Action.ADOPTED)
-    assert igest.called("find_documents") == [REF]  # looked up before anything is sent
+    assert igest.called("find_documents") == [
+        {"external_reference": REF}
+    ]  # looked up before anything is sent
     assert len(igest.finals(REF)) == 1
     # Only a draft that never reached iGEST is sent again; any other is reused or adopted.
     resent = (method, answer) == ("create_document", "5xx")

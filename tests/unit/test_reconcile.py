@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
-from igest_sync.errors import NotFound, UsageError
+from igest_sync.errors import UsageError
 from igest_sync.models import IssuedDocument, ItemOutcome, Order
 from igest_sync.runs import reconcile as rec
 from igest_sync.runs.invoice import InvoiceReport
@@ -27,6 +27,7 @@ from igest_sync.runs.reconcile import (
     parse_reference,
 )
 from igest_sync.state.ledger import Ledger
+from tests.support.fakes import FakeIgest, FakeJumpseller
 
 STORE = "shop"
 NOV = Period(date(2026, 11, 1), date(2026, 11, 30))
@@ -290,51 +291,14 @@ def test_parse_reference(reference, expected):
 # -- the run, with fake clients -------------------------------------------------------------
 
 
-class FakeJumpseller:
-    def __init__(self, listed: list[Order], hidden: list[Order] = ()) -> None:
-        self.listed = listed
-        self.hidden = {o.id: o for o in [*listed, *hidden]}
-        self.listings: list[tuple] = []
-        self.lookups: list[int] = []
-
-    def orders_created_between(self, first, last, status=None) -> Iterator[Order]:
-        self.listings.append((first, last, status))
-        return iter(self.listed)
-
-    def order(self, order_id: int) -> Order:
-        self.lookups.append(order_id)
-        if order_id not in self.hidden:
-            raise NotFound(
-                f"Jumpseller GET /orders/{order_id}.json: not found",
-                service="Jumpseller",
-                status=404,
-            )
-        return self.hidden[order_id]
+def jumpseller(listed: list[Order], hidden: list[Order] = ()) -> FakeJumpseller:
+    """Jumpseller holding ``listed`` (created in the period) and ``hidden`` (created before the
+    listing window: found only by a look-up)."""
+    return FakeJumpseller(orders=[*listed, *hidden])
 
 
-class FakeIgest:
-    def __init__(self, documents: list[IssuedDocument]) -> None:
-        self.documents = documents
-        self.queries: list[dict] = []
-        self.related: list[str] = []  # the originals whose credit notes were listed
-
-    def find_documents(self, **query) -> Iterator[IssuedDocument]:
-        self.queries.append(query)
-        first, last = query.get("date_from"), query.get("date_to")
-        ref = query.get("external_reference")
-        return iter(
-            [
-                d
-                for d in self.documents
-                if (first is None or d.date >= first)
-                and (last is None or d.date <= last)
-                and (ref is None or d.external_reference == ref)
-            ]
-        )
-
-    def credit_notes_of(self, number: str) -> list[IssuedDocument]:
-        self.related.append(number)
-        return [d for d in self.documents if d.related_number == number]
+def igest(documents: list[IssuedDocument]) -> FakeIgest:
+    return FakeIgest(documents=documents)
 
 
 def config(**invoice) -> Config:
@@ -347,16 +311,18 @@ def config(**invoice) -> Config:
 
 
 def test_run_lists_orders_30_days_back_and_documents_30_days_on():
-    js, ig = FakeJumpseller([order(1)]), FakeIgest([doc(1)])
+    js, ig = jumpseller([order(1)]), igest([doc(1)])
     report = ReconcileRun(config(), js, ig).run(NOV)
     assert report.problems == []
-    assert js.listings == [(date(2026, 10, 2), date(2026, 11, 30), None)]
-    assert ig.queries == [{"date_from": date(2026, 11, 1), "date_to": date(2026, 12, 30)}]
+    assert js.called("orders_created_between") == [(date(2026, 10, 2), date(2026, 11, 30), None)]
+    assert ig.called("find_documents") == [
+        {"date_from": date(2026, 11, 1), "date_to": date(2026, 12, 30)}
+    ]
 
 
 def test_run_finds_an_older_order_paid_in_the_period_and_unknown_orders():
     old = order(5, created="2026-09-01", paid="2026-11-03", total="20.00")
-    js = FakeJumpseller([order(10), order(11)], hidden=[old])
+    js = jumpseller([order(10), order(11)], hidden=[old])
     docs = [
         doc(10),
         doc(11),
@@ -364,18 +330,18 @@ def test_run_finds_an_older_order_paid_in_the_period_and_unknown_orders():
         doc(7, day="2026-11-20"),
         doc(99, day="2026-11-20"),
     ]
-    report = ReconcileRun(config(), js, FakeIgest(docs)).run(NOV)
+    report = ReconcileRun(config(), js, igest(docs)).run(NOV)
     assert kinds(report) == [(WRONG_TOTAL, 5), (UNKNOWN_ORDER, 7), (UNKNOWN_ORDER, 99)]
-    assert sorted(js.lookups) == [5, 7, 99]
+    assert sorted(js.called("order")) == [5, 7, 99]
 
 
 def test_run_does_not_look_up_orders_created_after_the_period():
     # Documents dated in December for orders newer than any listed one: December's business.
-    js = FakeJumpseller([order(10)])
+    js = jumpseller([order(10)])
     docs = [doc(10), doc(20, day="2026-12-02"), doc(21, day="2026-12-03")]
-    report = ReconcileRun(config(), js, FakeIgest(docs)).run(NOV)
+    report = ReconcileRun(config(), js, igest(docs)).run(NOV)
     assert report.problems == []
-    assert js.lookups == []
+    assert js.called("order") == []
 
 
 def test_run_looks_up_a_missing_reference_outside_the_window_before_reporting_it():
@@ -387,10 +353,12 @@ def test_run_looks_up_a_missing_reference_outside_the_window_before_reporting_it
         doc(2, day="2026-11-05"),
         doc(2, kind="credit", day="2027-02-01"),
     ]
-    ig = FakeIgest(docs)
-    report = ReconcileRun(config(), FakeJumpseller([paid, cancelled, never]), ig).run(NOV)
+    ig = igest(docs)
+    report = ReconcileRun(config(), jumpseller([paid, cancelled, never]), ig).run(NOV)
     assert kinds(report) == [(MISSING, 3)]
-    looked_up = [q["external_reference"] for q in ig.queries if "external_reference" in q]
+    looked_up = [
+        q["external_reference"] for q in ig.called("find_documents") if "external_reference" in q
+    ]
     assert sorted(looked_up) == [
         "jumpseller:shop:1",
         "jumpseller:shop:2:credit",
@@ -402,23 +370,23 @@ def test_run_lists_later_documents_once_instead_of_many_look_ups():
     many = rec.LOOKUP_LIMIT + 1
     orders = [order(i) for i in range(1, many + 2)]
     docs = [doc(i, day="2027-03-01") for i in range(1, many + 1)]  # all invoiced very late
-    ig = FakeIgest(docs)
-    report = ReconcileRun(config(), FakeJumpseller(orders), ig).run(NOV)
+    ig = igest(docs)
+    report = ReconcileRun(config(), jumpseller(orders), ig).run(NOV)
     assert kinds(report) == [(MISSING, many + 1)]
-    assert ig.queries[1:] == [{"date_from": date(2026, 12, 31)}]
+    assert ig.called("find_documents")[1:] == [{"date_from": date(2026, 12, 31)}]
 
 
 def test_run_respects_the_configured_start_date():
-    js = FakeJumpseller([order(1, paid="2026-11-02"), order(2, paid="2026-11-20")])
-    report = ReconcileRun(config(start_date=date(2026, 11, 15)), js, FakeIgest([])).run(NOV)
+    js = jumpseller([order(1, paid="2026-11-02"), order(2, paid="2026-11-20")])
+    report = ReconcileRun(config(start_date=date(2026, 11, 15)), js, igest([])).run(NOV)
     assert kinds(report) == [(MISSING, 2)]
 
 
 class FakeInvoiceRun:
     """Stands in for InvoiceRun: records what --fix asks it to resend."""
 
-    calls: list[list[int]] = []
-    results: dict[int, str] = {}
+    calls: ClassVar[list[list[int]]] = []
+    results: ClassVar[dict[int, str]] = {}
 
     def __init__(self, config, ledger, jumpseller, igest, *, now=None) -> None:
         assert ledger is not None
@@ -451,7 +419,7 @@ def problem_store() -> tuple[FakeJumpseller, FakeIgest]:
         order(6),
     ]
     docs = [doc(2), doc(3), doc(4), doc(5), doc(5), doc(77)]
-    return FakeJumpseller(orders), FakeIgest(docs)
+    return jumpseller(orders), igest(docs)
 
 
 def test_fix_resends_only_the_missing_invoices(tmp_path, fake_invoice_run):
@@ -473,7 +441,7 @@ def test_fix_resends_only_the_missing_invoices(tmp_path, fake_invoice_run):
 
 
 def test_fix_that_resolves_everything_exits_0(tmp_path, fake_invoice_run):
-    js, ig = FakeJumpseller([order(1), order(2)]), FakeIgest([doc(2)])
+    js, ig = jumpseller([order(1), order(2)]), igest([doc(2)])
     with Ledger(tmp_path / "state.db") as ledger:
         report = ReconcileRun(config(), js, ig, ledger=ledger).run(NOV, fix=True)
     assert fake_invoice_run.calls == [[1]]
@@ -484,7 +452,7 @@ def test_fix_that_resolves_everything_exits_0(tmp_path, fake_invoice_run):
 
 def test_a_failed_fix_leaves_the_problem(tmp_path, fake_invoice_run):
     fake_invoice_run.results = {1: "failed"}
-    js, ig = FakeJumpseller([order(1)]), FakeIgest([])
+    js, ig = jumpseller([order(1)]), igest([])
     with Ledger(tmp_path / "state.db") as ledger:
         report = ReconcileRun(config(), js, ig, ledger=ledger).run(NOV, fix=True)
     assert [p.order_id for p in report.remaining] == [1]
@@ -497,13 +465,13 @@ def test_no_fix_without_the_flag_and_nothing_to_resend_on_a_clean_store(tmp_path
     assert fake_invoice_run.calls == []
     assert report.fixes == [] and report.exit_code == 1
     with Ledger(tmp_path / "state.db") as ledger:
-        clean = ReconcileRun(
-            config(), FakeJumpseller([order(1)]), FakeIgest([doc(1)]), ledger=ledger
-        ).run(NOV, fix=True)
+        clean = ReconcileRun(config(), jumpseller([order(1)]), igest([doc(1)]), ledger=ledger).run(
+            NOV, fix=True
+        )
     assert fake_invoice_run.calls == []
     assert clean.exit_code == 0
 
 
 def test_fix_needs_the_ledger():
     with pytest.raises(UsageError):
-        ReconcileRun(config(), FakeJumpseller([]), FakeIgest([])).run(NOV, fix=True)
+        ReconcileRun(config(), jumpseller([]), igest([])).run(NOV, fix=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from test_reconcile import NOV, STORE, FakeIgest, FakeJumpseller, config, doc, kinds, order
+from test_reconcile import NOV, STORE, config, doc, igest, jumpseller, kinds, order
 
 from igest_sync.models import DocumentLine
 from igest_sync.runs.reconcile import (
@@ -77,7 +77,7 @@ def test_the_run_asks_iGEST_for_the_notes_of_an_invoice_that_looks_uncredited():
     late = replace(
         note(1, 2, "50.00", *fr.lines, of=fr.number), date=NOV.last.replace(month=12, day=31)
     )
-    js, ig = FakeJumpseller([order(1, status="canceled")]), FakeIgest([fr, late])
+    js, ig = jumpseller([order(1, status="canceled")]), igest([fr, late])
     report = ReconcileRun(config(), js, ig).run(NOV)
-    assert ig.related == [fr.number]
+    assert ig.called("credit_notes_of") == [fr.number]
     assert report.problems == []

@@ -1,4 +1,4 @@
-"""sync_stock against small fake clients that hold stock and record every write."""
+"""sync_stock against the shared in-memory fakes, which hold stock and record every write."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 
 from igest_sync.config import StockConfig
 from igest_sync.errors import ConfigError, Rejected, SafetyBrake, TransportError
-from igest_sync.models import CatalogueItem, Entity, LocationStock, StockLevel
+from igest_sync.models import CatalogueItem, StockLevel, StoreLocation
 from igest_sync.runs.stock import sync_stock
+from tests.support.fakes import FakeIgest, FakeJumpseller
 
 D = Decimal
 LOC = 77
@@ -34,87 +35,28 @@ def item(
     )
 
 
-class FakeJumpseller:
-    """Stock per (product, variant), and per location; writes change it and are recorded."""
-
-    def __init__(
-        self,
-        items: Iterable[CatalogueItem],
-        location: dict | None = None,
-        fail: set[str] = frozenset(),
-    ) -> None:
-        self.items = list(items)
-        self.stock = {(i.product_id, i.variant_id): i.stock for i in self.items}
-        self.location = dict(location or {})
-        self.fail = fail
-        self.writes: list[tuple] = []
-        self.location_asked: list[str] = []
-
-    def catalogue(self) -> Iterator[CatalogueItem]:
-        for i in self.items:
-            yield replace(i, stock=self.stock[(i.product_id, i.variant_id)])
-
-    def location_stock(
-        self, items: Iterable[CatalogueItem], location_id: int
-    ) -> Iterator[LocationStock]:
-        for i in items:
-            self.location_asked.append(i.sku)
-            key = (i.product_id, i.variant_id)
-            if key in self.location:
-                yield LocationStock(location_id, i.product_id, i.variant_id, self.location[key])
-
-    def _write(self, kind: str, item: CatalogueItem, quantity: int) -> None:
-        assert type(quantity) is int  # Jumpseller stock is whole units
-        self.writes.append((kind, item.sku, quantity))
-        if item.sku in self.fail:
-            raise TransportError("Jumpseller timed out", service="Jumpseller")
-
-    def set_stock(self, item: CatalogueItem, quantity: int) -> None:
-        self._write("stock", item, quantity)
-        self.stock[(item.product_id, item.variant_id)] = quantity
-
-    def set_location_stock(self, location_id: int, item: CatalogueItem, quantity: int) -> None:
-        assert location_id == LOC
-        self._write("location", item, quantity)
-        self.location[(item.product_id, item.variant_id)] = quantity
+def shop(
+    items: Iterable[CatalogueItem],
+    location: dict | None = None,
+    fail: set[str] = frozenset(),
+    locations: Iterable[StoreLocation] | None = None,
+) -> FakeJumpseller:
+    """Stock per (product, variant), and per location; a write of a SKU in ``fail`` times out."""
+    jumpseller = FakeJumpseller(items=items, location=location, locations=locations)
+    for sku in fail:
+        timeout = TransportError("Jumpseller timed out", service="Jumpseller")
+        jumpseller.faults.add("set_stock", timeout, match=sku, times=None)
+    return jumpseller
 
 
-class FakeIgest:
-    """Stock per warehouse; ``stock(None)`` is the sum over warehouses, as iGEST answers."""
-
-    def __init__(self, warehouses: dict[str, dict[str, str]], fail: set[str] = frozenset()) -> None:
-        self.warehouses = {
-            w: {r: D(q) for r, q in levels.items()} for w, levels in warehouses.items()
-        }
-        self.fail = fail
-        self.writes: list[tuple] = []
-
-    def entity(self) -> Entity:
-        return Entity(
-            nif="500000000",
-            name="Loja",
-            currency="EUR",
-            stock_by_warehouse=len(self.warehouses) > 1,
-        )
-
-    def stock(self, warehouse: str | None) -> Iterator[StockLevel]:
-        if warehouse is not None:
-            chosen = [self.warehouses[warehouse]]
-        else:
-            chosen = list(self.warehouses.values())
-        totals: dict[str, Decimal] = {}
-        for levels in chosen:
-            for reference, quantity in levels.items():
-                totals[reference] = totals.get(reference, D(0)) + quantity
-        for reference, quantity in totals.items():
-            yield StockLevel(reference, quantity)
-
-    def set_stock(self, reference: str, warehouse: str | None, quantity: Decimal) -> None:
-        self.writes.append((reference, warehouse, quantity))
-        if reference in self.fail:
-            raise Rejected("iGEST refused the quantity", service="iGEST", status=422)
-        target = warehouse if warehouse is not None else next(iter(self.warehouses))
-        self.warehouses[target][reference] = quantity
+def warehouses(levels: dict[str, dict[str, str]], fail: set[str] = frozenset()) -> FakeIgest:
+    """Stock per warehouse (``stock(None)`` sums them); a write of a reference in ``fail`` is
+    refused."""
+    igest = FakeIgest(stock=levels)
+    for reference in fail:
+        refused = Rejected("iGEST refused the quantity", service="iGEST", status=422)
+        igest.faults.add("set_stock", refused, match=reference, times=None)
+    return igest
 
 
 TO_JS = StockConfig(enabled=True)
@@ -126,7 +68,7 @@ def outcomes(report) -> dict[str, tuple[str, str]]:
 
 
 def test_refuses_when_stock_sync_is_off() -> None:
-    jumpseller, igest = FakeJumpseller([item("A", 1, 3)]), FakeIgest({"ARM1": {"A": "5"}})
+    jumpseller, igest = shop([item("A", 1, 3)]), warehouses({"ARM1": {"A": "5"}})
     with pytest.raises(ConfigError) as err:
         sync_stock(jumpseller, igest, StockConfig(), force=True, dry_run=False)
     assert "enabled = true" in err.value.hint
@@ -134,8 +76,8 @@ def test_refuses_when_stock_sync_is_off() -> None:
 
 
 def test_igest_to_jumpseller_sums_warehouses_and_writes_only_differences() -> None:
-    jumpseller = FakeJumpseller([item("A", 1, 3), item("B", 2, 8), item("V1", 3, 1, vid=31)])
-    igest = FakeIgest({"ARM1": {"A": "1", "B": "8", "V1": "2"}, "ARM2": {"A": "2", "V1": "2"}})
+    jumpseller = shop([item("A", 1, 3), item("B", 2, 8), item("V1", 3, 1, vid=31)])
+    igest = warehouses({"ARM1": {"A": "1", "B": "8", "V1": "2"}, "ARM2": {"A": "2", "V1": "2"}})
     report = sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=False)
     assert jumpseller.writes == [("stock", "V1", 4)]
     assert igest.writes == []
@@ -145,15 +87,15 @@ def test_igest_to_jumpseller_sums_warehouses_and_writes_only_differences() -> No
 
 
 def test_a_configured_warehouse_is_the_igest_side() -> None:
-    jumpseller = FakeJumpseller([item("A", 1, 3)])
-    igest = FakeIgest({"ARM1": {"A": "1"}, "ARM2": {"A": "2"}})
+    jumpseller = shop([item("A", 1, 3)])
+    igest = warehouses({"ARM1": {"A": "1"}, "ARM2": {"A": "2"}})
     sync_stock(jumpseller, igest, replace(TO_JS, warehouse="ARM2"), force=False, dry_run=False)
     assert jumpseller.writes == [("stock", "A", 2)]
 
 
 def test_jumpseller_to_igest_writes_the_configured_warehouse() -> None:
-    jumpseller = FakeJumpseller([item("A", 1, 3), item("B", 2, 0), item("C", 3, 9)])
-    igest = FakeIgest({"ARM1": {"A": "3.000", "B": "1.5", "C": "4"}, "ARM2": {"A": "7"}})
+    jumpseller = shop([item("A", 1, 3), item("B", 2, 0), item("C", 3, 9)])
+    igest = warehouses({"ARM1": {"A": "3.000", "B": "1.5", "C": "4"}, "ARM2": {"A": "7"}})
     report = sync_stock(jumpseller, igest, TO_IGEST, force=True, dry_run=False)
     assert igest.writes == [("B", "ARM1", D(0)), ("C", "ARM1", D(9))]
     assert jumpseller.writes == []
@@ -161,12 +103,12 @@ def test_jumpseller_to_igest_writes_the_configured_warehouse() -> None:
 
 
 def test_jumpseller_totals_go_to_igest_without_warehouses_but_never_into_a_sum() -> None:
-    jumpseller = FakeJumpseller([item("A", 1, 3)])
-    single = FakeIgest({"MAIN": {"A": "1"}})
+    jumpseller = shop([item("A", 1, 3)])
+    single = warehouses({"MAIN": {"A": "1"}})
     settings = replace(TO_IGEST, warehouse=None)
     sync_stock(jumpseller, single, settings, force=False, dry_run=False)
     assert single.writes == [("A", None, D(3))]
-    several = FakeIgest({"ARM1": {"A": "1"}, "ARM2": {"A": "1"}})
+    several = warehouses({"ARM1": {"A": "1"}, "ARM2": {"A": "1"}})
     with pytest.raises(ConfigError) as err:
         sync_stock(jumpseller, several, settings, force=False, dry_run=False)
     assert "warehouse" in err.value.hint and several.writes == []
@@ -174,8 +116,8 @@ def test_jumpseller_totals_go_to_igest_without_warehouses_but_never_into_a_sum()
 
 @pytest.mark.parametrize("settings", [TO_JS, TO_IGEST])
 def test_a_second_run_writes_nothing(settings: StockConfig) -> None:
-    jumpseller = FakeJumpseller([item("A", 1, 3), item("B", 2, 6), item("C", 3, 2)])
-    igest = FakeIgest({"ARM1": {"A": "5", "B": "6", "C": "2.5"}})
+    jumpseller = shop([item("A", 1, 3), item("B", 2, 6), item("C", 3, 2)])
+    igest = warehouses({"ARM1": {"A": "5", "B": "6", "C": "2.5"}})
     first = sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
     assert first.writes > 0
     jumpseller.writes.clear()
@@ -186,8 +128,8 @@ def test_a_second_run_writes_nothing(settings: StockConfig) -> None:
 
 
 def test_fractional_igest_stock_is_floored_and_reported() -> None:
-    jumpseller = FakeJumpseller([item("A", 1, 0), item("B", 2, 5)])
-    igest = FakeIgest({"ARM1": {"A": "2.75", "B": "-1"}})
+    jumpseller = shop([item("A", 1, 0), item("B", 2, 5)])
+    igest = warehouses({"ARM1": {"A": "2.75", "B": "-1"}})
     report = sync_stock(jumpseller, igest, TO_JS, force=True, dry_run=False)
     assert jumpseller.writes == [("stock", "A", 2), ("stock", "B", 0)]
     assert "2.75" in outcomes(report)["A"][1]
@@ -195,10 +137,10 @@ def test_fractional_igest_stock_is_floored_and_reported() -> None:
 
 
 def test_unlimited_stock_and_one_sided_skus_are_left_alone() -> None:
-    jumpseller = FakeJumpseller(
+    jumpseller = shop(
         [item("U", 1, 0, unlimited=True), item("JS-ONLY", 2, 4), item("A", 3, 1), item(None, 4, 2)]
     )
-    igest = FakeIgest({"ARM1": {"U": "3", "IG-ONLY": "9", "A": "2"}})
+    igest = warehouses({"ARM1": {"U": "3", "IG-ONLY": "9", "A": "2"}})
     for settings in (TO_JS, TO_IGEST):
         report = sync_stock(jumpseller, igest, settings, force=True, dry_run=False)
         reasons = {o.key: o.extra.get("reason") for o in report.outcomes if o.action == "skipped"}
@@ -213,7 +155,7 @@ def test_unlimited_stock_and_one_sided_skus_are_left_alone() -> None:
 
 
 def test_location_stock_is_read_and_written_per_location() -> None:
-    jumpseller = FakeJumpseller(
+    jumpseller = shop(
         [
             item("A", 1, 50),
             item("B", 2, 50, vid=21),
@@ -223,21 +165,20 @@ def test_location_stock_is_read_and_written_per_location() -> None:
         ],
         location={(1, None): 4, (2, 21): 1},
     )
-    igest = FakeIgest({"ARM1": {"A": "4", "B": "3", "C": "2", "U": "1"}})
+    igest = warehouses({"ARM1": {"A": "4", "B": "3", "C": "2", "U": "1"}})
     settings = replace(TO_JS, jumpseller_location_id=LOC)
     report = sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
     # Only items that can be synced are looked up at the location.
-    assert jumpseller.location_asked == ["A", "B", "C"]
+    assert jumpseller.called("location_stock") == ["A", "B", "C"]
+    assert {at for at, _ in jumpseller.called("set_location_stock")} == {LOC}
     assert jumpseller.writes == [("location", "B", 3), ("location", "C", 2)]
     assert jumpseller.stock[(2, 21)] == 50  # the product's own stock is not touched
     assert report.info["jumpseller_location_id"] == LOC
 
 
 def test_location_stock_as_the_source_for_igest() -> None:
-    jumpseller = FakeJumpseller(
-        [item("A", 1, 50), item("B", 2, 50)], location={(1, None): 4, (2, None): 2}
-    )
-    igest = FakeIgest({"ARM1": {"A": "4", "B": "3"}})
+    jumpseller = shop([item("A", 1, 50), item("B", 2, 50)], location={(1, None): 4, (2, None): 2})
+    igest = warehouses({"ARM1": {"A": "4", "B": "3"}})
     settings = replace(TO_IGEST, jumpseller_location_id=LOC)
     sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
     assert igest.writes == [("B", "ARM1", D(2))]
@@ -245,8 +186,8 @@ def test_location_stock_as_the_source_for_igest() -> None:
 
 @pytest.mark.parametrize("dry_run", [False, True])
 def test_brake_when_igest_reports_nothing(dry_run: bool) -> None:
-    jumpseller = FakeJumpseller([item("A", 1, 3)])
-    igest = FakeIgest({"ARM1": {}})
+    jumpseller = shop([item("A", 1, 3)])
+    igest = warehouses({"ARM1": {}})
     with pytest.raises(SafetyBrake) as err:
         sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=dry_run)
     assert "iGEST" in str(err.value) and "--force" in err.value.hint
@@ -254,16 +195,16 @@ def test_brake_when_igest_reports_nothing(dry_run: bool) -> None:
 
 
 def test_brake_when_jumpseller_reports_nothing() -> None:
-    igest = FakeIgest({"ARM1": {"A": "3"}})
+    igest = warehouses({"ARM1": {"A": "3"}})
     with pytest.raises(SafetyBrake) as err:
-        sync_stock(FakeJumpseller([]), igest, TO_IGEST, force=False, dry_run=False)
+        sync_stock(shop([]), igest, TO_IGEST, force=False, dry_run=False)
     assert "Jumpseller" in str(err.value)
     assert igest.writes == []
 
 
 def store_of(n: int, zeros: int) -> tuple[FakeJumpseller, FakeIgest]:
-    jumpseller = FakeJumpseller([item(f"S{i}", i, 5) for i in range(n)])
-    igest = FakeIgest({"ARM1": {f"S{i}": ("0" if i < zeros else "5") for i in range(n)}})
+    jumpseller = shop([item(f"S{i}", i, 5) for i in range(n)])
+    igest = warehouses({"ARM1": {f"S{i}": ("0" if i < zeros else "5") for i in range(n)}})
     return jumpseller, igest
 
 
@@ -285,8 +226,8 @@ def test_zeros_within_the_share_pass_the_brake() -> None:
 
 
 def test_dry_run_writes_nothing() -> None:
-    jumpseller = FakeJumpseller([item("A", 1, 3), item("B", 2, 3)])
-    igest = FakeIgest({"ARM1": {"A": "4", "B": "3"}})
+    jumpseller = shop([item("A", 1, 3), item("B", 2, 3)])
+    igest = warehouses({"ARM1": {"A": "4", "B": "3"}})
     for settings in (TO_JS, TO_IGEST):
         report = sync_stock(jumpseller, igest, settings, force=False, dry_run=True)
         assert report.counts["updated"] == 1 and report.writes == 0
@@ -295,8 +236,8 @@ def test_dry_run_writes_nothing() -> None:
 
 
 def test_a_failed_item_is_recorded_and_the_run_goes_on() -> None:
-    jumpseller = FakeJumpseller([item("A", 1, 0), item("B", 2, 0), item("C", 3, 0)], fail={"B"})
-    igest = FakeIgest({"ARM1": {"A": "1", "B": "2", "C": "3"}})
+    jumpseller = shop([item("A", 1, 0), item("B", 2, 0), item("C", 3, 0)], fail={"B"})
+    igest = warehouses({"ARM1": {"A": "1", "B": "2", "C": "3"}})
     report = sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=False)
     assert [w[1] for w in jumpseller.writes] == ["A", "B", "C"]
     assert report.failed == 1
@@ -304,8 +245,8 @@ def test_a_failed_item_is_recorded_and_the_run_goes_on() -> None:
     assert action == "failed" and "timed out" in detail
     assert outcomes(report)["C"][0] == "updated"
 
-    jumpseller = FakeJumpseller([item("A", 1, 5), item("B", 2, 6)])
-    igest = FakeIgest({"ARM1": {"A": "1", "B": "2"}}, fail={"A"})
+    jumpseller = shop([item("A", 1, 5), item("B", 2, 6)])
+    igest = warehouses({"ARM1": {"A": "1", "B": "2"}}, fail={"A"})
     report = sync_stock(jumpseller, igest, TO_IGEST, force=False, dry_run=False)
     assert [w[0] for w in igest.writes] == ["A", "B"]
     assert outcomes(report)["A"][0] == "failed" and outcomes(report)["B"][0] == "updated"
@@ -315,7 +256,7 @@ def test_a_failed_item_is_recorded_and_the_run_goes_on() -> None:
 def test_progress_counts_reading_then_writes() -> None:
     calls: list[tuple[int, int | None]] = []
     jumpseller, igest = store_of(250, zeros=0)
-    igest.warehouses["ARM1"].update({"S1": D(7), "S2": D(8)})
+    igest.warehouse_stock["ARM1"].update({"S1": D(7), "S2": D(8)})
     sync_stock(
         jumpseller,
         igest,
@@ -332,7 +273,7 @@ class StreamingJumpseller(FakeJumpseller):
     """A large store generated on the fly, as the real adapter streams pages."""
 
     def __init__(self, n: int) -> None:
-        super().__init__([])
+        super().__init__()
         self.n = n
 
     def catalogue(self) -> Iterator[CatalogueItem]:
@@ -342,7 +283,7 @@ class StreamingJumpseller(FakeJumpseller):
 
 class StreamingIgest(FakeIgest):
     def __init__(self, n: int) -> None:
-        super().__init__({})
+        super().__init__(stock={})
         self.n = n
 
     def stock(self, warehouse: str | None) -> Iterator[StockLevel]:
@@ -362,3 +303,61 @@ def test_twenty_thousand_variants_in_small_memory() -> None:
     assert report.counts["updated"] + report.counts["unchanged"] == n
     # Per-SKU maps of small values and one outcome per item: a couple of KB per item at most.
     assert peak / n < 2048, f"{peak / n:.0f} bytes per item"
+
+
+# -- several locations, and a look before stock sync is turned on ------------------------------
+
+TWO_SHOPS = [
+    StoreLocation(1, "Armazém Lisboa", main=True, holds_stock=True),
+    StoreLocation(LOC, "Loja Porto", main=False, holds_stock=True),
+    StoreLocation(9, "Ponto de recolha", main=False, holds_stock=False),
+]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_several_stock_locations_and_none_configured_is_refused_before_reading(dry_run) -> None:
+    jumpseller = shop([item("A", 1, 3)], locations=TWO_SHOPS)
+    igest = warehouses({"ARM1": {"A": "0"}})
+    with pytest.raises(ConfigError) as err:
+        sync_stock(jumpseller, igest, TO_JS, force=True, dry_run=dry_run)
+    assert err.value.exit_code == 2
+    assert "2 locations" in err.value.message and "nothing was written" in err.value.message
+    # Both stock locations listed with id and name; the pickup point holds no stock.
+    assert err.value.problems == [
+        "location 1: Armazém Lisboa (main)",
+        f"location {LOC}: Loja Porto",
+    ]
+    assert "jumpseller_location_id = 1" in err.value.hint
+    assert jumpseller.writes == [] and igest.writes == []
+
+
+def test_with_the_location_configured_the_same_store_syncs_that_location() -> None:
+    jumpseller = shop([item("A", 1, 3)], location={(1, None): 1}, locations=TWO_SHOPS)
+    igest = warehouses({"ARM1": {"A": "4"}})
+    report = sync_stock(
+        jumpseller, igest, replace(TO_JS, jumpseller_location_id=LOC), force=False, dry_run=False
+    )
+    assert report.failed == 0 and jumpseller.writes == [("location", "A", 4)]
+
+
+def test_one_stock_location_and_a_pickup_point_need_no_choice() -> None:
+    jumpseller = shop([item("A", 1, 3)], locations=[TWO_SHOPS[0], TWO_SHOPS[2]])
+    igest = warehouses({"ARM1": {"A": "4"}})
+    sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=False)
+    assert jumpseller.writes == [("stock", "A", 4)]
+
+
+def test_stock_read_from_jumpseller_needs_no_location() -> None:
+    # Jumpseller's total over its locations is well defined as a source.
+    jumpseller = shop([item("A", 1, 3)], locations=TWO_SHOPS)
+    igest = warehouses({"ARM1": {"A": "4"}})
+    sync_stock(jumpseller, igest, TO_IGEST, force=False, dry_run=False)
+    assert igest.writes == [("A", "ARM1", D(3))]
+
+
+def test_a_dry_run_plans_while_stock_sync_is_still_off() -> None:
+    jumpseller, igest = shop([item("A", 1, 3)]), warehouses({"ARM1": {"A": "5"}})
+    report = sync_stock(jumpseller, igest, StockConfig(), force=False, dry_run=True)
+    assert report.info["enabled"] is False
+    assert [(o.key, o.detail) for o in report.outcomes] == [("A", "Would set Jumpseller 3 -> 5")]
+    assert jumpseller.writes == [] and igest.writes == []

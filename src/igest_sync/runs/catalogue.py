@@ -111,7 +111,7 @@ class CatalogueReport:
         """Writes done (0 in a dry run): created plus updated items."""
         if self.dry_run:
             return 0
-        return sum(1 for o in self.outcomes if o.action in ("created", "updated"))
+        return sum(1 for o in self.outcomes if o.action in (Action.CREATED, Action.UPDATED))
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -163,7 +163,7 @@ def index_catalogue(items: Iterable[CatalogueItem]) -> CatalogueIndex:
             no_sku.append(
                 ItemOutcome(
                     item_label(item),
-                    "skipped",
+                    Action.SKIPPED,
                     f"No SKU in Jumpseller ({item.name}); add one to sync it",
                     reason="no_sku",
                 )
@@ -180,7 +180,7 @@ def index_catalogue(items: Iterable[CatalogueItem]) -> CatalogueIndex:
         skipped.append(
             ItemOutcome(
                 sku,
-                "skipped",
+                Action.SKIPPED,
                 f"SKU used by {len(labels)} Jumpseller items "
                 f"({', '.join(labels)}); give each its own SKU",
                 reason="duplicate_sku",
@@ -314,7 +314,7 @@ def plan_products(
         if product is None:
             draft = desired_product(sku, item, settings)
             writes.append(
-                ProductAction(sku, "created", draft=draft, summary=_describe_draft(draft))
+                ProductAction(sku, Action.CREATED, draft=draft, summary=_describe_draft(draft))
             )
             continue
         changes = product_changes(desired_product(sku, item, settings, product.vat_rate), product)
@@ -322,7 +322,7 @@ def plan_products(
             writes.append(
                 ProductAction(
                     sku,
-                    "updated",
+                    Action.UPDATED,
                     product_id=product.id,
                     changes=changes,
                     summary=_describe_changes(changes, product),
@@ -332,13 +332,13 @@ def plan_products(
             outcomes.append(
                 ItemOutcome(
                     sku,
-                    "unchanged",
+                    Action.UNCHANGED,
                     f"In iGEST; differs in {', '.join(changes)} (update not requested)",
                     differs=tuple(sorted(changes)),
                 )
             )
         else:
-            outcomes.append(ItemOutcome(sku, "unchanged", "In iGEST, same fields"))
+            outcomes.append(ItemOutcome(sku, Action.UNCHANGED, "In iGEST, same fields"))
     outcomes.extend(index.skipped)
     return ProductPlan(writes, outcomes, index.seen, len(by_reference))
 
@@ -440,7 +440,7 @@ def plan_stock(
             outcomes.append(
                 ItemOutcome(
                     sku,
-                    "skipped",
+                    Action.SKIPPED,
                     "Unlimited stock in Jumpseller; left alone",
                     reason="unlimited",
                 )
@@ -450,7 +450,7 @@ def plan_stock(
             outcomes.append(
                 ItemOutcome(
                     sku,
-                    "skipped",
+                    Action.SKIPPED,
                     "Not in iGEST stock; not created",
                     reason="only_in_jumpseller",
                 )
@@ -460,7 +460,7 @@ def plan_stock(
             outcomes.append(
                 ItemOutcome(
                     sku,
-                    "skipped",
+                    Action.SKIPPED,
                     "Listed twice in iGEST stock; not guessed",
                     reason="duplicate_in_igest",
                 )
@@ -482,7 +482,7 @@ def plan_stock(
             outcomes.append(
                 ItemOutcome(
                     sku,
-                    "unchanged",
+                    Action.UNCHANGED,
                     detail,
                     jumpseller_quantity=js_quantity,
                     igest_quantity=igest_quantity,
@@ -491,7 +491,7 @@ def plan_stock(
     for reference in igest:
         outcomes.append(
             ItemOutcome(
-                reference, "skipped", "Not in Jumpseller; not created", reason="only_in_igest"
+                reference, Action.SKIPPED, "Not in Jumpseller; not created", reason="only_in_igest"
             )
         )
     outcomes.extend(js_index.skipped)

@@ -105,10 +105,11 @@ class InvoiceRun:
         self._issue_all(plan.orders, report)
         self.credits.credit_cancelled(report)
         self.followup.finish(report.notices)
+        failed_here = report.failed
         self._report_failures(report, failed_before)
         self.ledger.set_meta("last_run_at", self.now.isoformat(timespec="seconds"))
         log.info("Invoice run done: %s (checkpoint: order %s)", report.summary(), report.checkpoint)
-        if not report.failed and not report.quiet:
+        if not failed_here:  # whether shown or quiet, an order failed in this run
             self.ledger.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
         return report
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from igest_sync.errors import ApiError
-from igest_sync.models import ApiFailure, ItemOutcome
+from igest_sync.models import Action, ApiFailure, ItemOutcome
 from igest_sync.runs.catalogue import CatalogueReport, ProductAction, counting, plan_products
 from igest_sync.runs.parallel import write_all
 
@@ -66,7 +66,7 @@ def sync_products(
 
 
 def _preview(step: ProductAction) -> ItemOutcome:
-    verb = "Would create in iGEST" if step.action == "created" else "Would update"
+    verb = "Would create in iGEST" if step.action == Action.CREATED else "Would update"
     return ItemOutcome(step.sku, step.action, f"{verb}: {step.summary}")
 
 
@@ -76,23 +76,23 @@ def _carry_out(igest: IgestApi, step: ProductAction) -> ItemOutcome:
             product = igest.create_product(step.draft)
             return ItemOutcome(
                 step.sku,
-                "created",
+                Action.CREATED,
                 f"Created in iGEST: {step.summary}",
                 igest_id=product.id if product is not None else None,
             )
         igest.update_product(str(step.product_id), dict(step.changes))
         return ItemOutcome(
             step.sku,
-            "updated",
+            Action.UPDATED,
             f"Updated: {step.summary}",
             igest_id=step.product_id,
             changed=tuple(sorted(step.changes)),
         )
     except ApiError as exc:
-        verb = "create" if step.action == "created" else "update"
+        verb = "create" if step.action == Action.CREATED else "update"
         return ItemOutcome(
             step.sku,
-            "failed",
+            Action.FAILED,
             f"Could not {verb} in iGEST: {exc}",
             failure=ApiFailure(type(exc).__name__, exc.status),
             fields=exc.fields,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from igest_sync.models import (
     CatalogueItem,
@@ -24,6 +24,7 @@ from igest_sync.models import (
     Order,
     Series,
     StockLevel,
+    StoreLocation,
     TaxRate,
 )
 
@@ -31,7 +32,7 @@ from igest_sync.models import (
 class JumpsellerApi(Protocol):
     """Orders, the documents attached to them, the catalogue and its stock."""
 
-    def store_info(self) -> dict: ...
+    def store_info(self) -> dict[str, Any]: ...
 
     def orders_after(self, order_id: int) -> Iterator[Order]: ...
 
@@ -47,9 +48,11 @@ class JumpsellerApi(Protocol):
         self, order_id: int, *, credit_note: bool, external_id: str, public_id: str, url: str | None
     ) -> None: ...
 
-    def order_documents(self, order_id: int) -> list[dict]: ...
+    def order_documents(self, order_id: int) -> list[dict[str, Any]]: ...
 
     def catalogue(self) -> Iterator[CatalogueItem]: ...
+
+    def locations(self) -> list[StoreLocation]: ...
 
     def location_stock(
         self, items: Iterable[CatalogueItem], location_id: int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from igest_sync.models import IN_FLIGHT, Kind, WorkState
@@ -12,6 +12,18 @@ from igest_sync.state.ledger import DocumentRecord, Ledger, OrderRecord, WorkRec
 # How far an invoice's final credit notes go (``credit_state`` in --json).
 CREDITED = "credited"
 PARTLY_CREDITED = "partly credited"
+
+DEFAULT_LIMIT = 20  # the newest documents shown when nothing else is asked for
+
+
+@dataclass(frozen=True)
+class DocumentFilter:
+    """Which documents ``status`` lists: the newest ``limit`` (None: all) of those selected."""
+
+    limit: int | None = DEFAULT_LIMIT
+    since: date | None = None  # documents dated on or after this day
+    order_id: int | None = None
+    failed_only: bool = False  # only the failed orders, no documents
 
 
 @dataclass
@@ -27,11 +39,18 @@ class StatusReport:
     # An invoice's credit notes (an order may have several partial ones) and how far they go.
     credit_notes: dict[int, list[str]] = field(default_factory=dict)  # order -> NC numbers
     credit_state: dict[int, str] = field(default_factory=dict)  # order -> CREDITED or PARTLY
+    store: str | None = None  # the Jumpseller store (from the config), when known
+    documents_total: int = 0  # documents matching the filter, listed or not
+    issued_yet: bool = True  # False on a fresh install (no state file)
 
     @property
     def credited_by(self) -> dict[int, str]:
         """order -> its credit notes' numbers, as one text ("NC A/2, NC A/3")."""
         return {order: ", ".join(numbers) for order, numbers in self.credit_notes.items()}
+
+    @property
+    def documents_not_listed(self) -> int:
+        return max(0, self.documents_total - len(self.documents))
 
     def late_beyond(self, hours: float) -> list[tuple[int, str, float]]:
         return [item for item in self.late if item[2] > hours]
@@ -49,6 +68,9 @@ class StatusReport:
 
     def to_json(self) -> dict:
         return {
+            "store": self.store,
+            "issued_yet": self.issued_yet,
+            "documents_total": self.documents_total,
             "documents": [
                 {
                     "order_id": d.order_id,
@@ -104,28 +126,71 @@ class StatusReport:
         }
 
 
+def empty_status(*, store: str | None = None) -> StatusReport:
+    """``status`` before any run: nothing issued, nothing failed, nothing late."""
+    return StatusReport(
+        documents=[],
+        failed=[],
+        waiting=[],
+        open_orders=[],
+        checkpoint=None,
+        last_run_at=None,
+        last_success_at=None,
+        store=store,
+        issued_yet=False,
+    )
+
+
 def build_status(
-    ledger: Ledger, *, now: datetime | None = None, limit: int | None = 50
+    ledger: Ledger,
+    *,
+    now: datetime | None = None,
+    limit: int | None = DEFAULT_LIMIT,
+    selection: DocumentFilter | None = None,
+    store: str | None = None,
 ) -> StatusReport:
-    """The report; ``limit`` caps the documents listed (newest first), None for all."""
+    """The report; ``selection`` picks the documents listed (default: the newest ``limit``).
+
+    Failed, waiting and late orders are always all of them (``--order`` narrows them to one):
+    a selection of documents must never hide a problem.
+    """
     now = now or datetime.now(UTC)
-    failed = [(w, ledger.order(w.order_id)) for w in ledger.work_in_states(WorkState.FAILED)]
+    selection = selection or DocumentFilter(limit=limit)
+    only = selection.order_id
+    failed = [
+        (w, ledger.order(w.order_id))
+        for w in ledger.work_in_states(WorkState.FAILED)
+        if only is None or w.order_id == only
+    ]
     # Paid orders whose invoice is under way (credit notes in progress are not "waiting").
     waiting = [
         o
         for w in ledger.work_in_states(WorkState.PENDING, *IN_FLIGHT, kind=Kind.INVOICE)
-        if (o := ledger.order(w.order_id)) is not None
+        if (o := ledger.order(w.order_id)) is not None and (only is None or o.order_id == only)
     ]
+    if selection.failed_only:
+        documents, total = [], 0
+    else:
+        documents = ledger.documents(
+            limit=selection.limit, since=selection.since, order_id=selection.order_id
+        )
+        total = ledger.count_documents(since=selection.since, order_id=selection.order_id)
     report = StatusReport(
-        documents=ledger.documents(limit=limit),
+        documents=documents,
         failed=failed,
-        waiting=waiting,
-        open_orders=ledger.open_orders(),
+        waiting=[] if selection.failed_only else waiting,
+        open_orders=[]
+        if selection.failed_only
+        else [o for o in ledger.open_orders() if only is None or o.order_id == only],
         checkpoint=ledger.checkpoint,
         last_run_at=ledger.get_meta("last_run_at"),
         last_success_at=ledger.get_meta("last_success_at"),
+        store=store,
+        documents_total=total,
     )
-    shown = {d.order_id: d for d in report.documents if d.kind == Kind.INVOICE}
+    # A credit note may fall outside the documents listed: ask for each listed invoice's order
+    # (one query over the credit notes, which are few).
+    shown = {d.order_id: d for d in documents if d.kind == Kind.INVOICE}
     for order_id, notes in ledger.credit_documents_by_order(set(shown)).items():
         report.credit_notes[order_id] = [n.number or n.document_id for n in notes]
         credited = sum((n.gross_total for n in notes), Decimal(0))

@@ -14,7 +14,8 @@ charged no VAT has no tax entry and no tax, as Jumpseller shows it (its price is
 * 10106 Spanish business whose Member State is unavailable in VIES for the first 3 checks
   ("ESB66123456"), then valid;
 * 10107 Portuguese consumer buying a product whose name is 300 characters long;
-* 10108 Portuguese consumer with a checkout note (``additional_information``, two lines);
+* 10108 Portuguese consumer with a checkout note (``additional_information``, two lines
+  separated by CR LF, as a browser sends them);
 * 10109 a sale made at the till: ``source.created_from`` "pos".
 """
 
@@ -35,7 +36,8 @@ LONG_NAME = (
 )
 assert len(LONG_NAME) == 300, len(LONG_NAME)
 
-CHECKOUT_NOTE = "Por favor, embrulhar para oferta.\nEntregar depois das 18h."
+# Typed in a browser textarea: its line break is CR LF, and iGEST refuses the CR.
+CHECKOUT_NOTE = "Por favor, embrulhar para oferta.\r\nEntregar depois das 18h."
 
 BUYERS: dict[str, Buyer] = {
     "es_business": Buyer(

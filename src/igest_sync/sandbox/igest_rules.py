@@ -11,7 +11,8 @@ Rules (contract, plus choices marked *):
   country's rates (``tables.EU_RATES``); ``exemption_code`` is required exactly when the rate
   is 0 and must be on AT's list;
 * texts within SAF-T's limits (``TEXT_LIMITS``) and free of control characters (Unicode
-  category Cc, line breaks included), else 422 naming the field;
+  category Cc), else 422 naming the field; the one exception* is a line feed in ``notes``,
+  the only multi-line text (a carriage return is refused there too);
 * ``customer.nif`` must pass the check digit when the customer's country is PT (the default);
   without a NIF the customer is the final consumer 999999990;
 * ``type`` FT/FR/FS/NC with an active series of that type; ``warehouse`` must exist;
@@ -48,10 +49,10 @@ TEXT_LIMITS = {
 }
 
 
-def control_character(value: str) -> str | None:
-    """The first control character of ``value`` as "U+000A", or None."""
+def control_character(value: str, allowed: str = "") -> str | None:
+    """The first control character of ``value`` not in ``allowed``, as "U+000A", or None."""
     for char in value:
-        if unicodedata.category(char) == "Cc":
+        if unicodedata.category(char) == "Cc" and char not in allowed:
             return f"U+{ord(char):04X}"
     return None
 
@@ -137,6 +138,7 @@ class Problems:
         *,
         required: bool = True,
         max_length: int = 200,
+        allowed: str = "",
     ) -> str | None:
         value = data.get(key)
         if value is None or value == "":
@@ -148,7 +150,7 @@ class Problems:
             return None
         if len(value) > max_length:
             self.add(path, f"is longer than {max_length} characters")
-        found = control_character(value)
+        found = control_character(value, allowed)
         if found:
             self.add(path, f"contains a control character ({found})")
         return value
@@ -272,7 +274,9 @@ def parse_tax_country(value: Any, path: str, problems: Problems) -> str | None:
 def parse_notes(value: Any, problems: Problems) -> str | None:
     if value in (None, ""):
         return None
-    return problems.text({"notes": value}, "notes", "notes", max_length=TEXT_LIMITS["notes"])
+    return problems.text(
+        {"notes": value}, "notes", "notes", max_length=TEXT_LIMITS["notes"], allowed="\n"
+    )
 
 
 def parse_date(value: Any, path: str, problems: Problems) -> date | None:
