@@ -96,7 +96,7 @@ def test_it_asks_first_and_a_dry_run_writes_nothing(sandbox, cli: Cli):
     refused = cli("credit", str(order_id), "--reason", "x", "--line", "CAN-AZU:1")
     assert refused.code == 2 and "--yes" in refused.stderr
     as_json = cli("credit", str(order_id), "--reason", "x", "--shipping", "--json")
-    assert as_json.code == 2 and "--yes" in as_json.stderr
+    assert as_json.code == 2 and "--yes" in as_json.json()["error"]["hint"]
     dry = cli("credit", str(order_id), "--reason", "x", "--line", "TAB-CAR", "--dry-run", "--json")
     assert dry.code == 0, dry.stderr
     plan = dry.json()["plan"]
