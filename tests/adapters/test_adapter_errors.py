@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from adapter_helpers import IG_CODE, IG_KEY, JS_LOGIN, JS_TOKEN, SECRETS
+from tests.support.adapter_data import IG_CODE, IG_KEY, JS_LOGIN, JS_TOKEN, SECRETS
 from test_adapter_igest import draft
 
 from igest_sync.errors import (

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from adapter_helpers import max_in_any_window
+from tests.support.adapter_data import max_in_any_window
 
 from igest_sync.adapters.http import USER_AGENT, HttpService, RateGate, RateWindow
 from igest_sync.errors import (

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from adapter_helpers import JS_BASE, JS_LOGIN, JS_TOKEN, max_in_any_window
+from tests.support.adapter_data import JS_BASE, JS_LOGIN, JS_TOKEN, max_in_any_window
 
 from igest_sync.errors import AuthError, BadResponse, NotFound, RateLimited, Rejected, ServerError
 from igest_sync.models import Address, CatalogueItem, LocationStock, Tax
@@ -589,3 +589,27 @@ def test_a_ban_stops_at_once_and_blocks_later_calls(js, httpx_mock, clock):
     with pytest.raises(RateLimited):
         js.store_info()  # refused locally: no request
     assert len(httpx_mock.get_requests()) == 1
+
+
+def test_the_advertised_limits_are_followed(js, httpx_mock, clock):
+    import httpx
+
+    # Real Jumpseller advertises 20/s and 800/min, what we assume anyway; a server that
+    # advertises more (the fast tests' sandbox) is not paced at 20/s.
+    sent = []
+
+    def respond(request):
+        sent.append(clock.now)
+        return httpx.Response(
+            200,
+            headers={
+                "Jumpseller-PerSecondRateLimit-Limit": "200",
+                "Jumpseller-PerMinuteRateLimit-Limit": "5000",
+            },
+            json={"name": "s"},
+        )
+
+    httpx_mock.add_callback(respond, is_reusable=True)
+    for _ in range(60):
+        js.store_info()
+    assert clock.sleeps == [] and len(sent) == 60
