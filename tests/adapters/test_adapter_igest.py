@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from tests.support.adapter_data import IG_BASE, IG_CODE, IG_KEY
 
 from igest_sync.errors import AuthError, Conflict, NotFound, Rejected, ServerError, TransportError
 from igest_sync.models import (
@@ -23,6 +22,7 @@ from igest_sync.models import (
     StockLevel,
     TaxRate,
 )
+from tests.support.adapter_data import IG_BASE, IG_CODE, IG_KEY
 
 AUTH = {"X-Integration-Key": IG_KEY, "X-Security-Code": IG_CODE}
 

@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from tests.support.adapter_data import JS_BASE, JS_LOGIN, JS_TOKEN, max_in_any_window
 
 from igest_sync.errors import AuthError, BadResponse, NotFound, RateLimited, Rejected, ServerError
 from igest_sync.models import Address, CatalogueItem, LocationStock, Tax
+from tests.support.adapter_data import JS_BASE, JS_LOGIN, JS_TOKEN, max_in_any_window
 
 BASIC = "Basic " + base64.b64encode(f"{JS_LOGIN}:{JS_TOKEN}".encode()).decode()
 

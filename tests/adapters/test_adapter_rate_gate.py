@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from igest_sync.adapters.http import RateGate, RateWindow
 from tests.support.adapter_data import max_in_any_window
 from tests.support.clock import FakeClock
-
-from igest_sync.adapters.http import RateGate, RateWindow
 
 
 def _gate(clock: FakeClock) -> RateGate:
