@@ -637,14 +637,16 @@ def init(
     )
     write_config(path, values, overwrite=force)
     private = " (mode 600)" if os.name == "posix" else ""
-    typer.echo(f"Wrote {path}{private}.")
+    # -q: only what needs a person (an unset secret), as for every command.
+    say = (lambda _line: None) if state_of().quiet else typer.echo
+    say(f"Wrote {path}{private}.")
     if start_date is not None:
         how = "from --start-date"
     elif first_day == today:
         how = "today, the default"
     else:
         how = "your answer"
-    typer.echo(f"First day invoiced: {chosen.isoformat()} ({how}; [invoice] start_date).")
+    say(f"First day invoiced: {chosen.isoformat()} ({how}; [invoice] start_date).")
     for secret, env_var in (
         (token, "IGEST_SYNC_JUMPSELLER_AUTH_TOKEN"),
         (code, "IGEST_SYNC_IGEST_SECURITY_CODE"),
@@ -654,7 +656,7 @@ def init(
     # typer.echo, not rich: a command to copy must not be wrapped at the terminal's width.
     given = state_of().config_path
     config_flag = f" --config {_quoted(str(given))}" if given else ""
-    typer.echo(f"Next: igest-sync{config_flag} check")
+    say(f"Next: igest-sync{config_flag} check")
 
 
 def _stdin_is_terminal() -> bool:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from adapter_helpers import IG_BASE, IG_CODE, IG_KEY, JS_BASE, JS_LOGIN, JS_TOKEN, FakeClock
+
+from tests.support.adapter_data import IG_BASE, IG_CODE, IG_KEY, JS_BASE, JS_LOGIN, JS_TOKEN
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture

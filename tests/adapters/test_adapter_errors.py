@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from adapter_helpers import IG_CODE, IG_KEY, JS_LOGIN, JS_TOKEN, SECRETS
 from test_adapter_igest import draft
 
 from igest_sync.errors import (
@@ -24,6 +23,7 @@ from igest_sync.errors import (
     ServerError,
     TransportError,
 )
+from tests.support.adapter_data import IG_CODE, IG_KEY, JS_LOGIN, JS_TOKEN, SECRETS
 
 ECHO = f"token {JS_TOKEN} key {IG_KEY} code {IG_CODE} login {JS_LOGIN}"
 # A service can only echo the credentials it was sent: each body below is filled with the

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from adapter_helpers import max_in_any_window
 
 from igest_sync.adapters.http import USER_AGENT, HttpService, RateGate, RateWindow
 from igest_sync.errors import (
@@ -22,6 +21,7 @@ from igest_sync.errors import (
     ServerError,
     TransportError,
 )
+from tests.support.adapter_data import max_in_any_window
 
 BASE = "https://demo.test/api"
 WALL = 1_800_000_000.0  # a fixed wall clock for HTTP-date Retry-After

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from adapter_helpers import IG_BASE, IG_CODE, IG_KEY
 
 from igest_sync.errors import AuthError, Conflict, NotFound, Rejected, ServerError, TransportError
 from igest_sync.models import (
@@ -23,6 +22,7 @@ from igest_sync.models import (
     StockLevel,
     TaxRate,
 )
+from tests.support.adapter_data import IG_BASE, IG_CODE, IG_KEY
 
 AUTH = {"X-Integration-Key": IG_KEY, "X-Security-Code": IG_CODE}
 
@@ -562,3 +562,17 @@ def test_set_stock_puts_the_absolute_quantity(ig, httpx_mock):
         json={"reference": "A/B 1", "quantity": "12"},
     )
     ig.set_stock("A/B 1", "ARM1", Decimal("12"))
+
+
+def test_an_advertised_per_second_limit_is_followed(ig, httpx_mock, clock):
+    # iGEST's contract has no such header (10/s is assumed); a server that sends one is paced
+    # to it, so 30 calls after the start-up pause need no further wait at 100/s.
+    httpx_mock.add_response(
+        method="GET",
+        headers={"X-RateLimit-Limit": "100"},
+        json={"nif": "509999995", "name": "E", "currency": "EUR", "stock_by_warehouse": True},
+        is_reusable=True,
+    )
+    for _ in range(30):
+        ig.entity()
+    assert len(clock.sleeps) <= 1  # only the start-up pause

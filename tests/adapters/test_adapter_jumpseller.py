@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from adapter_helpers import JS_BASE, JS_LOGIN, JS_TOKEN, max_in_any_window
 
 from igest_sync.errors import AuthError, BadResponse, NotFound, RateLimited, Rejected, ServerError
 from igest_sync.models import Address, CatalogueItem, LocationStock, StoreLocation, Tax
+from tests.support.adapter_data import JS_BASE, JS_LOGIN, JS_TOKEN, max_in_any_window
 
 BASIC = "Basic " + base64.b64encode(f"{JS_LOGIN}:{JS_TOKEN}".encode()).decode()
 
@@ -610,3 +610,27 @@ def test_locations_are_read_unwrapped_and_a_doubtful_one_counts_as_holding_stock
         StoreLocation(4, "Loja", main=False, holds_stock=True),
     ]
     assert httpx_mock.get_request().headers["Authorization"] == BASIC
+
+
+def test_the_advertised_limits_are_followed(js, httpx_mock, clock):
+    import httpx
+
+    # Real Jumpseller advertises 20/s and 800/min, what we assume anyway; a server that
+    # advertises more (the fast tests' sandbox) is not paced at 20/s.
+    sent = []
+
+    def respond(request):
+        sent.append(clock.now)
+        return httpx.Response(
+            200,
+            headers={
+                "Jumpseller-PerSecondRateLimit-Limit": "200",
+                "Jumpseller-PerMinuteRateLimit-Limit": "5000",
+            },
+            json={"name": "s"},
+        )
+
+    httpx_mock.add_callback(respond, is_reusable=True)
+    for _ in range(60):
+        js.store_info()
+    assert clock.sleeps == [] and len(sent) == 60

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from adapter_helpers import FakeClock, max_in_any_window
-
 from igest_sync.adapters.http import RateGate, RateWindow
+from tests.support.adapter_data import max_in_any_window
+from tests.support.clock import FakeClock
 
 
 def _gate(clock: FakeClock) -> RateGate:
@@ -37,3 +37,17 @@ def test_observations_at_a_past_moment_only_cover_what_is_left_of_that_second():
     gate.observe(1.0, 0, at=1000.0)  # a full second as of a moment 0.6 s ago
     start = gate.acquire()
     assert 0.4 <= start - 1000.6 <= 0.55
+
+
+def test_an_advertised_limit_replaces_the_window_it_names_only():
+    clock = FakeClock()
+    gate = _gate(clock)
+    gate.follow_limit(1.0, 100)
+    gate.follow_limit(30.0, 5)  # a window we do not keep: ignored
+    gate.follow_limit(60.0, 0)  # nonsense: ignored
+    assert [(w.limit, w.seconds) for w in gate.windows] == [(100, 1.0), (800, 60.0)]
+    sends = [gate.acquire() for _ in range(100)]
+    assert clock.sleeps == [] and max_in_any_window(sends, 1.0) == 100
+    gate.follow_limit(1.0, 5)  # a stricter server is followed too
+    more = [gate.acquire() for _ in range(10)]
+    assert clock.sleeps and max_in_any_window(more, 1.0) <= 5

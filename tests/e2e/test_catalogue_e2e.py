@@ -18,8 +18,16 @@ from igest_sync.errors import ConfigError, SafetyBrake
 from igest_sync.models import CatalogueItem
 from igest_sync.runs.products import sync_products
 from igest_sync.runs.stock import sync_stock
+from igest_sync.sandbox import Sandbox, start_sandbox
 
 PORTO_LOCATION, PORTO_WAREHOUSE = 2, "ARM2"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """The real rate limits: every run here must also see no 429 (a pacing check)."""
+    with start_sandbox(seed=True) as sb:
+        yield sb
 
 
 @pytest.fixture

@@ -212,7 +212,7 @@ def test_cron_mails_a_stuck_order_once_then_stays_quiet(sandbox, cli: Cli):
         assert (quiet.code, quiet.stdout) == (0, ""), quiet.stdout + quiet.stderr
     assert [f["order_id"] for f in cli("status", "--json").json()["failed"]] == [order_id]
     assert cli("invoice", "--json").json()["quiet"] == [
-        {"order_id": str(order_id), "error": cli.status()["failed"][0]["error"]}
+        {"order_id": order_id, "error": cli.status()["failed"][0]["error"]}
     ]
 
 

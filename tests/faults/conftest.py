@@ -6,7 +6,7 @@ call costs about half a second. Every request the CLI sends is also written to a
 went over the wire: how long the client waited after a 429, that no credential is in a URL,
 that a POST was not repeated.
 
-``Cli`` and ``make_cli`` come from ``tests/cli_harness.py`` (shared with the e2e tests);
+``Cli`` and ``make_cli`` come from ``tests/support/cli.py`` (shared with the e2e tests);
 ``soak`` is ``bench/crash_soak.py``, whose ``audit`` is the one exactly-once check used here
 and by the bench.
 """
@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 
 from igest_sync.sandbox import Sandbox
-from tests.cli_harness import Cli, Result, make_cli  # noqa: F401 (re-exported to the tests)
+from tests.support.cli import Cli, Result, make_cli  # noqa: F401 (re-exported to the tests)
+from tests.support.sandbox_clients import FAST_LIMITS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,7 +111,8 @@ class RequestLog:
 
 
 def recorded_sandbox(**options: Any) -> Sandbox:
-    """A started sandbox (no seed shop unless ``seed=True``) with ``sb.requests()``."""
+    """A started sandbox (no seed shop unless ``seed=True``) with ``sb.requests()``; the real
+    rate limits unless ``options`` say otherwise."""
     options.setdefault("seed", False)
     sb = Sandbox(**options)
     logs = (RequestLog(sb.jumpseller_app, "jumpseller"), RequestLog(sb.igest_app, "igest"))
@@ -124,7 +126,9 @@ def recorded_sandbox(**options: Any) -> Sandbox:
 
 @pytest.fixture
 def sb() -> Iterator[Sandbox]:
-    with recorded_sandbox() as sandbox:
+    # High limits, advertised to the client: these tests are about faults, not pacing
+    # (test_rate_limits.py overrides this fixture with the real figures).
+    with recorded_sandbox(**FAST_LIMITS) as sandbox:
         yield sandbox
 
 

@@ -7,11 +7,22 @@ latency so that kills land while requests are in flight.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import Cli, add_paid_orders, assert_all_done, make_cli, soak
+from igest_sync.sandbox import Sandbox
+
+from .conftest import Cli, add_paid_orders, assert_all_done, make_cli, recorded_sandbox, soak
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    """The real limits: two runs started together rely on iGEST's paced first request to
+    overlap (the other fault tests run with high limits)."""
+    with recorded_sandbox() as sandbox:
+        yield sandbox
 
 
 @pytest.mark.slow  # ~20 s

@@ -9,10 +9,13 @@ number of tries, long before any ban.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from igest_sync.sandbox import Sandbox
 
 from .conftest import (
     DRAFT_POST,
@@ -27,6 +30,13 @@ from .conftest import (
 )
 
 ORDERS_LIST = r"^/v1/orders\.json$"
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    """The real limits (the other fault tests run with high ones): pacing is what is tested."""
+    with recorded_sandbox() as sandbox:
+        yield sandbox
 
 
 def _no_429(sb) -> None:

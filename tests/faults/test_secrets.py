@@ -15,6 +15,8 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
+from tests.support.sandbox_clients import FAST_LIMITS
+
 from .conftest import (
     DRAFT_POST,
     FINALIZE_POST,
@@ -47,7 +49,7 @@ def test_no_secret_in_any_output_log_state_or_url(tmp_path: Path):
         "jumpseller": {"login": LOGIN, "auth_token": TOKEN},
         "igest": {"integration_key": KEY, "security_code": CODE},
     }
-    with recorded_sandbox(credentials=credentials) as sb:
+    with recorded_sandbox(credentials=credentials, **FAST_LIMITS) as sb:
         env = {"IGEST_SYNC_JUMPSELLER_AUTH_TOKEN": TOKEN, "IGEST_SYNC_IGEST_SECURITY_CODE": CODE}
         cli = make_cli(
             sb,

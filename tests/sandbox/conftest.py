@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sandbox_helpers import FakeClock, igest_client, jumpseller_client
 
 from igest_sync.sandbox import Sandbox
+from tests.support.clock import FakeClock
+from tests.support.sandbox_clients import igest_client, jumpseller_client
 
 
 @pytest.fixture
@@ -14,7 +15,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def sb(clock: FakeClock) -> Sandbox:
-    return Sandbox(clock=clock, jumpseller_limits=(10_000, 100_000), igest_limit=10_000)
+    return Sandbox(clock=clock.wall, jumpseller_limits=(10_000, 100_000), igest_limit=10_000)
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sandbox_helpers import body, jumpseller_client
-from test_sandbox_data import money_problems
-
 from igest_sync.sandbox import Sandbox
 from igest_sync.sandbox.cross_border import cross_border_orders
+from tests.support.order_money import money_problems
+from tests.support.sandbox_clients import body, jumpseller_client
 
 IDS = list(range(10101, 10110))
 

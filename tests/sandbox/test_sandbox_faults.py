@@ -6,9 +6,9 @@ import json
 
 import httpx
 import pytest
-from sandbox_helpers import body, draft, igest_client, jumpseller_client
 
 from igest_sync.sandbox import Sandbox, start_sandbox
+from tests.support.sandbox_clients import body, draft, igest_client, jumpseller_client
 
 DOCS = r"^/v1/documents$"
 

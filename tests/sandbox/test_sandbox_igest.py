@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from sandbox_helpers import body, draft, igest_client, line
 
 from igest_sync.sandbox import Sandbox
+from tests.support.sandbox_clients import body, draft, igest_client, line
 
 
 def test_wrong_or_missing_credentials_are_401(sb: Sandbox) -> None:
@@ -221,7 +221,7 @@ def test_stock_get_with_and_without_warehouse_and_put(sb: Sandbox, ig: httpx.Cli
     assert total["CAN-AZU"] == arm1["CAN-AZU"] + arm2["CAN-AZU"] and arm2["CAN-AZU"] > 0
     assert ig.put("/stock/CAN-AZU", json={"warehouse": "ARM2", "quantity": "9"}).status_code == 200
     assert quantities()["CAN-AZU"] == arm1["CAN-AZU"] + 9
-    assert sb.igest.adjustments[-1]["after"] == Decimal("9")
+    assert sb.igest.adjustments[-1]["after"] == Decimal(9)
     assert ig.put("/stock/NOPE", json={"quantity": "1"}).status_code == 404
     assert ig.put("/stock/CAN-AZU", json={"quantity": 5}).status_code == 422
     assert ig.get("/stock", params={"warehouse": "ARM7"}).status_code == 422

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import httpx
-from sandbox_helpers import body, draft, line
 
 from igest_sync.sandbox import Sandbox
+from tests.support.sandbox_clients import body, draft, line
 
 
 def _final(ig: httpx.Client, **changes) -> dict:

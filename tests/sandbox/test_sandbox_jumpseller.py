@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
 import pytest
-from openapi_subset import resolve, response_schema, spec, validate
-from sandbox_helpers import body, jumpseller_client
 
 from igest_sync.sandbox import Sandbox
+from tests.support.openapi_subset import resolve, response_schema, spec, validate
+from tests.support.sandbox_clients import body, jumpseller_client
 
 SEED_IDS = list(range(10001, 10017))
 
@@ -188,7 +188,7 @@ def test_update_order_status_and_documents(sb: Sandbox, js: httpx.Client) -> Non
 
 
 def test_store_helpers_pay_and_cancel(sb: Sandbox) -> None:
-    at = datetime(2026, 11, 21, 9, 30, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
     sb.store.pay_order(10016, at=at)
     assert sb.store.order(10016)["completed_at"] == "2026-11-21 09:30:00 UTC"
     sb.store.cancel_order(10016)

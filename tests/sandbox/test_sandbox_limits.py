@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sandbox_helpers import FakeClock, body, igest_client, jumpseller_client
-
 from igest_sync.sandbox import Sandbox
 from igest_sync.sandbox.limits import JumpsellerLimiter
+from tests.support.clock import FakeClock
+from tests.support.sandbox_clients import body, igest_client, jumpseller_client
 
 
 def test_jumpseller_headers_count_down_then_429() -> None:
@@ -24,7 +24,7 @@ def test_jumpseller_headers_count_down_then_429() -> None:
 
 def test_per_minute_limit_applies_when_the_second_window_has_room() -> None:
     now = [0.0]
-    limiter = JumpsellerLimiter(20, 3, wall_clock=FakeClock(), monotonic=lambda: now[0])
+    limiter = JumpsellerLimiter(20, 3, wall_clock=FakeClock().wall, monotonic=lambda: now[0])
     accepted = []
     for _ in range(4):
         accepted.append(limiter.check()[0])
@@ -36,7 +36,9 @@ def test_per_minute_limit_applies_when_the_second_window_has_room() -> None:
 
 def test_ban_after_repeated_429s() -> None:
     clock = FakeClock()
-    sb = Sandbox(seed=False, jumpseller_limits=(1, 1000), ban_after=3, ban_seconds=600, clock=clock)
+    sb = Sandbox(
+        seed=False, jumpseller_limits=(1, 1000), ban_after=3, ban_seconds=600, clock=clock.wall
+    )
     with jumpseller_client(sb) as js:
         answers = [js.get("/store/info.json") for _ in range(5)]
     assert [a.status_code for a in answers] == [200, 429, 429, 429, 429]

@@ -6,9 +6,9 @@ import threading
 
 import httpx
 import pytest
-from sandbox_helpers import draft
 
 from igest_sync.sandbox import start_sandbox
+from tests.support.sandbox_clients import draft
 
 
 def test_servers_answer_both_apis_over_http11() -> None:

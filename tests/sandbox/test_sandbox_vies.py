@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sandbox_helpers import body
 
 from igest_sync.sandbox import Sandbox, start_sandbox
+from tests.support.sandbox_clients import body, vies_client
 
 REQUESTER = {"requesterMemberStateCode": "PT", "requesterNumber": "509999999"}
 
 
 @pytest.fixture
 def vies(sb: Sandbox) -> httpx.Client:
-    with httpx.Client(
-        transport=httpx.WSGITransport(app=sb.vies_app), base_url=sb.vies_base_url
-    ) as client:
+    with vies_client(sb) as client:
         yield client
 
 

@@ -121,6 +121,21 @@ class RateGate:
         with self._lock:
             self._hold_until = max(self._hold_until, when)
 
+    def follow_limit(self, seconds: float, limit: int) -> None:
+        """The server advertises ``limit`` requests per ``seconds`` window: pace to that.
+
+        Jumpseller advertises the very figures we start from (20/s, 800/min), so against it
+        nothing changes; a server with other limits (a plan with more, a stricter one, or the
+        sandbox that the fast tests run with high limits) is paced to what it says, not to our
+        guess. A window we do not keep is ignored.
+        """
+        if limit < 1:
+            return
+        with self._lock:
+            self.windows = tuple(
+                RateWindow(limit, w.seconds) if w.seconds == seconds else w for w in self.windows
+            )
+
     def observe(self, seconds: float, remaining: int, *, at: float | None = None) -> None:
         """The server says only ``remaining`` requests are left in its ``seconds`` window.
 

@@ -36,6 +36,9 @@ from igest_sync.models import (
 
 SERVICE = "iGEST"
 PER_PAGE = 100
+# iGEST's contract sends no rate-limit headers and promises 10/s. A server that does advertise
+# its per-second limit here (the sandbox does) is paced to it; without the header, 10/s.
+LIMIT_HEADER = "X-RateLimit-Limit"
 
 
 def _read_error(body: Any) -> tuple[str | None, str | None, dict[str, str]]:
@@ -83,6 +86,7 @@ class IgestClient:
             transport=transport,
             timeout=timeout,
             error_reader=_read_error,
+            on_response=self._read_rate_headers,
             secrets=[integration_key, security_code],
             clock=clock,
             sleep=sleep,
@@ -93,6 +97,11 @@ class IgestClient:
         # first iGEST call at most what is left of that second; saves a 429 between runs.
         started = PROCESS_START if clock is time.monotonic else None
         self._http.gate.observe(1.0, 0, at=started)
+
+    def _read_rate_headers(self, response: httpx.Response) -> None:
+        value = response.headers.get(LIMIT_HEADER, "").strip()
+        if value.isdigit():
+            self._http.gate.follow_limit(1.0, int(value))
 
     @property
     def request_count(self) -> int:

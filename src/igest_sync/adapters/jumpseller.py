@@ -40,6 +40,10 @@ REMAINING_HEADERS = (
     ("Jumpseller-PerSecondRateLimit-Remaining", 1.0),
     ("Jumpseller-PerMinuteRateLimit-Remaining", 60.0),
 )
+LIMIT_HEADERS = (
+    ("Jumpseller-PerSecondRateLimit-Limit", 1.0),
+    ("Jumpseller-PerMinuteRateLimit-Limit", 60.0),
+)
 
 
 PACE_EVERY = 0.2  # seconds between writes of the pace file during a run
@@ -150,6 +154,10 @@ class JumpsellerClient:
             pass  # pacing advice only: never worth failing a run over
 
     def _read_rate_headers(self, response: httpx.Response) -> None:
+        for header, seconds in LIMIT_HEADERS:
+            value = response.headers.get(header, "").strip()
+            if value.isdigit():
+                self._http.gate.follow_limit(seconds, int(value))
         for header, seconds in REMAINING_HEADERS:
             value = response.headers.get(header, "").strip()
             if value.lstrip("-").isdigit():

@@ -164,10 +164,15 @@ class IgestApp(EmulatorApp):
         return self.error_response(401, "Invalid integration key or security code")
 
     def limit(self, request: Request) -> Response | None:
+        # Not in iGEST's contract (which promises 10/s and sends no such header): the sandbox
+        # says its limit, so that a sandbox run with higher limits is not paced at 10/s.
+        request.extra_headers.append(("X-RateLimit-Limit", str(self.limiter.second.limit)))
         retry_after = self.limiter.check()
         if retry_after is None:
             return None
-        response = self.error_response(429, "Too many requests: 10 per second per entity")
+        response = self.error_response(
+            429, f"Too many requests: {self.limiter.second.limit} per second per entity"
+        )
         response.headers.append(("Retry-After", str(retry_after)))
         return response
 

@@ -86,7 +86,7 @@ def check_credit(
     reference than is left (the message says how much is left and how much was credited)."""
     invoiced = _per_reference(original)
     asked = _per_reference(nc)
-    first_line = {}
+    first_line: dict[str, int] = {}
     for i, line in enumerate(nc["lines"]):
         first_line.setdefault(line["reference"], i)
     number = original["number"]

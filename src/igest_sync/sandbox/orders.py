@@ -24,6 +24,14 @@ from igest_sync.sandbox.jumpseller_common import STATUS_NAMES, wire_time
 from igest_sync.sandbox.money import LineMoney, order_figures, round2, spread, to_decimal
 
 TAX_IDS = {Decimal(23): 1, Decimal(13): 2, Decimal(6): 3, Decimal(0): 4}
+
+
+def tax_id(rate: Decimal) -> int:
+    """The store's tax id of a rate: the seed's four, else one per rate (FR 20 % and 5.5 %
+    are two taxes, not one)."""
+    return TAX_IDS.get(rate.normalize(), 100 + int(rate * 10))
+
+
 STORE_URL = "https://loja-do-azulejo.jumpseller.com"
 
 
@@ -112,7 +120,7 @@ def _address(buyer: Buyer, billing: bool) -> dict[str, Any]:
 
 def _tax_entry(rate: Decimal, included: bool) -> dict[str, Any]:
     return {
-        "id": TAX_IDS.get(rate.normalize(), 9),
+        "id": tax_id(rate),
         "name": f"IVA {rate.normalize()}%",
         "rate": rate,
         "fixed": False,
@@ -221,7 +229,7 @@ def make_order(
     if shipping_required and shipping_d > 0 and shipping_rate is not None:
         shipping_taxes.append(
             {
-                "id": TAX_IDS.get(ship_rate.normalize(), 9),
+                "id": tax_id(ship_rate),
                 "name": f"IVA {ship_rate.normalize()}%",
                 "country": shipping_tax_country,
                 "region": None,

@@ -1,27 +1,20 @@
-"""Helpers shared by the sandbox tests (a uniquely named module, not conftest)."""
+"""In-process clients of the sandbox's emulators (httpx's ``WSGITransport``: no socket, no
+thread), the fast tests' limits, and iGEST request bodies for the sandbox tests."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import httpx
 
 from igest_sync.sandbox import Sandbox
 
-
-class FakeClock:
-    """The sandbox clock, frozen at 2026-11-27 12:00 UTC unless a test moves it."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+# Limits far above the real ones (20/s and 800/min for Jumpseller, 10/s for iGEST) for the
+# tests that do not test pacing: the sandbox advertises them in its rate-limit headers and the
+# client paces to what it is told, so these tests do not wait. Pacing tests keep the defaults.
+FAST_LIMITS: dict[str, Any] = {"jumpseller_limits": (2000, 200_000), "igest_limit": 2000}
 
 
 def body(response: httpx.Response):
@@ -45,6 +38,12 @@ def igest_client(sb: Sandbox, **kwargs) -> httpx.Client:
     )
     return httpx.Client(
         transport=httpx.WSGITransport(app=sb.igest_app), base_url=creds["base_url"], **kwargs
+    )
+
+
+def vies_client(sb: Sandbox, **kwargs) -> httpx.Client:
+    return httpx.Client(
+        transport=httpx.WSGITransport(app=sb.vies_app), base_url=sb.vies_base_url, **kwargs
     )
 
 

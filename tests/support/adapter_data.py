@@ -1,4 +1,4 @@
-"""Constants and helpers shared by the adapter tests (imported by module name)."""
+"""Constants and helpers of the adapter tests: fake endpoints and credentials, window counting."""
 
 from __future__ import annotations
 
@@ -9,22 +9,6 @@ IG_BASE = "https://igest.test/v1"
 IG_KEY = "ik_live_9f8e7d6c5b4a39281706"
 IG_CODE = "sc_5up3r-s3cr3t-c0d3"
 SECRETS = (JS_TOKEN, IG_KEY, IG_CODE)
-
-
-class FakeClock:
-    """A monotonic clock that only moves when someone sleeps on it."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def max_in_any_window(times: list[float], seconds: float) -> int:
