@@ -96,7 +96,7 @@ def test_real_json_outputs_match_their_schemas(sandbox, cli: Cli, tmp_path):
     assert resend.code == 0, resend.stdout
     _validate("resend", resend.json())
     first = next(o["order_id"] for o in issued.json()["orders"] if o["action"] == "issued")
-    credit = cli("credit", str(first), "--reason", "Devolução", "--json")
+    credit = cli("credit", str(first), "--reason", "Devolução", "--json", "--yes")
     assert credit.code == 0, credit.stdout
     _validate("credit", credit.json())
 
@@ -172,7 +172,7 @@ def test_every_command_fits_80_columns_without_cutting_keys_or_numbers(sandbox, 
     _assert_fits(cli("status", "--all"))
     _assert_fits(cli("status", "--order", str(bad)), whole=(str(bad),))
     _assert_fits(cli("resend", str(bad), "--nif", "123456789"), whole=("FR A/12",))
-    credit = cli("credit", "10001", "--reason", "Devolução da encomenda")
+    credit = cli("credit", "10001", "--reason", "Devolução da encomenda", "--yes")
     _assert_fits(credit, whole=("NC A/1",))
     _assert_fits(cli("status"), whole=("NC A/1",))
     reconcile = cli("reconcile", "--from", "2026-11-01", "--to", "2030-12-31")

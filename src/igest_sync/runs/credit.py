@@ -126,17 +126,29 @@ class CreditReport:
         return f"Order {self.order_id}: {self.outcome.detail}"
 
     def to_json(self) -> dict[str, Any]:
+        """``invoice``'s report shape (one order), plus the plan and whether it was asked."""
         o = self.outcome
+        outcomes = [o] if o is not None else []
+
+        def count(action: str) -> int:
+            return sum(1 for x in outcomes if x.action == action)
+
         return {
-            "order_id": self.order_id,
             "dry_run": self.dry_run,
+            "issued": count(Action.ISSUED),
+            "adopted": count(Action.ADOPTED),
+            "failed": count(Action.FAILED),
+            "skipped": count(Action.SKIPPED),
+            "checkpoint": None,
+            "orders": [
+                {"order_id": self.order_id, "action": str(x.action), "detail": x.detail} | x.facts()
+                for x in outcomes
+            ],
+            "notices": list(self.notices),
+            "still_failed": [],
             "declined": self.declined,
             "resumed": self.resumed,
-            "action": str(o.action) if o else None,
-            "detail": o.detail if o else None,
-            **(o.facts() if o else {}),
             "plan": self.plan.to_json() if self.plan else None,
-            "notices": list(self.notices),
         }
 
 
