@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from .conftest import Cli
+from .test_cli_output import _validate
 
 D = Decimal
 
@@ -68,6 +69,7 @@ def test_partial_credits_then_the_rest_add_up_to_the_invoice(sandbox, cli: Cli):
     ship = cli("credit", str(order_id), "--reason", "Portes", "--shipping", "--yes", "--json")
     assert ship.code == 0, ship.stdout + ship.stderr
     assert ship.json()["plan"]["this_credit"] == "3.90"
+    _validate("credit", ship.json())
     rest = cli("credit", str(order_id), "--reason", "Devolução do resto", "--all", "--yes")
     assert rest.code == 0, rest.stdout + rest.stderr
     notes = _credit_notes(sandbox, order_id)
@@ -99,6 +101,7 @@ def test_it_asks_first_and_a_dry_run_writes_nothing(sandbox, cli: Cli):
     assert as_json.code == 2 and "--yes" in as_json.json()["error"]["hint"]
     dry = cli("credit", str(order_id), "--reason", "x", "--line", "TAB-CAR", "--dry-run", "--json")
     assert dry.code == 0, dry.stderr
+    _validate("credit", dry.json())
     plan = dry.json()["plan"]
     assert plan["original"]["number"] == _invoice(sandbox, order_id)["number"]
     [tab] = [line for line in plan["lines"] if line["reference"] == "TAB-CAR"]
