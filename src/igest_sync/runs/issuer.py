@@ -8,7 +8,7 @@ when its totals are right and deleted otherwise. The draft's totals, as iGEST co
 must equal what the customer paid before it is finalized.
 
 One ``Issuer`` per run, handed to whoever issues (``invoice``, ``resend``, the credit pass,
-``credit``, ``reconcile --fix``). Its public API is ``issue``, ``credit``, ``credit_note``,
+``credit``, ``reconcile --fix``). Its public API is ``issue``, ``credit_note``,
 ``already``, ``failed`` and ``use_listing``; everything else is a step of the one path.
 
 An order has one invoice but may have several credit notes: each is its own work, keyed by
@@ -30,8 +30,7 @@ from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected
 from igest_sync.fiscal.credit import credit_reference
 from igest_sync.fiscal.customer import CustomerOverride
-from igest_sync.fiscal.mapping import build_credit_note, build_document, external_reference
-from igest_sync.fiscal.rules import FINAL_CONSUMER_NIF
+from igest_sync.fiscal.mapping import build_document, external_reference
 from igest_sync.models import (
     IN_FLIGHT,
     Action,
@@ -95,35 +94,6 @@ class Issuer:
             )
 
         return self._issue(order.id, Kind.INVOICE, build, force_lookup=force_lookup)
-
-    def credit(
-        self, order: Order, original: IssuedDocument, reason: str, *, force_lookup: bool = False
-    ) -> ItemOutcome:
-        """A credit note for the whole of ``original``, the final invoice of ``order``."""
-
-        def build() -> DocumentDraft:
-            # Rebuild the invoice's lines as issued, with the customer the invoice went to
-            # (it may have been decided by hand with resend --nif / --as-consumer).
-            nif = original.customer_nif
-            consumer = nif in (None, "", FINAL_CONSUMER_NIF)
-            invoice = build_document(
-                order,
-                self.settings,
-                store=self.store,
-                issue_date=original.date or self.today,
-                override=CustomerOverride(nif=None if consumer else nif, as_consumer=consumer),
-            )
-            return build_credit_note(
-                order,
-                original,
-                invoice,
-                self.settings,
-                store=self.store,
-                issue_date=self.today,
-                reason=reason,
-            )
-
-        return self._issue(order.id, Kind.CREDIT, build, force_lookup=force_lookup)
 
     def credit_note(
         self,
