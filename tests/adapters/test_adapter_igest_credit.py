@@ -6,11 +6,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from adapter_helpers import IG_BASE
-from test_adapter_igest import EXPECTED_BODY, document_json, draft
 
 from igest_sync.errors import BadResponse
 from igest_sync.models import DocumentLine
+from tests.adapters.test_adapter_igest import EXPECTED_BODY, document_json, draft
+from tests.support.adapter_data import IG_BASE
 
 LINES = [
     {
