@@ -116,7 +116,7 @@ class OrderLine:
 
 @dataclass(frozen=True)
 class Address:
-    """The order's billing address (None fields when Jumpseller sent null)."""
+    """An order's billing or shipping address (None fields when Jumpseller sent null)."""
 
     name: str | None = None
     surname: str | None = None
@@ -161,6 +161,11 @@ class Order:
     additional_fields: tuple[tuple[str, str], ...]  # (label, value) of checkout custom fields
     lines: tuple[OrderLine, ...]
     defects: tuple[str, ...] = ()
+    # Where the goods go (the VAT destination); None when Jumpseller sent none.
+    shipping_address: Address | None = None
+    shipping_option: str | None = None  # delivery, store_pickup, no_shipping
+    source: str | None = None  # source.created_from: checkout, admin, api, pos, ...
+    customer_note: str | None = None  # additional_information: the checkout note
 
 
 @dataclass(frozen=True)
@@ -213,6 +218,8 @@ class DocumentLine:
     vat_rate: Decimal
     exemption_code: str | None = None
     is_service: bool = False
+    # Another Member State whose VAT the line carries under the OSS scheme; None: Portugal's.
+    tax_country: str | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +227,7 @@ class VatSummary:
     rate: Decimal
     base: Decimal
     vat: Decimal
+    tax_country: str | None = None  # None: Portugal
 
 
 @dataclass(frozen=True)
