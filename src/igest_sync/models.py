@@ -332,6 +332,31 @@ class ExemptionReason:
     legal_reference: str | None = None
 
 
+class ViesStatus(StrEnum):
+    """What VIES said of a VAT number: anything not clearly valid or invalid is unavailable."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class ViesCheck:
+    """One VIES consultation: ``country`` as VIES spells it (EL for Greece), ``number`` without
+    that prefix; ``consultation`` is VIES's requestIdentifier, the evidence of the check."""
+
+    country: str
+    number: str
+    status: ViesStatus
+    checked_on: date
+    consultation: str | None = None
+    detail: str | None = None  # the error code or the reason it is unavailable
+
+    @property
+    def vat_number(self) -> str:
+        return f"{self.country}{self.number}"
+
+
 @dataclass(frozen=True)
 class StockLevel:
     reference: str

@@ -18,6 +18,7 @@ from igest_sync.config import (
     InvoiceConfig,
     ProductsConfig,
     StockConfig,
+    ViesConfig,
     init_values,
     load_config,
     redact,
@@ -107,6 +108,7 @@ def test_example_file_loads_without_problems_and_documents_every_key():
         ("invoice", InvoiceConfig),
         ("products", ProductsConfig),
         ("stock", StockConfig),
+        ("vies", ViesConfig),
     ):
         assert set(data[section]) == {f.name for f in dataclasses.fields(cls)}, section
 
