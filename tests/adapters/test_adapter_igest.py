@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -562,3 +564,33 @@ def test_set_stock_puts_the_absolute_quantity(ig, httpx_mock):
         json={"reference": "A/B 1", "quantity": "12"},
     )
     ig.set_stock("A/B 1", "ARM1", Decimal("12"))
+
+
+def test_a_refusal_names_the_field_for_the_failure_reason(ig, httpx_mock):
+    httpx_mock.add_response(
+        method="POST",
+        status_code=422,
+        json={
+            "error": {
+                "code": "validation_failed",
+                "message": "The document is not valid",
+                "fields": {"lines[0].description": "is longer than 200 characters"},
+            }
+        },
+    )
+    with pytest.raises(Rejected) as caught:
+        ig.create_document(draft())
+    assert caught.value.with_fields() == (
+        "iGEST POST /documents: The document is not valid (422): "
+        "lines[0].description: is longer than 200 characters"
+    )
+
+
+def test_an_oss_line_carries_its_tax_country_and_a_portuguese_one_none(ig, httpx_mock):
+    httpx_mock.add_response(method="POST", json=document_json())
+    base = draft()
+    oss_line = replace(base.lines[0], vat_rate=Decimal("21.00"), tax_country="ES")
+    ig.create_document(replace(base, lines=(oss_line, base.lines[0])))
+    body = json.loads(httpx_mock.get_requests()[-1].content)
+    assert body["lines"][0]["tax_country"] == "ES"
+    assert "tax_country" not in body["lines"][1]

@@ -123,7 +123,8 @@ class Issuer:
             raise  # the work keeps its phase and is looked up by the next run
         except ApiError as exc:
             what = "could not reach iGEST" if exc.transient else "iGEST refused the document"
-            return self._failed(order_id, kind, f"{what}: {exc}", exc.transient)
+            # with_fields: the merchant reads which field iGEST refused, not only "not valid".
+            return self._failed(order_id, kind, f"{what}: {exc.with_fields()}", exc.transient)
         email = self.settings.email_customer and kind == "invoice"
         self.ledger.record_final(order_id, kind, final, email=email)
         log.info("Finalized %s for order %s (%s EUR)", final.number, order_id, final.gross_total)
