@@ -287,3 +287,11 @@ def test_service_messages_are_redacted():
     text = repr(results)
     assert TOKEN not in text and SECURITY not in text
     assert "bad token ***" in results[0].detail
+
+
+def test_exemption_codes_by_destination_are_checked_against_igest():
+    config = make_config(invoice={"exemptions": {"eu_goods": "M16", "export_goods": "M99"}})
+    results = by_name(run_checks(config, FakeJumpseller(), FakeIgest()))
+    assert results["Exemption code M16 ([invoice.exemptions] eu_goods)"].ok
+    unknown = results["Exemption code M99 ([invoice.exemptions] export_goods)"]
+    assert not unknown.ok and "export_goods" in unknown.hint
