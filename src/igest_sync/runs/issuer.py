@@ -20,7 +20,8 @@ from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderReje
 from igest_sync.fiscal.customer import CustomerOverride
 from igest_sync.fiscal.mapping import build_credit_note, build_document, external_reference
 from igest_sync.fiscal.rules import FINAL_CONSUMER_NIF
-from igest_sync.models import DocumentDraft, IssuedDocument, ItemOutcome, Order
+from igest_sync.models import Action, DocumentDraft, IssuedDocument, ItemOutcome, Order
+from igest_sync.runs.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.state.ledger import IN_FLIGHT, Ledger, WorkRecord
 
 log = logging.getLogger("igest_sync.invoice")
@@ -37,6 +38,7 @@ class Issuer:
         *,
         today: date,
         known: dict[str, list[IssuedDocument]] | None = None,
+        intra_eu: IntraEuCheck | None = None,
     ) -> None:
         self.config = config
         self.settings = config.invoice
@@ -46,6 +48,8 @@ class Issuer:
         self.today = today
         # external_reference -> documents, from one listing when the ledger started empty.
         self.known = known
+        # VIES before an exempt intra-EU document (asks only for such orders).
+        self.intra_eu = intra_eu or IntraEuCheck(config, ledger, igest, today=today)
 
     def issue(
         self, order: Order, *, override: CustomerOverride | None = None, force_lookup: bool = False
@@ -53,8 +57,21 @@ class Issuer:
         """The invoice of a paid order."""
 
         def build() -> DocumentDraft:
-            return build_document(
+            draft = build_document(
                 order, self.settings, store=self.store, issue_date=self.today, override=override
+            )
+            # An exempt intra-EU supply needs VIES's confirmation first; its consultation
+            # number then goes on the notes.
+            check = self.intra_eu.evidence(order, draft)
+            if check is None:
+                return draft
+            return build_document(
+                order,
+                self.settings,
+                store=self.store,
+                issue_date=self.today,
+                override=override,
+                vies=check,
             )
 
         return self._issue(order.id, "invoice", build, force_lookup=force_lookup)
@@ -108,11 +125,13 @@ class Issuer:
             )
         try:
             draft = build()
-        except OrderRejected as exc:
+        except (OrderRejected, VatCheckPending) as exc:
             try:
                 self._discard(drafts)
             except ApiError:
                 pass  # the draft is looked up again on the next attempt (phase is kept)
+            if isinstance(exc, VatCheckPending):
+                return self._waiting(order_id, kind, exc.reason)
             return self._failed(order_id, kind, exc.reason, False, hint=exc.hint)
         try:
             document = self._draft(order_id, kind, draft, drafts)
@@ -245,6 +264,13 @@ class Issuer:
         what = "invoiced" if kind == "invoice" else "credited"
         log.error("Order %s not %s: %s", order_id, what, text)
         return ItemOutcome(str(order_id), "failed", text, {"transient": transient, "kind": kind})
+
+    def _waiting(self, order_id: int, kind: str, reason: str) -> ItemOutcome:
+        """Not issued yet for a reason that passes by itself (VIES did not answer): kept as a
+        transient failure, so the next run takes the order up again; no person is needed."""
+        self.ledger.fail(order_id, kind, reason, transient=True)
+        log.warning("Order %s waiting: %s", order_id, reason)
+        return ItemOutcome(str(order_id), Action.WAITING, reason, {"transient": True, "kind": kind})
 
 
 class _Adopted(Exception):
