@@ -16,7 +16,7 @@ import pytest
 
 from igest_sync.adapters.igest import IgestClient
 from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig, ViesConfig
-from igest_sync.models import Action, Address
+from igest_sync.models import Action
 from igest_sync.runs.intra_eu import IntraEuCheck
 from igest_sync.runs.issuer import Issuer
 from igest_sync.sandbox import Sandbox
@@ -100,7 +100,7 @@ def order():
 
 def test_valid_number_is_issued_with_the_consultation_on_the_notes(sandbox, ledger):
     vies = ScriptedVies(valid())
-    issuer, igest = make(sandbox, ledger, vies)
+    issuer, _ = make(sandbox, ledger, vies)
     outcome = issuer.issue(order())
     assert outcome.action == Action.ISSUED, outcome.detail
     assert vies.bodies == [
