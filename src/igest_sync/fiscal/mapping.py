@@ -43,6 +43,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from igest_sync.config import InvoiceConfig
@@ -136,9 +137,11 @@ def _vat_rate(
             f"{label} has {len(taxes)} taxes ({names}); a document line carries one "
             "VAT rate. Leave one tax on it in Jumpseller.",
         )
-    if taxes and taxes[0].rate is None:
-        raise OrderRejected(order.id, f"{label} has a tax {taxes[0].name!r} without a rate")
-    rate = taxes[0].rate if taxes else ZERO
+    rate = ZERO
+    if taxes:
+        if taxes[0].rate is None:
+            raise OrderRejected(order.id, f"{label} has a tax {taxes[0].name!r} without a rate")
+        rate = taxes[0].rate
     included = taxes[0].included if taxes else True
     if rate == 0:
         code = exemption_code(settings, destination.zone, shipping)
@@ -450,7 +453,7 @@ def _notes(order: Order, issue_date: date, settings: InvoiceConfig, vies: ViesCh
 
 
 def _customer_within_limits(order: Order, customer: Customer, warnings: list[str]) -> Customer:
-    fitted = {}
+    fitted: dict[str, Any] = {}
     for field, limit, what in (
         ("name", texts.CUSTOMER_NAME, "customer name"),
         ("address", texts.ADDRESS, "customer address"),
