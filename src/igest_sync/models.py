@@ -230,6 +230,11 @@ class VatSummary:
     tax_country: str | None = None  # None: Portugal
 
 
+# A draft's notes are lines; iGEST refuses line breaks (control characters), so they travel as
+# one text with this between the lines, and iGEST's 500-character limit applies to that text.
+NOTES_SEPARATOR = " | "
+
+
 @dataclass(frozen=True)
 class DocumentDraft:
     """What the mapping decided to issue for one order: everything iGEST needs, nothing more."""

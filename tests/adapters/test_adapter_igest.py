@@ -594,3 +594,11 @@ def test_an_oss_line_carries_its_tax_country_and_a_portuguese_one_none(ig, httpx
     body = json.loads(httpx_mock.get_requests()[-1].content)
     assert body["lines"][0]["tax_country"] == "ES"
     assert "tax_country" not in body["lines"][1]
+
+
+def test_the_notes_lines_travel_as_one_line(ig, httpx_mock):
+    # iGEST refuses control characters, line breaks included.
+    httpx_mock.add_response(method="POST", json=document_json())
+    ig.create_document(draft(notes="Encomenda Jumpseller n.º 1\nPago em 2026-11-18"))
+    body = json.loads(httpx_mock.get_requests()[-1].content)
+    assert body["notes"] == "Encomenda Jumpseller n.º 1 | Pago em 2026-11-18"

@@ -22,6 +22,7 @@ from igest_sync import PROCESS_START
 from igest_sync.adapters.http import HttpService, RateWindow
 from igest_sync.errors import BadResponse
 from igest_sync.models import (
+    NOTES_SEPARATOR,
     DocumentDraft,
     DocumentLine,
     Entity,
@@ -333,7 +334,10 @@ def document_body(draft: DocumentDraft, *, finalize: bool) -> dict[str, object]:
         "payment_method": draft.payment_method,
         "warehouse": draft.warehouse,
         "move_stock": draft.move_stock,
-        "notes": draft.notes,
+        # One text: iGEST refuses the line breaks between the draft's notes.
+        "notes": NOTES_SEPARATOR.join(line for line in draft.notes.split("\n") if line)
+        if draft.notes
+        else draft.notes,
         "related_document": related,
         "finalize": finalize,
     }

@@ -428,7 +428,9 @@ def _document_type(
     )
 
 
-def _notes(order: Order, issue_date: date, settings: InvoiceConfig, vies: ViesCheck | None) -> str:
+def _notes(
+    order: Order, issue_date: date, settings: InvoiceConfig, vies: ViesCheck | None
+) -> list[str]:
     notes = [f"Encomenda Jumpseller n.º {order.id}"]
     if vies is not None and vies.status == ViesStatus.VALID:
         # The consultation number is the evidence that the buyer's number was valid that day.
@@ -449,7 +451,7 @@ def _notes(order: Order, issue_date: date, settings: InvoiceConfig, vies: ViesCh
         note = texts.without_controls(order.customer_note)
         if note:
             notes.append(f"Nota do cliente: {note}")
-    return "\n".join(notes)
+    return notes
 
 
 def _customer_within_limits(order: Order, customer: Customer, warnings: list[str]) -> Customer:
@@ -498,12 +500,11 @@ def build_document(
     customer = _customer_within_limits(order, customer, warnings)
     priced = _price_lines(order, items, warnings, store)
     kind = _document_type(order, settings, customer.nif, priced, warnings)
-    notes = _notes(order, issue_date, settings, vies)
-    fitted_notes, _ = texts.fit(notes, texts.NOTES, keep_newlines=True)
-    if fitted_notes != notes:
+    fitted_notes, shortened = texts.fit_notes(_notes(order, issue_date, settings, vies))
+    if shortened:
         warnings.append(
-            f"Order {order.id}: the document notes have {len(notes)} characters, more than "
-            f"iGEST's {texts.NOTES}; shortened"
+            f"Order {order.id}: the document notes are longer than iGEST's {texts.NOTES} "
+            "characters; the customer's note was shortened"
         )
     payment = None
     if kind == "FR":

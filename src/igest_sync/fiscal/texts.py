@@ -6,14 +6,17 @@ that fits, with "…", and the merchant gets a warning. The exception is a line'
 the product's SKU, its identity in iGEST (stock, product records), so a shortened one would be
 another product; a SKU longer than 60 characters refuses the order naming it.
 
-Line breaks are kept in the document's notes only: they separate the notes' lines (the order
-number, the gift card, the payment day), as before; every other control character (tabs, NUL,
-escape ...) is replaced by a space there, and elsewhere line breaks are too.
+Control characters (tabs, NUL, escape, line breaks ...) are replaced by spaces. The document's
+notes are several lines (the order number, the VIES check, the gift card, the payment day, the
+customer's note); iGEST takes no line break, so they travel as one text joined by
+``models.NOTES_SEPARATOR`` (the iGEST adapter joins them) and the limit applies to that text.
 """
 
 from __future__ import annotations
 
 import unicodedata
+
+from igest_sync.models import NOTES_SEPARATOR
 
 # Limits in characters, as iGEST (and SAF-T) count them.
 DESCRIPTION = 200
@@ -51,10 +54,26 @@ def shorten(text: str, limit: int) -> str:
     return head.rstrip(" ,;:-–—.\n") + ELLIPSIS
 
 
-def fit(text: str | None, limit: int, *, keep_newlines: bool = False) -> tuple[str | None, bool]:
+def fit(text: str | None, limit: int) -> tuple[str | None, bool]:
     """(cleaned text within ``limit``, whether it had to be shortened); None stays None."""
     if text is None:
         return None, False
-    cleaned = without_controls(text, keep_newlines=keep_newlines)
+    cleaned = without_controls(text)
     short = shorten(cleaned, limit)
     return short or None, short != cleaned
+
+
+def fit_notes(lines: list[str]) -> tuple[str, bool]:
+    """The notes (one per line, cleaned) whose ``notes_text`` fits ``NOTES``; the last line
+    (the customer's note, the only long one) is shortened first, then earlier ones."""
+    kept = [c for c in (without_controls(line) for line in lines) if c]
+    shortened = False
+    while kept and len(NOTES_SEPARATOR.join(kept)) > NOTES:
+        head = NOTES_SEPARATOR.join(kept[:-1])
+        room = NOTES - len(head) - (len(NOTES_SEPARATOR) if head else 0)
+        shortened = True
+        if room >= 20:
+            kept[-1] = shorten(kept[-1], room)
+        else:
+            kept.pop()
+    return "\n".join(kept), shortened
