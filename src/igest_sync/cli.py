@@ -297,14 +297,14 @@ def credit(
       igest-sync credit 10452 --reason "Devolução da encomenda"
     """
     from igest_sync import render
-    from igest_sync.runs.invoice import InvoiceRun
+    from igest_sync.runs.credit import credit_run
     from igest_sync.state.ledger import Ledger
     from igest_sync.state.lock import run_lock
 
     config = _config()
     js, ig = _clients(config)
     with run_lock(_state_path()), js, ig, Ledger(_state_path()) as ledger:
-        report = InvoiceRun(config, ledger, js, ig).credit(order_id, reason)
+        report = credit_run(config, ledger, js, ig).credit(order_id, reason)
     render.invoice_report(report, json_out=json_out, always=True)
     raise typer.Exit(report.exit_code)
 
@@ -516,7 +516,7 @@ def sandbox(
     igest_port: Annotated[int, typer.Option(help="0 = any free port.")] = 0,
     latency: Annotated[float, typer.Option(help="Seconds added to every request.")] = 0.0,
 ) -> None:
-    """Serve emulators of Jumpseller and iGEST on 127.0.0.1 until Ctrl-C.
+    """Serve emulators of Jumpseller, iGEST and VIES on 127.0.0.1 until Ctrl-C.
 
     Seeded with a Portuguese store. Use it to try the tool without credentials.
 
@@ -538,7 +538,9 @@ def sandbox(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         if json_out:
-            print(json.dumps(sb.credentials), flush=True)
+            print(
+                json.dumps({**sb.credentials, "vies": {"base_url": sb.vies_base_url}}), flush=True
+            )
         else:
             render.sandbox_info(sb.credentials)
         while not stop.wait(0.5):

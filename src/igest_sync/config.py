@@ -13,13 +13,12 @@ from __future__ import annotations
 import os
 import tempfile
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import tomli_w
 
@@ -64,6 +63,7 @@ class InvoiceConfig:
     email_customer: bool = False
     email_max_age_days: int = 3
     concurrency: int = 4
+    remind_failed_hours: int = 24  # a failure already shown is shown again after this long
     # [invoice.exemptions]: AT code per destination and kind, domestic_goods ... export_shipping
     # (fiscal/exemptions.py). product_/shipping_exemption_code remain the domestic pair.
     exemptions: dict[str, str] = field(default_factory=dict)
@@ -332,12 +332,3 @@ def init_values(
     }
     _build(values, Path("config.toml"), stand_in)
     return values
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret (and its URL-encoded form) replaced by ``***``."""
-    variants = {form for secret in secrets if secret for form in (secret, quote(secret, safe=""))}
-    # Longest first, so a secret that contains another is hidden whole.
-    for variant in sorted(variants, key=len, reverse=True):
-        text = text.replace(variant, "***")
-    return text

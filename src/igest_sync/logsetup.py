@@ -9,6 +9,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from igest_sync.redact import redact
+
 LOG_FILE = "igest-sync.log"
 MAX_BYTES = 1_000_000  # five files of 1 MB: months of cron runs, never an unbounded file
 BACKUPS = 5
@@ -29,8 +31,7 @@ class RedactingFilter(logging.Filter):
             message += "\n" + logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
             record.exc_text = None
-        for secret in self.secrets:
-            message = message.replace(secret, "***")
+        message = redact(message, self.secrets)
         record.msg, record.args = message, None
         return True
 

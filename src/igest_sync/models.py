@@ -7,7 +7,7 @@ any wire detail (no JSON keys, no URLs) beyond plain values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import IntEnum, StrEnum
@@ -58,7 +58,10 @@ class Action(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     WAITING = "waiting"  # not issued yet for a reason that passes by itself (VIES unavailable)
-    WOULD_ISSUE = "would issue"
+    WOULD_ISSUE = "would issue"  # a dry run's outcomes all speak in "would"
+    WOULD_ADOPT = "would adopt"
+    WOULD_FAIL = "would fail"
+    WOULD_SKIP = "would skip"
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
@@ -71,6 +74,14 @@ class DocumentType(StrEnum):
     FR = "FR"
     FS = "FS"
     NC = "NC"
+
+
+class DocumentStatus(StrEnum):
+    """A document's status in iGEST (and in the ledger's ``documents.status``)."""
+
+    DRAFT = "draft"
+    FINAL = "final"
+    CANCELLED = "cancelled"
 
 
 class EmailState(IntEnum):
@@ -368,11 +379,95 @@ class StockLevel:
     quantity: Decimal
 
 
+@dataclass(frozen=True)
+class DocumentFacts:
+    """The document an outcome is about, as its report shows it (both keys always in JSON)."""
+
+    number: str | None
+    gross_total: Decimal | None
+
+
+@dataclass(frozen=True)
+class ApiFailure:
+    """Why a write was refused, as the service said it (both keys always in JSON)."""
+
+    error: str  # the exception's class name: NotFound, Conflict, Timeout ...
+    status: int | None  # HTTP status; None when no answer came
+
+
 @dataclass
 class ItemOutcome:
-    """One line of a batch run's report (order, SKU ...)."""
+    """One line of a batch run's report (an order, a SKU ...).
+
+    Every fact beyond ``detail`` is a typed field; ``facts()`` is what ``--json`` adds to the
+    item, naming only the facts this outcome has.
+    """
 
     key: str  # "10452" or "SKU-1"
-    action: str  # issued, adopted, failed, created, updated, unchanged, skipped ...
+    action: str  # an Action: issued, adopted, failed, created, updated, unchanged, skipped ...
     detail: str = ""
-    extra: dict = field(default_factory=dict)
+    # -- documents (invoice, resend, credit, reconcile --fix)
+    kind: Kind | None = None
+    document: DocumentFacts | None = None
+    warnings: tuple[str, ...] | None = None  # what the mapping noted on an issued document
+    transient: bool | None = None  # a failure the next run retries by itself
+    # -- catalogue (sync-products, sync-stock)
+    reason: str | None = None  # why an item is skipped: no_sku, duplicate_sku, unlimited ...
+    differs: tuple[str, ...] | None = None  # fields that differ (update not requested)
+    igest_id: str | None = None
+    changed: tuple[str, ...] | None = None  # fields an update wrote
+    failure: ApiFailure | None = None
+    fields: dict[str, str] | None = None  # the service's complaints, field by field
+    quantity_from: Decimal | None = None  # a stock write: the quantity before ...
+    quantity_to: Decimal | None = None  # ... and after
+    jumpseller_quantity: Decimal | None = None  # unchanged stock: both sides' quantities
+    igest_quantity: Decimal | None = None
+
+    @property
+    def number(self) -> str | None:
+        return self.document.number if self.document else None
+
+    @property
+    def gross_total(self) -> Decimal | None:
+        return self.document.gross_total if self.document else None
+
+    def facts(self) -> dict[str, object]:
+        """The facts this outcome carries, under their JSON names (money as strings)."""
+        out: dict[str, object] = {}
+        if self.document is not None:
+            out["number"] = self.document.number
+            gross = self.document.gross_total
+            out["gross_total"] = None if gross is None else str(gross)
+        if self.kind is not None:
+            out["kind"] = str(self.kind)
+        if self.warnings is not None:
+            out["warnings"] = list(self.warnings)
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.differs is not None:
+            out["differs"] = list(self.differs)
+        if self.igest_id is not None:
+            out["igest_id"] = self.igest_id
+        if self.changed is not None:
+            out["changed"] = list(self.changed)
+        for name, quantity in (
+            ("from", self.quantity_from),
+            ("to", self.quantity_to),
+            ("jumpseller", self.jumpseller_quantity),
+            ("igest", self.igest_quantity),
+        ):
+            if quantity is not None:
+                out[name] = quantity
+        if self.failure is not None:
+            out["error"] = self.failure.error
+            out["status"] = self.failure.status
+        if self.fields is not None:
+            out["fields"] = dict(self.fields)
+        if self.transient is not None:
+            out["transient"] = self.transient
+        return out
+
+    @property
+    def extra(self) -> dict[str, object]:
+        """``facts()`` under its former name, read-only (kept for callers that read it)."""
+        return self.facts()

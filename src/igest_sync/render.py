@@ -19,16 +19,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from igest_sync.redact import redact
+
 out = Console(highlight=False, soft_wrap=False)
 # soft_wrap: off a terminal (cron mail) an error keeps its paths on one line.
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def info(text: str) -> None:
@@ -42,22 +37,22 @@ def warn(text: str) -> None:
 def error(exc: Exception, *, secrets: Iterable[str] = (), verbose: bool = False) -> None:
     secrets = list(secrets)
     hint = getattr(exc, "hint", None)
-    err.print(f"[red]error:[/red] {escape(_redact(str(exc), secrets))}")
+    err.print(f"[red]error:[/red] {escape(redact(str(exc), secrets))}")
     if hint:
-        err.print(f"  {escape(_redact(hint, secrets))}")
+        err.print(f"  {escape(redact(hint, secrets))}")
     logging.getLogger("igest_sync").error(
         "%s%s", exc, f" ({hint})" if hint else "", exc_info=verbose
     )
     if verbose:
         import traceback
 
-        err.print(escape(_redact("".join(traceback.format_exception(exc)), secrets)))
+        err.print(escape(redact("".join(traceback.format_exception(exc)), secrets)))
 
 
 def internal_error(exc: Exception, *, secrets: Iterable[str] = (), verbose: bool = False) -> None:
     secrets = list(secrets)
     logging.getLogger("igest_sync").error("Internal error: %r", exc, exc_info=True)
-    err.print(f"[red]internal error:[/red] {escape(_redact(repr(exc), secrets))}")
+    err.print(f"[red]internal error:[/red] {escape(redact(repr(exc), secrets))}")
     err.print(
         "  This is a bug in igest-sync; the traceback is in the log file "
         "(or run again with --verbose). No document was left half-issued: the next run "
@@ -66,7 +61,7 @@ def internal_error(exc: Exception, *, secrets: Iterable[str] = (), verbose: bool
     if verbose:
         import traceback
 
-        err.print(escape(_redact("".join(traceback.format_exception(exc)), secrets)))
+        err.print(escape(redact("".join(traceback.format_exception(exc)), secrets)))
 
 
 def _reports_forced() -> bool:

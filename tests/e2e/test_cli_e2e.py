@@ -201,6 +201,11 @@ def test_sandbox_json_prints_one_line_then_serves_both_apis(tmp_path):
         )
         assert entity.status_code == 200 and entity.json()["currency"] == "EUR"
         assert httpx.get(f"{ig['base_url']}/entity").status_code == 401
+        vies = httpx.post(
+            f"{info['vies']['base_url']}/check-vat-number",
+            json={"countryCode": "ES", "vatNumber": "B87654323"},
+        )
+        assert vies.status_code == 200 and vies.json()["valid"] is True
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0

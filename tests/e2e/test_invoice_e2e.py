@@ -177,7 +177,9 @@ def _add_paid_order(sb, **kwargs) -> int:
     )
 
 
-def test_a_bad_nif_fails_the_order_until_resend_decides(sandbox, cli: Cli):
+def test_a_bad_nif_fails_the_order_until_resend_decides(sandbox, tmp_path):
+    # Reminders every run (remind_failed_hours 0), so the second run reports it again.
+    cli = make_cli(sandbox, tmp_path, invoice={"remind_failed_hours": 0})
     assert cli("invoice").code == 0
     order_id = _add_paid_order(sandbox, taxid="123456788")  # wrong check digit
     result = cli("invoice")
@@ -197,6 +199,21 @@ def test_a_bad_nif_fails_the_order_until_resend_decides(sandbox, cli: Cli):
     again = cli("resend", str(order_id))
     assert again.code == 0 and doc["number"] in again.stdout
     assert len(sandbox.igest.documents) == len(_finals(sandbox))
+
+
+def test_cron_mails_a_stuck_order_once_then_stays_quiet(sandbox, cli: Cli):
+    # Off a terminal (as under cron) a run prints only a problem it has not shown yet.
+    assert cli("invoice").code == 0
+    order_id = _add_paid_order(sandbox, taxid="123456788")  # wrong check digit: stuck
+    first = cli("invoice")
+    assert first.code == 1 and str(order_id) in first.stdout
+    for _ in range(2):
+        quiet = cli("invoice")
+        assert (quiet.code, quiet.stdout) == (0, ""), quiet.stdout + quiet.stderr
+    assert [f["order_id"] for f in cli("status", "--json").json()["failed"]] == [order_id]
+    assert cli("invoice", "--json").json()["quiet"] == [
+        {"order_id": str(order_id), "error": cli.status()["failed"][0]["error"]}
+    ]
 
 
 def test_an_answer_lost_after_the_draft_post_is_recovered_without_a_duplicate(sandbox, cli: Cli):
@@ -287,7 +304,7 @@ def test_the_log_file_is_written_and_secrets_never_appear(sandbox, cli: Cli):
 
 def test_status_shows_the_credit_note_of_a_credited_invoice(sandbox, cli: Cli):
     assert cli("invoice").code == 0
-    ref, [invoice] = next(iter(_finals(sandbox).items()))
+    ref, [_invoice] = next(iter(_finals(sandbox).items()))
     order_id = int(ref.rsplit(":", 1)[1])
     sandbox.store.cancel_order(order_id)
     assert cli("invoice").code == 0
@@ -346,12 +363,11 @@ def _killed_run(cli: Cli) -> int | None:
         ) as ig,
         Ledger(cli.state) as ledger,
     ):
-        run = InvoiceRun(config, ledger, js, ig)
 
-        def killed(*args, **kwargs):
-            raise SystemExit("killed")
+        def killed(step: str) -> None:
+            raise SystemExit(f"killed before {step}")
 
-        run._issue_all = killed
+        run = InvoiceRun(config, ledger, js, ig, crash_hook=killed)
         try:
             run.run()
         except SystemExit:

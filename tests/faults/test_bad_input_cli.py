@@ -83,7 +83,9 @@ def test_a_config_with_a_wrong_type_exits_2_naming_file_and_key(sb, tmp_path: Pa
 # -- bad orders through the CLI ---------------------------------------------------------------
 
 
-def test_bad_orders_fail_alone_named_with_their_product_and_the_rest_is_issued(sb, cli: Cli):
+def test_bad_orders_fail_alone_named_with_their_product_and_the_rest_is_issued(sb, tmp_path: Path):
+    # Reminders every run (remind_failed_hours 0), so the last run below reports them again.
+    cli = make_cli(sb, tmp_path, invoice={"concurrency": 1, "remind_failed_hours": 0})
     good, bad_tax, zero_qty, strings = add_paid_orders(sb, 4)
     sb.store.order(bad_tax)["products"][0]["taxes"][0]["rate"] = Decimal(21)
     sb.store.order(zero_qty)["products"][0]["qty"] = 0

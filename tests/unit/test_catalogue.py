@@ -407,7 +407,7 @@ def test_items_already_at_zero_do_not_count_towards_the_brake() -> None:
 
 def test_report_counts_and_json() -> None:
     report = CatalogueReport("stock", dry_run=False, info={"warehouse": None})
-    report.add(ItemOutcome("A", "updated", "Set", {"from": D(1), "to": D("2")}))
+    report.add(ItemOutcome("A", "updated", "Set", quantity_from=D(1), quantity_to=D("2")))
     report.add(ItemOutcome("B", "failed", "boom"))
     report.add(ItemOutcome("C", "failed", "boom"))
     report.add(ItemOutcome("D", "skipped", "why"))

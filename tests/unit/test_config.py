@@ -21,10 +21,10 @@ from igest_sync.config import (
     ViesConfig,
     init_values,
     load_config,
-    redact,
     write_config,
 )
 from igest_sync.errors import ConfigError
+from igest_sync.redact import redact
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,17 +1,17 @@
-"""sync_products against small fake clients that hold state and record every write."""
+"""sync_products against the in-memory fakes, which hold state and record every write."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 
 from igest_sync.config import ProductsConfig
 from igest_sync.errors import ConfigError, Conflict, ServerError
-from igest_sync.models import CatalogueItem, IgestProduct, IgestProductDraft
+from igest_sync.models import CatalogueItem, IgestProduct
 from igest_sync.runs.products import sync_products
+from tests.support.fakes import FakeIgest, FakeJumpseller
 
 D = Decimal
 
@@ -39,57 +39,19 @@ def item(
     )
 
 
-class FakeJumpseller:
-    def __init__(self, items: list[CatalogueItem]) -> None:
-        self.items = items
-
-    def catalogue(self) -> Iterator[CatalogueItem]:
-        yield from self.items
+def store_of(items: list[CatalogueItem]) -> FakeJumpseller:
+    return FakeJumpseller(items=items)
 
 
-class FakeIgest:
-    """Holds products by id; ``fail`` maps a reference to the error its write raises."""
-
-    def __init__(self, products: list[IgestProduct] = (), fail: dict | None = None) -> None:
-        self.by_id = {p.id: p for p in products}
-        self.fail = dict(fail or {})
-        self.writes: list[tuple] = []
-
-    def products(self) -> Iterator[IgestProduct]:
-        yield from list(self.by_id.values())
-
-    def create_product(self, draft: IgestProductDraft) -> IgestProduct:
-        self.writes.append(("create", draft.reference))
-        if draft.reference in self.fail:
-            raise self.fail[draft.reference]
-        new = IgestProduct(
-            id=f"id-{len(self.by_id) + 1}",
-            reference=draft.reference,
-            description=draft.description,
-            type=draft.type,
-            unit=draft.unit,
-            price=draft.price,
-            vat_rate=draft.vat_rate,
-            exemption_code=draft.exemption_code,
-            barcode=draft.barcode,
-            active=True,
-        )
-        self.by_id[new.id] = new
-        return new
-
-    def update_product(self, product_id: str, changes: dict[str, object]) -> IgestProduct:
-        old = self.by_id[product_id]
-        self.writes.append(("update", old.reference, dict(changes)))
-        if old.reference in self.fail:
-            raise self.fail[old.reference]
-        assert set(changes) <= {"description", "price", "vat_rate", "barcode"}
-        new = IgestProduct(**{**old.__dict__, **changes})
-        self.by_id[product_id] = new
-        return new
-
-    def by_reference(self, reference: str) -> IgestProduct:
-        (found,) = [p for p in self.by_id.values() if p.reference == reference]
-        return found
+def make_igest(
+    products: list[IgestProduct] = (), fail: dict[str, BaseException] | None = None
+) -> FakeIgest:
+    """iGEST holding ``products``; ``fail`` maps a reference to the error its write raises."""
+    fake = FakeIgest(products=products)
+    for reference, error in (fail or {}).items():
+        fake.faults.add("create_product", error, match=reference, times=None)
+        fake.faults.add("update_product", error, match=reference, times=None)
+    return fake
 
 
 def existing(
@@ -124,10 +86,8 @@ STORE = [
 
 
 def test_creates_only_the_missing_skus_with_their_fields() -> None:
-    igest = FakeIgest([existing("OLD", "p-old", description="Prato antigo", price="1")])
-    report = sync_products(
-        FakeJumpseller(STORE), igest, ProductsConfig(), update=False, dry_run=False
-    )
+    igest = make_igest([existing("OLD", "p-old", description="Prato antigo", price="1")])
+    report = sync_products(store_of(STORE), igest, ProductsConfig(), update=False, dry_run=False)
     assert sorted(w[1] for w in igest.writes) == ["EBOOK", "MUG-1", "TEE-M", "TEE-S"]
     assert all(w[0] == "create" for w in igest.writes)
     mug, ebook = igest.by_reference("MUG-1"), igest.by_reference("EBOOK")
@@ -150,18 +110,16 @@ def test_creates_only_the_missing_skus_with_their_fields() -> None:
 
 
 def test_second_run_writes_nothing() -> None:
-    igest = FakeIgest()
-    sync_products(FakeJumpseller(STORE), igest, ProductsConfig(), update=True, dry_run=False)
+    igest = make_igest()
+    sync_products(store_of(STORE), igest, ProductsConfig(), update=True, dry_run=False)
     igest.writes.clear()
-    report = sync_products(
-        FakeJumpseller(STORE), igest, ProductsConfig(), update=True, dry_run=False
-    )
+    report = sync_products(store_of(STORE), igest, ProductsConfig(), update=True, dry_run=False)
     assert igest.writes == []
     assert report.counts["unchanged"] == len(STORE) and report.writes == 0
 
 
 def test_update_writes_only_the_differing_fields() -> None:
-    igest = FakeIgest(
+    igest = make_igest(
         [
             existing(
                 "MUG-1", "a", description="Caneca", price="10.000000", barcode="5601234567890"
@@ -170,7 +128,7 @@ def test_update_writes_only_the_differing_fields() -> None:
             existing("TEE-S", "c", description="T-shirt - S", price="1", barcode="999"),
         ]
     )
-    jumpseller = FakeJumpseller(STORE[:2] + STORE[4:])
+    jumpseller = store_of(STORE[:2] + STORE[4:])
     report = sync_products(jumpseller, igest, ProductsConfig(), update=True, dry_run=False)
     assert igest.writes == [  # in catalogue order
         ("update", "TEE-S", {"price": D("16.260163")}),
@@ -186,10 +144,8 @@ def test_update_writes_only_the_differing_fields() -> None:
 
 def test_no_sku_and_duplicate_skus_are_skipped_with_reasons_and_never_written() -> None:
     store = [item(None, 7, name="Sem SKU"), item("DUP", 8), item("DUP ", 9, vid=90), item("OK", 10)]
-    igest = FakeIgest()
-    report = sync_products(
-        FakeJumpseller(store), igest, ProductsConfig(), update=True, dry_run=False
-    )
+    igest = make_igest()
+    report = sync_products(store_of(store), igest, ProductsConfig(), update=True, dry_run=False)
     assert igest.writes == [("create", "OK")]
     skipped = {o.key: o.detail for o in report.outcomes if o.action == "skipped"}
     assert set(skipped) == {"product 7", "DUP"}
@@ -198,10 +154,8 @@ def test_no_sku_and_duplicate_skus_are_skipped_with_reasons_and_never_written() 
 
 
 def test_dry_run_plans_but_writes_nothing() -> None:
-    igest = FakeIgest([existing("OLD", "b", description="Prato antigo", price="20")])
-    report = sync_products(
-        FakeJumpseller(STORE), igest, ProductsConfig(), update=True, dry_run=True
-    )
+    igest = make_igest([existing("OLD", "b", description="Prato antigo", price="20")])
+    report = sync_products(store_of(STORE), igest, ProductsConfig(), update=True, dry_run=True)
     assert igest.writes == []
     assert report.dry_run and report.writes == 0
     assert (report.counts["created"], report.counts["updated"]) == (4, 1)
@@ -211,16 +165,14 @@ def test_dry_run_plans_but_writes_nothing() -> None:
 
 
 def test_one_failure_is_recorded_and_the_run_goes_on() -> None:
-    igest = FakeIgest(
+    igest = make_igest(
         [existing("OLD", "b", description="x")],
         fail={
             "TEE-S": Conflict("A product with this reference exists", service="iGEST", status=409),
             "OLD": ServerError("iGEST answered 503", service="iGEST", status=503),
         },
     )
-    report = sync_products(
-        FakeJumpseller(STORE), igest, ProductsConfig(), update=True, dry_run=False
-    )
+    report = sync_products(store_of(STORE), igest, ProductsConfig(), update=True, dry_run=False)
     assert [w[1] for w in igest.writes] == ["MUG-1", "TEE-S", "TEE-M", "EBOOK", "OLD"]
     failed = {o.key: o for o in report.outcomes if o.action == "failed"}
     assert set(failed) == {"TEE-S", "OLD"} and report.failed == 2
@@ -231,18 +183,18 @@ def test_one_failure_is_recorded_and_the_run_goes_on() -> None:
 
 
 def test_zero_rate_needs_an_exemption_code_before_anything_is_read_or_written() -> None:
-    igest = FakeIgest()
+    igest = make_igest()
     with pytest.raises(ConfigError):
         sync_products(
-            FakeJumpseller(STORE), igest, ProductsConfig(vat_rate=D(0)), update=False, dry_run=False
+            store_of(STORE), igest, ProductsConfig(vat_rate=D(0)), update=False, dry_run=False
         )
     assert igest.writes == []
 
 
 def test_prices_without_vat_are_sent_as_they_are() -> None:
-    igest = FakeIgest()
+    igest = make_igest()
     sync_products(
-        FakeJumpseller([item("A", 1, price="8.13")]),
+        store_of([item("A", 1, price="8.13")]),
         igest,
         ProductsConfig(prices_include_vat=False),
         update=False,
@@ -254,7 +206,7 @@ def test_prices_without_vat_are_sent_as_they_are() -> None:
 def test_progress_reports_reading_then_writes_with_total() -> None:
     calls: list[tuple[int, int | None]] = []
     sync_products(
-        FakeJumpseller(STORE),
+        store_of(STORE),
         FakeIgest(),
         ProductsConfig(),
         update=False,

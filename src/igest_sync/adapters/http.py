@@ -39,6 +39,7 @@ from igest_sync.errors import (
     ServerError,
     TransportError,
 )
+from igest_sync.redact import redact
 
 USER_AGENT = f"igest-sync/{__version__}"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -454,9 +455,7 @@ class HttpService:
         )
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return redact(text, self._secrets)
 
     def _one_line(self, text: object) -> str:
         line = " ".join(str(text).split())

@@ -15,6 +15,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from igest_sync.errors import ConfigError
 from igest_sync.models import (
+    Action,
     CatalogueItem,
     IgestProduct,
     IgestProductDraft,
@@ -29,7 +30,7 @@ NET_PRICE_PLACES = Decimal("0.000001")
 DESCRIPTION_MAX = 200
 DIRECTIONS = ("igest_to_jumpseller", "jumpseller_to_igest")
 
-_ACTION_ORDER = ("created", "updated", "unchanged", "skipped", "failed")
+_ACTION_ORDER = (Action.CREATED, Action.UPDATED, Action.UNCHANGED, Action.SKIPPED, Action.FAILED)
 
 
 def normalize_sku(sku: str | None) -> str | None:
@@ -86,7 +87,7 @@ class CatalogueReport:
 
     @property
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(_ACTION_ORDER, 0)
+        counts: dict[str, int] = dict.fromkeys(_ACTION_ORDER, 0)
         for outcome in self.outcomes:
             counts[outcome.action] = counts.get(outcome.action, 0) + 1
         return counts
@@ -94,7 +95,16 @@ class CatalogueReport:
     @property
     def failed(self) -> int:
         """How many items failed; non-zero means the run should exit 1."""
-        return sum(1 for o in self.outcomes if o.action == "failed")
+        return sum(1 for o in self.outcomes if o.action == Action.FAILED)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def summary(self) -> str:
+        counts = self.counts
+        done = ", ".join(f"{action} {counts[action]}" for action in _ACTION_ORDER)
+        return f"Dry run: {done}; nothing was written." if self.dry_run else done
 
     @property
     def writes(self) -> int:
@@ -111,7 +121,12 @@ class CatalogueReport:
             "counts": self.counts,
             "failed": self.failed,
             "items": [
-                {"key": o.key, "action": o.action, "detail": o.detail, **_json_safe(o.extra)}
+                {
+                    "key": o.key,
+                    "action": o.action,
+                    "detail": o.detail,
+                    **{k: _json_safe(v) for k, v in o.facts().items()},
+                }
                 for o in self.outcomes
             ],
         }
@@ -150,7 +165,7 @@ def index_catalogue(items: Iterable[CatalogueItem]) -> CatalogueIndex:
                     item_label(item),
                     "skipped",
                     f"No SKU in Jumpseller ({item.name}); add one to sync it",
-                    {"reason": "no_sku"},
+                    reason="no_sku",
                 )
             )
         elif sku in duplicates:
@@ -168,7 +183,7 @@ def index_catalogue(items: Iterable[CatalogueItem]) -> CatalogueIndex:
                 "skipped",
                 f"SKU used by {len(labels)} Jumpseller items "
                 f"({', '.join(labels)}); give each its own SKU",
-                {"reason": "duplicate_sku"},
+                reason="duplicate_sku",
             )
         )
     return CatalogueIndex(by_sku, skipped, seen, frozenset(duplicates))
@@ -319,7 +334,7 @@ def plan_products(
                     sku,
                     "unchanged",
                     f"In iGEST; differs in {', '.join(changes)} (update not requested)",
-                    {"differs": sorted(changes)},
+                    differs=tuple(sorted(changes)),
                 )
             )
         else:
@@ -427,7 +442,7 @@ def plan_stock(
                     sku,
                     "skipped",
                     "Unlimited stock in Jumpseller; left alone",
-                    {"reason": "unlimited"},
+                    reason="unlimited",
                 )
             )
             continue
@@ -437,7 +452,7 @@ def plan_stock(
                     sku,
                     "skipped",
                     "Not in iGEST stock; not created",
-                    {"reason": "only_in_jumpseller"},
+                    reason="only_in_jumpseller",
                 )
             )
             continue
@@ -447,7 +462,7 @@ def plan_stock(
                     sku,
                     "skipped",
                     "Listed twice in iGEST stock; not guessed",
-                    {"reason": "duplicate_in_igest"},
+                    reason="duplicate_in_igest",
                 )
             )
             continue
@@ -456,7 +471,6 @@ def plan_stock(
             js_quantity = Decimal(item.stock)
         else:
             js_quantity = Decimal(location_stock.get((item.product_id, item.variant_id), 0))
-        extra = {"jumpseller": js_quantity, "igest": igest_quantity}
         if to_jumpseller:
             current, (new, note) = js_quantity, jumpseller_quantity(igest_quantity)
         else:
@@ -465,11 +479,19 @@ def plan_stock(
             changes.append(StockChange(sku, item, current, new, note))
         else:
             detail = "Same quantity on both sides" + (f" ({note})" if note else "")
-            outcomes.append(ItemOutcome(sku, "unchanged", detail, extra))
+            outcomes.append(
+                ItemOutcome(
+                    sku,
+                    "unchanged",
+                    detail,
+                    jumpseller_quantity=js_quantity,
+                    igest_quantity=igest_quantity,
+                )
+            )
     for reference in igest:
         outcomes.append(
             ItemOutcome(
-                reference, "skipped", "Not in Jumpseller; not created", {"reason": "only_in_igest"}
+                reference, "skipped", "Not in Jumpseller; not created", reason="only_in_igest"
             )
         )
     outcomes.extend(js_index.skipped)

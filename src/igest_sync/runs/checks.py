@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
-from igest_sync.config import Config, redact
+from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, TransportError
 from igest_sync.fiscal import rules as pt_rules
 from igest_sync.models import Entity
+from igest_sync.redact import redact
 
 if TYPE_CHECKING:
     from igest_sync.adapters.igest import IgestClient

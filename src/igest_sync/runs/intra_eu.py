@@ -17,12 +17,12 @@ from datetime import date
 
 import httpx
 
-from igest_sync.adapters.igest import IgestClient
 from igest_sync.adapters.vies import ViesClient, split_vat_number
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError
 from igest_sync.fiscal.intra_eu import vat_number_to_check, vies_verdict
 from igest_sync.models import DocumentDraft, Order, ViesCheck, ViesStatus
+from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger
 
 log = logging.getLogger("igest_sync.invoice")
@@ -43,7 +43,7 @@ class IntraEuCheck:
         self,
         config: Config,
         ledger: Ledger,
-        igest: IgestClient,
+        igest: IgestApi,
         *,
         today: date,
         vies_transport: httpx.BaseTransport | None = None,

@@ -6,6 +6,14 @@ outcome (a crash, a timeout, a lost answer) is looked up by its reference in iGE
 anything is sent again: a final document found there is adopted, a stray draft is finalized
 when its totals are right and deleted otherwise. The draft's totals, as iGEST computed them,
 must equal what the customer paid before it is finalized.
+
+One ``Issuer`` per run, handed to whoever issues (``invoice``, ``resend``, the credit pass,
+``credit``, ``reconcile --fix``). Its public API is ``issue``, ``credit``, ``already``,
+``failed`` and ``use_listing``; everything else is a step of the one path.
+
+``crash_hook``, when given, is called with the name of each step just before the step runs
+(``begin``, ``lookup``, ``request``, ``drafted``, ``finalize``, ``record``): a test raises from
+it to stand for a kill at that point, instead of replacing the issuer's methods.
 """
 
 from __future__ import annotations
@@ -14,17 +22,31 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import date
 
-from igest_sync.adapters.igest import IgestClient
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected
 from igest_sync.fiscal.customer import CustomerOverride
 from igest_sync.fiscal.mapping import build_credit_note, build_document, external_reference
 from igest_sync.fiscal.rules import FINAL_CONSUMER_NIF
-from igest_sync.models import Action, DocumentDraft, IssuedDocument, ItemOutcome, Order
+from igest_sync.models import (
+    IN_FLIGHT,
+    Action,
+    DocumentDraft,
+    DocumentFacts,
+    DocumentStatus,
+    IssuedDocument,
+    ItemOutcome,
+    Kind,
+    Order,
+    Phase,
+    WorkState,
+)
 from igest_sync.runs.intra_eu import IntraEuCheck, VatCheckPending
-from igest_sync.state.ledger import IN_FLIGHT, Ledger, WorkRecord
+from igest_sync.runs.services import IgestApi
+from igest_sync.state.ledger import Ledger, WorkRecord
 
 log = logging.getLogger("igest_sync.invoice")
+
+CrashHook = Callable[[str], None]
 
 
 class Issuer:
@@ -34,10 +56,11 @@ class Issuer:
         self,
         config: Config,
         ledger: Ledger,
-        igest: IgestClient,
+        igest: IgestApi,
         *,
         today: date,
         known: dict[str, list[IssuedDocument]] | None = None,
+        crash_hook: CrashHook | None = None,
         intra_eu: IntraEuCheck | None = None,
     ) -> None:
         self.config = config
@@ -48,8 +71,17 @@ class Issuer:
         self.today = today
         # external_reference -> documents, from one listing when the ledger started empty.
         self.known = known
+        self.crash_hook = crash_hook
         # VIES before an exempt intra-EU document (asks only for such orders).
         self.intra_eu = intra_eu or IntraEuCheck(config, ledger, igest, today=today)
+
+    def use_listing(self, known: dict[str, list[IssuedDocument]] | None) -> None:
+        """This run listed iGEST's documents (the ledger was empty): answer lookups from it."""
+        self.known = known
+
+    def _step(self, name: str) -> None:
+        if self.crash_hook is not None:
+            self.crash_hook(name)
 
     def issue(
         self, order: Order, *, override: CustomerOverride | None = None, force_lookup: bool = False
@@ -74,7 +106,7 @@ class Issuer:
                 vies=check,
             )
 
-        return self._issue(order.id, "invoice", build, force_lookup=force_lookup)
+        return self._issue(order.id, Kind.INVOICE, build, force_lookup=force_lookup)
 
     def credit(
         self, order: Order, original: IssuedDocument, reason: str, *, force_lookup: bool = False
@@ -103,16 +135,17 @@ class Issuer:
                 reason=reason,
             )
 
-        return self._issue(order.id, "credit", build, force_lookup=force_lookup)
+        return self._issue(order.id, Kind.CREDIT, build, force_lookup=force_lookup)
 
     def _issue(
-        self, order_id: int, kind: str, build: Callable[[], DocumentDraft], *, force_lookup: bool
+        self, order_id: int, kind: Kind, build: Callable[[], DocumentDraft], *, force_lookup: bool
     ) -> ItemOutcome:
         key = str(order_id)
         ref = external_reference(self.store, order_id, kind)
+        self._step("begin")
         work = self.ledger.ensure_work(order_id, kind, ref)
-        if work.state == "final":
-            return self._already(order_id, kind, work)
+        if work.state == WorkState.FINAL:
+            return self.already(order_id, kind, work)
         try:
             drafts = self._recover(order_id, kind, work, ref, force_lookup)
         except _Adopted as adopted:
@@ -120,7 +153,7 @@ class Issuer:
         except AuthError:
             raise  # refused credentials: stop the run, every order would fail the same way
         except ApiError as exc:
-            return self._failed(
+            return self.failed(
                 order_id, kind, f"could not look up {ref} in iGEST: {exc}", exc.transient
             )
         try:
@@ -132,48 +165,50 @@ class Issuer:
                 pass  # the draft is looked up again on the next attempt (phase is kept)
             if isinstance(exc, VatCheckPending):
                 return self._waiting(order_id, kind, exc.reason)
-            return self._failed(order_id, kind, exc.reason, False, hint=exc.hint)
+            return self.failed(order_id, kind, exc.reason, False, hint=exc.hint)
         try:
             document = self._draft(order_id, kind, draft, drafts)
             if isinstance(document, str):  # totals differ: the draft is gone, nothing issued
-                return self._failed(order_id, kind, document, False)
+                return self.failed(order_id, kind, document, False)
+            self._step("finalize")
             final = self._finalize(order_id, kind, document)
         except AuthError:
             raise  # the work keeps its phase and is looked up by the next run
         except ApiError as exc:
             what = "could not reach iGEST" if exc.transient else "iGEST refused the document"
             # with_fields: the merchant reads which field iGEST refused, not only "not valid".
-            return self._failed(order_id, kind, f"{what}: {exc.with_fields()}", exc.transient)
-        email = self.settings.email_customer and kind == "invoice"
+            return self.failed(order_id, kind, f"{what}: {exc.with_fields()}", exc.transient)
+        email = self.settings.email_customer and kind == Kind.INVOICE
+        self._step("record")
         self.ledger.record_final(order_id, kind, final, email=email)
         log.info("Finalized %s for order %s (%s EUR)", final.number, order_id, final.gross_total)
         return ItemOutcome(
             key,
-            "issued",
+            Action.ISSUED,
             final.number or final.id,
-            {
-                "number": final.number,
-                "gross_total": str(final.gross_total),
-                "kind": kind,
-                "warnings": list(draft.warnings),
-            },
+            kind=kind,
+            document=DocumentFacts(final.number, final.gross_total),
+            warnings=tuple(draft.warnings),
         )
 
     # -- steps ------------------------------------------------------------------------------
 
     def _recover(
-        self, order_id: int, kind: str, work: WorkRecord, ref: str, force_lookup: bool
+        self, order_id: int, kind: Kind, work: WorkRecord, ref: str, force_lookup: bool
     ) -> list[IssuedDocument]:
         """Find what iGEST already holds for this work; adopt a final document if any."""
-        if self.known is not None and work.phase in (None, "unverified") and not force_lookup:
+        self._step("lookup")
+        if self.known is not None and work.phase in (None, Phase.UNVERIFIED) and not force_lookup:
             # This run listed iGEST's documents already: the listing answers for this work.
             found = list(self.known.get(ref, []))
         elif work.phase or force_lookup or work.state in IN_FLIGHT:
             found = list(self.igest.find_documents(external_reference=ref))
         else:
             return []
-        found = [d for d in found if d.status != "cancelled" and d.external_reference == ref]
-        finals = [d for d in found if d.status == "final"]
+        found = [
+            d for d in found if d.status != DocumentStatus.CANCELLED and d.external_reference == ref
+        ]
+        finals = [d for d in found if d.status == DocumentStatus.FINAL]
         if finals:
             doc = finals[0]
             self.ledger.record_final(order_id, kind, doc, email=False, adopted=True)
@@ -188,28 +223,31 @@ class Issuer:
             raise _Adopted(
                 ItemOutcome(
                     str(order_id),
-                    "adopted",
+                    Action.ADOPTED,
                     detail,
-                    {"number": doc.number, "kind": kind, "gross_total": str(doc.gross_total)},
+                    kind=kind,
+                    document=DocumentFacts(doc.number, doc.gross_total),
                 )
             )
         if not found:
             self.ledger.clear_phase(order_id, kind)
-        return [d for d in found if d.status == "draft"]
+        return [d for d in found if d.status == DocumentStatus.DRAFT]
 
     def _draft(
-        self, order_id: int, kind: str, draft: DocumentDraft, strays: list[IssuedDocument]
+        self, order_id: int, kind: Kind, draft: DocumentDraft, strays: list[IssuedDocument]
     ) -> IssuedDocument | str:
         """A draft in iGEST whose totals equal the order's, or why there is none."""
         reusable = next((d for d in strays if d.gross_total == draft.gross_total), None)
         self._discard([d for d in strays if d is not reusable])
         if reusable is not None:
             log.info("Reusing draft %s left for order %s", reusable.id, order_id)
-            self.ledger.mark(order_id, kind, "draft", document_id=reusable.id)
+            self.ledger.mark(order_id, kind, WorkState.DRAFT, document_id=reusable.id)
             return reusable
-        self.ledger.mark(order_id, kind, "requested")
+        self._step("request")
+        self.ledger.mark(order_id, kind, WorkState.REQUESTED)
         document = self.igest.create_document(draft)
-        self.ledger.mark(order_id, kind, "draft", document_id=document.id)
+        self._step("drafted")
+        self.ledger.mark(order_id, kind, WorkState.DRAFT, document_id=document.id)
         if document.gross_total != draft.gross_total:
             reason = (
                 f"iGEST computed {document.gross_total} EUR for the document but the "
@@ -221,14 +259,14 @@ class Issuer:
             return reason
         return document
 
-    def _finalize(self, order_id: int, kind: str, document: IssuedDocument) -> IssuedDocument:
-        self.ledger.mark(order_id, kind, "finalizing", document_id=document.id)
+    def _finalize(self, order_id: int, kind: Kind, document: IssuedDocument) -> IssuedDocument:
+        self.ledger.mark(order_id, kind, WorkState.FINALIZING, document_id=document.id)
         try:
             return self.igest.finalize_document(document.id)
         except Conflict:
             # Finalized by an earlier attempt whose answer was lost: read it back.
             final = self.igest.get_document(document.id)
-            if final.status != "final":
+            if final.status != DocumentStatus.FINAL:
                 raise
             return final
 
@@ -243,34 +281,39 @@ class Issuer:
         except NotFound:
             pass  # a retried DELETE whose first attempt already succeeded
 
-    def _already(self, order_id: int, kind: str, work: WorkRecord) -> ItemOutcome:
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def already(self, order_id: int, kind: Kind, work: WorkRecord) -> ItemOutcome:
+        """The outcome for work this ledger finished before: nothing is asked of iGEST."""
         docs = [d for d in self.ledger.documents_for(order_id) if d.kind == kind]
         doc = docs[0] if docs else None
         number = doc.number if doc else work.document_id
         return ItemOutcome(
             str(order_id),
-            "already",
+            Action.ALREADY,
             f"{number} was issued before; nothing issued",
-            {"number": number, "kind": kind, "gross_total": str(doc.gross_total) if doc else None},
+            kind=kind,
+            document=DocumentFacts(number, doc.gross_total if doc else None),
         )
 
-    def _failed(
-        self, order_id: int, kind: str, reason: str, transient: bool, *, hint: str | None = None
+    def failed(
+        self, order_id: int, kind: Kind, reason: str, transient: bool, *, hint: str | None = None
     ) -> ItemOutcome:
+        """Record the work as failed (``transient``: the next run retries by itself)."""
         text = reason if not hint else f"{reason} ({hint})"
         if transient:
             text += "; the next run tries again by itself"
         self.ledger.fail(order_id, kind, text, transient=transient)
-        what = "invoiced" if kind == "invoice" else "credited"
+        what = "invoiced" if kind == Kind.INVOICE else "credited"
         log.error("Order %s not %s: %s", order_id, what, text)
-        return ItemOutcome(str(order_id), "failed", text, {"transient": transient, "kind": kind})
+        return ItemOutcome(str(order_id), Action.FAILED, text, kind=kind, transient=transient)
 
-    def _waiting(self, order_id: int, kind: str, reason: str) -> ItemOutcome:
+    def _waiting(self, order_id: int, kind: Kind, reason: str) -> ItemOutcome:
         """Not issued yet for a reason that passes by itself (VIES did not answer): kept as a
         transient failure, so the next run takes the order up again; no person is needed."""
         self.ledger.fail(order_id, kind, reason, transient=True)
         log.warning("Order %s waiting: %s", order_id, reason)
-        return ItemOutcome(str(order_id), Action.WAITING, reason, {"transient": True, "kind": kind})
+        return ItemOutcome(str(order_id), Action.WAITING, reason, kind=kind, transient=True)
 
 
 class _Adopted(Exception):

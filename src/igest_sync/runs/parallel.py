@@ -1,13 +1,14 @@
-"""Bounded parallel writes: keep a service busy up to its rate limit despite round-trip time.
+"""The one parallel helper: keep a service busy up to its rate limit despite round-trip time.
 
 One write at a time reaches only 1/latency writes per second (5 per second at 200 ms), far
 under Jumpseller's 800/min or iGEST's 10/s; a few workers reach the limit, and the clients'
-shared pacing gate keeps them under it.
+shared pacing gate keeps them under it. Used by ``invoice``/``resend`` (one order per step) and
+by ``sync-products``/``sync-stock`` (one write per step).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
@@ -19,14 +20,51 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 WRITE_WORKERS = 4
+Progress = Callable[[int, int], None]
+
+
+class _NotAttempted:
+    """A step skipped because the run was stopping."""
+
+
+_NOT_ATTEMPTED = _NotAttempted()
 
 
 def in_parallel(
-    steps: Iterable[T], act: Callable[[T], R], *, workers: int = WRITE_WORKERS
+    steps: Sequence[T],
+    act: Callable[[T], R],
+    *,
+    workers: int = WRITE_WORKERS,
+    progress: Progress | None = None,
+    stop_on: type[BaseException] | tuple[type[BaseException], ...] = (),
 ) -> Iterator[R]:
-    """``act`` on every step with up to ``workers`` threads; results in the steps' order."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(act, steps)
+    """``act`` on every step with up to ``workers`` threads; results in the steps' order.
+
+    ``progress(done, total)`` follows each finished step. An exception of a ``stop_on`` type
+    stops the whole run (refused credentials: every step would fail the same way): steps not
+    started yet are not attempted (they yield nothing), and the first such exception is raised
+    once the started ones are done. Any other exception propagates as it comes.
+    """
+    total = len(steps)
+    stop: list[BaseException] = []
+
+    def guarded(step: T) -> R | _NotAttempted:
+        if stop:
+            return _NOT_ATTEMPTED
+        try:
+            return act(step)
+        except stop_on as exc:
+            stop.append(exc)
+            return _NOT_ATTEMPTED
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, total))) as pool:
+        for done, result in enumerate(pool.map(guarded, steps), start=1):
+            if not isinstance(result, _NotAttempted):
+                yield result
+            if progress is not None:
+                progress(done, total)
+    if stop:
+        raise stop[0]
 
 
 def write_all(
@@ -42,8 +80,11 @@ def write_all(
     total = len(steps)
     if progress is not None:
         progress(0, total)
-    outcomes = map(preview, steps) if dry_run else in_parallel(steps, act)
-    for done, outcome in enumerate(outcomes, start=1):
+    if dry_run:
+        for done, step in enumerate(steps, start=1):
+            report.add(preview(step))
+            if progress is not None:
+                progress(done, total)
+        return
+    for outcome in in_parallel(steps, act, progress=progress):
         report.add(outcome)
-        if progress is not None:
-            progress(done, total)

@@ -11,21 +11,20 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from igest_sync.errors import ApiError
-from igest_sync.models import ItemOutcome
+from igest_sync.models import ApiFailure, ItemOutcome
 from igest_sync.runs.catalogue import CatalogueReport, ProductAction, counting, plan_products
 from igest_sync.runs.parallel import write_all
 
 if TYPE_CHECKING:
-    from igest_sync.adapters.igest import IgestClient
-    from igest_sync.adapters.jumpseller import JumpsellerClient
     from igest_sync.config import ProductsConfig
+    from igest_sync.runs.services import IgestApi, JumpsellerApi
 
 Progress = Callable[[int, int | None], None]
 
 
 def sync_products(
-    jumpseller: JumpsellerClient,
-    igest: IgestClient,
+    jumpseller: JumpsellerApi,
+    igest: IgestApi,
     settings: ProductsConfig,
     *,
     update: bool,
@@ -71,7 +70,7 @@ def _preview(step: ProductAction) -> ItemOutcome:
     return ItemOutcome(step.sku, step.action, f"{verb}: {step.summary}")
 
 
-def _carry_out(igest: IgestClient, step: ProductAction) -> ItemOutcome:
+def _carry_out(igest: IgestApi, step: ProductAction) -> ItemOutcome:
     try:
         if step.draft is not None:
             product = igest.create_product(step.draft)
@@ -79,14 +78,15 @@ def _carry_out(igest: IgestClient, step: ProductAction) -> ItemOutcome:
                 step.sku,
                 "created",
                 f"Created in iGEST: {step.summary}",
-                {"igest_id": product.id if product is not None else None},
+                igest_id=product.id if product is not None else None,
             )
         igest.update_product(str(step.product_id), dict(step.changes))
         return ItemOutcome(
             step.sku,
             "updated",
             f"Updated: {step.summary}",
-            {"igest_id": step.product_id, "changed": sorted(step.changes)},
+            igest_id=step.product_id,
+            changed=tuple(sorted(step.changes)),
         )
     except ApiError as exc:
         verb = "create" if step.action == "created" else "update"
@@ -94,10 +94,7 @@ def _carry_out(igest: IgestClient, step: ProductAction) -> ItemOutcome:
             step.sku,
             "failed",
             f"Could not {verb} in iGEST: {exc}",
-            {
-                "error": type(exc).__name__,
-                "status": exc.status,
-                "fields": exc.fields,
-                "transient": exc.transient,
-            },
+            failure=ApiFailure(type(exc).__name__, exc.status),
+            fields=exc.fields,
+            transient=exc.transient,
         )

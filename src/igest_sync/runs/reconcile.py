@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from igest_sync.adapters.igest import IgestClient
-from igest_sync.adapters.jumpseller import JumpsellerClient
 from igest_sync.config import Config
 from igest_sync.errors import NotFound, UsageError
 from igest_sync.fiscal.mapping import expected_gross, external_reference
-from igest_sync.models import IssuedDocument, ItemOutcome, Order
+from igest_sync.models import Action, DocumentStatus, IssuedDocument, ItemOutcome, Kind, Order
 from igest_sync.runs.invoice import InvoiceRun
+from igest_sync.runs.services import IgestApi, JumpsellerApi
 from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import lisbon_date
 
@@ -44,7 +43,7 @@ WRONG_TOTAL = "wrong_total"
 UNCREDITED = "uncredited"
 UNKNOWN_ORDER = "unknown_order"
 KINDS = (MISSING, DUPLICATE, WRONG_TOTAL, UNCREDITED, UNKNOWN_ORDER)
-RESOLVED_BY_FIX = ("issued", "adopted")
+RESOLVED_BY_FIX = (Action.ISSUED, Action.ADOPTED)
 
 
 @dataclass(frozen=True)
@@ -151,7 +150,7 @@ class ReconcileReport:
                 for p in self.problems
             ],
             "fixes": [
-                {"order_id": o.key, "action": o.action, "detail": o.detail, **o.extra}
+                {"order_id": o.key, "action": o.action, "detail": o.detail, **o.facts()}
                 for o in self.fixes
             ],
             "notices": list(self.notices),
@@ -180,7 +179,7 @@ def parse_reference(reference: str | None, store: str) -> tuple[int | None, str]
     if not reference or not reference.startswith(prefix):
         return None
     rest = reference[len(prefix) :]
-    kind = "credit" if rest.endswith(":credit") else "invoice"
+    kind = Kind.CREDIT if rest.endswith(":credit") else Kind.INVOICE
     digits = rest.removesuffix(":credit")
     if (
         digits.isascii()
@@ -188,7 +187,7 @@ def parse_reference(reference: str | None, store: str) -> tuple[int | None, str]
         and external_reference(store, int(digits), kind) == reference
     ):
         return int(digits), kind
-    return None, "invoice"
+    return None, Kind.INVOICE
 
 
 def _paid_on(order: Order) -> date | None:
@@ -215,7 +214,7 @@ def compare(
     finals: dict[tuple[int, str], list[IssuedDocument]] = {}
     seen: set[str] = set()
     for doc in documents:
-        if doc.status != "final" or doc.id in seen:
+        if doc.status != DocumentStatus.FINAL or doc.id in seen:
             continue
         seen.add(doc.id)
         parsed = parse_reference(doc.external_reference, store)
@@ -242,8 +241,8 @@ def compare(
         if paid_on not in period or order.status not in ("paid", "canceled"):
             continue
         report.orders_checked += 1
-        invoices = finals.get((order.id, "invoice"), [])
-        credits = finals.get((order.id, "credit"), [])
+        invoices = finals.get((order.id, Kind.INVOICE), [])
+        credits = finals.get((order.id, Kind.CREDIT), [])
         report.documents_checked += len(invoices) + len(credits)
         report.problems += _order_problems(order, paid_on, invoices, credits, store, invoice_from)
     report.problems.sort(key=lambda p: (KINDS.index(p.kind), p.order_id or 0, p.documents))
@@ -260,7 +259,7 @@ def _order_problems(
 ) -> list[Problem]:
     problems: list[Problem] = []
     ref = external_reference(store, order.id)
-    credit_ref = external_reference(store, order.id, "credit")
+    credit_ref = external_reference(store, order.id, Kind.CREDIT)
     expected = expected_gross(order)
     before_start = invoice_from is not None and paid_on < invoice_from
     if order.status == "paid" and not invoices and not before_start:
@@ -348,8 +347,8 @@ class ReconcileRun:
     def __init__(
         self,
         config: Config,
-        jumpseller: JumpsellerClient,
-        igest: IgestClient,
+        jumpseller: JumpsellerApi,
+        igest: IgestApi,
         *,
         ledger: Ledger | None = None,
         now: datetime | None = None,
@@ -408,7 +407,7 @@ class ReconcileRun:
         wanted: set[int] = set()
         for doc in documents:
             parsed = parse_reference(doc.external_reference, self.store)
-            if doc.status != "final" or parsed is None or parsed[0] is None:
+            if doc.status != DocumentStatus.FINAL or parsed is None or parsed[0] is None:
                 continue
             order_id = parsed[0]
             # Ids grow with time: a newer order than every listed one was created after the

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from igest_sync.state.ledger import IN_FLIGHT, DocumentRecord, Ledger, OrderRecord, WorkRecord
+from igest_sync.models import IN_FLIGHT, Kind, WorkState
+from igest_sync.state.ledger import DocumentRecord, Ledger, OrderRecord, WorkRecord
 
 
 @dataclass
@@ -22,6 +23,17 @@ class StatusReport:
 
     def late_beyond(self, hours: float) -> list[tuple[int, str, float]]:
         return [item for item in self.late if item[2] > hours]
+
+    @property
+    def exit_code(self) -> int:
+        """0: status shows the picture; ``--fail-if-late`` decides on lateness itself."""
+        return 0
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.documents)} documents shown, {len(self.failed)} failed, "
+            f"{len(self.waiting)} in progress, {len(self.open_orders)} waiting for payment"
+        )
 
     def to_json(self) -> dict:
         return {
@@ -40,7 +52,7 @@ class StatusReport:
                     "linked": d.linked,
                     "issued_at": d.issued_at,
                     "credited_by": self.credited_by.get(d.order_id)
-                    if d.kind == "invoice"
+                    if d.kind == Kind.INVOICE
                     else None,
                 }
                 for d in self.documents
@@ -79,11 +91,11 @@ def build_status(
 ) -> StatusReport:
     """The report; ``limit`` caps the documents listed (newest first), None for all."""
     now = now or datetime.now(UTC)
-    failed = [(w, ledger.order(w.order_id)) for w in ledger.work_in_states("failed")]
+    failed = [(w, ledger.order(w.order_id)) for w in ledger.work_in_states(WorkState.FAILED)]
     # Paid orders whose invoice is under way (credit notes in progress are not "waiting").
     waiting = [
         o
-        for w in ledger.work_in_states("pending", *IN_FLIGHT, kind="invoice")
+        for w in ledger.work_in_states(WorkState.PENDING, *IN_FLIGHT, kind=Kind.INVOICE)
         if (o := ledger.order(w.order_id)) is not None
     ]
     report = StatusReport(
@@ -96,7 +108,7 @@ def build_status(
         last_success_at=ledger.get_meta("last_success_at"),
     )
     report.credited_by = {
-        d.order_id: d.number or d.document_id for d in report.documents if d.kind == "credit"
+        d.order_id: d.number or d.document_id for d in report.documents if d.kind == Kind.CREDIT
     }
     # A paid order's invoice is due on the payment day: flag those waiting more than a day.
     pending_paid = [o for _, o in failed if o is not None] + waiting

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from igest_sync.errors import ApiError, ConfigError, SafetyBrake
-from igest_sync.models import ItemOutcome
+from igest_sync.models import ApiFailure, ItemOutcome
 from igest_sync.runs.catalogue import (
     CatalogueReport,
     StockChange,
@@ -142,13 +142,13 @@ def _describe(plan: StockPlan, change: StockChange) -> str:
     return f"{text} ({change.note})" if change.note else text
 
 
-def _extra(change: StockChange) -> dict[str, object]:
-    return {"from": change.current, "to": change.new}
-
-
 def _preview(plan: StockPlan, change: StockChange) -> ItemOutcome:
     return ItemOutcome(
-        change.sku, "updated", f"Would set {_describe(plan, change)}", _extra(change)
+        change.sku,
+        "updated",
+        f"Would set {_describe(plan, change)}",
+        quantity_from=change.current,
+        quantity_to=change.new,
     )
 
 
@@ -173,11 +173,15 @@ def _carry_out(
             change.sku,
             "failed",
             f"Could not set {_describe(plan, change)}: {exc}",
-            {
-                **_extra(change),
-                "error": type(exc).__name__,
-                "status": exc.status,
-                "transient": exc.transient,
-            },
+            quantity_from=change.current,
+            quantity_to=change.new,
+            failure=ApiFailure(type(exc).__name__, exc.status),
+            transient=exc.transient,
         )
-    return ItemOutcome(change.sku, "updated", f"Set {_describe(plan, change)}", _extra(change))
+    return ItemOutcome(
+        change.sku,
+        "updated",
+        f"Set {_describe(plan, change)}",
+        quantity_from=change.current,
+        quantity_to=change.new,
+    )

@@ -1,10 +1,13 @@
-"""A faithful sandbox of both APIs: Jumpseller (the store) and iGEST (the invoicing).
+"""A faithful sandbox of the APIs the tool talks to: Jumpseller (the store), iGEST (the
+invoicing) and VIES (EU VAT numbers).
 
     from igest_sync.sandbox import Sandbox, start_sandbox
 
-    with start_sandbox() as sb:                 # both servers on 127.0.0.1, free ports
+    with start_sandbox() as sb:                 # three servers on 127.0.0.1, free ports
         sb.jumpseller_base_url                  # "http://127.0.0.1:PORT/v1"
         sb.credentials["igest"]                 # base_url, integration_key, security_code
+        sb.vies_base_url                        # "http://127.0.0.1:PORT/rest-api"
+        sb.vies.set_unavailable("ES", "B87654323", 2)  # the VIES registry (vies.py)
         sb.store.pay_order(10015)               # the Jumpseller state (store.py)
         sb.igest.final_documents_by_reference() # the iGEST state (igest_state.py)
         sb.faults.add("igest", "reset", method="POST", path=r"^/v1/documents$", after=True)
@@ -13,7 +16,10 @@
     sb = Sandbox()                              # in-process, no sockets:
     httpx.Client(transport=httpx.WSGITransport(app=sb.igest_app), base_url=sb.igest_base_url)
 
-Both apps share ``faults`` and the ``Stats``; each has a rate limiter and a latency
+``Sandbox(cross_border=True)`` adds the cross-border orders (``cross_border.py``) to the seed.
+
+The apps share ``faults`` and the ``Stats``; Jumpseller and iGEST each have a rate limiter and a
+latency
 (``sb.jumpseller_app.latency``). Control endpoints without auth on both servers:
 ``GET /_sandbox/stats``, ``POST /_sandbox/reset-stats``, ``GET|POST|DELETE /_sandbox/faults``,
 ``POST /_sandbox/load`` ({"orders": n, "variants": n, "seed": s}); on Jumpseller also
@@ -28,10 +34,10 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Callable
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Self
 
-from igest_sync.sandbox import data, igest_seed
+from igest_sync.sandbox import cross_border, data, igest_seed
 from igest_sync.sandbox.faults import FaultRule, Faults
 from igest_sync.sandbox.igest import IgestApp
 from igest_sync.sandbox.igest_state import IgestState
@@ -40,11 +46,13 @@ from igest_sync.sandbox.limits import IgestLimiter, JumpsellerLimiter
 from igest_sync.sandbox.server import LoopbackServer
 from igest_sync.sandbox.stats import Stats
 from igest_sync.sandbox.store import JumpsellerStore
+from igest_sync.sandbox.vies import VatRegistry, ViesApp
 
-__all__ = ["Sandbox", "start_sandbox", "FaultRule", "Faults"]
+__all__ = ["FaultRule", "Faults", "Sandbox", "start_sandbox"]
 
 IN_PROCESS_JUMPSELLER = "http://jumpseller.sandbox/v1"
 IN_PROCESS_IGEST = "http://igest.sandbox/v1"
+IN_PROCESS_VIES = "http://vies.sandbox/rest-api"
 
 
 def _random(alphabet: str, length: int) -> str:
@@ -52,7 +60,7 @@ def _random(alphabet: str, length: int) -> str:
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _latencies(latency: float | tuple[float, float] | dict[str, float]) -> tuple[float, float]:
@@ -64,8 +72,9 @@ def _latencies(latency: float | tuple[float, float] | dict[str, float]) -> tuple
 
 
 class Sandbox:
-    """Both emulators, their state and faults. ``start()`` serves them on loopback sockets;
-    without it, use ``jumpseller_app``/``igest_app`` through ``httpx.WSGITransport``."""
+    """The emulators, their state and faults. ``start()`` serves them on loopback sockets;
+    without it, use ``jumpseller_app``/``igest_app``/``vies_app`` through
+    ``httpx.WSGITransport``."""
 
     def __init__(
         self,
@@ -81,9 +90,11 @@ class Sandbox:
         clock: Callable[[], datetime] | None = None,
         store_code: str = "lojadoazulejo",
         credentials: dict[str, dict[str, str]] | None = None,
+        vies_port: int = 0,
+        cross_border: bool = False,
     ) -> None:
         self.clock = clock or _utc_now
-        self._ports = (jumpseller_port, igest_port)
+        self._ports = (jumpseller_port, igest_port, vies_port)
         self._servers: list[LoopbackServer] = []
         alnum = string.ascii_letters + string.digits
         given = credentials or {}
@@ -134,9 +145,13 @@ class Sandbox:
             limiter=self.igest_limiter,
             latency=ig_latency,
         )
+        self.vies = VatRegistry(self.clock, seed=seed)
+        self.vies_app = ViesApp(self.vies, stats=self.statistics, faults=self.faults)
         self.jumpseller_app.loader = self.igest_app.loader = self.load_generated
         if seed:
             self.load_seed()
+        if cross_border:
+            self.load_cross_border()
 
     # Data -----------------------------------------------------------------------------------
 
@@ -152,6 +167,11 @@ class Sandbox:
         for article in data.igest_seed_products():
             self.igest.add_product(**article)
         self.store.add_orders(data.seed_orders())
+
+    def load_cross_border(self) -> None:
+        """The cross-border demo orders (``cross_border.py``): OPT-IN, so that the seed's
+        counts stay as the existing tests know them."""
+        self.store.add_orders(cross_border.cross_border_orders())
 
     def load_generated(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Add ``orders`` generated orders and a catalogue of ``variants`` items (iGEST gets
@@ -194,6 +214,7 @@ class Sandbox:
         self._servers = [
             LoopbackServer(self.jumpseller_app, self._ports[0]).start(),
             LoopbackServer(self.igest_app, self._ports[1]).start(),
+            LoopbackServer(self.vies_app, self._ports[2]).start(),
         ]
         self.igest.base_url = self.igest_base_url
         return self
@@ -206,7 +227,7 @@ class Sandbox:
             server.stop()
         self.igest.base_url = IN_PROCESS_IGEST
 
-    def __enter__(self) -> Sandbox:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -223,6 +244,12 @@ class Sandbox:
         if self._servers:
             return f"http://127.0.0.1:{self._servers[1].port}/v1"
         return IN_PROCESS_IGEST
+
+    @property
+    def vies_base_url(self) -> str:
+        if self._servers:
+            return f"http://127.0.0.1:{self._servers[2].port}/rest-api"
+        return IN_PROCESS_VIES
 
     @property
     def credentials(self) -> dict[str, dict[str, str]]:
@@ -261,8 +288,9 @@ def start_sandbox(
     ban_after: int = 2000,
     **options: Any,
 ) -> Sandbox:
-    """A running ``Sandbox`` (both servers listening on 127.0.0.1). ``options``: the other
-    ``Sandbox`` keywords (``ban_seconds``, ``clock``, ``store_code``, ``credentials``)."""
+    """A running ``Sandbox`` (its servers listening on 127.0.0.1). ``options``: the other
+    ``Sandbox`` keywords (``ban_seconds``, ``clock``, ``store_code``, ``credentials``,
+    ``vies_port``, ``cross_border``)."""
     return Sandbox(
         seed=seed,
         jumpseller_port=jumpseller_port,

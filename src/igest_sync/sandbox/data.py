@@ -12,36 +12,37 @@ sync-products has work), some with a different stock (``IGEST_STOCK``) or an old
 Orders 10001-10016, created in November 2026 before ``SEED_REFERENCE`` (deterministic):
 see ``seed_orders`` for what each one exercises. Every figure follows the money model.
 
-Factories: ``make_order``/``LineSpec``/``Buyer`` and ``generate_orders`` (orders.py),
+Factories: ``make_order``/``LineSpec``/``Buyer`` (orders.py), ``generate_orders`` and
 ``generate_catalogue`` (here), ``seed_line_specs`` (the seed items as order lines).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from igest_sync.sandbox.orders import Buyer, LineSpec, generate_orders, make_order
-
-__all__ = [
-    "Buyer",
-    "LineSpec",
-    "generate_orders",
-    "make_order",
-    "generate_catalogue",
-    "seed_orders",
-    "seed_products",
-    "seed_line_specs",
-    "SEED_REFERENCE",
-    "SEED_EXEMPTION_CODE",
-]
+from igest_sync.sandbox.money import round2
+from igest_sync.sandbox.orders import Buyer, LineSpec, make_order, random_nif
 from igest_sync.sandbox.store import Product, Variant
 
-SEED_REFERENCE = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
+__all__ = [
+    "SEED_EXEMPTION_CODE",
+    "SEED_REFERENCE",
+    "Buyer",
+    "LineSpec",
+    "generate_catalogue",
+    "generate_orders",
+    "make_order",
+    "seed_line_specs",
+    "seed_orders",
+    "seed_products",
+]
+
+SEED_REFERENCE = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 SEED_EXEMPTION_CODE = "M07"
 ENTITY_NIF = "509999999"
 # Jumpseller payment_method_type -> a sensible iGEST payment code, for demo configs.
@@ -161,7 +162,7 @@ def seed_products() -> list[Product]:
             created_at=created,
             updated_at=created,
             category=(1, "Loja"),
-            weight=Decimal("0") if kind == "digital" else Decimal("0.5"),
+            weight=Decimal(0) if kind == "digital" else Decimal("0.5"),
             description=f"<p>{name}, feito em Portugal.</p>",
         )
         if option is None:
@@ -294,7 +295,7 @@ def igest_seed_products() -> list[dict[str, Any]]:
     for spec in seed_line_specs():
         if spec.sku in IGEST_MISSING:
             continue
-        rate = spec.rate or Decimal("0")
+        rate = spec.rate or Decimal(0)
         gross = Decimal(IGEST_OLD_PRICE.get(spec.sku, spec.price))
         net = (gross * 100 / (100 + rate)).quantize(Decimal("0.000001"))
         product, variant = _seed_item(spec.sku or "")
@@ -411,7 +412,7 @@ def _line(sku: str, qty: int = 1, **changes: Any) -> LineSpec:
 
 
 def _day(day: int, hour: int, minute: int) -> datetime:
-    return datetime(2026, 11, day, hour, minute, 11, tzinfo=timezone.utc)
+    return datetime(2026, 11, day, hour, minute, 11, tzinfo=UTC)
 
 
 def seed_orders() -> list[dict[str, Any]]:
@@ -645,3 +646,88 @@ def generate_catalogue(
         made += count
         pid += 1
         yield product
+
+
+_FIRST = ("Ana", "João", "Maria", "Pedro", "Inês", "Rui", "Sofia", "Tiago", "Beatriz", "Luís")
+_LAST = ("Silva", "Santos", "Ferreira", "Pereira", "Costa", "Martins", "Sousa", "Gomes")
+_PAYMENTS = (
+    ("Multibanco", "multibanco"),
+    ("MB WAY", "mbway"),
+    ("Cartão de crédito", "credit_card"),
+    ("PayPal", "paypal"),
+)
+
+
+def generate_orders(
+    n: int,
+    seed: int = 0,
+    start_id: int = 20001,
+    *,
+    items: Sequence[LineSpec] | None = None,
+    start: datetime | None = None,
+    spacing: timedelta = timedelta(minutes=37),
+    paid_share: float = 0.85,
+) -> Iterator[dict[str, Any]]:
+    """``n`` orders with ids from ``start_id``, created ``spacing`` apart, one at a time.
+
+    Deterministic for a ``seed``. Lines come from ``items`` (default: the seed catalogue's
+    sellable items). Prices include VAT (the Portuguese case, and one whose documents always
+    match the total to the cent). About ``paid_share`` are paid; the rest are pending,
+    canceled or abandoned.
+    """
+    rng = random.Random(seed)
+    pool = list(items) if items is not None else seed_line_specs()
+    moment = start or (SEED_REFERENCE - spacing * n)
+    for i in range(n):
+        chosen = rng.sample(pool, k=min(len(pool), rng.randint(1, 4)))
+        lines = [replace(item, qty=rng.randint(1, 3)) for item in chosen]
+        digital = all(item.digital for item in lines)
+        roll = rng.random()
+        status = (
+            "paid"
+            if roll < paid_share
+            else rng.choice(("pending_payment", "pending_payment", "canceled", "abandoned"))
+        )
+        subtotal = sum((item.price * item.qty for item in lines), Decimal(0))
+        discount = (
+            round2(subtotal * Decimal(rng.choice((5, 10, 15))) / 100)
+            if rng.random() < 0.2
+            else Decimal(0)
+        )
+        shipping = Decimal(rng.choice(("3.90", "4.90", "0")))
+        gift = Decimal(rng.choice(("5.00", "10.00"))) if rng.random() < 0.08 else Decimal(0)
+        name, surname = rng.choice(_FIRST), rng.choice(_LAST)
+        buyer = Buyer(
+            name,
+            surname,
+            f"{name.lower()}.{surname.lower()}{i}@example.pt",
+            taxid=random_nif(rng) if rng.random() < 0.4 else None,
+            customer_id=100000 + rng.randrange(5000),
+        )
+        try:
+            yield make_order(
+                start_id + i,
+                lines,
+                created_at=moment,
+                status=status,
+                buyer=buyer,
+                order_discount=discount,
+                coupon="PROMO" if discount else None,
+                shipping=0 if digital else shipping,
+                shipping_discount=0,
+                gift_card=gift,
+                payment=rng.choice(_PAYMENTS),
+            )
+        except ValueError:  # a gift card above a tiny order: drop the card
+            yield make_order(
+                start_id + i,
+                lines,
+                created_at=moment,
+                status=status,
+                buyer=buyer,
+                order_discount=discount,
+                coupon="PROMO" if discount else None,
+                shipping=0 if digital else shipping,
+                payment=rng.choice(_PAYMENTS),
+            )
+        moment += spacing

@@ -1,9 +1,9 @@
-"""Fault injection shared by both emulators.
+"""Fault injection shared by the emulators (Jumpseller, iGEST, VIES).
 
     sb.faults.add(service="igest", kind="502", method="POST", path=r"^/v1/documents$",
                   nth=1, times=1, after=False, seconds=5.0, retry_after=1) -> FaultRule
 
-``service`` is "jumpseller", "igest" or "*". ``method`` is an HTTP method or "*". ``path`` is a
+``service`` is "jumpseller", "igest", "vies" or "*". ``method`` is an HTTP method or "*". ``path`` is a
 regular expression searched in the request path (``^/v1/documents$``). Each rule counts the
 requests it matches: the ``nth`` matching request and the ``times - 1`` after it get the fault
 (``times=None``: every matching request from the ``nth`` on). Rules are consulted in the order
@@ -37,24 +37,18 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
 import httpx
 
-if TYPE_CHECKING:
-    from igest_sync.sandbox.wsgi import Request, Response
+from igest_sync.sandbox.messages import DropConnection, Request, Response
 
 KINDS = ("500", "502", "429", "timeout", "reset", "truncated", "bad_shape")
-SERVICES = ("jumpseller", "igest", "*")
+SERVICES = ("jumpseller", "igest", "vies", "*")
 
 _HTML = (
     "<html><head><title>{status} {phrase}</title></head><body><center><h1>{status} {phrase}"
     "</h1></center><hr><center>nginx</center></body></html>\n"
 )
-
-
-class DropConnection(Exception):
-    """Raised to server.py: close the socket without writing a response."""
 
 
 @dataclass
@@ -178,8 +172,6 @@ class Faults:
 
 
 def _html(status: int) -> Response:
-    from igest_sync.sandbox.wsgi import Response
-
     phrase = {500: "Internal Server Error", 502: "Bad Gateway"}[status]
     body = _HTML.format(status=status, phrase=phrase).encode()
     return Response(status, body, content_type="text/html")
@@ -193,8 +185,6 @@ def _too_many(rule: FaultRule, error_response: Callable[[int, str], Response]) -
 
 
 def _cut(response: Response) -> Response:
-    from igest_sync.sandbox.wsgi import Response
-
     body = response.body or b'{"data": [{"id": 1, "status": "final"}]}'
     return Response(
         response.status if response.body else 200,
@@ -205,8 +195,6 @@ def _cut(response: Response) -> Response:
 
 
 def _bad_shape(real: Response | None) -> Response:
-    from igest_sync.sandbox.wsgi import Response
-
     if real is not None and real.body.lstrip().startswith(b"["):
         return Response.json({"unexpected": ["shape"]})
     return Response.json(["unexpected", {"shape": True}])
@@ -239,8 +227,6 @@ def apply(
     if rule.kind == "429":
         return _too_many(rule, error_response)
     if rule.kind == "truncated":
-        from igest_sync.sandbox.wsgi import Response
-
         return _cut(response if response is not None else Response(200))
     if rule.kind == "bad_shape":
         return _bad_shape(response)

@@ -5,11 +5,15 @@ Routes (under ``/v1``): ``entity``, ``series``, ``warehouses``, ``taxes``,
 (PATCH); ``stock`` (GET, with or without ``warehouse``), ``stock/{reference}`` (PUT);
 ``documents`` (POST, GET list), ``documents/{id}`` (GET, DELETE), ``documents/{id}/finalize``,
 ``documents/{id}/email``, and ``documents/{id}/pdf`` (a placeholder PDF behind ``pdf_url``).
+``GET /documents`` filters by ``external_reference``, ``type``, ``status``, ``date_from``,
+``date_to`` and ``related_document`` (the NCs of an original: ``?related_document=FR A/12``).
 
 Headers ``X-Integration-Key`` and ``X-Security-Code`` or 401. Money and rates go out as decimal
 strings ("12.30", rates "23.00"); lists are ``{"data", "page", "per_page", "total"}`` with
 ``per_page`` at most 100 (more is a 400); errors ``{"error": {"code", "message", "fields"}}``.
-``vat_breakdown`` lists the highest rate first. New products answer 201, a deleted draft 204.
+``vat_breakdown`` lists Portugal's rates first, highest first, then other countries' (OSS)
+rates, each with its ``tax_country``; a document also shows its ``notes`` and
+``related_document``. New products answer 201, a deleted draft 204.
 """
 
 from __future__ import annotations
@@ -61,6 +65,14 @@ def product_wire(product: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def breakdown_wire(entry: dict[str, Any]) -> dict[str, Any]:
+    """{rate, base, vat}, and ``tax_country`` when the rate is another country's (OSS)."""
+    wire = {"rate": money(entry["rate"]), "base": money(entry["base"]), "vat": money(entry["vat"])}
+    if entry["tax_country"] != "PT":
+        wire["tax_country"] = entry["tax_country"]
+    return wire
+
+
 def document_wire(doc: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": doc["id"],
@@ -80,6 +92,7 @@ def document_wire(doc: dict[str, Any]) -> dict[str, Any]:
                 "unit_price": price_text(ln["unit_price"]),
                 "discount_percent": number_text(ln["discount_percent"]),
                 "vat_rate": money(ln["vat_rate"]),
+                "tax_country": ln["tax_country"],
                 "exemption_code": ln["exemption_code"],
             }
             for ln in doc["lines"]
@@ -87,10 +100,9 @@ def document_wire(doc: dict[str, Any]) -> dict[str, Any]:
         "net_total": money(doc["net_total"]),
         "vat_total": money(doc["vat_total"]),
         "gross_total": money(doc["gross_total"]),
-        "vat_breakdown": [
-            {"rate": money(r["rate"]), "base": money(r["base"]), "vat": money(r["vat"])}
-            for r in doc["vat_breakdown"]
-        ],
+        "vat_breakdown": [breakdown_wire(r) for r in doc["vat_breakdown"]],
+        "notes": doc["notes"],
+        "related_document": dict(doc["related_document"]) if doc["related_document"] else None,
         "pdf_url": doc["pdf_url"],
         "at_communication": doc["at_communication"],
         "created_at": doc["created_at"],
@@ -332,6 +344,7 @@ class IgestApp(EmulatorApp):
 
     def list_documents(self, request: Request) -> Response:
         filters = {k: request.arg(k) for k in ("external_reference", "type", "status")}
+        related = request.arg("related_document")
         try:
             first = date.fromisoformat(request.arg("date_from") or "0001-01-01")
             last = date.fromisoformat(request.arg("date_to") or "9999-12-31")
@@ -343,6 +356,7 @@ class IgestApp(EmulatorApp):
                 for d in self.state.documents
                 if all(v is None or d[k] == v for k, v in filters.items())
                 and first <= date.fromisoformat(d["date"]) <= last
+                and (related is None or (d["related_document"] or {}).get("number") == related)
             ]
         return self._page(request, rows)
 

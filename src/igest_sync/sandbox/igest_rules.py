@@ -6,8 +6,13 @@ JSON path, as in ``"lines[0].vat_rate"``), as the contract's error body shows.
 Rules (contract, plus choices marked *):
 * money, rates and quantities are decimal strings; unit prices up to 6 decimals, quantities
   above 0*, discount_percent 0-100*;
-* ``vat_rate`` must be a rate of the taxes table (any region) or 0*; ``exemption_code`` is
-  required exactly when the rate is 0 and must be on AT's list;
+* a line's ``tax_country`` (default PT) is an EU Member State; a PT line's ``vat_rate`` is a
+  rate of the taxes table (any region) or 0*, another country's line carries one of that
+  country's rates (``tables.EU_RATES``); ``exemption_code`` is required exactly when the rate
+  is 0 and must be on AT's list;
+* texts within SAF-T's limits (``TEXT_LIMITS``) and free of control characters (Unicode
+  category Cc), else 422 naming the field; the one exception* is a line feed in ``notes``,
+  the only multi-line text (a carriage return is refused there too);
 * ``customer.nif`` must pass the check digit when the customer's country is PT (the default);
   without a NIF the customer is the final consumer 999999990;
 * ``type`` FT/FR/FS/NC with an active series of that type; ``warehouse`` must exist;
@@ -18,17 +23,38 @@ Rules (contract, plus choices marked *):
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from stdnum.pt import nif as pt_nif
 
-from igest_sync.fiscal.rules import EXEMPTION_CODES, PAYMENT_MECHANISMS
+from igest_sync.sandbox.tables import EU_RATES, EXEMPTION_REASONS, PAYMENT_MECHANISMS
 
 FINAL_CONSUMER = "999999990"
 DOCUMENT_TYPES = ("FT", "FR", "FS", "NC")
 _DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+HOME_COUNTRY = "PT"
+
+# SAF-T's text lengths (igest-api.md): beyond them a 422 naming the field.
+TEXT_LIMITS = {
+    "description": 200,
+    "reference": 60,
+    "name": 100,
+    "address": 100,
+    "city": 50,
+    "postal_code": 20,
+    "notes": 500,
+}
+
+
+def control_character(value: str, allowed: str = "") -> str | None:
+    """The first control character of ``value`` not in ``allowed``, as "U+000A", or None."""
+    for char in value:
+        if unicodedata.category(char) == "Cc" and char not in allowed:
+            return f"U+{ord(char):04X}"
+    return None
 
 
 class IgestError(Exception):
@@ -112,6 +138,7 @@ class Problems:
         *,
         required: bool = True,
         max_length: int = 200,
+        allowed: str = "",
     ) -> str | None:
         value = data.get(key)
         if value is None or value == "":
@@ -123,6 +150,9 @@ class Problems:
             return None
         if len(value) > max_length:
             self.add(path, f"is longer than {max_length} characters")
+        found = control_character(value, allowed)
+        if found:
+            self.add(path, f"contains a control character ({found})")
         return value
 
     def exemption(self, rate: Decimal | None, code: Any, path: str) -> str | None:
@@ -131,7 +161,7 @@ class Problems:
         if rate == 0:
             if not code:
                 self.add(path, "is required when vat_rate is 0")
-            elif code not in EXEMPTION_CODES:
+            elif code not in EXEMPTION_REASONS:
                 self.add(path, f"{code!r} is not on AT's list of exemption codes")
             return code or None
         if code:
@@ -164,6 +194,8 @@ def parse_customer(data: Any, problems: Problems) -> dict[str, Any]:
     elif country == "PT" and not valid_nif(nif):
         # Only Portuguese numbers have a check digit iGEST knows; foreign ones pass as given.
         problems.add("customer.nif", f"{nif!r} is not a valid Portuguese NIF (check digit)")
+    for key in ("name", "address", "city", "postal_code"):
+        problems.text(data, key, f"customer.{key}", required=False, max_length=TEXT_LIMITS[key])
     customer = {key: data.get(key) for key in ("name", "email", "address", "postal_code", "city")}
     customer["country"] = country
     customer["nif"] = nif or FINAL_CONSUMER
@@ -185,11 +217,26 @@ def parse_lines(data: Any, legal_rates: set[Decimal], problems: Problems) -> lis
             problems.add(path, "must be an object")
             continue
         rate = problems.decimal(line, "vat_rate", f"{path}.vat_rate", minimum=Decimal(0))
-        if rate is not None and rate not in legal_rates:
+        country = parse_tax_country(line.get("tax_country"), f"{path}.tax_country", problems)
+        if rate is not None and country == HOME_COUNTRY and rate not in legal_rates:
             problems.add(f"{path}.vat_rate", f"{line['vat_rate']} is not a rate of the taxes table")
+        elif (
+            rate is not None
+            and country
+            and country != HOME_COUNTRY
+            and rate not in EU_RATES[country]
+        ):
+            known = ", ".join(f"{r:.2f}" for r in sorted(EU_RATES[country], reverse=True))
+            problems.add(
+                f"{path}.vat_rate", f"{line['vat_rate']} is not a VAT rate of {country} ({known})"
+            )
         parsed = {
-            "reference": problems.text(line, "reference", f"{path}.reference", max_length=60),
-            "description": problems.text(line, "description", f"{path}.description"),
+            "reference": problems.text(
+                line, "reference", f"{path}.reference", max_length=TEXT_LIMITS["reference"]
+            ),
+            "description": problems.text(
+                line, "description", f"{path}.description", max_length=TEXT_LIMITS["description"]
+            ),
             "quantity": problems.decimal(
                 line, "quantity", f"{path}.quantity", places=6, above=Decimal(0)
             ),
@@ -205,12 +252,31 @@ def parse_lines(data: Any, legal_rates: set[Decimal], problems: Problems) -> lis
                 maximum=Decimal(100),
             ),
             "vat_rate": rate,
+            "tax_country": country or HOME_COUNTRY,
             "exemption_code": problems.exemption(
                 rate, line.get("exemption_code"), f"{path}.exemption_code"
             ),
         }
         lines.append(parsed)
     return lines
+
+
+def parse_tax_country(value: Any, path: str, problems: Problems) -> str | None:
+    """An EU Member State's ISO code (SAF-T's TaxCountryRegion; Greece is GR, not VIES's EL)."""
+    if value is None:
+        return HOME_COUNTRY
+    if not isinstance(value, str) or value not in EU_RATES:
+        problems.add(path, f"{value!r} is not an EU Member State (ISO 3166-1 alpha-2)")
+        return None
+    return value
+
+
+def parse_notes(value: Any, problems: Problems) -> str | None:
+    if value in (None, ""):
+        return None
+    return problems.text(
+        {"notes": value}, "notes", "notes", max_length=TEXT_LIMITS["notes"], allowed="\n"
+    )
 
 
 def parse_date(value: Any, path: str, problems: Problems) -> date | None:

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from igest_sync.sandbox.igest_credits import already_credited, check_credit
 from igest_sync.sandbox.igest_rules import (
     DOCUMENT_TYPES,
+    HOME_COUNTRY,
     IgestError,
     Problems,
     check_payment,
@@ -30,17 +33,14 @@ from igest_sync.sandbox.igest_rules import (
     parse_date,
     parse_flag,
     parse_lines,
+    parse_notes,
 )
 from igest_sync.sandbox.money import document_totals
 
 try:
-    from zoneinfo import ZoneInfo
-
     _LISBON: Any = ZoneInfo("Europe/Lisbon")
-except Exception:  # no tz database
-    from datetime import timezone
-
-    _LISBON = timezone.utc
+except ZoneInfoNotFoundError:  # no tz database: Lisbon is UTC in winter, near enough here
+    _LISBON = UTC
 
 
 class IgestState:
@@ -226,17 +226,29 @@ class IgestState:
                 "payment_method": check_payment(body.get("payment_method"), doc_type, problems),
                 "warehouse": warehouse,
                 "currency": "EUR",
-                "notes": body.get("notes"),
+                "notes": parse_notes(body.get("notes"), problems),
                 "related_document": related,
                 "pdf_url": None,
                 "at_communication": None,
                 "created_at": self.clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
             finalize = parse_flag(body, "finalize", problems, False)
+            if doc_type == "FS" and any(
+                ln["tax_country"] != HOME_COUNTRY for ln in doc["lines"] if ln
+            ):
+                # OSS: the VAT is not due in Portugal, so art. 40 CIVA's FS does not apply.
+                problems.add("type", "a document with a foreign tax_country line cannot be an FS")
             problems.raise_if_any()
+            self._check_credit(doc, None)
             totals = document_totals(
                 (
-                    (ln["quantity"], ln["unit_price"], ln["discount_percent"], ln["vat_rate"])
+                    (
+                        ln["quantity"],
+                        ln["unit_price"],
+                        ln["discount_percent"],
+                        ln["vat_rate"],
+                        ln["tax_country"],
+                    )
                     for ln in doc["lines"]
                 ),
                 doc["prices_include_vat"],
@@ -246,7 +258,8 @@ class IgestState:
                 vat_total=totals.vat_total,
                 gross_total=totals.gross_total,
                 vat_breakdown=[
-                    {"rate": r.rate, "base": r.base, "vat": r.vat} for r in totals.breakdown
+                    {"rate": r.rate, "base": r.base, "vat": r.vat, "tax_country": r.tax_country}
+                    for r in totals.breakdown
                 ],
             )
             if finalize:
@@ -278,6 +291,31 @@ class IgestState:
             problems.add("related_document.number", f"no final sales document {number!r}")
         return {"number": number, "reason": reason}
 
+    def _check_credit(
+        self, doc: dict[str, Any], leave_out: int | None, problems: Problems | None = None
+    ) -> None:
+        """An NC may not take the credits of its original past what it invoiced (422)."""
+        if doc["type"] != "NC" or not doc["related_document"]:
+            return
+        original = self._final_by_number(doc["related_document"]["number"])
+        if original is None:
+            return
+        given = problems
+        problems = problems or Problems()
+        check_credit(
+            doc,
+            original,
+            already_credited(self.documents, original["number"], leave_out=leave_out),
+            self._is_goods,
+            problems,
+        )
+        if given is None:
+            problems.raise_if_any("The credit note exceeds what is left to credit")
+
+    def _is_goods(self, reference: str) -> bool:
+        product = self.product_by_reference(reference)
+        return product is not None and product["type"] == "P"
+
     def _final_by_number(self, number: Any) -> dict[str, Any] | None:
         for doc in self.documents:
             if doc["number"] == number and doc["status"] == "final":
@@ -298,7 +336,8 @@ class IgestState:
                 f"{doc['date']} is earlier than the last finalized "
                 f"{doc['type']} of series {doc['series']} ({last})",
             )
-        if doc["type"] == "NC" and doc["related_document"]:
+        self._check_credit(doc, doc["id"], problems)
+        if doc["type"] == "NC" and doc["related_document"] and not problems.fields:
             original = self._final_by_number(doc["related_document"]["number"])
             credited = sum(
                 (

@@ -27,8 +27,9 @@ from __future__ import annotations
 import base64
 import hmac
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from igest_sync.sandbox.faults import Faults
 from igest_sync.sandbox.jumpseller_locations import (
@@ -51,11 +52,9 @@ from igest_sync.sandbox.store import (
 from igest_sync.sandbox.wsgi import EmulatorApp, HttpError, Request, Response
 
 try:
-    from zoneinfo import ZoneInfo
-
     LISBON: Any = ZoneInfo("Europe/Lisbon")
-except Exception:  # no tz database: Lisbon is UTC in winter, close enough for a sandbox
-    LISBON = timezone.utc
+except ZoneInfoNotFoundError:  # no tz database: Lisbon is UTC in winter, near enough here
+    LISBON = UTC
 
 _STATUS_BY_NAME = {name.lower(): enum for enum, name in STATUS_NAMES.items()}
 _RELATIVE_DAYS = {

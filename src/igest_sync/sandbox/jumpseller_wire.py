@@ -52,7 +52,7 @@ def product_fields(product: Product) -> dict[str, Any]:
         "type": product.type,
         "days_to_expire": None,
         "price": product.variants[0].price if product.variants else product.price,
-        "discount": Decimal("0"),
+        "discount": Decimal(0),
         "weight": product.weight,
         "stock": product.total_stock(),
         "stock_unlimited": product.unlimited(),

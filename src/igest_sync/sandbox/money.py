@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 CENT = Decimal("0.01")
-ZERO = Decimal("0")
-HUNDRED = Decimal("100")
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
 
 
 def round2(value: Decimal) -> Decimal:
@@ -140,6 +140,7 @@ class RateTotals:
     rate: Decimal
     base: Decimal
     vat: Decimal
+    tax_country: str = "PT"
 
     @property
     def gross(self) -> Decimal:
@@ -160,28 +161,35 @@ def line_value(quantity: Decimal, unit_price: Decimal, discount_percent: Decimal
 
 
 def document_totals(
-    lines: Iterable[tuple[Decimal, Decimal, Decimal, Decimal]], prices_include_vat: bool
+    lines: Iterable[tuple[Decimal, ...] | tuple[Decimal, Decimal, Decimal, Decimal, str]],
+    prices_include_vat: bool,
 ) -> DocumentTotals:
-    """iGEST totals from (quantity, unit_price, discount_percent, vat_rate) lines.
+    """iGEST totals from (quantity, unit_price, discount_percent, vat_rate[, tax_country])
+    lines (the country defaults to PT).
 
     Exclusive: per rate, base = sum of line nets, vat = round2(base x rate/100).
     Inclusive: per rate, gross = sum of line grosses, vat = round2(gross x rate/(100+rate)),
-    base = gross - vat. VAT is rounded once per rate, never per line.
+    base = gross - vat. VAT is rounded once per rate, never per line. A rate is a rate of one
+    country: ES 21 % and PT 21 % would be two entries. Portugal's rates come first, highest
+    first, then each other country's (alphabetical), highest first.
     """
-    sums: dict[Decimal, Decimal] = {}
-    for quantity, unit_price, discount_percent, rate in lines:
-        key = rate.normalize() if rate else ZERO
+    sums: dict[tuple[str, Decimal], Decimal] = {}
+    for quantity, unit_price, discount_percent, rate, *country in lines:
+        key = (str(country[0]) if country else "PT", rate.normalize() if rate else ZERO)
         sums[key] = sums.get(key, ZERO) + line_value(quantity, unit_price, discount_percent)
     breakdown = []
-    for rate in sorted(sums, reverse=True):
-        amount = sums[rate]
+    for key in sorted(sums, key=lambda k: (k[0] != "PT", k[0], -k[1])):
+        tax_country, rate = key
+        amount = sums[key]
         if prices_include_vat:
             vat = round2(amount * rate / (HUNDRED + rate))
             base = amount - vat
         else:
             base = amount
             vat = round2(base * rate / HUNDRED)
-        breakdown.append(RateTotals(rate=rate, base=round2(base), vat=round2(vat)))
+        breakdown.append(
+            RateTotals(rate=rate, base=round2(base), vat=round2(vat), tax_country=tax_country)
+        )
     net = sum((r.base for r in breakdown), ZERO)
     vat_total = sum((r.vat for r in breakdown), ZERO)
     return DocumentTotals(

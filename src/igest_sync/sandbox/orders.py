@@ -14,16 +14,16 @@ exclusive lines/shipping; ``total`` = V - gift_cards_discount.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from igest_sync.sandbox.jumpseller_common import STATUS_NAMES, wire_time
 from igest_sync.sandbox.money import LineMoney, order_figures, round2, spread, to_decimal
-from igest_sync.sandbox.store import STATUS_NAMES, wire_time
 
-TAX_IDS = {Decimal("23"): 1, Decimal("13"): 2, Decimal("6"): 3, Decimal("0"): 4}
+TAX_IDS = {Decimal(23): 1, Decimal(13): 2, Decimal(6): 3, Decimal(0): 4}
 STORE_URL = "https://loja-do-azulejo.jumpseller.com"
 
 
@@ -37,9 +37,9 @@ class LineSpec:
     price: Decimal
     qty: int = 1
     sku: str | None = None
-    rate: Decimal | None = Decimal("23")
+    rate: Decimal | None = Decimal(23)
     included: bool | None = None
-    discount: Decimal = Decimal("0")
+    discount: Decimal = Decimal(0)
     product_id: int | None = None
     variant_id: int | None = None
     weight: Decimal = Decimal("0.5")
@@ -142,12 +142,18 @@ def make_order(
     payment: tuple[str, str] = ("Multibanco", "multibanco"),
     additional_fields: Sequence[tuple[str, str]] = (),
     currency: str = "EUR",
+    note: str | None = None,
+    created_from: str = "checkout",
+    shipping_tax_country: str = "PT",
 ) -> dict[str, Any]:
     """One Jumpseller order (``OrderFields``) with every money field from the money model.
 
     ``status`` is a ``status_enum`` value; ``completed_at`` defaults to ``created_at`` + 7 min
     for a paid order (a canceled order given a ``completed_at`` is a refunded sale). Digital
     orders (every line ``digital``) have ``shipping_required`` false and no shipping.
+    ``note`` is the customer's checkout note (``additional_information``); ``created_from`` the
+    order's source (checkout, admin, api, pos, ...); ``shipping_tax_country`` the country of
+    the shipping tax entry.
     """
     if status not in STATUS_NAMES:
         raise ValueError(f"unknown status {status!r}")
@@ -156,7 +162,7 @@ def make_order(
     if shipping_required is None:
         shipping_required = not all(s.digital for s in specs)
     shipping_d = round2(to_decimal(shipping)) if shipping_required else Decimal("0.00")
-    ship_rate = Decimal("0") if shipping_rate is None else to_decimal(shipping_rate)
+    ship_rate = Decimal(0) if shipping_rate is None else to_decimal(shipping_rate)
     ship_included = prices_include_tax if shipping_included is None else shipping_included
     ship_discount = round2(to_decimal(shipping_discount))
     if ship_discount > shipping_d:
@@ -174,7 +180,7 @@ def make_order(
                 price=round2(spec.price),
                 qty=Decimal(spec.qty),
                 discount=own_discount + share,
-                rate=spec.rate or Decimal("0"),
+                rate=spec.rate or Decimal(0),
                 included=included,
             )
         )
@@ -217,7 +223,7 @@ def make_order(
             {
                 "id": TAX_IDS.get(ship_rate.normalize(), 9),
                 "name": f"IVA {ship_rate.normalize()}%",
-                "country": "PT",
+                "country": shipping_tax_country,
                 "region": None,
                 "rate": ship_rate,
                 "fixed": False,
@@ -229,7 +235,7 @@ def make_order(
     return {
         "id": order_id,
         "source": {
-            "created_from": "checkout",
+            "created_from": created_from,
             "created_from_app_code": None,
             "source_name": None,
             "medium": None,
@@ -261,7 +267,7 @@ def make_order(
         "payment_method_type": payment[1],
         "payment_information": None,
         "payment_notification_id": None,
-        "additional_information": None,
+        "additional_information": note,
         "duplicate_url": f"{STORE_URL}/admin/orders/{order_id}/duplicate",
         "recovery_url": f"{STORE_URL}/checkout/recover/{order_id}",
         "review_url": None,
@@ -310,15 +316,6 @@ def make_order(
 # --------------------------------------------------------------------------------------------
 # Large deterministic data
 
-_FIRST = ("Ana", "João", "Maria", "Pedro", "Inês", "Rui", "Sofia", "Tiago", "Beatriz", "Luís")
-_LAST = ("Silva", "Santos", "Ferreira", "Pereira", "Costa", "Martins", "Sousa", "Gomes")
-_PAYMENTS = (
-    ("Multibanco", "multibanco"),
-    ("MB WAY", "mbway"),
-    ("Cartão de crédito", "credit_card"),
-    ("PayPal", "paypal"),
-)
-
 
 def nif_check_digit(first_eight: str) -> str:
     """The check digit of a Portuguese NIF (weights 9..2, mod 11; 10 and 11 give 0)."""
@@ -329,80 +326,3 @@ def nif_check_digit(first_eight: str) -> str:
 def random_nif(rng: random.Random) -> str:
     first = str(rng.choice((1, 2, 2, 2, 5))) + "".join(str(rng.randrange(10)) for _ in range(7))
     return first + nif_check_digit(first)
-
-
-def generate_orders(
-    n: int,
-    seed: int = 0,
-    start_id: int = 20001,
-    *,
-    items: Sequence[LineSpec] | None = None,
-    start: datetime | None = None,
-    spacing: timedelta = timedelta(minutes=37),
-    paid_share: float = 0.85,
-) -> Iterator[dict[str, Any]]:
-    """``n`` orders with ids from ``start_id``, created ``spacing`` apart, one at a time.
-
-    Deterministic for a ``seed``. Lines come from ``items`` (default: the seed catalogue's
-    sellable items). Prices include VAT (the Portuguese case, and one whose documents always
-    match the total to the cent). About ``paid_share`` are paid; the rest are pending,
-    canceled or abandoned.
-    """
-    from igest_sync.sandbox.data import SEED_REFERENCE, seed_line_specs
-
-    rng = random.Random(seed)
-    pool = list(items) if items is not None else seed_line_specs()
-    moment = start or (SEED_REFERENCE - spacing * n)
-    for i in range(n):
-        chosen = rng.sample(pool, k=min(len(pool), rng.randint(1, 4)))
-        lines = [replace(item, qty=rng.randint(1, 3)) for item in chosen]
-        digital = all(item.digital for item in lines)
-        roll = rng.random()
-        status = (
-            "paid"
-            if roll < paid_share
-            else rng.choice(("pending_payment", "pending_payment", "canceled", "abandoned"))
-        )
-        subtotal = sum((item.price * item.qty for item in lines), Decimal(0))
-        discount = (
-            round2(subtotal * Decimal(rng.choice((5, 10, 15))) / 100)
-            if rng.random() < 0.2
-            else Decimal(0)
-        )
-        shipping = Decimal(rng.choice(("3.90", "4.90", "0")))
-        gift = Decimal(rng.choice(("5.00", "10.00"))) if rng.random() < 0.08 else Decimal(0)
-        name, surname = rng.choice(_FIRST), rng.choice(_LAST)
-        buyer = Buyer(
-            name,
-            surname,
-            f"{name.lower()}.{surname.lower()}{i}@example.pt",
-            taxid=random_nif(rng) if rng.random() < 0.4 else None,
-            customer_id=100000 + rng.randrange(5000),
-        )
-        try:
-            yield make_order(
-                start_id + i,
-                lines,
-                created_at=moment,
-                status=status,
-                buyer=buyer,
-                order_discount=discount,
-                coupon="PROMO" if discount else None,
-                shipping=0 if digital else shipping,
-                shipping_discount=0,
-                gift_card=gift,
-                payment=rng.choice(_PAYMENTS),
-            )
-        except ValueError:  # a gift card above a tiny order: drop the card
-            yield make_order(
-                start_id + i,
-                lines,
-                created_at=moment,
-                status=status,
-                buyer=buyer,
-                order_discount=discount,
-                coupon="PROMO" if discount else None,
-                shipping=0 if digital else shipping,
-                payment=rng.choice(_PAYMENTS),
-            )
-        moment += spacing

@@ -18,8 +18,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from igest_sync.sandbox.faults import DropConnection
-from igest_sync.sandbox.wsgi import SERVER_MARKER
+from igest_sync.sandbox.messages import SERVER_MARKER, DropConnection
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -40,7 +39,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.track(self.connection, False)  # type: ignore[attr-defined]
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # the core never prints; neither does its sandbox
 
     def _environ(self, body: bytes) -> dict[str, Any]:
@@ -90,7 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
         except DropConnection:
             self._drop()
             return
-        except Exception:  # a bug in the sandbox: answer 500 rather than hang the client
+        except Exception:  # noqa: BLE001 -- a bug in the sandbox: answer 500 rather than hang the client
             captured = {"status": "500 Internal Server Error", "headers": []}
             payload = b"sandbox error"
         code, _, reason = captured["status"].partition(" ")
@@ -116,7 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
     def handle(self) -> None:
         try:
             super().handle()
-        except (ConnectionError, socket.timeout, OSError):
+        except (TimeoutError, ConnectionError, OSError):
             pass  # the client went away (or gave up after a timeout fault)
 
 

@@ -1,4 +1,4 @@
-"""Request counters shared by both emulators (what ``sb.stats()`` and ``/_sandbox/stats`` show)."""
+"""Request counters shared by the emulators (what ``sb.stats()`` and ``/_sandbox/stats`` show)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ class Stats:
 
     def record(self, service: str, route: str, status: int) -> None:
         with self._lock:
-            data = self._data[service]
+            # VIES is counted from its first request, so the usual snapshot keeps its shape.
+            data = self._data.setdefault(service, _fresh())
             data["requests"] += 1
             data["by_route"][route] = data["by_route"].get(route, 0) + 1
             key = str(status) if status else "dropped"
@@ -33,7 +34,7 @@ class Stats:
 
     def record_fault(self, service: str, kind: str) -> None:
         with self._lock:
-            faults = self._data[service]["faults"]
+            faults = self._data.setdefault(service, _fresh())["faults"]
             faults[kind] = faults.get(kind, 0) + 1
 
     def snapshot(self) -> dict:

@@ -21,28 +21,21 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from igest_sync.sandbox.jumpseller_common import STATUS_NAMES, parse_wire_time, wire_time
 from igest_sync.sandbox.money import to_decimal
+from igest_sync.sandbox.orders import make_order
 
 MAIN_LOCATION = 1
-STATUS_NAMES = {
-    "abandoned": "Abandoned",
-    "canceled": "Canceled",
-    "pending_payment": "Pending Payment",
-    "paid": "Paid",
-}
-
-
-def wire_time(moment: datetime | None) -> str | None:
-    """Jumpseller's timestamp format: "2026-11-20 14:03:11 UTC"."""
-    return None if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def parse_wire_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    from datetime import timezone
-
-    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=timezone.utc)
+__all__ = [
+    "MAIN_LOCATION",
+    "STATUS_NAMES",
+    "JumpsellerStore",
+    "NotFoundError",
+    "Product",
+    "Variant",
+    "parse_wire_time",
+    "wire_time",
+]
 
 
 @dataclass(slots=True)
@@ -61,7 +54,7 @@ class Product:
     id: int
     name: str
     price: Decimal
-    vat_rate: Decimal = Decimal("23")  # the store's tax category for it (not on the wire)
+    vat_rate: Decimal = Decimal(23)  # the store's tax category for it (not on the wire)
     type: str = "physical"  # physical | digital
     sku: str | None = None
     barcode: str | None = None
@@ -117,8 +110,6 @@ class JumpsellerStore:
         ``created_at`` defaults to the sandbox clock, and so does a paid order's
         ``completed_at`` then.
         """
-        from igest_sync.sandbox.orders import make_order
-
         with self.lock:
             if order is None:
                 order_id = make_order_kwargs.pop("order_id", None) or self.next_order_id()

@@ -26,9 +26,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Self
 
 from igest_sync.errors import StateError
-from igest_sync.models import IN_FLIGHT, IssuedDocument, ViesCheck, ViesStatus
+from igest_sync.models import (
+    IN_FLIGHT,
+    DocumentStatus,
+    EmailState,
+    IssuedDocument,
+    Kind,
+    Phase,
+    ViesCheck,
+    ViesStatus,
+    WorkState,
+)
 from igest_sync.state.lock import run_lock
 from igest_sync.state.schema import SCHEMA_VERSION, migrate, transaction
 
@@ -53,6 +64,7 @@ class WorkRecord:
     transient: bool
     attempts: int
     updated_at: str
+    reported_at: str | None = None  # when this failure was last printed for a person
 
 
 @dataclass(frozen=True)
@@ -187,7 +199,7 @@ class Ledger:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> Ledger:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -318,7 +330,7 @@ class Ledger:
 
     # -- work -------------------------------------------------------------------------------
 
-    def work(self, order_id: int, kind: str = "invoice") -> WorkRecord | None:
+    def work(self, order_id: int, kind: str = Kind.INVOICE) -> WorkRecord | None:
         rows = self._rows("SELECT * FROM work WHERE order_id=? AND kind=?", (order_id, kind))
         return _work(rows[0]) if rows else None
 
@@ -332,8 +344,15 @@ class Ledger:
         """
         self._write(
             """INSERT INTO work(order_id, kind, state, phase, external_reference, updated_at)
-               VALUES(?,?,'pending',?,?,?) ON CONFLICT(order_id, kind, seq) DO NOTHING""",
-            (order_id, kind, "unverified" if unverified else None, external_reference, _now()),
+               VALUES(?,?,?,?,?,?) ON CONFLICT(order_id, kind, seq) DO NOTHING""",
+            (
+                order_id,
+                kind,
+                WorkState.PENDING,
+                Phase.UNVERIFIED if unverified else None,
+                external_reference,
+                _now(),
+            ),
         )
         record = self.work(order_id, kind)
         assert record is not None
@@ -357,10 +376,18 @@ class Ledger:
 
     def fail(self, order_id: int, kind: str, error: str, *, transient: bool) -> None:
         self._write(
-            """UPDATE work SET state='failed', error=?, transient=?, updated_at=?,
+            """UPDATE work SET state=?, error=?, transient=?, updated_at=?,
                  attempts = CASE WHEN attempts=0 THEN 1 ELSE attempts END
                WHERE order_id=? AND kind=?""",
-            (error, int(transient), _now(), order_id, kind),
+            (WorkState.FAILED, error, int(transient), _now(), order_id, kind),
+        )
+
+    def mark_reported(self, order_id: int, kind: str, at: datetime) -> None:
+        """This failure was printed for a person at ``at``: the next runs stay quiet about it
+        until a reminder is due (``[invoice] remind_failed_hours``)."""
+        self._write(
+            "UPDATE work SET reported_at=? WHERE order_id=? AND kind=? AND state=?",
+            (at.isoformat(timespec="seconds"), order_id, kind, WorkState.FAILED),
         )
 
     def clear_phase(self, order_id: int, kind: str) -> None:
@@ -403,14 +430,14 @@ class Ledger:
                     doc.status,
                     doc.pdf_url,
                     _now(),
-                    0 if email else -1,
+                    EmailState.PENDING if email else EmailState.NOT_SENT,
                     int(adopted),
                 ),
             ),
             (
-                """UPDATE work SET state='final', document_id=?, error=NULL, transient=0,
-                  updated_at=? WHERE order_id=? AND kind=?""",
-                (doc.id, _now(), order_id, kind),
+                """UPDATE work SET state=?, document_id=?, error=NULL, transient=0,
+                  reported_at=NULL, updated_at=? WHERE order_id=? AND kind=?""",
+                (WorkState.FINAL, doc.id, _now(), order_id, kind),
             ),
         )
 
@@ -450,24 +477,32 @@ class Ledger:
             )
 
     def unemailed_documents(self) -> list[DocumentRecord]:
-        rows = self._rows("SELECT * FROM documents WHERE emailed=0 ORDER BY rowid")
+        rows = self._rows(
+            "SELECT * FROM documents WHERE emailed=? ORDER BY rowid", (EmailState.PENDING,)
+        )
         return [_document(r) for r in rows]
 
-    def mark_emailed(self, document_id: str, outcome: int, error: str | None = None) -> None:
-        """outcome: 1 sent, -1 never to be sent (error says why)."""
+    def mark_emailed(self, document_id: str, outcome: EmailState, error: str | None = None) -> None:
+        """outcome: SENT, or NOT_SENT (never to be sent; error says why)."""
         self._write(
             "UPDATE documents SET emailed=?, email_error=? WHERE document_id=?",
-            (outcome, error, document_id),
+            (int(outcome), error, document_id),
         )
 
     def invoiced_without_credit(self) -> dict[int, DocumentRecord]:
         """Final invoices whose credit note is not final yet, by order id."""
         rows = self._rows(
             """SELECT d.* FROM documents d
-               WHERE d.kind='invoice' AND d.status='final' AND NOT EXISTS (
-                 SELECT 1 FROM work w WHERE w.order_id=d.order_id AND w.kind='credit'
-                   AND w.state='final')
-               ORDER BY d.order_id"""
+               WHERE d.kind=:invoice AND d.status=:final_document AND NOT EXISTS (
+                 SELECT 1 FROM work w WHERE w.order_id=d.order_id AND w.kind=:credit
+                   AND w.state=:final)
+               ORDER BY d.order_id""",
+            {
+                "invoice": Kind.INVOICE,
+                "credit": Kind.CREDIT,
+                "final_document": DocumentStatus.FINAL,
+                "final": WorkState.FINAL,
+            },
         )
         return {r["order_id"]: _document(r) for r in rows}
 
@@ -508,6 +543,7 @@ def _work(r: sqlite3.Row) -> WorkRecord:
         bool(r["transient"]),
         r["attempts"],
         r["updated_at"],
+        r["reported_at"],
     )
 
 

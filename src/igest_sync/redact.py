@@ -1,0 +1,51 @@
+"""The one redaction of secrets, for every place text leaves the process (terminal, log file,
+error messages built from a service's answer, ``check``'s results).
+
+A secret is hidden in each form it can take in such text: as it is, URL-encoded (in a query
+string or a form body, ``%2F`` or ``+`` for a space), and inside an HTTP Basic-auth value
+(``Basic <base64 of login:token>``), which names no secret in clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
+
+MASK = "***"
+_BASIC = re.compile(r"(?P<scheme>\bBasic\s+)(?P<value>[A-Za-z0-9+/]{4,}={0,2})")
+
+
+def secret_forms(secrets: Iterable[str]) -> list[str]:
+    """Every form of every non-empty secret, longest first (so a secret that contains another
+    is hidden whole)."""
+    forms = {
+        form
+        for secret in secrets
+        if secret
+        for form in (secret, quote(secret, safe=""), quote_plus(secret, safe=""))
+    }
+    return sorted(forms, key=len, reverse=True)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret, in each of its forms, replaced by ``***``."""
+    forms = secret_forms(secrets)
+    if not forms:
+        return text
+
+    def basic(match: re.Match[str]) -> str:
+        try:
+            decoded = base64.b64decode(match["value"], validate=True).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            return match[0]
+        if any(form in decoded for form in forms):
+            return match["scheme"] + MASK
+        return match[0]
+
+    text = _BASIC.sub(basic, text)
+    for form in forms:
+        text = text.replace(form, MASK)
+    return text

@@ -1,0 +1,65 @@
+"""The report of ``invoice``, ``resend`` and ``credit``: one outcome per order, and notices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from igest_sync.models import Action, DocumentDraft, ItemOutcome
+
+
+@dataclass
+class InvoiceReport:
+    outcomes: list[ItemOutcome] = field(default_factory=list)
+    drafts: list[DocumentDraft] = field(default_factory=list)  # dry run: what would be issued
+    checkpoint: int | None = None
+    dry_run: bool = False
+    notices: list[str] = field(default_factory=list)  # link-back/email problems, duplicates
+    # Failed earlier for a reason a person must fix; not retried by this run, still not done.
+    still_failed: list[ItemOutcome] = field(default_factory=list)
+    # Failures already shown to a person whose reminder is not due: not printed, no exit 1
+    # (cron mails only what changed); `status` lists them.
+    quiet: list[ItemOutcome] = field(default_factory=list)
+
+    def count(self, action: str) -> int:
+        return sum(1 for o in self.outcomes if o.action == action)
+
+    @property
+    def failed(self) -> int:
+        """Orders that failed (in a dry run: would fail)."""
+        return self.count(Action.FAILED) + self.count(Action.WOULD_FAIL)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed or self.still_failed else 0
+
+    def summary(self) -> str:
+        if self.dry_run:
+            adopt = self.count(Action.WOULD_ADOPT)
+            skip = self.count(Action.WOULD_SKIP)
+            return (
+                f"Dry run: would issue {len(self.drafts)}"
+                + (f", would adopt {adopt} already in iGEST" if adopt else "")
+                + f", would fail {self.failed}"
+                + (f", would skip {skip}" if skip else "")
+                + "; nothing was written."
+            )
+        issued = self.count(Action.ISSUED) + self.count(Action.ADOPTED)
+        return f"Issued {issued}, failed {self.failed}, skipped {self.count(Action.SKIPPED)}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "issued": self.count(Action.ISSUED),
+            "adopted": self.count(Action.ADOPTED),
+            "failed": self.failed,
+            "skipped": self.count(Action.SKIPPED),
+            "checkpoint": self.checkpoint,
+            "orders": [
+                {"order_id": o.key, "action": str(o.action), "detail": o.detail, **o.facts()}
+                for o in self.outcomes
+            ],
+            "notices": list(self.notices),
+            "still_failed": [{"order_id": o.key, "error": o.detail} for o in self.still_failed],
+            "quiet": [{"order_id": o.key, "error": o.detail} for o in self.quiet],
+        }

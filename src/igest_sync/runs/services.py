@@ -1,0 +1,106 @@
+"""The two services as the runs use them: what a run may ask of Jumpseller and of iGEST.
+
+The runs are typed against these ``Protocol``s, not against the adapters, so a test can hand
+them an in-memory fake (``tests/support/fakes.py``) and the runs never reach for a wire detail.
+``adapters.jumpseller.JumpsellerClient`` and ``adapters.igest.IgestClient`` satisfy them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Protocol
+
+from igest_sync.models import (
+    CatalogueItem,
+    DocumentDraft,
+    Entity,
+    ExemptionReason,
+    IgestProduct,
+    IgestProductDraft,
+    IssuedDocument,
+    LocationStock,
+    Order,
+    Series,
+    StockLevel,
+    TaxRate,
+)
+
+
+class JumpsellerApi(Protocol):
+    """Orders, the documents attached to them, the catalogue and its stock."""
+
+    def store_info(self) -> dict: ...
+
+    def orders_after(self, order_id: int) -> Iterator[Order]: ...
+
+    def orders_created_between(
+        self, first: date, last: date, status: str | None = None
+    ) -> Iterator[Order]: ...
+
+    def orders_with_status(self, status: str) -> Iterator[Order]: ...
+
+    def order(self, order_id: int) -> Order: ...
+
+    def add_order_document(
+        self, order_id: int, *, credit_note: bool, external_id: str, public_id: str, url: str | None
+    ) -> None: ...
+
+    def order_documents(self, order_id: int) -> list[dict]: ...
+
+    def catalogue(self) -> Iterator[CatalogueItem]: ...
+
+    def location_stock(
+        self, items: Iterable[CatalogueItem], location_id: int
+    ) -> Iterator[LocationStock]: ...
+
+    def set_stock(self, item: CatalogueItem, quantity: int) -> None: ...
+
+    def set_location_stock(self, location_id: int, item: CatalogueItem, quantity: int) -> None: ...
+
+
+class IgestApi(Protocol):
+    """Documents (the exactly-once path), products, stock and the account's settings."""
+
+    def entity(self) -> Entity: ...
+
+    def series(self, document_type: str) -> list[Series]: ...
+
+    def warehouses(self) -> list[tuple[str, str]]: ...
+
+    def taxes(self) -> list[TaxRate]: ...
+
+    def exemption_reasons(self) -> list[ExemptionReason]: ...
+
+    def products(self) -> Iterator[IgestProduct]: ...
+
+    def create_product(self, draft: IgestProductDraft) -> IgestProduct: ...
+
+    def update_product(self, product_id: str, changes: dict[str, object]) -> IgestProduct: ...
+
+    def stock(self, warehouse: str | None) -> Iterator[StockLevel]: ...
+
+    def set_stock(self, reference: str, warehouse: str | None, quantity: Decimal) -> None: ...
+
+    def create_document(
+        self, draft: DocumentDraft, *, finalize: bool = False
+    ) -> IssuedDocument: ...
+
+    def finalize_document(self, document_id: str) -> IssuedDocument: ...
+
+    def delete_document(self, document_id: str) -> None: ...
+
+    def get_document(self, document_id: str) -> IssuedDocument: ...
+
+    def find_documents(
+        self,
+        *,
+        external_reference: str | None = None,
+        type: str | None = None,
+        status: str | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+    ) -> Iterator[IssuedDocument]: ...
+
+    def email_document(self, document_id: str, to: str) -> None: ...

@@ -1,0 +1,101 @@
+"""The sandbox is an independent check of the client: it imports nothing of ``igest_sync``
+outside ``igest_sync.sandbox`` (its own tables and money code), and its modules import each
+other without cycles (read from the source with ``ast``, lazy imports inside functions too)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import igest_sync.sandbox
+
+PACKAGE = "igest_sync.sandbox"
+ROOT = Path(igest_sync.sandbox.__file__).parent
+
+
+def _modules() -> dict[str, Path]:
+    found = {PACKAGE: ROOT / "__init__.py"}
+    for info in pkgutil.iter_modules([str(ROOT)]):
+        found[f"{PACKAGE}.{info.name}"] = ROOT / f"{info.name}.py"
+    return found
+
+
+def _imports(module: str, path: Path) -> set[str]:
+    """Every igest_sync module ``module`` imports, anywhere in its source."""
+    names: set[str] = set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parts = parts[: len(parts) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            names.add(base)
+            # ``from igest_sync.sandbox import data`` imports the module ``data``.
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return {n for n in names if n == "igest_sync" or n.startswith("igest_sync.")}
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {
+        name: {n for n in _imports(name, path) if n in modules and n != name}
+        for name, path in modules.items()
+    }
+
+
+def test_every_sandbox_module_imports() -> None:
+    for name in _modules():
+        importlib.import_module(name)
+
+
+def test_the_sandbox_imports_nothing_of_the_client() -> None:
+    outside = {
+        name: sorted(
+            n for n in _imports(name, path) if n != PACKAGE and not n.startswith(PACKAGE + ".")
+        )
+        for name, path in _modules().items()
+    }
+    assert {name: found for name, found in outside.items() if found} == {}
+
+
+def test_the_sandbox_module_graph_has_no_cycle() -> None:
+    graph = _graph()
+    # The package imports its modules; a module importing the package itself would close a
+    # cycle through __init__, so that edge counts too.
+    state: dict[str, str] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = "open"
+        for target in sorted(graph[node]):
+            if state.get(target) == "open":
+                cycles.append(trail[trail.index(target) :] + [target])
+            elif target not in state:
+                visit(target, trail + [target])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert cycles == []
+
+
+def test_the_graph_reader_sees_lazy_and_package_imports(tmp_path: Path) -> None:
+    # The checks above are only as good as the reader: it must see an import inside a
+    # function and ``from package import module``.
+    source = tmp_path / "x.py"
+    source.write_text(
+        "from igest_sync.sandbox import data\n"
+        "def f():\n    from igest_sync.fiscal.rules import EXEMPTION_CODES\n"
+        "from .store import Product\n"
+    )
+    found = _imports(f"{PACKAGE}.x", source)
+    assert f"{PACKAGE}.data" in found
+    assert "igest_sync.fiscal.rules" in found
+    assert f"{PACKAGE}.store" in found

@@ -1,0 +1,146 @@
+"""The invoice run against in-memory fakes.
+
+Cron mails only what changed: a failure is shown by the run that first meets it, then as a
+reminder at most once per ``remind_failed_hours``; the exit code follows what is shown. A dry
+run tells the truth: the same read-only look-ups as a real run, and every outcome in "would".
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
+from igest_sync.models import Action, OrderLine, Tax
+from igest_sync.runs.invoice import InvoiceRun
+from igest_sync.state.ledger import Ledger
+from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
+
+WRITES = {"create_document", "finalize_document", "delete_document", "email_document"}
+START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+BAD_RATE = OrderLine(
+    101,
+    None,
+    "SKU-1",
+    "Caneca",
+    Decimal(1),
+    Decimal("12.10"),
+    Decimal(0),
+    (Tax("IVA 21", Decimal(21), False, True),),
+)
+
+
+def config(**invoice: object) -> Config:
+    settings = {"start_date": date(2026, 11, 1), "concurrency": 1} | invoice
+    return Config(
+        path=Path("config.toml"),
+        jumpseller=JumpsellerConfig("http://js", "loja", "token", "loja"),
+        igest=IgestConfig("http://ig", "key", "code"),
+        invoice=InvoiceConfig(**settings),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def ledger():
+    with Ledger(Path(":memory:")) as ledger:
+        yield ledger
+
+
+def shown(report) -> list[str]:
+    """The failures a run prints: this run's, and earlier ones whose reminder is due."""
+    return [o.key for o in report.outcomes if o.action == Action.FAILED] + [
+        o.key for o in report.still_failed
+    ]
+
+
+def test_a_stuck_order_is_shown_once_then_reminded_once_a_day(ledger):
+    js = FakeJumpseller(orders=[paid_order(7, "12.10", lines=(BAD_RATE,))])
+    ig = FakeIgest()
+
+    def run(after: timedelta):
+        return InvoiceRun(config(), ledger, js, ig, now=START + after).run()
+
+    first = run(timedelta(0))
+    assert (shown(first), first.exit_code) == (["7"], 1)
+    assert "VAT rate 21 %" in first.outcomes[0].detail
+    for hours in (1, 12, 23.9):  # cron every few minutes: silence, exit 0
+        quiet = run(timedelta(hours=hours))
+        assert (shown(quiet), quiet.exit_code) == ([], 0)
+        assert [o.key for o in quiet.quiet] == ["7"]
+    reminder = run(timedelta(hours=24))
+    assert (shown(reminder), reminder.exit_code) == (["7"], 1)
+    after = run(timedelta(hours=25))
+    assert (shown(after), after.exit_code) == ([], 0)
+    assert ledger.work(7).state == "failed"  # never recorded as a success
+    # Only the first run's listing (the ledger was empty); a data failure waits for a person.
+    assert ig.log == [("find_documents", None)]
+
+
+def test_a_retried_failure_is_quiet_while_its_reason_stays_and_shown_when_it_changes(ledger):
+    js = FakeJumpseller(orders=[paid_order(8)])
+    ig = FakeIgest()
+    ig.faults.add("create_document", "5xx", times=None)  # iGEST down for a while
+
+    def run(hours: float):
+        return InvoiceRun(config(), ledger, js, ig, now=START + timedelta(hours=hours)).run()
+
+    assert shown(run(0)) == ["8"]
+    second = run(0.2)  # retried by itself, failed the same way: nothing new to say
+    assert (shown(second), second.exit_code) == ([], 0)
+    assert len(ig.called("create_document")) == 2
+    ig.faults.clear()
+    ig.faults.add("find_documents", "timeout", times=None)  # a different failure now
+    changed = run(0.4)
+    assert (shown(changed), changed.exit_code) == (["8"], 1)
+    ig.faults.clear()
+    done = run(0.6)
+    assert (done.count(Action.ISSUED), done.exit_code, shown(done)) == (1, 0, [])
+
+
+def test_remind_every_run_when_set_to_zero(ledger):
+    js = FakeJumpseller(orders=[paid_order(7, "12.10", lines=(BAD_RATE,))])
+    for minutes in (0, 10, 20):
+        report = InvoiceRun(
+            config(remind_failed_hours=0),
+            ledger,
+            js,
+            FakeIgest(),
+            now=START + timedelta(minutes=minutes),
+        ).run()
+        assert (shown(report), report.exit_code) == (["7"], 1)
+
+
+# -- dry runs tell the truth ----------------------------------------------------------------
+
+
+def test_a_dry_run_on_an_empty_ledger_lists_igest_and_says_what_it_would_adopt(ledger):
+    from igest_sync.fiscal.mapping import external_reference
+
+    js = FakeJumpseller(
+        orders=[paid_order(1), paid_order(2, "12.10", lines=(BAD_RATE,)), paid_order(3)]
+    )
+    ig = FakeIgest()
+    held = ig.hold(external_reference("loja", 3), "final", "12.30")
+    report = InvoiceRun(config(), ledger, js, ig, now=START).run(dry_run=True)
+    actions = {o.key: o.action for o in report.outcomes}
+    assert actions == {"1": "would issue", "2": "would fail", "3": "would adopt"}
+    assert all(o.detail.startswith("would ") for o in report.outcomes)
+    assert held.number in next(o.detail for o in report.outcomes if o.key == "3")
+    assert ig.called("find_documents") == [None]  # the same listing as a real first run
+    assert WRITES.isdisjoint(ig.calls)
+    summary = report.summary()
+    assert "would issue 1" in summary and "would adopt 1" in summary
+    assert "would fail 1" in summary and "nothing was written" in summary
+    assert ledger.checkpoint is None and ledger.work(1) is None  # nothing written
+
+
+def test_a_dry_run_previews_skips_in_would_too(ledger):
+    early = paid_order(4, paid_at=datetime(2026, 10, 20, 10, 0, tzinfo=UTC))
+    report = InvoiceRun(
+        config(), ledger, FakeJumpseller(orders=[early]), FakeIgest(), now=START
+    ).run(dry_run=True)
+    assert [(o.key, o.action) for o in report.outcomes] == [("4", "would skip")]
+    assert "would skip 1" in report.summary()

@@ -1,0 +1,215 @@
+"""The issuer's recovery, as a table: every phase a crash can leave × what iGEST holds × how
+iGEST answers, against in-memory fakes (milliseconds, no sandbox).
+
+For each case: the outcome, the ledger's state afterwards, the calls made to iGEST, and the one
+rule above all: never a second final document for an order.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
+from igest_sync.fiscal.mapping import external_reference
+from igest_sync.models import Action, Kind, WorkState
+from igest_sync.runs.issuer import Issuer
+from igest_sync.state.ledger import Ledger
+from tests.support.fakes import FakeIgest, paid_order
+
+STORE = "loja"
+ORDER = 10452
+REF = external_reference(STORE, ORDER)
+TODAY = date(2026, 11, 20)
+
+PHASES = ["none", "unverified", "requested", "draft", "finalizing"]
+HOLDS = ["nothing", "a draft", "a final", "two finals"]
+ANSWERS = ["ok", "timeout", "5xx"]
+WRITES = {"create_document", "finalize_document", "delete_document"}
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: not an Exception, so nothing in the issuer catches it."""
+
+
+def make_config(**invoice: object) -> Config:
+    return Config(
+        path=Path("config.toml"),
+        jumpseller=JumpsellerConfig("http://js", "login", "token", STORE),
+        igest=IgestConfig("http://ig", "key", "code"),
+        invoice=InvoiceConfig(**invoice),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def ledger():
+    with Ledger(Path(":memory:")) as ledger:
+        yield ledger
+
+
+def seed(ledger: Ledger, igest: FakeIgest, phase: str, holds: str) -> None:
+    """The state a crash (or a lost answer) left: the ledger's work, and iGEST's documents."""
+    draft = final = None
+    if holds == "a draft":
+        draft = igest.hold(REF, "draft", "12.30")
+    elif holds == "a final":
+        final = igest.hold(REF, "final", "12.30")
+    elif holds == "two finals":
+        final = igest.hold(REF, "final", "12.30")
+        igest.hold(REF, "final", "12.30")
+    ledger.ensure_work(ORDER, Kind.INVOICE, REF, unverified=phase == "unverified")
+    document = draft or final
+    if phase in ("requested", "draft", "finalizing"):
+        state = WorkState(phase)
+        ledger.mark(ORDER, Kind.INVOICE, state, document_id=document.id if document else None)
+
+
+def issue(ledger: Ledger, igest: FakeIgest, phase: str, **kw: object):
+    issuer = Issuer(make_config(), ledger, igest, today=TODAY, **kw)  # type: ignore[arg-type]
+    # A pending order (no phase) is only looked up when asked (`resend`, or the run's listing
+    # after a lost ledger): the table asks, so every row meets what iGEST holds.
+    return issuer.issue(paid_order(ORDER), force_lookup=phase == "none")
+
+
+@pytest.mark.parametrize("answer", ANSWERS)
+@pytest.mark.parametrize("holds", HOLDS)
+@pytest.mark.parametrize("phase", PHASES)
+def test_recovery_table(ledger, phase: str, holds: str, answer: str):
+    igest = FakeIgest()
+    seed(ledger, igest, phase, holds)
+    finals_before = len(igest.finals(REF))
+    if answer == "timeout":
+        igest.faults.add("*", "timeout", after=True)  # the first request's answer is lost
+    elif answer == "5xx":
+        igest.faults.add("*", "5xx")
+
+    outcome = issue(ledger, igest, phase)
+    work = ledger.work(ORDER)
+    assert work is not None
+    names = list(igest.calls)
+    assert names[0] == "find_documents"  # every case looks the reference up first
+
+    if answer != "ok":
+        # Nothing is sent blind after a failed look-up; the next run tries again by itself.
+        assert outcome.action == Action.FAILED and outcome.transient is True
+        assert (work.state, work.transient) == (WorkState.FAILED, True)
+        assert names == ["find_documents"]
+        assert len(igest.finals(REF)) == finals_before
+        if phase != "none":
+            assert work.phase == ("unverified" if phase == "unverified" else phase)
+        return
+
+    finals = igest.finals(REF)
+    assert work.state == WorkState.FINAL
+    assert work.document_id in {d.id for d in finals}
+    if holds in ("a final", "two finals"):
+        assert outcome.action == Action.ADOPTED
+        assert names == ["find_documents"]  # nothing written
+        assert len(finals) == finals_before
+        if holds == "two finals":
+            assert "2 final documents" in outcome.detail
+    elif holds == "a draft":
+        assert outcome.action == Action.ISSUED
+        assert names == ["find_documents", "finalize_document"]  # the draft is reused
+        assert len(finals) == 1
+    else:
+        assert outcome.action == Action.ISSUED
+        assert names == ["find_documents", "create_document", "finalize_document"]
+        assert len(finals) == 1
+    assert [d for d in igest.documents.values() if d.status == "draft"] == []
+
+
+def test_a_pending_order_in_a_known_ledger_is_not_looked_up():
+    # The run's cost grows with new orders: a pending order with no phase is sent at once.
+    with Ledger(Path(":memory:")) as ledger:
+        igest = FakeIgest()
+        outcome = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
+        assert outcome.action == Action.ISSUED
+        assert igest.calls == ["create_document", "finalize_document"]
+
+
+def test_the_runs_listing_answers_for_unverified_work_without_a_lookup(ledger):
+    igest = FakeIgest()
+    held = igest.hold(REF, "final", "12.30")
+    ledger.ensure_work(ORDER, Kind.INVOICE, REF, unverified=True)
+    issuer = Issuer(make_config(), ledger, igest, today=TODAY)
+    issuer.use_listing({REF: [held]})
+    assert issuer.issue(paid_order(ORDER)).action == Action.ADOPTED
+    assert igest.calls == []
+
+
+@pytest.mark.parametrize(
+    ("method", "answer", "phase_after"),
+    [
+        ("create_document", "timeout", "requested"),  # done; its answer lost
+        ("create_document", "5xx", "requested"),  # not done
+        ("finalize_document", "timeout", "finalizing"),  # final; its answer lost
+        ("finalize_document", "5xx", "finalizing"),  # still a draft
+    ],
+)
+def test_a_lost_or_refused_write_is_recovered_by_the_next_attempt(
+    ledger, method: str, answer: str, phase_after: str
+):
+    igest = FakeIgest()
+    igest.faults.add(method, answer, after=answer == "timeout")
+    first = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
+    work = ledger.work(ORDER)
+    assert first.action == Action.FAILED and first.transient is True
+    assert work is not None and (work.state, work.phase) == (WorkState.FAILED, phase_after)
+
+    igest.calls.clear()
+    igest.log.clear()
+    second = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
+    assert second.action in (Action.ISSUED, Action.ADOPTED)
+    assert igest.called("find_documents") == [REF]  # looked up before anything is sent
+    assert len(igest.finals(REF)) == 1
+    # Only a draft that never reached iGEST is sent again; any other is reused or adopted.
+    resent = (method, answer) == ("create_document", "5xx")
+    assert igest.called("create_document") == ([REF] if resent else [])
+    assert ledger.work(ORDER).state == WorkState.FINAL
+
+
+@pytest.mark.parametrize("step", ["begin", "lookup", "request", "drafted", "finalize", "record"])
+def test_a_kill_at_any_step_then_a_rerun_issues_exactly_once(ledger, step: str):
+    igest = FakeIgest()
+    ledger.ensure_work(ORDER, Kind.INVOICE, REF, unverified=True)  # looked up: a first run
+
+    def kill(at: str) -> None:
+        if at == step:
+            raise Killed(at)
+
+    with pytest.raises(Killed):
+        Issuer(make_config(), ledger, igest, today=TODAY, crash_hook=kill).issue(paid_order(ORDER))
+    assert ledger.work(ORDER).state != WorkState.FINAL
+
+    outcome = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
+    assert outcome.action in (Action.ISSUED, Action.ADOPTED)
+    assert len(igest.finals(REF)) == 1
+    assert [d for d in igest.documents.values() if d.status == "draft"] == []
+    assert len(igest.called("create_document")) <= 1  # a lost draft is reused, never resent
+    assert ledger.work(ORDER).state == WorkState.FINAL
+
+
+def test_a_draft_whose_total_differs_is_deleted_and_nothing_is_issued(ledger):
+    igest = FakeIgest()
+    igest.total_skew = igest.total_skew + 1
+    outcome = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
+    assert outcome.action == Action.FAILED and outcome.transient is False
+    assert "13.30" in outcome.detail and "12.30" in outcome.detail
+    assert igest.documents == {} and igest.finals() == []
+    work = ledger.work(ORDER)
+    assert work is not None and (work.state, work.phase) == (WorkState.FAILED, None)
+
+
+def test_a_stray_draft_with_the_wrong_total_is_deleted_and_a_new_one_issued(ledger):
+    igest = FakeIgest()
+    stray = igest.hold(REF, "draft", "99.00")
+    seed_phase = WorkState.DRAFT
+    ledger.ensure_work(ORDER, Kind.INVOICE, REF)
+    ledger.mark(ORDER, Kind.INVOICE, seed_phase, document_id=stray.id)
+    outcome = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
+    assert outcome.action == Action.ISSUED
+    assert igest.called("delete_document") == [stray.id]
+    assert len(igest.finals(REF)) == 1 and stray.id not in igest.documents

@@ -1,0 +1,83 @@
+"""The one redaction function, and that every place text leaves the process goes through it."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from urllib.parse import quote, quote_plus
+
+import httpx
+import pytest
+
+from igest_sync import render
+from igest_sync.adapters.http import HttpService
+from igest_sync.errors import ApiError
+from igest_sync.logsetup import RedactingFilter
+from igest_sync.redact import MASK, redact, secret_forms
+
+TOKEN = "tok/en+with spaces=="
+LOGIN = "loja-azulejo"
+
+
+def test_plain_and_url_encoded_forms_are_hidden():
+    text = f"a {TOKEN} b {quote(TOKEN, safe='')} c {quote_plus(TOKEN, safe='')} d"
+    assert redact(text, [TOKEN]) == f"a {MASK} b {MASK} c {MASK} d"
+
+
+def test_a_basic_auth_value_carrying_a_secret_is_hidden_whole():
+    basic = base64.b64encode(f"{LOGIN}:{TOKEN}".encode()).decode()
+    text = f"Authorization: Basic {basic}\nnext line"
+    assert redact(text, [TOKEN]) == f"Authorization: Basic {MASK}\nnext line"
+
+
+def test_a_basic_auth_value_without_a_secret_is_left_alone():
+    other = base64.b64encode(b"someone:else").decode()
+    assert redact(f"Basic {other}", [TOKEN]) == f"Basic {other}"
+    assert redact("Basic !!!not-base64", [TOKEN]) == "Basic !!!not-base64"
+
+
+def test_no_secrets_or_empty_ones_change_nothing():
+    assert redact("nothing here", []) == "nothing here"
+    assert redact("nothing here", ["", ""]) == "nothing here"
+    assert secret_forms(["", "ab"]) == ["ab"]
+
+
+def test_forms_are_longest_first_so_a_secret_inside_another_is_hidden_whole():
+    assert redact("x abcdef y", ["abc", "abcdef"]) == f"x {MASK} y"
+
+
+def test_the_log_filter_redacts_messages_and_tracebacks():
+    record = logging.LogRecord("igest_sync", logging.ERROR, __file__, 1, "url %s", ("?",), None)
+    record.args = (f"https://x/?t={quote(TOKEN, safe='')}",)
+    try:
+        raise ValueError(f"boom {TOKEN}")
+    except ValueError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    RedactingFilter([TOKEN]).filter(record)
+    text = record.getMessage()
+    assert TOKEN not in text and quote(TOKEN, safe="") not in text and text.count(MASK) == 2
+
+
+def test_render_redacts_errors(capsys):
+    render.error(ApiError(f"refused {quote(TOKEN, safe='')}", service="x"), secrets=[TOKEN])
+    err = capsys.readouterr().err
+    assert quote(TOKEN, safe="") not in err and MASK in err
+
+
+def test_the_http_boundary_redacts_a_service_that_echoes_the_secret_url_encoded():
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(422, json={"message": f"bad {quote(TOKEN, safe='')}"})
+
+    service = HttpService(
+        service="Svc",
+        base_url="http://svc.test",
+        windows=[],
+        credential_keys="svc.token",
+        transport=httpx.MockTransport(echo),
+        secrets=[TOKEN],
+    )
+    with pytest.raises(ApiError) as caught:
+        service.request("POST", "/x", json_body={})
+    assert quote(TOKEN, safe="") not in str(caught.value) and MASK in str(caught.value)

@@ -1,0 +1,98 @@
+"""Every run's report keeps the one contract, and an outcome's typed facts give today's JSON."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from igest_sync.models import Action, ApiFailure, DocumentFacts, ItemOutcome, Kind
+from igest_sync.runs.catalogue import CatalogueReport
+from igest_sync.runs.invoice import InvoiceReport
+from igest_sync.runs.reconcile import Period, ReconcileReport
+from igest_sync.runs.report import Report
+from igest_sync.runs.status import StatusReport
+
+
+def _status() -> StatusReport:
+    return StatusReport([], [], [], [], None, None, None)
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        InvoiceReport(),
+        CatalogueReport("products", dry_run=False),
+        _status(),
+        ReconcileReport(store="shop", period=Period(date(2026, 11, 1), date(2026, 11, 30))),
+    ],
+    ids=["invoice", "catalogue", "status", "reconcile"],
+)
+def test_every_report_keeps_the_report_protocol(report):
+    assert isinstance(report, Report)
+    assert report.exit_code in (0, 1)
+    assert isinstance(report.summary(), str) and report.summary()
+
+
+def test_invoice_report_exit_code_follows_failures():
+    report = InvoiceReport(outcomes=[ItemOutcome("1", Action.ISSUED, "FR A/1")])
+    assert report.exit_code == 0
+    report.outcomes.append(ItemOutcome("2", Action.FAILED, "no NIF"))
+    assert report.exit_code == 1
+
+
+def test_catalogue_report_exit_code_and_summary():
+    report = CatalogueReport("stock", dry_run=True)
+    report.add(ItemOutcome("A", Action.UPDATED, "Would set"))
+    assert report.exit_code == 0
+    assert report.summary().startswith("Dry run:") and "updated 1" in report.summary()
+    report.add(ItemOutcome("B", Action.FAILED, "boom"))
+    assert report.exit_code == 1
+
+
+def test_issued_outcome_json_is_as_before():
+    outcome = ItemOutcome(
+        "10452",
+        Action.ISSUED,
+        "FR A/1",
+        kind=Kind.INVOICE,
+        document=DocumentFacts("FR A/1", Decimal("12.30")),
+        warnings=("note",),
+    )
+    assert InvoiceReport(outcomes=[outcome]).to_json()["orders"] == [
+        {
+            "order_id": "10452",
+            "action": "issued",
+            "detail": "FR A/1",
+            "number": "FR A/1",
+            "gross_total": "12.30",
+            "kind": "invoice",
+            "warnings": ["note"],
+        }
+    ]
+
+
+def test_already_outcome_without_document_keeps_null_keys():
+    outcome = ItemOutcome(
+        "7", Action.ALREADY, "x", kind=Kind.CREDIT, document=DocumentFacts(None, None)
+    )
+    assert outcome.facts() == {"number": None, "gross_total": None, "kind": "credit"}
+
+
+def test_failed_outcomes_name_only_their_facts():
+    invoice = ItemOutcome("7", Action.FAILED, "x", kind=Kind.INVOICE, transient=True)
+    assert invoice.facts() == {"kind": "invoice", "transient": True}
+    product = ItemOutcome(
+        "SKU", Action.FAILED, "x", failure=ApiFailure("Timeout", None), fields={}, transient=True
+    )
+    assert product.facts() == {"error": "Timeout", "status": None, "fields": {}, "transient": True}
+    stock = ItemOutcome(
+        "SKU",
+        Action.UPDATED,
+        "Set",
+        quantity_from=Decimal(1),
+        quantity_to=Decimal(2),
+    )
+    assert stock.facts() == {"from": Decimal(1), "to": Decimal(2)}
+    assert stock.extra == stock.facts()
