@@ -1,52 +1,56 @@
-"""The command line: parse, build, call, render, and map errors to messages and exit codes.
+"""The command line: parse, build, call, render; errors become messages and exit codes.
 
-The only module (with ``render``) that knows typer and rich. Heavy imports happen inside the
-commands so that ``--help`` and a quiet cron run start fast.
+The commands live here; what they share (per-call state on ``ctx.obj``, the session that opens
+config, clients, lock and ledger, the ``--json`` option, the one error handler) lives in
+``cli_session``. Only these two and ``render`` know typer and rich. Heavy imports happen inside
+the commands so that ``--help`` and a quiet cron run start fast.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from igest_sync.cli_session import (
+    Group,
+    JsonOption,
+    exit_codes_help,
+    finish,
+    load_config,
+    make_clients,
+    session,
+    setup_logging,
+    show_version,
+    state_of,
+)
+from igest_sync.cli_session import config_path as _config_path
+from igest_sync.cli_session import state_path as _state_file
 
 if TYPE_CHECKING:
     from igest_sync.config import Config
 
-EXIT_CODES_HELP = """Exit codes: 0 all done; 1 some item failed (the rest was done) or a paid
-order is late; 2 usage or configuration error; 3 another run holds the lock; 4 the state file
-cannot be used; 5 a service could not be reached or refused the credentials; 6 sync-stock's
-safety brake stopped the run; 70 internal error (see the log file)."""
-
 app = typer.Typer(
     name="igest-sync",
+    cls=Group,
     help="Issue AT-certified iGEST invoices for paid Jumpseller orders, exactly once, and keep "
-    "products and stock in sync by SKU.\n\n" + EXIT_CODES_HELP,
+    "products and stock in sync by SKU.",
+    epilog=exit_codes_help(),
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-class _Globals:
-    config_path: Path | None = None
-    state_path: Path | None = None
-    verbose: bool = False
-    secrets: list[str] = []
-
-
-G = _Globals()
 
 
 @app.callback()
 def _global_options(
+    ctx: typer.Context,
     config: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--config",
             help="Config file (default: platformdirs config dir, or $IGEST_SYNC_HOME).",
@@ -54,7 +58,7 @@ def _global_options(
         ),
     ] = None,
     state: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--state",
             help="State file (SQLite ledger; default: platformdirs state dir).",
@@ -65,57 +69,48 @@ def _global_options(
         bool,
         typer.Option("--verbose", "-v", help="Log to stderr too, and show tracebacks of errors."),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print only what needs a person (as under cron); no progress."
+        ),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            help="Show the version, Python and platform, and exit.",
+            callback=show_version,
+            is_eager=True,
+        ),
+    ] = False,
 ) -> None:
-    G.config_path = config
-    G.state_path = state
-    G.verbose = verbose
+    """Global options; they may also follow the command (`igest-sync status -q`)."""
+    from igest_sync import render
+
+    cli = state_of(ctx)
+    cli.config_path = config
+    cli.state_path = state
+    cli.verbose = verbose
+    cli.quiet = quiet
+    render.set_quiet(quiet)
 
 
 # -- helpers ----------------------------------------------------------------------------------
+# Thin names over cli_session (the one way to open things), reading the current ctx.obj.
 
 
 def _config() -> Config:
-    from igest_sync import paths
-    from igest_sync.config import load_config
-
-    path = G.config_path or paths.config_path()
-    config, warnings = load_config(path)
-    G.secrets = config.secrets()
-    _setup_logging()
-    from igest_sync import render
-
-    for warning in warnings:
-        render.warn(warning)
-    return config
+    return load_config(state_of())
 
 
 def _state_path() -> Path:
-    from igest_sync import paths
-
-    return G.state_path or paths.state_path()
-
-
-def _setup_logging() -> None:
-    from igest_sync import logsetup, paths
-
-    logsetup.configure(paths.log_dir(), secrets=G.secrets, verbose=G.verbose)
+    return _state_file(state_of())
 
 
 def _clients(config: Config, *, remember_pace: bool = True):
-    from igest_sync.adapters.igest import IgestClient
-    from igest_sync.adapters.jumpseller import JumpsellerClient
-
-    state = _state_path()
-    js = JumpsellerClient(
-        config.jumpseller.base_url,
-        config.jumpseller.login,
-        config.jumpseller.auth_token,
-        pace_file=state.with_name(state.name + ".jumpseller-pace") if remember_pace else None,
-    )
-    ig = IgestClient(
-        config.igest.base_url, config.igest.integration_key, config.igest.security_code
-    )
-    return js, ig
+    return make_clients(config, _state_path(), remember_pace=remember_pace)
 
 
 def _parse_date(value: str | None, flag: str) -> date | None:
@@ -134,8 +129,9 @@ def _parse_date(value: str | None, flag: str) -> date | None:
 
 @app.command()
 def invoice(
+    ctx: typer.Context,
     since: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             help="One-off backfill: invoice orders paid on or after this day.", metavar="YYYY-MM-DD"
         ),
@@ -146,7 +142,7 @@ def invoice(
             "--dry-run", help="Show the documents that would be issued; write nothing anywhere."
         ),
     ] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Issue one final iGEST document for every order paid since the last run.
 
@@ -161,34 +157,27 @@ def invoice(
     """
     from igest_sync import render
     from igest_sync.runs.invoice import InvoiceRun
-    from igest_sync.state.ledger import Ledger
-    from igest_sync.state.lock import run_lock
 
-    config = _config()
     since_date = _parse_date(since, "--since")
-    js, ig = _clients(config, remember_pace=not dry_run)  # a dry run leaves no file behind
-    state = _state_path()
-    if dry_run and not state.exists():
-        state = Path(":memory:")
-    lock = run_lock(state) if not dry_run else contextlib.nullcontext()
-    with lock, js, ig, Ledger(state) as ledger:
-        with render.progress("Invoicing orders") as progress:
-            report = InvoiceRun(config, ledger, js, ig, progress=progress).run(
-                since=since_date, dry_run=dry_run
-            )
+    with session(ctx, dry_run=dry_run) as s, render.progress("Invoicing orders") as progress:
+        assert s.ledger is not None
+        report = InvoiceRun(s.config, s.ledger, *s.clients, progress=progress).run(
+            since=since_date, dry_run=dry_run
+        )
     render.invoice_report(report, json_out=json_out)
-    raise typer.Exit(report.exit_code)
+    finish(report)
 
 
 @app.command()
 def resend(
+    ctx: typer.Context,
     order_ids: Annotated[
-        Optional[list[int]],
+        list[int] | None,
         typer.Argument(help="Jumpseller order ids to retry now.", metavar="ORDER_ID..."),
     ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Retry every failed order.")] = False,
     nif: Annotated[
-        Optional[str], typer.Option(help="Use this NIF for the customer (one order only).")
+        str | None, typer.Option(help="Use this NIF for the customer (one order only).")
     ] = None,
     as_consumer: Annotated[
         bool,
@@ -196,7 +185,7 @@ def resend(
             "--as-consumer", help="Invoice to the final consumer, ignoring the order's NIF."
         ),
     ] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Retry failed orders now, through the same exactly-once path as `invoice`.
 
@@ -213,8 +202,6 @@ def resend(
     from igest_sync.errors import UsageError
     from igest_sync.fiscal.customer import CustomerOverride
     from igest_sync.runs.invoice import InvoiceRun
-    from igest_sync.state.ledger import Ledger
-    from igest_sync.state.lock import run_lock
 
     ids = list(order_ids or [])
     if not ids and not failed:
@@ -226,25 +213,34 @@ def resend(
     if nif and as_consumer:
         raise UsageError("Use either --nif or --as-consumer, not both.")
     override = CustomerOverride(nif=nif, as_consumer=as_consumer) if nif or as_consumer else None
-    config = _config()
-    js, ig = _clients(config)
-    with run_lock(_state_path()), js, ig, Ledger(_state_path()) as ledger:
-        with render.progress("Resending orders") as progress:
-            report = InvoiceRun(config, ledger, js, ig, progress=progress).resend(
-                ids, all_failed=failed, override=override
-            )
+    with session(ctx) as s, render.progress("Resending orders") as progress:
+        assert s.ledger is not None
+        report = InvoiceRun(s.config, s.ledger, *s.clients, progress=progress).resend(
+            ids, all_failed=failed, override=override
+        )
     render.invoice_report(report, json_out=json_out, always=True)
-    raise typer.Exit(report.exit_code)
+    finish(report)
 
 
 @app.command()
 def status(
-    json_out: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    ctx: typer.Context,
+    json_out: JsonOption = False,
     all_documents: Annotated[
-        bool, typer.Option("--all", help="List every document (default: the newest 50).")
+        bool, typer.Option("--all", help="List every document (default: the newest 20).")
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only documents dated on or after this day.", metavar="YYYY-MM-DD"),
+    ] = None,
+    order: Annotated[
+        int | None, typer.Option("--order", help="Only this order.", metavar="ORDER_ID")
+    ] = None,
+    failed_only: Annotated[
+        bool, typer.Option("--failed", help="Only the failed orders, no documents.")
     ] = False,
     fail_if_late: Annotated[
-        Optional[float],
+        float | None,
         typer.Option(
             "--fail-if-late",
             metavar="HOURS",
@@ -254,38 +250,53 @@ def status(
 ) -> None:
     """Show the documents issued, the orders that failed and why, and what waits for payment.
 
-    Reads only the local state file; contacts no service.
+    Reads only the local state file (and the config, for the store's name); contacts no
+    service. Lists the newest 20 documents unless told otherwise.
 
     \b
     Examples:
       igest-sync status
+      igest-sync status --since 2026-11-01
+      igest-sync status --order 10452
       igest-sync status --json | jq '.failed'
       igest-sync status --fail-if-late 24   (for monitoring)
     """
     from igest_sync import render
-    from igest_sync.errors import StateError
-    from igest_sync.runs.status import build_status
+    from igest_sync.errors import ExitCode
+    from igest_sync.runs.status import DocumentFilter, build_status, empty_status
     from igest_sync.state.ledger import Ledger
 
-    _setup_logging()  # no config needed: errors and bugs still reach the log file, once
-    state = _state_path()
-    if not state.exists():
-        raise StateError(
-            f"No state file at {state} yet.",
-            hint="Run `igest-sync invoice` first, or pass --state PATH.",
-        )
-    with Ledger(state) as ledger:
-        report = build_status(ledger, limit=None if all_documents else 50)
+    cli = state_of(ctx)
+    since_date = _parse_date(since, "--since")
+    # The store's name titles the report (an agency runs one home per store); the config is
+    # optional here: status works on a bare state file too.
+    store = None
+    if _config_path(cli).exists():
+        store = load_config(cli).jumpseller.store
+    setup_logging(cli)  # errors and bugs still reach the log file, once
+    state = _state_file(cli)
+    selection = DocumentFilter(
+        limit=None if all_documents or since_date or order is not None else 20,
+        since=since_date,
+        order_id=order,
+        failed_only=failed_only,
+    )
+    if not state.exists():  # a fresh install: nothing to show, nothing late
+        report = empty_status(store=store)
+    else:
+        with Ledger(state) as ledger:
+            report = build_status(ledger, selection=selection, store=store)
     render.status_report(report, json_out=json_out)
     if fail_if_late is not None and report.late_beyond(fail_if_late):
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.ITEM_FAILED)
 
 
 @app.command()
 def credit(
+    ctx: typer.Context,
     order_id: Annotated[int, typer.Argument(help="Jumpseller order id.", metavar="ORDER_ID")],
     reason: Annotated[str, typer.Option(help="Reason printed on the credit note.")],
-    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Issue a credit note (NC) for the whole final invoice of one order.
 
@@ -298,19 +309,17 @@ def credit(
     """
     from igest_sync import render
     from igest_sync.runs.credit import credit_run
-    from igest_sync.state.ledger import Ledger
-    from igest_sync.state.lock import run_lock
 
-    config = _config()
-    js, ig = _clients(config)
-    with run_lock(_state_path()), js, ig, Ledger(_state_path()) as ledger:
-        report = credit_run(config, ledger, js, ig).credit(order_id, reason)
+    with session(ctx) as s:
+        assert s.ledger is not None
+        report = credit_run(s.config, s.ledger, *s.clients).credit(order_id, reason)
     render.invoice_report(report, json_out=json_out, always=True)
-    raise typer.Exit(report.exit_code)
+    finish(report)
 
 
 @app.command()
 def reconcile(
+    ctx: typer.Context,
     first: Annotated[
         str,
         typer.Option("--from", help="First day of the period (Lisbon date).", metavar="YYYY-MM-DD"),
@@ -324,7 +333,7 @@ def reconcile(
             "--fix", help="Issue the missing invoices (exactly once); never deletes or credits."
         ),
     ] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Compare the orders paid in a period with iGEST's documents, by external reference.
 
@@ -337,24 +346,19 @@ def reconcile(
     Examples:
       igest-sync reconcile --from 2026-11-01 --to 2026-11-30
       igest-sync reconcile --from 2026-11-01 --to 2026-11-30 --fix
-      igest-sync reconcile --from 2026-11-01 --to 2026-11-30 --json | jq '.problems'
+      igest-sync reconcile --from 2026-11-01 --to 2026-11-30 --json | jq .problems
     """
     from igest_sync import render
     from igest_sync.runs.reconcile import Period, ReconcileRun
-    from igest_sync.state.ledger import Ledger
-    from igest_sync.state.lock import run_lock
 
-    period = Period(_parse_date(first, "--from"), _parse_date(last, "--to"))
-    config = _config()
-    js, ig = _clients(config)
-    with js, ig:
-        if fix:
-            with run_lock(_state_path()), Ledger(_state_path()) as ledger:
-                report = ReconcileRun(config, js, ig, ledger=ledger).run(period, fix=True)
-        else:
-            report = ReconcileRun(config, js, ig).run(period)
+    first_day, last_day = _parse_date(first, "--from"), _parse_date(last, "--to")
+    assert first_day is not None and last_day is not None  # both options are required
+    period = Period(first_day, last_day)
+    # Without --fix it reads both services only: no lock, no ledger.
+    with session(ctx, lock=fix, ledger=fix) as s:
+        report = ReconcileRun(s.config, *s.clients, ledger=s.ledger).run(period, fix=fix)
     render.reconcile_report(report, json_out=json_out)
-    raise typer.Exit(report.exit_code)
+    finish(report)
 
 
 # -- catalogue ----------------------------------------------------------------------------------
@@ -366,7 +370,7 @@ def sync_products_command(
         bool, typer.Option("--update", help="Also update iGEST products whose fields differ.")
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Create in iGEST every Jumpseller product or variant whose SKU is missing there.
 
@@ -395,40 +399,47 @@ def sync_stock_command(
         bool, typer.Option("--force", help="Run even when the safety brake would stop it.")
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Make stock equal on both sides, by SKU, in the direction the config names.
 
-    Off until `[stock] enabled = true`. Only quantities that differ are written. Stops (exit 6)
-    when the source reports no products or would zero too many items, unless --force.
+    Off until `[stock] enabled = true`; --dry-run works before that, to look first. Only
+    quantities that differ are written. Stops (exit 6) when the source reports no products or
+    would zero too many items, unless --force. A store that keeps stock in several Jumpseller
+    locations must name one in [stock] jumpseller_location_id (exit 2 until it does).
 
     \b
     Examples:
       igest-sync sync-stock --dry-run
     """
+    from igest_sync import render
     from igest_sync.runs.stock import sync_stock
 
-    _catalogue_command(
-        "Stock",
-        json_out,
-        lambda config, js, ig, progress: sync_stock(
-            js, ig, config.stock, force=force, dry_run=dry_run, progress=progress
-        ),
-    )
+    def run(config, js, ig, progress):
+        if dry_run and not json_out:
+            render.info("Dry run: nothing is written; each change listed is one it would make.")
+            if not config.stock.enabled:
+                render.info(
+                    "Stock sync is still off ([stock] enabled = false): this shows what it "
+                    "would do once turned on."
+                )
+        return sync_stock(js, ig, config.stock, force=force, dry_run=dry_run, progress=progress)
+
+    _catalogue_command("Stock", json_out, run)
 
 
 def _catalogue_command(title: str, json_out: bool, run) -> None:
     """Run one catalogue sync under the run lock with a progress bar; render; exit 1 on failures."""
     from igest_sync import render
-    from igest_sync.state.lock import run_lock
+    from igest_sync.errors import ExitCode
 
-    config = _config()
-    js, ig = _clients(config)
-    with run_lock(_state_path()), js, ig:
-        with render.progress(f"Syncing {title.lower()}") as progress:
-            report = run(config, js, ig, progress)
+    with (
+        session(ledger=False) as s,
+        render.progress(f"Syncing {title.lower()}") as progress,
+    ):
+        report = run(s.config, s.jumpseller, s.igest, progress)
     render.catalogue_report(report, title, json_out=json_out)
-    raise typer.Exit(1 if report.failed else 0)
+    raise typer.Exit(ExitCode.ITEM_FAILED if report.failed else ExitCode.OK)
 
 
 # -- set-up -----------------------------------------------------------------------------------
@@ -436,95 +447,210 @@ def _catalogue_command(title: str, json_out: bool, run) -> None:
 
 @app.command()
 def init(
-    jumpseller_login: Annotated[Optional[str], typer.Option(help="Jumpseller API login.")] = None,
+    jumpseller_login: Annotated[str | None, typer.Option(help="Jumpseller API login.")] = None,
     jumpseller_auth_token: Annotated[
-        Optional[str],
-        typer.Option(help="Jumpseller API auth token (prompted, hidden, when omitted)."),
+        str | None,
+        typer.Option(
+            help="Jumpseller API auth token (asked, hidden, when omitted on a terminal; "
+            "better kept in IGEST_SYNC_JUMPSELLER_AUTH_TOKEN)."
+        ),
     ] = None,
     jumpseller_base_url: Annotated[str, typer.Option()] = "https://api.jumpseller.com/v1",
-    igest_base_url: Annotated[Optional[str], typer.Option(help="iGEST API base URL.")] = None,
-    igest_integration_key: Annotated[Optional[str], typer.Option()] = None,
+    igest_base_url: Annotated[str | None, typer.Option(help="iGEST API base URL.")] = None,
+    igest_integration_key: Annotated[str | None, typer.Option()] = None,
     igest_security_code: Annotated[
-        Optional[str], typer.Option(help="iGEST security code (prompted, hidden, when omitted).")
+        str | None,
+        typer.Option(
+            help="iGEST security code (asked, hidden, when omitted on a terminal; better kept "
+            "in IGEST_SYNC_IGEST_SECURITY_CODE)."
+        ),
     ] = None,
     start_date: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(help="First day to invoice (default today).", metavar="YYYY-MM-DD"),
     ] = None,
     document_type: Annotated[str, typer.Option(help="FR, FT or FS.")] = "FR",
     series: Annotated[str, typer.Option(help="iGEST document series.")] = "A",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="Ask nothing: take the defaults, leave omitted secrets to the environment.",
+        ),
+    ] = False,
+    example: Annotated[
+        bool,
+        typer.Option(
+            "--example", help="Print the fully commented example config (every key) and exit."
+        ),
+    ] = False,
 ) -> None:
-    """Write a config file (mode 0600) from flags, prompting for what is missing.
+    """Write a config file (private to you) from flags, asking on a terminal for what is missing.
+
+    Without a terminal (or with --yes) nothing is asked: the defaults are taken and omitted
+    secrets are left to IGEST_SYNC_JUMPSELLER_AUTH_TOKEN and IGEST_SYNC_IGEST_SECURITY_CODE.
 
     \b
     Examples:
-      igest-sync init --jumpseller-login mystore --igest-base-url https://api.igest.pt/v1
+      igest-sync init
+      igest-sync init --yes --jumpseller-login mystore --start-date 2026-12-01 \\
+        --igest-base-url https://api.igest.pt/v1 --igest-integration-key KEY
+      igest-sync init --example > config.toml
     """
-    from igest_sync import paths, render
-    from igest_sync.config import init_values, write_config
+    import os
 
-    def ask(value: str | None, prompt: str, hide: bool = False) -> str:
-        return value if value is not None else typer.prompt(prompt, hide_input=hide)
+    from igest_sync.config import example_config_text, init_values, write_config
+    from igest_sync.errors import ConfigError, UsageError
 
+    if example:
+        sys.stdout.write(example_config_text())  # verbatim: no markup, no wrapping
+        return
+    path = _config_path(state_of())
+    if path.exists() and not force:  # before asking anything
+        raise ConfigError(
+            f"{path} already exists; not overwriting it",
+            hint="Edit it, or run `igest-sync init --force` to replace it.",
+        )
+    # Ask only a person at a terminal: under cron, a script or a pipe there is nobody to
+    # answer (and a hidden prompt would warn about echoing the secret).
+    interactive = not yes and _stdin_is_terminal()
+    missing = [
+        flag
+        for flag, value in (
+            ("--jumpseller-login", jumpseller_login),
+            ("--igest-base-url", igest_base_url),
+            ("--igest-integration-key", igest_integration_key),
+        )
+        if value is None
+    ]
+    if missing and not interactive:
+        raise UsageError(
+            f"init has nobody to ask for {', '.join(missing)}: pass "
+            f"{'it' if len(missing) == 1 else 'them'} as flags.",
+            hint="Example: igest-sync init --yes --jumpseller-login mystore "
+            "--igest-base-url https://api.igest.pt/v1 --igest-integration-key KEY",
+        )
+
+    def ask(value: str | None, prompt: str, default: str | None = None) -> str:
+        if value is not None or not interactive:
+            return value if value is not None else default or ""
+        return typer.prompt(prompt, default=default)
+
+    def ask_secret(value: str | None, prompt: str, env_var: str) -> str | None:
+        if value is not None or not interactive:
+            return value or None
+        answer = typer.prompt(
+            f"{prompt} (hidden; Enter to keep it out of the file and set {env_var} instead)",
+            default="",
+            show_default=False,
+            hide_input=True,
+        )
+        return answer or None
+
+    login = ask(jumpseller_login, "Jumpseller login (Jumpseller admin: Settings > API)")
+    token = ask_secret(
+        jumpseller_auth_token, "Jumpseller auth token", "IGEST_SYNC_JUMPSELLER_AUTH_TOKEN"
+    )
+    igest_url = ask(igest_base_url, "iGEST API base URL")
+    igest_key = ask(
+        igest_integration_key, "iGEST integration key (Entidade > Configurar > Integrações)"
+    )
+    code = ask_secret(igest_security_code, "iGEST security code", "IGEST_SYNC_IGEST_SECURITY_CODE")
+    today = date.today().isoformat()
+    first_day = ask(
+        start_date, "First day to invoice (orders paid before it are never invoiced)", today
+    )
+    chosen = _parse_date(first_day, "--start-date")
+    assert chosen is not None
     values = init_values(
         jumpseller_base_url=jumpseller_base_url,
-        jumpseller_login=ask(jumpseller_login, "Jumpseller login"),
-        jumpseller_auth_token=ask(jumpseller_auth_token, "Jumpseller auth token", True),
-        igest_base_url=ask(igest_base_url, "iGEST API base URL"),
-        igest_integration_key=ask(igest_integration_key, "iGEST integration key"),
-        igest_security_code=ask(igest_security_code, "iGEST security code", True),
-        start_date=_parse_date(start_date, "--start-date") or date.today(),
+        jumpseller_login=login,
+        jumpseller_auth_token=token,
+        igest_base_url=igest_url,
+        igest_integration_key=igest_key,
+        igest_security_code=code,
+        start_date=chosen,
         document_type=document_type,
         series=series,
     )
-    path = G.config_path or paths.config_path()
     write_config(path, values, overwrite=force)
-    render.info(f"Wrote {path} (mode 600). Next: igest-sync check")
+    private = " (mode 600)" if os.name == "posix" else ""
+    typer.echo(f"Wrote {path}{private}.")
+    if start_date is not None:
+        how = "from --start-date"
+    elif first_day == today:
+        how = "today, the default"
+    else:
+        how = "your answer"
+    typer.echo(f"First day invoiced: {chosen.isoformat()} ({how}; [invoice] start_date).")
+    for secret, env_var in (
+        (token, "IGEST_SYNC_JUMPSELLER_AUTH_TOKEN"),
+        (code, "IGEST_SYNC_IGEST_SECURITY_CODE"),
+    ):
+        if secret is None and not os.environ.get(env_var):
+            typer.echo(f"Set {env_var} for every run (it is not in the file).")
+    # typer.echo, not rich: a command to copy must not be wrapped at the terminal's width.
+    given = state_of().config_path
+    config_flag = f" --config {_quoted(str(given))}" if given else ""
+    typer.echo(f"Next: igest-sync{config_flag} check")
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _quoted(text: str) -> str:
+    """``text`` as one shell word (POSIX quoting; Windows paths with spaces get double quotes)."""
+    import os
+    import shlex
+
+    if os.name == "nt":
+        return f'"{text}"' if " " in text else text
+    return shlex.quote(text)
 
 
 @app.command()
-def check() -> None:
+def check(json_out: JsonOption = False) -> None:
     """Verify the credentials and the reference data against both services.
 
-    Checks the series, warehouses and exemption codes the config names exist in iGEST.
+    Checks the series, warehouses and exemption codes the config names exist in iGEST, and
+    which Jumpseller location sync-stock writes. Exits like the other commands: 0 all good,
+    2 the config must change, 5 a service could not be reached or refused the credentials.
 
     \b
     Examples:
       igest-sync check
+      igest-sync check --json
     """
     from igest_sync import render
-    from igest_sync.runs.checks import run_checks
+    from igest_sync.runs.checks import checks_exit_code, run_checks
 
     config = _config()
     js, ig = _clients(config)
     with js, ig:
         results = run_checks(config, js, ig)
-    render.check_results(results)
-    raise typer.Exit(0 if all(r.ok for r in results) else 1)
+    render.check_results(results, json_out=json_out)
+    raise typer.Exit(int(checks_exit_code(results)))
 
 
 @app.command()
 def sandbox(
-    json_out: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="Print one JSON line with the URLs and credentials, then serve."
-        ),
-    ] = False,
+    json_out: JsonOption = False,
     jumpseller_port: Annotated[int, typer.Option(help="0 = any free port.")] = 0,
     igest_port: Annotated[int, typer.Option(help="0 = any free port.")] = 0,
     latency: Annotated[float, typer.Option(help="Seconds added to every request.")] = 0.0,
 ) -> None:
     """Serve emulators of Jumpseller, iGEST and VIES on 127.0.0.1 until Ctrl-C.
 
-    Seeded with a Portuguese store. Use it to try the tool without credentials.
+    Seeded with a Portuguese store. Use it to try the tool without credentials. With --json
+    it prints one line with the URLs and credentials, then serves.
 
     \b
     Examples:
       igest-sync sandbox --json
     """
-    import json
     import signal
     import threading
 
@@ -538,9 +664,7 @@ def sandbox(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         if json_out:
-            print(
-                json.dumps({**sb.credentials, "vies": {"base_url": sb.vies_base_url}}), flush=True
-            )
+            render.sandbox_json({**sb.credentials, "vies": {"base_url": sb.vies_base_url}})
         else:
             render.sandbox_info(sb.credentials)
         while not stop.wait(0.5):
@@ -564,37 +688,16 @@ def demo() -> None:
     """
     from igest_sync.demo import run_demo
 
-    raise typer.Exit(run_demo(verbose=G.verbose))
+    raise typer.Exit(run_demo(verbose=state_of().verbose))
 
 
 # -- entry point --------------------------------------------------------------------------------
 
 
 def main() -> None:
-    import logging
+    from igest_sync.cli_session import main as run_main
 
-    from igest_sync.errors import IgestSyncError
-
-    # Commands that set up no log file (init, sandbox ...) must not have logging's last-resort
-    # handler print every error a second time on stderr.
-    logging.getLogger("igest_sync").addHandler(logging.NullHandler())
-    try:
-        # Standalone mode: typer reports usage errors itself (exit 2) and turns typer.Exit
-        # into SystemExit; our own errors and bugs come out here.
-        app()
-    except IgestSyncError as exc:
-        from igest_sync import render
-
-        render.error(exc, secrets=G.secrets, verbose=G.verbose)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        sys.exit(130)
-    except Exception as exc:  # a bug: one line for the person, the traceback in the log
-        from igest_sync import render
-
-        render.internal_error(exc, secrets=G.secrets, verbose=G.verbose)
-        sys.exit(70)
+    run_main(app)
 
 
 if __name__ == "__main__":

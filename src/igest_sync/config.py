@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,7 @@ def _build(data: dict, path: Path, env: Mapping[str, str]) -> tuple[Config, list
         raise ConfigError(
             f"Configuration {path}: {count}",
             problems=problems,
-            hint="Fix the keys listed; config.example.toml documents every key.",
+            hint="Fix the keys listed; `igest-sync init --example` prints every key, documented.",
         )
     jumpseller = sections["jumpseller"]
     jumpseller.setdefault("store", jumpseller["login"])
@@ -215,11 +216,20 @@ def _permission_warnings(path: Path) -> list[str]:
 
 _HEADER = """\
 # igest-sync configuration, written by `igest-sync init`.
-# config.example.toml lists every key with its default and allowed values.
+# `igest-sync init --example` prints every key with its default and allowed values.
 # The secrets may come from IGEST_SYNC_JUMPSELLER_AUTH_TOKEN and IGEST_SYNC_IGEST_SECURITY_CODE
 # instead, which win over this file.
 
 """
+
+
+def example_config_text() -> str:
+    """The fully commented example configuration, shipped inside the package.
+
+    The repository's top-level config.example.toml is the same file (a test keeps them equal);
+    this copy is the one an installed igest-sync can print.
+    """
+    return resources.files("igest_sync").joinpath("config.example.toml").read_text("utf-8")
 
 
 def _without_none(values: dict) -> dict:

@@ -44,7 +44,14 @@ def demo_config(credentials: dict, start_date: str = "2026-11-01") -> dict:
             "warehouse": "ARM1",
         }
     )
-    values["stock"] = {"enabled": True, "direction": "igest_to_jumpseller", "warehouse": "ARM1"}
+    # The sandbox store keeps stock in two locations, so the one iGEST's ARM1 feeds is named:
+    # its main location, Armazém Lisboa.
+    values["stock"] = {
+        "enabled": True,
+        "direction": "igest_to_jumpseller",
+        "warehouse": "ARM1",
+        "jumpseller_location_id": 1,
+    }
     return values
 
 
@@ -59,8 +66,8 @@ def run_demo(*, verbose: bool = False) -> int:
         env = {
             **os.environ,
             "IGEST_SYNC_HOME": str(home),
+            # No COLUMNS here: each command sizes its tables to the terminal it prints on.
             "IGEST_SYNC_REPORTS": "always",
-            "COLUMNS": os.environ.get("COLUMNS", "120"),
         }
 
         def cli(title: str, *args: str) -> int:

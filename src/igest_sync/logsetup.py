@@ -50,7 +50,8 @@ def configure(log_dir: Path, *, secrets: Iterable[str] = (), verbose: bool = Fal
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
             path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
         )
-        os.chmod(path, 0o600)
+        if os.name == "posix":  # Windows keeps it private through the profile's own ACL
+            os.chmod(path, 0o600)
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s [pid %(process)d] %(message)s")
         )
@@ -62,6 +63,8 @@ def configure(log_dir: Path, *, secrets: Iterable[str] = (), verbose: bool = Fal
     if verbose:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        # An error the CLI has just printed (record marked "shown") is not printed twice.
+        console.addFilter(lambda record: not getattr(record, "shown", False))
         console.addFilter(redact)
         root.addHandler(console)
     root._igest_configured = True  # type: ignore[attr-defined]

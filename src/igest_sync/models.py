@@ -204,6 +204,16 @@ class LocationStock:
     stock: int
 
 
+@dataclass(frozen=True)
+class StoreLocation:
+    """One Jumpseller location (``/locations.json``); ``holds_stock``: active and a stock origin."""
+
+    id: int
+    name: str
+    main: bool
+    holds_stock: bool
+
+
 # --------------------------------------------------------------------------------------------
 # iGEST side
 

@@ -126,7 +126,9 @@ def test_post_is_not_retried_on_read_timeout(service, httpx_mock, method):
     with pytest.raises(TransportError) as caught:
         service.request(method, "/documents", json_body={"a": 1})
     assert len(httpx_mock.get_requests()) == 1
-    assert str(caught.value) == f"Demo {method} /documents: timed out waiting for the response"
+    assert str(caught.value) == (
+        f"Demo {method} /documents: timed out waiting for the response from demo.test (30 s)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -273,7 +275,7 @@ def test_transport_errors_after_retries(service, httpx_mock, clock):
     httpx_mock.add_exception(httpx.ConnectError("[Errno 111] refused"), is_reusable=True)
     with pytest.raises(TransportError) as caught:
         service.request("GET", "/things")
-    assert str(caught.value) == "Demo GET /things: could not connect"
+    assert str(caught.value) == "Demo GET /things: could not connect to demo.test: refused"
     assert len(httpx_mock.get_requests()) == 4
     assert caught.value.transient
 

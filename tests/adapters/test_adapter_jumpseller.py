@@ -12,7 +12,7 @@ import pytest
 from adapter_helpers import JS_BASE, JS_LOGIN, JS_TOKEN, max_in_any_window
 
 from igest_sync.errors import AuthError, BadResponse, NotFound, RateLimited, Rejected, ServerError
-from igest_sync.models import Address, CatalogueItem, LocationStock, Tax
+from igest_sync.models import Address, CatalogueItem, LocationStock, StoreLocation, Tax
 
 BASIC = "Basic " + base64.b64encode(f"{JS_LOGIN}:{JS_TOKEN}".encode()).decode()
 
@@ -589,6 +589,27 @@ def test_a_ban_stops_at_once_and_blocks_later_calls(js, httpx_mock, clock):
     with pytest.raises(RateLimited):
         js.store_info()  # refused locally: no request
     assert len(httpx_mock.get_requests()) == 1
+
+
+def test_locations_are_read_unwrapped_and_a_doubtful_one_counts_as_holding_stock(js, httpx_mock):
+    httpx_mock.add_response(
+        method="GET",
+        url=f"{JS_BASE}/locations.json",
+        json=[
+            {"location": {"id": 1, "name": "Armazém", "main": True, "is_stock_origin": True}},
+            {"location": {"id": 2, "name": "Recolha", "active": True, "is_stock_origin": False}},
+            {"location": {"id": 3, "name": "Fechada", "active": False, "is_stock_origin": True}},
+            {"id": "4", "name": "Loja"},  # bare and silent on both flags
+            {"location": {"name": "no id"}},
+        ],
+    )
+    assert js.locations() == [
+        StoreLocation(1, "Armazém", main=True, holds_stock=True),
+        StoreLocation(2, "Recolha", main=False, holds_stock=False),
+        StoreLocation(3, "Fechada", main=False, holds_stock=False),
+        StoreLocation(4, "Loja", main=False, holds_stock=True),
+    ]
+    assert httpx_mock.get_request().headers["Authorization"] == BASIC
 
 
 def test_shipping_address_source_and_checkout_note_are_parsed(js, httpx_mock):

@@ -14,7 +14,7 @@ import pytest
 from igest_sync.adapters.igest import IgestClient
 from igest_sync.adapters.jumpseller import JumpsellerClient
 from igest_sync.config import ProductsConfig, StockConfig
-from igest_sync.errors import SafetyBrake
+from igest_sync.errors import ConfigError, SafetyBrake
 from igest_sync.models import CatalogueItem
 from igest_sync.runs.products import sync_products
 from igest_sync.runs.stock import sync_stock
@@ -30,6 +30,13 @@ def clients(sandbox) -> Iterator[tuple[JumpsellerClient, IgestClient]]:
         IgestClient(ig["base_url"], ig["integration_key"], ig["security_code"]) as igest,
     ):
         yield jumpseller, igest
+
+
+@pytest.fixture
+def one_location(sandbox):
+    """A store that keeps stock in its main location only: the product stock is the stock."""
+    sandbox.store.locations[:] = [loc for loc in sandbox.store.locations if loc["main"]]
+    return sandbox
 
 
 def writes(sb) -> dict[str, int]:
@@ -107,7 +114,7 @@ def test_update_brings_stale_prices_in_line_and_keeps_each_products_rate(sandbox
     assert no_429(sandbox)
 
 
-def test_dry_run_writes_nothing(sandbox, clients):
+def test_dry_run_writes_nothing(sandbox, clients, one_location):
     jumpseller, igest = clients
     sandbox.igest.set_stock("AZT-500", "ARM1", Decimal(3))
     products = sync_products(jumpseller, igest, ProductsConfig(), update=True, dry_run=True)
@@ -130,7 +137,9 @@ def both_sides(jumpseller, igest, warehouse=None, location=None):
     return {sku: (js[sku], ig[sku]) for sku in common}
 
 
-def test_stock_from_igest_makes_both_sides_equal_and_a_second_run_writes_nothing(sandbox, clients):
+def test_stock_from_igest_makes_both_sides_equal_and_a_second_run_writes_nothing(
+    sandbox, clients, one_location
+):
     jumpseller, igest = clients
     pairs = both_sides(jumpseller, igest)
     assert any(a != b for a, b in pairs.values())  # the seed has differences
@@ -160,6 +169,19 @@ def test_stock_from_jumpseller_into_one_warehouse(sandbox, clients):
     sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
     assert writes(sandbox) == {}
     assert no_429(sandbox)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_store_with_two_stock_locations_must_name_the_one_to_write(sandbox, clients, dry_run):
+    jumpseller, igest = clients
+    sandbox.reset_stats()
+    with pytest.raises(ConfigError) as err:
+        sync_stock(jumpseller, igest, StockConfig(enabled=True), force=True, dry_run=dry_run)
+    assert err.value.problems == ["location 1: Armazém Lisboa (main)", "location 2: Loja Porto"]
+    assert "[stock] jumpseller_location_id" in err.value.hint
+    assert writes(sandbox) == {}
+    # Asked before the catalogue was read: one request for the list of locations.
+    assert sandbox.stats()["jumpseller"]["by_route"] == {"GET /v1/locations.json": 1}
 
 
 @pytest.mark.parametrize("direction", ["igest_to_jumpseller", "jumpseller_to_igest"])
@@ -192,7 +214,7 @@ def test_a_location_and_its_warehouse_kept_equal(sandbox, clients, direction):
     assert no_429(sandbox)
 
 
-def test_the_brake_stops_a_run_that_would_empty_the_store(sandbox, clients):
+def test_the_brake_stops_a_run_that_would_empty_the_store(sandbox, clients, one_location):
     jumpseller, igest = clients
     for reference in sandbox.igest.stock_references():
         for warehouse in ("ARM1", "ARM2"):
@@ -207,7 +229,7 @@ def test_the_brake_stops_a_run_that_would_empty_the_store(sandbox, clients):
 
 
 @pytest.mark.slow
-def test_a_large_catalogue_streams_through_both_runs_without_a_429(sandbox, clients):
+def test_a_large_catalogue_streams_through_both_runs_without_a_429(sandbox, clients, one_location):
     jumpseller, igest = clients
     sandbox.load_generated({"variants": 1200, "seed": 7})
     read: list[int] = []

@@ -143,8 +143,11 @@ def test_init_writes_a_private_config_that_loads(tmp_path):
         env=env,
     )
     assert again.returncode == 2 and "--force" in again.stderr  # never overwritten silently
-    status = run("status", env=env)  # the config loads; no state yet is a clear message
-    assert status.returncode == 4 and "igest-sync invoice" in status.stderr
+    # The config loads; no state yet is not an error (issue 11.5): monitoring with
+    # `status --fail-if-late` works on a fresh install.
+    status = run("status", env=env)
+    assert status.returncode == 0 and "igest-sync invoice" in status.stdout
+    assert "nothing issued yet" in status.stdout and "minhaloja" in status.stdout
 
 
 def test_a_world_readable_config_is_warned_about(sandbox, tmp_path):
@@ -164,8 +167,46 @@ def test_check_against_the_sandbox(sandbox, cli: Cli):
 def test_check_names_what_is_wrong(sandbox, tmp_path):
     cli = make_cli(sandbox, tmp_path, invoice={"series": "Z", "warehouse": "NOPE"})
     result = cli("check")
-    assert result.code == 1
+    assert result.code == 2  # the config must change: the same code as any config error
     assert "FAILED" in result.stdout and "Z" in result.stdout and "NOPE" in result.stdout
+
+
+def test_check_exits_5_when_a_service_cannot_be_reached_naming_its_host(sandbox, tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens once closed
+    cli = make_cli(sandbox, tmp_path, igest={"base_url": f"http://127.0.0.1:{port}/v1"})
+    result = cli("check")
+    assert result.code == 5, result.stdout + result.stderr
+    assert f"could not connect to 127.0.0.1:{port}" in result.stdout
+    assert "connection refused" in result.stdout
+
+
+def test_check_and_sync_stock_ask_which_of_several_locations_to_write(sandbox, tmp_path):
+    cli = make_cli(sandbox, tmp_path, stock={"jumpseller_location_id": None})
+    check = cli("check")
+    assert check.code == 2 and "Jumpseller stock location" in check.stdout
+    assert "Loja Porto" in check.stdout
+    sandbox.reset_stats()
+    run = cli("sync-stock")
+    assert run.code == 2, run.stdout + run.stderr
+    assert "location 1: Armazém Lisboa (main)" in run.stderr
+    assert "location 2: Loja Porto" in run.stderr
+    assert "jumpseller_location_id" in run.stderr
+    assert sandbox.stats()["jumpseller"]["by_route"] == {"GET /v1/locations.json": 1}
+
+
+def test_sync_stock_dry_run_looks_before_stock_sync_is_turned_on(sandbox, tmp_path):
+    cli = make_cli(sandbox, tmp_path, stock={"enabled": False})
+    sandbox.reset_stats()
+    result = cli("sync-stock", "--dry-run")
+    assert result.code == 0, result.stdout + result.stderr
+    assert "still off" in result.stdout and "Would set Jumpseller" in result.stdout
+    writes = [r for r in sandbox.stats()["jumpseller"]["by_route"] if not r.startswith("GET")]
+    assert writes == []
+    assert cli("sync-stock").code == 2  # the real run still waits for enabled = true
 
 
 def test_wrong_credentials_exit_5_with_the_keys_to_fix(sandbox, tmp_path):

@@ -4,15 +4,18 @@ unavailable VAT number, a 300-character name, a checkout note, a POS sale)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from igest_sync.sandbox import start_sandbox
 
 from .conftest import Cli, make_cli
 
+REPO = Path(__file__).resolve().parents[2]
 CROSS_BORDER = {
     "exemptions": {
         "eu_goods": "M16",
@@ -49,7 +52,9 @@ def _final(sb, order_id: int) -> dict | None:
 def test_each_cross_border_order_is_issued_waits_fails_or_is_skipped(sandbox, cli: Cli):
     first = cli("invoice", "--json")
     report = first.json()
-    by_order = {o["order_id"]: o for o in report["orders"]}
+    schema = json.loads((REPO / "docs" / "json" / "invoice.schema.json").read_text())
+    assert not list(Draft202012Validator(schema).iter_errors(report))
+    by_order = {int(o["order_id"]): o for o in report["orders"]}
 
     spanish = _final(sandbox, 10101)  # VIES valid: M16 with the consultation number
     assert spanish is not None
@@ -66,9 +71,9 @@ def test_each_cross_border_order_is_issued_waits_fails_or_is_skipped(sandbox, cl
         assert doc is not None
         assert {line["exemption_code"] for line in doc["lines"]} == {"M05"}
 
-    assert by_order["10105"]["action"] == "failed"
-    assert "not valid" in by_order["10105"]["detail"]
-    assert by_order["10106"]["action"] == "waiting" and _final(sandbox, 10106) is None
+    assert by_order[10105]["action"] == "failed"
+    assert "not valid" in by_order[10105]["detail"]
+    assert by_order[10106]["action"] == "waiting" and _final(sandbox, 10106) is None
     assert report["waiting"] == 1
 
     long_name = _final(sandbox, 10107)
@@ -79,7 +84,7 @@ def test_each_cross_border_order_is_issued_waits_fails_or_is_skipped(sandbox, cl
     noted = _final(sandbox, 10108)
     assert noted is not None and "Nota do cliente: Por favor, embrulhar" in noted["notes"]
 
-    assert by_order["10109"]["action"] == "skipped" and "pos" in by_order["10109"]["detail"]
+    assert by_order[10109]["action"] == "skipped" and "pos" in by_order[10109]["detail"]
     assert _final(sandbox, 10109) is None
 
     # VIES answers for 10106 after its Member State comes back: later runs issue it, never twice.
@@ -89,4 +94,4 @@ def test_each_cross_border_order_is_issued_waits_fails_or_is_skipped(sandbox, cl
             break
     assert _final(sandbox, 10106) is not None
     skipped_again = cli("invoice", "--json").json()
-    assert "10109" not in {o["order_id"] for o in skipped_again["orders"]}  # reported once
+    assert 10109 not in {int(o["order_id"]) for o in skipped_again["orders"]}  # reported once

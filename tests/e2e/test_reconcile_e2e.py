@@ -88,7 +88,7 @@ def test_reconcile_finds_each_planted_problem_and_fix_issues_only_the_missing(sa
     documents_before = len(sandbox.igest.documents)
     fixed = cli("reconcile", *period, "--fix", "--json")
     assert fixed.code == 1, fixed.stderr  # the rest needs a person
-    assert [(f["order_id"], f["action"]) for f in fixed.json()["fixes"]] == [("10015", "issued")]
+    assert [(f["order_id"], f["action"]) for f in fixed.json()["fixes"]] == [(10015, "issued")]
     assert len(final_numbers(sandbox, ref(10015))) == 1
     assert len(sandbox.igest.documents) == documents_before + 1  # nothing credited or deleted
     assert final_numbers(sandbox, ref(10003, "credit")) == []

@@ -82,7 +82,7 @@ def test_no_secret_in_any_output_log_state_or_url(tmp_path: Path):
         cli.env["IGEST_SYNC_JUMPSELLER_AUTH_TOKEN"] = WRONG_TOKEN
         refused = cli("--verbose", "invoice")
         assert refused.code == 5 and "credentials were refused" in refused.stderr
-        assert cli("--verbose", "check").code == 1
+        assert cli("--verbose", "check").code == 5  # refused credentials: as for every command
         cli.env["IGEST_SYNC_JUMPSELLER_AUTH_TOKEN"] = TOKEN
         cli.env["IGEST_SYNC_IGEST_SECURITY_CODE"] = WRONG_CODE
         refused = cli("--verbose", "invoice")

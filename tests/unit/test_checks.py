@@ -16,17 +16,25 @@ from igest_sync.config import (
     ProductsConfig,
     StockConfig,
 )
-from igest_sync.errors import AuthError, ServerError, TransportError
+from igest_sync.errors import AuthError, ExitCode, ServerError, TransportError
 from igest_sync.fiscal.rules import VAT_RATES
-from igest_sync.models import Entity, ExemptionReason, Series, TaxRate
-from igest_sync.runs.checks import CheckResult, run_checks
+from igest_sync.models import Entity, ExemptionReason, Series, StoreLocation, TaxRate
+from igest_sync.runs.checks import CheckResult, checks_exit_code, run_checks
 
 TOKEN = "js-token-SECRET"
+MAIN = StoreLocation(1, "Armazém Lisboa", main=True, holds_stock=True)
+PORTO = StoreLocation(2, "Loja Porto", main=False, holds_stock=True)
 SECURITY = "ig-code-SECRET"
 
 
 class FakeJumpseller:
-    def __init__(self, info: dict | None = None, error: Exception | None = None) -> None:
+    def __init__(
+        self,
+        info: dict | None = None,
+        error: Exception | None = None,
+        locations: list[StoreLocation] | None = None,
+    ) -> None:
+        self.store_locations = [MAIN] if locations is None else locations
         self.info = (
             info
             if info is not None
@@ -38,6 +46,11 @@ class FakeJumpseller:
         if self.error:
             raise self.error
         return self.info
+
+    def locations(self) -> list[StoreLocation]:
+        if self.error:
+            raise self.error
+        return self.store_locations
 
 
 class FakeIgest:
@@ -238,7 +251,7 @@ def test_no_warehouse_configured_needs_no_call():
 
 def test_unknown_exemption_code():
     config = make_config(
-        products={"vat_rate": Decimal("0"), "exemption_code": "M16"},
+        products={"vat_rate": Decimal(0), "exemption_code": "M16"},
         invoice={"shipping_exemption_code": "M99"},
     )
     results = by_name(run_checks(config, FakeJumpseller(), FakeIgest()))
@@ -254,7 +267,7 @@ def test_missing_vat_rate_for_the_region():
             TaxRate("PT-MA", "INT", Decimal("12.00")),
         ]
     )
-    config = make_config(invoice={"vat_region": "PT-MA"}, products={"vat_rate": Decimal("22")})
+    config = make_config(invoice={"vat_region": "PT-MA"}, products={"vat_rate": Decimal(22)})
     result = by_name(run_checks(config, FakeJumpseller(), igest))["VAT rates PT-MA"]
     assert not result.ok and "RED 4 %" in result.detail and "22" not in result.detail
 
@@ -287,6 +300,59 @@ def test_service_messages_are_redacted():
     text = repr(results)
     assert TOKEN not in text and SECURITY not in text
     assert "bad token ***" in results[0].detail
+
+
+# -- stock locations ---------------------------------------------------------------------------
+
+
+def test_several_stock_locations_without_one_configured_fail_naming_them():
+    jumpseller = FakeJumpseller(locations=[MAIN, PORTO])
+    results = run_checks(make_config(), jumpseller, FakeIgest())
+    result = by_name(results)["Jumpseller stock location"]
+    assert not result.ok and "2 locations (1 Armazém Lisboa, 2 Loja Porto)" in result.detail
+    assert "[stock] jumpseller_location_id" in result.hint
+    assert failures(results) == ["Jumpseller stock location"]
+    assert checks_exit_code(results) == ExitCode.USAGE == 2
+
+
+def test_a_configured_location_is_looked_up():
+    config = make_config(stock={"jumpseller_location_id": 2})
+    found = by_name(run_checks(config, FakeJumpseller(locations=[MAIN, PORTO]), FakeIgest()))
+    assert found["Jumpseller stock location"].ok
+    assert found["Jumpseller stock location"].detail == "location 2: Loja Porto"
+    missing = by_name(run_checks(config, FakeJumpseller(), FakeIgest()))
+    assert not missing["Jumpseller stock location"].ok
+    assert "no location 2" in missing["Jumpseller stock location"].detail
+
+
+@pytest.mark.parametrize(
+    "stock", [{"enabled": False}, {"direction": "jumpseller_to_igest", "warehouse": "ARM1"}]
+)
+def test_no_location_needed_when_stock_is_off_or_read_from_jumpseller(stock):
+    results = run_checks(
+        make_config(stock=stock), FakeJumpseller(locations=[MAIN, PORTO]), FakeIgest()
+    )
+    assert "Jumpseller stock location" not in by_name(results)
+    assert checks_exit_code(results) == ExitCode.OK
+
+
+# -- exit codes, as for every command ------------------------------------------------------------
+
+
+def test_exit_code_5_when_a_service_is_unreachable_or_refuses():
+    refused = FakeJumpseller(error=AuthError("401", service="Jumpseller", status=401))
+    assert checks_exit_code(run_checks(make_config(), refused, FakeIgest())) == ExitCode.SERVICE
+    igest = FakeIgest(errors={"entity": TransportError("down", service="iGEST")})
+    assert checks_exit_code(run_checks(make_config(), FakeJumpseller(), igest)) == 5
+
+
+def test_exit_code_2_when_only_the_config_is_wrong_and_5_wins_over_it():
+    igest = FakeIgest(warehouse_list=[("ARM1", "Armazém 1")])  # [stock] warehouse ARM2 missing
+    results = run_checks(make_config(), FakeJumpseller(), igest)
+    assert failures(results) == ["Warehouse ARM2 ([stock] warehouse)"]
+    assert checks_exit_code(results) == ExitCode.USAGE
+    igest.errors["taxes"] = ServerError("502", service="iGEST")
+    assert checks_exit_code(run_checks(make_config(), FakeJumpseller(), igest)) == 5
 
 
 def test_exemption_codes_by_destination_are_checked_against_igest():

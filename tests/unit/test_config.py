@@ -456,6 +456,19 @@ def test_group_writable_file_also_warns(tmp_path):
     assert len(warnings) == 1 and "chmod 600" in warnings[0]
 
 
+def test_on_windows_there_is_no_mode_to_warn_about(tmp_path, monkeypatch):
+    # Windows reports made-up mode bits (0o666 for any writable file); the profile's ACL is
+    # what keeps the file private there, so the POSIX warning would only be noise.
+    import types
+
+    import igest_sync.config as config_module
+
+    path = write(tmp_path, MINIMAL, mode=0o666)
+    monkeypatch.setattr(config_module, "os", types.SimpleNamespace(name="nt", environ={}))
+    _config, warnings = load_config(path, env={})
+    assert warnings == []
+
+
 # --------------------------------------------------------------------------------------------
 # Writing
 

@@ -11,7 +11,7 @@ import pytest
 
 from igest_sync.config import StockConfig
 from igest_sync.errors import ConfigError, Rejected, SafetyBrake, TransportError
-from igest_sync.models import CatalogueItem, Entity, LocationStock, StockLevel
+from igest_sync.models import CatalogueItem, Entity, LocationStock, StockLevel, StoreLocation
 from igest_sync.runs.stock import sync_stock
 
 D = Decimal
@@ -42,13 +42,18 @@ class FakeJumpseller:
         items: Iterable[CatalogueItem],
         location: dict | None = None,
         fail: set[str] = frozenset(),
+        locations: Iterable[StoreLocation] = (),
     ) -> None:
+        self.store_locations = list(locations)
         self.items = list(items)
         self.stock = {(i.product_id, i.variant_id): i.stock for i in self.items}
         self.location = dict(location or {})
         self.fail = fail
         self.writes: list[tuple] = []
         self.location_asked: list[str] = []
+
+    def locations(self) -> list[StoreLocation]:
+        return self.store_locations
 
     def catalogue(self) -> Iterator[CatalogueItem]:
         for i in self.items:
@@ -362,3 +367,61 @@ def test_twenty_thousand_variants_in_small_memory() -> None:
     assert report.counts["updated"] + report.counts["unchanged"] == n
     # Per-SKU maps of small values and one outcome per item: a couple of KB per item at most.
     assert peak / n < 2048, f"{peak / n:.0f} bytes per item"
+
+
+# -- several locations, and a look before stock sync is turned on ------------------------------
+
+TWO_SHOPS = [
+    StoreLocation(1, "Armazém Lisboa", main=True, holds_stock=True),
+    StoreLocation(LOC, "Loja Porto", main=False, holds_stock=True),
+    StoreLocation(9, "Ponto de recolha", main=False, holds_stock=False),
+]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_several_stock_locations_and_none_configured_is_refused_before_reading(dry_run) -> None:
+    jumpseller = FakeJumpseller([item("A", 1, 3)], locations=TWO_SHOPS)
+    igest = FakeIgest({"ARM1": {"A": "0"}})
+    with pytest.raises(ConfigError) as err:
+        sync_stock(jumpseller, igest, TO_JS, force=True, dry_run=dry_run)
+    assert err.value.exit_code == 2
+    assert "2 locations" in err.value.message and "nothing was written" in err.value.message
+    # Both stock locations listed with id and name; the pickup point holds no stock.
+    assert err.value.problems == [
+        "location 1: Armazém Lisboa (main)",
+        f"location {LOC}: Loja Porto",
+    ]
+    assert "jumpseller_location_id = 1" in err.value.hint
+    assert jumpseller.writes == [] and igest.writes == []
+
+
+def test_with_the_location_configured_the_same_store_syncs_that_location() -> None:
+    jumpseller = FakeJumpseller([item("A", 1, 3)], location={(1, None): 1}, locations=TWO_SHOPS)
+    igest = FakeIgest({"ARM1": {"A": "4"}})
+    report = sync_stock(
+        jumpseller, igest, replace(TO_JS, jumpseller_location_id=LOC), force=False, dry_run=False
+    )
+    assert report.failed == 0 and jumpseller.writes == [("location", "A", 4)]
+
+
+def test_one_stock_location_and_a_pickup_point_need_no_choice() -> None:
+    jumpseller = FakeJumpseller([item("A", 1, 3)], locations=[TWO_SHOPS[0], TWO_SHOPS[2]])
+    igest = FakeIgest({"ARM1": {"A": "4"}})
+    sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=False)
+    assert jumpseller.writes == [("stock", "A", 4)]
+
+
+def test_stock_read_from_jumpseller_needs_no_location() -> None:
+    # Jumpseller's total over its locations is well defined as a source.
+    jumpseller = FakeJumpseller([item("A", 1, 3)], locations=TWO_SHOPS)
+    igest = FakeIgest({"ARM1": {"A": "4"}})
+    sync_stock(jumpseller, igest, TO_IGEST, force=False, dry_run=False)
+    assert igest.writes == [("A", "ARM1", D(3))]
+
+
+def test_a_dry_run_plans_while_stock_sync_is_still_off() -> None:
+    jumpseller, igest = FakeJumpseller([item("A", 1, 3)]), FakeIgest({"ARM1": {"A": "5"}})
+    report = sync_stock(jumpseller, igest, StockConfig(), force=False, dry_run=True)
+    assert report.info["enabled"] is False
+    assert [(o.key, o.detail) for o in report.outcomes] == [("A", "Would set Jumpseller 3 -> 5")]
+    assert jumpseller.writes == [] and igest.writes == []

@@ -9,6 +9,16 @@ GET/PUT/DELETE are idempotent, so transport errors, 5xx and 429 are retried. A P
 is retried only when the server surely did not process it: a 429 (refused) or a connect
 failure (never sent). A read timeout or a 5xx after a POST may hide a created document; the
 caller recovers by looking it up, never by sending it again.
+
+Time budget (why): ``timeout`` (30 s by default) bounds the WHOLE logical request, every attempt
+and every pause between failed attempts together, so a server that accepts the connection and
+never answers stops a cron run within 30 s, not after four 30 s read timeouts and their
+back-offs. Each attempt gets what is left of the budget as its httpx timeout, and no retry is
+started with less than ``MIN_ATTEMPT`` seconds left. Waiting for our own rate pace and for a
+server's 429 (which did answer) is not network time and has its own bound (``max_total_wait``).
+
+Every network error names the host ("could not connect to api.jumpseller.com: connection
+refused"), so a person knows which of the two services to look at.
 """
 
 from __future__ import annotations
@@ -17,13 +27,14 @@ import bisect
 import email.utils
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -45,6 +56,10 @@ USER_AGENT = f"igest-sync/{__version__}"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # Failures that prove the request never reached the server: safe to repeat even a POST.
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+MIN_ATTEMPT = 1.0  # seconds: a retry with less of the budget left could not get an answer
+# "[Errno 111] Connection refused", "[WinError 10061] No connection could be made ...": the
+# operating system's reason, safe to show (it never holds the request or its headers).
+_OS_REASON = re.compile(r"\[(?:Errno|WinError) -?\d+\] ([^\[\]\n]{1,120})$")
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -208,7 +223,10 @@ class HttpService:
         rng: random.Random | None = None,
     ) -> None:
         self.service = service
+        self.host = _host(base_url)
         self.gate = RateGate(windows, clock=clock, sleep=sleep)
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
         self._credential_keys = credential_keys
         self._error_reader = error_reader
         self._on_response = on_response
@@ -239,7 +257,7 @@ class HttpService:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> HttpService:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -272,6 +290,7 @@ class HttpService:
         if self._client.is_closed:  # httpx would raise a bare RuntimeError
             raise self._transport_error(where, "the client is already closed")
         waited = 0.0
+        spent = 0.0  # of the request's time budget: attempts and pauses after failures
         refusals = 0
         attempt = 0
         while True:
@@ -279,16 +298,23 @@ class HttpService:
             self.gate.acquire()
             with self._count_lock:
                 self._request_count += 1
+            started = self._clock()
             response, failure, sent_for_sure = self._send(
-                method, path, query, headers, content, where
+                method, path, query, headers, content, where, budget=self._timeout - spent
             )
+            spent += max(self._clock() - started, 0.0)
             if failure is not None:
                 retry = idempotent or not sent_for_sure
                 delay = self._backoff(attempt)
-                if not retry or not self._may_wait(attempt, waited, delay):
+                if (
+                    not retry
+                    or not self._may_wait(attempt, waited, delay)
+                    or not self._budget_allows(spent + delay)
+                ):
                     raise failure
                 self._sleep(delay)
                 waited += delay
+                spent += delay
                 continue
             assert response is not None
             if self._on_response is not None:
@@ -309,9 +335,14 @@ class HttpService:
                 delay = self._retry_after(response)
                 if delay is None:
                     delay = self._backoff(attempt)
-                if idempotent and self._may_wait(attempt, waited, delay):
+                if (
+                    idempotent
+                    and self._may_wait(attempt, waited, delay)
+                    and self._budget_allows(spent + delay)
+                ):
                     self._sleep(delay)
                     waited += delay
+                    spent += delay
                     continue
                 raise ServerError(
                     self._one_line(f"{where}: server error {_status_text(status)}"),
@@ -331,6 +362,8 @@ class HttpService:
         headers: dict[str, str],
         content: bytes | None,
         where: str,
+        *,
+        budget: float,
     ) -> tuple[httpx.Response | None, ApiError | None, bool]:
         """One attempt: (response, None, _) or (None, failure, whether it may have been sent).
 
@@ -340,26 +373,39 @@ class HttpService:
         """
         failure: ApiError | None = None
         maybe_sent = True
+        budget = max(budget, 0.001)
+        timeout = httpx.Timeout(budget, connect=min(self._connect_timeout, budget))
         try:
             return (
                 self._client.request(
-                    method, path, params=query or None, headers=headers, content=content
+                    method,
+                    path,
+                    params=query or None,
+                    headers=headers,
+                    content=content,
+                    timeout=timeout,
                 ),
                 None,
                 True,
             )
         except NEVER_SENT as exc:
             maybe_sent = False
-            what = (
-                "timed out connecting"
-                if isinstance(exc, httpx.TimeoutException)
-                else "could not connect"
-            )
+            if isinstance(exc, httpx.TimeoutException):
+                what = f"timed out connecting to {self.host} ({timeout.connect:g} s)"
+            else:
+                what = f"could not connect to {self.host}"
+                reason = _os_reason(exc)
+                if reason:
+                    what += f": {reason}"
             failure = self._transport_error(where, what)
         except httpx.TimeoutException:
-            failure = self._transport_error(where, "timed out waiting for the response")
+            failure = self._transport_error(
+                where, f"timed out waiting for the response from {self.host} ({self._timeout:g} s)"
+            )
         except (httpx.NetworkError, httpx.ProtocolError) as exc:
-            failure = self._transport_error(where, f"connection failed ({type(exc).__name__})")
+            failure = self._transport_error(
+                where, f"connection failed with {self.host} ({type(exc).__name__})"
+            )
         except httpx.UnsupportedProtocol:
             failure = self._transport_error(
                 where, "the base URL is not http(s)", hint="Check the base_url in the config file."
@@ -395,7 +441,12 @@ class HttpService:
         detail = self._one_line(message) if message else _status_text(status)
         fields = {self._scrub(k): self._one_line(v) for k, v in fields.items()}
         text = f"{where}: {detail} ({status})" if message else f"{where}: {detail}"
-        kwargs = dict(service=self.service, status=status, code=code, fields=fields)
+        kwargs: dict[str, Any] = {
+            "service": self.service,
+            "status": status,
+            "code": code,
+            "fields": fields,
+        }
         if status in (401, 403):
             raise AuthError(
                 text,
@@ -445,6 +496,9 @@ class HttpService:
     def _may_wait(self, attempt: int, waited: float, delay: float) -> bool:
         return attempt < self._max_attempts and waited + delay <= self._max_total_wait
 
+    def _budget_allows(self, spent_after_pause: float) -> bool:
+        return self._timeout - spent_after_pause >= MIN_ATTEMPT
+
     def _rate_limited(self, where: str, attempt: int, delay: float) -> RateLimited:
         return RateLimited(
             f"{where}: too many requests (429) after {attempt} "
@@ -462,6 +516,25 @@ class HttpService:
         if len(line) > 300:
             line = line[:297] + "..."
         return self._scrub(line)
+
+
+def _host(base_url: str) -> str:
+    """``api.jumpseller.com``, or ``127.0.0.1:8080`` when the port is not the scheme's own."""
+    try:
+        url = httpx.URL(base_url)
+    except (httpx.InvalidURL, TypeError):
+        return base_url
+    host = url.host or base_url
+    return f"{host}:{url.port}" if url.port else host
+
+
+def _os_reason(exc: BaseException) -> str | None:
+    """The operating system's reason for a failed connect, in lower case, when it gave one."""
+    match = _OS_REASON.search(str(exc).strip())
+    if not match:
+        return None
+    reason = match.group(1).strip().rstrip(".")
+    return reason[:1].lower() + reason[1:]
 
 
 def _status_text(status: int) -> str:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -28,7 +28,7 @@ from igest_sync.adapters.jumpseller_parse import (
     unwrap,
 )
 from igest_sync.errors import BadResponse, RateLimited
-from igest_sync.models import CatalogueItem, LocationStock, Order
+from igest_sync.models import CatalogueItem, LocationStock, Order, StoreLocation
 
 SERVICE = "Jumpseller"
 PAGE_SIZE = 100
@@ -114,7 +114,7 @@ class JumpsellerClient:
             except OSError:
                 pass
 
-    def __enter__(self) -> JumpsellerClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -265,6 +265,29 @@ class JumpsellerClient:
         for items in self._pages("/products.json"):
             for item in items:
                 yield from catalogue_items(item)
+
+    def locations(self) -> list[StoreLocation]:
+        """The store's locations (GET /locations.json, one unpaged list).
+
+        A location that does not say whether it is active or a stock origin is taken to hold
+        stock: when in doubt, sync-stock asks which location to write rather than guessing.
+        """
+        found = []
+        for row in as_list(self._request("GET", "/locations.json")):
+            row = unwrap(row, "location")
+            location_id = parse_int_id(row.get("id")) if isinstance(row, dict) else None
+            if location_id is None:
+                continue
+            found.append(
+                StoreLocation(
+                    id=location_id,
+                    name=str(row.get("name") or f"location {location_id}"),
+                    main=row.get("main") is True,
+                    holds_stock=row.get("active") is not False
+                    and row.get("is_stock_origin") is not False,
+                )
+            )
+        return found
 
     def location_stock(
         self, items: Iterable[CatalogueItem], location_id: int

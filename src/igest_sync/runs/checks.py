@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from igest_sync.config import Config
-from igest_sync.errors import ApiError, AuthError, TransportError
+from igest_sync.errors import ApiError, AuthError, ExitCode, TransportError
 from igest_sync.fiscal import rules as pt_rules
 from igest_sync.models import Entity
 from igest_sync.redact import redact
+from igest_sync.runs.stock import locations_to_choose_from
 
 if TYPE_CHECKING:
     from igest_sync.adapters.igest import IgestClient
@@ -39,6 +40,8 @@ class CheckResult:
     """One line of ``check``'s report.
 
     ``warning`` marks a check that passed with a caveat worth showing (``ok`` stays True).
+    ``exit_code`` is what a failure means, as for every other command: 5 when a service could
+    not be reached or refused (the default for a failed call), 2 when the config must change.
     """
 
     name: str
@@ -46,6 +49,17 @@ class CheckResult:
     detail: str
     hint: str | None = None
     warning: bool = False
+    exit_code: ExitCode = ExitCode.USAGE
+
+
+def checks_exit_code(results: list[CheckResult]) -> ExitCode:
+    """0 when all passed; 5 when a service failed us (the rest may be its echo); else 2."""
+    failed = [r for r in results if not r.ok]
+    if not failed:
+        return ExitCode.OK
+    if any(r.exit_code == ExitCode.SERVICE for r in failed):
+        return ExitCode.SERVICE
+    return ExitCode.USAGE
 
 
 class _Failed(Exception):
@@ -61,14 +75,19 @@ def _call(name: str, call: Callable[[], T], auth_hint: str) -> T:
         return call()
     except ApiError as exc:
         hint = exc.hint or (auth_hint if isinstance(exc, AuthError) else None)
-        raise _Failed(CheckResult(name, False, f"{exc.service}: {exc.message}", hint)) from exc
+        raise _Failed(
+            CheckResult(name, False, f"{exc.service}: {exc.message}", hint, exit_code=exc.exit_code)
+        ) from exc
 
 
 def run_checks(
     config: Config, jumpseller: JumpsellerClient, igest: IgestClient
 ) -> list[CheckResult]:
     """Check credentials, store, series, warehouses, exemption codes, VAT rates and stock mode."""
-    results = [_check_store(jumpseller)]
+    store = _check_store(jumpseller)
+    results = [store]
+    if store.ok or store.exit_code != ExitCode.SERVICE:  # else it would repeat that failure
+        results.extend(_check_stock_locations(config, jumpseller))
     try:
         entity = _call("iGEST entity", igest.entity, IGEST_AUTH_HINT)
     except _Failed as failed:
@@ -286,5 +305,44 @@ def _check_stock_mode(config: Config, entity: Entity) -> list[CheckResult]:
             "[stock] warehouse is set but the iGEST entity does not keep stock by warehouse",
             "Turn on stock by warehouse in iGEST, or leave [stock] warehouse empty "
             "to use the total of all warehouses.",
+        )
+    ]
+
+
+def _check_stock_locations(config: Config, jumpseller: JumpsellerClient) -> list[CheckResult]:
+    """The Jumpseller location sync-stock writes, when it matters: the same refusal as the run."""
+    settings = config.stock
+    if not settings.enabled:
+        return []
+    name = "Jumpseller stock location"
+    try:
+        locations = _call(name, jumpseller.locations, JUMPSELLER_AUTH_HINT)
+    except _Failed as failed:
+        return [failed.result]
+    wanted = settings.jumpseller_location_id
+    if wanted is not None:
+        match = next((loc for loc in locations if loc.id == wanted), None)
+        if match is None:
+            known = ", ".join(f"{loc.id} {loc.name}" for loc in locations) or "none"
+            return [
+                CheckResult(
+                    name,
+                    False,
+                    f"no location {wanted} in the store (found: {known})",
+                    "Set [stock] jumpseller_location_id to one of the ids listed.",
+                )
+            ]
+        return [CheckResult(name, True, f"location {match.id}: {match.name}")]
+    several = locations_to_choose_from(locations, settings)
+    if not several:
+        return []  # one stock location: the item's stock is that location's
+    listed = ", ".join(f"{loc.id} {loc.name}" for loc in several)
+    return [
+        CheckResult(
+            name,
+            False,
+            f"the store keeps stock in {len(several)} locations ({listed}) and "
+            "[stock] jumpseller_location_id is not set",
+            "Set [stock] jumpseller_location_id to the location that takes iGEST's stock.",
         )
     ]

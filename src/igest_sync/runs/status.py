@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from igest_sync.models import IN_FLIGHT, Kind, WorkState
 from igest_sync.state.ledger import DocumentRecord, Ledger, OrderRecord, WorkRecord
+
+DEFAULT_LIMIT = 20  # the newest documents shown when nothing else is asked for
+
+
+@dataclass(frozen=True)
+class DocumentFilter:
+    """Which documents ``status`` lists: the newest ``limit`` (None: all) of those selected."""
+
+    limit: int | None = DEFAULT_LIMIT
+    since: date | None = None  # documents dated on or after this day
+    order_id: int | None = None
+    failed_only: bool = False  # only the failed orders, no documents
 
 
 @dataclass
@@ -20,6 +32,13 @@ class StatusReport:
     last_success_at: str | None
     late: list[tuple[int, str, float]] = field(default_factory=list)  # order, paid_at, hours
     credited_by: dict[int, str] = field(default_factory=dict)  # order -> its credit note's number
+    store: str | None = None  # the Jumpseller store (from the config), when known
+    documents_total: int = 0  # documents matching the filter, listed or not
+    issued_yet: bool = True  # False on a fresh install (no state file)
+
+    @property
+    def documents_not_listed(self) -> int:
+        return max(0, self.documents_total - len(self.documents))
 
     def late_beyond(self, hours: float) -> list[tuple[int, str, float]]:
         return [item for item in self.late if item[2] > hours]
@@ -37,6 +56,9 @@ class StatusReport:
 
     def to_json(self) -> dict:
         return {
+            "store": self.store,
+            "issued_yet": self.issued_yet,
+            "documents_total": self.documents_total,
             "documents": [
                 {
                     "order_id": d.order_id,
@@ -86,29 +108,74 @@ class StatusReport:
         }
 
 
+def empty_status(*, store: str | None = None) -> StatusReport:
+    """``status`` before any run: nothing issued, nothing failed, nothing late."""
+    return StatusReport(
+        documents=[],
+        failed=[],
+        waiting=[],
+        open_orders=[],
+        checkpoint=None,
+        last_run_at=None,
+        last_success_at=None,
+        store=store,
+        issued_yet=False,
+    )
+
+
 def build_status(
-    ledger: Ledger, *, now: datetime | None = None, limit: int | None = 50
+    ledger: Ledger,
+    *,
+    now: datetime | None = None,
+    limit: int | None = DEFAULT_LIMIT,
+    selection: DocumentFilter | None = None,
+    store: str | None = None,
 ) -> StatusReport:
-    """The report; ``limit`` caps the documents listed (newest first), None for all."""
+    """The report; ``selection`` picks the documents listed (default: the newest ``limit``).
+
+    Failed, waiting and late orders are always all of them (``--order`` narrows them to one):
+    a selection of documents must never hide a problem.
+    """
     now = now or datetime.now(UTC)
-    failed = [(w, ledger.order(w.order_id)) for w in ledger.work_in_states(WorkState.FAILED)]
+    selection = selection or DocumentFilter(limit=limit)
+    only = selection.order_id
+    failed = [
+        (w, ledger.order(w.order_id))
+        for w in ledger.work_in_states(WorkState.FAILED)
+        if only is None or w.order_id == only
+    ]
     # Paid orders whose invoice is under way (credit notes in progress are not "waiting").
     waiting = [
         o
         for w in ledger.work_in_states(WorkState.PENDING, *IN_FLIGHT, kind=Kind.INVOICE)
-        if (o := ledger.order(w.order_id)) is not None
+        if (o := ledger.order(w.order_id)) is not None and (only is None or o.order_id == only)
     ]
+    if selection.failed_only:
+        documents, total = [], 0
+    else:
+        documents = ledger.documents(
+            limit=selection.limit, since=selection.since, order_id=selection.order_id
+        )
+        total = ledger.count_documents(since=selection.since, order_id=selection.order_id)
     report = StatusReport(
-        documents=ledger.documents(limit=limit),
+        documents=documents,
         failed=failed,
-        waiting=waiting,
-        open_orders=ledger.open_orders(),
+        waiting=[] if selection.failed_only else waiting,
+        open_orders=[]
+        if selection.failed_only
+        else [o for o in ledger.open_orders() if only is None or o.order_id == only],
         checkpoint=ledger.checkpoint,
         last_run_at=ledger.get_meta("last_run_at"),
         last_success_at=ledger.get_meta("last_success_at"),
+        store=store,
+        documents_total=total,
     )
+    # A credit note may fall outside the documents listed: ask for each listed invoice's order.
     report.credited_by = {
-        d.order_id: d.number or d.document_id for d in report.documents if d.kind == Kind.CREDIT
+        d.order_id: d.number or d.document_id
+        for order_id in {d.order_id for d in documents if d.kind == Kind.INVOICE}
+        for d in ledger.documents_for(order_id)
+        if d.kind == Kind.CREDIT
     }
     # A paid order's invoice is due on the payment day: flag those waiting more than a day.
     pending_paid = [o for _, o in failed if o is not None] + waiting

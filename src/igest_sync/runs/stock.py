@@ -8,11 +8,11 @@ nothing changed writes nothing. A failure on one item is recorded and the run go
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from igest_sync.errors import ApiError, ConfigError, SafetyBrake
-from igest_sync.models import ApiFailure, ItemOutcome
+from igest_sync.models import ApiFailure, ItemOutcome, StoreLocation
 from igest_sync.runs.catalogue import (
     CatalogueReport,
     StockChange,
@@ -54,13 +54,22 @@ def sync_stock(
     ``SafetyBrake`` (before any write, dry run included) when the plan looks wrong and ``force``
     is false, ``ApiError`` when a side cannot be read.
     """
-    if not settings.enabled:
+    if not settings.enabled and not dry_run:
+        # A dry run writes nothing, so it may look before stock sync is turned on.
         raise ConfigError(
             "Stock sync is turned off in the configuration",
-            hint="Set [stock] enabled = true to use sync-stock",
+            hint="Set [stock] enabled = true to use sync-stock "
+            "(sync-stock --dry-run shows what it would do first)",
         )
     check_stock_settings(settings)
     to_jumpseller = settings.direction == "igest_to_jumpseller"
+    ambiguous = (
+        locations_to_choose_from(jumpseller.locations(), settings)
+        if to_jumpseller and settings.jumpseller_location_id is None
+        else []
+    )
+    if ambiguous:
+        raise several_locations_error(ambiguous)
     if not to_jumpseller and settings.warehouse is None and igest.entity().stock_by_warehouse:
         # The sum over warehouses cannot be written back: setting the default warehouse to the
         # store's total would leave the sum above it, and every run would write again.
@@ -93,6 +102,7 @@ def sync_stock(
         "stock",
         dry_run,
         info={
+            "enabled": settings.enabled,
             "direction": settings.direction,
             "warehouse": settings.warehouse,
             "jumpseller_location_id": location_id,
@@ -123,6 +133,33 @@ def sync_stock(
     for outcome in plan.outcomes:
         report.add(outcome)
     return report
+
+
+def locations_to_choose_from(
+    locations: Iterable[StoreLocation], settings: StockConfig
+) -> list[StoreLocation]:
+    """The store's stock locations when there are several and the config names none of them.
+
+    Only the iGEST-to-Jumpseller direction needs one: an item's stock is the sum over the
+    locations, and Jumpseller refuses a total below what the other locations hold, item by
+    item. Reading Jumpseller's total into iGEST is well defined, so that direction needs none.
+    """
+    if settings.direction != "igest_to_jumpseller" or settings.jumpseller_location_id is not None:
+        return []
+    holding = [location for location in locations if location.holds_stock]
+    return holding if len(holding) > 1 else []
+
+
+def several_locations_error(locations: list[StoreLocation]) -> ConfigError:
+    listed = [f"location {loc.id}: {loc.name}{' (main)' if loc.main else ''}" for loc in locations]
+    example = next((loc.id for loc in locations if loc.main), locations[0].id)
+    return ConfigError(
+        f"The Jumpseller store keeps stock in {len(locations)} locations and "
+        "[stock] jumpseller_location_id is not set; nothing was written",
+        problems=listed,
+        hint="Set [stock] jumpseller_location_id to the location that takes iGEST's stock "
+        f"(for example jumpseller_location_id = {example}) in the config file",
+    )
 
 
 def _source_name(settings: StockConfig, to_jumpseller: bool) -> str:

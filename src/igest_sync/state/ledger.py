@@ -443,11 +443,19 @@ class Ledger:
 
     # -- documents --------------------------------------------------------------------------
 
-    def documents(self, *, limit: int | None = None) -> list[DocumentRecord]:
-        sql = "SELECT * FROM documents ORDER BY issued_at DESC, rowid DESC"
+    def documents(
+        self, *, limit: int | None = None, since: date | None = None, order_id: int | None = None
+    ) -> list[DocumentRecord]:
+        """Newest first; ``since`` compares the document's date (its issue day if it has none)."""
+        where, params = _document_filter(since, order_id)
+        sql = f"SELECT * FROM documents{where} ORDER BY issued_at DESC, rowid DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [_document(r) for r in self._rows(sql)]
+        return [_document(r) for r in self._rows(sql, params)]
+
+    def count_documents(self, *, since: date | None = None, order_id: int | None = None) -> int:
+        where, params = _document_filter(since, order_id)
+        return int(self._rows(f"SELECT COUNT(*) FROM documents{where}", params)[0][0])
 
     def documents_for(self, order_id: int) -> list[DocumentRecord]:
         rows = self._rows("SELECT * FROM documents WHERE order_id=? ORDER BY rowid", (order_id,))
@@ -510,6 +518,17 @@ class Ledger:
 
     def run_lock(self) -> contextlib.AbstractContextManager[None]:
         return run_lock(self.path)
+
+
+def _document_filter(since: date | None, order_id: int | None) -> tuple[str, tuple]:
+    clauses, params = [], []
+    if since is not None:
+        clauses.append("COALESCE(date, substr(issued_at, 1, 10)) >= ?")
+        params.append(since.isoformat())
+    if order_id is not None:
+        clauses.append("order_id = ?")
+        params.append(order_id)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -1,0 +1,111 @@
+"""What CLI users expect (issue 11, points 2 and 5): version, -h, global options anywhere,
+-q, one error with -v, a fresh install's status, and a locked run that cron does not hear."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from igest_sync import __version__
+from igest_sync.state.lock import run_lock
+
+from .conftest import Cli
+
+
+def run(*args: str, home: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "igest_sync", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "IGEST_SYNC_HOME": str(home), "COLUMNS": "80"},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_version_names_the_python_and_the_platform(tmp_path):
+    for flag in ("--version", "-V"):
+        result = run(flag, home=tmp_path)
+        assert result.returncode == 0
+        assert __version__ in result.stdout and platform.python_version() in result.stdout
+        assert platform.system() in result.stdout
+
+
+def test_dash_h_is_help_and_completion_is_offered(tmp_path):
+    result = run("-h", home=tmp_path)
+    assert result.returncode == 0 and "Commands:" in result.stdout
+    assert "--install-completion" in result.stdout
+    assert run("status", "-h", home=tmp_path).stdout.startswith("Usage: igest-sync status")
+
+
+def test_status_on_a_fresh_install_is_not_an_error(tmp_path):
+    result = run("status", "--fail-if-late", "24", home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "nothing issued yet" in result.stdout and result.stderr == ""
+
+
+def test_global_options_are_accepted_after_the_subcommand(tmp_path):
+    from datetime import date
+    from decimal import Decimal
+
+    from igest_sync.models import IssuedDocument
+    from igest_sync.state.ledger import Ledger
+
+    config = tmp_path / "missing.toml"
+    after = run("invoice", "--config", str(config), "-v", home=tmp_path)
+    before = run("--config", str(config), "-v", "invoice", home=tmp_path)
+    assert after.returncode == before.returncode == 2
+    assert str(config) in after.stderr and "No such option" not in after.stderr
+    state = tmp_path / "elsewhere" / "state.sqlite3"
+    state.parent.mkdir()
+    doc = IssuedDocument(
+        id="d1",
+        type="FR",
+        series="A",
+        number="FR A/77",
+        atcud="X-77",
+        status="final",
+        date=date(2026, 11, 13),
+        external_reference="jumpseller:s:5",
+        customer_nif=None,
+        customer_name="Ana",
+        net_total=Decimal("10.00"),
+        vat_total=Decimal("2.30"),
+        gross_total=Decimal("12.30"),
+    )
+    with Ledger(state) as ledger:
+        ledger.record_final(5, "invoice", doc, email=False)
+    for args in (("status", "--state", str(state)), ("status", f"--state={state}")):
+        result = run(*args, home=tmp_path)
+        assert result.returncode == 0 and "FR A/77" in result.stdout, result.stderr
+
+
+def test_quiet_prints_only_what_needs_a_person(tmp_path):
+    args = ["init", "--jumpseller-login", "x", "--jumpseller-auth-token", "y"]
+    args += ["--igest-base-url", "https://a.example/v1", "--igest-integration-key", "k"]
+    args += ["--igest-security-code", "s", "--start-date", "2026-11-01"]
+    quiet = run(*args, "-q", home=tmp_path)
+    assert quiet.returncode == 0 and quiet.stdout == "", quiet.stderr
+    assert (tmp_path / "config.toml").exists()
+    again = run(*args, "--quiet", home=tmp_path)  # a refusal still speaks
+    assert again.returncode == 2 and "--force" in again.stderr
+
+
+def test_an_error_is_printed_once_with_verbose(tmp_path):
+    result = run("-v", "invoice", home=tmp_path)  # no config yet
+    assert result.returncode == 2
+    assert result.stderr.count("igest-sync init") == 1, result.stderr
+    assert "Traceback" in result.stderr  # --verbose still shows where it came from
+
+
+def test_a_locked_run_is_silent_for_cron_and_logs_why(sandbox, cli: Cli):
+    with run_lock(cli.state):
+        quiet = cli("invoice")
+        asked = cli("invoice", "--json")
+    assert quiet.code == 3 and quiet.stdout == "" and quiet.stderr == ""
+    assert "Another igest-sync run" in cli.log_text()
+    assert asked.code == 3 and asked.json()["error"]["exit_code"] == 3

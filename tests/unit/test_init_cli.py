@@ -1,0 +1,129 @@
+"""`igest-sync init` in-process: prompts on a terminal, none without one or with --yes, and the
+example config that `init --example` prints (the package's copy of config.example.toml)."""
+
+from __future__ import annotations
+
+import tomllib
+import warnings
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from igest_sync import cli
+from igest_sync.config import example_config_text, load_config
+from igest_sync.errors import ConfigError, UsageError
+
+REPO = Path(__file__).resolve().parents[2]
+FLAGS = [
+    "--jumpseller-login",
+    "shop",
+    "--igest-base-url",
+    "https://igest.example.pt/v1",
+    "--igest-integration-key",
+    "KEY-123",
+]
+
+
+@pytest.fixture
+def runner(monkeypatch, tmp_path) -> CliRunner:
+    monkeypatch.setenv("IGEST_SYNC_HOME", str(tmp_path / "home"))
+    for var in ("IGEST_SYNC_JUMPSELLER_AUTH_TOKEN", "IGEST_SYNC_IGEST_SECURITY_CODE"):
+        monkeypatch.delenv(var, raising=False)
+    return CliRunner()
+
+
+def invoke(runner: CliRunner, *args: str, input: str | None = None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a getpass warning would fail the test
+        return runner.invoke(cli.app, list(args), input=input)
+
+
+def test_on_a_terminal_the_prompts_show_defaults_and_suggest_the_environment(
+    runner, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    config = tmp_path / "my config.toml"
+    answers = "shop\n\nhttps://igest.example.pt/v1\nKEY-123\n\n\n"  # Enter: secrets, date
+    result = invoke(runner, "--config", str(config), "init", input=answers)
+    assert result.exit_code == 0, result.output
+    today = date.today().isoformat()
+    assert f"First day to invoice (orders paid before it are never invoiced) [{today}]:" in (
+        result.output
+    )
+    assert "Enter to keep it out of the file and set IGEST_SYNC_JUMPSELLER_AUTH_TOKEN" in (
+        result.output
+    )
+    assert "set IGEST_SYNC_IGEST_SECURITY_CODE instead" in result.output
+    assert f"First day invoiced: {today} (today, the default" in result.output
+    assert f"Next: igest-sync --config '{config}' check" in result.output
+    data = tomllib.loads(config.read_text(encoding="utf-8"))
+    assert "auth_token" not in data["jumpseller"] and "security_code" not in data["igest"]
+    assert data["invoice"]["start_date"] == date.today()
+
+
+def test_a_date_typed_at_the_prompt_is_the_one_reported(runner, monkeypatch):
+    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    result = invoke(runner, "init", *FLAGS, input="tok\ncode\n2026-12-01\n")
+    assert result.exit_code == 0, result.output
+    assert "First day invoiced: 2026-12-01 (your answer" in result.output
+    assert "Next: igest-sync check" in result.output
+
+
+def test_yes_asks_nothing_even_on_a_terminal(runner, monkeypatch, tmp_path):
+    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    result = invoke(runner, "init", "--yes", *FLAGS, input="")
+    assert result.exit_code == 0, result.output
+    assert "Jumpseller auth token" not in result.output  # no question was asked
+    assert "First day to invoice" not in result.output
+    assert "Aborted" not in result.output
+    assert "Set IGEST_SYNC_JUMPSELLER_AUTH_TOKEN for every run" in result.output
+    config, _ = load_config(
+        tmp_path / "home" / "config.toml",
+        env={"IGEST_SYNC_JUMPSELLER_AUTH_TOKEN": "t", "IGEST_SYNC_IGEST_SECURITY_CODE": "s"},
+    )
+    assert config.invoice.start_date == date.today()
+
+
+def test_without_a_terminal_nothing_is_asked_and_a_missing_value_is_named(runner, tmp_path):
+    result = invoke(runner, "init", "--jumpseller-login", "shop")
+    assert isinstance(result.exception, UsageError)  # main() prints it and exits 2
+    assert result.exception.exit_code == 2
+    assert "--igest-base-url, --igest-integration-key" in str(result.exception)
+    assert result.output == ""  # nothing asked
+    assert not (tmp_path / "home" / "config.toml").exists()
+
+
+def test_an_existing_file_is_refused_before_any_question(runner, monkeypatch, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text("# mine\n")
+    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    result = invoke(runner, "init", input="")
+    assert isinstance(result.exception, ConfigError) and "--force" in result.exception.hint
+    assert result.output == ""  # nothing asked
+    assert (home / "config.toml").read_text() == "# mine\n"
+
+
+# -- the example config ---------------------------------------------------------------------
+
+
+def test_the_packaged_example_is_the_repository_example():
+    packaged = REPO / "src" / "igest_sync" / "config.example.toml"
+    assert packaged.read_bytes() == (REPO / "config.example.toml").read_bytes()
+    assert example_config_text() == packaged.read_text(encoding="utf-8")
+
+
+def test_init_example_prints_it_verbatim_and_it_loads(runner, tmp_path):
+    result = invoke(runner, "init", "--example")
+    assert result.exit_code == 0
+    assert result.stdout == example_config_text()
+    assert "[stock]" in result.stdout  # brackets are not taken for markup
+    tomllib.loads(result.stdout)
+    written = tmp_path / "example.toml"
+    written.write_text(result.stdout, encoding="utf-8")
+    config, problems = load_config(written, env={})
+    assert config.jumpseller.login == "mystore"
+    assert not [p for p in problems if "chmod" not in p]
+    assert not (tmp_path / "home" / "config.toml").exists()  # printing writes nothing

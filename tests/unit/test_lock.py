@@ -1,0 +1,136 @@
+"""The run lock on each platform: the POSIX path for real, the Windows path with the platform
+simulated (the primitive underneath is filelock's, which is flock on this machine)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from igest_sync.errors import RunLocked, StateError
+from igest_sync.state import lock as lock_module
+from igest_sync.state.lock import lock_path, run_lock
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "igest_sync"
+
+
+@pytest.fixture(params=["linux", "win32"])
+def platform(request, monkeypatch) -> str:
+    monkeypatch.setattr(sys, "platform", request.param)
+    return request.param
+
+
+def test_a_second_run_is_refused_at_once_naming_the_holder(tmp_path: Path, platform: str) -> None:
+    state = tmp_path / "state.sqlite3"
+    with run_lock(state):
+        with pytest.raises(RunLocked, match=f"pid {os.getpid()}\\) is using"), run_lock(state):
+            pass
+        assert not state.exists()  # taken before the state file is opened
+    with run_lock(state):  # released when the first run ended
+        pass
+
+
+def test_the_pid_sits_after_byte_zero_which_a_windows_lock_hides(
+    tmp_path: Path, platform: str
+) -> None:
+    state = tmp_path / "state.sqlite3"
+    with run_lock(state):
+        raw = lock_path(state).read_bytes()
+    assert raw == b"\n" + str(os.getpid()).encode()
+
+
+def test_the_windows_reader_skips_the_locked_byte(tmp_path: Path, monkeypatch) -> None:
+    # A holder on Windows: byte 0 cannot be read by others, so the reader starts after it.
+    state = tmp_path / "state.sqlite3"
+    lock_path(state).write_bytes(b"?4242")  # "?": whatever the unreadable byte holds
+    monkeypatch.setattr(sys, "platform", "win32")
+    with pytest.raises(RunLocked, match=r"pid 4242\)"), run_lock(state, try_lock=lambda fd: False):
+        pass
+    monkeypatch.setattr(sys, "platform", "linux")
+    with (
+        pytest.raises(RunLocked, match=r"pid unknown\)"),
+        run_lock(state, try_lock=lambda fd: False),
+    ):  # "?4242" is no pid at offset 0
+        pass
+
+
+def test_a_holder_that_wrote_no_pid_is_unknown(tmp_path: Path, platform: str) -> None:
+    state = tmp_path / "state.sqlite3"
+    with (
+        pytest.raises(RunLocked, match=r"pid unknown\)"),
+        run_lock(state, try_lock=lambda fd: False),
+    ):
+        pass
+
+
+def test_a_lock_primitive_that_fails_is_a_state_error(tmp_path: Path) -> None:
+    def refuse(fd: int) -> bool:
+        raise OSError(38, "Function not implemented")
+
+    with (
+        pytest.raises(StateError, match="Function not implemented") as caught,
+        run_lock(tmp_path / "state.sqlite3", try_lock=refuse),
+    ):
+        pass
+    assert not isinstance(caught.value, RunLocked)
+    assert "network shares" in (caught.value.hint or "")
+
+
+def test_an_unwritable_directory_is_a_state_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with (
+        pytest.raises(StateError, match="Cannot create the run lock"),
+        run_lock(blocker / "state.sqlite3"),
+    ):
+        pass
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_the_lock_file_is_private_on_posix(tmp_path: Path) -> None:
+    with run_lock(tmp_path / "state.sqlite3"):
+        pass
+    assert lock_path(tmp_path / "state.sqlite3").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_package_imports_where_posix_only_modules_do_not_exist() -> None:
+    # As on Windows: fcntl, termios, pwd, grp and resource are missing. Every module of the
+    # package (but __main__, which runs the CLI) must still import.
+    script = (
+        "import importlib, pkgutil, sys\n"
+        "for name in ('fcntl', 'termios', 'pwd', 'grp', 'resource'):\n"
+        "    sys.modules[name] = None\n"
+        "import igest_sync\n"
+        "for m in pkgutil.walk_packages(igest_sync.__path__, 'igest_sync.'):\n"
+        "    if not m.name.endswith('__main__'):\n"
+        "        importlib.import_module(m.name)\n"
+        "print('imported')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "imported", done.stderr
+
+
+POSIX_ONLY = re.compile(
+    r"\bimport fcntl\b|\bfcntl\.|os\.(pread|pwrite|getuid|geteuid|getgid|fork|setsid|killpg)\b"
+    r"|signal\.SIG(KILL|HUP|USR1|USR2|ALRM|CHLD|PIPE|QUIT)\b"
+)
+
+
+def test_no_posix_only_call_in_the_package() -> None:
+    offenders = [
+        f"{path.relative_to(SRC)}:{number}: {line.strip()}"
+        for path in sorted(SRC.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if POSIX_ONLY.search(line)
+    ]
+    assert offenders == []
+
+
+def test_the_module_itself_names_no_posix_primitive() -> None:
+    assert not hasattr(lock_module, "fcntl")
