@@ -65,6 +65,23 @@ class InvoiceConfig:
     email_max_age_days: int = 3
     concurrency: int = 4
     remind_failed_hours: int = 24  # a failure already shown is shown again after this long
+    # [invoice.exemptions]: AT code per destination and kind, domestic_goods ... export_shipping
+    # (fiscal/exemptions.py). product_/shipping_exemption_code remain the domestic pair.
+    exemptions: dict[str, str] = field(default_factory=dict)
+    oss: bool = False  # issue EU distance sales at the customer's country rate (OSS)
+    # [invoice.oss_rates]: rates a Member State introduced after fiscal/oss_rates.py's table.
+    oss_rates: dict[str, tuple[Decimal, ...]] = field(default_factory=dict)
+    copy_order_notes: bool = False  # the customer's checkout note onto the document
+    # Jumpseller source.created_from values invoiced; None: every source except "pos".
+    sources: tuple[str, ...] | None = None
+
+
+DEFAULT_VIES_URL = "https://ec.europa.eu/taxation_customs/vies/rest-api"
+
+
+@dataclass(frozen=True)
+class ViesConfig:
+    base_url: str = DEFAULT_VIES_URL
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,7 @@ class Config:
     invoice: InvoiceConfig = InvoiceConfig()
     products: ProductsConfig = ProductsConfig()
     stock: StockConfig = StockConfig()
+    vies: ViesConfig = ViesConfig()
 
     def secrets(self) -> list[str]:
         """Values that must never appear in output, logs or tracebacks."""
@@ -116,6 +134,7 @@ _SCHEMA: dict[str, type] = {
     "invoice": InvoiceConfig,
     "products": ProductsConfig,
     "stock": StockConfig,
+    "vies": ViesConfig,
 }
 
 
@@ -137,6 +156,7 @@ def _build(data: dict, path: Path, env: Mapping[str, str]) -> tuple[Config, list
         invoice=InvoiceConfig(**sections["invoice"]),
         products=ProductsConfig(**sections["products"]),
         stock=StockConfig(**sections["stock"]),
+        vies=ViesConfig(**sections["vies"]),
     ), warnings
 
 

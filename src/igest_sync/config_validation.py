@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from igest_sync.fiscal import rules as pt_rules
+from igest_sync.fiscal.destination import MEMBER_STATES
 
 # Environment variables win over the file, so that secrets need not be written to disk at all.
 ENV_OVERRIDES: dict[tuple[str, str], str] = {
@@ -33,7 +34,7 @@ _SECRET_KEYS = {
     ("igest", "integration_key"),
     ("igest", "security_code"),
 }
-_URL_KEYS = {("jumpseller", "base_url"), ("igest", "base_url")}
+_URL_KEYS = {("jumpseller", "base_url"), ("igest", "base_url"), ("vies", "base_url")}
 _OPTIONAL_WITHOUT_DEFAULT = {("jumpseller", "store")}  # falls back to the login
 _NON_EMPTY = {("invoice", "series"), ("invoice", "nif_field")}
 
@@ -65,7 +66,15 @@ _KINDS = {
     "Decimal": "decimal",
     "date | None": "date",
     "dict[str, str]": "str_table",
+    "dict[str, tuple[Decimal, ...]]": "rate_table",
+    "tuple[str, ...] | None": "str_list",
 }
+# [invoice.exemptions]: one AT code per destination and kind (fiscal/exemptions.py).
+EXEMPTION_KEYS = tuple(
+    f"{zone}_{kind}" for zone in ("domestic", "eu", "export") for kind in ("goods", "shipping")
+)
+# source.created_from values in Jumpseller's spec; another value is accepted with a warning.
+KNOWN_SOURCES = ("checkout", "api", "admin", "duplicate", "recovery", "pos")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ABSENT = object()
 
@@ -149,10 +158,16 @@ def _convert(kind: str, value: object, secret: bool) -> Any:
             except ValueError:
                 pass
         raise wrong("a date like 2026-11-01")
-    if kind == "str_table":
+    if kind in ("str_table", "rate_table"):
         if not isinstance(value, dict):
             raise wrong("a table")
         return value  # entries are checked one by one by the caller, to name each key
+    if kind == "str_list":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise wrong('an array of strings, like ["checkout", "admin"]')
+        # An empty array is "not set" (the default: every source except pos), never "none":
+        # a list that invoiced nothing would silently stop all invoicing.
+        return tuple(v.strip().lower() for v in value if v.strip()) or None
     raise AssertionError(f"unknown kind {kind}")
 
 
@@ -234,6 +249,67 @@ def _payment_methods(table: dict, problems: list[str], label: str) -> dict[str, 
     return mapped
 
 
+def _exemptions(table: dict, problems: list[str], label: str) -> dict[str, str]:
+    codes: dict[str, str] = {}
+    for key, code in table.items():
+        prefix = f"{label}: [invoice.exemptions] {key}"
+        if key not in EXEMPTION_KEYS:
+            guess = difflib.get_close_matches(key, EXEMPTION_KEYS, n=1)
+            hint = f" (did you mean {guess[0]}?)" if guess else ""
+            problems.append(f"{prefix}: unknown key{hint}; use {', '.join(EXEMPTION_KEYS)}")
+        elif not isinstance(code, str):
+            problems.append(
+                f"{prefix}: expected an AT exemption code string, got {_shown(code, False)}"
+            )
+        elif not code.strip():
+            continue  # "" is "not set"
+        elif code.strip() not in pt_rules.EXEMPTION_CODES:
+            problems.append(
+                f"{prefix}: {code!r} is not on AT's list of exemption codes (M01 ... M99)"
+            )
+        else:
+            codes[key] = code.strip()
+    return codes
+
+
+def _oss_rates(table: dict, problems: list[str], label: str) -> dict[str, tuple[Decimal, ...]]:
+    rates: dict[str, tuple[Decimal, ...]] = {}
+    for key, values in table.items():
+        prefix = f"{label}: [invoice.oss_rates] {key}"
+        country = "GR" if key.upper() == "EL" else key.upper()
+        if country not in MEMBER_STATES or country == "PT":
+            problems.append(f"{prefix}: not another EU Member State's ISO code (ES, FR, DE, ...)")
+            continue
+        if not isinstance(values, list):
+            values = [values]
+        parsed: list[Decimal] = []
+        for value in values:
+            try:
+                if isinstance(value, bool):
+                    raise InvalidOperation
+                rate = Decimal(str(value).strip())
+            except InvalidOperation:
+                rate = None
+            if rate is None or not rate.is_finite() or not 0 < rate < 100:
+                problems.append(
+                    f'{prefix}: expected VAT rates in percent like ["21", "10"], '
+                    f"got {_shown(value, False)}"
+                )
+                break
+            parsed.append(rate)
+        else:
+            rates[country] = tuple(parsed)
+    return rates
+
+
+def _table(where: tuple[str, str], value: dict, problems: list[str], label: str) -> dict:
+    if where == ("invoice", "exemptions"):
+        return _exemptions(value, problems, label)
+    if where == ("invoice", "oss_rates"):
+        return _oss_rates(value, problems, label)
+    return _payment_methods(value, problems, label)
+
+
 def _unknown(label: str, section: str, key: str, known: Iterable[str]) -> str:
     guess = difflib.get_close_matches(key, list(known), n=1)
     hint = f" (did you mean {guess[0]}?)" if guess else ""
@@ -292,8 +368,8 @@ def _read_sections(
                 continue
             try:
                 value = _convert(_KINDS[fld.type], raw, where in _SECRET_KEYS)
-                if _KINDS[fld.type] == "str_table":
-                    value = _payment_methods(value, problems, label)
+                if _KINDS[fld.type] in ("str_table", "rate_table"):
+                    value = _table(where, value, problems, label)
                 value = _check_value(where, value)
             except _Invalid as exc:
                 problems.append(f"{label}: [{section}] {key}: {exc}")
@@ -341,6 +417,22 @@ def _cross_checks(
         problems.append(
             f"{label}: [invoice] credit_reason: must not be empty while "
             "credit_cancelled is true (a credit note states its reason)"
+        )
+    exemptions = invoice.get("exemptions", {})
+    for old, new in (
+        ("product_exemption_code", "domestic_goods"),
+        ("shipping_exemption_code", "domestic_shipping"),
+    ):
+        if invoice.get(old) and exemptions.get(new) and invoice[old] != exemptions[new]:
+            warnings.append(
+                f"{label}: [invoice] {old}: ignored, [invoice.exemptions] {new} "
+                f"({exemptions[new]}) is the domestic code"
+            )
+    unknown_sources = [s for s in invoice.get("sources") or () if s not in KNOWN_SOURCES]
+    if unknown_sources:
+        warnings.append(
+            f"{label}: [invoice] sources: {', '.join(map(repr, unknown_sources))} is not one "
+            f"of Jumpseller's sources ({', '.join(KNOWN_SOURCES)}); check the spelling"
         )
     if invoice.get("start_date") is None and ("invoice", "start_date") not in failed:
         warnings.append(

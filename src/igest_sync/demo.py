@@ -17,12 +17,21 @@ from rich.rule import Rule
 
 from igest_sync.config import init_values, write_config
 from igest_sync.sandbox import start_sandbox
+from igest_sync.sandbox.cross_border import cross_border_orders
+
+# Sales beyond Portugal the demo adds to the seeded store: a Spanish business whose VAT number
+# VIES confirms (an exempt intra-EU supply, M16), a French consumer taxed at 20 % under OSS, and
+# an export to the United Kingdom (M05).
+CROSS_BORDER_DEMO = {10101, 10102, 10103}
 
 console = Console(highlight=False)
 
 
-def demo_config(credentials: dict, start_date: str = "2026-11-01") -> dict:
-    """A config for the sandbox's seeded store (the example config's choices)."""
+def demo_config(
+    credentials: dict, start_date: str = "2026-11-01", *, vies_base_url: str | None = None
+) -> dict:
+    """A config for the sandbox's seeded store (the example config's choices); with
+    ``vies_base_url``, also set up for sales to other Member States and exports."""
     from datetime import date
 
     js, ig = credentials["jumpseller"], credentials["igest"]
@@ -44,6 +53,15 @@ def demo_config(credentials: dict, start_date: str = "2026-11-01") -> dict:
             "warehouse": "ARM1",
         }
     )
+    if vies_base_url is not None:
+        values["invoice"]["oss"] = True
+        values["invoice"]["exemptions"] = {
+            "eu_goods": "M16",
+            "eu_shipping": "M16",
+            "export_goods": "M05",
+            "export_shipping": "M05",
+        }
+        values["vies"] = {"base_url": vies_base_url}
     # The sandbox store keeps stock in two locations, so the one iGEST's ARM1 feeds is named:
     # its main location, Armazém Lisboa.
     values["stock"] = {
@@ -62,7 +80,8 @@ def run_demo(*, verbose: bool = False) -> int:
     ):
         home = Path(tmp)
         config = home / "config.toml"
-        write_config(config, demo_config(sb.credentials))
+        sb.store.add_orders([o for o in cross_border_orders() if o["id"] in CROSS_BORDER_DEMO])
+        write_config(config, demo_config(sb.credentials, vies_base_url=sb.vies_base_url))
         env = {
             **os.environ,
             "IGEST_SYNC_HOME": str(home),
@@ -77,7 +96,15 @@ def run_demo(*, verbose: bool = False) -> int:
                 cmd.insert(3, "--verbose")
             return subprocess.run(cmd, env=env, check=False).returncode
 
-        console.print(f"Sandbox: Jumpseller {sb.jumpseller_base_url}, iGEST {sb.igest_base_url}")
+        console.print(
+            f"Sandbox: Jumpseller {sb.jumpseller_base_url}, iGEST {sb.igest_base_url}, "
+            f"VIES {sb.vies_base_url}"
+        )
+        console.print(
+            "Among the paid orders: 10101, a Spanish business (VAT number checked in VIES, "
+            "exempt M16); 10102, a French consumer taxed at 20 % under OSS; 10103, an export "
+            "to the United Kingdom (M05)."
+        )
         console.print(f"Temporary config and state in {home}\n")
         codes = [cli("verify credentials and reference data", "check")]
         codes.append(cli("what would be issued", "invoice", "--dry-run"))

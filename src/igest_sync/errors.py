@@ -130,6 +130,15 @@ class ApiError(IgestSyncError):
         self.code = code
         self.fields = dict(fields or {})
 
+    def with_fields(self) -> str:
+        """The message followed by what the service said of each field, for a failure reason:
+        "... The document is not valid (422): lines[0].description: is longer than 200
+        characters". The message alone rarely says which field was wrong."""
+        if not self.fields:
+            return self.message
+        detail = "; ".join(f"{name}: {problem}" for name, problem in sorted(self.fields.items()))
+        return f"{self.message}: {detail}"
+
 
 class TransportError(ApiError):
     transient = True

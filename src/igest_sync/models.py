@@ -127,7 +127,7 @@ class OrderLine:
 
 @dataclass(frozen=True)
 class Address:
-    """The order's billing address (None fields when Jumpseller sent null)."""
+    """An order's billing or shipping address (None fields when Jumpseller sent null)."""
 
     name: str | None = None
     surname: str | None = None
@@ -172,6 +172,11 @@ class Order:
     additional_fields: tuple[tuple[str, str], ...]  # (label, value) of checkout custom fields
     lines: tuple[OrderLine, ...]
     defects: tuple[str, ...] = ()
+    # Where the goods go (the VAT destination); None when Jumpseller sent none.
+    shipping_address: Address | None = None
+    shipping_option: str | None = None  # delivery, store_pickup, no_shipping
+    source: str | None = None  # source.created_from: checkout, admin, api, pos, ...
+    customer_note: str | None = None  # additional_information: the checkout note
 
 
 @dataclass(frozen=True)
@@ -234,6 +239,8 @@ class DocumentLine:
     vat_rate: Decimal
     exemption_code: str | None = None
     is_service: bool = False
+    # Another Member State whose VAT the line carries under the OSS scheme; None: Portugal's.
+    tax_country: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +248,12 @@ class VatSummary:
     rate: Decimal
     base: Decimal
     vat: Decimal
+    tax_country: str | None = None  # None: Portugal
+
+
+# A draft's notes are lines; iGEST refuses line breaks (control characters), so they travel as
+# one text with this between the lines, and iGEST's 500-character limit applies to that text.
+NOTES_SEPARATOR = " | "
 
 
 @dataclass(frozen=True)
@@ -348,6 +361,31 @@ class ExemptionReason:
     code: str
     description: str
     legal_reference: str | None = None
+
+
+class ViesStatus(StrEnum):
+    """What VIES said of a VAT number: anything not clearly valid or invalid is unavailable."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class ViesCheck:
+    """One VIES consultation: ``country`` as VIES spells it (EL for Greece), ``number`` without
+    that prefix; ``consultation`` is VIES's requestIdentifier, the evidence of the check."""
+
+    country: str
+    number: str
+    status: ViesStatus
+    checked_on: date
+    consultation: str | None = None
+    detail: str | None = None  # the error code or the reason it is unavailable
+
+    @property
+    def vat_number(self) -> str:
+        return f"{self.country}{self.number}"
 
 
 @dataclass(frozen=True)

@@ -419,6 +419,7 @@ def _draft_json(draft: DocumentDraft) -> dict[str, Any]:
                 "discount_percent": str(line.discount_percent),
                 "vat_rate": str(line.vat_rate),
                 "exemption_code": line.exemption_code,
+                "tax_country": line.tax_country,
             }
             for line in draft.lines
         ],
@@ -447,6 +448,8 @@ def _draft_table(draft: DocumentDraft) -> None:
         _key_column(table, "Exempt.")
     for line in draft.lines:
         vat = str(line.vat_rate)
+        if line.tax_country:  # another Member State's VAT, charged under OSS
+            vat += f" {line.tax_country}"
         if not wide and line.exemption_code:
             vat += f" {line.exemption_code}"  # the compact layout shows the code beside 0 %
         row = [_cell(line.reference), _cell(line.description), str(line.quantity)]
@@ -458,7 +461,10 @@ def _draft_table(draft: DocumentDraft) -> None:
             row.append(line.exemption_code or "")
         table.add_row(*row)
     _show(table)
-    rates = ", ".join(f"{v.rate}%: base {v.base} VAT {v.vat}" for v in draft.vat_breakdown)
+    rates = ", ".join(
+        f"{v.rate}%{' ' + v.tax_country if v.tax_country else ''}: base {v.base} VAT {v.vat}"
+        for v in draft.vat_breakdown
+    )
     mode = "VAT included" if draft.prices_include_vat else "VAT excluded"
     _show(
         f"  {_cell(rates)}  |  net {draft.net_total}  VAT {draft.vat_total}  "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -576,3 +578,41 @@ def test_an_advertised_per_second_limit_is_followed(ig, httpx_mock, clock):
     for _ in range(30):
         ig.entity()
     assert len(clock.sleeps) <= 1  # only the start-up pause
+
+
+def test_a_refusal_names_the_field_for_the_failure_reason(ig, httpx_mock):
+    httpx_mock.add_response(
+        method="POST",
+        status_code=422,
+        json={
+            "error": {
+                "code": "validation_failed",
+                "message": "The document is not valid",
+                "fields": {"lines[0].description": "is longer than 200 characters"},
+            }
+        },
+    )
+    with pytest.raises(Rejected) as caught:
+        ig.create_document(draft())
+    assert caught.value.with_fields() == (
+        "iGEST POST /documents: The document is not valid (422): "
+        "lines[0].description: is longer than 200 characters"
+    )
+
+
+def test_an_oss_line_carries_its_tax_country_and_a_portuguese_one_none(ig, httpx_mock):
+    httpx_mock.add_response(method="POST", json=document_json())
+    base = draft()
+    oss_line = replace(base.lines[0], vat_rate=Decimal("21.00"), tax_country="ES")
+    ig.create_document(replace(base, lines=(oss_line, base.lines[0])))
+    body = json.loads(httpx_mock.get_requests()[-1].content)
+    assert body["lines"][0]["tax_country"] == "ES"
+    assert "tax_country" not in body["lines"][1]
+
+
+def test_the_notes_lines_travel_as_one_line(ig, httpx_mock):
+    # iGEST refuses control characters, line breaks included.
+    httpx_mock.add_response(method="POST", json=document_json())
+    ig.create_document(draft(notes="Encomenda Jumpseller n.º 1\nPago em 2026-11-18"))
+    body = json.loads(httpx_mock.get_requests()[-1].content)
+    assert body["notes"] == "Encomenda Jumpseller n.º 1 | Pago em 2026-11-18"

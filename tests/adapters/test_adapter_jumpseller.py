@@ -634,3 +634,36 @@ def test_the_advertised_limits_are_followed(js, httpx_mock, clock):
     for _ in range(60):
         js.store_info()
     assert clock.sleeps == [] and len(sent) == 60
+
+
+def test_shipping_address_source_and_checkout_note_are_parsed(js, httpx_mock):
+    httpx_mock.add_response(
+        json=order_json(
+            7,
+            shipping_address={
+                "name": "Ana",
+                "address": "Calle Mayor 1",
+                "city": "Madrid",
+                "postal": "28001",
+                "country": "Spain",
+                "country_code": "es",
+            },
+            shipping_option="delivery",
+            source={"created_from": "POS", "source_name": "store"},
+            additional_information="Deixar na porta",
+        )
+    )
+    order = js.order(7)
+    assert order.shipping_address is not None
+    assert (order.shipping_address.country_code, order.shipping_address.postal) == ("ES", "28001")
+    assert (order.shipping_option, order.source, order.customer_note) == (
+        "delivery",
+        "pos",
+        "Deixar na porta",
+    )
+
+
+def test_an_order_without_them_has_none(js, httpx_mock):
+    httpx_mock.add_response(json=order_json(8, source=None, shipping_address=None))
+    order = js.order(8)
+    assert (order.shipping_address, order.source, order.customer_note) == (None, None, None)

@@ -20,8 +20,10 @@ from .conftest import Cli, add_paid_orders, assert_all_done, make_cli, recorded_
 @pytest.fixture
 def sb() -> Iterator[Sandbox]:
     """The real limits: two runs started together rely on iGEST's paced first request to
-    overlap (the other fault tests run with high limits)."""
-    with recorded_sandbox() as sandbox:
+    overlap (the other fault tests run with high limits). A little iGEST latency keeps the
+    first run holding the lock well past the second one's start-up, which on a loaded machine
+    (CPU shared with other suites) could otherwise take longer than the whole first run."""
+    with recorded_sandbox(latency=(0.0, 0.3)) as sandbox:
         yield sandbox
 
 

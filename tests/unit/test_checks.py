@@ -310,3 +310,11 @@ def test_exit_code_2_when_only_the_config_is_wrong_and_5_wins_over_it():
     assert checks_exit_code(results) == ExitCode.USAGE
     igest.faults.add("taxes", ServerError("502", service="iGEST"), times=None)
     assert checks_exit_code(run_checks(make_config(), FakeJumpseller(), igest)) == 5
+
+
+def test_exemption_codes_by_destination_are_checked_against_igest():
+    config = make_config(invoice={"exemptions": {"eu_goods": "M16", "export_goods": "M99"}})
+    results = by_name(run_checks(config, FakeJumpseller(), account()))
+    assert results["Exemption code M16 ([invoice.exemptions] eu_goods)"].ok
+    unknown = results["Exemption code M99 ([invoice.exemptions] export_goods)"]
+    assert not unknown.ok and "export_goods" in unknown.hint

@@ -18,6 +18,7 @@ from igest_sync.config import (
     InvoiceConfig,
     ProductsConfig,
     StockConfig,
+    ViesConfig,
     init_values,
     load_config,
     write_config,
@@ -107,6 +108,7 @@ def test_example_file_loads_without_problems_and_documents_every_key():
         ("invoice", InvoiceConfig),
         ("products", ProductsConfig),
         ("stock", StockConfig),
+        ("vies", ViesConfig),
     ):
         assert set(data[section]) == {f.name for f in dataclasses.fields(cls)}, section
 
@@ -640,3 +642,81 @@ def test_redact_hides_the_url_encoded_form():
 def test_config_secrets_lists_the_credentials(tmp_path):
     config, _ = load_text(tmp_path, MINIMAL)
     assert sorted(config.secrets()) == sorted([TOKEN, SECURITY, KEY])
+
+
+# -- sales beyond Portugal (issue 13) ----------------------------------------------------------
+
+
+def test_cross_border_keys_are_read(tmp_path):
+    text = with_key(
+        "invoice",
+        'oss = true\ncopy_order_notes = true\nsources = ["checkout", "Admin"]\n'
+        'exemptions = { eu_goods = "M16", export_goods = "M05", domestic_shipping = "" }\n'
+        'oss_rates = { ES = ["21", "10"], EL = [24] }',
+    )
+    text = with_key("vies", 'base_url = "http://127.0.0.1:9000/vies/"', text)
+    config, warnings = load_text(tmp_path, text)
+    inv = config.invoice
+    assert inv.oss and inv.copy_order_notes and inv.sources == ("checkout", "admin")
+    assert inv.exemptions == {"eu_goods": "M16", "export_goods": "M05"}
+    assert inv.oss_rates == {"ES": (Decimal("21"), Decimal("10")), "GR": (Decimal("24"),)}
+    assert config.vies.base_url == "http://127.0.0.1:9000/vies"
+    assert warnings == []
+
+
+def test_cross_border_defaults(tmp_path):
+    config, _ = load_text(tmp_path, MINIMAL)
+    inv = config.invoice
+    assert (inv.oss, inv.copy_order_notes, inv.sources, inv.exemptions, inv.oss_rates) == (
+        False,
+        False,
+        None,
+        {},
+        {},
+    )
+    assert config.vies.base_url == "https://ec.europa.eu/taxation_customs/vies/rest-api"
+    empty, _ = load_text(tmp_path, with_key("invoice", "sources = []"))
+    assert empty.invoice.sources is None  # an empty list is "not set", never "invoice nothing"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            'exemptions = { eu_good = "M16" }',
+            "[invoice.exemptions] eu_good: unknown key (did you mean eu_goods?)",
+        ),
+        (
+            'exemptions = { eu_goods = "M08" }',
+            "[invoice.exemptions] eu_goods: 'M08' is not on AT's list",
+        ),
+        ('oss_rates = { PT = ["23"] }', "[invoice.oss_rates] PT: not another EU Member State"),
+        ('oss_rates = { US = ["10"] }', "[invoice.oss_rates] US: not another EU Member State"),
+        ('oss_rates = { ES = ["abc"] }', "[invoice.oss_rates] ES: expected VAT rates in percent"),
+        ('oss_rates = { ES = ["120"] }', "[invoice.oss_rates] ES: expected VAT rates in percent"),
+        ('sources = "pos"', "[invoice] sources: expected an array of strings"),
+        ('oss = "yes"', "[invoice] oss: expected true or false"),
+    ],
+)
+def test_bad_cross_border_values_are_reported(tmp_path, line, expected):
+    problems = problems_of(tmp_path, with_key("invoice", line))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("config.toml: " + expected), problems[0]
+
+
+def test_vies_url_must_be_https_off_loopback(tmp_path):
+    problems = problems_of(tmp_path, with_key("vies", 'base_url = "http://vies.example.eu"'))
+    assert len(problems) == 1 and "[vies] base_url: refusing plain http://" in problems[0]
+
+
+def test_older_exemption_key_shadowed_by_the_new_one_is_a_warning(tmp_path):
+    text = with_key(
+        "invoice", 'product_exemption_code = "M10"\nexemptions = { domestic_goods = "M07" }'
+    )
+    _config, warnings = load_text(tmp_path, text)
+    assert len(warnings) == 1 and "product_exemption_code: ignored" in warnings[0]
+
+
+def test_an_unknown_source_is_a_warning(tmp_path):
+    _config, warnings = load_text(tmp_path, with_key("invoice", 'sources = ["chekout"]'))
+    assert len(warnings) == 1 and "'chekout'" in warnings[0]

@@ -225,5 +225,24 @@ def test_a_version_1_state_file_is_migrated_keeping_its_work(tmp_path: Path) -> 
     assert (work.state, work.phase, work.document_id, work.attempts) == ("failed", "draft", "d1", 2)
     assert work.external_reference == "jumpseller:s:5:credit"
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert db.execute("SELECT seq, reported_at FROM work").fetchall() == [(1, None)]
+
+
+def test_vies_checks_keep_a_clear_answer_for_the_day(tmp_path: Path) -> None:
+    from datetime import date
+
+    from igest_sync.models import ViesCheck, ViesStatus
+
+    day = date(2026, 11, 20)
+    with Ledger(tmp_path / "s.db") as ledger:
+        assert ledger.vies_answer("ES", "B12345674", day) is None
+        down = ViesCheck("ES", "B12345674", ViesStatus.UNAVAILABLE, day, detail="MS_UNAVAILABLE")
+        ledger.record_vies_check(down)
+        assert ledger.vies_answer("ES", "B12345674", day) is None  # asked again next run
+        valid = ViesCheck("ES", "B12345674", ViesStatus.VALID, day, consultation="W1")
+        ledger.record_vies_check(valid)
+        assert ledger.vies_answer("ES", "B12345674", day) == valid
+        ledger.record_vies_check(down)  # never replaces a clear answer
+        assert ledger.vies_answer("ES", "B12345674", day) == valid
+        assert ledger.vies_answer("ES", "B12345674", date(2026, 11, 21)) is None

@@ -4,6 +4,7 @@ documents carrying exactly what was paid, or are refused with both figures."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -15,7 +16,7 @@ from igest_sync.errors import OrderRejected
 from igest_sync.fiscal import rules as pt_rules
 from igest_sync.fiscal.mapping import build_document, expected_gross
 from igest_sync.fiscal.money import document_totals
-from igest_sync.models import DocumentDraft, Order, OrderLine, Tax
+from igest_sync.models import Address, DocumentDraft, Order, OrderLine, Tax
 
 SETTINGS = InvoiceConfig(product_exemption_code="M10", shipping_exemption_code="M10")
 ISSUE = date(2026, 11, 20)
@@ -36,7 +37,11 @@ def money_model_vat(amount: Decimal, rate: Decimal, included: bool) -> Decimal:
 
 
 @st.composite
-def model_orders(draw) -> Order:
+def model_orders(
+    draw,
+    rates: tuple[str, ...] = ("23", "13", "6", "0"),
+    shipping_rates: tuple[str, ...] = ("23", "6", "0"),
+) -> Order:
     """An order whose every figure follows the money model, as Jumpseller would send it."""
     style = draw(st.sampled_from(["included", "excluded", "mixed"]))
 
@@ -46,7 +51,7 @@ def model_orders(draw) -> Order:
     lines, amounts, vats = [], [], []
     extra_vat = Decimal(0)  # VAT added on top of tax-excluded amounts
     for index in range(draw(st.integers(1, 5))):
-        rate = Decimal(draw(st.sampled_from(["23", "13", "6", "0"])))
+        rate = Decimal(draw(st.sampled_from(rates)))
         inc = included()
         if rate == 0 and draw(st.booleans()):
             taxes = ()  # no taxes entry: a 0 % line as well
@@ -81,7 +86,7 @@ def model_orders(draw) -> Order:
     if shipping_required:
         shipping = draw(cents(0, 2_000))
         shipping_discount = draw(st.one_of(st.just(Decimal(0)), cents(0, int(shipping * 100))))
-        rate = Decimal(draw(st.sampled_from(["23", "6", "0"])))
+        rate = Decimal(draw(st.sampled_from(shipping_rates)))
         inc = included()
         shipping_taxes = () if rate == 0 else (Tax("IVA", rate, False, inc),)
         shipping_tax = money_model_vat(shipping - shipping_discount, rate, inc)
@@ -202,3 +207,18 @@ def test_an_order_off_by_cents_is_exact_or_refused_with_both_figures(order, cent
     else:
         # Only possible when iGEST's per-rate rounding happens to land on the new total.
         assert_sound(order, draft)
+
+
+SPAIN = Address(country_code="ES", postal="28001", city="Madrid")
+OSS = InvoiceConfig(oss=True, exemptions={"eu_goods": "M16", "eu_shipping": "M16"})
+
+
+@FAST
+@given(model_orders(rates=("21", "10", "4", "0"), shipping_rates=("21", "0")))
+def test_oss_orders_to_spain_become_exact_documents(order: Order) -> None:
+    order = replace(order, billing=SPAIN)
+    draft = build_document(order, OSS, store="s", issue_date=ISSUE)
+    assert_sound(order, draft)
+    for line in draft.lines:
+        assert line.tax_country == (None if line.vat_rate == 0 else "ES")
+    assert all(s.tax_country == (None if s.rate == 0 else "ES") for s in draft.vat_breakdown)

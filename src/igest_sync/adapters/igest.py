@@ -22,6 +22,7 @@ from igest_sync import PROCESS_START
 from igest_sync.adapters.http import HttpService, RateWindow
 from igest_sync.errors import BadResponse
 from igest_sync.models import (
+    NOTES_SEPARATOR,
     DocumentDraft,
     DocumentLine,
     Entity,
@@ -347,27 +348,36 @@ def document_body(draft: DocumentDraft, *, finalize: bool) -> dict[str, object]:
         "date": draft.date.isoformat(),
         "external_reference": draft.external_reference,
         "customer": customer_body,
-        "lines": [
-            {
-                "reference": line.reference,
-                "description": line.description,
-                "quantity": money(line.quantity),
-                "unit_price": money(line.unit_price),
-                "discount_percent": money(line.discount_percent),
-                "vat_rate": money(line.vat_rate),
-                "exemption_code": line.exemption_code,
-            }
-            for line in draft.lines
-        ],
+        "lines": [_line_body(line) for line in draft.lines],
         "currency": "EUR",
         "prices_include_vat": draft.prices_include_vat,
         "payment_method": draft.payment_method,
         "warehouse": draft.warehouse,
         "move_stock": draft.move_stock,
-        "notes": draft.notes,
+        # One text: iGEST refuses the line breaks between the draft's notes.
+        "notes": NOTES_SEPARATOR.join(line for line in draft.notes.split("\n") if line)
+        if draft.notes
+        else draft.notes,
         "related_document": related,
         "finalize": finalize,
     }
+
+
+def _line_body(line: DocumentLine) -> dict[str, object]:
+    body: dict[str, object] = {
+        "reference": line.reference,
+        "description": line.description,
+        "quantity": money(line.quantity),
+        "unit_price": money(line.unit_price),
+        "discount_percent": money(line.discount_percent),
+        "vat_rate": money(line.vat_rate),
+        "exemption_code": line.exemption_code,
+    }
+    if line.tax_country is not None:
+        # Another Member State's VAT under the OSS scheme (SAF-T TaxCountryRegion); absent
+        # means Portugal, iGEST's default, so Portuguese lines are sent as before.
+        body["tax_country"] = line.tax_country
+    return body
 
 
 def _opt_str(value: Any) -> str | None:
@@ -476,6 +486,10 @@ def _document_lines(raw: Any, where: str) -> tuple[DocumentLine, ...]:
                 ),
                 vat_rate=_decimal(item.get("vat_rate"), f"{at}.vat_rate"),
                 exemption_code=_opt_str(item.get("exemption_code")),
+                # An OSS line keeps its Member State; Portugal's ("PT" or absent) is None.
+                tax_country=None
+                if _opt_str(item.get("tax_country")) in (None, "PT")
+                else str(item.get("tax_country")),
             )
         )
     return tuple(lines)

@@ -247,7 +247,19 @@ def parse_order(item: Any) -> Order:
         additional_fields=tuple(additional),
         lines=tuple(lines),
         defects=tuple(reader.defects),
+        shipping_address=_address(raw.get("shipping_address")),
+        shipping_option=_text(raw.get("shipping_option")) or None,
+        source=_source(raw.get("source")),
+        customer_note=_text(raw.get("additional_information")) or None,
     )
+
+
+def _source(raw: Any) -> str | None:
+    """``source.created_from`` (checkout, admin, api, pos, ...), lower-cased; None if absent."""
+    if not isinstance(raw, dict):
+        return None
+    created_from = _text(raw.get("created_from"))
+    return created_from.strip().lower() or None if created_from else None
 
 
 # ------------------------------------------------------------------------------------------

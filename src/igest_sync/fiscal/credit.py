@@ -261,8 +261,8 @@ def _qty(q: Decimal) -> str:
 
 
 def _group(line: DocumentLine) -> tuple[str, Decimal]:
-    # VAT is totalled per rate (and, for OSS lines, per country; the field may not exist yet).
-    return (getattr(line, "tax_country", None) or "PT", line.vat_rate.quantize(CENT))
+    # VAT is totalled per rate and, for OSS lines, per Member State.
+    return (line.tax_country or "PT", line.vat_rate.quantize(CENT))
 
 
 def _group_gross(

@@ -43,14 +43,28 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import OrderRejected
 from igest_sync.fiscal import rules as pt_rules
+from igest_sync.fiscal import texts
 from igest_sync.fiscal.customer import CustomerOverride, customer_and_warnings, is_individual
+from igest_sync.fiscal.destination import Destination, Zone, order_destination
+from igest_sync.fiscal.exemptions import TYPICAL, exemption_code, setting_to_fill
 from igest_sync.fiscal.money import ZERO, LineAmounts, PricedLines, document_totals, price_lines
-from igest_sync.models import DocumentDraft, IssuedDocument, Order, OrderLine, Tax
+from igest_sync.fiscal.oss_rates import country_rates
+from igest_sync.models import (
+    Customer,
+    DocumentDraft,
+    IssuedDocument,
+    Order,
+    OrderLine,
+    Tax,
+    ViesCheck,
+    ViesStatus,
+)
 
 SHIPPING_REFERENCE = "PORTES"
 SHIPPING_DESCRIPTION = "Portes de envio"
@@ -88,16 +102,27 @@ def _product_label(line: OrderLine) -> str:
     return f'product "{line.name}" ({f"SKU {sku}" if sku else f"no SKU, id {line.product_id}"})'
 
 
+def _where(destination: Destination) -> str:
+    if destination.zone == Zone.DOMESTIC:
+        return "Portugal"
+    if destination.territory and destination.zone == Zone.EXPORT:
+        return f"{destination.territory} ({destination.country}, outside the EU VAT territory)"
+    if destination.zone == Zone.EU:
+        return f"{destination.country} (EU)"
+    return f"{destination.country} (outside the EU)"
+
+
 def _vat_rate(
     order: Order,
     taxes: tuple[Tax, ...],
     label: str,
     settings: InvoiceConfig,
-    exemption_code: str | None,
-    exemption_key: str,
-) -> tuple[Decimal, bool, str | None]:
-    """(rate, included, exemption code) of a product or of shipping; refuses what iGEST can't
-    carry: fixed taxes, several taxes, rates not legal in the region, 0 % without a code."""
+    destination: Destination,
+    shipping: bool,
+) -> tuple[Decimal, bool, str | None, str | None]:
+    """(rate, included, exemption code, OSS country) of a product or of shipping; refuses what
+    iGEST can't carry: fixed taxes, several taxes, rates legal neither in the region nor (under
+    the OSS scheme) in the customer's Member State, 0 % without a code for its destination."""
     fixed = [t for t in taxes if t.fixed]
     if fixed:
         raise OrderRejected(
@@ -112,37 +137,76 @@ def _vat_rate(
             f"{label} has {len(taxes)} taxes ({names}); a document line carries one "
             "VAT rate. Leave one tax on it in Jumpseller.",
         )
-    if taxes and taxes[0].rate is None:
-        raise OrderRejected(order.id, f"{label} has a tax {taxes[0].name!r} without a rate")
-    rate = taxes[0].rate if taxes else ZERO
+    rate = ZERO
+    if taxes:
+        if taxes[0].rate is None:
+            raise OrderRejected(order.id, f"{label} has a tax {taxes[0].name!r} without a rate")
+        rate = taxes[0].rate
     included = taxes[0].included if taxes else True
-    if rate < 0 or rate not in pt_rules.legal_rates(settings.vat_region):
-        legal = ", ".join(_pct(r) for r in sorted(pt_rules.VAT_RATES[settings.vat_region].values()))
+    if rate == 0:
+        code = exemption_code(settings, destination.zone, shipping)
+        if not code:
+            raise OrderRejected(
+                order.id,
+                f"{label} has 0 % VAT and goes to {_where(destination)}; a 0 % line needs an "
+                f"exemption reason: set {setting_to_fill(destination.zone, shipping)} (e.g. "
+                f"{TYPICAL[destination.zone]}) or give it a VAT rate.",
+            )
+        if code not in pt_rules.EXEMPTION_CODES:
+            raise OrderRejected(
+                order.id,
+                f"{setting_to_fill(destination.zone, shipping)} is {code!r}, which is not on "
+                "AT's list of exemption codes (M01 ... M99)",
+            )
+        return ZERO, included, code, None
+    # Another Member State's rate, the customer being there: an EU distance sale (OSS).
+    foreign = destination.zone == Zone.EU and destination.country not in ("PT", "XI")
+    their_rates = country_rates(destination.country, settings.oss_rates) if foreign else set()
+    if settings.oss and rate in their_rates:
+        return rate, included, None, destination.country
+    if rate > 0 and rate in pt_rules.legal_rates(settings.vat_region):
+        return rate, included, None, None
+    if rate in their_rates:
         raise OrderRejected(
             order.id,
-            f"{label} has VAT rate {_pct(rate)}, which is not legal in "
-            f"{settings.vat_region} (legal: {legal}, or 0 % with an exemption code). Fix the "
-            "tax in Jumpseller, or invoice.vat_region if the goods ship from elsewhere.",
+            f"{label} has VAT rate {_pct(rate)}, a rate of {destination.country}, where the "
+            "goods go: an EU distance sale at the customer's country rate (OSS). Set "
+            "[invoice] oss = true to issue it with that rate and country, or fix the tax in "
+            "Jumpseller.",
         )
-    if rate != 0:
-        return rate, included, None
-    if not exemption_code:
-        raise OrderRejected(
-            order.id,
-            f"{label} has 0 % VAT and a 0 % line needs an exemption reason: set "
-            f"{exemption_key} (e.g. M10 for the art. 53 exemption) or give it a VAT rate.",
+    legal = ", ".join(_pct(r) for r in sorted(pt_rules.VAT_RATES[settings.vat_region].values()))
+    theirs = ""
+    if foreign:
+        listed = ", ".join(_pct(r) for r in sorted(their_rates)) or "none known"
+        theirs = (
+            f" nor a rate of {destination.country}, where the goods go ({listed}; "
+            "invoice.oss_rates adds one introduced since)"
         )
-    if exemption_code not in pt_rules.EXEMPTION_CODES:
-        raise OrderRejected(
-            order.id,
-            f"{exemption_key} is {exemption_code!r}, which is not on AT's list of "
-            "exemption codes (M01 ... M99)",
+    raise OrderRejected(
+        order.id,
+        f"{label} has VAT rate {_pct(rate)}, which is not legal in "
+        f"{settings.vat_region} (legal: {legal}, or 0 % with an exemption code){theirs}. Fix "
+        "the tax in Jumpseller, or invoice.vat_region if the goods ship from elsewhere.",
+    )
+
+
+def _fitted(order: Order, text: str, limit: int, what: str, warnings: list[str]) -> str:
+    """``text`` within iGEST's ``limit``, with a warning when it had to be shortened."""
+    short = texts.shorten(text, limit)
+    if short != text:
+        warnings.append(
+            f"Order {order.id}: the {what} has {len(text)} characters, more than iGEST's "
+            f"{limit}; shortened to {short!r}"
         )
-    return ZERO, included, exemption_code
+    return short
 
 
 def _product_item(
-    order: Order, line: OrderLine, settings: InvoiceConfig, warnings: list[str]
+    order: Order,
+    line: OrderLine,
+    settings: InvoiceConfig,
+    destination: Destination,
+    warnings: list[str],
 ) -> LineAmounts:
     label = _product_label(line)
     if line.qty is None or line.qty <= 0:
@@ -159,13 +223,8 @@ def _product_item(
             order.id,
             f"{label} has a discount of {_eur(line.discount)}, more than the line's {_eur(listed)}",
         )
-    rate, included, code = _vat_rate(
-        order,
-        line.taxes,
-        label,
-        settings,
-        settings.product_exemption_code,
-        "invoice.product_exemption_code",
+    rate, included, code, tax_country = _vat_rate(
+        order, line.taxes, label, settings, destination, shipping=False
     )
     reference = (line.sku or "").strip()
     if not reference:
@@ -177,12 +236,23 @@ def _product_item(
         warnings.append(
             f'Order {order.id}: product "{line.name}" has no SKU; used the reference {reference}'
         )
-    description = (line.name or "").strip()
+    reference = texts.without_controls(reference)
+    if len(reference) > texts.REFERENCE:
+        raise OrderRejected(
+            order.id,
+            f"{label} has a SKU of {len(reference)} characters; iGEST references hold at most "
+            f"{texts.REFERENCE} and a SKU is the product's identity there, so it is not "
+            "shortened. Give the product a shorter SKU in Jumpseller (and iGEST), then resend.",
+        )
+    description = texts.without_controls(line.name or "")
     if not description:
         description = reference
         warnings.append(
             f"Order {order.id}: product {reference} has no name; described by its reference"
         )
+    description = _fitted(
+        order, description, texts.DESCRIPTION, f"product {reference} name", warnings
+    )
     return LineAmounts(
         reference,
         description,
@@ -193,10 +263,13 @@ def _product_item(
         included,
         listed,
         listed - line.discount,
+        tax_country,
     )
 
 
-def _shipping_item(order: Order, settings: InvoiceConfig) -> LineAmounts | None:
+def _shipping_item(
+    order: Order, settings: InvoiceConfig, destination: Destination
+) -> LineAmounts | None:
     if order.shipping < 0 or order.shipping_discount < 0:
         raise OrderRejected(
             order.id,
@@ -217,15 +290,13 @@ def _shipping_item(order: Order, settings: InvoiceConfig) -> LineAmounts | None:
             order.id,
             f"the order needs no shipping but charges {_eur(charged)} for it",
         )
-    rate, included, code = _vat_rate(
-        order,
-        order.shipping_taxes,
-        "shipping",
-        settings,
-        settings.shipping_exemption_code,
-        "invoice.shipping_exemption_code",
+    rate, included, code, tax_country = _vat_rate(
+        order, order.shipping_taxes, "shipping", settings, destination, shipping=True
     )
-    description = (order.shipping_method_name or "").strip() or SHIPPING_DESCRIPTION
+    description = texts.without_controls(order.shipping_method_name or "")
+    description = _fitted(
+        order, description or SHIPPING_DESCRIPTION, texts.DESCRIPTION, "shipping method name", []
+    )
     return LineAmounts(
         SHIPPING_REFERENCE,
         description,
@@ -236,6 +307,7 @@ def _shipping_item(order: Order, settings: InvoiceConfig) -> LineAmounts | None:
         included,
         order.shipping,
         charged,
+        tax_country,
     )
 
 
@@ -306,13 +378,35 @@ def _price_lines(
 
 
 def _document_type(
-    order: Order, settings: InvoiceConfig, nif: str | None, gross: Decimal, warnings: list[str]
+    order: Order,
+    settings: InvoiceConfig,
+    nif: str | None,
+    priced: PricedLines,
+    warnings: list[str],
 ) -> str:
     kind = settings.document_type
+    gross = priced.gross_total
     if kind not in pt_rules.INVOICE_TYPES:
         raise OrderRejected(order.id, f"invoice.document_type {kind!r} is not one of FR, FT, FS")
     if kind != "FS":
         return kind
+    oss = sorted({line.tax_country for line in priced.lines if line.tax_country})
+    if oss:
+        # An FS is only for VAT due in Portugal (art. 40 CIVA); iGEST refuses one with a
+        # foreign line. The fallback setting decides, as for an FS above its limit.
+        if settings.fs_fallback in ("FR", "FT"):
+            warnings.append(
+                f"Order {order.id}: carries {', '.join(oss)} VAT under the OSS scheme, which a "
+                f"fatura simplificada cannot; issued as {settings.fs_fallback} "
+                "(invoice.fs_fallback)"
+            )
+            return settings.fs_fallback
+        raise OrderRejected(
+            order.id,
+            f"the order carries {', '.join(oss)} VAT under the OSS scheme and a fatura "
+            "simplificada (FS) is only for VAT due in Portugal; set invoice.document_type or "
+            "invoice.fs_fallback to FR or FT to issue such orders",
+        )
     # Art. 40 CIVA: goods to a non-taxable person up to 1000 EUR, anything else up to 100 EUR.
     # A digital-only order (no shipping) is a service, not goods.
     goods_to_consumer = order.shipping_required and is_individual(nif)
@@ -334,8 +428,16 @@ def _document_type(
     )
 
 
-def _notes(order: Order, issue_date: date) -> str:
+def _notes(
+    order: Order, issue_date: date, settings: InvoiceConfig, vies: ViesCheck | None
+) -> list[str]:
     notes = [f"Encomenda Jumpseller n.º {order.id}"]
+    if vies is not None and vies.status == ViesStatus.VALID:
+        # The consultation number is the evidence that the buyer's number was valid that day.
+        notes.append(
+            f"NIF {vies.vat_number} válido no VIES em {vies.checked_on.isoformat()}"
+            + (f", consulta n.º {vies.consultation}" if vies.consultation else "")
+        )
     if order.gift_cards_discount > 0:
         notes.append(f"Pago com cartão-oferta: {_eur(order.gift_cards_discount)}")
     if order.completed_at is not None:
@@ -345,7 +447,28 @@ def _notes(order: Order, issue_date: date) -> str:
         paid_on = paid_at.astimezone(LISBON).date()
         if paid_on != issue_date:
             notes.append(f"Pago em {paid_on.isoformat()}")
-    return "\n".join(notes)
+    if settings.copy_order_notes and order.customer_note:
+        note = texts.without_controls(order.customer_note)
+        if note:
+            notes.append(f"Nota do cliente: {note}")
+    return notes
+
+
+def _customer_within_limits(order: Order, customer: Customer, warnings: list[str]) -> Customer:
+    fitted: dict[str, Any] = {}
+    for field, limit, what in (
+        ("name", texts.CUSTOMER_NAME, "customer name"),
+        ("address", texts.ADDRESS, "customer address"),
+        ("city", texts.CITY, "customer city"),
+        ("postal_code", texts.POSTAL_CODE, "customer postal code"),
+    ):
+        value = getattr(customer, field)
+        if value is None:
+            continue
+        cleaned = texts.without_controls(value)
+        fitted[field] = _fitted(order, cleaned, limit, what, warnings) if cleaned else None
+    fitted["name"] = fitted.get("name") or customer.name
+    return replace(customer, **fitted)
 
 
 def build_document(
@@ -355,23 +478,34 @@ def build_document(
     store: str,
     issue_date: date,
     override: CustomerOverride | None = None,
+    vies: ViesCheck | None = None,
 ) -> DocumentDraft:
     """The invoice (FR, FT or FS) for a paid order, or OrderRejected naming the cause and fix.
 
     See the module docstring for how each amount is shown. ``issue_date`` is the document date
-    (a Lisbon date); when the payment was on another day a note says so.
+    (a Lisbon date); when the payment was on another day a note says so. ``vies`` is the check
+    that made an intra-EU supply exempt (``fiscal.intra_eu``): its consultation number goes on
+    the notes.
     """
     _check_order(order, settings, store)
     warnings: list[str] = []
-    items = [_product_item(order, line, settings, warnings) for line in order.lines]
-    shipping = _shipping_item(order, settings)
+    destination = order_destination(order)
+    items = [_product_item(order, line, settings, destination, warnings) for line in order.lines]
+    shipping = _shipping_item(order, settings, destination)
     if shipping is not None:
         items.append(shipping)
 
     customer, customer_warnings = customer_and_warnings(order, settings, override)
     warnings.extend(customer_warnings)
+    customer = _customer_within_limits(order, customer, warnings)
     priced = _price_lines(order, items, warnings, store)
-    kind = _document_type(order, settings, customer.nif, priced.gross_total, warnings)
+    kind = _document_type(order, settings, customer.nif, priced, warnings)
+    fitted_notes, shortened = texts.fit_notes(_notes(order, issue_date, settings, vies))
+    if shortened:
+        warnings.append(
+            f"Order {order.id}: the document notes are longer than iGEST's {texts.NOTES} "
+            "characters; the customer's note was shortened"
+        )
     payment = None
     if kind == "FR":
         payment = settings.payment_methods.get(
@@ -389,7 +523,7 @@ def build_document(
         payment_method=payment,
         warehouse=settings.warehouse,
         move_stock=settings.move_stock,
-        notes=_notes(order, issue_date),
+        notes=fitted_notes,
         net_total=priced.net_total,
         vat_total=priced.vat_total,
         gross_total=priced.gross_total,
@@ -446,7 +580,10 @@ def build_credit_note(
         payment_method=None,
         warehouse=original_draft.warehouse,
         move_stock=original_draft.move_stock,
-        notes=f"Anula {original.number} (encomenda Jumpseller n.º {order.id}): {reason}",
+        notes=texts.fit(
+            f"Anula {original.number} (encomenda Jumpseller n.º {order.id}): {reason}",
+            texts.NOTES,
+        )[0],
         net_total=net,
         vat_total=vat,
         gross_total=gross,

@@ -46,26 +46,28 @@ def document_totals(
       ``vat = round2(gross x rate/(100 + rate))`` and ``base = gross - vat``; the gross total is
       the sum of the rates' ``gross``.
 
-    The breakdown has one entry per distinct rate, sorted by rate (ascending) so that the result
-    never depends on the order of the lines.
+    The breakdown has one entry per distinct (rate, country), sorted by rate, then country
+    (Portugal first), so that the result never depends on the order of the lines. A line under
+    the OSS scheme carries another Member State's VAT: its rate is a bucket of its own even when
+    a Portuguese line has the same figure (Madeira's 22 % and Italy's 22 % are two taxes).
     """
-    per_rate: dict[Decimal, Decimal] = {}
+    per_rate: dict[tuple[Decimal, str], Decimal] = {}
     for line in lines:
         # Decimal("23") and Decimal("23.00") are the same rate; quantizing the key makes the
         # breakdown's representation independent of which line came first.
-        rate = line.vat_rate.quantize(CENT)
-        per_rate[rate] = per_rate.get(rate, ZERO) + line_value(line)
+        key = (line.vat_rate.quantize(CENT), line.tax_country or "")
+        per_rate[key] = per_rate.get(key, ZERO) + line_value(line)
 
     breakdown: list[VatSummary] = []
-    for rate in sorted(per_rate):
-        amount = per_rate[rate]
+    for rate, country in sorted(per_rate):
+        amount = per_rate[(rate, country)]
         if prices_include_vat:
             vat = round2(amount * rate / (HUNDRED + rate))
             base = amount - vat
         else:
             base = amount
             vat = round2(base * rate / HUNDRED)
-        breakdown.append(VatSummary(rate=rate, base=base, vat=vat))
+        breakdown.append(VatSummary(rate=rate, base=base, vat=vat, tax_country=country or None))
 
     net_total = sum((s.base for s in breakdown), ZERO)
     vat_total = sum((s.vat for s in breakdown), ZERO)
@@ -131,6 +133,7 @@ class LineAmounts:
     included: bool
     listed: Decimal
     amount: Decimal
+    tax_country: str | None = None  # another Member State's VAT (OSS); None: Portugal's
 
     def vat(self, amount: Decimal) -> Decimal:
         """The VAT of a line total in this line's basis, rounded per line as Jumpseller does."""
@@ -180,6 +183,7 @@ class LineAmounts:
             vat_rate=self.rate.quantize(CENT),
             exemption_code=self.exemption_code,
             is_service=self.is_service,
+            tax_country=self.tax_country,
         )
 
 

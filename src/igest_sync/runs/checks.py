@@ -241,6 +241,7 @@ def _check_exemption_codes(config: Config, igest: IgestApi) -> list[CheckResult]
         "[invoice] product_exemption_code": config.invoice.product_exemption_code,
         "[invoice] shipping_exemption_code": config.invoice.shipping_exemption_code,
         "[products] exemption_code": config.products.exemption_code,
+        **{f"[invoice.exemptions] {k}": v for k, v in sorted(config.invoice.exemptions.items())},
     }
     wanted = {key: code for key, code in wanted.items() if code}
     if not wanted:

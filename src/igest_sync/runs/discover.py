@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, NotFound, UsageError
+from igest_sync.fiscal.intra_eu import source_skip_reason
 from igest_sync.fiscal.mapping import external_reference
 from igest_sync.models import (
     IN_FLIGHT,
@@ -215,7 +216,12 @@ class Discovery:
         floor = plan.floor
         paid_on = lisbon_date(order.completed_at) if order.completed_at else None
         note = None
-        if order.status == PAID and paid_on is not None and paid_on >= floor:
+        skip = source_skip_reason(order, self.config.invoice)
+        if order.status == PAID and skip is not None:
+            # A sale invoiced elsewhere (the till): reported once, as the checkpoint passes it.
+            note = skip
+            plan.skipped.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
+        elif order.status == PAID and paid_on is not None and paid_on >= floor:
             to_issue[order.id] = order
         elif order.status == PAID and paid_on is None:
             # Paid without a payment time: the status is what counts; the document is dated

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, IgestSyncError, OrderRejected
 from igest_sync.fiscal.customer import CustomerOverride
+from igest_sync.fiscal.intra_eu import vat_number_to_check
 from igest_sync.fiscal.mapping import build_document, external_reference
 from igest_sync.models import (
     IN_FLIGHT,
@@ -238,6 +239,9 @@ class InvoiceRun:
                     store=self.config.jumpseller.store,
                     issue_date=self.today,
                 )
+                # The pure half of the VIES step: an exempt intra-EU order without a VAT
+                # number of its state would fail; VIES itself is not asked by a dry run.
+                vat_number = vat_number_to_check(order, draft)
             except OrderRejected as exc:
                 text = exc.reason if not exc.hint else f"{exc.reason} ({exc.hint})"
                 report.outcomes.append(
@@ -245,11 +249,12 @@ class InvoiceRun:
                 )
                 continue
             report.drafts.append(draft)
+            after = f" once VIES confirms {vat_number}" if vat_number else ""
             report.outcomes.append(
                 ItemOutcome(
                     str(order.id),
                     Action.WOULD_ISSUE,
-                    f"would issue {draft.type} {draft.gross_total} EUR",
+                    f"would issue {draft.type} {draft.gross_total} EUR{after}",
                 )
             )
 

@@ -45,7 +45,10 @@ class InvoiceReport:
                 + "; nothing was written."
             )
         issued = self.count(Action.ISSUED) + self.count(Action.ADOPTED)
-        return f"Issued {issued}, failed {self.failed}, skipped {self.count(Action.SKIPPED)}"
+        waiting = self.count(Action.WAITING)
+        return f"Issued {issued}, failed {self.failed}, skipped {self.count(Action.SKIPPED)}" + (
+            f", waiting {waiting}" if waiting else ""
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,8 @@ class InvoiceReport:
             "adopted": self.count(Action.ADOPTED),
             "failed": self.failed,
             "skipped": self.count(Action.SKIPPED),
+            # Not issued yet for a reason that passes by itself (VIES did not answer).
+            "waiting": self.count(Action.WAITING),
             "checkpoint": self.checkpoint,
             "orders": [
                 {"order_id": o.key, "action": str(o.action), "detail": o.detail, **o.facts()}

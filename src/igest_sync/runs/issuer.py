@@ -44,6 +44,7 @@ from igest_sync.models import (
     Phase,
     WorkState,
 )
+from igest_sync.runs.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger, WorkRecord
 
@@ -64,6 +65,7 @@ class Issuer:
         today: date,
         known: dict[str, list[IssuedDocument]] | None = None,
         crash_hook: CrashHook | None = None,
+        intra_eu: IntraEuCheck | None = None,
     ) -> None:
         self.config = config
         self.settings = config.invoice
@@ -74,6 +76,8 @@ class Issuer:
         # external_reference -> documents, from one listing when the ledger started empty.
         self.known = known
         self.crash_hook = crash_hook
+        # VIES before an exempt intra-EU document (asks only for such orders).
+        self.intra_eu = intra_eu or IntraEuCheck(config, ledger, igest, today=today)
 
     def use_listing(self, known: dict[str, list[IssuedDocument]] | None) -> None:
         """This run listed iGEST's documents (the ledger was empty): answer lookups from it."""
@@ -89,8 +93,21 @@ class Issuer:
         """The invoice of a paid order."""
 
         def build() -> DocumentDraft:
-            return build_document(
+            draft = build_document(
                 order, self.settings, store=self.store, issue_date=self.today, override=override
+            )
+            # An exempt intra-EU supply needs VIES's confirmation first; its consultation
+            # number then goes on the notes.
+            check = self.intra_eu.evidence(order, draft)
+            if check is None:
+                return draft
+            return build_document(
+                order,
+                self.settings,
+                store=self.store,
+                issue_date=self.today,
+                override=override,
+                vies=check,
             )
 
         return self._issue(order.id, Kind.INVOICE, build, force_lookup=force_lookup)
@@ -143,11 +160,13 @@ class Issuer:
             )
         try:
             draft = build()
-        except OrderRejected as exc:
+        except (OrderRejected, VatCheckPending) as exc:
             try:
                 self._discard(drafts)
             except ApiError:
                 pass  # the draft is looked up again on the next attempt (phase is kept)
+            if isinstance(exc, VatCheckPending):
+                return self._waiting(order_id, kind, exc.reason)
             return self.failed(order_id, kind, exc.reason, False, hint=exc.hint, seq=seq)
         try:
             document = self._draft(order_id, kind, draft, drafts, seq)
@@ -159,7 +178,10 @@ class Issuer:
             raise  # the work keeps its phase and is looked up by the next run
         except ApiError as exc:
             what = "could not reach iGEST" if exc.transient else "iGEST refused the document"
-            return self.failed(order_id, kind, f"{what}: {exc}", exc.transient, seq=seq)
+            # with_fields: the merchant reads which field iGEST refused, not only "not valid".
+            return self.failed(
+                order_id, kind, f"{what}: {exc.with_fields()}", exc.transient, seq=seq
+            )
         email = self.settings.email_customer and kind == Kind.INVOICE
         self._step("record")
         self.ledger.record_final(order_id, kind, final, email=email, seq=seq)
@@ -305,6 +327,13 @@ class Issuer:
         what = "invoiced" if kind == Kind.INVOICE else "credited"
         log.error("Order %s not %s: %s", order_id, what, text)
         return ItemOutcome(str(order_id), Action.FAILED, text, kind=kind, transient=transient)
+
+    def _waiting(self, order_id: int, kind: Kind, reason: str) -> ItemOutcome:
+        """Not issued yet for a reason that passes by itself (VIES did not answer): kept as a
+        transient failure, so the next run takes the order up again; no person is needed."""
+        self.ledger.fail(order_id, kind, reason, transient=True)
+        log.warning("Order %s waiting: %s", order_id, reason)
+        return ItemOutcome(str(order_id), Action.WAITING, reason, kind=kind, transient=True)
 
 
 class _Adopted(Exception):

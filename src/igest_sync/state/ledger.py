@@ -36,6 +36,8 @@ from igest_sync.models import (
     IssuedDocument,
     Kind,
     Phase,
+    ViesCheck,
+    ViesStatus,
     WorkState,
 )
 from igest_sync.state.lock import run_lock
@@ -248,6 +250,41 @@ class Ledger:
         current = self.checkpoint
         if current is None or order_id > current:
             self.set_meta("last_order_id", str(order_id))
+
+    # -- VIES checks ------------------------------------------------------------------------
+
+    def vies_answer(self, country: str, number: str, day: date) -> ViesCheck | None:
+        """The clear answer (valid or invalid) VIES gave on ``day`` for this number, if any.
+
+        An unavailable answer is kept too but not returned: the next run asks VIES again.
+        """
+        rows = self._rows(
+            "SELECT * FROM vies_checks WHERE country=? AND number=? AND checked_on=? "
+            "AND status IN (?, ?)",
+            (country, number, day.isoformat(), ViesStatus.VALID, ViesStatus.INVALID),
+        )
+        return _vies(rows[0]) if rows else None
+
+    def record_vies_check(self, check: ViesCheck) -> None:
+        """Keep a check; a clear answer is never replaced by a later unavailable one that day."""
+        self._write(
+            "INSERT INTO vies_checks(country, number, checked_on, status, consultation, detail,"
+            " checked_at) VALUES(?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(country, number, checked_on) DO UPDATE SET status=excluded.status,"
+            " consultation=excluded.consultation, detail=excluded.detail,"
+            " checked_at=excluded.checked_at"
+            " WHERE vies_checks.status NOT IN ('valid', 'invalid')"
+            " OR excluded.status IN ('valid', 'invalid')",
+            (
+                check.country,
+                check.number,
+                check.checked_on.isoformat(),
+                str(check.status),
+                check.consultation,
+                check.detail,
+                _now(),
+            ),
+        )
 
     # -- orders -----------------------------------------------------------------------------
 
@@ -606,6 +643,17 @@ def _iso(value: datetime | None) -> str | None:
 
 def _dec(value: str | None) -> Decimal | None:
     return Decimal(value) if value is not None else None
+
+
+def _vies(r: sqlite3.Row) -> ViesCheck:
+    return ViesCheck(
+        country=r["country"],
+        number=r["number"],
+        status=ViesStatus(r["status"]),
+        checked_on=date.fromisoformat(r["checked_on"]),
+        consultation=r["consultation"],
+        detail=r["detail"],
+    )
 
 
 def _work(r: sqlite3.Row) -> WorkRecord:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from igest_sync.errors import StateError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, str] = {
     # version -> script that brings version-1 to version
@@ -97,6 +97,21 @@ _MIGRATIONS: dict[int, str] = {
     DROP TABLE work_v1;
     CREATE INDEX work_state ON work(state);
     CREATE UNIQUE INDEX work_reference ON work(external_reference);
+    """,
+    # 3: VIES checks of customers' EU VAT numbers: one number is asked at most once a day
+    # (a clear answer is kept for the day), and the consultation number VIES gave is the
+    # evidence of an exempt intra-EU supply.
+    3: """
+    CREATE TABLE vies_checks (
+        country TEXT NOT NULL,           -- as VIES spells it (EL for Greece)
+        number TEXT NOT NULL,            -- without the country prefix
+        checked_on TEXT NOT NULL,        -- the Lisbon day of the check
+        status TEXT NOT NULL,            -- valid | invalid | unavailable
+        consultation TEXT,               -- VIES requestIdentifier
+        detail TEXT,                     -- error code when unavailable
+        checked_at TEXT NOT NULL,
+        PRIMARY KEY (country, number, checked_on)
+    );
     """,
 }
 

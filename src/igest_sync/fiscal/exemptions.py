@@ -1,0 +1,41 @@
+"""Which AT exemption code a 0 % line takes: by destination (domestic, eu, export) and kind.
+
+``[invoice.exemptions]`` holds one code per destination and kind (goods or shipping), the way
+the better integrations keep them (pt-invoicing facts in docs/invoicing-rules.md, section 7).
+The older ``product_exemption_code`` / ``shipping_exemption_code`` are the domestic pair when
+``domestic_goods`` / ``domestic_shipping`` are not set, so existing configs keep working.
+"""
+
+from __future__ import annotations
+
+from igest_sync.config import InvoiceConfig
+from igest_sync.fiscal.destination import Zone
+
+# The code an accountant usually gives for each destination, named in refusals as an example.
+TYPICAL = {
+    Zone.DOMESTIC: "M10 for the art. 53 exemption",
+    Zone.EU: "M16, art. 14.º RITI, for a business in another Member State",
+    Zone.EXPORT: "M05, art. 14.º CIVA, for exports",
+}
+
+
+def exemption_key(zone: Zone, shipping: bool) -> str:
+    """The ``[invoice.exemptions]`` key: ``eu_goods``, ``export_shipping`` ..."""
+    return f"{zone.value}_{'shipping' if shipping else 'goods'}"
+
+
+def exemption_code(settings: InvoiceConfig, zone: Zone, shipping: bool) -> str | None:
+    """The configured code for a 0 % line of this destination and kind, or None."""
+    code = settings.exemptions.get(exemption_key(zone, shipping))
+    if code is None and zone == Zone.DOMESTIC:
+        code = settings.shipping_exemption_code if shipping else settings.product_exemption_code
+    return code
+
+
+def setting_to_fill(zone: Zone, shipping: bool) -> str:
+    """What a refusal tells the merchant to set for this destination and kind."""
+    key = f"invoice.exemptions.{exemption_key(zone, shipping)}"
+    if zone == Zone.DOMESTIC:
+        old = "shipping_exemption_code" if shipping else "product_exemption_code"
+        key += f" (or the older invoice.{old})"
+    return key

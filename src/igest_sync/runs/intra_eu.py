@@ -1,0 +1,103 @@
+"""The VIES step before an exempt intra-EU document is issued (issue 13.2).
+
+The decisions are pure (``fiscal.intra_eu``); this step makes the one call they need. For a
+draft with 0 % lines going to another Member State it finds the customer's VAT number, takes
+today's clear answer from the ledger or asks VIES (with the merchant's own NIF from iGEST's
+``/entity`` as requester, so VIES returns a consultation number), keeps the check in the ledger,
+and then: valid -> the check, whose consultation number goes on the notes; invalid ->
+``OrderRejected`` with the cause; no clear answer -> ``VatCheckPending``: the order waits and the
+next run asks again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import date
+
+import httpx
+
+from igest_sync.adapters.vies import ViesClient, split_vat_number
+from igest_sync.config import Config
+from igest_sync.errors import ApiError, AuthError
+from igest_sync.fiscal.intra_eu import vat_number_to_check, vies_verdict
+from igest_sync.models import DocumentDraft, Order, ViesCheck, ViesStatus
+from igest_sync.runs.services import IgestApi
+from igest_sync.state.ledger import Ledger
+
+log = logging.getLogger("igest_sync.invoice")
+
+
+class VatCheckPending(Exception):
+    """VIES gave no clear answer: the order waits for a later run (never issued unchecked)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class IntraEuCheck:
+    """Confirms customers' EU VAT numbers in VIES, at most once per number and day. Thread-safe."""
+
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        igest: IgestApi,
+        *,
+        today: date,
+        vies_transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = config.vies.base_url
+        self.ledger = ledger
+        self.igest = igest
+        self.today = today
+        self._transport = vies_transport
+        self._lock = threading.Lock()
+        self._requester: str | None = None
+
+    def evidence(self, order: Order, draft: DocumentDraft) -> ViesCheck | None:
+        """The valid check that makes ``draft``'s intra-EU lines exempt, or None when it has
+        none. Raises ``OrderRejected`` (no number, or VIES says invalid) or
+        ``VatCheckPending``."""
+        number = vat_number_to_check(order, draft)
+        if number is None:
+            return None
+        country, digits = split_vat_number(number)
+        check = self.ledger.vies_answer(country, digits, self.today)
+        if check is None:
+            check = self._ask(order.id, number)
+            self.ledger.record_vies_check(check)
+        wait = vies_verdict(order.id, check)
+        if wait is not None:
+            log.warning("Order %s waits: %s", order.id, wait)
+            raise VatCheckPending(wait)
+        return check
+
+    def _ask(self, order_id: int, number: str) -> ViesCheck:
+        country, digits = split_vat_number(number)
+        try:
+            requester = self._merchant_nif()
+        except AuthError:
+            raise  # refused iGEST credentials stop the run, as everywhere
+        except ApiError as exc:
+            # Without the requester VIES gives no consultation number: wait, do not guess.
+            return ViesCheck(
+                country, digits, ViesStatus.UNAVAILABLE, self.today, detail=f"iGEST: {exc}"
+            )
+        with ViesClient(self.base_url, transport=self._transport) as vies:
+            check = vies.check(number, requester=requester, today=self.today)
+        log.info(
+            "VIES says %s for %s (order %s)%s",
+            check.status,
+            number,
+            order_id,
+            f", consultation {check.consultation}" if check.consultation else "",
+        )
+        return check
+
+    def _merchant_nif(self) -> str:
+        with self._lock:
+            if self._requester is None:
+                self._requester = self.igest.entity().nif
+            return self._requester

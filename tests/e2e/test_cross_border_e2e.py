@@ -1,0 +1,97 @@
+"""Sales beyond Portugal through the real CLI: the sandbox's cross-border orders 10101-10109
+(Spanish business via VIES, French OSS sale, UK and Canary Islands exports, an invalid and an
+unavailable VAT number, a 300-character name, a checkout note, a POS sale)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from igest_sync.sandbox import start_sandbox
+
+from .conftest import Cli, make_cli
+
+REPO = Path(__file__).resolve().parents[2]
+CROSS_BORDER = {
+    "exemptions": {
+        "eu_goods": "M16",
+        "eu_shipping": "M16",
+        "export_goods": "M05",
+        "export_shipping": "M05",
+    },
+    "oss": True,
+    "copy_order_notes": True,
+}
+
+
+@pytest.fixture
+def sandbox() -> Iterator:
+    with start_sandbox(seed=True, cross_border=True) as sb:
+        yield sb
+
+
+@pytest.fixture
+def cli(sandbox, tmp_path: Path) -> Cli:
+    return make_cli(
+        sandbox, tmp_path, invoice=CROSS_BORDER, vies={"base_url": sandbox.vies_base_url}
+    )
+
+
+def _final(sb, order_id: int) -> dict | None:
+    for ref, docs in sb.igest.final_documents_by_reference().items():
+        if ref.endswith(f":{order_id}"):
+            assert len(docs) == 1
+            return docs[0]
+    return None
+
+
+def test_each_cross_border_order_is_issued_waits_fails_or_is_skipped(sandbox, cli: Cli):
+    first = cli("invoice", "--json")
+    report = first.json()
+    schema = json.loads((REPO / "docs" / "json" / "invoice.schema.json").read_text())
+    assert not list(Draft202012Validator(schema).iter_errors(report))
+    by_order = {int(o["order_id"]): o for o in report["orders"]}
+
+    spanish = _final(sandbox, 10101)  # VIES valid: M16 with the consultation number
+    assert spanish is not None
+    assert {line["exemption_code"] for line in spanish["lines"]} == {"M16"}
+    assert "válido no VIES" in spanish["notes"] and "consulta n.º" in spanish["notes"]
+
+    french = _final(sandbox, 10102)  # OSS at FR 20 %
+    assert french is not None and french["type"] == "FR"
+    assert {line.get("tax_country") for line in french["lines"]} == {"FR"}
+    assert {str(line["vat_rate"]) for line in french["lines"]} <= {"20.00", "5.50"}
+
+    for export in (10103, 10104):  # UK, Canary Islands
+        doc = _final(sandbox, export)
+        assert doc is not None
+        assert {line["exemption_code"] for line in doc["lines"]} == {"M05"}
+
+    assert by_order[10105]["action"] == "failed"
+    assert "not valid" in by_order[10105]["detail"]
+    assert by_order[10106]["action"] == "waiting" and _final(sandbox, 10106) is None
+    assert report["waiting"] == 1
+
+    long_name = _final(sandbox, 10107)
+    assert long_name is not None
+    assert all(len(line["description"]) <= 200 for line in long_name["lines"])
+    assert any(line["description"].endswith("…") for line in long_name["lines"])
+
+    noted = _final(sandbox, 10108)
+    assert noted is not None and "Nota do cliente: Por favor, embrulhar" in noted["notes"]
+
+    assert by_order[10109]["action"] == "skipped" and "pos" in by_order[10109]["detail"]
+    assert _final(sandbox, 10109) is None
+
+    # VIES answers for 10106 after its Member State comes back: later runs issue it, never twice.
+    for _ in range(4):
+        cli("invoice")
+        if _final(sandbox, 10106) is not None:
+            break
+    assert _final(sandbox, 10106) is not None
+    skipped_again = cli("invoice", "--json").json()
+    assert 10109 not in {int(o["order_id"]) for o in skipped_again["orders"]}  # reported once

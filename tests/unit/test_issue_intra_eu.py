@@ -1,0 +1,164 @@
+"""An exempt intra-EU order through the exactly-once path: VIES before the document.
+
+iGEST is the sandbox's emulator in-process; VIES is an httpx.MockTransport whose answers each
+test scripts, so the requests the client sends are asserted exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+
+from igest_sync.adapters.igest import IgestClient
+from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig, ViesConfig
+from igest_sync.models import Action
+from igest_sync.runs.intra_eu import IntraEuCheck
+from igest_sync.runs.issuer import Issuer
+from igest_sync.sandbox import Sandbox
+from igest_sync.sandbox.igest_seed import entity
+from igest_sync.state.ledger import Ledger
+from tests.unit.test_mapping_xborder import SPAIN, exempt_order
+
+TODAY = date(2026, 11, 27)
+VIES_URL = "https://vies.test/rest-api"
+BUSINESS = replace(SPAIN, company="Empresa SL", taxid="ESB12345674")
+
+
+class ScriptedVies:
+    """Answers VIES requests from a list, recording each request body."""
+
+    def __init__(self, *answers: httpx.Response) -> None:
+        self.answers = list(answers)
+        self.bodies: list[dict] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        assert request.url == f"{VIES_URL}/check-vat-number"
+        self.bodies.append(json.loads(request.content))
+        return self.answers.pop(0)
+
+
+@pytest.fixture
+def sandbox():
+    return Sandbox(seed=True)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path):
+    with Ledger(tmp_path / "state.db") as led:
+        yield led
+
+
+def make(sandbox: Sandbox, ledger: Ledger, vies: ScriptedVies, today: date = TODAY):
+    creds = sandbox.credentials["igest"]
+    config = Config(
+        path=Path("config.toml"),
+        jumpseller=JumpsellerConfig("https://js.test/v1", "shop", "token", "shop"),
+        igest=IgestConfig(creds["base_url"], creds["integration_key"], creds["security_code"]),
+        invoice=InvoiceConfig(
+            start_date=date(2026, 11, 1),
+            exemptions={"eu_goods": "M16", "eu_shipping": "M16"},
+            link_documents=False,
+        ),
+        vies=ViesConfig(VIES_URL),
+    )
+    igest = IgestClient(
+        creds["base_url"],
+        creds["integration_key"],
+        creds["security_code"],
+        transport=httpx.WSGITransport(app=sandbox.igest_app),
+    )
+    check = IntraEuCheck(
+        config, ledger, igest, today=today, vies_transport=httpx.MockTransport(vies)
+    )
+    return Issuer(config, ledger, igest, today=today, intra_eu=check), igest
+
+
+def valid(identifier: str = "WAPIAAAAZ1") -> httpx.Response:
+    return httpx.Response(
+        200,
+        json={
+            "countryCode": "ES",
+            "vatNumber": "B12345674",
+            "valid": True,
+            "requestIdentifier": identifier,
+        },
+    )
+
+
+def unavailable() -> httpx.Response:
+    return httpx.Response(200, json={"valid": False, "userError": "MS_UNAVAILABLE"})
+
+
+def order():
+    return replace(exempt_order(SPAIN), billing=BUSINESS, id=20001)
+
+
+def test_valid_number_is_issued_with_the_consultation_on_the_notes(sandbox, ledger):
+    vies = ScriptedVies(valid())
+    issuer, _ = make(sandbox, ledger, vies)
+    outcome = issuer.issue(order())
+    assert outcome.action == Action.ISSUED, outcome.detail
+    assert vies.bodies == [
+        {
+            "countryCode": "ES",
+            "vatNumber": "B12345674",
+            "requesterMemberStateCode": "PT",
+            "requesterNumber": entity()["nif"],
+        }
+    ]
+    stored = sandbox.igest_app.state.documents  # the emulator's own record of the document
+    (doc,) = [d for d in stored if d["external_reference"].endswith(":20001")]
+    assert "consulta n.º WAPIAAAAZ1" in doc["notes"]
+    assert {line["exemption_code"] for line in doc["lines"]} == {"M16"}
+
+
+def test_unavailable_waits_then_issues_when_vies_answers(sandbox, ledger):
+    vies = ScriptedVies(unavailable(), valid("WAPI2"))
+    issuer, _ = make(sandbox, ledger, vies)
+    first = issuer.issue(order())
+    assert first.action == Action.WAITING and "MS_UNAVAILABLE" in first.detail
+    work = ledger.work(20001)
+    assert work.state == "failed" and work.transient  # the next run takes it up again
+    assert not sandbox.igest_app.state.documents  # nothing issued, not even a draft
+    second = issuer.issue(order())
+    assert second.action == Action.ISSUED and len(vies.bodies) == 2
+
+
+def test_invalid_fails_with_the_cause_and_is_asked_once_a_day(sandbox, ledger):
+    vies = ScriptedVies(httpx.Response(200, json={"valid": False, "requestIdentifier": "W9"}))
+    issuer, _ = make(sandbox, ledger, vies)
+    outcome = issuer.issue(order())
+    assert outcome.action == Action.FAILED and "not valid" in outcome.detail
+    assert not ledger.work(20001).transient
+    # A second attempt the same day (resend) reads the ledger's answer, not VIES again.
+    assert issuer.issue(order()).action == Action.FAILED
+    assert len(vies.bodies) == 1
+
+
+def test_a_consumer_in_spain_with_an_exempt_line_is_refused_before_asking(sandbox, ledger):
+    vies = ScriptedVies()
+    issuer, _ = make(sandbox, ledger, vies)
+    outcome = issuer.issue(replace(order(), billing=SPAIN))
+    assert outcome.action == Action.FAILED and "--nif ES" in outcome.detail
+    assert vies.bodies == []
+
+
+def test_a_taxed_order_asks_no_vies(sandbox, ledger):
+    vies = ScriptedVies()
+    issuer, _ = make(sandbox, ledger, vies)
+    domestic = replace(order(), billing=None, shipping_address=None)
+    domestic = replace(domestic, lines=(replace(domestic.lines[0], taxes=()),))
+    issuer.config = replace(
+        issuer.config,
+        invoice=replace(
+            issuer.config.invoice, product_exemption_code="M07", shipping_exemption_code="M07"
+        ),
+    )
+    issuer.settings = issuer.config.invoice
+    assert issuer.issue(domestic).action == Action.ISSUED
+    assert vies.bodies == []
