@@ -204,6 +204,17 @@ def test_the_draft_carries_reference_relation_customer_and_restock():
     assert draft.move_stock is False
     assert draft.gross_total == plan.gross_total == D("22.41")
     assert draft.notes.startswith("Credita parte de FR A/12")
+    blank = credit_note_draft(
+        7,
+        plan,
+        settings,
+        store="shop",
+        seq=2,
+        issue_date=date(2026, 11, 25),
+        reason="  ",
+        restock=False,
+    )
+    assert blank.related_document == ("FR A/12", settings.credit_reason)  # the default reason
     with pytest.raises(CreditRefused, match="cannot precede"):
         credit_note_draft(
             7,

@@ -1,4 +1,4 @@
-"""Mapping rules beyond the money: customer, document type, refusals, credit notes."""
+"""Mapping rules beyond the money: customer, document type, refusals (credit notes: test_credit)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import OrderRejected
 from igest_sync.fiscal.customer import CustomerOverride
-from igest_sync.fiscal.mapping import build_credit_note, build_document
-from igest_sync.models import Address, DocumentDraft, IssuedDocument, Order, OrderLine, Tax
+from igest_sync.fiscal.mapping import build_document
+from igest_sync.models import Address, DocumentDraft, Order, OrderLine, Tax
 
 ISSUE = date(2026, 11, 20)
 PAID_AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -234,89 +234,3 @@ def test_building_twice_gives_equal_drafts() -> None:
     )
     settings = InvoiceConfig(payment_methods={"b": "MB", "a": "CC"})
     assert build(order, settings) == build(order, settings)
-
-
-# -- credit notes ---------------------------------------------------------------------------
-
-
-def issued(draft: DocumentDraft, **fields) -> IssuedDocument:
-    values = dict(
-        id="doc-1",
-        type=draft.type,
-        series=draft.series,
-        number="FR A/123",
-        atcud="X-123",
-        status="final",
-        date=draft.date,
-        external_reference=draft.external_reference,
-        customer_nif=draft.customer.nif,
-        customer_name=draft.customer.name,
-        net_total=draft.net_total,
-        vat_total=draft.vat_total,
-        gross_total=draft.gross_total,
-    )
-    values.update(fields)
-    return IssuedDocument(**values)
-
-
-def credit(order, original, draft, reason="Encomenda cancelada", when=date(2026, 11, 25)):
-    return build_credit_note(
-        order, original, draft, InvoiceConfig(), store="loja", issue_date=when, reason=reason
-    )
-
-
-def test_credit_note_credits_the_whole_original() -> None:
-    order = make_order(
-        "24.92",
-        lines=(product("9.99", qty="2", discount="1.00"),),
-        shipping=D("5.94"),
-        shipping_taxes=VAT23,
-    )
-    draft = build(order)
-    nc = credit(order, issued(draft), draft, reason="Devolução")
-    assert nc.type == "NC"
-    assert nc.related_document == ("FR A/123", "Devolução")
-    assert nc.external_reference == "jumpseller:loja:31:credit"
-    assert nc.lines == draft.lines
-    assert nc.prices_include_vat == draft.prices_include_vat
-    assert (nc.net_total, nc.vat_total, nc.gross_total) == (
-        draft.net_total,
-        draft.vat_total,
-        draft.gross_total,
-    )
-    assert nc.vat_breakdown == draft.vat_breakdown
-    assert nc.customer == draft.customer
-    assert nc.payment_method is None
-    assert nc.date == date(2026, 11, 25)
-    assert "FR A/123" in nc.notes
-
-
-def test_credit_note_reason_defaults_to_the_setting() -> None:
-    order = make_order("10.00")
-    draft = build(order)
-    assert credit(order, issued(draft), draft, reason="  ").related_document == (
-        "FR A/123",
-        "Encomenda cancelada",
-    )
-
-
-def test_credit_note_needs_a_final_original() -> None:
-    order = make_order("10.00")
-    draft = build(order)
-    with pytest.raises(OrderRejected, match="draft"):
-        credit(order, issued(draft, number=None, status="draft"), draft)
-
-
-def test_credit_note_refuses_when_the_original_carries_another_total() -> None:
-    order = make_order("10.00")
-    draft = build(order)
-    with pytest.raises(OrderRejected) as caught:
-        credit(order, issued(draft, gross_total=D("10.01")), draft)
-    assert "10.01 EUR" in str(caught.value) and "10.00 EUR" in str(caught.value)
-
-
-def test_credit_note_cannot_predate_the_original() -> None:
-    order = make_order("10.00")
-    draft = build(order)
-    with pytest.raises(OrderRejected, match="precede"):
-        credit(order, issued(draft), draft, when=date(2026, 11, 19))

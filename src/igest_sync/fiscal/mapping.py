@@ -53,12 +53,11 @@ from igest_sync.fiscal import texts
 from igest_sync.fiscal.customer import CustomerOverride, customer_and_warnings, is_individual
 from igest_sync.fiscal.destination import Destination, Zone, order_destination
 from igest_sync.fiscal.exemptions import TYPICAL, exemption_code, setting_to_fill
-from igest_sync.fiscal.money import ZERO, LineAmounts, PricedLines, document_totals, price_lines
+from igest_sync.fiscal.money import ZERO, LineAmounts, PricedLines, price_lines
 from igest_sync.fiscal.oss_rates import country_rates
 from igest_sync.models import (
     Customer,
     DocumentDraft,
-    IssuedDocument,
     Order,
     OrderLine,
     Tax,
@@ -529,65 +528,4 @@ def build_document(
         gross_total=priced.gross_total,
         vat_breakdown=priced.vat_breakdown,
         warnings=tuple(warnings),
-    )
-
-
-def build_credit_note(
-    order: Order,
-    original: IssuedDocument,
-    original_draft: DocumentDraft,
-    settings: InvoiceConfig,
-    *,
-    store: str,
-    issue_date: date,
-    reason: str,
-) -> DocumentDraft:
-    """An NC crediting the whole ``original``: its lines, prices, customer and price mode.
-
-    ``original_draft`` is the draft the original was issued from (rebuild it with
-    ``build_document`` for the original's date if it was not kept); its totals must equal the
-    finalized original's, or the credit would not cancel it exactly. Stock returns to the
-    warehouse when the settings move stock. No payment method: an NC is not a receipt.
-    """
-    if original.number is None or original.status != "final":
-        raise OrderRejected(
-            order.id,
-            f"the document to credit is {original.status}, not final; only a "
-            "finalized document is credited",
-        )
-    if original.gross_total != original_draft.gross_total:
-        raise OrderRejected(
-            order.id,
-            f"{original.number} carries {_eur(original.gross_total)} but the lines "
-            f"to credit add up to {_eur(original_draft.gross_total)}; credit it by hand",
-        )
-    if original.date is not None and issue_date < original.date:
-        raise OrderRejected(
-            order.id,
-            f"a credit note dated {issue_date} cannot precede {original.number} "
-            f"dated {original.date}",
-        )
-    net, vat, gross, breakdown = document_totals(
-        original_draft.lines, original_draft.prices_include_vat
-    )
-    reason = reason.strip() or settings.credit_reason
-    return replace(
-        original_draft,
-        external_reference=external_reference(store, order.id, "credit"),
-        type=pt_rules.CREDIT_NOTE,
-        series=settings.series,
-        date=issue_date,
-        payment_method=None,
-        warehouse=original_draft.warehouse,
-        move_stock=original_draft.move_stock,
-        notes=texts.fit(
-            f"Anula {original.number} (encomenda Jumpseller n.º {order.id}): {reason}",
-            texts.NOTES,
-        )[0],
-        net_total=net,
-        vat_total=vat,
-        gross_total=gross,
-        vat_breakdown=breakdown,
-        related_document=(original.number, reason),
-        warnings=(),
     )
