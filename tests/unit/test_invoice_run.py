@@ -159,3 +159,23 @@ def test_a_quiet_failure_of_this_run_still_is_no_successful_run(ledger):
     ig.faults.clear()
     InvoiceRun(config(), ledger, js, ig, now=START + timedelta(minutes=20)).run()
     assert ledger.get_meta("last_success_at") == (START + timedelta(minutes=20)).isoformat()
+
+
+def test_a_notice_is_shown_once_then_reminded_once_a_day(ledger):
+    # Order 7 invoiced, then cancelled, with credit_cancelled off: a person must credit it by
+    # hand. The notice is printed by the first run and then once a day, not every ten minutes.
+    js = FakeJumpseller(orders=[paid_order(7, "12.30", created_at=START, paid_at=START)])
+    ig = FakeIgest()
+    settings = config(credit_cancelled=False)
+    assert InvoiceRun(settings, ledger, js, ig, now=START).run().count(Action.ISSUED) == 1
+    js.add(paid_order(7, "12.30", created_at=START, paid_at=START, status="canceled"))
+
+    def run(after: timedelta):
+        return InvoiceRun(settings, ledger, js, ig, now=START + after).run()
+
+    first = run(timedelta(minutes=10))
+    assert len(first.notices) == 1 and "credit_cancelled is off" in first.notices[0]
+    quiet = run(timedelta(hours=2))
+    assert (quiet.notices, quiet.quiet_notices) == ([], first.notices)
+    assert quiet.to_json()["quiet_notices"] == first.notices
+    assert run(timedelta(hours=24, minutes=10)).notices == first.notices

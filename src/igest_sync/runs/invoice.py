@@ -108,6 +108,7 @@ class InvoiceRun:
         self.followup.finish(report.notices)
         failed_here = report.failed
         self._report_failures(report, failed_before)
+        self._report_notices(report)
         self.ledger.set_meta("last_run_at", self.now.isoformat(timespec="seconds"))
         log.info("Invoice run done: %s (checkpoint: order %s)", report.summary(), report.checkpoint)
         if not failed_here:  # whether shown or quiet, an order failed in this run
@@ -154,6 +155,20 @@ class InvoiceRun:
                 self.ledger.mark_reported(work.order_id, work.kind, self.now)
             else:
                 report.quiet.append(earlier)
+
+    def _report_notices(self, report: InvoiceReport) -> None:
+        """The same rule for notices (a cancelled order to credit by hand, a document not
+        attached): printed the first time, then at most once per ``remind_failed_hours``."""
+        remind = timedelta(hours=self.config.invoice.remind_failed_hours)
+        shown: list[str] = []
+        for notice in report.notices:
+            last = self.ledger.notice_shown_at(notice)
+            if last is not None and remind and self.now - last < remind:
+                report.quiet_notices.append(notice)
+                continue
+            shown.append(notice)
+            self.ledger.mark_notice_shown(notice, self.now)
+        report.notices = shown
 
     def _due(self, work: WorkRecord, remind: timedelta) -> bool:
         """Never shown by a run, or longer ago than ``remind`` (0: every run reminds)."""

@@ -20,6 +20,8 @@ class InvoiceReport:
     # Failures already shown to a person whose reminder is not due: not printed, no exit 1
     # (cron mails only what changed); `status` lists them.
     quiet: list[ItemOutcome] = field(default_factory=list)
+    # Notices shown by an earlier run whose reminder is not due: not printed.
+    quiet_notices: list[str] = field(default_factory=list)
 
     def count(self, action: str) -> int:
         return sum(1 for o in self.outcomes if o.action == action)
@@ -67,4 +69,5 @@ class InvoiceReport:
             "notices": list(self.notices),
             "still_failed": [{"order_id": o.key, "error": o.detail} for o in self.still_failed],
             "quiet": [{"order_id": o.key, "error": o.detail} for o in self.quiet],
+            "quiet_notices": list(self.quiet_notices),
         }

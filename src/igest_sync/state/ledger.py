@@ -18,12 +18,13 @@ up by its external reference before anything is sent again.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Self
@@ -238,6 +239,24 @@ class Ledger:
             "INSERT INTO meta(key, value) VALUES(?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
             (key, value),
+        )
+
+    def notice_shown_at(self, text: str) -> datetime | None:
+        """When a run last printed this notice for a person, if it did."""
+        value = self.get_meta(_notice_key(text))
+        return datetime.fromisoformat(value) if value else None
+
+    def mark_notice_shown(self, text: str, at: datetime) -> None:
+        """Remember that ``text`` was printed at ``at``; forget notices not seen for 30 days,
+        so that the table does not grow with every error message ever printed."""
+        stale = (at - timedelta(days=30)).isoformat(timespec="seconds")
+        self._write_many(
+            ("DELETE FROM meta WHERE key LIKE 'notice:%' AND value < ?", (stale,)),
+            (
+                "INSERT INTO meta(key, value) VALUES(?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (_notice_key(text), at.isoformat(timespec="seconds")),
+            ),
         )
 
     @property
@@ -709,3 +728,7 @@ def _document(r: sqlite3.Row) -> DocumentRecord:
         r["emailed"],
         r["email_error"],
     )
+
+
+def _notice_key(text: str) -> str:
+    return "notice:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
