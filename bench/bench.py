@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import set_server_nagle  # noqa: E402
-from scenarios import SCENARIOS, Options, ScenarioResult  # noqa: E402
+from harness import set_server_nagle
+from scenarios import SCENARIOS, Options, ScenarioResult
 
 HEADER = ("Scenario", "Measure", "Value", "Target", "Result")
 QUICK = dict(

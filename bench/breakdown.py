@@ -48,10 +48,12 @@ class RunProfile:
 
     def lines(self) -> list[str]:
         out = [
-            f"wall {self.wall:.2f} s = start-up {self.startup:.2f} + requests in flight "
-            f"{self.in_flight:.2f} + gaps (nothing in flight) {self.gaps:.2f} + tail "
-            f"{self.tail:.2f}; CLI CPU {self.cpu:.2f} s; sandbox work beyond latency "
-            f"{self.sandbox_extra:.2f} s (summed over requests)"
+            (
+                f"wall {self.wall:.2f} s = start-up {self.startup:.2f} + requests in flight "
+                f"{self.in_flight:.2f} + gaps (nothing in flight) {self.gaps:.2f} + tail "
+                f"{self.tail:.2f}; CLI CPU {self.cpu:.2f} s; sandbox work beyond latency "
+                f"{self.sandbox_extra:.2f} s (summed over requests)"
+            )
         ]
         for r in self.routes:
             out.append(

@@ -27,12 +27,14 @@ try:  # typer 0.2x vendors click; earlier versions depend on it
     from typer._click.exceptions import UsageError as ClickUsageError
     from typer._click.globals import get_current_context
 except ImportError:  # pragma: no cover
-    from click import (  # type: ignore[import-not-found,no-redef,assignment]
+    # mypy sees the typer that is installed (one that vendors click, so click itself is absent)
+    # and both branches binding the same names: the ignores say exactly that.
+    from click import (  # type: ignore[import-not-found,no-redef]
         ClickException,
         get_current_context,
     )
-    from click import Context as _ClickContext  # type: ignore[import-not-found,no-redef]
-    from click import UsageError as ClickUsageError  # type: ignore[import-not-found,no-redef]
+    from click import Context as _ClickContext  # type: ignore[no-redef]
+    from click import UsageError as ClickUsageError  # type: ignore[no-redef]
 
 from igest_sync.errors import ExitCode
 

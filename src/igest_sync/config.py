@@ -208,8 +208,10 @@ def _permission_warnings(path: Path) -> list[str]:
         return []
     if mode & 0o077:
         return [
-            f"{path} is open to other users (mode {mode & 0o777:o}) and may hold secrets: "
-            f"run `chmod 600 {path}`"
+            (
+                f"{path} is open to other users (mode {mode & 0o777:o}) and may hold secrets: "
+                f"run `chmod 600 {path}`"
+            )
         ]
     return []
 

@@ -318,7 +318,7 @@ def _unknown(label: str, section: str, key: str, known: Iterable[str]) -> str:
 
 def _read_sections(
     data: dict,
-    schema: Mapping[str, type],
+    schema: Mapping[str, type[Any]],
     label: str,
     env: Mapping[str, str],
     problems: list[str],
@@ -367,8 +367,9 @@ def _read_sections(
                     failed.add(where)
                 continue
             try:
-                value = _convert(_KINDS[fld.type], raw, where in _SECRET_KEYS)
-                if _KINDS[fld.type] in ("str_table", "rate_table"):
+                kind = _kind(fld)
+                value = _convert(kind, raw, where in _SECRET_KEYS)
+                if kind in ("str_table", "rate_table"):
                     value = _table(where, value, problems, label)
                 value = _check_value(where, value)
             except _Invalid as exc:
@@ -380,9 +381,15 @@ def _read_sections(
     return result
 
 
+def _kind(fld: dataclasses.Field[Any]) -> str:
+    # ``config`` has ``from __future__ import annotations``: every field's type is its source text.
+    assert isinstance(fld.type, str), f"{fld.name}: annotation {fld.type!r} is not a string"
+    return _KINDS[fld.type]
+
+
 def _cross_checks(
     sections: dict[str, dict[str, Any]],
-    schema: Mapping[str, type],
+    schema: Mapping[str, type[Any]],
     failed: set[tuple[str, str]],
     label: str,
     problems: list[str],
@@ -443,7 +450,7 @@ def _cross_checks(
 
 def validate(
     data: dict,
-    schema: Mapping[str, type],
+    schema: Mapping[str, type[Any]],
     label: str,
     env: Mapping[str, str],
 ) -> tuple[dict[str, dict[str, Any]], list[str], list[str]]:

@@ -44,22 +44,23 @@ def configure(log_dir: Path, *, secrets: Iterable[str] = (), verbose: bool = Fal
     root.setLevel(logging.INFO)
     root.propagate = False
     redact = RedactingFilter(secrets)
-    path: Path | None = log_dir / LOG_FILE
+    file = log_dir / LOG_FILE
+    path: Path | None = None  # stays None when the file cannot be written
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
+            file, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
         )
         if os.name == "posix":  # Windows keeps it private through the profile's own ACL
-            os.chmod(path, 0o600)
+            os.chmod(file, 0o600)
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s [pid %(process)d] %(message)s")
         )
         handler.addFilter(redact)
         root.addHandler(handler)
+        path = file
     except OSError as exc:  # an unwritable log dir must not stop the invoicing
         print(f"warning: cannot write the log file in {log_dir}: {exc.strerror}", file=sys.stderr)
-        path = None
     if verbose:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 try:
-    from zoneinfo import ZoneInfo
-
     LISBON: tzinfo = ZoneInfo("Europe/Lisbon")
-except Exception:  # pragma: no cover - a system without tz data; Lisbon is UTC±1
+except ZoneInfoNotFoundError:  # pragma: no cover - a system without tz data; Lisbon is UTC±1
     LISBON = UTC
 
 

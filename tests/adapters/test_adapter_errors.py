@@ -55,8 +55,10 @@ EXCEPTIONS = [
 RESPONSES = [
     (
         400,
-        '{"message": "bad @TOKEN@", "error": {"message": "bad @KEY@", '
-        '"fields": {"x": "@CODE@"}}, "errors": {"y": ["@TOKEN@"]}}',
+        (
+            '{"message": "bad @TOKEN@", "error": {"message": "bad @KEY@", '
+            '"fields": {"x": "@CODE@"}}, "errors": {"y": ["@TOKEN@"]}}'
+        ),
         Rejected,
     ),
     (
@@ -70,8 +72,10 @@ RESPONSES = [
     (418, "teapot", Rejected),
     (
         422,
-        f'{{"message": "{OWN_ECHO}", "error": {{"message": "{OWN_ECHO}", "fields": '
-        f'{{"k": "{OWN_ECHO}"}}}}}}',
+        (
+            f'{{"message": "{OWN_ECHO}", "error": {{"message": "{OWN_ECHO}", "fields": '
+            f'{{"k": "{OWN_ECHO}"}}}}}}'
+        ),
         Rejected,
     ),
     (429, "slow down @TOKEN@", RateLimited),

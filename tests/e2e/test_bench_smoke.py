@@ -32,6 +32,7 @@ def test_bench_quick_quiet_and_startup_complete_and_print_the_table(tmp_path: Pa
         ],
         capture_output=True,
         text=True,
+        check=False,  # the exit code is asserted below, with the output in the message
         timeout=240,
         env=env,
         stdin=subprocess.DEVNULL,

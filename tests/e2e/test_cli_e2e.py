@@ -35,6 +35,7 @@ def run(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.
         [sys.executable, "-m", "igest_sync", *args],
         capture_output=True,
         text=True,
+        check=False,  # the tests assert the exit code themselves
         timeout=timeout,
         env=env or os.environ.copy(),
         stdin=subprocess.DEVNULL,
@@ -53,34 +54,42 @@ def test_help_lists_every_command_and_each_has_an_example():
 
 def test_console_script_and_module_are_the_same_program():
     script = Path(sys.executable).with_name("igest-sync")
-    result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "Exit codes" in result.stdout
 
 
 BAD_CONFIGS = {
     "unknown key": (
-        "[jumpseller]\nbase_url='https://api.jumpseller.com/v1'\nlogin='x'\n"
-        "auth_token='t'\ncolour='blue'\n[igest]\nbase_url='https://i.example/v1'\n"
-        "integration_key='k'\nsecurity_code='s'\n",
+        (
+            "[jumpseller]\nbase_url='https://api.jumpseller.com/v1'\nlogin='x'\n"
+            "auth_token='t'\ncolour='blue'\n[igest]\nbase_url='https://i.example/v1'\n"
+            "integration_key='k'\nsecurity_code='s'\n"
+        ),
         "colour",
     ),
     "missing key": (
-        "[jumpseller]\nbase_url='https://api.jumpseller.com/v1'\nlogin='x'\n"
-        "[igest]\nbase_url='https://i.example/v1'\nintegration_key='k'\n"
-        "security_code='s'\n",
+        (
+            "[jumpseller]\nbase_url='https://api.jumpseller.com/v1'\nlogin='x'\n"
+            "[igest]\nbase_url='https://i.example/v1'\nintegration_key='k'\n"
+            "security_code='s'\n"
+        ),
         "auth_token",
     ),
     "wrong type": (
-        "[jumpseller]\nbase_url='https://api.jumpseller.com/v1'\nlogin='x'\n"
-        "auth_token='t'\n[igest]\nbase_url='https://i.example/v1'\n"
-        "integration_key='k'\nsecurity_code='s'\n[invoice]\nmove_stock='yes'\n",
+        (
+            "[jumpseller]\nbase_url='https://api.jumpseller.com/v1'\nlogin='x'\n"
+            "auth_token='t'\n[igest]\nbase_url='https://i.example/v1'\n"
+            "integration_key='k'\nsecurity_code='s'\n[invoice]\nmove_stock='yes'\n"
+        ),
         "move_stock",
     ),
     "bad toml": ("[jumpseller\nlogin = \n", "line"),
     "http url": (
-        "[jumpseller]\nbase_url='http://api.jumpseller.com/v1'\nlogin='x'\n"
-        "auth_token='t'\n[igest]\nbase_url='https://i.example/v1'\n"
-        "integration_key='k'\nsecurity_code='s'\n",
+        (
+            "[jumpseller]\nbase_url='http://api.jumpseller.com/v1'\nlogin='x'\n"
+            "auth_token='t'\n[igest]\nbase_url='https://i.example/v1'\n"
+            "integration_key='k'\nsecurity_code='s'\n"
+        ),
         "http://",
     ),
 }

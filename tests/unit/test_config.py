@@ -320,8 +320,10 @@ def test_vat_rate_is_checked_against_the_configured_region(tmp_path):
     text = with_key("invoice", 'vat_region = "PT-AC"', with_key("products", "vat_rate = 23"))
     problems = problems_of(tmp_path, text)
     assert problems == [
-        "config.toml: [products] vat_rate: 23 is not a VAT rate in PT-AC; "
-        "use 16, 9, 4, or 0 with an exemption code"
+        (
+            "config.toml: [products] vat_rate: 23 is not a VAT rate in PT-AC; "
+            "use 16, 9, 4, or 0 with an exemption code"
+        )
     ]
 
 

@@ -294,7 +294,7 @@ def test_shipping_with_tax_is_a_service_line() -> None:
         shipping_method_name=" CTT Expresso ",
     )
     draft = build(order)
-    item, shipping = draft.lines
+    _item, shipping = draft.lines
     assert (shipping.reference, shipping.description, shipping.is_service) == (
         "PORTES",
         "CTT Expresso",

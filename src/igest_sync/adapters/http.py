@@ -337,9 +337,9 @@ class HttpService:
             status = response.status_code
             if status == 429:
                 refusals += 1
-                delay = self._retry_after(response)
-                if delay is None:
-                    delay = float(2 ** (refusals - 1))  # 1 s, 2 s, 4 s ...
+                asked = self._retry_after(response)
+                # Without Retry-After: 1 s, 2 s, 4 s ...
+                delay = asked if asked is not None else float(2 ** (refusals - 1))
                 if not self._may_wait(attempt, waited, delay):
                     raise self._rate_limited(where, attempt, delay)
                 # Everyone sharing this client waits: the server refused the whole pace.
@@ -347,9 +347,8 @@ class HttpService:
                 waited += delay
                 continue
             if status >= 500:
-                delay = self._retry_after(response)
-                if delay is None:
-                    delay = self._backoff(attempt)
+                asked = self._retry_after(response)
+                delay = asked if asked is not None else self._backoff(attempt)
                 if (
                     idempotent
                     and self._may_wait(attempt, waited, delay)

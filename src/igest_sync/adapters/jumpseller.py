@@ -222,7 +222,7 @@ class JumpsellerClient:
         self, first: date, last: date, status: str | None = None
     ) -> Iterator[Order]:
         """Orders created from ``first`` to ``last`` inclusive (store dates), of one status."""
-        params = {
+        params: dict[str, object] = {
             "dateFilter": "customDate",
             "initialDate": first.isoformat(),
             "finalDate": last.isoformat(),
@@ -339,7 +339,8 @@ class JumpsellerClient:
             row_location = parse_int_id(row.get("location_id"))
             stock = parse_int_id(row.get("stock"))
             if (
-                (product_id, variant_id) not in wanted
+                product_id is None
+                or (product_id, variant_id) not in wanted
                 or stock is None
                 or row_location not in (None, int(location_id))
             ):

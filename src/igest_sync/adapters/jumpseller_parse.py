@@ -194,7 +194,9 @@ def parse_order(item: Any) -> Order:
         )
     reader = _Reader()
     money = reader.money
-    customer = raw.get("customer") if isinstance(raw.get("customer"), dict) else {}
+    customer = raw.get("customer")
+    if not isinstance(customer, dict):
+        customer = {}
     currency = _text(raw.get("currency"))
     if not currency:
         reader.defects.append("currency is missing")
@@ -318,10 +320,10 @@ def catalogue_items(item: Any) -> list[CatalogueItem]:
                 f"{SERVICE} sent a variant of {where} without a valid id", service=SERVICE
             )
         vwhere = f"{where} variant {variant_id}"
-        values = [
+        texts = (
             _text(o.get("value")) for o in as_list(variant.get("options")) if isinstance(o, dict)
-        ]
-        values = [v for v in values if v]
+        )
+        values = [v for v in texts if v]
         price = variant.get("price")
         items.append(
             CatalogueItem(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -73,7 +73,7 @@ class ViesClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> ViesClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -157,8 +157,10 @@ def _resolve_nif(
         return nif, ()
     if settings.invalid_nif == "consumer":
         return None, (
-            f"Order {order.id}: NIF {raw!r} is invalid ({error}); issued to the final consumer "
-            f'because invoice.invalid_nif = "consumer"',
+            (
+                f"Order {order.id}: NIF {raw!r} is invalid ({error}); issued to the final consumer "
+                f'because invoice.invalid_nif = "consumer"'
+            ),
         )
     raise OrderRejected(
         order.id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from igest_sync.config import Config
@@ -85,6 +86,7 @@ def run_checks(config: Config, jumpseller: JumpsellerApi, igest: IgestApi) -> li
     results = [store]
     if store.ok or store.exit_code != ExitCode.SERVICE:  # else it would repeat that failure
         results.extend(_check_stock_locations(config, jumpseller))
+    entity: Entity | None
     try:
         entity = _call("iGEST entity", igest.entity, IGEST_AUTH_HINT)
     except _Failed as failed:
@@ -170,7 +172,7 @@ def _check_series(config: Config, igest: IgestApi) -> list[CheckResult]:
     for doc_type in _series_types(config):
         name = f"Series {doc_type} {code}"
         try:
-            found = _call(name, lambda t=doc_type: igest.series(t), IGEST_AUTH_HINT)
+            found = _call(name, partial(igest.series, doc_type), IGEST_AUTH_HINT)
         except _Failed as failed:
             results.append(failed.result)
             continue

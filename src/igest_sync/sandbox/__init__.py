@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -45,7 +45,7 @@ from igest_sync.sandbox.jumpseller import JumpsellerApp
 from igest_sync.sandbox.limits import IgestLimiter, JumpsellerLimiter
 from igest_sync.sandbox.server import LoopbackServer
 from igest_sync.sandbox.stats import Stats
-from igest_sync.sandbox.store import JumpsellerStore
+from igest_sync.sandbox.store import JumpsellerStore, Product, Variant
 from igest_sync.sandbox.vies import VatRegistry, ViesApp
 
 __all__ = ["FaultRule", "Faults", "Sandbox", "start_sandbox"]
@@ -187,7 +187,8 @@ class Sandbox:
         added_items = 0
         for product in data.generate_catalogue(variants, seed) if variants else ():
             self.store.add_product(product)
-            for index, item in enumerate(product.variants or [product]):
+            items: Sequence[Variant | Product] = product.variants or [product]
+            for index, item in enumerate(items):
                 added_items += 1
                 if (product.id * 7 + index) % 1000 < share * 1000:
                     net = (item.price * 100 / (100 + product.vat_rate)).quantize(

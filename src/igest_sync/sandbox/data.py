@@ -296,7 +296,7 @@ def igest_seed_products() -> list[dict[str, Any]]:
         if spec.sku in IGEST_MISSING:
             continue
         rate = spec.rate or Decimal(0)
-        gross = Decimal(IGEST_OLD_PRICE.get(spec.sku, spec.price))
+        gross = Decimal(IGEST_OLD_PRICE.get(spec.sku or "", spec.price))
         net = (gross * 100 / (100 + rate)).quantize(Decimal("0.000001"))
         product, variant = _seed_item(spec.sku or "")
         holder = variant or product

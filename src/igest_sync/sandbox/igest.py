@@ -19,6 +19,7 @@ rates, each with its ``tax_country``; a document also shows its ``notes`` and
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -128,7 +129,7 @@ class IgestApp(EmulatorApp):
         self.integration_key = integration_key
         self.security_code = security_code
         self.limiter = limiter
-        self.loader = None
+        self.loader: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         s, r = self.state, self.router.add
         r("GET", "/v1/entity", lambda q: Response.json(s.entity))
         r("GET", "/v1/series", self.list_series)

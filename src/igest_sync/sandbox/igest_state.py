@@ -90,7 +90,8 @@ class IgestState:
     def warehouse_codes(self) -> set[str]:
         return {w["code"] for w in self.warehouses}
 
-    def active_series(self, code: str, doc_type: str) -> dict[str, Any] | None:
+    def active_series(self, code: object, doc_type: str) -> dict[str, Any] | None:
+        # ``code`` is whatever the request sent (absent, a number): it simply matches no series.
         for series in self.series:
             if series["code"] == code and series["document_type"] == doc_type and series["active"]:
                 return series
@@ -137,7 +138,7 @@ class IgestState:
         with self.lock:
             if reference in self.by_reference:
                 raise conflict(f"A product with reference {reference!r} exists already")
-            product = {
+            product: dict[str, Any] = {
                 "id": self._next_product_id,
                 "reference": reference,
                 "description": description,
@@ -210,7 +211,7 @@ class IgestState:
             if reference is not None and not isinstance(reference, str):
                 problems.add("external_reference", "must be a string")
             related = self._related(body.get("related_document"), doc_type, problems)
-            doc = {
+            doc: dict[str, Any] = {
                 "id": self._next_document_id,
                 "type": doc_type,
                 "series": series_code,

@@ -34,9 +34,11 @@ class HttpError(Exception):
 def _default(value: object) -> object:
     # Jumpseller sends money as JSON numbers; float(Decimal("29.97")) prints as 29.97.
     if isinstance(value, Decimal):
+        # The exponent is a letter for NaN and infinities: those go out as floats too.
+        exponent = value.as_tuple().exponent
         return (
             int(value)
-            if value == value.to_integral_value() and value.as_tuple().exponent >= 0
+            if isinstance(exponent, int) and exponent >= 0 and value == value.to_integral_value()
             else float(value)
         )
     if isinstance(value, (datetime, date)):

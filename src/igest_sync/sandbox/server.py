@@ -44,7 +44,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _environ(self, body: bytes) -> dict[str, Any]:
         path, _, query = self.path.partition("?")
-        host, port = self.server.server_address[:2]
+        address = self.server.server_address
+        assert isinstance(address, tuple), "the sandbox listens on TCP (host, port)"
+        host, port = address[:2]
         environ: dict[str, Any] = {
             "REQUEST_METHOD": self.command,
             "SCRIPT_NAME": "",

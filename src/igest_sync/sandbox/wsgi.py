@@ -134,11 +134,14 @@ class EmulatorApp:
                 and not rule.after
                 and not (rule.kind == "truncated" and request.method == "GET")
             )
-            response = None if before else self._handle(request, handler)
-            if rule is not None:
+            real = None if before else self._handle(request, handler)
+            if rule is None:
+                assert real is not None  # no rule, so nothing replaced the request
+                response = real
+            else:
                 self.stats.record_fault(self.service, rule.kind)
                 response = apply(
-                    rule, request, response, self.faults, self._on_raise(route), self.error_response
+                    rule, request, real, self.faults, self._on_raise(route), self.error_response
                 )
         response.headers.extend(request.extra_headers)
         self.stats.record(self.service, route, response.status)
