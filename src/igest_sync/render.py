@@ -278,7 +278,7 @@ class FitTable(Table):
         super().__init__(*args, **kwargs)
         self._pending: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
 
-    def add_row(self, *cells: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
         self._pending.append((cells, kwargs))
 
     def __rich_console__(self, console: Any, options: Any) -> Any:

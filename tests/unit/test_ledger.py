@@ -172,10 +172,12 @@ def test_unwritable_state_directory_is_a_state_error(tmp_path: Path) -> None:
 
 def test_second_lock_holder_is_refused_at_once(tmp_path: Path) -> None:
     with Ledger(tmp_path / "s.db") as first, Ledger(tmp_path / "s.db") as second:
-        with first.run_lock():
-            with pytest.raises(RunLocked, match=f"pid {os.getpid()}"):
-                with second.run_lock():
-                    pass
+        with (
+            first.run_lock(),
+            pytest.raises(RunLocked, match=f"pid {os.getpid()}"),
+            second.run_lock(),
+        ):
+            pass
         with second.run_lock():  # released when the first run ended
             pass
 

@@ -10,10 +10,10 @@ have arrived); callers recover a lost answer with ``find_documents(external_refe
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
@@ -111,7 +111,7 @@ class IgestClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> IgestClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -147,7 +147,7 @@ class IgestClient:
             raise BadResponse(f"{SERVICE} GET {path}: expected a list", service=SERVICE)
         return [item for item in body if isinstance(item, dict)]
 
-    def _paged(self, path: str, params: dict[str, object] | None = None) -> Iterator[dict]:
+    def _paged(self, path: str, params: Mapping[str, object] | None = None) -> Iterator[dict]:
         page = 1
         while True:
             body = self._object(
@@ -425,7 +425,8 @@ def _document(body: Any) -> IssuedDocument:
     if not isinstance(body, dict):
         raise BadResponse(f"{SERVICE} sent a document that is not an object", service=SERVICE)
     document_id = _required_id(body, "document")
-    customer = body.get("customer") if isinstance(body.get("customer"), dict) else {}
+    raw_customer = body.get("customer")
+    customer: dict[str, Any] = raw_customer if isinstance(raw_customer, dict) else {}
     raw_date = body.get("date")
     try:
         issued_on = date.fromisoformat(raw_date) if raw_date else None

@@ -44,6 +44,9 @@ from igest_sync.models import (
 from igest_sync.state.lock import run_lock
 from igest_sync.state.schema import SCHEMA_VERSION, migrate, transaction
 
+# SQL parameters: positional or named.
+Params = tuple[object, ...] | dict[str, object]
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -136,11 +139,11 @@ class Ledger:
     @staticmethod
     def _open_once(path: Path) -> sqlite3.Connection:
         if str(path) == ":memory:":  # a dry run with no state file yet: write nothing to disk
-            db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            migrate(db, path)
-            return db
-        db = None
+            memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            memory.row_factory = sqlite3.Row
+            migrate(memory, path)
+            return memory
+        db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
@@ -208,10 +211,10 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self, sql: str, params: tuple | dict = ()) -> None:
+    def _write(self, sql: str, params: Params = ()) -> None:
         self._write_many((sql, params))
 
-    def _write_many(self, *statements: tuple[str, tuple | dict]) -> None:
+    def _write_many(self, *statements: tuple[str, Params]) -> None:
         """Run the statements in one transaction: all of them are recorded, or none."""
         with self._lock:
             try:
@@ -221,7 +224,7 @@ class Ledger:
             except sqlite3.DatabaseError as exc:
                 raise StateError(f"State file {self.path} could not be written: {exc}.") from None
 
-    def _rows(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         with self._lock:
             try:
                 return self._db.execute(sql, params).fetchall()
@@ -253,8 +256,10 @@ class Ledger:
         self._write_many(
             ("DELETE FROM meta WHERE key LIKE 'notice:%' AND value < ?", (stale,)),
             (
-                "INSERT INTO meta(key, value) VALUES(?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (
+                    "INSERT INTO meta(key, value) VALUES(?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value=excluded.value"
+                ),
                 (_notice_key(text), at.isoformat(timespec="seconds")),
             ),
         )
@@ -437,7 +442,7 @@ class Ledger:
     ) -> None:
         """Record a step. In-flight states also raise ``phase`` so a crash is looked up later."""
         phase_sql = ", phase=?" if state in IN_FLIGHT else ""
-        params: list = [state, _now()]
+        params: list[object] = [state, _now()]
         if state in IN_FLIGHT:
             params.append(state)
         doc_sql = ", document_id=?" if document_id is not None else ""
@@ -476,7 +481,7 @@ class Ledger:
     def work_in_states(self, *states: str, kind: str | None = None) -> list[WorkRecord]:
         marks = ",".join("?" for _ in states)
         sql = f"SELECT * FROM work WHERE state IN ({marks})"
-        params: list = list(states)
+        params: list[object] = list(states)
         if kind:
             sql += " AND kind=?"
             params.append(kind)
@@ -645,8 +650,9 @@ class Ledger:
         return run_lock(self.path)
 
 
-def _document_filter(since: date | None, order_id: int | None) -> tuple[str, tuple]:
-    clauses, params = [], []
+def _document_filter(since: date | None, order_id: int | None) -> tuple[str, tuple[object, ...]]:
+    clauses: list[str] = []
+    params: list[object] = []
     if since is not None:
         clauses.append("COALESCE(date, substr(issued_at, 1, 10)) >= ?")
         params.append(since.isoformat())
