@@ -1,0 +1,93 @@
+"""The package's layers, read from its source: no import cycles, and each layer imports only
+what the architecture allows (docs/architecture.md).
+
+Module-level imports only: an import inside a function or under ``TYPE_CHECKING`` is how a
+module defers a heavy or a type-only dependency, and creates no cycle at import time.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "igest_sync"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """Every module this one imports when it is imported (ours and third parties')."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Import):
+                found.update(alias.name for alias in inner.names)
+            elif isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
+                for alias in inner.names:
+                    candidate = f"{inner.module}.{alias.name}"
+                    found.add(candidate if candidate in MODULES else inner.module)
+    return found
+
+
+GRAPH = {
+    name: {m for m in top_level_imports(path) if m in MODULES and m != name}
+    for name, path in MODULES.items()
+}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                found.append([*path[path.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return found
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    assert len(GRAPH) > 40
+    assert cycles(GRAPH) == []
+
+
+def test_the_cycle_finder_finds_one() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c", "a"]]
+
+
+def test_the_fiscal_rules_import_no_service_state_or_run() -> None:
+    for name in (m for m in GRAPH if m.startswith("igest_sync.fiscal")):
+        bad = {
+            m
+            for m in GRAPH[name]
+            if m.startswith(("igest_sync.adapters", "igest_sync.state", "igest_sync.runs"))
+        }
+        assert bad == set(), name
+
+
+def test_only_the_command_line_layer_imports_typer_or_rich() -> None:
+    allowed = {"igest_sync.cli", "igest_sync.cli_session", "igest_sync.render", "igest_sync.demo"}
+    for name, path in MODULES.items():
+        if name in allowed or name.startswith("igest_sync.sandbox"):
+            continue
+        third = {m.split(".")[0] for m in top_level_imports(path)}
+        assert not third & {"typer", "rich", "click"}, name
