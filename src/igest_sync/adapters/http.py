@@ -556,3 +556,23 @@ def _status_text(status: int) -> str:
         return f"HTTP {status} {HTTPStatus(status).phrase}"
     except ValueError:
         return f"HTTP {status}"
+
+
+class ServiceClient:
+    """What every API client shares: its one ``HttpService``, counted and closed with it."""
+
+    _http: HttpService
+
+    @property
+    def request_count(self) -> int:
+        """HTTP requests this client sent so far, retries included."""
+        return self._http.request_count
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from igest_sync import PROCESS_START
-from igest_sync.adapters.http import HttpService, RateWindow
+from igest_sync.adapters.http import HttpService, RateWindow, ServiceClient
 from igest_sync.errors import BadResponse
 from igest_sync.models import (
     NOTES_SEPARATOR,
@@ -63,7 +63,7 @@ def _segment(value: object) -> str:
     return quote(str(value), safe="")
 
 
-class IgestClient:
+class IgestClient(ServiceClient):
     """iGEST REST client; the only module that knows iGEST's wire format. Thread-safe."""
 
     def __init__(
@@ -103,19 +103,6 @@ class IgestClient:
         value = response.headers.get(LIMIT_HEADER, "").strip()
         if value.isdigit():
             self._http.gate.follow_limit(1.0, int(value))
-
-    @property
-    def request_count(self) -> int:
-        return self._http.request_count
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- plumbing -------------------------------------------------------------------------------
 

@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
-from igest_sync.adapters.http import HttpService, RateWindow
+from igest_sync.adapters.http import HttpService, RateWindow, ServiceClient
 from igest_sync.adapters.jumpseller_parse import (
     as_list,
     catalogue_items,
@@ -49,7 +49,7 @@ LIMIT_HEADERS = (
 PACE_EVERY = 0.2  # seconds between writes of the pace file during a run
 
 
-class JumpsellerClient:
+class JumpsellerClient(ServiceClient):
     """Jumpseller REST client: Basic auth, pages of 100, paced to the rate-limit headers.
 
     Thread-safe: one instance may be shared by worker threads; pacing is global to it.
@@ -106,23 +106,13 @@ class JumpsellerClient:
         if elapsed < 1.1:
             self._http.gate.observe(1.0, 0, at=clock() - elapsed)
 
-    @property
-    def request_count(self) -> int:
-        return self._http.request_count
-
     def close(self) -> None:
-        self._http.close()
+        super().close()
         if self._pace_file is not None and self._http.request_count:
             try:
                 self._pace_file.write_text(f"{time.time():.3f}")
             except OSError:
                 pass
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- transport ------------------------------------------------------------------------------
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import date
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
-from igest_sync.adapters.http import HttpService, RateWindow
+from igest_sync.adapters.http import HttpService, RateWindow, ServiceClient
 from igest_sync.errors import ApiError
 from igest_sync.models import ViesCheck, ViesStatus
 
@@ -43,7 +43,7 @@ def split_vat_number(vat_number: str) -> tuple[str, str]:
     return ("EL" if country == "GR" else country), number
 
 
-class ViesClient:
+class ViesClient(ServiceClient):
     """VIES REST client (public, no credentials)."""
 
     def __init__(
@@ -65,19 +65,6 @@ class ViesClient:
             clock=clock,
             sleep=sleep,
         )
-
-    @property
-    def request_count(self) -> int:
-        return self._http.request_count
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def check(self, vat_number: str, *, requester: str, today: date) -> ViesCheck:
         """Ask VIES about ``vat_number`` (with its country prefix) on behalf of ``requester``
