@@ -145,13 +145,32 @@ def test_null_billing_and_customer_give_a_final_consumer_document():
     assert draft.customer.nif is None and draft.gross_total == Decimal("23.88")
 
 
-@pytest.mark.parametrize("value", [None, "", "abc", True])
+@pytest.mark.parametrize("value", [None, "", "abc", True, "²"])
 def test_an_order_without_a_usable_id_cannot_be_named_and_is_a_bad_response(value):
     raw = wire()
     raw["id"] = value
     with pytest.raises(BadResponse) as caught:
         parse_order({"order": raw})
     assert "without a valid id" in str(caught.value)
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_a_payment_time_past_the_calendar_is_refused_naming_the_field(stamp):
+    # Shifting it to UTC overflows: the order is refused by name, the run goes on.
+    raw = wire()
+    raw["completed_at"] = stamp
+    assert "completed_at" in refusal(raw) and "not a date" in refusal(raw)
+
+
+@pytest.mark.parametrize(
+    "field,value", [("price", "1e30"), ("qty", "1e999"), ("discount", "1E+40")]
+)
+def test_an_implausibly_large_number_is_refused_naming_the_field(field, value):
+    # Past any shop's amounts it would overflow the cent arithmetic: a defect, not a crash.
+    raw = wire()
+    raw["products"][0][field] = value
+    text = refusal(raw)
+    assert f"products[0].{field}" in text and "not a number" in text
 
 
 # -- quantities and prices ----------------------------------------------------------------------

@@ -42,28 +42,37 @@ def parse_int_id(value: Any) -> int | None:
         return value
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    if isinstance(value, str) and value.strip().isdecimal():
         return int(value.strip())
     return None
 
 
+# No shop amount, quantity or rate reaches a trillion; a larger one ("1e30") is a broken field,
+# and refusing it here keeps it from overflowing the money arithmetic later.
+_LARGEST = Decimal("1e12")
+
+
 def _number(value: Any) -> Decimal | None:
-    """A finite Decimal from a JSON number or a numeric string; None when it is not one."""
+    """A finite Decimal of plausible size from a JSON number or a numeric string; None when it
+    is not one."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return Decimal(value)
     if isinstance(value, float):
         value = repr(value)
-    if isinstance(value, Decimal):
-        return value if value.is_finite() else None
-    if isinstance(value, str):
+    number: Decimal
+    if isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, str):
         try:
             number = Decimal(value.strip())
         except InvalidOperation:
             return None
-        return number if number.is_finite() else None
-    return None
+    else:
+        return None
+    return number if number.is_finite() and abs(number) < _LARGEST else None
 
 
 class _Reader:
@@ -137,7 +146,10 @@ def parse_timestamp(value: Any) -> datetime | None:
     if parsed.tzinfo is None or zone_is_utc:
         # Jumpseller writes its timestamps in UTC; a naive one can only mean UTC.
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):  # year 1 or 9999 shifted past the calendar's edge
+        return None
 
 
 def _text(value: Any) -> str | None:
