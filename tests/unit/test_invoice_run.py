@@ -179,3 +179,22 @@ def test_a_notice_is_shown_once_then_reminded_once_a_day(ledger):
     assert (quiet.notices, quiet.quiet_notices) == ([], first.notices)
     assert quiet.to_json()["quiet_notices"] == first.notices
     assert run(timedelta(hours=24, minutes=10)).notices == first.notices
+
+
+def test_an_order_cancelled_while_its_invoice_waited_for_a_retry_gets_no_document(ledger):
+    # iGEST was down when order 7 was paid; before the next run the customer cancelled it.
+    from igest_sync.errors import ServerError
+
+    js = FakeJumpseller(orders=[paid_order(7, "12.30", created_at=START, paid_at=START)])
+    ig = FakeIgest()
+    ig.faults.add("create_document", ServerError("503", service="iGEST", status=503))
+    first = InvoiceRun(config(), ledger, js, ig, now=START).run()
+    assert [o.action for o in first.outcomes] == [Action.FAILED]
+    assert ledger.work(7).transient
+    js.add(paid_order(7, "12.30", created_at=START, paid_at=START, status="canceled"))
+    second = InvoiceRun(config(), ledger, js, ig, now=START + timedelta(hours=1)).run()
+    assert [(o.key, o.action) for o in second.outcomes] == [("7", Action.SKIPPED)]
+    assert "cancelled before it was invoiced" in second.outcomes[0].detail
+    assert ig.drafts == [] or all(d.type != "NC" for d in ig.drafts)
+    assert not [d for d in ig.documents.values() if d.status == "final"]  # no invoice, no NC
+    assert ledger.work(7) is None and second.exit_code == 0

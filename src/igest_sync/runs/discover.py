@@ -91,6 +91,8 @@ class Discovery:
         for order in self._newly_paid_open_orders():
             self._classify(order, plan, to_issue)
         for order in self._unfinished_orders(to_issue):
+            if order.status != PAID and self.record:
+                record_order(self.ledger, order)  # the issuer looks it up, then issues nothing
             to_issue.setdefault(order.id, order)
         plan.orders = sorted(to_issue.values(), key=lambda o: (o.completed_at or self.now, o.id))
         return plan

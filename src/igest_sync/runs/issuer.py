@@ -48,6 +48,8 @@ from igest_sync.runs.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger, WorkRecord
 
+PAID = "paid"  # Jumpseller status_enum
+
 log = logging.getLogger("igest_sync.invoice")
 
 CrashHook = Callable[[str], None]
@@ -93,6 +95,14 @@ class Issuer:
         """The invoice of a paid order."""
 
         def build() -> DocumentDraft:
+            if order.status != PAID:
+                # Cancelled while its invoice waited for a retry: whatever an earlier attempt
+                # left in iGEST has been looked up (a final one adopted); nothing new is issued.
+                now = "cancelled" if order.status == "canceled" else order.status.replace("_", " ")
+                raise _NoLongerPaid(
+                    f"{now} before it was invoiced (its invoice waited for a retry): no "
+                    "document issued"
+                )
             draft = build_document(
                 order, self.settings, store=self.store, issue_date=self.today, override=override
             )
@@ -160,6 +170,15 @@ class Issuer:
             )
         try:
             draft = build()
+        except _NoLongerPaid as exc:
+            try:
+                self._discard(drafts)
+            except ApiError as error:
+                return self.failed(order_id, kind, f"{exc}; {error}", True, seq=seq)
+            self.ledger.clear_phase(order_id, kind, seq)
+            self.ledger.drop_unsent_work(order_id, kind, seq)
+            log.warning("Order %s: %s", order_id, exc)
+            return ItemOutcome(key, Action.SKIPPED, str(exc), kind=kind)
         except (OrderRejected, VatCheckPending) as exc:
             try:
                 self._discard(drafts)
@@ -339,3 +358,7 @@ class Issuer:
 class _Adopted(Exception):
     def __init__(self, outcome: ItemOutcome) -> None:
         self.outcome = outcome
+
+
+class _NoLongerPaid(Exception):
+    """The order to invoice is not paid any more (cancelled while its work waited)."""

@@ -478,6 +478,14 @@ class Ledger:
             (order_id, kind, seq),
         )
 
+    def drop_unsent_work(self, order_id: int, kind: str, seq: int = 1) -> None:
+        """Forget work that never reached iGEST (no phase): the order no longer needs it."""
+        self._write(
+            "DELETE FROM work WHERE order_id=? AND kind=? AND seq=? AND phase IS NULL "
+            "AND state IN ('pending', 'failed')",
+            (order_id, kind, seq),
+        )
+
     def work_in_states(self, *states: str, kind: str | None = None) -> list[WorkRecord]:
         marks = ",".join("?" for _ in states)
         sql = f"SELECT * FROM work WHERE state IN ({marks})"
