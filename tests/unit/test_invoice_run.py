@@ -198,3 +198,22 @@ def test_an_order_cancelled_while_its_invoice_waited_for_a_retry_gets_no_documen
     assert ig.drafts == [] or all(d.type != "NC" for d in ig.drafts)
     assert not [d for d in ig.documents.values() if d.status == "final"]  # no invoice, no NC
     assert ledger.work(7) is None and second.exit_code == 0
+
+
+def test_a_failed_second_credit_note_is_reminded_like_any_failure(ledger):
+    from igest_sync.models import Kind
+
+    js = FakeJumpseller(orders=[paid_order(7, "12.30", created_at=START, paid_at=START)])
+    ig = FakeIgest()
+    InvoiceRun(config(), ledger, js, ig, now=START).run()
+    ledger.ensure_work(7, Kind.CREDIT, "jumpseller:loja:7:credit:2", seq=2)
+    ledger.fail(7, Kind.CREDIT, "iGEST refused the credit note", transient=False, seq=2)
+
+    def run(after: timedelta):
+        return InvoiceRun(config(), ledger, js, ig, now=START + after).run()
+
+    first = run(timedelta(minutes=10))
+    assert ([o.key for o in first.still_failed], first.exit_code) == (["7"], 1)
+    quiet = run(timedelta(hours=1))
+    assert (quiet.still_failed, quiet.exit_code) == ([], 0)
+    assert [o.key for o in quiet.quiet] == ["7"]

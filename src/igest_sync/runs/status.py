@@ -197,7 +197,8 @@ def build_status(
         full = credited >= shown[order_id].gross_total
         report.credit_state[order_id] = CREDITED if full else PARTLY_CREDITED
     # A paid order's invoice is due on the payment day: flag those waiting more than a day.
-    pending_paid = [o for _, o in failed if o is not None] + waiting
+    # (A failed credit note is not a late invoice: its invoice was issued.)
+    pending_paid = [o for w, o in failed if o is not None and w.kind == Kind.INVOICE] + waiting
     for order in pending_paid:
         if order.paid_at and order.status == "paid":
             hours = (now - datetime.fromisoformat(order.paid_at)) / timedelta(hours=1)

@@ -463,12 +463,13 @@ class Ledger:
             (WorkState.FAILED, error, int(transient), _now(), order_id, kind, seq),
         )
 
-    def mark_reported(self, order_id: int, kind: str, at: datetime, seq: int = 1) -> None:
+    def mark_reported(self, order_id: int, kind: str, at: datetime) -> None:
         """This failure was printed for a person at ``at``: the next runs stay quiet about it
-        until a reminder is due (``[invoice] remind_failed_hours``)."""
+        until a reminder is due (``[invoice] remind_failed_hours``). Whatever its seq: an order
+        has at most one unfinished credit note, and a second credit's failure is the one."""
         self._write(
-            "UPDATE work SET reported_at=? WHERE order_id=? AND kind=? AND seq=? AND state=?",
-            (at.isoformat(timespec="seconds"), order_id, kind, seq, WorkState.FAILED),
+            "UPDATE work SET reported_at=? WHERE order_id=? AND kind=? AND state=?",
+            (at.isoformat(timespec="seconds"), order_id, kind, WorkState.FAILED),
         )
 
     def clear_phase(self, order_id: int, kind: str, seq: int = 1) -> None:
