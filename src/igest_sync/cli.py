@@ -8,6 +8,7 @@ the commands so that ``--help`` and a quiet cron run start fast.
 
 from __future__ import annotations
 
+import math
 import sys
 from datetime import date
 from pathlib import Path
@@ -243,6 +244,7 @@ def status(
         float | None,
         typer.Option(
             "--fail-if-late",
+            min=0,
             metavar="HOURS",
             help="Exit 1 when a paid order has waited longer than this for its document.",
         ),
@@ -262,10 +264,15 @@ def status(
       igest-sync status --fail-if-late 24   (for monitoring)
     """
     from igest_sync import render
-    from igest_sync.errors import ExitCode
+    from igest_sync.errors import ExitCode, UsageError
     from igest_sync.runs.status import DocumentFilter, build_status, empty_status
     from igest_sync.state.ledger import Ledger
 
+    if fail_if_late is not None and not math.isfinite(fail_if_late):
+        # nan or inf would never fire: a monitoring check that can never fail.
+        raise UsageError(
+            f"--fail-if-late {fail_if_late} is not a number of hours.", hint="For example: 24."
+        )
     cli = state_of(ctx)
     since_date = _parse_date(since, "--since")
     # The store's name titles the report (an agency runs one home per store); the config is
@@ -340,6 +347,12 @@ def credit(
     from igest_sync.fiscal.credit import CreditPlan, CreditRequest
     from igest_sync.runs.credit import credit_run
 
+    if not reason.strip():
+        # The reason is printed on a document that can never be changed: never a default here.
+        raise UsageError(
+            "--reason is empty: a credit note must say why it is issued.",
+            hint='Example: --reason "Devolução de 1 caneca".',
+        )
     if everything and (line or shipping):
         raise UsageError(
             "--all credits everything not credited yet; it cannot be combined with --line or "

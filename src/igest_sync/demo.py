@@ -24,7 +24,7 @@ from igest_sync.sandbox.cross_border import cross_border_orders
 # an export to the United Kingdom (M05).
 CROSS_BORDER_DEMO = {10101, 10102, 10103}
 
-console = Console(highlight=False)
+console = Console(highlight=False, emoji=False)
 
 
 def demo_config(

@@ -47,9 +47,10 @@ COMPACT_BELOW = 100  # columns: fewer table columns under this width
 WIDE_FROM = 120  # columns: every table column from this width
 
 
-out = Console(highlight=False, soft_wrap=False)
+# emoji=False: a SKU or reason like "BOX:cd:2" must print as typed, not as an emoji.
+out = Console(highlight=False, soft_wrap=False, emoji=False)
 # soft_wrap: off a terminal (cron mail) an error keeps its paths on one line.
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 _quiet = False
 

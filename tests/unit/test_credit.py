@@ -77,8 +77,9 @@ def test_parse_lines_quantities_and_colons_in_skus():
     assert request.describe() == "--line SKU-1:2 --line SKU-2 --line A:B --line X:1.5 --shipping"
     with pytest.raises(ValueError, match="positive"):
         CreditRequest.parse(["SKU-1:0"])
-    with pytest.raises(ValueError, match="no SKU"):
-        CreditRequest.parse([""])
+    for empty in ("", ":", "::"):
+        with pytest.raises(ValueError, match="no SKU"):
+            CreditRequest.parse([empty])
 
 
 def test_one_unit_at_the_original_price_and_what_remains():

@@ -94,7 +94,7 @@ class CreditRequest:
                     reference = head
                     if not quantity.is_finite() or quantity <= 0:
                         raise ValueError(f"--line {spec}: the quantity must be positive")
-            if not reference:
+            if not reference.strip(":"):
                 raise ValueError(f"--line {spec!r}: no SKU")
             lines.append((reference, quantity))
         return cls(tuple(lines), shipping, everything)
