@@ -209,3 +209,21 @@ def test_a_failed_read_never_marks_an_issued_credit_note_failed(world):
     run(world).credit_cancelled(later)  # the next run tries again by itself
     assert [o.action for o in later.outcomes] == [Action.ISSUED]
     assert [n.gross_total for n in notes(igest)] == [D("10.00"), D("25.00")]
+
+
+def test_an_invoice_credited_in_full_elsewhere_is_looked_up_once(world):
+    config, ledger, js, igest = world
+    # The whole invoice was credited through another ledger (or by hand in iGEST)...
+    with Ledger(Path(":memory:")) as other:
+        run((config, other, js, igest)).credit(
+            ORDER, CreditRequest(everything=True), "x", confirm=yes
+        )
+    assert [n.gross_total for n in notes(igest)] == [D("35.00")]
+    # ...then the order is cancelled: this ledger finds nothing left, and remembers it.
+    js.add(three_of_a_kind(status="canceled"))
+    run(world).credit_cancelled(InvoiceReport())
+    assert ledger.invoiced_without_credit() == {}
+    reads = len(igest.log)
+    run(world).credit_cancelled(InvoiceReport())
+    assert len(igest.log) == reads  # not read again on every run
+    assert len(notes(igest)) == 1

@@ -256,6 +256,9 @@ class Credits:
             return self._failed(order_id, exc.message, False)
         except CreditRefused as exc:
             if exc.nothing_left:
+                # Credited in full already (by hand in iGEST, say): remembered, so that later
+                # runs do not read the invoice and its credit notes again for 90 days.
+                self.ledger.mark_fully_credited(order_id)
                 return None
             return self._refused(order_id, stored, exc)
         return self._issue(order_id, prepared)

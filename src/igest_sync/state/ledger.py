@@ -618,6 +618,11 @@ class Ledger:
                 found.setdefault(r["order_id"], []).append(_document(r))
         return found
 
+    def mark_fully_credited(self, order_id: int) -> None:
+        """iGEST shows the order's invoice credited in full (by credit notes this ledger did not
+        issue): the credit pass stops looking it up."""
+        self.set_meta(f"fully_credited:{order_id}", _now())
+
     def invoiced_without_credit(self) -> dict[int, DocumentRecord]:
         """Final invoices that the final credit notes this ledger knows do not cover in full
         (none, or partial ones adding up to less than the invoice), by order id."""
@@ -635,6 +640,9 @@ class Ledger:
             },
         )
         invoices = {r["order_id"]: _document(r) for r in rows}
+        # Found credited in full in iGEST by credit notes made elsewhere: nothing to look for.
+        for r in self._rows("SELECT key FROM meta WHERE key LIKE 'fully_credited:%'"):
+            invoices.pop(int(r["key"].split(":", 1)[1]), None)
         if not invoices:
             return invoices
         # A credit of the whole invoice (request NULL) covers it; partial ones are added up.
