@@ -218,7 +218,9 @@ def test_an_invoice_credited_in_full_elsewhere_is_looked_up_once(world):
         run((config, other, js, igest)).credit(
             ORDER, CreditRequest(everything=True), "x", confirm=yes
         )
-    assert [n.gross_total for n in notes(igest)] == [D("35.00")]
+    [by_hand] = notes(igest)
+    assert by_hand.gross_total == D("35.00")
+    igest.documents[by_hand.id] = replace(by_hand, external_reference=None)  # made in iGEST
     # ...then the order is cancelled: this ledger finds nothing left, and remembers it.
     js.add(three_of_a_kind(status="canceled"))
     run(world).credit_cancelled(InvoiceReport())
