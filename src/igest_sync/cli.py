@@ -12,7 +12,7 @@ import math
 import sys
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -22,7 +22,6 @@ from igest_sync.cli_session import (
     exit_codes_help,
     finish,
     load_config,
-    make_clients,
     session,
     setup_logging,
     show_version,
@@ -30,9 +29,6 @@ from igest_sync.cli_session import (
 )
 from igest_sync.cli_session import config_path as _config_path
 from igest_sync.cli_session import state_path as _state_file
-
-if TYPE_CHECKING:
-    from igest_sync.config import Config
 
 app = typer.Typer(
     name="igest-sync",
@@ -99,19 +95,6 @@ def _global_options(
 
 
 # -- helpers ----------------------------------------------------------------------------------
-# Thin names over cli_session (the one way to open things), reading the current ctx.obj.
-
-
-def _config() -> Config:
-    return load_config(state_of())
-
-
-def _state_path() -> Path:
-    return _state_file(state_of())
-
-
-def _clients(config: Config, *, remember_pace: bool = True):
-    return make_clients(config, _state_path(), remember_pace=remember_pace)
 
 
 def _parse_date(value: str | None, flag: str) -> date | None:
@@ -504,7 +487,6 @@ def sync_stock_command(
 def _catalogue_command(title: str, json_out: bool, run) -> None:
     """Run one catalogue sync under the run lock with a progress bar; render; exit 1 on failures."""
     from igest_sync import render
-    from igest_sync.errors import ExitCode
 
     with (
         session(ledger=False) as s,
@@ -512,7 +494,7 @@ def _catalogue_command(title: str, json_out: bool, run) -> None:
     ):
         report = run(s.config, s.jumpseller, s.igest, progress)
     render.catalogue_report(report, title, json_out=json_out)
-    raise typer.Exit(ExitCode.ITEM_FAILED if report.failed else ExitCode.OK)
+    finish(report)
 
 
 # -- set-up -----------------------------------------------------------------------------------
@@ -702,10 +684,8 @@ def check(json_out: JsonOption = False) -> None:
     from igest_sync import render
     from igest_sync.runs.checks import checks_exit_code, run_checks
 
-    config = _config()
-    js, ig = _clients(config)
-    with js, ig:
-        results = run_checks(config, js, ig)
+    with session(lock=False, ledger=False) as s:
+        results = run_checks(s.config, s.jumpseller, s.igest)
     render.check_results(results, json_out=json_out)
     raise typer.Exit(int(checks_exit_code(results)))
 
