@@ -619,17 +619,27 @@ def init(
     )
     chosen = _parse_date(first_day, "--start-date")
     assert chosen is not None
-    values = init_values(
-        jumpseller_base_url=jumpseller_base_url,
-        jumpseller_login=login,
-        jumpseller_auth_token=token,
-        igest_base_url=igest_url,
-        igest_integration_key=igest_key,
-        igest_security_code=code,
-        start_date=chosen,
-        document_type=document_type,
-        series=series,
-    )
+    try:
+        values = init_values(
+            jumpseller_base_url=jumpseller_base_url,
+            jumpseller_login=login,
+            jumpseller_auth_token=token,
+            igest_base_url=igest_url,
+            igest_integration_key=igest_key,
+            igest_security_code=code,
+            start_date=chosen,
+            document_type=document_type,
+            series=series,
+        )
+    except ConfigError as exc:
+        # The values were checked as the file would be, but no file exists yet: name the
+        # flags (or answers), not a file to edit.
+        raise ConfigError(
+            f"init cannot write {path}: nothing was written.",
+            problems=[problem.removeprefix("config.toml: ") for problem in exc.problems],
+            hint="Correct the flag (or the answer) for each key listed, e.g. --document-type "
+            "FR, --series A, --igest-base-url https://...",
+        ) from None
     write_config(path, values, overwrite=force)
     private = " (mode 600)" if os.name == "posix" else ""
     # -q: only what needs a person (an unset secret), as for every command.

@@ -127,3 +127,12 @@ def test_init_example_prints_it_verbatim_and_it_loads(runner, tmp_path):
     assert config.jumpseller.login == "mystore"
     assert not [p for p in problems if "chmod" not in p]
     assert not (tmp_path / "home" / "config.toml").exists()  # printing writes nothing
+
+
+def test_a_bad_flag_names_the_key_and_writes_nothing(runner, tmp_path):
+    result = invoke(runner, "init", "--yes", *FLAGS, "--document-type", "XX")
+    assert isinstance(result.exception, ConfigError)
+    error = result.exception
+    assert "nothing was written" in error.message and "--document-type" in (error.hint or "")
+    assert error.problems == ["[invoice] document_type: expected one of FR, FT, FS, got 'XX'"]
+    assert not (tmp_path / "home" / "config.toml").exists()
