@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from igest_sync.models import DocumentType
+
 # AT's TaxExemptionCode list as of the 2025 table (M03 and M08 were withdrawn; M26 expired on
 # 2024-01-04 but stays valid for documents about earlier supplies, so we keep accepting it).
 EXEMPTION_CODES: dict[str, str] = {
@@ -55,8 +57,8 @@ VAT_RATES: dict[str, dict[str, Decimal]] = {
 }
 
 # Sales documents this tool issues; NC is only ever issued against one of these.
-INVOICE_TYPES = ("FR", "FT", "FS")
-CREDIT_NOTE = "NC"
+INVOICE_TYPES = (DocumentType.FR, DocumentType.FT, DocumentType.FS)
+CREDIT_NOTE = DocumentType.NC
 
 # Fatura simplificada limits (art. 40 CIVA), read as VAT-inclusive amounts (the safe reading).
 FS_LIMIT_GOODS_TO_CONSUMERS = Decimal("1000")

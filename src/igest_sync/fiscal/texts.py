@@ -30,14 +30,9 @@ NOTES = 500
 ELLIPSIS = "…"
 
 
-def without_controls(text: str, *, keep_newlines: bool = False) -> str:
+def without_controls(text: str) -> str:
     """``text`` with each control character (Unicode category Cc) replaced by a space, runs of
-    spaces squeezed, and trimmed; line breaks kept (as "\\n") when ``keep_newlines``."""
-    if keep_newlines:
-        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        return "\n".join(
-            cleaned for cleaned in (without_controls(line) for line in lines) if cleaned
-        )
+    spaces squeezed, and trimmed."""
     spaced = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
     return " ".join(spaced.split())
 
@@ -52,15 +47,6 @@ def shorten(text: str, limit: int) -> str:
     space = cut.rfind(" ")
     head = cut[:space] if space > 0 else text[:room]
     return head.rstrip(" ,;:-–—.\n") + ELLIPSIS
-
-
-def fit(text: str | None, limit: int) -> tuple[str | None, bool]:
-    """(cleaned text within ``limit``, whether it had to be shortened); None stays None."""
-    if text is None:
-        return None, False
-    cleaned = without_controls(text)
-    short = shorten(cleaned, limit)
-    return short or None, short != cleaned
 
 
 def fit_notes(lines: list[str]) -> tuple[str, bool]:

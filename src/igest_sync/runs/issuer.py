@@ -65,7 +65,6 @@ class Issuer:
         igest: IgestApi,
         *,
         today: date,
-        known: dict[str, list[IssuedDocument]] | None = None,
         crash_hook: CrashHook | None = None,
         intra_eu: IntraEuCheck | None = None,
     ) -> None:
@@ -75,8 +74,9 @@ class Issuer:
         self.ledger = ledger
         self.igest = igest
         self.today = today
-        # external_reference -> documents, from one listing when the ledger started empty.
-        self.known = known
+        # external_reference -> documents, from one listing when the ledger started empty
+        # (use_listing).
+        self.known: dict[str, list[IssuedDocument]] | None = None
         self.crash_hook = crash_hook
         # VIES before an exempt intra-EU document (asks only for such orders).
         self.intra_eu = intra_eu or IntraEuCheck(config, ledger, igest, today=today)
