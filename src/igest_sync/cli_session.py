@@ -253,9 +253,7 @@ def make_clients(
 class Session:
     """What a command works with; the parts it did not ask for are None."""
 
-    state: CliState
     config: Config
-    state_path: Path
     jumpseller: JumpsellerClient
     igest: IgestClient
     ledger: Ledger | None = None
@@ -295,7 +293,7 @@ def session(
         if ledger:
             ledger_path = Path(":memory:") if dry_run and not path.exists() else path
             opened = stack.enter_context(Ledger(ledger_path))
-        yield Session(state, config, path, js, ig, opened)
+        yield Session(config, js, ig, opened)
 
 
 def finish(report: Report) -> NoReturn:

@@ -33,7 +33,7 @@ from igest_sync.redact import redact
 
 if TYPE_CHECKING:
     from igest_sync.fiscal.credit import CreditPlan
-    from igest_sync.models import DocumentDraft, ItemOutcome
+    from igest_sync.models import DocumentDraft
     from igest_sync.runs.catalogue import CatalogueReport
     from igest_sync.runs.checks import CheckResult
     from igest_sync.runs.credit import CreditReport
@@ -119,14 +119,6 @@ def _money(value: object) -> str:
         return f"{Decimal(str(value)).quantize(Decimal('0.01'))}"
     except InvalidOperation:
         return str(value)
-
-
-def _outcome_field(outcome: ItemOutcome, name: str) -> Any:
-    # Typed fields on ItemOutcome where they exist, the older ``extra`` dict otherwise.
-    value = getattr(outcome, name, None)
-    if value is None:
-        value = (getattr(outcome, "extra", None) or {}).get(name)
-    return value
 
 
 # -- messages -------------------------------------------------------------------------------
@@ -372,8 +364,7 @@ def invoice_report(report: InvoiceReport, *, json_out: bool = False, always: boo
         _key_column(table, "Document")
         _key_column(table, "Total (EUR)", right=True)
         for o in issued:
-            number = _outcome_field(o, "number") or o.detail
-            table.add_row(_cell(o.key), _cell(number), _money(_outcome_field(o, "gross_total")))
+            table.add_row(_cell(o.key), _cell(o.number or o.detail), _money(o.gross_total))
         _show(table)
     if interesting:
         table = _table("Needs attention" if report.failed else "Other orders")
