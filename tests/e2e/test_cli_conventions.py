@@ -5,26 +5,19 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
-import sys
 from pathlib import Path
 
 from igest_sync import __version__
 from igest_sync.state.lock import run_lock
+from tests.support.cli import run_cli
+from tests.support.forked import Finished
 
 from .conftest import Cli
 
 
-def run(*args: str, home: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "igest_sync", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "IGEST_SYNC_HOME": str(home), "COLUMNS": "80"},
-        stdin=subprocess.DEVNULL,
-    )
+def run(*args: str, home: Path, timeout: float = 60) -> Finished:
+    env = {**os.environ, "IGEST_SYNC_HOME": str(home), "COLUMNS": "80"}
+    return run_cli(*args, env=env, timeout=timeout)
 
 
 def test_version_names_the_python_and_the_platform(tmp_path):

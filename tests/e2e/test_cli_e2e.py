@@ -13,6 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.cli import run_cli
+from tests.support.forked import Finished
+
 from .conftest import Cli, make_cli
 
 COMMANDS = [
@@ -30,16 +33,8 @@ COMMANDS = [
 ]
 
 
-def run(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "igest_sync", *args],
-        capture_output=True,
-        text=True,
-        check=False,  # the tests assert the exit code themselves
-        timeout=timeout,
-        env=env or os.environ.copy(),
-        stdin=subprocess.DEVNULL,
-    )
+def run(*args: str, env: dict | None = None, timeout: float = 60) -> Finished:
+    return run_cli(*args, env=env or os.environ.copy(), timeout=timeout)
 
 
 def test_help_lists_every_command_and_each_has_an_example():
@@ -261,6 +256,7 @@ def test_sandbox_json_prints_one_line_then_serves_both_apis(tmp_path):
         assert proc.wait(timeout=10) == 0
 
 
+@pytest.mark.slow(13)
 def test_demo_runs_the_whole_cycle_and_exits_0(tmp_path):
     result = run("demo", env={**os.environ, "HOME": str(tmp_path)}, timeout=180)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -1,4 +1,5 @@
-"""The real CLI as a subprocess, with a private home, config and state: for e2e and fault tests."""
+"""The real CLI in a process of its own, with a private home, config and state: for e2e and fault
+tests."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from igest_sync.config import write_config
 from igest_sync.demo import demo_config
 from igest_sync.sandbox import Sandbox
+from tests.support import forked
 
 
 @dataclass
@@ -39,17 +42,9 @@ class Cli:
         return [sys.executable, "-m", "igest_sync", "--config", str(self.config), *args]
 
     def __call__(self, *args: str, timeout: float = 120) -> Result:
-        proc = subprocess.run(
-            self.command(*args),
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-        self.outputs += [proc.stdout, proc.stderr]
-        return Result(proc.returncode, proc.stdout, proc.stderr)
+        done = run_cli("--config", str(self.config), *args, env=self.env, timeout=timeout)
+        self.outputs += [done.stdout, done.stderr]
+        return Result(done.returncode, done.stdout, done.stderr)
 
     def popen(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen(
@@ -73,6 +68,23 @@ class Cli:
             if logs.exists()
             else ""
         )
+
+
+def run_cli(*args: str, env: Mapping[str, str], timeout: float = 120) -> forked.Finished:
+    """``python -m igest_sync *args`` with ``env``, stdin from /dev/null, output captured: in a
+    process forked from a warm parent (tests/support/forked.py) where it can, else a new one."""
+    if forked.available():
+        return forked.run(args, env=env, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "igest_sync", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    return forked.Finished(proc.returncode, proc.stdout, proc.stderr)
 
 
 def make_cli(

@@ -1,0 +1,93 @@
+"""The forked CLI runner (tests/support/forked.py) behaves as `python -m igest_sync` does.
+
+The e2e and fault tests run the CLI through it; if it drifted from a real interpreter (an
+environment read too early, output lost at exit, another exit code), they would test something
+else than what a merchant runs. Each case runs both ways and compares.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import igest_sync
+from tests.support import forked
+
+pytestmark = pytest.mark.skipif(
+    not forked.available(), reason="the forked runner is Linux-only and may be turned off"
+)
+
+
+def _both(
+    args: list[str], env: dict[str, str]
+) -> tuple[forked.Finished, subprocess.CompletedProcess]:
+    fork = forked.run(args, env=env, timeout=60)
+    real = subprocess.run(
+        [sys.executable, "-m", "igest_sync", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+    return fork, real
+
+
+@pytest.mark.parametrize(
+    ("args", "columns"),
+    [
+        (["--version"], "80"),
+        (["--help"], "80"),
+        (["status", "--help"], "60"),  # the width comes from this call's COLUMNS
+        (["status"], "80"),  # "nothing issued yet" on a fresh home
+        (["status", "--json"], "200"),
+        (["no-such-command"], "80"),  # a usage error: exit 2 and its message on stderr
+        (["--config", "missing.toml", "invoice"], "80"),  # an error of ours, with its exit code
+    ],
+)
+def test_the_forked_run_prints_and_exits_as_a_new_interpreter(tmp_path, args, columns):
+    env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path), "COLUMNS": columns}
+    fork, real = _both(args, env)
+    assert (fork.returncode, fork.stdout, fork.stderr) == (
+        real.returncode,
+        real.stdout,
+        real.stderr,
+    )
+
+
+def test_each_call_has_its_own_environment_and_process(tmp_path):
+    first = forked.run(["status"], env={**os.environ, "IGEST_SYNC_HOME": str(tmp_path / "a")})
+    narrow = forked.run(["--help"], env={**os.environ, "COLUMNS": "50"})
+    wide = forked.run(["--help"], env={**os.environ, "COLUMNS": "120"})
+    assert first.returncode == 0 and (tmp_path / "a").is_dir()  # this call's home
+    # Each call's help is wrapped to its own COLUMNS, not to the first call's.
+    assert "  Issue AT-certified iGEST invoices for paid\n" in narrow.stdout
+    assert "  Issue AT-certified iGEST invoices for paid Jumpseller orders" in wide.stdout
+
+
+def test_a_call_that_runs_too_long_is_killed(tmp_path):
+    env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}
+    with pytest.raises(subprocess.TimeoutExpired):
+        # The sandbox serves until it is stopped.
+        forked.run(["sandbox"], env=env, timeout=1.5)
+    assert forked.run(["--version"], env=env).returncode == 0  # the next call still runs
+
+
+def test_a_forked_process_counts_its_own_start():
+    # igest_sync.PROCESS_START bounds how much of iGEST's rate window an earlier run used; in
+    # a forked child (the runner's calls) everything the parent sent came before the fork.
+    before = igest_sync.PROCESS_START
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        os.write(write, repr(igest_sync.PROCESS_START).encode())
+        os._exit(0)
+    os.close(write)
+    child_start = float(os.read(read, 100))
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child_start > before == igest_sync.PROCESS_START
