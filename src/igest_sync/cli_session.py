@@ -229,22 +229,26 @@ def load_config(state: CliState) -> Config:
     return config
 
 
-def make_clients(
-    config: Config, state_file: Path, *, remember_pace: bool = True
-) -> tuple[JumpsellerClient, IgestClient]:
+def make_clients(config: Config, state_file: Path) -> tuple[JumpsellerClient, IgestClient]:
     from igest_sync.adapters.igest import IgestClient
     from igest_sync.adapters.jumpseller import JumpsellerClient
+
+    def pace(service: str) -> Path:
+        # Every run notes its send times here, dry runs too: a run started right after it
+        # then knows how much of the current second it may still use.
+        return state_file.with_name(f"{state_file.name}.{service}-pace")
 
     js = JumpsellerClient(
         config.jumpseller.base_url,
         config.jumpseller.login,
         config.jumpseller.auth_token,
-        pace_file=state_file.with_name(state_file.name + ".jumpseller-pace")
-        if remember_pace
-        else None,
+        pace_file=pace("jumpseller"),
     )
     ig = IgestClient(
-        config.igest.base_url, config.igest.integration_key, config.igest.security_code
+        config.igest.base_url,
+        config.igest.integration_key,
+        config.igest.security_code,
+        pace_file=pace("igest"),
     )
     return js, ig
 
@@ -274,8 +278,9 @@ def session(
     """Open config, both clients, the run lock and the ledger, in that order; close them all.
 
     The lock is taken before the ledger is opened (two runs started together never race to
-    create or migrate it). A dry run takes no lock, leaves no pacing file, and reads a ledger
-    that does not exist yet as an empty one in memory: it writes nothing anywhere.
+    create or migrate it). A dry run takes no lock and reads a ledger that does not exist yet
+    as an empty one in memory: it writes no state (only the send times of its requests, in
+    the pace files beside the state file when that folder exists, for the next run's pacing).
     """
     from igest_sync.state.ledger import Ledger
     from igest_sync.state.lock import run_lock
@@ -283,7 +288,7 @@ def session(
     state = state_of(ctx)
     config = load_config(state)
     path = state_path(state)
-    js, ig = make_clients(config, path, remember_pace=not dry_run)
+    js, ig = make_clients(config, path)
     with contextlib.ExitStack() as stack:
         if lock and not dry_run:
             stack.enter_context(run_lock(path))

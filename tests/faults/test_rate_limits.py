@@ -49,7 +49,7 @@ def _no_429(sb) -> None:
     )
 
 
-@pytest.mark.slow  # ~60 s: 400 iGEST writes at 10/s, plus one 30 s read timeout among them
+@pytest.mark.slow(46)  # 400 iGEST writes at 10/s, and one 30 s read timeout among them
 def test_200_orders_in_one_run_see_no_429_even_with_a_real_timeout_among_them(tmp_path: Path):
     with recorded_sandbox(ban_after=1) as sb:
         sb.load_generated({"orders": 235, "seed": 7})
@@ -76,6 +76,7 @@ def test_200_orders_in_one_run_see_no_429_even_with_a_real_timeout_among_them(tm
         _no_429(sb)
 
 
+@pytest.mark.slow(17)
 def test_sync_stock_of_a_large_catalogue_sees_no_429(tmp_path: Path):
     with recorded_sandbox(ban_after=1) as sb:
         loaded = sb.load_generated({"variants": 3000, "seed": 5})
@@ -181,3 +182,23 @@ def test_a_run_restarted_right_after_a_killed_one_sees_no_429(sb, cli: Cli):
     assert killed.returncode == -9
     assert cli("invoice").code == 0
     _no_429(sb)
+
+
+def test_a_run_right_after_an_igest_burst_sees_no_429(sb, cli: Cli):
+    """iGEST sends no rate-limit headers: the earlier run's pace file says how much of the
+    current second it used, and the next run waits for what is left of it."""
+    from igest_sync.adapters.igest import IgestClient
+
+    add_paid_orders(sb, 2)
+    ig = sb.credentials["igest"]
+    pace = cli.state.with_name(cli.state.name + ".igest-pace")
+    cli.state.parent.mkdir(parents=True, exist_ok=True)
+    # The previous run: iGEST's whole second (10 requests), just before exiting.
+    with IgestClient(
+        ig["base_url"], ig["integration_key"], ig["security_code"], pace_file=pace
+    ) as prev:
+        for _ in range(10):
+            prev.entity()
+    assert cli("invoice").code == 0
+    _no_429(sb)
+    assert_all_done(sb, cli)

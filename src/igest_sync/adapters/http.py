@@ -25,19 +25,24 @@ from __future__ import annotations
 
 import bisect
 import email.utils
+import functools
 import json
+import os
 import random
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, Self
 
 import httpx
 
+import igest_sync
 from igest_sync import __version__
 from igest_sync.errors import (
     ApiError,
@@ -116,6 +121,12 @@ class RateGate:
             self._sleep(start - now)
         return start
 
+    def add_sent(self, times: Iterable[float]) -> None:
+        """Count sends made before this gate existed (clock times), in every window."""
+        with self._lock:
+            for when in times:
+                bisect.insort(self._sent, when)
+
     def hold_until(self, when: float) -> None:
         """Send nothing before clock time ``when`` (a Retry-After applies to every thread)."""
         with self._lock:
@@ -188,6 +199,80 @@ class RateGate:
                 del times[:cut]
 
 
+UNFINISHED = "unfinished"  # PaceFile.read(): a run that is still going or was killed
+
+
+class PaceFile:
+    """When one service's latest requests reached it, in a file next to the state file.
+
+    A new process cannot learn from the server how much of the current second an earlier run
+    spent (iGEST sends no rate-limit headers; Jumpseller's come with its first answer). A run
+    marks the file unfinished before its first request, and on closing writes when each of its
+    requests still inside the window was answered (the server had counted it by then). A run
+    started right after (a cron chain, ``invoice && sync-stock``) counts exactly those; after a
+    run that was killed, or is still going, it assumes the worst. Two writes per process, none
+    between a request's pacing and its sending. Pacing advice only: a file that cannot be read
+    or written is treated as absent and never fails a run.
+    """
+
+    KEEP = 1.1  # seconds: the one-second windows, with the gate's slack
+
+    def __init__(self, path: Path, *, wall_clock: Clock = time.time) -> None:
+        self.path = path
+        self._wall_clock = wall_clock
+        self._lock = threading.Lock()
+        self._times: dict[int, float] = {}  # per request: when it was sent, then answered
+        self._next = 0
+        self._marked = False
+
+    def read(self) -> list[float] | str | None:
+        """Wall times of an earlier run's requests still in the window, ``UNFINISHED``, or
+        None without a usable file."""
+        try:
+            content = json.loads(self.path.read_text(encoding="utf-8"))
+            if content.get("unfinished"):
+                return UNFINISHED
+            times = [float(t) for t in content["sent"]]
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return None
+        now = self._wall_clock()
+        recent = sorted(t for t in times if now - self.KEEP < t <= now + self.KEEP)
+        with self._lock:  # carried into what we write, for a run that follows us at once
+            for when in recent:
+                self._times[self._next], self._next = when, self._next + 1
+        return recent
+
+    def sending(self) -> int:
+        """A request is about to go out; returns its token for ``answered``."""
+        with self._lock:
+            if not self._marked:
+                self._marked = True
+                self._write({"unfinished": True})
+            token, self._next = self._next, self._next + 1
+            self._times[token] = self._wall_clock()
+            return token
+
+    def answered(self, token: int) -> None:
+        with self._lock:
+            self._times[token] = self._wall_clock()
+
+    def close(self) -> None:
+        """Write when this run's (and any earlier run's) requests in the window were answered."""
+        with self._lock:
+            if not self._marked:
+                return  # sent nothing: the file still says what it said
+            cut = self._wall_clock() - self.KEEP
+            self._write({"sent": sorted(round(t, 3) for t in self._times.values() if t > cut)})
+
+    def _write(self, content: dict[str, object]) -> None:
+        partial = self.path.with_name(self.path.name + ".tmp")
+        try:
+            partial.write_text(json.dumps(content), encoding="utf-8")
+            os.replace(partial, self.path)  # a reader never sees half a file
+        except OSError:
+            pass
+
+
 def default_error_reader(body: Any) -> tuple[str | None, str | None, dict[str, str]]:
     """Read ``{"message": ...}`` / ``{"error": ...}`` / ``{"errors": {...}}`` shaped bodies."""
     if not isinstance(body, dict):
@@ -206,6 +291,13 @@ def default_error_reader(body: Any) -> tuple[str | None, str | None, dict[str, s
     elif isinstance(errors, list) and not message:
         message = "; ".join(str(e) for e in errors)
     return (str(message) if message else None), None, fields
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # httpx's default context (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), made once per process:
+    # loading the CA bundle costs about 30 ms, and every command opens two or three clients.
+    return httpx.create_ssl_context()
 
 
 class HttpService:
@@ -236,6 +328,8 @@ class HttpService:
         max_attempts: int = 4,
         max_total_wait: float = 60.0,
         rng: random.Random | None = None,
+        pace_file: Path | None = None,
+        busy_without_pace: bool = False,
     ) -> None:
         self.service = service
         self.host = _host(base_url)
@@ -255,12 +349,15 @@ class HttpService:
         self._rng = rng or random.Random()
         self._count_lock = threading.Lock()
         self._request_count = 0
+        self._pace = PaceFile(pace_file, wall_clock=wall_clock) if pace_file is not None else None
+        self._count_earlier_run(busy_without_pace)
         self._client = httpx.Client(
             base_url=base_url,
             auth=auth,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             transport=transport,
+            verify=_tls_context(),
             follow_redirects=False,
         )
 
@@ -269,8 +366,22 @@ class HttpService:
         """HTTP requests sent so far, retries included."""
         return self._request_count
 
+    def _count_earlier_run(self, busy_without_pace: bool) -> None:
+        """Count what an earlier run used of the current second: exactly, from its pace file;
+        else (``busy_without_pace``, or that run is unfinished: killed, or still going) all of
+        it, as of when this process started, since that run's requests all came before."""
+        earlier = self._pace.read() if self._pace is not None else None
+        if isinstance(earlier, list):
+            offset = self._clock() - self._wall_clock()  # wall time -> our clock
+            self.gate.add_sent(t + offset for t in earlier)
+        elif earlier == UNFINISHED or busy_without_pace:
+            started = igest_sync.PROCESS_START if self._clock is time.monotonic else None
+            self.gate.observe(1.0, 0, at=started)
+
     def close(self) -> None:
         self._client.close()
+        if self._pace is not None:
+            self._pace.close()
 
     def __enter__(self) -> Self:
         return self
@@ -311,12 +422,15 @@ class HttpService:
         while True:
             attempt += 1
             self.gate.acquire()
+            token = self._pace.sending() if self._pace is not None else None
             with self._count_lock:
                 self._request_count += 1
             started = self._clock()
             response, failure, sent_for_sure = self._send(
                 method, path, query, headers, content, where, budget=self._timeout - spent
             )
+            if self._pace is not None and token is not None:
+                self._pace.answered(token)
             spent += max(self._clock() - started, 0.0)
             if failure is not None:
                 retry = idempotent or not sent_for_sure

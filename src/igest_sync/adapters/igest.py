@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from igest_sync import PROCESS_START
 from igest_sync.adapters.http import HttpService, RateWindow, ServiceClient
 from igest_sync.errors import BadResponse
 from igest_sync.models import (
@@ -77,6 +77,7 @@ class IgestClient(ServiceClient):
         per_second: int = 10,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        pace_file: Path | None = None,
     ) -> None:
         self._http = HttpService(
             service=SERVICE,
@@ -91,13 +92,13 @@ class IgestClient(ServiceClient):
             secrets=[integration_key, security_code],
             clock=clock,
             sleep=sleep,
+            pace_file=pace_file,
+            # iGEST sends no rate-limit headers. Without an earlier run's pace file (the
+            # first run, a script) assume that run used all of the current second, as of
+            # when this process started. Costs the first iGEST call at most what is left of
+            # that second; saves a 429 between runs.
+            busy_without_pace=True,
         )
-        # iGEST sends no rate-limit headers, so a new process cannot know how much of the
-        # current second an earlier run (cron, a script) used: assume all of it, as of when
-        # this process started (an earlier run's requests all came before that). Costs the
-        # first iGEST call at most what is left of that second; saves a 429 between runs.
-        started = PROCESS_START if clock is time.monotonic else None
-        self._http.gate.observe(1.0, 0, at=started)
 
     def _read_rate_headers(self, response: httpx.Response) -> None:
         value = response.headers.get(LIMIT_HEADER, "").strip()

@@ -46,9 +46,6 @@ LIMIT_HEADERS = (
 )
 
 
-PACE_EVERY = 0.2  # seconds between writes of the pace file during a run
-
-
 class JumpsellerClient(ServiceClient):
     """Jumpseller REST client: Basic auth, pages of 100, paced to the rate-limit headers.
 
@@ -71,8 +68,6 @@ class JumpsellerClient(ServiceClient):
         pace_file: Path | None = None,
     ) -> None:
         self._ban_lock = threading.Lock()
-        self._pace_file = pace_file
-        self._pace_written = float("-inf")
         self._banned_until: str | None = None
         self._http = HttpService(
             service=SERVICE,
@@ -86,33 +81,11 @@ class JumpsellerClient(ServiceClient):
             secrets=[auth_token],
             clock=clock,
             sleep=sleep,
+            # Jumpseller's headers tell us its count only after our first answer, and a run
+            # that ended a moment ago (cron chain, `invoice && sync-stock`) may have spent
+            # part of the second: its pace file says how much.
+            pace_file=pace_file,
         )
-        self._hold_for_previous_run(clock)
-
-    def _hold_for_previous_run(self, clock: Callable[[], float]) -> None:
-        """Respect the second an earlier run (cron chain, `invoice && sync-stock`) just used.
-
-        Jumpseller's headers tell us its count only after our first answer, and a run that
-        ended a moment ago may have spent the whole second. ``pace_file`` holds the wall time
-        of that run's last request; a run minutes later waits for nothing.
-        """
-        if self._pace_file is None:
-            return
-        try:
-            last = float(self._pace_file.read_text())
-        except (OSError, ValueError):
-            return
-        elapsed = max(time.time() - last, 0.0)  # during a run the file holds a later bound
-        if elapsed < 1.1:
-            self._http.gate.observe(1.0, 0, at=clock() - elapsed)
-
-    def close(self) -> None:
-        super().close()
-        if self._pace_file is not None and self._http.request_count:
-            try:
-                self._pace_file.write_text(f"{time.time():.3f}")
-            except OSError:
-                pass
 
     # -- transport ------------------------------------------------------------------------------
 
@@ -128,20 +101,7 @@ class JumpsellerClient(ServiceClient):
             banned_until = self._banned_until
         if banned_until is not None:
             raise self._ban_error(f"{method} {path}", banned_until)
-        self._remember_pace()
         return self._http.request(method, path, params=params, json_body=json_body)
-
-    def _remember_pace(self) -> None:
-        # Written as we go (not only at close), so a run killed mid-burst still tells the
-        # next one; at most every PACE_EVERY seconds, which the reader allows for.
-        now = time.time()
-        if self._pace_file is None or now - self._pace_written < PACE_EVERY:
-            return
-        self._pace_written = now
-        try:
-            self._pace_file.write_text(f"{now + PACE_EVERY:.3f}")
-        except OSError:
-            pass  # pacing advice only: never worth failing a run over
 
     def _read_rate_headers(self, response: httpx.Response) -> None:
         for header, seconds in LIMIT_HEADERS:

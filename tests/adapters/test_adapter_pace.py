@@ -1,0 +1,105 @@
+"""The pace file: an earlier run's send times, so the next run counts them instead of guessing."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from igest_sync.adapters.http import UNFINISHED, PaceFile
+from igest_sync.adapters.igest import IgestClient
+from tests.support.adapter_data import IG_BASE, IG_CODE, IG_KEY
+
+ENTITY = {"nif": "509999995", "name": "E", "currency": "EUR", "stock_by_warehouse": True}
+
+
+def _igest(clock, pace, **kwargs) -> IgestClient:
+    return IgestClient(
+        IG_BASE, IG_KEY, IG_CODE, clock=clock, sleep=clock.sleep, pace_file=pace, **kwargs
+    )
+
+
+def _earlier_run(pace, count: int, ago: float) -> None:
+    pace.write_text(json.dumps({"sent": [time.time() - ago] * count}))
+
+
+def test_a_full_second_left_by_an_earlier_run_is_waited_out_only_for_what_is_left(
+    tmp_path, httpx_mock, clock
+):
+    pace = tmp_path / "state.igest-pace"
+    _earlier_run(pace, 10, ago=0.2)  # iGEST's whole 10/s, a moment ago
+    httpx_mock.add_response(method="GET", json=ENTITY)
+    with _igest(clock, pace) as ig:
+        ig.entity()
+    assert len(clock.sleeps) == 1 and 0.8 <= clock.sleeps[0] <= 0.95, clock.sleeps
+
+
+def test_a_few_sends_of_an_earlier_run_leave_room_and_the_file_gains_ours(
+    tmp_path, httpx_mock, clock
+):
+    pace = tmp_path / "state.igest-pace"
+    _earlier_run(pace, 3, ago=0.2)
+    httpx_mock.add_response(method="GET", json=ENTITY)
+    with _igest(clock, pace) as ig:
+        ig.entity()
+    assert clock.sleeps == []  # 3 of 10 used: no guessing that all 10 were
+    assert len(json.loads(pace.read_text())["sent"]) == 4
+
+
+def test_without_a_pace_file_the_second_is_assumed_used(tmp_path, httpx_mock, clock):
+    httpx_mock.add_response(method="GET", json=ENTITY)
+    with _igest(clock, tmp_path / "missing-pace") as ig:
+        ig.entity()
+    assert len(clock.sleeps) == 1 and 1.0 <= clock.sleeps[0] <= 1.15
+    assert (tmp_path / "missing-pace").exists()  # the next run will know
+
+
+def test_an_unreadable_pace_file_counts_as_none(tmp_path, httpx_mock, clock):
+    pace = tmp_path / "state.igest-pace"
+    for garbage in ("1764420000.5", "{", '{"sent": "x"}', '{"sent": ["a"]}', ""):
+        pace.write_text(garbage)
+        assert PaceFile(pace).read() is None, garbage
+    httpx_mock.add_response(method="GET", json=ENTITY)
+    with _igest(clock, pace) as ig:
+        ig.entity()
+    assert len(clock.sleeps) == 1 and clock.sleeps[0] >= 1.0  # the safe assumption
+
+
+def test_a_run_marks_the_file_unfinished_then_writes_when_its_requests_were_answered(tmp_path):
+    wall = [100.0]
+    path = tmp_path / "pace"
+    pace = PaceFile(path, wall_clock=lambda: wall[0])
+    assert pace.read() is None
+    first = pace.sending()
+    # Before the first request goes: a run killed from here on is known to be unfinished.
+    assert json.loads(path.read_text()) == {"unfinished": True}
+    assert PaceFile(path).read() == UNFINISHED
+    wall[0] = 100.4
+    pace.answered(first)  # the server counted it by the time its answer came
+    for when in (101.0, 101.6):
+        wall[0] = when
+        pace.answered(pace.sending())
+    pace.close()
+    assert json.loads(path.read_text()) == {"sent": [101.0, 101.6]}  # 100.4 left the window
+    assert not (tmp_path / "pace.tmp").exists()  # written aside, then moved into place
+    wall[0] = 102.3
+    assert PaceFile(path, wall_clock=lambda: wall[0]).read() == [101.6]
+
+
+def test_after_a_killed_run_even_jumpseller_assumes_the_second_was_used(tmp_path, clock):
+    from igest_sync.adapters.jumpseller import JumpsellerClient
+    from tests.support.adapter_data import JS_BASE, JS_LOGIN, JS_TOKEN
+
+    pace = tmp_path / "state.jumpseller-pace"
+    pace.write_text(json.dumps({"unfinished": True}))
+    with JumpsellerClient(
+        JS_BASE, JS_LOGIN, JS_TOKEN, clock=clock, sleep=clock.sleep, pace_file=pace
+    ) as js:
+        js._http.gate.acquire()
+    assert len(clock.sleeps) == 1 and 1.0 <= clock.sleeps[0] <= 1.15
+    clock.sleeps.clear()
+    pace.unlink()  # no file at all: Jumpseller's headers will tell, nothing is assumed
+    with JumpsellerClient(
+        JS_BASE, JS_LOGIN, JS_TOKEN, clock=clock, sleep=clock.sleep, pace_file=pace
+    ) as js:
+        js._http.gate.acquire()
+    assert clock.sleeps == []
