@@ -236,7 +236,7 @@ def test_the_brake_stops_a_run_that_would_empty_the_store(sandbox, clients, one_
     assert all(a == 0 for a, _ in both_sides(jumpseller, igest).values())
 
 
-@pytest.mark.slow
+@pytest.mark.slow(4)
 def test_a_large_catalogue_streams_through_both_runs_without_a_429(sandbox, clients, one_location):
     jumpseller, igest = clients
     sandbox.load_generated({"variants": 1200, "seed": 7})

@@ -49,6 +49,7 @@ def _final(sb, order_id: int) -> dict | None:
     return None
 
 
+@pytest.mark.slow(8)
 def test_each_cross_border_order_is_issued_waits_fails_or_is_skipped(sandbox, cli: Cli):
     first = cli("invoice", "--json")
     report = first.json()

@@ -27,7 +27,7 @@ def sb() -> Iterator[Sandbox]:
         yield sandbox
 
 
-@pytest.mark.slow  # ~20 s
+@pytest.mark.slow(16)
 def test_random_kills_lose_nothing_and_duplicate_nothing(tmp_path: Path):
     result = soak.run_soak(
         orders=30, kills=8, seed=3, latency=0.02, max_delay=2.0, workdir=tmp_path

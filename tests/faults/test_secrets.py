@@ -15,6 +15,8 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
+
 from tests.support.sandbox_clients import FAST_LIMITS
 
 from .conftest import (
@@ -44,6 +46,7 @@ def _forms(secret: str) -> set[str]:
     return forms
 
 
+@pytest.mark.slow(9)
 def test_no_secret_in_any_output_log_state_or_url(tmp_path: Path):
     credentials = {
         "jumpseller": {"login": LOGIN, "auth_token": TOKEN},

@@ -1,0 +1,36 @@
+"""Suite-wide hooks."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the longest tests first, one per worker.
+
+    The tests marked ``slow(seconds)`` mostly wait (real rate limits, a real 30 s timeout), so
+    started first they overlap the quick ones instead of running alone at the end. pytest-xdist's
+    ``worksteal`` (pyproject.toml) hands each worker one contiguous share of this list and lets
+    idle workers take from the others' tails, so the slow tests go to the heads of the shares,
+    longest first, one share after another. The order only depends on the collection, so every
+    worker computes the same one (xdist checks that).
+    """
+
+    def seconds(item: pytest.Item) -> float:
+        slow = item.get_closest_marker("slow")
+        return float(slow.args[0]) if slow is not None and slow.args else 0.0
+
+    slow = sorted((item for item in items if seconds(item)), key=seconds, reverse=True)
+    quick = [item for item in items if not seconds(item)]
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    ordered: list[pytest.Item] = []
+    remaining = len(items)
+    for share in range(workers):
+        size = remaining // (workers - share)  # as worksteal splits the list
+        heads = slow[share::workers]
+        ordered += heads + quick[: size - len(heads)]
+        del quick[: size - len(heads)]
+        remaining -= size
+    items[:] = ordered + quick
