@@ -75,7 +75,7 @@ def test_a_deleted_state_file_issues_nothing_new(sb, cli: Cli):
 
 def test_two_runs_started_together_issue_each_document_once_and_one_stops(sb, tmp_path):
     add_paid_orders(sb, 4)
-    cli = make_cli(sb, tmp_path)
+    cli = make_cli(sb, tmp_path, last_run_long_ago=False)
     # Both processes start within a millisecond; the first to take the lock needs over a
     # second (iGEST's first request waits out the current second), far longer than the
     # other needs to reach the lock.

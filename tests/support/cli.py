@@ -88,12 +88,27 @@ def run_cli(*args: str, env: Mapping[str, str], timeout: float = 120) -> forked.
 
 
 def make_cli(
-    sb: Sandbox, home: Path, *, env: dict[str, str] | None = None, **overrides: dict
+    sb: Sandbox,
+    home: Path,
+    *,
+    env: dict[str, str] | None = None,
+    last_run_long_ago: bool = True,
+    **overrides: dict,
 ) -> Cli:
-    """A Cli whose config is the demo's for this sandbox, with ``overrides`` per section."""
+    """A Cli whose config is the demo's for this sandbox, with ``overrides`` per section.
+
+    With ``last_run_long_ago`` the home is that of a store whose last run was long ago (true
+    of a new sandbox): its pace files list no recent request, so the first call does not
+    assume that an earlier run used the current second and wait it out. That assumption,
+    made when there is no pace file, is tested by the adapter tests and the two-runs test.
+    """
     values = demo_config(sb.credentials)
     for section, keys in overrides.items():
         values.setdefault(section, {}).update(keys)
     config = home / "config.toml"
     write_config(config, values, overwrite=True)
-    return Cli(home, config, env)
+    cli = Cli(home, config, env)
+    if last_run_long_ago:
+        for service in ("jumpseller", "igest"):
+            cli.state.with_name(f"{cli.state.name}.{service}-pace").write_text('{"sent": []}')
+    return cli
