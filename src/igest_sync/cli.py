@@ -123,7 +123,8 @@ def invoice(
     dry_run: Annotated[
         bool,
         typer.Option(
-            "--dry-run", help="Show the documents that would be issued; write nothing anywhere."
+            "--dry-run",
+            help="Show the documents that would be issued; change nothing in iGEST, Jumpseller or state.",
         ),
     ] = False,
     json_out: JsonOption = False,
