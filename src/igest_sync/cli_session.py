@@ -229,26 +229,27 @@ def load_config(state: CliState) -> Config:
     return config
 
 
+def pace_file(state_file: Path, service: str) -> Path:
+    """Where every run, dry runs too, notes when its requests to ``service`` were answered, so
+    that a run started right after it knows how much of the current second it may still use."""
+    return state_file.with_name(f"{state_file.name}.{service}-pace")
+
+
 def make_clients(config: Config, state_file: Path) -> tuple[JumpsellerClient, IgestClient]:
     from igest_sync.adapters.igest import IgestClient
     from igest_sync.adapters.jumpseller import JumpsellerClient
-
-    def pace(service: str) -> Path:
-        # Every run notes its send times here, dry runs too: a run started right after it
-        # then knows how much of the current second it may still use.
-        return state_file.with_name(f"{state_file.name}.{service}-pace")
 
     js = JumpsellerClient(
         config.jumpseller.base_url,
         config.jumpseller.login,
         config.jumpseller.auth_token,
-        pace_file=pace("jumpseller"),
+        pace_file=pace_file(state_file, "jumpseller"),
     )
     ig = IgestClient(
         config.igest.base_url,
         config.igest.integration_key,
         config.igest.security_code,
-        pace_file=pace("igest"),
+        pace_file=pace_file(state_file, "igest"),
     )
     return js, ig
 

@@ -69,15 +69,16 @@ def test_a_run_marks_the_file_unfinished_then_writes_when_its_requests_were_answ
     path = tmp_path / "pace"
     pace = PaceFile(path, wall_clock=lambda: wall[0])
     assert pace.read() is None
-    first = pace.sending()
+    pace.sending()
     # Before the first request goes: a run killed from here on is known to be unfinished.
     assert json.loads(path.read_text()) == {"unfinished": True}
     assert PaceFile(path).read() == UNFINISHED
     wall[0] = 100.4
-    pace.answered(first)  # the server counted it by the time its answer came
+    pace.answered()  # the server counted it by the time its answer came
     for when in (101.0, 101.6):
         wall[0] = when
-        pace.answered(pace.sending())
+        pace.sending()
+        pace.answered()
     pace.close()
     assert json.loads(path.read_text()) == {"sent": [101.0, 101.6]}  # 100.4 left the window
     assert not (tmp_path / "pace.tmp").exists()  # written aside, then moved into place
@@ -85,21 +86,24 @@ def test_a_run_marks_the_file_unfinished_then_writes_when_its_requests_were_answ
     assert PaceFile(path, wall_clock=lambda: wall[0]).read() == [101.6]
 
 
-def test_after_a_killed_run_even_jumpseller_assumes_the_second_was_used(tmp_path, clock):
+def test_after_a_killed_run_even_jumpseller_assumes_the_second_was_used(
+    tmp_path, httpx_mock, clock
+):
     from igest_sync.adapters.jumpseller import JumpsellerClient
     from tests.support.adapter_data import JS_BASE, JS_LOGIN, JS_TOKEN
 
+    httpx_mock.add_response(method="GET", json={"store": {"name": "Loja"}}, is_reusable=True)
     pace = tmp_path / "state.jumpseller-pace"
     pace.write_text(json.dumps({"unfinished": True}))
     with JumpsellerClient(
         JS_BASE, JS_LOGIN, JS_TOKEN, clock=clock, sleep=clock.sleep, pace_file=pace
     ) as js:
-        js._http.gate.acquire()
+        js.store_info()
     assert len(clock.sleeps) == 1 and 1.0 <= clock.sleeps[0] <= 1.15
     clock.sleeps.clear()
     pace.unlink()  # no file at all: Jumpseller's headers will tell, nothing is assumed
     with JumpsellerClient(
         JS_BASE, JS_LOGIN, JS_TOKEN, clock=clock, sleep=clock.sleep, pace_file=pace
     ) as js:
-        js._http.gate.acquire()
+        js.store_info()
     assert clock.sleeps == []

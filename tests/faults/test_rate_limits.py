@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from igest_sync.cli_session import pace_file
 from igest_sync.sandbox import Sandbox
 
 from .conftest import (
@@ -149,7 +150,7 @@ def test_a_run_started_right_after_a_burst_sees_no_429(sb, cli: Cli):
 
     add_paid_orders(sb, 2)
     js = sb.credentials["jumpseller"]
-    pace = cli.state.with_name(cli.state.name + ".jumpseller-pace")
+    pace = pace_file(cli.state, "jumpseller")
     cli.state.parent.mkdir(parents=True, exist_ok=True)
     # The previous run: 20 requests in a burst, as RateGate allows, just before exiting.
     with JumpsellerClient(js["base_url"], js["login"], js["auth_token"], pace_file=pace) as prev:
@@ -165,7 +166,7 @@ def test_a_run_restarted_right_after_a_killed_one_sees_no_429(sb, cli: Cli):
 
     add_paid_orders(sb, 2)
     js = sb.credentials["jumpseller"]
-    pace = cli.state.with_name(cli.state.name + ".jumpseller-pace")
+    pace = pace_file(cli.state, "jumpseller")
     cli.state.parent.mkdir(parents=True, exist_ok=True)
     # The previous run: a burst of 20 requests, then SIGKILL before it can close anything.
     script = (
@@ -191,7 +192,7 @@ def test_a_run_right_after_an_igest_burst_sees_no_429(sb, cli: Cli):
 
     add_paid_orders(sb, 2)
     ig = sb.credentials["igest"]
-    pace = cli.state.with_name(cli.state.name + ".igest-pace")
+    pace = pace_file(cli.state, "igest")
     cli.state.parent.mkdir(parents=True, exist_ok=True)
     # The previous run: iGEST's whole second (10 requests), just before exiting.
     with IgestClient(

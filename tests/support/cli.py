@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from igest_sync.cli_session import pace_file
 from igest_sync.config import write_config
 from igest_sync.demo import demo_config
 from igest_sync.sandbox import Sandbox
@@ -110,5 +111,5 @@ def make_cli(
     cli = Cli(home, config, env)
     if last_run_long_ago:
         for service in ("jumpseller", "igest"):
-            cli.state.with_name(f"{cli.state.name}.{service}-pace").write_text('{"sent": []}')
+            pace_file(cli.state, service).write_text('{"sent": []}')
     return cli

@@ -24,6 +24,7 @@ refused"), so a person knows which of the two services to look at.
 from __future__ import annotations
 
 import bisect
+import collections
 import email.utils
 import functools
 import json
@@ -221,8 +222,7 @@ class PaceFile:
         self.path = path
         self._wall_clock = wall_clock
         self._lock = threading.Lock()
-        self._times: dict[int, float] = {}  # per request: when it was sent, then answered
-        self._next = 0
+        self._answered: collections.deque[float] = collections.deque()  # the window's, in order
         self._marked = False
 
     def read(self) -> list[float] | str | None:
@@ -238,23 +238,23 @@ class PaceFile:
         now = self._wall_clock()
         recent = sorted(t for t in times if now - self.KEEP < t <= now + self.KEEP)
         with self._lock:  # carried into what we write, for a run that follows us at once
-            for when in recent:
-                self._times[self._next], self._next = when, self._next + 1
+            self._answered.extend(recent)
         return recent
 
-    def sending(self) -> int:
-        """A request is about to go out; returns its token for ``answered``."""
+    def sending(self) -> None:
+        """A request is about to go out: before the first, mark the file unfinished."""
         with self._lock:
             if not self._marked:
                 self._marked = True
                 self._write({"unfinished": True})
-            token, self._next = self._next, self._next + 1
-            self._times[token] = self._wall_clock()
-            return token
 
-    def answered(self, token: int) -> None:
+    def answered(self) -> None:
+        """A request's answer (or failure) is in: the server counted it by now."""
         with self._lock:
-            self._times[token] = self._wall_clock()
+            now = self._wall_clock()
+            self._answered.append(now)
+            while self._answered and self._answered[0] <= now - self.KEEP:
+                self._answered.popleft()
 
     def close(self) -> None:
         """Write when this run's (and any earlier run's) requests in the window were answered."""
@@ -262,7 +262,7 @@ class PaceFile:
             if not self._marked:
                 return  # sent nothing: the file still says what it said
             cut = self._wall_clock() - self.KEEP
-            self._write({"sent": sorted(round(t, 3) for t in self._times.values() if t > cut)})
+            self._write({"sent": sorted(round(t, 3) for t in self._answered if t > cut)})
 
     def _write(self, content: dict[str, object]) -> None:
         partial = self.path.with_name(self.path.name + ".tmp")
@@ -422,15 +422,18 @@ class HttpService:
         while True:
             attempt += 1
             self.gate.acquire()
-            token = self._pace.sending() if self._pace is not None else None
+            if self._pace is not None:
+                self._pace.sending()
             with self._count_lock:
                 self._request_count += 1
             started = self._clock()
-            response, failure, sent_for_sure = self._send(
-                method, path, query, headers, content, where, budget=self._timeout - spent
-            )
-            if self._pace is not None and token is not None:
-                self._pace.answered(token)
+            try:
+                response, failure, sent_for_sure = self._send(
+                    method, path, query, headers, content, where, budget=self._timeout - spent
+                )
+            finally:
+                if self._pace is not None:
+                    self._pace.answered()
             spent += max(self._clock() - started, 0.0)
             if failure is not None:
                 retry = idempotent or not sent_for_sure
