@@ -27,7 +27,6 @@ import json
 import locale
 import os
 import pkgutil
-import selectors
 import signal
 import socket
 import subprocess
@@ -58,17 +57,11 @@ class Finished:
     stderr: str
 
 
-def run(
-    args: Sequence[str],
-    *,
-    env: Mapping[str, str],
-    cwd: str | os.PathLike[str] | None = None,
-    timeout: float = 120,
-) -> Finished:
-    """``python -m igest_sync *args`` with ``env``, stdin from /dev/null, output captured
-    (as ``subprocess.run(..., text=True)`` decodes it). Raises ``subprocess.TimeoutExpired``
-    after killing the call when it runs longer than ``timeout``."""
-    return _server().call(list(args), dict(env), str(cwd or os.getcwd()), timeout)
+def run(args: Sequence[str], *, env: Mapping[str, str], timeout: float = 120) -> Finished:
+    """``python -m igest_sync *args`` with ``env``, in this working directory, stdin from
+    /dev/null, output captured (as ``subprocess.run(..., text=True)`` decodes it). Raises
+    ``subprocess.TimeoutExpired`` after killing the call when it runs longer than ``timeout``."""
+    return _server().call(list(args), dict(env), os.getcwd(), timeout)
 
 
 # -- the test side ------------------------------------------------------------------------------
@@ -158,47 +151,24 @@ def _text(file: io.BufferedRandom) -> str:
 
 
 def serve(fd: int) -> None:
-    """Import everything a call needs, then fork one child per request until the test side
-    closes the socket; report each child's pid when it starts and its exit status when it ends."""
+    """Import everything a call needs, then, one request at a time until the test side closes
+    the socket (it waits for each call to end), fork the call's child and report its pid, then
+    its exit status."""
     _warm()
     requests = socket.socket(fileno=fd)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_r, False)
-    os.set_blocking(wake_w, False)
-    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so that the wakeup fd is written
-    signal.set_wakeup_fd(wake_w)
-    selector = selectors.DefaultSelector()
-    selector.register(requests, selectors.EVENT_READ)
-    selector.register(wake_r, selectors.EVENT_READ)
     while True:
-        for key, _ in selector.select():
-            if key.fileobj is requests:
-                message, fds, _, _ = socket.recv_fds(requests, _MESSAGE, 3)
-                if not message:
-                    return
-                pid = os.fork()
-                if pid == 0:
-                    for own in (requests.fileno(), wake_r, wake_w):
-                        os.close(own)
-                    _child(json.loads(message), fds)
-                for received in fds:
-                    os.close(received)
-                requests.send(json.dumps({"pid": pid}).encode())
-            else:
-                try:
-                    while os.read(wake_r, 512):
-                        pass
-                except BlockingIOError:
-                    pass
-                while True:
-                    try:
-                        pid, status = os.waitpid(-1, os.WNOHANG)
-                    except ChildProcessError:
-                        break
-                    if pid == 0:
-                        break
-                    code = os.waitstatus_to_exitcode(status)
-                    requests.send(json.dumps({"pid": pid, "code": code}).encode())
+        message, fds, _, _ = socket.recv_fds(requests, _MESSAGE, 3)
+        if not message:
+            return
+        pid = os.fork()
+        if pid == 0:
+            requests.close()
+            _child(json.loads(message), fds)
+        for received in fds:
+            os.close(received)
+        requests.send(json.dumps({"pid": pid}).encode())
+        _, status = os.waitpid(pid, 0)  # a timed-out call is killed by the test side
+        requests.send(json.dumps({"code": os.waitstatus_to_exitcode(status)}).encode())
 
 
 def _warm() -> None:
@@ -254,8 +224,6 @@ def _forget(names: Sequence[str]) -> None:
 def _child(request: dict, fds: list[int]) -> None:
     code = 70  # EX_SOFTWARE: the call could not even start
     try:
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for target, fd in zip((0, 1, 2), fds, strict=True):
             os.dup2(fd, target)
             os.close(fd)
