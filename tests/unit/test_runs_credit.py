@@ -88,7 +88,9 @@ def test_partial_credit_is_planned_asked_and_recorded_with_its_request(world):
     assert report.exit_code == 0 and report.outcome.action == Action.ISSUED
     assert "25.00 EUR left" in report.outcome.detail
     [nc] = notes(igest)
-    assert nc.external_reference == f"jumpseller:{STORE}:{ORDER}:credit"
+    # The reference carries the request's key: iGEST itself tells what this request produced.
+    assert nc.external_reference.startswith(f"jumpseller:{STORE}:{ORDER}:credit:r")
+    assert len(nc.external_reference.rsplit(":", 1)[1]) == 11
     assert igest.drafts[-1].move_stock is False
     assert igest.drafts[-1].related_document == ("FR A/1", "Partiu")
     [work] = ledger.credit_works(ORDER)
@@ -113,7 +115,13 @@ def test_credits_in_sequence_then_a_refusal_naming_them(world):
         assert report.outcome.action == Action.ISSUED, report.outcome.detail
     assert [n.gross_total for n in notes(igest)] == [D("10.00"), D("5.00"), D("20.00")]
     assert [w.seq for w in ledger.credit_works(ORDER)] == [1, 2, 3]
-    refused = run(world).credit(ORDER, CreditRequest.parse(["SKU-1:1"]), "x", confirm=yes)
+    # The first request asked again: its own NC, not "nothing left"; with --again: refused.
+    same = run(world).credit(ORDER, CreditRequest.parse(["SKU-1:1"]), " X.", confirm=yes)
+    assert same.exit_code == 0 and same.outcome.action == Action.ALREADY
+    assert same.outcome.detail.startswith("already issued: NC A/1 of 2026-11-25 for this request")
+    refused = run(world).credit(
+        ORDER, CreditRequest.parse(["SKU-1:1"]), "x", confirm=yes, again=True
+    )
     assert refused.exit_code == 1 and refused.outcome.action == Action.FAILED
     assert "SKU-1: 3 invoiced, 3 already credited (NC A/1, NC A/3)" in refused.outcome.detail
     assert len(ledger.credit_works(ORDER)) == 3  # a refusal is not recorded as work
@@ -154,15 +162,19 @@ def test_a_lost_ledger_cannot_credit_twice_and_takes_a_fresh_reference(world):
     assert run(world).credit(ORDER, CreditRequest.parse(["SKU-2"]), "x", confirm=yes).exit_code == 0
     with Ledger(Path(":memory:")) as fresh:
         lost = (config, fresh, js, igest)
+        # The same request, read back from iGEST by its key: its NC, adopted; nothing issued.
         again = run(lost).credit(ORDER, CreditRequest.parse(["SKU-2"]), "x", confirm=yes)
-        assert (
-            again.exit_code == 1 and "SKU-2: 1 invoiced, 1 already credited" in again.outcome.detail
-        )
-        # The NC found in iGEST is adopted into the new ledger; a new request gets seq 2.
+        assert again.exit_code == 0 and again.outcome.action == Action.ADOPTED
+        assert again.outcome.detail.startswith("already issued: NC A/1 of 2026-11-25")
         assert [d.number for d in fresh.credit_documents(ORDER)] == ["NC A/1"]
+        # Another unit for the same reason, deliberately: refused, nothing is left of SKU-2.
+        more = run(lost).credit(ORDER, CreditRequest.parse(["SKU-2"]), "x", confirm=yes, again=True)
+        assert (
+            more.exit_code == 1 and "SKU-2: 1 invoiced, 1 already credited" in more.outcome.detail
+        )
         new = run(lost).credit(ORDER, CreditRequest.parse(["SKU-1:1"]), "x", confirm=yes)
         assert new.outcome.action == Action.ISSUED
-        assert notes(igest)[-1].external_reference.endswith(":credit:2")
+        assert [w.seq for w in fresh.credit_works(ORDER)] == [1, 2]
     assert len(notes(igest)) == 2
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from igest_sync.errors import StateError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATIONS: dict[int, str] = {
     # version -> script that brings version-1 to version
@@ -112,6 +112,13 @@ _MIGRATIONS: dict[int, str] = {
         checked_at TEXT NOT NULL,
         PRIMARY KEY (country, number, checked_on)
     );
+    """,
+    # 4: credit notes exactly once per request. A credit's reference now carries its request's
+    # key (``...:credit:r<key>``); ``answered_at`` is when the person who asked for it was told
+    # its outcome (a repeated ``credit --again`` finishes an unanswered one instead of issuing
+    # another). Older rows keep their numbered references and are read as such.
+    4: """
+    ALTER TABLE work ADD COLUMN answered_at TEXT;
     """,
 }
 
