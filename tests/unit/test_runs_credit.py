@@ -309,7 +309,7 @@ def test_finished_by_the_invoice_credit_pass_then_asked_again(world):
 
 
 def test_again_is_a_decision_and_a_repeated_again_never_a_third(world):
-    _, ledger, _, igest = world
+    igest = world[3]
     assert ask(world).outcome.action == Action.ISSUED
     plans = []
     # --again, interrupted with its outcome unknown, then finished by the credit pass:
