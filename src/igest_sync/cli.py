@@ -382,7 +382,8 @@ def credit(
 
     with session(ctx, dry_run=dry_run) as s:
         assert s.ledger is not None
-        report = credit_run(s.config, s.ledger, *s.clients).credit(
+        credits = credit_run(s.config, s.ledger, *s.clients)
+        report = credits.credit(
             order_id,
             request,
             reason,
@@ -390,8 +391,13 @@ def credit(
             again=again,
             dry_run=dry_run,
             confirm=confirm,
+            acknowledge=False,
         )
-    render.credit_report(report, json_out=json_out, plan_shown=bool(asked))
+        render.credit_report(report, json_out=json_out, plan_shown=bool(asked))
+        sys.stdout.flush()
+        # Only once printed: a command killed before the person saw its outcome is repeated
+        # as it was typed, and --again repeated then reports that NC instead of another one.
+        credits.acknowledge(report)
     finish(report)
 
 

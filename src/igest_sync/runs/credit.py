@@ -187,11 +187,14 @@ class Credits:
         again: bool = False,
         dry_run: bool = False,
         confirm: Confirm | None = None,
+        acknowledge: bool = True,
     ) -> CreditReport:
         """Plan the credit note ``request`` asks for, have it confirmed, issue it exactly once.
 
         The same request again reports the NC it produced (finishing it first if an earlier
-        attempt was interrupted); ``again`` asks for one more NC for the same request."""
+        attempt was interrupted); ``again`` asks for one more NC for the same request.
+        ``acknowledge`` False: the caller calls ``acknowledge`` once the person was shown the
+        outcome (the CLI, after printing it)."""
         report = CreditReport(order_id, dry_run=dry_run)
         if restock is None:
             restock = self.config.invoice.move_stock
@@ -223,12 +226,19 @@ class Credits:
             return report
         command = prepared.stored.command(order_id, again=again)
         report.outcome = self._issue(order_id, prepared, command=command)
-        if report.outcome.action in (Action.ISSUED, Action.ADOPTED, Action.ALREADY):
-            self.ledger.mark_answered(order_id, prepared.seq)
-        elif self._unknown(order_id, prepared.seq):
-            report.unknown = True
+        report.seq = prepared.seq
+        report.unknown = self._unknown(order_id, prepared.seq)
         self.followup.finish(report.notices)
+        if acknowledge:
+            self.acknowledge(report)
         return report
+
+    def acknowledge(self, report: CreditReport) -> None:
+        """The person who asked was shown this outcome: a later ``--again`` is one more credit
+        note, no longer the repetition of an interrupted command (whose NC it reports)."""
+        done = (Action.ISSUED, Action.ADOPTED, Action.ALREADY)
+        if report.seq is not None and report.outcome and report.outcome.action in done:
+            self.ledger.mark_answered(report.order_id, report.seq)
 
     # -- steps --------------------------------------------------------------------------------
 

@@ -68,6 +68,7 @@ class CreditReport:
     # credit note may exist; running the command again finishes it without a second one.
     unknown: bool = False
     notices: list[str] = field(default_factory=list)
+    seq: int | None = None  # the credit work this command's outcome is about
 
     @property
     def exit_code(self) -> int:
