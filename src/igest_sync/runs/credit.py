@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from igest_sync.config import Config
-from igest_sync.errors import ApiError, AuthError, UsageError
+from igest_sync.errors import ApiError, AuthError, NotFound, UsageError
 from igest_sync.fiscal.credit import (
     CreditPlan,
     CreditRefused,
@@ -364,6 +364,11 @@ class Credits:
             # Any other NC of ours the ledger lacks (a lost or older state file) is recorded
             # now; this request's own is the issuer's to adopt (its outcome says so).
             self._adopt(order_id, [n for n in notes if n.external_reference != ref])
+            # Drafts of ours that no unfinished work here will finish (their request's
+            # attempt was lost with a state file): deleted, under the run lock. A draft has
+            # no legal effect; its request, asked again, is drafted again.
+            keep = {ref} | ({unfinished.external_reference} if unfinished else set())
+            self._discard(order_id, notes, keep)
         work = target.work or self.ledger.credit_work_by_reference(order_id, ref)
         seq = work.seq if work is not None else self.ledger.next_credit_seq(order_id)
         # An earlier attempt that this ledger did not see finished (its NC may be final in
@@ -374,7 +379,12 @@ class Credits:
         earlier = [
             n for n in notes if n.status == DocumentStatus.FINAL and n.external_reference != ref
         ]
-        plan = plan_credit(order_id, original, earlier, stored.request)
+        try:
+            plan = plan_credit(order_id, original, earlier, stored.request)
+        except CreditRefused:
+            if adopt and target.work is None:
+                self._discard(order_id, notes, set())  # its draft can never be finalized
+            raise
         same = self._same_request(order_id, stored, notes, ref)
         return _Prepared(seq, ref, stored, replace(plan, same_request=same), original, resumed)
 
@@ -389,6 +399,20 @@ class Credits:
             for n in notes
             if n.status == DocumentStatus.FINAL and n.external_reference in refs
         )
+
+    def _discard(self, order_id: int, notes: list[IssuedDocument], keep: set[str]) -> None:
+        for note in notes:
+            ref = note.external_reference
+            if (
+                note.status == DocumentStatus.DRAFT
+                and ref not in keep
+                and is_credit_reference(self.store, order_id, ref)
+            ):
+                log.warning("Deleting stray draft %s (%s)", note.id, ref)
+                try:
+                    self.igest.delete_document(note.id)
+                except NotFound:
+                    pass  # deleted already (a retried DELETE)
 
     def _adopt(self, order_id: int, notes: list[IssuedDocument]) -> None:
         """Record the order's final NCs the ledger does not know (a lost or older state file),
