@@ -3,30 +3,23 @@ the person who asked for it was told its outcome (``answered_at``, schema 4)."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from igest_sync.models import Kind
+from igest_sync.state.base import LedgerBase
+from igest_sync.state.records import WorkRecord, _work
 
-if TYPE_CHECKING:
-    from igest_sync.state.ledger import Params, WorkRecord
 
-
-class CreditRequestsMixin:
+class CreditRequestsMixin(LedgerBase):
     """Credit work by request, on the ledger's connection (a base of ``Ledger``)."""
-
-    if TYPE_CHECKING:
-
-        def _rows(self, sql: str, params: Params = ()) -> list[sqlite3.Row]: ...
-        def _write(self, sql: str, params: Params = ()) -> None: ...
-        def credit_works(self, order_id: int) -> list[WorkRecord]: ...
 
     def credit_work_by_reference(self, order_id: int, reference: str) -> WorkRecord | None:
         """The order's credit work whose NC carries ``reference``, if this ledger has it."""
-        return next(
-            (w for w in self.credit_works(order_id) if w.external_reference == reference), None
+        rows = self._rows(
+            "SELECT * FROM work WHERE order_id=? AND kind=? AND external_reference=?",
+            (order_id, Kind.CREDIT, reference),
         )
+        return _work(rows[0]) if rows else None
 
     def mark_answered(self, order_id: int, seq: int) -> None:
         """The person who asked for this credit was told its outcome (issued or found issued)."""
