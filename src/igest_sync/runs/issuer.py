@@ -12,7 +12,7 @@ One ``Issuer`` per run, handed to whoever issues (``invoice``, ``resend``, the c
 ``already``, ``failed`` and ``use_listing``; everything else is a step of the one path.
 
 An order has one invoice but may have several credit notes: each is its own work, keyed by
-``seq`` (1, 2 ...) with its own reference (``...:credit``, ``...:credit:2`` ...), so every
+``seq`` (1, 2 ...) with its own reference (its request's: ``...:credit:r<key>``), so every
 step below carries the seq of the work it is about.
 
 ``crash_hook``, when given, is called with the name of each step just before the step runs
