@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from igest_sync.config import Config
-from igest_sync.errors import ApiError, AuthError, NotFound, UsageError
+from igest_sync.errors import ApiError, AuthError, UsageError
 from igest_sync.fiscal.credit import (
     CreditPlan,
     CreditRefused,
@@ -46,12 +46,6 @@ from igest_sync.fiscal.credit import (
     credit_note_draft,
     plan_credit,
 )
-from igest_sync.fiscal.credit_identity import (
-    RequestIdentity,
-    is_credit_reference,
-    key_of_reference,
-)
-from igest_sync.fiscal.mapping import external_reference
 from igest_sync.models import (
     IN_FLIGHT,
     Action,
@@ -65,12 +59,13 @@ from igest_sync.models import (
     WorkState,
 )
 from igest_sync.runs.cancellations import CancelledOrders
+from igest_sync.runs.credit_history import Attempt, CreditHistory, final_of
 from igest_sync.runs.credit_report import CreditReport, StoredRequest
 from igest_sync.runs.followup import FollowUp
 from igest_sync.runs.invoice_report import InvoiceReport
 from igest_sync.runs.issuer import CrashHook, Issuer
 from igest_sync.runs.services import IgestApi, JumpsellerApi
-from igest_sync.state.ledger import Ledger, WorkRecord
+from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import lisbon_date
 
 __all__ = ["CreditReport", "Credits", "StoredRequest", "credit_run"]
@@ -85,21 +80,6 @@ Mode = Literal["same", "again", "rest"]
 # An answer lost after iGEST processed a step is looked up again this many times at once (a
 # lookup by reference is safe to repeat) before the outcome is reported unknown.
 _LOOKUPS_AFTER_LOST_ANSWER = 2
-
-
-@dataclass(frozen=True)
-class _Attempt:
-    """One earlier attempt at a request: its reference, its work here, its NCs in iGEST."""
-
-    reference: str
-    work: WorkRecord | None
-    final: IssuedDocument | None  # its final NC in iGEST, if any
-
-    @property
-    def done(self) -> bool:
-        return self.final is not None or (
-            self.work is not None and self.work.state == WorkState.FINAL
-        )
 
 
 @dataclass
@@ -135,6 +115,7 @@ class Credits:
         self.issuer = issuer
         self.followup = followup
         self.today = issuer.today
+        self.history = CreditHistory(config, ledger, igest)
 
     # -- what is left of a cancelled order (the pass of `invoice`, `serve`) -------------------
 
@@ -242,55 +223,6 @@ class Credits:
 
     # -- steps --------------------------------------------------------------------------------
 
-    def _original(self, order_id: int) -> IssuedDocument:
-        """The order's final invoice as iGEST holds it, lines and customer included."""
-        invoice = next(
-            (
-                d
-                for d in self.ledger.documents_for(order_id)
-                if d.kind == Kind.INVOICE and d.status == DocumentStatus.FINAL
-            ),
-            None,
-        )
-        if invoice is not None:
-            return self.igest.get_document(invoice.document_id)
-        ref = external_reference(self.store, order_id)
-        finals = [
-            d
-            for d in self.igest.find_documents(external_reference=ref)
-            if d.status == DocumentStatus.FINAL and d.external_reference == ref
-        ]
-        if not finals:
-            raise UsageError(
-                f"Order {order_id} has no final invoice in iGEST ({ref}): there is nothing "
-                "to credit."
-            )
-        return self.igest.get_document(finals[0].id)
-
-    def _attempts(
-        self, order_id: int, identity: RequestIdentity, notes: list[IssuedDocument]
-    ) -> tuple[list[_Attempt], int]:
-        """This request's earlier attempts, first to last, and its next free occurrence."""
-
-        settings = self.config.invoice
-        attempts = [
-            # Numbered by an older version: the ledger alone knows what they were asked as.
-            _Attempt(w.external_reference, w, _final_of(notes, w.external_reference))
-            for w in self.ledger.credit_works(order_id)
-            if key_of_reference(self.store, order_id, w.external_reference) is None
-            and w.request not in (None, "{}")
-            and StoredRequest.of(w, settings.credit_reason, settings.move_stock).identity(order_id)
-            == identity
-        ]
-        occurrence = 1
-        while True:
-            ref = identity.reference(self.store, occurrence)
-            work = self.ledger.credit_work_by_reference(order_id, ref)
-            if work is None and not any(n.external_reference == ref for n in notes):
-                return attempts, occurrence
-            attempts.append(_Attempt(ref, work, _final_of(notes, ref)))
-            occurrence += 1
-
     def _prepare(
         self, order_id: int, stored: StoredRequest | None, mode: Mode, *, adopt: bool
     ) -> _Prepared:
@@ -301,7 +233,7 @@ class Credits:
         that never reached iGEST. Raises UsageError (another request is unfinished) or
         CreditRefused.
         """
-        original = self._original(order_id)
+        original = self.history.original(order_id)
         notes = [
             n
             for n in self.igest.credit_notes_of(original.number or original.id)
@@ -309,16 +241,16 @@ class Credits:
         ]
         settings = self.config.invoice
         unfinished = self.ledger.unfinished_credit(order_id)
-        target: _Attempt | None = None
+        target: Attempt | None = None
         unanswered = False
         if stored is None:
             if unfinished is None:
                 raise UsageError(f"Order {order_id} has no unfinished credit note to finish.")
             stored = StoredRequest.of(unfinished, settings.credit_reason, settings.move_stock)
             ref = unfinished.external_reference
-            target = _Attempt(ref, unfinished, _final_of(notes, ref))
+            target = Attempt(ref, unfinished, final_of(notes, ref))
         else:
-            attempts, occurrence = self._attempts(order_id, stored.identity(order_id), notes)
+            attempts, occurrence = self.history.attempts(order_id, stored.identity(order_id), notes)
             latest = attempts[-1] if attempts else None
             if latest is not None and not latest.done:
                 target = latest  # interrupted: finished, never issued twice
@@ -334,7 +266,7 @@ class Credits:
             elif target is None:
                 stored = stored.again(occurrence)
                 ref = stored.identity(order_id).reference(self.store, occurrence)
-                target = _Attempt(ref, None, None)
+                target = Attempt(ref, None, None)
             if unfinished is not None and unfinished.external_reference != target.reference:
                 if target.done:
                     pass  # only reported: the other request is not touched
@@ -363,12 +295,12 @@ class Credits:
         if adopt:
             # Any other NC of ours the ledger lacks (a lost or older state file) is recorded
             # now; this request's own is the issuer's to adopt (its outcome says so).
-            self._adopt(order_id, [n for n in notes if n.external_reference != ref])
+            self.history.adopt(order_id, [n for n in notes if n.external_reference != ref])
             # Drafts of ours that no unfinished work here will finish (their request's
             # attempt was lost with a state file): deleted, under the run lock. A draft has
             # no legal effect; its request, asked again, is drafted again.
             keep = {ref} | ({unfinished.external_reference} if unfinished else set())
-            self._discard(order_id, notes, keep)
+            self.history.discard(order_id, notes, keep)
         work = target.work or self.ledger.credit_work_by_reference(order_id, ref)
         seq = work.seq if work is not None else self.ledger.next_credit_seq(order_id)
         # An earlier attempt that this ledger did not see finished (its NC may be final in
@@ -383,58 +315,10 @@ class Credits:
             plan = plan_credit(order_id, original, earlier, stored.request)
         except CreditRefused:
             if adopt and target.work is None:
-                self._discard(order_id, notes, set())  # its draft can never be finalized
+                self.history.discard(order_id, notes, set())  # its draft can never be finalized
             raise
-        same = self._same_request(order_id, stored, notes, ref)
+        same = self.history.same_request(order_id, stored, notes, ref)
         return _Prepared(seq, ref, stored, replace(plan, same_request=same), original, resumed)
-
-    def _same_request(
-        self, order_id: int, stored: StoredRequest, notes: list[IssuedDocument], ref: str
-    ) -> tuple[str, ...]:
-        """The final NCs of earlier occurrences of this request ("NC A/2 of 2026-11-30")."""
-        identity = stored.identity(order_id)
-        refs = {identity.reference(self.store, n) for n in range(1, stored.occurrence)} - {ref}
-        return tuple(
-            f"{n.number} of {n.date}" if n.date else str(n.number)
-            for n in notes
-            if n.status == DocumentStatus.FINAL and n.external_reference in refs
-        )
-
-    def _discard(self, order_id: int, notes: list[IssuedDocument], keep: set[str]) -> None:
-        for note in notes:
-            ref = note.external_reference
-            if (
-                note.status == DocumentStatus.DRAFT
-                and ref not in keep
-                and is_credit_reference(self.store, order_id, ref)
-            ):
-                log.warning("Deleting stray draft %s (%s)", note.id, ref)
-                try:
-                    self.igest.delete_document(note.id)
-                except NotFound:
-                    pass  # deleted already (a retried DELETE)
-
-    def _adopt(self, order_id: int, notes: list[IssuedDocument]) -> None:
-        """Record the order's final NCs the ledger does not know (a lost or older state file),
-        so that what it believes credited agrees with iGEST."""
-        known = {d.document_id for d in self.ledger.documents_for(order_id)}
-        for note in notes:
-            ref = note.external_reference
-            if (
-                note.status != DocumentStatus.FINAL
-                or note.id in known
-                or ref is None
-                or not is_credit_reference(self.store, order_id, ref)
-            ):
-                continue
-            work = self.ledger.credit_work_by_reference(order_id, ref)
-            if work is None:
-                seq = self.ledger.next_credit_seq(order_id)
-                work = self.ledger.ensure_work(order_id, Kind.CREDIT, ref, seq=seq, request="{}")
-            log.warning("Adopted %s for order %s (found in iGEST)", note.number, order_id)
-            self.ledger.record_final(
-                order_id, Kind.CREDIT, note, email=False, adopted=True, seq=work.seq
-            )
 
     def _issue(self, order_id: int, prepared: _Prepared, *, command: str | None) -> ItemOutcome:
         plan = prepared.plan
@@ -530,7 +414,7 @@ class Credits:
         waits for `igest-sync credit`), never as a success."""
         work = self.ledger.unfinished_credit(order_id)
         if work is None and stored is not None:
-            _, occurrence = self._attempts(order_id, stored.identity(order_id), [])
+            _, occurrence = self.history.attempts(order_id, stored.identity(order_id), [])
             stored = stored.again(occurrence)
             work = self.ledger.ensure_work(
                 order_id,
@@ -554,17 +438,6 @@ class Credits:
         return ItemOutcome(
             str(order_id), Action.FAILED, reason, kind=Kind.CREDIT, transient=transient
         )
-
-
-def _final_of(notes: list[IssuedDocument], reference: str) -> IssuedDocument | None:
-    return next(
-        (
-            n
-            for n in notes
-            if n.external_reference == reference and n.status == DocumentStatus.FINAL
-        ),
-        None,
-    )
 
 
 def credit_run(
