@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from igest_sync.cli_serve import register as _register_serve
 from igest_sync.cli_session import (
     Group,
     JsonOption,
@@ -769,6 +770,11 @@ def demo() -> None:
     from igest_sync.demo import run_demo
 
     raise typer.Exit(run_demo(verbose=state_of().verbose))
+
+
+# -- real time: serve (cli_serve.py) -----------------------------------------------------------
+
+_register_serve(app)
 
 
 # -- entry point --------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from igest_sync.models import (
     ViesStatus,
     WorkState,
 )
+from igest_sync.state.inbox import InboxMixin
 from igest_sync.state.lock import run_lock
 from igest_sync.state.schema import SCHEMA_VERSION, migrate, transaction
 
@@ -108,8 +109,10 @@ class OrderRecord:
     updated_at: str
 
 
-class Ledger:
-    """One open state file. Thread-safe: every method takes the connection lock."""
+class Ledger(InboxMixin):
+    """One open state file. Thread-safe: every method takes the connection lock.
+
+    Composed of mixins by concern (``state/inbox.py``: the webhook inbox of ``serve``)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
