@@ -188,7 +188,9 @@ def test_a_cron_holder_still_turns_a_run_away_at_once(tmp_path: Path) -> None:
         tries.append(fd)
         return False
 
-    with pytest.raises(RunLocked, match=r"Another igest-sync run \(pid 4242\)"):
-        with run_lock(state, wait_for_serve=60, try_lock=busy):
-            pass
+    with (
+        pytest.raises(RunLocked, match=r"Another igest-sync run \(pid 4242\)"),
+        run_lock(state, wait_for_serve=60, try_lock=busy),
+    ):
+        pass
     assert len(tries) == 1
