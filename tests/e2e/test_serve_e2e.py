@@ -149,12 +149,15 @@ def test_serve_beside_cron_invoice_runs_never_a_duplicate_never_a_miss(sandbox, 
         sandbox.store.cancel_order(orders[0])
         assert served.post(orders[0], store, "order_canceled").status_code == 202
         assert cli("invoice").code == 0
-        credits = lambda: [  # noqa: E731
-            ref
-            for ref, docs in sandbox.igest.final_documents_by_reference().items()
-            for _ in docs
-            if ref.startswith(reference(sandbox, orders[0]) + ":credit")
-        ]
+
+        def credits() -> list[str]:
+            return [
+                ref
+                for ref, docs in sandbox.igest.final_documents_by_reference().items()
+                for _ in docs
+                if ref.startswith(reference(sandbox, orders[0]) + ":credit")
+            ]
+
         wait_for(lambda: len(credits()) == 1, what="the credit note")
     finally:
         code, out, _ = served.stop()
