@@ -56,7 +56,7 @@ def endpoint_of(worker: StoreWorker) -> Endpoint:
         name=worker.setup.name,
         path=config.serve.hook_path,
         hooks_token=token,
-        store_codes=frozenset({config.jumpseller.store, config.jumpseller.login}),
+        store_codes=worker.store_codes,
         stock_events=stock.enabled and stock.direction == "jumpseller_to_igest",
         record=worker.record,
         wake=worker.wake,
