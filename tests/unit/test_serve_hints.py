@@ -178,3 +178,21 @@ def test_a_stop_finishes_the_order_in_flight_and_leaves_the_rest_in_the_inbox(le
     assert left.subject_id == 21
     js.order = read  # type: ignore[method-assign]
     assert [o.action for o in work(ledger, js, ig).report.outcomes] == [Action.ISSUED]
+
+
+def test_on_a_lost_state_file_a_webhook_adopts_what_iGEST_holds_and_issues_nothing():
+    with Ledger(Path(":memory:")) as fresh:  # no run has used it: nothing known
+        js, ig = FakeJumpseller(orders=[paid_order(30)]), FakeIgest()
+        ig.hold("jumpseller:loja:30", gross_total="12.30")
+        hint(fresh, 30)
+        [adopted] = work(fresh, js, ig).report.outcomes
+        assert adopted.action == Action.ADOPTED
+        assert len(ig.finals()) == 1 and ig.called("create_document") == []
+
+
+def test_once_a_run_has_listed_iGEST_a_webhook_issues_without_a_lookup(ledger):
+    ledger.set_meta("last_run_at", NOW.isoformat())
+    js, ig = FakeJumpseller(orders=[paid_order(31)]), FakeIgest()
+    hint(ledger, 31)
+    assert [o.action for o in work(ledger, js, ig).report.outcomes] == [Action.ISSUED]
+    assert ig.called("find_documents") == []  # two writes per order: the burst's bound
