@@ -94,6 +94,7 @@ def test_the_sweep_invoices_what_no_webhook_announced(tmp_path):
         wait_for(lambda: worker.inbox.get_meta(LAST_SWEEP), what="the sweep's time")
     finally:
         finish(worker, stop)
+    assert sorted(o.key for r in reports for o in r.outcomes) == ["20", "21"]
     assert {d.external_reference for d in ig.finals()} == {
         "jumpseller:loja:20",
         "jumpseller:loja:21",
