@@ -233,3 +233,63 @@ def test_serve_without_a_hooks_token_says_what_to_set(cli):
     assert result.code == 2
     assert "hooks_token is not set" in result.stderr
     assert "IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN" in result.stderr
+
+
+@pytest.mark.slow(16)
+def test_the_real_server_keeps_serving_through_random_requests_and_a_slow_client(sandbox, tmp_path):
+    import socket
+    import time
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    port = free_port()
+    cli = serve_cli(sandbox, tmp_path, port)
+    served = start_serve(cli, port)
+    store = store_of(sandbox)
+    pending = add_order(sandbox, status="pending_payment")
+    try:
+        wait_for(lambda: served.health()["last_sweep_at"], what="the first sweep")
+        slow = socket.create_connection(("127.0.0.1", port))
+        slow.sendall(b"POST /webhooks/jumpseller HTTP/1.1\r\nHost: x\r\nContent-Length: 90\r\n")
+        started = time.monotonic()
+
+        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(
+            method=st.sampled_from(["POST", "GET", "PUT"]),
+            body=st.binary(max_size=200),
+            headers=st.dictionaries(
+                st.sampled_from(["Jumpseller-Hmac-Sha256", "Jumpseller-Event", "X-A"]),
+                st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+                max_size=3,
+            ),
+        )
+        def throw(method, body, headers):
+            answer = httpx.request(
+                method,
+                served.base_url + "/webhooks/jumpseller",
+                content=body,
+                headers={"Jumpseller-Store-Code": store, **headers},
+                timeout=10,
+            )
+            assert answer.status_code in (200, 400, 401, 405, 422)
+
+        throw()
+        # A forged delivery for a real order, then a genuine one: served while the slow
+        # client still hangs on.
+        body, headers = delivery(pending, store, token="forged")
+        assert (
+            httpx.post(served.base_url + served.path, content=body, headers=headers).status_code
+            == 401
+        )
+        assert served.post(pending, store).status_code == 202
+        slow.settimeout(30)
+        assert slow.recv(100) == b""  # dropped by the server, not left open
+        assert time.monotonic() - started < 30
+        assert served.health()["status"] == "ok"
+    finally:
+        code, out, _ = served.stop()
+    assert code == 0 and out == ""
+    with sqlite3.connect(cli.state) as db:
+        assert db.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
+    assert finals_of(sandbox, pending) == 0  # still waiting for payment: nothing issued

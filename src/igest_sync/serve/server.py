@@ -25,6 +25,7 @@ log = logging.getLogger("igest_sync.serve")
 
 STOP_BUDGET = 25.0  # seconds for the workers to finish their document: under 30 s in all
 SLOW_CLIENT = 10  # seconds of silence before waitress drops a connection (Jumpseller: 15 s)
+SWEEP_CHANNELS = 2  # how often (s) waitress looks for such connections (its default is 30)
 THREADS = 8  # answering threads; each answer is a short SQLite write
 
 
@@ -85,6 +86,7 @@ def serve(
             port=port,
             threads=THREADS,
             channel_timeout=SLOW_CLIENT,
+            cleanup_interval=SWEEP_CHANNELS,
             max_request_body_size=MAX_BODY,
             ident="igest-sync",
             expose_tracebacks=False,
