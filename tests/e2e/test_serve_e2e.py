@@ -238,7 +238,6 @@ def test_serve_without_a_hooks_token_says_what_to_set(cli):
 @pytest.mark.slow(16)
 def test_the_real_server_keeps_serving_through_random_requests_and_a_slow_client(sandbox, tmp_path):
     import socket
-    import time
 
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
@@ -252,7 +251,6 @@ def test_the_real_server_keeps_serving_through_random_requests_and_a_slow_client
         wait_for(lambda: served.health()["last_sweep_at"], what="the first sweep")
         slow = socket.create_connection(("127.0.0.1", port))
         slow.sendall(b"POST /webhooks/jumpseller HTTP/1.1\r\nHost: x\r\nContent-Length: 90\r\n")
-        started = time.monotonic()
 
         @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
         @given(
@@ -260,7 +258,10 @@ def test_the_real_server_keeps_serving_through_random_requests_and_a_slow_client
             body=st.binary(max_size=200),
             headers=st.dictionaries(
                 st.sampled_from(["Jumpseller-Hmac-Sha256", "Jumpseller-Event", "X-A"]),
-                st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+                # (the client itself refuses a value with spaces around it)
+                st.text(
+                    alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40
+                ).map(str.strip),
                 max_size=3,
             ),
         )
@@ -284,8 +285,7 @@ def test_the_real_server_keeps_serving_through_random_requests_and_a_slow_client
         )
         assert served.post(pending, store).status_code == 202
         slow.settimeout(30)
-        assert slow.recv(100) == b""  # dropped by the server, not left open
-        assert time.monotonic() - started < 30
+        assert slow.recv(100) == b""  # dropped by the server (a hang would time out)
         assert served.health()["status"] == "ok"
     finally:
         code, out, _ = served.stop()
@@ -293,3 +293,29 @@ def test_the_real_server_keeps_serving_through_random_requests_and_a_slow_client
     with sqlite3.connect(cli.state) as db:
         assert db.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
     assert finals_of(sandbox, pending) == 0  # still waiting for payment: nothing issued
+
+
+@pytest.mark.slow(12)
+def test_sigterm_mid_burst_finishes_the_documents_in_flight_and_the_rest_waits(tmp_path):
+    with start_sandbox(seed=False, latency=0.05) as sb:  # real limits: the burst takes a while
+        port = free_port()
+        cli = serve_cli(sb, tmp_path, port)
+        served = start_serve(cli, port)
+        wait_for(lambda: served.health()["last_sweep_at"], what="the first sweep")
+        orders = [add_order(sb) for _ in range(40)]
+        for order in orders:
+            assert served.post(order, store_of(sb)).status_code == 202
+        wait_for(lambda: len(one_final_per_order(sb)) >= 3, what="some invoices")
+        code, out, _ = served.stop(timeout=30)  # SIGTERM; must exit within 30 s
+        assert code == 0 and out == ""
+        done = one_final_per_order(sb)
+        assert set(done.values()) == {1} and len(done) < len(orders)
+        with sb.igest.lock:
+            assert [d for d in sb.igest.documents if d["status"] == "draft"] == []
+        assert len(inbox_rows(cli)) == len(orders) - len(done)  # the rest kept its hints
+        again = start_serve(cli, port)
+        try:
+            wait_for(lambda: len(one_final_per_order(sb)) == len(orders), what="the rest")
+        finally:
+            again.stop()
+        assert set(one_final_per_order(sb).values()) == {1}
