@@ -22,10 +22,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from igest_sync.sandbox import start_sandbox  # noqa: E402
-from tests.support.cli import make_cli  # noqa: E402
-from tests.support.sandbox_clients import FAST_LIMITS  # noqa: E402
-from tests.support.webhooks import (  # noqa: E402
+from igest_sync.sandbox import start_sandbox
+from tests.support.cli import make_cli
+from tests.support.sandbox_clients import FAST_LIMITS
+from tests.support.webhooks import (
     add_order,
     delivery,
     free_port,

@@ -1,8 +1,4 @@
-"""``igest-sync serve``: the command line of the webhook receiver (``igest_sync.serve``).
-
-Registered on the app by ``register`` (one line in ``cli.py``), so that the split of the command
-line into packages moves this module whole (to ``cli/serve.py``).
-"""
+"""The real-time family: ``serve`` (the webhook receiver, ``igest_sync.serve``)."""
 
 from __future__ import annotations
 
@@ -14,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from igest_sync.cli_session import pace_file, state_of
+from igest_sync.cli.session import pace_file, state_of
 
 if TYPE_CHECKING:
     from igest_sync.config import Config
@@ -70,7 +66,8 @@ def serve(
       igest-sync serve --home /srv/shops/a --home /srv/shops/b
       igest-sync serve --homes /srv/shops
     """
-    from igest_sync import logsetup, render_serve
+    from igest_sync import logsetup
+    from igest_sync.render.serve import Printer
     from igest_sync.serve.server import serve as run_server
     from igest_sync.serve.worker import StoreWorker
 
@@ -78,7 +75,7 @@ def serve(
     setups = _stores(home or [], homes)
     state.secrets = [s for setup in setups for s in setup.config.secrets()]
     if len(setups) == 1 and setups[0].home is None:
-        from igest_sync.cli_session import setup_logging
+        from igest_sync.cli.session import setup_logging
 
         setup_logging(state)
     else:
@@ -90,7 +87,7 @@ def serve(
     listen_host, listen_port = _listen_address(setups, host, port)
     stop = threading.Event()
     _stop_on_signals(stop)
-    printer = render_serve.Printer(several=len(setups) > 1, secrets=state.secrets)
+    printer = Printer(several=len(setups) > 1, secrets=state.secrets)
     workers: list[StoreWorker] = []
     try:
         for setup in setups:
@@ -111,7 +108,7 @@ def serve(
 def _stores(homes: list[Path], folder: Path | None) -> list[StoreSetup]:
     """One setup per store: the global --config/--state one, or each home's."""
     from igest_sync import paths
-    from igest_sync.cli_session import config_path, load_config, state_path
+    from igest_sync.cli.session import config_path, load_config, state_path
     from igest_sync.errors import UsageError
 
     chosen = list(homes)
