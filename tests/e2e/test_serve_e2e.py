@@ -78,6 +78,7 @@ def test_a_paid_order_is_invoiced_on_its_webhook_and_forged_deliveries_do_nothin
         status = cli.status()
         assert status["serve"]["last_webhook_at"] == health["last_webhook_at"]
         assert status["serve"]["last_sweep_at"]
+        assert "serve: last webhook 20" in cli("status").stdout
     finally:
         code, out, err = served.stop()
     assert code == 0 and out == ""  # quiet under a service manager
@@ -319,3 +320,19 @@ def test_sigterm_mid_burst_finishes_the_documents_in_flight_and_the_rest_waits(t
         finally:
             again.stop()
         assert set(one_final_per_order(sb).values()) == {1}
+
+
+def test_stores_that_ask_for_different_addresses_or_a_folder_without_stores_are_refused(
+    sandbox, tmp_path
+):
+    one, two = tmp_path / "one", tmp_path / "two"
+    serve_cli(sandbox, one, 8787, public_url="https://hooks.example.pt/one")
+    serve_cli(sandbox, two, 8788, public_url="https://hooks.example.pt/two")
+    cli = make_cli(sandbox, tmp_path / "x")
+    result = cli("serve", "--home", str(one), "--home", str(two))
+    assert result.code == 2 and "different addresses" in result.stderr
+    assert "--host and --port" in result.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli("serve", "--homes", str(empty))
+    assert result.code == 2 and "no subfolder has a config.toml" in result.stderr
