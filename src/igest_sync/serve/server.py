@@ -29,6 +29,14 @@ SWEEP_CHANNELS = 2  # how often (s) waitress looks for such connections (its def
 THREADS = 8  # answering threads; each answer is a short SQLite write
 
 
+class _IntoOurLog(logging.Handler):
+    """Waitress's own lines ("task queue depth", a client's broken connection) go to our log
+    file, not to stderr through logging's last resort."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger("igest_sync.serve.waitress").handle(record)
+
+
 def health(workers: Sequence[StoreWorker]) -> Callable[[], dict[str, Any]]:
     """``/healthz``: up, and when the last webhook and the oldest last sweep were; nothing
     that names a store, an order or a customer."""
@@ -77,6 +85,10 @@ def serve(
     from waitress.wasyncore import loop
 
     app = Receiver([endpoint_of(w) for w in workers], health(workers))
+    waitress_log = logging.getLogger("waitress")
+    if not any(isinstance(h, _IntoOurLog) for h in waitress_log.handlers):
+        waitress_log.addHandler(_IntoOurLog())
+        waitress_log.propagate = False
     sockets: dict[int, Any] = {}
     try:
         server: Any = create_server(
