@@ -51,7 +51,7 @@ class Ask:
 def _lose_answers(sb: Sandbox, rng: random.Random) -> None:
     """Answers lost after iGEST processed the request, for drafts and finalizes alike."""
     for path in (DRAFT_POST, FINALIZE_POST):
-        for nth in sorted(rng.sample(range(1, 12), 4)):
+        for nth in sorted(rng.sample(range(1, 7), 4)):
             kind = rng.choice(["502", "reset"])
             sb.faults.add(service="igest", kind=kind, method="POST", path=path, nth=nth, after=True)
 
@@ -107,7 +107,7 @@ def test_lost_answers_kills_and_overlaps_never_credit_a_request_twice(sb: Sandbo
     assert all(a.done for a in asks), [a for a in asks if not a.done]
     assert killed >= 2  # the kills did land
     lost = sum(rule.fired for rule in sb.faults.rules)
-    assert lost >= 4, lost  # and so did the lost answers, drafts and finalizes
+    assert lost >= 3, lost  # and so did the lost answers, drafts and finalizes
     # Let everything unfinished settle: the runs that would follow under cron.
     sb.faults.clear()
     for _ in range(3):

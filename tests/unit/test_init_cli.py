@@ -46,7 +46,8 @@ def test_on_a_terminal_the_prompts_show_defaults_and_suggest_the_environment(
 ):
     monkeypatch.setattr(cli_setup, "_stdin_is_terminal", lambda: True)
     config = tmp_path / "my config.toml"
-    answers = "shop\n\nhttps://igest.example.pt/v1\nKEY-123\n\n\n"  # Enter: secrets, date
+    # Enter: secrets, date, hooks token
+    answers = "shop\n\nhttps://igest.example.pt/v1\nKEY-123\n\n\n\n"
     result = invoke(runner, "--config", str(config), "init", input=answers)
     assert result.exit_code == 0, result.output
     today = date.today().isoformat()
@@ -60,6 +61,7 @@ def test_on_a_terminal_the_prompts_show_defaults_and_suggest_the_environment(
     prompts = result.output.split("Wrote ")[0].splitlines()  # before the paths of tmp_path
     assert all(len(line) <= 80 for line in prompts), result.output
     assert "Jumpseller auth token (hidden):" in result.output
+    assert "set IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN instead" in text
     assert f"First day invoiced: {today} (today, the default" in result.output
     assert f"Next: igest-sync --config '{config}' check" in result.output
     data = tomllib.loads(config.read_text(encoding="utf-8"))
@@ -67,12 +69,15 @@ def test_on_a_terminal_the_prompts_show_defaults_and_suggest_the_environment(
     assert data["invoice"]["start_date"] == date.today()
 
 
-def test_a_date_typed_at_the_prompt_is_the_one_reported(runner, monkeypatch):
+def test_a_date_typed_at_the_prompt_is_the_one_reported(runner, monkeypatch, tmp_path):
     monkeypatch.setattr(cli_setup, "_stdin_is_terminal", lambda: True)
-    result = invoke(runner, "init", *FLAGS, input="tok\ncode\n2026-12-01\n")
+    result = invoke(runner, "init", *FLAGS, input="tok\ncode\n2026-12-01\nhooks-secret\n")
     assert result.exit_code == 0, result.output
     assert "First day invoiced: 2026-12-01 (your answer" in result.output
     assert "Next: igest-sync check" in result.output
+    assert "hooks-secret" not in result.output  # asked hidden
+    data = tomllib.loads((tmp_path / "home" / "config.toml").read_text(encoding="utf-8"))
+    assert data["jumpseller"]["hooks_token"] == "hooks-secret"
 
 
 def test_yes_asks_nothing_even_on_a_terminal(runner, monkeypatch, tmp_path):

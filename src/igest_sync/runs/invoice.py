@@ -12,6 +12,7 @@ the period once, so nothing already issued is issued again.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -50,10 +51,15 @@ log = logging.getLogger("igest_sync.invoice")
 Progress = Callable[[int, int], None]
 
 
+class RunStopped(Exception):
+    """``serve`` is stopping: orders not started are left as recorded work for the next run."""
+
+
 class InvoiceRun:
     """One ``invoice`` (or ``resend``) run over a ledger and the two services.
 
-    ``crash_hook`` is handed to the run's ``Issuer`` (tests stand a kill with it).
+    ``crash_hook`` is handed to the run's ``Issuer`` (tests stand a kill with it). ``stop``,
+    once set, lets the documents in flight finish and starts no other order (RunStopped).
     """
 
     def __init__(
@@ -66,7 +72,9 @@ class InvoiceRun:
         now: datetime | None = None,
         progress: Progress | None = None,
         crash_hook: CrashHook | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
+        self.stop = stop
         self.config = config
         self.ledger = ledger
         self.jumpseller = jumpseller
@@ -116,6 +124,17 @@ class InvoiceRun:
         if not failed_here:  # whether shown or quiet, an order failed in this run
             self.ledger.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
         return report
+
+    def failed_before(self) -> dict[tuple[int, str], WorkRecord]:
+        """The failures recorded before this run, for ``for_a_person``."""
+        return {(w.order_id, w.kind): w for w in self.ledger.work_in_states(WorkState.FAILED)}
+
+    def for_a_person(
+        self, report: InvoiceReport, failed_before: dict[tuple[int, str], WorkRecord]
+    ) -> None:
+        """Keep in the report only what a person has not been told recently (see below)."""
+        self._report_failures(report, failed_before)
+        self._report_notices(report)
 
     def _report_failures(
         self, report: InvoiceReport, failed_before: dict[tuple[int, str], WorkRecord]
@@ -178,6 +197,31 @@ class InvoiceRun:
             return True
         return self.now - datetime.fromisoformat(work.reported_at) >= remind
 
+    def issue_one(
+        self,
+        order: Order,
+        notices: list[str],
+        *,
+        override: CustomerOverride | None = None,
+        force_lookup: bool = False,
+    ) -> ItemOutcome:
+        """Issue one recorded, paid order exactly once and attach its document (a worker's
+        step: ``invoice`` runs several at a time, ``serve`` one per webhook hint)."""
+        try:
+            outcome = self.issuer.issue(order, override=override, force_lookup=force_lookup)
+        except IgestSyncError:
+            raise  # a run-wide failure (credentials refused): in_parallel stops the run
+        except Exception as exc:  # a bug must not lose the rest of the batch
+            log.exception("Unexpected error on order %s", order.id)
+            if (w := self.ledger.work(order.id)) is None or w.state != WorkState.FINAL:
+                self.ledger.fail(order.id, Kind.INVOICE, f"internal error: {exc!r}", transient=True)
+            return ItemOutcome(str(order.id), Action.FAILED, f"internal error: {exc!r}")
+        if outcome.action in (Action.ISSUED, Action.ADOPTED):
+            # Attach it now, in this worker (its own failures become notices; the invoice
+            # itself is done either way).
+            self.followup.link_order(order.id, notices)
+        return outcome
+
     def _issue_all(
         self,
         orders: list[Order],
@@ -187,22 +231,11 @@ class InvoiceRun:
         force_lookup: bool = False,
     ) -> None:
         def one(order: Order) -> ItemOutcome:
-            try:
-                outcome = self.issuer.issue(order, override=override, force_lookup=force_lookup)
-            except IgestSyncError:
-                raise  # a run-wide failure (credentials refused): in_parallel stops the run
-            except Exception as exc:  # a bug must not lose the rest of the batch
-                log.exception("Unexpected error on order %s", order.id)
-                if (w := self.ledger.work(order.id)) is None or w.state != WorkState.FINAL:
-                    self.ledger.fail(
-                        order.id, Kind.INVOICE, f"internal error: {exc!r}", transient=True
-                    )
-                return ItemOutcome(str(order.id), Action.FAILED, f"internal error: {exc!r}")
-            if outcome.action in (Action.ISSUED, Action.ADOPTED):
-                # Attach it now, in this worker (its own failures become notices; the invoice
-                # itself is done either way).
-                self.followup.link_order(order.id, report.notices)
-            return outcome
+            if self.stop is not None and self.stop.is_set():
+                raise RunStopped  # stopping: an order not started stays recorded work
+            return self.issue_one(
+                order, report.notices, override=override, force_lookup=force_lookup
+            )
 
         report.outcomes.extend(
             in_parallel(
@@ -210,7 +243,7 @@ class InvoiceRun:
                 one,
                 workers=self.config.invoice.concurrency,
                 progress=self.progress,
-                stop_on=IgestSyncError,
+                stop_on=(IgestSyncError, RunStopped),
             )
         )
 

@@ -16,8 +16,8 @@ up by its external reference before anything is sent again.
 
 ``Ledger`` here owns the connection, the transactions, meta, the checkpoint and the run lock;
 the queries live in one mixin per concern: ``work`` (orders and work), ``documents`` (documents,
-links, e-mails, credit notes) and ``checks`` (VIES answers, notices shown); the records they
-return in ``records``.
+links, e-mails, credit notes), ``checks`` (VIES answers, notices shown) and ``inbox`` (the
+webhook inbox of ``serve``); the records they return in ``records``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from igest_sync.state.base import Params
 from igest_sync.state.checks import ChecksMixin
 from igest_sync.state.credit_requests import CreditRequestsMixin
 from igest_sync.state.documents import DocumentsMixin
+from igest_sync.state.inbox import InboxMixin
 from igest_sync.state.lock import run_lock
 from igest_sync.state.records import DocumentRecord, OrderRecord, WorkRecord
 from igest_sync.state.schema import SCHEMA_VERSION, migrate, transaction
@@ -48,7 +49,7 @@ class _Busy(Exception):
     """Another process holds the state file for a moment."""
 
 
-class Ledger(WorkMixin, DocumentsMixin, ChecksMixin, CreditRequestsMixin):
+class Ledger(WorkMixin, DocumentsMixin, ChecksMixin, CreditRequestsMixin, InboxMixin):
     """One open state file. Thread-safe: every method takes the connection lock."""
 
     def __init__(self, path: Path) -> None:

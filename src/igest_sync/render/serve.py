@@ -1,0 +1,47 @@
+"""What ``serve`` prints: only what a person must see, from the workers' threads one at a time.
+
+A sweep or a webhook batch is shown as ``invoice`` shows its report (failures, notices; every
+table on a terminal), headed by the store's name when one process serves several stores. A
+problem that stops a store's work (refused credentials, say) is shown once, until it changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from rich.markup import escape
+
+from igest_sync.render.console import err, error, info
+from igest_sync.render.invoicing import invoice_report
+
+if TYPE_CHECKING:
+    from igest_sync.errors import IgestSyncError
+    from igest_sync.runs.invoice_report import InvoiceReport
+
+
+class Printer:
+    """The workers' reports and problems, one at a time (several threads print)."""
+
+    def __init__(self, *, several: bool, secrets: Iterable[str]) -> None:
+        self.several = several
+        self.secrets = list(secrets)
+        self._lock = threading.Lock()
+
+    def listening(self, host: str, port: int) -> None:
+        # For the person who started it at a terminal; nothing under a service manager.
+        if err.is_terminal:
+            err.print(f"Listening on {escape(host)}:{port}; Ctrl-C stops.")
+
+    def report(self, store: str, report: InvoiceReport) -> None:
+        with self._lock:
+            if self.several and (report.failed or report.notices or report.still_failed):
+                info(f"Store {store}:")
+            invoice_report(report)
+
+    def problem(self, store: str, exc: IgestSyncError) -> None:
+        with self._lock:
+            if self.several:
+                err.print(f"Store {escape(store)}:")
+            error(exc, secrets=self.secrets)

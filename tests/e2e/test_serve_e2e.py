@@ -1,0 +1,338 @@
+"""`igest-sync serve` as a real process against the sandbox: webhooks signed in the test with
+the hooks token, the sweep, SIGTERM and SIGKILL, a cron `invoice` beside it, several stores."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from igest_sync.sandbox import start_sandbox
+from tests.support.cli import Cli, make_cli
+from tests.support.sandbox_clients import FAST_LIMITS
+from tests.support.webhooks import (
+    HOOKS_TOKEN,
+    add_order,
+    delivery,
+    free_port,
+    one_final_per_order,
+    paid_order_ids,
+    start_serve,
+    wait_for,
+)
+
+DRAFT_POST = r"^/v1/documents$"
+
+
+def serve_cli(sb, home: Path, port: int, **serve: object) -> Cli:
+    home.mkdir(parents=True, exist_ok=True)
+    return make_cli(
+        sb, home, jumpseller={"hooks_token": HOOKS_TOKEN}, serve={"port": port, **serve}
+    )
+
+
+def store_of(sb) -> str:
+    return sb.credentials["jumpseller"]["login"]
+
+
+def reference(sb, order_id: int) -> str:
+    return f"jumpseller:{store_of(sb)}:{order_id}"
+
+
+def finals_of(sb, order_id: int) -> int:
+    return one_final_per_order(sb).get(reference(sb, order_id), 0)
+
+
+def inbox_rows(cli: Cli) -> list[tuple]:
+    with sqlite3.connect(cli.state) as db:
+        return db.execute("SELECT subject_id, event FROM inbox").fetchall()
+
+
+@pytest.mark.slow(8)
+def test_a_paid_order_is_invoiced_on_its_webhook_and_forged_deliveries_do_nothing(
+    sandbox, tmp_path
+):
+    port = free_port()
+    cli = serve_cli(sandbox, tmp_path, port)
+    served = start_serve(cli, port)
+    try:
+        wait_for(lambda: served.health()["last_sweep_at"], what="the first sweep")
+        store = store_of(sandbox)
+        # Forged: a wrong signature, a signed delivery of another store; nothing recorded.
+        forged = add_order(sandbox, qty=2)
+        assert served.post(forged, store, token="guessed-token").status_code == 401
+        assert served.post(forged, "another-store").status_code == 403
+        order = add_order(sandbox, qty=3)
+        for _ in range(3):  # sent again and again: one invoice
+            assert served.post(order, store).status_code == 202
+        wait_for(lambda: finals_of(sandbox, order) == 1, what="the invoice")
+        assert finals_of(sandbox, forged) == 0  # worked in order: the forged one did nothing
+        health = served.health()
+        assert set(health) == {"status", "stores", "last_webhook_at", "last_sweep_at", "waiting"}
+        assert health["status"] == "ok" and health["last_webhook_at"]
+        assert httpx.get(served.base_url + "/nowhere").status_code == 404
+        status = cli.status()
+        assert status["serve"]["last_webhook_at"] == health["last_webhook_at"]
+        assert status["serve"]["last_sweep_at"]
+        assert "serve: last webhook 20" in cli("status").stdout
+    finally:
+        code, out, err = served.stop()
+    assert code == 0 and out == ""  # quiet under a service manager
+    assert finals_of(sandbox, order) == 1
+    assert HOOKS_TOKEN not in cli.log_text() and HOOKS_TOKEN not in err
+    assert "wrong Jumpseller-Hmac-Sha256 signature (401" in cli.log_text()
+    assert "serve stopped" in cli.log_text()
+
+
+@pytest.mark.slow(10)
+def test_a_sigkill_between_the_answer_and_the_invoice_loses_nothing(sandbox, tmp_path):
+    port = free_port()
+    cli = serve_cli(sandbox, tmp_path, port)
+    served = start_serve(cli, port)
+    wait_for(lambda: served.health()["last_sweep_at"], what="the first sweep")
+    # The draft reaches iGEST, its answer is late: the kill lands with a draft in iGEST and
+    # the invoice not final.
+    sandbox.faults.add("igest", "timeout", method="POST", path=DRAFT_POST, after=True, seconds=4)
+    order = add_order(sandbox, qty=4)
+    ref = reference(sandbox, order)
+    assert served.post(order, store_of(sandbox)).status_code == 202
+
+    def draft_made() -> bool:
+        with sandbox.igest.lock:
+            return any(d["external_reference"] == ref for d in sandbox.igest.documents)
+
+    wait_for(draft_made, what="the draft")
+    served.proc.send_signal(signal.SIGKILL)
+    served.proc.wait(10)
+    assert finals_of(sandbox, order) == 0
+    assert (order, "order_paid") in inbox_rows(cli)  # the hint survived the kill
+    sandbox.faults.clear()
+    again = start_serve(cli, port)
+    try:
+        wait_for(lambda: finals_of(sandbox, order) == 1, what="the invoice after restart")
+        wait_for(lambda: inbox_rows(cli) == [], what="the inbox to empty")
+    finally:
+        code, _, _ = again.stop()
+    assert code == 0
+    with sandbox.igest.lock:
+        drafts = [d for d in sandbox.igest.documents if d["status"] == "draft"]
+    assert drafts == [] and finals_of(sandbox, order) == 1
+
+
+@pytest.mark.slow(15)
+def test_serve_beside_cron_invoice_runs_never_a_duplicate_never_a_miss(sandbox, tmp_path):
+    port = free_port()
+    cli = serve_cli(sandbox, tmp_path, port)
+    served = start_serve(cli, port)
+    store = store_of(sandbox)
+    results = []
+
+    def cron() -> None:
+        for _ in range(3):
+            results.append(cli("invoice"))
+
+    try:
+        crons = [threading.Thread(target=cron) for _ in range(2)]
+        for thread in crons:
+            thread.start()
+        orders = []
+        for i in range(15):
+            orders.append(add_order(sandbox, qty=i + 1))
+            assert served.post(orders[-1], store).status_code == 202
+        for thread in crons:
+            thread.join()
+        wait_for(lambda: all(finals_of(sandbox, o) == 1 for o in orders), what="every invoice")
+        # A cancellation after the invoice: credited once, whoever gets there first.
+        sandbox.store.cancel_order(orders[0])
+        assert served.post(orders[0], store, "order_canceled").status_code == 202
+        assert cli("invoice").code == 0
+
+        def credits() -> list[str]:
+            return [
+                ref
+                for ref, docs in sandbox.igest.final_documents_by_reference().items()
+                for _ in docs
+                if ref.startswith(reference(sandbox, orders[0]) + ":credit")
+            ]
+
+        wait_for(lambda: len(credits()) == 1, what="the credit note")
+    finally:
+        code, out, _ = served.stop()
+    assert code == 0 and out == ""
+    # A cron run either worked between two of serve's units or found nothing left to do.
+    assert [r.code for r in results] == [0] * 6, [r.stderr for r in results]
+    counts = one_final_per_order(sandbox)
+    assert all(counts.get(reference(sandbox, o)) == 1 for o in paid_order_ids(sandbox))
+    assert set(counts.values()) == {1}
+    assert len(credits()) == 1
+
+
+@pytest.mark.slow(15)
+def test_one_process_serves_several_stores_each_on_its_own(tmp_path):
+    port = free_port()
+    homes = tmp_path / "stores"
+    with (
+        start_sandbox(seed=True, **FAST_LIMITS) as a,
+        start_sandbox(seed=True, **FAST_LIMITS) as b,
+        start_sandbox(seed=True, **FAST_LIMITS) as c,
+    ):
+        sandboxes = {"a": a, "b": b, "c": c}
+        clis = {}
+        for name, sb in sandboxes.items():
+            home = homes / name
+            home.mkdir(parents=True)
+            clis[name] = make_cli(
+                sb,
+                home,
+                jumpseller={"hooks_token": f"{HOOKS_TOKEN}-{name}"},
+                serve={"port": port, "public_url": f"http://127.0.0.1:{port}/hooks/{name}"},
+            )
+        (homes / "not-a-store").mkdir()  # no config.toml: not a store
+        served = start_serve(clis["a"], port, "--homes", str(homes))
+        try:
+            assert served.health()["stores"] == 3
+            orders = {}
+            for name, sb in sandboxes.items():
+                orders[name] = add_order(sb, qty=2)
+                body, headers = delivery(orders[name], store_of(sb), token=f"{HOOKS_TOKEN}-{name}")
+                url = f"{served.base_url}/hooks/{name}"
+                assert httpx.post(url, content=body, headers=headers).status_code == 202
+                # The same delivery on another store's path: that store's token does not fit.
+                other = "b" if name != "b" else "c"
+                wrong = f"{served.base_url}/hooks/{other}"
+                assert httpx.post(wrong, content=body, headers=headers).status_code == 401
+            for name, sb in sandboxes.items():
+                wait_for(lambda sb=sb, n=name: finals_of(sb, orders[n]) == 1, what=name)
+        finally:
+            code, out, _ = served.stop()
+        assert code == 0 and out == ""
+        for name, sb in sandboxes.items():
+            assert set(one_final_per_order(sb).values()) == {1}
+            log = clis[name].log_text()
+            assert f"order {orders[name]} recorded" in log
+            others = [orders[n] for n in sandboxes if n != name and orders[n] != orders[name]]
+            assert not any(f"order {o} recorded" in log for o in others)
+            assert clis[name].status()["serve"]["last_webhook_at"]
+
+
+def test_two_stores_on_one_hook_path_are_refused_naming_both(sandbox, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    for home in (one, two):
+        serve_cli(sandbox, home, 8787, public_url="https://hooks.example.pt/jumpseller")
+    result = make_cli(sandbox, tmp_path / "x")("serve", "--home", str(one), "--home", str(two))
+    assert result.code == 2
+    assert str(one) in result.stderr and str(two) in result.stderr
+    assert "/jumpseller" in result.stderr
+
+
+def test_serve_without_a_hooks_token_says_what_to_set(cli):
+    result = cli("serve")
+    assert result.code == 2
+    assert "hooks_token is not set" in result.stderr
+    assert "IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN" in result.stderr
+
+
+@pytest.mark.slow(16)
+def test_the_real_server_keeps_serving_through_random_requests_and_a_slow_client(sandbox, tmp_path):
+    import socket
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    port = free_port()
+    cli = serve_cli(sandbox, tmp_path, port)
+    served = start_serve(cli, port)
+    store = store_of(sandbox)
+    pending = add_order(sandbox, status="pending_payment")
+    try:
+        wait_for(lambda: served.health()["last_sweep_at"], what="the first sweep")
+        slow = socket.create_connection(("127.0.0.1", port))
+        slow.sendall(b"POST /webhooks/jumpseller HTTP/1.1\r\nHost: x\r\nContent-Length: 90\r\n")
+
+        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(
+            method=st.sampled_from(["POST", "GET", "PUT"]),
+            body=st.binary(max_size=200),
+            headers=st.dictionaries(
+                st.sampled_from(["Jumpseller-Hmac-Sha256", "Jumpseller-Event", "X-A"]),
+                # (the client itself refuses a value with spaces around it)
+                st.text(
+                    alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40
+                ).map(str.strip),
+                max_size=3,
+            ),
+        )
+        def throw(method, body, headers):
+            answer = httpx.request(
+                method,
+                served.base_url + "/webhooks/jumpseller",
+                content=body,
+                headers={"Jumpseller-Store-Code": store, **headers},
+                timeout=10,
+            )
+            assert answer.status_code in (200, 400, 401, 405, 422)
+
+        throw()
+        # A forged delivery for a real order, then a genuine one: served while the slow
+        # client still hangs on.
+        body, headers = delivery(pending, store, token="forged")
+        assert (
+            httpx.post(served.base_url + served.path, content=body, headers=headers).status_code
+            == 401
+        )
+        assert served.post(pending, store).status_code == 202
+        slow.settimeout(30)
+        assert slow.recv(100) == b""  # dropped by the server (a hang would time out)
+        assert served.health()["status"] == "ok"
+    finally:
+        code, out, _ = served.stop()
+    assert code == 0 and out == ""
+    with sqlite3.connect(cli.state) as db:
+        assert db.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
+    assert finals_of(sandbox, pending) == 0  # still waiting for payment: nothing issued
+
+
+@pytest.mark.slow(12)
+def test_sigterm_mid_burst_finishes_the_documents_in_flight_and_the_rest_waits(tmp_path):
+    with start_sandbox(seed=False, latency=0.05) as sb:  # real limits: the burst takes a while
+        port = free_port()
+        cli = serve_cli(sb, tmp_path, port)
+        served = start_serve(cli, port)
+        wait_for(lambda: served.health()["last_sweep_at"], what="the first sweep")
+        orders = [add_order(sb) for _ in range(40)]
+        for order in orders:
+            assert served.post(order, store_of(sb)).status_code == 202
+        wait_for(lambda: len(one_final_per_order(sb)) >= 3, what="some invoices")
+        code, out, _ = served.stop(timeout=30)  # SIGTERM; must exit within 30 s
+        assert code == 0 and out == ""
+        done = one_final_per_order(sb)
+        assert set(done.values()) == {1} and len(done) < len(orders)
+        with sb.igest.lock:
+            assert [d for d in sb.igest.documents if d["status"] == "draft"] == []
+        assert len(inbox_rows(cli)) == len(orders) - len(done)  # the rest kept its hints
+        again = start_serve(cli, port)
+        try:
+            wait_for(lambda: len(one_final_per_order(sb)) == len(orders), what="the rest")
+        finally:
+            again.stop()
+        assert set(one_final_per_order(sb).values()) == {1}
+
+
+def test_stores_that_ask_for_different_addresses_or_a_folder_without_stores_are_refused(
+    sandbox, tmp_path
+):
+    one, two = tmp_path / "one", tmp_path / "two"
+    serve_cli(sandbox, one, 8787, public_url="https://hooks.example.pt/one")
+    serve_cli(sandbox, two, 8788, public_url="https://hooks.example.pt/two")
+    cli = make_cli(sandbox, tmp_path / "x")
+    result = cli("serve", "--home", str(one), "--home", str(two))
+    assert result.code == 2 and "different addresses" in result.stderr
+    assert "--host and --port" in result.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli("serve", "--homes", str(empty))
+    assert result.code == 2 and "no subfolder has a config.toml" in result.stderr
