@@ -130,7 +130,8 @@ def init(
         )
         typer.echo(textwrap.fill(why, width=79, break_long_words=False, break_on_hyphens=False))
         answer = typer.prompt(
-            f"{prompt} (hidden)",
+            # The short name only: the explanation above says where it is found.
+            f"{prompt.split(' (')[0].split(',')[0]} (hidden)",
             default="",
             show_default=False,
             hide_input=True,
