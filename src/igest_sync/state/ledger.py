@@ -41,6 +41,7 @@ from igest_sync.models import (
     ViesStatus,
     WorkState,
 )
+from igest_sync.state.alerts import AlertsMixin
 from igest_sync.state.lock import run_lock
 from igest_sync.state.schema import SCHEMA_VERSION, migrate, transaction
 
@@ -108,7 +109,7 @@ class OrderRecord:
     updated_at: str
 
 
-class Ledger:
+class Ledger(AlertsMixin):
     """One open state file. Thread-safe: every method takes the connection lock."""
 
     def __init__(self, path: Path) -> None:
