@@ -149,6 +149,7 @@ def invoice(
         report = InvoiceRun(s.config, s.ledger, *s.clients, progress=progress).run(
             since=since_date, dry_run=dry_run
         )
+        s.notices = report.notices + report.quiet_notices
     render.invoice_report(report, json_out=json_out)
     finish(report)
 
@@ -203,6 +204,7 @@ def resend(
         report = InvoiceRun(s.config, s.ledger, *s.clients, progress=progress).resend(
             ids, all_failed=failed, override=override
         )
+        s.notices = report.notices + report.quiet_notices
     render.invoice_report(report, json_out=json_out, always=True)
     finish(report)
 
@@ -370,6 +372,7 @@ def credit(
         report = credit_run(s.config, s.ledger, *s.clients).credit(
             order_id, request, reason, restock=restock, dry_run=dry_run, confirm=confirm
         )
+        s.notices = list(report.notices)
     render.credit_report(report, json_out=json_out, plan_shown=bool(asked))
     finish(report)
 
@@ -693,10 +696,11 @@ def check(json_out: JsonOption = False) -> None:
       igest-sync check --json
     """
     from igest_sync import render
+    from igest_sync.alerts.probe import channel_checks
     from igest_sync.runs.checks import checks_exit_code, run_checks
 
     with session(lock=False, ledger=False) as s:
-        results = run_checks(s.config, s.jumpseller, s.igest)
+        results = run_checks(s.config, s.jumpseller, s.igest) + channel_checks(s.config)
     render.check_results(results, json_out=json_out)
     raise typer.Exit(int(checks_exit_code(results)))
 
@@ -755,6 +759,11 @@ def demo() -> None:
     from igest_sync.demo import run_demo
 
     raise typer.Exit(run_demo(verbose=state_of().verbose))
+
+
+from igest_sync.cli_alerts import register as _register_alerts
+
+_register_alerts(app)
 
 
 # -- entry point --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from igest_sync.config import (
+    AlertsConfig,
     DEFAULT_JUMPSELLER_URL,
     Config,
     InvoiceConfig,
@@ -109,6 +110,7 @@ def test_example_file_loads_without_problems_and_documents_every_key():
         ("products", ProductsConfig),
         ("stock", StockConfig),
         ("vies", ViesConfig),
+        ("alerts", AlertsConfig),
     ):
         assert set(data[section]) == {f.name for f in dataclasses.fields(cls)}, section
 
