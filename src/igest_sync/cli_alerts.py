@@ -89,7 +89,7 @@ def digest(
     """
     from igest_sync import render_alerts
     from igest_sync.alerts.digest import build_digest
-    from igest_sync.alerts.dispatch import send_digest_now
+    from igest_sync.alerts.outbox import send_digest_now
     from igest_sync.errors import ConfigError
 
     now = datetime.now(UTC)

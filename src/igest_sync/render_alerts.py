@@ -11,7 +11,7 @@ from igest_sync import render
 
 if TYPE_CHECKING:
     from igest_sync.alerts.digest import DigestReport
-    from igest_sync.alerts.dispatch import Outcome
+    from igest_sync.alerts.outbox import Outcome
 
 
 def digest_report(report: DigestReport, *, sent: Outcome | None, json_out: bool) -> None:

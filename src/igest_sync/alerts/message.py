@@ -115,14 +115,17 @@ def chat_text(events: list[Event], *, store: str, limit: int) -> str:
     groups: dict[tuple[str, str], list[Event]] = defaultdict(list)
     for event in events:
         groups[(event.kind, _private(event.reason))].append(event)
-    lines = []
-    for (kind, reason), members in groups.items():
-        ids = ", ".join(
-            f"{e.order_id}{f' ({e.amount})' if e.amount else ''}" for e in members if e.order_id
-        )
-        lines.append(f"• {len(members)} {kind}: {reason}" + (f" — orders {ids}" if ids else ""))
-    text = "\n".join([head, *lines, "Fix each: igest-sync status --failed"])
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 60].rsplit("\n", 1)[0]
-    return cut + "\n… and more: igest-sync status --failed lists them all"
+    for with_amounts in (True, False):
+        lines = []
+        for (kind, reason), members in groups.items():
+            ids = ", ".join(
+                f"{e.order_id}{f' ({e.amount})' if with_amounts and e.amount else ''}"
+                for e in members
+                if e.order_id
+            )
+            lines.append(f"• {len(members)} {kind}: {reason}" + (f" — orders {ids}" if ids else ""))
+        text = "\n".join([head, *lines, "Fix each: igest-sync status --failed"])
+        if len(text) <= limit:
+            return text
+    tail = "\n… and more: igest-sync status --failed lists them all"
+    return text[: limit - len(tail)].rsplit(" ", 1)[0] + tail
