@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from igest_sync.alerts import outbox as dispatch_module
 from igest_sync.alerts import dispatch, spool
+from igest_sync.alerts import outbox as dispatch_module
 from igest_sync.config import Config, load_config
 from igest_sync.errors import AuthError, StateError, TransportError
 from igest_sync.state.ledger import Ledger

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from igest_sync.config import (
-    AlertsConfig,
     DEFAULT_JUMPSELLER_URL,
+    AlertsConfig,
     Config,
     InvoiceConfig,
     ProductsConfig,
