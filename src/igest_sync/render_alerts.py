@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
-from igest_sync import render
-
 if TYPE_CHECKING:
     from igest_sync.alerts.digest import DigestReport
     from igest_sync.alerts.outbox import Outcome
@@ -16,6 +14,8 @@ if TYPE_CHECKING:
 
 def digest_report(report: DigestReport, *, sent: Outcome | None, json_out: bool) -> None:
     """Always shown: a person asked for it (or a script, with --json)."""
+    # render reads the terminal when imported: imported when used, like the commands do.
+    from igest_sync import render
     from igest_sync.alerts.digest import digest_lines
 
     sending = None

@@ -299,6 +299,17 @@ def test_a_paid_order_without_its_document_after_late_hours(tmp_path, ledger, ch
     ledger.record_order(
         7002, "paid", created_at=NOW, paid_at=NOW - timedelta(hours=19), total=None, customer=None
     )
+    ledger.ensure_work(7002, "invoice", "jumpseller:loja-azul:7002")
+    # Skipped on purpose (a sale of the till): no invoice work, never late.
+    ledger.record_order(
+        7003,
+        "paid",
+        created_at=NOW - timedelta(days=3),
+        paid_at=NOW - timedelta(days=3),
+        total=Decimal("5.00"),
+        customer=None,
+        note="invoiced by the till (source pos)",
+    )
 
     dispatch(ledger, config, now=NOW)
 

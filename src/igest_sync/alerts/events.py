@@ -112,7 +112,7 @@ def late_events(ledger: Ledger, config: Config, now: datetime) -> list[Event]:
         if row["state"] == "failed" and not row["transient"]:
             continue
         order_id = row["order_id"]
-        state = row["state"] or "not seen by a run yet"
+        state = row["state"]
         reason = f"paid at {row['paid_at']}, no document after {hours} hours (invoice: {state})"
         if row["error"]:
             reason += f": {row['error']}"

@@ -114,13 +114,13 @@ class AlertsMixin:
     # -- what the alerts and the digest report ---------------------------------------------
 
     def paid_without_invoice(self, paid_before: datetime) -> list[sqlite3.Row]:
-        """Orders paid before ``paid_before`` whose invoice is not final (oldest first):
-        order_id, paid_at, total, customer, and the invoice work's state and error if any."""
+        """Orders paid before ``paid_before`` whose invoice is planned but not final (oldest
+        first): order_id, paid_at, total, customer, the invoice work's state and error. An
+        order skipped on purpose (the till's, before start_date) has no invoice work."""
         rows = self._rows(
             """SELECT o.order_id, o.paid_at, o.total, o.customer, w.state, w.error, w.transient
-               FROM orders o LEFT JOIN work w ON w.order_id=o.order_id AND w.kind='invoice'
-               WHERE o.status='paid' AND o.paid_at IS NOT NULL
-                 AND (w.state IS NULL OR w.state != 'final')"""
+               FROM orders o JOIN work w ON w.order_id=o.order_id AND w.kind='invoice'
+               WHERE o.status='paid' AND o.paid_at IS NOT NULL AND w.state != 'final'"""
         )
         # paid_at keeps the offset Jumpseller gave: compare moments, not strings.
         late = [r for r in rows if _moment(r["paid_at"]) < paid_before]
