@@ -99,8 +99,10 @@ def test_channels_down_then_back_deliver_exactly_once(sandbox, tmp_path, smtp, c
     back = cli("invoice")
     assert back.code == 0
     assert [m.message["Subject"] for m in smtp.messages()] == [
-        f"igest-sync {sandbox.credentials['jumpseller']['login']}: Order {bad}: "
-        "the invoice was not issued"
+        (
+            f"igest-sync {sandbox.credentials['jumpseller']['login']}: Order {bad}: "
+            "the invoice was not issued"
+        )
     ]
     assert len(chat.posts) == 1
     assert cli("invoice").code == 0
