@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 def free_port() -> int:
@@ -54,7 +55,8 @@ class SmtpSink:
     """aiosmtpd on 127.0.0.1; ``refuse`` answers 451 to DATA; ``stop()`` takes it down (the
     port stays the same for ``start()``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
+        self.login = login  # (user, password) the server requires, if any
         self.port = free_port()
         self.received: list[Received] = []
         self.refuse = False
@@ -62,9 +64,26 @@ class SmtpSink:
         self.controller: Controller | None = None
 
     def start(self) -> SmtpSink:
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        options: dict[str, Any] = {}
+        if self.login is not None:
+            # Plain AUTH without TLS: only on loopback, as the config allows "none" there.
+            options = {
+                "authenticator": self._authenticate,
+                "auth_required": True,
+                "auth_require_tls": False,
+            }
+        self.controller = Controller(
+            _Handler(self), hostname="127.0.0.1", port=self.port, **options
+        )
         self.controller.start()
         return self
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        user, password = self.login or ("", "")
+        ok = isinstance(auth_data, LoginPassword) and (
+            auth_data.login.decode() == user and auth_data.password.decode() == password
+        )
+        return AuthResult(success=ok, handled=False)
 
     def stop(self) -> None:
         if self.controller is not None:
