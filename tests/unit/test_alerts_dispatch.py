@@ -351,3 +351,11 @@ def test_dispatch_never_raises_on_a_closed_ledger(tmp_path, smtp):
     ledger = Ledger(tmp_path / "state.sqlite3")
     ledger.close()
     assert dispatch(ledger, config, now=NOW).sent == {}
+
+
+def test_a_network_blip_of_a_run_without_a_ledger_is_no_alert(tmp_path, chat):
+    config = make_config(tmp_path, None, chat)
+    blip = TransportError("Jumpseller cannot be reached: timed out", service="Jumpseller")
+    state = tmp_path / "state.sqlite3"
+    assert dispatch(None, config, now=NOW, error=blip, state_path=state).recorded == 0
+    assert chat.posts == [] and not spool.path_for(state).exists()

@@ -113,8 +113,10 @@ def test_every_alerts_problem_is_reported_together_and_no_secret_shown(tmp_path)
 def test_email_needs_a_server_sender_and_recipients(tmp_path):
     found = problems(tmp_path, 'email_to = ["b@loja.pt"]\n')
     assert found == [
-        "config.toml: [alerts] smtp_host: missing; email_to is set but there is no SMTP "
-        "server to use"
+        (
+            "config.toml: [alerts] smtp_host: missing; email_to is set but there is no SMTP "
+            "server to use"
+        )
     ]
     found = problems(tmp_path, 'smtp_host = "mail.example.pt"\n')
     assert [p.split(":")[1] for p in found] == [" [alerts] email_from", " [alerts] email_to"]

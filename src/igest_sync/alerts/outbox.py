@@ -298,7 +298,9 @@ def _without_ledger(
     budget: float,
 ) -> Outcome:
     outcome = Outcome()
-    if state_path is None or error is None:
+    # A passing outage is counted in the ledger by the runs that have one (the invoice runs):
+    # a catalogue run's network blip alone is no alert.
+    if state_path is None or error is None or isinstance(error, PASSING):
         return outcome
     outbox = spool.SpoolOutbox(spool.path_for(state_path))
     event = run_error_event(error, command)
