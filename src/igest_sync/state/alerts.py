@@ -11,10 +11,8 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from igest_sync.state.ledger import Params
+from igest_sync.state.base import LedgerBase, Params
 
 # Sent rows older than this are forgotten (the reminder rule needs only the latest per key).
 KEEP_SENT = timedelta(days=60)
@@ -34,14 +32,8 @@ class AlertRow:
     last_error: str | None
 
 
-class AlertsMixin:
-    """Ledger methods for the outbox; ``_write_many`` and ``_rows`` come from ``Ledger``."""
-
-    if TYPE_CHECKING:  # provided by Ledger, which this class is mixed into
-
-        def _write_many(self, *statements: tuple[str, Params]) -> None: ...
-
-        def _rows(self, sql: str, params: Params = ()) -> list[sqlite3.Row]: ...
+class AlertsMixin(LedgerBase):
+    """The outbox and the queries of alerts and the digest, on the ledger's connection."""
 
     def last_alert_at(self, base_key: str) -> datetime | None:
         """When an event about ``base_key`` was last recorded (sent or not), if ever."""

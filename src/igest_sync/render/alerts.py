@@ -1,4 +1,4 @@
-"""What ``digest`` shows (after the split: ``render/alerts.py``); ``alerts test`` reuses the
+"""What ``digest`` shows; ``alerts test`` reuses the
 check table of ``render``."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
+from igest_sync.render.console import emit_json, out, warn
+
 if TYPE_CHECKING:
     from igest_sync.alerts.digest import DigestReport
     from igest_sync.alerts.outbox import Outcome
@@ -14,8 +16,6 @@ if TYPE_CHECKING:
 
 def digest_report(report: DigestReport, *, sent: Outcome | None, json_out: bool) -> None:
     """Always shown: a person asked for it (or a script, with --json)."""
-    # render reads the terminal when imported: imported when used, like the commands do.
-    from igest_sync import render
     from igest_sync.alerts.digest import digest_lines
 
     sending = None
@@ -25,13 +25,13 @@ def digest_report(report: DigestReport, *, sent: Outcome | None, json_out: bool)
             "errors": dict(sent.errors),
         }
     if json_out:
-        render.emit_json({**report.to_json(), "sending": sending})
+        emit_json({**report.to_json(), "sending": sending})
         return
     for line in digest_lines(report):
-        render.out.print(escape(line), soft_wrap=True)
+        out.print(escape(line), soft_wrap=True)
     if sent is None:
         return
     for channel, count in sent.sent.items():
-        render.out.print(f"Sent by {channel} ({count} message{'s' if count > 1 else ''}).")
+        out.print(f"Sent by {channel} ({count} message{'s' if count > 1 else ''}).")
     for channel, error in sent.errors.items():
-        render.warn(f"Not sent by {channel}: {error} (the next run tries again)")
+        warn(f"Not sent by {channel}: {error} (the next run tries again)")

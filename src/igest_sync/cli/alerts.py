@@ -1,5 +1,5 @@
 """The commands of the alerts family: ``alerts test`` and ``digest`` (registered on the app by
-``cli.py``; after the split this is ``cli/alerts.py``)."""
+``cli/__init__.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from igest_sync.cli_session import JsonOption, session
+from igest_sync.cli.session import JsonOption, session
 
 alerts_app = typer.Typer(
     name="alerts",
@@ -87,7 +87,7 @@ def digest(
       igest-sync digest --since 7d --send
       igest-sync digest --since 2026-11-01 --json
     """
-    from igest_sync import render_alerts
+    from igest_sync import render
     from igest_sync.alerts.digest import build_digest
     from igest_sync.alerts.outbox import send_digest_now
     from igest_sync.errors import ConfigError
@@ -106,7 +106,7 @@ def digest(
                     hint="`igest-sync init --example` shows the [alerts] keys.",
                 )
             sent = send_digest_now(s.ledger, s.config, report, now=now)
-    render_alerts.digest_report(report, sent=sent, json_out=json_out)
+    render.digest_report(report, sent=sent, json_out=json_out)
     raise typer.Exit(report.exit_code)
 
 
