@@ -97,7 +97,10 @@ def digest(
     # Sending writes the outbox: under the run lock, as every run that sends alerts.
     with session(ctx, lock=send, ledger=True, alerts=False) as s:
         assert s.ledger is not None
-        report = build_digest(s.ledger, start, now, now=now)
+        # Up to now included: the ledger's times are whole seconds, and a document recorded
+        # in this very second belongs to the digest.
+        end = now.replace(microsecond=0) + timedelta(seconds=1)
+        report = build_digest(s.ledger, start, end, now=now)
         sent = None
         if send:
             if not s.config.alerts.channels:
