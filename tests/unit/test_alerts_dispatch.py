@@ -359,3 +359,12 @@ def test_a_network_blip_of_a_run_without_a_ledger_is_no_alert(tmp_path, chat):
     state = tmp_path / "state.sqlite3"
     assert dispatch(None, config, now=NOW, error=blip, state_path=state).recorded == 0
     assert chat.posts == [] and not spool.path_for(state).exists()
+
+
+def test_an_internal_error_is_an_alert_that_points_to_the_log(tmp_path, ledger, chat):
+    config = make_config(tmp_path, None, chat)
+    outcome = dispatch(ledger, config, now=NOW, error=KeyError("lines"), command="resend")
+    assert outcome.sent == {"webhook": 1}
+    [event] = chat.posts[0].json()["events"]
+    assert event["title"] == "`igest-sync resend` stopped on an internal error"
+    assert "log file" in event["fix"] and "KeyError" in event["reason"]
