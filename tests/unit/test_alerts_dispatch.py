@@ -368,3 +368,19 @@ def test_an_internal_error_is_an_alert_that_points_to_the_log(tmp_path, ledger, 
     [event] = chat.posts[0].json()["events"]
     assert event["title"] == "`igest-sync resend` stopped on an internal error"
     assert "log file" in event["fix"] and "KeyError" in event["reason"]
+
+
+def test_a_reminder_falling_due_while_a_channel_is_down_is_not_sent_twice(
+    tmp_path, ledger, smtp, chat
+):
+    config = make_config(tmp_path, smtp, chat)
+    fail_order(ledger, 1201, "Order 1201: no SKU for product 9")
+    smtp.stop()
+    assert dispatch(ledger, config, now=NOW).sent == {"webhook": 1}
+    # A day later the reminder is due: chat gets it; email still owes the first one.
+    assert dispatch(ledger, config, now=NOW + timedelta(hours=25)).sent == {"webhook": 1}
+    smtp.start()
+    assert dispatch(ledger, config, now=NOW + timedelta(hours=26)).sent == {"email": 1}
+    [mail] = smtp.messages()
+    assert mail.part("plain").count("* Order 1201:") == 1
+    assert posted_orders(chat) == [1201, 1201]

@@ -148,17 +148,31 @@ def _since(ledger: Ledger, key: str, now: datetime, *, keep: bool) -> datetime |
 def _occurrences(
     ledger: Ledger, config: Config, events: list[Event], now: datetime
 ) -> list[AlertRow]:
-    """The events due now: the first time, then as a reminder after remind_failed_hours."""
+    """The events due now: the first time, then as a reminder after remind_failed_hours.
+
+    A channel that has not yet delivered an earlier occurrence gets no reminder on top of it:
+    the one waiting says the same, and goes when the channel is back.
+    """
     remind = timedelta(hours=config.invoice.remind_failed_hours)
     stamp = now.isoformat(timespec="seconds")
+    waiting = {c: ledger.unsent_base_keys(c) for c in config.alerts.channels}
     rows = []
     for event in {e.base_key: e for e in events}.values():
         last = ledger.last_alert_at(event.base_key)
         if last is not None and remind and now - last < remind:
             continue
-        rows += _rows_for(
-            config, f"{event.base_key}@{stamp}", event.base_key, event.kind, event.to_json(), stamp
-        )
+        rows += [
+            row
+            for row in _rows_for(
+                config,
+                f"{event.base_key}@{stamp}",
+                event.base_key,
+                event.kind,
+                event.to_json(),
+                stamp,
+            )
+            if event.base_key not in waiting[row.channel]
+        ]
     return rows
 
 

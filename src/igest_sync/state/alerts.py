@@ -75,6 +75,12 @@ class AlertsMixin(LedgerBase):
             )
         ]
 
+    def unsent_base_keys(self, channel: str) -> set[str]:
+        rows = self._rows(
+            "SELECT DISTINCT base_key FROM alerts WHERE channel=? AND sent_at IS NULL", (channel,)
+        )
+        return {r["base_key"] for r in rows}
+
     def alert_rows(self, event_key: str) -> list[AlertRow]:
         return [
             _alert(r)
