@@ -69,17 +69,22 @@ class DigestReport:
 
     def summary(self) -> str:
         return (
-            f"{self.invoices} invoices ({self.invoices_total} EUR), {self.credit_notes} credit "
+            f"{self.invoices} invoices ({_eur(self.invoices_total)} EUR), {self.credit_notes} credit "
             f"notes, {len(self.failed)} failed, {len(self.retrying)} retrying, "
             f"{self.waiting_payment} waiting for payment"
         )
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["invoices_total"] = str(self.invoices_total)
-        data["credit_notes_total"] = str(self.credit_notes_total)
+        data["invoices_total"] = _eur(self.invoices_total)
+        data["credit_notes_total"] = _eur(self.credit_notes_total)
         del data["exit_code"]
         return data
+
+
+def _eur(amount: Decimal) -> str:
+    """Money to the cent, as documents show it (0.00, never 0)."""
+    return str(amount.quantize(Decimal("0.01")))
 
 
 def build_digest(ledger: Ledger, start: datetime, end: datetime, *, now: datetime) -> DigestReport:
@@ -128,8 +133,8 @@ def digest_lines(report: DigestReport) -> list[str]:
     """The digest as lines of text (email and the `digest` command)."""
     lines = [
         f"Period: {_local(report.start)} to {_local(report.end)} (Lisbon)",
-        f"Documents issued: {report.invoices}, total {report.invoices_total} EUR",
-        f"Credit notes: {report.credit_notes}, total {report.credit_notes_total} EUR",
+        f"Documents issued: {report.invoices}, total {_eur(report.invoices_total)} EUR",
+        f"Credit notes: {report.credit_notes}, total {_eur(report.credit_notes_total)} EUR",
         f"Failures still open: {len(report.failed)}",
     ]
     lines += [f"  order {f['order_id']} ({f['kind']}): {f['reason']}" for f in report.failed]
@@ -173,7 +178,7 @@ def digest_message(report: DigestReport, config: Config) -> Message:
     )
     chat = (
         f"igest-sync {store} digest to {day}: {report.invoices} documents "
-        f"({report.invoices_total} EUR), {report.credit_notes} credit notes, "
+        f"({_eur(report.invoices_total)} EUR), {report.credit_notes} credit notes, "
         f"{len(report.failed)} failed"
         + (f" (orders {_ids(report.failed)})" if report.failed else "")
         + f", {len(report.retrying)} retrying, {report.waiting_payment} waiting for payment; "
