@@ -511,6 +511,13 @@ def init(
             "better kept in IGEST_SYNC_JUMPSELLER_AUTH_TOKEN)."
         ),
     ] = None,
+    jumpseller_hooks_token: Annotated[
+        str | None,
+        typer.Option(
+            help="Jumpseller hooks token, which signs webhooks, for `serve` (asked, hidden, "
+            "when omitted on a terminal; better kept in IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN)."
+        ),
+    ] = None,
     jumpseller_base_url: Annotated[str, typer.Option()] = "https://api.jumpseller.com/v1",
     igest_base_url: Annotated[str | None, typer.Option(help="iGEST API base URL.")] = None,
     igest_integration_key: Annotated[str | None, typer.Option()] = None,
@@ -620,6 +627,12 @@ def init(
     )
     chosen = _parse_date(first_day, "--start-date")
     assert chosen is not None
+    # Optional (only `serve` needs it), so asked last and never reported missing.
+    hooks_token = ask_secret(
+        jumpseller_hooks_token,
+        "Jumpseller hooks token, for `serve` (Admin Panel > Config > Notifications > Webhooks)",
+        "IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN",
+    )
     try:
         values = init_values(
             jumpseller_base_url=jumpseller_base_url,
@@ -628,6 +641,7 @@ def init(
             igest_base_url=igest_url,
             igest_integration_key=igest_key,
             igest_security_code=code,
+            jumpseller_hooks_token=hooks_token,
             start_date=chosen,
             document_type=document_type,
             series=series,

@@ -20,6 +20,7 @@ from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import tomli_w
 
@@ -33,6 +34,9 @@ class JumpsellerConfig:
     login: str
     auth_token: str
     store: str  # store code used in external references; defaults to login
+    # The key Jumpseller signs webhooks with (Admin Panel > Config > Notifications > Webhooks);
+    # not the API token. Only `serve` and `check` need it.
+    hooks_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,29 @@ class StockConfig:
     max_zero_share: Decimal = Decimal("0.2")
 
 
+DEFAULT_SERVE_HOST = "127.0.0.1"
+DEFAULT_SERVE_PORT = 8787
+# Where `serve` receives webhooks when [serve] public_url is not set (behind a proxy that
+# forwards this path, or in tests).
+DEFAULT_HOOK_PATH = "/webhooks/jumpseller"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    host: str = DEFAULT_SERVE_HOST  # the address `serve` binds; loopback behind a TLS proxy
+    port: int = DEFAULT_SERVE_PORT
+    # The full https URL Jumpseller posts to; `serve` listens on its path.
+    public_url: str | None = None
+    sweep_minutes: int = 10  # the polling backstop: the work of `invoice`, this often
+
+    @property
+    def hook_path(self) -> str:
+        """The path webhooks arrive on: public_url's path ("/" if it has none)."""
+        if self.public_url is None:
+            return DEFAULT_HOOK_PATH
+        return urlsplit(self.public_url).path or "/"
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -109,6 +136,7 @@ class Config:
     products: ProductsConfig = ProductsConfig()
     stock: StockConfig = StockConfig()
     vies: ViesConfig = ViesConfig()
+    serve: ServeConfig = ServeConfig()
 
     def secrets(self) -> list[str]:
         """Values that must never appear in output, logs or tracebacks."""
@@ -118,6 +146,7 @@ class Config:
                 self.jumpseller.auth_token,
                 self.igest.security_code,
                 self.igest.integration_key,
+                self.jumpseller.hooks_token,
             )
             if s
         ]
@@ -135,6 +164,7 @@ _SCHEMA: dict[str, type] = {
     "products": ProductsConfig,
     "stock": StockConfig,
     "vies": ViesConfig,
+    "serve": ServeConfig,
 }
 
 
@@ -157,6 +187,7 @@ def _build(data: dict, path: Path, env: Mapping[str, str]) -> tuple[Config, list
         products=ProductsConfig(**sections["products"]),
         stock=StockConfig(**sections["stock"]),
         vies=ViesConfig(**sections["vies"]),
+        serve=ServeConfig(**sections["serve"]),
     ), warnings
 
 
@@ -219,8 +250,8 @@ def _permission_warnings(path: Path) -> list[str]:
 _HEADER = """\
 # igest-sync configuration, written by `igest-sync init`.
 # `igest-sync init --example` prints every key with its default and allowed values.
-# The secrets may come from IGEST_SYNC_JUMPSELLER_AUTH_TOKEN and IGEST_SYNC_IGEST_SECURITY_CODE
-# instead, which win over this file.
+# The secrets may come from IGEST_SYNC_JUMPSELLER_AUTH_TOKEN, IGEST_SYNC_IGEST_SECURITY_CODE and
+# IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN instead, which win over this file.
 
 """
 
@@ -305,6 +336,7 @@ def init_values(
     vat_region: str = "PT",
     products_vat_rate: Decimal | None = None,
     products_exemption_code: str | None = None,
+    jumpseller_hooks_token: str | None = None,
 ) -> dict:
     """The dict ``igest-sync init`` writes; raises ``ConfigError`` if it would not load.
 
@@ -317,6 +349,7 @@ def init_values(
             "login": jumpseller_login,
             "auth_token": jumpseller_auth_token,
             "store": store,
+            "hooks_token": jumpseller_hooks_token,
         },
         "igest": {
             "base_url": igest_base_url,

@@ -25,18 +25,25 @@ from igest_sync.fiscal.destination import MEMBER_STATES
 ENV_OVERRIDES: dict[tuple[str, str], str] = {
     ("jumpseller", "login"): "IGEST_SYNC_JUMPSELLER_LOGIN",
     ("jumpseller", "auth_token"): "IGEST_SYNC_JUMPSELLER_AUTH_TOKEN",
+    ("jumpseller", "hooks_token"): "IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN",
     ("igest", "integration_key"): "IGEST_SYNC_IGEST_INTEGRATION_KEY",
     ("igest", "security_code"): "IGEST_SYNC_IGEST_SECURITY_CODE",
 }
 # Never echoed in a message, not even when mistyped: a wrong type may still be the real secret.
 _SECRET_KEYS = {
     ("jumpseller", "auth_token"),
+    ("jumpseller", "hooks_token"),
     ("igest", "integration_key"),
     ("igest", "security_code"),
 }
-_URL_KEYS = {("jumpseller", "base_url"), ("igest", "base_url"), ("vies", "base_url")}
+_URL_KEYS = {
+    ("jumpseller", "base_url"),
+    ("igest", "base_url"),
+    ("vies", "base_url"),
+    ("serve", "public_url"),
+}
 _OPTIONAL_WITHOUT_DEFAULT = {("jumpseller", "store")}  # falls back to the login
-_NON_EMPTY = {("invoice", "series"), ("invoice", "nif_field")}
+_NON_EMPTY = {("invoice", "series"), ("invoice", "nif_field"), ("serve", "host")}
 
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("invoice", "document_type"): pt_rules.INVOICE_TYPES,
@@ -55,6 +62,8 @@ _RANGES: dict[tuple[str, str], tuple[int | Decimal | None, int | Decimal | None]
     ("invoice", "remind_failed_hours"): (0, None),
     ("stock", "max_zero_share"): (Decimal(0), Decimal(1)),
     ("stock", "jumpseller_location_id"): (1, None),
+    ("serve", "port"): (1, 65535),
+    ("serve", "sweep_minutes"): (1, 1440),  # at least daily: the sweep is the backstop
 }
 # Field annotations (strings, thanks to ``from __future__ import annotations``) -> value kinds.
 _KINDS = {

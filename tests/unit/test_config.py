@@ -17,6 +17,7 @@ from igest_sync.config import (
     Config,
     InvoiceConfig,
     ProductsConfig,
+    ServeConfig,
     StockConfig,
     ViesConfig,
     init_values,
@@ -109,6 +110,7 @@ def test_example_file_loads_without_problems_and_documents_every_key():
         ("products", ProductsConfig),
         ("stock", StockConfig),
         ("vies", ViesConfig),
+        ("serve", ServeConfig),
     ):
         assert set(data[section]) == {f.name for f in dataclasses.fields(cls)}, section
 
@@ -722,3 +724,64 @@ def test_older_exemption_key_shadowed_by_the_new_one_is_a_warning(tmp_path):
 def test_an_unknown_source_is_a_warning(tmp_path):
     _config, warnings = load_text(tmp_path, with_key("invoice", 'sources = ["chekout"]'))
     assert len(warnings) == 1 and "'chekout'" in warnings[0]
+
+
+# --------------------------------------------------------------------------------------------
+# [serve] and the hooks token (issue 19)
+
+
+def test_serve_defaults_and_the_hook_path_without_a_public_url(tmp_path):
+    config, _ = load_text(tmp_path, MINIMAL)
+    assert config.serve == ServeConfig(
+        host="127.0.0.1", port=8787, public_url=None, sweep_minutes=10
+    )
+    assert config.serve.hook_path == "/webhooks/jumpseller"
+    assert config.jumpseller.hooks_token is None
+
+
+@pytest.mark.parametrize(
+    "url, path",
+    [
+        ("https://shop.example.pt/hooks/jumpseller", "/hooks/jumpseller"),
+        ("https://shop.example.pt/hooks/jumpseller/", "/hooks/jumpseller"),
+        ("https://hooks.example.pt", "/"),
+        ("http://127.0.0.1:8787/in", "/in"),
+    ],
+)
+def test_serve_receives_on_the_path_of_public_url(tmp_path, url, path):
+    text = with_key("serve", f'public_url = "{url}"\nport = 9000\nsweep_minutes = 3')
+    config, _ = load_text(tmp_path, text)
+    assert config.serve.hook_path == path
+    assert (config.serve.port, config.serve.sweep_minutes) == (9000, 3)
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ('public_url = "http://shop.example.pt/hooks"', "refusing plain http://"),
+        ("port = 0", "[serve] port: expected a value between 1 and 65535, got 0"),
+        ("port = 70000", "[serve] port: expected a value between 1 and 65535"),
+        ("sweep_minutes = 0", "[serve] sweep_minutes: expected a value between 1 and 1440"),
+        ('host = " "', "[serve] host: must not be empty"),
+        ("sweep_minute = 5", "[serve] sweep_minute: unknown key (did you mean sweep_minutes?)"),
+    ],
+)
+def test_serve_bad_values_are_named(tmp_path, line, expected):
+    problems = problems_of(tmp_path, with_key("serve", line))
+    assert len(problems) == 1 and expected in problems[0], problems
+
+
+def test_hooks_token_from_the_environment_wins_and_counts_as_a_secret(tmp_path):
+    text = with_key("jumpseller", 'hooks_token = "file-hooks-token"')
+    config, _ = load_text(tmp_path, text)
+    assert config.jumpseller.hooks_token == "file-hooks-token"
+    env = {"IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN": "env-hooks-token"}
+    config, _ = load_text(tmp_path, text, env)
+    assert config.jumpseller.hooks_token == "env-hooks-token"
+    assert "env-hooks-token" in config.secrets()
+    assert redact("signed with env-hooks-token", config.secrets()) == "signed with ***"
+
+
+def test_a_mistyped_hooks_token_is_not_echoed(tmp_path):
+    problems = problems_of(tmp_path, with_key("jumpseller", "hooks_token = 918273645"))
+    assert problems == ["config.toml: [jumpseller] hooks_token: expected a string, got an integer"]

@@ -45,7 +45,8 @@ def test_on_a_terminal_the_prompts_show_defaults_and_suggest_the_environment(
 ):
     monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
     config = tmp_path / "my config.toml"
-    answers = "shop\n\nhttps://igest.example.pt/v1\nKEY-123\n\n\n"  # Enter: secrets, date
+    # Enter: secrets, date, hooks token
+    answers = "shop\n\nhttps://igest.example.pt/v1\nKEY-123\n\n\n\n"
     result = invoke(runner, "--config", str(config), "init", input=answers)
     assert result.exit_code == 0, result.output
     today = date.today().isoformat()
@@ -56,6 +57,7 @@ def test_on_a_terminal_the_prompts_show_defaults_and_suggest_the_environment(
         result.output
     )
     assert "set IGEST_SYNC_IGEST_SECURITY_CODE instead" in result.output
+    assert "set IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN instead" in result.output
     assert f"First day invoiced: {today} (today, the default" in result.output
     assert f"Next: igest-sync --config '{config}' check" in result.output
     data = tomllib.loads(config.read_text(encoding="utf-8"))
@@ -63,12 +65,15 @@ def test_on_a_terminal_the_prompts_show_defaults_and_suggest_the_environment(
     assert data["invoice"]["start_date"] == date.today()
 
 
-def test_a_date_typed_at_the_prompt_is_the_one_reported(runner, monkeypatch):
+def test_a_date_typed_at_the_prompt_is_the_one_reported(runner, monkeypatch, tmp_path):
     monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
-    result = invoke(runner, "init", *FLAGS, input="tok\ncode\n2026-12-01\n")
+    result = invoke(runner, "init", *FLAGS, input="tok\ncode\n2026-12-01\nhooks-secret\n")
     assert result.exit_code == 0, result.output
     assert "First day invoiced: 2026-12-01 (your answer" in result.output
     assert "Next: igest-sync check" in result.output
+    assert "hooks-secret" not in result.output  # asked hidden
+    data = tomllib.loads((tmp_path / "home" / "config.toml").read_text(encoding="utf-8"))
+    assert data["jumpseller"]["hooks_token"] == "hooks-secret"
 
 
 def test_yes_asks_nothing_even_on_a_terminal(runner, monkeypatch, tmp_path):
