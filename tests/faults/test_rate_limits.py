@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from igest_sync.cli_session import pace_file
+from igest_sync.cli.session import pace_file
 from igest_sync.sandbox import Sandbox
 
 from .conftest import (

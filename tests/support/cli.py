@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from igest_sync.cli_session import pace_file
+from igest_sync.cli.session import pace_file
 from igest_sync.config import write_config
 from igest_sync.demo import demo_config
 from igest_sync.sandbox import Sandbox

@@ -40,7 +40,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Read COLUMNS, TERM, NO_COLOR or the terminal when imported: a call imports them itself.
+# Read COLUMNS, TERM, NO_COLOR or the terminal when imported: a call imports them itself. A
+# package is forgotten with every module in it (render's family modules hold its consoles).
 UNWARMED = ("igest_sync.render", "igest_sync.demo", "typer.rich_utils")
 
 _MESSAGE = 1 << 20  # a request carries the whole environment: far below this
@@ -201,11 +202,14 @@ def _warm() -> None:
 def _forget(names: Sequence[str]) -> None:
     forgotten = {}
     for name in names:
-        module = sys.modules.pop(name)
-        parent, _, child = name.rpartition(".")
-        if getattr(sys.modules[parent], child, None) is module:
-            delattr(sys.modules[parent], child)  # else `from parent import child` finds it
-        forgotten[name] = module
+        inside = sorted(n for n in sys.modules if n.startswith(name + "."))
+        for each in [name, *inside]:
+            module = sys.modules.pop(each)
+            parent, _, child = each.rpartition(".")
+            holder = sys.modules.get(parent) or forgotten[parent]
+            if getattr(holder, child, None) is module:
+                delattr(holder, child)  # else `from parent import child` finds it
+            forgotten[each] = module
     # Nothing that stays may hold one of them, or what they define, from before a call.
     theirs = {id(module): name for name, module in forgotten.items()}
     for name, module in forgotten.items():

@@ -12,7 +12,7 @@ import pytest
 
 from igest_sync import render
 from igest_sync.cli import app
-from igest_sync.cli_session import exit_codes_help, hoist_global_options
+from igest_sync.cli.session import exit_codes_help, hoist_global_options
 from igest_sync.errors import ExitCode
 from igest_sync.models import IssuedDocument
 from igest_sync.runs.status import DocumentFilter, build_status

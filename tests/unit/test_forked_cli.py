@@ -91,3 +91,41 @@ def test_a_forked_process_counts_its_own_start():
     os.close(read)
     os.waitpid(pid, 0)
     assert child_start > before == igest_sync.PROCESS_START
+
+
+def _server_side(code: str) -> subprocess.CompletedProcess:
+    # As the fork server runs: a fresh interpreter at the repository's root.
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=forked.ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_server_forgets_the_render_package_with_every_module_in_it():
+    done = _server_side(
+        "import sys\n"
+        "from tests.support import forked\n"
+        "forked._warm()\n"
+        "print(sorted(n for n in sys.modules if n.startswith(forked.UNWARMED)))\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n"
+
+
+def test_the_server_refuses_a_module_that_kept_a_render_family_function():
+    done = _server_side(
+        "import importlib\n"
+        "import igest_sync.models\n"
+        "from tests.support import forked\n"
+        "family = importlib.import_module('igest_sync.render.invoicing')\n"
+        "igest_sync.models.kept = family.invoice_report\n"
+        "del family\n"
+        "forked._forget(('igest_sync.render',))\n"
+    )
+    assert done.returncode != 0
+    assert "igest_sync.models.kept keeps igest_sync.render.invoicing" in done.stderr

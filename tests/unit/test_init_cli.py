@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from igest_sync import cli
+from igest_sync.cli import setup as cli_setup
 from igest_sync.config import example_config_text, load_config
 from igest_sync.errors import ConfigError, UsageError
 
@@ -43,7 +44,7 @@ def invoke(runner: CliRunner, *args: str, input: str | None = None):
 def test_on_a_terminal_the_prompts_show_defaults_and_suggest_the_environment(
     runner, monkeypatch, tmp_path
 ):
-    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(cli_setup, "_stdin_is_terminal", lambda: True)
     config = tmp_path / "my config.toml"
     # Enter: secrets, date, hooks token
     answers = "shop\n\nhttps://igest.example.pt/v1\nKEY-123\n\n\n\n"
@@ -66,7 +67,7 @@ def test_on_a_terminal_the_prompts_show_defaults_and_suggest_the_environment(
 
 
 def test_a_date_typed_at_the_prompt_is_the_one_reported(runner, monkeypatch, tmp_path):
-    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(cli_setup, "_stdin_is_terminal", lambda: True)
     result = invoke(runner, "init", *FLAGS, input="tok\ncode\n2026-12-01\nhooks-secret\n")
     assert result.exit_code == 0, result.output
     assert "First day invoiced: 2026-12-01 (your answer" in result.output
@@ -77,7 +78,7 @@ def test_a_date_typed_at_the_prompt_is_the_one_reported(runner, monkeypatch, tmp
 
 
 def test_yes_asks_nothing_even_on_a_terminal(runner, monkeypatch, tmp_path):
-    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(cli_setup, "_stdin_is_terminal", lambda: True)
     result = invoke(runner, "init", "--yes", *FLAGS, input="")
     assert result.exit_code == 0, result.output
     assert "Jumpseller auth token" not in result.output  # no question was asked
@@ -104,7 +105,7 @@ def test_an_existing_file_is_refused_before_any_question(runner, monkeypatch, tm
     home = tmp_path / "home"
     home.mkdir()
     (home / "config.toml").write_text("# mine\n")
-    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(cli_setup, "_stdin_is_terminal", lambda: True)
     result = invoke(runner, "init", input="")
     assert isinstance(result.exception, ConfigError) and "--force" in result.exception.hint
     assert result.output == ""  # nothing asked

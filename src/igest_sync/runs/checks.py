@@ -3,7 +3,7 @@
 Each check turns into one ``CheckResult``; a failing API call becomes a failed result with the
 service's message, and the other checks still run. The exception: when iGEST refuses the
 credentials or cannot be reached, its remaining checks would only repeat that failure, so they
-are skipped and the failure says so. Nothing here prints; ``cli.py`` renders the list.
+are skipped and the failure says so. Nothing here prints; the CLI renders the list.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The one contract every run's report keeps, so that the CLI renders and exits the same way.
 
-A run returns a report; it never prints. ``cli.py`` decides from ``exit_code`` how the process
+A run returns a report; it never prints. The CLI decides from ``exit_code`` how the process
 ends, prints ``summary()`` (one line, also logged) and, with ``--json``, ``to_json()``.
 """
 

@@ -1,7 +1,7 @@
 """The plumbing every command shares, in one place: per-call state, global options, the
 ``--json`` option, one way to open config, clients, lock and ledger, and the error handler.
 
-``cli.py`` holds the commands; this module holds what they have in common, so that a new
+``cli/<family>.py`` hold the commands; this module holds what they have in common, so that a new
 command (or a branch that edits one) does not copy it. Per-call state lives on the Typer
 context (``ctx.obj``), never in a module global: two invocations in one process (tests) do not
 see each other's options or secrets.
@@ -15,6 +15,7 @@ import platform
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -193,6 +194,20 @@ class Group(TyperGroup):
 
     def parse_args(self, ctx: _ClickContext, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(self, ctx, args))
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+
+def _parse_date(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        from igest_sync.errors import UsageError
+
+        raise UsageError(f"{flag} expects a date like 2026-11-01, got {value!r}.") from None
 
 
 # -- the session: config, clients, lock, ledger ---------------------------------------------------

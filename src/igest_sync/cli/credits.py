@@ -1,0 +1,155 @@
+"""The commands that correct and compare: ``credit`` (a credit note) and ``reconcile``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from igest_sync.cli.session import (
+    JsonOption,
+    _parse_date,
+    finish,
+    session,
+)
+
+
+def credit(
+    ctx: typer.Context,
+    order_id: Annotated[int, typer.Argument(help="Jumpseller order id.", metavar="ORDER_ID")],
+    reason: Annotated[str, typer.Option(help="Reason printed on the credit note.")],
+    line: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--line",
+            help="Credit this SKU (all its units not yet credited, or QTY of them). Repeatable.",
+            metavar="SKU[:QTY]",
+        ),
+    ] = None,
+    shipping: Annotated[bool, typer.Option("--shipping", help="Credit the shipping.")] = False,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Credit everything not credited yet (the default).")
+    ] = False,
+    restock: Annotated[
+        bool | None,
+        typer.Option(
+            "--restock/--no-restock",
+            help="Return the goods to the iGEST warehouse (default: [invoice] move_stock).",
+            show_default=False,
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Issue without asking.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show it; write nothing.")] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Issue a credit note (NC) for part or all of the final invoice of one order.
+
+    An issued invoice can never be edited or deleted; a credit note offsets it. It credits the
+    lines you name at the invoice's prices, the shipping, or everything not credited yet
+    (without --line or --shipping). What is already credited is read from iGEST: nothing is
+    ever credited twice. It shows the invoice, the lines to credit and what remains, and asks
+    before issuing; --yes skips the question (needed without a terminal, and with --json).
+    Exactly once: a command interrupted midway is finished by running it again.
+
+    \b
+    Examples:
+      igest-sync credit 10452 --reason "Devolução de 1 caneca" --line CAN-AZU:1
+      igest-sync credit 10452 --reason "Portes devolvidos" --shipping --yes
+      igest-sync credit 10452 --reason "Encomenda cancelada" --all --dry-run
+    """
+    from igest_sync import render
+    from igest_sync.errors import UsageError
+    from igest_sync.fiscal.credit import CreditPlan, CreditRequest
+    from igest_sync.runs.credit import credit_run
+
+    if not reason.strip():
+        # The reason is printed on a document that can never be changed: never a default here.
+        raise UsageError(
+            "--reason is empty: a credit note must say why it is issued.",
+            hint='Example: --reason "Devolução de 1 caneca".',
+        )
+    if everything and (line or shipping):
+        raise UsageError(
+            "--all credits everything not credited yet; it cannot be combined with --line or "
+            "--shipping.",
+            hint="Give either --all, or the lines (--line SKU[:QTY]) and/or --shipping.",
+        )
+    try:
+        request = CreditRequest.parse(
+            line or [], shipping=shipping, everything=everything or not (line or shipping)
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="Give --line SKU or --line SKU:QTY.") from None
+    asked: list[bool] = []
+
+    def confirm(plan: CreditPlan) -> bool:
+        # Only when there is something to issue: a fully credited invoice is just reported.
+        if yes:
+            return True
+        if json_out or not sys.stdin.isatty():
+            raise UsageError(
+                f"Not issuing the credit note for order {order_id} without a confirmation.",
+                hint="Add --yes to issue it without a terminal (or with --json); "
+                "--dry-run shows it first.",
+            )
+        render.credit_plan(plan, order_id=order_id)
+        asked.append(True)
+        return typer.confirm("Issue this credit note? It cannot be undone", default=False)
+
+    with session(ctx, dry_run=dry_run) as s:
+        assert s.ledger is not None
+        report = credit_run(s.config, s.ledger, *s.clients).credit(
+            order_id, request, reason, restock=restock, dry_run=dry_run, confirm=confirm
+        )
+    render.credit_report(report, json_out=json_out, plan_shown=bool(asked))
+    finish(report)
+
+
+def reconcile(
+    ctx: typer.Context,
+    first: Annotated[
+        str,
+        typer.Option("--from", help="First day of the period (Lisbon date).", metavar="YYYY-MM-DD"),
+    ],
+    last: Annotated[
+        str, typer.Option("--to", help="Last day of the period, included.", metavar="YYYY-MM-DD")
+    ],
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix", help="Issue the missing invoices (exactly once); never deletes or credits."
+        ),
+    ] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Compare the orders paid in a period with iGEST's documents, by external reference.
+
+    Lists paid orders without a final document, orders with more than one, documents whose
+    total differs from the order, cancelled orders whose invoice was not credited, and
+    documents whose order Jumpseller does not know. Reads both services, not the state file.
+    Exit 1 when anything is wrong (after --fix: anything still wrong), 0 when all agree.
+
+    \b
+    Examples:
+      igest-sync reconcile --from 2026-11-01 --to 2026-11-30
+      igest-sync reconcile --from 2026-11-01 --to 2026-11-30 --fix
+      igest-sync reconcile --from 2026-11-01 --to 2026-11-30 --json | jq .problems
+    """
+    from igest_sync import render
+    from igest_sync.runs.reconcile import Period, ReconcileRun
+
+    first_day, last_day = _parse_date(first, "--from"), _parse_date(last, "--to")
+    assert first_day is not None and last_day is not None  # both options are required
+    period = Period(first_day, last_day)
+    # Without --fix it reads both services only: no lock, no ledger.
+    with session(ctx, lock=fix, ledger=fix) as s:
+        report = ReconcileRun(s.config, *s.clients, ledger=s.ledger).run(period, fix=fix)
+    render.reconcile_report(report, json_out=json_out)
+    finish(report)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this family's commands to the app, in the order ``--help`` lists them."""
+    app.command()(credit)
+    app.command()(reconcile)

@@ -1,0 +1,197 @@
+"""The invoicing commands: ``invoice``, ``resend`` and ``status``."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import typer
+
+from igest_sync.cli.session import (
+    JsonOption,
+    _parse_date,
+    finish,
+    load_config,
+    session,
+    setup_logging,
+    state_of,
+)
+from igest_sync.cli.session import config_path as _config_path
+from igest_sync.cli.session import state_path as _state_file
+
+# -- invoicing --------------------------------------------------------------------------------
+
+
+def invoice(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="One-off backfill: invoice orders paid on or after this day.", metavar="YYYY-MM-DD"
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Show the documents that would be issued; change nothing in iGEST, Jumpseller or state.",
+        ),
+    ] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Issue one final iGEST document for every order paid since the last run.
+
+    Safe to run every few minutes from cron: a second run at the same time exits at once,
+    and an order is never invoiced twice, even after a crash or a lost state file.
+    Quiet unless something needs a person (or stdout is a terminal).
+
+    \b
+    Examples:
+      igest-sync invoice            (cron: */10 * * * * igest-sync invoice)
+      igest-sync invoice --dry-run
+    """
+    from igest_sync import render
+    from igest_sync.runs.invoice import InvoiceRun
+
+    since_date = _parse_date(since, "--since")
+    with session(ctx, dry_run=dry_run) as s, render.progress("Invoicing orders") as progress:
+        assert s.ledger is not None
+        report = InvoiceRun(s.config, s.ledger, *s.clients, progress=progress).run(
+            since=since_date, dry_run=dry_run
+        )
+    render.invoice_report(report, json_out=json_out)
+    finish(report)
+
+
+def resend(
+    ctx: typer.Context,
+    order_ids: Annotated[
+        list[int] | None,
+        typer.Argument(help="Jumpseller order ids to retry now.", metavar="ORDER_ID..."),
+    ] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Retry every failed order.")] = False,
+    nif: Annotated[
+        str | None, typer.Option(help="Use this NIF for the customer (one order only).")
+    ] = None,
+    as_consumer: Annotated[
+        bool,
+        typer.Option(
+            "--as-consumer", help="Invoice to the final consumer, ignoring the order's NIF."
+        ),
+    ] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Retry failed orders now, through the same exactly-once path as `invoice`.
+
+    An order that already has a final document is reported with that document; nothing is
+    issued again.
+
+    \b
+    Examples:
+      igest-sync resend 10452
+      igest-sync resend 10452 --nif 123456789
+      igest-sync resend --failed
+    """
+    from igest_sync import render
+    from igest_sync.errors import UsageError
+    from igest_sync.fiscal.customer import CustomerOverride
+    from igest_sync.runs.invoice import InvoiceRun
+
+    ids = list(order_ids or [])
+    if not ids and not failed:
+        raise UsageError(
+            "Name the orders to resend, or pass --failed.", hint="Example: igest-sync resend 10452"
+        )
+    if (nif or as_consumer) and (len(ids) != 1 or failed):
+        raise UsageError("--nif and --as-consumer apply to exactly one order.")
+    if nif and as_consumer:
+        raise UsageError("Use either --nif or --as-consumer, not both.")
+    override = CustomerOverride(nif=nif, as_consumer=as_consumer) if nif or as_consumer else None
+    with session(ctx) as s, render.progress("Resending orders") as progress:
+        assert s.ledger is not None
+        report = InvoiceRun(s.config, s.ledger, *s.clients, progress=progress).resend(
+            ids, all_failed=failed, override=override
+        )
+    render.invoice_report(report, json_out=json_out, always=True)
+    finish(report)
+
+
+def status(
+    ctx: typer.Context,
+    json_out: JsonOption = False,
+    all_documents: Annotated[
+        bool, typer.Option("--all", help="List every document (default: the newest 20).")
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only documents dated on or after this day.", metavar="YYYY-MM-DD"),
+    ] = None,
+    order: Annotated[
+        int | None, typer.Option("--order", help="Only this order.", metavar="ORDER_ID")
+    ] = None,
+    failed_only: Annotated[
+        bool, typer.Option("--failed", help="Only the failed orders, no documents.")
+    ] = False,
+    fail_if_late: Annotated[
+        float | None,
+        typer.Option(
+            "--fail-if-late",
+            min=0,
+            metavar="HOURS",
+            help="Exit 1 when a paid order has waited longer than this for its document.",
+        ),
+    ] = None,
+) -> None:
+    """Show the documents issued, the orders that failed and why, and what waits for payment.
+
+    Reads only the local state file (and the config, for the store's name); contacts no
+    service. Lists the newest 20 documents unless told otherwise.
+
+    \b
+    Examples:
+      igest-sync status
+      igest-sync status --since 2026-11-01
+      igest-sync status --order 10452
+      igest-sync status --json | jq '.failed'
+      igest-sync status --fail-if-late 24   (for monitoring)
+    """
+    from igest_sync import render
+    from igest_sync.errors import ExitCode, UsageError
+    from igest_sync.runs.status import DocumentFilter, build_status, empty_status
+    from igest_sync.state.ledger import Ledger
+
+    if fail_if_late is not None and not math.isfinite(fail_if_late):
+        # nan or inf would never fire: a monitoring check that can never fail.
+        raise UsageError(
+            f"--fail-if-late {fail_if_late} is not a number of hours.", hint="For example: 24."
+        )
+    cli = state_of(ctx)
+    since_date = _parse_date(since, "--since")
+    # The store's name titles the report (an agency runs one home per store); the config is
+    # optional here: status works on a bare state file too.
+    store = None
+    if _config_path(cli).exists():
+        store = load_config(cli).jumpseller.store
+    setup_logging(cli)  # errors and bugs still reach the log file, once
+    state = _state_file(cli)
+    selection = DocumentFilter(
+        limit=None if all_documents or since_date or order is not None else 20,
+        since=since_date,
+        order_id=order,
+        failed_only=failed_only,
+    )
+    if not state.exists():  # a fresh install: nothing to show, nothing late
+        report = empty_status(store=store)
+    else:
+        with Ledger(state) as ledger:
+            report = build_status(ledger, selection=selection, store=store)
+    render.status_report(report, json_out=json_out)
+    if fail_if_late is not None and report.late_beyond(fail_if_late):
+        raise typer.Exit(ExitCode.ITEM_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this family's commands to the app, in the order ``--help`` lists them."""
+    app.command()(invoice)
+    app.command()(resend)
+    app.command()(status)

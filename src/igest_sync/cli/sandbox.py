@@ -1,0 +1,72 @@
+"""The commands that need no credentials: ``sandbox`` (serve the emulators) and ``demo``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from igest_sync.cli.session import (
+    JsonOption,
+    state_of,
+)
+
+
+def sandbox(
+    json_out: JsonOption = False,
+    jumpseller_port: Annotated[int, typer.Option(help="0 = any free port.")] = 0,
+    igest_port: Annotated[int, typer.Option(help="0 = any free port.")] = 0,
+    latency: Annotated[float, typer.Option(help="Seconds added to every request.")] = 0.0,
+) -> None:
+    """Serve emulators of Jumpseller, iGEST and VIES on 127.0.0.1 until Ctrl-C.
+
+    Seeded with a Portuguese store. Use it to try the tool without credentials. With --json
+    it prints one line with the URLs and credentials, then serves.
+
+    \b
+    Examples:
+      igest-sync sandbox --json
+    """
+    import signal
+    import threading
+
+    from igest_sync import render
+    from igest_sync.sandbox import start_sandbox
+
+    sb = start_sandbox(
+        seed=True, jumpseller_port=jumpseller_port, igest_port=igest_port, latency=latency
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        if json_out:
+            render.sandbox_json({**sb.credentials, "vies": {"base_url": sb.vies_base_url}})
+        else:
+            render.sandbox_info(sb.credentials)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sb.stop()
+
+
+def demo() -> None:
+    """Run a full cycle against the built-in sandbox: no credentials, no network.
+
+    Starts the emulators, writes a temporary config and state, invoices the paid orders,
+    pays a pending order and invoices again, syncs products and stock, and shows the status.
+
+    \b
+    Examples:
+      igest-sync demo
+    """
+    from igest_sync.demo import run_demo
+
+    raise typer.Exit(run_demo(verbose=state_of().verbose))
+
+
+def register(app: typer.Typer) -> None:
+    """Add this family's commands to the app, in the order ``--help`` lists them."""
+    app.command()(sandbox)
+    app.command()(demo)

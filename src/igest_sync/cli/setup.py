@@ -1,0 +1,237 @@
+"""The set-up commands: ``init`` (write a config) and ``check`` (verify it against both services)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from igest_sync.cli.session import (
+    JsonOption,
+    _parse_date,
+    session,
+    state_of,
+)
+from igest_sync.cli.session import config_path as _config_path
+
+# -- set-up -----------------------------------------------------------------------------------
+
+
+def init(
+    jumpseller_login: Annotated[str | None, typer.Option(help="Jumpseller API login.")] = None,
+    jumpseller_auth_token: Annotated[
+        str | None,
+        typer.Option(
+            help="Jumpseller API auth token (asked, hidden, when omitted on a terminal; "
+            "better kept in IGEST_SYNC_JUMPSELLER_AUTH_TOKEN)."
+        ),
+    ] = None,
+    jumpseller_hooks_token: Annotated[
+        str | None,
+        typer.Option(
+            help="Jumpseller hooks token, which signs webhooks, for `serve` (asked, hidden, "
+            "when omitted on a terminal; better kept in IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN)."
+        ),
+    ] = None,
+    jumpseller_base_url: Annotated[str, typer.Option()] = "https://api.jumpseller.com/v1",
+    igest_base_url: Annotated[str | None, typer.Option(help="iGEST API base URL.")] = None,
+    igest_integration_key: Annotated[str | None, typer.Option()] = None,
+    igest_security_code: Annotated[
+        str | None,
+        typer.Option(
+            help="iGEST security code (asked, hidden, when omitted on a terminal; better kept "
+            "in IGEST_SYNC_IGEST_SECURITY_CODE)."
+        ),
+    ] = None,
+    start_date: Annotated[
+        str | None,
+        typer.Option(help="First day to invoice (default today).", metavar="YYYY-MM-DD"),
+    ] = None,
+    document_type: Annotated[str, typer.Option(help="FR, FT or FS.")] = "FR",
+    series: Annotated[str, typer.Option(help="iGEST document series.")] = "A",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="Ask nothing: take the defaults, leave omitted secrets to the environment.",
+        ),
+    ] = False,
+    example: Annotated[
+        bool,
+        typer.Option(
+            "--example", help="Print the fully commented example config (every key) and exit."
+        ),
+    ] = False,
+) -> None:
+    """Write a config file (private to you) from flags, asking on a terminal for what is missing.
+
+    Without a terminal (or with --yes) nothing is asked: the defaults are taken and omitted
+    secrets are left to IGEST_SYNC_JUMPSELLER_AUTH_TOKEN and IGEST_SYNC_IGEST_SECURITY_CODE.
+
+    \b
+    Examples:
+      igest-sync init
+      igest-sync init --yes --jumpseller-login mystore --start-date 2026-12-01 \\
+        --igest-base-url https://api.igest.pt/v1 --igest-integration-key KEY
+      igest-sync init --example > config.toml
+    """
+    import os
+
+    from igest_sync.config import example_config_text, init_values, write_config
+    from igest_sync.errors import ConfigError, UsageError
+
+    if example:
+        sys.stdout.write(example_config_text())  # verbatim: no markup, no wrapping
+        return
+    path = _config_path(state_of())
+    if path.exists() and not force:  # before asking anything
+        raise ConfigError(
+            f"{path} already exists; not overwriting it",
+            hint="Edit it, or run `igest-sync init --force` to replace it.",
+        )
+    # Ask only a person at a terminal: under cron, a script or a pipe there is nobody to
+    # answer (and a hidden prompt would warn about echoing the secret).
+    interactive = not yes and _stdin_is_terminal()
+    missing = [
+        flag
+        for flag, value in (
+            ("--jumpseller-login", jumpseller_login),
+            ("--igest-base-url", igest_base_url),
+            ("--igest-integration-key", igest_integration_key),
+        )
+        if value is None
+    ]
+    if missing and not interactive:
+        raise UsageError(
+            f"init has nobody to ask for {', '.join(missing)}: pass "
+            f"{'it' if len(missing) == 1 else 'them'} as flags.",
+            hint="Example: igest-sync init --yes --jumpseller-login mystore "
+            "--igest-base-url https://api.igest.pt/v1 --igest-integration-key KEY",
+        )
+
+    def ask(value: str | None, prompt: str, default: str | None = None) -> str:
+        if value is not None or not interactive:
+            return value if value is not None else default or ""
+        return typer.prompt(prompt, default=default)
+
+    def ask_secret(value: str | None, prompt: str, env_var: str) -> str | None:
+        if value is not None or not interactive:
+            return value or None
+        answer = typer.prompt(
+            f"{prompt} (hidden; Enter to keep it out of the file and set {env_var} instead)",
+            default="",
+            show_default=False,
+            hide_input=True,
+        )
+        return answer or None
+
+    login = ask(jumpseller_login, "Jumpseller login (Jumpseller admin: Settings > API)")
+    token = ask_secret(
+        jumpseller_auth_token, "Jumpseller auth token", "IGEST_SYNC_JUMPSELLER_AUTH_TOKEN"
+    )
+    igest_url = ask(igest_base_url, "iGEST API base URL")
+    igest_key = ask(
+        igest_integration_key, "iGEST integration key (Entidade > Configurar > Integrações)"
+    )
+    code = ask_secret(igest_security_code, "iGEST security code", "IGEST_SYNC_IGEST_SECURITY_CODE")
+    today = date.today().isoformat()
+    first_day = ask(
+        start_date, "First day to invoice (orders paid before it are never invoiced)", today
+    )
+    chosen = _parse_date(first_day, "--start-date")
+    assert chosen is not None
+    # Optional (only `serve` needs it), so asked last and never reported missing.
+    hooks_token = ask_secret(
+        jumpseller_hooks_token,
+        "Jumpseller hooks token, for `serve` (Admin Panel > Config > Notifications > Webhooks)",
+        "IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN",
+    )
+    try:
+        values = init_values(
+            jumpseller_base_url=jumpseller_base_url,
+            jumpseller_login=login,
+            jumpseller_auth_token=token,
+            igest_base_url=igest_url,
+            igest_integration_key=igest_key,
+            igest_security_code=code,
+            jumpseller_hooks_token=hooks_token,
+            start_date=chosen,
+            document_type=document_type,
+            series=series,
+        )
+    except ConfigError as exc:
+        # The values were checked as the file would be, but no file exists yet: name the
+        # flags (or answers), not a file to edit.
+        raise ConfigError(
+            f"init cannot write {path}: nothing was written.",
+            problems=[problem.removeprefix("config.toml: ") for problem in exc.problems],
+            hint="Correct the flag (or the answer) for each key listed, e.g. --document-type "
+            "FR, --series A, --igest-base-url https://...",
+        ) from None
+    write_config(path, values, overwrite=force)
+    private = " (mode 600)" if os.name == "posix" else ""
+    # -q: only what needs a person (an unset secret), as for every command.
+    say = (lambda _line: None) if state_of().quiet else typer.echo
+    say(f"Wrote {path}{private}.")
+    if start_date is not None:
+        how = "from --start-date"
+    elif first_day == today:
+        how = "today, the default"
+    else:
+        how = "your answer"
+    say(f"First day invoiced: {chosen.isoformat()} ({how}; [invoice] start_date).")
+    for secret, env_var in (
+        (token, "IGEST_SYNC_JUMPSELLER_AUTH_TOKEN"),
+        (code, "IGEST_SYNC_IGEST_SECURITY_CODE"),
+    ):
+        if secret is None and not os.environ.get(env_var):
+            typer.echo(f"Set {env_var} for every run (it is not in the file).")
+    # typer.echo, not rich: a command to copy must not be wrapped at the terminal's width.
+    given = state_of().config_path
+    config_flag = f" --config {_quoted(str(given))}" if given else ""
+    say(f"Next: igest-sync{config_flag} check")
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _quoted(text: str) -> str:
+    """``text`` as one shell word (POSIX quoting; Windows paths with spaces get double quotes)."""
+    import os
+    import shlex
+
+    if os.name == "nt":
+        return f'"{text}"' if " " in text else text
+    return shlex.quote(text)
+
+
+def check(json_out: JsonOption = False) -> None:
+    """Verify the credentials and the reference data against both services.
+
+    Checks the series, warehouses and exemption codes the config names exist in iGEST, and
+    which Jumpseller location sync-stock writes. Exits like the other commands: 0 all good,
+    2 the config must change, 5 a service could not be reached or refused the credentials.
+
+    \b
+    Examples:
+      igest-sync check
+      igest-sync check --json
+    """
+    from igest_sync import render
+    from igest_sync.runs.checks import checks_exit_code, run_checks
+
+    with session(lock=False, ledger=False) as s:
+        results = run_checks(s.config, s.jumpseller, s.igest)
+    render.check_results(results, json_out=json_out)
+    raise typer.Exit(int(checks_exit_code(results)))
+
+
+def register(app: typer.Typer) -> None:
+    """Add this family's commands to the app, in the order ``--help`` lists them."""
+    app.command()(init)
+    app.command()(check)

@@ -1,0 +1,62 @@
+"""Everything a person sees: rich tables, progress bars, JSON, one-line errors.
+
+Quiet by default for cron: a report prints when stdout is a terminal, when something failed
+(a person must act), or when asked (--json). Errors and warnings go to stderr.
+
+Tables fit the terminal: under ~100 columns a compact layout with fewer columns, from ~120 the
+wide one. Dates, document numbers and config keys are never cut in two (see ``_cell``); free
+text such as a failure reason wraps between words. Every ``--json`` output goes through
+``emit_json``: it carries ``"schema": "igest-sync/1"`` and integer order ids.
+"""
+
+from __future__ import annotations
+
+# Callers use ``render.<name>`` from here; the forked-CLI test harness forgets this package and
+# every module in it before each call (they build rich consoles from the environment at import).
+from igest_sync.render.catalogue import catalogue_report
+from igest_sync.render.console import (
+    SCHEMA,
+    FitTable,
+    emit_json,
+    emit_report_json,
+    err,
+    error,
+    info,
+    internal_error,
+    json_document,
+    local_time,
+    out,
+    progress,
+    set_quiet,
+    warn,
+)
+from igest_sync.render.credits import credit_plan, credit_report, reconcile_report
+from igest_sync.render.invoicing import invoice_report, status_report
+from igest_sync.render.setup import check_json, check_results, sandbox_info, sandbox_json
+
+__all__ = [
+    "SCHEMA",
+    "FitTable",
+    "catalogue_report",
+    "check_json",
+    "check_results",
+    "credit_plan",
+    "credit_report",
+    "emit_json",
+    "emit_report_json",
+    "err",
+    "error",
+    "info",
+    "internal_error",
+    "invoice_report",
+    "json_document",
+    "local_time",
+    "out",
+    "progress",
+    "reconcile_report",
+    "sandbox_info",
+    "sandbox_json",
+    "set_quiet",
+    "status_report",
+    "warn",
+]

@@ -1,0 +1,55 @@
+"""What ``sync-products`` and ``sync-stock`` show."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from igest_sync.render import console
+from igest_sync.render.console import (
+    _cell,
+    _key_column,
+    _show,
+    _table,
+    _text_column,
+    emit_json,
+    out,
+)
+
+if TYPE_CHECKING:
+    from igest_sync.runs.catalogue import CatalogueReport
+
+
+# -- catalogue ----------------------------------------------------------------------------------
+
+
+def catalogue_report(report: CatalogueReport, title: str, *, json_out: bool = False) -> None:
+    if json_out:
+        emit_json(report.to_json())
+        return
+    if console._quiet and not report.failed:
+        return  # -q: nothing here needs a person
+    outcomes = list(report.outcomes)
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.action] = counts.get(o.action, 0) + 1
+    shown = [o for o in outcomes if o.action != "unchanged"]
+    if shown and (out.is_terminal or report.failed or len(shown) <= 200):
+        table = _table(title)
+        table.add_column("SKU", overflow="fold")
+        _key_column(table, "Action")
+        _text_column(table, "Detail")
+        for o in shown[:500]:
+            table.add_row(
+                _cell(o.key),
+                _cell(o.action),
+                _cell(o.detail),
+                style="red" if o.action == "failed" else None,
+            )
+        _show(table)
+        if len(shown) > 500:
+            _show(f"... and {len(shown) - 500} more (use --json for all)")
+    summary = _table(f"{title} summary")
+    for action in sorted(counts):
+        summary.add_column(_cell(action), justify="right")
+    summary.add_row(*(str(counts[a]) for a in sorted(counts)))
+    _show(summary)

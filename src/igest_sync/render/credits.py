@@ -1,0 +1,135 @@
+"""What ``credit`` and ``reconcile`` show: the credit plan asked about, the credit report, and
+the period's reconciliation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from igest_sync.render.console import (
+    _cell,
+    _key_column,
+    _layout,
+    _money,
+    _show,
+    _table,
+    _text_column,
+    emit_report_json,
+)
+
+if TYPE_CHECKING:
+    from igest_sync.fiscal.credit import CreditPlan
+    from igest_sync.runs.credit import CreditReport
+    from igest_sync.runs.reconcile import ReconcileReport
+
+
+# -- reconcile --------------------------------------------------------------------------------
+
+
+def reconcile_report(report: ReconcileReport, *, json_out: bool = False) -> None:
+    """The problems found (and what --fix did); always shown: a person asked for it."""
+    if json_out:
+        emit_report_json(report)
+        return
+    wide = _layout() != "compact"
+    if report.problems:
+        table = _table(f"Reconciliation {report.period.first} to {report.period.last}")
+        _text_column(table, "Problem")
+        _key_column(table, "Order")
+        _key_column(table, "Documents")
+        _text_column(table, "Detail")
+        if wide:
+            _text_column(table, "What to do")
+        for p in report.problems:
+            fixed = report.fixed(p)
+            hint = "" if fixed else (p.hint or "")
+            detail = p.detail if wide or not hint else f"{p.detail} What to do: {hint}"
+            row = [
+                _cell(p.kind.replace("_", " ") + (" (fixed)" if fixed else "")),
+                str(p.order_id) if p.order_id is not None else "?",
+                "\n".join(_cell(d) for d in p.documents),
+                _cell(detail),
+            ]
+            if wide:
+                row.append(_cell(hint))
+            table.add_row(*row, style=None if fixed else "red")
+        _show(table)
+    if report.fixes:
+        table = _table("Issued by --fix")
+        _key_column(table, "Order")
+        _key_column(table, "Result")
+        _text_column(table, "Detail")
+        for o in report.fixes:
+            table.add_row(
+                _cell(o.key),
+                _cell(o.action),
+                _cell(o.detail),
+                style="red" if o.action == "failed" else None,
+            )
+        _show(table)
+    for notice in report.notices:
+        _show(f"[yellow]note:[/yellow] {_cell(notice)}")
+    _show(_cell(report.summary()))
+
+
+# -- credit -----------------------------------------------------------------------------------
+
+
+def credit_plan(plan: CreditPlan, *, order_id: int) -> None:
+    """The original, each of its lines (invoiced, already credited, this credit, left), the
+    amount of this credit note and what remains: what a person confirms before it is issued."""
+    customer = plan.customer_name or "consumidor final"
+    if plan.customer_nif:
+        customer += f" (NIF {plan.customer_nif})"
+    when = plan.original_date.isoformat() if plan.original_date else "no date"
+    _show(
+        _cell(
+            f"Order {order_id}: credit note for {plan.original_number} of {when}, {customer}, "
+            f"{_money(plan.invoiced_total)} EUR"
+        )
+    )
+    if plan.credit_numbers:
+        numbers = ", ".join(plan.credit_numbers)
+        _show(_cell(f"  Already credited: {_money(plan.already_total)} EUR by {numbers}"))
+    table = _table()
+    _text_column(table, "Line")
+    for name in ("Invoiced", "Credited", "This credit", "Left", "Amount (EUR)"):
+        _key_column(table, name, right=True)
+    for line in plan.summary:
+        table.add_row(
+            _cell("shipping" if line.shipping else line.reference),
+            _qty(line.invoiced),
+            _qty(line.already),
+            _qty(line.now),
+            _qty(line.remaining),
+            _money(line.now_amount) if line.now else "",
+            style="bold" if line.now else None,
+        )
+    _show(table)
+    mode = "VAT included" if plan.prices_include_vat else "VAT excluded"
+    _show(
+        f"  This credit note: [bold]{_money(plan.gross_total)} EUR[/bold] "
+        f"(net {_money(plan.net_total)}, VAT {_money(plan.vat_total)}, {mode}); "
+        f"left to credit after it: {_money(plan.remaining_total)} EUR"
+    )
+    for warning in plan.warnings:
+        _show(f"  [yellow]warning:[/yellow] {_cell(warning)}")
+
+
+def _qty(value: Decimal) -> str:
+    return f"{value.normalize():f}" if value else "0"
+
+
+def credit_report(
+    report: CreditReport, *, json_out: bool = False, plan_shown: bool = False
+) -> None:
+    """``credit``'s result, always shown (a person asked); the plan too, unless the question
+    showed it already."""
+    if json_out:
+        emit_report_json(report)
+        return
+    if report.plan is not None and not plan_shown:
+        credit_plan(report.plan, order_id=report.order_id)
+    for notice in report.notices:
+        _show(f"[yellow]note:[/yellow] {_cell(notice)}")
+    _show(_cell(report.summary()), style="red" if report.exit_code else None)

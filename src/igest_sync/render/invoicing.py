@@ -1,0 +1,278 @@
+"""What ``invoice``, ``resend`` and ``status`` show: the documents issued, the failures, the drafts
+of a dry run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+from igest_sync.render.console import (
+    _cell,
+    _interactive,
+    _key_column,
+    _layout,
+    _money,
+    _reports_forced,
+    _show,
+    _table,
+    _text_column,
+    emit_json,
+    local_time,
+)
+
+if TYPE_CHECKING:
+    from igest_sync.models import DocumentDraft
+    from igest_sync.runs.invoice import InvoiceReport
+    from igest_sync.runs.status import StatusReport
+
+
+# -- invoice / resend / credit ----------------------------------------------------------------
+
+
+def invoice_report(report: InvoiceReport, *, json_out: bool = False, always: bool = False) -> None:
+    if json_out:
+        data = report.to_json()
+        if report.dry_run:
+            data["documents"] = [_draft_json(d) for d in report.drafts]
+        emit_json(data)
+        return
+    if report.dry_run:
+        for draft in report.drafts:
+            _draft_table(draft)
+    interesting = [o for o in report.outcomes if o.action not in ("issued", "would issue")]
+    issued = [o for o in report.outcomes if o.action == "issued"]
+    show = (
+        always
+        or report.dry_run
+        or report.failed
+        or report.notices
+        or _interactive()
+        or _reports_forced()
+        or report.still_failed
+    )
+    if not show:
+        return
+    if issued and (_interactive() or always or _reports_forced()):
+        table = _table("Issued")
+        _key_column(table, "Order")
+        _key_column(table, "Document")
+        _key_column(table, "Total (EUR)", right=True)
+        for o in issued:
+            table.add_row(_cell(o.key), _cell(o.number or o.detail), _money(o.gross_total))
+        _show(table)
+    if interesting:
+        table = _table("Needs attention" if report.failed else "Other orders")
+        _key_column(table, "Order")
+        _key_column(table, "Result")
+        _text_column(table, "Detail")
+        for o in interesting:
+            style = "red" if o.action == "failed" else None
+            table.add_row(_cell(o.key), _cell(o.action), _cell(o.detail), style=style)
+        _show(table)
+    if report.still_failed:
+        table = _table("Still failed from earlier runs (waiting for you)", title_style="red")
+        _key_column(table, "Order")
+        _text_column(table, "Reason")
+        for o in report.still_failed:
+            table.add_row(_cell(o.key), _cell(o.detail))
+        _show(table)
+    for notice in report.notices:
+        _show(f"[yellow]note:[/yellow] {_cell(notice)}")
+    _show(_cell(report.summary()))
+    if report.failed or report.still_failed:
+        _show(
+            _cell(
+                "Failed orders stay failed in the ledger: fix the cause, then "
+                "`igest-sync resend ORDER_ID` (or `resend --failed`). See `igest-sync status`."
+            )
+        )
+
+
+def _draft_json(draft: DocumentDraft) -> dict[str, Any]:
+    return {
+        "order_id": draft.order_id,
+        "type": draft.type,
+        "series": draft.series,
+        "external_reference": draft.external_reference,
+        "customer": {"nif": draft.customer.nif, "name": draft.customer.name},
+        "prices_include_vat": draft.prices_include_vat,
+        "lines": [
+            {
+                "reference": line.reference,
+                "description": line.description,
+                "quantity": str(line.quantity),
+                "unit_price": str(line.unit_price),
+                "discount_percent": str(line.discount_percent),
+                "vat_rate": str(line.vat_rate),
+                "exemption_code": line.exemption_code,
+                "tax_country": line.tax_country,
+            }
+            for line in draft.lines
+        ],
+        "net_total": str(draft.net_total),
+        "vat_total": str(draft.vat_total),
+        "gross_total": str(draft.gross_total),
+        "warnings": list(draft.warnings),
+    }
+
+
+def _draft_table(draft: DocumentDraft) -> None:
+    customer = draft.customer.nif or "consumidor final"
+    table = _table(
+        f"Order {draft.order_id}: {draft.type} {draft.series}, {draft.customer.name} ({customer})"
+    )
+    wide = _layout() == "wide"
+    discounts = wide or any(line.discount_percent for line in draft.lines)
+    table.add_column("Reference", overflow="fold")
+    _text_column(table, "Description")
+    _key_column(table, "Qty", right=True)
+    _key_column(table, "Unit price", right=True)
+    if discounts:
+        _key_column(table, "Disc. %", right=True)
+    _key_column(table, "VAT %", right=True)
+    if wide:
+        _key_column(table, "Exempt.")
+    for line in draft.lines:
+        vat = str(line.vat_rate)
+        if line.tax_country:  # another Member State's VAT, charged under OSS
+            vat += f" {line.tax_country}"
+        if not wide and line.exemption_code:
+            vat += f" {line.exemption_code}"  # the compact layout shows the code beside 0 %
+        row = [_cell(line.reference), _cell(line.description), str(line.quantity)]
+        row.append(str(line.unit_price))
+        if discounts:
+            row.append(str(line.discount_percent))
+        row.append(vat)
+        if wide:
+            row.append(line.exemption_code or "")
+        table.add_row(*row)
+    _show(table)
+    rates = ", ".join(
+        f"{v.rate}%{' ' + v.tax_country if v.tax_country else ''}: base {v.base} VAT {v.vat}"
+        for v in draft.vat_breakdown
+    )
+    mode = "VAT included" if draft.prices_include_vat else "VAT excluded"
+    _show(
+        f"  {_cell(rates)}  |  net {draft.net_total}  VAT {draft.vat_total}  "
+        f"[bold]total {draft.gross_total} EUR[/bold] ({mode})"
+    )
+    for warning in draft.warnings:
+        _show(f"  [yellow]warning:[/yellow] {_cell(warning)}")
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+def status_report(report: StatusReport, *, json_out: bool = False) -> None:
+    if json_out:
+        emit_json(report.to_json())
+        return
+    store = f" by {report.store}" if report.store else ""
+    if not report.issued_yet:
+        _show(
+            _cell(
+                f"{f'Store {report.store}' if report.store else 'Status'}: nothing issued yet; "
+                "the first `igest-sync invoice` creates the state file."
+            )
+        )
+        return
+    layout = _layout()
+    _show(_documents_table(report, f"Documents issued{store} (newest first)", layout))
+    if report.documents_not_listed:
+        _show(
+            _cell(
+                f"... and {report.documents_not_listed} older documents "
+                "(--all, --since DATE or --order ID to list them)."
+            )
+        )
+    late = {order_id: hours for order_id, _, hours in report.late}
+    if report.failed:
+        table = _table("Failed orders", title_style="red")
+        _key_column(table, "Order")
+        _key_column(table, "Paid at")
+        if layout == "wide":
+            _key_column(table, "Attempts", right=True)
+        _key_column(table, "Retry")
+        _text_column(table, "Reason")
+        for work, order in report.failed:
+            style = "bold red" if late.get(work.order_id, 0) > 24 else None
+            row = [str(work.order_id), local_time(order.paid_at if order else None)]
+            if layout == "wide":
+                row.append(str(work.attempts))
+            row += ["next run" if work.transient else "resend", _cell(work.error or "")]
+            table.add_row(*row, style=style)
+        _show(table)
+    if report.waiting:
+        table = _table("Paid, document in progress")
+        _key_column(table, "Order")
+        _key_column(table, "Paid at")
+        for o in report.waiting:
+            table.add_row(str(o.order_id), local_time(o.paid_at))
+        _show(table)
+    if report.open_orders:
+        table = _table("Waiting for payment")
+        _key_column(table, "Order")
+        _key_column(table, "Created")
+        _text_column(table, "Customer")
+        _key_column(table, "Total (EUR)", right=True)
+        for o in report.open_orders:
+            table.add_row(
+                str(o.order_id), local_time(o.created_at), _cell(o.customer), _money(o.total)
+            )
+        _show(table)
+    overdue = report.late_beyond(24)
+    if overdue:
+        ids = ", ".join(str(i) for i, _, _ in overdue)
+        _show(
+            f"[bold red]Late:[/bold red] paid more than a day ago and still without a "
+            f"document: {ids}. The invoice of a paid order is due on the payment day."
+        )
+    _show(
+        _cell(
+            f"Checkpoint: last order seen {report.checkpoint or 'none yet'}; "
+            f"last run {local_time(report.last_run_at) or 'never'}; "
+            f"last run without failures {local_time(report.last_success_at) or 'never'}"
+        )
+    )
+
+
+def _documents_table(report: StatusReport, title: str, layout: str) -> Table:
+    table = _table(title)
+    _key_column(table, "Order")
+    _key_column(table, "Document")
+    if layout != "compact":
+        _key_column(table, "Type")
+    _key_column(table, "Date")
+    if layout != "compact":
+        _text_column(table, "Customer")
+    _key_column(table, "Total (EUR)", right=True)
+    if layout == "wide":
+        _key_column(table, "iGEST state")
+        _key_column(table, "On order")
+        _key_column(table, "Credited by")
+    else:
+        _text_column(table, "Note")
+    for d in report.documents:
+        credited = report.credited_by.get(d.order_id, "") if d.kind == "invoice" else ""
+        if credited and report.credit_state.get(d.order_id) != "credited":
+            credited += " (partly)"
+        linked = "yes" if d.linked else ("failed" if d.link_error else "no")
+        row = [str(d.order_id), _cell(d.number or d.document_id)]
+        if layout != "compact":
+            row.append(d.type)
+        row.append(d.date or "")
+        if layout != "compact":
+            row.append(_cell(d.customer))
+        row.append(_money(d.gross_total))
+        if layout == "wide":
+            row += [d.status, linked, _cell(credited)]
+        else:
+            notes = [f"credited by {credited}"] if credited else []
+            if d.status != "final":
+                notes.append(d.status)
+            if not d.linked:
+                notes.append("not on the order" if d.link_error else "not on the order yet")
+            row.append(_cell("; ".join(notes)))
+        table.add_row(*row)
+    return table

@@ -1,0 +1,155 @@
+"""The ledger's documents: those issued (or adopted), their link back to Jumpseller, their
+e-mails, and the credit notes against each invoice."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from igest_sync.models import (
+    DocumentStatus,
+    EmailState,
+    Kind,
+    WorkState,
+)
+from igest_sync.state.base import LedgerBase, _now
+from igest_sync.state.records import DocumentRecord, _document
+
+
+class DocumentsMixin(LedgerBase):
+    """Documents, links, e-mails and credit notes, on the ledger's connection."""
+
+    # -- documents --------------------------------------------------------------------------
+
+    def documents(
+        self, *, limit: int | None = None, since: date | None = None, order_id: int | None = None
+    ) -> list[DocumentRecord]:
+        """Newest first; ``since`` compares the document's date (its issue day if it has none)."""
+        where, params = _document_filter(since, order_id)
+        sql = f"SELECT * FROM documents{where} ORDER BY issued_at DESC, rowid DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [_document(r) for r in self._rows(sql, params)]
+
+    def count_documents(self, *, since: date | None = None, order_id: int | None = None) -> int:
+        where, params = _document_filter(since, order_id)
+        return int(self._rows(f"SELECT COUNT(*) FROM documents{where}", params)[0][0])
+
+    def documents_for(self, order_id: int) -> list[DocumentRecord]:
+        rows = self._rows("SELECT * FROM documents WHERE order_id=? ORDER BY rowid", (order_id,))
+        return [_document(r) for r in rows]
+
+    def unlinked_documents(self, max_attempts: int) -> list[DocumentRecord]:
+        rows = self._rows(
+            "SELECT * FROM documents WHERE linked=0 AND link_attempts < ? ORDER BY rowid",
+            (max_attempts,),
+        )
+        return [_document(r) for r in rows]
+
+    def begin_link(self, document_id: str) -> None:
+        """Count an attempt before the POST: after a crash mid-POST the next try checks first."""
+        self._write(
+            "UPDATE documents SET link_attempts=link_attempts+1 WHERE document_id=?", (document_id,)
+        )
+
+    def mark_linked(self, document_id: str, error: str | None = None) -> None:
+        if error is None:
+            self._write(
+                "UPDATE documents SET linked=1, link_error=NULL WHERE document_id=?", (document_id,)
+            )
+        else:
+            self._write(
+                "UPDATE documents SET link_error=? WHERE document_id=?", (error, document_id)
+            )
+
+    def unemailed_documents(self) -> list[DocumentRecord]:
+        rows = self._rows(
+            "SELECT * FROM documents WHERE emailed=? ORDER BY rowid", (EmailState.PENDING,)
+        )
+        return [_document(r) for r in rows]
+
+    def mark_emailed(self, document_id: str, outcome: EmailState, error: str | None = None) -> None:
+        """outcome: SENT, or NOT_SENT (never to be sent; error says why)."""
+        self._write(
+            "UPDATE documents SET emailed=?, email_error=? WHERE document_id=?",
+            (int(outcome), error, document_id),
+        )
+
+    def document(self, document_id: str) -> DocumentRecord | None:
+        rows = self._rows("SELECT * FROM documents WHERE document_id=?", (document_id,))
+        return _document(rows[0]) if rows else None
+
+    def credit_documents(self, order_id: int) -> list[DocumentRecord]:
+        """The order's final credit notes this ledger knows, first to last (iGEST may hold
+        more: ask it, ``credit_notes_of``, before deciding what is left to credit)."""
+        return [
+            d for d in self.documents_for(order_id) if d.kind == "credit" and d.status == "final"
+        ]
+
+    def credit_documents_by_order(self, order_ids: set[int]) -> dict[int, list[DocumentRecord]]:
+        """The final credit notes of these orders, first to last, by order (credit notes are
+        few: one query over them, not one per order)."""
+        rows = self._rows(
+            "SELECT * FROM documents WHERE kind=? AND status=? ORDER BY rowid",
+            (Kind.CREDIT, DocumentStatus.FINAL),
+        )
+        found: dict[int, list[DocumentRecord]] = {}
+        for r in rows:
+            if r["order_id"] in order_ids:
+                found.setdefault(r["order_id"], []).append(_document(r))
+        return found
+
+    def mark_fully_credited(self, order_id: int) -> None:
+        """iGEST shows the order's invoice credited in full (by credit notes this ledger did not
+        issue): the credit pass stops looking it up."""
+        self.set_meta(f"fully_credited:{order_id}", _now())
+
+    def invoiced_without_credit(self) -> dict[int, DocumentRecord]:
+        """Final invoices that the final credit notes this ledger knows do not cover in full
+        (none, or partial ones adding up to less than the invoice), by order id."""
+        rows = self._rows(
+            """SELECT d.* FROM documents d
+               WHERE d.kind=:invoice AND d.status=:final_document AND NOT EXISTS (
+                 SELECT 1 FROM work w WHERE w.order_id=d.order_id AND w.kind=:credit
+                   AND w.state=:final AND w.request IS NULL)
+               ORDER BY d.order_id""",
+            {
+                "invoice": Kind.INVOICE,
+                "credit": Kind.CREDIT,
+                "final_document": DocumentStatus.FINAL,
+                "final": WorkState.FINAL,
+            },
+        )
+        invoices = {r["order_id"]: _document(r) for r in rows}
+        # Found credited in full in iGEST by credit notes made elsewhere: nothing to look for.
+        for r in self._rows("SELECT key FROM meta WHERE key LIKE 'fully_credited:%'"):
+            invoices.pop(int(r["key"].split(":", 1)[1]), None)
+        if not invoices:
+            return invoices
+        # A credit of the whole invoice (request NULL) covers it; partial ones are added up.
+        credited: dict[int, Decimal] = {}
+        for r in self._rows(
+            "SELECT order_id, gross_total FROM documents WHERE kind=? AND status=?",
+            (Kind.CREDIT, DocumentStatus.FINAL),
+        ):
+            if r["order_id"] in invoices:
+                credited[r["order_id"]] = credited.get(r["order_id"], Decimal(0)) + Decimal(
+                    r["gross_total"]
+                )
+        return {
+            order_id: doc
+            for order_id, doc in invoices.items()
+            if credited.get(order_id, Decimal(0)) < doc.gross_total
+        }
+
+
+def _document_filter(since: date | None, order_id: int | None) -> tuple[str, tuple[object, ...]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if since is not None:
+        clauses.append("COALESCE(date, substr(issued_at, 1, 10)) >= ?")
+        params.append(since.isoformat())
+    if order_id is not None:
+        clauses.append("order_id = ?")
+        params.append(order_id)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)

@@ -1,0 +1,250 @@
+"""The ledger's orders and work: what we know of each order, and each piece of work (an invoice
+or a credit note) through its states (see the lifecycle in ``state/ledger.py``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from igest_sync.models import (
+    IN_FLIGHT,
+    EmailState,
+    IssuedDocument,
+    Kind,
+    Phase,
+    WorkState,
+)
+from igest_sync.state.base import LedgerBase, _now
+from igest_sync.state.records import OrderRecord, WorkRecord, _iso, _order, _work
+
+
+class WorkMixin(LedgerBase):
+    """Orders and work, on the ledger's connection."""
+
+    # -- orders -----------------------------------------------------------------------------
+
+    def record_order(
+        self,
+        order_id: int,
+        status: str,
+        *,
+        created_at: datetime | None,
+        paid_at: datetime | None,
+        total: Decimal | None,
+        customer: str | None,
+        email: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        self._write(
+            """INSERT INTO orders(order_id, status, created_at, paid_at, total, customer, email,
+                                  note, updated_at)
+               VALUES(?,?,?,?,?,?,?,?,?)
+               ON CONFLICT(order_id) DO UPDATE SET status=excluded.status,
+                 created_at=excluded.created_at, paid_at=excluded.paid_at, total=excluded.total,
+                 customer=excluded.customer, email=excluded.email, note=excluded.note,
+                 updated_at=excluded.updated_at""",
+            (
+                order_id,
+                status,
+                _iso(created_at),
+                _iso(paid_at),
+                None if total is None else str(total),
+                customer,
+                email,
+                note,
+                _now(),
+            ),
+        )
+
+    def order(self, order_id: int) -> OrderRecord | None:
+        rows = self._rows("SELECT * FROM orders WHERE order_id=?", (order_id,))
+        return _order(rows[0]) if rows else None
+
+    def open_orders(self) -> list[OrderRecord]:
+        """Orders waiting for payment, oldest first."""
+        rows = self._rows("SELECT * FROM orders WHERE status='pending_payment' ORDER BY order_id")
+        return [_order(r) for r in rows]
+
+    # -- work -------------------------------------------------------------------------------
+
+    # Every work method takes ``seq``: an order has one invoice (seq 1) but may have several
+    # credit notes (seq 1, 2 ...), each its own piece of work with its own reference.
+
+    def work(self, order_id: int, kind: str = Kind.INVOICE, seq: int = 1) -> WorkRecord | None:
+        rows = self._rows(
+            "SELECT * FROM work WHERE order_id=? AND kind=? AND seq=?", (order_id, kind, seq)
+        )
+        return _work(rows[0]) if rows else None
+
+    def ensure_work(
+        self,
+        order_id: int,
+        kind: str,
+        external_reference: str,
+        *,
+        unverified: bool = False,
+        seq: int = 1,
+        request: str | None = None,
+    ) -> WorkRecord:
+        """Create the work item as pending unless it exists; return its current record.
+
+        ``unverified``: created while the ledger knew nothing (first run, lost state file), so
+        iGEST may already hold its document: it is looked up before anything is sent.
+        ``request``: what a partial credit was asked for, recorded with the work before any
+        call so that a resumed run issues the same credit note, not another.
+        """
+        self._write(
+            """INSERT INTO work(order_id, kind, seq, state, phase, external_reference, request,
+                                updated_at)
+               VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(order_id, kind, seq) DO NOTHING""",
+            (
+                order_id,
+                kind,
+                seq,
+                WorkState.PENDING,
+                Phase.UNVERIFIED if unverified else None,
+                external_reference,
+                request,
+                _now(),
+            ),
+        )
+        record = self.work(order_id, kind, seq)
+        assert record is not None
+        return record
+
+    def credit_works(self, order_id: int) -> list[WorkRecord]:
+        """The order's credit-note work, first to last."""
+        rows = self._rows(
+            "SELECT * FROM work WHERE order_id=? AND kind=? ORDER BY seq", (order_id, Kind.CREDIT)
+        )
+        return [_work(r) for r in rows]
+
+    def next_credit_seq(self, order_id: int) -> int:
+        """The seq of the order's next credit note (1 for its first)."""
+        rows = self._rows(
+            "SELECT max(seq) AS top FROM work WHERE order_id=? AND kind=?", (order_id, Kind.CREDIT)
+        )
+        top = rows[0]["top"] if rows else None
+        return 1 if top is None else int(top) + 1
+
+    def unfinished_credit(self, order_id: int) -> WorkRecord | None:
+        """Credit work of the order that is not final (pending, in flight or failed), if any:
+        it is finished before another credit note is started."""
+        unfinished = [w for w in self.credit_works(order_id) if w.state != "final"]
+        return unfinished[0] if unfinished else None
+
+    def restart_credit(self, order_id: int, seq: int, request: str) -> None:
+        """Credit work that never reached iGEST (no phase) takes another request: pending
+        again, its error cleared. Work that may have reached iGEST is never rewritten."""
+        self._write(
+            """UPDATE work SET request=?, state=?, error=NULL, transient=0, updated_at=?
+               WHERE order_id=? AND kind=? AND seq=? AND phase IS NULL AND state<>?""",
+            (request, WorkState.PENDING, _now(), order_id, Kind.CREDIT, seq, WorkState.FINAL),
+        )
+
+    def mark(
+        self,
+        order_id: int,
+        kind: str,
+        state: str,
+        *,
+        document_id: str | None = None,
+        seq: int = 1,
+    ) -> None:
+        """Record a step. In-flight states also raise ``phase`` so a crash is looked up later."""
+        phase_sql = ", phase=?" if state in IN_FLIGHT else ""
+        params: list[object] = [state, _now()]
+        if state in IN_FLIGHT:
+            params.append(state)
+        doc_sql = ", document_id=?" if document_id is not None else ""
+        if document_id is not None:
+            params.append(document_id)
+        self._write(
+            f"UPDATE work SET state=?, updated_at=?{phase_sql}{doc_sql}, "
+            "attempts = attempts + (CASE WHEN ?='requested' THEN 1 ELSE 0 END) "
+            "WHERE order_id=? AND kind=? AND seq=?",
+            (*params, state, order_id, kind, seq),
+        )
+
+    def fail(self, order_id: int, kind: str, error: str, *, transient: bool, seq: int = 1) -> None:
+        self._write(
+            """UPDATE work SET state=?, error=?, transient=?, updated_at=?,
+                 attempts = CASE WHEN attempts=0 THEN 1 ELSE attempts END
+               WHERE order_id=? AND kind=? AND seq=?""",
+            (WorkState.FAILED, error, int(transient), _now(), order_id, kind, seq),
+        )
+
+    def mark_reported(self, order_id: int, kind: str, at: datetime) -> None:
+        """This failure was printed for a person at ``at``: the next runs stay quiet about it
+        until a reminder is due (``[invoice] remind_failed_hours``). Whatever its seq: an order
+        has at most one unfinished credit note, and a second credit's failure is the one."""
+        self._write(
+            "UPDATE work SET reported_at=? WHERE order_id=? AND kind=? AND state=?",
+            (at.isoformat(timespec="seconds"), order_id, kind, WorkState.FAILED),
+        )
+
+    def clear_phase(self, order_id: int, kind: str, seq: int = 1) -> None:
+        """Lookup showed nothing of this work in iGEST: nothing is in flight any more."""
+        self._write(
+            "UPDATE work SET phase=NULL, document_id=NULL WHERE order_id=? AND kind=? AND seq=?",
+            (order_id, kind, seq),
+        )
+
+    def drop_unsent_work(self, order_id: int, kind: str, seq: int = 1) -> None:
+        """Forget work that never reached iGEST (no phase): the order no longer needs it."""
+        self._write(
+            "DELETE FROM work WHERE order_id=? AND kind=? AND seq=? AND phase IS NULL "
+            "AND state IN ('pending', 'failed')",
+            (order_id, kind, seq),
+        )
+
+    def work_in_states(self, *states: str, kind: str | None = None) -> list[WorkRecord]:
+        marks = ",".join("?" for _ in states)
+        sql = f"SELECT * FROM work WHERE state IN ({marks})"
+        params: list[object] = list(states)
+        if kind:
+            sql += " AND kind=?"
+            params.append(kind)
+        return [_work(r) for r in self._rows(sql + " ORDER BY order_id, seq", tuple(params))]
+
+    def record_final(
+        self,
+        order_id: int,
+        kind: str,
+        doc: IssuedDocument,
+        *,
+        email: bool,
+        adopted: bool = False,
+        seq: int = 1,
+    ) -> None:
+        """The outcome: the work is final and the document is kept, in one transaction."""
+        self._write_many(
+            (
+                """INSERT INTO documents(document_id, order_id, kind, type, number, atcud, date,
+                  customer, gross_total, status, pdf_url, issued_at, emailed, adopted)
+                VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                ON CONFLICT(document_id) DO UPDATE SET number=excluded.number,
+                  atcud=excluded.atcud, status=excluded.status, pdf_url=excluded.pdf_url""",
+                (
+                    doc.id,
+                    order_id,
+                    kind,
+                    doc.type,
+                    doc.number,
+                    doc.atcud,
+                    doc.date.isoformat() if doc.date else None,
+                    doc.customer_name,
+                    str(doc.gross_total),
+                    doc.status,
+                    doc.pdf_url,
+                    _now(),
+                    EmailState.PENDING if email else EmailState.NOT_SENT,
+                    int(adopted),
+                ),
+            ),
+            (
+                """UPDATE work SET state=?, document_id=?, error=NULL, transient=0,
+                  reported_at=NULL, updated_at=? WHERE order_id=? AND kind=? AND seq=?""",
+                (WorkState.FINAL, doc.id, _now(), order_id, kind, seq),
+            ),
+        )
