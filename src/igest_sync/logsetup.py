@@ -1,12 +1,20 @@
-"""The log file a cron run leaves behind: readable sentences, bounded size, no secrets."""
+"""The log file a cron run leaves behind: readable sentences, bounded size, no secrets.
+
+``serve`` for several stores (agencies) writes one log per store, in each store's own log
+folder: a line logged while working for a store (``store_context``, carried into the worker
+threads of ``runs/parallel.py``) goes to that store's file only; a line of the process itself
+(started, stopping) goes to every store's.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import logging.handlers
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from igest_sync.redact import redact
@@ -36,16 +44,55 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure(log_dir: Path, *, secrets: Iterable[str] = (), verbose: bool = False) -> Path | None:
-    """Log INFO and up to a rotating file (and to stderr with --verbose). Returns the file."""
+_STORE: contextvars.ContextVar[str | None] = contextvars.ContextVar("igest_store", default=None)
+
+
+@contextlib.contextmanager
+def store_context(name: str) -> Iterator[None]:
+    """Log lines from here on (in this context) belong to store ``name``."""
+    token = _STORE.set(name)
+    try:
+        yield
+    finally:
+        _STORE.reset(token)
+
+
+class StoreFilter(logging.Filter):
+    """Lets through the lines of one store, and those of no store in particular."""
+
+    def __init__(self, store: str) -> None:
+        super().__init__()
+        self.store = store
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = _STORE.get()
+        return current is None or current == self.store
+
+
+def configure_stores(
+    log_dirs: dict[str, Path], *, secrets: Iterable[str] = (), verbose: bool = False
+) -> None:
+    """One rotating log per store (``serve --home A --home B``): each in its own folder."""
     root = logging.getLogger("igest_sync")
     if getattr(root, "_igest_configured", False):
-        return getattr(root, "_igest_file", None)
+        return
     root.setLevel(logging.INFO)
     root.propagate = False
     redact = RedactingFilter(secrets)
+    for store, log_dir in log_dirs.items():
+        _add_file_handler(root, log_dir, redact, StoreFilter(store))
+    if verbose:
+        _add_console(root, redact)
+    root._igest_configured = True  # type: ignore[attr-defined]
+
+
+def _add_file_handler(
+    root: logging.Logger,
+    log_dir: Path,
+    redact: logging.Filter,
+    only: logging.Filter | None = None,
+) -> Path | None:
     file = log_dir / LOG_FILE
-    path: Path | None = None  # stays None when the file cannot be written
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
@@ -56,18 +103,36 @@ def configure(log_dir: Path, *, secrets: Iterable[str] = (), verbose: bool = Fal
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s [pid %(process)d] %(message)s")
         )
+        if only is not None:
+            handler.addFilter(only)
         handler.addFilter(redact)
         root.addHandler(handler)
-        path = file
     except OSError as exc:  # an unwritable log dir must not stop the invoicing
         print(f"warning: cannot write the log file in {log_dir}: {exc.strerror}", file=sys.stderr)
+        return None
+    return file
+
+
+def _add_console(root: logging.Logger, redact: logging.Filter) -> None:
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    # An error the CLI has just printed (record marked "shown") is not printed twice.
+    console.addFilter(lambda record: not getattr(record, "shown", False))
+    console.addFilter(redact)
+    root.addHandler(console)
+
+
+def configure(log_dir: Path, *, secrets: Iterable[str] = (), verbose: bool = False) -> Path | None:
+    """Log INFO and up to a rotating file (and to stderr with --verbose). Returns the file."""
+    root = logging.getLogger("igest_sync")
+    if getattr(root, "_igest_configured", False):
+        return getattr(root, "_igest_file", None)
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    redact = RedactingFilter(secrets)
+    path = _add_file_handler(root, log_dir, redact)  # None when the file cannot be written
     if verbose:
-        console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-        # An error the CLI has just printed (record marked "shown") is not printed twice.
-        console.addFilter(lambda record: not getattr(record, "shown", False))
-        console.addFilter(redact)
-        root.addHandler(console)
+        _add_console(root, redact)
     root._igest_configured = True  # type: ignore[attr-defined]
     root._igest_file = path  # type: ignore[attr-defined]
     return path

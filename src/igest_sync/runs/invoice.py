@@ -12,6 +12,7 @@ the period once, so nothing already issued is issued again.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -49,10 +50,15 @@ log = logging.getLogger("igest_sync.invoice")
 Progress = Callable[[int, int], None]
 
 
+class RunStopped(Exception):
+    """``serve`` is stopping: orders not started are left as recorded work for the next run."""
+
+
 class InvoiceRun:
     """One ``invoice`` (or ``resend``) run over a ledger and the two services.
 
-    ``crash_hook`` is handed to the run's ``Issuer`` (tests stand a kill with it).
+    ``crash_hook`` is handed to the run's ``Issuer`` (tests stand a kill with it). ``stop``,
+    once set, lets the documents in flight finish and starts no other order (RunStopped).
     """
 
     def __init__(
@@ -65,7 +71,9 @@ class InvoiceRun:
         now: datetime | None = None,
         progress: Progress | None = None,
         crash_hook: CrashHook | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
+        self.stop = stop
         self.config = config
         self.ledger = ledger
         self.jumpseller = jumpseller
@@ -114,6 +122,21 @@ class InvoiceRun:
         if not failed_here:  # whether shown or quiet, an order failed in this run
             self.ledger.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
         return report
+
+    def failed_before(self) -> dict[tuple[int, str], WorkRecord]:
+        """The failures recorded before this run, for ``for_a_person``."""
+        return {(w.order_id, w.kind): w for w in self.ledger.work_in_states(WorkState.FAILED)}
+
+    def issue_orders(self, orders: list[Order], report: InvoiceReport) -> None:
+        """Issue these recorded, paid orders exactly once (``serve``'s webhook work)."""
+        self._issue_all(orders, report)
+
+    def for_a_person(
+        self, report: InvoiceReport, failed_before: dict[tuple[int, str], WorkRecord]
+    ) -> None:
+        """Keep in the report only what a person has not been told recently (see below)."""
+        self._report_failures(report, failed_before)
+        self._report_notices(report)
 
     def _report_failures(
         self, report: InvoiceReport, failed_before: dict[tuple[int, str], WorkRecord]
@@ -185,6 +208,8 @@ class InvoiceRun:
         force_lookup: bool = False,
     ) -> None:
         def one(order: Order) -> ItemOutcome:
+            if self.stop is not None and self.stop.is_set():
+                raise RunStopped
             try:
                 outcome = self.issuer.issue(order, override=override, force_lookup=force_lookup)
             except IgestSyncError:
@@ -208,7 +233,7 @@ class InvoiceRun:
                 one,
                 workers=self.config.invoice.concurrency,
                 progress=self.progress,
-                stop_on=IgestSyncError,
+                stop_on=(IgestSyncError, RunStopped),
             )
         )
 

@@ -8,6 +8,7 @@ by ``sync-products``/``sync-stock`` (one write per step).
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
@@ -57,8 +58,14 @@ def in_parallel(
             stop.append(exc)
             return _NOT_ATTEMPTED
 
+    # Each step runs in the caller's context (serve's log lines name their store that way).
+    context = contextvars.copy_context()
+
+    def in_context(step: T) -> R | _NotAttempted:
+        return context.copy().run(guarded, step)
+
     with ThreadPoolExecutor(max_workers=max(1, min(workers, total))) as pool:
-        for done, result in enumerate(pool.map(guarded, steps), start=1):
+        for done, result in enumerate(pool.map(in_context, steps), start=1):
             if not isinstance(result, _NotAttempted):
                 yield result
             if progress is not None:

@@ -34,6 +34,7 @@ from igest_sync.errors import StateError
 from igest_sync.state.base import Params
 from igest_sync.state.checks import ChecksMixin
 from igest_sync.state.documents import DocumentsMixin
+from igest_sync.state.inbox import InboxMixin
 from igest_sync.state.lock import run_lock
 from igest_sync.state.records import DocumentRecord, OrderRecord, WorkRecord
 from igest_sync.state.schema import SCHEMA_VERSION, migrate, transaction
@@ -47,8 +48,10 @@ class _Busy(Exception):
     """Another process holds the state file for a moment."""
 
 
-class Ledger(WorkMixin, DocumentsMixin, ChecksMixin):
-    """One open state file. Thread-safe: every method takes the connection lock."""
+class Ledger(WorkMixin, DocumentsMixin, ChecksMixin, InboxMixin):
+    """One open state file. Thread-safe: every method takes the connection lock.
+
+    Composed of mixins by concern (``state/inbox.py``: the webhook inbox of ``serve``)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -9,6 +9,13 @@ imported here.
 The holder writes its pid into the lock file so that the run it turns away can name it. On
 Windows the lock covers byte 0 and other processes cannot read that byte, so the pid is written
 after a leading newline, where a reader can still see it.
+
+``serve`` holds the lock only per unit of work (a batch of webhook hints, a sweep) and marks
+the file with its pid and "serve". A run that finds serve holding it waits (at most
+``SERVE_WAIT_SECONDS``) instead of exiting 3: a person's ``credit`` is not refused because a
+webhook is being worked. While it waits it keeps a "waiting" file fresh beside the lock, and
+serve lets it in before its next unit of work. Two cron runs still turn each other away at
+once, as before.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,6 +34,12 @@ from igest_sync.errors import RunLocked, StateError
 # Try to take the lock on an open descriptor without waiting: True when taken.
 TryLock = Callable[[int], bool]
 PID_OFFSET = 1  # the pid starts after byte 0, which a Windows lock makes unreadable to others
+SERVE_TAG = "serve"  # written after serve's pid: a run that finds it waits rather than exits
+# Longer than one unit of serve's work (a batch of hints at the rate limits), shorter than a
+# cron interval.
+SERVE_WAIT_SECONDS = 120.0
+WAITING_FRESH_SECONDS = 3.0  # a "waiting" file older than this was left by a run that died
+_POLL = 0.1
 
 
 def _filelock_try(fd: int) -> bool:
@@ -41,14 +55,37 @@ def lock_path(state_path: Path) -> Path:
     return state_path.with_name(state_path.name + ".lock")
 
 
+def waiting_path(state_path: Path) -> Path:
+    """The file a run waiting for serve's lock keeps fresh."""
+    return state_path.with_name(state_path.name + ".lock-waiting")
+
+
+def someone_waits(state_path: Path) -> bool:
+    """Whether a run is waiting for the lock now (serve lets it in before its next unit)."""
+    try:
+        age = time.time() - waiting_path(state_path).stat().st_mtime
+    except OSError:
+        return False
+    return age < WAITING_FRESH_SECONDS
+
+
 @contextlib.contextmanager
-def run_lock(state_path: Path, *, try_lock: TryLock = _filelock_try) -> Iterator[None]:
-    """Hold an exclusive lock for the run, or raise RunLocked at once.
+def run_lock(
+    state_path: Path,
+    *,
+    try_lock: TryLock = _filelock_try,
+    serve: bool = False,
+    wait_for_serve: float = SERVE_WAIT_SECONDS,
+) -> Iterator[None]:
+    """Hold an exclusive lock for the run, or raise RunLocked.
 
     Taken before the state file is opened, so that two runs started together never even race
     to create or migrate it. The OS releases the lock when the holder dies, so a lock left by a
     killed run never blocks the next one; the pid in the file only names the holder.
-    ``try_lock`` is the primitive (injected by tests).
+    A lock held by ``serve`` is waited for, up to ``wait_for_serve`` seconds; any other holder
+    turns this run away at once. ``serve=True`` marks the lock as serve's (serve itself never
+    waits: it keeps its hints and tries again). ``try_lock`` is the primitive (injected by
+    tests).
     """
     path = lock_path(state_path)
     try:
@@ -60,42 +97,66 @@ def run_lock(state_path: Path, *, try_lock: TryLock = _filelock_try) -> Iterator
             f"Cannot create the run lock next to {state_path}: {exc.strerror}.",
             hint="Check the directory's permissions, or pass --state PATH.",
         ) from None
+    deadline = time.monotonic() + (0 if serve else wait_for_serve)
+    waited = False
     try:
-        try:
-            taken = try_lock(fd)
-        except OSError as exc:
-            raise StateError(
-                f"Cannot lock {state_path}: {exc.strerror or exc}.",
-                hint="Keep the state on a local disk (file locks may not work on network "
-                "shares), or pass --state PATH.",
-            ) from None
-        if not taken:
-            raise RunLocked(
-                f"Another igest-sync run (pid {_holder(fd)}) is using {state_path}; "
-                "this one stops without doing anything.",
-            )
-        _write_pid(fd)
+        while not _try(fd, try_lock, state_path):
+            pid, tag = _holder(fd)
+            if tag != SERVE_TAG or time.monotonic() >= deadline:
+                who = "igest-sync serve" if tag == SERVE_TAG else "Another igest-sync run"
+                waited_text = f" (waited {wait_for_serve:.0f} s)" if waited else ""
+                raise RunLocked(
+                    f"{who} (pid {pid}) is using {state_path}{waited_text}; "
+                    "this one stops without doing anything.",
+                )
+            waited = True
+            _touch(waiting_path(state_path))
+            time.sleep(_POLL)
+        if waited:
+            with contextlib.suppress(OSError):
+                waiting_path(state_path).unlink()
+        _write_pid(fd, SERVE_TAG if serve else "")
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def _holder(fd: int) -> str:
-    """The pid the holder wrote, or "unknown" (an old file, or a byte we may not read)."""
+def _try(fd: int, try_lock: TryLock, state_path: Path) -> bool:
+    try:
+        return try_lock(fd)
+    except OSError as exc:
+        raise StateError(
+            f"Cannot lock {state_path}: {exc.strerror or exc}.",
+            hint="Keep the state on a local disk (file locks may not work on network "
+            "shares), or pass --state PATH.",
+        ) from None
+
+
+def _touch(path: Path) -> None:
+    try:
+        path.touch()
+    except OSError:
+        pass  # serve then simply does not make room sooner; the wait still ends
+
+
+def _holder(fd: int) -> tuple[str, str]:
+    """The pid the holder wrote, or "unknown" (an old file, or a byte we may not read), and
+    its tag ("serve", or "")."""
     try:
         # A Windows holder's lock makes byte 0 unreadable; on POSIX the whole file is readable
         # and an older igest-sync wrote the pid at offset 0.
         os.lseek(fd, PID_OFFSET if _on_windows() else 0, os.SEEK_SET)
-        text = os.read(fd, 64).decode(errors="replace").strip()
+        words = os.read(fd, 64).decode(errors="replace").split()
     except OSError:
-        return "unknown"
-    return text if text.isdigit() else "unknown"
+        return "unknown", ""
+    pid = words[0] if words and words[0].isdigit() else "unknown"
+    return pid, words[1] if len(words) > 1 else ""
 
 
-def _write_pid(fd: int) -> None:
+def _write_pid(fd: int, tag: str) -> None:
     try:
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, b"\n" + str(os.getpid()).encode())
+        os.write(fd, f"\n{os.getpid()} {tag}".rstrip().encode())
     except OSError:
         pass  # the pid only names the holder in the next run's message

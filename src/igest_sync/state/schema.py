@@ -13,7 +13,7 @@ from pathlib import Path
 
 from igest_sync.errors import StateError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 _MIGRATIONS: dict[int, str] = {
     # version -> script that brings version-1 to version
@@ -112,6 +112,23 @@ _MIGRATIONS: dict[int, str] = {
         checked_at TEXT NOT NULL,
         PRIMARY KEY (country, number, checked_on)
     );
+    """,
+    4: "",  # reserved for the credit-notes branch
+    # 5: the webhook inbox of `serve` (state/inbox.py): verified deliveries not yet worked on.
+    # Only what a delivery is about is kept, never its body; a row is deleted once the order's
+    # outcome is recorded, or postponed (not_before) when working on it failed first.
+    5: """
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subject TEXT NOT NULL,           -- order | product
+        subject_id INTEGER NOT NULL,     -- the Jumpseller order (or product) id
+        event TEXT NOT NULL,             -- Jumpseller-Event, e.g. order_paid
+        triggered_at TEXT,               -- Jumpseller-Triggered-At, as sent
+        received_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before TEXT                  -- postponed until then (NULL: due now)
+    );
+    CREATE INDEX inbox_subject ON inbox(subject, subject_id);
     """,
 }
 

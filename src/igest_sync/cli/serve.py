@@ -1,0 +1,232 @@
+"""``igest-sync serve``: the command line of the webhook receiver (``igest_sync.serve``).
+
+Registered on the app by ``register`` (``cli/__init__.py`` calls it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from igest_sync.cli.session import pace_file, state_of
+
+if TYPE_CHECKING:
+    from igest_sync.config import Config
+    from igest_sync.serve.worker import StoreSetup
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+
+
+def serve(
+    home: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--home",
+            help="A store's folder (as IGEST_SYNC_HOME: config.toml, state, logs); repeat "
+            "for several stores in one process.",
+            file_okay=False,
+            metavar="DIR",
+        ),
+    ] = None,
+    homes: Annotated[
+        Path | None,
+        typer.Option(
+            "--homes",
+            help="A folder of stores: each subfolder with a config.toml is one.",
+            file_okay=False,
+            metavar="DIR",
+        ),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to listen on (default [serve] host).", metavar="HOST"),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port to listen on (default [serve] port).", min=1, max=65535, metavar="PORT"
+        ),
+    ] = None,
+) -> None:
+    """Receive Jumpseller's webhooks and invoice each paid order within seconds.
+
+    Runs until stopped (SIGTERM or Ctrl-C finishes the document in flight). Each delivery is
+    checked (signature, store) and recorded, then its order is read again from Jumpseller and
+    handled as `invoice` would: paid -> invoice, cancelled -> credit note. Every
+    [serve] sweep_minutes it also does all `invoice` does, so cron is no longer needed (a cron
+    run beside it is safe). Quiet unless a person is needed; GET /healthz answers.
+
+    \b
+    Examples:
+      igest-sync serve
+      igest-sync serve --home /srv/shops/a --home /srv/shops/b
+      igest-sync serve --homes /srv/shops
+    """
+    from igest_sync import logsetup
+    from igest_sync.render import serve as render_serve
+    from igest_sync.serve.server import serve as run_server
+    from igest_sync.serve.worker import StoreWorker
+
+    state = state_of()
+    setups = _stores(home or [], homes)
+    state.secrets = [s for setup in setups for s in setup.config.secrets()]
+    if len(setups) == 1 and setups[0].home is None:
+        from igest_sync.cli.session import setup_logging
+
+        setup_logging(state)
+    else:
+        logsetup.configure_stores(
+            {s.name: s.state_path.parent / "logs" for s in setups},
+            secrets=state.secrets,
+            verbose=state.verbose,
+        )
+    listen_host, listen_port = _listen_address(setups, host, port)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    printer = render_serve.Printer(several=len(setups) > 1, secrets=state.secrets)
+    workers: list[StoreWorker] = []
+    try:
+        for setup in setups:
+            workers.append(
+                StoreWorker(setup, stop, on_report=printer.report, on_error=printer.problem)
+            )
+        run_server(workers, listen_host, listen_port, stop, on_ready=printer.listening)
+    finally:
+        stop.set()
+        for setup in setups:
+            for close in setup.closers:
+                close()
+
+
+# -- the stores ------------------------------------------------------------------------------
+
+
+def _stores(homes: list[Path], folder: Path | None) -> list[StoreSetup]:
+    """One setup per store: the global --config/--state one, or each home's."""
+    from igest_sync import paths
+    from igest_sync.cli.session import config_path, load_config, state_path
+    from igest_sync.errors import UsageError
+
+    chosen = list(homes)
+    if folder is not None:
+        if not folder.is_dir():
+            raise UsageError(f"--homes {folder}: no such folder.")
+        found = sorted(p for p in folder.iterdir() if (p / paths.CONFIG_FILE).is_file())
+        if not found:
+            raise UsageError(
+                f"--homes {folder}: no subfolder has a {paths.CONFIG_FILE}.",
+                hint="Each store is a subfolder with its own config.toml (igest-sync init "
+                "with IGEST_SYNC_HOME set to that subfolder writes one).",
+            )
+        chosen += found
+    state = state_of()
+    if not chosen:
+        config = load_config(state)
+        return [_setup(config, state_path(state), None, config_path(state))]
+    setups = []
+    for home in dict.fromkeys(p.resolve() for p in chosen):
+        config = _load_home(home)
+        setups.append(_setup(config, home / paths.STATE_FILE, home, home / paths.CONFIG_FILE))
+    _refuse_shared_paths(setups)
+    return setups
+
+
+def _load_home(home: Path) -> Config:
+    """A store's own config. Each store's credentials come from its own file: the process's
+    IGEST_SYNC_* variables would give every store the same ones."""
+    from igest_sync import paths, render
+    from igest_sync.config import load_config
+
+    config, warnings = load_config(home / paths.CONFIG_FILE, env={})
+    for warning in warnings:
+        render.warn(warning)
+    return config
+
+
+def _setup(config: Config, state_file: Path, home: Path | None, where: Path) -> StoreSetup:
+    from igest_sync.adapters.igest import IgestClient
+    from igest_sync.adapters.jumpseller import JumpsellerClient
+    from igest_sync.errors import ConfigError
+    from igest_sync.serve.worker import StoreSetup
+
+    if not config.jumpseller.hooks_token:
+        raise ConfigError(
+            f"serve cannot check webhooks for {where}: [jumpseller] hooks_token is not set.",
+            hint="Copy it from Jumpseller (Admin Panel > Config > Notifications > Webhooks) "
+            "into the config, or set IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN.",
+        )
+    js = JumpsellerClient(
+        config.jumpseller.base_url,
+        config.jumpseller.login,
+        config.jumpseller.auth_token,
+        pace_file=pace_file(state_file, "jumpseller"),
+    )
+    ig = IgestClient(
+        config.igest.base_url,
+        config.igest.integration_key,
+        config.igest.security_code,
+        pace_file=pace_file(state_file, "igest"),
+    )
+    name = config.jumpseller.store if home is None else f"{config.jumpseller.store} ({home})"
+    return StoreSetup(
+        name=name,
+        config=config,
+        state_path=state_file,
+        jumpseller=js,
+        igest=ig,
+        home=home,
+        closers=[js.close, ig.close],
+    )
+
+
+def _refuse_shared_paths(setups: list[StoreSetup]) -> None:
+    from igest_sync.errors import ConfigError
+
+    seen: dict[str, StoreSetup] = {}
+    for setup in setups:
+        path = setup.config.serve.hook_path
+        other = seen.get(path)
+        if other is not None:
+            raise ConfigError(
+                f"serve: {other.home} and {setup.home} would both receive webhooks on {path}.",
+                hint="Give each store its own [serve] public_url path "
+                "(https://host/hooks/<store>, say) and register it with `igest-sync hooks "
+                "install`.",
+            )
+        seen[path] = setup
+
+
+def _listen_address(
+    setups: list[StoreSetup], host: str | None, port: int | None
+) -> tuple[str, int]:
+    from igest_sync.errors import ConfigError
+
+    addresses = {(s.config.serve.host, s.config.serve.port) for s in setups}
+    if (host is None or port is None) and len(addresses) > 1:
+        listed = ", ".join(f"{s.home}: {s.config.serve.host}:{s.config.serve.port}" for s in setups)
+        raise ConfigError(
+            f"serve: the stores ask for different addresses ({listed}); one process listens "
+            "on one.",
+            hint="Give them the same [serve] host and port, or pass --host and --port.",
+        )
+    first = setups[0].config.serve
+    return (host or first.host, port or first.port)
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM, Ctrl-C (SIGINT) and, on Windows, CTRL_BREAK stop serve cleanly."""
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    names = ["SIGTERM", "SIGINT"] + (["SIGBREAK"] if os.name == "nt" else [])
+    for name in names:
+        if hasattr(signal, name) and threading.current_thread() is threading.main_thread():
+            signal.signal(getattr(signal, name), handler)

@@ -1,0 +1,123 @@
+"""One ``serve`` process: waitress in front, one worker per store behind, a clean stop.
+
+Waitress is the HTTP server: pure Python with threads (our core is synchronous: httpx sync
+clients, SQLite), maintained, and the same on Linux, macOS and Windows. It enforces the body
+limit (413 over 1 MB) and closes a client that sends too slowly (``channel_timeout``) before
+the application sees either. The main thread runs its event loop until ``stop`` is set
+(SIGTERM, Ctrl-C, CTRL_BREAK): then it stops accepting, lets the answers being written finish,
+and the workers finish the document in flight and start nothing else, within ``STOP_BUDGET``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from igest_sync.errors import UsageError
+from igest_sync.serve.receiver import MAX_BODY, Endpoint, Receiver
+from igest_sync.serve.worker import StoreWorker
+from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK
+
+log = logging.getLogger("igest_sync.serve")
+
+STOP_BUDGET = 25.0  # seconds for the workers to finish their document: under 30 s in all
+SLOW_CLIENT = 10  # seconds of silence before waitress drops a connection (Jumpseller: 15 s)
+THREADS = 8  # answering threads; each answer is a short SQLite write
+
+
+def health(workers: Sequence[StoreWorker]) -> Callable[[], dict[str, Any]]:
+    """``/healthz``: up, and when the last webhook and the oldest last sweep were; nothing
+    that names a store, an order or a customer."""
+
+    def answer() -> dict[str, Any]:
+        webhooks = [w.inbox.get_meta(LAST_WEBHOOK) for w in workers]
+        sweeps = [w.inbox.get_meta(LAST_SWEEP) for w in workers]
+        return {
+            "status": "ok",
+            "stores": len(workers),
+            "last_webhook_at": max((v for v in webhooks if v), default=None),
+            # The store whose sweep is oldest is the one to worry about.
+            "last_sweep_at": None if None in sweeps else min(v for v in sweeps if v),
+            "waiting": sum(w.inbox.hints_count() for w in workers),
+        }
+
+    return answer
+
+
+def endpoint_of(worker: StoreWorker) -> Endpoint:
+    config = worker.setup.config
+    token = config.jumpseller.hooks_token
+    assert token, "serve checks every store's hooks token before starting"
+    stock = config.stock
+    return Endpoint(
+        name=worker.setup.name,
+        path=config.serve.hook_path,
+        hooks_token=token,
+        store_codes=frozenset({config.jumpseller.store, config.jumpseller.login}),
+        stock_events=stock.enabled and stock.direction == "jumpseller_to_igest",
+        record=worker.record,
+        wake=worker.wake,
+    )
+
+
+def serve(
+    workers: Sequence[StoreWorker],
+    host: str,
+    port: int,
+    stop: threading.Event,
+    *,
+    on_ready: Callable[[str, int], None] | None = None,
+) -> None:
+    """Listen on ``host:port`` and work until ``stop`` is set; then stop within 30 s."""
+    from waitress.server import create_server
+    from waitress.wasyncore import loop
+
+    app = Receiver([endpoint_of(w) for w in workers], health(workers))
+    sockets: dict[int, Any] = {}
+    try:
+        server: Any = create_server(
+            app,
+            map=sockets,
+            host=host,
+            port=port,
+            threads=THREADS,
+            channel_timeout=SLOW_CLIENT,
+            max_request_body_size=MAX_BODY,
+            ident="igest-sync",
+            expose_tracebacks=False,
+        )
+    except OSError as exc:
+        raise UsageError(
+            f"serve cannot listen on {host}:{port}: {exc.strerror or exc}.",
+            hint="Another process may use that port: set [serve] port (or --port), "
+            "or stop the other process.",
+        ) from None
+    for worker in workers:
+        worker.start()
+    bound_port = int(server.effective_port)
+    log.info("serve listening on %s:%s for %d store(s)", host, bound_port, len(workers))
+    if on_ready is not None:
+        on_ready(host, bound_port)
+    try:
+        while not stop.is_set():
+            loop(timeout=0.2, map=sockets, use_poll=True, count=1)
+    finally:
+        stop.set()
+        log.info("serve stopping: no new deliveries; finishing the documents in flight")
+        server.close()  # the listening socket: nothing new is accepted
+        server.task_dispatcher.shutdown(cancel_pending=False, timeout=3)
+        for channel in list(sockets.values()):
+            channel.close()
+        deadline = time.monotonic() + STOP_BUDGET
+        for worker in workers:
+            worker.wake()
+            worker.join(max(0.1, deadline - time.monotonic()))
+        for worker in workers:
+            if worker.thread.is_alive():
+                log.warning("Store %s: a document was still in flight at exit", worker.setup.name)
+            else:
+                worker.close()
+        log.info("serve stopped")

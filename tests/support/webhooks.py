@@ -1,0 +1,97 @@
+"""Signed Jumpseller webhook deliveries, and a `serve` process to send them to (e2e tests)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+HOOKS_TOKEN = "hooks-token-for-tests-5f2a"
+HOOK_PATH = "/webhooks/jumpseller"
+TRIGGERED_AT = "2026-11-20 14:03:11.829 UTC"
+
+
+def sign(body: bytes, token: str = HOOKS_TOKEN) -> str:
+    """Jumpseller-Hmac-Sha256: base64 of HMAC-SHA256 over the raw body, keyed with the token."""
+    return base64.b64encode(hmac.new(token.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def delivery(
+    order_id: int | None,
+    store: str,
+    event: str = "order_paid",
+    *,
+    token: str = HOOKS_TOKEN,
+    order: dict[str, Any] | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """A delivery's body and headers as Jumpseller sends them (body: the order's JSON)."""
+    payload = {"order": order if order is not None else {"id": order_id, "status": "Paid"}}
+    body = json.dumps(payload).encode()
+    return body, {
+        "Content-Type": "application/json",
+        "Jumpseller-Store-Code": store,
+        "Jumpseller-Event": event,
+        "Jumpseller-Triggered-At": TRIGGERED_AT,
+        "Jumpseller-Hmac-Sha256": sign(body, token),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    """A running `igest-sync serve` process and where it listens."""
+
+    proc: subprocess.Popen
+    base_url: str
+    path: str = HOOK_PATH
+
+    def post(self, order_id: int, store: str, event: str = "order_paid", **kw: Any):
+        body, headers = delivery(order_id, store, event, **kw)
+        return httpx.post(self.base_url + self.path, content=body, headers=headers, timeout=15)
+
+    def health(self) -> dict:
+        return httpx.get(self.base_url + "/healthz", timeout=5).json()
+
+    def stop(self, timeout: float = 30) -> tuple[int, str, str]:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out, err
+
+
+def wait_until_serving(proc: subprocess.Popen, base_url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"serve exited {proc.returncode}: {out}\n{err}")
+        try:
+            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("serve did not answer /healthz in time")
+
+
+def wait_for(predicate, timeout: float = 20, what: str = "the condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
