@@ -128,7 +128,7 @@ def test_a_payment_is_delivered_signed_with_the_documented_headers(
     token = hooked.credentials["jumpseller"]["hooks_token"]
     assert got.headers["Jumpseller-Hmac-Sha256"] == expected_signature(got.body, token)
     assert got.headers["Jumpseller-Event"] == "order_paid"
-    assert got.headers["Jumpseller-Store-Code"] == hooked.store.info["code"]
+    assert got.headers["Jumpseller-Store-Code"] == hooked.credentials["jumpseller"]["login"]
     assert got.headers["Jumpseller-Triggered-At"] == "2026-11-27 12:00:00.000 UTC"
     assert got.headers["Content-Type"] == "application/json"
 

@@ -10,7 +10,9 @@ from igest_sync.cli.session import JsonOption, session
 
 hooks_app = typer.Typer(
     name="hooks",
-    help="Register, list or remove the Jumpseller webhooks that `igest-sync serve` receives.",
+    help="Register, list or remove the Jumpseller webhooks that `igest-sync serve` receives."
+    "\n\n\b\nExamples:\n  igest-sync hooks install\n  igest-sync hooks list\n"
+    "  igest-sync hooks remove",
     no_args_is_help=True,
     rich_markup_mode=None,
 )

@@ -121,7 +121,10 @@ class Sandbox:
         self.store = JumpsellerStore(self.clock, data.store_info(store_code), data.seed_locations())
         self.store.info["hooks_token"] = self._hooks_token
         self.webhooks = Webhooks(
-            store_code=lambda: str(self.store.info.get("code") or ""),
+            # The store code a delivery names: the one our model of Jumpseller shares with the
+            # client's config ([jumpseller] store defaults to the login), so a config made
+            # from the credentials accepts the sandbox's deliveries as they are.
+            store_code=lambda: self._js_login,
             hooks_token=lambda: str(self.store.info.get("hooks_token") or ""),
             clock=self.clock,
             stats=self.statistics,

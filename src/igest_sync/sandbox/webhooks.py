@@ -6,7 +6,8 @@
     sb.webhooks.wait_idle(5.0)       # until nothing is queued or being sent
 
 Each delivery is a POST of the resource's JSON as the API serves it (``{"order": {...}}``,
-``{"product": {...}}``) with ``Content-Type: application/json``, ``Jumpseller-Store-Code``,
+``{"product": {...}}``) with ``Content-Type: application/json``, ``Jumpseller-Store-Code`` (in
+the sandbox its login, which a client config's ``[jumpseller] store`` defaults to),
 ``Jumpseller-Event``, ``Jumpseller-Triggered-At`` (``2025-01-01 10:18:51.829 UTC``, the sandbox
 clock at the event) and ``Jumpseller-Hmac-Sha256``: base64(HMAC-SHA256(raw body, hooks token)).
 
