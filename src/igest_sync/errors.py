@@ -54,7 +54,10 @@ _MEANINGS = {
     ExitCode.ITEM_FAILED: "some item failed (the rest was done), or `status --fail-if-late` found "
     "a late order",
     ExitCode.USAGE: "usage or configuration error (the message names the file and key)",
-    ExitCode.LOCKED: "another run holds the lock; this one did nothing",
+    ExitCode.LOCKED: (
+        "another run holds the lock; this one did nothing (a lock held by `serve` is waited "
+        "for, up to 120 s, first)"
+    ),
     ExitCode.STATE: "the state file cannot be used (corrupt, from a newer version, not writable); "
     "it is left untouched",
     ExitCode.SERVICE: "a service could not be reached or refused the credentials",

@@ -95,3 +95,33 @@ def wait_for(predicate, timeout: float = 20, what: str = "the condition") -> Non
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_serve(cli: Any, port: int, *args: str) -> Served:
+    """`igest-sync serve` as a process of its own (never forked: it runs threads and a server)."""
+    proc = cli.popen("serve", *args)
+    base = f"http://127.0.0.1:{port}"
+    wait_until_serving(proc, base)
+    return Served(proc, base)
+
+
+def one_final_per_order(sb: Any) -> dict[str, int]:
+    """Final documents by external reference (invoices only): each must be 1."""
+    return {
+        ref: len(docs)
+        for ref, docs in sb.igest.final_documents_by_reference().items()
+        if ":credit" not in ref
+    }
+
+
+def paid_order_ids(sb: Any) -> list[int]:
+    with sb.store.lock:
+        return [i for i, o in sb.store.orders.items() if o["status_enum"] == "paid"]
+
+
+def add_order(sb: Any, qty: int = 1, status: str = "paid") -> int:
+    return sb.store.add_order(
+        lines=[{"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": qty, "rate": 23}],
+        shipping="3.90",
+        status=status,
+    )

@@ -4,7 +4,7 @@ import multiprocessing
 import os
 import sqlite3
 import stat
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -248,3 +248,30 @@ def test_vies_checks_keep_a_clear_answer_for_the_day(tmp_path: Path) -> None:
         ledger.record_vies_check(down)  # never replaces a clear answer
         assert ledger.vies_answer("ES", "B12345674", day) == valid
         assert ledger.vies_answer("ES", "B12345674", date(2026, 11, 21)) is None
+
+
+def test_the_webhook_inbox_groups_hints_by_order_and_forgets_them_when_done(
+    tmp_path: Path,
+) -> None:
+    from igest_sync.state.inbox import ORDER
+
+    at = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+    with Ledger(tmp_path / "state.sqlite3") as ledger:
+        for order_id, event in ((5, "order_paid"), (6, "order_paid"), (5, "order_updated")):
+            ledger.record_hint(ORDER, order_id, event, triggered_at=None, received_at=at)
+        first, second = ledger.waiting_hints(at, 10)
+        assert (first.subject_id, first.events, len(first.row_ids)) == (
+            5,
+            ("order_paid", "order_updated"),
+            2,
+        )
+        assert second.subject_id == 6
+        assert [h.subject_id for h in ledger.waiting_hints(at, 1)] == [5]  # the oldest first
+        ledger.postpone_hints(second.row_ids, at + timedelta(minutes=1))
+        assert [h.subject_id for h in ledger.waiting_hints(at, 10)] == [5]
+        assert ledger.next_hint_due() == at + timedelta(minutes=1)
+        ledger.finish_hints(first.row_ids)
+        assert ledger.hints_count() == 1
+    with Ledger(tmp_path / "state.sqlite3") as reopened:  # survives the process
+        [left] = reopened.waiting_hints(at + timedelta(minutes=2), 10)
+        assert (left.subject_id, left.attempts) == (6, 1)

@@ -134,3 +134,63 @@ def test_no_posix_only_call_in_the_package() -> None:
 
 def test_the_module_itself_names_no_posix_primitive() -> None:
     assert not hasattr(lock_module, "fcntl")
+
+
+# -- serve's lock: held per unit of work, waited for by the other commands ------------------------
+
+
+def test_a_run_waits_for_serve_which_sees_it_waiting_and_lets_it_in(tmp_path: Path) -> None:
+    import threading
+
+    from igest_sync.state.lock import someone_waits
+
+    state = tmp_path / "state.sqlite3"
+    held, saw_waiter = threading.Event(), threading.Event()
+
+    def serve_unit() -> None:
+        with run_lock(state, serve=True):
+            held.set()
+            while not someone_waits(state):  # serve checks this between two units
+                threading.Event().wait(0.01)
+            saw_waiter.set()
+
+    holder = threading.Thread(target=serve_unit)
+    holder.start()
+    held.wait()
+    assert lock_path(state).read_bytes() == f"\n{os.getpid()} serve".encode()
+    with run_lock(state, wait_for_serve=60):  # a cron `credit`: waits instead of exiting 3
+        assert saw_waiter.is_set()
+        assert not someone_waits(state)  # the waiting mark is gone once it holds the lock
+    holder.join()
+
+
+def test_serve_itself_never_waits_and_a_wait_that_runs_out_says_so(tmp_path: Path) -> None:
+    state = tmp_path / "state.sqlite3"
+    lock_path(state).write_bytes(b"\n4242 serve")
+    with (
+        pytest.raises(RunLocked, match=r"igest-sync serve \(pid 4242\) is using"),
+        run_lock(state, serve=True, try_lock=lambda fd: False),
+    ):
+        pass
+    with (
+        pytest.raises(RunLocked, match=r"serve \(pid 4242\) is using .* \(waited 0 s\)"),
+        run_lock(state, wait_for_serve=0.2, try_lock=lambda fd: False),
+    ):
+        pass
+
+
+def test_a_cron_holder_still_turns_a_run_away_at_once(tmp_path: Path) -> None:
+    state = tmp_path / "state.sqlite3"
+    lock_path(state).write_bytes(b"\n4242")
+    tries = []
+
+    def busy(fd: int) -> bool:
+        tries.append(fd)
+        return False
+
+    with (
+        pytest.raises(RunLocked, match=r"Another igest-sync run \(pid 4242\)"),
+        run_lock(state, wait_for_serve=60, try_lock=busy),
+    ):
+        pass
+    assert len(tries) == 1

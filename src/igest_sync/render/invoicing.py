@@ -235,6 +235,14 @@ def status_report(report: StatusReport, *, json_out: bool = False) -> None:
             f"last run without failures {local_time(report.last_success_at) or 'never'}"
         )
     )
+    if report.last_webhook_at or report.last_sweep_at:
+        waiting = f"; {report.hints_waiting} webhooks waiting" if report.hints_waiting else ""
+        _show(
+            _cell(
+                f"serve: last webhook {local_time(report.last_webhook_at) or 'never'}; "
+                f"last sweep {local_time(report.last_sweep_at) or 'never'}{waiting}"
+            )
+        )
 
 
 def _documents_table(report: StatusReport, title: str, layout: str) -> Table:

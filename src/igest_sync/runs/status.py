@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from igest_sync.models import IN_FLIGHT, Kind, WorkState
+from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK
 from igest_sync.state.ledger import DocumentRecord, Ledger, OrderRecord, WorkRecord
 
 # How far an invoice's final credit notes go (``credit_state`` in --json).
@@ -42,6 +43,10 @@ class StatusReport:
     store: str | None = None  # the Jumpseller store (from the config), when known
     documents_total: int = 0  # documents matching the filter, listed or not
     issued_yet: bool = True  # False on a fresh install (no state file)
+    # `serve` on this state: its last verified webhook, its last sweep, hints not yet worked.
+    last_webhook_at: str | None = None
+    last_sweep_at: str | None = None
+    hints_waiting: int = 0
 
     @property
     def credited_by(self) -> dict[int, str]:
@@ -123,6 +128,11 @@ class StatusReport:
             "checkpoint": self.checkpoint,
             "last_run_at": self.last_run_at,
             "last_success_at": self.last_success_at,
+            "serve": {
+                "last_webhook_at": self.last_webhook_at,
+                "last_sweep_at": self.last_sweep_at,
+                "waiting": self.hints_waiting,
+            },
         }
 
 
@@ -187,6 +197,9 @@ def build_status(
         last_success_at=ledger.get_meta("last_success_at"),
         store=store,
         documents_total=total,
+        last_webhook_at=ledger.get_meta(LAST_WEBHOOK),
+        last_sweep_at=ledger.get_meta(LAST_SWEEP),
+        hints_waiting=ledger.hints_count(),
     )
     # A credit note may fall outside the documents listed: ask for each listed invoice's order
     # (one query over the credit notes, which are few).

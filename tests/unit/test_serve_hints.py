@@ -1,0 +1,171 @@
+"""serve's webhook work against in-memory fakes: a hint names an order, the API says what it is.
+
+The order is read again for every hint, so a replayed, late or out-of-order delivery does the
+right thing; a hint is deleted only once the order's outcome is in the ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
+from igest_sync.models import Action, DocumentType, Kind, WorkState
+from igest_sync.runs.hints import MAX_ATTEMPTS, work_hints
+from igest_sync.runs.invoice import InvoiceRun
+from igest_sync.state.inbox import ORDER
+from igest_sync.state.ledger import Ledger
+from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
+
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+
+
+def config(**invoice: object) -> Config:
+    settings = {"start_date": date(2026, 11, 1), "concurrency": 1} | invoice
+    return Config(
+        path=Path("config.toml"),
+        jumpseller=JumpsellerConfig("http://js", "loja", "token", "loja", hooks_token="h"),
+        igest=IgestConfig("http://ig", "key", "code"),
+        invoice=InvoiceConfig(**settings),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def ledger():
+    with Ledger(Path(":memory:")) as ledger:
+        ledger.advance_checkpoint(1)  # a store that has run before
+        yield ledger
+
+
+def hint(ledger: Ledger, order_id: int, event: str = "order_paid", at: datetime = NOW) -> None:
+    ledger.record_hint(ORDER, order_id, event, triggered_at=None, received_at=at)
+
+
+def work(ledger, js, ig, cfg=None, now=NOW):
+    run = InvoiceRun(cfg or config(), ledger, js, ig, now=now)
+    return work_hints(run, ledger.waiting_hints(now, 50), now=now)
+
+
+def test_a_paid_order_is_invoiced_once_however_often_the_webhook_comes(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(10)]), FakeIgest()
+    for _ in range(3):
+        hint(ledger, 10)  # Jumpseller retries, or sends twice
+    outcome = work(ledger, js, ig)
+    assert [(o.key, o.action) for o in outcome.report.outcomes] == [("10", Action.ISSUED)]
+    assert js.called("order") == [10]  # three deliveries, one order read
+    assert ledger.hints_count() == 0
+    hint(ledger, 10)  # a replay an hour later
+    again = work(ledger, js, ig, now=NOW + timedelta(hours=1))
+    assert again.report.outcomes == []
+    assert len(ig.finals()) == 1
+    assert ledger.checkpoint == 1  # only the sweep's listing moves the checkpoint
+
+
+def test_the_status_read_now_decides_not_the_event(ledger):
+    # "order_paid" for an order still waiting for payment: remembered, nothing issued.
+    js, ig = FakeJumpseller(orders=[paid_order(11, status="pending_payment")]), FakeIgest()
+    hint(ledger, 11, "order_paid")
+    assert work(ledger, js, ig).report.outcomes == []
+    assert [o.order_id for o in ledger.open_orders()] == [11]
+    assert ig.finals() == []
+    # "order_updated" once it is paid: invoiced.
+    js.add(paid_order(11))
+    hint(ledger, 11, "order_updated")
+    assert [o.action for o in work(ledger, js, ig).report.outcomes] == [Action.ISSUED]
+
+
+def test_cancelled_before_paid_issues_nothing_even_when_order_paid_comes_late(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(12, status="canceled")]), FakeIgest()
+    hint(ledger, 12, "order_canceled")
+    hint(ledger, 12, "order_paid")  # out of order
+    assert work(ledger, js, ig).report.outcomes == []
+    assert ig.finals() == [] and ledger.work(12) is None
+
+
+def test_a_cancelled_invoiced_order_of_any_age_is_credited_once(ledger):
+    old = datetime(2025, 1, 10, 10, 0, tzinfo=UTC)
+    cfg = config(start_date=date(2025, 1, 1))
+    js, ig = FakeJumpseller(orders=[paid_order(13, "24.60", paid_at=old)]), FakeIgest()
+    hint(ledger, 13)
+    work(ledger, js, ig, cfg)
+    js.add(replace(js.orders[13], status="canceled"))
+    hint(ledger, 13, "order_canceled")
+    hint(ledger, 13, "order_canceled")
+    outcome = work(ledger, js, ig, cfg)
+    assert [(o.key, o.action, o.kind) for o in outcome.report.outcomes] == [
+        ("13", Action.ISSUED, Kind.CREDIT)
+    ]
+    hint(ledger, 13, "order_canceled")  # replayed later: nothing left to credit
+    assert work(ledger, js, ig, cfg).report.outcomes == []
+    notes = [d for d in ig.finals() if d.type == DocumentType.NC]
+    assert len(notes) == 1 and notes[0].gross_total == paid_order(13, "24.60").total
+
+
+def test_credit_cancelled_off_points_a_person_to_the_credit_command(ledger):
+    cfg = config(credit_cancelled=False)
+    js, ig = FakeJumpseller(orders=[paid_order(14)]), FakeIgest()
+    hint(ledger, 14)
+    work(ledger, js, ig, cfg)
+    js.add(replace(js.orders[14], status="canceled"))
+    hint(ledger, 14, "order_canceled")
+    outcome = work(ledger, js, ig, cfg)
+    assert any("igest-sync credit 14" in n for n in outcome.report.notices)
+    assert [d for d in ig.finals() if d.type == DocumentType.NC] == []
+
+
+def test_before_the_start_date_or_from_the_till_it_is_skipped_and_said(ledger):
+    early = datetime(2026, 10, 30, 10, 0, tzinfo=UTC)
+    js = FakeJumpseller(orders=[paid_order(15, paid_at=early)])
+    ig = FakeIgest()
+    hint(ledger, 15)
+    [skipped] = work(ledger, js, ig).report.outcomes
+    assert skipped.action == Action.SKIPPED and "before the start date" in skipped.detail
+    assert ig.finals() == [] and ledger.hints_count() == 0
+
+
+def test_an_unknown_order_is_dropped_and_an_unreachable_jumpseller_postpones(ledger):
+    js, ig = FakeJumpseller(), FakeIgest()
+    hint(ledger, 404)
+    assert work(ledger, js, ig).finished == 1 and ledger.hints_count() == 0
+    js.add(paid_order(16))
+    js.faults.add("order", "5xx")
+    hint(ledger, 16)
+    outcome = work(ledger, js, ig)
+    assert (outcome.postponed, ledger.hints_count()) == (1, 1)
+    assert ledger.waiting_hints(NOW, 50) == []  # not due again yet
+    later = NOW + timedelta(minutes=1)
+    [due] = ledger.waiting_hints(later, 50)
+    assert due.attempts == 1
+    assert [o.action for o in work(ledger, js, ig, now=later).report.outcomes] == [Action.ISSUED]
+
+
+def test_after_max_attempts_the_hint_is_left_to_the_sweep(ledger):
+    js = FakeJumpseller(orders=[paid_order(17)])
+    js.faults.add("order", "5xx", times=None)
+    hint(ledger, 17)
+    now = NOW
+    for _ in range(MAX_ATTEMPTS):
+        work(ledger, js, FakeIgest(), now=now)
+        now += timedelta(hours=1)
+    assert ledger.hints_count() == 0
+    assert ledger.work(17) is None  # nothing recorded as done: the sweep finds it paid
+
+
+def test_a_stop_leaves_the_orders_not_started_as_pending_work_and_their_hints(ledger):
+    import threading
+
+    js = FakeJumpseller(orders=[paid_order(20), paid_order(21)])
+    ig = FakeIgest()
+    for order_id in (20, 21):
+        hint(ledger, order_id)
+    stop = threading.Event()
+    stop.set()
+    run = InvoiceRun(config(), ledger, js, ig, now=NOW, stop=stop)
+    outcome = work_hints(run, ledger.waiting_hints(NOW, 50), now=NOW)
+    assert outcome.stopped and ig.finals() == []
+    assert ledger.hints_count() == 2
+    assert {ledger.work(i).state for i in (20, 21)} == {WorkState.PENDING}
+    assert [o.action for o in work(ledger, js, ig).report.outcomes] == [Action.ISSUED] * 2
