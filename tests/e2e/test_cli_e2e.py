@@ -235,7 +235,7 @@ def test_sandbox_json_prints_one_line_then_serves_both_apis(tmp_path):
         line = proc.stdout.readline()
         info = json.loads(line)
         js, ig = info["jumpseller"], info["igest"]
-        assert set(js) == {"base_url", "login", "auth_token"}
+        assert set(js) == {"base_url", "login", "auth_token", "hooks_token"}  # serve needs it
         assert set(ig) == {"base_url", "integration_key", "security_code"}
         store = httpx.get(f"{js['base_url']}/store/info.json", auth=(js["login"], js["auth_token"]))
         assert store.status_code == 200 and "name" in store.json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.e2e.conftest import make_cli
+from tests.e2e.test_cli_output import _validate
 
 URL = "https://shop.example.pt/igest-hooks"
 
@@ -17,6 +18,7 @@ def test_install_list_remove_leave_other_apps_alone(sandbox, tmp_path) -> None:
         ("order_paid", URL),
         ("order_updated", URL),
     ]
+    _validate("hooks", first.json())
     again = cli("hooks", "install", "--json")
     assert [h["action"] for h in again.json()["hooks"] if h["ours"]] == ["kept"] * 3
     assert len(sandbox.webhooks.hooks()) == 4
@@ -25,6 +27,8 @@ def test_install_list_remove_leave_other_apps_alone(sandbox, tmp_path) -> None:
     assert "Every event serve needs goes to" in listed.stdout
     removed = cli("hooks", "remove", "--json")
     assert removed.code == 0
+    _validate("hooks", removed.json())
+    _validate("hooks", cli("hooks", "list", "--json").json())
     assert [h.id for h in sandbox.webhooks.hooks()] == [other.id]
 
 
