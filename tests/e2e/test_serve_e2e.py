@@ -78,6 +78,7 @@ def test_a_paid_order_is_invoiced_on_its_webhook_and_forged_deliveries_do_nothin
         status = cli.status()
         assert status["serve"]["last_webhook_at"] == health["last_webhook_at"]
         assert status["serve"]["last_sweep_at"]
+        assert "serve: last webhook 20" in cli("status").stdout
     finally:
         code, out, err = served.stop()
     assert code == 0 and out == ""  # quiet under a service manager
@@ -233,3 +234,105 @@ def test_serve_without_a_hooks_token_says_what_to_set(cli):
     assert result.code == 2
     assert "hooks_token is not set" in result.stderr
     assert "IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN" in result.stderr
+
+
+@pytest.mark.slow(16)
+def test_the_real_server_keeps_serving_through_random_requests_and_a_slow_client(sandbox, tmp_path):
+    import socket
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    port = free_port()
+    cli = serve_cli(sandbox, tmp_path, port)
+    served = start_serve(cli, port)
+    store = store_of(sandbox)
+    pending = add_order(sandbox, status="pending_payment")
+    try:
+        wait_for(lambda: served.health()["last_sweep_at"], what="the first sweep")
+        slow = socket.create_connection(("127.0.0.1", port))
+        slow.sendall(b"POST /webhooks/jumpseller HTTP/1.1\r\nHost: x\r\nContent-Length: 90\r\n")
+
+        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(
+            method=st.sampled_from(["POST", "GET", "PUT"]),
+            body=st.binary(max_size=200),
+            headers=st.dictionaries(
+                st.sampled_from(["Jumpseller-Hmac-Sha256", "Jumpseller-Event", "X-A"]),
+                # (the client itself refuses a value with spaces around it)
+                st.text(
+                    alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40
+                ).map(str.strip),
+                max_size=3,
+            ),
+        )
+        def throw(method, body, headers):
+            answer = httpx.request(
+                method,
+                served.base_url + "/webhooks/jumpseller",
+                content=body,
+                headers={"Jumpseller-Store-Code": store, **headers},
+                timeout=10,
+            )
+            assert answer.status_code in (200, 400, 401, 405, 422)
+
+        throw()
+        # A forged delivery for a real order, then a genuine one: served while the slow
+        # client still hangs on.
+        body, headers = delivery(pending, store, token="forged")
+        assert (
+            httpx.post(served.base_url + served.path, content=body, headers=headers).status_code
+            == 401
+        )
+        assert served.post(pending, store).status_code == 202
+        slow.settimeout(30)
+        assert slow.recv(100) == b""  # dropped by the server (a hang would time out)
+        assert served.health()["status"] == "ok"
+    finally:
+        code, out, _ = served.stop()
+    assert code == 0 and out == ""
+    with sqlite3.connect(cli.state) as db:
+        assert db.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
+    assert finals_of(sandbox, pending) == 0  # still waiting for payment: nothing issued
+
+
+@pytest.mark.slow(12)
+def test_sigterm_mid_burst_finishes_the_documents_in_flight_and_the_rest_waits(tmp_path):
+    with start_sandbox(seed=False, latency=0.05) as sb:  # real limits: the burst takes a while
+        port = free_port()
+        cli = serve_cli(sb, tmp_path, port)
+        served = start_serve(cli, port)
+        wait_for(lambda: served.health()["last_sweep_at"], what="the first sweep")
+        orders = [add_order(sb) for _ in range(40)]
+        for order in orders:
+            assert served.post(order, store_of(sb)).status_code == 202
+        wait_for(lambda: len(one_final_per_order(sb)) >= 3, what="some invoices")
+        code, out, _ = served.stop(timeout=30)  # SIGTERM; must exit within 30 s
+        assert code == 0 and out == ""
+        done = one_final_per_order(sb)
+        assert set(done.values()) == {1} and len(done) < len(orders)
+        with sb.igest.lock:
+            assert [d for d in sb.igest.documents if d["status"] == "draft"] == []
+        assert len(inbox_rows(cli)) == len(orders) - len(done)  # the rest kept its hints
+        again = start_serve(cli, port)
+        try:
+            wait_for(lambda: len(one_final_per_order(sb)) == len(orders), what="the rest")
+        finally:
+            again.stop()
+        assert set(one_final_per_order(sb).values()) == {1}
+
+
+def test_stores_that_ask_for_different_addresses_or_a_folder_without_stores_are_refused(
+    sandbox, tmp_path
+):
+    one, two = tmp_path / "one", tmp_path / "two"
+    serve_cli(sandbox, one, 8787, public_url="https://hooks.example.pt/one")
+    serve_cli(sandbox, two, 8788, public_url="https://hooks.example.pt/two")
+    cli = make_cli(sandbox, tmp_path / "x")
+    result = cli("serve", "--home", str(one), "--home", str(two))
+    assert result.code == 2 and "different addresses" in result.stderr
+    assert "--host and --port" in result.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli("serve", "--homes", str(empty))
+    assert result.code == 2 and "no subfolder has a config.toml" in result.stderr

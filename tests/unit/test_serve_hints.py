@@ -154,7 +154,7 @@ def test_after_max_attempts_the_hint_is_left_to_the_sweep(ledger):
     assert ledger.work(17) is None  # nothing recorded as done: the sweep finds it paid
 
 
-def test_a_stop_leaves_the_orders_not_started_as_pending_work_and_their_hints(ledger):
+def test_a_stop_finishes_the_order_in_flight_and_leaves_the_rest_in_the_inbox(ledger):
     import threading
 
     js = FakeJumpseller(orders=[paid_order(20), paid_order(21)])
@@ -162,10 +162,37 @@ def test_a_stop_leaves_the_orders_not_started_as_pending_work_and_their_hints(le
     for order_id in (20, 21):
         hint(ledger, order_id)
     stop = threading.Event()
-    stop.set()
+    read = js.order
+
+    def read_then_stop(order_id: int):
+        stop.set()  # SIGTERM arrives while order 20 is being worked
+        return read(order_id)
+
+    js.order = read_then_stop  # type: ignore[method-assign]
     run = InvoiceRun(config(), ledger, js, ig, now=NOW, stop=stop)
     outcome = work_hints(run, ledger.waiting_hints(NOW, 50), now=NOW)
-    assert outcome.stopped and ig.finals() == []
-    assert ledger.hints_count() == 2
-    assert {ledger.work(i).state for i in (20, 21)} == {WorkState.PENDING}
-    assert [o.action for o in work(ledger, js, ig).report.outcomes] == [Action.ISSUED] * 2
+    assert outcome.stopped
+    assert [d.external_reference for d in ig.finals()] == ["jumpseller:loja:20"]
+    assert ledger.work(20).state == WorkState.FINAL and ledger.work(21) is None
+    [left] = ledger.waiting_hints(NOW, 50)
+    assert left.subject_id == 21
+    js.order = read  # type: ignore[method-assign]
+    assert [o.action for o in work(ledger, js, ig).report.outcomes] == [Action.ISSUED]
+
+
+def test_on_a_lost_state_file_a_webhook_adopts_what_iGEST_holds_and_issues_nothing():
+    with Ledger(Path(":memory:")) as fresh:  # no run has used it: nothing known
+        js, ig = FakeJumpseller(orders=[paid_order(30)]), FakeIgest()
+        ig.hold("jumpseller:loja:30", gross_total="12.30")
+        hint(fresh, 30)
+        [adopted] = work(fresh, js, ig).report.outcomes
+        assert adopted.action == Action.ADOPTED
+        assert len(ig.finals()) == 1 and ig.called("create_document") == []
+
+
+def test_once_a_run_has_listed_iGEST_a_webhook_issues_without_a_lookup(ledger):
+    ledger.set_meta("last_run_at", NOW.isoformat())
+    js, ig = FakeJumpseller(orders=[paid_order(31)]), FakeIgest()
+    hint(ledger, 31)
+    assert [o.action for o in work(ledger, js, ig).report.outcomes] == [Action.ISSUED]
+    assert ig.called("find_documents") == []  # two writes per order: the burst's bound

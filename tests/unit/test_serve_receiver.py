@@ -217,3 +217,17 @@ def test_random_deliveries_never_record_anything_unsigned_and_never_break_it(
         assert signed and method == "POST" and answer["status"] == 202
     good_body, good_headers = order_delivery()
     assert call(app, body=good_body, headers=good_headers)["status"] == 202
+
+
+def test_a_delivery_that_cannot_be_recorded_is_not_answered_2xx(caplog):
+    from igest_sync.errors import StateError
+
+    def full_disk(*hint) -> None:
+        raise StateError("State file state.sqlite3 could not be written: disk I/O error.")
+
+    ep = Endpoint("loja", PATH, HOOKS_TOKEN, frozenset({"loja"}), False, full_disk, lambda: 0)
+    body, headers = order_delivery(9)
+    with caplog.at_level(logging.INFO, "igest_sync"):
+        answer = call(app_for(ep), body=body, headers=headers)
+    assert answer["status"] == 503  # Jumpseller sends it again
+    assert "order_paid for order 9 not recorded: State file" in caplog.text

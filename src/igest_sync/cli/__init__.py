@@ -1,7 +1,7 @@
 """The command line: parse, build, call, render; errors become messages and exit codes.
 
 Here: the app, its global options and the entry point. The commands live in one module per
-family (``invoicing``, ``credits``, ``catalogue``, ``setup``, ``sandbox``), each registering its
+family (``invoicing``, ``credits``, ``catalogue``, ``serve``, ``setup``, ``sandbox``), each registering its
 commands on the app; what they share (per-call state on ``ctx.obj``, the session that opens
 config, clients, lock and ledger, the ``--json`` option, the one error handler) lives in
 ``session``. Only this package and ``render`` know typer and rich. Heavy imports happen inside
@@ -83,7 +83,7 @@ def _global_options(
 
 
 # One module per command family; the order here is the order of `--help`.
-for _family in (invoicing, credits, catalogue, setup, serve, hooks, sandbox):
+for _family in (invoicing, credits, catalogue, serve, hooks, setup, sandbox):
     _family.register(app)
 
 

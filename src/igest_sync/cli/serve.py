@@ -1,7 +1,4 @@
-"""``igest-sync serve``: the command line of the webhook receiver (``igest_sync.serve``).
-
-Registered on the app by ``register`` (``cli/__init__.py`` calls it).
-"""
+"""The real-time family: ``serve`` (the webhook receiver, ``igest_sync.serve``)."""
 
 from __future__ import annotations
 
@@ -70,7 +67,7 @@ def serve(
       igest-sync serve --homes /srv/shops
     """
     from igest_sync import logsetup
-    from igest_sync.render import serve as render_serve
+    from igest_sync.render.serve import Printer
     from igest_sync.serve.server import serve as run_server
     from igest_sync.serve.worker import StoreWorker
 
@@ -90,7 +87,7 @@ def serve(
     listen_host, listen_port = _listen_address(setups, host, port)
     stop = threading.Event()
     _stop_on_signals(stop)
-    printer = render_serve.Printer(several=len(setups) > 1, secrets=state.secrets)
+    printer = Printer(several=len(setups) > 1, secrets=state.secrets)
     workers: list[StoreWorker] = []
     try:
         for setup in setups:

@@ -11,41 +11,37 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
+from igest_sync.render.console import err, error, info
+from igest_sync.render.invoicing import invoice_report
+
 if TYPE_CHECKING:
     from igest_sync.errors import IgestSyncError
     from igest_sync.runs.invoice_report import InvoiceReport
 
-# ``render`` is imported where it is used: it reads the terminal when it is imported, and a
-# module holding it from import time would keep the wrong one (tests/support/forked.py).
-
 
 class Printer:
+    """The workers' reports and problems, one at a time (several threads print)."""
+
     def __init__(self, *, several: bool, secrets: Iterable[str]) -> None:
         self.several = several
         self.secrets = list(secrets)
         self._lock = threading.Lock()
 
     def listening(self, host: str, port: int) -> None:
-        from igest_sync import render
-
         # For the person who started it at a terminal; nothing under a service manager.
-        if render.err.is_terminal:
-            render.err.print(f"Listening on {host}:{port}; Ctrl-C stops.")
+        if err.is_terminal:
+            err.print(f"Listening on {escape(host)}:{port}; Ctrl-C stops.")
 
     def report(self, store: str, report: InvoiceReport) -> None:
-        from igest_sync import render
-
         with self._lock:
             if self.several and (report.failed or report.notices or report.still_failed):
-                render.info(f"Store {store}:")
-            render.invoice_report(report)
+                info(f"Store {store}:")
+            invoice_report(report)
 
     def problem(self, store: str, exc: IgestSyncError) -> None:
-        from rich.markup import escape
-
-        from igest_sync import render
-
         with self._lock:
             if self.several:
-                render.err.print(f"Store {escape(store)}:")
-            render.error(exc, secrets=self.secrets)
+                err.print(f"Store {escape(store)}:")
+            error(exc, secrets=self.secrets)

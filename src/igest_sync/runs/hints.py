@@ -30,6 +30,7 @@ from igest_sync.models import Action, ItemOutcome, Kind, Order, WorkState
 from igest_sync.runs.discover import CANCELED, PAID, record_order
 from igest_sync.runs.invoice import InvoiceRun, RunStopped
 from igest_sync.runs.invoice_report import InvoiceReport
+from igest_sync.runs.parallel import in_parallel
 from igest_sync.state.inbox import ORDER, Hint
 from igest_sync.timeutil import lisbon_date
 
@@ -50,16 +51,20 @@ class HintsOutcome:
 
 
 def work_hints(run: InvoiceRun, hints: list[Hint], *, now: datetime) -> HintsOutcome:
-    """Handle the orders of ``hints`` (order hints only) under the caller's run lock."""
-    ledger = run.ledger
+    """Handle the orders of ``hints`` (order hints only) under the caller's run lock.
+
+    Each hint is one worker's step from the read to the attached document, several at a time
+    (``[invoice] concurrency``), so that Jumpseller's reads and link-backs overlap iGEST's
+    writes and a burst drains at the rate-limit bound, through the run's clients and gates.
+    """
     outcome = HintsOutcome()
     report = outcome.report
     failed_before = run.failed_before()
-    to_issue: list[tuple[Order, Hint]] = []
-    settled: list[Hint] = []
-    for hint in hints:
-        if hint.subject != ORDER:
-            continue
+
+    def one(hint: Hint) -> tuple[Hint, list[ItemOutcome], bool]:
+        """The hint's order handled: (hint, its outcomes, settled: False when postponed)."""
+        if run.stop is not None and run.stop.is_set():
+            raise RunStopped
         try:
             order = run.jumpseller.order(hint.subject_id)
         except AuthError:
@@ -70,34 +75,41 @@ def work_hints(run: InvoiceRun, hints: list[Hint], *, now: datetime) -> HintsOut
                 hint.subject_id,
                 ", ".join(hint.events),
             )
-            settled.append(hint)
-            continue
+            return hint, [], True
         except ApiError as exc:
-            _postpone(run, hint, exc, now, outcome)
-            continue
-        if _handle(run, order, report, to_issue, hint):
-            settled.append(hint)
+            return hint, [], _postpone(run, hint, exc, now)
+        items: list[ItemOutcome] = []
+        if _handle(run, order, items, report.notices):
+            # A kill from here on leaves recorded work and this hint: nothing is lost.
+            items.append(run.issue_one(order, report.notices))
+        return hint, items, True
+
+    steps = [h for h in hints if h.subject == ORDER]
     try:
-        run.issue_orders([order for order, _ in to_issue], report)
+        for hint, items, settled in in_parallel(
+            steps, one, workers=run.config.invoice.concurrency, stop_on=(RunStopped, AuthError)
+        ):
+            report.outcomes.extend(items)
+            if settled:
+                # The outcome is in the ledger: the deliveries are done.
+                run.ledger.finish_hints(hint.row_ids)
+                outcome.finished += 1
+            else:
+                outcome.postponed += 1
     except RunStopped:
-        # Those issued are final in the ledger; the others are pending work and their hints
-        # stay: the next start (or sweep) finishes them, nothing is issued twice.
+        # Those handled are final in the ledger; the others keep their hints (and recorded
+        # work): the next start finishes them, nothing is issued twice.
         outcome.stopped = True
-    else:
-        settled += [hint for _, hint in to_issue]
     run.followup.finish(report.notices)
-    for hint in settled:
-        ledger.finish_hints(hint.row_ids)
-    outcome.finished = len(settled)
     run.for_a_person(report, failed_before)
-    if hints or report.outcomes:
-        log.info(
-            "Webhook batch done: %d orders, %s", len(settled), report.summary() or "nothing to do"
-        )
+    log.info(
+        "Webhook batch done: %d orders, %s", outcome.finished, report.summary() or "nothing to do"
+    )
     return outcome
 
 
-def _postpone(run: InvoiceRun, hint: Hint, exc: ApiError, now: datetime, outcome: HintsOutcome):
+def _postpone(run: InvoiceRun, hint: Hint, exc: ApiError, now: datetime) -> bool:
+    """The order could not be read: try again later; True (settled) once given up."""
     if hint.attempts + 1 >= MAX_ATTEMPTS:
         log.error(
             "Webhook for order %s: could not read the order %d times (%s); left to the sweep",
@@ -105,9 +117,7 @@ def _postpone(run: InvoiceRun, hint: Hint, exc: ApiError, now: datetime, outcome
             MAX_ATTEMPTS,
             exc,
         )
-        run.ledger.finish_hints(hint.row_ids)
-        outcome.finished += 1
-        return
+        return True
     delay = RETRY_AFTER * (2**hint.attempts)
     log.warning(
         "Webhook for order %s: could not read the order (%s); trying again in %d s",
@@ -116,65 +126,60 @@ def _postpone(run: InvoiceRun, hint: Hint, exc: ApiError, now: datetime, outcome
         delay.total_seconds(),
     )
     run.ledger.postpone_hints(hint.row_ids, now + delay)
-    outcome.postponed += 1
+    return False
 
 
-def _handle(
-    run: InvoiceRun,
-    order: Order,
-    report: InvoiceReport,
-    to_issue: list[tuple[Order, Hint]],
-    hint: Hint,
-) -> bool:
-    """Record ``order`` and decide its work; True when the hint is settled here."""
+def _handle(run: InvoiceRun, order: Order, items: list[ItemOutcome], notices: list[str]) -> bool:
+    """Record ``order`` and decide its work; True when it is to be issued now."""
     ledger, settings = run.ledger, run.config.invoice
     work = ledger.work(order.id)
     paid_on = lisbon_date(order.completed_at) if order.completed_at else None
     if order.status == PAID:
         if work is not None and work.state == WorkState.FINAL:
             record_order(ledger, order)
-            return True  # invoiced already (a repeated or late delivery): nothing to do
+            return False  # invoiced already (a repeated or late delivery): nothing to do
         skip = source_skip_reason(order, settings)
         floor = settings.start_date
         if skip is not None:
             record_order(ledger, order, note=skip)
-            report.outcomes.append(ItemOutcome(str(order.id), Action.SKIPPED, skip))
-            return True
+            items.append(ItemOutcome(str(order.id), Action.SKIPPED, skip))
+            return False
         if floor is None and ledger.checkpoint is None:
             # The sweep refuses to invoice the store's history and says so to a person.
             log.warning("Order %s paid, but [invoice] start_date is not set: not issued", order.id)
             record_order(ledger, order)
-            return True
+            return False
         if floor is not None and paid_on is not None and paid_on < floor:
             note = f"paid on {paid_on}, before the start date {floor}: never invoiced"
             record_order(ledger, order, note=note)
-            report.outcomes.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
-            return True
+            items.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
+            return False
         record_order(ledger, order)
         # Recorded as work before any call: a kill from here on leaves pending work that the
-        # next start (its hint) or the sweep (its pending work) finishes. With no checkpoint
-        # yet, the ledger may not know what iGEST holds: look the reference up first.
+        # next start (its hint) or the sweep (its pending work) finishes. A ledger no run has
+        # used yet (a new or lost state file) may not know what iGEST holds: look the reference
+        # up first. Once a run (serve's first sweep) has listed iGEST, as in `invoice`, not.
         ledger.ensure_work(
             order.id,
             Kind.INVOICE,
             external_reference(run.config.jumpseller.store, order.id),
-            unverified=ledger.checkpoint is None,
+            unverified=ledger.get_meta("last_run_at") is None,
         )
-        to_issue.append((order, hint))
-        return False
+        return True
     record_order(ledger, order)
     if order.status == CANCELED:
         if work is not None and work.state == WorkState.FINAL:
-            _credit_what_is_left(run, order, report)
+            _credit_what_is_left(run, order, items, notices)
         elif work is not None:
             # Paid, then cancelled while its invoice waited: the issuer looks up what an
             # earlier attempt left in iGEST (adopting a final one) and issues nothing new.
-            to_issue.append((order, hint))
-            return False
-    return True
+            return True
+    return False
 
 
-def _credit_what_is_left(run: InvoiceRun, order: Order, report: InvoiceReport) -> None:
+def _credit_what_is_left(
+    run: InvoiceRun, order: Order, items: list[ItemOutcome], notices: list[str]
+) -> None:
     ledger, settings = run.ledger, run.config.invoice
     invoiced = ledger.invoiced_without_credit()
     if order.id not in invoiced:
@@ -183,7 +188,7 @@ def _credit_what_is_left(run: InvoiceRun, order: Order, report: InvoiceReport) -
     if unfinished is not None and unfinished.state == WorkState.FAILED and not unfinished.transient:
         return  # refused before: waits for `igest-sync credit ORDER_ID`, as in the sweep
     if not settings.credit_cancelled and unfinished is None:
-        report.notices.append(
+        notices.append(
             f"Order {order.id} was cancelled after {invoiced[order.id].number} was issued: "
             f"credit it with `igest-sync credit {order.id} --reason TEXT` "
             "(credit_cancelled is off)."
@@ -191,4 +196,4 @@ def _credit_what_is_left(run: InvoiceRun, order: Order, report: InvoiceReport) -
         return
     credited = run.credits.remainder(order.id, settings.credit_reason)
     if credited is not None:
-        report.outcomes.append(credited)
+        items.append(credited)

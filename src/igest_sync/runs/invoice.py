@@ -127,10 +127,6 @@ class InvoiceRun:
         """The failures recorded before this run, for ``for_a_person``."""
         return {(w.order_id, w.kind): w for w in self.ledger.work_in_states(WorkState.FAILED)}
 
-    def issue_orders(self, orders: list[Order], report: InvoiceReport) -> None:
-        """Issue these recorded, paid orders exactly once (``serve``'s webhook work)."""
-        self._issue_all(orders, report)
-
     def for_a_person(
         self, report: InvoiceReport, failed_before: dict[tuple[int, str], WorkRecord]
     ) -> None:
@@ -199,6 +195,31 @@ class InvoiceRun:
             return True
         return self.now - datetime.fromisoformat(work.reported_at) >= remind
 
+    def issue_one(
+        self,
+        order: Order,
+        notices: list[str],
+        *,
+        override: CustomerOverride | None = None,
+        force_lookup: bool = False,
+    ) -> ItemOutcome:
+        """Issue one recorded, paid order exactly once and attach its document (a worker's
+        step: ``invoice`` runs several at a time, ``serve`` one per webhook hint)."""
+        try:
+            outcome = self.issuer.issue(order, override=override, force_lookup=force_lookup)
+        except IgestSyncError:
+            raise  # a run-wide failure (credentials refused): in_parallel stops the run
+        except Exception as exc:  # a bug must not lose the rest of the batch
+            log.exception("Unexpected error on order %s", order.id)
+            if (w := self.ledger.work(order.id)) is None or w.state != WorkState.FINAL:
+                self.ledger.fail(order.id, Kind.INVOICE, f"internal error: {exc!r}", transient=True)
+            return ItemOutcome(str(order.id), Action.FAILED, f"internal error: {exc!r}")
+        if outcome.action in (Action.ISSUED, Action.ADOPTED):
+            # Attach it now, in this worker (its own failures become notices; the invoice
+            # itself is done either way).
+            self.followup.link_order(order.id, notices)
+        return outcome
+
     def _issue_all(
         self,
         orders: list[Order],
@@ -209,23 +230,10 @@ class InvoiceRun:
     ) -> None:
         def one(order: Order) -> ItemOutcome:
             if self.stop is not None and self.stop.is_set():
-                raise RunStopped
-            try:
-                outcome = self.issuer.issue(order, override=override, force_lookup=force_lookup)
-            except IgestSyncError:
-                raise  # a run-wide failure (credentials refused): in_parallel stops the run
-            except Exception as exc:  # a bug must not lose the rest of the batch
-                log.exception("Unexpected error on order %s", order.id)
-                if (w := self.ledger.work(order.id)) is None or w.state != WorkState.FINAL:
-                    self.ledger.fail(
-                        order.id, Kind.INVOICE, f"internal error: {exc!r}", transient=True
-                    )
-                return ItemOutcome(str(order.id), Action.FAILED, f"internal error: {exc!r}")
-            if outcome.action in (Action.ISSUED, Action.ADOPTED):
-                # Attach it now, in this worker (its own failures become notices; the invoice
-                # itself is done either way).
-                self.followup.link_order(order.id, report.notices)
-            return outcome
+                raise RunStopped  # stopping: an order not started stays recorded work
+            return self.issue_one(
+                order, report.notices, override=override, force_lookup=force_lookup
+            )
 
         report.outcomes.extend(
             in_parallel(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from igest_sync.errors import IgestSyncError
 from igest_sync.logsetup import store_context
 from igest_sync.state.inbox import ORDER, PRODUCT
 
@@ -135,7 +136,13 @@ class Receiver:
         if subject_id is None:
             raise Refused("422 Unprocessable Entity", f"{event}: no {key} id in the body")
         triggered = environ.get("HTTP_JUMPSELLER_TRIGGERED_AT", "").strip()[:40] or None
-        endpoint.record(subject, subject_id, event, triggered, self.clock())
+        try:
+            endpoint.record(subject, subject_id, event, triggered, self.clock())
+        except IgestSyncError as exc:
+            # Not recorded, so not answered 2xx: Jumpseller sends it again (and the sweep
+            # finds the order anyway).
+            log.error("Webhook %s for %s %s not recorded: %s", event, key, subject_id, exc)
+            return _answer(start_response, "503 Service Unavailable", {"error": "try again"})
         endpoint.wake()
         log.info("Webhook %s for %s %s recorded", event, key, subject_id)
         return _answer(start_response, "202 Accepted", {"recorded": True})

@@ -25,7 +25,16 @@ log = logging.getLogger("igest_sync.serve")
 
 STOP_BUDGET = 25.0  # seconds for the workers to finish their document: under 30 s in all
 SLOW_CLIENT = 10  # seconds of silence before waitress drops a connection (Jumpseller: 15 s)
+SWEEP_CHANNELS = 2  # how often (s) waitress looks for such connections (its default is 30)
 THREADS = 8  # answering threads; each answer is a short SQLite write
+
+
+class _IntoOurLog(logging.Handler):
+    """Waitress's own lines ("task queue depth", a client's broken connection) go to our log
+    file, not to stderr through logging's last resort."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger("igest_sync.serve.waitress").handle(record)
 
 
 def health(workers: Sequence[StoreWorker]) -> Callable[[], dict[str, Any]]:
@@ -56,7 +65,7 @@ def endpoint_of(worker: StoreWorker) -> Endpoint:
         name=worker.setup.name,
         path=config.serve.hook_path,
         hooks_token=token,
-        store_codes=frozenset({config.jumpseller.store, config.jumpseller.login}),
+        store_codes=worker.store_codes,
         stock_events=stock.enabled and stock.direction == "jumpseller_to_igest",
         record=worker.record,
         wake=worker.wake,
@@ -76,6 +85,10 @@ def serve(
     from waitress.wasyncore import loop
 
     app = Receiver([endpoint_of(w) for w in workers], health(workers))
+    waitress_log = logging.getLogger("waitress")
+    if not any(isinstance(h, _IntoOurLog) for h in waitress_log.handlers):
+        waitress_log.addHandler(_IntoOurLog())
+        waitress_log.propagate = False
     sockets: dict[int, Any] = {}
     try:
         server: Any = create_server(
@@ -85,6 +98,7 @@ def serve(
             port=port,
             threads=THREADS,
             channel_timeout=SLOW_CLIENT,
+            cleanup_interval=SWEEP_CHANNELS,
             max_request_body_size=MAX_BODY,
             ident="igest-sync",
             expose_tracebacks=False,

@@ -36,7 +36,9 @@ from igest_sync.state.lock import run_lock, someone_waits
 
 log = logging.getLogger("igest_sync.serve")
 
-BATCH = 50  # orders per unit of work: a burst drains in units of a few seconds each
+# Orders per unit of work: a burst drains in units of some seconds each (about 20 s at iGEST's
+# 10 requests/s), each releasing the lock for a cron run or a person waiting for it.
+BATCH = 100
 LOCKED_RETRY = 2.0  # seconds before trying again when a cron run holds the lock
 FAILED_RETRY = 30.0  # seconds before trying again after a run-wide failure
 MAKE_WAY = 2.0  # at most this long, a run waiting for the lock is let in first
@@ -84,6 +86,7 @@ class StoreWorker:
         # The receiver's own connection: its short inbox writes never queue behind the
         # worker's statements.
         self.inbox = Ledger(setup.state_path)
+        self.store_codes = self._store_codes()
         self.thread = threading.Thread(target=self._run, name=f"serve-{setup.name}", daemon=True)
         self._last_error: str | None = None
 
@@ -102,6 +105,20 @@ class StoreWorker:
                     "Store %s: a run holds the lock; opening the state when it ends",
                     self.setup.name,
                 )
+
+    def _store_codes(self) -> frozenset[str]:
+        """The Jumpseller-Store-Code values that are this store: the configured store and
+        login, and the code Jumpseller itself reports (GET /store/info.json)."""
+        jumpseller = self.setup.config.jumpseller
+        codes = {jumpseller.store, jumpseller.login}
+        try:
+            code = self.setup.jumpseller.store_info().get("code")
+        except IgestSyncError as exc:
+            log.warning("Store %s: could not read the store's code (%s)", self.setup.name, exc)
+        else:
+            if isinstance(code, str) and code.strip():
+                codes.add(code.strip())
+        return frozenset(codes)
 
     def start(self) -> None:
         self.thread.start()

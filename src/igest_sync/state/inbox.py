@@ -13,10 +13,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
-# SQL parameters: positional or named (as in ledger.py, which composes this mixin).
-_Params = tuple[object, ...] | dict[str, object]
+from igest_sync.state.base import LedgerBase
 
 ORDER = "order"
 PRODUCT = "product"
@@ -35,14 +33,8 @@ class Hint:
     attempts: int  # how many times working on it failed before
 
 
-class InboxMixin:
+class InboxMixin(LedgerBase):
     """Ledger methods for the inbox (schema 5); ``Ledger`` provides the connection."""
-
-    if TYPE_CHECKING:
-
-        def _rows(self, sql: str, params: _Params = ()) -> list[sqlite3.Row]: ...
-
-        def _write_many(self, *statements: tuple[str, _Params]) -> None: ...
 
     def record_hint(
         self,

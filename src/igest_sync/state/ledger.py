@@ -16,8 +16,8 @@ up by its external reference before anything is sent again.
 
 ``Ledger`` here owns the connection, the transactions, meta, the checkpoint and the run lock;
 the queries live in one mixin per concern: ``work`` (orders and work), ``documents`` (documents,
-links, e-mails, credit notes) and ``checks`` (VIES answers, notices shown); the records they
-return in ``records``.
+links, e-mails, credit notes), ``checks`` (VIES answers, notices shown) and ``inbox`` (the
+webhook inbox of ``serve``); the records they return in ``records``.
 """
 
 from __future__ import annotations
@@ -49,9 +49,7 @@ class _Busy(Exception):
 
 
 class Ledger(WorkMixin, DocumentsMixin, ChecksMixin, InboxMixin):
-    """One open state file. Thread-safe: every method takes the connection lock.
-
-    Composed of mixins by concern (``state/inbox.py``: the webhook inbox of ``serve``)."""
+    """One open state file. Thread-safe: every method takes the connection lock."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
