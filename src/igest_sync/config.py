@@ -128,6 +128,52 @@ class ServeConfig:
 
 
 @dataclass(frozen=True)
+class AlertsConfig:
+    """[alerts]: where a person hears of a stuck order (email, a chat webhook), and the digest.
+
+    No channel set (the default) is today's behaviour: cron output and the log only.
+    """
+
+    smtp_host: str | None = None
+    smtp_port: int | None = None  # None: 587 for starttls, 465 for tls, 25 for none
+    smtp_security: str = "starttls"  # starttls | tls | none (none: loopback or no password)
+    smtp_user: str | None = None
+    smtp_password: str | None = None  # or IGEST_SYNC_ALERTS_SMTP_PASSWORD
+    email_from: str | None = None
+    email_to: tuple[str, ...] = ()
+    webhook_url: str | None = None  # a secret: chat webhooks embed their token in the URL
+    webhook_format: str = "json"  # slack | discord | teams | ntfy | json
+    unreachable_minutes: int = 60  # a service down this long is an alert (shorter: retried)
+    late_hours: int = 20  # a paid order without its document this long is an alert
+    digest: str = "off"  # daily | weekly (Mondays) | off
+    digest_hour: int = 8  # Lisbon time: the first run after it sends the digest
+    include_customer: bool = False  # the customer's name in email alerts (never in chat)
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.smtp_host)
+
+    @property
+    def webhook_enabled(self) -> bool:
+        return bool(self.webhook_url)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The configured channels, in the order they are tried."""
+        return tuple(
+            name
+            for name, on in (("email", self.email_enabled), ("webhook", self.webhook_enabled))
+            if on
+        )
+
+    @property
+    def port(self) -> int:
+        if self.smtp_port:
+            return self.smtp_port
+        return {"tls": 465, "none": 25}.get(self.smtp_security, 587)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     jumpseller: JumpsellerConfig
@@ -137,6 +183,7 @@ class Config:
     stock: StockConfig = StockConfig()
     vies: ViesConfig = ViesConfig()
     serve: ServeConfig = ServeConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     def secrets(self) -> list[str]:
         """Values that must never appear in output, logs or tracebacks."""
@@ -147,6 +194,8 @@ class Config:
                 self.igest.security_code,
                 self.igest.integration_key,
                 self.jumpseller.hooks_token,
+                self.alerts.smtp_password,
+                self.alerts.webhook_url,
             )
             if s
         ]
@@ -165,6 +214,7 @@ _SCHEMA: dict[str, type] = {
     "stock": StockConfig,
     "vies": ViesConfig,
     "serve": ServeConfig,
+    "alerts": AlertsConfig,
 }
 
 
@@ -188,6 +238,7 @@ def _build(data: dict, path: Path, env: Mapping[str, str]) -> tuple[Config, list
         stock=StockConfig(**sections["stock"]),
         vies=ViesConfig(**sections["vies"]),
         serve=ServeConfig(**sections["serve"]),
+        alerts=AlertsConfig(**sections["alerts"]),
     ), warnings
 
 
@@ -373,7 +424,7 @@ def init_values(
     stand_in = {
         var: "from-the-environment"
         for (section, key), var in ENV_OVERRIDES.items()
-        if key not in values[section]
+        if section in ("jumpseller", "igest") and key not in values[section]
     }
     _build(values, Path("config.toml"), stand_in)
     return values

@@ -28,6 +28,8 @@ ENV_OVERRIDES: dict[tuple[str, str], str] = {
     ("jumpseller", "hooks_token"): "IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN",
     ("igest", "integration_key"): "IGEST_SYNC_IGEST_INTEGRATION_KEY",
     ("igest", "security_code"): "IGEST_SYNC_IGEST_SECURITY_CODE",
+    ("alerts", "smtp_password"): "IGEST_SYNC_ALERTS_SMTP_PASSWORD",
+    ("alerts", "webhook_url"): "IGEST_SYNC_ALERTS_WEBHOOK_URL",
 }
 # Never echoed in a message, not even when mistyped: a wrong type may still be the real secret.
 _SECRET_KEYS = {
@@ -35,6 +37,8 @@ _SECRET_KEYS = {
     ("jumpseller", "hooks_token"),
     ("igest", "integration_key"),
     ("igest", "security_code"),
+    ("alerts", "smtp_password"),
+    ("alerts", "webhook_url"),  # chat webhooks carry their token in the URL
 }
 _URL_KEYS = {
     ("jumpseller", "base_url"),
@@ -55,6 +59,9 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("invoice", "default_payment_method"): tuple(pt_rules.PAYMENT_MECHANISMS),
     ("invoice", "invalid_nif"): ("fail", "consumer"),
     ("stock", "direction"): ("igest_to_jumpseller", "jumpseller_to_igest"),
+    ("alerts", "smtp_security"): ("starttls", "tls", "none"),
+    ("alerts", "webhook_format"): ("slack", "discord", "teams", "ntfy", "json"),
+    ("alerts", "digest"): ("daily", "weekly", "off"),
 }
 _RANGES: dict[tuple[str, str], tuple[int | Decimal | None, int | Decimal | None]] = {
     ("invoice", "concurrency"): (1, 8),  # iGEST allows 10 requests/s: more workers only queue
@@ -64,6 +71,10 @@ _RANGES: dict[tuple[str, str], tuple[int | Decimal | None, int | Decimal | None]
     ("stock", "jumpseller_location_id"): (1, None),
     ("serve", "port"): (1, 65535),
     ("serve", "sweep_minutes"): (1, 1440),  # at least daily: the sweep is the backstop
+    ("alerts", "smtp_port"): (1, 65535),
+    ("alerts", "unreachable_minutes"): (0, None),
+    ("alerts", "late_hours"): (1, None),
+    ("alerts", "digest_hour"): (0, 23),
 }
 # Field annotations (strings, thanks to ``from __future__ import annotations``) -> value kinds.
 _KINDS = {
@@ -77,6 +88,7 @@ _KINDS = {
     "dict[str, str]": "str_table",
     "dict[str, tuple[Decimal, ...]]": "rate_table",
     "tuple[str, ...] | None": "str_list",
+    "tuple[str, ...]": "address_list",
 }
 # [invoice.exemptions]: one AT code per destination and kind (fiscal/exemptions.py).
 EXEMPTION_KEYS = tuple(
@@ -177,7 +189,44 @@ def _convert(kind: str, value: object, secret: bool) -> Any:
         # An empty array is "not set" (the default: every source except pos), never "none":
         # a list that invoiced nothing would silently stop all invoicing.
         return tuple(v.strip().lower() for v in value if v.strip()) or None
+    if kind == "address_list":
+        if isinstance(value, str):
+            value = [value]  # one recipient written without brackets
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise wrong('an array of email addresses, like ["loja@example.pt"]')
+        addresses = tuple(v.strip() for v in value if v.strip())
+        for address in addresses:
+            _check_address(address)
+        return addresses
     raise AssertionError(f"unknown kind {kind}")
+
+
+def _check_address(address: str) -> None:
+    """An email address as a person writes it ("Loja <loja@example.pt>" or the bare form)."""
+    from email.utils import parseaddr
+
+    _, bare = parseaddr(address)
+    local, _, domain = bare.rpartition("@")
+    if not local or "." not in domain or any(c.isspace() for c in bare):
+        raise _Invalid(f"{address!r} is not an email address like loja@example.pt")
+
+
+def _check_webhook_url(value: str) -> str:
+    """https (plain http only towards this machine); never echoed: it embeds a token."""
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        parts, host, port = None, None, -1
+    if parts is None or parts.scheme not in ("http", "https") or not host or port == -1:
+        raise _Invalid("expected a URL like https://hooks.slack.com/services/... (not shown)")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise _Invalid(
+            f"refusing plain http:// for {host}: the URL's token would travel unencrypted; "
+            "use https:// (http is accepted for 127.0.0.1 and localhost)"
+        )
+    return value.strip()
 
 
 def _normalize_url(value: str) -> str:
@@ -223,6 +272,10 @@ def _check_value(where: tuple[str, str], value: Any) -> Any:
         return None
     if where in _URL_KEYS:
         return _normalize_url(value)
+    if where == ("alerts", "webhook_url"):
+        return _check_webhook_url(value)
+    if where in (("alerts", "email_from"),):
+        _check_address(value)
     if where in _NON_EMPTY and not value.strip():
         raise _Invalid("must not be empty")
     choices = _CHOICES.get(where)
@@ -450,10 +503,44 @@ def _cross_checks(
             f"{label}: [invoice] sources: {', '.join(map(repr, unknown_sources))} is not one "
             f"of Jumpseller's sources ({', '.join(KNOWN_SOURCES)}); check the spelling"
         )
+    _alerts_checks(sections["alerts"], failed, label, problems)
     if invoice.get("start_date") is None and ("invoice", "start_date") not in failed:
         warnings.append(
             f"{label}: [invoice] start_date: not set; set it before the first invoice "
             "run (orders paid before that day are never invoiced)"
+        )
+
+
+def _alerts_checks(
+    alerts: dict[str, Any], failed: set[tuple[str, str]], label: str, problems: list[str]
+) -> None:
+    """An email channel needs its sender and recipients; a password never travels in clear."""
+    prefix = f"{label}: [alerts]"
+    host = alerts.get("smtp_host")
+    email_keys = ("smtp_user", "smtp_password", "email_from", "email_to", "smtp_port")
+    if not host:
+        given = [k for k in email_keys if alerts.get(k) and ("alerts", k) not in failed]
+        if given:
+            problems.append(
+                f"{prefix} smtp_host: missing; {', '.join(given)} "
+                f"{'is' if len(given) == 1 else 'are'} set but there is no SMTP server to use"
+            )
+        return
+    for key in ("email_from", "email_to"):
+        if not alerts.get(key) and ("alerts", key) not in failed:
+            example = '"igest-sync@example.pt"' if key == "email_from" else '["loja@example.pt"]'
+            problems.append(f"{prefix} {key}: missing; required with smtp_host (e.g. {example})")
+    if alerts.get("smtp_password") and not alerts.get("smtp_user"):
+        problems.append(f"{prefix} smtp_user: missing; required when smtp_password is set")
+    if (
+        alerts.get("smtp_security") == "none"
+        and alerts.get("smtp_password")
+        and not _is_loopback(host)
+    ):
+        problems.append(
+            f'{prefix} smtp_security: "none" would send the SMTP password unencrypted to '
+            f'{host}; use "starttls" or "tls" ("none" is accepted on 127.0.0.1 and localhost, '
+            "or without a password)"
         )
 
 

@@ -20,7 +20,8 @@ Nothing else of httpx, sqlite3 or tomllib escapes the module that uses it.
     │   ├── NotFound                        404
     │   ├── Conflict                        409: state conflict (e.g. already final)
     │   └── Rejected                        400/422: the service refused the content
-    └── OrderRejected                   1   one order cannot become a correct document
+    ├── OrderRejected                   1   one order cannot become a correct document
+    └── AlertError                      5   an alert channel failed (SMTP, chat webhook)
 
 Per-item failures (an ``ApiError`` or ``OrderRejected`` while handling one order or SKU) are
 recorded and reported; the run goes on and exits 1. ``transient`` says whether the next run may
@@ -185,3 +186,15 @@ class OrderRejected(IgestSyncError):
         super().__init__(f"Order {order_id}: {message}", hint=hint)
         self.order_id = order_id
         self.reason = message
+
+
+class AlertError(IgestSyncError):
+    """An alert channel (SMTP server, chat webhook) failed. Never fails a run: the alert stays
+    recorded and a later run sends it; ``alerts test`` and ``check`` report it."""
+
+    exit_code: ExitCode = ExitCode.SERVICE
+    transient = True
+
+    def __init__(self, channel: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.channel = channel

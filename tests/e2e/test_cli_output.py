@@ -28,6 +28,7 @@ COMMANDS_WITH_JSON = [
     "error",
     "sandbox",
     "hooks",
+    "digest",
 ]
 
 

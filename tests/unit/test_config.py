@@ -14,6 +14,7 @@ import pytest
 
 from igest_sync.config import (
     DEFAULT_JUMPSELLER_URL,
+    AlertsConfig,
     Config,
     InvoiceConfig,
     ProductsConfig,
@@ -111,6 +112,7 @@ def test_example_file_loads_without_problems_and_documents_every_key():
         ("stock", StockConfig),
         ("vies", ViesConfig),
         ("serve", ServeConfig),
+        ("alerts", AlertsConfig),
     ):
         assert set(data[section]) == {f.name for f in dataclasses.fields(cls)}, section
 

@@ -3,17 +3,19 @@ waits while a cron run holds the lock (the hints stay), and sweeps like `invoice
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
-from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
+from igest_sync.config import AlertsConfig, Config, IgestConfig, InvoiceConfig, JumpsellerConfig
 from igest_sync.serve import worker as worker_module
 from igest_sync.serve.worker import StoreSetup, StoreWorker
 from igest_sync.state.inbox import LAST_SWEEP, ORDER
 from igest_sync.state.lock import run_lock
+from tests.support.alert_receivers import ChatReceiver
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 from tests.support.webhooks import wait_for
 
@@ -35,10 +37,13 @@ def quick_retries(monkeypatch):
     monkeypatch.setattr(worker_module, "IDLE_WAKE", 0.05)
 
 
-def make_worker(tmp_path: Path, js, ig, *, sweep: bool):
+def make_worker(tmp_path: Path, js, ig, *, sweep: bool, alerts: AlertsConfig | None = None):
     stop = threading.Event()
     reports, problems = [], []
-    setup = StoreSetup("loja", config(), tmp_path / "state.sqlite3", js, ig)
+    store_config = config()
+    if alerts is not None:
+        store_config = dataclasses.replace(store_config, alerts=alerts)
+    setup = StoreSetup("loja", store_config, tmp_path / "state.sqlite3", js, ig)
     worker = StoreWorker(
         setup,
         stop,
@@ -117,3 +122,34 @@ def test_refused_credentials_are_told_once_and_the_hints_wait(tmp_path, monkeypa
     assert len(problems) == 1 and ig.finals() == []
     with worker_module.Ledger(tmp_path / "state.sqlite3") as ledger:
         assert ledger.hints_count() == 1  # kept for when the credentials are fixed
+
+
+def test_serve_sends_its_alerts_once_as_a_cron_run_would(tmp_path, monkeypatch):
+    """A stopped unit (refused credentials) and an order that failed are alerts, sent from the
+    worker under the lock; the unit tried again does not send the same alert twice."""
+    monkeypatch.setattr(worker_module, "FAILED_RETRY", 0.05)
+    chat = ChatReceiver().start()
+    try:
+        js = FakeJumpseller(orders=[paid_order(40, paid_at=PAID)])
+        js.faults.add("order", "auth", times=3)  # refused three times, then accepted
+        ig = FakeIgest()
+        ig.faults.add("create_document", "422", times=None)  # iGEST refuses the document
+        alerts = AlertsConfig(webhook_url=chat.url, webhook_format="json")
+        worker, stop, _, problems = make_worker(tmp_path, js, ig, sweep=False, alerts=alerts)
+        worker.start()
+        try:
+            worker.record(ORDER, 40, "order_paid", None, PAID)
+            worker.wake()
+            wait_for(lambda: worker.inbox.hints_count() == 0, what="the hint worked")
+        finally:
+            finish(worker, stop)
+        kinds = [e["kind"] for post in chat.posts for e in post.json()["events"]]
+        assert kinds.count("run") == 1, chat.posts  # the credentials, told once
+        assert kinds.count("failed") == 1, chat.posts  # the order that iGEST refused
+        [failed] = [
+            e for post in chat.posts for e in post.json()["events"] if e["kind"] == "failed"
+        ]
+        assert failed["order_id"] == 40
+        assert len(problems) == 1 and ig.finals() == []
+    finally:
+        chat.stop()

@@ -1,9 +1,9 @@
 """The command line: parse, build, call, render; errors become messages and exit codes.
 
 Here: the app, its global options and the entry point. The commands live in one module per
-family (``invoicing``, ``credits``, ``catalogue``, ``serve``, ``setup``, ``sandbox``), each registering its
-commands on the app; what they share (per-call state on ``ctx.obj``, the session that opens
-config, clients, lock and ledger, the ``--json`` option, the one error handler) lives in
+family (``invoicing``, ``credits``, ``catalogue``, ``serve``, ``setup``, ``alerts``, ``sandbox``),
+each registering its commands on the app; what they share (per-call state on ``ctx.obj``,
+the session that opens config, clients, lock and ledger, the ``--json`` option, the one error handler) lives in
 ``session``. Only this package and ``render`` know typer and rich. Heavy imports happen inside
 the commands so that ``--help`` and a quiet cron run start fast.
 """
@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from igest_sync.cli import catalogue, credits, hooks, invoicing, sandbox, serve, setup
+from igest_sync.cli import alerts, catalogue, credits, hooks, invoicing, sandbox, serve, setup
 from igest_sync.cli.session import Group, exit_codes_help, show_version, state_of
 
 app = typer.Typer(
@@ -83,7 +83,7 @@ def _global_options(
 
 
 # One module per command family; the order here is the order of `--help`.
-for _family in (invoicing, credits, catalogue, serve, hooks, setup, sandbox):
+for _family in (invoicing, credits, catalogue, serve, hooks, setup, alerts, sandbox):
     _family.register(app)
 
 

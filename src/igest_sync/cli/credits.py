@@ -102,6 +102,7 @@ def credit(
         report = credit_run(s.config, s.ledger, *s.clients).credit(
             order_id, request, reason, restock=restock, dry_run=dry_run, confirm=confirm
         )
+        s.notices = list(report.notices)
     render.credit_report(report, json_out=json_out, plan_shown=bool(asked))
     finish(report)
 

@@ -59,6 +59,7 @@ def invoice(
         report = InvoiceRun(s.config, s.ledger, *s.clients, progress=progress).run(
             since=since_date, dry_run=dry_run
         )
+        s.notices = report.notices + report.quiet_notices
     render.invoice_report(report, json_out=json_out)
     finish(report)
 
@@ -112,6 +113,7 @@ def resend(
         report = InvoiceRun(s.config, s.ledger, *s.clients, progress=progress).resend(
             ids, all_failed=failed, override=override
         )
+        s.notices = report.notices + report.quiet_notices
     render.invoice_report(report, json_out=json_out, always=True)
     finish(report)
 

@@ -17,38 +17,52 @@ def sandbox(
     jumpseller_port: Annotated[int, typer.Option(help="0 = any free port.")] = 0,
     igest_port: Annotated[int, typer.Option(help="0 = any free port.")] = 0,
     latency: Annotated[float, typer.Option(help="Seconds added to every request.")] = 0.0,
+    alerts: Annotated[
+        bool,
+        typer.Option(
+            "--alerts", help="Also an SMTP sink and a chat receiver, for [alerts] (see /_alerts)."
+        ),
+    ] = False,
 ) -> None:
     """Serve emulators of Jumpseller, iGEST and VIES on 127.0.0.1 until Ctrl-C.
 
     Seeded with a Portuguese store. Use it to try the tool without credentials. With --json
-    it prints one line with the URLs and credentials, then serves.
+    it prints one line with the URLs and credentials, then serves. With --alerts it also
+    receives alerts (email and chat) and can make either fail: POST
+    <control_url>/fail?smtp=451&webhook=500, then POST <control_url>/fail to heal them.
 
     \b
     Examples:
       igest-sync sandbox --json
+      igest-sync sandbox --alerts
     """
     import signal
     import threading
 
     from igest_sync import render
     from igest_sync.sandbox import start_sandbox
+    from igest_sync.sandbox.alert_sinks import AlertSinks
 
     sb = start_sandbox(
         seed=True, jumpseller_port=jumpseller_port, igest_port=igest_port, latency=latency
     )
+    sinks = AlertSinks().start() if alerts else None
+    extra = {"alerts": sinks.settings} if sinks else {}
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         if json_out:
-            render.sandbox_json({**sb.credentials, "vies": {"base_url": sb.vies_base_url}})
+            render.sandbox_json({**sb.credentials, "vies": {"base_url": sb.vies_base_url}, **extra})
         else:
-            render.sandbox_info(sb.credentials)
+            render.sandbox_info({**sb.credentials, **extra})
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
     finally:
         sb.stop()
+        if sinks:
+            sinks.stop()
 
 
 def demo() -> None:

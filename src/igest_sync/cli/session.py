@@ -277,6 +277,8 @@ class Session:
     jumpseller: JumpsellerClient
     igest: IgestClient
     ledger: Ledger | None = None
+    # The run's notices (a document not attached ...), for the alerts sent when it ends.
+    notices: list[str] = field(default_factory=list)
 
     @property
     def clients(self) -> tuple[JumpsellerClient, IgestClient]:
@@ -290,6 +292,7 @@ def session(
     lock: bool = True,
     ledger: bool = True,
     dry_run: bool = False,
+    alerts: bool | None = None,
 ) -> Iterator[Session]:
     """Open config, both clients, the run lock and the ledger, in that order; close them all.
 
@@ -297,6 +300,8 @@ def session(
     create or migrate it). A dry run takes no lock and reads a ledger that does not exist yet
     as an empty one in memory: it writes no state (only the send times of its requests, in
     the pace files beside the state file when that folder exists, for the next run's pacing).
+    A run that changes something (``alerts``: by default, one under the lock) records and
+    sends its alerts as it ends, or stops, while the lock and the ledger are still held.
     """
     from igest_sync.state.ledger import Ledger
     from igest_sync.state.lock import run_lock
@@ -305,16 +310,66 @@ def session(
     config = load_config(state)
     path = state_path(state)
     js, ig = make_clients(config, path)
+    # Runs that change something (cron's) tell a person through [alerts] when they end.
+    alerting = (lock and not dry_run) if alerts is None else alerts
+    opened = None
     with contextlib.ExitStack() as stack:
-        if lock and not dry_run:
-            stack.enter_context(run_lock(path))
-        stack.enter_context(js)
-        stack.enter_context(ig)
-        opened = None
-        if ledger:
-            ledger_path = Path(":memory:") if dry_run and not path.exists() else path
-            opened = stack.enter_context(Ledger(ledger_path))
-        yield Session(config, js, ig, opened)
+        try:
+            if lock and not dry_run:
+                stack.enter_context(run_lock(path))
+            stack.enter_context(js)
+            stack.enter_context(ig)
+            if ledger:
+                ledger_path = Path(":memory:") if dry_run and not path.exists() else path
+                opened = stack.enter_context(Ledger(ledger_path))
+            current = Session(config, js, ig, opened)
+            yield current
+        except (KeyboardInterrupt, GeneratorExit):
+            raise
+        except Exception as exc:
+            if alerting and _alert_worthy(exc):
+                send_alerts(config, opened, path, error=exc)
+            raise
+        if alerting:
+            send_alerts(config, opened, path, notices=current.notices)
+
+
+def _alert_worthy(exc: Exception) -> bool:
+    """A whole run stopped for a reason a person should hear of (not a mistyped command, nor
+    an overlapping cron run, which is normal)."""
+    from igest_sync.errors import ConfigError, RunLocked, UsageError
+
+    return not isinstance(
+        exc, (UsageError, ConfigError, RunLocked, ClickException, typer.Exit, typer.Abort)
+    )
+
+
+def send_alerts(
+    config: Config,
+    ledger: Ledger | None,
+    path: Path,
+    *,
+    notices: Sequence[str] = (),
+    error: BaseException | None = None,
+) -> None:
+    """Record and send the run's alerts ([alerts]); never raises, bounded in time."""
+    if not config.alerts.channels:
+        return
+    from datetime import UTC, datetime
+
+    from igest_sync.alerts import dispatch
+
+    current = get_current_context(silent=True)
+    command = current.info_name if current is not None and current.info_name else "igest-sync"
+    dispatch(
+        ledger,
+        config,
+        now=datetime.now(UTC),
+        notices=notices,
+        error=error,
+        command=command,
+        state_path=path,
+    )
 
 
 def finish(report: Report) -> NoReturn:

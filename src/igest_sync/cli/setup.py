@@ -223,10 +223,12 @@ def check(json_out: JsonOption = False) -> None:
       igest-sync check --json
     """
     from igest_sync import render
+    from igest_sync.alerts.probe import channel_checks
     from igest_sync.runs.checks import checks_exit_code, run_checks
 
     with session(lock=False, ledger=False) as s:
-        results = run_checks(s.config, s.jumpseller, s.igest)
+        # The alert channels too, when [alerts] has any: reachable, logged in; nothing sent.
+        results = run_checks(s.config, s.jumpseller, s.igest) + channel_checks(s.config)
     render.check_results(results, json_out=json_out)
     raise typer.Exit(int(checks_exit_code(results)))
 

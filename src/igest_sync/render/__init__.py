@@ -11,6 +11,8 @@ text such as a failure reason wraps between words. Every ``--json`` output goes 
 
 from __future__ import annotations
 
+from igest_sync.render.alerts import digest_report
+
 # Callers use ``render.<name>`` from here; the forked-CLI test harness forgets this package and
 # every module in it before each call (they build rich consoles from the environment at import).
 from igest_sync.render.catalogue import catalogue_report
@@ -43,6 +45,7 @@ __all__ = [
     "check_results",
     "credit_plan",
     "credit_report",
+    "digest_report",
     "emit_json",
     "emit_report_json",
     "err",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -83,4 +84,13 @@ def sandbox_info(credentials: Mapping[str, Any]) -> None:
         f'security_code = "{ig["security_code"]}"\n\n'
         '[invoice]\nstart_date = 2026-11-01\nproduct_exemption_code = "M07"\n'
     )
+    alerts = credentials.get("alerts")
+    if alerts:
+        snippet += "\n[alerts]\n" + "".join(
+            f"{key} = {json.dumps(value)}\n"
+            for key, value in alerts.items()
+            if key != "control_url"
+        )
     _show(escape(snippet), soft_wrap=True)
+    if alerts:
+        _show(f"Alerts received: {alerts['control_url']}", soft_wrap=True)

@@ -18,7 +18,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -174,11 +174,22 @@ class StoreWorker:
         self.woken.wait(wait)
         self.woken.clear()
 
-    def _unit(self, work: Callable[[], None]) -> bool:
-        """``work`` under the run lock; False when it must be tried again later."""
+    def _unit(self, work: Callable[[], list[str]]) -> bool:
+        """``work`` under the run lock; False when it must be tried again later.
+
+        ``work`` returns the notices of what it did. Its alerts ([alerts]) are recorded and
+        sent before the lock is released, as every other command does (alerts/outbox.py).
+        """
         try:
             with run_lock(self.setup.state_path, serve=True):
-                work()
+                try:
+                    notices = work()
+                except RunStopped:
+                    raise
+                except Exception as exc:
+                    self._alert(error=exc)
+                    raise
+                self._alert(notices=notices)
         except RunLocked:
             log.info("A run holds the lock of %s; the hints wait", self.setup.state_path)
             self.stop.wait(LOCKED_RETRY)
@@ -202,12 +213,30 @@ class StoreWorker:
         self._last_error = None
         return True
 
+    def _alert(self, *, notices: Sequence[str] = (), error: BaseException | None = None) -> None:
+        """The unit's alerts: the same events, once and reminded, as a cron run's (never raises,
+        bounded to a few seconds whatever the channels do)."""
+        if not self.setup.config.alerts.channels:
+            return
+        from igest_sync.alerts import dispatch
+
+        dispatch(
+            self.ledger,
+            self.setup.config,
+            now=self.clock(),
+            notices=notices,
+            error=error,
+            command="serve",
+            state_path=self.setup.state_path,
+        )
+
     def _run_for(self) -> InvoiceRun:
         s = self.setup
         return InvoiceRun(s.config, self.ledger, s.jumpseller, s.igest, stop=self.stop)
 
-    def _batch(self, hints: list[Hint]) -> None:
+    def _batch(self, hints: list[Hint]) -> list[str]:
         now = self.clock()
+        notices: list[str] = []
         orders = [h for h in hints if h.subject == ORDER]
         products = [h for h in hints if h.subject == PRODUCT]
         started = time.monotonic()
@@ -215,6 +244,7 @@ class StoreWorker:
             outcome = work_hints(self._run_for(), orders, now=now)
             if outcome.report.outcomes or outcome.report.notices or outcome.report.still_failed:
                 self.on_report(self.setup.name, outcome.report)
+            notices = outcome.report.notices + outcome.report.quiet_notices
             log.info(
                 "Worked %d webhook orders in %.1f s (%d postponed)",
                 outcome.finished,
@@ -223,6 +253,7 @@ class StoreWorker:
             )
         if products:
             self._stock(products)
+        return notices
 
     def _stock(self, products: list[Hint]) -> None:
         """A product's stock changed in Jumpseller: sync stock to iGEST (once per batch)."""
@@ -237,7 +268,8 @@ class StoreWorker:
         for hint in products:
             self.ledger.finish_hints(hint.row_ids)
 
-    def _sweep(self) -> None:
+    def _sweep(self) -> list[str]:
         report = self._run_for().run()
         self.ledger.set_meta(LAST_SWEEP, self.clock().isoformat(timespec="seconds"))
         self.on_report(self.setup.name, report)
+        return report.notices + report.quiet_notices

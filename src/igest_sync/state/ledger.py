@@ -16,8 +16,9 @@ up by its external reference before anything is sent again.
 
 ``Ledger`` here owns the connection, the transactions, meta, the checkpoint and the run lock;
 the queries live in one mixin per concern: ``work`` (orders and work), ``documents`` (documents,
-links, e-mails, credit notes), ``checks`` (VIES answers, notices shown) and ``inbox`` (the
-webhook inbox of ``serve``); the records they return in ``records``.
+links, e-mails, credit notes), ``checks`` (VIES answers, notices shown), ``inbox`` (the
+webhook inbox of ``serve``) and ``alerts`` (the alerts outbox, and what alerts and the
+digest read); the records they return in ``records``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Self
 
 from igest_sync.errors import StateError
+from igest_sync.state.alerts import AlertsMixin
 from igest_sync.state.base import Params
 from igest_sync.state.checks import ChecksMixin
 from igest_sync.state.documents import DocumentsMixin
@@ -48,7 +50,7 @@ class _Busy(Exception):
     """Another process holds the state file for a moment."""
 
 
-class Ledger(WorkMixin, DocumentsMixin, ChecksMixin, InboxMixin):
+class Ledger(WorkMixin, DocumentsMixin, ChecksMixin, InboxMixin, AlertsMixin):
     """One open state file. Thread-safe: every method takes the connection lock."""
 
     def __init__(self, path: Path) -> None:

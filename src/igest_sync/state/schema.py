@@ -13,7 +13,7 @@ from pathlib import Path
 
 from igest_sync.errors import StateError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _MIGRATIONS: dict[int, str] = {
     # version -> script that brings version-1 to version
@@ -129,6 +129,27 @@ _MIGRATIONS: dict[int, str] = {
         not_before TEXT                  -- postponed until then (NULL: due now)
     );
     CREATE INDEX inbox_subject ON inbox(subject, subject_id);
+    """,
+    # 6: alerts: one row per event and channel, recorded before it is sent and marked sent
+    # after, so that a channel that failed is retried by a later run and nothing goes twice.
+    # ``base_key`` is what the event is about (order + kind + reason); ``event_key`` adds the
+    # occurrence (a reminder is a new event of the same base key).
+    6: """
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        event_key TEXT NOT NULL,
+        base_key TEXT NOT NULL,
+        channel TEXT NOT NULL,           -- email | webhook
+        kind TEXT NOT NULL,              -- failed | notice | late | run | unreachable | digest
+        payload TEXT NOT NULL,           -- the event (JSON), as it will be written
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        UNIQUE (event_key, channel)
+    );
+    CREATE INDEX alerts_unsent ON alerts(channel, sent_at);
+    CREATE INDEX alerts_base ON alerts(base_key, created_at);
     """,
 }
 

@@ -1,0 +1,203 @@
+"""The digest: what was issued, what failed and what waits, for a period; and when it is due.
+
+``[alerts] digest = "daily"`` sends the day before at ``digest_hour`` (Lisbon time), by the
+first run after that hour; ``"weekly"`` does the same on Mondays, for the week before. The
+period's key (``digest:daily:2026-11-27``) makes it exactly once: ``dispatch`` records it
+once, per channel, and sends it until each channel has taken it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from igest_sync.alerts.message import CHAT_LIMITS, Message
+from igest_sync.timeutil import LISBON
+
+if TYPE_CHECKING:
+    from igest_sync.config import AlertsConfig, Config
+    from igest_sync.state.ledger import Ledger
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str
+    start: datetime
+    end: datetime
+
+
+def due_period(alerts: AlertsConfig, now: datetime) -> Period | None:
+    """The period whose digest is due at ``now``, or None (off, or before the hour)."""
+    if alerts.digest == "off":
+        return None
+    local = now.astimezone(LISBON)
+    day = local.date()
+    if alerts.digest == "weekly":
+        day -= timedelta(days=local.weekday())  # this week's Monday
+    scheduled = datetime(day.year, day.month, day.day, alerts.digest_hour, tzinfo=LISBON)
+    if local < scheduled:
+        return None
+    length = timedelta(days=7 if alerts.digest == "weekly" else 1)
+    if alerts.digest == "weekly":
+        year, week, _ = day.isocalendar()
+        key = f"digest:weekly:{year}-W{week:02d}"
+    else:
+        key = f"digest:daily:{day.isoformat()}"
+    # A period ends at the scheduled moment: nothing falls between two digests.
+    return Period(key, scheduled - length, scheduled)
+
+
+@dataclass
+class DigestReport:
+    start: str
+    end: str
+    invoices: int = 0
+    invoices_total: Decimal = Decimal(0)
+    credit_notes: int = 0
+    credit_notes_total: Decimal = Decimal(0)
+    failed: list[dict[str, Any]] = field(default_factory=list)  # still open, a person must act
+    retrying: list[dict[str, Any]] = field(default_factory=list)  # the runs retry them (VIES ...)
+    waiting_payment: int = 0
+    oldest_without_document: dict[str, Any] | None = None
+    last_run_at: str | None = None
+    last_success_at: str | None = None
+    exit_code: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"{self.invoices} invoices ({_eur(self.invoices_total)} EUR), {self.credit_notes} credit "
+            f"notes, {len(self.failed)} failed, {len(self.retrying)} retrying, "
+            f"{self.waiting_payment} waiting for payment"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["invoices_total"] = _eur(self.invoices_total)
+        data["credit_notes_total"] = _eur(self.credit_notes_total)
+        del data["exit_code"]
+        return data
+
+
+def _eur(amount: Decimal) -> str:
+    """Money to the cent, as documents show it (0.00, never 0)."""
+    return str(amount.quantize(Decimal("0.01")))
+
+
+def build_digest(ledger: Ledger, start: datetime, end: datetime, *, now: datetime) -> DigestReport:
+    report = DigestReport(start=_iso(start), end=_iso(end))
+    for row in ledger.documents_issued_between(start, end):
+        amount = Decimal(row["gross_total"])
+        if row["kind"] == "credit":
+            report.credit_notes += 1
+            report.credit_notes_total += amount
+        else:
+            report.invoices += 1
+            report.invoices_total += amount
+    for work in ledger.work_in_states("failed"):
+        item = {"order_id": work.order_id, "kind": work.kind, "reason": work.error or ""}
+        (report.retrying if work.transient else report.failed).append(item)
+    report.waiting_payment = len(ledger.open_orders())
+    late = ledger.paid_without_invoice(now)
+    if late:
+        oldest = late[0]
+        report.oldest_without_document = {
+            "order_id": oldest["order_id"],
+            "paid_at": oldest["paid_at"],
+            "hours": round((now - _moment(oldest["paid_at"])) / timedelta(hours=1), 1),
+        }
+    report.last_run_at = ledger.get_meta("last_run_at")
+    report.last_success_at = ledger.get_meta("last_success_at")
+    return report
+
+
+def _moment(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=LISBON)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+def _local(value: str | None) -> str:
+    if not value:
+        return "never"
+    return datetime.fromisoformat(value).astimezone(LISBON).strftime("%Y-%m-%d %H:%M")
+
+
+def digest_lines(report: DigestReport) -> list[str]:
+    """The digest as lines of text (email and the `digest` command)."""
+    lines = [
+        f"Period: {_local(report.start)} to {_local(report.end)} (Lisbon)",
+        f"Documents issued: {report.invoices}, total {_eur(report.invoices_total)} EUR",
+        f"Credit notes: {report.credit_notes}, total {_eur(report.credit_notes_total)} EUR",
+        f"Failures still open: {len(report.failed)}",
+    ]
+    lines += [f"  order {f['order_id']} ({f['kind']}): {f['reason']}" for f in report.failed]
+    lines.append(f"Retried by the runs (a service, VIES): {len(report.retrying)}")
+    lines += [f"  order {f['order_id']}: {f['reason']}" for f in report.retrying]
+    lines.append(f"Orders waiting for payment: {report.waiting_payment}")
+    oldest = report.oldest_without_document
+    lines.append(
+        "Oldest paid order without a document: "
+        + (
+            f"{oldest['order_id']} (paid {_local(oldest['paid_at'])}, {oldest['hours']} h ago)"
+            if oldest
+            else "none"
+        )
+    )
+    lines.append(
+        f"Last good run: {_local(report.last_success_at)} (last run: {_local(report.last_run_at)})"
+    )
+    return lines
+
+
+def digest_message(report: DigestReport, config: Config) -> Message:
+    store = config.jumpseller.store
+    day = _local(report.end)[:10]
+    subject = f"igest-sync {store}: digest to {day}: {report.invoices} documents, " + (
+        f"{len(report.failed)} failed" if report.failed else "nothing failed"
+    )
+    lines = digest_lines(report)
+    text = "\n".join([f"igest-sync digest for the store {store}", "", *lines, ""]) + (
+        "Details: igest-sync status\n"
+    )
+    items = []
+    for line in lines:
+        if line.startswith("  "):
+            items.append(f"<li style='margin-left:2em'>{html.escape(line.strip())}</li>")
+        else:
+            items.append(f"<li>{html.escape(line)}</li>")
+    body = (
+        f"<html><body><p>igest-sync digest for the store <b>{html.escape(store)}</b></p>"
+        f"<ul>{''.join(items)}</ul><p>Details: <code>igest-sync status</code></p></body></html>"
+    )
+    chat = (
+        f"igest-sync {store} digest to {day}: {report.invoices} documents "
+        f"({_eur(report.invoices_total)} EUR), {report.credit_notes} credit notes, "
+        f"{len(report.failed)} failed"
+        + (f" (orders {_ids(report.failed)})" if report.failed else "")
+        + f", {len(report.retrying)} retrying, {report.waiting_payment} waiting for payment; "
+        f"last good run {_local(report.last_success_at)}"
+    )
+    limit = CHAT_LIMITS.get(config.alerts.webhook_format, 3800)
+    return Message(subject, text, body, chat[:limit], ({"digest": report.to_json()},))
+
+
+def _ids(items: list[dict[str, Any]], most: int = 50) -> str:
+    ids = ", ".join(str(item["order_id"]) for item in items[:most])
+    return ids + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def message_json(message: Message) -> str:
+    return json.dumps(asdict(message), ensure_ascii=False, default=str)
+
+
+def message_from_json(text: str) -> Message:
+    data = json.loads(text)
+    data["items"] = tuple(data.get("items") or ())
+    return Message(**data)

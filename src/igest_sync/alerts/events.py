@@ -1,0 +1,188 @@
+"""What an alert is about: one event (what happened, to which order, the amount, the reason, and
+the command that fixes it), and how the events are found.
+
+An event has a ``base_key`` (what it is about: order + kind + reason, a service's outage, a
+run error); ``dispatch`` turns it into an occurrence the first time, and again as a reminder
+after ``remind_failed_hours``, the rule cron output follows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from igest_sync.errors import (
+    ApiError,
+    AuthError,
+    BadResponse,
+    IgestSyncError,
+    RateLimited,
+    ServerError,
+    StateError,
+    TransportError,
+)
+
+if TYPE_CHECKING:
+    from igest_sync.config import Config
+    from igest_sync.state.ledger import Ledger
+
+# The kinds of event, as their rows and messages name them.
+FAILED = "failed"  # an order's invoice or credit note failed and a person must act
+NOTICE = "notice"  # a document not attached, a cancelled order to credit by hand ...
+LATE = "late"  # a paid order without its document for more than [alerts] late_hours
+RUN = "run"  # a whole run stopped: credentials refused, a state file, an internal error
+UNREACHABLE = "unreachable"  # a service down for more than [alerts] unreachable_minutes
+
+# Network trouble that passes by itself: worth an alert only when it lasts.
+PASSING = (TransportError, ServerError, RateLimited, BadResponse)
+_ORDER = re.compile(r"\border (\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    base_key: str
+    title: str  # one line: what happened
+    order_id: int | None = None
+    amount: str | None = None  # the order's total, as text (Decimal, never a float)
+    reason: str = ""
+    fix: str = ""  # the command (or step) that fixes it
+    customer: str | None = None  # the customer's name: email only, with include_customer
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Event:
+        data: dict[str, Any] = json.loads(text)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _fix_for(order_id: int, kind: str, reason: str) -> str:
+    if kind == "credit":
+        return (
+            f"igest-sync status --order {order_id}, then igest-sync credit {order_id} --reason ..."
+        )
+    if "NIF" in reason:
+        return f"igest-sync resend {order_id} --nif NIF (or --as-consumer)"
+    return f"igest-sync resend {order_id} (after fixing the cause; see igest-sync status)"
+
+
+def failure_events(ledger: Ledger, *, include_transient: bool) -> list[Event]:
+    """Every failed piece of work a person must act on (and, when ``include_transient``, also
+    those the runs keep retrying by themselves: a service down for too long)."""
+    events = []
+    for work in ledger.work_in_states("failed"):
+        if work.transient and not include_transient:
+            continue
+        order = ledger.order(work.order_id)
+        reason = work.error or "no reason recorded"
+        what = "invoice" if work.kind == "invoice" else "credit note"
+        events.append(
+            Event(
+                kind=FAILED,
+                base_key=f"failed:{work.order_id}:{work.kind}:{work.seq}:{digest(reason)}",
+                title=f"Order {work.order_id}: the {what} was not issued",
+                order_id=work.order_id,
+                amount=str(order.total) if order and order.total is not None else None,
+                reason=reason,
+                fix=_fix_for(work.order_id, work.kind, reason),
+                customer=order.customer if order else None,
+            )
+        )
+    return events
+
+
+def late_events(ledger: Ledger, config: Config, now: datetime) -> list[Event]:
+    """Paid orders older than ``late_hours`` without their document (a legal deadline).
+
+    An order whose failure a person must fix already has its own alert; this catches the rest
+    (stuck pending, waiting for VIES, retried without success)."""
+    hours = config.alerts.late_hours
+    events = []
+    for row in ledger.paid_without_invoice(now - timedelta(hours=hours)):
+        if row["state"] == "failed" and not row["transient"]:
+            continue
+        order_id = row["order_id"]
+        state = row["state"]
+        reason = f"paid at {row['paid_at']}, no document after {hours} hours (invoice: {state})"
+        if row["error"]:
+            reason += f": {row['error']}"
+        events.append(
+            Event(
+                kind=LATE,
+                base_key=f"late:{order_id}",
+                title=f"Order {order_id}: paid more than {hours} hours ago, still no invoice",
+                order_id=order_id,
+                amount=row["total"],
+                reason=reason,
+                fix=f"igest-sync status --order {order_id}; igest-sync resend {order_id}",
+                customer=row["customer"],
+            )
+        )
+    return events
+
+
+def notice_events(notices: list[str]) -> list[Event]:
+    events = []
+    for text in dict.fromkeys(notices):  # once each, in order
+        found = _ORDER.search(text)
+        order_id = int(found.group(1)) if found else None
+        events.append(
+            Event(
+                kind=NOTICE,
+                base_key=f"notice:{digest(text)}",
+                title=f"Order {order_id}: needs a look" if order_id else "A notice from igest-sync",
+                order_id=order_id,
+                reason=text,
+                fix=f"igest-sync status --order {order_id}" if order_id else "igest-sync status",
+            )
+        )
+    return events
+
+
+def run_error_event(exc: BaseException, command: str) -> Event:
+    """The event of a run that stopped on ``exc`` (not for passing network trouble: see
+    ``dispatch``, which waits ``unreachable_minutes`` for those)."""
+    message = str(exc) if isinstance(exc, IgestSyncError) else f"internal error: {exc!r}"
+    hint = getattr(exc, "hint", None)
+    if isinstance(exc, AuthError):
+        title = f"{exc.service} refused the credentials: `igest-sync {command}` stopped"
+        fix = hint or "Check the credentials in the config, then: igest-sync check"
+    elif isinstance(exc, StateError):
+        title = f"The state file cannot be used: `igest-sync {command}` stopped"
+        fix = hint or "See the message; then run igest-sync check"
+    elif isinstance(exc, IgestSyncError):
+        title = f"`igest-sync {command}` stopped"
+        fix = hint or "See the message; igest-sync check tells what is wrong"
+    else:
+        title = f"`igest-sync {command}` stopped on an internal error"
+        fix = "A bug in igest-sync: the traceback is in the log file; run again with --verbose"
+    kind = type(exc).__name__
+    return Event(
+        kind=RUN,
+        base_key=f"run:{kind}:{digest(message)}",
+        title=title,
+        reason=message,
+        fix=fix,
+    )
+
+
+def unreachable_event(exc: ApiError, since: datetime, now: datetime) -> Event:
+    minutes = int((now - since) / timedelta(minutes=1))
+    return Event(
+        kind=UNREACHABLE,
+        base_key=f"unreachable:{exc.service}:{since.isoformat(timespec='seconds')}",
+        title=f"{exc.service} has been unreachable for {minutes} minutes; nothing is invoiced",
+        reason=str(exc),
+        fix="Nothing to do if the service comes back (the next run catches up); "
+        "igest-sync check tells whether it answers",
+    )

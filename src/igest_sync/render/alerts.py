@@ -1,0 +1,37 @@
+"""What ``digest`` shows; ``alerts test`` reuses the
+check table of ``render``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.markup import escape
+
+from igest_sync.render.console import emit_json, out, warn
+
+if TYPE_CHECKING:
+    from igest_sync.alerts.digest import DigestReport
+    from igest_sync.alerts.outbox import Outcome
+
+
+def digest_report(report: DigestReport, *, sent: Outcome | None, json_out: bool) -> None:
+    """Always shown: a person asked for it (or a script, with --json)."""
+    from igest_sync.alerts.digest import digest_lines
+
+    sending = None
+    if sent is not None:
+        sending = {
+            "sent": dict(sent.sent),
+            "errors": dict(sent.errors),
+        }
+    if json_out:
+        emit_json({**report.to_json(), "sending": sending})
+        return
+    for line in digest_lines(report):
+        out.print(escape(line), soft_wrap=True)
+    if sent is None:
+        return
+    for channel, count in sent.sent.items():
+        out.print(f"Sent by {channel} ({count} message{'s' if count > 1 else ''}).")
+    for channel, error in sent.errors.items():
+        warn(f"Not sent by {channel}: {error} (the next run tries again)")

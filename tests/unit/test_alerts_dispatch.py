@@ -1,0 +1,386 @@
+"""Alerts end to end in one process, with real parts: a real SMTP server (aiosmtpd) and an HTTP
+receiver; the ledger on disk; fixed clocks. Counts messages per event: exactly one per event
+and reminder, none lost, none twice, each channel on its own."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from igest_sync.alerts import dispatch, spool
+from igest_sync.alerts import outbox as dispatch_module
+from igest_sync.config import Config, load_config
+from igest_sync.errors import AuthError, StateError, TransportError
+from igest_sync.state.ledger import Ledger
+from tests.support.alert_receivers import ChatReceiver, SmtpSink
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+BASE = """\
+[jumpseller]
+base_url = "https://api.jumpseller.com/v1"
+login = "loja-azul"
+auth_token = "tok-SECRET-js"
+
+[igest]
+base_url = "https://igest.example.pt/api/v1"
+integration_key = "key-SECRET-ig"
+security_code = "sec-SECRET-ig"
+
+[invoice]
+start_date = 2026-11-01
+"""
+
+
+@pytest.fixture
+def smtp():
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def chat():
+    receiver = ChatReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+def make_config(
+    tmp_path: Path, smtp: SmtpSink | None, chat: ChatReceiver | None, **extra
+) -> Config:
+    lines = ["[alerts]"]
+    if smtp is not None:
+        lines += [
+            'smtp_host = "127.0.0.1"',
+            f"smtp_port = {smtp.port}",
+            'smtp_security = "none"',
+            'email_from = "igest-sync@loja-azul.pt"',
+            'email_to = ["dona@loja-azul.pt", "Contabilista <conta@example.pt>"]',
+        ]
+    if chat is not None:
+        lines.append(f'webhook_url = "{chat.url}"')
+        extra.setdefault("webhook_format", '"json"')
+    lines += [f"{key} = {value}" for key, value in extra.items()]
+    path = tmp_path / "config.toml"
+    path.write_text(BASE + "\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    config, _ = load_config(path, env={})
+    return config
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    with Ledger(tmp_path / "state.sqlite3") as opened:
+        yield opened
+
+
+def fail_order(ledger: Ledger, order_id: int, reason: str, *, transient: bool = False) -> None:
+    ledger.record_order(
+        order_id,
+        "paid",
+        created_at=NOW - timedelta(hours=2),
+        paid_at=NOW - timedelta(hours=1),
+        total=Decimal("24.60"),
+        customer="Ana Silva",
+        email="ana.silva@example.pt",
+    )
+    ledger.ensure_work(order_id, "invoice", f"jumpseller:loja-azul:{order_id}")
+    ledger.fail(order_id, "invoice", reason, transient=transient)
+
+
+def posted_orders(chat: ChatReceiver) -> list[int]:
+    return [e["order_id"] for post in chat.posts for e in post.json()["events"]]
+
+
+def test_a_failed_order_is_one_email_and_one_chat_message_then_a_reminder(
+    tmp_path, ledger, smtp, chat
+):
+    config = make_config(tmp_path, smtp, chat)
+    fail_order(ledger, 10452, "Order 10452: the NIF 123456780 is not valid")
+
+    first = dispatch(ledger, config, now=NOW)
+
+    assert first.sent == {"email": 1, "webhook": 1} and first.errors == {}
+    [mail] = smtp.messages()
+    assert mail.message.get_content_type() == "multipart/alternative"
+    assert mail.message["To"] == "dona@loja-azul.pt, Contabilista <conta@example.pt>"
+    assert sorted(mail.envelope_to) == ["conta@example.pt", "dona@loja-azul.pt"]
+    assert mail.message["Subject"] == (
+        "igest-sync loja-azul: Order 10452: the invoice was not issued"
+    )
+    text = mail.part("plain")
+    assert "(24.60 EUR)" in text and "igest-sync resend 10452 --nif NIF" in text
+    assert "<td>10452</td>" in mail.part("html")
+    [post] = chat.posts
+    assert post.json()["events"][0]["order_id"] == 10452
+    assert post.json()["events"][0]["amount"] == "24.60"
+
+    # Later runs within remind_failed_hours (24): nothing new; after it: one reminder each.
+    assert dispatch(ledger, config, now=NOW + timedelta(hours=1)).sent == {}
+    assert dispatch(ledger, config, now=NOW + timedelta(hours=23, minutes=59)).sent == {}
+    assert dispatch(ledger, config, now=NOW + timedelta(hours=24)).sent == {
+        "email": 1,
+        "webhook": 1,
+    }
+    assert len(smtp.messages()) == 2 and posted_orders(chat) == [10452, 10452]
+
+
+def test_a_storm_of_200_failures_is_one_message_per_channel_listing_every_order(
+    tmp_path, ledger, smtp, chat
+):
+    config = make_config(tmp_path, smtp, chat, webhook_format='"discord"')
+    for order_id in range(5000, 5200):
+        fail_order(ledger, order_id, "iGEST refused the document (422): series A is closed")
+
+    outcome = dispatch(ledger, config, now=NOW)
+
+    assert outcome.sent == {"email": 1, "webhook": 1} and outcome.recorded == 400
+    [mail] = smtp.messages()
+    assert "200 alerts" in mail.message["Subject"]
+    text = mail.part("plain")
+    assert all(f"Order {i}:" in text for i in range(5000, 5200))
+    [post] = chat.posts
+    content = post.json()["content"]
+    assert len(content) <= 2000  # Discord's limit
+    assert all(str(i) in content for i in range(5000, 5200))  # grouped by reason, all listed
+
+
+def test_smtp_down_then_back_each_channel_fails_and_recovers_on_its_own(
+    tmp_path, ledger, smtp, chat
+):
+    config = make_config(tmp_path, smtp, chat)
+    smtp.stop()
+    fail_order(ledger, 1001, "Order 1001: no SKU for product 7")
+
+    down = dispatch(ledger, config, now=NOW)
+    assert down.sent == {"webhook": 1} and "cannot be reached" in down.errors["email"]
+
+    fail_order(ledger, 1002, "Order 1002: no SKU for product 8")
+    smtp.start()
+    back = dispatch(ledger, config, now=NOW + timedelta(minutes=10))
+
+    assert back.sent == {"email": 1, "webhook": 1}
+    [mail] = smtp.messages()  # the one that waited and the new one, together, once
+    assert "Order 1001:" in mail.part("plain") and "Order 1002:" in mail.part("plain")
+    assert posted_orders(chat) == [1001, 1002]  # 1001 was not posted a second time
+    assert dispatch(ledger, config, now=NOW + timedelta(minutes=20)).sent == {}
+
+
+def test_smtp_refusal_and_webhook_500_are_retried_until_taken(tmp_path, ledger, smtp, chat):
+    config = make_config(tmp_path, smtp, chat)
+    smtp.refuse, chat.status = True, 500
+    fail_order(ledger, 2001, "Order 2001: the total differs by 0.01")
+
+    failed = dispatch(ledger, config, now=NOW)
+    assert failed.sent == {}
+    assert "451" in failed.errors["email"] and "answered 500" in failed.errors["webhook"]
+    assert chat.url not in str(failed.errors) and "T0K3N" not in str(failed.errors)
+    [row_email, row_webhook] = ledger.unsent_alerts("email") + ledger.unsent_alerts("webhook")
+    assert row_email.attempts == 1 and row_webhook.last_error
+
+    smtp.refuse, chat.status = False, 200
+    assert dispatch(ledger, config, now=NOW + timedelta(minutes=5)).sent == {
+        "email": 1,
+        "webhook": 1,
+    }
+    assert len(smtp.messages()) == 1 and posted_orders(chat) == [2001]
+    assert ledger.unsent_alerts("email") == ledger.unsent_alerts("webhook") == []
+
+
+@pytest.mark.slow(3)
+def test_a_slow_webhook_is_given_up_within_the_budget_and_retried(
+    tmp_path, ledger, chat, monkeypatch
+):
+    monkeypatch.setattr(dispatch_module, "CHANNEL_TIMEOUT", 0.2)
+    config = make_config(tmp_path, None, chat)
+    chat.delay = 1.0
+    fail_order(ledger, 3001, "Order 3001: no SKU")
+
+    slow = dispatch(ledger, config, now=NOW)
+
+    assert slow.sent == {} and "did not answer in time" in slow.errors["webhook"]
+    assert [r.event_key.split("@")[0] for r in ledger.unsent_alerts("webhook")] == [
+        ledger.unsent_alerts("webhook")[0].base_key
+    ]
+
+
+def test_chat_carries_no_nif_address_or_email_and_email_the_name_only_when_asked(
+    tmp_path, ledger, smtp, chat
+):
+    config = make_config(tmp_path, smtp, chat, include_customer="true")
+    fail_order(ledger, 4001, "Order 4001: NIF 123456780 of ana.silva@example.pt is not valid")
+
+    dispatch(ledger, config, now=NOW)
+
+    body = chat.posts[0].body.decode()
+    assert "123456780" not in body and "ana.silva@example.pt" not in body
+    assert "Ana Silva" not in body and "4001" in body and "24.60" in body
+    assert "Ana Silva" in smtp.messages()[0].part("plain")
+
+
+def test_without_include_customer_email_names_nobody(tmp_path, ledger, smtp):
+    config = make_config(tmp_path, smtp, None)
+    fail_order(ledger, 4002, "Order 4002: no SKU")
+    dispatch(ledger, config, now=NOW)
+    assert "Ana Silva" not in smtp.messages()[0].message.as_string()
+
+
+def test_a_run_that_stopped_without_a_ledger_is_spooled_then_taken_in(tmp_path, smtp):
+    config = make_config(tmp_path, smtp, None)
+    state = tmp_path / "state.sqlite3"
+    smtp.stop()
+    error = StateError(f"State file {state} cannot be read: file is not a database.")
+
+    first = dispatch(None, config, now=NOW, error=error, state_path=state)
+    assert first.recorded == 1 and "email" in first.errors
+    assert spool.path_for(state).exists()
+    # The same error an hour later: still one event, not a second one (no reminder yet).
+    assert (
+        dispatch(None, config, now=NOW + timedelta(hours=1), error=error, state_path=state).recorded
+        == 0
+    )
+
+    smtp.start()
+    with Ledger(state) as ledger:
+        taken = dispatch(ledger, config, now=NOW + timedelta(hours=2))
+    assert taken.sent == {"email": 1}
+    [mail] = smtp.messages()
+    assert "The state file cannot be used" in mail.message["Subject"]
+    assert not spool.path_for(state).exists()
+
+
+def test_a_service_down_is_an_alert_only_after_unreachable_minutes(tmp_path, ledger, chat):
+    config = make_config(tmp_path, None, chat, unreachable_minutes=60)
+    down = TransportError("Jumpseller cannot be reached: connection refused", service="Jumpseller")
+
+    assert dispatch(ledger, config, now=NOW, error=down).recorded == 0
+    assert dispatch(ledger, config, now=NOW + timedelta(minutes=59), error=down).recorded == 0
+    late = dispatch(ledger, config, now=NOW + timedelta(minutes=61), error=down)
+    assert late.sent == {"webhook": 1}
+    assert "unreachable for 61 minutes" in chat.posts[0].json()["events"][0]["title"]
+    # Back: a run that got through forgets the outage; the next outage counts from its start.
+    dispatch(ledger, config, now=NOW + timedelta(minutes=70))
+    assert dispatch(ledger, config, now=NOW + timedelta(minutes=80), error=down).recorded == 0
+
+
+def test_credentials_refused_is_an_alert_at_once(tmp_path, ledger, chat):
+    config = make_config(tmp_path, None, chat)
+    refused = AuthError("iGEST refused the credentials (401)", service="iGEST")
+    outcome = dispatch(ledger, config, now=NOW, error=refused, command="invoice")
+    assert outcome.sent == {"webhook": 1}
+    event = chat.posts[0].json()["events"][0]
+    assert event["title"] == "iGEST refused the credentials: `igest-sync invoice` stopped"
+
+
+def test_orders_failing_by_themselves_wait_for_unreachable_minutes(tmp_path, ledger, chat):
+    config = make_config(tmp_path, None, chat, unreachable_minutes=30)
+    fail_order(
+        ledger, 6001, "iGEST did not answer; the next run tries again by itself", transient=True
+    )
+    assert dispatch(ledger, config, now=NOW).recorded == 0
+    assert dispatch(ledger, config, now=NOW + timedelta(minutes=31)).sent == {"webhook": 1}
+    assert posted_orders(chat) == [6001]
+
+
+def test_a_paid_order_without_its_document_after_late_hours(tmp_path, ledger, chat):
+    config = make_config(tmp_path, None, chat, late_hours=20)
+    ledger.record_order(
+        7001,
+        "paid",
+        created_at=NOW - timedelta(hours=30),
+        paid_at=NOW - timedelta(hours=21),
+        total=Decimal("10.00"),
+        customer="Rui",
+    )
+    ledger.ensure_work(7001, "invoice", "jumpseller:loja-azul:7001")
+    ledger.record_order(
+        7002, "paid", created_at=NOW, paid_at=NOW - timedelta(hours=19), total=None, customer=None
+    )
+    ledger.ensure_work(7002, "invoice", "jumpseller:loja-azul:7002")
+    # Skipped on purpose (a sale of the till): no invoice work, never late.
+    ledger.record_order(
+        7003,
+        "paid",
+        created_at=NOW - timedelta(days=3),
+        paid_at=NOW - timedelta(days=3),
+        total=Decimal("5.00"),
+        customer=None,
+        note="invoiced by the till (source pos)",
+    )
+
+    dispatch(ledger, config, now=NOW)
+
+    [event] = chat.posts[0].json()["events"]
+    assert event["kind"] == "late" and event["order_id"] == 7001
+    assert event["fix"].startswith("igest-sync status --order 7001")
+
+
+def test_notices_are_alerts_once_then_reminders(tmp_path, ledger, chat):
+    config = make_config(tmp_path, None, chat)
+    notice = "Order 8001: cancelled after its invoice FR A/12; credit it by hand"
+    assert dispatch(ledger, config, now=NOW, notices=[notice, notice]).sent == {"webhook": 1}
+    assert dispatch(ledger, config, now=NOW + timedelta(hours=2), notices=[notice]).sent == {}
+    assert posted_orders(chat) == [8001]
+
+
+def test_the_scheduled_digest_goes_once_after_digest_hour_lisbon(tmp_path, ledger, smtp, chat):
+    config = make_config(tmp_path, smtp, chat, digest='"daily"', digest_hour=8)
+    winter_morning = datetime(2026, 11, 27, 7, 59, tzinfo=UTC)  # Lisbon is UTC in winter
+    assert dispatch(ledger, config, now=winter_morning).recorded == 0
+    sent = dispatch(ledger, config, now=winter_morning + timedelta(minutes=2))
+    assert sent.sent == {"email": 1, "webhook": 1}
+    assert dispatch(ledger, config, now=winter_morning + timedelta(hours=3)).recorded == 0
+    [mail] = smtp.messages()
+    assert "digest to 2026-11-27" in mail.message["Subject"]
+    assert "Documents issued: 0" in mail.part("plain")
+    assert mail.message.get_content_type() == "multipart/alternative"
+
+
+def test_no_channel_is_todays_behaviour(tmp_path, ledger):
+    config = make_config(tmp_path, None, None)
+    fail_order(ledger, 9001, "Order 9001: no SKU")
+    assert dispatch(ledger, config, now=NOW).recorded == 0
+    assert ledger.unsent_alerts("email") == []
+
+
+def test_dispatch_never_raises_on_a_closed_ledger(tmp_path, smtp):
+    config = make_config(tmp_path, smtp, None)
+    ledger = Ledger(tmp_path / "state.sqlite3")
+    ledger.close()
+    assert dispatch(ledger, config, now=NOW).sent == {}
+
+
+def test_a_network_blip_of_a_run_without_a_ledger_is_no_alert(tmp_path, chat):
+    config = make_config(tmp_path, None, chat)
+    blip = TransportError("Jumpseller cannot be reached: timed out", service="Jumpseller")
+    state = tmp_path / "state.sqlite3"
+    assert dispatch(None, config, now=NOW, error=blip, state_path=state).recorded == 0
+    assert chat.posts == [] and not spool.path_for(state).exists()
+
+
+def test_an_internal_error_is_an_alert_that_points_to_the_log(tmp_path, ledger, chat):
+    config = make_config(tmp_path, None, chat)
+    outcome = dispatch(ledger, config, now=NOW, error=KeyError("lines"), command="resend")
+    assert outcome.sent == {"webhook": 1}
+    [event] = chat.posts[0].json()["events"]
+    assert event["title"] == "`igest-sync resend` stopped on an internal error"
+    assert "log file" in event["fix"] and "KeyError" in event["reason"]
+
+
+def test_a_reminder_falling_due_while_a_channel_is_down_is_not_sent_twice(
+    tmp_path, ledger, smtp, chat
+):
+    config = make_config(tmp_path, smtp, chat)
+    fail_order(ledger, 1201, "Order 1201: no SKU for product 9")
+    smtp.stop()
+    assert dispatch(ledger, config, now=NOW).sent == {"webhook": 1}
+    # A day later the reminder is due: chat gets it; email still owes the first one.
+    assert dispatch(ledger, config, now=NOW + timedelta(hours=25)).sent == {"webhook": 1}
+    smtp.start()
+    assert dispatch(ledger, config, now=NOW + timedelta(hours=26)).sent == {"email": 1}
+    [mail] = smtp.messages()
+    assert mail.part("plain").count("* Order 1201:") == 1
+    assert posted_orders(chat) == [1201, 1201]
