@@ -146,7 +146,9 @@ def test_serve_sends_its_alerts_once_as_a_cron_run_would(tmp_path, monkeypatch):
         kinds = [e["kind"] for post in chat.posts for e in post.json()["events"]]
         assert kinds.count("run") == 1, chat.posts  # the credentials, told once
         assert kinds.count("failed") == 1, chat.posts  # the order that iGEST refused
-        [failed] = [e for post in chat.posts for e in post.json()["events"] if e["kind"] == "failed"]
+        [failed] = [
+            e for post in chat.posts for e in post.json()["events"] if e["kind"] == "failed"
+        ]
         assert failed["order_id"] == 40
         assert len(problems) == 1 and ig.finals() == []
     finally:
