@@ -6,7 +6,7 @@
 
 Scenarios: backlog (invoice a backlog of paid orders), quiet (a cron run with nothing new),
 catalogue (sync-stock and sync-products on a large catalogue), startup (--help, status on a
-large ledger). Prints one table, then where each run's wall time went. See bench/README.md.
+large ledger), trickle and burst (serve: payment to document through webhooks, realtime.py). Prints one table, then where each run's wall time went. See bench/README.md.
 Exit 0 when every run completed (targets missed are marked MISS; --strict makes them exit 1),
 1 when a CLI run failed or timed out.
 """
@@ -25,7 +25,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import set_server_nagle
-from scenarios import SCENARIOS, Options, ScenarioResult
+from realtime import SCENARIOS as REALTIME
+from scenarios import SCENARIOS as BATCH
+from scenarios import Options, ScenarioResult
+
+SCENARIOS = {**BATCH, **REALTIME}
 
 HEADER = ("Scenario", "Measure", "Value", "Target", "Result")
 QUICK = dict(
@@ -37,6 +41,9 @@ QUICK = dict(
     stock_diff=200,
     documents=10000,
     startup_repeats=3,
+    trickle_minutes=0.5,
+    burst_orders=60,
+    burst_seconds=2.0,
 )
 
 
@@ -80,6 +87,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--stock-diff", type=int, help="Catalogue: items whose iGEST stock differs (2000)."
     )
     p.add_argument("--documents", type=int, help="Start-up: documents in the ledger (100000).")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        dest="trickle_minutes",
+        help="Trickle: minutes of one payment per second (2; 30 for the memory run).",
+    )
+    p.add_argument("--burst-orders", type=int, help="Burst: orders paid at once (300).")
+    p.add_argument("--burst-seconds", type=float, help="Burst: seconds they are paid within (10).")
     p.add_argument("--seed", type=int, default=7, help="Data generator seed (7).")
     p.add_argument(
         "--timeout",
@@ -115,7 +130,17 @@ def options_from(args: argparse.Namespace) -> Options:
     if args.quick:
         for key, value in QUICK.items():
             setattr(options, key, value)
-    for key in ("orders", "quiet_orders", "variants", "missing", "stock_diff", "documents"):
+    for key in (
+        "orders",
+        "quiet_orders",
+        "variants",
+        "missing",
+        "stock_diff",
+        "documents",
+        "trickle_minutes",
+        "burst_orders",
+        "burst_seconds",
+    ):
         value = getattr(args, key)
         if value is not None:
             setattr(options, key, value)

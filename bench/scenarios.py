@@ -41,6 +41,9 @@ class Options:
     seed: int = 7
     timeout: float | None = None  # per CLI run; None: from the scenario's bound
     cprofile_dir: Path | None = None
+    trickle_minutes: float = 2.0  # realtime.py: one order paid per second for this long
+    burst_orders: int = 300
+    burst_seconds: float = 10.0
 
 
 @dataclass

@@ -7,16 +7,21 @@ It runs the real CLI commands (same code path as a merchant's cron) against emul
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 from rich.rule import Rule
 
 from igest_sync.config import init_values, write_config
-from igest_sync.sandbox import start_sandbox
+from igest_sync.sandbox import Sandbox, start_sandbox
 from igest_sync.sandbox.cross_border import cross_border_orders
 
 # Sales beyond Portugal the demo adds to the seeded store: a Spanish business whose VAT number
@@ -81,7 +86,8 @@ def run_demo(*, verbose: bool = False) -> int:
         home = Path(tmp)
         config = home / "config.toml"
         sb.store.add_orders([o for o in cross_border_orders() if o["id"] in CROSS_BORDER_DEMO])
-        write_config(config, demo_config(sb.credentials, vies_base_url=sb.vies_base_url))
+        values = demo_config(sb.credentials, vies_base_url=sb.vies_base_url)
+        write_config(config, values)
         env = {
             **os.environ,
             "IGEST_SYNC_HOME": str(home),
@@ -122,6 +128,7 @@ def run_demo(*, verbose: bool = False) -> int:
         codes.append(cli("create missing SKUs in iGEST", "sync-products"))
         codes.append(cli("stock from iGEST to Jumpseller", "sync-stock"))
         codes.append(cli("what was issued", "status"))
+        codes.append(realtime(sb, config, values, env, cli, verbose=verbose))
         worst = max(codes)
         console.print(Rule())
         stats = sb.stats()
@@ -132,3 +139,100 @@ def run_demo(*, verbose: bool = False) -> int:
         )
         console.print("Demo finished." if worst == 0 else f"Demo finished with exit code {worst}.")
         return worst
+
+
+# -- real time: serve, a webhook, an invoice within seconds ---------------------------------------
+
+SERVE_READY = 20.0  # seconds for serve to start listening
+INVOICED_WITHIN = 30.0  # seconds the demo waits for the document before it says it did not come
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _pending_order(sb: Sandbox) -> int:
+    for order_id in sb.store.order_ids():
+        if sb.store.order(order_id).get("status_enum") == "pending_payment":
+            return order_id
+    return sb.store.add_order(
+        status="pending_payment", lines=[{"name": "Azulejo", "price": "9.90"}]
+    )
+
+
+def _wait_ready(proc: subprocess.Popen, port: int) -> bool:
+    deadline = time.monotonic() + SERVE_READY
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    """SIGTERM (CTRL_BREAK on Windows): serve finishes what it is doing and exits."""
+    if proc.poll() is None:
+        if sys.platform == "win32":
+            proc.send_signal(signal.CTRL_BREAK_EVENT)
+        else:
+            proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def realtime(
+    sb: Sandbox,
+    config: Path,
+    values: dict,
+    env: dict[str, str],
+    cli: Callable[..., int],
+    *,
+    verbose: bool = False,
+) -> int:
+    """Start serve on a free loopback port, register the sandbox's webhooks for it, pay an
+    order and show its invoice issued seconds later; then stop serve."""
+    port = _free_port()
+    values["serve"] = {"port": port, "public_url": f"http://127.0.0.1:{port}/webhooks/jumpseller"}
+    values["jumpseller"]["hooks_token"] = sb.credentials["jumpseller"]["hooks_token"]
+    write_config(config, values, overwrite=True)
+    code = cli("webhooks for serve", "hooks", "install")
+    console.print(Rule(f"[bold]igest-sync serve[/bold]  on 127.0.0.1:{port}"))
+    cmd = [sys.executable, "-m", "igest_sync", "--config", str(config), "serve"]
+    if verbose:
+        cmd.insert(3, "--verbose")
+    flags = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0) if sys.platform == "win32" else 0
+    proc = subprocess.Popen(cmd, env=env, creationflags=flags)
+    try:
+        if not _wait_ready(proc, port):
+            console.print("serve did not start listening; see its log.")
+            return max(code, 1)
+        order_id = _pending_order(sb)
+        reference = f"jumpseller:{sb.credentials['jumpseller']['login']}:{order_id}"
+        console.print(f"(The customer of order {order_id} pays; Jumpseller sends order_paid.)")
+        paid = time.monotonic()
+        sb.store.pay_order(order_id)
+        while time.monotonic() - paid < INVOICED_WITHIN:
+            found = sb.igest.final_documents_by_reference().get(reference)
+            if found:
+                elapsed = time.monotonic() - paid
+                number = found[0].get("number") or found[0].get("id")
+                console.print(
+                    f"Order {order_id} invoiced as {number}, {elapsed:.1f} s after payment."
+                )
+                break
+            time.sleep(0.05)
+        else:
+            console.print(f"Order {order_id} was not invoiced within {INVOICED_WITHIN:.0f} s.")
+            code = max(code, 1)
+    finally:
+        stopped = _stop(proc)
+    console.print(f"serve stopped (exit code {stopped}).")
+    return max(code, stopped)

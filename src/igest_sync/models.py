@@ -392,6 +392,15 @@ class ViesCheck:
 
 
 @dataclass(frozen=True)
+class Hook:
+    """A Jumpseller webhook: ``event`` (``order_paid`` ...) is POSTed to ``url``."""
+
+    id: int
+    event: str
+    url: str
+
+
+@dataclass(frozen=True)
 class StockLevel:
     reference: str
     quantity: Decimal

@@ -74,3 +74,25 @@ def test_unavoidable_time_follows_the_sliding_windows() -> None:
     )
     # The 20 reads fill the 1-second window at 0 s: the writes go at 1.0 s, answered at 1.5 s.
     assert catalogue.seconds == pytest.approx(1.5)
+
+
+def test_realtime_figures_percentiles_bound_and_memory_growth() -> None:
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import realtime
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    values = [float(n) for n in range(1, 101)]  # 1 .. 100 s
+    assert [realtime.percentile(values, q) for q in (0.5, 0.95, 0.99)] == [50.0, 95.0, 99.0]
+    assert realtime.percentile([2.0], 0.99) == 2.0
+    # 300 orders at 2 iGEST requests each: 600 at 10/s, the last sent at 59 s.
+    figures = realtime.Figures(first_paid=0.0, last_paid=10.0)
+    figures.requests = {"jumpseller": 600, "igest": 600}
+    bound, limited_by = realtime.burst_bound(figures, 300, 0.05)
+    assert bound == pytest.approx(59.05) and limited_by.startswith("iGEST")
+    # Memory: warm-up in the first quarter does not count; growth after it does.
+    flat = [(float(t), 50_000 if t < 4 else 80_000) for t in range(16)]
+    assert realtime.memory_growth_kb(flat) == 0
+    growing = [(float(t), 80_000 + 1000 * t) for t in range(16)]
+    assert realtime.memory_growth_kb(growing) == 8000
+    assert realtime.memory_growth_kb(growing[:5]) is None  # too few samples to say

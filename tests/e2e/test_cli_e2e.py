@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -28,6 +29,7 @@ COMMANDS = [
     "check",
     "sandbox",
     "demo",
+    "hooks",
     "credit",
     "reconcile",
 ]
@@ -233,7 +235,7 @@ def test_sandbox_json_prints_one_line_then_serves_both_apis(tmp_path):
         line = proc.stdout.readline()
         info = json.loads(line)
         js, ig = info["jumpseller"], info["igest"]
-        assert set(js) == {"base_url", "login", "auth_token"}
+        assert set(js) == {"base_url", "login", "auth_token", "hooks_token"}  # serve needs it
         assert set(ig) == {"base_url", "integration_key", "security_code"}
         store = httpx.get(f"{js['base_url']}/store/info.json", auth=(js["login"], js["auth_token"]))
         assert store.status_code == 200 and "name" in store.json()
@@ -256,14 +258,20 @@ def test_sandbox_json_prints_one_line_then_serves_both_apis(tmp_path):
         assert proc.wait(timeout=10) == 0
 
 
-@pytest.mark.slow(13)
+@pytest.mark.slow(15)
 def test_demo_runs_the_whole_cycle_and_exits_0(tmp_path):
-    result = run("demo", env={**os.environ, "HOME": str(tmp_path)}, timeout=180)
+    env = {**os.environ, "HOME": str(tmp_path), "COLUMNS": "80"}
+    result = run("demo", env=env, timeout=180)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for title in ("Checks", "Documents issued", "Products summary", "Stock summary"):
         assert title in result.stdout
     assert "429 responses: 0" in result.stdout
     assert "Demo finished." in result.stdout
+    # The real-time part: serve started, the hooks registered, an order invoiced from its
+    # webhook (the demo waits at most 30 s, and says so when the document does not come).
+    assert re.search(r"Order \d+ invoiced as FR A/\d+, [\d.]+ s after payment\.", result.stdout)
+    assert "serve stopped (exit code 0)." in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
 
 
 def test_an_init_refusal_is_printed_once(tmp_path):

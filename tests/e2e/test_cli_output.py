@@ -27,6 +27,7 @@ COMMANDS_WITH_JSON = [
     "check",
     "error",
     "sandbox",
+    "hooks",
     "digest",
 ]
 

@@ -37,6 +37,7 @@ from igest_sync.models import (
     DocumentDraft,
     Entity,
     ExemptionReason,
+    Hook,
     IgestProduct,
     IgestProductDraft,
     IssuedDocument,
@@ -465,6 +466,7 @@ class FakeJumpseller(_Fake):
         )
         self.orders: dict[int, Order] = {o.id: o for o in orders}
         self.documents: dict[int, list[dict]] = {}
+        self.hook_list: list[Hook] = []  # the store's webhooks
         self.items = list(items)
         self.stock = {(i.product_id, i.variant_id): i.stock for i in self.items}
         self.location = dict(location or {})
@@ -570,6 +572,34 @@ class FakeJumpseller(_Fake):
         self.writes.append(("location", item.sku, quantity))
         self._call("set_location_stock", (location_id, item.sku))
         self.location[(item.product_id, item.variant_id)] = quantity
+        self._done()
+
+    # -- webhooks (ids count up from 1)
+
+    def hooks(self) -> list[Hook]:
+        self._call("hooks")
+        return list(self.hook_list)
+
+    def create_hook(self, event: str, url: str) -> Hook:
+        self.writes.append(("create_hook", event, url))
+        self._call("create_hook", (event, url))
+        hook = Hook(max((h.id for h in self.hook_list), default=0) + 1, event, url)
+        self.hook_list.append(hook)
+        self._done()
+        return hook
+
+    def update_hook(self, hook_id: int, event: str, url: str) -> Hook:
+        self.writes.append(("update_hook", hook_id, url))
+        self._call("update_hook", hook_id)
+        [index] = [i for i, h in enumerate(self.hook_list) if h.id == hook_id]
+        self.hook_list[index] = Hook(hook_id, event, url)
+        self._done()
+        return self.hook_list[index]
+
+    def delete_hook(self, hook_id: int) -> None:
+        self.writes.append(("delete_hook", hook_id))
+        self._call("delete_hook", hook_id)
+        self.hook_list = [h for h in self.hook_list if h.id != hook_id]
         self._done()
 
 

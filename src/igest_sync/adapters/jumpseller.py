@@ -23,12 +23,13 @@ from igest_sync.adapters.http import HttpService, RateWindow, ServiceClient
 from igest_sync.adapters.jumpseller_parse import (
     as_list,
     catalogue_items,
+    parse_hook,
     parse_int_id,
     parse_order,
     unwrap,
 )
 from igest_sync.errors import BadResponse, RateLimited
-from igest_sync.models import CatalogueItem, LocationStock, Order, StoreLocation
+from igest_sync.models import CatalogueItem, Hook, LocationStock, Order, StoreLocation
 
 SERVICE = "Jumpseller"
 PAGE_SIZE = 100
@@ -215,6 +216,26 @@ class JumpsellerClient(ServiceClient):
         body = self._request("GET", f"/orders/{int(order_id)}/documents.json")
         documents = [unwrap(item, "document") for item in as_list(body)]
         return [dict(d) for d in documents if isinstance(d, dict)]
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    def hooks(self) -> list[Hook]:
+        """Every hook of the store, all pages (GET /hooks.json)."""
+        return [parse_hook(item) for items in self._pages("/hooks.json") for item in items]
+
+    def create_hook(self, event: str, url: str) -> Hook:
+        """POST /hooks.json. Not repeated on a lost answer (the caller lists and adopts)."""
+        body = {"hook": {"event": event, "url": url}}
+        return parse_hook(self._request("POST", "/hooks.json", json_body=body))
+
+    def update_hook(self, hook_id: int, event: str, url: str) -> Hook:
+        """PUT /hooks/{id}.json with the event and its new URL."""
+        body = {"hook": {"event": event, "url": url}}
+        return parse_hook(self._request("PUT", f"/hooks/{int(hook_id)}.json", json_body=body))
+
+    def delete_hook(self, hook_id: int) -> None:
+        """DELETE /hooks/{id}.json (the spec answers a bare string)."""
+        self._request("DELETE", f"/hooks/{int(hook_id)}.json")
 
     # -- catalogue and stock --------------------------------------------------------------------
 

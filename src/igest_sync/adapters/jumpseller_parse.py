@@ -1,4 +1,4 @@
-"""Jumpseller JSON -> models: orders and catalogue items (pure functions, no HTTP).
+"""Jumpseller JSON -> models: orders, catalogue items, hooks (pure functions, no HTTP).
 
 Orders are parsed leniently on purpose: a field that is not a number, or a required one that is
 missing, becomes a readable phrase in ``Order.defects`` (and a neutral value in the field) so the
@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from igest_sync.errors import BadResponse
-from igest_sync.models import Address, CatalogueItem, Order, OrderLine, Tax
+from igest_sync.models import Address, CatalogueItem, Hook, Order, OrderLine, Tax
 
 SERVICE = "Jumpseller"
 ZERO = Decimal("0")
@@ -353,3 +353,22 @@ def catalogue_items(item: Any) -> list[CatalogueItem]:
             )
         )
     return items
+
+
+def parse_hook(item: Any) -> Hook:
+    """One hook (``{"hook": {...}}`` or bare) -> ``Hook``.
+
+    A hook we cannot identify (no id, event or URL) is a broken answer, not a hook to skip:
+    ``hooks remove`` must never act on a guess, so it raises ``BadResponse``.
+    """
+    hook = unwrap(item, "hook")
+    if not isinstance(hook, dict):
+        raise BadResponse(f"{SERVICE} sent a hook that is not an object", service=SERVICE)
+    hook_id = parse_int_id(hook.get("id"))
+    event, url = _text(hook.get("event")), _text(hook.get("url"))
+    if hook_id is None or not event or not url:
+        raise BadResponse(
+            f"{SERVICE} sent a hook without an id, event or URL (id {hook.get('id')!r})",
+            service=SERVICE,
+        )
+    return Hook(id=hook_id, event=event, url=url)

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from igest_sync.cli import alerts, catalogue, credits, invoicing, sandbox, serve, setup
+from igest_sync.cli import alerts, catalogue, credits, hooks, invoicing, sandbox, serve, setup
 from igest_sync.cli.session import Group, exit_codes_help, show_version, state_of
 
 app = typer.Typer(
@@ -83,7 +83,7 @@ def _global_options(
 
 
 # One module per command family; the order here is the order of `--help`.
-for _family in (invoicing, credits, catalogue, serve, setup, alerts, sandbox):
+for _family in (invoicing, credits, catalogue, serve, hooks, setup, alerts, sandbox):
     _family.register(app)
 
 

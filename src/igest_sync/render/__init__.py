@@ -33,6 +33,7 @@ from igest_sync.render.console import (
     warn,
 )
 from igest_sync.render.credits import credit_plan, credit_report, reconcile_report
+from igest_sync.render.hooks import hooks_report
 from igest_sync.render.invoicing import invoice_report, status_report
 from igest_sync.render.setup import check_json, check_results, sandbox_info, sandbox_json
 
@@ -49,6 +50,7 @@ __all__ = [
     "emit_report_json",
     "err",
     "error",
+    "hooks_report",
     "info",
     "internal_error",
     "invoice_report",

@@ -76,7 +76,9 @@ def sandbox_info(credentials: Mapping[str, Any]) -> None:
     snippet = (
         "[jumpseller]\n"
         f'base_url = "{js["base_url"]}"\nlogin = "{js["login"]}"\n'
-        f'auth_token = "{js["auth_token"]}"\n\n'
+        f'auth_token = "{js["auth_token"]}"\n'
+        + (f'hooks_token = "{js["hooks_token"]}"\n' if js.get("hooks_token") else "")
+        + "\n"
         "[igest]\n"
         f'base_url = "{ig["base_url"]}"\nintegration_key = "{ig["integration_key"]}"\n'
         f'security_code = "{ig["security_code"]}"\n\n'

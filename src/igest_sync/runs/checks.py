@@ -86,6 +86,7 @@ def run_checks(config: Config, jumpseller: JumpsellerApi, igest: IgestApi) -> li
     results = [store]
     if store.ok or store.exit_code != ExitCode.SERVICE:  # else it would repeat that failure
         results.extend(_check_stock_locations(config, jumpseller))
+        results.extend(_check_webhooks(config, jumpseller))
     entity: Entity | None
     try:
         entity = _call("iGEST entity", igest.entity, IGEST_AUTH_HINT)
@@ -345,3 +346,32 @@ def _check_stock_locations(config: Config, jumpseller: JumpsellerApi) -> list[Ch
             "Set [stock] jumpseller_location_id to the location that takes iGEST's stock.",
         )
     ]
+
+
+def _check_webhooks(config: Config, jumpseller: JumpsellerApi) -> list[CheckResult]:
+    """For a store that uses ``serve`` ([serve] public_url or a hooks token set): is the token
+    there to verify deliveries, and do the hooks point at public_url?"""
+    from igest_sync.runs.hooks import hooks_check
+
+    if config.serve.public_url is None and not config.jumpseller.hooks_token:
+        return []  # cron only: nothing about webhooks to check
+    results = []
+    if config.jumpseller.hooks_token:
+        results.append(CheckResult("hooks token", True, "set (serve verifies each delivery)"))
+    else:
+        results.append(
+            CheckResult(
+                "hooks token",
+                False,
+                "not set: serve refuses every webhook (it cannot verify them)",
+                "Set [jumpseller] hooks_token or IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN (Jumpseller "
+                "admin: Config > Notifications > Webhooks).",
+            )
+        )
+    try:
+        ok, detail, hint = _call("webhooks", lambda: hooks_check(config, jumpseller), "")
+    except _Failed as failed:
+        results.append(failed.result)
+    else:
+        results.append(CheckResult("webhooks", ok, detail, hint, warning=ok and hint is not None))
+    return results

@@ -17,6 +17,7 @@ from igest_sync.models import (
     DocumentDraft,
     Entity,
     ExemptionReason,
+    Hook,
     IgestProduct,
     IgestProductDraft,
     IssuedDocument,
@@ -61,6 +62,14 @@ class JumpsellerApi(Protocol):
     def set_stock(self, item: CatalogueItem, quantity: int) -> None: ...
 
     def set_location_stock(self, location_id: int, item: CatalogueItem, quantity: int) -> None: ...
+
+    def hooks(self) -> list[Hook]: ...
+
+    def create_hook(self, event: str, url: str) -> Hook: ...
+
+    def update_hook(self, hook_id: int, event: str, url: str) -> Hook: ...
+
+    def delete_hook(self, hook_id: int) -> None: ...
 
 
 class IgestApi(Protocol):

@@ -23,7 +23,13 @@ latency
 (``sb.jumpseller_app.latency``). Control endpoints without auth on both servers:
 ``GET /_sandbox/stats``, ``POST /_sandbox/reset-stats``, ``GET|POST|DELETE /_sandbox/faults``,
 ``POST /_sandbox/load`` ({"orders": n, "variants": n, "seed": s}); on Jumpseller also
-``POST /_sandbox/orders/{id}/pay`` ({"at": ISO time}, optional) and ``.../cancel``.
+``POST /_sandbox/orders/{id}/pay`` ({"at": ISO time}, optional) and ``.../cancel``,
+``GET /_sandbox/webhooks`` and ``POST /_sandbox/webhooks/reset``.
+
+Webhooks (``webhooks.py``): hooks registered through ``/v1/hooks.json`` (or
+``sb.webhooks.add_hook``) get signed deliveries of the store's events from background threads,
+with Jumpseller's retries (``webhook_time_scale=`` shrinks their minutes) and the pause after 8
+failures; ``sb.credentials["jumpseller"]["hooks_token"]`` is the key of their HMAC.
 
 The sandbox clock (``clock=``, default the real UTC time) dates new things and decides what
 "today" and "in the future" mean for iGEST.
@@ -42,11 +48,13 @@ from igest_sync.sandbox.faults import FaultRule, Faults
 from igest_sync.sandbox.igest import IgestApp
 from igest_sync.sandbox.igest_state import IgestState
 from igest_sync.sandbox.jumpseller import JumpsellerApp
+from igest_sync.sandbox.jumpseller_wire import product_fields
 from igest_sync.sandbox.limits import IgestLimiter, JumpsellerLimiter
 from igest_sync.sandbox.server import LoopbackServer
 from igest_sync.sandbox.stats import Stats
 from igest_sync.sandbox.store import JumpsellerStore, Product, Variant
 from igest_sync.sandbox.vies import VatRegistry, ViesApp
+from igest_sync.sandbox.webhooks import Webhooks
 
 __all__ = ["FaultRule", "Faults", "Sandbox", "start_sandbox"]
 
@@ -92,6 +100,8 @@ class Sandbox:
         credentials: dict[str, dict[str, str]] | None = None,
         vies_port: int = 0,
         cross_border: bool = False,
+        webhook_time_scale: float = 1.0,
+        webhook_timeout: float = 15.0,
     ) -> None:
         self.clock = clock or _utc_now
         self._ports = (jumpseller_port, igest_port, vies_port)
@@ -104,10 +114,25 @@ class Sandbox:
         self._js_token = given.get("jumpseller", {}).get("auth_token") or _random(alnum, 32)
         self._ig_key = given.get("igest", {}).get("integration_key") or "ik_" + _random(alnum, 24)
         self._ig_code = given.get("igest", {}).get("security_code") or _random(string.digits, 8)
+        self._hooks_token = given.get("jumpseller", {}).get("hooks_token") or _random(alnum, 32)
 
         self.faults = Faults()
         self.statistics = Stats()
         self.store = JumpsellerStore(self.clock, data.store_info(store_code), data.seed_locations())
+        self.store.info["hooks_token"] = self._hooks_token
+        self.webhooks = Webhooks(
+            # The store code a delivery names: the one our model of Jumpseller shares with the
+            # client's config ([jumpseller] store defaults to the login), so a config made
+            # from the credentials accepts the sandbox's deliveries as they are.
+            store_code=lambda: self._js_login,
+            hooks_token=lambda: str(self.store.info.get("hooks_token") or ""),
+            clock=self.clock,
+            stats=self.statistics,
+            faults=self.faults,
+            time_scale=webhook_time_scale,
+            timeout=webhook_timeout,
+        )
+        self.store.on_event = self._store_event
         self.igest = IgestState(
             self.clock,
             entity=igest_seed.entity(),
@@ -134,6 +159,7 @@ class Sandbox:
             stats=self.statistics,
             faults=self.faults,
             limiter=self.jumpseller_limiter,
+            webhooks=self.webhooks,
             latency=js_latency,
         )
         self.igest_app = IgestApp(
@@ -154,6 +180,16 @@ class Sandbox:
             self.load_cross_border()
 
     # Data -----------------------------------------------------------------------------------
+
+    def _store_event(self, event: str, kind: str, item_id: int) -> None:
+        # Called with the store lock held: the body is the state right after the change.
+        if not self.webhooks.wants(event):
+            return
+        if kind == "order":
+            payload: dict[str, Any] = {"order": self.store.orders[item_id]}
+        else:
+            payload = {"product": product_fields(self.store.products[item_id])}
+        self.webhooks.notify(event, item_id, payload)
 
     def load_seed(self) -> None:
         """The seed shop on both sides (see ``data``)."""
@@ -221,8 +257,10 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        """Stop both servers (held faults are released); in-process use stays possible."""
+        """Stop the servers and the webhook senders (held faults are released); in-process use
+        stays possible."""
         self.faults.release()
+        self.webhooks.stop()
         servers, self._servers = self._servers, []
         for server in servers:
             server.stop()
@@ -259,6 +297,7 @@ class Sandbox:
                 "base_url": self.jumpseller_base_url,
                 "login": self._js_login,
                 "auth_token": self._js_token,
+                "hooks_token": self._hooks_token,
             },
             "igest": {
                 "base_url": self.igest_base_url,
@@ -291,7 +330,7 @@ def start_sandbox(
 ) -> Sandbox:
     """A running ``Sandbox`` (its servers listening on 127.0.0.1). ``options``: the other
     ``Sandbox`` keywords (``ban_seconds``, ``clock``, ``store_code``, ``credentials``,
-    ``vies_port``, ``cross_border``)."""
+    ``vies_port``, ``cross_border``, ``webhook_time_scale``, ``webhook_timeout``)."""
     return Sandbox(
         seed=seed,
         jumpseller_port=jumpseller_port,

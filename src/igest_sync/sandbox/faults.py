@@ -3,7 +3,8 @@
     sb.faults.add(service="igest", kind="502", method="POST", path=r"^/v1/documents$",
                   nth=1, times=1, after=False, seconds=5.0, retry_after=1) -> FaultRule
 
-``service`` is "jumpseller", "igest", "vies" or "*". ``method`` is an HTTP method or "*". ``path`` is a
+``service`` is "jumpseller", "igest", "vies", "webhooks" (the deliveries the sandbox sends: see
+``webhooks.py``) or "*" (every service but the webhooks: those have kinds of their own). ``method`` is an HTTP method or "*". ``path`` is a
 regular expression searched in the request path (``^/v1/documents$``). Each rule counts the
 requests it matches: the ``nth`` matching request and the ``times - 1`` after it get the fault
 (``times=None``: every matching request from the ``nth`` on). Rules are consulted in the order
@@ -28,6 +29,10 @@ Kinds:
 the request is processed fully (the draft is created, the stock moved) and THEN the fault
 replaces the answer: "the POST reached iGEST but the answer was lost".
 
+For ``service="webhooks"`` the kinds are ``dropped``, ``twice``, ``delayed`` (``seconds``
+later) and ``forged`` (see ``webhooks.py``) and ``path`` is searched in ``"<event>/<id>"``
+(``^order_paid/10015$``); ``method`` is "POST" or "*".
+
 ``POST /_sandbox/faults`` takes a JSON list of the same keyword arguments.
 """
 
@@ -43,7 +48,8 @@ import httpx
 from igest_sync.sandbox.messages import DropConnection, Request, Response
 
 KINDS = ("500", "502", "429", "timeout", "reset", "truncated", "bad_shape")
-SERVICES = ("jumpseller", "igest", "vies", "*")
+WEBHOOK_KINDS = ("dropped", "twice", "delayed", "forged")
+SERVICES = ("jumpseller", "igest", "vies", "webhooks", "*")
 
 _HTML = (
     "<html><head><title>{status} {phrase}</title></head><body><center><h1>{status} {phrase}"
@@ -68,10 +74,13 @@ class FaultRule:
 
     def __post_init__(self) -> None:
         self.kind = str(self.kind)
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(KINDS)}")
         if self.service not in SERVICES:
             raise ValueError(f"unknown service {self.service!r}; one of {', '.join(SERVICES)}")
+        kinds = WEBHOOK_KINDS if self.service == "webhooks" else KINDS
+        if self.kind not in kinds:
+            raise ValueError(
+                f"unknown fault kind {self.kind!r} for {self.service}; one of {', '.join(kinds)}"
+            )
         if self.nth < 1 or (self.times is not None and self.times < 1):
             raise ValueError("nth and times must be at least 1")
         self.method = self.method.upper()
@@ -83,7 +92,7 @@ class FaultRule:
 
     def matches(self, service: str, method: str, path: str) -> bool:
         return (
-            self.service in ("*", service)
+            (self.service == service or (self.service == "*" and service != "webhooks"))
             and self.method in ("*", method)
             and self._pattern is not None
             and self._pattern.search(path) is not None

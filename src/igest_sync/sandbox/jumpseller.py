@@ -4,7 +4,8 @@ Routes (under ``/v1``): ``store/info.json``; ``orders.json`` (``status_filters[]
 ``dateFilter`` = customDate + ``initialDate``/``finalDate`` or today, yesterday, last7days,
 last30days, last90days, on ``created_at``'s Europe/Lisbon date, inclusive), ``orders/count``,
 ``orders/status/{status}``, ``orders/after/{id}``, ``orders/{id}`` (GET, PUT),
-``orders/{id}/documents`` (GET, POST); ``products.json`` (GET, POST), ``products/count``,
+``orders/{id}/documents`` (GET, POST); ``hooks.json`` (GET, POST), ``hooks/{id}`` (GET, PUT,
+DELETE: ``jumpseller_hooks.py``, deliveries in ``webhooks.py``); ``products.json`` (GET, POST), ``products/count``,
 ``products/{id}`` (GET, PUT), ``products/{id}/variants``, ``products/{id}/variants/{vid}``
 (GET, PUT); ``locations.json``; ``products_locations`` (GET, PUT).
 
@@ -32,6 +33,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from igest_sync.sandbox.faults import Faults
+from igest_sync.sandbox.jumpseller_hooks import HookRoutes
 from igest_sync.sandbox.jumpseller_locations import (
     LocationStockRoutes,
     bad_params,
@@ -49,6 +51,7 @@ from igest_sync.sandbox.store import (
     Variant,
     parse_wire_time,
 )
+from igest_sync.sandbox.webhooks import Webhooks
 from igest_sync.sandbox.wsgi import EmulatorApp, HttpError, Request, Response
 
 try:
@@ -66,7 +69,7 @@ _RELATIVE_DAYS = {
 }
 
 
-class JumpsellerApp(LocationStockRoutes, EmulatorApp):
+class JumpsellerApp(HookRoutes, LocationStockRoutes, EmulatorApp):
     service = "jumpseller"
 
     def __init__(
@@ -78,10 +81,12 @@ class JumpsellerApp(LocationStockRoutes, EmulatorApp):
         stats: Stats,
         faults: Faults,
         limiter: JumpsellerLimiter,
+        webhooks: Webhooks,
         latency: float = 0.0,
     ) -> None:
         super().__init__(stats=stats, faults=faults, latency=latency)
         self.store = store
+        self.webhooks = webhooks
         self.login = login
         self.auth_token = auth_token
         self.limiter = limiter
@@ -113,11 +118,18 @@ class JumpsellerApp(LocationStockRoutes, EmulatorApp):
             "/v1/locations.json",
             lambda q: Response.json([{"location": loc} for loc in self.store.locations]),
         )
+        r("GET", "/v1/hooks.json", self.list_hooks)
+        r("POST", "/v1/hooks.json", self.create_hook)
+        r("GET", "/v1/hooks/{id}.json", self.get_hook)
+        r("PUT", "/v1/hooks/{id}.json", self.update_hook)
+        r("DELETE", "/v1/hooks/{id}.json", self.delete_hook)
         r("GET", "/v1/products_locations", self.get_location_stock)
         r("PUT", "/v1/products_locations", self.put_location_stock)
         self.control.add("POST", "/_sandbox/orders/{id}/pay", self._control_pay)
         self.control.add("POST", "/_sandbox/orders/{id}/cancel", self._control_cancel)
         self.control.add("POST", "/_sandbox/load", self._control_load)
+        self.control.add("GET", "/_sandbox/webhooks", self.webhooks_control)
+        self.control.add("POST", "/_sandbox/webhooks/reset", self.webhooks_reset)
 
     # Pipeline hooks -------------------------------------------------------------------------
 
@@ -271,6 +283,8 @@ class JumpsellerApp(LocationStockRoutes, EmulatorApp):
                 order["shipment_status"] = enum.replace("_", " ").title()
             if "additional_fields" in fields:
                 order["additional_fields"] = fields["additional_fields"]
+            if fields.keys() - {"status"}:  # a status change has announced itself
+                self.store.emit("order_updated", "order", order_id)
             return Response.json({"order": order})
 
     def list_documents(self, request: Request) -> Response:

@@ -9,6 +9,10 @@ so a variant's ``stock`` is always the sum over locations. Setting an item's sto
 main location; setting a location's stock changes the item's total.
 
 Every method takes the store lock; the emulator's handlers also hold it for a whole request.
+
+Changes are announced to ``on_event(event, kind, id)`` (kind "order" or "product"; the sandbox
+turns them into webhook deliveries, ``webhooks.py``), called with the lock held so that the
+body a listener reads is the state right after the change.
 """
 
 from __future__ import annotations
@@ -100,6 +104,12 @@ class JumpsellerStore:
         self.locations: list[dict[str, Any]] = list(locations)
         self.location_stock: dict[tuple[int, int, int | None], int] = {}  # non-main locations
         self.documents: dict[int, list[dict[str, Any]]] = {}
+        self.on_event: Callable[[str, str, int], None] | None = None
+
+    def emit(self, event: str, kind: str, item_id: int) -> None:
+        """Tell the listener that ``event`` happened to order/product ``item_id``."""
+        if self.on_event is not None:
+            self.on_event(event, kind, item_id)
 
     # Orders ---------------------------------------------------------------------------------
 
@@ -124,6 +134,7 @@ class JumpsellerStore:
                 raise ValueError(f"order {order_id} exists already")
             self.orders[order_id] = order
             bisect.insort(self._order_ids, order_id)
+            self.emit(f"order_{order['status_enum']}", "order", order_id)
             return order_id
 
     def add_orders(self, orders: Iterable[dict[str, Any]]) -> int:
@@ -160,10 +171,14 @@ class JumpsellerStore:
             raise ValueError(f"unknown status {status!r}")
         with self.lock:
             order = self.order(order_id)
+            changed = order["status_enum"] != status
             order["status_enum"] = status
             order["status"] = order["status_name"] = STATUS_NAMES[status]
             if status == "paid" and order.get("completed_at") is None:
                 order["completed_at"] = wire_time(at or self.clock())
+            if changed:
+                self.emit(f"order_{status}", "order", order_id)
+                self.emit("order_updated", "order", order_id)
             return order
 
     def pay_order(self, order_id: int, at: datetime | None = None) -> dict[str, Any]:
@@ -316,3 +331,4 @@ class JumpsellerStore:
                 main = holder.stock - others
                 self.location_stock[key] = quantity
                 holder.stock = main + self._others(product_id, variant_id)
+            self.emit("product_stock_updated", "product", product_id)
