@@ -64,6 +64,9 @@ class InvoiceConfig:
     missing_sku_prefix: str = "JS-"  # fallback reference: JS-<product id>[-<variant id>]
     credit_cancelled: bool = True  # issue an NC when a paid, invoiced order is cancelled
     credit_reason: str = "Encomenda cancelada"
+    # Orders created this many days ago at most are credited when cancelled (credit_cancelled);
+    # an older one cancelled later is printed as a notice naming the command that credits it.
+    credit_lookback_days: int = 90
     link_documents: bool = True  # attach the document to the Jumpseller order
     email_customer: bool = False
     email_max_age_days: int = 3

@@ -67,6 +67,7 @@ _RANGES: dict[tuple[str, str], tuple[int | Decimal | None, int | Decimal | None]
     ("invoice", "concurrency"): (1, 8),  # iGEST allows 10 requests/s: more workers only queue
     ("invoice", "email_max_age_days"): (0, None),
     ("invoice", "remind_failed_hours"): (0, None),
+    ("invoice", "credit_lookback_days"): (1, 3650),
     ("stock", "max_zero_share"): (Decimal(0), Decimal(1)),
     ("stock", "jumpseller_location_id"): (1, None),
     ("serve", "port"): (1, 65535),

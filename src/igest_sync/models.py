@@ -305,6 +305,9 @@ class IssuedDocument:
     lines: tuple[DocumentLine, ...] = ()
     prices_include_vat: bool | None = None
     related_number: str | None = None
+    # The customer as iGEST holds it (a credit note names the very customer of its original:
+    # a foreign VAT number keeps its country, the address stays); None when iGEST sent none.
+    customer: Customer | None = None
 
 
 @dataclass(frozen=True)

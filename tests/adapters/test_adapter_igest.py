@@ -174,6 +174,7 @@ def test_create_document_sends_the_contract_body(ig, httpx_mock):
         net_total=Decimal("25.01"),
         vat_total=Decimal("3.74"),
         gross_total=Decimal("28.75"),
+        customer=Customer(nif="123456789", name="Ana Silva"),
     )
     assert type(doc.gross_total) is Decimal
     request = httpx_mock.get_request()
@@ -616,3 +617,35 @@ def test_the_notes_lines_travel_as_one_line(ig, httpx_mock):
     ig.create_document(draft(notes="Encomenda Jumpseller n.º 1\nPago em 2026-11-18"))
     body = json.loads(httpx_mock.get_requests()[-1].content)
     assert body["notes"] == "Encomenda Jumpseller n.º 1 | Pago em 2026-11-18"
+
+
+def test_a_documents_customer_is_read_as_igest_holds_it(ig, httpx_mock):
+    """A credit note names the very customer of its original: a foreign VAT number keeps
+    its country and the address stays; iGEST's final consumer has no NIF of its own."""
+    held = {
+        "nif": "ESB12345678",
+        "name": "Cerámica SL",
+        "email": "compras@ceramica.es",
+        "address": "Calle Mayor 1",
+        "postal_code": "28001",
+        "city": "Madrid",
+        "country": "ES",
+    }
+    httpx_mock.add_response(
+        method="GET", url=f"{IG_BASE}/documents/doc-1", json=document_json(customer=held)
+    )
+    doc = ig.get_document("doc-1")
+    assert doc.customer == Customer(
+        nif="ESB12345678",
+        name="Cerámica SL",
+        email="compras@ceramica.es",
+        address="Calle Mayor 1",
+        postal_code="28001",
+        city="Madrid",
+        country="ES",
+    )
+    consumer = {"nif": "999999990", "name": "Consumidor final", "country": "PT"}
+    httpx_mock.add_response(
+        method="GET", url=f"{IG_BASE}/documents/doc-2", json=document_json(customer=consumer)
+    )
+    assert ig.get_document("doc-2").customer == Customer(nif=None, name="Consumidor final")

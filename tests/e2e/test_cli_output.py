@@ -92,7 +92,8 @@ def test_real_json_outputs_match_their_schemas(sandbox, cli: Cli, tmp_path):
 
     status = cli("status", "--json")
     _validate("status", status.json())
-    assert status.json()["store"] == sandbox.credentials["jumpseller"]["login"]
+    # Titled by the store's name (Jumpseller's store info, remembered by the runs), not its login.
+    assert status.json()["store"] == "Loja do Azulejo"
     assert [f["order_id"] for f in status.json()["failed"]] == [bad]
 
     resend = cli("resend", str(bad), "--nif", "123456789", "--json")
@@ -167,7 +168,8 @@ def test_every_command_fits_80_columns_without_cutting_keys_or_numbers(sandbox, 
     _assert_fits(failed, whole=(str(bad), "123456788", "--as-consumer"))
     status = cli("status")
     _assert_fits(status, whole=("FR A/1", "FR A/11", "2026-", "--as-consumer", "Failed orders"))
-    assert sandbox.credentials["jumpseller"]["login"] in status.stdout  # names its store
+    assert "Loja do Azulejo" in status.stdout  # names its store
+    assert sandbox.credentials["jumpseller"]["login"] not in status.stdout
     # Failure reasons wrap between words: every word of the ledger's reason is printed whole.
     reason = cli("status", "--json").json()["failed"][0]["error"]
     words = status.stdout.split()

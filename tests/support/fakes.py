@@ -260,6 +260,7 @@ class FakeIgest(_Fake):
             lines=draft.lines,
             prices_include_vat=draft.prices_include_vat,
             related_number=draft.related_document[0] if draft.related_document else None,
+            customer=draft.customer,
         )
         self.documents[doc.id] = doc
         if finalize:

@@ -300,6 +300,8 @@ def test_directory_instead_of_file_is_a_config_error(tmp_path):
         ("invoice", "email_max_age_days = -1", "[invoice] email_max_age_days: expected a value"),
         ("invoice", 'series = ""', "[invoice] series: must not be empty"),
         ("invoice", 'credit_reason = " "', "[invoice] credit_reason: must not be empty"),
+        ("invoice", "credit_lookback_days = 0", "[invoice] credit_lookback_days: expected a value"),
+        ("invoice", 'credit_lookback_days = "90"', "[invoice] credit_lookback_days: expected an"),
         ("products", "vat_rate = 22", "[products] vat_rate: 22 is not a VAT rate in PT"),
         ("products", "vat_rate = 0", "[products] exemption_code: missing; required when vat_rate"),
     ],

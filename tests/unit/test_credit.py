@@ -12,7 +12,6 @@ from igest_sync.fiscal.credit import (
     CreditRefused,
     CreditRequest,
     credit_note_draft,
-    credit_reference,
     plan_credit,
 )
 from igest_sync.fiscal.money import document_totals
@@ -191,14 +190,12 @@ def test_the_draft_carries_reference_relation_customer_and_restock():
         7,
         plan,
         settings,
-        store="shop",
-        seq=2,
+        reference="jumpseller:shop:7:credit:r0123456789",
         issue_date=date(2026, 11, 25),
         reason="Devolução",
         restock=False,
     )
-    assert draft.external_reference == "jumpseller:shop:7:credit:2"
-    assert credit_reference("shop", 7, 1) == "jumpseller:shop:7:credit"
+    assert draft.external_reference == "jumpseller:shop:7:credit:r0123456789"
     assert draft.type == "NC" and draft.payment_method is None
     assert draft.related_document == ("FR A/12", "Devolução")
     assert draft.customer.nif == "123456789" and draft.customer.name == "Ana Silva"
@@ -209,8 +206,7 @@ def test_the_draft_carries_reference_relation_customer_and_restock():
         7,
         plan,
         settings,
-        store="shop",
-        seq=2,
+        reference="jumpseller:shop:7:credit:r0123456789",
         issue_date=date(2026, 11, 25),
         reason="  ",
         restock=False,
@@ -221,8 +217,7 @@ def test_the_draft_carries_reference_relation_customer_and_restock():
             7,
             plan,
             settings,
-            store="shop",
-            seq=2,
+            reference="jumpseller:shop:7:credit:r0123456789",
             issue_date=date(2026, 11, 1),
             reason="x",
             restock=True,

@@ -54,11 +54,14 @@ def test_on_a_terminal_the_prompts_show_defaults_and_suggest_the_environment(
     assert f"First day to invoice (orders paid before it are never invoiced) [{today}]:" in (
         result.output
     )
-    assert "Enter to keep it out of the file and set IGEST_SYNC_JUMPSELLER_AUTH_TOKEN" in (
-        result.output
-    )
-    assert "set IGEST_SYNC_IGEST_SECURITY_CODE instead" in result.output
-    assert "set IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN instead" in result.output
+    # The secret prompts' explanation is wrapped between words, within 80 columns.
+    text = " ".join(result.output.split())
+    assert "Enter to keep it out of the file and set IGEST_SYNC_JUMPSELLER_AUTH_TOKEN" in text
+    assert "set IGEST_SYNC_IGEST_SECURITY_CODE instead" in text
+    prompts = result.output.split("Wrote ")[0].splitlines()  # before the paths of tmp_path
+    assert all(len(line) <= 80 for line in prompts), result.output
+    assert "Jumpseller auth token (hidden):" in result.output
+    assert "set IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN instead" in text
     assert f"First day invoiced: {today} (today, the default" in result.output
     assert f"Next: igest-sync --config '{config}' check" in result.output
     data = tomllib.loads(config.read_text(encoding="utf-8"))

@@ -15,6 +15,7 @@ from igest_sync.errors import UsageError
 from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.models import Action, OrderLine, Tax, WorkState
 from igest_sync.runs.credit import credit_run
+from igest_sync.runs.discover import record_order
 from igest_sync.runs.invoice_report import InvoiceReport
 from igest_sync.runs.issuer import Issuer
 from igest_sync.state.ledger import Ledger
@@ -88,7 +89,9 @@ def test_partial_credit_is_planned_asked_and_recorded_with_its_request(world):
     assert report.exit_code == 0 and report.outcome.action == Action.ISSUED
     assert "25.00 EUR left" in report.outcome.detail
     [nc] = notes(igest)
-    assert nc.external_reference == f"jumpseller:{STORE}:{ORDER}:credit"
+    # The reference carries the request's key: iGEST itself tells what this request produced.
+    assert nc.external_reference.startswith(f"jumpseller:{STORE}:{ORDER}:credit:r")
+    assert len(nc.external_reference.rsplit(":", 1)[1]) == 11
     assert igest.drafts[-1].move_stock is False
     assert igest.drafts[-1].related_document == ("FR A/1", "Partiu")
     [work] = ledger.credit_works(ORDER)
@@ -113,7 +116,13 @@ def test_credits_in_sequence_then_a_refusal_naming_them(world):
         assert report.outcome.action == Action.ISSUED, report.outcome.detail
     assert [n.gross_total for n in notes(igest)] == [D("10.00"), D("5.00"), D("20.00")]
     assert [w.seq for w in ledger.credit_works(ORDER)] == [1, 2, 3]
-    refused = run(world).credit(ORDER, CreditRequest.parse(["SKU-1:1"]), "x", confirm=yes)
+    # The first request asked again: its own NC, not "nothing left"; with --again: refused.
+    same = run(world).credit(ORDER, CreditRequest.parse(["SKU-1:1"]), " X.", confirm=yes)
+    assert same.exit_code == 0 and same.outcome.action == Action.ALREADY
+    assert same.outcome.detail.startswith("already issued: NC A/1 of 2026-11-25 for this request")
+    refused = run(world).credit(
+        ORDER, CreditRequest.parse(["SKU-1:1"]), "x", confirm=yes, again=True
+    )
     assert refused.exit_code == 1 and refused.outcome.action == Action.FAILED
     assert "SKU-1: 3 invoiced, 3 already credited (NC A/1, NC A/3)" in refused.outcome.detail
     assert len(ledger.credit_works(ORDER)) == 3  # a refusal is not recorded as work
@@ -154,15 +163,19 @@ def test_a_lost_ledger_cannot_credit_twice_and_takes_a_fresh_reference(world):
     assert run(world).credit(ORDER, CreditRequest.parse(["SKU-2"]), "x", confirm=yes).exit_code == 0
     with Ledger(Path(":memory:")) as fresh:
         lost = (config, fresh, js, igest)
+        # The same request, read back from iGEST by its key: its NC, adopted; nothing issued.
         again = run(lost).credit(ORDER, CreditRequest.parse(["SKU-2"]), "x", confirm=yes)
-        assert (
-            again.exit_code == 1 and "SKU-2: 1 invoiced, 1 already credited" in again.outcome.detail
-        )
-        # The NC found in iGEST is adopted into the new ledger; a new request gets seq 2.
+        assert again.exit_code == 0 and again.outcome.action == Action.ADOPTED
+        assert again.outcome.detail.startswith("already issued: NC A/1 of 2026-11-25")
         assert [d.number for d in fresh.credit_documents(ORDER)] == ["NC A/1"]
+        # Another unit for the same reason, deliberately: refused, nothing is left of SKU-2.
+        more = run(lost).credit(ORDER, CreditRequest.parse(["SKU-2"]), "x", confirm=yes, again=True)
+        assert (
+            more.exit_code == 1 and "SKU-2: 1 invoiced, 1 already credited" in more.outcome.detail
+        )
         new = run(lost).credit(ORDER, CreditRequest.parse(["SKU-1:1"]), "x", confirm=yes)
         assert new.outcome.action == Action.ISSUED
-        assert notes(igest)[-1].external_reference.endswith(":credit:2")
+        assert [w.seq for w in fresh.credit_works(ORDER)] == [1, 2]
     assert len(notes(igest)) == 2
 
 
@@ -229,3 +242,139 @@ def test_an_invoice_credited_in_full_elsewhere_is_looked_up_once(world):
     run(world).credit_cancelled(InvoiceReport())
     assert len(igest.log) == reads  # not read again on every run
     assert len(notes(igest)) == 1
+
+
+# -- exactly once per request (issue 18) ------------------------------------------------------
+
+
+def ask(world, spec=("SKU-1:1",), reason="Devolução", *, lost=None, **kwargs):
+    """``credit`` as typed; ``lost``: the step ("request", "finalize") whose answer is lost,
+    after which iGEST cannot tell at once either (two lookups fail)."""
+    igest = world[3]
+
+    def lose(step: str) -> None:
+        if step == lost:
+            method = "create_document" if step == "request" else "finalize_document"
+            igest.faults.add(method, "timeout", after=True)
+            igest.faults.add("find_documents", "5xx", times=2)
+
+    credits = run(world, crash_hook=lose)
+    return credits.credit(ORDER, CreditRequest.parse(list(spec)), reason, confirm=yes, **kwargs)
+
+
+@pytest.mark.parametrize("method", ["create_document", "finalize_document"])
+def test_a_lost_answer_is_looked_up_at_once_and_the_one_nc_reported(world, method):
+    _, ledger, _, igest = world
+    igest.faults.add(method, "timeout", after=True)  # iGEST did it; the answer was lost
+    report = ask(world)
+    assert report.exit_code == 0 and not report.unknown, report.outcome.detail
+    assert report.outcome.action in (Action.ISSUED, Action.ADOPTED)
+    [nc] = notes(igest)
+    assert nc.gross_total == D("10.00")
+    assert [d for d in igest.documents.values() if d.status == "draft"] == []
+    assert [w.state for w in ledger.credit_works(ORDER)] == [WorkState.FINAL]
+
+
+@pytest.mark.parametrize("step", ["request", "finalize"])
+def test_an_unknown_outcome_says_so_and_the_rerun_finishes_it_without_a_second_nc(world, step):
+    _, ledger, _, igest = world
+    report = ask(world, lost=step)
+    assert report.exit_code == 1 and report.unknown
+    detail = report.outcome.detail
+    assert "is unknown" in detail and "iGEST may have issued it" in detail
+    assert '`igest-sync credit 10452 --reason "Devolução" --line SKU-1:1`' in detail
+    assert "without issuing a second one" in detail
+    assert "no credit note issued" not in report.summary()  # never a refusal
+    rerun = ask(world)
+    assert rerun.exit_code == 0, rerun.outcome.detail
+    [nc] = notes(igest)
+    assert [w.state for w in ledger.credit_works(ORDER)] == [WorkState.FINAL]
+    assert [d for d in igest.documents.values() if d.status == "draft"] == []
+    third = ask(world)
+    assert third.outcome.action == Action.ALREADY and third.exit_code == 0
+    assert third.outcome.detail == (
+        f"already issued: {nc.number} of 2026-11-25 for this request; nothing issued"
+    )
+    assert len(notes(igest)) == 1
+
+
+def test_finished_by_the_invoice_credit_pass_then_asked_again(world):
+    _, ledger, _, igest = world
+    assert ask(world, lost="finalize").unknown
+    run(world).credit_cancelled(InvoiceReport())  # the next `invoice` finishes it
+    assert [w.state for w in ledger.credit_works(ORDER)] == [WorkState.FINAL]
+    rerun = ask(world)
+    assert rerun.exit_code == 0 and rerun.outcome.detail.startswith("already issued: NC A/1")
+    assert len(notes(igest)) == 1
+
+
+def test_again_is_a_decision_and_a_repeated_again_never_a_third(world):
+    igest = world[3]
+    assert ask(world).outcome.action == Action.ISSUED
+    plans = []
+    # --again, interrupted with its outcome unknown, then finished by the credit pass:
+    first = run(world).credit(
+        ORDER, CreditRequest.parse(["SKU-1:1"]), "Devolução", again=True, confirm=plans.append
+    )
+    assert first.declined and plans[0].same_request == ("NC A/1 of 2026-11-25",)
+    assert ask(world, again=True, lost="finalize").unknown
+    run(world).credit_cancelled(InvoiceReport())
+    assert len(notes(igest)) == 2
+    # The person repeats the interrupted --again: answered with that NC, not a third one.
+    repeated = ask(world, again=True)
+    assert repeated.exit_code == 0 and repeated.outcome.detail.startswith("already issued: NC A/2")
+    assert "run it with --again again" in repeated.outcome.detail
+    assert len(notes(igest)) == 2
+    # A further --again, now that it was answered, is another unit: a third NC.
+    third = ask(world, again=True)
+    assert third.outcome.action == Action.ISSUED and len(notes(igest)) == 3
+    assert len({n.external_reference for n in notes(igest)}) == 3
+    # Without --again the request's latest NC is reported.
+    assert ask(world).outcome.detail.startswith("already issued: NC A/3")
+
+
+def test_another_reason_is_another_request(world):
+    _, _, _, igest = world
+    assert ask(world, reason="Partiu").outcome.action == Action.ISSUED
+    assert ask(world, reason="partiu.").outcome.action == Action.ALREADY
+    assert ask(world, reason="Cor errada").outcome.action == Action.ISSUED
+    assert len(notes(igest)) == 2
+
+
+def test_the_nc_names_the_invoices_customer_as_igest_holds_it(world):
+    from igest_sync.models import Customer
+
+    _, _, _, igest = world
+    [invoice] = [d for d in igest.finals() if d.type == "FR"]
+    held = Customer(
+        nif="ESB12345678",
+        name="Cerámica SL",
+        address="Calle Mayor 1",
+        postal_code="28001",
+        city="Madrid",
+        country="ES",
+    )
+    igest.documents[invoice.id] = replace(invoice, customer=held, customer_nif="ESB12345678")
+    assert ask(world).outcome.action == Action.ISSUED
+    assert igest.drafts[-1].customer == held
+
+
+def test_an_old_order_cancelled_later_is_pointed_out_not_left_silent(world):
+    config, ledger, js, igest = world
+    from datetime import timedelta
+
+    old = replace(three_of_a_kind(status="canceled"), created_at=NOW - timedelta(days=200))
+    record_order(ledger, replace(old, status="paid"))  # as discover did when it was paid
+    js.add(old)
+    report = InvoiceReport()
+    run(world).credit_cancelled(report)
+    assert notes(igest) == [] and report.outcomes == []
+    [notice] = report.notices
+    assert f"Order {ORDER} was cancelled after FR A/1" in notice
+    assert "credit_lookback_days (90)" in notice
+    assert f"`igest-sync credit {ORDER} --reason TEXT --all`" in notice
+    # A longer window credits it.
+    wide = (replace(config, invoice=replace(config.invoice, credit_lookback_days=365)),) + world[1:]
+    later = InvoiceReport()
+    run(wide).credit_cancelled(later)
+    assert [o.action for o in later.outcomes] == [Action.ISSUED] and len(notes(igest)) == 1

@@ -27,3 +27,24 @@ def test_a_failed_invoice_is_late_but_a_failed_credit_note_is_not() -> None:
         ledger.fail(8, Kind.CREDIT, "refused", transient=False, seq=2)
         report = build_status(ledger, now=NOW)
     assert [order_id for order_id, _, _ in report.late_beyond(24)] == [7]
+
+
+def test_status_is_titled_by_the_stores_name_remembered_by_the_runs() -> None:
+    from igest_sync.runs.status import remember_store_name
+    from tests.support.fakes import FakeJumpseller
+
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    js = FakeJumpseller(info={"name": "Loja do Azulejo", "code": "azulejo"})
+    with Ledger(Path(":memory:")) as ledger:
+        # Before any run has asked Jumpseller: the login the config falls back to.
+        assert build_status(ledger, now=now, store="azulejo-login").store == "azulejo-login"
+        remember_store_name(ledger, js, now)
+        assert build_status(ledger, now=now, store="azulejo-login").store == "Loja do Azulejo"
+        remember_store_name(ledger, js, now + timedelta(days=6))  # remembered: not asked
+        assert js.calls.count("store_info") == 1
+        js.info = {"name": "Azulejos & Companhia"}
+        remember_store_name(ledger, js, now + timedelta(days=8))  # a week on: asked again
+        assert build_status(ledger, now=now).store == "Azulejos & Companhia"
+        js.faults.add("store_info", "5xx")
+        remember_store_name(ledger, js, now + timedelta(days=16))  # a failure keeps the name
+        assert build_status(ledger, now=now).store == "Azulejos & Companhia"

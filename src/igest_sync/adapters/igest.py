@@ -23,6 +23,7 @@ from igest_sync.adapters.http import HttpService, RateWindow, ServiceClient
 from igest_sync.errors import BadResponse
 from igest_sync.models import (
     NOTES_SEPARATOR,
+    Customer,
     DocumentDraft,
     DocumentLine,
     Entity,
@@ -40,6 +41,10 @@ PER_PAGE = 100
 # iGEST's contract sends no rate-limit headers and promises 10/s. A server that does advertise
 # its per-second limit here (the sandbox does) is paced to it; without the header, 10/s.
 LIMIT_HEADER = "X-RateLimit-Limit"
+
+
+# Without a NIF iGEST bills its final consumer under this number (igest-api.md).
+_FINAL_CONSUMER = "999999990"
 
 
 def _read_error(body: Any) -> tuple[str | None, str | None, dict[str, str]]:
@@ -448,6 +453,21 @@ def _document(body: Any) -> IssuedDocument:
         lines=_document_lines(body.get("lines"), where),
         prices_include_vat=include if isinstance(include, bool) else None,
         related_number=_opt_str(related),
+        customer=_customer(customer) if customer else None,
+    )
+
+
+def _customer(body: dict[str, Any]) -> Customer:
+    """A document's customer as iGEST holds it; the final consumer has no NIF of its own."""
+    nif = _opt_str(body.get("nif"))
+    return Customer(
+        nif=None if nif in (None, "", _FINAL_CONSUMER) else nif,
+        name=_opt_str(body.get("name")) or "",
+        email=_opt_str(body.get("email")),
+        address=_opt_str(body.get("address")),
+        postal_code=_opt_str(body.get("postal_code")),
+        city=_opt_str(body.get("city")),
+        country=_opt_str(body.get("country")) or "PT",
     )
 
 

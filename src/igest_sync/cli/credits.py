@@ -39,6 +39,14 @@ def credit(
             show_default=False,
         ),
     ] = None,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again",
+            help="One more credit note for a request already credited (another unit returned "
+            "for the same reason).",
+        ),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Issue without asking.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show it; write nothing.")] = False,
     json_out: JsonOption = False,
@@ -50,7 +58,13 @@ def credit(
     (without --line or --shipping). What is already credited is read from iGEST: nothing is
     ever credited twice. It shows the invoice, the lines to credit and what remains, and asks
     before issuing; --yes skips the question (needed without a terminal, and with --json).
-    Exactly once: a command interrupted midway is finished by running it again.
+
+    Exactly once per request (the order, what it credits, the reason): running the same
+    command again never issues a second credit note. If the first attempt was interrupted or
+    its outcome is unknown, the rerun (or the next `invoice`) finishes that one; if it was
+    issued, the rerun says "already issued: NC A/4 of 2026-12-01 for this request" (exit 0).
+    For a second identical credit (another unit returned for the same reason), add --again:
+    the plan lists the credit notes issued before for the same request.
 
     \b
     Examples:
@@ -99,11 +113,23 @@ def credit(
 
     with session(ctx, dry_run=dry_run) as s:
         assert s.ledger is not None
-        report = credit_run(s.config, s.ledger, *s.clients).credit(
-            order_id, request, reason, restock=restock, dry_run=dry_run, confirm=confirm
+        credits = credit_run(s.config, s.ledger, *s.clients)
+        report = credits.credit(
+            order_id,
+            request,
+            reason,
+            restock=restock,
+            again=again,
+            dry_run=dry_run,
+            confirm=confirm,
+            acknowledge=False,
         )
-        s.notices = list(report.notices)
-    render.credit_report(report, json_out=json_out, plan_shown=bool(asked))
+        s.notices = list(report.notices)  # for the alerts sent when the session ends
+        render.credit_report(report, json_out=json_out, plan_shown=bool(asked))
+        sys.stdout.flush()
+        # Only once printed: a command killed before the person saw its outcome is repeated
+        # as it was typed, and --again repeated then reports that NC instead of another one.
+        credits.acknowledge(report)
     finish(report)
 
 

@@ -146,8 +146,9 @@ def status(
 ) -> None:
     """Show the documents issued, the orders that failed and why, and what waits for payment.
 
-    Reads only the local state file (and the config, for the store's name); contacts no
-    service. Lists the newest 20 documents unless told otherwise.
+    Reads only the local state file (and the config); contacts no service. The title names
+    the store as Jumpseller does (remembered by `invoice` runs, asked weekly), else its login.
+    Lists the newest 20 documents unless told otherwise.
 
     \b
     Examples:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from datetime import date
 from typing import Annotated
 
@@ -121,8 +122,16 @@ def init(
     def ask_secret(value: str | None, prompt: str, env_var: str) -> str | None:
         if value is not None or not interactive:
             return value or None
+        # The explanation on lines of its own, wrapped between words: a terminal would cut
+        # one long prompt at 80 columns in the middle of a word (or of the variable's name).
+        why = (
+            f"{prompt}: not shown as you type. Press Enter to keep it out of the file and "
+            f"set {env_var} instead."
+        )
+        typer.echo(textwrap.fill(why, width=79, break_long_words=False, break_on_hyphens=False))
         answer = typer.prompt(
-            f"{prompt} (hidden; Enter to keep it out of the file and set {env_var} instead)",
+            # The short name only: the explanation above says where it is found.
+            f"{prompt.split(' (')[0].split(',')[0]} (hidden)",
             default="",
             show_default=False,
             hide_input=True,

@@ -38,7 +38,7 @@ from decimal import Decimal, InvalidOperation
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import OrderRejected
 from igest_sync.fiscal import rules as pt_rules
-from igest_sync.fiscal.mapping import SHIPPING_REFERENCE, external_reference
+from igest_sync.fiscal.mapping import SHIPPING_REFERENCE
 from igest_sync.fiscal.money import (
     CENT,
     HUNDRED,
@@ -189,6 +189,11 @@ class CreditPlan:
     already_total: Decimal  # the gross of the NCs issued before
     credit_numbers: tuple[str, ...]  # those NCs
     warnings: tuple[str, ...] = ()
+    # NCs issued before for this very request ("NC A/2 of 2026-11-30"): a plan for ``--again``
+    # shows them before the question, so a second identical credit is a decision.
+    same_request: tuple[str, ...] = ()
+    # The original's customer as iGEST holds it: the NC names the very same one.
+    customer: Customer | None = None
 
     @property
     def remaining_total(self) -> Decimal:
@@ -209,6 +214,7 @@ class CreditPlan:
             "this_credit": str(self.gross_total),
             "remaining": str(self.remaining_total),
             "warnings": list(self.warnings),
+            "same_request": list(self.same_request),
         }
 
 
@@ -494,6 +500,7 @@ def plan_credit(
         already_total=sum((nc.gross_total for nc in credits), ZERO),
         credit_numbers=numbers,
         warnings=tuple(warnings),
+        customer=original.customer,
     )
 
 
@@ -609,27 +616,21 @@ def over_credited(original: IssuedDocument, credits: Sequence[IssuedDocument]) -
     return out
 
 
-def credit_reference(store: str, order_id: int, seq: int) -> str:
-    """The first NC of an order keeps ``...:credit``; later ones are ``...:credit:<seq>``."""
-    base = external_reference(store, order_id, "credit")
-    return base if seq == 1 else f"{base}:{seq}"
-
-
 def credit_note_draft(
     order_id: int,
     plan: CreditPlan,
     settings: InvoiceConfig,
     *,
-    store: str,
-    seq: int,
+    reference: str,
     issue_date: date,
     reason: str,
     restock: bool,
     customer: Customer | None = None,
     warehouse: str | None = None,
 ) -> DocumentDraft:
-    """The NC for ``plan``: same customer and price mode as the original, no payment method (an
-    NC is not a receipt); ``restock`` returns the goods to the warehouse."""
+    """The NC for ``plan`` under ``reference`` (its request's): the original's customer as iGEST
+    holds it (a foreign VAT number keeps its country, the address stays) and its price mode, no
+    payment method (an NC is not a receipt); ``restock`` returns the goods to the warehouse."""
     if plan.original_date is not None and issue_date < plan.original_date:
         raise CreditRefused(
             order_id,
@@ -637,7 +638,8 @@ def credit_note_draft(
             f"dated {plan.original_date}",
         )
     reason = reason.strip() or settings.credit_reason
-    if customer is None:
+    customer = customer or plan.customer
+    if customer is None:  # iGEST sent the original without its customer: its NIF and name
         nif = plan.customer_nif
         consumer = nif in (None, "", pt_rules.FINAL_CONSUMER_NIF)
         customer = Customer(
@@ -647,7 +649,7 @@ def credit_note_draft(
     what = "Anula" if full else "Credita parte de"
     return DocumentDraft(
         order_id=order_id,
-        external_reference=credit_reference(store, order_id, seq),
+        external_reference=reference,
         type=pt_rules.CREDIT_NOTE,
         series=settings.series,
         date=issue_date,

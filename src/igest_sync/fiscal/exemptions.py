@@ -34,8 +34,6 @@ def exemption_code(settings: InvoiceConfig, zone: Zone, shipping: bool) -> str |
 
 def setting_to_fill(zone: Zone, shipping: bool) -> str:
     """What a refusal tells the merchant to set for this destination and kind."""
-    key = f"invoice.exemptions.{exemption_key(zone, shipping)}"
-    if zone == Zone.DOMESTIC:
-        old = "shipping_exemption_code" if shipping else "product_exemption_code"
-        key += f" (or the older invoice.{old})"
-    return key
+    # The current key only: the older product_/shipping_exemption_code still work, but a
+    # refusal that named both would leave the merchant to choose between two spellings.
+    return f"invoice.exemptions.{exemption_key(zone, shipping)}"

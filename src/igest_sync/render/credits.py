@@ -79,8 +79,10 @@ def credit_plan(plan: CreditPlan, *, order_id: int) -> None:
     """The original, each of its lines (invoiced, already credited, this credit, left), the
     amount of this credit note and what remains: what a person confirms before it is issued."""
     customer = plan.customer_name or "consumidor final"
-    if plan.customer_nif:
-        customer += f" (NIF {plan.customer_nif})"
+    country = plan.customer.country if plan.customer else "PT"
+    if plan.customer_nif and plan.customer_nif != "999999990":
+        label = "NIF" if country == "PT" else f"VAT no., {country}"
+        customer += f" ({label} {plan.customer_nif})"
     when = plan.original_date.isoformat() if plan.original_date else "no date"
     _show(
         _cell(
@@ -91,9 +93,19 @@ def credit_plan(plan: CreditPlan, *, order_id: int) -> None:
     if plan.credit_numbers:
         numbers = ", ".join(plan.credit_numbers)
         _show(_cell(f"  Already credited: {_money(plan.already_total)} EUR by {numbers}"))
+    if plan.same_request:
+        earlier = ", ".join(plan.same_request)
+        _show(
+            _cell(
+                f"  Issued before for this same request: {earlier}; this is one more "
+                "credit note (--again)"
+            )
+        )
     table = _table()
     _text_column(table, "Line")
-    for name in ("Invoiced", "Credited", "This credit", "Left", "Amount (EUR)"):
+    # The lines carry the invoice's prices: VAT-inclusive or net, as the invoice had them.
+    amount = "With VAT (EUR)" if plan.prices_include_vat else "Net (EUR)"
+    for name in ("Invoiced", "Credited", "This credit", "Left", amount):
         _key_column(table, name, right=True)
     for line in plan.summary:
         table.add_row(
@@ -106,11 +118,10 @@ def credit_plan(plan: CreditPlan, *, order_id: int) -> None:
             style="bold" if line.now else None,
         )
     _show(table)
-    mode = "VAT included" if plan.prices_include_vat else "VAT excluded"
     _show(
-        f"  This credit note: [bold]{_money(plan.gross_total)} EUR[/bold] "
-        f"(net {_money(plan.net_total)}, VAT {_money(plan.vat_total)}, {mode}); "
-        f"left to credit after it: {_money(plan.remaining_total)} EUR"
+        f"  This credit note: [bold]{_money(plan.gross_total)} EUR with VAT[/bold] "
+        f"(net {_money(plan.net_total)}, VAT {_money(plan.vat_total)}); "
+        f"left to credit after it: {_money(plan.remaining_total)} EUR with VAT"
     )
     for warning in plan.warnings:
         _show(f"  [yellow]warning:[/yellow] {_cell(warning)}")

@@ -1,34 +1,41 @@
-"""Credit notes: ``credit`` by hand (part or all of an invoice) and the pass that credits what
-is left of an order cancelled after its invoice.
+"""Credit notes exactly once per request: ``credit`` by hand (part or all of an invoice), and
+what is left of an order cancelled after its invoice (``invoice``'s pass, ``serve``).
 
 An issued invoice can never be edited or deleted; a credit note (NC) offsets it, in part or in
-full. Plan → ask → record → issue:
+full, and can never be deleted either: a retried credit must never refund twice.
 
-1. **Plan** from iGEST, not from the ledger: the original with its lines and every NC that names
-   it (``related_document``), so a lost state file cannot let a second refund through.
-   ``fiscal.credit.plan_credit`` decides what this NC credits, or refuses naming what is already
-   credited and by which NCs.
-2. **Ask**: ``credit`` hands the plan to ``confirm`` (the CLI's question; ``--yes`` skips it).
-   A dry run stops before it and writes nothing.
-3. **Record** the credit as its own work, ``(order, credit, seq)`` with its own reference
-   (``...:credit``, then ``...:credit:2`` ...) and its request, before any write.
-4. **Issue** through the issuer's exactly-once path, then attach the NC to the Jumpseller order
-   as a credit note.
+A request has an identity (``fiscal.credit_identity``): the order, what it credits and the
+reason. Its key is part of its NC's external reference, so what became of an earlier attempt is
+read back from iGEST itself, whatever the ledger remembers. Plan → ask → record → issue:
 
-A run killed midway leaves that work unfinished. The next ``credit`` for the order resumes it
-when it asks the same, and refuses (pointing at it) when it asks something else: never a second
-NC for one request. The credit pass of ``invoice`` resumes it too.
+1. **Find** this request's earlier attempts: the ledger's credit work with its reference, and
+   the NCs iGEST lists for the original (``related_document``) with it. The latest one decides:
+   unfinished (a kill, a lost answer) → it is finished (the issuer looks the reference up,
+   adopts a final NC, finalizes or deletes a stray draft); final → "already issued: NC A/4 of
+   2026-12-01 for this request", exit 0, nothing issued. ``--again`` (the customer returned
+   another unit for the same reason) asks for the next occurrence: a new NC, whose plan lists
+   the earlier NCs of the same request.
+2. **Plan** from iGEST, not from the ledger: the original with its lines and every final NC that
+   names it. ``fiscal.credit.plan_credit`` decides what this NC credits, or refuses naming what
+   is already credited and by which NCs.
+3. **Ask**: ``credit`` hands the plan to ``confirm`` (the CLI's question; ``--yes`` skips it).
+4. **Record** the credit as its own work, ``(order, credit, seq)`` with its request's reference
+   and its request, before any write; **issue** through the issuer's exactly-once path. An
+   answer lost after iGEST processed a step is looked up again at once; only when iGEST cannot
+   tell either is the outcome reported unknown, and then running the same command again (or the
+   next ``invoice``) finishes it without a second NC.
+
+An order has at most one unfinished credit: another request waits until it is finished (a
+plan made beside it could credit the same units twice).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Literal
 
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, UsageError
@@ -37,119 +44,42 @@ from igest_sync.fiscal.credit import (
     CreditRefused,
     CreditRequest,
     credit_note_draft,
-    credit_reference,
     plan_credit,
 )
-from igest_sync.fiscal.mapping import external_reference
 from igest_sync.models import (
     IN_FLIGHT,
     Action,
     DocumentDraft,
+    DocumentFacts,
     DocumentStatus,
     IssuedDocument,
     ItemOutcome,
     Kind,
+    Order,
     WorkState,
 )
-from igest_sync.runs.discover import CANCELED, record_order
+from igest_sync.runs.cancellations import CancelledOrders
+from igest_sync.runs.credit_history import Attempt, CreditHistory, final_of
+from igest_sync.runs.credit_report import CreditReport, StoredRequest
 from igest_sync.runs.followup import FollowUp
 from igest_sync.runs.invoice_report import InvoiceReport
 from igest_sync.runs.issuer import CrashHook, Issuer
 from igest_sync.runs.services import IgestApi, JumpsellerApi
-from igest_sync.state.ledger import Ledger, WorkRecord
+from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import lisbon_date
+
+__all__ = ["CreditReport", "Credits", "StoredRequest", "credit_run"]
 
 log = logging.getLogger("igest_sync.invoice")
 
-# Cancellations are looked for among orders created this long ago at most; an older order
-# cancelled later is found by `reconcile` (refunds come within weeks, not months).
-CREDIT_LOOKBACK = timedelta(days=90)
-
 Confirm = Callable[[CreditPlan], bool]
+# same: a request as asked (its NC, once); again: its next occurrence (``--again``);
+# rest: what is left of a cancelled order (a new occurrence once the last one is final).
+Mode = Literal["same", "again", "rest"]
 
-
-@dataclass(frozen=True)
-class StoredRequest:
-    """What the credit work records: the request and how it is issued, so that a resumed run
-    issues the very NC that was asked for (same lines, reason and restock)."""
-
-    request: CreditRequest
-    reason: str
-    restock: bool
-
-    def to_json(self) -> str:
-        data = json.loads(self.request.to_json())
-        data.update(reason=self.reason, restock=self.restock)
-        return json.dumps(data, sort_keys=True, ensure_ascii=False)
-
-    @classmethod
-    def of(cls, work: WorkRecord, reason: str, restock: bool) -> StoredRequest:
-        if not work.request:
-            # Recorded by a version that only credited whole invoices.
-            return cls(CreditRequest(everything=True), reason, restock)
-        data = json.loads(work.request)
-        return cls(
-            CreditRequest.from_json(work.request),
-            str(data.get("reason") or reason),
-            bool(data.get("restock", restock)),
-        )
-
-
-@dataclass
-class CreditReport:
-    """One ``credit`` command: what was planned, whether it was confirmed, what was issued."""
-
-    order_id: int
-    plan: CreditPlan | None = None
-    outcome: ItemOutcome | None = None
-    dry_run: bool = False
-    declined: bool = False
-    resumed: str | None = None  # an unfinished request this command finished
-    notices: list[str] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.outcome is not None and self.outcome.action == Action.FAILED else 0
-
-    def summary(self) -> str:
-        if self.dry_run and self.plan is not None:
-            return (
-                f"Dry run: would credit {self.plan.gross_total} EUR of "
-                f"{self.plan.original_number} for order {self.order_id}; nothing was written."
-            )
-        if self.declined:
-            return f"Not confirmed: no credit note was issued for order {self.order_id}."
-        if self.outcome is None:
-            return f"No credit note was issued for order {self.order_id}."
-        if self.outcome.action == Action.FAILED:
-            return f"Order {self.order_id}: no credit note issued: {self.outcome.detail}"
-        return f"Order {self.order_id}: {self.outcome.detail}"
-
-    def to_json(self) -> dict[str, Any]:
-        """``invoice``'s report shape (one order), plus the plan and whether it was asked."""
-        o = self.outcome
-        outcomes = [o] if o is not None else []
-
-        def count(action: str) -> int:
-            return sum(1 for x in outcomes if x.action == action)
-
-        return {
-            "dry_run": self.dry_run,
-            "issued": count(Action.ISSUED),
-            "adopted": count(Action.ADOPTED),
-            "failed": count(Action.FAILED),
-            "skipped": count(Action.SKIPPED),
-            "checkpoint": None,
-            "orders": [
-                {"order_id": self.order_id, "action": str(x.action), "detail": x.detail} | x.facts()
-                for x in outcomes
-            ],
-            "notices": list(self.notices),
-            "still_failed": [],
-            "declined": self.declined,
-            "resumed": self.resumed,
-            "plan": self.plan.to_json() if self.plan else None,
-        }
+# An answer lost after iGEST processed a step is looked up again this many times at once (a
+# lookup by reference is safe to repeat) before the outcome is reported unknown.
+_LOOKUPS_AFTER_LOST_ANSWER = 2
 
 
 @dataclass
@@ -157,19 +87,12 @@ class _Prepared:
     """Which credit work a request is, and what its NC credits."""
 
     seq: int
+    reference: str
     stored: StoredRequest
-    plan: CreditPlan | None  # None: this work's NC is final in iGEST already (to adopt)
-    resumed: bool
-
-
-def _seq_of(reference: str | None, store: str, order_id: int) -> int | None:
-    """The seq of one of this order's credit-note references, None for anything else."""
-    base = external_reference(store, order_id, Kind.CREDIT)
-    if not reference or not reference.startswith(base):
-        return None
-    match = re.fullmatch(r":(\d+)", reference[len(base) :]) if reference != base else None
-    seq = 1 if reference == base else int(match[1]) if match else None
-    return seq if seq and credit_reference(store, order_id, seq) == reference else None
+    plan: CreditPlan | None  # None: this request's NC is final already (adopted or known)
+    original: IssuedDocument
+    resumed: bool  # an unfinished attempt at this request is finished
+    unanswered: bool = False  # final, but never reported to the person who asked
 
 
 class Credits:
@@ -192,76 +115,46 @@ class Credits:
         self.issuer = issuer
         self.followup = followup
         self.today = issuer.today
+        self.history = CreditHistory(config, ledger, igest)
 
-    # -- the pass of `invoice`: orders cancelled after their invoice --------------------------
+    # -- what is left of a cancelled order (the pass of `invoice`, `serve`) -------------------
 
     def credit_cancelled(self, report: InvoiceReport) -> None:
-        """Credit what is left of invoiced orders since cancelled (or point them out, with
-        credit_cancelled off), and finish credit work a crash or a passing failure left."""
-        invoiced = self.ledger.invoiced_without_credit()
-        if not invoiced:
-            return  # nothing that could need a credit note: not one request
-        unfinished = {
-            w.order_id: w
-            for w in self.ledger.work_in_states(
-                WorkState.PENDING, *IN_FLIGHT, WorkState.FAILED, kind=Kind.CREDIT
-            )
-            if (w.state != WorkState.FAILED or w.transient) and w.order_id in invoiced
-        }
-        try:
-            cancelled = [
-                o
-                for o in self.jumpseller.orders_created_between(
-                    self.today - CREDIT_LOOKBACK, self.today, status=CANCELED
-                )
-                if o.id in invoiced
-            ]
-        except ApiError as exc:
-            report.notices.append(f"Could not look for cancelled orders in Jumpseller: {exc}")
-            cancelled = []
-        settings = self.config.invoice
-        for order in cancelled:
-            record_order(self.ledger, order)
-        due = {o.id for o in cancelled if o.status == CANCELED}
-        for order_id in sorted(due | set(unfinished)):
-            work = self.ledger.unfinished_credit(order_id)
-            if work and work.state == WorkState.FAILED and not work.transient:
-                continue  # refused before: waits for `igest-sync credit ORDER_ID`
-            if order_id not in unfinished and not settings.credit_cancelled:
-                report.notices.append(
-                    f"Order {order_id} was cancelled after {invoiced[order_id].number} was "
-                    f"issued: credit it with `igest-sync credit {order_id} --reason TEXT` "
-                    "(credit_cancelled is off)."
-                )
-                continue
-            outcome = self.remainder(order_id, settings.credit_reason)
-            if outcome is not None:
-                report.outcomes.append(outcome)
+        """``invoice``'s pass: orders cancelled after their invoice (runs/cancellations.py)."""
+        CancelledOrders(self).credit_cancelled(report)
 
-    def remainder(self, order_id: int, reason: str) -> ItemOutcome | None:
-        """Finish the order's unfinished credit as it was asked, else credit all that is left.
-        None when iGEST shows the invoice credited in full already."""
+    def credit_cancelled_order(self, order: Order, report: InvoiceReport) -> None:
+        """``serve``'s entry point for one cancelled order: credited exactly once (or pointed
+        out, by the pass's rules), whoever calls it and however often."""
+        CancelledOrders(self).credit_cancelled_order(order, report)
+
+    def remainder(self, order_id: int, reason: str | None = None) -> ItemOutcome | None:
+        """Credit what is left of a cancelled order: finish its unfinished credit as it was
+        asked, else credit all that is left (``[invoice] credit_reason``). None when iGEST shows
+        the invoice credited in full already. Exactly once, whoever calls it and however often.
+        """
+        reason = reason or self.config.invoice.credit_reason
         stored = None
         if self.ledger.unfinished_credit(order_id) is None:
             everything = CreditRequest(everything=True)
             stored = StoredRequest(everything, reason, self.config.invoice.move_stock)
         try:
-            prepared = self._prepare(order_id, stored, adopt=True)
+            prepared = self._prepare(order_id, stored, "rest", adopt=True)
         except AuthError:
             raise
         except ApiError as exc:
-            reason = f"could not read the invoice or its credit notes from iGEST: {exc}"
-            return self._failed(order_id, reason, exc.transient)
+            text = f"could not read the invoice or its credit notes from iGEST: {exc}"
+            return self._failed(order_id, text, exc.transient)
         except UsageError as exc:
             return self._failed(order_id, exc.message, False)
         except CreditRefused as exc:
             if exc.nothing_left:
                 # Credited in full already (by hand in iGEST, say): remembered, so that later
-                # runs do not read the invoice and its credit notes again for 90 days.
+                # runs do not read the invoice and its credit notes again.
                 self.ledger.mark_fully_credited(order_id)
                 return None
             return self._refused(order_id, stored, exc)
-        return self._issue(order_id, prepared)
+        return self._issue(order_id, prepared, command=None)
 
     # -- `igest-sync credit` ------------------------------------------------------------------
 
@@ -272,26 +165,31 @@ class Credits:
         reason: str,
         *,
         restock: bool | None = None,
+        again: bool = False,
         dry_run: bool = False,
         confirm: Confirm | None = None,
+        acknowledge: bool = True,
     ) -> CreditReport:
-        """Plan the credit note ``request`` asks for, have it confirmed, issue it exactly once."""
+        """Plan the credit note ``request`` asks for, have it confirmed, issue it exactly once.
+
+        The same request again reports the NC it produced (finishing it first if an earlier
+        attempt was interrupted); ``again`` asks for one more NC for the same request.
+        ``acknowledge`` False: the caller calls ``acknowledge`` once the person was shown the
+        outcome (the CLI, after printing it)."""
         report = CreditReport(order_id, dry_run=dry_run)
         if restock is None:
             restock = self.config.invoice.move_stock
         stored = StoredRequest(request, reason, restock)
         try:
-            prepared = self._prepare(order_id, stored, adopt=not dry_run)
+            prepared = self._prepare(
+                order_id, stored, "again" if again else "same", adopt=not dry_run
+            )
         except CreditRefused as exc:
-            if exc.nothing_left:
-                report.outcome = ItemOutcome(
-                    str(order_id), Action.ALREADY, exc.reason, kind=Kind.CREDIT
-                )
-            else:
-                # Refused before anything was recorded: nothing to resume, nothing succeeded.
-                report.outcome = ItemOutcome(
-                    str(order_id), Action.FAILED, exc.reason, kind=Kind.CREDIT, transient=False
-                )
+            # Refused before anything was recorded: nothing to resume, nothing succeeded.
+            action = Action.ALREADY if exc.nothing_left else Action.FAILED
+            report.outcome = ItemOutcome(
+                str(order_id), action, exc.reason, kind=Kind.CREDIT, transient=False
+            )
             return report
         report.plan = prepared.plan
         if prepared.resumed:
@@ -301,49 +199,41 @@ class Credits:
                 "was interrupted; no second one is issued for it."
             )
         if dry_run:
+            if prepared.plan is None:
+                report.outcome = self._already(order_id, prepared)
             return report
         if prepared.plan is not None and confirm is not None and not confirm(prepared.plan):
             report.declined = True
             return report
-        report.outcome = self._issue(order_id, prepared)
+        command = prepared.stored.command(order_id, again=again)
+        report.outcome = self._issue(order_id, prepared, command=command)
+        report.seq = prepared.seq
+        report.unknown = self._unknown(order_id, prepared.seq)
         self.followup.finish(report.notices)
+        if acknowledge:
+            self.acknowledge(report)
         return report
+
+    def acknowledge(self, report: CreditReport) -> None:
+        """The person who asked was shown this outcome: a later ``--again`` is one more credit
+        note, no longer the repetition of an interrupted command (whose NC it reports)."""
+        done = (Action.ISSUED, Action.ADOPTED, Action.ALREADY)
+        if report.seq is not None and report.outcome and report.outcome.action in done:
+            self.ledger.mark_answered(report.order_id, report.seq)
 
     # -- steps --------------------------------------------------------------------------------
 
-    def _original(self, order_id: int) -> IssuedDocument:
-        """The order's final invoice as iGEST holds it, lines included."""
-        invoice = next(
-            (
-                d
-                for d in self.ledger.documents_for(order_id)
-                if d.kind == Kind.INVOICE and d.status == DocumentStatus.FINAL
-            ),
-            None,
-        )
-        if invoice is not None:
-            return self.igest.get_document(invoice.document_id)
-        ref = external_reference(self.store, order_id)
-        finals = [
-            d
-            for d in self.igest.find_documents(external_reference=ref)
-            if d.status == DocumentStatus.FINAL and d.external_reference == ref
-        ]
-        if not finals:
-            raise UsageError(
-                f"Order {order_id} has no final invoice in iGEST ({ref}): there is nothing "
-                "to credit."
-            )
-        return self.igest.get_document(finals[0].id)
+    def _prepare(
+        self, order_id: int, stored: StoredRequest | None, mode: Mode, *, adopt: bool
+    ) -> _Prepared:
+        """The work this request is (an earlier attempt, or a new one) and its plan.
 
-    def _prepare(self, order_id: int, stored: StoredRequest | None, *, adopt: bool) -> _Prepared:
-        """The work this request is (an unfinished one resumed, or the next seq) and its plan.
-
-        ``stored`` None: resume the order's unfinished credit as it was recorded. Reads iGEST;
-        writes only to adopt NCs the ledger lost (``adopt``) or to hand an abandoned request's
-        seq to this one. Raises UsageError (another request is unfinished) or CreditRefused.
+        ``stored`` None: finish the order's unfinished credit as it was recorded. Reads iGEST;
+        writes only to adopt NCs the ledger lost (``adopt``) or to drop another request's work
+        that never reached iGEST. Raises UsageError (another request is unfinished) or
+        CreditRefused.
         """
-        original = self._original(order_id)
+        original = self.history.original(order_id)
         notes = [
             n
             for n in self.igest.credit_notes_of(original.number or original.id)
@@ -351,78 +241,86 @@ class Credits:
         ]
         settings = self.config.invoice
         unfinished = self.ledger.unfinished_credit(order_id)
-        if adopt:
-            # The unfinished work this request resumes is the issuer's to adopt (its outcome
-            # is reported as such); any other NC of ours the ledger lacks is recorded now.
-            recorded = (
-                StoredRequest.of(unfinished, settings.credit_reason, settings.move_stock)
-                if unfinished
-                else None
-            )
-            resuming = recorded is not None and (
-                stored is None or recorded.request == stored.request
-            )
-            mine = unfinished.external_reference if resuming and unfinished else None
-            self._adopt(order_id, [n for n in notes if n.external_reference != mine])
-            unfinished = self.ledger.unfinished_credit(order_id)
-        resumed = False
-        if unfinished is not None:
-            recorded = StoredRequest.of(unfinished, settings.credit_reason, settings.move_stock)
-            in_igest = any(n.external_reference == unfinished.external_reference for n in notes)
-            if stored is None or recorded.request == stored.request:
-                stored, seq, resumed = recorded, unfinished.seq, True
-            elif unfinished.phase is None and unfinished.state not in IN_FLIGHT and not in_igest:
-                seq = unfinished.seq  # never reached iGEST: it gives way to this request
-                if adopt:
-                    self.ledger.restart_credit(order_id, seq, stored.to_json())
-            else:
-                raise UsageError(
-                    f"Order {order_id} has an unfinished credit note "
-                    f"({unfinished.external_reference}, asked as "
-                    f"{recorded.request.describe()}, {unfinished.state}); it is finished "
-                    "before another one is started.",
-                    hint=f"Finish it with: igest-sync credit {order_id} --reason "
-                    f"{json.dumps(recorded.reason, ensure_ascii=False)} "
-                    f"{recorded.request.describe()}",
-                )
-        else:
-            if stored is None:
+        target: Attempt | None = None
+        unanswered = False
+        if stored is None:
+            if unfinished is None:
                 raise UsageError(f"Order {order_id} has no unfinished credit note to finish.")
-            # After every seq this ledger or iGEST knows: with a lost ledger a new request
-            # must not take an issued NC's reference (it would be adopted, not issued).
-            seqs = [_seq_of(n.external_reference, self.store, order_id) for n in notes]
-            seq = max([self.ledger.next_credit_seq(order_id), *(s + 1 for s in seqs if s)])
-        ref = credit_reference(self.store, order_id, seq)
-        if resumed and any(
-            n.external_reference == ref and n.status == DocumentStatus.FINAL for n in notes
-        ):
-            return _Prepared(seq, stored, None, True)  # the issuer adopts it
+            stored = StoredRequest.of(unfinished, settings.credit_reason, settings.move_stock)
+            ref = unfinished.external_reference
+            target = Attempt(ref, unfinished, final_of(notes, ref))
+        else:
+            attempts, occurrence = self.history.attempts(order_id, stored.identity(order_id), notes)
+            latest = attempts[-1] if attempts else None
+            if latest is not None and not latest.done:
+                target = latest  # interrupted: finished, never issued twice
+            elif latest is not None and mode == "same":
+                target = latest  # final: reported, nothing issued
+            elif latest is not None and mode == "again" and latest.work is not None:
+                # Finished by another run (the credit pass) after the command that asked was
+                # interrupted: that command's repetition is answered with it.
+                unanswered = not self.ledger.answered(order_id, latest.work.seq)
+                target = latest if unanswered else None
+            if target is not None and target.work is not None:
+                stored = StoredRequest.of(target.work, stored.reason, stored.restock)
+            elif target is None:
+                stored = stored.again(occurrence)
+                ref = stored.identity(order_id).reference(self.store, occurrence)
+                target = Attempt(ref, None, None)
+            if unfinished is not None and unfinished.external_reference != target.reference:
+                if target.done:
+                    pass  # only reported: the other request is not touched
+                elif (
+                    unfinished.phase is None
+                    and unfinished.state not in IN_FLIGHT
+                    and not any(
+                        n.external_reference == unfinished.external_reference for n in notes
+                    )
+                ):
+                    # Never reached iGEST: it gives way to this request.
+                    if adopt:
+                        self.ledger.drop_unsent_work(order_id, Kind.CREDIT, unfinished.seq)
+                else:
+                    recorded = StoredRequest.of(
+                        unfinished, settings.credit_reason, settings.move_stock
+                    )
+                    raise UsageError(
+                        f"Order {order_id} has an unfinished credit note "
+                        f"({unfinished.external_reference}, asked as "
+                        f"{recorded.request.describe()}, {unfinished.state}); it is finished "
+                        "before another one is started.",
+                        hint=f"Finish it with: {recorded.command(order_id)}",
+                    )
+        ref = target.reference
+        if adopt:
+            # Any other NC of ours the ledger lacks (a lost or older state file) is recorded
+            # now; this request's own is the issuer's to adopt (its outcome says so).
+            self.history.adopt(order_id, [n for n in notes if n.external_reference != ref])
+            # Drafts of ours that no unfinished work here will finish (their request's
+            # attempt was lost with a state file): deleted, under the run lock. A draft has
+            # no legal effect; its request, asked again, is drafted again.
+            keep = {ref} | ({unfinished.external_reference} if unfinished else set())
+            self.history.discard(order_id, notes, keep)
+        work = target.work or self.ledger.credit_work_by_reference(order_id, ref)
+        seq = work.seq if work is not None else self.ledger.next_credit_seq(order_id)
+        # An earlier attempt that this ledger did not see finished (its NC may be final in
+        # iGEST already: then it is adopted, and the command that was interrupted is answered).
+        resumed = work is not None and work.state != WorkState.FINAL
+        if target.done:
+            return _Prepared(seq, ref, stored, None, original, resumed, unanswered)
         earlier = [
             n for n in notes if n.status == DocumentStatus.FINAL and n.external_reference != ref
         ]
-        return _Prepared(
-            seq, stored, plan_credit(order_id, original, earlier, stored.request), resumed
-        )
+        try:
+            plan = plan_credit(order_id, original, earlier, stored.request)
+        except CreditRefused:
+            if adopt and target.work is None:
+                self.history.discard(order_id, notes, set())  # its draft can never be finalized
+            raise
+        same = self.history.same_request(order_id, stored, notes, ref)
+        return _Prepared(seq, ref, stored, replace(plan, same_request=same), original, resumed)
 
-    def _adopt(self, order_id: int, notes: list[IssuedDocument]) -> None:
-        """Record the order's final NCs the ledger does not know (a lost or older state file),
-        so that what it believes credited agrees with iGEST."""
-        known = {d.document_id for d in self.ledger.documents_for(order_id)}
-        for note in notes:
-            seq = _seq_of(note.external_reference, self.store, order_id)
-            if note.status != DocumentStatus.FINAL or note.id in known or seq is None:
-                continue
-            work = self.ledger.work(order_id, Kind.CREDIT, seq)
-            if work is None:
-                self.ledger.ensure_work(
-                    order_id, Kind.CREDIT, note.external_reference or "", seq=seq, request="{}"
-                )
-            log.warning("Adopted %s for order %s (found in iGEST)", note.number, order_id)
-            self.ledger.record_final(
-                order_id, Kind.CREDIT, note, email=False, adopted=True, seq=seq
-            )
-
-    def _issue(self, order_id: int, prepared: _Prepared) -> ItemOutcome:
+    def _issue(self, order_id: int, prepared: _Prepared, *, command: str | None) -> ItemOutcome:
         plan = prepared.plan
 
         def build() -> DocumentDraft:
@@ -432,19 +330,82 @@ class Credits:
                 order_id,
                 plan,
                 self.config.invoice,
-                store=self.store,
-                seq=prepared.seq,
+                reference=prepared.reference,
                 issue_date=self.today,
                 reason=prepared.stored.reason,
                 restock=prepared.stored.restock,
             )
 
-        outcome = self.issuer.credit_note(
-            order_id, prepared.seq, build, request=prepared.stored.to_json()
-        )
+        def attempt() -> ItemOutcome:
+            return self.issuer.credit_note(
+                order_id,
+                prepared.seq,
+                build,
+                reference=prepared.reference,
+                request=prepared.stored.to_json(),
+            )
+
+        outcome = attempt()
+        for _ in range(_LOOKUPS_AFTER_LOST_ANSWER):
+            if outcome.action != Action.FAILED or not self._unknown(order_id, prepared.seq):
+                break
+            # The request may have reached iGEST: its reference is looked up again at once.
+            log.warning("Order %s: looking up %s again", order_id, prepared.reference)
+            outcome = attempt()
+        if outcome.action in (Action.ADOPTED, Action.ALREADY):
+            return self._already(order_id, prepared, adopted=outcome.action == Action.ADOPTED)
         if outcome.action == Action.ISSUED and plan is not None and plan.remaining_total:
             outcome.detail += f" ({plan.gross_total} EUR; {plan.remaining_total} EUR left)"
+        if outcome.action == Action.FAILED and self._unknown(order_id, prepared.seq):
+            outcome = self._unknown_outcome(order_id, prepared, outcome, command)
         return outcome
+
+    def _unknown(self, order_id: int, seq: int) -> bool:
+        """The work failed after a step that may have reached iGEST (its answer lost)."""
+        work = self.ledger.work(order_id, Kind.CREDIT, seq)
+        return work is not None and work.state == WorkState.FAILED and work.phase is not None
+
+    def _unknown_outcome(
+        self, order_id: int, prepared: _Prepared, outcome: ItemOutcome, command: str | None
+    ) -> ItemOutcome:
+        """Say so: iGEST may hold the NC, and repeating finishes it without a second one."""
+        why = outcome.detail.removesuffix("; the next run tries again by itself")
+        rerun = (
+            f"running the same command again (`{command}`) or the next `igest-sync invoice`"
+            if command
+            else "the next run"
+        )
+        text = (
+            f"the outcome of credit note {prepared.reference} is unknown ({why}): iGEST may "
+            f"have issued it; {rerun} finishes it without issuing a second one"
+        )
+        self.ledger.fail(order_id, Kind.CREDIT, text, transient=True, seq=prepared.seq)
+        log.error("Order %s: %s", order_id, text)
+        return replace(outcome, detail=text, transient=True)
+
+    def _already(self, order_id: int, prepared: _Prepared, *, adopted: bool = False) -> ItemOutcome:
+        """This request's NC exists: "already issued: NC A/4 of 2026-12-01 for this request"."""
+        outcome = ItemOutcome(str(order_id), Action.ADOPTED if adopted else Action.ALREADY)
+        work = self.ledger.work(order_id, Kind.CREDIT, prepared.seq)
+        doc = self.ledger.document(work.document_id) if work and work.document_id else None
+        final = None if doc is not None else self._final_in(prepared)
+        number = doc.number if doc else (final.number if final else prepared.reference)
+        day = doc.date if doc else (final.date.isoformat() if final and final.date else None)
+        gross = doc.gross_total if doc else (final.gross_total if final else None)
+        detail = f"already issued: {number}" + (f" of {day}" if day else "")
+        detail += " for this request; nothing issued"
+        if prepared.unanswered:
+            detail += (
+                " (it was finished by another run after the command that asked for it was "
+                "interrupted; to credit the same once more, run it with --again again)"
+            )
+        return replace(
+            outcome, detail=detail, kind=Kind.CREDIT, document=DocumentFacts(number, gross)
+        )
+
+    def _final_in(self, prepared: _Prepared) -> IssuedDocument | None:
+        found = self.igest.find_documents(external_reference=prepared.reference)
+        return next((d for d in found if d.status == DocumentStatus.FINAL), None)
 
     def _refused(
         self, order_id: int, stored: StoredRequest | None, exc: CreditRefused
@@ -453,12 +414,13 @@ class Credits:
         waits for `igest-sync credit`), never as a success."""
         work = self.ledger.unfinished_credit(order_id)
         if work is None and stored is not None:
-            seq = self.ledger.next_credit_seq(order_id)
+            _, occurrence = self.history.attempts(order_id, stored.identity(order_id), [])
+            stored = stored.again(occurrence)
             work = self.ledger.ensure_work(
                 order_id,
                 Kind.CREDIT,
-                credit_reference(self.store, order_id, seq),
-                seq=seq,
+                stored.identity(order_id).reference(self.store, occurrence),
+                seq=self.ledger.next_credit_seq(order_id),
                 request=stored.to_json(),
             )
         if work is None:

@@ -12,7 +12,7 @@ One ``Issuer`` per run, handed to whoever issues (``invoice``, ``resend``, the c
 ``already``, ``failed`` and ``use_listing``; everything else is a step of the one path.
 
 An order has one invoice but may have several credit notes: each is its own work, keyed by
-``seq`` (1, 2 ...) with its own reference (``...:credit``, ``...:credit:2`` ...), so every
+``seq`` (1, 2 ...) with its own reference (its request's: ``...:credit:r<key>``), so every
 step below carries the seq of the work it is about.
 
 ``crash_hook``, when given, is called with the name of each step just before the step runs
@@ -28,7 +28,6 @@ from datetime import date
 
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected
-from igest_sync.fiscal.credit import credit_reference
 from igest_sync.fiscal.customer import CustomerOverride
 from igest_sync.fiscal.mapping import build_document, external_reference
 from igest_sync.models import (
@@ -128,15 +127,23 @@ class Issuer:
         seq: int,
         build: Callable[[], DocumentDraft],
         *,
+        reference: str,
         request: str | None = None,
     ) -> ItemOutcome:
-        """The order's ``seq``-th credit note, built by ``build`` (a partial or the rest).
+        """The order's ``seq``-th credit note, built by ``build`` (a partial or the rest), under
+        ``reference`` (its request's: ``fiscal.credit_identity``).
 
         ``request`` is recorded with the work before any call (a resumed run issues the same
         NC). Always looked up in iGEST first: credit notes are rare and never to be repeated.
         """
         return self._issue(
-            order_id, Kind.CREDIT, build, force_lookup=True, seq=seq, request=request
+            order_id,
+            Kind.CREDIT,
+            build,
+            force_lookup=True,
+            seq=seq,
+            request=request,
+            reference=reference,
         )
 
     def _issue(
@@ -148,14 +155,14 @@ class Issuer:
         force_lookup: bool,
         seq: int = 1,
         request: str | None = None,
+        reference: str | None = None,
     ) -> ItemOutcome:
         key = str(order_id)
-        if kind == Kind.CREDIT:
-            ref = credit_reference(self.store, order_id, seq)
-        else:
-            ref = external_reference(self.store, order_id, kind)
+        ref = reference or external_reference(self.store, order_id, kind)
         self._step("begin")
         work = self.ledger.ensure_work(order_id, kind, ref, seq=seq, request=request)
+        # A credit's work may be older than its request key (a numbered reference): its own.
+        ref = work.external_reference
         if work.state == WorkState.FINAL:
             return self.already(order_id, kind, work)
         try:

@@ -21,7 +21,8 @@ from decimal import Decimal
 
 from igest_sync.config import Config
 from igest_sync.errors import NotFound, UsageError
-from igest_sync.fiscal.credit import credit_reference, over_credited
+from igest_sync.fiscal.credit import over_credited
+from igest_sync.fiscal.credit_identity import is_credit_reference
 from igest_sync.fiscal.mapping import expected_gross, external_reference
 from igest_sync.models import Action, DocumentStatus, IssuedDocument, ItemOutcome, Kind, Order
 from igest_sync.runs.invoice import InvoiceRun
@@ -180,19 +181,13 @@ def parse_reference(reference: str | None, store: str) -> tuple[int | None, str]
     if not reference or not reference.startswith(prefix):
         return None
     rest = reference[len(prefix) :]
-    digits, _, tail = rest.partition(":")
+    digits, _, _ = rest.partition(":")
     if digits.isascii() and digits.isdigit():
         order_id = int(digits)
         if external_reference(store, order_id) == reference:
             return order_id, Kind.INVOICE
-        # ``...:credit`` for the first credit note, ``...:credit:2`` ... for later ones
-        seq = tail.removeprefix("credit").removeprefix(":") or "1"
-        if (
-            seq.isascii()
-            and seq.isdigit()
-            and int(seq) >= 1
-            and credit_reference(store, order_id, int(seq)) == reference
-        ):
+        # ``...:credit:r<key>`` by request; ``...:credit``, ``...:credit:2`` from older versions
+        if is_credit_reference(store, order_id, reference):
             return order_id, Kind.CREDIT
     return None, Kind.INVOICE
 

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from igest_sync.errors import IgestSyncError
 from igest_sync.models import IN_FLIGHT, Kind, WorkState
+from igest_sync.runs.services import JumpsellerApi
 from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK
 from igest_sync.state.ledger import DocumentRecord, Ledger, OrderRecord, WorkRecord
 
@@ -15,6 +17,27 @@ CREDITED = "credited"
 PARTLY_CREDITED = "partly credited"
 
 DEFAULT_LIMIT = 20  # the newest documents shown when nothing else is asked for
+
+# The store's name (GET /store/info.json), remembered by the runs that talk to Jumpseller so
+# that `status`, which contacts no service, titles the report by it; asked again weekly.
+STORE_NAME = "store_name"
+STORE_NAME_AT = "store_name_at"
+STORE_NAME_MAX_AGE = timedelta(days=7)
+
+
+def remember_store_name(ledger: Ledger, jumpseller: JumpsellerApi, now: datetime) -> None:
+    """Ask Jumpseller for the store's name when the remembered one is missing or a week old.
+    A failure costs nothing but the title: status falls back to the login."""
+    at = ledger.get_meta(STORE_NAME_AT)
+    if at is not None and now - datetime.fromisoformat(at) < STORE_NAME_MAX_AGE:
+        return
+    try:
+        name = str(jumpseller.store_info().get("name") or "").strip()
+    except IgestSyncError:
+        return
+    if name:
+        ledger.set_meta(STORE_NAME, name)
+    ledger.set_meta(STORE_NAME_AT, now.isoformat(timespec="seconds"))
 
 
 @dataclass(frozen=True)
@@ -195,7 +218,8 @@ def build_status(
         checkpoint=ledger.checkpoint,
         last_run_at=ledger.get_meta("last_run_at"),
         last_success_at=ledger.get_meta("last_success_at"),
-        store=store,
+        # The store's name as Jumpseller gives it (a run remembers it), else the login.
+        store=ledger.get_meta(STORE_NAME) or store,
         documents_total=total,
         last_webhook_at=ledger.get_meta(LAST_WEBHOOK),
         last_sweep_at=ledger.get_meta(LAST_SWEEP),

@@ -35,6 +35,7 @@ from igest_sync.errors import StateError
 from igest_sync.state.alerts import AlertsMixin
 from igest_sync.state.base import Params
 from igest_sync.state.checks import ChecksMixin
+from igest_sync.state.credit_requests import CreditRequestsMixin
 from igest_sync.state.documents import DocumentsMixin
 from igest_sync.state.inbox import InboxMixin
 from igest_sync.state.lock import run_lock
@@ -50,7 +51,7 @@ class _Busy(Exception):
     """Another process holds the state file for a moment."""
 
 
-class Ledger(WorkMixin, DocumentsMixin, ChecksMixin, InboxMixin, AlertsMixin):
+class Ledger(WorkMixin, DocumentsMixin, ChecksMixin, CreditRequestsMixin, InboxMixin, AlertsMixin):
     """One open state file. Thread-safe: every method takes the connection lock."""
 
     def __init__(self, path: Path) -> None:

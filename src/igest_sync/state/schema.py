@@ -113,7 +113,13 @@ _MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (country, number, checked_on)
     );
     """,
-    4: "",  # reserved for the credit-notes branch
+    # 4: credit notes exactly once per request. A credit's reference now carries its request's
+    # key (``...:credit:r<key>``); ``answered_at`` is when the person who asked for it was told
+    # its outcome (a repeated ``credit --again`` finishes an unanswered one instead of issuing
+    # another). Older rows keep their numbered references and are read as such.
+    4: """
+    ALTER TABLE work ADD COLUMN answered_at TEXT;
+    """,
     # 5: the webhook inbox of `serve` (state/inbox.py): verified deliveries not yet worked on.
     # Only what a delivery is about is kept, never its body; a row is deleted once the order's
     # outcome is recorded, or postponed (not_before) when working on it failed first.
