@@ -268,8 +268,11 @@ def test_a_lost_answer_is_looked_up_at_once_and_the_one_nc_reported(world, metho
     igest.faults.add(method, "timeout", after=True)  # iGEST did it; the answer was lost
     report = ask(world)
     assert report.exit_code == 0 and not report.unknown, report.outcome.detail
-    assert report.outcome.action in (Action.ISSUED, Action.ADOPTED)
+    # This command's own NC: reported as issued by it, never as "already issued" before it.
+    assert report.outcome.action == Action.ISSUED, report.outcome.detail
+    assert "already issued" not in report.outcome.detail
     [nc] = notes(igest)
+    assert report.outcome.document is not None and report.outcome.document.number == nc.number
     assert nc.gross_total == D("10.00")
     assert [d for d in igest.documents.values() if d.status == "draft"] == []
     assert [w.state for w in ledger.credit_works(ORDER)] == [WorkState.FINAL]

@@ -352,7 +352,11 @@ class Credits:
             # The request may have reached iGEST: its reference is looked up again at once.
             log.warning("Order %s: looking up %s again", order_id, prepared.reference)
             outcome = attempt()
-        if outcome.action in (Action.ADOPTED, Action.ALREADY):
+        if outcome.action == Action.ADOPTED and plan is not None and not prepared.resumed:
+            # This command's own request reached iGEST and only the answer was lost: the NC
+            # found is the one it issued, not one issued before it.
+            outcome = self._own_after_lost_answer(order_id, prepared, outcome)
+        elif outcome.action in (Action.ADOPTED, Action.ALREADY):
             return self._already(order_id, prepared, adopted=outcome.action == Action.ADOPTED)
         if outcome.action == Action.ISSUED and plan is not None and plan.remaining_total:
             outcome.detail += f" ({plan.gross_total} EUR; {plan.remaining_total} EUR left)"
@@ -401,6 +405,19 @@ class Credits:
             )
         return replace(
             outcome, detail=detail, kind=Kind.CREDIT, document=DocumentFacts(number, gross)
+        )
+
+    def _own_after_lost_answer(
+        self, order_id: int, prepared: _Prepared, adopted: ItemOutcome
+    ) -> ItemOutcome:
+        already = self._already(order_id, prepared, adopted=True)
+        number = already.document.number if already.document else None
+        log.info("Order %s: %s issued (its answer was lost, found in iGEST)", order_id, number)
+        return replace(
+            already,
+            action=Action.ISSUED,
+            detail=f"{number or prepared.reference} (iGEST's answer was lost; found issued there)",
+            warnings=adopted.warnings,
         )
 
     def _final_in(self, prepared: _Prepared) -> IssuedDocument | None:
