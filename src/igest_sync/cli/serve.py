@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from igest_sync.cli.session import pace_file, state_of
+from igest_sync.cli.session import make_clients, state_of
 
 if TYPE_CHECKING:
     from igest_sync.config import Config
@@ -148,8 +148,6 @@ def _load_home(home: Path) -> Config:
 
 
 def _setup(config: Config, state_file: Path, home: Path | None, where: Path) -> StoreSetup:
-    from igest_sync.adapters.igest import IgestClient
-    from igest_sync.adapters.jumpseller import JumpsellerClient
     from igest_sync.errors import ConfigError
     from igest_sync.serve.worker import StoreSetup
 
@@ -159,18 +157,7 @@ def _setup(config: Config, state_file: Path, home: Path | None, where: Path) -> 
             hint="Copy it from Jumpseller (Admin Panel > Config > Notifications > Webhooks) "
             "into the config, or set IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN.",
         )
-    js = JumpsellerClient(
-        config.jumpseller.base_url,
-        config.jumpseller.login,
-        config.jumpseller.auth_token,
-        pace_file=pace_file(state_file, "jumpseller"),
-    )
-    ig = IgestClient(
-        config.igest.base_url,
-        config.igest.integration_key,
-        config.igest.security_code,
-        pace_file=pace_file(state_file, "igest"),
-    )
+    js, ig = make_clients(config, state_file)
     name = config.jumpseller.store if home is None else f"{config.jumpseller.store} ({home})"
     return StoreSetup(
         name=name,
