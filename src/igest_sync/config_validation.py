@@ -3,21 +3,28 @@
 Split from ``config`` to keep both modules small. It knows the keys through the dataclasses
 ``config`` passes in (``schema``: section name -> dataclass), so the dataclass fields stay the
 one list of keys; it returns plain values and every problem found, and ``config`` builds the
-objects or raises. Messages never contain a secret's value.
+objects or raises. Messages never contain a secret's value. Converting one value to its kind
+(a date, addresses, a URL) is ``config_values``'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import ipaddress
-import re
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
 
+from igest_sync.config_values import (
+    Invalid,
+    check_address,
+    check_webhook_url,
+    convert,
+    describe,
+    is_loopback,
+    normalize_url,
+    shown,
+)
 from igest_sync.fiscal import rules as pt_rules
 from igest_sync.fiscal.destination import MEMBER_STATES
 
@@ -97,174 +104,7 @@ EXEMPTION_KEYS = tuple(
 )
 # source.created_from values in Jumpseller's spec; another value is accepted with a warning.
 KNOWN_SOURCES = ("checkout", "api", "admin", "duplicate", "recovery", "pos")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ABSENT = object()
-
-
-class _Invalid(Exception):
-    """One value's problem; the caller prefixes file, section and key."""
-
-
-def _describe(value: object) -> str:
-    """The TOML type of a value, for messages that must not show the value itself."""
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, (float, Decimal)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, datetime):
-        return "a date and time"
-    if isinstance(value, date):
-        return "a date"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
-
-
-def _shown(value: object, secret: bool) -> str:
-    if secret or isinstance(value, (list, dict)):
-        return _describe(value)
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def _convert(kind: str, value: object, secret: bool) -> Any:
-    """Check a raw TOML value against its kind; "" means "not set" for optional settings."""
-
-    def wrong(expected: str) -> _Invalid:
-        return _Invalid(f"expected {expected}, got {_shown(value, secret)}")
-
-    if kind in ("str", "opt_str"):
-        if not isinstance(value, str):
-            raise wrong("a string")
-        return None if kind == "opt_str" and not value.strip() else value
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise wrong("true or false")
-        return value
-    if kind in ("int", "opt_int"):
-        if kind == "opt_int" and value == "":
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise wrong("an integer")
-        return value
-    if kind == "decimal":
-        if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
-            raise wrong("a number")
-        try:
-            number = Decimal(value) if not isinstance(value, str) else Decimal(value.strip())
-        except InvalidOperation:
-            raise wrong("a number") from None
-        if not number.is_finite():
-            raise wrong("a finite number")
-        return number
-    if kind == "date":
-        # datetime is a subclass of date: a time of day would silently be dropped, so refuse it.
-        if isinstance(value, date) and not isinstance(value, datetime):
-            return value
-        if value == "":
-            return None
-        if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
-            try:
-                return date.fromisoformat(value.strip())
-            except ValueError:
-                pass
-        raise wrong("a date like 2026-11-01")
-    if kind in ("str_table", "rate_table"):
-        if not isinstance(value, dict):
-            raise wrong("a table")
-        return value  # entries are checked one by one by the caller, to name each key
-    if kind == "str_list":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise wrong('an array of strings, like ["checkout", "admin"]')
-        # An empty array is "not set" (the default: every source except pos), never "none":
-        # a list that invoiced nothing would silently stop all invoicing.
-        return tuple(v.strip().lower() for v in value if v.strip()) or None
-    if kind == "address_list":
-        if isinstance(value, str):
-            value = [value]  # one recipient written without brackets
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise wrong('an array of email addresses, like ["loja@example.pt"]')
-        addresses = tuple(v.strip() for v in value if v.strip())
-        for address in addresses:
-            _check_address(address)
-        return addresses
-    raise AssertionError(f"unknown kind {kind}")
-
-
-def _check_address(address: str) -> None:
-    """An email address as a person writes it ("Loja <loja@example.pt>" or the bare form)."""
-    from email.utils import parseaddr
-
-    _, bare = parseaddr(address)
-    local, _, domain = bare.rpartition("@")
-    if not local or "." not in domain or any(c.isspace() for c in bare):
-        raise _Invalid(f"{address!r} is not an email address like loja@example.pt")
-
-
-def _check_webhook_url(value: str) -> str:
-    """https (plain http only towards this machine); never echoed: it embeds a token."""
-    try:
-        parts = urlsplit(value.strip())
-        host = parts.hostname
-        port = parts.port
-    except ValueError:
-        parts, host, port = None, None, -1
-    if parts is None or parts.scheme not in ("http", "https") or not host or port == -1:
-        raise _Invalid("expected a URL like https://hooks.slack.com/services/... (not shown)")
-    if parts.scheme == "http" and not _is_loopback(host):
-        raise _Invalid(
-            f"refusing plain http:// for {host}: the URL's token would travel unencrypted; "
-            "use https:// (http is accepted for 127.0.0.1 and localhost)"
-        )
-    return value.strip()
-
-
-def _normalize_url(value: str) -> str:
-    """A base URL without its trailing slash; plain http only towards this machine."""
-    try:
-        parts = urlsplit(value.strip())
-        port = parts.port
-    except ValueError:  # a port out of range or not a number, unbalanced brackets
-        parts, port = None, -1
-    if parts is not None and "@" in parts.netloc:
-        # Do not echo it: whatever sits before the @ is probably a credential.
-        raise _Invalid("must not contain a user name or password; use the credential keys")
-    if (
-        parts is None
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or (port is not None and not 0 < port < 65536)
-    ):
-        shown = "a value with an @" if "@" in value else repr(value)
-        raise _Invalid(f"expected a URL like https://host/path, got {shown}")
-    if parts.query or parts.fragment:
-        raise _Invalid(f"must not contain a query or fragment, got {value!r}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise _Invalid(
-            f"refusing plain http:// for {parts.hostname}: credentials would travel "
-            "unencrypted; use https:// (http is accepted for 127.0.0.1 and localhost)"
-        )
-    return value.strip().rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_value(where: tuple[str, str], value: Any) -> Any:
@@ -272,16 +112,16 @@ def _check_value(where: tuple[str, str], value: Any) -> Any:
     if value is None:
         return None
     if where in _URL_KEYS:
-        return _normalize_url(value)
+        return normalize_url(value)
     if where == ("alerts", "webhook_url"):
-        return _check_webhook_url(value)
+        return check_webhook_url(value)
     if where in (("alerts", "email_from"),):
-        _check_address(value)
+        check_address(value)
     if where in _NON_EMPTY and not value.strip():
-        raise _Invalid("must not be empty")
+        raise Invalid("must not be empty")
     choices = _CHOICES.get(where)
     if choices is not None and value not in choices:
-        raise _Invalid(f"expected one of {', '.join(choices)}, got {value!r}")
+        raise Invalid(f"expected one of {', '.join(choices)}, got {value!r}")
     low, high = _RANGES.get(where, (None, None))
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = (
@@ -291,7 +131,7 @@ def _check_value(where: tuple[str, str], value: Any) -> Any:
             if low is not None
             else f"at most {high}"
         )
-        raise _Invalid(f"expected a value {bounds}, got {value}")
+        raise Invalid(f"expected a value {bounds}, got {value}")
     return value
 
 
@@ -301,7 +141,7 @@ def _payment_methods(table: dict, problems: list[str], label: str) -> dict[str, 
         prefix = f"{label}: [invoice.payment_methods] {js_type}"
         if not isinstance(code, str):
             problems.append(
-                f"{prefix}: expected a SAF-T payment code string, got {_shown(code, False)}"
+                f"{prefix}: expected a SAF-T payment code string, got {shown(code, False)}"
             )
         elif code not in pt_rules.PAYMENT_MECHANISMS:
             problems.append(
@@ -322,7 +162,7 @@ def _exemptions(table: dict, problems: list[str], label: str) -> dict[str, str]:
             problems.append(f"{prefix}: unknown key{hint}; use {', '.join(EXEMPTION_KEYS)}")
         elif not isinstance(code, str):
             problems.append(
-                f"{prefix}: expected an AT exemption code string, got {_shown(code, False)}"
+                f"{prefix}: expected an AT exemption code string, got {shown(code, False)}"
             )
         elif not code.strip():
             continue  # "" is "not set"
@@ -356,7 +196,7 @@ def _oss_rates(table: dict, problems: list[str], label: str) -> dict[str, tuple[
             if rate is None or not rate.is_finite() or not 0 < rate < 100:
                 problems.append(
                     f'{prefix}: expected VAT rates in percent like ["21", "10"], '
-                    f"got {_shown(value, False)}"
+                    f"got {shown(value, False)}"
                 )
                 break
             parsed.append(rate)
@@ -405,7 +245,7 @@ def _read_sections(
         table = data.get(section, {})
         if not isinstance(table, dict):
             problems.append(
-                f"{label}: {section}: expected a [{section}] table, got {_describe(table)}"
+                f"{label}: {section}: expected a [{section}] table, got {describe(table)}"
             )
             table = {}
         fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -431,11 +271,11 @@ def _read_sections(
                 continue
             try:
                 kind = _kind(fld)
-                value = _convert(kind, raw, where in _SECRET_KEYS)
+                value = convert(kind, raw, where in _SECRET_KEYS)
                 if kind in ("str_table", "rate_table"):
                     value = _table(where, value, problems, label)
                 value = _check_value(where, value)
-            except _Invalid as exc:
+            except Invalid as exc:
                 problems.append(f"{label}: [{section}] {key}: {exc}")
                 failed.add(where)
             else:
@@ -536,7 +376,7 @@ def _alerts_checks(
     if (
         alerts.get("smtp_security") == "none"
         and alerts.get("smtp_password")
-        and not _is_loopback(host)
+        and not is_loopback(host)
     ):
         problems.append(
             f'{prefix} smtp_security: "none" would send the SMTP password unencrypted to '
