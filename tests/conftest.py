@@ -34,3 +34,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         del quick[: size - len(heads)]
         remaining -= size
     items[:] = ordered + quick
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on loopback (aiosmtpd) that keeps every message it takes."""
+    from tests.support.alert_receivers import SmtpSink
+
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def chat():
+    """A real HTTP receiver on loopback for the alerts' chat webhooks."""
+    from tests.support.alert_receivers import ChatReceiver
+
+    receiver = ChatReceiver().start()
+    yield receiver
+    receiver.stop()

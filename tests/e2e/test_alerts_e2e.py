@@ -28,20 +28,6 @@ def _add_order_with_bad_nif(sb) -> int:
     )
 
 
-@pytest.fixture
-def smtp():
-    sink = SmtpSink().start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
-def chat():
-    receiver = ChatReceiver().start()
-    yield receiver
-    receiver.stop()
-
-
 def alerts_cli(sandbox, tmp_path: Path, smtp: SmtpSink, chat: ChatReceiver, **extra) -> Cli:
     alerts = {
         "smtp_host": "127.0.0.1",

@@ -34,20 +34,6 @@ start_date = 2026-11-01
 """
 
 
-@pytest.fixture
-def smtp():
-    sink = SmtpSink().start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
-def chat():
-    receiver = ChatReceiver().start()
-    yield receiver
-    receiver.stop()
-
-
 def make_config(
     tmp_path: Path, smtp: SmtpSink | None, chat: ChatReceiver | None, **extra
 ) -> Config:

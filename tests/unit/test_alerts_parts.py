@@ -18,7 +18,6 @@ from igest_sync.config import AlertsConfig, load_config
 from igest_sync.errors import AlertError
 from igest_sync.state.alerts import AlertRow
 from igest_sync.state.ledger import Ledger
-from tests.support.alert_receivers import ChatReceiver
 
 BASE = """\
 [jumpseller]
@@ -143,13 +142,6 @@ def test_the_password_and_the_webhook_url_come_from_the_environment_and_are_secr
 
 
 # -- webhook formats, posted for real -----------------------------------------------------------
-
-
-@pytest.fixture
-def chat():
-    receiver = ChatReceiver().start()
-    yield receiver
-    receiver.stop()
 
 
 @pytest.mark.parametrize("fmt", ["slack", "discord", "teams", "ntfy", "json"])
