@@ -51,3 +51,26 @@ def test_an_advertised_limit_replaces_the_window_it_names_only():
     gate.follow_limit(1.0, 5)  # a stricter server is followed too
     more = [gate.acquire() for _ in range(10)]
     assert clock.sleeps and max_in_any_window(more, 1.0) <= 5
+
+
+def test_a_send_that_leaves_late_counts_from_when_it_left():
+    """A thread that woke late (a busy machine) sends after its slot: the server counts it
+    then, so the request a window later must keep its distance from the real send."""
+    clock = FakeClock()
+    gate = RateGate([RateWindow(2, 1.0)], clock=clock, sleep=clock.sleep, slack=0.05)
+    first = gate.acquire()
+    clock.advance(seconds=0.3)  # the first request leaves 0.3 s after its slot
+    gate.left(first)
+    gate.acquire()  # the second fits in the same second
+    third = gate.acquire()
+    assert abs(third - (first + 0.3 + 1.05)) < 1e-9  # not first + 1.05
+
+
+def test_a_send_on_time_keeps_its_slot():
+    clock = FakeClock()
+    gate = RateGate([RateWindow(2, 1.0)], clock=clock, sleep=clock.sleep, slack=0.05)
+    first = gate.acquire()
+    clock.advance(seconds=0.004)  # within LATE_SEND: the slot stands
+    gate.left(first)
+    gate.acquire()
+    assert abs(gate.acquire() - (first + 1.05)) < 1e-9

@@ -81,6 +81,10 @@ class RateWindow:
     seconds: float
 
 
+# A send later than its reserved slot by more than this is counted from when it really left.
+LATE_SEND = 0.005
+
+
 class RateGate:
     """Thread-safe pacing over several sliding windows at once (e.g. 20/s and 800/min).
 
@@ -96,7 +100,7 @@ class RateGate:
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
-        slack: float = 0.1,
+        slack: float = 0.05,
     ) -> None:
         self.windows = tuple(windows)
         self._clock = clock
@@ -121,6 +125,19 @@ class RateGate:
         if start > now:
             self._sleep(start - now)
         return start
+
+    def left(self, reserved: float) -> None:
+        """The request whose slot was ``reserved`` leaves now: if that is late (a thread that
+        woke late on a busy machine), it occupies the windows from now, as the server will
+        count it, so the requests after it keep their distance from its real send."""
+        with self._lock:
+            now = self._clock()
+            if now - reserved <= LATE_SEND:
+                return
+            index = bisect.bisect_left(self._sent, reserved)
+            if index < len(self._sent) and self._sent[index] == reserved:
+                del self._sent[index]
+                bisect.insort(self._sent, now)
 
     def add_sent(self, times: Iterable[float]) -> None:
         """Count sends made before this gate existed (clock times), in every window."""
@@ -421,11 +438,12 @@ class HttpService:
         attempt = 0
         while True:
             attempt += 1
-            self.gate.acquire()
+            slot = self.gate.acquire()
             if self._pace is not None:
                 self._pace.sending()
             with self._count_lock:
                 self._request_count += 1
+            self.gate.left(slot)
             started = self._clock()
             try:
                 response, failure, sent_for_sure = self._send(
