@@ -12,6 +12,8 @@ from __future__ import annotations
 import signal
 import time
 
+import pytest
+
 from .conftest import FINALIZE_POST, LOOKUP_GET, Cli, add_paid_orders, assert_all_done, requests_to
 
 ORDERS_LIST = r"^/v1/orders\.json$"
@@ -146,4 +148,59 @@ def test_a_lost_state_file_then_a_failed_first_run_issues_nothing_twice(sb, cli:
         for ref, docs in sb.igest.final_documents_by_reference().items()
     }
     assert after == before
+    assert_all_done(sb, cli)
+
+
+# -- a run killed while it lists (issue "never miss", point 1) ----------------------------------
+# Jumpseller lists newest first. The checkpoint used to follow each order as it was read, so it
+# jumped to the newest order on the first page: a first run killed on its second page left every
+# older paid order behind it for good, and a rebuild after a lost state file killed the same way
+# made the next run issue without looking in iGEST first.
+
+
+def _kill_on_the_second_page(sb, cli: Cli) -> None:
+    """Start `invoice`, hold the listing's second page, SIGKILL the run while it waits."""
+    sb.faults.add("jumpseller", "timeout", method="GET", path=ORDERS_LIST, nth=2, after=True)
+    process = cli.popen("invoice")
+    deadline = time.monotonic() + 30
+    while len(_listings(sb)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    sb.faults.clear()
+
+
+def _listings(sb) -> list:
+    return [
+        r
+        for r in requests_to(sb, "jumpseller", "GET", ORDERS_LIST)
+        if "status_filters" not in r.query
+    ]
+
+
+@pytest.mark.parametrize("newest_first", [True, False])
+def test_a_first_run_killed_on_its_second_page_misses_no_sale(sb, cli: Cli, newest_first):
+    sb.store.newest_first = newest_first
+    add_paid_orders(sb, 101)  # two pages of (at most) 100
+    _kill_on_the_second_page(sb, cli)
+    for _ in range(2):
+        result = cli("invoice")
+        assert result.code == 0, result.stdout + result.stderr
+    assert_all_done(sb, cli)
+
+
+@pytest.mark.parametrize("newest_first", [True, False])
+def test_a_lost_state_file_then_a_rebuild_killed_on_its_second_page_issues_nothing_twice(
+    sb, cli: Cli, newest_first
+):
+    sb.store.newest_first = newest_first
+    add_paid_orders(sb, 101)
+    assert cli("invoice").code == 0
+    for suffix in ("", "-wal", "-shm"):
+        cli.state.with_name(cli.state.name + suffix).unlink(missing_ok=True)
+    _kill_on_the_second_page(sb, cli)
+    add_paid_orders(sb, 1)  # a sale after the loss: issued once, like the others
+    for _ in range(2):
+        result = cli("invoice")
+        assert result.code == 0, result.stdout + result.stderr
     assert_all_done(sb, cli)

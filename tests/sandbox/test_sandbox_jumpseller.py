@@ -43,9 +43,12 @@ def test_credentials_are_random_per_sandbox() -> None:
     assert first["igest"]["security_code"] != second["igest"]["security_code"]
 
 
-def test_orders_are_paged_ascending_with_default_50_and_max_100(
-    sb: Sandbox, js: httpx.Client
+@pytest.mark.parametrize("newest_first", [True, False])
+def test_orders_are_paged_newest_first_with_default_50_and_max_100(
+    sb: Sandbox, js: httpx.Client, newest_first: bool
 ) -> None:
+    # Jumpseller lists newest first; the other order is there so clients are tried with both.
+    sb.store.newest_first = newest_first
     sb.load_generated({"orders": 130, "seed": 3})
     total = len(sb.store.orders)
     default = body(js.get("/orders.json"))
@@ -59,7 +62,7 @@ def test_orders_are_paged_ascending_with_default_50_and_max_100(
             break
         seen += [o["order"]["id"] for o in chunk]
         page += 1
-    assert seen == sorted(seen)
+    assert seen == sorted(seen, reverse=newest_first)
     assert len(seen) == total == body(js.get("/orders/count.json"))["count"]
 
 
@@ -73,7 +76,7 @@ def test_orders_after_returns_later_orders_ascending_in_pages(js: httpx.Client) 
 
 def test_status_filters_and_status_route(js: httpx.Client) -> None:
     pending = body(js.get("/orders.json", params={"status_filters[]": "pending_payment"}))
-    assert [o["order"]["id"] for o in pending] == [10015, 10016]
+    assert [o["order"]["id"] for o in pending] == [10016, 10015]
     both = body(
         js.get(
             "/orders.json",
@@ -98,7 +101,7 @@ def test_custom_date_filter_uses_lisbon_dates_inclusive(js: httpx.Client) -> Non
             },
         )
     )
-    assert [o["order"]["id"] for o in found] == [10014, 10015, 10016]
+    assert [o["order"]["id"] for o in found] == [10016, 10015, 10014]
     bad = js.get("/orders.json", params={"dateFilter": "customDate", "initialDate": "18/11"})
     assert bad.status_code == 400
 

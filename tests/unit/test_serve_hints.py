@@ -196,3 +196,15 @@ def test_once_a_run_has_listed_iGEST_a_webhook_issues_without_a_lookup(ledger):
     hint(ledger, 31)
     assert [o.action for o in work(ledger, js, ig).report.outcomes] == [Action.ISSUED]
     assert ig.called("find_documents") == []  # two writes per order: the burst's bound
+
+
+def test_while_a_rebuild_listing_is_unfinished_a_webhook_looks_iGEST_up_first(ledger):
+    # A checkpoint from an older listing, but a rebuild a kill cut short: the ledger may not
+    # know what iGEST holds, so the webhook's order is looked up and adopted, not issued again.
+    ledger.set_meta("last_run_at", NOW.isoformat())
+    ledger.begin_listing(date(2026, 10, 1))
+    js, ig = FakeJumpseller(orders=[paid_order(32)]), FakeIgest()
+    ig.hold("jumpseller:loja:32", gross_total="12.30")
+    hint(ledger, 32)
+    assert [o.action for o in work(ledger, js, ig).report.outcomes] == [Action.ADOPTED]
+    assert ig.called("create_document") == []

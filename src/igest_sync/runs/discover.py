@@ -8,9 +8,14 @@ with the store's history:
 - open orders (waiting for payment when last seen) that are no longer waiting;
 - unfinished work: a crash interrupted it, or it failed for a reason that may pass by itself.
 
-Outside a dry run, every order seen is recorded in the ledger, an order to invoice is recorded as
-pending work, and only then does the checkpoint pass it: a run killed in between finds pending
-work, never an order behind the checkpoint and forgotten.
+Outside a dry run, every order seen is recorded in the ledger and an order to invoice is recorded
+as pending work as its page is read. The checkpoint moves only once the listing has been read to
+its last page, and then to the highest order it held: Jumpseller lists newest first, so a
+checkpoint moved order by order would pass, at the first page, every older order that a run
+killed on the next page had not yet seen. A rebuild (no checkpoint: a new or lost state file, or
+a ``--since`` backfill) notes its first day in the ledger before its first page and clears it
+with the checkpoint; until then every run lists those days again and looks documents up in
+iGEST before issuing.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ class Plan:
     """What a run found: the orders to issue, in issuing order, and the orders it set aside."""
 
     floor: date  # the first payment day to invoice
-    fresh: bool  # the ledger knew nothing of these days: iGEST is listed before issuing
+    fresh: bool  # the ledger may not know these days: iGEST is listed before issuing
     orders: list[Order] = field(default_factory=list)
     skipped: list[ItemOutcome] = field(default_factory=list)
 
@@ -82,12 +87,19 @@ class Discovery:
 
     def plan(self, since: date | None = None) -> Plan:
         floor = self.floor(since)
-        # An empty ledger, or a backfill over days it may not have seen: iGEST may hold
-        # documents for these orders already, so list them once and verify before issuing.
-        plan = Plan(floor=floor, fresh=self.ledger.checkpoint is None or since is not None)
+        # An empty ledger, a rebuild a kill interrupted, or a backfill over days it may not have
+        # seen: iGEST may hold documents for these orders already, so list them once and verify
+        # before issuing.
+        plan = Plan(floor=floor, fresh=self.ledger.rebuilding or since is not None)
         to_issue: dict[int, Order] = {}
+        highest: int | None = None
         for order in self._new_orders(floor, since):
             self._classify(order, plan, to_issue)
+            highest = order.id if highest is None else max(highest, order.id)
+        if self.record:
+            # Every page read and every order on them recorded: only now may the checkpoint
+            # pass them (and a rebuild under way is over).
+            self.ledger.complete_listing(highest)
         for order in self._newly_paid_open_orders():
             self._classify(order, plan, to_issue)
         for order in self._unfinished_orders(to_issue):
@@ -119,28 +131,45 @@ class Discovery:
 
     def _new_orders(self, floor: date, since: date | None) -> Iterator[Order]:
         checkpoint = self.ledger.checkpoint
-        if checkpoint is not None and since is None:
-            try:
-                yield from self.jumpseller.orders_after(checkpoint)
-                return
-            except NotFound:
-                # The spec allows a 404 here (the checkpoint order was deleted): fall back to
-                # the orders created since the last run rather than skip any sale.
-                last_run = self.ledger.get_meta("last_run_at")
-                since_day = lisbon_date(datetime.fromisoformat(last_run)) if last_run else floor
-                log.warning(
-                    "Order %s is gone from Jumpseller; listing orders created since %s",
-                    checkpoint,
-                    since_day,
-                )
-                for order in self.jumpseller.orders_created_between(
-                    since_day - FIRST_RUN_LOOKBACK, self.today
-                ):
-                    if order.id > checkpoint:
-                        yield order
-                return
+        pending = self.ledger.rebuild_from
+        if checkpoint is not None and since is None and pending is None:
+            yield from self._after_checkpoint(checkpoint, floor)
+            return
         first = floor - FIRST_RUN_LOOKBACK if floor != date.min else date(2000, 1, 1)
+        if pending is not None:
+            first = min(first, pending)  # the days an interrupted rebuild had not finished
+        if self.record:
+            # Noted before the first page: a run killed while listing leaves it, and the next
+            # run lists these days again (and looks before issuing) instead of trusting a
+            # checkpoint that the listing never earned.
+            self.ledger.begin_listing(first)
         yield from self.jumpseller.orders_created_between(first, self.today)
+        if checkpoint is not None:
+            # A backfill lists by creation day; the orders after the checkpoint are listed too,
+            # so a backfill never stands in for the regular listing.
+            yield from self._after_checkpoint(checkpoint, floor)
+
+    def _after_checkpoint(self, checkpoint: int, floor: date) -> Iterator[Order]:
+        try:
+            yield from self.jumpseller.orders_after(checkpoint)
+            return
+        except NotFound:
+            pass
+        # The spec allows a 404 here (the checkpoint order was deleted): list the orders
+        # created since the last run instead, rather than skip any sale. Every order after the
+        # checkpoint was created after the last complete listing, which that run made.
+        last_run = self.ledger.get_meta("last_run_at")
+        since_day = lisbon_date(datetime.fromisoformat(last_run)) if last_run else floor
+        log.warning(
+            "Order %s is gone from Jumpseller; listing orders created since %s",
+            checkpoint,
+            since_day,
+        )
+        for order in self.jumpseller.orders_created_between(
+            since_day - FIRST_RUN_LOOKBACK, self.today
+        ):
+            if order.id > checkpoint:
+                yield order
 
     def _newly_paid_open_orders(self) -> Iterator[Order]:
         """Orders we saw waiting for payment that are no longer waiting (paid, cancelled)."""
@@ -252,7 +281,6 @@ class Discovery:
                 external_reference(self.config.jumpseller.store, order.id),
                 unverified=plan.fresh,
             )
-        self.ledger.advance_checkpoint(order.id)
 
 
 def igest_documents_since(igest: IgestApi, floor: date) -> dict[str, list[IssuedDocument]]:

@@ -156,14 +156,14 @@ def _handle(run: InvoiceRun, order: Order, items: list[ItemOutcome], notices: li
             return False
         record_order(ledger, order)
         # Recorded as work before any call: a kill from here on leaves pending work that the
-        # next start (its hint) or the sweep (its pending work) finishes. A ledger no run has
-        # used yet (a new or lost state file) may not know what iGEST holds: look the reference
-        # up first. Once a run (serve's first sweep) has listed iGEST, as in `invoice`, not.
+        # next start (its hint) or the sweep (its pending work) finishes. A ledger that has not
+        # yet recorded one complete listing (a new or lost state file, a rebuild a kill cut
+        # short) may not know what iGEST holds: look the reference up first.
         ledger.ensure_work(
             order.id,
             Kind.INVOICE,
             external_reference(run.config.jumpseller.store, order.id),
-            unverified=ledger.get_meta("last_run_at") is None,
+            unverified=ledger.rebuilding,
         )
         return True
     record_order(ledger, order)

@@ -227,7 +227,7 @@ class JumpsellerApp(HookRoutes, LocationStockRoutes, EmulatorApp):
         days = self._date_range(request)
         with self.store.lock:
             rows = []
-            for order in self.store.iter_orders():
+            for order in self.store.listed_orders():
                 if statuses and order["status_enum"] not in statuses:
                     continue
                 if days is not None:
@@ -245,7 +245,7 @@ class JumpsellerApp(HookRoutes, LocationStockRoutes, EmulatorApp):
         if status not in STATUS_NAMES:
             raise HttpError(404, {"message": "Status Invalid"})
         with self.store.lock:
-            rows = [o for o in self.store.iter_orders() if o["status_enum"] == status]
+            rows = [o for o in self.store.listed_orders() if o["status_enum"] == status]
             return Response.json([{"order": o} for o in self._page(request, rows)])
 
     def orders_after(self, request: Request) -> Response:

@@ -105,6 +105,9 @@ class JumpsellerStore:
         self.location_stock: dict[tuple[int, int, int | None], int] = {}  # non-main locations
         self.documents: dict[int, list[dict[str, Any]]] = {}
         self.on_event: Callable[[str, str, int], None] | None = None
+        # Jumpseller lists orders newest first (GET /orders.json, /orders/status/...); a test
+        # or `sandbox --listing-order oldest` turns it round, so both orders are exercised.
+        self.newest_first = True
 
     def emit(self, event: str, kind: str, item_id: int) -> None:
         """Tell the listener that ``event`` happened to order/product ``item_id``."""
@@ -158,6 +161,11 @@ class JumpsellerStore:
     def order_ids(self) -> list[int]:
         with self.lock:
             return list(self._order_ids)
+
+    def listed_orders(self) -> list[dict[str, Any]]:
+        """Every order in the store's listing order (newest first, as Jumpseller). Hold the lock."""
+        rows = [self.orders[order_id] for order_id in self._order_ids]
+        return rows[::-1] if self.newest_first else rows
 
     def iter_orders(self, after: int | None = None) -> Iterator[dict[str, Any]]:
         """Orders ascending by id (those with id > ``after`` when given). Hold the lock."""
