@@ -1,0 +1,78 @@
+"""How many of the client's modules one paid order touches on its way through ``invoice``.
+
+Issue "house" counted 42 (target: at most 25). A module counts when any of its code runs
+(one of its functions or methods is called; running its body at import does not count) while ``igest-sync invoice`` issues one paid order
+against the sandbox in this process; the sandbox's own modules do not count. Run:
+
+    .venv/bin/python bench/modules_touched.py [--list]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+CLIENT = "igest_sync"
+NOT_THE_CLIENT = ("igest_sync/sandbox/", "igest_sandbox/")
+
+
+def touched_by_one_order() -> list[str]:
+    from igest_sync.cli import app
+    from igest_sync.cli.session import run_app
+    from igest_sync.config import write_config
+    from igest_sync.demo import demo_config
+
+    try:
+        from igest_sandbox import Sandbox  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        from igest_sync.sandbox import Sandbox  # type: ignore[no-redef,unused-ignore]
+
+    with Sandbox(seed=False).start() as sb, tempfile.TemporaryDirectory() as home:
+        sb.store.add_order(
+            lines=[{"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 1, "rate": 23}],
+            status="paid",
+        )
+        config = Path(home) / "config.toml"
+        values: dict[str, Any] = demo_config(sb.credentials)
+        write_config(config, values, overwrite=True)
+        os.environ["IGEST_SYNC_HOME"] = home
+        seen: set[str] = set()
+
+        def profile(frame: FrameType, event: str, arg: object) -> None:
+            name = frame.f_code.co_filename.replace("\\", "/")
+            caller = frame.f_back
+            if frame.f_code.co_name == "<module>" or (
+                caller is not None and caller.f_code.co_name == "<module>"
+            ):
+                return  # an import (a module's or a class's body, a decorator), not a step
+            if f"/{CLIENT}/" in name and not any(part in name for part in NOT_THE_CLIENT):
+                seen.add(name.split(f"/{CLIENT}/", 1)[1])
+
+        sys.setprofile(profile)
+        try:
+            code = run_app(app, ["--config", str(config), "invoice"])
+        finally:
+            sys.setprofile(None)
+        issued = len(sb.igest.final_documents_by_reference())
+        if code != 0 or issued != 1:
+            raise SystemExit(f"the run did not issue the order (exit {code}, {issued} issued)")
+        return sorted(seen)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--list", action="store_true", help="list the modules")
+    args = parser.parse_args()
+    modules = touched_by_one_order()
+    if args.list:
+        print("\n".join(modules))
+    print(f"{len(modules)} modules of igest_sync touched by one paid order through `invoice`")
+
+
+if __name__ == "__main__":
+    main()
