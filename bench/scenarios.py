@@ -19,8 +19,8 @@ from bounds import Bound, backlog_bound, plan_then_write_bound
 from breakdown import profile_run
 from harness import CliHome, CliRun, bench_sandbox, run_process
 
+from igest_sandbox import data
 from igest_sync.config import InvoiceConfig
-from igest_sync.sandbox import data
 from igest_sync.state.ledger import Ledger
 
 ORDER_SPACING = timedelta(minutes=37)  # generate_orders' default

@@ -20,9 +20,9 @@ import httpx
 from rich.console import Console
 from rich.rule import Rule
 
+from igest_sandbox import Sandbox, start_sandbox
+from igest_sandbox.cross_border import cross_border_orders
 from igest_sync.config import init_values, write_config
-from igest_sync.sandbox import Sandbox, start_sandbox
-from igest_sync.sandbox.cross_border import cross_border_orders
 
 # Sales beyond Portugal the demo adds to the seeded store: a Spanish business whose VAT number
 # VIES confirms (an exempt intra-EU supply, M16), a French consumer taxed at 20 % under OSS, and

@@ -16,7 +16,7 @@ D = Decimal
 
 
 def _three_line_order(sb) -> int:
-    from igest_sync.sandbox.orders import Buyer
+    from igest_sandbox.jumpseller.orders import Buyer
 
     return sb.store.add_order(
         lines=[

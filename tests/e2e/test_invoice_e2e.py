@@ -161,7 +161,7 @@ def test_without_start_date_or_checkpoint_the_run_refuses(sandbox, tmp_path):
 
 
 def _add_paid_order(sb, **kwargs) -> int:
-    from igest_sync.sandbox.orders import Buyer
+    from igest_sandbox.jumpseller.orders import Buyer
 
     buyer = kwargs.pop("buyer", None) or Buyer(
         "Carla", "Nunes", "carla@example.pt", "911111111", taxid=kwargs.pop("taxid", None)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from igest_sandbox import Sandbox
 from igest_sync.cli.session import pace_file
-from igest_sync.sandbox import Sandbox
 
 from .conftest import (
     DRAFT_POST,

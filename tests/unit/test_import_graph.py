@@ -10,15 +10,17 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "src" / "igest_sync"
+SRC = Path(__file__).resolve().parents[2] / "src"
+# The client and, beside it in the same distribution, the emulators behind `demo` and `sandbox`.
+PACKAGES = ("igest_sync", "igest_sandbox")
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    parts = path.relative_to(SRC).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+MODULES = {module_name(p): p for top in PACKAGES for p in (SRC / top).rglob("*.py")}
 
 
 def top_level_imports(path: Path) -> set[str]:
@@ -74,22 +76,45 @@ def test_the_cycle_finder_finds_one() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c", "a"]]
 
 
-def test_the_fiscal_rules_import_no_service_state_or_run() -> None:
-    for name in (m for m in GRAPH if m.startswith("igest_sync.fiscal")):
-        bad = {
-            m
-            for m in GRAPH[name]
-            if m.startswith(("igest_sync.adapters", "igest_sync.state", "igest_sync.runs"))
-        }
-        assert bad == set(), name
+def inside(name: str, top: str) -> bool:
+    return name == top or name.startswith(f"{top}.")
+
+
+# What a package must not import, one rule a line: (the importer, what it must not import).
+RULES = [
+    # The sandbox is an independent check of the client: its own tables and money code.
+    ("igest_sandbox", ("igest_sync",)),
+    # The fiscal rules are pure: no service, state or run.
+    ("igest_sync.fiscal", ("igest_sync.adapters", "igest_sync.state", "igest_sync.runs")),
+]
+
+
+def broken_rules(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    broken: dict[str, set[str]] = {}
+    for importer, banned in RULES:
+        for name in (m for m in graph if inside(m, importer)):
+            bad = {m for m in graph[name] if any(inside(m, top) for top in banned)}
+            if bad:
+                broken.setdefault(name, set()).update(bad)
+    return broken
+
+
+def test_each_package_imports_only_what_the_architecture_allows() -> None:
+    assert any(inside(m, "igest_sandbox") for m in GRAPH)
+    assert broken_rules(GRAPH) == {}
+
+
+def test_the_rule_checker_finds_a_broken_rule() -> None:
+    graph = {"igest_sandbox.vies.app": {"igest_sync.fiscal.rules"}, "igest_sync.fiscal.x": set()}
+    assert broken_rules(graph) == {"igest_sandbox.vies.app": {"igest_sync.fiscal.rules"}}
 
 
 def test_only_the_command_line_layer_imports_typer_or_rich() -> None:
     # The command line and its rendering are packages: one module per command family.
-    layer = ("igest_sync.cli", "igest_sync.render", "igest_sync.demo", "igest_sync.sandbox")
+    layer = ("igest_sync.cli", "igest_sync.render", "igest_sync.demo", "igest_sandbox")
     assert {"igest_sync.cli.session", "igest_sync.render.console"} <= MODULES.keys()
     for name, path in MODULES.items():
-        if any(name == top or name.startswith(f"{top}.") for top in layer):
+        if any(inside(name, top) for top in layer):
             continue
         third = {m.split(".")[0] for m in top_level_imports(path)}
         assert not third & {"typer", "rich", "click"}, name

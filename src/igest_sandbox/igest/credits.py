@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from igest_sync.sandbox.igest_rules import Problems
-from igest_sync.sandbox.money import ZERO, line_value, round2
+from igest_sandbox.igest.rules import Problems
+from igest_sandbox.money import ZERO, line_value, round2
 
 
 @dataclass

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from igest_sync.sandbox.jumpseller_locations import bad_params
-from igest_sync.sandbox.webhooks import EVENTS, HookRecord, Webhooks
-from igest_sync.sandbox.wsgi import HttpError, Request, Response
+from igest_sandbox.jumpseller.locations import bad_params
+from igest_sandbox.jumpseller.webhooks import EVENTS, HookRecord, Webhooks
+from igest_sandbox.wsgi import HttpError, Request, Response
 
 LOG_SHOWN = 200
 

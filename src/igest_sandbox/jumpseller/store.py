@@ -25,9 +25,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from igest_sync.sandbox.jumpseller_common import STATUS_NAMES, parse_wire_time, wire_time
-from igest_sync.sandbox.money import to_decimal
-from igest_sync.sandbox.orders import make_order
+from igest_sandbox.jumpseller.common import STATUS_NAMES, parse_wire_time, wire_time
+from igest_sandbox.jumpseller.orders import make_order
+from igest_sandbox.money import to_decimal
 
 MAIN_LOCATION = 1
 __all__ = [

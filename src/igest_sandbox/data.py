@@ -25,9 +25,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from igest_sync.sandbox.money import round2
-from igest_sync.sandbox.orders import Buyer, LineSpec, make_order, random_nif
-from igest_sync.sandbox.store import Product, Variant
+from igest_sandbox.jumpseller.orders import Buyer, LineSpec, make_order, random_nif
+from igest_sandbox.jumpseller.store import Product, Variant
+from igest_sandbox.money import round2
 
 __all__ = [
     "SEED_EXEMPTION_CODE",

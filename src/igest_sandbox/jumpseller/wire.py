@@ -7,7 +7,7 @@ import unicodedata
 from decimal import Decimal
 from typing import Any
 
-from igest_sync.sandbox.store import JumpsellerStore, Product, Variant, wire_time
+from igest_sandbox.jumpseller.store import JumpsellerStore, Product, Variant, wire_time
 
 
 def _slug(text: str) -> str:

@@ -18,7 +18,7 @@ class DropConnection(Exception):
     """Raised to server.py: close the socket without writing a response."""
 
 
-SERVER_MARKER = "igest_sync.sandbox.server"  # environ key set by server.py
+SERVER_MARKER = "igest_sandbox.server"  # environ key set by server.py
 
 
 class HttpError(Exception):

@@ -30,7 +30,7 @@ from typing import Any
 
 from stdnum.pt import nif as pt_nif
 
-from igest_sync.sandbox.tables import EU_RATES, EXEMPTION_REASONS, PAYMENT_MECHANISMS
+from igest_sandbox.tables import EU_RATES, EXEMPTION_REASONS, PAYMENT_MECHANISMS
 
 FINAL_CONSUMER = "999999990"
 DOCUMENT_TYPES = ("FT", "FR", "FS", "NC")

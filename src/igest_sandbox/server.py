@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from igest_sync.sandbox.messages import SERVER_MARKER, DropConnection
+from igest_sandbox.messages import SERVER_MARKER, DropConnection
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -24,12 +24,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from igest_sync.sandbox.faults import Faults
-from igest_sync.sandbox.igest_rules import IgestError, Problems, conflict, not_found, object_body
-from igest_sync.sandbox.igest_state import IgestState
-from igest_sync.sandbox.limits import IgestLimiter
-from igest_sync.sandbox.stats import Stats
-from igest_sync.sandbox.wsgi import EmulatorApp, Request, Response
+from igest_sandbox.faults import Faults
+from igest_sandbox.igest.rules import IgestError, Problems, conflict, not_found, object_body
+from igest_sandbox.igest.state import IgestState
+from igest_sandbox.limits import IgestLimiter
+from igest_sandbox.stats import Stats
+from igest_sandbox.wsgi import EmulatorApp, Request, Response
 
 _PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]"

@@ -41,10 +41,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from igest_sync.sandbox.faults import Faults
-from igest_sync.sandbox.messages import Request, Response
-from igest_sync.sandbox.stats import Stats
-from igest_sync.sandbox.wsgi import EmulatorApp
+from igest_sandbox.faults import Faults
+from igest_sandbox.messages import Request, Response
+from igest_sandbox.stats import Stats
+from igest_sandbox.wsgi import EmulatorApp
 
 # VIES's Member State codes: ISO 3166-1 except Greece (EL); XI is Northern Ireland.
 MEMBER_STATES = frozenset(

@@ -32,18 +32,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from igest_sync.sandbox.faults import Faults
-from igest_sync.sandbox.jumpseller_hooks import HookRoutes
-from igest_sync.sandbox.jumpseller_locations import (
+from igest_sandbox.faults import Faults
+from igest_sandbox.jumpseller.hooks import HookRoutes
+from igest_sandbox.jumpseller.locations import (
     LocationStockRoutes,
     bad_params,
     int_field,
     money_field,
 )
-from igest_sync.sandbox.jumpseller_wire import product_fields, variant_fields
-from igest_sync.sandbox.limits import JumpsellerLimiter
-from igest_sync.sandbox.stats import Stats
-from igest_sync.sandbox.store import (
+from igest_sandbox.jumpseller.store import (
     STATUS_NAMES,
     JumpsellerStore,
     NotFoundError,
@@ -51,8 +48,11 @@ from igest_sync.sandbox.store import (
     Variant,
     parse_wire_time,
 )
-from igest_sync.sandbox.webhooks import Webhooks
-from igest_sync.sandbox.wsgi import EmulatorApp, HttpError, Request, Response
+from igest_sandbox.jumpseller.webhooks import Webhooks
+from igest_sandbox.jumpseller.wire import product_fields, variant_fields
+from igest_sandbox.limits import JumpsellerLimiter
+from igest_sandbox.stats import Stats
+from igest_sandbox.wsgi import EmulatorApp, HttpError, Request, Response
 
 try:
     LISBON: Any = ZoneInfo("Europe/Lisbon")

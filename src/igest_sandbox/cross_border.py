@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from igest_sync.sandbox.data import seed_line_specs
-from igest_sync.sandbox.orders import Buyer, LineSpec, make_order
+from igest_sandbox.data import seed_line_specs
+from igest_sandbox.jumpseller.orders import Buyer, LineSpec, make_order
 
 LONG_NAME = (
     "Painel de azulejos pintado à mão com motivos florais azuis e amarelos inspirados na "

@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 
 import httpx
 
-from igest_sync.sandbox.messages import DropConnection, Request, Response
+from igest_sandbox.messages import DropConnection, Request, Response
 
 KINDS = ("500", "502", "429", "timeout", "reset", "truncated", "bad_shape")
 WEBHOOK_KINDS = ("dropped", "twice", "delayed", "forged")

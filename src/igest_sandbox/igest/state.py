@@ -20,8 +20,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from igest_sync.sandbox.igest_credits import already_credited, check_credit
-from igest_sync.sandbox.igest_rules import (
+from igest_sandbox.igest.credits import already_credited, check_credit
+from igest_sandbox.igest.rules import (
     DOCUMENT_TYPES,
     HOME_COUNTRY,
     IgestError,
@@ -35,7 +35,7 @@ from igest_sync.sandbox.igest_rules import (
     parse_lines,
     parse_notes,
 )
-from igest_sync.sandbox.money import document_totals
+from igest_sandbox.money import document_totals
 
 try:
     _LISBON: Any = ZoneInfo("Europe/Lisbon")

@@ -17,8 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from igest_sync.sandbox.faults import Faults, apply
-from igest_sync.sandbox.messages import (
+from igest_sandbox.faults import Faults, apply
+from igest_sandbox.messages import (
     SERVER_MARKER,
     Handler,
     HttpError,
@@ -26,7 +26,7 @@ from igest_sync.sandbox.messages import (
     Response,
     dumps,
 )
-from igest_sync.sandbox.stats import Stats
+from igest_sandbox.stats import Stats
 
 __all__ = [
     "SERVER_MARKER",

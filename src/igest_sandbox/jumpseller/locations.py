@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from igest_sync.sandbox.jumpseller_wire import location_stock_rows
-from igest_sync.sandbox.store import JumpsellerStore, NotFoundError
-from igest_sync.sandbox.wsgi import HttpError, Request, Response
+from igest_sandbox.jumpseller.store import JumpsellerStore, NotFoundError
+from igest_sandbox.jumpseller.wire import location_stock_rows
+from igest_sandbox.wsgi import HttpError, Request, Response
 
 
 def bad_params(message: str) -> HttpError:

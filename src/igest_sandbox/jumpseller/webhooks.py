@@ -52,10 +52,10 @@ from typing import Any
 
 import httpx
 
-from igest_sync.sandbox.faults import Faults
-from igest_sync.sandbox.jumpseller_common import wire_time
-from igest_sync.sandbox.messages import dumps
-from igest_sync.sandbox.stats import Stats
+from igest_sandbox.faults import Faults
+from igest_sandbox.jumpseller.common import wire_time
+from igest_sandbox.messages import dumps
+from igest_sandbox.stats import Stats
 
 SERVICE = "webhooks"
 EVENTS = (

@@ -1,7 +1,7 @@
 """A faithful sandbox of the APIs the tool talks to: Jumpseller (the store), iGEST (the
 invoicing) and VIES (EU VAT numbers).
 
-    from igest_sync.sandbox import Sandbox, start_sandbox
+    from igest_sandbox import Sandbox, start_sandbox
 
     with start_sandbox() as sb:                 # three servers on 127.0.0.1, free ports
         sb.jumpseller_base_url                  # "http://127.0.0.1:PORT/v1"
@@ -43,18 +43,19 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from igest_sync.sandbox import cross_border, data, igest_seed
-from igest_sync.sandbox.faults import FaultRule, Faults
-from igest_sync.sandbox.igest import IgestApp
-from igest_sync.sandbox.igest_state import IgestState
-from igest_sync.sandbox.jumpseller import JumpsellerApp
-from igest_sync.sandbox.jumpseller_wire import product_fields
-from igest_sync.sandbox.limits import IgestLimiter, JumpsellerLimiter
-from igest_sync.sandbox.server import LoopbackServer
-from igest_sync.sandbox.stats import Stats
-from igest_sync.sandbox.store import JumpsellerStore, Product, Variant
-from igest_sync.sandbox.vies import VatRegistry, ViesApp
-from igest_sync.sandbox.webhooks import Webhooks
+from igest_sandbox import cross_border, data
+from igest_sandbox.faults import FaultRule, Faults
+from igest_sandbox.igest import seed as igest_seed
+from igest_sandbox.igest.app import IgestApp
+from igest_sandbox.igest.state import IgestState
+from igest_sandbox.jumpseller.app import JumpsellerApp
+from igest_sandbox.jumpseller.store import JumpsellerStore, Product, Variant
+from igest_sandbox.jumpseller.webhooks import Webhooks
+from igest_sandbox.jumpseller.wire import product_fields
+from igest_sandbox.limits import IgestLimiter, JumpsellerLimiter
+from igest_sandbox.server import LoopbackServer
+from igest_sandbox.stats import Stats
+from igest_sandbox.vies.app import VatRegistry, ViesApp
 
 __all__ = ["FaultRule", "Faults", "Sandbox", "start_sandbox"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from igest_sync.sandbox.data import ENTITY_NIF
-from igest_sync.sandbox.tables import EXEMPTION_REASONS, PT_REGION_RATES
+from igest_sandbox.data import ENTITY_NIF
+from igest_sandbox.tables import EXEMPTION_REASONS, PT_REGION_RATES
 
 ATCUD_CODES = {"FT": "JFT4K7Q2", "FR": "JFR8M3X5", "FS": "JFS2P9W4", "NC": "JNC6T1Z8"}
 

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from igest_sync.sandbox.jumpseller_common import STATUS_NAMES, wire_time
-from igest_sync.sandbox.money import LineMoney, order_figures, round2, spread, to_decimal
+from igest_sandbox.jumpseller.common import STATUS_NAMES, wire_time
+from igest_sandbox.money import LineMoney, order_figures, round2, spread, to_decimal
 
 TAX_IDS = {Decimal(23): 1, Decimal(13): 2, Decimal(6): 3, Decimal(0): 4}
 
