@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from igest_sandbox import Sandbox, start_sandbox
-from igest_sync.adapters.jumpseller_parse import parse_order
+from igest_sync.adapters.jumpseller.parse import parse_order
 from igest_sync.config import write_config
 from igest_sync.demo import demo_config
 from igest_sync.fiscal.mapping import expected_gross, external_reference

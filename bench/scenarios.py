@@ -603,7 +603,7 @@ def startup(options: Options) -> ScenarioResult:
         cli_import = bare("import igest_sync.cli")
         status_imports = bare(
             "import igest_sync.cli, igest_sync.render, igest_sync.state.ledger, "
-            "igest_sync.runs.status"
+            "igest_sync.runs.setup.status"
         )
         result.details.append("Start-up / where the time goes (medians):")
         result.details.append(

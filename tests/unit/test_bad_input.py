@@ -19,7 +19,7 @@ import pytest
 
 from igest_sandbox.jumpseller.orders import Buyer, make_order
 from igest_sync.adapters.igest import document_body
-from igest_sync.adapters.jumpseller_parse import parse_order
+from igest_sync.adapters.jumpseller.parse import parse_order
 from igest_sync.config import InvoiceConfig, load_config
 from igest_sync.errors import BadResponse, ConfigError, OrderRejected
 from igest_sync.fiscal.mapping import build_document, expected_gross

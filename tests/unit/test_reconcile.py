@@ -14,7 +14,7 @@ from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConf
 from igest_sync.errors import UsageError
 from igest_sync.models import IssuedDocument, ItemOutcome, Order
 from igest_sync.runs import reconcile as rec
-from igest_sync.runs.invoice import InvoiceReport
+from igest_sync.runs.invoicing.invoice import InvoiceReport
 from igest_sync.runs.reconcile import (
     DUPLICATE,
     MISSING,

@@ -25,7 +25,7 @@ from igest_sync.fiscal.credit import over_credited
 from igest_sync.fiscal.credit_identity import is_credit_reference
 from igest_sync.fiscal.mapping import expected_gross, external_reference
 from igest_sync.models import Action, DocumentStatus, IssuedDocument, ItemOutcome, Kind, Order
-from igest_sync.runs.invoice import InvoiceRun
+from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.runs.services import IgestApi, JumpsellerApi
 from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import lisbon_date

@@ -43,7 +43,7 @@ from igest_sync.models import (
     Phase,
     WorkState,
 )
-from igest_sync.runs.intra_eu import IntraEuCheck, VatCheckPending
+from igest_sync.runs.invoicing.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger, WorkRecord
 

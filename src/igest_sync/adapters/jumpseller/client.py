@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from igest_sync.adapters.http import HttpService, RateWindow, ServiceClient
-from igest_sync.adapters.jumpseller_parse import (
+from igest_sync.adapters.jumpseller.parse import (
     as_list,
     catalogue_items,
     parse_hook,

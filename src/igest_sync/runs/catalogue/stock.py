@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from igest_sync.errors import ApiError, ConfigError, SafetyBrake
 from igest_sync.models import Action, ApiFailure, ItemOutcome, StoreLocation
-from igest_sync.runs.catalogue import (
+from igest_sync.runs.catalogue.plan import (
     CatalogueReport,
     StockChange,
     StockPlan,

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING
 
 from igest_sync.errors import ApiError
 from igest_sync.models import IN_FLIGHT, Kind, Order, WorkState
-from igest_sync.runs.discover import CANCELED, record_order
-from igest_sync.runs.invoice_report import InvoiceReport
+from igest_sync.runs.invoicing.discover import CANCELED, record_order
+from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.state.ledger import DocumentRecord
 from igest_sync.timeutil import lisbon_date
 
 if TYPE_CHECKING:
-    from igest_sync.runs.credit import Credits
+    from igest_sync.runs.credits.credit import Credits
 
 
 class CancelledOrders:

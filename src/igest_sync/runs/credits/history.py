@@ -16,7 +16,7 @@ from igest_sync.fiscal.credit_identity import (
 )
 from igest_sync.fiscal.mapping import external_reference
 from igest_sync.models import DocumentStatus, IssuedDocument, Kind, WorkState
-from igest_sync.runs.credit_report import StoredRequest
+from igest_sync.runs.credits.report import StoredRequest
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger, WorkRecord
 

@@ -3,9 +3,9 @@
 The dataclasses are the contract the rest of the tool reads. ``load_config`` validates a whole
 file at once and reports every problem together (unknown, missing, mistyped and out-of-range
 keys), each naming the file and the key, so a person fixes the file in one pass instead of one
-error per run. The known keys are the dataclass fields themselves (``config_validation`` reads
+error per run. The known keys are the dataclass fields themselves (``validation`` reads
 them): a new field is a new key, with no second list to keep in step. Where the files live is
-``igest_sync.paths``.
+``igest_sync.config.paths``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from igest_sync.config_validation import ENV_OVERRIDES, validate
+from igest_sync.config.validation import ENV_OVERRIDES, validate
 from igest_sync.errors import ConfigError
 
 
@@ -205,7 +205,7 @@ class Config:
 
 
 # --------------------------------------------------------------------------------------------
-# Validation (the rules live in config_validation)
+# Validation (the rules live in config.validation)
 
 DEFAULT_JUMPSELLER_URL = "https://api.jumpseller.com/v1"
 

@@ -4,7 +4,7 @@ Split from ``config`` to keep both modules small. It knows the keys through the 
 ``config`` passes in (``schema``: section name -> dataclass), so the dataclass fields stay the
 one list of keys; it returns plain values and every problem found, and ``config`` builds the
 objects or raises. Messages never contain a secret's value. Converting one value to its kind
-(a date, addresses, a URL) is ``config_values``'s.
+(a date, addresses, a URL) is ``config.values``'s.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from igest_sync.config_values import (
+from igest_sync.config.values import (
     Invalid,
     check_address,
     check_webhook_url,

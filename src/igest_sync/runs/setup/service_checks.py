@@ -18,7 +18,7 @@ from igest_sync.errors import ApiError, AuthError, ExitCode, TransportError
 from igest_sync.fiscal import rules as pt_rules
 from igest_sync.models import Entity
 from igest_sync.redact import redact
-from igest_sync.runs.stock import locations_to_choose_from
+from igest_sync.runs.catalogue.stock import locations_to_choose_from
 
 if TYPE_CHECKING:
     from igest_sync.runs.services import IgestApi, JumpsellerApi
@@ -351,7 +351,7 @@ def _check_stock_locations(config: Config, jumpseller: JumpsellerApi) -> list[Ch
 def _check_webhooks(config: Config, jumpseller: JumpsellerApi) -> list[CheckResult]:
     """For a store that uses ``serve`` ([serve] public_url or a hooks token set): is the token
     there to verify deliveries, and do the hooks point at public_url?"""
-    from igest_sync.runs.hooks import hooks_check
+    from igest_sync.runs.setup.hooks import hooks_check
 
     if config.serve.public_url is None and not config.jumpseller.hooks_token:
         return []  # cron only: nothing about webhooks to check

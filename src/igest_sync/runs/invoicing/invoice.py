@@ -33,14 +33,14 @@ from igest_sync.models import (
     Order,
     WorkState,
 )
-from igest_sync.runs.credit import Credits
-from igest_sync.runs.discover import PAID, Discovery, igest_documents_since, record_order
-from igest_sync.runs.followup import FollowUp
-from igest_sync.runs.invoice_report import InvoiceReport
-from igest_sync.runs.issuer import CrashHook, Issuer
+from igest_sync.runs.credits.credit import Credits
+from igest_sync.runs.invoicing.discover import PAID, Discovery, igest_documents_since, record_order
+from igest_sync.runs.invoicing.followup import FollowUp
+from igest_sync.runs.invoicing.issuer import CrashHook, Issuer
+from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
 from igest_sync.runs.services import IgestApi, JumpsellerApi
-from igest_sync.runs.status import remember_store_name
+from igest_sync.runs.setup.status import remember_store_name
 from igest_sync.state.ledger import Ledger, WorkRecord
 from igest_sync.timeutil import lisbon_date
 

@@ -1,7 +1,7 @@
 """The configuration's single values: converting a TOML value to its kind (a date, a list of
 addresses, a URL ...) and describing a wrong one without ever echoing a secret.
 
-Split from ``config_validation`` (which knows the sections and keys) to keep both small: these
+Split from ``config.validation`` (which knows the sections and keys) to keep both small: these
 functions know nothing of which key they serve.
 """
 

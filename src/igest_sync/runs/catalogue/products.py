@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from igest_sync.errors import ApiError
 from igest_sync.models import Action, ApiFailure, ItemOutcome
-from igest_sync.runs.catalogue import CatalogueReport, ProductAction, counting, plan_products
+from igest_sync.runs.catalogue.plan import CatalogueReport, ProductAction, counting, plan_products
 from igest_sync.runs.parallel import write_all
 
 if TYPE_CHECKING:

@@ -58,12 +58,12 @@ from igest_sync.models import (
     Order,
     WorkState,
 )
-from igest_sync.runs.cancellations import CancelledOrders
-from igest_sync.runs.credit_history import Attempt, CreditHistory, final_of
-from igest_sync.runs.credit_report import CreditReport, StoredRequest
-from igest_sync.runs.followup import FollowUp
-from igest_sync.runs.invoice_report import InvoiceReport
-from igest_sync.runs.issuer import CrashHook, Issuer
+from igest_sync.runs.credits.cancellations import CancelledOrders
+from igest_sync.runs.credits.history import Attempt, CreditHistory, final_of
+from igest_sync.runs.credits.report import CreditReport, StoredRequest
+from igest_sync.runs.invoicing.followup import FollowUp
+from igest_sync.runs.invoicing.issuer import CrashHook, Issuer
+from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.services import IgestApi, JumpsellerApi
 from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import lisbon_date
@@ -120,7 +120,7 @@ class Credits:
     # -- what is left of a cancelled order (the pass of `invoice`, `serve`) -------------------
 
     def credit_cancelled(self, report: InvoiceReport) -> None:
-        """``invoice``'s pass: orders cancelled after their invoice (runs/cancellations.py)."""
+        """``invoice``'s pass: orders cancelled after their invoice (runs/credits/cancellations.py)."""
         CancelledOrders(self).credit_cancelled(report)
 
     def credit_cancelled_order(self, order: Order, report: InvoiceReport) -> None:
