@@ -1,4 +1,6 @@
-"""Shared HTTP plumbing for the two adapters: pacing, retries and the one error boundary.
+"""Shared HTTP plumbing for the adapters: ``HttpService``, the one error boundary (httpx errors
+and HTTP statuses become our exceptions here, and nowhere else), with the retries and the time
+budget; it paces with ``pacing.RateGate`` and hands the pace to the next run with ``pace_file``.
 
 Nothing here knows Jumpseller's or iGEST's wire format. An adapter builds one ``HttpService``
 and tells it what differs: the service name, auth, default headers, how to read an error body,
@@ -23,19 +25,15 @@ refused"), so a person knows which of the two services to look at.
 
 from __future__ import annotations
 
-import bisect
-import collections
 import email.utils
 import functools
 import json
-import os
 import random
 import re
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from http import HTTPStatus
 from pathlib import Path
@@ -45,6 +43,8 @@ import httpx
 
 import igest_sync
 from igest_sync import __version__
+from igest_sync.adapters.http.pace_file import UNFINISHED, PaceFile
+from igest_sync.adapters.http.pacing import Clock, RateGate, RateWindow, Sleep
 from igest_sync.errors import (
     ApiError,
     AuthError,
@@ -67,227 +67,8 @@ MIN_ATTEMPT = 1.0  # seconds: a retry with less of the budget left could not get
 # operating system's reason, safe to show (it never holds the request or its headers).
 _OS_REASON = re.compile(r"\[(?:Errno|WinError) -?\d+\] ([^\[\]\n]{1,120})$")
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
 # Parsed error body (or None when it was not JSON) -> (message, code, fields).
 ErrorReader = Callable[[Any], tuple[str | None, str | None, dict[str, str]]]
-
-
-@dataclass(frozen=True)
-class RateWindow:
-    """At most ``limit`` requests in any ``seconds``-long sliding window."""
-
-    limit: int
-    seconds: float
-
-
-# A send later than its reserved slot by more than this is counted from when it really left.
-LATE_SEND = 0.005
-
-
-class RateGate:
-    """Thread-safe pacing over several sliding windows at once (e.g. 20/s and 800/min).
-
-    Each ``acquire`` reserves the earliest send time that keeps every window under its limit
-    and sleeps until then; reservations are handed out in order, so worker threads share the
-    budget fairly. ``slack`` widens every window a little so that network jitter between our
-    clock and the server's does not turn a full window into a 429.
-    """
-
-    def __init__(
-        self,
-        windows: Sequence[RateWindow],
-        *,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = time.sleep,
-        slack: float = 0.05,
-    ) -> None:
-        self.windows = tuple(windows)
-        self._clock = clock
-        self._sleep = sleep
-        self._slack = slack
-        self._sent: list[float] = []  # send times (past and reserved), ascending
-        # Sends the server counted and we did not (other clients, an earlier process), per
-        # window: a minute window's extra count must not also fill the one-second window.
-        self._phantoms: list[list[float]] = [[] for _ in self.windows]
-        self._hold_until = float("-inf")
-        self._lock = threading.Lock()
-        self._longest = max((w.seconds for w in self.windows), default=0.0) + slack
-
-    def acquire(self) -> float:
-        """Wait for a free slot; return the (clock) time the slot was reserved for."""
-        with self._lock:
-            now = self._clock()
-            self._forget_before(now)
-            start = max(now, self._hold_until, self._sent[-1] if self._sent else now)
-            start = self._earliest_slot(start)
-            self._sent.append(start)  # start >= every entry, so the list stays sorted
-        if start > now:
-            self._sleep(start - now)
-        return start
-
-    def left(self, reserved: float) -> None:
-        """The request whose slot was ``reserved`` leaves now: if that is late (a thread that
-        woke late on a busy machine), it occupies the windows from now, as the server will
-        count it, so the requests after it keep their distance from its real send."""
-        with self._lock:
-            now = self._clock()
-            if now - reserved <= LATE_SEND:
-                return
-            index = bisect.bisect_left(self._sent, reserved)
-            if index < len(self._sent) and self._sent[index] == reserved:
-                del self._sent[index]
-                bisect.insort(self._sent, now)
-
-    def add_sent(self, times: Iterable[float]) -> None:
-        """Count sends made before this gate existed (clock times), in every window."""
-        with self._lock:
-            for when in times:
-                bisect.insort(self._sent, when)
-
-    def hold_until(self, when: float) -> None:
-        """Send nothing before clock time ``when`` (a Retry-After applies to every thread)."""
-        with self._lock:
-            self._hold_until = max(self._hold_until, when)
-
-    def follow_limit(self, seconds: float, limit: int) -> None:
-        """The server advertises ``limit`` requests per ``seconds`` window: pace to that.
-
-        Jumpseller advertises the very figures we start from (20/s, 800/min), so against it
-        nothing changes; a server with other limits (a plan with more, a stricter one, or the
-        sandbox that the fast tests run with high limits) is paced to what it says, not to our
-        guess. A window we do not keep is ignored.
-        """
-        if limit < 1:
-            return
-        with self._lock:
-            self.windows = tuple(
-                RateWindow(limit, w.seconds) if w.seconds == seconds else w for w in self.windows
-            )
-
-    def observe(self, seconds: float, remaining: int, *, at: float | None = None) -> None:
-        """The server says only ``remaining`` requests are left in its ``seconds`` window.
-
-        When the server has counted more than we have (other clients of the same store, or
-        clocks that disagree) we add the difference as sends made now, so our own count never
-        lets more through than the server will accept.
-        """
-        index = next((i for i, w in enumerate(self.windows) if w.seconds == seconds), None)
-        if index is None:
-            return
-        window = self.windows[index]
-        with self._lock:
-            now = self._clock() if at is None else at
-            span = window.seconds + self._slack
-            times = self._times(index)
-            active = len(times) - self._first_active(now, span, times)
-            missing = window.limit - max(remaining, 0) - active
-            for _ in range(max(missing, 0)):
-                bisect.insort(self._phantoms[index], now)
-
-    def _times(self, index: int) -> list[float]:
-        phantoms = self._phantoms[index]
-        return sorted(self._sent + phantoms) if phantoms else self._sent
-
-    def _first_active(self, at: float, span: float, times: list[float] | None = None) -> int:
-        # A send at time x occupies the window until x + span (exclusive). Comparing x + span
-        # with ``at`` (rather than x with at - span) keeps the float arithmetic consistent
-        # with the way _earliest_slot computes the next free time.
-        times = self._sent if times is None else times
-        return bisect.bisect_right(times, at, key=lambda x: x + span)
-
-    def _earliest_slot(self, start: float) -> float:
-        moved = True
-        while moved:
-            moved = False
-            for index, window in enumerate(self.windows):
-                span = window.seconds + self._slack
-                times = self._times(index)
-                first = self._first_active(start, span, times)
-                active = len(times) - first
-                if active >= window.limit:
-                    start = times[first + active - window.limit] + span
-                    moved = True
-        return start
-
-    def _forget_before(self, now: float) -> None:
-        for times in (self._sent, *self._phantoms):
-            cut = bisect.bisect_right(times, now, key=lambda x: x + self._longest)
-            if cut:
-                del times[:cut]
-
-
-UNFINISHED = "unfinished"  # PaceFile.read(): a run that is still going or was killed
-
-
-class PaceFile:
-    """When one service's latest requests reached it, in a file next to the state file.
-
-    A new process cannot learn from the server how much of the current second an earlier run
-    spent (iGEST sends no rate-limit headers; Jumpseller's come with its first answer). A run
-    marks the file unfinished before its first request, and on closing writes when each of its
-    requests still inside the window was answered (the server had counted it by then). A run
-    started right after (a cron chain, ``invoice && sync-stock``) counts exactly those; after a
-    run that was killed, or is still going, it assumes the worst. Two writes per process, none
-    between a request's pacing and its sending. Pacing advice only: a file that cannot be read
-    or written is treated as absent and never fails a run.
-    """
-
-    KEEP = 1.1  # seconds: the one-second windows, with the gate's slack
-
-    def __init__(self, path: Path, *, wall_clock: Clock = time.time) -> None:
-        self.path = path
-        self._wall_clock = wall_clock
-        self._lock = threading.Lock()
-        self._answered: collections.deque[float] = collections.deque()  # the window's, in order
-        self._marked = False
-
-    def read(self) -> list[float] | str | None:
-        """Wall times of an earlier run's requests still in the window, ``UNFINISHED``, or
-        None without a usable file."""
-        try:
-            content = json.loads(self.path.read_text(encoding="utf-8"))
-            if content.get("unfinished"):
-                return UNFINISHED
-            times = [float(t) for t in content["sent"]]
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            return None
-        now = self._wall_clock()
-        recent = sorted(t for t in times if now - self.KEEP < t <= now + self.KEEP)
-        with self._lock:  # carried into what we write, for a run that follows us at once
-            self._answered.extend(recent)
-        return recent
-
-    def sending(self) -> None:
-        """A request is about to go out: before the first, mark the file unfinished."""
-        with self._lock:
-            if not self._marked:
-                self._marked = True
-                self._write({"unfinished": True})
-
-    def answered(self) -> None:
-        """A request's answer (or failure) is in: the server counted it by now."""
-        with self._lock:
-            now = self._wall_clock()
-            self._answered.append(now)
-            while self._answered and self._answered[0] <= now - self.KEEP:
-                self._answered.popleft()
-
-    def close(self) -> None:
-        """Write when this run's (and any earlier run's) requests in the window were answered."""
-        with self._lock:
-            if not self._marked:
-                return  # sent nothing: the file still says what it said
-            cut = self._wall_clock() - self.KEEP
-            self._write({"sent": sorted(round(t, 3) for t in self._answered if t > cut)})
-
-    def _write(self, content: dict[str, object]) -> None:
-        partial = self.path.with_name(self.path.name + ".tmp")
-        try:
-            partial.write_text(json.dumps(content), encoding="utf-8")
-            os.replace(partial, self.path)  # a reader never sees half a file
-        except OSError:
-            pass
 
 
 def default_error_reader(body: Any) -> tuple[str | None, str | None, dict[str, str]]:
