@@ -19,29 +19,40 @@ through ``credit_cancelled_order``: the same rules, for one order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
 
+from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError
-from igest_sync.models import IN_FLIGHT, Kind, Order, WorkState
+from igest_sync.models import IN_FLIGHT, ItemOutcome, Kind, Order, WorkState
 from igest_sync.runs.invoicing.discover import CANCELED, record_order
 from igest_sync.runs.invoicing.report import InvoiceReport
-from igest_sync.state.ledger import DocumentRecord
+from igest_sync.runs.services import JumpsellerApi
+from igest_sync.state.ledger import DocumentRecord, Ledger
 from igest_sync.timeutil import lisbon_date
 
-if TYPE_CHECKING:
-    from igest_sync.runs.credits.credit import Credits
+# Credit what is left of one order (``Credits.remainder``): handed in, so that this module and
+# ``credit`` do not import each other (``Credits`` builds the pass, the pass calls back).
+Remainder = Callable[[int], ItemOutcome | None]
 
 
 class CancelledOrders:
-    """The credit pass over one run's ``Credits``."""
+    """The credit pass of one run: which invoiced orders were cancelled, and what to do."""
 
-    def __init__(self, credits: Credits) -> None:
-        self.credits = credits
-        self.ledger = credits.ledger
-        self.jumpseller = credits.jumpseller
-        self.settings = credits.config.invoice
-        self.today = credits.today
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        jumpseller: JumpsellerApi,
+        settings: InvoiceConfig,
+        today: date,
+        remainder: Remainder,
+    ) -> None:
+        self.remainder = remainder
+        self.ledger = ledger
+        self.jumpseller = jumpseller
+        self.settings = settings
+        self.today = today
         self.window_start = self.today - timedelta(days=self.settings.credit_lookback_days)
 
     def credit_cancelled(self, report: InvoiceReport) -> None:
@@ -125,6 +136,6 @@ class CancelledOrders:
                     f"`igest-sync credit {order_id} --reason TEXT --all`."
                 )
                 return
-        outcome = self.credits.remainder(order_id)
+        outcome = self.remainder(order_id)
         if outcome is not None:
             report.outcomes.append(outcome)

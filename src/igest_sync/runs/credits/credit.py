@@ -121,12 +121,21 @@ class Credits:
 
     def credit_cancelled(self, report: InvoiceReport) -> None:
         """``invoice``'s pass: orders cancelled after their invoice (runs/credits/cancellations.py)."""
-        CancelledOrders(self).credit_cancelled(report)
+        self._cancelled_orders().credit_cancelled(report)
 
     def credit_cancelled_order(self, order: Order, report: InvoiceReport) -> None:
         """``serve``'s entry point for one cancelled order: credited exactly once (or pointed
         out, by the pass's rules), whoever calls it and however often."""
-        CancelledOrders(self).credit_cancelled_order(order, report)
+        self._cancelled_orders().credit_cancelled_order(order, report)
+
+    def _cancelled_orders(self) -> CancelledOrders:
+        return CancelledOrders(
+            ledger=self.ledger,
+            jumpseller=self.jumpseller,
+            settings=self.config.invoice,
+            today=self.today,
+            remainder=self.remainder,
+        )
 
     def remainder(self, order_id: int, reason: str | None = None) -> ItemOutcome | None:
         """Credit what is left of a cancelled order: finish its unfinished credit as it was
