@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from igest_sync.fiscal.credit_identity import key_of_reference
+from igest_sync.references import key_of_reference
 
 from .conftest import Cli
 from .test_cli_output import _validate

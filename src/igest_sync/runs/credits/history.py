@@ -9,13 +9,9 @@ from dataclasses import dataclass
 
 from igest_sync.config import Config
 from igest_sync.errors import NotFound, UsageError
-from igest_sync.fiscal.credit_identity import (
-    RequestIdentity,
-    is_credit_reference,
-    key_of_reference,
-)
-from igest_sync.fiscal.mapping import external_reference
+from igest_sync.fiscal.credit_identity import RequestIdentity
 from igest_sync.models import DocumentStatus, IssuedDocument, Kind, WorkState
+from igest_sync.references import external_reference, is_credit_reference, key_of_reference
 from igest_sync.runs.credits.report import StoredRequest
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger, WorkRecord

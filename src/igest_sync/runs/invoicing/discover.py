@@ -23,7 +23,6 @@ from datetime import date, datetime, timedelta
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, NotFound, UsageError
 from igest_sync.fiscal.intra_eu import source_skip_reason
-from igest_sync.fiscal.mapping import external_reference
 from igest_sync.models import (
     IN_FLIGHT,
     Action,
@@ -33,6 +32,7 @@ from igest_sync.models import (
     Order,
     WorkState,
 )
+from igest_sync.references import external_reference
 from igest_sync.runs.services import IgestApi, JumpsellerApi
 from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import lisbon_date

@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 
 from igest_sync.errors import ApiError, AuthError, NotFound
 from igest_sync.fiscal.intra_eu import source_skip_reason
-from igest_sync.fiscal.mapping import external_reference
 from igest_sync.models import Action, ItemOutcome, Kind, Order, WorkState
+from igest_sync.references import external_reference
 from igest_sync.runs.invoicing.discover import CANCELED, PAID, record_order
 from igest_sync.runs.invoicing.invoice import InvoiceRun, RunStopped
 from igest_sync.runs.invoicing.report import InvoiceReport

@@ -21,7 +21,7 @@ from igest_sync.config import Config
 from igest_sync.errors import ApiError, IgestSyncError, OrderRejected
 from igest_sync.fiscal.customer import CustomerOverride
 from igest_sync.fiscal.intra_eu import vat_number_to_check
-from igest_sync.fiscal.mapping import build_document, external_reference
+from igest_sync.fiscal.mapping import build_document
 from igest_sync.models import (
     IN_FLIGHT,
     Action,
@@ -33,6 +33,7 @@ from igest_sync.models import (
     Order,
     WorkState,
 )
+from igest_sync.references import external_reference
 from igest_sync.runs.credits.credit import Credits
 from igest_sync.runs.invoicing.discover import PAID, Discovery, igest_documents_since, record_order
 from igest_sync.runs.invoicing.followup import FollowUp

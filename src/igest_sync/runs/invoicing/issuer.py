@@ -29,7 +29,7 @@ from datetime import date
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected
 from igest_sync.fiscal.customer import CustomerOverride
-from igest_sync.fiscal.mapping import build_document, external_reference
+from igest_sync.fiscal.mapping import build_document
 from igest_sync.models import (
     IN_FLIGHT,
     Action,
@@ -43,6 +43,7 @@ from igest_sync.models import (
     Phase,
     WorkState,
 )
+from igest_sync.references import external_reference
 from igest_sync.runs.invoicing.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger, WorkRecord
