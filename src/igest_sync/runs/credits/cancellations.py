@@ -20,6 +20,7 @@ through ``credit_cancelled_order``: the same rules, for one order.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from igest_sync.config import InvoiceConfig
@@ -36,23 +37,17 @@ from igest_sync.timeutil import lisbon_date
 Remainder = Callable[[int], ItemOutcome | None]
 
 
+@dataclass(kw_only=True)
 class CancelledOrders:
     """The credit pass of one run: which invoiced orders were cancelled, and what to do."""
 
-    def __init__(
-        self,
-        *,
-        ledger: Ledger,
-        jumpseller: JumpsellerApi,
-        settings: InvoiceConfig,
-        today: date,
-        remainder: Remainder,
-    ) -> None:
-        self.remainder = remainder
-        self.ledger = ledger
-        self.jumpseller = jumpseller
-        self.settings = settings
-        self.today = today
+    ledger: Ledger
+    jumpseller: JumpsellerApi
+    settings: InvoiceConfig
+    today: date
+    remainder: Remainder
+
+    def __post_init__(self) -> None:
         self.window_start = self.today - timedelta(days=self.settings.credit_lookback_days)
 
     def credit_cancelled(self, report: InvoiceReport) -> None:
