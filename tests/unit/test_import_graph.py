@@ -128,3 +128,13 @@ def test_only_the_command_line_layer_imports_typer_or_rich() -> None:
             continue
         third = {m.split(".")[0] for m in imports_of(path)}
         assert not third & {"typer", "rich", "click"}, name
+
+
+def test_every_folder_of_modules_is_a_package() -> None:
+    # setuptools' packages.find leaves a folder without __init__.py out of the wheel: `demo`
+    # from a pipx install would then miss the emulators, and no test run from the tree would see.
+    folders = {path.parent for top in PACKAGES for path in (SRC / top).rglob("*.py")}
+    assert (
+        sorted(f.relative_to(SRC).as_posix() for f in folders if not (f / "__init__.py").exists())
+        == []
+    )
