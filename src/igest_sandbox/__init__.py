@@ -7,9 +7,9 @@ invoicing) and VIES (EU VAT numbers).
         sb.jumpseller_base_url                  # "http://127.0.0.1:PORT/v1"
         sb.credentials["igest"]                 # base_url, integration_key, security_code
         sb.vies_base_url                        # "http://127.0.0.1:PORT/rest-api"
-        sb.vies.set_unavailable("ES", "B87654323", 2)  # the VIES registry (vies.py)
-        sb.store.pay_order(10015)               # the Jumpseller state (store.py)
-        sb.igest.final_documents_by_reference() # the iGEST state (igest_state.py)
+        sb.vies.set_unavailable("ES", "B87654323", 2)  # the VIES registry (vies/app.py)
+        sb.store.pay_order(10015)               # the Jumpseller state (jumpseller/store.py)
+        sb.igest.final_documents_by_reference() # the iGEST state (igest/state.py)
         sb.faults.add("igest", "reset", method="POST", path=r"^/v1/documents$", after=True)
         sb.stats()
 
@@ -26,7 +26,7 @@ latency
 ``POST /_sandbox/orders/{id}/pay`` ({"at": ISO time}, optional) and ``.../cancel``,
 ``GET /_sandbox/webhooks`` and ``POST /_sandbox/webhooks/reset``.
 
-Webhooks (``webhooks.py``): hooks registered through ``/v1/hooks.json`` (or
+Webhooks (``jumpseller/webhooks.py``): hooks registered through ``/v1/hooks.json`` (or
 ``sb.webhooks.add_hook``) get signed deliveries of the store's events from background threads,
 with Jumpseller's retries (``webhook_time_scale=`` shrinks their minutes) and the pause after 8
 failures; ``sb.credentials["jumpseller"]["hooks_token"]`` is the key of their HMAC.

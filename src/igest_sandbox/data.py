@@ -12,7 +12,7 @@ sync-products has work), some with a different stock (``IGEST_STOCK``) or an old
 Orders 10001-10016, created in November 2026 before ``SEED_REFERENCE`` (deterministic):
 see ``seed_orders`` for what each one exercises. Every figure follows the money model.
 
-Factories: ``make_order``/``LineSpec``/``Buyer`` (orders.py), ``generate_orders`` and
+Factories: ``make_order``/``LineSpec``/``Buyer`` (jumpseller/orders.py), ``generate_orders`` and
 ``generate_catalogue`` (here), ``seed_line_specs`` (the seed items as order lines).
 """
 

@@ -5,7 +5,7 @@ Wire facts (from Jumpseller's OpenAPI description): every path ends in ``.json``
 with ``limit`` (max 100) and ``page``; a page shorter than the limit is the last one. Limits are
 20 requests per second and 800 per minute, reported in ``Jumpseller-Per*RateLimit-Remaining``
 headers; after too many 429s Jumpseller bans the client until ``Jumpseller-BannedByRateLimit-
-Reset``. JSON -> model parsing lives in ``jumpseller_parse``.
+Reset``. JSON -> model parsing lives in ``parse``.
 """
 
 from __future__ import annotations
