@@ -96,6 +96,10 @@ RULES = [
     ("igest_sandbox", ("igest_sync",)),
     # The fiscal rules are pure: no service, state or run.
     ("igest_sync.fiscal", ("igest_sync.adapters", "igest_sync.state", "igest_sync.runs")),
+    # Data flows down: the runs never print nor serve, the adapters and the ledger know no run.
+    ("igest_sync.runs", ("igest_sync.cli", "igest_sync.render", "igest_sync.serve")),
+    ("igest_sync.adapters", ("igest_sync.runs", "igest_sync.state", "igest_sync.cli")),
+    ("igest_sync.state", ("igest_sync.adapters", "igest_sync.runs", "igest_sync.cli")),
 ]
 
 
@@ -112,6 +116,15 @@ def broken_rules(graph: dict[str, set[str]]) -> dict[str, set[str]]:
 def test_each_package_imports_only_what_the_architecture_allows() -> None:
     assert any(inside(m, "igest_sandbox") for m in GRAPH)
     assert broken_rules(GRAPH) == {}
+
+
+def test_only_the_sandbox_command_and_demo_start_the_emulators() -> None:
+    importers = {
+        name
+        for name, found in GRAPH.items()
+        if inside(name, "igest_sync") and any(inside(m, "igest_sandbox") for m in found)
+    }
+    assert importers == {"igest_sync.cli.sandbox", "igest_sync.demo"}
 
 
 def test_the_rule_checker_finds_a_broken_rule() -> None:
