@@ -22,10 +22,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from igest_sandbox.alert_sinks import AlertSinks
 from igest_sync.alerts import dispatch
 from igest_sync.alerts.outbox import SEND_BUDGET
 from igest_sync.config import load_config
-from igest_sync.sandbox.alert_sinks import AlertSinks
 from igest_sync.state.ledger import Ledger
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -38,11 +38,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from igest_sync.adapters.jumpseller_parse import parse_order
+from igest_sandbox import Sandbox, start_sandbox
+from igest_sync.adapters.jumpseller.parse import parse_order
 from igest_sync.config import write_config
 from igest_sync.demo import demo_config
-from igest_sync.fiscal.mapping import expected_gross, external_reference
-from igest_sync.sandbox import Sandbox, start_sandbox
+from igest_sync.fiscal.mapping import expected_gross
+from igest_sync.references import external_reference
 from igest_sync.timeutil import lisbon_date
 
 # demo_config's start date: orders paid before it must never be invoiced.

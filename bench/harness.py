@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from igest_sandbox import Sandbox
+from igest_sandbox.server import _Handler
 from igest_sync.config import write_config
 from igest_sync.demo import demo_config
-from igest_sync.sandbox import Sandbox
-from igest_sync.sandbox.server import _Handler
 
 
 @dataclass(frozen=True)

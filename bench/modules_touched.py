@@ -18,19 +18,15 @@ from types import FrameType
 from typing import Any
 
 CLIENT = "igest_sync"
-NOT_THE_CLIENT = ("igest_sync/sandbox/", "igest_sandbox/")
+NOT_THE_CLIENT = ("igest_sandbox/",)
 
 
 def touched_by_one_order() -> list[str]:
+    from igest_sandbox import Sandbox
     from igest_sync.cli import app
     from igest_sync.cli.session import run_app
     from igest_sync.config import write_config
     from igest_sync.demo import demo_config
-
-    try:
-        from igest_sandbox import Sandbox  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        from igest_sync.sandbox import Sandbox  # type: ignore[no-redef,unused-ignore]
 
     with Sandbox(seed=False).start() as sb, tempfile.TemporaryDirectory() as home:
         sb.store.add_order(

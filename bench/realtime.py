@@ -37,7 +37,7 @@ from bounds import IGEST_WINDOWS, JUMPSELLER_WINDOWS, rate_bound
 from harness import CliHome, bench_sandbox
 from scenarios import Options, Row, ScenarioResult
 
-from igest_sync.sandbox import Sandbox, data
+from igest_sandbox import Sandbox, data
 
 POLL = 0.02  # seconds between two looks for new final documents
 RSS_EVERY = 5.0  # seconds between two samples of serve's memory

@@ -19,8 +19,8 @@ from bounds import Bound, backlog_bound, plan_then_write_bound
 from breakdown import profile_run
 from harness import CliHome, CliRun, bench_sandbox, run_process
 
+from igest_sandbox import data
 from igest_sync.config import InvoiceConfig
-from igest_sync.sandbox import data
 from igest_sync.state.ledger import Ledger
 
 ORDER_SPACING = timedelta(minutes=37)  # generate_orders' default
@@ -603,7 +603,7 @@ def startup(options: Options) -> ScenarioResult:
         cli_import = bare("import igest_sync.cli")
         status_imports = bare(
             "import igest_sync.cli, igest_sync.render, igest_sync.state.ledger, "
-            "igest_sync.runs.status"
+            "igest_sync.runs.setup.status"
         )
         result.details.append("Start-up / where the time goes (medians):")
         result.details.append(

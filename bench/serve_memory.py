@@ -22,7 +22,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from igest_sync.sandbox import start_sandbox
+from igest_sandbox import start_sandbox
 from tests.support.cli import make_cli
 from tests.support.sandbox_clients import FAST_LIMITS
 from tests.support.webhooks import (

@@ -20,9 +20,10 @@ import httpx
 from rich.console import Console
 from rich.rule import Rule
 
+from igest_sandbox import Sandbox, start_sandbox
+from igest_sandbox.cross_border import cross_border_orders
 from igest_sync.config import init_values, write_config
-from igest_sync.sandbox import Sandbox, start_sandbox
-from igest_sync.sandbox.cross_border import cross_border_orders
+from igest_sync.references import external_reference
 
 # Sales beyond Portugal the demo adds to the seeded store: a Spanish business whose VAT number
 # VIES confirms (an exempt intra-EU supply, M16), a French consumer taxed at 20 % under OSS, and
@@ -215,7 +216,7 @@ def realtime(
             console.print("serve did not start listening; see its log.")
             return max(code, 1)
         order_id = _pending_order(sb)
-        reference = f"jumpseller:{sb.credentials['jumpseller']['login']}:{order_id}"
+        reference = external_reference(sb.credentials["jumpseller"]["login"], order_id)
         console.print(f"(The customer of order {order_id} pays; Jumpseller sends order_paid.)")
         paid = time.monotonic()
         sb.store.pay_order(order_id)

@@ -13,7 +13,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def js(clock):
-    from igest_sync.adapters.jumpseller import JumpsellerClient
+    from igest_sync.adapters.jumpseller.client import JumpsellerClient
 
     with JumpsellerClient(JS_BASE, JS_LOGIN, JS_TOKEN, clock=clock, sleep=clock.sleep) as client:
         yield client

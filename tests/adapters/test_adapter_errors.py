@@ -187,7 +187,7 @@ def test_clients_take_an_injected_transport():
     import httpx as _httpx
 
     from igest_sync.adapters.igest import IgestClient
-    from igest_sync.adapters.jumpseller import JumpsellerClient
+    from igest_sync.adapters.jumpseller.client import JumpsellerClient
 
     seen: list[_httpx.Request] = []
 

@@ -89,7 +89,7 @@ def test_a_run_marks_the_file_unfinished_then_writes_when_its_requests_were_answ
 def test_after_a_killed_run_even_jumpseller_assumes_the_second_was_used(
     tmp_path, httpx_mock, clock
 ):
-    from igest_sync.adapters.jumpseller import JumpsellerClient
+    from igest_sync.adapters.jumpseller.client import JumpsellerClient
     from tests.support.adapter_data import JS_BASE, JS_LOGIN, JS_TOKEN
 
     httpx_mock.add_response(method="GET", json={"store": {"name": "Loja"}}, is_reusable=True)

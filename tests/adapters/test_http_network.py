@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from igest_sync.adapters.http import HttpService, RateWindow
-from igest_sync.adapters.jumpseller import JumpsellerClient
+from igest_sync.adapters.jumpseller.client import JumpsellerClient
 from igest_sync.errors import TransportError
 
 

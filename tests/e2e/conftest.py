@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from igest_sync.sandbox import start_sandbox
+from igest_sandbox import start_sandbox
 from tests.support.cli import Cli, Result, make_cli  # noqa: F401 (re-exported to the tests)
 from tests.support.sandbox_clients import FAST_LIMITS
 

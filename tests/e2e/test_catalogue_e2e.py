@@ -11,14 +11,14 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
+from igest_sandbox import Sandbox, start_sandbox
 from igest_sync.adapters.igest import IgestClient
-from igest_sync.adapters.jumpseller import JumpsellerClient
+from igest_sync.adapters.jumpseller.client import JumpsellerClient
 from igest_sync.config import ProductsConfig, StockConfig
 from igest_sync.errors import ConfigError, SafetyBrake
 from igest_sync.models import CatalogueItem
-from igest_sync.runs.products import sync_products
-from igest_sync.runs.stock import sync_stock
-from igest_sync.sandbox import Sandbox, start_sandbox
+from igest_sync.runs.catalogue.products import sync_products
+from igest_sync.runs.catalogue.stock import sync_stock
 
 PORTO_LOCATION, PORTO_WAREHOUSE = 2, "ARM2"
 

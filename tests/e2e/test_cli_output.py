@@ -33,7 +33,7 @@ COMMANDS_WITH_JSON = [
 
 
 def _add_order_with_bad_nif(sb) -> int:
-    from igest_sync.sandbox.orders import Buyer
+    from igest_sandbox.jumpseller.orders import Buyer
 
     buyer = Buyer("Carla", "Nunes", "carla@example.pt", "911111111", taxid="123456788")
     return sb.store.add_order(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from igest_sync.sandbox import start_sandbox
+from igest_sandbox import start_sandbox
 
 from .conftest import Cli, make_cli
 from .test_cross_border_e2e import CROSS_BORDER

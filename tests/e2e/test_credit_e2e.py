@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from igest_sync.fiscal.credit_identity import key_of_reference
+from igest_sync.references import key_of_reference
 
 from .conftest import Cli
 from .test_cli_output import _validate
@@ -16,7 +16,7 @@ D = Decimal
 
 
 def _three_line_order(sb) -> int:
-    from igest_sync.sandbox.orders import Buyer
+    from igest_sandbox.jumpseller.orders import Buyer
 
     return sb.store.add_order(
         lines=[
@@ -117,10 +117,10 @@ def test_it_asks_first_and_a_dry_run_writes_nothing(sandbox, cli: Cli):
 def _killed_credit(cli: Cli, order_id: int, step: str, *specs: str) -> None:
     """A ``credit`` that dies just before the issuer's ``step`` (the crash hook), as a kill."""
     from igest_sync.adapters.igest import IgestClient
-    from igest_sync.adapters.jumpseller import JumpsellerClient
+    from igest_sync.adapters.jumpseller.client import JumpsellerClient
     from igest_sync.config import load_config
     from igest_sync.fiscal.credit import CreditRequest
-    from igest_sync.runs.credit import credit_run
+    from igest_sync.runs.credits.credit import credit_run
     from igest_sync.state.ledger import Ledger
 
     config, _ = load_config(cli.config)

@@ -7,7 +7,7 @@ import time
 from datetime import date
 from decimal import Decimal
 
-from igest_sync.adapters.jumpseller_parse import parse_order
+from igest_sync.adapters.jumpseller.parse import parse_order
 from igest_sync.fiscal.mapping import expected_gross
 from igest_sync.timeutil import lisbon_date
 
@@ -161,7 +161,7 @@ def test_without_start_date_or_checkpoint_the_run_refuses(sandbox, tmp_path):
 
 
 def _add_paid_order(sb, **kwargs) -> int:
-    from igest_sync.sandbox.orders import Buyer
+    from igest_sandbox.jumpseller.orders import Buyer
 
     buyer = kwargs.pop("buyer", None) or Buyer(
         "Carla", "Nunes", "carla@example.pt", "911111111", taxid=kwargs.pop("taxid", None)
@@ -353,9 +353,9 @@ def test_documents_are_emailed_once_and_never_for_old_orders(sandbox, tmp_path):
 def _killed_run(cli: Cli) -> int | None:
     """An invoice run that dies right after classifying the orders, before issuing any."""
     from igest_sync.adapters.igest import IgestClient
-    from igest_sync.adapters.jumpseller import JumpsellerClient
+    from igest_sync.adapters.jumpseller.client import JumpsellerClient
     from igest_sync.config import load_config
-    from igest_sync.runs.invoice import InvoiceRun
+    from igest_sync.runs.invoicing.invoice import InvoiceRun
     from igest_sync.state.ledger import Ledger
 
     config, _ = load_config(cli.config)

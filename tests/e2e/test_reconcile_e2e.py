@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from igest_sync.adapters.igest import IgestClient
-from igest_sync.adapters.jumpseller import JumpsellerClient
+from igest_sync.adapters.jumpseller.client import JumpsellerClient
 from igest_sync.config import load_config
 from igest_sync.fiscal.mapping import build_document
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from igest_sync.sandbox import start_sandbox
+from igest_sandbox import start_sandbox
 from tests.support.cli import Cli, make_cli
 from tests.support.sandbox_clients import FAST_LIMITS
 from tests.support.webhooks import (

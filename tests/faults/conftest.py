@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from igest_sync.sandbox import Sandbox
+from igest_sandbox import Sandbox
 from tests.support.cli import Cli, Result, make_cli  # noqa: F401 (re-exported to the tests)
 from tests.support.sandbox_clients import FAST_LIMITS
 

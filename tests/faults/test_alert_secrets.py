@@ -18,7 +18,7 @@ WRONG = "wr0ng-smtp-Pa55-Q1"
 @pytest.mark.slow(8)
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_no_alert_secret_in_any_output_log_or_state(tmp_path: Path):
-    from igest_sync.sandbox import start_sandbox
+    from igest_sandbox import start_sandbox
 
     smtp = SmtpSink(login=("alertas", PASSWORD)).start()
     chat = ChatReceiver(status=500).start()
@@ -38,7 +38,7 @@ def test_no_alert_secret_in_any_output_log_or_state(tmp_path: Path):
             cli = make_cli(
                 sb, tmp_path, env={"IGEST_SYNC_ALERTS_SMTP_PASSWORD": WRONG}, alerts=alerts
             )
-            from igest_sync.sandbox.orders import Buyer
+            from igest_sandbox.jumpseller.orders import Buyer
 
             sb.store.add_order(
                 lines=[{"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 1, "rate": 23}],

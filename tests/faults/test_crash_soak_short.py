@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from igest_sync.sandbox import Sandbox
+from igest_sandbox import Sandbox
 
 from .conftest import Cli, add_paid_orders, assert_all_done, make_cli, recorded_sandbox, soak
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from igest_sandbox import Sandbox
 from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.fiscal.credit_identity import RequestIdentity
-from igest_sync.sandbox import Sandbox
 
 from .conftest import DRAFT_POST, FINALIZE_POST, add_paid_orders, make_cli, soak
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from igest_sandbox import Sandbox
 from igest_sync.cli.session import pace_file
-from igest_sync.sandbox import Sandbox
 
 from .conftest import (
     DRAFT_POST,
@@ -146,7 +146,7 @@ def test_a_429_that_never_stops_is_given_up_after_bounded_tries_before_any_ban(s
 def test_a_run_started_right_after_a_burst_sees_no_429(sb, cli: Cli):
     """`invoice && sync-stock`, cron chains: the earlier igest-sync run may have used the
     current second; it leaves the time of its last request next to the state file."""
-    from igest_sync.adapters.jumpseller import JumpsellerClient
+    from igest_sync.adapters.jumpseller.client import JumpsellerClient
 
     add_paid_orders(sb, 2)
     js = sb.credentials["jumpseller"]
@@ -172,7 +172,7 @@ def test_a_run_restarted_right_after_a_killed_one_sees_no_429(sb, cli: Cli):
     script = (
         "import os, signal\n"
         "from pathlib import Path\n"
-        "from igest_sync.adapters.jumpseller import JumpsellerClient\n"
+        "from igest_sync.adapters.jumpseller.client import JumpsellerClient\n"
         f"client = JumpsellerClient({js['base_url']!r}, {js['login']!r}, "
         f"{js['auth_token']!r}, pace_file=Path({str(pace)!r}))\n"
         "for _ in range(20):\n"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from igest_sync.sandbox import Sandbox
+from igest_sandbox import Sandbox
 from tests.support.clock import FakeClock
 from tests.support.sandbox_clients import igest_client, jumpseller_client
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from igest_sync.sandbox import Sandbox
-from igest_sync.sandbox.cross_border import cross_border_orders
+from igest_sandbox import Sandbox
+from igest_sandbox.cross_border import cross_border_orders
 from tests.support.order_money import money_problems
 from tests.support.sandbox_clients import body, jumpseller_client
 

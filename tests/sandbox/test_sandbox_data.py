@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from stdnum.pt import nif
 
-from igest_sync.sandbox import Sandbox
-from igest_sync.sandbox.data import generate_catalogue, generate_orders, make_order, seed_orders
-from igest_sync.sandbox.money import spread
+from igest_sandbox import Sandbox
+from igest_sandbox.data import generate_catalogue, generate_orders, make_order, seed_orders
+from igest_sandbox.money import spread
 from tests.support.order_money import money_problems
 from tests.support.sandbox_clients import body, igest_client, jumpseller_client
 

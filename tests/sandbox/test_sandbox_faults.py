@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from igest_sync.sandbox import Sandbox, start_sandbox
+from igest_sandbox import Sandbox, start_sandbox
 from tests.support.sandbox_clients import body, draft, igest_client, jumpseller_client
 
 DOCS = r"^/v1/documents$"

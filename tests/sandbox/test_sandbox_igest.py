@@ -7,7 +7,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from igest_sync.sandbox import Sandbox
+from igest_sandbox import Sandbox
 from tests.support.sandbox_clients import body, draft, igest_client, line
 
 

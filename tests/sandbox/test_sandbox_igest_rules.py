@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from igest_sync.sandbox import Sandbox
+from igest_sandbox import Sandbox
 from tests.support.sandbox_clients import body, draft, line
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from igest_sync.sandbox import Sandbox
+from igest_sandbox import Sandbox
 from tests.support.openapi_subset import resolve, response_schema, spec, validate
 from tests.support.sandbox_clients import body, jumpseller_client
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from igest_sync.sandbox import Sandbox
-from igest_sync.sandbox.limits import JumpsellerLimiter
+from igest_sandbox import Sandbox
+from igest_sandbox.limits import JumpsellerLimiter
 from tests.support.clock import FakeClock
 from tests.support.sandbox_clients import body, igest_client, jumpseller_client
 

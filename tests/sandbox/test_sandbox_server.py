@@ -7,7 +7,7 @@ import threading
 import httpx
 import pytest
 
-from igest_sync.sandbox import start_sandbox
+from igest_sandbox import start_sandbox
 from tests.support.sandbox_clients import draft
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from igest_sync.sandbox.igest_seed import exemption_reasons, taxes
-from igest_sync.sandbox.tables import EU_RATES, EU_STANDARD_RATES, EXEMPTION_REASONS, country_rates
+from igest_sandbox.igest.seed import exemption_reasons, taxes
+from igest_sandbox.tables import EU_RATES, EU_STANDARD_RATES, EXEMPTION_REASONS, country_rates
 
 
 def test_the_27_member_states_with_iso_codes() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from igest_sync.sandbox import Sandbox, start_sandbox
+from igest_sandbox import Sandbox, start_sandbox
 from tests.support.sandbox_clients import body, vies_client
 
 REQUESTER = {"requesterMemberStateCode": "PT", "requesterNumber": "509999999"}

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from igest_sync.sandbox import Sandbox
+from igest_sandbox import Sandbox
 from tests.support.clock import FakeClock
 from tests.support.receiver import Receiver
 from tests.support.sandbox_clients import jumpseller_client

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from igest_sandbox import Sandbox
 from igest_sync.cli.session import pace_file
 from igest_sync.config import write_config
 from igest_sync.demo import demo_config
-from igest_sync.sandbox import Sandbox
 from tests.support import forked
 
 

@@ -192,7 +192,7 @@ def _warm() -> None:
     TypeAdapter(Path | None).validate_python("x")
     # The clients' TLS context (the CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR, which the
     # tests leave as the worker has them): made once per process, so here once for all calls.
-    from igest_sync.adapters import http
+    from igest_sync.adapters.http import service as http
 
     http._tls_context()
 

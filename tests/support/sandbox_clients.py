@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from igest_sync.sandbox import Sandbox
+from igest_sandbox import Sandbox
 
 # Limits far above the real ones (20/s and 800/min for Jumpseller, 10/s for iGEST) for the
 # tests that do not test pacing: the sandbox advertises them in its rate-limit headers and the

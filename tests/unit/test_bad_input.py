@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
+from igest_sandbox.jumpseller.orders import Buyer, make_order
 from igest_sync.adapters.igest import document_body
-from igest_sync.adapters.jumpseller_parse import parse_order
+from igest_sync.adapters.jumpseller.parse import parse_order
 from igest_sync.config import InvoiceConfig, load_config
 from igest_sync.errors import BadResponse, ConfigError, OrderRejected
 from igest_sync.fiscal.mapping import build_document, expected_gross
 from igest_sync.models import DocumentDraft
-from igest_sync.sandbox.orders import Buyer, make_order
 
 ORDER_ID = 4242
 SETTINGS = InvoiceConfig(

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from igest_sync.config import ProductsConfig, StockConfig
 from igest_sync.errors import ConfigError
 from igest_sync.models import CatalogueItem, IgestProduct, ItemOutcome, StockLevel
-from igest_sync.runs.catalogue import (
+from igest_sync.runs.catalogue.plan import (
     CatalogueReport,
     brake_reason,
     index_catalogue,

@@ -19,7 +19,7 @@ from igest_sync.config import (
 from igest_sync.errors import AuthError, ExitCode, ServerError, TransportError
 from igest_sync.fiscal.rules import VAT_RATES
 from igest_sync.models import Entity, ExemptionReason, Series, StoreLocation, TaxRate
-from igest_sync.runs.checks import CheckResult, checks_exit_code, run_checks
+from igest_sync.runs.setup.service_checks import CheckResult, checks_exit_code, run_checks
 from tests.support.fakes import FakeIgest, FakeJumpseller
 
 TOKEN = "js-token-SECRET"

@@ -15,7 +15,7 @@ from igest_sync.cli import app
 from igest_sync.cli.session import exit_codes_help, hoist_global_options
 from igest_sync.errors import ExitCode
 from igest_sync.models import IssuedDocument
-from igest_sync.runs.status import DocumentFilter, build_status
+from igest_sync.runs.setup.status import DocumentFilter, build_status
 from igest_sync.state.ledger import Ledger
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -469,7 +469,7 @@ def test_on_windows_there_is_no_mode_to_warn_about(tmp_path, monkeypatch):
     # what keeps the file private there, so the POSIX warning would only be noise.
     import types
 
-    import igest_sync.config as config_module
+    import igest_sync.config.settings as config_module
 
     path = write(tmp_path, MINIMAL, mode=0o666)
     monkeypatch.setattr(config_module, "os", types.SimpleNamespace(name="nt", environ={}))

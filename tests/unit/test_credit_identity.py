@@ -8,14 +8,8 @@ from decimal import Decimal
 import pytest
 
 from igest_sync.fiscal.credit import CreditRequest
-from igest_sync.fiscal.credit_identity import (
-    RequestIdentity,
-    canonical_request,
-    is_credit_reference,
-    key_of_reference,
-    normalized_reason,
-    request_reference,
-)
+from igest_sync.fiscal.credit_identity import RequestIdentity, canonical_request, normalized_reason
+from igest_sync.references import is_credit_reference, key_of_reference, request_reference
 
 D = Decimal
 

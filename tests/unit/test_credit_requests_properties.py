@@ -20,9 +20,9 @@ from igest_sync.errors import UsageError
 from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.fiscal.credit_identity import RequestIdentity
 from igest_sync.models import Action, OrderLine, Tax
-from igest_sync.runs.credit import credit_run
-from igest_sync.runs.invoice_report import InvoiceReport
-from igest_sync.runs.issuer import Issuer
+from igest_sync.runs.credits.credit import credit_run
+from igest_sync.runs.invoicing.issuer import Issuer
+from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.state.ledger import Ledger
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 

@@ -12,8 +12,7 @@ import pytest
 from igest_sync.config import Config, IgestConfig, JumpsellerConfig, ServeConfig, StockConfig
 from igest_sync.errors import TransportError, UsageError
 from igest_sync.models import Hook
-from igest_sync.runs.checks import run_checks
-from igest_sync.runs.hooks import (
+from igest_sync.runs.setup.hooks import (
     install_hooks,
     list_hooks,
     needed_events,
@@ -21,6 +20,7 @@ from igest_sync.runs.hooks import (
     remove_hooks,
     shown_url,
 )
+from igest_sync.runs.setup.service_checks import run_checks
 from igest_sync.state.ledger import Ledger
 from tests.support.fakes import FakeIgest, FakeJumpseller
 

@@ -15,7 +15,7 @@ import pytest
 
 from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
 from igest_sync.models import Action, OrderLine, Tax
-from igest_sync.runs.invoice import InvoiceRun
+from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.state.ledger import Ledger
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 
@@ -117,7 +117,7 @@ def test_remind_every_run_when_set_to_zero(ledger):
 
 
 def test_a_dry_run_on_an_empty_ledger_lists_igest_and_says_what_it_would_adopt(ledger):
-    from igest_sync.fiscal.mapping import external_reference
+    from igest_sync.references import external_reference
 
     js = FakeJumpseller(
         orders=[paid_order(1), paid_order(2, "12.10", lines=(BAD_RATE,)), paid_order(3)]

@@ -14,13 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from igest_sandbox import Sandbox
+from igest_sandbox.igest.seed import entity
 from igest_sync.adapters.igest import IgestClient
 from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig, ViesConfig
 from igest_sync.models import Action
-from igest_sync.runs.intra_eu import IntraEuCheck
-from igest_sync.runs.issuer import Issuer
-from igest_sync.sandbox import Sandbox
-from igest_sync.sandbox.igest_seed import entity
+from igest_sync.runs.invoicing.intra_eu import IntraEuCheck
+from igest_sync.runs.invoicing.issuer import Issuer
 from igest_sync.state.ledger import Ledger
 from tests.unit.test_mapping_xborder import SPAIN, exempt_order
 

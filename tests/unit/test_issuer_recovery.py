@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
-from igest_sync.fiscal.mapping import external_reference
 from igest_sync.models import Action, Kind, WorkState
-from igest_sync.runs.issuer import Issuer
+from igest_sync.references import external_reference
+from igest_sync.runs.invoicing.issuer import Issuer
 from igest_sync.state.ledger import Ledger
 from tests.support.fakes import FakeIgest, paid_order
 

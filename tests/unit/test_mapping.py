@@ -13,9 +13,10 @@ import pytest
 
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import OrderRejected
-from igest_sync.fiscal.mapping import build_document, expected_gross, external_reference
+from igest_sync.fiscal.mapping import build_document, expected_gross
 from igest_sync.fiscal.money import round2
 from igest_sync.models import DocumentDraft, Order, OrderLine, Tax
+from igest_sync.references import external_reference
 
 ISSUE = date(2026, 11, 20)
 PAID_AT = datetime(2026, 11, 20, 14, 3, 11, tzinfo=UTC)

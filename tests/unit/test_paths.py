@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from igest_sync import paths
+from igest_sync.config import paths
 
 
 def test_home_moves_all_three_under_one_directory(tmp_path, monkeypatch):

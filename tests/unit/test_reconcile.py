@@ -13,8 +13,9 @@ import pytest
 from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
 from igest_sync.errors import UsageError
 from igest_sync.models import IssuedDocument, ItemOutcome, Order
+from igest_sync.references import parse_reference
 from igest_sync.runs import reconcile as rec
-from igest_sync.runs.invoice import InvoiceReport
+from igest_sync.runs.invoicing.invoice import InvoiceReport
 from igest_sync.runs.reconcile import (
     DUPLICATE,
     MISSING,
@@ -24,7 +25,6 @@ from igest_sync.runs.reconcile import (
     Period,
     ReconcileRun,
     compare,
-    parse_reference,
 )
 from igest_sync.state.ledger import Ledger
 from tests.support.fakes import FakeIgest, FakeJumpseller

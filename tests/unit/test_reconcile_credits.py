@@ -10,13 +10,8 @@ from decimal import Decimal
 from test_reconcile import NOV, STORE, config, doc, igest, jumpseller, kinds, order
 
 from igest_sync.models import DocumentLine
-from igest_sync.runs.reconcile import (
-    UNCREDITED,
-    WRONG_TOTAL,
-    ReconcileRun,
-    compare,
-    parse_reference,
-)
+from igest_sync.references import parse_reference
+from igest_sync.runs.reconcile import UNCREDITED, WRONG_TOTAL, ReconcileRun, compare
 
 D = Decimal
 

@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 
 from igest_sync.models import Action, ApiFailure, DocumentFacts, ItemOutcome, Kind
-from igest_sync.runs.catalogue import CatalogueReport
-from igest_sync.runs.credit import CreditReport
-from igest_sync.runs.invoice import InvoiceReport
+from igest_sync.runs.catalogue.plan import CatalogueReport
+from igest_sync.runs.credits.credit import CreditReport
+from igest_sync.runs.invoicing.invoice import InvoiceReport
 from igest_sync.runs.reconcile import Period, ReconcileReport
 from igest_sync.runs.report import Report
-from igest_sync.runs.status import StatusReport
+from igest_sync.runs.setup.status import StatusReport
 
 
 def _status() -> StatusReport:

@@ -1,4 +1,4 @@
-"""runs/credit.py against in-memory fakes: a credit note per request, planned from what iGEST
+"""runs/credits/credit.py against in-memory fakes: a credit note per request, planned from what iGEST
 holds, asked for, recorded before any call, resumed (never repeated) after a crash."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConf
 from igest_sync.errors import UsageError
 from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.models import Action, OrderLine, Tax, WorkState
-from igest_sync.runs.credit import credit_run
-from igest_sync.runs.discover import record_order
-from igest_sync.runs.invoice_report import InvoiceReport
-from igest_sync.runs.issuer import Issuer
+from igest_sync.runs.credits.credit import credit_run
+from igest_sync.runs.invoicing.discover import record_order
+from igest_sync.runs.invoicing.issuer import Issuer
+from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.state.ledger import Ledger
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 

@@ -10,7 +10,7 @@ import pytest
 from igest_sync.config import ProductsConfig
 from igest_sync.errors import ConfigError, Conflict, ServerError
 from igest_sync.models import CatalogueItem, IgestProduct
-from igest_sync.runs.products import sync_products
+from igest_sync.runs.catalogue.products import sync_products
 from tests.support.fakes import FakeIgest, FakeJumpseller
 
 D = Decimal

@@ -12,7 +12,7 @@ import pytest
 from igest_sync.config import StockConfig
 from igest_sync.errors import ConfigError, Rejected, SafetyBrake, TransportError
 from igest_sync.models import CatalogueItem, StockLevel, StoreLocation
-from igest_sync.runs.stock import sync_stock
+from igest_sync.runs.catalogue.stock import sync_stock
 from tests.support.fakes import FakeIgest, FakeJumpseller
 
 D = Decimal

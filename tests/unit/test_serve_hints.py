@@ -14,8 +14,8 @@ import pytest
 
 from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
 from igest_sync.models import Action, DocumentType, Kind, WorkState
-from igest_sync.runs.hints import MAX_ATTEMPTS, work_hints
-from igest_sync.runs.invoice import InvoiceRun
+from igest_sync.runs.invoicing.hints import MAX_ATTEMPTS, work_hints
+from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.state.inbox import ORDER
 from igest_sync.state.ledger import Ledger
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order

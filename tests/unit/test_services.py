@@ -8,7 +8,7 @@ import inspect
 import pytest
 
 from igest_sync.adapters.igest import IgestClient
-from igest_sync.adapters.jumpseller import JumpsellerClient
+from igest_sync.adapters.jumpseller.client import JumpsellerClient
 from igest_sync.runs.services import IgestApi, JumpsellerApi
 from tests.support.fakes import FakeIgest, FakeJumpseller
 

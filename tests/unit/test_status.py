@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from igest_sync.models import Kind
-from igest_sync.runs.status import build_status
+from igest_sync.runs.setup.status import build_status
 from igest_sync.state.ledger import Ledger
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -30,7 +30,7 @@ def test_a_failed_invoice_is_late_but_a_failed_credit_note_is_not() -> None:
 
 
 def test_status_is_titled_by_the_stores_name_remembered_by_the_runs() -> None:
-    from igest_sync.runs.status import remember_store_name
+    from igest_sync.runs.setup.status import remember_store_name
     from tests.support.fakes import FakeJumpseller
 
     now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from igest_sync.alerts.webhook import probe_webhook, send_webhook
 from igest_sync.config import Config
 from igest_sync.errors import AlertError, ExitCode
 from igest_sync.redact import redact
-from igest_sync.runs.checks import CheckResult
+from igest_sync.runs.setup.service_checks import CheckResult
 
 TIMEOUT = 5.0
 

@@ -34,7 +34,7 @@ def alerts_test(json_out: JsonOption = False) -> None:
     from igest_sync import render
     from igest_sync.alerts.probe import send_test
     from igest_sync.errors import ConfigError
-    from igest_sync.runs.checks import checks_exit_code
+    from igest_sync.runs.setup.service_checks import checks_exit_code
 
     with session(lock=False, ledger=False) as s:
         if not s.config.alerts.channels:

@@ -32,7 +32,7 @@ def sync_products_command(
       igest-sync sync-products --dry-run
       igest-sync sync-products --update
     """
-    from igest_sync.runs.products import sync_products
+    from igest_sync.runs.catalogue.products import sync_products
 
     _catalogue_command(
         "Products",
@@ -62,7 +62,7 @@ def sync_stock_command(
       igest-sync sync-stock --dry-run
     """
     from igest_sync import render
-    from igest_sync.runs.stock import sync_stock
+    from igest_sync.runs.catalogue.stock import sync_stock
 
     def run(config, js, ig, progress):
         if dry_run and not json_out:

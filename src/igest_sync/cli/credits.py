@@ -75,7 +75,7 @@ def credit(
     from igest_sync import render
     from igest_sync.errors import UsageError
     from igest_sync.fiscal.credit import CreditPlan, CreditRequest
-    from igest_sync.runs.credit import credit_run
+    from igest_sync.runs.credits.credit import credit_run
 
     if not reason.strip():
         # The reason is printed on a document that can never be changed: never a default here.

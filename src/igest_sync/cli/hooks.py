@@ -39,7 +39,7 @@ def install(
       igest-sync hooks install --url https://shop.example.pt/igest-hooks
     """
     from igest_sync import render
-    from igest_sync.runs.hooks import install_hooks
+    from igest_sync.runs.setup.hooks import install_hooks
 
     with session(lock=False) as s:
         assert s.ledger is not None
@@ -55,7 +55,7 @@ def list_command(json_out: JsonOption = False) -> None:
       igest-sync hooks list --json
     """
     from igest_sync import render
-    from igest_sync.runs.hooks import list_hooks
+    from igest_sync.runs.setup.hooks import list_hooks
 
     with session(lock=False) as s:
         assert s.ledger is not None
@@ -74,7 +74,7 @@ def remove(json_out: JsonOption = False) -> None:
       igest-sync hooks remove
     """
     from igest_sync import render
-    from igest_sync.runs.hooks import remove_hooks
+    from igest_sync.runs.setup.hooks import remove_hooks
 
     with session(lock=False) as s:
         assert s.ledger is not None

@@ -51,7 +51,7 @@ def invoice(
       igest-sync invoice --dry-run
     """
     from igest_sync import render
-    from igest_sync.runs.invoice import InvoiceRun
+    from igest_sync.runs.invoicing.invoice import InvoiceRun
 
     since_date = _parse_date(since, "--since")
     with session(ctx, dry_run=dry_run) as s, render.progress("Invoicing orders") as progress:
@@ -96,7 +96,7 @@ def resend(
     from igest_sync import render
     from igest_sync.errors import UsageError
     from igest_sync.fiscal.customer import CustomerOverride
-    from igest_sync.runs.invoice import InvoiceRun
+    from igest_sync.runs.invoicing.invoice import InvoiceRun
 
     ids = list(order_ids or [])
     if not ids and not failed:
@@ -160,7 +160,7 @@ def status(
     """
     from igest_sync import render
     from igest_sync.errors import ExitCode, UsageError
-    from igest_sync.runs.status import DocumentFilter, build_status, empty_status
+    from igest_sync.runs.setup.status import DocumentFilter, build_status, empty_status
     from igest_sync.state.ledger import Ledger
 
     if fail_if_late is not None and not math.isfinite(fail_if_late):

@@ -39,9 +39,9 @@ def sandbox(
     import signal
     import threading
 
+    from igest_sandbox import start_sandbox
+    from igest_sandbox.alert_sinks import AlertSinks
     from igest_sync import render
-    from igest_sync.sandbox import start_sandbox
-    from igest_sync.sandbox.alert_sinks import AlertSinks
 
     sb = start_sandbox(
         seed=True, jumpseller_port=jumpseller_port, igest_port=igest_port, latency=latency

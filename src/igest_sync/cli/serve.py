@@ -107,8 +107,8 @@ def serve(
 
 def _stores(homes: list[Path], folder: Path | None) -> list[StoreSetup]:
     """One setup per store: the global --config/--state one, or each home's."""
-    from igest_sync import paths
     from igest_sync.cli.session import config_path, load_config, state_path
+    from igest_sync.config import paths
     from igest_sync.errors import UsageError
 
     chosen = list(homes)
@@ -138,8 +138,8 @@ def _stores(homes: list[Path], folder: Path | None) -> list[StoreSetup]:
 def _load_home(home: Path) -> Config:
     """A store's own config. Each store's credentials come from its own file: the process's
     IGEST_SYNC_* variables would give every store the same ones."""
-    from igest_sync import paths, render
-    from igest_sync.config import load_config
+    from igest_sync import render
+    from igest_sync.config import load_config, paths
 
     config, warnings = load_config(home / paths.CONFIG_FILE, env={})
     for warning in warnings:

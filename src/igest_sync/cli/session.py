@@ -41,7 +41,7 @@ from igest_sync.errors import ExitCode
 
 if TYPE_CHECKING:
     from igest_sync.adapters.igest import IgestClient
-    from igest_sync.adapters.jumpseller import JumpsellerClient
+    from igest_sync.adapters.jumpseller.client import JumpsellerClient
     from igest_sync.config import Config
     from igest_sync.errors import IgestSyncError
     from igest_sync.runs.report import Report
@@ -214,19 +214,20 @@ def _parse_date(value: str | None, flag: str) -> date | None:
 
 
 def setup_logging(state: CliState) -> None:
-    from igest_sync import logsetup, paths
+    from igest_sync import logsetup
+    from igest_sync.config import paths
 
     logsetup.configure(paths.log_dir(), secrets=state.secrets, verbose=state.verbose)
 
 
 def config_path(state: CliState) -> Path:
-    from igest_sync import paths
+    from igest_sync.config import paths
 
     return state.config_path or paths.config_path()
 
 
 def state_path(state: CliState) -> Path:
-    from igest_sync import paths
+    from igest_sync.config import paths
 
     return state.state_path or paths.state_path()
 
@@ -252,7 +253,7 @@ def pace_file(state_file: Path, service: str) -> Path:
 
 def make_clients(config: Config, state_file: Path) -> tuple[JumpsellerClient, IgestClient]:
     from igest_sync.adapters.igest import IgestClient
-    from igest_sync.adapters.jumpseller import JumpsellerClient
+    from igest_sync.adapters.jumpseller.client import JumpsellerClient
 
     js = JumpsellerClient(
         config.jumpseller.base_url,

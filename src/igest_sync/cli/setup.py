@@ -233,7 +233,7 @@ def check(json_out: JsonOption = False) -> None:
     """
     from igest_sync import render
     from igest_sync.alerts.probe import channel_checks
-    from igest_sync.runs.checks import checks_exit_code, run_checks
+    from igest_sync.runs.setup.service_checks import checks_exit_code, run_checks
 
     with session(lock=False, ledger=False) as s:
         # The alert channels too, when [alerts] has any: reachable, logged in; nothing sent.

@@ -8,28 +8,24 @@ spelling: ``--line B:1 --line A:2`` is ``--line A:2 --line B:1``, ``--line A:1 -
 (``credit --again``: the customer returned another unit for the same reason) is another request.
 
 The identity hashes to a short key that is part of the NC's external reference
-(``jumpseller:<store>:<order>:credit:r<key>``). iGEST finds a document by its reference and
+(``jumpseller:<store>:<order>:credit:r<key>``, spelled and read in ``igest_sync.references``). iGEST finds a document by its reference and
 lists an original's NCs with theirs, so what a request produced is read back from iGEST itself:
 a lost state file cannot let the same request through twice.
 
 Older versions numbered an order's NCs instead (``...:credit``, ``...:credit:2`` ...); those
-references stay valid (``is_credit_reference``), their request is known from the ledger only.
+references stay valid (``references.is_credit_reference``), their request is known from the ledger only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 
 from igest_sync.fiscal.credit import CreditRequest
-from igest_sync.fiscal.mapping import external_reference
-
-KEY_LENGTH = 10  # hex digits: 40 bits, against the few requests one order ever has
-_KEY = re.compile(rf"r[0-9a-f]{{{KEY_LENGTH}}}")
+from igest_sync.references import KEY_LENGTH, request_reference
 
 
 def normalized_reason(reason: str) -> str:
@@ -82,36 +78,3 @@ class RequestIdentity:
 
     def reference(self, store: str, occurrence: int = 1) -> str:
         return request_reference(store, self.order_id, self.key(occurrence))
-
-
-def request_reference(store: str, order_id: int, key: str) -> str:
-    """The external reference of the NC a request (by its key) produces."""
-    return f"{external_reference(store, order_id, 'credit')}:{key}"
-
-
-def key_of_reference(store: str, order_id: int, reference: str | None) -> str | None:
-    """The request key a reference carries, None for a numbered (older) or foreign one."""
-    base = external_reference(store, order_id, "credit") + ":"
-    if not reference or not reference.startswith(base):
-        return None
-    tail = reference[len(base) :]
-    return tail if _KEY.fullmatch(tail) else None
-
-
-def is_credit_reference(store: str, order_id: int, reference: str | None) -> bool:
-    """One of this order's NC references: by request key, or numbered (``...:credit``,
-    ``...:credit:2`` ...) as older versions wrote them."""
-    if key_of_reference(store, order_id, reference) is not None:
-        return True
-    base = external_reference(store, order_id, "credit")
-    if reference == base:
-        return True
-    tail = (reference or "").removeprefix(base + ":")
-    return (
-        bool(reference)
-        and tail != reference
-        and tail.isascii()
-        and tail.isdigit()
-        and int(tail) >= 2
-        and str(int(tail)) == tail
-    )

@@ -64,23 +64,12 @@ from igest_sync.models import (
     ViesCheck,
     ViesStatus,
 )
+from igest_sync.references import external_reference
 
 SHIPPING_REFERENCE = "PORTES"
 SHIPPING_DESCRIPTION = "Portes de envio"
 # Document dates are Lisbon dates (igest-api.md); Jumpseller timestamps are UTC.
 LISBON = ZoneInfo("Europe/Lisbon")
-
-
-def external_reference(store: str, order_id: int, kind: str = "invoice") -> str:
-    """The deterministic key that anchors exactly-once issuing in iGEST.
-
-    ``jumpseller:{store}:{order_id}`` for the invoice, ``...:credit`` for its credit note.
-    """
-    if kind == "invoice":
-        return f"jumpseller:{store}:{order_id}"
-    if kind == "credit":
-        return f"jumpseller:{store}:{order_id}:credit"
-    raise ValueError(f"unknown document kind {kind!r} (invoice or credit)")
 
 
 def expected_gross(order: Order) -> Decimal:

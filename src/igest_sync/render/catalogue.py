@@ -16,7 +16,7 @@ from igest_sync.render.console import (
 )
 
 if TYPE_CHECKING:
-    from igest_sync.runs.catalogue import CatalogueReport
+    from igest_sync.runs.catalogue.plan import CatalogueReport
 
 
 # -- catalogue ----------------------------------------------------------------------------------

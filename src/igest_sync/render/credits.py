@@ -19,7 +19,7 @@ from igest_sync.render.console import (
 
 if TYPE_CHECKING:
     from igest_sync.fiscal.credit import CreditPlan
-    from igest_sync.runs.credit import CreditReport
+    from igest_sync.runs.credits.credit import CreditReport
     from igest_sync.runs.reconcile import ReconcileReport
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from igest_sync.render.console import _cell, _key_column, _show, _table, _text_column, emit_json
 
 if TYPE_CHECKING:
-    from igest_sync.runs.hooks import HooksReport
+    from igest_sync.runs.setup.hooks import HooksReport
 
 _SAID = {
     "install": "{changed} change(s); the hooks are in place.",
@@ -19,7 +19,7 @@ def hooks_report(report: HooksReport, *, json_out: bool = False) -> None:
     if json_out:
         emit_json(report.to_json())
         return
-    from igest_sync.runs.hooks import shown_url
+    from igest_sync.runs.setup.hooks import shown_url
 
     if not report.lines:
         _show(_cell("The store has no webhooks."))

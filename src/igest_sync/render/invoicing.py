@@ -23,8 +23,8 @@ from igest_sync.render.console import (
 
 if TYPE_CHECKING:
     from igest_sync.models import DocumentDraft
-    from igest_sync.runs.invoice import InvoiceReport
-    from igest_sync.runs.status import StatusReport
+    from igest_sync.runs.invoicing.invoice import InvoiceReport
+    from igest_sync.runs.setup.status import StatusReport
 
 
 # -- invoice / resend / credit ----------------------------------------------------------------

@@ -18,7 +18,7 @@ from igest_sync.render.invoicing import invoice_report
 
 if TYPE_CHECKING:
     from igest_sync.errors import IgestSyncError
-    from igest_sync.runs.invoice_report import InvoiceReport
+    from igest_sync.runs.invoicing.report import InvoiceReport
 
 
 class Printer:

@@ -18,7 +18,7 @@ from igest_sync.render.console import (
 )
 
 if TYPE_CHECKING:
-    from igest_sync.runs.checks import CheckResult
+    from igest_sync.runs.setup.service_checks import CheckResult
 
 
 # -- check, sandbox -----------------------------------------------------------------------------

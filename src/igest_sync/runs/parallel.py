@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from igest_sync.models import ItemOutcome
-    from igest_sync.runs.catalogue import CatalogueReport
+    from igest_sync.runs.catalogue.plan import CatalogueReport
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -22,10 +22,10 @@ from decimal import Decimal
 from igest_sync.config import Config
 from igest_sync.errors import NotFound, UsageError
 from igest_sync.fiscal.credit import over_credited
-from igest_sync.fiscal.credit_identity import is_credit_reference
-from igest_sync.fiscal.mapping import expected_gross, external_reference
+from igest_sync.fiscal.mapping import expected_gross
 from igest_sync.models import Action, DocumentStatus, IssuedDocument, ItemOutcome, Kind, Order
-from igest_sync.runs.invoice import InvoiceRun
+from igest_sync.references import external_reference, parse_reference
+from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.runs.services import IgestApi, JumpsellerApi
 from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import lisbon_date
@@ -169,27 +169,6 @@ def _eur(value: Decimal) -> str:
 
 def _number(doc: IssuedDocument) -> str:
     return doc.number or f"document {doc.id}"
-
-
-def parse_reference(reference: str | None, store: str) -> tuple[int | None, str] | None:
-    """(order id, "invoice" or "credit") of one of this store's references, None for others.
-
-    A reference with this store's prefix that ``external_reference`` would not have written
-    ("jumpseller:shop:abc") gives (None, "invoice"): a document of ours that names no order.
-    """
-    prefix = f"jumpseller:{store}:"
-    if not reference or not reference.startswith(prefix):
-        return None
-    rest = reference[len(prefix) :]
-    digits, _, _ = rest.partition(":")
-    if digits.isascii() and digits.isdigit():
-        order_id = int(digits)
-        if external_reference(store, order_id) == reference:
-            return order_id, Kind.INVOICE
-        # ``...:credit:r<key>`` by request; ``...:credit``, ``...:credit:2`` from older versions
-        if is_credit_reference(store, order_id, reference):
-            return order_id, Kind.CREDIT
-    return None, Kind.INVOICE
 
 
 def _paid_on(order: Order) -> date | None:

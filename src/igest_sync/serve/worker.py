@@ -26,9 +26,9 @@ from pathlib import Path
 from igest_sync.config import Config
 from igest_sync.errors import IgestSyncError, RunLocked
 from igest_sync.logsetup import store_context
-from igest_sync.runs.hints import work_hints
-from igest_sync.runs.invoice import InvoiceRun, RunStopped
-from igest_sync.runs.invoice_report import InvoiceReport
+from igest_sync.runs.invoicing.hints import work_hints
+from igest_sync.runs.invoicing.invoice import InvoiceRun, RunStopped
+from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.services import IgestApi, JumpsellerApi
 from igest_sync.state.inbox import LAST_SWEEP, ORDER, PRODUCT, Hint
 from igest_sync.state.ledger import Ledger
@@ -257,7 +257,7 @@ class StoreWorker:
 
     def _stock(self, products: list[Hint]) -> None:
         """A product's stock changed in Jumpseller: sync stock to iGEST (once per batch)."""
-        from igest_sync.runs.stock import sync_stock
+        from igest_sync.runs.catalogue.stock import sync_stock
 
         stock = self.setup.config.stock
         if stock.enabled and stock.direction == "jumpseller_to_igest":

@@ -2,7 +2,7 @@
 
 SQLite in the state directory, file mode 0600, one transaction per recorded step. The ledger is
 a cache of intent and outcome, never the source of truth for "was this order invoiced": iGEST is
-(see ``runs/invoice.py``), so a lost ledger costs a lookup, never a second invoice.
+(see ``runs/invoicing/invoice.py``), so a lost ledger costs a lookup, never a second invoice.
 
 Lifecycle of one piece of work (an invoice or a credit note for one order), ``work.state``:
 
@@ -35,13 +35,13 @@ from typing import Self
 from igest_sync.errors import StateError
 from igest_sync.state.alerts import AlertsMixin
 from igest_sync.state.base import Params
-from igest_sync.state.checks import ChecksMixin
 from igest_sync.state.credit_requests import CreditRequestsMixin
 from igest_sync.state.documents import DocumentsMixin
 from igest_sync.state.inbox import InboxMixin
 from igest_sync.state.lock import run_lock
 from igest_sync.state.records import DocumentRecord, OrderRecord, WorkRecord
 from igest_sync.state.schema import SCHEMA_VERSION, migrate, transaction
+from igest_sync.state.vies_and_notices import ChecksMixin
 from igest_sync.state.work import WorkMixin
 
 # The checkpoint moves forwards only, even if another process moved it meanwhile.

@@ -1,0 +1,344 @@
+"""A faithful sandbox of the APIs the tool talks to: Jumpseller (the store), iGEST (the
+invoicing) and VIES (EU VAT numbers).
+
+    from igest_sandbox import Sandbox, start_sandbox
+
+    with start_sandbox() as sb:                 # three servers on 127.0.0.1, free ports
+        sb.jumpseller_base_url                  # "http://127.0.0.1:PORT/v1"
+        sb.credentials["igest"]                 # base_url, integration_key, security_code
+        sb.vies_base_url                        # "http://127.0.0.1:PORT/rest-api"
+        sb.vies.set_unavailable("ES", "B87654323", 2)  # the VIES registry (vies/app.py)
+        sb.store.pay_order(10015)               # the Jumpseller state (jumpseller/store.py)
+        sb.igest.final_documents_by_reference() # the iGEST state (igest/state.py)
+        sb.faults.add("igest", "reset", method="POST", path=r"^/v1/documents$", after=True)
+        sb.stats()
+
+    sb = Sandbox()                              # in-process, no sockets:
+    httpx.Client(transport=httpx.WSGITransport(app=sb.igest_app), base_url=sb.igest_base_url)
+
+``Sandbox(cross_border=True)`` adds the cross-border orders (``cross_border.py``) to the seed.
+
+The apps share ``faults`` and the ``Stats``; Jumpseller and iGEST each have a rate limiter and a
+latency
+(``sb.jumpseller_app.latency``). Control endpoints without auth on both servers:
+``GET /_sandbox/stats``, ``POST /_sandbox/reset-stats``, ``GET|POST|DELETE /_sandbox/faults``,
+``POST /_sandbox/load`` ({"orders": n, "variants": n, "seed": s}); on Jumpseller also
+``POST /_sandbox/orders/{id}/pay`` ({"at": ISO time}, optional) and ``.../cancel``,
+``GET /_sandbox/webhooks`` and ``POST /_sandbox/webhooks/reset``.
+
+Webhooks (``jumpseller/webhooks.py``): hooks registered through ``/v1/hooks.json`` (or
+``sb.webhooks.add_hook``) get signed deliveries of the store's events from background threads,
+with Jumpseller's retries (``webhook_time_scale=`` shrinks their minutes) and the pause after 8
+failures; ``sb.credentials["jumpseller"]["hooks_token"]`` is the key of their HMAC.
+
+The sandbox clock (``clock=``, default the real UTC time) dates new things and decides what
+"today" and "in the future" mean for iGEST.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from igest_sandbox import cross_border, data
+from igest_sandbox.faults import FaultRule, Faults
+from igest_sandbox.igest import seed as igest_seed
+from igest_sandbox.igest.app import IgestApp
+from igest_sandbox.igest.state import IgestState
+from igest_sandbox.jumpseller.app import JumpsellerApp
+from igest_sandbox.jumpseller.store import JumpsellerStore, Product, Variant
+from igest_sandbox.jumpseller.webhooks import Webhooks
+from igest_sandbox.jumpseller.wire import product_fields
+from igest_sandbox.limits import IgestLimiter, JumpsellerLimiter
+from igest_sandbox.server import LoopbackServer
+from igest_sandbox.stats import Stats
+from igest_sandbox.vies.app import VatRegistry, ViesApp
+
+__all__ = ["FaultRule", "Faults", "Sandbox", "start_sandbox"]
+
+IN_PROCESS_JUMPSELLER = "http://jumpseller.sandbox/v1"
+IN_PROCESS_IGEST = "http://igest.sandbox/v1"
+IN_PROCESS_VIES = "http://vies.sandbox/rest-api"
+
+
+def _random(alphabet: str, length: int) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _latencies(latency: float | tuple[float, float] | dict[str, float]) -> tuple[float, float]:
+    if isinstance(latency, dict):
+        return float(latency.get("jumpseller", 0.0)), float(latency.get("igest", 0.0))
+    if isinstance(latency, tuple):
+        return float(latency[0]), float(latency[1])
+    return float(latency), float(latency)
+
+
+class Sandbox:
+    """The emulators, their state and faults. ``start()`` serves them on loopback sockets;
+    without it, use ``jumpseller_app``/``igest_app``/``vies_app`` through
+    ``httpx.WSGITransport``."""
+
+    def __init__(
+        self,
+        *,
+        seed: bool = True,
+        jumpseller_port: int = 0,
+        igest_port: int = 0,
+        latency: float | tuple[float, float] | dict[str, float] = 0.0,
+        jumpseller_limits: tuple[int, int] = (20, 800),
+        igest_limit: int = 10,
+        ban_after: int = 2000,
+        ban_seconds: float = 300.0,
+        clock: Callable[[], datetime] | None = None,
+        store_code: str = "lojadoazulejo",
+        credentials: dict[str, dict[str, str]] | None = None,
+        vies_port: int = 0,
+        cross_border: bool = False,
+        webhook_time_scale: float = 1.0,
+        webhook_timeout: float = 15.0,
+    ) -> None:
+        self.clock = clock or _utc_now
+        self._ports = (jumpseller_port, igest_port, vies_port)
+        self._servers: list[LoopbackServer] = []
+        alnum = string.ascii_letters + string.digits
+        given = credentials or {}
+        self._js_login = given.get("jumpseller", {}).get("login") or "sb" + _random(
+            string.ascii_lowercase + string.digits, 14
+        )
+        self._js_token = given.get("jumpseller", {}).get("auth_token") or _random(alnum, 32)
+        self._ig_key = given.get("igest", {}).get("integration_key") or "ik_" + _random(alnum, 24)
+        self._ig_code = given.get("igest", {}).get("security_code") or _random(string.digits, 8)
+        self._hooks_token = given.get("jumpseller", {}).get("hooks_token") or _random(alnum, 32)
+
+        self.faults = Faults()
+        self.statistics = Stats()
+        self.store = JumpsellerStore(self.clock, data.store_info(store_code), data.seed_locations())
+        self.store.info["hooks_token"] = self._hooks_token
+        self.webhooks = Webhooks(
+            # The store code a delivery names: the one our model of Jumpseller shares with the
+            # client's config ([jumpseller] store defaults to the login), so a config made
+            # from the credentials accepts the sandbox's deliveries as they are.
+            store_code=lambda: self._js_login,
+            hooks_token=lambda: str(self.store.info.get("hooks_token") or ""),
+            clock=self.clock,
+            stats=self.statistics,
+            faults=self.faults,
+            time_scale=webhook_time_scale,
+            timeout=webhook_timeout,
+        )
+        self.store.on_event = self._store_event
+        self.igest = IgestState(
+            self.clock,
+            entity=igest_seed.entity(),
+            series=igest_seed.series(),
+            warehouses=igest_seed.warehouses(),
+            taxes=igest_seed.taxes(),
+            exemption_reasons=igest_seed.exemption_reasons(),
+            base_url=IN_PROCESS_IGEST,
+        )
+        js_latency, ig_latency = _latencies(latency)
+        per_second, per_minute = jumpseller_limits
+        self.jumpseller_limiter = JumpsellerLimiter(
+            per_second,
+            per_minute,
+            ban_after=ban_after,
+            ban_seconds=ban_seconds,
+            wall_clock=self.clock,
+        )
+        self.igest_limiter = IgestLimiter(igest_limit)
+        self.jumpseller_app = JumpsellerApp(
+            self.store,
+            login=self._js_login,
+            auth_token=self._js_token,
+            stats=self.statistics,
+            faults=self.faults,
+            limiter=self.jumpseller_limiter,
+            webhooks=self.webhooks,
+            latency=js_latency,
+        )
+        self.igest_app = IgestApp(
+            self.igest,
+            integration_key=self._ig_key,
+            security_code=self._ig_code,
+            stats=self.statistics,
+            faults=self.faults,
+            limiter=self.igest_limiter,
+            latency=ig_latency,
+        )
+        self.vies = VatRegistry(self.clock, seed=seed)
+        self.vies_app = ViesApp(self.vies, stats=self.statistics, faults=self.faults)
+        self.jumpseller_app.loader = self.igest_app.loader = self.load_generated
+        if seed:
+            self.load_seed()
+        if cross_border:
+            self.load_cross_border()
+
+    # Data -----------------------------------------------------------------------------------
+
+    def _store_event(self, event: str, kind: str, item_id: int) -> None:
+        # Called with the store lock held: the body is the state right after the change.
+        if not self.webhooks.wants(event):
+            return
+        if kind == "order":
+            payload: dict[str, Any] = {"order": self.store.orders[item_id]}
+        else:
+            payload = {"product": product_fields(self.store.products[item_id])}
+        self.webhooks.notify(event, item_id, payload)
+
+    def load_seed(self) -> None:
+        """The seed shop on both sides (see ``data``)."""
+        for product in data.seed_products():
+            self.store.add_product(product)
+        for sku, quantity in data.PORTO_STOCK.items():  # part of the item's stock is in Porto
+            product, variant = self.store.item_by_sku(sku)
+            total = (variant or product).stock
+            self.store.set_stock(sku, quantity, location_id=2)
+            self.store.set_stock(sku, total)
+        for article in data.igest_seed_products():
+            self.igest.add_product(**article)
+        self.store.add_orders(data.seed_orders())
+
+    def load_cross_border(self) -> None:
+        """The cross-border demo orders (``cross_border.py``): OPT-IN, so that the seed's
+        counts stay as the existing tests know them."""
+        self.store.add_orders(cross_border.cross_border_orders())
+
+    def load_generated(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Add ``orders`` generated orders and a catalogue of ``variants`` items (iGEST gets
+        articles for ``igest_share`` of them, default 0.9). Deterministic per ``seed``."""
+        seed = int(spec.get("seed", 0))
+        orders = int(spec.get("orders", 0))
+        variants = int(spec.get("variants", 0))
+        share = float(spec.get("igest_share", 0.9))
+        added_orders = 0
+        if orders:
+            start_id = int(spec.get("start_id") or max(self.store.next_order_id(), 20001))
+            added_orders = self.store.add_orders(data.generate_orders(orders, seed, start_id))
+        added_items = 0
+        for product in data.generate_catalogue(variants, seed) if variants else ():
+            self.store.add_product(product)
+            items: Sequence[Variant | Product] = product.variants or [product]
+            for index, item in enumerate(items):
+                added_items += 1
+                if (product.id * 7 + index) % 1000 < share * 1000:
+                    net = (item.price * 100 / (100 + product.vat_rate)).quantize(
+                        data.Decimal("0.000001")
+                    )
+                    self.igest.add_product(
+                        item.sku or f"JS-{product.id}",
+                        product.name,
+                        net,
+                        product.vat_rate,
+                        stock={"ARM1": item.stock},
+                    )
+        return {"orders": added_orders, "variants": added_items}
+
+    # Servers --------------------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        return bool(self._servers)
+
+    def start(self) -> Sandbox:
+        if self._servers:
+            return self
+        self._servers = [
+            LoopbackServer(self.jumpseller_app, self._ports[0]).start(),
+            LoopbackServer(self.igest_app, self._ports[1]).start(),
+            LoopbackServer(self.vies_app, self._ports[2]).start(),
+        ]
+        self.igest.base_url = self.igest_base_url
+        return self
+
+    def stop(self) -> None:
+        """Stop the servers and the webhook senders (held faults are released); in-process use
+        stays possible."""
+        self.faults.release()
+        self.webhooks.stop()
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.stop()
+        self.igest.base_url = IN_PROCESS_IGEST
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def jumpseller_base_url(self) -> str:
+        if self._servers:
+            return f"http://127.0.0.1:{self._servers[0].port}/v1"
+        return IN_PROCESS_JUMPSELLER
+
+    @property
+    def igest_base_url(self) -> str:
+        if self._servers:
+            return f"http://127.0.0.1:{self._servers[1].port}/v1"
+        return IN_PROCESS_IGEST
+
+    @property
+    def vies_base_url(self) -> str:
+        if self._servers:
+            return f"http://127.0.0.1:{self._servers[2].port}/rest-api"
+        return IN_PROCESS_VIES
+
+    @property
+    def credentials(self) -> dict[str, dict[str, str]]:
+        return {
+            "jumpseller": {
+                "base_url": self.jumpseller_base_url,
+                "login": self._js_login,
+                "auth_token": self._js_token,
+                "hooks_token": self._hooks_token,
+            },
+            "igest": {
+                "base_url": self.igest_base_url,
+                "integration_key": self._ig_key,
+                "security_code": self._ig_code,
+            },
+        }
+
+    def stats(self) -> dict[str, Any]:
+        return self.statistics.snapshot()
+
+    def reset_stats(self) -> None:
+        self.statistics.reset()
+
+    def reset_limits(self) -> None:
+        self.jumpseller_limiter.reset()
+        self.igest_limiter.reset()
+
+
+def start_sandbox(
+    *,
+    seed: bool = True,
+    jumpseller_port: int = 0,
+    igest_port: int = 0,
+    latency: float | tuple[float, float] | dict[str, float] = 0.0,
+    jumpseller_limits: tuple[int, int] = (20, 800),
+    igest_limit: int = 10,
+    ban_after: int = 2000,
+    **options: Any,
+) -> Sandbox:
+    """A running ``Sandbox`` (its servers listening on 127.0.0.1). ``options``: the other
+    ``Sandbox`` keywords (``ban_seconds``, ``clock``, ``store_code``, ``credentials``,
+    ``vies_port``, ``cross_border``, ``webhook_time_scale``, ``webhook_timeout``)."""
+    return Sandbox(
+        seed=seed,
+        jumpseller_port=jumpseller_port,
+        igest_port=igest_port,
+        latency=latency,
+        jumpseller_limits=jumpseller_limits,
+        igest_limit=igest_limit,
+        ban_after=ban_after,
+        **options,
+    ).start()

@@ -1,0 +1,1 @@
+"""The VIES emulator (vies.md)."""

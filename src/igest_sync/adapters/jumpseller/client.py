@@ -1,0 +1,348 @@
+"""Jumpseller adapter: Basic auth, pages of 100, pacing to the rate-limit headers.
+
+Wire facts (from Jumpseller's OpenAPI description): every path ends in ``.json`` (except
+``/products_locations``); objects come wrapped (``{"order": {...}}``); lists are pages chosen
+with ``limit`` (max 100) and ``page``; a page shorter than the limit is the last one. Limits are
+20 requests per second and 800 per minute, reported in ``Jumpseller-Per*RateLimit-Remaining``
+headers; after too many 429s Jumpseller bans the client until ``Jumpseller-BannedByRateLimit-
+Reset``. JSON -> model parsing lives in ``parse``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from igest_sync.adapters.http import HttpService, RateWindow, ServiceClient
+from igest_sync.adapters.jumpseller.parse import (
+    as_list,
+    catalogue_items,
+    parse_hook,
+    parse_int_id,
+    parse_order,
+    unwrap,
+)
+from igest_sync.errors import BadResponse, RateLimited
+from igest_sync.models import CatalogueItem, Hook, LocationStock, Order, StoreLocation
+
+SERVICE = "Jumpseller"
+PAGE_SIZE = 100
+LOCATION_BATCH = 50  # maxItems of product_ids / variant_ids in /products_locations
+APP_CODE = "igest-sync"
+BAN_HEADER = "Jumpseller-BannedByRateLimit-Reset"
+# (header, window in seconds): what the server says is left in each of its windows.
+REMAINING_HEADERS = (
+    ("Jumpseller-PerSecondRateLimit-Remaining", 1.0),
+    ("Jumpseller-PerMinuteRateLimit-Remaining", 60.0),
+)
+LIMIT_HEADERS = (
+    ("Jumpseller-PerSecondRateLimit-Limit", 1.0),
+    ("Jumpseller-PerMinuteRateLimit-Limit", 60.0),
+)
+
+
+class JumpsellerClient(ServiceClient):
+    """Jumpseller REST client: Basic auth, pages of 100, paced to the rate-limit headers.
+
+    Thread-safe: one instance may be shared by worker threads; pacing is global to it.
+    ``request_count`` counts HTTP requests sent (retries included) for the benchmarks.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        login: str,
+        auth_token: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        per_second: int = 20,
+        per_minute: int = 800,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        pace_file: Path | None = None,
+    ) -> None:
+        self._ban_lock = threading.Lock()
+        self._banned_until: str | None = None
+        self._http = HttpService(
+            service=SERVICE,
+            base_url=base_url,
+            windows=[RateWindow(per_second, 1.0), RateWindow(per_minute, 60.0)],
+            credential_keys="jumpseller.login and jumpseller.auth_token",
+            auth=httpx.BasicAuth(login, auth_token),  # never in the URL
+            transport=transport,
+            timeout=timeout,
+            on_response=self._read_rate_headers,
+            secrets=[auth_token],
+            clock=clock,
+            sleep=sleep,
+            # Jumpseller's headers tell us its count only after our first answer, and a run
+            # that ended a moment ago (cron chain, `invoice && sync-stock`) may have spent
+            # part of the second: its pace file says how much.
+            pace_file=pace_file,
+        )
+
+    # -- transport ------------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, object] | None = None,
+        json_body: object = None,
+    ) -> Any:
+        with self._ban_lock:
+            banned_until = self._banned_until
+        if banned_until is not None:
+            raise self._ban_error(f"{method} {path}", banned_until)
+        return self._http.request(method, path, params=params, json_body=json_body)
+
+    def _read_rate_headers(self, response: httpx.Response) -> None:
+        for header, seconds in LIMIT_HEADERS:
+            value = response.headers.get(header, "").strip()
+            if value.isdigit():
+                self._http.gate.follow_limit(seconds, int(value))
+        for header, seconds in REMAINING_HEADERS:
+            value = response.headers.get(header, "").strip()
+            if value.lstrip("-").isdigit():
+                self._http.gate.observe(seconds, int(value))
+        reset = response.headers.get(BAN_HEADER)
+        if reset:
+            # A ban only gets longer if we keep knocking: stop this and every later request.
+            with self._ban_lock:
+                self._banned_until = reset.strip()
+            raise self._ban_error(
+                f"{response.request.method} {response.request.url.path}", reset.strip()
+            )
+
+    @staticmethod
+    def _ban_error(what: str, reset: str) -> RateLimited:
+        return RateLimited(
+            f"{SERVICE} {what}: Jumpseller banned this client for too many requests until {reset}",
+            service=SERVICE,
+            status=429,
+            hint=f"Do not run again before {reset} (UTC); lower invoice.concurrency.",
+        )
+
+    def _pages(self, path: str, params: dict[str, object] | None = None) -> Iterator[list]:
+        """Each page's list of items, from page 1 until a page shorter than PAGE_SIZE."""
+        page = 1
+        while True:
+            body = self._request(
+                "GET", path, params={**(params or {}), "limit": PAGE_SIZE, "page": page}
+            )
+            items = as_list(body)
+            yield items
+            if len(items) < PAGE_SIZE:
+                return
+            page += 1
+
+    def _orders(
+        self, path: str, params: dict[str, object] | None = None, *, after: int | None = None
+    ) -> Iterator[Order]:
+        # New orders arriving while we page can shift a page and repeat an order: yield each
+        # id once. Pages are sorted by id defensively (the spec does not promise an order).
+        seen: set[int] = set()
+        for items in self._pages(path, params):
+            orders = sorted((parse_order(item) for item in items), key=lambda o: o.id)
+            for order in orders:
+                if order.id in seen or (after is not None and order.id <= after):
+                    continue
+                seen.add(order.id)
+                yield order
+
+    # -- store and orders -----------------------------------------------------------------------
+
+    def store_info(self) -> dict:
+        """GET /store/info.json -> the store's fields ({"name", "code", "currency", ...})."""
+        body = unwrap(self._request("GET", "/store/info.json"), "store")
+        return dict(body) if isinstance(body, dict) else {}
+
+    def orders_after(self, order_id: int) -> Iterator[Order]:
+        """Orders with id > ``order_id``, ascending (GET /orders/after/{id}.json)."""
+        return self._orders(f"/orders/after/{int(order_id)}.json", after=int(order_id))
+
+    def orders_created_between(
+        self, first: date, last: date, status: str | None = None
+    ) -> Iterator[Order]:
+        """Orders created from ``first`` to ``last`` inclusive (store dates), of one status."""
+        params: dict[str, object] = {
+            "dateFilter": "customDate",
+            "initialDate": first.isoformat(),
+            "finalDate": last.isoformat(),
+        }
+        if status:
+            params["status_filters[]"] = status
+        orders = self._orders("/orders.json", params)
+        # The filters narrow the pages; the checks below keep us right if a server ignores them.
+        return (o for o in orders if status is None or o.status == status)
+
+    def orders_with_status(self, status: str) -> Iterator[Order]:
+        """Orders whose status_enum is ``status`` (GET /orders/status/{status}.json)."""
+        return self._orders(f"/orders/status/{status}.json")
+
+    def order(self, order_id: int) -> Order:
+        return parse_order(self._request("GET", f"/orders/{int(order_id)}.json"))
+
+    def add_order_document(
+        self, order_id: int, *, credit_note: bool, external_id: str, public_id: str, url: str | None
+    ) -> None:
+        """Attach an issued document to the order (document_type 0 credit note, 1 invoice)."""
+        document: dict[str, object] = {
+            "document_type": 0 if credit_note else 1,
+            "external_id": external_id,
+            "public_id": public_id,
+        }
+        if url is not None:
+            document["url"] = url
+        document["app_code"] = APP_CODE
+        path = f"/orders/{int(order_id)}/documents.json"
+        answer = unwrap(self._request("POST", path, json_body={"document": document}), "document")
+        # A 200 that is not a document (a proxy page, a misshapen body) is not proof that the
+        # link exists: say so, and the next run checks and tries again.
+        if not isinstance(answer, dict) or not ({"external_id", "public_id"} & answer.keys()):
+            raise BadResponse(
+                f"Jumpseller POST {path}: the answer is not a document", service=SERVICE
+            )
+
+    def order_documents(self, order_id: int) -> list[dict]:
+        body = self._request("GET", f"/orders/{int(order_id)}/documents.json")
+        documents = [unwrap(item, "document") for item in as_list(body)]
+        return [dict(d) for d in documents if isinstance(d, dict)]
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    def hooks(self) -> list[Hook]:
+        """Every hook of the store, all pages (GET /hooks.json)."""
+        return [parse_hook(item) for items in self._pages("/hooks.json") for item in items]
+
+    def create_hook(self, event: str, url: str) -> Hook:
+        """POST /hooks.json. Not repeated on a lost answer (the caller lists and adopts)."""
+        body = {"hook": {"event": event, "url": url}}
+        return parse_hook(self._request("POST", "/hooks.json", json_body=body))
+
+    def update_hook(self, hook_id: int, event: str, url: str) -> Hook:
+        """PUT /hooks/{id}.json with the event and its new URL."""
+        body = {"hook": {"event": event, "url": url}}
+        return parse_hook(self._request("PUT", f"/hooks/{int(hook_id)}.json", json_body=body))
+
+    def delete_hook(self, hook_id: int) -> None:
+        """DELETE /hooks/{id}.json (the spec answers a bare string)."""
+        self._request("DELETE", f"/hooks/{int(hook_id)}.json")
+
+    # -- catalogue and stock --------------------------------------------------------------------
+
+    def catalogue(self) -> Iterator[CatalogueItem]:
+        """Every sellable item, page by page (memory stays flat for large catalogues)."""
+        for items in self._pages("/products.json"):
+            for item in items:
+                yield from catalogue_items(item)
+
+    def locations(self) -> list[StoreLocation]:
+        """The store's locations (GET /locations.json, one unpaged list).
+
+        A location that does not say whether it is active or a stock origin is taken to hold
+        stock: when in doubt, sync-stock asks which location to write rather than guessing.
+        """
+        found = []
+        for row in as_list(self._request("GET", "/locations.json")):
+            row = unwrap(row, "location")
+            location_id = parse_int_id(row.get("id")) if isinstance(row, dict) else None
+            if location_id is None:
+                continue
+            found.append(
+                StoreLocation(
+                    id=location_id,
+                    name=str(row.get("name") or f"location {location_id}"),
+                    main=row.get("main") is True,
+                    holds_stock=row.get("active") is not False
+                    and row.get("is_stock_origin") is not False,
+                )
+            )
+        return found
+
+    def location_stock(
+        self, items: Iterable[CatalogueItem], location_id: int
+    ) -> Iterator[LocationStock]:
+        """Stock of ``items`` at one location, in batches of 50 ids per request.
+
+        Items with and without variants go in separate batches, so a filter on variant_ids
+        never hides a product-level row; rows for items we did not ask about are dropped.
+        """
+        simple: list[CatalogueItem] = []
+        varied: list[CatalogueItem] = []
+        for item in items:
+            bucket = varied if item.variant_id is not None else simple
+            bucket.append(item)
+            if len(bucket) == LOCATION_BATCH:
+                yield from self._location_batch(bucket, location_id)
+                bucket.clear()
+        for bucket in (simple, varied):
+            if bucket:
+                yield from self._location_batch(bucket, location_id)
+
+    def _location_batch(
+        self, batch: list[CatalogueItem], location_id: int
+    ) -> Iterator[LocationStock]:
+        wanted = {(i.product_id, i.variant_id) for i in batch}
+        params: dict[str, object] = {
+            "location_ids": str(int(location_id)),
+            "product_ids": ",".join(dict.fromkeys(str(i.product_id) for i in batch)),
+        }
+        variant_ids = [str(i.variant_id) for i in batch if i.variant_id is not None]
+        if variant_ids:
+            params["variant_ids"] = ",".join(variant_ids)
+        body = self._request("GET", "/products_locations", params=params)
+        for row in as_list(body):
+            if isinstance(row, dict) and len(row) == 1:
+                row = next(iter(row.values()))  # tolerate a {"products_location": {...}} wrap
+            if not isinstance(row, dict):
+                continue
+            product_id = parse_int_id(row.get("product_id"))
+            variant_id = parse_int_id(row.get("variant_id"))
+            row_location = parse_int_id(row.get("location_id"))
+            stock = parse_int_id(row.get("stock"))
+            if (
+                product_id is None
+                or (product_id, variant_id) not in wanted
+                or stock is None
+                or row_location not in (None, int(location_id))
+            ):
+                continue
+            yield LocationStock(
+                location_id=int(location_id),
+                product_id=product_id,
+                variant_id=variant_id,
+                stock=stock,
+            )
+
+    def set_stock(self, item: CatalogueItem, quantity: int) -> None:
+        if item.variant_id is None:
+            self._request(
+                "PUT",
+                f"/products/{item.product_id}.json",
+                json_body={"product": {"stock": int(quantity)}},
+            )
+        else:
+            self._request(
+                "PUT",
+                f"/products/{item.product_id}/variants/{item.variant_id}.json",
+                json_body={"variant": {"stock": int(quantity)}},
+            )
+
+    def set_location_stock(self, location_id: int, item: CatalogueItem, quantity: int) -> None:
+        """PUT /products_locations (ProductsLocations: stock_unlimited is required; we keep
+        the item's own setting rather than silently switching unlimited stock off)."""
+        body: dict[str, object] = {"location_id": int(location_id), "product_id": item.product_id}
+        if item.variant_id is not None:
+            body["variant_id"] = item.variant_id
+        body["stock_unlimited"] = item.stock_unlimited
+        body["stock"] = int(quantity)
+        self._request("PUT", "/products_locations", json_body=body)

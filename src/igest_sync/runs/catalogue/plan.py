@@ -1,0 +1,531 @@
+"""Pure catalogue logic for ``sync-products`` and ``sync-stock``: index, diff, plan, brake.
+
+Nothing here talks to a service. The runs (``igest_sync.runs.catalogue.products`` and ``.stock``) feed
+these functions the adapters' iterators and carry out the plans they return.
+
+Memory stays flat for large stores because every input is consumed once, as a stream, into
+per-SKU maps of the adapters' small typed values (never wire JSON).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+from igest_sync.errors import ConfigError
+from igest_sync.models import (
+    Action,
+    CatalogueItem,
+    IgestProduct,
+    IgestProductDraft,
+    ItemOutcome,
+    StockLevel,
+)
+
+# The price iGEST stores is net with up to 6 decimals (see the iGEST API contract).
+NET_PRICE_PLACES = Decimal("0.000001")
+# SAF-T (PT) caps ProductDescription at 200 characters; iGEST would refuse or cut a longer one,
+# and a cut done there would make every later run see a difference that is not there.
+DESCRIPTION_MAX = 200
+DIRECTIONS = ("igest_to_jumpseller", "jumpseller_to_igest")
+
+_ACTION_ORDER = (Action.CREATED, Action.UPDATED, Action.UNCHANGED, Action.SKIPPED, Action.FAILED)
+
+
+def normalize_sku(sku: str | None) -> str | None:
+    """The SKU as matched: trimmed, case kept; None when there is none."""
+    return _clean(sku)
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    trimmed = text.strip()
+    return trimmed or None
+
+
+def net_price(price: Decimal, vat_rate: Decimal, prices_include_vat: bool) -> Decimal:
+    """iGEST's net unit price for a store price: VAT taken out when the store price includes it."""
+    if not prices_include_vat:
+        return price
+    return (price * 100 / (100 + vat_rate)).quantize(NET_PRICE_PLACES, rounding=ROUND_HALF_UP)
+
+
+def item_label(item: CatalogueItem) -> str:
+    """How a Jumpseller item is named in a report when it has no usable SKU."""
+    if item.variant_id is None:
+        return f"product {item.product_id}"
+    return f"product {item.product_id} variant {item.variant_id}"
+
+
+def _json_safe(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+@dataclass
+class CatalogueReport:
+    """What a products or stock run did (or, with ``dry_run``, would do), item by item.
+
+    In a dry run the actions are the planned ones ("created" means "would be created") and
+    every detail starts with "Would"; nothing was written.
+    """
+
+    run: str  # "products" or "stock"
+    dry_run: bool
+    outcomes: list[ItemOutcome] = field(default_factory=list)
+    info: dict[str, object] = field(default_factory=dict)  # direction, warehouse, location ...
+
+    def add(self, outcome: ItemOutcome) -> None:
+        self.outcomes.append(outcome)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = dict.fromkeys(_ACTION_ORDER, 0)
+        for outcome in self.outcomes:
+            counts[outcome.action] = counts.get(outcome.action, 0) + 1
+        return counts
+
+    @property
+    def failed(self) -> int:
+        """How many items failed; non-zero means the run should exit 1."""
+        return sum(1 for o in self.outcomes if o.action == Action.FAILED)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def summary(self) -> str:
+        counts = self.counts
+        done = ", ".join(f"{action} {counts[action]}" for action in _ACTION_ORDER)
+        return f"Dry run: {done}; nothing was written." if self.dry_run else done
+
+    @property
+    def writes(self) -> int:
+        """Writes done (0 in a dry run): created plus updated items."""
+        if self.dry_run:
+            return 0
+        return sum(1 for o in self.outcomes if o.action in (Action.CREATED, Action.UPDATED))
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "run": self.run,
+            "dry_run": self.dry_run,
+            "info": _json_safe(self.info),
+            "counts": self.counts,
+            "failed": self.failed,
+            "items": [
+                {
+                    "key": o.key,
+                    "action": o.action,
+                    "detail": o.detail,
+                    **{k: _json_safe(v) for k, v in o.facts().items()},
+                }
+                for o in self.outcomes
+            ],
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Jumpseller catalogue index
+
+
+@dataclass
+class CatalogueIndex:
+    """Jumpseller items by SKU, with the items that cannot be matched set aside."""
+
+    by_sku: dict[str, CatalogueItem]
+    skipped: list[ItemOutcome]  # no SKU, or a SKU shared by several items
+    seen: int  # items read, with or without SKU
+    duplicate_skus: frozenset[str] = frozenset()
+
+
+def index_catalogue(items: Iterable[CatalogueItem]) -> CatalogueIndex:
+    """Index a stream of Jumpseller items by SKU.
+
+    A SKU carried by two or more items is never guessed at: every one of them is skipped, so a
+    duplicate cannot silently pick which price or stock wins.
+    """
+    by_sku: dict[str, CatalogueItem] = {}
+    duplicates: dict[str, list[str]] = {}
+    no_sku: list[ItemOutcome] = []
+    seen = 0
+    for item in items:
+        seen += 1
+        sku = normalize_sku(item.sku)
+        if sku is None:
+            no_sku.append(
+                ItemOutcome(
+                    item_label(item),
+                    Action.SKIPPED,
+                    f"No SKU in Jumpseller ({item.name}); add one to sync it",
+                    reason="no_sku",
+                )
+            )
+        elif sku in duplicates:
+            duplicates[sku].append(item_label(item))
+        elif sku in by_sku:
+            duplicates[sku] = [item_label(by_sku[sku]), item_label(item)]
+        else:
+            by_sku[sku] = item
+    skipped = list(no_sku)
+    for sku, labels in duplicates.items():
+        del by_sku[sku]
+        skipped.append(
+            ItemOutcome(
+                sku,
+                Action.SKIPPED,
+                f"SKU used by {len(labels)} Jumpseller items "
+                f"({', '.join(labels)}); give each its own SKU",
+                reason="duplicate_sku",
+            )
+        )
+    return CatalogueIndex(by_sku, skipped, seen, frozenset(duplicates))
+
+
+# --------------------------------------------------------------------------------------------
+# Products
+
+
+@dataclass(frozen=True)
+class ProductAction:
+    """One planned step: create ``draft``, or update ``product_id`` with ``changes``."""
+
+    sku: str
+    action: str  # created, updated
+    draft: IgestProductDraft | None = None
+    product_id: str | None = None
+    changes: dict[str, object] = field(default_factory=dict)
+    summary: str = ""  # what the step does, in words, without a verb
+
+
+@dataclass
+class ProductPlan:
+    writes: list[ProductAction]
+    outcomes: list[ItemOutcome]  # items needing no write: unchanged, skipped
+    jumpseller_items: int
+    igest_products: int
+
+
+def check_products_settings(settings) -> None:
+    """The products settings the plan relies on; a 0 % rate needs an AT exemption code."""
+    if settings.vat_rate < 0 or settings.vat_rate >= 100:
+        raise ConfigError(
+            f"products.vat_rate is {settings.vat_rate}, not a VAT percentage",
+            hint="Set [products] vat_rate to 23, 13, 6 or 0 (or the region's rate)",
+        )
+    if settings.vat_rate == 0 and not settings.exemption_code:
+        raise ConfigError(
+            "products.vat_rate is 0 but products.exemption_code is not set",
+            hint="Set [products] exemption_code to the AT code (M10, M07 ...)",
+        )
+
+
+def desired_product(
+    sku: str, item: CatalogueItem, settings, vat_rate: Decimal | None = None
+) -> IgestProductDraft:
+    """The iGEST product a Jumpseller item should be, at ``vat_rate`` (default: the settings')."""
+    rate = settings.vat_rate if vat_rate is None else vat_rate
+    return IgestProductDraft(
+        reference=sku,
+        description=item.name.strip()[:DESCRIPTION_MAX].rstrip(),
+        type="S" if item.digital else "P",
+        price=net_price(item.price, rate, settings.prices_include_vat),
+        vat_rate=rate,
+        exemption_code=settings.exemption_code if rate == 0 else None,
+        barcode=_clean(item.barcode),
+    )
+
+
+def product_changes(draft: IgestProductDraft, product: IgestProduct) -> dict[str, object]:
+    """The fields to update (description, price, barcode) that differ.
+
+    The VAT rate is never among them: Jumpseller's API carries no rate per product, so the
+    configured rate is only a default for new products, while the rate an existing iGEST
+    product has (6 % olive oil, 0 % books with their exemption) is the accountant's and is
+    kept. ``draft`` must be built at the product's own rate so the net prices compare.
+    A barcode missing in Jumpseller does not erase one set in iGEST: it may come from the
+    supplier and nothing in the store contradicts it.
+    """
+    changes: dict[str, object] = {}
+    if draft.description != (product.description or "").strip():
+        changes["description"] = draft.description
+    if draft.price != product.price:
+        changes["price"] = draft.price
+    if draft.barcode is not None and draft.barcode != _clean(product.barcode):
+        changes["barcode"] = draft.barcode
+    return changes
+
+
+def _describe_draft(draft: IgestProductDraft) -> str:
+    vat = f"VAT {draft.vat_rate} %"
+    if draft.exemption_code:
+        vat += f" ({draft.exemption_code})"
+    return f"type {draft.type}, net {draft.price}, {vat}"
+
+
+def _describe_changes(changes: Mapping[str, object], product: IgestProduct) -> str:
+    parts = []
+    for key, new in changes.items():
+        old = getattr(product, key)
+        parts.append(
+            f"{key} {old!r} -> {new!r}"
+            if key in ("description", "barcode")
+            else f"{key} {old} -> {new}"
+        )
+    return "; ".join(parts)
+
+
+def index_igest_products(products: Iterable[IgestProduct]) -> dict[str, IgestProduct]:
+    by_reference: dict[str, IgestProduct] = {}
+    for product in products:
+        reference = normalize_sku(product.reference)
+        if reference is not None:
+            by_reference.setdefault(reference, product)
+    return by_reference
+
+
+def plan_products(
+    js_items: Iterable[CatalogueItem],
+    igest_products: Iterable[IgestProduct],
+    settings,
+    update: bool,
+) -> ProductPlan:
+    """Decide, per Jumpseller SKU, whether iGEST needs the product created or updated.
+
+    ``settings`` is a ``ProductsConfig``; its VAT rate (and exemption code for 0 %) is for new
+    products; an existing product keeps its own rate, which also gives its net price.
+    Products only in iGEST are not touched or listed: iGEST may hold products the store does
+    not sell online.
+    """
+    check_products_settings(settings)
+    index = index_catalogue(js_items)
+    by_reference = index_igest_products(igest_products)
+    writes: list[ProductAction] = []
+    outcomes: list[ItemOutcome] = []
+    for sku, item in index.by_sku.items():
+        product = by_reference.get(sku)
+        if product is None:
+            draft = desired_product(sku, item, settings)
+            writes.append(
+                ProductAction(sku, Action.CREATED, draft=draft, summary=_describe_draft(draft))
+            )
+            continue
+        changes = product_changes(desired_product(sku, item, settings, product.vat_rate), product)
+        if changes and update:
+            writes.append(
+                ProductAction(
+                    sku,
+                    Action.UPDATED,
+                    product_id=product.id,
+                    changes=changes,
+                    summary=_describe_changes(changes, product),
+                )
+            )
+        elif changes:
+            outcomes.append(
+                ItemOutcome(
+                    sku,
+                    Action.UNCHANGED,
+                    f"In iGEST; differs in {', '.join(changes)} (update not requested)",
+                    differs=tuple(sorted(changes)),
+                )
+            )
+        else:
+            outcomes.append(ItemOutcome(sku, Action.UNCHANGED, "In iGEST, same fields"))
+    outcomes.extend(index.skipped)
+    return ProductPlan(writes, outcomes, index.seen, len(by_reference))
+
+
+# --------------------------------------------------------------------------------------------
+# Stock
+
+
+@dataclass(frozen=True)
+class StockChange:
+    """One quantity to write on the target side."""
+
+    sku: str
+    item: CatalogueItem  # the Jumpseller item (the Jumpseller adapter writes by item)
+    current: Decimal  # target side's quantity now
+    new: Decimal  # whole units when the target is Jumpseller
+    note: str = ""
+
+
+@dataclass
+class StockPlan:
+    direction: str
+    source_count: int  # entries the source side reported (the empty-source brake)
+    matched: int  # SKUs on both sides whose stock is ours to sync (not unlimited)
+    changes: list[StockChange]
+    outcomes: list[ItemOutcome]  # unchanged and skipped
+
+    @property
+    def zero_writes(self) -> int:
+        return sum(1 for c in self.changes if c.new == 0)
+
+
+def jumpseller_quantity(igest_quantity: Decimal) -> tuple[Decimal, str]:
+    """Jumpseller takes whole, non-negative units: floor the iGEST quantity and say why."""
+    whole = igest_quantity.to_integral_value(rounding=ROUND_FLOOR)
+    if whole < 0:
+        return Decimal(0), f"iGEST has {igest_quantity}; Jumpseller stock cannot be negative: 0"
+    if whole != igest_quantity:
+        return whole, f"iGEST has {igest_quantity}; Jumpseller stock is whole units: {whole}"
+    return whole, ""
+
+
+def index_igest_stock(levels: Iterable[StockLevel]) -> tuple[dict[str, Decimal], set[str], int]:
+    """iGEST quantities by reference, the references listed twice, and the entry count."""
+    quantities: dict[str, Decimal] = {}
+    duplicates: set[str] = set()
+    count = 0
+    for level in levels:
+        count += 1
+        reference = normalize_sku(level.reference)
+        if reference is None:
+            continue
+        if reference in quantities:
+            duplicates.add(reference)
+        quantities[reference] = level.quantity
+    return quantities, duplicates, count
+
+
+def check_stock_settings(settings) -> None:
+    """The stock settings the plan relies on (``settings`` is a ``StockConfig``)."""
+    if settings.direction not in DIRECTIONS:
+        raise ConfigError(
+            f"stock.direction is {settings.direction!r}",
+            hint="Set [stock] direction to igest_to_jumpseller or jumpseller_to_igest",
+        )
+    if not 0 <= settings.max_zero_share <= 1:
+        raise ConfigError(
+            f"stock.max_zero_share is {settings.max_zero_share}, not a share",
+            hint="Set [stock] max_zero_share between 0 and 1 (0.2 means 20 %)",
+        )
+
+
+def plan_stock(
+    js_index: CatalogueIndex,
+    igest_levels: Iterable[StockLevel],
+    settings,
+    location_stock: Mapping[tuple[int, int | None], int] | None = None,
+) -> StockPlan:
+    """Compare the two sides SKU by SKU and list the quantities the target side must take.
+
+    ``settings`` is a ``StockConfig`` (its ``direction`` decides source and target).
+    ``location_stock`` maps (product id, variant id) to the stock at the configured Jumpseller
+    location; an item absent from it has nothing at that location (0). SKUs on one side only
+    are reported, never created; items with unlimited stock in Jumpseller are left alone.
+    """
+    check_stock_settings(settings)
+    direction = settings.direction
+    to_jumpseller = direction == "igest_to_jumpseller"
+    igest, igest_duplicates, igest_count = index_igest_stock(igest_levels)
+    for sku in js_index.duplicate_skus:
+        # Already reported as a Jumpseller duplicate; not also "only in iGEST".
+        igest.pop(sku, None)
+    changes: list[StockChange] = []
+    outcomes: list[ItemOutcome] = []
+    matched = 0
+    for sku, item in js_index.by_sku.items():
+        igest_quantity = igest.pop(sku, None)
+        if item.stock_unlimited:
+            outcomes.append(
+                ItemOutcome(
+                    sku,
+                    Action.SKIPPED,
+                    "Unlimited stock in Jumpseller; left alone",
+                    reason="unlimited",
+                )
+            )
+            continue
+        if igest_quantity is None:
+            outcomes.append(
+                ItemOutcome(
+                    sku,
+                    Action.SKIPPED,
+                    "Not in iGEST stock; not created",
+                    reason="only_in_jumpseller",
+                )
+            )
+            continue
+        if sku in igest_duplicates:
+            outcomes.append(
+                ItemOutcome(
+                    sku,
+                    Action.SKIPPED,
+                    "Listed twice in iGEST stock; not guessed",
+                    reason="duplicate_in_igest",
+                )
+            )
+            continue
+        matched += 1
+        if location_stock is None:
+            js_quantity = Decimal(item.stock)
+        else:
+            js_quantity = Decimal(location_stock.get((item.product_id, item.variant_id), 0))
+        if to_jumpseller:
+            current, (new, note) = js_quantity, jumpseller_quantity(igest_quantity)
+        else:
+            current, new, note = igest_quantity, js_quantity, ""
+        if new != current:
+            changes.append(StockChange(sku, item, current, new, note))
+        else:
+            detail = "Same quantity on both sides" + (f" ({note})" if note else "")
+            outcomes.append(
+                ItemOutcome(
+                    sku,
+                    Action.UNCHANGED,
+                    detail,
+                    jumpseller_quantity=js_quantity,
+                    igest_quantity=igest_quantity,
+                )
+            )
+    for reference in igest:
+        outcomes.append(
+            ItemOutcome(
+                reference, Action.SKIPPED, "Not in Jumpseller; not created", reason="only_in_igest"
+            )
+        )
+    outcomes.extend(js_index.skipped)
+    if to_jumpseller:
+        source_count = igest_count
+    else:
+        source_count = js_index.seen if location_stock is None else len(location_stock)
+    return StockPlan(direction, source_count, matched, changes, outcomes)
+
+
+def brake_reason(plan: StockPlan, max_zero_share: Decimal, *, source_name: str) -> str | None:
+    """Why this stock plan looks like a mistake (wrong warehouse, failed export ...), or None.
+
+    Two signs: the source side listed nothing at all, or the plan would set more than
+    ``max_zero_share`` of the matched items to zero.
+    """
+    if plan.source_count == 0:
+        return f"{source_name} reported no stock at all"
+    if plan.matched and Decimal(plan.zero_writes) / plan.matched > max_zero_share:
+        share = (Decimal(100) * plan.zero_writes / plan.matched).quantize(Decimal("0.1"))
+        return (
+            f"the plan would set {plan.zero_writes} of {plan.matched} matched items "
+            f"({share} %) to zero, more than max_zero_share {max_zero_share}"
+        )
+    return None
+
+
+def counting(items: Iterable, progress, *, every: int = 100) -> Iterator:
+    """Pass items through, telling ``progress(read, None)`` every ``every`` items and at the end."""
+    read = 0
+    for item in items:
+        read += 1
+        if progress is not None and read % every == 0:
+            progress(read, None)
+        yield item
+    if progress is not None:
+        progress(read, None)

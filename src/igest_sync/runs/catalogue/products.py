@@ -1,0 +1,100 @@
+"""``sync-products``: create in iGEST every Jumpseller SKU it lacks (and, on request, update).
+
+Plan, then act: both catalogues are read in full (streamed into per-SKU maps) before the first
+write, so a failure while reading writes nothing. A failure on one product is recorded and the
+run goes on with the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from igest_sync.errors import ApiError
+from igest_sync.models import Action, ApiFailure, ItemOutcome
+from igest_sync.runs.catalogue.plan import CatalogueReport, ProductAction, counting, plan_products
+from igest_sync.runs.parallel import write_all
+
+if TYPE_CHECKING:
+    from igest_sync.config import ProductsConfig
+    from igest_sync.runs.services import IgestApi, JumpsellerApi
+
+Progress = Callable[[int, int | None], None]
+
+
+def sync_products(
+    jumpseller: JumpsellerApi,
+    igest: IgestApi,
+    settings: ProductsConfig,
+    *,
+    update: bool,
+    dry_run: bool,
+    progress: Progress | None = None,
+) -> CatalogueReport:
+    """Bring iGEST's products in line with the Jumpseller catalogue, matched by SKU.
+
+    ``progress(done, total)`` is called with ``(items read, None)`` while the Jumpseller
+    catalogue is read, then with ``(writes done, writes planned)`` while writing.
+    Raises ``ConfigError`` for unusable settings and ``ApiError`` when a catalogue cannot be
+    read; per-product write failures are in the report instead.
+    """
+    plan = plan_products(
+        counting(jumpseller.catalogue(), progress), igest.products(), settings, update
+    )
+    report = CatalogueReport(
+        "products",
+        dry_run,
+        info={
+            "update": update,
+            "jumpseller_items": plan.jumpseller_items,
+            "igest_products": plan.igest_products,
+            "vat_rate": settings.vat_rate,
+            "prices_include_vat": settings.prices_include_vat,
+        },
+    )
+    write_all(
+        report,
+        plan.writes,
+        lambda step: _carry_out(igest, step),
+        _preview,
+        dry_run=dry_run,
+        progress=progress,
+    )
+    for outcome in plan.outcomes:
+        report.add(outcome)
+    return report
+
+
+def _preview(step: ProductAction) -> ItemOutcome:
+    verb = "Would create in iGEST" if step.action == Action.CREATED else "Would update"
+    return ItemOutcome(step.sku, step.action, f"{verb}: {step.summary}")
+
+
+def _carry_out(igest: IgestApi, step: ProductAction) -> ItemOutcome:
+    try:
+        if step.draft is not None:
+            product = igest.create_product(step.draft)
+            return ItemOutcome(
+                step.sku,
+                Action.CREATED,
+                f"Created in iGEST: {step.summary}",
+                igest_id=product.id if product is not None else None,
+            )
+        igest.update_product(str(step.product_id), dict(step.changes))
+        return ItemOutcome(
+            step.sku,
+            Action.UPDATED,
+            f"Updated: {step.summary}",
+            igest_id=step.product_id,
+            changed=tuple(sorted(step.changes)),
+        )
+    except ApiError as exc:
+        verb = "create" if step.action == Action.CREATED else "update"
+        return ItemOutcome(
+            step.sku,
+            Action.FAILED,
+            f"Could not {verb} in iGEST: {exc}",
+            failure=ApiFailure(type(exc).__name__, exc.status),
+            fields=exc.fields,
+            transient=exc.transient,
+        )

@@ -1,0 +1,223 @@
+"""``sync-stock``: copy stock quantities between iGEST and Jumpseller, matched by SKU.
+
+Plan, brake, act: both sides are read in full and compared before the first write; a plan that
+looks like a mistake (an empty source, too many items going to zero) stops the run before it
+writes anything, unless forced. Only quantities that differ are written, so a second run with
+nothing changed writes nothing. A failure on one item is recorded and the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from igest_sync.errors import ApiError, ConfigError, SafetyBrake
+from igest_sync.models import Action, ApiFailure, ItemOutcome, StoreLocation
+from igest_sync.runs.catalogue.plan import (
+    CatalogueReport,
+    StockChange,
+    StockPlan,
+    brake_reason,
+    check_stock_settings,
+    counting,
+    index_catalogue,
+    normalize_sku,
+    plan_stock,
+)
+from igest_sync.runs.parallel import write_all
+
+if TYPE_CHECKING:
+    from igest_sync.config import StockConfig
+    from igest_sync.runs.services import IgestApi, JumpsellerApi
+
+Progress = Callable[[int, int | None], None]
+
+
+def sync_stock(
+    jumpseller: JumpsellerApi,
+    igest: IgestApi,
+    settings: StockConfig,
+    *,
+    force: bool,
+    dry_run: bool,
+    progress: Progress | None = None,
+) -> CatalogueReport:
+    """Make the target side's stock equal the source side's for every SKU on both sides.
+
+    The direction is ``settings.direction``. The iGEST side is ``settings.warehouse`` or, when
+    None, the sum of all warehouses; the Jumpseller side is the product/variant stock or, with
+    ``settings.jumpseller_location_id``, the stock at that location.
+
+    ``progress(done, total)`` gets ``(items read, None)`` while the Jumpseller catalogue is read,
+    then ``(writes done, writes planned)``. Raises ``ConfigError`` when stock sync is off,
+    ``SafetyBrake`` (before any write, dry run included) when the plan looks wrong and ``force``
+    is false, ``ApiError`` when a side cannot be read.
+    """
+    if not settings.enabled and not dry_run:
+        # A dry run writes nothing, so it may look before stock sync is turned on.
+        raise ConfigError(
+            "Stock sync is turned off in the configuration",
+            hint="Set [stock] enabled = true to use sync-stock "
+            "(sync-stock --dry-run shows what it would do first)",
+        )
+    check_stock_settings(settings)
+    to_jumpseller = settings.direction == "igest_to_jumpseller"
+    ambiguous = (
+        locations_to_choose_from(jumpseller.locations(), settings)
+        if to_jumpseller and settings.jumpseller_location_id is None
+        else []
+    )
+    if ambiguous:
+        raise several_locations_error(ambiguous)
+    if not to_jumpseller and settings.warehouse is None and igest.entity().stock_by_warehouse:
+        # The sum over warehouses cannot be written back: setting the default warehouse to the
+        # store's total would leave the sum above it, and every run would write again.
+        raise ConfigError(
+            "stock.warehouse is not set, but iGEST keeps stock per warehouse",
+            hint="Set [stock] warehouse to the iGEST warehouse that takes Jumpseller's stock",
+        )
+    location_id = settings.jumpseller_location_id
+    index = index_catalogue(counting(jumpseller.catalogue(), progress))
+    igest_levels = list(igest.stock(settings.warehouse))
+    location = None
+    if location_id is not None:
+        # Ask only about items that can be synced: the location endpoint costs a request per
+        # 50 products, and unlimited or iGEST-less items are left alone anyway.
+        in_igest = {normalize_sku(level.reference) for level in igest_levels}
+        wanted = [
+            item
+            for sku, item in index.by_sku.items()
+            if not item.stock_unlimited and sku in in_igest
+        ]
+        location = {}
+        if wanted:
+            for entry in jumpseller.location_stock(wanted, location_id):
+                if entry.location_id == location_id:
+                    location[(entry.product_id, entry.variant_id)] = entry.stock
+    plan = plan_stock(index, igest_levels, settings, location)
+    del igest_levels
+
+    report = CatalogueReport(
+        "stock",
+        dry_run,
+        info={
+            "enabled": settings.enabled,
+            "direction": settings.direction,
+            "warehouse": settings.warehouse,
+            "jumpseller_location_id": location_id,
+            "matched": plan.matched,
+            "zero_writes": plan.zero_writes,
+        },
+    )
+    reason = brake_reason(
+        plan, settings.max_zero_share, source_name=_source_name(settings, to_jumpseller)
+    )
+    if reason is not None:
+        if not force:
+            raise SafetyBrake(
+                f"sync-stock stopped before writing anything: {reason}",
+                hint="Check the source side and the [stock] settings; use --force "
+                "to apply this plan anyway",
+            )
+        report.info["brake_overridden"] = reason
+
+    write_all(
+        report,
+        plan.changes,
+        lambda change: _carry_out(jumpseller, igest, settings, plan, change),
+        lambda change: _preview(plan, change),
+        dry_run=dry_run,
+        progress=progress,
+    )
+    for outcome in plan.outcomes:
+        report.add(outcome)
+    return report
+
+
+def locations_to_choose_from(
+    locations: Iterable[StoreLocation], settings: StockConfig
+) -> list[StoreLocation]:
+    """The store's stock locations when there are several and the config names none of them.
+
+    Only the iGEST-to-Jumpseller direction needs one: an item's stock is the sum over the
+    locations, and Jumpseller refuses a total below what the other locations hold, item by
+    item. Reading Jumpseller's total into iGEST is well defined, so that direction needs none.
+    """
+    if settings.direction != "igest_to_jumpseller" or settings.jumpseller_location_id is not None:
+        return []
+    holding = [location for location in locations if location.holds_stock]
+    return holding if len(holding) > 1 else []
+
+
+def several_locations_error(locations: list[StoreLocation]) -> ConfigError:
+    listed = [f"location {loc.id}: {loc.name}{' (main)' if loc.main else ''}" for loc in locations]
+    example = next((loc.id for loc in locations if loc.main), locations[0].id)
+    return ConfigError(
+        f"The Jumpseller store keeps stock in {len(locations)} locations and "
+        "[stock] jumpseller_location_id is not set; nothing was written",
+        problems=listed,
+        hint="Set [stock] jumpseller_location_id to the location that takes iGEST's stock "
+        f"(for example jumpseller_location_id = {example}) in the config file",
+    )
+
+
+def _source_name(settings: StockConfig, to_jumpseller: bool) -> str:
+    if to_jumpseller:
+        return f"iGEST warehouse {settings.warehouse}" if settings.warehouse else "iGEST"
+    if settings.jumpseller_location_id is not None:
+        return f"Jumpseller location {settings.jumpseller_location_id}"
+    return "Jumpseller"
+
+
+def _target(plan: StockPlan) -> str:
+    return "Jumpseller" if plan.direction == "igest_to_jumpseller" else "iGEST"
+
+
+def _describe(plan: StockPlan, change: StockChange) -> str:
+    text = f"{_target(plan)} {change.current} -> {change.new}"
+    return f"{text} ({change.note})" if change.note else text
+
+
+def _preview(plan: StockPlan, change: StockChange) -> ItemOutcome:
+    return ItemOutcome(
+        change.sku,
+        Action.UPDATED,
+        f"Would set {_describe(plan, change)}",
+        quantity_from=change.current,
+        quantity_to=change.new,
+    )
+
+
+def _carry_out(
+    jumpseller: JumpsellerApi,
+    igest: IgestApi,
+    settings: StockConfig,
+    plan: StockPlan,
+    change: StockChange,
+) -> ItemOutcome:
+    try:
+        if plan.direction == "jumpseller_to_igest":
+            igest.set_stock(change.sku, settings.warehouse, change.new)
+        elif settings.jumpseller_location_id is not None:
+            jumpseller.set_location_stock(
+                settings.jumpseller_location_id, change.item, int(change.new)
+            )
+        else:
+            jumpseller.set_stock(change.item, int(change.new))
+    except ApiError as exc:
+        return ItemOutcome(
+            change.sku,
+            Action.FAILED,
+            f"Could not set {_describe(plan, change)}: {exc}",
+            quantity_from=change.current,
+            quantity_to=change.new,
+            failure=ApiFailure(type(exc).__name__, exc.status),
+            transient=exc.transient,
+        )
+    return ItemOutcome(
+        change.sku,
+        Action.UPDATED,
+        f"Set {_describe(plan, change)}",
+        quantity_from=change.current,
+        quantity_to=change.new,
+    )

@@ -1,0 +1,325 @@
+"""Finding the orders an ``invoice`` run must issue: the plan, before any document is written.
+
+Three sources, so that no sale is skipped and a run's cost grows with new and open orders, not
+with the store's history:
+
+- new orders, after the checkpoint (the highest order id seen; a first run or a ``--since``
+  backfill lists the orders created since the start date instead);
+- open orders (waiting for payment when last seen) that are no longer waiting;
+- unfinished work: a crash interrupted it, or it failed for a reason that may pass by itself.
+
+Outside a dry run, every order seen is recorded in the ledger and an order to invoice is recorded
+as pending work as its page is read. The checkpoint moves only once the listing has been read to
+its last page, and then to the highest order it held: Jumpseller lists newest first, so a
+checkpoint moved order by order would pass, at the first page, every older order that a run
+killed on the next page had not yet seen. A rebuild (no checkpoint: a new or lost state file, or
+a ``--since`` backfill) notes its first day in the ledger before its first page and clears it
+with the checkpoint; until then every run lists those days again and looks documents up in
+iGEST before issuing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from igest_sync.config import Config
+from igest_sync.errors import ApiError, NotFound, UsageError
+from igest_sync.fiscal.intra_eu import source_skip_reason
+from igest_sync.models import (
+    IN_FLIGHT,
+    Action,
+    IssuedDocument,
+    ItemOutcome,
+    Kind,
+    Order,
+    WorkState,
+)
+from igest_sync.references import external_reference
+from igest_sync.runs.services import IgestApi, JumpsellerApi
+from igest_sync.state.ledger import Ledger
+from igest_sync.timeutil import lisbon_date
+
+log = logging.getLogger("igest_sync.invoice")
+
+# Orders created this long before the first day to invoice are scanned on a first run, so that an
+# order created before start_date and paid on or after it is not missed.
+FIRST_RUN_LOOKBACK = timedelta(days=30)
+# More unfinished orders than this are read back with one listing instead of one GET each.
+BULK_REREAD = 5
+
+# Jumpseller's order statuses (status_enum) that discovery tells apart.
+PAID = "paid"
+CANCELED = "canceled"
+PENDING_PAYMENT = "pending_payment"
+
+
+@dataclass
+class Plan:
+    """What a run found: the orders to issue, in issuing order, and the orders it set aside."""
+
+    floor: date  # the first payment day to invoice
+    fresh: bool  # the ledger may not know these days: iGEST is listed before issuing
+    orders: list[Order] = field(default_factory=list)
+    skipped: list[ItemOutcome] = field(default_factory=list)
+
+
+class Discovery:
+    """Finds and records the orders of one run (``record=False`` in a dry run: writes nothing)."""
+
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        jumpseller: JumpsellerApi,
+        *,
+        now: datetime,
+        record: bool = True,
+    ) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.jumpseller = jumpseller
+        self.now = now
+        self.today = lisbon_date(now)
+        self.record = record
+
+    def plan(self, since: date | None = None) -> Plan:
+        floor = self.floor(since)
+        # An empty ledger, a rebuild a kill interrupted, or a backfill over days it may not have
+        # seen: iGEST may hold documents for these orders already, so list them once and verify
+        # before issuing.
+        plan = Plan(floor=floor, fresh=self.ledger.rebuilding or since is not None)
+        to_issue: dict[int, Order] = {}
+        highest: int | None = None
+        for order in self._new_orders(floor, since):
+            self._classify(order, plan, to_issue)
+            highest = order.id if highest is None else max(highest, order.id)
+        if self.record:
+            # Every page read and every order on them recorded: only now may the checkpoint
+            # pass them (and a rebuild under way is over).
+            self.ledger.complete_listing(highest)
+        for order in self._newly_paid_open_orders():
+            self._classify(order, plan, to_issue)
+        for order in self._unfinished_orders(to_issue):
+            if order.status != PAID and self.record:
+                record_order(self.ledger, order)  # the issuer looks it up, then issues nothing
+            to_issue.setdefault(order.id, order)
+        plan.orders = sorted(to_issue.values(), key=lambda o: (o.completed_at or self.now, o.id))
+        return plan
+
+    def floor(self, since: date | None) -> date:
+        """The first payment day this run invoices; refuses to invoice the whole history."""
+        start = self.config.invoice.start_date
+        if since is None and start is None and self.ledger.checkpoint is None:
+            raise UsageError(
+                "No checkpoint and no start date: igest-sync will not invoice the whole history "
+                "of the store.",
+                hint="Set [invoice] start_date = YYYY-MM-DD in the config (orders paid before it "
+                "are never invoiced), or pass --since YYYY-MM-DD for a one-off backfill.",
+            )
+        if since and start and since < start:
+            raise UsageError(
+                f"--since {since} is before [invoice] start_date {start}; orders paid before the "
+                "start date are never invoiced.",
+                hint="Move start_date back in the config if those orders really must be invoiced.",
+            )
+        return since or start or date.min
+
+    # -- the three sources --------------------------------------------------------------------
+
+    def _new_orders(self, floor: date, since: date | None) -> Iterator[Order]:
+        checkpoint = self.ledger.checkpoint
+        pending = self.ledger.rebuild_from
+        if checkpoint is not None and since is None and pending is None:
+            yield from self._after_checkpoint(checkpoint, floor)
+            return
+        first = floor - FIRST_RUN_LOOKBACK if floor != date.min else date(2000, 1, 1)
+        if pending is not None:
+            first = min(first, pending)  # the days an interrupted rebuild had not finished
+        if self.record:
+            # Noted before the first page: a run killed while listing leaves it, and the next
+            # run lists these days again (and looks before issuing) instead of trusting a
+            # checkpoint that the listing never earned.
+            self.ledger.begin_listing(first)
+        yield from self.jumpseller.orders_created_between(first, self.today)
+        if checkpoint is not None:
+            # A backfill lists by creation day; the orders after the checkpoint are listed too,
+            # so a backfill never stands in for the regular listing.
+            yield from self._after_checkpoint(checkpoint, floor)
+
+    def _after_checkpoint(self, checkpoint: int, floor: date) -> Iterator[Order]:
+        try:
+            yield from self.jumpseller.orders_after(checkpoint)
+            return
+        except NotFound:
+            pass
+        # The spec allows a 404 here (the checkpoint order was deleted): list the orders
+        # created since the last run instead, rather than skip any sale. Every order after the
+        # checkpoint was created after the last complete listing, which that run made.
+        last_run = self.ledger.get_meta("last_run_at")
+        since_day = lisbon_date(datetime.fromisoformat(last_run)) if last_run else floor
+        log.warning(
+            "Order %s is gone from Jumpseller; listing orders created since %s",
+            checkpoint,
+            since_day,
+        )
+        for order in self.jumpseller.orders_created_between(
+            since_day - FIRST_RUN_LOOKBACK, self.today
+        ):
+            if order.id > checkpoint:
+                yield order
+
+    def _newly_paid_open_orders(self) -> Iterator[Order]:
+        """Orders we saw waiting for payment that are no longer waiting (paid, cancelled)."""
+        waiting = self.ledger.open_orders()
+        if not waiting:
+            return
+        still_open = {o.id for o in self.jumpseller.orders_with_status(PENDING_PAYMENT)}
+        for record in waiting:
+            if record.order_id in still_open:
+                continue
+            try:
+                yield self.jumpseller.order(record.order_id)
+            except NotFound:
+                log.warning(
+                    "Order %s, waiting for payment, is gone from Jumpseller; no longer followed",
+                    record.order_id,
+                )
+                if self.record:
+                    self.ledger.record_order(
+                        record.order_id,
+                        "deleted",
+                        created_at=None,
+                        paid_at=None,
+                        total=record.total,
+                        customer=record.customer,
+                        note="deleted in Jumpseller while waiting for payment",
+                    )
+            except ApiError as exc:
+                # Still recorded as waiting: the next run looks again.
+                log.warning(
+                    "Could not read order %s (waiting for payment): %s", record.order_id, exc
+                )
+
+    def _unfinished_orders(self, planned: dict[int, Order]) -> Iterator[Order]:
+        """Work a crash interrupted, or that failed for a reason that may pass by itself."""
+        wanted = [
+            w.order_id
+            for w in self.ledger.work_in_states(
+                WorkState.PENDING, *IN_FLIGHT, WorkState.FAILED, kind=Kind.INVOICE
+            )
+            if w.order_id not in planned and (w.state != WorkState.FAILED or w.transient)
+        ]
+        # (a failure for bad data or a refusal waits for `resend`)
+        found: dict[int, Order] = {}
+        if len(wanted) > BULK_REREAD:
+            # After a crash mid-backlog: one listing in pages of 100 beats a GET per order.
+            created = [r.created_at for i in wanted if (r := self.ledger.order(i)) and r.created_at]
+            if created:
+                first = lisbon_date(datetime.fromisoformat(min(created)))
+                ids = set(wanted)
+                try:
+                    for order in self.jumpseller.orders_created_between(first, self.today):
+                        if order.id in ids:
+                            found[order.id] = order
+                except ApiError as exc:
+                    log.warning(
+                        "Listing unfinished orders failed (%s); reading them one by one", exc
+                    )
+        for order_id in wanted:
+            if order_id in found:
+                yield found[order_id]
+                continue
+            try:
+                yield self.jumpseller.order(order_id)
+            except ApiError as exc:
+                if self.record:
+                    self.ledger.fail(
+                        order_id,
+                        Kind.INVOICE,
+                        f"could not read the order from Jumpseller: {exc}",
+                        transient=exc.transient,
+                    )
+
+    def _classify(self, order: Order, plan: Plan, to_issue: dict[int, Order]) -> None:
+        floor = plan.floor
+        paid_on = lisbon_date(order.completed_at) if order.completed_at else None
+        note = None
+        skip = source_skip_reason(order, self.config.invoice)
+        if order.status == PAID and skip is not None:
+            # A sale invoiced elsewhere (the till): reported once, as the checkpoint passes it.
+            note = skip
+            plan.skipped.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
+        elif order.status == PAID and paid_on is not None and paid_on >= floor:
+            to_issue[order.id] = order
+        elif order.status == PAID and paid_on is None:
+            # Paid without a payment time: the status is what counts; the document is dated
+            # today as always, it just carries no "Pago em" note.
+            to_issue[order.id] = order
+        elif order.status == PAID:
+            note = f"paid on {paid_on}, before the start date {floor}: never invoiced"
+            plan.skipped.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
+        elif (
+            order.status == CANCELED
+            and paid_on is not None
+            and paid_on >= floor
+            and ((w := self.ledger.work(order.id)) is None or w.state != WorkState.FINAL)
+        ):
+            note = "paid and cancelled before it was invoiced: no document issued"
+            plan.skipped.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
+        if not self.record:
+            return
+        record_order(self.ledger, order, note=note)
+        if order.id in to_issue:
+            # Recorded as work before the checkpoint passes it: a run killed between the
+            # two finds it as pending work, never behind the checkpoint and forgotten.
+            self.ledger.ensure_work(
+                order.id,
+                Kind.INVOICE,
+                external_reference(self.config.jumpseller.store, order.id),
+                unverified=plan.fresh,
+            )
+
+
+def igest_documents_since(igest: IgestApi, floor: date) -> dict[str, list[IssuedDocument]]:
+    """Everything iGEST holds since the floor, by reference: the ledger knows nothing yet.
+
+    Read-only, so a dry run makes the same listing as the real first run it previews.
+    """
+    known: dict[str, list[IssuedDocument]] = {}
+    date_from = None if floor == date.min else floor
+    for doc in igest.find_documents(date_from=date_from):
+        if doc.external_reference:
+            known.setdefault(doc.external_reference, []).append(doc)
+    log.info(
+        "Ledger was empty: found %d iGEST documents since %s to check against",
+        sum(len(v) for v in known.values()),
+        date_from or "the beginning",
+    )
+    return known
+
+
+def record_order(ledger: Ledger, order: Order, note: str | None = None) -> None:
+    """What the ledger keeps of an order: its status, payment time, total and customer."""
+    ledger.record_order(
+        order.id,
+        order.status,
+        created_at=order.created_at,
+        paid_at=order.completed_at,
+        total=order.total,
+        customer=customer_name(order),
+        email=order.customer_email,
+        note=note,
+    )
+
+
+def customer_name(order: Order) -> str | None:
+    b = order.billing
+    if b is None:
+        return None
+    if b.company:
+        return b.company
+    name = " ".join(p for p in (b.name, b.surname) if p)
+    return name or None

@@ -1,0 +1,199 @@
+"""Working the webhook inbox: each hint's order is read again and handled as a run would.
+
+A delivery only says which order to look at. The order is read from the API
+(``GET /orders/{id}.json``) and its status now decides, whatever the event said, so a replayed,
+late or out-of-order delivery does the right thing:
+
+- paid: recorded as invoice work (exactly as ``invoice``'s discovery records it, without moving
+  the checkpoint, which only the sweep's listing may pass) and issued through the run's one
+  ``Issuer``, with its follow-ups;
+- cancelled after its invoice: what is left of it is credited (``Credits.remainder``, the same
+  exactly-once entry point as the sweep's credit pass), of any age;
+- waiting for payment: recorded, so that the sweep re-reads it until it is paid;
+- anything else: recorded, nothing issued.
+
+A hint is deleted only once the order's outcome is in the ledger. When the order cannot be read
+(Jumpseller unreachable) the hint is postponed, then dropped after ``MAX_ATTEMPTS`` with a log
+line: the sweep finds every paid order anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from igest_sync.errors import ApiError, AuthError, NotFound
+from igest_sync.fiscal.intra_eu import source_skip_reason
+from igest_sync.models import Action, ItemOutcome, Kind, Order, WorkState
+from igest_sync.references import external_reference
+from igest_sync.runs.invoicing.discover import CANCELED, PAID, record_order
+from igest_sync.runs.invoicing.invoice import InvoiceRun, RunStopped
+from igest_sync.runs.invoicing.report import InvoiceReport
+from igest_sync.runs.parallel import in_parallel
+from igest_sync.state.inbox import ORDER, Hint
+from igest_sync.timeutil import lisbon_date
+
+log = logging.getLogger("igest_sync.serve")
+
+MAX_ATTEMPTS = 5
+RETRY_AFTER = timedelta(seconds=30)  # doubled at each attempt
+
+
+@dataclass
+class HintsOutcome:
+    """What one batch did: the invoice report, and the hints it finished or kept."""
+
+    report: InvoiceReport = field(default_factory=InvoiceReport)
+    finished: int = 0
+    postponed: int = 0
+    stopped: bool = False  # serve stopped mid-batch; the rest waits in the inbox
+
+
+def work_hints(run: InvoiceRun, hints: list[Hint], *, now: datetime) -> HintsOutcome:
+    """Handle the orders of ``hints`` (order hints only) under the caller's run lock.
+
+    Each hint is one worker's step from the read to the attached document, several at a time
+    (``[invoice] concurrency``), so that Jumpseller's reads and link-backs overlap iGEST's
+    writes and a burst drains at the rate-limit bound, through the run's clients and gates.
+    """
+    outcome = HintsOutcome()
+    report = outcome.report
+    failed_before = run.failed_before()
+
+    def one(hint: Hint) -> tuple[Hint, list[ItemOutcome], bool]:
+        """The hint's order handled: (hint, its outcomes, settled: False when postponed)."""
+        if run.stop is not None and run.stop.is_set():
+            raise RunStopped
+        try:
+            order = run.jumpseller.order(hint.subject_id)
+        except AuthError:
+            raise  # every order would fail the same way: the caller says so to a person
+        except NotFound:
+            log.warning(
+                "Webhook for order %s (%s): no such order in Jumpseller; ignored",
+                hint.subject_id,
+                ", ".join(hint.events),
+            )
+            return hint, [], True
+        except ApiError as exc:
+            return hint, [], _postpone(run, hint, exc, now)
+        items: list[ItemOutcome] = []
+        if _handle(run, order, items, report.notices):
+            # A kill from here on leaves recorded work and this hint: nothing is lost.
+            items.append(run.issue_one(order, report.notices))
+        return hint, items, True
+
+    steps = [h for h in hints if h.subject == ORDER]
+    try:
+        for hint, items, settled in in_parallel(
+            steps, one, workers=run.config.invoice.concurrency, stop_on=(RunStopped, AuthError)
+        ):
+            report.outcomes.extend(items)
+            if settled:
+                # The outcome is in the ledger: the deliveries are done.
+                run.ledger.finish_hints(hint.row_ids)
+                outcome.finished += 1
+            else:
+                outcome.postponed += 1
+    except RunStopped:
+        # Those handled are final in the ledger; the others keep their hints (and recorded
+        # work): the next start finishes them, nothing is issued twice.
+        outcome.stopped = True
+    run.followup.finish(report.notices)
+    run.for_a_person(report, failed_before)
+    log.info(
+        "Webhook batch done: %d orders, %s", outcome.finished, report.summary() or "nothing to do"
+    )
+    return outcome
+
+
+def _postpone(run: InvoiceRun, hint: Hint, exc: ApiError, now: datetime) -> bool:
+    """The order could not be read: try again later; True (settled) once given up."""
+    if hint.attempts + 1 >= MAX_ATTEMPTS:
+        log.error(
+            "Webhook for order %s: could not read the order %d times (%s); left to the sweep",
+            hint.subject_id,
+            MAX_ATTEMPTS,
+            exc,
+        )
+        return True
+    delay = RETRY_AFTER * (2**hint.attempts)
+    log.warning(
+        "Webhook for order %s: could not read the order (%s); trying again in %d s",
+        hint.subject_id,
+        exc,
+        delay.total_seconds(),
+    )
+    run.ledger.postpone_hints(hint.row_ids, now + delay)
+    return False
+
+
+def _handle(run: InvoiceRun, order: Order, items: list[ItemOutcome], notices: list[str]) -> bool:
+    """Record ``order`` and decide its work; True when it is to be issued now."""
+    ledger, settings = run.ledger, run.config.invoice
+    work = ledger.work(order.id)
+    paid_on = lisbon_date(order.completed_at) if order.completed_at else None
+    if order.status == PAID:
+        if work is not None and work.state == WorkState.FINAL:
+            record_order(ledger, order)
+            return False  # invoiced already (a repeated or late delivery): nothing to do
+        skip = source_skip_reason(order, settings)
+        floor = settings.start_date
+        if skip is not None:
+            record_order(ledger, order, note=skip)
+            items.append(ItemOutcome(str(order.id), Action.SKIPPED, skip))
+            return False
+        if floor is None and ledger.checkpoint is None:
+            # The sweep refuses to invoice the store's history and says so to a person.
+            log.warning("Order %s paid, but [invoice] start_date is not set: not issued", order.id)
+            record_order(ledger, order)
+            return False
+        if floor is not None and paid_on is not None and paid_on < floor:
+            note = f"paid on {paid_on}, before the start date {floor}: never invoiced"
+            record_order(ledger, order, note=note)
+            items.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
+            return False
+        record_order(ledger, order)
+        # Recorded as work before any call: a kill from here on leaves pending work that the
+        # next start (its hint) or the sweep (its pending work) finishes. A ledger that has not
+        # yet recorded one complete listing (a new or lost state file, a rebuild a kill cut
+        # short) may not know what iGEST holds: look the reference up first.
+        ledger.ensure_work(
+            order.id,
+            Kind.INVOICE,
+            external_reference(run.config.jumpseller.store, order.id),
+            unverified=ledger.rebuilding,
+        )
+        return True
+    record_order(ledger, order)
+    if order.status == CANCELED:
+        if work is not None and work.state == WorkState.FINAL:
+            _credit_what_is_left(run, order, items, notices)
+        elif work is not None:
+            # Paid, then cancelled while its invoice waited: the issuer looks up what an
+            # earlier attempt left in iGEST (adopting a final one) and issues nothing new.
+            return True
+    return False
+
+
+def _credit_what_is_left(
+    run: InvoiceRun, order: Order, items: list[ItemOutcome], notices: list[str]
+) -> None:
+    ledger, settings = run.ledger, run.config.invoice
+    invoiced = ledger.invoiced_without_credit()
+    if order.id not in invoiced:
+        return  # credited in full already
+    unfinished = ledger.unfinished_credit(order.id)
+    if unfinished is not None and unfinished.state == WorkState.FAILED and not unfinished.transient:
+        return  # refused before: waits for `igest-sync credit ORDER_ID`, as in the sweep
+    if not settings.credit_cancelled and unfinished is None:
+        notices.append(
+            f"Order {order.id} was cancelled after {invoiced[order.id].number} was issued: "
+            f"credit it with `igest-sync credit {order.id} --reason TEXT` "
+            "(credit_cancelled is off)."
+        )
+        return
+    credited = run.credits.remainder(order.id, settings.credit_reason)
+    if credited is not None:
+        items.append(credited)

@@ -1,0 +1,372 @@
+"""The exactly-once path for one document (an invoice or a credit note) of one order.
+
+Anchored in iGEST: each document carries ``external_reference`` (store + order [+ credit]).
+Before any write the ledger records the intent; after it, the outcome. Work whose intent has no
+outcome (a crash, a timeout, a lost answer) is looked up by its reference in iGEST before
+anything is sent again: a final document found there is adopted, a stray draft is finalized
+when its totals are right and deleted otherwise. The draft's totals, as iGEST computed them,
+must equal what the customer paid before it is finalized.
+
+One ``Issuer`` per run, handed to whoever issues (``invoice``, ``resend``, the credit pass,
+``credit``, ``reconcile --fix``). Its public API is ``issue``, ``credit_note``,
+``already``, ``failed`` and ``use_listing``; everything else is a step of the one path.
+
+An order has one invoice but may have several credit notes: each is its own work, keyed by
+``seq`` (1, 2 ...) with its own reference (its request's: ``...:credit:r<key>``), so every
+step below carries the seq of the work it is about.
+
+``crash_hook``, when given, is called with the name of each step just before the step runs
+(``begin``, ``lookup``, ``request``, ``drafted``, ``finalize``, ``record``): a test raises from
+it to stand for a kill at that point, instead of replacing the issuer's methods.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import date
+
+from igest_sync.config import Config
+from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected
+from igest_sync.fiscal.customer import CustomerOverride
+from igest_sync.fiscal.mapping import build_document
+from igest_sync.models import (
+    IN_FLIGHT,
+    Action,
+    DocumentDraft,
+    DocumentFacts,
+    DocumentStatus,
+    IssuedDocument,
+    ItemOutcome,
+    Kind,
+    Order,
+    Phase,
+    WorkState,
+)
+from igest_sync.references import external_reference
+from igest_sync.runs.invoicing.intra_eu import IntraEuCheck, VatCheckPending
+from igest_sync.runs.services import IgestApi
+from igest_sync.state.ledger import Ledger, WorkRecord
+
+PAID = "paid"  # Jumpseller status_enum
+
+log = logging.getLogger("igest_sync.invoice")
+
+CrashHook = Callable[[str], None]
+
+
+class Issuer:
+    """Issues the document for one order through the exactly-once path."""
+
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        igest: IgestApi,
+        *,
+        today: date,
+        crash_hook: CrashHook | None = None,
+        intra_eu: IntraEuCheck | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = config.invoice
+        self.store = config.jumpseller.store
+        self.ledger = ledger
+        self.igest = igest
+        self.today = today
+        # external_reference -> documents, from one listing when the ledger started empty
+        # (use_listing).
+        self.known: dict[str, list[IssuedDocument]] | None = None
+        self.crash_hook = crash_hook
+        # VIES before an exempt intra-EU document (asks only for such orders).
+        self.intra_eu = intra_eu or IntraEuCheck(config, ledger, igest, today=today)
+
+    def use_listing(self, known: dict[str, list[IssuedDocument]] | None) -> None:
+        """This run listed iGEST's documents (the ledger was empty): answer lookups from it."""
+        self.known = known
+
+    def _step(self, name: str) -> None:
+        if self.crash_hook is not None:
+            self.crash_hook(name)
+
+    def issue(
+        self, order: Order, *, override: CustomerOverride | None = None, force_lookup: bool = False
+    ) -> ItemOutcome:
+        """The invoice of a paid order."""
+
+        def build() -> DocumentDraft:
+            if order.status != PAID:
+                # Cancelled while its invoice waited for a retry: whatever an earlier attempt
+                # left in iGEST has been looked up (a final one adopted); nothing new is issued.
+                now = "cancelled" if order.status == "canceled" else order.status.replace("_", " ")
+                raise _NoLongerPaid(
+                    f"{now} before it was invoiced (its invoice waited for a retry): no "
+                    "document issued"
+                )
+            draft = build_document(
+                order, self.settings, store=self.store, issue_date=self.today, override=override
+            )
+            # An exempt intra-EU supply needs VIES's confirmation first; its consultation
+            # number then goes on the notes.
+            check = self.intra_eu.evidence(order, draft)
+            if check is None:
+                return draft
+            return build_document(
+                order,
+                self.settings,
+                store=self.store,
+                issue_date=self.today,
+                override=override,
+                vies=check,
+            )
+
+        return self._issue(order.id, Kind.INVOICE, build, force_lookup=force_lookup)
+
+    def credit_note(
+        self,
+        order_id: int,
+        seq: int,
+        build: Callable[[], DocumentDraft],
+        *,
+        reference: str,
+        request: str | None = None,
+    ) -> ItemOutcome:
+        """The order's ``seq``-th credit note, built by ``build`` (a partial or the rest), under
+        ``reference`` (its request's: ``fiscal.credit_identity``).
+
+        ``request`` is recorded with the work before any call (a resumed run issues the same
+        NC). Always looked up in iGEST first: credit notes are rare and never to be repeated.
+        """
+        return self._issue(
+            order_id,
+            Kind.CREDIT,
+            build,
+            force_lookup=True,
+            seq=seq,
+            request=request,
+            reference=reference,
+        )
+
+    def _issue(
+        self,
+        order_id: int,
+        kind: Kind,
+        build: Callable[[], DocumentDraft],
+        *,
+        force_lookup: bool,
+        seq: int = 1,
+        request: str | None = None,
+        reference: str | None = None,
+    ) -> ItemOutcome:
+        key = str(order_id)
+        ref = reference or external_reference(self.store, order_id, kind)
+        self._step("begin")
+        work = self.ledger.ensure_work(order_id, kind, ref, seq=seq, request=request)
+        # A credit's work may be older than its request key (a numbered reference): its own.
+        ref = work.external_reference
+        if work.state == WorkState.FINAL:
+            return self.already(order_id, kind, work)
+        try:
+            drafts = self._recover(order_id, kind, work, ref, force_lookup)
+        except _Adopted as adopted:
+            return adopted.outcome
+        except AuthError:
+            raise  # refused credentials: stop the run, every order would fail the same way
+        except ApiError as exc:
+            return self.failed(
+                order_id, kind, f"could not look up {ref} in iGEST: {exc}", exc.transient, seq=seq
+            )
+        try:
+            draft = build()
+        except _NoLongerPaid as exc:
+            try:
+                self._discard(drafts)
+            except ApiError as error:
+                return self.failed(order_id, kind, f"{exc}; {error}", True, seq=seq)
+            self.ledger.clear_phase(order_id, kind, seq)
+            self.ledger.drop_unsent_work(order_id, kind, seq)
+            log.warning("Order %s: %s", order_id, exc)
+            return ItemOutcome(key, Action.SKIPPED, str(exc), kind=kind)
+        except (OrderRejected, VatCheckPending) as exc:
+            try:
+                self._discard(drafts)
+            except ApiError:
+                pass  # the draft is looked up again on the next attempt (phase is kept)
+            if isinstance(exc, VatCheckPending):
+                return self._waiting(order_id, kind, exc.reason)
+            return self.failed(order_id, kind, exc.reason, False, hint=exc.hint, seq=seq)
+        try:
+            document = self._draft(order_id, kind, draft, drafts, seq)
+            if isinstance(document, str):  # totals differ: the draft is gone, nothing issued
+                return self.failed(order_id, kind, document, False, seq=seq)
+            self._step("finalize")
+            final = self._finalize(order_id, kind, document, seq)
+        except AuthError:
+            raise  # the work keeps its phase and is looked up by the next run
+        except ApiError as exc:
+            what = "could not reach iGEST" if exc.transient else "iGEST refused the document"
+            # with_fields: the merchant reads which field iGEST refused, not only "not valid".
+            return self.failed(
+                order_id, kind, f"{what}: {exc.with_fields()}", exc.transient, seq=seq
+            )
+        email = self.settings.email_customer and kind == Kind.INVOICE
+        self._step("record")
+        self.ledger.record_final(order_id, kind, final, email=email, seq=seq)
+        log.info("Finalized %s for order %s (%s EUR)", final.number, order_id, final.gross_total)
+        return ItemOutcome(
+            key,
+            Action.ISSUED,
+            final.number or final.id,
+            kind=kind,
+            document=DocumentFacts(final.number, final.gross_total),
+            warnings=tuple(draft.warnings),
+        )
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _recover(
+        self, order_id: int, kind: Kind, work: WorkRecord, ref: str, force_lookup: bool
+    ) -> list[IssuedDocument]:
+        """Find what iGEST already holds for this work; adopt a final document if any."""
+        self._step("lookup")
+        if self.known is not None and work.phase in (None, Phase.UNVERIFIED) and not force_lookup:
+            # This run listed iGEST's documents already: the listing answers for this work.
+            found = list(self.known.get(ref, []))
+        elif work.phase or force_lookup or work.state in IN_FLIGHT:
+            found = list(self.igest.find_documents(external_reference=ref))
+        else:
+            return []
+        found = [
+            d for d in found if d.status != DocumentStatus.CANCELLED and d.external_reference == ref
+        ]
+        finals = [d for d in found if d.status == DocumentStatus.FINAL]
+        if finals:
+            doc = finals[0]
+            self.ledger.record_final(order_id, kind, doc, email=False, adopted=True, seq=work.seq)
+            detail = f"{doc.number} already in iGEST; adopted, nothing issued"
+            if len(finals) > 1:
+                numbers = ", ".join(d.number or d.id for d in finals)
+                detail += f" (iGEST holds {len(finals)} final documents for it: {numbers})"
+                log.error(
+                    "Order %s has %d final documents in iGEST: %s", order_id, len(finals), numbers
+                )
+            log.warning("Adopted %s for order %s", doc.number, order_id)
+            raise _Adopted(
+                ItemOutcome(
+                    str(order_id),
+                    Action.ADOPTED,
+                    detail,
+                    kind=kind,
+                    document=DocumentFacts(doc.number, doc.gross_total),
+                )
+            )
+        if not found:
+            self.ledger.clear_phase(order_id, kind, seq=work.seq)
+        return [d for d in found if d.status == DocumentStatus.DRAFT]
+
+    def _draft(
+        self,
+        order_id: int,
+        kind: Kind,
+        draft: DocumentDraft,
+        strays: list[IssuedDocument],
+        seq: int = 1,
+    ) -> IssuedDocument | str:
+        """A draft in iGEST whose totals equal the order's, or why there is none."""
+        reusable = next((d for d in strays if d.gross_total == draft.gross_total), None)
+        self._discard([d for d in strays if d is not reusable])
+        if reusable is not None:
+            log.info("Reusing draft %s left for order %s", reusable.id, order_id)
+            self.ledger.mark(order_id, kind, WorkState.DRAFT, document_id=reusable.id, seq=seq)
+            return reusable
+        self._step("request")
+        self.ledger.mark(order_id, kind, WorkState.REQUESTED, seq=seq)
+        document = self.igest.create_document(draft)
+        self._step("drafted")
+        self.ledger.mark(order_id, kind, WorkState.DRAFT, document_id=document.id, seq=seq)
+        if document.gross_total != draft.gross_total:
+            reason = (
+                f"iGEST computed {document.gross_total} EUR for the document but the "
+                f"customer paid {draft.gross_total} EUR; the draft was deleted and no "
+                "document was issued"
+            )
+            self._delete(document.id)
+            self.ledger.clear_phase(order_id, kind, seq=seq)
+            return reason
+        return document
+
+    def _finalize(
+        self, order_id: int, kind: Kind, document: IssuedDocument, seq: int = 1
+    ) -> IssuedDocument:
+        self.ledger.mark(order_id, kind, WorkState.FINALIZING, document_id=document.id, seq=seq)
+        try:
+            return self.igest.finalize_document(document.id)
+        except Conflict:
+            # Finalized by an earlier attempt whose answer was lost: read it back.
+            final = self.igest.get_document(document.id)
+            if final.status != DocumentStatus.FINAL:
+                raise
+            return final
+
+    def _discard(self, drafts: Iterable[IssuedDocument]) -> None:
+        for stray in drafts:
+            log.warning("Deleting stray draft %s (%s)", stray.id, stray.external_reference)
+            self._delete(stray.id)
+
+    def _delete(self, document_id: str) -> None:
+        try:
+            self.igest.delete_document(document_id)
+        except NotFound:
+            pass  # a retried DELETE whose first attempt already succeeded
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def already(self, order_id: int, kind: Kind, work: WorkRecord) -> ItemOutcome:
+        """The outcome for work this ledger finished before: nothing is asked of iGEST."""
+        # The work's own document (an order may have several credit notes), else its first.
+        docs = [d for d in self.ledger.documents_for(order_id) if d.kind == kind]
+        doc = next((d for d in docs if d.document_id == work.document_id), None)
+        doc = doc or (docs[0] if docs else None)
+        number = doc.number if doc else work.document_id
+        return ItemOutcome(
+            str(order_id),
+            Action.ALREADY,
+            f"{number} was issued before; nothing issued",
+            kind=kind,
+            document=DocumentFacts(number, doc.gross_total if doc else None),
+        )
+
+    def failed(
+        self,
+        order_id: int,
+        kind: Kind,
+        reason: str,
+        transient: bool,
+        *,
+        hint: str | None = None,
+        seq: int = 1,
+    ) -> ItemOutcome:
+        """Record the work as failed (``transient``: the next run retries by itself)."""
+        text = reason if not hint else f"{reason} ({hint})"
+        if transient:
+            text += "; the next run tries again by itself"
+        self.ledger.fail(order_id, kind, text, transient=transient, seq=seq)
+        what = "invoiced" if kind == Kind.INVOICE else "credited"
+        log.error("Order %s not %s: %s", order_id, what, text)
+        return ItemOutcome(str(order_id), Action.FAILED, text, kind=kind, transient=transient)
+
+    def _waiting(self, order_id: int, kind: Kind, reason: str) -> ItemOutcome:
+        """Not issued yet for a reason that passes by itself (VIES did not answer): kept as a
+        transient failure, so the next run takes the order up again; no person is needed."""
+        self.ledger.fail(order_id, kind, reason, transient=True)
+        log.warning("Order %s waiting: %s", order_id, reason)
+        return ItemOutcome(str(order_id), Action.WAITING, reason, kind=kind, transient=True)
+
+
+class _Adopted(Exception):
+    def __init__(self, outcome: ItemOutcome) -> None:
+        self.outcome = outcome
+
+
+class _NoLongerPaid(Exception):
+    """The order to invoice is not paid any more (cancelled while its work waited)."""

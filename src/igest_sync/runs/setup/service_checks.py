@@ -1,0 +1,377 @@
+"""The logic of ``igest-sync check``: is the configuration usable against the real services?
+
+Each check turns into one ``CheckResult``; a failing API call becomes a failed result with the
+service's message, and the other checks still run. The exception: when iGEST refuses the
+credentials or cannot be reached, its remaining checks would only repeat that failure, so they
+are skipped and the failure says so. Nothing here prints; the CLI renders the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
+
+from igest_sync.config import Config
+from igest_sync.errors import ApiError, AuthError, ExitCode, TransportError
+from igest_sync.fiscal import rules as pt_rules
+from igest_sync.models import Entity
+from igest_sync.redact import redact
+from igest_sync.runs.catalogue.stock import locations_to_choose_from
+
+if TYPE_CHECKING:
+    from igest_sync.runs.services import IgestApi, JumpsellerApi
+
+T = TypeVar("T")
+
+JUMPSELLER_AUTH_HINT = (
+    "Check [jumpseller] login and auth_token (Jumpseller admin: "
+    "Settings > API), or IGEST_SYNC_JUMPSELLER_AUTH_TOKEN."
+)
+IGEST_AUTH_HINT = (
+    "Check [igest] integration_key and security_code (iGEST: Entidade > "
+    "Configurar > Integrações), or IGEST_SYNC_IGEST_SECURITY_CODE."
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of ``check``'s report.
+
+    ``warning`` marks a check that passed with a caveat worth showing (``ok`` stays True).
+    ``exit_code`` is what a failure means, as for every other command: 5 when a service could
+    not be reached or refused (the default for a failed call), 2 when the config must change.
+    """
+
+    name: str
+    ok: bool
+    detail: str
+    hint: str | None = None
+    warning: bool = False
+    exit_code: ExitCode = ExitCode.USAGE
+
+
+def checks_exit_code(results: list[CheckResult]) -> ExitCode:
+    """0 when all passed; 5 when a service failed us (the rest may be its echo); else 2."""
+    failed = [r for r in results if not r.ok]
+    if not failed:
+        return ExitCode.OK
+    if any(r.exit_code == ExitCode.SERVICE for r in failed):
+        return ExitCode.SERVICE
+    return ExitCode.USAGE
+
+
+class _Failed(Exception):
+    """A check's API call failed; carries the result to report."""
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(result.detail)
+        self.result = result
+
+
+def _call(name: str, call: Callable[[], T], auth_hint: str) -> T:
+    try:
+        return call()
+    except ApiError as exc:
+        hint = exc.hint or (auth_hint if isinstance(exc, AuthError) else None)
+        raise _Failed(
+            CheckResult(name, False, f"{exc.service}: {exc.message}", hint, exit_code=exc.exit_code)
+        ) from exc
+
+
+def run_checks(config: Config, jumpseller: JumpsellerApi, igest: IgestApi) -> list[CheckResult]:
+    """Check credentials, store, series, warehouses, exemption codes, VAT rates and stock mode."""
+    store = _check_store(jumpseller)
+    results = [store]
+    if store.ok or store.exit_code != ExitCode.SERVICE:  # else it would repeat that failure
+        results.extend(_check_stock_locations(config, jumpseller))
+        results.extend(_check_webhooks(config, jumpseller))
+    entity: Entity | None
+    try:
+        entity = _call("iGEST entity", igest.entity, IGEST_AUTH_HINT)
+    except _Failed as failed:
+        result = failed.result
+        if isinstance(failed.__cause__, (AuthError, TransportError)):
+            result = replace(result, detail=result.detail + " (other iGEST checks skipped)")
+            return _redacted(results + [result], config)
+        results.append(result)
+        entity = None
+    else:
+        results.append(_entity_result(entity))
+    for check in (_check_series, _check_warehouses, _check_exemption_codes, _check_vat_rates):
+        try:
+            results.extend(check(config, igest))
+        except _Failed as failed:
+            results.append(failed.result)
+    if entity is not None:
+        results.extend(_check_stock_mode(config, entity))
+    return _redacted(results, config)
+
+
+def _redacted(results: list[CheckResult], config: Config) -> list[CheckResult]:
+    """Service messages are not ours: make sure no credential they echo reaches the screen."""
+    secrets = config.secrets()
+    return [
+        replace(
+            r, detail=redact(r.detail, secrets), hint=redact(r.hint, secrets) if r.hint else r.hint
+        )
+        for r in results
+    ]
+
+
+def _check_store(jumpseller: JumpsellerApi) -> CheckResult:
+    name = "Jumpseller store"
+    try:
+        info = _call(name, jumpseller.store_info, JUMPSELLER_AUTH_HINT)
+    except _Failed as failed:
+        return failed.result
+    currency = info.get("currency")
+    detail = (
+        f"{info.get('name') or '(no name)'} (code {info.get('code') or '?'}, "
+        f"currency {currency or '?'})"
+    )
+    if currency != "EUR":
+        return CheckResult(
+            name,
+            True,
+            detail + ": not EUR",
+            warning=True,
+            hint="iGEST invoices are in EUR: orders in another currency cannot be "
+            "invoiced. Set the store's currency to EUR.",
+        )
+    return CheckResult(name, True, detail)
+
+
+def _entity_result(entity: Entity) -> CheckResult:
+    detail = f"{entity.name} (NIF {entity.nif})"
+    if entity.currency != "EUR":
+        return CheckResult(
+            "iGEST entity",
+            True,
+            f"{detail}, currency {entity.currency}: not EUR",
+            warning=True,
+            hint="Documents are issued in EUR; check the entity.",
+        )
+    return CheckResult("iGEST entity", True, detail)
+
+
+def _series_types(config: Config) -> list[str]:
+    invoice = config.invoice
+    types = [invoice.document_type]
+    # An FS too large for a simplified invoice becomes the fallback type in the same series.
+    if invoice.document_type == "FS" and invoice.fs_fallback in pt_rules.INVOICE_TYPES:
+        types.append(invoice.fs_fallback)
+    if invoice.credit_cancelled:
+        types.append(pt_rules.CREDIT_NOTE)
+    return types
+
+
+def _check_series(config: Config, igest: IgestApi) -> list[CheckResult]:
+    code = config.invoice.series
+    results = []
+    for doc_type in _series_types(config):
+        name = f"Series {doc_type} {code}"
+        try:
+            found = _call(name, partial(igest.series, doc_type), IGEST_AUTH_HINT)
+        except _Failed as failed:
+            results.append(failed.result)
+            continue
+        match = next((s for s in found if s.code == code and s.document_type == doc_type), None)
+        if match is None:
+            known = ", ".join(sorted(s.code for s in found)) or "none"
+            results.append(
+                CheckResult(
+                    name,
+                    False,
+                    f"no {doc_type} series {code!r} in iGEST (found: {known})",
+                    f"Create series {code} for {doc_type} in iGEST, or set [invoice] series.",
+                )
+            )
+        elif not match.active:
+            results.append(
+                CheckResult(
+                    name,
+                    False,
+                    f"{doc_type} series {code!r} is not active",
+                    "Activate the series in iGEST.",
+                )
+            )
+        elif not match.atcud_code:
+            results.append(
+                CheckResult(
+                    name,
+                    True,
+                    f"{doc_type} series {code!r} is active but has no ATCUD code",
+                    "Communicate the series to AT in iGEST: documents need its ATCUD code.",
+                    warning=True,
+                )
+            )
+        else:
+            results.append(CheckResult(name, True, f"active, ATCUD code {match.atcud_code}"))
+    return results
+
+
+def _check_warehouses(config: Config, igest: IgestApi) -> list[CheckResult]:
+    wanted = {
+        ("invoice", "warehouse"): config.invoice.warehouse,
+        ("stock", "warehouse"): config.stock.warehouse,
+    }
+    wanted = {key: code for key, code in wanted.items() if code}
+    if not wanted:
+        return [CheckResult("Warehouses", True, "none configured: iGEST's default warehouse")]
+    codes = {code for code, _name in _call("Warehouses", igest.warehouses, IGEST_AUTH_HINT)}
+    results = []
+    for (section, key), code in wanted.items():
+        name = f"Warehouse {code} ([{section}] {key})"
+        if code in codes:
+            results.append(CheckResult(name, True, "exists in iGEST"))
+        else:
+            known = ", ".join(sorted(codes)) or "none"
+            results.append(
+                CheckResult(
+                    name,
+                    False,
+                    f"no warehouse {code!r} in iGEST (found: {known})",
+                    f"Create it in iGEST, or change [{section}] {key}.",
+                )
+            )
+    return results
+
+
+def _check_exemption_codes(config: Config, igest: IgestApi) -> list[CheckResult]:
+    wanted = {
+        "[invoice] product_exemption_code": config.invoice.product_exemption_code,
+        "[invoice] shipping_exemption_code": config.invoice.shipping_exemption_code,
+        "[products] exemption_code": config.products.exemption_code,
+        **{f"[invoice.exemptions] {k}": v for k, v in sorted(config.invoice.exemptions.items())},
+    }
+    wanted = {key: code for key, code in wanted.items() if code}
+    if not wanted:
+        return [CheckResult("Exemption codes", True, "none configured")]
+    known = {r.code for r in _call("Exemption codes", igest.exemption_reasons, IGEST_AUTH_HINT)}
+    results = []
+    for key, code in wanted.items():
+        name = f"Exemption code {code} ({key})"
+        if code in known:
+            results.append(CheckResult(name, True, "known to iGEST"))
+        else:
+            results.append(
+                CheckResult(
+                    name,
+                    False,
+                    f"iGEST does not list exemption code {code}",
+                    f"Choose a code iGEST accepts for {key}.",
+                )
+            )
+    return results
+
+
+def _check_vat_rates(config: Config, igest: IgestApi) -> list[CheckResult]:
+    region = config.invoice.vat_region
+    name = f"VAT rates {region}"
+    taxes = _call(name, igest.taxes, IGEST_AUTH_HINT)
+    # Matched by rate, not kind label: the rate is what a document line carries.
+    present = {t.rate for t in taxes if t.region == region}
+    legal = pt_rules.VAT_RATES[region]
+    missing = [f"{kind} {rate} %" for kind, rate in legal.items() if rate not in present]
+    if missing:
+        return [
+            CheckResult(
+                name,
+                False,
+                f"iGEST lacks {', '.join(missing)} for {region}",
+                "Add the rates to the entity's tax table in iGEST, or check [invoice] vat_region.",
+            )
+        ]
+    rates = ", ".join(f"{rate} %" for rate in legal.values())
+    return [CheckResult(name, True, rates)]
+
+
+def _check_stock_mode(config: Config, entity: Entity) -> list[CheckResult]:
+    if not (config.stock.enabled and config.stock.warehouse):
+        return []
+    name = "Stock by warehouse"
+    if entity.stock_by_warehouse:
+        return [
+            CheckResult(
+                name, True, f"iGEST keeps stock per warehouse; syncing {config.stock.warehouse}"
+            )
+        ]
+    return [
+        CheckResult(
+            name,
+            False,
+            "[stock] warehouse is set but the iGEST entity does not keep stock by warehouse",
+            "Turn on stock by warehouse in iGEST, or leave [stock] warehouse empty "
+            "to use the total of all warehouses.",
+        )
+    ]
+
+
+def _check_stock_locations(config: Config, jumpseller: JumpsellerApi) -> list[CheckResult]:
+    """The Jumpseller location sync-stock writes, when it matters: the same refusal as the run."""
+    settings = config.stock
+    if not settings.enabled:
+        return []
+    name = "Jumpseller stock location"
+    try:
+        locations = _call(name, jumpseller.locations, JUMPSELLER_AUTH_HINT)
+    except _Failed as failed:
+        return [failed.result]
+    wanted = settings.jumpseller_location_id
+    if wanted is not None:
+        match = next((loc for loc in locations if loc.id == wanted), None)
+        if match is None:
+            known = ", ".join(f"{loc.id} {loc.name}" for loc in locations) or "none"
+            return [
+                CheckResult(
+                    name,
+                    False,
+                    f"no location {wanted} in the store (found: {known})",
+                    "Set [stock] jumpseller_location_id to one of the ids listed.",
+                )
+            ]
+        return [CheckResult(name, True, f"location {match.id}: {match.name}")]
+    several = locations_to_choose_from(locations, settings)
+    if not several:
+        return []  # one stock location: the item's stock is that location's
+    listed = ", ".join(f"{loc.id} {loc.name}" for loc in several)
+    return [
+        CheckResult(
+            name,
+            False,
+            f"the store keeps stock in {len(several)} locations ({listed}) and "
+            "[stock] jumpseller_location_id is not set",
+            "Set [stock] jumpseller_location_id to the location that takes iGEST's stock.",
+        )
+    ]
+
+
+def _check_webhooks(config: Config, jumpseller: JumpsellerApi) -> list[CheckResult]:
+    """For a store that uses ``serve`` ([serve] public_url or a hooks token set): is the token
+    there to verify deliveries, and do the hooks point at public_url?"""
+    from igest_sync.runs.setup.hooks import hooks_check
+
+    if config.serve.public_url is None and not config.jumpseller.hooks_token:
+        return []  # cron only: nothing about webhooks to check
+    results = []
+    if config.jumpseller.hooks_token:
+        results.append(CheckResult("hooks token", True, "set (serve verifies each delivery)"))
+    else:
+        results.append(
+            CheckResult(
+                "hooks token",
+                False,
+                "not set: serve refuses every webhook (it cannot verify them)",
+                "Set [jumpseller] hooks_token or IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN (Jumpseller "
+                "admin: Config > Notifications > Webhooks).",
+            )
+        )
+    try:
+        ok, detail, hint = _call("webhooks", lambda: hooks_check(config, jumpseller), "")
+    except _Failed as failed:
+        results.append(failed.result)
+    else:
+        results.append(CheckResult("webhooks", ok, detail, hint, warning=ok and hint is not None))
+    return results
