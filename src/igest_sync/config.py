@@ -72,6 +72,13 @@ class InvoiceConfig:
     email_max_age_days: int = 3
     concurrency: int = 4
     remind_failed_hours: int = 24  # a failure already shown is shown again after this long
+    # Review mode (runs/review.py): `invoice` and `serve` stop at a checked draft that waits
+    # for `igest-sync approve`; a draft still waiting at review_deadline_hour (Lisbon) of its
+    # payment day is a notice and an alert; auto_finalize_hour (None: never) finalizes what
+    # waits from that hour of its payment day.
+    review: bool = False
+    review_deadline_hour: int = 18
+    auto_finalize_hour: int | None = None
     # [invoice.exemptions]: AT code per destination and kind, domestic_goods ... export_shipping
     # (fiscal/exemptions.py). product_/shipping_exemption_code remain the domestic pair.
     exemptions: dict[str, str] = field(default_factory=dict)

@@ -33,6 +33,7 @@ from igest_sync.models import (
     Order,
     WorkState,
 )
+from igest_sync.runs import review
 from igest_sync.runs.credit import Credits
 from igest_sync.runs.discover import PAID, Discovery, igest_documents_since, record_order
 from igest_sync.runs.followup import FollowUp
@@ -113,6 +114,10 @@ class InvoiceRun:
         if plan.fresh and plan.orders:
             self.issuer.use_listing(igest_documents_since(self.igest, plan.floor))
         self._issue_all(plan.orders, report)
+        # Review mode: drafts due without a person (the automatic hour, or review turned off),
+        # and a notice for each still waiting past the deadline hour of its payment day.
+        review.finalize_due(self, report.outcomes, report.notices)
+        report.notices.extend(review.deadline_notices(self.config, self.ledger, self.now))
         self.credits.credit_cancelled(report)
         remember_store_name(self.ledger, self.jumpseller, self.now)
         self.followup.finish(report.notices)
@@ -204,11 +209,15 @@ class InvoiceRun:
         *,
         override: CustomerOverride | None = None,
         force_lookup: bool = False,
+        approved: bool = False,
     ) -> ItemOutcome:
         """Issue one recorded, paid order exactly once and attach its document (a worker's
-        step: ``invoice`` runs several at a time, ``serve`` one per webhook hint)."""
+        step: ``invoice`` runs several at a time, ``serve`` one per webhook hint, ``approve``
+        one per draft it finalizes: ``approved``)."""
         try:
-            outcome = self.issuer.issue(order, override=override, force_lookup=force_lookup)
+            outcome = self.issuer.issue(
+                order, override=override, force_lookup=force_lookup, approved=approved
+            )
         except IgestSyncError:
             raise  # a run-wide failure (credentials refused): in_parallel stops the run
         except Exception as exc:  # a bug must not lose the rest of the batch

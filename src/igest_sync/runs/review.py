@@ -1,0 +1,378 @@
+"""Review mode: invoices that stop at a checked draft and wait for a person.
+
+With ``[invoice] review = true`` the issuer (``runs/issuer.py``) creates each invoice as a draft,
+checks its totals against what the customer paid, and records the work in state ``review``
+instead of finalizing it. Here is what happens to such work afterwards:
+
+- ``waiting_drafts``: what waits, read from the ledger and (for ``approve``) from iGEST: the
+  draft's totals, VAT by rate and exemption codes as iGEST holds them, and whether the draft is
+  still there (deleted by hand: approving makes it again; finalized by hand: approving adopts it);
+- ``approve``: finalizes the chosen drafts through the issuer's exactly-once path, then attaches
+  and emails them as ``invoice`` does;
+- ``reject``: deletes the draft in iGEST and leaves the order failed "rejected by a person",
+  until ``igest-sync resend ORDER`` issues it;
+- ``finalize_due``: what ``invoice`` and ``serve``'s sweep finalize without a person: nothing,
+  unless the merchant set ``auto_finalize_hour`` (from that hour of the order's payment day) or
+  turned review off again (then what still waits is finalized by the next run);
+- ``deadline_notices``: an invoice-receipt is due on the payment day, so a draft still waiting
+  at ``review_deadline_hour`` (Lisbon) of that day becomes a notice, printed and alerted once,
+  then reminded every ``remind_failed_hours`` (the rule of every notice).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from igest_sync.errors import ApiError, AuthError, NotFound
+from igest_sync.models import (
+    Action,
+    DocumentFacts,
+    DocumentStatus,
+    IssuedDocument,
+    ItemOutcome,
+    Kind,
+    VatSummary,
+    WorkState,
+)
+from igest_sync.runs.exemption_texts import ExemptionTexts
+from igest_sync.runs.services import IgestApi
+from igest_sync.state.ledger import Ledger, OrderRecord, WorkRecord
+from igest_sync.timeutil import LISBON, lisbon_date
+
+if TYPE_CHECKING:
+    from igest_sync.config import Config
+    from igest_sync.runs.invoice import InvoiceRun
+
+log = logging.getLogger("igest_sync.invoice")
+
+# The first words of a rejected order's error: `status` and the alerts tell it apart.
+REJECTED = "rejected by a person"
+
+# What iGEST holds for a waiting draft (``WaitingDraft.igest``).
+WAITING = "waiting"  # the draft is there, as checked
+DELETED = "deleted"  # gone from iGEST (deleted by hand): approving makes it again
+FINALIZED = "finalized"  # finalized in iGEST by hand: approving adopts it
+UNKNOWN = "unknown"  # not asked (status), or iGEST could not be read
+
+
+@dataclass(frozen=True)
+class WaitingDraft:
+    """One order whose invoice draft waits for approval."""
+
+    order_id: int
+    customer: str | None
+    total: Decimal | None  # what the customer paid (the ledger's copy of the order)
+    paid_at: str | None
+    waiting_since: str
+    document_id: str | None
+    igest: str = UNKNOWN
+    gross_total: Decimal | None = None  # as iGEST computed the draft
+    vat: tuple[VatSummary, ...] = ()
+    exemptions: tuple[tuple[str, str], ...] = ()  # (code, iGEST's description as shown)
+    number: str | None = None  # when finalized in iGEST by hand
+
+    @property
+    def payment_day(self) -> date | None:
+        return lisbon_date(datetime.fromisoformat(self.paid_at)) if self.paid_at else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "order_id": self.order_id,
+            "customer": self.customer,
+            "total": None if self.total is None else str(self.total),
+            "paid_at": self.paid_at,
+            "waiting_since": self.waiting_since,
+            "document_id": self.document_id,
+            "igest": self.igest,
+            "gross_total": None if self.gross_total is None else str(self.gross_total),
+            "vat": [
+                {
+                    "rate": str(v.rate),
+                    "base": str(v.base),
+                    "vat": str(v.vat),
+                    "tax_country": v.tax_country,
+                }
+                for v in self.vat
+            ],
+            "exemptions": [{"code": c, "description": d} for c, d in self.exemptions],
+            "number": self.number,
+        }
+
+
+def waiting_work(ledger: Ledger) -> list[WorkRecord]:
+    """The invoices that wait for approval, by order id."""
+    return ledger.work_in_states(WorkState.REVIEW, kind=Kind.INVOICE)
+
+
+def waiting_drafts(
+    ledger: Ledger, igest: IgestApi | None = None, texts: ExemptionTexts | None = None
+) -> list[WaitingDraft]:
+    """What waits; with ``igest``, each draft as iGEST holds it (one lookup each)."""
+    drafts = []
+    for work in waiting_work(ledger):
+        order = ledger.order(work.order_id)
+        draft = WaitingDraft(
+            order_id=work.order_id,
+            customer=order.customer if order else None,
+            total=order.total if order else None,
+            paid_at=order.paid_at if order else None,
+            waiting_since=work.updated_at,
+            document_id=work.document_id,
+        )
+        if igest is not None:
+            draft = _as_igest_holds_it(draft, work, igest, texts or ExemptionTexts(igest))
+        drafts.append(draft)
+    return sorted(drafts, key=lambda d: (d.paid_at or "", d.order_id))
+
+
+def _as_igest_holds_it(
+    draft: WaitingDraft, work: WorkRecord, igest: IgestApi, texts: ExemptionTexts
+) -> WaitingDraft:
+    ref = work.external_reference
+    try:
+        found = [
+            d
+            for d in igest.find_documents(external_reference=ref)
+            if d.external_reference == ref and d.status != DocumentStatus.CANCELLED
+        ]
+    except AuthError:
+        raise
+    except ApiError as exc:
+        log.warning("Could not look up %s in iGEST: %s", ref, exc)
+        return draft
+    final = next((d for d in found if d.status == DocumentStatus.FINAL), None)
+    doc: IssuedDocument | None = final or next(
+        (d for d in found if d.id == work.document_id), found[0] if found else None
+    )
+    if doc is None:
+        return _replace(draft, igest=DELETED)
+    codes = sorted({line.exemption_code for line in doc.lines if line.exemption_code})
+    return _replace(
+        draft,
+        igest=FINALIZED if final else WAITING,
+        gross_total=doc.gross_total,
+        vat=doc.vat_breakdown,
+        exemptions=tuple((code, texts.label(code)) for code in codes),
+        number=doc.number,
+        document_id=doc.id,
+    )
+
+
+def _replace(draft: WaitingDraft, **changes: Any) -> WaitingDraft:
+    from dataclasses import replace
+
+    return replace(draft, **changes)
+
+
+# -- a person's decision ----------------------------------------------------------------------
+
+
+@dataclass
+class ApproveReport:
+    """What ``approve`` showed and did."""
+
+    waiting: list[WaitingDraft] = field(default_factory=list)
+    outcomes: list[ItemOutcome] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    listed_only: bool = False  # no order chosen: the list, nothing done
+
+    def count(self, action: str) -> int:
+        return sum(1 for o in self.outcomes if o.action == action)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.count(Action.FAILED) else 0
+
+    def summary(self) -> str:
+        if self.listed_only:
+            n = len(self.waiting)
+            return f"{n} draft{'s' if n != 1 else ''} waiting for approval"
+        issued = self.count(Action.ISSUED) + self.count(Action.ADOPTED)
+        parts = [f"Finalized {issued}", f"rejected {self.count(Action.REJECTED)}"]
+        parts.append(f"failed {self.count(Action.FAILED)}")
+        if self.count(Action.DRAFTED):
+            parts.append(f"still waiting {self.count(Action.DRAFTED)}")
+        if self.count(Action.SKIPPED):
+            parts.append(f"skipped {self.count(Action.SKIPPED)}")
+        return ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "waiting": [d.to_json() for d in self.waiting],
+            "finalized": self.count(Action.ISSUED) + self.count(Action.ADOPTED),
+            "rejected": self.count(Action.REJECTED),
+            "failed": self.count(Action.FAILED),
+            "orders": [
+                {"order_id": o.key, "action": str(o.action), "detail": o.detail, **o.facts()}
+                for o in self.outcomes
+            ],
+            "notices": list(self.notices),
+        }
+
+
+def not_waiting(ledger: Ledger, order_id: int) -> ItemOutcome | None:
+    """Why ``order_id`` cannot be approved or rejected (no draft of it waits), or None."""
+    work = ledger.work(order_id)
+    if work is not None and work.state == WorkState.REVIEW:
+        return None
+    if work is None:
+        why = "igest-sync knows no invoice work for it (see igest-sync status)"
+    elif work.state == WorkState.FINAL:
+        why = "its invoice is final already"
+    elif work.state == WorkState.FAILED:
+        why = f"it failed: {work.error}; issue it with `igest-sync resend {order_id}`"
+    else:
+        why = f"its invoice is {work.state}, not a draft waiting for approval"
+    return ItemOutcome(str(order_id), Action.FAILED, f"no draft waits for approval: {why}")
+
+
+def approve(run: InvoiceRun, order_ids: list[int], notices: list[str]) -> list[ItemOutcome]:
+    """Finalize the waiting drafts of ``order_ids`` (oldest payment first), then attach them.
+
+    Each order is read again from Jumpseller and goes through the issuer's exactly-once path
+    (``approved=True``): the draft is looked up by its reference first; one finalized in iGEST
+    by hand is adopted, one deleted there is made again, checked and finalized; one whose order
+    changed since (another total) is made again and waits for another look.
+    """
+    outcomes = []
+    for order_id in order_ids:
+        try:
+            order = run.jumpseller.order(order_id)
+        except AuthError:
+            raise
+        except ApiError as exc:
+            outcomes.append(
+                ItemOutcome(
+                    str(order_id),
+                    Action.FAILED,
+                    f"could not read the order from Jumpseller: {exc}; its draft still waits",
+                    kind=Kind.INVOICE,
+                    transient=exc.transient,
+                )
+            )
+            continue
+        outcomes.append(run.issue_one(order, notices, approved=True))
+    run.followup.finish(notices)
+    return outcomes
+
+
+def reject(
+    ledger: Ledger, igest: IgestApi, order_id: int, *, now: datetime, reason: str | None = None
+) -> ItemOutcome:
+    """Delete the order's waiting draft in iGEST and leave the order failed until ``resend``.
+
+    A draft finalized in iGEST meanwhile cannot be rejected: it is adopted (an issued invoice
+    is offset by a credit note, never deleted) and the outcome says so.
+    """
+    work = ledger.work(order_id)
+    assert work is not None
+    ref = work.external_reference
+    try:
+        found = [
+            d
+            for d in igest.find_documents(external_reference=ref)
+            if d.external_reference == ref and d.status != DocumentStatus.CANCELLED
+        ]
+        final = next((d for d in found if d.status == DocumentStatus.FINAL), None)
+        if final is not None:
+            ledger.record_final(order_id, Kind.INVOICE, final, email=False, adopted=True)
+            return ItemOutcome(
+                str(order_id),
+                Action.ADOPTED,
+                f"{final.number} was finalized in iGEST already; adopted, not rejected (credit "
+                f"it with `igest-sync credit {order_id} --reason TEXT` if it must be undone)",
+                kind=Kind.INVOICE,
+                document=DocumentFacts(final.number, final.gross_total),
+            )
+        for draft in found:
+            try:
+                igest.delete_document(draft.id)
+            except NotFound:
+                pass  # deleted meanwhile (by hand, or a retried DELETE)
+    except AuthError:
+        raise
+    except ApiError as exc:
+        return ItemOutcome(
+            str(order_id),
+            Action.FAILED,
+            f"could not delete its draft in iGEST: {exc}; it still waits for approval",
+            kind=Kind.INVOICE,
+            transient=exc.transient,
+        )
+    why = f" ({reason.strip()})" if reason and reason.strip() else ""
+    text = (
+        f"{REJECTED} on {lisbon_date(now)}{why}: its draft was deleted in iGEST; issue it "
+        f"later with `igest-sync resend {order_id}`"
+    )
+    ledger.clear_phase(order_id, Kind.INVOICE)
+    ledger.fail(order_id, Kind.INVOICE, text, transient=False)
+    # The person who rejected it knows: the runs remind of it only after remind_failed_hours.
+    ledger.mark_reported(order_id, Kind.INVOICE, now)
+    log.warning("Order %s: %s", order_id, text)
+    return ItemOutcome(str(order_id), Action.REJECTED, text, kind=Kind.INVOICE)
+
+
+# -- without a person: the automatic hour and the deadline ----------------------------------
+
+
+def _moment(day: date, hour: int) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=LISBON)
+
+
+def _payment_day(order: OrderRecord | None, now: datetime) -> date:
+    if order is not None and order.paid_at:
+        return lisbon_date(datetime.fromisoformat(order.paid_at))
+    return lisbon_date(now)  # paid without a payment time: today is its day
+
+
+def due_for_finalizing(config: Config, ledger: Ledger, now: datetime) -> list[int]:
+    """The waiting drafts a run finalizes without a person: all of them when review is off
+    again; with ``auto_finalize_hour``, those whose payment day has reached that hour."""
+    settings = config.invoice
+    waiting = waiting_work(ledger)
+    if not settings.review:
+        return [w.order_id for w in waiting]
+    hour = settings.auto_finalize_hour
+    if hour is None:
+        return []
+    return [
+        w.order_id
+        for w in waiting
+        if now >= _moment(_payment_day(ledger.order(w.order_id), now), hour)
+    ]
+
+
+def finalize_due(run: InvoiceRun, outcomes: list[ItemOutcome], notices: list[str]) -> None:
+    """``invoice`` and ``serve``'s sweep: finalize the drafts due without a person."""
+    due = due_for_finalizing(run.config, run.ledger, run.now)
+    if due:
+        log.info("Finalizing %d waiting drafts (automatic hour or review off)", len(due))
+        outcomes.extend(approve(run, due, notices))
+
+
+def deadline_notices(config: Config, ledger: Ledger, now: datetime) -> list[str]:
+    """A notice per draft still waiting at ``review_deadline_hour`` of its payment day.
+
+    The text stays the same while the draft waits, so that it is printed and alerted once, then
+    reminded every ``remind_failed_hours`` (the rule of every notice)."""
+    hour = config.invoice.review_deadline_hour
+    notices = []
+    for work in waiting_work(ledger):
+        order = ledger.order(work.order_id)
+        if order is not None and order.status != "paid":
+            continue  # cancelled meanwhile: its draft is deleted by the next look
+        day = _payment_day(order, now)
+        if now < _moment(day, hour):
+            continue
+        total = f" ({order.total} EUR)" if order is not None and order.total is not None else ""
+        notices.append(
+            f"Order {work.order_id}: its invoice draft{total} still waits for approval after "
+            f"{hour:02d}:00 of its payment day {day}; an invoice-receipt is due on that day. "
+            f"Finalize it with `igest-sync approve {work.order_id}` (or reject it with "
+            f"`igest-sync approve --reject {work.order_id}`)."
+        )
+    return notices
