@@ -317,7 +317,7 @@ def _cross_checks(
         elif rate == 0 and exemption is None and ("products", "exemption_code") not in failed:
             problems.append(
                 f"{label}: [products] exemption_code: missing; required when "
-                "vat_rate is 0 (for example M10, the small-business exemption)"
+                "vat_rate is 0 (for example M10; `igest-sync check` shows iGEST's description of the code)"
             )
         elif rate != 0 and exemption is not None:
             warnings.append(f"{label}: [products] exemption_code: ignored, vat_rate is {rate}")
