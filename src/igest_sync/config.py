@@ -398,6 +398,7 @@ def init_values(
     products_vat_rate: Decimal | None = None,
     products_exemption_code: str | None = None,
     jumpseller_hooks_token: str | None = None,
+    review: bool = False,
 ) -> dict:
     """The dict ``igest-sync init`` writes; raises ``ConfigError`` if it would not load.
 
@@ -423,6 +424,8 @@ def init_values(
             "series": series,
             "vat_region": vat_region,
             "warehouse": warehouse,
+            # A new store starts in review mode (init's default): drafts a person approves.
+            "review": review,
         },
         "products": {"vat_rate": products_vat_rate, "exemption_code": products_exemption_code},
     }
