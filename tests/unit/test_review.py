@@ -242,14 +242,18 @@ def test_turning_review_off_finalizes_what_still_waits(ledger):
     assert len(ig.finals(REF)) == 1 and drafts(ig) == []
 
 
-def test_a_waiting_draft_of_an_order_cancelled_meanwhile_is_deleted_not_finalized(ledger):
+@pytest.mark.parametrize("by", ["approve", "the next run"])
+def test_a_waiting_draft_of_an_order_cancelled_meanwhile_is_deleted_not_finalized(ledger, by):
     js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
     run(ledger, js, ig)
     js.add(replace(paid_order(7), status="canceled"))
-    [outcome] = review.approve(InvoiceRun(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    if by == "approve":
+        [outcome] = review.approve(InvoiceRun(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    else:
+        [outcome] = run(ledger, js, ig, at=RUN_AT + timedelta(minutes=10)).outcomes
     assert outcome.action == Action.SKIPPED
     assert drafts(ig) == [] and not ig.finals()
-    assert review.waiting_drafts(ledger) == []
+    assert review.waiting_drafts(ledger) == [] and ledger.work(7) is None
 
 
 def test_the_list_shows_vat_by_rate_and_igests_own_exemption_texts(ledger):

@@ -114,9 +114,9 @@ class InvoiceRun:
         if plan.fresh and plan.orders:
             self.issuer.use_listing(igest_documents_since(self.igest, plan.floor))
         self._issue_all(plan.orders, report)
-        # Review mode: drafts due without a person (the automatic hour, or review turned off),
-        # and a notice for each still waiting past the deadline hour of its payment day.
-        review.finalize_due(self, report.outcomes, report.notices)
+        # Review mode: drafts due without a person (the automatic hour, or review turned off)
+        # or whose order was cancelled, and a notice for each still waiting past the deadline.
+        review.sweep_waiting(self, report.outcomes, report.notices)
         report.notices.extend(review.deadline_notices(self.config, self.ledger, self.now))
         self.credits.credit_cancelled(report)
         remember_store_name(self.ledger, self.jumpseller, self.now)

@@ -11,9 +11,10 @@ instead of finalizing it. Here is what happens to such work afterwards:
   and emails them as ``invoice`` does;
 - ``reject``: deletes the draft in iGEST and leaves the order failed "rejected by a person",
   until ``igest-sync resend ORDER`` issues it;
-- ``finalize_due``: what ``invoice`` and ``serve``'s sweep finalize without a person: nothing,
+- ``sweep_waiting``: what ``invoice`` and ``serve``'s sweep finalize without a person: nothing,
   unless the merchant set ``auto_finalize_hour`` (from that hour of the order's payment day) or
-  turned review off again (then what still waits is finalized by the next run);
+  turned review off again (then what still waits is finalized by the next run); the draft of an
+  order cancelled meanwhile is deleted;
 - ``deadline_notices``: an invoice-receipt is due on the payment day, so a draft still waiting
   at ``review_deadline_hour`` (Lisbon) of that day becomes a notice, printed and alerted once,
   then reminded every ``remind_failed_hours`` (the rule of every notice).
@@ -346,12 +347,31 @@ def due_for_finalizing(config: Config, ledger: Ledger, now: datetime) -> list[in
     ]
 
 
-def finalize_due(run: InvoiceRun, outcomes: list[ItemOutcome], notices: list[str]) -> None:
-    """``invoice`` and ``serve``'s sweep: finalize the drafts due without a person."""
-    due = due_for_finalizing(run.config, run.ledger, run.now)
-    if due:
-        log.info("Finalizing %d waiting drafts (automatic hour or review off)", len(due))
-        outcomes.extend(approve(run, due, notices))
+def sweep_waiting(run: InvoiceRun, outcomes: list[ItemOutcome], notices: list[str]) -> None:
+    """``invoice`` and ``serve``'s sweep over the waiting drafts: finalize those due without a
+    person, and delete the draft of an order cancelled meanwhile (never finalized).
+
+    Each waiting order is read again from Jumpseller (one request each: drafts wait only during
+    the review days, and only until someone looks); one that cannot be read just keeps waiting.
+    """
+    waiting = waiting_work(run.ledger)
+    if not waiting:
+        return
+    due = set(due_for_finalizing(run.config, run.ledger, run.now))
+    for work in waiting:
+        try:
+            order = run.jumpseller.order(work.order_id)
+        except AuthError:
+            raise
+        except ApiError as exc:
+            log.warning("Could not read order %s, whose draft waits: %s", work.order_id, exc)
+            continue
+        if order.status != "paid":
+            # Its draft is looked up and deleted; nothing is issued (the issuer's rule).
+            outcomes.append(run.issue_one(order, notices, approved=True))
+        elif order.id in due:
+            log.info("Finalizing the draft of order %s (automatic hour or review off)", order.id)
+            outcomes.append(run.issue_one(order, notices, approved=True))
 
 
 def deadline_notices(config: Config, ledger: Ledger, now: datetime) -> list[str]:
