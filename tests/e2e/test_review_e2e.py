@@ -29,8 +29,15 @@ def _add_orders(sb) -> list[int]:
         rate = 0 if i == 3 else 23
         ids.append(
             sb.store.add_order(
-                lines=[{"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": i + 1,
-                        "rate": rate}],
+                lines=[
+                    {
+                        "sku": "CAN-AZU",
+                        "name": "Caneca",
+                        "price": "9.99",
+                        "qty": i + 1,
+                        "rate": rate,
+                    }
+                ],
                 shipping="3.90",
                 created_at=paid - timedelta(minutes=10),
                 completed_at=paid + timedelta(minutes=i),
@@ -68,8 +75,14 @@ def test_drafts_wait_for_a_person_across_a_kill_and_a_lost_state_file(tmp_path):
 
         # A kill: the first draft reached iGEST, its answer is held, the run is killed.
         sb.faults.add(
-            service="igest", kind="timeout", method="POST", path=r"^/v1/documents$",
-            nth=1, times=1, after=True, seconds=60,
+            service="igest",
+            kind="timeout",
+            method="POST",
+            path=r"^/v1/documents$",
+            nth=1,
+            times=1,
+            after=True,
+            seconds=60,
         )
         proc = cli.popen("invoice")
         deadline = time.monotonic() + 60

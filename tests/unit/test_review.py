@@ -16,7 +16,7 @@ import pytest
 
 from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
 from igest_sync.fiscal.mapping import external_reference
-from igest_sync.models import Action, ExemptionReason, Kind, OrderLine, Tax, WorkState
+from igest_sync.models import Action, ExemptionReason, OrderLine, Tax, WorkState
 from igest_sync.runs import review
 from igest_sync.runs.exemption_texts import ExemptionTexts
 from igest_sync.runs.invoice import InvoiceRun
@@ -277,7 +277,9 @@ def test_the_list_shows_vat_by_rate_and_igests_own_exemption_texts(ledger):
     assert [(v.rate, v.vat) for v in listed.vat] == [(Decimal(0), Decimal(0))]
     assert listed.exemptions == (("M10", f"M10: {said} (Artigo 53.º do CIVA)"),)
     data = listed.to_json()
-    assert data["exemptions"] == [{"code": "M10", "description": f"M10: {said} (Artigo 53.º do CIVA)"}]
+    assert data["exemptions"] == [
+        {"code": "M10", "description": f"M10: {said} (Artigo 53.º do CIVA)"}
+    ]
 
 
 def test_an_exemption_code_igest_does_not_describe_is_shown_as_such_never_with_our_text():

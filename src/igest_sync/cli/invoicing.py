@@ -164,7 +164,6 @@ def approve(
     """
     from datetime import UTC, datetime
 
-    from igest_sync import render
     from igest_sync.errors import UsageError
     from igest_sync.render import review as shown
     from igest_sync.runs import review as flow

@@ -417,7 +417,10 @@ class Issuer:
         """Review mode: the checked draft waits for a person (``igest-sync approve``)."""
         self.ledger.mark(order_id, Kind.INVOICE, WorkState.REVIEW, document_id=document.id)
         log.info(
-            "Draft %s for order %s (%s EUR) waits for approval", document.id, order_id, draft.gross_total
+            "Draft %s for order %s (%s EUR) waits for approval",
+            document.id,
+            order_id,
+            draft.gross_total,
         )
         detail = (
             f"the order changed since its draft was made: a new draft of {document.gross_total} "
