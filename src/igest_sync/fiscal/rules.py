@@ -15,9 +15,13 @@ from igest_sync.models import DocumentType
 # Codes only: what a code means is shown as iGEST describes it (GET /exemption-reasons,
 # runs/exemption_texts.py), never from a text of ours; sources word some codes differently
 # (M44 to M46 above all).
-EXEMPTION_CODES: tuple[str, ...] = tuple(
-    "M01 M02 M04 M05 M06 M07 M09 M10 M11 M12 M13 M14 M15 M16 M19 M20 "
-    "M21 M25 M26 M30 M31 M32 M33 M34 M40 M41 M42 M43 M44 M45 M46 M99".split()
+# fmt: off
+EXEMPTION_CODES: tuple[str, ...] = (
+    "M01", "M02", "M04", "M05", "M06", "M07", "M09", "M10", "M11", "M12", "M13", "M14",
+    "M15", "M16", "M19", "M20", "M21", "M25", "M26", "M30", "M31", "M32", "M33", "M34",
+    "M40", "M41", "M42", "M43", "M44", "M45", "M46", "M99",
+)
+# fmt: on
 )
 
 REGIONS = ("PT", "PT-AC", "PT-MA")
