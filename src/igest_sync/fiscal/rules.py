@@ -22,7 +22,6 @@ EXEMPTION_CODES: tuple[str, ...] = (
     "M40", "M41", "M42", "M43", "M44", "M45", "M46", "M99",
 )
 # fmt: on
-)
 
 REGIONS = ("PT", "PT-AC", "PT-MA")
 
