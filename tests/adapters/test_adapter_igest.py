@@ -23,6 +23,7 @@ from igest_sync.models import (
     Series,
     StockLevel,
     TaxRate,
+    VatSummary,
 )
 from tests.support.adapter_data import IG_BASE, IG_CODE, IG_KEY
 
@@ -175,6 +176,8 @@ def test_create_document_sends_the_contract_body(ig, httpx_mock):
         vat_total=Decimal("3.74"),
         gross_total=Decimal("28.75"),
         customer=Customer(nif="123456789", name="Ana Silva"),
+        # VAT by rate as iGEST computed it (what `approve` shows before finalizing).
+        vat_breakdown=(VatSummary(Decimal("23.00"), Decimal("16.26"), Decimal("3.74")),),
     )
     assert type(doc.gross_total) is Decimal
     request = httpx_mock.get_request()
