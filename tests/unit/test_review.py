@@ -306,3 +306,11 @@ def test_status_and_the_digest_show_the_drafts_that_wait(ledger):
     digest = build_digest(ledger, RUN_AT - timedelta(days=1), RUN_AT, now=RUN_AT)
     assert digest.awaiting_approval[0]["order_id"] == 7
     assert any("Drafts waiting for approval" in line for line in digest_lines(digest))
+
+
+def test_a_dry_run_in_review_mode_says_it_would_stop_at_a_draft(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    report = InvoiceRun(config(), ledger, js, ig, now=RUN_AT).run(dry_run=True)
+    [outcome] = report.outcomes
+    assert outcome.detail == "would draft FR 12.30 EUR for approval (review mode)"
+    assert writes(ig) == []

@@ -309,11 +309,14 @@ class InvoiceRun:
                 continue
             report.drafts.append(draft)
             after = f" once VIES confirms {vat_number}" if vat_number else ""
+            # Review mode: the run would stop at the checked draft, for `approve`.
+            verb = "would draft" if self.config.invoice.review else "would issue"
+            hold = " for approval (review mode)" if self.config.invoice.review else ""
             report.outcomes.append(
                 ItemOutcome(
                     str(order.id),
                     Action.WOULD_ISSUE,
-                    f"would issue {draft.type} {draft.gross_total} EUR{after}",
+                    f"{verb} {draft.type} {draft.gross_total} EUR{after}{hold}",
                 )
             )
 
