@@ -120,6 +120,13 @@ def test_drafts_wait_for_a_person_across_a_kill_and_a_lost_state_file(tmp_path):
         assert reason["description"] in exempt["exemptions"][0]["description"]
         assert {v["rate"] for v in listing["waiting"][0]["vat"]} == {"23.00"}
 
+        text = cli("approve")  # the same list for a person
+        assert text.code == 0, text.stderr
+        assert f"M07: {reason['description']}" in " ".join(text.stdout.split())
+        assert "igest-sync approve ORDER" in " ".join(text.stdout.split())
+        unknown = cli("approve", "99999", "--yes")
+        assert unknown.code == 1 and "no draft waits for approval" in unknown.stdout
+
         # Without a terminal, finalizing needs --yes.
         refused = cli("approve", str(ids[0]))
         assert refused.code == 2 and "--yes" in refused.stderr
