@@ -314,3 +314,15 @@ def test_a_dry_run_in_review_mode_says_it_would_stop_at_a_draft(ledger):
     [outcome] = report.outcomes
     assert outcome.detail == "would draft FR 12.30 EUR for approval (review mode)"
     assert writes(ig) == []
+
+
+def test_a_held_exempt_draft_names_its_code_with_igests_text(ledger):
+    exempt = OrderLine(
+        101, None, "LIVRO", "Livro", Decimal(1), Decimal("10.00"), Decimal(0),
+        (Tax("Isento", Decimal(0), False, True),),
+    )  # fmt: skip
+    js = FakeJumpseller(orders=[paid_order(7, "10.00", lines=(exempt,))])
+    ig = FakeIgest(exemption_reasons=[ExemptionReason("M07", "Texto do iGEST")])
+    [outcome] = run(ledger, js, ig, product_exemption_code="M07").outcomes
+    assert outcome.action == Action.DRAFTED
+    assert outcome.detail.endswith("; exempt lines: M07: Texto do iGEST")

@@ -16,7 +16,8 @@ from igest_sync.render.console import (
 )
 
 if TYPE_CHECKING:
-    from igest_sync.runs.review import ApproveReport, WaitingDraft
+    from igest_sync.runs.review import ApproveReport
+    from igest_sync.runs.review_list import WaitingDraft
 
 _IGEST_STATE = {
     "waiting": "draft in iGEST",

@@ -50,6 +50,8 @@ from igest_sync.models import (
     Phase,
     WorkState,
 )
+from igest_sync.runs import review
+from igest_sync.runs.exemption_texts import ExemptionTexts
 from igest_sync.runs.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger, WorkRecord
@@ -78,6 +80,7 @@ class Issuer:
         self.config = config
         # Stop invoices at a checked draft that waits for a person (``[invoice] review``).
         self.review = config.invoice.review if review is None else review
+        self.exemption_texts = ExemptionTexts(igest)  # asked only when a held draft is exempt
         self.settings = config.invoice
         self.store = config.jumpseller.store
         self.ledger = ledger
@@ -416,39 +419,12 @@ class Issuer:
     ) -> ItemOutcome:
         """Review mode: the checked draft waits for a person (``igest-sync approve``)."""
         self.ledger.mark(order_id, Kind.INVOICE, WorkState.REVIEW, document_id=document.id)
-        log.info(
-            "Draft %s for order %s (%s EUR) waits for approval",
-            document.id,
-            order_id,
-            draft.gross_total,
-        )
-        detail = (
-            f"the order changed since its draft was made: a new draft of {document.gross_total} "
-            f"EUR waits for approval (igest-sync approve {order_id})"
-            if changed
-            else f"draft of {document.gross_total} EUR checked; it waits for approval "
-            f"(igest-sync approve {order_id})"
-        )
-        return ItemOutcome(
-            str(order_id),
-            Action.DRAFTED,
-            detail,
-            kind=Kind.INVOICE,
-            document=DocumentFacts(None, document.gross_total),
-            warnings=tuple(draft.warnings),
-        )
+        log.info("Draft %s for order %s waits for approval", document.id, order_id)
+        return review.held(order_id, document, draft, self.exemption_texts, changed=changed)
 
     def waiting_review(self, order_id: int, work: WorkRecord) -> ItemOutcome:
         """Work whose draft already waits for approval: nothing is asked of iGEST."""
-        order = self.ledger.order(order_id)
-        total = order.total if order is not None else None
-        return ItemOutcome(
-            str(order_id),
-            Action.DRAFTED,
-            f"its draft waits for approval (igest-sync approve {order_id})",
-            kind=Kind.INVOICE,
-            document=DocumentFacts(None, total),
-        )
+        return review.still_waiting(self.ledger, order_id)
 
     def _waiting(self, order_id: int, kind: Kind, reason: str) -> ItemOutcome:
         """Not issued yet for a reason that passes by itself (VIES did not answer): kept as a

@@ -4,9 +4,11 @@ With ``[invoice] review = true`` the issuer (``runs/issuer.py``) creates each in
 checks its totals against what the customer paid, and records the work in state ``review``
 instead of finalizing it. Here is what happens to such work afterwards:
 
-- ``waiting_drafts``: what waits, read from the ledger and (for ``approve``) from iGEST: the
-  draft's totals, VAT by rate and exemption codes as iGEST holds them, and whether the draft is
-  still there (deleted by hand: approving makes it again; finalized by hand: approving adopts it);
+- ``waiting_drafts`` (``runs/review_list.py``): what waits, from the ledger and (for
+  ``approve``) from iGEST: the draft's totals, VAT by rate and exemption codes as iGEST holds
+  them, and whether the draft is still there (deleted by hand: approving makes it again;
+  finalized by hand: approving adopts it);
+- ``held``: what a run reports of a draft it stops at (exempt lines with iGEST's texts);
 - ``approve``: finalizes the chosen drafts through the issuer's exactly-once path, then attaches
   and emails them as ``invoice`` does;
 - ``reject``: deletes the draft in iGEST and leaves the order failed "rejected by a person",
@@ -25,23 +27,31 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from igest_sync.errors import ApiError, AuthError, NotFound
+from igest_sync.errors import ApiError, AuthError, IgestSyncError, NotFound
 from igest_sync.models import (
     Action,
+    DocumentDraft,
     DocumentFacts,
     DocumentStatus,
     IssuedDocument,
     ItemOutcome,
     Kind,
-    VatSummary,
     WorkState,
 )
 from igest_sync.runs.exemption_texts import ExemptionTexts
+from igest_sync.runs.review_list import (  # noqa: F401 (re-exported: review.waiting_drafts ...)
+    DELETED,
+    FINALIZED,
+    UNKNOWN,
+    WAITING,
+    WaitingDraft,
+    waiting_drafts,
+    waiting_work,
+)
 from igest_sync.runs.services import IgestApi
-from igest_sync.state.ledger import Ledger, OrderRecord, WorkRecord
+from igest_sync.state.ledger import Ledger, OrderRecord
 from igest_sync.timeutil import LISBON, lisbon_date
 
 if TYPE_CHECKING:
@@ -53,120 +63,56 @@ log = logging.getLogger("igest_sync.invoice")
 # The first words of a rejected order's error: `status` and the alerts tell it apart.
 REJECTED = "rejected by a person"
 
-# What iGEST holds for a waiting draft (``WaitingDraft.igest``).
-WAITING = "waiting"  # the draft is there, as checked
-DELETED = "deleted"  # gone from iGEST (deleted by hand): approving makes it again
-FINALIZED = "finalized"  # finalized in iGEST by hand: approving adopts it
-UNKNOWN = "unknown"  # not asked (status), or iGEST could not be read
+# -- what a run reports of a draft it holds ----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WaitingDraft:
-    """One order whose invoice draft waits for approval."""
-
-    order_id: int
-    customer: str | None
-    total: Decimal | None  # what the customer paid (the ledger's copy of the order)
-    paid_at: str | None
-    waiting_since: str
-    document_id: str | None
-    igest: str = UNKNOWN
-    gross_total: Decimal | None = None  # as iGEST computed the draft
-    vat: tuple[VatSummary, ...] = ()
-    exemptions: tuple[tuple[str, str], ...] = ()  # (code, iGEST's description as shown)
-    number: str | None = None  # when finalized in iGEST by hand
-
-    @property
-    def payment_day(self) -> date | None:
-        return lisbon_date(datetime.fromisoformat(self.paid_at)) if self.paid_at else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "order_id": self.order_id,
-            "customer": self.customer,
-            "total": None if self.total is None else str(self.total),
-            "paid_at": self.paid_at,
-            "waiting_since": self.waiting_since,
-            "document_id": self.document_id,
-            "igest": self.igest,
-            "gross_total": None if self.gross_total is None else str(self.gross_total),
-            "vat": [
-                {
-                    "rate": str(v.rate),
-                    "base": str(v.base),
-                    "vat": str(v.vat),
-                    "tax_country": v.tax_country,
-                }
-                for v in self.vat
-            ],
-            "exemptions": [{"code": c, "description": d} for c, d in self.exemptions],
-            "number": self.number,
-        }
-
-
-def waiting_work(ledger: Ledger) -> list[WorkRecord]:
-    """The invoices that wait for approval, by order id."""
-    return ledger.work_in_states(WorkState.REVIEW, kind=Kind.INVOICE)
-
-
-def waiting_drafts(
-    ledger: Ledger, igest: IgestApi | None = None, texts: ExemptionTexts | None = None
-) -> list[WaitingDraft]:
-    """What waits; with ``igest``, each draft as iGEST holds it (one lookup each)."""
-    drafts = []
-    for work in waiting_work(ledger):
-        order = ledger.order(work.order_id)
-        draft = WaitingDraft(
-            order_id=work.order_id,
-            customer=order.customer if order else None,
-            total=order.total if order else None,
-            paid_at=order.paid_at if order else None,
-            waiting_since=work.updated_at,
-            document_id=work.document_id,
+def held(
+    order_id: int,
+    document: IssuedDocument,
+    draft: DocumentDraft,
+    texts: ExemptionTexts,
+    *,
+    changed: bool,
+) -> ItemOutcome:
+    """The outcome of an invoice stopped at its checked draft; an exempt line's code is shown
+    with iGEST's own description of it."""
+    if changed:
+        detail = (
+            f"the order changed since its draft was made: a new draft of {document.gross_total} "
+            f"EUR waits for approval (igest-sync approve {order_id})"
         )
-        if igest is not None:
-            draft = _as_igest_holds_it(draft, work, igest, texts or ExemptionTexts(igest))
-        drafts.append(draft)
-    return sorted(drafts, key=lambda d: (d.paid_at or "", d.order_id))
-
-
-def _as_igest_holds_it(
-    draft: WaitingDraft, work: WorkRecord, igest: IgestApi, texts: ExemptionTexts
-) -> WaitingDraft:
-    ref = work.external_reference
-    try:
-        found = [
-            d
-            for d in igest.find_documents(external_reference=ref)
-            if d.external_reference == ref and d.status != DocumentStatus.CANCELLED
-        ]
-    except AuthError:
-        raise
-    except ApiError as exc:
-        log.warning("Could not look up %s in iGEST: %s", ref, exc)
-        return draft
-    final = next((d for d in found if d.status == DocumentStatus.FINAL), None)
-    doc: IssuedDocument | None = final or next(
-        (d for d in found if d.id == work.document_id), found[0] if found else None
-    )
-    if doc is None:
-        return _replace(draft, igest=DELETED)
-    codes = sorted({line.exemption_code for line in doc.lines if line.exemption_code})
-    return _replace(
-        draft,
-        igest=FINALIZED if final else WAITING,
-        gross_total=doc.gross_total,
-        vat=doc.vat_breakdown,
-        exemptions=tuple((code, texts.label(code)) for code in codes),
-        number=doc.number,
-        document_id=doc.id,
+    else:
+        detail = (
+            f"draft of {document.gross_total} EUR checked; it waits for approval "
+            f"(igest-sync approve {order_id})"
+        )
+    codes = sorted({line.exemption_code for line in draft.lines if line.exemption_code})
+    if codes:
+        try:
+            labels = [texts.label(code) for code in codes]
+        except IgestSyncError:  # refused credentials: the next call stops the run, not this
+            labels = codes
+        detail += f"; exempt lines: {'; '.join(labels)}"
+    return ItemOutcome(
+        str(order_id),
+        Action.DRAFTED,
+        detail,
+        kind=Kind.INVOICE,
+        document=DocumentFacts(None, document.gross_total),
+        warnings=tuple(draft.warnings),
     )
 
 
-def _replace(draft: WaitingDraft, **changes: Any) -> WaitingDraft:
-    from dataclasses import replace
-
-    return replace(draft, **changes)
+def still_waiting(ledger: Ledger, order_id: int) -> ItemOutcome:
+    """The outcome for an order whose draft already waits: nothing was asked of iGEST."""
+    order = ledger.order(order_id)
+    return ItemOutcome(
+        str(order_id),
+        Action.DRAFTED,
+        f"its draft waits for approval (igest-sync approve {order_id})",
+        kind=Kind.INVOICE,
+        document=DocumentFacts(None, order.total if order is not None else None),
+    )
 
 
 # -- a person's decision ----------------------------------------------------------------------

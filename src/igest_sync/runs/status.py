@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from igest_sync.errors import IgestSyncError
 from igest_sync.models import IN_FLIGHT, Kind, WorkState
-from igest_sync.runs.review import WaitingDraft, waiting_drafts
+from igest_sync.runs.review_list import WaitingDraft, waiting_drafts
 from igest_sync.runs.services import JumpsellerApi
 from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK
 from igest_sync.state.ledger import DocumentRecord, Ledger, OrderRecord, WorkRecord
