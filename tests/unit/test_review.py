@@ -326,3 +326,36 @@ def test_a_held_exempt_draft_names_its_code_with_igests_text(ledger):
     [outcome] = run(ledger, js, ig, product_exemption_code="M07").outcomes
     assert outcome.action == Action.DRAFTED
     assert outcome.detail.endswith("; exempt lines: M07: Texto do iGEST")
+
+
+def test_the_deadline_is_one_alert_then_the_reminder_and_a_rejection_alerts_no_one(tmp_path, chat):
+    from igest_sync.alerts import dispatch
+    from igest_sync.config import AlertsConfig
+
+    alerting = replace(config(), alerts=AlertsConfig(webhook_url=chat.url, webhook_format="json"))
+    js = FakeJumpseller(orders=[paid_order(7), paid_order(8)])
+    ig = FakeIgest()
+
+    def run_and_alert(at: datetime) -> None:
+        report = InvoiceRun(alerting, ledger, js, ig, now=at).run()
+        dispatch(ledger, alerting, now=at, notices=report.notices + report.quiet_notices)
+
+    def alerted() -> list[tuple[int, str, str]]:
+        return [
+            (e["order_id"], e["kind"], e["fix"])
+            for post in chat.posts
+            for e in post.json()["events"]
+        ]
+
+    with Ledger(tmp_path / "state.sqlite3") as ledger:
+        run_and_alert(RUN_AT)
+        review.reject(ledger, ig, 8, now=RUN_AT)
+        run_and_alert(RUN_AT + timedelta(minutes=10))
+        assert alerted() == []  # a draft waiting before the deadline, a rejection: no alert
+        run_and_alert(datetime(2026, 11, 20, 18, 0, tzinfo=UTC))
+        assert alerted() == [(7, "notice", "igest-sync approve 7 (or approve --reject 7)")]
+        run_and_alert(datetime(2026, 11, 20, 20, 0, tzinfo=UTC))
+        assert len(alerted()) == 1
+        run_and_alert(datetime(2026, 11, 21, 18, 0, tzinfo=UTC))  # remind_failed_hours later
+        assert [e[0] for e in alerted() if e[1] == "notice"] == [7, 7]
+        assert not ig.finals()

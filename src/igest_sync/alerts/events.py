@@ -151,10 +151,18 @@ def notice_events(notices: list[str]) -> list[Event]:
                 title=f"Order {order_id}: needs a look" if order_id else "A notice from igest-sync",
                 order_id=order_id,
                 reason=text,
-                fix=f"igest-sync status --order {order_id}" if order_id else "igest-sync status",
+                fix=_notice_fix(text, order_id),
             )
         )
     return events
+
+
+def _notice_fix(text: str, order_id: int | None) -> str:
+    if order_id is None:
+        return "igest-sync status"
+    if f"igest-sync approve {order_id}" in text:  # review mode: a draft waits for a person
+        return f"igest-sync approve {order_id} (or approve --reject {order_id})"
+    return f"igest-sync status --order {order_id}"
 
 
 def run_error_event(exc: BaseException, command: str) -> Event:
