@@ -25,7 +25,11 @@ class Kind(StrEnum):
 
 
 class WorkState(StrEnum):
-    """``work.state`` in the ledger: pending → requested → draft → finalizing → final | failed."""
+    """``work.state`` in the ledger: pending → requested → draft → finalizing → final | failed.
+
+    ``review`` (``[invoice] review``): a checked draft in iGEST that waits for a person
+    (``igest-sync approve``); its phase stays ``draft``, so any lookup still finds it.
+    """
 
     PENDING = "pending"
     REQUESTED = "requested"
@@ -33,6 +37,7 @@ class WorkState(StrEnum):
     FINALIZING = "finalizing"
     FINAL = "final"
     FAILED = "failed"
+    REVIEW = "review"
 
 
 # States in which a write may have reached iGEST: such work is looked up before anything is sent.
@@ -58,6 +63,8 @@ class Action(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     WAITING = "waiting"  # not issued yet for a reason that passes by itself (VIES unavailable)
+    DRAFTED = "drafted"  # review mode: a checked draft waits for a person (igest-sync approve)
+    REJECTED = "rejected"  # approve --reject: the draft was deleted; the order waits for resend
     WOULD_ISSUE = "would issue"  # a dry run's outcomes all speak in "would"
     WOULD_ADOPT = "would adopt"
     WOULD_FAIL = "would fail"
@@ -308,6 +315,8 @@ class IssuedDocument:
     # The customer as iGEST holds it (a credit note names the very customer of its original:
     # a foreign VAT number keeps its country, the address stays); None when iGEST sent none.
     customer: Customer | None = None
+    # VAT by rate as iGEST computed it (what ``approve`` shows before finalizing a draft).
+    vat_breakdown: tuple[VatSummary, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,15 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from igest_sync.errors import AuthError, Conflict, NotFound, Rejected, ServerError, TransportError
+from igest_sync.errors import (
+    AuthError,
+    BadResponse,
+    Conflict,
+    NotFound,
+    Rejected,
+    ServerError,
+    TransportError,
+)
 from igest_sync.models import (
     Customer,
     DocumentDraft,
@@ -23,6 +31,7 @@ from igest_sync.models import (
     Series,
     StockLevel,
     TaxRate,
+    VatSummary,
 )
 from tests.support.adapter_data import IG_BASE, IG_CODE, IG_KEY
 
@@ -175,6 +184,8 @@ def test_create_document_sends_the_contract_body(ig, httpx_mock):
         vat_total=Decimal("3.74"),
         gross_total=Decimal("28.75"),
         customer=Customer(nif="123456789", name="Ana Silva"),
+        # VAT by rate as iGEST computed it (what `approve` shows before finalizing).
+        vat_breakdown=(VatSummary(Decimal("23.00"), Decimal("16.26"), Decimal("3.74")),),
     )
     assert type(doc.gross_total) is Decimal
     request = httpx_mock.get_request()
@@ -649,3 +660,19 @@ def test_a_documents_customer_is_read_as_igest_holds_it(ig, httpx_mock):
         method="GET", url=f"{IG_BASE}/documents/doc-2", json=document_json(customer=consumer)
     )
     assert ig.get_document("doc-2").customer == Customer(nif=None, name="Consumidor final")
+
+
+def test_a_documents_vat_breakdown_keeps_an_oss_country_and_refuses_a_bad_entry(ig, httpx_mock):
+    rows = [
+        {"rate": "23.00", "base": "10.00", "vat": "2.30", "tax_country": "PT"},
+        {"rate": "21.00", "base": "10.00", "vat": "2.10", "tax_country": "ES"},
+    ]
+    httpx_mock.add_response(method="GET", json=document_json(vat_breakdown=rows))
+    doc = ig.get_document("doc-1")
+    assert [(v.rate, v.tax_country) for v in doc.vat_breakdown] == [
+        (Decimal("23.00"), None),
+        (Decimal("21.00"), "ES"),
+    ]
+    httpx_mock.add_response(method="GET", json=document_json(vat_breakdown=["23%"]))
+    with pytest.raises(BadResponse, match="vat_breakdown"):
+        ig.get_document("doc-1")

@@ -19,6 +19,7 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "json"
 COMMANDS_WITH_JSON = [
     "invoice",
     "resend",
+    "approve",
     "status",
     "credit",
     "reconcile",

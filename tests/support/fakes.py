@@ -261,6 +261,7 @@ class FakeIgest(_Fake):
             prices_include_vat=draft.prices_include_vat,
             related_number=draft.related_document[0] if draft.related_document else None,
             customer=draft.customer,
+            vat_breakdown=draft.vat_breakdown,
         )
         self.documents[doc.id] = doc
         if finalize:

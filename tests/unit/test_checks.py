@@ -318,3 +318,19 @@ def test_exemption_codes_by_destination_are_checked_against_igest():
     assert results["Exemption code M16 ([invoice.exemptions] eu_goods)"].ok
     unknown = results["Exemption code M99 ([invoice.exemptions] export_goods)"]
     assert not unknown.ok and "export_goods" in unknown.hint
+
+
+def test_an_exemption_codes_meaning_is_igests_own_text():
+    igest = account(
+        reasons=[
+            ExemptionReason("M10", "regime de isenção"),
+            ExemptionReason("M44", "Texto do iGEST para M44", "Artigo 6.º do CIVA"),
+        ]
+    )
+    config = make_config(invoice={"exemptions": {"export_goods": "M44"}})
+    results = by_name(run_checks(config, shop(), igest))
+    assert results["Exemption code M10 ([invoice] product_exemption_code)"].detail == (
+        "known to iGEST: regime de isenção"
+    )
+    detail = results["Exemption code M44 ([invoice.exemptions] export_goods)"].detail
+    assert detail == "known to iGEST: Texto do iGEST para M44 (Artigo 6.º do CIVA)"

@@ -145,3 +145,16 @@ def test_a_bad_flag_names_the_key_and_writes_nothing(runner, tmp_path):
     assert "nothing was written" in error.message and "--document-type" in (error.hint or "")
     assert error.problems == ["[invoice] document_type: expected one of FR, FT, FS, got 'XX'"]
     assert not (tmp_path / "home" / "config.toml").exists()
+
+
+def test_a_new_store_starts_in_review_mode_and_is_told_how_to_go_automatic(runner, tmp_path):
+    result = invoke(runner, "init", "--yes", *FLAGS, "--start-date", "2026-12-01")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "Review mode is on" in text and "igest-sync approve" in text
+    assert "set review = false (or auto_finalize_hour) to invoice automatically" in text
+    path = tmp_path / "home" / "config.toml"
+    assert tomllib.loads(path.read_text(encoding="utf-8"))["invoice"]["review"] is True
+    off = invoke(runner, "init", "--yes", "--force", "--no-review", *FLAGS)
+    assert off.exit_code == 0 and "Review mode is off" in off.output
+    assert tomllib.loads(path.read_text(encoding="utf-8"))["invoice"]["review"] is False

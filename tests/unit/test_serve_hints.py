@@ -208,3 +208,21 @@ def test_while_a_rebuild_listing_is_unfinished_a_webhook_looks_iGEST_up_first(le
     hint(ledger, 32)
     assert [o.action for o in work(ledger, js, ig).report.outcomes] == [Action.ADOPTED]
     assert ig.called("create_document") == []
+
+
+def test_in_review_mode_a_webhook_makes_one_draft_that_waits_however_often_it_comes(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(10)]), FakeIgest()
+    hint(ledger, 10)
+    first = work(ledger, js, ig, config(review=True))
+    assert [o.action for o in first.report.outcomes] == [Action.DRAFTED]
+    assert ledger.work(10).state == WorkState.REVIEW
+    hint(ledger, 10, "order_updated")  # a replay, or an update of the same paid order
+    again = work(ledger, js, ig, config(review=True), now=NOW + timedelta(minutes=5))
+    assert [o.action for o in again.report.outcomes] == [Action.DRAFTED]
+    assert ig.calls.count("create_document") == 1 and ig.finals() == []
+    # Cancelled while its draft waits: the draft is deleted, nothing is ever finalized.
+    js.add(replace(paid_order(10), status="canceled"))
+    hint(ledger, 10, "order_canceled")
+    gone = work(ledger, js, ig, config(review=True), now=NOW + timedelta(minutes=10))
+    assert [o.action for o in gone.report.outcomes] == [Action.SKIPPED]
+    assert [d for d in ig.documents.values() if d.status == "draft"] == [] and ig.finals() == []

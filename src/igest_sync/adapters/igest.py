@@ -34,6 +34,7 @@ from igest_sync.models import (
     Series,
     StockLevel,
     TaxRate,
+    VatSummary,
 )
 
 SERVICE = "iGEST"
@@ -454,7 +455,31 @@ def _document(body: Any) -> IssuedDocument:
         prices_include_vat=include if isinstance(include, bool) else None,
         related_number=_opt_str(related),
         customer=_customer(customer) if customer else None,
+        vat_breakdown=_breakdown(body.get("vat_breakdown"), where),
     )
+
+
+def _breakdown(raw: Any, where: str) -> tuple[VatSummary, ...]:
+    """``vat_breakdown``: [{rate, base, vat, tax_country?}] (absent: none given)."""
+    if not isinstance(raw, list):
+        return ()
+    rows = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise BadResponse(
+                f"{SERVICE} sent {where} vat_breakdown[{index}], not an object", service=SERVICE
+            )
+        at = f"{where} vat_breakdown[{index}]"
+        country = _opt_str(item.get("tax_country"))
+        rows.append(
+            VatSummary(
+                rate=_decimal(item.get("rate"), f"{at}.rate"),
+                base=_decimal(item.get("base"), f"{at}.base"),
+                vat=_decimal(item.get("vat"), f"{at}.vat"),
+                tax_country=None if country in (None, "PT") else country,
+            )
+        )
+    return tuple(rows)
 
 
 def _customer(body: dict[str, Any]) -> Customer:

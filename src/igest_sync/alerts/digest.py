@@ -62,6 +62,8 @@ class DigestReport:
     failed: list[dict[str, Any]] = field(default_factory=list)  # still open, a person must act
     retrying: list[dict[str, Any]] = field(default_factory=list)  # the runs retry them (VIES ...)
     waiting_payment: int = 0
+    # Review mode: invoice drafts that wait for `igest-sync approve` (order, total, paid at).
+    awaiting_approval: list[dict[str, Any]] = field(default_factory=list)
     oldest_without_document: dict[str, Any] | None = None
     last_run_at: str | None = None
     last_success_at: str | None = None
@@ -101,6 +103,15 @@ def build_digest(ledger: Ledger, start: datetime, end: datetime, *, now: datetim
         item = {"order_id": work.order_id, "kind": work.kind, "reason": work.error or ""}
         (report.retrying if work.transient else report.failed).append(item)
     report.waiting_payment = len(ledger.open_orders())
+    for work in ledger.work_in_states("review", kind="invoice"):
+        order = ledger.order(work.order_id)
+        report.awaiting_approval.append(
+            {
+                "order_id": work.order_id,
+                "total": str(order.total) if order and order.total is not None else None,
+                "paid_at": order.paid_at if order else None,
+            }
+        )
     late = ledger.paid_without_invoice(now)
     if late:
         oldest = late[0]
@@ -141,6 +152,14 @@ def digest_lines(report: DigestReport) -> list[str]:
     lines.append(f"Retried by the runs (a service, VIES): {len(report.retrying)}")
     lines += [f"  order {f['order_id']}: {f['reason']}" for f in report.retrying]
     lines.append(f"Orders waiting for payment: {report.waiting_payment}")
+    if report.awaiting_approval:
+        lines.append(
+            f"Drafts waiting for approval (igest-sync approve): {len(report.awaiting_approval)}"
+        )
+        lines += [
+            f"  order {d['order_id']}: {d['total'] or '?'} EUR, paid {_local(d['paid_at'])}"
+            for d in report.awaiting_approval
+        ]
     oldest = report.oldest_without_document
     lines.append(
         "Oldest paid order without a document: "
@@ -162,6 +181,8 @@ def digest_message(report: DigestReport, config: Config) -> Message:
     subject = f"igest-sync {store}: digest to {day}: {report.invoices} documents, " + (
         f"{len(report.failed)} failed" if report.failed else "nothing failed"
     )
+    if report.awaiting_approval:
+        subject += f", {len(report.awaiting_approval)} drafts to approve"
     lines = digest_lines(report)
     text = "\n".join([f"igest-sync digest for the store {store}", "", *lines, ""]) + (
         "Details: igest-sync status\n"
@@ -181,7 +202,13 @@ def digest_message(report: DigestReport, config: Config) -> Message:
         f"({_eur(report.invoices_total)} EUR), {report.credit_notes} credit notes, "
         f"{len(report.failed)} failed"
         + (f" (orders {_ids(report.failed)})" if report.failed else "")
-        + f", {len(report.retrying)} retrying, {report.waiting_payment} waiting for payment; "
+        + f", {len(report.retrying)} retrying, {report.waiting_payment} waiting for payment"
+        + (
+            f", {len(report.awaiting_approval)} drafts waiting for approval"
+            if report.awaiting_approval
+            else ""
+        )
+        + "; "
         f"last good run {_local(report.last_success_at)}"
     )
     limit = CHAT_LIMITS.get(config.alerts.webhook_format, 3800)

@@ -83,6 +83,8 @@ def failure_events(ledger: Ledger, *, include_transient: bool) -> list[Event]:
     for work in ledger.work_in_states("failed"):
         if work.transient and not include_transient:
             continue
+        if (work.error or "").startswith("rejected by a person"):
+            continue  # approve --reject: the person who rejected it knows (status lists it)
         order = ledger.order(work.order_id)
         reason = work.error or "no reason recorded"
         what = "invoice" if work.kind == "invoice" else "credit note"
@@ -116,6 +118,12 @@ def late_events(ledger: Ledger, config: Config, now: datetime) -> list[Event]:
         reason = f"paid at {row['paid_at']}, no document after {hours} hours (invoice: {state})"
         if row["error"]:
             reason += f": {row['error']}"
+        # Review mode: its checked draft waits for a person, who finalizes it with approve.
+        fix = (
+            f"igest-sync approve {order_id} (or approve --reject {order_id})"
+            if state == "review"
+            else f"igest-sync status --order {order_id}; igest-sync resend {order_id}"
+        )
         events.append(
             Event(
                 kind=LATE,
@@ -124,7 +132,7 @@ def late_events(ledger: Ledger, config: Config, now: datetime) -> list[Event]:
                 order_id=order_id,
                 amount=row["total"],
                 reason=reason,
-                fix=f"igest-sync status --order {order_id}; igest-sync resend {order_id}",
+                fix=fix,
                 customer=row["customer"],
             )
         )
@@ -143,10 +151,18 @@ def notice_events(notices: list[str]) -> list[Event]:
                 title=f"Order {order_id}: needs a look" if order_id else "A notice from igest-sync",
                 order_id=order_id,
                 reason=text,
-                fix=f"igest-sync status --order {order_id}" if order_id else "igest-sync status",
+                fix=_notice_fix(text, order_id),
             )
         )
     return events
+
+
+def _notice_fix(text: str, order_id: int | None) -> str:
+    if order_id is None:
+        return "igest-sync status"
+    if f"igest-sync approve {order_id}" in text:  # review mode: a draft waits for a person
+        return f"igest-sync approve {order_id} (or approve --reject {order_id})"
+    return f"igest-sync status --order {order_id}"
 
 
 def run_error_event(exc: BaseException, command: str) -> Event:

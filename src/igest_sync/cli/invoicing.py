@@ -1,8 +1,9 @@
-"""The invoicing commands: ``invoice``, ``resend`` and ``status``."""
+"""The invoicing commands: ``invoice``, ``resend``, ``approve`` (review mode) and ``status``."""
 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Annotated
 
 import typer
@@ -118,6 +119,110 @@ def resend(
     finish(report)
 
 
+def approve(
+    ctx: typer.Context,
+    order_ids: Annotated[
+        list[int] | None,
+        typer.Argument(help="Orders whose drafts to finalize (or reject).", metavar="ORDER..."),
+    ] = None,
+    approve_all: Annotated[
+        bool, typer.Option("--all", help="Finalize every draft that waits.")
+    ] = False,
+    reject: Annotated[
+        bool,
+        typer.Option(
+            "--reject",
+            help="Delete the drafts of the orders named instead; they wait for `resend`.",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="With --reject: why, kept with the order.", metavar="TEXT"),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Finalize without asking.")] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Review mode: list the invoice drafts that wait, and finalize or reject them.
+
+    With `[invoice] review = true`, `invoice` and `serve` stop each invoice at a draft whose
+    totals were checked against what the customer paid. Without arguments this lists them as
+    iGEST holds them: order, customer, total, VAT by rate and exemption codes (with iGEST's
+    description). Naming orders (or --all) finalizes their drafts after asking; --yes skips
+    the question (needed without a terminal, and with --json). A finalized invoice cannot be
+    undone; a credit note offsets it.
+
+    A draft deleted by hand in iGEST is made again, checked and finalized; one finalized there
+    by hand is adopted. --reject deletes the draft: the order stays failed, "rejected by a
+    person", until `igest-sync resend ORDER` issues it.
+
+    \b
+    Examples:
+      igest-sync approve                 (list what waits)
+      igest-sync approve 10452 10453
+      igest-sync approve --all --yes
+      igest-sync approve --reject 10452 --reason "preço errado"
+    """
+    from datetime import UTC, datetime
+
+    from igest_sync.errors import UsageError
+    from igest_sync.render import review as shown
+    from igest_sync.runs.invoicing import review as flow
+    from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
+    from igest_sync.runs.invoicing.invoice import InvoiceRun
+
+    ids = list(dict.fromkeys(order_ids or []))
+    if reject and (approve_all or not ids):
+        raise UsageError(
+            "--reject deletes the drafts of the orders named; name them, without --all.",
+            hint="Example: igest-sync approve --reject 10452",
+        )
+    if approve_all and ids:
+        raise UsageError("Name the orders to finalize, or pass --all, not both.")
+    if reason is not None and not reject:
+        raise UsageError("--reason goes with --reject.")
+    listed = False
+    with session(ctx) as s:
+        assert s.ledger is not None
+        run = InvoiceRun(s.config, s.ledger, *s.clients, now=datetime.now(UTC))
+        report = flow.ApproveReport(
+            waiting=flow.waiting_drafts(s.ledger, s.igest, ExemptionTexts(s.igest)),
+            listed_only=not ids and not approve_all,
+        )
+        waiting = {d.order_id for d in report.waiting}
+        chosen = sorted(waiting) if approve_all else [i for i in ids if i in waiting]
+        for order_id in ids:
+            refused = flow.not_waiting(s.ledger, order_id)
+            if refused is not None:
+                report.outcomes.append(refused)
+        if reject:
+            for order_id in chosen:
+                report.outcomes.append(
+                    flow.reject(s.ledger, s.igest, order_id, now=run.now, reason=reason)
+                )
+        elif chosen:
+            # In payment order, as listed; the person sees exactly what is finalized.
+            chosen = [d.order_id for d in report.waiting if d.order_id in chosen]
+            if not yes:
+                if json_out or not sys.stdin.isatty():
+                    raise UsageError(
+                        f"Not finalizing {len(chosen)} invoice draft(s) without a confirmation.",
+                        hint="Add --yes to finalize without a terminal (or with --json); "
+                        "`igest-sync approve` lists them first.",
+                    )
+                shown.waiting_drafts(
+                    [d for d in report.waiting if d.order_id in chosen], title="To finalize"
+                )
+                listed = True
+                if not typer.confirm(
+                    f"Finalize {len(chosen)} invoice(s)? They cannot be undone", default=False
+                ):
+                    raise typer.Exit(1)
+            report.outcomes += flow.approve(run, chosen, report.notices)
+        s.notices = list(report.notices)
+    shown.approve_report(report, json_out=json_out, listed=listed)
+    finish(report)
+
+
 def status(
     ctx: typer.Context,
     json_out: JsonOption = False,
@@ -197,4 +302,5 @@ def register(app: typer.Typer) -> None:
     """Add this family's commands to the app, in the order ``--help`` lists them."""
     app.command()(invoice)
     app.command()(resend)
+    app.command()(approve)
     app.command()(status)

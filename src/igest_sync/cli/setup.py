@@ -52,6 +52,14 @@ def init(
     ] = None,
     document_type: Annotated[str, typer.Option(help="FR, FT or FS.")] = "FR",
     series: Annotated[str, typer.Option(help="iGEST document series.")] = "A",
+    review: Annotated[
+        bool,
+        typer.Option(
+            "--review/--no-review",
+            help="Start in review mode: invoices wait as checked drafts for `igest-sync "
+            "approve` (the default for a new store; turn it off after the first days).",
+        ),
+    ] = True,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     yes: Annotated[
         bool,
@@ -72,6 +80,10 @@ def init(
 
     Without a terminal (or with --yes) nothing is asked: the defaults are taken and omitted
     secrets are left to IGEST_SYNC_JUMPSELLER_AUTH_TOKEN and IGEST_SYNC_IGEST_SECURITY_CODE.
+
+    A new store starts in review mode (--no-review to skip it): for the first days invoices
+    wait as checked drafts that you finalize with `igest-sync approve`; then set
+    [invoice] review = false to invoice automatically.
 
     \b
     Examples:
@@ -171,6 +183,7 @@ def init(
             start_date=chosen,
             document_type=document_type,
             series=series,
+            review=review,
         )
     except ConfigError as exc:
         # The values were checked as the file would be, but no file exists yet: name the
@@ -193,6 +206,17 @@ def init(
     else:
         how = "your answer"
     say(f"First day invoiced: {chosen.isoformat()} ({how}; [invoice] start_date).")
+    if review:
+        # How a new store starts: look at the first invoices before they exist, then let go.
+        say(
+            "Review mode is on ([invoice] review = true): for the first days, `invoice` stops "
+            "each invoice at a draft checked against what the customer paid; look with "
+            "`igest-sync approve`, finalize with `igest-sync approve ORDER` (or --all). "
+            "Once the drafts look right, set review = false (or auto_finalize_hour) to "
+            "invoice automatically."
+        )
+    else:
+        say("Review mode is off: `invoice` finalizes each invoice as soon as it is checked.")
     for secret, env_var in (
         (token, "IGEST_SYNC_JUMPSELLER_AUTH_TOKEN"),
         (code, "IGEST_SYNC_IGEST_SECURITY_CODE"),

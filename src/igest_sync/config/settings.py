@@ -72,6 +72,13 @@ class InvoiceConfig:
     email_max_age_days: int = 3
     concurrency: int = 4
     remind_failed_hours: int = 24  # a failure already shown is shown again after this long
+    # Review mode (runs/invoicing/review.py): `invoice` and `serve` stop at a checked draft that waits
+    # for `igest-sync approve`; a draft still waiting at review_deadline_hour (Lisbon) of its
+    # payment day is a notice and an alert; auto_finalize_hour (None: never) finalizes what
+    # waits from that hour of its payment day.
+    review: bool = False
+    review_deadline_hour: int = 18
+    auto_finalize_hour: int | None = None
     # [invoice.exemptions]: AT code per destination and kind, domestic_goods ... export_shipping
     # (fiscal/exemptions.py). product_/shipping_exemption_code remain the domestic pair.
     exemptions: dict[str, str] = field(default_factory=dict)
@@ -391,6 +398,7 @@ def init_values(
     products_vat_rate: Decimal | None = None,
     products_exemption_code: str | None = None,
     jumpseller_hooks_token: str | None = None,
+    review: bool = False,
 ) -> dict:
     """The dict ``igest-sync init`` writes; raises ``ConfigError`` if it would not load.
 
@@ -416,6 +424,8 @@ def init_values(
             "series": series,
             "vat_region": vat_region,
             "warehouse": warehouse,
+            # A new store starts in review mode (init's default): drafts a person approves.
+            "review": review,
         },
         "products": {"vat_rate": products_vat_rate, "exemption_code": products_exemption_code},
     }

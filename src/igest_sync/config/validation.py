@@ -74,6 +74,8 @@ _RANGES: dict[tuple[str, str], tuple[int | Decimal | None, int | Decimal | None]
     ("invoice", "concurrency"): (1, 8),  # iGEST allows 10 requests/s: more workers only queue
     ("invoice", "email_max_age_days"): (0, None),
     ("invoice", "remind_failed_hours"): (0, None),
+    ("invoice", "review_deadline_hour"): (0, 23),
+    ("invoice", "auto_finalize_hour"): (0, 23),
     ("invoice", "credit_lookback_days"): (1, 3650),
     ("stock", "max_zero_share"): (Decimal(0), Decimal(1)),
     ("stock", "jumpseller_location_id"): (1, None),
@@ -315,7 +317,7 @@ def _cross_checks(
         elif rate == 0 and exemption is None and ("products", "exemption_code") not in failed:
             problems.append(
                 f"{label}: [products] exemption_code: missing; required when "
-                "vat_rate is 0 (for example M10, the small-business exemption)"
+                "vat_rate is 0 (for example M10; `igest-sync check` shows iGEST's description of the code)"
             )
         elif rate != 0 and exemption is not None:
             warnings.append(f"{label}: [products] exemption_code: ignored, vat_rate is {rate}")
@@ -343,6 +345,11 @@ def _cross_checks(
         warnings.append(
             f"{label}: [invoice] sources: {', '.join(map(repr, unknown_sources))} is not one "
             f"of Jumpseller's sources ({', '.join(KNOWN_SOURCES)}); check the spelling"
+        )
+    if invoice.get("auto_finalize_hour") is not None and not invoice.get("review", False):
+        warnings.append(
+            f"{label}: [invoice] auto_finalize_hour: ignored, review is false (every draft "
+            "is finalized at once)"
         )
     _alerts_checks(sections["alerts"], failed, label, problems)
     if invoice.get("start_date") is None and ("invoice", "start_date") not in failed:

@@ -12,10 +12,12 @@ from igest_sync.config import InvoiceConfig
 from igest_sync.fiscal.destination import Zone
 
 # The code an accountant usually gives for each destination, named in refusals as an example.
+# Only the code: its meaning is iGEST's to say (`igest-sync check` shows iGEST's description of
+# each configured code), never a text of ours.
 TYPICAL = {
-    Zone.DOMESTIC: "M10 for the art. 53 exemption",
-    Zone.EU: "M16, art. 14.º RITI, for a business in another Member State",
-    Zone.EXPORT: "M05, art. 14.º CIVA, for exports",
+    Zone.DOMESTIC: "M10",
+    Zone.EU: "M16",
+    Zone.EXPORT: "M05",
 }
 
 

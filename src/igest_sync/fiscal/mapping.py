@@ -137,8 +137,9 @@ def _vat_rate(
             raise OrderRejected(
                 order.id,
                 f"{label} has 0 % VAT and goes to {_where(destination)}; a 0 % line needs an "
-                f"exemption reason: set {setting_to_fill(destination.zone, shipping)} (e.g. "
-                f"{TYPICAL[destination.zone]}) or give it a VAT rate.",
+                f"exemption reason: set {setting_to_fill(destination.zone, shipping)} (often "
+                f"{TYPICAL[destination.zone]}; ask your accountant, and `igest-sync check` shows "
+                "iGEST's description of the code) or give it a VAT rate.",
             )
         if code not in pt_rules.EXEMPTION_CODES:
             raise OrderRejected(

@@ -210,6 +210,17 @@ def status_report(report: StatusReport, *, json_out: bool = False) -> None:
         for o in report.waiting:
             table.add_row(str(o.order_id), local_time(o.paid_at))
         _show(table)
+    if report.review:
+        table = _table("Drafts waiting for approval (igest-sync approve)", title_style="yellow")
+        _key_column(table, "Order")
+        _key_column(table, "Paid at")
+        _text_column(table, "Customer")
+        _key_column(table, "Total (EUR)", right=True)
+        for d in report.review:
+            table.add_row(
+                str(d.order_id), local_time(d.paid_at), _cell(d.customer), _money(d.total)
+            )
+        _show(table)
     if report.open_orders:
         table = _table("Waiting for payment")
         _key_column(table, "Order")

@@ -10,6 +10,10 @@ Lifecycle of one piece of work (an invoice or a credit note for one order), ``wo
        │            │           │            │
        └────────────┴───────────┴────────────┴──▶ failed (reason, transient?, attempts)
 
+In review mode (``[invoice] review``) an invoice stops at ``review`` after ``draft``: its checked
+draft waits in iGEST for a person (``approve``), phase still ``draft``; ``approve`` carries it on
+to ``finalizing`` and ``final``, ``approve --reject`` to ``failed`` (not transient).
+
 ``phase`` keeps the furthest step that may have reached iGEST (requested, draft, finalizing),
 or "unverified" for work recorded while the ledger was empty: work with a phase set is looked
 up by its external reference before anything is sent again.

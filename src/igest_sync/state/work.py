@@ -194,7 +194,7 @@ class WorkMixin(LedgerBase):
         """Forget work that never reached iGEST (no phase): the order no longer needs it."""
         self._write(
             "DELETE FROM work WHERE order_id=? AND kind=? AND seq=? AND phase IS NULL "
-            "AND state IN ('pending', 'failed')",
+            "AND state IN ('pending', 'failed', 'review')",
             (order_id, kind, seq),
         )
 

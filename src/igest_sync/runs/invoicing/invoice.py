@@ -35,6 +35,7 @@ from igest_sync.models import (
 )
 from igest_sync.references import external_reference
 from igest_sync.runs.credits.credit import Credits
+from igest_sync.runs.invoicing import review
 from igest_sync.runs.invoicing.discover import PAID, Discovery, igest_documents_since, record_order
 from igest_sync.runs.invoicing.followup import FollowUp
 from igest_sync.runs.invoicing.issuer import CrashHook, Issuer
@@ -114,6 +115,10 @@ class InvoiceRun:
         if plan.fresh and plan.orders:
             self.issuer.use_listing(igest_documents_since(self.igest, plan.floor))
         self._issue_all(plan.orders, report)
+        # Review mode: drafts due without a person (the automatic hour, or review turned off)
+        # or whose order was cancelled, and a notice for each still waiting past the deadline.
+        review.sweep_waiting(self, report.outcomes, report.notices)
+        report.notices.extend(review.deadline_notices(self.config, self.ledger, self.now))
         self.credits.credit_cancelled(report)
         remember_store_name(self.ledger, self.jumpseller, self.now)
         self.followup.finish(report.notices)
@@ -205,11 +210,15 @@ class InvoiceRun:
         *,
         override: CustomerOverride | None = None,
         force_lookup: bool = False,
+        approved: bool = False,
     ) -> ItemOutcome:
         """Issue one recorded, paid order exactly once and attach its document (a worker's
-        step: ``invoice`` runs several at a time, ``serve`` one per webhook hint)."""
+        step: ``invoice`` runs several at a time, ``serve`` one per webhook hint, ``approve``
+        one per draft it finalizes: ``approved``)."""
         try:
-            outcome = self.issuer.issue(order, override=override, force_lookup=force_lookup)
+            outcome = self.issuer.issue(
+                order, override=override, force_lookup=force_lookup, approved=approved
+            )
         except IgestSyncError:
             raise  # a run-wide failure (credentials refused): in_parallel stops the run
         except Exception as exc:  # a bug must not lose the rest of the batch
@@ -301,11 +310,14 @@ class InvoiceRun:
                 continue
             report.drafts.append(draft)
             after = f" once VIES confirms {vat_number}" if vat_number else ""
+            # Review mode: the run would stop at the checked draft, for `approve`.
+            verb = "would draft" if self.config.invoice.review else "would issue"
+            hold = " for approval (review mode)" if self.config.invoice.review else ""
             report.outcomes.append(
                 ItemOutcome(
                     str(order.id),
                     Action.WOULD_ISSUE,
-                    f"would issue {draft.type} {draft.gross_total} EUR{after}",
+                    f"{verb} {draft.type} {draft.gross_total} EUR{after}{hold}",
                 )
             )
 

@@ -8,12 +8,19 @@ when its totals are right and deleted otherwise. The draft's totals, as iGEST co
 must equal what the customer paid before it is finalized.
 
 One ``Issuer`` per run, handed to whoever issues (``invoice``, ``resend``, the credit pass,
-``credit``, ``reconcile --fix``). Its public API is ``issue``, ``credit_note``,
+``credit``, ``reconcile --fix``, ``approve``). Its public API is ``issue``, ``credit_note``,
 ``already``, ``failed`` and ``use_listing``; everything else is a step of the one path.
 
 An order has one invoice but may have several credit notes: each is its own work, keyed by
 ``seq`` (1, 2 ...) with its own reference (its request's: ``...:credit:r<key>``), so every
 step below carries the seq of the work it is about.
+
+Review mode (``[invoice] review``): an invoice stops at its checked draft, recorded as work in
+state ``review`` that waits for a person (``approve``, ``runs/invoicing/review.py``). Such work is never
+drafted again by a run: its draft carries the order's reference, so a crash or a lost state file
+finds it by lookup and reuses it instead of creating another. ``approved=True`` finalizes it
+through the same path (a draft deleted in iGEST meanwhile is made again; one finalized there by
+hand is adopted).
 
 ``crash_hook``, when given, is called with the name of each step just before the step runs
 (``begin``, ``lookup``, ``request``, ``drafted``, ``finalize``, ``record``): a test raises from
@@ -44,6 +51,8 @@ from igest_sync.models import (
     WorkState,
 )
 from igest_sync.references import external_reference
+from igest_sync.runs.invoicing import review
+from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
 from igest_sync.runs.invoicing.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger, WorkRecord
@@ -67,8 +76,12 @@ class Issuer:
         today: date,
         crash_hook: CrashHook | None = None,
         intra_eu: IntraEuCheck | None = None,
+        review: bool | None = None,
     ) -> None:
         self.config = config
+        # Stop invoices at a checked draft that waits for a person (``[invoice] review``).
+        self.review = config.invoice.review if review is None else review
+        self.exemption_texts = ExemptionTexts(igest)  # asked only when a held draft is exempt
         self.settings = config.invoice
         self.store = config.jumpseller.store
         self.ledger = ledger
@@ -90,9 +103,28 @@ class Issuer:
             self.crash_hook(name)
 
     def issue(
-        self, order: Order, *, override: CustomerOverride | None = None, force_lookup: bool = False
+        self,
+        order: Order,
+        *,
+        override: CustomerOverride | None = None,
+        force_lookup: bool = False,
+        approved: bool = False,
     ) -> ItemOutcome:
-        """The invoice of a paid order."""
+        """The invoice of a paid order.
+
+        In review mode the invoice stops at its checked draft (``Action.DRAFTED``) unless
+        ``approved`` (a person's ``approve``, or the automatic hour). A draft that already waits
+        is left as it is: nothing is asked of iGEST until it is approved or rejected.
+        """
+        work = self.ledger.work(order.id)
+        if (
+            not approved
+            and self.review
+            and order.status == PAID
+            and work is not None
+            and work.state == WorkState.REVIEW
+        ):
+            return self.waiting_review(order.id, work)
 
         def build() -> DocumentDraft:
             if order.status != PAID:
@@ -120,7 +152,14 @@ class Issuer:
                 vies=check,
             )
 
-        return self._issue(order.id, Kind.INVOICE, build, force_lookup=force_lookup)
+        return self._issue(
+            order.id,
+            Kind.INVOICE,
+            build,
+            force_lookup=force_lookup or approved,
+            hold=self.review and not approved,
+            approved=approved,
+        )
 
     def credit_note(
         self,
@@ -157,6 +196,8 @@ class Issuer:
         seq: int = 1,
         request: str | None = None,
         reference: str | None = None,
+        hold: bool = False,
+        approved: bool = False,
     ) -> ItemOutcome:
         key = str(order_id)
         ref = reference or external_reference(self.store, order_id, kind)
@@ -196,9 +237,15 @@ class Issuer:
                 return self._waiting(order_id, kind, exc.reason)
             return self.failed(order_id, kind, exc.reason, False, hint=exc.hint, seq=seq)
         try:
-            document = self._draft(order_id, kind, draft, drafts, seq)
+            document = self._draft(order_id, kind, draft, drafts, seq, fresh_date=approved)
             if isinstance(document, str):  # totals differ: the draft is gone, nothing issued
                 return self.failed(order_id, kind, document, False, seq=seq)
+            if approved and drafts and all(d.gross_total != draft.gross_total for d in drafts):
+                # The order changed since the person looked at its draft (another total): the
+                # new draft waits for a look of its own; nothing is finalized unseen.
+                hold = True
+            if hold:
+                return self._hold(order_id, document, draft, changed=approved)
             self._step("finalize")
             final = self._finalize(order_id, kind, document, seq)
         except AuthError:
@@ -271,9 +318,22 @@ class Issuer:
         draft: DocumentDraft,
         strays: list[IssuedDocument],
         seq: int = 1,
+        *,
+        fresh_date: bool = False,
     ) -> IssuedDocument | str:
-        """A draft in iGEST whose totals equal the order's, or why there is none."""
-        reusable = next((d for d in strays if d.gross_total == draft.gross_total), None)
+        """A draft in iGEST whose totals equal the order's, or why there is none.
+
+        ``fresh_date`` (an approval): a draft dated another day is made again, dated today, so
+        that the document is dated the day it is finalized (iGEST refuses a date before the
+        series' last document)."""
+        reusable = next(
+            (
+                d
+                for d in strays
+                if d.gross_total == draft.gross_total and (not fresh_date or d.date == draft.date)
+            ),
+            None,
+        )
         self._discard([d for d in strays if d is not reusable])
         if reusable is not None:
             log.info("Reusing draft %s left for order %s", reusable.id, order_id)
@@ -354,6 +414,18 @@ class Issuer:
         what = "invoiced" if kind == Kind.INVOICE else "credited"
         log.error("Order %s not %s: %s", order_id, what, text)
         return ItemOutcome(str(order_id), Action.FAILED, text, kind=kind, transient=transient)
+
+    def _hold(
+        self, order_id: int, document: IssuedDocument, draft: DocumentDraft, *, changed: bool
+    ) -> ItemOutcome:
+        """Review mode: the checked draft waits for a person (``igest-sync approve``)."""
+        self.ledger.mark(order_id, Kind.INVOICE, WorkState.REVIEW, document_id=document.id)
+        log.info("Draft %s for order %s waits for approval", document.id, order_id)
+        return review.held(order_id, document, draft, self.exemption_texts, changed=changed)
+
+    def waiting_review(self, order_id: int, work: WorkRecord) -> ItemOutcome:
+        """Work whose draft already waits for approval: nothing is asked of iGEST."""
+        return review.still_waiting(self.ledger, order_id)
 
     def _waiting(self, order_id: int, kind: Kind, reason: str) -> ItemOutcome:
         """Not issued yet for a reason that passes by itself (VIES did not answer): kept as a

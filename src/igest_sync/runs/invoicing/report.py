@@ -48,8 +48,11 @@ class InvoiceReport:
             )
         issued = self.count(Action.ISSUED) + self.count(Action.ADOPTED)
         waiting = self.count(Action.WAITING)
-        return f"Issued {issued}, failed {self.failed}, skipped {self.count(Action.SKIPPED)}" + (
-            f", waiting {waiting}" if waiting else ""
+        drafted = self.count(Action.DRAFTED)
+        return (
+            f"Issued {issued}, failed {self.failed}, skipped {self.count(Action.SKIPPED)}"
+            + (f", waiting {waiting}" if waiting else "")
+            + (f", {drafted} drafts waiting for approval (igest-sync approve)" if drafted else "")
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -61,6 +64,8 @@ class InvoiceReport:
             "skipped": self.count(Action.SKIPPED),
             # Not issued yet for a reason that passes by itself (VIES did not answer).
             "waiting": self.count(Action.WAITING),
+            # Review mode: checked drafts that wait for a person (igest-sync approve).
+            "drafted": self.count(Action.DRAFTED),
             "checkpoint": self.checkpoint,
             "orders": [
                 {"order_id": o.key, "action": str(o.action), "detail": o.detail, **o.facts()}

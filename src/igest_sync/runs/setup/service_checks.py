@@ -249,12 +249,19 @@ def _check_exemption_codes(config: Config, igest: IgestApi) -> list[CheckResult]
     wanted = {key: code for key, code in wanted.items() if code}
     if not wanted:
         return [CheckResult("Exemption codes", True, "none configured")]
-    known = {r.code for r in _call("Exemption codes", igest.exemption_reasons, IGEST_AUTH_HINT)}
+    reasons = _call("Exemption codes", igest.exemption_reasons, IGEST_AUTH_HINT)
+    # The meaning shown is iGEST's own text: sources word some codes differently (M44-M46).
+    known = {r.code: r for r in reasons}
     results = []
     for key, code in wanted.items():
         name = f"Exemption code {code} ({key})"
         if code in known:
-            results.append(CheckResult(name, True, "known to iGEST"))
+            text = known[code].description.strip()
+            ref = (known[code].legal_reference or "").strip()
+            if ref and ref not in text:
+                text = f"{text} ({ref})" if text else ref
+            detail = f"known to iGEST: {text}" if text else "known to iGEST (no description)"
+            results.append(CheckResult(name, True, detail))
         else:
             results.append(
                 CheckResult(

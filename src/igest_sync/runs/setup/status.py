@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from igest_sync.errors import IgestSyncError
 from igest_sync.models import IN_FLIGHT, Kind, WorkState
+from igest_sync.runs.invoicing.review_list import WaitingDraft, waiting_drafts
 from igest_sync.runs.services import JumpsellerApi
 from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK
 from igest_sync.state.ledger import DocumentRecord, Ledger, OrderRecord, WorkRecord
@@ -70,6 +71,8 @@ class StatusReport:
     last_webhook_at: str | None = None
     last_sweep_at: str | None = None
     hints_waiting: int = 0
+    # Review mode: invoices stopped at a checked draft that wait for `igest-sync approve`.
+    review: list[WaitingDraft] = field(default_factory=list)
 
     @property
     def credited_by(self) -> dict[int, str]:
@@ -92,6 +95,7 @@ class StatusReport:
         return (
             f"{len(self.documents)} documents shown, {len(self.failed)} failed, "
             f"{len(self.waiting)} in progress, {len(self.open_orders)} waiting for payment"
+            + (f", {len(self.review)} drafts waiting for approval" if self.review else "")
         )
 
     def to_json(self) -> dict:
@@ -138,6 +142,16 @@ class StatusReport:
                 for w, o in self.failed
             ],
             "waiting": [{"order_id": o.order_id, "paid_at": o.paid_at} for o in self.waiting],
+            "review": [
+                {
+                    "order_id": d.order_id,
+                    "customer": d.customer,
+                    "total": None if d.total is None else str(d.total),
+                    "paid_at": d.paid_at,
+                    "waiting_since": d.waiting_since,
+                }
+                for d in self.review
+            ],
             "open": [
                 {
                     "order_id": o.order_id,
@@ -224,6 +238,7 @@ def build_status(
         last_webhook_at=ledger.get_meta(LAST_WEBHOOK),
         last_sweep_at=ledger.get_meta(LAST_SWEEP),
         hints_waiting=ledger.hints_count(),
+        review=[d for d in waiting_drafts(ledger) if only is None or d.order_id == only],
     )
     # A credit note may fall outside the documents listed: ask for each listed invoice's order
     # (one query over the credit notes, which are few).
@@ -236,6 +251,8 @@ def build_status(
     # A paid order's invoice is due on the payment day: flag those waiting more than a day.
     # (A failed credit note is not a late invoice: its invoice was issued.)
     pending_paid = [o for w, o in failed if o is not None and w.kind == Kind.INVOICE] + waiting
+    # A draft waiting for approval is not issued either: it counts as late like the others.
+    pending_paid += [o for d in report.review if (o := ledger.order(d.order_id)) is not None]
     for order in pending_paid:
         if order.paid_at and order.status == "paid":
             hours = (now - datetime.fromisoformat(order.paid_at)) / timedelta(hours=1)

@@ -1,0 +1,97 @@
+"""What ``approve`` shows: the drafts that wait for approval, and what was done with them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from igest_sync.render.console import (
+    _cell,
+    _key_column,
+    _money,
+    _show,
+    _table,
+    _text_column,
+    emit_json,
+    local_time,
+)
+
+if TYPE_CHECKING:
+    from igest_sync.runs.invoicing.review import ApproveReport
+    from igest_sync.runs.invoicing.review_list import WaitingDraft
+
+_IGEST_STATE = {
+    "waiting": "draft in iGEST",
+    "deleted": "deleted in iGEST: approving makes it again",
+    "finalized": "finalized in iGEST: approving adopts it",
+    "unknown": "iGEST could not be read",
+}
+
+
+def waiting_drafts(drafts: list[WaitingDraft], *, title: str | None = None) -> None:
+    """The drafts as iGEST holds them: order, customer, total, VAT by rate, exemptions."""
+    if not drafts:
+        _show("No invoice draft waits for approval.")
+        return
+    table = _table(title or "Invoice drafts waiting for approval")
+    _key_column(table, "Order")
+    _key_column(table, "Paid at")
+    _text_column(table, "Customer")
+    _key_column(table, "Total (EUR)", right=True)
+    _text_column(table, "VAT by rate")
+    _text_column(table, "Exemption")
+    _text_column(table, "In iGEST")
+    for d in drafts:
+        vat = "; ".join(
+            f"{v.rate}%{' ' + v.tax_country if v.tax_country else ''}: {v.vat} on {v.base}"
+            for v in d.vat
+        )
+        state = _IGEST_STATE.get(d.igest, d.igest)
+        if d.igest == "finalized" and d.number:
+            state = f"finalized in iGEST as {d.number}: approving adopts it"
+        total = d.gross_total if d.gross_total is not None else d.total
+        if d.gross_total is not None and d.total is not None and d.gross_total != d.total:
+            state += f" (order total {d.total})"
+        table.add_row(
+            str(d.order_id),
+            local_time(d.paid_at),
+            _cell(d.customer),
+            _money(total),
+            _cell(vat or "-"),
+            _cell("; ".join(text for _, text in d.exemptions) or "-"),
+            _cell(state),
+        )
+    _show(table)
+
+
+def approve_report(report: ApproveReport, *, json_out: bool = False, listed: bool) -> None:
+    """The outcome of ``approve``; ``listed``: the waiting drafts were shown already."""
+    if json_out:
+        emit_json(report.to_json())
+        return
+    if report.listed_only:
+        if not listed:
+            waiting_drafts(report.waiting)
+        if report.waiting:
+            _show(
+                _cell(
+                    "Finalize with `igest-sync approve ORDER...` or `approve --all`; reject one "
+                    "with `igest-sync approve --reject ORDER`."
+                )
+            )
+        return
+    if report.outcomes:
+        table = _table("Approval")
+        _key_column(table, "Order")
+        _key_column(table, "Result")
+        _key_column(table, "Document")
+        _text_column(table, "Detail")
+        for o in report.outcomes:
+            style = "red" if o.action == "failed" else None
+            number = o.number or ""
+            table.add_row(
+                _cell(o.key), _cell(o.action), _cell(number), _cell(o.detail), style=style
+            )
+        _show(table)
+    for notice in report.notices:
+        _show(f"[yellow]note:[/yellow] {_cell(notice)}")
+    _show(_cell(report.summary()))

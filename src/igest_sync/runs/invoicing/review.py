@@ -1,0 +1,370 @@
+"""Review mode: invoices that stop at a checked draft and wait for a person.
+
+With ``[invoice] review = true`` the issuer (``runs/issuer.py``) creates each invoice as a draft,
+checks its totals against what the customer paid, and records the work in state ``review``
+instead of finalizing it. Here is what happens to such work afterwards:
+
+- ``waiting_drafts`` (``runs/review_list.py``): what waits, from the ledger and (for
+  ``approve``) from iGEST: the draft's totals, VAT by rate and exemption codes as iGEST holds
+  them, and whether the draft is still there (deleted by hand: approving makes it again;
+  finalized by hand: approving adopts it);
+- ``held``: what a run reports of a draft it stops at (exempt lines with iGEST's texts);
+- ``approve``: finalizes the chosen drafts through the issuer's exactly-once path, then attaches
+  and emails them as ``invoice`` does;
+- ``reject``: deletes the draft in iGEST and leaves the order failed "rejected by a person",
+  until ``igest-sync resend ORDER`` issues it;
+- ``sweep_waiting``: what ``invoice`` and ``serve``'s sweep finalize without a person: nothing,
+  unless the merchant set ``auto_finalize_hour`` (from that hour of the order's payment day) or
+  turned review off again (then what still waits is finalized by the next run); the draft of an
+  order cancelled meanwhile is deleted;
+- ``deadline_notices``: an invoice-receipt is due on the payment day, so a draft still waiting
+  at ``review_deadline_hour`` (Lisbon) of that day becomes a notice, printed and alerted once,
+  then reminded every ``remind_failed_hours`` (the rule of every notice).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from igest_sync.errors import ApiError, AuthError, IgestSyncError, NotFound
+from igest_sync.models import (
+    Action,
+    DocumentDraft,
+    DocumentFacts,
+    DocumentStatus,
+    IssuedDocument,
+    ItemOutcome,
+    Kind,
+    Order,
+    WorkState,
+)
+from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
+from igest_sync.runs.invoicing.review_list import (  # noqa: F401 (re-exported: review.waiting_drafts ...)
+    DELETED,
+    FINALIZED,
+    UNKNOWN,
+    WAITING,
+    WaitingDraft,
+    waiting_drafts,
+    waiting_work,
+)
+from igest_sync.runs.services import IgestApi
+from igest_sync.state.ledger import Ledger, OrderRecord
+from igest_sync.timeutil import LISBON, lisbon_date
+
+if TYPE_CHECKING:
+    from igest_sync.config import Config
+    from igest_sync.runs.services import JumpsellerApi
+
+
+class _FollowUp(Protocol):
+    def finish(self, notices: list[str]) -> None: ...
+
+
+class ApprovingRun(Protocol):
+    """What approving and the sweep use of an invoice run (``InvoiceRun``): named here, not
+    imported, because the run's issuer imports this module."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def jumpseller(self) -> JumpsellerApi: ...
+    @property
+    def followup(self) -> _FollowUp: ...
+    @property
+    def now(self) -> datetime: ...
+
+    def issue_one(
+        self, order: Order, notices: list[str], *, approved: bool = False
+    ) -> ItemOutcome: ...
+
+
+log = logging.getLogger("igest_sync.invoice")
+
+# The first words of a rejected order's error: `status` and the alerts tell it apart.
+REJECTED = "rejected by a person"
+
+# -- what a run reports of a draft it holds ----------------------------------------------------
+
+
+def held(
+    order_id: int,
+    document: IssuedDocument,
+    draft: DocumentDraft,
+    texts: ExemptionTexts,
+    *,
+    changed: bool,
+) -> ItemOutcome:
+    """The outcome of an invoice stopped at its checked draft; an exempt line's code is shown
+    with iGEST's own description of it."""
+    if changed:
+        detail = (
+            f"the order changed since its draft was made: a new draft of {document.gross_total} "
+            f"EUR waits for approval (igest-sync approve {order_id})"
+        )
+    else:
+        detail = (
+            f"draft of {document.gross_total} EUR checked; it waits for approval "
+            f"(igest-sync approve {order_id})"
+        )
+    codes = sorted({line.exemption_code for line in draft.lines if line.exemption_code})
+    if codes:
+        try:
+            labels = [texts.label(code) for code in codes]
+        except IgestSyncError:  # refused credentials: the next call stops the run, not this
+            labels = codes
+        detail += f"; exempt lines: {'; '.join(labels)}"
+    return ItemOutcome(
+        str(order_id),
+        Action.DRAFTED,
+        detail,
+        kind=Kind.INVOICE,
+        document=DocumentFacts(None, document.gross_total),
+        warnings=tuple(draft.warnings),
+    )
+
+
+def still_waiting(ledger: Ledger, order_id: int) -> ItemOutcome:
+    """The outcome for an order whose draft already waits: nothing was asked of iGEST."""
+    order = ledger.order(order_id)
+    return ItemOutcome(
+        str(order_id),
+        Action.DRAFTED,
+        f"its draft waits for approval (igest-sync approve {order_id})",
+        kind=Kind.INVOICE,
+        document=DocumentFacts(None, order.total if order is not None else None),
+    )
+
+
+# -- a person's decision ----------------------------------------------------------------------
+
+
+@dataclass
+class ApproveReport:
+    """What ``approve`` showed and did."""
+
+    waiting: list[WaitingDraft] = field(default_factory=list)
+    outcomes: list[ItemOutcome] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    listed_only: bool = False  # no order chosen: the list, nothing done
+
+    def count(self, action: str) -> int:
+        return sum(1 for o in self.outcomes if o.action == action)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.count(Action.FAILED) else 0
+
+    def summary(self) -> str:
+        if self.listed_only:
+            n = len(self.waiting)
+            return f"{n} draft{'s' if n != 1 else ''} waiting for approval"
+        issued = self.count(Action.ISSUED) + self.count(Action.ADOPTED)
+        parts = [f"Finalized {issued}", f"rejected {self.count(Action.REJECTED)}"]
+        parts.append(f"failed {self.count(Action.FAILED)}")
+        if self.count(Action.DRAFTED):
+            parts.append(f"still waiting {self.count(Action.DRAFTED)}")
+        if self.count(Action.SKIPPED):
+            parts.append(f"skipped {self.count(Action.SKIPPED)}")
+        return ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "waiting": [d.to_json() for d in self.waiting],
+            "finalized": self.count(Action.ISSUED) + self.count(Action.ADOPTED),
+            "rejected": self.count(Action.REJECTED),
+            "failed": self.count(Action.FAILED),
+            "orders": [
+                {"order_id": o.key, "action": str(o.action), "detail": o.detail, **o.facts()}
+                for o in self.outcomes
+            ],
+            "notices": list(self.notices),
+        }
+
+
+def not_waiting(ledger: Ledger, order_id: int) -> ItemOutcome | None:
+    """Why ``order_id`` cannot be approved or rejected (no draft of it waits), or None."""
+    work = ledger.work(order_id)
+    if work is not None and work.state == WorkState.REVIEW:
+        return None
+    if work is None:
+        why = "igest-sync knows no invoice work for it (see igest-sync status)"
+    elif work.state == WorkState.FINAL:
+        why = "its invoice is final already"
+    elif work.state == WorkState.FAILED:
+        why = f"it failed: {work.error}; issue it with `igest-sync resend {order_id}`"
+    else:
+        why = f"its invoice is {work.state}, not a draft waiting for approval"
+    return ItemOutcome(str(order_id), Action.FAILED, f"no draft waits for approval: {why}")
+
+
+def approve(run: ApprovingRun, order_ids: list[int], notices: list[str]) -> list[ItemOutcome]:
+    """Finalize the waiting drafts of ``order_ids`` (oldest payment first), then attach them.
+
+    Each order is read again from Jumpseller and goes through the issuer's exactly-once path
+    (``approved=True``): the draft is looked up by its reference first; one finalized in iGEST
+    by hand is adopted, one deleted there is made again, checked and finalized; one whose order
+    changed since (another total) is made again and waits for another look.
+    """
+    outcomes = []
+    for order_id in order_ids:
+        try:
+            order = run.jumpseller.order(order_id)
+        except AuthError:
+            raise
+        except ApiError as exc:
+            outcomes.append(
+                ItemOutcome(
+                    str(order_id),
+                    Action.FAILED,
+                    f"could not read the order from Jumpseller: {exc}; its draft still waits",
+                    kind=Kind.INVOICE,
+                    transient=exc.transient,
+                )
+            )
+            continue
+        outcomes.append(run.issue_one(order, notices, approved=True))
+    run.followup.finish(notices)
+    return outcomes
+
+
+def reject(
+    ledger: Ledger, igest: IgestApi, order_id: int, *, now: datetime, reason: str | None = None
+) -> ItemOutcome:
+    """Delete the order's waiting draft in iGEST and leave the order failed until ``resend``.
+
+    A draft finalized in iGEST meanwhile cannot be rejected: it is adopted (an issued invoice
+    is offset by a credit note, never deleted) and the outcome says so.
+    """
+    work = ledger.work(order_id)
+    assert work is not None
+    ref = work.external_reference
+    try:
+        found = [
+            d
+            for d in igest.find_documents(external_reference=ref)
+            if d.external_reference == ref and d.status != DocumentStatus.CANCELLED
+        ]
+        final = next((d for d in found if d.status == DocumentStatus.FINAL), None)
+        if final is not None:
+            ledger.record_final(order_id, Kind.INVOICE, final, email=False, adopted=True)
+            return ItemOutcome(
+                str(order_id),
+                Action.ADOPTED,
+                f"{final.number} was finalized in iGEST already; adopted, not rejected (credit "
+                f"it with `igest-sync credit {order_id} --reason TEXT` if it must be undone)",
+                kind=Kind.INVOICE,
+                document=DocumentFacts(final.number, final.gross_total),
+            )
+        for draft in found:
+            try:
+                igest.delete_document(draft.id)
+            except NotFound:
+                pass  # deleted meanwhile (by hand, or a retried DELETE)
+    except AuthError:
+        raise
+    except ApiError as exc:
+        return ItemOutcome(
+            str(order_id),
+            Action.FAILED,
+            f"could not delete its draft in iGEST: {exc}; it still waits for approval",
+            kind=Kind.INVOICE,
+            transient=exc.transient,
+        )
+    why = f" ({reason.strip()})" if reason and reason.strip() else ""
+    text = (
+        f"{REJECTED} on {lisbon_date(now)}{why}: its draft was deleted in iGEST; issue it "
+        f"later with `igest-sync resend {order_id}`"
+    )
+    ledger.clear_phase(order_id, Kind.INVOICE)
+    ledger.fail(order_id, Kind.INVOICE, text, transient=False)
+    # The person who rejected it knows: the runs remind of it only after remind_failed_hours.
+    ledger.mark_reported(order_id, Kind.INVOICE, now)
+    log.warning("Order %s: %s", order_id, text)
+    return ItemOutcome(str(order_id), Action.REJECTED, text, kind=Kind.INVOICE)
+
+
+# -- without a person: the automatic hour and the deadline ----------------------------------
+
+
+def _moment(day: date, hour: int) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=LISBON)
+
+
+def _payment_day(order: OrderRecord | None, now: datetime) -> date:
+    if order is not None and order.paid_at:
+        return lisbon_date(datetime.fromisoformat(order.paid_at))
+    return lisbon_date(now)  # paid without a payment time: today is its day
+
+
+def due_for_finalizing(config: Config, ledger: Ledger, now: datetime) -> list[int]:
+    """The waiting drafts a run finalizes without a person: all of them when review is off
+    again; with ``auto_finalize_hour``, those whose payment day has reached that hour."""
+    settings = config.invoice
+    waiting = waiting_work(ledger)
+    if not settings.review:
+        return [w.order_id for w in waiting]
+    hour = settings.auto_finalize_hour
+    if hour is None:
+        return []
+    return [
+        w.order_id
+        for w in waiting
+        if now >= _moment(_payment_day(ledger.order(w.order_id), now), hour)
+    ]
+
+
+def sweep_waiting(run: ApprovingRun, outcomes: list[ItemOutcome], notices: list[str]) -> None:
+    """``invoice`` and ``serve``'s sweep over the waiting drafts: finalize those due without a
+    person, and delete the draft of an order cancelled meanwhile (never finalized).
+
+    Each waiting order is read again from Jumpseller (one request each: drafts wait only during
+    the review days, and only until someone looks); one that cannot be read just keeps waiting.
+    """
+    waiting = waiting_work(run.ledger)
+    if not waiting:
+        return
+    due = set(due_for_finalizing(run.config, run.ledger, run.now))
+    for work in waiting:
+        try:
+            order = run.jumpseller.order(work.order_id)
+        except AuthError:
+            raise
+        except ApiError as exc:
+            log.warning("Could not read order %s, whose draft waits: %s", work.order_id, exc)
+            continue
+        if order.status != "paid":
+            # Its draft is looked up and deleted; nothing is issued (the issuer's rule).
+            outcomes.append(run.issue_one(order, notices, approved=True))
+        elif order.id in due:
+            log.info("Finalizing the draft of order %s (automatic hour or review off)", order.id)
+            outcomes.append(run.issue_one(order, notices, approved=True))
+
+
+def deadline_notices(config: Config, ledger: Ledger, now: datetime) -> list[str]:
+    """A notice per draft still waiting at ``review_deadline_hour`` of its payment day.
+
+    The text stays the same while the draft waits, so that it is printed and alerted once, then
+    reminded every ``remind_failed_hours`` (the rule of every notice)."""
+    hour = config.invoice.review_deadline_hour
+    notices = []
+    for work in waiting_work(ledger):
+        order = ledger.order(work.order_id)
+        if order is not None and order.status != "paid":
+            continue  # cancelled meanwhile: its draft is deleted by the next look
+        day = _payment_day(order, now)
+        if now < _moment(day, hour):
+            continue
+        total = f" ({order.total} EUR)" if order is not None and order.total is not None else ""
+        notices.append(
+            f"Order {work.order_id}: its invoice draft{total} still waits for approval after "
+            f"{hour:02d}:00 of its payment day {day}; an invoice-receipt is due on that day. "
+            f"Finalize it with `igest-sync approve {work.order_id}` (or reject it with "
+            f"`igest-sync approve --reject {work.order_id}`)."
+        )
+    return notices

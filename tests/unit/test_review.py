@@ -1,0 +1,361 @@
+"""Review mode against in-memory fakes: invoices stop at a checked draft that waits for a
+person; approve finalizes it through the exactly-once path, reject deletes it, and neither a
+rerun, a crash nor a lost state file ever makes a second draft for an order.
+
+Every moment is fixed (payment 2026-11-20 14:03 Lisbon, which is UTC in November).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
+from igest_sync.models import Action, ExemptionReason, OrderLine, Tax, WorkState
+from igest_sync.references import external_reference
+from igest_sync.runs.invoicing import review
+from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
+from igest_sync.runs.invoicing.invoice import InvoiceRun
+from igest_sync.state.ledger import Ledger
+from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
+
+RUN_AT = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # an hour after the payment
+REF = external_reference("loja", 7)
+WRITES = {"create_document", "finalize_document", "delete_document"}
+
+
+def config(**invoice: object) -> Config:
+    settings = {"start_date": date(2026, 11, 1), "concurrency": 1, "review": True} | invoice
+    return Config(
+        path=Path("config.toml"),
+        jumpseller=JumpsellerConfig("http://js", "loja", "token", "loja"),
+        igest=IgestConfig("http://ig", "key", "code"),
+        invoice=InvoiceConfig(**settings),  # type: ignore[arg-type]
+    )
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL at a step of the issuer."""
+
+
+@pytest.fixture
+def ledger():
+    with Ledger(Path(":memory:")) as ledger:
+        yield ledger
+
+
+def writes(ig: FakeIgest) -> list[str]:
+    return [name for name in ig.calls if name in WRITES]
+
+
+def drafts(ig: FakeIgest) -> list:
+    return [d for d in ig.documents.values() if d.status == "draft"]
+
+
+def run(ledger, js, ig, at=RUN_AT, **settings):
+    return InvoiceRun(config(**settings), ledger, js, ig, now=at).run()
+
+
+def test_review_mode_stops_at_a_checked_draft_and_a_rerun_keeps_it_waiting(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    report = run(ledger, js, ig)
+    assert [(o.key, o.action) for o in report.outcomes] == [("7", Action.DRAFTED)]
+    assert "igest-sync approve 7" in report.outcomes[0].detail
+    assert report.exit_code == 0 and report.to_json()["drafted"] == 1
+    assert writes(ig) == ["create_document"]
+    assert [d.gross_total for d in drafts(ig)] == [Decimal("12.30")] and not ig.finals()
+    work = ledger.work(7)
+    assert (work.state, work.phase) == (WorkState.REVIEW, "draft")
+    assert js.documents == {}  # nothing attached to the order: nothing was issued
+    before = list(ig.calls)
+    again = run(ledger, js, ig, at=RUN_AT + timedelta(minutes=10))
+    assert again.outcomes == []  # the waiting draft is no run's work
+    assert [c for c in ig.calls[len(before) :] if c in WRITES] == []
+    assert len(drafts(ig)) == 1
+
+
+@pytest.mark.parametrize("step", ["request", "drafted"])
+def test_a_crash_around_the_draft_never_makes_a_second_one(ledger, step):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+
+    def kill(name: str) -> None:
+        if name == step:
+            raise Killed
+
+    with pytest.raises(Killed):
+        InvoiceRun(config(), ledger, js, ig, now=RUN_AT, crash_hook=kill).run()
+    report = run(ledger, js, ig, at=RUN_AT + timedelta(minutes=10))
+    assert [o.action for o in report.outcomes] == [Action.DRAFTED]
+    assert len(drafts(ig)) == 1 and not ig.finals()
+    assert ledger.work(7).state == WorkState.REVIEW
+
+
+def test_a_lost_state_file_finds_the_waiting_draft_instead_of_making_another(ledger, tmp_path):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    with Ledger(tmp_path / "new.sqlite3") as fresh:
+        report = run(fresh, js, ig, at=RUN_AT + timedelta(hours=1))
+        assert [o.action for o in report.outcomes] == [Action.DRAFTED]
+        assert fresh.work(7).state == WorkState.REVIEW
+        assert writes(ig) == ["create_document"]  # the first run's only
+        # ...and approving from the new state file finalizes that very draft.
+        draft_id = drafts(ig)[0].id
+        run_ = InvoiceRun(config(), fresh, js, ig, now=RUN_AT + timedelta(hours=1))
+        [outcome] = review.approve(run_, [7], [])
+        assert outcome.action == Action.ISSUED
+        assert [d.id for d in ig.finals(REF)] == [draft_id]
+
+
+def test_approve_finalizes_the_draft_and_attaches_it(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    draft_id = drafts(ig)[0].id
+    notices: list[str] = []
+    [outcome] = review.approve(InvoiceRun(config(), ledger, js, ig, now=RUN_AT), [7], notices)
+    assert (outcome.action, outcome.number) == (Action.ISSUED, "FR A/1")
+    assert [d.id for d in ig.finals(REF)] == [draft_id]
+    assert ledger.work(7).state == WorkState.FINAL
+    assert [d["public_id"] for d in js.documents[7]] == ["FR A/1"]
+    assert review.waiting_drafts(ledger) == []
+
+
+def test_a_draft_deleted_by_hand_is_noticed_then_made_again_when_approved(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    del ig.documents[drafts(ig)[0].id]  # a person deleted it in iGEST
+    [listed] = review.waiting_drafts(ledger, ig)
+    assert listed.igest == review.DELETED
+    [outcome] = review.approve(InvoiceRun(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    assert outcome.action == Action.ISSUED
+    assert len(ig.finals(REF)) == 1 and drafts(ig) == []
+    assert ig.calls.count("create_document") == 2
+
+
+def test_a_draft_finalized_by_hand_in_igest_is_adopted_by_approve(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    ig.finalize_document(drafts(ig)[0].id)  # finalized in iGEST's own screens
+    [listed] = review.waiting_drafts(ledger, ig)
+    assert (listed.igest, listed.number) == (review.FINALIZED, "FR A/1")
+    [outcome] = review.approve(InvoiceRun(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    assert outcome.action == Action.ADOPTED
+    assert len(ig.finals(REF)) == 1
+
+
+def test_approving_on_a_later_day_dates_the_invoice_that_day(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    next_day = RUN_AT + timedelta(days=1)
+    [outcome] = review.approve(InvoiceRun(config(), ledger, js, ig, now=next_day), [7], [])
+    assert outcome.action == Action.ISSUED
+    [final] = ig.finals(REF)
+    assert final.date == date(2026, 11, 21)
+    assert drafts(ig) == []  # the draft dated the 20th was replaced, not left behind
+
+
+def test_an_order_changed_since_its_draft_gets_a_new_draft_that_waits_again(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    js.add(paid_order(7, "15.00"))  # edited in Jumpseller after the draft was made
+    [outcome] = review.approve(InvoiceRun(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    assert outcome.action == Action.DRAFTED and "changed" in outcome.detail
+    assert not ig.finals() and [d.gross_total for d in drafts(ig)] == [Decimal("15.00")]
+    assert ledger.work(7).state == WorkState.REVIEW
+
+
+def test_reject_deletes_the_draft_and_leaves_the_order_failed_until_resend(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    outcome = review.reject(ledger, ig, 7, now=RUN_AT, reason="preço errado")
+    assert outcome.action == Action.REJECTED
+    assert drafts(ig) == [] and not ig.finals()
+    work = ledger.work(7)
+    assert (work.state, work.transient, work.phase) == (WorkState.FAILED, False, None)
+    assert work.error.startswith("rejected by a person on 2026-11-20 (preço errado)")
+    assert "igest-sync resend 7" in work.error
+    # The runs never retry it by themselves...
+    later = run(ledger, js, ig, at=RUN_AT + timedelta(hours=1))
+    assert writes(ig).count("create_document") == 1 and later.still_failed == []
+    # ...resend does (in review mode, as a new draft that waits for approval).
+    again = InvoiceRun(config(), ledger, js, ig, now=RUN_AT + timedelta(hours=2)).resend([7])
+    assert [o.action for o in again.outcomes] == [Action.DRAFTED]
+    assert len(drafts(ig)) == 1
+
+
+def test_approve_and_reject_refuse_an_order_without_a_waiting_draft(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig, review=False)
+    refused = review.not_waiting(ledger, 7)
+    assert refused is not None and "final already" in refused.detail
+    assert "knows no invoice work" in review.not_waiting(ledger, 99).detail
+
+
+def test_a_draft_still_waiting_at_the_deadline_hour_is_a_notice_once_then_reminded(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    before = run(ledger, js, ig, at=datetime(2026, 11, 20, 17, 59, tzinfo=UTC))
+    assert before.notices == []
+    at_deadline = run(ledger, js, ig, at=datetime(2026, 11, 20, 18, 0, tzinfo=UTC))
+    [notice] = at_deadline.notices
+    assert "Order 7" in notice and "igest-sync approve 7" in notice and "18:00" in notice
+    quiet = run(ledger, js, ig, at=datetime(2026, 11, 20, 18, 30, tzinfo=UTC))
+    assert (quiet.notices, quiet.quiet_notices) == ([], [notice])
+    reminder = run(ledger, js, ig, at=datetime(2026, 11, 21, 18, 0, tzinfo=UTC))
+    assert reminder.notices == [notice]
+    assert not ig.finals()  # nothing is ever finalized without a person
+
+
+def test_the_deadline_is_lisbon_time_in_summer_too(ledger):
+    paid = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+    js = FakeJumpseller(orders=[paid_order(7, paid_at=paid)])
+    ig = FakeIgest()
+    run(ledger, js, ig, at=paid + timedelta(minutes=5), start_date=date(2026, 6, 1))
+    # 17:00 UTC is 18:00 in Lisbon in July.
+    early = run(ledger, js, ig, at=datetime(2026, 7, 1, 16, 59, tzinfo=UTC))
+    late = run(ledger, js, ig, at=datetime(2026, 7, 1, 17, 0, tzinfo=UTC))
+    assert (early.notices, len(late.notices)) == ([], 1)
+
+
+def test_the_automatic_hour_finalizes_what_waits_from_that_hour_of_its_payment_day(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig, auto_finalize_hour=19)
+    before = run(
+        ledger, js, ig, at=datetime(2026, 11, 20, 18, 59, tzinfo=UTC), auto_finalize_hour=19
+    )
+    assert not ig.finals() and before.outcomes == []
+    at_hour = run(
+        ledger, js, ig, at=datetime(2026, 11, 20, 19, 0, tzinfo=UTC), auto_finalize_hour=19
+    )
+    assert [o.action for o in at_hour.outcomes] == [Action.ISSUED]
+    assert len(ig.finals(REF)) == 1 and ledger.work(7).state == WorkState.FINAL
+
+
+def test_turning_review_off_finalizes_what_still_waits(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    report = run(ledger, js, ig, at=RUN_AT + timedelta(minutes=10), review=False)
+    assert [o.action for o in report.outcomes] == [Action.ISSUED]
+    assert len(ig.finals(REF)) == 1 and drafts(ig) == []
+
+
+@pytest.mark.parametrize("by", ["approve", "the next run"])
+def test_a_waiting_draft_of_an_order_cancelled_meanwhile_is_deleted_not_finalized(ledger, by):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    js.add(replace(paid_order(7), status="canceled"))
+    if by == "approve":
+        [outcome] = review.approve(InvoiceRun(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    else:
+        [outcome] = run(ledger, js, ig, at=RUN_AT + timedelta(minutes=10)).outcomes
+    assert outcome.action == Action.SKIPPED
+    assert drafts(ig) == [] and not ig.finals()
+    assert review.waiting_drafts(ledger) == [] and ledger.work(7) is None
+
+
+def test_the_list_shows_vat_by_rate_and_igests_own_exemption_texts(ledger):
+    exempt = OrderLine(
+        101,
+        None,
+        "LIVRO",
+        "Livro",
+        Decimal(1),
+        Decimal("10.00"),
+        Decimal(0),
+        (Tax("Isento", Decimal(0), False, True),),
+    )
+    js = FakeJumpseller(orders=[paid_order(7, "10.00", lines=(exempt,))])
+    said = "Texto do iGEST para M10"
+    ig = FakeIgest(exemption_reasons=[ExemptionReason("M10", said, "Artigo 53.º do CIVA")])
+    run(ledger, js, ig, product_exemption_code="M10")
+    [listed] = review.waiting_drafts(ledger, ig, ExemptionTexts(ig))
+    assert listed.igest == review.WAITING
+    assert listed.gross_total == Decimal("10.00")
+    assert [(v.rate, v.vat) for v in listed.vat] == [(Decimal(0), Decimal(0))]
+    assert listed.exemptions == (("M10", f"M10: {said} (Artigo 53.º do CIVA)"),)
+    data = listed.to_json()
+    assert data["exemptions"] == [
+        {"code": "M10", "description": f"M10: {said} (Artigo 53.º do CIVA)"}
+    ]
+
+
+def test_an_exemption_code_igest_does_not_describe_is_shown_as_such_never_with_our_text():
+    ig = FakeIgest(exemption_reasons=[ExemptionReason("M10", "Regime de isenção")])
+    texts = ExemptionTexts(ig)
+    assert texts.label("M45") == "M45 (not on iGEST's list)"
+    assert texts.label("M10") == "M10: Regime de isenção"
+    assert ig.calls.count("exemption_reasons") == 1  # asked once per command
+    down = FakeIgest()
+    down.faults.add("exemption_reasons", "5xx", times=None)
+    assert ExemptionTexts(down).label("M44") == "M44 (iGEST's description could not be read)"
+
+
+def test_status_and_the_digest_show_the_drafts_that_wait(ledger):
+    from igest_sync.alerts.digest import build_digest, digest_lines
+    from igest_sync.runs.setup.status import build_status
+
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    status = build_status(ledger, now=RUN_AT + timedelta(days=2))
+    assert [d.order_id for d in status.review] == [7]
+    assert status.to_json()["review"][0]["total"] == "12.30"
+    assert [i for i, _, _ in status.late] == [7]  # a draft is not an invoice: it is late
+    digest = build_digest(ledger, RUN_AT - timedelta(days=1), RUN_AT, now=RUN_AT)
+    assert digest.awaiting_approval[0]["order_id"] == 7
+    assert any("Drafts waiting for approval" in line for line in digest_lines(digest))
+
+
+def test_a_dry_run_in_review_mode_says_it_would_stop_at_a_draft(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    report = InvoiceRun(config(), ledger, js, ig, now=RUN_AT).run(dry_run=True)
+    [outcome] = report.outcomes
+    assert outcome.detail == "would draft FR 12.30 EUR for approval (review mode)"
+    assert writes(ig) == []
+
+
+def test_a_held_exempt_draft_names_its_code_with_igests_text(ledger):
+    exempt = OrderLine(
+        101, None, "LIVRO", "Livro", Decimal(1), Decimal("10.00"), Decimal(0),
+        (Tax("Isento", Decimal(0), False, True),),
+    )  # fmt: skip
+    js = FakeJumpseller(orders=[paid_order(7, "10.00", lines=(exempt,))])
+    ig = FakeIgest(exemption_reasons=[ExemptionReason("M07", "Texto do iGEST")])
+    [outcome] = run(ledger, js, ig, product_exemption_code="M07").outcomes
+    assert outcome.action == Action.DRAFTED
+    assert outcome.detail.endswith("; exempt lines: M07: Texto do iGEST")
+
+
+def test_the_deadline_is_one_alert_then_the_reminder_and_a_rejection_alerts_no_one(tmp_path, chat):
+    from igest_sync.alerts import dispatch
+    from igest_sync.config import AlertsConfig
+
+    alerting = replace(config(), alerts=AlertsConfig(webhook_url=chat.url, webhook_format="json"))
+    js = FakeJumpseller(orders=[paid_order(7), paid_order(8)])
+    ig = FakeIgest()
+
+    def run_and_alert(at: datetime) -> None:
+        report = InvoiceRun(alerting, ledger, js, ig, now=at).run()
+        dispatch(ledger, alerting, now=at, notices=report.notices + report.quiet_notices)
+
+    def alerted() -> list[tuple[int, str, str]]:
+        return [
+            (e["order_id"], e["kind"], e["fix"])
+            for post in chat.posts
+            for e in post.json()["events"]
+        ]
+
+    with Ledger(tmp_path / "state.sqlite3") as ledger:
+        run_and_alert(RUN_AT)
+        review.reject(ledger, ig, 8, now=RUN_AT)
+        run_and_alert(RUN_AT + timedelta(minutes=10))
+        assert alerted() == []  # a draft waiting before the deadline, a rejection: no alert
+        run_and_alert(datetime(2026, 11, 20, 18, 0, tzinfo=UTC))
+        assert alerted() == [(7, "notice", "igest-sync approve 7 (or approve --reject 7)")]
+        run_and_alert(datetime(2026, 11, 20, 20, 0, tzinfo=UTC))
+        assert len(alerted()) == 1
+        run_and_alert(datetime(2026, 11, 21, 18, 0, tzinfo=UTC))  # remind_failed_hours later
+        assert [e[0] for e in alerted() if e[1] == "notice"] == [7, 7]
+        assert not ig.finals()
