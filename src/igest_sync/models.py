@@ -308,6 +308,8 @@ class IssuedDocument:
     # The customer as iGEST holds it (a credit note names the very customer of its original:
     # a foreign VAT number keeps its country, the address stays); None when iGEST sent none.
     customer: Customer | None = None
+    # The document's notes (another integration may name its order only there: ``adopt``).
+    notes: str | None = None
 
 
 @dataclass(frozen=True)

@@ -454,6 +454,7 @@ def _document(body: Any) -> IssuedDocument:
         prices_include_vat=include if isinstance(include, bool) else None,
         related_number=_opt_str(related),
         customer=_customer(customer) if customer else None,
+        notes=_opt_str(body.get("notes")),
     )
 
 

@@ -33,6 +33,7 @@ from igest_sync.models import (
     Order,
     WorkState,
 )
+from igest_sync.runs.adopt import guard_first_run
 from igest_sync.runs.credit import Credits
 from igest_sync.runs.discover import PAID, Discovery, igest_documents_since, record_order
 from igest_sync.runs.followup import FollowUp
@@ -96,13 +97,14 @@ class InvoiceRun:
         discovery = Discovery(
             self.config, self.ledger, self.jumpseller, now=self.now, record=not dry_run
         )
+        listed = self._switch_guard(discovery, since)
         plan = discovery.plan(since)
         report.checkpoint = self.ledger.checkpoint
         if dry_run:
             # The same read-only listing a real first run makes, so the preview says which
             # orders it would adopt from iGEST instead of issuing.
             known = (
-                igest_documents_since(self.igest, plan.floor)
+                igest_documents_since(self.igest, plan.floor, listed)
                 if plan.fresh and plan.orders
                 else None
             )
@@ -111,7 +113,7 @@ class InvoiceRun:
             return report
         report.outcomes.extend(plan.skipped)
         if plan.fresh and plan.orders:
-            self.issuer.use_listing(igest_documents_since(self.igest, plan.floor))
+            self.issuer.use_listing(igest_documents_since(self.igest, plan.floor, listed))
         self._issue_all(plan.orders, report)
         self.credits.credit_cancelled(report)
         remember_store_name(self.ledger, self.jumpseller, self.now)
@@ -124,6 +126,19 @@ class InvoiceRun:
         if not failed_here:  # whether shown or quiet, an order failed in this run
             self.ledger.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
         return report
+
+    def _switch_guard(
+        self, discovery: Discovery, since: date | None
+    ) -> list[IssuedDocument] | None:
+        """A first run (or a backfill) lists iGEST's documents from its start date before it
+        records anything, and stops when a day holds invoices another integration issued
+        (``runs/adopt.py``). Returns the listing, which the run uses again."""
+        if self.ledger.checkpoint is not None and since is None:
+            return None
+        floor = discovery.floor(since)
+        listed = list(self.igest.find_documents(date_from=None if floor == date.min else floor))
+        guard_first_run(self.ledger, listed, floor, now=self.now)
+        return listed
 
     def failed_before(self) -> dict[tuple[int, str], WorkRecord]:
         """The failures recorded before this run, for ``for_a_person``."""

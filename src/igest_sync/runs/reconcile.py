@@ -14,7 +14,7 @@ Jumpseller does not know has no payment day; it belongs to the period of its own
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -95,6 +95,9 @@ class ReconcileReport:
     notices: list[str] = field(default_factory=list)
     fixes: list[ItemOutcome] = field(default_factory=list)
     fix_requested: bool = False
+    # Invoices another integration issued that `adopt` recorded for orders of the period:
+    # compared as those orders' invoices.
+    issued_elsewhere: int = 0
 
     def count(self, kind: str) -> int:
         return sum(1 for p in self.problems if p.kind == kind)
@@ -135,6 +138,7 @@ class ReconcileReport:
             "clean": not self.remaining,
             "orders_checked": self.orders_checked,
             "documents_checked": self.documents_checked,
+            "issued_elsewhere": self.issued_elsewhere,
             "counts": {k: self.count(k) for k in KINDS},
             "problems": [
                 {
@@ -203,6 +207,7 @@ def compare(
     period: Period,
     *,
     invoice_from: date | None = None,
+    elsewhere: Mapping[str, int] | None = None,
 ) -> ReconcileReport:
     """What disagrees between the orders and the documents, for orders paid in ``period``.
 
@@ -210,6 +215,8 @@ def compare(
     among them is unknown to Jumpseller). ``documents``: iGEST's documents; only final ones with
     this store's references count, each once. ``invoice_from``: the configured start date;
     an order paid before it is never invoiced, so it is not missing its invoice.
+    ``elsewhere``: document id -> order id of the invoices ``adopt`` recorded as issued by
+    another integration (the ledger's; their references are not ours).
     """
     report = ReconcileReport(store=store, period=period)
     known = {o.id: o for o in orders}
@@ -220,6 +227,10 @@ def compare(
             continue
         seen.add(doc.id)
         parsed = parse_reference(doc.external_reference, store)
+        if parsed is None and elsewhere and doc.id in elsewhere:
+            parsed = (elsewhere[doc.id], Kind.INVOICE)
+            if parsed[0] in known and _paid_on(known[parsed[0]]) in period:
+                report.issued_elsewhere += 1
         if parsed is None:
             continue  # another store's, or issued by hand without a reference
         order_id, kind = parsed
@@ -388,6 +399,13 @@ class ReconcileRun:
         self.igest = igest
         self.ledger = ledger
         self.now = now or datetime.now(UTC)
+        # The invoices `adopt` recorded as issued elsewhere: the one thing read from the
+        # ledger (when there is one), since their references do not name their orders.
+        self._elsewhere = (
+            {d.document_id: order_id for order_id, d in ledger.issued_elsewhere().items()}
+            if ledger is not None
+            else {}
+        )
 
     def run(self, period: Period, *, fix: bool = False) -> ReconcileReport:
         if fix and self.ledger is None:
@@ -435,6 +453,7 @@ class ReconcileRun:
             self.store,
             period,
             invoice_from=self.config.invoice.start_date,
+            elsewhere=self._elsewhere,
         )
 
     def _orders_of(
