@@ -205,3 +205,15 @@ def test_reconcile_and_status_count_the_adopted_invoices(world):
     status = build_status(ledger, now=NOW)
     assert status.to_json()["issued_elsewhere"] == 4
     assert ledger.work(9004, Kind.INVOICE).external_reference.startswith("elsewhere:")
+
+
+def test_the_digest_counts_adopted_invoices_apart_from_those_issued(world):
+    from igest_sync.alerts.digest import build_digest, digest_lines
+
+    _, _, ledger, _, _ = world
+    adopt(world, confirm=lambda r: True)
+    ever = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+    digest = build_digest(ledger, *ever, now=NOW)
+    assert (digest.invoices, digest.issued_elsewhere) == (0, 4)
+    assert digest.to_json()["issued_elsewhere_total"] == "112.67"  # 23.88+43.60+11.40+33.79
+    assert any("issued elsewhere" in line for line in digest_lines(digest))

@@ -59,6 +59,10 @@ class DigestReport:
     invoices_total: Decimal = Decimal(0)
     credit_notes: int = 0
     credit_notes_total: Decimal = Decimal(0)
+    # Invoices another integration issued, recorded by `adopt` in the period (not ours: not
+    # among the documents issued).
+    issued_elsewhere: int = 0
+    issued_elsewhere_total: Decimal = Decimal(0)
     failed: list[dict[str, Any]] = field(default_factory=list)  # still open, a person must act
     retrying: list[dict[str, Any]] = field(default_factory=list)  # the runs retry them (VIES ...)
     waiting_payment: int = 0
@@ -78,6 +82,7 @@ class DigestReport:
         data = asdict(self)
         data["invoices_total"] = _eur(self.invoices_total)
         data["credit_notes_total"] = _eur(self.credit_notes_total)
+        data["issued_elsewhere_total"] = _eur(self.issued_elsewhere_total)
         del data["exit_code"]
         return data
 
@@ -89,9 +94,13 @@ def _eur(amount: Decimal) -> str:
 
 def build_digest(ledger: Ledger, start: datetime, end: datetime, *, now: datetime) -> DigestReport:
     report = DigestReport(start=_iso(start), end=_iso(end))
+    elsewhere = {d.document_id for d in ledger.issued_elsewhere().values()}
     for row in ledger.documents_issued_between(start, end):
         amount = Decimal(row["gross_total"])
-        if row["kind"] == "credit":
+        if row["document_id"] in elsewhere:
+            report.issued_elsewhere += 1
+            report.issued_elsewhere_total += amount
+        elif row["kind"] == "credit":
             report.credit_notes += 1
             report.credit_notes_total += amount
         else:
@@ -137,6 +146,12 @@ def digest_lines(report: DigestReport) -> list[str]:
         f"Credit notes: {report.credit_notes}, total {_eur(report.credit_notes_total)} EUR",
         f"Failures still open: {len(report.failed)}",
     ]
+    if report.issued_elsewhere:
+        lines.insert(
+            3,
+            f"Invoices issued elsewhere, recorded by adopt: {report.issued_elsewhere}, total "
+            f"{_eur(report.issued_elsewhere_total)} EUR",
+        )
     lines += [f"  order {f['order_id']} ({f['kind']}): {f['reason']}" for f in report.failed]
     lines.append(f"Retried by the runs (a service, VIES): {len(report.retrying)}")
     lines += [f"  order {f['order_id']}: {f['reason']}" for f in report.retrying]
