@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from igest_sync.alerts.message import CHAT_LIMITS, Message
+from igest_sync.runs.art53 import CEILING, THRESHOLD, last_turnover
 from igest_sync.timeutil import LISBON
 
 if TYPE_CHECKING:
@@ -69,6 +70,9 @@ class DigestReport:
     oldest_without_document: dict[str, Any] | None = None
     last_run_at: str | None = None
     last_success_at: str | None = None
+    # Under the small-business exemption (art. 53): the year's turnover as the last run read
+    # it from iGEST, and the room left ({year, turnover, left_to_15000, left_to_18750, on}).
+    turnover: dict[str, Any] | None = None
     exit_code: int = 0
 
     def summary(self) -> str:
@@ -120,6 +124,17 @@ def build_digest(ledger: Ledger, start: datetime, end: datetime, *, now: datetim
         }
     report.last_run_at = ledger.get_meta("last_run_at")
     report.last_success_at = ledger.get_meta("last_success_at")
+    year = end.astimezone(LISBON).year
+    counted = last_turnover(ledger, year)
+    if counted is not None:  # kept only under the exemption, by the runs that read it
+        total, on = counted
+        report.turnover = {
+            "year": year,
+            "turnover": _eur(total),
+            "left_to_15000": _eur(THRESHOLD - total),
+            "left_to_18750": _eur(CEILING - total),
+            "on": on,
+        }
     return report
 
 
@@ -168,6 +183,13 @@ def digest_lines(report: DigestReport) -> list[str]:
     lines.append(
         f"Last good run: {_local(report.last_success_at)} (last run: {_local(report.last_run_at)})"
     )
+    year = report.turnover
+    if year is not None:
+        lines.append(
+            f"Turnover {year['year']} (small-business exemption, art. 53, as of {year['on']}): "
+            f"{year['turnover']} EUR; {year['left_to_15000']} EUR left to 15000.00, "
+            f"{year['left_to_18750']} EUR to 18750.00"
+        )
     return lines
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from igest_sync.config import Config
@@ -18,10 +20,13 @@ from igest_sync.errors import ApiError, AuthError, ExitCode, TransportError
 from igest_sync.fiscal import rules as pt_rules
 from igest_sync.models import Entity
 from igest_sync.redact import redact
+from igest_sync.runs.art53 import ART53, CEILING, CHARGE_VAT_HINT, turnover_now
 from igest_sync.runs.stock import locations_to_choose_from
+from igest_sync.timeutil import lisbon_date
 
 if TYPE_CHECKING:
     from igest_sync.runs.services import IgestApi, JumpsellerApi
+    from igest_sync.state.ledger import Ledger
 
 T = TypeVar("T")
 
@@ -80,8 +85,17 @@ def _call(name: str, call: Callable[[], T], auth_hint: str) -> T:
         ) from exc
 
 
-def run_checks(config: Config, jumpseller: JumpsellerApi, igest: IgestApi) -> list[CheckResult]:
-    """Check credentials, store, series, warehouses, exemption codes, VAT rates and stock mode."""
+def run_checks(
+    config: Config,
+    jumpseller: JumpsellerApi,
+    igest: IgestApi,
+    *,
+    ledger: Ledger | None = None,
+    now: datetime | None = None,
+) -> list[CheckResult]:
+    """Check credentials, store, series, warehouses, exemption codes, VAT rates and stock mode;
+    under the small-business exemption, the year's turnover (``ledger``: where its count is
+    kept between runs; ``now``: the clock, for the year)."""
     store = _check_store(jumpseller)
     results = [store]
     if store.ok or store.exit_code != ExitCode.SERVICE:  # else it would repeat that failure
@@ -106,7 +120,30 @@ def run_checks(config: Config, jumpseller: JumpsellerApi, igest: IgestApi) -> li
             results.append(failed.result)
     if entity is not None:
         results.extend(_check_stock_mode(config, entity))
+    if config.invoice.vat_regime == ART53:
+        try:
+            results.append(_check_turnover(config, igest, ledger, now or datetime.now(UTC)))
+        except _Failed as failed:
+            results.append(failed.result)
     return _redacted(results, config)
+
+
+def _check_turnover(
+    config: Config, igest: IgestApi, ledger: Ledger | None, now: datetime
+) -> CheckResult:
+    """The year's turnover under art. 53 CIVA and the room left (read from iGEST)."""
+    from igest_sync.state.ledger import Ledger as OpenLedger
+
+    name = f"Small-business exemption (art. 53): turnover {lisbon_date(now).year}"
+    if ledger is None:  # no state file yet: count the year without keeping the count
+        with OpenLedger(Path(":memory:")) as memory:
+            year = _call(name, lambda: turnover_now(config, memory, igest, now), IGEST_AUTH_HINT)
+    else:
+        year = _call(name, lambda: turnover_now(config, ledger, igest, now), IGEST_AUTH_HINT)
+    if year.total > CEILING:
+        hint = CHARGE_VAT_HINT.format(order="ORDER")
+        return CheckResult(name, False, year.describe(), hint=hint[0].upper() + hint[1:])
+    return CheckResult(name, True, year.describe(), warning=year.total >= year.notice_share)
 
 
 def _redacted(results: list[CheckResult], config: Config) -> list[CheckResult]:

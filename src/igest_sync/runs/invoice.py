@@ -34,6 +34,7 @@ from igest_sync.models import (
     WorkState,
 )
 from igest_sync.runs.adopt import guard_first_run
+from igest_sync.runs.art53 import last_turnover
 from igest_sync.runs.credit import Credits
 from igest_sync.runs.discover import PAID, Discovery, igest_documents_since, record_order
 from igest_sync.runs.followup import FollowUp
@@ -116,6 +117,7 @@ class InvoiceRun:
             self.issuer.use_listing(igest_documents_since(self.igest, plan.floor, listed))
         self._issue_all(plan.orders, report)
         self.credits.credit_cancelled(report)
+        report.notices += self._turnover_notices(report)
         remember_store_name(self.ledger, self.jumpseller, self.now)
         self.followup.finish(report.notices)
         failed_here = report.failed
@@ -126,6 +128,24 @@ class InvoiceRun:
         if not failed_here:  # whether shown or quiet, an order failed in this run
             self.ledger.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
         return report
+
+    def _turnover_notices(self, report: InvoiceReport) -> list[str]:
+        """Under the small-business exemption: the year's turnover read again when this run
+        issued or credited something (or once a day, for documents made elsewhere), and what a
+        person must be told about it, once."""
+        guard = self.issuer.art53
+        if guard is None:
+            return []
+        changed = any(o.action == Action.ISSUED for o in report.outcomes)
+        last = last_turnover(self.ledger, self.today.year)
+        if not changed and last is not None and last[1] == self.today.isoformat():
+            return []
+        guard.refresh()
+        try:
+            return guard.notices()
+        except ApiError as exc:
+            log.warning("Could not read the year's turnover from iGEST: %s", exc)
+            return []
 
     def _switch_guard(
         self, discovery: Discovery, since: date | None
