@@ -21,6 +21,7 @@ from igest_sync.fiscal import rules as pt_rules
 from igest_sync.models import Entity
 from igest_sync.redact import redact
 from igest_sync.runs.art53 import ART53, CEILING, CHARGE_VAT_HINT, turnover_now
+from igest_sync.runs.seal import seal_reminder
 from igest_sync.runs.stock import locations_to_choose_from
 from igest_sync.timeutil import lisbon_date
 
@@ -120,6 +121,11 @@ def run_checks(
             results.append(failed.result)
     if entity is not None:
         results.extend(_check_stock_mode(config, entity))
+    reminder = seal_reminder(config, ledger, lisbon_date(now or datetime.now(UTC)))
+    if reminder is not None:
+        results.append(
+            CheckResult("Qualified seal in iGEST (from 2027)", True, reminder, warning=True)
+        )
     if config.invoice.vat_regime == ART53:
         try:
             results.append(_check_turnover(config, igest, ledger, now or datetime.now(UTC)))

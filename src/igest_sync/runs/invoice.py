@@ -41,6 +41,7 @@ from igest_sync.runs.followup import FollowUp
 from igest_sync.runs.invoice_report import InvoiceReport
 from igest_sync.runs.issuer import CrashHook, Issuer
 from igest_sync.runs.parallel import in_parallel
+from igest_sync.runs.seal import seal_reminder
 from igest_sync.runs.services import IgestApi, JumpsellerApi
 from igest_sync.runs.status import remember_store_name
 from igest_sync.state.ledger import Ledger, WorkRecord
@@ -118,6 +119,10 @@ class InvoiceRun:
         self._issue_all(plan.orders, report)
         self.credits.credit_cancelled(report)
         report.notices += self._turnover_notices(report)
+        # The first run of 2027: the qualified seal (Lei 73-A/2025), once.
+        seal = seal_reminder(self.config, self.ledger, self.today)
+        if seal is not None:
+            report.notices.append(seal)
         remember_store_name(self.ledger, self.jumpseller, self.now)
         self.followup.finish(report.notices)
         failed_here = report.failed
