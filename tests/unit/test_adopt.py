@@ -187,15 +187,21 @@ def test_an_adopted_invoice_is_credited_with_its_customer_exactly_once(world):
 
 
 def test_reconcile_and_status_count_the_adopted_invoices(world):
-    _sb, config, ledger, js, ig = world
+    sb, config, ledger, js, ig = world
     # Paid before the start date, they are never missing; with the start date moved back
     # they are, until adopted.
     from dataclasses import replace
 
     early = replace(config, invoice=replace(config.invoice, start_date=date(2026, 10, 1)))
     before = ReconcileRun(early, js, ig, ledger=ledger, now=NOW).run(Period(*OCTOBER))
-    missing = {p.order_id for p in before.problems if p.kind == "missing"}
-    assert {9001, 9002, 9003, 9004} <= missing
+    missing = {p.order_id: p for p in before.problems if p.kind == "missing"}
+    assert {9001, 9002, 9003, 9004} <= set(missing)
+    # Each is pointed at the document that may be its invoice, and never issued by --fix.
+    assert missing[9004].documents == ("FR QI/4",) and not missing[9004].fixable
+    assert "igest-sync adopt --from 2026-10-20 --to 2026-10-20" in (missing[9004].hint or "")
+    assert missing[9005].documents == ("FR QI/5", "FR QI/6")  # either may be its invoice
+    fixed = ReconcileRun(early, js, ig, ledger=ledger, now=NOW).run(Period(*OCTOBER), fix=True)
+    assert fixed.fixes == [] and len(sb.igest.documents) == 9  # nothing issued twice
     adopt(world, confirm=lambda r: True)
     after = ReconcileRun(early, js, ig, ledger=ledger, now=NOW).run(Period(*OCTOBER))
     missing = {p.order_id for p in after.problems if p.kind == "missing"}

@@ -222,7 +222,7 @@ class AdoptRun:
                     sales[order_id] = orders[order_id]
                 matches.append(Match(doc, SURE, order_id, "chosen by a person (--pick)"))
             else:
-                matches.append(_match_one(doc, sales, self.config.invoice.nif_field))
+                matches.append(match_one(doc, sales, self.config.invoice.nif_field))
         self._one_document_per_order(matches)
         return matches
 
@@ -265,7 +265,8 @@ class AdoptRun:
                 )
 
 
-def _match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> Match:
+def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> Match:
+    """The order ``doc`` is the invoice of, among ``sales`` (paid orders of its period)."""
     for where, text in (("reference", doc.external_reference), ("notes", doc.notes)):
         named = sorted({int(n) for n in _NUMBER.findall(text or "")} & set(sales))
         if len(named) == 1:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -78,11 +78,14 @@ class Problem:
     expected: Decimal | None = None  # wrong_total: what the order says
     found: Decimal | None = None  # wrong_total: what the document carries
     hint: str | None = None
+    # A missing invoice that a document not ours (another integration's) may be: never
+    # issued by ``--fix`` (it would be a second invoice); ``adopt`` records it.
+    elsewhere: bool = False
 
     @property
     def fixable(self) -> bool:
         """Only a missing invoice is issued by ``--fix``; the rest needs a person."""
-        return self.kind == MISSING
+        return self.kind == MISSING and not self.elsewhere
 
 
 @dataclass
@@ -438,11 +441,51 @@ class ReconcileRun:
                     ]
         if found:
             report = self._compare(orders, documents + found, period)
+        self._invoiced_elsewhere(report, orders, documents)
         if fix:
             report.fix_requested = True
             self._fix(report)
         log.info("Reconciled %s to %s: %s", period.first, period.last, report.summary())
         return report
+
+    def _invoiced_elsewhere(
+        self, report: ReconcileReport, orders: dict[int, Order], documents: list[IssuedDocument]
+    ) -> None:
+        """A missing invoice that a document not ours of the period may be (the hosted app's,
+        one made by hand: same order number, or same total, day and customer) is pointed at,
+        and left to ``adopt``: ``--fix`` would issue a second invoice."""
+        from igest_sync.runs.adopt import AMBIGUOUS, SURE, foreign, label, match_one
+
+        missing = {p.order_id: i for i, p in enumerate(report.problems) if p.kind == MISSING}
+        if not missing:
+            return
+        sales = {
+            i: o
+            for i, o in orders.items()
+            if o.completed_at is not None and o.status in ("paid", "canceled")
+        }
+        nif_field = self.config.invoice.nif_field
+        for doc in documents:
+            if not foreign(doc) or doc.id in self._elsewhere:
+                continue
+            match = match_one(doc, sales, nif_field)
+            if match.verdict not in (SURE, AMBIGUOUS):
+                continue
+            for order_id in (match.order_id,) if match.order_id else match.candidates:
+                if order_id not in missing:
+                    continue
+                index = missing[order_id]
+                problem = report.problems[index]
+                day = doc.date.isoformat() if doc.date else ""
+                report.problems[index] = replace(
+                    problem,
+                    detail=f"{problem.detail}; but {label(doc)} of {day}, not issued by "
+                    f"igest-sync, may be its invoice ({match.how})",
+                    documents=(*problem.documents, label(doc)),
+                    hint=f"if it is, record it: igest-sync adopt --from {day} --to {day}; "
+                    f"else igest-sync resend {order_id}",
+                    elsewhere=True,
+                )
 
     def _compare(
         self, orders: dict[int, Order], documents: list[IssuedDocument], period: Period
