@@ -223,3 +223,19 @@ def test_the_digest_counts_adopted_invoices_apart_from_those_issued(world):
     assert (digest.invoices, digest.issued_elsewhere) == (0, 4)
     assert digest.to_json()["issued_elsewhere_total"] == "112.67"  # 23.88+43.60+11.40+33.79
     assert any("issued elsewhere" in line for line in digest_lines(digest))
+
+
+def test_serve_webhooks_on_a_new_ledger_stop_like_the_first_run(world):
+    from igest_sync.runs.hints import work_hints
+    from igest_sync.state.inbox import ORDER, Hint
+
+    sb, config, ledger, js, ig = world
+    run = InvoiceRun(config, ledger, js, ig, now=NOW)
+    hint = Hint(ORDER, 10003, ("order_paid",), (1,), 0)
+    before = len(sb.igest.documents)
+    with pytest.raises(UsageError, match="not issued by igest-sync"):
+        work_hints(run, [hint], now=NOW)
+    assert len(sb.igest.documents) == before
+    adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+    outcome = work_hints(InvoiceRun(config, ledger, js, ig, now=NOW), [hint], now=NOW)
+    assert [o.action for o in outcome.report.outcomes] == [Action.ISSUED]

@@ -85,6 +85,9 @@ def work_hints(run: InvoiceRun, hints: list[Hint], *, now: datetime) -> HintsOut
         return hint, items, True
 
     steps = [h for h in hints if h.subject == ORDER]
+    if steps and run.config.invoice.start_date is not None:
+        # No run has listed iGEST yet: documents another integration issued stop it first.
+        run.guard_switch()
     try:
         for hint, items, settled in in_parallel(
             steps, one, workers=run.config.invoice.concurrency, stop_on=(RunStopped, AuthError)

@@ -88,6 +88,7 @@ class InvoiceRun:
         self.issuer = Issuer(config, ledger, igest, today=self.today, crash_hook=crash_hook)
         self.followup = FollowUp(config, ledger, jumpseller, igest, now=self.now)
         self.credits = Credits(config, ledger, jumpseller, igest, self.issuer, self.followup)
+        self._switch_checked = False  # the first run's guard passed (runs/adopt.py)
 
     # -- invoice ----------------------------------------------------------------------------
 
@@ -152,6 +153,13 @@ class InvoiceRun:
             log.warning("Could not read the year's turnover from iGEST: %s", exc)
             return []
 
+    def guard_switch(self) -> None:
+        """``serve``'s webhooks on a ledger no run has passed yet: the same guard as the first
+        run's, before any order is issued (documents another integration issued)."""
+        if self.ledger.checkpoint is None and not self._switch_checked:
+            discovery = Discovery(self.config, self.ledger, self.jumpseller, now=self.now)
+            self._switch_guard(discovery, None)
+
     def _switch_guard(
         self, discovery: Discovery, since: date | None
     ) -> list[IssuedDocument] | None:
@@ -163,6 +171,7 @@ class InvoiceRun:
         floor = discovery.floor(since)
         listed = list(self.igest.find_documents(date_from=None if floor == date.min else floor))
         guard_first_run(self.ledger, listed, floor, now=self.now)
+        self._switch_checked = True
         return listed
 
     def failed_before(self) -> dict[tuple[int, str], WorkRecord]:
