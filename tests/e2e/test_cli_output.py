@@ -22,6 +22,7 @@ COMMANDS_WITH_JSON = [
     "status",
     "credit",
     "reconcile",
+    "adopt",
     "sync-products",
     "sync-stock",
     "check",
