@@ -221,3 +221,12 @@ def test_check_and_the_digest_show_the_turnover_and_the_room_left(w):
 def test_fifteen_working_days_skip_weekends():
     assert add_working_days(date(2026, 12, 1), 15) == date(2026, 12, 22)
     assert add_working_days(date(2026, 12, 4), 1) == date(2026, 12, 7)  # Friday -> Monday
+
+
+def test_a_dry_run_shows_the_refusal_and_keeps_no_count(w):
+    by_hand(w, "18750.00")
+    over = order(w, "0.01")
+    report = InvoiceRun(w.config, w.ledger, w.js, w.ig, now=w.now).run(dry_run=True)
+    [would] = [o for o in report.outcomes if o.key == str(over)]
+    assert would.action == Action.WOULD_FAIL and "18,750.01 EUR" in would.detail
+    assert w.ledger.get_meta("art53_turnover:2026") is None

@@ -121,8 +121,9 @@ class Turnover:
         }
 
 
-def read_turnover(ledger: Ledger, igest: IgestApi, today: date) -> Decimal:
-    """The calendar year's turnover up to ``today``, from iGEST at a bounded cost (see above)."""
+def read_turnover(ledger: Ledger, igest: IgestApi, today: date, *, keep: bool = True) -> Decimal:
+    """The calendar year's turnover up to ``today``, from iGEST at a bounded cost (see above);
+    ``keep`` False (a dry run): the count is not written to the ledger."""
     year = today.year
     key = CACHE_KEY.format(year=year)
     cached = json.loads(ledger.get_meta(key) or "{}")
@@ -153,7 +154,8 @@ def read_turnover(ledger: Ledger, igest: IgestApi, today: date) -> Decimal:
         record |= {"closed_through": last_closed.isoformat(), "closed": str(closed)}
     elif cached.get("closed_through"):
         record |= {"closed_through": cached["closed_through"], "closed": cached["closed"]}
-    ledger.set_meta(key, json.dumps(record))
+    if keep:
+        ledger.set_meta(key, json.dumps(record))
     log.info("Turnover of %s: %s EUR (listed iGEST from %s)", year, total, first_open)
     return total
 
@@ -180,7 +182,10 @@ class Art53Guard:
     """One run's guard: the turnover read once (lazily), the exempt documents this run issues
     added as they are admitted; thread-safe (orders are issued in parallel)."""
 
-    def __init__(self, config: Config, ledger: Ledger, igest: IgestApi, *, today: date) -> None:
+    def __init__(
+        self, config: Config, ledger: Ledger, igest: IgestApi, *, today: date, keep: bool = True
+    ) -> None:
+        self.keep = keep  # False in a dry run: nothing is written to the ledger
         self.ledger = ledger
         self.igest = igest
         self.today = today
@@ -194,7 +199,7 @@ class Art53Guard:
 
     def _read(self) -> Decimal:
         if self._total is None:
-            self._total = read_turnover(self.ledger, self.igest, self.today)
+            self._total = read_turnover(self.ledger, self.igest, self.today, keep=self.keep)
         return self._total
 
     def refresh(self) -> None:
@@ -276,11 +281,13 @@ class TurnoverUnknown(VatCheckPending):
     document is never issued without knowing it stays within the ceiling)."""
 
 
-def guard_for(config: Config, ledger: Ledger, igest: IgestApi, today: date) -> Art53Guard | None:
+def guard_for(
+    config: Config, ledger: Ledger, igest: IgestApi, today: date, *, keep: bool = True
+) -> Art53Guard | None:
     """The run's guard when the merchant declared the regime, else None."""
     if config.invoice.vat_regime != ART53:
         return None
-    return Art53Guard(config, ledger, igest, today=today)
+    return Art53Guard(config, ledger, igest, today=today, keep=keep)
 
 
 def turnover_now(config: Config, ledger: Ledger, igest: IgestApi, now: datetime) -> Turnover:

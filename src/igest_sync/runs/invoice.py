@@ -34,10 +34,11 @@ from igest_sync.models import (
     WorkState,
 )
 from igest_sync.runs.adopt import guard_first_run
-from igest_sync.runs.art53 import last_turnover
+from igest_sync.runs.art53 import guard_for, last_turnover
 from igest_sync.runs.credit import Credits
 from igest_sync.runs.discover import PAID, Discovery, igest_documents_since, record_order
 from igest_sync.runs.followup import FollowUp
+from igest_sync.runs.intra_eu import VatCheckPending
 from igest_sync.runs.invoice_report import InvoiceReport
 from igest_sync.runs.issuer import CrashHook, Issuer
 from igest_sync.runs.parallel import in_parallel
@@ -304,6 +305,8 @@ class InvoiceRun:
     ) -> None:
         """What the run would do, in "would ...": reads both services, writes nothing."""
         store = self.config.jumpseller.store
+        # The art. 53 ceiling, as the real run would meet it (its count not kept).
+        art53 = guard_for(self.config, self.ledger, self.igest, self.today, keep=False)
         for order in orders:
             work = self.ledger.work(order.id)
             if work and work.state == WorkState.FINAL:
@@ -341,6 +344,13 @@ class InvoiceRun:
                 # The pure half of the VIES step: an exempt intra-EU order without a VAT
                 # number of its state would fail; VIES itself is not asked by a dry run.
                 vat_number = vat_number_to_check(order, draft)
+                if art53 is not None:
+                    art53.admit(order.id, draft)
+            except VatCheckPending as exc:  # the year's turnover could not be read
+                report.outcomes.append(
+                    ItemOutcome(str(order.id), Action.WOULD_FAIL, f"would wait: {exc.reason}")
+                )
+                continue
             except OrderRejected as exc:
                 text = exc.reason if not exc.hint else f"{exc.reason} ({exc.hint})"
                 report.outcomes.append(
