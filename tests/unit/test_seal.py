@@ -113,3 +113,17 @@ def test_no_code_of_the_client_can_build_or_alter_a_pdf():
     wanted = " ".join(project.get("dependencies", [])).lower()
     for name in ("reportlab", "fpdf", "pypdf", "pdfkit", "weasyprint", "pymupdf", "pikepdf"):
         assert name not in wanted
+
+
+def test_the_reminder_and_the_turnover_notices_are_titled_as_store_alerts():
+    from igest_sync.alerts.events import notice_events
+
+    seal, art53 = notice_events(
+        [
+            "From 1 January 2027 a PDF counts as an electronic invoice only with ... seal.",
+            "Small-business exemption (art. 53 CIVA): the turnover of 2026 is 15,000.01 EUR ...",
+        ]
+    )
+    assert seal.title == "1 January 2027: confirm the qualified seal in iGEST"
+    assert art53.title.startswith("Small-business exemption") and art53.fix == "igest-sync check"
+    assert seal.order_id is None and art53.order_id is None
