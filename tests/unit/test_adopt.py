@@ -239,3 +239,14 @@ def test_serve_webhooks_on_a_new_ledger_stop_like_the_first_run(world):
     adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
     outcome = work_hints(InvoiceRun(config, ledger, js, ig, now=NOW), [hint], now=NOW)
     assert [o.action for o in outcome.report.outcomes] == [Action.ISSUED]
+
+
+def test_a_period_with_nothing_sure_is_marked_reviewed_only_when_confirmed(world):
+    sb, config, ledger, js, ig = world
+    fair = (date(2026, 10, 30), date(2026, 10, 30))  # only the fair's unmatched document
+    declined = adopt(world, *fair, confirm=lambda r: False)
+    assert declined.declined and declined.count("unmatched") == 1
+    assert ledger.get_meta("adopt_reviewed") is None
+    asked = []
+    adopt(world, *fair, confirm=lambda r: asked.append(r) or True)
+    assert asked and "2026-10-30" in (ledger.get_meta("adopt_reviewed") or "")

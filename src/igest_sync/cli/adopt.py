@@ -86,10 +86,15 @@ def adopt(
         render.adopt_matches(report)
         asked.append(True)
         sure = report.count("sure")
-        return typer.confirm(
-            f"Record the {sure} sure matches as invoices issued elsewhere (never invoiced again)?",
-            default=False,
+        period = f"{report.first} to {report.last}"
+        question = (
+            f"Record the {sure} sure matches as invoices issued elsewhere (never invoiced "
+            f"again), and {period} as reviewed?"
+            if sure
+            else f"Record nothing, but {period} as reviewed (a first invoice then no longer "
+            "stops for these documents)?"
         )
+        return typer.confirm(question, default=False)
 
     with session(ctx, dry_run=dry_run) as s:
         assert s.ledger is not None

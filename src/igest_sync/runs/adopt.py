@@ -183,7 +183,16 @@ class AdoptRun:
         if dry_run:
             return report
         to_record = [m for m in report.matches if m.verdict == SURE]
-        if to_record and confirm is not None and not confirm(report):
+        reviewed = reviewed_periods(self.ledger)
+        unreviewed = [
+            m
+            for m in report.matches
+            if m.verdict != ADOPTED
+            and not any(a <= (m.document.date or date.min) <= b for a, b in reviewed)
+        ]
+        # Asked whenever something is new: recording the period as reviewed lets a first
+        # `invoice` go on past its documents, matched or not.
+        if (to_record or unreviewed) and confirm is not None and not confirm(report):
             report.declined = True
             return report
         for match in to_record:
