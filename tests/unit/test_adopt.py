@@ -242,7 +242,7 @@ def test_serve_webhooks_on_a_new_ledger_stop_like_the_first_run(world):
 
 
 def test_a_period_with_nothing_sure_is_marked_reviewed_only_when_confirmed(world):
-    sb, config, ledger, js, ig = world
+    _, _, ledger, _, _ = world
     fair = (date(2026, 10, 30), date(2026, 10, 30))  # only the fair's unmatched document
     declined = adopt(world, *fair, confirm=lambda r: False)
     assert declined.declined and declined.count("unmatched") == 1
