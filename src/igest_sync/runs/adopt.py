@@ -314,13 +314,12 @@ def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> M
         return Match(doc, SURE, fits[0].id, how)
     if fits:
         return Match(doc, AMBIGUOUS, None, f"{len(fits)} orders have the same {how}", ids)
-    who = "NIF" if nif is not None else "customer name"
+    if nif is None and not _name_key(doc.customer_name):
+        why = "the document names no customer (final consumer)"
+    else:
+        why = f"none with the document's {'NIF' if nif is not None else 'customer name'}"
     return Match(
-        doc,
-        AMBIGUOUS,
-        None,
-        f"{len(same)} orders paid that day for that total, none with the document's {who}",
-        ids,
+        doc, AMBIGUOUS, None, f"{len(same)} orders paid that day for that total; {why}", ids
     )
 
 
