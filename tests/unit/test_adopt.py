@@ -250,3 +250,35 @@ def test_a_period_with_nothing_sure_is_marked_reviewed_only_when_confirmed(world
     asked = []
     adopt(world, *fair, confirm=lambda r: asked.append(r) or True)
     assert asked and "2026-10-30" in (ledger.get_meta("adopt_reviewed") or "")
+
+
+def test_a_document_without_nif_is_matched_by_the_customer_name(world):
+    sb = world[0]
+    sb.igest.create_document(
+        {
+            "type": "FR",
+            "series": "QI",
+            "date": "2026-11-14",
+            "customer": {"name": "  TIAGO   sousa "},  # case and spaces as typed by hand
+            "lines": [
+                {
+                    "reference": "CAN-AZU",
+                    "description": "Caneca",
+                    "quantity": "3",
+                    "unit_price": "9.99",
+                    "vat_rate": "23.00",
+                }
+            ],
+            "prices_include_vat": True,
+            "payment_method": "CC",
+            "finalize": True,
+        }
+    )
+    [match] = adopt(world, date(2026, 11, 14), date(2026, 11, 14), dry_run=True).matches
+    assert (match.verdict, match.order_id, match.how) == (
+        "sure",
+        10011,
+        "total, payment day and name",
+    )
+    five = by_number(adopt(world, dry_run=True))["FR QI/5"]
+    assert "the document names no customer" in five.how
