@@ -230,3 +230,33 @@ def test_a_dry_run_shows_the_refusal_and_keeps_no_count(w):
     [would] = [o for o in report.outcomes if o.key == str(over)]
     assert would.action == Action.WOULD_FAIL and "18,750.01 EUR" in would.detail
     assert w.ledger.get_meta("art53_turnover:2026") is None
+
+
+@pytest.mark.parametrize(("last_year", "refused"), [("15000.00", False), ("15000.01", True)])
+def test_a_year_after_one_past_15000_issues_nothing_exempt(tmp_path, last_year, refused):
+    january = datetime(2027, 1, 12, 10, 0, tzinfo=UTC)
+    with world(
+        tmp_path,
+        january,
+        start_date=date(2027, 1, 1),
+        sandbox={"seed": False},
+        vat_regime="art53",
+        product_exemption_code="M10",
+        shipping_exemption_code="M10",
+    ) as w:
+        w.sb.igest.series.append(
+            {"code": HAND, "document_type": "FR", "atcud_code": "JBFR", "active": True}
+        )
+        by_hand(w, last_year, day="2026-06-01")
+        new = order(w, "10.00")
+        result = outcome(run(w), new)
+        check = {r.name: r for r in run_checks(w.config, w.js, w.ig, ledger=w.ledger, now=w.now)}
+        year = check["Small-business exemption (art. 53): turnover 2027"]
+        if refused:
+            assert result.action == Action.FAILED
+            assert "turnover of 2026 was 15,000.01 EUR" in result.detail
+            assert "ended on 1 January 2027" in result.detail and "vat_regime" in result.detail
+            assert not year.ok and "ended on 1 January 2027" in year.detail
+        else:
+            assert result.action == Action.ISSUED
+            assert year.ok

@@ -10,7 +10,9 @@ the documents).
 - Past 15,000 EUR: an alert, once: the regime ends on 1 January and AT must be told within
   15 working days. Credit notes that bring the year back under re-arm it (and say so).
 - An order whose document would take the year past 18,750 EUR is refused, never issued as M10:
-  VAT is due from that very document. The refusal names the keys to change.
+  VAT is due from that very document. The refusal names the keys to change. So is every
+  exempt document of a year after one that passed 15,000 EUR (the exemption ended on
+  1 January); a closed year's turnover is listed once and kept.
 
 **Cost.** The year's documents are listed once a week; in between, the sum up to the day
 before yesterday (days that are closed) is kept in the ledger's meta (``art53_turnover:<year>``)
@@ -29,7 +31,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from igest_sync.config import Config
@@ -48,6 +50,7 @@ CEILING = Decimal("18750.00")  # past it (15,000 + 25 %): VAT is due at once
 SALES = ("FT", "FR", "FS")
 CREDIT = "NC"
 CACHE_KEY = "art53_turnover:{year}"
+YEAR_KEY = "art53_year_total:{year}"  # a closed year's turnover (the exemption needs the last)
 SHARE_KEY = "art53_share_notice:{year}"
 OVER_KEY = "art53_over_15000:{year}"
 TELL_AT_WORKING_DAYS = 15
@@ -160,6 +163,21 @@ def read_turnover(ledger: Ledger, igest: IgestApi, today: date, *, keep: bool = 
     return total
 
 
+def year_total(ledger: Ledger, igest: IgestApi, year: int, *, keep: bool = True) -> Decimal:
+    """A closed year's turnover: listed once, then kept (``art53_year_total:<year>``)."""
+    key = YEAR_KEY.format(year=year)
+    known = ledger.get_meta(key)
+    if known:
+        return Decimal(known)
+    docs = igest.find_documents(
+        status=DocumentStatus.FINAL, date_from=date(year, 1, 1), date_to=date(year, 12, 31)
+    )
+    total = sum((signed_net(d) for d in docs if d.date and d.date.year == year), Decimal(0))
+    if keep:
+        ledger.set_meta(key, str(total))
+    return total
+
+
 def last_turnover(ledger: Ledger, year: int) -> tuple[Decimal, str] | None:
     """The turnover as the last run read it, and the day it did (for the digest, which reads
     only the ledger)."""
@@ -192,10 +210,19 @@ class Art53Guard:
         self.share = THRESHOLD * Decimal(config.invoice.art53_notice_percent) / 100
         self._lock = threading.Lock()
         self._total: Decimal | None = None
+        self._last_year: Decimal | None = None
 
     def turnover(self) -> Turnover:
         with self._lock:
             return Turnover(self.today.year, self._read(), self.share)
+
+    def last_year(self) -> Decimal:
+        """The previous calendar year's turnover: past 15,000 EUR, no exemption this year."""
+        if self._last_year is None:
+            self._last_year = year_total(
+                self.ledger, self.igest, self.today.year - 1, keep=self.keep
+            )
+        return self._last_year
 
     def _read(self) -> Decimal:
         if self._total is None:
@@ -218,6 +245,7 @@ class Art53Guard:
                 return
             try:
                 total = self._read()
+                last_year = self.last_year()
             except AuthError:
                 raise
             except ApiError as exc:
@@ -225,6 +253,16 @@ class Art53Guard:
                     f"could not read the year's turnover from iGEST (art. 53 CIVA: the "
                     f"document is issued only within 18,750 EUR): {exc}"
                 ) from exc
+            if last_year > THRESHOLD:
+                year = self.today.year
+                raise OrderRejected(
+                    order_id,
+                    f"refused under the small-business exemption (art. 53 CIVA): the turnover "
+                    f"of {year - 1} was {eur(last_year)}, past {eur(THRESHOLD)}, so the "
+                    f"exemption ended on 1 January {year}: this document must charge VAT and "
+                    "is never issued as exempt (M10)",
+                    hint=CHARGE_VAT_HINT.format(order=order_id),
+                )
             after = total + draft.gross_total
             if after > CEILING:
                 raise OrderRejected(
@@ -288,10 +326,3 @@ def guard_for(
     if config.invoice.vat_regime != ART53:
         return None
     return Art53Guard(config, ledger, igest, today=today, keep=keep)
-
-
-def turnover_now(config: Config, ledger: Ledger, igest: IgestApi, now: datetime) -> Turnover:
-    from igest_sync.timeutil import lisbon_date
-
-    today = lisbon_date(now)
-    return Art53Guard(config, ledger, igest, today=today).turnover()

@@ -8,6 +8,7 @@ are skipped and the failure says so. Nothing here prints; the CLI renders the li
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,7 +21,14 @@ from igest_sync.errors import ApiError, AuthError, ExitCode, TransportError
 from igest_sync.fiscal import rules as pt_rules
 from igest_sync.models import Entity
 from igest_sync.redact import redact
-from igest_sync.runs.art53 import ART53, CEILING, CHARGE_VAT_HINT, turnover_now
+from igest_sync.runs.art53 import (
+    ART53,
+    CEILING,
+    CHARGE_VAT_HINT,
+    THRESHOLD,
+    Art53Guard,
+    eur,
+)
 from igest_sync.runs.seal import seal_reminder
 from igest_sync.runs.stock import locations_to_choose_from
 from igest_sync.timeutil import lisbon_date
@@ -137,18 +145,30 @@ def run_checks(
 def _check_turnover(
     config: Config, igest: IgestApi, ledger: Ledger | None, now: datetime
 ) -> CheckResult:
-    """The year's turnover under art. 53 CIVA and the room left (read from iGEST)."""
+    """The year's turnover under art. 53 CIVA and the room left, and the previous year's (past
+    15,000 EUR it ended the exemption on 1 January); read from iGEST."""
     from igest_sync.state.ledger import Ledger as OpenLedger
 
-    name = f"Small-business exemption (art. 53): turnover {lisbon_date(now).year}"
-    if ledger is None:  # no state file yet: count the year without keeping the count
-        with OpenLedger(Path(":memory:")) as memory:
-            year = _call(name, lambda: turnover_now(config, memory, igest, now), IGEST_AUTH_HINT)
-    else:
-        year = _call(name, lambda: turnover_now(config, ledger, igest, now), IGEST_AUTH_HINT)
+    today = lisbon_date(now)
+    name = f"Small-business exemption (art. 53): turnover {today.year}"
+    with contextlib.ExitStack() as stack:
+        # No state file yet: count without keeping the count.
+        kept = ledger or stack.enter_context(OpenLedger(Path(":memory:")))
+        guard = Art53Guard(config, kept, igest, today=today)
+        year = _call(name, guard.turnover, IGEST_AUTH_HINT)
+        before = _call(name, guard.last_year, IGEST_AUTH_HINT)
+    hint = CHARGE_VAT_HINT.format(order="ORDER")
+    hint = hint[0].upper() + hint[1:]
+    if before > THRESHOLD:
+        return CheckResult(
+            name,
+            False,
+            f"{year.describe()}; but the turnover of {today.year - 1} was {eur(before)}, past "
+            f"{eur(THRESHOLD)}: the exemption ended on 1 January {today.year}, VAT is due",
+            hint=hint,
+        )
     if year.total > CEILING:
-        hint = CHARGE_VAT_HINT.format(order="ORDER")
-        return CheckResult(name, False, year.describe(), hint=hint[0].upper() + hint[1:])
+        return CheckResult(name, False, year.describe(), hint=hint)
     return CheckResult(name, True, year.describe(), warning=year.total >= year.notice_share)
 
 
