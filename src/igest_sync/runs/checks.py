@@ -29,7 +29,7 @@ from igest_sync.runs.art53 import (
     Art53Guard,
     eur,
 )
-from igest_sync.runs.seal import seal_reminder
+from igest_sync.runs.seal import applies, reminded_on, seal_reminder
 from igest_sync.runs.stock import locations_to_choose_from
 from igest_sync.timeutil import lisbon_date
 
@@ -43,6 +43,7 @@ JUMPSELLER_AUTH_HINT = (
     "Check [jumpseller] login and auth_token (Jumpseller admin: "
     "Settings > API), or IGEST_SYNC_JUMPSELLER_AUTH_TOKEN."
 )
+SEAL_CHECK = "Qualified seal in iGEST (from 2027)"
 IGEST_AUTH_HINT = (
     "Check [igest] integration_key and security_code (iGEST: Entidade > "
     "Configurar > Integrações), or IGEST_SYNC_IGEST_SECURITY_CODE."
@@ -129,10 +130,21 @@ def run_checks(
             results.append(failed.result)
     if entity is not None:
         results.extend(_check_stock_mode(config, entity))
-    reminder = seal_reminder(config, ledger, lisbon_date(now or datetime.now(UTC)))
+    today = lisbon_date(now or datetime.now(UTC))
+    given = reminded_on(ledger)
+    reminder = seal_reminder(config, ledger, today)
     if reminder is not None:
+        results.append(CheckResult(SEAL_CHECK, True, reminder, warning=True))
+    elif given and applies(config, today):
+        # Reminded once already: a quiet line, not the reminder again.
         results.append(
-            CheckResult("Qualified seal in iGEST (from 2027)", True, reminder, warning=True)
+            CheckResult(
+                SEAL_CHECK,
+                True,
+                f"reminded on {given} to confirm the qualified seal is on in iGEST "
+                "(Lei 73-A/2025); igest-sync only links iGEST's documents and lets iGEST "
+                "email them",
+            )
         )
     if config.invoice.vat_regime == ART53:
         try:

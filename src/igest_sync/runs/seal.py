@@ -50,3 +50,8 @@ def seal_reminder(config: Config, ledger: Ledger | None, today: date) -> str | N
             return None
         ledger.set_meta(REMINDED_KEY, today.isoformat())
     return reminder_text(config)
+
+
+def reminded_on(ledger: Ledger | None) -> str | None:
+    """The day the reminder was given, if it was."""
+    return ledger.get_meta(REMINDED_KEY) if ledger is not None else None
