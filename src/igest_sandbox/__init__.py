@@ -16,7 +16,9 @@ invoicing) and VIES (EU VAT numbers).
     sb = Sandbox()                              # in-process, no sockets:
     httpx.Client(transport=httpx.WSGITransport(app=sb.igest_app), base_url=sb.igest_base_url)
 
-``Sandbox(cross_border=True)`` adds the cross-border orders (``cross_border.py``) to the seed.
+``Sandbox(cross_border=True)`` adds the cross-border orders (``cross_border.py``) to the seed;
+``Sandbox(hosted_app=True)`` a period invoiced by the hosted "Quick Invoice" app before the
+switch (``hosted_app.py``: its orders, and its documents in iGEST under references not ours).
 
 The apps share ``faults`` and the ``Stats``; Jumpseller and iGEST each have a rate limiter and a
 latency
@@ -43,7 +45,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from igest_sandbox import cross_border, data
+from igest_sandbox import cross_border, data, hosted_app
 from igest_sandbox.faults import FaultRule, Faults
 from igest_sandbox.igest import seed as igest_seed
 from igest_sandbox.igest.app import IgestApp
@@ -101,6 +103,7 @@ class Sandbox:
         credentials: dict[str, dict[str, str]] | None = None,
         vies_port: int = 0,
         cross_border: bool = False,
+        hosted_app: bool = False,
         webhook_time_scale: float = 1.0,
         webhook_timeout: float = 15.0,
     ) -> None:
@@ -179,6 +182,8 @@ class Sandbox:
             self.load_seed()
         if cross_border:
             self.load_cross_border()
+        if hosted_app:
+            self.load_hosted_app()
 
     # Data -----------------------------------------------------------------------------------
 
@@ -209,6 +214,10 @@ class Sandbox:
         """The cross-border demo orders (``cross_border.py``): OPT-IN, so that the seed's
         counts stay as the existing tests know them."""
         self.store.add_orders(cross_border.cross_border_orders())
+
+    def load_hosted_app(self) -> None:
+        """The period the hosted app invoiced before the switch (``hosted_app.py``), OPT-IN."""
+        hosted_app.load_hosted_app(self.store, self.igest)
 
     def load_generated(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Add ``orders`` generated orders and a catalogue of ``variants`` items (iGEST gets
@@ -331,7 +340,7 @@ def start_sandbox(
 ) -> Sandbox:
     """A running ``Sandbox`` (its servers listening on 127.0.0.1). ``options``: the other
     ``Sandbox`` keywords (``ban_seconds``, ``clock``, ``store_code``, ``credentials``,
-    ``vies_port``, ``cross_border``, ``webhook_time_scale``, ``webhook_timeout``)."""
+    ``vies_port``, ``cross_border``, ``hosted_app``, ``webhook_time_scale``, ``webhook_timeout``)."""
     return Sandbox(
         seed=seed,
         jumpseller_port=jumpseller_port,

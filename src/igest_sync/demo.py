@@ -22,6 +22,7 @@ from rich.rule import Rule
 
 from igest_sandbox import Sandbox, start_sandbox
 from igest_sandbox.cross_border import cross_border_orders
+from igest_sandbox.hosted_app import HOSTED_SEED_ORDERS
 from igest_sync.config import init_values, write_config
 from igest_sync.references import external_reference
 
@@ -82,7 +83,7 @@ def demo_config(
 def run_demo(*, verbose: bool = False) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="igest-sync-demo-") as tmp,
-        start_sandbox(seed=True) as sb,
+        start_sandbox(seed=True, hosted_app=True) as sb,
     ):
         home = Path(tmp)
         config = home / "config.toml"
@@ -112,8 +113,16 @@ def run_demo(*, verbose: bool = False) -> int:
             "exempt M16); 10102, a French consumer taxed at 20 % under OSS; 10103, an export "
             "to the United Kingdom (M05)."
         )
+        console.print(
+            "Before the switch, the hosted Quick Invoice app invoiced October's orders and "
+            f"orders {HOSTED_SEED_ORDERS[0]} and {HOSTED_SEED_ORDERS[1]} in November, under "
+            "references of its own (series QI)."
+        )
         console.print(f"Temporary config and state in {home}\n")
         codes = [cli("verify credentials and reference data", "check")]
+        codes.append(
+            cli("record what the hosted app invoiced", "adopt", "--from", "2026-10-01", "--yes")
+        )
         codes.append(cli("what would be issued", "invoice", "--dry-run"))
         codes.append(cli("issue the paid orders", "invoice", "--json"))
         pending = [

@@ -317,6 +317,8 @@ class IssuedDocument:
     customer: Customer | None = None
     # VAT by rate as iGEST computed it (what ``approve`` shows before finalizing a draft).
     vat_breakdown: tuple[VatSummary, ...] = ()
+    # The document's notes (another integration may name its order only there: ``adopt``).
+    notes: str | None = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ COMMANDS = [
     "hooks",
     "credit",
     "reconcile",
+    "adopt",
 ]
 
 

@@ -23,6 +23,7 @@ COMMANDS_WITH_JSON = [
     "status",
     "credit",
     "reconcile",
+    "adopt",
     "sync-products",
     "sync-stock",
     "check",

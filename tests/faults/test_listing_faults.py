@@ -54,16 +54,14 @@ def test_unreadable_listings_stop_the_run_before_any_write_and_the_next_run_invo
         assert "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) <= 2, result.stderr  # message + hint
         assert requests_to(sb, "igest", "POST", r"^/v1/documents$") == []
-    # The last run had seen the orders: now each is looked up by its reference, and an
-    # unreadable answer fails that order (exit 1), still before any write.
-    sb.faults.add("igest", "bad_shape", method="GET", path=LOOKUP_GET, times=2)
+    # A first run lists iGEST's documents before it records anything (documents another
+    # integration issued stop it: runs/adopt.py), so no run has recorded the orders yet: an
+    # unreadable answer to that listing stops this one too (exit 5), still before any write.
+    sb.faults.add("igest", "bad_shape", method="GET", path=LOOKUP_GET, times=1)
     result = cli("invoice")
-    assert result.code == 1, result.stdout + result.stderr
-    failed = cli.status()["failed"]
-    assert len(failed) == 2
-    for item in failed:
-        assert "could not look up" in item["error"] and "expected an object" in item["error"]
-        assert item["transient"]
+    assert result.code == 5, result.stdout + result.stderr
+    assert "expected an object" in result.stderr and "Traceback" not in result.stderr
+    assert cli.status()["checkpoint"] is None
     assert requests_to(sb, "igest", "POST", r"^/v1/documents$") == []
     again = cli("invoice")
     assert again.code == 0, again.stdout + again.stderr

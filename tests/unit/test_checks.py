@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,6 +27,9 @@ TOKEN = "js-token-SECRET"
 MAIN = StoreLocation(1, "Armazém Lisboa", main=True, holds_stock=True)
 PORTO = StoreLocation(2, "Loja Porto", main=False, holds_stock=True)
 SECURITY = "ig-code-SECRET"
+
+# A day of 2026: from 2027 check adds the qualified-seal reminder (tests/unit/test_seal.py).
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def shop(info: dict | None = None, error: Exception | None = None) -> FakeJumpseller:
@@ -86,7 +90,7 @@ def failures(results: list[CheckResult]) -> list[str]:
 
 
 def test_all_good():
-    results = run_checks(make_config(), shop(), account())
+    results = run_checks(make_config(), shop(), account(), now=NOW)
     assert failures(results) == []
     assert not [r.name for r in results if r.warning]
     assert set(by_name(results)) == {
@@ -106,7 +110,7 @@ def test_all_good():
 
 def test_wrong_jumpseller_credentials_fail_that_check_only():
     jumpseller = shop(error=AuthError("401 Unauthorized", service="Jumpseller", status=401))
-    results = run_checks(make_config(), jumpseller, account())
+    results = run_checks(make_config(), jumpseller, account(), now=NOW)
     assert failures(results) == ["Jumpseller store"]
     store = results[0]
     assert "401 Unauthorized" in store.detail
@@ -117,7 +121,7 @@ def test_wrong_igest_credentials_skip_the_other_igest_checks():
     igest = account(
         errors={"entity": AuthError("credentials refused", service="iGEST", status=401)}
     )
-    results = run_checks(make_config(), shop(), igest)
+    results = run_checks(make_config(), shop(), igest, now=NOW)
     assert [(r.name, r.ok) for r in results] == [
         ("Jumpseller store", True),
         ("iGEST entity", False),
@@ -129,7 +133,7 @@ def test_wrong_igest_credentials_skip_the_other_igest_checks():
 
 def test_unreachable_igest_skips_the_other_igest_checks():
     igest = account(errors={"entity": TransportError("connection refused", service="iGEST")})
-    results = run_checks(make_config(), shop(), igest)
+    results = run_checks(make_config(), shop(), igest, now=NOW)
     assert failures(results) == ["iGEST entity"] and len(results) == 2
 
 
@@ -137,7 +141,7 @@ def test_one_failing_call_does_not_stop_the_others():
     igest = account(
         errors={"warehouses": ServerError("503 Service Unavailable", service="iGEST", status=503)}
     )
-    results = run_checks(make_config(), shop(), igest)
+    results = run_checks(make_config(), shop(), igest, now=NOW)
     assert failures(results) == ["Warehouses"]
     assert "503" in by_name(results)["Warehouses"].detail
     assert {"Series FR A", "VAT rates PT", "Stock by warehouse"} <= set(by_name(results))
@@ -145,7 +149,7 @@ def test_one_failing_call_does_not_stop_the_others():
 
 def test_entity_server_error_still_runs_reference_checks_but_not_stock_mode():
     igest = account(errors={"entity": ServerError("500", service="iGEST", status=500)})
-    results = by_name(run_checks(make_config(), shop(), igest))
+    results = by_name(run_checks(make_config(), shop(), igest, now=NOW))
     assert not results["iGEST entity"].ok
     assert results["Series FR A"].ok and results["VAT rates PT"].ok
     assert "Stock by warehouse" not in results
@@ -158,7 +162,7 @@ def test_missing_series():
             "NC": [Series("A", "NC", "ATCN", True)],
         }
     )
-    results = by_name(run_checks(make_config(), shop(), igest))
+    results = by_name(run_checks(make_config(), shop(), igest, now=NOW))
     series = results["Series FR A"]
     assert not series.ok and "found: B" in series.detail
     assert "[invoice] series" in series.hint
@@ -172,26 +176,26 @@ def test_inactive_series_fails_and_series_without_atcud_warns():
             "NC": [Series("A", "NC", None, True)],
         }
     )
-    results = by_name(run_checks(make_config(), shop(), igest))
+    results = by_name(run_checks(make_config(), shop(), igest, now=NOW))
     assert not results["Series FR A"].ok and "not active" in results["Series FR A"].detail
     assert results["Series NC A"].ok and results["Series NC A"].warning
 
 
 def test_credit_note_series_only_when_credit_cancelled():
     config = make_config(invoice={"credit_cancelled": False})
-    names = set(by_name(run_checks(config, shop(), account())))
+    names = set(by_name(run_checks(config, shop(), account(), now=NOW)))
     assert "Series FR A" in names and "Series NC A" not in names
 
 
 def test_fs_checks_the_fallback_series_too():
     config = make_config(invoice={"document_type": "FS", "fs_fallback": "FT"})
-    names = set(by_name(run_checks(config, shop(), account())))
+    names = set(by_name(run_checks(config, shop(), account(), now=NOW)))
     assert {"Series FS A", "Series FT A", "Series NC A"} <= names
 
 
 def test_missing_warehouse():
     igest = account(warehouse_list=[("ARM1", "Armazém 1")])
-    results = by_name(run_checks(make_config(), shop(), igest))
+    results = by_name(run_checks(make_config(), shop(), igest, now=NOW))
     missing = results["Warehouse ARM2 ([stock] warehouse)"]
     assert not missing.ok and "ARM2" in missing.detail and "found: ARM1" in missing.detail
     assert results["Warehouse ARM1 ([invoice] warehouse)"].ok
@@ -201,7 +205,7 @@ def test_no_warehouse_configured_needs_no_call():
     config = make_config(invoice={}, stock={"enabled": False, "warehouse": None})
     config = replace(config, invoice=replace(config.invoice, warehouse=None))
     igest = account()
-    results = by_name(run_checks(config, shop(), igest))
+    results = by_name(run_checks(config, shop(), igest, now=NOW))
     assert results["Warehouses"].ok
     assert "warehouses" not in igest.calls
 
@@ -211,7 +215,7 @@ def test_unknown_exemption_code():
         products={"vat_rate": Decimal(0), "exemption_code": "M16"},
         invoice={"shipping_exemption_code": "M99"},
     )
-    results = by_name(run_checks(config, shop(), account()))
+    results = by_name(run_checks(config, shop(), account(), now=NOW))
     assert results["Exemption code M16 ([products] exemption_code)"].ok
     unknown = results["Exemption code M99 ([invoice] shipping_exemption_code)"]
     assert not unknown.ok and "M99" in unknown.detail
@@ -225,13 +229,13 @@ def test_missing_vat_rate_for_the_region():
         ]
     )
     config = make_config(invoice={"vat_region": "PT-MA"}, products={"vat_rate": Decimal(22)})
-    result = by_name(run_checks(config, shop(), igest))["VAT rates PT-MA"]
+    result = by_name(run_checks(config, shop(), igest, now=NOW))["VAT rates PT-MA"]
     assert not result.ok and "RED 4 %" in result.detail and "22" not in result.detail
 
 
 def test_stock_by_warehouse_required_for_a_stock_warehouse():
     igest = account(entity_value=Entity("509999999", "Loja Lda", "EUR", False))
-    results = by_name(run_checks(make_config(), shop(), igest))
+    results = by_name(run_checks(make_config(), shop(), igest, now=NOW))
     assert not results["Stock by warehouse"].ok
     assert "[stock] warehouse" in results["Stock by warehouse"].hint
 
@@ -239,21 +243,21 @@ def test_stock_by_warehouse_required_for_a_stock_warehouse():
 @pytest.mark.parametrize("stock", [{"enabled": False}, {"warehouse": None}])
 def test_stock_by_warehouse_not_needed_otherwise(stock):
     igest = account(entity_value=Entity("509999999", "Loja Lda", "EUR", False))
-    results = by_name(run_checks(make_config(stock=stock), shop(), igest))
+    results = by_name(run_checks(make_config(stock=stock), shop(), igest, now=NOW))
     assert "Stock by warehouse" not in results
     assert failures(list(results.values())) == []
 
 
 def test_store_currency_other_than_eur_is_a_warning():
     info = {"name": "Shop", "code": "shop", "currency": "USD"}
-    store = run_checks(make_config(), shop(info), account())[0]
+    store = run_checks(make_config(), shop(info), account(), now=NOW)[0]
     assert store.ok and store.warning and "USD" in store.detail and "EUR" in store.hint
 
 
 def test_service_messages_are_redacted():
     jumpseller = shop(error=AuthError(f"bad token {TOKEN}", service="Jumpseller"))
     igest = account(errors={"taxes": ServerError(f"echo {SECURITY}", service="iGEST")})
-    results = run_checks(make_config(), jumpseller, igest)
+    results = run_checks(make_config(), jumpseller, igest, now=NOW)
     text = repr(results)
     assert TOKEN not in text and SECURITY not in text
     assert "bad token ***" in results[0].detail
@@ -264,7 +268,7 @@ def test_service_messages_are_redacted():
 
 def test_several_stock_locations_without_one_configured_fail_naming_them():
     jumpseller = FakeJumpseller(locations=[MAIN, PORTO])
-    results = run_checks(make_config(), jumpseller, account())
+    results = run_checks(make_config(), jumpseller, account(), now=NOW)
     result = by_name(results)["Jumpseller stock location"]
     assert not result.ok and "2 locations (1 Armazém Lisboa, 2 Loja Porto)" in result.detail
     assert "[stock] jumpseller_location_id" in result.hint
@@ -274,10 +278,10 @@ def test_several_stock_locations_without_one_configured_fail_naming_them():
 
 def test_a_configured_location_is_looked_up():
     config = make_config(stock={"jumpseller_location_id": 2})
-    found = by_name(run_checks(config, FakeJumpseller(locations=[MAIN, PORTO]), account()))
+    found = by_name(run_checks(config, FakeJumpseller(locations=[MAIN, PORTO]), account(), now=NOW))
     assert found["Jumpseller stock location"].ok
     assert found["Jumpseller stock location"].detail == "location 2: Loja Porto"
-    missing = by_name(run_checks(config, FakeJumpseller(), account()))
+    missing = by_name(run_checks(config, FakeJumpseller(), account(), now=NOW))
     assert not missing["Jumpseller stock location"].ok
     assert "no location 2" in missing["Jumpseller stock location"].detail
 
@@ -287,7 +291,7 @@ def test_a_configured_location_is_looked_up():
 )
 def test_no_location_needed_when_stock_is_off_or_read_from_jumpseller(stock):
     results = run_checks(
-        make_config(stock=stock), FakeJumpseller(locations=[MAIN, PORTO]), account()
+        make_config(stock=stock), FakeJumpseller(locations=[MAIN, PORTO]), account(), now=NOW
     )
     assert "Jumpseller stock location" not in by_name(results)
     assert checks_exit_code(results) == ExitCode.OK
@@ -298,23 +302,25 @@ def test_no_location_needed_when_stock_is_off_or_read_from_jumpseller(stock):
 
 def test_exit_code_5_when_a_service_is_unreachable_or_refuses():
     refused = shop(error=AuthError("401", service="Jumpseller", status=401))
-    assert checks_exit_code(run_checks(make_config(), refused, account())) == ExitCode.SERVICE
+    assert (
+        checks_exit_code(run_checks(make_config(), refused, account(), now=NOW)) == ExitCode.SERVICE
+    )
     igest = account(errors={"entity": TransportError("down", service="iGEST")})
-    assert checks_exit_code(run_checks(make_config(), FakeJumpseller(), igest)) == 5
+    assert checks_exit_code(run_checks(make_config(), FakeJumpseller(), igest, now=NOW)) == 5
 
 
 def test_exit_code_2_when_only_the_config_is_wrong_and_5_wins_over_it():
     igest = account(warehouse_list=[("ARM1", "Armazém 1")])  # [stock] warehouse ARM2 missing
-    results = run_checks(make_config(), FakeJumpseller(), igest)
+    results = run_checks(make_config(), FakeJumpseller(), igest, now=NOW)
     assert failures(results) == ["Warehouse ARM2 ([stock] warehouse)"]
     assert checks_exit_code(results) == ExitCode.USAGE
     igest.faults.add("taxes", ServerError("502", service="iGEST"), times=None)
-    assert checks_exit_code(run_checks(make_config(), FakeJumpseller(), igest)) == 5
+    assert checks_exit_code(run_checks(make_config(), FakeJumpseller(), igest, now=NOW)) == 5
 
 
 def test_exemption_codes_by_destination_are_checked_against_igest():
     config = make_config(invoice={"exemptions": {"eu_goods": "M16", "export_goods": "M99"}})
-    results = by_name(run_checks(config, FakeJumpseller(), account()))
+    results = by_name(run_checks(config, FakeJumpseller(), account(), now=NOW))
     assert results["Exemption code M16 ([invoice.exemptions] eu_goods)"].ok
     unknown = results["Exemption code M99 ([invoice.exemptions] export_goods)"]
     assert not unknown.ok and "export_goods" in unknown.hint

@@ -456,6 +456,7 @@ def _document(body: Any) -> IssuedDocument:
         related_number=_opt_str(related),
         customer=_customer(customer) if customer else None,
         vat_breakdown=_breakdown(body.get("vat_breakdown"), where),
+        notes=_opt_str(body.get("notes")),
     )
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from igest_sync.alerts.message import CHAT_LIMITS, Message
+from igest_sync.runs.invoicing.art53 import CEILING, THRESHOLD, last_turnover
 from igest_sync.timeutil import LISBON
 
 if TYPE_CHECKING:
@@ -59,6 +60,10 @@ class DigestReport:
     invoices_total: Decimal = Decimal(0)
     credit_notes: int = 0
     credit_notes_total: Decimal = Decimal(0)
+    # Invoices another integration issued, recorded by `adopt` in the period (not ours: not
+    # among the documents issued).
+    issued_elsewhere: int = 0
+    issued_elsewhere_total: Decimal = Decimal(0)
     failed: list[dict[str, Any]] = field(default_factory=list)  # still open, a person must act
     retrying: list[dict[str, Any]] = field(default_factory=list)  # the runs retry them (VIES ...)
     waiting_payment: int = 0
@@ -67,6 +72,9 @@ class DigestReport:
     oldest_without_document: dict[str, Any] | None = None
     last_run_at: str | None = None
     last_success_at: str | None = None
+    # Under the small-business exemption (art. 53): the year's turnover as the last run read
+    # it from iGEST, and the room left ({year, turnover, left_to_15000, left_to_18750, on}).
+    turnover: dict[str, Any] | None = None
     exit_code: int = 0
 
     def summary(self) -> str:
@@ -80,6 +88,7 @@ class DigestReport:
         data = asdict(self)
         data["invoices_total"] = _eur(self.invoices_total)
         data["credit_notes_total"] = _eur(self.credit_notes_total)
+        data["issued_elsewhere_total"] = _eur(self.issued_elsewhere_total)
         del data["exit_code"]
         return data
 
@@ -91,9 +100,13 @@ def _eur(amount: Decimal) -> str:
 
 def build_digest(ledger: Ledger, start: datetime, end: datetime, *, now: datetime) -> DigestReport:
     report = DigestReport(start=_iso(start), end=_iso(end))
+    elsewhere = {d.document_id for d in ledger.issued_elsewhere().values()}
     for row in ledger.documents_issued_between(start, end):
         amount = Decimal(row["gross_total"])
-        if row["kind"] == "credit":
+        if row["document_id"] in elsewhere:
+            report.issued_elsewhere += 1
+            report.issued_elsewhere_total += amount
+        elif row["kind"] == "credit":
             report.credit_notes += 1
             report.credit_notes_total += amount
         else:
@@ -122,6 +135,17 @@ def build_digest(ledger: Ledger, start: datetime, end: datetime, *, now: datetim
         }
     report.last_run_at = ledger.get_meta("last_run_at")
     report.last_success_at = ledger.get_meta("last_success_at")
+    year = end.astimezone(LISBON).year
+    counted = last_turnover(ledger, year)
+    if counted is not None:  # kept only under the exemption, by the runs that read it
+        total, on = counted
+        report.turnover = {
+            "year": year,
+            "turnover": _eur(total),
+            "left_to_15000": _eur(THRESHOLD - total),
+            "left_to_18750": _eur(CEILING - total),
+            "on": on,
+        }
     return report
 
 
@@ -148,6 +172,12 @@ def digest_lines(report: DigestReport) -> list[str]:
         f"Credit notes: {report.credit_notes}, total {_eur(report.credit_notes_total)} EUR",
         f"Failures still open: {len(report.failed)}",
     ]
+    if report.issued_elsewhere:
+        lines.insert(
+            3,
+            f"Invoices issued elsewhere, recorded by adopt: {report.issued_elsewhere}, total "
+            f"{_eur(report.issued_elsewhere_total)} EUR",
+        )
     lines += [f"  order {f['order_id']} ({f['kind']}): {f['reason']}" for f in report.failed]
     lines.append(f"Retried by the runs (a service, VIES): {len(report.retrying)}")
     lines += [f"  order {f['order_id']}: {f['reason']}" for f in report.retrying]
@@ -172,6 +202,13 @@ def digest_lines(report: DigestReport) -> list[str]:
     lines.append(
         f"Last good run: {_local(report.last_success_at)} (last run: {_local(report.last_run_at)})"
     )
+    year = report.turnover
+    if year is not None:
+        lines.append(
+            f"Turnover {year['year']} (small-business exemption, art. 53, as of {year['on']}): "
+            f"{year['turnover']} EUR; {year['left_to_15000']} EUR left to 15000.00, "
+            f"{year['left_to_18750']} EUR to 18750.00"
+        )
     return lines
 
 

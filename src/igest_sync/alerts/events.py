@@ -139,19 +139,37 @@ def late_events(ledger: Ledger, config: Config, now: datetime) -> list[Event]:
     return events
 
 
+# Notices about the store rather than an order: their title and what to run (prefix -> ...).
+_STORE_NOTICES = {
+    "Small-business exemption (art. 53 CIVA)": (
+        "Small-business exemption (art. 53): the year's turnover",
+        "igest-sync check",
+    ),
+    "From 1 January 2027 a PDF": (
+        "1 January 2027: confirm the qualified seal in iGEST",
+        "igest-sync check",
+    ),
+}
+
+
 def notice_events(notices: list[str]) -> list[Event]:
     events = []
     for text in dict.fromkeys(notices):  # once each, in order
         found = _ORDER.search(text)
         order_id = int(found.group(1)) if found else None
+        title = f"Order {order_id}: needs a look" if order_id else "A notice from igest-sync"
+        fix = _notice_fix(text, order_id)
+        for prefix, (store_title, store_fix) in _STORE_NOTICES.items():
+            if text.startswith(prefix):
+                order_id, title, fix = None, store_title, store_fix
         events.append(
             Event(
                 kind=NOTICE,
                 base_key=f"notice:{digest(text)}",
-                title=f"Order {order_id}: needs a look" if order_id else "A notice from igest-sync",
+                title=title,
                 order_id=order_id,
                 reason=text,
-                fix=_notice_fix(text, order_id),
+                fix=fix,
             )
         )
     return events

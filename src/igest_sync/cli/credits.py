@@ -12,6 +12,7 @@ from igest_sync.cli.session import (
     _parse_date,
     finish,
     session,
+    state_of,
 )
 
 
@@ -169,8 +170,12 @@ def reconcile(
     first_day, last_day = _parse_date(first, "--from"), _parse_date(last, "--to")
     assert first_day is not None and last_day is not None  # both options are required
     period = Period(first_day, last_day)
-    # Without --fix it reads both services only: no lock, no ledger.
-    with session(ctx, lock=fix, ledger=fix) as s:
+    # Without --fix it reads both services (and, when there is a state file, which invoices
+    # `adopt` recorded as issued elsewhere): no lock.
+    from igest_sync.cli.session import state_path
+
+    ledger = fix or state_path(state_of(ctx)).exists()
+    with session(ctx, lock=fix, ledger=ledger) as s:
         report = ReconcileRun(s.config, *s.clients, ledger=s.ledger).run(period, fix=fix)
     render.reconcile_report(report, json_out=json_out)
     finish(report)
@@ -178,5 +183,8 @@ def reconcile(
 
 def register(app: typer.Typer) -> None:
     """Add this family's commands to the app, in the order ``--help`` lists them."""
+    from igest_sync.cli.adopt import adopt
+
     app.command()(credit)
     app.command()(reconcile)
+    app.command()(adopt)

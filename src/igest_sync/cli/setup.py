@@ -257,11 +257,16 @@ def check(json_out: JsonOption = False) -> None:
     """
     from igest_sync import render
     from igest_sync.alerts.probe import channel_checks
+    from igest_sync.cli.session import state_of, state_path
     from igest_sync.runs.setup.service_checks import checks_exit_code, run_checks
 
-    with session(lock=False, ledger=False) as s:
+    # The state file, when there is one, keeps the year's turnover count (art. 53) and which
+    # reminders were given; check never creates it.
+    with session(lock=False, ledger=state_path(state_of(None)).exists()) as s:
         # The alert channels too, when [alerts] has any: reachable, logged in; nothing sent.
-        results = run_checks(s.config, s.jumpseller, s.igest) + channel_checks(s.config)
+        results = run_checks(s.config, s.jumpseller, s.igest, ledger=s.ledger) + channel_checks(
+            s.config
+        )
     render.check_results(results, json_out=json_out)
     raise typer.Exit(int(checks_exit_code(results)))
 

@@ -88,6 +88,12 @@ class InvoiceConfig:
     copy_order_notes: bool = False  # the customer's checkout note onto the document
     # Jumpseller source.created_from values invoiced; None: every source except "pos".
     sources: tuple[str, ...] | None = None
+    # "art53": the small-business VAT exemption (art. 53 CIVA, M10 on the documents); the year's
+    # turnover is then counted from iGEST and guarded (runs/art53.py). "normal": VAT charged.
+    vat_regime: str = "normal"
+    # art53: a notice and an alert, once a year, when the turnover reaches this share (%) of
+    # the 15,000 EUR threshold.
+    art53_notice_percent: int = 80
 
 
 DEFAULT_VIES_URL = "https://ec.europa.eu/taxation_customs/vies/rest-api"

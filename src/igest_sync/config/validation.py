@@ -65,6 +65,7 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("products", "exemption_code"): tuple(pt_rules.EXEMPTION_CODES),
     ("invoice", "default_payment_method"): tuple(pt_rules.PAYMENT_MECHANISMS),
     ("invoice", "invalid_nif"): ("fail", "consumer"),
+    ("invoice", "vat_regime"): ("normal", "art53"),
     ("stock", "direction"): ("igest_to_jumpseller", "jumpseller_to_igest"),
     ("alerts", "smtp_security"): ("starttls", "tls", "none"),
     ("alerts", "webhook_format"): ("slack", "discord", "teams", "ntfy", "json"),
@@ -77,6 +78,7 @@ _RANGES: dict[tuple[str, str], tuple[int | Decimal | None, int | Decimal | None]
     ("invoice", "review_deadline_hour"): (0, 23),
     ("invoice", "auto_finalize_hour"): (0, 23),
     ("invoice", "credit_lookback_days"): (1, 3650),
+    ("invoice", "art53_notice_percent"): (1, 99),
     ("stock", "max_zero_share"): (Decimal(0), Decimal(1)),
     ("stock", "jumpseller_location_id"): (1, None),
     ("serve", "port"): (1, 65535),
@@ -321,6 +323,15 @@ def _cross_checks(
             )
         elif rate != 0 and exemption is not None:
             warnings.append(f"{label}: [products] exemption_code: ignored, vat_rate is {rate}")
+    if invoice.get("vat_regime") == "art53" and ("invoice", "vat_regime") not in failed:
+        # Under the small-business regime every domestic document is exempt as M10.
+        for key in ("product_exemption_code", "shipping_exemption_code"):
+            if invoice.get(key) not in (None, "M10") and ("invoice", key) not in failed:
+                problems.append(
+                    f'{label}: [invoice] {key}: {invoice[key]!r}, but vat_regime is "art53" '
+                    '(the small-business exemption, art. 53 CIVA): set it to "M10", or set '
+                    'vat_regime = "normal" if you charge VAT'
+                )
     if (
         invoice.get("credit_cancelled", True)
         and "credit_reason" in invoice

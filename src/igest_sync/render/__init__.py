@@ -11,6 +11,7 @@ text such as a failure reason wraps between words. Every ``--json`` output goes 
 
 from __future__ import annotations
 
+from igest_sync.render.adopt import adopt_matches, adopt_report
 from igest_sync.render.alerts import digest_report
 
 # Callers use ``render.<name>`` from here; the forked-CLI test harness forgets this package and
@@ -40,6 +41,8 @@ from igest_sync.render.setup import check_json, check_results, sandbox_info, san
 __all__ = [
     "SCHEMA",
     "FitTable",
+    "adopt_matches",
+    "adopt_report",
     "catalogue_report",
     "check_json",
     "check_results",

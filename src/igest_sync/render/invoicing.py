@@ -277,6 +277,8 @@ def _documents_table(report: StatusReport, title: str, layout: str) -> Table:
         if credited and report.credit_state.get(d.order_id) != "credited":
             credited += " (partly)"
         linked = "yes" if d.linked else ("failed" if d.link_error else "no")
+        if d.document_id in report.elsewhere:
+            linked = "issued elsewhere"  # adopt: another integration's document, left as it is
         row = [str(d.order_id), _cell(d.number or d.document_id)]
         if layout != "compact":
             row.append(d.type)
@@ -288,6 +290,8 @@ def _documents_table(report: StatusReport, title: str, layout: str) -> Table:
             row += [d.status, linked, _cell(credited)]
         else:
             notes = [f"credited by {credited}"] if credited else []
+            if d.document_id in report.elsewhere:
+                notes.append("issued elsewhere")
             if d.status != "final":
                 notes.append(d.status)
             if not d.linked:

@@ -14,8 +14,8 @@ Jumpseller does not know has no payment day; it belongs to the period of its own
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -78,11 +78,14 @@ class Problem:
     expected: Decimal | None = None  # wrong_total: what the order says
     found: Decimal | None = None  # wrong_total: what the document carries
     hint: str | None = None
+    # A missing invoice that a document not ours (another integration's) may be: never
+    # issued by ``--fix`` (it would be a second invoice); ``adopt`` records it.
+    elsewhere: bool = False
 
     @property
     def fixable(self) -> bool:
         """Only a missing invoice is issued by ``--fix``; the rest needs a person."""
-        return self.kind == MISSING
+        return self.kind == MISSING and not self.elsewhere
 
 
 @dataclass
@@ -95,6 +98,9 @@ class ReconcileReport:
     notices: list[str] = field(default_factory=list)
     fixes: list[ItemOutcome] = field(default_factory=list)
     fix_requested: bool = False
+    # Invoices another integration issued that `adopt` recorded for orders of the period:
+    # compared as those orders' invoices.
+    issued_elsewhere: int = 0
 
     def count(self, kind: str) -> int:
         return sum(1 for p in self.problems if p.kind == kind)
@@ -135,6 +141,7 @@ class ReconcileReport:
             "clean": not self.remaining,
             "orders_checked": self.orders_checked,
             "documents_checked": self.documents_checked,
+            "issued_elsewhere": self.issued_elsewhere,
             "counts": {k: self.count(k) for k in KINDS},
             "problems": [
                 {
@@ -182,6 +189,7 @@ def compare(
     period: Period,
     *,
     invoice_from: date | None = None,
+    elsewhere: Mapping[str, int] | None = None,
 ) -> ReconcileReport:
     """What disagrees between the orders and the documents, for orders paid in ``period``.
 
@@ -189,6 +197,8 @@ def compare(
     among them is unknown to Jumpseller). ``documents``: iGEST's documents; only final ones with
     this store's references count, each once. ``invoice_from``: the configured start date;
     an order paid before it is never invoiced, so it is not missing its invoice.
+    ``elsewhere``: document id -> order id of the invoices ``adopt`` recorded as issued by
+    another integration (the ledger's; their references are not ours).
     """
     report = ReconcileReport(store=store, period=period)
     known = {o.id: o for o in orders}
@@ -199,6 +209,10 @@ def compare(
             continue
         seen.add(doc.id)
         parsed = parse_reference(doc.external_reference, store)
+        if parsed is None and elsewhere and doc.id in elsewhere:
+            parsed = (elsewhere[doc.id], Kind.INVOICE)
+            if parsed[0] in known and _paid_on(known[parsed[0]]) in period:
+                report.issued_elsewhere += 1
         if parsed is None:
             continue  # another store's, or issued by hand without a reference
         order_id, kind = parsed
@@ -367,6 +381,13 @@ class ReconcileRun:
         self.igest = igest
         self.ledger = ledger
         self.now = now or datetime.now(UTC)
+        # The invoices `adopt` recorded as issued elsewhere: the one thing read from the
+        # ledger (when there is one), since their references do not name their orders.
+        self._elsewhere = (
+            {d.document_id: order_id for order_id, d in ledger.issued_elsewhere().items()}
+            if ledger is not None
+            else {}
+        )
 
     def run(self, period: Period, *, fix: bool = False) -> ReconcileReport:
         if fix and self.ledger is None:
@@ -399,11 +420,51 @@ class ReconcileRun:
                     ]
         if found:
             report = self._compare(orders, documents + found, period)
+        self._invoiced_elsewhere(report, orders, documents)
         if fix:
             report.fix_requested = True
             self._fix(report)
         log.info("Reconciled %s to %s: %s", period.first, period.last, report.summary())
         return report
+
+    def _invoiced_elsewhere(
+        self, report: ReconcileReport, orders: dict[int, Order], documents: list[IssuedDocument]
+    ) -> None:
+        """A missing invoice that a document not ours of the period may be (the hosted app's,
+        one made by hand: same order number, or same total, day and customer) is pointed at,
+        and left to ``adopt``: ``--fix`` would issue a second invoice."""
+        from igest_sync.runs.setup.adopt import AMBIGUOUS, SURE, foreign, label, match_one
+
+        missing = {p.order_id: i for i, p in enumerate(report.problems) if p.kind == MISSING}
+        if not missing:
+            return
+        sales = {
+            i: o
+            for i, o in orders.items()
+            if o.completed_at is not None and o.status in ("paid", "canceled")
+        }
+        nif_field = self.config.invoice.nif_field
+        for doc in documents:
+            if not foreign(doc) or doc.id in self._elsewhere:
+                continue
+            match = match_one(doc, sales, nif_field)
+            if match.verdict not in (SURE, AMBIGUOUS):
+                continue
+            for order_id in (match.order_id,) if match.order_id else match.candidates:
+                if order_id not in missing:
+                    continue
+                index = missing[order_id]
+                problem = report.problems[index]
+                day = doc.date.isoformat() if doc.date else ""
+                report.problems[index] = replace(
+                    problem,
+                    detail=f"{problem.detail}; but {label(doc)} of {day}, not issued by "
+                    f"igest-sync, may be its invoice ({match.how})",
+                    documents=(*problem.documents, label(doc)),
+                    hint=f"if it is, record it: igest-sync adopt --from {day} --to {day}; "
+                    f"else igest-sync resend {order_id}",
+                    elsewhere=True,
+                )
 
     def _compare(
         self, orders: dict[int, Order], documents: list[IssuedDocument], period: Period
@@ -414,6 +475,7 @@ class ReconcileRun:
             self.store,
             period,
             invoice_from=self.config.invoice.start_date,
+            elsewhere=self._elsewhere,
         )
 
     def _orders_of(

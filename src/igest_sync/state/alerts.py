@@ -127,7 +127,8 @@ class AlertsMixin(LedgerBase):
     def documents_issued_between(self, start: datetime, end: datetime) -> list[sqlite3.Row]:
         """Documents recorded in [start, end): kind, number, order_id, gross_total, status."""
         return self._rows(
-            """SELECT kind, number, order_id, gross_total, status, customer FROM documents
+            """SELECT kind, number, order_id, gross_total, status, customer, document_id
+               FROM documents
                WHERE issued_at >= ? AND issued_at < ? ORDER BY issued_at, document_id""",
             (start.isoformat(timespec="seconds"), end.isoformat(timespec="seconds")),
         )

@@ -9,11 +9,15 @@ from decimal import Decimal
 from igest_sync.models import (
     DocumentStatus,
     EmailState,
+    IssuedDocument,
     Kind,
     WorkState,
 )
 from igest_sync.state.base import LedgerBase, _now
 from igest_sync.state.records import DocumentRecord, _document
+
+# The work reference of an invoice issued by another integration (``adopt``).
+ELSEWHERE = "elsewhere:"
 
 
 class DocumentsMixin(LedgerBase):
@@ -38,6 +42,55 @@ class DocumentsMixin(LedgerBase):
     def documents_for(self, order_id: int) -> list[DocumentRecord]:
         rows = self._rows("SELECT * FROM documents WHERE order_id=? ORDER BY rowid", (order_id,))
         return [_document(r) for r in rows]
+
+    # -- invoices issued elsewhere (``adopt``) ----------------------------------------------------
+
+    def record_issued_elsewhere(self, order_id: int, doc: IssuedDocument) -> None:
+        """``doc``, issued by another integration, is the order's invoice: its work is final
+        (under ``elsewhere:<document id>``, a reference no lookup of ours ever uses), so the
+        order is never invoiced again. Not attached nor emailed: that was the other tool's."""
+        now = _now()
+        self._write_many(
+            (
+                """INSERT INTO documents(document_id, order_id, kind, type, number, atcud, date,
+                  customer, gross_total, status, pdf_url, issued_at, emailed, adopted, linked)
+                VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,1,1)
+                ON CONFLICT(document_id) DO UPDATE SET order_id=excluded.order_id""",
+                (
+                    doc.id,
+                    order_id,
+                    Kind.INVOICE,
+                    doc.type,
+                    doc.number,
+                    doc.atcud,
+                    doc.date.isoformat() if doc.date else None,
+                    doc.customer_name,
+                    str(doc.gross_total),
+                    doc.status,
+                    doc.pdf_url,
+                    now,
+                    EmailState.NOT_SENT,
+                ),
+            ),
+            (
+                """INSERT INTO work(order_id, kind, seq, state, external_reference, document_id,
+                                    updated_at) VALUES(?,?,1,?,?,?,?)
+                ON CONFLICT(order_id, kind, seq) DO UPDATE SET state=excluded.state,
+                  external_reference=excluded.external_reference, phase=NULL,
+                  document_id=excluded.document_id, error=NULL, transient=0,
+                  reported_at=NULL, updated_at=excluded.updated_at""",
+                (order_id, Kind.INVOICE, WorkState.FINAL, ELSEWHERE + doc.id, doc.id, now),
+            ),
+        )
+
+    def issued_elsewhere(self) -> dict[int, DocumentRecord]:
+        """The invoices recorded by ``adopt`` as issued elsewhere, by order id."""
+        rows = self._rows(
+            """SELECT d.* FROM documents d JOIN work w ON w.document_id=d.document_id
+               WHERE w.kind=? AND w.external_reference LIKE ? ORDER BY d.order_id""",
+            (Kind.INVOICE, ELSEWHERE + "%"),
+        )
+        return {r["order_id"]: _document(r) for r in rows}
 
     def unlinked_documents(self, max_attempts: int) -> list[DocumentRecord]:
         rows = self._rows(

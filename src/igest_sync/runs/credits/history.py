@@ -64,7 +64,9 @@ class CreditHistory:
         if not finals:
             raise UsageError(
                 f"Order {order_id} has no final invoice in iGEST ({ref}): there is nothing "
-                "to credit."
+                "to credit.",
+                hint="If another integration (the hosted app) invoiced it, record that invoice "
+                "first: igest-sync adopt --from DAY-IT-WAS-PAID --to DAY-IT-WAS-PAID.",
             )
         return self.igest.get_document(finals[0].id)
 

@@ -259,7 +259,7 @@ class Discovery:
             # today as always, it just carries no "Pago em" note.
             to_issue[order.id] = order
         elif order.status == PAID:
-            note = f"paid on {paid_on}, before the start date {floor}: never invoiced"
+            note = f"paid {paid_on}, before the start date {floor}: not issued"
             plan.skipped.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
         elif (
             order.status == CANCELED
@@ -283,14 +283,18 @@ class Discovery:
             )
 
 
-def igest_documents_since(igest: IgestApi, floor: date) -> dict[str, list[IssuedDocument]]:
+def igest_documents_since(
+    igest: IgestApi, floor: date, listed: list[IssuedDocument] | None = None
+) -> dict[str, list[IssuedDocument]]:
     """Everything iGEST holds since the floor, by reference: the ledger knows nothing yet.
 
     Read-only, so a dry run makes the same listing as the real first run it previews.
+    ``listed``: that listing, when the run made it already (the first run's guard).
     """
     known: dict[str, list[IssuedDocument]] = {}
     date_from = None if floor == date.min else floor
-    for doc in igest.find_documents(date_from=date_from):
+    docs = listed if listed is not None else igest.find_documents(date_from=date_from)
+    for doc in docs:
         if doc.external_reference:
             known.setdefault(doc.external_reference, []).append(doc)
     log.info(

@@ -85,6 +85,9 @@ def work_hints(run: InvoiceRun, hints: list[Hint], *, now: datetime) -> HintsOut
         return hint, items, True
 
     steps = [h for h in hints if h.subject == ORDER]
+    if steps and run.config.invoice.start_date is not None:
+        # No run has listed iGEST yet: documents another integration issued stop it first.
+        run.guard_switch()
     try:
         for hint, items, settled in in_parallel(
             steps, one, workers=run.config.invoice.concurrency, stop_on=(RunStopped, AuthError)
@@ -150,7 +153,7 @@ def _handle(run: InvoiceRun, order: Order, items: list[ItemOutcome], notices: li
             record_order(ledger, order)
             return False
         if floor is not None and paid_on is not None and paid_on < floor:
-            note = f"paid on {paid_on}, before the start date {floor}: never invoiced"
+            note = f"paid {paid_on}, before the start date {floor}: not issued"
             record_order(ledger, order, note=note)
             items.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
             return False

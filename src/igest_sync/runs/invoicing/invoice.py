@@ -36,12 +36,16 @@ from igest_sync.models import (
 from igest_sync.references import external_reference
 from igest_sync.runs.credits.credit import Credits
 from igest_sync.runs.invoicing import review
+from igest_sync.runs.invoicing.art53 import guard_for, last_turnover
 from igest_sync.runs.invoicing.discover import PAID, Discovery, igest_documents_since, record_order
 from igest_sync.runs.invoicing.followup import FollowUp
+from igest_sync.runs.invoicing.intra_eu import VatCheckPending
 from igest_sync.runs.invoicing.issuer import CrashHook, Issuer
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
 from igest_sync.runs.services import IgestApi, JumpsellerApi
+from igest_sync.runs.setup.adopt import guard_first_run
+from igest_sync.runs.setup.seal import seal_reminder
 from igest_sync.runs.setup.status import remember_store_name
 from igest_sync.state.ledger import Ledger, WorkRecord
 from igest_sync.timeutil import lisbon_date
@@ -87,6 +91,7 @@ class InvoiceRun:
         self.issuer = Issuer(config, ledger, igest, today=self.today, crash_hook=crash_hook)
         self.followup = FollowUp(config, ledger, jumpseller, igest, now=self.now)
         self.credits = Credits(config, ledger, jumpseller, igest, self.issuer, self.followup)
+        self._switch_checked = False  # the first run's guard passed (runs/adopt.py)
 
     # -- invoice ----------------------------------------------------------------------------
 
@@ -98,13 +103,14 @@ class InvoiceRun:
         discovery = Discovery(
             self.config, self.ledger, self.jumpseller, now=self.now, record=not dry_run
         )
+        listed = self._switch_guard(discovery, since)
         plan = discovery.plan(since)
         report.checkpoint = self.ledger.checkpoint
         if dry_run:
             # The same read-only listing a real first run makes, so the preview says which
             # orders it would adopt from iGEST instead of issuing.
             known = (
-                igest_documents_since(self.igest, plan.floor)
+                igest_documents_since(self.igest, plan.floor, listed)
                 if plan.fresh and plan.orders
                 else None
             )
@@ -113,13 +119,18 @@ class InvoiceRun:
             return report
         report.outcomes.extend(plan.skipped)
         if plan.fresh and plan.orders:
-            self.issuer.use_listing(igest_documents_since(self.igest, plan.floor))
+            self.issuer.use_listing(igest_documents_since(self.igest, plan.floor, listed))
         self._issue_all(plan.orders, report)
         # Review mode: drafts due without a person (the automatic hour, or review turned off)
         # or whose order was cancelled, and a notice for each still waiting past the deadline.
         review.sweep_waiting(self, report.outcomes, report.notices)
         report.notices.extend(review.deadline_notices(self.config, self.ledger, self.now))
         self.credits.credit_cancelled(report)
+        report.notices += self._turnover_notices(report)
+        # The first run of 2027: the qualified seal (Lei 73-A/2025), once.
+        seal = seal_reminder(self.config, self.ledger, self.today)
+        if seal is not None:
+            report.notices.append(seal)
         remember_store_name(self.ledger, self.jumpseller, self.now)
         self.followup.finish(report.notices)
         failed_here = report.failed
@@ -130,6 +141,45 @@ class InvoiceRun:
         if not failed_here:  # whether shown or quiet, an order failed in this run
             self.ledger.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
         return report
+
+    def _turnover_notices(self, report: InvoiceReport) -> list[str]:
+        """Under the small-business exemption: the year's turnover read again when this run
+        issued or credited something (or once a day, for documents made elsewhere), and what a
+        person must be told about it, once."""
+        guard = self.issuer.art53
+        if guard is None:
+            return []
+        changed = any(o.action == Action.ISSUED for o in report.outcomes)
+        last = last_turnover(self.ledger, self.today.year)
+        if not changed and last is not None and last[1] == self.today.isoformat():
+            return []
+        guard.refresh()
+        try:
+            return guard.notices()
+        except ApiError as exc:
+            log.warning("Could not read the year's turnover from iGEST: %s", exc)
+            return []
+
+    def guard_switch(self) -> None:
+        """``serve``'s webhooks on a ledger no run has passed yet: the same guard as the first
+        run's, before any order is issued (documents another integration issued)."""
+        if self.ledger.checkpoint is None and not self._switch_checked:
+            discovery = Discovery(self.config, self.ledger, self.jumpseller, now=self.now)
+            self._switch_guard(discovery, None)
+
+    def _switch_guard(
+        self, discovery: Discovery, since: date | None
+    ) -> list[IssuedDocument] | None:
+        """A first run (or a backfill) lists iGEST's documents from its start date before it
+        records anything, and stops when a day holds invoices another integration issued
+        (``runs/adopt.py``). Returns the listing, which the run uses again."""
+        if self.ledger.checkpoint is not None and since is None:
+            return None
+        floor = discovery.floor(since)
+        listed = list(self.igest.find_documents(date_from=None if floor == date.min else floor))
+        guard_first_run(self.ledger, listed, floor, now=self.now)
+        self._switch_checked = True
+        return listed
 
     def failed_before(self) -> dict[tuple[int, str], WorkRecord]:
         """The failures recorded before this run, for ``for_a_person``."""
@@ -265,6 +315,8 @@ class InvoiceRun:
     ) -> None:
         """What the run would do, in "would ...": reads both services, writes nothing."""
         store = self.config.jumpseller.store
+        # The art. 53 ceiling, as the real run would meet it (its count not kept).
+        art53 = guard_for(self.config, self.ledger, self.igest, self.today, keep=False)
         for order in orders:
             work = self.ledger.work(order.id)
             if work and work.state == WorkState.FINAL:
@@ -302,6 +354,13 @@ class InvoiceRun:
                 # The pure half of the VIES step: an exempt intra-EU order without a VAT
                 # number of its state would fail; VIES itself is not asked by a dry run.
                 vat_number = vat_number_to_check(order, draft)
+                if art53 is not None:
+                    art53.admit(order.id, draft)
+            except VatCheckPending as exc:  # the year's turnover could not be read
+                report.outcomes.append(
+                    ItemOutcome(str(order.id), Action.WOULD_FAIL, f"would wait: {exc.reason}")
+                )
+                continue
             except OrderRejected as exc:
                 text = exc.reason if not exc.hint else f"{exc.reason} ({exc.hint})"
                 report.outcomes.append(

@@ -52,6 +52,7 @@ from igest_sync.models import (
 )
 from igest_sync.references import external_reference
 from igest_sync.runs.invoicing import review
+from igest_sync.runs.invoicing.art53 import guard_for
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
 from igest_sync.runs.invoicing.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.runs.services import IgestApi
@@ -93,6 +94,8 @@ class Issuer:
         self.crash_hook = crash_hook
         # VIES before an exempt intra-EU document (asks only for such orders).
         self.intra_eu = intra_eu or IntraEuCheck(config, ledger, igest, today=today)
+        # The small-business exemption's ceiling (art. 53 CIVA), when the merchant declared it.
+        self.art53 = guard_for(config, ledger, igest, today)
 
     def use_listing(self, known: dict[str, list[IssuedDocument]] | None) -> None:
         """This run listed iGEST's documents (the ledger was empty): answer lookups from it."""
@@ -141,16 +144,18 @@ class Issuer:
             # An exempt intra-EU supply needs VIES's confirmation first; its consultation
             # number then goes on the notes.
             check = self.intra_eu.evidence(order, draft)
-            if check is None:
-                return draft
-            return build_document(
-                order,
-                self.settings,
-                store=self.store,
-                issue_date=self.today,
-                override=override,
-                vies=check,
-            )
+            if check is not None:
+                draft = build_document(
+                    order,
+                    self.settings,
+                    store=self.store,
+                    issue_date=self.today,
+                    override=override,
+                    vies=check,
+                )
+            if self.art53 is not None:
+                self.art53.admit(order.id, draft)  # refused past 18,750 EUR, never as M10
+            return draft
 
         return self._issue(
             order.id,

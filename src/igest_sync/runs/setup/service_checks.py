@@ -8,9 +8,12 @@ are skipped and the failure says so. Nothing here prints; the CLI renders the li
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from igest_sync.config import Config
@@ -19,9 +22,20 @@ from igest_sync.fiscal import rules as pt_rules
 from igest_sync.models import Entity
 from igest_sync.redact import redact
 from igest_sync.runs.catalogue.stock import locations_to_choose_from
+from igest_sync.runs.invoicing.art53 import (
+    ART53,
+    CEILING,
+    CHARGE_VAT_HINT,
+    THRESHOLD,
+    Art53Guard,
+    eur,
+)
+from igest_sync.runs.setup.seal import applies, reminded_on, seal_reminder
+from igest_sync.timeutil import lisbon_date
 
 if TYPE_CHECKING:
     from igest_sync.runs.services import IgestApi, JumpsellerApi
+    from igest_sync.state.ledger import Ledger
 
 T = TypeVar("T")
 
@@ -29,6 +43,7 @@ JUMPSELLER_AUTH_HINT = (
     "Check [jumpseller] login and auth_token (Jumpseller admin: "
     "Settings > API), or IGEST_SYNC_JUMPSELLER_AUTH_TOKEN."
 )
+SEAL_CHECK = "Qualified seal in iGEST (from 2027)"
 IGEST_AUTH_HINT = (
     "Check [igest] integration_key and security_code (iGEST: Entidade > "
     "Configurar > Integrações), or IGEST_SYNC_IGEST_SECURITY_CODE."
@@ -80,8 +95,17 @@ def _call(name: str, call: Callable[[], T], auth_hint: str) -> T:
         ) from exc
 
 
-def run_checks(config: Config, jumpseller: JumpsellerApi, igest: IgestApi) -> list[CheckResult]:
-    """Check credentials, store, series, warehouses, exemption codes, VAT rates and stock mode."""
+def run_checks(
+    config: Config,
+    jumpseller: JumpsellerApi,
+    igest: IgestApi,
+    *,
+    ledger: Ledger | None = None,
+    now: datetime | None = None,
+) -> list[CheckResult]:
+    """Check credentials, store, series, warehouses, exemption codes, VAT rates and stock mode;
+    under the small-business exemption, the year's turnover (``ledger``: where its count is
+    kept between runs; ``now``: the clock, for the year)."""
     store = _check_store(jumpseller)
     results = [store]
     if store.ok or store.exit_code != ExitCode.SERVICE:  # else it would repeat that failure
@@ -106,7 +130,58 @@ def run_checks(config: Config, jumpseller: JumpsellerApi, igest: IgestApi) -> li
             results.append(failed.result)
     if entity is not None:
         results.extend(_check_stock_mode(config, entity))
+    today = lisbon_date(now or datetime.now(UTC))
+    given = reminded_on(ledger)
+    reminder = seal_reminder(config, ledger, today)
+    if reminder is not None:
+        results.append(CheckResult(SEAL_CHECK, True, reminder, warning=True))
+    elif given and applies(config, today):
+        # Reminded once already: a quiet line, not the reminder again.
+        results.append(
+            CheckResult(
+                SEAL_CHECK,
+                True,
+                f"reminded on {given} to confirm the qualified seal is on in iGEST "
+                "(Lei 73-A/2025); igest-sync only links iGEST's documents and lets iGEST "
+                "email them",
+            )
+        )
+    if config.invoice.vat_regime == ART53:
+        try:
+            results.append(_check_turnover(config, igest, ledger, now or datetime.now(UTC)))
+        except _Failed as failed:
+            results.append(failed.result)
     return _redacted(results, config)
+
+
+def _check_turnover(
+    config: Config, igest: IgestApi, ledger: Ledger | None, now: datetime
+) -> CheckResult:
+    """The year's turnover under art. 53 CIVA and the room left, and the previous year's (past
+    15,000 EUR it ended the exemption on 1 January); read from iGEST."""
+    from igest_sync.state.ledger import Ledger as OpenLedger
+
+    today = lisbon_date(now)
+    name = f"Small-business exemption (art. 53): turnover {today.year}"
+    with contextlib.ExitStack() as stack:
+        # No state file yet: count without keeping the count.
+        kept = ledger or stack.enter_context(OpenLedger(Path(":memory:")))
+        guard = Art53Guard(config, kept, igest, today=today)
+        year = _call(name, guard.turnover, IGEST_AUTH_HINT)
+        before = _call(name, guard.last_year, IGEST_AUTH_HINT)
+    hint = CHARGE_VAT_HINT.format(order="ORDER")
+    hint = hint[0].upper() + hint[1:]
+    if before > THRESHOLD:
+        return CheckResult(
+            name,
+            False,
+            f"{year.describe()}; but the turnover of {today.year - 1} was {eur(before)}, past "
+            f"{eur(THRESHOLD)}: the exemption ended on 1 January {today.year}, VAT is due",
+            hint=hint,
+        )
+    if year.total > CEILING:
+        return CheckResult(name, False, year.describe(), hint=hint)
+    return CheckResult(name, True, year.describe(), warning=year.total >= year.notice_share)
 
 
 def _redacted(results: list[CheckResult], config: Config) -> list[CheckResult]:

@@ -73,6 +73,8 @@ class StatusReport:
     hints_waiting: int = 0
     # Review mode: invoices stopped at a checked draft that wait for `igest-sync approve`.
     review: list[WaitingDraft] = field(default_factory=list)
+    # Invoices another integration issued, recorded by `adopt` (document ids).
+    elsewhere: set[str] = field(default_factory=set)
 
     @property
     def credited_by(self) -> dict[int, str]:
@@ -103,6 +105,7 @@ class StatusReport:
             "store": self.store,
             "issued_yet": self.issued_yet,
             "documents_total": self.documents_total,
+            "issued_elsewhere": len(self.elsewhere),
             "documents": [
                 {
                     "order_id": d.order_id,
@@ -117,6 +120,7 @@ class StatusReport:
                     "document_id": d.document_id,
                     "linked": d.linked,
                     "issued_at": d.issued_at,
+                    "issued_elsewhere": d.document_id in self.elsewhere,
                     "credited_by": self.credited_by.get(d.order_id)
                     if d.kind == Kind.INVOICE
                     else None,
@@ -239,6 +243,7 @@ def build_status(
         last_sweep_at=ledger.get_meta(LAST_SWEEP),
         hints_waiting=ledger.hints_count(),
         review=[d for d in waiting_drafts(ledger) if only is None or d.order_id == only],
+        elsewhere={d.document_id for d in ledger.issued_elsewhere().values()},
     )
     # A credit note may fall outside the documents listed: ask for each listed invoice's order
     # (one query over the credit notes, which are few).

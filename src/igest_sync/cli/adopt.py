@@ -1,0 +1,105 @@
+"""``adopt``: record the invoices another integration issued before the switch."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from igest_sync.cli.session import JsonOption, _parse_date, finish, session
+
+
+def adopt(
+    ctx: typer.Context,
+    first: Annotated[
+        str,
+        typer.Option("--from", help="First day of the period (Lisbon date).", metavar="YYYY-MM-DD"),
+    ],
+    last: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="Last day of the period, included (default: today).", metavar="YYYY-MM-DD"
+        ),
+    ] = None,
+    pick: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pick",
+            help="This document is this order's invoice (an ambiguous match you checked). "
+            "Repeatable.",
+            metavar="NUMBER=ORDER",
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Record without asking.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the matches; record nothing.")
+    ] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Adopt the invoices another integration issued (the hosted app, or by hand).
+
+    Lists the period's final iGEST invoices that carry no reference of igest-sync and matches
+    each to a Jumpseller order: by the order number the document names (in its reference or
+    notes), otherwise by the total to the cent, the payment day and the customer's NIF or
+    name. Sure matches are recorded, after asking, as the order's invoice "issued elsewhere":
+    the order is never invoiced again, `credit` credits that document, and `status`,
+    `reconcile` and the digest count it. Ambiguous and unmatched documents are only listed;
+    --pick records an ambiguous one you checked. Running it again records nothing twice.
+
+    \b
+    Examples:
+      igest-sync adopt --from 2026-10-01 --to 2026-11-03 --dry-run
+      igest-sync adopt --from 2026-10-01 --to 2026-11-03
+      igest-sync adopt --from 2026-10-01 --pick 'FR QI/5=9005' --yes
+    """
+    from datetime import UTC, datetime
+
+    from igest_sync import render
+    from igest_sync.errors import UsageError
+    from igest_sync.runs.setup.adopt import AdoptReport, AdoptRun
+    from igest_sync.timeutil import lisbon_date
+
+    first_day = _parse_date(first, "--from")
+    assert first_day is not None  # required
+    last_day = _parse_date(last, "--to") or lisbon_date(datetime.now(UTC))
+    picks: dict[str, int] = {}
+    for item in pick or []:
+        number, _, order = item.rpartition("=")
+        if not number.strip() or not order.strip().isdigit():
+            raise UsageError(
+                f"--pick {item!r}: expected the document number and the order id.",
+                hint="Example: --pick 'FR QI/5=9005'.",
+            )
+        picks[number.strip()] = int(order)
+    asked: list[bool] = []
+
+    def confirm(report: AdoptReport) -> bool:
+        if yes:
+            return True
+        if json_out or not sys.stdin.isatty():
+            raise UsageError(
+                "Not recording the matches without a confirmation.",
+                hint="Add --yes to record them without a terminal (or with --json); "
+                "--dry-run shows them first.",
+            )
+        render.adopt_matches(report)
+        asked.append(True)
+        sure = report.count("sure")
+        period = f"{report.first} to {report.last}"
+        question = (
+            f"Record the {sure} sure matches as invoices issued elsewhere (never invoiced "
+            f"again), and {period} as reviewed?"
+            if sure
+            else f"Record nothing, but {period} as reviewed (a first invoice then no longer "
+            "stops for these documents)?"
+        )
+        return typer.confirm(question, default=False)
+
+    with session(ctx, dry_run=dry_run) as s:
+        assert s.ledger is not None
+        report = AdoptRun(s.config, s.ledger, *s.clients).run(
+            first_day, last_day, picks=picks, dry_run=dry_run, confirm=confirm
+        )
+    render.adopt_report(report, json_out=json_out, shown=bool(asked))
+    finish(report)

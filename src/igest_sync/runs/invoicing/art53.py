@@ -1,0 +1,328 @@
+"""The small-business VAT exemption (art. 53 CIVA as redesigned by Decreto-Lei 35/2025, in force
+since 1 July 2025), for a merchant who declares it (``[invoice] vat_regime = "art53"``; M10 on
+the documents).
+
+- The calendar year's **turnover** is counted from iGEST, not from the ledger: every final
+  document of the entity in every series (the hosted app's, those made by hand, ours),
+  invoices (FT, FR, FS) minus credit notes (NC), by their net totals (under the exemption a
+  document's net and gross totals are the same).
+- From ``art53_notice_percent`` of 15,000 EUR: a notice (and an alert), once a year.
+- Past 15,000 EUR: an alert, once: the regime ends on 1 January and AT must be told within
+  15 working days. Credit notes that bring the year back under re-arm it (and say so).
+- An order whose document would take the year past 18,750 EUR is refused, never issued as M10:
+  VAT is due from that very document. The refusal names the keys to change. So is every
+  exempt document of a year after one that passed 15,000 EUR (the exemption ended on
+  1 January); a closed year's turnover is listed once and kept.
+
+**Cost.** The year's documents are listed once a week; in between, the sum up to the day
+before yesterday (days that are closed) is kept in the ledger's meta (``art53_turnover:<year>``)
+and each reading lists only the documents dated since then: a reading costs one listing of
+about two days of documents (a request per 100 documents), however many runs and documents
+the year has had, plus, once a week, one listing of the year (a request per 100 documents of
+the year so far). A run reads the turnover only when it has an exempt document to issue, and
+for the notices after a run that issued something (else once a day); ``check`` reads it too.
+A document finalized later but dated on a day already counted (iGEST allows it in a series
+whose last document is older) is seen by the next weekly recount.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from igest_sync.config import Config
+from igest_sync.errors import ApiError, AuthError, OrderRejected
+from igest_sync.models import DocumentDraft, DocumentStatus, IssuedDocument
+from igest_sync.runs.invoicing.intra_eu import VatCheckPending
+from igest_sync.runs.services import IgestApi
+from igest_sync.state.ledger import Ledger
+
+log = logging.getLogger("igest_sync.invoice")
+
+ART53 = "art53"
+EXEMPTION_CODE = "M10"
+THRESHOLD = Decimal("15000.00")  # past it: the regime ends on 1 January of the next year
+CEILING = Decimal("18750.00")  # past it (15,000 + 25 %): VAT is due at once
+SALES = ("FT", "FR", "FS")
+CREDIT = "NC"
+CACHE_KEY = "art53_turnover:{year}"
+YEAR_KEY = "art53_year_total:{year}"  # a closed year's turnover (the exemption needs the last)
+SHARE_KEY = "art53_share_notice:{year}"
+OVER_KEY = "art53_over_15000:{year}"
+TELL_AT_WORKING_DAYS = 15
+# The whole year is listed again this often: a document dated on a day already counted (a
+# backdated one, in a series of its own) is seen within a week.
+FULL_RECOUNT = timedelta(days=7)
+
+CHARGE_VAT_HINT = (
+    'charge VAT from now on: set [invoice] vat_regime = "normal", clear [invoice] '
+    'product_exemption_code and shipping_exemption_code ("M10"), give the products their VAT '
+    "rate in Jumpseller, register for VAT with AT (ask your accountant), then `igest-sync resend "
+    "{order}`"
+)
+
+
+def eur(amount: Decimal) -> str:
+    return f"{amount:,.2f} EUR"
+
+
+def signed_net(doc: IssuedDocument) -> Decimal:
+    """What a final document adds to the turnover: + an invoice, - a credit note, 0 otherwise."""
+    if doc.status != DocumentStatus.FINAL:
+        return Decimal(0)
+    if doc.type in SALES:
+        return doc.net_total
+    if doc.type == CREDIT:
+        return -doc.net_total
+    return Decimal(0)
+
+
+def exempt_as_m10(draft: DocumentDraft) -> bool:
+    return any(line.exemption_code == EXEMPTION_CODE for line in draft.lines)
+
+
+@dataclass(frozen=True)
+class Turnover:
+    """The year's turnover as last read: ``total`` on ``today``, and what is left."""
+
+    year: int
+    total: Decimal
+    notice_share: Decimal  # the amount of the early notice (80 % of 15,000 by default)
+
+    @property
+    def to_threshold(self) -> Decimal:
+        return THRESHOLD - self.total
+
+    @property
+    def to_ceiling(self) -> Decimal:
+        return CEILING - self.total
+
+    def describe(self) -> str:
+        head = f"{eur(self.total)} invoiced in {self.year} (credit notes deducted)"
+        if self.total > CEILING:
+            return f"{head}: past {eur(CEILING)}, VAT is due; no exempt (M10) document is issued"
+        if self.total > THRESHOLD:
+            return (
+                f"{head}: past {eur(THRESHOLD)}, the exemption ends on 1 January {self.year + 1}; "
+                f"{eur(self.to_ceiling)} left before {eur(CEILING)}, where VAT is due at once"
+            )
+        return (
+            f"{head}; {eur(self.to_threshold)} left before {eur(THRESHOLD)} and "
+            f"{eur(self.to_ceiling)} before {eur(CEILING)}"
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "year": self.year,
+            "turnover": f"{self.total:.2f}",
+            "left_to_15000": f"{self.to_threshold:.2f}",
+            "left_to_18750": f"{self.to_ceiling:.2f}",
+        }
+
+
+def read_turnover(ledger: Ledger, igest: IgestApi, today: date, *, keep: bool = True) -> Decimal:
+    """The calendar year's turnover up to ``today``, from iGEST at a bounded cost (see above);
+    ``keep`` False (a dry run): the count is not written to the ledger."""
+    year = today.year
+    key = CACHE_KEY.format(year=year)
+    cached = json.loads(ledger.get_meta(key) or "{}")
+    first_open = date(year, 1, 1)
+    closed = Decimal(0)
+    full_on = date.fromisoformat(cached["full_on"]) if cached.get("full_on") else None
+    if full_on is None or today - full_on >= FULL_RECOUNT:
+        cached, full_on = {}, today  # the whole year again (a backdated document is seen)
+    if cached.get("closed_through"):
+        first_open = date.fromisoformat(cached["closed_through"]) + timedelta(days=1)
+        closed = Decimal(cached["closed"])
+    # Days before yesterday are closed: a document is dated the day it is issued, and a late
+    # run or a clock a little off may still add to yesterday.
+    last_closed = max(today - timedelta(days=2), date(year, 1, 1) - timedelta(days=1))
+    open_sum = Decimal(0)
+    for doc in igest.find_documents(
+        status=DocumentStatus.FINAL, date_from=first_open, date_to=today
+    ):
+        if doc.date is None or doc.date.year != year:
+            continue
+        if doc.date <= last_closed:
+            closed += signed_net(doc)
+        else:
+            open_sum += signed_net(doc)
+    total = closed + open_sum
+    record = {"total": str(total), "on": today.isoformat(), "full_on": full_on.isoformat()}
+    if last_closed >= first_open:
+        record |= {"closed_through": last_closed.isoformat(), "closed": str(closed)}
+    elif cached.get("closed_through"):
+        record |= {"closed_through": cached["closed_through"], "closed": cached["closed"]}
+    if keep:
+        ledger.set_meta(key, json.dumps(record))
+    log.info("Turnover of %s: %s EUR (listed iGEST from %s)", year, total, first_open)
+    return total
+
+
+def year_total(ledger: Ledger, igest: IgestApi, year: int, *, keep: bool = True) -> Decimal:
+    """A closed year's turnover: listed once, then kept (``art53_year_total:<year>``)."""
+    key = YEAR_KEY.format(year=year)
+    known = ledger.get_meta(key)
+    if known:
+        return Decimal(known)
+    docs = igest.find_documents(
+        status=DocumentStatus.FINAL, date_from=date(year, 1, 1), date_to=date(year, 12, 31)
+    )
+    total = sum((signed_net(d) for d in docs if d.date and d.date.year == year), Decimal(0))
+    if keep:
+        ledger.set_meta(key, str(total))
+    return total
+
+
+def last_turnover(ledger: Ledger, year: int) -> tuple[Decimal, str] | None:
+    """The turnover as the last run read it, and the day it did (for the digest, which reads
+    only the ledger)."""
+    cached = json.loads(ledger.get_meta(CACHE_KEY.format(year=year)) or "{}")
+    if "total" not in cached:
+        return None
+    return Decimal(cached["total"]), cached["on"]
+
+
+def add_working_days(day: date, days: int) -> date:
+    """``days`` working days after ``day`` (weekends skipped; public holidays are not known)."""
+    while days:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            days -= 1
+    return day
+
+
+class Art53Guard:
+    """One run's guard: the turnover read once (lazily), the exempt documents this run issues
+    added as they are admitted; thread-safe (orders are issued in parallel)."""
+
+    def __init__(
+        self, config: Config, ledger: Ledger, igest: IgestApi, *, today: date, keep: bool = True
+    ) -> None:
+        self.keep = keep  # False in a dry run: nothing is written to the ledger
+        self.ledger = ledger
+        self.igest = igest
+        self.today = today
+        self.share = THRESHOLD * Decimal(config.invoice.art53_notice_percent) / 100
+        self._lock = threading.Lock()
+        self._total: Decimal | None = None
+        self._last_year: Decimal | None = None
+
+    def turnover(self) -> Turnover:
+        with self._lock:
+            return Turnover(self.today.year, self._read(), self.share)
+
+    def last_year(self) -> Decimal:
+        """The previous calendar year's turnover: past 15,000 EUR, no exemption this year."""
+        if self._last_year is None:
+            self._last_year = year_total(
+                self.ledger, self.igest, self.today.year - 1, keep=self.keep
+            )
+        return self._last_year
+
+    def _read(self) -> Decimal:
+        if self._total is None:
+            self._total = read_turnover(self.ledger, self.igest, self.today, keep=self.keep)
+        return self._total
+
+    def refresh(self) -> None:
+        """Read again (the run's own documents and credit notes are in iGEST now)."""
+        with self._lock:
+            self._total = None
+
+    def admit(self, order_id: int, draft: DocumentDraft) -> None:
+        """Refuse (OrderRejected) an exempt document that would take the year past 18,750 EUR;
+        else count it as issued for the rest of this run (if it then fails, the run is only
+        more careful than it needs to be)."""
+        with self._lock:
+            if not exempt_as_m10(draft):  # VAT charged: nothing to guard, nothing read
+                if self._total is not None:
+                    self._total += draft.gross_total
+                return
+            try:
+                total = self._read()
+                last_year = self.last_year()
+            except AuthError:
+                raise
+            except ApiError as exc:
+                raise TurnoverUnknown(
+                    f"could not read the year's turnover from iGEST (art. 53 CIVA: the "
+                    f"document is issued only within 18,750 EUR): {exc}"
+                ) from exc
+            if last_year > THRESHOLD:
+                year = self.today.year
+                raise OrderRejected(
+                    order_id,
+                    f"refused under the small-business exemption (art. 53 CIVA): the turnover "
+                    f"of {year - 1} was {eur(last_year)}, past {eur(THRESHOLD)}, so the "
+                    f"exemption ended on 1 January {year}: this document must charge VAT and "
+                    "is never issued as exempt (M10)",
+                    hint=CHARGE_VAT_HINT.format(order=order_id),
+                )
+            after = total + draft.gross_total
+            if after > CEILING:
+                raise OrderRejected(
+                    order_id,
+                    f"refused under the small-business exemption (art. 53 CIVA): the year's "
+                    f"turnover is {eur(total)} (every final document in iGEST, credit notes "
+                    f"deducted) and this {eur(draft.gross_total)} would take it to "
+                    f"{eur(after)}, past {eur(CEILING)}, where the exemption ends at once: VAT "
+                    "is due on this very document, so it is never issued as exempt (M10)",
+                    hint=CHARGE_VAT_HINT.format(order=order_id),
+                )
+            self._total = after
+
+    def notices(self) -> list[str]:
+        """What a person must be told about the year's turnover, each once (then re-armed only
+        when credit notes bring the year back under 15,000 EUR)."""
+        now = self.turnover()
+        year = now.year
+        told: list[str] = []
+        share_key, over_key = SHARE_KEY.format(year=year), OVER_KEY.format(year=year)
+        percent = int(self.share * 100 / THRESHOLD)
+        if now.total >= self.share and not self.ledger.get_meta(share_key):
+            self.ledger.set_meta(share_key, self.today.isoformat())
+            told.append(
+                f"Small-business exemption (art. 53 CIVA): the turnover of {year} has reached "
+                f"{eur(now.total)}, {percent} % of {eur(THRESHOLD)}. {eur(now.to_threshold)} "
+                f"left before the exemption ends on 1 January {year + 1}, and "
+                f"{eur(now.to_ceiling)} before {eur(CEILING)}, where VAT is due at once."
+            )
+        crossed = self.ledger.get_meta(over_key)
+        if now.total > THRESHOLD and not crossed:
+            self.ledger.set_meta(over_key, self.today.isoformat())
+            by = add_working_days(self.today, TELL_AT_WORKING_DAYS)
+            told.append(
+                f"Small-business exemption (art. 53 CIVA): the turnover of {year} is "
+                f"{eur(now.total)}, past {eur(THRESHOLD)}. The exemption ends on 1 January "
+                f"{year + 1} (from then on, charge VAT), and AT must be told within "
+                f"{TELL_AT_WORKING_DAYS} working days: by {by} (weekends counted out; a public "
+                f"holiday moves it later). Past {eur(CEILING)} ({eur(now.to_ceiling)} from now) "
+                "VAT is due at once: igest-sync then refuses exempt documents."
+            )
+        elif now.total <= THRESHOLD and crossed:
+            self.ledger.set_meta(over_key, "")
+            told.append(
+                f"Small-business exemption (art. 53 CIVA): credit notes brought the turnover of "
+                f"{year} back to {eur(now.total)}, not past {eur(THRESHOLD)}. If you told AT "
+                "that the exemption ends, check with your accountant."
+            )
+        return told
+
+
+class TurnoverUnknown(VatCheckPending):
+    """The year's turnover could not be read: the order waits for a later run (an exempt
+    document is never issued without knowing it stays within the ceiling)."""
+
+
+def guard_for(
+    config: Config, ledger: Ledger, igest: IgestApi, today: date, *, keep: bool = True
+) -> Art53Guard | None:
+    """The run's guard when the merchant declared the regime, else None."""
+    if config.invoice.vat_regime != ART53:
+        return None
+    return Art53Guard(config, ledger, igest, today=today, keep=keep)

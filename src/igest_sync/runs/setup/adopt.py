@@ -1,0 +1,392 @@
+"""``adopt``: switching from another integration (the hosted "Quick Invoice" app, or by hand).
+
+Orders paid before the switch were invoiced under references that are not ours, or none. Such
+a document is matched to its Jumpseller order and recorded as the order's invoice "issued
+elsewhere": the order is never invoiced again, ``credit`` credits that document, ``status``,
+``reconcile`` and the digest count it.
+
+A match, for each final sales document (FT, FR, FS) of the period whose reference is not one
+of ours (``jumpseller:...``), in this order:
+
+1. the order number the document names, in its reference or else in its notes (a number that
+   is the id of an order of the period); sure when the totals agree to the cent;
+2. otherwise the total to the cent and the payment day, with the customer's NIF (when the
+   document has one) or name: sure when exactly one order fits; ambiguous when several do, or
+   when orders have the total and day but the customer cannot tell them apart; unmatched when
+   none does (a sale at a fair, say).
+
+Only sure matches (and those a person picks, ``--pick``) are recorded, after asking. A period
+reviewed so is remembered: the first ``invoice`` (``guard_first_run``) stops only for documents
+not ours on days nobody reviewed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from igest_sync.config import Config
+from igest_sync.errors import UsageError
+from igest_sync.fiscal.customer import normalize_nif, order_nif
+from igest_sync.fiscal.mapping import expected_gross
+from igest_sync.models import DocumentStatus, IssuedDocument, Kind, Order, WorkState
+from igest_sync.runs.invoicing.discover import customer_name, record_order
+from igest_sync.runs.services import IgestApi, JumpsellerApi
+from igest_sync.state.ledger import Ledger
+from igest_sync.timeutil import lisbon_date
+
+log = logging.getLogger("igest_sync.adopt")
+
+SALES_TYPES = ("FT", "FR", "FS")
+OUR_PREFIX = "jumpseller:"  # every store's references of igest-sync, this store's or another's
+FINAL_CONSUMER = "999999990"
+# Orders created this long before the period and paid in it are among its sales.
+ORDER_LOOKBACK = timedelta(days=30)
+REVIEWED_KEY = "adopt_reviewed"  # meta: the periods a person reviewed with `adopt`
+
+SURE, AMBIGUOUS, UNMATCHED, ADOPTED = "sure", "ambiguous", "unmatched", "adopted"
+VERDICTS = (SURE, AMBIGUOUS, UNMATCHED, ADOPTED)
+
+_NUMBER = re.compile(r"(?<!\d)(\d{3,12})(?!\d)")
+
+
+def foreign(doc: IssuedDocument) -> bool:
+    """A final sales document that igest-sync did not issue (no reference of ours)."""
+    return (
+        doc.status == DocumentStatus.FINAL
+        and doc.type in SALES_TYPES
+        and not (doc.external_reference or "").startswith(OUR_PREFIX)
+    )
+
+
+def label(doc: IssuedDocument) -> str:
+    return doc.number or f"document {doc.id}"
+
+
+@dataclass
+class Match:
+    """One document not ours and the order it belongs to, if any can be told."""
+
+    document: IssuedDocument
+    verdict: str  # one of VERDICTS
+    order_id: int | None = None
+    how: str = ""  # why this order (sure), or why it cannot be told (ambiguous, unmatched)
+    candidates: tuple[int, ...] = ()
+    recorded: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        doc = self.document
+        return {
+            "document": label(doc),
+            "document_id": doc.id,
+            "date": doc.date.isoformat() if doc.date else None,
+            "total": f"{doc.gross_total:.2f}",
+            "reference": doc.external_reference,
+            "customer": doc.customer_name,
+            "verdict": self.verdict,
+            "order_id": self.order_id,
+            "how": self.how,
+            "candidates": list(self.candidates),
+            "recorded": self.recorded,
+        }
+
+
+@dataclass
+class AdoptReport:
+    first: date
+    last: date
+    dry_run: bool = False
+    matches: list[Match] = field(default_factory=list)
+    declined: bool = False
+    notices: list[str] = field(default_factory=list)
+
+    def count(self, verdict: str) -> int:
+        return sum(1 for m in self.matches if m.verdict == verdict)
+
+    @property
+    def recorded(self) -> list[Match]:
+        return [m for m in self.matches if m.recorded]
+
+    @property
+    def exit_code(self) -> int:
+        return 0
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{self.count(v)} {v}" for v in VERDICTS if self.count(v))
+        head = (
+            f"{len(self.matches)} documents not issued by igest-sync from {self.first} to "
+            f"{self.last}" + (f" ({counts})" if counts else "")
+        )
+        if self.dry_run:
+            return f"{head}; dry run: nothing recorded."
+        if self.declined:
+            return f"{head}; nothing recorded (not confirmed)."
+        return f"{head}; {len(self.recorded)} recorded as issued elsewhere."
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "from": self.first.isoformat(),
+            "to": self.last.isoformat(),
+            "dry_run": self.dry_run,
+            "declined": self.declined,
+            "counts": {v: self.count(v) for v in VERDICTS},
+            "recorded": len(self.recorded),
+            "documents": [m.to_json() for m in self.matches],
+            "notices": list(self.notices),
+            "summary": self.summary(),
+        }
+
+
+Confirm = Callable[[AdoptReport], bool]
+
+
+class AdoptRun:
+    def __init__(
+        self, config: Config, ledger: Ledger, jumpseller: JumpsellerApi, igest: IgestApi
+    ) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.jumpseller = jumpseller
+        self.igest = igest
+
+    def run(
+        self,
+        first: date,
+        last: date,
+        *,
+        picks: dict[str, int] | None = None,
+        dry_run: bool = False,
+        confirm: Confirm | None = None,
+    ) -> AdoptReport:
+        if last < first:
+            raise UsageError(
+                f"The period ends ({last}) before it starts ({first}).",
+                hint="Pass --from before --to.",
+            )
+        report = AdoptReport(first, last, dry_run=dry_run)
+        docs = [d for d in self.igest.find_documents(date_from=first, date_to=last) if foreign(d)]
+        orders = {
+            o.id: o for o in self.jumpseller.orders_created_between(first - ORDER_LOOKBACK, last)
+        }
+        report.matches = self.match(docs, orders, picks or {})
+        for number in set(picks or {}) - {label(m.document) for m in report.matches}:
+            raise UsageError(
+                f"--pick {number}: no document not ours numbered {number} from {first} to {last}.",
+                hint="Use the document numbers adopt lists (e.g. --pick 'FR QI/5=9005').",
+            )
+        if dry_run:
+            return report
+        to_record = [m for m in report.matches if m.verdict == SURE]
+        reviewed = reviewed_periods(self.ledger)
+        unreviewed = [
+            m
+            for m in report.matches
+            if m.verdict != ADOPTED
+            and not any(a <= (m.document.date or date.min) <= b for a, b in reviewed)
+        ]
+        # Asked whenever something is new: recording the period as reviewed lets a first
+        # `invoice` go on past its documents, matched or not.
+        if (to_record or unreviewed) and confirm is not None and not confirm(report):
+            report.declined = True
+            return report
+        for match in to_record:
+            assert match.order_id is not None
+            record_order(self.ledger, orders[match.order_id])
+            self.ledger.record_issued_elsewhere(match.order_id, match.document)
+            match.recorded = True
+            log.info(
+                "Recorded %s as the invoice of order %s, issued elsewhere",
+                label(match.document),
+                match.order_id,
+            )
+        remember_reviewed(self.ledger, first, last)
+        return report
+
+    # -- matching -------------------------------------------------------------------------------
+
+    def match(
+        self, docs: list[IssuedDocument], orders: dict[int, Order], picks: dict[str, int]
+    ) -> list[Match]:
+        adopted = self.ledger.issued_elsewhere()
+        adopted_ids = {d.document_id: order_id for order_id, d in adopted.items()}
+        sales = {
+            i: o
+            for i, o in orders.items()
+            if o.completed_at is not None and o.status in ("paid", "canceled")
+        }
+        matches: list[Match] = []
+        for doc in sorted(docs, key=lambda d: (d.date or date.min, d.number or d.id)):
+            if doc.id in adopted_ids:
+                matches.append(Match(doc, ADOPTED, adopted_ids[doc.id], "recorded before"))
+            elif label(doc) in picks:
+                order_id = picks[label(doc)]
+                if order_id not in orders:
+                    orders[order_id] = self.jumpseller.order(order_id)
+                    sales[order_id] = orders[order_id]
+                matches.append(Match(doc, SURE, order_id, "chosen by a person (--pick)"))
+            else:
+                matches.append(match_one(doc, sales, self.config.invoice.nif_field))
+        self._one_document_per_order(matches)
+        return matches
+
+    def _one_document_per_order(self, matches: list[Match]) -> None:
+        """An order has one invoice: two documents for it, or an invoice it has already, make
+        the match a question for a person, never a second record."""
+        claims: dict[int, list[Match]] = {}
+        for m in matches:
+            if m.verdict in (SURE, ADOPTED) and m.order_id is not None:
+                claims.setdefault(m.order_id, []).append(m)
+        for order_id, claiming in claims.items():
+            if len(claiming) > 1:
+                numbers = ", ".join(label(m.document) for m in claiming)
+                for m in claiming:
+                    if m.verdict == SURE:
+                        m.verdict = AMBIGUOUS
+                        m.candidates = (order_id,)
+                        m.how = (
+                            f"order {order_id} is named by {len(claiming)} documents ({numbers})"
+                        )
+                continue
+            [m] = claiming
+            if m.verdict != SURE:
+                continue
+            work = self.ledger.work(order_id, Kind.INVOICE)
+            if work is None or (work.state != WorkState.FINAL and work.phase is None):
+                continue  # nothing of ours reached iGEST for it: the document is its invoice
+            m.verdict, m.candidates = AMBIGUOUS, (order_id,)
+            if work.state == WorkState.FINAL:
+                mine = self.ledger.document(work.document_id) if work.document_id else None
+                number = mine.number if mine else work.document_id
+                m.how = (
+                    f"order {order_id} has an invoice already ({number}); this document would "
+                    "be a second one: credit one of them in iGEST"
+                )
+            else:
+                m.how = (
+                    f"igest-sync's invoice of order {order_id} is in progress ({work.state}); "
+                    "run `igest-sync invoice` first, then adopt again"
+                )
+
+
+def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> Match:
+    """The order ``doc`` is the invoice of, among ``sales`` (paid orders of its period)."""
+    for where, text in (("reference", doc.external_reference), ("notes", doc.notes)):
+        named = sorted({int(n) for n in _NUMBER.findall(text or "")} & set(sales))
+        if len(named) == 1:
+            order = sales[named[0]]
+            if expected_gross(order) == doc.gross_total:
+                return Match(doc, SURE, order.id, f"order number in its {where}")
+            return Match(
+                doc,
+                AMBIGUOUS,
+                None,
+                f"its {where} names order {order.id}, but the order's total is "
+                f"{expected_gross(order):.2f} EUR, not {doc.gross_total:.2f}",
+                (order.id,),
+            )
+        if len(named) > 1:
+            return Match(doc, AMBIGUOUS, None, f"its {where} names several orders", tuple(named))
+    same = [
+        o
+        for o in sales.values()
+        if expected_gross(o) == doc.gross_total
+        and o.completed_at is not None
+        and lisbon_date(o.completed_at) == doc.date
+    ]
+    if not same:
+        return Match(doc, UNMATCHED, None, "no order paid that day for that total")
+    nif = doc.customer_nif if doc.customer_nif not in (None, FINAL_CONSUMER) else None
+    if nif is not None:
+        fits = [o for o in same if _nif_of(o, nif_field) == nif]
+        how = "total, payment day and NIF"
+    else:
+        name = _name_key(doc.customer_name)
+        fits = [o for o in same if name and _name_key(customer_name(o)) == name]
+        how = "total, payment day and name"
+    ids = tuple(sorted(o.id for o in same))
+    if len(fits) == 1:
+        return Match(doc, SURE, fits[0].id, how)
+    if fits:
+        return Match(doc, AMBIGUOUS, None, f"{len(fits)} orders have the same {how}", ids)
+    if nif is None and not _name_key(doc.customer_name):
+        why = "the document names no customer (final consumer)"
+    else:
+        why = f"none with the document's {'NIF' if nif is not None else 'customer name'}"
+    return Match(
+        doc, AMBIGUOUS, None, f"{len(same)} orders paid that day for that total; {why}", ids
+    )
+
+
+def _nif_of(order: Order, nif_field: str) -> str | None:
+    raw = order_nif(order, nif_field)
+    if raw is None:
+        return None
+    country = order.billing.country_code if order.billing else None
+    nif, _ = normalize_nif(raw, country)
+    return nif
+
+
+def _name_key(name: str | None) -> str:
+    """A name compared without case, accents or extra spaces ("João  Ferreira" = "joao ferreira")."""
+    if not name or name.strip().casefold() in ("consumidor final", "final consumer"):
+        return ""
+    plain = unicodedata.normalize("NFKD", name)
+    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return " ".join(plain.casefold().split())
+
+
+# -- the periods a person reviewed, and the first run's guard -----------------------------------
+
+
+def reviewed_periods(ledger: Ledger) -> list[tuple[date, date]]:
+    raw = ledger.get_meta(REVIEWED_KEY)
+    periods = json.loads(raw) if raw else []
+    return [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in periods]
+
+
+def remember_reviewed(ledger: Ledger, first: date, last: date) -> None:
+    periods = reviewed_periods(ledger) + [(first, last)]
+    ledger.set_meta(REVIEWED_KEY, json.dumps([[a.isoformat(), b.isoformat()] for a, b in periods]))
+
+
+def guard_first_run(
+    ledger: Ledger, documents: Iterable[IssuedDocument], floor: date, *, now: datetime
+) -> None:
+    """A first ``invoice`` (or a backfill) whose start date falls on or before a day holding
+    documents not ours stops before issuing anything: those orders may be invoiced already.
+
+    ``documents``: iGEST's documents from ``floor`` (the first run lists them anyway). Days a
+    person reviewed with ``adopt``, and documents recorded as issued elsewhere, do not count.
+    """
+    adopted = {d.document_id for d in ledger.issued_elsewhere().values()}
+    reviewed = reviewed_periods(ledger)
+    found = [
+        d
+        for d in documents
+        if foreign(d)
+        and d.id not in adopted
+        and d.date is not None
+        and d.date >= floor
+        and not any(a <= d.date <= b for a, b in reviewed)
+    ]
+    if not found:
+        return
+    found.sort(key=lambda d: (d.date or floor, d.number or d.id))
+    first, last = found[0].date, found[-1].date
+    assert first is not None and last is not None
+    shown = ", ".join(f"{label(d)} of {d.date}" for d in found[:5])
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    today = lisbon_date(now)
+    raise UsageError(
+        f"iGEST holds {len(found)} invoices not issued by igest-sync on or after the start date "
+        f"{floor} ({shown}{more}): their orders may be invoiced already, so nothing was issued.",
+        hint=f"Run `igest-sync adopt --from {first} --to {min(last, today)}` to record which "
+        "orders they invoice (those are never invoiced again), or move [invoice] start_date to "
+        f"{last + timedelta(days=1)} or later.",
+    )

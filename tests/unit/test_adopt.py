@@ -1,0 +1,284 @@
+"""``adopt`` against the in-process sandbox seeded with a period the hosted "Quick Invoice" app
+invoiced: matches by number, notes and facts, the record "issued elsewhere", the first run's
+guard, ``credit`` of an adopted invoice exactly once, and ``reconcile``/``status`` counting it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from igest_sandbox import Sandbox
+from igest_sandbox.hosted_app import HOSTED_FAIR_TOTAL
+from igest_sync.adapters.igest import IgestClient
+from igest_sync.adapters.jumpseller.client import JumpsellerClient
+from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
+from igest_sync.errors import UsageError
+from igest_sync.fiscal.credit import CreditRequest
+from igest_sync.models import Action, Kind, WorkState
+from igest_sync.runs.credits.credit import credit_run
+from igest_sync.runs.invoicing.invoice import InvoiceRun
+from igest_sync.runs.reconcile import Period, ReconcileRun
+from igest_sync.runs.setup.adopt import AdoptRun
+from igest_sync.runs.setup.status import build_status
+from igest_sync.state.ledger import Ledger
+from tests.support.clock import FakeClock
+from tests.support.sandbox_clients import FAST_LIMITS
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+OCTOBER = (date(2026, 10, 1), date(2026, 10, 31))
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple]:
+    clock = FakeClock(wall=NOW)
+    sb = Sandbox(hosted_app=True, clock=clock.wall, **FAST_LIMITS)
+    js_creds, ig_creds = sb.credentials["jumpseller"], sb.credentials["igest"]
+    config = Config(
+        path=tmp_path / "config.toml",
+        jumpseller=JumpsellerConfig(
+            js_creds["base_url"], js_creds["login"], js_creds["auth_token"], js_creds["login"]
+        ),
+        igest=IgestConfig(
+            ig_creds["base_url"], ig_creds["integration_key"], ig_creds["security_code"]
+        ),
+        invoice=InvoiceConfig(
+            start_date=date(2026, 11, 1),
+            link_documents=False,
+            product_exemption_code="M07",
+            shipping_exemption_code="M07",
+        ),
+    )
+    js = JumpsellerClient(
+        js_creds["base_url"],
+        js_creds["login"],
+        js_creds["auth_token"],
+        transport=httpx.WSGITransport(app=sb.jumpseller_app),
+        per_second=2000,
+        per_minute=200_000,
+    )
+    ig = IgestClient(
+        ig_creds["base_url"],
+        ig_creds["integration_key"],
+        ig_creds["security_code"],
+        transport=httpx.WSGITransport(app=sb.igest_app),
+    )
+    with Ledger(tmp_path / "state.sqlite3") as ledger, js, ig:
+        yield sb, config, ledger, js, ig
+
+
+def adopt(world, first=OCTOBER[0], last=OCTOBER[1], **kwargs):
+    _, config, ledger, js, ig = world
+    return AdoptRun(config, ledger, js, ig).run(first, last, **kwargs)
+
+
+def by_number(report) -> dict:
+    return {m.document.number: m for m in report.matches}
+
+
+def test_matches_by_number_notes_and_facts_and_names_the_ambiguous_and_unmatched(world):
+    report = adopt(world, dry_run=True)
+    found = by_number(report)
+    assert {n: (m.verdict, m.order_id) for n, m in found.items()} == {
+        "FR QI/1": ("sure", 9001),
+        "FR QI/2": ("sure", 9002),
+        "FR QI/3": ("sure", 9003),
+        "FR QI/4": ("sure", 9004),
+        "FR QI/5": ("ambiguous", None),
+        "FR QI/6": ("ambiguous", None),
+        "FR QI/7": ("unmatched", None),
+    }
+    assert found["FR QI/1"].how == "order number in its reference"
+    assert found["FR QI/3"].how == "order number in its notes"
+    assert found["FR QI/4"].how == "total, payment day and NIF"
+    assert found["FR QI/5"].candidates == (9005, 9006)
+    assert found["FR QI/7"].document.gross_total == HOSTED_FAIR_TOTAL
+    # A dry run records nothing.
+    _, _, ledger, _, _ = world
+    assert ledger.issued_elsewhere() == {}
+    assert report.to_json()["counts"] == {"sure": 4, "ambiguous": 2, "unmatched": 1, "adopted": 0}
+
+
+def test_recorded_after_asking_and_never_twice(world):
+    _, _, ledger, _, _ = world
+    asked = []
+    declined = adopt(world, confirm=lambda r: asked.append(r) or False)
+    assert declined.declined and asked and ledger.issued_elsewhere() == {}
+    report = adopt(world, confirm=lambda r: True)
+    assert sorted(m.order_id for m in report.recorded) == [9001, 9002, 9003, 9004]
+    elsewhere = ledger.issued_elsewhere()
+    assert {i: d.number for i, d in elsewhere.items()} == {
+        9001: "FR QI/1",
+        9002: "FR QI/2",
+        9003: "FR QI/3",
+        9004: "FR QI/4",
+    }
+    assert ledger.work(9001).state == WorkState.FINAL
+    again = adopt(world, confirm=lambda r: pytest.fail("nothing left to ask"))
+    assert again.count("adopted") == 4 and not again.recorded
+
+
+def test_a_person_picks_an_ambiguous_match(world):
+    _, _, ledger, _, _ = world
+    report = adopt(world, picks={"FR QI/6": 9006}, confirm=lambda r: True)
+    assert by_number(report)["FR QI/6"].recorded
+    # Its twin is now the only candidate left for the other order, but stays a question:
+    # the customer cannot be told from the document.
+    assert by_number(report)["FR QI/5"].verdict == "ambiguous"
+    assert ledger.issued_elsewhere()[9006].number == "FR QI/6"
+    with pytest.raises(UsageError, match="FR QI/99"):
+        adopt(world, picks={"FR QI/99": 9005}, dry_run=True)
+
+
+def test_first_invoice_stops_before_a_day_with_documents_not_ours(world):
+    sb, config, ledger, js, ig = world
+    before = len(sb.igest.documents)
+    with pytest.raises(UsageError) as stopped:
+        InvoiceRun(config, ledger, js, ig, now=NOW).run()
+    assert "FR QI/8 of 2026-11-02" in stopped.value.message
+    assert "igest-sync adopt --from 2026-11-02 --to 2026-11-03" in (stopped.value.hint or "")
+    assert "start_date to 2026-11-04" in (stopped.value.hint or "")
+    assert len(sb.igest.documents) == before and ledger.checkpoint is None
+    # The dry run stops the same way, before anything.
+    with pytest.raises(UsageError):
+        InvoiceRun(config, ledger, js, ig, now=NOW).run(dry_run=True)
+    # After adopt over those days, the run goes on and never invoices the adopted orders.
+    adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+    report = InvoiceRun(config, ledger, js, ig, now=NOW).run()
+    issued = {int(o.key) for o in report.outcomes if o.action == Action.ISSUED}
+    assert issued and not issued & {10001, 10002}
+    code = sb.credentials["jumpseller"]["login"]
+    ours = sb.igest.final_documents_by_reference()
+    assert f"jumpseller:{code}:10001" not in ours and f"jumpseller:{code}:10003" in ours
+
+
+def test_moving_the_start_date_past_the_switch_also_lets_it_run(world):
+    _sb, config, ledger, js, ig = world
+    from dataclasses import replace
+
+    later = replace(config, invoice=replace(config.invoice, start_date=date(2026, 11, 4)))
+    report = InvoiceRun(later, ledger, js, ig, now=NOW).run()
+    assert not report.failed
+
+
+def test_an_adopted_invoice_is_credited_with_its_customer_exactly_once(world):
+    sb, config, ledger, js, ig = world
+    adopt(world, confirm=lambda r: True)
+    request = CreditRequest(everything=True)
+    first = credit_run(config, ledger, js, ig, now=NOW).credit(
+        9002, request, "Devolução", confirm=lambda plan: True
+    )
+    assert first.outcome is not None and first.outcome.action == Action.ISSUED
+    again = credit_run(config, ledger, js, ig, now=NOW).credit(
+        9002, request, "Devolução", confirm=lambda plan: True
+    )
+    assert again.outcome is not None and again.outcome.action == Action.ALREADY
+    notes = [d for d in sb.igest.documents if d["type"] == "NC" and d["status"] == "final"]
+    assert len(notes) == 1
+    [note] = notes
+    assert note["related_document"]["number"] == "FR QI/2"
+    assert note["customer"]["nif"] == "123456789" and note["customer"]["name"] == "João Ferreira"
+    assert note["gross_total"] == Decimal("43.60")
+    assert note["external_reference"].startswith(f"jumpseller:{config.jumpseller.store}:9002:")
+
+
+def test_reconcile_and_status_count_the_adopted_invoices(world):
+    sb, config, ledger, js, ig = world
+    # Paid before the start date, they are never missing; with the start date moved back
+    # they are, until adopted.
+    from dataclasses import replace
+
+    early = replace(config, invoice=replace(config.invoice, start_date=date(2026, 10, 1)))
+    before = ReconcileRun(early, js, ig, ledger=ledger, now=NOW).run(Period(*OCTOBER))
+    missing = {p.order_id: p for p in before.problems if p.kind == "missing"}
+    assert {9001, 9002, 9003, 9004} <= set(missing)
+    # Each is pointed at the document that may be its invoice, and never issued by --fix.
+    assert missing[9004].documents == ("FR QI/4",) and not missing[9004].fixable
+    assert "igest-sync adopt --from 2026-10-20 --to 2026-10-20" in (missing[9004].hint or "")
+    assert missing[9005].documents == ("FR QI/5", "FR QI/6")  # either may be its invoice
+    fixed = ReconcileRun(early, js, ig, ledger=ledger, now=NOW).run(Period(*OCTOBER), fix=True)
+    assert fixed.fixes == [] and len(sb.igest.documents) == 9  # nothing issued twice
+    adopt(world, confirm=lambda r: True)
+    after = ReconcileRun(early, js, ig, ledger=ledger, now=NOW).run(Period(*OCTOBER))
+    missing = {p.order_id for p in after.problems if p.kind == "missing"}
+    assert not missing & {9001, 9002, 9003, 9004}
+    assert missing == {9005, 9006}
+    assert after.to_json()["issued_elsewhere"] == 4
+    status = build_status(ledger, now=NOW)
+    assert status.to_json()["issued_elsewhere"] == 4
+    assert ledger.work(9004, Kind.INVOICE).external_reference.startswith("elsewhere:")
+
+
+def test_the_digest_counts_adopted_invoices_apart_from_those_issued(world):
+    from igest_sync.alerts.digest import build_digest, digest_lines
+
+    _, _, ledger, _, _ = world
+    adopt(world, confirm=lambda r: True)
+    ever = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+    digest = build_digest(ledger, *ever, now=NOW)
+    assert (digest.invoices, digest.issued_elsewhere) == (0, 4)
+    assert digest.to_json()["issued_elsewhere_total"] == "112.67"  # 23.88+43.60+11.40+33.79
+    assert any("issued elsewhere" in line for line in digest_lines(digest))
+
+
+def test_serve_webhooks_on_a_new_ledger_stop_like_the_first_run(world):
+    from igest_sync.runs.invoicing.hints import work_hints
+    from igest_sync.state.inbox import ORDER, Hint
+
+    sb, config, ledger, js, ig = world
+    run = InvoiceRun(config, ledger, js, ig, now=NOW)
+    hint = Hint(ORDER, 10003, ("order_paid",), (1,), 0)
+    before = len(sb.igest.documents)
+    with pytest.raises(UsageError, match="not issued by igest-sync"):
+        work_hints(run, [hint], now=NOW)
+    assert len(sb.igest.documents) == before
+    adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+    outcome = work_hints(InvoiceRun(config, ledger, js, ig, now=NOW), [hint], now=NOW)
+    assert [o.action for o in outcome.report.outcomes] == [Action.ISSUED]
+
+
+def test_a_period_with_nothing_sure_is_marked_reviewed_only_when_confirmed(world):
+    _, _, ledger, _, _ = world
+    fair = (date(2026, 10, 30), date(2026, 10, 30))  # only the fair's unmatched document
+    declined = adopt(world, *fair, confirm=lambda r: False)
+    assert declined.declined and declined.count("unmatched") == 1
+    assert ledger.get_meta("adopt_reviewed") is None
+    asked = []
+    adopt(world, *fair, confirm=lambda r: asked.append(r) or True)
+    assert asked and "2026-10-30" in (ledger.get_meta("adopt_reviewed") or "")
+
+
+def test_a_document_without_nif_is_matched_by_the_customer_name(world):
+    sb = world[0]
+    sb.igest.create_document(
+        {
+            "type": "FR",
+            "series": "QI",
+            "date": "2026-11-14",
+            "customer": {"name": "  TIAGO   sousa "},  # case and spaces as typed by hand
+            "lines": [
+                {
+                    "reference": "CAN-AZU",
+                    "description": "Caneca",
+                    "quantity": "3",
+                    "unit_price": "9.99",
+                    "vat_rate": "23.00",
+                }
+            ],
+            "prices_include_vat": True,
+            "payment_method": "CC",
+            "finalize": True,
+        }
+    )
+    [match] = adopt(world, date(2026, 11, 14), date(2026, 11, 14), dry_run=True).matches
+    assert (match.verdict, match.order_id, match.how) == (
+        "sure",
+        10011,
+        "total, payment day and name",
+    )
+    five = by_number(adopt(world, dry_run=True))["FR QI/5"]
+    assert "the document names no customer" in five.how

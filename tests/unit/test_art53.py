@@ -1,0 +1,262 @@
+"""The small-business exemption (art. 53 CIVA): the year's turnover counted from iGEST (every
+final document of the entity, every series, credit notes deducted), the notice at 80 % of
+15,000 EUR, the alert past 15,000, the refusal past 18,750, each to the cent, with credit notes
+that bring the year back under; ``check`` and the digest show it. Against the in-process
+sandbox, on a virtual clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from igest_sync.alerts.digest import build_digest, digest_lines
+from igest_sync.models import Action
+from igest_sync.runs.invoicing.art53 import add_working_days, read_turnover
+from igest_sync.runs.invoicing.invoice import InvoiceRun
+from igest_sync.runs.setup.service_checks import run_checks
+from tests.support.inprocess import World, world
+
+D = Decimal
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # a Tuesday
+HAND = "B"  # a series the merchant invoices by hand (a market stall, the till)
+
+
+@pytest.fixture
+def w(tmp_path: Path) -> Iterator[World]:
+    with world(
+        tmp_path,
+        NOW,
+        start_date=date(2026, 11, 15),
+        sandbox={"seed": False},
+        vat_regime="art53",
+        product_exemption_code="M10",
+        shipping_exemption_code="M10",
+    ) as current:
+        for doc_type in ("FR", "NC"):
+            current.sb.igest.series.append(
+                {
+                    "code": HAND,
+                    "document_type": doc_type,
+                    "atcud_code": "JB" + doc_type,
+                    "active": True,
+                }
+            )
+        yield current
+
+
+def by_hand(w: World, amount: str, *, credit_of: str | None = None, day: str = "2026-06-01") -> str:
+    """A document the merchant issued in iGEST by hand (exempt, M10), with no reference."""
+    body: dict[str, Any] = {
+        "type": "NC" if credit_of else "FR",
+        "series": HAND,
+        "date": day,
+        "customer": {"name": "Consumidor final"},
+        "lines": [
+            {
+                "reference": "BALCAO",
+                "description": "Venda ao balcão",
+                "quantity": "1",
+                "unit_price": amount,
+                "vat_rate": "0.00",
+                "exemption_code": "M10",
+            }
+        ],
+        "prices_include_vat": True,
+        "payment_method": "NU",
+        "finalize": True,
+    }
+    if credit_of:
+        body["related_document"] = {"number": credit_of, "reason": "Devolução"}
+    return str(w.sb.igest.create_document(body)["number"])
+
+
+def order(w: World, amount: str) -> int:
+    return w.sb.store.add_order(
+        lines=[{"sku": "AZL", "name": "Azulejo", "price": amount, "qty": 1, "rate": None}],
+        shipping=0,
+    )
+
+
+def run(w: World):
+    return InvoiceRun(w.config, w.ledger, w.js, w.ig, now=w.now).run()
+
+
+def outcome(report, order_id: int):
+    return next(o for o in report.outcomes + report.quiet if o.key == str(order_id))
+
+
+def art53_notices(report) -> list[str]:
+    return [n for n in report.notices if "art. 53" in n]
+
+
+def test_the_ceiling_to_the_cent_and_a_credit_note_that_makes_room(w):
+    first = by_hand(w, "18700.00")
+    fits = order(w, "50.00")
+    report = run(w)
+    assert outcome(report, fits).action == Action.ISSUED  # exactly 18,750.00: still exempt
+    over = order(w, "0.01")
+    before = len(w.sb.igest.documents)
+    report = run(w)
+    refused = outcome(report, over)
+    assert refused.action == Action.FAILED and not refused.transient
+    assert "18,750.00 EUR" in refused.detail and "18,750.01 EUR" in refused.detail
+    assert "never issued as exempt (M10)" in refused.detail
+    assert 'vat_regime = "normal"' in refused.detail
+    assert "product_exemption_code" in refused.detail and f"resend {over}" in refused.detail
+    assert len(w.sb.igest.documents) == before  # nothing reached iGEST, not even a draft
+    # A credit note (by hand, another series) brings the year back to 18,749.99: the order fits.
+    by_hand(w, "0.01", credit_of=first, day="2026-12-01")
+    again = InvoiceRun(w.config, w.ledger, w.js, w.ig, now=w.now).resend([over])
+    assert outcome(again, over).action == Action.ISSUED
+    assert read_turnover(w.ledger, w.ig, w.now.date()) == D("18750.00")
+
+
+def test_the_notice_at_80_percent_and_the_alert_past_15000_each_once(w):
+    by_hand(w, "11999.98")
+    order(w, "0.01")
+    assert art53_notices(run(w)) == []  # 11,999.99
+    order(w, "0.01")
+    [share] = art53_notices(run(w))  # 12,000.00: from 80 % of 15,000
+    assert "12,000.00 EUR, 80 % of 15,000.00 EUR" in share
+    assert "3,000.00 EUR left before the exemption ends on 1 January 2027" in share
+    order(w, "0.01")
+    assert art53_notices(run(w)) == []  # once
+    by_hand(w, "2999.98", day="2026-12-01")  # 14,999.99
+    order(w, "0.01")
+    assert art53_notices(run(w)) == []  # exactly 15,000.00 is not past it
+    order(w, "0.01")
+    [over] = art53_notices(run(w))  # 15,000.01
+    assert "15,000.01 EUR, past 15,000.00 EUR" in over
+    assert "ends on 1 January 2027" in over
+    assert "within 15 working days: by 2026-12-22" in over
+    order(w, "0.01")
+    assert art53_notices(run(w)) == []  # once
+
+
+def test_credit_notes_that_bring_the_year_back_under_15000_rearm_the_alert(w):
+    hand = by_hand(w, "15000.00")
+    order(w, "0.01")
+    notices = art53_notices(run(w))
+    assert len(notices) == 2 and "past 15,000.00 EUR" in notices[1]  # 80 % and 15,000 at once
+    by_hand(w, "0.01", credit_of=hand, day="2026-12-01")  # back to 15,000.00
+    w.clock.advance(days=1)  # a run that issues nothing reads the turnover once a day
+    [under] = art53_notices(run(w))
+    assert "back to 15,000.00 EUR, not past 15,000.00 EUR" in under
+    order(w, "0.01")
+    [over] = art53_notices(run(w))
+    assert "15,000.01 EUR, past 15,000.00 EUR" in over
+
+
+def test_every_series_and_every_final_document_counts_net_of_credit_notes(w):
+    by_hand(w, "99.00", day="2025-12-31")  # last year: not this year's turnover
+    hand = by_hand(w, "1000.00")
+    by_hand(w, "250.00", credit_of=hand, day="2026-12-01")
+    run_order = order(w, "10.00")
+    assert outcome(run(w), run_order).action == Action.ISSUED
+    assert read_turnover(w.ledger, w.ig, w.now.date()) == D("760.00")
+
+
+class Recording:
+    """The iGEST client, remembering the listings the turnover asks for."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.listed: list[date | None] = []
+
+    def find_documents(self, **kwargs: Any):
+        self.listed.append(kwargs.get("date_from"))
+        return self.inner.find_documents(**kwargs)
+
+
+def test_the_count_reads_only_the_days_not_closed_yet(w):
+    by_hand(w, "100.00", day="2026-06-01")
+    igest = Recording(w.ig)
+    day = date(2026, 12, 1)
+    assert read_turnover(w.ledger, igest, day) == D("100.00")
+    assert igest.listed == [date(2026, 1, 1)]  # the first count of the year reads it all
+    by_hand(w, "20.00", day="2026-12-01")
+    w.clock.advance(days=1)
+    assert read_turnover(w.ledger, igest, date(2026, 12, 2)) == D("120.00")
+    # Then only from the first day not closed (the day before yesterday is closed).
+    assert igest.listed[1] == date(2026, 11, 30)
+    w.clock.advance(days=1)
+    assert read_turnover(w.ledger, igest, date(2026, 12, 3)) == D("120.00")
+    assert igest.listed[2] == date(2026, 12, 1)
+    # A document finalized now but dated on a day already counted is seen by the weekly
+    # recount of the whole year.
+    by_hand(w, "5.00", day="2026-12-01")
+    w.clock.advance(days=6)
+    assert read_turnover(w.ledger, igest, date(2026, 12, 8)) == D("125.00")
+    assert igest.listed[3] == date(2026, 1, 1)
+
+
+def test_check_and_the_digest_show_the_turnover_and_the_room_left(w):
+    by_hand(w, "12345.67")
+    results = {r.name: r for r in run_checks(w.config, w.js, w.ig, ledger=w.ledger, now=w.now)}
+    year = results["Small-business exemption (art. 53): turnover 2026"]
+    assert year.ok and year.warning  # past 80 %
+    assert "12,345.67 EUR invoiced in 2026" in year.detail
+    assert "2,654.33 EUR left before 15,000.00 EUR" in year.detail
+    assert "6,404.33 EUR before 18,750.00 EUR" in year.detail
+    digest = build_digest(w.ledger, datetime(2026, 11, 30, tzinfo=UTC), w.now, now=w.now)
+    assert digest.turnover == {
+        "year": 2026,
+        "turnover": "12345.67",
+        "left_to_15000": "2654.33",
+        "left_to_18750": "6404.33",
+        "on": "2026-12-01",
+    }
+    assert any("12345.67 EUR; 2654.33 EUR left" in line for line in digest_lines(digest))
+    by_hand(w, "6404.34", day="2026-12-01")  # 18,750.01
+    results = {r.name: r for r in run_checks(w.config, w.js, w.ig, ledger=w.ledger, now=w.now)}
+    year = results["Small-business exemption (art. 53): turnover 2026"]
+    assert not year.ok and "VAT is due" in year.detail and "vat_regime" in (year.hint or "")
+
+
+def test_fifteen_working_days_skip_weekends():
+    assert add_working_days(date(2026, 12, 1), 15) == date(2026, 12, 22)
+    assert add_working_days(date(2026, 12, 4), 1) == date(2026, 12, 7)  # Friday -> Monday
+
+
+def test_a_dry_run_shows_the_refusal_and_keeps_no_count(w):
+    by_hand(w, "18750.00")
+    over = order(w, "0.01")
+    report = InvoiceRun(w.config, w.ledger, w.js, w.ig, now=w.now).run(dry_run=True)
+    [would] = [o for o in report.outcomes if o.key == str(over)]
+    assert would.action == Action.WOULD_FAIL and "18,750.01 EUR" in would.detail
+    assert w.ledger.get_meta("art53_turnover:2026") is None
+
+
+@pytest.mark.parametrize(("last_year", "refused"), [("15000.00", False), ("15000.01", True)])
+def test_a_year_after_one_past_15000_issues_nothing_exempt(tmp_path, last_year, refused):
+    january = datetime(2027, 1, 12, 10, 0, tzinfo=UTC)
+    with world(
+        tmp_path,
+        january,
+        start_date=date(2027, 1, 1),
+        sandbox={"seed": False},
+        vat_regime="art53",
+        product_exemption_code="M10",
+        shipping_exemption_code="M10",
+    ) as w:
+        w.sb.igest.series.append(
+            {"code": HAND, "document_type": "FR", "atcud_code": "JBFR", "active": True}
+        )
+        by_hand(w, last_year, day="2026-06-01")
+        new = order(w, "10.00")
+        result = outcome(run(w), new)
+        check = {r.name: r for r in run_checks(w.config, w.js, w.ig, ledger=w.ledger, now=w.now)}
+        year = check["Small-business exemption (art. 53): turnover 2027"]
+        if refused:
+            assert result.action == Action.FAILED
+            assert "turnover of 2026 was 15,000.01 EUR" in result.detail
+            assert "ended on 1 January 2027" in result.detail and "vat_regime" in result.detail
+            assert not year.ok and "ended on 1 January 2027" in year.detail
+        else:
+            assert result.action == Action.ISSUED
+            assert year.ok

@@ -1,0 +1,44 @@
+"""The small-business exemption's keys: ``[invoice] vat_regime`` and ``art53_notice_percent``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from igest_sync.config import load_config
+from igest_sync.errors import ConfigError
+from tests.unit.test_config import MINIMAL, write
+
+
+def load(tmp_path: Path, extra: str):
+    config, _warnings = load_config(write(tmp_path, MINIMAL + extra))
+    return config
+
+
+def test_the_regime_is_normal_unless_declared(tmp_path):
+    config = load(tmp_path, "")
+    assert config.invoice.vat_regime == "normal" and config.invoice.art53_notice_percent == 80
+
+
+def test_art53_with_m10(tmp_path):
+    config = load(
+        tmp_path,
+        'vat_regime = "art53"\nproduct_exemption_code = "M10"\nshipping_exemption_code = "M10"\n'
+        "art53_notice_percent = 90\n",
+    )
+    assert config.invoice.vat_regime == "art53" and config.invoice.art53_notice_percent == 90
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('vat_regime = "small"\n', "vat_regime: expected one of normal, art53"),
+        ('vat_regime = "art53"\nproduct_exemption_code = "M07"\n', 'set it to "M10"'),
+        ("art53_notice_percent = 100\n", "art53_notice_percent: expected a value between 1 and 99"),
+    ],
+)
+def test_wrong_values_name_the_key(tmp_path, extra, expected):
+    with pytest.raises(ConfigError) as error:
+        load(tmp_path, extra)
+    assert any(expected in p for p in error.value.problems), error.value.problems
