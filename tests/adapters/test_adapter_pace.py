@@ -71,7 +71,7 @@ def test_a_run_marks_the_file_unfinished_then_writes_when_its_requests_were_answ
     assert pace.read() is None
     pace.sending()
     # Before the first request goes: a run killed from here on is known to be unfinished.
-    assert json.loads(path.read_text()) == {"unfinished": True}
+    assert json.loads(path.read_text()) == {"unfinished": True, "writer": pace._writer}
     assert PaceFile(path).read() == UNFINISHED
     wall[0] = 100.4
     pace.answered()  # the server counted it by the time its answer came
@@ -80,7 +80,8 @@ def test_a_run_marks_the_file_unfinished_then_writes_when_its_requests_were_answ
         pace.sending()
         pace.answered()
     pace.close()
-    assert json.loads(path.read_text()) == {"sent": [101.0, 101.6]}  # 100.4 left the window
+    # 100.4 left the window
+    assert json.loads(path.read_text()) == {"sent": [101.0, 101.6], "writer": pace._writer}
     assert not (tmp_path / "pace.tmp").exists()  # written aside, then moved into place
     wall[0] = 102.3
     assert PaceFile(path, wall_clock=lambda: wall[0]).read() == [101.6]

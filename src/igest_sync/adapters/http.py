@@ -231,6 +231,11 @@ class PaceFile:
     run that was killed, or is still going, it assumes the worst. Two writes per process, none
     between a request's pacing and its sending. Pacing advice only: a file that cannot be read
     or written is treated as absent and never fails a run.
+
+    Two processes on one state file (cron's ``invoice`` beside ``serve``) share the budget at
+    the run lock, which only one of them holds at a time: the holder publishes its last
+    second before it lets the lock go (``publish``) and the next holder reads it as soon as it
+    has the lock (``HttpService.catch_up``), so neither sends into the other's second.
     """
 
     KEEP = 1.1  # seconds: the one-second windows, with the gate's slack
@@ -241,12 +246,15 @@ class PaceFile:
         self._lock = threading.Lock()
         self._answered: collections.deque[float] = collections.deque()  # the window's, in order
         self._marked = False
+        self._writer = f"{os.getpid()}-{id(self):x}"  # which process (and client) wrote it
 
     def read(self) -> list[float] | str | None:
         """Wall times of an earlier run's requests still in the window, ``UNFINISHED``, or
         None without a usable file."""
         try:
             content = json.loads(self.path.read_text(encoding="utf-8"))
+            if content.get("writer") == self._writer:
+                return []  # our own, published at our last turn: the gate counts those
             if content.get("unfinished"):
                 return UNFINISHED
             times = [float(t) for t in content["sent"]]
@@ -275,13 +283,20 @@ class PaceFile:
 
     def close(self) -> None:
         """Write when this run's (and any earlier run's) requests in the window were answered."""
+        self.publish()
+
+    def publish(self) -> None:
+        """Write the window's answered requests now (the end of a run, or of ``serve``'s turn
+        under the run lock); the next request marks the file unfinished again."""
         with self._lock:
             if not self._marked:
                 return  # sent nothing: the file still says what it said
+            self._marked = False
             cut = self._wall_clock() - self.KEEP
             self._write({"sent": sorted(round(t, 3) for t in self._answered if t > cut)})
 
     def _write(self, content: dict[str, object]) -> None:
+        content = {**content, "writer": self._writer}
         partial = self.path.with_name(self.path.name + ".tmp")
         try:
             partial.write_text(json.dumps(content), encoding="utf-8")
@@ -394,6 +409,21 @@ class HttpService:
         elif earlier == UNFINISHED or busy_without_pace:
             started = igest_sync.PROCESS_START if self._clock is time.monotonic else None
             self.gate.observe(1.0, 0, at=started)
+
+    def catch_up(self) -> None:
+        """This process has just taken the run lock: count what another process (a cron run,
+        or ``serve``) sent in the last second, as its pace file says, before sending."""
+        earlier = self._pace.read() if self._pace is not None else None
+        if isinstance(earlier, list):
+            offset = self._clock() - self._wall_clock()
+            self.gate.add_sent(t + offset for t in earlier)
+        elif earlier == UNFINISHED:
+            self.gate.observe(1.0, 0)  # a run killed mid-way: its second may be spent
+
+    def share_pace(self) -> None:
+        """This process is about to let the run lock go: publish its last second."""
+        if self._pace is not None:
+            self._pace.publish()
 
     def close(self) -> None:
         self._client.close()
@@ -702,6 +732,14 @@ class ServiceClient:
     def request_count(self) -> int:
         """HTTP requests this client sent so far, retries included."""
         return self._http.request_count
+
+    def catch_up(self) -> None:
+        """The run lock was just taken: count another process's last second (pace file)."""
+        self._http.catch_up()
+
+    def share_pace(self) -> None:
+        """The run lock is about to be let go: publish this process's last second."""
+        self._http.share_pace()
 
     def close(self) -> None:
         self._http.close()

@@ -9,7 +9,15 @@ other finds the document final (exactly once is the issuer's, not the lock's).
 
 The worker uses the store's one Jumpseller and one iGEST client for the webhook work and the
 sweep alike, one after the other in this thread: one pacing gate per service per store, the
-same as ``invoice``'s (and the pace files beside the state file share it with cron runs).
+same as ``invoice``'s. A cron run beside it shares the same budget through the pace files
+beside the state file, handed over with the run lock: each unit counts what the last holder
+sent in its last second when it takes the lock (``catch_up``) and publishes its own before it
+lets the lock go (``share_pace``), and so does ``invoice``.
+
+Real time keeps itself up: the store's code (``GET /store/info.json``) is read again, with
+backoff, until it is known (meanwhile the signature alone decides, and ``/healthz`` says
+``"store_code": "unknown"``); the hooks are saved again at start (``hooks install``, which
+turns paused ones back on) and whenever real time is degraded (``serve/watch.py``).
 """
 
 from __future__ import annotations
@@ -26,10 +34,12 @@ from pathlib import Path
 from igest_sync.config import Config
 from igest_sync.errors import IgestSyncError, RunLocked
 from igest_sync.logsetup import store_context
+from igest_sync.models import Action, Kind, WorkState
 from igest_sync.runs.hints import work_hints
 from igest_sync.runs.invoice import InvoiceRun, RunStopped
 from igest_sync.runs.invoice_report import InvoiceReport
 from igest_sync.runs.services import IgestApi, JumpsellerApi
+from igest_sync.serve import watch
 from igest_sync.state.inbox import LAST_SWEEP, ORDER, PRODUCT, Hint
 from igest_sync.state.ledger import Ledger
 from igest_sync.state.lock import run_lock, someone_waits
@@ -43,10 +53,17 @@ LOCKED_RETRY = 2.0  # seconds before trying again when a cron run holds the lock
 FAILED_RETRY = 30.0  # seconds before trying again after a run-wide failure
 MAKE_WAY = 2.0  # at most this long, a run waiting for the lock is let in first
 IDLE_WAKE = 5.0  # the worker looks at the inbox at least this often (hints of another process)
+CODE_RETRY_FIRST = 5.0  # seconds before reading the store's code again, doubled each time ...
+CODE_RETRY_LONGEST = 300.0  # ... up to this
+WATCH_EVERY = timedelta(seconds=30)  # how often real time is checked (serve/watch.py)
+REINSTALL_RETRY = timedelta(minutes=5)  # the hooks could not be saved again: try again then
+REINSTALL_EVERY = timedelta(minutes=30)  # while real time stays degraded, save them this often
+UNSETTLED = tuple(s for s in WorkState if s != WorkState.FINAL)
 
 Clock = Callable[[], datetime]
 OnReport = Callable[[str, InvoiceReport], None]
 OnError = Callable[[str, IgestSyncError], None]
+OnDegraded = Callable[[str, watch.Degraded], None]
 
 
 @dataclass
@@ -72,6 +89,7 @@ class StoreWorker:
         *,
         on_report: OnReport,
         on_error: OnError,
+        on_degraded: OnDegraded | None = None,
         clock: Clock = lambda: datetime.now(UTC),
         sweep: bool = True,
     ) -> None:
@@ -79,6 +97,7 @@ class StoreWorker:
         self.stop = stop
         self.on_report = on_report
         self.on_error = on_error
+        self.on_degraded = on_degraded
         self.clock = clock
         self.sweep_enabled = sweep
         self.woken = threading.Event()
@@ -86,9 +105,19 @@ class StoreWorker:
         # The receiver's own connection: its short inbox writes never queue behind the
         # worker's statements.
         self.inbox = Ledger(setup.state_path)
-        self.store_codes = self._store_codes()
+        jumpseller = setup.config.jumpseller
+        self._configured = frozenset({jumpseller.store, jumpseller.login})
+        self._reported_code: str | None = None  # what Jumpseller says (None: not read yet)
+        self._code_wait = CODE_RETRY_FIRST
+        self._next_code_read = self.clock()
+        self.code_known = self._read_store_code()
+        self.watching_since = self.clock()  # orders paid from now on are watched for deliveries
+        self._next_watch = self.clock() + WATCH_EVERY
+        self._next_reinstall: datetime | None = self.clock()  # at start: save the hooks again
+        self._last_reinstall: datetime | None = None
         self.thread = threading.Thread(target=self._run, name=f"serve-{setup.name}", daemon=True)
         self._last_error: str | None = None
+        self._no_url_said = False
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -106,19 +135,40 @@ class StoreWorker:
                     self.setup.name,
                 )
 
-    def _store_codes(self) -> frozenset[str]:
+    @property
+    def store_codes(self) -> frozenset[str]:
         """The Jumpseller-Store-Code values that are this store: the configured store and
-        login, and the code Jumpseller itself reports (GET /store/info.json)."""
-        jumpseller = self.setup.config.jumpseller
-        codes = {jumpseller.store, jumpseller.login}
+        login, and the code Jumpseller itself reports (GET /store/info.json) once read."""
+        if self._reported_code is None:
+            return self._configured
+        return self._configured | {self._reported_code}
+
+    def current_codes(self) -> frozenset[str] | None:
+        """For the receiver: the codes, or None while Jumpseller's own is not known (the
+        signature alone decides meanwhile)."""
+        return self.store_codes if self.code_known else None
+
+    def _read_store_code(self) -> bool:
+        """Read the store's code from Jumpseller; True once known. A failure is tried again
+        after ``CODE_RETRY_FIRST`` seconds, doubled each time up to ``CODE_RETRY_LONGEST``."""
         try:
             code = self.setup.jumpseller.store_info().get("code")
         except IgestSyncError as exc:
-            log.warning("Store %s: could not read the store's code (%s)", self.setup.name, exc)
-        else:
-            if isinstance(code, str) and code.strip():
-                codes.add(code.strip())
-        return frozenset(codes)
+            log.warning(
+                "Store %s: could not read the store's code (%s); deliveries are checked by "
+                "their signature alone until it is read (trying again in %g s)",
+                self.setup.name,
+                exc,
+                self._code_wait,
+            )
+            self._next_code_read = self.clock() + timedelta(seconds=self._code_wait)
+            self._code_wait = min(self._code_wait * 2, CODE_RETRY_LONGEST)
+            return False
+        if isinstance(code, str) and code.strip():
+            self._reported_code = code.strip()
+        if getattr(self, "code_known", True) is False:
+            log.info("Store %s: the store's code is known now", self.setup.name)
+        return True
 
     def start(self) -> None:
         self.thread.start()
@@ -147,30 +197,47 @@ class StoreWorker:
             # A sweep first: it finishes whatever a kill left (pending work, in-flight documents).
             next_sweep = self.clock()
             while not self.stop.is_set():
-                if someone_waits(self.setup.state_path):
-                    # A cron run or a person waits for the lock: let it in before going on.
-                    self.stop.wait(MAKE_WAY)
-                    continue
-                now = self.clock()
-                hints = self.ledger.waiting_hints(now, BATCH)
-                if hints:
-                    self._unit(functools.partial(self._batch, hints))
-                    continue
-                if self.sweep_enabled and now >= next_sweep:
-                    if self._unit(self._sweep):
-                        minutes = self.setup.config.serve.sweep_minutes
-                        next_sweep = self.clock() + timedelta(minutes=minutes)
-                    continue
-                self._idle(next_sweep)
+                next_sweep = self.step(next_sweep)
+
+    def step(self, next_sweep: datetime) -> datetime:
+        """One turn of the loop: the most urgent thing due, or a short wait; the next sweep."""
+        if someone_waits(self.setup.state_path):
+            # A cron run or a person waits for the lock: let it in before going on.
+            self.stop.wait(MAKE_WAY)
+            return next_sweep
+        now = self.clock()
+        if not self.code_known and now >= self._next_code_read:
+            self.code_known = self._read_store_code()
+            return next_sweep
+        if self._next_reinstall is not None and now >= self._next_reinstall:
+            self._unit(self._reinstall)
+            return next_sweep
+        hints = self.ledger.waiting_hints(now, BATCH)
+        if hints:
+            self._unit(functools.partial(self._batch, hints))
+            return next_sweep
+        if self.sweep_enabled and now >= next_sweep:
+            if self._unit(self._sweep):
+                minutes = self.setup.config.serve.sweep_minutes
+                return self.clock() + timedelta(minutes=minutes)
+            return next_sweep
+        if now >= self._next_watch:
+            self._unit(self._watch)
+            return next_sweep
+        self._idle(next_sweep)
+        return next_sweep
 
     def _idle(self, next_sweep: datetime) -> None:
         now = self.clock()
         wait = IDLE_WAKE
+        due_times = [self._next_watch, self.ledger.next_hint_due(), self._next_reinstall]
         if self.sweep_enabled:
-            wait = min(wait, max(0.0, (next_sweep - now).total_seconds()))
-        due = self.ledger.next_hint_due()
-        if due is not None:
-            wait = min(wait, max(0.0, (due - now).total_seconds()))
+            due_times.append(next_sweep)
+        if not self.code_known:
+            due_times.append(self._next_code_read)
+        for due in due_times:
+            if due is not None:
+                wait = min(wait, max(0.0, (due - now).total_seconds()))
         self.woken.wait(wait)
         self.woken.clear()
 
@@ -182,14 +249,18 @@ class StoreWorker:
         """
         try:
             with run_lock(self.setup.state_path, serve=True):
+                self._pace_turn(begins=True)
                 try:
-                    notices = work()
-                except RunStopped:
-                    raise
-                except Exception as exc:
-                    self._alert(error=exc)
-                    raise
-                self._alert(notices=notices)
+                    try:
+                        notices = work()
+                    except RunStopped:
+                        raise
+                    except Exception as exc:
+                        self._alert(error=exc)
+                        raise
+                    self._alert(notices=notices)
+                finally:
+                    self._pace_turn(begins=False)
         except RunLocked:
             log.info("A run holds the lock of %s; the hints wait", self.setup.state_path)
             self.stop.wait(LOCKED_RETRY)
@@ -213,13 +284,24 @@ class StoreWorker:
         self._last_error = None
         return True
 
+    def _pace_turn(self, *, begins: bool) -> None:
+        """The run lock changes hands here: count the last holder's second of requests when
+        it is taken, publish ours before it is let go (the clients' pace files)."""
+        for client in (self.setup.jumpseller, self.setup.igest):
+            step = getattr(client, "catch_up" if begins else "share_pace", None)
+            if callable(step):
+                step()
+
     def _alert(self, *, notices: Sequence[str] = (), error: BaseException | None = None) -> None:
         """The unit's alerts: the same events, once and reminded, as a cron run's (never raises,
-        bounded to a few seconds whatever the channels do)."""
+        bounded to a few seconds whatever the channels do); real time degraded is one more."""
         if not self.setup.config.alerts.channels:
             return
         from igest_sync.alerts import dispatch
+        from igest_sync.alerts.events import realtime_event
 
+        state = watch.degraded(self.ledger)
+        events = [realtime_event(state.since, state.reason, watch.FIX)] if state else []
         dispatch(
             self.ledger,
             self.setup.config,
@@ -228,11 +310,14 @@ class StoreWorker:
             error=error,
             command="serve",
             state_path=self.setup.state_path,
+            events=events,
         )
 
     def _run_for(self) -> InvoiceRun:
         s = self.setup
-        return InvoiceRun(s.config, self.ledger, s.jumpseller, s.igest, stop=self.stop)
+        return InvoiceRun(
+            s.config, self.ledger, s.jumpseller, s.igest, now=self.clock(), stop=self.stop
+        )
 
     def _batch(self, hints: list[Hint]) -> list[str]:
         now = self.clock()
@@ -269,7 +354,79 @@ class StoreWorker:
             self.ledger.finish_hints(hint.row_ids)
 
     def _sweep(self) -> list[str]:
+        # What webhooks announced (or another run recorded) before: the rest is what the
+        # sweep alone found.
+        everything = self.clock() + timedelta(days=3650)
+        known = {h.subject_id for h in self.ledger.waiting_hints(everything, 10**9)}
+        known |= {w.order_id for w in self.ledger.work_in_states(*UNSETTLED, kind=Kind.INVOICE)}
         report = self._run_for().run()
         self.ledger.set_meta(LAST_SWEEP, self.clock().isoformat(timespec="seconds"))
         self.on_report(self.setup.name, report)
+        found = {
+            int(o.key)
+            for o in report.outcomes + report.quiet
+            if (o.kind or Kind.INVOICE) == Kind.INVOICE
+            and o.action in (Action.ISSUED, Action.FAILED, Action.WAITING)
+        }
+        self._watch(found - known)
         return report.notices + report.quiet_notices
+
+    # -- real time ------------------------------------------------------------------------------
+
+    def _watch(self, found: set[int] | None = None) -> list[str]:
+        """Whether webhooks still arrive (serve/watch.py); degraded: say so once, save the
+        hooks again."""
+        now = self.clock()
+        self._next_watch = now + WATCH_EVERY
+        watch.heal_on_delivery(self.ledger)
+        seen = watch.missed_by_sweep(self.ledger, found or (), self.watching_since, now)
+        seen = seen or watch.silent_since(self.ledger, self.watching_since, now)
+        if seen is not None:
+            new = watch.degrade(self.ledger, seen, now)
+            if new is not None:
+                if self.on_degraded is not None:
+                    self.on_degraded(self.setup.name, new)
+                self._next_reinstall = now
+        if watch.degraded(self.ledger) is not None and self._next_reinstall is None:
+            last = self._last_reinstall
+            if last is None or now - last >= REINSTALL_EVERY:
+                self._next_reinstall = now
+        return []
+
+    def _reinstall(self) -> list[str]:
+        """``hooks install`` by serve itself: each of our hooks saved again (a paused one
+        resumes), a missing one created. Never a person's problem by itself: logged."""
+        from igest_sync.runs.hooks import install_hooks
+
+        now = self.clock()
+        self._next_reinstall = None
+        config = self.setup.config
+        if not config.serve.public_url:
+            if not self._no_url_said:
+                self._no_url_said = True
+                log.warning(
+                    "Store %s: [serve] public_url is not set, so serve cannot save its hooks "
+                    "again (a hook Jumpseller paused stays paused): set it",
+                    self.setup.name,
+                )
+            return []
+        try:
+            report = install_hooks(config, self.setup.jumpseller, self.ledger, None)
+        except IgestSyncError as exc:
+            log.warning(
+                "Store %s: could not save the hooks again (%s); trying again in %d minutes",
+                self.setup.name,
+                exc,
+                REINSTALL_RETRY.total_seconds() // 60,
+            )
+            self._next_reinstall = now + REINSTALL_RETRY
+            return []
+        self._last_reinstall = now
+        ours = [line for line in report.lines if line.ours and line.action != "deleted"]
+        log.info(
+            "Store %s: %d hook(s) saved again (%d change(s)); paused ones resume",
+            self.setup.name,
+            len(ours),
+            report.changed,
+        )
+        return []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from igest_sync.state.base import LedgerBase
 
@@ -113,3 +113,25 @@ class InboxMixin(LedgerBase):
                     (until.astimezone(UTC).isoformat(timespec="milliseconds"), *row_ids),
                 )
             )
+
+    def paid_between(self, after: datetime, until: datetime) -> list[int]:
+        """Orders the ledger knows were paid in (``after``, ``until``] (serve's watch: were
+        they announced by a webhook?)."""
+        if until <= after:
+            return []
+        # paid_at keeps the offset Jumpseller gave: a day's margin on the text, then moments.
+        floor = (after - timedelta(days=1)).astimezone(UTC).isoformat()
+        rows = self._rows(
+            "SELECT order_id, paid_at FROM orders WHERE paid_at IS NOT NULL AND paid_at >= ?",
+            (floor,),
+        )
+        found = []
+        for row in rows:
+            try:
+                paid = datetime.fromisoformat(row["paid_at"])
+            except ValueError:
+                continue
+            paid = paid if paid.tzinfo else paid.replace(tzinfo=UTC)
+            if after < paid <= until:
+                found.append(int(row["order_id"]))
+        return sorted(found)

@@ -1,0 +1,148 @@
+"""Real time watches itself: whether Jumpseller's webhooks still reach ``serve``.
+
+Jumpseller pauses a hook after 8 failed deliveries (``serve`` down during a deploy, a proxy
+misconfigured, deliveries refused) and its API shows no such state: the only sign is paid
+orders that no delivery announced. Two checks, both on what the ledger knows:
+
+- the sweep found paid orders that no webhook announced (no hint, no work before the sweep);
+- orders were paid after the last delivery, and no delivery has come since.
+
+Either counts only for orders paid after ``serve`` started watching (its start, when it also
+re-saves the hooks) and more than ``GRACE`` ago: a delivery takes seconds, Jumpseller's first
+retry comes a minute after a failure. Real time is then *degraded* until a delivery arrives
+after that moment: ``/healthz`` says ``"status": "degraded"`` with the reason (still HTTP 200,
+so a load balancer keeps serve in), ``status`` shows it, one alert goes out (reminded like any
+other), and ``serve`` re-saves the hooks (``hooks install``), which turns paused ones back on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from igest_sync.state.inbox import LAST_WEBHOOK
+from igest_sync.state.ledger import Ledger
+
+log = logging.getLogger("igest_sync.serve")
+
+GRACE = timedelta(minutes=3)  # a paid order's delivery is this late before it counts as missed
+REALTIME = "serve_realtime"  # meta: the current degradation (JSON), absent or "" when ok
+SHOWN = 10  # order ids named in a reason, at most
+
+
+@dataclass(frozen=True)
+class Degraded:
+    """Real time is off since ``since``: ``reason`` says how it was seen (with the orders, for
+    ``status``, the log and the alert); ``public`` says it without them (``/healthz``)."""
+
+    since: str  # ISO time
+    reason: str
+    public: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"since": self.since, "reason": self.reason, "public": self.public}
+
+
+def degraded(ledger: Ledger) -> Degraded | None:
+    """The degradation recorded in the state file, if real time is degraded."""
+    raw = ledger.get_meta(REALTIME)
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        return Degraded(str(data["since"]), str(data["reason"]), str(data.get("public", "")))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _moment(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _named(order_ids: Iterable[int]) -> str:
+    ids = sorted(set(order_ids))
+    text = ", ".join(str(i) for i in ids[:SHOWN])
+    return text + (f" and {len(ids) - SHOWN} more" if len(ids) > SHOWN else "")
+
+
+def missed_by_sweep(
+    ledger: Ledger, found: Iterable[int], watching_since: datetime, now: datetime
+) -> tuple[str, str] | None:
+    """The reason, when orders the sweep had to handle (``found``: no hint, no work before
+    the sweep) were paid since ``watching_since`` and more than ``GRACE`` ago."""
+    missed = []
+    for order_id in found:
+        record = ledger.order(order_id)
+        paid = _moment(record.paid_at) if record else None
+        if paid is not None and watching_since < paid <= now - GRACE:
+            missed.append(order_id)
+    if not missed:
+        return None
+    public = (
+        f"the sweep found paid orders that no webhook announced within {_minutes()} minutes"
+    )
+    return f"{public} (orders {_named(missed)})", public
+
+
+def silent_since(
+    ledger: Ledger, watching_since: datetime, now: datetime
+) -> tuple[str, str] | None:
+    """The reason, when orders were paid after the last delivery (and since
+    ``watching_since``), more than ``GRACE`` ago, and no delivery has arrived since."""
+    last = _moment(ledger.get_meta(LAST_WEBHOOK))
+    after = max(watching_since, last) if last is not None else watching_since
+    paid = ledger.paid_between(after, now - GRACE)
+    if not paid:
+        return None
+    when = last.isoformat(timespec="seconds") if last is not None else "serve started"
+    public = f"no webhook delivery has arrived since {when}, though orders were paid since"
+    detail = (
+        f"no webhook delivery has arrived since {when}, though orders {_named(paid)} were paid "
+        f"since, more than {_minutes()} minutes ago"
+    )
+    return detail, public
+
+
+def _minutes() -> int:
+    return int(GRACE.total_seconds() // 60)
+
+
+def degrade(ledger: Ledger, seen: tuple[str, str], now: datetime) -> Degraded | None:
+    """Record that real time is degraded (``seen``: the reason, and its public form); the new
+    degradation, or None when it already was."""
+    if degraded(ledger) is not None:
+        return None
+    reason, public = seen
+    state = Degraded(now.astimezone(UTC).isoformat(timespec="seconds"), reason, public)
+    ledger.set_meta(REALTIME, json.dumps(state.to_json()))
+    log.warning("Real time is degraded: %s", reason)
+    return state
+
+
+def heal_on_delivery(ledger: Ledger) -> bool:
+    """Clear a degradation once a delivery has arrived after it began; True when cleared."""
+    state = degraded(ledger)
+    if state is None:
+        return False
+    last, since = _moment(ledger.get_meta(LAST_WEBHOOK)), _moment(state.since)
+    if last is None or since is None or last <= since:
+        return False
+    ledger.set_meta(REALTIME, "")
+    log.info("Real time works again: a webhook arrived at %s", last.isoformat(timespec="seconds"))
+    return True
+
+
+FIX = (
+    "serve re-saves its hooks by itself (igest-sync hooks install, which turns paused ones "
+    "back on); if no delivery comes after the next paid order, check that [serve] public_url "
+    "reaches serve (proxy, firewall) and the hooks token, then run igest-sync hooks install"
+)
