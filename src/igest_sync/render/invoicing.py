@@ -258,6 +258,14 @@ def status_report(report: StatusReport, *, json_out: bool = False) -> None:
                 f"last sweep {local_time(report.last_sweep_at) or 'never'}{waiting}"
             )
         )
+    if report.realtime is not None:
+        _show(
+            f"[bold yellow]Real time degraded[/bold yellow] since "
+            f"{_cell(local_time(report.realtime.since))}: {_cell(report.realtime.reason)}. "
+            "The sweep still invoices every paid order. serve saves its hooks again by itself; "
+            "`igest-sync hooks install` does the same (a hook Jumpseller paused resumes). If "
+            "webhooks still do not arrive, check that [serve] public_url reaches serve."
+        )
 
 
 def _documents_table(report: StatusReport, title: str, layout: str) -> Table:

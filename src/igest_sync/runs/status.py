@@ -9,7 +9,7 @@ from decimal import Decimal
 from igest_sync.errors import IgestSyncError
 from igest_sync.models import IN_FLIGHT, Kind, WorkState
 from igest_sync.runs.services import JumpsellerApi
-from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK
+from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK, Degraded
 from igest_sync.state.ledger import DocumentRecord, Ledger, OrderRecord, WorkRecord
 
 # How far an invoice's final credit notes go (``credit_state`` in --json).
@@ -70,6 +70,7 @@ class StatusReport:
     last_webhook_at: str | None = None
     last_sweep_at: str | None = None
     hints_waiting: int = 0
+    realtime: Degraded | None = None  # serve saw that webhooks stopped reaching it
 
     @property
     def credited_by(self) -> dict[int, str]:
@@ -155,6 +156,9 @@ class StatusReport:
                 "last_webhook_at": self.last_webhook_at,
                 "last_sweep_at": self.last_sweep_at,
                 "waiting": self.hints_waiting,
+                "realtime": "degraded" if self.realtime else "ok",
+                "degraded_since": self.realtime.since if self.realtime else None,
+                "reason": self.realtime.reason if self.realtime else None,
             },
         }
 
@@ -224,6 +228,7 @@ def build_status(
         last_webhook_at=ledger.get_meta(LAST_WEBHOOK),
         last_sweep_at=ledger.get_meta(LAST_SWEEP),
         hints_waiting=ledger.hints_count(),
+        realtime=ledger.realtime_degraded(),
     )
     # A credit note may fall outside the documents listed: ask for each listed invoice's order
     # (one query over the credit notes, which are few).

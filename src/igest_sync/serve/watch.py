@@ -20,42 +20,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from igest_sync.state.inbox import LAST_WEBHOOK
+from igest_sync.state.inbox import LAST_WEBHOOK, REALTIME, Degraded
 from igest_sync.state.ledger import Ledger
 
 log = logging.getLogger("igest_sync.serve")
 
 GRACE = timedelta(minutes=3)  # a paid order's delivery is this late before it counts as missed
-REALTIME = "serve_realtime"  # meta: the current degradation (JSON), absent or "" when ok
 SHOWN = 10  # order ids named in a reason, at most
-
-
-@dataclass(frozen=True)
-class Degraded:
-    """Real time is off since ``since``: ``reason`` says how it was seen (with the orders, for
-    ``status``, the log and the alert); ``public`` says it without them (``/healthz``)."""
-
-    since: str  # ISO time
-    reason: str
-    public: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"since": self.since, "reason": self.reason, "public": self.public}
 
 
 def degraded(ledger: Ledger) -> Degraded | None:
     """The degradation recorded in the state file, if real time is degraded."""
-    raw = ledger.get_meta(REALTIME)
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-        return Degraded(str(data["since"]), str(data["reason"]), str(data.get("public", "")))
-    except (ValueError, KeyError, TypeError):
-        return None
+    return ledger.realtime_degraded()
 
 
 def _moment(text: str | None) -> datetime | None:

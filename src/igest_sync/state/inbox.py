@@ -10,6 +10,7 @@ and deletes the hints only once the order's outcome is recorded in the ledger.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,20 @@ ORDER = "order"
 PRODUCT = "product"
 LAST_WEBHOOK = "serve_last_webhook_at"
 LAST_SWEEP = "serve_last_sweep_at"
+REALTIME = "serve_realtime"  # meta: real time degraded (JSON, serve/watch.py); "" when not
+
+
+@dataclass(frozen=True)
+class Degraded:
+    """Real time is off since ``since``: ``reason`` says how it was seen (with the orders, for
+    ``status``, the log and the alert); ``public`` says it without them (``/healthz``)."""
+
+    since: str  # ISO time
+    reason: str
+    public: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"since": self.since, "reason": self.reason, "public": self.public}
 
 
 @dataclass(frozen=True)
@@ -88,6 +103,17 @@ class InboxMixin(LedgerBase):
             )
             for (subject, subject_id), group in grouped.items()
         ]
+
+    def realtime_degraded(self) -> Degraded | None:
+        """What ``serve`` recorded when webhooks stopped reaching it, while they still do not."""
+        raw = self.get_meta(REALTIME)
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+            return Degraded(str(data["since"]), str(data["reason"]), str(data.get("public", "")))
+        except (ValueError, KeyError, TypeError):
+            return None
 
     def hints_count(self) -> int:
         return int(self._rows("SELECT count(*) AS n FROM inbox")[0]["n"])
