@@ -210,7 +210,8 @@ class StoreWorker:
             self.code_known = self._read_store_code()
             return next_sweep
         if self._next_reinstall is not None and now >= self._next_reinstall:
-            self._unit(self._reinstall)
+            if self._can_reinstall():
+                self._unit(self._reinstall)
             return next_sweep
         hints = self.ledger.waiting_hints(now, BATCH)
         if hints:
@@ -393,6 +394,20 @@ class StoreWorker:
                 self._next_reinstall = now
         return []
 
+    def _can_reinstall(self) -> bool:
+        """Whether serve knows where its hooks point ([serve] public_url); said once if not."""
+        if self.setup.config.serve.public_url:
+            return True
+        self._next_reinstall = None
+        if not self._no_url_said:
+            self._no_url_said = True
+            log.warning(
+                "Store %s: [serve] public_url is not set, so serve cannot save its hooks "
+                "again (a hook Jumpseller paused stays paused): set it",
+                self.setup.name,
+            )
+        return False
+
     def _reinstall(self) -> list[str]:
         """``hooks install`` by serve itself: each of our hooks saved again (a paused one
         resumes), a missing one created. Never a person's problem by itself: logged."""
@@ -401,15 +416,6 @@ class StoreWorker:
         now = self.clock()
         self._next_reinstall = None
         config = self.setup.config
-        if not config.serve.public_url:
-            if not self._no_url_said:
-                self._no_url_said = True
-                log.warning(
-                    "Store %s: [serve] public_url is not set, so serve cannot save its hooks "
-                    "again (a hook Jumpseller paused stays paused): set it",
-                    self.setup.name,
-                )
-            return []
         try:
             report = install_hooks(config, self.setup.jumpseller, self.ledger, None)
         except IgestSyncError as exc:
