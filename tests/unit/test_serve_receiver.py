@@ -255,3 +255,26 @@ def test_a_delivery_that_cannot_be_recorded_is_not_answered_2xx(caplog):
         answer = call(app_for(ep), body=body, headers=headers)
     assert answer["status"] == 503  # Jumpseller sends it again
     assert "order_paid for order 9 not recorded: State file" in caplog.text
+
+
+def test_waitress_queue_depth_is_logged_in_words_at_info_once_a_minute(caplog):
+    """A burst makes waitress warn "Task queue depth is N": not a problem (each delivery waits
+    milliseconds for a thread), so it goes to the log as a sentence, at INFO, once a minute."""
+    from igest_sync.serve.server import _IntoOurLog
+
+    handler = _IntoOurLog()
+
+    def waitress(message: str, *args: object, level: int = logging.WARNING) -> None:
+        handler.emit(logging.LogRecord("waitress.queue", level, __file__, 1, message, args, None))
+
+    with caplog.at_level(logging.DEBUG, "igest_sync"):
+        waitress("Task queue depth is %d", 12)
+        waitress("Task queue depth is %d", 13)  # the same burst: not repeated
+        waitress("Client disconnected before the answer", level=logging.INFO)
+    [burst, other] = caplog.records
+    assert burst.levelno == logging.INFO and burst.name == "igest_sync.serve.waitress"
+    assert "A burst of webhook deliveries: 12 wait for one of the 8 answering threads" in (
+        burst.getMessage()
+    )
+    assert "nothing is lost" in burst.getMessage()
+    assert other.getMessage() == "Client disconnected before the answer"
