@@ -190,3 +190,22 @@ def test_a_process_reading_its_own_published_second_does_not_count_it_twice(tmp_
     assert len(PaceFile(pace, wall_clock=lambda: clock.now).read()) == 1  # another process
     mine.sending()
     assert PaceFile(pace, wall_clock=lambda: clock.now).read() == UNFINISHED
+
+
+def test_the_lock_of_a_process_killed_mid_second_is_taken_with_its_second_counted_as_spent(
+    tmp_path, httpx_mock, clock
+):
+    """serve was killed in the middle of a burst (its pace file says "unfinished"): cron, which
+    gets the lock at once, waits out what may be left of that second before its first send."""
+    httpx_mock.add_response(method="GET", json=ENTITY, is_reusable=True)
+    pace = tmp_path / "state.igest-pace"
+    pace.write_text('{"sent": []}')
+    cron = _service(clock, pace)  # started, waiting for serve's lock
+    try:
+        pace.write_text(json.dumps({"unfinished": True, "writer": "serve-killed"}))
+        before = clock.now
+        cron.catch_up()
+        [sent] = _sends(clock, cron, 1)
+        assert sent - before >= 1.0
+    finally:
+        cron.close()

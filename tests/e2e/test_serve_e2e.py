@@ -351,9 +351,7 @@ STORE_INFO = r"^/v1/store/info\.json$"
 
 
 @pytest.mark.slow(15)
-def test_a_store_code_unread_at_start_lets_the_signature_decide_until_it_is_read(
-    sandbox, tmp_path
-):
+def test_a_store_code_unread_at_start_lets_the_signature_decide_until_it_is_read(sandbox, tmp_path):
     """Jumpseller answers 500 to the store read at start: serve starts all the same, a genuine
     delivery naming the store's own code (which only that read would tell) is recorded, not
     refused with 403; /healthz says the code is unknown until serve has read it again."""

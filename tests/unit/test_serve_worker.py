@@ -287,9 +287,7 @@ def test_real_time_degraded_is_seen_said_once_alerted_once_and_healed(tmp_path, 
         chat.stop()
 
 
-def test_without_public_url_serve_cannot_save_the_hooks_and_says_so_once(
-    tmp_path, no_idle, caplog
-):
+def test_without_public_url_serve_cannot_save_the_hooks_and_says_so_once(tmp_path, no_idle, caplog):
     from tests.support.clock import FakeClock
 
     clock = FakeClock()
@@ -301,5 +299,31 @@ def test_without_public_url_serve_cannot_save_the_hooks_and_says_so_once(
                 worker.step(clock.wall() + timedelta(hours=1))
         assert caplog.text.count("public_url is not set") == 1
         assert js.called("hooks") == []
+    finally:
+        worker.close()
+
+
+def test_a_service_down_is_the_logs_until_it_has_lasted_then_told_once(
+    tmp_path, no_idle, monkeypatch
+):
+    """The sweep cannot list Jumpseller's orders (a 502): serve tries again by itself, and
+    tells a person only once it has lasted [alerts] unreachable_minutes (60)."""
+    from tests.support.clock import FakeClock
+
+    monkeypatch.setattr(worker_module, "FAILED_RETRY", 0.0)
+    clock = FakeClock()
+    js = FakeJumpseller(orders=[paid_order(80, paid_at=PAID)])
+    worker, seen = virtual_worker(tmp_path, js, FakeIgest(), clock, sweep=True)
+    js.faults.add("*", "5xx", times=None)  # Jumpseller down from now on
+    try:
+        for _ in range(5):
+            worker.step(clock.wall())
+            clock.advance(minutes=10)
+        assert seen["problems"] == []  # 40 minutes: serve's own business
+        for _ in range(5):
+            worker.step(clock.wall())
+            clock.advance(minutes=10)
+        assert len(seen["problems"]) == 1  # lasted an hour: told, once
+        assert "Jumpseller" in str(seen["problems"][0])
     finally:
         worker.close()

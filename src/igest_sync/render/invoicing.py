@@ -97,7 +97,7 @@ def failure_advice(report: InvoiceReport) -> list[str]:
         )
     if any(o.transient for o in failures):
         advice.append(
-            "Orders that \"try again by itself\" are retried by every run (and by serve within "
+            'Orders that "try again by itself" are retried by every run (and by serve within '
             "seconds): nothing to do for them but a service that answers. They are shown "
             "because the failure has lasted; `igest-sync check` tells which service does not."
         )

@@ -214,7 +214,9 @@ def _ensure(
         _record(ledger, ours)
         # Saved again as it is: a paused hook resumes (the API cannot tell which are paused).
         api.update_hook(hook.id, event, hook.url)
-        log.info("Re-saved Jumpseller hook %s (%s), which resumes it if it was paused", hook.id, event)
+        log.info(
+            "Re-saved Jumpseller hook %s (%s), which resumes it if it was paused", hook.id, event
+        )
         return HookLine(hook.id, event, hook.url, True, "kept")
     stale = sorted(h.id for h in hooks if h.event == event and h.id in ours)
     if stale:

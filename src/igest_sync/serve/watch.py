@@ -65,15 +65,11 @@ def missed_by_sweep(
             missed.append(order_id)
     if not missed:
         return None
-    public = (
-        f"the sweep found paid orders that no webhook announced within {_minutes()} minutes"
-    )
+    public = f"the sweep found paid orders that no webhook announced within {_minutes()} minutes"
     return f"{public} (orders {_named(missed)})", public
 
 
-def silent_since(
-    ledger: Ledger, watching_since: datetime, now: datetime
-) -> tuple[str, str] | None:
+def silent_since(ledger: Ledger, watching_since: datetime, now: datetime) -> tuple[str, str] | None:
     """The reason, when orders were paid after the last delivery (and since
     ``watching_since``), more than ``GRACE`` ago, and no delivery has arrived since."""
     last = _moment(ledger.get_meta(LAST_WEBHOOK))

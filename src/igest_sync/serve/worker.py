@@ -117,6 +117,7 @@ class StoreWorker:
         self._last_reinstall: datetime | None = None
         self.thread = threading.Thread(target=self._run, name=f"serve-{setup.name}", daemon=True)
         self._last_error: str | None = None
+        self._passing_since: datetime | None = None  # a service has not answered since then
         self._no_url_said = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -270,12 +271,18 @@ class StoreWorker:
             return True
         except IgestSyncError as exc:
             # Refused credentials, an unusable state file, a config to fix: a person must act,
-            # told once per distinct problem; the hints wait for the fix.
+            # told once per distinct problem; the hints wait for the fix. A service that did
+            # not answer is tried again by serve itself: the log's, until it has lasted.
             text = str(exc)
-            log.error("Store %s: %s", self.setup.name, text)
-            if text != self._last_error:
-                self._last_error = text
-                self.on_error(self.setup.name, exc)
+            if self._passing(exc):
+                log.warning(
+                    "Store %s: %s; trying again in %g s", self.setup.name, text, FAILED_RETRY
+                )
+            else:
+                log.error("Store %s: %s", self.setup.name, text)
+                if text != self._last_error:
+                    self._last_error = text
+                    self.on_error(self.setup.name, exc)
             self.stop.wait(FAILED_RETRY)
             return False
         except Exception:  # a bug must not end the worker: logged, tried again later
@@ -283,7 +290,21 @@ class StoreWorker:
             self.stop.wait(FAILED_RETRY)
             return False
         self._last_error = None
+        self._passing_since = None
         return True
+
+    def _passing(self, exc: IgestSyncError) -> bool:
+        """Whether ``exc`` is a service that did not answer (a 5xx, a timeout) for less than
+        ``[alerts] unreachable_minutes``: retried by serve, not yet a person's business."""
+        from igest_sync.alerts.events import PASSING
+
+        if not isinstance(exc, PASSING):
+            return False
+        now = self.clock()
+        if self._passing_since is None:
+            self._passing_since = now
+        bound = timedelta(minutes=self.setup.config.alerts.unreachable_minutes)
+        return now - self._passing_since < bound
 
     def _pace_turn(self, *, begins: bool) -> None:
         """The run lock changes hands here: count the last holder's second of requests when
