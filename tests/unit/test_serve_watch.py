@@ -41,11 +41,13 @@ def delivered(ledger: Ledger, order_id: int, at: datetime) -> None:
 
 def test_orders_paid_after_the_last_delivery_and_older_than_the_grace_degrade(ledger):
     delivered(ledger, 1, START + timedelta(minutes=1))
-    paid(ledger, 1, START + timedelta(minutes=1))
-    paid(ledger, 2, START + timedelta(minutes=2))  # recorded by cron's run: no delivery came
-    soon = START + timedelta(minutes=2) + watch.GRACE - timedelta(seconds=1)
+    paid(ledger, 1, START + timedelta(minutes=1, seconds=20))  # Jumpseller's clock is ahead
+    paid(ledger, 2, START + timedelta(minutes=3))  # recorded by cron's run: no delivery came
+    quiet = START + timedelta(minutes=2, seconds=59)
+    assert watch.silent_since(ledger, START, quiet + watch.GRACE) is None  # 1 was delivered
+    soon = START + timedelta(minutes=3) + watch.GRACE - timedelta(seconds=1)
     assert watch.silent_since(ledger, START, soon) is None  # it may still come
-    later = START + timedelta(minutes=2) + watch.GRACE
+    later = START + timedelta(minutes=3) + watch.GRACE
     reason, public = watch.silent_since(ledger, START, later)
     assert "orders 2 were paid" in reason and "orders 2" not in public
     assert "no webhook delivery has arrived since 2026-11-27T12:01:00+00:00" in public

@@ -5,7 +5,8 @@ misconfigured, deliveries refused) and its API shows no such state: the only sig
 orders that no delivery announced. Two checks, both on what the ledger knows:
 
 - the sweep found paid orders that no webhook announced (no hint, no work before the sweep);
-- orders were paid after the last delivery, and no delivery has come since.
+- orders were paid after the last delivery (``SKEW`` apart: two clocks), and no delivery has
+  come since.
 
 Either counts only for orders paid after ``serve`` started watching (its start, when it also
 re-saves the hooks) and more than ``GRACE`` ago: a delivery takes seconds, Jumpseller's first
@@ -28,6 +29,9 @@ from igest_sync.state.ledger import Ledger
 log = logging.getLogger("igest_sync.serve")
 
 GRACE = timedelta(minutes=3)  # a paid order's delivery is this late before it counts as missed
+# Jumpseller's clock (an order's payment time) and ours (a delivery's arrival) may differ by
+# some seconds: an order paid this soon after the last delivery may be the one it announced.
+SKEW = timedelta(minutes=1)
 SHOWN = 10  # order ids named in a reason, at most
 
 
@@ -73,7 +77,7 @@ def silent_since(ledger: Ledger, watching_since: datetime, now: datetime) -> tup
     """The reason, when orders were paid after the last delivery (and since
     ``watching_since``), more than ``GRACE`` ago, and no delivery has arrived since."""
     last = _moment(ledger.get_meta(LAST_WEBHOOK))
-    after = max(watching_since, last) if last is not None else watching_since
+    after = max(watching_since, last + SKEW) if last is not None else watching_since
     paid = ledger.paid_between(after, now - GRACE)
     if not paid:
         return None
