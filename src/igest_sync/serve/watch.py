@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
+from igest_sync.config import Config
+from igest_sync.errors import IgestSyncError
+from igest_sync.runs.hooks import HookApi, install_hooks
 from igest_sync.state.inbox import LAST_WEBHOOK, REALTIME, Degraded
 from igest_sync.state.ledger import Ledger
 
@@ -32,6 +35,11 @@ GRACE = timedelta(minutes=3)  # a paid order's delivery is this late before it c
 # Jumpseller's clock (an order's payment time) and ours (a delivery's arrival) may differ by
 # some seconds: an order paid this soon after the last delivery may be the one it announced.
 SKEW = timedelta(minutes=1)
+WATCH_EVERY = timedelta(seconds=30)  # how often real time is checked between sweeps
+REINSTALL_RETRY = timedelta(minutes=5)  # the hooks could not be saved again: try again then
+REINSTALL_EVERY = timedelta(minutes=30)  # while real time stays degraded, save them this often
+
+OnDegraded = Callable[[str, Degraded], None]
 SHOWN = 10  # order ids named in a reason, at most
 
 
@@ -124,3 +132,84 @@ FIX = (
     "back on); if no delivery comes after the next paid order, check that [serve] public_url "
     "reaches serve (proxy, firewall) and the hooks token, then run igest-sync hooks install"
 )
+
+
+class Keeper:
+    """One store's real-time upkeep in ``serve``'s worker: when to check, when to save the
+    hooks again (at start, then when degraded), and what was said. Its ``check`` and
+    ``reinstall`` run in the worker's units, under the run lock."""
+
+    def __init__(self, name: str, config: Config, hooks: HookApi, now: datetime) -> None:
+        self.name = name
+        self.config = config
+        self.hooks = hooks
+        self.on_degraded: OnDegraded | None = None
+        self.watching_since = now  # orders paid from now on are watched for deliveries
+        self.next_watch = now + WATCH_EVERY
+        self.next_reinstall: datetime | None = now  # at start: save the hooks again
+        self.last_reinstall: datetime | None = None
+        self._no_url_said = False
+
+    def due_times(self) -> list[datetime | None]:
+        return [self.next_watch, self.next_reinstall]
+
+    def check(self, ledger: Ledger, found: set[int], now: datetime) -> list[str]:
+        """Whether webhooks still arrive (``found``: orders the sweep alone found); degraded:
+        say so once and save the hooks again."""
+        self.next_watch = now + WATCH_EVERY
+        heal_on_delivery(ledger)
+        seen = missed_by_sweep(ledger, found, self.watching_since, now)
+        seen = seen or silent_since(ledger, self.watching_since, now)
+        if seen is not None:
+            new = degrade(ledger, seen, now)
+            if new is not None:
+                if self.on_degraded is not None:
+                    self.on_degraded(self.name, new)
+                self.next_reinstall = now
+        if degraded(ledger) is not None and self.next_reinstall is None:
+            last = self.last_reinstall
+            if last is None or now - last >= REINSTALL_EVERY:
+                self.next_reinstall = now
+        return []
+
+    def reinstall_due(self, now: datetime) -> bool:
+        """Whether the hooks are to be saved again now; never without ``[serve] public_url``
+        (serve cannot know where they point; said once in the log)."""
+        if self.next_reinstall is None or now < self.next_reinstall:
+            return False
+        if self.config.serve.public_url:
+            return True
+        self.next_reinstall = None
+        if not self._no_url_said:
+            self._no_url_said = True
+            log.warning(
+                "Store %s: [serve] public_url is not set, so serve cannot save its hooks "
+                "again (a hook Jumpseller paused stays paused): set it",
+                self.name,
+            )
+        return False
+
+    def reinstall(self, ledger: Ledger, now: datetime) -> list[str]:
+        """``hooks install`` by serve itself: each of our hooks saved again (a paused one
+        resumes), a missing one created. Never a person's problem by itself: logged."""
+        self.next_reinstall = None
+        try:
+            report = install_hooks(self.config, self.hooks, ledger, None)
+        except IgestSyncError as exc:
+            log.warning(
+                "Store %s: could not save the hooks again (%s); trying again in %d minutes",
+                self.name,
+                exc,
+                REINSTALL_RETRY.total_seconds() // 60,
+            )
+            self.next_reinstall = now + REINSTALL_RETRY
+            return []
+        self.last_reinstall = now
+        ours = [line for line in report.lines if line.ours and line.action != "deleted"]
+        log.info(
+            "Store %s: %d hook(s) saved again (%d change(s)); paused ones resume",
+            self.name,
+            len(ours),
+            report.changed,
+        )
+        return []

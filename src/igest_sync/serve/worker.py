@@ -55,15 +55,11 @@ MAKE_WAY = 2.0  # at most this long, a run waiting for the lock is let in first
 IDLE_WAKE = 5.0  # the worker looks at the inbox at least this often (hints of another process)
 CODE_RETRY_FIRST = 5.0  # seconds before reading the store's code again, doubled each time ...
 CODE_RETRY_LONGEST = 300.0  # ... up to this
-WATCH_EVERY = timedelta(seconds=30)  # how often real time is checked (serve/watch.py)
-REINSTALL_RETRY = timedelta(minutes=5)  # the hooks could not be saved again: try again then
-REINSTALL_EVERY = timedelta(minutes=30)  # while real time stays degraded, save them this often
 UNSETTLED = tuple(s for s in WorkState if s != WorkState.FINAL)
 
 Clock = Callable[[], datetime]
 OnReport = Callable[[str, InvoiceReport], None]
 OnError = Callable[[str, IgestSyncError], None]
-OnDegraded = Callable[[str, watch.Degraded], None]
 
 
 @dataclass
@@ -89,7 +85,7 @@ class StoreWorker:
         *,
         on_report: OnReport,
         on_error: OnError,
-        on_degraded: OnDegraded | None = None,
+        on_degraded: watch.OnDegraded | None = None,
         clock: Clock = lambda: datetime.now(UTC),
         sweep: bool = True,
     ) -> None:
@@ -97,7 +93,6 @@ class StoreWorker:
         self.stop = stop
         self.on_report = on_report
         self.on_error = on_error
-        self.on_degraded = on_degraded
         self.clock = clock
         self.sweep_enabled = sweep
         self.woken = threading.Event()
@@ -111,14 +106,11 @@ class StoreWorker:
         self._code_wait = CODE_RETRY_FIRST
         self._next_code_read = self.clock()
         self.code_known = self._read_store_code()
-        self.watching_since = self.clock()  # orders paid from now on are watched for deliveries
-        self._next_watch = self.clock() + WATCH_EVERY
-        self._next_reinstall: datetime | None = self.clock()  # at start: save the hooks again
-        self._last_reinstall: datetime | None = None
+        self.keeper = watch.Keeper(setup.name, setup.config, setup.jumpseller, self.clock())
+        self.keeper.on_degraded = on_degraded
         self.thread = threading.Thread(target=self._run, name=f"serve-{setup.name}", daemon=True)
         self._last_error: str | None = None
         self._passing_since: datetime | None = None  # a service has not answered since then
-        self._no_url_said = False
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -210,9 +202,8 @@ class StoreWorker:
         if not self.code_known and now >= self._next_code_read:
             self.code_known = self._read_store_code()
             return next_sweep
-        if self._next_reinstall is not None and now >= self._next_reinstall:
-            if self._can_reinstall():
-                self._unit(self._reinstall)
+        if self.keeper.reinstall_due(now):
+            self._unit(lambda: self.keeper.reinstall(self.ledger, self.clock()))
             return next_sweep
         hints = self.ledger.waiting_hints(now, BATCH)
         if hints:
@@ -223,8 +214,8 @@ class StoreWorker:
                 minutes = self.setup.config.serve.sweep_minutes
                 return self.clock() + timedelta(minutes=minutes)
             return next_sweep
-        if now >= self._next_watch:
-            self._unit(self._watch)
+        if now >= self.keeper.next_watch:
+            self._unit(lambda: self.keeper.check(self.ledger, set(), self.clock()))
             return next_sweep
         self._idle(next_sweep)
         return next_sweep
@@ -232,7 +223,7 @@ class StoreWorker:
     def _idle(self, next_sweep: datetime) -> None:
         now = self.clock()
         wait = IDLE_WAKE
-        due_times = [self._next_watch, self.ledger.next_hint_due(), self._next_reinstall]
+        due_times = [*self.keeper.due_times(), self.ledger.next_hint_due()]
         if self.sweep_enabled:
             due_times.append(next_sweep)
         if not self.code_known:
@@ -390,70 +381,5 @@ class StoreWorker:
             if (o.kind or Kind.INVOICE) == Kind.INVOICE
             and o.action in (Action.ISSUED, Action.FAILED, Action.WAITING)
         }
-        self._watch(found - known)
+        self.keeper.check(self.ledger, found - known, self.clock())
         return report.notices + report.quiet_notices
-
-    # -- real time ------------------------------------------------------------------------------
-
-    def _watch(self, found: set[int] | None = None) -> list[str]:
-        """Whether webhooks still arrive (serve/watch.py); degraded: say so once, save the
-        hooks again."""
-        now = self.clock()
-        self._next_watch = now + WATCH_EVERY
-        watch.heal_on_delivery(self.ledger)
-        seen = watch.missed_by_sweep(self.ledger, found or (), self.watching_since, now)
-        seen = seen or watch.silent_since(self.ledger, self.watching_since, now)
-        if seen is not None:
-            new = watch.degrade(self.ledger, seen, now)
-            if new is not None:
-                if self.on_degraded is not None:
-                    self.on_degraded(self.setup.name, new)
-                self._next_reinstall = now
-        if watch.degraded(self.ledger) is not None and self._next_reinstall is None:
-            last = self._last_reinstall
-            if last is None or now - last >= REINSTALL_EVERY:
-                self._next_reinstall = now
-        return []
-
-    def _can_reinstall(self) -> bool:
-        """Whether serve knows where its hooks point ([serve] public_url); said once if not."""
-        if self.setup.config.serve.public_url:
-            return True
-        self._next_reinstall = None
-        if not self._no_url_said:
-            self._no_url_said = True
-            log.warning(
-                "Store %s: [serve] public_url is not set, so serve cannot save its hooks "
-                "again (a hook Jumpseller paused stays paused): set it",
-                self.setup.name,
-            )
-        return False
-
-    def _reinstall(self) -> list[str]:
-        """``hooks install`` by serve itself: each of our hooks saved again (a paused one
-        resumes), a missing one created. Never a person's problem by itself: logged."""
-        from igest_sync.runs.hooks import install_hooks
-
-        now = self.clock()
-        self._next_reinstall = None
-        config = self.setup.config
-        try:
-            report = install_hooks(config, self.setup.jumpseller, self.ledger, None)
-        except IgestSyncError as exc:
-            log.warning(
-                "Store %s: could not save the hooks again (%s); trying again in %d minutes",
-                self.setup.name,
-                exc,
-                REINSTALL_RETRY.total_seconds() // 60,
-            )
-            self._next_reinstall = now + REINSTALL_RETRY
-            return []
-        self._last_reinstall = now
-        ours = [line for line in report.lines if line.ours and line.action != "deleted"]
-        log.info(
-            "Store %s: %d hook(s) saved again (%d change(s)); paused ones resume",
-            self.setup.name,
-            len(ours),
-            report.changed,
-        )
-        return []
