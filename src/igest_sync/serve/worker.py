@@ -105,7 +105,8 @@ class StoreWorker:
         self._reported_code: str | None = None  # what Jumpseller says (None: not read yet)
         self._code_wait = CODE_RETRY_FIRST
         self._next_code_read = self.clock()
-        self.code_known = self._read_store_code()
+        self.code_known = False
+        self.code_known = self._read_store_code(first=True)
         self.keeper = watch.Keeper(setup.name, setup.config, setup.jumpseller, self.clock())
         self.keeper.on_degraded = on_degraded
         self.thread = threading.Thread(target=self._run, name=f"serve-{setup.name}", daemon=True)
@@ -141,7 +142,7 @@ class StoreWorker:
         signature alone decides meanwhile)."""
         return self.store_codes if self.code_known else None
 
-    def _read_store_code(self) -> bool:
+    def _read_store_code(self, *, first: bool = False) -> bool:
         """Read the store's code from Jumpseller; True once known. A failure is tried again
         after ``CODE_RETRY_FIRST`` seconds, doubled each time up to ``CODE_RETRY_LONGEST``."""
         try:
@@ -159,7 +160,7 @@ class StoreWorker:
             return False
         if isinstance(code, str) and code.strip():
             self._reported_code = code.strip()
-        if getattr(self, "code_known", True) is False:
+        if not first:
             log.info("Store %s: the store's code is known now", self.setup.name)
         return True
 
