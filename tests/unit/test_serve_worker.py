@@ -327,3 +327,77 @@ def test_a_service_down_is_the_logs_until_it_has_lasted_then_told_once(
         assert "Jumpseller" in str(seen["problems"][0])
     finally:
         worker.close()
+
+
+def test_hooks_jumpseller_paused_are_turned_back_on_when_real_time_degrades(tmp_path, no_idle):
+    """Against the sandbox's model of Jumpseller (in-process, on the virtual clock): serve
+    registers its hooks at start; Jumpseller pauses them (8 failures); an order is paid and no
+    webhook comes; the sweep finds it, real time is degraded and serve saves the hooks again
+    (PUT), which resumes them."""
+    import httpx
+
+    from igest_sync.adapters.igest import IgestClient
+    from igest_sync.adapters.jumpseller import JumpsellerClient
+    from igest_sync.config import ServeConfig
+    from igest_sync.sandbox import Sandbox
+    from tests.support.clock import FakeClock
+    from tests.support.sandbox_clients import FAST_LIMITS
+    from tests.support.webhooks import add_order, free_port
+
+    clock = FakeClock()
+    sb = Sandbox(seed=True, clock=clock.wall, **FAST_LIMITS)
+    url = f"http://127.0.0.1:{free_port()}/hooks/loja"  # nobody listens: a delivery fails
+    creds = sb.credentials
+    login = creds["jumpseller"]["login"]
+    store_config = dataclasses.replace(
+        config(),
+        jumpseller=JumpsellerConfig(
+            creds["jumpseller"]["base_url"], login, creds["jumpseller"]["auth_token"], login
+        ),
+        serve=ServeConfig(public_url=url),
+    )
+    js = JumpsellerClient(
+        creds["jumpseller"]["base_url"],
+        creds["jumpseller"]["login"],
+        creds["jumpseller"]["auth_token"],
+        transport=httpx.WSGITransport(app=sb.jumpseller_app),
+    )
+    ig = IgestClient(
+        creds["igest"]["base_url"],
+        creds["igest"]["integration_key"],
+        creds["igest"]["security_code"],
+        transport=httpx.WSGITransport(app=sb.igest_app),
+    )
+    stop = threading.Event()
+    degraded = []
+    worker = StoreWorker(
+        StoreSetup("loja", store_config, tmp_path / "state.sqlite3", js, ig),
+        stop,
+        on_report=lambda store, report: None,
+        on_error=lambda store, exc: None,
+        on_degraded=lambda store, state: degraded.append(state),
+        clock=clock.wall,
+    )
+
+    def ours():
+        return [h for h in sb.webhooks.hooks() if h.url == url]
+
+    try:
+        steps_until(worker, clock, lambda: len(ours()) == 3)  # registered at start
+        steps_until(worker, clock, lambda: worker.inbox.get_meta(LAST_SWEEP))  # the seed's
+        for hook in ours():  # Jumpseller paused them after 8 failed deliveries
+            hook.failures, hook.paused = 8, True
+        order = add_order(sb, qty=2)  # paid now: no hook sends it
+        clock.advance(minutes=11)  # the next sweep finds it, more than 3 minutes later
+        steps_until(worker, clock, lambda: degraded)
+        assert f"orders {order}" in degraded[0].reason
+        steps_until(worker, clock, lambda: not any(h.paused for h in ours()))
+        assert all(h.failures == 0 for h in ours())
+        finals = sb.igest.final_documents_by_reference()
+        assert len(finals[f"jumpseller:{login}:{order}"]) == 1  # the sweep invoiced it, once
+    finally:
+        stop.set()
+        sb.webhooks.stop()
+        worker.close()
+        js.close()
+        ig.close()
