@@ -1,6 +1,6 @@
 """Benchmark igest-sync through its real CLI against the sandbox with real rate limits.
 
-    .venv/bin/python bench/bench.py                       # all four scenarios, full size
+    .venv/bin/python bench/bench.py                       # every scenario, full size
     .venv/bin/python bench/bench.py --quick               # small versions, about 1 minute
     .venv/bin/python bench/bench.py --scenario backlog --orders 1000 --latency 0.05
 

@@ -5,6 +5,11 @@
              the run (flat: the last quarter's median RSS within 5 MB of the second quarter's)
     burst    ``--burst-orders`` (300) paid within ``--burst-seconds`` (10): the same latencies,
              and the time until the last document against the rate-limit bound (<= 1.1x)
+    beside   the burst, with cron's ``invoice`` run every ``CRON_EVERY`` seconds on the same
+             state file meanwhile: the two share iGEST's 10/s (0 429s)
+    lost     one order paid per second for ``--minutes``, every ``LOST_EVERY``-th draft and
+             every ``LOST_EVERY``-th finalize processed by iGEST with its answer lost (502):
+             each such invoice costs < 15 s (serve retries within seconds, never the sweep)
 
 Each run: a fresh sandbox with the real limits and the given latency, the seed's paid orders
 invoiced first by ``invoice`` (so the measure is the webhooks' alone), ``hooks install`` for a
@@ -40,6 +45,10 @@ from scenarios import Options, Row, ScenarioResult
 from igest_sandbox import Sandbox, data
 
 POLL = 0.02  # seconds between two looks for new final documents
+LOST_EVERY = 5  # lost: one draft answer in 5 and one finalize answer in 5 are lost
+CRON_EVERY = 5.0  # beside: seconds between the end of one cron `invoice` and the next
+DRAFT_POST = r"^/v1/documents$"
+FINALIZE_POST = r"^/v1/documents/\d+/finalize$"
 RSS_EVERY = 5.0  # seconds between two samples of serve's memory
 START_ID = 30001
 
@@ -189,10 +198,30 @@ def _stop(proc: subprocess.Popen) -> int:
         return -9
 
 
+def lose_answers(sb: Sandbox, orders: int) -> None:
+    """Every ``LOST_EVERY``-th draft and finalize reaches iGEST and its answer is lost (502).
+    A request that fired one rule is not counted by the next, hence the staggered ``nth``."""
+    for path in (DRAFT_POST, FINALIZE_POST):
+        for i in range(orders // LOST_EVERY + 1):
+            nth = LOST_EVERY * (i + 1) - i
+            sb.faults.add("igest", "502", method="POST", path=path, nth=nth, after=True)
+
+
 def run_realtime(
-    *, orders: int, seconds: float, latency: float, seed: int, drain_timeout: float
+    *,
+    orders: int,
+    seconds: float,
+    latency: float,
+    seed: int,
+    drain_timeout: float,
+    faults: Any = None,
+    cron: bool = False,
 ) -> tuple[Figures, list[str]]:
-    """Pay ``orders`` orders evenly over ``seconds`` with serve running; measure."""
+    """Pay ``orders`` orders evenly over ``seconds`` with serve running; measure. ``faults``,
+    when given, is called with the sandbox once serve is ready (before the payments); with
+    ``cron``, `invoice` runs beside serve on the same state file until the orders are final
+    (``figures.requests["cron"]``: how many runs, ``["cron_failed"]``: how many exited
+    neither 0 nor 1)."""
     figures = Figures()
     errors: list[str] = []
     port = _free_port()
@@ -222,7 +251,19 @@ def run_realtime(
             _wait_swept(port, proc)
             sb.reset_stats()
             sb.webhooks.reset_totals()
+            if faults is not None:
+                faults(sb)
             began = time.perf_counter()
+            cron_done = threading.Event()
+            cron_runs: list[int] = []
+
+            def cron_loop() -> None:
+                while not cron_done.wait(CRON_EVERY):
+                    cron_runs.append(home.run("invoice", timeout=300).code)
+
+            cron_thread = threading.Thread(target=cron_loop, daemon=True)
+            if cron:
+                cron_thread.start()
             with FinalWatch(sb) as watch, RssSampler(proc.pid, began, figures.rss_kb):
                 paid_at: dict[int, float] = {}
                 for index, order in enumerate(pending):
@@ -247,10 +288,16 @@ def run_realtime(
                     else:
                         figures.latencies[order_id] = final - at
                         figures.last_final = max(figures.last_final, final - began)
+            cron_done.set()
+            if cron:
+                cron_thread.join(320)
             sb.webhooks.wait_idle(20.0)
             stats = sb.stats()
             figures.requests = {s: stats[s]["requests"] for s in ("jumpseller", "igest")}
             figures.requests["429"] = stats["jumpseller"]["429"] + stats["igest"]["429"]
+            figures.requests["lost"] = sum(stats["igest"].get("faults", {}).values())
+            figures.requests["cron"] = len(cron_runs)
+            figures.requests["cron_failed"] = sum(1 for c in cron_runs if c not in (0, 1))
             figures.deliveries = sb.webhooks.summary()
         finally:
             code = _stop(proc)
@@ -380,16 +427,21 @@ def _rss_text(figures: Figures, peak: int) -> str:
     return f"{first / 1024:.1f} / {last / 1024:.1f} / {peak / 1024:.1f} MB"
 
 
-def burst(options: Options) -> ScenarioResult:
+def burst(options: Options, *, cron: bool = False) -> ScenarioResult:
     n, seconds = options.burst_orders, options.burst_seconds
-    result = ScenarioResult(f"Burst {n} in {seconds:g} s")
+    title = f"Burst {n} in {seconds:g} s" + (", cron beside" if cron else "")
+    result = ScenarioResult(title)
     figures, errors = run_realtime(
         orders=n,
         seconds=seconds,
         latency=options.latency,
         seed=options.seed,
         drain_timeout=120.0 + 2.0 * n,
+        cron=cron,
     )
+    if cron:
+        runs, failed = figures.requests.get("cron", 0), figures.requests.get("cron_failed", 0)
+        result.rows.append(Row("cron `invoice` runs beside serve", f"{runs} ({failed} failed)"))
     result.errors += errors
     _latency_rows(result, figures, None)
     if figures.latencies:
@@ -405,4 +457,33 @@ def burst(options: Options) -> ScenarioResult:
     return result
 
 
-SCENARIOS = {"trickle": trickle, "burst": burst}
+def lost(options: Options) -> ScenarioResult:
+    minutes = options.trickle_minutes
+    result = ScenarioResult(f"Lost answers, {minutes:g} min")
+    orders = max(LOST_EVERY, round(minutes * 60))
+    figures, errors = run_realtime(
+        orders=orders,
+        seconds=minutes * 60,
+        latency=options.latency,
+        seed=options.seed,
+        drain_timeout=120.0,
+        faults=lambda sb: lose_answers(sb, orders),
+    )
+    result.errors += errors
+    _latency_rows(result, figures, None)
+    if figures.latencies:
+        worst = max(figures.latencies.values())
+        result.rows.append(
+            Row("slowest invoice (answers lost included)", f"{worst:.2f} s", "< 15 s", worst < 15)
+        )
+    result.rows.append(Row("iGEST answers lost", str(figures.requests.get("lost", 0))))
+    _delivery_rows(result, figures)
+    _per_order(result, figures, orders)
+    return result
+
+
+def beside(options: Options) -> ScenarioResult:
+    return burst(options, cron=True)
+
+
+SCENARIOS = {"trickle": trickle, "burst": burst, "beside": beside, "lost": lost}

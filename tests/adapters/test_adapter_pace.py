@@ -71,7 +71,7 @@ def test_a_run_marks_the_file_unfinished_then_writes_when_its_requests_were_answ
     assert pace.read() is None
     pace.sending()
     # Before the first request goes: a run killed from here on is known to be unfinished.
-    assert json.loads(path.read_text()) == {"unfinished": True}
+    assert json.loads(path.read_text()) == {"unfinished": True, "writer": pace._writer}
     assert PaceFile(path).read() == UNFINISHED
     wall[0] = 100.4
     pace.answered()  # the server counted it by the time its answer came
@@ -80,7 +80,8 @@ def test_a_run_marks_the_file_unfinished_then_writes_when_its_requests_were_answ
         pace.sending()
         pace.answered()
     pace.close()
-    assert json.loads(path.read_text()) == {"sent": [101.0, 101.6]}  # 100.4 left the window
+    # 100.4 left the window
+    assert json.loads(path.read_text()) == {"sent": [101.0, 101.6], "writer": pace._writer}
     assert not (tmp_path / "pace.tmp").exists()  # written aside, then moved into place
     wall[0] = 102.3
     assert PaceFile(path, wall_clock=lambda: wall[0]).read() == [101.6]
@@ -107,3 +108,104 @@ def test_after_a_killed_run_even_jumpseller_assumes_the_second_was_used(
     ) as js:
         js.store_info()
     assert clock.sleeps == []
+
+
+# -- two processes on one state file: cron's `invoice` beside `serve` -------------------------
+
+
+def _service(clock, pace):
+    from igest_sync.adapters.http import HttpService, RateWindow
+
+    return HttpService(
+        service="iGEST",
+        base_url=IG_BASE,
+        windows=[RateWindow(10, 1.0)],
+        credential_keys="igest.integration_key",
+        clock=clock,
+        sleep=clock.sleep,
+        wall_clock=lambda: clock.now + 1_700_000_000.0,  # moves with the fake clock
+        pace_file=pace,
+        busy_without_pace=True,
+    )
+
+
+def _sends(clock, service, count: int) -> list[float]:
+    times = []
+    for _ in range(count):
+        service.request("GET", "/entity")
+        times.append(clock.now)
+    return times
+
+
+def test_the_run_lock_hands_the_igest_budget_over_through_the_pace_file(
+    tmp_path, httpx_mock, clock
+):
+    """serve spends iGEST's whole second, publishes it as it lets the run lock go; cron, which
+    takes the lock next, counts it and waits for the window: never 11 requests in a second."""
+    httpx_mock.add_response(method="GET", json=ENTITY, is_reusable=True)
+    pace = tmp_path / "state.igest-pace"
+    pace.write_text('{"sent": []}')  # both started long after any earlier run
+    serve, cron = _service(clock, pace), _service(clock, pace)
+    try:
+        burst = _sends(clock, serve, 10)
+        serve.share_pace()  # serve's unit ends: the lock goes to cron
+        cron.catch_up()
+        [after] = _sends(clock, cron, 1)
+        assert after >= burst[0] + 1.0, (burst, after)
+        # ... and back: serve's next unit counts cron's request.
+        cron.share_pace()
+        serve.catch_up()
+        everything = sorted(burst + [after] + _sends(clock, serve, 10))
+        assert all(b - a >= 1.0 for a, b in zip(everything, everything[10:], strict=False))
+    finally:
+        serve.close()
+        cron.close()
+
+
+def test_without_the_handover_the_second_process_would_send_into_a_full_second(
+    tmp_path, httpx_mock, clock
+):
+    # The same two processes, cron not catching up: it sends at once (what made the 429s).
+    httpx_mock.add_response(method="GET", json=ENTITY, is_reusable=True)
+    pace = tmp_path / "state.igest-pace"
+    pace.write_text('{"sent": []}')
+    serve, cron = _service(clock, pace), _service(clock, pace)
+    try:
+        burst = _sends(clock, serve, 10)
+        serve.share_pace()
+        [after] = _sends(clock, cron, 1)
+        assert after - burst[0] < 1.0
+    finally:
+        serve.close()
+        cron.close()
+
+
+def test_a_process_reading_its_own_published_second_does_not_count_it_twice(tmp_path, clock):
+    pace = tmp_path / "state.igest-pace"
+    mine = PaceFile(pace, wall_clock=lambda: clock.now)
+    mine.sending()
+    mine.answered()
+    mine.publish()
+    assert mine.read() == []  # its gate counts them already
+    assert len(PaceFile(pace, wall_clock=lambda: clock.now).read()) == 1  # another process
+    mine.sending()
+    assert PaceFile(pace, wall_clock=lambda: clock.now).read() == UNFINISHED
+
+
+def test_the_lock_of_a_process_killed_mid_second_is_taken_with_its_second_counted_as_spent(
+    tmp_path, httpx_mock, clock
+):
+    """serve was killed in the middle of a burst (its pace file says "unfinished"): cron, which
+    gets the lock at once, waits out what may be left of that second before its first send."""
+    httpx_mock.add_response(method="GET", json=ENTITY, is_reusable=True)
+    pace = tmp_path / "state.igest-pace"
+    pace.write_text('{"sent": []}')
+    cron = _service(clock, pace)  # started, waiting for serve's lock
+    try:
+        pace.write_text(json.dumps({"unfinished": True, "writer": "serve-killed"}))
+        before = clock.now
+        cron.catch_up()
+        [sent] = _sends(clock, cron, 1)
+        assert sent - before >= 1.0
+    finally:
+        cron.close()

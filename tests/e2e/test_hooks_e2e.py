@@ -61,3 +61,18 @@ def test_a_url_with_a_token_is_never_printed_whole(sandbox, tmp_path) -> None:
     result = cli("hooks", "install", "--url", secret_url)
     assert result.code == 0
     assert "Zk29secretvalue" not in result.stdout + result.stderr + cli.log_text()
+
+
+def test_install_turns_a_hook_jumpseller_paused_back_on(sandbox, tmp_path) -> None:
+    """After 8 failed deliveries Jumpseller pauses a hook (the sandbox models it, and its API
+    shows no such state): `hooks install` saves each of ours again, which resumes it."""
+    cli = make_cli(sandbox, tmp_path, serve={"public_url": URL})
+    assert cli("hooks", "install").code == 0
+    ids = sorted(h.id for h in sandbox.webhooks.hooks())
+    paused = sandbox.webhooks.hook(ids[0])
+    paused.failures, paused.paused = 8, True  # as after 8 failed deliveries
+    again = cli("hooks", "install")
+    assert again.code == 0 and "0 change(s)" in again.stdout
+    assert sorted(h.id for h in sandbox.webhooks.hooks()) == ids  # the same hooks
+    assert not any(h.paused for h in sandbox.webhooks.hooks())
+    assert sandbox.webhooks.hook(ids[0]).failures == 0

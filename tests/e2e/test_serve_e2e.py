@@ -26,6 +26,7 @@ from tests.support.webhooks import (
 )
 
 DRAFT_POST = r"^/v1/documents$"
+FINALIZE_POST = r"^/v1/documents/\d+/finalize$"
 
 
 def serve_cli(sb, home: Path, port: int, **serve: object) -> Cli:
@@ -72,8 +73,16 @@ def test_a_paid_order_is_invoiced_on_its_webhook_and_forged_deliveries_do_nothin
         wait_for(lambda: finals_of(sandbox, order) == 1, what="the invoice")
         assert finals_of(sandbox, forged) == 0  # worked in order: the forged one did nothing
         health = served.health()
-        assert set(health) == {"status", "stores", "last_webhook_at", "last_sweep_at", "waiting"}
+        assert set(health) == {
+            "status",
+            "stores",
+            "store_code",
+            "last_webhook_at",
+            "last_sweep_at",
+            "waiting",
+        }
         assert health["status"] == "ok" and health["last_webhook_at"]
+        assert health["store_code"] == "known"
         assert httpx.get(served.base_url + "/nowhere").status_code == 404
         status = cli.status()
         assert status["serve"]["last_webhook_at"] == health["last_webhook_at"]
@@ -336,3 +345,57 @@ def test_stores_that_ask_for_different_addresses_or_a_folder_without_stores_are_
     empty.mkdir()
     result = cli("serve", "--homes", str(empty))
     assert result.code == 2 and "no subfolder has a config.toml" in result.stderr
+
+
+STORE_INFO = r"^/v1/store/info\.json$"
+
+
+@pytest.mark.slow(15)
+def test_a_store_code_unread_at_start_lets_the_signature_decide_until_it_is_read(sandbox, tmp_path):
+    """Jumpseller answers 500 to the store read at start: serve starts all the same, a genuine
+    delivery naming the store's own code (which only that read would tell) is recorded, not
+    refused with 403; /healthz says the code is unknown until serve has read it again."""
+    sandbox.faults.add("jumpseller", "500", method="GET", path=STORE_INFO, times=None)
+    port = free_port()
+    cli = serve_cli(sandbox, tmp_path, port)
+    served = start_serve(cli, port)
+    try:
+        assert served.health()["store_code"] == "unknown"
+        code = sandbox.store.info["code"]  # Jumpseller's code for the store, not the login
+        assert code != store_of(sandbox)
+        order = add_order(sandbox, qty=2)
+        assert served.post(order, code).status_code == 202
+        wait_for(lambda: finals_of(sandbox, order) == 1, what="the invoice")
+        sandbox.faults.clear()
+        wait_for(lambda: served.health()["store_code"] == "known", what="the code read again")
+        assert served.post(add_order(sandbox), "another-store").status_code == 403
+        assert served.post(add_order(sandbox), code).status_code == 202
+    finally:
+        code_, out, _ = served.stop()
+    assert code_ == 0 and out == ""
+    assert "deliveries are checked by their signature alone" in cli.log_text()
+
+
+@pytest.mark.slow(10)
+def test_a_lost_igest_answer_on_webhook_work_is_retried_in_seconds_and_said_nowhere(
+    sandbox, tmp_path
+):
+    """iGEST makes the draft and the finalized document, but both answers are lost (502):
+    serve retries within seconds (looking the reference up first), the invoice is issued once,
+    long before the sweep, and nothing is printed: a failure serve retries is the log's."""
+    port = free_port()
+    cli = serve_cli(sandbox, tmp_path, port)
+    served = start_serve(cli, port)
+    try:
+        wait_for(lambda: served.health()["last_sweep_at"], what="the first sweep")
+        sandbox.faults.add("igest", "502", method="POST", path=DRAFT_POST, after=True)
+        sandbox.faults.add("igest", "502", method="POST", path=FINALIZE_POST, after=True)
+        order = add_order(sandbox, qty=5)
+        assert served.post(order, store_of(sandbox)).status_code == 202
+        wait_for(lambda: finals_of(sandbox, order) == 1, what="the invoice, retried")
+        wait_for(lambda: inbox_rows(cli) == [], what="the inbox to empty")
+    finally:
+        code, out, err = served.stop()
+    assert code == 0 and out == "" and "Needs attention" not in err
+    assert finals_of(sandbox, order) == 1
+    assert "trying again in 2 s" in cli.log_text()

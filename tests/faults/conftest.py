@@ -148,8 +148,12 @@ def requests_to(sb: Sandbox, service: str, method: str, pattern: str) -> list[Se
 
 @pytest.fixture
 def cli(sb: Sandbox, tmp_path: Path) -> Cli:
-    """Orders one at a time (concurrency 1), so the n-th faulted request is the n-th order's."""
-    return make_cli(sb, tmp_path, invoice={"concurrency": 1})
+    """Orders one at a time (concurrency 1), so the n-th faulted request is the n-th order's.
+
+    A failure that passes by itself is shown at once (``unreachable_minutes = 0``), so that
+    each run's report shows the fault under test; by default cron keeps it quiet for an hour
+    (tests/unit/test_invoice_run.py, tests/e2e/test_invoice_e2e.py)."""
+    return make_cli(sb, tmp_path, invoice={"concurrency": 1}, alerts={"unreachable_minutes": 0})
 
 
 # -- orders and the final check ----------------------------------------------------------------

@@ -61,7 +61,8 @@ def test_200_orders_in_one_run_see_no_429_even_with_a_real_timeout_among_them(tm
         sb.faults.add(
             "igest", "timeout", method="POST", path=DRAFT_POST, nth=50, after=True, seconds=31
         )
-        cli = make_cli(sb, tmp_path)  # the default concurrency, 4
+        # The default concurrency, 4; the timed-out order is shown at once.
+        cli = make_cli(sb, tmp_path, alerts={"unreachable_minutes": 0})
         first = cli("invoice", "--json")
         assert first.code == 1, first.stderr
         report = first.json()

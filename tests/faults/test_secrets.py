@@ -60,6 +60,7 @@ def test_no_secret_in_any_output_log_state_or_url(tmp_path: Path):
             env=env,
             jumpseller={"auth_token": FILE_TOKEN},
             igest={"security_code": FILE_CODE},
+            alerts={"unreachable_minutes": 0},  # passing failures shown at once
             invoice={"concurrency": 1},
         )
         config_text = cli.config.read_text()

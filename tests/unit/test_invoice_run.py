@@ -79,25 +79,37 @@ def test_a_stuck_order_is_shown_once_then_reminded_once_a_day(ledger):
     assert ig.log == [("find_documents", {"date_from": date(2026, 11, 1)})]
 
 
-def test_a_retried_failure_is_quiet_while_its_reason_stays_and_shown_when_it_changes(ledger):
+def test_a_failure_that_passes_by_itself_is_shown_only_once_it_has_lasted(ledger, caplog):
+    """iGEST down: every run retries the order by itself, so it is logged, not printed, until
+    the failure has lasted [alerts] unreachable_minutes (60); then shown once, with exit 1,
+    and reminded like any other failure."""
     js = FakeJumpseller(orders=[paid_order(8)])
     ig = FakeIgest()
     ig.faults.add("create_document", "5xx", times=None)  # iGEST down for a while
 
-    def run(hours: float):
-        return InvoiceRun(config(), ledger, js, ig, now=START + timedelta(hours=hours)).run()
+    def run(minutes: float):
+        return InvoiceRun(config(), ledger, js, ig, now=START + timedelta(minutes=minutes)).run()
 
-    assert shown(run(0)) == ["8"]
-    second = run(0.2)  # retried by itself, failed the same way: nothing new to say
+    with caplog.at_level("ERROR", "igest_sync"):
+        first = run(0)
+    assert (shown(first), first.exit_code, first.still_failed) == ([], 0, [])
+    assert [o.key for o in first.quiet] == ["8"] and "Order 8 not invoiced" in caplog.text
+    second = run(12)  # retried by itself, failed again: still nothing for a person
     assert (shown(second), second.exit_code) == ([], 0)
     assert len(ig.called("create_document")) == 2
     ig.faults.clear()
-    ig.faults.add("find_documents", "timeout", times=None)  # a different failure now
-    changed = run(0.4)
-    assert (shown(changed), changed.exit_code) == (["8"], 1)
+    ig.faults.add("find_documents", "timeout", times=None)  # another passing failure
+    changed = run(24)
+    assert (shown(changed), changed.exit_code) == ([], 0)
+    lasted = run(60)  # failing by itself for an hour: now a person's business
+    assert (shown(lasted), lasted.exit_code) == (["8"], 1)
+    assert lasted.outcomes[0].transient
+    again = run(70)  # told; reminded after remind_failed_hours, like every failure
+    assert (shown(again), again.exit_code) == ([], 0)
     ig.faults.clear()
-    done = run(0.6)
+    done = run(80)
     assert (done.count(Action.ISSUED), done.exit_code, shown(done)) == (1, 0, [])
+    assert ledger.get_meta("retrying_since") == "{}"  # forgotten once it succeeded
 
 
 def test_remind_every_run_when_set_to_zero(ledger):
@@ -189,7 +201,7 @@ def test_an_order_cancelled_while_its_invoice_waited_for_a_retry_gets_no_documen
     ig = FakeIgest()
     ig.faults.add("create_document", ServerError("503", service="iGEST", status=503))
     first = InvoiceRun(config(), ledger, js, ig, now=START).run()
-    assert [o.action for o in first.outcomes] == [Action.FAILED]
+    assert [o.action for o in first.quiet] == [Action.FAILED]  # retried by itself: quiet
     assert ledger.work(7).transient
     js.add(paid_order(7, "12.30", created_at=START, paid_at=START, status="canceled"))
     second = InvoiceRun(config(), ledger, js, ig, now=START + timedelta(hours=1)).run()

@@ -9,3 +9,23 @@ def test_emoji_codes_in_store_data_print_as_typed() -> None:
     with render.out.capture() as captured:
         render.out.print("BOX:cd:2 and --line SKU:-1: the quantity must be positive")
     assert captured.get().strip() == "BOX:cd:2 and --line SKU:-1: the quantity must be positive"
+
+
+def test_the_footer_advises_resend_only_where_it_helps(capsys) -> None:
+    """A failure a person must fix gets `resend`; one igest-sync retries by itself (shown
+    because it lasted) gets "check the service", never `resend`."""
+    from igest_sync.models import Action, ItemOutcome
+    from igest_sync.render.invoicing import failure_advice, invoice_report
+    from igest_sync.runs.invoicing.report import InvoiceReport
+
+    passing = ItemOutcome("7", Action.FAILED, "could not reach iGEST: 502", transient=True)
+    refused = ItemOutcome("8", Action.FAILED, "NIF 123 is not valid", transient=False)
+    [retried] = failure_advice(InvoiceReport(outcomes=[passing]))
+    assert "resend" not in retried and "igest-sync check" in retried
+    [fix] = failure_advice(InvoiceReport(outcomes=[refused]))
+    assert "igest-sync resend ORDER_ID" in fix
+    assert len(failure_advice(InvoiceReport(outcomes=[passing], still_failed=[refused]))) == 2
+    assert failure_advice(InvoiceReport(quiet=[passing])) == []
+    invoice_report(InvoiceReport(outcomes=[passing]))
+    text = capsys.readouterr().out
+    assert "Needs attention" in text and "resend" not in text

@@ -14,7 +14,7 @@ import pytest
 
 from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
 from igest_sync.models import Action, DocumentType, Kind, WorkState
-from igest_sync.runs.invoicing.hints import MAX_ATTEMPTS, work_hints
+from igest_sync.runs.invoicing.hints import MAX_ATTEMPTS, retry_delay, work_hints
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.state.inbox import ORDER
 from igest_sync.state.ledger import Ledger
@@ -226,3 +226,56 @@ def test_in_review_mode_a_webhook_makes_one_draft_that_waits_however_often_it_co
     gone = work(ledger, js, ig, config(review=True), now=NOW + timedelta(minutes=10))
     assert [o.action for o in gone.report.outcomes] == [Action.SKIPPED]
     assert [d for d in ig.documents.values() if d.status == "draft"] == [] and ig.finals() == []
+
+
+def _until_done(ledger, js, ig, start: datetime, *, limit: int = 20) -> datetime:
+    """Work the inbox as the worker does, each time at the moment the next hint is due; the
+    (virtual) moment the inbox is empty."""
+    now = start
+    for _ in range(limit):
+        work(ledger, js, ig, now=now)
+        due = ledger.next_hint_due()
+        if ledger.hints_count() == 0:
+            return now
+        assert due is not None
+        now = max(now, due)
+    raise AssertionError("the inbox never emptied")
+
+
+@pytest.mark.parametrize("step", ["create_document", "finalize_document"])
+def test_a_lost_igest_answer_is_retried_within_seconds_and_issued_once(ledger, step):
+    """iGEST did the write, its answer was lost (a 502 after the fact): the hint is kept and
+    worked again 2 s later, through the look-up by reference; one invoice, in seconds."""
+    ledger.set_meta("last_run_at", NOW.isoformat())
+    js, ig = FakeJumpseller(orders=[paid_order(40)]), FakeIgest()
+    ig.faults.add(step, "5xx", after=True)
+    hint(ledger, 40)
+    first = work(ledger, js, ig)
+    [lost] = first.report.quiet  # retried by itself: nothing for a person
+    assert lost.transient and first.report.outcomes == [] and first.postponed == 1
+    assert ledger.waiting_hints(NOW + timedelta(seconds=1), 50) == []
+    done = _until_done(ledger, js, ig, NOW)
+    assert done - NOW < timedelta(seconds=15)
+    assert done - NOW == retry_delay(0) == timedelta(seconds=2)
+    assert len(ig.finals()) == 1 and len(ig.called("create_document")) == 1
+    assert ledger.work(40).state == WorkState.FINAL
+
+
+def test_a_failure_that_lasts_backs_off_and_is_left_to_the_sweep_at_the_bound(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(41)]), FakeIgest()
+    ig.faults.add("create_document", "5xx", times=None)  # iGEST refuses every draft
+    hint(ledger, 41)
+    now, waits = NOW, []
+    for _ in range(MAX_ATTEMPTS):
+        outcome = work(ledger, js, ig, now=now)
+        assert outcome.report.outcomes == []  # never printed while retried
+        due = ledger.next_hint_due()
+        if due is None:
+            break
+        waits.append((due - now).total_seconds())
+        now = due
+    assert waits == [2, 4, 8, 16, 32, 60, 60]
+    assert ledger.hints_count() == 0  # the bound: the work stays failed, the sweep retries it
+    failed = ledger.work(41)
+    assert failed.state == WorkState.FAILED and failed.transient
+    assert len(ig.called("create_document")) == MAX_ATTEMPTS

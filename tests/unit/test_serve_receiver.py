@@ -97,6 +97,30 @@ def test_the_hint_lands_in_the_ledger_inbox(tmp_path: Path):
         assert ledger.get_meta("serve_last_webhook_at") == "2026-11-20T14:03:12.000+00:00"
 
 
+def test_while_the_store_code_is_unknown_the_signature_alone_decides(caplog):
+    """Jumpseller did not answer GET /store/info.json: a signed delivery naming a code we
+    cannot check is recorded (never a 403 that would get the hook paused); an unsigned one is
+    still 401. Once the code is known, another store's delivery is 403 again."""
+    import dataclasses
+
+    recorded = Recorded()
+    known: list[frozenset[str] | None] = [None]
+    ep = dataclasses.replace(endpoint(recorded), current_codes=lambda: known[0])
+    app = app_for(ep)
+    body, headers = delivery(10452, "loja-real-code")
+    with caplog.at_level(logging.INFO, "igest_sync"):
+        assert call(app, body=body, headers=headers)["status"] == 202
+    assert "the signature decides" in caplog.text
+    forged, forged_headers = delivery(10453, "loja-real-code", token="guessed")
+    assert call(app, body=forged, headers=forged_headers)["status"] == 401
+    assert [r[1] for r in recorded] == [10452]
+    known[0] = frozenset({"loja", "loja-real-code"})
+    assert call(app, body=body, headers=headers)["status"] == 202
+    other, other_headers = delivery(10454, "outra")
+    assert call(app, body=other, headers=other_headers)["status"] == 403
+    assert [r[1] for r in recorded] == [10452, 10452]
+
+
 @pytest.mark.parametrize(
     "change, status, logged",
     [
@@ -231,3 +255,26 @@ def test_a_delivery_that_cannot_be_recorded_is_not_answered_2xx(caplog):
         answer = call(app_for(ep), body=body, headers=headers)
     assert answer["status"] == 503  # Jumpseller sends it again
     assert "order_paid for order 9 not recorded: State file" in caplog.text
+
+
+def test_waitress_queue_depth_is_logged_in_words_at_info_once_a_minute(caplog):
+    """A burst makes waitress warn "Task queue depth is N": not a problem (each delivery waits
+    milliseconds for a thread), so it goes to the log as a sentence, at INFO, once a minute."""
+    from igest_sync.serve.server import _IntoOurLog
+
+    handler = _IntoOurLog()
+
+    def waitress(message: str, *args: object, level: int = logging.WARNING) -> None:
+        handler.emit(logging.LogRecord("waitress.queue", level, __file__, 1, message, args, None))
+
+    with caplog.at_level(logging.DEBUG, "igest_sync"):
+        waitress("Task queue depth is %d", 12)
+        waitress("Task queue depth is %d", 13)  # the same burst: not repeated
+        waitress("Client disconnected before the answer", level=logging.INFO)
+    [burst, other] = caplog.records
+    assert burst.levelno == logging.INFO and burst.name == "igest_sync.serve.waitress"
+    assert "A burst of webhook deliveries: 12 wait for one of the 8 answering threads" in (
+        burst.getMessage()
+    )
+    assert "nothing is lost" in burst.getMessage()
+    assert other.getMessage() == "Client disconnected before the answer"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -153,3 +153,251 @@ def test_serve_sends_its_alerts_once_as_a_cron_run_would(tmp_path, monkeypatch):
         assert len(problems) == 1 and ig.finals() == []
     finally:
         chat.stop()
+
+
+# -- on the virtual clock: the worker's loop, one step at a time ------------------------------
+
+HOOKS_URL = "https://shop.example.pt/hooks/loja"
+
+
+def virtual_worker(tmp_path, js, ig, clock, *, public_url=None, alerts=None, sweep=False):
+    from igest_sync.config import ServeConfig
+
+    stop = threading.Event()
+    seen: dict[str, list] = {"reports": [], "problems": [], "degraded": []}
+    store_config = dataclasses.replace(config(), serve=ServeConfig(public_url=public_url))
+    if alerts is not None:
+        store_config = dataclasses.replace(store_config, alerts=alerts)
+    setup = StoreSetup("loja", store_config, tmp_path / "state.sqlite3", js, ig)
+    worker = StoreWorker(
+        setup,
+        stop,
+        on_report=lambda store, report: seen["reports"].append(report),
+        on_error=lambda store, exc: seen["problems"].append(exc),
+        on_degraded=lambda store, state: seen["degraded"].append(state),
+        clock=clock.wall,
+        sweep=sweep,
+    )
+    return worker, seen
+
+
+def steps_until(worker, clock, done, *, every: float = 0.5, limit: int = 400):
+    """Step the worker, the virtual clock moving ``every`` seconds between steps, until
+    ``done()``; the virtual seconds it took."""
+    started, next_sweep = clock.wall(), clock.wall()
+    for _ in range(limit):
+        if done():
+            return (clock.wall() - started).total_seconds()
+        next_sweep = worker.step(next_sweep)
+        clock.advance(seconds=every)
+    raise AssertionError("never done")
+
+
+@pytest.fixture
+def no_idle(monkeypatch):
+    monkeypatch.setattr(worker_module, "IDLE_WAKE", 0.0)  # the loop never waits in real time
+
+
+def test_a_store_code_unread_at_start_is_read_again_with_backoff(tmp_path, no_idle):
+    from igest_sync.serve.server import health
+    from tests.support.clock import FakeClock
+
+    clock = FakeClock()
+    js = FakeJumpseller(info={"name": "Loja", "code": "loja-real"})
+    js.faults.add("store_info", "5xx", times=3)  # the start's read and two more fail
+    worker, _ = virtual_worker(tmp_path, js, FakeIgest(), clock)
+    try:
+        assert not worker.code_known and worker.current_codes() is None
+        assert health([worker])()["store_code"] == "unknown"
+        took = steps_until(worker, clock, lambda: worker.code_known)
+        # Read again 5 s, 10 s, then 20 s after each failure: the fourth read (35 s) works.
+        assert 35 <= took <= 36 and len(js.called("store_info")) == 4
+        assert worker.current_codes() == {"loja", "loja-real"}
+        assert health([worker])()["store_code"] == "known"
+    finally:
+        worker.close()
+
+
+def test_a_lost_draft_answer_costs_the_invoice_seconds_not_a_sweep(tmp_path, no_idle):
+    from tests.support.clock import FakeClock
+
+    clock = FakeClock()
+    js, ig = FakeJumpseller(orders=[paid_order(60, paid_at=PAID)]), FakeIgest()
+    ig.faults.add("create_document", "5xx", after=True)  # drafted in iGEST, answer lost
+    worker, seen = virtual_worker(tmp_path, js, ig, clock)
+    try:
+        worker.record(ORDER, 60, "order_paid", None, clock.wall())
+        took = steps_until(worker, clock, lambda: len(ig.finals()) == 1)
+        assert took < 15, took  # the sweep (10 minutes) is not waited for
+        assert len(ig.called("create_document")) == 1 and worker.inbox.hints_count() == 0
+        # Retried by serve itself: logged, never a "Needs attention" table.
+        assert all(not r.failed and not r.still_failed for r in seen["reports"])
+        assert seen["problems"] == []
+    finally:
+        worker.close()
+
+
+def test_real_time_degraded_is_seen_said_once_alerted_once_and_healed(tmp_path, no_idle):
+    """Jumpseller paused the hooks: the sweep finds a paid order no webhook announced. serve
+    says so once, /healthz answers "degraded" (200), one alert goes out, the hooks are saved
+    again (PUT); the next delivery heals it."""
+    from datetime import timedelta
+
+    from igest_sync.serve.server import health
+    from tests.support.clock import WALL_START, FakeClock
+
+    clock = FakeClock()
+    chat = ChatReceiver().start()
+    try:
+        paid = WALL_START + timedelta(minutes=1)  # after serve started watching
+        js = FakeJumpseller(orders=[paid_order(70, paid_at=paid, created_at=paid)])
+        ig = FakeIgest()
+        alerts = AlertsConfig(webhook_url=chat.url, webhook_format="json")
+        worker, seen = virtual_worker(
+            tmp_path, js, ig, clock, public_url=HOOKS_URL, alerts=alerts, sweep=True
+        )
+        try:
+            took = steps_until(worker, clock, lambda: len(js.hook_list) == 3)
+            assert took < 2 and [w[0] for w in js.writes] == ["create_hook"] * 3  # at start
+            clock.advance(minutes=5)  # nothing announced order 70
+            steps_until(worker, clock, lambda: seen["degraded"])
+            [state] = seen["degraded"]
+            assert "orders 70" in state.reason and "no webhook announced" in state.reason
+            answer = health([worker])()
+            assert answer["status"] == "degraded" and "no webhook announced" in answer["reason"]
+            assert "70" not in answer["reason"]  # /healthz names no order
+            # serve saves its hooks again by itself: a paused one resumes.
+            steps_until(worker, clock, lambda: [w[0] for w in js.writes].count("update_hook") == 3)
+            for _ in range(6):  # more units: no second alert, no second message
+                worker.step(clock.wall() + timedelta(hours=1))
+                clock.advance(seconds=40)
+            events = [e for post in chat.posts for e in post.json()["events"]]
+            assert [e["kind"] for e in events].count("realtime") == 1, chat.posts
+            [realtime] = [e for e in events if e["kind"] == "realtime"]
+            assert "hooks install" in realtime["fix"]
+            assert len(seen["degraded"]) == 1
+            # A delivery arrives: real time works again.
+            worker.record(ORDER, 71, "order_updated", None, clock.wall())
+            clock.advance(seconds=31)
+            steps_until(worker, clock, lambda: health([worker])()["status"] == "ok")
+            assert worker.inbox.realtime_degraded() is None
+        finally:
+            worker.close()
+    finally:
+        chat.stop()
+
+
+def test_without_public_url_serve_cannot_save_the_hooks_and_says_so_once(tmp_path, no_idle, caplog):
+    from tests.support.clock import FakeClock
+
+    clock = FakeClock()
+    js = FakeJumpseller()
+    worker, _ = virtual_worker(tmp_path, js, FakeIgest(), clock)
+    try:
+        with caplog.at_level("WARNING", "igest_sync"):
+            for _ in range(3):
+                worker.step(clock.wall() + timedelta(hours=1))
+        assert caplog.text.count("public_url is not set") == 1
+        assert js.called("hooks") == []
+    finally:
+        worker.close()
+
+
+def test_a_service_down_is_the_logs_until_it_has_lasted_then_told_once(
+    tmp_path, no_idle, monkeypatch
+):
+    """The sweep cannot list Jumpseller's orders (a 502): serve tries again by itself, and
+    tells a person only once it has lasted [alerts] unreachable_minutes (60)."""
+    from tests.support.clock import FakeClock
+
+    monkeypatch.setattr(worker_module, "FAILED_RETRY", 0.0)
+    clock = FakeClock()
+    js = FakeJumpseller(orders=[paid_order(80, paid_at=PAID)])
+    worker, seen = virtual_worker(tmp_path, js, FakeIgest(), clock, sweep=True)
+    js.faults.add("*", "5xx", times=None)  # Jumpseller down from now on
+    try:
+        for _ in range(5):
+            worker.step(clock.wall())
+            clock.advance(minutes=10)
+        assert seen["problems"] == []  # 40 minutes: serve's own business
+        for _ in range(5):
+            worker.step(clock.wall())
+            clock.advance(minutes=10)
+        assert len(seen["problems"]) == 1  # lasted an hour: told, once
+        assert "Jumpseller" in str(seen["problems"][0])
+    finally:
+        worker.close()
+
+
+def test_hooks_jumpseller_paused_are_turned_back_on_when_real_time_degrades(tmp_path, no_idle):
+    """Against the sandbox's model of Jumpseller (in-process, on the virtual clock): serve
+    registers its hooks at start; Jumpseller pauses them (8 failures); an order is paid and no
+    webhook comes; the sweep finds it, real time is degraded and serve saves the hooks again
+    (PUT), which resumes them."""
+    import httpx
+
+    from igest_sandbox import Sandbox
+    from igest_sync.adapters.igest import IgestClient
+    from igest_sync.adapters.jumpseller.client import JumpsellerClient
+    from igest_sync.config import ServeConfig
+    from tests.support.clock import FakeClock
+    from tests.support.sandbox_clients import FAST_LIMITS
+    from tests.support.webhooks import add_order, free_port
+
+    clock = FakeClock()
+    sb = Sandbox(seed=True, clock=clock.wall, **FAST_LIMITS)
+    url = f"http://127.0.0.1:{free_port()}/hooks/loja"  # nobody listens: a delivery fails
+    creds = sb.credentials
+    login = creds["jumpseller"]["login"]
+    store_config = dataclasses.replace(
+        config(),
+        jumpseller=JumpsellerConfig(
+            creds["jumpseller"]["base_url"], login, creds["jumpseller"]["auth_token"], login
+        ),
+        serve=ServeConfig(public_url=url),
+    )
+    js = JumpsellerClient(
+        creds["jumpseller"]["base_url"],
+        creds["jumpseller"]["login"],
+        creds["jumpseller"]["auth_token"],
+        transport=httpx.WSGITransport(app=sb.jumpseller_app),
+    )
+    ig = IgestClient(
+        creds["igest"]["base_url"],
+        creds["igest"]["integration_key"],
+        creds["igest"]["security_code"],
+        transport=httpx.WSGITransport(app=sb.igest_app),
+    )
+    stop = threading.Event()
+    degraded = []
+    worker = StoreWorker(
+        StoreSetup("loja", store_config, tmp_path / "state.sqlite3", js, ig),
+        stop,
+        on_report=lambda store, report: None,
+        on_error=lambda store, exc: None,
+        on_degraded=lambda store, state: degraded.append(state),
+        clock=clock.wall,
+    )
+
+    def ours():
+        return [h for h in sb.webhooks.hooks() if h.url == url]
+
+    try:
+        steps_until(worker, clock, lambda: len(ours()) == 3)  # registered at start
+        steps_until(worker, clock, lambda: worker.inbox.get_meta(LAST_SWEEP))  # the seed's
+        for hook in ours():  # Jumpseller paused them after 8 failed deliveries
+            hook.failures, hook.paused = 8, True
+        order = add_order(sb, qty=2)  # paid now: no hook sends it
+        clock.advance(minutes=11)  # the next sweep finds it, more than 3 minutes later
+        steps_until(worker, clock, lambda: degraded)
+        assert f"orders {order}" in degraded[0].reason
+        steps_until(worker, clock, lambda: not any(h.paused for h in ours()))
+        assert all(h.failures == 0 for h in ours())
+        finals = sb.igest.final_documents_by_reference()
+        assert len(finals[f"jumpseller:{login}:{order}"]) == 1  # the sweep invoiced it, once
+    finally:
+        stop.set()
+        sb.webhooks.stop()
+        worker.close()
+        js.close()
+        ig.close()

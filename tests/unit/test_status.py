@@ -48,3 +48,22 @@ def test_status_is_titled_by_the_stores_name_remembered_by_the_runs() -> None:
         js.faults.add("store_info", "5xx")
         remember_store_name(ledger, js, now + timedelta(days=16))  # a failure keeps the name
         assert build_status(ledger, now=now).store == "Azulejos & Companhia"
+
+
+def test_status_says_real_time_is_degraded_and_what_to_do(capsys) -> None:
+    from igest_sync.render.invoicing import status_report
+    from igest_sync.serve import watch
+
+    with Ledger(Path(":memory:")) as ledger:
+        ledger.record_hint("order", 1, "order_paid", triggered_at=None, received_at=NOW)
+        assert build_status(ledger, now=NOW).to_json()["serve"]["realtime"] == "ok"
+        reason = "no webhook delivery has arrived since 12:00, though orders 7 were paid since"
+        watch.degrade(ledger, (reason, "no webhook delivery has arrived"), NOW)
+        report = build_status(ledger, now=NOW)
+        serve = report.to_json()["serve"]
+        assert (serve["realtime"], serve["reason"]) == ("degraded", reason)
+        assert serve["degraded_since"] == NOW.isoformat(timespec="seconds")
+        status_report(report)
+    text = capsys.readouterr().out
+    assert "Real time degraded" in text and "orders 7 were paid" in text
+    assert "igest-sync hooks install" in text

@@ -36,6 +36,7 @@ NOTICE = "notice"  # a document not attached, a cancelled order to credit by han
 LATE = "late"  # a paid order without its document for more than [alerts] late_hours
 RUN = "run"  # a whole run stopped: credentials refused, a state file, an internal error
 UNREACHABLE = "unreachable"  # a service down for more than [alerts] unreachable_minutes
+REALTIME = "realtime"  # serve: Jumpseller's webhooks stopped reaching it (serve/watch.py)
 
 # Network trouble that passes by itself: worth an alert only when it lasts.
 PASSING = (TransportError, ServerError, RateLimited, BadResponse)
@@ -219,4 +220,16 @@ def unreachable_event(exc: ApiError, since: datetime, now: datetime) -> Event:
         reason=str(exc),
         fix="Nothing to do if the service comes back (the next run catches up); "
         "igest-sync check tells whether it answers",
+    )
+
+
+def realtime_event(since: str, reason: str, fix: str) -> Event:
+    """serve's real time degraded since ``since``: one alert per degradation (its moment is
+    in the key), reminded like the others while it lasts."""
+    return Event(
+        kind=REALTIME,
+        base_key=f"realtime:{since}",
+        title="Webhooks no longer reach igest-sync serve: orders wait for the sweep",
+        reason=reason,
+        fix=fix,
     )

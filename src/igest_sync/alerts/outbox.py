@@ -72,11 +72,12 @@ def dispatch(
     command: str = "invoice",
     state_path: Path | None = None,
     budget: float = SEND_BUDGET,
+    events: Sequence[Event] = (),
 ) -> Outcome:
     """Record this run's events and send every unsent alert; never raises.
 
     ``notices`` are the run's notices; ``error`` the exception that stopped the whole run, if
-    one did. Without a ledger (the state file itself could not be used) the alerts are kept in
+    one did; ``events`` what else the caller saw (serve: real time degraded). Without a ledger (the state file itself could not be used) the alerts are kept in
     a small spool file beside the state file (``state_path``), taken into the ledger by the
     next run that opens it.
     """
@@ -87,8 +88,8 @@ def dispatch(
         if ledger is None:
             return _without_ledger(config, now, error, command, state_path, budget)
         spool.take_into(ledger, spool.path_for(ledger.path))
-        events = _events(ledger, config, now, list(notices), error, command)
-        rows = _occurrences(ledger, config, events, now)
+        found = _events(ledger, config, now, list(notices), error, command) + list(events)
+        rows = _occurrences(ledger, config, found, now)
         rows += _scheduled_digest(ledger, config, now)
         ledger.record_alerts(rows)
         outcome.recorded = len(rows)

@@ -58,7 +58,9 @@ def serve(
     checked (signature, store) and recorded, then its order is read again from Jumpseller and
     handled as `invoice` would: paid -> invoice, cancelled -> credit note. Every
     [serve] sweep_minutes it also does all `invoice` does, so cron is no longer needed (a cron
-    run beside it is safe). Quiet unless a person is needed; GET /healthz answers.
+    run beside it is safe: the two share iGEST's rate limit). It saves its hooks again at
+    start and whenever webhooks stop arriving (a hook Jumpseller paused resumes). Quiet
+    unless a person is needed; GET /healthz answers ("degraded" when webhooks stop).
 
     \b
     Examples:
@@ -92,7 +94,13 @@ def serve(
     try:
         for setup in setups:
             workers.append(
-                StoreWorker(setup, stop, on_report=printer.report, on_error=printer.problem)
+                StoreWorker(
+                    setup,
+                    stop,
+                    on_report=printer.report,
+                    on_error=printer.problem,
+                    on_degraded=printer.degraded,
+                )
             )
         run_server(workers, listen_host, listen_port, stop, on_ready=printer.listening)
     finally:

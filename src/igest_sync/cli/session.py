@@ -318,6 +318,9 @@ def session(
         try:
             if lock and not dry_run:
                 stack.enter_context(run_lock(path))
+                # serve (or a run) may have held the lock until now: pace to its last second.
+                js.catch_up()
+                ig.catch_up()
             stack.enter_context(js)
             stack.enter_context(ig)
             if ledger:

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from igest_sync.runs.setup.hooks import HooksReport
 
 _SAID = {
-    "install": "{changed} change(s); the hooks are in place.",
+    "install": "{changed} change(s); the hooks are in place (each saved again: a paused one resumes).",
     "remove": "{changed} hook(s) of ours deleted; the others were left alone.",
 }
 

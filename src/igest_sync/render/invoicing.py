@@ -80,13 +80,28 @@ def invoice_report(report: InvoiceReport, *, json_out: bool = False, always: boo
     for notice in report.notices:
         _show(f"[yellow]note:[/yellow] {_cell(notice)}")
     _show(_cell(report.summary()))
-    if report.failed or report.still_failed:
-        _show(
-            _cell(
-                "Failed orders stay failed in the ledger: fix the cause, then "
-                "`igest-sync resend ORDER_ID` (or `resend --failed`). See `igest-sync status`."
-            )
+    for advice in failure_advice(report):
+        _show(_cell(advice))
+
+
+def failure_advice(report: InvoiceReport) -> list[str]:
+    """The footer under the failures shown, matching them: ``resend`` only for a failure a
+    person must fix; a failure that passes by itself is retried by igest-sync, and is shown
+    only because it has lasted (``[alerts] unreachable_minutes``)."""
+    failures = [o for o in report.outcomes if o.action == "failed"] + report.still_failed
+    advice = []
+    if any(not o.transient for o in failures):
+        advice.append(
+            "Failed orders stay failed in the ledger: fix the cause, then "
+            "`igest-sync resend ORDER_ID` (or `resend --failed`). See `igest-sync status`."
         )
+    if any(o.transient for o in failures):
+        advice.append(
+            'Orders that "try again by itself" are retried by every run (and by serve within '
+            "seconds): nothing to do for them but a service that answers. They are shown "
+            "because the failure has lasted; `igest-sync check` tells which service does not."
+        )
+    return advice
 
 
 def _draft_json(draft: DocumentDraft) -> dict[str, Any]:
@@ -253,6 +268,14 @@ def status_report(report: StatusReport, *, json_out: bool = False) -> None:
                 f"serve: last webhook {local_time(report.last_webhook_at) or 'never'}; "
                 f"last sweep {local_time(report.last_sweep_at) or 'never'}{waiting}"
             )
+        )
+    if report.realtime is not None:
+        _show(
+            f"[bold yellow]Real time degraded[/bold yellow] since "
+            f"{_cell(local_time(report.realtime.since))}: {_cell(report.realtime.reason)}. "
+            "The sweep still invoices every paid order. serve saves its hooks again by itself; "
+            "`igest-sync hooks install` does the same (a hook Jumpseller paused resumes). If "
+            "webhooks still do not arrive, check that [serve] public_url reaches serve."
         )
 
 

@@ -2,7 +2,8 @@
 
 A sweep or a webhook batch is shown as ``invoice`` shows its report (failures, notices; every
 table on a terminal), headed by the store's name when one process serves several stores. A
-problem that stops a store's work (refused credentials, say) is shown once, until it changes.
+problem that stops a store's work (refused credentials, say) is shown once, until it changes;
+so is real time degraded (webhooks no longer arrive), once per time it happens.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from igest_sync.render.invoicing import invoice_report
 if TYPE_CHECKING:
     from igest_sync.errors import IgestSyncError
     from igest_sync.runs.invoicing.report import InvoiceReport
+    from igest_sync.serve.watch import Degraded
 
 
 class Printer:
@@ -45,3 +47,14 @@ class Printer:
             if self.several:
                 err.print(f"Store {escape(store)}:")
             error(exc, secrets=self.secrets)
+
+    def degraded(self, store: str, state: Degraded) -> None:
+        from igest_sync.serve.watch import FIX
+
+        with self._lock:
+            prefix = f"Store {escape(store)}: " if self.several else ""
+            err.print(
+                f"{prefix}[yellow]Real time is degraded:[/yellow] {escape(state.reason)}. "
+                f"Paid orders are still invoiced by the sweep. {escape(FIX)}.",
+                highlight=False,
+            )

@@ -3,7 +3,8 @@
 Each delivery is checked in this order, and the first failure answers at once with nothing
 recorded: the path names a store (404; ``GET /healthz`` aside), POST (405), at most 1 MB (413),
 ``Jumpseller-Hmac-Sha256`` equal to base64(HMAC-SHA256(raw body, hooks token)) in constant time
-(401), ``Jumpseller-Store-Code`` this store's (403), a JSON object (400), an event we work on
+(401), ``Jumpseller-Store-Code`` this store's (403; while the store's code could not be read
+from Jumpseller yet, the signature alone decides), a JSON object (400), an event we work on
 (another answers 200 and is only logged), the order (or product) id (422). Then the hint (id,
 event, triggered-at, received-at) is written to the store's inbox in one short transaction,
 without the run lock, and the worker is woken. A log line names what was wrong, never the
@@ -47,6 +48,25 @@ class Endpoint:
     stock_events: bool  # [stock] on, Jumpseller the source: product_stock_updated is worked
     record: Callable[[str, int, str, str | None, datetime], None]  # subject, id, event, ...
     wake: Callable[[], None]
+    # The codes as the worker knows them now (None: Jumpseller's own code could not be read
+    # yet); when given, it replaces ``store_codes``.
+    current_codes: Callable[[], frozenset[str] | None] | None = None
+
+    def store_ok(self, store: str) -> bool:
+        """Whether ``Jumpseller-Store-Code`` names this store. While the store's own code is
+        unknown (Jumpseller did not answer ``GET /store/info.json``), a delivery whose
+        signature verified is never turned away for its code: the hooks token is this
+        store's, so the signature alone proves where it comes from."""
+        codes = self.store_codes if self.current_codes is None else self.current_codes()
+        if codes is None:
+            if store not in self.store_codes:
+                log.info(
+                    "Accepted a signed delivery with Jumpseller-Store-Code %r: the store's own "
+                    "code is not known yet, so the signature decides",
+                    store[:40],
+                )
+            return True
+        return store in codes
 
     def signature_ok(self, body: bytes, signature: str) -> bool:
         expected = base64.b64encode(
@@ -113,7 +133,7 @@ class Receiver:
         if not endpoint.signature_ok(body, signature):
             raise Refused("401 Unauthorized", "wrong Jumpseller-Hmac-Sha256 signature")
         store = environ.get("HTTP_JUMPSELLER_STORE_CODE", "").strip()
-        if store not in endpoint.store_codes:
+        if not endpoint.store_ok(store):
             # A signed delivery for another store: its name is no secret, but keep it short.
             raise Refused(
                 "403 Forbidden", f"Jumpseller-Store-Code {store[:40]!r} is not this store"

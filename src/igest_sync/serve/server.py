@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from igest_sync.errors import UsageError
+from igest_sync.serve import watch
 from igest_sync.serve.receiver import MAX_BODY, Endpoint, Receiver
 from igest_sync.serve.worker import StoreWorker
 from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK
@@ -27,31 +28,66 @@ STOP_BUDGET = 25.0  # seconds for the workers to finish their document: under 30
 SLOW_CLIENT = 10  # seconds of silence before waitress drops a connection (Jumpseller: 15 s)
 SWEEP_CHANNELS = 2  # how often (s) waitress looks for such connections (its default is 30)
 THREADS = 8  # answering threads; each answer is a short SQLite write
+QUEUE_NOTE_EVERY = 60.0  # seconds between two notes of a burst in the log
 
 
 class _IntoOurLog(logging.Handler):
-    """Waitress's own lines ("task queue depth", a client's broken connection) go to our log
-    file, not to stderr through logging's last resort."""
+    """Waitress's own lines (a client's broken connection ...) go to our log file, not to
+    stderr through logging's last resort.
+
+    Its "Task queue depth is N" is a WARNING that only means a burst of deliveries arrived
+    faster than the answering threads took them: each waits a few milliseconds for its turn
+    and nothing is lost (Jumpseller waits 15 s for an answer). It is logged as a sentence a
+    person understands, at INFO, at most once per ``QUEUE_NOTE_EVERY`` seconds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._queue_noted = float("-inf")
 
     def emit(self, record: logging.LogRecord) -> None:
-        logging.getLogger("igest_sync.serve.waitress").handle(record)
+        ours = logging.getLogger("igest_sync.serve.waitress")
+        if record.getMessage().startswith("Task queue depth is"):
+            now = time.monotonic()
+            if now - self._queue_noted < QUEUE_NOTE_EVERY:
+                return
+            self._queue_noted = now
+            depth = record.args[0] if isinstance(record.args, tuple) and record.args else "some"
+            ours.info(
+                "A burst of webhook deliveries: %s wait for one of the %d answering threads "
+                "(each answer takes milliseconds; nothing is lost, Jumpseller waits 15 s)",
+                depth,
+                THREADS,
+            )
+            return
+        ours.handle(record)
 
 
 def health(workers: Sequence[StoreWorker]) -> Callable[[], dict[str, Any]]:
     """``/healthz``: up, and when the last webhook and the oldest last sweep were; nothing
-    that names a store, an order or a customer."""
+    that names a store, an order or a customer.
+
+    ``status`` is "degraded" while webhooks no longer reach serve (``reason`` says how it was
+    seen: serve/watch.py); the answer stays 200, so that a load balancer keeps serve in (the
+    sweep still invoices). ``store_code`` is "unknown" while the store's code could not be
+    read from Jumpseller (deliveries are then checked by their signature alone)."""
 
     def answer() -> dict[str, Any]:
         webhooks = [w.inbox.get_meta(LAST_WEBHOOK) for w in workers]
         sweeps = [w.inbox.get_meta(LAST_SWEEP) for w in workers]
-        return {
-            "status": "ok",
+        degraded = [d for w in workers if (d := watch.degraded(w.inbox)) is not None]
+        result: dict[str, Any] = {
+            "status": "degraded" if degraded else "ok",
             "stores": len(workers),
+            "store_code": "known" if all(w.code_known for w in workers) else "unknown",
             "last_webhook_at": max((v for v in webhooks if v), default=None),
             # The store whose sweep is oldest is the one to worry about.
             "last_sweep_at": None if None in sweeps else min(v for v in sweeps if v),
             "waiting": sum(w.inbox.hints_count() for w in workers),
         }
+        if degraded:
+            first = min(degraded, key=lambda d: d.since)
+            result["reason"] = f"real time degraded since {first.since}: {first.public}"
+        return result
 
     return answer
 
@@ -69,6 +105,7 @@ def endpoint_of(worker: StoreWorker) -> Endpoint:
         stock_events=stock.enabled and stock.direction == "jumpseller_to_igest",
         record=worker.record,
         wake=worker.wake,
+        current_codes=worker.current_codes,
     )
 
 

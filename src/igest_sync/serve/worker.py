@@ -9,7 +9,15 @@ other finds the document final (exactly once is the issuer's, not the lock's).
 
 The worker uses the store's one Jumpseller and one iGEST client for the webhook work and the
 sweep alike, one after the other in this thread: one pacing gate per service per store, the
-same as ``invoice``'s (and the pace files beside the state file share it with cron runs).
+same as ``invoice``'s. A cron run beside it shares the same budget through the pace files
+beside the state file, handed over with the run lock: each unit counts what the last holder
+sent in its last second when it takes the lock (``catch_up``) and publishes its own before it
+lets the lock go (``share_pace``), and so does ``invoice``.
+
+Real time keeps itself up: the store's code (``GET /store/info.json``) is read again, with
+backoff, until it is known (meanwhile the signature alone decides, and ``/healthz`` says
+``"store_code": "unknown"``); the hooks are saved again at start (``hooks install``, which
+turns paused ones back on) and whenever real time is degraded (``serve/watch.py``).
 """
 
 from __future__ import annotations
@@ -26,10 +34,12 @@ from pathlib import Path
 from igest_sync.config import Config
 from igest_sync.errors import IgestSyncError, RunLocked
 from igest_sync.logsetup import store_context
+from igest_sync.models import Action, Kind, WorkState
 from igest_sync.runs.invoicing.hints import work_hints
 from igest_sync.runs.invoicing.invoice import InvoiceRun, RunStopped
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.services import IgestApi, JumpsellerApi
+from igest_sync.serve import watch
 from igest_sync.state.inbox import LAST_SWEEP, ORDER, PRODUCT, Hint
 from igest_sync.state.ledger import Ledger
 from igest_sync.state.lock import run_lock, someone_waits
@@ -43,6 +53,9 @@ LOCKED_RETRY = 2.0  # seconds before trying again when a cron run holds the lock
 FAILED_RETRY = 30.0  # seconds before trying again after a run-wide failure
 MAKE_WAY = 2.0  # at most this long, a run waiting for the lock is let in first
 IDLE_WAKE = 5.0  # the worker looks at the inbox at least this often (hints of another process)
+CODE_RETRY_FIRST = 5.0  # seconds before reading the store's code again, doubled each time ...
+CODE_RETRY_LONGEST = 300.0  # ... up to this
+UNSETTLED = tuple(s for s in WorkState if s != WorkState.FINAL)
 
 Clock = Callable[[], datetime]
 OnReport = Callable[[str, InvoiceReport], None]
@@ -72,6 +85,7 @@ class StoreWorker:
         *,
         on_report: OnReport,
         on_error: OnError,
+        on_degraded: watch.OnDegraded | None = None,
         clock: Clock = lambda: datetime.now(UTC),
         sweep: bool = True,
     ) -> None:
@@ -86,9 +100,18 @@ class StoreWorker:
         # The receiver's own connection: its short inbox writes never queue behind the
         # worker's statements.
         self.inbox = Ledger(setup.state_path)
-        self.store_codes = self._store_codes()
+        jumpseller = setup.config.jumpseller
+        self._configured = frozenset({jumpseller.store, jumpseller.login})
+        self._reported_code: str | None = None  # what Jumpseller says (None: not read yet)
+        self._code_wait = CODE_RETRY_FIRST
+        self._next_code_read = self.clock()
+        self.code_known = False
+        self.code_known = self._read_store_code(first=True)
+        self.keeper = watch.Keeper(setup.name, setup.config, setup.jumpseller, self.clock())
+        self.keeper.on_degraded = on_degraded
         self.thread = threading.Thread(target=self._run, name=f"serve-{setup.name}", daemon=True)
         self._last_error: str | None = None
+        self._passing_since: datetime | None = None  # a service has not answered since then
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -106,19 +129,40 @@ class StoreWorker:
                     self.setup.name,
                 )
 
-    def _store_codes(self) -> frozenset[str]:
+    @property
+    def store_codes(self) -> frozenset[str]:
         """The Jumpseller-Store-Code values that are this store: the configured store and
-        login, and the code Jumpseller itself reports (GET /store/info.json)."""
-        jumpseller = self.setup.config.jumpseller
-        codes = {jumpseller.store, jumpseller.login}
+        login, and the code Jumpseller itself reports (GET /store/info.json) once read."""
+        if self._reported_code is None:
+            return self._configured
+        return self._configured | {self._reported_code}
+
+    def current_codes(self) -> frozenset[str] | None:
+        """For the receiver: the codes, or None while Jumpseller's own is not known (the
+        signature alone decides meanwhile)."""
+        return self.store_codes if self.code_known else None
+
+    def _read_store_code(self, *, first: bool = False) -> bool:
+        """Read the store's code from Jumpseller; True once known. A failure is tried again
+        after ``CODE_RETRY_FIRST`` seconds, doubled each time up to ``CODE_RETRY_LONGEST``."""
         try:
             code = self.setup.jumpseller.store_info().get("code")
         except IgestSyncError as exc:
-            log.warning("Store %s: could not read the store's code (%s)", self.setup.name, exc)
-        else:
-            if isinstance(code, str) and code.strip():
-                codes.add(code.strip())
-        return frozenset(codes)
+            log.warning(
+                "Store %s: could not read the store's code (%s); deliveries are checked by "
+                "their signature alone until it is read (trying again in %g s)",
+                self.setup.name,
+                exc,
+                self._code_wait,
+            )
+            self._next_code_read = self.clock() + timedelta(seconds=self._code_wait)
+            self._code_wait = min(self._code_wait * 2, CODE_RETRY_LONGEST)
+            return False
+        if isinstance(code, str) and code.strip():
+            self._reported_code = code.strip()
+        if not first:
+            log.info("Store %s: the store's code is known now", self.setup.name)
+        return True
 
     def start(self) -> None:
         self.thread.start()
@@ -147,30 +191,47 @@ class StoreWorker:
             # A sweep first: it finishes whatever a kill left (pending work, in-flight documents).
             next_sweep = self.clock()
             while not self.stop.is_set():
-                if someone_waits(self.setup.state_path):
-                    # A cron run or a person waits for the lock: let it in before going on.
-                    self.stop.wait(MAKE_WAY)
-                    continue
-                now = self.clock()
-                hints = self.ledger.waiting_hints(now, BATCH)
-                if hints:
-                    self._unit(functools.partial(self._batch, hints))
-                    continue
-                if self.sweep_enabled and now >= next_sweep:
-                    if self._unit(self._sweep):
-                        minutes = self.setup.config.serve.sweep_minutes
-                        next_sweep = self.clock() + timedelta(minutes=minutes)
-                    continue
-                self._idle(next_sweep)
+                next_sweep = self.step(next_sweep)
+
+    def step(self, next_sweep: datetime) -> datetime:
+        """One turn of the loop: the most urgent thing due, or a short wait; the next sweep."""
+        if someone_waits(self.setup.state_path):
+            # A cron run or a person waits for the lock: let it in before going on.
+            self.stop.wait(MAKE_WAY)
+            return next_sweep
+        now = self.clock()
+        if not self.code_known and now >= self._next_code_read:
+            self.code_known = self._read_store_code()
+            return next_sweep
+        if self.keeper.reinstall_due(now):
+            self._unit(lambda: self.keeper.reinstall(self.ledger, self.clock()))
+            return next_sweep
+        hints = self.ledger.waiting_hints(now, BATCH)
+        if hints:
+            self._unit(functools.partial(self._batch, hints))
+            return next_sweep
+        if self.sweep_enabled and now >= next_sweep:
+            if self._unit(self._sweep):
+                minutes = self.setup.config.serve.sweep_minutes
+                return self.clock() + timedelta(minutes=minutes)
+            return next_sweep
+        if now >= self.keeper.next_watch:
+            self._unit(lambda: self.keeper.check(self.ledger, set(), self.clock()))
+            return next_sweep
+        self._idle(next_sweep)
+        return next_sweep
 
     def _idle(self, next_sweep: datetime) -> None:
         now = self.clock()
         wait = IDLE_WAKE
+        due_times = [*self.keeper.due_times(), self.ledger.next_hint_due()]
         if self.sweep_enabled:
-            wait = min(wait, max(0.0, (next_sweep - now).total_seconds()))
-        due = self.ledger.next_hint_due()
-        if due is not None:
-            wait = min(wait, max(0.0, (due - now).total_seconds()))
+            due_times.append(next_sweep)
+        if not self.code_known:
+            due_times.append(self._next_code_read)
+        for due in due_times:
+            if due is not None:
+                wait = min(wait, max(0.0, (due - now).total_seconds()))
         self.woken.wait(wait)
         self.woken.clear()
 
@@ -182,14 +243,18 @@ class StoreWorker:
         """
         try:
             with run_lock(self.setup.state_path, serve=True):
+                self._pace_turn(begins=True)
                 try:
-                    notices = work()
-                except RunStopped:
-                    raise
-                except Exception as exc:
-                    self._alert(error=exc)
-                    raise
-                self._alert(notices=notices)
+                    try:
+                        notices = work()
+                    except RunStopped:
+                        raise
+                    except Exception as exc:
+                        self._alert(error=exc)
+                        raise
+                    self._alert(notices=notices)
+                finally:
+                    self._pace_turn(begins=False)
         except RunLocked:
             log.info("A run holds the lock of %s; the hints wait", self.setup.state_path)
             self.stop.wait(LOCKED_RETRY)
@@ -198,12 +263,18 @@ class StoreWorker:
             return True
         except IgestSyncError as exc:
             # Refused credentials, an unusable state file, a config to fix: a person must act,
-            # told once per distinct problem; the hints wait for the fix.
+            # told once per distinct problem; the hints wait for the fix. A service that did
+            # not answer is tried again by serve itself: the log's, until it has lasted.
             text = str(exc)
-            log.error("Store %s: %s", self.setup.name, text)
-            if text != self._last_error:
-                self._last_error = text
-                self.on_error(self.setup.name, exc)
+            if self._passing(exc):
+                log.warning(
+                    "Store %s: %s; trying again in %g s", self.setup.name, text, FAILED_RETRY
+                )
+            else:
+                log.error("Store %s: %s", self.setup.name, text)
+                if text != self._last_error:
+                    self._last_error = text
+                    self.on_error(self.setup.name, exc)
             self.stop.wait(FAILED_RETRY)
             return False
         except Exception:  # a bug must not end the worker: logged, tried again later
@@ -211,15 +282,40 @@ class StoreWorker:
             self.stop.wait(FAILED_RETRY)
             return False
         self._last_error = None
+        self._passing_since = None
         return True
+
+    def _passing(self, exc: IgestSyncError) -> bool:
+        """Whether ``exc`` is a service that did not answer (a 5xx, a timeout) for less than
+        ``[alerts] unreachable_minutes``: retried by serve, not yet a person's business."""
+        from igest_sync.alerts.events import PASSING
+
+        if not isinstance(exc, PASSING):
+            return False
+        now = self.clock()
+        if self._passing_since is None:
+            self._passing_since = now
+        bound = timedelta(minutes=self.setup.config.alerts.unreachable_minutes)
+        return now - self._passing_since < bound
+
+    def _pace_turn(self, *, begins: bool) -> None:
+        """The run lock changes hands here: count the last holder's second of requests when
+        it is taken, publish ours before it is let go (the clients' pace files)."""
+        for client in (self.setup.jumpseller, self.setup.igest):
+            step = getattr(client, "catch_up" if begins else "share_pace", None)
+            if callable(step):
+                step()
 
     def _alert(self, *, notices: Sequence[str] = (), error: BaseException | None = None) -> None:
         """The unit's alerts: the same events, once and reminded, as a cron run's (never raises,
-        bounded to a few seconds whatever the channels do)."""
+        bounded to a few seconds whatever the channels do); real time degraded is one more."""
         if not self.setup.config.alerts.channels:
             return
         from igest_sync.alerts import dispatch
+        from igest_sync.alerts.events import realtime_event
 
+        state = watch.degraded(self.ledger)
+        events = [realtime_event(state.since, state.reason, watch.FIX)] if state else []
         dispatch(
             self.ledger,
             self.setup.config,
@@ -228,11 +324,14 @@ class StoreWorker:
             error=error,
             command="serve",
             state_path=self.setup.state_path,
+            events=events,
         )
 
     def _run_for(self) -> InvoiceRun:
         s = self.setup
-        return InvoiceRun(s.config, self.ledger, s.jumpseller, s.igest, stop=self.stop)
+        return InvoiceRun(
+            s.config, self.ledger, s.jumpseller, s.igest, now=self.clock(), stop=self.stop
+        )
 
     def _batch(self, hints: list[Hint]) -> list[str]:
         now = self.clock()
@@ -269,7 +368,19 @@ class StoreWorker:
             self.ledger.finish_hints(hint.row_ids)
 
     def _sweep(self) -> list[str]:
+        # What webhooks announced (or another run recorded) before: the rest is what the
+        # sweep alone found.
+        everything = self.clock() + timedelta(days=3650)
+        known = {h.subject_id for h in self.ledger.waiting_hints(everything, 10**9)}
+        known |= {w.order_id for w in self.ledger.work_in_states(*UNSETTLED, kind=Kind.INVOICE)}
         report = self._run_for().run()
         self.ledger.set_meta(LAST_SWEEP, self.clock().isoformat(timespec="seconds"))
         self.on_report(self.setup.name, report)
+        found = {
+            int(o.key)
+            for o in report.outcomes + report.quiet
+            if (o.kind or Kind.INVOICE) == Kind.INVOICE
+            and o.action in (Action.ISSUED, Action.FAILED, Action.WAITING)
+        }
+        self.keeper.check(self.ledger, found - known, self.clock())
         return report.notices + report.quiet_notices

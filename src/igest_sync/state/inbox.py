@@ -10,9 +10,10 @@ and deletes the hints only once the order's outcome is recorded in the ledger.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from igest_sync.state.base import LedgerBase
 
@@ -20,6 +21,20 @@ ORDER = "order"
 PRODUCT = "product"
 LAST_WEBHOOK = "serve_last_webhook_at"
 LAST_SWEEP = "serve_last_sweep_at"
+REALTIME = "serve_realtime"  # meta: real time degraded (JSON, serve/watch.py); "" when not
+
+
+@dataclass(frozen=True)
+class Degraded:
+    """Real time is off since ``since``: ``reason`` says how it was seen (with the orders, for
+    ``status``, the log and the alert); ``public`` says it without them (``/healthz``)."""
+
+    since: str  # ISO time
+    reason: str
+    public: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"since": self.since, "reason": self.reason, "public": self.public}
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,17 @@ class InboxMixin(LedgerBase):
             for (subject, subject_id), group in grouped.items()
         ]
 
+    def realtime_degraded(self) -> Degraded | None:
+        """What ``serve`` recorded when webhooks stopped reaching it, while they still do not."""
+        raw = self.get_meta(REALTIME)
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+            return Degraded(str(data["since"]), str(data["reason"]), str(data.get("public", "")))
+        except (ValueError, KeyError, TypeError):
+            return None
+
     def hints_count(self) -> int:
         return int(self._rows("SELECT count(*) AS n FROM inbox")[0]["n"])
 
@@ -113,3 +139,25 @@ class InboxMixin(LedgerBase):
                     (until.astimezone(UTC).isoformat(timespec="milliseconds"), *row_ids),
                 )
             )
+
+    def paid_between(self, after: datetime, until: datetime) -> list[int]:
+        """Orders the ledger knows were paid in (``after``, ``until``] (serve's watch: were
+        they announced by a webhook?)."""
+        if until <= after:
+            return []
+        # paid_at keeps the offset Jumpseller gave: a day's margin on the text, then moments.
+        floor = (after - timedelta(days=1)).astimezone(UTC).isoformat()
+        rows = self._rows(
+            "SELECT order_id, paid_at FROM orders WHERE paid_at IS NOT NULL AND paid_at >= ?",
+            (floor,),
+        )
+        found = []
+        for row in rows:
+            try:
+                paid = datetime.fromisoformat(row["paid_at"])
+            except ValueError:
+                continue
+            paid = paid if paid.tzinfo else paid.replace(tzinfo=UTC)
+            if after < paid <= until:
+                found.append(int(row["order_id"]))
+        return sorted(found)

@@ -25,6 +25,11 @@ class PaceFile:
     run that was killed, or is still going, it assumes the worst. Two writes per process, none
     between a request's pacing and its sending. Pacing advice only: a file that cannot be read
     or written is treated as absent and never fails a run.
+
+    Two processes on one state file (cron's ``invoice`` beside ``serve``) share the budget at
+    the run lock, which only one of them holds at a time: the holder publishes its last
+    second before it lets the lock go (``publish``) and the next holder reads it as soon as it
+    has the lock (``HttpService.catch_up``), so neither sends into the other's second.
     """
 
     KEEP = 1.1  # seconds: the one-second windows, with the gate's slack
@@ -35,12 +40,15 @@ class PaceFile:
         self._lock = threading.Lock()
         self._answered: collections.deque[float] = collections.deque()  # the window's, in order
         self._marked = False
+        self._writer = f"{os.getpid()}-{id(self):x}"  # which process (and client) wrote it
 
     def read(self) -> list[float] | str | None:
         """Wall times of an earlier run's requests still in the window, ``UNFINISHED``, or
         None without a usable file."""
         try:
             content = json.loads(self.path.read_text(encoding="utf-8"))
+            if content.get("writer") == self._writer:
+                return []  # our own, published at our last turn: the gate counts those
             if content.get("unfinished"):
                 return UNFINISHED
             times = [float(t) for t in content["sent"]]
@@ -69,13 +77,20 @@ class PaceFile:
 
     def close(self) -> None:
         """Write when this run's (and any earlier run's) requests in the window were answered."""
+        self.publish()
+
+    def publish(self) -> None:
+        """Write the window's answered requests now (the end of a run, or of ``serve``'s turn
+        under the run lock); the next request marks the file unfinished again."""
         with self._lock:
             if not self._marked:
                 return  # sent nothing: the file still says what it said
+            self._marked = False
             cut = self._wall_clock() - self.KEEP
             self._write({"sent": sorted(round(t, 3) for t in self._answered if t > cut)})
 
     def _write(self, content: dict[str, object]) -> None:
+        content = {**content, "writer": self._writer}
         partial = self.path.with_name(self.path.name + ".tmp")
         try:
             partial.write_text(json.dumps(content), encoding="utf-8")

@@ -176,6 +176,21 @@ class HttpService:
             started = igest_sync.PROCESS_START if self._clock is time.monotonic else None
             self.gate.observe(1.0, 0, at=started)
 
+    def catch_up(self) -> None:
+        """This process has just taken the run lock: count what another process (a cron run,
+        or ``serve``) sent in the last second, as its pace file says, before sending."""
+        earlier = self._pace.read() if self._pace is not None else None
+        if isinstance(earlier, list):
+            offset = self._clock() - self._wall_clock()
+            self.gate.add_sent(t + offset for t in earlier)
+        elif earlier == UNFINISHED:
+            self.gate.observe(1.0, 0)  # a run killed mid-way: its second may be spent
+
+    def share_pace(self) -> None:
+        """This process is about to let the run lock go: publish its last second."""
+        if self._pace is not None:
+            self._pace.publish()
+
     def close(self) -> None:
         self._client.close()
         if self._pace is not None:
@@ -483,6 +498,14 @@ class ServiceClient:
     def request_count(self) -> int:
         """HTTP requests this client sent so far, retries included."""
         return self._http.request_count
+
+    def catch_up(self) -> None:
+        """The run lock was just taken: count another process's last second (pace file)."""
+        self._http.catch_up()
+
+    def share_pace(self) -> None:
+        """The run lock is about to be let go: publish this process's last second."""
+        self._http.share_pace()
 
     def close(self) -> None:
         self._http.close()

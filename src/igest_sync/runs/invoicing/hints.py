@@ -12,9 +12,14 @@ late or out-of-order delivery does the right thing:
 - waiting for payment: recorded, so that the sweep re-reads it until it is paid;
 - anything else: recorded, nothing issued.
 
-A hint is deleted only once the order's outcome is in the ledger. When the order cannot be read
-(Jumpseller unreachable) the hint is postponed, then dropped after ``MAX_ATTEMPTS`` with a log
-line: the sweep finds every paid order anyway.
+A hint is deleted only once the order's outcome is in the ledger. A failure that passes by
+itself (Jumpseller could not be read, iGEST's answer to a draft or a finalize was lost, a 502,
+VIES did not answer) keeps the hint and tries again within seconds: ``RETRY_FIRST`` (2 s), then
+twice as long each time up to ``RETRY_LONGEST``, ``MAX_ATTEMPTS`` times in all (about 4
+minutes), never waiting for the sweep. The retry goes through the issuer's exactly-once path,
+which looks the reference up in iGEST before it writes (a draft iGEST kept is finalized, a
+final document adopted). After the last attempt the hint is dropped with a log line and the
+work stays a failure that the sweep retries by itself.
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ from igest_sync.timeutil import lisbon_date
 
 log = logging.getLogger("igest_sync.serve")
 
-MAX_ATTEMPTS = 5
-RETRY_AFTER = timedelta(seconds=30)  # doubled at each attempt
+MAX_ATTEMPTS = 8
+RETRY_FIRST = timedelta(seconds=2)  # doubled at each attempt ...
+RETRY_LONGEST = timedelta(seconds=60)  # ... up to this: 2, 4, 8, 16, 32, 60, 60 s
 
 
 @dataclass
@@ -82,6 +88,9 @@ def work_hints(run: InvoiceRun, hints: list[Hint], *, now: datetime) -> HintsOut
         if _handle(run, order, items, report.notices):
             # A kill from here on leaves recorded work and this hint: nothing is lost.
             items.append(run.issue_one(order, report.notices))
+        passing = next((o for o in items if _passes_by_itself(o)), None)
+        if passing is not None:
+            return hint, items, _retry_soon(run, hint, passing.detail, now)
         return hint, items, True
 
     steps = [h for h in hints if h.subject == ORDER]
@@ -111,22 +120,40 @@ def work_hints(run: InvoiceRun, hints: list[Hint], *, now: datetime) -> HintsOut
     return outcome
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """How long a hint that failed ``attempts`` times before this one waits."""
+    return min(RETRY_FIRST * (2 ** min(attempts, 10)), RETRY_LONGEST)
+
+
+def _passes_by_itself(outcome: ItemOutcome) -> bool:
+    """A failure igest-sync retries by itself (a lost answer, a 502, VIES silent)."""
+    return bool(outcome.transient) and outcome.action in (Action.FAILED, Action.WAITING)
+
+
 def _postpone(run: InvoiceRun, hint: Hint, exc: ApiError, now: datetime) -> bool:
-    """The order could not be read: try again later; True (settled) once given up."""
+    """The order could not be read: try again soon; True (settled) once given up."""
+    return _retry_soon(run, hint, f"could not read the order ({exc})", now)
+
+
+def _retry_soon(run: InvoiceRun, hint: Hint, why: str, now: datetime) -> bool:
+    """Keep the hint for another attempt in seconds; True (settled: the hint is dropped, the
+    sweep takes the order up) once ``MAX_ATTEMPTS`` have failed."""
     if hint.attempts + 1 >= MAX_ATTEMPTS:
         log.error(
-            "Webhook for order %s: could not read the order %d times (%s); left to the sweep",
+            "Webhook for order %s: %d attempts failed (last: %s); left to the sweep",
             hint.subject_id,
             MAX_ATTEMPTS,
-            exc,
+            why,
         )
         return True
-    delay = RETRY_AFTER * (2**hint.attempts)
+    delay = retry_delay(hint.attempts)
     log.warning(
-        "Webhook for order %s: could not read the order (%s); trying again in %d s",
+        "Webhook for order %s: %s; trying again in %g s (attempt %d of %d)",
         hint.subject_id,
-        exc,
+        why,
         delay.total_seconds(),
+        hint.attempts + 2,
+        MAX_ATTEMPTS,
     )
     run.ledger.postpone_hints(hint.row_ids, now + delay)
     return False

@@ -11,6 +11,7 @@ the period once, so nothing already issued is issued again.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -55,6 +56,10 @@ __all__ = ["InvoiceReport", "InvoiceRun"]
 log = logging.getLogger("igest_sync.invoice")
 
 Progress = Callable[[int, int], None]
+
+# meta: "order:kind" -> when that work first failed for a reason that passes by itself, for as
+# long as it keeps failing so (see ``_report_failures``).
+RETRYING_SINCE = "retrying_since"
 
 
 class RunStopped(Exception):
@@ -201,14 +206,23 @@ class InvoiceRun:
         A failure this run repeats (same order, same reason, shown recently) moves from the
         outcomes to ``report.quiet``; so does an earlier failure this run did not retry. Every
         failure shown is stamped ``reported_at``; ``status`` still lists them all.
+
+        A failure that passes by itself (a lost answer, a 502, a service down: ``transient``) is
+        retried by the next run, and by ``serve`` within seconds: it is logged, and kept quiet
+        until it has lasted ``[alerts] unreachable_minutes`` (the bound after which an alert
+        goes out too); only then is it a person's business.
         """
         remind = timedelta(hours=self.config.invoice.remind_failed_hours)
+        retrying = self._retrying_since()
         shown: list[ItemOutcome] = []
         for outcome in report.outcomes:
             if outcome.action != Action.FAILED:
                 shown.append(outcome)
                 continue
             kind = outcome.kind or Kind.INVOICE
+            if outcome.transient and not self._persists(retrying, outcome.key, kind):
+                report.quiet.append(outcome)
+                continue
             before = failed_before.get((int(outcome.key), kind))
             if (
                 before is not None
@@ -225,13 +239,49 @@ class InvoiceRun:
             if str(work.order_id) in handled:
                 continue
             earlier = ItemOutcome(
-                str(work.order_id), Action.FAILED, work.error or "", kind=Kind(work.kind)
+                str(work.order_id),
+                Action.FAILED,
+                work.error or "",
+                kind=Kind(work.kind),
+                transient=work.transient,
             )
-            if self._due(work, remind):
+            if work.transient and not self._persists(retrying, earlier.key, work.kind):
+                report.quiet.append(earlier)
+            elif self._due(work, remind):
                 report.still_failed.append(earlier)
                 self.ledger.mark_reported(work.order_id, work.kind, self.now)
             else:
                 report.quiet.append(earlier)
+
+    def _retrying_since(self) -> dict[str, str]:
+        """Since when each failure that passes by itself has been failing (kept in meta for
+        the failures that still do; a new one starts now)."""
+        try:
+            known = json.loads(self.ledger.get_meta(RETRYING_SINCE) or "{}")
+        except ValueError:
+            known = {}
+        if not isinstance(known, dict):
+            known = {}
+        stamp = self.now.isoformat(timespec="seconds")
+        current = {
+            f"{w.order_id}:{w.kind}": str(known.get(f"{w.order_id}:{w.kind}") or stamp)
+            for w in self.ledger.work_in_states(WorkState.FAILED)
+            if w.transient
+        }
+        if current != known:
+            self.ledger.set_meta(RETRYING_SINCE, json.dumps(current, sort_keys=True))
+        return current
+
+    def _persists(self, retrying: dict[str, str], key: str, kind: str) -> bool:
+        """Whether a failure that passes by itself has lasted long enough to be shown."""
+        bound = timedelta(minutes=self.config.alerts.unreachable_minutes)
+        since = retrying.get(f"{key}:{kind}")
+        if since is None or not bound:
+            return True
+        try:
+            return self.now - datetime.fromisoformat(since) >= bound
+        except ValueError:
+            return True
 
     def _report_notices(self, report: InvoiceReport) -> None:
         """The same rule for notices (a cancelled order to credit by hand, a document not

@@ -8,7 +8,13 @@ lost answer to our POST, or a lost ledger, heals on the next run without a dupli
 
 ``install`` is idempotent: per needed event it keeps a hook already at the target, moves a
 stale one of ours there (PUT), or creates one (POST); our hooks for events no longer needed
-(stock no longer read from Jumpseller) are deleted. A rerun changes nothing.
+(stock no longer read from Jumpseller) are deleted. A rerun changes nothing in the hooks' list.
+
+A hook kept is saved again as it is (PUT with its own event and URL): Jumpseller pauses a hook
+after 8 failed deliveries, its API shows no such state, and saving the hook again (as the admin
+panel's save does) turns it back on (our model, docs/architecture.md). So ``install`` is also
+how real time is turned back on, and ``serve`` runs it by itself at start and when it sees
+that no webhook arrives (serve/watch.py).
 """
 
 from __future__ import annotations
@@ -206,6 +212,11 @@ def _ensure(
             log.info("Adopted Jumpseller hook %s (%s), already at our URL", hook.id, event)
         ours[hook.id] = hook.url
         _record(ledger, ours)
+        # Saved again as it is: a paused hook resumes (the API cannot tell which are paused).
+        api.update_hook(hook.id, event, hook.url)
+        log.info(
+            "Re-saved Jumpseller hook %s (%s), which resumes it if it was paused", hook.id, event
+        )
         return HookLine(hook.id, event, hook.url, True, "kept")
     stale = sorted(h.id for h in hooks if h.event == event and h.id in ours)
     if stale:

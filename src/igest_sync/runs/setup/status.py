@@ -10,7 +10,7 @@ from igest_sync.errors import IgestSyncError
 from igest_sync.models import IN_FLIGHT, Kind, WorkState
 from igest_sync.runs.invoicing.review_list import WaitingDraft, waiting_drafts
 from igest_sync.runs.services import JumpsellerApi
-from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK
+from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK, Degraded
 from igest_sync.state.ledger import DocumentRecord, Ledger, OrderRecord, WorkRecord
 
 # How far an invoice's final credit notes go (``credit_state`` in --json).
@@ -75,6 +75,7 @@ class StatusReport:
     review: list[WaitingDraft] = field(default_factory=list)
     # Invoices another integration issued, recorded by `adopt` (document ids).
     elsewhere: set[str] = field(default_factory=set)
+    realtime: Degraded | None = None  # serve saw that webhooks stopped reaching it
 
     @property
     def credited_by(self) -> dict[int, str]:
@@ -173,6 +174,9 @@ class StatusReport:
                 "last_webhook_at": self.last_webhook_at,
                 "last_sweep_at": self.last_sweep_at,
                 "waiting": self.hints_waiting,
+                "realtime": "degraded" if self.realtime else "ok",
+                "degraded_since": self.realtime.since if self.realtime else None,
+                "reason": self.realtime.reason if self.realtime else None,
             },
         }
 
@@ -244,6 +248,7 @@ def build_status(
         hints_waiting=ledger.hints_count(),
         review=[d for d in waiting_drafts(ledger) if only is None or d.order_id == only],
         elsewhere={d.document_id for d in ledger.issued_elsewhere().values()},
+        realtime=ledger.realtime_degraded(),
     )
     # A credit note may fall outside the documents listed: ask for each listed invoice's order
     # (one query over the credit notes, which are few).

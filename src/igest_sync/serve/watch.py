@@ -1,0 +1,215 @@
+"""Real time watches itself: whether Jumpseller's webhooks still reach ``serve``.
+
+Jumpseller pauses a hook after 8 failed deliveries (``serve`` down during a deploy, a proxy
+misconfigured, deliveries refused) and its API shows no such state: the only sign is paid
+orders that no delivery announced. Two checks, both on what the ledger knows:
+
+- the sweep found paid orders that no webhook announced (no hint, no work before the sweep);
+- orders were paid after the last delivery (``SKEW`` apart: two clocks), and no delivery has
+  come since.
+
+Either counts only for orders paid after ``serve`` started watching (its start, when it also
+re-saves the hooks) and more than ``GRACE`` ago: a delivery takes seconds, Jumpseller's first
+retry comes a minute after a failure. Real time is then *degraded* until a delivery arrives
+after that moment: ``/healthz`` says ``"status": "degraded"`` with the reason (still HTTP 200,
+so a load balancer keeps serve in), ``status`` shows it, one alert goes out (reminded like any
+other), and ``serve`` re-saves the hooks (``hooks install``), which turns paused ones back on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+
+from igest_sync.config import Config
+from igest_sync.errors import IgestSyncError
+from igest_sync.runs.setup.hooks import HookApi, install_hooks
+from igest_sync.state.inbox import LAST_WEBHOOK, REALTIME, Degraded
+from igest_sync.state.ledger import Ledger
+
+log = logging.getLogger("igest_sync.serve")
+
+GRACE = timedelta(minutes=3)  # a paid order's delivery is this late before it counts as missed
+# Jumpseller's clock (an order's payment time) and ours (a delivery's arrival) may differ by
+# some seconds: an order paid this soon after the last delivery may be the one it announced.
+SKEW = timedelta(minutes=1)
+WATCH_EVERY = timedelta(seconds=30)  # how often real time is checked between sweeps
+REINSTALL_RETRY = timedelta(minutes=5)  # the hooks could not be saved again: try again then
+REINSTALL_EVERY = timedelta(minutes=30)  # while real time stays degraded, save them this often
+
+OnDegraded = Callable[[str, Degraded], None]
+SHOWN = 10  # order ids named in a reason, at most
+
+
+def degraded(ledger: Ledger) -> Degraded | None:
+    """The degradation recorded in the state file, if real time is degraded."""
+    return ledger.realtime_degraded()
+
+
+def _moment(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _named(order_ids: Iterable[int]) -> str:
+    ids = sorted(set(order_ids))
+    text = ", ".join(str(i) for i in ids[:SHOWN])
+    return text + (f" and {len(ids) - SHOWN} more" if len(ids) > SHOWN else "")
+
+
+def missed_by_sweep(
+    ledger: Ledger, found: Iterable[int], watching_since: datetime, now: datetime
+) -> tuple[str, str] | None:
+    """The reason, when orders the sweep had to handle (``found``: no hint, no work before
+    the sweep) were paid since ``watching_since`` and more than ``GRACE`` ago."""
+    missed = []
+    for order_id in found:
+        record = ledger.order(order_id)
+        paid = _moment(record.paid_at) if record else None
+        if paid is not None and watching_since < paid <= now - GRACE:
+            missed.append(order_id)
+    if not missed:
+        return None
+    public = f"the sweep found paid orders that no webhook announced within {_minutes()} minutes"
+    return f"{public} (orders {_named(missed)})", public
+
+
+def silent_since(ledger: Ledger, watching_since: datetime, now: datetime) -> tuple[str, str] | None:
+    """The reason, when orders were paid after the last delivery (and since
+    ``watching_since``), more than ``GRACE`` ago, and no delivery has arrived since."""
+    last = _moment(ledger.get_meta(LAST_WEBHOOK))
+    after = max(watching_since, last + SKEW) if last is not None else watching_since
+    paid = ledger.paid_between(after, now - GRACE)
+    if not paid:
+        return None
+    when = last.isoformat(timespec="seconds") if last is not None else "serve started"
+    public = f"no webhook delivery has arrived since {when}, though orders were paid since"
+    detail = (
+        f"no webhook delivery has arrived since {when}, though orders {_named(paid)} were paid "
+        f"since, more than {_minutes()} minutes ago"
+    )
+    return detail, public
+
+
+def _minutes() -> int:
+    return int(GRACE.total_seconds() // 60)
+
+
+def degrade(ledger: Ledger, seen: tuple[str, str], now: datetime) -> Degraded | None:
+    """Record that real time is degraded (``seen``: the reason, and its public form); the new
+    degradation, or None when it already was."""
+    if degraded(ledger) is not None:
+        return None
+    reason, public = seen
+    state = Degraded(now.astimezone(UTC).isoformat(timespec="seconds"), reason, public)
+    ledger.set_meta(REALTIME, json.dumps(state.to_json()))
+    log.warning("Real time is degraded: %s", reason)
+    return state
+
+
+def heal_on_delivery(ledger: Ledger) -> bool:
+    """Clear a degradation once a delivery has arrived after it began; True when cleared."""
+    state = degraded(ledger)
+    if state is None:
+        return False
+    last, since = _moment(ledger.get_meta(LAST_WEBHOOK)), _moment(state.since)
+    if last is None or since is None or last <= since:
+        return False
+    ledger.set_meta(REALTIME, "")
+    log.info("Real time works again: a webhook arrived at %s", last.isoformat(timespec="seconds"))
+    return True
+
+
+FIX = (
+    "serve re-saves its hooks by itself (igest-sync hooks install, which turns paused ones "
+    "back on); if no delivery comes after the next paid order, check that [serve] public_url "
+    "reaches serve (proxy, firewall) and the hooks token, then run igest-sync hooks install"
+)
+
+
+class Keeper:
+    """One store's real-time upkeep in ``serve``'s worker: when to check, when to save the
+    hooks again (at start, then when degraded), and what was said. Its ``check`` and
+    ``reinstall`` run in the worker's units, under the run lock."""
+
+    def __init__(self, name: str, config: Config, hooks: HookApi, now: datetime) -> None:
+        self.name = name
+        self.config = config
+        self.hooks = hooks
+        self.on_degraded: OnDegraded | None = None
+        self.watching_since = now  # orders paid from now on are watched for deliveries
+        self.next_watch = now + WATCH_EVERY
+        self.next_reinstall: datetime | None = now  # at start: save the hooks again
+        self.last_reinstall: datetime | None = None
+        self._no_url_said = False
+
+    def due_times(self) -> list[datetime | None]:
+        return [self.next_watch, self.next_reinstall]
+
+    def check(self, ledger: Ledger, found: set[int], now: datetime) -> list[str]:
+        """Whether webhooks still arrive (``found``: orders the sweep alone found); degraded:
+        say so once and save the hooks again."""
+        self.next_watch = now + WATCH_EVERY
+        heal_on_delivery(ledger)
+        seen = missed_by_sweep(ledger, found, self.watching_since, now)
+        seen = seen or silent_since(ledger, self.watching_since, now)
+        if seen is not None:
+            new = degrade(ledger, seen, now)
+            if new is not None:
+                if self.on_degraded is not None:
+                    self.on_degraded(self.name, new)
+                self.next_reinstall = now
+        if degraded(ledger) is not None and self.next_reinstall is None:
+            last = self.last_reinstall
+            if last is None or now - last >= REINSTALL_EVERY:
+                self.next_reinstall = now
+        return []
+
+    def reinstall_due(self, now: datetime) -> bool:
+        """Whether the hooks are to be saved again now; never without ``[serve] public_url``
+        (serve cannot know where they point; said once in the log)."""
+        if self.next_reinstall is None or now < self.next_reinstall:
+            return False
+        if self.config.serve.public_url:
+            return True
+        self.next_reinstall = None
+        if not self._no_url_said:
+            self._no_url_said = True
+            log.warning(
+                "Store %s: [serve] public_url is not set, so serve cannot save its hooks "
+                "again (a hook Jumpseller paused stays paused): set it",
+                self.name,
+            )
+        return False
+
+    def reinstall(self, ledger: Ledger, now: datetime) -> list[str]:
+        """``hooks install`` by serve itself: each of our hooks saved again (a paused one
+        resumes), a missing one created. Never a person's problem by itself: logged."""
+        self.next_reinstall = None
+        try:
+            report = install_hooks(self.config, self.hooks, ledger, None)
+        except IgestSyncError as exc:
+            log.warning(
+                "Store %s: could not save the hooks again (%s); trying again in %d minutes",
+                self.name,
+                exc,
+                REINSTALL_RETRY.total_seconds() // 60,
+            )
+            self.next_reinstall = now + REINSTALL_RETRY
+            return []
+        self.last_reinstall = now
+        ours = [line for line in report.lines if line.ours and line.action != "deleted"]
+        log.info(
+            "Store %s: %d hook(s) saved again (%d change(s)); paused ones resume",
+            self.name,
+            len(ours),
+            report.changed,
+        )
+        return []

@@ -1,0 +1,81 @@
+"""Real time watches itself (serve/watch.py): paid orders that no delivery announced make it
+degraded; a delivery after that heals it. Fixed moments, no clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from igest_sync.serve import watch
+from igest_sync.state.inbox import ORDER
+from igest_sync.state.ledger import Ledger
+
+START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)  # serve started watching
+
+
+@pytest.fixture
+def ledger():
+    with Ledger(Path(":memory:")) as ledger:
+        yield ledger
+
+
+def paid(ledger: Ledger, order_id: int, at: datetime) -> None:
+    ledger.record_order(
+        order_id,
+        "paid",
+        created_at=at,
+        paid_at=at,
+        total=Decimal("12.30"),
+        customer="Ana",
+        email=None,
+        note=None,
+    )
+
+
+def delivered(ledger: Ledger, order_id: int, at: datetime) -> None:
+    ledger.record_hint(ORDER, order_id, "order_paid", triggered_at=None, received_at=at)
+
+
+def test_orders_paid_after_the_last_delivery_and_older_than_the_grace_degrade(ledger):
+    delivered(ledger, 1, START + timedelta(minutes=1))
+    paid(ledger, 1, START + timedelta(minutes=1, seconds=20))  # Jumpseller's clock is ahead
+    paid(ledger, 2, START + timedelta(minutes=3))  # recorded by cron's run: no delivery came
+    quiet = START + timedelta(minutes=2, seconds=59)
+    assert watch.silent_since(ledger, START, quiet + watch.GRACE) is None  # 1 was delivered
+    soon = START + timedelta(minutes=3) + watch.GRACE - timedelta(seconds=1)
+    assert watch.silent_since(ledger, START, soon) is None  # it may still come
+    later = START + timedelta(minutes=3) + watch.GRACE
+    reason, public = watch.silent_since(ledger, START, later)
+    assert "orders 2 were paid" in reason and "orders 2" not in public
+    assert "no webhook delivery has arrived since 2026-11-27T12:01:00+00:00" in public
+
+
+def test_orders_paid_before_serve_started_watching_do_not_count(ledger):
+    paid(ledger, 3, START - timedelta(hours=2))  # paid while serve was down
+    assert watch.silent_since(ledger, START, START + timedelta(hours=1)) is None
+    assert watch.missed_by_sweep(ledger, [3], START, START + timedelta(hours=1)) is None
+
+
+def test_the_sweep_finding_an_unannounced_paid_order_degrades(ledger):
+    paid(ledger, 4, START + timedelta(minutes=1))
+    now = START + timedelta(minutes=10)
+    assert watch.missed_by_sweep(ledger, [], START, now) is None
+    reason, public = watch.missed_by_sweep(ledger, [4], START, now)
+    assert "(orders 4)" in reason and "orders 4" not in public
+
+
+def test_degraded_once_until_a_delivery_arrives_after_it(ledger):
+    seen = ("reason with orders 5", "public reason")
+    at = START + timedelta(minutes=10)
+    first = watch.degrade(ledger, seen, at)
+    assert first is not None and first.since == "2026-11-27T12:10:00+00:00"
+    assert watch.degrade(ledger, seen, at + timedelta(minutes=1)) is None  # already: once
+    assert ledger.realtime_degraded() == first  # what status and /healthz read
+    delivered(ledger, 6, at - timedelta(seconds=1))  # older than the degradation: not proof
+    assert not watch.heal_on_delivery(ledger)
+    delivered(ledger, 7, at + timedelta(minutes=3))
+    assert watch.heal_on_delivery(ledger)
+    assert ledger.realtime_degraded() is None
