@@ -1,4 +1,6 @@
-"""End-to-end fixtures: the real CLI, as a subprocess, against the sandbox on loopback sockets.
+"""End-to-end fixtures: the real CLI against the sandbox: in this process through its emulators'
+WSGI apps, on the sandbox's virtual clock (which also flows with real time, for the tests that
+start a real process against its loopback servers); see tests/support/cli.py.
 
 The sandbox runs with limits far above the real ones (``FAST_LIMITS``), which it advertises and
 the client follows, so these tests do not wait on pacing; the tests that check pacing (the
@@ -14,12 +16,15 @@ import pytest
 
 from igest_sync.sandbox import start_sandbox
 from tests.support.cli import Cli, Result, make_cli  # noqa: F401 (re-exported to the tests)
+from tests.support.clock import VirtualClock
 from tests.support.sandbox_clients import FAST_LIMITS
 
 
 @pytest.fixture
 def sandbox() -> Iterator:
-    with start_sandbox(seed=True, **FAST_LIMITS) as sb:
+    clock = VirtualClock(flowing=True)
+    with start_sandbox(seed=True, **FAST_LIMITS, monotonic=clock, sleep=clock.sleep) as sb:
+        sb.virtual_clock = clock  # type: ignore[attr-defined]  (the in-process CLI's clock)
         yield sb
 
 
