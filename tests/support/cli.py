@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,9 @@ class Cli:
         return [sys.executable, "-m", "igest_sync", "--config", str(self.config), *args]
 
     def __call__(self, *args: str, timeout: float = 120) -> Result:
-        if self.in_process is not None:
+        # In-process calls swap this process's environment and standard streams: from the
+        # main thread only (a test that runs the CLI from threads gets processes).
+        if self.in_process is not None and threading.current_thread() is threading.main_thread():
             sb = self.in_process
             done = inprocess.run(
                 ("--config", str(self.config), *args),
