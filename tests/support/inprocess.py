@@ -20,6 +20,7 @@ the sandbox's rate limiters read the same clock at the moment of each request.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -50,14 +51,23 @@ def run(
     igest_sync.PROCESS_START = time.monotonic()
     try:
         with _environment(env), _streams(stdout, stderr):
-            from igest_sync.cli import app
-
-            code = session.run_app(app, list(args))
+            code = session.run_app(_command(), list(args))
     finally:
         session.make_clients = real_make_clients  # type: ignore[assignment]
         _reset_logging(logger, propagate)
         _forget(forked.UNWARMED)  # no console bound to this call's streams stays behind
     return forked.Finished(code, stdout.getvalue(), stderr.getvalue())
+
+
+@functools.cache
+def _command() -> Any:
+    """The app's click command, built once: typer builds it from the commands' signatures on
+    every call (what ``app(...)`` does first), the same every time."""
+    import typer.main
+
+    from igest_sync.cli import app
+
+    return typer.main.get_command(app)
 
 
 def _make_clients(real: Any, sandbox: Any, clock: Any) -> Any:
