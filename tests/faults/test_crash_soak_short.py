@@ -79,7 +79,7 @@ def test_two_runs_started_together_issue_each_document_once_and_one_stops(sb, tm
     # Both processes start within a millisecond; the first to take the lock needs over a
     # second (iGEST's first request waits out the current second), far longer than the
     # other needs to reach the lock.
-    processes = [cli.popen("invoice"), cli.popen("invoice")]
+    processes = [cli.start("invoice"), cli.start("invoice")]
     results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in processes]
     for p in processes:
         p.stdout.close()

@@ -22,9 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
 import httpx
+import pytest
 
 from igest_sync.cli.session import pace_file
 from igest_sync.runs import parallel

@@ -69,6 +69,13 @@ class Cli:
         self.outputs += [done.stdout, done.stderr]
         return Result(done.returncode, done.stdout, done.stderr)
 
+    def start(self, *args: str) -> forked.Started | subprocess.Popen:
+        """A call started and not waited for, forked from the warm parent where it can be (a
+        ``subprocess.Popen`` look-alike: wait, poll, kill, send_signal, stdout/stderr)."""
+        if forked.available():
+            return forked.start(self.command(*args)[3:], env=self.env)
+        return self.popen(*args)
+
     def popen(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen(
             self.command(*args),

@@ -75,9 +75,17 @@ def _make_clients(real: Any, sandbox: Any, clock: Any) -> Any:
     from igest_sync.adapters.jumpseller import JumpsellerClient
 
     def make_clients(config: Any, state_file: Path) -> tuple[Any, Any]:
-        js_app = sandbox.jumpseller_app if config.jumpseller.base_url == sandbox.jumpseller_base_url else None
+        js_app = (
+            sandbox.jumpseller_app
+            if config.jumpseller.base_url == sandbox.jumpseller_base_url
+            else None
+        )
         ig_app = sandbox.igest_app if config.igest.base_url == sandbox.igest_base_url else None
-        pacing = {} if clock is None else {"clock": clock, "sleep": clock.sleep, "wall_clock": clock.time}
+        pacing = (
+            {}
+            if clock is None
+            else {"clock": clock, "sleep": clock.sleep, "wall_clock": clock.time}
+        )
         js = JumpsellerClient(
             config.jumpseller.base_url,
             config.jumpseller.login,
