@@ -127,7 +127,8 @@ class Started:
 
 class _Server:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the socket: one message exchange at a time
+        self._calls = threading.Lock()  # ``call``: one waited-for call at a time
         self._codes: dict[int, int] = {}  # calls that ended and were not asked for yet
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server)
@@ -148,7 +149,9 @@ class _Server:
         atexit.register(self.close)
 
     def call(self, args: list[str], env: dict[str, str], cwd: str, timeout: float) -> Finished:
-        with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        # One call at a time, as before ``start`` existed: tests that call from threads (cron
+        # runs beside serve) rely on two calls never overlapping each other.
+        with self._calls, tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
             pid = self._fork(args, env, cwd, stdout, stderr)
             code = self.ended(pid, timeout)
             if code is None:
