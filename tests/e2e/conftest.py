@@ -4,7 +4,8 @@ start a real process against its loopback servers); see tests/support/cli.py.
 
 The sandbox runs with limits far above the real ones (``FAST_LIMITS``), which it advertises and
 the client follows, so these tests do not wait on pacing; the tests that check pacing (the
-catalogue runs' "no 429", tests/faults/test_rate_limits.py, the demo) use the real figures.
+catalogue runs' "no 429", tests/faults/test_rate_limits.py) use the real figures on a virtual
+clock that does not flow, with one worker thread, so that what they claim holds on any machine.
 """
 
 from __future__ import annotations
