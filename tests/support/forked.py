@@ -78,8 +78,8 @@ def start(args: Sequence[str], *, env: Mapping[str, str]) -> Started:
 
 class Started:
     """A forked call still running: what tests use of ``subprocess.Popen`` (``pid``, ``poll``,
-    ``wait``, ``send_signal``, ``kill``, ``communicate``, and ``stdout``/``stderr`` to read once
-    it has ended)."""
+    ``wait``, ``send_signal``, ``kill``, ``terminate``, ``communicate``, and ``stdout``/``stderr``
+    to read once it has ended)."""
 
     def __init__(self, server: _Server, pid: int, stdout: Any, stderr: Any) -> None:
         self._server = server
@@ -109,6 +109,9 @@ class Started:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
 
     def communicate(self, timeout: float | None = None) -> tuple[str, str]:
         self.wait(timeout)

@@ -98,8 +98,9 @@ def wait_for(predicate, timeout: float = 20, what: str = "the condition") -> Non
 
 
 def start_serve(cli: Any, port: int, *args: str) -> Served:
-    """`igest-sync serve` as a process of its own (never forked: it runs threads and a server)."""
-    proc = cli.popen("serve", *args)
+    """`igest-sync serve` as a process of its own: forked from the warm parent where it can be
+    (the parent runs no thread; serve starts its own in the child), else a new interpreter."""
+    proc = cli.start("serve", *args)
     base = f"http://127.0.0.1:{port}"
     wait_until_serving(proc, base)
     return Served(proc, base)
