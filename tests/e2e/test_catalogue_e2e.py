@@ -8,7 +8,6 @@ sells must be in iGEST, field by field; after a stock run both sides agree for e
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from decimal import ROUND_HALF_UP, Decimal
 
 import httpx
@@ -19,20 +18,17 @@ from igest_sync.adapters.jumpseller import JumpsellerClient
 from igest_sync.config import ProductsConfig, StockConfig
 from igest_sync.errors import ConfigError, SafetyBrake
 from igest_sync.models import CatalogueItem
-from igest_sync.runs import parallel
 from igest_sync.runs.products import sync_products
 from igest_sync.runs.stock import sync_stock
 from igest_sync.sandbox import Sandbox
-from tests.support.clock import VirtualClock
+from tests.support.clock import VirtualClock, one_worker
 
 PORTO_LOCATION, PORTO_WAREHOUSE = 2, "ARM2"
 
 
 @pytest.fixture(autouse=True)
-def one_worker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One worker thread for the runs' writes: with one thread sending at a time, a run on the
-    virtual clock is the same on every machine (see tests/faults/test_rate_limits.py)."""
-    monkeypatch.setattr(parallel, "ThreadPoolExecutor", lambda max_workers: ThreadPoolExecutor(1))
+def _one_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    one_worker(monkeypatch)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ tests/adapters.)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,9 +25,8 @@ import httpx
 import pytest
 
 from igest_sync.cli.session import pace_file
-from igest_sync.runs import parallel
 from igest_sync.sandbox import Sandbox
-from tests.support.clock import VirtualClock
+from tests.support.clock import VirtualClock, one_worker
 
 from .conftest import (
     DRAFT_POST,
@@ -46,10 +44,8 @@ ORDERS_LIST = r"^/v1/orders\.json$"
 
 
 @pytest.fixture(autouse=True)
-def one_worker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One worker thread for every parallel step (invoice's orders, sync-stock's writes): with
-    one thread sending at a time, a run on the virtual clock is the same on every machine."""
-    monkeypatch.setattr(parallel, "ThreadPoolExecutor", lambda max_workers: ThreadPoolExecutor(1))
+def _one_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    one_worker(monkeypatch)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 WALL_START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -101,3 +102,14 @@ class VirtualClock(FakeClock):
     def advance(self, **delta: float) -> None:
         with self._lock:
             self._move(timedelta(**delta).total_seconds())
+
+
+def one_worker(monkeypatch: Any) -> None:
+    """Every parallel step of a run (invoice's orders, the catalogue runs' writes) on one worker
+    thread: with one thread sending at a time, a run on a ``VirtualClock`` is the same on every
+    machine. (Several threads sharing the pacing gate are tested on the gate itself.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from igest_sync.runs import parallel
+
+    monkeypatch.setattr(parallel, "ThreadPoolExecutor", lambda max_workers: ThreadPoolExecutor(1))
