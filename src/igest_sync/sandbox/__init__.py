@@ -336,7 +336,8 @@ def start_sandbox(
 ) -> Sandbox:
     """A running ``Sandbox`` (its servers listening on 127.0.0.1). ``options``: the other
     ``Sandbox`` keywords (``ban_seconds``, ``clock``, ``store_code``, ``credentials``,
-    ``vies_port``, ``cross_border``, ``webhook_time_scale``, ``webhook_timeout``)."""
+    ``vies_port``, ``cross_border``, ``webhook_time_scale``, ``webhook_timeout``, ``monotonic``,
+    ``sleep``)."""
     return Sandbox(
         seed=seed,
         jumpseller_port=jumpseller_port,
