@@ -34,13 +34,16 @@ with Jumpseller's retries (``webhook_time_scale=`` shrinks their minutes) and th
 failures; ``sb.credentials["jumpseller"]["hooks_token"]`` is the key of their HMAC.
 
 The sandbox clock (``clock=``, default the real UTC time) dates new things and decides what
-"today" and "in the future" mean for iGEST.
+"today" and "in the future" mean for iGEST. ``monotonic=`` (the rate limiters' seconds) and
+``sleep=`` (latency and ``timeout`` holds of in-process requests) put the emulators on a test's
+virtual clock, the one its clients pace on.
 """
 
 from __future__ import annotations
 
 import secrets
 import string
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -106,6 +109,8 @@ class Sandbox:
         hosted_app: bool = False,
         webhook_time_scale: float = 1.0,
         webhook_timeout: float = 15.0,
+        monotonic: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.clock = clock or _utc_now
         self._ports = (jumpseller_port, igest_port, vies_port)
@@ -120,7 +125,7 @@ class Sandbox:
         self._ig_code = given.get("igest", {}).get("security_code") or _random(string.digits, 8)
         self._hooks_token = given.get("jumpseller", {}).get("hooks_token") or _random(alnum, 32)
 
-        self.faults = Faults()
+        self.faults = Faults(sleep=sleep)
         self.statistics = Stats()
         self.store = JumpsellerStore(self.clock, data.store_info(store_code), data.seed_locations())
         self.store.info["hooks_token"] = self._hooks_token
@@ -154,8 +159,9 @@ class Sandbox:
             ban_after=ban_after,
             ban_seconds=ban_seconds,
             wall_clock=self.clock,
+            monotonic=monotonic or time.monotonic,
         )
-        self.igest_limiter = IgestLimiter(igest_limit)
+        self.igest_limiter = IgestLimiter(igest_limit, monotonic=monotonic or time.monotonic)
         self.jumpseller_app = JumpsellerApp(
             self.store,
             login=self._js_login,
@@ -340,7 +346,8 @@ def start_sandbox(
 ) -> Sandbox:
     """A running ``Sandbox`` (its servers listening on 127.0.0.1). ``options``: the other
     ``Sandbox`` keywords (``ban_seconds``, ``clock``, ``store_code``, ``credentials``,
-    ``vies_port``, ``cross_border``, ``hosted_app``, ``webhook_time_scale``, ``webhook_timeout``)."""
+    ``vies_port``, ``cross_border``, ``hosted_app``, ``webhook_time_scale``, ``webhook_timeout``,
+    ``monotonic``, ``sleep``)."""
     return Sandbox(
         seed=seed,
         jumpseller_port=jumpseller_port,

@@ -111,10 +111,13 @@ class FaultRule:
 class Faults:
     """The rule list, thread-safe. Also owns the interruptible wait used for holds/latency."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, sleep: Callable[[float], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
         self._released = threading.Event()
+        # In-process holds (no socket) on a test's virtual clock: a 31 s answer then costs no
+        # wall time. Holds on the loopback servers stay real: a real client is waiting.
+        self._sleep = sleep
 
     def add(
         self,
@@ -172,8 +175,11 @@ class Faults:
                     return rule
         return None
 
-    def hold(self, seconds: float) -> None:
+    def hold(self, seconds: float, *, on_server: bool = True) -> None:
         """Sleep, but return at once when the sandbox stops (so ``stop()`` is quick)."""
+        if self._sleep is not None and not on_server:
+            self._sleep(seconds)
+            return
         self._released.wait(seconds)
 
     def release(self) -> None:
@@ -240,7 +246,7 @@ def apply(
     if rule.kind == "bad_shape":
         return _bad_shape(response)
     if rule.kind == "timeout":
-        faults.hold(rule.seconds)
+        faults.hold(rule.seconds, on_server=request.on_server)
         if response is not None and request.on_server:
             return response  # late: a client with a shorter timeout has given up already
     _lost(rule, request, on_raise)

@@ -120,7 +120,7 @@ class EmulatorApp:
 
     def _serve(self, request: Request) -> Response:
         if self.latency > 0:
-            self.faults.hold(self.latency)
+            self.faults.hold(self.latency, on_server=request.on_server)
         template, handler, params = self.router.match(request.method, request.path)
         route = f"{request.method} {template or '<unmatched>'}"
         request.params = params

@@ -74,9 +74,10 @@ def test_a_server_that_never_answers_fails_within_the_whole_request_timeout(sile
         with pytest.raises(TransportError) as caught:
             service.request(method, "/things", json_body={"a": 1} if method == "POST" else None)
         elapsed = time.monotonic() - start
-    # One attempt used the whole budget: no retry, no second 1.5 s (the old per-phase
-    # timeouts and four attempts took minutes).
-    assert 1.4 <= elapsed < 2.5, elapsed
+    # One attempt used the whole budget: no retry (one connection), no second 1.5 s (the old
+    # per-phase timeouts and four attempts took minutes). The upper bound leaves a busy
+    # machine seconds of slack: the count of connections is the exact check.
+    assert 1.4 <= elapsed < 1.5 * 3, elapsed
     assert len(silent.accepted) == 1
     assert str(caught.value) == (
         f"Demo {method} /things: timed out waiting for the response from "
@@ -91,7 +92,7 @@ def test_retries_share_the_budget_instead_of_each_getting_a_full_timeout(silent)
         start = time.monotonic()
         with pytest.raises(TransportError):
             service.request("GET", "/things")
-        assert time.monotonic() - start < 3.5
+        assert time.monotonic() - start < 2.5 * 2  # not two budgets (slack for a busy machine)
     assert len(silent.accepted) == 1
 
 
@@ -120,6 +121,7 @@ def test_the_jumpseller_client_keeps_the_budget_it_is_given(silent):
         start = time.monotonic()
         with pytest.raises(TransportError) as caught:
             client.store_info()
-        assert time.monotonic() - start < 2.0
+        assert time.monotonic() - start < 1.0 * 3  # not 30 s (slack for a busy machine)
+    assert len(silent.accepted) == 1
     assert f"127.0.0.1:{silent.port}" in str(caught.value)
     assert "secret-token" not in str(caught.value)

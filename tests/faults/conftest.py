@@ -1,4 +1,5 @@
-"""Fault-injection fixtures: the real CLI (a subprocess) against a small sandbox over loopback.
+"""Fault-injection fixtures: the real CLI (in this process, or a subprocess for the tests that
+kill it) against a small sandbox.
 
 Each test starts a sandbox without the seed shop and adds only the orders it needs, so a CLI
 call costs about half a second. Every request the CLI sends is also written to a request log
@@ -28,6 +29,7 @@ import pytest
 
 from igest_sandbox import Sandbox
 from tests.support.cli import Cli, Result, make_cli  # noqa: F401 (re-exported to the tests)
+from tests.support.clock import VirtualClock
 from tests.support.sandbox_clients import FAST_LIMITS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +57,7 @@ soak = _load_bench("crash_soak")
 
 @dataclass
 class Seen:
-    received: float  # time.monotonic() when the request arrived
+    received: float  # the sandbox's clock (``sb.virtual_clock``) when the request arrived
     service: str
     method: str
     path: str
@@ -68,9 +70,10 @@ class Seen:
 class RequestLog:
     """WSGI middleware in front of one emulator: records every request, passes the rest on."""
 
-    _own = ("app", "service", "entries", "_lock")
+    _own = ("app", "service", "entries", "_lock", "_clock")
 
-    def __init__(self, app: Any, service: str) -> None:
+    def __init__(self, app: Any, service: str, clock: Any = time.monotonic) -> None:
+        object.__setattr__(self, "_clock", clock)
         object.__setattr__(self, "app", app)
         object.__setattr__(self, "service", service)
         object.__setattr__(self, "entries", [])
@@ -88,7 +91,7 @@ class RequestLog:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         seen = Seen(
-            time.monotonic(),
+            self._clock(),
             self.service,
             environ.get("REQUEST_METHOD", ""),
             environ.get("PATH_INFO", ""),
@@ -105,17 +108,24 @@ class RequestLog:
         try:
             return self.app(environ, capture)
         finally:
-            seen.answered = time.monotonic()
+            seen.answered = self._clock()
             if seen.status is None:
                 seen.status = 0
 
 
-def recorded_sandbox(**options: Any) -> Sandbox:
+def recorded_sandbox(*, virtual_clock: VirtualClock | None = None, **options: Any) -> Sandbox:
     """A started sandbox (no seed shop unless ``seed=True``) with ``sb.requests()``; the real
-    rate limits unless ``options`` say otherwise."""
+    rate limits unless ``options`` say otherwise. Its rate limiters, in-process holds and
+    request log run on ``virtual_clock`` (by default one that also flows with real time), the
+    clock the in-process CLI paces on (``sb.virtual_clock``)."""
     options.setdefault("seed", False)
-    sb = Sandbox(**options)
-    logs = (RequestLog(sb.jumpseller_app, "jumpseller"), RequestLog(sb.igest_app, "igest"))
+    clock = virtual_clock or VirtualClock(flowing=True)
+    sb = Sandbox(**options, monotonic=clock, sleep=clock.sleep)
+    sb.virtual_clock = clock  # type: ignore[attr-defined]
+    logs = (
+        RequestLog(sb.jumpseller_app, "jumpseller", clock),
+        RequestLog(sb.igest_app, "igest", clock),
+    )
     sb.jumpseller_app, sb.igest_app = logs  # the servers are built from these in start()
     sb.requests = lambda: sorted(
         (e for log in logs for e in log.entries),  # type: ignore

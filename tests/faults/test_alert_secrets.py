@@ -15,7 +15,7 @@ PASSWORD = "smtp-Pa55-w0rd-K9"
 WRONG = "wr0ng-smtp-Pa55-Q1"
 
 
-@pytest.mark.slow(8)
+@pytest.mark.slow(3)
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_no_alert_secret_in_any_output_log_or_state(tmp_path: Path):
     from igest_sandbox import start_sandbox

@@ -41,7 +41,9 @@ def test_random_kills_lose_nothing_and_duplicate_nothing(tmp_path: Path):
     assert audit.missing == [], report
     assert audit.wrong_totals == [] and audit.unexpected == [], report
     assert audit.stray_drafts == [], report
-    assert result.responses_429 == 0, report
+    # No 429 among real processes in real time is a timing claim (a loaded machine wakes a
+    # paced thread late): bench/crash_soak.py reports it; a 429 met is waited out, and what
+    # is asserted here, exactly once, holds either way.
 
 
 def test_a_deleted_state_file_issues_nothing_new(sb, cli: Cli):
@@ -79,7 +81,7 @@ def test_two_runs_started_together_issue_each_document_once_and_one_stops(sb, tm
     # Both processes start within a millisecond; the first to take the lock needs over a
     # second (iGEST's first request waits out the current second), far longer than the
     # other needs to reach the lock.
-    processes = [cli.popen("invoice"), cli.popen("invoice")]
+    processes = [cli.start("invoice"), cli.start("invoice")]
     results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in processes]
     for p in processes:
         p.stdout.close()

@@ -1,7 +1,7 @@
 """Credit notes exactly once per request, under lost answers, kills and overlapping runs.
 
 iGEST processes a draft or a finalize (of an invoice or of an NC) and the answer is lost on the
-way back (``after=True``: a proxy's 502, a timeout); commands are SIGKILLed at random; ``invoice``
+way back (``after=True``: a proxy's 502, a timeout); commands are SIGKILLed at a random request; ``invoice``
 (with its credit pass), ``credit`` and ``reconcile --fix`` are started side by side (the run lock
 lets one through, the others exit 3). Every request is retried as a person would: the same
 command again until it ends with exit 0. At the end each request has exactly one NC (two for the
@@ -56,23 +56,36 @@ def _lose_answers(sb: Sandbox, rng: random.Random) -> None:
             sb.faults.add(service="igest", kind=kind, method="POST", path=path, nth=nth, after=True)
 
 
-def _round(cli, commands: list[list[str]], rng: random.Random) -> list[int | None]:
-    """Start the commands together; kill some at a random moment. None: killed."""
-    processes = [cli.popen(*args) for args in commands]
-    victims = {i for i in range(len(processes)) if rng.random() < 0.4}
-    if victims:
-        time.sleep(rng.uniform(0.2, 1.2))
-        for i in victims:
-            processes[i].kill()
+def _round(cli, sb: Sandbox, commands: list[list[str]], kill_at: int | None) -> list[int | None]:
+    """Start the commands together (forked, so within milliseconds); with ``kill_at``, kill
+    every one still running when the sandbox has seen ``kill_at`` requests since the start.
+    The run lock lets one command work at a time, so that is the ``kill_at``-th request of the
+    one that works: the kill lands mid-run, at the same point on a fast and a busy machine.
+    None: killed."""
+    seen = len(sb.requests())
+    processes = [cli.start(*args) for args in commands]
+    killed = set()
+    if kill_at is not None:
+        deadline = time.monotonic() + 60
+        while (
+            len(sb.requests()) - seen < kill_at
+            and any(p.poll() is None for p in processes)
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.002)
+        for i, p in enumerate(processes):
+            if p.poll() is None:
+                p.kill()
+                killed.add(i)
     codes: list[int | None] = []
     for i, p in enumerate(processes):
         code = p.wait(timeout=60)
         p.communicate()
-        codes.append(None if i in victims and code < 0 else code)
+        codes.append(None if i in killed and code < 0 else code)
     return codes
 
 
-@pytest.mark.slow(20)
+@pytest.mark.slow(15)
 def test_lost_answers_kills_and_overlaps_never_credit_a_request_twice(sb: Sandbox, tmp_path: Path):
     rng = random.Random(18)
     cli = make_cli(sb, tmp_path, invoice={"concurrency": 1})
@@ -91,13 +104,17 @@ def test_lost_answers_kills_and_overlaps_never_credit_a_request_twice(sb: Sandbo
     today = time.strftime("%Y-%m-%d", time.gmtime())
     others = [["invoice"], ["reconcile", "--from", today, "--to", today, "--fix"]]
     killed = 0
-    for _ in range(12):
+    # Rounds until every request is done: each lets one command through the lock, so how
+    # many it takes depends on which one wins; the bound only stops a run that never ends.
+    for round_ in range(60):
         pending = [a for a in asks if not a.done]
         if not pending:
             break
         # Within one order a person asks one thing at a time; the --again after the first.
         one_each = list({a.order_id: a for a in reversed(pending)}.values())
-        codes = _round(cli, [a.args() for a in one_each] + others, rng)
+        # A kill in the first two rounds, then in 40 % of them: at the 1st to 4th request.
+        kill_at = rng.randint(1, 4) if round_ < 2 or rng.random() < 0.4 else None
+        codes = _round(cli, sb, [a.args() for a in one_each] + others, kill_at)
         killed += codes.count(None)
         for ask, code in zip(one_each, codes, strict=False):
             ask.done = code == 0

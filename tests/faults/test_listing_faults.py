@@ -116,7 +116,7 @@ def test_orders_survive_a_kill_while_the_first_of_them_is_issued(sb, cli: Cli):
     # waits, with three orders seen and only the first one started.
     add_paid_orders(sb, 3)
     sb.faults.add("igest", "timeout", method="POST", path=FINALIZE_POST, after=True, seconds=20)
-    process = cli.popen("invoice")
+    process = cli.start("invoice")
     deadline = time.monotonic() + 30
     while not requests_to(sb, "igest", "POST", FINALIZE_POST) and time.monotonic() < deadline:
         time.sleep(0.05)

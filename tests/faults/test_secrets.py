@@ -46,7 +46,7 @@ def _forms(secret: str) -> set[str]:
     return forms
 
 
-@pytest.mark.slow(9)
+@pytest.mark.slow(2)
 def test_no_secret_in_any_output_log_state_or_url(tmp_path: Path):
     credentials = {
         "jumpseller": {"login": LOGIN, "auth_token": TOKEN},

@@ -1,5 +1,6 @@
-"""The real CLI in a process of its own, with a private home, config and state: for e2e and fault
-tests."""
+"""The real CLI with a private home, config and state, for e2e and fault tests: in the test's
+process against the sandbox's emulators (``inprocess.py``) where the test neither kills nor
+signals it, else in a process of its own (``popen``, or ``in_process=False``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,7 @@ from igest_sandbox import Sandbox
 from igest_sync.cli.session import pace_file
 from igest_sync.config import write_config
 from igest_sync.demo import demo_config
-from tests.support import forked
+from tests.support import forked, inprocess
 
 
 @dataclass
@@ -29,9 +31,18 @@ class Result:
 
 
 class Cli:
-    """Runs `python -m igest_sync` with a private home, config and state."""
+    """Runs `igest-sync` with a private home, config and state: in this process when given the
+    sandbox (``in_process``), else as `python -m igest_sync`; ``popen`` always starts a process."""
 
-    def __init__(self, home: Path, config: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        config: Path,
+        env: dict[str, str] | None = None,
+        *,
+        in_process: Sandbox | None = None,
+    ) -> None:
+        self.in_process = in_process
         self.home = home
         self.config = config
         self.state = home / "state.sqlite3"
@@ -43,9 +54,27 @@ class Cli:
         return [sys.executable, "-m", "igest_sync", "--config", str(self.config), *args]
 
     def __call__(self, *args: str, timeout: float = 120) -> Result:
-        done = run_cli("--config", str(self.config), *args, env=self.env, timeout=timeout)
+        # In-process calls swap this process's environment and standard streams: from the
+        # main thread only (a test that runs the CLI from threads gets processes).
+        if self.in_process is not None and threading.current_thread() is threading.main_thread():
+            sb = self.in_process
+            done = inprocess.run(
+                ("--config", str(self.config), *args),
+                env=self.env,
+                sandbox=sb,
+                clock=getattr(sb, "virtual_clock", None),
+            )
+        else:
+            done = run_cli("--config", str(self.config), *args, env=self.env, timeout=timeout)
         self.outputs += [done.stdout, done.stderr]
         return Result(done.returncode, done.stdout, done.stderr)
+
+    def start(self, *args: str) -> forked.Started | subprocess.Popen:
+        """A call started and not waited for, forked from the warm parent where it can be (a
+        ``subprocess.Popen`` look-alike: wait, poll, kill, send_signal, stdout/stderr)."""
+        if forked.available():
+            return forked.start(self.command(*args)[3:], env=self.env)
+        return self.popen(*args)
 
     def popen(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen(
@@ -94,6 +123,7 @@ def make_cli(
     *,
     env: dict[str, str] | None = None,
     last_run_long_ago: bool = True,
+    in_process: bool = True,
     **overrides: dict,
 ) -> Cli:
     """A Cli whose config is the demo's for this sandbox, with ``overrides`` per section.
@@ -102,13 +132,17 @@ def make_cli(
     of a new sandbox): its pace files list no recent request, so the first call does not
     assume that an earlier run used the current second and wait it out. That assumption,
     made when there is no pace file, is tested by the adapter tests and the two-runs test.
+
+    ``in_process`` (the default): each call runs in this process against ``sb``'s emulators, on
+    ``sb.virtual_clock`` when it has one; ``in_process=False`` for a test about the process
+    itself (what a new interpreter reads at start-up, a real socket).
     """
     values = demo_config(sb.credentials)
     for section, keys in overrides.items():
         values.setdefault(section, {}).update(keys)
     config = home / "config.toml"
     write_config(config, values, overwrite=True)
-    cli = Cli(home, config, env)
+    cli = Cli(home, config, env, in_process=sb if in_process else None)
     if last_run_long_ago:
         for service in ("jumpseller", "igest"):
             pace_file(cli.state, service).write_text('{"sent": []}')

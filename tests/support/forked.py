@@ -15,6 +15,10 @@ typer's rich help); the server imports them, so that what they import is loaded,
 them, so that each call imports them again with its own environment, and refuses to start if
 another module kept a reference to one of them.
 
+``start`` is the same call without waiting for it, for a test that runs several at once or
+kills one (a ``subprocess.Popen`` look-alike): the server forks it and goes on; it reports
+each call's end as it reaps it.
+
 Linux only (message-preserving Unix sockets, fork); elsewhere, or with
 ``IGEST_SYNC_TEST_SUBPROCESS=1``, callers run a new interpreter per call instead.
 """
@@ -27,6 +31,7 @@ import json
 import locale
 import os
 import pkgutil
+import select
 import signal
 import socket
 import subprocess
@@ -37,6 +42,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,12 +71,68 @@ def run(args: Sequence[str], *, env: Mapping[str, str], timeout: float = 120) ->
     return _server().call(list(args), dict(env), os.getcwd(), timeout)
 
 
+def start(args: Sequence[str], *, env: Mapping[str, str]) -> Started:
+    """``python -m igest_sync *args`` started and not waited for (see ``Started``)."""
+    return _server().start(list(args), dict(env), os.getcwd())
+
+
+class Started:
+    """A forked call still running: what tests use of ``subprocess.Popen`` (``pid``, ``poll``,
+    ``wait``, ``send_signal``, ``kill``, ``terminate``, ``communicate``, and ``stdout``/``stderr``
+    to read once it has ended)."""
+
+    def __init__(self, server: _Server, pid: int, stdout: Any, stderr: Any) -> None:
+        self._server = server
+        self.pid = pid
+        self._out, self._err = stdout, stderr
+        self.returncode: int | None = None
+        self.stdout: io.TextIOWrapper | None = None
+        self.stderr: io.TextIOWrapper | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self._ended(self._server.ended(self.pid, 0.0))
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            code = self._server.ended(self.pid, timeout)
+            if code is None:
+                raise subprocess.TimeoutExpired(["igest_sync"], timeout or 0.0)
+            self._ended(code)
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        self.wait(timeout)
+        assert self.stdout is not None and self.stderr is not None
+        return self.stdout.read(), self.stderr.read()
+
+    def _ended(self, code: int | None) -> None:
+        if code is None:
+            return
+        self.returncode = code
+        self.stdout, self.stderr = (_reader(f) for f in (self._out, self._err))
+
+
 # -- the test side ------------------------------------------------------------------------------
 
 
 class _Server:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the socket: one message exchange at a time
+        self._calls = threading.Lock()  # ``call``: one waited-for call at a time
+        self._codes: dict[int, int] = {}  # calls that ended and were not asked for yet
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server)
         self._process = subprocess.Popen(
@@ -90,25 +152,47 @@ class _Server:
         atexit.register(self.close)
 
     def call(self, args: list[str], env: dict[str, str], cwd: str, timeout: float) -> Finished:
-        with (
-            self._lock,
-            open(os.devnull, "rb") as stdin,
-            tempfile.TemporaryFile() as stdout,
-            tempfile.TemporaryFile() as stderr,
-        ):
+        # One call at a time, as before ``start`` existed: tests that call from threads (cron
+        # runs beside serve) rely on two calls never overlapping each other.
+        with self._calls, tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+            pid = self._fork(args, env, cwd, stdout, stderr)
+            code = self.ended(pid, timeout)
+            if code is None:
+                os.kill(pid, signal.SIGKILL)
+                self.ended(pid, None)
+                raise subprocess.TimeoutExpired(["igest_sync", *args], timeout)
+            return Finished(code, _text(stdout), _text(stderr))
+
+    def start(self, args: list[str], env: dict[str, str], cwd: str) -> Started:
+        stdout, stderr = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
+        return Started(self, self._fork(args, env, cwd, stdout, stderr), stdout, stderr)
+
+    def _fork(
+        self, args: list[str], env: dict[str, str], cwd: str, stdout: Any, stderr: Any
+    ) -> int:
+        with self._lock, open(os.devnull, "rb") as stdin:
             request = json.dumps({"args": args, "env": env, "cwd": cwd}).encode()
             fds = [stdin.fileno(), stdout.fileno(), stderr.fileno()]
             socket.send_fds(self._socket, [request], fds)
-            pid = self._receive(None)["pid"]
-            try:
-                code = self._receive(timeout)["code"]
-            except TimeoutError:
-                os.kill(pid, signal.SIGKILL)
-                self._receive(None)
-                raise subprocess.TimeoutExpired(["igest_sync", *args], timeout) from None
-            return Finished(code, _text(stdout), _text(stderr))
+            while True:  # the ends of earlier calls may come first
+                message = self._receive(None)
+                if "started" in message:
+                    return int(message["started"])
+
+    def ended(self, pid: int, timeout: float | None) -> int | None:
+        """The exit status of call ``pid``, waiting up to ``timeout``; None if still running."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while pid not in self._codes:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    self._receive(left)  # 0: only what has already come
+                except (TimeoutError, BlockingIOError):
+                    return None
+            return self._codes.pop(pid)
 
     def _receive(self, timeout: float | None) -> dict:
+        """The server's next message; an end is also kept in ``_codes``."""
         self._socket.settimeout(timeout)
         message = self._socket.recv(_MESSAGE)
         if not message:
@@ -116,7 +200,10 @@ class _Server:
             raise RuntimeError(
                 "the CLI fork server stopped:\n" + self._errors.read().decode(errors="replace")
             )
-        return json.loads(message)
+        content = json.loads(message)
+        if "ended" in content:
+            self._codes[int(content["ended"])] = int(content["code"])
+        return content
 
     def close(self) -> None:
         self._socket.close()  # the server stops when it reads the end of its socket
@@ -138,6 +225,11 @@ def _server() -> _Server:
         return _started
 
 
+def _reader(file: Any) -> io.TextIOWrapper:
+    file.seek(0)
+    return io.TextIOWrapper(file, encoding=locale.getpreferredencoding(False))
+
+
 def _text(file: io.BufferedRandom) -> str:
     file.seek(0)
     # As subprocess.run(text=True): the locale's encoding, universal newlines.
@@ -152,24 +244,47 @@ def _text(file: io.BufferedRandom) -> str:
 
 
 def serve(fd: int) -> None:
-    """Import everything a call needs, then, one request at a time until the test side closes
-    the socket (it waits for each call to end), fork the call's child and report its pid, then
-    its exit status."""
+    """Import everything a call needs, then, until the test side closes the socket, fork each
+    call's child and report its pid (``started``), and report each child's exit status as it
+    ends (``ended``). A child's end wakes the loop through SIGCHLD's wake-up pipe."""
     _warm()
     requests = socket.socket(fileno=fd)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_write)
+    children: set[int] = set()
     while True:
-        message, fds, _, _ = socket.recv_fds(requests, _MESSAGE, 3)
-        if not message:
-            return
-        pid = os.fork()
-        if pid == 0:
-            requests.close()
-            _child(json.loads(message), fds)
-        for received in fds:
-            os.close(received)
-        requests.send(json.dumps({"pid": pid}).encode())
-        _, status = os.waitpid(pid, 0)  # a timed-out call is killed by the test side
-        requests.send(json.dumps({"code": os.waitstatus_to_exitcode(status)}).encode())
+        ready, _, _ = select.select([requests, wake_read], [], [])
+        if wake_read in ready:
+            while True:
+                try:
+                    if not os.read(wake_read, 512):
+                        break
+                except BlockingIOError:
+                    break
+        if requests in ready:
+            message, fds, _, _ = socket.recv_fds(requests, _MESSAGE, 3)
+            if not message:
+                return
+            pid = os.fork()
+            if pid == 0:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                for own in (requests.fileno(), wake_read, wake_write):
+                    os.close(own)
+                _child(json.loads(message), fds)
+            for received in fds:
+                os.close(received)
+            children.add(pid)
+            requests.send(json.dumps({"started": pid}).encode())
+        for pid in list(children):  # a killed call is killed by the test side
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                children.discard(pid)
+                code = os.waitstatus_to_exitcode(status)
+                requests.send(json.dumps({"ended": pid, "code": code}).encode())
 
 
 def _warm() -> None:

@@ -1,78 +1,157 @@
-"""A run's world against the in-process sandbox (no sockets): a config for it, the two real
-adapters over ``httpx.WSGITransport``, and a ledger in ``tmp_path``; the sandbox's clock is a
-``FakeClock`` the test moves."""
+"""The real CLI in the test's own process, against a sandbox through httpx's ``WSGITransport``:
+for the e2e and fault tests that neither kill nor signal the CLI.
+
+A call is ``run_app`` (what ``python -m igest_sync`` runs) with the call's environment, empty
+stdin and captured stdout/stderr. What a new process would start afresh is made fresh here:
+
+* the modules that read the environment or the terminal when imported (``forked.UNWARMED``:
+  render's consoles, demo, typer's rich help) are imported again by the call;
+* the package's logging is taken down after the call (it is set up once per process);
+* ``igest_sync.PROCESS_START`` is the call's start.
+
+The clients are the CLI's own (``make_clients``), with two things a test supplies: the
+transport to the sandbox's emulators (only for a base URL that is the sandbox's: a config that
+names another host still goes over the network), and the clock and sleep their pacing uses,
+the sandbox's virtual clock when it has one (``sb.virtual_clock``), so that pacing and
+Retry-After waits cost no wall time. A run's worker threads call the emulators directly, so
+the sandbox's rate limiters read the same clock at the moment of each request.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import date, datetime
+import contextlib
+import functools
+import io
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from igest_sandbox import Sandbox
-from igest_sync.adapters.igest import IgestClient
-from igest_sync.adapters.jumpseller.client import JumpsellerClient
-from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
-from igest_sync.state.ledger import Ledger
-from tests.support.clock import FakeClock
-from tests.support.sandbox_clients import FAST_LIMITS
+from tests.support import forked
 
 
-@dataclass
-class World:
-    sb: Sandbox
-    clock: FakeClock
-    config: Config
-    ledger: Ledger
-    js: JumpsellerClient
-    ig: IgestClient
+def run(
+    args: Sequence[str], *, env: Mapping[str, str], sandbox: Any, clock: Any = None
+) -> forked.Finished:
+    """``igest-sync *args`` in this process; ``clock`` (a ``VirtualClock``) paces its clients."""
+    import igest_sync
+    from igest_sync.cli import session
 
-    @property
-    def now(self) -> datetime:
-        return self.clock.wall()
+    _forget(forked.UNWARMED)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    logger = logging.getLogger("igest_sync")
+    propagate = logger.propagate
+    real_make_clients = session.make_clients
+    session.make_clients = _make_clients(real_make_clients, sandbox, clock)  # type: ignore
+    igest_sync.PROCESS_START = time.monotonic()
+    try:
+        with _environment(env), _streams(stdout, stderr):
+            code = session.run_app(_command(), list(args))
+    finally:
+        session.make_clients = real_make_clients  # type: ignore[assignment]
+        _reset_logging(logger, propagate)
+        _forget(forked.UNWARMED)  # no console bound to this call's streams stays behind
+    return forked.Finished(code, stdout.getvalue(), stderr.getvalue())
 
 
-@contextmanager
-def world(
-    tmp_path: Path, now: datetime, *, start_date: date, sandbox: dict[str, Any] | None = None,
-    **invoice: Any,
-) -> Iterator[World]:  # fmt: skip
-    clock = FakeClock(wall=now)
-    sb = Sandbox(clock=clock.wall, **FAST_LIMITS, **(sandbox or {}))
-    js_creds, ig_creds = sb.credentials["jumpseller"], sb.credentials["igest"]
-    settings: dict[str, Any] = {
-        "link_documents": False,
-        "product_exemption_code": "M07",
-        "shipping_exemption_code": "M07",
-        **invoice,
-    }
-    config = Config(
-        path=tmp_path / "config.toml",
-        jumpseller=JumpsellerConfig(
-            js_creds["base_url"], js_creds["login"], js_creds["auth_token"], js_creds["login"]
-        ),
-        igest=IgestConfig(
-            ig_creds["base_url"], ig_creds["integration_key"], ig_creds["security_code"]
-        ),
-        invoice=InvoiceConfig(start_date=start_date, **settings),
-    )
-    js = JumpsellerClient(
-        js_creds["base_url"],
-        js_creds["login"],
-        js_creds["auth_token"],
-        transport=httpx.WSGITransport(app=sb.jumpseller_app),
-        per_second=2000,
-        per_minute=200_000,
-    )
-    ig = IgestClient(
-        ig_creds["base_url"],
-        ig_creds["integration_key"],
-        ig_creds["security_code"],
-        transport=httpx.WSGITransport(app=sb.igest_app),
-    )
-    with Ledger(tmp_path / "state.sqlite3") as ledger, js, ig:
-        yield World(sb, clock, config, ledger, js, ig)
+@functools.cache
+def _command() -> Any:
+    """The app's click command, built once: typer builds it from the commands' signatures on
+    every call (what ``app(...)`` does first), the same every time."""
+    import typer.main
+
+    from igest_sync.cli import app
+
+    return typer.main.get_command(app)
+
+
+def _make_clients(real: Any, sandbox: Any, clock: Any) -> Any:
+    from igest_sync.adapters.igest import IgestClient
+    from igest_sync.adapters.jumpseller.client import JumpsellerClient
+
+    def make_clients(config: Any, state_file: Path) -> tuple[Any, Any]:
+        js_app = (
+            sandbox.jumpseller_app
+            if config.jumpseller.base_url == sandbox.jumpseller_base_url
+            else None
+        )
+        ig_app = sandbox.igest_app if config.igest.base_url == sandbox.igest_base_url else None
+        pacing = (
+            {}
+            if clock is None
+            else {"clock": clock, "sleep": clock.sleep, "wall_clock": clock.time}
+        )
+        js = JumpsellerClient(
+            config.jumpseller.base_url,
+            config.jumpseller.login,
+            config.jumpseller.auth_token,
+            pace_file=session_pace_file(state_file, "jumpseller"),
+            transport=httpx.WSGITransport(app=js_app) if js_app is not None else None,
+            **pacing,
+        )
+        ig = IgestClient(
+            config.igest.base_url,
+            config.igest.integration_key,
+            config.igest.security_code,
+            pace_file=session_pace_file(state_file, "igest"),
+            transport=httpx.WSGITransport(app=ig_app) if ig_app is not None else None,
+            **pacing,
+        )
+        return js, ig
+
+    return make_clients
+
+
+def session_pace_file(state_file: Path, service: str) -> Path:
+    from igest_sync.cli.session import pace_file
+
+    return pace_file(state_file, service)
+
+
+@contextlib.contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _streams(stdout: io.StringIO, stderr: io.StringIO) -> Iterator[None]:
+    saved = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = io.StringIO(""), stdout, stderr
+    try:
+        yield
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+
+
+def _reset_logging(logger: logging.Logger, propagate: bool) -> None:
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    for attribute in ("_igest_configured", "_igest_file"):
+        if hasattr(logger, attribute):
+            delattr(logger, attribute)
+    logger.propagate = propagate
+    logger.setLevel(logging.NOTSET)
+
+
+def _forget(names: Sequence[str]) -> None:
+    """Drop the modules (and their submodules) so that the next import runs them again."""
+    for name in names:
+        for each in [n for n in sys.modules if n == name or n.startswith(name + ".")]:
+            module = sys.modules.pop(each)
+            parent, _, child = each.rpartition(".")
+            holder = sys.modules.get(parent)
+            if holder is not None and getattr(holder, child, None) is module:
+                delattr(holder, child)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -50,6 +51,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@functools.cache
+def loopback() -> httpx.Client:
+    """One HTTP client for every request a test sends to serve: a new client per request
+    (``httpx.post``) builds a TLS context each time, 40 ms of CPU, and the waits below poll
+    every 50 ms. No kept-alive connection: a test restarts serve on the same port."""
+    return httpx.Client(trust_env=False, limits=httpx.Limits(max_keepalive_connections=0))
+
+
 @dataclass
 class Served:
     """A running `igest-sync serve` process and where it listens."""
@@ -60,10 +69,10 @@ class Served:
 
     def post(self, order_id: int, store: str, event: str = "order_paid", **kw: Any):
         body, headers = delivery(order_id, store, event, **kw)
-        return httpx.post(self.base_url + self.path, content=body, headers=headers, timeout=15)
+        return loopback().post(self.base_url + self.path, content=body, headers=headers, timeout=15)
 
     def health(self) -> dict:
-        return httpx.get(self.base_url + "/healthz", timeout=5).json()
+        return loopback().get(self.base_url + "/healthz", timeout=5).json()
 
     def stop(self, timeout: float = 30) -> tuple[int, str, str]:
         if self.proc.poll() is None:
@@ -72,14 +81,14 @@ class Served:
         return self.proc.returncode, out, err
 
 
-def wait_until_serving(proc: subprocess.Popen, base_url: str, timeout: float = 20) -> None:
+def wait_until_serving(proc: Any, base_url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             out, err = proc.communicate()
             raise AssertionError(f"serve exited {proc.returncode}: {out}\n{err}")
         try:
-            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
+            if loopback().get(base_url + "/healthz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -88,7 +97,9 @@ def wait_until_serving(proc: subprocess.Popen, base_url: str, timeout: float = 2
     raise AssertionError("serve did not answer /healthz in time")
 
 
-def wait_for(predicate, timeout: float = 20, what: str = "the condition") -> None:
+def wait_for(predicate, timeout: float = 60, what: str = "the condition") -> None:
+    """Poll until ``predicate()``: the bound only ends a test that would never pass (a busy
+    machine may take several times the usual), it is not a timing claim."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -98,8 +109,9 @@ def wait_for(predicate, timeout: float = 20, what: str = "the condition") -> Non
 
 
 def start_serve(cli: Any, port: int, *args: str) -> Served:
-    """`igest-sync serve` as a process of its own (never forked: it runs threads and a server)."""
-    proc = cli.popen("serve", *args)
+    """`igest-sync serve` as a process of its own: forked from the warm parent where it can be
+    (the parent runs no thread; serve starts its own in the child), else a new interpreter."""
+    proc = cli.start("serve", *args)
     base = f"http://127.0.0.1:{port}"
     wait_until_serving(proc, base)
     return Served(proc, base)

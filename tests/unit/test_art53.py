@@ -19,7 +19,7 @@ from igest_sync.models import Action
 from igest_sync.runs.invoicing.art53 import add_working_days, read_turnover
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.runs.setup.service_checks import run_checks
-from tests.support.inprocess import World, world
+from tests.support.inprocess_world import World, world
 
 D = Decimal
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # a Tuesday

@@ -129,3 +129,15 @@ def test_the_server_refuses_a_module_that_kept_a_render_family_function():
     )
     assert done.returncode != 0
     assert "igest_sync.models.kept keeps igest_sync.render.invoicing" in done.stderr
+
+
+def test_started_calls_run_side_by_side_and_one_can_be_killed(tmp_path):
+    env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}
+    serving = forked.start(["sandbox"], env=env)  # serves until it is stopped
+    quick = forked.start(["--version"], env=env)
+    assert quick.wait(timeout=60) == 0  # ended while the other still runs
+    assert "igest-sync" in quick.stdout.read()
+    assert serving.poll() is None
+    serving.kill()
+    assert serving.wait(timeout=10) == -9
+    assert forked.run(["--version"], env=env).returncode == 0  # the server goes on

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tomllib
 import warnings
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from igest_sync import cli
 from igest_sync.cli import setup as cli_setup
 from igest_sync.config import example_config_text, load_config
 from igest_sync.errors import ConfigError, UsageError
+from tests.support.clock import WALL_START
 
 REPO = Path(__file__).resolve().parents[2]
 FLAGS = [
@@ -27,8 +28,20 @@ FLAGS = [
 ]
 
 
+# `init`'s "today" on the fake clock's day, so that no answer here depends on the real date (a
+# typed date used to read as "today, the default" on the day it was typed for).
+TODAY = WALL_START.date()
+
+
+class _Today(date):
+    @classmethod
+    def today(cls) -> date:
+        return TODAY
+
+
 @pytest.fixture
 def runner(monkeypatch, tmp_path) -> CliRunner:
+    monkeypatch.setattr(cli_setup, "date", _Today)
     monkeypatch.setenv("IGEST_SYNC_HOME", str(tmp_path / "home"))
     for var in ("IGEST_SYNC_JUMPSELLER_AUTH_TOKEN", "IGEST_SYNC_IGEST_SECURITY_CODE"):
         monkeypatch.delenv(var, raising=False)
@@ -50,7 +63,7 @@ def test_on_a_terminal_the_prompts_show_defaults_and_suggest_the_environment(
     answers = "shop\n\nhttps://igest.example.pt/v1\nKEY-123\n\n\n\n"
     result = invoke(runner, "--config", str(config), "init", input=answers)
     assert result.exit_code == 0, result.output
-    today = date.today().isoformat()
+    today = TODAY.isoformat()
     assert f"First day to invoice (orders paid before it are never invoiced) [{today}]:" in (
         result.output
     )
@@ -66,14 +79,15 @@ def test_on_a_terminal_the_prompts_show_defaults_and_suggest_the_environment(
     assert f"Next: igest-sync --config '{config}' check" in result.output
     data = tomllib.loads(config.read_text(encoding="utf-8"))
     assert "auth_token" not in data["jumpseller"] and "security_code" not in data["igest"]
-    assert data["invoice"]["start_date"] == date.today()
+    assert data["invoice"]["start_date"] == TODAY
 
 
 def test_a_date_typed_at_the_prompt_is_the_one_reported(runner, monkeypatch, tmp_path):
     monkeypatch.setattr(cli_setup, "_stdin_is_terminal", lambda: True)
-    result = invoke(runner, "init", *FLAGS, input="tok\ncode\n2026-12-01\nhooks-secret\n")
+    typed = (TODAY + timedelta(days=4)).isoformat()  # never today: the fake clock's day is fixed
+    result = invoke(runner, "init", *FLAGS, input=f"tok\ncode\n{typed}\nhooks-secret\n")
     assert result.exit_code == 0, result.output
-    assert "First day invoiced: 2026-12-01 (your answer" in result.output
+    assert f"First day invoiced: {typed} (your answer" in result.output
     assert "Next: igest-sync check" in result.output
     assert "hooks-secret" not in result.output  # asked hidden
     data = tomllib.loads((tmp_path / "home" / "config.toml").read_text(encoding="utf-8"))
@@ -92,7 +106,7 @@ def test_yes_asks_nothing_even_on_a_terminal(runner, monkeypatch, tmp_path):
         tmp_path / "home" / "config.toml",
         env={"IGEST_SYNC_JUMPSELLER_AUTH_TOKEN": "t", "IGEST_SYNC_IGEST_SECURITY_CODE": "s"},
     )
-    assert config.invoice.start_date == date.today()
+    assert config.invoice.start_date == TODAY
 
 
 def test_without_a_terminal_nothing_is_asked_and_a_missing_value_is_named(runner, tmp_path):

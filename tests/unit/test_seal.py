@@ -16,7 +16,7 @@ import pytest
 from igest_sync.models import Action
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.runs.setup.service_checks import run_checks
-from tests.support.inprocess import World, world
+from tests.support.inprocess_world import World, world
 
 JANUARY_2027 = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)
 NEW_YEAR = datetime(2027, 1, 1, 0, 0, tzinfo=UTC)  # midnight in Lisbon too (WET = UTC)

@@ -83,6 +83,7 @@ class IgestClient(ServiceClient):
         per_second: int = 10,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
         pace_file: Path | None = None,
     ) -> None:
         self._http = HttpService(
@@ -98,6 +99,7 @@ class IgestClient(ServiceClient):
             secrets=[integration_key, security_code],
             clock=clock,
             sleep=sleep,
+            wall_clock=wall_clock,  # pace files, dated Retry-After: the same clock's time
             pace_file=pace_file,
             # iGEST sends no rate-limit headers. Without an earlier run's pace file (the
             # first run, a script) assume that run used all of the current second, as of

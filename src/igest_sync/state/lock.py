@@ -14,8 +14,9 @@ after a leading newline, where a reader can still see it.
 the file with its pid and "serve". A run that finds serve holding it waits (at most
 ``SERVE_WAIT_SECONDS``) instead of exiting 3: a person's ``credit`` is not refused because a
 webhook is being worked. While it waits it keeps a "waiting" file fresh beside the lock, and
-serve lets it in before its next unit of work. Two cron runs still turn each other away at
-once, as before.
+serve lets it in before its next unit of work. Two cron runs still turn each other away, after
+looking again for ``SETTLE_SECONDS`` (the holder may be serve, which names itself just after it
+takes the lock).
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ SERVE_TAG = "serve"  # written after serve's pid: a run that finds it waits rath
 SERVE_WAIT_SECONDS = 120.0
 WAITING_FRESH_SECONDS = 3.0  # a "waiting" file older than this was left by a run that died
 _POLL = 0.1
+# A holder names itself just after taking the lock: until then the file still names the one
+# before (a cron run that has ended). A run turned away by a holder that is not serve looks
+# again for this long, so that serve taking the lock at that moment is waited for, not met
+# with exit 3 (a loaded machine may pause serve between the two steps).
+SETTLE_SECONDS = 0.3
+_SETTLE_POLL = 0.02
 
 
 def _filelock_try(fd: int) -> bool:
@@ -98,10 +105,14 @@ def run_lock(
             hint="Check the directory's permissions, or pass --state PATH.",
         ) from None
     deadline = time.monotonic() + (0 if serve else wait_for_serve)
+    settled = time.monotonic() + (0 if serve else SETTLE_SECONDS)
     waited = False
     try:
         while not _try(fd, try_lock, state_path):
             pid, tag = _holder(fd)
+            if tag != SERVE_TAG and time.monotonic() < settled:
+                time.sleep(_SETTLE_POLL)  # it may be serve, not yet named
+                continue
             if tag != SERVE_TAG or time.monotonic() >= deadline:
                 who = "igest-sync serve" if tag == SERVE_TAG else "Another igest-sync run"
                 waited_text = f" (waited {wait_for_serve:.0f} s)" if waited else ""

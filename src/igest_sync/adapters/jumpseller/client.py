@@ -66,6 +66,7 @@ class JumpsellerClient(ServiceClient):
         per_minute: int = 800,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
         pace_file: Path | None = None,
     ) -> None:
         self._ban_lock = threading.Lock()
@@ -82,6 +83,7 @@ class JumpsellerClient(ServiceClient):
             secrets=[auth_token],
             clock=clock,
             sleep=sleep,
+            wall_clock=wall_clock,  # pace files, dated Retry-After: the same clock's time
             # Jumpseller's headers tell us its count only after our first answer, and a run
             # that ended a moment ago (cron chain, `invoice && sync-stock`) may have spent
             # part of the second: its pace file says how much.
