@@ -12,12 +12,12 @@ from igest_sync.models import (
     Kind,
     WorkState,
 )
-from igest_sync.state.base import LedgerBase, _now
+from igest_sync.state.base import Store
 from igest_sync.state.records import DocumentRecord, _document
 
 
-class DocumentsMixin(LedgerBase):
-    """Documents, links, e-mails and credit notes, on the ledger's connection."""
+class DocumentsStore(Store):
+    """Documents, links, e-mails and credit notes, on the ledger's database."""
 
     # -- documents --------------------------------------------------------------------------
 
@@ -102,7 +102,7 @@ class DocumentsMixin(LedgerBase):
     def mark_fully_credited(self, order_id: int) -> None:
         """iGEST shows the order's invoice credited in full (by credit notes this ledger did not
         issue): the credit pass stops looking it up."""
-        self.set_meta(f"fully_credited:{order_id}", _now())
+        self.set_meta(f"fully_credited:{order_id}", self._now())
 
     def invoiced_without_credit(self) -> dict[int, DocumentRecord]:
         """Final invoices that the final credit notes this ledger knows do not cover in full
