@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from igest_sync.config import Config
 from igest_sync.errors import IgestSyncError
 from igest_sync.runs.setup.hooks import HookApi, install_hooks
-from igest_sync.state.inbox import LAST_WEBHOOK, REALTIME, Degraded
+from igest_sync.state.inbox import LAST_WEBHOOK, REALTIME, Degraded, InboxStore
 from igest_sync.state.ledger import Ledger
 
 log = logging.getLogger("igest_sync.serve")
@@ -43,9 +43,9 @@ OnDegraded = Callable[[str, Degraded], None]
 SHOWN = 10  # order ids named in a reason, at most
 
 
-def degraded(ledger: Ledger) -> Degraded | None:
+def degraded(inbox: InboxStore) -> Degraded | None:
     """The degradation recorded in the state file, if real time is degraded."""
-    return ledger.realtime_degraded()
+    return inbox.realtime_degraded()
 
 
 def _moment(text: str | None) -> datetime | None:

@@ -40,7 +40,8 @@ from igest_sync.runs.invoicing.invoice import InvoiceRun, RunStopped
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.services import IgestApi, JumpsellerApi
 from igest_sync.serve import watch
-from igest_sync.state.inbox import LAST_SWEEP, ORDER, PRODUCT, Hint
+from igest_sync.state.database import Database
+from igest_sync.state.inbox import LAST_SWEEP, ORDER, PRODUCT, Hint, InboxStore
 from igest_sync.state.ledger import Ledger
 from igest_sync.state.lock import run_lock, someone_waits
 
@@ -99,7 +100,7 @@ class StoreWorker:
         self.ledger = self._open_ledger()
         # The receiver's own connection: its short inbox writes never queue behind the
         # worker's statements.
-        self.inbox = Ledger(setup.state_path)
+        self.inbox = InboxStore(Database(setup.state_path, clock=clock))
         jumpseller = setup.config.jumpseller
         self._configured = frozenset({jumpseller.store, jumpseller.login})
         self._reported_code: str | None = None  # what Jumpseller says (None: not read yet)
@@ -120,7 +121,7 @@ class StoreWorker:
         while True:
             try:
                 with run_lock(self.setup.state_path, serve=True):
-                    return Ledger(self.setup.state_path)
+                    return Ledger(self.setup.state_path, clock=self.clock)
             except RunLocked:
                 if self.stop.wait(LOCKED_RETRY):
                     raise
@@ -175,7 +176,7 @@ class StoreWorker:
 
     def close(self) -> None:
         """The state file's connections (the clients are the caller's: ``setup.closers``)."""
-        self.inbox.close()
+        self.inbox.db.close()
         self.ledger.close()
 
     def record(

@@ -1,4 +1,4 @@
-"""The alerts outbox: one row per event and channel (schema 6), a mixin of ``Ledger``.
+"""The alerts outbox: one row per event and channel (schema 6), a store of ``Ledger``.
 
 An alert is recorded here before it is sent and marked sent after, so a channel that failed
 is retried by the next run and a message is never sent twice for the same event. The two
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from igest_sync.state.base import LedgerBase, Params
+from igest_sync.state.base import Params, Store
 
 # Sent rows older than this are forgotten (the reminder rule needs only the latest per key).
 KEEP_SENT = timedelta(days=60)
@@ -32,8 +32,8 @@ class AlertRow:
     last_error: str | None
 
 
-class AlertsMixin(LedgerBase):
-    """The outbox and the queries of alerts and the digest, on the ledger's connection."""
+class AlertsStore(Store):
+    """The outbox and the queries of alerts and the digest, on the ledger's database."""
 
     def last_alert_at(self, base_key: str) -> datetime | None:
         """When an event about ``base_key`` was last recorded (sent or not), if ever."""

@@ -1,41 +1,48 @@
-"""What the ledger's concern mixins (``work``, ``documents``, ``checks``) use of ``Ledger``.
+"""What every store of the ledger has: the shared ``Database`` and a few short names for it.
 
-``Ledger`` (``state/ledger.py``) owns the connection, its lock and the transactions; each mixin
-holds the queries of one concern and reaches the database only through these methods, so that a
-new concern (the webhook inbox, the alerts) is a new mixin, not more lines in one class.
+``Ledger`` (``state/ledger.py``) is a thin facade over one store per concern (``meta``,
+``work``, ``documents``, ``checks``, ``credit_requests``, ``inbox``, ``alerts``). Each store holds
+the queries of its concern and reaches the state file only through the primitives below, all
+delegated to the one ``Database`` the stores share (one connection, one lock, one clock). A
+store that needs a sibling store receives it in its constructor, never the whole ledger, so
+the dependencies between concerns stay visible and without a cycle.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from abc import ABC, abstractmethod
-from datetime import UTC, datetime
-from pathlib import Path
 
-# SQL parameters: positional or named.
-Params = tuple[object, ...] | dict[str, object]
+from igest_sync.state.database import Database, Params
+
+__all__ = ["SHARED", "Params", "Store"]
+
+# The public names every store inherits from ``Store``: the meta table is one key/value table
+# in which each concern keeps its own keys (notices shown, an order found credited, serve's
+# last webhook). ``Ledger`` forwards them to its ``meta`` store.
+SHARED = frozenset({"get_meta", "set_meta"})
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+class Store:
+    """One concern's queries, on the ledger's shared database."""
 
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-class LedgerBase(ABC):
-    """The connection's few primitives; ``Ledger`` implements them."""
+    def _write(self, sql: str, params: Params = ()) -> None:
+        self.db.write(sql, params)
 
-    path: Path
+    def _write_many(self, *statements: tuple[str, Params]) -> None:
+        self.db.write_many(*statements)
 
-    @abstractmethod
-    def _write(self, sql: str, params: Params = ()) -> None: ...
+    def _rows(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        return self.db.rows(sql, params)
 
-    @abstractmethod
-    def _write_many(self, *statements: tuple[str, Params]) -> None: ...
+    def _now(self) -> str:
+        """The state's clock, as the stores write it (UTC, to the second)."""
+        return self.db.now().isoformat(timespec="seconds")
 
-    @abstractmethod
-    def _rows(self, sql: str, params: Params = ()) -> list[sqlite3.Row]: ...
+    def get_meta(self, key: str) -> str | None:
+        return self.db.get_meta(key)
 
-    @abstractmethod
-    def get_meta(self, key: str) -> str | None: ...
-
-    @abstractmethod
-    def set_meta(self, key: str, value: str) -> None: ...
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.set_meta(key, value)

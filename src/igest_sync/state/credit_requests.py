@@ -3,15 +3,13 @@ the person who asked for it was told its outcome (``answered_at``, schema 4)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from igest_sync.models import Kind
-from igest_sync.state.base import LedgerBase
+from igest_sync.state.base import Store
 from igest_sync.state.records import WorkRecord, _work
 
 
-class CreditRequestsMixin(LedgerBase):
-    """Credit work by request, on the ledger's connection (a base of ``Ledger``)."""
+class CreditRequestsStore(Store):
+    """Credit work by request, on the ledger's database."""
 
     def credit_work_by_reference(self, order_id: int, reference: str) -> WorkRecord | None:
         """The order's credit work whose NC carries ``reference``, if this ledger has it."""
@@ -25,7 +23,7 @@ class CreditRequestsMixin(LedgerBase):
         """The person who asked for this credit was told its outcome (issued or found issued)."""
         self._write(
             "UPDATE work SET answered_at=? WHERE order_id=? AND kind=? AND seq=?",
-            (datetime.now(UTC).isoformat(timespec="seconds"), order_id, Kind.CREDIT, seq),
+            (self._now(), order_id, Kind.CREDIT, seq),
         )
 
     def answered(self, order_id: int, seq: int) -> bool:

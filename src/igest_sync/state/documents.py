@@ -13,15 +13,15 @@ from igest_sync.models import (
     Kind,
     WorkState,
 )
-from igest_sync.state.base import LedgerBase, _now
+from igest_sync.state.base import Store
 from igest_sync.state.records import DocumentRecord, _document
 
 # The work reference of an invoice issued by another integration (``adopt``).
 ELSEWHERE = "elsewhere:"
 
 
-class DocumentsMixin(LedgerBase):
-    """Documents, links, e-mails and credit notes, on the ledger's connection."""
+class DocumentsStore(Store):
+    """Documents, links, e-mails and credit notes, on the ledger's database."""
 
     # -- documents --------------------------------------------------------------------------
 
@@ -49,7 +49,7 @@ class DocumentsMixin(LedgerBase):
         """``doc``, issued by another integration, is the order's invoice: its work is final
         (under ``elsewhere:<document id>``, a reference no lookup of ours ever uses), so the
         order is never invoiced again. Not attached nor emailed: that was the other tool's."""
-        now = _now()
+        now = self._now()
         self._write_many(
             (
                 """INSERT INTO documents(document_id, order_id, kind, type, number, atcud, date,
@@ -155,7 +155,7 @@ class DocumentsMixin(LedgerBase):
     def mark_fully_credited(self, order_id: int) -> None:
         """iGEST shows the order's invoice credited in full (by credit notes this ledger did not
         issue): the credit pass stops looking it up."""
-        self.set_meta(f"fully_credited:{order_id}", _now())
+        self.set_meta(f"fully_credited:{order_id}", self._now())
 
     def invoiced_without_credit(self) -> dict[int, DocumentRecord]:
         """Final invoices that the final credit notes this ledger knows do not cover in full

@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from igest_sync.state.base import LedgerBase
+from igest_sync.state.base import Store
 
 ORDER = "order"
 PRODUCT = "product"
@@ -48,8 +48,8 @@ class Hint:
     attempts: int  # how many times working on it failed before
 
 
-class InboxMixin(LedgerBase):
-    """Ledger methods for the inbox (schema 5); ``Ledger`` provides the connection."""
+class InboxStore(Store):
+    """The inbox (schema 5), on the ledger's database (``serve``'s receiver: its own)."""
 
     def record_hint(
         self,

@@ -18,147 +18,110 @@ to ``finalizing`` and ``final``, ``approve --reject`` to ``failed`` (not transie
 or "unverified" for work recorded while the ledger was empty: work with a phase set is looked
 up by its external reference before anything is sent again.
 
-``Ledger`` here owns the connection, the transactions, meta, the checkpoint and the run lock;
-the queries live in one mixin per concern: ``work`` (orders and work), ``documents`` (documents,
-links, e-mails, credit notes), ``checks`` (VIES answers, notices shown), ``inbox`` (the
-webhook inbox of ``serve``) and ``alerts`` (the alerts outbox, and what alerts and the
-digest read); the records they return in ``records``.
+``Ledger`` is a thin facade: it owns the ``Database`` (``state/database.py``: the connection,
+the transactions and the one clock of state) and builds one store per concern over it, each with
+only its own methods (``state/base.py``):
+
+    ledger.meta             checkpoint, listings, run times (``state/meta.py``)
+    ledger.works            orders and work (``state/work.py``)
+    ledger.docs             documents, links, e-mails, credit notes (``state/documents.py``)
+    ledger.checks           VIES answers, notices shown (``state/vies_and_notices.py``)
+    ledger.credit_requests  credit work by request (``state/credit_requests.py``)
+    ledger.inbox            serve's webhook inbox (``state/inbox.py``)
+    ledger.alerts           the alerts outbox, what alerts and the digest read (``state/alerts.py``)
+
+New code should call ``ledger.<store>.<method>`` (or take just the store it needs, as serve's
+receiver takes the inbox). For every caller written before the stores, ``ledger.<method>``
+still works: the facade forwards each public name to the one store that defines it (no name is
+defined by two stores: the table below refuses it when the module is imported). The records
+the stores return live in ``records``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import sqlite3
-import threading
-import time
-from datetime import date
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-from igest_sync.errors import StateError
-from igest_sync.state.alerts import AlertsMixin
-from igest_sync.state.base import Params
-from igest_sync.state.credit_requests import CreditRequestsMixin
-from igest_sync.state.documents import DocumentsMixin
-from igest_sync.state.inbox import InboxMixin
+from igest_sync.state.alerts import AlertsStore
+from igest_sync.state.base import SHARED, Store
+from igest_sync.state.credit_requests import CreditRequestsStore
+from igest_sync.state.database import Clock, Database
+from igest_sync.state.documents import DocumentsStore
+from igest_sync.state.inbox import InboxStore
 from igest_sync.state.lock import run_lock
+from igest_sync.state.meta import MetaStore
 from igest_sync.state.records import DocumentRecord, OrderRecord, WorkRecord
-from igest_sync.state.schema import SCHEMA_VERSION, migrate, transaction
-from igest_sync.state.vies_and_notices import ChecksMixin
-from igest_sync.state.work import WorkMixin
-
-# The checkpoint moves forwards only, even if another process moved it meanwhile.
-ADVANCE_CHECKPOINT = (
-    "INSERT INTO meta(key, value) VALUES('last_order_id', ?) "
-    "ON CONFLICT(key) DO UPDATE SET value=excluded.value "
-    "WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)"
-)
+from igest_sync.state.vies_and_notices import ChecksStore
+from igest_sync.state.work import WorkStore
 
 # Callers import the records from here, beside the Ledger that returns them.
-__all__ = ["DocumentRecord", "Ledger", "OrderRecord", "WorkRecord"]
+__all__ = ["STORES", "DocumentRecord", "Ledger", "OrderRecord", "WorkRecord"]
+
+# The facade's stores: attribute name and class, in the order the facade builds them.
+STORES: tuple[tuple[str, type[Store]], ...] = (
+    ("meta", MetaStore),
+    ("works", WorkStore),
+    ("docs", DocumentsStore),
+    ("checks", ChecksStore),
+    ("credit_requests", CreditRequestsStore),
+    ("inbox", InboxStore),
+    ("alerts", AlertsStore),
+)
 
 
-class _Busy(Exception):
-    """Another process holds the state file for a moment."""
+def own_names(store: type[Store]) -> set[str]:
+    """The public names a store class defines itself (``Store``'s shared ones left out)."""
+    return {name for name in dir(store) if not name.startswith("_")} - set(dir(Store))
 
 
-class Ledger(WorkMixin, DocumentsMixin, ChecksMixin, CreditRequestsMixin, InboxMixin, AlertsMixin):
-    """One open state file. Thread-safe: every method takes the connection lock."""
+def _owners() -> dict[str, str]:
+    """Each public name of a store, to the attribute of the store that defines it."""
+    owners = dict.fromkeys(SHARED, "meta")
+    for attribute, store in STORES:
+        for name in own_names(store):
+            if name in owners:
+                raise TypeError(f"{store.__name__}.{name} is also in ledger.{owners[name]}")
+            owners[name] = attribute
+    return owners
 
-    def __init__(self, path: Path) -> None:
+
+OWNERS = _owners()
+
+if TYPE_CHECKING:
+    # For the type checker the facade has every store's methods, with their signatures: it
+    # forwards them at run time (``Ledger.__getattr__``).
+    class _Forwarded(
+        MetaStore,
+        WorkStore,
+        DocumentsStore,
+        ChecksStore,
+        CreditRequestsStore,
+        InboxStore,
+        AlertsStore,
+    ): ...
+else:
+    _Forwarded = object
+
+
+class Ledger(_Forwarded):
+    """One open state file and its stores. Thread-safe: every statement takes the connection
+    lock. ``clock``: the one clock of state (the times the stores write); the system's UTC
+    clock when None."""
+
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
         self.path = path
-        self._lock = threading.RLock()
-        self._db = self._open(path)
-
-    # -- opening, schema --------------------------------------------------------------------
-
-    @staticmethod
-    def _open(path: Path) -> sqlite3.Connection:
-        # Switching a new file to WAL takes an exclusive lock that SQLite's busy timeout does
-        # not wait for: when another process (status during a first run) is just creating the
-        # file, try again for a few seconds rather than fail.
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                return Ledger._open_once(path)
-            except _Busy:
-                if time.monotonic() > deadline:
-                    raise StateError(
-                        f"State file {path} is busy: another process holds it.",
-                        hint="Try again in a moment; if it persists, look for a stuck "
-                        "igest-sync process.",
-                    ) from None
-                time.sleep(0.05)
-
-    @staticmethod
-    def _open_once(path: Path) -> sqlite3.Connection:
-        if str(path) == ":memory:":  # a dry run with no state file yet: write nothing to disk
-            memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-            memory.row_factory = sqlite3.Row
-            migrate(memory, path)
-            return memory
-        db: sqlite3.Connection | None = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                # Create the file 0600 before SQLite touches it: it names customers and totals.
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-            elif not os.access(path, os.R_OK | os.W_OK):
-                raise StateError(
-                    f"State file {path} is not readable and writable by this user.",
-                    hint=f"Fix its owner or mode (chmod 600 {path}), or pass --state PATH.",
-                )
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
-            db.row_factory = sqlite3.Row
-            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, on creation
-            db.execute("PRAGMA synchronous=FULL")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if (
-                version == 0
-                and db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[
-                    0
-                ]
-            ):
-                raise StateError(
-                    f"State file {path} has tables but no igest-sync schema version.",
-                    hint="It is not an igest-sync state file; move it away or pass --state PATH.",
-                )
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                if db is not None:
-                    db.close()
-                raise _Busy from None
-            raise StateError(
-                f"State file {path} cannot be used: {exc}.",
-                hint="Check the file and its directory, or pass --state PATH.",
-            ) from None
-        except sqlite3.DatabaseError as exc:
-            raise StateError(
-                f"State file {path} cannot be read: {exc}.",
-                hint="It is left untouched. Move it away and run again: igest-sync looks up "
-                "every document in iGEST, so nothing is invoiced twice.",
-            ) from None
-        except OSError as exc:
-            raise StateError(
-                f"State file {path} cannot be opened: {exc.strerror}.",
-                hint="Check the directory's permissions, or pass --state PATH.",
-            ) from None
-        if version > SCHEMA_VERSION:
-            db.close()
-            raise StateError(
-                f"State file {path} is from a newer igest-sync (schema {version}, "
-                f"this version knows {SCHEMA_VERSION}).",
-                hint="Upgrade igest-sync; the file is left untouched.",
-            )
-        if version < SCHEMA_VERSION:
-            migrate(db, path)
-        return db
+        self.db = Database(path, clock=clock)
+        self.meta = MetaStore(self.db)
+        self.works = WorkStore(self.db)
+        self.docs = DocumentsStore(self.db)
+        self.checks = ChecksStore(self.db)
+        self.credit_requests = CreditRequestsStore(self.db)
+        self.inbox = InboxStore(self.db)
+        self.alerts = AlertsStore(self.db)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -166,84 +129,17 @@ class Ledger(WorkMixin, DocumentsMixin, ChecksMixin, CreditRequestsMixin, InboxM
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self, sql: str, params: Params = ()) -> None:
-        self._write_many((sql, params))
-
-    def _write_many(self, *statements: tuple[str, Params]) -> None:
-        """Run the statements in one transaction: all of them are recorded, or none."""
-        with self._lock:
-            try:
-                with transaction(self._db):
-                    for sql, params in statements:
-                        self._db.execute(sql, params)
-            except sqlite3.DatabaseError as exc:
-                raise StateError(f"State file {self.path} could not be written: {exc}.") from None
-
-    def _rows(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, params).fetchall()
-            except sqlite3.DatabaseError as exc:
-                raise StateError(f"State file {self.path} cannot be read: {exc}.") from None
-
-    # -- meta: checkpoint and run times -----------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        rows = self._rows("SELECT value FROM meta WHERE key=?", (key,))
-        return rows[0]["value"] if rows else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        self._write(
-            "INSERT INTO meta(key, value) VALUES(?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            (key, value),
-        )
-
-    @property
-    def checkpoint(self) -> int | None:
-        """Highest Jumpseller order id already seen; None before the first run."""
-        value = self.get_meta("last_order_id")
-        return int(value) if value is not None else None
-
-    def advance_checkpoint(self, order_id: int) -> None:
-        current = self.checkpoint
-        if current is None or order_id > current:
-            self.set_meta("last_order_id", str(order_id))
-
-    # -- complete listings: what lets the checkpoint move ------------------------------------
-
-    @property
-    def rebuild_from(self) -> date | None:
-        """The first creation day of a rebuild or backfill listing that has not yet completed.
-
-        Set before the listing's first page and cleared with the checkpoint once its last page
-        is recorded, so a run killed in between leaves it for the next run: that run lists
-        those days again and still looks documents up in iGEST before issuing.
-        """
-        value = self.get_meta("rebuild_from")
-        return date.fromisoformat(value) if value else None
-
-    @property
-    def rebuilding(self) -> bool:
-        """No complete listing recorded yet (a new or lost state file, or a backfill under way):
-        iGEST may hold documents this ledger does not know, so look before issuing."""
-        return self.checkpoint is None or self.rebuild_from is not None
-
-    def begin_listing(self, first: date) -> None:
-        """A rebuild or backfill listing of the orders created since ``first`` starts."""
-        pending = self.rebuild_from
-        if pending is None or first < pending:
-            self.set_meta("rebuild_from", first.isoformat())
-
-    def complete_listing(self, highest: int | None) -> None:
-        """A listing was read to its last page and every order in it recorded: the checkpoint
-        may pass its highest order, and a rebuild under way is over (one transaction)."""
-        statements: list[tuple[str, Params]] = [("DELETE FROM meta WHERE key='rebuild_from'", ())]
-        if highest is not None:
-            statements.append((ADVANCE_CHECKPOINT, (str(highest),)))
-        self._write_many(*statements)
-
-    # -- the run lock -----------------------------------------------------------------------
-
     def run_lock(self) -> contextlib.AbstractContextManager[None]:
         return run_lock(self.path)
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> object:
+            # Only names not found on the facade itself arrive here: a store's method.
+            store = self.__dict__.get(OWNERS.get(name, ""))
+            if store is None:
+                stores = ", ".join(attribute for attribute, _ in STORES)
+                raise AttributeError(
+                    f"Ledger has no attribute {name!r}, nor has any of its stores ({stores})"
+                )
+            return getattr(store, name)

@@ -8,11 +8,11 @@ import sqlite3
 from datetime import date, datetime, timedelta
 
 from igest_sync.models import ViesCheck, ViesStatus
-from igest_sync.state.base import LedgerBase, _now
+from igest_sync.state.base import Store
 
 
-class ChecksMixin(LedgerBase):
-    """VIES answers and notices shown, on the ledger's connection."""
+class ChecksStore(Store):
+    """VIES answers and notices shown, on the ledger's database."""
 
     # -- notices shown ----------------------------------------------------------------------
 
@@ -67,7 +67,7 @@ class ChecksMixin(LedgerBase):
                 str(check.status),
                 check.consultation,
                 check.detail,
-                _now(),
+                self._now(),
             ),
         )
 

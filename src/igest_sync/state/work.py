@@ -14,12 +14,12 @@ from igest_sync.models import (
     Phase,
     WorkState,
 )
-from igest_sync.state.base import LedgerBase, _now
+from igest_sync.state.base import Store
 from igest_sync.state.records import OrderRecord, WorkRecord, _iso, _order, _work
 
 
-class WorkMixin(LedgerBase):
-    """Orders and work, on the ledger's connection."""
+class WorkStore(Store):
+    """Orders and work, on the ledger's database."""
 
     # -- orders -----------------------------------------------------------------------------
 
@@ -52,7 +52,7 @@ class WorkMixin(LedgerBase):
                 customer,
                 email,
                 note,
-                _now(),
+                self._now(),
             ),
         )
 
@@ -105,7 +105,7 @@ class WorkMixin(LedgerBase):
                 Phase.UNVERIFIED if unverified else None,
                 external_reference,
                 request,
-                _now(),
+                self._now(),
             ),
         )
         record = self.work(order_id, kind, seq)
@@ -139,7 +139,7 @@ class WorkMixin(LedgerBase):
         self._write(
             """UPDATE work SET request=?, state=?, error=NULL, transient=0, updated_at=?
                WHERE order_id=? AND kind=? AND seq=? AND phase IS NULL AND state<>?""",
-            (request, WorkState.PENDING, _now(), order_id, Kind.CREDIT, seq, WorkState.FINAL),
+            (request, WorkState.PENDING, self._now(), order_id, Kind.CREDIT, seq, WorkState.FINAL),
         )
 
     def mark(
@@ -153,7 +153,7 @@ class WorkMixin(LedgerBase):
     ) -> None:
         """Record a step. In-flight states also raise ``phase`` so a crash is looked up later."""
         phase_sql = ", phase=?" if state in IN_FLIGHT else ""
-        params: list[object] = [state, _now()]
+        params: list[object] = [state, self._now()]
         if state in IN_FLIGHT:
             params.append(state)
         doc_sql = ", document_id=?" if document_id is not None else ""
@@ -171,7 +171,7 @@ class WorkMixin(LedgerBase):
             """UPDATE work SET state=?, error=?, transient=?, updated_at=?,
                  attempts = CASE WHEN attempts=0 THEN 1 ELSE attempts END
                WHERE order_id=? AND kind=? AND seq=?""",
-            (WorkState.FAILED, error, int(transient), _now(), order_id, kind, seq),
+            (WorkState.FAILED, error, int(transient), self._now(), order_id, kind, seq),
         )
 
     def mark_reported(self, order_id: int, kind: str, at: datetime) -> None:
@@ -237,7 +237,7 @@ class WorkMixin(LedgerBase):
                     str(doc.gross_total),
                     doc.status,
                     doc.pdf_url,
-                    _now(),
+                    self._now(),
                     EmailState.PENDING if email else EmailState.NOT_SENT,
                     int(adopted),
                 ),
@@ -245,6 +245,6 @@ class WorkMixin(LedgerBase):
             (
                 """UPDATE work SET state=?, document_id=?, error=NULL, transient=0,
                   reported_at=NULL, updated_at=? WHERE order_id=? AND kind=? AND seq=?""",
-                (WorkState.FINAL, doc.id, _now(), order_id, kind, seq),
+                (WorkState.FINAL, doc.id, self._now(), order_id, kind, seq),
             ),
         )

@@ -1,0 +1,68 @@
+"""The ledger's meta: the checkpoint, the listing under way, and the run times.
+
+The checkpoint is the highest Jumpseller order id already seen; a rebuild or backfill listing
+notes its first day before its first page and clears it with the checkpoint once its last page
+is recorded (``complete_listing``). The run times (``last_run_at``, ``last_success_at``) and the
+other keys of the meta table are read and written with ``get_meta`` and ``set_meta``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from igest_sync.state.base import Params, Store
+
+# The checkpoint moves forwards only, even if another process moved it meanwhile.
+ADVANCE_CHECKPOINT = (
+    "INSERT INTO meta(key, value) VALUES('last_order_id', ?) "
+    "ON CONFLICT(key) DO UPDATE SET value=excluded.value "
+    "WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)"
+)
+
+
+class MetaStore(Store):
+    """The checkpoint and the listings, on the ledger's database."""
+
+    @property
+    def checkpoint(self) -> int | None:
+        """Highest Jumpseller order id already seen; None before the first run."""
+        value = self.get_meta("last_order_id")
+        return int(value) if value is not None else None
+
+    def advance_checkpoint(self, order_id: int) -> None:
+        current = self.checkpoint
+        if current is None or order_id > current:
+            self.set_meta("last_order_id", str(order_id))
+
+    # -- complete listings: what lets the checkpoint move ------------------------------------
+
+    @property
+    def rebuild_from(self) -> date | None:
+        """The first creation day of a rebuild or backfill listing that has not yet completed.
+
+        Set before the listing's first page and cleared with the checkpoint once its last page
+        is recorded, so a run killed in between leaves it for the next run: that run lists
+        those days again and still looks documents up in iGEST before issuing.
+        """
+        value = self.get_meta("rebuild_from")
+        return date.fromisoformat(value) if value else None
+
+    @property
+    def rebuilding(self) -> bool:
+        """No complete listing recorded yet (a new or lost state file, or a backfill under way):
+        iGEST may hold documents this ledger does not know, so look before issuing."""
+        return self.checkpoint is None or self.rebuild_from is not None
+
+    def begin_listing(self, first: date) -> None:
+        """A rebuild or backfill listing of the orders created since ``first`` starts."""
+        pending = self.rebuild_from
+        if pending is None or first < pending:
+            self.set_meta("rebuild_from", first.isoformat())
+
+    def complete_listing(self, highest: int | None) -> None:
+        """A listing was read to its last page and every order in it recorded: the checkpoint
+        may pass its highest order, and a rebuild under way is over (one transaction)."""
+        statements: list[tuple[str, Params]] = [("DELETE FROM meta WHERE key='rebuild_from'", ())]
+        if highest is not None:
+            statements.append((ADVANCE_CHECKPOINT, (str(highest),)))
+        self._write_many(*statements)
