@@ -120,7 +120,7 @@ def _killed_credit(cli: Cli, order_id: int, step: str, *specs: str) -> None:
     from igest_sync.adapters.jumpseller.client import JumpsellerClient
     from igest_sync.config import load_config
     from igest_sync.fiscal.credit import CreditRequest
-    from igest_sync.runs.credits.credit import credit_run
+    from igest_sync.runs.wiring import credit_run
     from igest_sync.state.ledger import Ledger
 
     config, _ = load_config(cli.config)

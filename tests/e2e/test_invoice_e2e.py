@@ -375,7 +375,7 @@ def _killed_run(cli: Cli) -> int | None:
         def killed(step: str) -> None:
             raise SystemExit(f"killed before {step}")
 
-        run = InvoiceRun(config, ledger, js, ig, crash_hook=killed)
+        run = InvoiceRun.build(config, ledger, js, ig, crash_hook=killed)
         try:
             run.run()
         except SystemExit:

@@ -9,7 +9,7 @@ stdin and captured stdout/stderr. What a new process would start afresh is made 
 * the package's logging is taken down after the call (it is set up once per process);
 * ``igest_sync.PROCESS_START`` is the call's start.
 
-The clients are the CLI's own (``make_clients``), with two things a test supplies: the
+The clients are the CLI's own (``cli/composition.make_clients``), with two things a test supplies: the
 transport to the sandbox's emulators (only for a base URL that is the sandbox's: a config that
 names another host still goes over the network), and the clock and sleep their pacing uses,
 the sandbox's virtual clock when it has one (``sb.virtual_clock``), so that pacing and
@@ -40,20 +40,20 @@ def run(
 ) -> forked.Finished:
     """``igest-sync *args`` in this process; ``clock`` (a ``VirtualClock``) paces its clients."""
     import igest_sync
-    from igest_sync.cli import session
+    from igest_sync.cli import composition, errors
 
     _forget(forked.UNWARMED)
     stdout, stderr = io.StringIO(), io.StringIO()
     logger = logging.getLogger("igest_sync")
     propagate = logger.propagate
-    real_make_clients = session.make_clients
-    session.make_clients = _make_clients(real_make_clients, sandbox, clock)  # type: ignore
+    real_make_clients = composition.make_clients
+    composition.make_clients = _make_clients(real_make_clients, sandbox, clock)  # type: ignore
     igest_sync.PROCESS_START = time.monotonic()
     try:
         with _environment(env), _streams(stdout, stderr):
-            code = session.run_app(_command(), list(args))
+            code = errors.run_app(_command(), list(args))
     finally:
-        session.make_clients = real_make_clients  # type: ignore[assignment]
+        composition.make_clients = real_make_clients  # type: ignore[assignment]
         _reset_logging(logger, propagate)
         _forget(forked.UNWARMED)  # no console bound to this call's streams stays behind
     return forked.Finished(code, stdout.getvalue(), stderr.getvalue())
@@ -108,7 +108,7 @@ def _make_clients(real: Any, sandbox: Any, clock: Any) -> Any:
 
 
 def session_pace_file(state_file: Path, service: str) -> Path:
-    from igest_sync.cli.session import pace_file
+    from igest_sync.cli.composition import pace_file
 
     return pace_file(state_file, service)
 

@@ -20,11 +20,11 @@ from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConf
 from igest_sync.errors import UsageError
 from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.models import Action, Kind, WorkState
-from igest_sync.runs.credits.credit import credit_run
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.runs.reconcile import Period, ReconcileRun
 from igest_sync.runs.setup.adopt import AdoptRun
 from igest_sync.runs.setup.status import build_status
+from igest_sync.runs.wiring import credit_run
 from igest_sync.state.ledger import Ledger
 from tests.support.clock import FakeClock
 from tests.support.sandbox_clients import FAST_LIMITS
@@ -138,17 +138,17 @@ def test_first_invoice_stops_before_a_day_with_documents_not_ours(world):
     sb, config, ledger, js, ig = world
     before = len(sb.igest.documents)
     with pytest.raises(UsageError) as stopped:
-        InvoiceRun(config, ledger, js, ig, now=NOW).run()
+        InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
     assert "FR QI/8 of 2026-11-02" in stopped.value.message
     assert "igest-sync adopt --from 2026-11-02 --to 2026-11-03" in (stopped.value.hint or "")
     assert "start_date to 2026-11-04" in (stopped.value.hint or "")
     assert len(sb.igest.documents) == before and ledger.checkpoint is None
     # The dry run stops the same way, before anything.
     with pytest.raises(UsageError):
-        InvoiceRun(config, ledger, js, ig, now=NOW).run(dry_run=True)
+        InvoiceRun.build(config, ledger, js, ig, now=NOW).run(dry_run=True)
     # After adopt over those days, the run goes on and never invoices the adopted orders.
     adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
-    report = InvoiceRun(config, ledger, js, ig, now=NOW).run()
+    report = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
     issued = {int(o.key) for o in report.outcomes if o.action == Action.ISSUED}
     assert issued and not issued & {10001, 10002}
     code = sb.credentials["jumpseller"]["login"]
@@ -161,7 +161,7 @@ def test_moving_the_start_date_past_the_switch_also_lets_it_run(world):
     from dataclasses import replace
 
     later = replace(config, invoice=replace(config.invoice, start_date=date(2026, 11, 4)))
-    report = InvoiceRun(later, ledger, js, ig, now=NOW).run()
+    report = InvoiceRun.build(later, ledger, js, ig, now=NOW).run()
     assert not report.failed
 
 
@@ -230,14 +230,14 @@ def test_serve_webhooks_on_a_new_ledger_stop_like_the_first_run(world):
     from igest_sync.state.inbox import ORDER, Hint
 
     sb, config, ledger, js, ig = world
-    run = InvoiceRun(config, ledger, js, ig, now=NOW)
+    run = InvoiceRun.build(config, ledger, js, ig, now=NOW)
     hint = Hint(ORDER, 10003, ("order_paid",), (1,), 0)
     before = len(sb.igest.documents)
     with pytest.raises(UsageError, match="not issued by igest-sync"):
         work_hints(run, [hint], now=NOW)
     assert len(sb.igest.documents) == before
     adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
-    outcome = work_hints(InvoiceRun(config, ledger, js, ig, now=NOW), [hint], now=NOW)
+    outcome = work_hints(InvoiceRun.build(config, ledger, js, ig, now=NOW), [hint], now=NOW)
     assert [o.action for o in outcome.report.outcomes] == [Action.ISSUED]
 
 

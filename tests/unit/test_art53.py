@@ -83,7 +83,7 @@ def order(w: World, amount: str) -> int:
 
 
 def run(w: World):
-    return InvoiceRun(w.config, w.ledger, w.js, w.ig, now=w.now).run()
+    return InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now).run()
 
 
 def outcome(report, order_id: int):
@@ -111,7 +111,7 @@ def test_the_ceiling_to_the_cent_and_a_credit_note_that_makes_room(w):
     assert len(w.sb.igest.documents) == before  # nothing reached iGEST, not even a draft
     # A credit note (by hand, another series) brings the year back to 18,749.99: the order fits.
     by_hand(w, "0.01", credit_of=first, day="2026-12-01")
-    again = InvoiceRun(w.config, w.ledger, w.js, w.ig, now=w.now).resend([over])
+    again = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now).resend([over])
     assert outcome(again, over).action == Action.ISSUED
     assert read_turnover(w.ledger, w.ig, w.now.date()) == D("18750.00")
 
@@ -226,7 +226,7 @@ def test_fifteen_working_days_skip_weekends():
 def test_a_dry_run_shows_the_refusal_and_keeps_no_count(w):
     by_hand(w, "18750.00")
     over = order(w, "0.01")
-    report = InvoiceRun(w.config, w.ledger, w.js, w.ig, now=w.now).run(dry_run=True)
+    report = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now).run(dry_run=True)
     [would] = [o for o in report.outcomes if o.key == str(over)]
     assert would.action == Action.WOULD_FAIL and "18,750.01 EUR" in would.detail
     assert w.ledger.get_meta("art53_turnover:2026") is None

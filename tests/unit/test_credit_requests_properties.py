@@ -20,9 +20,10 @@ from igest_sync.errors import UsageError
 from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.fiscal.credit_identity import RequestIdentity
 from igest_sync.models import Action, OrderLine, Tax
-from igest_sync.runs.credits.credit import credit_run
+from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.issuer import Issuer
 from igest_sync.runs.invoicing.report import InvoiceReport
+from igest_sync.runs.wiring import credit_run
 from igest_sync.state.ledger import Ledger
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 
@@ -94,7 +95,12 @@ def test_no_sequence_credits_a_request_twice_or_beyond_the_invoice(sequence):
     igest, js = FakeIgest(), FakeJumpseller(orders=[order()])
     ledgers = [Ledger(Path(":memory:"))]
     try:
-        assert Issuer(cfg, ledgers[0], igest, today=NOW.date()).issue(order()).action == "issued"
+        assert (
+            Issuer(RunContext.build(cfg, ledgers[0], FakeJumpseller(), igest), today=NOW.date())
+            .issue(order())
+            .action
+            == "issued"
+        )
         agains: Counter[str] = Counter()  # --again asked, per request identity
         for op in sequence:
             ledger = ledgers[-1]

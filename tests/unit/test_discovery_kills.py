@@ -88,7 +88,7 @@ def run(
     since: date | None = None,
     start: date = date(2026, 11, 1),
 ) -> None:
-    InvoiceRun(config(start_date=start), ledger, js, ig, now=NOW).run(since=since)
+    InvoiceRun.build(config(start_date=start), ledger, js, ig, now=NOW).run(since=since)
 
 
 def killed_run(ledger: Ledger, js: Listing, ig: FakeIgest, after: int, **kwargs) -> None:

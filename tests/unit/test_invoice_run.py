@@ -61,7 +61,7 @@ def test_a_stuck_order_is_shown_once_then_reminded_once_a_day(ledger):
     ig = FakeIgest()
 
     def run(after: timedelta):
-        return InvoiceRun(config(), ledger, js, ig, now=START + after).run()
+        return InvoiceRun.build(config(), ledger, js, ig, now=START + after).run()
 
     first = run(timedelta(0))
     assert (shown(first), first.exit_code) == (["7"], 1)
@@ -88,7 +88,9 @@ def test_a_failure_that_passes_by_itself_is_shown_only_once_it_has_lasted(ledger
     ig.faults.add("create_document", "5xx", times=None)  # iGEST down for a while
 
     def run(minutes: float):
-        return InvoiceRun(config(), ledger, js, ig, now=START + timedelta(minutes=minutes)).run()
+        return InvoiceRun.build(
+            config(), ledger, js, ig, now=START + timedelta(minutes=minutes)
+        ).run()
 
     with caplog.at_level("ERROR", "igest_sync"):
         first = run(0)
@@ -115,7 +117,7 @@ def test_a_failure_that_passes_by_itself_is_shown_only_once_it_has_lasted(ledger
 def test_remind_every_run_when_set_to_zero(ledger):
     js = FakeJumpseller(orders=[paid_order(7, "12.10", lines=(BAD_RATE,))])
     for minutes in (0, 10, 20):
-        report = InvoiceRun(
+        report = InvoiceRun.build(
             config(remind_failed_hours=0),
             ledger,
             js,
@@ -136,7 +138,7 @@ def test_a_dry_run_on_an_empty_ledger_lists_igest_and_says_what_it_would_adopt(l
     )
     ig = FakeIgest()
     held = ig.hold(external_reference("loja", 3), "final", "12.30")
-    report = InvoiceRun(config(), ledger, js, ig, now=START).run(dry_run=True)
+    report = InvoiceRun.build(config(), ledger, js, ig, now=START).run(dry_run=True)
     actions = {o.key: o.action for o in report.outcomes}
     assert actions == {"1": "would issue", "2": "would fail", "3": "would adopt"}
     assert all(o.detail.startswith("would ") for o in report.outcomes)
@@ -153,7 +155,7 @@ def test_a_dry_run_on_an_empty_ledger_lists_igest_and_says_what_it_would_adopt(l
 
 def test_a_dry_run_previews_skips_in_would_too(ledger):
     early = paid_order(4, paid_at=datetime(2026, 10, 20, 10, 0, tzinfo=UTC))
-    report = InvoiceRun(
+    report = InvoiceRun.build(
         config(), ledger, FakeJumpseller(orders=[early]), FakeIgest(), now=START
     ).run(dry_run=True)
     assert [(o.key, o.action) for o in report.outcomes] == [("4", "would skip")]
@@ -164,12 +166,12 @@ def test_a_quiet_failure_of_this_run_still_is_no_successful_run(ledger):
     js = FakeJumpseller(orders=[paid_order(8)])
     ig = FakeIgest()
     ig.faults.add("create_document", "5xx", times=None)
-    InvoiceRun(config(), ledger, js, ig, now=START).run()
-    quiet = InvoiceRun(config(), ledger, js, ig, now=START + timedelta(minutes=10)).run()
+    InvoiceRun.build(config(), ledger, js, ig, now=START).run()
+    quiet = InvoiceRun.build(config(), ledger, js, ig, now=START + timedelta(minutes=10)).run()
     assert quiet.exit_code == 0 and [o.key for o in quiet.quiet] == ["8"]
     assert ledger.get_meta("last_success_at") is None
     ig.faults.clear()
-    InvoiceRun(config(), ledger, js, ig, now=START + timedelta(minutes=20)).run()
+    InvoiceRun.build(config(), ledger, js, ig, now=START + timedelta(minutes=20)).run()
     assert ledger.get_meta("last_success_at") == (START + timedelta(minutes=20)).isoformat()
 
 
@@ -179,11 +181,11 @@ def test_a_notice_is_shown_once_then_reminded_once_a_day(ledger):
     js = FakeJumpseller(orders=[paid_order(7, "12.30", created_at=START, paid_at=START)])
     ig = FakeIgest()
     settings = config(credit_cancelled=False)
-    assert InvoiceRun(settings, ledger, js, ig, now=START).run().count(Action.ISSUED) == 1
+    assert InvoiceRun.build(settings, ledger, js, ig, now=START).run().count(Action.ISSUED) == 1
     js.add(paid_order(7, "12.30", created_at=START, paid_at=START, status="canceled"))
 
     def run(after: timedelta):
-        return InvoiceRun(settings, ledger, js, ig, now=START + after).run()
+        return InvoiceRun.build(settings, ledger, js, ig, now=START + after).run()
 
     first = run(timedelta(minutes=10))
     assert len(first.notices) == 1 and "credit_cancelled is off" in first.notices[0]
@@ -200,11 +202,11 @@ def test_an_order_cancelled_while_its_invoice_waited_for_a_retry_gets_no_documen
     js = FakeJumpseller(orders=[paid_order(7, "12.30", created_at=START, paid_at=START)])
     ig = FakeIgest()
     ig.faults.add("create_document", ServerError("503", service="iGEST", status=503))
-    first = InvoiceRun(config(), ledger, js, ig, now=START).run()
+    first = InvoiceRun.build(config(), ledger, js, ig, now=START).run()
     assert [o.action for o in first.quiet] == [Action.FAILED]  # retried by itself: quiet
     assert ledger.work(7).transient
     js.add(paid_order(7, "12.30", created_at=START, paid_at=START, status="canceled"))
-    second = InvoiceRun(config(), ledger, js, ig, now=START + timedelta(hours=1)).run()
+    second = InvoiceRun.build(config(), ledger, js, ig, now=START + timedelta(hours=1)).run()
     assert [(o.key, o.action) for o in second.outcomes] == [("7", Action.SKIPPED)]
     assert "cancelled before it was invoiced" in second.outcomes[0].detail
     assert ig.drafts == [] or all(d.type != "NC" for d in ig.drafts)
@@ -217,12 +219,12 @@ def test_a_failed_second_credit_note_is_reminded_like_any_failure(ledger):
 
     js = FakeJumpseller(orders=[paid_order(7, "12.30", created_at=START, paid_at=START)])
     ig = FakeIgest()
-    InvoiceRun(config(), ledger, js, ig, now=START).run()
+    InvoiceRun.build(config(), ledger, js, ig, now=START).run()
     ledger.ensure_work(7, Kind.CREDIT, "jumpseller:loja:7:credit:2", seq=2)
     ledger.fail(7, Kind.CREDIT, "iGEST refused the credit note", transient=False, seq=2)
 
     def run(after: timedelta):
-        return InvoiceRun(config(), ledger, js, ig, now=START + after).run()
+        return InvoiceRun.build(config(), ledger, js, ig, now=START + after).run()
 
     first = run(timedelta(minutes=10))
     assert ([o.key for o in first.still_failed], first.exit_code) == (["7"], 1)

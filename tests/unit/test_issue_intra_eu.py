@@ -17,11 +17,13 @@ import pytest
 from igest_sandbox import Sandbox
 from igest_sandbox.igest.seed import entity
 from igest_sync.adapters.igest import IgestClient
+from igest_sync.adapters.vies import ViesClient
 from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig, ViesConfig
 from igest_sync.models import Action
-from igest_sync.runs.invoicing.intra_eu import IntraEuCheck
+from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.issuer import Issuer
 from igest_sync.state.ledger import Ledger
+from tests.support.fakes import FakeJumpseller
 from tests.unit.test_mapping_xborder import SPAIN, exempt_order
 
 TODAY = date(2026, 11, 27)
@@ -72,10 +74,9 @@ def make(sandbox: Sandbox, ledger: Ledger, vies: ScriptedVies, today: date = TOD
         creds["security_code"],
         transport=httpx.WSGITransport(app=sandbox.igest_app),
     )
-    check = IntraEuCheck(
-        config, ledger, igest, today=today, vies_transport=httpx.MockTransport(vies)
-    )
-    return Issuer(config, ledger, igest, today=today, intra_eu=check), igest
+    client = ViesClient(VIES_URL, transport=httpx.MockTransport(vies))
+    context = RunContext.build(config, ledger, FakeJumpseller(), igest, vies=client)
+    return Issuer(context, today=today), igest
 
 
 def valid(identifier: str = "WAPIAAAAZ1") -> httpx.Response:
@@ -153,12 +154,8 @@ def test_a_taxed_order_asks_no_vies(sandbox, ledger):
     issuer, _ = make(sandbox, ledger, vies)
     domestic = replace(order(), billing=None, shipping_address=None)
     domestic = replace(domestic, lines=(replace(domestic.lines[0], taxes=()),))
-    issuer.config = replace(
-        issuer.config,
-        invoice=replace(
-            issuer.config.invoice, product_exemption_code="M07", shipping_exemption_code="M07"
-        ),
+    issuer.settings = replace(
+        issuer.settings, product_exemption_code="M07", shipping_exemption_code="M07"
     )
-    issuer.settings = issuer.config.invoice
     assert issuer.issue(domestic).action == Action.ISSUED
     assert vies.bodies == []

@@ -15,9 +15,10 @@ import pytest
 from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
 from igest_sync.models import Action, Kind, WorkState
 from igest_sync.references import external_reference
+from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.issuer import Issuer
 from igest_sync.state.ledger import Ledger
-from tests.support.fakes import FakeIgest, paid_order
+from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 
 STORE = "loja"
 ORDER = 10452
@@ -67,7 +68,9 @@ def seed(ledger: Ledger, igest: FakeIgest, phase: str, holds: str) -> None:
 
 
 def issue(ledger: Ledger, igest: FakeIgest, phase: str, **kw: object):
-    issuer = Issuer(make_config(), ledger, igest, today=TODAY, **kw)  # type: ignore[arg-type]
+    issuer = Issuer(
+        RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY, **kw
+    )  # type: ignore[arg-type]
     # A pending order (no phase) is only looked up when asked (`resend`, or the run's listing
     # after a lost ledger): the table asks, so every row meets what iGEST holds.
     return issuer.issue(paid_order(ORDER), force_lookup=phase == "none")
@@ -125,7 +128,9 @@ def test_a_pending_order_in_a_known_ledger_is_not_looked_up():
     # The run's cost grows with new orders: a pending order with no phase is sent at once.
     with Ledger(Path(":memory:")) as ledger:
         igest = FakeIgest()
-        outcome = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
+        outcome = Issuer(
+            RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY
+        ).issue(paid_order(ORDER))
         assert outcome.action == Action.ISSUED
         assert igest.calls == ["create_document", "finalize_document"]
 
@@ -134,7 +139,7 @@ def test_the_runs_listing_answers_for_unverified_work_without_a_lookup(ledger):
     igest = FakeIgest()
     held = igest.hold(REF, "final", "12.30")
     ledger.ensure_work(ORDER, Kind.INVOICE, REF, unverified=True)
-    issuer = Issuer(make_config(), ledger, igest, today=TODAY)
+    issuer = Issuer(RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY)
     issuer.use_listing({REF: [held]})
     assert issuer.issue(paid_order(ORDER)).action == Action.ADOPTED
     assert igest.calls == []
@@ -154,14 +159,18 @@ def test_a_lost_or_refused_write_is_recovered_by_the_next_attempt(
 ):
     igest = FakeIgest()
     igest.faults.add(method, answer, after=answer == "timeout")
-    first = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
+    first = Issuer(
+        RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY
+    ).issue(paid_order(ORDER))
     work = ledger.work(ORDER)
     assert first.action == Action.FAILED and first.transient is True
     assert work is not None and (work.state, work.phase) == (WorkState.FAILED, phase_after)
 
     igest.calls.clear()
     igest.log.clear()
-    second = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
+    second = Issuer(
+        RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY
+    ).issue(paid_order(ORDER))
     assert second.action in (Action.ISSUED, Action.ADOPTED)
     assert igest.called("find_documents") == [
         {"external_reference": REF}
@@ -183,10 +192,16 @@ def test_a_kill_at_any_step_then_a_rerun_issues_exactly_once(ledger, step: str):
             raise Killed(at)
 
     with pytest.raises(Killed):
-        Issuer(make_config(), ledger, igest, today=TODAY, crash_hook=kill).issue(paid_order(ORDER))
+        Issuer(
+            RunContext.build(make_config(), ledger, FakeJumpseller(), igest),
+            today=TODAY,
+            crash_hook=kill,
+        ).issue(paid_order(ORDER))
     assert ledger.work(ORDER).state != WorkState.FINAL
 
-    outcome = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
+    outcome = Issuer(
+        RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY
+    ).issue(paid_order(ORDER))
     assert outcome.action in (Action.ISSUED, Action.ADOPTED)
     assert len(igest.finals(REF)) == 1
     assert [d for d in igest.documents.values() if d.status == "draft"] == []
@@ -197,7 +212,9 @@ def test_a_kill_at_any_step_then_a_rerun_issues_exactly_once(ledger, step: str):
 def test_a_draft_whose_total_differs_is_deleted_and_nothing_is_issued(ledger):
     igest = FakeIgest()
     igest.total_skew = igest.total_skew + 1
-    outcome = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
+    outcome = Issuer(
+        RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY
+    ).issue(paid_order(ORDER))
     assert outcome.action == Action.FAILED and outcome.transient is False
     assert "13.30" in outcome.detail and "12.30" in outcome.detail
     assert igest.documents == {} and igest.finals() == []
@@ -211,7 +228,9 @@ def test_a_stray_draft_with_the_wrong_total_is_deleted_and_a_new_one_issued(ledg
     seed_phase = WorkState.DRAFT
     ledger.ensure_work(ORDER, Kind.INVOICE, REF)
     ledger.mark(ORDER, Kind.INVOICE, seed_phase, document_id=stray.id)
-    outcome = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
+    outcome = Issuer(
+        RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY
+    ).issue(paid_order(ORDER))
     assert outcome.action == Action.ISSUED
     assert igest.called("delete_document") == [stray.id]
     assert len(igest.finals(REF)) == 1 and stray.id not in igest.documents

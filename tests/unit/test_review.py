@@ -57,7 +57,7 @@ def drafts(ig: FakeIgest) -> list:
 
 
 def run(ledger, js, ig, at=RUN_AT, **settings):
-    return InvoiceRun(config(**settings), ledger, js, ig, now=at).run()
+    return InvoiceRun.build(config(**settings), ledger, js, ig, now=at).run()
 
 
 def test_review_mode_stops_at_a_checked_draft_and_a_rerun_keeps_it_waiting(ledger):
@@ -87,7 +87,7 @@ def test_a_crash_around_the_draft_never_makes_a_second_one(ledger, step):
             raise Killed
 
     with pytest.raises(Killed):
-        InvoiceRun(config(), ledger, js, ig, now=RUN_AT, crash_hook=kill).run()
+        InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT, crash_hook=kill).run()
     report = run(ledger, js, ig, at=RUN_AT + timedelta(minutes=10))
     assert [o.action for o in report.outcomes] == [Action.DRAFTED]
     assert len(drafts(ig)) == 1 and not ig.finals()
@@ -104,7 +104,7 @@ def test_a_lost_state_file_finds_the_waiting_draft_instead_of_making_another(led
         assert writes(ig) == ["create_document"]  # the first run's only
         # ...and approving from the new state file finalizes that very draft.
         draft_id = drafts(ig)[0].id
-        run_ = InvoiceRun(config(), fresh, js, ig, now=RUN_AT + timedelta(hours=1))
+        run_ = InvoiceRun.build(config(), fresh, js, ig, now=RUN_AT + timedelta(hours=1))
         [outcome] = review.approve(run_, [7], [])
         assert outcome.action == Action.ISSUED
         assert [d.id for d in ig.finals(REF)] == [draft_id]
@@ -115,7 +115,7 @@ def test_approve_finalizes_the_draft_and_attaches_it(ledger):
     run(ledger, js, ig)
     draft_id = drafts(ig)[0].id
     notices: list[str] = []
-    [outcome] = review.approve(InvoiceRun(config(), ledger, js, ig, now=RUN_AT), [7], notices)
+    [outcome] = review.approve(InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT), [7], notices)
     assert (outcome.action, outcome.number) == (Action.ISSUED, "FR A/1")
     assert [d.id for d in ig.finals(REF)] == [draft_id]
     assert ledger.work(7).state == WorkState.FINAL
@@ -129,7 +129,7 @@ def test_a_draft_deleted_by_hand_is_noticed_then_made_again_when_approved(ledger
     del ig.documents[drafts(ig)[0].id]  # a person deleted it in iGEST
     [listed] = review.waiting_drafts(ledger, ig)
     assert listed.igest == review.DELETED
-    [outcome] = review.approve(InvoiceRun(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    [outcome] = review.approve(InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT), [7], [])
     assert outcome.action == Action.ISSUED
     assert len(ig.finals(REF)) == 1 and drafts(ig) == []
     assert ig.calls.count("create_document") == 2
@@ -141,7 +141,7 @@ def test_a_draft_finalized_by_hand_in_igest_is_adopted_by_approve(ledger):
     ig.finalize_document(drafts(ig)[0].id)  # finalized in iGEST's own screens
     [listed] = review.waiting_drafts(ledger, ig)
     assert (listed.igest, listed.number) == (review.FINALIZED, "FR A/1")
-    [outcome] = review.approve(InvoiceRun(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    [outcome] = review.approve(InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT), [7], [])
     assert outcome.action == Action.ADOPTED
     assert len(ig.finals(REF)) == 1
 
@@ -150,7 +150,7 @@ def test_approving_on_a_later_day_dates_the_invoice_that_day(ledger):
     js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
     run(ledger, js, ig)
     next_day = RUN_AT + timedelta(days=1)
-    [outcome] = review.approve(InvoiceRun(config(), ledger, js, ig, now=next_day), [7], [])
+    [outcome] = review.approve(InvoiceRun.build(config(), ledger, js, ig, now=next_day), [7], [])
     assert outcome.action == Action.ISSUED
     [final] = ig.finals(REF)
     assert final.date == date(2026, 11, 21)
@@ -161,7 +161,7 @@ def test_an_order_changed_since_its_draft_gets_a_new_draft_that_waits_again(ledg
     js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
     run(ledger, js, ig)
     js.add(paid_order(7, "15.00"))  # edited in Jumpseller after the draft was made
-    [outcome] = review.approve(InvoiceRun(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    [outcome] = review.approve(InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT), [7], [])
     assert outcome.action == Action.DRAFTED and "changed" in outcome.detail
     assert not ig.finals() and [d.gross_total for d in drafts(ig)] == [Decimal("15.00")]
     assert ledger.work(7).state == WorkState.REVIEW
@@ -181,7 +181,7 @@ def test_reject_deletes_the_draft_and_leaves_the_order_failed_until_resend(ledge
     later = run(ledger, js, ig, at=RUN_AT + timedelta(hours=1))
     assert writes(ig).count("create_document") == 1 and later.still_failed == []
     # ...resend does (in review mode, as a new draft that waits for approval).
-    again = InvoiceRun(config(), ledger, js, ig, now=RUN_AT + timedelta(hours=2)).resend([7])
+    again = InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT + timedelta(hours=2)).resend([7])
     assert [o.action for o in again.outcomes] == [Action.DRAFTED]
     assert len(drafts(ig)) == 1
 
@@ -248,7 +248,7 @@ def test_a_waiting_draft_of_an_order_cancelled_meanwhile_is_deleted_not_finalize
     run(ledger, js, ig)
     js.add(replace(paid_order(7), status="canceled"))
     if by == "approve":
-        [outcome] = review.approve(InvoiceRun(config(), ledger, js, ig, now=RUN_AT), [7], [])
+        [outcome] = review.approve(InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT), [7], [])
     else:
         [outcome] = run(ledger, js, ig, at=RUN_AT + timedelta(minutes=10)).outcomes
     assert outcome.action == Action.SKIPPED
@@ -310,7 +310,7 @@ def test_status_and_the_digest_show_the_drafts_that_wait(ledger):
 
 def test_a_dry_run_in_review_mode_says_it_would_stop_at_a_draft(ledger):
     js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
-    report = InvoiceRun(config(), ledger, js, ig, now=RUN_AT).run(dry_run=True)
+    report = InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT).run(dry_run=True)
     [outcome] = report.outcomes
     assert outcome.detail == "would draft FR 12.30 EUR for approval (review mode)"
     assert writes(ig) == []
@@ -337,7 +337,7 @@ def test_the_deadline_is_one_alert_then_the_reminder_and_a_rejection_alerts_no_o
     ig = FakeIgest()
 
     def run_and_alert(at: datetime) -> None:
-        report = InvoiceRun(alerting, ledger, js, ig, now=at).run()
+        report = InvoiceRun.build(alerting, ledger, js, ig, now=at).run()
         dispatch(ledger, alerting, now=at, notices=report.notices + report.quiet_notices)
 
     def alerted() -> list[tuple[int, str, str]]:

@@ -14,10 +14,11 @@ from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConf
 from igest_sync.errors import UsageError
 from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.models import Action, OrderLine, Tax, WorkState
-from igest_sync.runs.credits.credit import credit_run
+from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.discover import record_order
 from igest_sync.runs.invoicing.issuer import Issuer
 from igest_sync.runs.invoicing.report import InvoiceReport
+from igest_sync.runs.wiring import credit_run
 from igest_sync.state.ledger import Ledger
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 
@@ -56,7 +57,9 @@ def world():
         config = make_config()
         igest = FakeIgest()
         js = FakeJumpseller(orders=[three_of_a_kind()])
-        invoice = Issuer(config, ledger, igest, today=NOW.date()).issue(three_of_a_kind())
+        invoice = Issuer(
+            RunContext.build(config, ledger, FakeJumpseller(), igest), today=NOW.date()
+        ).issue(three_of_a_kind())
         assert invoice.action == Action.ISSUED
         yield config, ledger, js, igest
 

@@ -58,7 +58,7 @@ def test_check_reminds_once_from_the_first_of_january_2027(w):
                if r.name == SEAL]  # fmt: skip
     assert quiet.ok and not quiet.warning and "reminded on 2027-01-01" in quiet.detail
     # ... and the first run of the year does not repeat it.
-    report = InvoiceRun(w.config, w.ledger, w.js, w.ig, now=JANUARY_2027).run()
+    report = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=JANUARY_2027).run()
     assert not any("Lei 73-A/2025" in n for n in report.notices)
 
 
@@ -67,10 +67,10 @@ def test_the_first_run_of_2027_reminds_once(w):
         lines=[{"sku": "AZL", "name": "Azulejo", "price": "12.30", "qty": 1, "rate": 23}],
         buyer=None,
     )
-    first = InvoiceRun(w.config, w.ledger, w.js, w.ig, now=JANUARY_2027).run()
+    first = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=JANUARY_2027).run()
     assert any(o.key == str(order_id) and o.action == Action.ISSUED for o in first.outcomes)
     assert sum("Lei 73-A/2025" in n for n in first.notices) == 1
-    second = InvoiceRun(w.config, w.ledger, w.js, w.ig, now=JANUARY_2027).run()
+    second = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=JANUARY_2027).run()
     assert not any("Lei 73-A/2025" in n for n in second.notices + second.quiet_notices)
     assert seal_results(w, JANUARY_2027) == []
 
@@ -93,7 +93,7 @@ def test_the_document_reaching_the_customer_is_igests_own(w):
     order_id = w.sb.store.add_order(
         lines=[{"sku": "AZL", "name": "Azulejo", "price": "12.30", "qty": 1, "rate": 23}],
     )
-    InvoiceRun(w.config, w.ledger, w.js, w.ig, now=JANUARY_2027).run()
+    InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=JANUARY_2027).run()
     [doc] = [d for d in w.sb.igest.documents if d["status"] == "final"]
     [attached] = w.sb.store.documents[order_id]
     assert attached["url"] == doc["pdf_url"]  # the link, exactly as iGEST gave it

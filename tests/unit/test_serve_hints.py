@@ -45,7 +45,7 @@ def hint(ledger: Ledger, order_id: int, event: str = "order_paid", at: datetime 
 
 
 def work(ledger, js, ig, cfg=None, now=NOW):
-    run = InvoiceRun(cfg or config(), ledger, js, ig, now=now)
+    run = InvoiceRun.build(cfg or config(), ledger, js, ig, now=now)
     return work_hints(run, ledger.waiting_hints(now, 50), now=now)
 
 
@@ -169,7 +169,7 @@ def test_a_stop_finishes_the_order_in_flight_and_leaves_the_rest_in_the_inbox(le
         return read(order_id)
 
     js.order = read_then_stop  # type: ignore[method-assign]
-    run = InvoiceRun(config(), ledger, js, ig, now=NOW, stop=stop)
+    run = InvoiceRun.build(config(), ledger, js, ig, now=NOW, stop=stop)
     outcome = work_hints(run, ledger.waiting_hints(NOW, 50), now=NOW)
     assert outcome.stopped
     assert [d.external_reference for d in ig.finals()] == ["jumpseller:loja:20"]

@@ -76,7 +76,7 @@ def credit(
     from igest_sync import render
     from igest_sync.errors import UsageError
     from igest_sync.fiscal.credit import CreditPlan, CreditRequest
-    from igest_sync.runs.credits.credit import credit_run
+    from igest_sync.runs.wiring import wire
 
     if not reason.strip():
         # The reason is printed on a document that can never be changed: never a default here.
@@ -114,7 +114,7 @@ def credit(
 
     with session(ctx, dry_run=dry_run) as s:
         assert s.ledger is not None
-        credits = credit_run(s.config, s.ledger, *s.clients)
+        credits = wire(s.context).credits
         report = credits.credit(
             order_id,
             request,

@@ -57,9 +57,7 @@ def invoice(
     since_date = _parse_date(since, "--since")
     with session(ctx, dry_run=dry_run) as s, render.progress("Invoicing orders") as progress:
         assert s.ledger is not None
-        report = InvoiceRun(s.config, s.ledger, *s.clients, progress=progress).run(
-            since=since_date, dry_run=dry_run
-        )
+        report = InvoiceRun(s.context, progress=progress).run(since=since_date, dry_run=dry_run)
         s.notices = report.notices + report.quiet_notices
     render.invoice_report(report, json_out=json_out)
     finish(report)
@@ -111,7 +109,7 @@ def resend(
     override = CustomerOverride(nif=nif, as_consumer=as_consumer) if nif or as_consumer else None
     with session(ctx) as s, render.progress("Resending orders") as progress:
         assert s.ledger is not None
-        report = InvoiceRun(s.config, s.ledger, *s.clients, progress=progress).resend(
+        report = InvoiceRun(s.context, progress=progress).resend(
             ids, all_failed=failed, override=override
         )
         s.notices = report.notices + report.quiet_notices
@@ -162,8 +160,6 @@ def approve(
       igest-sync approve --all --yes
       igest-sync approve --reject 10452 --reason "preço errado"
     """
-    from datetime import UTC, datetime
-
     from igest_sync.errors import UsageError
     from igest_sync.render import review as shown
     from igest_sync.runs.invoicing import review as flow
@@ -183,7 +179,7 @@ def approve(
     listed = False
     with session(ctx) as s:
         assert s.ledger is not None
-        run = InvoiceRun(s.config, s.ledger, *s.clients, now=datetime.now(UTC))
+        run = InvoiceRun(s.context)
         report = flow.ApproveReport(
             waiting=flow.waiting_drafts(s.ledger, s.igest, ExemptionTexts(s.igest)),
             listed_only=not ids and not approve_all,

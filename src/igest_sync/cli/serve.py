@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from igest_sync.cli.session import make_clients, state_of
+from igest_sync.cli.session import make_clients, make_vies, state_of
 
 if TYPE_CHECKING:
     from igest_sync.config import Config
@@ -166,6 +166,7 @@ def _setup(config: Config, state_file: Path, home: Path | None, where: Path) -> 
             "into the config, or set IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN.",
         )
     js, ig = make_clients(config, state_file)
+    vies = make_vies(config)
     name = config.jumpseller.store if home is None else f"{config.jumpseller.store} ({home})"
     return StoreSetup(
         name=name,
@@ -174,7 +175,8 @@ def _setup(config: Config, state_file: Path, home: Path | None, where: Path) -> 
         jumpseller=js,
         igest=ig,
         home=home,
-        closers=[js.close, ig.close],
+        closers=[js.close, ig.close, vies.close],
+        vies=vies,
     )
 
 

@@ -531,7 +531,7 @@ class ReconcileRun:
         if not ids:
             return
         assert self.ledger is not None  # checked in run()
-        issued = InvoiceRun(
+        issued = InvoiceRun.build(
             self.config, self.ledger, self.jumpseller, self.igest, now=self.now
         ).resend(ids)
         report.fixes = issued.outcomes

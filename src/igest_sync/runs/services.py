@@ -1,8 +1,9 @@
-"""The two services as the runs use them: what a run may ask of Jumpseller and of iGEST.
+"""The three services as the runs use them: what a run may ask of Jumpseller, iGEST and VIES.
 
 The runs are typed against these ``Protocol``s, not against the adapters, so a test can hand
 them an in-memory fake (``tests/support/fakes.py``) and the runs never reach for a wire detail.
-``adapters.jumpseller.JumpsellerClient`` and ``adapters.igest.IgestClient`` satisfy them.
+``adapters.jumpseller.JumpsellerClient``, ``adapters.igest.IgestClient`` and
+``adapters.vies.ViesClient`` satisfy them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from igest_sync.models import (
     StockLevel,
     StoreLocation,
     TaxRate,
+    ViesCheck,
 )
 
 
@@ -118,3 +120,9 @@ class IgestApi(Protocol):
     def credit_notes_of(self, number: str) -> list[IssuedDocument]: ...
 
     def email_document(self, document_id: str, to: str) -> None: ...
+
+
+class ViesApi(Protocol):
+    """The EU's VAT number check (never raises for a VIES problem: see ``ViesCheck``)."""
+
+    def check(self, vat_number: str, *, requester: str, today: date) -> ViesCheck: ...

@@ -35,10 +35,11 @@ from igest_sync.config import Config
 from igest_sync.errors import IgestSyncError, RunLocked
 from igest_sync.logsetup import store_context
 from igest_sync.models import Action, Kind, WorkState
+from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.hints import work_hints
 from igest_sync.runs.invoicing.invoice import InvoiceRun, RunStopped
 from igest_sync.runs.invoicing.report import InvoiceReport
-from igest_sync.runs.services import IgestApi, JumpsellerApi
+from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
 from igest_sync.serve import watch
 from igest_sync.state.database import Database
 from igest_sync.state.inbox import LAST_SWEEP, ORDER, PRODUCT, Hint, InboxStore
@@ -74,6 +75,7 @@ class StoreSetup:
     igest: IgestApi
     home: Path | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
+    vies: ViesApi | None = None  # None: one for [vies] base_url, made with the run context
 
 
 class StoreWorker:
@@ -330,9 +332,10 @@ class StoreWorker:
 
     def _run_for(self) -> InvoiceRun:
         s = self.setup
-        return InvoiceRun(
-            s.config, self.ledger, s.jumpseller, s.igest, now=self.clock(), stop=self.stop
+        context = RunContext.build(
+            s.config, self.ledger, s.jumpseller, s.igest, vies=s.vies, now=self.clock
         )
+        return InvoiceRun(context, stop=self.stop)
 
     def _batch(self, hints: list[Hint]) -> list[str]:
         now = self.clock()

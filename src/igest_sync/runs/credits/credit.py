@@ -34,10 +34,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Literal
 
-from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, UsageError
 from igest_sync.fiscal.credit import (
     CreditPlan,
@@ -58,17 +56,15 @@ from igest_sync.models import (
     Order,
     WorkState,
 )
+from igest_sync.runs.context import RunContext
 from igest_sync.runs.credits.cancellations import CancelledOrders
 from igest_sync.runs.credits.history import Attempt, CreditHistory, final_of
 from igest_sync.runs.credits.report import CreditReport, StoredRequest
 from igest_sync.runs.invoicing.followup import FollowUp
-from igest_sync.runs.invoicing.issuer import CrashHook, Issuer
+from igest_sync.runs.invoicing.issuer import Issuer
 from igest_sync.runs.invoicing.report import InvoiceReport
-from igest_sync.runs.services import IgestApi, JumpsellerApi
-from igest_sync.state.ledger import Ledger
-from igest_sync.timeutil import lisbon_date
 
-__all__ = ["CreditReport", "Credits", "StoredRequest", "credit_run"]
+__all__ = ["CreditReport", "Credits", "StoredRequest"]
 
 log = logging.getLogger("igest_sync.invoice")
 
@@ -100,22 +96,19 @@ class Credits:
 
     def __init__(
         self,
-        config: Config,
-        ledger: Ledger,
-        jumpseller: JumpsellerApi,
-        igest: IgestApi,
+        context: RunContext,
         issuer: Issuer,
         followup: FollowUp,
     ) -> None:
-        self.config = config
-        self.store = config.jumpseller.store
-        self.ledger = ledger
-        self.jumpseller = jumpseller
-        self.igest = igest
+        self.settings = context.settings
+        self.store = context.store
+        self.ledger = context.ledger
+        self.jumpseller = context.jumpseller
+        self.igest = context.igest
         self.issuer = issuer
         self.followup = followup
         self.today = issuer.today
-        self.history = CreditHistory(config, ledger, igest)
+        self.history = CreditHistory(context)
 
     # -- what is left of a cancelled order (the pass of `invoice`, `serve`) -------------------
 
@@ -132,7 +125,7 @@ class Credits:
         return CancelledOrders(
             ledger=self.ledger,
             jumpseller=self.jumpseller,
-            settings=self.config.invoice,
+            settings=self.settings,
             today=self.today,
             remainder=self.remainder,
         )
@@ -142,11 +135,11 @@ class Credits:
         asked, else credit all that is left (``[invoice] credit_reason``). None when iGEST shows
         the invoice credited in full already. Exactly once, whoever calls it and however often.
         """
-        reason = reason or self.config.invoice.credit_reason
+        reason = reason or self.settings.credit_reason
         stored = None
         if self.ledger.unfinished_credit(order_id) is None:
             everything = CreditRequest(everything=True)
-            stored = StoredRequest(everything, reason, self.config.invoice.move_stock)
+            stored = StoredRequest(everything, reason, self.settings.move_stock)
         try:
             prepared = self._prepare(order_id, stored, "rest", adopt=True)
         except AuthError:
@@ -187,7 +180,7 @@ class Credits:
         outcome (the CLI, after printing it)."""
         report = CreditReport(order_id, dry_run=dry_run)
         if restock is None:
-            restock = self.config.invoice.move_stock
+            restock = self.settings.move_stock
         stored = StoredRequest(request, reason, restock)
         try:
             prepared = self._prepare(
@@ -248,7 +241,7 @@ class Credits:
             for n in self.igest.credit_notes_of(original.number or original.id)
             if n.status != DocumentStatus.CANCELLED
         ]
-        settings = self.config.invoice
+        settings = self.settings
         unfinished = self.ledger.unfinished_credit(order_id)
         target: Attempt | None = None
         unanswered = False
@@ -338,7 +331,7 @@ class Credits:
             return credit_note_draft(
                 order_id,
                 plan,
-                self.config.invoice,
+                self.settings,
                 reference=prepared.reference,
                 issue_date=self.today,
                 reason=prepared.stored.reason,
@@ -464,19 +457,3 @@ class Credits:
         return ItemOutcome(
             str(order_id), Action.FAILED, reason, kind=Kind.CREDIT, transient=transient
         )
-
-
-def credit_run(
-    config: Config,
-    ledger: Ledger,
-    jumpseller: JumpsellerApi,
-    igest: IgestApi,
-    *,
-    now: datetime | None = None,
-    crash_hook: CrashHook | None = None,
-) -> Credits:
-    """The ``credit`` command's run: its own issuer and follow-ups."""
-    now = now or datetime.now(UTC)
-    issuer = Issuer(config, ledger, igest, today=lisbon_date(now), crash_hook=crash_hook)
-    followup = FollowUp(config, ledger, jumpseller, igest, now=now)
-    return Credits(config, ledger, jumpseller, igest, issuer, followup)

@@ -7,14 +7,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from igest_sync.config import Config
 from igest_sync.errors import NotFound, UsageError
 from igest_sync.fiscal.credit_identity import RequestIdentity
 from igest_sync.models import DocumentStatus, IssuedDocument, Kind, WorkState
 from igest_sync.references import external_reference, is_credit_reference, key_of_reference
+from igest_sync.runs.context import RunContext
 from igest_sync.runs.credits.report import StoredRequest
-from igest_sync.runs.services import IgestApi
-from igest_sync.state.ledger import Ledger, WorkRecord
+from igest_sync.state.ledger import WorkRecord
 
 log = logging.getLogger("igest_sync.invoice")
 
@@ -37,11 +36,11 @@ class Attempt:
 class CreditHistory:
     """One run's reads (and repairs) of what an order's credit requests left behind."""
 
-    def __init__(self, config: Config, ledger: Ledger, igest: IgestApi) -> None:
-        self.config = config
-        self.store = config.jumpseller.store
-        self.ledger = ledger
-        self.igest = igest
+    def __init__(self, context: RunContext) -> None:
+        self.settings = context.settings
+        self.store = context.store
+        self.ledger = context.ledger
+        self.igest = context.igest
 
     def original(self, order_id: int) -> IssuedDocument:
         """The order's final invoice as iGEST holds it, lines and customer included."""
@@ -75,7 +74,7 @@ class CreditHistory:
     ) -> tuple[list[Attempt], int]:
         """This request's earlier attempts, first to last, and its next free occurrence."""
 
-        settings = self.config.invoice
+        settings = self.settings
         attempts = [
             # Numbered by an older version: the ledger alone knows what they were asked as.
             Attempt(w.external_reference, w, final_of(notes, w.external_reference))

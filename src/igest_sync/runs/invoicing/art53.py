@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from igest_sync.config import Config
+from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError, AuthError, OrderRejected
 from igest_sync.models import DocumentDraft, DocumentStatus, IssuedDocument
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
@@ -201,13 +201,19 @@ class Art53Guard:
     added as they are admitted; thread-safe (orders are issued in parallel)."""
 
     def __init__(
-        self, config: Config, ledger: Ledger, igest: IgestApi, *, today: date, keep: bool = True
+        self,
+        settings: InvoiceConfig,
+        ledger: Ledger,
+        igest: IgestApi,
+        *,
+        today: date,
+        keep: bool = True,
     ) -> None:
         self.keep = keep  # False in a dry run: nothing is written to the ledger
         self.ledger = ledger
         self.igest = igest
         self.today = today
-        self.share = THRESHOLD * Decimal(config.invoice.art53_notice_percent) / 100
+        self.share = THRESHOLD * Decimal(settings.art53_notice_percent) / 100
         self._lock = threading.Lock()
         self._total: Decimal | None = None
         self._last_year: Decimal | None = None
@@ -320,9 +326,9 @@ class TurnoverUnknown(VatCheckPending):
 
 
 def guard_for(
-    config: Config, ledger: Ledger, igest: IgestApi, today: date, *, keep: bool = True
+    settings: InvoiceConfig, ledger: Ledger, igest: IgestApi, today: date, *, keep: bool = True
 ) -> Art53Guard | None:
     """The run's guard when the merchant declared the regime, else None."""
-    if config.invoice.vat_regime != ART53:
+    if settings.vat_regime != ART53:
         return None
-    return Art53Guard(config, ledger, igest, today=today, keep=keep)
+    return Art53Guard(settings, ledger, igest, today=today, keep=keep)

@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from igest_sync.config import Config
 from igest_sync.errors import ApiError, NotFound, UsageError
 from igest_sync.fiscal.intra_eu import source_skip_reason
 from igest_sync.models import (
@@ -38,7 +37,8 @@ from igest_sync.models import (
     WorkState,
 )
 from igest_sync.references import external_reference
-from igest_sync.runs.services import IgestApi, JumpsellerApi
+from igest_sync.runs.context import RunContext
+from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import lisbon_date
 
@@ -71,16 +71,15 @@ class Discovery:
 
     def __init__(
         self,
-        config: Config,
-        ledger: Ledger,
-        jumpseller: JumpsellerApi,
+        context: RunContext,
         *,
         now: datetime,
         record: bool = True,
     ) -> None:
-        self.config = config
-        self.ledger = ledger
-        self.jumpseller = jumpseller
+        self.settings = context.settings
+        self.store = context.store
+        self.ledger = context.ledger
+        self.jumpseller = context.jumpseller
         self.now = now
         self.today = lisbon_date(now)
         self.record = record
@@ -111,7 +110,7 @@ class Discovery:
 
     def floor(self, since: date | None) -> date:
         """The first payment day this run invoices; refuses to invoice the whole history."""
-        start = self.config.invoice.start_date
+        start = self.settings.start_date
         if since is None and start is None and self.ledger.checkpoint is None:
             raise UsageError(
                 "No checkpoint and no start date: igest-sync will not invoice the whole history "
@@ -247,7 +246,7 @@ class Discovery:
         floor = plan.floor
         paid_on = lisbon_date(order.completed_at) if order.completed_at else None
         note = None
-        skip = source_skip_reason(order, self.config.invoice)
+        skip = source_skip_reason(order, self.settings)
         if order.status == PAID and skip is not None:
             # A sale invoiced elsewhere (the till): reported once, as the checkpoint passes it.
             note = skip
@@ -278,7 +277,7 @@ class Discovery:
             self.ledger.ensure_work(
                 order.id,
                 Kind.INVOICE,
-                external_reference(self.config.jumpseller.store, order.id),
+                external_reference(self.store, order.id),
                 unverified=plan.fresh,
             )
 

@@ -12,11 +12,10 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
-from igest_sync.config import Config
 from igest_sync.errors import ApiError
 from igest_sync.models import EmailState, Kind
-from igest_sync.runs.services import IgestApi, JumpsellerApi
-from igest_sync.state.ledger import DocumentRecord, Ledger
+from igest_sync.runs.context import RunContext
+from igest_sync.state.ledger import DocumentRecord
 
 log = logging.getLogger("igest_sync.invoice")
 
@@ -28,17 +27,14 @@ class FollowUp:
 
     def __init__(
         self,
-        config: Config,
-        ledger: Ledger,
-        jumpseller: JumpsellerApi,
-        igest: IgestApi,
+        context: RunContext,
         *,
         now: datetime,
     ) -> None:
-        self.settings = config.invoice
-        self.ledger = ledger
-        self.jumpseller = jumpseller
-        self.igest = igest
+        self.settings = context.settings
+        self.ledger = context.ledger
+        self.jumpseller = context.jumpseller
+        self.igest = context.igest
         self.now = now
         self._lock = threading.Lock()  # worker threads add notices and linked documents
         self._linked_this_run: set[str] = set()  # one attempt per document and run

@@ -25,18 +25,23 @@ work stays a failure that the sweep retries by itself.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from igest_sync.errors import ApiError, AuthError, NotFound
 from igest_sync.fiscal.intra_eu import source_skip_reason
 from igest_sync.models import Action, ItemOutcome, Kind, Order, WorkState
 from igest_sync.references import external_reference
+from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.discover import CANCELED, PAID, record_order
-from igest_sync.runs.invoicing.invoice import InvoiceRun, RunStopped
+from igest_sync.runs.invoicing.invoice import RunStopped
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
+from igest_sync.runs.wiring import DocumentSteps
 from igest_sync.state.inbox import ORDER, Hint
+from igest_sync.state.ledger import WorkRecord
 from igest_sync.timeutil import lisbon_date
 
 log = logging.getLogger("igest_sync.serve")
@@ -44,6 +49,24 @@ log = logging.getLogger("igest_sync.serve")
 MAX_ATTEMPTS = 8
 RETRY_FIRST = timedelta(seconds=2)  # doubled at each attempt ...
 RETRY_LONGEST = timedelta(seconds=60)  # ... up to this: 2, 4, 8, 16, 32, 60, 60 s
+
+
+class WebhookRun(Protocol):
+    """What the webhook work uses of an invoice run (``InvoiceRun``), named: its context, its
+    wired steps, and its public per-order steps; nothing of its insides."""
+
+    @property
+    def context(self) -> RunContext: ...
+    @property
+    def steps(self) -> DocumentSteps: ...
+    @property
+    def stop(self) -> threading.Event | None: ...
+    def issue_one(self, order: Order, notices: list[str]) -> ItemOutcome: ...
+    def guard_switch(self) -> None: ...
+    def failed_before(self) -> dict[tuple[int, str], WorkRecord]: ...
+    def for_a_person(
+        self, report: InvoiceReport, failed_before: dict[tuple[int, str], WorkRecord]
+    ) -> None: ...
 
 
 @dataclass
@@ -56,13 +79,14 @@ class HintsOutcome:
     stopped: bool = False  # serve stopped mid-batch; the rest waits in the inbox
 
 
-def work_hints(run: InvoiceRun, hints: list[Hint], *, now: datetime) -> HintsOutcome:
+def work_hints(run: WebhookRun, hints: list[Hint], *, now: datetime) -> HintsOutcome:
     """Handle the orders of ``hints`` (order hints only) under the caller's run lock.
 
     Each hint is one worker's step from the read to the attached document, several at a time
     (``[invoice] concurrency``), so that Jumpseller's reads and link-backs overlap iGEST's
     writes and a burst drains at the rate-limit bound, through the run's clients and gates.
     """
+    context = run.context
     outcome = HintsOutcome()
     report = outcome.report
     failed_before = run.failed_before()
@@ -72,7 +96,7 @@ def work_hints(run: InvoiceRun, hints: list[Hint], *, now: datetime) -> HintsOut
         if run.stop is not None and run.stop.is_set():
             raise RunStopped
         try:
-            order = run.jumpseller.order(hint.subject_id)
+            order = context.jumpseller.order(hint.subject_id)
         except AuthError:
             raise  # every order would fail the same way: the caller says so to a person
         except NotFound:
@@ -83,28 +107,28 @@ def work_hints(run: InvoiceRun, hints: list[Hint], *, now: datetime) -> HintsOut
             )
             return hint, [], True
         except ApiError as exc:
-            return hint, [], _postpone(run, hint, exc, now)
+            return hint, [], _postpone(context, hint, exc, now)
         items: list[ItemOutcome] = []
         if _handle(run, order, items, report.notices):
             # A kill from here on leaves recorded work and this hint: nothing is lost.
             items.append(run.issue_one(order, report.notices))
         passing = next((o for o in items if _passes_by_itself(o)), None)
         if passing is not None:
-            return hint, items, _retry_soon(run, hint, passing.detail, now)
+            return hint, items, _retry_soon(context, hint, passing.detail, now)
         return hint, items, True
 
     steps = [h for h in hints if h.subject == ORDER]
-    if steps and run.config.invoice.start_date is not None:
+    if steps and context.settings.start_date is not None:
         # No run has listed iGEST yet: documents another integration issued stop it first.
         run.guard_switch()
     try:
         for hint, items, settled in in_parallel(
-            steps, one, workers=run.config.invoice.concurrency, stop_on=(RunStopped, AuthError)
+            steps, one, workers=context.workers, stop_on=(RunStopped, AuthError)
         ):
             report.outcomes.extend(items)
             if settled:
                 # The outcome is in the ledger: the deliveries are done.
-                run.ledger.finish_hints(hint.row_ids)
+                context.ledger.finish_hints(hint.row_ids)
                 outcome.finished += 1
             else:
                 outcome.postponed += 1
@@ -112,7 +136,7 @@ def work_hints(run: InvoiceRun, hints: list[Hint], *, now: datetime) -> HintsOut
         # Those handled are final in the ledger; the others keep their hints (and recorded
         # work): the next start finishes them, nothing is issued twice.
         outcome.stopped = True
-    run.followup.finish(report.notices)
+    run.steps.followup.finish(report.notices)
     run.for_a_person(report, failed_before)
     log.info(
         "Webhook batch done: %d orders, %s", outcome.finished, report.summary() or "nothing to do"
@@ -130,12 +154,12 @@ def _passes_by_itself(outcome: ItemOutcome) -> bool:
     return bool(outcome.transient) and outcome.action in (Action.FAILED, Action.WAITING)
 
 
-def _postpone(run: InvoiceRun, hint: Hint, exc: ApiError, now: datetime) -> bool:
+def _postpone(context: RunContext, hint: Hint, exc: ApiError, now: datetime) -> bool:
     """The order could not be read: try again soon; True (settled) once given up."""
-    return _retry_soon(run, hint, f"could not read the order ({exc})", now)
+    return _retry_soon(context, hint, f"could not read the order ({exc})", now)
 
 
-def _retry_soon(run: InvoiceRun, hint: Hint, why: str, now: datetime) -> bool:
+def _retry_soon(context: RunContext, hint: Hint, why: str, now: datetime) -> bool:
     """Keep the hint for another attempt in seconds; True (settled: the hint is dropped, the
     sweep takes the order up) once ``MAX_ATTEMPTS`` have failed."""
     if hint.attempts + 1 >= MAX_ATTEMPTS:
@@ -155,13 +179,13 @@ def _retry_soon(run: InvoiceRun, hint: Hint, why: str, now: datetime) -> bool:
         hint.attempts + 2,
         MAX_ATTEMPTS,
     )
-    run.ledger.postpone_hints(hint.row_ids, now + delay)
+    context.ledger.postpone_hints(hint.row_ids, now + delay)
     return False
 
 
-def _handle(run: InvoiceRun, order: Order, items: list[ItemOutcome], notices: list[str]) -> bool:
+def _handle(run: WebhookRun, order: Order, items: list[ItemOutcome], notices: list[str]) -> bool:
     """Record ``order`` and decide its work; True when it is to be issued now."""
-    ledger, settings = run.ledger, run.config.invoice
+    ledger, settings = run.context.ledger, run.context.settings
     work = ledger.work(order.id)
     paid_on = lisbon_date(order.completed_at) if order.completed_at else None
     if order.status == PAID:
@@ -192,7 +216,7 @@ def _handle(run: InvoiceRun, order: Order, items: list[ItemOutcome], notices: li
         ledger.ensure_work(
             order.id,
             Kind.INVOICE,
-            external_reference(run.config.jumpseller.store, order.id),
+            external_reference(run.context.store, order.id),
             unverified=ledger.rebuilding,
         )
         return True
@@ -208,9 +232,9 @@ def _handle(run: InvoiceRun, order: Order, items: list[ItemOutcome], notices: li
 
 
 def _credit_what_is_left(
-    run: InvoiceRun, order: Order, items: list[ItemOutcome], notices: list[str]
+    run: WebhookRun, order: Order, items: list[ItemOutcome], notices: list[str]
 ) -> None:
-    ledger, settings = run.ledger, run.config.invoice
+    ledger, settings = run.context.ledger, run.context.settings
     invoiced = ledger.invoiced_without_credit()
     if order.id not in invoiced:
         return  # credited in full already
@@ -224,6 +248,6 @@ def _credit_what_is_left(
             "(credit_cancelled is off)."
         )
         return
-    credited = run.credits.remainder(order.id, settings.credit_reason)
+    credited = run.steps.credits.remainder(order.id, settings.credit_reason)
     if credited is not None:
         items.append(credited)

@@ -15,15 +15,11 @@ import logging
 import threading
 from datetime import date
 
-import httpx
-
-from igest_sync.adapters.vies import ViesClient, split_vat_number
-from igest_sync.config import Config
+from igest_sync.adapters.vies import split_vat_number
 from igest_sync.errors import ApiError, AuthError
 from igest_sync.fiscal.intra_eu import vat_number_to_check, vies_verdict
 from igest_sync.models import DocumentDraft, Order, ViesCheck, ViesStatus
-from igest_sync.runs.services import IgestApi
-from igest_sync.state.ledger import Ledger
+from igest_sync.runs.context import RunContext
 
 log = logging.getLogger("igest_sync.invoice")
 
@@ -41,18 +37,14 @@ class IntraEuCheck:
 
     def __init__(
         self,
-        config: Config,
-        ledger: Ledger,
-        igest: IgestApi,
+        context: RunContext,
         *,
         today: date,
-        vies_transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url = config.vies.base_url
-        self.ledger = ledger
-        self.igest = igest
+        self.vies = context.vies  # the run's one VIES client
+        self.ledger = context.ledger
+        self.igest = context.igest
         self.today = today
-        self._transport = vies_transport
         self._lock = threading.Lock()
         self._requester: str | None = None
 
@@ -85,8 +77,7 @@ class IntraEuCheck:
             return ViesCheck(
                 country, digits, ViesStatus.UNAVAILABLE, self.today, detail=f"iGEST: {exc}"
             )
-        with ViesClient(self.base_url, transport=self._transport) as vies:
-            check = vies.check(number, requester=requester, today=self.today)
+        check = self.vies.check(number, requester=requester, today=self.today)
         log.info(
             "VIES says %s for %s (order %s)%s",
             check.status,

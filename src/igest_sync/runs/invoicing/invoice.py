@@ -16,7 +16,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, IgestSyncError, OrderRejected
@@ -35,19 +35,19 @@ from igest_sync.models import (
     WorkState,
 )
 from igest_sync.references import external_reference
-from igest_sync.runs.credits.credit import Credits
+from igest_sync.runs.context import Clock, RunContext
 from igest_sync.runs.invoicing import review
 from igest_sync.runs.invoicing.art53 import guard_for, last_turnover
 from igest_sync.runs.invoicing.discover import PAID, Discovery, igest_documents_since, record_order
-from igest_sync.runs.invoicing.followup import FollowUp
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
-from igest_sync.runs.invoicing.issuer import CrashHook, Issuer
+from igest_sync.runs.invoicing.issuer import CrashHook
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
-from igest_sync.runs.services import IgestApi, JumpsellerApi
+from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
 from igest_sync.runs.setup.adopt import guard_first_run
 from igest_sync.runs.setup.seal import seal_reminder
 from igest_sync.runs.setup.status import remember_store_name
+from igest_sync.runs.wiring import wire
 from igest_sync.state.ledger import Ledger, WorkRecord
 from igest_sync.timeutil import lisbon_date
 
@@ -67,7 +67,8 @@ class RunStopped(Exception):
 
 
 class InvoiceRun:
-    """One ``invoice`` (or ``resend``) run over a ledger and the two services.
+    """One ``invoice`` (or ``resend``) run over a ``RunContext``; it reads the context's
+    clock once, as it starts (``now``).
 
     ``crash_hook`` is handed to the run's ``Issuer`` (tests stand a kill with it). ``stop``,
     once set, lets the documents in flight finish and starts no other order (RunStopped).
@@ -75,28 +76,44 @@ class InvoiceRun:
 
     def __init__(
         self,
+        context: RunContext,
+        *,
+        progress: Progress | None = None,
+        crash_hook: CrashHook | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.context = context
+        self.stop = stop
+        self.settings = context.settings
+        self.ledger = context.ledger
+        self.jumpseller = context.jumpseller
+        self.igest = context.igest
+        self.now = context.now()
+        self.today = lisbon_date(self.now)
+        self.progress = progress
+        self.steps = wire(context, now=self.now, crash_hook=crash_hook)
+        self.issuer = self.steps.issuer
+        self.followup = self.steps.followup
+        self.credits = self.steps.credits
+        self._switch_checked = False  # the first run's guard passed (runs/adopt.py)
+
+    @classmethod
+    def build(
+        cls,
         config: Config,
         ledger: Ledger,
         jumpseller: JumpsellerApi,
         igest: IgestApi,
         *,
-        now: datetime | None = None,
+        vies: ViesApi | None = None,
+        now: datetime | Clock | None = None,
         progress: Progress | None = None,
         crash_hook: CrashHook | None = None,
         stop: threading.Event | None = None,
-    ) -> None:
-        self.stop = stop
-        self.config = config
-        self.ledger = ledger
-        self.jumpseller = jumpseller
-        self.igest = igest
-        self.now = now or datetime.now(UTC)
-        self.today = lisbon_date(self.now)
-        self.progress = progress
-        self.issuer = Issuer(config, ledger, igest, today=self.today, crash_hook=crash_hook)
-        self.followup = FollowUp(config, ledger, jumpseller, igest, now=self.now)
-        self.credits = Credits(config, ledger, jumpseller, igest, self.issuer, self.followup)
-        self._switch_checked = False  # the first run's guard passed (runs/adopt.py)
+    ) -> InvoiceRun:
+        """A run from a config and its parts (``RunContext.build``): the tests' seam."""
+        context = RunContext.build(config, ledger, jumpseller, igest, vies=vies, now=now)
+        return cls(context, progress=progress, crash_hook=crash_hook, stop=stop)
 
     # -- invoice ----------------------------------------------------------------------------
 
@@ -105,9 +122,7 @@ class InvoiceRun:
         failed_before = {
             (w.order_id, w.kind): w for w in self.ledger.work_in_states(WorkState.FAILED)
         }
-        discovery = Discovery(
-            self.config, self.ledger, self.jumpseller, now=self.now, record=not dry_run
-        )
+        discovery = Discovery(self.context, now=self.now, record=not dry_run)
         listed = self._switch_guard(discovery, since)
         plan = discovery.plan(since)
         report.checkpoint = self.ledger.checkpoint
@@ -129,11 +144,11 @@ class InvoiceRun:
         # Review mode: drafts due without a person (the automatic hour, or review turned off)
         # or whose order was cancelled, and a notice for each still waiting past the deadline.
         review.sweep_waiting(self, report.outcomes, report.notices)
-        report.notices.extend(review.deadline_notices(self.config, self.ledger, self.now))
+        report.notices.extend(review.deadline_notices(self.settings, self.ledger, self.now))
         self.credits.credit_cancelled(report)
         report.notices += self._turnover_notices(report)
         # The first run of 2027: the qualified seal (Lei 73-A/2025), once.
-        seal = seal_reminder(self.config, self.ledger, self.today)
+        seal = seal_reminder(self.settings, self.ledger, self.today)
         if seal is not None:
             report.notices.append(seal)
         remember_store_name(self.ledger, self.jumpseller, self.now)
@@ -169,7 +184,7 @@ class InvoiceRun:
         """``serve``'s webhooks on a ledger no run has passed yet: the same guard as the first
         run's, before any order is issued (documents another integration issued)."""
         if self.ledger.checkpoint is None and not self._switch_checked:
-            discovery = Discovery(self.config, self.ledger, self.jumpseller, now=self.now)
+            discovery = Discovery(self.context, now=self.now)
             self._switch_guard(discovery, None)
 
     def _switch_guard(
@@ -212,7 +227,7 @@ class InvoiceRun:
         until it has lasted ``[alerts] unreachable_minutes`` (the bound after which an alert
         goes out too); only then is it a person's business.
         """
-        remind = timedelta(hours=self.config.invoice.remind_failed_hours)
+        remind = timedelta(hours=self.settings.remind_failed_hours)
         retrying = self._retrying_since()
         shown: list[ItemOutcome] = []
         for outcome in report.outcomes:
@@ -274,7 +289,7 @@ class InvoiceRun:
 
     def _persists(self, retrying: dict[str, str], key: str, kind: str) -> bool:
         """Whether a failure that passes by itself has lasted long enough to be shown."""
-        bound = timedelta(minutes=self.config.alerts.unreachable_minutes)
+        bound = timedelta(minutes=self.context.unreachable_minutes)
         since = retrying.get(f"{key}:{kind}")
         if since is None or not bound:
             return True
@@ -286,7 +301,7 @@ class InvoiceRun:
     def _report_notices(self, report: InvoiceReport) -> None:
         """The same rule for notices (a cancelled order to credit by hand, a document not
         attached): printed the first time, then at most once per ``remind_failed_hours``."""
-        remind = timedelta(hours=self.config.invoice.remind_failed_hours)
+        remind = timedelta(hours=self.settings.remind_failed_hours)
         shown: list[str] = []
         for notice in report.notices:
             last = self.ledger.notice_shown_at(notice)
@@ -351,7 +366,7 @@ class InvoiceRun:
             in_parallel(
                 orders,
                 one,
-                workers=self.config.invoice.concurrency,
+                workers=self.context.workers,
                 progress=self.progress,
                 stop_on=(IgestSyncError, RunStopped),
             )
@@ -364,9 +379,9 @@ class InvoiceRun:
         known: dict[str, list[IssuedDocument]] | None,
     ) -> None:
         """What the run would do, in "would ...": reads both services, writes nothing."""
-        store = self.config.jumpseller.store
+        store = self.context.store
         # The art. 53 ceiling, as the real run would meet it (its count not kept).
-        art53 = guard_for(self.config, self.ledger, self.igest, self.today, keep=False)
+        art53 = guard_for(self.settings, self.ledger, self.igest, self.today, keep=False)
         for order in orders:
             work = self.ledger.work(order.id)
             if work and work.state == WorkState.FINAL:
@@ -397,8 +412,8 @@ class InvoiceRun:
             try:
                 draft = build_document(
                     order,
-                    self.config.invoice,
-                    store=self.config.jumpseller.store,
+                    self.settings,
+                    store=self.context.store,
                     issue_date=self.today,
                 )
                 # The pure half of the VIES step: an exempt intra-EU order without a VAT
@@ -420,8 +435,8 @@ class InvoiceRun:
             report.drafts.append(draft)
             after = f" once VIES confirms {vat_number}" if vat_number else ""
             # Review mode: the run would stop at the checked draft, for `approve`.
-            verb = "would draft" if self.config.invoice.review else "would issue"
-            hold = " for approval (review mode)" if self.config.invoice.review else ""
+            verb = "would draft" if self.settings.review else "would issue"
+            hold = " for approval (review mode)" if self.settings.review else ""
             report.outcomes.append(
                 ItemOutcome(
                     str(order.id),

@@ -33,7 +33,6 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import date
 
-from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected
 from igest_sync.fiscal.customer import CustomerOverride
 from igest_sync.fiscal.mapping import build_document
@@ -51,12 +50,12 @@ from igest_sync.models import (
     WorkState,
 )
 from igest_sync.references import external_reference
+from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing import review
 from igest_sync.runs.invoicing.art53 import guard_for
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
 from igest_sync.runs.invoicing.intra_eu import IntraEuCheck, VatCheckPending
-from igest_sync.runs.services import IgestApi
-from igest_sync.state.ledger import Ledger, WorkRecord
+from igest_sync.state.ledger import WorkRecord
 
 PAID = "paid"  # Jumpseller status_enum
 
@@ -70,21 +69,18 @@ class Issuer:
 
     def __init__(
         self,
-        config: Config,
-        ledger: Ledger,
-        igest: IgestApi,
+        context: RunContext,
         *,
         today: date,
         crash_hook: CrashHook | None = None,
-        intra_eu: IntraEuCheck | None = None,
         review: bool | None = None,
     ) -> None:
-        self.config = config
+        settings, ledger, igest = context.settings, context.ledger, context.igest
         # Stop invoices at a checked draft that waits for a person (``[invoice] review``).
-        self.review = config.invoice.review if review is None else review
+        self.review = settings.review if review is None else review
         self.exemption_texts = ExemptionTexts(igest)  # asked only when a held draft is exempt
-        self.settings = config.invoice
-        self.store = config.jumpseller.store
+        self.settings = settings
+        self.store = context.store
         self.ledger = ledger
         self.igest = igest
         self.today = today
@@ -93,9 +89,9 @@ class Issuer:
         self.known: dict[str, list[IssuedDocument]] | None = None
         self.crash_hook = crash_hook
         # VIES before an exempt intra-EU document (asks only for such orders).
-        self.intra_eu = intra_eu or IntraEuCheck(config, ledger, igest, today=today)
+        self.intra_eu = IntraEuCheck(context, today=today)
         # The small-business exemption's ceiling (art. 53 CIVA), when the merchant declared it.
-        self.art53 = guard_for(config, ledger, igest, today)
+        self.art53 = guard_for(settings, ledger, igest, today)
 
     def use_listing(self, known: dict[str, list[IssuedDocument]] | None) -> None:
         """This run listed iGEST's documents (the ledger was empty): answer lookups from it."""

@@ -56,7 +56,7 @@ from igest_sync.state.ledger import Ledger, OrderRecord
 from igest_sync.timeutil import LISBON, lisbon_date
 
 if TYPE_CHECKING:
-    from igest_sync.config import Config
+    from igest_sync.config import InvoiceConfig
     from igest_sync.runs.services import JumpsellerApi
 
 
@@ -69,7 +69,7 @@ class ApprovingRun(Protocol):
     imported, because the run's issuer imports this module."""
 
     @property
-    def config(self) -> Config: ...
+    def settings(self) -> InvoiceConfig: ...
     @property
     def ledger(self) -> Ledger: ...
     @property
@@ -302,10 +302,9 @@ def _payment_day(order: OrderRecord | None, now: datetime) -> date:
     return lisbon_date(now)  # paid without a payment time: today is its day
 
 
-def due_for_finalizing(config: Config, ledger: Ledger, now: datetime) -> list[int]:
+def due_for_finalizing(settings: InvoiceConfig, ledger: Ledger, now: datetime) -> list[int]:
     """The waiting drafts a run finalizes without a person: all of them when review is off
     again; with ``auto_finalize_hour``, those whose payment day has reached that hour."""
-    settings = config.invoice
     waiting = waiting_work(ledger)
     if not settings.review:
         return [w.order_id for w in waiting]
@@ -329,7 +328,7 @@ def sweep_waiting(run: ApprovingRun, outcomes: list[ItemOutcome], notices: list[
     waiting = waiting_work(run.ledger)
     if not waiting:
         return
-    due = set(due_for_finalizing(run.config, run.ledger, run.now))
+    due = set(due_for_finalizing(run.settings, run.ledger, run.now))
     for work in waiting:
         try:
             order = run.jumpseller.order(work.order_id)
@@ -346,12 +345,12 @@ def sweep_waiting(run: ApprovingRun, outcomes: list[ItemOutcome], notices: list[
             outcomes.append(run.issue_one(order, notices, approved=True))
 
 
-def deadline_notices(config: Config, ledger: Ledger, now: datetime) -> list[str]:
+def deadline_notices(settings: InvoiceConfig, ledger: Ledger, now: datetime) -> list[str]:
     """A notice per draft still waiting at ``review_deadline_hour`` of its payment day.
 
     The text stays the same while the draft waits, so that it is printed and alerted once, then
     reminded every ``remind_failed_hours`` (the rule of every notice)."""
-    hour = config.invoice.review_deadline_hour
+    hour = settings.review_deadline_hour
     notices = []
     for work in waiting_work(ledger):
         order = ledger.order(work.order_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from igest_sync.config import Config
+from igest_sync.config import InvoiceConfig
 from igest_sync.state.ledger import Ledger
 
 SEAL_FROM = date(2027, 1, 1)
@@ -25,31 +25,30 @@ REMINDER = (
 )
 
 
-def applies(config: Config, today: date) -> bool:
+def applies(settings: InvoiceConfig, today: date) -> bool:
     """From 2027, for a store whose documents reach the customer through igest-sync."""
-    settings = config.invoice
     return today >= SEAL_FROM and (settings.link_documents or settings.email_customer)
 
 
-def reminder_text(config: Config) -> str:
+def reminder_text(settings: InvoiceConfig) -> str:
     ways = []
-    if config.invoice.link_documents:
+    if settings.link_documents:
         ways.append("attaches iGEST's own document to the Jumpseller orders (a link to its PDF)")
-    if config.invoice.email_customer:
+    if settings.email_customer:
         ways.append("has iGEST email its document to the customer")
     return REMINDER.format(how=" and ".join(ways))
 
 
-def seal_reminder(config: Config, ledger: Ledger | None, today: date) -> str | None:
+def seal_reminder(settings: InvoiceConfig, ledger: Ledger | None, today: date) -> str | None:
     """The reminder, once: None before 2027, when nothing reaches the customer through
     igest-sync, or when it was given already (it is then remembered in ``ledger``)."""
-    if not applies(config, today):
+    if not applies(settings, today):
         return None
     if ledger is not None:
         if ledger.get_meta(REMINDED_KEY):
             return None
         ledger.set_meta(REMINDED_KEY, today.isoformat())
-    return reminder_text(config)
+    return reminder_text(settings)
 
 
 def reminded_on(ledger: Ledger | None) -> str | None:

@@ -132,10 +132,10 @@ def run_checks(
         results.extend(_check_stock_mode(config, entity))
     today = lisbon_date(now or datetime.now(UTC))
     given = reminded_on(ledger)
-    reminder = seal_reminder(config, ledger, today)
+    reminder = seal_reminder(config.invoice, ledger, today)
     if reminder is not None:
         results.append(CheckResult(SEAL_CHECK, True, reminder, warning=True))
-    elif given and applies(config, today):
+    elif given and applies(config.invoice, today):
         # Reminded once already: a quiet line, not the reminder again.
         results.append(
             CheckResult(
@@ -166,7 +166,7 @@ def _check_turnover(
     with contextlib.ExitStack() as stack:
         # No state file yet: count without keeping the count.
         kept = ledger or stack.enter_context(OpenLedger(Path(":memory:")))
-        guard = Art53Guard(config, kept, igest, today=today)
+        guard = Art53Guard(config.invoice, kept, igest, today=today)
         year = _call(name, guard.turnover, IGEST_AUTH_HINT)
         before = _call(name, guard.last_year, IGEST_AUTH_HINT)
     hint = CHARGE_VAT_HINT.format(order="ORDER")

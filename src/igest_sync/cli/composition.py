@@ -1,0 +1,221 @@
+"""The composition root: the one place where a command's config, clients, run lock, ledger
+and ``RunContext`` are made and closed (``session()``), and where a run's alerts are sent as it
+ends.
+
+``make_clients`` builds the Jumpseller and iGEST clients, ``make_vies`` the VIES client; a
+``Session`` carries them with the ledger, and ``Session.context`` is the run context the runs
+take (``runs/context.py``), built here and nowhere else in the CLI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from igest_sync.cli.plumbing import ClickException, CliState, get_current_context, state_of
+
+if TYPE_CHECKING:
+    from igest_sync.adapters.igest import IgestClient
+    from igest_sync.adapters.jumpseller.client import JumpsellerClient
+    from igest_sync.adapters.vies import ViesClient
+    from igest_sync.config import Config
+    from igest_sync.runs.context import RunContext
+    from igest_sync.state.ledger import Ledger
+
+log = logging.getLogger("igest_sync.cli")
+
+
+# -- the session: config, clients, lock, ledger ---------------------------------------------------
+
+
+def setup_logging(state: CliState) -> None:
+    from igest_sync import logsetup
+    from igest_sync.config import paths
+
+    logsetup.configure(paths.log_dir(), secrets=state.secrets, verbose=state.verbose)
+
+
+def config_path(state: CliState) -> Path:
+    from igest_sync.config import paths
+
+    return state.config_path or paths.config_path()
+
+
+def state_path(state: CliState) -> Path:
+    from igest_sync.config import paths
+
+    return state.state_path or paths.state_path()
+
+
+def load_config(state: CliState) -> Config:
+    """Load and validate the config; its secrets are masked in everything printed from now on."""
+    from igest_sync import render
+    from igest_sync.config import load_config as _load
+
+    config, warnings = _load(config_path(state))
+    state.secrets = config.secrets()
+    setup_logging(state)
+    for warning in warnings:
+        render.warn(warning)
+    return config
+
+
+def pace_file(state_file: Path, service: str) -> Path:
+    """Where every run, dry runs too, notes when its requests to ``service`` were answered, so
+    that a run started right after it knows how much of the current second it may still use."""
+    return state_file.with_name(f"{state_file.name}.{service}-pace")
+
+
+def make_clients(config: Config, state_file: Path) -> tuple[JumpsellerClient, IgestClient]:
+    from igest_sync.adapters.igest import IgestClient
+    from igest_sync.adapters.jumpseller.client import JumpsellerClient
+
+    js = JumpsellerClient(
+        config.jumpseller.base_url,
+        config.jumpseller.login,
+        config.jumpseller.auth_token,
+        pace_file=pace_file(state_file, "jumpseller"),
+    )
+    ig = IgestClient(
+        config.igest.base_url,
+        config.igest.integration_key,
+        config.igest.security_code,
+        pace_file=pace_file(state_file, "igest"),
+    )
+    return js, ig
+
+
+def make_vies(config: Config) -> ViesClient:
+    """The VIES client (public, no credentials): a run's third service, in its context."""
+    from igest_sync.adapters.vies import ViesClient
+
+    return ViesClient(config.vies.base_url)
+
+
+@dataclass
+class Session:
+    """What a command works with; the parts it did not ask for are None."""
+
+    config: Config
+    jumpseller: JumpsellerClient
+    igest: IgestClient
+    ledger: Ledger | None = None
+    vies: ViesClient | None = None
+    # The run's notices (a document not attached ...), for the alerts sent when it ends.
+    notices: list[str] = field(default_factory=list)
+    _context: RunContext | None = field(default=None, repr=False)
+
+    @property
+    def clients(self) -> tuple[JumpsellerClient, IgestClient]:
+        return self.jumpseller, self.igest
+
+    @property
+    def context(self) -> RunContext:
+        """The run context of a command that opened the ledger: built once, here."""
+        if self._context is None:
+            from igest_sync.runs.context import RunContext
+
+            if self.ledger is None:
+                raise RuntimeError("a run context needs the ledger: session(ledger=True)")
+            self._context = RunContext.build(
+                self.config, self.ledger, self.jumpseller, self.igest, vies=self.vies
+            )
+        return self._context
+
+
+@contextlib.contextmanager
+def session(
+    ctx: typer.Context | None = None,
+    *,
+    lock: bool = True,
+    ledger: bool = True,
+    dry_run: bool = False,
+    alerts: bool | None = None,
+) -> Iterator[Session]:
+    """Open config, both clients, the run lock and the ledger, in that order; close them all.
+
+    The lock is taken before the ledger is opened (two runs started together never race to
+    create or migrate it). A dry run takes no lock and reads a ledger that does not exist yet
+    as an empty one in memory: it writes no state (only the send times of its requests, in
+    the pace files beside the state file when that folder exists, for the next run's pacing).
+    A run that changes something (``alerts``: by default, one under the lock) records and
+    sends its alerts as it ends, or stops, while the lock and the ledger are still held.
+    """
+    from igest_sync.state.ledger import Ledger
+    from igest_sync.state.lock import run_lock
+
+    state = state_of(ctx)
+    config = load_config(state)
+    path = state_path(state)
+    js, ig = make_clients(config, path)
+    # Runs that change something (cron's) tell a person through [alerts] when they end.
+    alerting = (lock and not dry_run) if alerts is None else alerts
+    opened = None
+    with contextlib.ExitStack() as stack:
+        try:
+            if lock and not dry_run:
+                stack.enter_context(run_lock(path))
+                # serve (or a run) may have held the lock until now: pace to its last second.
+                js.catch_up()
+                ig.catch_up()
+            stack.enter_context(js)
+            stack.enter_context(ig)
+            vies = None
+            if ledger:
+                ledger_path = Path(":memory:") if dry_run and not path.exists() else path
+                opened = stack.enter_context(Ledger(ledger_path))
+                vies = stack.enter_context(make_vies(config))
+            current = Session(config, js, ig, opened, vies)
+            yield current
+        except (KeyboardInterrupt, GeneratorExit):
+            raise
+        except Exception as exc:
+            if alerting and _alert_worthy(exc):
+                send_alerts(config, opened, path, error=exc)
+            raise
+        if alerting:
+            send_alerts(config, opened, path, notices=current.notices)
+
+
+def _alert_worthy(exc: Exception) -> bool:
+    """A whole run stopped for a reason a person should hear of (not a mistyped command, nor
+    an overlapping cron run, which is normal)."""
+    from igest_sync.errors import ConfigError, RunLocked, UsageError
+
+    return not isinstance(
+        exc, (UsageError, ConfigError, RunLocked, ClickException, typer.Exit, typer.Abort)
+    )
+
+
+def send_alerts(
+    config: Config,
+    ledger: Ledger | None,
+    path: Path,
+    *,
+    notices: Sequence[str] = (),
+    error: BaseException | None = None,
+) -> None:
+    """Record and send the run's alerts ([alerts]); never raises, bounded in time."""
+    if not config.alerts.channels:
+        return
+    from datetime import UTC, datetime
+
+    from igest_sync.alerts import dispatch
+
+    current = get_current_context(silent=True)
+    command = current.info_name if current is not None and current.info_name else "igest-sync"
+    dispatch(
+        ledger,
+        config,
+        now=datetime.now(UTC),
+        notices=notices,
+        error=error,
+        command=command,
+        state_path=path,
+    )

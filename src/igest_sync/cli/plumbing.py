@@ -1,0 +1,214 @@
+"""The app's plumbing: per-call state, the global options (after the subcommand too), the
+``--json`` option, the version and the exit-code help.
+
+Per-call state lives on the Typer context (``ctx.obj``), never in a module global: two
+invocations in one process (tests) do not see each other's options or secrets. The composition
+root (config, clients, lock, ledger, the run context) is ``cli/composition.py``; the error
+handler is ``cli/errors.py``; ``cli/session.py`` re-exports the three for the commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+try:  # typer 0.2x vendors click; earlier versions depend on it
+    from typer._click.core import Context as _ClickContext
+    from typer._click.exceptions import ClickException
+    from typer._click.exceptions import UsageError as ClickUsageError
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover
+    # mypy sees the typer that is installed (one that vendors click, so click itself is absent)
+    # and both branches binding the same names: the ignores say exactly that.
+    from click import (  # type: ignore[import-not-found,no-redef]
+        ClickException,
+        get_current_context,
+    )
+    from click import Context as _ClickContext  # type: ignore[no-redef]
+    from click import UsageError as ClickUsageError  # type: ignore[no-redef]
+
+from igest_sync.errors import ExitCode
+
+__all__ = [
+    "CliState",
+    "ClickException",
+    "ClickUsageError",
+    "Group",
+    "JsonOption",
+    "exit_codes_help",
+    "get_current_context",
+    "hoist_global_options",
+    "show_version",
+    "state_of",
+    "version_text",
+]
+
+log = logging.getLogger("igest_sync.cli")
+
+
+@dataclass
+class CliState:
+    """What one invocation was asked for; kept on ``ctx.obj``."""
+
+    config_path: Path | None = None
+    state_path: Path | None = None
+    verbose: bool = False
+    quiet: bool = False
+    json: bool = False
+    secrets: list[str] = field(default_factory=list)
+
+
+def state_of(ctx: typer.Context | None = None) -> CliState:
+    """The invocation's state (from the current context when none is given)."""
+    current: _ClickContext | None = ctx or get_current_context(silent=True)
+    if current is None:
+        return CliState()
+    obj = current.find_object(CliState)
+    if obj is None:
+        # Invoked without `main()` (a test runner calling the app): keep one state on the root
+        # context, so that the global options reach the command.
+        root = current.find_root()
+        obj = root.obj = CliState()
+    return obj
+
+
+# -- options --------------------------------------------------------------------------------------
+
+
+def _remember_json(ctx: typer.Context, value: bool) -> bool:
+    # The error handler must know that errors are wanted as JSON too.
+    if value:
+        state_of(ctx).json = True
+    return value
+
+
+# The one `--json` option every command that has a report uses.
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help='Print the result as JSON (with "schema": "igest-sync/1"); errors too.',
+        callback=_remember_json,
+    ),
+]
+
+
+def version_text() -> str:
+    from igest_sync import __version__
+
+    return (
+        f"igest-sync {__version__} (Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}, {platform.machine()})"
+    )
+
+
+def show_version(value: bool) -> None:
+    if value:
+        print(version_text())
+        raise typer.Exit()
+
+
+def exit_codes_help() -> str:
+    """The exit-code table of ``--help``, made from ``ExitCode`` (the README lists the same)."""
+    import textwrap
+
+    lines = ["\b", "Exit codes:"]
+    for code in ExitCode:
+        lines += textwrap.wrap(
+            code.meaning.replace("`", ""),
+            width=76,
+            initial_indent=f"  {int(code):<3} ",
+            subsequent_indent=" " * 6,
+        )
+    return "\n".join(lines)
+
+
+# -- global options after the subcommand ---------------------------------------------------------
+
+GLOBAL_VALUE_OPTIONS = ("--config", "--state")
+GLOBAL_FLAGS = ("--verbose", "-v", "--quiet", "-q")
+
+
+def hoist_global_options(group: TyperGroup, ctx: _ClickContext, args: Sequence[str]) -> list[str]:
+    """Move global options written after the subcommand to before it.
+
+    `igest-sync status --config x.toml` then means what `igest-sync --config x.toml status`
+    means. Only tokens that are options of the subcommand's own are left alone (with their
+    values), so `credit 1 --reason -v` keeps "-v" as the reason.
+    """
+    args = list(args)
+    index = None
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            return args
+        if token in GLOBAL_VALUE_OPTIONS:
+            i += 2
+            continue
+        if not token.startswith("-"):
+            index = i
+            break
+        i += 1
+    if index is None:
+        return args
+    command = group.get_command(ctx, args[index])
+    if command is None:
+        return args
+    takes_value = {
+        opt
+        for param in command.params
+        if getattr(param, "param_type_name", "") == "option" and not getattr(param, "is_flag", True)
+        for opt in param.opts
+    }
+    hoisted: list[str] = []
+    rest: list[str] = []
+    j = index + 1
+    while j < len(args):
+        token = args[j]
+        if token == "--":
+            rest += args[j:]
+            break
+        if token in GLOBAL_FLAGS:
+            hoisted.append(token)
+        elif token in GLOBAL_VALUE_OPTIONS and j + 1 < len(args):
+            hoisted += args[j : j + 2]
+            j += 1
+        elif token.split("=", 1)[0] in GLOBAL_VALUE_OPTIONS and "=" in token:
+            hoisted.append(token)
+        elif token in takes_value and j + 1 < len(args):
+            rest += args[j : j + 2]
+            j += 1
+        else:
+            rest.append(token)
+        j += 1
+    return args[:index] + hoisted + [args[index]] + rest
+
+
+class Group(TyperGroup):
+    """The app's command group: global options are accepted after the subcommand too."""
+
+    def parse_args(self, ctx: _ClickContext, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(self, ctx, args))
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+
+def _parse_date(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        from igest_sync.errors import UsageError
+
+        raise UsageError(f"{flag} expects a date like 2026-11-01, got {value!r}.") from None

@@ -1,0 +1,88 @@
+"""What a run works with, in one object: its settings, the ledger, the three services and the
+clock.
+
+A ``RunContext`` is built in one place, ``RunContext.build`` (called by the CLI's composition
+root, ``cli/composition.py``, by ``serve``'s worker for each unit of work, and by the tests),
+and handed down: every class of a run takes the context, or the parts of it it needs, never the
+whole ``Config`` and never another run's insides.
+
+``clock`` is the run's one clock: a run reads it once as it starts (``now()``), tests pass a
+virtual one. ``workers`` is the one setting that governs every command that works in parallel
+(``[invoice] concurrency``): ``invoice``, ``resend`` and ``serve``'s webhook batches; the
+adapters' rate-limit hints name the same key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from igest_sync.config import Config, InvoiceConfig
+from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
+from igest_sync.state.ledger import Ledger
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """The settings a run needs, its ledger, its three clients and its clock."""
+
+    settings: InvoiceConfig  # [invoice]
+    store: str  # [jumpseller] store: the prefix of every external reference
+    unreachable_minutes: int  # [alerts]: how long a passing failure stays quiet
+    ledger: Ledger
+    jumpseller: JumpsellerApi
+    igest: IgestApi
+    vies: ViesApi
+    clock: Clock = system_clock
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @property
+    def workers(self) -> int:
+        """How many orders a run works on at a time (``[invoice] concurrency``)."""
+        return self.settings.concurrency
+
+    @classmethod
+    def build(
+        cls,
+        config: Config,
+        ledger: Ledger,
+        jumpseller: JumpsellerApi,
+        igest: IgestApi,
+        *,
+        vies: ViesApi | None = None,
+        now: datetime | Clock | None = None,
+    ) -> RunContext:
+        """The one way a context is made from a config. ``now``: a clock, or a fixed time (a
+        test's); ``vies``: the VIES client (one for ``[vies] base_url`` when none is given)."""
+        if vies is None:
+            from igest_sync.adapters.vies import ViesClient
+
+            vies = ViesClient(config.vies.base_url)
+        if now is None:
+            clock: Clock = system_clock
+        elif isinstance(now, datetime):
+            fixed = now
+
+            def clock() -> datetime:
+                return fixed
+        else:
+            clock = now
+        return cls(
+            settings=config.invoice,
+            store=config.jumpseller.store,
+            unreachable_minutes=config.alerts.unreachable_minutes,
+            ledger=ledger,
+            jumpseller=jumpseller,
+            igest=igest,
+            vies=vies,
+            clock=clock,
+        )
