@@ -74,6 +74,15 @@ class Action(StrEnum):
     UNCHANGED = "unchanged"
 
 
+class OrderStatus(StrEnum):
+    """A Jumpseller order's ``status_enum``: what decides whether it is invoiced or credited."""
+
+    PAID = "paid"
+    PENDING_PAYMENT = "pending_payment"
+    CANCELED = "canceled"
+    ABANDONED = "abandoned"
+
+
 class DocumentType(StrEnum):
     """iGEST's document types: fatura, fatura-recibo, fatura simplificada, nota de crédito."""
 

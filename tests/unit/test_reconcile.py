@@ -388,8 +388,10 @@ class FakeInvoiceRun:
     calls: ClassVar[list[list[int]]] = []
     results: ClassVar[dict[int, str]] = {}
 
-    def __init__(self, config, ledger, jumpseller, igest, *, now=None) -> None:
+    @classmethod
+    def build(cls, config, ledger, jumpseller, igest, *, now=None) -> FakeInvoiceRun:
         assert ledger is not None
+        return cls()
 
     def resend(self, order_ids: list[int]) -> InvoiceReport:
         FakeInvoiceRun.calls.append(list(order_ids))

@@ -58,6 +58,7 @@ from igest_sync.fiscal.oss_rates import country_rates
 from igest_sync.models import (
     Customer,
     DocumentDraft,
+    DocumentType,
     Order,
     OrderLine,
     Tax,
@@ -377,13 +378,13 @@ def _document_type(
     gross = priced.gross_total
     if kind not in pt_rules.INVOICE_TYPES:
         raise OrderRejected(order.id, f"invoice.document_type {kind!r} is not one of FR, FT, FS")
-    if kind != "FS":
+    if kind != DocumentType.FS:
         return kind
     oss = sorted({line.tax_country for line in priced.lines if line.tax_country})
     if oss:
         # An FS is only for VAT due in Portugal (art. 40 CIVA); iGEST refuses one with a
         # foreign line. The fallback setting decides, as for an FS above its limit.
-        if settings.fs_fallback in ("FR", "FT"):
+        if settings.fs_fallback in (DocumentType.FR, DocumentType.FT):
             warnings.append(
                 f"Order {order.id}: carries {', '.join(oss)} VAT under the OSS scheme, which a "
                 f"fatura simplificada cannot; issued as {settings.fs_fallback} "
@@ -404,7 +405,7 @@ def _document_type(
         return kind
     sale = "goods sold to a consumer" if goods_to_consumer else "this sale"
     fallback = settings.fs_fallback
-    if fallback in ("FR", "FT"):
+    if fallback in (DocumentType.FR, DocumentType.FT):
         warnings.append(
             f"Order {order.id}: {_eur(gross)} is above the {_eur(limit)} limit of a fatura "
             f"simplificada for {sale}; issued as {fallback} (invoice.fs_fallback)"
@@ -496,7 +497,7 @@ def build_document(
             "characters; the customer's note was shortened"
         )
     payment = None
-    if kind == "FR":
+    if kind == DocumentType.FR:
         payment = settings.payment_methods.get(
             order.payment_method_type or "", settings.default_payment_method
         )

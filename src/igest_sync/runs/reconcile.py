@@ -23,7 +23,15 @@ from igest_sync.config import Config
 from igest_sync.errors import NotFound, UsageError
 from igest_sync.fiscal.credit import over_credited
 from igest_sync.fiscal.mapping import expected_gross
-from igest_sync.models import Action, DocumentStatus, IssuedDocument, ItemOutcome, Kind, Order
+from igest_sync.models import (
+    Action,
+    DocumentStatus,
+    IssuedDocument,
+    ItemOutcome,
+    Kind,
+    Order,
+    OrderStatus,
+)
 from igest_sync.references import external_reference, parse_reference
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.runs.services import IgestApi, JumpsellerApi
@@ -227,13 +235,13 @@ def compare(
         paid_on = _paid_on(order)
         if paid_on is None:
             created_on = lisbon_date(order.created_at) if order.created_at else None
-            if order.status == "paid" and created_on in period:
+            if order.status == OrderStatus.PAID and created_on in period:
                 report.notices.append(
                     f"Order {order.id} is paid but Jumpseller gives no payment time; it was not "
                     "checked (its invoice is refused until Jumpseller has one)."
                 )
             continue
-        if paid_on not in period or order.status not in ("paid", "canceled"):
+        if paid_on not in period or order.status not in (OrderStatus.PAID, OrderStatus.CANCELED):
             continue
         report.orders_checked += 1
         invoices = finals.get((order.id, Kind.INVOICE), [])
@@ -257,7 +265,7 @@ def _order_problems(
     credit_ref = external_reference(store, order.id, Kind.CREDIT)
     expected = expected_gross(order)
     before_start = invoice_from is not None and paid_on < invoice_from
-    if order.status == "paid" and not invoices and not before_start:
+    if order.status == OrderStatus.PAID and not invoices and not before_start:
         problems.append(
             Problem(
                 MISSING,
@@ -322,7 +330,7 @@ def _order_problems(
             )
     credited = sum((c.gross_total for c in credits), Decimal(0))
     invoiced = sum((d.gross_total for d in invoices), Decimal(0))
-    if order.status == "canceled" and invoices and credited < invoiced:
+    if order.status == OrderStatus.CANCELED and invoices and credited < invoiced:
         numbers = tuple(_number(d) for d in invoices)
         if credits:
             what = (
@@ -441,7 +449,7 @@ class ReconcileRun:
         sales = {
             i: o
             for i, o in orders.items()
-            if o.completed_at is not None and o.status in ("paid", "canceled")
+            if o.completed_at is not None and o.status in (OrderStatus.PAID, OrderStatus.CANCELED)
         }
         nif_field = self.config.invoice.nif_field
         for doc in documents:

@@ -25,8 +25,8 @@ from datetime import date, datetime, timedelta
 
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError
-from igest_sync.models import IN_FLIGHT, ItemOutcome, Kind, Order, WorkState
-from igest_sync.runs.invoicing.discover import CANCELED, record_order
+from igest_sync.models import IN_FLIGHT, ItemOutcome, Kind, Order, OrderStatus, WorkState
+from igest_sync.runs.invoicing.discover import record_order
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.services import JumpsellerApi
 from igest_sync.state.ledger import DocumentRecord, Ledger
@@ -66,8 +66,10 @@ class CancelledOrders:
         cancelled: dict[int, Order] = {}
         for first, last in self._ranges(invoiced):
             try:
-                for order in self.jumpseller.orders_created_between(first, last, status=CANCELED):
-                    if order.id in invoiced and order.status == CANCELED:
+                for order in self.jumpseller.orders_created_between(
+                    first, last, status=OrderStatus.CANCELED
+                ):
+                    if order.id in invoiced and order.status == OrderStatus.CANCELED:
                         cancelled[order.id] = order
             except ApiError as exc:
                 report.notices.append(f"Could not look for cancelled orders in Jumpseller: {exc}")
@@ -79,7 +81,7 @@ class CancelledOrders:
     def credit_cancelled_order(self, order: Order, report: InvoiceReport) -> None:
         """One order known cancelled (``serve``, on an ``order_canceled`` webhook): credited,
         or pointed out, by the same rules as the pass; nothing when it needs no credit note."""
-        if order.status != CANCELED:
+        if order.status != OrderStatus.CANCELED:
             return
         invoiced = self.ledger.invoiced_without_credit()
         if order.id not in invoiced:

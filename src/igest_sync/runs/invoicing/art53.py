@@ -36,7 +36,7 @@ from decimal import Decimal
 
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError, AuthError, OrderRejected
-from igest_sync.models import DocumentDraft, DocumentStatus, IssuedDocument
+from igest_sync.models import DocumentDraft, DocumentStatus, DocumentType, IssuedDocument
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger
@@ -47,8 +47,8 @@ ART53 = "art53"
 EXEMPTION_CODE = "M10"
 THRESHOLD = Decimal("15000.00")  # past it: the regime ends on 1 January of the next year
 CEILING = Decimal("18750.00")  # past it (15,000 + 25 %): VAT is due at once
-SALES = ("FT", "FR", "FS")
-CREDIT = "NC"
+SALES = (DocumentType.FT, DocumentType.FR, DocumentType.FS)
+CREDIT = DocumentType.NC
 CACHE_KEY = "art53_turnover:{year}"
 YEAR_KEY = "art53_year_total:{year}"  # a closed year's turnover (the exemption needs the last)
 SHARE_KEY = "art53_share_notice:{year}"

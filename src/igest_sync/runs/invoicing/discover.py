@@ -34,6 +34,7 @@ from igest_sync.models import (
     ItemOutcome,
     Kind,
     Order,
+    OrderStatus,
     WorkState,
 )
 from igest_sync.references import external_reference
@@ -51,9 +52,6 @@ FIRST_RUN_LOOKBACK = timedelta(days=30)
 BULK_REREAD = 5
 
 # Jumpseller's order statuses (status_enum) that discovery tells apart.
-PAID = "paid"
-CANCELED = "canceled"
-PENDING_PAYMENT = "pending_payment"
 
 
 @dataclass
@@ -102,7 +100,7 @@ class Discovery:
         for order in self._newly_paid_open_orders():
             self._classify(order, plan, to_issue)
         for order in self._unfinished_orders(to_issue):
-            if order.status != PAID and self.record:
+            if order.status != OrderStatus.PAID and self.record:
                 record_order(self.ledger, order)  # the issuer looks it up, then issues nothing
             to_issue.setdefault(order.id, order)
         plan.orders = sorted(to_issue.values(), key=lambda o: (o.completed_at or self.now, o.id))
@@ -175,7 +173,7 @@ class Discovery:
         waiting = self.ledger.open_orders()
         if not waiting:
             return
-        still_open = {o.id for o in self.jumpseller.orders_with_status(PENDING_PAYMENT)}
+        still_open = {o.id for o in self.jumpseller.orders_with_status(OrderStatus.PENDING_PAYMENT)}
         for record in waiting:
             if record.order_id in still_open:
                 continue
@@ -247,21 +245,21 @@ class Discovery:
         paid_on = lisbon_date(order.completed_at) if order.completed_at else None
         note = None
         skip = source_skip_reason(order, self.settings)
-        if order.status == PAID and skip is not None:
+        if order.status == OrderStatus.PAID and skip is not None:
             # A sale invoiced elsewhere (the till): reported once, as the checkpoint passes it.
             note = skip
             plan.skipped.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
-        elif order.status == PAID and paid_on is not None and paid_on >= floor:
+        elif order.status == OrderStatus.PAID and paid_on is not None and paid_on >= floor:
             to_issue[order.id] = order
-        elif order.status == PAID and paid_on is None:
+        elif order.status == OrderStatus.PAID and paid_on is None:
             # Paid without a payment time: the status is what counts; the document is dated
             # today as always, it just carries no "Pago em" note.
             to_issue[order.id] = order
-        elif order.status == PAID:
+        elif order.status == OrderStatus.PAID:
             note = f"paid {paid_on}, before the start date {floor}: not issued"
             plan.skipped.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
         elif (
-            order.status == CANCELED
+            order.status == OrderStatus.CANCELED
             and paid_on is not None
             and paid_on >= floor
             and ((w := self.ledger.work(order.id)) is None or w.state != WorkState.FINAL)

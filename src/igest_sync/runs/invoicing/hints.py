@@ -32,10 +32,10 @@ from typing import Protocol
 
 from igest_sync.errors import ApiError, AuthError, NotFound
 from igest_sync.fiscal.intra_eu import source_skip_reason
-from igest_sync.models import Action, ItemOutcome, Kind, Order, WorkState
+from igest_sync.models import Action, ItemOutcome, Kind, Order, OrderStatus, WorkState
 from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
-from igest_sync.runs.invoicing.discover import CANCELED, PAID, record_order
+from igest_sync.runs.invoicing.discover import record_order
 from igest_sync.runs.invoicing.invoice import RunStopped
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
@@ -188,7 +188,7 @@ def _handle(run: WebhookRun, order: Order, items: list[ItemOutcome], notices: li
     ledger, settings = run.context.ledger, run.context.settings
     work = ledger.work(order.id)
     paid_on = lisbon_date(order.completed_at) if order.completed_at else None
-    if order.status == PAID:
+    if order.status == OrderStatus.PAID:
         if work is not None and work.state == WorkState.FINAL:
             record_order(ledger, order)
             return False  # invoiced already (a repeated or late delivery): nothing to do
@@ -221,7 +221,7 @@ def _handle(run: WebhookRun, order: Order, items: list[ItemOutcome], notices: li
         )
         return True
     record_order(ledger, order)
-    if order.status == CANCELED:
+    if order.status == OrderStatus.CANCELED:
         if work is not None and work.state == WorkState.FINAL:
             _credit_what_is_left(run, order, items, notices)
         elif work is not None:

@@ -32,13 +32,14 @@ from igest_sync.models import (
     ItemOutcome,
     Kind,
     Order,
+    OrderStatus,
     WorkState,
 )
 from igest_sync.references import external_reference
 from igest_sync.runs.context import Clock, RunContext
 from igest_sync.runs.invoicing import review
 from igest_sync.runs.invoicing.art53 import guard_for, last_turnover
-from igest_sync.runs.invoicing.discover import PAID, Discovery, igest_documents_since, record_order
+from igest_sync.runs.invoicing.discover import Discovery, igest_documents_since, record_order
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
 from igest_sync.runs.invoicing.issuer import CrashHook
 from igest_sync.runs.invoicing.report import InvoiceReport
@@ -482,7 +483,7 @@ class InvoiceRun:
                     ItemOutcome(str(order_id), Action.FAILED, f"could not read the order: {exc}")
                 )
                 continue
-            if order.status != PAID:
+            if order.status != OrderStatus.PAID:
                 report.outcomes.append(
                     ItemOutcome(
                         str(order_id),

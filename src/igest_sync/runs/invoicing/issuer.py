@@ -46,6 +46,7 @@ from igest_sync.models import (
     ItemOutcome,
     Kind,
     Order,
+    OrderStatus,
     Phase,
     WorkState,
 )
@@ -56,8 +57,6 @@ from igest_sync.runs.invoicing.art53 import guard_for
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
 from igest_sync.runs.invoicing.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.state.ledger import WorkRecord
-
-PAID = "paid"  # Jumpseller status_enum
 
 log = logging.getLogger("igest_sync.invoice")
 
@@ -119,17 +118,21 @@ class Issuer:
         if (
             not approved
             and self.review
-            and order.status == PAID
+            and order.status == OrderStatus.PAID
             and work is not None
             and work.state == WorkState.REVIEW
         ):
             return self.waiting_review(order.id, work)
 
         def build() -> DocumentDraft:
-            if order.status != PAID:
+            if order.status != OrderStatus.PAID:
                 # Cancelled while its invoice waited for a retry: whatever an earlier attempt
                 # left in iGEST has been looked up (a final one adopted); nothing new is issued.
-                now = "cancelled" if order.status == "canceled" else order.status.replace("_", " ")
+                now = (
+                    "cancelled"
+                    if order.status == OrderStatus.CANCELED
+                    else order.status.replace("_", " ")
+                )
                 raise _NoLongerPaid(
                     f"{now} before it was invoiced (its invoice waited for a retry): no "
                     "document issued"

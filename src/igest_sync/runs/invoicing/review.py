@@ -39,6 +39,7 @@ from igest_sync.models import (
     ItemOutcome,
     Kind,
     Order,
+    OrderStatus,
     WorkState,
 )
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
@@ -337,7 +338,7 @@ def sweep_waiting(run: ApprovingRun, outcomes: list[ItemOutcome], notices: list[
         except ApiError as exc:
             log.warning("Could not read order %s, whose draft waits: %s", work.order_id, exc)
             continue
-        if order.status != "paid":
+        if order.status != OrderStatus.PAID:
             # Its draft is looked up and deleted; nothing is issued (the issuer's rule).
             outcomes.append(run.issue_one(order, notices, approved=True))
         elif order.id in due:
@@ -354,7 +355,7 @@ def deadline_notices(settings: InvoiceConfig, ledger: Ledger, now: datetime) -> 
     notices = []
     for work in waiting_work(ledger):
         order = ledger.order(work.order_id)
-        if order is not None and order.status != "paid":
+        if order is not None and order.status != OrderStatus.PAID:
             continue  # cancelled meanwhile: its draft is deleted by the next look
         day = _payment_day(order, now)
         if now < _moment(day, hour):

@@ -35,7 +35,15 @@ from igest_sync.config import Config
 from igest_sync.errors import UsageError
 from igest_sync.fiscal.customer import normalize_nif, order_nif
 from igest_sync.fiscal.mapping import expected_gross
-from igest_sync.models import DocumentStatus, IssuedDocument, Kind, Order, WorkState
+from igest_sync.models import (
+    DocumentStatus,
+    DocumentType,
+    IssuedDocument,
+    Kind,
+    Order,
+    OrderStatus,
+    WorkState,
+)
 from igest_sync.runs.invoicing.discover import customer_name, record_order
 from igest_sync.runs.services import IgestApi, JumpsellerApi
 from igest_sync.state.ledger import Ledger
@@ -43,7 +51,7 @@ from igest_sync.timeutil import lisbon_date
 
 log = logging.getLogger("igest_sync.adopt")
 
-SALES_TYPES = ("FT", "FR", "FS")
+SALES_TYPES = (DocumentType.FT, DocumentType.FR, DocumentType.FS)
 OUR_PREFIX = "jumpseller:"  # every store's references of igest-sync, this store's or another's
 FINAL_CONSUMER = "999999990"
 # Orders created this long before the period and paid in it are among its sales.
@@ -218,7 +226,7 @@ class AdoptRun:
         sales = {
             i: o
             for i, o in orders.items()
-            if o.completed_at is not None and o.status in ("paid", "canceled")
+            if o.completed_at is not None and o.status in (OrderStatus.PAID, OrderStatus.CANCELED)
         }
         matches: list[Match] = []
         for doc in sorted(docs, key=lambda d: (d.date or date.min, d.number or d.id)):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, ExitCode, TransportError
 from igest_sync.fiscal import rules as pt_rules
-from igest_sync.models import Entity
+from igest_sync.models import DocumentType, Entity
 from igest_sync.redact import redact
 from igest_sync.runs.catalogue.stock import locations_to_choose_from
 from igest_sync.runs.invoicing.art53 import (
@@ -235,7 +235,7 @@ def _series_types(config: Config) -> list[str]:
     invoice = config.invoice
     types = [invoice.document_type]
     # An FS too large for a simplified invoice becomes the fallback type in the same series.
-    if invoice.document_type == "FS" and invoice.fs_fallback in pt_rules.INVOICE_TYPES:
+    if invoice.document_type == DocumentType.FS and invoice.fs_fallback in pt_rules.INVOICE_TYPES:
         types.append(invoice.fs_fallback)
     if invoice.credit_cancelled:
         types.append(pt_rules.CREDIT_NOTE)

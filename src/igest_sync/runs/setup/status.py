@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from igest_sync.errors import IgestSyncError
-from igest_sync.models import IN_FLIGHT, Kind, WorkState
+from igest_sync.models import IN_FLIGHT, Kind, OrderStatus, WorkState
 from igest_sync.runs.invoicing.review_list import WaitingDraft, waiting_drafts
 from igest_sync.runs.services import JumpsellerApi
 from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK, Degraded
@@ -264,7 +264,7 @@ def build_status(
     # A draft waiting for approval is not issued either: it counts as late like the others.
     pending_paid += [o for d in report.review if (o := ledger.order(d.order_id)) is not None]
     for order in pending_paid:
-        if order.paid_at and order.status == "paid":
+        if order.paid_at and order.status == OrderStatus.PAID:
             hours = (now - datetime.fromisoformat(order.paid_at)) / timedelta(hours=1)
             report.late.append((order.order_id, order.paid_at, hours))
     report.late.sort(key=lambda item: -item[2])
