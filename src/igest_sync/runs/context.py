@@ -8,8 +8,9 @@ whole ``Config`` and never another run's insides.
 
 ``clock`` is the run's one clock: a run reads it once as it starts (``now()``), tests pass a
 virtual one. ``workers`` is the one setting that governs every command that works in parallel
-(``[invoice] concurrency``): ``invoice``, ``resend`` and ``serve``'s webhook batches; the
-adapters' rate-limit hints name the same key.
+(``[invoice] concurrency``): ``invoice``, ``resend`` and ``serve``'s webhook batches (the
+catalogue commands work one item at a time); the adapters' rate-limit hints name the same key
+(``errors.WORKERS_SETTING``).
 """
 
 from __future__ import annotations

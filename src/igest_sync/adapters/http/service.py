@@ -46,6 +46,7 @@ from igest_sync import __version__
 from igest_sync.adapters.http.pace_file import UNFINISHED, PaceFile
 from igest_sync.adapters.http.pacing import Clock, RateGate, RateWindow, Sleep
 from igest_sync.errors import (
+    WORKERS_SETTING,
     ApiError,
     AuthError,
     BadResponse,
@@ -450,7 +451,7 @@ class HttpService:
             f"{'try' if attempt == 1 else 'tries'}; the service asks to wait {delay:g} s",
             service=self.service,
             status=429,
-            hint="Wait a minute and run again; lower invoice.concurrency if it keeps happening.",
+            hint=f"Wait a minute and run again; lower {WORKERS_SETTING} if it keeps happening.",
         )
 
     def _scrub(self, text: str) -> str:

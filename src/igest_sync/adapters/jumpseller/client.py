@@ -28,7 +28,7 @@ from igest_sync.adapters.jumpseller.parse import (
     parse_order,
     unwrap,
 )
-from igest_sync.errors import BadResponse, RateLimited
+from igest_sync.errors import WORKERS_SETTING, BadResponse, RateLimited
 from igest_sync.models import CatalogueItem, Hook, LocationStock, Order, StoreLocation
 
 SERVICE = "Jumpseller"
@@ -130,7 +130,7 @@ class JumpsellerClient(ServiceClient):
             f"{SERVICE} {what}: Jumpseller banned this client for too many requests until {reset}",
             service=SERVICE,
             status=429,
-            hint=f"Do not run again before {reset} (UTC); lower invoice.concurrency.",
+            hint=f"Do not run again before {reset} (UTC); lower {WORKERS_SETTING}.",
         )
 
     def _pages(self, path: str, params: dict[str, object] | None = None) -> Iterator[list]:
