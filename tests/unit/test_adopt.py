@@ -20,6 +20,7 @@ from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConf
 from igest_sync.errors import UsageError
 from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.models import Action, Kind, WorkState
+from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.runs.reconcile import Period, ReconcileRun
 from igest_sync.runs.setup.adopt import AdoptRun
@@ -73,11 +74,25 @@ def world(tmp_path: Path) -> Iterator[tuple]:
 
 def adopt(world, first=OCTOBER[0], last=OCTOBER[1], **kwargs):
     _, config, ledger, js, ig = world
-    return AdoptRun(config, ledger, js, ig).run(first, last, **kwargs)
+    return AdoptRun(RunContext.build(config, ledger, js, ig)).run(first, last, **kwargs)
 
 
 def by_number(report) -> dict:
     return {m.document.number: m for m in report.matches}
+
+
+def reconcile(config: Config, js: object, ig: object, ledger: Ledger) -> ReconcileRun:
+    """``reconcile`` as the CLI composes it: ``--fix`` resends through an invoice run."""
+    resend = InvoiceRun.build(config, ledger, js, ig, now=NOW).resend  # type: ignore[arg-type]
+    return ReconcileRun(
+        config.invoice,
+        config.jumpseller.store,
+        js,
+        ig,
+        ledger=ledger,
+        now=NOW,
+        resend=resend,  # type: ignore[arg-type]
+    )
 
 
 def test_matches_by_number_notes_and_facts_and_names_the_ambiguous_and_unmatched(world):
@@ -193,17 +208,17 @@ def test_reconcile_and_status_count_the_adopted_invoices(world):
     from dataclasses import replace
 
     early = replace(config, invoice=replace(config.invoice, start_date=date(2026, 10, 1)))
-    before = ReconcileRun(early, js, ig, ledger=ledger, now=NOW).run(Period(*OCTOBER))
+    before = reconcile(early, js, ig, ledger).run(Period(*OCTOBER))
     missing = {p.order_id: p for p in before.problems if p.kind == "missing"}
     assert {9001, 9002, 9003, 9004} <= set(missing)
     # Each is pointed at the document that may be its invoice, and never issued by --fix.
     assert missing[9004].documents == ("FR QI/4",) and not missing[9004].fixable
     assert "igest-sync adopt --from 2026-10-20 --to 2026-10-20" in (missing[9004].hint or "")
     assert missing[9005].documents == ("FR QI/5", "FR QI/6")  # either may be its invoice
-    fixed = ReconcileRun(early, js, ig, ledger=ledger, now=NOW).run(Period(*OCTOBER), fix=True)
+    fixed = reconcile(early, js, ig, ledger).run(Period(*OCTOBER), fix=True)
     assert fixed.fixes == [] and len(sb.igest.documents) == 9  # nothing issued twice
     adopt(world, confirm=lambda r: True)
-    after = ReconcileRun(early, js, ig, ledger=ledger, now=NOW).run(Period(*OCTOBER))
+    after = reconcile(early, js, ig, ledger).run(Period(*OCTOBER))
     missing = {p.order_id for p in after.problems if p.kind == "missing"}
     assert not missing & {9001, 9002, 9003, 9004}
     assert missing == {9005, 9006}

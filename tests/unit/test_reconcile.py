@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -312,7 +312,7 @@ def config(**invoice) -> Config:
 
 def test_run_lists_orders_30_days_back_and_documents_30_days_on():
     js, ig = jumpseller([order(1)]), igest([doc(1)])
-    report = ReconcileRun(config(), js, ig).run(NOV)
+    report = reconcile(config(), js, ig).run(NOV)
     assert report.problems == []
     assert js.called("orders_created_between") == [(date(2026, 10, 2), date(2026, 11, 30), None)]
     assert ig.called("find_documents") == [
@@ -330,7 +330,7 @@ def test_run_finds_an_older_order_paid_in_the_period_and_unknown_orders():
         doc(7, day="2026-11-20"),
         doc(99, day="2026-11-20"),
     ]
-    report = ReconcileRun(config(), js, igest(docs)).run(NOV)
+    report = reconcile(config(), js, igest(docs)).run(NOV)
     assert kinds(report) == [(WRONG_TOTAL, 5), (UNKNOWN_ORDER, 7), (UNKNOWN_ORDER, 99)]
     assert sorted(js.called("order")) == [5, 7, 99]
 
@@ -339,7 +339,7 @@ def test_run_does_not_look_up_orders_created_after_the_period():
     # Documents dated in December for orders newer than any listed one: December's business.
     js = jumpseller([order(10)])
     docs = [doc(10), doc(20, day="2026-12-02"), doc(21, day="2026-12-03")]
-    report = ReconcileRun(config(), js, igest(docs)).run(NOV)
+    report = reconcile(config(), js, igest(docs)).run(NOV)
     assert report.problems == []
     assert js.called("order") == []
 
@@ -354,7 +354,7 @@ def test_run_looks_up_a_missing_reference_outside_the_window_before_reporting_it
         doc(2, kind="credit", day="2027-02-01"),
     ]
     ig = igest(docs)
-    report = ReconcileRun(config(), jumpseller([paid, cancelled, never]), ig).run(NOV)
+    report = reconcile(config(), jumpseller([paid, cancelled, never]), ig).run(NOV)
     assert kinds(report) == [(MISSING, 3)]
     looked_up = [
         q["external_reference"] for q in ig.called("find_documents") if "external_reference" in q
@@ -371,14 +371,14 @@ def test_run_lists_later_documents_once_instead_of_many_look_ups():
     orders = [order(i) for i in range(1, many + 2)]
     docs = [doc(i, day="2027-03-01") for i in range(1, many + 1)]  # all invoiced very late
     ig = igest(docs)
-    report = ReconcileRun(config(), jumpseller(orders), ig).run(NOV)
+    report = reconcile(config(), jumpseller(orders), ig).run(NOV)
     assert kinds(report) == [(MISSING, many + 1)]
     assert ig.called("find_documents")[1:] == [{"date_from": date(2026, 12, 31)}]
 
 
 def test_run_respects_the_configured_start_date():
     js = jumpseller([order(1, paid="2026-11-02"), order(2, paid="2026-11-20")])
-    report = ReconcileRun(config(start_date=date(2026, 11, 15)), js, igest([])).run(NOV)
+    report = reconcile(config(start_date=date(2026, 11, 15)), js, igest([])).run(NOV)
     assert kinds(report) == [(MISSING, 2)]
 
 
@@ -387,11 +387,6 @@ class FakeInvoiceRun:
 
     calls: ClassVar[list[list[int]]] = []
     results: ClassVar[dict[int, str]] = {}
-
-    @classmethod
-    def build(cls, config, ledger, jumpseller, igest, *, now=None) -> FakeInvoiceRun:
-        assert ledger is not None
-        return cls()
 
     def resend(self, order_ids: list[int]) -> InvoiceReport:
         FakeInvoiceRun.calls.append(list(order_ids))
@@ -403,11 +398,17 @@ class FakeInvoiceRun:
         )
 
 
+def reconcile(cfg: Config, js: FakeJumpseller, ig: FakeIgest, **kw: Any) -> ReconcileRun:
+    """A reconcile run whose ``--fix`` resends through ``FakeInvoiceRun``."""
+    return ReconcileRun(
+        cfg.invoice, cfg.jumpseller.store, js, ig, resend=FakeInvoiceRun().resend, **kw
+    )
+
+
 @pytest.fixture
-def fake_invoice_run(monkeypatch) -> type[FakeInvoiceRun]:
+def fake_invoice_run() -> type[FakeInvoiceRun]:
     FakeInvoiceRun.calls = []
     FakeInvoiceRun.results = {}
-    monkeypatch.setattr(rec, "InvoiceRun", FakeInvoiceRun)
     return FakeInvoiceRun
 
 
@@ -427,7 +428,7 @@ def problem_store() -> tuple[FakeJumpseller, FakeIgest]:
 def test_fix_resends_only_the_missing_invoices(tmp_path, fake_invoice_run):
     js, ig = problem_store()
     with Ledger(tmp_path / "state.db") as ledger:
-        report = ReconcileRun(config(), js, ig, ledger=ledger).run(NOV, fix=True)
+        report = reconcile(config(), js, ig, ledger=ledger).run(NOV, fix=True)
     assert fake_invoice_run.calls == [[1, 6]]
     assert [o.key for o in report.fixes] == ["1", "6"]
     assert [p.order_id for p in report.problems if report.fixed(p)] == [1, 6]
@@ -445,7 +446,7 @@ def test_fix_resends_only_the_missing_invoices(tmp_path, fake_invoice_run):
 def test_fix_that_resolves_everything_exits_0(tmp_path, fake_invoice_run):
     js, ig = jumpseller([order(1), order(2)]), igest([doc(2)])
     with Ledger(tmp_path / "state.db") as ledger:
-        report = ReconcileRun(config(), js, ig, ledger=ledger).run(NOV, fix=True)
+        report = reconcile(config(), js, ig, ledger=ledger).run(NOV, fix=True)
     assert fake_invoice_run.calls == [[1]]
     assert report.remaining == []
     assert report.exit_code == 0
@@ -456,18 +457,18 @@ def test_a_failed_fix_leaves_the_problem(tmp_path, fake_invoice_run):
     fake_invoice_run.results = {1: "failed"}
     js, ig = jumpseller([order(1)]), igest([])
     with Ledger(tmp_path / "state.db") as ledger:
-        report = ReconcileRun(config(), js, ig, ledger=ledger).run(NOV, fix=True)
+        report = reconcile(config(), js, ig, ledger=ledger).run(NOV, fix=True)
     assert [p.order_id for p in report.remaining] == [1]
     assert report.exit_code == 1
 
 
 def test_no_fix_without_the_flag_and_nothing_to_resend_on_a_clean_store(tmp_path, fake_invoice_run):
     js, ig = problem_store()
-    report = ReconcileRun(config(), js, ig).run(NOV)
+    report = reconcile(config(), js, ig).run(NOV)
     assert fake_invoice_run.calls == []
     assert report.fixes == [] and report.exit_code == 1
     with Ledger(tmp_path / "state.db") as ledger:
-        clean = ReconcileRun(config(), jumpseller([order(1)]), igest([doc(1)]), ledger=ledger).run(
+        clean = reconcile(config(), jumpseller([order(1)]), igest([doc(1)]), ledger=ledger).run(
             NOV, fix=True
         )
     assert fake_invoice_run.calls == []
@@ -476,4 +477,4 @@ def test_no_fix_without_the_flag_and_nothing_to_resend_on_a_clean_store(tmp_path
 
 def test_fix_needs_the_ledger():
     with pytest.raises(UsageError):
-        ReconcileRun(config(), jumpseller([]), igest([])).run(NOV, fix=True)
+        reconcile(config(), jumpseller([]), igest([])).run(NOV, fix=True)

@@ -73,6 +73,6 @@ def test_the_run_asks_iGEST_for_the_notes_of_an_invoice_that_looks_uncredited():
         note(1, 2, "50.00", *fr.lines, of=fr.number), date=NOV.last.replace(month=12, day=31)
     )
     js, ig = jumpseller([order(1, status="canceled")]), igest([fr, late])
-    report = ReconcileRun(config(), js, ig).run(NOV)
+    report = ReconcileRun(config().invoice, config().jumpseller.store, js, ig).run(NOV)
     assert ig.called("credit_notes_of") == [fr.number]
     assert report.problems == []

@@ -98,7 +98,7 @@ def adopt(
 
     with session(ctx, dry_run=dry_run) as s:
         assert s.ledger is not None
-        report = AdoptRun(s.config, s.ledger, *s.clients).run(
+        report = AdoptRun(s.context).run(
             first_day, last_day, picks=picks, dry_run=dry_run, confirm=confirm
         )
     render.adopt_report(report, json_out=json_out, shown=bool(asked))

@@ -165,6 +165,7 @@ def reconcile(
       igest-sync reconcile --from 2026-11-01 --to 2026-11-30 --json | jq .problems
     """
     from igest_sync import render
+    from igest_sync.runs.invoicing.invoice import InvoiceRun
     from igest_sync.runs.reconcile import Period, ReconcileRun
 
     first_day, last_day = _parse_date(first, "--from"), _parse_date(last, "--to")
@@ -176,7 +177,18 @@ def reconcile(
 
     ledger = fix or state_path(state_of(ctx)).exists()
     with session(ctx, lock=fix, ledger=ledger) as s:
-        report = ReconcileRun(s.config, *s.clients, ledger=s.ledger).run(period, fix=fix)
+        resend = None
+        if fix:
+            # --fix issues through the exactly-once path of resend, on this run's context.
+            context = s.context
+            resend = lambda ids: InvoiceRun(context).resend(ids)
+        report = ReconcileRun(
+            s.config.invoice,
+            s.config.jumpseller.store,
+            *s.clients,
+            ledger=s.ledger,
+            resend=resend,
+        ).run(period, fix=fix)
     render.reconcile_report(report, json_out=json_out)
     finish(report)
 

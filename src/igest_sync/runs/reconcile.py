@@ -3,7 +3,8 @@
 The ledger is not consulted: both services are compared again, by ``external_reference``, so a
 lost or stale state file cannot hide a problem (the vdirsyncer lesson). ``compare`` is pure;
 ``ReconcileRun`` fetches what it needs and, with ``fix``, issues the missing invoices through
-the exactly-once path of ``InvoiceRun.resend`` (which looks each reference up in iGEST first).
+the ``resend`` it is given: the exactly-once path of ``InvoiceRun.resend`` (which looks each
+reference up in iGEST first), composed by the caller, not built here from another run's parts.
 Nothing is ever deleted or credited here: those need a person's decision.
 
 A problem belongs to the period in which its order was paid (``completed_at``, a Lisbon date),
@@ -14,12 +15,12 @@ Jumpseller does not know has no payment day; it belongs to the period of its own
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from igest_sync.config import Config
+from igest_sync.config import InvoiceConfig
 from igest_sync.errors import NotFound, UsageError
 from igest_sync.fiscal.credit import over_credited
 from igest_sync.fiscal.mapping import expected_gross
@@ -33,10 +34,13 @@ from igest_sync.models import (
     OrderStatus,
 )
 from igest_sync.references import external_reference, parse_reference
-from igest_sync.runs.invoicing.invoice import InvoiceRun
+from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.services import IgestApi, JumpsellerApi
 from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import lisbon_date
+
+# ``--fix``: issue the missing invoices of these orders (``InvoiceRun.resend``).
+Resend = Callable[[list[int]], InvoiceReport]
 
 log = logging.getLogger("igest_sync.reconcile")
 
@@ -376,15 +380,18 @@ class ReconcileRun:
 
     def __init__(
         self,
-        config: Config,
+        settings: InvoiceConfig,
+        store: str,
         jumpseller: JumpsellerApi,
         igest: IgestApi,
         *,
         ledger: Ledger | None = None,
+        resend: Resend | None = None,
         now: datetime | None = None,
     ) -> None:
-        self.config = config
-        self.store = config.jumpseller.store
+        self.settings = settings
+        self.store = store
+        self.resend = resend
         self.jumpseller = jumpseller
         self.igest = igest
         self.ledger = ledger
@@ -398,7 +405,7 @@ class ReconcileRun:
         )
 
     def run(self, period: Period, *, fix: bool = False) -> ReconcileReport:
-        if fix and self.ledger is None:
+        if fix and (self.ledger is None or self.resend is None):
             raise UsageError("reconcile --fix needs the state file (the ledger) to issue.")
         orders = {
             o.id: o
@@ -451,7 +458,7 @@ class ReconcileRun:
             for i, o in orders.items()
             if o.completed_at is not None and o.status in (OrderStatus.PAID, OrderStatus.CANCELED)
         }
-        nif_field = self.config.invoice.nif_field
+        nif_field = self.settings.nif_field
         for doc in documents:
             if not foreign(doc) or doc.id in self._elsewhere:
                 continue
@@ -482,7 +489,7 @@ class ReconcileRun:
             documents,
             self.store,
             period,
-            invoice_from=self.config.invoice.start_date,
+            invoice_from=self.settings.start_date,
             elsewhere=self._elsewhere,
         )
 
@@ -538,9 +545,7 @@ class ReconcileRun:
         ids = [p.order_id for p in report.problems if p.fixable and p.order_id is not None]
         if not ids:
             return
-        assert self.ledger is not None  # checked in run()
-        issued = InvoiceRun.build(
-            self.config, self.ledger, self.jumpseller, self.igest, now=self.now
-        ).resend(ids)
+        assert self.resend is not None  # checked in run()
+        issued = self.resend(ids)
         report.fixes = issued.outcomes
         report.notices += issued.notices

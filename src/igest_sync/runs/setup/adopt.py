@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from igest_sync.config import Config
 from igest_sync.errors import UsageError
 from igest_sync.fiscal.customer import normalize_nif, order_nif
 from igest_sync.fiscal.mapping import expected_gross
@@ -44,8 +43,8 @@ from igest_sync.models import (
     OrderStatus,
     WorkState,
 )
+from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.discover import customer_name, record_order
-from igest_sync.runs.services import IgestApi, JumpsellerApi
 from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import lisbon_date
 
@@ -155,13 +154,11 @@ Confirm = Callable[[AdoptReport], bool]
 
 
 class AdoptRun:
-    def __init__(
-        self, config: Config, ledger: Ledger, jumpseller: JumpsellerApi, igest: IgestApi
-    ) -> None:
-        self.config = config
-        self.ledger = ledger
-        self.jumpseller = jumpseller
-        self.igest = igest
+    def __init__(self, context: RunContext) -> None:
+        self.settings = context.settings
+        self.ledger = context.ledger
+        self.jumpseller = context.jumpseller
+        self.igest = context.igest
 
     def run(
         self,
@@ -239,7 +236,7 @@ class AdoptRun:
                     sales[order_id] = orders[order_id]
                 matches.append(Match(doc, SURE, order_id, "chosen by a person (--pick)"))
             else:
-                matches.append(match_one(doc, sales, self.config.invoice.nif_field))
+                matches.append(match_one(doc, sales, self.settings.nif_field))
         self._one_document_per_order(matches)
         return matches
 
