@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from igest_sync.adapters import vies as vies_adapter
-from igest_sync.cli.composition import ViesOnDemand, make_vies
+from igest_sync.cli.composition import make_vies
 from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig, ViesConfig
 from igest_sync.models import ViesCheck, ViesStatus
-from igest_sync.runs.context import RunContext
+from igest_sync.runs.context import RunContext, ViesOnDemand
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.state.ledger import Ledger
 from tests.support.clock import FakeClock
@@ -123,5 +123,6 @@ def test_the_wiring_is_written_once():
 
 
 def test_only_the_composition_root_makes_the_vies_client():
-    assert _constructions("ViesClient") == ["cli/composition.py", "runs/context.py"]
+    assert _constructions("ViesClient") == ["runs/context.py"]
+    assert _constructions("ViesOnDemand") == ["cli/composition.py", "runs/context.py"]
     assert _constructions("IntraEuCheck") == ["runs/invoicing/issuer.py"]

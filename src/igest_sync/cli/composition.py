@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -25,10 +23,8 @@ from igest_sync.cli.plumbing import ClickException, CliState, get_current_contex
 if TYPE_CHECKING:
     from igest_sync.adapters.igest import IgestClient
     from igest_sync.adapters.jumpseller.client import JumpsellerClient
-    from igest_sync.adapters.vies import ViesClient
     from igest_sync.config import Config
-    from igest_sync.models import ViesCheck
-    from igest_sync.runs.context import RunContext
+    from igest_sync.runs.context import RunContext, ViesOnDemand
     from igest_sync.state.ledger import Ledger
 
 log = logging.getLogger("igest_sync.cli")
@@ -94,40 +90,10 @@ def make_clients(config: Config, state_file: Path) -> tuple[JumpsellerClient, Ig
     return js, ig
 
 
-class ViesOnDemand:
-    """The VIES client (public, no credentials), a run's third service: opened at the first
-    check, since most runs have no intra-EU order to check (as before it was in the context).
-    Thread-safe: the run's workers share it."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self._client: ViesClient | None = None
-        self._lock = threading.Lock()
-
-    def check(self, vat_number: str, *, requester: str, today: date) -> ViesCheck:
-        with self._lock:
-            if self._client is None:
-                from igest_sync.adapters.vies import ViesClient
-
-                self._client = ViesClient(self.base_url)
-            client = self._client
-        return client.check(vat_number, requester=requester, today=today)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def make_vies(config: Config) -> ViesOnDemand:
-    """The run's VIES client, for its context."""
+    """The run's VIES client, for its context (opened at its first check)."""
+    from igest_sync.runs.context import ViesOnDemand
+
     return ViesOnDemand(config.vies.base_url)
 
 

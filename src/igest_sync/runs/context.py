@@ -15,13 +15,19 @@ catalogue commands work one item at a time); the adapters' rate-limit hints name
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Self
 
 from igest_sync.config import Config, InvoiceConfig
+from igest_sync.models import ViesCheck
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
 from igest_sync.state.ledger import Ledger
+
+if TYPE_CHECKING:
+    from igest_sync.adapters.vies import ViesClient
 
 Clock = Callable[[], datetime]
 
@@ -63,11 +69,10 @@ class RunContext:
         now: datetime | Clock | None = None,
     ) -> RunContext:
         """The one way a context is made from a config. ``now``: a clock, or a fixed time (a
-        test's); ``vies``: the VIES client (one for ``[vies] base_url`` when none is given)."""
+        test's); ``vies``: the VIES client (one for ``[vies] base_url``, opened at its first
+        check, when none is given)."""
         if vies is None:
-            from igest_sync.adapters.vies import ViesClient
-
-            vies = ViesClient(config.vies.base_url)
+            vies = ViesOnDemand(config.vies.base_url)
         if now is None:
             clock: Clock = system_clock
         elif isinstance(now, datetime):
@@ -87,3 +92,35 @@ class RunContext:
             vies=vies,
             clock=clock,
         )
+
+
+class ViesOnDemand:
+    """The VIES client (public, no credentials), a run's third service: opened at its first
+    check, since most runs have no intra-EU order to check, then kept for the run (one pacing
+    gate). Thread-safe: the run's workers share it."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._client: ViesClient | None = None
+        self._lock = threading.Lock()
+
+    def check(self, vat_number: str, *, requester: str, today: date) -> ViesCheck:
+        with self._lock:
+            if self._client is None:
+                from igest_sync.adapters.vies import ViesClient
+
+                self._client = ViesClient(self.base_url)
+            client = self._client
+        return client.check(vat_number, requester=requester, today=today)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
