@@ -65,6 +65,51 @@ class WorkMixin(LedgerBase):
         rows = self._rows("SELECT * FROM orders WHERE status='pending_payment' ORDER BY order_id")
         return [_order(r) for r in rows]
 
+    def statuses(self, order_ids: list[int]) -> dict[int, str]:
+        """The status the ledger holds for each of these orders (those it knows)."""
+        found: dict[int, str] = {}
+        for start in range(0, len(order_ids), 500):  # SQLite's limit on parameters
+            chunk = order_ids[start : start + 500]
+            marks = ",".join("?" for _ in chunk)
+            for r in self._rows(
+                f"SELECT order_id, status FROM orders WHERE order_id IN ({marks})", tuple(chunk)
+            ):
+                found[r["order_id"]] = r["status"]
+        return found
+
+    def count_cancelled_since(self, moment: datetime) -> int:
+        """Orders the ledger holds as cancelled that were created at or after ``moment``: one
+        aggregate, however long the history (the cancellation pass's expected count)."""
+        rows = self._rows(
+            "SELECT COUNT(*) FROM orders WHERE status='canceled' AND created_at IS NOT NULL "
+            "AND julianday(created_at) >= julianday(?)",
+            (moment.isoformat(),),
+        )
+        return int(rows[0][0])
+
+    def cancelled_created_since(self, moment: datetime) -> list[tuple[int, datetime]]:
+        """(order id, creation time) of the orders held as cancelled created since ``moment``."""
+        rows = self._rows(
+            "SELECT order_id, created_at FROM orders WHERE status='canceled' "
+            "AND created_at IS NOT NULL AND julianday(created_at) >= julianday(?)",
+            (moment.isoformat(),),
+        )
+        return [(r["order_id"], datetime.fromisoformat(r["created_at"])) for r in rows]
+
+    def first_invoiced_order(self) -> tuple[datetime | None, str | None]:
+        """The earliest creation time of an order with a final invoice, and the earliest date
+        of a final invoice whose order's creation the ledger lacks (an adopted document)."""
+        rows = self._rows(
+            """SELECT
+                 (SELECT MIN(o.created_at) FROM documents d JOIN orders o USING(order_id)
+                   WHERE d.kind='invoice' AND d.status='final' AND o.created_at IS NOT NULL),
+                 (SELECT MIN(COALESCE(d.date, substr(d.issued_at, 1, 10))) FROM documents d
+                   LEFT JOIN orders o USING(order_id)
+                   WHERE d.kind='invoice' AND d.status='final' AND o.created_at IS NULL)"""
+        )
+        created, dated = rows[0][0], rows[0][1]
+        return (datetime.fromisoformat(created) if created else None), dated
+
     # -- work -------------------------------------------------------------------------------
 
     # Every work method takes ``seq``: an order has one invoice (seq 1) but may have several
