@@ -62,6 +62,7 @@ class DigestReport:
     failed: list[dict[str, Any]] = field(default_factory=list)  # still open, a person must act
     retrying: list[dict[str, Any]] = field(default_factory=list)  # the runs retry them (VIES ...)
     waiting_payment: int = 0
+    gaps_found: list[int] = field(default_factory=list)  # paid orders the gap check found
     oldest_without_document: dict[str, Any] | None = None
     last_run_at: str | None = None
     last_success_at: str | None = None
@@ -101,6 +102,7 @@ def build_digest(ledger: Ledger, start: datetime, end: datetime, *, now: datetim
         item = {"order_id": work.order_id, "kind": work.kind, "reason": work.error or ""}
         (report.retrying if work.transient else report.failed).append(item)
     report.waiting_payment = len(ledger.open_orders())
+    report.gaps_found = ledger.gaps_found_between(start, end)
     late = ledger.paid_without_invoice(now)
     if late:
         oldest = late[0]
@@ -141,6 +143,11 @@ def digest_lines(report: DigestReport) -> list[str]:
     lines.append(f"Retried by the runs (a service, VIES): {len(report.retrying)}")
     lines += [f"  order {f['order_id']}: {f['reason']}" for f in report.retrying]
     lines.append(f"Orders waiting for payment: {report.waiting_payment}")
+    if report.gaps_found:
+        lines.append(
+            f"Paid orders found without a document by the gap check: {len(report.gaps_found)} "
+            f"(orders {', '.join(str(i) for i in report.gaps_found)})"
+        )
     oldest = report.oldest_without_document
     lines.append(
         "Oldest paid order without a document: "

@@ -36,6 +36,7 @@ from igest_sync.models import (
 from igest_sync.runs.credit import Credits
 from igest_sync.runs.discover import PAID, Discovery, igest_documents_since, record_order
 from igest_sync.runs.followup import FollowUp
+from igest_sync.runs.gapcheck import GapCheck
 from igest_sync.runs.invoice_report import InvoiceReport
 from igest_sync.runs.issuer import CrashHook, Issuer
 from igest_sync.runs.parallel import in_parallel
@@ -114,6 +115,7 @@ class InvoiceRun:
             self.issuer.use_listing(igest_documents_since(self.igest, plan.floor))
         self._issue_all(plan.orders, report)
         self.credits.credit_cancelled(report)
+        self._check_gaps(report, rebuilt=plan.fresh)
         remember_store_name(self.ledger, self.jumpseller, self.now)
         self.followup.finish(report.notices)
         failed_here = report.failed
@@ -124,6 +126,20 @@ class InvoiceRun:
         if not failed_here:  # whether shown or quiet, an order failed in this run
             self.ledger.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
         return report
+
+    def _check_gaps(self, report: InvoiceReport, *, rebuilt: bool) -> None:
+        """Once a day, read back the recent paid orders against iGEST (``runs/gapcheck.py``).
+        A rebuild has just looked every order of its days up in iGEST: that counts as one."""
+        check = GapCheck(self.config, self.ledger, self.jumpseller, self.igest, now=self.now)
+        if rebuilt:
+            check.done()
+            return
+        if not check.due():
+            return
+        try:
+            check.run(report.outcomes, report.notices)
+        except ApiError as exc:  # not recorded as done: the next run checks again
+            log.warning("Gap check skipped: %s", exc)
 
     def failed_before(self) -> dict[tuple[int, str], WorkRecord]:
         """The failures recorded before this run, for ``for_a_person``."""

@@ -110,6 +110,14 @@ class WorkMixin(LedgerBase):
         created, dated = rows[0][0], rows[0][1]
         return (datetime.fromisoformat(created) if created else None), dated
 
+    def gaps_found_between(self, start: datetime, end: datetime) -> list[int]:
+        """The orders the gap check found paid without a document from ``start`` to ``end``."""
+        found = []
+        for r in self._rows("SELECT key, value FROM meta WHERE key LIKE 'gap_found:%'"):
+            if start <= datetime.fromisoformat(r["value"]) < end:
+                found.append(int(r["key"].split(":", 1)[1]))
+        return sorted(found)
+
     # -- work -------------------------------------------------------------------------------
 
     # Every work method takes ``seq``: an order has one invoice (seq 1) but may have several
