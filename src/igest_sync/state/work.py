@@ -101,8 +101,9 @@ class WorkMixin(LedgerBase):
         of a final invoice whose order's creation the ledger lacks (an adopted document)."""
         rows = self._rows(
             """SELECT
-                 (SELECT MIN(o.created_at) FROM documents d JOIN orders o USING(order_id)
-                   WHERE d.kind='invoice' AND d.status='final' AND o.created_at IS NOT NULL),
+                 (SELECT o.created_at FROM documents d JOIN orders o USING(order_id)
+                   WHERE d.kind='invoice' AND d.status='final' AND o.created_at IS NOT NULL
+                   ORDER BY julianday(o.created_at) LIMIT 1),
                  (SELECT MIN(COALESCE(d.date, substr(d.issued_at, 1, 10))) FROM documents d
                    LEFT JOIN orders o USING(order_id)
                    WHERE d.kind='invoice' AND d.status='final' AND o.created_at IS NULL)"""
