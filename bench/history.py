@@ -177,11 +177,17 @@ def store_figures(orders: int, years: float, latency: float, repeats: int) -> di
         made = build_store(sb, orders, years, now)
         start = (now - timedelta(days=int(365 * years) + 1)).date().isoformat()
         home = CliHome.create(Path(tmp), sb.credentials, start_date=start)
+        # A deployed install has its bytecode cached; a shell that forbids writing it would
+        # make every run compile the whole program (about 0.5 s) and hide what is measured.
+        home.env.pop("PYTHONDONTWRITEBYTECODE", None)
         code = sb.credentials["jumpseller"]["login"]
         build_ledger(home.state, made, code, now)
         igest_holds_recent(sb, made, code, now)
         figures["cancelled"] = sum(1 for m in made if m[1] == "canceled")
         figures["build_s"] = round(time.perf_counter() - started, 1)
+        # Untimed: the sandbox's first date-filtered answer parses every order's creation
+        # time once (a database's index does that for Jumpseller), and Python caches bytecode.
+        timed(sb, home, "warm-up")
         quiet = [timed(sb, home, f"quiet-{i}") for i in range(repeats)]
         figures["quiet"] = {
             "requests": max(r for _, r, _ in quiet),
