@@ -132,3 +132,19 @@ def test_orders_in_progress_before_start_or_from_the_till_are_not_gaps():
         assert [o for o in report.outcomes if o.action == Action.FAILED] == []
         assert ledger.work(20) is None and ledger.work(21) is None
         assert ledger.work(99) is not None and ledger.work(99).kind == Kind.INVOICE
+
+
+def test_resend_issues_a_gap_once_after_looking_it_up():
+    with Ledger(Path(":memory:")) as ledger:
+        js, igest = synced(ledger)
+        lose_from_the_ledger(ledger, 3)
+        reference = external_reference(STORE, 3)
+        [held] = igest.finals(reference)
+        del igest.documents[held.id]  # and iGEST has nothing for it either: a real gap
+        day = NOW + timedelta(days=1)
+        assert [o.key for o in run(ledger, js, igest, day).outcomes] == ["3"]
+        report = InvoiceRun(config(), ledger, js, igest, now=day).resend([], all_failed=True)
+        assert [(o.key, o.action) for o in report.outcomes] == [("3", Action.ISSUED)]
+        assert len(igest.finals(reference)) == 1
+        assert run(ledger, js, igest, day + timedelta(minutes=10)).outcomes == []
+        assert len(igest.finals(reference)) == 1
