@@ -50,6 +50,11 @@ def synced(ledger: Ledger) -> tuple[FakeJumpseller, FakeIgest]:
     return js, igest
 
 
+def paid_listings(js: FakeJumpseller) -> list:
+    """The gap check's listings (the cancellation sweep lists cancelled orders)."""
+    return [a for a in js.called("orders_created_between") if a[2] == "paid"]
+
+
 def lose_from_the_ledger(ledger: Ledger, order_id: int) -> None:
     """As if the order had never been seen (a ledger put back from an older copy)."""
     ledger._write("DELETE FROM work WHERE order_id=?", (order_id,))
@@ -85,7 +90,7 @@ def test_a_paid_order_without_a_document_is_found_shown_alerted_counted_then_iss
             "found without a document by the gap check: 1" in line for line in digest_lines(digest)
         )
         # Cost: one page of paid orders, one page of documents.
-        assert js.calls.count("orders_created_between") == 1
+        assert len(paid_listings(js)) == 1
         assert igest.calls.count("find_documents") == 1
         # The next run issues it, once, after looking it up.
         later = run(ledger, js, igest, day + timedelta(minutes=10))
@@ -113,9 +118,9 @@ def test_the_check_runs_once_a_day_and_costs_nothing_on_the_other_runs():
         assert ledger.get_meta(LAST_CHECK) == NOW.isoformat(timespec="seconds")
         for minutes in (10, 600, 1430):
             run(ledger, js, igest, NOW + timedelta(minutes=minutes))
-            assert "orders_created_between" not in js.calls and igest.calls == []
+            assert paid_listings(js) == [] and igest.calls == []
         run(ledger, js, igest, NOW + timedelta(hours=24))
-        assert js.calls.count("orders_created_between") == 1
+        assert len(paid_listings(js)) == 1
         # Every order has its document in the ledger and in iGEST: one listing of documents.
         assert igest.calls == ["find_documents"]
 

@@ -30,6 +30,8 @@ from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 YEARS = timedelta(days=3 * 365)
 STORE = "loja"
+# A quiet run's calls: new orders, the count of the cancelled orders, one chunk of the sweep.
+QUIET = ["orders_after", "order_page", "orders_created_between"]
 
 
 class Killed(BaseException):
@@ -105,7 +107,7 @@ def test_a_quiet_run_on_three_years_costs_what_it_costs_on_a_new_store(newest_fi
             assert report.outcomes == [] and report.notices == [] and report.exit_code == 0
             costs.append((list(js.calls), list(igest.calls)))
     small, big = costs
-    assert big == small == (["orders_after", "order_page"], [])
+    assert big == small == (QUIET, [])
 
 
 @pytest.mark.parametrize("newest_first", [True, False])
@@ -127,7 +129,7 @@ def test_an_old_invoiced_order_cancelled_later_is_found_and_pointed_out(newest_f
         assert ledger.order(old.id).status == "canceled"
         # Known now: the next run is quiet again, and still points it out when due.
         report = run(ledger, js, igest)
-        assert js.calls == ["orders_after", "order_page"]
+        assert js.calls == QUIET
         assert report.notices == [] and report.quiet_notices == [notice]
         later = run(ledger, js, igest, now=NOW + timedelta(hours=25))
         assert later.notices == [notice]
@@ -155,7 +157,7 @@ def test_a_recent_order_cancelled_after_its_invoice_is_credited_once_even_after_
         assert ledger.invoiced_without_credit(cancelled=True) == {}
         again = run(ledger, js, igest)
         assert again.outcomes == [] and len([d for d in igest.finals() if d.type == "NC"]) == 1
-        assert js.calls == ["orders_after", "order_page"] and invoice.number
+        assert js.calls == QUIET and invoice.number
 
 
 def test_an_order_back_from_cancelled_is_read_again_and_the_counts_agree_again():
@@ -168,7 +170,7 @@ def test_an_order_back_from_cancelled_is_read_again_and_the_counts_agree_again()
         run(ledger, js, igest)
         assert ledger.order(back.id).status == "abandoned"
         report = run(ledger, js, igest)
-        assert report.notices == [] and js.calls == ["orders_after", "order_page"]
+        assert report.notices == [] and js.calls == QUIET
 
 
 def test_nothing_invoiced_yet_costs_no_cancellation_request():
@@ -178,7 +180,7 @@ def test_nothing_invoiced_yet_costs_no_cancellation_request():
         ledger.complete_listing(5)
         quiet_meta(ledger)
         run(ledger, js, igest)
-        assert js.calls == ["orders_after"]
+        assert js.calls == ["orders_after"]  # nothing invoiced: no count, no sweep
 
 
 def test_a_cancellation_listing_that_fails_is_a_notice_and_the_next_run_finds_it():
@@ -204,3 +206,59 @@ def test_the_watch_starts_at_the_first_invoice_not_at_the_first_order():
         assert status == "canceled" and first == made[1].created_at.date()
         assert last == NOW.date() + timedelta(days=1)
         assert page == 1 and size == 100  # 8 cancelled since: the first page is the listing
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_any_mix_of_late_changes_is_found_within_one_turn_of_the_sweep(seed):
+    """Several invoiced orders cancelled at once, an order the ledger never saw, one set back
+    from cancelled, in either listing order: the count finds them at the first pass, except
+    when one set back hides one cancelled from it; the sweep finds that one within one turn.
+    Then a pass is the count and one chunk of the sweep."""
+    import random
+
+    from igest_sync.runs.cancellations import CancelledOrders
+
+    rng = random.Random(seed)
+    with Ledger(Path(":memory:")) as ledger:
+        js, igest = FakeJumpseller(), FakeIgest()
+        js.newest_first = rng.random() < 0.5
+        made = history(ledger, js, igest, rng.choice([120, 600, 2400]))
+        paid = [o for o in made if o.status == "paid"]
+        for order in rng.sample(paid, rng.randint(1, 6)):
+            cancel(js, order.id)
+        if rng.random() < 0.5:  # created in the watch, never recorded, cancelled
+            ghost = made[len(made) // 2]
+            js.add(replace(ghost, id=ghost.id + 100_000, status="canceled"))
+        back_too = None
+        if rng.random() < 0.5:  # set back from cancelled
+            back_too = rng.choice([o for o in made if o.status == "canceled"][1:])
+            js.orders[back_too.id] = replace(back_too, status="abandoned")
+        credits = InvoiceRun(config(), ledger, js, igest, now=NOW).credits
+        watch = made[1].created_at
+        missed = [
+            o.id
+            for o in js.orders.values()
+            if o.status == "canceled"
+            and o.created_at >= watch
+            and ((r := ledger.order(o.id)) is None or r.status != "canceled")
+        ]
+        assert missed  # something to find
+        js.calls.clear()
+        CancelledOrders(credits).find_cancellations()
+        assert len(js.calls) <= 40, js.calls
+        first_pass_found = all(
+            (r := ledger.order(i)) is not None and r.status == "canceled" for i in missed
+        )
+        # One turn of the sweep at most (a swap hides from the count, not from the sweep).
+        chunks = len([o for o in js.orders.values() if o.status == "canceled"]) // 90 + 2
+        for _ in range(chunks):
+            CancelledOrders(credits).find_cancellations()
+        for order in js.orders.values():
+            if order.status == "canceled" and order.created_at >= watch:
+                record = ledger.order(order.id)
+                assert record is not None and record.status == "canceled", order.id
+        if back_too is None:  # without a swap, the first pass found everything
+            assert first_pass_found
+        js.calls.clear()
+        CancelledOrders(credits).find_cancellations()
+        assert js.calls == ["order_page", "orders_created_between"]

@@ -41,7 +41,7 @@ from igest_sync.runs.invoice_report import InvoiceReport
 from igest_sync.runs.issuer import CrashHook, Issuer
 from igest_sync.runs.parallel import in_parallel
 from igest_sync.runs.services import IgestApi, JumpsellerApi
-from igest_sync.runs.status import remember_store_name
+from igest_sync.runs.status import STORE_NAME_AT, remember_store_name
 from igest_sync.state.ledger import Ledger, WorkRecord
 from igest_sync.timeutil import lisbon_date
 
@@ -115,8 +115,10 @@ class InvoiceRun:
             self.issuer.use_listing(igest_documents_since(self.igest, plan.floor))
         self._issue_all(plan.orders, report)
         self.credits.credit_cancelled(report)
-        self._check_gaps(report, rebuilt=plan.fresh)
-        remember_store_name(self.ledger, self.jumpseller, self.now)
+        if self._check_gaps(report, rebuilt=plan.fresh) or self.ledger.get_meta(STORE_NAME_AT) is None:
+            # On the day's loud run (a quiet run keeps to its few requests): the store's name
+            # for `status`, asked when a week old.
+            remember_store_name(self.ledger, self.jumpseller, self.now)
         self.followup.finish(report.notices)
         failed_here = report.failed
         self._report_failures(report, failed_before)
@@ -127,19 +129,21 @@ class InvoiceRun:
             self.ledger.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
         return report
 
-    def _check_gaps(self, report: InvoiceReport, *, rebuilt: bool) -> None:
+    def _check_gaps(self, report: InvoiceReport, *, rebuilt: bool) -> bool:
         """Once a day, read back the recent paid orders against iGEST (``runs/gapcheck.py``).
-        A rebuild has just looked every order of its days up in iGEST: that counts as one."""
+        A rebuild has just looked every order of its days up in iGEST: that counts as one.
+        True when this run made the day's check."""
         check = GapCheck(self.config, self.ledger, self.jumpseller, self.igest, now=self.now)
         if rebuilt:
             check.done()
-            return
+            return True
         if not check.due():
-            return
+            return False
         try:
             check.run(report.outcomes, report.notices)
         except ApiError as exc:  # not recorded as done: the next run checks again
             log.warning("Gap check skipped: %s", exc)
+        return True
 
     def failed_before(self) -> dict[tuple[int, str], WorkRecord]:
         """The failures recorded before this run, for ``for_a_person``."""

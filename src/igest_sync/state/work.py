@@ -87,14 +87,34 @@ class WorkMixin(LedgerBase):
         )
         return int(rows[0][0])
 
-    def cancelled_created_since(self, moment: datetime) -> list[tuple[int, datetime]]:
-        """(order id, creation time) of the orders held as cancelled created since ``moment``."""
-        rows = self._rows(
+    def cancelled_created_since(
+        self, moment: datetime, until: datetime | None = None
+    ) -> list[tuple[int, datetime]]:
+        """(order id, creation time) of the orders held as cancelled created since ``moment``
+        (and before ``until``)."""
+        sql = (
             "SELECT order_id, created_at FROM orders WHERE status='canceled' "
-            "AND created_at IS NOT NULL AND julianday(created_at) >= julianday(?)",
-            (moment.isoformat(),),
+            "AND created_at IS NOT NULL AND julianday(created_at) >= julianday(?)"
         )
-        return [(r["order_id"], datetime.fromisoformat(r["created_at"])) for r in rows]
+        params: tuple[object, ...] = (moment.isoformat(),)
+        if until is not None:
+            sql += " AND julianday(created_at) < julianday(?)"
+            params += (until.isoformat(),)
+        return [
+            (r["order_id"], datetime.fromisoformat(r["created_at"]))
+            for r in self._rows(sql, params)
+        ]
+
+    def nth_cancelled_since(self, moment: datetime, nth: int) -> datetime | None:
+        """The creation time of the ``nth`` (1 = first) order held as cancelled created since
+        ``moment``, in time order; None when there are fewer."""
+        rows = self._rows(
+            "SELECT created_at FROM orders WHERE status='canceled' AND created_at IS NOT NULL "
+            "AND julianday(created_at) >= julianday(?) ORDER BY julianday(created_at) "
+            "LIMIT 1 OFFSET ?",
+            (moment.isoformat(), nth - 1),
+        )
+        return datetime.fromisoformat(rows[0]["created_at"]) if rows else None
 
     def first_invoiced_order(self) -> tuple[datetime | None, str | None]:
         """The earliest creation time of an order with a final invoice, and the earliest date
