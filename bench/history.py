@@ -38,7 +38,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import CliHome, CliRun, bench_sandbox, set_server_nagle
+from breakdown import profile_run
+from harness import CliHome, CliRun, Timeline, bench_sandbox, set_server_nagle
 
 from igest_sync.sandbox.jumpseller_common import wire_time
 from igest_sync.sandbox.orders import make_order
@@ -154,23 +155,29 @@ def igest_holds_recent(sb: Any, made: list[tuple], store_code: str, now: datetim
         sb.igest.finalize_document(doc["id"])
 
 
-def timed(sb: Any, home: CliHome, label: str) -> tuple[CliRun, int, dict]:
+def timed(sb: Any, home: CliHome, timeline: Timeline, label: str) -> tuple[CliRun, int, dict]:
     sb.reset_limits()
     sb.reset_stats()
+    timeline.clear()
     run = home.run("invoice", timeout=120, label=label)
     stats = sb.stats()
     if run.code != 0 and run.timed_out:
         raise SystemExit(run.describe_failure())
     requests = stats["jumpseller"]["requests"] + stats["igest"]["requests"]
-    routes = {s: dict(stats[s]["by_route"]) for s in stats if stats[s]["requests"]}
-    return run, requests, routes
+    profile = profile_run(run, timeline.between(run.started, run.started + run.wall), 0.0)
+    details = {
+        "routes": {s: dict(stats[s]["by_route"]) for s in stats if stats[s]["requests"]},
+        "cpu_s": round(run.cpu, 3),
+        "profile": profile.lines()[0],
+    }
+    return run, requests, details
 
 
 def store_figures(orders: int, years: float, latency: float, repeats: int) -> dict:
     now = datetime.now(UTC)
     figures: dict[str, Any] = {"orders": orders}
     with (
-        bench_sandbox(latency=latency, seed=False) as (sb, _),
+        bench_sandbox(latency=latency, seed=False) as (sb, timeline),
         tempfile.TemporaryDirectory(prefix="igest-history-") as tmp,
     ):
         started = time.perf_counter()
@@ -187,18 +194,20 @@ def store_figures(orders: int, years: float, latency: float, repeats: int) -> di
         figures["build_s"] = round(time.perf_counter() - started, 1)
         # Untimed: the sandbox's first date-filtered answer parses every order's creation
         # time once (a database's index does that for Jumpseller), and Python caches bytecode.
-        timed(sb, home, "warm-up")
-        quiet = [timed(sb, home, f"quiet-{i}") for i in range(repeats)]
+        timed(sb, home, timeline, "warm-up")
+        quiet = [timed(sb, home, timeline, f"quiet-{i}") for i in range(repeats)]
         figures["quiet"] = {
             "requests": max(r for _, r, _ in quiet),
             "wall_s": round(statistics.median(run.wall for run, _, _ in quiet), 3),
+            "cpu_s": round(statistics.median(run.cpu for run, _, _ in quiet), 3),
             "codes": sorted({run.code for run, _, _ in quiet}),
-            "routes": quiet[0][2],
+            "routes": quiet[0][2]["routes"],
+            "profile": [d["profile"] for _, _, d in quiet],
         }
         if orders >= 1000:
             old = next(m for m in made[len(made) // 3 :] if m[1] == "paid")
             sb.store.cancel_order(old[0])
-            found, requests, routes = timed(sb, home, "cancelled")
+            found, requests, details = timed(sb, home, timeline, "cancelled")
             figures["cancelled_found"] = {
                 "order": old[0],
                 "requests": requests,
@@ -206,19 +215,19 @@ def store_figures(orders: int, years: float, latency: float, repeats: int) -> di
                 "named": f"igest-sync credit {old[0]} --reason TEXT --all"
                 in " ".join((found.stdout + found.stderr).split()),
                 "output": (found.stdout + found.stderr)[-400:],
-                "routes": routes,
+                "routes": details["routes"],
             }
-            after, requests, _ = timed(sb, home, "after")
+            after, requests, _ = timed(sb, home, timeline, "after")
             figures["after_cancelled"] = {"requests": requests, "wall_s": round(after.wall, 3)}
         with sqlite3.connect(home.state) as db:
             day_ago = (datetime.now(UTC) - timedelta(days=1, minutes=1)).isoformat()
             db.execute("UPDATE meta SET value=? WHERE key='gap_check_at'", (day_ago,))
-        gap, requests, routes = timed(sb, home, "gap-check")
+        gap, requests, details = timed(sb, home, timeline, "gap-check")
         figures["gap_check"] = {
             "requests": requests,
             "wall_s": round(gap.wall, 3),
             "code": gap.code,
-            "routes": routes,
+            "routes": details["routes"],
         }
     return figures
 
@@ -242,9 +251,12 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ]
     print(f"Latency {options.latency * 1000:.0f} ms; store built in {big['build_s']} s")
-    print(f"{'Run':58} {'Requests':>8} {'Wall':>8}")
+    print(f"{'Run':58} {'Requests':>8} {'Wall':>8} {'CLI CPU':>8}")
     for label, figures, _ in rows:
-        print(f"{label:58} {figures['requests']:>8} {figures['wall_s']:>7.3f}s")
+        print(
+            f"{label:58} {figures['requests']:>8} {figures['wall_s']:>7.3f}s "
+            f"{figures['cpu_s']:>7.3f}s"
+        )
     if "cancelled_found" in big:
         found = big["cancelled_found"]
         print(
@@ -256,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     gap = big["gap_check"]
     print(f"{'the daily gap check (its run)':58} {gap['requests']:>8} {gap['wall_s']:>7.3f}s")
     print(f"quiet run's routes: {big['quiet']['routes']}")
+    for name, figures in (("new store", small), ("history", big)):
+        for line in figures["quiet"]["profile"]:
+            print(f"  {name}: {line}")
     print(f"gap check's routes: {gap['routes']}")
     ok = (
         big["quiet"]["requests"] <= 4

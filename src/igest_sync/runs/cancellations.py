@@ -47,6 +47,7 @@ history. Creation days are Lisbon days, as the store's are.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -71,6 +72,7 @@ REREAD = 10
 # The sweep lists this many of the watch's cancelled orders per run (by the ledger: one page).
 SWEEP = 90
 SWEEP_FROM = "cancel_sweep_from"  # meta: the first creation day of the sweep's next chunk
+WATCH = "cancel_watch"  # meta: the watch's first day, and the last document row read for it
 
 
 def page_size(expected: int) -> int:
@@ -136,12 +138,24 @@ class CancelledOrders:
     def watch_from(self) -> date | None:
         """The first creation day whose cancellations matter: that of the first order with a
         final invoice (a month before an adopted invoice's date when its order's creation is
-        unknown: an unpaid order is cancelled within weeks). None: nothing was ever invoiced."""
-        created, dated = self.ledger.first_invoiced_order()
-        days = [lisbon_date(created)] if created is not None else []
+        unknown: an unpaid order is cancelled within weeks). None: nothing was ever invoiced.
+
+        Kept in the ledger (``WATCH``) with the last document row it has seen, so that a run
+        reads only the invoices recorded since, not the whole history's."""
+        kept = json.loads(self.ledger.get_meta(WATCH) or "{}")
+        day = date.fromisoformat(kept["day"]) if kept.get("day") else None
+        seen = int(kept.get("rows", 0))
+        created, dated, last = self.ledger.first_invoiced_order(seen)
+        days = [d for d in (day,) if d is not None]
+        if created is not None:
+            days.append(lisbon_date(created))
         if dated:
             days.append(date.fromisoformat(dated) - timedelta(days=31))
-        return min(days) if days else None
+        first = min(days) if days else None
+        if last != seen or first != day:
+            value = {"day": first.isoformat() if first else None, "rows": last}
+            self.ledger.set_meta(WATCH, json.dumps(value))
+        return first
 
     def find_cancellations(self) -> None:
         """Record as cancelled every order Jumpseller lists as cancelled since the watch began

@@ -115,7 +115,10 @@ class InvoiceRun:
             self.issuer.use_listing(igest_documents_since(self.igest, plan.floor))
         self._issue_all(plan.orders, report)
         self.credits.credit_cancelled(report)
-        if self._check_gaps(report, rebuilt=plan.fresh) or self.ledger.get_meta(STORE_NAME_AT) is None:
+        if (
+            self._check_gaps(report, rebuilt=plan.fresh)
+            or self.ledger.get_meta(STORE_NAME_AT) is None
+        ):
             # On the day's loud run (a quiet run keeps to its few requests): the store's name
             # for `status`, asked when a week old.
             remember_store_name(self.ledger, self.jumpseller, self.now)
