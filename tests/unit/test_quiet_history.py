@@ -262,3 +262,24 @@ def test_any_mix_of_late_changes_is_found_within_one_turn_of_the_sweep(seed):
         js.calls.clear()
         CancelledOrders(credits).find_cancellations()
         assert js.calls == ["order_page", "orders_created_between"]
+
+
+def test_an_invoice_recorded_later_for_an_older_order_moves_the_watch_back():
+    with Ledger(Path(":memory:")) as ledger:
+        js, igest = FakeJumpseller(), FakeIgest()
+        made = history(ledger, js, igest, 30)
+        run(ledger, js, igest)
+        [(_, _, _, first, _)] = js.called("order_page")
+        assert first == made[1].created_at.date()
+        # A backfill (or a rebuild) adopts the invoice of an order created before the watch.
+        older = paid_order(900, created_at=NOW - YEARS - timedelta(days=40))
+        js.add(older)
+        record_order(ledger, older)
+        reference = external_reference(STORE, older.id)
+        ledger.ensure_work(older.id, Kind.INVOICE, reference)
+        ledger.record_final(older.id, Kind.INVOICE, igest.hold(reference), email=False)
+        for fake in (js, igest):
+            fake.log.clear()
+        run(ledger, js, igest)
+        [(_, _, _, first, _)] = js.called("order_page")
+        assert first == older.created_at.date()
