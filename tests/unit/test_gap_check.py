@@ -153,3 +153,37 @@ def test_resend_issues_a_gap_once_after_looking_it_up():
         assert len(igest.finals(reference)) == 1
         assert run(ledger, js, igest, day + timedelta(minutes=10)).outcomes == []
         assert len(igest.finals(reference)) == 1
+
+
+def test_the_gap_is_alerted_once_through_the_outbox(tmp_path, chat):
+    from igest_sync.alerts import dispatch
+    from igest_sync.config import load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[jumpseller]\nbase_url = "https://api.jumpseller.com/v1"\nlogin = "loja"\n'
+        'auth_token = "t"\n[igest]\nbase_url = "https://igest.example.pt/api/v1"\n'
+        'integration_key = "k"\nsecurity_code = "c"\n[invoice]\nstart_date = 2026-11-01\n'
+        f'[alerts]\nwebhook_url = "{chat.url}"\nwebhook_format = "json"\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    alerts, _ = load_config(path, env={})
+    with Ledger(tmp_path / "state.sqlite3") as ledger:
+        js, igest = synced(ledger)
+        lose_from_the_ledger(ledger, 4)
+        del igest.documents[igest.finals(external_reference(STORE, 4))[0].id]
+        day = NOW + timedelta(days=1)
+        found = run(ledger, js, igest, day)
+        dispatch(ledger, alerts, now=day, notices=found.notices)
+        later = run(ledger, js, igest, day + timedelta(minutes=10))
+        assert [o.action for o in later.outcomes] == [Action.ISSUED]
+        dispatch(ledger, alerts, now=day + timedelta(minutes=10), notices=later.notices)
+        dispatch(ledger, alerts, now=day + timedelta(hours=30), notices=[])
+    # One message, sent once: the gap's notice (with, for an order paid over late_hours ago,
+    # the late-invoice event of the same order); nothing after the next run issued it.
+    [post] = chat.posts
+    events = post.json()["events"]
+    assert {e["order_id"] for e in events} == {4}
+    [notice] = [e for e in events if e["kind"] == "notice"]
+    assert "had no document (found by the daily gap check)" in notice["reason"]
