@@ -187,3 +187,15 @@ def test_the_gap_is_alerted_once_through_the_outbox(tmp_path, chat):
     assert {e["order_id"] for e in events} == {4}
     [notice] = [e for e in events if e["kind"] == "notice"]
     assert "had no document (found by the daily gap check)" in notice["reason"]
+
+
+def test_an_invoice_the_ledger_records_but_igest_does_not_list_is_pointed_out():
+    with Ledger(Path(":memory:")) as ledger:
+        js, igest = synced(ledger)
+        [held] = igest.finals(external_reference(STORE, 1))
+        del igest.documents[held.id]  # the ledger says issued; iGEST lists nothing for it
+        report = run(ledger, js, igest, NOW + timedelta(days=1))
+        assert report.outcomes == [] and ledger.work(1).state == WorkState.FINAL
+        [notice] = report.notices
+        assert f"Order 1: the ledger records {held.number} but iGEST lists no final" in notice
+        assert "igest-sync reconcile" in notice
