@@ -105,8 +105,8 @@ def test_no_secret_in_any_output_log_state_or_url(tmp_path: Path):
         db.close()
         broken = cli("--verbose", "status")
         assert broken.code != 0 and "Traceback" in broken.stderr, broken.stderr
-        broken = cli("--verbose", "invoice")
-        assert broken.code != 0
+        # (A quiet `invoice` no longer reads the documents' totals: the cancellation pass
+        # counts instead of reading each invoiced order, so it has no internal error to show.)
 
         captured = "".join(cli.outputs) + cli.log_text()
         state_bytes = b"".join(

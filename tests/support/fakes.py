@@ -466,6 +466,7 @@ class FakeJumpseller(_Fake):
             else list(locations)
         )
         self.orders: dict[int, Order] = {o.id: o for o in orders}
+        self.newest_first = True  # the order of ``order_page`` (Jumpseller: newest first)
         self.documents: dict[int, list[dict]] = {}
         self.hook_list: list[Hook] = []  # the store's webhooks
         self.items = list(items)
@@ -505,6 +506,29 @@ class FakeJumpseller(_Fake):
                 and (status is None or o.status == status)
             ]
         )
+
+    def order_page(
+        self,
+        *,
+        page: int,
+        limit: int = 100,
+        status: str | None = None,
+        first: date | None = None,
+        last: date | None = None,
+    ) -> list[Order]:
+        """One page of the listing, newest first as Jumpseller lists (``newest_first``)."""
+        self._call("order_page", (page, limit, status, first, last))
+        rows = [
+            o
+            for _, o in sorted(self.orders.items(), reverse=self.newest_first)
+            if (status is None or o.status == status)
+            and (
+                first is None
+                or last is None
+                or first <= lisbon_date(o.created_at or datetime.now(UTC)) <= last
+            )
+        ]
+        return rows[(page - 1) * limit : page * limit]
 
     def orders_with_status(self, status: str) -> Iterator[Order]:
         self._call("orders_with_status", status)

@@ -234,3 +234,22 @@ def test_a_stray_draft_with_the_wrong_total_is_deleted_and_a_new_one_issued(ledg
     assert outcome.action == Action.ISSUED
     assert igest.called("delete_document") == [stray.id]
     assert len(igest.finals(REF)) == 1 and stray.id not in igest.documents
+
+
+@pytest.mark.parametrize(
+    "phase,emailed", [("finalizing", True), ("draft", True), ("unverified", False)]
+)
+def test_an_invoice_whose_finalize_answer_was_lost_is_still_emailed_once(
+    ledger, phase: str, emailed: bool
+):
+    # Our own attempt finalized the invoice but never heard so: the customer must still get
+    # it. Work a rebuild found (unverified) may have been emailed by the lost ledger: not again.
+    igest = FakeIgest()
+    seed(ledger, igest, phase, "a final")
+    outcome = Issuer(
+        RunContext.build(make_config(email_customer=True), ledger, FakeJumpseller(), igest),
+        today=TODAY,
+    ).issue(paid_order(ORDER))
+    assert outcome.action == Action.ADOPTED
+    due = [d.order_id for d in ledger.unemailed_documents()]
+    assert due == ([ORDER] if emailed else [])

@@ -69,6 +69,7 @@ class DigestReport:
     waiting_payment: int = 0
     # Review mode: invoice drafts that wait for `igest-sync approve` (order, total, paid at).
     awaiting_approval: list[dict[str, Any]] = field(default_factory=list)
+    gaps_found: list[int] = field(default_factory=list)  # paid orders the gap check found
     oldest_without_document: dict[str, Any] | None = None
     last_run_at: str | None = None
     last_success_at: str | None = None
@@ -125,6 +126,7 @@ def build_digest(ledger: Ledger, start: datetime, end: datetime, *, now: datetim
                 "paid_at": order.paid_at if order else None,
             }
         )
+    report.gaps_found = ledger.gaps_found_between(start, end)
     late = ledger.paid_without_invoice(now)
     if late:
         oldest = late[0]
@@ -190,6 +192,11 @@ def digest_lines(report: DigestReport) -> list[str]:
             f"  order {d['order_id']}: {d['total'] or '?'} EUR, paid {_local(d['paid_at'])}"
             for d in report.awaiting_approval
         ]
+    if report.gaps_found:
+        lines.append(
+            f"Paid orders found without a document by the gap check: {len(report.gaps_found)} "
+            f"(orders {', '.join(str(i) for i in report.gaps_found)})"
+        )
     oldest = report.oldest_without_document
     lines.append(
         "Oldest paid order without a document: "

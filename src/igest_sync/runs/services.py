@@ -43,6 +43,16 @@ class JumpsellerApi(Protocol):
         self, first: date, last: date, status: str | None = None
     ) -> Iterator[Order]: ...
 
+    def order_page(
+        self,
+        *,
+        page: int,
+        limit: int = 100,
+        status: str | None = None,
+        first: date | None = None,
+        last: date | None = None,
+    ) -> list[Order]: ...
+
     def orders_with_status(self, status: str) -> Iterator[Order]: ...
 
     def order(self, order_id: int) -> Order: ...

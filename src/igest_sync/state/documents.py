@@ -157,12 +157,20 @@ class DocumentsStore(Store):
         issue): the credit pass stops looking it up."""
         self.set_meta(f"fully_credited:{order_id}", self._now())
 
-    def invoiced_without_credit(self) -> dict[int, DocumentRecord]:
+    def invoiced_without_credit(self, *, cancelled: bool = False) -> dict[int, DocumentRecord]:
         """Final invoices that the final credit notes this ledger knows do not cover in full
-        (none, or partial ones adding up to less than the invoice), by order id."""
+        (none, or partial ones adding up to less than the invoice), by order id.
+
+        ``cancelled``: only those whose order the ledger holds as cancelled (the credit pass's
+        candidates: a few rows, not every invoice of the store's history)."""
+        only = (
+            " AND d.order_id IN (SELECT order_id FROM orders WHERE status='canceled')"
+            if cancelled
+            else ""
+        )
         rows = self._rows(
-            """SELECT d.* FROM documents d
-               WHERE d.kind=:invoice AND d.status=:final_document AND NOT EXISTS (
+            f"""SELECT d.* FROM documents d
+               WHERE d.kind=:invoice AND d.status=:final_document{only} AND NOT EXISTS (
                  SELECT 1 FROM work w WHERE w.order_id=d.order_id AND w.kind=:credit
                    AND w.state=:final AND w.request IS NULL)
                ORDER BY d.order_id""",

@@ -3,7 +3,7 @@ or a credit note) through its states (see the lifecycle in ``state/ledger.py``).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from igest_sync.models import (
@@ -64,6 +64,83 @@ class WorkStore(Store):
         """Orders waiting for payment, oldest first."""
         rows = self._rows("SELECT * FROM orders WHERE status='pending_payment' ORDER BY order_id")
         return [_order(r) for r in rows]
+
+    def statuses(self, order_ids: list[int]) -> dict[int, str]:
+        """The status the ledger holds for each of these orders (those it knows)."""
+        found: dict[int, str] = {}
+        for start in range(0, len(order_ids), 500):  # SQLite's limit on parameters
+            chunk = order_ids[start : start + 500]
+            marks = ",".join("?" for _ in chunk)
+            for r in self._rows(
+                f"SELECT order_id, status FROM orders WHERE order_id IN ({marks})", tuple(chunk)
+            ):
+                found[r["order_id"]] = r["status"]
+        return found
+
+    # Creation times are kept as Jumpseller gives them, in UTC (``2026-11-20T14:03:11+00:00``),
+    # so they compare as text in time order: these queries run on every run over the whole
+    # history, and a comparison of text is what SQLite does fastest.
+
+    def count_cancelled_since(self, moment: datetime) -> int:
+        """Orders the ledger holds as cancelled that were created at or after ``moment``: one
+        aggregate, however long the history (the cancellation pass's expected count)."""
+        rows = self._rows(
+            "SELECT COUNT(*) FROM orders WHERE status='canceled' AND created_at >= ?",
+            (_utc(moment),),
+        )
+        return int(rows[0][0])
+
+    def cancelled_created_since(
+        self, moment: datetime, until: datetime | None = None
+    ) -> list[tuple[int, datetime]]:
+        """(order id, creation time) of the orders held as cancelled created since ``moment``
+        (and before ``until``)."""
+        sql = "SELECT order_id, created_at FROM orders WHERE status='canceled' AND created_at >= ?"
+        params: tuple[object, ...] = (_utc(moment),)
+        if until is not None:
+            sql += " AND created_at < ?"
+            params += (_utc(until),)
+        return [
+            (r["order_id"], datetime.fromisoformat(r["created_at"]))
+            for r in self._rows(sql, params)
+        ]
+
+    def nth_cancelled_since(self, moment: datetime, nth: int) -> datetime | None:
+        """The creation time of the ``nth`` (1 = first) order held as cancelled created since
+        ``moment``, in time order; None when there are fewer."""
+        rows = self._rows(
+            "SELECT created_at FROM orders WHERE status='canceled' AND created_at >= ? "
+            "ORDER BY created_at LIMIT 1 OFFSET ?",
+            (_utc(moment), nth - 1),
+        )
+        return datetime.fromisoformat(rows[0]["created_at"]) if rows else None
+
+    def first_invoiced_order(self, after: int = 0) -> tuple[datetime | None, str | None, int]:
+        """Among the final invoices recorded after document row ``after``: the earliest creation
+        time of their orders, and the earliest date of those whose order's creation the ledger
+        lacks (an adopted document); with the last document row, to ask from next time (the
+        rows after it only: a quiet run reads none)."""
+        rows = self._rows(
+            """SELECT
+                 (SELECT MIN(o.created_at) FROM documents d JOIN orders o USING(order_id)
+                   WHERE d.rowid > :after AND d.kind='invoice' AND d.status='final'),
+                 (SELECT MIN(COALESCE(d.date, substr(d.issued_at, 1, 10))) FROM documents d
+                   LEFT JOIN orders o USING(order_id)
+                   WHERE d.rowid > :after AND d.kind='invoice' AND d.status='final'
+                     AND o.created_at IS NULL),
+                 (SELECT MAX(rowid) FROM documents)""",
+            {"after": after},
+        )
+        created, dated, last = rows[0][0], rows[0][1], rows[0][2]
+        return (datetime.fromisoformat(created) if created else None), dated, int(last or 0)
+
+    def gaps_found_between(self, start: datetime, end: datetime) -> list[int]:
+        """The orders the gap check found paid without a document from ``start`` to ``end``."""
+        found = []
+        for r in self._rows("SELECT key, value FROM meta WHERE key LIKE 'gap_found:%'"):
+            if start <= datetime.fromisoformat(r["value"]) < end:
+                found.append(int(r["key"].split(":", 1)[1]))
+        return sorted(found)
 
     # -- work -------------------------------------------------------------------------------
 
@@ -248,3 +325,8 @@ class WorkStore(Store):
                 (WorkState.FINAL, doc.id, self._now(), order_id, kind, seq),
             ),
         )
+
+
+def _utc(moment: datetime) -> str:
+    """A moment as the ledger keeps creation times (UTC ISO 8601), to compare as text."""
+    return moment.astimezone(UTC).isoformat()

@@ -186,6 +186,32 @@ class JumpsellerClient(ServiceClient):
         # The filters narrow the pages; the checks below keep us right if a server ignores them.
         return (o for o in orders if status is None or o.status == status)
 
+    def order_page(
+        self,
+        *,
+        page: int,
+        limit: int = PAGE_SIZE,
+        status: str | None = None,
+        first: date | None = None,
+        last: date | None = None,
+    ) -> list[Order]:
+        """One page of ``GET /orders.json`` (of one status, created from ``first`` to ``last``):
+        the cancellation pass learns how many orders a listing holds from the length of the
+        page where it should end, one request however long the listing."""
+        params: dict[str, object] = {"limit": int(limit), "page": int(page)}
+        if first is not None and last is not None:
+            params |= {
+                "dateFilter": "customDate",
+                "initialDate": first.isoformat(),
+                "finalDate": last.isoformat(),
+            }
+        if status:
+            params["status_filters[]"] = status
+        return [
+            parse_order(item)
+            for item in as_list(self._request("GET", "/orders.json", params=params))
+        ]
+
     def orders_with_status(self, status: str) -> Iterator[Order]:
         """Orders whose status_enum is ``status`` (GET /orders/status/{status}.json)."""
         return self._orders(f"/orders/status/{status}.json")

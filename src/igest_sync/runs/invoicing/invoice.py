@@ -40,6 +40,7 @@ from igest_sync.runs.context import Clock, RunContext
 from igest_sync.runs.invoicing import review
 from igest_sync.runs.invoicing.art53 import guard_for, last_turnover
 from igest_sync.runs.invoicing.discover import Discovery, igest_documents_since, record_order
+from igest_sync.runs.invoicing.gapcheck import GapCheck
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
 from igest_sync.runs.invoicing.issuer import CrashHook
 from igest_sync.runs.invoicing.report import InvoiceReport
@@ -47,7 +48,7 @@ from igest_sync.runs.parallel import in_parallel
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
 from igest_sync.runs.setup.adopt import guard_first_run
 from igest_sync.runs.setup.seal import seal_reminder
-from igest_sync.runs.setup.status import remember_store_name
+from igest_sync.runs.setup.status import STORE_NAME_AT, remember_store_name
 from igest_sync.runs.wiring import wire
 from igest_sync.state.ledger import Ledger, WorkRecord
 from igest_sync.timeutil import lisbon_date
@@ -152,7 +153,13 @@ class InvoiceRun:
         seal = seal_reminder(self.settings, self.ledger, self.today)
         if seal is not None:
             report.notices.append(seal)
-        remember_store_name(self.ledger, self.jumpseller, self.now)
+        if (
+            self._check_gaps(report, rebuilt=plan.fresh)
+            or self.ledger.get_meta(STORE_NAME_AT) is None
+        ):
+            # On the day's loud run (a quiet run keeps to its few requests): the store's name
+            # for `status`, asked when a week old.
+            remember_store_name(self.ledger, self.jumpseller, self.now)
         self.followup.finish(report.notices)
         failed_here = report.failed
         self._report_failures(report, failed_before)
@@ -201,6 +208,22 @@ class InvoiceRun:
         guard_first_run(self.ledger, listed, floor, now=self.now)
         self._switch_checked = True
         return listed
+
+    def _check_gaps(self, report: InvoiceReport, *, rebuilt: bool) -> bool:
+        """Once a day, read back the recent paid orders against iGEST (``runs/gapcheck.py``).
+        A rebuild has just looked every order of its days up in iGEST: that counts as one.
+        True when this run made the day's check."""
+        check = GapCheck(self.context, now=self.now)
+        if rebuilt:
+            check.done()
+            return True
+        if not check.due():
+            return False
+        try:
+            check.run(report.outcomes, report.notices)
+        except ApiError as exc:  # not recorded as done: the next run checks again
+            log.warning("Gap check skipped: %s", exc)
+        return True
 
     def failed_before(self) -> dict[tuple[int, str], WorkRecord]:
         """The failures recorded before this run, for ``for_a_person``."""

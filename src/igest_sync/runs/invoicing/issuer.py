@@ -293,7 +293,13 @@ class Issuer:
         finals = [d for d in found if d.status == DocumentStatus.FINAL]
         if finals:
             doc = finals[0]
-            self.ledger.record_final(order_id, kind, doc, email=False, adopted=True, seq=work.seq)
+            # Our own attempt got this far (its phase is one of ours) and stopped before the
+            # document was recorded, so its email was never sent: send it now, as `invoice`
+            # would have. Work found by a rebuild (unverified) may have been emailed by the
+            # ledger that was lost: never a second email.
+            ours = work.phase in (Phase.REQUESTED, Phase.DRAFT, Phase.FINALIZING)
+            email = ours and self.settings.email_customer and kind == Kind.INVOICE
+            self.ledger.record_final(order_id, kind, doc, email=email, adopted=True, seq=work.seq)
             detail = f"{doc.number} already in iGEST; adopted, nothing issued"
             if len(finals) > 1:
                 numbers = ", ".join(d.number or d.id for d in finals)
