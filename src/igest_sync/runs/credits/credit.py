@@ -31,6 +31,7 @@ plan made beside it could credit the same units twice).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -108,7 +109,13 @@ class Credits:
         self.issuer = issuer
         self.followup = followup
         self.today = issuer.today
-        self.history = CreditHistory(context)
+        self._context = context
+
+    @functools.cached_property
+    def history(self) -> CreditHistory:
+        """What iGEST and the ledger hold of earlier credit requests: read only when this run
+        credits something (stateless, so two workers building it at once is harmless)."""
+        return CreditHistory(self._context)
 
     # -- what is left of a cancelled order (the pass of `invoice`, `serve`) -------------------
 
