@@ -333,8 +333,8 @@ def write_config(path: Path, values: dict, *, overwrite: bool = False) -> None:
     text = (_HEADER + tomli_w.dumps(_without_none(values))).encode("utf-8")
     if path.exists() and not overwrite:
         raise ConfigError(
-            f"{path} already exists; not overwriting it",
-            hint="Edit it, or run `igest-sync init --force` to replace it.",
+            f"{path} already exists; not overwriting it.",
+            hint="Edit it, or add --force to the same `igest-sync init` command to replace it.",
         )
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -358,8 +358,8 @@ def write_config(path: Path, values: dict, *, overwrite: bool = False) -> None:
                 raise
     except FileExistsError:
         raise ConfigError(
-            f"{path} already exists; not overwriting it",
-            hint="Edit it, or run `igest-sync init --force` to replace it.",
+            f"{path} already exists; not overwriting it.",
+            hint="Edit it, or add --force to the same `igest-sync init` command to replace it.",
         ) from None
     except OSError as exc:
         raise ConfigError(

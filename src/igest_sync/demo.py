@@ -53,14 +53,13 @@ def demo_config(
     )
     values.setdefault("invoice", {}).update(
         {
-            "product_exemption_code": "M07",
-            "shipping_exemption_code": "M07",
             "warehouse": "ARM1",
+            "exemptions": {"domestic_goods": "M07", "domestic_shipping": "M07"},
         }
     )
     if vies_base_url is not None:
         values["invoice"]["oss"] = True
-        values["invoice"]["exemptions"] = {
+        values["invoice"]["exemptions"] |= {
             "eu_goods": "M16",
             "eu_shipping": "M16",
             "export_goods": "M05",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -67,6 +68,15 @@ def init(
             "--example", help="Print the fully commented example config (every key) and exit."
         ),
     ] = False,
+    sandbox_url: Annotated[
+        str | None,
+        typer.Option(
+            "--sandbox",
+            metavar="URL",
+            help="Write a config for the running `igest-sync sandbox` at URL (the Jumpseller "
+            "URL it prints), asking nothing.",
+        ),
+    ] = None,
 ) -> None:
     """Write a config file (private to you) from flags, asking on a terminal for what is missing.
 
@@ -79,6 +89,7 @@ def init(
       igest-sync init --yes --jumpseller-login mystore --start-date 2026-12-01 \\
         --igest-base-url https://api.igest.pt/v1 --igest-integration-key KEY
       igest-sync init --example > config.toml
+      igest-sync --config config.toml init --sandbox http://127.0.0.1:PORT
     """
     import os
 
@@ -91,9 +102,12 @@ def init(
     path = _config_path(state_of())
     if path.exists() and not force:  # before asking anything
         raise ConfigError(
-            f"{path} already exists; not overwriting it",
-            hint="Edit it, or run `igest-sync init --force` to replace it.",
+            f"{path} already exists; not overwriting it.",
+            hint="Edit it, or add --force to the same `igest-sync init` command to replace it.",
         )
+    if sandbox_url is not None:
+        _init_for_sandbox(path, sandbox_url, start_date, force=force)
+        return
     # Ask only a person at a terminal: under cron, a script or a pipe there is nobody to
     # answer (and a hidden prompt would warn about echoing the secret).
     interactive = not yes and _stdin_is_terminal()
@@ -203,6 +217,49 @@ def init(
     given = state_of().config_path
     config_flag = f" --config {_quoted(str(given))}" if given else ""
     say(f"Next: igest-sync{config_flag} check")
+
+
+def _init_for_sandbox(path: Path, url: str, start_date: str | None, *, force: bool) -> None:
+    """Write the demo's config for the sandbox serving at ``url``: its URLs and credentials
+    come from the sandbox itself (``GET /_sandbox/config``), so nothing is typed or asked."""
+    import httpx
+
+    from igest_sync.config import write_config
+    from igest_sync.demo import demo_config
+    from igest_sync.errors import TransportError, UsageError
+
+    root = url.strip().rstrip("/").removesuffix("/v1")
+    try:
+        answer = httpx.get(f"{root}/_sandbox/config", timeout=5)
+        facts = answer.json() if answer.status_code == 200 else None
+    except httpx.HTTPError as exc:
+        raise TransportError(
+            f"no sandbox answers at {root}: {exc}",
+            service="sandbox",
+            hint="Start it with `igest-sync sandbox` and pass the Jumpseller URL it prints.",
+        ) from None
+    except ValueError:
+        facts = None
+    if not isinstance(facts, dict) or "jumpseller" not in facts:
+        raise UsageError(
+            f"{root} is not an igest-sync sandbox (no /_sandbox/config there).",
+            hint="Pass the Jumpseller URL `igest-sync sandbox` prints, e.g. http://127.0.0.1:PORT",
+        )
+    first_day = _parse_date(start_date, "--start-date") if start_date else None
+    values = demo_config(
+        facts,
+        # The sandbox's orders are from November 2026: the day they start.
+        (first_day or date(2026, 11, 1)).isoformat(),
+        vies_base_url=(facts.get("vies") or {}).get("base_url"),
+    )
+    # `serve` and `hooks` work against it too: the sandbox signs its webhooks with this key.
+    values["jumpseller"]["hooks_token"] = facts["jumpseller"].get("hooks_token")
+    write_config(path, values, overwrite=force)
+    if not state_of().quiet:
+        given = state_of().config_path
+        config_flag = f" --config {_quoted(str(given))}" if given else ""
+        typer.echo(f"Wrote {path} for the sandbox at {root}.")
+        typer.echo(f"Next: igest-sync{config_flag} invoice")
 
 
 def _stdin_is_terminal() -> bool:
