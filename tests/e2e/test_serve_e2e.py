@@ -72,7 +72,13 @@ def test_a_paid_order_is_invoiced_on_its_webhook_and_forged_deliveries_do_nothin
         wait_for(lambda: finals_of(sandbox, order) == 1, what="the invoice")
         assert finals_of(sandbox, forged) == 0  # worked in order: the forged one did nothing
         health = served.health()
-        assert set(health) == {"status", "stores", "last_webhook_at", "last_sweep_at", "waiting"}
+        assert set(health) == {
+            "status",
+            "stores",
+            "last_webhook_at",
+            "last_sweep_at",
+            "webhooks_waiting",
+        }
         assert health["status"] == "ok" and health["last_webhook_at"]
         assert httpx.get(served.base_url + "/nowhere").status_code == 404
         status = cli.status()

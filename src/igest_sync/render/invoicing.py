@@ -178,7 +178,12 @@ def status_report(report: StatusReport, *, json_out: bool = False) -> None:
         )
         return
     layout = _layout()
-    _show(_documents_table(report, f"Documents issued{store} (newest first)", layout))
+    if report.failed_only:
+        if not report.failed:
+            # Not an empty table: say it.
+            _show("No failed orders.")
+    else:
+        _show(_documents_table(report, f"Documents issued{store} (newest first)", layout))
     if report.documents_not_listed:
         _show(
             _cell(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -111,8 +110,6 @@ def sandbox_info(facts: Mapping[str, Any]) -> None:
             method = "" if row["method"] == "GET" else f"-X {row['method']} "
             _show(f"  {escape(row['what'])}:")
             _show(escape(f"    curl {method}{row['url']}{body}"), soft_wrap=True)
-    # Then the sandbox serves: a script or a pager reading the pipe gets it all now.
-    sys.stdout.flush()
 
 
 def _shell_json(value: object) -> str:

@@ -70,6 +70,7 @@ class StatusReport:
     last_webhook_at: str | None = None
     last_sweep_at: str | None = None
     hints_waiting: int = 0
+    failed_only: bool = False  # `status --failed`: the failures only, no documents
 
     @property
     def credited_by(self) -> dict[int, str]:
@@ -154,7 +155,7 @@ class StatusReport:
             "serve": {
                 "last_webhook_at": self.last_webhook_at,
                 "last_sweep_at": self.last_sweep_at,
-                "waiting": self.hints_waiting,
+                "webhooks_waiting": self.hints_waiting,
             },
         }
 
@@ -224,6 +225,7 @@ def build_status(
         last_webhook_at=ledger.get_meta(LAST_WEBHOOK),
         last_sweep_at=ledger.get_meta(LAST_SWEEP),
         hints_waiting=ledger.hints_count(),
+        failed_only=selection.failed_only,
     )
     # A credit note may fall outside the documents listed: ask for each listed invoice's order
     # (one query over the credit notes, which are few).
