@@ -279,22 +279,27 @@ def _quoted(text: str) -> str:
 def check(json_out: JsonOption = False) -> None:
     """Verify the credentials and the reference data against both services.
 
-    Checks the series, warehouses and exemption codes the config names exist in iGEST, and
-    which Jumpseller location sync-stock writes. Exits like the other commands: 0 all good,
-    2 the config must change, 5 a service could not be reached or refused the credentials.
+    Checks the series, warehouses and exemption codes the config names exist in iGEST,
+    which Jumpseller location sync-stock writes, and that the state file and the log can be
+    written. Exits like the other commands: 0 all good, 2 the config must change, 4 the state
+    or log cannot be written, 5 a service could not be reached or refused the credentials.
 
     \b
     Examples:
       igest-sync check
       igest-sync check --json
     """
-    from igest_sync import render
+    from igest_sync import paths, render
     from igest_sync.alerts.probe import channel_checks
+    from igest_sync.cli.session import state_path
     from igest_sync.runs.checks import checks_exit_code, run_checks
+    from igest_sync.runs.local_checks import local_checks
 
     with session(lock=False, ledger=False) as s:
         # The alert channels too, when [alerts] has any: reachable, logged in; nothing sent.
         results = run_checks(s.config, s.jumpseller, s.igest) + channel_checks(s.config)
+    # Where a run writes: a read-only home must fail here, not in the first `invoice`.
+    results += local_checks(state_path(state_of()), paths.log_dir())
     render.check_results(results, json_out=json_out)
     raise typer.Exit(int(checks_exit_code(results)))
 

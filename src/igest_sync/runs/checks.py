@@ -53,12 +53,15 @@ class CheckResult:
 
 
 def checks_exit_code(results: list[CheckResult]) -> ExitCode:
-    """0 when all passed; 5 when a service failed us (the rest may be its echo); else 2."""
+    """0 when all passed; 5 when a service failed us (the rest may be its echo); 4 when the
+    state or log cannot be written (as `invoice` would exit); else 2."""
     failed = [r for r in results if not r.ok]
     if not failed:
         return ExitCode.OK
     if any(r.exit_code == ExitCode.SERVICE for r in failed):
         return ExitCode.SERVICE
+    if any(r.exit_code == ExitCode.STATE for r in failed):
+        return ExitCode.STATE
     return ExitCode.USAGE
 
 

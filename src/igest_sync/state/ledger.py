@@ -89,6 +89,13 @@ class Ledger(WorkMixin, DocumentsMixin, ChecksMixin, CreditRequestsMixin, InboxM
         db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_dir():
+                # SQLite would only say "unable to open database file".
+                raise StateError(
+                    f"State path {path} is a directory, not a file.",
+                    hint=f"Pass --state with a file's path (e.g. {path / 'state.db'}), or move "
+                    "the directory away.",
+                )
             if not path.exists():
                 # Create the file 0600 before SQLite touches it: it names customers and totals.
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
