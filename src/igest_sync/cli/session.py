@@ -195,6 +195,24 @@ class Group(TyperGroup):
     def parse_args(self, ctx: _ClickContext, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(self, ctx, args))
 
+    def invoke(self, ctx: _ClickContext) -> Any:
+        # Typer turns Ctrl-C into a silent exit 130: say (and log) what happened first.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            _interrupted(exc)
+            raise typer.Exit(130) from None
+
+
+def _interrupted(exc: KeyboardInterrupt) -> None:
+    """Ctrl-C: an invoice run says what it issued and what the next run finishes
+    (RunInterrupted); any other command just that it stopped."""
+    from igest_sync import render
+
+    message = getattr(exc, "message", None) or "Interrupted."
+    log.warning("%s", message)
+    render.err.print(message, soft_wrap=False)
+
 
 # -- parsing ---------------------------------------------------------------------------------
 
@@ -426,8 +444,8 @@ def run_app(app: Any, args: Sequence[str]) -> int:
     except typer.Abort:
         render.err.print("Aborted.")
         return 1
-    except KeyboardInterrupt:
-        render.err.print("Interrupted.")
+    except KeyboardInterrupt as exc:  # before or after a command (Group.invoke has the rest)
+        _interrupted(exc)
         return 130
     except BrokenPipeError:
         # `igest-sync status | head`: the reader left; nothing is wrong with the run.

@@ -65,11 +65,17 @@ def in_parallel(
         return context.copy().run(guarded, step)
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, total))) as pool:
-        for done, result in enumerate(pool.map(in_context, steps), start=1):
-            if not isinstance(result, _NotAttempted):
-                yield result
-            if progress is not None:
-                progress(done, total)
+        try:
+            for done, result in enumerate(pool.map(in_context, steps), start=1):
+                if not isinstance(result, _NotAttempted):
+                    yield result
+                if progress is not None:
+                    progress(done, total)
+        except BaseException as exc:  # Ctrl-C, or the caller closed us
+            # The pool waits for every step it was given: the queued ones must see the stop
+            # and return at once, so only the steps in flight finish.
+            stop.append(exc)
+            raise
     if stop:
         raise stop[0]
 
