@@ -14,9 +14,11 @@ from igest_sync.cli.session import (
 
 def sandbox(
     json_out: JsonOption = False,
-    jumpseller_port: Annotated[int, typer.Option(help="0 = any free port.")] = 0,
-    igest_port: Annotated[int, typer.Option(help="0 = any free port.")] = 0,
-    latency: Annotated[float, typer.Option(help="Seconds added to every request.")] = 0.0,
+    jumpseller_port: Annotated[int, typer.Option(help="0 = any free port.", metavar="PORT")] = 0,
+    igest_port: Annotated[int, typer.Option(help="0 = any free port.", metavar="PORT")] = 0,
+    latency: Annotated[
+        float, typer.Option(help="Seconds added to every request.", metavar="SECONDS")
+    ] = 0.0,
     alerts: Annotated[
         bool,
         typer.Option(

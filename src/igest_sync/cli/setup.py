@@ -22,37 +22,53 @@ from igest_sync.cli.session import config_path as _config_path
 
 
 def init(
-    jumpseller_login: Annotated[str | None, typer.Option(help="Jumpseller API login.")] = None,
+    jumpseller_login: Annotated[
+        str | None, typer.Option(help="Jumpseller API login.", metavar="LOGIN")
+    ] = None,
     jumpseller_auth_token: Annotated[
         str | None,
         typer.Option(
             help="Jumpseller API auth token (asked, hidden, when omitted on a terminal; "
-            "better kept in IGEST_SYNC_JUMPSELLER_AUTH_TOKEN)."
+            "better kept in IGEST_SYNC_JUMPSELLER_AUTH_TOKEN).",
+            metavar="TOKEN",
         ),
     ] = None,
     jumpseller_hooks_token: Annotated[
         str | None,
         typer.Option(
             help="Jumpseller hooks token, which signs webhooks, for `serve` (asked, hidden, "
-            "when omitted on a terminal; better kept in IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN)."
+            "when omitted on a terminal; better kept in IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN).",
+            metavar="TOKEN",
         ),
     ] = None,
-    jumpseller_base_url: Annotated[str, typer.Option()] = "https://api.jumpseller.com/v1",
-    igest_base_url: Annotated[str | None, typer.Option(help="iGEST API base URL.")] = None,
-    igest_integration_key: Annotated[str | None, typer.Option()] = None,
+    jumpseller_base_url: Annotated[
+        str, typer.Option(help="Jumpseller API base URL (the sandbox's: --sandbox).", metavar="URL")
+    ] = "https://api.jumpseller.com/v1",
+    igest_base_url: Annotated[
+        str | None, typer.Option(help="iGEST API base URL.", metavar="URL")
+    ] = None,
+    igest_integration_key: Annotated[
+        str | None,
+        typer.Option(
+            help="iGEST integration key (iGEST: Entidade > Configurar > Integrações; asked "
+            "when omitted on a terminal).",
+            metavar="KEY",
+        ),
+    ] = None,
     igest_security_code: Annotated[
         str | None,
         typer.Option(
             help="iGEST security code (asked, hidden, when omitted on a terminal; better kept "
-            "in IGEST_SYNC_IGEST_SECURITY_CODE)."
+            "in IGEST_SYNC_IGEST_SECURITY_CODE).",
+            metavar="CODE",
         ),
     ] = None,
     start_date: Annotated[
         str | None,
         typer.Option(help="First day to invoice (default today).", metavar="YYYY-MM-DD"),
     ] = None,
-    document_type: Annotated[str, typer.Option(help="FR, FT or FS.")] = "FR",
-    series: Annotated[str, typer.Option(help="iGEST document series.")] = "A",
+    document_type: Annotated[str, typer.Option(help="FR, FT or FS.", metavar="TYPE")] = "FR",
+    series: Annotated[str, typer.Option(help="iGEST document series.", metavar="SERIES")] = "A",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     yes: Annotated[
         bool,

@@ -60,6 +60,7 @@ _KEEP_WHOLE = re.compile(
     r"\b(?:FT|FR|FS|NC)\s\S+/\d+"
     r"|\[[a-z_]+\]\s[a-z_]+"
     r"|\b\d{4}-\d{2}-\d{2}\s\d{2}:\d{2}"
+    r"|\(VAT (?:included|excluded)\)"
 )
 _GLUE = "\ue000"  # a private-use character, one cell wide, that rich does not break at
 
@@ -69,6 +70,33 @@ def _cell(text: object) -> str:
     value = "" if text is None else str(text)
     value = _KEEP_WHOLE.sub(lambda m: m.group(0).replace(" ", _GLUE), value)
     return escape(value)
+
+
+def wrap_words(text: str, width: int, first: str = "", rest: str = "") -> str:
+    """``text`` wrapped at ``width`` between words only: a key, a URL, a path or a name with
+    a hyphen is never cut (a longer one overflows its line whole), nor the spans of
+    ``_KEEP_WHOLE``. Each line keeps its indent; ``first`` starts the text, ``rest`` every
+    line after it (a "- " item's continuation lines align under its text)."""
+    import textwrap
+
+    lines = []
+    for number, line in enumerate(text.split("\n")):
+        body = line.lstrip(" ")
+        indent = line[: len(line) - len(body)]
+        item = "  " if body.startswith("- ") else ""
+        glued = _KEEP_WHOLE.sub(lambda m: m.group(0).replace(" ", _GLUE), body)
+        lines.append(
+            textwrap.fill(
+                glued,
+                width=max(20, width),
+                initial_indent=(first if number == 0 else rest) + indent,
+                subsequent_indent=rest + indent + item,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            or (first if number == 0 else rest) + indent
+        )
+    return "\n".join(lines).replace(_GLUE, " ")
 
 
 def _show(renderable: RenderableType, **kwargs: Any) -> None:
@@ -116,8 +144,15 @@ def info(text: str) -> None:
         _show(_cell(text))
 
 
+def _err_lines(label: str, style: str, text: str, rest: str = "") -> None:
+    """``label: text`` on stderr, wrapped between words at the terminal's width (cron mail:
+    80), the label coloured."""
+    wrapped = wrap_words(text, err.width - 1, first=f"{label} ", rest=rest)
+    err.print(f"[{style}]{label}[/{style}]{escape(wrapped[len(label) :])}")
+
+
 def warn(text: str) -> None:
-    err.print(f"[yellow]warning:[/yellow] {escape(text)}")
+    _err_lines("warning:", "yellow", text)
 
 
 def error(
@@ -140,9 +175,9 @@ def error(
         hint_text = redact(hint, secrets) if hint else None
         emit_json({"error": {"message": message, "hint": hint_text, "exit_code": code}})
         return
-    err.print(f"[red]error:[/red] {escape(message)}")
+    _err_lines("error:", "red", message)
     if hint:
-        err.print(f"  {escape(redact(hint, secrets))}")
+        err.print(escape(wrap_words(redact(hint, secrets), err.width - 1, "  ", "  ")))
     if verbose:
         import traceback
 
@@ -167,11 +202,16 @@ def internal_error(
             }
         )
         return
-    err.print(f"[red]internal error:[/red] {escape(redact(repr(exc), secrets))}")
+    _err_lines("internal error:", "red", redact(repr(exc), secrets))
     err.print(
-        "  This is a bug in igest-sync; the traceback is in the log file "
-        "(or run again with --verbose). No document was left half-issued: the next run "
-        "looks every unfinished order up in iGEST first."
+        wrap_words(
+            "This is a bug in igest-sync; the traceback is in the log file (or run again with "
+            "--verbose). No document was left half-issued: the next run looks every "
+            "unfinished order up in iGEST first.",
+            err.width - 1,
+            "  ",
+            "  ",
+        )
     )
     if verbose:
         import traceback
