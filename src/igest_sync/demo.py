@@ -110,7 +110,8 @@ def run_demo(*, verbose: bool = False) -> int:
             "exempt M16); 10102, a French consumer taxed at 20 % under OSS; 10103, an export "
             "to the United Kingdom (M05)."
         )
-        console.print(f"Temporary config and state in {home}\n")
+        # Not its path: the folder is deleted when the demo ends.
+        console.print("Config and state in a temporary folder, deleted when the demo ends.\n")
         codes = [cli("verify credentials and reference data", "check")]
         codes.append(cli("what would be issued", "invoice", "--dry-run"))
         codes.append(cli("issue the paid orders", "invoice", "--json"))
@@ -137,6 +138,10 @@ def run_demo(*, verbose: bool = False) -> int:
             f"429 responses: {stats['jumpseller'].get('429', 0) + stats['igest'].get('429', 0)}"
         )
         console.print("Demo finished." if worst == 0 else f"Demo finished with exit code {worst}.")
+        console.print(
+            "To go on by hand: `igest-sync sandbox` serves the same store and prints how to "
+            "write a config for it and how to drive it."
+        )
         return worst
 
 

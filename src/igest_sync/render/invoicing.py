@@ -80,7 +80,15 @@ def invoice_report(report: InvoiceReport, *, json_out: bool = False, always: boo
     for notice in report.notices:
         _show(f"[yellow]note:[/yellow] {_cell(notice)}")
     _show(_cell(report.summary()))
-    if report.failed or report.still_failed:
+    if report.dry_run and report.failed:
+        # A dry run writes nothing: no order is failed in the ledger by it.
+        _show(
+            _cell(
+                "Nothing was written. A real run records these orders as failed; fix the "
+                "cause first (then `igest-sync invoice`)."
+            )
+        )
+    elif report.failed or report.still_failed:
         _show(
             _cell(
                 "Failed orders stay failed in the ledger: fix the cause, then "

@@ -41,11 +41,13 @@ def check_json(results: Iterable[CheckResult]) -> dict[str, Any]:
     }
 
 
-def check_results(results: Iterable[CheckResult], *, json_out: bool = False) -> None:
+def check_results(
+    results: Iterable[CheckResult], *, json_out: bool = False, title: str = "Checks"
+) -> None:
     if json_out:
         emit_json(check_json(results))
         return
-    table = _table("Checks")
+    table = _table(title)
     table.add_column("Check", overflow="fold")
     _key_column(table, "Result")
     _text_column(table, "Detail")

@@ -78,9 +78,12 @@ def _call(name: str, call: Callable[[], T], auth_hint: str) -> T:
         return call()
     except ApiError as exc:
         hint = exc.hint or (auth_hint if isinstance(exc, AuthError) else None)
-        raise _Failed(
-            CheckResult(name, False, f"{exc.service}: {exc.message}", hint, exit_code=exc.exit_code)
-        ) from exc
+        # The adapters' messages name their service ("Jumpseller GET /store/info.json: ..."):
+        # not "Jumpseller: Jumpseller GET ...".
+        detail = exc.message
+        if not detail.startswith(exc.service):
+            detail = f"{exc.service}: {detail}"
+        raise _Failed(CheckResult(name, False, detail, hint, exit_code=exc.exit_code)) from exc
 
 
 def run_checks(config: Config, jumpseller: JumpsellerApi, igest: IgestApi) -> list[CheckResult]:

@@ -350,7 +350,8 @@ class InvoiceRun:
             except OrderRejected as exc:
                 text = exc.reason if not exc.hint else f"{exc.reason} ({exc.hint})"
                 report.outcomes.append(
-                    ItemOutcome(str(order.id), Action.WOULD_FAIL, f"would fail: {text}")
+                    # The action already says "would fail": the detail is the reason only.
+                    ItemOutcome(str(order.id), Action.WOULD_FAIL, text)
                 )
                 continue
             report.drafts.append(draft)
