@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from igest_sync.render.console import (
+    _GLUE,
     _cell,
     _interactive,
     _key_column,
@@ -156,14 +157,17 @@ def _draft_table(draft: DocumentDraft) -> None:
             row.append(line.exemption_code or "")
         table.add_row(*row)
     _show(table)
+    # A label stays with its amount ("VAT" / "7.34" on two lines reads as two facts): glued.
+    g = _GLUE
     rates = ", ".join(
-        f"{v.rate}%{' ' + v.tax_country if v.tax_country else ''}: base {v.base} VAT {v.vat}"
+        f"{v.rate}%{g + v.tax_country if v.tax_country else ''}: base{g}{v.base} VAT{g}{v.vat}"
         for v in draft.vat_breakdown
     )
     mode = "VAT included" if draft.prices_include_vat else "VAT excluded"
+    _show(f"  {_cell(rates)}")
     _show(
-        f"  {_cell(rates)}  |  net {draft.net_total}  VAT {draft.vat_total}  "
-        f"[bold]total {draft.gross_total} EUR[/bold] ({mode})"
+        f"  net{g}{draft.net_total}  VAT{g}{draft.vat_total}  "
+        f"[bold]total{g}{draft.gross_total}{g}EUR[/bold] {_cell(f'({mode})')}"
     )
     for warning in draft.warnings:
         _show(f"  [yellow]warning:[/yellow] {_cell(warning)}")
