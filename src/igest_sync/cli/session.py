@@ -231,7 +231,7 @@ def _plain_argument_names() -> None:
         return ""
 
     TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
-    TyperArgument.display_type_rich = help_type  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = help_type  # type: ignore[method-assign, assignment]
     TyperArgument.names_plain = True  # type: ignore[attr-defined]
 
 

@@ -9,7 +9,7 @@ by ``sync-products``/``sync-stock`` (one write per step).
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
@@ -38,7 +38,7 @@ def in_parallel(
     workers: int = WRITE_WORKERS,
     progress: Progress | None = None,
     stop_on: type[BaseException] | tuple[type[BaseException], ...] = (),
-) -> Iterator[R]:
+) -> Generator[R, None, None]:
     """``act`` on every step with up to ``workers`` threads; results in the steps' order.
 
     ``progress(done, total)`` follows each finished step. An exception of a ``stop_on`` type
