@@ -58,7 +58,7 @@ def _interactive() -> bool:
 # a config key ("[invoice] start_date"), a local time ("2026-11-13 15:07").
 _KEEP_WHOLE = re.compile(
     r"\b(?:FT|FR|FS|NC)\s\S+/\d+"
-    r"|\[[a-z_]+\]\s[a-z_]+"
+    r"|\[[a-z_]+(?:\.[a-z_]+)?\]\s[a-z_]+"
     r"|\b\d{4}-\d{2}-\d{2}\s\d{2}:\d{2}"
     r"|\(VAT (?:included|excluded)\)"
 )
@@ -312,10 +312,13 @@ class FitTable(Table):
     def _fit(self, cells: list[list[str]], width: int) -> None:
         columns = self.columns
 
-        def longest(index: int, words: bool) -> int:
+        def longest(index: int, words: bool, limit: int | None = None) -> int:
             texts = [_plain(columns[index].header)] + [row[index] for row in cells]
             pieces = [p for t in texts for p in (t.split() if words else t.splitlines())]
-            return max((cell_len(p) for p in pieces), default=1)
+            sizes = [cell_len(p) for p in pieces]
+            if limit is not None:  # a path or URL this long folds anyway: not a word to keep
+                sizes = [size for size in sizes if size <= limit]
+            return max(sizes, default=1)
 
         wrapping = [i for i, c in enumerate(columns) if not c.no_wrap and c.width is None]
         if not wrapping:
@@ -323,7 +326,9 @@ class FitTable(Table):
         fixed = sum(longest(i, False) for i, c in enumerate(columns) if i not in wrapping)
         available = width - (len(columns) * 3 + 1) - fixed  # cell padding and borders
         wants = {i: longest(i, False) for i in wrapping}
-        mins = {i: longest(i, True) for i in wrapping}
+        # A word may take what leaves the other wrapping columns 12 cells each.
+        limit = available - 12 * (len(wrapping) - 1)
+        mins = {i: longest(i, True, limit=limit) for i in wrapping}
         if sum(mins.values()) > available or sum(wants.values()) <= available:
             return  # nothing to do, or nothing we can do
         spare = available - sum(mins.values())

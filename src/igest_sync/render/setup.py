@@ -105,13 +105,17 @@ def sandbox_info(facts: Mapping[str, Any]) -> None:
         _show(f"Alerts received: {alerts['control_url']}", soft_wrap=True)
     controls = facts.get("control") or []
     if controls:
-        # Commands to copy: never wrapped by us (the terminal may fold them; they stay whole).
+        # Commands to copy, within 80 columns: the body on a continuation line when needed.
         _show("Drive it (one request each, no login):")
         for row in controls:
-            body = f" -d {_shell_json(row['body'])}" if "body" in row else ""
             method = "" if row["method"] == "GET" else f"-X {row['method']} "
+            command = f"    curl {method}{row['url']}"
+            body = f"-d {_shell_json(row['body'])}" if "body" in row else ""
             _show(f"  {escape(row['what'])}:")
-            _show(escape(f"    curl {method}{row['url']}{body}"), soft_wrap=True)
+            if body and len(command) + 1 + len(body) > 79:
+                _show(escape(f"{command} \\\n      {body}"), soft_wrap=True)
+            else:
+                _show(escape(f"{command} {body}".rstrip()), soft_wrap=True)
 
 
 def _shell_json(value: object) -> str:

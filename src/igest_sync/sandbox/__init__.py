@@ -330,7 +330,6 @@ class Sandbox:
             {
                 "service": "igest",
                 "kind": "reset",
-                "method": "POST",
                 "path": "/finalize$",
                 "after": True,
             }
