@@ -144,10 +144,17 @@ def info(text: str) -> None:
         _show(_cell(text))
 
 
-def _err_lines(label: str, style: str, text: str, rest: str = "") -> None:
-    """``label: text`` on stderr, wrapped between words at the terminal's width (cron mail:
-    80), the label coloured."""
-    wrapped = wrap_words(text, err.width - 1, first=f"{label} ", rest=rest)
+def _err_wrapped(text: str, first: str = "", rest: str = "") -> str:
+    """On a terminal: wrapped between words at its width (the terminal would cut a word or
+    a key at column 80). Off one (cron mail, a log collector): one line, paths whole."""
+    if not err.is_terminal:
+        return first + text.replace("\n", "\n" + rest)
+    return wrap_words(text, err.width - 1, first=first, rest=rest)
+
+
+def _err_lines(label: str, style: str, text: str) -> None:
+    """``label text`` on stderr, the label coloured."""
+    wrapped = _err_wrapped(text, first=f"{label} ")
     err.print(f"[{style}]{label}[/{style}]{escape(wrapped[len(label) :])}")
 
 
@@ -177,7 +184,7 @@ def error(
         return
     _err_lines("error:", "red", message)
     if hint:
-        err.print(escape(wrap_words(redact(hint, secrets), err.width - 1, "  ", "  ")))
+        err.print(escape(_err_wrapped(redact(hint, secrets), "  ", "  ")))
     if verbose:
         import traceback
 
@@ -204,11 +211,10 @@ def internal_error(
         return
     _err_lines("internal error:", "red", redact(repr(exc), secrets))
     err.print(
-        wrap_words(
+        _err_wrapped(
             "This is a bug in igest-sync; the traceback is in the log file (or run again with "
             "--verbose). No document was left half-issued: the next run looks every "
             "unfinished order up in iGEST first.",
-            err.width - 1,
             "  ",
             "  ",
         )
