@@ -75,6 +75,7 @@ def _make_clients(real: Any, sandbox: Any, clock: Any) -> Any:
     from igest_sync.adapters.jumpseller.client import JumpsellerClient
 
     def make_clients(config: Any, state_file: Path) -> tuple[Any, Any]:
+        from igest_sync.cli import session
         js_app = (
             sandbox.jumpseller_app
             if config.jumpseller.base_url == sandbox.jumpseller_base_url
@@ -91,6 +92,7 @@ def _make_clients(real: Any, sandbox: Any, clock: Any) -> Any:
             config.jumpseller.login,
             config.jumpseller.auth_token,
             pace_file=session_pace_file(state_file, "jumpseller"),
+            credentials_where=session._where(config, "jumpseller", "login", "auth_token"),
             transport=httpx.WSGITransport(app=js_app) if js_app is not None else None,
             **pacing,
         )
@@ -99,6 +101,7 @@ def _make_clients(real: Any, sandbox: Any, clock: Any) -> Any:
             config.igest.integration_key,
             config.igest.security_code,
             pace_file=session_pace_file(state_file, "igest"),
+            credentials_where=session._where(config, "igest", "integration_key", "security_code"),
             transport=httpx.WSGITransport(app=ig_app) if ig_app is not None else None,
             **pacing,
         )

@@ -76,7 +76,10 @@ def test_a_stuck_order_is_shown_once_then_reminded_once_a_day(ledger):
     assert (shown(after), after.exit_code) == ([], 0)
     assert ledger.work(7).state == "failed"  # never recorded as a success
     # Only the first run's listing (the ledger was empty); a data failure waits for a person.
-    assert ig.log == [("find_documents", {"date_from": date(2026, 11, 1)})]
+    # (Beside it, the daily credentials check of runs that issue nothing.)
+    assert [c for c in ig.log if c[0] != "entity"] == [
+        ("find_documents", {"date_from": date(2026, 11, 1)})
+    ]
 
 
 def test_a_failure_that_passes_by_itself_is_shown_only_once_it_has_lasted(ledger, caplog):
@@ -139,7 +142,9 @@ def test_a_dry_run_on_an_empty_ledger_lists_igest_and_says_what_it_would_adopt(l
     report = InvoiceRun(config(), ledger, js, ig, now=START).run(dry_run=True)
     actions = {o.key: o.action for o in report.outcomes}
     assert actions == {"1": "would issue", "2": "would fail", "3": "would adopt"}
-    assert all(o.detail.startswith("would ") for o in report.outcomes)
+    assert all(o.detail.startswith("would ") for o in report.outcomes if o.key != "2")
+    # The action says "would fail"; its detail is the reason, not "would fail: ..." again.
+    assert next(o.detail for o in report.outcomes if o.key == "2").startswith("product ")
     assert held.number in next(o.detail for o in report.outcomes if o.key == "3")
     assert ig.called("find_documents") == [
         {"date_from": date(2026, 11, 1)}
@@ -229,3 +234,60 @@ def test_a_failed_second_credit_note_is_reminded_like_any_failure(ledger):
     quiet = run(timedelta(hours=1))
     assert (quiet.still_failed, quiet.exit_code) == ([], 0)
     assert [o.key for o in quiet.quiet] == ["7"]
+
+
+def test_ctrl_c_finishes_the_order_in_flight_says_what_was_issued_and_the_next_run_ends_it(ledger):
+    from igest_sync.models import DocumentStatus
+    from igest_sync.runs.invoicing.invoice import RunInterrupted
+
+    js = FakeJumpseller(orders=[paid_order(n, "12.30") for n in range(1, 7)])
+    ig = FakeIgest()
+
+    def finals() -> int:
+        return sum(1 for d in ig.documents.values() if d.status == DocumentStatus.FINAL)
+
+    def ctrl_c_after_two(done: int, total: int) -> None:
+        if done == 2:  # the progress callback runs in the main thread, as Ctrl-C lands there
+            raise KeyboardInterrupt
+
+    run = InvoiceRun(config(), ledger, js, ig, now=START, progress=ctrl_c_after_two)
+    with pytest.raises(RunInterrupted) as caught:
+        run.run()
+    # One worker (concurrency 1): the two finished orders, and the third if the worker had
+    # already taken it (in flight: finished, not abandoned); no other order started.
+    issued, left = caught.value.issued, caught.value.left
+    assert issued in (2, 3) and issued + left == 6 and finals() == issued
+    message = caught.value.message
+    assert f"{issued} documents issued by this run; {left} orders not issued yet" in message
+    assert "next `igest-sync invoice` finishes them" in message
+    report = InvoiceRun(config(), ledger, js, ig, now=START + timedelta(minutes=1)).run()
+    assert report.count(Action.ISSUED) == left and finals() == 6
+
+
+def test_a_run_with_nothing_to_issue_checks_igest_credentials_once_a_day(ledger):
+    from igest_sync.errors import AuthError
+
+    js, ig = FakeJumpseller(orders=[]), FakeIgest()
+
+    def run(hours: float):
+        return InvoiceRun(config(), ledger, js, ig, now=START + timedelta(hours=hours)).run()
+
+    run(0)
+    assert ig.calls.count("entity") == 1
+    run(1)
+    run(23)
+    assert ig.calls.count("entity") == 1  # once a day, not every run
+    ig.faults.add("entity", "auth", times=2)  # the security code was changed in iGEST
+    with pytest.raises(AuthError):
+        run(24)
+    with pytest.raises(AuthError):
+        run(25)  # not noted as checked: asked again until it is fixed
+    run(26)
+    assert ig.calls.count("entity") == 4
+
+
+def test_a_run_that_issued_counts_as_the_daily_check(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(1)]), FakeIgest()
+    InvoiceRun(config(), ledger, js, ig, now=START).run()
+    InvoiceRun(config(), ledger, js, ig, now=START + timedelta(hours=2)).run()
+    assert "entity" not in ig.calls

@@ -216,7 +216,6 @@ def test_any_mix_of_late_changes_is_found_within_one_turn_of_the_sweep(seed):
     Then a pass is the count and one chunk of the sweep."""
     import random
 
-
     rng = random.Random(seed)
     with Ledger(Path(":memory:")) as ledger:
         js, igest = FakeJumpseller(), FakeIgest()
