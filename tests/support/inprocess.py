@@ -76,6 +76,7 @@ def _make_clients(real: Any, sandbox: Any, clock: Any) -> Any:
 
     def make_clients(config: Any, state_file: Path) -> tuple[Any, Any]:
         from igest_sync.cli import session
+
         js_app = (
             sandbox.jumpseller_app
             if config.jumpseller.base_url == sandbox.jumpseller_base_url
