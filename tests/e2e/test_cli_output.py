@@ -141,7 +141,7 @@ def test_sandbox_json_line_matches_its_schema(tmp_path):
         _validate("sandbox", json.loads(proc.stdout.readline()))
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+        assert proc.wait(timeout=60) == 0
 
 
 # -- 80 columns ---------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def test_the_sandbox_banner_fits_80_columns(tmp_path):
             lines.append(line.rstrip("\n"))
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+        assert proc.wait(timeout=60) == 0
     assert all(len(line) <= 80 for line in lines), lines
     assert any(line.startswith("security_code = ") for line in lines)
 

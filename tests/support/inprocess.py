@@ -46,6 +46,9 @@ def run(
     stdout, stderr = io.StringIO(), io.StringIO()
     logger = logging.getLogger("igest_sync")
     propagate = logger.propagate
+    # A test before this one in the worker may have left the package's logging configured
+    # (pointing at its own folder): this call configures its own, as a new process would.
+    _reset_logging(logger, propagate)
     real_make_clients = session.make_clients
     session.make_clients = _make_clients(real_make_clients, sandbox, clock)  # type: ignore
     igest_sync.PROCESS_START = time.monotonic()
