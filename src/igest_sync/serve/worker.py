@@ -232,7 +232,11 @@ class StoreWorker:
 
     def _run_for(self) -> InvoiceRun:
         s = self.setup
-        return InvoiceRun(s.config, self.ledger, s.jumpseller, s.igest, stop=self.stop)
+        # The worker's clock, not the machine's: a unit's dates (today, the sweep's listing
+        # window) are those of the clock the worker was given.
+        return InvoiceRun(
+            s.config, self.ledger, s.jumpseller, s.igest, now=self.clock(), stop=self.stop
+        )
 
     def _batch(self, hints: list[Hint]) -> list[str]:
         now = self.clock()
