@@ -121,13 +121,32 @@ def test_recovery_table(ledger, phase: str, holds: str, answer: str):
     assert [d for d in igest.documents.values() if d.status == "draft"] == []
 
 
-def test_a_pending_order_in_a_known_ledger_is_not_looked_up():
-    # The run's cost grows with new orders: a pending order with no phase is sent at once.
+def test_pending_orders_in_a_known_ledger_cost_one_listing_per_run_not_a_lookup_each():
+    # The run's cost grows with new orders: one listing of what iGEST issued since the
+    # ledger's last news (a state file put back from a copy would not know it), then each
+    # pending order with no phase is sent at once.
     with Ledger(Path(":memory:")) as ledger:
         igest = FakeIgest()
+        issuer = Issuer(make_config(), ledger, igest, today=TODAY)
+        outcomes = [issuer.issue(paid_order(ORDER)), issuer.issue(paid_order(ORDER + 1))]
+        assert [o.action for o in outcomes] == [Action.ISSUED, Action.ISSUED]
+        assert igest.calls == ["find_documents"] + ["create_document", "finalize_document"] * 2
+        assert igest.called("find_documents") == [{}]  # no start date, no news: all of it
+
+
+def test_a_state_file_put_back_from_an_older_copy_adopts_what_was_issued_after_it():
+    """The copy's last run was on the 18th; the order was invoiced on the 19th, after the copy
+    was taken. The ledger knows nothing of it: the run's listing since the 18th finds it."""
+    with Ledger(Path(":memory:")) as ledger:
+        ledger.set_meta("last_run_at", "2026-11-18T10:00:00+00:00")
+        ledger.complete_listing(ORDER - 1)
+        igest = FakeIgest()
+        held = igest.hold(REF, "final", "12.30")
         outcome = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
-        assert outcome.action == Action.ISSUED
-        assert igest.calls == ["create_document", "finalize_document"]
+        assert outcome.action == Action.ADOPTED
+        assert igest.called("create_document") == []
+        assert igest.called("find_documents") == [{"date_from": date(2026, 11, 18)}]
+        assert [d.id for d in igest.finals()] == [held.id]
 
 
 def test_the_runs_listing_answers_for_unverified_work_without_a_lookup(ledger):

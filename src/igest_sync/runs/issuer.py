@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, datetime
 
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected
@@ -46,6 +46,7 @@ from igest_sync.models import (
 from igest_sync.runs.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger, WorkRecord
+from igest_sync.timeutil import lisbon_date
 
 PAID = "paid"  # Jumpseller status_enum
 
@@ -77,6 +78,7 @@ class Issuer:
         # (use_listing).
         self.known: dict[str, list[IssuedDocument]] | None = None
         self.crash_hook = crash_hook
+        self._caught_up = False  # _catch_up ran (once per run)
         # VIES before an exempt intra-EU document (asks only for such orders).
         self.intra_eu = intra_eu or IntraEuCheck(config, ledger, igest, today=today)
 
@@ -228,6 +230,8 @@ class Issuer:
     ) -> list[IssuedDocument]:
         """Find what iGEST already holds for this work; adopt a final document if any."""
         self._step("lookup")
+        if work.phase is None and not force_lookup and work.state not in IN_FLIGHT:
+            self._catch_up()  # before the run's first document made without a look-up
         if self.known is not None and work.phase in (None, Phase.UNVERIFIED) and not force_lookup:
             # This run listed iGEST's documents already: the listing answers for this work.
             found = list(self.known.get(ref, []))
@@ -262,6 +266,60 @@ class Issuer:
         if not found:
             self.ledger.clear_phase(order_id, kind, seq=work.seq)
         return [d for d in found if d.status == DocumentStatus.DRAFT]
+
+    def _catch_up(self) -> None:
+        """List what iGEST issued since the ledger's last news, once per run, and answer this
+        run's look-ups from it: a state file put back from an older copy does not know the
+        documents issued after the copy was taken, and its checkpoint and open orders would
+        have the run issue them again without looking.
+
+        One ``GET /documents?date_from=`` (a page per 100 documents) per run that issues, from
+        the day of the newest document the ledger holds or of its last run, whichever is
+        later: every document issued after the copy is dated on or after both. On a current
+        ledger that is today's documents, all known; a document with our reference the ledger
+        does not know means it is behind, and the listing then stands for the look-ups.
+        """
+        if self._caught_up or self.known is not None:
+            return
+        self._caught_up = True
+        since = self._last_news()
+        known: dict[str, list[IssuedDocument]] = {}
+        for doc in self.igest.find_documents(date_from=since):
+            if doc.external_reference:
+                known.setdefault(doc.external_reference, []).append(doc)
+        ours = f"jumpseller:{self.store}:"
+        unknown = [
+            ref
+            for ref in known
+            if ref.startswith(ours) and ":credit" not in ref and not self._expected(ref)
+        ]
+        if unknown:
+            log.warning(
+                "iGEST holds %d documents issued since %s that the state file does not know "
+                "(put back from an older copy?): looking them up before issuing",
+                len(unknown),
+                since,
+            )
+        self.known = known
+
+    def _expected(self, ref: str) -> bool:
+        """The ledger knows this invoice: recorded final, or its work may have reached iGEST."""
+        order_id = ref.removeprefix(f"jumpseller:{self.store}:")
+        work = self.ledger.work(int(order_id)) if order_id.isdigit() else None
+        return work is not None and (work.state == WorkState.FINAL or work.phase is not None)
+
+    def _last_news(self) -> date | None:
+        """The later of the newest document's day and the last run's day in the ledger."""
+        days: list[date] = []
+        newest = self.ledger.documents(limit=1)
+        if newest and newest[0].date:
+            days.append(date.fromisoformat(newest[0].date[:10]))
+        last_run = self.ledger.get_meta("last_run_at")
+        if last_run:
+            days.append(lisbon_date(datetime.fromisoformat(last_run)))
+        if days:
+            return max(days)
+        return self.settings.start_date
 
     def _draft(
         self,
