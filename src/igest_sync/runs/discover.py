@@ -271,16 +271,18 @@ class Discovery:
             plan.skipped.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
         if not self.record:
             return
-        record_order(self.ledger, order, note=note)
         if order.id in to_issue:
-            # Recorded as work before the checkpoint passes it: a run killed between the
-            # two finds it as pending work, never behind the checkpoint and forgotten.
+            # Recorded as work before the checkpoint passes it, and before its new status: a
+            # run killed in between finds it as pending work. Recorded "paid" first, a newly
+            # paid order (behind the checkpoint) was no longer waiting for payment in the
+            # ledger nor pending work: no later run looked at it again.
             self.ledger.ensure_work(
                 order.id,
                 Kind.INVOICE,
                 external_reference(self.config.jumpseller.store, order.id),
                 unverified=plan.fresh,
             )
+        record_order(self.ledger, order, note=note)
 
 
 def igest_documents_since(igest: IgestApi, floor: date) -> dict[str, list[IssuedDocument]]:

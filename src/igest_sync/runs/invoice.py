@@ -354,6 +354,14 @@ class InvoiceRun:
                     )
                 )
                 continue
+            # Work first (looked up before anything is sent), then the status: a kill between
+            # the two must not leave a paid order that is neither waiting nor work.
+            self.ledger.ensure_work(
+                order_id,
+                Kind.INVOICE,
+                external_reference(self.config.jumpseller.store, order_id),
+                unverified=True,
+            )
             record_order(self.ledger, order)
             orders.append(order)
         # By hand, always look the reference up first: the ledger may be new or stale.
