@@ -234,3 +234,18 @@ def test_a_stray_draft_with_the_wrong_total_is_deleted_and_a_new_one_issued(ledg
     assert outcome.action == Action.ISSUED
     assert igest.called("delete_document") == [stray.id]
     assert len(igest.finals(REF)) == 1 and stray.id not in igest.documents
+
+
+def test_a_stray_draft_of_an_earlier_day_is_deleted_and_drafted_again_today(ledger):
+    """iGEST refuses to finalize a draft dated before the series' last final document: a draft
+    whose answer was lost yesterday, reused today after other invoices, failed the order for
+    good and stayed behind (found by the simulation, seed 35)."""
+    igest = FakeIgest()
+    stray = igest.hold(REF, "draft", "12.30", day=date(2026, 11, 19))
+    ledger.ensure_work(ORDER, Kind.INVOICE, REF)
+    ledger.mark(ORDER, Kind.INVOICE, WorkState.DRAFT, document_id=stray.id)
+    outcome = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
+    assert outcome.action == Action.ISSUED
+    assert igest.called("delete_document") == [stray.id]
+    [final] = igest.finals(REF)
+    assert final.date == TODAY and stray.id not in igest.documents

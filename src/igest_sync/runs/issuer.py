@@ -330,7 +330,18 @@ class Issuer:
         seq: int = 1,
     ) -> IssuedDocument | str:
         """A draft in iGEST whose totals equal the order's, or why there is none."""
-        reusable = next((d for d in strays if d.gross_total == draft.gross_total), None)
+        # Only a draft dated as the document would be now: iGEST refuses to finalize a draft
+        # dated before the series' last final document, so a draft left by an answer lost
+        # yesterday, once today's invoices are final, would fail the order for good and stay
+        # behind as a stray draft. It is deleted and drafted again instead.
+        reusable = next(
+            (
+                d
+                for d in strays
+                if d.gross_total == draft.gross_total and d.date in (None, draft.date)
+            ),
+            None,
+        )
         self._discard([d for d in strays if d is not reusable])
         if reusable is not None:
             log.info("Reusing draft %s left for order %s", reusable.id, order_id)
