@@ -267,8 +267,11 @@ class Discovery:
             and paid_on >= floor
             and ((w := self.ledger.work(order.id)) is None or w.state != WorkState.FINAL)
         ):
-            note = "paid and cancelled before it was invoiced: no document issued"
-            plan.skipped.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
+            # Paid, then cancelled, and the ledger holds no invoice for it. It may still have
+            # one: issued before the state file was lost or put back from an older copy. The
+            # issuer looks it up (answered by the run's one listing of iGEST) and adopts it, so
+            # the cancellation pass credits it; without one it issues nothing and says so.
+            to_issue[order.id] = order
         if not self.record:
             return
         if order.id in to_issue:

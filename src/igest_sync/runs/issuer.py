@@ -97,13 +97,11 @@ class Issuer:
 
         def build() -> DocumentDraft:
             if order.status != PAID:
-                # Cancelled while its invoice waited for a retry: whatever an earlier attempt
-                # left in iGEST has been looked up (a final one adopted); nothing new is issued.
+                # Cancelled before its invoice (or while it waited for a retry): whatever an
+                # earlier attempt, or a state file since lost, left in iGEST has been looked up
+                # (a final one adopted); nothing new is issued.
                 now = "cancelled" if order.status == "canceled" else order.status.replace("_", " ")
-                raise _NoLongerPaid(
-                    f"{now} before it was invoiced (its invoice waited for a retry): no "
-                    "document issued"
-                )
+                raise _NoLongerPaid(f"paid, then {now} before it was invoiced: no document issued")
             draft = build_document(
                 order, self.settings, store=self.store, issue_date=self.today, override=override
             )
