@@ -147,6 +147,9 @@ def test_a_state_file_put_back_from_an_older_copy_adopts_what_was_issued_after_i
         assert igest.called("create_document") == []
         assert igest.called("find_documents") == [{"date_from": date(2026, 11, 18)}]
         assert [d.id for d in igest.finals()] == [held.id]
+        # Behind: the next runs list the orders again from that day and look before issuing,
+        # even once this run's own documents, dated later, are the ledger's newest.
+        assert ledger.rebuilding and ledger.rebuild_from == date(2026, 11, 18)
 
 
 def test_the_runs_listing_answers_for_unverified_work_without_a_lookup(ledger):

@@ -294,10 +294,17 @@ class Issuer:
         if unknown:
             log.warning(
                 "iGEST holds %d documents issued since %s that the state file does not know "
-                "(put back from an older copy?): looking them up before issuing",
+                "(put back from an older copy?): looking them up before issuing, and listing "
+                "the orders again from that day",
                 len(unknown),
                 since,
             )
+            if since is not None:
+                # The ledger is behind: a rebuild from that day, recorded before this run
+                # issues anything. Otherwise this run's own documents, dated later, would
+                # hide the unknown ones from the next run's listing, which starts at the
+                # ledger's newest day (the simulation, seed 378).
+                self.ledger.begin_listing(since)
         self.known = known
 
     def _expected(self, ref: str) -> bool:
