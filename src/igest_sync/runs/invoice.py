@@ -282,6 +282,17 @@ class InvoiceRun:
                     )
                 )
                 continue
+            if order.status != PAID:
+                # Paid, then cancelled, with no invoice found: the real run issues nothing.
+                now = order.status.replace("_", " ").replace("canceled", "cancelled")
+                report.outcomes.append(
+                    ItemOutcome(
+                        str(order.id),
+                        Action.WOULD_SKIP,
+                        f"paid, then {now} before it was invoiced: no document would be issued",
+                    )
+                )
+                continue
             try:
                 draft = build_document(
                     order,
