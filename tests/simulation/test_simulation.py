@@ -5,7 +5,8 @@ SQLite file in ``tmp_path`` and the real adapters run in this process on a virtu
 against the sandbox's Jumpseller and iGEST models (``world.py``). Every schedule comes from its
 seed alone (``schedule.py``); after each one the checks (``checks.py``) read the two models.
 
-What this module covers (about 20 s on 2 cores, under ``-n 4``):
+What this module covers: 21 s of user CPU in all (measured 2026-12-04 under ``-n 4``: 34 s
+wall on the shared 2-core machine, about 12 s on two idle cores):
 
 - ``EXHAUSTIVE`` small schedules (1-4 orders, 3-7 steps), each run once without faults, then
   once per kill point: killed before each of its operations in turn (every HTTP call and every
