@@ -4,8 +4,9 @@ Jumpseller's orders), never from the ledger or a run's report:
 - no order has two final invoices (nor a reference two final documents);
 - every order paid on or after the start date, and still paid, has its invoice;
 - no invoice for an order that was never paid;
-- no credit note beyond the invoice (no over-credit), and no more credit notes for an order
-  than requests for it (a person's ``credit`` commands, and one for its cancellation);
+- no credit note beyond the invoice (no over-credit), no more credit notes for an order than
+  requests for it (a person's ``credit`` commands, and one for its cancellation), and one for
+  each command that answered with one (one NC per reference: exactly one per request);
 - an order cancelled after it was invoiced is credited in full;
 - no draft left behind.
 """
@@ -66,7 +67,11 @@ def paid_without_invoice(world: World, first: date = START_DATE) -> list[int]:
     return missing
 
 
-def final(world: World, asked: list[tuple[int, CreditRequest]]) -> list[str]:
+def final(
+    world: World,
+    asked: list[tuple[int, CreditRequest]],
+    answered_requests: set[tuple[int, CreditRequest]] | None = None,
+) -> list[str]:
     """Every check, after the clean end of a schedule: the problems found, in words."""
     problems: list[str] = []
     store = world.sb.store
@@ -114,6 +119,14 @@ def final(world: World, asked: list[tuple[int, CreditRequest]]) -> list[str]:
         )
         if len(ncs) > allowed:
             problems.append(f"order {order_id} has {len(ncs)} credit notes for {allowed} requests")
+    answered = answered_requests or set()
+    for order_id in sorted({o for o, _ in answered}):
+        wanted = sum(1 for o, _ in answered if o == order_id)
+        if len(notes.get(order_id, [])) < wanted:
+            problems.append(
+                f"order {order_id}: {wanted} credit commands answered with a credit note, "
+                f"but iGEST holds {len(notes.get(order_id, []))}"
+            )
     for order_id, docs in sorted(invoices.items()):
         if store.order(order_id)["status_enum"] != "canceled":
             continue

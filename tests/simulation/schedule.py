@@ -125,6 +125,8 @@ class Runner:
         # A person's credit commands: (order id, request) asked, and those to run again
         # because the process was killed before it answered.
         self.asked: list[tuple[int, CreditRequest]] = []
+        # The requests whose command answered with an NC issued or found (each its own NC).
+        self.credited: set[tuple[int, CreditRequest]] = set()
         self.unanswered: list[tuple[int, CreditRequest]] = []
         self.delivered = 0  # store events already delivered as webhooks
 
@@ -152,7 +154,7 @@ class Runner:
         self.log.append("invoice")
         if not self._invoice():
             self.problems.append("the clean invoice run was killed without faults")
-        self.problems += checks.final(w, self.asked)
+        self.problems += checks.final(w, self.asked, self.credited)
         return Result(seed, self.shape, ops, w.chaos.kills, w.chaos.losses, self.problems, self.log)
 
     # -- the store -----------------------------------------------------------------------------
@@ -277,6 +279,8 @@ class Runner:
             outcome = report.outcome
             if outcome is not None and outcome.action is Action.FAILED and outcome.transient:
                 self.unanswered.append((order_id, request))  # the person tries again later
+            if outcome is not None and outcome.action in (Action.ISSUED, Action.ADOPTED):
+                self.credited.add((order_id, request))
 
     # -- serve ---------------------------------------------------------------------------------
 
