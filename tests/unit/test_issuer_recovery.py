@@ -7,7 +7,7 @@ rule above all: never a second final document for an order.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -131,25 +131,35 @@ def test_pending_orders_in_a_known_ledger_cost_one_listing_per_run_not_a_lookup_
         outcomes = [issuer.issue(paid_order(ORDER)), issuer.issue(paid_order(ORDER + 1))]
         assert [o.action for o in outcomes] == [Action.ISSUED, Action.ISSUED]
         assert igest.calls == ["find_documents"] + ["create_document", "finalize_document"] * 2
-        assert igest.called("find_documents") == [{}]  # no start date, no news: all of it
+        # From the day the first was paid (both were): its invoice cannot be dated before it.
+        assert igest.called("find_documents") == [{"date_from": date(2026, 11, 20)}]
 
 
 def test_a_state_file_put_back_from_an_older_copy_adopts_what_was_issued_after_it():
-    """The copy's last run was on the 18th; the order was invoiced on the 19th, after the copy
-    was taken. The ledger knows nothing of it: the run's listing since the 18th finds it."""
+    """The order was paid on the 18th and invoiced on the 19th, after the copy was taken; since
+    the copy was put back the ledger has recorded newer things (a run on the 21st, a credit
+    note of the 21st), so its own news says nothing of the 19th. The run lists iGEST from the
+    order's payment day and finds the invoice (the simulation, seeds 1, 378 and 1222)."""
     with Ledger(Path(":memory:")) as ledger:
-        ledger.set_meta("last_run_at", "2026-11-18T10:00:00+00:00")
+        ledger.set_meta("last_run_at", "2026-11-21T10:00:00+00:00")
         ledger.complete_listing(ORDER - 1)
         igest = FakeIgest()
-        held = igest.hold(REF, "final", "12.30")
-        outcome = Issuer(make_config(), ledger, igest, today=TODAY).issue(paid_order(ORDER))
+        held = igest.hold(REF, "final", "12.30", day=date(2026, 11, 19))
+        igest.hold("jumpseller:loja:1:credit:rX", "final", "5.00", type="NC", day=TODAY)
+        paid = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
+        issuer = Issuer(make_config(), ledger, igest, today=TODAY)
+        outcome = issuer.issue(paid_order(ORDER, paid_at=paid))
         assert outcome.action == Action.ADOPTED
         assert igest.called("create_document") == []
         assert igest.called("find_documents") == [{"date_from": date(2026, 11, 18)}]
-        assert [d.id for d in igest.finals()] == [held.id]
-        # Behind: the next runs list the orders again from that day and look before issuing,
-        # even once this run's own documents, dated later, are the ledger's newest.
+        assert [d.id for d in igest.finals(REF)] == [held.id]
+        # Behind: the next runs list the orders again from that day and look before issuing.
         assert ledger.rebuilding and ledger.rebuild_from == date(2026, 11, 18)
+        # An order paid earlier still in the same run: only the days not yet listed.
+        issuer.issue(paid_order(ORDER + 1, paid_at=paid - timedelta(days=2)))
+        assert igest.called("find_documents")[1:] == [
+            {"date_from": date(2026, 11, 16), "date_to": date(2026, 11, 17)}
+        ]
 
 
 def test_the_runs_listing_answers_for_unverified_work_without_a_lookup(ledger):

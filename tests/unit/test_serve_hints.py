@@ -197,10 +197,10 @@ def test_once_a_run_has_listed_iGEST_a_webhook_issues_without_a_lookup(ledger):
     hint(ledger, 32)
     outcomes = work(ledger, js, ig).report.outcomes
     assert [o.action for o in outcomes] == [Action.ISSUED, Action.ISSUED]
-    # Two writes per order (the burst's bound), and one listing of the documents iGEST issued
-    # since the last run per batch (a state file put back from a copy would not know them),
-    # not a lookup per order.
-    assert ig.called("find_documents") == [{"date_from": NOW.date()}]
+    # Two writes per order (the burst's bound), and one listing per batch of the documents
+    # iGEST issued since the orders were paid (a state file put back from a copy would not
+    # know them), not a lookup per order.
+    assert ig.called("find_documents") == [{"date_from": date(2026, 11, 20)}]
 
 
 def test_while_a_rebuild_listing_is_unfinished_a_webhook_looks_iGEST_up_first(ledger):

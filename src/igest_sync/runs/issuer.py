@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import date, timedelta
 
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected
@@ -78,7 +78,8 @@ class Issuer:
         # (use_listing).
         self.known: dict[str, list[IssuedDocument]] | None = None
         self.crash_hook = crash_hook
-        self._caught_up = False  # _catch_up ran (once per run)
+        # The first day the run's own listing of iGEST covers (_catch_up), once it has one.
+        self._listed_from: date | None = None
         # VIES before an exempt intra-EU document (asks only for such orders).
         self.intra_eu = intra_eu or IntraEuCheck(config, ledger, igest, today=today)
 
@@ -119,7 +120,15 @@ class Issuer:
                 vies=check,
             )
 
-        return self._issue(order.id, Kind.INVOICE, build, force_lookup=force_lookup)
+        # Its invoice, if any exists, is dated on or after the day it was paid (or created).
+        paid = order.completed_at or order.created_at
+        return self._issue(
+            order.id,
+            Kind.INVOICE,
+            build,
+            force_lookup=force_lookup,
+            since=lisbon_date(paid) if paid else None,
+        )
 
     def credit_note(
         self,
@@ -156,6 +165,7 @@ class Issuer:
         seq: int = 1,
         request: str | None = None,
         reference: str | None = None,
+        since: date | None = None,
     ) -> ItemOutcome:
         key = str(order_id)
         ref = reference or external_reference(self.store, order_id, kind)
@@ -166,7 +176,7 @@ class Issuer:
         if work.state == WorkState.FINAL:
             return self.already(order_id, kind, work)
         try:
-            drafts = self._recover(order_id, kind, work, ref, force_lookup)
+            drafts = self._recover(order_id, kind, work, ref, force_lookup, since)
         except _Adopted as adopted:
             return adopted.outcome
         except AuthError:
@@ -224,12 +234,18 @@ class Issuer:
     # -- steps ------------------------------------------------------------------------------
 
     def _recover(
-        self, order_id: int, kind: Kind, work: WorkRecord, ref: str, force_lookup: bool
+        self,
+        order_id: int,
+        kind: Kind,
+        work: WorkRecord,
+        ref: str,
+        force_lookup: bool,
+        since: date | None = None,
     ) -> list[IssuedDocument]:
         """Find what iGEST already holds for this work; adopt a final document if any."""
         self._step("lookup")
         if work.phase is None and not force_lookup and work.state not in IN_FLIGHT:
-            self._catch_up()  # before the run's first document made without a look-up
+            self._catch_up(since)  # before a document made without a look-up
         if self.known is not None and work.phase in (None, Phase.UNVERIFIED) and not force_lookup:
             # This run listed iGEST's documents already: the listing answers for this work.
             found = list(self.known.get(ref, []))
@@ -265,66 +281,56 @@ class Issuer:
             self.ledger.clear_phase(order_id, kind, seq=work.seq)
         return [d for d in found if d.status == DocumentStatus.DRAFT]
 
-    def _catch_up(self) -> None:
-        """List what iGEST issued since the ledger's last news, once per run, and answer this
-        run's look-ups from it: a state file put back from an older copy does not know the
-        documents issued after the copy was taken, and its checkpoint and open orders would
-        have the run issue them again without looking.
+    def _catch_up(self, since: date | None) -> None:
+        """Have this run's listing of iGEST cover the days since ``since`` (the day the order
+        about to be sent without a look-up was paid), and answer its look-ups from it.
 
-        One ``GET /documents?date_from=`` (a page per 100 documents) per run that issues, from
-        the day of the newest document the ledger holds or of its last run, whichever is
-        later: every document issued after the copy is dated on or after both. On a current
-        ledger that is today's documents, all known; a document with our reference the ledger
-        does not know means it is behind, and the listing then stands for the look-ups.
+        A state file put back from an older copy does not know the documents issued after the
+        copy was taken: its checkpoint and open orders would have the run issue them again
+        without looking. An order's invoice, if one exists, is dated on or after its payment
+        day, so the listing from that day finds it whatever the ledger knows. One
+        ``GET /documents?date_from=`` per run that issues (a page per 100 documents of those
+        days: new orders are paid today), extended to earlier days only for an order paid
+        before them (a retry). A document with our reference that the ledger does not know
+        means it is behind: a rebuild from that day is noted before anything is issued.
         """
-        if self._caught_up or self.known is not None:
-            return
-        self._caught_up = True
-        since = self._last_news()
-        known: dict[str, list[IssuedDocument]] = {}
-        for doc in self.igest.find_documents(date_from=since):
-            if doc.external_reference:
-                known.setdefault(doc.external_reference, []).append(doc)
+        if self.known is not None and self._listed_from is None:
+            return  # the rebuild's listing since the first day to invoice answers already
+        day = since or self.settings.start_date
+        listed = self._listed_from
+        if listed is not None and (listed == date.min or (day is not None and day >= listed)):
+            return  # those days are listed already
+        before = listed - timedelta(days=1) if listed is not None else None
+        known = self.known if self.known is not None else {}
+        unknown: list[str] = []
         ours = f"jumpseller:{self.store}:"
-        unknown = [
-            ref
-            for ref in known
-            if ref.startswith(ours) and ":credit" not in ref and not self._expected(ref)
-        ]
+        for doc in self.igest.find_documents(date_from=day, date_to=before):
+            ref = doc.external_reference
+            if not ref:
+                continue
+            known.setdefault(ref, []).append(doc)
+            if ref.startswith(ours) and ":credit" not in ref and not self._expected(ref):
+                unknown.append(ref)
+        self.known = known
+        self._listed_from = day or date.min
         if unknown:
             log.warning(
                 "iGEST holds %d documents issued since %s that the state file does not know "
                 "(put back from an older copy?): looking them up before issuing, and listing "
                 "the orders again from that day",
                 len(unknown),
-                since,
+                day,
             )
-            if since is not None:
-                # The ledger is behind: a rebuild from that day, recorded before this run
-                # issues anything. Otherwise this run's own documents, dated later, would
-                # hide the unknown ones from the next run's listing, which starts at the
-                # ledger's newest day (the simulation, seed 378).
-                self.ledger.begin_listing(since)
-        self.known = known
+            if day is not None:
+                # The ledger is behind: the next runs list the orders again from that day and
+                # look everything up until one complete listing is recorded.
+                self.ledger.begin_listing(day)
 
     def _expected(self, ref: str) -> bool:
         """The ledger knows this invoice: recorded final, or its work may have reached iGEST."""
         order_id = ref.removeprefix(f"jumpseller:{self.store}:")
         work = self.ledger.work(int(order_id)) if order_id.isdigit() else None
         return work is not None and (work.state == WorkState.FINAL or work.phase is not None)
-
-    def _last_news(self) -> date | None:
-        """The later of the newest document's day and the last run's day in the ledger."""
-        days: list[date] = []
-        newest = self.ledger.documents(limit=1)
-        if newest and newest[0].date:
-            days.append(date.fromisoformat(newest[0].date[:10]))
-        last_run = self.ledger.get_meta("last_run_at")
-        if last_run:
-            days.append(lisbon_date(datetime.fromisoformat(last_run)))
-        if days:
-            return max(days)
-        return self.settings.start_date
 
     def _draft(
         self,
