@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import date, timedelta
+from datetime import date
 
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected
@@ -43,6 +43,7 @@ from igest_sync.models import (
     Phase,
     WorkState,
 )
+from igest_sync.runs.catch_up import CatchUp
 from igest_sync.runs.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger, WorkRecord
@@ -78,8 +79,8 @@ class Issuer:
         # (use_listing).
         self.known: dict[str, list[IssuedDocument]] | None = None
         self.crash_hook = crash_hook
-        # The first day the run's own listing of iGEST covers (_catch_up), once it has one.
-        self._listed_from: date | None = None
+        # Before a document sent without a look-up: what iGEST issued since its order was paid.
+        self.catch_up = CatchUp(igest, ledger, self.store, self.settings.start_date)
         # VIES before an exempt intra-EU document (asks only for such orders).
         self.intra_eu = intra_eu or IntraEuCheck(config, ledger, igest, today=today)
 
@@ -245,7 +246,7 @@ class Issuer:
         """Find what iGEST already holds for this work; adopt a final document if any."""
         self._step("lookup")
         if work.phase is None and not force_lookup and work.state not in IN_FLIGHT:
-            self._catch_up(since)  # before a document made without a look-up
+            self.known = self.catch_up.cover(since, self.known)
         if self.known is not None and work.phase in (None, Phase.UNVERIFIED) and not force_lookup:
             # This run listed iGEST's documents already: the listing answers for this work.
             found = list(self.known.get(ref, []))
@@ -280,57 +281,6 @@ class Issuer:
         if not found:
             self.ledger.clear_phase(order_id, kind, seq=work.seq)
         return [d for d in found if d.status == DocumentStatus.DRAFT]
-
-    def _catch_up(self, since: date | None) -> None:
-        """Have this run's listing of iGEST cover the days since ``since`` (the day the order
-        about to be sent without a look-up was paid), and answer its look-ups from it.
-
-        A state file put back from an older copy does not know the documents issued after the
-        copy was taken: its checkpoint and open orders would have the run issue them again
-        without looking. An order's invoice, if one exists, is dated on or after its payment
-        day, so the listing from that day finds it whatever the ledger knows. One
-        ``GET /documents?date_from=`` per run that issues (a page per 100 documents of those
-        days: new orders are paid today), extended to earlier days only for an order paid
-        before them (a retry). A document with our reference that the ledger does not know
-        means it is behind: a rebuild from that day is noted before anything is issued.
-        """
-        if self.known is not None and self._listed_from is None:
-            return  # the rebuild's listing since the first day to invoice answers already
-        day = since or self.settings.start_date
-        listed = self._listed_from
-        if listed is not None and (listed == date.min or (day is not None and day >= listed)):
-            return  # those days are listed already
-        before = listed - timedelta(days=1) if listed is not None else None
-        known = self.known if self.known is not None else {}
-        unknown: list[str] = []
-        ours = f"jumpseller:{self.store}:"
-        for doc in self.igest.find_documents(date_from=day, date_to=before):
-            ref = doc.external_reference
-            if not ref:
-                continue
-            known.setdefault(ref, []).append(doc)
-            if ref.startswith(ours) and ":credit" not in ref and not self._expected(ref):
-                unknown.append(ref)
-        self.known = known
-        self._listed_from = day or date.min
-        if unknown:
-            log.warning(
-                "iGEST holds %d documents issued since %s that the state file does not know "
-                "(put back from an older copy?): looking them up before issuing, and listing "
-                "the orders again from that day",
-                len(unknown),
-                day,
-            )
-            if day is not None:
-                # The ledger is behind: the next runs list the orders again from that day and
-                # look everything up until one complete listing is recorded.
-                self.ledger.begin_listing(day)
-
-    def _expected(self, ref: str) -> bool:
-        """The ledger knows this invoice: recorded final, or its work may have reached iGEST."""
-        order_id = ref.removeprefix(f"jumpseller:{self.store}:")
-        work = self.ledger.work(int(order_id)) if order_id.isdigit() else None
-        return work is not None and (work.state == WorkState.FINAL or work.phase is not None)
 
     def _draft(
         self,

@@ -1,0 +1,79 @@
+"""The run's listing of what iGEST issued since the orders it sends without a look-up were paid.
+
+A state file put back from an older copy does not know the documents issued after the copy was
+taken: its checkpoint and open orders would have a run issue them again without looking (the
+"look before issuing" rule covered only an empty or rebuilding ledger). An order's invoice, if
+one exists, is dated on or after the day the order was paid, so a listing from that day finds
+it whatever the ledger knows; the ledger's own news (its newest document, its last run) does
+not, once the copy has recorded anything newer.
+
+Cost: one ``GET /documents?date_from=`` per run that issues (a page per 100 documents of those
+days: new orders are paid today), widened to earlier days (``date_to``: only those not yet
+listed) for an order paid before them, a retry; nothing in a quiet run. A document with our
+reference that the ledger does not know means it is behind: a rebuild from that day is noted
+(``Ledger.begin_listing``) before the run issues anything, so the next runs list the orders
+again and look everything up until one complete listing is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+
+from igest_sync.models import IssuedDocument, WorkState
+from igest_sync.runs.services import IgestApi
+from igest_sync.state.ledger import Ledger
+
+log = logging.getLogger("igest_sync.invoice")
+
+Known = dict[str, list[IssuedDocument]]
+
+
+class CatchUp:
+    """The days one run has listed, and the listing itself (merged into the run's ``known``)."""
+
+    def __init__(self, igest: IgestApi, ledger: Ledger, store: str, start: date | None) -> None:
+        self.igest = igest
+        self.ledger = ledger
+        self.ours = f"jumpseller:{store}:"
+        self.start = start
+        self.listed_from: date | None = None  # the first day listed, once there is a listing
+
+    def cover(self, since: date | None, known: Known | None) -> Known | None:
+        """``known`` extended to every document dated on or after ``since`` (the payment day of
+        the order about to be sent; None: from the start date, or all). A ``known`` this did
+        not make is the rebuild's listing since the first day to invoice: it answers already.
+        """
+        if known is not None and self.listed_from is None:
+            return known
+        day = since or self.start
+        listed = self.listed_from
+        if listed is not None and (listed == date.min or (day is not None and day >= listed)):
+            return known  # those days are listed already
+        before = listed - timedelta(days=1) if listed is not None else None
+        known = known if known is not None else {}
+        unknown = 0
+        for doc in self.igest.find_documents(date_from=day, date_to=before):
+            ref = doc.external_reference
+            if not ref:
+                continue
+            known.setdefault(ref, []).append(doc)
+            unknown += ref.startswith(self.ours) and ":credit" not in ref and not self._known(ref)
+        self.listed_from = day or date.min
+        if unknown:
+            log.warning(
+                "iGEST holds %d documents issued since %s that the state file does not know "
+                "(put back from an older copy?): looking them up before issuing, and listing "
+                "the orders again from that day",
+                unknown,
+                day,
+            )
+            if day is not None:
+                self.ledger.begin_listing(day)
+        return known
+
+    def _known(self, ref: str) -> bool:
+        """The ledger knows this invoice: recorded final, or its work may have reached iGEST."""
+        order_id = ref.removeprefix(self.ours)
+        work = self.ledger.work(int(order_id)) if order_id.isdigit() else None
+        return work is not None and (work.state == WorkState.FINAL or work.phase is not None)
