@@ -262,3 +262,20 @@ def test_a_stray_draft_of_an_earlier_day_is_deleted_and_drafted_again_today(ledg
     assert igest.called("delete_document") == [stray.id]
     [final] = igest.finals(REF)
     assert final.date == TODAY and stray.id not in igest.documents
+
+
+def test_unverified_work_paid_before_the_runs_listing_is_answered_from_a_wider_one(ledger):
+    """A run's listing that began at a later order's payment day must not answer for work
+    recorded as unverified (a rebuild) of an order paid before it: the listing is widened to
+    that order's payment day, and its invoice found there is adopted."""
+    igest = FakeIgest()
+    issuer = Issuer(make_config(), ledger, igest, today=TODAY)
+    assert issuer.issue(paid_order(ORDER + 1)).action == Action.ISSUED  # listed from the 20th
+    held = igest.hold(REF, "final", "12.30", day=date(2026, 11, 16))
+    ledger.ensure_work(ORDER, Kind.INVOICE, REF, unverified=True)
+    paid = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
+    assert issuer.issue(paid_order(ORDER, paid_at=paid)).action == Action.ADOPTED
+    assert igest.called("find_documents")[1:] == [
+        {"date_from": date(2026, 11, 15), "date_to": date(2026, 11, 19)}
+    ]
+    assert [d.id for d in igest.finals(REF)] == [held.id]

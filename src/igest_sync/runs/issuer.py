@@ -245,7 +245,9 @@ class Issuer:
     ) -> list[IssuedDocument]:
         """Find what iGEST already holds for this work; adopt a final document if any."""
         self._step("lookup")
-        if work.phase is None and not force_lookup and work.state not in IN_FLIGHT:
+        unsent = work.phase in (None, Phase.UNVERIFIED) and work.state not in IN_FLIGHT
+        if unsent and not force_lookup:
+            # Whatever answers this work's look-up below covers the days since it was paid.
             self.known = self.catch_up.cover(since, self.known)
         if self.known is not None and work.phase in (None, Phase.UNVERIFIED) and not force_lookup:
             # This run listed iGEST's documents already: the listing answers for this work.
