@@ -1,4 +1,5 @@
-"""The run's listing of what iGEST issued since the orders it sends without a look-up were paid.
+"""The run's listing of what iGEST issued since the orders it sends without a look-up (or whose
+work a rebuild recorded as unverified) were paid; it answers their look-ups.
 
 A state file put back from an older copy does not know the documents issued after the copy was
 taken: its checkpoint and open orders would have a run issue them again without looking (the
