@@ -15,6 +15,7 @@ import pytest
 from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
 from igest_sync.fiscal.mapping import external_reference
 from igest_sync.models import Action, Kind, WorkState
+from igest_sync.runs.catch_up import CatchUp
 from igest_sync.runs.issuer import Issuer
 from igest_sync.state.ledger import Ledger
 from tests.support.fakes import FakeIgest, paid_order
@@ -279,3 +280,14 @@ def test_unverified_work_paid_before_the_runs_listing_is_answered_from_a_wider_o
         {"date_from": date(2026, 11, 15), "date_to": date(2026, 11, 19)}
     ]
     assert [d.id for d in igest.finals(REF)] == [held.id]
+
+
+def test_serve_units_sharing_one_catch_up_list_igest_once(ledger):
+    """serve's worker hands one CatchUp to all its units: a trickle of webhooks costs two iGEST
+    writes per order after the first listing, not a listing per unit."""
+    igest = FakeIgest()
+    shared = CatchUp(igest, ledger, STORE, None)
+    for order_id in (ORDER, ORDER + 1, ORDER + 2):
+        unit = Issuer(make_config(), ledger, igest, today=TODAY, catch_up=shared)
+        assert unit.issue(paid_order(order_id)).action == Action.ISSUED
+    assert len(igest.called("find_documents")) == 1

@@ -8,12 +8,15 @@ one exists, is dated on or after the day the order was paid, so a listing from t
 it whatever the ledger knows; the ledger's own news (its newest document, its last run) does
 not, once the copy has recorded anything newer.
 
-Cost: one ``GET /documents?date_from=`` per run that issues (a page per 100 documents of those
-days: new orders are paid today), widened to earlier days (``date_to``: only those not yet
-listed) for an order paid before them, a retry; nothing in a quiet run. A document with our
-reference that the ledger does not know means it is behind: a rebuild from that day is noted
-(``Ledger.begin_listing``) before the run issues anything, so the next runs list the orders
-again and look everything up until one complete listing is recorded.
+Cost: one ``GET /documents?date_from=`` per process that issues (a page per 100 documents of
+those days: new orders are paid today): per ``invoice`` run, and once for ``serve``'s worker,
+whose units share one ``CatchUp`` (after it, every document this state file's runs issue is
+recorded in it, and ``serve`` keeps the file open: a copy put back under it is not seen). It
+is widened to earlier days (``date_to``: only those not yet listed) for an order paid before
+them, a retry; nothing in a quiet run. A document with our reference that the ledger does not
+know means it is behind: a rebuild from that day is noted (``Ledger.begin_listing``) before
+the run issues anything, so the next runs list the orders again and look everything up until
+one complete listing is recorded.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ Known = dict[str, list[IssuedDocument]]
 
 
 class CatchUp:
-    """The days one run has listed, and the listing itself (merged into the run's ``known``)."""
+    """The days listed so far, and what the listing found (by reference)."""
 
     def __init__(self, igest: IgestApi, ledger: Ledger, store: str, start: date | None) -> None:
         self.igest = igest
@@ -39,26 +42,22 @@ class CatchUp:
         self.ours = f"jumpseller:{store}:"
         self.start = start
         self.listed_from: date | None = None  # the first day listed, once there is a listing
+        self.known: Known = {}
 
-    def cover(self, since: date | None, known: Known | None) -> Known | None:
-        """``known`` extended to every document dated on or after ``since`` (the payment day of
-        the order about to be sent; None: from the start date, or all). A ``known`` this did
-        not make is the rebuild's listing since the first day to invoice: it answers already.
-        """
-        if known is not None and self.listed_from is None:
-            return known
+    def cover(self, since: date | None) -> Known:
+        """The documents dated on or after ``since`` (the payment day of the order about to be
+        looked up; None: from the start date, or all), listing the days not yet listed."""
         day = since or self.start
         listed = self.listed_from
         if listed is not None and (listed == date.min or (day is not None and day >= listed)):
-            return known  # those days are listed already
+            return self.known  # those days are listed already
         before = listed - timedelta(days=1) if listed is not None else None
-        known = known if known is not None else {}
         unknown = 0
         for doc in self.igest.find_documents(date_from=day, date_to=before):
             ref = doc.external_reference
             if not ref:
                 continue
-            known.setdefault(ref, []).append(doc)
+            self.known.setdefault(ref, []).append(doc)
             unknown += ref.startswith(self.ours) and ":credit" not in ref and not self._known(ref)
         self.listed_from = day or date.min
         if unknown:
@@ -71,7 +70,7 @@ class CatchUp:
             )
             if day is not None:
                 self.ledger.begin_listing(day)
-        return known
+        return self.known
 
     def _known(self, ref: str) -> bool:
         """The ledger knows this invoice: recorded final, or its work may have reached iGEST."""

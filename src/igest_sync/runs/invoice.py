@@ -33,6 +33,7 @@ from igest_sync.models import (
     Order,
     WorkState,
 )
+from igest_sync.runs.catch_up import CatchUp
 from igest_sync.runs.credit import Credits
 from igest_sync.runs.discover import PAID, Discovery, igest_documents_since, record_order
 from igest_sync.runs.followup import FollowUp
@@ -73,6 +74,7 @@ class InvoiceRun:
         progress: Progress | None = None,
         crash_hook: CrashHook | None = None,
         stop: threading.Event | None = None,
+        catch_up: CatchUp | None = None,
     ) -> None:
         self.stop = stop
         self.config = config
@@ -82,7 +84,9 @@ class InvoiceRun:
         self.now = now or datetime.now(UTC)
         self.today = lisbon_date(self.now)
         self.progress = progress
-        self.issuer = Issuer(config, ledger, igest, today=self.today, crash_hook=crash_hook)
+        self.issuer = Issuer(
+            config, ledger, igest, today=self.today, crash_hook=crash_hook, catch_up=catch_up
+        )
         self.followup = FollowUp(config, ledger, jumpseller, igest, now=self.now)
         self.credits = Credits(config, ledger, jumpseller, igest, self.issuer, self.followup)
 

@@ -68,6 +68,7 @@ class Issuer:
         today: date,
         crash_hook: CrashHook | None = None,
         intra_eu: IntraEuCheck | None = None,
+        catch_up: CatchUp | None = None,
     ) -> None:
         self.config = config
         self.settings = config.invoice
@@ -80,7 +81,8 @@ class Issuer:
         self.known: dict[str, list[IssuedDocument]] | None = None
         self.crash_hook = crash_hook
         # Before a document sent without a look-up: what iGEST issued since its order was paid.
-        self.catch_up = CatchUp(igest, ledger, self.store, self.settings.start_date)
+        # (serve's worker hands the same one to each of its units: runs/catch_up.py)
+        self.catch_up = catch_up or CatchUp(igest, ledger, self.store, self.settings.start_date)
         # VIES before an exempt intra-EU document (asks only for such orders).
         self.intra_eu = intra_eu or IntraEuCheck(config, ledger, igest, today=today)
 
@@ -246,12 +248,13 @@ class Issuer:
         """Find what iGEST already holds for this work; adopt a final document if any."""
         self._step("lookup")
         unsent = work.phase in (None, Phase.UNVERIFIED) and work.state not in IN_FLIGHT
-        if unsent and not force_lookup:
-            # Whatever answers this work's look-up below covers the days since it was paid.
-            self.known = self.catch_up.cover(since, self.known)
-        if self.known is not None and work.phase in (None, Phase.UNVERIFIED) and not force_lookup:
+        if self.known is not None and unsent and not force_lookup:
             # This run listed iGEST's documents already: the listing answers for this work.
             found = list(self.known.get(ref, []))
+        elif unsent and not force_lookup:
+            # Never sent, but iGEST may hold its document all the same (a state file put back
+            # from an older copy): the run's listing since the order was paid answers.
+            found = list(self.catch_up.cover(since).get(ref, []))
         elif work.phase or force_lookup or work.state in IN_FLIGHT:
             found = list(self.igest.find_documents(external_reference=ref))
         else:
