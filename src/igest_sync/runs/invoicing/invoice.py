@@ -38,6 +38,7 @@ from igest_sync.references import external_reference
 from igest_sync.runs.credits.credit import Credits
 from igest_sync.runs.invoicing import review
 from igest_sync.runs.invoicing.art53 import guard_for, last_turnover
+from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.discover import PAID, Discovery, igest_documents_since, record_order
 from igest_sync.runs.invoicing.followup import FollowUp
 from igest_sync.runs.invoicing.gapcheck import GapCheck
@@ -108,6 +109,7 @@ class InvoiceRun:
         progress: Progress | None = None,
         crash_hook: CrashHook | None = None,
         stop: threading.Event | None = None,
+        catch_up: CatchUp | None = None,
     ) -> None:
         self.stop = stop
         self.config = config
@@ -117,7 +119,9 @@ class InvoiceRun:
         self.now = now or datetime.now(UTC)
         self.today = lisbon_date(self.now)
         self.progress = progress
-        self.issuer = Issuer(config, ledger, igest, today=self.today, crash_hook=crash_hook)
+        self.issuer = Issuer(
+            config, ledger, igest, today=self.today, crash_hook=crash_hook, catch_up=catch_up
+        )
         self.followup = FollowUp(config, ledger, jumpseller, igest, now=self.now)
         self.credits = Credits(config, ledger, jumpseller, igest, self.issuer, self.followup)
         self._switch_checked = False  # the first run's guard passed (runs/adopt.py)
@@ -473,6 +477,17 @@ class InvoiceRun:
                     )
                 )
                 continue
+            if order.status != PAID:
+                # Paid, then cancelled, with no invoice found: the real run issues nothing.
+                now = order.status.replace("_", " ").replace("canceled", "cancelled")
+                report.outcomes.append(
+                    ItemOutcome(
+                        str(order.id),
+                        Action.WOULD_SKIP,
+                        f"paid, then {now} before it was invoiced: no document would be issued",
+                    )
+                )
+                continue
             try:
                 draft = build_document(
                     order,
@@ -556,6 +571,14 @@ class InvoiceRun:
                     )
                 )
                 continue
+            # Work first (looked up before anything is sent), then the status: a kill between
+            # the two must not leave a paid order that is neither waiting nor work.
+            self.ledger.ensure_work(
+                order_id,
+                Kind.INVOICE,
+                external_reference(self.config.jumpseller.store, order_id),
+                unverified=True,
+            )
             record_order(self.ledger, order)
             orders.append(order)
         # By hand, always look the reference up first: the ledger may be new or stale.
