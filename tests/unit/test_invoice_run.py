@@ -1,7 +1,7 @@
 """The invoice run against in-memory fakes.
 
 Cron mails only what changed: a failure is shown by the run that first meets it, then as a
-reminder at most once per ``remind_failed_hours``; the exit code follows what is shown. A dry
+reminder at most once per ``remind_failed_hours``; the exit code is 1 while a paid order is left without its invoice, shown or not. A dry
 run tells the truth: the same read-only look-ups as a real run, and every outcome in "would".
 """
 
@@ -66,14 +66,14 @@ def test_a_stuck_order_is_shown_once_then_reminded_once_a_day(ledger):
     first = run(timedelta(0))
     assert (shown(first), first.exit_code) == (["7"], 1)
     assert "VAT rate 21 %" in first.outcomes[0].detail
-    for hours in (1, 12, 23.9):  # cron every few minutes: silence, exit 0
+    for hours in (1, 12, 23.9):  # cron every few minutes: silence, but exit 1
         quiet = run(timedelta(hours=hours))
-        assert (shown(quiet), quiet.exit_code) == ([], 0)
+        assert (shown(quiet), quiet.exit_code) == ([], 1)
         assert [o.key for o in quiet.quiet] == ["7"]
     reminder = run(timedelta(hours=24))
     assert (shown(reminder), reminder.exit_code) == (["7"], 1)
     after = run(timedelta(hours=25))
-    assert (shown(after), after.exit_code) == ([], 0)
+    assert (shown(after), after.exit_code) == ([], 1)
     assert ledger.work(7).state == "failed"  # never recorded as a success
     # Only the first run's listing (the ledger was empty); a data failure waits for a person.
     # (Beside it, the daily credentials check of runs that issue nothing.)
@@ -95,20 +95,20 @@ def test_a_failure_that_passes_by_itself_is_shown_only_once_it_has_lasted(ledger
 
     with caplog.at_level("ERROR", "igest_sync"):
         first = run(0)
-    assert (shown(first), first.exit_code, first.still_failed) == ([], 0, [])
+    assert (shown(first), first.exit_code, first.still_failed) == ([], 1, [])
     assert [o.key for o in first.quiet] == ["8"] and "Order 8 not invoiced" in caplog.text
     second = run(12)  # retried by itself, failed again: still nothing for a person
-    assert (shown(second), second.exit_code) == ([], 0)
+    assert (shown(second), second.exit_code) == ([], 1)
     assert len(ig.called("create_document")) == 2
     ig.faults.clear()
     ig.faults.add("find_documents", "timeout", times=None)  # another passing failure
     changed = run(24)
-    assert (shown(changed), changed.exit_code) == ([], 0)
+    assert (shown(changed), changed.exit_code) == ([], 1)
     lasted = run(60)  # failing by itself for an hour: now a person's business
     assert (shown(lasted), lasted.exit_code) == (["8"], 1)
     assert lasted.outcomes[0].transient
     again = run(70)  # told; reminded after remind_failed_hours, like every failure
-    assert (shown(again), again.exit_code) == ([], 0)
+    assert (shown(again), again.exit_code) == ([], 1)
     ig.faults.clear()
     done = run(80)
     assert (done.count(Action.ISSUED), done.exit_code, shown(done)) == (1, 0, [])
@@ -171,7 +171,7 @@ def test_a_quiet_failure_of_this_run_still_is_no_successful_run(ledger):
     ig.faults.add("create_document", "5xx", times=None)
     InvoiceRun(config(), ledger, js, ig, now=START).run()
     quiet = InvoiceRun(config(), ledger, js, ig, now=START + timedelta(minutes=10)).run()
-    assert quiet.exit_code == 0 and [o.key for o in quiet.quiet] == ["8"]
+    assert quiet.exit_code == 1 and [o.key for o in quiet.quiet] == ["8"]
     assert ledger.get_meta("last_success_at") is None
     ig.faults.clear()
     InvoiceRun(config(), ledger, js, ig, now=START + timedelta(minutes=20)).run()

@@ -141,7 +141,7 @@ class Issuer:
                 # earlier attempt, or a state file since lost, left in iGEST has been looked up
                 # (a final one adopted); nothing new is issued.
                 now = "cancelled" if order.status == "canceled" else order.status.replace("_", " ")
-                raise _NoLongerPaid(f"paid, then {now} before it was invoiced: no document issued")
+                raise _NoLongerPaid(f"paid, then {now} before it was invoiced: not issued")
             draft = build_document(
                 order, self.settings, store=self.store, issue_date=self.today, override=override
             )
