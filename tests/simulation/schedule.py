@@ -340,16 +340,11 @@ class Runner:
     # -- the exit status -----------------------------------------------------------------------
 
     def _exit_status(self, command: str, report: Any, first: date) -> None:
-        """A run that ends with success must have left no paid order without its invoice.
-
-        Except a failure already shown to a person (exit 1) that this run met again for the
-        same reason: ``invoice`` keeps it quiet until ``remind_failed_hours`` (cron mails what
-        changed); ``status`` lists it. Those are counted in ``report.quiet``.
-        """
+        """A run that ends with success must have left no paid order without its invoice,
+        whether a failure was printed or kept quiet (told before, or passing by itself)."""
         if report.exit_code != 0:
             return
-        told = {int(o.key) for o in getattr(report, "quiet", [])}
-        missing = [i for i in checks.paid_without_invoice(self.world, first) if i not in told]
+        missing = checks.paid_without_invoice(self.world, first)
         if missing:
             self.problems.append(
                 f"{command} exited 0 after step {len(self.log)} ({' '.join(self.log)}) with "
