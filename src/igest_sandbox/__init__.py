@@ -26,7 +26,9 @@ latency
 ``GET /_sandbox/stats``, ``POST /_sandbox/reset-stats``, ``GET|POST|DELETE /_sandbox/faults``,
 ``POST /_sandbox/load`` ({"orders": n, "variants": n, "seed": s}); on Jumpseller also
 ``POST /_sandbox/orders/{id}/pay`` ({"at": ISO time}, optional) and ``.../cancel``,
-``GET /_sandbox/webhooks`` and ``POST /_sandbox/webhooks/reset``.
+``POST /_sandbox/orders/{id}/webhook`` ({"event": "order_paid"}: sent again to the hooks),
+``GET /_sandbox/webhooks``, ``POST /_sandbox/webhooks/reset`` and ``GET /_sandbox/config``
+(``describe()``: URLs, credentials and ``controls()``, what ``igest-sync sandbox`` prints).
 
 Webhooks (``jumpseller/webhooks.py``): hooks registered through ``/v1/hooks.json`` (or
 ``sb.webhooks.add_hook``) get signed deliveries of the store's events from background threads,
@@ -184,6 +186,7 @@ class Sandbox:
         self.vies = VatRegistry(self.clock, seed=seed)
         self.vies_app = ViesApp(self.vies, stats=self.statistics, faults=self.faults)
         self.jumpseller_app.loader = self.igest_app.loader = self.load_generated
+        self.jumpseller_app.describe = self.describe
         if seed:
             self.load_seed()
         if cross_border:
@@ -321,6 +324,55 @@ class Sandbox:
                 "security_code": self._ig_code,
             },
         }
+
+    @property
+    def control_url(self) -> str:
+        """Where the Jumpseller emulator's control endpoints are (``/_sandbox/...``)."""
+        return self.jumpseller_base_url.removesuffix("/v1")
+
+    def describe(self) -> dict[str, Any]:
+        """The facts ``sandbox`` prints (both forms) and ``GET /_sandbox/config`` answers:
+        URLs, credentials, and how to drive the sandbox."""
+        return {
+            **self.credentials,
+            "vies": {"base_url": self.vies_base_url},
+            "control": self.controls(),
+        }
+
+    def controls(self) -> list[dict[str, Any]]:
+        """How a person drives the running sandbox: one HTTP request each, no auth."""
+        js, ig = self.control_url, self.igest_base_url.removesuffix("/v1")
+        lose = [
+            {
+                "service": "igest",
+                "kind": "reset",
+                "path": "/finalize$",
+                "after": True,
+            }
+        ]
+        rows: list[tuple[str, str, str, object]] = [
+            (
+                "pay order 10015 (waiting for payment)",
+                "POST",
+                f"{js}/_sandbox/orders/10015/pay",
+                None,
+            ),
+            ("cancel order 10001", "POST", f"{js}/_sandbox/orders/10001/cancel", None),
+            ("add 50 orders (a backlog)", "POST", f"{js}/_sandbox/load", {"orders": 50}),
+            (
+                "send order 10015's webhook again to the hooks",
+                "POST",
+                f"{js}/_sandbox/orders/10015/webhook",
+                {"event": "order_paid"},
+            ),
+            ("lose iGEST's next answer to a finalize", "POST", f"{ig}/_sandbox/faults", lose),
+            ("heal every fault", "DELETE", f"{ig}/_sandbox/faults", None),
+            ("see the webhooks sent", "GET", f"{js}/_sandbox/webhooks", None),
+        ]
+        return [
+            {"what": what, "method": method, "url": url} | ({} if body is None else {"body": body})
+            for what, method, url, body in rows
+        ]
 
     def stats(self) -> dict[str, Any]:
         return self.statistics.snapshot()

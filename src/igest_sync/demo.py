@@ -55,14 +55,13 @@ def demo_config(
     )
     values.setdefault("invoice", {}).update(
         {
-            "product_exemption_code": "M07",
-            "shipping_exemption_code": "M07",
             "warehouse": "ARM1",
+            "exemptions": {"domestic_goods": "M07", "domestic_shipping": "M07"},
         }
     )
     if vies_base_url is not None:
         values["invoice"]["oss"] = True
-        values["invoice"]["exemptions"] = {
+        values["invoice"]["exemptions"] |= {
             "eu_goods": "M16",
             "eu_shipping": "M16",
             "export_goods": "M05",
@@ -118,11 +117,10 @@ def run_demo(*, verbose: bool = False) -> int:
             f"orders {HOSTED_SEED_ORDERS[0]} and {HOSTED_SEED_ORDERS[1]} in November, under "
             "references of its own (series QI)."
         )
-        console.print(f"Temporary config and state in {home}\n")
+        # Not its path: the folder is deleted when the demo ends.
+        console.print("Config and state in a temporary folder, deleted when the demo ends.\n")
         codes = [cli("verify credentials and reference data", "check")]
-        codes.append(
-            cli("record what the hosted app invoiced", "adopt", "--from", "2026-10-01", "--yes")
-        )
+        codes.append(cli("the hosted app's invoices", "adopt", "--from", "2026-10-01", "--yes"))
         codes.append(cli("what would be issued", "invoice", "--dry-run"))
         codes.append(cli("issue the paid orders", "invoice", "--json"))
         pending = [
@@ -148,6 +146,10 @@ def run_demo(*, verbose: bool = False) -> int:
             f"429 responses: {stats['jumpseller'].get('429', 0) + stats['igest'].get('429', 0)}"
         )
         console.print("Demo finished." if worst == 0 else f"Demo finished with exit code {worst}.")
+        console.print(
+            "To go on by hand: `igest-sync sandbox` serves the same store and prints how to "
+            "write a config for it and how to drive it."
+        )
         return worst
 
 

@@ -153,11 +153,6 @@ class ServerError(ApiError):
     transient = True
 
 
-# The one setting that governs every command that works in parallel (invoice, resend, serve's
-# webhook batches: ``RunContext.workers``); a rate-limit hint names it.
-WORKERS_SETTING = "invoice.concurrency"
-
-
 class RateLimited(ApiError):
     transient = True
 

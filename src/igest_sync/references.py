@@ -22,15 +22,20 @@ KEY_LENGTH = 10  # hex digits: 40 bits, against the few requests one order ever 
 _KEY = re.compile(rf"r[0-9a-f]{{{KEY_LENGTH}}}")
 
 
+def store_prefix(store: str) -> str:
+    """What every reference of this store's documents starts with (``jumpseller:{store}:``)."""
+    return f"jumpseller:{store}:"
+
+
 def external_reference(store: str, order_id: int, kind: str = "invoice") -> str:
     """The deterministic key that anchors exactly-once issuing in iGEST.
 
     ``jumpseller:{store}:{order_id}`` for the invoice, ``...:credit`` for its credit note.
     """
     if kind == "invoice":
-        return f"jumpseller:{store}:{order_id}"
+        return f"{store_prefix(store)}{order_id}"
     if kind == "credit":
-        return f"jumpseller:{store}:{order_id}:credit"
+        return f"{store_prefix(store)}{order_id}:credit"
     raise ValueError(f"unknown document kind {kind!r} (invoice or credit)")
 
 

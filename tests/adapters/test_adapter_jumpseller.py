@@ -585,6 +585,9 @@ def test_a_ban_stops_at_once_and_blocks_later_calls(js, httpx_mock, clock):
     with pytest.raises(RateLimited) as caught:
         js.order(1)
     assert reset in str(caught.value) and reset in caught.value.hint
+    # invoice.concurrency does not govern it (every run is paced to the limits): the hint
+    # names what does, the same API token spent elsewhere.
+    assert "concurrency" not in caught.value.hint and "same API token" in caught.value.hint
     assert clock.sleeps == []
     with pytest.raises(RateLimited):
         js.store_info()  # refused locally: no request

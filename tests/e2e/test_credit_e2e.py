@@ -239,5 +239,5 @@ def test_bad_credit_options_are_usage_errors(sandbox, cli: Cli):
     zero = cli("credit", str(order_id), "--reason", "x", "--line", "CAN-AZU:0", "--yes")
     assert zero.code == 2 and "positive" in zero.stderr
     unknown = cli("credit", str(order_id), "--reason", "x", "--line", "NOPE", "--yes")
-    assert unknown.code == 1 and "NOPE is not a line of" in unknown.stdout
+    assert unknown.code == 2 and "NOPE is not a line of" in unknown.stdout  # a usage error
     assert _credit_notes(sandbox, order_id) == []

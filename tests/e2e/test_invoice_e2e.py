@@ -214,7 +214,8 @@ def test_cron_mails_a_stuck_order_once_then_stays_quiet(sandbox, cli: Cli):
     assert first.code == 1 and str(order_id) in first.stdout
     for _ in range(2):
         quiet = cli("invoice")
-        assert (quiet.code, quiet.stdout) == (0, ""), quiet.stdout + quiet.stderr
+        # Quiet (told already), but exit 1: a paid order is still not issued.
+        assert (quiet.code, quiet.stdout) == (1, ""), quiet.stdout + quiet.stderr
     assert [f["order_id"] for f in cli("status", "--json").json()["failed"]] == [order_id]
     assert cli("invoice", "--json").json()["quiet"] == [
         {"order_id": order_id, "error": cli.status()["failed"][0]["error"]}
@@ -224,8 +225,9 @@ def test_cron_mails_a_stuck_order_once_then_stays_quiet(sandbox, cli: Cli):
 def test_an_answer_lost_after_the_draft_post_is_recovered_without_a_duplicate(sandbox, cli: Cli):
     sandbox.faults.add("igest", "reset", method="POST", path=r"^/v1/documents$", after=True)
     first = cli("invoice")
-    # A failure the next run retries by itself is the log's: cron mails nothing, exit 0.
-    assert (first.code, first.stdout) == (0, ""), first.stdout + first.stderr
+    # A failure the next run retries by itself is the log's: cron mails nothing; exit 1, as
+    # the order is not issued yet.
+    assert (first.code, first.stdout) == (1, ""), first.stdout + first.stderr
     failed = cli("status", "--json").json()["failed"]
     assert len(failed) == 1 and failed[0]["transient"]
     assert f"Order {failed[0]['order_id']} not invoiced" in cli.log_text()
@@ -239,7 +241,7 @@ def test_an_answer_lost_after_finalize_is_adopted_not_repeated(sandbox, cli: Cli
         "igest", "reset", method="POST", path=r"^/v1/documents/\d+/finalize$", after=True
     )
     lost = cli("invoice")
-    assert (lost.code, lost.stdout) == (0, "")  # retried by the next run: nothing to mail
+    assert (lost.code, lost.stdout) == (1, "")  # retried by the next run: nothing to mail
     assert cli("invoice").code == 0
     _assert_exactly_once(sandbox)
 

@@ -80,7 +80,7 @@ def test_a_paid_order_is_invoiced_on_its_webhook_and_forged_deliveries_do_nothin
             "store_code",
             "last_webhook_at",
             "last_sweep_at",
-            "waiting",
+            "webhooks_waiting",
         }
         assert health["status"] == "ok" and health["last_webhook_at"]
         assert health["store_code"] == "known"

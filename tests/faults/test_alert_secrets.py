@@ -52,7 +52,8 @@ def test_no_alert_secret_in_any_output_log_or_state(tmp_path: Path):
             cli.env["IGEST_SYNC_ALERTS_SMTP_PASSWORD"] = PASSWORD
             chat.status = 200
             assert cli("-v", "alerts", "test").code == 0
-            assert cli("-v", "invoice").code == 0
+            # exit 1: the refused order is still not issued (quiet: told already)
+            assert cli("-v", "invoice").code == 1
             assert len(smtp.messages()) == 2  # the test, then the alert that waited
             assert len(chat.posts) == 2
     finally:

@@ -46,6 +46,9 @@ def run(
     stdout, stderr = io.StringIO(), io.StringIO()
     logger = logging.getLogger("igest_sync")
     propagate = logger.propagate
+    # A test before this one in the worker may have left the package's logging configured
+    # (pointing at its own folder): this call configures its own, as a new process would.
+    _reset_logging(logger, propagate)
     real_make_clients = composition.make_clients
     composition.make_clients = _make_clients(real_make_clients, sandbox, clock)  # type: ignore
     igest_sync.PROCESS_START = time.monotonic()
@@ -75,6 +78,8 @@ def _make_clients(real: Any, sandbox: Any, clock: Any) -> Any:
     from igest_sync.adapters.jumpseller.client import JumpsellerClient
 
     def make_clients(config: Any, state_file: Path) -> tuple[Any, Any]:
+        from igest_sync.cli import composition
+
         js_app = (
             sandbox.jumpseller_app
             if config.jumpseller.base_url == sandbox.jumpseller_base_url
@@ -91,6 +96,7 @@ def _make_clients(real: Any, sandbox: Any, clock: Any) -> Any:
             config.jumpseller.login,
             config.jumpseller.auth_token,
             pace_file=session_pace_file(state_file, "jumpseller"),
+            credentials_where=composition._where(config, "jumpseller", "login", "auth_token"),
             transport=httpx.WSGITransport(app=js_app) if js_app is not None else None,
             **pacing,
         )
@@ -99,6 +105,9 @@ def _make_clients(real: Any, sandbox: Any, clock: Any) -> Any:
             config.igest.integration_key,
             config.igest.security_code,
             pace_file=session_pace_file(state_file, "igest"),
+            credentials_where=composition._where(
+                config, "igest", "integration_key", "security_code"
+            ),
             transport=httpx.WSGITransport(app=ig_app) if ig_app is not None else None,
             **pacing,
         )

@@ -97,6 +97,16 @@ def test_status_lists_the_newest_20_and_counts_the_rest(tmp_path):
         assert failed.documents == [] and [w.order_id for w, _ in failed.failed] == [30]
 
 
+def test_status_failed_without_failures_says_so_instead_of_an_empty_table(tmp_path, capsys):
+    with Ledger(tmp_path / "s.db") as ledger:
+        ledger.record_final(1, "invoice", _doc(1, date(2026, 11, 1)), email=False)
+        report = build_status(ledger, selection=DocumentFilter(failed_only=True))
+    render.status_report(report)
+    out = capsys.readouterr().out
+    assert "No failed orders." in out
+    assert "Documents issued" not in out and "FR A/1" not in out
+
+
 def test_json_envelope_carries_the_schema_and_integer_order_ids():
     data = render.json_document({"orders": [{"order_id": "10452", "key": "SKU-1"}], "x": 1})
     assert data == {

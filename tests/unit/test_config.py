@@ -789,3 +789,20 @@ def test_hooks_token_from_the_environment_wins_and_counts_as_a_secret(tmp_path):
 def test_a_mistyped_hooks_token_is_not_echoed(tmp_path):
     problems = problems_of(tmp_path, with_key("jumpseller", "hooks_token = 918273645"))
     assert problems == ["config.toml: [jumpseller] hooks_token: expected a string, got an integer"]
+
+
+def test_a_credential_is_named_where_it_came_from(tmp_path):
+    """A refused credential's hint names the variable it came from, or the file's key."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[jumpseller]\nbase_url = "https://api.jumpseller.com/v1"\nlogin = "shop"\n'
+        'auth_token = "file-token"\n'
+        '[igest]\nbase_url = "https://igest.example.pt/v1"\nintegration_key = "KEY"\n'
+        'security_code = "1234"\n[invoice]\nstart_date = 2026-11-01\n'
+    )
+    env = {"IGEST_SYNC_IGEST_SECURITY_CODE": "5678", "IGEST_SYNC_JUMPSELLER_AUTH_TOKEN": ""}
+    config, _ = load_config(path, env=env)
+    assert config.where("igest", "security_code").startswith("IGEST_SYNC_IGEST_SECURITY_CODE")
+    assert config.where("igest", "integration_key") == f"igest.integration_key in {path}"
+    # An empty variable does not win over the file, so the file is named.
+    assert config.where("jumpseller", "auth_token") == f"jumpseller.auth_token in {path}"

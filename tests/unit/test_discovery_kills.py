@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -179,3 +180,29 @@ def test_a_backfill_killed_while_listing_is_finished_by_the_next_run(order: str,
         run(ledger, js, ig, start=earlier)  # no --since: the next run finishes the listing
         assert not ledger.rebuilding
     assert_exactly_once(js, ig)
+
+
+@pytest.mark.parametrize("loss", ["lost", "older copy"])
+def test_an_order_invoiced_then_cancelled_is_credited_after_the_state_file_is_lost(loss: str):
+    """The invoice was issued, the state file lost (or put back from a copy taken before the
+    invoice), then the order cancelled: the run adopts the invoice it finds in iGEST and
+    credits it, instead of noting "cancelled before it was invoiced" (the simulation, seed 6).
+    """
+    js, ig = Listing(store(3), "newest"), FakeIgest()
+    with Ledger(Path(":memory:")) as first:
+        if loss == "older copy":
+            run(first, FakeJumpseller(orders=[]), ig)  # a checkpoint, before any order
+        run(first, js, ig)
+    [invoice] = ig.finals("jumpseller:loja:2")
+    js.orders[2] = replace(js.orders[2], status="canceled")
+    with Ledger(Path(":memory:")) as rebuilt:
+        if loss == "older copy":
+            rebuilt.complete_listing(0)
+            rebuilt.set_meta("last_run_at", NOW.isoformat())
+        InvoiceRun.build(config(), rebuilt, js, ig, now=NOW + timedelta(hours=1)).run()
+    notes = [d for d in ig.finals() if d.type == "NC"]
+    assert [(n.related_number, n.gross_total) for n in notes] == [
+        (invoice.number, invoice.gross_total)
+    ]
+    invoices = sorted(d.external_reference for d in ig.finals() if d.type != "NC")
+    assert invoices == [f"jumpseller:loja:{i}" for i in (1, 2, 3)], "missing or duplicated"

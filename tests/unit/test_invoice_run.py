@@ -1,7 +1,7 @@
 """The invoice run against in-memory fakes.
 
 Cron mails only what changed: a failure is shown by the run that first meets it, then as a
-reminder at most once per ``remind_failed_hours``; the exit code follows what is shown. A dry
+reminder at most once per ``remind_failed_hours``; the exit code is 1 while a paid order is left without its invoice, shown or not. A dry
 run tells the truth: the same read-only look-ups as a real run, and every outcome in "would".
 """
 
@@ -66,17 +66,20 @@ def test_a_stuck_order_is_shown_once_then_reminded_once_a_day(ledger):
     first = run(timedelta(0))
     assert (shown(first), first.exit_code) == (["7"], 1)
     assert "VAT rate 21 %" in first.outcomes[0].detail
-    for hours in (1, 12, 23.9):  # cron every few minutes: silence, exit 0
+    for hours in (1, 12, 23.9):  # cron every few minutes: silence, but exit 1
         quiet = run(timedelta(hours=hours))
-        assert (shown(quiet), quiet.exit_code) == ([], 0)
+        assert (shown(quiet), quiet.exit_code) == ([], 1)
         assert [o.key for o in quiet.quiet] == ["7"]
     reminder = run(timedelta(hours=24))
     assert (shown(reminder), reminder.exit_code) == (["7"], 1)
     after = run(timedelta(hours=25))
-    assert (shown(after), after.exit_code) == ([], 0)
+    assert (shown(after), after.exit_code) == ([], 1)
     assert ledger.work(7).state == "failed"  # never recorded as a success
     # Only the first run's listing (the ledger was empty); a data failure waits for a person.
-    assert ig.log == [("find_documents", {"date_from": date(2026, 11, 1)})]
+    # (Beside it, the daily credentials check of runs that issue nothing.)
+    assert [c for c in ig.log if c[0] != "entity"] == [
+        ("find_documents", {"date_from": date(2026, 11, 1)})
+    ]
 
 
 def test_a_failure_that_passes_by_itself_is_shown_only_once_it_has_lasted(ledger, caplog):
@@ -94,20 +97,20 @@ def test_a_failure_that_passes_by_itself_is_shown_only_once_it_has_lasted(ledger
 
     with caplog.at_level("ERROR", "igest_sync"):
         first = run(0)
-    assert (shown(first), first.exit_code, first.still_failed) == ([], 0, [])
+    assert (shown(first), first.exit_code, first.still_failed) == ([], 1, [])
     assert [o.key for o in first.quiet] == ["8"] and "Order 8 not invoiced" in caplog.text
     second = run(12)  # retried by itself, failed again: still nothing for a person
-    assert (shown(second), second.exit_code) == ([], 0)
+    assert (shown(second), second.exit_code) == ([], 1)
     assert len(ig.called("create_document")) == 2
     ig.faults.clear()
     ig.faults.add("find_documents", "timeout", times=None)  # another passing failure
     changed = run(24)
-    assert (shown(changed), changed.exit_code) == ([], 0)
+    assert (shown(changed), changed.exit_code) == ([], 1)
     lasted = run(60)  # failing by itself for an hour: now a person's business
     assert (shown(lasted), lasted.exit_code) == (["8"], 1)
     assert lasted.outcomes[0].transient
     again = run(70)  # told; reminded after remind_failed_hours, like every failure
-    assert (shown(again), again.exit_code) == ([], 0)
+    assert (shown(again), again.exit_code) == ([], 1)
     ig.faults.clear()
     done = run(80)
     assert (done.count(Action.ISSUED), done.exit_code, shown(done)) == (1, 0, [])
@@ -141,7 +144,9 @@ def test_a_dry_run_on_an_empty_ledger_lists_igest_and_says_what_it_would_adopt(l
     report = InvoiceRun.build(config(), ledger, js, ig, now=START).run(dry_run=True)
     actions = {o.key: o.action for o in report.outcomes}
     assert actions == {"1": "would issue", "2": "would fail", "3": "would adopt"}
-    assert all(o.detail.startswith("would ") for o in report.outcomes)
+    assert all(o.detail.startswith("would ") for o in report.outcomes if o.key != "2")
+    # The action says "would fail"; its detail is the reason, not "would fail: ..." again.
+    assert next(o.detail for o in report.outcomes if o.key == "2").startswith("product ")
     assert held.number in next(o.detail for o in report.outcomes if o.key == "3")
     assert ig.called("find_documents") == [
         {"date_from": date(2026, 11, 1)}
@@ -168,7 +173,7 @@ def test_a_quiet_failure_of_this_run_still_is_no_successful_run(ledger):
     ig.faults.add("create_document", "5xx", times=None)
     InvoiceRun.build(config(), ledger, js, ig, now=START).run()
     quiet = InvoiceRun.build(config(), ledger, js, ig, now=START + timedelta(minutes=10)).run()
-    assert quiet.exit_code == 0 and [o.key for o in quiet.quiet] == ["8"]
+    assert quiet.exit_code == 1 and [o.key for o in quiet.quiet] == ["8"]
     assert ledger.get_meta("last_success_at") is None
     ig.faults.clear()
     InvoiceRun.build(config(), ledger, js, ig, now=START + timedelta(minutes=20)).run()
@@ -231,3 +236,60 @@ def test_a_failed_second_credit_note_is_reminded_like_any_failure(ledger):
     quiet = run(timedelta(hours=1))
     assert (quiet.still_failed, quiet.exit_code) == ([], 0)
     assert [o.key for o in quiet.quiet] == ["7"]
+
+
+def test_ctrl_c_finishes_the_order_in_flight_says_what_was_issued_and_the_next_run_ends_it(ledger):
+    from igest_sync.models import DocumentStatus
+    from igest_sync.runs.invoicing.invoice import RunInterrupted
+
+    js = FakeJumpseller(orders=[paid_order(n, "12.30") for n in range(1, 7)])
+    ig = FakeIgest()
+
+    def finals() -> int:
+        return sum(1 for d in ig.documents.values() if d.status == DocumentStatus.FINAL)
+
+    def ctrl_c_after_two(done: int, total: int) -> None:
+        if done == 2:  # the progress callback runs in the main thread, as Ctrl-C lands there
+            raise KeyboardInterrupt
+
+    run = InvoiceRun.build(config(), ledger, js, ig, now=START, progress=ctrl_c_after_two)
+    with pytest.raises(RunInterrupted) as caught:
+        run.run()
+    # One worker (concurrency 1): the two finished orders, and the third if the worker had
+    # already taken it (in flight: finished, not abandoned); no other order started.
+    issued, left = caught.value.issued, caught.value.left
+    assert issued in (2, 3) and issued + left == 6 and finals() == issued
+    message = caught.value.message
+    assert f"{issued} documents issued by this run; {left} orders not issued yet" in message
+    assert "next `igest-sync invoice` finishes them" in message
+    report = InvoiceRun.build(config(), ledger, js, ig, now=START + timedelta(minutes=1)).run()
+    assert report.count(Action.ISSUED) == left and finals() == 6
+
+
+def test_a_run_with_nothing_to_issue_checks_igest_credentials_once_a_day(ledger):
+    from igest_sync.errors import AuthError
+
+    js, ig = FakeJumpseller(orders=[]), FakeIgest()
+
+    def run(hours: float):
+        return InvoiceRun.build(config(), ledger, js, ig, now=START + timedelta(hours=hours)).run()
+
+    run(0)
+    assert ig.calls.count("entity") == 1
+    run(1)
+    run(23)
+    assert ig.calls.count("entity") == 1  # once a day, not every run
+    ig.faults.add("entity", "auth", times=2)  # the security code was changed in iGEST
+    with pytest.raises(AuthError):
+        run(24)
+    with pytest.raises(AuthError):
+        run(25)  # not noted as checked: asked again until it is fixed
+    run(26)
+    assert ig.calls.count("entity") == 4
+
+
+def test_a_run_that_issued_counts_as_the_daily_check(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(1)]), FakeIgest()
+    InvoiceRun.build(config(), ledger, js, ig, now=START).run()
+    InvoiceRun.build(config(), ledger, js, ig, now=START + timedelta(hours=2)).run()
+    assert "entity" not in ig.calls

@@ -7,7 +7,7 @@ rule above all: never a second final document for an order.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConf
 from igest_sync.models import Action, Kind, WorkState
 from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
+from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.issuer import Issuer
 from igest_sync.state.ledger import Ledger
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
@@ -124,15 +125,49 @@ def test_recovery_table(ledger, phase: str, holds: str, answer: str):
     assert [d for d in igest.documents.values() if d.status == "draft"] == []
 
 
-def test_a_pending_order_in_a_known_ledger_is_not_looked_up():
-    # The run's cost grows with new orders: a pending order with no phase is sent at once.
+def test_pending_orders_in_a_known_ledger_cost_one_listing_per_run_not_a_lookup_each():
+    # The run's cost grows with new orders: one listing of what iGEST issued since the
+    # ledger's last news (a state file put back from a copy would not know it), then each
+    # pending order with no phase is sent at once.
     with Ledger(Path(":memory:")) as ledger:
         igest = FakeIgest()
-        outcome = Issuer(
+        issuer = Issuer(
             RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY
-        ).issue(paid_order(ORDER))
-        assert outcome.action == Action.ISSUED
-        assert igest.calls == ["create_document", "finalize_document"]
+        )
+        outcomes = [issuer.issue(paid_order(ORDER)), issuer.issue(paid_order(ORDER + 1))]
+        assert [o.action for o in outcomes] == [Action.ISSUED, Action.ISSUED]
+        assert igest.calls == ["find_documents"] + ["create_document", "finalize_document"] * 2
+        # From the day the first was paid (both were): its invoice cannot be dated before it.
+        assert igest.called("find_documents") == [{"date_from": date(2026, 11, 20)}]
+
+
+def test_a_state_file_put_back_from_an_older_copy_adopts_what_was_issued_after_it():
+    """The order was paid on the 18th and invoiced on the 19th, after the copy was taken; since
+    the copy was put back the ledger has recorded newer things (a run on the 21st, a credit
+    note of the 21st), so its own news says nothing of the 19th. The run lists iGEST from the
+    order's payment day and finds the invoice (the simulation, seeds 1, 378 and 1222)."""
+    with Ledger(Path(":memory:")) as ledger:
+        ledger.set_meta("last_run_at", "2026-11-21T10:00:00+00:00")
+        ledger.complete_listing(ORDER - 1)
+        igest = FakeIgest()
+        held = igest.hold(REF, "final", "12.30", day=date(2026, 11, 19))
+        igest.hold("jumpseller:loja:1:credit:rX", "final", "5.00", type="NC", day=TODAY)
+        paid = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
+        issuer = Issuer(
+            RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY
+        )
+        outcome = issuer.issue(paid_order(ORDER, paid_at=paid))
+        assert outcome.action == Action.ADOPTED
+        assert igest.called("create_document") == []
+        assert igest.called("find_documents") == [{"date_from": date(2026, 11, 18)}]
+        assert [d.id for d in igest.finals(REF)] == [held.id]
+        # Behind: the next runs list the orders again from that day and look before issuing.
+        assert ledger.rebuilding and ledger.rebuild_from == date(2026, 11, 18)
+        # An order paid earlier still in the same run: only the days not yet listed.
+        issuer.issue(paid_order(ORDER + 1, paid_at=paid - timedelta(days=2)))
+        assert igest.called("find_documents")[1:] == [
+            {"date_from": date(2026, 11, 16), "date_to": date(2026, 11, 17)}
+        ]
 
 
 def test_the_runs_listing_answers_for_unverified_work_without_a_lookup(ledger):
@@ -253,3 +288,52 @@ def test_an_invoice_whose_finalize_answer_was_lost_is_still_emailed_once(
     assert outcome.action == Action.ADOPTED
     due = [d.order_id for d in ledger.unemailed_documents()]
     assert due == ([ORDER] if emailed else [])
+
+
+def test_a_stray_draft_of_an_earlier_day_is_deleted_and_drafted_again_today(ledger):
+    """iGEST refuses to finalize a draft dated before the series' last final document: a draft
+    whose answer was lost yesterday, reused today after other invoices, failed the order for
+    good and stayed behind (found by the simulation, seed 35)."""
+    igest = FakeIgest()
+    stray = igest.hold(REF, "draft", "12.30", day=date(2026, 11, 19))
+    ledger.ensure_work(ORDER, Kind.INVOICE, REF)
+    ledger.mark(ORDER, Kind.INVOICE, WorkState.DRAFT, document_id=stray.id)
+    outcome = Issuer(
+        RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY
+    ).issue(paid_order(ORDER))
+    assert outcome.action == Action.ISSUED
+    assert igest.called("delete_document") == [stray.id]
+    [final] = igest.finals(REF)
+    assert final.date == TODAY and stray.id not in igest.documents
+
+
+def test_unverified_work_paid_before_the_runs_listing_is_answered_from_a_wider_one(ledger):
+    """A run's listing that began at a later order's payment day must not answer for work
+    recorded as unverified (a rebuild) of an order paid before it: the listing is widened to
+    that order's payment day, and its invoice found there is adopted."""
+    igest = FakeIgest()
+    issuer = Issuer(RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY)
+    assert issuer.issue(paid_order(ORDER + 1)).action == Action.ISSUED  # listed from the 20th
+    held = igest.hold(REF, "final", "12.30", day=date(2026, 11, 16))
+    ledger.ensure_work(ORDER, Kind.INVOICE, REF, unverified=True)
+    paid = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
+    assert issuer.issue(paid_order(ORDER, paid_at=paid)).action == Action.ADOPTED
+    assert igest.called("find_documents")[1:] == [
+        {"date_from": date(2026, 11, 15), "date_to": date(2026, 11, 19)}
+    ]
+    assert [d.id for d in igest.finals(REF)] == [held.id]
+
+
+def test_serve_units_sharing_one_catch_up_list_igest_once(ledger):
+    """serve's worker hands one CatchUp to all its units: a trickle of webhooks costs two iGEST
+    writes per order after the first listing, not a listing per unit."""
+    igest = FakeIgest()
+    shared = CatchUp(igest, ledger, STORE, None)
+    for order_id in (ORDER, ORDER + 1, ORDER + 2):
+        unit = Issuer(
+            RunContext.build(make_config(), ledger, FakeJumpseller(), igest),
+            today=TODAY,
+            catch_up=shared,
+        )
+        assert unit.issue(paid_order(order_id)).action == Action.ISSUED
+    assert len(igest.called("find_documents")) == 1

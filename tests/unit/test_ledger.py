@@ -163,6 +163,13 @@ def test_unwritable_state_file_is_refused(tmp_path: Path) -> None:
         Ledger(path)
 
 
+def test_a_state_path_that_is_a_directory_says_so(tmp_path: Path) -> None:
+    with pytest.raises(StateError, match=r"is a directory, not a file") as caught:
+        Ledger(tmp_path)
+    assert caught.value.hint and "--state" in caught.value.hint
+    assert list(tmp_path.iterdir()) == []  # nothing created in it
+
+
 def test_unwritable_state_directory_is_a_state_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -125,7 +125,10 @@ def test_clean_store_has_no_problems_and_exit_0():
     assert report.exit_code == 0
     assert report.orders_checked == 3
     assert report.documents_checked == 4
-    assert report.summary().startswith("Clean")
+    assert (report.invoices_checked, report.credit_notes_checked) == (3, 1)
+    assert report.summary().startswith(
+        "Clean: 3 orders paid from 2026-11-01 to 2026-11-30, 3 invoices and 1 credit note;"
+    )
 
 
 def test_paid_order_without_final_document_is_missing():

@@ -192,10 +192,15 @@ def test_on_a_lost_state_file_a_webhook_adopts_what_iGEST_holds_and_issues_nothi
 
 def test_once_a_run_has_listed_iGEST_a_webhook_issues_without_a_lookup(ledger):
     ledger.set_meta("last_run_at", NOW.isoformat())
-    js, ig = FakeJumpseller(orders=[paid_order(31)]), FakeIgest()
+    js, ig = FakeJumpseller(orders=[paid_order(31), paid_order(32)]), FakeIgest()
     hint(ledger, 31)
-    assert [o.action for o in work(ledger, js, ig).report.outcomes] == [Action.ISSUED]
-    assert ig.called("find_documents") == []  # two writes per order: the burst's bound
+    hint(ledger, 32)
+    outcomes = work(ledger, js, ig).report.outcomes
+    assert [o.action for o in outcomes] == [Action.ISSUED, Action.ISSUED]
+    # Two writes per order (the burst's bound), and one listing per batch of the documents
+    # iGEST issued since the orders were paid (a state file put back from a copy would not
+    # know them), not a lookup per order.
+    assert ig.called("find_documents") == [{"date_from": date(2026, 11, 20)}]
 
 
 def test_while_a_rebuild_listing_is_unfinished_a_webhook_looks_iGEST_up_first(ledger):

@@ -92,6 +92,9 @@ class JumpsellerApp(HookRoutes, LocationStockRoutes, EmulatorApp):
         self.auth_token = auth_token
         self.limiter = limiter
         self.loader: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+        # What GET /_sandbox/config answers (URLs and credentials of the three emulators), for
+        # `igest-sync init --sandbox URL`.
+        self.describe: Callable[[], dict[str, Any]] | None = None
         r = self.router.add
         r("GET", "/v1/store/info.json", lambda q: Response.json(self.store.info))
         r("GET", "/v1/orders.json", self.list_orders)
@@ -128,7 +131,9 @@ class JumpsellerApp(HookRoutes, LocationStockRoutes, EmulatorApp):
         r("PUT", "/v1/products_locations", self.put_location_stock)
         self.control.add("POST", "/_sandbox/orders/{id}/pay", self._control_pay)
         self.control.add("POST", "/_sandbox/orders/{id}/cancel", self._control_cancel)
+        self.control.add("POST", "/_sandbox/orders/{id}/webhook", self._control_webhook)
         self.control.add("POST", "/_sandbox/load", self._control_load)
+        self.control.add("GET", "/_sandbox/config", self._control_config)
         self.control.add("GET", "/_sandbox/webhooks", self.webhooks_control)
         self.control.add("POST", "/_sandbox/webhooks/reset", self.webhooks_reset)
 
@@ -423,6 +428,28 @@ class JumpsellerApp(HookRoutes, LocationStockRoutes, EmulatorApp):
 
     def _control_cancel(self, request: Request) -> Response:
         return Response.json({"order": self.store.cancel_order(int(request.params["id"]))})
+
+    def _control_webhook(self, request: Request) -> Response:
+        """Send the order's current state as ``event`` (default order_paid) to every hook of
+        that event, as Jumpseller would; answers how many hooks it went to."""
+        event = "order_paid"
+        if request.body:
+            event = str(request.json().get("event") or event)
+        if not event.startswith("order_"):
+            return Response.json({"message": f"{event!r} is not an order event"}, 422)
+        order_id = self._id(request)
+        with self.store.lock:
+            order = self._order(order_id)
+        hooks = self.webhooks.notify(event, order_id, {"order": order})
+        answer: dict[str, Any] = {"event": event, "order": order_id, "hooks": hooks}
+        if not hooks:
+            answer["message"] = f"no hook listens to {event}: run `igest-sync hooks install`"
+        return Response.json(answer)
+
+    def _control_config(self, request: Request) -> Response:
+        if self.describe is None:
+            return Response.json({"message": "not served"}, 404)
+        return Response.json(self.describe())
 
     def _control_load(self, request: Request) -> Response:
         if self.loader is None:

@@ -85,12 +85,14 @@ class IgestClient(ServiceClient):
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
         pace_file: Path | None = None,
+        credentials_where: str | None = None,
     ) -> None:
         self._http = HttpService(
             service=SERVICE,
             base_url=base_url,
             windows=[RateWindow(per_second, 1.0)],
-            credential_keys="igest.integration_key and igest.security_code",
+            credential_keys=credentials_where
+            or "igest.integration_key and igest.security_code in the config file",
             headers={"X-Integration-Key": integration_key, "X-Security-Code": security_code},
             transport=transport,
             timeout=timeout,

@@ -59,7 +59,7 @@ class ViesClient(ServiceClient):
             service=SERVICE,
             base_url=base_url,
             windows=[RateWindow(_PER_SECOND, 1.0)],
-            credential_keys="vies.base_url",
+            credential_keys="vies.base_url in the config file",
             transport=transport,
             timeout=timeout,
             clock=clock,

@@ -43,7 +43,7 @@ def alerts_test(json_out: JsonOption = False) -> None:
                 hint="`igest-sync init --example` shows the [alerts] keys.",
             )
         results = send_test(s.config, datetime.now(UTC))
-    render.check_results(results, json_out=json_out)
+    render.check_results(results, json_out=json_out, title="Alert test messages")
     raise typer.Exit(int(checks_exit_code(results)))
 
 

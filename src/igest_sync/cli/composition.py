@@ -80,14 +80,21 @@ def make_clients(config: Config, state_file: Path) -> tuple[JumpsellerClient, Ig
         config.jumpseller.login,
         config.jumpseller.auth_token,
         pace_file=pace_file(state_file, "jumpseller"),
+        credentials_where=_where(config, "jumpseller", "login", "auth_token"),
     )
     ig = IgestClient(
         config.igest.base_url,
         config.igest.integration_key,
         config.igest.security_code,
         pace_file=pace_file(state_file, "igest"),
+        credentials_where=_where(config, "igest", "integration_key", "security_code"),
     )
     return js, ig
+
+
+def _where(config: Config, section: str, *keys: str) -> str:
+    """'X and Y', each named where its value came from (a variable or the file)."""
+    return " and ".join(config.where(section, key) for key in keys)
 
 
 def make_vies(config: Config) -> ViesOnDemand:

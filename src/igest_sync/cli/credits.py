@@ -19,7 +19,7 @@ from igest_sync.cli.session import (
 def credit(
     ctx: typer.Context,
     order_id: Annotated[int, typer.Argument(help="Jumpseller order id.", metavar="ORDER_ID")],
-    reason: Annotated[str, typer.Option(help="Reason printed on the credit note.")],
+    reason: Annotated[str, typer.Option(help="Reason printed on the credit note.", metavar="TEXT")],
     line: Annotated[
         list[str] | None,
         typer.Option(

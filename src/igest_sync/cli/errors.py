@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from igest_sync.cli.plumbing import ClickException, ClickUsageError, CliState
+from igest_sync.cli.plumbing import ClickException, ClickUsageError, CliState, interrupted
 from igest_sync.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -69,8 +69,8 @@ def run_app(app: Any, args: Sequence[str]) -> int:
     except typer.Abort:
         render.err.print("Aborted.")
         return 1
-    except KeyboardInterrupt:
-        render.err.print("Interrupted.")
+    except KeyboardInterrupt as exc:  # before or after a command (Group.invoke has the rest)
+        interrupted(exc)
         return 130
     except BrokenPipeError:
         # `igest-sync status | head`: the reader left; nothing is wrong with the run.

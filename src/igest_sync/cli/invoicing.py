@@ -67,11 +67,12 @@ def resend(
     ctx: typer.Context,
     order_ids: Annotated[
         list[int] | None,
-        typer.Argument(help="Jumpseller order ids to retry now.", metavar="ORDER_ID..."),
+        typer.Argument(help="Jumpseller order ids to retry now.", metavar="ORDER_ID"),
     ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Retry every failed order.")] = False,
     nif: Annotated[
-        str | None, typer.Option(help="Use this NIF for the customer (one order only).")
+        str | None,
+        typer.Option(help="Use this NIF for the customer (one order only).", metavar="NIF"),
     ] = None,
     as_consumer: Annotated[
         bool,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -193,11 +193,78 @@ def hoist_global_options(group: TyperGroup, ctx: _ClickContext, args: Sequence[s
     return args[:index] + hoisted + [args[index]] + rest
 
 
+def _help_wraps_between_words() -> None:
+    """Help text wraps between words only, as our messages do: click's wrapper breaks after
+    a hyphen ("igest-" / "sync/1") and inside a long word (a URL). Its wrapper class is the
+    one hook its formatter offers; without it (another Typer) help keeps click's wrapping."""
+    try:
+        from typer._click import _textwrap
+    except ImportError:  # pragma: no cover - a Typer that uses click itself
+        return
+    base = _textwrap.TextWrapper
+    if getattr(base, "keeps_words_whole", False):
+        return
+
+    class KeepWordsWhole(base):  # type: ignore[misc, valid-type]
+        keeps_words_whole = True
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.break_on_hyphens = False
+            self.break_long_words = False
+
+    _textwrap.TextWrapper = KeepWordsWhole  # type: ignore[misc]
+
+
+_help_wraps_between_words()
+
+
+def _plain_argument_names() -> None:
+    """Arguments in help as click writes them, ``ORDER_ID`` and ``[ORDER_ID]...``, not this
+    Typer's ``{ORDER_ID}`` and ``ORDER_ID <int>``: the metavar we give says it all."""
+    from typer.core import TyperArgument
+
+    if getattr(TyperArgument, "names_plain", False):
+        return
+
+    def usage_name(self: TyperArgument) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    def help_type(self: TyperArgument, ctx: Any) -> str:
+        return ""
+
+    TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = help_type  # type: ignore[method-assign, assignment]
+    TyperArgument.names_plain = True  # type: ignore[attr-defined]
+
+
+_plain_argument_names()
+
+
 class Group(TyperGroup):
     """The app's command group: global options are accepted after the subcommand too."""
 
     def parse_args(self, ctx: _ClickContext, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(self, ctx, args))
+
+    def invoke(self, ctx: _ClickContext) -> Any:
+        # Typer turns Ctrl-C into a silent exit 130: say (and log) what happened first.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            interrupted(exc)
+            raise typer.Exit(130) from None
+
+
+def interrupted(exc: KeyboardInterrupt) -> None:
+    """Ctrl-C: an invoice run says what it issued and what the next run finishes
+    (RunInterrupted); any other command just that it stopped."""
+    from igest_sync import render
+
+    message = getattr(exc, "message", None) or "Interrupted."
+    log.warning("%s", message)
+    render.err.print(message, soft_wrap=False)
 
 
 # -- parsing ---------------------------------------------------------------------------------

@@ -14,9 +14,11 @@ from igest_sync.cli.session import (
 
 def sandbox(
     json_out: JsonOption = False,
-    jumpseller_port: Annotated[int, typer.Option(help="0 = any free port.")] = 0,
-    igest_port: Annotated[int, typer.Option(help="0 = any free port.")] = 0,
-    latency: Annotated[float, typer.Option(help="Seconds added to every request.")] = 0.0,
+    jumpseller_port: Annotated[int, typer.Option(help="0 = any free port.", metavar="PORT")] = 0,
+    igest_port: Annotated[int, typer.Option(help="0 = any free port.", metavar="PORT")] = 0,
+    latency: Annotated[
+        float, typer.Option(help="Seconds added to every request.", metavar="SECONDS")
+    ] = 0.0,
     alerts: Annotated[
         bool,
         typer.Option(
@@ -26,13 +28,24 @@ def sandbox(
 ) -> None:
     """Serve emulators of Jumpseller, iGEST and VIES on 127.0.0.1 until Ctrl-C.
 
-    Seeded with a Portuguese store. Use it to try the tool without credentials. With --json
-    it prints one line with the URLs and credentials, then serves. With --alerts it also
-    receives alerts (email and chat) and can make either fail: POST
+    Seeded with a Portuguese store. Use it to try the tool without credentials. It prints
+    the URLs, the credentials, how to write a config for it (igest-sync init --sandbox URL)
+    and how to drive it; --json prints the same as one line, then serves. With --alerts it
+    also receives alerts (email and chat) and can make either fail: POST
     <control_url>/fail?smtp=451&webhook=500, then POST <control_url>/fail to heal them.
 
     \b
+    Drive it (JS = the Jumpseller URL without /v1, IG = iGEST's):
+      POST JS/_sandbox/orders/10015/pay       pay an order
+      POST JS/_sandbox/orders/10001/cancel    cancel an order
+      POST JS/_sandbox/load {"orders": 50}    add 50 orders
+      POST JS/_sandbox/orders/10015/webhook   send its order_paid
+      POST IG/_sandbox/faults [rules]         lose an answer
+      DELETE IG/_sandbox/faults               heal the faults
+
+    \b
     Examples:
+      igest-sync sandbox
       igest-sync sandbox --json
       igest-sync sandbox --alerts
     """
@@ -51,10 +64,12 @@ def sandbox(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
+        # One set of facts for both forms: URLs, credentials, and how to drive the sandbox.
+        facts = {**sb.describe(), **extra}
         if json_out:
-            render.sandbox_json({**sb.credentials, "vies": {"base_url": sb.vies_base_url}, **extra})
+            render.sandbox_json(facts)
         else:
-            render.sandbox_info({**sb.credentials, **extra})
+            render.sandbox_info(facts)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:

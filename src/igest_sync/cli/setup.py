@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,37 +22,53 @@ from igest_sync.cli.session import config_path as _config_path
 
 
 def init(
-    jumpseller_login: Annotated[str | None, typer.Option(help="Jumpseller API login.")] = None,
+    jumpseller_login: Annotated[
+        str | None, typer.Option(help="Jumpseller API login.", metavar="LOGIN")
+    ] = None,
     jumpseller_auth_token: Annotated[
         str | None,
         typer.Option(
             help="Jumpseller API auth token (asked, hidden, when omitted on a terminal; "
-            "better kept in IGEST_SYNC_JUMPSELLER_AUTH_TOKEN)."
+            "better kept in IGEST_SYNC_JUMPSELLER_AUTH_TOKEN).",
+            metavar="TOKEN",
         ),
     ] = None,
     jumpseller_hooks_token: Annotated[
         str | None,
         typer.Option(
             help="Jumpseller hooks token, which signs webhooks, for `serve` (asked, hidden, "
-            "when omitted on a terminal; better kept in IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN)."
+            "when omitted on a terminal; better kept in IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN).",
+            metavar="TOKEN",
         ),
     ] = None,
-    jumpseller_base_url: Annotated[str, typer.Option()] = "https://api.jumpseller.com/v1",
-    igest_base_url: Annotated[str | None, typer.Option(help="iGEST API base URL.")] = None,
-    igest_integration_key: Annotated[str | None, typer.Option()] = None,
+    jumpseller_base_url: Annotated[
+        str, typer.Option(help="Jumpseller API base URL (the sandbox's: --sandbox).", metavar="URL")
+    ] = "https://api.jumpseller.com/v1",
+    igest_base_url: Annotated[
+        str | None, typer.Option(help="iGEST API base URL.", metavar="URL")
+    ] = None,
+    igest_integration_key: Annotated[
+        str | None,
+        typer.Option(
+            help="iGEST integration key (iGEST: Entidade > Configurar > Integrações; asked "
+            "when omitted on a terminal).",
+            metavar="KEY",
+        ),
+    ] = None,
     igest_security_code: Annotated[
         str | None,
         typer.Option(
             help="iGEST security code (asked, hidden, when omitted on a terminal; better kept "
-            "in IGEST_SYNC_IGEST_SECURITY_CODE)."
+            "in IGEST_SYNC_IGEST_SECURITY_CODE).",
+            metavar="CODE",
         ),
     ] = None,
     start_date: Annotated[
         str | None,
         typer.Option(help="First day to invoice (default today).", metavar="YYYY-MM-DD"),
     ] = None,
-    document_type: Annotated[str, typer.Option(help="FR, FT or FS.")] = "FR",
-    series: Annotated[str, typer.Option(help="iGEST document series.")] = "A",
+    document_type: Annotated[str, typer.Option(help="FR, FT or FS.", metavar="TYPE")] = "FR",
+    series: Annotated[str, typer.Option(help="iGEST document series.", metavar="SERIES")] = "A",
     review: Annotated[
         bool,
         typer.Option(
@@ -75,6 +92,15 @@ def init(
             "--example", help="Print the fully commented example config (every key) and exit."
         ),
     ] = False,
+    sandbox_url: Annotated[
+        str | None,
+        typer.Option(
+            "--sandbox",
+            metavar="URL",
+            help="Write a config for the running `igest-sync sandbox` at URL (the Jumpseller "
+            "URL it prints), asking nothing.",
+        ),
+    ] = None,
 ) -> None:
     """Write a config file (private to you) from flags, asking on a terminal for what is missing.
 
@@ -91,6 +117,7 @@ def init(
       igest-sync init --yes --jumpseller-login mystore --start-date 2026-12-01 \\
         --igest-base-url https://api.igest.pt/v1 --igest-integration-key KEY
       igest-sync init --example > config.toml
+      igest-sync --config config.toml init --sandbox http://127.0.0.1:PORT
     """
     import os
 
@@ -103,9 +130,12 @@ def init(
     path = _config_path(state_of())
     if path.exists() and not force:  # before asking anything
         raise ConfigError(
-            f"{path} already exists; not overwriting it",
-            hint="Edit it, or run `igest-sync init --force` to replace it.",
+            f"{path} already exists; not overwriting it.",
+            hint="Edit it, or add --force to the same `igest-sync init` command to replace it.",
         )
+    if sandbox_url is not None:
+        _init_for_sandbox(path, sandbox_url, start_date, force=force)
+        return
     # Ask only a person at a terminal: under cron, a script or a pipe there is nobody to
     # answer (and a hidden prompt would warn about echoing the secret).
     interactive = not yes and _stdin_is_terminal()
@@ -229,6 +259,49 @@ def init(
     say(f"Next: igest-sync{config_flag} check")
 
 
+def _init_for_sandbox(path: Path, url: str, start_date: str | None, *, force: bool) -> None:
+    """Write the demo's config for the sandbox serving at ``url``: its URLs and credentials
+    come from the sandbox itself (``GET /_sandbox/config``), so nothing is typed or asked."""
+    import httpx
+
+    from igest_sync.config import write_config
+    from igest_sync.demo import demo_config
+    from igest_sync.errors import TransportError, UsageError
+
+    root = url.strip().rstrip("/").removesuffix("/v1")
+    try:
+        answer = httpx.get(f"{root}/_sandbox/config", timeout=5)
+        facts = answer.json() if answer.status_code == 200 else None
+    except httpx.HTTPError as exc:
+        raise TransportError(
+            f"no sandbox answers at {root}: {exc}",
+            service="sandbox",
+            hint="Start it with `igest-sync sandbox` and pass the Jumpseller URL it prints.",
+        ) from None
+    except ValueError:
+        facts = None
+    if not isinstance(facts, dict) or "jumpseller" not in facts:
+        raise UsageError(
+            f"{root} is not an igest-sync sandbox (no /_sandbox/config there).",
+            hint="Pass the Jumpseller URL `igest-sync sandbox` prints, e.g. http://127.0.0.1:PORT",
+        )
+    first_day = _parse_date(start_date, "--start-date") if start_date else None
+    values = demo_config(
+        facts,
+        # The sandbox's orders are from November 2026: the day they start.
+        (first_day or date(2026, 11, 1)).isoformat(),
+        vies_base_url=(facts.get("vies") or {}).get("base_url"),
+    )
+    # `serve` and `hooks` work against it too: the sandbox signs its webhooks with this key.
+    values["jumpseller"]["hooks_token"] = facts["jumpseller"].get("hooks_token")
+    write_config(path, values, overwrite=force)
+    if not state_of().quiet:
+        given = state_of().config_path
+        config_flag = f" --config {_quoted(str(given))}" if given else ""
+        typer.echo(f"Wrote {path} for the sandbox at {root}.")
+        typer.echo(f"Next: igest-sync{config_flag} invoice")
+
+
 def _stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
@@ -246,9 +319,10 @@ def _quoted(text: str) -> str:
 def check(json_out: JsonOption = False) -> None:
     """Verify the credentials and the reference data against both services.
 
-    Checks the series, warehouses and exemption codes the config names exist in iGEST, and
-    which Jumpseller location sync-stock writes. Exits like the other commands: 0 all good,
-    2 the config must change, 5 a service could not be reached or refused the credentials.
+    Checks the series, warehouses and exemption codes the config names exist in iGEST,
+    which Jumpseller location sync-stock writes, and that the state file and the log can be
+    written. Exits like the other commands: 0 all good, 2 the config must change, 4 the state
+    or log cannot be written, 5 a service could not be reached or refused the credentials.
 
     \b
     Examples:
@@ -258,6 +332,8 @@ def check(json_out: JsonOption = False) -> None:
     from igest_sync import render
     from igest_sync.alerts.probe import channel_checks
     from igest_sync.cli.session import state_of, state_path
+    from igest_sync.config import paths
+    from igest_sync.runs.setup.local_checks import local_checks
     from igest_sync.runs.setup.service_checks import checks_exit_code, run_checks
 
     # The state file, when there is one, keeps the year's turnover count (art. 53) and which
@@ -267,6 +343,8 @@ def check(json_out: JsonOption = False) -> None:
         results = run_checks(s.config, s.jumpseller, s.igest, ledger=s.ledger) + channel_checks(
             s.config
         )
+    # Where a run writes: a read-only home must fail here, not in the first `invoice`.
+    results += local_checks(state_path(state_of()), paths.log_dir())
     render.check_results(results, json_out=json_out)
     raise typer.Exit(int(checks_exit_code(results)))
 

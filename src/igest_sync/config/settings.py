@@ -200,6 +200,16 @@ class Config:
     vies: ViesConfig = ViesConfig()
     serve: ServeConfig = ServeConfig()
     alerts: AlertsConfig = AlertsConfig()
+    # The IGEST_SYNC_* variables that supplied a value (they win over the file): a refused
+    # credential's hint names the variable, not the file.
+    from_env: frozenset[str] = frozenset()
+
+    def where(self, section: str, key: str) -> str:
+        """Where a key's value came from, for a hint: its variable or the file's key."""
+        var = ENV_OVERRIDES.get((section, key))
+        if var and var in self.from_env:
+            return f"{var} (set in the environment, it wins over the file)"
+        return f"{section}.{key} in {self.path}"
 
     def secrets(self) -> list[str]:
         """Values that must never appear in output, logs or tracebacks."""
@@ -255,6 +265,8 @@ def _build(data: dict, path: Path, env: Mapping[str, str]) -> tuple[Config, list
         vies=ViesConfig(**sections["vies"]),
         serve=ServeConfig(**sections["serve"]),
         alerts=AlertsConfig(**sections["alerts"]),
+        # As validate() reads them: an empty variable does not win over the file.
+        from_env=frozenset(var for var in ENV_OVERRIDES.values() if env.get(var)),
     ), warnings
 
 
@@ -346,8 +358,8 @@ def write_config(path: Path, values: dict, *, overwrite: bool = False) -> None:
     text = (_HEADER + tomli_w.dumps(_without_none(values))).encode("utf-8")
     if path.exists() and not overwrite:
         raise ConfigError(
-            f"{path} already exists; not overwriting it",
-            hint="Edit it, or run `igest-sync init --force` to replace it.",
+            f"{path} already exists; not overwriting it.",
+            hint="Edit it, or add --force to the same `igest-sync init` command to replace it.",
         )
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -371,8 +383,8 @@ def write_config(path: Path, values: dict, *, overwrite: bool = False) -> None:
                 raise
     except FileExistsError:
         raise ConfigError(
-            f"{path} already exists; not overwriting it",
-            hint="Edit it, or run `igest-sync init --force` to replace it.",
+            f"{path} already exists; not overwriting it.",
+            hint="Edit it, or add --force to the same `igest-sync init` command to replace it.",
         ) from None
     except OSError as exc:
         raise ConfigError(

@@ -60,11 +60,21 @@ class CreditRefused(OrderRejected):
     """The request would credit what is not there or no longer left to credit.
 
     ``nothing_left``: the original is credited in full already (``--all`` found nothing).
+    ``usage``: the request names what the invoice does not have (a SKU not on it, shipping
+    it did not charge): the command line must change, exit 2, as for any usage error.
     """
 
-    def __init__(self, order_id: int | str, message: str, *, nothing_left: bool = False) -> None:
+    def __init__(
+        self,
+        order_id: int | str,
+        message: str,
+        *,
+        nothing_left: bool = False,
+        usage: bool = False,
+    ) -> None:
         super().__init__(order_id, message)
         self.nothing_left = nothing_left
+        self.usage = usage
 
 
 @dataclass(frozen=True)
@@ -370,7 +380,7 @@ def _wanted(
         return rest
     if not request.lines and not request.shipping:
         raise CreditRefused(
-            order_id, "nothing to credit: give --line SKU[:QTY], --shipping or --all"
+            order_id, "nothing to credit: give --line SKU[:QTY], --shipping or --all", usage=True
         )
     asked: dict[str, Decimal | None] = {}
     for reference, quantity in request.lines:
@@ -380,6 +390,7 @@ def _wanted(
                 order_id,
                 f"{reference} is not a line of {number} (its lines: {known or 'none'})"
                 + ("; credit the shipping with --shipping" if reference in refs else ""),
+                usage=True,
             )
         before: Decimal | None = asked.get(reference, ZERO)
         asked[reference] = None if quantity is None or before is None else before + quantity
@@ -397,7 +408,7 @@ def _wanted(
     if request.shipping:
         shipping = next((r for r in refs.values() if r.shipping), None)
         if shipping is None:
-            raise CreditRefused(order_id, f"{number} has no shipping line to credit")
+            raise CreditRefused(order_id, f"{number} has no shipping line to credit", usage=True)
         if shipping.used_up:
             raise CreditRefused(order_id, f"{shipping.state()}: nothing left to credit")
         result[shipping.reference] = shipping.invoiced

@@ -58,8 +58,9 @@ def _interactive() -> bool:
 # a config key ("[invoice] start_date"), a local time ("2026-11-13 15:07").
 _KEEP_WHOLE = re.compile(
     r"\b(?:FT|FR|FS|NC)\s\S+/\d+"
-    r"|\[[a-z_]+\]\s[a-z_]+"
+    r"|\[[a-z_]+(?:\.[a-z_]+)?\]\s[a-z_]+"
     r"|\b\d{4}-\d{2}-\d{2}\s\d{2}:\d{2}"
+    r"|\(VAT (?:included|excluded)\)"
 )
 _GLUE = "\ue000"  # a private-use character, one cell wide, that rich does not break at
 
@@ -69,6 +70,33 @@ def _cell(text: object) -> str:
     value = "" if text is None else str(text)
     value = _KEEP_WHOLE.sub(lambda m: m.group(0).replace(" ", _GLUE), value)
     return escape(value)
+
+
+def wrap_words(text: str, width: int, first: str = "", rest: str = "") -> str:
+    """``text`` wrapped at ``width`` between words only: a key, a URL, a path or a name with
+    a hyphen is never cut (a longer one overflows its line whole), nor the spans of
+    ``_KEEP_WHOLE``. Each line keeps its indent; ``first`` starts the text, ``rest`` every
+    line after it (a "- " item's continuation lines align under its text)."""
+    import textwrap
+
+    lines = []
+    for number, line in enumerate(text.split("\n")):
+        body = line.lstrip(" ")
+        indent = line[: len(line) - len(body)]
+        item = "  " if body.startswith("- ") else ""
+        glued = _KEEP_WHOLE.sub(lambda m: m.group(0).replace(" ", _GLUE), body)
+        lines.append(
+            textwrap.fill(
+                glued,
+                width=max(20, width),
+                initial_indent=(first if number == 0 else rest) + indent,
+                subsequent_indent=rest + indent + item,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            or (first if number == 0 else rest) + indent
+        )
+    return "\n".join(lines).replace(_GLUE, " ")
 
 
 def _show(renderable: RenderableType, **kwargs: Any) -> None:
@@ -116,8 +144,22 @@ def info(text: str) -> None:
         _show(_cell(text))
 
 
+def _err_wrapped(text: str, first: str = "", rest: str = "") -> str:
+    """On a terminal: wrapped between words at its width (the terminal would cut a word or
+    a key at column 80). Off one (cron mail, a log collector): one line, paths whole."""
+    if not err.is_terminal:
+        return first + text.replace("\n", "\n" + rest)
+    return wrap_words(text, err.width - 1, first=first, rest=rest)
+
+
+def _err_lines(label: str, style: str, text: str) -> None:
+    """``label text`` on stderr, the label coloured."""
+    wrapped = _err_wrapped(text, first=f"{label} ")
+    err.print(f"[{style}]{label}[/{style}]{escape(wrapped[len(label) :])}")
+
+
 def warn(text: str) -> None:
-    err.print(f"[yellow]warning:[/yellow] {escape(text)}")
+    _err_lines("warning:", "yellow", text)
 
 
 def error(
@@ -140,9 +182,9 @@ def error(
         hint_text = redact(hint, secrets) if hint else None
         emit_json({"error": {"message": message, "hint": hint_text, "exit_code": code}})
         return
-    err.print(f"[red]error:[/red] {escape(message)}")
+    _err_lines("error:", "red", message)
     if hint:
-        err.print(f"  {escape(redact(hint, secrets))}")
+        err.print(escape(_err_wrapped(redact(hint, secrets), "  ", "  ")))
     if verbose:
         import traceback
 
@@ -167,11 +209,15 @@ def internal_error(
             }
         )
         return
-    err.print(f"[red]internal error:[/red] {escape(redact(repr(exc), secrets))}")
+    _err_lines("internal error:", "red", redact(repr(exc), secrets))
     err.print(
-        "  This is a bug in igest-sync; the traceback is in the log file "
-        "(or run again with --verbose). No document was left half-issued: the next run "
-        "looks every unfinished order up in iGEST first."
+        _err_wrapped(
+            "This is a bug in igest-sync; the traceback is in the log file (or run again with "
+            "--verbose). No document was left half-issued: the next run looks every "
+            "unfinished order up in iGEST first.",
+            "  ",
+            "  ",
+        )
     )
     if verbose:
         import traceback
@@ -272,10 +318,13 @@ class FitTable(Table):
     def _fit(self, cells: list[list[str]], width: int) -> None:
         columns = self.columns
 
-        def longest(index: int, words: bool) -> int:
+        def longest(index: int, words: bool, limit: int | None = None) -> int:
             texts = [_plain(columns[index].header)] + [row[index] for row in cells]
             pieces = [p for t in texts for p in (t.split() if words else t.splitlines())]
-            return max((cell_len(p) for p in pieces), default=1)
+            sizes = [cell_len(p) for p in pieces]
+            if limit is not None:  # a path or URL this long folds anyway: not a word to keep
+                sizes = [size for size in sizes if size <= limit]
+            return max(sizes, default=1)
 
         wrapping = [i for i, c in enumerate(columns) if not c.no_wrap and c.width is None]
         if not wrapping:
@@ -283,7 +332,9 @@ class FitTable(Table):
         fixed = sum(longest(i, False) for i, c in enumerate(columns) if i not in wrapping)
         available = width - (len(columns) * 3 + 1) - fixed  # cell padding and borders
         wants = {i: longest(i, False) for i in wrapping}
-        mins = {i: longest(i, True) for i in wrapping}
+        # A word may take what leaves the other wrapping columns 12 cells each.
+        limit = available - 12 * (len(wrapping) - 1)
+        mins = {i: longest(i, True, limit=limit) for i in wrapping}
         if sum(mins.values()) > available or sum(wants.values()) <= available:
             return  # nothing to do, or nothing we can do
         spare = available - sum(mins.values())

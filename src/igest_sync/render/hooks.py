@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from igest_sync.render.console import _cell, _key_column, _show, _table, _text_column, emit_json
+from igest_sync.render.console import (
+    _cell,
+    _key_column,
+    _show,
+    _table,
+    emit_json,
+    out,
+)
 
 if TYPE_CHECKING:
     from igest_sync.runs.setup.hooks import HooksReport
@@ -24,21 +31,30 @@ def hooks_report(report: HooksReport, *, json_out: bool = False) -> None:
     if not report.lines:
         _show(_cell("The store has no webhooks."))
     else:
+        # `list` changes nothing: no "Done" column to say "kept".
+        changing = report.command != "list"
+        urls = list(dict.fromkeys(shown_url(line.url) for line in report.lines))
+        # A URL is never cut: when the table cannot hold the longest one on a line, the table
+        # names it (URL 1 ...) and it is printed whole below.
+        below = max(map(len, urls)) + (46 if changing else 38) > out.width
         table = _table("Jumpseller webhooks")
         _key_column(table, "Id", right=True)
         _key_column(table, "Event")
         _key_column(table, "Ours")
-        _key_column(table, "Done")
-        _text_column(table, "URL")
+        if changing:
+            _key_column(table, "Done")
+        _key_column(table, "URL")
         for line in report.lines:
-            table.add_row(
-                _cell(line.id),
-                _cell(line.event),
-                "yes" if line.ours else "no",
-                _cell("" if line.action == "other" else line.action),
-                _cell(shown_url(line.url)),
-            )
+            url = shown_url(line.url)
+            row = [_cell(line.id), _cell(line.event), "yes" if line.ours else "no"]
+            if changing:
+                row.append(_cell("" if line.action == "other" else line.action))
+            row.append(f"URL {urls.index(url) + 1}" if below else _cell(url))
+            table.add_row(*row)
         _show(table)
+        if below:
+            for number, url in enumerate(urls, start=1):
+                _show(_cell(f"URL {number}: {url}"), soft_wrap=True)
     said = _SAID.get(report.command)
     if said:
         _show(_cell(said.format(changed=report.changed)))

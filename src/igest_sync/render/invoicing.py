@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from igest_sync.render.console import (
+    _GLUE,
     _cell,
     _interactive,
     _key_column,
@@ -80,6 +81,15 @@ def invoice_report(report: InvoiceReport, *, json_out: bool = False, always: boo
     for notice in report.notices:
         _show(f"[yellow]note:[/yellow] {_cell(notice)}")
     _show(_cell(report.summary()))
+    if report.dry_run and report.failed:
+        # A dry run writes nothing: no order is failed in the ledger by it.
+        _show(
+            _cell(
+                "Nothing was written. A real run records these orders as failed; fix the "
+                "cause first (then `igest-sync invoice`)."
+            )
+        )
+        return
     for advice in failure_advice(report):
         _show(_cell(advice))
 
@@ -163,14 +173,17 @@ def _draft_table(draft: DocumentDraft) -> None:
             row.append(line.exemption_code or "")
         table.add_row(*row)
     _show(table)
+    # A label stays with its amount ("VAT" / "7.34" on two lines reads as two facts): glued.
+    g = _GLUE
     rates = ", ".join(
-        f"{v.rate}%{' ' + v.tax_country if v.tax_country else ''}: base {v.base} VAT {v.vat}"
+        f"{v.rate}%{g + v.tax_country if v.tax_country else ''}: base{g}{v.base} VAT{g}{v.vat}"
         for v in draft.vat_breakdown
     )
     mode = "VAT included" if draft.prices_include_vat else "VAT excluded"
+    _show(f"  {_cell(rates)}")
     _show(
-        f"  {_cell(rates)}  |  net {draft.net_total}  VAT {draft.vat_total}  "
-        f"[bold]total {draft.gross_total} EUR[/bold] ({mode})"
+        f"  net{g}{draft.net_total}  VAT{g}{draft.vat_total}  "
+        f"[bold]total{g}{draft.gross_total}{g}EUR[/bold] {_cell(f'({mode})')}"
     )
     for warning in draft.warnings:
         _show(f"  [yellow]warning:[/yellow] {_cell(warning)}")
@@ -193,7 +206,12 @@ def status_report(report: StatusReport, *, json_out: bool = False) -> None:
         )
         return
     layout = _layout()
-    _show(_documents_table(report, f"Documents issued{store} (newest first)", layout))
+    if report.failed_only:
+        if not report.failed:
+            # Not an empty table: say it.
+            _show("No failed orders.")
+    else:
+        _show(_documents_table(report, f"Documents issued{store} (newest first)", layout))
     if report.documents_not_listed:
         _show(
             _cell(

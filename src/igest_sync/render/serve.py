@@ -37,6 +37,10 @@ class Printer:
             err.print(f"Listening on {escape(host)}:{port}; Ctrl-C stops.")
 
     def report(self, store: str, report: InvoiceReport) -> None:
+        if not (report.outcomes or report.notices or report.still_failed):
+            # A sweep that found nothing to do (the first one at start-up, most of them
+            # after): no "Issued 0, failed 0, skipped 0" line.
+            return
         with self._lock:
             if self.several and (report.failed or report.notices or report.still_failed):
                 info(f"Store {store}:")

@@ -41,11 +41,13 @@ def check_json(results: Iterable[CheckResult]) -> dict[str, Any]:
     }
 
 
-def check_results(results: Iterable[CheckResult], *, json_out: bool = False) -> None:
+def check_results(
+    results: Iterable[CheckResult], *, json_out: bool = False, title: str = "Checks"
+) -> None:
     if json_out:
         emit_json(check_json(results))
         return
-    table = _table("Checks")
+    table = _table(title)
     table.add_column("Check", overflow="fold")
     _key_column(table, "Result")
     _text_column(table, "Detail")
@@ -67,12 +69,18 @@ def sandbox_json(credentials: Mapping[str, Any]) -> None:
     emit_json(credentials, indent=None)
 
 
-def sandbox_info(credentials: Mapping[str, Any]) -> None:
-    js, ig = credentials["jumpseller"], credentials["igest"]
+def sandbox_info(facts: Mapping[str, Any]) -> None:
+    """The same facts as ``sandbox --json``, for a person: URLs, a config, how to drive it."""
+    js, ig = facts["jumpseller"], facts["igest"]
+    control = js["base_url"].removesuffix("/v1")
     _show("[bold]Sandbox running[/bold] (Ctrl-C to stop)")
-    _show(f"  Jumpseller: {js['base_url']}")
-    _show(f"  iGEST:      {ig['base_url']}")
-    _show("\nA config for it (save as config.toml, then\nigest-sync --config config.toml ...):\n")
+    _show(f"  Jumpseller: {js['base_url']}", soft_wrap=True)
+    _show(f"  iGEST:      {ig['base_url']}", soft_wrap=True)
+    _show(f"  VIES:       {facts['vies']['base_url']}", soft_wrap=True)
+    _show("\nWrite a config for it, then try it:")
+    _show(f"  igest-sync --config config.toml init --sandbox {control}", soft_wrap=True)
+    _show("  igest-sync --config config.toml invoice", soft_wrap=True)
+    _show("\nOr save this as config.toml:\n")
     snippet = (
         "[jumpseller]\n"
         f'base_url = "{js["base_url"]}"\nlogin = "{js["login"]}"\n'
@@ -82,9 +90,10 @@ def sandbox_info(credentials: Mapping[str, Any]) -> None:
         "[igest]\n"
         f'base_url = "{ig["base_url"]}"\nintegration_key = "{ig["integration_key"]}"\n'
         f'security_code = "{ig["security_code"]}"\n\n'
-        '[invoice]\nstart_date = 2026-11-01\nproduct_exemption_code = "M07"\n'
+        "[invoice]\nstart_date = 2026-11-01\n\n"
+        '[invoice.exemptions]\ndomestic_goods = "M07"\ndomestic_shipping = "M07"\n'
     )
-    alerts = credentials.get("alerts")
+    alerts = facts.get("alerts")
     if alerts:
         snippet += "\n[alerts]\n" + "".join(
             f"{key} = {json.dumps(value)}\n"
@@ -94,3 +103,21 @@ def sandbox_info(credentials: Mapping[str, Any]) -> None:
     _show(escape(snippet), soft_wrap=True)
     if alerts:
         _show(f"Alerts received: {alerts['control_url']}", soft_wrap=True)
+    controls = facts.get("control") or []
+    if controls:
+        # Commands to copy, within 80 columns: the body on a continuation line when needed.
+        _show("Drive it (one request each, no login):")
+        for row in controls:
+            method = "" if row["method"] == "GET" else f"-X {row['method']} "
+            command = f"    curl {method}{row['url']}"
+            body = f"-d {_shell_json(row['body'])}" if "body" in row else ""
+            _show(f"  {escape(row['what'])}:")
+            if body and len(command) + 1 + len(body) > 79:
+                _show(escape(f"{command} \\\n      {body}"), soft_wrap=True)
+            else:
+                _show(escape(f"{command} {body}".rstrip()), soft_wrap=True)
+
+
+def _shell_json(value: object) -> str:
+    """``value`` as JSON in single quotes, one shell word (the bodies hold no single quote)."""
+    return "'" + json.dumps(value, separators=(",", ":")) + "'"

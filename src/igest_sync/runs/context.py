@@ -9,8 +9,8 @@ whole ``Config`` and never another run's insides.
 ``clock`` is the run's one clock: a run reads it once as it starts (``now()``), tests pass a
 virtual one. ``workers`` is the one setting that governs every command that works in parallel
 (``[invoice] concurrency``): ``invoice``, ``resend`` and ``serve``'s webhook batches (the
-catalogue commands work one item at a time); the adapters' rate-limit hints name the same key
-(``errors.WORKERS_SETTING``).
+catalogue commands work one item at a time). Every request is paced to the service's limits
+whatever it is, so a rate-limit hint points at another program sharing the credentials.
 """
 
 from __future__ import annotations

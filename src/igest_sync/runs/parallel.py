@@ -9,7 +9,7 @@ by ``sync-products``/``sync-stock`` (one write per step).
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
@@ -38,7 +38,7 @@ def in_parallel(
     workers: int = WRITE_WORKERS,
     progress: Progress | None = None,
     stop_on: type[BaseException] | tuple[type[BaseException], ...] = (),
-) -> Iterator[R]:
+) -> Generator[R, None, None]:
     """``act`` on every step with up to ``workers`` threads; results in the steps' order.
 
     ``progress(done, total)`` follows each finished step. An exception of a ``stop_on`` type
@@ -65,11 +65,17 @@ def in_parallel(
         return context.copy().run(guarded, step)
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, total))) as pool:
-        for done, result in enumerate(pool.map(in_context, steps), start=1):
-            if not isinstance(result, _NotAttempted):
-                yield result
-            if progress is not None:
-                progress(done, total)
+        try:
+            for done, result in enumerate(pool.map(in_context, steps), start=1):
+                if not isinstance(result, _NotAttempted):
+                    yield result
+                if progress is not None:
+                    progress(done, total)
+        except BaseException as exc:  # Ctrl-C, or the caller closed us
+            # The pool waits for every step it was given: the queued ones must see the stop
+            # and return at once, so only the steps in flight finish.
+            stop.append(exc)
+            raise
     if stop:
         raise stop[0]
 

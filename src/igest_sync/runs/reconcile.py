@@ -107,6 +107,10 @@ class ReconcileReport:
     problems: list[Problem] = field(default_factory=list)
     orders_checked: int = 0  # orders paid in the period (later cancelled ones included)
     documents_checked: int = 0  # final documents of this store that were compared
+    # Of them, apart: an order with a credit note and one without an invoice are not "12
+    # orders, 12 documents".
+    invoices_checked: int = 0
+    credit_notes_checked: int = 0
     notices: list[str] = field(default_factory=list)
     fixes: list[ItemOutcome] = field(default_factory=list)
     fix_requested: bool = False
@@ -132,9 +136,11 @@ class ReconcileReport:
         return 1 if self.remaining else 0
 
     def summary(self) -> str:
+        notes = self.credit_notes_checked
         scope = (
-            f"{self.orders_checked} orders paid from {self.period.first} to "
-            f"{self.period.last}, {self.documents_checked} final documents"
+            f"{_count(self.orders_checked, 'order')} paid from {self.period.first} to "
+            f"{self.period.last}, {_count(self.invoices_checked, 'invoice')} and "
+            f"{_count(notes, 'credit note')}"
         )
         if not self.problems:
             return f"Clean: {scope}; Jumpseller and iGEST agree."
@@ -154,6 +160,8 @@ class ReconcileReport:
             "orders_checked": self.orders_checked,
             "documents_checked": self.documents_checked,
             "issued_elsewhere": self.issued_elsewhere,
+            "invoices_checked": self.invoices_checked,
+            "credit_notes_checked": self.credit_notes_checked,
             "counts": {k: self.count(k) for k in KINDS},
             "problems": [
                 {
@@ -233,6 +241,10 @@ def compare(
             continue
         if doc.date in period:
             report.documents_checked += 1
+            if kind == Kind.CREDIT:
+                report.credit_notes_checked += 1
+            else:
+                report.invoices_checked += 1
             report.problems.append(_unknown(doc, order_id))
 
     for order in sorted(known.values(), key=lambda o: o.id):
@@ -251,9 +263,15 @@ def compare(
         invoices = finals.get((order.id, Kind.INVOICE), [])
         credits = finals.get((order.id, Kind.CREDIT), [])
         report.documents_checked += len(invoices) + len(credits)
+        report.invoices_checked += len(invoices)
+        report.credit_notes_checked += len(credits)
         report.problems += _order_problems(order, paid_on, invoices, credits, store, invoice_from)
     report.problems.sort(key=lambda p: (KINDS.index(p.kind), p.order_id or 0, p.documents))
     return report
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _order_problems(

@@ -14,6 +14,7 @@ from datetime import datetime
 from igest_sync.config import Config
 from igest_sync.runs.context import Clock, RunContext
 from igest_sync.runs.credits.credit import Credits
+from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.followup import FollowUp
 from igest_sync.runs.invoicing.issuer import CrashHook, Issuer
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
@@ -31,12 +32,17 @@ class DocumentSteps:
 
 
 def wire(
-    context: RunContext, *, now: datetime | None = None, crash_hook: CrashHook | None = None
+    context: RunContext,
+    *,
+    now: datetime | None = None,
+    crash_hook: CrashHook | None = None,
+    catch_up: CatchUp | None = None,
 ) -> DocumentSteps:
     """The run's steps; ``now`` is the run's start (read from the context's clock if not
-    given). ``crash_hook`` goes to the issuer (tests stand a kill with it)."""
+    given). ``crash_hook`` goes to the issuer (tests stand a kill with it), and so does
+    ``catch_up`` (``serve``'s worker hands the same one to each of its units)."""
     now = now or context.now()
-    issuer = Issuer(context, today=lisbon_date(now), crash_hook=crash_hook)
+    issuer = Issuer(context, today=lisbon_date(now), crash_hook=crash_hook, catch_up=catch_up)
     followup = FollowUp(context, now=now)
     return DocumentSteps(issuer, followup, Credits(context, issuer, followup))
 

@@ -82,7 +82,8 @@ def health(workers: Sequence[StoreWorker]) -> Callable[[], dict[str, Any]]:
             "last_webhook_at": max((v for v in webhooks if v), default=None),
             # The store whose sweep is oldest is the one to worry about.
             "last_sweep_at": None if None in sweeps else min(v for v in sweeps if v),
-            "waiting": sum(w.inbox.hints_count() for w in workers),
+            # Webhooks recorded, not yet worked: not status's orders waiting for payment.
+            "webhooks_waiting": sum(w.inbox.hints_count() for w in workers),
         }
         if degraded:
             first = min(degraded, key=lambda d: d.since)

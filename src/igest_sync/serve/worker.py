@@ -36,6 +36,7 @@ from igest_sync.errors import IgestSyncError, RunLocked
 from igest_sync.logsetup import store_context
 from igest_sync.models import Action, Kind, WorkState
 from igest_sync.runs.context import RunContext
+from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.hints import work_hints
 from igest_sync.runs.invoicing.invoice import InvoiceRun, RunStopped
 from igest_sync.runs.invoicing.report import InvoiceReport
@@ -100,6 +101,10 @@ class StoreWorker:
         self.sweep_enabled = sweep
         self.woken = threading.Event()
         self.ledger = self._open_ledger()
+        # One listing of what iGEST issued, for all the units of this worker (runs/catch_up.py).
+        self.catch_up = CatchUp(
+            setup.igest, self.ledger, setup.config.jumpseller.store, setup.config.invoice.start_date
+        )
         # The receiver's own connection: its short inbox writes never queue behind the
         # worker's statements.
         self.inbox = InboxStore(Database(setup.state_path, clock=clock))
@@ -332,10 +337,12 @@ class StoreWorker:
 
     def _run_for(self) -> InvoiceRun:
         s = self.setup
+        # The worker's clock, not the machine's: a unit's dates (today, the sweep's listing
+        # window) are those of the clock the worker was given.
         context = RunContext.build(
             s.config, self.ledger, s.jumpseller, s.igest, vies=s.vies, now=self.clock
         )
-        return InvoiceRun(context, stop=self.stop)
+        return InvoiceRun(context, stop=self.stop, catch_up=self.catch_up)
 
     def _batch(self, hints: list[Hint]) -> list[str]:
         now = self.clock()

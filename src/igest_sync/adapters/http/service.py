@@ -46,7 +46,6 @@ from igest_sync import __version__
 from igest_sync.adapters.http.pace_file import UNFINISHED, PaceFile
 from igest_sync.adapters.http.pacing import Clock, RateGate, RateWindow, Sleep
 from igest_sync.errors import (
-    WORKERS_SETTING,
     ApiError,
     AuthError,
     BadResponse,
@@ -396,8 +395,7 @@ class HttpService:
         if status in (401, 403):
             raise AuthError(
                 text,
-                hint=f"The {self.service} credentials were refused; check "
-                f"{self._credential_keys} in the config file.",
+                hint=f"The {self.service} credentials were refused; check {self._credential_keys}.",
                 **kwargs,
             )
         if status == 404:
@@ -451,7 +449,11 @@ class HttpService:
             f"{'try' if attempt == 1 else 'tries'}; the service asks to wait {delay:g} s",
             service=self.service,
             status=429,
-            hint=f"Wait a minute and run again; lower {WORKERS_SETTING} if it keeps happening.",
+            # Every request is paced to the service's limits, whatever invoice.concurrency:
+            # a 429 that keeps coming means someone else spends the same allowance.
+            hint="Wait a minute and run again. If it keeps happening, another program uses "
+            f"the same {self.service} credentials at the same time: give it its own, or run "
+            "them one after the other.",
         )
 
     def _scrub(self, text: str) -> str:

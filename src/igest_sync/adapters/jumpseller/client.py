@@ -28,7 +28,7 @@ from igest_sync.adapters.jumpseller.parse import (
     parse_order,
     unwrap,
 )
-from igest_sync.errors import WORKERS_SETTING, BadResponse, RateLimited
+from igest_sync.errors import BadResponse, RateLimited
 from igest_sync.models import CatalogueItem, Hook, LocationStock, Order, StoreLocation
 
 SERVICE = "Jumpseller"
@@ -68,6 +68,7 @@ class JumpsellerClient(ServiceClient):
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
         pace_file: Path | None = None,
+        credentials_where: str | None = None,
     ) -> None:
         self._ban_lock = threading.Lock()
         self._banned_until: str | None = None
@@ -75,7 +76,8 @@ class JumpsellerClient(ServiceClient):
             service=SERVICE,
             base_url=base_url,
             windows=[RateWindow(per_second, 1.0), RateWindow(per_minute, 60.0)],
-            credential_keys="jumpseller.login and jumpseller.auth_token",
+            credential_keys=credentials_where
+            or "jumpseller.login and jumpseller.auth_token in the config file",
             auth=httpx.BasicAuth(login, auth_token),  # never in the URL
             transport=transport,
             timeout=timeout,
@@ -130,7 +132,11 @@ class JumpsellerClient(ServiceClient):
             f"{SERVICE} {what}: Jumpseller banned this client for too many requests until {reset}",
             service=SERVICE,
             status=429,
-            hint=f"Do not run again before {reset} (UTC); lower {WORKERS_SETTING}.",
+            # Our requests follow Jumpseller's limits (per API token, shared by every run
+            # through the pace files): a ban means something else spends the same token.
+            hint=f"Do not run again before {reset} (UTC). igest-sync paces itself to "
+            "Jumpseller's limits; another app or script using the same API token at the same "
+            "time used them up: give it a token of its own, or run them one after the other.",
         )
 
     def _pages(self, path: str, params: dict[str, object] | None = None) -> Iterator[list]:

@@ -196,6 +196,7 @@ class Credits:
         except CreditRefused as exc:
             # Refused before anything was recorded: nothing to resume, nothing succeeded.
             action = Action.ALREADY if exc.nothing_left else Action.FAILED
+            report.usage_error = exc.usage
             report.outcome = ItemOutcome(
                 str(order_id), action, exc.reason, kind=Kind.CREDIT, transient=False
             )

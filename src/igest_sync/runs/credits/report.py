@@ -69,10 +69,14 @@ class CreditReport:
     unknown: bool = False
     notices: list[str] = field(default_factory=list)
     seq: int | None = None  # the credit work this command's outcome is about
+    # Refused because the request names what the invoice does not have: exit 2 (usage).
+    usage_error: bool = False
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.outcome is not None and self.outcome.action == Action.FAILED else 0
+        if self.outcome is None or self.outcome.action != Action.FAILED:
+            return 0
+        return 2 if self.usage_error else 1
 
     def summary(self) -> str:
         if self.dry_run and self.plan is not None:

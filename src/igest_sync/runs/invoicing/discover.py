@@ -264,20 +264,25 @@ class Discovery:
             and paid_on >= floor
             and ((w := self.ledger.work(order.id)) is None or w.state != WorkState.FINAL)
         ):
-            note = "paid and cancelled before it was invoiced: no document issued"
-            plan.skipped.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
+            # Paid, then cancelled, and the ledger holds no invoice for it. It may still have
+            # one: issued before the state file was lost or put back from an older copy. The
+            # issuer looks it up (answered by the run's one listing of iGEST) and adopts it, so
+            # the cancellation pass credits it; without one it issues nothing and says so.
+            to_issue[order.id] = order
         if not self.record:
             return
-        record_order(self.ledger, order, note=note)
         if order.id in to_issue:
-            # Recorded as work before the checkpoint passes it: a run killed between the
-            # two finds it as pending work, never behind the checkpoint and forgotten.
+            # Recorded as work before the checkpoint passes it, and before its new status: a
+            # run killed in between finds it as pending work. Recorded "paid" first, a newly
+            # paid order (behind the checkpoint) was no longer waiting for payment in the
+            # ledger nor pending work: no later run looked at it again.
             self.ledger.ensure_work(
                 order.id,
                 Kind.INVOICE,
                 external_reference(self.store, order.id),
                 unverified=plan.fresh,
             )
+        record_order(self.ledger, order, note=note)
 
 
 def igest_documents_since(

@@ -64,6 +64,7 @@ class GapReport:
     orders_read: int = 0
     documents_read: int = 0
     gaps: list[int] = field(default_factory=list)
+    igest_read: bool = False  # iGEST answered a listing (its credentials work today)
 
 
 class GapCheck:
@@ -135,6 +136,7 @@ class GapCheck:
                 report.documents_read += 1
                 if doc.status == DocumentStatus.FINAL and doc.external_reference:
                     finals.add(doc.external_reference)
+            report.igest_read = True
             for order, work in suspects:
                 reference = external_reference(store, order.id)
                 if reference in finals:

@@ -208,17 +208,18 @@ def _handle(run: WebhookRun, order: Order, items: list[ItemOutcome], notices: li
             record_order(ledger, order, note=note)
             items.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
             return False
-        record_order(ledger, order)
-        # Recorded as work before any call: a kill from here on leaves pending work that the
-        # next start (its hint) or the sweep (its pending work) finishes. A ledger that has not
-        # yet recorded one complete listing (a new or lost state file, a rebuild a kill cut
-        # short) may not know what iGEST holds: look the reference up first.
+        # Recorded as work before any call, and before its status: a kill from here on leaves
+        # pending work that the next start (its hint) or the sweep (its pending work)
+        # finishes. A ledger that has not yet recorded one complete listing (a new or lost
+        # state file, a rebuild a kill cut short) may not know what iGEST holds: look the
+        # reference up first.
         ledger.ensure_work(
             order.id,
             Kind.INVOICE,
             external_reference(run.context.store, order.id),
             unverified=ledger.rebuilding,
         )
+        record_order(ledger, order)
         return True
     record_order(ledger, order)
     if order.status == OrderStatus.CANCELED:

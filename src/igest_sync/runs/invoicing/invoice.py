@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from igest_sync.config import Config
-from igest_sync.errors import ApiError, IgestSyncError, OrderRejected
+from igest_sync.errors import ApiError, AuthError, IgestSyncError, OrderRejected
 from igest_sync.fiscal.customer import CustomerOverride
 from igest_sync.fiscal.intra_eu import vat_number_to_check
 from igest_sync.fiscal.mapping import build_document
@@ -39,6 +39,7 @@ from igest_sync.references import external_reference
 from igest_sync.runs.context import Clock, RunContext
 from igest_sync.runs.invoicing import review
 from igest_sync.runs.invoicing.art53 import guard_for, last_turnover
+from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.discover import Discovery, igest_documents_since, record_order
 from igest_sync.runs.invoicing.gapcheck import GapCheck
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
@@ -64,8 +65,31 @@ Progress = Callable[[int, int], None]
 RETRYING_SINCE = "retrying_since"
 
 
+# A run that issued nothing checks iGEST's credentials once per this (see _check_igest_daily).
+IGEST_CHECKED = "igest_credentials_checked_at"
+IGEST_CHECK_EVERY = timedelta(days=1)
+
+
 class RunStopped(Exception):
     """``serve`` is stopping: orders not started are left as recorded work for the next run."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``invoice``: the documents in flight were finished, no other order was
+    started; ``issued`` by this run, ``left`` for the next one (recorded work, nothing lost)."""
+
+    def __init__(self, issued: int, left: int) -> None:
+        super().__init__(f"issued {issued}, left {left}")
+        self.issued = issued
+        self.left = left
+
+    @property
+    def message(self) -> str:
+        return (
+            f"Interrupted: {self.issued} document{'' if self.issued == 1 else 's'} issued by "
+            f"this run; {self.left} order{'' if self.left == 1 else 's'} not issued yet. The "
+            "next `igest-sync invoice` finishes them; nothing is issued twice."
+        )
 
 
 class InvoiceRun:
@@ -83,6 +107,7 @@ class InvoiceRun:
         progress: Progress | None = None,
         crash_hook: CrashHook | None = None,
         stop: threading.Event | None = None,
+        catch_up: CatchUp | None = None,
     ) -> None:
         self.context = context
         self.stop = stop
@@ -93,7 +118,7 @@ class InvoiceRun:
         self.now = context.now()
         self.today = lisbon_date(self.now)
         self.progress = progress
-        self.steps = wire(context, now=self.now, crash_hook=crash_hook)
+        self.steps = wire(context, now=self.now, crash_hook=crash_hook, catch_up=catch_up)
         self.issuer = self.steps.issuer
         self.followup = self.steps.followup
         self.credits = self.steps.credits
@@ -112,10 +137,11 @@ class InvoiceRun:
         progress: Progress | None = None,
         crash_hook: CrashHook | None = None,
         stop: threading.Event | None = None,
+        catch_up: CatchUp | None = None,
     ) -> InvoiceRun:
         """A run from a config and its parts (``RunContext.build``): the tests' seam."""
         context = RunContext.build(config, ledger, jumpseller, igest, vies=vies, now=now)
-        return cls(context, progress=progress, crash_hook=crash_hook, stop=stop)
+        return cls(context, progress=progress, crash_hook=crash_hook, stop=stop, catch_up=catch_up)
 
     # -- invoice ----------------------------------------------------------------------------
 
@@ -153,13 +179,13 @@ class InvoiceRun:
         seal = seal_reminder(self.settings, self.ledger, self.today)
         if seal is not None:
             report.notices.append(seal)
-        if (
-            self._check_gaps(report, rebuilt=plan.fresh)
-            or self.ledger.get_meta(STORE_NAME_AT) is None
-        ):
+        loud = self._check_gaps(report, rebuilt=plan.fresh)
+        if loud or self.ledger.get_meta(STORE_NAME_AT) is None:
             # On the day's loud run (a quiet run keeps to its few requests): the store's name
             # for `status`, asked when a week old.
             remember_store_name(self.ledger, self.jumpseller, self.now)
+        if loud:
+            self._check_igest_daily(report)  # the iGEST credentials, once a day, likewise
         self.followup.finish(report.notices)
         failed_here = report.failed
         self._report_failures(report, failed_before)
@@ -220,10 +246,32 @@ class InvoiceRun:
         if not check.due():
             return False
         try:
-            check.run(report.outcomes, report.notices)
+            read = check.run(report.outcomes, report.notices)
+            if read.igest_read:  # iGEST answered: its credentials need no check of their own
+                self.ledger.set_meta(IGEST_CHECKED, self.now.isoformat(timespec="seconds"))
         except ApiError as exc:  # not recorded as done: the next run checks again
             log.warning("Gap check skipped: %s", exc)
         return True
+
+    def _check_igest_daily(self, report: InvoiceReport) -> None:
+        """A wrong iGEST security code must not go unnoticed while there is nothing to
+        invoice: a run that issued nothing asks iGEST once a day whether it accepts the
+        credentials (refused: the run stops like any other, exit 5, alerts sent)."""
+        now = self.now.isoformat(timespec="seconds")
+        if any(o.action in (Action.ISSUED, Action.ADOPTED) for o in report.outcomes):
+            self.ledger.set_meta(IGEST_CHECKED, now)  # iGEST took our documents today
+            return
+        last = self.ledger.get_meta(IGEST_CHECKED)
+        if last is not None and self.now - datetime.fromisoformat(last) < IGEST_CHECK_EVERY:
+            return
+        try:
+            self.igest.entity()
+        except AuthError:
+            raise
+        except IgestSyncError as exc:  # unreachable: not this run's business; ask next run
+            log.info("Daily iGEST credentials check skipped: %s", exc)
+            return
+        self.ledger.set_meta(IGEST_CHECKED, now)
 
     def failed_before(self) -> dict[tuple[int, str], WorkRecord]:
         """The failures recorded before this run, for ``for_a_person``."""
@@ -386,15 +434,26 @@ class InvoiceRun:
                 order, report.notices, override=override, force_lookup=force_lookup
             )
 
-        report.outcomes.extend(
-            in_parallel(
-                orders,
-                one,
-                workers=self.context.workers,
-                progress=self.progress,
-                stop_on=(IgestSyncError, RunStopped),
-            )
+        outcomes = in_parallel(
+            orders,
+            one,
+            workers=self.context.workers,
+            progress=self.progress,
+            stop_on=(IgestSyncError, RunStopped),
         )
+        try:
+            for outcome in outcomes:
+                report.outcomes.append(outcome)
+        except KeyboardInterrupt:
+            outcomes.close()  # the documents in flight finish; no other order starts
+            done = sum(
+                1
+                for order in orders
+                if (w := self.ledger.work(order.id)) is not None and w.state == WorkState.FINAL
+            )
+            interrupted = RunInterrupted(done, len(orders) - done)
+            log.warning("%s", interrupted.message)
+            raise interrupted from None
 
     def _dry_run(
         self,
@@ -433,6 +492,17 @@ class InvoiceRun:
                     )
                 )
                 continue
+            if order.status != OrderStatus.PAID:
+                # Paid, then cancelled, with no invoice found: the real run issues nothing.
+                now = order.status.replace("_", " ").replace("canceled", "cancelled")
+                report.outcomes.append(
+                    ItemOutcome(
+                        str(order.id),
+                        Action.WOULD_SKIP,
+                        f"paid, then {now} before it was invoiced: no document would be issued",
+                    )
+                )
+                continue
             try:
                 draft = build_document(
                     order,
@@ -453,7 +523,8 @@ class InvoiceRun:
             except OrderRejected as exc:
                 text = exc.reason if not exc.hint else f"{exc.reason} ({exc.hint})"
                 report.outcomes.append(
-                    ItemOutcome(str(order.id), Action.WOULD_FAIL, f"would fail: {text}")
+                    # The action already says "would fail": the detail is the reason only.
+                    ItemOutcome(str(order.id), Action.WOULD_FAIL, text)
                 )
                 continue
             report.drafts.append(draft)
@@ -515,6 +586,14 @@ class InvoiceRun:
                     )
                 )
                 continue
+            # Work first (looked up before anything is sent), then the status: a kill between
+            # the two must not leave a paid order that is neither waiting nor work.
+            self.ledger.ensure_work(
+                order_id,
+                Kind.INVOICE,
+                external_reference(self.context.store, order_id),
+                unverified=True,
+            )
             record_order(self.ledger, order)
             orders.append(order)
         # By hand, always look the reference up first: the ledger may be new or stale.

@@ -54,9 +54,11 @@ from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing import review
 from igest_sync.runs.invoicing.art53 import guard_for
+from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
 from igest_sync.runs.invoicing.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.state.ledger import WorkRecord
+from igest_sync.timeutil import lisbon_date
 
 log = logging.getLogger("igest_sync.invoice")
 
@@ -73,6 +75,7 @@ class Issuer:
         today: date,
         crash_hook: CrashHook | None = None,
         review: bool | None = None,
+        catch_up: CatchUp | None = None,
     ) -> None:
         settings, ledger, igest = context.settings, context.ledger, context.igest
         # Stop invoices at a checked draft that waits for a person (``[invoice] review``).
@@ -87,6 +90,9 @@ class Issuer:
         # (use_listing).
         self.known: dict[str, list[IssuedDocument]] | None = None
         self.crash_hook = crash_hook
+        # Before a document sent without a look-up: what iGEST issued since its order was paid.
+        # (serve's worker hands the same one to each of its units: runs/catch_up.py)
+        self.catch_up = catch_up or CatchUp(igest, ledger, self.store, self.settings.start_date)
         # VIES before an exempt intra-EU document (asks only for such orders).
         self.intra_eu = IntraEuCheck(context, today=today)
         # The small-business exemption's ceiling (art. 53 CIVA), when the merchant declared it.
@@ -126,17 +132,15 @@ class Issuer:
 
         def build() -> DocumentDraft:
             if order.status != OrderStatus.PAID:
-                # Cancelled while its invoice waited for a retry: whatever an earlier attempt
-                # left in iGEST has been looked up (a final one adopted); nothing new is issued.
+                # Cancelled before its invoice (or while it waited for a retry): whatever an
+                # earlier attempt, or a state file since lost, left in iGEST has been looked up
+                # (a final one adopted); nothing new is issued.
                 now = (
                     "cancelled"
                     if order.status == OrderStatus.CANCELED
                     else order.status.replace("_", " ")
                 )
-                raise _NoLongerPaid(
-                    f"{now} before it was invoiced (its invoice waited for a retry): no "
-                    "document issued"
-                )
+                raise _NoLongerPaid(f"paid, then {now} before it was invoiced: not issued")
             draft = build_document(
                 order, self.settings, store=self.store, issue_date=self.today, override=override
             )
@@ -156,6 +160,8 @@ class Issuer:
                 self.art53.admit(order.id, draft)  # refused past 18,750 EUR, never as M10
             return draft
 
+        # Its invoice, if any exists, is dated on or after the day it was paid (or created).
+        paid = order.completed_at or order.created_at
         return self._issue(
             order.id,
             Kind.INVOICE,
@@ -163,6 +169,7 @@ class Issuer:
             force_lookup=force_lookup or approved,
             hold=self.review and not approved,
             approved=approved,
+            since=lisbon_date(paid) if paid else None,
         )
 
     def credit_note(
@@ -202,6 +209,7 @@ class Issuer:
         reference: str | None = None,
         hold: bool = False,
         approved: bool = False,
+        since: date | None = None,
     ) -> ItemOutcome:
         key = str(order_id)
         ref = reference or external_reference(self.store, order_id, kind)
@@ -212,7 +220,7 @@ class Issuer:
         if work.state == WorkState.FINAL:
             return self.already(order_id, kind, work)
         try:
-            drafts = self._recover(order_id, kind, work, ref, force_lookup)
+            drafts = self._recover(order_id, kind, work, ref, force_lookup, since)
         except _Adopted as adopted:
             return adopted.outcome
         except AuthError:
@@ -276,13 +284,24 @@ class Issuer:
     # -- steps ------------------------------------------------------------------------------
 
     def _recover(
-        self, order_id: int, kind: Kind, work: WorkRecord, ref: str, force_lookup: bool
+        self,
+        order_id: int,
+        kind: Kind,
+        work: WorkRecord,
+        ref: str,
+        force_lookup: bool,
+        since: date | None = None,
     ) -> list[IssuedDocument]:
         """Find what iGEST already holds for this work; adopt a final document if any."""
         self._step("lookup")
-        if self.known is not None and work.phase in (None, Phase.UNVERIFIED) and not force_lookup:
+        unsent = work.phase in (None, Phase.UNVERIFIED) and work.state not in IN_FLIGHT
+        if self.known is not None and unsent and not force_lookup:
             # This run listed iGEST's documents already: the listing answers for this work.
             found = list(self.known.get(ref, []))
+        elif unsent and not force_lookup:
+            # Never sent, but iGEST may hold its document all the same (a state file put back
+            # from an older copy): the run's listing since the order was paid answers.
+            found = list(self.catch_up.cover(since).get(ref, []))
         elif work.phase or force_lookup or work.state in IN_FLIGHT:
             found = list(self.igest.find_documents(external_reference=ref))
         else:
@@ -336,11 +355,15 @@ class Issuer:
         ``fresh_date`` (an approval): a draft dated another day is made again, dated today, so
         that the document is dated the day it is finalized (iGEST refuses a date before the
         series' last document)."""
+        # Only a draft dated as the document would be now: iGEST refuses to finalize a draft
+        # dated before the series' last final document, so a draft left by an answer lost
+        # yesterday, once today's invoices are final, would fail the order for good and stay
+        # behind as a stray draft. It is deleted and drafted again instead.
         reusable = next(
             (
                 d
                 for d in strays
-                if d.gross_total == draft.gross_total and (not fresh_date or d.date == draft.date)
+                if d.gross_total == draft.gross_total and d.date in (None, draft.date)
             ),
             None,
         )

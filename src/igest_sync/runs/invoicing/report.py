@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from igest_sync.models import Action, DocumentDraft, ItemOutcome
+from igest_sync.models import Action, DocumentDraft, ItemOutcome, Kind
 
 
 @dataclass
@@ -33,7 +33,14 @@ class InvoiceReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed or self.still_failed else 0
+        """1 while a paid order is left failed, shown or not: a failure kept quiet (told
+        before and not yet due for its reminder, or passing by itself and not yet lasting)
+        prints nothing, but the run did not finish its work, and cron, systemd or a script
+        must not read it as done."""
+        unissued = any(
+            o.action == Action.FAILED and o.kind in (None, Kind.INVOICE) for o in self.quiet
+        )
+        return 1 if self.failed or self.still_failed or unissued else 0
 
     def summary(self) -> str:
         if self.dry_run:

@@ -68,12 +68,15 @@ class CheckResult:
 
 
 def checks_exit_code(results: list[CheckResult]) -> ExitCode:
-    """0 when all passed; 5 when a service failed us (the rest may be its echo); else 2."""
+    """0 when all passed; 5 when a service failed us (the rest may be its echo); 4 when the
+    state or log cannot be written (as `invoice` would exit); else 2."""
     failed = [r for r in results if not r.ok]
     if not failed:
         return ExitCode.OK
     if any(r.exit_code == ExitCode.SERVICE for r in failed):
         return ExitCode.SERVICE
+    if any(r.exit_code == ExitCode.STATE for r in failed):
+        return ExitCode.STATE
     return ExitCode.USAGE
 
 
@@ -90,9 +93,12 @@ def _call(name: str, call: Callable[[], T], auth_hint: str) -> T:
         return call()
     except ApiError as exc:
         hint = exc.hint or (auth_hint if isinstance(exc, AuthError) else None)
-        raise _Failed(
-            CheckResult(name, False, f"{exc.service}: {exc.message}", hint, exit_code=exc.exit_code)
-        ) from exc
+        # The adapters' messages name their service ("Jumpseller GET /store/info.json: ..."):
+        # not "Jumpseller: Jumpseller GET ...".
+        detail = exc.message
+        if not detail.startswith(exc.service):
+            detail = f"{exc.service}: {detail}"
+        raise _Failed(CheckResult(name, False, detail, hint, exit_code=exc.exit_code)) from exc
 
 
 def run_checks(

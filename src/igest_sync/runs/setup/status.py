@@ -76,6 +76,7 @@ class StatusReport:
     # Invoices another integration issued, recorded by `adopt` (document ids).
     elsewhere: set[str] = field(default_factory=set)
     realtime: Degraded | None = None  # serve saw that webhooks stopped reaching it
+    failed_only: bool = False  # `status --failed`: the failures only, no documents
 
     @property
     def credited_by(self) -> dict[int, str]:
@@ -173,7 +174,7 @@ class StatusReport:
             "serve": {
                 "last_webhook_at": self.last_webhook_at,
                 "last_sweep_at": self.last_sweep_at,
-                "waiting": self.hints_waiting,
+                "webhooks_waiting": self.hints_waiting,
                 "realtime": "degraded" if self.realtime else "ok",
                 "degraded_since": self.realtime.since if self.realtime else None,
                 "reason": self.realtime.reason if self.realtime else None,
@@ -249,6 +250,7 @@ def build_status(
         review=[d for d in waiting_drafts(ledger) if only is None or d.order_id == only],
         elsewhere={d.document_id for d in ledger.issued_elsewhere().values()},
         realtime=ledger.realtime_degraded(),
+        failed_only=selection.failed_only,
     )
     # A credit note may fall outside the documents listed: ask for each listed invoice's order
     # (one query over the credit notes, which are few).

@@ -1,0 +1,102 @@
+"""At 80 columns nothing is cut in two: every command's --help, and what a demo run prints.
+
+A word, key, URL or amount cut by the wrapping shows up as a piece that the same text laid
+out wider does not have ("jumpseller" / ".auth_token", "igest-" / "sync/1"), or as a line
+longer than the terminal, which the terminal would cut wherever column 80 falls. So each
+text is rendered at 80 columns and wider, and every piece of the narrow one must be a whole
+piece of the wide one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import typer
+from rich.cells import cell_len
+from typer.testing import CliRunner
+
+from igest_sync.cli import app
+
+# Table borders and rules are not words.
+_NOT_WORD = "│┃┏┓┗┛┡┩━─┳┻╇┬┴├┤└┘┌┐╭╮╰╯═║╔╗╚╝"
+_PIECE = re.compile(rf"[^\s{_NOT_WORD}]+")
+
+
+def pieces(text: str) -> set[str]:
+    """The words of ``text``; digits are 0 (ports, times and totals differ between runs), so
+    is the demo's temporary folder, and click's "..." after a shortened command summary is
+    not part of a word."""
+    text = re.sub(r"igest-sync-demo-[^/\s]+", "igest-sync-demo-0", text)
+    return {re.sub(r"\d+", "0", p).removesuffix("...") for p in _PIECE.findall(text)} - {""}
+
+
+def too_long(text: str, width: int = 80) -> list[str]:
+    """Lines the terminal would cut, except one unbreakable piece (a long URL) on its own."""
+    return [
+        line
+        for line in text.splitlines()
+        if cell_len(line) > width and len(line.strip(" " + _NOT_WORD).split()) > 1
+    ]
+
+
+def command_paths() -> list[list[str]]:
+    paths: list[list[str]] = []
+
+    def walk(command, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+@pytest.mark.parametrize("path", command_paths(), ids=lambda p: " ".join(p) or "igest-sync")
+def test_help_at_80_columns_cuts_no_word(path: list[str]) -> None:
+    runner = CliRunner()
+
+    def rendered(width: int) -> str:
+        result = runner.invoke(
+            app,
+            [*path, "--help"],
+            env={"COLUMNS": str(width)},
+            terminal_width=width,
+            max_content_width=width,
+        )
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    narrow, wide = rendered(80), rendered(1000)
+    assert too_long(narrow) == []
+    assert pieces(narrow) - pieces(wide) == set(), narrow
+
+
+def run_demo(tmp_path, width: int) -> str:
+    home = tmp_path / f"home-{width}"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "COLUMNS": str(width)}
+    env.pop("IGEST_SYNC_HOME", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "igest_sync", "demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+@pytest.mark.slow(40)
+def test_a_demo_run_at_80_columns_cuts_no_word(tmp_path) -> None:
+    # 99: the same compact tables as at 80 (fewer columns under 100), with room to spare.
+    narrow, wide = run_demo(tmp_path, 80), run_demo(tmp_path, 99)
+    assert too_long(narrow) == []
+    cut = pieces(narrow) - pieces(wide)
+    assert cut == set(), f"cut at 80 columns: {sorted(cut)}"
+    assert "(VAT included)" in narrow  # never "(VAT" / "included)"

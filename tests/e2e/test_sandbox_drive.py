@@ -1,0 +1,123 @@
+"""What a person is given to drive `igest-sync sandbox`: the requests it prints work, the plain
+form prints the same facts as --json, and `init --sandbox URL` writes a config that checks out."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import tomllib
+
+import httpx
+import pytest
+
+from igest_sandbox import start_sandbox
+from tests.support.cli import run_cli
+from tests.support.receiver import Receiver
+
+
+def test_every_printed_request_does_what_it_says():
+    with start_sandbox(seed=True) as sb, Receiver() as rx, httpx.Client(timeout=10) as http:
+        sb.webhooks.add_hook("order_paid", rx.url)
+        controls = {row["what"].split(" ")[0]: row for row in sb.describe()["control"]}
+        assert set(controls) == {"pay", "cancel", "add", "send", "lose", "heal", "see"}
+
+        def send(what: str) -> httpx.Response:
+            row = controls[what]
+            body = json.dumps(row["body"]) if "body" in row else None
+            answer = http.request(row["method"], row["url"], content=body)
+            assert answer.status_code == 200, (what, answer.text)
+            return answer
+
+        assert sb.store.order(10015)["status_enum"] == "pending_payment"
+        send("pay")
+        assert sb.store.order(10015)["status_enum"] == "paid"
+        send("cancel")
+        assert sb.store.order(10001)["status_enum"] == "canceled"
+        before = len(sb.store.orders)
+        send("add")
+        assert len(sb.store.orders) == before + 50
+        assert send("send").json()["hooks"] == 1
+        assert sb.webhooks.wait_idle(10)
+        # The pay sent one order_paid of 10015, "send" another (the loaded orders theirs).
+        ids = [json.loads(d.body)["order"]["id"] for d in rx.received()]
+        assert ids.count(10015) == 2
+        assert send("see").json()
+        send("lose")
+        assert [r["kind"] for r in http.get(controls["lose"]["url"]).json()] == ["reset"]
+        send("heal")
+        assert http.get(controls["lose"]["url"]).json() == []
+
+
+def test_sandbox_plain_prints_the_facts_of_sandbox_json(tmp_path):
+    env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path), "COLUMNS": "80"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "igest_sync", "sandbox"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    # A sandbox that never prints must fail the test, not hang it.
+    watchdog = threading.Timer(30, proc.kill)
+    watchdog.start()
+    try:
+        lines: list[str] = []
+        while len(lines) < 2 or "see the webhooks sent" not in lines[-2]:
+            line = proc.stdout.readline()
+            assert line, "sandbox stopped printing before its last request:\n" + "".join(lines)
+            lines.append(line)
+        plain = "".join(lines)
+        js_url = next(w for w in plain.split() if w.endswith("/v1"))
+        facts = httpx.get(js_url.removesuffix("/v1") + "/_sandbox/config").json()
+    finally:
+        watchdog.cancel()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    for service in ("jumpseller", "igest", "vies"):
+        for value in facts[service].values():
+            assert value in plain, f"{service}: {value} is in --json, not in the plain form"
+    for row in facts["control"]:
+        assert row["url"] in plain and row["what"] in plain
+        if "body" in row:
+            assert json.dumps(row["body"], separators=(",", ":")) in plain
+
+
+def test_init_sandbox_writes_a_config_that_checks_out(tmp_path):
+    with start_sandbox(seed=True) as sb:
+        home = tmp_path / "home"
+        env = {**os.environ, "IGEST_SYNC_HOME": str(home)}
+        written = run_cli("init", "--sandbox", sb.control_url, env=env)
+        assert written.returncode == 0, written.stderr
+        assert "Next: igest-sync invoice" in written.stdout
+        config = tomllib.loads((home / "config.toml").read_text())
+        assert config["jumpseller"]["base_url"] == sb.jumpseller_base_url
+        assert config["igest"]["base_url"] == sb.igest_base_url
+        assert config["invoice"]["exemptions"]["domestic_goods"] == "M07"
+        assert "product_exemption_code" not in config["invoice"]
+        checked = run_cli("check", env=env)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+        again = run_cli("init", "--sandbox", sb.control_url, env=env)
+        assert again.returncode == 2
+        assert "--force" in again.stderr
+        forced = run_cli("init", "--sandbox", sb.jumpseller_base_url, "--force", env=env)
+        assert forced.returncode == 0, forced.stderr
+
+
+@pytest.mark.parametrize("where", ["http://127.0.0.1:9", "not-a-sandbox"])
+def test_init_sandbox_without_a_sandbox_there_says_how_to_start_one(tmp_path, where):
+    env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}
+    if where == "not-a-sandbox":
+        with Receiver() as rx:  # an HTTP server that is not the sandbox
+            result = run_cli("init", "--sandbox", rx.url.removesuffix("/hooks/in"), env=env)
+        assert result.returncode == 2
+        assert "is not an igest-sync sandbox" in result.stderr
+    else:
+        result = run_cli("init", "--sandbox", where, env=env)
+        assert result.returncode == 5
+        assert "igest-sync sandbox" in result.stderr
+    assert not (tmp_path / "config.toml").exists()
