@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import stat
 import subprocess
@@ -260,24 +259,6 @@ def test_sandbox_json_prints_one_line_then_serves_both_apis(tmp_path):
 
 
 @pytest.mark.slow(15)
-def test_demo_runs_the_whole_cycle_and_exits_0(tmp_path):
-    env = {**os.environ, "HOME": str(tmp_path), "COLUMNS": "80"}
-    result = run("demo", env=env, timeout=180)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for title in ("Checks", "Documents issued", "Products summary", "Stock summary"):
-        assert title in result.stdout
-    # The demo counts the 429s it met; that there are none over real sockets and real time is
-    # a timing claim (a loaded machine wakes a paced thread late): the benchmark's, and the
-    # rate-limit tests' on a virtual clock. A 429 met is waited out: the demo still exits 0.
-    assert re.search(r"429 responses: \d+\n", result.stdout)
-    assert "Demo finished." in result.stdout
-    # The real-time part: serve started, the hooks registered, an order invoiced from its
-    # webhook (the demo waits at most 30 s, and says so when the document does not come).
-    assert re.search(r"Order \d+ invoiced as FR A/\d+, [\d.]+ s after payment\.", result.stdout)
-    assert "serve stopped (exit code 0)." in result.stdout
-    assert max(len(line) for line in result.stdout.splitlines()) <= 80
-
-
 def test_an_init_refusal_is_printed_once(tmp_path):
     result = run(
         "init",
