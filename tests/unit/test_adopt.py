@@ -9,14 +9,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 
-from igest_sandbox import Sandbox
 from igest_sandbox.hosted_app import HOSTED_FAIR_TOTAL
-from igest_sync.adapters.igest import IgestClient
-from igest_sync.adapters.jumpseller.client import JumpsellerClient
-from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
+from igest_sync.config import Config
 from igest_sync.errors import UsageError
 from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.models import Action, Kind, WorkState
@@ -27,8 +23,7 @@ from igest_sync.runs.setup.adopt import AdoptRun
 from igest_sync.runs.setup.status import build_status
 from igest_sync.runs.wiring import credit_run
 from igest_sync.state.ledger import Ledger
-from tests.support.clock import FakeClock
-from tests.support.sandbox_clients import FAST_LIMITS
+from tests.support import inprocess_world
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 OCTOBER = (date(2026, 10, 1), date(2026, 10, 31))
@@ -36,40 +31,10 @@ OCTOBER = (date(2026, 10, 1), date(2026, 10, 31))
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple]:
-    clock = FakeClock(wall=NOW)
-    sb = Sandbox(hosted_app=True, clock=clock.wall, **FAST_LIMITS)
-    js_creds, ig_creds = sb.credentials["jumpseller"], sb.credentials["igest"]
-    config = Config(
-        path=tmp_path / "config.toml",
-        jumpseller=JumpsellerConfig(
-            js_creds["base_url"], js_creds["login"], js_creds["auth_token"], js_creds["login"]
-        ),
-        igest=IgestConfig(
-            ig_creds["base_url"], ig_creds["integration_key"], ig_creds["security_code"]
-        ),
-        invoice=InvoiceConfig(
-            start_date=date(2026, 11, 1),
-            link_documents=False,
-            product_exemption_code="M07",
-            shipping_exemption_code="M07",
-        ),
-    )
-    js = JumpsellerClient(
-        js_creds["base_url"],
-        js_creds["login"],
-        js_creds["auth_token"],
-        transport=httpx.WSGITransport(app=sb.jumpseller_app),
-        per_second=2000,
-        per_minute=200_000,
-    )
-    ig = IgestClient(
-        ig_creds["base_url"],
-        ig_creds["integration_key"],
-        ig_creds["security_code"],
-        transport=httpx.WSGITransport(app=sb.igest_app),
-    )
-    with Ledger(tmp_path / "state.sqlite3") as ledger, js, ig:
-        yield sb, config, ledger, js, ig
+    with inprocess_world.world(
+        tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"hosted_app": True}
+    ) as w:
+        yield w.sb, w.config, w.ledger, w.js, w.ig
 
 
 def adopt(world, first=OCTOBER[0], last=OCTOBER[1], **kwargs):
