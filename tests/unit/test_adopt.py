@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from igest_sandbox.hosted_app import HOSTED_FAIR_TOTAL
+from igest_sandbox.hosted_app import HOSTED_FAIR_TOTAL, HOSTED_SERIES
 from igest_sync.config import Config
 from igest_sync.errors import UsageError
 from igest_sync.fiscal.credit import CreditRequest
@@ -19,7 +19,7 @@ from igest_sync.models import Action, Kind, WorkState
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.runs.reconcile import Period, ReconcileRun
-from igest_sync.runs.setup.adopt import AdoptRun
+from igest_sync.runs.setup.adopt import AdoptRun, reviewed_periods
 from igest_sync.runs.setup.status import build_status
 from igest_sync.runs.wiring import credit_run
 from igest_sync.state.ledger import Ledger
@@ -39,7 +39,7 @@ def world(tmp_path: Path) -> Iterator[tuple]:
 
 def adopt(world, first=OCTOBER[0], last=OCTOBER[1], **kwargs):
     _, config, ledger, js, ig = world
-    return AdoptRun(RunContext.build(config, ledger, js, ig)).run(first, last, **kwargs)
+    return AdoptRun(RunContext.build(config, ledger, js, ig, now=NOW)).run(first, last, **kwargs)
 
 
 def by_number(report) -> dict:
@@ -262,3 +262,28 @@ def test_a_document_without_nif_is_matched_by_the_customer_name(world):
     )
     five = by_number(adopt(world, dry_run=True))["FR QI/5"]
     assert "the document names no customer" in five.how
+
+
+def test_a_period_reaching_past_today_is_reviewed_only_up_to_today(tmp_path):
+    """Days after today were not listed: the other integration may still invoice on them, and
+    a first run must stop for those documents (the period is remembered up to today only)."""
+    with inprocess_world.world(
+        tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"hosted_app": True}
+    ) as w:
+        run = AdoptRun(RunContext.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall))
+        report = run.run(date(2026, 11, 1), date(2026, 12, 31), confirm=lambda r: True)
+        assert report.recorded and reviewed_periods(w.ledger) == [
+            (date(2026, 11, 1), date(2026, 11, 20))
+        ]
+        # Five days later the hosted app, still on, invoices a sale at a fair.
+        w.clock.advance(days=5)
+        fair = [{"reference": "AZL-FEIRA", "description": "Azulejos", "quantity": "1", "unit_price": "20.00",
+                 "vat_rate": "23.00"}]  # fmt: skip
+        w.sb.igest.create_document(
+            {"type": "FR", "series": HOSTED_SERIES, "date": "2026-11-25",
+             "customer": {"name": "Consumidor final"}, "lines": fair, "finalize": True,
+             "prices_include_vat": True, "payment_method": "MB"}
+        )  # fmt: skip
+        with pytest.raises(UsageError) as stopped:
+            InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall()).run()
+        assert "of 2026-11-25" in stopped.value.message

@@ -53,16 +53,13 @@ def adopt(
       igest-sync adopt --from 2026-10-01 --to 2026-11-03
       igest-sync adopt --from 2026-10-01 --pick 'FR QI/5=9005' --yes
     """
-    from datetime import UTC, datetime
-
     from igest_sync import render
     from igest_sync.errors import UsageError
     from igest_sync.runs.setup.adopt import AdoptReport, AdoptRun
-    from igest_sync.timeutil import lisbon_date
 
     first_day = _parse_date(first, "--from")
     assert first_day is not None  # required
-    last_day = _parse_date(last, "--to") or lisbon_date(datetime.now(UTC))
+    last_day = _parse_date(last, "--to")  # None: today, by the run's clock
     picks: dict[str, int] = {}
     for item in pick or []:
         number, _, order = item.rpartition("=")

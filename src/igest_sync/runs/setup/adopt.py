@@ -159,16 +159,21 @@ class AdoptRun:
         self.ledger = context.ledger
         self.jumpseller = context.jumpseller
         self.igest = context.igest
+        self.clock = context.now
 
     def run(
         self,
         first: date,
-        last: date,
+        last: date | None = None,
         *,
         picks: dict[str, int] | None = None,
         dry_run: bool = False,
         confirm: Confirm | None = None,
     ) -> AdoptReport:
+        """Match the period's documents not ours (``last``: today when None) and record the
+        sure ones, after ``confirm``."""
+        today = lisbon_date(self.clock())
+        last = today if last is None else last
         if last < first:
             raise UsageError(
                 f"The period ends ({last}) before it starts ({first}).",
@@ -210,7 +215,10 @@ class AdoptRun:
                 label(match.document),
                 match.order_id,
             )
-        remember_reviewed(self.ledger, first, last)
+        # Days after today were not listed yet (the other integration may still issue on them):
+        # only the days up to today are reviewed, or a first run would pass their documents.
+        if first <= today:
+            remember_reviewed(self.ledger, first, min(last, today))
         return report
 
     # -- matching -------------------------------------------------------------------------------
