@@ -10,8 +10,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from igest_sandbox.hosted_app import HOSTED_FAIR_TOTAL, HOSTED_SERIES
+from igest_sync import cli
 from igest_sync.config import Config
 from igest_sync.errors import UsageError
 from igest_sync.fiscal.credit import CreditRequest
@@ -287,3 +289,14 @@ def test_a_period_reaching_past_today_is_reviewed_only_up_to_today(tmp_path):
         with pytest.raises(UsageError) as stopped:
             InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall()).run()
         assert "of 2026-11-25" in stopped.value.message
+
+
+@pytest.mark.parametrize("pick", ["FR QI/5", "=9005", "FR QI/5=", "FR QI/5=abc", "FR QI/5=²"])
+def test_a_malformed_pick_is_a_usage_error_before_anything_is_read(tmp_path, monkeypatch, pick):
+    monkeypatch.setenv("IGEST_SYNC_HOME", str(tmp_path))
+    result = CliRunner().invoke(cli.app, ["adopt", "--from", "2026-10-01", "--pick", pick])
+    # A UsageError (exit 2 with its hint, by the one mapping of errors), never a crash.
+    assert isinstance(result.exception, UsageError), result.exception
+    assert result.exception.message == (
+        f"--pick {pick!r}: expected the document number and the order id."
+    )

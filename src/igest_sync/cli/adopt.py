@@ -63,7 +63,8 @@ def adopt(
     picks: dict[str, int] = {}
     for item in pick or []:
         number, _, order = item.rpartition("=")
-        if not number.strip() or not order.strip().isdigit():
+        # isdecimal, not isdigit: "²" is a digit that int() refuses.
+        if not number.strip() or not order.strip().isdecimal():
             raise UsageError(
                 f"--pick {item!r}: expected the document number and the order id.",
                 hint="Example: --pick 'FR QI/5=9005'.",
