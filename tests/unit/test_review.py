@@ -359,3 +359,44 @@ def test_the_deadline_is_one_alert_then_the_reminder_and_a_rejection_alerts_no_o
         run_and_alert(datetime(2026, 11, 21, 18, 0, tzinfo=UTC))  # remind_failed_hours later
         assert [e[0] for e in alerted() if e[1] == "notice"] == [7, 7]
         assert not ig.finals()
+
+
+def test_a_lost_finalize_answer_then_approve_again_then_a_run_make_one_invoice(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    ig.faults.add("finalize_document", "timeout", after=True)  # finalized; the answer is lost
+    [lost] = review.approve(InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    assert lost.action == Action.FAILED and "tries again by itself" not in lost.detail
+    assert "igest-sync approve 7" in lost.detail and ledger.work(7).error == lost.detail
+    # The person approves again at once: looked up, adopted, attached; nothing finalized twice.
+    assert review.not_waiting(ledger, 7) is None
+    later = RUN_AT + timedelta(minutes=5)
+    [again] = review.approve(InvoiceRun.build(config(), ledger, js, ig, now=later), [7], [])
+    assert (again.action, again.number) == (Action.ADOPTED, "FR A/1")
+    report = run(ledger, js, ig, at=RUN_AT + timedelta(minutes=10))
+    assert report.outcomes == [] and report.exit_code == 0
+    assert len(ig.finals(REF)) == 1 and drafts(ig) == []
+    assert ig.calls.count("finalize_document") == 1
+    assert [d["public_id"] for d in js.documents[7]] == ["FR A/1"]
+
+
+def test_a_rejection_after_a_lost_finalize_answer_adopts_the_invoice_it_cannot_undo(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    ig.faults.add("finalize_document", "timeout", after=True)
+    review.approve(InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    assert review.not_waiting(ledger, 7) is None
+    outcome = review.reject(ledger, ig, 7, now=RUN_AT)
+    assert outcome.action == Action.ADOPTED and "credit" in outcome.detail
+    assert ledger.work(7).state == WorkState.FINAL and len(ig.finals(REF)) == 1
+
+
+def test_a_finalize_that_never_reached_igest_waits_for_approval_again_as_it_said(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    ig.faults.add("finalize_document", "timeout")  # not carried out
+    [lost] = review.approve(InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    assert "waits for approval again" in lost.detail
+    report = run(ledger, js, ig, at=RUN_AT + timedelta(minutes=10))
+    assert [o.action for o in report.outcomes] == [Action.DRAFTED]
+    assert not ig.finals() and len(drafts(ig)) == 1

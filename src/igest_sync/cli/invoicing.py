@@ -186,11 +186,16 @@ def approve(
             listed_only=not ids and not approve_all,
         )
         waiting = {d.order_id for d in report.waiting}
-        chosen = sorted(waiting) if approve_all else [i for i in ids if i in waiting]
-        for order_id in ids:
-            refused = flow.not_waiting(s.ledger, order_id)
-            if refused is not None:
-                report.outcomes.append(refused)
+        chosen = sorted(waiting)
+        if not approve_all:
+            # Named orders: their drafts, and approvals whose answer was lost (looked up again).
+            chosen = []
+            for order_id in ids:
+                refused = flow.not_waiting(s.ledger, order_id)
+                if refused is None:
+                    chosen.append(order_id)
+                else:
+                    report.outcomes.append(refused)
         if reject:
             for order_id in chosen:
                 report.outcomes.append(
@@ -198,7 +203,9 @@ def approve(
                 )
         elif chosen:
             # In payment order, as listed; the person sees exactly what is finalized.
-            chosen = [d.order_id for d in report.waiting if d.order_id in chosen]
+            chosen = [d.order_id for d in report.waiting if d.order_id in chosen] + [
+                i for i in chosen if i not in waiting
+            ]
             if not yes:
                 if json_out or not sys.stdin.isatty():
                     raise UsageError(

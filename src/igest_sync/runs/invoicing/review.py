@@ -25,7 +25,7 @@ instead of finalizing it. Here is what happens to such work afterwards:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,6 +40,7 @@ from igest_sync.models import (
     Kind,
     Order,
     OrderStatus,
+    Phase,
     WorkState,
 )
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
@@ -53,7 +54,7 @@ from igest_sync.runs.invoicing.review_list import (  # noqa: F401 (re-exported: 
     waiting_work,
 )
 from igest_sync.runs.services import IgestApi
-from igest_sync.state.ledger import Ledger, OrderRecord
+from igest_sync.state.ledger import Ledger, OrderRecord, WorkRecord
 from igest_sync.timeutil import LISBON, lisbon_date
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ log = logging.getLogger("igest_sync.invoice")
 
 # The first words of a rejected order's error: `status` and the alerts tell it apart.
 REJECTED = "rejected by a person"
+# What the issuer adds to a passing failure (``Issuer.failed``).
+RETRIES = "; the next run tries again by itself"
 
 # -- what a run reports of a draft it holds ----------------------------------------------------
 
@@ -188,10 +191,21 @@ class ApproveReport:
         }
 
 
+def interrupted_approval(work: WorkRecord | None) -> bool:
+    """An approval whose finalize got no answer (a timeout, a 502): iGEST may have finalized the
+    draft or not. Approving (or rejecting) it again looks it up first, like the next run."""
+    return (
+        work is not None
+        and work.state == WorkState.FAILED
+        and work.transient
+        and work.phase == Phase.FINALIZING
+    )
+
+
 def not_waiting(ledger: Ledger, order_id: int) -> ItemOutcome | None:
     """Why ``order_id`` cannot be approved or rejected (no draft of it waits), or None."""
     work = ledger.work(order_id)
-    if work is not None and work.state == WorkState.REVIEW:
+    if work is not None and (work.state == WorkState.REVIEW or interrupted_approval(work)):
         return None
     if work is None:
         why = "igest-sync knows no invoice work for it (see igest-sync status)"
@@ -229,9 +243,27 @@ def approve(run: ApprovingRun, order_ids: list[int], notices: list[str]) -> list
                 )
             )
             continue
-        outcomes.append(run.issue_one(order, notices, approved=True))
+        outcome = run.issue_one(order, notices, approved=True)
+        if outcome.action == Action.FAILED and run.settings.review:
+            outcome = _retried_how(run.ledger, order_id, outcome)
+        outcomes.append(outcome)
     run.followup.finish(notices)
     return outcomes
+
+
+def _retried_how(ledger: Ledger, order_id: int, outcome: ItemOutcome) -> ItemOutcome:
+    """In review mode the next run does not finalize a failed approval by itself: it looks the
+    draft up (finalized in iGEST: adopted) and otherwise lets it wait for approval again. The
+    failure says so, in the outcome and in the ledger (``status``)."""
+    if not outcome.transient:
+        return outcome
+    text = (
+        f"{outcome.detail.removesuffix(RETRIES)}; the next run looks it up in iGEST: adopted if "
+        f"finalized there, else its draft waits for approval again (`igest-sync approve "
+        f"{order_id}` looks it up and finalizes it now)"
+    )
+    ledger.fail(order_id, Kind.INVOICE, text, transient=True)
+    return replace(outcome, detail=text)
 
 
 def reject(
