@@ -108,6 +108,7 @@ def test_the_ceiling_to_the_cent_and_a_credit_note_that_makes_room(w):
     assert "never issued as exempt (M10)" in refused.detail
     assert 'vat_regime = "normal"' in refused.detail
     assert "product_exemption_code" in refused.detail and f"resend {over}" in refused.detail
+    assert "[invoice.exemptions] domestic_goods" in refused.detail  # the key that wins
     assert len(w.sb.igest.documents) == before  # nothing reached iGEST, not even a draft
     # A credit note (by hand, another series) brings the year back to 18,749.99: the order fits.
     by_hand(w, "0.01", credit_of=first, day="2026-12-01")

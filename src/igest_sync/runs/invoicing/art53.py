@@ -58,11 +58,13 @@ TELL_AT_WORKING_DAYS = 15
 # backdated one, in a series of its own) is seen within a week.
 FULL_RECOUNT = timedelta(days=7)
 
+# Both spellings of the domestic codes: [invoice.exemptions] wins over the older pair, so a
+# hint that named only one would leave M10 on the documents.
 CHARGE_VAT_HINT = (
-    'charge VAT from now on: set [invoice] vat_regime = "normal", clear [invoice] '
-    'product_exemption_code and shipping_exemption_code ("M10"), give the products their VAT '
-    "rate in Jumpseller, register for VAT with AT (ask your accountant), then `igest-sync resend "
-    "{order}`"
+    'charge VAT from now on: set [invoice] vat_regime = "normal", clear the "M10" exemption '
+    "codes ([invoice.exemptions] domestic_goods and domestic_shipping, or the older [invoice] "
+    "product_exemption_code and shipping_exemption_code), give the products their VAT rate in "
+    "Jumpseller, register for VAT with AT (ask your accountant), then `igest-sync resend {order}`"
 )
 
 
