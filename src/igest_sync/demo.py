@@ -57,6 +57,9 @@ def demo_config(
         {
             "warehouse": "ARM1",
             "exemptions": {"domestic_goods": "M07", "domestic_shipping": "M07"},
+            # The sandbox's iGEST stands for one whose seal is on: the demo (and the tests
+            # built on its config) read the same on any date, 1 January 2027 included.
+            "qualified_seal": True,
         }
     )
     if vies_base_url is not None:

@@ -87,6 +87,35 @@ def test_no_reminder_when_nothing_reaches_the_customer_through_igest_sync(tmp_pa
         assert seal_results(quiet, JANUARY_2027) == []
 
 
+def test_a_seal_confirmed_in_the_config_is_never_reminded(tmp_path):
+    with world(
+        tmp_path,
+        JANUARY_2027,
+        start_date=date(2027, 1, 1),
+        sandbox={"seed": False},
+        link_documents=True,
+        email_customer=True,
+        qualified_seal=True,
+    ) as confirmed:
+        assert seal_results(confirmed, NEW_YEAR) == []  # no reminder, on the day or after
+        run = InvoiceRun.build(
+            confirmed.config, confirmed.ledger, confirmed.js, confirmed.ig, now=JANUARY_2027
+        ).run()
+        assert not any("Lei 73-A/2025" in n for n in run.notices + run.quiet_notices)
+        [line] = [
+            r
+            for r in run_checks(
+                confirmed.config,
+                confirmed.js,
+                confirmed.ig,
+                ledger=confirmed.ledger,
+                now=JANUARY_2027,
+            )
+            if r.name == SEAL
+        ]
+        assert line.ok and not line.warning and "qualified_seal" in line.detail
+
+
 def test_the_document_reaching_the_customer_is_igests_own(w):
     """The order gets a link to iGEST's PDF, the email is iGEST's: no PDF is fetched, built or
     changed on the way."""

@@ -69,6 +69,9 @@ class InvoiceConfig:
     credit_lookback_days: int = 90
     link_documents: bool = True  # attach the document to the Jumpseller order
     email_customer: bool = False
+    # The merchant confirms that iGEST puts a qualified seal on its PDFs (Lei 73-A/2025, from
+    # 2027): no reminder then, and `check` says it was confirmed in the config.
+    qualified_seal: bool = False
     email_max_age_days: int = 3
     concurrency: int = 4
     remind_failed_hours: int = 24  # a failure already shown is shown again after this long

@@ -6,6 +6,7 @@ emails documents is reminded, once, to confirm it is on.
 
 The reminder comes from 2027-01-01 with ``check`` or the first run that changes something,
 whichever comes first; the ledger remembers it (``check`` without a state file always shows it).
+A merchant who has confirmed it sets ``[invoice] qualified_seal = true``: no reminder at all.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ REMINDER = (
 
 def applies(settings: InvoiceConfig, today: date) -> bool:
     """From 2027, for a store whose documents reach the customer through igest-sync."""
-    return today >= SEAL_FROM and (settings.link_documents or settings.email_customer)
+    return (
+        today >= SEAL_FROM
+        and not settings.qualified_seal
+        and (settings.link_documents or settings.email_customer)
+    )
 
 
 def reminder_text(settings: InvoiceConfig) -> str:

@@ -30,7 +30,7 @@ from igest_sync.runs.invoicing.art53 import (
     Art53Guard,
     eur,
 )
-from igest_sync.runs.setup.seal import applies, reminded_on, seal_reminder
+from igest_sync.runs.setup.seal import SEAL_FROM, applies, reminded_on, seal_reminder
 from igest_sync.timeutil import lisbon_date
 
 if TYPE_CHECKING:
@@ -141,6 +141,10 @@ def run_checks(
     reminder = seal_reminder(config.invoice, ledger, today)
     if reminder is not None:
         results.append(CheckResult(SEAL_CHECK, True, reminder, warning=True))
+    elif config.invoice.qualified_seal and today >= SEAL_FROM:
+        results.append(
+            CheckResult(SEAL_CHECK, True, "confirmed on in iGEST (the config's qualified_seal)")
+        )
     elif given and applies(config.invoice, today):
         # Reminded once already: a quiet line, not the reminder again.
         results.append(
