@@ -121,3 +121,22 @@ def test_init_sandbox_without_a_sandbox_there_says_how_to_start_one(tmp_path, wh
         assert result.returncode == 5
         assert "igest-sync sandbox" in result.stderr
     assert not (tmp_path / "config.toml").exists()
+
+
+@pytest.mark.parametrize("typed", ["", "notaurl", "http://[::1", "ftp://127.0.0.1:9"])
+def test_init_sandbox_with_what_is_no_url_is_a_usage_error(tmp_path, typed):
+    # Before: an unparseable URL ended as an internal error (exit 70), a word as "no sandbox
+    # answers" (exit 5): a typing mistake is the user's to fix, with exit 2.
+    env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}
+    result = run_cli("init", "--sandbox", typed, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "is not an http:// URL" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "config.toml").exists()
+
+
+def test_init_sandbox_checks_the_start_date_before_asking_anyone(tmp_path):
+    env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}
+    result = run_cli(
+        "init", "--sandbox", "http://127.0.0.1:9", "--start-date", "2026-02-30", env=env
+    )
+    assert result.returncode == 2 and "--start-date" in result.stderr

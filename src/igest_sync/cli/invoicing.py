@@ -122,7 +122,7 @@ def approve(
     ctx: typer.Context,
     order_ids: Annotated[
         list[int] | None,
-        typer.Argument(help="Orders whose drafts to finalize (or reject).", metavar="ORDER..."),
+        typer.Argument(help="Orders whose drafts to finalize (or reject).", metavar="ORDER_ID"),
     ] = None,
     approve_all: Annotated[
         bool, typer.Option("--all", help="Finalize every draft that waits.")

@@ -268,7 +268,16 @@ def _init_for_sandbox(path: Path, url: str, start_date: str | None, *, force: bo
     from igest_sync.demo import demo_config
     from igest_sync.errors import TransportError, UsageError
 
+    # What is typed is checked before anything is asked of the network.
+    first_day = _parse_date(start_date, "--start-date") if start_date else None
     root = url.strip().rstrip("/").removesuffix("/v1")
+    sandbox_hint = "Pass the Jumpseller URL `igest-sync sandbox` prints, e.g. http://127.0.0.1:PORT"
+    try:
+        scheme_ok = httpx.URL(root).scheme in ("http", "https") and bool(httpx.URL(root).host)
+    except httpx.InvalidURL:
+        scheme_ok = False
+    if not scheme_ok:
+        raise UsageError(f"--sandbox {url!r} is not an http:// URL.", hint=sandbox_hint)
     try:
         answer = httpx.get(f"{root}/_sandbox/config", timeout=5)
         facts = answer.json() if answer.status_code == 200 else None
@@ -282,10 +291,8 @@ def _init_for_sandbox(path: Path, url: str, start_date: str | None, *, force: bo
         facts = None
     if not isinstance(facts, dict) or "jumpseller" not in facts:
         raise UsageError(
-            f"{root} is not an igest-sync sandbox (no /_sandbox/config there).",
-            hint="Pass the Jumpseller URL `igest-sync sandbox` prints, e.g. http://127.0.0.1:PORT",
+            f"{root} is not an igest-sync sandbox (no /_sandbox/config there).", hint=sandbox_hint
         )
-    first_day = _parse_date(start_date, "--start-date") if start_date else None
     values = demo_config(
         facts,
         # The sandbox's orders are from November 2026: the day they start.
