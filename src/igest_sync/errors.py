@@ -1,7 +1,7 @@
 """The one exception tree of igest-sync.
 
 Adapters translate every httpx error and error status into these at one boundary; the core
-raises them; the CLI (``cli/session.py``) alone turns them into a one-line message, a hint and
+raises them; the CLI (``cli/errors.py``) alone turns them into a one-line message, a hint and
 an exit code.
 Nothing else of httpx, sqlite3 or tomllib escapes the module that uses it.
 

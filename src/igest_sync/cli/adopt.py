@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from igest_sync.cli.session import JsonOption, _parse_date, finish, session
+from igest_sync.cli.session import JsonOption, parse_date, finish, session
 
 
 def adopt(
@@ -57,9 +57,9 @@ def adopt(
     from igest_sync.errors import UsageError
     from igest_sync.runs.setup.adopt import AdoptReport, AdoptRun
 
-    first_day = _parse_date(first, "--from")
+    first_day = parse_date(first, "--from")
     assert first_day is not None  # required
-    last_day = _parse_date(last, "--to")  # None: today, by the run's clock
+    last_day = parse_date(last, "--to")  # None: today, by the run's clock
     picks: dict[str, int] = {}
     for item in pick or []:
         number, _, order = item.rpartition("=")

@@ -9,7 +9,7 @@ import typer
 
 from igest_sync.cli.session import (
     JsonOption,
-    _parse_date,
+    parse_date,
     finish,
     session,
     state_of,
@@ -168,7 +168,7 @@ def reconcile(
     from igest_sync.runs.invoicing.invoice import InvoiceRun
     from igest_sync.runs.reconcile import Period, ReconcileRun
 
-    first_day, last_day = _parse_date(first, "--from"), _parse_date(last, "--to")
+    first_day, last_day = parse_date(first, "--from"), parse_date(last, "--to")
     assert first_day is not None and last_day is not None  # both options are required
     period = Period(first_day, last_day)
     # Without --fix it reads both services (and, when there is a state file, which invoices

@@ -10,7 +10,7 @@ import typer
 
 from igest_sync.cli.session import (
     JsonOption,
-    _parse_date,
+    parse_date,
     finish,
     load_config,
     session,
@@ -54,7 +54,7 @@ def invoice(
     from igest_sync import render
     from igest_sync.runs.invoicing.invoice import InvoiceRun
 
-    since_date = _parse_date(since, "--since")
+    since_date = parse_date(since, "--since")
     with session(ctx, dry_run=dry_run) as s, render.progress("Invoicing orders") as progress:
         assert s.ledger is not None
         report = InvoiceRun(s.context, progress=progress).run(since=since_date, dry_run=dry_run)
@@ -278,7 +278,7 @@ def status(
             f"--fail-if-late {fail_if_late} is not a number of hours.", hint="For example: 24."
         )
     cli = state_of(ctx)
-    since_date = _parse_date(since, "--since")
+    since_date = parse_date(since, "--since")
     # The store's name titles the report (an agency runs one home per store); the config is
     # optional here: status works on a bare state file too.
     store = None

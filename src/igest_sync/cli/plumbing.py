@@ -270,7 +270,7 @@ def interrupted(exc: KeyboardInterrupt) -> None:
 # -- parsing ---------------------------------------------------------------------------------
 
 
-def _parse_date(value: str | None, flag: str) -> date | None:
+def parse_date(value: str | None, flag: str) -> date | None:
     if value is None:
         return None
     try:

@@ -83,8 +83,10 @@ def sandbox(
 def demo() -> None:
     """Run a full cycle against the built-in sandbox: no credentials, no network.
 
-    Starts the emulators, writes a temporary config and state, invoices the paid orders,
-    pays a pending order and invoices again, syncs products and stock, and shows the status.
+    Starts the emulators, writes a temporary config and state, checks it, adopts what the
+    hosted app invoiced, invoices the paid orders, pays a pending order and invoices again,
+    syncs products and stock, shows the status, then installs the webhooks and starts serve,
+    which invoices one more order from its webhook.
 
     \b
     Examples:

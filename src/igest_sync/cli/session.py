@@ -9,44 +9,33 @@ command (or a branch that edits one) does not need to know which of the three ho
 from __future__ import annotations
 
 from igest_sync.cli.composition import (
-    Session,
     config_path,
     load_config,
     make_clients,
     make_vies,
     pace_file,
-    send_alerts,
     session,
     setup_logging,
     state_path,
 )
-from igest_sync.cli.errors import finish, handle_error, main, run_app, wants_json
+from igest_sync.cli.errors import finish, main, run_app
 from igest_sync.cli.plumbing import (
-    GLOBAL_FLAGS,
-    GLOBAL_VALUE_OPTIONS,
-    CliState,
     Group,
     JsonOption,
-    _parse_date,
+    parse_date,
     exit_codes_help,
     hoist_global_options,
     show_version,
     state_of,
-    version_text,
 )
 
 __all__ = [
-    "GLOBAL_FLAGS",
-    "GLOBAL_VALUE_OPTIONS",
-    "CliState",
     "Group",
     "JsonOption",
-    "Session",
-    "_parse_date",
+    "parse_date",
     "config_path",
     "exit_codes_help",
     "finish",
-    "handle_error",
     "hoist_global_options",
     "load_config",
     "main",
@@ -54,12 +43,9 @@ __all__ = [
     "make_vies",
     "pace_file",
     "run_app",
-    "send_alerts",
     "session",
     "setup_logging",
     "show_version",
     "state_of",
     "state_path",
-    "version_text",
-    "wants_json",
 ]

@@ -12,7 +12,7 @@ import typer
 
 from igest_sync.cli.session import (
     JsonOption,
-    _parse_date,
+    parse_date,
     session,
     state_of,
 )
@@ -193,7 +193,7 @@ def init(
     first_day = ask(
         start_date, "First day to invoice (orders paid before it are never invoiced)", today
     )
-    chosen = _parse_date(first_day, "--start-date")
+    chosen = parse_date(first_day, "--start-date")
     assert chosen is not None
     # Optional (only `serve` needs it), so asked last and never reported missing.
     hooks_token = ask_secret(
@@ -269,7 +269,7 @@ def _init_for_sandbox(path: Path, url: str, start_date: str | None, *, force: bo
     from igest_sync.errors import TransportError, UsageError
 
     # What is typed is checked before anything is asked of the network.
-    first_day = _parse_date(start_date, "--start-date") if start_date else None
+    first_day = parse_date(start_date, "--start-date") if start_date else None
     root = url.strip().rstrip("/").removesuffix("/v1")
     sandbox_hint = "Pass the Jumpseller URL `igest-sync sandbox` prints, e.g. http://127.0.0.1:PORT"
     try:
