@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from igest_sync.cli.session import JsonOption, parse_date, finish, session
+from igest_sync.cli.session import JsonOption, finish, parse_date, session
 
 
 def adopt(

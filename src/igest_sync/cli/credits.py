@@ -9,8 +9,8 @@ import typer
 
 from igest_sync.cli.session import (
     JsonOption,
-    parse_date,
     finish,
+    parse_date,
     session,
     state_of,
 )

@@ -10,9 +10,9 @@ import typer
 
 from igest_sync.cli.session import (
     JsonOption,
-    parse_date,
     finish,
     load_config,
+    parse_date,
     session,
     setup_logging,
     state_of,

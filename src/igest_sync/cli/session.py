@@ -22,9 +22,9 @@ from igest_sync.cli.errors import finish, main, run_app
 from igest_sync.cli.plumbing import (
     Group,
     JsonOption,
-    parse_date,
     exit_codes_help,
     hoist_global_options,
+    parse_date,
     show_version,
     state_of,
 )
@@ -32,7 +32,6 @@ from igest_sync.cli.plumbing import (
 __all__ = [
     "Group",
     "JsonOption",
-    "parse_date",
     "config_path",
     "exit_codes_help",
     "finish",
@@ -42,6 +41,7 @@ __all__ = [
     "make_clients",
     "make_vies",
     "pace_file",
+    "parse_date",
     "run_app",
     "session",
     "setup_logging",
