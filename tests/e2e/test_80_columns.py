@@ -55,6 +55,18 @@ def command_paths() -> list[list[str]]:
     return paths
 
 
+def test_the_help_patches_to_typer_still_take_effect() -> None:
+    # cli/plumbing.py patches two private corners of Typer (its TextWrapper, TyperArgument's
+    # usage name): on a Typer where they moved, help would quietly go back to "{ORDER_ID}"
+    # and to breaking "igest-" / "sync/1" at a hyphen. This says so loudly instead.
+    runner = CliRunner()
+    resend = runner.invoke(app, ["resend", "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert "[ORDER_ID]..." in resend.output and "{ORDER_ID}" not in resend.output
+    from typer._click import _textwrap  # the module plumbing patches
+
+    assert getattr(_textwrap.TextWrapper, "keeps_words_whole", False)
+
+
 @pytest.mark.parametrize("path", command_paths(), ids=lambda p: " ".join(p) or "igest-sync")
 def test_help_at_80_columns_cuts_no_word(path: list[str]) -> None:
     runner = CliRunner()
