@@ -337,3 +337,32 @@ def test_serve_units_sharing_one_catch_up_list_igest_once(ledger):
         )
         assert unit.issue(paid_order(order_id)).action == Action.ISSUED
     assert len(igest.called("find_documents")) == 1
+
+
+def test_a_rebuild_listing_does_not_answer_for_an_order_paid_before_it(ledger):
+    """A rebuild (or a --since backfill) lists iGEST from its floor; work of an order paid
+    before the floor (its invoice dated then) was answered by that listing as "nothing there"
+    and issued a second time. One listing now: the days before the floor are looked up too."""
+    igest = FakeIgest()
+    held = igest.hold(REF, "final", "12.30", day=date(2026, 11, 10))
+    ledger.ensure_work(ORDER, Kind.INVOICE, REF, unverified=True)
+    issuer = Issuer(RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY)
+    issuer.use_listing({}, date(2026, 11, 15))  # the run's listing from its floor: empty
+    paid = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+    assert issuer.issue(paid_order(ORDER, paid_at=paid)).action == Action.ADOPTED
+    assert igest.called("create_document") == []
+    assert igest.called("find_documents") == [
+        {"date_from": date(2026, 11, 10), "date_to": date(2026, 11, 14)}
+    ]
+    assert [d.id for d in igest.finals(REF)] == [held.id]
+
+
+def test_a_listing_handed_twice_counts_each_document_once(ledger):
+    igest = FakeIgest()
+    held = igest.hold(REF, "final", "12.30")
+    ledger.ensure_work(ORDER, Kind.INVOICE, REF, unverified=True)
+    issuer = Issuer(RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY)
+    issuer.use_listing({REF: [held]})
+    issuer.use_listing({REF: [held]})  # serve's units share one catch-up
+    outcome = issuer.issue(paid_order(ORDER))
+    assert outcome.action == Action.ADOPTED and "final documents" not in outcome.detail

@@ -45,6 +45,18 @@ class CatchUp:
         self.listed_from: date | None = None  # the first day listed, once there is a listing
         self.known: Known = {}
 
+    def seed(self, known: Known, since: date | None) -> None:
+        """The run listed iGEST from ``since`` already (a first run or a rebuild, None: all of
+        it): those days answer from that listing; an order paid before them is still looked
+        up in the days before (``cover``)."""
+        for ref, docs in known.items():
+            held = self.known.setdefault(ref, [])
+            ids = {d.id for d in held}  # serve's units share one: a document counted once
+            held.extend(d for d in docs if d.id not in ids)
+        day = since or date.min
+        if self.listed_from is None or day < self.listed_from:
+            self.listed_from = day
+
     def cover(self, since: date | None) -> Known:
         """The documents dated on or after ``since`` (the payment day of the order about to be
         looked up; None: from the start date, or all), listing the days not yet listed."""

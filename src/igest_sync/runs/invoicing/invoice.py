@@ -167,7 +167,10 @@ class InvoiceRun:
             return report
         report.outcomes.extend(plan.skipped)
         if plan.fresh and plan.orders:
-            self.issuer.use_listing(igest_documents_since(self.igest, plan.floor, listed))
+            self.issuer.use_listing(
+                igest_documents_since(self.igest, plan.floor, listed),
+                None if plan.floor == date.min else plan.floor,
+            )
         self._issue_all(plan.orders, report)
         # Review mode: drafts due without a person (the automatic hour, or review turned off)
         # or whose order was cancelled, and a notice for each still waiting past the deadline.

@@ -86,9 +86,6 @@ class Issuer:
         self.ledger = ledger
         self.igest = igest
         self.today = today
-        # external_reference -> documents, from one listing when the ledger started empty
-        # (use_listing).
-        self.known: dict[str, list[IssuedDocument]] | None = None
         self.crash_hook = crash_hook
         # Before a document sent without a look-up: what iGEST issued since its order was paid.
         # (serve's worker hands the same one to each of its units: runs/catch_up.py)
@@ -98,9 +95,13 @@ class Issuer:
         # The small-business exemption's ceiling (art. 53 CIVA), when the merchant declared it.
         self.art53 = guard_for(settings, ledger, igest, today)
 
-    def use_listing(self, known: dict[str, list[IssuedDocument]] | None) -> None:
-        """This run listed iGEST's documents (the ledger was empty): answer lookups from it."""
-        self.known = known
+    def use_listing(
+        self, known: dict[str, list[IssuedDocument]], since: date | None = None
+    ) -> None:
+        """This run listed iGEST's documents from ``since`` (the ledger was empty, or is being
+        rebuilt): look-ups of those days answer from it. One listing for both: an order paid
+        before ``since`` is looked up in the days before, not taken as absent."""
+        self.catch_up.seed(known, since)
 
     def _step(self, name: str) -> None:
         if self.crash_hook is not None:
@@ -295,12 +296,10 @@ class Issuer:
         """Find what iGEST already holds for this work; adopt a final document if any."""
         self._step("lookup")
         unsent = work.phase in (None, Phase.UNVERIFIED) and work.state not in IN_FLIGHT
-        if self.known is not None and unsent and not force_lookup:
-            # This run listed iGEST's documents already: the listing answers for this work.
-            found = list(self.known.get(ref, []))
-        elif unsent and not force_lookup:
-            # Never sent, but iGEST may hold its document all the same (a state file put back
-            # from an older copy): the run's listing since the order was paid answers.
+        if unsent and not force_lookup:
+            # Never sent, but iGEST may hold its document all the same (a first run, a rebuild,
+            # a state file put back from an older copy): the run's listing of the days since
+            # the order was paid answers.
             found = list(self.catch_up.cover(since).get(ref, []))
         elif work.phase or force_lookup or work.state in IN_FLIGHT:
             found = list(self.igest.find_documents(external_reference=ref))
