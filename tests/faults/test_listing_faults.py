@@ -120,6 +120,7 @@ def test_orders_survive_a_kill_while_the_first_of_them_is_issued(sb, cli: Cli):
     deadline = time.monotonic() + 30
     while not requests_to(sb, "igest", "POST", FINALIZE_POST) and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert requests_to(sb, "igest", "POST", FINALIZE_POST), "the run never reached a finalize"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
     assert cli("invoice").code == 0
@@ -163,6 +164,8 @@ def _kill_on_the_second_page(sb, cli: Cli) -> None:
     deadline = time.monotonic() + 30
     while len(_listings(sb)) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
+    # Else the kill would land somewhere else and the test would prove nothing.
+    assert len(_listings(sb)) >= 2, "the run never asked for the listing's second page"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
     sb.faults.clear()
