@@ -42,3 +42,28 @@ def test_wrong_values_name_the_key(tmp_path, extra, expected):
     with pytest.raises(ConfigError) as error:
         load(tmp_path, extra)
     assert any(expected in p for p in error.value.problems), error.value.problems
+
+
+def test_art53_checks_the_exemption_code_that_takes_effect(tmp_path):
+    # [invoice.exemptions] domestic_goods wins over product_exemption_code: a config whose
+    # old key says M10 while the new one says M09 was accepted, and its documents were never
+    # guarded (the guard watches M10 lines).
+    with pytest.raises(ConfigError) as error:
+        load(
+            tmp_path,
+            'vat_regime = "art53"\nproduct_exemption_code = "M10"\n'
+            '[invoice.exemptions]\ndomestic_goods = "M09"\n',
+        )
+    assert any(
+        "[invoice.exemptions] domestic_goods: 'M09'" in p and 'set it to "M10"' in p
+        for p in error.value.problems
+    ), error.value.problems
+
+
+def test_art53_with_m10_under_the_newer_keys(tmp_path):
+    config = load(
+        tmp_path,
+        'vat_regime = "art53"\n[invoice.exemptions]\ndomestic_goods = "M10"\n'
+        'domestic_shipping = "M10"\n',
+    )
+    assert config.invoice.vat_regime == "art53"

@@ -324,11 +324,22 @@ def _cross_checks(
         elif rate != 0 and exemption is not None:
             warnings.append(f"{label}: [products] exemption_code: ignored, vat_rate is {rate}")
     if invoice.get("vat_regime") == "art53" and ("invoice", "vat_regime") not in failed:
-        # Under the small-business regime every domestic document is exempt as M10.
-        for key in ("product_exemption_code", "shipping_exemption_code"):
-            if invoice.get(key) not in (None, "M10") and ("invoice", key) not in failed:
+        # Under the small-business regime every domestic document is exempt as M10: the code
+        # that takes effect is checked ([invoice.exemptions] wins over the older keys).
+        domestic = invoice.get("exemptions", {})
+        for kind, legacy in (
+            ("goods", "product_exemption_code"),
+            ("shipping", "shipping_exemption_code"),
+        ):
+            newer = f"domestic_{kind}"
+            key, code = (
+                (f"[invoice.exemptions] {newer}", domestic.get(newer))
+                if isinstance(domestic, dict) and domestic.get(newer) is not None
+                else (f"[invoice] {legacy}", invoice.get(legacy))
+            )
+            if code not in (None, "M10") and ("invoice", legacy) not in failed:
                 problems.append(
-                    f'{label}: [invoice] {key}: {invoice[key]!r}, but vat_regime is "art53" '
+                    f'{label}: {key}: {code!r}, but vat_regime is "art53" '
                     '(the small-business exemption, art. 53 CIVA): set it to "M10", or set '
                     'vat_regime = "normal" if you charge VAT'
                 )
