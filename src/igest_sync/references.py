@@ -22,9 +22,13 @@ KEY_LENGTH = 10  # hex digits: 40 bits, against the few requests one order ever 
 _KEY = re.compile(rf"r[0-9a-f]{{{KEY_LENGTH}}}")
 
 
+# What every reference igest-sync writes starts with, whatever the store.
+PREFIX = "jumpseller:"
+
+
 def store_prefix(store: str) -> str:
     """What every reference of this store's documents starts with (``jumpseller:{store}:``)."""
-    return f"jumpseller:{store}:"
+    return f"{PREFIX}{store}:"
 
 
 def external_reference(store: str, order_id: int, kind: str = "invoice") -> str:

@@ -43,6 +43,7 @@ from igest_sync.models import (
     OrderStatus,
     WorkState,
 )
+from igest_sync.references import PREFIX
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.discover import customer_name, record_order
 from igest_sync.state.ledger import Ledger
@@ -51,7 +52,7 @@ from igest_sync.timeutil import lisbon_date
 log = logging.getLogger("igest_sync.adopt")
 
 SALES_TYPES = (DocumentType.FT, DocumentType.FR, DocumentType.FS)
-OUR_PREFIX = "jumpseller:"  # every store's references of igest-sync, this store's or another's
+OUR_PREFIX = PREFIX  # every store's references of igest-sync, this store's or another's
 FINAL_CONSUMER = "999999990"
 # Orders created this long before the period and paid in it are among its sales.
 ORDER_LOOKBACK = timedelta(days=30)
