@@ -24,6 +24,11 @@ class Kind(StrEnum):
     CREDIT = "credit"
 
 
+# The first words of the error of an order a person rejected (``approve --reject``): the
+# runs, `status` and the alerts tell such a failure apart by them.
+REJECTED = "rejected by a person"
+
+
 class WorkState(StrEnum):
     """``work.state`` in the ledger: pending → requested → draft → finalizing → final | failed.
 

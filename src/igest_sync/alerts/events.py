@@ -25,6 +25,7 @@ from igest_sync.errors import (
     StateError,
     TransportError,
 )
+from igest_sync.models import REJECTED
 
 if TYPE_CHECKING:
     from igest_sync.config import Config
@@ -84,7 +85,7 @@ def failure_events(ledger: Ledger, *, include_transient: bool) -> list[Event]:
     for work in ledger.work_in_states("failed"):
         if work.transient and not include_transient:
             continue
-        if (work.error or "").startswith("rejected by a person"):
+        if (work.error or "").startswith(REJECTED):
             continue  # approve --reject: the person who rejected it knows (status lists it)
         order = ledger.order(work.order_id)
         reason = work.error or "no reason recorded"

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from igest_sync.errors import ApiError, AuthError, IgestSyncError, NotFound
 from igest_sync.models import (
+    REJECTED,
     Action,
     DocumentDraft,
     DocumentFacts,
@@ -88,8 +89,6 @@ class ApprovingRun(Protocol):
 
 log = logging.getLogger("igest_sync.invoice")
 
-# The first words of a rejected order's error: `status` and the alerts tell it apart.
-REJECTED = "rejected by a person"
 # What the issuer adds to a passing failure (``Issuer.failed``).
 RETRIES = "; the next run tries again by itself"
 
