@@ -74,52 +74,31 @@ def _command() -> Any:
 
 
 def _make_clients(real: Any, sandbox: Any, clock: Any) -> Any:
-    from igest_sync.adapters.igest import IgestClient
-    from igest_sync.adapters.jumpseller.client import JumpsellerClient
+    """The CLI's own ``make_clients`` (``real``), with what a test supplies: a transport to the
+    sandbox's emulators (only for a base URL that is the sandbox's), and the pacing clock."""
 
     def make_clients(config: Any, state_file: Path) -> tuple[Any, Any]:
-        from igest_sync.cli import composition
-
-        js_app = (
-            sandbox.jumpseller_app
-            if config.jumpseller.base_url == sandbox.jumpseller_base_url
-            else None
-        )
-        ig_app = sandbox.igest_app if config.igest.base_url == sandbox.igest_base_url else None
         pacing = (
             {}
             if clock is None
             else {"clock": clock, "sleep": clock.sleep, "wall_clock": clock.time}
         )
-        js = JumpsellerClient(
-            config.jumpseller.base_url,
-            config.jumpseller.login,
-            config.jumpseller.auth_token,
-            pace_file=session_pace_file(state_file, "jumpseller"),
-            credentials_where=composition._where(config, "jumpseller", "login", "auth_token"),
-            transport=httpx.WSGITransport(app=js_app) if js_app is not None else None,
-            **pacing,
-        )
-        ig = IgestClient(
-            config.igest.base_url,
-            config.igest.integration_key,
-            config.igest.security_code,
-            pace_file=session_pace_file(state_file, "igest"),
-            credentials_where=composition._where(
-                config, "igest", "integration_key", "security_code"
+
+        def options(app: Any, base_url: str, own_url: str) -> dict[str, Any]:
+            if base_url != own_url:
+                return dict(pacing)  # another host: over the network, as configured
+            return {**pacing, "transport": httpx.WSGITransport(app=app)}
+
+        return real(
+            config,
+            state_file,
+            jumpseller_options=options(
+                sandbox.jumpseller_app, config.jumpseller.base_url, sandbox.jumpseller_base_url
             ),
-            transport=httpx.WSGITransport(app=ig_app) if ig_app is not None else None,
-            **pacing,
+            igest_options=options(sandbox.igest_app, config.igest.base_url, sandbox.igest_base_url),
         )
-        return js, ig
 
     return make_clients
-
-
-def session_pace_file(state_file: Path, service: str) -> Path:
-    from igest_sync.cli.composition import pace_file
-
-    return pace_file(state_file, service)
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -71,7 +71,15 @@ def pace_file(state_file: Path, service: str) -> Path:
     return state_file.with_name(f"{state_file.name}.{service}-pace")
 
 
-def make_clients(config: Config, state_file: Path) -> tuple[JumpsellerClient, IgestClient]:
+def make_clients(
+    config: Config,
+    state_file: Path,
+    *,
+    jumpseller_options: dict[str, Any] | None = None,
+    igest_options: dict[str, Any] | None = None,
+) -> tuple[JumpsellerClient, IgestClient]:
+    """The two clients of a command. ``*_options``: more keyword arguments for a client (the
+    tests' in-process runner adds a transport to the sandbox and a virtual clock)."""
     from igest_sync.adapters.igest import IgestClient
     from igest_sync.adapters.jumpseller.client import JumpsellerClient
 
@@ -81,6 +89,7 @@ def make_clients(config: Config, state_file: Path) -> tuple[JumpsellerClient, Ig
         config.jumpseller.auth_token,
         pace_file=pace_file(state_file, "jumpseller"),
         credentials_where=_where(config, "jumpseller", "login", "auth_token"),
+        **(jumpseller_options or {}),
     )
     ig = IgestClient(
         config.igest.base_url,
@@ -88,6 +97,7 @@ def make_clients(config: Config, state_file: Path) -> tuple[JumpsellerClient, Ig
         config.igest.security_code,
         pace_file=pace_file(state_file, "igest"),
         credentials_where=_where(config, "igest", "integration_key", "security_code"),
+        **(igest_options or {}),
     )
     return js, ig
 
