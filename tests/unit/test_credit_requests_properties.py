@@ -15,7 +15,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
+from igest_sync.config import Config
 from igest_sync.errors import UsageError
 from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.fiscal.credit_identity import RequestIdentity
@@ -25,6 +25,7 @@ from igest_sync.runs.invoicing.issuer import Issuer
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.wiring import credit_run
 from igest_sync.state.ledger import Ledger
+from tests.support.configs import fake_config
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 
 D = Decimal
@@ -76,12 +77,7 @@ ops = st.lists(
 
 
 def config() -> Config:
-    return Config(
-        path=Path("config.toml"),
-        jumpseller=JumpsellerConfig("http://js", "login", "token", STORE),
-        igest=IgestConfig("http://ig", "key", "code"),
-        invoice=InvoiceConfig(link_documents=False),
-    )
+    return fake_config(store=STORE, login="login", link_documents=False)
 
 
 def final_ncs(igest: FakeIgest) -> list:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
+from igest_sync.config import Config
 from igest_sync.models import Action, OrderLine, Tax
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.state.ledger import Ledger
+from tests.support.configs import fake_config
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 
 WRITES = {"create_document", "finalize_document", "delete_document", "email_document"}
@@ -34,13 +35,7 @@ BAD_RATE = OrderLine(
 
 
 def config(**invoice: object) -> Config:
-    settings = {"start_date": date(2026, 11, 1), "concurrency": 1} | invoice
-    return Config(
-        path=Path("config.toml"),
-        jumpseller=JumpsellerConfig("http://js", "loja", "token", "loja"),
-        igest=IgestConfig("http://ig", "key", "code"),
-        invoice=InvoiceConfig(**settings),  # type: ignore[arg-type]
-    )
+    return fake_config(**({"start_date": date(2026, 11, 1), "concurrency": 1} | invoice))
 
 
 @pytest.fixture

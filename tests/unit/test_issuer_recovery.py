@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
+from igest_sync.config import Config
 from igest_sync.models import Action, Kind, WorkState
 from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.issuer import Issuer
 from igest_sync.state.ledger import Ledger
+from tests.support.configs import fake_config
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 
 STORE = "loja"
@@ -37,12 +38,7 @@ class Killed(BaseException):
 
 
 def make_config(**invoice: object) -> Config:
-    return Config(
-        path=Path("config.toml"),
-        jumpseller=JumpsellerConfig("http://js", "login", "token", STORE),
-        igest=IgestConfig("http://ig", "key", "code"),
-        invoice=InvoiceConfig(**invoice),  # type: ignore[arg-type]
-    )
+    return fake_config(store=STORE, login="login", **invoice)
 
 
 @pytest.fixture

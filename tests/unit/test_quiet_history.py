@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
+from igest_sync.config import Config
 from igest_sync.models import Action, Kind, Order
 from igest_sync.references import external_reference
 from igest_sync.runs.credits.cancellations import page_size
@@ -25,6 +25,7 @@ from igest_sync.runs.invoicing.gapcheck import LAST_CHECK
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.runs.setup.status import STORE_NAME_AT
 from igest_sync.state.ledger import Ledger
+from tests.support.configs import fake_config
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -40,12 +41,7 @@ class Killed(BaseException):
 
 def config(**invoice: object) -> Config:
     settings = {"start_date": (NOW - YEARS).date(), "concurrency": 1} | invoice
-    return Config(
-        path=Path("config.toml"),
-        jumpseller=JumpsellerConfig("http://js", "login", "token", STORE),
-        igest=IgestConfig("http://ig", "key", "code"),
-        invoice=InvoiceConfig(link_documents=False, **settings),  # type: ignore[arg-type]
-    )
+    return fake_config(store=STORE, login="login", link_documents=False, **settings)
 
 
 def history(ledger: Ledger, js: FakeJumpseller, igest: FakeIgest, orders: int) -> list[Order]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
-from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
+from igest_sync.config import Config
 from igest_sync.errors import UsageError
 from igest_sync.models import IssuedDocument, ItemOutcome, Order
 from igest_sync.references import parse_reference
@@ -27,6 +26,7 @@ from igest_sync.runs.reconcile import (
     compare,
 )
 from igest_sync.state.ledger import Ledger
+from tests.support.configs import fake_config
 from tests.support.fakes import FakeIgest, FakeJumpseller
 
 STORE = "shop"
@@ -305,12 +305,7 @@ def igest(documents: list[IssuedDocument]) -> FakeIgest:
 
 
 def config(**invoice) -> Config:
-    return Config(
-        path=Path("config.toml"),
-        jumpseller=JumpsellerConfig("http://js", "login", "token", STORE),
-        igest=IgestConfig("http://ig", "key", "code"),
-        invoice=InvoiceConfig(**invoice),
-    )
+    return fake_config(store=STORE, login="login", **invoice)
 
 
 def test_run_lists_orders_30_days_back_and_documents_30_days_on():

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
+from igest_sync.config import Config
 from igest_sync.models import Action, ExemptionReason, OrderLine, Tax, WorkState
 from igest_sync.references import external_reference
 from igest_sync.runs.invoicing import review
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.state.ledger import Ledger
+from tests.support.configs import fake_config
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 
 RUN_AT = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # an hour after the payment
@@ -30,12 +31,7 @@ WRITES = {"create_document", "finalize_document", "delete_document"}
 
 def config(**invoice: object) -> Config:
     settings = {"start_date": date(2026, 11, 1), "concurrency": 1, "review": True} | invoice
-    return Config(
-        path=Path("config.toml"),
-        jumpseller=JumpsellerConfig("http://js", "loja", "token", "loja"),
-        igest=IgestConfig("http://ig", "key", "code"),
-        invoice=InvoiceConfig(**settings),  # type: ignore[arg-type]
-    )
+    return fake_config(**settings)
 
 
 class Killed(BaseException):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
+from igest_sync.config import Config
 from igest_sync.errors import UsageError
 from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.models import Action, OrderLine, Tax, WorkState
@@ -20,6 +20,7 @@ from igest_sync.runs.invoicing.issuer import Issuer
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.wiring import credit_run
 from igest_sync.state.ledger import Ledger
+from tests.support.configs import fake_config
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 
 D = Decimal
@@ -34,12 +35,7 @@ class Killed(BaseException):
 
 
 def make_config(**invoice: object) -> Config:
-    return Config(
-        path=Path("config.toml"),
-        jumpseller=JumpsellerConfig("http://js", "login", "token", STORE),
-        igest=IgestConfig("http://ig", "key", "code"),
-        invoice=InvoiceConfig(link_documents=False, **invoice),  # type: ignore[arg-type]
-    )
+    return fake_config(store=STORE, login="login", link_documents=False, **invoice)
 
 
 def three_of_a_kind(status: str = "paid"):

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from igest_sync.config import Config, IgestConfig, InvoiceConfig, JumpsellerConfig
+from igest_sync.config import Config
 from igest_sync.models import Action, DocumentType, Kind, WorkState
 from igest_sync.runs.invoicing.hints import MAX_ATTEMPTS, retry_delay, work_hints
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.state.inbox import ORDER
 from igest_sync.state.ledger import Ledger
+from tests.support.configs import fake_config
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -25,12 +26,7 @@ NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
 def config(**invoice: object) -> Config:
     settings = {"start_date": date(2026, 11, 1), "concurrency": 1} | invoice
-    return Config(
-        path=Path("config.toml"),
-        jumpseller=JumpsellerConfig("http://js", "loja", "token", "loja", hooks_token="h"),
-        igest=IgestConfig("http://ig", "key", "code"),
-        invoice=InvoiceConfig(**settings),  # type: ignore[arg-type]
-    )
+    return fake_config(hooks_token="h", **settings)
 
 
 @pytest.fixture
