@@ -27,8 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.simulation.explore import explore_small, replay, replay_hint
-from tests.simulation.schedule import run_schedule
+from tests.simulation.explore import explore_small, random_schedules, replay, replay_hint
 
 
 def random_mode(first: int, count: int, workdir: Path, progress: bool) -> dict:
@@ -42,10 +41,8 @@ def random_mode(first: int, count: int, workdir: Path, progress: bool) -> dict:
         "failures": [],
     }
     started = time.perf_counter()
-    for seed in range(first, first + count):
-        run = workdir / "run"
-        _empty(run)
-        result = run_schedule(seed, run)
+    seeds = range(first, first + count)
+    for seed, result in zip(seeds, random_schedules(seeds, workdir), strict=True):
         figures["schedules"] += 1
         figures["operations"] += result.ops
         figures["kills"] += result.kills
@@ -83,13 +80,6 @@ def exhaustive_mode(first: int, count: int, workdir: Path, progress: bool) -> di
             print(_line(figures, started), file=sys.stderr, flush=True)
     figures["seconds"] = round(time.perf_counter() - started, 1)
     return figures
-
-
-def _empty(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
 
 
 def _line(figures: dict, started: float) -> str:

@@ -368,21 +368,20 @@ def run_schedule(
     small: bool = False,
     kill_at: set[int] | None = None,
     lose_at: set[int] | None = None,
-    random_faults: bool = True,
     trace: bool = False,
 ) -> Result:
     """Play the schedule of ``seed`` in ``workdir`` (an empty folder) and check its outcome.
 
-    ``kill_at``/``lose_at`` place faults at given operations (the exhaustive mode); with
-    ``random_faults`` the shape's rates place more of them at random.
+    ``kill_at``/``lose_at`` place faults at given operations (the exhaustive mode, on small
+    shapes, which have no random faults); a larger shape's rates place them at random.
     """
     shape = Shape.of(seed, small=small)
     chaos = Chaos(
         random.Random(f"chaos:{seed}"),
         kill_at=set(kill_at or ()),
         lose_at=set(lose_at or ()),
-        kill_rate=shape.kill_rate if random_faults else 0.0,
-        lose_rate=shape.lose_rate if random_faults else 0.0,
+        kill_rate=shape.kill_rate,
+        lose_rate=shape.lose_rate,
         keep_trace=trace,
     )
     world = World(workdir, chaos, newest_first=shape.newest_first)

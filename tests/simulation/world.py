@@ -43,10 +43,10 @@ from igest_sync.runs import parallel
 from igest_sync.state import database as database_module
 from igest_sync.state.database import Database
 from tests.support.clock import FakeClock
+from tests.support.sandbox_clients import FAST_LIMITS
 
 START_DATE = date(2026, 11, 17)  # [invoice] start_date: orders paid before it are never invoiced
 WALL = datetime.fromisoformat("2026-11-27T12:00:00+00:00")
-FAST_LIMITS: dict[str, Any] = {"jumpseller_limits": (2000, 200_000), "igest_limit": 2000}
 # A few goods at 23 %, prices VAT included (the Portuguese case): every order maps as it is.
 ITEMS = (
     LineSpec("Caneca azul", Decimal("9.99"), sku="CAN-AZU"),
