@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from rich.console import Console
 from rich.rule import Rule
 
 from igest_sandbox import Sandbox, start_sandbox
@@ -25,13 +24,12 @@ from igest_sandbox.cross_border import cross_border_orders
 from igest_sandbox.hosted_app import HOSTED_SEED_ORDERS
 from igest_sync.config import init_values, write_config
 from igest_sync.references import external_reference
+from igest_sync.render import current
 
 # Sales beyond Portugal the demo adds to the seeded store: a Spanish business whose VAT number
 # VIES confirms (an exempt intra-EU supply, M16), a French consumer taxed at 20 % under OSS, and
 # an export to the United Kingdom (M05).
 CROSS_BORDER_DEMO = {10101, 10102, 10103}
-
-console = Console(highlight=False, emoji=False)
 
 
 def demo_config(
@@ -83,6 +81,7 @@ def demo_config(
 
 
 def run_demo(*, verbose: bool = False) -> int:
+    console = current().out
     with (
         tempfile.TemporaryDirectory(prefix="igest-sync-demo-") as tmp,
         start_sandbox(seed=True, hosted_app=True) as sb,
@@ -214,6 +213,7 @@ def realtime(
 ) -> int:
     """Start serve on a free loopback port, register the sandbox's webhooks for it, pay an
     order and show its invoice issued seconds later; then stop serve."""
+    console = current().out
     port = _free_port()
     values["serve"] = {"port": port, "public_url": f"http://127.0.0.1:{port}/webhooks/jumpseller"}
     values["jumpseller"]["hooks_token"] = sb.credentials["jumpseller"]["hooks_token"]

@@ -46,9 +46,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Read COLUMNS, TERM, NO_COLOR or the terminal when imported: a call imports them itself. A
-# package is forgotten with every module in it (render's family modules hold its consoles).
-UNWARMED = ("igest_sync.render", "igest_sync.demo", "typer.rich_utils")
+# Read COLUMNS, TERM, NO_COLOR or the terminal when imported: a call imports them itself. Ours
+# read nothing at import (each call makes its own renderer, render.rendering); typer's rich help
+# does. A package would be forgotten with every module in it.
+UNWARMED = ("typer.rich_utils",)
 
 _MESSAGE = 1 << 20  # a request carries the whole environment: far below this
 

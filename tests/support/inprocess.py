@@ -4,8 +4,9 @@ for the e2e and fault tests that neither kill nor signal the CLI.
 A call is ``run_app`` (what ``python -m igest_sync`` runs) with the call's environment, empty
 stdin and captured stdout/stderr. What a new process would start afresh is made fresh here:
 
-* the modules that read the environment or the terminal when imported (``forked.UNWARMED``:
-  render's consoles, demo, typer's rich help) are imported again by the call;
+* its renderer (``render.rendering``, entered by ``run_app``) is made from the call's
+  environment and streams; the modules that read them when imported (``forked.UNWARMED``:
+  typer's rich help) are imported again by the call;
 * the package's logging is taken down after the call (it is set up once per process);
 * ``igest_sync.PROCESS_START`` is the call's start.
 

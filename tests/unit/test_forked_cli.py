@@ -106,7 +106,7 @@ def _server_side(code: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_server_forgets_the_render_package_with_every_module_in_it():
+def test_the_server_forgets_the_modules_that_read_the_terminal_at_import():
     done = _server_side(
         "import sys\n"
         "from tests.support import forked\n"
@@ -117,7 +117,7 @@ def test_the_server_forgets_the_render_package_with_every_module_in_it():
     assert done.stdout == "[]\n"
 
 
-def test_the_server_refuses_a_module_that_kept_a_render_family_function():
+def test_the_server_refuses_a_module_that_kept_a_function_of_a_forgotten_one():
     done = _server_side(
         "import importlib\n"
         "import igest_sync.models\n"

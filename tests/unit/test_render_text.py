@@ -6,8 +6,9 @@ from igest_sync import render
 
 
 def test_emoji_codes_in_store_data_print_as_typed() -> None:
-    with render.out.capture() as captured:
-        render.out.print("BOX:cd:2 and --line SKU:-1: the quantity must be positive")
+    out = render.current().out
+    with out.capture() as captured:
+        out.print("BOX:cd:2 and --line SKU:-1: the quantity must be positive")
     assert captured.get().strip() == "BOX:cd:2 and --line SKU:-1: the quantity must be positive"
 
 
@@ -29,3 +30,36 @@ def test_the_footer_advises_resend_only_where_it_helps(capsys) -> None:
     invoice_report(InvoiceReport(outcomes=[passing]))
     text = capsys.readouterr().out
     assert "Needs attention" in text and "resend" not in text
+
+
+def test_each_call_prints_through_its_own_renderer(monkeypatch, capsys) -> None:
+    """Two calls in one process, at two widths and one of them quiet: each lays out for its
+    own terminal, and the quiet flag ends with its call (nothing to re-import in between)."""
+    import threading
+
+    from igest_sync.render.serve import Printer
+
+    monkeypatch.setenv("COLUMNS", "80")
+    with render.rendering() as narrow:
+        narrow.quiet = True
+        render.info("not shown: -q")
+        assert render.current() is narrow and render.current().out.width == 80
+        printer = Printer(several=True, secrets=[])
+    monkeypatch.setenv("COLUMNS", "133")
+    with render.rendering() as wide:
+        assert wide.out.width == 133 and not wide.quiet
+        render.info("shown")
+    assert capsys.readouterr().out == "shown\n"
+    # serve's workers print from threads that have no renderer of their own: the Printer
+    # hands them the one of the call that made it (quiet here, so "Store s:" is not shown).
+    worker = threading.Thread(target=lambda: printer.report("s", _report_with_notice()))
+    worker.start()
+    worker.join()
+    assert "Store s:" not in capsys.readouterr().out
+
+
+def _report_with_notice():
+    from igest_sync.models import Action, ItemOutcome
+    from igest_sync.runs.invoicing.report import InvoiceReport
+
+    return InvoiceReport(outcomes=[ItemOutcome("7", Action.FAILED, "NIF 123 is not valid")])

@@ -79,7 +79,7 @@ def _global_options(
     cli.state_path = state
     cli.verbose = verbose
     cli.quiet = quiet
-    render.set_quiet(quiet)
+    render.current().quiet = quiet
 
 
 # One module per command family; the order here is the order of `--help`.

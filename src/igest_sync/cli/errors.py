@@ -42,7 +42,7 @@ def handle_error(exc: IgestSyncError, state: CliState, args: Sequence[str]) -> i
 
     code = int(exc.exit_code)
     as_json = wants_json(state, args)
-    if isinstance(exc, RunLocked) and not as_json and not render.out.is_terminal:
+    if isinstance(exc, RunLocked) and not as_json and not render.current().out.is_terminal:
         # Overlapping cron runs are normal: the log says so, cron has nothing to mail.
         log.warning("%s", exc)
         return code
@@ -51,7 +51,15 @@ def handle_error(exc: IgestSyncError, state: CliState, args: Sequence[str]) -> i
 
 
 def run_app(app: Any, args: Sequence[str]) -> int:
-    """Run the Typer app on ``args`` with a fresh state; every error ends here, shown once."""
+    """Run the Typer app on ``args`` with a fresh state and a renderer of its own (consoles
+    for this call's environment and streams); every error ends here, shown once."""
+    from igest_sync import render
+
+    with render.rendering():
+        return _run(app, args)
+
+
+def _run(app: Any, args: Sequence[str]) -> int:
     from igest_sync import render
     from igest_sync.errors import IgestSyncError, UsageError
 
@@ -67,7 +75,7 @@ def run_app(app: Any, args: Sequence[str]) -> int:
     except IgestSyncError as exc:
         return handle_error(exc, state, args)
     except typer.Abort:
-        render.err.print("Aborted.")
+        render.current().err.print("Aborted.")
         return 1
     except KeyboardInterrupt as exc:  # before or after a command (Group.invoke has the rest)
         interrupted(exc)

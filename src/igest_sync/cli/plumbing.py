@@ -264,7 +264,7 @@ def interrupted(exc: KeyboardInterrupt) -> None:
 
     message = getattr(exc, "message", None) or "Interrupted."
     log.warning("%s", message)
-    render.err.print(message, soft_wrap=False)
+    render.current().err.print(message, soft_wrap=False)
 
 
 # -- parsing ---------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
-from igest_sync.render.console import emit_json, out, warn
+from igest_sync.render.console import current, emit_json, warn
 
 if TYPE_CHECKING:
     from igest_sync.alerts.digest import DigestReport
@@ -28,10 +28,10 @@ def digest_report(report: DigestReport, *, sent: Outcome | None, json_out: bool)
         emit_json({**report.to_json(), "sending": sending})
         return
     for line in digest_lines(report):
-        out.print(escape(line), soft_wrap=True)
+        current().out.print(escape(line), soft_wrap=True)
     if sent is None:
         return
     for channel, count in sent.sent.items():
-        out.print(f"Sent by {channel} ({count} message{'s' if count > 1 else ''}).")
+        current().out.print(f"Sent by {channel} ({count} message{'s' if count > 1 else ''}).")
     for channel, error in sent.errors.items():
         warn(f"Not sent by {channel}: {error} (the next run tries again)")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from igest_sync.render import console
 from igest_sync.render.console import (
     _cell,
     _key_column,
     _show,
     _table,
     _text_column,
+    current,
     emit_json,
-    out,
 )
 
 if TYPE_CHECKING:
@@ -26,14 +25,14 @@ def catalogue_report(report: CatalogueReport, title: str, *, json_out: bool = Fa
     if json_out:
         emit_json(report.to_json())
         return
-    if console._quiet and not report.failed:
+    if current().quiet and not report.failed:
         return  # -q: nothing here needs a person
     outcomes = list(report.outcomes)
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.action] = counts.get(o.action, 0) + 1
     shown = [o for o in outcomes if o.action != "unchanged"]
-    if shown and (out.is_terminal or report.failed or len(shown) <= 200):
+    if shown and (current().out.is_terminal or report.failed or len(shown) <= 200):
         table = _table(title)
         table.add_column("SKU", overflow="fold")
         _key_column(table, "Action")

@@ -1,7 +1,10 @@
 """The consoles and what every report shares: messages, errors, JSON, progress, tables that fit.
 
-Quiet by default for cron (``set_quiet``, ``_interactive``); errors and warnings go to stderr.
-The reports of each command family build on these in ``render/<family>.py``.
+Each CLI call prints through its own ``Renderer`` (``rendering``, entered by ``cli/errors.run_app``):
+its two consoles, made from the call's environment and streams (COLUMNS, a terminal or not), and
+its quiet flag (-q). Nothing is bound at import, so one process can run many calls (the tests'
+in-process CLI, ``serve``'s threads). Quiet by default for cron; errors and warnings go to
+stderr. The reports of each command family build on these in ``render/<family>.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -34,22 +39,52 @@ COMPACT_BELOW = 100  # columns: fewer table columns under this width
 WIDE_FROM = 120  # columns: every table column from this width
 
 
-# emoji=False: a SKU or reason like "BOX:cd:2" must print as typed, not as an emoji.
-out = Console(highlight=False, soft_wrap=False, emoji=False)
-# soft_wrap: off a terminal (cron mail) an error keeps its paths on one line.
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+@dataclass
+class Renderer:
+    """What one call prints on: stdout and stderr as rich consoles, and whether it is quiet."""
 
-_quiet = False
+    out: Console
+    err: Console
+    quiet: bool = False  # -q: only what needs a person, as under cron, even on a terminal
+
+    @classmethod
+    def for_call(cls, *, quiet: bool = False) -> Renderer:
+        """Consoles for the environment and the streams as they are now (a console reads
+        COLUMNS and the terminal when it is made, and writes to sys.stdout/stderr as they are
+        when it prints)."""
+        return cls(
+            # emoji=False: a SKU or reason like "BOX:cd:2" must print as typed, not as an emoji.
+            out=Console(highlight=False, soft_wrap=False, emoji=False),
+            # soft_wrap: off a terminal (cron mail) an error keeps its paths on one line.
+            err=Console(stderr=True, highlight=False, soft_wrap=True, emoji=False),
+            quiet=quiet,
+        )
+
+    @property
+    def interactive(self) -> bool:
+        return self.out.is_terminal and not self.quiet
 
 
-def set_quiet(quiet: bool) -> None:
-    """-q: print only what needs a person, as under cron, even on a terminal."""
-    global _quiet
-    _quiet = quiet
+_current: ContextVar[Renderer | None] = ContextVar("igest_sync_renderer", default=None)
 
 
-def _interactive() -> bool:
-    return out.is_terminal and not _quiet
+def current() -> Renderer:
+    """The renderer of the call this code runs in. Outside one (a library caller, a thread
+    that was not handed one): a new one for the environment as it is now, not quiet."""
+    renderer = _current.get()
+    return renderer if renderer is not None else Renderer.for_call()
+
+
+@contextlib.contextmanager
+def rendering(renderer: Renderer | None = None) -> Iterator[Renderer]:
+    """Print through ``renderer`` (a new one for this call by default) until the block ends;
+    a thread that prints for a call enters the call's renderer."""
+    renderer = renderer if renderer is not None else Renderer.for_call()
+    token = _current.set(renderer)
+    try:
+        yield renderer
+    finally:
+        _current.reset(token)
 
 
 # -- text that must stay whole ---------------------------------------------------------------
@@ -101,6 +136,8 @@ def wrap_words(text: str, width: int, first: str = "", rest: str = "") -> str:
 
 def _show(renderable: RenderableType, **kwargs: Any) -> None:
     """Print through the glue: lay out with it, then turn it back into spaces."""
+    out = current().out
+    out = current().out
     with out.capture() as captured:
         out.print(renderable, **kwargs)
     sys.stdout.write(captured.get().replace(_GLUE, " "))
@@ -108,7 +145,7 @@ def _show(renderable: RenderableType, **kwargs: Any) -> None:
 
 
 def _layout() -> str:
-    width = out.width
+    width = current().out.width
     return "compact" if width < COMPACT_BELOW else ("wide" if width >= WIDE_FROM else "medium")
 
 
@@ -140,13 +177,14 @@ def _money(value: object) -> str:
 
 
 def info(text: str) -> None:
-    if not _quiet:
+    if not current().quiet:
         _show(_cell(text))
 
 
 def _err_wrapped(text: str, first: str = "", rest: str = "") -> str:
     """On a terminal: wrapped between words at its width (the terminal would cut a word or
     a key at column 80). Off one (cron mail, a log collector): one line, paths whole."""
+    err = current().err
     if not err.is_terminal:
         return first + text.replace("\n", "\n" + rest)
     return wrap_words(text, err.width - 1, first=first, rest=rest)
@@ -155,7 +193,7 @@ def _err_wrapped(text: str, first: str = "", rest: str = "") -> str:
 def _err_lines(label: str, style: str, text: str) -> None:
     """``label text`` on stderr, the label coloured."""
     wrapped = _err_wrapped(text, first=f"{label} ")
-    err.print(f"[{style}]{label}[/{style}]{escape(wrapped[len(label) :])}")
+    current().err.print(f"[{style}]{label}[/{style}]{escape(wrapped[len(label) :])}")
 
 
 def warn(text: str) -> None:
@@ -183,6 +221,7 @@ def error(
         emit_json({"error": {"message": message, "hint": hint_text, "exit_code": code}})
         return
     _err_lines("error:", "red", message)
+    err = current().err
     if hint:
         err.print(escape(_err_wrapped(redact(hint, secrets), "  ", "  ")))
     if verbose:
@@ -210,6 +249,7 @@ def internal_error(
         )
         return
     _err_lines("internal error:", "red", redact(repr(exc), secrets))
+    err = current().err
     err.print(
         _err_wrapped(
             "This is a bug in igest-sync; the traceback is in the log file (or run again with "
@@ -267,7 +307,8 @@ def emit_report_json(report: Report) -> None:
 @contextlib.contextmanager
 def progress(label: str) -> Iterator[Callable[[int, int | None], None] | None]:
     """A progress bar on a terminal (stderr), nothing under cron or with -q."""
-    if not err.is_terminal or _quiet:
+    renderer = current()
+    if not renderer.err.is_terminal or renderer.quiet:
         yield None
         return
     bar = Progress(
@@ -275,7 +316,7 @@ def progress(label: str) -> Iterator[Callable[[int, int | None], None] | None]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=err,
+        console=renderer.err,
         transient=True,
     )
     task = bar.add_task(label, total=None)

@@ -9,8 +9,8 @@ from igest_sync.render.console import (
     _key_column,
     _show,
     _table,
+    current,
     emit_json,
-    out,
 )
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def hooks_report(report: HooksReport, *, json_out: bool = False) -> None:
         urls = list(dict.fromkeys(shown_url(line.url) for line in report.lines))
         # A URL is never cut: when the table cannot hold the longest one on a line, the table
         # names it (URL 1 ...) and it is printed whole below.
-        below = max(map(len, urls)) + (46 if changing else 38) > out.width
+        below = max(map(len, urls)) + (46 if changing else 38) > current().out.width
         table = _table("Jumpseller webhooks")
         _key_column(table, "Id", right=True)
         _key_column(table, "Event")

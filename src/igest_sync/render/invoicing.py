@@ -10,7 +10,6 @@ from rich.table import Table
 from igest_sync.render.console import (
     _GLUE,
     _cell,
-    _interactive,
     _key_column,
     _layout,
     _money,
@@ -18,6 +17,7 @@ from igest_sync.render.console import (
     _show,
     _table,
     _text_column,
+    current,
     emit_json,
     local_time,
 )
@@ -48,13 +48,13 @@ def invoice_report(report: InvoiceReport, *, json_out: bool = False, always: boo
         or report.dry_run
         or report.failed
         or report.notices
-        or _interactive()
+        or current().interactive
         or _reports_forced()
         or report.still_failed
     )
     if not show:
         return
-    if issued and (_interactive() or always or _reports_forced()):
+    if issued and (current().interactive or always or _reports_forced()):
         table = _table("Issued")
         _key_column(table, "Order")
         _key_column(table, "Document")

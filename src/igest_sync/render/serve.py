@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
-from igest_sync.render.console import err, error, info
+from igest_sync.render.console import Renderer, current, error, info, rendering
 from igest_sync.render.invoicing import invoice_report
 
 if TYPE_CHECKING:
@@ -24,32 +24,34 @@ if TYPE_CHECKING:
 
 
 class Printer:
-    """The workers' reports and problems, one at a time (several threads print)."""
+    """The workers' reports and problems, one at a time (several threads print), through
+    the renderer of the ``serve`` call that made it (a new thread has none of its own)."""
 
     def __init__(self, *, several: bool, secrets: Iterable[str]) -> None:
         self.several = several
         self.secrets = list(secrets)
+        self.renderer: Renderer = current()
         self._lock = threading.Lock()
 
     def listening(self, host: str, port: int) -> None:
         # For the person who started it at a terminal; nothing under a service manager.
-        if err.is_terminal:
-            err.print(f"Listening on {escape(host)}:{port}; Ctrl-C stops.")
+        if self.renderer.err.is_terminal:
+            self.renderer.err.print(f"Listening on {escape(host)}:{port}; Ctrl-C stops.")
 
     def report(self, store: str, report: InvoiceReport) -> None:
         if not (report.outcomes or report.notices or report.still_failed):
             # A sweep that found nothing to do (the first one at start-up, most of them
             # after): no "Issued 0, failed 0, skipped 0" line.
             return
-        with self._lock:
+        with self._lock, rendering(self.renderer):
             if self.several and (report.failed or report.notices or report.still_failed):
                 info(f"Store {store}:")
             invoice_report(report)
 
     def problem(self, store: str, exc: IgestSyncError) -> None:
-        with self._lock:
+        with self._lock, rendering(self.renderer) as shown:
             if self.several:
-                err.print(f"Store {escape(store)}:")
+                shown.err.print(f"Store {escape(store)}:")
             error(exc, secrets=self.secrets)
 
     def degraded(self, store: str, state: Degraded) -> None:
@@ -57,7 +59,7 @@ class Printer:
 
         with self._lock:
             prefix = f"Store {escape(store)}: " if self.several else ""
-            err.print(
+            self.renderer.err.print(
                 f"{prefix}[yellow]Real time is degraded:[/yellow] {escape(state.reason)}. "
                 f"Paid orders are still invoiced by the sweep. {escape(FIX)}.",
                 highlight=False,
