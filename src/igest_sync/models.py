@@ -449,21 +449,56 @@ class ApiFailure:
 
 @dataclass
 class ItemOutcome:
-    """One line of a batch run's report (an order, a SKU ...).
+    """One line of a batch run's report (an order, a SKU ...): what every line has.
 
-    Every fact beyond ``detail`` is a typed field; ``facts()`` is what ``--json`` adds to the
-    item, naming only the facts this outcome has.
+    A run reports ``DocumentOutcome`` (orders: invoice, resend, approve, credit, reconcile
+    --fix) or ``CatalogueOutcome`` (SKUs: sync-products, sync-stock), each with only its own
+    typed facts; ``facts()`` is what ``--json`` adds to the item, naming only the facts it has.
     """
 
     key: str  # "10452" or "SKU-1"
     action: str  # an Action: issued, adopted, failed, created, updated, unchanged, skipped ...
     detail: str = ""
-    # -- documents (invoice, resend, credit, reconcile --fix)
+    transient: bool | None = None  # a failure the next run retries by itself
+
+    def facts(self) -> dict[str, object]:
+        """The facts this outcome carries, under their JSON names (money as strings)."""
+        return {} if self.transient is None else {"transient": self.transient}
+
+
+@dataclass
+class DocumentOutcome(ItemOutcome):
+    """An order's line: the document issued, adopted or credited, or why not."""
+
     kind: Kind | None = None
     document: DocumentFacts | None = None
     warnings: tuple[str, ...] | None = None  # what the mapping noted on an issued document
-    transient: bool | None = None  # a failure the next run retries by itself
-    # -- catalogue (sync-products, sync-stock)
+
+    @property
+    def number(self) -> str | None:
+        return self.document.number if self.document else None
+
+    @property
+    def gross_total(self) -> Decimal | None:
+        return self.document.gross_total if self.document else None
+
+    def facts(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        if self.document is not None:
+            out["number"] = self.document.number
+            gross = self.document.gross_total
+            out["gross_total"] = None if gross is None else str(gross)
+        if self.kind is not None:
+            out["kind"] = str(self.kind)
+        if self.warnings is not None:
+            out["warnings"] = list(self.warnings)
+        return out | super().facts()
+
+
+@dataclass
+class CatalogueOutcome(ItemOutcome):
+    """A SKU's line: a product created or updated, a stock write, or why not."""
+
     reason: str | None = None  # why an item is skipped: no_sku, duplicate_sku, unlimited ...
     differs: tuple[str, ...] | None = None  # fields that differ (update not requested)
     igest_id: str | None = None
@@ -475,25 +510,8 @@ class ItemOutcome:
     jumpseller_quantity: Decimal | None = None  # unchanged stock: both sides' quantities
     igest_quantity: Decimal | None = None
 
-    @property
-    def number(self) -> str | None:
-        return self.document.number if self.document else None
-
-    @property
-    def gross_total(self) -> Decimal | None:
-        return self.document.gross_total if self.document else None
-
     def facts(self) -> dict[str, object]:
-        """The facts this outcome carries, under their JSON names (money as strings)."""
         out: dict[str, object] = {}
-        if self.document is not None:
-            out["number"] = self.document.number
-            gross = self.document.gross_total
-            out["gross_total"] = None if gross is None else str(gross)
-        if self.kind is not None:
-            out["kind"] = str(self.kind)
-        if self.warnings is not None:
-            out["warnings"] = list(self.warnings)
         if self.reason is not None:
             out["reason"] = self.reason
         if self.differs is not None:
@@ -515,11 +533,4 @@ class ItemOutcome:
             out["status"] = self.failure.status
         if self.fields is not None:
             out["fields"] = dict(self.fields)
-        if self.transient is not None:
-            out["transient"] = self.transient
-        return out
-
-    @property
-    def extra(self) -> dict[str, object]:
-        """``facts()`` under its former name, read-only (kept for callers that read it)."""
-        return self.facts()
+        return out | super().facts()

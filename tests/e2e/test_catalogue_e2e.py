@@ -183,7 +183,7 @@ def test_stock_from_igest_makes_both_sides_equal_and_a_second_run_writes_nothing
     assert report.failed == 0
     pairs = both_sides(jumpseller, igest)
     assert pairs and all(Decimal(a) == b for a, b in pairs.values()), pairs
-    unlimited = {o.key for o in report.outcomes if o.extra.get("reason") == "unlimited"}
+    unlimited = {o.key for o in report.outcomes if o.facts().get("reason") == "unlimited"}
     assert unlimited == {sku for sku, i in store_items(jumpseller).items() if i.stock_unlimited}
 
     sandbox.reset_stats()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from igest_sync.config import ProductsConfig, StockConfig
 from igest_sync.errors import ConfigError
-from igest_sync.models import CatalogueItem, IgestProduct, ItemOutcome, StockLevel
+from igest_sync.models import CatalogueItem, CatalogueOutcome, IgestProduct, StockLevel
 from igest_sync.runs.catalogue.plan import (
     CatalogueReport,
     brake_reason,
@@ -76,7 +76,7 @@ def product(
     )
 
 
-def by_key(outcomes: list[ItemOutcome]) -> dict[str, ItemOutcome]:
+def by_key(outcomes: list[CatalogueOutcome]) -> dict[str, CatalogueOutcome]:
     return {o.key: o for o in outcomes}
 
 
@@ -209,7 +209,7 @@ def test_differences_are_reported_but_not_written_without_update() -> None:
     assert plan.writes == []
     (outcome,) = plan.outcomes
     assert outcome.action == "unchanged" and "price" in outcome.detail
-    assert outcome.extra["differs"] == ["price"]
+    assert outcome.facts()["differs"] == ["price"]
 
 
 def test_update_changes_only_the_fields_that_differ() -> None:
@@ -283,7 +283,7 @@ def test_product_plan_lists_skipped_items() -> None:
         [item(None), item("D", pid=2), item("D", pid=3)], [], ProductsConfig(), update=False
     )
     assert plan.writes == []
-    assert {o.key: o.extra["reason"] for o in plan.outcomes} == {
+    assert {o.key: o.facts()["reason"] for o in plan.outcomes} == {
         "product 1": "no_sku",
         "D": "duplicate_sku",
     }
@@ -342,7 +342,7 @@ def test_unlimited_and_one_sided_skus_are_reported_not_written() -> None:
     )
     plan = plan_stock(index, levels(U="9", I="2", DUP="1"), TO_JS)
     assert plan.changes == [] and plan.matched == 0
-    reasons = {o.key: o.extra["reason"] for o in plan.outcomes}
+    reasons = {o.key: o.facts()["reason"] for o in plan.outcomes}
     assert reasons == {
         "U": "unlimited",
         "J": "only_in_jumpseller",
@@ -355,7 +355,7 @@ def test_a_reference_listed_twice_by_igest_is_not_guessed() -> None:
     index = index_catalogue([item("A", stock=1)])
     plan = plan_stock(index, levels(A="1") + levels(A="4"), TO_JS)
     assert plan.changes == []
-    assert plan.outcomes[0].extra["reason"] == "duplicate_in_igest"
+    assert plan.outcomes[0].facts()["reason"] == "duplicate_in_igest"
 
 
 def test_location_stock_replaces_product_stock() -> None:
@@ -407,10 +407,10 @@ def test_items_already_at_zero_do_not_count_towards_the_brake() -> None:
 
 def test_report_counts_and_json() -> None:
     report = CatalogueReport("stock", dry_run=False, info={"warehouse": None})
-    report.add(ItemOutcome("A", "updated", "Set", quantity_from=D(1), quantity_to=D("2")))
-    report.add(ItemOutcome("B", "failed", "boom"))
-    report.add(ItemOutcome("C", "failed", "boom"))
-    report.add(ItemOutcome("D", "skipped", "why"))
+    report.add(CatalogueOutcome("A", "updated", "Set", quantity_from=D(1), quantity_to=D("2")))
+    report.add(CatalogueOutcome("B", "failed", "boom"))
+    report.add(CatalogueOutcome("C", "failed", "boom"))
+    report.add(CatalogueOutcome("D", "skipped", "why"))
     assert report.counts == {"created": 0, "updated": 1, "unchanged": 0, "skipped": 1, "failed": 2}
     assert report.failed == 2 and report.writes == 1
     data = json.loads(json.dumps(report.to_json()))
@@ -426,5 +426,5 @@ def test_report_counts_and_json() -> None:
 
 def test_a_dry_run_report_counts_no_writes() -> None:
     report = CatalogueReport("products", dry_run=True)
-    report.add(ItemOutcome("A", "created", "Would create"))
+    report.add(CatalogueOutcome("A", "created", "Would create"))
     assert report.writes == 0 and report.counts["created"] == 1

@@ -11,7 +11,7 @@ import pytest
 
 from igest_sync.config import Config
 from igest_sync.errors import UsageError
-from igest_sync.models import IssuedDocument, ItemOutcome, Order
+from igest_sync.models import DocumentOutcome, IssuedDocument, Order
 from igest_sync.references import parse_reference
 from igest_sync.runs import reconcile as rec
 from igest_sync.runs.invoicing.invoice import InvoiceReport
@@ -390,7 +390,7 @@ class FakeInvoiceRun:
         FakeInvoiceRun.calls.append(list(order_ids))
         return InvoiceReport(
             outcomes=[
-                ItemOutcome(str(i), self.results.get(i, "issued"), "FR A/9") for i in order_ids
+                DocumentOutcome(str(i), self.results.get(i, "issued"), "FR A/9") for i in order_ids
             ],
             notices=["a notice from the invoice run"],
         )

@@ -15,12 +15,12 @@ def test_emoji_codes_in_store_data_print_as_typed() -> None:
 def test_the_footer_advises_resend_only_where_it_helps(capsys) -> None:
     """A failure a person must fix gets `resend`; one igest-sync retries by itself (shown
     because it lasted) gets "check the service", never `resend`."""
-    from igest_sync.models import Action, ItemOutcome
+    from igest_sync.models import Action, DocumentOutcome
     from igest_sync.render.invoicing import failure_advice, invoice_report
     from igest_sync.runs.invoicing.report import InvoiceReport
 
-    passing = ItemOutcome("7", Action.FAILED, "could not reach iGEST: 502", transient=True)
-    refused = ItemOutcome("8", Action.FAILED, "NIF 123 is not valid", transient=False)
+    passing = DocumentOutcome("7", Action.FAILED, "could not reach iGEST: 502", transient=True)
+    refused = DocumentOutcome("8", Action.FAILED, "NIF 123 is not valid", transient=False)
     [retried] = failure_advice(InvoiceReport(outcomes=[passing]))
     assert "resend" not in retried and "igest-sync check" in retried
     [fix] = failure_advice(InvoiceReport(outcomes=[refused]))
@@ -59,7 +59,7 @@ def test_each_call_prints_through_its_own_renderer(monkeypatch, capsys) -> None:
 
 
 def _report_with_notice():
-    from igest_sync.models import Action, ItemOutcome
+    from igest_sync.models import Action, DocumentOutcome
     from igest_sync.runs.invoicing.report import InvoiceReport
 
-    return InvoiceReport(outcomes=[ItemOutcome("7", Action.FAILED, "NIF 123 is not valid")])
+    return InvoiceReport(outcomes=[DocumentOutcome("7", Action.FAILED, "NIF 123 is not valid")])

@@ -7,7 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from igest_sync.models import Action, ApiFailure, DocumentFacts, ItemOutcome, Kind
+from igest_sync.models import (
+    Action,
+    ApiFailure,
+    CatalogueOutcome,
+    DocumentFacts,
+    DocumentOutcome,
+    Kind,
+)
 from igest_sync.runs.catalogue.plan import CatalogueReport
 from igest_sync.runs.credits.credit import CreditReport
 from igest_sync.runs.invoicing.invoice import InvoiceReport
@@ -38,23 +45,23 @@ def test_every_report_keeps_the_report_protocol(report):
 
 
 def test_invoice_report_exit_code_follows_failures():
-    report = InvoiceReport(outcomes=[ItemOutcome("1", Action.ISSUED, "FR A/1")])
+    report = InvoiceReport(outcomes=[DocumentOutcome("1", Action.ISSUED, "FR A/1")])
     assert report.exit_code == 0
-    report.outcomes.append(ItemOutcome("2", Action.FAILED, "no NIF"))
+    report.outcomes.append(DocumentOutcome("2", Action.FAILED, "no NIF"))
     assert report.exit_code == 1
 
 
 def test_catalogue_report_exit_code_and_summary():
     report = CatalogueReport("stock", dry_run=True)
-    report.add(ItemOutcome("A", Action.UPDATED, "Would set"))
+    report.add(DocumentOutcome("A", Action.UPDATED, "Would set"))
     assert report.exit_code == 0
     assert report.summary().startswith("Dry run:") and "updated 1" in report.summary()
-    report.add(ItemOutcome("B", Action.FAILED, "boom"))
+    report.add(DocumentOutcome("B", Action.FAILED, "boom"))
     assert report.exit_code == 1
 
 
 def test_issued_outcome_json_is_as_before():
-    outcome = ItemOutcome(
+    outcome = DocumentOutcome(
         "10452",
         Action.ISSUED,
         "FR A/1",
@@ -76,20 +83,20 @@ def test_issued_outcome_json_is_as_before():
 
 
 def test_already_outcome_without_document_keeps_null_keys():
-    outcome = ItemOutcome(
+    outcome = DocumentOutcome(
         "7", Action.ALREADY, "x", kind=Kind.CREDIT, document=DocumentFacts(None, None)
     )
     assert outcome.facts() == {"number": None, "gross_total": None, "kind": "credit"}
 
 
 def test_failed_outcomes_name_only_their_facts():
-    invoice = ItemOutcome("7", Action.FAILED, "x", kind=Kind.INVOICE, transient=True)
+    invoice = DocumentOutcome("7", Action.FAILED, "x", kind=Kind.INVOICE, transient=True)
     assert invoice.facts() == {"kind": "invoice", "transient": True}
-    product = ItemOutcome(
+    product = CatalogueOutcome(
         "SKU", Action.FAILED, "x", failure=ApiFailure("Timeout", None), fields={}, transient=True
     )
     assert product.facts() == {"error": "Timeout", "status": None, "fields": {}, "transient": True}
-    stock = ItemOutcome(
+    stock = CatalogueOutcome(
         "SKU",
         Action.UPDATED,
         "Set",
@@ -97,4 +104,8 @@ def test_failed_outcomes_name_only_their_facts():
         quantity_to=Decimal(2),
     )
     assert stock.facts() == {"from": Decimal(1), "to": Decimal(2)}
-    assert stock.extra == stock.facts()
+    # Typed outcomes: an order's line has no stock quantities, a SKU's no document.
+    with pytest.raises(TypeError):
+        DocumentOutcome("7", Action.UPDATED, "Set", quantity_to=Decimal(2))  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        CatalogueOutcome("SKU", Action.ISSUED, "x", kind=Kind.INVOICE)  # type: ignore[call-arg]

@@ -136,7 +136,7 @@ def test_update_writes_only_the_differing_fields() -> None:
     ]
     assert igest.by_reference("TEE-S").barcode == "999"  # no barcode in the store: kept
     outcomes = {o.key: o for o in report.outcomes}
-    assert outcomes["OLD"].action == "updated" and outcomes["OLD"].extra["changed"] == [
+    assert outcomes["OLD"].action == "updated" and outcomes["OLD"].facts()["changed"] == [
         "description"
     ]
     assert outcomes["MUG-1"].action == "unchanged"
@@ -176,8 +176,8 @@ def test_one_failure_is_recorded_and_the_run_goes_on() -> None:
     assert [w[1] for w in igest.writes] == ["MUG-1", "TEE-S", "TEE-M", "EBOOK", "OLD"]
     failed = {o.key: o for o in report.outcomes if o.action == "failed"}
     assert set(failed) == {"TEE-S", "OLD"} and report.failed == 2
-    assert "exists" in failed["TEE-S"].detail and failed["TEE-S"].extra["status"] == 409
-    assert failed["OLD"].extra["transient"] is True
+    assert "exists" in failed["TEE-S"].detail and failed["TEE-S"].facts()["status"] == 409
+    assert failed["OLD"].facts()["transient"] is True
     assert report.counts["created"] == 3
     json.dumps(report.to_json())  # the CLI prints it as JSON
 

@@ -143,7 +143,7 @@ def test_unlimited_stock_and_one_sided_skus_are_left_alone() -> None:
     igest = warehouses({"ARM1": {"U": "3", "IG-ONLY": "9", "A": "2"}})
     for settings in (TO_JS, TO_IGEST):
         report = sync_stock(jumpseller, igest, settings, force=True, dry_run=False)
-        reasons = {o.key: o.extra.get("reason") for o in report.outcomes if o.action == "skipped"}
+        reasons = {o.key: o.facts().get("reason") for o in report.outcomes if o.action == "skipped"}
         assert reasons == {
             "U": "unlimited",
             "JS-ONLY": "only_in_jumpseller",

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from igest_sync.models import ItemOutcome
+    from igest_sync.models import CatalogueOutcome
     from igest_sync.runs.catalogue.plan import CatalogueReport
 
 T = TypeVar("T")
@@ -83,8 +83,8 @@ def in_parallel(
 def write_all(
     report: CatalogueReport,
     steps: Sequence[T],
-    act: Callable[[T], ItemOutcome],
-    preview: Callable[[T], ItemOutcome],
+    act: Callable[[T], CatalogueOutcome],
+    preview: Callable[[T], CatalogueOutcome],
     *,
     dry_run: bool,
     progress: Callable[[int, int | None], None] | None,

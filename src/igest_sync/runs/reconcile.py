@@ -26,9 +26,9 @@ from igest_sync.fiscal.credit import over_credited
 from igest_sync.fiscal.mapping import expected_gross
 from igest_sync.models import (
     Action,
+    DocumentOutcome,
     DocumentStatus,
     IssuedDocument,
-    ItemOutcome,
     Kind,
     Order,
     OrderStatus,
@@ -112,7 +112,7 @@ class ReconcileReport:
     invoices_checked: int = 0
     credit_notes_checked: int = 0
     notices: list[str] = field(default_factory=list)
-    fixes: list[ItemOutcome] = field(default_factory=list)
+    fixes: list[DocumentOutcome] = field(default_factory=list)
     fix_requested: bool = False
     # Invoices another integration issued that `adopt` recorded for orders of the period:
     # compared as those orders' invoices.

@@ -17,9 +17,9 @@ from igest_sync.errors import ConfigError
 from igest_sync.models import (
     Action,
     CatalogueItem,
+    CatalogueOutcome,
     IgestProduct,
     IgestProductDraft,
-    ItemOutcome,
     StockLevel,
 )
 
@@ -79,10 +79,10 @@ class CatalogueReport:
 
     run: str  # "products" or "stock"
     dry_run: bool
-    outcomes: list[ItemOutcome] = field(default_factory=list)
+    outcomes: list[CatalogueOutcome] = field(default_factory=list)
     info: dict[str, object] = field(default_factory=dict)  # direction, warehouse, location ...
 
-    def add(self, outcome: ItemOutcome) -> None:
+    def add(self, outcome: CatalogueOutcome) -> None:
         self.outcomes.append(outcome)
 
     @property
@@ -141,7 +141,7 @@ class CatalogueIndex:
     """Jumpseller items by SKU, with the items that cannot be matched set aside."""
 
     by_sku: dict[str, CatalogueItem]
-    skipped: list[ItemOutcome]  # no SKU, or a SKU shared by several items
+    skipped: list[CatalogueOutcome]  # no SKU, or a SKU shared by several items
     seen: int  # items read, with or without SKU
     duplicate_skus: frozenset[str] = frozenset()
 
@@ -154,14 +154,14 @@ def index_catalogue(items: Iterable[CatalogueItem]) -> CatalogueIndex:
     """
     by_sku: dict[str, CatalogueItem] = {}
     duplicates: dict[str, list[str]] = {}
-    no_sku: list[ItemOutcome] = []
+    no_sku: list[CatalogueOutcome] = []
     seen = 0
     for item in items:
         seen += 1
         sku = normalize_sku(item.sku)
         if sku is None:
             no_sku.append(
-                ItemOutcome(
+                CatalogueOutcome(
                     item_label(item),
                     Action.SKIPPED,
                     f"No SKU in Jumpseller ({item.name}); add one to sync it",
@@ -178,7 +178,7 @@ def index_catalogue(items: Iterable[CatalogueItem]) -> CatalogueIndex:
     for sku, labels in duplicates.items():
         del by_sku[sku]
         skipped.append(
-            ItemOutcome(
+            CatalogueOutcome(
                 sku,
                 Action.SKIPPED,
                 f"SKU used by {len(labels)} Jumpseller items "
@@ -208,7 +208,7 @@ class ProductAction:
 @dataclass
 class ProductPlan:
     writes: list[ProductAction]
-    outcomes: list[ItemOutcome]  # items needing no write: unchanged, skipped
+    outcomes: list[CatalogueOutcome]  # items needing no write: unchanged, skipped
     jumpseller_items: int
     igest_products: int
 
@@ -308,7 +308,7 @@ def plan_products(
     index = index_catalogue(js_items)
     by_reference = index_igest_products(igest_products)
     writes: list[ProductAction] = []
-    outcomes: list[ItemOutcome] = []
+    outcomes: list[CatalogueOutcome] = []
     for sku, item in index.by_sku.items():
         product = by_reference.get(sku)
         if product is None:
@@ -330,7 +330,7 @@ def plan_products(
             )
         elif changes:
             outcomes.append(
-                ItemOutcome(
+                CatalogueOutcome(
                     sku,
                     Action.UNCHANGED,
                     f"In iGEST; differs in {', '.join(changes)} (update not requested)",
@@ -338,7 +338,7 @@ def plan_products(
                 )
             )
         else:
-            outcomes.append(ItemOutcome(sku, Action.UNCHANGED, "In iGEST, same fields"))
+            outcomes.append(CatalogueOutcome(sku, Action.UNCHANGED, "In iGEST, same fields"))
     outcomes.extend(index.skipped)
     return ProductPlan(writes, outcomes, index.seen, len(by_reference))
 
@@ -364,7 +364,7 @@ class StockPlan:
     source_count: int  # entries the source side reported (the empty-source brake)
     matched: int  # SKUs on both sides whose stock is ours to sync (not unlimited)
     changes: list[StockChange]
-    outcomes: list[ItemOutcome]  # unchanged and skipped
+    outcomes: list[CatalogueOutcome]  # unchanged and skipped
 
     @property
     def zero_writes(self) -> int:
@@ -432,13 +432,13 @@ def plan_stock(
         # Already reported as a Jumpseller duplicate; not also "only in iGEST".
         igest.pop(sku, None)
     changes: list[StockChange] = []
-    outcomes: list[ItemOutcome] = []
+    outcomes: list[CatalogueOutcome] = []
     matched = 0
     for sku, item in js_index.by_sku.items():
         igest_quantity = igest.pop(sku, None)
         if item.stock_unlimited:
             outcomes.append(
-                ItemOutcome(
+                CatalogueOutcome(
                     sku,
                     Action.SKIPPED,
                     "Unlimited stock in Jumpseller; left alone",
@@ -448,7 +448,7 @@ def plan_stock(
             continue
         if igest_quantity is None:
             outcomes.append(
-                ItemOutcome(
+                CatalogueOutcome(
                     sku,
                     Action.SKIPPED,
                     "Not in iGEST stock; not created",
@@ -458,7 +458,7 @@ def plan_stock(
             continue
         if sku in igest_duplicates:
             outcomes.append(
-                ItemOutcome(
+                CatalogueOutcome(
                     sku,
                     Action.SKIPPED,
                     "Listed twice in iGEST stock; not guessed",
@@ -480,7 +480,7 @@ def plan_stock(
         else:
             detail = "Same quantity on both sides" + (f" ({note})" if note else "")
             outcomes.append(
-                ItemOutcome(
+                CatalogueOutcome(
                     sku,
                     Action.UNCHANGED,
                     detail,
@@ -490,7 +490,7 @@ def plan_stock(
             )
     for reference in igest:
         outcomes.append(
-            ItemOutcome(
+            CatalogueOutcome(
                 reference, Action.SKIPPED, "Not in Jumpseller; not created", reason="only_in_igest"
             )
         )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from igest_sync.errors import ApiError
-from igest_sync.models import Action, ApiFailure, ItemOutcome
+from igest_sync.models import Action, ApiFailure, CatalogueOutcome
 from igest_sync.runs.catalogue.plan import CatalogueReport, ProductAction, counting, plan_products
 from igest_sync.runs.parallel import write_all
 
@@ -65,23 +65,23 @@ def sync_products(
     return report
 
 
-def _preview(step: ProductAction) -> ItemOutcome:
+def _preview(step: ProductAction) -> CatalogueOutcome:
     verb = "Would create in iGEST" if step.action == Action.CREATED else "Would update"
-    return ItemOutcome(step.sku, step.action, f"{verb}: {step.summary}")
+    return CatalogueOutcome(step.sku, step.action, f"{verb}: {step.summary}")
 
 
-def _carry_out(igest: IgestApi, step: ProductAction) -> ItemOutcome:
+def _carry_out(igest: IgestApi, step: ProductAction) -> CatalogueOutcome:
     try:
         if step.draft is not None:
             product = igest.create_product(step.draft)
-            return ItemOutcome(
+            return CatalogueOutcome(
                 step.sku,
                 Action.CREATED,
                 f"Created in iGEST: {step.summary}",
                 igest_id=product.id if product is not None else None,
             )
         igest.update_product(str(step.product_id), dict(step.changes))
-        return ItemOutcome(
+        return CatalogueOutcome(
             step.sku,
             Action.UPDATED,
             f"Updated: {step.summary}",
@@ -90,7 +90,7 @@ def _carry_out(igest: IgestApi, step: ProductAction) -> ItemOutcome:
         )
     except ApiError as exc:
         verb = "create" if step.action == Action.CREATED else "update"
-        return ItemOutcome(
+        return CatalogueOutcome(
             step.sku,
             Action.FAILED,
             f"Could not {verb} in iGEST: {exc}",

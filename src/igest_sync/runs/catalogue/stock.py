@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from igest_sync.errors import ApiError, ConfigError, SafetyBrake
-from igest_sync.models import Action, ApiFailure, ItemOutcome, StoreLocation
+from igest_sync.models import Action, ApiFailure, CatalogueOutcome, StoreLocation
 from igest_sync.runs.catalogue.plan import (
     CatalogueReport,
     StockChange,
@@ -178,8 +178,8 @@ def _describe(plan: StockPlan, change: StockChange) -> str:
     return f"{text} ({change.note})" if change.note else text
 
 
-def _preview(plan: StockPlan, change: StockChange) -> ItemOutcome:
-    return ItemOutcome(
+def _preview(plan: StockPlan, change: StockChange) -> CatalogueOutcome:
+    return CatalogueOutcome(
         change.sku,
         Action.UPDATED,
         f"Would set {_describe(plan, change)}",
@@ -194,7 +194,7 @@ def _carry_out(
     settings: StockConfig,
     plan: StockPlan,
     change: StockChange,
-) -> ItemOutcome:
+) -> CatalogueOutcome:
     try:
         if plan.direction == "jumpseller_to_igest":
             igest.set_stock(change.sku, settings.warehouse, change.new)
@@ -205,7 +205,7 @@ def _carry_out(
         else:
             jumpseller.set_stock(change.item, int(change.new))
     except ApiError as exc:
-        return ItemOutcome(
+        return CatalogueOutcome(
             change.sku,
             Action.FAILED,
             f"Could not set {_describe(plan, change)}: {exc}",
@@ -214,7 +214,7 @@ def _carry_out(
             failure=ApiFailure(type(exc).__name__, exc.status),
             transient=exc.transient,
         )
-    return ItemOutcome(
+    return CatalogueOutcome(
         change.sku,
         Action.UPDATED,
         f"Set {_describe(plan, change)}",

@@ -55,7 +55,7 @@ from datetime import date, datetime, timedelta
 
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError, NotFound
-from igest_sync.models import IN_FLIGHT, ItemOutcome, Kind, Order, OrderStatus, WorkState
+from igest_sync.models import IN_FLIGHT, DocumentOutcome, Kind, Order, OrderStatus, WorkState
 from igest_sync.runs.invoicing.discover import record_order
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.services import JumpsellerApi
@@ -64,7 +64,7 @@ from igest_sync.timeutil import LISBON, lisbon_date
 
 # Credit what is left of one order (``Credits.remainder``): handed in, so that this module and
 # ``credit`` do not import each other (``Credits`` builds the pass, the pass calls back).
-Remainder = Callable[[int], ItemOutcome | None]
+Remainder = Callable[[int], DocumentOutcome | None]
 
 PAGE = 100  # Jumpseller's largest page
 # A range expected to hold fewer cancelled orders than this is listed whole when its count is

@@ -50,9 +50,9 @@ from igest_sync.models import (
     Action,
     DocumentDraft,
     DocumentFacts,
+    DocumentOutcome,
     DocumentStatus,
     IssuedDocument,
-    ItemOutcome,
     Kind,
     Order,
     WorkState,
@@ -137,7 +137,7 @@ class Credits:
             remainder=self.remainder,
         )
 
-    def remainder(self, order_id: int, reason: str | None = None) -> ItemOutcome | None:
+    def remainder(self, order_id: int, reason: str | None = None) -> DocumentOutcome | None:
         """Credit what is left of a cancelled order: finish its unfinished credit as it was
         asked, else credit all that is left (``[invoice] credit_reason``). None when iGEST shows
         the invoice credited in full already. Exactly once, whoever calls it and however often.
@@ -197,7 +197,7 @@ class Credits:
             # Refused before anything was recorded: nothing to resume, nothing succeeded.
             action = Action.ALREADY if exc.nothing_left else Action.FAILED
             report.usage_error = exc.usage
-            report.outcome = ItemOutcome(
+            report.outcome = DocumentOutcome(
                 str(order_id), action, exc.reason, kind=Kind.CREDIT, transient=False
             )
             return report
@@ -330,7 +330,7 @@ class Credits:
         same = self.history.same_request(order_id, stored, notes, ref)
         return _Prepared(seq, ref, stored, replace(plan, same_request=same), original, resumed)
 
-    def _issue(self, order_id: int, prepared: _Prepared, *, command: str | None) -> ItemOutcome:
+    def _issue(self, order_id: int, prepared: _Prepared, *, command: str | None) -> DocumentOutcome:
         plan = prepared.plan
 
         def build() -> DocumentDraft:
@@ -346,7 +346,7 @@ class Credits:
                 restock=prepared.stored.restock,
             )
 
-        def attempt() -> ItemOutcome:
+        def attempt() -> DocumentOutcome:
             return self.issuer.credit_note(
                 order_id,
                 prepared.seq,
@@ -380,8 +380,8 @@ class Credits:
         return work is not None and work.state == WorkState.FAILED and work.phase is not None
 
     def _unknown_outcome(
-        self, order_id: int, prepared: _Prepared, outcome: ItemOutcome, command: str | None
-    ) -> ItemOutcome:
+        self, order_id: int, prepared: _Prepared, outcome: DocumentOutcome, command: str | None
+    ) -> DocumentOutcome:
         """Say so: iGEST may hold the NC, and repeating finishes it without a second one."""
         why = outcome.detail.removesuffix("; the next run tries again by itself")
         rerun = (
@@ -397,9 +397,11 @@ class Credits:
         log.error("Order %s: %s", order_id, text)
         return replace(outcome, detail=text, transient=True)
 
-    def _already(self, order_id: int, prepared: _Prepared, *, adopted: bool = False) -> ItemOutcome:
+    def _already(
+        self, order_id: int, prepared: _Prepared, *, adopted: bool = False
+    ) -> DocumentOutcome:
         """This request's NC exists: "already issued: NC A/4 of 2026-12-01 for this request"."""
-        outcome = ItemOutcome(str(order_id), Action.ADOPTED if adopted else Action.ALREADY)
+        outcome = DocumentOutcome(str(order_id), Action.ADOPTED if adopted else Action.ALREADY)
         work = self.ledger.work(order_id, Kind.CREDIT, prepared.seq)
         doc = self.ledger.document(work.document_id) if work and work.document_id else None
         final = None if doc is not None else self._final_in(prepared)
@@ -418,8 +420,8 @@ class Credits:
         )
 
     def _own_after_lost_answer(
-        self, order_id: int, prepared: _Prepared, adopted: ItemOutcome
-    ) -> ItemOutcome:
+        self, order_id: int, prepared: _Prepared, adopted: DocumentOutcome
+    ) -> DocumentOutcome:
         already = self._already(order_id, prepared, adopted=True)
         number = already.document.number if already.document else None
         log.info("Order %s: %s issued (its answer was lost, found in iGEST)", order_id, number)
@@ -436,7 +438,7 @@ class Credits:
 
     def _refused(
         self, order_id: int, stored: StoredRequest | None, exc: CreditRefused
-    ) -> ItemOutcome:
+    ) -> DocumentOutcome:
         """The automatic credit cannot be planned: recorded as failed work for a person (it
         waits for `igest-sync credit`), never as a success."""
         work = self.ledger.unfinished_credit(order_id)
@@ -454,7 +456,7 @@ class Credits:
             return self._failed(order_id, exc.reason, False)
         return self.issuer.failed(order_id, Kind.CREDIT, exc.reason, False, seq=work.seq)
 
-    def _failed(self, order_id: int, reason: str, transient: bool) -> ItemOutcome:
+    def _failed(self, order_id: int, reason: str, transient: bool) -> DocumentOutcome:
         """A failure before this credit has work of its own: recorded against the order's
         unfinished credit work if there is one, never against a finished credit note (with no
         work to record it on, the next run simply tries again)."""
@@ -462,6 +464,6 @@ class Credits:
         if work is not None:
             return self.issuer.failed(order_id, Kind.CREDIT, reason, transient, seq=work.seq)
         log.error("Order %s not credited: %s", order_id, reason)
-        return ItemOutcome(
+        return DocumentOutcome(
             str(order_id), Action.FAILED, reason, kind=Kind.CREDIT, transient=transient
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 from igest_sync.fiscal.credit import CreditPlan, CreditRequest
 from igest_sync.fiscal.credit_identity import RequestIdentity
-from igest_sync.models import Action, ItemOutcome
+from igest_sync.models import Action, DocumentOutcome
 from igest_sync.state.ledger import WorkRecord
 
 
@@ -60,7 +60,7 @@ class CreditReport:
 
     order_id: int
     plan: CreditPlan | None = None
-    outcome: ItemOutcome | None = None
+    outcome: DocumentOutcome | None = None
     dry_run: bool = False
     declined: bool = False
     resumed: str | None = None  # an unfinished request this command finished

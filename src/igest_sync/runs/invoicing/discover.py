@@ -30,8 +30,8 @@ from igest_sync.fiscal.intra_eu import source_skip_reason
 from igest_sync.models import (
     IN_FLIGHT,
     Action,
+    DocumentOutcome,
     IssuedDocument,
-    ItemOutcome,
     Kind,
     Order,
     OrderStatus,
@@ -61,7 +61,7 @@ class Plan:
     floor: date  # the first payment day to invoice
     fresh: bool  # the ledger may not know these days: iGEST is listed before issuing
     orders: list[Order] = field(default_factory=list)
-    skipped: list[ItemOutcome] = field(default_factory=list)
+    skipped: list[DocumentOutcome] = field(default_factory=list)
 
 
 class Discovery:
@@ -248,7 +248,7 @@ class Discovery:
         if order.status == OrderStatus.PAID and skip is not None:
             # A sale invoiced elsewhere (the till): reported once, as the checkpoint passes it.
             note = skip
-            plan.skipped.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
+            plan.skipped.append(DocumentOutcome(str(order.id), Action.SKIPPED, note))
         elif order.status == OrderStatus.PAID and paid_on is not None and paid_on >= floor:
             to_issue[order.id] = order
         elif order.status == OrderStatus.PAID and paid_on is None:
@@ -257,7 +257,7 @@ class Discovery:
             to_issue[order.id] = order
         elif order.status == OrderStatus.PAID:
             note = f"paid {paid_on}, before the start date {floor}: not issued"
-            plan.skipped.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
+            plan.skipped.append(DocumentOutcome(str(order.id), Action.SKIPPED, note))
         elif (
             order.status == OrderStatus.CANCELED
             and paid_on is not None

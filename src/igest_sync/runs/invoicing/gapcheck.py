@@ -34,8 +34,8 @@ from datetime import date, datetime, timedelta
 from igest_sync.fiscal.intra_eu import source_skip_reason
 from igest_sync.models import (
     Action,
+    DocumentOutcome,
     DocumentStatus,
-    ItemOutcome,
     Kind,
     Order,
     OrderStatus,
@@ -103,7 +103,7 @@ class GapCheck:
             days = max(days, (self.today - lisbon_date(datetime.fromisoformat(last))).days + 1)
         return self.today - timedelta(days=min(days, MOST_DAYS))
 
-    def run(self, outcomes: list[ItemOutcome], notices: list[str]) -> GapReport:
+    def run(self, outcomes: list[DocumentOutcome], notices: list[str]) -> GapReport:
         """Read back, record each gap as failed work, and say so in the run's report.
 
         An ``ApiError`` is left to the caller: the check is then not recorded as done, and the
@@ -166,7 +166,7 @@ class GapCheck:
         return report
 
     def _record_gap(
-        self, order: Order, reference: str, outcomes: list[ItemOutcome], notices: list[str]
+        self, order: Order, reference: str, outcomes: list[DocumentOutcome], notices: list[str]
     ) -> None:
         paid = lisbon_date(order.completed_at) if order.completed_at else "an unknown day"
         reason = (
@@ -182,7 +182,9 @@ class GapCheck:
         # Retried by the next run (transient in the ledger), but shown at once: unlike a lost
         # answer, a sale that went unnoticed is a person's business the day it is found.
         outcomes.append(
-            ItemOutcome(str(order.id), Action.FAILED, reason, kind=Kind.INVOICE, transient=False)
+            DocumentOutcome(
+                str(order.id), Action.FAILED, reason, kind=Kind.INVOICE, transient=False
+            )
         )
         notices.append(
             f"Order {order.id} was paid on {paid} but had no document (found by the daily gap "

@@ -32,7 +32,7 @@ from typing import Protocol
 
 from igest_sync.errors import ApiError, AuthError, NotFound
 from igest_sync.fiscal.intra_eu import source_skip_reason
-from igest_sync.models import Action, ItemOutcome, Kind, Order, OrderStatus, WorkState
+from igest_sync.models import Action, DocumentOutcome, Kind, Order, OrderStatus, WorkState
 from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.discover import record_order
@@ -61,7 +61,7 @@ class WebhookRun(Protocol):
     def steps(self) -> DocumentSteps: ...
     @property
     def stop(self) -> threading.Event | None: ...
-    def issue_one(self, order: Order, notices: list[str]) -> ItemOutcome: ...
+    def issue_one(self, order: Order, notices: list[str]) -> DocumentOutcome: ...
     def guard_switch(self) -> None: ...
     def failed_before(self) -> dict[tuple[int, str], WorkRecord]: ...
     def for_a_person(
@@ -91,7 +91,7 @@ def work_hints(run: WebhookRun, hints: list[Hint], *, now: datetime) -> HintsOut
     report = outcome.report
     failed_before = run.failed_before()
 
-    def one(hint: Hint) -> tuple[Hint, list[ItemOutcome], bool]:
+    def one(hint: Hint) -> tuple[Hint, list[DocumentOutcome], bool]:
         """The hint's order handled: (hint, its outcomes, settled: False when postponed)."""
         if run.stop is not None and run.stop.is_set():
             raise RunStopped
@@ -108,7 +108,7 @@ def work_hints(run: WebhookRun, hints: list[Hint], *, now: datetime) -> HintsOut
             return hint, [], True
         except ApiError as exc:
             return hint, [], _postpone(context, hint, exc, now)
-        items: list[ItemOutcome] = []
+        items: list[DocumentOutcome] = []
         if _handle(run, order, items, report.notices):
             # A kill from here on leaves recorded work and this hint: nothing is lost.
             items.append(run.issue_one(order, report.notices))
@@ -149,7 +149,7 @@ def retry_delay(attempts: int) -> timedelta:
     return min(RETRY_FIRST * (2 ** min(attempts, 10)), RETRY_LONGEST)
 
 
-def _passes_by_itself(outcome: ItemOutcome) -> bool:
+def _passes_by_itself(outcome: DocumentOutcome) -> bool:
     """A failure igest-sync retries by itself (a lost answer, a 502, VIES silent)."""
     return bool(outcome.transient) and outcome.action in (Action.FAILED, Action.WAITING)
 
@@ -183,7 +183,9 @@ def _retry_soon(context: RunContext, hint: Hint, why: str, now: datetime) -> boo
     return False
 
 
-def _handle(run: WebhookRun, order: Order, items: list[ItemOutcome], notices: list[str]) -> bool:
+def _handle(
+    run: WebhookRun, order: Order, items: list[DocumentOutcome], notices: list[str]
+) -> bool:
     """Record ``order`` and decide its work; True when it is to be issued now."""
     ledger, settings = run.context.ledger, run.context.settings
     work = ledger.work(order.id)
@@ -196,7 +198,7 @@ def _handle(run: WebhookRun, order: Order, items: list[ItemOutcome], notices: li
         floor = settings.start_date
         if skip is not None:
             record_order(ledger, order, note=skip)
-            items.append(ItemOutcome(str(order.id), Action.SKIPPED, skip))
+            items.append(DocumentOutcome(str(order.id), Action.SKIPPED, skip))
             return False
         if floor is None and ledger.checkpoint is None:
             # The sweep refuses to invoice the store's history and says so to a person.
@@ -206,7 +208,7 @@ def _handle(run: WebhookRun, order: Order, items: list[ItemOutcome], notices: li
         if floor is not None and paid_on is not None and paid_on < floor:
             note = f"paid {paid_on}, before the start date {floor}: not issued"
             record_order(ledger, order, note=note)
-            items.append(ItemOutcome(str(order.id), Action.SKIPPED, note))
+            items.append(DocumentOutcome(str(order.id), Action.SKIPPED, note))
             return False
         # Recorded as work before any call, and before its status: a kill from here on leaves
         # pending work that the next start (its hint) or the sweep (its pending work)
@@ -233,7 +235,7 @@ def _handle(run: WebhookRun, order: Order, items: list[ItemOutcome], notices: li
 
 
 def _credit_what_is_left(
-    run: WebhookRun, order: Order, items: list[ItemOutcome], notices: list[str]
+    run: WebhookRun, order: Order, items: list[DocumentOutcome], notices: list[str]
 ) -> None:
     ledger, settings = run.context.ledger, run.context.settings
     invoiced = ledger.invoiced_without_credit()

@@ -27,9 +27,9 @@ from igest_sync.models import (
     IN_FLIGHT,
     Action,
     DocumentFacts,
+    DocumentOutcome,
     DocumentStatus,
     IssuedDocument,
-    ItemOutcome,
     Kind,
     Order,
     OrderStatus,
@@ -304,7 +304,7 @@ class InvoiceRun:
         """
         remind = timedelta(hours=self.settings.remind_failed_hours)
         retrying = self._retrying_since()
-        shown: list[ItemOutcome] = []
+        shown: list[DocumentOutcome] = []
         for outcome in report.outcomes:
             if outcome.action != Action.FAILED:
                 shown.append(outcome)
@@ -328,7 +328,7 @@ class InvoiceRun:
         for work in self.ledger.work_in_states(WorkState.FAILED):
             if str(work.order_id) in handled:
                 continue
-            earlier = ItemOutcome(
+            earlier = DocumentOutcome(
                 str(work.order_id),
                 Action.FAILED,
                 work.error or "",
@@ -401,7 +401,7 @@ class InvoiceRun:
         override: CustomerOverride | None = None,
         force_lookup: bool = False,
         approved: bool = False,
-    ) -> ItemOutcome:
+    ) -> DocumentOutcome:
         """Issue one recorded, paid order exactly once and attach its document (a worker's
         step: ``invoice`` runs several at a time, ``serve`` one per webhook hint, ``approve``
         one per draft it finalizes: ``approved``)."""
@@ -415,7 +415,7 @@ class InvoiceRun:
             log.exception("Unexpected error on order %s", order.id)
             if (w := self.ledger.work(order.id)) is None or w.state != WorkState.FINAL:
                 self.ledger.fail(order.id, Kind.INVOICE, f"internal error: {exc!r}", transient=True)
-            return ItemOutcome(str(order.id), Action.FAILED, f"internal error: {exc!r}")
+            return DocumentOutcome(str(order.id), Action.FAILED, f"internal error: {exc!r}")
         if outcome.action in (Action.ISSUED, Action.ADOPTED):
             # Attach it now, in this worker (its own failures become notices; the invoice
             # itself is done either way).
@@ -430,7 +430,7 @@ class InvoiceRun:
         override: CustomerOverride | None = None,
         force_lookup: bool = False,
     ) -> None:
-        def one(order: Order) -> ItemOutcome:
+        def one(order: Order) -> DocumentOutcome:
             if self.stop is not None and self.stop.is_set():
                 raise RunStopped  # stopping: an order not started stays recorded work
             return self.issue_one(
@@ -486,7 +486,7 @@ class InvoiceRun:
             if finals:
                 numbers = ", ".join(d.number or d.id for d in finals)
                 report.outcomes.append(
-                    ItemOutcome(
+                    DocumentOutcome(
                         str(order.id),
                         Action.WOULD_ADOPT,
                         f"would adopt {numbers}, already in iGEST; nothing would be issued",
@@ -499,7 +499,7 @@ class InvoiceRun:
                 # Paid, then cancelled, with no invoice found: the real run issues nothing.
                 now = order.status.replace("_", " ").replace("canceled", "cancelled")
                 report.outcomes.append(
-                    ItemOutcome(
+                    DocumentOutcome(
                         str(order.id),
                         Action.WOULD_SKIP,
                         f"paid, then {now} before it was invoiced: no document would be issued",
@@ -520,14 +520,14 @@ class InvoiceRun:
                     art53.admit(order.id, draft)
             except VatCheckPending as exc:  # the year's turnover could not be read
                 report.outcomes.append(
-                    ItemOutcome(str(order.id), Action.WOULD_FAIL, f"would wait: {exc.reason}")
+                    DocumentOutcome(str(order.id), Action.WOULD_FAIL, f"would wait: {exc.reason}")
                 )
                 continue
             except OrderRejected as exc:
                 text = exc.reason if not exc.hint else f"{exc.reason} ({exc.hint})"
                 report.outcomes.append(
                     # The action already says "would fail": the detail is the reason only.
-                    ItemOutcome(str(order.id), Action.WOULD_FAIL, text)
+                    DocumentOutcome(str(order.id), Action.WOULD_FAIL, text)
                 )
                 continue
             report.drafts.append(draft)
@@ -536,7 +536,7 @@ class InvoiceRun:
             verb = "would draft" if self.settings.review else "would issue"
             hold = " for approval (review mode)" if self.settings.review else ""
             report.outcomes.append(
-                ItemOutcome(
+                DocumentOutcome(
                     str(order.id),
                     Action.WOULD_ISSUE,
                     f"{verb} {draft.type} {draft.gross_total} EUR{after}{hold}",
@@ -577,12 +577,14 @@ class InvoiceRun:
                         transient=exc.transient,
                     )
                 report.outcomes.append(
-                    ItemOutcome(str(order_id), Action.FAILED, f"could not read the order: {exc}")
+                    DocumentOutcome(
+                        str(order_id), Action.FAILED, f"could not read the order: {exc}"
+                    )
                 )
                 continue
             if order.status != OrderStatus.PAID:
                 report.outcomes.append(
-                    ItemOutcome(
+                    DocumentOutcome(
                         str(order_id),
                         Action.SKIPPED,
                         f"order is {order.status.replace('_', ' ')}, not paid: nothing to invoice",

@@ -41,9 +41,9 @@ from igest_sync.models import (
     Action,
     DocumentDraft,
     DocumentFacts,
+    DocumentOutcome,
     DocumentStatus,
     IssuedDocument,
-    ItemOutcome,
     Kind,
     Order,
     OrderStatus,
@@ -114,7 +114,7 @@ class Issuer:
         override: CustomerOverride | None = None,
         force_lookup: bool = False,
         approved: bool = False,
-    ) -> ItemOutcome:
+    ) -> DocumentOutcome:
         """The invoice of a paid order.
 
         In review mode the invoice stops at its checked draft (``Action.DRAFTED``) unless
@@ -181,7 +181,7 @@ class Issuer:
         *,
         reference: str,
         request: str | None = None,
-    ) -> ItemOutcome:
+    ) -> DocumentOutcome:
         """The order's ``seq``-th credit note, built by ``build`` (a partial or the rest), under
         ``reference`` (its request's: ``fiscal.credit_identity``).
 
@@ -211,7 +211,7 @@ class Issuer:
         hold: bool = False,
         approved: bool = False,
         since: date | None = None,
-    ) -> ItemOutcome:
+    ) -> DocumentOutcome:
         key = str(order_id)
         ref = reference or external_reference(self.store, order_id, kind)
         self._step("begin")
@@ -240,7 +240,7 @@ class Issuer:
             self.ledger.clear_phase(order_id, kind, seq)
             self.ledger.drop_unsent_work(order_id, kind, seq)
             log.warning("Order %s: %s", order_id, exc)
-            return ItemOutcome(key, Action.SKIPPED, str(exc), kind=kind)
+            return DocumentOutcome(key, Action.SKIPPED, str(exc), kind=kind)
         except (OrderRejected, VatCheckPending) as exc:
             try:
                 self._discard(drafts)
@@ -273,7 +273,7 @@ class Issuer:
         self._step("record")
         self.ledger.record_final(order_id, kind, final, email=email, seq=seq)
         log.info("Finalized %s for order %s (%s EUR)", final.number, order_id, final.gross_total)
-        return ItemOutcome(
+        return DocumentOutcome(
             key,
             Action.ISSUED,
             final.number or final.id,
@@ -327,7 +327,7 @@ class Issuer:
                 )
             log.warning("Adopted %s for order %s", doc.number, order_id)
             raise _Adopted(
-                ItemOutcome(
+                DocumentOutcome(
                     str(order_id),
                     Action.ADOPTED,
                     detail,
@@ -413,14 +413,14 @@ class Issuer:
 
     # -- outcomes ---------------------------------------------------------------------------
 
-    def already(self, order_id: int, kind: Kind, work: WorkRecord) -> ItemOutcome:
+    def already(self, order_id: int, kind: Kind, work: WorkRecord) -> DocumentOutcome:
         """The outcome for work this ledger finished before: nothing is asked of iGEST."""
         # The work's own document (an order may have several credit notes), else its first.
         docs = [d for d in self.ledger.documents_for(order_id) if d.kind == kind]
         doc = next((d for d in docs if d.document_id == work.document_id), None)
         doc = doc or (docs[0] if docs else None)
         number = doc.number if doc else work.document_id
-        return ItemOutcome(
+        return DocumentOutcome(
             str(order_id),
             Action.ALREADY,
             f"{number} was issued before; nothing issued",
@@ -437,7 +437,7 @@ class Issuer:
         *,
         hint: str | None = None,
         seq: int = 1,
-    ) -> ItemOutcome:
+    ) -> DocumentOutcome:
         """Record the work as failed (``transient``: the next run retries by itself)."""
         text = reason if not hint else f"{reason} ({hint})"
         if transient:
@@ -445,30 +445,30 @@ class Issuer:
         self.ledger.fail(order_id, kind, text, transient=transient, seq=seq)
         what = "invoiced" if kind == Kind.INVOICE else "credited"
         log.error("Order %s not %s: %s", order_id, what, text)
-        return ItemOutcome(str(order_id), Action.FAILED, text, kind=kind, transient=transient)
+        return DocumentOutcome(str(order_id), Action.FAILED, text, kind=kind, transient=transient)
 
     def _hold(
         self, order_id: int, document: IssuedDocument, draft: DocumentDraft, *, changed: bool
-    ) -> ItemOutcome:
+    ) -> DocumentOutcome:
         """Review mode: the checked draft waits for a person (``igest-sync approve``)."""
         self.ledger.mark(order_id, Kind.INVOICE, WorkState.REVIEW, document_id=document.id)
         log.info("Draft %s for order %s waits for approval", document.id, order_id)
         return review.held(order_id, document, draft, self.exemption_texts, changed=changed)
 
-    def waiting_review(self, order_id: int, work: WorkRecord) -> ItemOutcome:
+    def waiting_review(self, order_id: int, work: WorkRecord) -> DocumentOutcome:
         """Work whose draft already waits for approval: nothing is asked of iGEST."""
         return review.still_waiting(self.ledger, order_id)
 
-    def _waiting(self, order_id: int, kind: Kind, reason: str) -> ItemOutcome:
+    def _waiting(self, order_id: int, kind: Kind, reason: str) -> DocumentOutcome:
         """Not issued yet for a reason that passes by itself (VIES did not answer): kept as a
         transient failure, so the next run takes the order up again; no person is needed."""
         self.ledger.fail(order_id, kind, reason, transient=True)
         log.warning("Order %s waiting: %s", order_id, reason)
-        return ItemOutcome(str(order_id), Action.WAITING, reason, kind=kind, transient=True)
+        return DocumentOutcome(str(order_id), Action.WAITING, reason, kind=kind, transient=True)
 
 
 class _Adopted(Exception):
-    def __init__(self, outcome: ItemOutcome) -> None:
+    def __init__(self, outcome: DocumentOutcome) -> None:
         self.outcome = outcome
 
 

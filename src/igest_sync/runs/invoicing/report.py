@@ -5,21 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from igest_sync.models import Action, DocumentDraft, ItemOutcome, Kind
+from igest_sync.models import Action, DocumentDraft, DocumentOutcome, Kind
 
 
 @dataclass
 class InvoiceReport:
-    outcomes: list[ItemOutcome] = field(default_factory=list)
+    outcomes: list[DocumentOutcome] = field(default_factory=list)
     drafts: list[DocumentDraft] = field(default_factory=list)  # dry run: what would be issued
     checkpoint: int | None = None
     dry_run: bool = False
     notices: list[str] = field(default_factory=list)  # link-back/email problems, duplicates
     # Failed earlier for a reason a person must fix; not retried by this run, still not done.
-    still_failed: list[ItemOutcome] = field(default_factory=list)
+    still_failed: list[DocumentOutcome] = field(default_factory=list)
     # Failures already shown to a person whose reminder is not due: not printed, no exit 1
     # (cron mails only what changed); `status` lists them.
-    quiet: list[ItemOutcome] = field(default_factory=list)
+    quiet: list[DocumentOutcome] = field(default_factory=list)
     # Notices shown by an earlier run whose reminder is not due: not printed.
     quiet_notices: list[str] = field(default_factory=list)
 

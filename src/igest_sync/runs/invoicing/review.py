@@ -35,9 +35,9 @@ from igest_sync.models import (
     Action,
     DocumentDraft,
     DocumentFacts,
+    DocumentOutcome,
     DocumentStatus,
     IssuedDocument,
-    ItemOutcome,
     Kind,
     Order,
     OrderStatus,
@@ -84,7 +84,7 @@ class ApprovingRun(Protocol):
 
     def issue_one(
         self, order: Order, notices: list[str], *, approved: bool = False
-    ) -> ItemOutcome: ...
+    ) -> DocumentOutcome: ...
 
 
 log = logging.getLogger("igest_sync.invoice")
@@ -102,7 +102,7 @@ def held(
     texts: ExemptionTexts,
     *,
     changed: bool,
-) -> ItemOutcome:
+) -> DocumentOutcome:
     """The outcome of an invoice stopped at its checked draft; an exempt line's code is shown
     with iGEST's own description of it."""
     if changed:
@@ -122,7 +122,7 @@ def held(
         except IgestSyncError:  # refused credentials: the next call stops the run, not this
             labels = codes
         detail += f"; exempt lines: {'; '.join(labels)}"
-    return ItemOutcome(
+    return DocumentOutcome(
         str(order_id),
         Action.DRAFTED,
         detail,
@@ -132,10 +132,10 @@ def held(
     )
 
 
-def still_waiting(ledger: Ledger, order_id: int) -> ItemOutcome:
+def still_waiting(ledger: Ledger, order_id: int) -> DocumentOutcome:
     """The outcome for an order whose draft already waits: nothing was asked of iGEST."""
     order = ledger.order(order_id)
-    return ItemOutcome(
+    return DocumentOutcome(
         str(order_id),
         Action.DRAFTED,
         f"its draft waits for approval (igest-sync approve {order_id})",
@@ -152,7 +152,7 @@ class ApproveReport:
     """What ``approve`` showed and did."""
 
     waiting: list[WaitingDraft] = field(default_factory=list)
-    outcomes: list[ItemOutcome] = field(default_factory=list)
+    outcomes: list[DocumentOutcome] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     listed_only: bool = False  # no order chosen: the list, nothing done
 
@@ -201,7 +201,7 @@ def interrupted_approval(work: WorkRecord | None) -> bool:
     )
 
 
-def not_waiting(ledger: Ledger, order_id: int) -> ItemOutcome | None:
+def not_waiting(ledger: Ledger, order_id: int) -> DocumentOutcome | None:
     """Why ``order_id`` cannot be approved or rejected (no draft of it waits), or None."""
     work = ledger.work(order_id)
     if work is not None and (work.state == WorkState.REVIEW or interrupted_approval(work)):
@@ -214,10 +214,10 @@ def not_waiting(ledger: Ledger, order_id: int) -> ItemOutcome | None:
         why = f"it failed: {work.error}; issue it with `igest-sync resend {order_id}`"
     else:
         why = f"its invoice is {work.state}, not a draft waiting for approval"
-    return ItemOutcome(str(order_id), Action.FAILED, f"no draft waits for approval: {why}")
+    return DocumentOutcome(str(order_id), Action.FAILED, f"no draft waits for approval: {why}")
 
 
-def approve(run: ApprovingRun, order_ids: list[int], notices: list[str]) -> list[ItemOutcome]:
+def approve(run: ApprovingRun, order_ids: list[int], notices: list[str]) -> list[DocumentOutcome]:
     """Finalize the waiting drafts of ``order_ids`` (oldest payment first), then attach them.
 
     Each order is read again from Jumpseller and goes through the issuer's exactly-once path
@@ -233,7 +233,7 @@ def approve(run: ApprovingRun, order_ids: list[int], notices: list[str]) -> list
             raise
         except ApiError as exc:
             outcomes.append(
-                ItemOutcome(
+                DocumentOutcome(
                     str(order_id),
                     Action.FAILED,
                     f"could not read the order from Jumpseller: {exc}; its draft still waits",
@@ -250,7 +250,7 @@ def approve(run: ApprovingRun, order_ids: list[int], notices: list[str]) -> list
     return outcomes
 
 
-def _retried_how(ledger: Ledger, order_id: int, outcome: ItemOutcome) -> ItemOutcome:
+def _retried_how(ledger: Ledger, order_id: int, outcome: DocumentOutcome) -> DocumentOutcome:
     """In review mode the next run does not finalize a failed approval by itself: it looks the
     draft up (finalized in iGEST: adopted) and otherwise lets it wait for approval again. The
     failure says so, in the outcome and in the ledger (``status``)."""
@@ -267,7 +267,7 @@ def _retried_how(ledger: Ledger, order_id: int, outcome: ItemOutcome) -> ItemOut
 
 def reject(
     ledger: Ledger, igest: IgestApi, order_id: int, *, now: datetime, reason: str | None = None
-) -> ItemOutcome:
+) -> DocumentOutcome:
     """Delete the order's waiting draft in iGEST and leave the order failed until ``resend``.
 
     A draft finalized in iGEST meanwhile cannot be rejected: it is adopted (an issued invoice
@@ -285,7 +285,7 @@ def reject(
         final = next((d for d in found if d.status == DocumentStatus.FINAL), None)
         if final is not None:
             ledger.record_final(order_id, Kind.INVOICE, final, email=False, adopted=True)
-            return ItemOutcome(
+            return DocumentOutcome(
                 str(order_id),
                 Action.ADOPTED,
                 f"{final.number} was finalized in iGEST already; adopted, not rejected (credit "
@@ -301,7 +301,7 @@ def reject(
     except AuthError:
         raise
     except ApiError as exc:
-        return ItemOutcome(
+        return DocumentOutcome(
             str(order_id),
             Action.FAILED,
             f"could not delete its draft in iGEST: {exc}; it still waits for approval",
@@ -318,7 +318,7 @@ def reject(
     # The person who rejected it knows: the runs remind of it only after remind_failed_hours.
     ledger.mark_reported(order_id, Kind.INVOICE, now)
     log.warning("Order %s: %s", order_id, text)
-    return ItemOutcome(str(order_id), Action.REJECTED, text, kind=Kind.INVOICE)
+    return DocumentOutcome(str(order_id), Action.REJECTED, text, kind=Kind.INVOICE)
 
 
 # -- without a person: the automatic hour and the deadline ----------------------------------
@@ -350,7 +350,7 @@ def due_for_finalizing(settings: InvoiceConfig, ledger: Ledger, now: datetime) -
     ]
 
 
-def sweep_waiting(run: ApprovingRun, outcomes: list[ItemOutcome], notices: list[str]) -> None:
+def sweep_waiting(run: ApprovingRun, outcomes: list[DocumentOutcome], notices: list[str]) -> None:
     """``invoice`` and ``serve``'s sweep over the waiting drafts: finalize those due without a
     person, and delete the draft of an order cancelled meanwhile (never finalized).
 
