@@ -100,10 +100,8 @@ def run_demo(*, verbose: bool = False) -> int:
 
         def cli(title: str, *args: str) -> int:
             console.print(Rule(f"[bold]igest-sync {' '.join(args)}[/bold]  {title}"))
-            cmd = [sys.executable, "-m", "igest_sync", "--config", str(config), *args]
-            if verbose:
-                cmd.insert(3, "--verbose")
-            return subprocess.run(cmd, env=env, check=False).returncode
+            options = ["--config", str(config), *(["--verbose"] if verbose else [])]
+            return run_step([*options, *args], env)
 
         console.print(
             f"Sandbox: Jumpseller {sb.jumpseller_base_url}, iGEST {sb.igest_base_url}, "
@@ -153,6 +151,36 @@ def run_demo(*, verbose: bool = False) -> int:
             "write a config for it and how to drive it."
         )
         return worst
+
+
+def run_step(args: list[str], env: dict[str, str]) -> int:
+    """One step of the demo: ``igest-sync *args`` as ``python -m igest_sync`` runs it, in this
+    process (a new interpreter per step would spend half a second starting each time). The
+    call gets ``env``, its own renderer, a log set up for the demo's folder, and its own start
+    for the pacing's "what an earlier run sent" (the steps before it have all finished)."""
+    import logging
+
+    import igest_sync
+    from igest_sync.cli import app
+    from igest_sync.cli.errors import run_app
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    igest_sync._started_now()
+    try:
+        return run_app(app, args)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        # Each step sets up the log as a process of its own would: in the demo's folder.
+        logger = logging.getLogger("igest_sync")
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+            handler.close()
+        for attribute in ("_igest_configured", "_igest_file"):
+            if hasattr(logger, attribute):
+                delattr(logger, attribute)
 
 
 # -- real time: serve, a webhook, an invoice within seconds ---------------------------------------
