@@ -95,6 +95,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--burst-orders", type=int, help="Burst: orders paid at once (300).")
     p.add_argument("--burst-seconds", type=float, help="Burst: seconds they are paid within (10).")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        help="Quiet and start-up: times each run is repeated for its median (5; 3 with --quick).",
+    )
     p.add_argument("--seed", type=int, default=7, help="Data generator seed (7).")
     p.add_argument(
         "--timeout",
@@ -144,6 +149,8 @@ def options_from(args: argparse.Namespace) -> Options:
         value = getattr(args, key)
         if value is not None:
             setattr(options, key, value)
+    if args.repeats is not None:
+        options.quiet_repeats = options.startup_repeats = args.repeats
     return options
 
 
