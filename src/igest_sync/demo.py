@@ -80,7 +80,9 @@ def demo_config(
     return values
 
 
-def run_demo(*, verbose: bool = False) -> int:
+def run_demo(run_cli: Callable[[list[str]], int], *, verbose: bool = False) -> int:
+    """The demo; ``run_cli(args)`` runs ``igest-sync *args`` in this process (the CLI's own
+    ``run_app`` on its command, handed in by the ``demo`` command) and returns its exit code."""
     console = current().out
     with (
         tempfile.TemporaryDirectory(prefix="igest-sync-demo-") as tmp,
@@ -101,7 +103,7 @@ def run_demo(*, verbose: bool = False) -> int:
         def cli(title: str, *args: str) -> int:
             console.print(Rule(f"[bold]igest-sync {' '.join(args)}[/bold]  {title}"))
             options = ["--config", str(config), *(["--verbose"] if verbose else [])]
-            return run_step([*options, *args], env)
+            return run_step(run_cli, [*options, *args], env)
 
         console.print(
             f"Sandbox: Jumpseller {sb.jumpseller_base_url}, iGEST {sb.igest_base_url}, "
@@ -153,7 +155,7 @@ def run_demo(*, verbose: bool = False) -> int:
         return worst
 
 
-def run_step(args: list[str], env: dict[str, str]) -> int:
+def run_step(run_cli: Callable[[list[str]], int], args: list[str], env: dict[str, str]) -> int:
     """One step of the demo: ``igest-sync *args`` as ``python -m igest_sync`` runs it, in this
     process (a new interpreter per step would spend half a second starting each time). The
     call gets ``env``, its own renderer, a log set up for the demo's folder, and its own start
@@ -161,15 +163,13 @@ def run_step(args: list[str], env: dict[str, str]) -> int:
     import logging
 
     import igest_sync
-    from igest_sync.cli import app
-    from igest_sync.cli.errors import run_app
 
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
     igest_sync._started_now()
     try:
-        return run_app(app, args)
+        return run_cli(args)
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -80,7 +80,7 @@ def sandbox(
             sinks.stop()
 
 
-def demo() -> None:
+def demo(ctx: typer.Context) -> None:
     """Run a full cycle against the built-in sandbox: no credentials, no network.
 
     Starts the emulators, writes a temporary config and state, checks it, adopts what the
@@ -92,9 +92,12 @@ def demo() -> None:
     Examples:
       igest-sync demo
     """
+    from igest_sync.cli.errors import run_app
     from igest_sync.demo import run_demo
 
-    raise typer.Exit(run_demo(verbose=state_of().verbose))
+    # Each step is this same command line run again, in this process: the root command.
+    command = ctx.find_root().command
+    raise typer.Exit(run_demo(lambda args: run_app(command, args), verbose=state_of().verbose))
 
 
 def register(app: typer.Typer) -> None:
