@@ -5,6 +5,14 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
+
+# Each property test tries Hypothesis's usual 100 examples in the suite (no deadline: a busy
+# machine must not fail a test); HYPOTHESIS_PROFILE=thorough tries 2,000 of each, for a change to
+# the money, credit or mapping rules (README, "Run the tests").
+settings.register_profile("suite", max_examples=100, deadline=None)
+settings.register_profile("thorough", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

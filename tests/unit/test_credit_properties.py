@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from test_credit import document
 
@@ -14,7 +14,6 @@ from igest_sync.fiscal.money import line_value
 from igest_sync.models import DocumentLine, IssuedDocument
 
 D = Decimal
-FAST = settings(max_examples=300, deadline=None)
 
 
 @st.composite
@@ -69,7 +68,6 @@ def _credited(credits, reference) -> tuple[Decimal, Decimal]:
     return sum((ln.quantity for ln in lines), D(0)), sum((line_value(ln) for ln in lines), D(0))
 
 
-@FAST
 @given(st.data())
 def test_any_sequence_never_exceeds_and_all_sums_exactly(data):
     original = data.draw(originals())
@@ -94,7 +92,6 @@ def test_any_sequence_never_exceeds_and_all_sums_exactly(data):
     assert not _issue(original, credits, CreditRequest(shipping=True))
 
 
-@FAST
 @given(st.data())
 def test_unit_by_unit_sums_exactly(data):
     original = data.draw(originals())

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from igest_sync.config import Config
@@ -84,7 +84,6 @@ def final_ncs(igest: FakeIgest) -> list:
     return [d for d in igest.finals() if d.type == "NC"]
 
 
-@settings(max_examples=150, deadline=None)
 @given(ops)
 def test_no_sequence_credits_a_request_twice_or_beyond_the_invoice(sequence):
     cfg = config()

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from igest_sync.config import InvoiceConfig
@@ -20,7 +20,6 @@ from igest_sync.models import Address, DocumentDraft, Order, OrderLine, Tax
 
 SETTINGS = InvoiceConfig(product_exemption_code="M10", shipping_exemption_code="M10")
 ISSUE = date(2026, 11, 20)
-FAST = settings(max_examples=200, deadline=None)
 
 
 def r2(x: Decimal) -> Decimal:
@@ -163,7 +162,6 @@ def assert_sound(order: Order, draft: DocumentDraft) -> None:
     assert f"Encomenda Jumpseller n.º {order.id}" in draft.notes
 
 
-@FAST
 @given(model_orders())
 def test_orders_that_follow_the_money_model_become_exact_documents(order: Order) -> None:
     draft = build_document(order, SETTINGS, store="s", issue_date=ISSUE)
@@ -177,7 +175,6 @@ def test_orders_that_follow_the_money_model_become_exact_documents(order: Order)
         ]
 
 
-@FAST
 @given(model_orders())
 def test_building_is_deterministic(order: Order) -> None:
     first = build_document(order, SETTINGS, store="s", issue_date=ISSUE)
@@ -189,7 +186,6 @@ FIGURES = re.compile(
 )
 
 
-@FAST
 @given(model_orders(), st.integers(-5, 5).filter(bool))
 def test_an_order_off_by_cents_is_exact_or_refused_with_both_figures(order, cents_off) -> None:
     total = order.total + Decimal(cents_off) / 100
@@ -213,7 +209,6 @@ SPAIN = Address(country_code="ES", postal="28001", city="Madrid")
 OSS = InvoiceConfig(oss=True, exemptions={"eu_goods": "M16", "eu_shipping": "M16"})
 
 
-@FAST
 @given(model_orders(rates=("21", "10", "4", "0"), shipping_rates=("21", "0")))
 def test_oss_orders_to_spain_become_exact_documents(order: Order) -> None:
     order = replace(order, billing=SPAIN)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from igest_sync.fiscal.money import (
@@ -156,7 +156,6 @@ def test_fit_discount_percent_uses_more_decimals_only_when_needed() -> None:
     assert D("3.3") < pct < D("3.4")
 
 
-@settings(max_examples=200, deadline=None)
 @given(
     qty=st.integers(1, 50),
     unit_cents=st.integers(1, 200_000),
@@ -175,7 +174,6 @@ def test_fit_discount_percent_reproduces_any_reachable_target(qty, unit_cents, s
 rates = st.sampled_from(["0", "6", "13", "23", "4", "22"])
 
 
-@settings(max_examples=200, deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(1, 20), st.integers(0, 100_000), rates, st.integers(0, 100)),

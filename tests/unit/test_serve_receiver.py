@@ -213,7 +213,7 @@ HEADER_NAMES = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(
     method=st.sampled_from(["POST", "GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]),
     path=st.sampled_from([PATH, PATH + "/", "/", "/healthz", "/x", PATH + "x"]),
