@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from igest_sandbox import Sandbox, start_sandbox
 from igest_sync.adapters.jumpseller.parse import parse_order
@@ -249,8 +249,13 @@ def run_soak(
     max_final_runs: int = 6,
     workdir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    launch: Callable[[list[str], dict[str, str], BinaryIO], Any] | None = None,
 ) -> SoakResult:
-    """One soak against a fresh sandbox; returns the figures (see ``SoakResult.lines``)."""
+    """One soak against a fresh sandbox; returns the figures (see ``SoakResult.lines``).
+
+    ``launch(args, env, log)`` starts ``igest-sync *args`` writing to ``log`` and returns a
+    ``subprocess.Popen`` look-alike; by default a new ``python -m igest_sync`` process (the
+    tests pass their forked one, which skips the interpreter's start-up)."""
     rng = random.Random(seed)
     result = SoakResult(seed=seed, orders=orders, latency=latency, kills_planned=kills)
     say = progress or (lambda text: None)
@@ -269,10 +274,12 @@ def run_soak(
         runs_log = home / "runs.log"
         codes: Counter[int] = Counter()
 
-        def start() -> subprocess.Popen:
+        def start() -> Any:  # a subprocess.Popen, or what ``launch`` returns
             result.runs += 1
             with runs_log.open("ab") as log:
                 log.write(f"--- run {result.runs}\n".encode())
+                if launch is not None:
+                    return launch(["--config", str(config), "invoice"], env, log)
                 return subprocess.Popen(
                     _cli_command(config, "invoice"),
                     env=env,
@@ -286,7 +293,7 @@ def run_soak(
         # unfinished orders; a shorter window would only ever kill runs there) and shrinks
         # below the length of a run that ended by itself, so kills keep landing mid-run.
         window = max_delay
-        current: subprocess.Popen | None = None
+        current: Any = None
         try:
             for kill in range(kills):
                 _store_moves_on(sb, rng, arrivals, result)

@@ -72,9 +72,11 @@ def run(args: Sequence[str], *, env: Mapping[str, str], timeout: float = 120) ->
     return _server().call(list(args), dict(env), os.getcwd(), timeout)
 
 
-def start(args: Sequence[str], *, env: Mapping[str, str]) -> Started:
-    """``python -m igest_sync *args`` started and not waited for (see ``Started``)."""
-    return _server().start(list(args), dict(env), os.getcwd())
+def start(args: Sequence[str], *, env: Mapping[str, str], output: Any = None) -> Started:
+    """``python -m igest_sync *args`` started and not waited for (see ``Started``); with
+    ``output`` (an open binary file), its stdout and stderr both go there, as a ``Popen``
+    given ``stdout=output, stderr=output`` would, and ``Started`` reads neither."""
+    return _server().start(list(args), dict(env), os.getcwd(), output)
 
 
 class Started:
@@ -123,7 +125,8 @@ class Started:
         if code is None:
             return
         self.returncode = code
-        self.stdout, self.stderr = (_reader(f) for f in (self._out, self._err))
+        if self._out is not None:
+            self.stdout, self.stderr = (_reader(f) for f in (self._out, self._err))
 
 
 # -- the test side ------------------------------------------------------------------------------
@@ -164,7 +167,9 @@ class _Server:
                 raise subprocess.TimeoutExpired(["igest_sync", *args], timeout)
             return Finished(code, _text(stdout), _text(stderr))
 
-    def start(self, args: list[str], env: dict[str, str], cwd: str) -> Started:
+    def start(self, args: list[str], env: dict[str, str], cwd: str, output: Any = None) -> Started:
+        if output is not None:
+            return Started(self, self._fork(args, env, cwd, output, output), None, None)
         stdout, stderr = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
         return Started(self, self._fork(args, env, cwd, stdout, stderr), stdout, stderr)
 
