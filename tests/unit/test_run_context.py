@@ -4,6 +4,7 @@ the VIES client from the context (opened at its first check)."""
 from __future__ import annotations
 
 import ast
+import functools
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -102,18 +103,23 @@ def test_vies_is_opened_at_its_first_check_only(monkeypatch):
     assert isinstance(client, FakeClient) and client.closed
 
 
-def _constructions(name: str) -> list[str]:
-    """The modules of the client whose code calls ``name(...)``."""
-    found = []
+@functools.cache
+def _calls() -> dict[str, frozenset[str]]:
+    """Each module of the client, and the names its code calls (parsed once for all tests)."""
+    calls = {}
     for path in SRC.rglob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call):
                 func = node.func
-                called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-                if called == name:
-                    found.append(path.relative_to(SRC).as_posix())
-    return sorted(set(found))
+                names.add(func.id if isinstance(func, ast.Name) else getattr(func, "attr", None))
+        calls[path.relative_to(SRC).as_posix()] = frozenset(n for n in names if n)
+    return calls
+
+
+def _constructions(name: str) -> list[str]:
+    """The modules of the client whose code calls ``name(...)``."""
+    return sorted(module for module, names in _calls().items() if name in names)
 
 
 def test_the_wiring_is_written_once():
