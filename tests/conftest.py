@@ -16,14 +16,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Start the longest tests first, one per worker.
+    """Spread the tests that mostly wait among those that compute, on every worker.
 
-    The tests marked ``slow(seconds)`` mostly wait (real rate limits, a real 30 s timeout), so
-    started first they overlap the quick ones instead of running alone at the end. pytest-xdist's
-    ``worksteal`` (pyproject.toml) hands each worker one contiguous share of this list and lets
-    idle workers take from the others' tails, so the slow tests go to the heads of the shares,
-    longest first, one share after another. The order only depends on the collection, so every
-    worker computes the same one (xdist checks that).
+    The tests marked ``slow(seconds)`` mostly wait (a real server, real kills, real time), so
+    each should overlap quick tests that keep the CPU busy. pytest-xdist's ``worksteal``
+    (pyproject.toml) hands each worker one contiguous share of this list and lets idle workers
+    take from the others' tails. In each share the slow tests come longest first, spread
+    through the first half of the share, and each worker's first slow test comes a little
+    later than the previous worker's: were all of them at the heads of the shares, every
+    worker would wait at once at the start while the cores idled. None is at a tail, where an
+    idle worker could take it last. The order only depends on the collection, so every worker
+    computes the same one (xdist checks that).
     """
 
     def seconds(item: pytest.Item) -> float:
@@ -37,9 +40,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     remaining = len(items)
     for share in range(workers):
         size = remaining // (workers - share)  # as worksteal splits the list
-        heads = slow[share::workers]
-        ordered += heads + quick[: size - len(heads)]
-        del quick[: size - len(heads)]
+        waits = slow[share::workers]
+        mine = quick[: size - len(waits)]
+        del quick[: size - len(waits)]
+        # Slow test i of this share goes before quick test at ``start + i * gap``.
+        gap = max(1, len(mine) // (2 * max(1, len(waits))))
+        start = gap * share // workers
+        spot = {start + i * gap: test for i, test in enumerate(waits)}
+        for index, test in enumerate(mine):
+            if index in spot:
+                ordered.append(spot.pop(index))
+            ordered.append(test)
+        ordered += spot.values()  # a share with (almost) no quick tests
         remaining -= size
     items[:] = ordered + quick
 
