@@ -109,3 +109,21 @@ def test_failed_outcomes_name_only_their_facts():
         DocumentOutcome("7", Action.UPDATED, "Set", quantity_to=Decimal(2))  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         CatalogueOutcome("SKU", Action.ISSUED, "x", kind=Kind.INVOICE)  # type: ignore[call-arg]
+
+
+def test_each_report_with_notices_says_which_a_person_hears_of_by_the_alerts():
+    from igest_sync.runs.invoicing.review import ApproveReport
+    from igest_sync.runs.report import Attended
+
+    invoice = InvoiceReport(notices=["shown now"], quiet_notices=["reminder not due"])
+    # Kept off the terminal until its reminder, a notice still goes to the alerts, which
+    # record it once and remind by their own rule.
+    assert invoice.alert_notices == ["shown now", "reminder not due"]
+    credit = CreditReport(order_id=7, notices=["NC not e-mailed"])
+    approve = ApproveReport(notices=["draft deleted in iGEST"])
+    for report in (invoice, credit, approve):
+        assert isinstance(report, Attended)
+    assert (credit.alert_notices, approve.alert_notices) == (
+        ["NC not e-mailed"],
+        ["draft deleted in iGEST"],
+    )

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from igest_sync.adapters.jumpseller.client import JumpsellerClient
     from igest_sync.config import Config
     from igest_sync.runs.context import RunContext, ViesOnDemand
+    from igest_sync.runs.report import Attended
     from igest_sync.state.ledger import Ledger
 
 log = logging.getLogger("igest_sync.cli")
@@ -127,6 +128,11 @@ class Session:
     notices: list[str] = field(default_factory=list)
     _context: RunContext | None = field(default=None, repr=False)
 
+    def attend(self, report: Attended) -> None:
+        """What of the run's report a person hears of by [alerts] as the session ends (the
+        report says which notices; ``serve`` takes the same ones from its units)."""
+        self.notices = list(report.alert_notices)
+
     @property
     def clients(self) -> tuple[JumpsellerClient, IgestClient]:
         return self.jumpseller, self.igest
@@ -170,6 +176,7 @@ def session(
     config = load_config(state)
     path = state_path(state)
     js, ig = make_clients(config, path)
+    command = _command_name(ctx)  # named in the alerts of a run that stops
     # Runs that change something (cron's) tell a person through [alerts] when they end.
     alerting = (lock and not dry_run) if alerts is None else alerts
     opened = None
@@ -193,10 +200,15 @@ def session(
             raise
         except Exception as exc:
             if alerting and _alert_worthy(exc):
-                send_alerts(config, opened, path, error=exc)
+                send_alerts(config, opened, path, command, error=exc)
             raise
         if alerting:
-            send_alerts(config, opened, path, notices=current.notices)
+            send_alerts(config, opened, path, command, notices=current.notices)
+
+
+def _command_name(ctx: typer.Context | None) -> str:
+    current = ctx or get_current_context(silent=True)
+    return current.info_name if current is not None and current.info_name else "igest-sync"
 
 
 def _alert_worthy(exc: Exception) -> bool:
@@ -213,6 +225,7 @@ def send_alerts(
     config: Config,
     ledger: Ledger | None,
     path: Path,
+    command: str,
     *,
     notices: Sequence[str] = (),
     error: BaseException | None = None,
@@ -224,8 +237,6 @@ def send_alerts(
 
     from igest_sync.alerts import dispatch
 
-    current = get_current_context(silent=True)
-    command = current.info_name if current is not None and current.info_name else "igest-sync"
     dispatch(
         ledger,
         config,

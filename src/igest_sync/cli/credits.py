@@ -125,7 +125,7 @@ def credit(
             confirm=confirm,
             acknowledge=False,
         )
-        s.notices = list(report.notices)  # for the alerts sent when the session ends
+        s.attend(report)
         render.credit_report(report, json_out=json_out, plan_shown=bool(asked))
         sys.stdout.flush()
         # Only once printed: a command killed before the person saw its outcome is repeated

@@ -58,7 +58,7 @@ def invoice(
     with session(ctx, dry_run=dry_run) as s, render.progress("Invoicing orders") as progress:
         assert s.ledger is not None
         report = InvoiceRun(s.context, progress=progress).run(since=since_date, dry_run=dry_run)
-        s.notices = report.notices + report.quiet_notices
+        s.attend(report)
     render.invoice_report(report, json_out=json_out)
     finish(report)
 
@@ -113,7 +113,7 @@ def resend(
         report = InvoiceRun(s.context, progress=progress).resend(
             ids, all_failed=failed, override=override
         )
-        s.notices = report.notices + report.quiet_notices
+        s.attend(report)
     render.invoice_report(report, json_out=json_out, always=True)
     finish(report)
 
@@ -222,7 +222,7 @@ def approve(
                 ):
                     raise typer.Exit(1)
             report.outcomes += flow.approve(run, chosen, report.notices)
-        s.notices = list(report.notices)
+        s.attend(report)
     shown.approve_report(report, json_out=json_out, listed=listed)
     finish(report)
 

@@ -6,6 +6,7 @@ ends, prints ``summary()`` (one line, also logged) and, with ``--json``, ``to_js
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -23,3 +24,14 @@ class Report(Protocol):
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready data (the CLI adds ``"schema"``)."""
         ...
+
+
+@runtime_checkable
+class Attended(Protocol):
+    """A report whose notices a person must hear of through ``[alerts]`` (``invoice``,
+    ``resend``, ``approve``, ``credit``, and ``serve``'s batches and sweeps alike): the one
+    place that says which of them go to the alerts; ``alerts.dispatch`` decides when each is
+    sent, and reminded."""
+
+    @property
+    def alert_notices(self) -> Sequence[str]: ...

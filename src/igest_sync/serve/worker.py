@@ -354,7 +354,7 @@ class StoreWorker:
             outcome = work_hints(self._run_for(), orders, now=now)
             if outcome.report.outcomes or outcome.report.notices or outcome.report.still_failed:
                 self.on_report(self.setup.name, outcome.report)
-            notices = outcome.report.notices + outcome.report.quiet_notices
+            notices = outcome.report.alert_notices
             log.info(
                 "Worked %d webhook orders in %.1f s (%d postponed)",
                 outcome.finished,
@@ -394,4 +394,4 @@ class StoreWorker:
             and o.action in (Action.ISSUED, Action.FAILED, Action.WAITING)
         }
         self.keeper.check(self.ledger, found - known, self.clock())
-        return report.notices + report.quiet_notices
+        return report.alert_notices

@@ -73,6 +73,10 @@ class CreditReport:
     usage_error: bool = False
 
     @property
+    def alert_notices(self) -> list[str]:
+        return list(self.notices)
+
+    @property
     def exit_code(self) -> int:
         if self.outcome is None or self.outcome.action != Action.FAILED:
             return 0

@@ -27,6 +27,12 @@ class InvoiceReport:
         return sum(1 for o in self.outcomes if o.action == action)
 
     @property
+    def alert_notices(self) -> list[str]:
+        """Every notice, those kept off the terminal until their reminder too: the alerts
+        record each once and remind by their own rule."""
+        return self.notices + self.quiet_notices
+
+    @property
     def failed(self) -> int:
         """Orders that failed (in a dry run: would fail)."""
         return self.count(Action.FAILED) + self.count(Action.WOULD_FAIL)

@@ -160,6 +160,10 @@ class ApproveReport:
         return sum(1 for o in self.outcomes if o.action == action)
 
     @property
+    def alert_notices(self) -> list[str]:
+        return list(self.notices)
+
+    @property
     def exit_code(self) -> int:
         return 1 if self.count(Action.FAILED) else 0
 
