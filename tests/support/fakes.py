@@ -563,6 +563,12 @@ class FakeJumpseller(_Fake):
 
     def order_documents(self, order_id: int) -> list[dict]:
         self._call("order_documents", order_id)
+        if order_id not in self.orders:  # as the sandbox answers (tests/contract)
+            raise NotFound(
+                f"Jumpseller GET /orders/{order_id}/documents.json: not found",
+                service="Jumpseller",
+                status=404,
+            )
         return list(self.documents.get(order_id, []))
 
     # -- catalogue and stock
