@@ -160,9 +160,8 @@ def run_step(run_cli: Callable[[list[str]], int], args: list[str], env: dict[str
     process (a new interpreter per step would spend half a second starting each time). The
     call gets ``env``, its own renderer, a log set up for the demo's folder, and its own start
     for the pacing's "what an earlier run sent" (the steps before it have all finished)."""
-    import logging
-
     import igest_sync
+    from igest_sync import logsetup
 
     saved = dict(os.environ)
     os.environ.clear()
@@ -174,13 +173,7 @@ def run_step(run_cli: Callable[[list[str]], int], args: list[str], env: dict[str
         os.environ.clear()
         os.environ.update(saved)
         # Each step sets up the log as a process of its own would: in the demo's folder.
-        logger = logging.getLogger("igest_sync")
-        for handler in list(logger.handlers):
-            logger.removeHandler(handler)
-            handler.close()
-        for attribute in ("_igest_configured", "_igest_file"):
-            if hasattr(logger, attribute):
-                delattr(logger, attribute)
+        logsetup.reset()
 
 
 # -- real time: serve, a webhook, an invoice within seconds ---------------------------------------

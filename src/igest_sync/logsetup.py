@@ -136,3 +136,18 @@ def configure(log_dir: Path, *, secrets: Iterable[str] = (), verbose: bool = Fal
     root._igest_configured = True  # type: ignore[attr-defined]
     root._igest_file = path  # type: ignore[attr-defined]
     return path
+
+
+def reset(*, propagate: bool = False) -> None:
+    """Take the package's logging down, as a new process starts without it: the next
+    ``configure`` sets it up again (for another folder). For one process that runs several
+    commands: the demo's steps, the tests' in-process CLI."""
+    root = logging.getLogger("igest_sync")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for attribute in ("_igest_configured", "_igest_file"):
+        if hasattr(root, attribute):
+            delattr(root, attribute)
+    root.propagate = propagate
+    root.setLevel(logging.NOTSET)

@@ -125,14 +125,9 @@ def _streams(stdout: io.StringIO, stderr: io.StringIO) -> Iterator[None]:
 
 
 def _reset_logging(logger: logging.Logger, propagate: bool) -> None:
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
-    for attribute in ("_igest_configured", "_igest_file"):
-        if hasattr(logger, attribute):
-            delattr(logger, attribute)
-    logger.propagate = propagate
-    logger.setLevel(logging.NOTSET)
+    from igest_sync import logsetup
+
+    logsetup.reset(propagate=propagate)
 
 
 def _forget(names: Sequence[str]) -> None:
