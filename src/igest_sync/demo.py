@@ -168,7 +168,10 @@ def run_step(run_cli: Callable[[list[str]], int], args: list[str], env: dict[str
     os.environ.update(env)
     igest_sync._started_now()
     try:
-        return run_cli(args)
+        code = run_cli(args)
+        if code == 130:  # Ctrl-C in this step (shown by it): the demo stops, as it would have
+            raise KeyboardInterrupt
+        return code
     finally:
         os.environ.clear()
         os.environ.update(saved)
