@@ -168,15 +168,15 @@ def run_step(run_cli: Callable[[list[str]], int], args: list[str], env: dict[str
     os.environ.update(env)
     igest_sync._started_now()
     try:
-        code = run_cli(args)
+        # Each step sets up the log as a process of its own would: in the demo's folder.
+        with logsetup.separate():
+            code = run_cli(args)
         if code == 130:  # Ctrl-C in this step (shown by it): the demo stops, as it would have
             raise KeyboardInterrupt
         return code
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        # Each step sets up the log as a process of its own would: in the demo's folder.
-        logsetup.reset()
 
 
 # -- real time: serve, a webhook, an invoice within seconds ---------------------------------------

@@ -138,16 +138,38 @@ def configure(log_dir: Path, *, secrets: Iterable[str] = (), verbose: bool = Fal
     return path
 
 
-def reset(*, propagate: bool = False) -> None:
-    """Take the package's logging down, as a new process starts without it: the next
-    ``configure`` sets it up again (for another folder). For one process that runs several
-    commands: the demo's steps, the tests' in-process CLI."""
+_MARKS = ("_igest_configured", "_igest_file")
+
+
+@contextlib.contextmanager
+def separate() -> Iterator[None]:
+    """The package's logging as a new process starts it (not set up) for the block, then as it
+    was: for one process that runs several commands, the demo's steps and the tests'
+    in-process CLI. What the block set up (its log file) is closed as the block ends."""
     root = logging.getLogger("igest_sync")
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    for attribute in ("_igest_configured", "_igest_file"):
-        if hasattr(root, attribute):
-            delattr(root, attribute)
-    root.propagate = propagate
+    handlers, propagate, level = list(root.handlers), root.propagate, root.level
+    marks = {mark: getattr(root, mark) for mark in _MARKS if hasattr(root, mark)}
+
+    def clear() -> None:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for mark in _MARKS:
+            if hasattr(root, mark):
+                delattr(root, mark)
+
+    clear()
+    root.propagate = True
     root.setLevel(logging.NOTSET)
+    try:
+        yield
+    finally:
+        made = list(root.handlers)
+        clear()
+        for handler in made:
+            handler.close()
+        for handler in handlers:
+            root.addHandler(handler)
+        root.propagate = propagate
+        root.setLevel(level)
+        for mark, value in marks.items():
+            setattr(root, mark, value)

@@ -7,7 +7,8 @@ stdin and captured stdout/stderr. What a new process would start afresh is made 
 * its renderer (``render.rendering``, entered by ``run_app``) is made from the call's
   environment and streams; the modules that read them when imported (``forked.UNWARMED``:
   typer's rich help) are imported again by the call;
-* the package's logging is taken down after the call (it is set up once per process);
+* the package's logging is set up by the call as in a new process, and put back as it was
+  after it (``logsetup.separate``);
 * ``igest_sync.PROCESS_START`` is the call's start.
 
 The clients are the CLI's own (``cli/composition.make_clients``), with two things a test supplies: the
@@ -23,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import logging
 import os
 import sys
 import time
@@ -41,24 +41,21 @@ def run(
 ) -> forked.Finished:
     """``igest-sync *args`` in this process; ``clock`` (a ``VirtualClock``) paces its clients."""
     import igest_sync
+    from igest_sync import logsetup
     from igest_sync.cli import composition, errors
 
     _forget(forked.UNWARMED)
     stdout, stderr = io.StringIO(), io.StringIO()
-    logger = logging.getLogger("igest_sync")
-    propagate = logger.propagate
-    # A test before this one in the worker may have left the package's logging configured
-    # (pointing at its own folder): this call configures its own, as a new process would.
-    _reset_logging(logger, propagate)
     real_make_clients = composition.make_clients
     composition.make_clients = _make_clients(real_make_clients, sandbox, clock)  # type: ignore
     igest_sync.PROCESS_START = time.monotonic()
     try:
-        with _environment(env), _streams(stdout, stderr):
+        # The call sets up its own logging, as a new process would (whatever a test before
+        # it in this worker left set up), and leaves the worker's as it was.
+        with logsetup.separate(), _environment(env), _streams(stdout, stderr):
             code = errors.run_app(_command(), list(args))
     finally:
         composition.make_clients = real_make_clients  # type: ignore[assignment]
-        _reset_logging(logger, propagate)
         _forget(forked.UNWARMED)  # no console bound to this call's streams stays behind
     return forked.Finished(code, stdout.getvalue(), stderr.getvalue())
 
@@ -122,12 +119,6 @@ def _streams(stdout: io.StringIO, stderr: io.StringIO) -> Iterator[None]:
         yield
     finally:
         sys.stdin, sys.stdout, sys.stderr = saved
-
-
-def _reset_logging(logger: logging.Logger, propagate: bool) -> None:
-    from igest_sync import logsetup
-
-    logsetup.reset(propagate=propagate)
 
 
 def _forget(names: Sequence[str]) -> None:
