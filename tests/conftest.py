@@ -15,6 +15,25 @@ settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the project's sources once, before the workers start.
+
+    The suite starts many interpreters: the workers, a forked-CLI server in each, the real
+    processes of the kill, serve and demo tests. Where PYTHONDONTWRITEBYTECODE is set (as on
+    many CI images) none of them keeps what it compiled, so each compiled the package again:
+    a quarter of the suite's CPU. The session compiles ``src/`` once, into the usual
+    ``__pycache__`` folders (git ignores them), which every later interpreter reads; where
+    bytecode is written anyway this only does early what the first import would do.
+    """
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the controller has done it
+        return
+    import compileall
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / "src"
+    compileall.compile_dir(source, quiet=2, workers=1)  # a read-only tree: nothing written
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Spread the tests that mostly wait among those that compute, on every worker.
 
