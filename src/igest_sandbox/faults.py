@@ -4,7 +4,8 @@
                   nth=1, times=1, after=False, seconds=5.0, retry_after=1) -> FaultRule
 
 ``service`` is "jumpseller", "igest", "vies", "webhooks" (the deliveries the sandbox sends: see
-``jumpseller/webhooks.py``) or "*" (every service but the webhooks: those have kinds of their own). ``method`` is an HTTP method or "*". ``path`` is a
+``jumpseller/webhooks.py``) or "*" (every service but the webhooks: those have kinds of their own).
+``method`` is an HTTP method or "*". ``path`` is a
 regular expression searched in the request path (``^/v1/documents$``). Each rule counts the
 requests it matches: the ``nth`` matching request and the ``times - 1`` after it get the fault
 (``times=None``: every matching request from the ``nth`` on). Rules are consulted in the order
@@ -30,7 +31,8 @@ the request is processed fully (the draft is created, the stock moved) and THEN 
 replaces the answer: "the POST reached iGEST but the answer was lost".
 
 For ``service="webhooks"`` the kinds are ``dropped``, ``twice``, ``delayed`` (``seconds``
-later) and ``forged`` (see ``jumpseller/webhooks.py``) and ``path`` is searched in ``"<event>/<id>"``
+later) and ``forged`` (see ``jumpseller/webhooks.py``) and ``path`` is searched in
+``"<event>/<id>"``
 (``^order_paid/10015$``); ``method`` is "POST" or "*".
 
 ``POST /_sandbox/faults`` takes a JSON list of the same keyword arguments.

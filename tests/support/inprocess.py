@@ -11,7 +11,8 @@ stdin and captured stdout/stderr. What a new process would start afresh is made 
   after it (``logsetup.separate``);
 * ``igest_sync.PROCESS_START`` is the call's start.
 
-The clients are the CLI's own (``cli/composition.make_clients``), with two things a test supplies: the
+The clients are the CLI's own (``cli/composition.make_clients``), with two things a test supplies:
+the
 transport to the sandbox's emulators (only for a base URL that is the sandbox's: a config that
 names another host still goes over the network), and the clock and sleep their pacing uses,
 the sandbox's virtual clock when it has one (``sb.virtual_clock``), so that pacing and

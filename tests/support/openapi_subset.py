@@ -16,7 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-# The parts of Jumpseller's spec these tests need, extracted by tests/data/extract_jumpseller_schemas.py.
+# The parts of Jumpseller's spec these tests need, extracted by
+# tests/data/extract_jumpseller_schemas.py.
 SPEC_PATH = Path(__file__).resolve().parents[1] / "data" / "jumpseller-openapi-subset.json"
 
 _TYPES = {

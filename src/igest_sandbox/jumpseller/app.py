@@ -5,7 +5,8 @@ Routes (under ``/v1``): ``store/info.json``; ``orders.json`` (``status_filters[]
 last30days, last90days, on ``created_at``'s Europe/Lisbon date, inclusive), ``orders/count``,
 ``orders/status/{status}``, ``orders/after/{id}``, ``orders/{id}`` (GET, PUT),
 ``orders/{id}/documents`` (GET, POST); ``hooks.json`` (GET, POST), ``hooks/{id}`` (GET, PUT,
-DELETE: ``hooks.py``, deliveries in ``webhooks.py``); ``products.json`` (GET, POST), ``products/count``,
+DELETE: ``hooks.py``, deliveries in ``webhooks.py``); ``products.json`` (GET, POST),
+``products/count``,
 ``products/{id}`` (GET, PUT), ``products/{id}/variants``, ``products/{id}/variants/{vid}``
 (GET, PUT); ``locations.json``; ``products_locations`` (GET, PUT).
 

@@ -3,7 +3,8 @@
 Here: the app, its global options and the entry point. The commands live in one module per
 family (``invoicing``, ``credits``, ``catalogue``, ``serve``, ``setup``, ``alerts``, ``sandbox``),
 each registering its commands on the app; what they share (per-call state on ``ctx.obj``,
-the session that opens config, clients, lock and ledger, the ``--json`` option, the one error handler) lives in
+the session that opens config, clients, lock and ledger, the ``--json`` option, the one error
+handler) lives in
 ``session``. Only this package and ``render`` know typer and rich. Heavy imports happen inside
 the commands so that ``--help`` and a quiet cron run start fast.
 """

@@ -1,4 +1,5 @@
-"""The set-up commands: ``init`` (write a config) and ``check`` (verify it against both services)."""
+"""The set-up commands: ``init`` (write a config) and ``check`` (verify it against both
+services)."""
 
 from __future__ import annotations
 

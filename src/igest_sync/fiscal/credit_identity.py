@@ -8,12 +8,14 @@ spelling: ``--line B:1 --line A:2`` is ``--line A:2 --line B:1``, ``--line A:1 -
 (``credit --again``: the customer returned another unit for the same reason) is another request.
 
 The identity hashes to a short key that is part of the NC's external reference
-(``jumpseller:<store>:<order>:credit:r<key>``, spelled and read in ``igest_sync.references``). iGEST finds a document by its reference and
+(``jumpseller:<store>:<order>:credit:r<key>``, spelled and read in ``igest_sync.references``). iGEST
+finds a document by its reference and
 lists an original's NCs with theirs, so what a request produced is read back from iGEST itself:
 a lost state file cannot let the same request through twice.
 
 Older versions numbered an order's NCs instead (``...:credit``, ``...:credit:2`` ...); those
-references stay valid (``references.is_credit_reference``), their request is known from the ledger only.
+references stay valid (``references.is_credit_reference``), their request is known from the ledger
+only.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Pure catalogue logic for ``sync-products`` and ``sync-stock``: index, diff, plan, brake.
 
-Nothing here talks to a service. The runs (``igest_sync.runs.catalogue.products`` and ``.stock``) feed
+Nothing here talks to a service. The runs (``igest_sync.runs.catalogue.products`` and ``.stock``)
+feed
 these functions the adapters' iterators and carry out the plans they return.
 
 Memory stays flat for large stores because every input is consumed once, as a stream, into

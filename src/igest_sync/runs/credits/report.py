@@ -1,4 +1,5 @@
-"""What a credit's work records (``StoredRequest``) and what ``credit`` reports (``CreditReport``)."""
+"""What a credit's work records (``StoredRequest``) and what ``credit`` reports
+(``CreditReport``)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ An order has one invoice but may have several credit notes: each is its own work
 step below carries the seq of the work it is about.
 
 Review mode (``[invoice] review``): an invoice stops at its checked draft, recorded as work in
-state ``review`` that waits for a person (``approve``, ``runs/invoicing/review.py``). Such work is never
+state ``review`` that waits for a person (``approve``, ``runs/invoicing/review.py``). Such work is
+never
 drafted again by a run: its draft carries the order's reference, so a crash or a lost state file
 finds it by lookup and reuses it instead of creating another. ``approved=True`` finalizes it
 through the same path (a draft deleted in iGEST meanwhile is made again; one finalized there by

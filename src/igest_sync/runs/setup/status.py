@@ -1,4 +1,5 @@
-"""``status``: what was issued, what failed and why, what waits for payment. Reads the ledger only."""
+"""``status``: what was issued, what failed and why, what waits for payment. Reads the ledger
+only."""
 
 from __future__ import annotations
 
