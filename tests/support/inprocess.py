@@ -4,7 +4,7 @@ for the e2e and fault tests that neither kill nor signal the CLI.
 A call is ``run_app`` (what ``python -m igest_sync`` runs) with the call's environment, empty
 stdin and captured stdout/stderr. What a new process would start afresh is made fresh here:
 
-* its renderer (``render.rendering``, entered by ``run_app``) is made from the call's
+* its renderer (``render.rendering``, entered by the app's callback) is made from the call's
   environment and streams; the modules that read them when imported (``forked.UNWARMED``:
   typer's rich help) are imported again by the call;
 * the package's logging is set up by the call as in a new process, and put back as it was
@@ -12,12 +12,11 @@ stdin and captured stdout/stderr. What a new process would start afresh is made 
 * ``igest_sync.PROCESS_START`` is the call's start.
 
 The clients are the CLI's own (``cli/composition.make_clients``), with two things a test supplies:
-the
-transport to the sandbox's emulators (only for a base URL that is the sandbox's: a config that
-names another host still goes over the network), and the clock and sleep their pacing uses,
-the sandbox's virtual clock when it has one (``sb.virtual_clock``), so that pacing and
-Retry-After waits cost no wall time. A run's worker threads call the emulators directly, so
-the sandbox's rate limiters read the same clock at the moment of each request.
+the transport to the sandbox's emulators (only for a base URL that is the sandbox's: a config that
+names another host still goes over the network), and the clock and sleep their pacing uses, the
+sandbox's virtual clock when it has one (``sb.virtual_clock``), so that pacing and Retry-After waits
+cost no wall time. A run's worker threads call the emulators directly, so the sandbox's rate
+limiters read the same clock at the moment of each request.
 """
 
 from __future__ import annotations

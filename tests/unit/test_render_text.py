@@ -63,3 +63,24 @@ def _report_with_notice():
     from igest_sync.runs.invoicing.report import InvoiceReport
 
     return InvoiceReport(outcomes=[DocumentOutcome("7", Action.FAILED, "NIF 123 is not valid")])
+
+
+def test_the_quiet_flag_is_the_calls_however_the_app_is_invoked(monkeypatch):
+    """-q belongs to the call's renderer, made by the app's callback: invoked as click's test
+    runner does (not through run_app), a command sees its own -q, and the next call its own."""
+    from typer.testing import CliRunner
+
+    from igest_sync.cli import app, composition
+    from igest_sync.errors import ConfigError
+
+    seen: list[bool] = []
+
+    def stop_at_the_config(state):  # the first thing a command's session does
+        seen.append(render.current().quiet)
+        raise ConfigError("no config here")
+
+    monkeypatch.setattr(composition, "load_config", stop_at_the_config)
+    runner = CliRunner()
+    runner.invoke(app, ["-q", "check"])
+    runner.invoke(app, ["check"])
+    assert seen == [True, False]

@@ -1,12 +1,11 @@
 """The command line: parse, build, call, render; errors become messages and exit codes.
 
-Here: the app, its global options and the entry point. The commands live in one module per
-family (``invoicing``, ``credits``, ``catalogue``, ``serve``, ``setup``, ``alerts``, ``sandbox``),
-each registering its commands on the app; what they share (per-call state on ``ctx.obj``,
-the session that opens config, clients, lock and ledger, the ``--json`` option, the one error
-handler) lives in
-``session``. Only this package and ``render`` know typer and rich. Heavy imports happen inside
-the commands so that ``--help`` and a quiet cron run start fast.
+Here: the app, its global options and the entry point. The commands live in one module per family
+(``invoicing``, ``credits``, ``catalogue``, ``serve``, ``setup``, ``alerts``, ``sandbox``), each
+registering its commands on the app; what they share (per-call state on ``ctx.obj``, the session
+that opens config, clients, lock and ledger, the ``--json`` option, the one error handler) lives in
+``session``. Only this package and ``render`` know typer and rich. Heavy imports happen inside the
+commands so that ``--help`` and a quiet cron run start fast.
 """
 
 from __future__ import annotations
@@ -80,7 +79,9 @@ def _global_options(
     cli.state_path = state
     cli.verbose = verbose
     cli.quiet = quiet
-    render.current().quiet = quiet
+    # This call's renderer, until its context closes: consoles for this call's environment and
+    # streams, and its -q.
+    ctx.with_resource(render.rendering(render.Renderer.for_call(quiet=quiet)))
 
 
 # One module per command family; the order here is the order of `--help`.

@@ -51,15 +51,7 @@ def handle_error(exc: IgestSyncError, state: CliState, args: Sequence[str]) -> i
 
 
 def run_app(app: Any, args: Sequence[str]) -> int:
-    """Run the Typer app on ``args`` with a fresh state and a renderer of its own (consoles
-    for this call's environment and streams); every error ends here, shown once."""
-    from igest_sync import render
-
-    with render.rendering():
-        return _run(app, args)
-
-
-def _run(app: Any, args: Sequence[str]) -> int:
+    """Run the Typer app on ``args`` with a fresh state; every error ends here, shown once."""
     from igest_sync import render
     from igest_sync.errors import IgestSyncError, UsageError
 

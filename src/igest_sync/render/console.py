@@ -1,11 +1,10 @@
 """The consoles and what every report shares: messages, errors, JSON, progress, tables that fit.
 
-Each CLI call prints through its own ``Renderer`` (``rendering``, entered by
-``cli/errors.run_app``):
-its two consoles, made from the call's environment and streams (COLUMNS, a terminal or not), and
-its quiet flag (-q). Nothing is bound at import, so one process can run many calls (the tests'
-in-process CLI, ``serve``'s threads). Quiet by default for cron; errors and warnings go to
-stderr. The reports of each command family build on these in ``render/<family>.py``.
+Each CLI call prints through its own ``Renderer`` (``rendering``, entered by the app's callback in
+``cli/__init__.py``): its two consoles, made from the call's environment and streams (COLUMNS, a
+terminal or not), and its quiet flag (-q). Nothing is bound at import, so one process can run
+many calls (the tests' in-process CLI, the demo's steps, ``serve``'s threads). Quiet by default
+for cron; errors and warnings go to stderr. The reports of each command family build on these in ``render/<family>.py``.
 """
 
 from __future__ import annotations
