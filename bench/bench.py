@@ -5,11 +5,10 @@
     .venv/bin/python bench/bench.py --scenario backlog --orders 1000 --latency 0.05
 
 Scenarios: backlog (invoice a backlog of paid orders), quiet (a cron run with nothing new),
-catalogue (sync-stock and sync-products on a large catalogue), startup (--help, status on a
-large ledger), trickle and burst (serve: payment to document through webhooks, realtime.py). Prints
-one table, then where each run's wall time went. See bench/README.md.
-Exit 0 when every run completed (targets missed are marked MISS; --strict makes them exit 1),
-1 when a CLI run failed or timed out.
+catalogue (sync-stock and sync-products on a large catalogue), startup (--help, status on a large
+ledger), trickle and burst (serve: payment to document through webhooks, realtime.py). Prints one
+table, then where each run's wall time went. See bench/README.md. Exit 0 when every run completed
+(targets missed are marked MISS; --strict makes them exit 1), 1 when a CLI run failed or timed out.
 """
 
 from __future__ import annotations

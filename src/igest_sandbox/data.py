@@ -1,10 +1,9 @@
 """Seed data: a believable Portuguese shop ("Loja do Azulejo") on both sides, plus factories.
 
-Jumpseller: 12 products (18 sellable items) with SKUs; variants by pattern, colour and size;
-VAT at 23 %, 13 %, 6 % and one exempt product at 0 % (a book published by a non-profit
-cultural association, exempt under art. 9 CIVA: ``SEED_EXEMPTION_CODE`` "M07", the code a demo
-config must set as ``[invoice.exemptions] domestic_goods``); one digital product; one with unlimited
-stock.
+Jumpseller: 12 products (18 sellable items) with SKUs; variants by pattern, colour and size; VAT at
+23 %, 13 %, 6 % and one exempt product at 0 % (a book published by a non-profit cultural
+association, exempt under art. 9 CIVA: ``SEED_EXEMPTION_CODE`` "M07", the code a demo config must
+set as ``[invoice.exemptions] domestic_goods``); one digital product; one with unlimited stock.
 Prices include VAT. Two locations: 1 Armazém Lisboa (main), 2 Loja Porto.
 
 iGEST: the same entity's articles for most SKUs (``IGEST_MISSING`` are absent, so

@@ -5,11 +5,11 @@
 
 ``service`` is "jumpseller", "igest", "vies", "webhooks" (the deliveries the sandbox sends: see
 ``jumpseller/webhooks.py``) or "*" (every service but the webhooks: those have kinds of their own).
-``method`` is an HTTP method or "*". ``path`` is a
-regular expression searched in the request path (``^/v1/documents$``). Each rule counts the
-requests it matches: the ``nth`` matching request and the ``times - 1`` after it get the fault
-(``times=None``: every matching request from the ``nth`` on). Rules are consulted in the order
-they were added; a request that fires one rule is not counted by the rules after it.
+``method`` is an HTTP method or "*". ``path`` is a regular expression searched in the request path
+(``^/v1/documents$``). Each rule counts the requests it matches: the ``nth`` matching request and
+the ``times - 1`` after it get the fault (``times=None``: every matching request from the ``nth``
+on). Rules are consulted in the order they were added; a request that fires one rule is not counted
+by the rules after it.
 
 Kinds:
 
@@ -30,9 +30,8 @@ Kinds:
 the request is processed fully (the draft is created, the stock moved) and THEN the fault
 replaces the answer: "the POST reached iGEST but the answer was lost".
 
-For ``service="webhooks"`` the kinds are ``dropped``, ``twice``, ``delayed`` (``seconds``
-later) and ``forged`` (see ``jumpseller/webhooks.py``) and ``path`` is searched in
-``"<event>/<id>"``
+For ``service="webhooks"`` the kinds are ``dropped``, ``twice``, ``delayed`` (``seconds`` later) and
+``forged`` (see ``jumpseller/webhooks.py``) and ``path`` is searched in ``"<event>/<id>"``
 (``^order_paid/10015$``); ``method`` is "POST" or "*".
 
 ``POST /_sandbox/faults`` takes a JSON list of the same keyword arguments.

@@ -1,13 +1,12 @@
 """Credit notes exactly once per request, under lost answers, kills and overlapping runs.
 
-iGEST processes a draft or a finalize (of an invoice or of an NC) and the answer is lost on the
-way back (``after=True``: a proxy's 502, a timeout); commands are SIGKILLed at a random request;
-``invoice``
-(with its credit pass), ``credit`` and ``reconcile --fix`` are started side by side (the run lock
-lets one through, the others exit 3). Every request is retried as a person would: the same
-command again until it ends with exit 0. At the end each request has exactly one NC (two for the
-one asked ``--again``), no line is credited beyond the invoice, no draft is left behind, and
-every invoice is issued once.
+iGEST processes a draft or a finalize (of an invoice or of an NC) and the answer is lost on the way
+back (``after=True``: a proxy's 502, a timeout); commands are SIGKILLed at a random request;
+``invoice`` (with its credit pass), ``credit`` and ``reconcile --fix`` are started side by side (the
+run lock lets one through, the others exit 3). Every request is retried as a person would: the same
+command again until it ends with exit 0. At the end each request has exactly one NC (two for the one
+asked ``--again``), no line is credited beyond the invoice, no draft is left behind, and every
+invoice is issued once.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The invoice run against in-memory fakes.
 
-Cron mails only what changed: a failure is shown by the run that first meets it, then as a
-reminder at most once per ``remind_failed_hours``; the exit code is 1 while a paid order is left
-without its invoice, shown or not. A dry
-run tells the truth: the same read-only look-ups as a real run, and every outcome in "would".
+Cron mails only what changed: a failure is shown by the run that first meets it, then as a reminder
+at most once per ``remind_failed_hours``; the exit code is 1 while a paid order is left without its
+invoice, shown or not. A dry run tells the truth: the same read-only look-ups as a real run, and
+every outcome in "would".
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """runs/credits/credit.py against in-memory fakes: a credit note per request, planned from what
-iGEST
-holds, asked for, recorded before any call, resumed (never repeated) after a crash."""
+iGEST holds, asked for, recorded before any call, resumed (never repeated) after a crash."""
 
 from __future__ import annotations
 

@@ -1,14 +1,13 @@
 """The Jumpseller API emulator: a WSGI app following ``jumpseller-openapi.json``.
 
-Routes (under ``/v1``): ``store/info.json``; ``orders.json`` (``status_filters[]``,
-``dateFilter`` = customDate + ``initialDate``/``finalDate`` or today, yesterday, last7days,
-last30days, last90days, on ``created_at``'s Europe/Lisbon date, inclusive), ``orders/count``,
-``orders/status/{status}``, ``orders/after/{id}``, ``orders/{id}`` (GET, PUT),
-``orders/{id}/documents`` (GET, POST); ``hooks.json`` (GET, POST), ``hooks/{id}`` (GET, PUT,
-DELETE: ``hooks.py``, deliveries in ``webhooks.py``); ``products.json`` (GET, POST),
-``products/count``,
-``products/{id}`` (GET, PUT), ``products/{id}/variants``, ``products/{id}/variants/{vid}``
-(GET, PUT); ``locations.json``; ``products_locations`` (GET, PUT).
+Routes (under ``/v1``): ``store/info.json``; ``orders.json`` (``status_filters[]``, ``dateFilter`` =
+customDate + ``initialDate``/``finalDate`` or today, yesterday, last7days, last30days, last90days,
+on ``created_at``'s Europe/Lisbon date, inclusive), ``orders/count``, ``orders/status/{status}``,
+``orders/after/{id}``, ``orders/{id}`` (GET, PUT), ``orders/{id}/documents`` (GET, POST);
+``hooks.json`` (GET, POST), ``hooks/{id}`` (GET, PUT, DELETE: ``hooks.py``, deliveries in
+``webhooks.py``); ``products.json`` (GET, POST), ``products/count``, ``products/{id}`` (GET, PUT),
+``products/{id}/variants``, ``products/{id}/variants/{vid}`` (GET, PUT); ``locations.json``;
+``products_locations`` (GET, PUT).
 
 Choices where the spec is silent (each documented here):
 

@@ -76,11 +76,10 @@ def dispatch(
 ) -> Outcome:
     """Record this run's events and send every unsent alert; never raises.
 
-    ``notices`` are the run's notices; ``error`` the exception that stopped the whole run, if
-    one did; ``events`` what else the caller saw (serve: real time degraded). Without a ledger (the
-    state file itself could not be used) the alerts are kept in
-    a small spool file beside the state file (``state_path``), taken into the ledger by the
-    next run that opens it.
+    ``notices`` are the run's notices; ``error`` the exception that stopped the whole run, if one
+    did; ``events`` what else the caller saw (serve: real time degraded). Without a ledger (the
+    state file itself could not be used) the alerts are kept in a small spool file beside the state
+    file (``state_path``), taken into the ledger by the next run that opens it.
     """
     outcome = Outcome()
     if not config.alerts.channels:

@@ -1,5 +1,4 @@
-"""The set-up commands: ``init`` (write a config) and ``check`` (verify it against both
-services)."""
+"""The set-up commands: ``init`` writes a config, ``check`` verifies it against both services."""
 
 from __future__ import annotations
 

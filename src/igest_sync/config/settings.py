@@ -76,10 +76,9 @@ class InvoiceConfig:
     concurrency: int = 4
     remind_failed_hours: int = 24  # a failure already shown is shown again after this long
     # Review mode (runs/invoicing/review.py): `invoice` and `serve` stop at a checked draft that
-    # waits
-    # for `igest-sync approve`; a draft still waiting at review_deadline_hour (Lisbon) of its
-    # payment day is a notice and an alert; auto_finalize_hour (None: never) finalizes what
-    # waits from that hour of its payment day.
+    # waits for `igest-sync approve`; a draft still waiting at review_deadline_hour (Lisbon) of its
+    # payment day is a notice and an alert; auto_finalize_hour (None: never) finalizes what waits
+    # from that hour of its payment day.
     review: bool = False
     review_deadline_hour: int = 18
     auto_finalize_hour: int | None = None

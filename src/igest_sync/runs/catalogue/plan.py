@@ -1,8 +1,7 @@
 """Pure catalogue logic for ``sync-products`` and ``sync-stock``: index, diff, plan, brake.
 
 Nothing here talks to a service. The runs (``igest_sync.runs.catalogue.products`` and ``.stock``)
-feed
-these functions the adapters' iterators and carry out the plans they return.
+feed these functions the adapters' iterators and carry out the plans they return.
 
 Memory stays flat for large stores because every input is consumed once, as a stream, into
 per-SKU maps of the adapters' small typed values (never wire JSON).

@@ -120,8 +120,7 @@ class Credits:
     # -- what is left of a cancelled order (the pass of `invoice`, `serve`) -------------------
 
     def credit_cancelled(self, report: InvoiceReport) -> None:
-        """``invoice``'s pass: orders cancelled after their invoice
-        (runs/credits/cancellations.py)."""
+        """``invoice``'s pass: orders cancelled after their invoice (credits/cancellations.py)."""
         self._cancelled_orders().credit_cancelled(report)
 
     def credit_cancelled_order(self, order: Order, report: InvoiceReport) -> None:

@@ -1,5 +1,4 @@
-"""What a credit's work records (``StoredRequest``) and what ``credit`` reports
-(``CreditReport``)."""
+"""What a credit's work records (``StoredRequest``) and ``credit`` reports (``CreditReport``)."""
 
 from __future__ import annotations
 

@@ -15,13 +15,12 @@ An order has one invoice but may have several credit notes: each is its own work
 ``seq`` (1, 2 ...) with its own reference (its request's: ``...:credit:r<key>``), so every
 step below carries the seq of the work it is about.
 
-Review mode (``[invoice] review``): an invoice stops at its checked draft, recorded as work in
-state ``review`` that waits for a person (``approve``, ``runs/invoicing/review.py``). Such work is
-never
+Review mode (``[invoice] review``): an invoice stops at its checked draft, recorded as work in state
+``review`` that waits for a person (``approve``, ``runs/invoicing/review.py``). Such work is never
 drafted again by a run: its draft carries the order's reference, so a crash or a lost state file
-finds it by lookup and reuses it instead of creating another. ``approved=True`` finalizes it
-through the same path (a draft deleted in iGEST meanwhile is made again; one finalized there by
-hand is adopted).
+finds it by lookup and reuses it instead of creating another. ``approved=True`` finalizes it through
+the same path (a draft deleted in iGEST meanwhile is made again; one finalized there by hand is
+adopted).
 
 ``crash_hook``, when given, is called with the name of each step just before the step runs
 (``begin``, ``lookup``, ``request``, ``drafted``, ``finalize``, ``record``): a test raises from

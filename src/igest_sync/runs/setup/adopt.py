@@ -347,8 +347,7 @@ def _nif_of(order: Order, nif_field: str) -> str | None:
 
 
 def _name_key(name: str | None) -> str:
-    """A name compared without case, accents or extra spaces ("João  Ferreira" = "joao
-    ferreira")."""
+    """A name without case, accents or extra spaces: "João  Ferreira" = "joao ferreira"."""
     if not name or name.strip().casefold() in ("consumidor final", "final consumer"):
         return ""
     plain = unicodedata.normalize("NFKD", name)

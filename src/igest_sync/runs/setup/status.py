@@ -1,5 +1,4 @@
-"""``status``: what was issued, what failed and why, what waits for payment. Reads the ledger
-only."""
+"""``status``: what was issued, what failed and why, what waits for payment (the ledger only)."""
 
 from __future__ import annotations
 
