@@ -4,7 +4,8 @@ Each CLI call prints through its own ``Renderer`` (``rendering``, entered by the
 ``cli/__init__.py``): its two consoles, made from the call's environment and streams (COLUMNS, a
 terminal or not), and its quiet flag (-q). Nothing is bound at import, so one process can run
 many calls (the tests' in-process CLI, the demo's steps, ``serve``'s threads). Quiet by default
-for cron; errors and warnings go to stderr. The reports of each command family build on these in ``render/<family>.py``.
+for cron; errors and warnings go to stderr. The reports of each command family build on these in
+``render/<family>.py``.
 """
 
 from __future__ import annotations
