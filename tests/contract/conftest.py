@@ -22,15 +22,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from igest_sandbox import Sandbox
-from igest_sync.adapters.igest import IgestClient
-from igest_sync.adapters.jumpseller.client import JumpsellerClient
 from tests.support.clock import VirtualClock
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
-from tests.support.sandbox_clients import FAST_LIMITS
+from tests.support.sandbox_clients import FAST_LIMITS, adapters
 
 CREATED = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
 
@@ -71,25 +68,8 @@ def _wire_order(sb: Sandbox) -> Callable[..., int]:
 def _sandbox(tmp_path: Path) -> Iterator[Services]:
     clock = VirtualClock()
     sb = Sandbox(seed=False, clock=clock.wall, monotonic=clock, sleep=clock.sleep, **FAST_LIMITS)
-    js_creds, ig_creds = sb.credentials["jumpseller"], sb.credentials["igest"]
-    pacing = {"clock": clock, "sleep": clock.sleep, "wall_clock": clock.time}
-    with (
-        JumpsellerClient(
-            js_creds["base_url"],
-            js_creds["login"],
-            js_creds["auth_token"],
-            transport=httpx.WSGITransport(app=sb.jumpseller_app),
-            **pacing,
-        ) as js,
-        IgestClient(
-            ig_creds["base_url"],
-            ig_creds["integration_key"],
-            ig_creds["security_code"],
-            transport=httpx.WSGITransport(app=sb.igest_app),
-            **pacing,
-        ) as ig,
-    ):
-        yield Services("sandbox", js, ig, _wire_order(sb), js_creds["login"])
+    with adapters(sb, clock) as (js, ig):
+        yield Services("sandbox", js, ig, _wire_order(sb), sb.credentials["jumpseller"]["login"])
 
 
 def _simulation(tmp_path: Path) -> Iterator[Services]:

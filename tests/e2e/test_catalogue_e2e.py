@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 
-import httpx
 import pytest
 
 from igest_sandbox import Sandbox
@@ -22,6 +21,7 @@ from igest_sync.models import CatalogueItem
 from igest_sync.runs.catalogue.products import sync_products
 from igest_sync.runs.catalogue.stock import sync_stock
 from tests.support.clock import VirtualClock, one_worker
+from tests.support.sandbox_clients import adapters
 
 PORTO_LOCATION, PORTO_WAREHOUSE = 2, "ARM2"
 
@@ -44,26 +44,8 @@ def sandbox() -> Iterator[Sandbox]:
 @pytest.fixture
 def clients(sandbox) -> Iterator[tuple[JumpsellerClient, IgestClient]]:
     """The adapters, in-process (the emulators' WSGI apps), paced on the sandbox's clock."""
-    js, ig = sandbox.credentials["jumpseller"], sandbox.credentials["igest"]
-    clock = sandbox.virtual_clock
-    pacing = {"clock": clock, "sleep": clock.sleep, "wall_clock": clock.time}
-    with (
-        JumpsellerClient(
-            js["base_url"],
-            js["login"],
-            js["auth_token"],
-            transport=httpx.WSGITransport(app=sandbox.jumpseller_app),
-            **pacing,
-        ) as jumpseller,
-        IgestClient(
-            ig["base_url"],
-            ig["integration_key"],
-            ig["security_code"],
-            transport=httpx.WSGITransport(app=sandbox.igest_app),
-            **pacing,
-        ) as igest,
-    ):
-        yield jumpseller, igest
+    with adapters(sandbox, sandbox.virtual_clock) as both:
+        yield both
 
 
 @pytest.fixture

@@ -3,13 +3,17 @@ thread), the fast tests' limits, and iGEST request bodies for the sandbox tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from igest_sandbox import Sandbox
+from igest_sync.adapters.igest import IgestClient
+from igest_sync.adapters.jumpseller.client import JumpsellerClient
 
 # Limits far above the real ones (20/s and 800/min for Jumpseller, 10/s for iGEST) for the
 # tests that do not test pacing: the sandbox advertises them in its rate-limit headers and the
@@ -39,6 +43,31 @@ def igest_client(sb: Sandbox, **kwargs) -> httpx.Client:
     return httpx.Client(
         transport=httpx.WSGITransport(app=sb.igest_app), base_url=creds["base_url"], **kwargs
     )
+
+
+@contextlib.contextmanager
+def adapters(sb: Sandbox, clock: Any) -> Iterator[tuple[JumpsellerClient, IgestClient]]:
+    """The real adapters, in process (the emulators' WSGI apps), paced on ``clock`` (a
+    ``VirtualClock``, which the sandbox's limiters should share)."""
+    js, ig = sb.credentials["jumpseller"], sb.credentials["igest"]
+    pacing = {"clock": clock, "sleep": clock.sleep, "wall_clock": clock.time}
+    with (
+        JumpsellerClient(
+            js["base_url"],
+            js["login"],
+            js["auth_token"],
+            transport=httpx.WSGITransport(app=sb.jumpseller_app),
+            **pacing,
+        ) as jumpseller,
+        IgestClient(
+            ig["base_url"],
+            ig["integration_key"],
+            ig["security_code"],
+            transport=httpx.WSGITransport(app=sb.igest_app),
+            **pacing,
+        ) as igest,
+    ):
+        yield jumpseller, igest
 
 
 def vies_client(sb: Sandbox, **kwargs) -> httpx.Client:
