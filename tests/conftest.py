@@ -10,13 +10,14 @@ from hypothesis import settings
 # Each property test tries Hypothesis's usual 100 examples in the suite (no deadline: a busy
 # machine must not fail a test); HYPOTHESIS_PROFILE=thorough tries 2,000 of each, for a change to
 # the money, credit or mapping rules (README, "Run the tests").
-settings.register_profile("suite", max_examples=100, deadline=None)
-settings.register_profile("thorough", max_examples=2000, deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
+PROFILES = {"suite": 100, "thorough": 2000}
+for _name, _examples in PROFILES.items():
+    settings.register_profile(_name, max_examples=_examples, deadline=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Compile the project's sources once, before the workers start.
+    """Load the Hypothesis profile; then compile the project's sources once, before the
+    workers start.
 
     The suite starts many interpreters: the workers, a forked-CLI server in each, the real
     processes of the kill, serve and demo tests. Where PYTHONDONTWRITEBYTECODE is set (as on
@@ -25,6 +26,12 @@ def pytest_configure(config: pytest.Config) -> None:
     ``__pycache__`` folders (git ignores them), which every later interpreter reads; where
     bytecode is written anyway this only does early what the first import would do.
     """
+    profile = os.environ.get("HYPOTHESIS_PROFILE", "suite")
+    if profile not in PROFILES:
+        raise pytest.UsageError(
+            f"HYPOTHESIS_PROFILE={profile}: use one of {', '.join(PROFILES)} (or leave it unset)"
+        )
+    settings.load_profile(profile)
     if hasattr(config, "workerinput"):  # a pytest-xdist worker: the controller has done it
         return
     import compileall
