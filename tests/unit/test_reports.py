@@ -121,8 +121,14 @@ def test_each_report_with_notices_says_which_a_person_hears_of_by_the_alerts():
     assert invoice.alert_notices == ["shown now", "reminder not due"]
     credit = CreditReport(order_id=7, notices=["NC not e-mailed"])
     approve = ApproveReport(notices=["draft deleted in iGEST"])
-    for report in (invoice, credit, approve):
+    fixed = ReconcileReport(
+        store="s",
+        period=Period(date(2026, 11, 1), date(2026, 11, 30)),
+        notices=["FR A/3 not attached to order 7"],
+    )
+    for report in (invoice, credit, approve, fixed):
         assert isinstance(report, Attended)
+    assert fixed.alert_notices == ["FR A/3 not attached to order 7"]
     assert (credit.alert_notices, approve.alert_notices) == (
         ["NC not e-mailed"],
         ["draft deleted in iGEST"],

@@ -189,6 +189,7 @@ def reconcile(
             ledger=s.ledger,
             resend=resend,
         ).run(period, fix=fix)
+        s.attend(report)  # alerted only with --fix, a run that changes something
     render.reconcile_report(report, json_out=json_out)
     finish(report)
 

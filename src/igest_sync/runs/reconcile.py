@@ -121,6 +121,11 @@ class ReconcileReport:
     def count(self, kind: str) -> int:
         return sum(1 for p in self.problems if p.kind == kind)
 
+    @property
+    def alert_notices(self) -> list[str]:
+        """With ``--fix``, what issuing the missing invoices noted, as ``invoice``'s would be."""
+        return list(self.notices)
+
     def fixed(self, problem: Problem) -> bool:
         return problem.fixable and any(
             o.key == str(problem.order_id) and o.action in RESOLVED_BY_FIX for o in self.fixes
