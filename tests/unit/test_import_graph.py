@@ -9,6 +9,7 @@ still one design split in two files, which is what this test is about.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -38,10 +39,14 @@ def imports_of(path: Path) -> set[str]:
     return found
 
 
-GRAPH = {
-    name: {m for m in imports_of(path) if m in MODULES and m != name}
-    for name, path in MODULES.items()
-}
+@functools.cache
+def graph() -> dict[str, set[str]]:
+    """Who imports whom among our modules; built when a test first asks (not at collection,
+    which every test worker does)."""
+    return {
+        name: {m for m in imports_of(path) if m in MODULES and m != name}
+        for name, path in MODULES.items()
+    }
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -67,8 +72,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_the_package_has_no_import_cycle() -> None:
-    assert len(GRAPH) > 40
-    assert cycles(GRAPH) == []
+    assert len(graph()) > 40
+    assert cycles(graph()) == []
 
 
 def test_the_cycle_finder_finds_one() -> None:
@@ -114,14 +119,14 @@ def broken_rules(graph: dict[str, set[str]]) -> dict[str, set[str]]:
 
 
 def test_each_package_imports_only_what_the_architecture_allows() -> None:
-    assert any(inside(m, "igest_sandbox") for m in GRAPH)
-    assert broken_rules(GRAPH) == {}
+    assert any(inside(m, "igest_sandbox") for m in graph())
+    assert broken_rules(graph()) == {}
 
 
 def test_only_the_sandbox_command_and_demo_start_the_emulators() -> None:
     importers = {
         name
-        for name, found in GRAPH.items()
+        for name, found in graph().items()
         if inside(name, "igest_sync") and any(inside(m, "igest_sandbox") for m in found)
     }
     assert importers == {"igest_sync.cli.sandbox", "igest_sync.demo"}
