@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -50,11 +51,14 @@ def touched_by_one_order() -> list[str]:
             if f"/{CLIENT}/" in name and not any(part in name for part in NOT_THE_CLIENT):
                 seen.add(name.split(f"/{CLIENT}/", 1)[1])
 
+        # The orders are issued on worker threads: they must be watched too.
+        threading.setprofile(profile)
         sys.setprofile(profile)
         try:
             code = run_app(app, ["--config", str(config), "invoice"])
         finally:
             sys.setprofile(None)
+            threading.setprofile(None)  # type: ignore[arg-type]
         issued = len(sb.igest.final_documents_by_reference())
         if code != 0 or issued != 1:
             raise SystemExit(f"the run did not issue the order (exit {code}, {issued} issued)")
