@@ -67,7 +67,9 @@ class IgestState:
         self.base_url = base_url
         self.products: dict[int, dict[str, Any]] = {}
         self.by_reference: dict[str, int] = {}
-        self.stock_levels: dict[tuple[str, str], Decimal] = {}
+        # reference -> warehouse -> quantity: a product's total is one small sum, not a scan of
+        # every product's stock (a 20,000-item catalogue asks it per product).
+        self.stock_levels: dict[str, dict[str, Decimal]] = {}
         self.documents: list[dict[str, Any]] = []
         self._by_id: dict[int, dict[str, Any]] = {}
         self.counters: dict[tuple[str, str], int] = {}
@@ -154,28 +156,27 @@ class IgestState:
             self.products[product["id"]] = product
             self.by_reference[reference] = product["id"]
             for warehouse, quantity in (stock or {}).items():
-                self.stock_levels[(reference, warehouse)] = Decimal(quantity)
+                self.stock_levels.setdefault(reference, {})[warehouse] = Decimal(quantity)
             return product
 
     def stock(self, reference: str, warehouse: str | None = None) -> Decimal:
         """Stock of ``reference`` in ``warehouse``, or the sum over all warehouses."""
         with self.lock:
+            levels = self.stock_levels.get(reference, {})
             if warehouse is not None:
-                return self.stock_levels.get((reference, warehouse), Decimal(0))
-            return sum(
-                (q for (ref, _), q in self.stock_levels.items() if ref == reference), Decimal(0)
-            )
+                return levels.get(warehouse, Decimal(0))
+            return sum(levels.values(), Decimal(0))
 
     def stock_references(self) -> list[str]:
         with self.lock:
             refs = {p["reference"] for p in self.products.values() if p["type"] == "P"}
-            refs |= {ref for ref, _ in self.stock_levels}
+            refs |= self.stock_levels.keys()
             return sorted(refs)
 
     def set_stock(self, reference: str, warehouse: str, quantity: Decimal) -> None:
         with self.lock:
             before = self.stock(reference, warehouse)
-            self.stock_levels[(reference, warehouse)] = quantity
+            self.stock_levels.setdefault(reference, {})[warehouse] = quantity
             self.adjustments.append(
                 {
                     "reference": reference,
@@ -380,9 +381,9 @@ class IgestState:
                 product = self.product_by_reference(line["reference"])
                 if product is None or product["type"] == "S":
                     continue  # services, and references with no product (shipping), have no stock
-                stock_key = (line["reference"], warehouse)
                 moved = sign * line["quantity"]
-                self.stock_levels[stock_key] = self.stock_levels.get(stock_key, Decimal(0)) + moved
+                levels = self.stock_levels.setdefault(line["reference"], {})
+                levels[warehouse] = levels.get(warehouse, Decimal(0)) + moved
                 self.stock_moves.append(
                     {
                         "document": doc["number"],
