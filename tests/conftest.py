@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -39,13 +40,28 @@ def pytest_configure(config: pytest.Config) -> None:
     import compileall
 
     root = Path(__file__).resolve().parents[1]
-    for tree in (root / "src", root / "tests"):
-        compileall.compile_dir(tree, quiet=2, workers=1)  # a read-only tree: nothing written
-    _rewrite_test_modules(config, root / "tests")
+    compileall.compile_dir(root / "src", quiet=2, workers=1)  # a read-only tree: nothing written
+    # The tests' helpers (support, simulation); the test modules get pytest's own bytecode.
+    compileall.compile_dir(root / "tests", quiet=2, workers=1, rx=_TEST_MODULE)
+    _rewrite_test_modules(config, _test_modules(config))
 
 
-def _rewrite_test_modules(config: pytest.Config, tests: Path) -> None:
-    """Write pytest's cached, assert-rewritten bytecode of every test module, as a worker's
+# A module pytest rewrites the asserts of (python_files' default, and the conftests).
+_TEST_MODULE = re.compile(r"(^|[\\/])(test_[^\\/]*|conftest)\.py$")
+
+
+def _test_modules(config: pytest.Config) -> list[Path]:
+    """The test modules this session may collect: those named by, or under, its arguments
+    (``tests`` when none is given)."""
+    found: set[Path] = set()
+    for argument in config.args:
+        path = config.invocation_params.dir / argument.split("::")[0]
+        found.update(path.rglob("*.py") if path.is_dir() else [path] if path.is_file() else [])
+    return sorted(path.resolve() for path in found if _TEST_MODULE.search(str(path)))
+
+
+def _rewrite_test_modules(config: pytest.Config, modules: list[Path]) -> None:
+    """Write pytest's cached, assert-rewritten bytecode of ``modules``, as a worker's
     collection would if it could write bytecode.
 
     Without it, each worker rewrote all the test modules itself at every run of a fresh clone
@@ -57,9 +73,7 @@ def _rewrite_test_modules(config: pytest.Config, tests: Path) -> None:
         from _pytest.assertion import rewrite
 
         state = config.stash[rewrite.assertstate_key]
-        for module in sorted(tests.rglob("*.py")):
-            if not (module.name.startswith("test_") or module.name == "conftest.py"):
-                continue
+        for module in modules:
             cache = rewrite.get_cache_dir(module)
             pyc = cache / (module.name[:-3] + rewrite.PYC_TAIL)
             if rewrite._read_pyc(module, pyc) is not None or not rewrite.try_makedirs(cache):

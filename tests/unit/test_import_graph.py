@@ -40,7 +40,7 @@ def imports_of(path: Path) -> set[str]:
 
 
 @functools.cache
-def graph() -> dict[str, set[str]]:
+def import_graph() -> dict[str, set[str]]:
     """Who imports whom among our modules; built when a test first asks (not at collection,
     which every test worker does)."""
     return {
@@ -72,8 +72,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_the_package_has_no_import_cycle() -> None:
-    assert len(graph()) > 40
-    assert cycles(graph()) == []
+    assert len(import_graph()) > 40
+    assert cycles(import_graph()) == []
 
 
 def test_the_cycle_finder_finds_one() -> None:
@@ -119,14 +119,14 @@ def broken_rules(graph: dict[str, set[str]]) -> dict[str, set[str]]:
 
 
 def test_each_package_imports_only_what_the_architecture_allows() -> None:
-    assert any(inside(m, "igest_sandbox") for m in graph())
-    assert broken_rules(graph()) == {}
+    assert any(inside(m, "igest_sandbox") for m in import_graph())
+    assert broken_rules(import_graph()) == {}
 
 
 def test_only_the_sandbox_command_and_demo_start_the_emulators() -> None:
     importers = {
         name
-        for name, found in graph().items()
+        for name, found in import_graph().items()
         if inside(name, "igest_sync") and any(inside(m, "igest_sandbox") for m in found)
     }
     assert importers == {"igest_sync.cli.sandbox", "igest_sync.demo"}
