@@ -1,9 +1,9 @@
 """How many of the client's modules one paid order touches on its way through ``invoice``.
 
 Issue "house" counted 42 (target: at most 25). A module counts when any of its code runs (one of
-its functions or methods is called; running its body at import does not count) while
-``igest-sync invoice`` issues one paid order against the sandbox in this process; the sandbox's
-own modules do not count. Run:
+its functions or methods is called, on any thread; running its body at import does not count)
+while ``igest-sync invoice`` issues one paid order against the sandbox in this process; the
+sandbox's own modules do not count. Run:
 
     .venv/bin/python bench/modules_touched.py [--list]
 """
