@@ -37,6 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.load_profile(profile)
     if hasattr(config, "workerinput"):  # a pytest-xdist worker: the controller has done it
         return
+    _temporary_files_in_memory(config)
     import compileall
 
     root = Path(__file__).resolve().parents[1]
@@ -44,6 +45,36 @@ def pytest_configure(config: pytest.Config) -> None:
     # The tests' helpers (support, simulation); the test modules get pytest's own bytecode.
     compileall.compile_dir(root / "tests", quiet=2, workers=1, rx=_TEST_MODULE)
     _rewrite_test_modules(config, _test_modules(config))
+
+
+# Where Linux keeps files in memory (tmpfs), and how much room the suite wants there.
+MEMORY_FOLDER = Path("/dev/shm")
+ROOM_NEEDED = 512 * 2**20
+
+
+def _temporary_files_in_memory(config: pytest.Config) -> None:
+    """Put the session's temporary files (``tmp_path``, and the ``TMPDIR`` of every worker and
+    every process the tests start) in memory where the machine offers it, unless the person
+    running the suite chose a place (``TMPDIR``, ``--basetemp``).
+
+    The ledger is SQLite with ``synchronous=FULL``: each commit waits for the disk's flush,
+    which survives a power cut. No test can cut the power: the kills the tests make are a
+    process's death, which loses nothing a commit wrote whether or not the disk flushed. On a
+    virtual disk those flushes were 7 s of the suite's time with both cores idle. The product
+    is unchanged: the ledger still asks for every flush; in memory, the kernel has none to do.
+    """
+    if os.environ.get("TMPDIR") or config.option.basetemp:
+        return
+    try:
+        room = os.statvfs(MEMORY_FOLDER)
+        usable = os.access(MEMORY_FOLDER, os.W_OK | os.X_OK)
+    except (OSError, AttributeError):  # no such folder (macOS, Windows)
+        return
+    if usable and room.f_bavail * room.f_frsize >= ROOM_NEEDED:
+        import tempfile
+
+        os.environ["TMPDIR"] = str(MEMORY_FOLDER)  # inherited by the workers and their processes
+        tempfile.tempdir = None  # read TMPDIR again, should anything have asked already
 
 
 # A module pytest rewrites the asserts of (python_files' default, and the conftests).
