@@ -104,7 +104,7 @@ def run_demo(tmp_path, width: int) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.mark.slow(20)
+@pytest.mark.slow(11)
 def test_the_demo_runs_the_whole_cycle_at_80_columns_and_cuts_no_word(tmp_path) -> None:
     # 99: the same compact tables as at 80 (fewer columns under 100), with room to spare. The
     # two demos run side by side (each on its own sandbox, ports and folder): most of a demo's

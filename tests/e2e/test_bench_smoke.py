@@ -12,7 +12,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench.py"
 
 
-@pytest.mark.slow(8)
+@pytest.mark.slow(9)
 def test_bench_quick_quiet_and_startup_complete_and_print_the_table(tmp_path: Path) -> None:
     figures = tmp_path / "figures.json"
     env = {**os.environ}

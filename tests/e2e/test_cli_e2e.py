@@ -258,7 +258,7 @@ def test_sandbox_json_prints_one_line_then_serves_both_apis(tmp_path):
         assert proc.wait(timeout=10) == 0
 
 
-@pytest.mark.slow(15)
+@pytest.mark.slow(2)
 def test_an_init_refusal_is_printed_once(tmp_path):
     result = run(
         "init",

@@ -92,7 +92,7 @@ def quiet_requests(sb: Sandbox, ledger: Ledger) -> dict[str, int]:
     return {service: stats[service]["requests"] for service in ("jumpseller", "igest")}
 
 
-@pytest.mark.slow(10)
+@pytest.mark.slow(8)
 def test_a_quiet_run_costs_three_requests_on_three_years_as_on_a_new_store(tmp_path):
     counts = []
     for orders in (10, 4000):  # 1,200 cancelled: a listing of 13 pages

@@ -54,7 +54,7 @@ def inbox_rows(cli: Cli) -> list[tuple]:
         return db.execute("SELECT subject_id, event FROM inbox").fetchall()
 
 
-@pytest.mark.slow(8)
+@pytest.mark.slow(2)
 def test_a_paid_order_is_invoiced_on_its_webhook_and_forged_deliveries_do_nothing(
     sandbox, tmp_path
 ):
@@ -98,7 +98,7 @@ def test_a_paid_order_is_invoiced_on_its_webhook_and_forged_deliveries_do_nothin
     assert "serve stopped" in cli.log_text()
 
 
-@pytest.mark.slow(10)
+@pytest.mark.slow(3)
 def test_a_sigkill_between_the_answer_and_the_invoice_loses_nothing(sandbox, tmp_path):
     port = free_port()
     cli = serve_cli(sandbox, tmp_path, port)
@@ -134,7 +134,7 @@ def test_a_sigkill_between_the_answer_and_the_invoice_loses_nothing(sandbox, tmp
     assert drafts == [] and finals_of(sandbox, order) == 1
 
 
-@pytest.mark.slow(15)
+@pytest.mark.slow(6)
 def test_serve_beside_cron_invoice_runs_never_a_duplicate_never_a_miss(sandbox, tmp_path):
     port = free_port()
     cli = serve_cli(sandbox, tmp_path, port)
@@ -182,7 +182,7 @@ def test_serve_beside_cron_invoice_runs_never_a_duplicate_never_a_miss(sandbox, 
     assert len(credits()) == 1
 
 
-@pytest.mark.slow(15)
+@pytest.mark.slow(2)
 def test_one_process_serves_several_stores_each_on_its_own(tmp_path):
     port = free_port()
     homes = tmp_path / "stores"
@@ -247,7 +247,7 @@ def test_serve_without_a_hooks_token_says_what_to_set(cli):
     assert "IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN" in result.stderr
 
 
-@pytest.mark.slow(16)
+@pytest.mark.slow(13)
 def test_the_real_server_keeps_serving_through_random_requests_and_a_slow_client(sandbox, tmp_path):
     import socket
 
@@ -309,7 +309,7 @@ def test_the_real_server_keeps_serving_through_random_requests_and_a_slow_client
     assert finals_of(sandbox, pending) == 0  # still waiting for payment: nothing issued
 
 
-@pytest.mark.slow(12)
+@pytest.mark.slow(11)
 def test_sigterm_mid_burst_finishes_the_documents_in_flight_and_the_rest_waits(tmp_path):
     with start_sandbox(seed=False, latency=0.05) as sb:  # real limits: the burst takes a while
         port = free_port()
@@ -354,7 +354,7 @@ def test_stores_that_ask_for_different_addresses_or_a_folder_without_stores_are_
 STORE_INFO = r"^/v1/store/info\.json$"
 
 
-@pytest.mark.slow(15)
+@pytest.mark.slow(8)
 def test_a_store_code_unread_at_start_lets_the_signature_decide_until_it_is_read(sandbox, tmp_path):
     """Jumpseller answers 500 to the store read at start: serve starts all the same, a genuine
     delivery naming the store's own code (which only that read would tell) is recorded, not
@@ -380,7 +380,7 @@ def test_a_store_code_unread_at_start_lets_the_signature_decide_until_it_is_read
     assert "deliveries are checked by their signature alone" in cli.log_text()
 
 
-@pytest.mark.slow(10)
+@pytest.mark.slow(7)
 def test_a_lost_igest_answer_on_webhook_work_is_retried_in_seconds_and_said_nowhere(
     sandbox, tmp_path
 ):

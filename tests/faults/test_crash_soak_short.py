@@ -28,7 +28,7 @@ def sb() -> Iterator[Sandbox]:
         yield sandbox
 
 
-@pytest.mark.slow(16)
+@pytest.mark.slow(15)
 def test_random_kills_lose_nothing_and_duplicate_nothing(tmp_path: Path):
     result = soak.run_soak(
         orders=30,
