@@ -1,9 +1,9 @@
 """How many of the client's modules one paid order touches on its way through ``invoice``.
 
 Issue "house" counted 42 (target: at most 25). A module counts when any of its code runs (one of
-its functions or methods is called, on any thread; running its body at import does not count)
-while ``igest-sync invoice`` issues one paid order against the sandbox in this process; the
-sandbox's own modules do not count. Run:
+its functions or methods is called, on any thread; running its body at import, and what that
+body calls, does not count) while ``igest-sync invoice`` issues one paid order against the
+sandbox in this process; the sandbox's own modules do not count. Run:
 
     .venv/bin/python bench/modules_touched.py [--list]
 """
@@ -43,13 +43,11 @@ def touched_by_one_order() -> list[str]:
 
         def profile(frame: FrameType, event: str, arg: object) -> None:
             name = frame.f_code.co_filename.replace("\\", "/")
-            caller = frame.f_back
-            if frame.f_code.co_name == "<module>" or (
-                caller is not None and caller.f_code.co_name == "<module>"
-            ):
-                return  # an import (a module's or a class's body, a decorator), not a step
-            if f"/{CLIENT}/" in name and not any(part in name for part in NOT_THE_CLIENT):
-                seen.add(name.split(f"/{CLIENT}/", 1)[1])
+            if f"/{CLIENT}/" not in name or any(part in name for part in NOT_THE_CLIENT):
+                return
+            module = name.split(f"/{CLIENT}/", 1)[1]
+            if module not in seen and not _importing(frame):
+                seen.add(module)
 
         # The orders are issued on worker threads: they must be watched too.
         threading.setprofile(profile)
@@ -63,6 +61,17 @@ def touched_by_one_order() -> list[str]:
         if code != 0 or issued != 1:
             raise SystemExit(f"the run did not issue the order (exit {code}, {issued} issued)")
         return sorted(seen)
+
+
+def _importing(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs on behalf of an import: some frame below it runs a module's
+    body (a class's body, a decorator, or a table a module builds as it loads)."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "<module>" and f"/{CLIENT}/" in code.co_filename.replace("\\", "/"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def main() -> None:
