@@ -133,3 +133,33 @@ def test_each_report_with_notices_says_which_a_person_hears_of_by_the_alerts():
         ["NC not e-mailed"],
         ["draft deleted in iGEST"],
     )
+
+
+def test_one_rule_says_what_a_person_is_told_of_a_run():
+    """``invoice``, ``resend`` and ``serve`` print by the same two answers of the report."""
+    nothing = InvoiceReport()
+    issued = InvoiceReport(outcomes=[DocumentOutcome("1", Action.ISSUED, "FR A/1")])
+    failed = InvoiceReport(outcomes=[DocumentOutcome("2", Action.FAILED, "no NIF")])
+    noticed = InvoiceReport(notices=["FR A/1 not attached to order 1"])
+    earlier = InvoiceReport(still_failed=[DocumentOutcome("3", Action.FAILED, "no NIF")])
+    # Told before, its reminder not due: kept quiet, yet the run is not done (exit 1).
+    quiet = InvoiceReport(
+        quiet=[DocumentOutcome("4", Action.FAILED, "no NIF")], quiet_notices=["told before"]
+    )
+    assert [r.needs_a_person for r in (nothing, issued, failed, noticed, earlier, quiet)] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert [r.has_news for r in (nothing, issued, failed, noticed, earlier, quiet)] == [
+        False,
+        True,
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert quiet.exit_code == 1 and issued.exit_code == 0

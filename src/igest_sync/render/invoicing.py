@@ -43,16 +43,13 @@ def invoice_report(report: InvoiceReport, *, json_out: bool = False, always: boo
             _draft_table(draft)
     interesting = [o for o in report.outcomes if o.action not in ("issued", "would issue")]
     issued = [o for o in report.outcomes if o.action == "issued"]
-    show = (
+    if not (
         always
         or report.dry_run
-        or report.failed
-        or report.notices
+        or report.needs_a_person
         or current().interactive
         or _reports_forced()
-        or report.still_failed
-    )
-    if not show:
+    ):
         return
     if issued and (current().interactive or always or _reports_forced()):
         table = _table("Issued")

@@ -39,12 +39,12 @@ class Printer:
             self.renderer.err.print(f"Listening on {escape(host)}:{port}; Ctrl-C stops.")
 
     def report(self, store: str, report: InvoiceReport) -> None:
-        if not (report.outcomes or report.notices or report.still_failed):
+        if not report.has_news:
             # A sweep that found nothing to do (the first one at start-up, most of them
             # after): no "Issued 0, failed 0, skipped 0" line.
             return
         with self._lock, rendering(self.renderer):
-            if self.several and (report.failed or report.notices or report.still_failed):
+            if self.several and report.needs_a_person:
                 info(f"Store {store}:")
             invoice_report(report)
 

@@ -352,7 +352,7 @@ class StoreWorker:
         started = time.monotonic()
         if orders:
             outcome = work_hints(self._run_for(), orders, now=now)
-            if outcome.report.outcomes or outcome.report.notices or outcome.report.still_failed:
+            if outcome.report.has_news:
                 self.on_report(self.setup.name, outcome.report)
             notices = outcome.report.alert_notices
             log.info(

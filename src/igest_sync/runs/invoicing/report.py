@@ -33,6 +33,19 @@ class InvoiceReport:
         return self.notices + self.quiet_notices
 
     @property
+    def needs_a_person(self) -> bool:
+        """Whether a person must read this report even off a terminal (cron mails what is
+        printed): a failure, a notice, or a failure left from an earlier run. The one rule
+        ``invoice``, ``resend`` and ``serve`` print by; what is kept quiet is not in it."""
+        return bool(self.failed or self.notices or self.still_failed)
+
+    @property
+    def has_news(self) -> bool:
+        """Whether the run did anything to tell of: ``serve`` prints no "Issued 0" line for
+        each sweep that found nothing to do."""
+        return bool(self.outcomes) or self.needs_a_person
+
+    @property
     def failed(self) -> int:
         """Orders that failed (in a dry run: would fail)."""
         return self.count(Action.FAILED) + self.count(Action.WOULD_FAIL)
