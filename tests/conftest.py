@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
     compileall.compile_dir(root / "src", quiet=2, workers=1)  # a read-only tree: nothing written
     # The tests' helpers (support, simulation); the test modules get pytest's own bytecode.
     compileall.compile_dir(root / "tests", quiet=2, workers=1, rx=_TEST_MODULE)
-    _rewrite_test_modules(config, _test_modules(config))
+    _on_both_cores(lambda share: _rewrite_test_modules(config, share), _test_modules(config))
 
 
 # Where Linux keeps files in memory (tmpfs), and how much room the suite wants there.
@@ -89,6 +90,27 @@ def _test_modules(config: pytest.Config) -> list[Path]:
         path = config.invocation_params.dir / argument.split("::")[0]
         found.update(path.rglob("*.py") if path.is_dir() else [path] if path.is_file() else [])
     return sorted(path.resolve() for path in found if _TEST_MODULE.search(str(path)))
+
+
+def _on_both_cores(work: Callable[[list[Path]], None], paths: list[Path]) -> None:
+    """``work`` on every other path in a forked child, and on the rest here, at once.
+
+    Rewriting the test modules of a fresh clone is about 5 s of CPU, done before any worker
+    starts: on one core, the other would idle through it. Where there is no fork (Windows),
+    or nothing to share, all of it is done here. The child shares no state it could corrupt:
+    each path is written to a file of its own, atomically, and the child leaves at once.
+    """
+    if not hasattr(os, "fork") or len(paths) < 2 or (os.cpu_count() or 1) < 2:
+        work(paths)
+        return
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child's share; its files are what it leaves)
+        try:
+            work(paths[1::2])
+        finally:
+            os._exit(0)
+    work(paths[::2])
+    os.waitpid(child, 0)
 
 
 def _rewrite_test_modules(config: pytest.Config, modules: list[Path]) -> None:
