@@ -49,20 +49,18 @@ def sandbox(
       igest-sync sandbox --json
       igest-sync sandbox --alerts
     """
-    import signal
-    import threading
-
     from igest_sandbox import start_sandbox
     from igest_sandbox.alert_sinks import AlertSinks
     from igest_sync import render
+    from igest_sync.cli.signals import StopSignals
 
     sb = start_sandbox(
         seed=True, jumpseller_port=jumpseller_port, igest_port=igest_port, latency=latency
     )
     sinks = AlertSinks().start() if alerts else None
     extra = {"alerts": sinks.settings} if sinks else {}
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGTERM stops it; Ctrl-C too (KeyboardInterrupt, as Python has it).
+    stopping = StopSignals().install(["SIGTERM"])
     try:
         # One set of facts for both forms: URLs, credentials, and how to drive the sandbox.
         facts = {**sb.describe(), **extra}
@@ -70,8 +68,7 @@ def sandbox(
             render.sandbox_json(facts)
         else:
             render.sandbox_info(facts)
-        while not stop.wait(0.5):
-            pass
+        stopping.wait()
     except KeyboardInterrupt:
         pass
     finally:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from igest_sync.cli.session import make_clients, make_vies, state_of
+from igest_sync.cli.signals import StopSignals
 
 if TYPE_CHECKING:
     from igest_sync.config import Config
@@ -88,7 +87,7 @@ def serve(
         )
     listen_host, listen_port = _listen_address(setups, host, port)
     stop = threading.Event()
-    _stop_on_signals(stop)
+    signals = StopSignals().install()
     printer = Printer(several=len(setups) > 1, secrets=state.secrets)
     workers: list[StoreWorker] = []
     try:
@@ -102,7 +101,14 @@ def serve(
                     on_degraded=printer.degraded,
                 )
             )
-        run_server(workers, listen_host, listen_port, stop, on_ready=printer.listening)
+        run_server(
+            workers,
+            listen_host,
+            listen_port,
+            stop,
+            on_ready=printer.listening,
+            stop_requested=signals.__bool__,
+        )
     finally:
         stop.set()
         for setup in setups:
@@ -212,15 +218,3 @@ def _listen_address(
         )
     first = setups[0].config.serve
     return (host or first.host, port or first.port)
-
-
-def _stop_on_signals(stop: threading.Event) -> None:
-    """SIGTERM, Ctrl-C (SIGINT) and, on Windows, CTRL_BREAK stop serve cleanly."""
-
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
-
-    names = ["SIGTERM", "SIGINT"] + (["SIGBREAK"] if os.name == "nt" else [])
-    for name in names:
-        if hasattr(signal, name) and threading.current_thread() is threading.main_thread():
-            signal.signal(getattr(signal, name), handler)

@@ -117,8 +117,11 @@ def serve(
     stop: threading.Event,
     *,
     on_ready: Callable[[str, int], None] | None = None,
+    stop_requested: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Listen on ``host:port`` and work until ``stop`` is set; then stop within 30 s."""
+    """Listen on ``host:port`` and work until ``stop`` is set or ``stop_requested()`` (a
+    signal came: its handler cannot set ``stop`` itself, see ``cli/signals.py``); then stop
+    within 30 s."""
     from waitress.server import create_server
     from waitress.wasyncore import loop
 
@@ -154,7 +157,7 @@ def serve(
     if on_ready is not None:
         on_ready(host, bound_port)
     try:
-        while not stop.is_set():
+        while not stop.is_set() and not stop_requested():
             loop(timeout=0.2, map=sockets, use_poll=True, count=1)
     finally:
         stop.set()
