@@ -352,8 +352,9 @@ class StoreWorker:
         started = time.monotonic()
         if orders:
             outcome = work_hints(self._run_for(), orders, now=now)
-            if outcome.report.has_news:
-                self.on_report(self.setup.name, outcome.report)
+            # Every report goes out, as the sweep's do: what is worth a line is the
+            # printer's one rule (report.has_news).
+            self.on_report(self.setup.name, outcome.report)
             notices = outcome.report.alert_notices
             log.info(
                 "Worked %d webhook orders in %.1f s (%d postponed)",
