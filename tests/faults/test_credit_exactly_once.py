@@ -15,6 +15,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pytest
 from igest_sandbox import Sandbox
 from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.fiscal.credit_identity import RequestIdentity
+from igest_sync.timeutil import lisbon_date
 
 from .conftest import DRAFT_POST, FINALIZE_POST, add_paid_orders, make_cli, soak
 
@@ -101,7 +103,9 @@ def test_lost_answers_kills_and_overlaps_never_credit_a_request_twice(sb: Sandbo
     again = Ask(orders[3], "CAN-AZU:1", "Devolução", again=True)
     sb.store.cancel_order(orders[0])  # the credit pass credits it
     add_paid_orders(sb, 1)  # an invoice issued under the same lost answers
-    today = time.strftime("%Y-%m-%d", time.gmtime())
+    # Real processes on real time: the day is Lisbon's, as the runs date what they issue (in
+    # summer, UTC's day is still yesterday for an hour after Lisbon's midnight).
+    today = lisbon_date(datetime.now(UTC)).isoformat()
     others = [["invoice"], ["reconcile", "--from", today, "--to", today, "--fix"]]
     killed = 0
     # Rounds until every request is done: each lets one command through the lock, so how
