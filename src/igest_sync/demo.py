@@ -22,6 +22,7 @@ from rich.rule import Rule
 from igest_sandbox import Sandbox, start_sandbox
 from igest_sandbox.cross_border import cross_border_orders
 from igest_sandbox.hosted_app import HOSTED_SEED_ORDERS
+from igest_sync.adapters.http import tls_context
 from igest_sync.config import init_values, write_config
 from igest_sync.references import external_reference
 from igest_sync.render import current
@@ -202,13 +203,15 @@ def _pending_order(sb: Sandbox) -> int:
 
 def _wait_ready(proc: subprocess.Popen, port: int) -> bool:
     deadline = time.monotonic() + SERVE_READY
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
+    # One client for the whole wait: each new one would load the CA bundle again (~20 ms).
+    with httpx.Client(timeout=1.0, verify=tls_context()) as client:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
     return False
 
 

@@ -315,7 +315,7 @@ def _warm() -> None:
     # tests leave as the worker has them): made once per process, so here once for all calls.
     from igest_sync.adapters.http import service as http
 
-    http._tls_context()
+    http.tls_context()
 
     _forget(UNWARMED)
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from igest_sync import __version__
+from igest_sync.adapters.http import tls_context
 from igest_sync.alerts.message import Message
 from igest_sync.config import AlertsConfig
 from igest_sync.errors import AlertError
@@ -80,7 +81,9 @@ def send_webhook(config: AlertsConfig, message: Message, *, store: str, timeout:
     headers, raw, body = request_for(config.webhook_format, message, store=store)
     where = f"webhook at {_host(url)}"
     try:
-        with httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}) as client:
+        with httpx.Client(
+            timeout=timeout, headers={"User-Agent": USER_AGENT}, verify=tls_context()
+        ) as client:
             if raw is not None:
                 response = client.post(url, content=raw, headers=headers)
             else:
@@ -103,7 +106,9 @@ def probe_webhook(config: AlertsConfig, *, timeout: float) -> tuple[str, bool]:
     url = config.webhook_url or ""
     where = f"{_host(url)} ({config.webhook_format})"
     try:
-        with httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}) as client:
+        with httpx.Client(
+            timeout=timeout, headers={"User-Agent": USER_AGENT}, verify=tls_context()
+        ) as client:
             response = client.get(url)
     except httpx.TimeoutException:
         raise AlertError(CHANNEL, f"The webhook at {where} did not answer in time") from None

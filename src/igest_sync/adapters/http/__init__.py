@@ -20,6 +20,7 @@ from igest_sync.adapters.http.service import (
     HttpService,
     ServiceClient,
     default_error_reader,
+    tls_context,
 )
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "ServiceClient",
     "Sleep",
     "default_error_reader",
+    "tls_context",
 ]

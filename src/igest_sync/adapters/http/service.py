@@ -92,9 +92,11 @@ def default_error_reader(body: Any) -> tuple[str | None, str | None, dict[str, s
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # httpx's default context (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), made once per process:
-    # loading the CA bundle costs about 30 ms, and every command opens two or three clients.
+def tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), made once per
+    process and shared by every client (the adapters, the alerts' webhook): loading the CA
+    bundle costs 20 to 30 ms of CPU, and a command opens two or three clients, ``serve`` and
+    the alerts many more. A context is safe to share between clients and threads."""
     return httpx.create_ssl_context()
 
 
@@ -155,7 +157,7 @@ class HttpService:
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             transport=transport,
-            verify=_tls_context(),
+            verify=tls_context(),
             follow_redirects=False,
         )
 
