@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from igest_sandbox.data import seed_line_specs
+from igest_sandbox.data import seed_line_spec
 from igest_sandbox.jumpseller.orders import Buyer, LineSpec, make_order
 
 LONG_NAME = (
@@ -142,7 +142,7 @@ BUYERS: dict[str, Buyer] = {
 
 
 def _item(sku: str, qty: int = 1, **changes: Any) -> LineSpec:
-    spec = next(s for s in seed_line_specs() if s.sku == sku)
+    spec = seed_line_spec(sku)
     return LineSpec(**{**spec.__dict__, "qty": qty, **changes})
 
 

@@ -18,6 +18,7 @@ Factories: ``make_order``/``LineSpec``/``Buyer`` (jumpseller/orders.py), ``gener
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -189,6 +190,23 @@ def seed_products() -> list[Product]:
 
 def seed_line_specs() -> list[LineSpec]:
     """Every seed item as a qty-1 order line (ids, SKU, price, rate, digital)."""
+    return list(_seed_specs())
+
+
+def seed_line_spec(sku: str) -> LineSpec:
+    """The seed item ``sku`` as a qty-1 order line."""
+    return _seed_specs_by_sku()[sku]
+
+
+@functools.cache
+def _seed_specs_by_sku() -> dict[str, LineSpec]:
+    return {spec.sku or "": spec for spec in _seed_specs()}
+
+
+@functools.cache
+def _seed_specs() -> tuple[LineSpec, ...]:
+    # Made once per process: every seeded sandbox looks up about 25 lines by SKU, and each
+    # lookup used to build the whole catalogue again. The specs are frozen, safe to share.
     specs = []
     for product in seed_products():
         rate = product.vat_rate if product.vat_rate else None
@@ -216,7 +234,7 @@ def seed_line_specs() -> list[LineSpec]:
                     digital=digital,
                 )
             )
-    return specs
+    return tuple(specs)
 
 
 def store_info(code: str) -> dict[str, Any]:
@@ -292,13 +310,14 @@ def seed_locations() -> list[dict[str, Any]]:
 def igest_seed_products() -> list[dict[str, Any]]:
     """iGEST articles for the seed SKUs: net prices, stock per warehouse (ARM1, ARM2)."""
     articles = []
-    for spec in seed_line_specs():
+    products = seed_products()
+    for spec in _seed_specs():
         if spec.sku in IGEST_MISSING:
             continue
         rate = spec.rate or Decimal(0)
         gross = Decimal(IGEST_OLD_PRICE.get(spec.sku or "", spec.price))
         net = (gross * 100 / (100 + rate)).quantize(Decimal("0.000001"))
-        product, variant = _seed_item(spec.sku or "")
+        product, variant = _seed_item(products, spec.sku or "")
         holder = variant or product
         total = IGEST_STOCK.get(spec.sku or "", holder.stock)
         porto = PORTO_STOCK.get(spec.sku or "", 0)
@@ -319,8 +338,8 @@ def igest_seed_products() -> list[dict[str, Any]]:
     return articles
 
 
-def _seed_item(sku: str) -> tuple[Product, Variant | None]:
-    for product in seed_products():
+def _seed_item(products: list[Product], sku: str) -> tuple[Product, Variant | None]:
+    for product in products:
         if product.sku == sku:
             return product, None
         for variant in product.variants:
@@ -405,10 +424,7 @@ BUYERS = {
 
 
 def _line(sku: str, qty: int = 1, **changes: Any) -> LineSpec:
-    for spec in seed_line_specs():
-        if spec.sku == sku:
-            return replace(spec, qty=qty, **changes)
-    raise KeyError(sku)
+    return replace(seed_line_spec(sku), qty=qty, **changes)
 
 
 def _day(day: int, hour: int, minute: int) -> datetime:

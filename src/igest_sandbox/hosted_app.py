@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from igest_sandbox.data import BUYERS, seed_line_specs, seed_orders
+from igest_sandbox.data import BUYERS, seed_line_spec, seed_orders
 from igest_sandbox.igest.state import IgestState
 from igest_sandbox.jumpseller.orders import Buyer, LineSpec, make_order
 
@@ -38,7 +38,7 @@ _NO_NIF_TWINS = (
 
 
 def _spec(sku: str, qty: int = 1) -> LineSpec:
-    spec = next(s for s in seed_line_specs() if s.sku == sku)
+    spec = seed_line_spec(sku)
     return LineSpec(**{**spec.__dict__, "qty": qty})
 
 
