@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from igest_sandbox.data import seed_line_spec
+from igest_sandbox.data import seed_line
 from igest_sandbox.jumpseller.orders import Buyer, LineSpec, make_order
 
 LONG_NAME = (
@@ -141,14 +141,9 @@ BUYERS: dict[str, Buyer] = {
 }
 
 
-def _item(sku: str, qty: int = 1, **changes: Any) -> LineSpec:
-    spec = seed_line_spec(sku)
-    return LineSpec(**{**spec.__dict__, "qty": qty, **changes})
-
-
 def _untaxed(sku: str, qty: int, net: str) -> LineSpec:
     """A line on which no VAT is charged: no tax entry, the net price."""
-    return _item(sku, qty, price=Decimal(net), rate=None)
+    return seed_line(sku, qty, price=Decimal(net), rate=None)
 
 
 def _at(day: int, hour: int, minute: int) -> datetime:
@@ -174,7 +169,10 @@ def cross_border_orders() -> list[dict[str, Any]]:
         ),
         make_order(
             10102,
-            [_item("AZL-POR", 2, rate=Decimal(20)), _item("AZT-500", 1, rate=Decimal("5.5"))],
+            [
+                seed_line("AZL-POR", 2, rate=Decimal(20)),
+                seed_line("AZT-500", 1, rate=Decimal("5.5")),
+            ],
             created_at=_at(18, 10, 40),
             buyer=b["fr_consumer"],
             shipping="9.90",
@@ -220,7 +218,7 @@ def cross_border_orders() -> list[dict[str, Any]]:
         ),
         make_order(
             10107,
-            [_item("AZL-LIS", 1, name=LONG_NAME)],
+            [seed_line("AZL-LIS", 1, name=LONG_NAME)],
             created_at=_at(19, 11, 20),
             buyer=b["pt_consumer"],
             shipping="3.90",
@@ -228,7 +226,7 @@ def cross_border_orders() -> list[dict[str, Any]]:
         ),
         make_order(
             10108,
-            [_item("MEL-250", 2), _item("CAN-VER", 1)],
+            [seed_line("MEL-250", 2), seed_line("CAN-VER", 1)],
             created_at=_at(19, 15, 10),
             buyer=b["pt_consumer"],
             shipping="3.90",
@@ -237,7 +235,7 @@ def cross_border_orders() -> list[dict[str, Any]]:
         ),
         make_order(
             10109,
-            [_item("SRD-120", 3)],
+            [seed_line("SRD-120", 3)],
             created_at=_at(19, 17, 55),
             buyer=b["pt_consumer"],
             shipping=0,

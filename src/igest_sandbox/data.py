@@ -13,7 +13,8 @@ Orders 10001-10016, created in November 2026 before ``SEED_REFERENCE`` (determin
 see ``seed_orders`` for what each one exercises. Every figure follows the money model.
 
 Factories: ``make_order``/``LineSpec``/``Buyer`` (jumpseller/orders.py), ``generate_orders`` and
-``generate_catalogue`` (here), ``seed_line_specs`` (the seed items as order lines).
+``generate_catalogue`` (here), ``seed_line_specs`` (the seed items as order lines) and
+``seed_line`` (one of them by SKU, with a quantity and changes).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "generate_catalogue",
     "generate_orders",
     "make_order",
+    "seed_line",
     "seed_line_specs",
     "seed_orders",
     "seed_products",
@@ -193,9 +195,9 @@ def seed_line_specs() -> list[LineSpec]:
     return list(_seed_specs())
 
 
-def seed_line_spec(sku: str) -> LineSpec:
-    """The seed item ``sku`` as a qty-1 order line."""
-    return _seed_specs_by_sku()[sku]
+def seed_line(sku: str, qty: int = 1, **changes: Any) -> LineSpec:
+    """The seed item ``sku`` as an order line of ``qty``, with ``changes`` (price ...)."""
+    return replace(_seed_specs_by_sku()[sku], qty=qty, **changes)
 
 
 @functools.cache
@@ -423,10 +425,6 @@ BUYERS = {
 }
 
 
-def _line(sku: str, qty: int = 1, **changes: Any) -> LineSpec:
-    return replace(seed_line_spec(sku), qty=qty, **changes)
-
-
 def _day(day: int, hour: int, minute: int) -> datetime:
     return datetime(2026, 11, day, hour, minute, 11, tzinfo=UTC)
 
@@ -441,7 +439,7 @@ def seed_orders() -> list[dict[str, Any]]:
         # Consumer without NIF; two VAT-inclusive lines at 23 %; shipping 3.90 with 23 % VAT.
         make_order(
             10001,
-            [_line("CAN-AZU", 2), _line("AZL-LIS")],
+            [seed_line("CAN-AZU", 2), seed_line("AZL-LIS")],
             created_at=_day(2, 10, 14),
             buyer=b["marta"],
             shipping="3.90",
@@ -450,7 +448,7 @@ def seed_orders() -> list[dict[str, Any]]:
         # NIF in billing taxid; 6 %, 13 % and 23 % lines.
         make_order(
             10002,
-            [_line("AZT-500", 2), _line("VPT-10"), _line("TSH-M")],
+            [seed_line("AZT-500", 2), seed_line("VPT-10"), seed_line("TSH-M")],
             created_at=_day(3, 16, 40),
             buyer=b["joao"],
             shipping="4.90",
@@ -459,7 +457,7 @@ def seed_orders() -> list[dict[str, Any]]:
         # Company (name + NIF); a 10 % coupon spread over the lines.
         make_order(
             10003,
-            [_line("AZL-POR", 4), _line("AZL-SIN", 2), _line("CAN-AMA", 6)],
+            [seed_line("AZL-POR", 4), seed_line("AZL-SIN", 2), seed_line("CAN-AMA", 6)],
             created_at=_day(5, 9, 5),
             buyer=b["tasca"],
             order_discount="14.05",
@@ -472,8 +470,8 @@ def seed_orders() -> list[dict[str, Any]]:
         make_order(
             10004,
             [
-                _line("AVL-001", 5, price=Decimal("20.00")),
-                _line("MEL-250", 10, price=Decimal("5.00")),
+                seed_line("AVL-001", 5, price=Decimal("20.00")),
+                seed_line("MEL-250", 10, price=Decimal("5.00")),
             ],
             created_at=_day(6, 11, 30),
             buyer=b["atelier"],
@@ -484,7 +482,7 @@ def seed_orders() -> list[dict[str, Any]]:
         # Free shipping (no shipping tax entry).
         make_order(
             10005,
-            [_line("SAC-LIS", 2), _line("PST-ILU", 5)],
+            [seed_line("SAC-LIS", 2), seed_line("PST-ILU", 5)],
             created_at=_day(8, 20, 2),
             buyer=b["ines"],
             shipping=0,
@@ -494,7 +492,7 @@ def seed_orders() -> list[dict[str, Any]]:
         # Shipping discount of 2.00 on 4.90.
         make_order(
             10006,
-            [_line("MEL-250"), _line("SRD-120", 3)],
+            [seed_line("MEL-250"), seed_line("SRD-120", 3)],
             created_at=_day(9, 13, 45),
             buyer=b["beatriz"],
             shipping="4.90",
@@ -504,7 +502,7 @@ def seed_orders() -> list[dict[str, Any]]:
         # Gift card of 12.00: total is 12.00 less than the value of the sale.
         make_order(
             10007,
-            [_line("TSH-L"), _line("AZL-SIN")],
+            [seed_line("TSH-L"), seed_line("AZL-SIN")],
             created_at=_day(10, 18, 20),
             buyer=b["marta"],
             shipping="3.90",
@@ -514,7 +512,7 @@ def seed_orders() -> list[dict[str, Any]]:
         # NIF in the checkout custom field "NIF", not in the billing address.
         make_order(
             10008,
-            [_line("VPT-10", 2)],
+            [seed_line("VPT-10", 2)],
             created_at=_day(11, 21, 9),
             buyer=b["pedro"],
             shipping="4.90",
@@ -523,12 +521,16 @@ def seed_orders() -> list[dict[str, Any]]:
         ),
         # Digital only: no shipping required.
         make_order(
-            10009, [_line("CUR-ONL")], created_at=_day(12, 8, 55), buyer=b["sofia"], payment=paypal
+            10009,
+            [seed_line("CUR-ONL")],
+            created_at=_day(12, 8, 55),
+            buyer=b["sofia"],
+            payment=paypal,
         ),
         # The exempt book (0 %, no tax entry) with a 6 % line.
         make_order(
             10010,
-            [_line("LIV-AZP"), _line("AZT-500")],
+            [seed_line("LIV-AZP"), seed_line("AZT-500")],
             created_at=_day(13, 15, 0),
             buyer=b["ana"],
             shipping="3.90",
@@ -537,7 +539,7 @@ def seed_orders() -> list[dict[str, Any]]:
         # 3 x 9.99 at 23 % inclusive (base 24.37, VAT 5.60, total 29.97); store pickup.
         make_order(
             10011,
-            [_line("CAN-AZU", 3)],
+            [seed_line("CAN-AZU", 3)],
             created_at=_day(14, 12, 31),
             buyer=b["tiago"],
             shipping_method="Levantamento na loja",
@@ -547,7 +549,7 @@ def seed_orders() -> list[dict[str, Any]]:
         # Paid, then refunded: canceled with completed_at kept.
         make_order(
             10012,
-            [_line("AVL-001")],
+            [seed_line("AVL-001")],
             created_at=_day(15, 10, 10),
             status="canceled",
             completed_at=_day(15, 10, 18),
@@ -558,7 +560,7 @@ def seed_orders() -> list[dict[str, Any]]:
         # Canceled without ever being paid.
         make_order(
             10013,
-            [_line("CAN-AMA")],
+            [seed_line("CAN-AMA")],
             created_at=_day(17, 9, 12),
             status="canceled",
             buyer=b["beatriz"],
@@ -568,7 +570,7 @@ def seed_orders() -> list[dict[str, Any]]:
         # Abandoned cart.
         make_order(
             10014,
-            [_line("TSH-S")],
+            [seed_line("TSH-S")],
             created_at=_day(18, 22, 47),
             status="abandoned",
             buyer=b["pedro"],
@@ -578,7 +580,7 @@ def seed_orders() -> list[dict[str, Any]]:
         # Multibanco reference not paid yet (tests pay it later).
         make_order(
             10015,
-            [_line("AZL-LIS", 6)],
+            [seed_line("AZL-LIS", 6)],
             created_at=_day(18, 23, 58),
             status="pending_payment",
             buyer=b["joao"],
@@ -588,7 +590,7 @@ def seed_orders() -> list[dict[str, Any]]:
         # MB WAY not paid yet, with NIF.
         make_order(
             10016,
-            [_line("SRD-120", 4), _line("MEL-250", 2)],
+            [seed_line("SRD-120", 4), seed_line("MEL-250", 2)],
             created_at=_day(19, 7, 3),
             status="pending_payment",
             buyer=b["ana"],

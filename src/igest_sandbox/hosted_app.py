@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from igest_sandbox.data import BUYERS, seed_line_spec, seed_orders
+from igest_sandbox.data import BUYERS, seed_line, seed_orders
 from igest_sandbox.igest.state import IgestState
-from igest_sandbox.jumpseller.orders import Buyer, LineSpec, make_order
+from igest_sandbox.jumpseller.orders import Buyer, make_order
 
 HOSTED_SERIES = "QI"
 HOSTED_ORDERS = (9001, 9002, 9003, 9004, 9005, 9006)
@@ -37,11 +37,6 @@ _NO_NIF_TWINS = (
 )
 
 
-def _spec(sku: str, qty: int = 1) -> LineSpec:
-    spec = seed_line_spec(sku)
-    return LineSpec(**{**spec.__dict__, "qty": qty})
-
-
 def _october(day: int, hour: int) -> datetime:
     return datetime(2026, 10, day, hour, 5, 0, tzinfo=UTC)
 
@@ -50,17 +45,17 @@ def hosted_orders() -> list[dict[str, Any]]:
     """Orders 9001-9006 (paid in October 2026, before the switch)."""
     b = BUYERS
     return [
-        make_order(9001, [_spec("CAN-AZU", 2)], created_at=_october(6, 10), buyer=b["marta"],
+        make_order(9001, [seed_line("CAN-AZU", 2)], created_at=_october(6, 10), buyer=b["marta"],
                    shipping="3.90"),
-        make_order(9002, [_spec("AZL-LIS", 3)], created_at=_october(9, 15), buyer=b["joao"],
+        make_order(9002, [seed_line("AZL-LIS", 3)], created_at=_october(9, 15), buyer=b["joao"],
                    shipping="4.90"),
-        make_order(9003, [_spec("SAC-LIS")], created_at=_october(14, 11), buyer=b["ines"],
+        make_order(9003, [seed_line("SAC-LIS")], created_at=_october(14, 11), buyer=b["ines"],
                    shipping="3.90"),
-        make_order(9004, [_spec("TSH-M"), _spec("CAN-AZU")], created_at=_october(20, 9),
+        make_order(9004, [seed_line("TSH-M"), seed_line("CAN-AZU")], created_at=_october(20, 9),
                    buyer=b["sofia"], shipping="3.90"),
-        make_order(9005, [_spec("AZL-POR", 2)], created_at=_october(27, 10),
+        make_order(9005, [seed_line("AZL-POR", 2)], created_at=_october(27, 10),
                    buyer=_NO_NIF_TWINS[0], shipping="3.90"),
-        make_order(9006, [_spec("AZL-POR", 2)], created_at=_october(27, 16),
+        make_order(9006, [seed_line("AZL-POR", 2)], created_at=_october(27, 16),
                    buyer=_NO_NIF_TWINS[1], shipping="3.90"),
     ]  # fmt: skip
 
