@@ -14,7 +14,12 @@ from igest_sync.models import (
     WorkState,
 )
 from igest_sync.state.base import Store
-from igest_sync.state.records import DocumentRecord, _document
+from igest_sync.state.records import (
+    DOCUMENT_COLUMNS,
+    DocumentRecord,
+    _document,
+    _document_values,
+)
 
 # The work reference of an invoice issued by another integration (``adopt``).
 ELSEWHERE = "elsewhere:"
@@ -52,25 +57,10 @@ class DocumentsStore(Store):
         now = self._now()
         self._write_many(
             (
-                """INSERT INTO documents(document_id, order_id, kind, type, number, atcud, date,
-                  customer, gross_total, status, pdf_url, issued_at, emailed, adopted, linked)
+                f"""INSERT INTO documents({DOCUMENT_COLUMNS}, adopted, linked)
                 VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,1,1)
                 ON CONFLICT(document_id) DO UPDATE SET order_id=excluded.order_id""",
-                (
-                    doc.id,
-                    order_id,
-                    Kind.INVOICE,
-                    doc.type,
-                    doc.number,
-                    doc.atcud,
-                    doc.date.isoformat() if doc.date else None,
-                    doc.customer_name,
-                    str(doc.gross_total),
-                    doc.status,
-                    doc.pdf_url,
-                    now,
-                    EmailState.NOT_SENT,
-                ),
+                _document_values(doc, order_id, Kind.INVOICE, now, EmailState.NOT_SENT),
             ),
             (
                 """INSERT INTO work(order_id, kind, seq, state, external_reference, document_id,

@@ -6,6 +6,10 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from igest_sync.models import EmailState, IssuedDocument
 
 
 @dataclass(frozen=True)
@@ -120,4 +124,32 @@ def _document(r: sqlite3.Row) -> DocumentRecord:
         r["link_attempts"],
         r["emailed"],
         r["email_error"],
+    )
+
+
+# The columns a document row starts with, in the order ``_document_values`` gives them.
+DOCUMENT_COLUMNS = (
+    "document_id, order_id, kind, type, number, atcud, date, customer, gross_total, status, "
+    "pdf_url, issued_at, emailed"
+)
+
+
+def _document_values(
+    doc: IssuedDocument, order_id: int, kind: str, issued_at: str, emailed: EmailState
+) -> tuple[object, ...]:
+    """A document issued in iGEST as the first values of its row (``DOCUMENT_COLUMNS``)."""
+    return (
+        doc.id,
+        order_id,
+        kind,
+        doc.type,
+        doc.number,
+        doc.atcud,
+        doc.date.isoformat() if doc.date else None,
+        doc.customer_name,
+        str(doc.gross_total),
+        doc.status,
+        doc.pdf_url,
+        issued_at,
+        emailed,
     )

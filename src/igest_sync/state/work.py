@@ -15,7 +15,15 @@ from igest_sync.models import (
     WorkState,
 )
 from igest_sync.state.base import Store
-from igest_sync.state.records import OrderRecord, WorkRecord, _iso, _order, _work
+from igest_sync.state.records import (
+    DOCUMENT_COLUMNS,
+    OrderRecord,
+    WorkRecord,
+    _document_values,
+    _iso,
+    _order,
+    _work,
+)
 
 
 class WorkStore(Store):
@@ -297,25 +305,18 @@ class WorkStore(Store):
         """The outcome: the work is final and the document is kept, in one transaction."""
         self._write_many(
             (
-                """INSERT INTO documents(document_id, order_id, kind, type, number, atcud, date,
-                  customer, gross_total, status, pdf_url, issued_at, emailed, adopted)
+                f"""INSERT INTO documents({DOCUMENT_COLUMNS}, adopted)
                 VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                 ON CONFLICT(document_id) DO UPDATE SET number=excluded.number,
                   atcud=excluded.atcud, status=excluded.status, pdf_url=excluded.pdf_url""",
                 (
-                    doc.id,
-                    order_id,
-                    kind,
-                    doc.type,
-                    doc.number,
-                    doc.atcud,
-                    doc.date.isoformat() if doc.date else None,
-                    doc.customer_name,
-                    str(doc.gross_total),
-                    doc.status,
-                    doc.pdf_url,
-                    self._now(),
-                    EmailState.PENDING if email else EmailState.NOT_SENT,
+                    *_document_values(
+                        doc,
+                        order_id,
+                        kind,
+                        self._now(),
+                        EmailState.PENDING if email else EmailState.NOT_SENT,
+                    ),
                     int(adopted),
                 ),
             ),
