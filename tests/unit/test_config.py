@@ -6,7 +6,7 @@ import dataclasses
 import os
 import stat
 import tomllib
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -581,8 +581,15 @@ def test_init_values_round_trip(tmp_path):
     assert config.products.vat_rate == Decimal("16")
 
 
-def test_init_values_start_date_defaults_to_today():
-    before = date.today()
+def test_init_values_start_date_defaults_to_today_in_lisbon(monkeypatch):
+    # 23:30 UTC on 1 July is 00:30 on 2 July in Lisbon (summer time): orders paid from then on
+    # are dated the 2nd, so that is the first day; the machine's own zone plays no part.
+    class SummerNight(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2026, 7, 1, 23, 30, tzinfo=UTC).astimezone(tz)
+
+    monkeypatch.setattr("igest_sync.config.settings.datetime", SummerNight)
     values = init_values(
         jumpseller_login="m",
         jumpseller_auth_token="t",
@@ -590,7 +597,7 @@ def test_init_values_start_date_defaults_to_today():
         igest_integration_key="k",
         igest_security_code="s",
     )
-    assert before <= values["invoice"]["start_date"] <= date.today()
+    assert values["invoice"]["start_date"] == date(2026, 7, 2)
 
 
 def test_init_values_leaves_out_credentials_for_the_environment(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tomllib
 import warnings
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from igest_sync import cli
 from igest_sync.cli import setup as cli_setup
 from igest_sync.config import example_config_text, load_config
 from igest_sync.errors import ConfigError, UsageError
+from igest_sync.timeutil import lisbon_date
 from tests.support.clock import WALL_START
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,20 +29,20 @@ FLAGS = [
 ]
 
 
-# `init`'s "today" on the fake clock's day, so that no answer here depends on the real date (a
-# typed date used to read as "today, the default" on the day it was typed for).
-TODAY = WALL_START.date()
+# `init`'s "today" (Lisbon's) on the fake clock's day, so that no answer here depends on the
+# real date (a typed date used to read as "today, the default" on the day it was typed for).
+TODAY = lisbon_date(WALL_START)
 
 
-class _Today(date):
+class _Now(datetime):
     @classmethod
-    def today(cls) -> date:
-        return TODAY
+    def now(cls, tz=None) -> datetime:  # type: ignore[override]
+        return WALL_START.astimezone(tz)
 
 
 @pytest.fixture
 def runner(monkeypatch, tmp_path) -> CliRunner:
-    monkeypatch.setattr(cli_setup, "date", _Today)
+    monkeypatch.setattr(cli_setup, "datetime", _Now)
     monkeypatch.setenv("IGEST_SYNC_HOME", str(tmp_path / "home"))
     for var in ("IGEST_SYNC_JUMPSELLER_AUTH_TOKEN", "IGEST_SYNC_IGEST_SECURITY_CODE"):
         monkeypatch.delenv(var, raising=False)

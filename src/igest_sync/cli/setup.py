@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -123,6 +123,7 @@ def init(
 
     from igest_sync.config import example_config_text, init_values, write_config
     from igest_sync.errors import ConfigError, UsageError
+    from igest_sync.timeutil import lisbon_date
 
     if example:
         sys.stdout.write(example_config_text())  # verbatim: no markup, no wrapping
@@ -189,7 +190,7 @@ def init(
         igest_integration_key, "iGEST integration key (Entidade > Configurar > Integrações)"
     )
     code = ask_secret(igest_security_code, "iGEST security code", "IGEST_SYNC_IGEST_SECURITY_CODE")
-    today = date.today().isoformat()
+    today = lisbon_date(datetime.now(UTC)).isoformat()  # as init_values' default
     first_day = ask(
         start_date, "First day to invoice (orders paid before it are never invoiced)", today
     )

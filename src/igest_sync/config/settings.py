@@ -15,7 +15,7 @@ import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -26,6 +26,7 @@ import tomli_w
 
 from igest_sync.config.validation import ENV_OVERRIDES, validate
 from igest_sync.errors import ConfigError
+from igest_sync.timeutil import lisbon_date
 
 
 @dataclass(frozen=True)
@@ -424,7 +425,9 @@ def init_values(
     """The dict ``igest-sync init`` writes; raises ``ConfigError`` if it would not load.
 
     A credential given as None is left out of the file, to come from its environment variable.
-    ``start_date`` defaults to today: a new installation never invoices the store's history.
+    ``start_date`` defaults to today in Lisbon, the day orders are dated by (not the machine's
+    day: a server ahead of Lisbon would skip the rest of Lisbon's day): a new installation never
+    invoices the store's history.
     """
     values: dict[str, dict[str, Any]] = {
         "jumpseller": {
@@ -440,7 +443,7 @@ def init_values(
             "security_code": igest_security_code,
         },
         "invoice": {
-            "start_date": start_date or date.today(),
+            "start_date": start_date or lisbon_date(datetime.now(UTC)),
             "document_type": document_type,
             "series": series,
             "vat_region": vat_region,
