@@ -42,7 +42,7 @@ class _Now(datetime):
 
 @pytest.fixture
 def runner(monkeypatch, tmp_path) -> CliRunner:
-    monkeypatch.setattr(cli_setup, "datetime", _Now)
+    monkeypatch.setattr("igest_sync.config.settings.datetime", _Now)
     monkeypatch.setenv("IGEST_SYNC_HOME", str(tmp_path / "home"))
     for var in ("IGEST_SYNC_JUMPSELLER_AUTH_TOKEN", "IGEST_SYNC_IGEST_SECURITY_CODE"):
         monkeypatch.delenv(var, raising=False)

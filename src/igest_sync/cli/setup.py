@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -121,9 +121,13 @@ def init(
     """
     import os
 
-    from igest_sync.config import example_config_text, init_values, write_config
+    from igest_sync.config import (
+        default_start_date,
+        example_config_text,
+        init_values,
+        write_config,
+    )
     from igest_sync.errors import ConfigError, UsageError
-    from igest_sync.timeutil import lisbon_date
 
     if example:
         sys.stdout.write(example_config_text())  # verbatim: no markup, no wrapping
@@ -190,7 +194,7 @@ def init(
         igest_integration_key, "iGEST integration key (Entidade > Configurar > Integrações)"
     )
     code = ask_secret(igest_security_code, "iGEST security code", "IGEST_SYNC_IGEST_SECURITY_CODE")
-    today = lisbon_date(datetime.now(UTC)).isoformat()  # as init_values' default
+    today = default_start_date().isoformat()
     first_day = ask(
         start_date, "First day to invoice (orders paid before it are never invoiced)", today
     )

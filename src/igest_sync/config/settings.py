@@ -26,7 +26,6 @@ import tomli_w
 
 from igest_sync.config.validation import ENV_OVERRIDES, validate
 from igest_sync.errors import ConfigError
-from igest_sync.timeutil import lisbon_date
 
 
 @dataclass(frozen=True)
@@ -403,6 +402,15 @@ def _write_all(fd: int, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
+def default_start_date() -> date:
+    """``init``'s first day to invoice: today in Lisbon, the day orders are dated by, not the
+    machine's day (on a server ahead of Lisbon, the rest of Lisbon's day would be skipped)."""
+    # Imported here: loading a config for any command need not load the time-zone data.
+    from igest_sync.timeutil import lisbon_date
+
+    return lisbon_date(datetime.now(UTC))
+
+
 def init_values(
     *,
     jumpseller_login: str,
@@ -425,9 +433,8 @@ def init_values(
     """The dict ``igest-sync init`` writes; raises ``ConfigError`` if it would not load.
 
     A credential given as None is left out of the file, to come from its environment variable.
-    ``start_date`` defaults to today in Lisbon, the day orders are dated by (not the machine's
-    day: a server ahead of Lisbon would skip the rest of Lisbon's day): a new installation never
-    invoices the store's history.
+    ``start_date`` defaults to ``default_start_date()``: a new installation never invoices the
+    store's history.
     """
     values: dict[str, dict[str, Any]] = {
         "jumpseller": {
@@ -443,7 +450,7 @@ def init_values(
             "security_code": igest_security_code,
         },
         "invoice": {
-            "start_date": start_date or lisbon_date(datetime.now(UTC)),
+            "start_date": start_date or default_start_date(),
             "document_type": document_type,
             "series": series,
             "vat_region": vat_region,
