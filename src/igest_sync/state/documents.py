@@ -16,6 +16,7 @@ from igest_sync.models import (
 from igest_sync.state.base import Store
 from igest_sync.state.records import (
     DOCUMENT_COLUMNS,
+    DOCUMENT_MARKS,
     DocumentRecord,
     _document,
     _document_values,
@@ -58,7 +59,7 @@ class DocumentsStore(Store):
         self._write_many(
             (
                 f"""INSERT INTO documents({DOCUMENT_COLUMNS}, adopted, linked)
-                VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,1,1)
+                VALUES({DOCUMENT_MARKS},1,1)
                 ON CONFLICT(document_id) DO UPDATE SET order_id=excluded.order_id""",
                 _document_values(doc, order_id, Kind.INVOICE, now, EmailState.NOT_SENT),
             ),

@@ -127,11 +127,13 @@ def _document(r: sqlite3.Row) -> DocumentRecord:
     )
 
 
-# The columns a document row starts with, in the order ``_document_values`` gives them.
+# The columns a document row starts with, in the order ``_document_values`` gives them, and
+# as many ``?`` for their values.
 DOCUMENT_COLUMNS = (
     "document_id, order_id, kind, type, number, atcud, date, customer, gross_total, status, "
     "pdf_url, issued_at, emailed"
 )
+DOCUMENT_MARKS = ",".join("?" for _ in DOCUMENT_COLUMNS.split(","))
 
 
 def _document_values(

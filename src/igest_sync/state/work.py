@@ -17,6 +17,7 @@ from igest_sync.models import (
 from igest_sync.state.base import Store
 from igest_sync.state.records import (
     DOCUMENT_COLUMNS,
+    DOCUMENT_MARKS,
     OrderRecord,
     WorkRecord,
     _document_values,
@@ -306,7 +307,7 @@ class WorkStore(Store):
         self._write_many(
             (
                 f"""INSERT INTO documents({DOCUMENT_COLUMNS}, adopted)
-                VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                VALUES({DOCUMENT_MARKS},?)
                 ON CONFLICT(document_id) DO UPDATE SET number=excluded.number,
                   atcud=excluded.atcud, status=excluded.status, pdf_url=excluded.pdf_url""",
                 (
