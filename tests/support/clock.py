@@ -58,12 +58,14 @@ class VirtualClock(FakeClock):
     """
 
     def __init__(
-        self, start: float = 1000.0, wall: datetime = WALL_START, *, flowing: bool = False
+        self, start: float = 1000.0, wall: datetime | None = None, *, flowing: bool = False
     ) -> None:
+        # A flowing clock starts at the real time unless given a day: its pace files and a real
+        # process's can then be read by the other.
+        wall = wall or (datetime.now(UTC) if flowing else WALL_START)
         super().__init__(start, wall)
-        # Clock seconds -> Unix time: a flowing clock's is near the real one, so that its pace
-        # files and a real process's can be read by the other.
-        self._epoch = (time.time() if flowing else wall.timestamp()) - start
+        # Clock seconds -> Unix time: time() is wall()'s timestamp.
+        self._epoch = wall.timestamp() - start
         self._lock = threading.Lock()
         self._read = threading.local()
         self._flowing = flowing

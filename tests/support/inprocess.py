@@ -17,6 +17,10 @@ names another host still goes over the network), and the clock and sleep their p
 sandbox's virtual clock when it has one (``sb.virtual_clock``), so that pacing and Retry-After waits
 cost no wall time. A run's worker threads call the emulators directly, so the sandbox's rate
 limiters read the same clock at the moment of each request.
+
+The CLI's wall clock (``cli/composition.wall_clock``: what its ledger stamps, what "today" is to its
+runs) is the sandbox's (``sb.clock``), so that the two agree on the day whatever day the sandbox
+lives in: the real one by default, a fixed one on the e2e tests' virtual clock.
 """
 
 from __future__ import annotations
@@ -46,8 +50,9 @@ def run(
 
     _forget(forked.UNWARMED)
     stdout, stderr = io.StringIO(), io.StringIO()
-    real_make_clients = composition.make_clients
+    real_make_clients, real_wall_clock = composition.make_clients, composition.wall_clock
     composition.make_clients = _make_clients(real_make_clients, sandbox, clock)  # type: ignore
+    composition.wall_clock = sandbox.clock
     igest_sync.PROCESS_START = time.monotonic()
     try:
         # The call sets up its own logging, as a new process would (whatever a test before
@@ -56,6 +61,7 @@ def run(
             code = errors.run_app(_command(), list(args))
     finally:
         composition.make_clients = real_make_clients  # type: ignore[assignment]
+        composition.wall_clock = real_wall_clock
         _forget(forked.UNWARMED)  # no console bound to this call's streams stays behind
     return forked.Finished(code, stdout.getvalue(), stderr.getvalue())
 

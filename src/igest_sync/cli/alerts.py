@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -42,7 +42,7 @@ def alerts_test(json_out: JsonOption = False) -> None:
                 "No alert channel is configured: [alerts] has neither smtp_host nor webhook_url.",
                 hint="`igest-sync init --example` shows the [alerts] keys.",
             )
-        results = send_test(s.config, datetime.now(UTC))
+        results = send_test(s.config, s.now())
     render.check_results(results, json_out=json_out, title="Alert test messages")
     raise typer.Exit(int(checks_exit_code(results)))
 
@@ -90,9 +90,10 @@ def digest(
     from igest_sync import render
     from igest_sync.alerts.digest import build_digest
     from igest_sync.alerts.outbox import send_digest_now
+    from igest_sync.cli import composition
     from igest_sync.errors import ConfigError
 
-    now = datetime.now(UTC)
+    now = composition.wall_clock()
     start = _since(since, now)
     # Sending writes the outbox: under the run lock, as every run that sends alerts.
     with session(ctx, lock=send, ledger=True, alerts=False) as s:

@@ -5,6 +5,11 @@ ends.
 ``make_clients`` builds the Jumpseller and iGEST clients, ``make_vies`` the VIES client; a
 ``Session`` carries them with the ledger, and ``Session.context`` is the run context the runs
 take (``runs/context.py``), built here and nowhere else in the CLI.
+
+``wall_clock`` is a command's one wall clock: the ledger stamps its rows by it, the run context
+hands it to the runs, and the alerts, the digest, ``status``, ``reconcile`` and ``check`` read
+"now" from it. The tests' in-process runner sets it to its sandbox's clock (as it extends
+``make_clients``), so that the CLI and the emulators it talks to agree on the day.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +35,11 @@ if TYPE_CHECKING:
     from igest_sync.state.ledger import Ledger
 
 log = logging.getLogger("igest_sync.cli")
+
+
+def wall_clock() -> datetime:
+    """Now, in UTC: the command's one wall clock (see the module's docstring)."""
+    return datetime.now(UTC)
 
 
 # -- the session: config, clients, lock, ledger ---------------------------------------------------
@@ -128,6 +139,10 @@ class Session:
     notices: list[str] = field(default_factory=list)
     _context: RunContext | None = field(default=None, repr=False)
 
+    def now(self) -> datetime:
+        """Now, by the command's one clock (``wall_clock``)."""
+        return wall_clock()
+
     def attend(self, report: Attended) -> None:
         """What of the run's report a person hears of by [alerts] as the session ends (the
         report says which notices; ``serve`` takes the same ones from its units)."""
@@ -146,7 +161,12 @@ class Session:
             if self.ledger is None:
                 raise RuntimeError("a run context needs the ledger: session(ledger=True)")
             self._context = RunContext.build(
-                self.config, self.ledger, self.jumpseller, self.igest, vies=self.vies
+                self.config,
+                self.ledger,
+                self.jumpseller,
+                self.igest,
+                vies=self.vies,
+                now=wall_clock,
             )
         return self._context
 
@@ -192,7 +212,7 @@ def session(
             vies = None
             if ledger:
                 ledger_path = Path(":memory:") if dry_run and not path.exists() else path
-                opened = stack.enter_context(Ledger(ledger_path))
+                opened = stack.enter_context(Ledger(ledger_path, clock=wall_clock))
                 vies = stack.enter_context(make_vies(config))
             current = Session(config, js, ig, opened, vies)
             yield current
@@ -233,14 +253,12 @@ def send_alerts(
     """Record and send the run's alerts ([alerts]); never raises, bounded in time."""
     if not config.alerts.channels:
         return
-    from datetime import UTC, datetime
-
     from igest_sync.alerts import dispatch
 
     dispatch(
         ledger,
         config,
-        now=datetime.now(UTC),
+        now=wall_clock(),
         notices=notices,
         error=error,
         command=command,

@@ -188,6 +188,7 @@ def reconcile(
             *s.clients,
             ledger=s.ledger,
             resend=resend,
+            now=s.now(),
         ).run(period, fix=fix)
         s.attend(report)  # alerted only with --fix, a run that changes something
     render.reconcile_report(report, json_out=json_out)

@@ -268,6 +268,7 @@ def status(
       igest-sync status --fail-if-late 24   (for monitoring)
     """
     from igest_sync import render
+    from igest_sync.cli import composition
     from igest_sync.errors import ExitCode, UsageError
     from igest_sync.runs.setup.status import DocumentFilter, build_status, empty_status
     from igest_sync.state.ledger import Ledger
@@ -295,8 +296,10 @@ def status(
     if not state.exists():  # a fresh install: nothing to show, nothing late
         report = empty_status(store=store)
     else:
-        with Ledger(state) as ledger:
-            report = build_status(ledger, selection=selection, store=store)
+        with Ledger(state, clock=composition.wall_clock) as ledger:
+            report = build_status(
+                ledger, now=composition.wall_clock(), selection=selection, store=store
+            )
     render.status_report(report, json_out=json_out)
     if fail_if_late is not None and report.late_beyond(fail_if_late):
         raise typer.Exit(ExitCode.ITEM_FAILED)

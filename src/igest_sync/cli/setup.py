@@ -352,9 +352,9 @@ def check(json_out: JsonOption = False) -> None:
     # reminders were given; check never creates it.
     with session(lock=False, ledger=state_path(state_of(None)).exists()) as s:
         # The alert channels too, when [alerts] has any: reachable, logged in; nothing sent.
-        results = run_checks(s.config, s.jumpseller, s.igest, ledger=s.ledger) + channel_checks(
-            s.config
-        )
+        results = run_checks(
+            s.config, s.jumpseller, s.igest, ledger=s.ledger, now=s.now()
+        ) + channel_checks(s.config)
     # Where a run writes: a read-only home must fail here, not in the first `invoice`.
     results += local_checks(state_path(state_of()), paths.log_dir())
     render.check_results(results, json_out=json_out)

@@ -16,24 +16,20 @@ whatever it is, so a rate-limit hint points at another program sharing the crede
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Self
 
 from igest_sync.config import Config, InvoiceConfig
 from igest_sync.models import ViesCheck
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
+from igest_sync.state.database import Clock, system_clock
 from igest_sync.state.ledger import Ledger
 
 if TYPE_CHECKING:
     from igest_sync.adapters.vies import ViesClient
 
-Clock = Callable[[], datetime]
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["Clock", "RunContext", "ViesOnDemand"]  # Clock: the type of a run's clock
 
 
 @dataclass(frozen=True)
