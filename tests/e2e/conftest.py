@@ -1,6 +1,8 @@
 """End-to-end fixtures: the real CLI against the sandbox: in this process through its emulators'
-WSGI apps, on the sandbox's virtual clock (which also flows with real time, for the tests that
-start a real process against its loopback servers); see tests/support/cli.py.
+WSGI apps, on the sandbox's virtual clock, which flows with real time from a fixed day that the
+CLI and the sandbox share (``WALL_START``); a test that starts a real process against the
+loopback servers is marked ``real_day`` and its sandbox lives in the real day. See
+tests/support/cli.py.
 
 The sandbox runs with limits far above the real ones (``FAST_LIMITS``), which it advertises and
 the client follows, so these tests do not wait on pacing; the tests that check pacing (the
@@ -10,21 +12,39 @@ clock that does not flow, with one worker thread, so that what they claim holds 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from igest_sandbox import start_sandbox
+from igest_sandbox import Sandbox, start_sandbox
 from tests.support.cli import Cli, Result, make_cli  # noqa: F401 (re-exported to the tests)
-from tests.support.clock import VirtualClock
+from tests.support.clock import WALL_START, VirtualClock
 from tests.support.sandbox_clients import FAST_LIMITS
 
 
 @pytest.fixture
-def sandbox() -> Iterator:
-    clock = VirtualClock(flowing=True)
-    with start_sandbox(seed=True, **FAST_LIMITS, monotonic=clock, sleep=clock.sleep) as sb:
+def sandbox(request: pytest.FixtureRequest) -> Iterator:
+    """The seeded sandbox, living in its virtual clock's day (``WALL_START``, 27 November 2026,
+    a week after the seed's orders) whatever today is: the in-process CLI lives in the same day
+    (``sb.clock`` is its wall clock too), and time flows from there with real time.
+
+    A test marked ``real_day`` starts the CLI as a process, which reads the real clock: its
+    sandbox lives in the real day (and ``Cli`` refuses to start a process against the other)."""
+    real_day = request.node.get_closest_marker("real_day") is not None
+    with started_sandbox(real_day=real_day, seed=True, **FAST_LIMITS) as sb:
+        yield sb
+
+
+@contextlib.contextmanager
+def started_sandbox(*, real_day: bool = False, **options: Any) -> Iterator[Sandbox]:
+    """``start_sandbox(**options)`` on a virtual clock that flows with real time, its pacing's
+    waits skipped: living in ``WALL_START``'s day, or with ``real_day`` in the real one."""
+    clock = VirtualClock(flowing=True, wall=None if real_day else WALL_START)
+    day = {} if real_day else {"clock": clock.wall}
+    with start_sandbox(**options, **day, monotonic=clock, sleep=clock.sleep) as sb:
         sb.virtual_clock = clock  # type: ignore[attr-defined]  (the in-process CLI's clock)
         yield sb
 

@@ -9,21 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from igest_sandbox import start_sandbox
-from tests.support.clock import VirtualClock
 from tests.support.sandbox_clients import FAST_LIMITS
 
-from .conftest import Cli, make_cli
+from .conftest import Cli, make_cli, started_sandbox
 from .test_cli_output import _validate
 
 
 @pytest.fixture
 def switched() -> Iterator:
-    clock = VirtualClock(flowing=True)  # the in-process CLI's pacing: no wall time
-    with start_sandbox(
-        seed=True, hosted_app=True, **FAST_LIMITS, monotonic=clock, sleep=clock.sleep
-    ) as sb:
-        sb.virtual_clock = clock  # type: ignore[attr-defined]
+    with started_sandbox(seed=True, hosted_app=True, **FAST_LIMITS) as sb:
         yield sb
 
 

@@ -11,10 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from igest_sandbox import start_sandbox
-from tests.support.clock import VirtualClock
-
-from .conftest import Cli, make_cli
+from .conftest import Cli, make_cli, started_sandbox
 from .test_cross_border_e2e import CROSS_BORDER
 
 DESTINATIONS = {
@@ -28,9 +25,8 @@ DESTINATIONS = {
 
 @pytest.fixture
 def sandbox() -> Iterator:
-    clock = VirtualClock(flowing=True)  # the real limits; their waits cost no wall time
-    with start_sandbox(seed=True, cross_border=True, monotonic=clock, sleep=clock.sleep) as sb:
-        sb.virtual_clock = clock  # type: ignore[attr-defined]  (the in-process CLI's clock)
+    # The real limits: their waits cost no wall time.
+    with started_sandbox(seed=True, cross_border=True) as sb:
         yield sb
 
 

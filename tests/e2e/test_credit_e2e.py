@@ -143,6 +143,7 @@ def _killed_credit(cli: Cli, order_id: int, step: str, *specs: str) -> None:
             run.credit(order_id, CreditRequest.parse(specs), "Devolução", confirm=lambda p: True)
 
 
+@pytest.mark.real_day
 @pytest.mark.parametrize("step", ["request", "drafted", "finalize", "record"])
 def test_a_credit_killed_midway_is_finished_by_the_rerun_and_issued_once(sandbox, cli: Cli, step):
     order_id = _invoiced(sandbox, cli)
@@ -217,6 +218,7 @@ def _on_a_terminal(cli: Cli, answer: str, *args: str) -> tuple[int, str]:
     return proc.returncode, out
 
 
+@pytest.mark.real_day
 def test_on_a_terminal_it_shows_the_credit_and_asks(sandbox, cli: Cli):
     order_id = _invoiced(sandbox, cli)
     number = _invoice(sandbox, order_id)["number"]

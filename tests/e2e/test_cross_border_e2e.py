@@ -11,10 +11,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from igest_sandbox import start_sandbox
-from tests.support.clock import VirtualClock
-
-from .conftest import Cli, make_cli
+from .conftest import Cli, make_cli, started_sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 CROSS_BORDER = {
@@ -33,9 +30,8 @@ CROSS_BORDER = {
 
 @pytest.fixture
 def sandbox() -> Iterator:
-    clock = VirtualClock(flowing=True)  # the real limits; their waits cost no wall time
-    with start_sandbox(seed=True, cross_border=True, monotonic=clock, sleep=clock.sleep) as sb:
-        sb.virtual_clock = clock  # type: ignore[attr-defined]  (the in-process CLI's clock)
+    # The real limits: their waits cost no wall time.
+    with started_sandbox(seed=True, cross_border=True) as sb:
         yield sb
 
 

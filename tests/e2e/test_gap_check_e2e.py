@@ -5,7 +5,7 @@ and issued exactly once by the run after it."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from .conftest import make_cli
 
@@ -16,7 +16,7 @@ def test_a_paid_order_the_listings_missed_is_found_the_next_day_and_issued_once(
     assert first.code in (0, 1), first.stderr  # the seed store has orders that fail on purpose
     # A paid order that the checkpoint passed by without recording it (whatever the cause):
     # no listing after the checkpoint shows it again.
-    paid = datetime.now(UTC) - timedelta(hours=3)
+    paid = sandbox.clock() - timedelta(hours=3)
     missing = sandbox.store.add_order(
         lines=[{"sku": "CAN-AZU", "name": "Caneca de grés - Azul", "price": "9.99", "rate": 23}],
         created_at=paid - timedelta(minutes=5),
@@ -29,7 +29,7 @@ def test_a_paid_order_the_listings_missed_is_found_the_next_day_and_issued_once(
     assert str(missing) not in again.stdout  # the day's check was the first run's rebuild
     # A day later (the last check moved back by a day): the check runs and finds it.
     with sqlite3.connect(cli.state) as db:
-        day_ago = (datetime.now(UTC) - timedelta(days=1, minutes=1)).isoformat()
+        day_ago = (sandbox.clock() - timedelta(days=1, minutes=1)).isoformat()
         db.execute("UPDATE meta SET value=? WHERE key='gap_check_at'", (day_ago,))
     found = cli("invoice")
     assert found.code == 1, found.stdout + found.stderr

@@ -7,6 +7,8 @@ import time
 from datetime import date
 from decimal import Decimal
 
+import pytest
+
 from igest_sync.adapters.jumpseller.parse import parse_order
 from igest_sync.fiscal.mapping import expected_gross
 from igest_sync.timeutil import lisbon_date
@@ -121,6 +123,7 @@ def test_a_lost_state_file_issues_nothing_new(sandbox, cli: Cli):
     assert len(cli("status", "--json").json()["documents"]) == len(before)
 
 
+@pytest.mark.real_day
 def test_two_runs_at_the_same_moment_issue_each_document_once(sandbox, cli: Cli):
     sandbox.jumpseller_app.latency = 0.05  # keep the first run busy while the second starts
     first, second = cli.start("invoice"), cli.start("invoice")
@@ -286,9 +289,9 @@ def test_fail_if_late_exits_1_only_when_a_paid_order_waits_too_long(sandbox, cli
     assert cli("invoice").code == 0
     assert cli("status", "--fail-if-late", "24").code == 0
     order_id = _add_paid_order(sandbox, taxid="123456788")
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
-    old = datetime.now(UTC) - timedelta(hours=30)
+    old = sandbox.clock() - timedelta(hours=30)
     sandbox.store.order(order_id)["completed_at"] = old.strftime("%Y-%m-%d %H:%M:%S UTC")
     assert cli("invoice").code == 1
     late = cli("status", "--fail-if-late", "24")

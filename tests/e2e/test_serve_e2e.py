@@ -26,6 +26,8 @@ from tests.support.webhooks import (
     wait_for,
 )
 
+pytestmark = pytest.mark.real_day  # serve runs as a process, in the real day
+
 DRAFT_POST = r"^/v1/documents$"
 FINALIZE_POST = r"^/v1/documents/\d+/finalize$"
 

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,7 +29,7 @@ import pytest
 
 from igest_sandbox import Sandbox
 from tests.support.cli import Cli, Result, make_cli  # noqa: F401 (re-exported to the tests)
-from tests.support.clock import VirtualClock
+from tests.support.clock import WALL_START, VirtualClock
 from tests.support.sandbox_clients import FAST_LIMITS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,14 +113,19 @@ class RequestLog:
                 seen.status = 0
 
 
-def recorded_sandbox(*, virtual_clock: VirtualClock | None = None, **options: Any) -> Sandbox:
+def recorded_sandbox(
+    *, virtual_clock: VirtualClock | None = None, real_day: bool = False, **options: Any
+) -> Sandbox:
     """A started sandbox (no seed shop unless ``seed=True``) with ``sb.requests()``; the real
     rate limits unless ``options`` say otherwise. Its rate limiters, in-process holds and
     request log run on ``virtual_clock`` (by default one that also flows with real time), the
-    clock the in-process CLI paces on (``sb.virtual_clock``)."""
+    clock the in-process CLI paces on (``sb.virtual_clock``). It lives in that clock's day (by
+    default ``WALL_START``'s), as the in-process CLI does; with ``real_day`` in the real one,
+    for a test that starts the CLI as a process (which reads the real clock)."""
     options.setdefault("seed", False)
-    clock = virtual_clock or VirtualClock(flowing=True)
-    sb = Sandbox(**options, monotonic=clock, sleep=clock.sleep)
+    clock = virtual_clock or VirtualClock(flowing=True, wall=None if real_day else WALL_START)
+    day = {} if real_day else {"clock": clock.wall}
+    sb = Sandbox(**options, **day, monotonic=clock, sleep=clock.sleep)
     sb.virtual_clock = clock  # type: ignore[attr-defined]
     logs = (
         RequestLog(sb.jumpseller_app, "jumpseller", clock),
@@ -135,10 +140,12 @@ def recorded_sandbox(*, virtual_clock: VirtualClock | None = None, **options: An
 
 
 @pytest.fixture
-def sb() -> Iterator[Sandbox]:
+def sb(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     # High limits, advertised to the client: these tests are about faults, not pacing
-    # (test_rate_limits.py overrides this fixture with the real figures).
-    with recorded_sandbox(**FAST_LIMITS) as sandbox:
+    # (test_rate_limits.py overrides this fixture with the real figures). A test marked
+    # ``real_day`` starts the CLI as a process: its sandbox lives in the real day.
+    real_day = request.node.get_closest_marker("real_day") is not None
+    with recorded_sandbox(real_day=real_day, **FAST_LIMITS) as sandbox:
         yield sandbox
 
 
@@ -172,7 +179,7 @@ def cli(sb: Sandbox, tmp_path: Path) -> Cli:
 def add_paid_orders(sb: Sandbox, count: int, **kwargs: Any) -> list[int]:
     """``count`` paid orders, paid a minute apart in id order (so they are issued in that
     order), each with a different total."""
-    paid = datetime.now(UTC) - timedelta(hours=3)
+    paid = sb.clock() - timedelta(hours=3)
     ids = []
     for i in range(count):
         ids.append(

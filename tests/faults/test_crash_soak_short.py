@@ -24,7 +24,7 @@ def sb() -> Iterator[Sandbox]:
     overlap (the other fault tests run with high limits). A little iGEST latency keeps the
     first run holding the lock well past the second one's start-up, which on a loaded machine
     (CPU shared with other suites) could otherwise take longer than the whole first run."""
-    with recorded_sandbox(latency=(0.0, 0.3)) as sandbox:
+    with recorded_sandbox(real_day=True, latency=(0.0, 0.3)) as sandbox:
         yield sandbox
 
 

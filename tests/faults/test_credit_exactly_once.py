@@ -88,6 +88,7 @@ def _round(cli, sb: Sandbox, commands: list[list[str]], kill_at: int | None) -> 
 
 
 @pytest.mark.slow(15)
+@pytest.mark.real_day
 def test_lost_answers_kills_and_overlaps_never_credit_a_request_twice(sb: Sandbox, tmp_path: Path):
     rng = random.Random(18)
     cli = make_cli(sb, tmp_path, invoice={"concurrency": 1})

@@ -111,6 +111,7 @@ def test_a_new_order_survives_a_failed_pending_listing(sb, cli: Cli):
     assert_all_done(sb, cli)
 
 
+@pytest.mark.real_day
 def test_orders_survive_a_kill_while_the_first_of_them_is_issued(sb, cli: Cli):
     # A crash at a known moment: iGEST holds the first finalize; the run is killed while it
     # waits, with three orders seen and only the first one started.
@@ -179,6 +180,7 @@ def _listings(sb) -> list:
     ]
 
 
+@pytest.mark.real_day
 @pytest.mark.parametrize("newest_first", [True, False])
 def test_a_first_run_killed_on_its_second_page_misses_no_sale(sb, cli: Cli, newest_first):
     sb.store.newest_first = newest_first
@@ -190,6 +192,7 @@ def test_a_first_run_killed_on_its_second_page_misses_no_sale(sb, cli: Cli, newe
     assert_all_done(sb, cli)
 
 
+@pytest.mark.real_day
 @pytest.mark.parametrize("newest_first", [True, False])
 def test_a_lost_state_file_then_a_rebuild_killed_on_its_second_page_issues_nothing_twice(
     sb, cli: Cli, newest_first

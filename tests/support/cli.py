@@ -41,8 +41,10 @@ class Cli:
         env: dict[str, str] | None = None,
         *,
         in_process: Sandbox | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.in_process = in_process
+        self.sandbox = sandbox or in_process
         self.home = home
         self.config = config
         self.state = home / "state.sqlite3"
@@ -65,6 +67,7 @@ class Cli:
                 clock=getattr(sb, "virtual_clock", None),
             )
         else:
+            self._real_day()
             done = run_cli("--config", str(self.config), *args, env=self.env, timeout=timeout)
         self.outputs += [done.stdout, done.stderr]
         return Result(done.returncode, done.stdout, done.stderr)
@@ -72,11 +75,13 @@ class Cli:
     def start(self, *args: str) -> forked.Started | subprocess.Popen:
         """A call started and not waited for, forked from the warm parent where it can be (a
         ``subprocess.Popen`` look-alike: wait, poll, kill, send_signal, stdout/stderr)."""
+        self._real_day()
         if forked.available():
             return forked.start(self.command(*args)[3:], env=self.env)
         return self.popen(*args)
 
     def popen(self, *args: str) -> subprocess.Popen:
+        self._real_day()
         return subprocess.Popen(
             self.command(*args),
             env=self.env,
@@ -85,6 +90,15 @@ class Cli:
             text=True,
             stdin=subprocess.DEVNULL,
         )
+
+    def _real_day(self) -> None:
+        """A process reads the real clock: its sandbox must live in the real day too."""
+        clock = getattr(self.sandbox, "virtual_clock", None)
+        if clock is not None and self.sandbox.clock == clock.wall:  # type: ignore[union-attr]
+            raise AssertionError(
+                "this test starts a process, which lives in the real day, against a sandbox that "
+                "lives in its virtual clock's day: mark the test `real_day`"
+            )
 
     def status(self) -> dict:
         result = self("status", "--json")
@@ -142,7 +156,7 @@ def make_cli(
         values.setdefault(section, {}).update(keys)
     config = home / "config.toml"
     write_config(config, values, overwrite=True)
-    cli = Cli(home, config, env, in_process=sb if in_process else None)
+    cli = Cli(home, config, env, in_process=sb if in_process else None, sandbox=sb)
     if last_run_long_ago:
         for service in ("jumpseller", "igest"):
             pace_file(cli.state, service).write_text('{"sent": []}')

@@ -104,3 +104,30 @@ def test_a_flowing_clock_follows_real_time_and_skips_its_sleeps():
     later = clock()
     time.sleep(0.05)
     assert clock() - later >= 0.05
+
+
+def test_a_call_lives_in_its_sandbox_s_day_and_the_cli_s_clock_is_put_back(tmp_path):
+    # The CLI's one wall clock (cli/composition.wall_clock) is the sandbox's during a call: the
+    # ledger's stamps, the run's day and status's "now" are the sandbox's, whatever today is.
+    from datetime import UTC, datetime, timedelta
+
+    from igest_sync.cli import composition
+
+    real = composition.wall_clock
+    clock = VirtualClock(wall=datetime(2031, 3, 14, 10, 0, tzinfo=UTC))
+    with start_sandbox(seed=False, clock=clock.wall, monotonic=clock, sleep=clock.sleep) as sb:
+        sb.virtual_clock = clock  # type: ignore[attr-defined]
+        paid = clock.wall() - timedelta(hours=1)
+        sb.store.add_order(
+            lines=[{"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "rate": 23}],
+            created_at=paid - timedelta(minutes=5),
+            completed_at=paid,
+        )
+        cli = make_cli(sb, tmp_path)
+        assert cli("invoice").code == 0
+        status = cli.status()
+    [document] = status["documents"]
+    assert document["date"] == "2031-03-14"
+    assert document["issued_at"].startswith("2031-03-14T10:")
+    assert status["last_run_at"].startswith("2031-03-14T10:")
+    assert composition.wall_clock is real
