@@ -12,17 +12,13 @@ clock that does not flow, with one worker thread, so that what they claim holds 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from igest_sandbox import Sandbox, start_sandbox
 from tests.support.cli import Cli, Result, make_cli  # noqa: F401 (re-exported to the tests)
-from tests.support.clock import WALL_START, VirtualClock
-from tests.support.sandbox_clients import FAST_LIMITS
+from tests.support.sandbox_clients import FAST_LIMITS, started_sandbox
 
 
 @pytest.fixture
@@ -35,17 +31,6 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator:
     sandbox lives in the real day (and ``Cli`` refuses to start a process against the other)."""
     real_day = request.node.get_closest_marker("real_day") is not None
     with started_sandbox(real_day=real_day, seed=True, **FAST_LIMITS) as sb:
-        yield sb
-
-
-@contextlib.contextmanager
-def started_sandbox(*, real_day: bool = False, **options: Any) -> Iterator[Sandbox]:
-    """``start_sandbox(**options)`` on a virtual clock that flows with real time, its pacing's
-    waits skipped: living in ``WALL_START``'s day, or with ``real_day`` in the real one."""
-    clock = VirtualClock(flowing=True, wall=None if real_day else WALL_START)
-    day = {} if real_day else {"clock": clock.wall}
-    with start_sandbox(**options, **day, monotonic=clock, sleep=clock.sleep) as sb:
-        sb.virtual_clock = clock  # type: ignore[attr-defined]  (the in-process CLI's clock)
         yield sb
 
 

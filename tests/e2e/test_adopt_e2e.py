@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.sandbox_clients import FAST_LIMITS
+from tests.support.sandbox_clients import FAST_LIMITS, started_sandbox
 
-from .conftest import Cli, make_cli, started_sandbox
+from .conftest import Cli, make_cli
 from .test_cli_output import _validate
 
 

@@ -21,7 +21,7 @@ from igest_sync.models import CatalogueItem
 from igest_sync.runs.catalogue.products import sync_products
 from igest_sync.runs.catalogue.stock import sync_stock
 from tests.support.clock import VirtualClock, one_worker
-from tests.support.sandbox_clients import adapters
+from tests.support.sandbox_clients import adapters, on_clock
 
 PORTO_LOCATION, PORTO_WAREHOUSE = 2, "ARM2"
 
@@ -36,7 +36,7 @@ def sandbox() -> Iterator[Sandbox]:
     """The real rate limits: every run here must also see no 429 (a pacing check), on a
     virtual clock that the sandbox's limiters and the clients' pacing share."""
     clock = VirtualClock()
-    with Sandbox(seed=True, monotonic=clock, sleep=clock.sleep) as sb:
+    with Sandbox(seed=True, **on_clock(clock)) as sb:
         sb.virtual_clock = clock  # type: ignore[attr-defined]
         yield sb
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Cli, make_cli, started_sandbox
+from tests.support.sandbox_clients import started_sandbox
+
+from .conftest import Cli, make_cli
 from .test_cross_border_e2e import CROSS_BORDER
 
 DESTINATIONS = {

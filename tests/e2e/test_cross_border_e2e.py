@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from .conftest import Cli, make_cli, started_sandbox
+from tests.support.sandbox_clients import started_sandbox
+
+from .conftest import Cli, make_cli
 
 REPO = Path(__file__).resolve().parents[2]
 CROSS_BORDER = {

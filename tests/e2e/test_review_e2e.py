@@ -14,10 +14,8 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
-from igest_sandbox import start_sandbox
 from tests.support.cli import Cli, make_cli
-from tests.support.clock import VirtualClock
-from tests.support.sandbox_clients import FAST_LIMITS
+from tests.support.sandbox_clients import FAST_LIMITS, started_sandbox
 
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "json" / "approve.schema.json"
 
@@ -70,11 +68,9 @@ def _valid(data: dict) -> dict:
 
 
 def test_drafts_wait_for_a_person_across_a_kill_and_a_lost_state_file(tmp_path):
-    # The in-process calls pace on a clock that also flows with real time (the killed run is
-    # a real process): their waits for an earlier run's second cost no wall time.
-    clock = VirtualClock(flowing=True)
-    with start_sandbox(seed=False, **FAST_LIMITS, monotonic=clock, sleep=clock.sleep) as sb:
-        sb.virtual_clock = clock  # type: ignore[attr-defined]
+    # The killed run is a real process, so the sandbox lives in the real day; the in-process
+    # calls pace on a clock that flows with real time: their waits cost no wall time.
+    with started_sandbox(real_day=True, seed=False, **FAST_LIMITS) as sb:
         cli = make_cli(sb, tmp_path, invoice={"review": True, "concurrency": 1})
         ids = _add_orders(sb)
 

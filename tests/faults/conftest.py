@@ -30,7 +30,7 @@ import pytest
 from igest_sandbox import Sandbox
 from tests.support.cli import Cli, Result, make_cli  # noqa: F401 (re-exported to the tests)
 from tests.support.clock import WALL_START, VirtualClock
-from tests.support.sandbox_clients import FAST_LIMITS
+from tests.support.sandbox_clients import FAST_LIMITS, on_clock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,8 +124,7 @@ def recorded_sandbox(
     for a test that starts the CLI as a process (which reads the real clock)."""
     options.setdefault("seed", False)
     clock = virtual_clock or VirtualClock(flowing=True, wall=None if real_day else WALL_START)
-    day = {} if real_day else {"clock": clock.wall}
-    sb = Sandbox(**options, **day, monotonic=clock, sleep=clock.sleep)
+    sb = Sandbox(**options, **on_clock(clock, real_day=real_day))
     sb.virtual_clock = clock  # type: ignore[attr-defined]
     logs = (
         RequestLog(sb.jumpseller_app, "jumpseller", clock),

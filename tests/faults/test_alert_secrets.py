@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.alert_receivers import ChatReceiver, SmtpSink
 from tests.support.cli import make_cli
-from tests.support.sandbox_clients import FAST_LIMITS
+from tests.support.sandbox_clients import FAST_LIMITS, started_sandbox
 
 PASSWORD = "smtp-Pa55-w0rd-K9"
 WRONG = "wr0ng-smtp-Pa55-Q1"
@@ -18,12 +18,10 @@ WRONG = "wr0ng-smtp-Pa55-Q1"
 @pytest.mark.slow(3)
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_no_alert_secret_in_any_output_log_or_state(tmp_path: Path):
-    from igest_sandbox import start_sandbox
-
     smtp = SmtpSink(login=("alertas", PASSWORD)).start()
     chat = ChatReceiver(status=500).start()
     try:
-        with start_sandbox(seed=True, **FAST_LIMITS) as sb:
+        with started_sandbox(seed=True, **FAST_LIMITS) as sb:
             alerts = {
                 "smtp_host": "127.0.0.1",
                 "smtp_port": smtp.port,

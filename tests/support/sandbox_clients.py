@@ -1,5 +1,6 @@
 """In-process clients of the sandbox's emulators (httpx's ``WSGITransport``: no socket, no
-thread), the fast tests' limits, and iGEST request bodies for the sandbox tests."""
+thread), the fast tests' limits, a sandbox on the in-process CLI's virtual clock, and iGEST
+request bodies for the sandbox tests."""
 
 from __future__ import annotations
 
@@ -11,14 +12,37 @@ from typing import Any
 
 import httpx
 
-from igest_sandbox import Sandbox
+from igest_sandbox import Sandbox, start_sandbox
 from igest_sync.adapters.igest import IgestClient
 from igest_sync.adapters.jumpseller.client import JumpsellerClient
+from tests.support.clock import WALL_START, VirtualClock
 
 # Limits far above the real ones (20/s and 800/min for Jumpseller, 10/s for iGEST) for the
 # tests that do not test pacing: the sandbox advertises them in its rate-limit headers and the
 # client paces to what it is told, so these tests do not wait. Pacing tests keep the defaults.
 FAST_LIMITS: dict[str, Any] = {"jumpseller_limits": (2000, 200_000), "igest_limit": 2000}
+
+
+def on_clock(clock: VirtualClock, *, real_day: bool = False) -> dict[str, Any]:
+    """The ``Sandbox`` options that put it on ``clock``, the one the in-process CLI paces on
+    (``sb.virtual_clock``): its rate limiters and holds count on it, and it lives in the clock's
+    day, as the CLI then does (it reads the sandbox's wall clock), whatever today is. With
+    ``real_day`` it lives in the real day, for a test that starts the CLI as a process (which
+    reads the real clock; ``Cli`` refuses to start one against a sandbox in the clock's day)."""
+    day = {} if real_day else {"clock": clock.wall}
+    return {**day, "monotonic": clock, "sleep": clock.sleep}
+
+
+@contextlib.contextmanager
+def started_sandbox(
+    *, clock: VirtualClock | None = None, real_day: bool = False, **options: Any
+) -> Iterator[Sandbox]:
+    """``start_sandbox(**options)`` ``on_clock(clock)``: by default a clock that flows with real
+    time from ``WALL_START``'s day (from now with ``real_day``), its pacing's waits skipped."""
+    clock = clock or VirtualClock(flowing=True, wall=None if real_day else WALL_START)
+    with start_sandbox(**options, **on_clock(clock, real_day=real_day)) as sb:
+        sb.virtual_clock = clock  # type: ignore[attr-defined]  (the in-process CLI's clock)
+        yield sb
 
 
 def body(response: httpx.Response):

@@ -15,6 +15,7 @@ from igest_sandbox import Sandbox, start_sandbox
 from tests.support import forked, inprocess
 from tests.support.cli import make_cli
 from tests.support.clock import VirtualClock, one_worker
+from tests.support.sandbox_clients import started_sandbox
 
 
 @pytest.mark.parametrize(
@@ -57,8 +58,7 @@ def test_the_clients_pace_on_the_sandbox_clock_and_no_wall_time_passes(tmp_path,
     # handled, but not this test's point).
     one_worker(monkeypatch)
     clock = VirtualClock()
-    with start_sandbox(seed=True, monotonic=clock, sleep=clock.sleep) as sb:
-        sb.virtual_clock = clock  # type: ignore[attr-defined]
+    with started_sandbox(clock=clock, seed=True) as sb:
         cli = make_cli(sb, tmp_path, last_run_long_ago=False)
         # No pace file: the run assumes an earlier one used iGEST's current second and waits
         # it out, on the virtual clock; then 20/s and 10/s for the seed's orders.
@@ -115,8 +115,7 @@ def test_a_call_lives_in_its_sandbox_s_day_and_the_cli_s_clock_is_put_back(tmp_p
 
     real = composition.wall_clock
     clock = VirtualClock(wall=datetime(2031, 3, 14, 10, 0, tzinfo=UTC))
-    with start_sandbox(seed=False, clock=clock.wall, monotonic=clock, sleep=clock.sleep) as sb:
-        sb.virtual_clock = clock  # type: ignore[attr-defined]
+    with started_sandbox(clock=clock, seed=False) as sb:
         paid = clock.wall() - timedelta(hours=1)
         sb.store.add_order(
             lines=[{"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "rate": 23}],
