@@ -20,11 +20,12 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from igest_sync.errors import IgestSyncError
 from igest_sync.logsetup import store_context
+from igest_sync.state.database import Clock, system_clock
 from igest_sync.state.inbox import ORDER, PRODUCT
 
 log = logging.getLogger("igest_sync.serve")
@@ -92,7 +93,7 @@ class Receiver:
         endpoints: Iterable[Endpoint],
         health: Callable[[], dict[str, Any]],
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = system_clock,
     ) -> None:
         self.endpoints = {e.path: e for e in endpoints}
         self.health = health

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from igest_sync.config import Config
@@ -42,7 +42,7 @@ from igest_sync.runs.invoicing.invoice import InvoiceRun, RunStopped
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
 from igest_sync.serve import watch
-from igest_sync.state.database import Database
+from igest_sync.state.database import Clock, Database, system_clock
 from igest_sync.state.inbox import LAST_SWEEP, ORDER, PRODUCT, Hint, InboxStore
 from igest_sync.state.ledger import Ledger
 from igest_sync.state.lock import run_lock, someone_waits
@@ -60,7 +60,6 @@ CODE_RETRY_FIRST = 5.0  # seconds before reading the store's code again, doubled
 CODE_RETRY_LONGEST = 300.0  # ... up to this
 UNSETTLED = tuple(s for s in WorkState if s != WorkState.FINAL)
 
-Clock = Callable[[], datetime]
 OnReport = Callable[[str, InvoiceReport], None]
 OnError = Callable[[str, IgestSyncError], None]
 
@@ -90,7 +89,7 @@ class StoreWorker:
         on_report: OnReport,
         on_error: OnError,
         on_degraded: watch.OnDegraded | None = None,
-        clock: Clock = lambda: datetime.now(UTC),
+        clock: Clock = system_clock,
         sweep: bool = True,
     ) -> None:
         self.setup = setup
