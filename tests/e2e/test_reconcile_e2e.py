@@ -108,6 +108,22 @@ def test_reconcile_refuses_a_period_that_ends_before_it_starts(cli):
     assert "before" in result.stderr
 
 
+def test_reconcile_without_to_checks_up_to_today(cli):
+    # The in-process CLI lives in the sandbox's day, 27 November 2026 (tests/support/clock.py).
+    assert cli("invoice").code == 0
+    result = cli("reconcile", "--from", FIRST_DAY, "--json")
+    assert result.code == 0, result.stderr
+    report = result.json()
+    assert (report["from"], report["to"]) == (FIRST_DAY, "2026-11-27")
+    assert report["clean"] and report["invoices_checked"] > 0
+
+
+def test_reconcile_without_to_refuses_a_period_that_starts_after_today(cli):
+    result = cli("reconcile", "--from", "2026-11-28")
+    assert result.code == 2
+    assert "(2026-11-27) before it starts (2026-11-28)" in result.stderr
+
+
 def _js(sandbox) -> dict:
     c = sandbox.credentials["jumpseller"]
     return {"base_url": c["base_url"], "login": c["login"], "auth_token": c["auth_token"]}
