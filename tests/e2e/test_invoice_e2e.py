@@ -163,6 +163,16 @@ def test_without_start_date_or_checkpoint_the_run_refuses(sandbox, tmp_path):
         assert lisbon_date(paid) >= date(2026, 11, 10)
 
 
+def test_a_backfill_from_a_day_to_come_is_refused_before_anything_is_asked(sandbox, cli):
+    # The in-process CLI lives in the sandbox's day, 27 November 2026: 2062 is a mistyped year.
+    result = cli("invoice", "--since", "2062-11-01")
+    assert result.code == 2
+    assert "--since 2062-11-01 is after today (2026-11-27)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sandbox.igest.documents == []
+    assert cli("invoice", "--since", "2026-11-27").code == 0  # today is a day that has begun
+
+
 def _add_paid_order(sb, **kwargs) -> int:
     from igest_sandbox.jumpseller.orders import Buyer
 

@@ -116,6 +116,14 @@ class Discovery:
                 hint="Set [invoice] start_date = YYYY-MM-DD in the config (orders paid before it "
                 "are never invoiced), or pass --since YYYY-MM-DD for a one-off backfill.",
             )
+        if since and since > self.today:
+            # Most likely a mistyped year: a backfill from a day to come would list nothing and
+            # say nothing. (A start_date to come is a merchant setting up ahead: it is kept.)
+            raise UsageError(
+                f"--since {since} is after today ({self.today}): no order has been paid on or "
+                "after it yet.",
+                hint="Give the first day of the backfill, a day that has passed.",
+            )
         if since and start and since < start:
             raise UsageError(
                 f"--since {since} is before [invoice] start_date {start}; orders paid before the "
