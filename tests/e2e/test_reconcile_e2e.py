@@ -122,6 +122,7 @@ def test_reconcile_without_to_refuses_a_period_that_starts_after_today(cli):
     result = cli("reconcile", "--from", "2026-11-28")
     assert result.code == 2
     assert "(2026-11-27) before it starts (2026-11-28)" in result.stderr
+    assert "today, when --to is not given" in result.stderr
 
 
 def _js(sandbox) -> dict:

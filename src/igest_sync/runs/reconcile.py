@@ -71,7 +71,7 @@ class Period:
         if self.first > self.last:
             raise UsageError(
                 f"The period ends ({self.last}) before it starts ({self.first}).",
-                hint="Pass --from before --to.",
+                hint="Pass a --from on or before --to (today, when --to is not given).",
             )
 
     def __contains__(self, day: object) -> bool:

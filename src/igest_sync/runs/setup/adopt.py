@@ -178,7 +178,7 @@ class AdoptRun:
         if last < first:
             raise UsageError(
                 f"The period ends ({last}) before it starts ({first}).",
-                hint="Pass --from before --to.",
+                hint="Pass a --from on or before --to (today, when --to is not given).",
             )
         report = AdoptReport(first, last, dry_run=dry_run)
         docs = [d for d in self.igest.find_documents(date_from=first, date_to=last) if foreign(d)]
