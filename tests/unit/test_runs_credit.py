@@ -190,6 +190,61 @@ def test_a_cancellation_after_a_partial_credit_credits_the_remainder_once(world)
     assert ledger.invoiced_without_credit() == {}
 
 
+@pytest.mark.parametrize("step", ["request", "drafted", "record"])
+def test_a_partial_credit_killed_then_a_cancellation_are_both_credited_in_one_pass(world, step):
+    # The person's `credit --line SKU-1:1` is finished as it was asked, and what is left of the
+    # cancelled order is credited by the same pass, not left for the next run.
+    _, ledger, js, igest = world
+
+    def kill(at: str) -> None:
+        if at == step:
+            raise Killed(at)
+
+    with pytest.raises(Killed):
+        run(world, crash_hook=kill).credit(
+            ORDER, CreditRequest.parse(["SKU-1:1"]), "x", confirm=yes
+        )
+    js.add(three_of_a_kind(status="canceled"))
+    report = InvoiceReport()
+    run(world).credit_cancelled(report)
+    assert sorted(n.gross_total for n in notes(igest)) == [D("10.00"), D("25.00")]
+    assert ledger.invoiced_without_credit() == {}
+    assert [w.state for w in ledger.credit_works(ORDER)] == [WorkState.FINAL] * 2
+    again = InvoiceReport()
+    run(world).credit_cancelled(again)
+    assert again.outcomes == [] and len(notes(igest)) == 2
+
+
+def test_a_kill_while_a_found_credit_note_is_recorded_leaves_no_work_unfinished(world, monkeypatch):
+    # A lost state file: the NC of a person's partial credit is found in iGEST and recorded.
+    # Killed as it is written, the ledger must hold either all of it or none: work without its
+    # document looked unfinished, and was "finished" in place of the cancellation's credit.
+    config, _, js, igest = world
+    run(world).credit(ORDER, CreditRequest.parse(["SKU-1:1"]), "x", confirm=yes)
+    js.add(three_of_a_kind(status="canceled"))
+    with Ledger(Path(":memory:")) as fresh:
+        record_order(fresh, three_of_a_kind(status="canceled"))
+        [invoice] = [d for d in igest.finals() if d.type == "FR"]
+        fresh.record_final(ORDER, "invoice", invoice, email=False, adopted=True)
+        lost = (config, fresh, js, igest)
+        real = fresh.db.write_many
+
+        def killed_at_the_document(*statements):
+            if any("INSERT INTO documents" in sql for sql, _ in statements):
+                raise Killed("recording the found NC")
+            real(*statements)
+
+        monkeypatch.setattr(fresh.db, "write_many", killed_at_the_document)
+        with pytest.raises(Killed):
+            run(lost).credit_cancelled(InvoiceReport())
+        monkeypatch.setattr(fresh.db, "write_many", real)
+        assert fresh.unfinished_credit(ORDER) is None
+        report = InvoiceReport()
+        run(lost).credit_cancelled(report)
+        assert fresh.invoiced_without_credit() == {}
+    assert sorted(n.gross_total for n in notes(igest)) == [D("10.00"), D("25.00")]
+
+
 def test_an_automatic_credit_that_cannot_be_planned_waits_as_failed_work(world):
     _, ledger, js, igest = world
     [invoice] = [d for d in igest.finals() if d.type == "FR"]

@@ -14,7 +14,7 @@ from igest_sync.models import (
     Phase,
     WorkState,
 )
-from igest_sync.state.base import Store
+from igest_sync.state.base import Params, Store
 from igest_sync.state.records import (
     DOCUMENT_COLUMNS,
     DOCUMENT_MARKS,
@@ -302,9 +302,27 @@ class WorkStore(Store):
         email: bool,
         adopted: bool = False,
         seq: int = 1,
+        reference: str | None = None,
+        request: str | None = None,
     ) -> None:
-        """The outcome: the work is final and the document is kept, in one transaction."""
-        self._write_many(
+        """The outcome: the work is final and the document is kept, in one transaction.
+
+        ``reference``: a document of ours found in iGEST that the ledger may hold no work for
+        (a lost or older state file): its work (``request``, as ``ensure_work``'s) is created
+        in that same transaction. As two writes, a kill between them left work that looked
+        unfinished, and the next run "finished" that instead of what it was there to do."""
+        now = self._now()
+        statements: list[tuple[str, Params]] = []
+        if reference is not None:
+            statements.append(
+                (
+                    """INSERT INTO work(order_id, kind, seq, state, phase, external_reference,
+                                        request, updated_at)
+                       VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(order_id, kind, seq) DO NOTHING""",
+                    (order_id, kind, seq, WorkState.PENDING, None, reference, request, now),
+                )
+            )
+        statements += [
             (
                 f"""INSERT INTO documents({DOCUMENT_COLUMNS}, adopted)
                 VALUES({DOCUMENT_MARKS},?)
@@ -315,7 +333,7 @@ class WorkStore(Store):
                         doc,
                         order_id,
                         kind,
-                        self._now(),
+                        now,
                         EmailState.PENDING if email else EmailState.NOT_SENT,
                     ),
                     int(adopted),
@@ -324,9 +342,10 @@ class WorkStore(Store):
             (
                 """UPDATE work SET state=?, document_id=?, error=NULL, transient=0,
                   reported_at=NULL, updated_at=? WHERE order_id=? AND kind=? AND seq=?""",
-                (WorkState.FINAL, doc.id, self._now(), order_id, kind, seq),
+                (WorkState.FINAL, doc.id, now, order_id, kind, seq),
             ),
-        )
+        ]
+        self._write_many(*statements)
 
 
 def _utc(moment: datetime) -> str:

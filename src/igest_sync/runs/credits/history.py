@@ -133,12 +133,18 @@ class CreditHistory:
             ):
                 continue
             work = self.ledger.credit_work_by_reference(order_id, ref)
-            if work is None:
-                seq = self.ledger.next_credit_seq(order_id)
-                work = self.ledger.ensure_work(order_id, Kind.CREDIT, ref, seq=seq, request="{}")
             log.warning("Adopted %s for order %s (found in iGEST)", note.number, order_id)
+            # No work here: created with the document, in one write (a kill between the two
+            # would leave work that looks unfinished and is "finished" in place of the next).
             self.ledger.record_final(
-                order_id, Kind.CREDIT, note, email=False, adopted=True, seq=work.seq
+                order_id,
+                Kind.CREDIT,
+                note,
+                email=False,
+                adopted=True,
+                seq=work.seq if work else self.ledger.next_credit_seq(order_id),
+                reference=None if work else ref,
+                request="{}",
             )
 
 
