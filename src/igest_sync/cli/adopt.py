@@ -7,21 +7,13 @@ from typing import Annotated
 
 import typer
 
-from igest_sync.cli.session import JsonOption, finish, parse_date, session
+from igest_sync.cli.session import FromOption, JsonOption, ToOption, finish, parse_date, session
 
 
 def adopt(
     ctx: typer.Context,
-    first: Annotated[
-        str,
-        typer.Option("--from", help="First day of the period (Lisbon date).", metavar="YYYY-MM-DD"),
-    ],
-    last: Annotated[
-        str | None,
-        typer.Option(
-            "--to", help="Last day of the period, included (default: today).", metavar="YYYY-MM-DD"
-        ),
-    ] = None,
+    first: FromOption,
+    last: ToOption = None,
     pick: Annotated[
         list[str] | None,
         typer.Option(

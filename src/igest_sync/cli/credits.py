@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from igest_sync.cli.session import (
+    FromOption,
     JsonOption,
+    ToOption,
     finish,
     parse_date,
     session,
@@ -136,16 +138,8 @@ def credit(
 
 def reconcile(
     ctx: typer.Context,
-    first: Annotated[
-        str,
-        typer.Option("--from", help="First day of the period (Lisbon date).", metavar="YYYY-MM-DD"),
-    ],
-    last: Annotated[
-        str | None,
-        typer.Option(
-            "--to", help="Last day of the period, included (default: today).", metavar="YYYY-MM-DD"
-        ),
-    ] = None,
+    first: FromOption,
+    last: ToOption = None,
     fix: Annotated[
         bool,
         typer.Option(

@@ -100,6 +100,18 @@ JsonOption = Annotated[
     ),
 ]
 
+# The period of `reconcile` and `adopt`: Lisbon days, both included, to today by default.
+FromOption = Annotated[
+    str,
+    typer.Option("--from", help="First day of the period (Lisbon date).", metavar="YYYY-MM-DD"),
+]
+ToOption = Annotated[
+    str | None,
+    typer.Option(
+        "--to", help="Last day of the period, included (default: today).", metavar="YYYY-MM-DD"
+    ),
+]
+
 
 def version_text() -> str:
     from igest_sync import __version__

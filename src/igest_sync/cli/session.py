@@ -20,8 +20,10 @@ from igest_sync.cli.composition import (
 )
 from igest_sync.cli.errors import finish, main, run_app
 from igest_sync.cli.plumbing import (
+    FromOption,
     Group,
     JsonOption,
+    ToOption,
     exit_codes_help,
     hoist_global_options,
     parse_date,
@@ -30,8 +32,10 @@ from igest_sync.cli.plumbing import (
 )
 
 __all__ = [
+    "FromOption",
     "Group",
     "JsonOption",
+    "ToOption",
     "config_path",
     "exit_codes_help",
     "finish",

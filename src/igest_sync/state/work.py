@@ -179,20 +179,9 @@ class WorkStore(Store):
         ``request``: what a partial credit was asked for, recorded with the work before any
         call so that a resumed run issues the same credit note, not another.
         """
+        phase = Phase.UNVERIFIED if unverified else None
         self._write(
-            """INSERT INTO work(order_id, kind, seq, state, phase, external_reference, request,
-                                updated_at)
-               VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(order_id, kind, seq) DO NOTHING""",
-            (
-                order_id,
-                kind,
-                seq,
-                WorkState.PENDING,
-                Phase.UNVERIFIED if unverified else None,
-                external_reference,
-                request,
-                self._now(),
-            ),
+            *_new_work(order_id, kind, seq, phase, external_reference, request, self._now())
         )
         record = self.work(order_id, kind, seq)
         assert record is not None
@@ -314,14 +303,7 @@ class WorkStore(Store):
         now = self._now()
         statements: list[tuple[str, Params]] = []
         if reference is not None:
-            statements.append(
-                (
-                    """INSERT INTO work(order_id, kind, seq, state, phase, external_reference,
-                                        request, updated_at)
-                       VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(order_id, kind, seq) DO NOTHING""",
-                    (order_id, kind, seq, WorkState.PENDING, None, reference, request, now),
-                )
-            )
+            statements.append(_new_work(order_id, kind, seq, None, reference, request, now))
         statements += [
             (
                 f"""INSERT INTO documents({DOCUMENT_COLUMNS}, adopted)
@@ -346,6 +328,24 @@ class WorkStore(Store):
             ),
         ]
         self._write_many(*statements)
+
+
+def _new_work(
+    order_id: int,
+    kind: str,
+    seq: int,
+    phase: str | None,
+    reference: str,
+    request: str | None,
+    now: str,
+) -> tuple[str, Params]:
+    """The statement that creates a work item, pending, unless it exists."""
+    return (
+        """INSERT INTO work(order_id, kind, seq, state, phase, external_reference, request,
+                            updated_at)
+           VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(order_id, kind, seq) DO NOTHING""",
+        (order_id, kind, seq, WorkState.PENDING, phase, reference, request, now),
+    )
 
 
 def _utc(moment: datetime) -> str:
