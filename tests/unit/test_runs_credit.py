@@ -60,6 +60,16 @@ def world():
         yield config, ledger, js, igest
 
 
+def kill_at(step: str):
+    """A crash hook that stands for a kill just before the issuer's step ``step``."""
+
+    def kill(at: str) -> None:
+        if at == step:
+            raise Killed(at)
+
+    return kill
+
+
 def run(world, **kwargs):
     config, ledger, js, igest = world
     return credit_run(config, ledger, js, igest, now=NOW, **kwargs)
@@ -134,12 +144,8 @@ def test_credits_in_sequence_then_a_refusal_naming_them(world):
 def test_a_killed_credit_is_resumed_by_the_same_request_and_blocks_another(world, step):
     _, ledger, _, igest = world
 
-    def kill(at: str) -> None:
-        if at == step:
-            raise Killed(at)
-
     with pytest.raises(Killed):
-        run(world, crash_hook=kill).credit(
+        run(world, crash_hook=kill_at(step)).credit(
             ORDER, CreditRequest.parse(["SKU-1:2"]), "Devolução", confirm=yes
         )
     if step in ("drafted", "finalize"):
@@ -196,12 +202,8 @@ def test_a_partial_credit_killed_then_a_cancellation_are_both_credited_in_one_pa
     # cancelled order is credited by the same pass, not left for the next run.
     _, ledger, js, igest = world
 
-    def kill(at: str) -> None:
-        if at == step:
-            raise Killed(at)
-
     with pytest.raises(Killed):
-        run(world, crash_hook=kill).credit(
+        run(world, crash_hook=kill_at(step)).credit(
             ORDER, CreditRequest.parse(["SKU-1:1"]), "x", confirm=yes
         )
     js.add(three_of_a_kind(status="canceled"))
