@@ -8,20 +8,29 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from igest_sync.config import Config
-from igest_sync.models import Action, DocumentType, Kind, WorkState
+from igest_sync.fiscal.credit import CreditRequest
+from igest_sync.models import Action, DocumentType, Kind, OrderLine, Tax, WorkState
 from igest_sync.runs.invoicing.hints import MAX_ATTEMPTS, retry_delay, work_hints
 from igest_sync.runs.invoicing.invoice import InvoiceRun
+from igest_sync.runs.wiring import credit_run
 from igest_sync.state.inbox import ORDER
 from igest_sync.state.ledger import Ledger
 from tests.support.configs import fake_config
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+D = Decimal
+VAT = (Tax("IVA 23", D(23), False, True),)
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing in the runs catches it."""
 
 
 def config(**invoice: object) -> Config:
@@ -98,6 +107,39 @@ def test_a_cancelled_invoiced_order_of_any_age_is_credited_once(ledger):
     assert work(ledger, js, ig, cfg).report.outcomes == []
     notes = [d for d in ig.finals() if d.type == DocumentType.NC]
     assert len(notes) == 1 and notes[0].gross_total == paid_order(13, "24.60").total
+
+
+def test_a_partial_credit_killed_then_the_cancellation_webhook_credits_both_at_once(ledger):
+    # A person's `credit --line` was killed before it reached iGEST; then the customer
+    # cancelled. The webhook's batch finishes that credit as it was asked and credits the rest
+    # (the pass of `invoice` does the same: credits/cancellations.py).
+    lines = (
+        OrderLine(1, None, "SKU-1", "Caneca", D(3), D("10.00"), D(0), VAT),
+        OrderLine(2, None, "SKU-2", "Prato", D(1), D("5.00"), D(0), VAT),
+    )
+    order = replace(paid_order(17, "35.00"), lines=lines)
+    js, ig, cfg = FakeJumpseller(orders=[order]), FakeIgest(), config(link_documents=False)
+    hint(ledger, 17)
+    work(ledger, js, ig, cfg)
+
+    def killed(step: str) -> None:
+        if step == "request":
+            raise Killed(step)
+
+    with pytest.raises(Killed):
+        credit_run(cfg, ledger, js, ig, now=NOW, crash_hook=killed).credit(
+            17, CreditRequest.parse(["SKU-1:1"]), "Devolução", confirm=lambda plan: True
+        )
+    js.add(replace(order, status="canceled"))
+    hint(ledger, 17, "order_canceled")
+    outcome = work(ledger, js, ig, cfg)
+    assert [(o.action, o.kind) for o in outcome.report.outcomes] == [
+        (Action.ISSUED, Kind.CREDIT),
+        (Action.ISSUED, Kind.CREDIT),
+    ]
+    notes = [d.gross_total for d in ig.finals() if d.type == DocumentType.NC]
+    assert sorted(notes) == [D("10.00"), D("25.00")]
+    assert ledger.invoiced_without_credit() == {}
 
 
 def test_credit_cancelled_off_points_a_person_to_the_credit_command(ledger):

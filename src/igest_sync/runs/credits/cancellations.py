@@ -42,7 +42,7 @@ about two days and a half of ten-minute runs. A quiet run costs two requests her
 history. Creation days are Lisbon days, as the store's are.
 
 ``serve`` credits an ``order_canceled`` webhook's order at once through
-``credit_cancelled_order``: the same rules, for one order.
+``credit_cancelled_order``: the same rules, for one order, whatever its age.
 """
 
 from __future__ import annotations
@@ -136,18 +136,19 @@ class CancelledOrders:
                 w.order_id: everything[w.order_id] for w in work if w.order_id in everything
             }
         for order_id in sorted(invoiced):
-            self._one(order_id, invoiced[order_id], report)
+            self._one(order_id, invoiced[order_id], report.outcomes, report.notices)
 
-    def credit_cancelled_order(self, order: Order, report: InvoiceReport) -> None:
-        """One order known cancelled (``serve``, on an ``order_canceled`` webhook): credited,
-        or pointed out, by the same rules as the pass; nothing when it needs no credit note."""
-        if order.status != OrderStatus.CANCELED:
-            return
-        invoiced = self.ledger.invoiced_without_credit()
-        if order.id not in invoiced:
-            return
-        record_order(self.ledger, order)
-        self._one(order.id, invoiced[order.id], report)
+    def credit_cancelled_order(
+        self, order_id: int, outcomes: list[DocumentOutcome], notices: list[str]
+    ) -> None:
+        """One order the ledger has just recorded as cancelled (``serve``, on an
+        ``order_canceled`` webhook): credited, or pointed out, by the pass's rules but for the
+        order's age: a cancellation seen as it happens is credited however old the order
+        (``credit_lookback_days`` bounds what the pass digs up from listings). Nothing when
+        it needs no credit note."""
+        invoice = self.ledger.invoiced_without_credit(cancelled=True).get(order_id)
+        if invoice is not None:
+            self._one(order_id, invoice, outcomes, notices, any_age=True)
 
     # -- finding the cancellations the ledger does not know -----------------------------------
 
@@ -318,13 +319,21 @@ class CancelledOrders:
             return None
         return lisbon_date(datetime.fromisoformat(record.created_at))
 
-    def _one(self, order_id: int, invoice: DocumentRecord, report: InvoiceReport) -> None:
+    def _one(
+        self,
+        order_id: int,
+        invoice: DocumentRecord,
+        outcomes: list[DocumentOutcome],
+        notices: list[str],
+        *,
+        any_age: bool = False,
+    ) -> None:
         work = self.ledger.unfinished_credit(order_id)
         if work and work.state == WorkState.FAILED and not work.transient:
             return  # refused before: waits for `igest-sync credit ORDER_ID`
         if work is None:
             created = self._created(order_id)
-            old = created is None or created < self.window_start
+            old = not any_age and (created is None or created < self.window_start)
             why = ""
             if old:
                 why = (
@@ -334,7 +343,7 @@ class CancelledOrders:
             elif not self.settings.credit_cancelled:
                 why = "credit_cancelled is off"
             if why:
-                report.notices.append(
+                notices.append(
                     f"Order {order_id} was cancelled after {invoice.number} was issued and "
                     f"has no credit note ({why}): credit it with "
                     f"`igest-sync credit {order_id} --reason TEXT --all`."
@@ -342,7 +351,7 @@ class CancelledOrders:
                 return
         outcome = self.remainder(order_id)
         if outcome is not None:
-            report.outcomes.append(outcome)
+            outcomes.append(outcome)
         if work is not None and outcome is not None and outcome.action in DONE:
             # That finished an earlier request (a person's partial `credit`, interrupted): what
             # is left of a cancelled order is the cancellation's, credited in this same run.
@@ -353,7 +362,7 @@ class CancelledOrders:
                 and finished.state == WorkState.FINAL
                 and order_id in self.ledger.invoiced_without_credit(cancelled=True)
             ):
-                self._one(order_id, invoice, report)
+                self._one(order_id, invoice, outcomes, notices, any_age=any_age)
 
 
 def _midnight(day: date) -> datetime:

@@ -54,7 +54,6 @@ from igest_sync.models import (
     DocumentStatus,
     IssuedDocument,
     Kind,
-    Order,
     WorkState,
 )
 from igest_sync.runs.context import RunContext
@@ -123,10 +122,13 @@ class Credits:
         """``invoice``'s pass: orders cancelled after their invoice (credits/cancellations.py)."""
         self._cancelled_orders().credit_cancelled(report)
 
-    def credit_cancelled_order(self, order: Order, report: InvoiceReport) -> None:
-        """``serve``'s entry point for one cancelled order: credited exactly once (or pointed
-        out, by the pass's rules), whoever calls it and however often."""
-        self._cancelled_orders().credit_cancelled_order(order, report)
+    def credit_cancelled_order(
+        self, order_id: int, outcomes: list[DocumentOutcome], notices: list[str]
+    ) -> None:
+        """``serve``'s entry point for one order it has just recorded as cancelled: credited
+        exactly once (or pointed out, by the pass's rules), whoever calls it and however
+        often."""
+        self._cancelled_orders().credit_cancelled_order(order_id, outcomes, notices)
 
     def _cancelled_orders(self) -> CancelledOrders:
         return CancelledOrders(

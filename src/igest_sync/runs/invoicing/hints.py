@@ -7,8 +7,9 @@ late or out-of-order delivery does the right thing:
 - paid: recorded as invoice work (exactly as ``invoice``'s discovery records it, without moving
   the checkpoint, which only the sweep's listing may pass) and issued through the run's one
   ``Issuer``, with its follow-ups;
-- cancelled after its invoice: what is left of it is credited (``Credits.remainder``, the same
-  exactly-once entry point as the sweep's credit pass), of any age;
+- cancelled after its invoice: what is left of it is credited
+  (``Credits.credit_cancelled_order``: the credit pass's rules and exactly-once path), of any
+  age;
 - waiting for payment: recorded, so that the sweep re-reads it until it is paid;
 - anything else: recorded, nothing issued.
 
@@ -226,31 +227,10 @@ def _handle(
     record_order(ledger, order)
     if order.status == OrderStatus.CANCELED:
         if work is not None and work.state == WorkState.FINAL:
-            _credit_what_is_left(run, order, items, notices)
+            # What is left of it, by the credit pass's rules (credits/cancellations.py).
+            run.steps.credits.credit_cancelled_order(order.id, items, notices)
         elif work is not None:
             # Paid, then cancelled while its invoice waited: the issuer looks up what an
             # earlier attempt left in iGEST (adopting a final one) and issues nothing new.
             return True
     return False
-
-
-def _credit_what_is_left(
-    run: WebhookRun, order: Order, items: list[DocumentOutcome], notices: list[str]
-) -> None:
-    ledger, settings = run.context.ledger, run.context.settings
-    invoiced = ledger.invoiced_without_credit()
-    if order.id not in invoiced:
-        return  # credited in full already
-    unfinished = ledger.unfinished_credit(order.id)
-    if unfinished is not None and unfinished.state == WorkState.FAILED and not unfinished.transient:
-        return  # refused before: waits for `igest-sync credit ORDER_ID`, as in the sweep
-    if not settings.credit_cancelled and unfinished is None:
-        notices.append(
-            f"Order {order.id} was cancelled after {invoiced[order.id].number} was issued: "
-            f"credit it with `igest-sync credit {order.id} --reason TEXT` "
-            "(credit_cancelled is off)."
-        )
-        return
-    credited = run.steps.credits.remainder(order.id, settings.credit_reason)
-    if credited is not None:
-        items.append(credited)
