@@ -163,22 +163,21 @@ def reconcile(
       igest-sync reconcile --from 2026-11-01 --to 2026-11-30 --json | jq .problems
     """
     from igest_sync import render
+    from igest_sync.cli import composition
     from igest_sync.runs.invoicing.invoice import InvoiceRun
     from igest_sync.runs.reconcile import Period, ReconcileRun
     from igest_sync.timeutil import lisbon_date
 
     first_day = parse_date(first, "--from")
     assert first_day is not None  # required
-    last_day = parse_date(last, "--to")
-    # Without --to: up to today, by the command's clock, once the session has it.
-    period = None if last_day is None else Period(first_day, last_day)
+    # Without --to: up to today, by the command's one clock.
+    period = Period(first_day, parse_date(last, "--to") or lisbon_date(composition.wall_clock()))
     # Without --fix it reads both services (and, when there is a state file, which invoices
     # `adopt` recorded as issued elsewhere): no lock.
     from igest_sync.cli.session import state_path
 
     ledger = fix or state_path(state_of(ctx)).exists()
     with session(ctx, lock=fix, ledger=ledger) as s:
-        period = period or Period(first_day, lisbon_date(s.now()))
         resend = None
         if fix:
             # --fix issues through the exactly-once path of resend, on this run's context.
