@@ -8,10 +8,12 @@ import os
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from igest_sandbox import Sandbox, start_sandbox
+from igest_sync.cli import composition
 from tests.support import forked, inprocess
 from tests.support.cli import make_cli
 from tests.support.clock import VirtualClock, one_worker
@@ -109,10 +111,6 @@ def test_a_flowing_clock_follows_real_time_and_skips_its_sleeps():
 def test_a_call_lives_in_its_sandbox_s_day_and_the_cli_s_clock_is_put_back(tmp_path):
     # The CLI's one wall clock (cli/composition.wall_clock) is the sandbox's during a call: the
     # ledger's stamps, the run's day and status's "now" are the sandbox's, whatever today is.
-    from datetime import UTC, datetime, timedelta
-
-    from igest_sync.cli import composition
-
     real = composition.wall_clock
     clock = VirtualClock(wall=datetime(2031, 3, 14, 10, 0, tzinfo=UTC))
     with started_sandbox(clock=clock, seed=False) as sb:
