@@ -128,6 +128,12 @@ def test_more_than_invoiced_unknown_sku_and_missing_shipping_are_refused():
         plan_credit(7, ORIGINAL, [], CreditRequest.parse(["SKU-9"]))
     with pytest.raises(CreditRefused, match="--shipping"):
         plan_credit(7, ORIGINAL, [], CreditRequest.parse(["PORTES"]))
+    # adopt --pick's "=" typed here: the refusal names the form --line takes
+    with pytest.raises(CreditRefused, match="for 2 of SKU-1, write --line SKU-1:2"):
+        plan_credit(7, ORIGINAL, [], CreditRequest.parse(["SKU-1=2"]))
+    with pytest.raises(CreditRefused) as caught:
+        plan_credit(7, ORIGINAL, [], CreditRequest.parse(["SKU-9=2"]))
+    assert "write --line" not in str(caught.value)  # not a line of the invoice: no guess
     no_shipping = document("FR A/13", [line("SKU-1", "1", "9.99")])
     with pytest.raises(CreditRefused, match="no shipping line"):
         plan_credit(7, no_shipping, [], CreditRequest(shipping=True))

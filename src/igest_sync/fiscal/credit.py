@@ -389,7 +389,8 @@ def _wanted(
             raise CreditRefused(
                 order_id,
                 f"{reference} is not a line of {number} (its lines: {known or 'none'})"
-                + ("; credit the shipping with --shipping" if reference in refs else ""),
+                + ("; credit the shipping with --shipping" if reference in refs else "")
+                + _quantity_hint(reference, refs),
                 usage=True,
             )
         before: Decimal | None = asked.get(reference, ZERO)
@@ -413,6 +414,16 @@ def _wanted(
             raise CreditRefused(order_id, f"{shipping.state()}: nothing left to credit")
         result[shipping.reference] = shipping.invoiced
     return result
+
+
+def _quantity_hint(spec: str, refs: dict[str, _Ref]) -> str:
+    """``AZT-500=1`` (``adopt --pick``'s separator) or ``AZT-500x1`` for a line of the invoice:
+    name the form ``--line`` takes instead of leaving the person to guess."""
+    for separator in ("=", "x", "*", " "):
+        head, sep, tail = spec.rpartition(separator)
+        if sep and head in refs and not refs[head].shipping and tail.strip().isdigit():
+            return f"; for {tail.strip()} of {head}, write --line {head}:{tail.strip()}"
+    return ""
 
 
 def plan_credit(
