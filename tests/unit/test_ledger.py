@@ -123,6 +123,16 @@ def test_open_orders_are_the_pending_payment_ones(tmp_path: Path) -> None:
         assert ledger.order(1).email == "b@example.pt"
 
 
+def test_an_order_total_reads_with_its_cents(tmp_path: Path) -> None:
+    # Jumpseller sends 83.3; a notice or a table says 83.30 EUR, as on the invoice.
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    with Ledger(tmp_path / "s.db") as ledger:
+        ledger.record_order(
+            1, "paid", created_at=now, paid_at=now, total=Decimal("83.3"), customer="A"
+        )
+        assert str(ledger.order(1).total) == "83.30"
+
+
 def test_corrupt_state_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     path.write_bytes(b"this is not a database, but somebody's data" * 100)

@@ -72,6 +72,12 @@ def _dec(value: str | None) -> Decimal | None:
     return Decimal(value) if value is not None else None
 
 
+def _cents(value: str | None) -> Decimal | None:
+    """An order's total as a person reads it (83.30, not Jumpseller's 83.3): the orders are
+    in euros, so this only adds the zeros, whatever an older state file kept."""
+    return Decimal(value).quantize(Decimal("0.01")) if value is not None else None
+
+
 def _work(r: sqlite3.Row) -> WorkRecord:
     return WorkRecord(
         r["order_id"],
@@ -96,7 +102,7 @@ def _order(r: sqlite3.Row) -> OrderRecord:
         r["status"],
         r["created_at"],
         r["paid_at"],
-        _dec(r["total"]),
+        _cents(r["total"]),
         r["customer"],
         r["email"],
         r["note"],
