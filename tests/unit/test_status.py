@@ -67,3 +67,37 @@ def test_status_says_real_time_is_degraded_and_what_to_do(capsys) -> None:
     text = capsys.readouterr().out
     assert "Real time degraded" in text and "orders 7 were paid" in text
     assert "igest-sync hooks install" in text
+
+
+def test_a_long_list_of_credit_notes_wraps_and_leaves_the_names_whole(monkeypatch, capsys) -> None:
+    """At 120 columns: an invoice credited by four notes once took the width of the customer's
+    name, which came out as "Beatr / iz / Gomes"."""
+    from igest_sync import render
+    from igest_sync.render.invoicing import status_report
+    from igest_sync.runs.setup.status import StatusReport
+    from igest_sync.state.records import DocumentRecord
+
+    def document(order_id: int, number: str, customer: str) -> DocumentRecord:
+        kind, doc_type = ("credit", "NC") if number.startswith("NC") else ("invoice", "FR")
+        return DocumentRecord(
+            number, order_id, kind, doc_type, number, None, "2026-12-06", customer,
+            Decimal("70.20"), "final", None, NOW.isoformat(), False, True, None, 0, 0, None,
+        )  # fmt: skip
+
+    report = StatusReport(
+        documents=[document(7, "FR A/2", "Beatriz Gomes"), document(8, "FR A/3", "João Ferreira")],
+        failed=[],
+        waiting=[],
+        open_orders=[],
+        checkpoint=None,
+        last_run_at=None,
+        last_success_at=None,
+        credit_notes={7: ["NC A/1", "NC A/2", "NC A/3", "NC A/4"]},
+        credit_state={7: "credited"},
+    )
+    monkeypatch.setenv("COLUMNS", "120")
+    with render.rendering():
+        status_report(report)
+    text = capsys.readouterr().out
+    assert "Beatriz Gomes" in text and "João Ferreira" in text
+    assert "NC A/1" in text and "NC A/4" in text  # every credit note is still listed

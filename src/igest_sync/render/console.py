@@ -337,8 +337,9 @@ class FitTable(Table):
     """A table whose wrapping columns keep every word whole (a key, a number, a time).
 
     Rich shrinks the widest wrapping column first and may cut a word such as a config key in
-    two. Here, when the rows are known, each wrapping column gets at least its longest word and
-    the width left over is shared in proportion to what each would use. When even the longest
+    two. Here, when the rows are known, each wrapping column gets at least its longest word;
+    the width left over goes first to the columns that need little more to hold their text on
+    one line, then is shared in proportion to what the others would use. When even the longest
     words do not fit, rich decides as usual.
     """
 
@@ -381,8 +382,17 @@ class FitTable(Table):
             return  # nothing to do, or nothing we can do
         spare = available - sum(mins.values())
         extra = {i: wants[i] - mins[i] for i in wrapping}
-        total_extra = sum(extra.values()) or 1
-        given = {i: mins[i] + spare * extra[i] // total_extra for i in wrapping}
+        given = dict(mins)
+        # A column that needs little more than its longest word gets all of it first, so a
+        # customer's name stays on one line beside a long list; the columns that want more
+        # than an equal share of what is left split it in proportion to what they want.
+        pending = sorted(wrapping, key=lambda i: extra[i])
+        while pending and extra[pending[0]] <= spare // len(pending):
+            i = pending.pop(0)
+            given[i], spare = wants[i], spare - extra[i]
+        total_extra = sum(extra[i] for i in pending) or 1
+        for i in pending:
+            given[i] += spare * extra[i] // total_extra
         left = available - sum(given.values())
         for i in wrapping:  # what integer division left over
             grow = min(left, wants[i] - given[i])

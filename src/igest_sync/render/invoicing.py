@@ -307,7 +307,7 @@ def _documents_table(report: StatusReport, title: str, layout: str) -> Table:
     if layout == "wide":
         _key_column(table, "iGEST state")
         _key_column(table, "On order")
-        _key_column(table, "Credited by")
+        _text_column(table, "Credited by")  # a list of credit notes wraps between them
     else:
         _text_column(table, "Note")
     for d in report.documents:
