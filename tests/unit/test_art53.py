@@ -139,6 +139,31 @@ def test_the_notice_at_80_percent_and_the_alert_past_15000_each_once(w):
     assert art53_notices(run(w)) == []  # once
 
 
+class Killed(BaseException):
+    """A kill: nothing after it in the run happens."""
+
+
+def test_a_run_killed_after_it_crossed_80_percent_tells_it_on_the_next_run(w, monkeypatch):
+    """The notice is told once: a kill during the run's last follow-ups (emails, attaching
+    documents) must not take it with it."""
+    from igest_sync.runs.invoicing.followup import FollowUp
+
+    by_hand(w, "11999.99")
+    order(w, "0.01")
+    real_finish = FollowUp.finish
+
+    def killed(self, notices):
+        raise Killed("during the follow-ups")
+
+    monkeypatch.setattr(FollowUp, "finish", killed)
+    with pytest.raises(Killed):
+        run(w)
+    monkeypatch.setattr(FollowUp, "finish", real_finish)
+    [share] = art53_notices(run(w))  # 12,000.00, read by the killed run: told now
+    assert "12,000.00 EUR, 80 % of 15,000.00 EUR" in share
+    assert art53_notices(run(w)) == []  # and once
+
+
 def test_credit_notes_that_bring_the_year_back_under_15000_rearm_the_alert(w):
     hand = by_hand(w, "15000.00")
     order(w, "0.01")

@@ -53,6 +53,9 @@ CACHE_KEY = "art53_turnover:{year}"
 YEAR_KEY = "art53_year_total:{year}"  # a closed year's turnover (the exemption needs the last)
 SHARE_KEY = "art53_share_notice:{year}"
 OVER_KEY = "art53_over_15000:{year}"
+# The day a run last got as far as its turnover notices (a run killed before them, after it
+# read the count to admit a document, leaves its notices to the next run).
+NOTICED_KEY = "art53_noticed_on"
 TELL_AT_WORKING_DAYS = 15
 # The whole year is listed again this often: a document dated on a day already counted (a
 # backdated one, in a series of its own) is seen within a week.

@@ -38,7 +38,7 @@ from igest_sync.models import (
 from igest_sync.references import external_reference
 from igest_sync.runs.context import Clock, RunContext
 from igest_sync.runs.invoicing import review
-from igest_sync.runs.invoicing.art53 import guard_for, last_turnover
+from igest_sync.runs.invoicing.art53 import NOTICED_KEY, guard_for
 from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.discover import Discovery, igest_documents_since, record_order
 from igest_sync.runs.invoicing.gapcheck import GapCheck
@@ -177,7 +177,6 @@ class InvoiceRun:
         review.sweep_waiting(self, report.outcomes, report.notices)
         report.notices.extend(review.deadline_notices(self.settings, self.ledger, self.now))
         self.credits.credit_cancelled(report)
-        report.notices += self._turnover_notices(report)
         # The first run of 2027: the qualified seal (Lei 73-A/2025), once.
         seal = seal_reminder(self.settings, self.ledger, self.today)
         if seal is not None:
@@ -190,6 +189,9 @@ class InvoiceRun:
         if loud:
             self._check_igest_daily(report)  # the iGEST credentials, once a day, likewise
         self.followup.finish(report.notices)
+        # Last of the run's work: a turnover notice is told once (its mark is in the ledger as
+        # soon as it is made), so nothing that can be killed comes between it and the report.
+        report.notices += self._turnover_notices(report)
         failed_here = report.failed
         self._report_failures(report, failed_before)
         self._report_notices(report)
@@ -207,15 +209,17 @@ class InvoiceRun:
         if guard is None:
             return []
         changed = any(o.action == Action.ISSUED for o in report.outcomes)
-        last = last_turnover(self.ledger, self.today.year)
-        if not changed and last is not None and last[1] == self.today.isoformat():
+        today = self.today.isoformat()
+        if not changed and self.ledger.get_meta(NOTICED_KEY) == today:
             return []
         guard.refresh()
         try:
-            return guard.notices()
+            notices = guard.notices()
         except ApiError as exc:
             log.warning("Could not read the year's turnover from iGEST: %s", exc)
             return []
+        self.ledger.set_meta(NOTICED_KEY, today)
+        return notices
 
     def guard_switch(self) -> None:
         """``serve``'s webhooks on a ledger no run has passed yet: the same guard as the first
