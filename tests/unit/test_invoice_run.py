@@ -299,3 +299,12 @@ def test_a_run_that_issued_counts_as_the_daily_check(ledger):
     InvoiceRun.build(config(), ledger, js, ig, now=START).run()
     InvoiceRun.build(config(), ledger, js, ig, now=START + timedelta(hours=2)).run()
     assert "entity" not in ig.calls
+
+
+def test_resend_of_an_order_jumpseller_does_not_know_says_to_check_the_number(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    report = InvoiceRun.build(config(), ledger, js, ig, now=START).resend([70])
+    [typo] = report.outcomes
+    assert typo.action == Action.FAILED  # a refusal, never a success
+    assert "Jumpseller has no order 70" in typo.detail and "check the number" in typo.detail
+    assert ledger.work(70) is None and not ig.finals()  # nothing recorded, nothing issued

@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from igest_sync.config import Config
-from igest_sync.errors import ApiError, AuthError, IgestSyncError, OrderRejected
+from igest_sync.errors import ApiError, AuthError, IgestSyncError, NotFound, OrderRejected
 from igest_sync.fiscal.customer import CustomerOverride
 from igest_sync.fiscal.intra_eu import vat_number_to_check
 from igest_sync.fiscal.mapping import build_document
@@ -580,11 +580,13 @@ class InvoiceRun:
                         f"could not read the order from Jumpseller: {exc}",
                         transient=exc.transient,
                     )
-                report.outcomes.append(
-                    DocumentOutcome(
-                        str(order_id), Action.FAILED, f"could not read the order: {exc}"
+                detail = f"could not read the order: {exc}"
+                if work is None and isinstance(exc, NotFound):  # a mistyped number, most often
+                    detail = (
+                        f"Jumpseller has no order {order_id} (404): check the number; nothing "
+                        "was recorded for it"
                     )
-                )
+                report.outcomes.append(DocumentOutcome(str(order_id), Action.FAILED, detail))
                 continue
             if order.status != OrderStatus.PAID:
                 report.outcomes.append(
