@@ -216,3 +216,19 @@ def test_progress_reports_reading_then_writes_with_total() -> None:
     assert (len(STORE), None) in calls
     writes = [c for c in calls if c[1] is not None]
     assert writes == [(0, 5), (1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+
+
+def test_a_product_created_while_stock_comes_from_igest_says_it_has_none_there() -> None:
+    """With sync-stock copying iGEST's stock to the shop, a new iGEST product (at 0) would
+    show sold out at the next sync-stock: each one created says so; a service has no stock."""
+    igest = make_igest([existing("OLD", "p-old")])
+    report = sync_products(
+        store_of(STORE), igest, ProductsConfig(), update=False, dry_run=False, stock_from_igest=True
+    )
+    detail = {o.key: o.detail for o in report.outcomes}
+    assert "no stock in iGEST yet" in detail["MUG-1"] and "sync-stock" in detail["MUG-1"]
+    assert "stock" not in detail["EBOOK"]  # a service
+    plain = sync_products(
+        store_of(STORE), make_igest([]), ProductsConfig(), update=False, dry_run=True
+    )
+    assert not any("stock" in o.detail for o in plain.outcomes)  # stock not from iGEST

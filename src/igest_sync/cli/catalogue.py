@@ -38,7 +38,14 @@ def sync_products_command(
         "Products",
         json_out,
         lambda config, js, ig, progress: sync_products(
-            js, ig, config.products, update=update, dry_run=dry_run, progress=progress
+            js,
+            ig,
+            config.products,
+            update=update,
+            dry_run=dry_run,
+            progress=progress,
+            stock_from_igest=config.stock.enabled
+            and config.stock.direction == "igest_to_jumpseller",
         ),
     )
 

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int | None], None]
 
+STOCK_NOTE = (
+    "; no stock in iGEST yet: enter it there before the next sync-stock, which copies "
+    "iGEST's stock to the shop (0 until then)"
+)
+
 
 def sync_products(
     jumpseller: JumpsellerApi,
@@ -30,8 +35,13 @@ def sync_products(
     update: bool,
     dry_run: bool,
     progress: Progress | None = None,
+    stock_from_igest: bool = False,
 ) -> CatalogueReport:
     """Bring iGEST's products in line with the Jumpseller catalogue, matched by SKU.
+
+    ``stock_from_igest``: ``sync-stock`` copies iGEST's stock to Jumpseller. A product created
+    here has none in iGEST, so each one created says so: the next ``sync-stock`` would show it
+    sold out in the shop until its stock is entered in iGEST.
 
     ``progress(done, total)`` is called with ``(items read, None)`` while the Jumpseller
     catalogue is read, then with ``(writes done, writes planned)`` while writing.
@@ -52,11 +62,16 @@ def sync_products(
             "prices_include_vat": settings.prices_include_vat,
         },
     )
+
+    def note(step: ProductAction) -> str:
+        goods = step.draft is not None and step.draft.type == "P"  # a service has no stock
+        return STOCK_NOTE if stock_from_igest and goods else ""
+
     write_all(
         report,
         plan.writes,
-        lambda step: _carry_out(igest, step),
-        _preview,
+        lambda step: _carry_out(igest, step, note(step)),
+        lambda step: _preview(step, note(step)),
         dry_run=dry_run,
         progress=progress,
     )
@@ -65,19 +80,22 @@ def sync_products(
     return report
 
 
-def _preview(step: ProductAction) -> CatalogueOutcome:
-    verb = "Would create in iGEST" if step.action == Action.CREATED else "Would update"
-    return CatalogueOutcome(step.sku, step.action, f"{verb}: {step.summary}")
+def _preview(step: ProductAction, note: str) -> CatalogueOutcome:
+    if step.action == Action.CREATED:
+        return CatalogueOutcome(
+            step.sku, step.action, f"Would create in iGEST: {step.summary}{note}"
+        )
+    return CatalogueOutcome(step.sku, step.action, f"Would update: {step.summary}")
 
 
-def _carry_out(igest: IgestApi, step: ProductAction) -> CatalogueOutcome:
+def _carry_out(igest: IgestApi, step: ProductAction, note: str) -> CatalogueOutcome:
     try:
         if step.draft is not None:
             product = igest.create_product(step.draft)
             return CatalogueOutcome(
                 step.sku,
                 Action.CREATED,
-                f"Created in iGEST: {step.summary}",
+                f"Created in iGEST: {step.summary}{note}",
                 igest_id=product.id if product is not None else None,
             )
         igest.update_product(str(step.product_id), dict(step.changes))
