@@ -25,6 +25,7 @@ def item(
     price: str = "12.30",
     barcode: str | None = None,
     digital: bool = False,
+    unlimited: bool = False,
 ) -> CatalogueItem:
     return CatalogueItem(
         product_id=pid,
@@ -35,7 +36,7 @@ def item(
         barcode=barcode,
         digital=digital,
         stock=1,
-        stock_unlimited=False,
+        stock_unlimited=unlimited,
     )
 
 
@@ -222,12 +223,14 @@ def test_a_product_created_while_stock_comes_from_igest_says_it_has_none_there()
     """With sync-stock copying iGEST's stock to the shop, a new iGEST product (at 0) would
     show sold out at the next sync-stock: each one created says so; a service has no stock."""
     igest = make_igest([existing("OLD", "p-old")])
+    store = [*STORE, item("PRINT", 5, name="Postal a pedido", price="2.50", unlimited=True)]
     report = sync_products(
-        store_of(STORE), igest, ProductsConfig(), update=False, dry_run=False, stock_from_igest=True
+        store_of(store), igest, ProductsConfig(), update=False, dry_run=False, stock_from_igest=True
     )
     detail = {o.key: o.detail for o in report.outcomes}
     assert "no stock in iGEST yet" in detail["MUG-1"] and "sync-stock" in detail["MUG-1"]
     assert "stock" not in detail["EBOOK"]  # a service
+    assert "stock" not in detail["PRINT"]  # stock not counted in Jumpseller: sync-stock skips it
     plain = sync_products(
         store_of(STORE), make_igest([]), ProductsConfig(), update=False, dry_run=True
     )

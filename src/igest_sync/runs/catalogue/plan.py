@@ -203,6 +203,7 @@ class ProductAction:
     product_id: str | None = None
     changes: dict[str, object] = field(default_factory=dict)
     summary: str = ""  # what the step does, in words, without a verb
+    in_stock: bool = False  # the Jumpseller item counts its stock and has some
 
 
 @dataclass
@@ -314,7 +315,13 @@ def plan_products(
         if product is None:
             draft = desired_product(sku, item, settings)
             writes.append(
-                ProductAction(sku, Action.CREATED, draft=draft, summary=_describe_draft(draft))
+                ProductAction(
+                    sku,
+                    Action.CREATED,
+                    draft=draft,
+                    summary=_describe_draft(draft),
+                    in_stock=not item.stock_unlimited and item.stock > 0,
+                )
             )
             continue
         changes = product_changes(desired_product(sku, item, settings, product.vat_rate), product)

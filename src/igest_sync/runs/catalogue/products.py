@@ -40,8 +40,8 @@ def sync_products(
     """Bring iGEST's products in line with the Jumpseller catalogue, matched by SKU.
 
     ``stock_from_igest``: ``sync-stock`` copies iGEST's stock to Jumpseller. A product created
-    here has none in iGEST, so each one created says so: the next ``sync-stock`` would show it
-    sold out in the shop until its stock is entered in iGEST.
+    here has none in iGEST, so each one created that the shop has in stock says so: the next
+    ``sync-stock`` would show it sold out until its stock is entered in iGEST.
 
     ``progress(done, total)`` is called with ``(items read, None)`` while the Jumpseller
     catalogue is read, then with ``(writes done, writes planned)`` while writing.
@@ -64,8 +64,10 @@ def sync_products(
     )
 
     def note(step: ProductAction) -> str:
-        goods = step.draft is not None and step.draft.type == "P"  # a service has no stock
-        return STOCK_NOTE if stock_from_igest and goods else ""
+        # Not for a service (no stock), nor for an item whose stock Jumpseller does not count
+        # (sync-stock leaves it alone) or that has none to lose.
+        goods = step.draft is not None and step.draft.type == "P"
+        return STOCK_NOTE if stock_from_igest and goods and step.in_stock else ""
 
     write_all(
         report,
