@@ -388,6 +388,10 @@ class FakeIgest(_Fake):
         """The product with this reference (a test's look at what was written)."""
         return next(p for p in self.products_by_id.values() if p.reference == reference)
 
+    def product_by_reference(self, reference: str) -> IgestProduct | None:
+        self._call("product_by_reference", reference)
+        return next((p for p in self.products_by_id.values() if p.reference == reference), None)
+
     def create_product(self, draft: IgestProductDraft) -> IgestProduct:
         self.writes.append(("create", draft.reference))
         self._call("create_product", draft.reference)

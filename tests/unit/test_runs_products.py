@@ -9,7 +9,7 @@ import pytest
 
 from igest_sync.config import ProductsConfig
 from igest_sync.errors import ConfigError, Conflict, ServerError
-from igest_sync.models import CatalogueItem, IgestProduct
+from igest_sync.models import Action, CatalogueItem, IgestProduct
 from igest_sync.runs.catalogue.products import sync_products
 from tests.support.fakes import FakeIgest, FakeJumpseller
 
@@ -235,3 +235,24 @@ def test_a_product_created_while_stock_comes_from_igest_says_it_has_none_there()
         store_of(STORE), make_igest([]), ProductsConfig(), update=False, dry_run=True
     )
     assert not any("stock" in o.detail for o in plain.outcomes)  # stock not from iGEST
+
+
+def test_a_create_whose_answer_is_lost_is_looked_up_not_reported_as_failed() -> None:
+    """Behind a proxy that loses answers: iGEST made the product, the run is told nothing.
+    It looks the reference up (never a second POST) and says what happened."""
+    igest = make_igest([existing("OLD", "p-old")])
+    igest.faults.add("create_product", "timeout", after=True, match="MUG-1")
+    report = sync_products(store_of(STORE), igest, ProductsConfig(), update=False, dry_run=False)
+    mug = next(o for o in report.outcomes if o.key == "MUG-1")
+    assert mug.action == Action.CREATED and "its answer was lost" in mug.detail
+    assert [w[1] for w in igest.writes].count("MUG-1") == 1 and report.failed == 0
+    # A create refused as a duplicate (another run made it meanwhile): in iGEST already.
+    other = make_igest([existing("OLD", "p-old")])
+    other.faults.add(
+        "create_product", Conflict("exists", service="iGEST", status=409), match="TEE-S"
+    )
+    made_meanwhile = existing("TEE-S", "p-tee")
+    other.products_by_id[made_meanwhile.id] = made_meanwhile
+    report = sync_products(store_of(STORE), other, ProductsConfig(), update=False, dry_run=False)
+    tee = next(o for o in report.outcomes if o.key == "TEE-S")
+    assert (tee.action, report.failed) == (Action.UNCHANGED, 0)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from igest_sync.errors import ApiError
-from igest_sync.models import Action, ApiFailure, CatalogueOutcome
+from igest_sync.errors import ApiError, Conflict
+from igest_sync.models import Action, ApiFailure, CatalogueOutcome, IgestProduct
 from igest_sync.runs.catalogue.plan import CatalogueReport, ProductAction, counting, plan_products
 from igest_sync.runs.parallel import write_all
 
@@ -110,6 +110,20 @@ def _carry_out(igest: IgestApi, step: ProductAction, note: str) -> CatalogueOutc
         )
     except ApiError as exc:
         verb = "create" if step.action == Action.CREATED else "update"
+        if step.draft is not None and (exc.transient or isinstance(exc, Conflict)):
+            found = _look_up(igest, step.sku)
+            if found is not None and isinstance(exc, Conflict):  # another run made it meanwhile
+                return CatalogueOutcome(
+                    step.sku, Action.UNCHANGED, "In iGEST already (made meanwhile)"
+                )
+            if found is not None:
+                return CatalogueOutcome(
+                    step.sku,
+                    Action.CREATED,
+                    f"Created in iGEST (its answer was lost; found by its reference): "
+                    f"{step.summary}{note}",
+                    igest_id=found.id,
+                )
         return CatalogueOutcome(
             step.sku,
             Action.FAILED,
@@ -118,3 +132,12 @@ def _carry_out(igest: IgestApi, step: ProductAction, note: str) -> CatalogueOutc
             fields=exc.fields,
             transient=exc.transient,
         )
+
+
+def _look_up(igest: IgestApi, sku: str) -> IgestProduct | None:
+    """Whether iGEST holds ``sku`` after a create whose answer did not come back (the
+    reference is unique, so a second create is never sent blind); None when it cannot tell."""
+    try:
+        return igest.product_by_reference(sku)
+    except ApiError:
+        return None
