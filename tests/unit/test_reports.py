@@ -163,3 +163,15 @@ def test_one_rule_says_what_a_person_is_told_of_a_run():
         False,
     ]
     assert quiet.exit_code == 1 and issued.exit_code == 0
+
+
+def test_the_summaries_count_one_in_the_singular():
+    one_draft = InvoiceReport(outcomes=[DocumentOutcome("7", Action.DRAFTED, "waits")])
+    assert "1 draft waiting for approval" in one_draft.summary()
+    two = InvoiceReport(outcomes=[DocumentOutcome(k, Action.DRAFTED, "waits") for k in "78"])
+    assert "2 drafts waiting for approval" in two.summary()
+    from igest_sync.runs.reconcile import UNCREDITED, Problem
+
+    report = ReconcileReport(store="shop", period=Period(date(2026, 11, 1), date(2026, 11, 30)))
+    report.problems.append(Problem(UNCREDITED, 7, "cancelled, but FR A/3 has no credit note"))
+    assert report.summary().startswith("Found 1 problem (1 uncredited)")

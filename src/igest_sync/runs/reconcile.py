@@ -150,7 +150,7 @@ class ReconcileReport:
         if not self.problems:
             return f"Clean: {scope}; Jumpseller and iGEST agree."
         found = ", ".join(f"{self.count(k)} {k.replace('_', ' ')}" for k in KINDS if self.count(k))
-        text = f"Found {len(self.problems)} problems ({found}) in {scope}."
+        text = f"Found {_count(len(self.problems), 'problem')} ({found}) in {scope}."
         if self.fix_requested:
             fixed = len(self.problems) - len(self.remaining)
             text += f" Fixed {fixed}; {len(self.remaining)} still need a person."

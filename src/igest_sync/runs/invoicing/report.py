@@ -78,7 +78,12 @@ class InvoiceReport:
         return (
             f"Issued {issued}, failed {self.failed}, skipped {self.count(Action.SKIPPED)}"
             + (f", waiting {waiting}" if waiting else "")
-            + (f", {drafted} drafts waiting for approval (igest-sync approve)" if drafted else "")
+            + (
+                f", {drafted} draft{'' if drafted == 1 else 's'} waiting for approval "
+                "(igest-sync approve)"
+                if drafted
+                else ""
+            )
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -99,7 +99,12 @@ class StatusReport:
         return (
             f"{len(self.documents)} documents shown, {len(self.failed)} failed, "
             f"{len(self.waiting)} in progress, {len(self.open_orders)} waiting for payment"
-            + (f", {len(self.review)} drafts waiting for approval" if self.review else "")
+            + (
+                f", {len(self.review)} draft{'' if len(self.review) == 1 else 's'} waiting for "
+                "approval"
+                if self.review
+                else ""
+            )
         )
 
     def to_json(self) -> dict:
