@@ -140,7 +140,10 @@ def work_hints(run: WebhookRun, hints: list[Hint], *, now: datetime) -> HintsOut
     run.steps.followup.finish(report.notices)
     run.for_a_person(report, failed_before)
     log.info(
-        "Webhook batch done: %d orders, %s", outcome.finished, report.summary() or "nothing to do"
+        "Webhook batch done: %d order%s, %s",
+        outcome.finished,
+        "" if outcome.finished == 1 else "s",
+        report.summary() or "nothing to do",
     )
     return outcome
 
