@@ -417,13 +417,16 @@ def _wanted(
 
 
 def _quantity_hint(spec: str, refs: dict[str, _Ref]) -> str:
-    """``AZT-500=1`` (``adopt --pick``'s separator) or ``AZT-500x1`` for a line of the invoice:
-    name the form ``--line`` takes instead of leaving the person to guess."""
+    """``AZT-500=1`` (``adopt --pick``'s separator), ``AZT-500x1`` or ``azt-500`` for a line
+    of the invoice: name what ``--line`` takes instead of leaving the person to guess."""
+    lines = {r.reference.casefold(): r.reference for r in refs.values() if not r.shipping}
     for separator in ("=", "x", "*", " "):
         head, sep, tail = spec.rpartition(separator)
-        if sep and head in refs and not refs[head].shipping and tail.strip().isdigit():
-            return f"; for {tail.strip()} of {head}, write --line {head}:{tail.strip()}"
-    return ""
+        line = lines.get(head.casefold())
+        if sep and line is not None and tail.strip().isdigit():
+            return f"; for {tail.strip()} of {line}, write --line {line}:{tail.strip()}"
+    line = lines.get(spec.casefold())
+    return f"; SKUs are matched as written: --line {line}" if line is not None else ""
 
 
 def plan_credit(
