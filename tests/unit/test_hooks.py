@@ -230,3 +230,15 @@ def test_check_fails_when_a_hook_is_missing_or_the_token_is_not_set(js, ledger) 
 
 def test_check_says_nothing_about_webhooks_for_a_cron_only_store(js) -> None:
     assert webhook_lines(make_config(public_url=None, token=None), js) == {}
+
+
+def test_list_of_hooks_installed_with_url_says_to_set_public_url_to_it(capsys) -> None:
+    from igest_sync.render.hooks import hooks_report
+    from igest_sync.runs.setup.hooks import HookLine, HooksReport
+
+    url = "https://shop.example.pt/hooks"
+    hooks_report(HooksReport("list", None, (), [HookLine(1, "order_paid", url, ours=True)]))
+    text = capsys.readouterr().out
+    assert f"Our hooks point at {url}" in text and "set it to that URL" in text
+    hooks_report(HooksReport("list", None, (), [HookLine(2, "order_paid", url, ours=False)]))
+    assert "`hooks install --url https://...` sets them up" in capsys.readouterr().out

@@ -59,9 +59,20 @@ def hooks_report(report: HooksReport, *, json_out: bool = False) -> None:
     if said:
         _show(_cell(said.format(changed=report.changed)))
     elif report.target is None:
-        _show(
-            _cell("[serve] public_url is not set: `hooks install --url https://...` sets them up.")
-        )
+        ours = list(dict.fromkeys(shown_url(line.url) for line in report.lines if line.ours))
+        if ours:  # installed with --url: set it in the config too, so that serve checks them
+            _show(
+                _cell(
+                    f"Our hooks point at {', '.join(ours)}, but [serve] public_url is not set: "
+                    "set it to that URL, so that `hooks list` and serve can check and heal them."
+                )
+            )
+        else:
+            _show(
+                _cell(
+                    "[serve] public_url is not set: `hooks install --url https://...` sets them up."
+                )
+            )
     elif report.missing:
         _show(
             _cell(
