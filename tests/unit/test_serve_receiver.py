@@ -7,6 +7,7 @@ throws random bodies and headers at it: nothing unsigned is ever recorded.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -278,3 +279,14 @@ def test_waitress_queue_depth_is_logged_in_words_at_info_once_a_minute(caplog):
     )
     assert "nothing is lost" in burst.getMessage()
     assert other.getMessage() == "Client disconnected before the answer"
+
+
+def test_a_delivery_refused_for_its_signature_is_told_to_the_watch():
+    refused: list[datetime] = []
+    ep = dataclasses.replace(endpoint(Recorded()), on_bad_signature=refused.append)
+    body, headers = order_delivery()
+    assert call(app_for(ep), body=body, headers=headers)["status"] == 202
+    assert refused == []  # a good one is not counted
+    headers["Jumpseller-Hmac-Sha256"] = sign(body, "not-the-stores-token")
+    assert call(app_for(ep), body=body, headers=headers)["status"] == 401
+    assert refused == [NOW]

@@ -287,6 +287,35 @@ def test_real_time_degraded_is_seen_said_once_alerted_once_and_healed(tmp_path, 
         chat.stop()
 
 
+def test_degraded_with_deliveries_refused_for_their_signature_names_the_hooks_token(
+    tmp_path, no_idle
+):
+    """A hooks token that is not the key Jumpseller signs with: every delivery is a 401, the
+    hook is paused, the sweep finds the order. The reason says which key to check; /healthz
+    only that deliveries are refused for their signature."""
+    from igest_sync.serve.server import health
+    from tests.support.clock import WALL_START, FakeClock
+
+    clock = FakeClock()
+    paid = WALL_START + timedelta(minutes=1)
+    js = FakeJumpseller(orders=[paid_order(70, paid_at=paid, created_at=paid)])
+    worker, seen = virtual_worker(
+        tmp_path, js, FakeIgest(), clock, public_url=HOOKS_URL, sweep=True
+    )
+    try:
+        for _ in range(3):  # Jumpseller's first delivery and its retries
+            worker.keeper.refused_signature(paid + timedelta(seconds=2))
+        clock.advance(minutes=5)
+        steps_until(worker, clock, lambda: seen["degraded"])
+        [state] = seen["degraded"]
+        assert "3 deliveries were refused for a wrong Jumpseller-Hmac-Sha256" in state.reason
+        assert "[jumpseller] hooks_token" in state.reason
+        answer = health([worker])()["reason"]
+        assert "refused for their signature" in answer and "hooks_token" not in answer
+    finally:
+        worker.close()
+
+
 def test_without_public_url_serve_cannot_save_the_hooks_and_says_so_once(tmp_path, no_idle, caplog):
     from tests.support.clock import FakeClock
 

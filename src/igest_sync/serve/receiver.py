@@ -52,6 +52,8 @@ class Endpoint:
     # The codes as the worker knows them now (None: Jumpseller's own code could not be read
     # yet); when given, it replaces ``store_codes``.
     current_codes: Callable[[], frozenset[str] | None] | None = None
+    # Told of each delivery refused for its signature (real time's watch names the token).
+    on_bad_signature: Callable[[datetime], None] | None = None
 
     def store_ok(self, store: str) -> bool:
         """Whether ``Jumpseller-Store-Code`` names this store. While the store's own code is
@@ -132,6 +134,8 @@ class Receiver:
         if not signature:
             raise Refused("401 Unauthorized", "no Jumpseller-Hmac-Sha256 signature")
         if not endpoint.signature_ok(body, signature):
+            if endpoint.on_bad_signature is not None:
+                endpoint.on_bad_signature(self.clock())
             raise Refused("401 Unauthorized", "wrong Jumpseller-Hmac-Sha256 signature")
         store = environ.get("HTTP_JUMPSELLER_STORE_CODE", "").strip()
         if not endpoint.store_ok(store):

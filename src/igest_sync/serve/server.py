@@ -107,6 +107,7 @@ def endpoint_of(worker: StoreWorker) -> Endpoint:
         record=worker.record,
         wake=worker.wake,
         current_codes=worker.current_codes,
+        on_bad_signature=worker.keeper.refused_signature,
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -149,6 +150,32 @@ class Keeper:
         self.next_reinstall: datetime | None = now  # at start: save the hooks again
         self.last_reinstall: datetime | None = None
         self._no_url_said = False
+        # Deliveries the receiver refused for their signature (its threads count them).
+        self._bad_signatures = 0
+        self._last_bad_signature: datetime | None = None
+        self._lock = threading.Lock()
+
+    def refused_signature(self, at: datetime) -> None:
+        """The receiver refused a delivery whose Jumpseller-Hmac-Sha256 did not verify: one
+        forged request says nothing, but with real time degraded it names the likely cause
+        (a hooks token that is not the key Jumpseller signs with)."""
+        with self._lock:
+            self._bad_signatures += 1
+            self._last_bad_signature = at
+
+    def _with_signatures(self, seen: tuple[str, str]) -> tuple[str, str]:
+        with self._lock:
+            count, last = self._bad_signatures, self._last_bad_signature
+        if not count or last is None:
+            return seen
+        refused = (
+            f"{count} deliver{'y was' if count == 1 else 'ies were'} refused for a wrong "
+            "Jumpseller-Hmac-Sha256 signature since serve started (the last at "
+            f"{last.isoformat(timespec='seconds')}): check that [jumpseller] hooks_token is the "
+            "key Jumpseller signs webhooks with (Admin Panel > Config > Notifications > Webhooks)"
+        )
+        reason, public = seen
+        return f"{reason}; {refused}", f"{public}; deliveries are refused for their signature"
 
     def due_times(self) -> list[datetime | None]:
         return [self.next_watch, self.next_reinstall]
@@ -161,7 +188,7 @@ class Keeper:
         seen = missed_by_sweep(ledger, found, self.watching_since, now)
         seen = seen or silent_since(ledger, self.watching_since, now)
         if seen is not None:
-            new = degrade(ledger, seen, now)
+            new = degrade(ledger, self._with_signatures(seen), now)
             if new is not None:
                 if self.on_degraded is not None:
                     self.on_degraded(self.name, new)
