@@ -290,3 +290,21 @@ def test_a_delivery_refused_for_its_signature_is_told_to_the_watch():
     headers["Jumpseller-Hmac-Sha256"] = sign(body, "not-the-stores-token")
     assert call(app_for(ep), body=body, headers=headers)["status"] == 401
     assert refused == [NOW]
+
+
+def test_a_delivery_signed_for_a_store_at_another_path_is_told_to_that_store(caplog):
+    """A proxy that forwards another path (nginx's proxy_pass with a trailing slash): the 404
+    stays, and the store whose token signs it hears where its deliveries go."""
+    elsewhere: list[tuple[str, datetime]] = []
+    ep = dataclasses.replace(
+        endpoint(Recorded()), on_wrong_path=lambda p, at: elsewhere.append((p, at))
+    )
+    body, headers = order_delivery()
+    with caplog.at_level(logging.WARNING, "igest_sync"):
+        assert call(app_for(ep), path="/", body=body, headers=headers)["status"] == 404
+    assert elsewhere == [("/", NOW)]
+    assert "came to /, not to its path /hooks/loja" in caplog.text
+    headers["Jumpseller-Hmac-Sha256"] = sign(body, "another-stores-token")
+    assert call(app_for(ep), path="/", body=body, headers=headers)["status"] == 404
+    assert call(app_for(ep), path="/x", method="GET")["status"] == 404  # a scanner: nothing
+    assert elsewhere == [("/", NOW)]

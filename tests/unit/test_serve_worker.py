@@ -287,9 +287,7 @@ def test_real_time_degraded_is_seen_said_once_alerted_once_and_healed(tmp_path, 
         chat.stop()
 
 
-def test_degraded_with_deliveries_refused_for_their_signature_names_the_hooks_token(
-    tmp_path, no_idle
-):
+def test_degraded_with_deliveries_refused_names_the_hooks_token_and_the_path(tmp_path, no_idle):
     """A hooks token that is not the key Jumpseller signs with: every delivery is a 401, the
     hook is paused, the sweep finds the order. The reason says which key to check; /healthz
     only that deliveries are refused for their signature."""
@@ -305,13 +303,16 @@ def test_degraded_with_deliveries_refused_for_their_signature_names_the_hooks_to
     try:
         for _ in range(3):  # Jumpseller's first delivery and its retries
             worker.keeper.refused_signature(paid + timedelta(seconds=2))
+        worker.keeper.delivered_elsewhere("/", paid + timedelta(seconds=3))
         clock.advance(minutes=5)
         steps_until(worker, clock, lambda: seen["degraded"])
         [state] = seen["degraded"]
         assert "3 deliveries were refused for a wrong Jumpseller-Hmac-Sha256" in state.reason
         assert "[jumpseller] hooks_token" in state.reason
+        assert "1 delivery signed with this store's hooks token came to /, where" in state.reason
         answer = health([worker])()["reason"]
         assert "refused for their signature" in answer and "hooks_token" not in answer
+        assert "deliveries come to another path" in answer
     finally:
         worker.close()
 

@@ -52,8 +52,11 @@ class Endpoint:
     # The codes as the worker knows them now (None: Jumpseller's own code could not be read
     # yet); when given, it replaces ``store_codes``.
     current_codes: Callable[[], frozenset[str] | None] | None = None
-    # Told of each delivery refused for its signature (real time's watch names the token).
+    # Told of each delivery refused for its signature (real time's watch names the token),
+    # and of each delivery signed with this store's token that came to another path (the
+    # watch names the proxy's forwarding).
     on_bad_signature: Callable[[datetime], None] | None = None
+    on_wrong_path: Callable[[str, datetime], None] | None = None
 
     def store_ok(self, store: str) -> bool:
         """Whether ``Jumpseller-Store-Code`` names this store. While the store's own code is
@@ -111,6 +114,8 @@ class Receiver:
         endpoint = self.endpoints.get(path) or self.endpoints.get(path.rstrip("/") or "/")
         if endpoint is None:
             log.info("Refused a request to %s %s: no webhook path there (404)", method, path[:80])
+            if method == "POST":
+                self._misdirected(environ, path[:80])
             return _answer(start_response, "404 Not Found", {"error": "not found"})
         with store_context(endpoint.name):
             try:
@@ -119,6 +124,30 @@ class Receiver:
                 log.warning("Refused a webhook delivery: %s (%s)", refused.reason, refused.status)
                 extra = {"allow": "POST"} if refused.status.startswith("405") else {}
                 return _answer(start_response, refused.status, {"error": refused.reason}, extra)
+
+    def _misdirected(self, environ: dict[str, Any], path: str) -> None:
+        """A POST to a path no store has: when a store's hooks token signs it, it is that
+        store's delivery sent where serve does not listen (a proxy that forwards another path
+        than ``[serve] public_url``'s): said in the log, and told to that store's watch."""
+        signature = environ.get("HTTP_JUMPSELLER_HMAC_SHA256", "")
+        if not signature:
+            return
+        try:
+            body = _body(environ)
+        except Refused:
+            return
+        for endpoint in self.endpoints.values():
+            if endpoint.signature_ok(body, signature):
+                with store_context(endpoint.name):
+                    log.warning(
+                        "A delivery signed with this store's hooks token came to %s, not to "
+                        "its path %s: check that the proxy forwards [serve] public_url's path "
+                        "unchanged",
+                        path,
+                        endpoint.path,
+                    )
+                if endpoint.on_wrong_path is not None:
+                    endpoint.on_wrong_path(path, self.clock())
 
     def _deliver(
         self,

@@ -108,6 +108,7 @@ def endpoint_of(worker: StoreWorker) -> Endpoint:
         wake=worker.wake,
         current_codes=worker.current_codes,
         on_bad_signature=worker.keeper.refused_signature,
+        on_wrong_path=worker.keeper.delivered_elsewhere,
     )
 
 

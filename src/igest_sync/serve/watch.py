@@ -150,9 +150,12 @@ class Keeper:
         self.next_reinstall: datetime | None = now  # at start: save the hooks again
         self.last_reinstall: datetime | None = None
         self._no_url_said = False
-        # Deliveries the receiver refused for their signature (its threads count them).
+        # Deliveries the receiver refused: for their signature, or signed with our token but
+        # sent to another path (its threads count them).
         self._bad_signatures = 0
         self._last_bad_signature: datetime | None = None
+        self._wrong_paths = 0
+        self._last_wrong_path: tuple[str, datetime] | None = None
         self._lock = threading.Lock()
 
     def refused_signature(self, at: datetime) -> None:
@@ -163,19 +166,38 @@ class Keeper:
             self._bad_signatures += 1
             self._last_bad_signature = at
 
-    def _with_signatures(self, seen: tuple[str, str]) -> tuple[str, str]:
+    def delivered_elsewhere(self, path: str, at: datetime) -> None:
+        """The receiver answered 404 to a delivery signed with this store's token: it came to
+        ``path``, not to the store's, so the proxy forwards another path than public_url's."""
         with self._lock:
-            count, last = self._bad_signatures, self._last_bad_signature
-        if not count or last is None:
-            return seen
-        refused = (
-            f"{count} deliver{'y was' if count == 1 else 'ies were'} refused for a wrong "
-            "Jumpseller-Hmac-Sha256 signature since serve started (the last at "
-            f"{last.isoformat(timespec='seconds')}): check that [jumpseller] hooks_token is the "
-            "key Jumpseller signs webhooks with (Admin Panel > Config > Notifications > Webhooks)"
-        )
+            self._wrong_paths += 1
+            self._last_wrong_path = (path, at)
+
+    def _with_refusals(self, seen: tuple[str, str]) -> tuple[str, str]:
+        """``seen`` with what the receiver refused since serve started: the likely cause."""
+        with self._lock:
+            signatures, last_signature = self._bad_signatures, self._last_bad_signature
+            paths, last_path = self._wrong_paths, self._last_wrong_path
         reason, public = seen
-        return f"{reason}; {refused}", f"{public}; deliveries are refused for their signature"
+        if signatures and last_signature is not None:
+            reason += (
+                f"; {signatures} deliver{'y was' if signatures == 1 else 'ies were'} refused "
+                "for a wrong Jumpseller-Hmac-Sha256 signature since serve started (the last at "
+                f"{last_signature.isoformat(timespec='seconds')}): check that [jumpseller] "
+                "hooks_token is the key Jumpseller signs webhooks with (Admin Panel > Config > "
+                "Notifications > Webhooks)"
+            )
+            public += "; deliveries are refused for their signature"
+        if paths and last_path is not None:
+            path, at = last_path
+            reason += (
+                f"; {paths} deliver{'y' if paths == 1 else 'ies'} signed with this store's "
+                f"hooks token came to {path}, where serve does not listen (the last at "
+                f"{at.isoformat(timespec='seconds')}): check that the proxy forwards "
+                "[serve] public_url's path unchanged"
+            )
+            public += "; deliveries come to another path"
+        return reason, public
 
     def due_times(self) -> list[datetime | None]:
         return [self.next_watch, self.next_reinstall]
@@ -188,7 +210,7 @@ class Keeper:
         seen = missed_by_sweep(ledger, found, self.watching_since, now)
         seen = seen or silent_since(ledger, self.watching_since, now)
         if seen is not None:
-            new = degrade(ledger, self._with_signatures(seen), now)
+            new = degrade(ledger, self._with_refusals(seen), now)
             if new is not None:
                 if self.on_degraded is not None:
                     self.on_degraded(self.name, new)
