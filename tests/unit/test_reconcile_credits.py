@@ -76,3 +76,26 @@ def test_the_run_asks_iGEST_for_the_notes_of_an_invoice_that_looks_uncredited():
     report = ReconcileRun(config().invoice, config().jumpseller.store, js, ig).run(NOV)
     assert ig.called("credit_notes_of") == [fr.number]
     assert report.problems == []
+
+
+def test_an_uncredited_order_the_next_run_credits_says_so_beside_the_command():
+    """credit_cancelled on and the order within credit_lookback_days: the next `invoice`
+    credits it, so the hint says that a person need not act; older, or with the pass off, the
+    command alone."""
+    from datetime import UTC, datetime
+
+    js, ig = jumpseller([order(1, status="canceled")]), igest([invoice(1)])
+
+    def hint(now: datetime, **settings) -> str:
+        cfg = config(**settings)
+        run = ReconcileRun(cfg.invoice, cfg.jumpseller.store, js, ig, now=now)
+        [problem] = run.run(NOV).problems
+        return problem.hint
+
+    soon = hint(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+    assert soon.startswith("the next `igest-sync invoice` credits it (credit_cancelled); or now:")
+    assert "igest-sync credit 1 --reason TEXT --all" in soon
+    months_later = hint(datetime(2027, 6, 1, 12, 0, tzinfo=UTC))  # past the 90-day lookback
+    assert months_later == "igest-sync credit 1 --reason TEXT --all"
+    off = hint(datetime(2026, 12, 1, 12, 0, tzinfo=UTC), credit_cancelled=False)
+    assert off == "igest-sync credit 1 --reason TEXT --all"

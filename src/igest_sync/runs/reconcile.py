@@ -459,11 +459,29 @@ class ReconcileRun:
         if found:
             report = self._compare(orders, documents + found, period)
         self._invoiced_elsewhere(report, orders, documents)
+        self._credited_by_the_runs(report, orders)
         if fix:
             report.fix_requested = True
             self._fix(report)
         log.info("Reconciled %s to %s: %s", period.first, period.last, report.summary())
         return report
+
+    def _credited_by_the_runs(self, report: ReconcileReport, orders: dict[int, Order]) -> None:
+        """An uncredited cancelled order that the next ``invoice`` (or serve's sweep) credits
+        by itself says so, beside the command that credits it now (exactly once either way)."""
+        if not self.settings.credit_cancelled:
+            return
+        since = lisbon_date(self.now) - timedelta(days=self.settings.credit_lookback_days)
+        for index, problem in enumerate(report.problems):
+            order = orders.get(problem.order_id) if problem.order_id is not None else None
+            created = order.created_at if order is not None else None
+            if problem.kind != UNCREDITED or created is None or lisbon_date(created) < since:
+                continue
+            report.problems[index] = replace(
+                problem,
+                hint=f"the next `igest-sync invoice` credits it (credit_cancelled); or now: "
+                f"{problem.hint}",
+            )
 
     def _invoiced_elsewhere(
         self, report: ReconcileReport, orders: dict[int, Order], documents: list[IssuedDocument]
