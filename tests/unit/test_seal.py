@@ -75,6 +75,31 @@ def test_the_first_run_of_2027_reminds_once(w):
     assert seal_results(w, JANUARY_2027) == []
 
 
+def test_a_first_run_of_2027_killed_during_its_follow_ups_leaves_the_reminder_to_the_next(
+    w, monkeypatch
+):
+    """Told once: a kill while the run attaches or emails its documents must not take the
+    reminder with it."""
+    from igest_sync.runs.invoicing.followup import FollowUp
+
+    class Killed(BaseException):
+        pass
+
+    def killed(self, notices):
+        raise Killed
+
+    w.sb.store.add_order(
+        lines=[{"sku": "AZL", "name": "Azulejo", "price": "12.30", "qty": 1, "rate": 23}],
+        buyer=None,
+    )
+    with monkeypatch.context() as patched:
+        patched.setattr(FollowUp, "finish", killed)
+        with pytest.raises(Killed):
+            InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=JANUARY_2027).run()
+    after = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=JANUARY_2027).run()
+    assert sum("Lei 73-A/2025" in n for n in after.notices) == 1
+
+
 def test_no_reminder_when_nothing_reaches_the_customer_through_igest_sync(tmp_path):
     with world(
         tmp_path,

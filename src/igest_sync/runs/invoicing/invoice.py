@@ -177,10 +177,6 @@ class InvoiceRun:
         review.sweep_waiting(self, report.outcomes, report.notices)
         report.notices.extend(review.deadline_notices(self.settings, self.ledger, self.now))
         self.credits.credit_cancelled(report)
-        # The first run of 2027: the qualified seal (Lei 73-A/2025), once.
-        seal = seal_reminder(self.settings, self.ledger, self.today)
-        if seal is not None:
-            report.notices.append(seal)
         loud = self._check_gaps(report, rebuilt=plan.fresh)
         if loud or self.ledger.get_meta(STORE_NAME_AT) is None:
             # On the day's loud run (a quiet run keeps to its few requests): the store's name
@@ -189,8 +185,12 @@ class InvoiceRun:
         if loud:
             self._check_igest_daily(report)  # the iGEST credentials, once a day, likewise
         self.followup.finish(report.notices)
-        # Last of the run's work: a turnover notice is told once (its mark is in the ledger as
-        # soon as it is made), so nothing that can be killed comes between it and the report.
+        # Last of the run's work: the notices told once (each marked in the ledger as soon as
+        # it is made), so that nothing that can be killed comes between them and the report.
+        # The first run of 2027: the qualified seal (Lei 73-A/2025).
+        seal = seal_reminder(self.settings, self.ledger, self.today)
+        if seal is not None:
+            report.notices.append(seal)
         report.notices += self._turnover_notices(report)
         failed_here = report.failed
         self._report_failures(report, failed_before)
