@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from igest_sync.errors import UsageError
 
 try:
     LISBON: tzinfo = ZoneInfo("Europe/Lisbon")
@@ -16,3 +19,22 @@ def lisbon_date(moment: datetime) -> date:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(LISBON).date()
+
+
+@dataclass(frozen=True)
+class Period:
+    """From ``first`` to ``last``, both included, as Lisbon calendar days: ``reconcile``'s and
+    ``adopt``'s ``--from``/``--to``, refused when it ends before it starts."""
+
+    first: date
+    last: date
+
+    def __post_init__(self) -> None:
+        if self.first > self.last:
+            raise UsageError(
+                f"The period ends ({self.last}) before it starts ({self.first}).",
+                hint="Pass a --from on or before --to (today, when --to is not given).",
+            )
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.first <= day <= self.last

@@ -165,8 +165,8 @@ def reconcile(
     from igest_sync import render
     from igest_sync.cli import composition
     from igest_sync.runs.invoicing.invoice import InvoiceRun
-    from igest_sync.runs.reconcile import Period, ReconcileRun
-    from igest_sync.timeutil import lisbon_date
+    from igest_sync.runs.reconcile import ReconcileRun
+    from igest_sync.timeutil import Period, lisbon_date
 
     first_day = parse_date(first, "--from")
     assert first_day is not None  # required

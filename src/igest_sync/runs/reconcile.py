@@ -37,7 +37,7 @@ from igest_sync.references import external_reference, parse_reference
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.services import IgestApi, JumpsellerApi
 from igest_sync.state.ledger import Ledger
-from igest_sync.timeutil import lisbon_date
+from igest_sync.timeutil import Period, lisbon_date
 
 # ``--fix``: issue the missing invoices of these orders (``InvoiceRun.resend``).
 Resend = Callable[[list[int]], InvoiceReport]
@@ -58,24 +58,6 @@ UNCREDITED = "uncredited"
 UNKNOWN_ORDER = "unknown_order"
 KINDS = (MISSING, DUPLICATE, WRONG_TOTAL, UNCREDITED, UNKNOWN_ORDER)
 RESOLVED_BY_FIX = (Action.ISSUED, Action.ADOPTED)
-
-
-@dataclass(frozen=True)
-class Period:
-    """From ``first`` to ``last``, both included, as Lisbon calendar days."""
-
-    first: date
-    last: date
-
-    def __post_init__(self) -> None:
-        if self.first > self.last:
-            raise UsageError(
-                f"The period ends ({self.last}) before it starts ({self.first}).",
-                hint="Pass a --from on or before --to (today, when --to is not given).",
-            )
-
-    def __contains__(self, day: object) -> bool:
-        return isinstance(day, date) and self.first <= day <= self.last
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from igest_sync.references import PREFIX
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.discover import customer_name, record_order
 from igest_sync.state.ledger import Ledger
-from igest_sync.timeutil import lisbon_date
+from igest_sync.timeutil import Period, lisbon_date
 
 log = logging.getLogger("igest_sync.adopt")
 
@@ -174,12 +174,7 @@ class AdoptRun:
         """Match the period's documents not ours (``last``: today when None) and record the
         sure ones, after ``confirm``."""
         today = lisbon_date(self.clock())
-        last = today if last is None else last
-        if last < first:
-            raise UsageError(
-                f"The period ends ({last}) before it starts ({first}).",
-                hint="Pass a --from on or before --to (today, when --to is not given).",
-            )
+        last = Period(first, today if last is None else last).last  # refused if it ends first
         report = AdoptReport(first, last, dry_run=dry_run)
         docs = [d for d in self.igest.find_documents(date_from=first, date_to=last) if foreign(d)]
         orders = {
