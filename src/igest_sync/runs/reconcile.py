@@ -35,6 +35,7 @@ from igest_sync.models import (
 )
 from igest_sync.references import external_reference, parse_reference
 from igest_sync.runs.invoicing.report import InvoiceReport
+from igest_sync.runs.report import counted
 from igest_sync.runs.services import IgestApi, JumpsellerApi
 from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import Period, lisbon_date
@@ -125,14 +126,14 @@ class ReconcileReport:
     def summary(self) -> str:
         notes = self.credit_notes_checked
         scope = (
-            f"{_count(self.orders_checked, 'order')} paid from {self.period.first} to "
-            f"{self.period.last}, {_count(self.invoices_checked, 'invoice')} and "
-            f"{_count(notes, 'credit note')}"
+            f"{counted(self.orders_checked, 'order')} paid from {self.period.first} to "
+            f"{self.period.last}, {counted(self.invoices_checked, 'invoice')} and "
+            f"{counted(notes, 'credit note')}"
         )
         if not self.problems:
             return f"Clean: {scope}; Jumpseller and iGEST agree."
         found = ", ".join(f"{self.count(k)} {k.replace('_', ' ')}" for k in KINDS if self.count(k))
-        text = f"Found {_count(len(self.problems), 'problem')} ({found}) in {scope}."
+        text = f"Found {counted(len(self.problems), 'problem')} ({found}) in {scope}."
         if self.fix_requested:
             fixed = len(self.problems) - len(self.remaining)
             text += f" Fixed {fixed}; {len(self.remaining)} still need a person."
@@ -255,10 +256,6 @@ def compare(
         report.problems += _order_problems(order, paid_on, invoices, credits, store, invoice_from)
     report.problems.sort(key=lambda p: (KINDS.index(p.kind), p.order_id or 0, p.documents))
     return report
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _order_problems(

@@ -35,3 +35,8 @@ class Attended(Protocol):
 
     @property
     def alert_notices(self) -> Sequence[str]: ...
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 draft``, ``2 drafts``: a count and its noun, as the summaries say them."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")

@@ -40,6 +40,7 @@ from igest_sync.runs.invoicing.discover import record_order
 from igest_sync.runs.invoicing.invoice import RunStopped
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
+from igest_sync.runs.report import counted
 from igest_sync.runs.wiring import DocumentSteps
 from igest_sync.state.inbox import ORDER, Hint
 from igest_sync.state.ledger import WorkRecord
@@ -140,9 +141,8 @@ def work_hints(run: WebhookRun, hints: list[Hint], *, now: datetime) -> HintsOut
     run.steps.followup.finish(report.notices)
     run.for_a_person(report, failed_before)
     log.info(
-        "Webhook batch done: %d order%s, %s",
-        outcome.finished,
-        "" if outcome.finished == 1 else "s",
+        "Webhook batch done: %s, %s",
+        counted(outcome.finished, "order"),
         report.summary() or "nothing to do",
     )
     return outcome

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from igest_sync.models import Action, DocumentDraft, DocumentOutcome, Kind
+from igest_sync.runs.report import counted
 
 
 @dataclass
@@ -79,8 +80,7 @@ class InvoiceReport:
             f"Issued {issued}, failed {self.failed}, skipped {self.count(Action.SKIPPED)}"
             + (f", waiting {waiting}" if waiting else "")
             + (
-                f", {drafted} draft{'' if drafted == 1 else 's'} waiting for approval "
-                "(igest-sync approve)"
+                f", {counted(drafted, 'draft')} waiting for approval (igest-sync approve)"
                 if drafted
                 else ""
             )

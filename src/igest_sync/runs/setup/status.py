@@ -9,6 +9,7 @@ from decimal import Decimal
 from igest_sync.errors import IgestSyncError
 from igest_sync.models import IN_FLIGHT, Kind, OrderStatus, WorkState
 from igest_sync.runs.invoicing.review_list import WaitingDraft, waiting_drafts
+from igest_sync.runs.report import counted
 from igest_sync.runs.services import JumpsellerApi
 from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK, Degraded
 from igest_sync.state.ledger import DocumentRecord, Ledger, OrderRecord, WorkRecord
@@ -100,8 +101,7 @@ class StatusReport:
             f"{len(self.documents)} documents shown, {len(self.failed)} failed, "
             f"{len(self.waiting)} in progress, {len(self.open_orders)} waiting for payment"
             + (
-                f", {len(self.review)} draft{'' if len(self.review) == 1 else 's'} waiting for "
-                "approval"
+                f", {counted(len(self.review), 'draft')} waiting for approval"
                 if self.review
                 else ""
             )
