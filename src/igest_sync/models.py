@@ -79,6 +79,10 @@ class Action(StrEnum):
     UNCHANGED = "unchanged"
 
 
+# The outcomes whose document exists now: issued by this call, or found issued before.
+DOCUMENT_EXISTS = (Action.ISSUED, Action.ADOPTED, Action.ALREADY)
+
+
 class OrderStatus(StrEnum):
     """A Jumpseller order's ``status_enum``: what decides whether it is invoiced or credited."""
 

@@ -56,8 +56,8 @@ from datetime import date, datetime, timedelta
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError, NotFound
 from igest_sync.models import (
+    DOCUMENT_EXISTS,
     IN_FLIGHT,
-    Action,
     DocumentOutcome,
     Kind,
     Order,
@@ -73,9 +73,6 @@ from igest_sync.timeutil import LISBON, lisbon_date
 # Credit what is left of one order (``Credits.remainder``): handed in, so that this module and
 # ``credit`` do not import each other (``Credits`` builds the pass, the pass calls back).
 Remainder = Callable[[int], DocumentOutcome | None]
-
-# A credit note that exists now, issued by this call or found issued (by an earlier attempt).
-DONE = (Action.ISSUED, Action.ADOPTED, Action.ALREADY)
 
 PAGE = 100  # Jumpseller's largest page
 # A range expected to hold fewer cancelled orders than this is listed whole when its count is
@@ -352,7 +349,7 @@ class CancelledOrders:
         outcome = self.remainder(order_id)
         if outcome is not None:
             outcomes.append(outcome)
-        if work is not None and outcome is not None and outcome.action in DONE:
+        if work is not None and outcome is not None and outcome.action in DOCUMENT_EXISTS:
             # That finished an earlier request (a person's partial `credit`, interrupted): what
             # is left of a cancelled order is the cancellation's, credited in this same run.
             # (Each turn finishes one work for good, so this ends.)

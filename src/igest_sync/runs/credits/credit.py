@@ -46,6 +46,7 @@ from igest_sync.fiscal.credit import (
     plan_credit,
 )
 from igest_sync.models import (
+    DOCUMENT_EXISTS,
     IN_FLIGHT,
     Action,
     DocumentDraft,
@@ -229,8 +230,7 @@ class Credits:
     def acknowledge(self, report: CreditReport) -> None:
         """The person who asked was shown this outcome: a later ``--again`` is one more credit
         note, no longer the repetition of an interrupted command (whose NC it reports)."""
-        done = (Action.ISSUED, Action.ADOPTED, Action.ALREADY)
-        if report.seq is not None and report.outcome and report.outcome.action in done:
+        if report.seq is not None and report.outcome and report.outcome.action in DOCUMENT_EXISTS:
             self.ledger.mark_answered(report.order_id, report.seq)
 
     # -- steps --------------------------------------------------------------------------------
