@@ -99,3 +99,29 @@ def test_an_uncredited_order_the_next_run_credits_says_so_beside_the_command():
     assert months_later == "igest-sync credit 1 --reason TEXT --all"
     off = hint(datetime(2026, 12, 1, 12, 0, tzinfo=UTC), credit_cancelled=False)
     assert off == "igest-sync credit 1 --reason TEXT --all"
+
+
+def test_an_uncredited_order_whose_credit_note_was_refused_is_left_to_a_person():
+    """The pass never retries a credit note iGEST refused for a reason a person must fix:
+    reconcile must not say that the next run credits it."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from igest_sync.models import Kind
+    from igest_sync.state.ledger import Ledger
+
+    js, ig = jumpseller([order(1, status="canceled")]), igest([invoice(1)])
+    cfg = config()
+    with Ledger(Path(":memory:")) as ledger:
+        ledger.ensure_work(1, Kind.CREDIT, "jumpseller:shop:1:credit:rabc", seq=2)
+        ledger.fail(1, Kind.CREDIT, "refused: the customer's NIF", transient=False, seq=2)
+        run = ReconcileRun(
+            cfg.invoice,
+            cfg.jumpseller.store,
+            js,
+            ig,
+            ledger=ledger,
+            now=datetime(2026, 12, 1, 12, 0, tzinfo=UTC),
+        )
+        [problem] = run.run(NOV).problems
+    assert problem.hint == "igest-sync credit 1 --reason TEXT --all"

@@ -34,6 +34,7 @@ from igest_sync.models import (
     OrderStatus,
 )
 from igest_sync.references import external_reference, parse_reference
+from igest_sync.runs.credits.cancellations import credits_by_itself
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.report import counted
 from igest_sync.runs.services import IgestApi, JumpsellerApi
@@ -447,14 +448,20 @@ class ReconcileRun:
 
     def _credited_by_the_runs(self, report: ReconcileReport, orders: dict[int, Order]) -> None:
         """An uncredited cancelled order that the next ``invoice`` (or serve's sweep) credits
-        by itself says so, beside the command that credits it now (exactly once either way)."""
-        if not self.settings.credit_cancelled:
-            return
-        since = lisbon_date(self.now) - timedelta(days=self.settings.credit_lookback_days)
+        by itself, by the credit pass's rules, says so beside the command that credits it now
+        (exactly once either way)."""
+        today = lisbon_date(self.now)
         for index, problem in enumerate(report.problems):
             order = orders.get(problem.order_id) if problem.order_id is not None else None
             created = order.created_at if order is not None else None
-            if problem.kind != UNCREDITED or created is None or lisbon_date(created) < since:
+            if (
+                problem.kind != UNCREDITED
+                or order is None
+                or created is None
+                or not credits_by_itself(
+                    self.settings, self.ledger, order.id, lisbon_date(created), today
+                )
+            ):
                 continue
             report.problems[index] = replace(
                 problem,

@@ -67,7 +67,7 @@ from igest_sync.models import (
 from igest_sync.runs.invoicing.discover import record_order
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.services import JumpsellerApi
-from igest_sync.state.ledger import DocumentRecord, Ledger
+from igest_sync.state.ledger import DocumentRecord, Ledger, WorkRecord
 from igest_sync.timeutil import LISBON, lisbon_date
 
 # Credit what is left of one order (``Credits.remainder``): handed in, so that this module and
@@ -95,6 +95,31 @@ def page_size(expected: int) -> int:
     return PAGE  # 0 (an empty first page) or a multiple of every size from 51 to 100
 
 
+def lookback_start(settings: InvoiceConfig, today: date) -> date:
+    """The first creation day of the orders the pass credits by itself when cancelled (with
+    ``credit_cancelled``); an older one is pointed out to a person instead."""
+    return today - timedelta(days=settings.credit_lookback_days)
+
+
+def refused_before(work: WorkRecord | None) -> bool:
+    """A credit note iGEST refused for a reason a person must fix: it waits for
+    ``igest-sync credit ORDER_ID``, never retried by the pass."""
+    return work is not None and work.state == WorkState.FAILED and not work.transient
+
+
+def credits_by_itself(
+    settings: InvoiceConfig, ledger: Ledger | None, order_id: int, created: date, today: date
+) -> bool:
+    """Whether the next pass credits this cancelled, invoiced order without a person
+    (``reconcile`` says so): on, within the lookback, and not refused before."""
+    work = ledger.unfinished_credit(order_id) if ledger is not None else None
+    return (
+        settings.credit_cancelled
+        and created >= lookback_start(settings, today)
+        and not refused_before(work)
+    )
+
+
 @dataclass(kw_only=True)
 class CancelledOrders:
     """The credit pass of one run: which invoiced orders were cancelled, and what to do."""
@@ -106,7 +131,7 @@ class CancelledOrders:
     remainder: Remainder
 
     def __post_init__(self) -> None:
-        self.window_start = self.today - timedelta(days=self.settings.credit_lookback_days)
+        self.window_start = lookback_start(self.settings, self.today)
         self.requests = 0  # of Jumpseller, by this pass (the benchmarks and tests read it)
         self._days: list[date] = []  # the ledger's cancelled orders' creation days, sorted
         self._by_day: dict[date, set[int]] = {}
@@ -326,8 +351,8 @@ class CancelledOrders:
         any_age: bool = False,
     ) -> None:
         work = self.ledger.unfinished_credit(order_id)
-        if work and work.state == WorkState.FAILED and not work.transient:
-            return  # refused before: waits for `igest-sync credit ORDER_ID`
+        if refused_before(work):
+            return
         if work is None:
             created = self._created(order_id)
             old = not any_age and (created is None or created < self.window_start)
