@@ -317,6 +317,32 @@ def test_degraded_with_deliveries_refused_names_the_hooks_token_and_the_path(tmp
         worker.close()
 
 
+def test_refusals_before_an_accepted_delivery_are_no_cause_of_a_later_degradation(
+    tmp_path, no_idle
+):
+    """A forged request early on, then good deliveries, then a proxy outage: the degraded
+    reason must not send the merchant to check a hooks token that works."""
+    from tests.support.clock import WALL_START, FakeClock
+
+    clock = FakeClock()
+    paid = WALL_START + timedelta(minutes=2)
+    js = FakeJumpseller(orders=[paid_order(70, paid_at=paid, created_at=paid)])
+    worker, seen = virtual_worker(
+        tmp_path, js, FakeIgest(), clock, public_url=HOOKS_URL, sweep=True
+    )
+    try:
+        worker.keeper.refused_signature(WALL_START + timedelta(seconds=5))
+        worker.keeper.delivered_elsewhere("/", WALL_START + timedelta(seconds=6))
+        worker.record(ORDER, 69, "order_updated", None, WALL_START + timedelta(minutes=1))
+        clock.advance(minutes=6)  # order 70, paid after that delivery, announced by none
+        steps_until(worker, clock, lambda: seen["degraded"])
+        [state] = seen["degraded"]
+        assert "orders 70" in state.reason
+        assert "hooks_token" not in state.reason and "came to /" not in state.reason
+    finally:
+        worker.close()
+
+
 def test_without_public_url_serve_cannot_save_the_hooks_and_says_so_once(tmp_path, no_idle, caplog):
     from tests.support.clock import FakeClock
 

@@ -150,8 +150,8 @@ class Keeper:
         self.next_reinstall: datetime | None = now  # at start: save the hooks again
         self.last_reinstall: datetime | None = None
         self._no_url_said = False
-        # Deliveries the receiver refused: for their signature, or signed with our token but
-        # sent to another path (its threads count them).
+        # Deliveries the receiver refused since the last one it accepted: for their signature,
+        # or signed with our token but sent to another path (its threads count them).
         self._bad_signatures = 0
         self._last_bad_signature: datetime | None = None
         self._wrong_paths = 0
@@ -173,8 +173,15 @@ class Keeper:
             self._wrong_paths += 1
             self._last_wrong_path = (path, at)
 
+    def delivered(self) -> None:
+        """A delivery was accepted: what was refused before it is no cause of what follows."""
+        with self._lock:
+            self._bad_signatures, self._last_bad_signature = 0, None
+            self._wrong_paths, self._last_wrong_path = 0, None
+
     def _with_refusals(self, seen: tuple[str, str]) -> tuple[str, str]:
-        """``seen`` with what the receiver refused since serve started: the likely cause."""
+        """``seen`` with what the receiver refused since the last delivery it accepted (or
+        since serve started): the likely cause."""
         with self._lock:
             signatures, last_signature = self._bad_signatures, self._last_bad_signature
             paths, last_path = self._wrong_paths, self._last_wrong_path
@@ -182,7 +189,7 @@ class Keeper:
         if signatures and last_signature is not None:
             reason += (
                 f"; {signatures} deliver{'y was' if signatures == 1 else 'ies were'} refused "
-                "for a wrong Jumpseller-Hmac-Sha256 signature since serve started (the last at "
+                "for a wrong Jumpseller-Hmac-Sha256 signature (the last at "
                 f"{last_signature.isoformat(timespec='seconds')}): check that [jumpseller] "
                 "hooks_token is the key Jumpseller signs webhooks with (Admin Panel > Config > "
                 "Notifications > Webhooks)"

@@ -190,6 +190,7 @@ class StoreWorker:
     ) -> None:
         """The receiver's write (its thread, this store's inbox connection)."""
         self.inbox.record_hint(subject, subject_id, event, triggered_at=triggered, received_at=at)
+        self.keeper.delivered()
 
     # -- the loop -------------------------------------------------------------------------------
 
