@@ -203,7 +203,9 @@ class ProductAction:
     product_id: str | None = None
     changes: dict[str, object] = field(default_factory=dict)
     summary: str = ""  # what the step does, in words, without a verb
-    in_stock: bool = False  # the Jumpseller item counts its stock and has some
+    # A new product the shop holds and counts stock of (goods, not unlimited, some units):
+    # iGEST starts it at none.
+    in_stock: bool = False
 
 
 @dataclass
@@ -320,7 +322,7 @@ def plan_products(
                     Action.CREATED,
                     draft=draft,
                     summary=_describe_draft(draft),
-                    in_stock=not item.stock_unlimited and item.stock > 0,
+                    in_stock=draft.type == "P" and not item.stock_unlimited and item.stock > 0,
                 )
             )
             continue

@@ -64,10 +64,7 @@ def sync_products(
     )
 
     def note(step: ProductAction) -> str:
-        # Not for a service (no stock), nor for an item whose stock Jumpseller does not count
-        # (sync-stock leaves it alone) or that has none to lose.
-        goods = step.draft is not None and step.draft.type == "P"
-        return STOCK_NOTE if stock_from_igest and goods and step.in_stock else ""
+        return STOCK_NOTE if stock_from_igest and step.in_stock else ""
 
     write_all(
         report,
