@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -74,7 +75,7 @@ def test_a_long_list_of_credit_notes_wraps_and_leaves_the_names_whole(monkeypatc
     name, which came out as "Beatr / iz / Gomes"."""
     from igest_sync import render
     from igest_sync.render.invoicing import status_report
-    from igest_sync.runs.setup.status import StatusReport
+    from igest_sync.runs.setup.status import empty_status
     from igest_sync.state.records import DocumentRecord
 
     def document(order_id: int, number: str, customer: str) -> DocumentRecord:
@@ -84,14 +85,10 @@ def test_a_long_list_of_credit_notes_wraps_and_leaves_the_names_whole(monkeypatc
             Decimal("70.20"), "final", None, NOW.isoformat(), False, True, None, 0, 0, None,
         )  # fmt: skip
 
-    report = StatusReport(
+    report = replace(
+        empty_status(),
+        issued_yet=True,
         documents=[document(7, "FR A/2", "Beatriz Gomes"), document(8, "FR A/3", "João Ferreira")],
-        failed=[],
-        waiting=[],
-        open_orders=[],
-        checkpoint=None,
-        last_run_at=None,
-        last_success_at=None,
         credit_notes={7: ["NC A/1", "NC A/2", "NC A/3", "NC A/4"]},
         credit_state={7: "credited"},
     )
