@@ -287,19 +287,28 @@ def test_real_time_degraded_is_seen_said_once_alerted_once_and_healed(tmp_path, 
         chat.stop()
 
 
+def _order_70_paid_at(tmp_path, paid: datetime):
+    """A worker on a virtual clock, with public_url, whose store has order 70 paid at
+    ``paid``: the sweep finds it whether or not a webhook announced it."""
+    from tests.support.clock import FakeClock
+
+    clock = FakeClock()
+    js = FakeJumpseller(orders=[paid_order(70, paid_at=paid, created_at=paid)])
+    worker, seen = virtual_worker(
+        tmp_path, js, FakeIgest(), clock, public_url=HOOKS_URL, sweep=True
+    )
+    return clock, worker, seen
+
+
 def test_degraded_with_deliveries_refused_names_the_hooks_token_and_the_path(tmp_path, no_idle):
     """A hooks token that is not the key Jumpseller signs with: every delivery is a 401, the
     hook is paused, the sweep finds the order. The reason says which key to check; /healthz
     only that deliveries are refused for their signature."""
     from igest_sync.serve.server import health
-    from tests.support.clock import WALL_START, FakeClock
+    from tests.support.clock import WALL_START
 
-    clock = FakeClock()
     paid = WALL_START + timedelta(minutes=1)
-    js = FakeJumpseller(orders=[paid_order(70, paid_at=paid, created_at=paid)])
-    worker, seen = virtual_worker(
-        tmp_path, js, FakeIgest(), clock, public_url=HOOKS_URL, sweep=True
-    )
+    clock, worker, seen = _order_70_paid_at(tmp_path, paid)
     try:
         for _ in range(3):  # Jumpseller's first delivery and its retries
             worker.keeper.refused_signature(paid + timedelta(seconds=2))
@@ -322,14 +331,9 @@ def test_refusals_before_an_accepted_delivery_are_no_cause_of_a_later_degradatio
 ):
     """A forged request early on, then good deliveries, then a proxy outage: the degraded
     reason must not send the merchant to check a hooks token that works."""
-    from tests.support.clock import WALL_START, FakeClock
+    from tests.support.clock import WALL_START
 
-    clock = FakeClock()
-    paid = WALL_START + timedelta(minutes=2)
-    js = FakeJumpseller(orders=[paid_order(70, paid_at=paid, created_at=paid)])
-    worker, seen = virtual_worker(
-        tmp_path, js, FakeIgest(), clock, public_url=HOOKS_URL, sweep=True
-    )
+    clock, worker, seen = _order_70_paid_at(tmp_path, WALL_START + timedelta(minutes=2))
     try:
         worker.keeper.refused_signature(WALL_START + timedelta(seconds=5))
         worker.keeper.delivered_elsewhere("/", WALL_START + timedelta(seconds=6))
