@@ -32,6 +32,26 @@ def test_the_footer_advises_resend_only_where_it_helps(capsys) -> None:
     assert "Needs attention" in text and "resend" not in text
 
 
+def test_only_the_failures_are_under_needs_attention(capsys) -> None:
+    """A first run's old orders (skipped, or invoiced by the app before the switch) are told
+    apart from the one failure, not listed with it as if each needed the person."""
+    from igest_sync.models import Action, DocumentOutcome
+    from igest_sync.render.invoicing import invoice_report
+    from igest_sync.runs.invoicing.report import InvoiceReport
+
+    outcomes = [
+        DocumentOutcome("9001", Action.SKIPPED, "paid 2026-10-06, before the start date"),
+        DocumentOutcome("10001", Action.ALREADY, "FR QI/8 was issued before; nothing issued"),
+        DocumentOutcome("10105", Action.FAILED, "VIES says the VAT number is not valid"),
+    ]
+    invoice_report(InvoiceReport(outcomes=outcomes))
+    text = capsys.readouterr().out
+    attention, others = text.split("Other orders")
+    assert "Needs attention" in attention and "10105" in attention
+    assert "9001" not in attention and "10001" not in attention
+    assert "9001" in others and "10001" in others and "10105" not in others
+
+
 def test_each_call_prints_through_its_own_renderer(monkeypatch, capsys) -> None:
     """Two calls in one process, at two widths and one of them quiet: each lays out for its
     own terminal, and the quiet flag ends with its call (nothing to re-import in between)."""

@@ -138,7 +138,6 @@ def wrap_words(text: str, width: int, first: str = "", rest: str = "") -> str:
 def _show(renderable: RenderableType, **kwargs: Any) -> None:
     """Print through the glue: lay out with it, then turn it back into spaces."""
     out = current().out
-    out = current().out
     with out.capture() as captured:
         out.print(renderable, **kwargs)
     sys.stdout.write(captured.get().replace(_GLUE, " "))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
+from igest_sync.models import Action
 from igest_sync.render.console import (
     _GLUE,
     _cell,
@@ -59,13 +60,21 @@ def invoice_report(report: InvoiceReport, *, json_out: bool = False, always: boo
         for o in issued:
             table.add_row(_cell(o.key), _cell(o.number or o.detail), _money(o.gross_total))
         _show(table)
-    if interesting:
-        table = _table("Needs attention" if report.failed else "Other orders")
+    # Only the failures need the person; an order skipped or found already invoiced is told
+    # once, apart, so that a first run's old orders do not bury the one that needs them.
+    failing = (Action.FAILED, Action.WOULD_FAIL)
+    for title, rows in (
+        ("Needs attention", [o for o in interesting if o.action in failing]),
+        ("Other orders", [o for o in interesting if o.action not in failing]),
+    ):
+        if not rows:
+            continue
+        table = _table(title)
         _key_column(table, "Order")
         _key_column(table, "Result")
         _text_column(table, "Detail")
-        for o in interesting:
-            style = "red" if o.action == "failed" else None
+        for o in rows:
+            style = "red" if o.action in failing else None
             table.add_row(_cell(o.key), _cell(o.action), _cell(o.detail), style=style)
         _show(table)
     if report.still_failed:
