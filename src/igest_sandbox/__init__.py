@@ -187,6 +187,8 @@ class Sandbox:
         self.vies_app = ViesApp(self.vies, stats=self.statistics, faults=self.faults)
         self.jumpseller_app.loader = self.igest_app.loader = self.load_generated
         self.jumpseller_app.describe = self.describe
+        # What a person can try on it, in words (``describe()``): each loader adds its line.
+        self.seeded: list[str] = []
         if seed:
             self.load_seed()
         if cross_border:
@@ -218,15 +220,29 @@ class Sandbox:
         for article in data.igest_seed_products():
             self.igest.add_product(**article)
         self.store.add_orders(data.seed_orders())
+        self.seeded.append(
+            "Loja do Azulejo, a Portuguese store: its catalogue on both sides and orders "
+            "10001-10016 of November 2026 (10015 waits for a Multibanco payment)"
+        )
 
     def load_cross_border(self) -> None:
         """The cross-border demo orders (``cross_border.py``): OPT-IN, so that the seed's
         counts stay as the existing tests know them."""
         self.store.add_orders(cross_border.cross_border_orders())
+        self.seeded.append(
+            "orders 10101-10109: a Spanish business (VIES), an OSS sale to France, exports "
+            "(United Kingdom, Canary Islands), VAT numbers VIES refuses or cannot check yet, "
+            "a 300-character product name, a checkout note, a sale at the till"
+        )
 
     def load_hosted_app(self) -> None:
         """The period the hosted app invoiced before the switch (``hosted_app.py``), OPT-IN."""
         hosted_app.load_hosted_app(self.store, self.igest)
+        self.seeded.append(
+            "the hosted Quick Invoice app's invoices before the switch (series QI): October's "
+            "orders 9001-9006, a sale at a fair, and orders 10001-10002 (a first `invoice` "
+            "stops until `adopt` has recorded them)"
+        )
 
     def load_generated(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Add ``orders`` generated orders and a catalogue of ``variants`` items (iGEST gets
@@ -332,10 +348,11 @@ class Sandbox:
 
     def describe(self) -> dict[str, Any]:
         """The facts ``sandbox`` prints (both forms) and ``GET /_sandbox/config`` answers:
-        URLs, credentials, and how to drive the sandbox."""
+        URLs, credentials, what it is seeded with, and how to drive it."""
         return {
             **self.credentials,
             "vies": {"base_url": self.vies_base_url},
+            "seeded": list(self.seeded),
             "control": self.controls(),
         }
 

@@ -53,9 +53,10 @@ def test_every_printed_request_does_what_it_says():
 
 
 def test_sandbox_plain_prints_the_facts_of_sandbox_json(tmp_path):
+    # With what the demo adds: the hosted app's period (to try `adopt`) and sales abroad.
     env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path), "COLUMNS": "80"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "igest_sync", "sandbox"],
+        [sys.executable, "-m", "igest_sync", "sandbox", "--hosted-app", "--cross-border"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -73,6 +74,11 @@ def test_sandbox_plain_prints_the_facts_of_sandbox_json(tmp_path):
         plain = "".join(lines)
         js_url = next(w for w in plain.split() if w.endswith("/v1"))
         facts = httpx.get(js_url.removesuffix("/v1") + "/_sandbox/config").json()
+        js = facts["jumpseller"]
+        auth = (js["login"], js["auth_token"])
+        for order_id in (9001, 10101):  # the hosted app's, a Spanish business's
+            found = httpx.get(f"{js_url}/orders/{order_id}.json", auth=auth)
+            assert found.status_code == 200, (order_id, found.text)
     finally:
         watchdog.cancel()
         proc.send_signal(signal.SIGTERM)
@@ -80,6 +86,11 @@ def test_sandbox_plain_prints_the_facts_of_sandbox_json(tmp_path):
     for service in ("jumpseller", "igest", "vies"):
         for value in facts[service].values():
             assert value in plain, f"{service}: {value} is in --json, not in the plain form"
+    # What it holds, one line each (wrapped to the terminal in the plain form).
+    assert len(facts["seeded"]) == 3 and "hosted Quick Invoice app" in facts["seeded"][2]
+    words = " ".join(plain.split())
+    for line in facts["seeded"]:
+        assert line in words
     for row in facts["control"]:
         assert row["url"] in plain and row["what"] in plain
         if "body" in row:

@@ -19,6 +19,20 @@ def sandbox(
     latency: Annotated[
         float, typer.Option(help="Seconds added to every request.", metavar="SECONDS")
     ] = 0.0,
+    hosted_app: Annotated[
+        bool,
+        typer.Option(
+            "--hosted-app",
+            help="Also the hosted Quick Invoice app's invoices before the switch: try `adopt`.",
+        ),
+    ] = False,
+    cross_border: Annotated[
+        bool,
+        typer.Option(
+            "--cross-border",
+            help="Also orders from a Spanish business (VIES), France (OSS), the UK and more.",
+        ),
+    ] = False,
     alerts: Annotated[
         bool,
         typer.Option(
@@ -28,9 +42,10 @@ def sandbox(
 ) -> None:
     """Serve emulators of Jumpseller, iGEST and VIES on 127.0.0.1 until Ctrl-C.
 
-    Seeded with a Portuguese store. Use it to try the tool without credentials. It prints
-    the URLs, the credentials, how to write a config for it (igest-sync init --sandbox URL)
-    and how to drive it; --json prints the same as one line, then serves. With --alerts it
+    Seeded with a Portuguese store; --hosted-app adds the hosted app's invoices before a switch
+    (try adopt), --cross-border sales abroad and hard cases. Use it to try the tool without
+    credentials. It prints the URLs, the credentials, what it holds, how to write a config
+    for it (igest-sync init --sandbox URL) and how to drive it; --json prints the same as one line, then serves. With --alerts it
     also receives alerts (email and chat) and can make either fail: POST
     <control_url>/fail?smtp=451&webhook=500, then POST <control_url>/fail to heal them.
 
@@ -47,6 +62,7 @@ def sandbox(
     Examples:
       igest-sync sandbox
       igest-sync sandbox --json
+      igest-sync sandbox --hosted-app --cross-border
       igest-sync sandbox --alerts
     """
     from igest_sandbox import start_sandbox
@@ -55,7 +71,12 @@ def sandbox(
     from igest_sync.cli.signals import StopSignals
 
     sb = start_sandbox(
-        seed=True, jumpseller_port=jumpseller_port, igest_port=igest_port, latency=latency
+        seed=True,
+        jumpseller_port=jumpseller_port,
+        igest_port=igest_port,
+        latency=latency,
+        hosted_app=hosted_app,
+        cross_border=cross_border,
     )
     sinks = AlertSinks().start() if alerts else None
     extra = {"alerts": sinks.settings} if sinks else {}

@@ -14,7 +14,9 @@ from igest_sync.render.console import (
     _show,
     _table,
     _text_column,
+    current,
     emit_json,
+    wrap_words,
 )
 
 if TYPE_CHECKING:
@@ -77,6 +79,12 @@ def sandbox_info(facts: Mapping[str, Any]) -> None:
     _show(f"  Jumpseller: {js['base_url']}", soft_wrap=True)
     _show(f"  iGEST:      {ig['base_url']}", soft_wrap=True)
     _show(f"  VIES:       {facts['vies']['base_url']}", soft_wrap=True)
+    seeded = facts.get("seeded") or []
+    if seeded:
+        _show("\nSeeded with:")
+        width = current().out.width
+        for line in seeded:
+            _show(escape(wrap_words(f"  - {line}", width)), soft_wrap=True)
     _show("\nWrite a config for it, then try it:")
     _show(f"  igest-sync --config config.toml init --sandbox {control}", soft_wrap=True)
     _show("  igest-sync --config config.toml invoice", soft_wrap=True)
