@@ -247,6 +247,27 @@ def test_orders_paid_before_the_start_date_are_not_missing():
     assert kinds(report) == [(MISSING, 2)]
 
 
+def test_a_sale_igest_sync_does_not_invoice_is_not_missing_but_said():
+    # A till sale (source "pos") is invoiced at the till: without an invoice of ours it is not
+    # missing one; with one (resent by hand) it is checked as any other.
+    till, till_twice = replace(order(2), source="pos"), replace(order(3), source="pos")
+    orders = [order(1), till, till_twice]
+    report = compare(
+        orders,
+        [doc(3), doc(3)],
+        STORE,
+        NOV,
+        not_invoiced=lambda o: "the till's" if o.source == "pos" else None,
+    )
+    assert kinds(report) == [(MISSING, 1), (DUPLICATE, 3)]
+    assert report.orders_checked == 2
+    [notice] = report.notices
+    assert notice == (
+        "Not checked: 1 order (2) from a source igest-sync does not invoice ([invoice] sources; "
+        "by default the till's sales, invoiced there)."
+    )
+
+
 def test_paid_order_without_payment_time_is_a_notice_not_a_problem():
     report = compare([order(1, paid=None, created="2026-11-04")], [], STORE, NOV)
     assert report.problems == []
@@ -449,6 +470,17 @@ def test_fix_that_resolves_everything_exits_0(tmp_path, fake_invoice_run):
     assert report.remaining == []
     assert report.exit_code == 0
     assert report.to_json()["problems"][0]["fixed"] is True
+
+
+def test_fix_never_issues_a_till_sale(tmp_path, fake_invoice_run):
+    # The invoice run skips a sale made at the till (invoiced there); --fix issuing it would
+    # be a second invoice of the same sale.
+    js, ig = jumpseller([order(1), replace(order(2), source="pos")]), igest([])
+    with Ledger(tmp_path / "state.db") as ledger:
+        report = reconcile(config(), js, ig, ledger=ledger).run(NOV, fix=True)
+    assert fake_invoice_run.calls == [[1]]
+    assert kinds(report) == [(MISSING, 1)]
+    assert any("Not checked: 1 order (2)" in n for n in report.notices)
 
 
 def test_a_failed_fix_leaves_the_problem(tmp_path, fake_invoice_run):

@@ -23,6 +23,7 @@ from decimal import Decimal
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import NotFound, UsageError
 from igest_sync.fiscal.credit import over_credited
+from igest_sync.fiscal.intra_eu import source_skip_reason
 from igest_sync.fiscal.mapping import expected_gross
 from igest_sync.models import (
     Action,
@@ -199,6 +200,7 @@ def compare(
     *,
     invoice_from: date | None = None,
     elsewhere: Mapping[str, int] | None = None,
+    not_invoiced: Callable[[Order], str | None] | None = None,
 ) -> ReconcileReport:
     """What disagrees between the orders and the documents, for orders paid in ``period``.
 
@@ -207,7 +209,10 @@ def compare(
     this store's references count, each once. ``invoice_from``: the configured start date;
     an order paid before it is never invoiced, so it is not missing its invoice.
     ``elsewhere``: document id -> order id of the invoices ``adopt`` recorded as issued by
-    another integration (the ledger's; their references are not ours).
+    another integration (the ledger's; their references are not ours). ``not_invoiced``: why
+    igest-sync does not invoice an order at all (a sale at the till, by ``[invoice] sources``),
+    or None: such an order is not missing an invoice of ours, and ``--fix`` must never issue a
+    second one beside the till's.
     """
     report = ReconcileReport(store=store, period=period)
     known = {o.id: o for o in orders}
@@ -236,6 +241,7 @@ def compare(
                 report.invoices_checked += 1
             report.problems.append(_unknown(doc, order_id))
 
+    elsewhere_sales: list[int] = []
     for order in sorted(known.values(), key=lambda o: o.id):
         paid_on = _paid_on(order)
         if paid_on is None:
@@ -248,13 +254,23 @@ def compare(
             continue
         if paid_on not in period or order.status not in (OrderStatus.PAID, OrderStatus.CANCELED):
             continue
-        report.orders_checked += 1
         invoices = finals.get((order.id, Kind.INVOICE), [])
+        if not invoices and not_invoiced is not None and not_invoiced(order) is not None:
+            elsewhere_sales.append(order.id)
+            continue
+        report.orders_checked += 1
         credits = finals.get((order.id, Kind.CREDIT), [])
         report.documents_checked += len(invoices) + len(credits)
         report.invoices_checked += len(invoices)
         report.credit_notes_checked += len(credits)
         report.problems += _order_problems(order, paid_on, invoices, credits, store, invoice_from)
+    if elsewhere_sales:
+        ids = ", ".join(map(str, elsewhere_sales))
+        report.notices.append(
+            f"Not checked: {counted(len(elsewhere_sales), 'order')} ({ids}) from a source "
+            "igest-sync does not invoice ([invoice] sources; by default the till's sales, "
+            "invoiced there)."
+        )
     report.problems.sort(key=lambda p: (KINDS.index(p.kind), p.order_id or 0, p.documents))
     return report
 
@@ -518,6 +534,7 @@ class ReconcileRun:
             period,
             invoice_from=self.settings.start_date,
             elsewhere=self._elsewhere,
+            not_invoiced=lambda order: source_skip_reason(order, self.settings),
         )
 
     def _orders_of(
