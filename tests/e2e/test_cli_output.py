@@ -97,6 +97,9 @@ def test_real_json_outputs_match_their_schemas(sandbox, cli: Cli, tmp_path):
     # Titled by the store's name (Jumpseller's store info, remembered by the runs), not its login.
     assert status.json()["store"] == "Loja do Azulejo"
     assert [f["order_id"] for f in status.json()["failed"]] == [bad]
+    one = cli("status", "--order", str(bad), "--json")
+    _validate("status", one.json())
+    assert one.json()["order"]["order_id"] == bad and one.json()["order"]["seen"] is True
 
     resend = cli("resend", str(bad), "--nif", "123456789", "--json")
     assert resend.code == 0, resend.stdout

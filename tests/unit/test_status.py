@@ -98,3 +98,31 @@ def test_a_long_list_of_credit_notes_wraps_and_leaves_the_names_whole(monkeypatc
     text = capsys.readouterr().out
     assert "Beatriz Gomes" in text and "João Ferreira" in text
     assert "NC A/1" in text and "NC A/4" in text  # every credit note is still listed
+
+
+def test_status_of_one_order_without_a_document_says_why_not_an_empty_table(capsys) -> None:
+    from igest_sync.render.invoicing import status_report
+    from igest_sync.runs.setup.status import DocumentFilter
+
+    paid = NOW - timedelta(days=40)
+    note = "paid 2026-10-16, before the start date 2026-11-01: not issued"
+    with Ledger(Path(":memory:")) as ledger:
+        ledger.record_order(
+            9005, "paid", created_at=paid, paid_at=paid, total=None, customer=None, note=note
+        )
+        skipped = build_status(ledger, now=NOW, selection=DocumentFilter(order_id=9005))
+        unseen = build_status(ledger, now=NOW, selection=DocumentFilter(order_id=99999))
+    assert skipped.to_json()["order"] == {
+        "order_id": 9005,
+        "seen": True,
+        "status": "paid",
+        "paid_at": paid.isoformat(),
+        "note": note,
+    }
+    assert unseen.to_json()["order"]["seen"] is False
+    status_report(skipped)
+    status_report(unseen)
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"Order 9005 (paid): no document: {note}." in text
+    assert "Order 99999: no document, and no run of igest-sync has seen this order" in text
+    assert "Documents issued" not in text

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from igest_sync.models import DocumentDraft
     from igest_sync.runs.invoicing.invoice import InvoiceReport
     from igest_sync.runs.setup.status import StatusReport
+    from igest_sync.state.records import OrderRecord
 
 
 # -- invoice / resend / credit ----------------------------------------------------------------
@@ -198,6 +199,17 @@ def _draft_table(draft: DocumentDraft) -> None:
 # -- status -----------------------------------------------------------------------------------
 
 
+def _no_document(order_id: int, order: OrderRecord | None) -> str:
+    """``status --order N`` for an order without a document: what the runs know of it."""
+    if order is None:
+        return (
+            f"Order {order_id}: no document, and no run of igest-sync has seen this order: "
+            "check the number in Jumpseller (a run records every order it lists)."
+        )
+    why = f": {order.note}" if order.note else ""
+    return f"Order {order_id} ({order.status.replace('_', ' ')}): no document{why}."
+
+
 def status_report(report: StatusReport, *, json_out: bool = False) -> None:
     if json_out:
         emit_json(report.to_json())
@@ -216,6 +228,8 @@ def status_report(report: StatusReport, *, json_out: bool = False) -> None:
         if not report.failed:
             # Not an empty table: say it.
             _show("No failed orders.")
+    elif report.asked_order is not None and not report.documents:
+        _show(_cell(_no_document(report.asked_order, report.order)))
     else:
         _show(_documents_table(report, f"Documents issued{store} (newest first)", layout))
     if report.documents_not_listed:

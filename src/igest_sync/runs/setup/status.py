@@ -78,6 +78,10 @@ class StatusReport:
     elsewhere: set[str] = field(default_factory=set)
     realtime: Degraded | None = None  # serve saw that webhooks stopped reaching it
     failed_only: bool = False  # `status --failed`: the failures only, no documents
+    # `status --order N`: the order asked for, and what the runs recorded of it (None: no run
+    # has seen it), so that "no document" is said, and why, instead of an empty table.
+    asked_order: int | None = None
+    order: OrderRecord | None = None
 
     @property
     def credited_by(self) -> dict[int, str]:
@@ -173,6 +177,15 @@ class StatusReport:
                 for o in self.open_orders
             ],
             "late": [{"order_id": i, "paid_at": p, "hours": round(h, 1)} for i, p, h in self.late],
+            "order": None
+            if self.asked_order is None
+            else {
+                "order_id": self.asked_order,
+                "seen": self.order is not None,
+                "status": self.order.status if self.order else None,
+                "paid_at": self.order.paid_at if self.order else None,
+                "note": self.order.note if self.order else None,
+            },
             "checkpoint": self.checkpoint,
             "last_run_at": self.last_run_at,
             "last_success_at": self.last_success_at,
@@ -256,6 +269,8 @@ def build_status(
         elsewhere={d.document_id for d in ledger.issued_elsewhere().values()},
         realtime=ledger.realtime_degraded(),
         failed_only=selection.failed_only,
+        asked_order=only,
+        order=ledger.order(only) if only is not None else None,
     )
     # A credit note may fall outside the documents listed: ask for each listed invoice's order
     # (one query over the credit notes, which are few).
