@@ -166,6 +166,7 @@ def approve(
     from igest_sync.runs.invoicing import review as flow
     from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
     from igest_sync.runs.invoicing.invoice import InvoiceRun
+    from igest_sync.runs.report import counted
 
     ids = list(dict.fromkeys(order_ids or []))
     if reject and (approve_all or not ids):
@@ -209,7 +210,8 @@ def approve(
             if not yes:
                 if json_out or not sys.stdin.isatty():
                     raise UsageError(
-                        f"Not finalizing {len(chosen)} invoice draft(s) without a confirmation.",
+                        f"Not finalizing {counted(len(chosen), 'invoice draft')} without a "
+                        "confirmation.",
                         hint="Add --yes to finalize without a terminal (or with --json); "
                         "`igest-sync approve` lists them first.",
                     )
@@ -218,7 +220,8 @@ def approve(
                 )
                 listed = True
                 if not typer.confirm(
-                    f"Finalize {len(chosen)} invoice(s)? They cannot be undone", default=False
+                    f"Finalize {counted(len(chosen), 'invoice')}? They cannot be undone",
+                    default=False,
                 ):
                     raise typer.Exit(1)
             report.outcomes += flow.approve(run, chosen, report.notices)

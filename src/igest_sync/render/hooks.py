@@ -12,14 +12,16 @@ from igest_sync.render.console import (
     current,
     emit_json,
 )
+from igest_sync.runs.report import counted
 
 if TYPE_CHECKING:
     from igest_sync.runs.setup.hooks import HooksReport
 
 _SAID = {
-    "install": "{changed} change(s); the hooks are in place (each saved again: a paused one resumes).",
-    "remove": "{changed} hook(s) of ours deleted; the others were left alone.",
+    "install": "{changed}; the hooks are in place (each saved again: a paused one resumes).",
+    "remove": "{changed} of ours deleted; the others were left alone.",
 }
+_NOUN = {"install": "change", "remove": "hook"}
 
 
 def hooks_report(report: HooksReport, *, json_out: bool = False) -> None:
@@ -57,7 +59,8 @@ def hooks_report(report: HooksReport, *, json_out: bool = False) -> None:
                 _show(_cell(f"URL {number}: {url}"), soft_wrap=True)
     said = _SAID.get(report.command)
     if said:
-        _show(_cell(said.format(changed=report.changed)))
+        changed = counted(report.changed, _NOUN[report.command])
+        _show(_cell(said.format(changed=changed)))
     elif report.target is None:
         ours = list(dict.fromkeys(shown_url(line.url) for line in report.lines if line.ours))
         if ours:  # installed with --url: set it in the config too, so that serve checks them
