@@ -172,6 +172,42 @@ def test_a_zero_rate_tax_entry_is_an_exempt_line_too() -> None:
     assert (draft.lines[0].vat_rate, draft.lines[0].exemption_code) == (0, "M07")
 
 
+ART53 = InvoiceConfig(
+    vat_regime="art53", exemptions={"domestic_goods": "M10", "domestic_shipping": "M10"}
+)
+
+
+def test_under_art53_an_order_without_vat_is_exempt_as_m10() -> None:
+    order = make_order([product("15.00", taxes=())], "19.90", shipping="4.90")
+    draft = build(order, ART53)
+    assert [(line.vat_rate, line.exemption_code) for line in draft.lines] == [
+        (0, "M10"),
+        (0, "M10"),
+    ]
+    assert totals(draft) == (D("19.90"), D("0.00"), D("19.90"))
+
+
+@pytest.mark.parametrize("taxed", ["product", "shipping"])
+def test_under_art53_a_line_charging_portuguese_vat_is_refused_never_issued_with_it(
+    taxed: str,
+) -> None:
+    # An exempt business states no VAT: VAT on its invoice would be due, out of the price.
+    goods = vat("23") if taxed == "product" else ()
+    shipping = vat("6") if taxed == "shipping" else ()
+    order = make_order(
+        [product("12.30", taxes=goods, sku="MUG")], "17.20", shipping="4.90",
+        shipping_taxes=shipping,
+    )  # fmt: skip
+    assert build(order, InvoiceConfig(exemptions=ART53.exemptions)).gross_total == D("17.20")
+    with pytest.raises(OrderRejected) as refused:
+        build(order, ART53)
+    what = "product MUG charges 23 %" if taxed == "product" else "shipping charges 6 %"
+    assert what in refused.value.reason
+    assert 'vat_regime is "art53"' in refused.value.reason
+    hint = refused.value.hint or ""
+    assert external_reference("mystore", 10452) in hint and "igest-sync resend 10452" in hint
+
+
 def test_exempt_line_without_a_code_is_refused_naming_product_and_key() -> None:
     order = make_order([product("15.00", taxes=(), sku="BOOK-9", name="Livro")], "15.00")
     with pytest.raises(OrderRejected) as caught:

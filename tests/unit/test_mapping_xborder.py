@@ -120,6 +120,17 @@ def test_an_oss_sale_to_spain_is_issued_at_21_percent_with_its_country() -> None
     assert draft.gross_total == D("30.25") and draft.type == "FR"
 
 
+def test_under_art53_an_oss_sale_keeps_the_customers_vat() -> None:
+    # The art. 53 exemption is Portugal's; a sale taxed where the customer is (OSS) is not
+    # refused by it.
+    settings = replace(ALL_CODES, oss=True, vat_regime="art53")
+    draft = build(spanish_oss_order(), settings)
+    assert [(line.vat_rate, line.tax_country) for line in draft.lines] == [
+        (D("21.00"), "ES"),
+        (D("21.00"), "ES"),
+    ]
+
+
 def test_a_foreign_rate_is_a_bucket_of_its_own_beside_a_portuguese_line() -> None:
     # Madeira's 22 % and Italy's 22 % are two taxes; a PT 23 % line stays Portuguese.
     order = make_order(

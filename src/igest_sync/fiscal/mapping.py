@@ -180,6 +180,38 @@ def _vat_rate(
     )
 
 
+# The order already charged VAT: a person decides how it is invoiced (an exempt document for
+# what was paid, made by hand and adopted; or VAT, once the exemption has ended).
+_ART53_BY_HAND = (
+    "this order already charged it: issue it by hand in iGEST, exempt (M10) for what the "
+    "customer paid, with the external reference {ref}, then `igest-sync resend {id}` adopts it; "
+    'or, if your exemption has ended, set vat_regime = "normal" and `igest-sync resend {id}`'
+)
+
+
+def _check_art53(
+    order: Order, items: list[LineAmounts], settings: InvoiceConfig, store: str
+) -> None:
+    """Under the small-business exemption, a line charging Portugal's VAT is refused: an exempt
+    business's invoice states no VAT, and VAT stated on an invoice is due (art. 2.º n.º 1 c)
+    CIVA), so issuing the rate Jumpseller charged would make the merchant owe it, unregistered,
+    out of the price the customer paid. A line under OSS (another Member State's VAT) is left
+    to the OSS rules."""
+    if settings.vat_regime != "art53":
+        return
+    for item in items:
+        if item.rate > 0 and item.tax_country is None:
+            what = "shipping" if item.is_service else f"product {item.reference}"
+            raise OrderRejected(
+                order.id,
+                f'{what} charges {_pct(item.rate)} VAT, but [invoice] vat_regime is "art53" '
+                "(the small-business exemption, art. 53 CIVA): your documents carry no VAT "
+                "(M10). Remove the VAT from your products and shipping in Jumpseller so that "
+                "new orders charge none.",
+                hint=_ART53_BY_HAND.format(ref=external_reference(store, order.id), id=order.id),
+            )
+
+
 def _fitted(order: Order, text: str, limit: int, what: str, warnings: list[str]) -> str:
     """``text`` within iGEST's ``limit``, with a warning when it had to be shortened."""
     short = texts.shorten(text, limit)
@@ -484,6 +516,7 @@ def build_document(
     shipping = _shipping_item(order, settings, destination)
     if shipping is not None:
         items.append(shipping)
+    _check_art53(order, items, settings, store)
 
     customer, customer_warnings = customer_and_warnings(order, settings, override)
     warnings.extend(customer_warnings)
