@@ -278,6 +278,28 @@ def test_the_list_shows_vat_by_rate_and_igests_own_exemption_texts(ledger):
     ]
 
 
+def test_a_gift_card_orders_draft_is_listed_at_the_value_of_the_sale_without_a_false_alarm(
+    ledger, capsys
+):
+    # 12.30 sold, 3.00 of it paid with a gift card: Jumpseller's total is 9.30, the invoice
+    # 12.30. The list and the deadline notice must not present that as a mismatch.
+    from igest_sync.render.review import waiting_drafts as shown
+
+    order = replace(
+        paid_order(7, "12.30"), total=Decimal("9.30"), gift_cards_discount=Decimal("3.00")
+    )
+    js, ig = FakeJumpseller(orders=[order]), FakeIgest()
+    run(ledger, js, ig)
+    [listed] = review.waiting_drafts(ledger, ig, ExemptionTexts(ig))
+    assert (listed.gross_total, listed.total) == (Decimal("12.30"), Decimal("9.30"))
+    shown([listed])
+    text = capsys.readouterr().out
+    assert "12.30" in text and "9.30" not in text
+    late = run(ledger, js, ig, at=datetime(2026, 11, 20, 18, 0, tzinfo=UTC))
+    [notice] = late.notices
+    assert notice.startswith("Order 7 (order total 9.30 EUR): its invoice draft still waits")
+
+
 def test_an_exemption_code_igest_does_not_describe_is_shown_as_such_never_with_our_text():
     ig = FakeIgest(exemption_reasons=[ExemptionReason("M10", "Regime de isenção")])
     texts = ExemptionTexts(ig)

@@ -48,9 +48,10 @@ def waiting_drafts(drafts: list[WaitingDraft], *, title: str | None = None) -> N
         state = _IGEST_STATE.get(d.igest, d.igest)
         if d.igest == "finalized" and d.number:
             state = f"finalized in iGEST as {d.number}: approving adopts it"
+        # The draft's own total when iGEST was read: the value of the sale, gift cards
+        # included, which Jumpseller's order total is not. No comparison between the two here:
+        # `approve` reads the order again and remakes a draft that no longer matches it.
         total = d.gross_total if d.gross_total is not None else d.total
-        if d.gross_total is not None and d.total is not None and d.gross_total != d.total:
-            state += f" (order total {d.total})"
         table.add_row(
             str(d.order_id),
             local_time(d.paid_at),

@@ -395,9 +395,14 @@ def deadline_notices(settings: InvoiceConfig, ledger: Ledger, now: datetime) -> 
         day = _payment_day(order, now)
         if now < _moment(day, hour):
             continue
-        total = f" ({order.total} EUR)" if order is not None and order.total is not None else ""
+        # Jumpseller's total, as the merchant knows the order (a gift card's share is not in it).
+        total = (
+            f" (order total {order.total} EUR)"
+            if order is not None and order.total is not None
+            else ""
+        )
         notices.append(
-            f"Order {work.order_id}: its invoice draft{total} still waits for approval after "
+            f"Order {work.order_id}{total}: its invoice draft still waits for approval after "
             f"{hour:02d}:00 of its payment day {day}; an invoice-receipt is due on that day. "
             f"Finalize it with `igest-sync approve {work.order_id}` (or reject it with "
             f"`igest-sync approve --reject {work.order_id}`)."
