@@ -418,3 +418,17 @@ def test_a_finalize_that_never_reached_igest_waits_for_approval_again_as_it_said
     report = run(ledger, js, ig, at=RUN_AT + timedelta(minutes=10))
     assert [o.action for o in report.outcomes] == [Action.DRAFTED]
     assert not ig.finals() and len(drafts(ig)) == 1
+
+
+def test_the_approval_table_names_each_invoice_once(capsys):
+    from igest_sync.models import DocumentFacts, DocumentOutcome
+    from igest_sync.render.review import approve_report
+
+    issued = DocumentOutcome(
+        "7", Action.ISSUED, "FR A/61", document=DocumentFacts("FR A/61", Decimal("12.30"))
+    )
+    failed = DocumentOutcome("8", Action.FAILED, "no draft waits for approval")
+    approve_report(review.ApproveReport(outcomes=[issued, failed]), listed=True)
+    text = capsys.readouterr().out
+    assert text.count("FR A/61") == 1
+    assert "no draft waits for approval" in text

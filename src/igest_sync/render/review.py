@@ -89,9 +89,9 @@ def approve_report(report: ApproveReport, *, json_out: bool = False, listed: boo
         for o in report.outcomes:
             style = "red" if o.action == "failed" else None
             number = o.number or ""
-            table.add_row(
-                _cell(o.key), _cell(o.action), _cell(number), _cell(o.detail), style=style
-            )
+            # An issued invoice's detail is its number: said once, in its own column.
+            detail = "" if number and o.detail == number else o.detail
+            table.add_row(_cell(o.key), _cell(o.action), _cell(number), _cell(detail), style=style)
         _show(table)
     for notice in report.notices:
         _show(f"[yellow]note:[/yellow] {_cell(notice)}")
