@@ -185,9 +185,18 @@ def test_reject_deletes_the_draft_and_leaves_the_order_failed_until_resend(ledge
 def test_approve_and_reject_refuse_an_order_without_a_waiting_draft(ledger):
     js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
     run(ledger, js, ig, review=False)
-    refused = review.not_waiting(ledger, 7)
-    assert refused is not None and "final already" in refused.detail
-    assert "knows no invoice work" in review.not_waiting(ledger, 99).detail
+    # Approving an invoice that is final already asks for what is there: not a failure.
+    done = review.not_waiting(ledger, 7)
+    assert done is not None and done.action == Action.ALREADY
+    assert done.detail == f"{done.number} is final already; nothing to approve"
+    assert done.number is not None and done.number.startswith("FR ")
+    # Rejecting it cannot be done: an issued invoice is offset by a credit note.
+    refused = review.not_waiting(ledger, 7, rejecting=True)
+    assert refused is not None and refused.action == Action.FAILED
+    assert "final already" in refused.detail and "igest-sync credit 7" in refused.detail
+    unknown = review.not_waiting(ledger, 99)
+    assert unknown is not None and unknown.action == Action.FAILED
+    assert "knows no invoice work" in unknown.detail
 
 
 def test_a_draft_still_waiting_at_the_deadline_hour_is_a_notice_once_then_reminded(ledger):

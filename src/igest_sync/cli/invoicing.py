@@ -192,7 +192,7 @@ def approve(
             # Named orders: their drafts, and approvals whose answer was lost (looked up again).
             chosen = []
             for order_id in ids:
-                refused = flow.not_waiting(s.ledger, order_id)
+                refused = flow.not_waiting(s.ledger, order_id, rejecting=bool(reject))
                 if refused is None:
                     chosen.append(order_id)
                 else:

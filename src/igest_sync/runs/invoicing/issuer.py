@@ -57,6 +57,7 @@ from igest_sync.runs.invoicing.art53 import guard_for
 from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
 from igest_sync.runs.invoicing.intra_eu import IntraEuCheck, VatCheckPending
+from igest_sync.runs.invoicing.report import finished_document
 from igest_sync.state.ledger import WorkRecord
 from igest_sync.timeutil import lisbon_date
 
@@ -415,17 +416,13 @@ class Issuer:
 
     def already(self, order_id: int, kind: Kind, work: WorkRecord) -> DocumentOutcome:
         """The outcome for work this ledger finished before: nothing is asked of iGEST."""
-        # The work's own document (an order may have several credit notes), else its first.
-        docs = [d for d in self.ledger.documents_for(order_id) if d.kind == kind]
-        doc = next((d for d in docs if d.document_id == work.document_id), None)
-        doc = doc or (docs[0] if docs else None)
-        number = doc.number if doc else work.document_id
+        facts = finished_document(self.ledger, order_id, kind, work)
         return DocumentOutcome(
             str(order_id),
             Action.ALREADY,
-            f"{number} was issued before; nothing issued",
+            f"{facts.number} was issued before; nothing issued",
             kind=kind,
-            document=DocumentFacts(number, doc.gross_total if doc else None),
+            document=facts,
         )
 
     def failed(

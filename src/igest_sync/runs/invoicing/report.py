@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from igest_sync.models import Action, DocumentDraft, DocumentOutcome, Kind
+from igest_sync.models import Action, DocumentDraft, DocumentFacts, DocumentOutcome, Kind
 from igest_sync.runs.report import counted
+
+if TYPE_CHECKING:
+    from igest_sync.state.ledger import Ledger, WorkRecord
 
 
 @dataclass
@@ -107,3 +110,12 @@ class InvoiceReport:
             "quiet": [{"order_id": o.key, "error": o.detail} for o in self.quiet],
             "quiet_notices": list(self.quiet_notices),
         }
+
+
+def finished_document(ledger: Ledger, order_id: int, kind: Kind, work: WorkRecord) -> DocumentFacts:
+    """The document of work the ledger finished: the work's own (an order may have several
+    credit notes), else the order's first of that kind."""
+    docs = [d for d in ledger.documents_for(order_id) if d.kind == kind]
+    doc = next((d for d in docs if d.document_id == work.document_id), None)
+    doc = doc or (docs[0] if docs else None)
+    return DocumentFacts(doc.number if doc else work.document_id, doc.gross_total if doc else None)

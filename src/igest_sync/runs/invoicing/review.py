@@ -45,6 +45,7 @@ from igest_sync.models import (
     WorkState,
 )
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
+from igest_sync.runs.invoicing.report import finished_document
 from igest_sync.runs.invoicing.review_list import (  # noqa: F401 (re-exported: review.waiting_drafts ...)
     DELETED,
     FINALIZED,
@@ -205,15 +206,32 @@ def interrupted_approval(work: WorkRecord | None) -> bool:
     )
 
 
-def not_waiting(ledger: Ledger, order_id: int) -> DocumentOutcome | None:
-    """Why ``order_id`` cannot be approved or rejected (no draft of it waits), or None."""
+def not_waiting(
+    ledger: Ledger, order_id: int, *, rejecting: bool = False
+) -> DocumentOutcome | None:
+    """Why ``order_id`` cannot be approved or rejected (no draft of it waits), or None.
+
+    Approving an invoice that is final already asks for what is there: "already", not a
+    failure. Rejecting it cannot be done (an issued invoice is offset by a credit note)."""
     work = ledger.work(order_id)
     if work is not None and (work.state == WorkState.REVIEW or interrupted_approval(work)):
         return None
+    if work is not None and work.state == WorkState.FINAL and not rejecting:
+        facts = finished_document(ledger, order_id, Kind.INVOICE, work)
+        return DocumentOutcome(
+            str(order_id),
+            Action.ALREADY,
+            f"{facts.number} is final already; nothing to approve",
+            kind=Kind.INVOICE,
+            document=facts,
+        )
     if work is None:
         why = "igest-sync knows no invoice work for it (see igest-sync status)"
     elif work.state == WorkState.FINAL:
-        why = "its invoice is final already"
+        why = (
+            "its invoice is final already, and an issued invoice is never deleted: offset it "
+            f"with `igest-sync credit {order_id} --reason TEXT`"
+        )
     elif work.state == WorkState.FAILED:
         why = f"it failed: {work.error}; issue it with `igest-sync resend {order_id}`"
     else:
