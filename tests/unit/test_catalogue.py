@@ -349,6 +349,9 @@ def test_unlimited_and_one_sided_skus_are_reported_not_written() -> None:
         "I": "only_in_igest",
         "DUP": "duplicate_sku",
     }
+    # A SKU only the shop has: the person is pointed at what creates it in iGEST.
+    only_here = next(o for o in plan.outcomes if o.key == "J")
+    assert "`igest-sync sync-products` creates it" in only_here.detail
 
 
 def test_a_reference_listed_twice_by_igest_is_not_guessed() -> None:

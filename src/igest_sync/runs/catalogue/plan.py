@@ -460,7 +460,8 @@ def plan_stock(
                 CatalogueOutcome(
                     sku,
                     Action.SKIPPED,
-                    "Not in iGEST stock; not created",
+                    "Not in iGEST's stock; left alone (missing in iGEST? `igest-sync "
+                    "sync-products` creates it)",
                     reason="only_in_jumpseller",
                 )
             )
