@@ -114,6 +114,9 @@ def test_a_person_picks_an_ambiguous_match(world):
     assert ledger.issued_elsewhere()[9006].number == "FR QI/6"
     with pytest.raises(UsageError, match="FR QI/99"):
         adopt(world, picks={"FR QI/99": 9005}, dry_run=True)
+    # A mistyped order number is the person's to fix (exit 2), not a service failure.
+    with pytest.raises(UsageError, match="Jumpseller has no order 99999"):
+        adopt(world, picks={"FR QI/5": 99999}, dry_run=True)
 
 
 def test_first_invoice_stops_before_a_day_with_documents_not_ours(world):

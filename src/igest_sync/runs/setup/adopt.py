@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from igest_sync.errors import UsageError
+from igest_sync.errors import NotFound, UsageError
 from igest_sync.fiscal.customer import normalize_nif, order_nif
 from igest_sync.fiscal.mapping import expected_gross
 from igest_sync.models import (
@@ -236,7 +236,14 @@ class AdoptRun:
             elif label(doc) in picks:
                 order_id = picks[label(doc)]
                 if order_id not in orders:
-                    orders[order_id] = self.jumpseller.order(order_id)
+                    try:
+                        orders[order_id] = self.jumpseller.order(order_id)
+                    except NotFound:
+                        raise UsageError(
+                            f"--pick {label(doc)}={order_id}: Jumpseller has no order "
+                            f"{order_id} (404); nothing was recorded.",
+                            hint="Check the order number in Jumpseller.",
+                        ) from None
                     sales[order_id] = orders[order_id]
                 matches.append(Match(doc, SURE, order_id, "chosen by a person (--pick)"))
             else:
