@@ -437,3 +437,26 @@ def test_an_old_order_cancelled_later_is_pointed_out_not_left_silent(world):
     later = InvoiceReport()
     run(wide).credit_cancelled(later)
     assert [o.action for o in later.outcomes] == [Action.ISSUED] and len(notes(igest)) == 1
+
+
+def test_an_order_without_an_invoice_says_why_and_the_adopt_days(world):
+    # Not "DAY-IT-WAS-PAID": what the runs recorded of the order says why it has no invoice.
+    _, ledger, _, _ = world
+    paid = datetime(2026, 10, 27, 10, 12, tzinfo=UTC)
+    skipped = replace(paid_order(9005, paid_at=paid), status="paid")
+    record_order(ledger, skipped, note="paid 2026-10-27, before the start date 2026-11-01")
+    record_order(ledger, paid_order(9006, status="pending_payment"))
+
+    def hint(order_id: int) -> str:
+        with pytest.raises(UsageError) as refused:
+            run(world).credit(order_id, CreditRequest(everything=True), "x", dry_run=True)
+        assert "there is nothing to credit" in refused.value.message
+        return refused.value.hint or ""
+
+    assert hint(9005) == (
+        "It was not invoiced by igest-sync (paid 2026-10-27, before the start date 2026-11-01). "
+        "If another integration (the hosted app) invoiced it, record that invoice first: "
+        "igest-sync adopt --from 2026-10-27 --to 2026-10-27."
+    )
+    assert hint(9006) == "The order is pending payment (as last seen): never invoiced."
+    assert hint(99999).startswith("igest-sync has not seen this order: check the number.")

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from igest_sync.errors import NotFound, UsageError
 from igest_sync.fiscal.credit_identity import RequestIdentity
-from igest_sync.models import DocumentStatus, IssuedDocument, Kind, WorkState
+from igest_sync.models import DocumentStatus, IssuedDocument, Kind, OrderStatus, WorkState
 from igest_sync.references import external_reference, is_credit_reference, key_of_reference
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.credits.report import StoredRequest
 from igest_sync.state.ledger import WorkRecord
+from igest_sync.timeutil import lisbon_date
 
 log = logging.getLogger("igest_sync.invoice")
 
@@ -64,10 +66,32 @@ class CreditHistory:
             raise UsageError(
                 f"Order {order_id} has no final invoice in iGEST ({ref}): there is nothing "
                 "to credit.",
-                hint="If another integration (the hosted app) invoiced it, record that invoice "
-                "first: igest-sync adopt --from DAY-IT-WAS-PAID --to DAY-IT-WAS-PAID.",
+                hint=self._why_no_invoice(order_id),
             )
         return self.igest.get_document(finals[0].id)
+
+    def _why_no_invoice(self, order_id: int) -> str:
+        """What the runs recorded of an order without an invoice, and what to do about it."""
+        record = self.ledger.order(order_id)
+        work = self.ledger.work(order_id)
+        if work is not None and work.state != WorkState.FINAL:
+            return (
+                f"Its invoice is not issued yet ({work.state}): see `igest-sync status --order "
+                f"{order_id}`."
+            )
+        adopt = "If another integration (the hosted app) invoiced it, record that invoice first"
+        if record is None:
+            return (
+                "igest-sync has not seen this order: check the number. "
+                f"{adopt}: igest-sync adopt --from DAY-IT-WAS-PAID --to DAY-IT-WAS-PAID."
+            )
+        if record.status not in (OrderStatus.PAID, OrderStatus.CANCELED) or not record.paid_at:
+            return f"The order is {record.status.replace('_', ' ')} (as last seen): never invoiced."
+        day = lisbon_date(datetime.fromisoformat(record.paid_at)).isoformat()
+        why = f"It was not invoiced by igest-sync ({record.note}). " if record.note else ""
+        if not why and record.status == OrderStatus.CANCELED:
+            why = "It was cancelled before igest-sync invoiced it. "
+        return f"{why}{adopt}: igest-sync adopt --from {day} --to {day}."
 
     def attempts(
         self, order_id: int, identity: RequestIdentity, notes: list[IssuedDocument]
