@@ -159,3 +159,28 @@ def test_a_taxed_order_asks_no_vies(sandbox, ledger):
     )
     assert issuer.issue(domestic).action == Action.ISSUED
     assert vies.bodies == []
+
+
+def test_a_dry_run_says_under_the_draft_that_vies_was_not_asked(tmp_path):
+    # The dry run does not ask VIES: its draft of an exempt intra-EU sale must not read as an
+    # invoice that will surely be issued (VIES may refuse the number, or not answer yet).
+    from datetime import UTC, datetime
+
+    from igest_sync.runs.invoicing.invoice import InvoiceRun
+    from tests.support.configs import fake_config
+    from tests.support.fakes import FakeIgest
+
+    config = fake_config(
+        start_date=date(2026, 11, 1), exemptions={"eu_goods": "M16", "eu_shipping": "M16"}
+    )
+    sale = order()
+    now = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+    with Ledger(tmp_path / "state.db") as ledger:
+        report = InvoiceRun.build(
+            config, ledger, FakeJumpseller(orders=[sale]), FakeIgest(), now=now
+        ).run(dry_run=True)
+    [draft] = report.drafts
+    assert any(
+        "only once VIES confirms ESB12345674" in w and "a dry run does not ask VIES" in w
+        for w in draft.warnings
+    ), draft.warnings

@@ -534,6 +534,14 @@ class InvoiceRun:
                     DocumentOutcome(str(order.id), Action.WOULD_FAIL, text)
                 )
                 continue
+            if vat_number:
+                # Shown under the draft: without it the table reads as a sure invoice.
+                unasked = (
+                    f"Order {order.id}: exempt as an intra-EU supply only once VIES confirms "
+                    f"{vat_number}; a dry run does not ask VIES (the real run does, and an "
+                    "order whose number VIES refuses fails, one VIES cannot check yet waits)"
+                )
+                draft = replace(draft, warnings=(*draft.warnings, unasked))
             report.drafts.append(draft)
             after = f" once VIES confirms {vat_number}" if vat_number else ""
             # Review mode: the run would stop at the checked draft, for `approve`.
