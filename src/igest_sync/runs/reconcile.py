@@ -241,7 +241,7 @@ def compare(
                 report.invoices_checked += 1
             report.problems.append(_unknown(doc, order_id))
 
-    elsewhere_sales: list[int] = []
+    by_source: list[int] = []
     for order in sorted(known.values(), key=lambda o: o.id):
         paid_on = _paid_on(order)
         if paid_on is None:
@@ -256,7 +256,7 @@ def compare(
             continue
         invoices = finals.get((order.id, Kind.INVOICE), [])
         if not invoices and not_invoiced is not None and not_invoiced(order) is not None:
-            elsewhere_sales.append(order.id)
+            by_source.append(order.id)
             continue
         report.orders_checked += 1
         credits = finals.get((order.id, Kind.CREDIT), [])
@@ -264,10 +264,11 @@ def compare(
         report.invoices_checked += len(invoices)
         report.credit_notes_checked += len(credits)
         report.problems += _order_problems(order, paid_on, invoices, credits, store, invoice_from)
-    if elsewhere_sales:
-        ids = ", ".join(map(str, elsewhere_sales))
+    if by_source:
+        # A till sells all day: the first few name the kind, the count says how many.
+        ids = ", ".join(map(str, by_source[:10])) + (", ..." if len(by_source) > 10 else "")
         report.notices.append(
-            f"Not checked: {counted(len(elsewhere_sales), 'order')} ({ids}) from a source "
+            f"Not checked: {counted(len(by_source), 'order')} ({ids}) from a source "
             "igest-sync does not invoice ([invoice] sources; by default the till's sales, "
             "invoiced there)."
         )
