@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tomllib
 import warnings
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -93,6 +93,21 @@ def test_a_date_typed_at_the_prompt_is_the_one_reported(runner, monkeypatch, tmp
     assert "hooks-secret" not in result.output  # asked hidden
     data = tomllib.loads((tmp_path / "home" / "config.toml").read_text(encoding="utf-8"))
     assert data["jumpseller"]["hooks_token"] == "hooks-secret"
+
+
+def test_a_mistyped_url_or_date_is_asked_again_at_once(runner, monkeypatch, tmp_path):
+    # Found at the end, after the last question, it cost every answer typed.
+    monkeypatch.setattr(cli_setup, "_stdin_is_terminal", lambda: True)
+    answers = "shop\n\nKEY-123\nhttp://igest.example.pt/v1\nhttps://igest.example.pt/v1\nK\n\n"
+    answers += "yesterday\n2026-12-01\n\n"
+    result = invoke(runner, "init", input=answers)
+    assert result.exit_code == 0, result.output
+    assert "Error: expected a URL like https://host/path, got 'KEY-123'" in result.output
+    assert "refusing plain http:// for igest.example.pt" in result.output
+    assert "Error: expected a date like 2026-11-01, got 'yesterday'" in result.output
+    data = tomllib.loads((tmp_path / "home" / "config.toml").read_text(encoding="utf-8"))
+    assert data["igest"]["base_url"] == "https://igest.example.pt/v1"
+    assert data["invoice"]["start_date"] == date(2026, 12, 1)
 
 
 def test_yes_asks_nothing_even_on_a_terminal(runner, monkeypatch, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -127,6 +128,7 @@ def init(
         init_values,
         write_config,
     )
+    from igest_sync.config.values import Invalid, normalize_url
     from igest_sync.errors import ConfigError, UsageError
 
     if example:
@@ -161,10 +163,26 @@ def init(
             "--igest-base-url https://api.igest.pt/v1 --igest-integration-key KEY",
         )
 
-    def ask(value: str | None, prompt: str, default: str | None = None) -> str:
+    def ask(
+        value: str | None,
+        prompt: str,
+        default: str | None = None,
+        check: Callable[[str], object] | None = None,
+    ) -> str:
         if value is not None or not interactive:
             return value if value is not None else default or ""
-        return typer.prompt(prompt, default=default)
+
+        def checked(answer: str) -> str:
+            # A typing mistake is asked again at once, not found after the last question
+            # with every answer lost.
+            if check is not None:
+                try:
+                    check(answer)
+                except Invalid as exc:
+                    raise typer.BadParameter(str(exc)) from None
+            return answer
+
+        return str(typer.prompt(prompt, default=default, value_proc=checked))
 
     def ask_secret(value: str | None, prompt: str, env_var: str) -> str | None:
         if value is not None or not interactive:
@@ -189,14 +207,17 @@ def init(
     token = ask_secret(
         jumpseller_auth_token, "Jumpseller auth token", "IGEST_SYNC_JUMPSELLER_AUTH_TOKEN"
     )
-    igest_url = ask(igest_base_url, "iGEST API base URL")
+    igest_url = ask(igest_base_url, "iGEST API base URL", check=normalize_url)
     igest_key = ask(
         igest_integration_key, "iGEST integration key (Entidade > Configurar > Integrações)"
     )
     code = ask_secret(igest_security_code, "iGEST security code", "IGEST_SYNC_IGEST_SECURITY_CODE")
     today = default_start_date().isoformat()
     first_day = ask(
-        start_date, "First day to invoice (orders paid before it are never invoiced)", today
+        start_date,
+        "First day to invoice (orders paid before it are never invoiced)",
+        today,
+        check=_a_date,
     )
     chosen = parse_date(first_day, "--start-date")
     assert chosen is not None
@@ -262,6 +283,15 @@ def init(
     given = state_of().config_path
     config_flag = f" --config {_quoted(str(given))}" if given else ""
     say(f"Next: igest-sync{config_flag} check")
+
+
+def _a_date(answer: str) -> date:
+    from igest_sync.config.values import Invalid
+
+    try:
+        return date.fromisoformat(answer)
+    except ValueError:
+        raise Invalid(f"expected a date like 2026-11-01, got {answer!r}") from None
 
 
 def _init_for_sandbox(path: Path, url: str, start_date: str | None, *, force: bool) -> None:
