@@ -198,6 +198,50 @@ def test_reconcile_and_status_count_the_adopted_invoices(world):
     assert ledger.work(9004, Kind.INVOICE).external_reference.startswith("elsewhere:")
 
 
+def test_orders_an_undecided_document_may_invoice_are_never_issued_by_a_run(world):
+    # adopt left FR QI/5 and QI/6 undecided (two consumers, same day and total). A backfill
+    # from October (the start date moved back) must not give 9005 and 9006 second invoices.
+    from dataclasses import replace
+
+    sb, config, ledger, js, ig = world
+    adopt(world, last=NOW.date(), confirm=lambda r: True)  # October and the switch's days
+    early = replace(config, invoice=replace(config.invoice, start_date=date(2026, 10, 1)))
+
+    def backfill(**kw):
+        return InvoiceRun.build(early, ledger, js, ig, now=NOW).run(since=OCTOBER[0], **kw)
+
+    def issued_to_the_twins() -> list:
+        return [
+            d
+            for d in sb.igest.documents
+            if d["status"] == "final"
+            and str(d.get("external_reference") or "").endswith((":9005", ":9006"))
+        ]
+
+    preview = {o.key: o for o in backfill(dry_run=True).outcomes}
+    assert preview["9005"].action == Action.WOULD_FAIL
+    report = backfill()
+    held = {o.key: o for o in report.outcomes if o.key in ("9005", "9006")}
+    assert {o.action for o in held.values()} == {Action.FAILED}
+    assert "FR QI/5 of 2026-10-27, not issued by igest-sync, may be its invoice" in (
+        held["9005"].detail
+    )
+    assert "--pick 'FR QI/5=9005'" in held["9005"].detail
+    assert "igest-sync resend 9005" in held["9005"].detail
+    assert issued_to_the_twins() == []
+    # The person decides: each document is that order's invoice.
+    adopt(world, picks={"FR QI/5": 9005}, confirm=lambda r: True)
+    adopt(world, picks={"FR QI/6": 9006}, confirm=lambda r: True)
+    assert {ledger.issued_elsewhere()[i].number for i in (9005, 9006)} == {"FR QI/5", "FR QI/6"}
+    again = backfill()
+    twins = [o for o in again.outcomes if o.key in ("9005", "9006")]
+    assert [(o.key, o.action) for o in twins] == [
+        ("9005", Action.ALREADY),
+        ("9006", Action.ALREADY),
+    ]
+    assert issued_to_the_twins() == []
+
+
 def test_the_digest_counts_adopted_invoices_apart_from_those_issued(world):
     from igest_sync.alerts.digest import build_digest, digest_lines
 

@@ -47,7 +47,7 @@ from igest_sync.runs.invoicing.issuer import CrashHook
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
-from igest_sync.runs.setup.adopt import guard_first_run
+from igest_sync.runs.setup.adopt import guard_first_run, undecided_invoice
 from igest_sync.runs.setup.seal import seal_reminder
 from igest_sync.runs.setup.status import STORE_NAME_AT, remember_store_name
 from igest_sync.runs.wiring import wire
@@ -509,6 +509,10 @@ class InvoiceRun:
                         f"paid, then {now} before it was invoiced: no document would be issued",
                     )
                 )
+                continue
+            undecided = undecided_invoice(self.ledger, order.id)
+            if undecided is not None:
+                report.outcomes.append(DocumentOutcome(str(order.id), Action.WOULD_FAIL, undecided))
                 continue
             try:
                 draft = build_document(

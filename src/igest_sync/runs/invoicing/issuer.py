@@ -58,6 +58,7 @@ from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
 from igest_sync.runs.invoicing.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.runs.invoicing.report import finished_document
+from igest_sync.runs.setup.adopt import undecided_invoice
 from igest_sync.state.ledger import WorkRecord
 from igest_sync.timeutil import lisbon_date
 
@@ -143,6 +144,9 @@ class Issuer:
                     else order.status.replace("_", " ")
                 )
                 raise _NoLongerPaid(f"paid, then {now} before it was invoiced: not issued")
+            held = None if force_lookup else undecided_invoice(self.ledger, order.id)
+            if held is not None:  # `resend` (force_lookup) is the person's decision
+                raise OrderRejected(order.id, held)
             draft = build_document(
                 order, self.settings, store=self.store, issue_date=self.today, override=override
             )

@@ -57,6 +57,10 @@ FINAL_CONSUMER = "999999990"
 # Orders created this long before the period and paid in it are among its sales.
 ORDER_LOOKBACK = timedelta(days=30)
 REVIEWED_KEY = "adopt_reviewed"  # meta: the periods a person reviewed with `adopt`
+# meta: the documents not ours that `adopt` could not tie to one order, by number, with their
+# day and candidate orders. Until a person decides, no run issues those orders an invoice:
+# one of the documents is theirs already.
+UNDECIDED_KEY = "adopt_undecided"
 
 SURE, AMBIGUOUS, UNMATCHED, ADOPTED = "sure", "ambiguous", "unmatched", "adopted"
 VERDICTS = (SURE, AMBIGUOUS, UNMATCHED, ADOPTED)
@@ -215,6 +219,7 @@ class AdoptRun:
         # only the days up to today are reviewed, or a first run would pass their documents.
         if first <= today:
             remember_reviewed(self.ledger, first, min(last, today))
+            remember_undecided(self.ledger, first, min(last, today), report.matches)
         return report
 
     # -- matching -------------------------------------------------------------------------------
@@ -369,6 +374,41 @@ def reviewed_periods(ledger: Ledger) -> list[tuple[date, date]]:
 def remember_reviewed(ledger: Ledger, first: date, last: date) -> None:
     periods = reviewed_periods(ledger) + [(first, last)]
     ledger.set_meta(REVIEWED_KEY, json.dumps([[a.isoformat(), b.isoformat()] for a, b in periods]))
+
+
+def remember_undecided(ledger: Ledger, first: date, last: date, matches: list[Match]) -> None:
+    """Keep the period's ambiguous documents (those of earlier reviews of other days stay)."""
+    raw = ledger.get_meta(UNDECIDED_KEY)
+    kept = {
+        number: entry
+        for number, entry in (json.loads(raw) if raw else {}).items()
+        if not first <= date.fromisoformat(entry["date"]) <= last
+    }
+    for m in matches:
+        if m.verdict == AMBIGUOUS and m.document.date is not None and m.candidates:
+            kept[label(m.document)] = {
+                "date": m.document.date.isoformat(),
+                "orders": sorted(m.candidates),
+            }
+    ledger.set_meta(UNDECIDED_KEY, json.dumps(kept, sort_keys=True))
+
+
+def undecided_invoice(ledger: Ledger, order_id: int) -> str | None:
+    """Why ``order_id`` is not issued an invoice by a run: a document not ours that ``adopt``
+    could not tie to one order may be its invoice already (a person decides), or None."""
+    raw = ledger.get_meta(UNDECIDED_KEY)
+    for number, entry in sorted((json.loads(raw) if raw else {}).items()):
+        if order_id in entry["orders"]:
+            day = entry["date"]
+            others = [str(o) for o in entry["orders"] if o != order_id]
+            fits = f" (order {', '.join(others)} fits it too)" if others else ""
+            return (
+                f"{number} of {day}, not issued by igest-sync, may be its invoice already{fits}: "
+                "not issued, so as never to invoice it twice. If it is, record it: igest-sync "
+                f"adopt --from {day} --to {day} --pick '{number}={order_id}'; if it is not, "
+                f"`igest-sync resend {order_id}` issues ours"
+            )
+    return None
 
 
 def guard_first_run(
