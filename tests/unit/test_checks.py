@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -106,6 +106,22 @@ def test_all_good():
     }
     store = by_name(results)["Jumpseller store"]
     assert "Loja" in store.detail and "EUR" in store.detail
+
+
+def test_a_start_date_to_come_is_a_warning_naming_it():
+    # Kept (a store set up ahead), but said: a mistyped year would leave every sale until then
+    # without its invoice, and no run would say so.
+    ahead = make_config(invoice={"start_date": date(2027, 1, 1)})
+    warned = by_name(run_checks(ahead, shop(), account(), now=NOW))
+    start = warned["First day invoiced ([invoice] start_date)"]
+    assert start.ok and start.warning
+    assert start.detail == (
+        "2027-01-01 is after today (2026-11-27): nothing paid before it is ever invoiced"
+    )
+    today = make_config(invoice={"start_date": NOW.date()})
+    assert "First day invoiced ([invoice] start_date)" not in by_name(
+        run_checks(today, shop(), account(), now=NOW)
+    )
 
 
 def test_wrong_jumpseller_credentials_fail_that_check_only():
