@@ -77,6 +77,7 @@ def test_on_a_terminal_the_prompts_show_defaults_and_suggest_the_environment(
     assert "Jumpseller auth token (hidden):" in result.output
     assert "set IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN instead" in text
     assert f"First day invoiced: {today} (today, the default" in result.output
+    assert "is a day to come" not in result.output
     assert f"Next: igest-sync --config '{config}' check" in result.output
     data = tomllib.loads(config.read_text(encoding="utf-8"))
     assert "auth_token" not in data["jumpseller"] and "security_code" not in data["igest"]
@@ -89,6 +90,7 @@ def test_a_date_typed_at_the_prompt_is_the_one_reported(runner, monkeypatch, tmp
     result = invoke(runner, "init", *FLAGS, input=f"tok\ncode\n{typed}\nhooks-secret\n")
     assert result.exit_code == 0, result.output
     assert f"First day invoiced: {typed} (your answer" in result.output
+    assert f"Note: {typed} is a day to come: nothing paid before it" in result.output
     assert "Next: igest-sync check" in result.output
     assert "hooks-secret" not in result.output  # asked hidden
     data = tomllib.loads((tmp_path / "home" / "config.toml").read_text(encoding="utf-8"))

@@ -262,6 +262,12 @@ def init(
     else:
         how = "your answer"
     say(f"First day invoiced: {chosen.isoformat()} ({how}; [invoice] start_date).")
+    if chosen.isoformat() > today:
+        # Set up ahead, or a mistyped year: either way, said while it can still be changed.
+        typer.echo(
+            f"Note: {chosen.isoformat()} is a day to come: nothing paid before it is ever "
+            "invoiced, so no run issues anything until then."
+        )
     if review:
         # How a new store starts: look at the first invoices before they exist, then let go.
         say(
