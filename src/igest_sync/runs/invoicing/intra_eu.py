@@ -62,8 +62,7 @@ class IntraEuCheck:
             self.ledger.record_vies_check(check)
         wait = vies_verdict(order.id, check)
         if wait is not None:
-            log.warning("Order %s waits: %s", order.id, wait)
-            raise VatCheckPending(wait)
+            raise VatCheckPending(wait)  # logged once, with the outcome, by the issuer
         return check
 
     def _ask(self, order_id: int, number: str) -> ViesCheck:
