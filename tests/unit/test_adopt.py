@@ -185,6 +185,11 @@ def test_reconcile_and_status_count_the_adopted_invoices(world):
     assert missing[9004].documents == ("FR QI/4",) and not missing[9004].fixable
     assert "igest-sync adopt --from 2026-10-20 --to 2026-10-20" in (missing[9004].hint or "")
     assert missing[9005].documents == ("FR QI/5", "FR QI/6")  # either may be its invoice
+    # Said once for both, with the pick adopt needs for a document it cannot decide alone.
+    assert missing[9005].detail.count("may be its invoice") == 1
+    assert "FR QI/5 of 2026-10-27, FR QI/6 of 2026-10-27" in missing[9005].detail
+    assert "--pick 'FR QI/5=9005'" in (missing[9005].hint or "")
+    assert "--pick" not in (missing[9004].hint or "")  # a sure match: adopt records it
     fixed = reconcile(early, js, ig, ledger).run(Period(*OCTOBER), fix=True)
     assert fixed.fixes == [] and len(sb.igest.documents) == 9  # nothing issued twice
     adopt(world, confirm=lambda r: True)

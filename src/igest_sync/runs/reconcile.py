@@ -492,7 +492,7 @@ class ReconcileRun:
         """A missing invoice that a document not ours of the period may be (the hosted app's,
         one made by hand: same order number, or same total, day and customer) is pointed at,
         and left to ``adopt``: ``--fix`` would issue a second invoice."""
-        from igest_sync.runs.setup.adopt import AMBIGUOUS, SURE, foreign, label, match_one
+        from igest_sync.runs.setup.adopt import AMBIGUOUS, SURE, Match, foreign, label, match_one
 
         missing = {p.order_id: i for i, p in enumerate(report.problems) if p.kind == MISSING}
         if not missing:
@@ -503,6 +503,7 @@ class ReconcileRun:
             if o.completed_at is not None and o.status in (OrderStatus.PAID, OrderStatus.CANCELED)
         }
         nif_field = self.settings.nif_field
+        found: dict[int, list[tuple[IssuedDocument, Match]]] = {}
         for doc in documents:
             if not foreign(doc) or doc.id in self._elsewhere:
                 continue
@@ -510,20 +511,33 @@ class ReconcileRun:
             if match.verdict not in (SURE, AMBIGUOUS):
                 continue
             for order_id in (match.order_id,) if match.order_id else match.candidates:
-                if order_id not in missing:
-                    continue
-                index = missing[order_id]
-                problem = report.problems[index]
-                day = doc.date.isoformat() if doc.date else ""
-                report.problems[index] = replace(
-                    problem,
-                    detail=f"{problem.detail}; but {label(doc)} of {day}, not issued by "
-                    f"igest-sync, may be its invoice ({match.how})",
-                    documents=(*problem.documents, label(doc)),
-                    hint=f"if it is, record it: igest-sync adopt --from {day} --to {day}; "
-                    f"else igest-sync resend {order_id}",
-                    elsewhere=True,
-                )
+                if order_id in missing:
+                    found.setdefault(order_id, []).append((doc, match))
+        # One sentence per order, however many documents may be its invoice.
+        for order_id, pairs in found.items():
+            index = missing[order_id]
+            problem = report.problems[index]
+            days = sorted({d.date.isoformat() for d, _ in pairs if d.date}) or [""]
+            named = ", ".join(
+                f"{label(d)} of {d.date.isoformat() if d.date else '?'}" for d, _ in pairs
+            )
+            how = "; ".join(dict.fromkeys(m.how for _, m in pairs))
+            one = len(pairs) == 1
+            # A sure match is recorded by adopt itself; any other needs the person's pick.
+            pick = (
+                ""
+                if one and pairs[0][1].verdict == SURE
+                else (f" --pick '{label(pairs[0][0])}={order_id}'")
+            )
+            report.problems[index] = replace(
+                problem,
+                detail=f"{problem.detail}; but {named}, not issued by igest-sync, may be its "
+                f"invoice ({how})",
+                documents=(*problem.documents, *(label(d) for d, _ in pairs)),
+                hint=f"if {'it is' if one else 'one of them is'}, record it: igest-sync adopt "
+                f"--from {days[0]} --to {days[-1]}{pick}; else igest-sync resend {order_id}",
+                elsewhere=True,
+            )
 
     def _compare(
         self, orders: dict[int, Order], documents: list[IssuedDocument], period: Period
