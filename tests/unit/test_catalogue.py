@@ -233,6 +233,8 @@ def test_update_changes_only_the_fields_that_differ() -> None:
     assert steps["A"].changes == {"description": "Caneca azul"}
     # B keeps its 13 % rate, and its net price is the store price without 13 %.
     assert steps["B"].changes == {"price": D("21.769912")}
+    # Said with the shop's price too: a 6-decimal net price alone is no price a person knows.
+    assert steps["B"].summary == ("net price 20.000000 -> 21.769912 (22.60 -> 24.60 with 13 % VAT)")
     # 10 and 10.000000 are the same price: C is unchanged.
     assert [(o.key, o.action) for o in plan.outcomes] == [("C", "unchanged")]
 

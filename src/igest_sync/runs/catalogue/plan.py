@@ -277,12 +277,23 @@ def _describe_changes(changes: Mapping[str, object], product: IgestProduct) -> s
     parts = []
     for key, new in changes.items():
         old = getattr(product, key)
-        parts.append(
-            f"{key} {old!r} -> {new!r}"
-            if key in ("description", "barcode")
-            else f"{key} {old} -> {new}"
-        )
+        if key == "price":
+            # iGEST keeps net prices to 6 decimals; the shop's price with VAT is what a
+            # person recognises.
+            rate = product.vat_rate
+            before, after = _with_vat(old, rate), _with_vat(new, rate)
+            percent = f"{rate.normalize():f}"
+            parts.append(f"net price {old} -> {new} ({before} -> {after} with {percent} % VAT)")
+        elif key in ("description", "barcode"):
+            parts.append(f"{key} {old!r} -> {new!r}")
+        else:
+            parts.append(f"{key} {old} -> {new}")
     return "; ".join(parts)
+
+
+def _with_vat(net: object, rate: Decimal) -> str:
+    gross = Decimal(str(net)) * (100 + rate) / 100
+    return f"{gross.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):.2f}"
 
 
 def index_igest_products(products: Iterable[IgestProduct]) -> dict[str, IgestProduct]:
