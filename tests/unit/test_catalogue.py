@@ -184,6 +184,8 @@ def test_plan_creates_only_the_skus_missing_in_igest() -> None:
         a.barcode,
     ) == ("A", "Caneca", "P", D("10.000000"), D("23"), None, "5601")
     assert (b.type, b.price, b.barcode) == ("S", D("8.130081"), None)
+    steps = {a.sku: a for a in plan.writes}
+    assert steps["A"].summary == "type P, net 10.000000 (12.30 with VAT), VAT 23 %"
     assert [o.key for o in plan.outcomes] == ["C"]
     assert plan.outcomes[0].action == "unchanged"
 

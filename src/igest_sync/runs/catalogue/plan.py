@@ -270,7 +270,8 @@ def _describe_draft(draft: IgestProductDraft) -> str:
     vat = f"VAT {draft.vat_rate} %"
     if draft.exemption_code:
         vat += f" ({draft.exemption_code})"
-    return f"type {draft.type}, net {draft.price}, {vat}"
+    shop = f" ({_with_vat(draft.price, draft.vat_rate)} with VAT)" if draft.vat_rate else ""
+    return f"type {draft.type}, net {draft.price}{shop}, {vat}"
 
 
 def _describe_changes(changes: Mapping[str, object], product: IgestProduct) -> str:
