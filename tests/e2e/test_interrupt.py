@@ -3,6 +3,11 @@ that the next run finishes the rest."""
 
 from __future__ import annotations
 
+import signal
+import time
+
+import pytest
+
 from igest_sync.cli import app
 from igest_sync.cli.session import run_app
 from igest_sync.runs.invoicing import invoice as invoice_run
@@ -25,3 +30,28 @@ def test_ctrl_c_during_invoice_says_what_was_issued_and_logs_it(cli, monkeypatch
     )
     assert expected in err
     assert "2 orders not issued yet" in cli.log_text()
+
+
+@pytest.mark.real_day
+@pytest.mark.slow(4)
+def test_sigterm_during_invoice_stops_it_as_ctrl_c_does_and_the_next_run_ends_it(sandbox, cli):
+    # A service manager's stop, a timeout or a shutdown: Python's default would end the run
+    # at once, and the log would never say so.
+    from tests.e2e.test_invoice_e2e import _assert_exactly_once, _finals
+
+    sandbox.igest_app.latency = 0.2  # keep the run busy while it is stopped
+    sandbox.load_generated({"orders": 30})
+    run = cli.start("invoice")
+    deadline = time.monotonic() + 60
+    while len(_finals(sandbox)) < 2 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    run.send_signal(signal.SIGTERM)
+    code = run.wait(timeout=60)
+    err = " ".join(run.stderr.read().split())
+    assert code == 143, err
+    assert "Stopped by SIGTERM: " in err and "documents issued by this run" in err
+    assert "The next `igest-sync invoice` finishes them; nothing is issued twice." in err
+    assert "Stopped by SIGTERM: " in cli.log_text()
+    sandbox.igest_app.latency = 0.0
+    assert cli("invoice").code == 0
+    _assert_exactly_once(sandbox)

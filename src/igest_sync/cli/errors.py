@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from igest_sync.cli.plumbing import ClickException, ClickUsageError, CliState, interrupted
+from igest_sync.cli.plumbing import (
+    ClickException,
+    ClickUsageError,
+    CliState,
+    interrupted,
+    stop_on_sigterm,
+)
 from igest_sync.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -70,8 +76,7 @@ def run_app(app: Any, args: Sequence[str]) -> int:
         render.current().err.print("Aborted.")
         return 1
     except KeyboardInterrupt as exc:  # before or after a command (Group.invoke has the rest)
-        interrupted(exc)
-        return 130
+        return interrupted(exc)
     except BrokenPipeError:
         # `igest-sync status | head`: the reader left; nothing is wrong with the run.
         import os
@@ -92,4 +97,5 @@ def run_app(app: Any, args: Sequence[str]) -> int:
 
 
 def main(app: Any, argv: Sequence[str] | None = None) -> None:
+    stop_on_sigterm()
     sys.exit(run_app(app, sys.argv[1:] if argv is None else argv))

@@ -265,18 +265,45 @@ class Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:
-            interrupted(exc)
-            raise typer.Exit(130) from None
+            raise typer.Exit(interrupted(exc)) from None
 
 
-def interrupted(exc: KeyboardInterrupt) -> None:
-    """Ctrl-C: an invoice run says what it issued and what the next run finishes
-    (RunInterrupted); any other command just that it stopped."""
+# The SIGTERM this process received, if any (appended by the handler: no lock is taken there).
+TERMINATED: list[int] = []
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (a service manager's stop, a timeout, a shutdown) stops a command as Ctrl-C
+    does: the documents in flight finish, and what was issued is said and logged. Python's
+    default would end the process at once without a word in the log. ``serve`` and
+    ``sandbox`` install their own handler when they start. Only the main thread can."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if TERMINATED:
+            return  # stopping already: the documents in flight are let finish
+        TERMINATED.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def interrupted(exc: KeyboardInterrupt) -> int:
+    """Ctrl-C or SIGTERM: an invoice run says what it issued and what the next run finishes
+    (RunInterrupted); any other command just that it stopped. Returns the exit code: 130, or
+    143 for SIGTERM, as a shell counts them."""
     from igest_sync import render
 
     message = getattr(exc, "message", None) or "Interrupted."
+    if TERMINATED:
+        message = "Stopped by SIGTERM" + message.removeprefix("Interrupted")
     log.warning("%s", message)
     render.current().err.print(message, soft_wrap=False)
+    return 143 if TERMINATED else 130
 
 
 # -- parsing ---------------------------------------------------------------------------------
