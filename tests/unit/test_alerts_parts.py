@@ -3,6 +3,7 @@ receiver), what chat may carry, the digest's schedule in Lisbon time, the spool.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -262,6 +263,11 @@ def test_digest_counts_the_period_and_what_is_open(tmp_path):
     }
     lines = digest_lines(report)
     assert "Failures still open: 1" in lines and "Last good run: never (last run: never)" in lines
+    assert any(line.endswith(", 30 h ago)") for line in lines), lines
+    # Weeks late is said in days, not as 423.7 h.
+    late = {**report.oldest_without_document, "hours": 423.7}
+    later = digest_lines(replace(report, oldest_without_document=late))
+    assert any(line.endswith(", 17.7 days ago)") for line in later), later
 
 
 # -- the spool ----------------------------------------------------------------------------------

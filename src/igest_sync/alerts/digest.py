@@ -201,7 +201,7 @@ def digest_lines(report: DigestReport) -> list[str]:
     lines.append(
         "Oldest paid order without a document: "
         + (
-            f"{oldest['order_id']} (paid {_local(oldest['paid_at'])}, {oldest['hours']} h ago)"
+            f"{oldest['order_id']} (paid {_local(oldest['paid_at'])}, {_ago(oldest['hours'])})"
             if oldest
             else "none"
         )
@@ -272,3 +272,11 @@ def message_from_json(text: str) -> Message:
     data = json.loads(text)
     data["items"] = tuple(data.get("items") or ())
     return Message(**data)
+
+
+def _ago(hours: float) -> str:
+    """How long a paid order has waited, as a person counts it: hours within two days, then
+    days (an invoice is due on the payment day, so either way it is late)."""
+    if hours < 48:
+        return f"{hours:g} h ago"
+    return f"{hours / 24:.1f} days ago"
