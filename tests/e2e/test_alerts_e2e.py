@@ -81,12 +81,15 @@ def test_channels_down_then_back_deliver_exactly_once(sandbox, tmp_path, smtp, c
     chat.status = 200
     back = cli("invoice")
     assert back.code == 1  # the stuck order is still not issued
+    # Named as the merchant knows the store (its name, as the runs read it from Jumpseller),
+    # not by the API login; the body gives both.
+    login = sandbox.credentials["jumpseller"]["login"]
     assert [m.message["Subject"] for m in smtp.messages()] == [
-        (
-            f"igest-sync {sandbox.credentials['jumpseller']['login']}: Order {bad}: "
-            "the invoice was not issued"
-        )
+        f"igest-sync Loja do Azulejo: Order {bad}: the invoice was not issued"
     ]
+    assert f"for the store Loja do Azulejo ({login}) needs a person" in smtp.messages()[0].part(
+        "plain"
+    )
     assert len(chat.posts) == 1
     assert cli("invoice").code == 1  # still not issued (the bad NIF waits for a person)
     assert len(smtp.messages()) == 1 and len(chat.posts) == 1

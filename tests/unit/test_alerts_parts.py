@@ -172,6 +172,20 @@ def test_each_webhook_format_posts_one_compact_message(chat, fmt):
     assert "Ana Silva" not in post.body.decode()
 
 
+def test_the_message_names_the_store_as_a_person_knows_it():
+    # The config's store code is Jumpseller's API login unless set: a random string to read.
+    named = compose(
+        [event(1)], store="x7k2q", store_name="Loja do Azulejo", include_customer=False,
+        chat_format="json",
+    )  # fmt: skip
+    assert named.subject.startswith("igest-sync Loja do Azulejo: Order 1")
+    assert "for the store Loja do Azulejo (x7k2q) needs a person" in named.text
+    assert "Loja do Azulejo (x7k2q)" in named.html and named.chat.startswith("igest-sync Loja")
+    unnamed = compose([event(1)], store="x7k2q", include_customer=False, chat_format="json")
+    assert unnamed.subject.startswith("igest-sync x7k2q: Order 1")
+    assert "for the store x7k2q needs a person" in unnamed.text
+
+
 def test_a_webhook_error_names_the_host_never_the_url(chat):
     chat.status = 404
     message = compose([event(1)], store="loja", include_customer=False, chat_format="json")

@@ -51,11 +51,19 @@ def subject_for(events: list[Event], store: str) -> str:
 
 
 def compose(
-    events: list[Event], *, store: str, include_customer: bool, chat_format: str
+    events: list[Event],
+    *,
+    store: str,
+    include_customer: bool,
+    chat_format: str,
+    store_name: str | None = None,
 ) -> Message:
-    """The message for ``events`` (at least one), every event listed."""
-    subject = subject_for(events, store)
-    lines = [f"igest-sync for the store {store} needs a person:", ""]
+    """The message for ``events`` (at least one), every event listed. ``store``: the config's
+    store code (the Jumpseller login unless set); ``store_name``: the store's name, as the runs
+    last read it from Jumpseller, which a person knows it by."""
+    subject = subject_for(events, store_name or store)
+    called = f"{store_name} ({store})" if store_name and store_name != store else store
+    lines = [f"igest-sync for the store {called} needs a person:", ""]
     rows = []
     for event in events:
         who = f" — {event.customer}" if include_customer and event.customer else ""
@@ -84,7 +92,7 @@ def compose(
         for h in ("Order", "Amount", *(["Customer"] if include_customer else []), "What", "Why")
     )
     body = (
-        f"<html><body><p>igest-sync for the store <b>{html.escape(store)}</b> needs a "
+        f"<html><body><p>igest-sync for the store <b>{html.escape(called)}</b> needs a "
         f'person:</p><table border="1" cellpadding="4" style="border-collapse:collapse">'
         f"<tr>{head}<th>Fix</th></tr>{''.join(rows)}</table>"
         "<p>All of them: <code>igest-sync status</code></p></body></html>"
@@ -100,7 +108,7 @@ def compose(
         }
         for e in events
     )
-    chat = chat_text(events, store=store, limit=CHAT_LIMITS.get(chat_format, 3800))
+    chat = chat_text(events, store=store_name or store, limit=CHAT_LIMITS.get(chat_format, 3800))
     return Message(subject, "\n".join(lines) + "\n", body, chat, items)
 
 

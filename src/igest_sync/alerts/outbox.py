@@ -39,6 +39,7 @@ from igest_sync.alerts.webhook import send_webhook
 from igest_sync.errors import AlertError, ApiError
 from igest_sync.redact import redact
 from igest_sync.state.alerts import AlertRow
+from igest_sync.state.meta import STORE_NAME
 
 if TYPE_CHECKING:
     from igest_sync.config import Config
@@ -213,8 +214,13 @@ class _LedgerOutbox:
     def failed(self, ids: list[int], error: str) -> None:
         self.ledger.mark_alerts_failed(ids, error)
 
+    def store_name(self) -> str | None:
+        return self.ledger.get_meta(STORE_NAME)
 
-def _batches(config: Config, rows: list[AlertRow]) -> list[tuple[list[AlertRow], Message, str]]:
+
+def _batches(
+    config: Config, rows: list[AlertRow], store_name: str | None
+) -> list[tuple[list[AlertRow], Message, str]]:
     """One message for all the events, one per digest: (rows, message, its stable key)."""
     batches = []
     alerts = [r for r in rows if r.kind != DIGEST]
@@ -223,6 +229,7 @@ def _batches(config: Config, rows: list[AlertRow]) -> list[tuple[list[AlertRow],
         message = compose(
             events,
             store=config.jumpseller.store,
+            store_name=store_name,
             include_customer=config.alerts.include_customer,
             chat_format=config.alerts.webhook_format,
         )
@@ -255,7 +262,8 @@ def _send_unsent(
     calling thread, only for what a channel confirmed."""
     secrets = config.secrets()
     results: dict[tuple[str, int], str | None] = {}  # (channel, batch) -> error or None
-    plans = {c: _batches(config, outbox.unsent(c)) for c in config.alerts.channels}
+    name = outbox.store_name()
+    plans = {c: _batches(config, outbox.unsent(c), name) for c in config.alerts.channels}
 
     def work(channel: str) -> None:
         send = _sender(config, channel)

@@ -48,6 +48,10 @@ class SpoolOutbox:
         self.path = path
         self.rows = _load(path)
 
+    def store_name(self) -> str | None:
+        """Not known without the state file (the spool stands in for it)."""
+        return None
+
     def last_alert_at(self, base_key: str) -> datetime | None:
         times = [r.created_at for r in self.rows if r.base_key == base_key]
         return datetime.fromisoformat(max(times)) if times else None

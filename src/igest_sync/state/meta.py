@@ -12,6 +12,10 @@ from datetime import date
 
 from igest_sync.state.base import Params, Store
 
+# The store's name (Jumpseller's GET /store/info.json), remembered by the runs that talk to
+# Jumpseller: `status` titles its report by it and the alerts name the store by it.
+STORE_NAME = "store_name"
+
 # The checkpoint moves forwards only, even if another process moved it meanwhile.
 ADVANCE_CHECKPOINT = (
     "INSERT INTO meta(key, value) VALUES('last_order_id', ?) "

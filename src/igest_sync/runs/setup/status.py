@@ -13,6 +13,7 @@ from igest_sync.runs.report import counted
 from igest_sync.runs.services import JumpsellerApi
 from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK, Degraded
 from igest_sync.state.ledger import DocumentRecord, Ledger, OrderRecord, WorkRecord
+from igest_sync.state.meta import STORE_NAME
 
 # How far an invoice's final credit notes go (``credit_state`` in --json).
 CREDITED = "credited"
@@ -20,9 +21,7 @@ PARTLY_CREDITED = "partly credited"
 
 DEFAULT_LIMIT = 20  # the newest documents shown when nothing else is asked for
 
-# The store's name (GET /store/info.json), remembered by the runs that talk to Jumpseller so
-# that `status`, which contacts no service, titles the report by it; asked again weekly.
-STORE_NAME = "store_name"
+# The store's name (state/meta.py) is asked again weekly: `status` contacts no service.
 STORE_NAME_AT = "store_name_at"
 STORE_NAME_MAX_AGE = timedelta(days=7)
 
