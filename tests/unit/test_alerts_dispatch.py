@@ -314,14 +314,17 @@ def test_notices_are_alerts_once_then_reminders(tmp_path, ledger, chat):
 
 def test_the_scheduled_digest_goes_once_after_digest_hour_lisbon(tmp_path, ledger, smtp, chat):
     config = make_config(tmp_path, smtp, chat, digest='"daily"', digest_hour=8)
+    ledger.set_meta("store_name", "Loja do Azulejo")  # as a run read it from Jumpseller
     winter_morning = datetime(2026, 11, 27, 7, 59, tzinfo=UTC)  # Lisbon is UTC in winter
     assert dispatch(ledger, config, now=winter_morning).recorded == 0
     sent = dispatch(ledger, config, now=winter_morning + timedelta(minutes=2))
     assert sent.sent == {"email": 1, "webhook": 1}
     assert dispatch(ledger, config, now=winter_morning + timedelta(hours=3)).recorded == 0
     [mail] = smtp.messages()
-    assert "digest to 2026-11-27" in mail.message["Subject"]
+    subject = str(mail.message["Subject"]).strip()  # folded after "Subject:" (RFC 5322)
+    assert subject.startswith("igest-sync Loja do Azulejo: digest to 2026-11-27")
     assert "Documents issued: 0" in mail.part("plain")
+    assert f"digest for the store Loja do Azulejo ({config.jumpseller.store})" in mail.part("plain")
     assert mail.message.get_content_type() == "multipart/alternative"
 
 

@@ -219,10 +219,14 @@ def digest_lines(report: DigestReport) -> list[str]:
     return lines
 
 
-def digest_message(report: DigestReport, config: Config) -> Message:
-    store = config.jumpseller.store
+def digest_message(report: DigestReport, config: Config, store_name: str | None = None) -> Message:
+    """The digest as a message; the store named as in the alerts (``store_name``, as the runs
+    last read it from Jumpseller, with the config's store code beside it in the body)."""
+    code = config.jumpseller.store
+    store = f"{store_name} ({code})" if store_name and store_name != code else code
+    short = store_name or code
     day = _local(report.end)[:10]
-    subject = f"igest-sync {store}: digest to {day}: {report.invoices} documents, " + (
+    subject = f"igest-sync {short}: digest to {day}: {report.invoices} documents, " + (
         f"{len(report.failed)} failed" if report.failed else "nothing failed"
     )
     if report.awaiting_approval:
@@ -242,7 +246,7 @@ def digest_message(report: DigestReport, config: Config) -> Message:
         f"<ul>{''.join(items)}</ul><p>Details: <code>igest-sync status</code></p></body></html>"
     )
     chat = (
-        f"igest-sync {store} digest to {day}: {report.invoices} documents "
+        f"igest-sync {short} digest to {day}: {report.invoices} documents "
         f"({_eur(report.invoices_total)} EUR), {report.credit_notes} credit notes, "
         f"{len(report.failed)} failed"
         + (f" (orders {_ids(report.failed)})" if report.failed else "")

@@ -193,7 +193,7 @@ def _scheduled_digest(ledger: Ledger, config: Config, now: datetime) -> list[Ale
     if period is None or ledger.alert_rows(period.key):
         return []
     report = digests.build_digest(ledger, period.start, period.end, now=now)
-    message = digests.digest_message(report, config)
+    message = digests.digest_message(report, config, ledger.get_meta(STORE_NAME))
     stamp = now.isoformat(timespec="seconds")
     return _rows_for(config, period.key, period.key, DIGEST, digests.message_json(message), stamp)
 
@@ -348,7 +348,7 @@ def send_digest_now(
     outcome = Outcome()
     stamp = now.isoformat(timespec="seconds")
     key = f"digest:asked:{stamp}"
-    message = digests.digest_message(report, config)
+    message = digests.digest_message(report, config, ledger.get_meta(STORE_NAME))
     try:
         rows = _rows_for(config, key, key, DIGEST, digests.message_json(message), stamp)
         ledger.record_alerts(rows)
