@@ -401,7 +401,13 @@ def undecided_invoice(ledger: Ledger, order_id: int) -> str | None:
         if order_id in entry["orders"]:
             day = entry["date"]
             others = [str(o) for o in entry["orders"] if o != order_id]
-            fits = f" (order {', '.join(others)} fits it too)" if others else ""
+            fits = (
+                f" (order {others[0]} fits it too)"
+                if len(others) == 1
+                else f" (orders {', '.join(others)} fit it too)"
+                if others
+                else ""
+            )
             return (
                 f"{number} of {day}, not issued by igest-sync, may be its invoice already{fits}: "
                 "not issued, so as never to invoice it twice. If it is, record it: igest-sync "
