@@ -152,8 +152,10 @@ def reconcile(
 
     Lists paid orders without a final document, orders with more than one, documents whose
     total differs from the order, cancelled orders whose invoice was not credited, and
-    documents whose order Jumpseller does not know. Reads both services, not the state file.
-    Exit 1 when anything is wrong (after --fix: anything still wrong), 0 when all agree.
+    documents whose order Jumpseller does not know. A sale igest-sync does not invoice (the
+    till's, by [invoice] sources) is not missing. Both services are read again; the state
+    file only names the invoices adopt recorded. Exit 1 when anything is wrong (after --fix:
+    anything still wrong), 0 when all agree.
 
     \b
     Examples:
