@@ -151,3 +151,18 @@ def test_init_sandbox_checks_the_start_date_before_asking_anyone(tmp_path):
         "init", "--sandbox", "http://127.0.0.1:9", "--start-date", "2026-02-30", env=env
     )
     assert result.returncode == 2 and "--start-date" in result.stderr
+
+
+def test_a_port_in_use_is_the_persons_to_choose_not_an_internal_error(tmp_path):
+    import socket
+
+    env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("sandbox", "--jumpseller-port", str(port), env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    said = " ".join(result.stderr.split())
+    assert f"sandbox cannot listen on 127.0.0.1 (--jumpseller-port {port})" in said
+    assert "pass 0 for any free one" in said and "internal error" not in said

@@ -70,15 +70,27 @@ def sandbox(
     from igest_sandbox.alert_sinks import AlertSinks
     from igest_sync import render
     from igest_sync.cli.signals import StopSignals
+    from igest_sync.errors import UsageError
 
-    sb = start_sandbox(
-        seed=True,
-        jumpseller_port=jumpseller_port,
-        igest_port=igest_port,
-        latency=latency,
-        hosted_app=hosted_app,
-        cross_border=cross_border,
-    )
+    try:
+        sb = start_sandbox(
+            seed=True,
+            jumpseller_port=jumpseller_port,
+            igest_port=igest_port,
+            latency=latency,
+            hosted_app=hosted_app,
+            cross_border=cross_border,
+        )
+    except OSError as exc:  # a port taken (another sandbox, say): the person's to choose
+        ports = [f"{flag} {port}" for flag, port in (
+            ("--jumpseller-port", jumpseller_port), ("--igest-port", igest_port)
+        ) if port]  # fmt: skip
+        raise UsageError(
+            f"sandbox cannot listen on 127.0.0.1 ({', '.join(ports) or 'a free port'}): "
+            f"{exc.strerror or exc}.",
+            hint="Another process may use that port (another sandbox?): stop it, pick another "
+            "port, or pass 0 for any free one.",
+        ) from None
     sinks = AlertSinks().start() if alerts else None
     extra = {"alerts": sinks.settings} if sinks else {}
     # SIGTERM stops it; Ctrl-C too (KeyboardInterrupt, as Python has it).
