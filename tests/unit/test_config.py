@@ -522,6 +522,17 @@ def test_write_config_refuses_to_overwrite(tmp_path):
     assert path.read_text() == "# mine\n"
 
 
+def test_write_config_under_a_file_names_it_never_says_the_config_exists(tmp_path):
+    # IGEST_SYNC_HOME set to a file: the folder cannot be made. It used to read "config.toml
+    # already exists; not overwriting it", for a file that did not exist.
+    home = tmp_path / "home"
+    home.write_text("not a folder")
+    with pytest.raises(ConfigError) as refused:
+        write_config(home / "config.toml", sample_values())
+    assert "is a file, not a folder" in refused.value.message
+    assert "already exists" not in refused.value.message
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 def test_write_config_overwrite_replaces_and_tightens_the_mode(tmp_path, open_umask):
     path = tmp_path / "config.toml"

@@ -366,6 +366,17 @@ def write_config(path: Path, values: dict, *, overwrite: bool = False) -> None:
         )
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except FileExistsError:  # not the file: a folder on its path is a file
+        raise ConfigError(
+            f"Cannot write the configuration file {path}: {path.parent} (or a folder above it) "
+            "is a file, not a folder.",
+            hint="Give a path in a folder (--config, or IGEST_SYNC_HOME), or move that file away.",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot write the configuration file {path}: {exc.strerror or exc}"
+        ) from None
+    try:
         if overwrite:
             # mkstemp creates the file 0600; replace() swaps it in whole, so a crash never
             # leaves half a config behind.
