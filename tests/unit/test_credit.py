@@ -134,6 +134,8 @@ def test_more_than_invoiced_unknown_sku_and_missing_shipping_are_refused():
     with pytest.raises(CreditRefused) as caught:
         plan_credit(7, ORIGINAL, [], CreditRequest.parse(["SKU-9=2"]))
     assert "write --line" not in str(caught.value)  # not a line of the invoice: no guess
+    with pytest.raises(CreditRefused, match="quantity after 'SKU-1:' must be a number"):
+        plan_credit(7, ORIGINAL, [], CreditRequest.parse(["SKU-1:abc"]))
     with pytest.raises(CreditRefused, match="SKUs are matched as written: --line SKU-1"):
         plan_credit(7, ORIGINAL, [], CreditRequest.parse(["sku-1"]))
     with pytest.raises(CreditRefused, match="for 1 of SKU-1, write --line SKU-1:1"):

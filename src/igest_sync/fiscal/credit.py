@@ -426,7 +426,13 @@ def _quantity_hint(spec: str, refs: dict[str, _Ref]) -> str:
         if sep and line is not None and tail.strip().isdigit():
             return f"; for {tail.strip()} of {line}, write --line {line}:{tail.strip()}"
     line = lines.get(spec.casefold())
-    return f"; SKUs are matched as written: --line {line}" if line is not None else ""
+    if line is not None:
+        return f"; SKUs are matched as written: --line {line}"
+    head, colon, tail = spec.rpartition(":")
+    line = lines.get(head.casefold())
+    if colon and line is not None:  # VPT-10:abc, VPT-10:1,5: a quantity that is no number
+        return f"; the quantity after '{line}:' must be a number, e.g. --line {line}:1"
+    return ""
 
 
 def plan_credit(
