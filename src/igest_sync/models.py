@@ -92,6 +92,12 @@ class OrderStatus(StrEnum):
     ABANDONED = "abandoned"
 
 
+def status_words(status: str) -> str:
+    """An order's status as a sentence says it: "pending payment", "cancelled" (Jumpseller's
+    ``status_enum`` spells it "canceled")."""
+    return "cancelled" if status == OrderStatus.CANCELED else status.replace("_", " ")
+
+
 class DocumentType(StrEnum):
     """iGEST's document types: fatura, fatura-recibo, fatura simplificada, nota de crédito."""
 

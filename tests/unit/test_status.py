@@ -126,3 +126,16 @@ def test_status_of_one_order_without_a_document_says_why_not_an_empty_table(caps
     assert f"Order 9005 (paid): no document: {note}." in text
     assert "Order 99999: no document, and no run of igest-sync has seen this order" in text
     assert "Documents issued" not in text
+
+
+def test_an_order_status_is_said_in_words_cancelled_as_british_english_spells_it() -> None:
+    # Jumpseller's status_enum says "canceled" and "pending_payment"; every message says the
+    # same words (status, resend, credit, the dry run).
+    from igest_sync.models import OrderStatus, status_words
+
+    assert [status_words(s) for s in OrderStatus] == [
+        "paid",
+        "pending payment",
+        "cancelled",
+        "abandoned",
+    ]

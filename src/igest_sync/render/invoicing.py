@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from igest_sync.models import Action
+from igest_sync.models import Action, status_words
 from igest_sync.render.console import (
     _GLUE,
     _cell,
@@ -207,7 +207,7 @@ def _no_document(order_id: int, order: OrderRecord | None) -> str:
             "check the number in Jumpseller (a run records every order it lists)."
         )
     why = f": {order.note}" if order.note else ""
-    return f"Order {order_id} ({order.status.replace('_', ' ')}): no document{why}."
+    return f"Order {order_id} ({status_words(order.status)}): no document{why}."
 
 
 def status_report(report: StatusReport, *, json_out: bool = False) -> None:

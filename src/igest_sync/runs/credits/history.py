@@ -10,7 +10,14 @@ from datetime import datetime
 
 from igest_sync.errors import NotFound, UsageError
 from igest_sync.fiscal.credit_identity import RequestIdentity
-from igest_sync.models import DocumentStatus, IssuedDocument, Kind, OrderStatus, WorkState
+from igest_sync.models import (
+    DocumentStatus,
+    IssuedDocument,
+    Kind,
+    OrderStatus,
+    WorkState,
+    status_words,
+)
 from igest_sync.references import external_reference, is_credit_reference, key_of_reference
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.credits.report import StoredRequest
@@ -86,7 +93,7 @@ class CreditHistory:
                 f"{adopt}: igest-sync adopt --from DAY-IT-WAS-PAID --to DAY-IT-WAS-PAID."
             )
         if record.status not in (OrderStatus.PAID, OrderStatus.CANCELED) or not record.paid_at:
-            return f"The order is {record.status.replace('_', ' ')} (as last seen): never invoiced."
+            return f"The order is {status_words(record.status)} (as last seen): never invoiced."
         day = lisbon_date(datetime.fromisoformat(record.paid_at)).isoformat()
         why = f"It was not invoiced by igest-sync ({record.note}). " if record.note else ""
         if not why and record.status == OrderStatus.CANCELED:

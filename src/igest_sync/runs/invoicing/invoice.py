@@ -34,6 +34,7 @@ from igest_sync.models import (
     Order,
     OrderStatus,
     WorkState,
+    status_words,
 )
 from igest_sync.references import external_reference
 from igest_sync.runs.context import Clock, RunContext
@@ -501,7 +502,7 @@ class InvoiceRun:
                 continue
             if order.status != OrderStatus.PAID:
                 # Paid, then cancelled, with no invoice found: the real run issues nothing.
-                now = order.status.replace("_", " ").replace("canceled", "cancelled")
+                now = status_words(order.status)
                 report.outcomes.append(
                     DocumentOutcome(
                         str(order.id),
@@ -605,7 +606,7 @@ class InvoiceRun:
                     DocumentOutcome(
                         str(order_id),
                         Action.SKIPPED,
-                        f"order is {order.status.replace('_', ' ')}, not paid: nothing to invoice",
+                        f"order is {status_words(order.status)}, not paid: nothing to invoice",
                     )
                 )
                 continue

@@ -49,6 +49,7 @@ from igest_sync.models import (
     OrderStatus,
     Phase,
     WorkState,
+    status_words,
 )
 from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
@@ -138,11 +139,7 @@ class Issuer:
                 # Cancelled before its invoice (or while it waited for a retry): whatever an
                 # earlier attempt, or a state file since lost, left in iGEST has been looked up
                 # (a final one adopted); nothing new is issued.
-                now = (
-                    "cancelled"
-                    if order.status == OrderStatus.CANCELED
-                    else order.status.replace("_", " ")
-                )
+                now = status_words(order.status)
                 raise _NoLongerPaid(f"paid, then {now} before it was invoiced: not issued")
             held = None if force_lookup else undecided_invoice(self.ledger, order.id)
             if held is not None:  # `resend` (force_lookup) is the person's decision
