@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from igest_sync.errors import ConfigError
+from igest_sync.fiscal.money import round2
 from igest_sync.models import (
     Action,
     CatalogueItem,
@@ -293,8 +294,7 @@ def _describe_changes(changes: Mapping[str, object], product: IgestProduct) -> s
 
 
 def _with_vat(net: object, rate: Decimal) -> str:
-    gross = Decimal(str(net)) * (100 + rate) / 100
-    return f"{gross.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):.2f}"
+    return f"{round2(Decimal(str(net)) * (100 + rate) / 100):.2f}"
 
 
 def index_igest_products(products: Iterable[IgestProduct]) -> dict[str, IgestProduct]:
