@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from igest_sync.alerts.message import CHAT_LIMITS, Message
+from igest_sync.alerts.message import CHAT_LIMITS, Message, store_names
 from igest_sync.runs.invoicing.art53 import CEILING, THRESHOLD, last_turnover
 from igest_sync.timeutil import LISBON
 
@@ -220,11 +220,8 @@ def digest_lines(report: DigestReport) -> list[str]:
 
 
 def digest_message(report: DigestReport, config: Config, store_name: str | None = None) -> Message:
-    """The digest as a message; the store named as in the alerts (``store_name``, as the runs
-    last read it from Jumpseller, with the config's store code beside it in the body)."""
-    code = config.jumpseller.store
-    store = f"{store_name} ({code})" if store_name and store_name != code else code
-    short = store_name or code
+    """The digest as a message; the store named as in the alerts (``store_names``)."""
+    short, store = store_names(config.jumpseller.store, store_name)
     day = _local(report.end)[:10]
     subject = f"igest-sync {short}: digest to {day}: {report.invoices} documents, " + (
         f"{len(report.failed)} failed" if report.failed else "nothing failed"

@@ -50,6 +50,15 @@ def subject_for(events: list[Event], store: str) -> str:
     return f"igest-sync {store}: {len(events)} alerts ({parts})"
 
 
+def store_names(store: str, store_name: str | None) -> tuple[str, str]:
+    """How a message names the store: short (subject, chat), and in full (the body). ``store``:
+    the config's store code (the Jumpseller login unless set); ``store_name``: its name, as the
+    runs last read it from Jumpseller, which a person knows it by."""
+    short = store_name or store
+    full = f"{store_name} ({store})" if store_name and store_name != store else store
+    return short, full
+
+
 def compose(
     events: list[Event],
     *,
@@ -58,11 +67,10 @@ def compose(
     chat_format: str,
     store_name: str | None = None,
 ) -> Message:
-    """The message for ``events`` (at least one), every event listed. ``store``: the config's
-    store code (the Jumpseller login unless set); ``store_name``: the store's name, as the runs
-    last read it from Jumpseller, which a person knows it by."""
-    subject = subject_for(events, store_name or store)
-    called = f"{store_name} ({store})" if store_name and store_name != store else store
+    """The message for ``events`` (at least one), every event listed; the store named as
+    ``store_names`` says."""
+    short, called = store_names(store, store_name)
+    subject = subject_for(events, short)
     lines = [f"igest-sync for the store {called} needs a person:", ""]
     rows = []
     for event in events:
@@ -108,7 +116,7 @@ def compose(
         }
         for e in events
     )
-    chat = chat_text(events, store=store_name or store, limit=CHAT_LIMITS.get(chat_format, 3800))
+    chat = chat_text(events, store=short, limit=CHAT_LIMITS.get(chat_format, 3800))
     return Message(subject, "\n".join(lines) + "\n", body, chat, items)
 
 
