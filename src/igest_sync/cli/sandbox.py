@@ -82,11 +82,10 @@ def sandbox(
             cross_border=cross_border,
         )
     except OSError as exc:  # a port taken (another sandbox, say): the person's to choose
-        ports = [f"{flag} {port}" for flag, port in (
-            ("--jumpseller-port", jumpseller_port), ("--igest-port", igest_port)
-        ) if port]  # fmt: skip
+        asked = {"--jumpseller-port": jumpseller_port, "--igest-port": igest_port}
+        ports = ", ".join(f"{flag} {port}" for flag, port in asked.items() if port)
         raise UsageError(
-            f"sandbox cannot listen on 127.0.0.1 ({', '.join(ports) or 'a free port'}): "
+            f"sandbox cannot listen on 127.0.0.1 ({ports or 'a free port'}): "
             f"{exc.strerror or exc}.",
             hint="Another process may use that port (another sandbox?): stop it, pick another "
             "port, or pass 0 for any free one.",
