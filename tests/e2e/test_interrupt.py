@@ -34,11 +34,15 @@ def test_ctrl_c_during_invoice_says_what_was_issued_and_logs_it(cli, monkeypatch
 
 @pytest.mark.real_day
 @pytest.mark.slow(4)
-def test_sigterm_during_invoice_stops_it_as_ctrl_c_does_and_the_next_run_ends_it(sandbox, cli):
+def test_sigterm_during_invoice_stops_it_as_ctrl_c_does_and_the_next_run_ends_it(sandbox, tmp_path):
     # A service manager's stop, a timeout or a shutdown: Python's default would end the run
     # at once, and the log would never say so.
+    from tests.e2e.conftest import make_cli
     from tests.e2e.test_invoice_e2e import _assert_exactly_once, _finals
 
+    # One order at a time: many seconds of work are left when the signal comes, however slow
+    # or busy the machine (with four workers the run could end first on a stalled test).
+    cli = make_cli(sandbox, tmp_path, invoice={"concurrency": 1})
     sandbox.igest_app.latency = 0.2  # keep the run busy while it is stopped
     sandbox.load_generated({"orders": 30})
     run = cli.start("invoice")
