@@ -247,6 +247,47 @@ def test_orders_an_undecided_document_may_invoice_are_never_issued_by_a_run(worl
     assert issued_to_the_twins() == []
 
 
+def test_adopt_killed_between_its_two_records_never_lets_a_run_issue_the_undecided(world):
+    # adopt records the days it reviewed and the documents it could not decide. Killed
+    # between the two writes, the days must not be reviewed without the undecided documents:
+    # a first run would then issue 9005 and 9006 a second invoice.
+    from dataclasses import replace
+
+    from igest_sync.runs.setup import adopt as adopting
+
+    sb, config, ledger, js, ig = world
+    written = []
+    real_set_meta = ledger.set_meta
+
+    class Killed(BaseException):
+        pass
+
+    def set_meta(key, value):
+        if key in (adopting.REVIEWED_KEY, adopting.UNDECIDED_KEY):
+            written.append(key)
+            if len(written) == 2:
+                raise Killed(key)
+        real_set_meta(key, value)
+
+    ledger.set_meta = set_meta
+    with pytest.raises(Killed):
+        adopt(world, last=NOW.date(), confirm=lambda r: True)
+    ledger.set_meta = real_set_meta
+    early = replace(config, invoice=replace(config.invoice, start_date=date(2026, 10, 1)))
+    try:
+        report = InvoiceRun.build(early, ledger, js, ig, now=NOW).run()
+    except UsageError:
+        report = None  # the first run stops: the days are not reviewed
+    twins = [o for o in (report.outcomes if report else []) if o.key in ("9005", "9006")]
+    assert all(o.action == Action.FAILED for o in twins), [(o.key, o.action) for o in twins]
+    assert not [
+        d
+        for d in sb.igest.documents
+        if d["status"] == "final"
+        and str(d.get("external_reference") or "").endswith((":9005", ":9006"))
+    ]
+
+
 def test_the_digest_counts_adopted_invoices_apart_from_those_issued(world):
     from igest_sync.alerts.digest import build_digest, digest_lines
 

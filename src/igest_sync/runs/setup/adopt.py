@@ -218,8 +218,11 @@ class AdoptRun:
         # Days after today were not listed yet (the other integration may still issue on them):
         # only the days up to today are reviewed, or a first run would pass their documents.
         if first <= today:
-            remember_reviewed(self.ledger, first, min(last, today))
+            # The undecided documents first: a kill between the two writes leaves the days
+            # unreviewed (the first run still stops), never reviewed without what holds back
+            # the orders a document not ours may have invoiced.
             remember_undecided(self.ledger, first, min(last, today), report.matches)
+            remember_reviewed(self.ledger, first, min(last, today))
         return report
 
     # -- matching -------------------------------------------------------------------------------
