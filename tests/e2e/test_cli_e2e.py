@@ -279,3 +279,24 @@ def test_an_init_refusal_is_printed_once(tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("document_type") == 1, result.stderr
     assert not (tmp_path / "config.toml").exists()
+
+
+TOO_LONG = "99999999999999999999"  # a pasted reference, not an order id
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status", "--order", TOO_LONG),
+        ("resend", TOO_LONG),
+        ("credit", TOO_LONG, "--reason", "x", "--yes"),
+        ("approve", TOO_LONG, "--yes"),
+        ("adopt", "--from", "2026-11-01", "--pick", f"FR QI/5={TOO_LONG}", "--yes"),
+    ],
+)
+def test_an_order_id_jumpseller_cannot_have_is_a_usage_error_not_an_internal_one(cli, args):
+    # Jumpseller's order ids are int32; a longer number reached SQLite and ended as an
+    # internal error (exit 70, "This is a bug in igest-sync").
+    result = cli(*args)
+    assert result.code == 2, result.stdout + result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from igest_sync.cli.session import FromOption, JsonOption, ToOption, finish, parse_date, session
+from igest_sync.cli.session import (
+    ORDER_ID_MAX,
+    FromOption,
+    JsonOption,
+    ToOption,
+    finish,
+    parse_date,
+    session,
+)
 
 
 def adopt(
@@ -56,7 +64,11 @@ def adopt(
     for item in pick or []:
         number, _, order = item.rpartition("=")
         # isdecimal, not isdigit: "²" is a digit that int() refuses.
-        if not number.strip() or not order.strip().isdecimal():
+        if (
+            not number.strip()
+            or not order.strip().isdecimal()
+            or not 0 < int(order) <= ORDER_ID_MAX
+        ):
             raise UsageError(
                 f"--pick {item!r}: expected the document number and the order id.",
                 hint="Example: --pick 'FR QI/5=9005'.",

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from igest_sync.cli.session import (
+    ORDER_ID_MAX,
     FromOption,
     JsonOption,
     ToOption,
@@ -20,7 +21,10 @@ from igest_sync.cli.session import (
 
 def credit(
     ctx: typer.Context,
-    order_id: Annotated[int, typer.Argument(help="Jumpseller order id.", metavar="ORDER_ID")],
+    order_id: Annotated[
+        int,
+        typer.Argument(help="Jumpseller order id.", metavar="ORDER_ID", min=1, max=ORDER_ID_MAX),
+    ],
     reason: Annotated[str, typer.Option(help="Reason printed on the credit note.", metavar="TEXT")],
     line: Annotated[
         list[str] | None,

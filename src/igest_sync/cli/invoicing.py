@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from igest_sync.cli.session import (
+    ORDER_ID_MAX,
     JsonOption,
     finish,
     load_config,
@@ -67,7 +68,9 @@ def resend(
     ctx: typer.Context,
     order_ids: Annotated[
         list[int] | None,
-        typer.Argument(help="Jumpseller order ids to retry now.", metavar="ORDER_ID"),
+        typer.Argument(
+            help="Jumpseller order ids to retry now.", metavar="ORDER_ID", min=1, max=ORDER_ID_MAX
+        ),
     ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Retry every failed order.")] = False,
     nif: Annotated[
@@ -122,7 +125,12 @@ def approve(
     ctx: typer.Context,
     order_ids: Annotated[
         list[int] | None,
-        typer.Argument(help="Orders whose drafts to finalize (or reject).", metavar="ORDER_ID"),
+        typer.Argument(
+            help="Orders whose drafts to finalize (or reject).",
+            metavar="ORDER_ID",
+            min=1,
+            max=ORDER_ID_MAX,
+        ),
     ] = None,
     approve_all: Annotated[
         bool, typer.Option("--all", help="Finalize every draft that waits.")
@@ -241,7 +249,10 @@ def status(
         typer.Option(help="Only documents dated on or after this day.", metavar="YYYY-MM-DD"),
     ] = None,
     order: Annotated[
-        int | None, typer.Option("--order", help="Only this order.", metavar="ORDER_ID")
+        int | None,
+        typer.Option(
+            "--order", help="Only this order.", metavar="ORDER_ID", min=1, max=ORDER_ID_MAX
+        ),
     ] = None,
     failed_only: Annotated[
         bool, typer.Option("--failed", help="Only the failed orders, no documents.")

@@ -309,6 +309,12 @@ def interrupted(exc: KeyboardInterrupt) -> int:
 # -- parsing ---------------------------------------------------------------------------------
 
 
+# Jumpseller's order ids are int32 (the spec's ``/orders/{id}.json``): a longer number typed
+# by mistake is refused at the command line, before it reaches the state file (SQLite's
+# integers stop at 64 bits) or Jumpseller.
+ORDER_ID_MAX = 2**31 - 1
+
+
 def parse_date(value: str | None, flag: str) -> date | None:
     if value is None:
         return None

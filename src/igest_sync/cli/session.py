@@ -20,6 +20,7 @@ from igest_sync.cli.composition import (
 )
 from igest_sync.cli.errors import finish, main, run_app
 from igest_sync.cli.plumbing import (
+    ORDER_ID_MAX,
     FromOption,
     Group,
     JsonOption,
@@ -32,6 +33,7 @@ from igest_sync.cli.plumbing import (
 )
 
 __all__ = [
+    "ORDER_ID_MAX",
     "FromOption",
     "Group",
     "JsonOption",
