@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
 
 import pytest
@@ -169,6 +169,39 @@ def test_a_rate_of_neither_portugal_nor_the_customers_state_is_refused() -> None
     # A rate Spain introduced later is added by the config.
     draft = build(order, InvoiceConfig(oss=True, oss_rates={"ES": (D("19"),)}))
     assert draft.lines[0].tax_country == "ES"
+
+
+def test_a_rate_a_member_state_withdrew_is_refused_for_supplies_from_that_day() -> None:
+    # Romania's 19 % ended on 2025-08-01 (21 % since): a store whose tax table still charges 19 %
+    # is refused, naming today's rates; a sale paid before the change is still issued at 19 %.
+    bucharest = Address(country_code="RO", postal="010011", city="Bucuresti")
+    order = to(bucharest, make_order([product("11.90", taxes=vat("19"))], "11.90"))
+    with pytest.raises(
+        OrderRejected, match=r"nor a rate of RO on 2026-11-20, where the goods go \(11 %, 21 %"
+    ) as caught:
+        build(order, InvoiceConfig(oss=True))
+    assert "19 %" in caught.value.reason
+    before = replace(order, completed_at=datetime(2025, 7, 31, 21, 0, tzinfo=UTC))
+    draft = build(before, InvoiceConfig(oss=True))
+    assert [(line.vat_rate, line.tax_country) for line in draft.lines] == [(D("19.00"), "RO")]
+    # The supply's day is the payment's Lisbon day: 23:30 UTC on 31 July is 1 August there.
+    late = replace(order, completed_at=datetime(2025, 7, 31, 23, 30, tzinfo=UTC))
+    with pytest.raises(OrderRejected, match=r"nor a rate of RO"):
+        build(late, InvoiceConfig(oss=True))
+
+
+def test_a_rate_that_replaced_another_applies_from_its_first_day_only() -> None:
+    # Finland's 14 % became 13.5 % on 2026-01-01.
+    helsinki = Address(country_code="FI", postal="00100", city="Helsinki")
+    order = to(helsinki, make_order([product("11.35", taxes=vat("13.5"))], "11.35"))
+    assert build(order, InvoiceConfig(oss=True)).lines[0].tax_country == "FI"
+    december = replace(order, completed_at=datetime(2025, 12, 15, 12, 0, tzinfo=UTC))
+    with pytest.raises(OrderRejected, match=r"nor a rate of FI"):
+        build(december, InvoiceConfig(oss=True))
+    fourteen = to(helsinki, make_order([product("11.40", taxes=vat("14"))], "11.40"))
+    with pytest.raises(OrderRejected, match=r"nor a rate of FI"):
+        build(fourteen, InvoiceConfig(oss=True))
+    assert build(replace(fourteen, completed_at=december.completed_at), InvoiceConfig(oss=True))
 
 
 def test_a_foreign_rate_for_a_portuguese_customer_is_not_oss() -> None:

@@ -108,10 +108,12 @@ def _vat_rate(
     settings: InvoiceConfig,
     destination: Destination,
     shipping: bool,
+    supplied_on: date,
 ) -> tuple[Decimal, bool, str | None, str | None]:
     """(rate, included, exemption code, OSS country) of a product or of shipping; refuses what
     iGEST can't carry: fixed taxes, several taxes, rates legal neither in the region nor (under
-    the OSS scheme) in the customer's Member State, 0 % without a code for its destination."""
+    the OSS scheme) in the customer's Member State on ``supplied_on``, 0 % without a code for
+    its destination."""
     fixed = [t for t in taxes if t.fixed]
     if fixed:
         raise OrderRejected(
@@ -151,7 +153,9 @@ def _vat_rate(
         return ZERO, included, code, None
     # Another Member State's rate, the customer being there: an EU distance sale (OSS).
     foreign = destination.zone == Zone.EU and destination.country not in ("PT", "XI")
-    their_rates = country_rates(destination.country, settings.oss_rates) if foreign else set()
+    their_rates = (
+        country_rates(destination.country, settings.oss_rates, on=supplied_on) if foreign else set()
+    )
     if settings.oss and rate in their_rates:
         return rate, included, None, destination.country
     if rate > 0 and rate in pt_rules.legal_rates(settings.vat_region):
@@ -169,7 +173,8 @@ def _vat_rate(
     if foreign:
         listed = ", ".join(_pct(r) for r in sorted(their_rates)) or "none known"
         theirs = (
-            f" nor a rate of {destination.country}, where the goods go ({listed}; "
+            f" nor a rate of {destination.country} on {supplied_on}, where the goods go "
+            f"({listed}; "
             "invoice.oss_rates adds one introduced since)"
         )
     raise OrderRejected(
@@ -228,6 +233,7 @@ def _product_item(
     line: OrderLine,
     settings: InvoiceConfig,
     destination: Destination,
+    supplied_on: date,
     warnings: list[str],
 ) -> LineAmounts:
     label = _product_label(line)
@@ -246,7 +252,7 @@ def _product_item(
             f"{label} has a discount of {_eur(line.discount)}, more than the line's {_eur(listed)}",
         )
     rate, included, code, tax_country = _vat_rate(
-        order, line.taxes, label, settings, destination, shipping=False
+        order, line.taxes, label, settings, destination, False, supplied_on
     )
     reference = (line.sku or "").strip()
     if not reference:
@@ -290,7 +296,7 @@ def _product_item(
 
 
 def _shipping_item(
-    order: Order, settings: InvoiceConfig, destination: Destination
+    order: Order, settings: InvoiceConfig, destination: Destination, supplied_on: date
 ) -> LineAmounts | None:
     if order.shipping < 0 or order.shipping_discount < 0:
         raise OrderRejected(
@@ -313,7 +319,7 @@ def _shipping_item(
             f"the order needs no shipping but charges {_eur(charged)} for it",
         )
     rate, included, code, tax_country = _vat_rate(
-        order, order.shipping_taxes, "shipping", settings, destination, shipping=True
+        order, order.shipping_taxes, "shipping", settings, destination, True, supplied_on
     )
     description = texts.without_controls(order.shipping_method_name or "")
     description = _fitted(
@@ -462,18 +468,24 @@ def _notes(
         )
     if order.gift_cards_discount > 0:
         notes.append(f"Pago com cartão-oferta: {_eur(order.gift_cards_discount)}")
-    if order.completed_at is not None:
-        paid_at = order.completed_at
-        if paid_at.tzinfo is None:
-            paid_at = paid_at.replace(tzinfo=UTC)  # Jumpseller's timestamps are UTC
-        paid_on = paid_at.astimezone(LISBON).date()
-        if paid_on != issue_date:
-            notes.append(f"Pago em {paid_on.isoformat()}")
+    paid_on = _paid_on(order)
+    if paid_on is not None and paid_on != issue_date:
+        notes.append(f"Pago em {paid_on.isoformat()}")
     if settings.copy_order_notes and order.customer_note:
         note = texts.without_controls(order.customer_note)
         if note:
             notes.append(f"Nota do cliente: {note}")
     return notes
+
+
+def _paid_on(order: Order) -> date | None:
+    """The Lisbon day the order was paid, when Jumpseller says."""
+    if order.completed_at is None:
+        return None
+    paid_at = order.completed_at
+    if paid_at.tzinfo is None:
+        paid_at = paid_at.replace(tzinfo=UTC)  # Jumpseller's timestamps are UTC
+    return paid_at.astimezone(LISBON).date()
 
 
 def _customer_within_limits(order: Order, customer: Customer, warnings: list[str]) -> Customer:
@@ -512,8 +524,13 @@ def build_document(
     _check_order(order, settings, store)
     warnings: list[str] = []
     destination = order_destination(order)
-    items = [_product_item(order, line, settings, destination, warnings) for line in order.lines]
-    shipping = _shipping_item(order, settings, destination)
+    # A paid order's goods are supplied when it is paid (the VAT rate of that day applies).
+    supplied_on = _paid_on(order) or issue_date
+    items = [
+        _product_item(order, line, settings, destination, supplied_on, warnings)
+        for line in order.lines
+    ]
+    shipping = _shipping_item(order, settings, destination, supplied_on)
     if shipping is not None:
         items.append(shipping)
     _check_art53(order, items, settings, store)

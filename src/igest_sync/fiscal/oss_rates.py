@@ -10,8 +10,10 @@ As of 2026-11-29. Source of every entry unless it says otherwise ("EC"): the Eur
 Commission's "VAT rates applied in the Member States of the European Union" (DG TAXUD,
 situation at 1 January 2025), with the changes later announced by the Member States, each
 dated and named. A rate a country introduces after this table goes into the config,
-``[invoice.oss_rates]`` (``ES = ["21", "10", "4"]``), which adds to it; a rate a country
-withdrew stays here while documents for earlier supplies may still be issued.
+``[invoice.oss_rates]`` (``ES = ["21", "10", "4"]``), which adds to it (with no date: the config
+is the merchant's word for today). A rate a country withdrew stays here with the day it ended
+(``until``): a supply made before that day may still be invoiced at it, one made from that day
+on is refused, so that a store whose tax table was not updated never issues the old rate.
 """
 
 from __future__ import annotations
@@ -25,15 +27,22 @@ from decimal import Decimal
 @dataclass(frozen=True)
 class OssRate:
     rate: Decimal
-    since: date  # in force from (the oldest ones: in force on the table's date)
+    since: date  # in force from (the oldest ones: in force on the table's date, and before)
     source: str = "EC"
+    until: date | None = None  # withdrawn on this day (supplies from then on: refused)
+
+    def applies_on(self, day: date) -> bool:
+        started = self.since <= _TABLE_DATE or self.since <= day
+        return started and (self.until is None or day < self.until)
 
 
 _TABLE_DATE = date(2025, 1, 1)
 
 
-def _rates(*values: str, since: date = _TABLE_DATE, source: str = "EC") -> tuple[OssRate, ...]:
-    return tuple(OssRate(Decimal(v), since, source) for v in values)
+def _rates(
+    *values: str, since: date = _TABLE_DATE, source: str = "EC", until: date | None = None
+) -> tuple[OssRate, ...]:
+    return tuple(OssRate(Decimal(v), since, source, until) for v in values)
 
 
 OSS_RATES: dict[str, tuple[OssRate, ...]] = {
@@ -44,11 +53,13 @@ OSS_RATES: dict[str, tuple[OssRate, ...]] = {
     "CZ": _rates("21", "12"),  # 10 and 15 merged into 12 on 2024-01-01
     "DE": _rates("19", "7"),
     "DK": _rates("25"),
-    "EE": _rates("22", "9", "5")
+    "EE": _rates("9", "5")
+    + _rates("22", until=date(2025, 7, 1), source="Estonian VAT Act amendment (standard rate)")
     + _rates("13", since=date(2025, 1, 1), source="Estonian VAT Act amendment (accommodation)")
     + _rates("24", since=date(2025, 7, 1), source="Estonian VAT Act amendment (standard rate)"),
     "ES": _rates("21", "10", "4"),
-    "FI": _rates("25.5", "14", "10")
+    "FI": _rates("25.5", "10")
+    + _rates("14", until=date(2026, 1, 1), source="Finnish Government (food, 14 -> 13.5)")
     + _rates("13.5", since=date(2026, 1, 1), source="Finnish Government (food, 14 -> 13.5)"),
     "FR": _rates("20", "10", "5.5", "2.1"),
     # Greece's islands rates (17, 9, 4) apply on Leros, Lesvos, Kos, Samos and Chios.
@@ -64,22 +75,24 @@ OSS_RATES: dict[str, tuple[OssRate, ...]] = {
     "MT": _rates("18", "12", "7", "5"),
     "NL": _rates("21", "9"),
     "PL": _rates("23", "8", "5"),
-    "RO": _rates("19", "9", "5")
+    "RO": _rates("19", "9", "5", until=date(2025, 8, 1), source="Romanian Law 141/2025")
     + _rates("21", "11", since=date(2025, 8, 1), source="Romanian Law 141/2025"),
     "SE": _rates("25", "12", "6"),
     "SI": _rates("22", "9.5", "5"),
-    "SK": _rates("20", "10", "5")
+    "SK": _rates("5")
+    + _rates("20", "10", until=date(2025, 1, 1), source="Slovak Act 278/2024")
     + _rates("23", "19", since=date(2025, 1, 1), source="Slovak Act 278/2024"),
 }
 
 
 def country_rates(
-    country: str, extra: Mapping[str, Sequence[Decimal]] | None = None
+    country: str, extra: Mapping[str, Sequence[Decimal]] | None = None, *, on: date
 ) -> set[Decimal]:
-    """The rates a line may carry for ``country`` (ISO code; EL is Greece): the table's and the
-    config's. Empty for Portugal and for any country outside the table."""
+    """The rates a line may carry for ``country`` (ISO code; EL is Greece) for a supply made
+    ``on`` that day: the table's in force then, and the config's. Empty for Portugal and for any
+    country outside the table."""
     code = "GR" if country == "EL" else country
-    rates = {r.rate for r in OSS_RATES.get(code, ())}
+    rates = {r.rate for r in OSS_RATES.get(code, ()) if r.applies_on(on)}
     rates.update(Decimal(r) for r in (extra or {}).get(code, ()))
     if code == "GR":
         rates.update(Decimal(r) for r in (extra or {}).get("EL", ()))
