@@ -10,6 +10,7 @@ import pytest
 
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import OrderRejected
+from igest_sync.fiscal.customer import CustomerOverride
 from igest_sync.fiscal.destination import Zone
 from igest_sync.fiscal.exemptions import exemption_code
 from igest_sync.models import Address, Order, ViesCheck, ViesStatus
@@ -159,6 +160,33 @@ def test_an_oss_order_is_never_an_fs() -> None:
     draft = build(spanish_oss_order(), replace(settings, fs_fallback="FT"))
     assert draft.type == "FT"
     assert any("OSS" in w for w in draft.warnings)
+
+
+def test_an_intra_eu_supply_is_never_an_fs() -> None:
+    # Its VAT is owed by the buyer in their own State: not due in Portugal (art. 40 CIVA).
+    company = CustomerOverride(nif="ESB12345674")
+    settings = replace(ALL_CODES, document_type="FS", fs_fallback="fail")
+    with pytest.raises(OrderRejected, match=r"intra-EU supply \(M16\).*fatura simplificada"):
+        build(exempt_order(SPAIN), settings, override=company)
+    draft = build(exempt_order(SPAIN), replace(settings, fs_fallback="FR"), override=company)
+    assert draft.type == "FR" and any("intra-EU supply" in w for w in draft.warnings)
+    # An export (M05) and a domestic exemption stay within the FS rules.
+    assert build(exempt_order(USA), settings).type == "FS"
+    assert build(exempt_order(LISBON), settings).type == "FS"
+
+
+def test_under_art53_an_fs_may_be_of_any_amount() -> None:
+    order = make_order([product("1500.00", taxes=())], "1500.00")
+    art53 = InvoiceConfig(
+        vat_regime="art53",
+        document_type="FS",
+        fs_fallback="fail",
+        exemptions={"domestic_goods": "M10"},
+    )
+    draft = build(order, art53)
+    assert draft.type == "FS" and draft.gross_total == D("1500.00") and not draft.warnings
+    with pytest.raises(OrderRejected, match=r"limit of a fatura simplificada"):
+        build(order, replace(art53, vat_regime="normal"))
 
 
 def test_a_rate_of_neither_portugal_nor_the_customers_state_is_refused() -> None:

@@ -68,6 +68,7 @@ from igest_sync.models import (
 from igest_sync.references import external_reference
 
 SHIPPING_REFERENCE = "PORTES"
+INTRA_EU_CODE = "M16"  # art. 14.º RITI: an exempt supply of goods to a business in the EU
 SHIPPING_DESCRIPTION = "Portes de envio"
 # Document dates are Lisbon dates (igest-api.md); Jumpseller timestamps are UTC.
 LISBON = ZoneInfo("Europe/Lisbon")
@@ -418,23 +419,33 @@ def _document_type(
         raise OrderRejected(order.id, f"invoice.document_type {kind!r} is not one of FR, FT, FS")
     if kind != DocumentType.FS:
         return kind
+    # An FS is only for VAT due in Portugal (art. 40 n.º 1 CIVA): not for another Member
+    # State's VAT under the OSS scheme (iGEST refuses one with a foreign line), nor for an
+    # intra-EU supply (M16), whose VAT the buyer owes in their own State. The fallback setting
+    # decides, as for an FS above its limit.
     oss = sorted({line.tax_country for line in priced.lines if line.tax_country})
-    if oss:
-        # An FS is only for VAT due in Portugal (art. 40 CIVA); iGEST refuses one with a
-        # foreign line. The fallback setting decides, as for an FS above its limit.
+    due_abroad = (
+        f"carries {', '.join(oss)} VAT under the OSS scheme"
+        if oss
+        else "is an intra-EU supply (M16), whose VAT the buyer owes in their own State"
+        if any(line.exemption_code == INTRA_EU_CODE for line in priced.lines)
+        else None
+    )
+    if due_abroad:
         if settings.fs_fallback in (DocumentType.FR, DocumentType.FT):
             warnings.append(
-                f"Order {order.id}: carries {', '.join(oss)} VAT under the OSS scheme, which a "
-                f"fatura simplificada cannot; issued as {settings.fs_fallback} "
-                "(invoice.fs_fallback)"
+                f"Order {order.id}: {due_abroad}, which a fatura simplificada cannot; "
+                f"issued as {settings.fs_fallback} (invoice.fs_fallback)"
             )
             return settings.fs_fallback
         raise OrderRejected(
             order.id,
-            f"the order carries {', '.join(oss)} VAT under the OSS scheme and a fatura "
-            "simplificada (FS) is only for VAT due in Portugal; set invoice.document_type or "
-            "invoice.fs_fallback to FR or FT to issue such orders",
+            f"the order {due_abroad}, and a fatura simplificada (FS) is only for VAT due "
+            "in Portugal; set invoice.document_type or invoice.fs_fallback to FR or FT to "
+            "issue such orders",
         )
+    if settings.vat_regime == "art53":
+        return kind  # under the small-business exemption an FS may be of any amount (art. 40)
     # Art. 40 CIVA: goods to a non-taxable person up to 1000 EUR, anything else up to 100 EUR.
     # A digital-only order (no shipping) is a service, not goods.
     goods_to_consumer = order.shipping_required and is_individual(nif)
