@@ -67,3 +67,36 @@ def test_art53_with_m10_under_the_newer_keys(tmp_path):
         'domestic_shipping = "M10"\n',
     )
     assert config.invoice.vat_regime == "art53"
+
+
+@pytest.mark.parametrize(
+    ("regime", "code", "expected"),
+    [
+        ("art53", "M16", "makes no intra-EU supplies (art. 139 of the VAT Directive)"),
+        ("normal", "M10", '"M10" is the small-business exemption'),
+    ],
+)
+def test_an_eu_code_of_the_other_regime_is_warned_of(tmp_path, regime, code, expected):
+    domestic = 'domestic_goods = "M10"\n' if regime == "art53" else ""
+    _config, warnings = load_config(
+        write(
+            tmp_path,
+            MINIMAL + f'vat_regime = "{regime}"\n[invoice.exemptions]\n{domestic}'
+            f'eu_goods = "{code}"\neu_shipping = "M05"\n',
+        )
+    )
+    assert [w for w in warnings if "eu_goods" in w and expected in w], warnings
+    assert not [w for w in warnings if "eu_shipping" in w], warnings
+
+
+def test_an_eu_code_of_its_own_regime_is_not_warned_of(tmp_path):
+    for regime, code in (("art53", "M10"), ("normal", "M16")):
+        domestic = 'domestic_goods = "M10"\n' if regime == "art53" else ""
+        _config, warnings = load_config(
+            write(
+                tmp_path,
+                MINIMAL + f'vat_regime = "{regime}"\n[invoice.exemptions]\n{domestic}'
+                f'eu_goods = "{code}"\n',
+            )
+        )
+        assert not [w for w in warnings if "eu_goods" in w], (regime, warnings)

@@ -156,6 +156,34 @@ def _payment_methods(table: dict, problems: list[str], label: str) -> dict[str, 
     return mapped
 
 
+def _eu_codes_for_the_regime(
+    invoice: dict, failed: set[tuple[str, str]], label: str, warnings: list[str]
+) -> None:
+    """M10 and M16 exclude each other on a sale to the EU: an exempt small business makes no
+    intra-EU supplies (art. 139 n.º 1 of the VAT Directive), and M10 is its exemption only."""
+    exemptions = invoice.get("exemptions")
+    if (
+        not isinstance(exemptions, dict)
+        or {("invoice", "vat_regime"), ("invoice", "exemptions")} & failed
+    ):
+        return
+    art53 = invoice.get("vat_regime") == "art53"
+    for key in ("eu_goods", "eu_shipping"):
+        code = exemptions.get(key)
+        if art53 and code == "M16":
+            warnings.append(
+                f'{label}: [invoice.exemptions] {key}: "M16", but vat_regime is "art53": an '
+                "exempt small business makes no intra-EU supplies (art. 139 of the VAT "
+                'Directive); its sales to the EU are exempt under art. 53: set it to "M10"'
+            )
+        elif not art53 and code == "M10":
+            warnings.append(
+                f'{label}: [invoice.exemptions] {key}: "M10" is the small-business exemption '
+                '(art. 53 CIVA), but vat_regime is "normal": an exempt sale to a business in '
+                'the EU is "M16" (checked in VIES); set vat_regime = "art53" if M10 is yours'
+            )
+
+
 def _exemptions(table: dict, problems: list[str], label: str) -> dict[str, str]:
     codes: dict[str, str] = {}
     for key, code in table.items():
@@ -343,6 +371,7 @@ def _cross_checks(
                     '(the small-business exemption, art. 53 CIVA): set it to "M10", or set '
                     'vat_regime = "normal" if you charge VAT'
                 )
+    _eu_codes_for_the_regime(invoice, failed, label, warnings)
     if (
         invoice.get("credit_cancelled", True)
         and "credit_reason" in invoice

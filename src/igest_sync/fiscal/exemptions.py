@@ -13,12 +13,19 @@ from igest_sync.fiscal.destination import Zone
 
 # The code an accountant usually gives for each destination, named in refusals as an example.
 # Only the code: its meaning is iGEST's to say (`igest-sync check` shows iGEST's description of
-# each configured code), never a text of ours.
+# each configured code), never a text of ours. Under the small-business exemption (art. 53)
+# every sale in Portugal and to the EU is exempt as M10; exports stay M05 (art. 14 CIVA).
 TYPICAL = {
-    Zone.DOMESTIC: "M10",
+    Zone.DOMESTIC: "M07",
     Zone.EU: "M16",
     Zone.EXPORT: "M05",
 }
+TYPICAL_ART53 = {**TYPICAL, Zone.DOMESTIC: "M10", Zone.EU: "M10"}
+
+
+def typical_code(settings: InvoiceConfig, zone: Zone) -> str:
+    """The example code a refusal names for a 0 % line going to ``zone``."""
+    return (TYPICAL_ART53 if settings.vat_regime == "art53" else TYPICAL)[zone]
 
 
 def exemption_key(zone: Zone, shipping: bool) -> str:

@@ -4,7 +4,7 @@ An order with 0 % lines going to another Member State is exempt only as a supply
 whose VAT number of that state VIES says is valid (art. 14.º RITI; docs/invoicing-rules.md,
 section 7). The decision runs in two steps around the one VIES call the runs make:
 
-1. ``vat_number_to_check(order, draft)``: the number VIES must confirm before the document is
+1. ``vat_number_to_check(order, draft, settings)``: the number VIES must confirm before the document is
    issued, or None when nothing on the draft needs it; refuses an order whose customer gave no
    VAT number of that state (an exempt sale to a consumer would be a wrong invoice).
 2. ``vies_verdict(order_id, check)``: VIES said valid -> go (its consultation number goes on the
@@ -25,13 +25,22 @@ from igest_sync.models import DocumentDraft, Order, ViesCheck, ViesStatus
 DEFAULT_EXCLUDED_SOURCES = ("pos",)
 
 
-def vat_number_to_check(order: Order, draft: DocumentDraft) -> str | None:
+def vat_number_to_check(order: Order, draft: DocumentDraft, settings: InvoiceConfig) -> str | None:
     """The customer's VAT number (with its prefix, as on the draft) that VIES must confirm, or
-    None when the draft has no 0 % line going to another Member State."""
+    None when the draft has no 0 % line going to another Member State.
+
+    Under the small-business exemption (``vat_regime = "art53"``) a line exempt as M10 needs
+    no VAT number: such a business's sales to the EU are not intra-EU supplies (art. 139 n.º 1
+    of the VAT Directive: their exemption does not apply to it) but sales exempt under art. 53
+    whoever buys, a consumer or a business."""
     destination = order_destination(order)
     if destination.zone != Zone.EU or destination.country == "PT":
         return None
-    if not any(line.vat_rate == 0 for line in draft.lines):
+    small_business = settings.vat_regime == "art53"
+    if not any(
+        line.vat_rate == 0 and not (small_business and line.exemption_code == "M10")
+        for line in draft.lines
+    ):
         return None
     prefix = destination.vat_prefix
     nif = draft.customer.nif

@@ -52,7 +52,7 @@ from igest_sync.fiscal import rules as pt_rules
 from igest_sync.fiscal import texts
 from igest_sync.fiscal.customer import CustomerOverride, customer_and_warnings, is_individual
 from igest_sync.fiscal.destination import Destination, Zone, order_destination
-from igest_sync.fiscal.exemptions import TYPICAL, exemption_code, setting_to_fill
+from igest_sync.fiscal.exemptions import exemption_code, setting_to_fill, typical_code
 from igest_sync.fiscal.money import ZERO, LineAmounts, PricedLines, price_lines
 from igest_sync.fiscal.oss_rates import country_rates
 from igest_sync.models import (
@@ -142,7 +142,7 @@ def _vat_rate(
                 order.id,
                 f"{label} has 0 % VAT and goes to {_where(destination)}; a 0 % line needs an "
                 f"exemption reason: set {setting_to_fill(destination.zone, shipping)} (often "
-                f"{TYPICAL[destination.zone]}; ask your accountant, and `igest-sync check` shows "
+                f"{typical_code(settings, destination.zone)}; ask your accountant, and `igest-sync check` shows "
                 "iGEST's description of the code) or give it a VAT rate.",
             )
         if code not in pt_rules.EXEMPTION_CODES:

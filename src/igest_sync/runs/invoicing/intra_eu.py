@@ -42,6 +42,7 @@ class IntraEuCheck:
         today: date,
     ) -> None:
         self.vies = context.vies  # the run's one VIES client
+        self.settings = context.settings
         self.ledger = context.ledger
         self.igest = context.igest
         self.today = today
@@ -52,7 +53,7 @@ class IntraEuCheck:
         """The valid check that makes ``draft``'s intra-EU lines exempt, or None when it has
         none. Raises ``OrderRejected`` (no number, or VIES says invalid) or
         ``VatCheckPending``."""
-        number = vat_number_to_check(order, draft)
+        number = vat_number_to_check(order, draft, self.settings)
         if number is None:
             return None
         country, digits = split_vat_number(number)

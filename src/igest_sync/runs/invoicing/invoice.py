@@ -524,7 +524,7 @@ class InvoiceRun:
                 )
                 # The pure half of the VIES step: an exempt intra-EU order without a VAT
                 # number of its state would fail; VIES itself is not asked by a dry run.
-                vat_number = vat_number_to_check(order, draft)
+                vat_number = vat_number_to_check(order, draft, self.settings)
                 if art53 is not None:
                     art53.admit(order.id, draft)
             except VatCheckPending as exc:  # the year's turnover could not be read
