@@ -15,11 +15,15 @@ from typing import Any
 import pytest
 
 from igest_sync.alerts.digest import build_digest, digest_lines
+from igest_sync.config import InvoiceConfig
+from igest_sync.errors import OrderRejected
 from igest_sync.models import Action
-from igest_sync.runs.invoicing.art53 import add_working_days, read_turnover
+from igest_sync.runs.invoicing.art53 import add_working_days, guard_for, read_turnover
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.runs.setup.service_checks import run_checks
 from tests.support.inprocess_world import World, world
+from tests.unit.test_mapping import build, make_order, product
+from tests.unit.test_mapping_xborder import spanish_oss_order
 
 D = Decimal
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # a Tuesday
@@ -115,6 +119,21 @@ def test_the_ceiling_to_the_cent_and_a_credit_note_that_makes_room(w):
     again = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now).resend([over])
     assert outcome(again, over).action == Action.ISSUED
     assert read_turnover(w.ledger, w.ig, w.now.date()) == D("18750.00")
+
+
+def test_a_document_charging_vat_adds_its_net_total_to_the_years_turnover(w):
+    # A sale taxed under OSS (Spanish VAT) counts as iGEST counts it, net: 25.00 of its 30.25.
+    by_hand(w, "18700.00")
+    settings = InvoiceConfig(vat_regime="art53", oss=True, exemptions={"domestic_goods": "M10"})
+    guard = guard_for(settings, w.ledger, w.ig, w.now.date())
+    assert guard is not None and guard.turnover().total == D("18700.00")
+    taxed = build(spanish_oss_order(), settings)
+    assert (taxed.net_total, taxed.gross_total) == (D("25.00"), D("30.25"))
+    guard.admit(1, taxed)
+    exempt = build(make_order([product("25.00", taxes=())], "25.00"), settings)
+    guard.admit(2, exempt)  # 18,700 + 25.00 + 25.00: exactly 18,750.00, still exempt
+    with pytest.raises(OrderRejected, match=r"18,750\.01 EUR"):
+        guard.admit(3, build(make_order([product("0.01", taxes=())], "0.01"), settings))
 
 
 def test_the_notice_at_80_percent_and_the_alert_past_15000_each_once(w):

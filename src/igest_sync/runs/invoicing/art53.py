@@ -252,7 +252,7 @@ class Art53Guard:
         with self._lock:
             if not exempt_as_m10(draft):  # VAT charged: nothing to guard, nothing read
                 if self._total is not None:
-                    self._total += draft.gross_total
+                    self._total += draft.net_total  # turnover is net of VAT, as iGEST counts
                 return
             try:
                 total = self._read()
