@@ -215,6 +215,24 @@ def test_numeric_strings_are_accepted_and_give_the_same_document():
     ]
 
 
+def test_amounts_a_server_summed_in_binary_floats_give_the_same_document():
+    # The spec types money as JSON numbers: a server that adds them as doubles (a mug, the
+    # shipping, the other mug) sends 23.880000000000003. Read as written, the order was refused
+    # ("document total 23.88 EUR would differ from the 23.88 EUR the customer paid") and waited.
+    exact = wire()
+    floats = json.loads(json.dumps({"order": exact}, default=str))
+    floats["order"]["total"] = 9.99 + 3.90 + 9.99
+    text = json.dumps(floats)
+    assert '"total": 23.880000000000003' in text
+    draft = build_document(
+        parse_order(json.loads(text, parse_float=Decimal)),
+        SETTINGS,
+        store="loja",
+        issue_date=date(2026, 11, 27),
+    )
+    assert draft == build(exact) and draft.gross_total == Decimal("23.88")
+
+
 @pytest.mark.parametrize("field, value", [("price", "9,99"), ("qty", "dois"), ("discount", "NaN")])
 def test_a_string_that_is_not_a_number_is_named(field: str, value: str):
     raw = wire()

@@ -53,6 +53,15 @@ def parse_int_id(value: Any) -> int | None:
 _LARGEST = Decimal("1e12")
 
 
+# A JSON number that a server computed in binary floating point can carry an artifact in its
+# last digits (12.30 + 17.22 -> 29.520000000000003: 17 significant digits, the most a double
+# prints). No amount, quantity or rate has more than a few decimals, so a number that long is
+# rounded to 9 decimal places, which gives the amount back and moves nothing real.
+_DOUBLE_DIGITS = 15
+_ARTIFACT = Decimal("1e-9")
+_ARTIFACT_EXPONENT = -9
+
+
 def _number(value: Any) -> Decimal | None:
     """A finite Decimal of plausible size from a JSON number or a numeric string; None when it
     is not one."""
@@ -72,7 +81,15 @@ def _number(value: Any) -> Decimal | None:
             return None
     else:
         return None
-    return number if number.is_finite() and abs(number) < _LARGEST else None
+    if not number.is_finite() or abs(number) >= _LARGEST:
+        return None
+    shape = number.as_tuple()
+    if len(shape.digits) >= _DOUBLE_DIGITS and int(shape.exponent) < _ARTIFACT_EXPONENT:
+        # 29.520000000 -> 29.52, and 100.000000000 -> 100 (not normalize()'s 1E+2)
+        number = number.quantize(_ARTIFACT).normalize()
+        if number == number.to_integral_value():
+            number = number.quantize(Decimal(1))
+    return number
 
 
 class _Reader:
