@@ -84,6 +84,23 @@ def test_a_signed_delivery_is_recorded_and_answered_202(caplog):
     assert CUSTOMER not in caplog.text
 
 
+@pytest.mark.parametrize(
+    "event, key", [("order_paid", "order"), ("product_stock_updated", "product")]
+)
+def test_a_body_without_the_root_element_is_recorded_too(event, key):
+    # The spec: "Our node format has no root element"; the reference wraps it ({"order": ...}).
+    recorded = Recorded()
+    body = json.dumps({"id": 10452, "status": "Paid", "customer": {"name": CUSTOMER}}).encode()
+    headers = {
+        "Jumpseller-Hmac-Sha256": sign(body),
+        "Jumpseller-Store-Code": "loja",
+        "Jumpseller-Event": event,
+    }
+    answer = call(app_for(endpoint(recorded, stock=True)), body=body, headers=headers)
+    assert answer["status"] == 202
+    assert recorded == [(ORDER if key == "order" else PRODUCT, 10452, event, None, NOW)]
+
+
 def test_the_hint_lands_in_the_ledger_inbox(tmp_path: Path):
     with Ledger(tmp_path / "state.sqlite3") as ledger:
 

@@ -186,7 +186,9 @@ class Receiver:
         else:
             log.info("Webhook %r ignored: not an event igest-sync works on", event[:40])
             return _answer(start_response, "200 OK", {"ignored": True})
-        subject_id = _id_of(data.get(key))
+        # Jumpseller's reference wraps the body ({"order": {...}}) as GET /orders/{id}.json
+        # does; its spec says its JSON "has no root element": take either.
+        subject_id = _id_of(data.get(key)) if key in data else _id_of(data)
         if subject_id is None:
             raise Refused("422 Unprocessable Entity", f"{event}: no {key} id in the body")
         triggered = environ.get("HTTP_JUMPSELLER_TRIGGERED_AT", "").strip()[:40] or None
