@@ -141,10 +141,72 @@ def test_empty_first_page_is_one_request(js, httpx_mock, body):
     assert len(httpx_mock.get_requests()) == 1
 
 
-def test_a_single_object_instead_of_a_list_is_tolerated(js, httpx_mock):
+@pytest.mark.parametrize("end", ["empty", "404"])
+def test_a_server_answering_one_object_is_asked_again_after_it(js, httpx_mock, end):
+    # The spec's schema for /orders/after/{id} is one Order ("5001, 5002, 5003, etc." in its
+    # description): such a server gave one order per run, the rest waiting for later runs.
     httpx_mock.add_response(url=page_url("/orders/after/7.json", 1), json=order_json(8))
-    assert [o.id for o in js.orders_after(7)] == [8]
-    assert len(httpx_mock.get_requests()) == 1
+    httpx_mock.add_response(url=page_url("/orders/after/8.json", 1), json=order_json(9))
+    if end == "empty":
+        httpx_mock.add_response(url=page_url("/orders/after/9.json", 1), json=[])
+    else:
+        httpx_mock.add_response(
+            url=page_url("/orders/after/9.json", 1), status_code=404, json={"message": "Not Found"}
+        )
+    assert [o.id for o in js.orders_after(7)] == [8, 9]
+    assert len(httpx_mock.get_requests()) == 3
+
+
+def test_a_server_that_ignores_limit_is_read_in_pages_of_50_to_the_end(js, httpx_mock):
+    # Newest first, 50 a page: the first page of 50 was taken for the last, and the checkpoint
+    # moved past the 100 older orders, never to be read again.
+    newest_first = list(range(250, 100, -1))
+    for page in (1, 2, 3):
+        chunk = newest_first[(page - 1) * 50 : page * 50]
+        httpx_mock.add_response(
+            url=page_url("/orders/after/100.json", page), json=[order_json(i) for i in chunk]
+        )
+    httpx_mock.add_response(url=page_url("/orders/after/100.json", 4), json=[])
+    assert [o.id for o in js.orders_after(100)] == [
+        *range(201, 251),
+        *range(151, 201),
+        *range(101, 151),
+    ]
+    assert len(httpx_mock.get_requests()) == 4
+
+
+def test_a_server_that_ignores_page_is_asked_once_more_not_forever(js, httpx_mock):
+    everything = [order_json(i) for i in range(101, 221)]  # 120, all on every page
+    httpx_mock.add_response(url=page_url("/orders/after/100.json", 1), json=everything)
+    httpx_mock.add_response(url=page_url("/orders/after/100.json", 2), json=everything)
+    assert [o.id for o in js.orders_after(100)] == list(range(101, 221))
+    assert len(httpx_mock.get_requests()) == 2
+
+
+def test_a_404_past_the_last_page_ends_the_listing(js, httpx_mock):
+    httpx_mock.add_response(
+        url=page_url("/orders/after/0.json", 1), json=[order_json(i) for i in range(1, 101)]
+    )
+    httpx_mock.add_response(
+        url=page_url("/orders/after/0.json", 2), status_code=404, json={"message": "Not Found"}
+    )
+    assert len(list(js.orders_after(0))) == 100
+    httpx_mock.add_response(
+        url=page_url("/orders/after/5.json", 1), status_code=404, json={"message": "Not Found"}
+    )
+    with pytest.raises(NotFound):  # on the first page it is the caller's: order 5 may be gone
+        list(js.orders_after(5))
+
+
+@pytest.mark.parametrize(("size", "requests"), [(49, 1), (50, 2), (51, 1), (99, 1)])
+def test_a_short_page_is_the_last_unless_it_holds_the_default_50(js, httpx_mock, size, requests):
+    httpx_mock.add_response(
+        url=page_url("/orders/after/0.json", 1), json=[order_json(i) for i in range(1, size + 1)]
+    )
+    if requests == 2:
+        httpx_mock.add_response(url=page_url("/orders/after/0.json", 2), json=[])
+    assert len(list(js.orders_after(0))) == size
+    assert len(httpx_mock.get_requests()) == requests
 
 
 def test_orders_created_between_sends_the_custom_date_filter(js, httpx_mock):

@@ -208,3 +208,34 @@ def test_a_lost_state_file_then_a_rebuild_killed_on_its_second_page_issues_nothi
         result = cli("invoice")
         assert result.code == 0, result.stdout + result.stderr
     assert_all_done(sb, cli)
+
+
+@pytest.mark.parametrize(
+    ("style", "new_orders"),
+    [
+        ("ignores_limit", 120),  # newest first, 50 a page: 70 were lost for good
+        ("ignores_page", 120),  # every page the same: asked forever
+        ("one_object", 4),  # the spec's schema: one order a run
+        ("404_when_none", 3),  # every quiet run "Order N is gone", then a listing by date
+    ],
+)
+def test_orders_after_the_checkpoint_as_another_server_could_list_them(
+    sb, cli: Cli, style, new_orders
+):
+    # GET /orders/after/{id} declares neither limit nor page and shows one Order as its schema:
+    # whichever way a server reads that, one run invoices every order after the checkpoint.
+    add_paid_orders(sb, 1)
+    assert cli("invoice").code == 0
+    sb.store.after_listing = style
+    add_paid_orders(sb, new_orders)
+    result = cli("invoice")
+    assert result.code == 0, result.stdout + result.stderr
+    assert_all_done(sb, cli)
+
+    def listings_by_day() -> int:  # (not the search for cancelled orders)
+        seen = requests_to(sb, "jumpseller", "GET", ORDERS_LIST)
+        return len([r for r in seen if "status_filters" not in r.query])
+
+    before = listings_by_day()
+    assert cli("invoice").code == 0
+    assert listings_by_day() == before  # a quiet run: no "Order N is gone", no listing by day

@@ -8,6 +8,7 @@ every outcome in "would".
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from igest_sync.config import Config
+from igest_sync.errors import NotFound
 from igest_sync.models import Action, OrderLine, Tax
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.state.ledger import Ledger
@@ -308,3 +310,42 @@ def test_resend_of_an_order_jumpseller_does_not_know_says_to_check_the_number(le
     assert typo.action == Action.FAILED  # a refusal, never a success
     assert "Jumpseller has no order 70" in typo.detail and "check the number" in typo.detail
     assert ledger.work(70) is None and not ig.finals()  # nothing recorded, nothing issued
+
+
+class _NothingAfterIs404(FakeJumpseller):
+    """A server that answers 404 to /orders/after/{id} when no order is newer (the spec's
+    404 says only "Order Not Found")."""
+
+    def orders_after(self, order_id: int):
+        newer = list(super().orders_after(order_id))
+        if not newer:
+            raise NotFound(f"Jumpseller: nothing after {order_id}", service="Jumpseller")
+        return iter(newer)
+
+
+def test_a_404_for_nothing_after_the_checkpoint_is_a_quiet_run(ledger, caplog):
+    js = _NothingAfterIs404(orders=[paid_order(7, "12.10")])
+    ig = FakeIgest()
+    assert InvoiceRun.build(config(), ledger, js, ig, now=START).run().exit_code == 0
+    js.log.clear()
+    with caplog.at_level(logging.WARNING, "igest_sync"):
+        quiet = InvoiceRun.build(config(), ledger, js, ig, now=START + timedelta(minutes=5)).run()
+    assert quiet.exit_code == 0 and not quiet.outcomes
+    # One look at the checkpoint's order, not a listing by date with "Order 7 is gone".
+    listing = [  # (the cancellation pass lists cancelled orders by day: not this listing)
+        c
+        for c in js.log
+        if c[0] in ("orders_after", "order")
+        or (c[0] == "orders_created_between" and c[1][2] is None)
+    ]
+    assert listing == [("orders_after", 7), ("order", 7)]
+    assert "gone" not in caplog.text
+    # A newer order is listed as ever, and a checkpoint order really gone is still covered.
+    js.orders[8] = paid_order(8, "5.00")
+    del js.orders[7]
+    later = InvoiceRun.build(config(), ledger, js, ig, now=START + timedelta(minutes=10)).run()
+    assert [o.key for o in later.outcomes] == ["8"]
+    assert sorted(d.external_reference for d in ig.documents.values() if d.status == "final") == [
+        "jumpseller:loja:7",
+        "jumpseller:loja:8",
+    ]

@@ -15,6 +15,8 @@ Choices where the spec is silent (each documented here):
 * ``orders/after/{id}`` returns an ARRAY of ``{"order": ...}`` (the spec's schema shows a
   single Order but its description, "will return Order 5001, 5002, 5003", is a list), paged by
   ``limit``/``page`` like the other lists; an unknown id is not a 404 (ids need not exist).
+  A test can make it answer as another reading of the spec would (``store.after_listing``:
+  pages of 50 whatever the limit, every page the same, one object, 404 when none is newer).
 * ``limit`` defaults to 50 and is capped at 100; ``page`` starts at 1; bad values fall back.
 * ``status_filters[]=created`` matches every order that is not abandoned.
 * Money is sent as JSON numbers (``29.97``), timestamps as "2026-11-20 14:03:11 UTC".
@@ -171,14 +173,14 @@ class JumpsellerApp(HookRoutes, LocationStockRoutes, EmulatorApp):
         except ValueError:
             raise HttpError(404, {"message": "Not Found"}) from None
 
-    def _page(self, request: Request, rows: list[Any]) -> list[Any]:
+    def _page(self, request: Request, rows: list[Any], *, limit: int | None = None) -> list[Any]:
         def number(name: str, default: int) -> int:
             try:
                 return int(request.arg(name) or default)
             except ValueError:
                 return default
 
-        limit = min(max(number("limit", 50), 1), 100)
+        limit = limit or min(max(number("limit", 50), 1), 100)
         page = max(number("page", 1), 1)
         return rows[(page - 1) * limit : page * limit]
 
@@ -258,7 +260,20 @@ class JumpsellerApp(HookRoutes, LocationStockRoutes, EmulatorApp):
         after = self._id(request)
         with self.store.lock:
             rows = list(self.store.iter_orders(after=after))
-            return Response.json([{"order": o} for o in self._page(request, rows)])
+            style = self.store.after_listing
+            if not rows and style in ("one_object", "404_when_none"):
+                raise HttpError(404, {"message": "Order not found"})
+            if style == "one_object":
+                return Response.json({"order": rows[0]})
+            if self.store.newest_first and style != "pages":
+                rows.reverse()  # the other servers list newest first, as the other lists do
+            if style == "ignores_page":
+                page = rows
+            elif style == "ignores_limit":
+                page = self._page(request, rows, limit=50)
+            else:
+                page = self._page(request, rows)
+            return Response.json([{"order": o} for o in page])
 
     def get_order(self, request: Request) -> Response:
         with self.store.lock:

@@ -31,6 +31,7 @@ from igest_sandbox.money import to_decimal
 
 MAIN_LOCATION = 1
 __all__ = [
+    "AFTER_LISTINGS",
     "MAIN_LOCATION",
     "STATUS_NAMES",
     "JumpsellerStore",
@@ -40,6 +41,13 @@ __all__ = [
     "parse_wire_time",
     "wire_time",
 ]
+
+
+# "pages": paged by limit and page like the other lists; "ignores_limit": pages of 50 whatever
+# the limit; "ignores_page": every order after the id on every page; "one_object": the next
+# order alone, not in a list (404 when there is none); "404_when_none": paged, but 404 when no
+# order is newer.
+AFTER_LISTINGS = ("pages", "ignores_limit", "ignores_page", "one_object", "404_when_none")
 
 
 @dataclass(slots=True)
@@ -108,6 +116,10 @@ class JumpsellerStore:
         # Jumpseller lists orders newest first (GET /orders.json, /orders/status/...); a test
         # or `sandbox --listing-order oldest` turns it round, so both orders are exercised.
         self.newest_first = True
+        # How GET /orders/after/{id} answers: the spec declares neither limit nor page there and
+        # shows one Order as its schema, so a test can make it answer as another server could
+        # (``AFTER_LISTINGS``); "pages" (the default) is this sandbox's own reading.
+        self.after_listing = "pages"
 
     def emit(self, event: str, kind: str, item_id: int) -> None:
         """Tell the listener that ``event`` happened to order/product ``item_id``."""

@@ -2,7 +2,8 @@
 
 Wire facts (from Jumpseller's OpenAPI description): every path ends in ``.json`` (except
 ``/products_locations``); objects come wrapped (``{"order": {...}}``); lists are pages chosen
-with ``limit`` (max 100) and ``page``; a page shorter than the limit is the last one. Limits are
+with ``limit`` (50 by default, at most 100) and ``page`` (``_pages`` says how the last one is
+known when a server applies neither). Limits are
 20 requests per second and 800 per minute, reported in ``Jumpseller-Per*RateLimit-Remaining``
 headers; after too many 429s Jumpseller bans the client until ``Jumpseller-BannedByRateLimit-
 Reset``. JSON -> model parsing lives in ``parse``.
@@ -10,6 +11,7 @@ Reset``. JSON -> model parsing lives in ``parse``.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -28,11 +30,12 @@ from igest_sync.adapters.jumpseller.parse import (
     parse_order,
     unwrap,
 )
-from igest_sync.errors import BadResponse, RateLimited
+from igest_sync.errors import BadResponse, NotFound, RateLimited
 from igest_sync.models import CatalogueItem, Hook, LocationStock, Order, StoreLocation
 
 SERVICE = "Jumpseller"
 PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50  # what a page holds when the server does not apply ``limit``
 LOCATION_BATCH = 50  # maxItems of product_ids / variant_ids in /products_locations
 APP_CODE = "igest-sync"
 BAN_HEADER = "Jumpseller-BannedByRateLimit-Reset"
@@ -139,26 +142,64 @@ class JumpsellerClient(ServiceClient):
             "time used them up: give it a token of its own, or run them one after the other.",
         )
 
-    def _pages(self, path: str, params: dict[str, object] | None = None) -> Iterator[list]:
-        """Each page's list of items, from page 1 until a page shorter than PAGE_SIZE."""
+    def _pages(
+        self,
+        path: str,
+        params: dict[str, object] | None = None,
+        *,
+        one_object: list[bool] | None = None,
+    ) -> Iterator[list]:
+        """Each page's list of items, from page 1 to the last.
+
+        The spec pages lists by ``limit`` (50 by default, at most 100) and ``page``, but two of
+        the order paths we read (``/orders/after/{id}``, ``/orders/status/{status}``) declare
+        neither, and a server may apply neither there:
+
+        - The last page is one shorter than the ``PAGE_SIZE`` asked for, unless it holds
+          exactly 50: a server that ignores ``limit`` sends pages of 50, and the next is read.
+        - A server that ignores ``page`` sends page 1 again: a page of 50 or more that repeats
+          page 1 item for item ends the listing (new orders shifting a newest-first listing
+          would have to number 50 between two requests to look the same), never asked forever.
+        - A 404 past the first page ends it too.
+
+        ``one_object`` is told when the server answered one object instead of a list.
+        """
         page = 1
+        first: list[str] = []
         while True:
-            body = self._request(
-                "GET", path, params={**(params or {}), "limit": PAGE_SIZE, "page": page}
-            )
+            try:
+                body = self._request(
+                    "GET", path, params={**(params or {}), "limit": PAGE_SIZE, "page": page}
+                )
+            except NotFound:
+                if page == 1:
+                    raise
+                return  # a server that answers 404 past the last page
+            if isinstance(body, dict) and one_object is not None:
+                one_object.append(True)
             items = as_list(body)
+            keys = [_item_key(item) for item in items]
+            if page == 1:
+                first = keys
+            elif len(keys) >= DEFAULT_PAGE_SIZE and keys == first:
+                return  # page 1 again: the server does not apply ``page``
             yield items
-            if len(items) < PAGE_SIZE:
+            if len(items) < PAGE_SIZE and len(items) != DEFAULT_PAGE_SIZE:
                 return
             page += 1
 
     def _orders(
-        self, path: str, params: dict[str, object] | None = None, *, after: int | None = None
+        self,
+        path: str,
+        params: dict[str, object] | None = None,
+        *,
+        after: int | None = None,
+        one_object: list[bool] | None = None,
     ) -> Iterator[Order]:
         # New orders arriving while we page can shift a page and repeat an order: yield each
         # id once. Pages are sorted by id defensively (the spec does not promise an order).
         seen: set[int] = set()
-        for items in self._pages(path, params):
+        for items in self._pages(path, params, one_object=one_object):
             orders = sorted((parse_order(item) for item in items), key=lambda o: o.id)
             for order in orders:
                 if order.id in seen or (after is not None and order.id <= after):
@@ -174,8 +215,31 @@ class JumpsellerClient(ServiceClient):
         return dict(body) if isinstance(body, dict) else {}
 
     def orders_after(self, order_id: int) -> Iterator[Order]:
-        """Orders with id > ``order_id``, ascending (GET /orders/after/{id}.json)."""
-        return self._orders(f"/orders/after/{int(order_id)}.json", after=int(order_id))
+        """Orders with id > ``order_id``, ascending page by page (GET /orders/after/{id}.json).
+
+        The spec's schema for this path is one Order, its description a list ("5001, 5002,
+        5003, etc."): a server that answers one object is asked again after the newest order
+        it gave, until it has nothing newer (an empty answer, or 404 for a later ask; a 404 on
+        the first ask is the caller's: ``order_id`` may be gone).
+        """
+        cursor = int(order_id)
+        first = True
+        while True:
+            one_object: list[bool] = []
+            newest = cursor
+            try:
+                for order in self._orders(
+                    f"/orders/after/{cursor}.json", after=cursor, one_object=one_object
+                ):
+                    newest = max(newest, order.id)
+                    yield order
+            except NotFound:
+                if first:
+                    raise
+                return
+            if not one_object or newest == cursor:
+                return
+            cursor, first = newest, False
 
     def orders_created_between(
         self, first: date, last: date, status: str | None = None
@@ -380,3 +444,15 @@ class JumpsellerClient(ServiceClient):
         body["stock_unlimited"] = item.stock_unlimited
         body["stock"] = int(quantity)
         self._request("PUT", "/products_locations", json_body=body)
+
+
+def _item_key(item: Any) -> str:
+    """What tells one listed item from another: its id (wrapped or bare), else its JSON."""
+    inner = item
+    if isinstance(item, dict) and len(item) == 1:
+        (value,) = item.values()
+        if isinstance(value, dict):
+            inner = value
+    if isinstance(inner, dict) and inner.get("id") is not None:
+        return f"id:{inner['id']}"
+    return json.dumps(item, sort_keys=True, default=str)

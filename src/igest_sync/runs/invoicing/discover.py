@@ -160,6 +160,14 @@ class Discovery:
             return
         except NotFound:
             pass
+        # A server may answer 404 for "no order after it" (the spec's 404 says only "Order
+        # Not Found"): while the checkpoint's order is there, that is all it means.
+        try:
+            self.jumpseller.order(checkpoint)
+            log.debug("No order after %s (Jumpseller answered 404)", checkpoint)
+            return
+        except NotFound:
+            pass
         # The spec allows a 404 here (the checkpoint order was deleted): list the orders
         # created since the last run instead, rather than skip any sale. Every order after the
         # checkpoint was created after the last complete listing, which that run made.
