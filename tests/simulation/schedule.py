@@ -27,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from igest_sandbox.jumpseller.store import AFTER_LISTINGS
 from igest_sync.errors import IgestSyncError
 from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.models import Action
@@ -78,10 +79,13 @@ class Shape:
     page_size: int
     kill_rate: float
     lose_rate: float
+    after_listing: str = "pages"  # how Jumpseller answers /orders/after/{id} (AFTER_LISTINGS)
 
     @classmethod
     def of(cls, seed: int, *, small: bool) -> Shape:
         rng = random.Random(f"shape:{seed}")
+        # Drawn apart, so that adding it left every earlier seed's other choices as they were.
+        listing = random.Random(f"listing:{seed}")
         return cls(
             orders=rng.randint(1, 4) if small else rng.randint(3, 30),
             steps=rng.randint(3, 7) if small else rng.randint(8, 30),
@@ -89,6 +93,7 @@ class Shape:
             page_size=rng.choice(PAGE_SIZES) if rng.random() < 0.7 else rng.randint(1, 100),
             kill_rate=0.0 if small else rng.choice((0.002, 0.01, 0.03)),
             lose_rate=0.0 if small else rng.choice((0.0, 0.05, 0.2)),
+            after_listing="pages" if listing.random() < 0.5 else listing.choice(AFTER_LISTINGS[1:]),
         )
 
 
@@ -385,6 +390,7 @@ def run_schedule(
         keep_trace=trace,
     )
     world = World(workdir, chaos, newest_first=shape.newest_first)
+    world.sb.store.after_listing = shape.after_listing
     with instrumented(chaos, shape.page_size):
         result = Runner(world, random.Random(f"steps:{seed}"), shape).run(seed)
     result.trace = chaos.trace

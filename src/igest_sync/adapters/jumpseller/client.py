@@ -157,12 +157,13 @@ class JumpsellerClient(ServiceClient):
 
         - The last page is one shorter than the ``PAGE_SIZE`` asked for, unless it holds
           exactly 50: a server that ignores ``limit`` sends pages of 50, and the next is read.
-        - A server that ignores ``page`` sends page 1 again: a page of 50 or more that repeats
-          page 1 item for item ends the listing (new orders shifting a newest-first listing
-          would have to number 50 between two requests to look the same), never asked forever.
+        - A server that ignores ``page`` sends page 1 again: a page that repeats page 1 item
+          for item ends the listing, never asked forever. (New orders shifting a newest-first
+          listing would have to number a whole page, 100, between two requests to look the
+          same; and the gap check lists by day.)
+        - One object instead of a list is not a page: it is all there is (``one_object`` is
+          told, so that the caller may ask after it).
         - A 404 past the first page ends it too.
-
-        ``one_object`` is told when the server answered one object instead of a list.
         """
         page = 1
         first: list[str] = []
@@ -175,13 +176,16 @@ class JumpsellerClient(ServiceClient):
                 if page == 1:
                     raise
                 return  # a server that answers 404 past the last page
-            if isinstance(body, dict) and one_object is not None:
-                one_object.append(True)
             items = as_list(body)
+            if isinstance(body, dict):
+                if one_object is not None:
+                    one_object.append(True)
+                yield items
+                return
             keys = [_item_key(item) for item in items]
             if page == 1:
                 first = keys
-            elif len(keys) >= DEFAULT_PAGE_SIZE and keys == first:
+            elif keys and keys == first:
                 return  # page 1 again: the server does not apply ``page``
             yield items
             if len(items) < PAGE_SIZE and len(items) != DEFAULT_PAGE_SIZE:
