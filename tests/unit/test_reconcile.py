@@ -508,3 +508,26 @@ def test_no_fix_without_the_flag_and_nothing_to_resend_on_a_clean_store(tmp_path
 def test_fix_needs_the_ledger():
     with pytest.raises(UsageError):
         reconcile(config(), jumpseller([]), igest([])).run(NOV, fix=True)
+
+
+def test_a_draft_invoice_beside_the_final_one_is_named_and_fix_deletes_it(tmp_path):
+    # A create whose answer was lost, applied by iGEST after the next run had issued the
+    # invoice: its draft could only ever be finalized as a second invoice. A draft of an order
+    # without a final invoice (review mode waiting for a person) is left alone.
+    late = doc(1, status="draft", doc_id="d-late")
+    waiting = doc(2, status="draft", doc_id="d-review")
+    ig = igest([doc(1, doc_id="d-final"), late, waiting])
+    js = jumpseller([order(1), order(2)])
+    report = reconcile(config(), js, ig).run(NOV)
+    assert kinds(report) == [(MISSING, 2)]  # the draft is not its invoice
+    [notice] = [n for n in report.notices if "d-late" in n]
+    assert "order 1, which already has its invoice FR A/" in notice
+    assert "never finalize it" in notice and "reconcile --fix" in notice
+    assert "d-late" in ig.documents and not ig.called("delete_document")
+    with Ledger(tmp_path / "state.db") as ledger:
+        fixed = ReconcileRun(
+            config().invoice, STORE, js, ig, ledger=ledger, resend=lambda ids: InvoiceReport()
+        ).run(NOV, fix=True)
+    assert ig.called("delete_document") == ["d-late"]
+    assert sorted(ig.documents) == ["d-final", "d-review"]
+    assert any("d-late" in n and "deleted" in n for n in fixed.notices)

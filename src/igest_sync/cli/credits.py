@@ -147,7 +147,9 @@ def reconcile(
     fix: Annotated[
         bool,
         typer.Option(
-            "--fix", help="Issue the missing invoices (exactly once); never deletes or credits."
+            "--fix",
+            help="Issue the missing invoices (exactly once), and delete a draft invoice left "
+            "beside an order's final one; never deletes a document or credits.",
         ),
     ] = False,
     json_out: JsonOption = False,
@@ -156,8 +158,9 @@ def reconcile(
 
     Lists paid orders without a final document, orders with more than one, documents whose
     total differs from the order, cancelled orders whose invoice was not credited, and
-    documents whose order Jumpseller does not know. A sale igest-sync does not invoice (the
-    till's, by [invoice] sources) is not missing. Both services are read again; the state
+    documents whose order Jumpseller does not know; names a draft invoice left beside an
+    order's final one (it could only become a second invoice). A sale igest-sync does not
+    invoice (the till's, by [invoice] sources) is not missing. Both services are read again; the state
     file only names the invoices adopt recorded. Exit 1 when anything is wrong (after --fix:
     anything still wrong), 0 when all agree.
 

@@ -5,7 +5,10 @@ lost or stale state file cannot hide a problem (the vdirsyncer lesson). ``compar
 ``ReconcileRun`` fetches what it needs and, with ``fix``, issues the missing invoices through
 the ``resend`` it is given: the exactly-once path of ``InvoiceRun.resend`` (which looks each
 reference up in iGEST first), composed by the caller, not built here from another run's parts.
-Nothing is ever deleted or credited here: those need a person's decision.
+No document is ever deleted or credited here: those need a person's decision. A draft is not a
+document yet: a draft invoice of an order that already has its final invoice (a write whose
+answer was lost and that iGEST applied after the run had moved on) could only ever become a
+second invoice, so it is named, and ``--fix`` deletes it.
 
 A problem belongs to the period in which its order was paid (``completed_at``, a Lisbon date),
 so reconciling consecutive months reports each problem once. Only a document whose order
@@ -21,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from igest_sync.config import InvoiceConfig
-from igest_sync.errors import NotFound, UsageError
+from igest_sync.errors import ApiError, NotFound, UsageError
 from igest_sync.fiscal.credit import over_credited
 from igest_sync.fiscal.intra_eu import source_skip_reason
 from igest_sync.fiscal.mapping import expected_gross
@@ -276,6 +279,28 @@ def compare(
     return report
 
 
+def stray_drafts(
+    documents: Iterable[IssuedDocument], store: str
+) -> list[tuple[IssuedDocument, IssuedDocument]]:
+    """(draft, final invoice) for each draft invoice of this store whose reference already has a
+    final invoice: it can only ever be finalized as a second one."""
+    finals: dict[str, IssuedDocument] = {}
+    drafts: dict[str, IssuedDocument] = {}
+    for doc in documents:
+        parsed = parse_reference(doc.external_reference, store)
+        if parsed is None or parsed[1] != Kind.INVOICE or doc.external_reference is None:
+            continue
+        if doc.status == DocumentStatus.FINAL:
+            finals.setdefault(doc.external_reference, doc)
+        elif doc.status == DocumentStatus.DRAFT:
+            drafts.setdefault(doc.id, doc)
+    return [
+        (draft, finals[draft.external_reference])
+        for draft in sorted(drafts.values(), key=lambda d: d.id)
+        if draft.external_reference in finals
+    ]
+
+
 def _order_problems(
     order: Order,
     paid_on: date,
@@ -457,9 +482,11 @@ class ReconcileRun:
             report = self._compare(orders, documents + found, period)
         self._invoiced_elsewhere(report, orders, documents)
         self._credited_by_the_runs(report, orders)
+        strays = stray_drafts(documents + found, self.store)
         if fix:
             report.fix_requested = True
             self._fix(report)
+        self._tell_strays(report, strays, delete=fix)
         log.info("Reconciled %s to %s: %s", period.first, period.last, report.summary())
         return report
 
@@ -599,6 +626,36 @@ class ReconcileRun:
                 if d.external_reference == reference
             ]
         return found
+
+    def _tell_strays(
+        self,
+        report: ReconcileReport,
+        strays: list[tuple[IssuedDocument, IssuedDocument]],
+        *,
+        delete: bool,
+    ) -> None:
+        for draft, final in strays:
+            order = parse_reference(draft.external_reference, self.store)
+            what = (
+                f"iGEST holds a draft invoice (document {draft.id}, {_eur(draft.gross_total)}) "
+                f"for order {order[0] if order else '?'}, which already has its invoice "
+                f"{_number(final)}"
+            )
+            if not delete:
+                report.notices.append(
+                    f"{what}: never finalize it (it would be a second invoice); "
+                    "`igest-sync reconcile --fix` deletes it, or delete it in iGEST."
+                )
+                continue
+            try:
+                self.igest.delete_document(draft.id)
+            except NotFound:
+                pass  # gone already
+            except ApiError as exc:
+                report.notices.append(f"{what}; deleting it failed ({exc}): delete it in iGEST.")
+                continue
+            log.info("Deleted draft %s (%s)", draft.id, draft.external_reference)
+            report.notices.append(f"{what}: deleted (it could only have been a second invoice).")
 
     def _fix(self, report: ReconcileReport) -> None:
         ids = [p.order_id for p in report.problems if p.fixable and p.order_id is not None]
