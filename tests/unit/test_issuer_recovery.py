@@ -7,12 +7,14 @@ rule above all: never a second final document for an order.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from igest_sync.config import Config
+from igest_sync.fiscal.customer import CustomerOverride
 from igest_sync.models import Action, Kind, WorkState
 from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
@@ -362,3 +364,30 @@ def test_a_listing_handed_twice_counts_each_document_once(ledger):
     issuer.use_listing({REF: [held]})  # serve's units share one catch-up
     outcome = issuer.issue(paid_order(ORDER))
     assert outcome.action == Action.ADOPTED and "final documents" not in outcome.detail
+
+
+@pytest.mark.parametrize(
+    ("held", "override", "reused"),
+    [
+        (None, CustomerOverride(nif="123456789"), False),  # resend --nif after a lost answer
+        ("123456789", CustomerOverride(as_consumer=True), False),  # resend --as-consumer
+        ("PT123456789", CustomerOverride(nif="123456789"), True),  # iGEST kept the prefix
+        (None, None, True),  # the same consumer: the draft is finished
+    ],
+)
+def test_a_draft_left_for_another_customer_is_never_finalized(ledger, held, override, reused):
+    igest = FakeIgest()
+    stray = igest.hold(REF, "draft", "12.30")
+    igest.documents[stray.id] = replace(stray, customer_nif=held)
+    ledger.ensure_work(ORDER, Kind.INVOICE, REF)
+    ledger.mark(ORDER, Kind.INVOICE, WorkState.DRAFT, document_id=stray.id)
+    issuer = Issuer(RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY)  # type: ignore[arg-type]
+    outcome = issuer.issue(paid_order(ORDER), override=override, force_lookup=True)
+    assert outcome.action == Action.ISSUED
+    [final] = igest.finals(REF)
+    expected = None if override is None or override.as_consumer else override.nif
+    if reused:
+        assert final.id == stray.id
+    else:
+        assert final.id != stray.id and stray.id not in igest.documents  # deleted, not issued
+        assert final.customer_nif == expected

@@ -36,6 +36,7 @@ from datetime import date
 from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected
 from igest_sync.fiscal.customer import CustomerOverride
 from igest_sync.fiscal.mapping import build_document
+from igest_sync.fiscal.rules import FINAL_CONSUMER_NIF
 from igest_sync.models import (
     IN_FLIGHT,
     Action,
@@ -360,11 +361,15 @@ class Issuer:
         # dated before the series' last final document, so a draft left by an answer lost
         # yesterday, once today's invoices are final, would fail the order for good and stay
         # behind as a stray draft. It is deleted and drafted again instead.
+        # And only one for the same customer: `resend --nif` / `--as-consumer` after a lost
+        # answer must not finalize the earlier customer's draft.
         reusable = next(
             (
                 d
                 for d in strays
-                if d.gross_total == draft.gross_total and d.date in (None, draft.date)
+                if d.gross_total == draft.gross_total
+                and d.date in (None, draft.date)
+                and _same_nif(d.customer_nif, draft.customer.nif)
             ),
             None,
         )
@@ -472,3 +477,15 @@ class _Adopted(Exception):
 
 class _NoLongerPaid(Exception):
     """The order to invoice is not paid any more (cancelled while its work waited)."""
+
+
+def _same_nif(held: str | None, wanted: str | None) -> bool:
+    """Whether iGEST's customer NIF is the draft's (the final consumer's being None or
+    999999990; a country prefix may be kept by one side and not the other)."""
+
+    def key(nif: str | None) -> str:
+        cleaned = "".join(c for c in (nif or "").upper() if c.isalnum())
+        return "" if cleaned == FINAL_CONSUMER_NIF else cleaned
+
+    a, b = key(held), key(wanted)
+    return a == b or bool(a and b and (a.endswith(b) or b.endswith(a)))
