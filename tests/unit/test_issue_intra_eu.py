@@ -55,9 +55,9 @@ def ledger(tmp_path: Path):
         yield led
 
 
-def make(sandbox: Sandbox, ledger: Ledger, vies: ScriptedVies, today: date = TODAY):
+def config_for(sandbox: Sandbox) -> Config:
     creds = sandbox.credentials["igest"]
-    config = Config(
+    return Config(
         path=Path("config.toml"),
         jumpseller=JumpsellerConfig("https://js.test/v1", "shop", "token", "shop"),
         igest=IgestConfig(creds["base_url"], creds["integration_key"], creds["security_code"]),
@@ -68,6 +68,11 @@ def make(sandbox: Sandbox, ledger: Ledger, vies: ScriptedVies, today: date = TOD
         ),
         vies=ViesConfig(VIES_URL),
     )
+
+
+def make(sandbox: Sandbox, ledger: Ledger, vies: ScriptedVies, today: date = TODAY):
+    creds = sandbox.credentials["igest"]
+    config = config_for(sandbox)
     igest = IgestClient(
         creds["base_url"],
         creds["integration_key"],
@@ -184,3 +189,32 @@ def test_a_dry_run_says_under_the_draft_that_vies_was_not_asked(tmp_path):
         "only once VIES confirms ESB12345674" in w and "a dry run does not ask VIES" in w
         for w in draft.warnings
     ), draft.warnings
+
+
+def test_resend_nif_holds_for_the_runs_after_a_vies_wait(sandbox, ledger):
+    # `resend --nif` while VIES was unavailable: the order waited, and the next run asked VIES
+    # about the number the order named (invalid, same day) and failed it again.
+    from datetime import UTC, datetime
+
+    from igest_sync.fiscal.customer import CustomerOverride
+    from igest_sync.runs.invoicing.invoice import InvoiceRun
+
+    named = replace(order(), billing=replace(BUSINESS, taxid="ESB00000000"))
+    vies = ScriptedVies(unavailable(), valid("WAPI7"))
+    _, igest = make(sandbox, ledger, vies)
+    config = config_for(sandbox)
+    js = FakeJumpseller(orders=[named])
+    client = ViesClient(VIES_URL, transport=httpx.MockTransport(vies))
+    now = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+
+    def run() -> InvoiceRun:
+        return InvoiceRun(RunContext.build(config, ledger, js, igest, vies=client, now=now))
+
+    waited = run().resend([20001], override=CustomerOverride(nif="ESB12345674"))
+    assert [o.action for o in waited.outcomes] == [Action.WAITING]
+    later = run().run()  # the next run takes the transient failure up by itself
+    assert [o.action for o in later.outcomes] == [Action.ISSUED]
+    assert [b["vatNumber"] for b in vies.bodies] == ["B12345674", "B12345674"]
+    stored = sandbox.igest_app.state.documents
+    (doc,) = [d for d in stored if d["external_reference"].endswith(":20001")]
+    assert doc["customer"]["nif"] == "ESB12345674" and "consulta n.º WAPI7" in doc["notes"]

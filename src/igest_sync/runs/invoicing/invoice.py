@@ -44,7 +44,7 @@ from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.discover import Discovery, igest_documents_since, record_order
 from igest_sync.runs.invoicing.gapcheck import GapCheck
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
-from igest_sync.runs.invoicing.issuer import CrashHook
+from igest_sync.runs.invoicing.issuer import CrashHook, remember_override, remembered_override
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
@@ -521,6 +521,7 @@ class InvoiceRun:
                     self.settings,
                     store=self.context.store,
                     issue_date=self.today,
+                    override=remembered_override(self.ledger, order.id),
                 )
                 # The pure half of the VIES step: an exempt intra-EU order without a VAT
                 # number of its state would fail; VIES itself is not asked by a dry run.
@@ -620,6 +621,9 @@ class InvoiceRun:
             )
             record_order(self.ledger, order)
             orders.append(order)
+        if override is not None:  # kept until issued (a wait for VIES, a lost answer)
+            for order in orders:
+                remember_override(self.ledger, order.id, override)
         # By hand, always look the reference up first: the ledger may be new or stale.
         self._issue_all(orders, report, override=override, force_lookup=True)
         self.followup.finish(report.notices)

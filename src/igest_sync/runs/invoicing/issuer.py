@@ -29,6 +29,7 @@ it to stand for a kill at that point, instead of replacing the issuer's methods.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import date
@@ -61,7 +62,7 @@ from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
 from igest_sync.runs.invoicing.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.runs.invoicing.report import finished_document
 from igest_sync.runs.setup.adopt import undecided_invoice
-from igest_sync.state.ledger import WorkRecord
+from igest_sync.state.ledger import Ledger, WorkRecord
 from igest_sync.timeutil import lisbon_date
 
 log = logging.getLogger("igest_sync.invoice")
@@ -125,6 +126,11 @@ class Issuer:
         ``approved`` (a person's ``approve``, or the automatic hour). A draft that already waits
         is left as it is: nothing is asked of iGEST until it is approved or rejected.
         """
+        # A person's `resend --nif` / `--as-consumer` holds until the invoice is issued: an
+        # attempt that waits (VIES unavailable) or fails by itself is taken up by later runs
+        # for the same customer, not for the one the order named.
+        remembered = remembered_override(self.ledger, order.id)
+        override = override or remembered
         work = self.ledger.work(order.id)
         if (
             not approved
@@ -166,7 +172,7 @@ class Issuer:
 
         # Its invoice, if any exists, is dated on or after the day it was paid (or created).
         paid = order.completed_at or order.created_at
-        return self._issue(
+        outcome = self._issue(
             order.id,
             Kind.INVOICE,
             build,
@@ -175,6 +181,9 @@ class Issuer:
             approved=approved,
             since=lisbon_date(paid) if paid else None,
         )
+        if remembered is not None and outcome.action in (Action.ISSUED, Action.ADOPTED):
+            self.ledger.set_meta(OVERRIDE_KEY.format(order=order.id), "")
+        return outcome
 
     def credit_note(
         self,
@@ -489,3 +498,21 @@ def _same_nif(held: str | None, wanted: str | None) -> bool:
 
     a, b = key(held), key(wanted)
     return a == b or bool(a and b and (a.endswith(b) or b.endswith(a)))
+
+
+# A person's customer for one order (`resend --nif` / `--as-consumer`), kept until its invoice
+# is issued.
+OVERRIDE_KEY = "customer_override:{order}"
+
+
+def remember_override(ledger: Ledger, order_id: int, override: CustomerOverride) -> None:
+    value = {"nif": override.nif, "as_consumer": override.as_consumer}
+    ledger.set_meta(OVERRIDE_KEY.format(order=order_id), json.dumps(value))
+
+
+def remembered_override(ledger: Ledger, order_id: int) -> CustomerOverride | None:
+    raw = ledger.get_meta(OVERRIDE_KEY.format(order=order_id))
+    if not raw:
+        return None
+    value = json.loads(raw)
+    return CustomerOverride(nif=value.get("nif"), as_consumer=bool(value.get("as_consumer")))
