@@ -302,6 +302,15 @@ def test_order_fallbacks_and_null_lists(js, httpx_mock):
     assert order.defects == ()
 
 
+def test_the_company_is_read_where_the_spec_keeps_it(js, httpx_mock):
+    # OrderFields.billing_information.company_name (the spec has no company in the address):
+    # a business's invoice went to the person who typed the order, not to the company.
+    httpx_mock.add_response(
+        json=order_json(1, billing_information={"company_name": "Cerámicas del Levante, S.L."})
+    )
+    assert js.order(1).billing.company == "Cerámicas del Levante, S.L."
+
+
 def test_bad_order_fields_become_defects_not_exceptions(js, httpx_mock):
     products = [
         {"id": 1, "sku": "A", "name": "A", "qty": 1, "price": "5.00", "discount": 0, "taxes": []},

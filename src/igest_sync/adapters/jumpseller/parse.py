@@ -8,6 +8,7 @@ mapping can refuse that one order by name while the run goes on. Only an order w
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -274,7 +275,7 @@ def parse_order(item: Any) -> Order:
         payment_method_name=_text(raw.get("payment_method_name")),
         payment_method_type=_text(raw.get("payment_method_type")),
         customer_email=_text(customer.get("email")),
-        billing=_address(raw.get("billing_address")),
+        billing=_billing(raw),
         additional_fields=tuple(additional),
         lines=tuple(lines),
         defects=tuple(reader.defects),
@@ -283,6 +284,17 @@ def parse_order(item: Any) -> Order:
         source=_source(raw.get("source")),
         customer_note=_text(raw.get("additional_information")) or None,
     )
+
+
+def _billing(raw: dict) -> Address | None:
+    """The billing address, with the company the spec keeps beside it
+    (``billing_information.company_name``); a ``company`` in the address itself is read too."""
+    billing = _address(raw.get("billing_address"))
+    information = raw.get("billing_information")
+    company = _text(information.get("company_name")) if isinstance(information, dict) else None
+    if billing is not None and company and company.strip() and not (billing.company or "").strip():
+        return replace(billing, company=company)
+    return billing
 
 
 def _source(raw: Any) -> str | None:
