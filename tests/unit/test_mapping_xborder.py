@@ -232,6 +232,22 @@ def test_a_rate_that_replaced_another_applies_from_its_first_day_only() -> None:
     assert build(replace(fourteen, completed_at=december.completed_at), InvoiceConfig(oss=True))
 
 
+def test_portugals_vat_on_a_consumer_abroad_under_oss_is_issued_with_a_warning() -> None:
+    # What was paid is issued; under OSS the consumer's State's VAT was due, so the store's
+    # taxes want a look. Without OSS (below the threshold) Portugal's VAT is right: no warning.
+    paris = Address(country_code="FR", postal="75001", city="Paris")
+    order = to(paris, make_order([product("12.30", taxes=vat("23"))], "12.30"))
+    draft = build(order, InvoiceConfig(oss=True))
+    assert [(line.vat_rate, line.tax_country) for line in draft.lines] == [(D("23.00"), None)]
+    [warning] = [w for w in draft.warnings if "oss is on" in w]
+    assert "consumer in FR was charged Portugal's VAT (23 %)" in warning
+    assert not [w for w in build(order, InvoiceConfig()).warnings if "oss" in w]
+    business = CustomerOverride(nif="FR40303265045")
+    assert not [
+        w for w in build(order, InvoiceConfig(oss=True), override=business).warnings if "oss" in w
+    ]
+
+
 def test_a_foreign_rate_for_a_portuguese_customer_is_not_oss() -> None:
     order = to(LISBON, make_order([product("12.10", taxes=vat("21"))], "12.10"))
     with pytest.raises(OrderRejected, match="not legal in PT"):

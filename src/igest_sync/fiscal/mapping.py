@@ -218,6 +218,30 @@ def _check_art53(
             )
 
 
+def _check_oss_consumer(
+    order: Order,
+    items: list[LineAmounts],
+    settings: InvoiceConfig,
+    destination: Destination,
+    nif: str | None,
+    warnings: list[str],
+) -> None:
+    """Under the OSS scheme a sale to a consumer in another Member State carries that State's
+    VAT (pt-invoicing facts, section 6): Portugal's VAT on one is issued as paid (the document
+    must carry what the customer paid), with a warning to fix the store's taxes."""
+    foreign = destination.zone == Zone.EU and destination.country not in ("PT", "XI")
+    if not (settings.oss and foreign and is_individual(nif)):
+        return
+    portuguese = sorted({i.rate for i in items if i.rate > 0 and i.tax_country is None})
+    if portuguese:
+        rates = ", ".join(_pct(r) for r in portuguese)
+        warnings.append(
+            f"Order {order.id}: a consumer in {destination.country} was charged Portugal's VAT "
+            f"({rates}) although [invoice] oss is on (their State's VAT under the OSS "
+            f"scheme); issued as paid. Check the taxes for {destination.country} in Jumpseller."
+        )
+
+
 def _fitted(order: Order, text: str, limit: int, what: str, warnings: list[str]) -> str:
     """``text`` within iGEST's ``limit``, with a warning when it had to be shortened."""
     short = texts.shorten(text, limit)
@@ -548,6 +572,7 @@ def build_document(
 
     customer, customer_warnings = customer_and_warnings(order, settings, override)
     warnings.extend(customer_warnings)
+    _check_oss_consumer(order, items, settings, destination, customer.nif, warnings)
     customer = _customer_within_limits(order, customer, warnings)
     priced = _price_lines(order, items, warnings, store)
     kind = _document_type(order, settings, customer.nif, priced, warnings)
