@@ -39,32 +39,50 @@ def delivered(ledger: Ledger, order_id: int, at: datetime) -> None:
     ledger.record_hint(ORDER, order_id, "order_paid", triggered_at=None, received_at=at)
 
 
-def test_orders_paid_after_the_last_delivery_and_older_than_the_grace_degrade(ledger):
+def test_a_paid_order_no_delivery_announced_degrades_once_past_the_grace(ledger):
     delivered(ledger, 1, START + timedelta(minutes=1))
     paid(ledger, 1, START + timedelta(minutes=1, seconds=20))  # Jumpseller's clock is ahead
     paid(ledger, 2, START + timedelta(minutes=3))  # recorded by cron's run: no delivery came
+    heard = {1: START + timedelta(minutes=1)}
     quiet = START + timedelta(minutes=2, seconds=59)
-    assert watch.silent_since(ledger, START, quiet + watch.GRACE) is None  # 1 was delivered
+    assert watch.unannounced(ledger, heard, START, quiet + watch.GRACE) is None  # 1 was
     soon = START + timedelta(minutes=3) + watch.GRACE - timedelta(seconds=1)
-    assert watch.silent_since(ledger, START, soon) is None  # it may still come
+    assert watch.unannounced(ledger, heard, START, soon) is None  # it may still come
     later = START + timedelta(minutes=3) + watch.GRACE
-    reason, public = watch.silent_since(ledger, START, later)
-    assert "orders 2 were paid" in reason and "orders 2" not in public
-    assert "no webhook delivery has arrived since 2026-11-27T12:01:00+00:00" in public
+    reason, public, orders = watch.unannounced(ledger, heard, START, later)
+    assert orders == [2] and "(orders 2)" in reason and "orders 2" not in public
+    assert "no webhook announced within 3 minutes" in public
+    assert "the last delivery arrived at 2026-11-27T12:01:00+00:00" in public
+    assert watch.unannounced(ledger, heard, START, later, counted=[2]) is None  # once
+
+
+def test_a_hook_paused_seconds_after_the_last_delivery_is_seen(ledger):
+    # The last delivery at 12:01:00, then the hook paused: order 2, paid 16 s later, was
+    # skipped as "maybe the one that delivery announced" (clock skew), and the sweep that
+    # invoiced it within 3 minutes of its payment never counted it either.
+    delivered(ledger, 1, START + timedelta(minutes=1))
+    paid(ledger, 1, START + timedelta(seconds=58))
+    paid(ledger, 2, START + timedelta(minutes=1, seconds=16))
+    heard = {1: START + timedelta(minutes=1)}
+    now = START + timedelta(minutes=1, seconds=16) + watch.GRACE
+    _reason, _public, orders = watch.unannounced(ledger, heard, START, now)
+    assert orders == [2]
+
+
+def test_a_delivery_before_the_payment_announced_nothing(ledger):
+    # order_updated when the order was created; order_paid never came (that hook paused).
+    paid(ledger, 3, START + timedelta(minutes=10))
+    heard = {3: START + timedelta(minutes=2)}
+    assert watch.unannounced(ledger, heard, START, START + timedelta(minutes=14))[2] == [3]
+    heard[3] = START + timedelta(minutes=9, seconds=30)  # within the clock skew: announced
+    assert watch.unannounced(ledger, heard, START, START + timedelta(minutes=14)) is None
 
 
 def test_orders_paid_before_serve_started_watching_do_not_count(ledger):
     paid(ledger, 3, START - timedelta(hours=2))  # paid while serve was down
-    assert watch.silent_since(ledger, START, START + timedelta(hours=1)) is None
-    assert watch.missed_by_sweep(ledger, [3], START, START + timedelta(hours=1)) is None
-
-
-def test_the_sweep_finding_an_unannounced_paid_order_degrades(ledger):
-    paid(ledger, 4, START + timedelta(minutes=1))
-    now = START + timedelta(minutes=10)
-    assert watch.missed_by_sweep(ledger, [], START, now) is None
-    reason, public = watch.missed_by_sweep(ledger, [4], START, now)
-    assert "(orders 4)" in reason and "orders 4" not in public
+    assert watch.unannounced(ledger, {}, START, START + timedelta(hours=1)) is None
+    public = watch.unannounced(ledger, {}, START - timedelta(hours=3), START)[1]
+    assert "no delivery has arrived since serve started" in public
 
 
 def test_degraded_once_until_a_delivery_arrives_after_it(ledger):

@@ -347,6 +347,30 @@ def test_refusals_before_an_accepted_delivery_are_no_cause_of_a_later_degradatio
         worker.close()
 
 
+def test_a_hook_paused_right_after_a_delivery_is_seen_though_the_sweep_invoiced_at_once(
+    tmp_path, no_idle
+):
+    """The last delivery, then the hook paused: order 70, paid 16 s later and invoiced by a
+    sweep within a minute, was taken for the one that delivery announced, and /healthz said
+    "ok" until another order came."""
+    from igest_sync.serve.server import health
+    from tests.support.clock import WALL_START
+
+    delivery = WALL_START + timedelta(minutes=1)
+    clock, worker, seen = _order_70_paid_at(tmp_path, delivery + timedelta(seconds=16))
+    try:
+        worker.record(ORDER, 69, "order_paid", None, delivery)
+        clock.advance(minutes=2)
+        steps_until(worker, clock, lambda: worker.ledger.work(70) is not None)
+        clock.advance(minutes=3)
+        steps_until(worker, clock, lambda: seen["degraded"])
+        [state] = seen["degraded"]
+        assert "orders 70" in state.reason and "no webhook announced" in state.reason
+        assert health([worker])()["status"] == "degraded"
+    finally:
+        worker.close()
+
+
 def test_without_public_url_serve_cannot_save_the_hooks_and_says_so_once(tmp_path, no_idle, caplog):
     from tests.support.clock import FakeClock
 

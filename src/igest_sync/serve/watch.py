@@ -2,18 +2,21 @@
 
 Jumpseller pauses a hook after 8 failed deliveries (``serve`` down during a deploy, a proxy
 misconfigured, deliveries refused) and its API shows no such state: the only sign is paid
-orders that no delivery announced. Two checks, both on what the ledger knows:
+orders that no delivery announced. So ``serve`` keeps, per store, which orders a delivery has
+announced since it started, and checks what the ledger knows: a paid order (found by the sweep,
+or recorded by a cron run) that no delivery announced and that was paid more than ``GRACE`` ago
+(a delivery takes seconds, Jumpseller's first retry comes a minute after a failure) means real
+time is *degraded*. Each order counts once; only orders paid after ``serve`` started watching
+(its start, when it also re-saves the hooks) and within the last ``WINDOW`` count.
 
-- the sweep found paid orders that no webhook announced (no hint, no work before the sweep);
-- orders were paid after the last delivery (``SKEW`` apart: two clocks), and no delivery has
-  come since.
+The order is what counts, not the time of the last delivery: a hook paused seconds after a
+delivery, or the ``order_paid`` hook paused while ``order_canceled`` still delivers, is seen as
+soon as one paid order goes unannounced, however soon the sweep invoices it.
 
-Either counts only for orders paid after ``serve`` started watching (its start, when it also
-re-saves the hooks) and more than ``GRACE`` ago: a delivery takes seconds, Jumpseller's first
-retry comes a minute after a failure. Real time is then *degraded* until a delivery arrives
-after that moment: ``/healthz`` says ``"status": "degraded"`` with the reason (still HTTP 200,
-so a load balancer keeps serve in), ``status`` shows it, one alert goes out (reminded like any
-other), and ``serve`` re-saves the hooks (``hooks install``), which turns paused ones back on.
+Real time is then degraded until a delivery arrives after that moment: ``/healthz`` says
+``"status": "degraded"`` with the reason (still HTTP 200, so a load balancer keeps serve in),
+``status`` shows it, one alert goes out (reminded like any other), and ``serve`` re-saves the
+hooks (``hooks install``), which turns paused ones back on.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from igest_sync.config import Config
@@ -33,8 +36,9 @@ from igest_sync.state.ledger import Ledger
 log = logging.getLogger("igest_sync.serve")
 
 GRACE = timedelta(minutes=3)  # a paid order's delivery is this late before it counts as missed
+WINDOW = timedelta(days=1)  # orders paid longer ago are not watched (and not remembered)
 # Jumpseller's clock (an order's payment time) and ours (a delivery's arrival) may differ by
-# some seconds: an order paid this soon after the last delivery may be the one it announced.
+# some seconds: a delivery this soon before the payment time may be the one announcing it.
 SKEW = timedelta(minutes=1)
 WATCH_EVERY = timedelta(seconds=30)  # how often real time is checked between sweeps
 REINSTALL_RETRY = timedelta(minutes=5)  # the hooks could not be saved again: try again then
@@ -65,38 +69,41 @@ def _named(order_ids: Iterable[int]) -> str:
     return text + (f" and {len(ids) - SHOWN} more" if len(ids) > SHOWN else "")
 
 
-def missed_by_sweep(
-    ledger: Ledger, found: Iterable[int], watching_since: datetime, now: datetime
-) -> tuple[str, str] | None:
-    """The reason, when orders the sweep had to handle (``found``: no hint, no work before
-    the sweep) were paid since ``watching_since`` and more than ``GRACE`` ago."""
+def unannounced(
+    ledger: Ledger,
+    announced: Mapping[int, datetime],
+    watching_since: datetime,
+    now: datetime,
+    *,
+    counted: Collection[int] = (),
+) -> tuple[str, str, list[int]] | None:
+    """(reason, public reason, orders) when orders the ledger knows were paid since
+    ``watching_since`` (within ``WINDOW``), more than ``GRACE`` ago, and no delivery about them
+    arrived after their payment (``announced``: order id -> the last delivery about it; an
+    ``order_updated`` before the payment announced nothing). ``counted``: orders already
+    counted as missed, each counted once."""
+    since = max(watching_since, now - WINDOW)
     missed = []
-    for order_id in found:
-        record = ledger.order(order_id)
-        paid = _moment(record.paid_at) if record else None
-        if paid is not None and watching_since < paid <= now - GRACE:
-            missed.append(order_id)
+    for order_id in ledger.paid_between(since, now - GRACE):
+        if order_id in counted:
+            continue
+        heard = announced.get(order_id)
+        if heard is not None:
+            record = ledger.order(order_id)
+            paid = _moment(record.paid_at) if record is not None else None
+            if paid is None or heard >= paid - SKEW:
+                continue
+        missed.append(order_id)
     if not missed:
         return None
-    public = f"the sweep found paid orders that no webhook announced within {_minutes()} minutes"
-    return f"{public} (orders {_named(missed)})", public
-
-
-def silent_since(ledger: Ledger, watching_since: datetime, now: datetime) -> tuple[str, str] | None:
-    """The reason, when orders were paid after the last delivery (and since
-    ``watching_since``), more than ``GRACE`` ago, and no delivery has arrived since."""
     last = _moment(ledger.get_meta(LAST_WEBHOOK))
-    after = max(watching_since, last + SKEW) if last is not None else watching_since
-    paid = ledger.paid_between(after, now - GRACE)
-    if not paid:
-        return None
-    when = last.isoformat(timespec="seconds") if last is not None else "serve started"
-    public = f"no webhook delivery has arrived since {when}, though orders were paid since"
-    detail = (
-        f"no webhook delivery has arrived since {when}, though orders {_named(paid)} were paid "
-        f"since, more than {_minutes()} minutes ago"
+    public = f"paid orders that no webhook announced within {_minutes()} minutes"
+    latest = (
+        f"the last delivery arrived at {last.isoformat(timespec='seconds')}"
+        if last is not None
+        else "no delivery has arrived since serve started"
     )
-    return detail, public
+    return f"{public} (orders {_named(missed)}); {latest}", f"{public}; {latest}", missed
 
 
 def _minutes() -> int:
@@ -156,7 +163,15 @@ class Keeper:
         self._last_bad_signature: datetime | None = None
         self._wrong_paths = 0
         self._last_wrong_path: tuple[str, datetime] | None = None
+        # Orders a delivery announced (when), and orders already counted as missed (when).
+        self._announced: dict[int, datetime] = {}
+        self._counted: dict[int, datetime] = {}
         self._lock = threading.Lock()
+
+    def announced(self, order_id: int, at: datetime) -> None:
+        """A delivery about ``order_id`` was accepted (the receiver's thread)."""
+        with self._lock:
+            self._announced[order_id] = at
 
     def refused_signature(self, at: datetime) -> None:
         """The receiver refused a delivery whose Jumpseller-Hmac-Sha256 did not verify: one
@@ -209,15 +224,22 @@ class Keeper:
     def due_times(self) -> list[datetime | None]:
         return [self.next_watch, self.next_reinstall]
 
-    def check(self, ledger: Ledger, found: set[int], now: datetime) -> list[str]:
-        """Whether webhooks still arrive (``found``: orders the sweep alone found); degraded:
-        say so once and save the hooks again."""
+    def check(self, ledger: Ledger, now: datetime) -> list[str]:
+        """Whether webhooks still arrive; degraded: say so once and save the hooks again."""
         self.next_watch = now + WATCH_EVERY
         heal_on_delivery(ledger)
-        seen = missed_by_sweep(ledger, found, self.watching_since, now)
-        seen = seen or silent_since(ledger, self.watching_since, now)
-        if seen is not None:
-            new = degrade(ledger, self._with_refusals(seen), now)
+        with self._lock:
+            for memory in (self._announced, self._counted):
+                for order_id in [o for o, at in memory.items() if at < now - WINDOW - GRACE]:
+                    del memory[order_id]
+            heard = dict(self._announced)
+            counted = set(self._counted)
+        missed = unannounced(ledger, heard, self.watching_since, now, counted=counted)
+        if missed is not None:
+            reason, public, orders = missed
+            with self._lock:
+                self._counted.update(dict.fromkeys(orders, now))
+            new = degrade(ledger, self._with_refusals((reason, public)), now)
             if new is not None:
                 if self.on_degraded is not None:
                     self.on_degraded(self.name, new)

@@ -34,7 +34,7 @@ from pathlib import Path
 from igest_sync.config import Config
 from igest_sync.errors import IgestSyncError, RunLocked
 from igest_sync.logsetup import store_context
-from igest_sync.models import Action, Kind, WorkState
+from igest_sync.models import WorkState
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.hints import work_hints
@@ -191,6 +191,8 @@ class StoreWorker:
         """The receiver's write (its thread, this store's inbox connection)."""
         self.inbox.record_hint(subject, subject_id, event, triggered_at=triggered, received_at=at)
         self.keeper.delivered()
+        if subject == ORDER:
+            self.keeper.announced(subject_id, at)
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -224,7 +226,7 @@ class StoreWorker:
                 return self.clock() + timedelta(minutes=minutes)
             return next_sweep
         if now >= self.keeper.next_watch:
-            self._unit(lambda: self.keeper.check(self.ledger, set(), self.clock()))
+            self._unit(lambda: self.keeper.check(self.ledger, self.clock()))
             return next_sweep
         self._idle(next_sweep)
         return next_sweep
@@ -380,19 +382,9 @@ class StoreWorker:
             self.ledger.finish_hints(hint.row_ids)
 
     def _sweep(self) -> list[str]:
-        # What webhooks announced (or another run recorded) before: the rest is what the
-        # sweep alone found.
-        everything = self.clock() + timedelta(days=3650)
-        known = {h.subject_id for h in self.ledger.waiting_hints(everything, 10**9)}
-        known |= {w.order_id for w in self.ledger.work_in_states(*UNSETTLED, kind=Kind.INVOICE)}
         report = self._run_for().run()
         self.ledger.set_meta(LAST_SWEEP, self.clock().isoformat(timespec="seconds"))
         self.on_report(self.setup.name, report)
-        found = {
-            int(o.key)
-            for o in report.outcomes + report.quiet
-            if (o.kind or Kind.INVOICE) == Kind.INVOICE
-            and o.action in (Action.ISSUED, Action.FAILED, Action.WAITING)
-        }
-        self.keeper.check(self.ledger, found - known, self.clock())
+        # The orders it recorded are in the ledger now: were they announced?
+        self.keeper.check(self.ledger, self.clock())
         return report.alert_notices
