@@ -387,6 +387,30 @@ def test_without_public_url_serve_cannot_save_the_hooks_and_says_so_once(tmp_pat
         worker.close()
 
 
+def test_the_store_code_is_read_by_the_worker_not_before_serve_listens(tmp_path, no_idle):
+    """serve listens once its workers are made: reading the store's code there kept the port
+    closed for the read's retries and its 30 s timeout when Jumpseller was slow or failing,
+    and each delivery refused meanwhile counted towards a paused hook."""
+    from tests.support.clock import FakeClock
+
+    clock = FakeClock()
+    js = FakeJumpseller(orders=[paid_order(80, paid_at=PAID)])
+    js.faults.add("store_info", "5xx", times=None)
+    worker, _ = virtual_worker(tmp_path, js, FakeIgest(), clock, sweep=True)
+    try:
+        assert js.called("store_info") == []  # made at once: the server may listen now
+        assert worker.current_codes() is None  # meanwhile the signature decides
+        worker.step(clock.wall())
+        assert js.called("store_info") and worker.current_codes() is None
+        assert worker.ledger.work(80) is not None  # the failing read took no turn from the sweep
+        js.faults.clear()
+        clock.advance(minutes=1)
+        worker.step(clock.wall() + timedelta(hours=1))
+        assert worker.current_codes() is not None
+    finally:
+        worker.close()
+
+
 def test_a_service_down_is_the_logs_until_it_has_lasted_then_told_once(
     tmp_path, no_idle, monkeypatch
 ):

@@ -111,9 +111,12 @@ class StoreWorker:
         self._configured = frozenset({jumpseller.store, jumpseller.login})
         self._reported_code: str | None = None  # what Jumpseller says (None: not read yet)
         self._code_wait = CODE_RETRY_FIRST
+        # Read by the worker's first step, not here: serve listens (and /healthz answers) at
+        # once even when Jumpseller is slow to answer or does not (the signature decides
+        # meanwhile), instead of after the read's retries and timeout.
         self._next_code_read = self.clock()
         self.code_known = False
-        self.code_known = self._read_store_code(first=True)
+        self._code_failed = False
         self.keeper = watch.Keeper(setup.name, setup.config, setup.jumpseller, self.clock())
         self.keeper.on_degraded = on_degraded
         self.thread = threading.Thread(target=self._run, name=f"serve-{setup.name}", daemon=True)
@@ -149,7 +152,7 @@ class StoreWorker:
         signature alone decides meanwhile)."""
         return self.store_codes if self.code_known else None
 
-    def _read_store_code(self, *, first: bool = False) -> bool:
+    def _read_store_code(self) -> bool:
         """Read the store's code from Jumpseller; True once known. A failure is tried again
         after ``CODE_RETRY_FIRST`` seconds, doubled each time up to ``CODE_RETRY_LONGEST``."""
         try:
@@ -164,10 +167,11 @@ class StoreWorker:
             )
             self._next_code_read = self.clock() + timedelta(seconds=self._code_wait)
             self._code_wait = min(self._code_wait * 2, CODE_RETRY_LONGEST)
+            self._code_failed = True
             return False
         if isinstance(code, str) and code.strip():
             self._reported_code = code.strip()
-        if not first:
+        if self._code_failed:
             log.info("Store %s: the store's code is known now", self.setup.name)
         return True
 
@@ -209,10 +213,11 @@ class StoreWorker:
             # A cron run or a person waits for the lock: let it in before going on.
             self.stop.wait(MAKE_WAY)
             return next_sweep
-        now = self.clock()
-        if not self.code_known and now >= self._next_code_read:
+        if not self.code_known and self.clock() >= self._next_code_read:
+            # Then on to the rest of the turn: a Jumpseller that keeps failing this read must
+            # not keep the sweep and the hints from their turn.
             self.code_known = self._read_store_code()
-            return next_sweep
+        now = self.clock()
         if self.keeper.reinstall_due(now):
             self._unit(lambda: self.keeper.reinstall(self.ledger, self.clock()))
             return next_sweep
