@@ -93,10 +93,12 @@ def test_a_failure_that_passes_by_itself_is_shown_only_once_it_has_lasted(ledger
             config(), ledger, js, ig, now=START + timedelta(minutes=minutes)
         ).run()
 
-    with caplog.at_level("ERROR", "igest_sync"):
+    with caplog.at_level("WARNING", "igest_sync"):
         first = run(0)
     assert (shown(first), first.exit_code, first.still_failed) == ([], 1, [])
     assert [o.key for o in first.quiet] == ["8"] and "Order 8 not invoiced" in caplog.text
+    # Retried without a person: a warning in the log, not an error.
+    assert [r.levelname for r in caplog.records if "not invoiced" in r.message] == ["WARNING"]
     second = run(12)  # retried by itself, failed again: still nothing for a person
     assert (shown(second), second.exit_code) == ([], 1)
     assert len(ig.called("create_document")) == 2

@@ -456,7 +456,10 @@ class Issuer:
             text += "; the next run tries again by itself"
         self.ledger.fail(order_id, kind, text, transient=transient, seq=seq)
         what = "invoiced" if kind == Kind.INVOICE else "credited"
-        log.error("Order %s not %s: %s", order_id, what, text)
+        # A failure that passes by itself is retried without a person: a warning in the log;
+        # one that waits for a person is an error.
+        level = logging.WARNING if transient else logging.ERROR
+        log.log(level, "Order %s not %s: %s", order_id, what, text)
         return DocumentOutcome(str(order_id), Action.FAILED, text, kind=kind, transient=transient)
 
     def _hold(
