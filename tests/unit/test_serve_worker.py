@@ -62,7 +62,7 @@ def finish(worker: StoreWorker, stop: threading.Event) -> None:
     worker.close()
 
 
-def test_a_recorded_hint_is_worked_and_a_cron_lock_only_delays_it(tmp_path, monkeypatch):
+def test_a_recorded_hint_is_worked_and_a_cron_lock_only_delays_it(tmp_path, monkeypatch, caplog):
     tries = []
 
     def counted_lock(*args, **kwargs):
@@ -79,8 +79,10 @@ def test_a_recorded_hint_is_worked_and_a_cron_lock_only_delays_it(tmp_path, monk
             worker.record(ORDER, 10, "order_paid", None, PAID)
             worker.wake()
             # The worker tries, finds the lock taken, keeps the hint and tries again.
-            wait_for(lambda: len(tries) >= 3, what="the worker's tries")
+            with caplog.at_level("INFO", "igest_sync"):
+                wait_for(lambda: len(tries) >= 3, what="the worker's tries")
             assert ig.finals() == [] and worker.inbox.hints_count() == 1
+            assert caplog.text.count("the hints wait") == 1  # said once, not every try
         wait_for(lambda: len(ig.finals()) == 1, what="the invoice once the lock is free")
         wait_for(lambda: worker.inbox.hints_count() == 0, what="the inbox to empty")
     finally:

@@ -122,6 +122,7 @@ class StoreWorker:
         self.thread = threading.Thread(target=self._run, name=f"serve-{setup.name}", daemon=True)
         self._last_error: str | None = None
         self._passing_since: datetime | None = None  # a service has not answered since then
+        self._locked_said = False  # "a run holds the lock" logged, until a unit gets it
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -271,7 +272,9 @@ class StoreWorker:
                 finally:
                     self._pace_turn(begins=False)
         except RunLocked:
-            log.info("A run holds the lock of %s; the hints wait", self.setup.state_path)
+            if not self._locked_said:  # once while it lasts, not every LOCKED_RETRY
+                self._locked_said = True
+                log.info("A run holds the lock of %s; the hints wait", self.setup.state_path)
             self.stop.wait(LOCKED_RETRY)
             return False
         except RunStopped:
@@ -298,6 +301,7 @@ class StoreWorker:
             return False
         self._last_error = None
         self._passing_since = None
+        self._locked_said = False
         return True
 
     def _passing(self, exc: IgestSyncError) -> bool:
