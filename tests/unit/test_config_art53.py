@@ -69,6 +69,18 @@ def test_art53_with_m10_under_the_newer_keys(tmp_path):
     assert config.invoice.vat_regime == "art53"
 
 
+def eu_warnings(tmp_path: Path, regime: str, codes: str) -> list[str]:
+    """The config's warnings about [invoice.exemptions] eu_* under ``regime``."""
+    domestic = 'domestic_goods = "M10"\n' if regime == "art53" else ""
+    _config, warnings = load_config(
+        write(
+            tmp_path,
+            MINIMAL + f'vat_regime = "{regime}"\n[invoice.exemptions]\n{domestic}{codes}',
+        )
+    )
+    return [w for w in warnings if "eu_" in w]
+
+
 @pytest.mark.parametrize(
     ("regime", "code", "expected"),
     [
@@ -77,26 +89,11 @@ def test_art53_with_m10_under_the_newer_keys(tmp_path):
     ],
 )
 def test_an_eu_code_of_the_other_regime_is_warned_of(tmp_path, regime, code, expected):
-    domestic = 'domestic_goods = "M10"\n' if regime == "art53" else ""
-    _config, warnings = load_config(
-        write(
-            tmp_path,
-            MINIMAL + f'vat_regime = "{regime}"\n[invoice.exemptions]\n{domestic}'
-            f'eu_goods = "{code}"\neu_shipping = "M05"\n',
-        )
-    )
+    warnings = eu_warnings(tmp_path, regime, f'eu_goods = "{code}"\neu_shipping = "M05"\n')
     assert [w for w in warnings if "eu_goods" in w and expected in w], warnings
     assert not [w for w in warnings if "eu_shipping" in w], warnings
 
 
 def test_an_eu_code_of_its_own_regime_is_not_warned_of(tmp_path):
     for regime, code in (("art53", "M10"), ("normal", "M16")):
-        domestic = 'domestic_goods = "M10"\n' if regime == "art53" else ""
-        _config, warnings = load_config(
-            write(
-                tmp_path,
-                MINIMAL + f'vat_regime = "{regime}"\n[invoice.exemptions]\n{domestic}'
-                f'eu_goods = "{code}"\n',
-            )
-        )
-        assert not [w for w in warnings if "eu_goods" in w], (regime, warnings)
+        assert eu_warnings(tmp_path, regime, f'eu_goods = "{code}"\n') == [], regime
