@@ -19,7 +19,15 @@ from igest_sync.config import (
 )
 from igest_sync.errors import AuthError, ExitCode, ServerError, TransportError
 from igest_sync.fiscal.rules import VAT_RATES
-from igest_sync.models import Entity, ExemptionReason, Series, StoreLocation, TaxRate
+from igest_sync.models import (
+    Entity,
+    ExemptionReason,
+    Series,
+    StoreLocation,
+    TaxRate,
+    ViesCheck,
+    ViesStatus,
+)
 from igest_sync.runs.setup.service_checks import CheckResult, checks_exit_code, run_checks
 from tests.support.fakes import FakeIgest, FakeJumpseller
 
@@ -356,3 +364,45 @@ def test_an_exemption_codes_meaning_is_igests_own_text():
     )
     detail = results["Exemption code M44 ([invoice.exemptions] export_goods)"].detail
     assert detail == "known to iGEST: Texto do iGEST para M44 (Artigo 6.º do CIVA)"
+
+
+class _Vies:
+    """VIES answering ``status`` (with ``detail``) to any question, recording each."""
+
+    def __init__(self, status: str, detail: str | None = None) -> None:
+        self.status, self.detail = status, detail
+        self.asked: list[tuple[str, str]] = []
+
+    def check(self, vat_number: str, *, requester: str, today: date) -> ViesCheck:
+        self.asked.append((vat_number, requester))
+        return ViesCheck("PT", vat_number[2:], ViesStatus(self.status), today, "W1", self.detail)
+
+
+INTRA_EU = {"invoice": {"exemptions": {"eu_goods": "M16", "eu_shipping": "M16"}}}
+
+
+@pytest.mark.parametrize(
+    ("status", "detail", "ok", "warning", "words"),
+    [
+        ("valid", None, True, False, "your PT509999999 is valid"),
+        ("invalid", None, True, True, "not registered for intra-EU trade"),
+        ("unavailable", "MS_UNAVAILABLE", True, True, "orders wait until it does"),
+        ("unavailable", "VIES POST /check-vat-number: Not Found (404)", False, False, "base_url"),
+    ],
+)
+def test_with_intra_eu_sales_check_asks_vies_about_the_merchants_own_number(
+    status, detail, ok, warning, words
+):
+    vies = _Vies(status, detail)
+    results = run_checks(make_config(**INTRA_EU), shop(), account(), now=NOW, vies=vies)
+    result = by_name(results)["VIES (EU VAT numbers)"]
+    assert vies.asked == [("PT509999999", "509999999")]
+    assert (result.ok, result.warning) == (ok, warning) and words in result.detail
+    if not ok:  # a wrong URL looked like VIES being down forever: the config must change
+        assert checks_exit_code(results) == ExitCode.USAGE
+
+
+def test_without_intra_eu_sales_check_asks_no_vies():
+    vies = _Vies("valid")
+    results = run_checks(make_config(), shop(), account(), now=NOW, vies=vies)
+    assert vies.asked == [] and "VIES (EU VAT numbers)" not in by_name(results)

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from igest_sandbox.data import ENTITY_NIF
 from igest_sandbox.faults import Faults
 from igest_sandbox.messages import Request, Response
 from igest_sandbox.stats import Stats
@@ -86,6 +87,9 @@ SEED_VALID: dict[tuple[str, str], tuple[str, str]] = {
     ("ES", "A28501534"): ("DISTRIBUCIONES IBERICAS, S.A.", "GRAN VIA 30\n28013 MADRID"),
     ("FR", "83404833048"): ("MAISON LUMIERE SARL", "12 RUE DE LA PAIX\n75002 PARIS"),
     ("DE", "136687097"): ("---", "---"),  # Germany shares neither name nor address
+    # The merchant itself (the iGEST sandbox's entity), registered for intra-EU trade: what
+    # `igest-sync check` asks about to see that VIES answers.
+    ("PT", ENTITY_NIF): ("LOJA DO AZULEJO, LDA.", "RUA DAS FLORES 12\n1200-195 LISBOA"),
 }
 SEED_UNAVAILABLE: dict[tuple[str, str], tuple[int, str, str]] = {
     ("ES", "B66123456"): (

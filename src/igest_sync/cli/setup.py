@@ -368,8 +368,8 @@ def check(json_out: JsonOption = False) -> None:
     """Verify the credentials and the reference data against both services.
 
     Checks the series, warehouses and exemption codes the config names exist in iGEST,
-    which Jumpseller location sync-stock writes, and that the state file and the log can be
-    written. Exits like the other commands: 0 all good, 2 the config must change, 4 the state
+    which Jumpseller location sync-stock writes, that VIES answers when exempt intra-EU
+    sales (M16) are configured, and that the state file and the log can be written. Exits like the other commands: 0 all good, 2 the config must change, 4 the state
     or log cannot be written, 5 a service could not be reached or refused the credentials.
 
     \b
@@ -379,6 +379,7 @@ def check(json_out: JsonOption = False) -> None:
     """
     from igest_sync import render
     from igest_sync.alerts.probe import channel_checks
+    from igest_sync.cli.composition import make_vies
     from igest_sync.cli.session import state_of, state_path
     from igest_sync.config import paths
     from igest_sync.runs.setup.local_checks import local_checks
@@ -386,10 +387,13 @@ def check(json_out: JsonOption = False) -> None:
 
     # The state file, when there is one, keeps the year's turnover count (art. 53) and which
     # reminders were given; check never creates it.
-    with session(lock=False, ledger=state_path(state_of(None)).exists()) as s:
+    with (
+        session(lock=False, ledger=state_path(state_of(None)).exists()) as s,
+        make_vies(s.config) as vies,
+    ):
         # The alert channels too, when [alerts] has any: reachable, logged in; nothing sent.
         results = run_checks(
-            s.config, s.jumpseller, s.igest, ledger=s.ledger, now=s.now()
+            s.config, s.jumpseller, s.igest, ledger=s.ledger, now=s.now(), vies=vies
         ) + channel_checks(s.config)
     # Where a run writes: a read-only home must fail here, not in the first `invoice`.
     results += local_checks(state_path(state_of()), paths.log_dir())

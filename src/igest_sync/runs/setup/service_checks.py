@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, ExitCode, TransportError
 from igest_sync.fiscal import rules as pt_rules
-from igest_sync.models import DocumentType, Entity
+from igest_sync.models import DocumentType, Entity, ViesStatus
 from igest_sync.redact import redact
 from igest_sync.runs.catalogue.stock import locations_to_choose_from
 from igest_sync.runs.invoicing.art53 import (
@@ -34,7 +34,7 @@ from igest_sync.runs.setup.seal import SEAL_FROM, applies, reminded_on, seal_rem
 from igest_sync.timeutil import lisbon_date
 
 if TYPE_CHECKING:
-    from igest_sync.runs.services import IgestApi, JumpsellerApi
+    from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
     from igest_sync.state.ledger import Ledger
 
 T = TypeVar("T")
@@ -125,10 +125,12 @@ def run_checks(
     *,
     ledger: Ledger | None = None,
     now: datetime | None = None,
+    vies: ViesApi | None = None,
 ) -> list[CheckResult]:
     """Check credentials, store, series, warehouses, exemption codes, VAT rates and stock mode;
     under the small-business exemption, the year's turnover (``ledger``: where its count is
-    kept between runs; ``now``: the clock, for the year)."""
+    kept between runs; ``now``: the clock, for the year); with exempt intra-EU sales (M16),
+    that ``vies`` answers."""
     store = _check_store(jumpseller)
     results = [store]
     if store.ok or store.exit_code != ExitCode.SERVICE:  # else it would repeat that failure
@@ -154,6 +156,8 @@ def run_checks(
     if entity is not None:
         results.extend(_check_stock_mode(config, entity))
     today = lisbon_date(now or datetime.now(UTC))
+    if vies is not None and entity is not None and INTRA_EU in config.invoice.exemptions.values():
+        results.append(_check_vies(config, vies, entity, today))
     results.extend(_check_start_date(config, today))
     given = reminded_on(ledger)
     reminder = seal_reminder(config.invoice, ledger, today)
@@ -180,6 +184,42 @@ def run_checks(
         except _Failed as failed:
             results.append(failed.result)
     return _redacted(results, config)
+
+
+INTRA_EU = "M16"
+VIES_CHECK = "VIES (EU VAT numbers)"
+
+
+def _check_vies(config: Config, vies: ViesApi, entity: Entity, today: date) -> CheckResult:
+    """An exempt intra-EU sale waits for VIES: one question about the merchant's own number
+    shows that [vies] base_url answers (a wrong URL would only look like VIES being down)."""
+    check = vies.check(f"PT{entity.nif}", requester=entity.nif, today=today)
+    where = config.vies.base_url
+    if check.status == ViesStatus.VALID:
+        return CheckResult(VIES_CHECK, True, f"answers: your PT{entity.nif} is valid")
+    if check.status == ViesStatus.INVALID:
+        return CheckResult(
+            VIES_CHECK,
+            True,
+            f"answers, and says your own number PT{entity.nif} is not registered for "
+            "intra-EU trade: an exempt intra-EU sale (M16) needs it (ask your accountant)",
+            warning=True,
+        )
+    detail = check.detail or "no answer"
+    if "404" in detail:
+        return CheckResult(
+            VIES_CHECK,
+            False,
+            f"{where} answers 404 ({detail}): check [vies] base_url (VIES's REST API, "
+            "https://ec.europa.eu/taxation_customs/vies/rest-api)",
+            exit_code=ExitCode.USAGE,
+        )
+    return CheckResult(
+        VIES_CHECK,
+        True,
+        f"could not answer now ({detail}); exempt intra-EU orders wait until it does",
+        warning=True,
+    )
 
 
 def _check_turnover(
