@@ -387,7 +387,20 @@ INTRA_EU = {"invoice": {"exemptions": {"eu_goods": "M16", "eu_shipping": "M16"}}
         ("valid", None, True, False, "your PT509999999 is valid"),
         ("invalid", None, True, True, "not registered for intra-EU trade"),
         ("unavailable", "MS_UNAVAILABLE", True, True, "orders wait until it does"),
-        ("unavailable", "VIES POST /check-vat-number: Not Found (404)", False, False, "base_url"),
+        (
+            "unavailable",
+            "VIES POST /check-vat-number: HTTP 404 Not Found",
+            False,
+            False,
+            "base_url",
+        ),
+        (
+            "unavailable",
+            "VIES POST /check-vat-number: HTTP 401 Unauthorized",
+            False,
+            False,
+            "base_url",
+        ),
     ],
 )
 def test_with_intra_eu_sales_check_asks_vies_about_the_merchants_own_number(

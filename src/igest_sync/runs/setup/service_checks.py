@@ -9,6 +9,7 @@ are skipped and the failure says so. Nothing here prints; the CLI renders the li
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -206,12 +207,14 @@ def _check_vies(config: Config, vies: ViesApi, entity: Entity, today: date) -> C
             warning=True,
         )
     detail = check.detail or "no answer"
-    if "404" in detail:
+    # VIES's public API needs no credentials and has this one path: such an answer means
+    # that [vies] base_url is not VIES's.
+    if re.search(r"\b(401|403|404|405)\b", detail):
         return CheckResult(
             VIES_CHECK,
             False,
-            f"{where} answers 404 ({detail}): check [vies] base_url (VIES's REST API, "
-            "https://ec.europa.eu/taxation_customs/vies/rest-api)",
+            f"{where} is not VIES's REST API ({detail}): check [vies] base_url "
+            "(https://ec.europa.eu/taxation_customs/vies/rest-api)",
             exit_code=ExitCode.USAGE,
         )
     return CheckResult(
