@@ -41,13 +41,17 @@ __all__ = [
 
 
 class Router:
-    """``GET /v1/orders/{id}.json`` style templates; ``{name}`` matches one path segment."""
+    """``GET /v1/orders/{id}.json`` style templates; ``{name}`` matches one path segment, and
+    ``{reference}`` at the end of a template the rest of the path: WSGI hands over the path
+    decoded, so a SKU with a "/" (sent as %2F, as it must be) arrives as two segments."""
 
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
 
     def add(self, method: str, template: str, handler: Handler) -> None:
         pattern = re.escape(template)
+        if template.endswith("{reference}"):
+            pattern = pattern[: -len(re.escape("{reference}"))] + "(?P<reference>.+)"
         pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+?)", pattern)
         self._routes.append((method.upper(), re.compile(f"^{pattern}$"), template, handler))
 

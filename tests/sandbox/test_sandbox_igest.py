@@ -227,6 +227,17 @@ def test_stock_get_with_and_without_warehouse_and_put(sb: Sandbox, ig: httpx.Cli
     assert ig.get("/stock", params={"warehouse": "ARM7"}).status_code == 422
 
 
+def test_a_reference_with_a_slash_has_its_stock_set_like_any_other(ig: httpx.Client) -> None:
+    # WSGI hands the path over decoded: "/stock/AUD%2F1" arrived as /stock/AUD/1, a 404, and
+    # the client (which encodes it, as it must) could never set that product's stock.
+    new = {"reference": "AUD/1 ?x", "description": "Caneca", "type": "P", "price": "1.00"}
+    assert ig.post("/products", json=new | {"vat_rate": "23.00"}).status_code == 201
+    put = ig.put("/stock/AUD%2F1%20%3Fx", json={"warehouse": "ARM1", "quantity": "4"})
+    assert put.status_code == 200, put.text
+    rows = body(ig.get("/stock", params={"warehouse": "ARM1", "per_page": 100}))["data"]
+    assert {r["reference"]: r["quantity"] for r in rows}["AUD/1 ?x"] in ("4", "4.000")
+
+
 def test_products_lookup_create_conflict_patch(ig: httpx.Client) -> None:
     found = body(ig.get("/products", params={"reference": "CAN-AZU"}))
     assert found["total"] == 1 and found["data"][0]["vat_rate"] == "23.00"
