@@ -223,6 +223,10 @@ class CatalogueItem:
     digital: bool  # product type "digital" (a service line in iGEST)
     stock: int
     stock_unlimited: bool
+    # What Jumpseller sent that cannot be read (the price 0 and the stock 0 then stand for
+    # nothing): the item is skipped where it matters, named, instead of the whole run failing.
+    price_unread: str | None = None
+    stock_unread: str | None = None
 
 
 @dataclass(frozen=True)

@@ -512,11 +512,24 @@ def test_catalogue_streams_page_by_page(js, httpx_mock):
     assert len(httpx_mock.get_requests()) == 2
 
 
-def test_catalogue_price_that_is_not_a_number_is_bad_response(js, httpx_mock):
-    httpx_mock.add_response(json=[product_json(1, price="free")])
-    with pytest.raises(BadResponse) as caught:
-        list(js.catalogue())
-    assert "product 1 price" in str(caught.value)
+def test_a_price_or_stock_that_cannot_be_read_marks_that_item_not_the_whole_catalogue(
+    js, httpx_mock
+):
+    # It stopped both sync-products and sync-stock (exit 5, "service unreachable") for one
+    # product; the item now says what it holds, and the plans skip it, named.
+    httpx_mock.add_response(
+        json=[
+            product_json(1, price="free"),
+            product_json(2, price=None, stock=None),
+            product_json(3, stock="2.5"),
+            product_json(4),
+        ]
+    )
+    one, two, three, four = js.catalogue()
+    assert one.price_unread == "its price in Jumpseller is 'free', not a price"
+    assert two.price_unread and two.stock_unread == "Jumpseller gives no stock for it"
+    assert three.price_unread is None and "'2.5', not a whole number" in three.stock_unread
+    assert (four.price_unread, four.stock_unread) == (None, None)
 
 
 def item(pid: int, vid: int | None = None, **kw) -> CatalogueItem:

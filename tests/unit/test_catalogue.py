@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -435,3 +436,51 @@ def test_a_dry_run_report_counts_no_writes() -> None:
     report = CatalogueReport("products", dry_run=True)
     report.add(CatalogueOutcome("A", "created", "Would create"))
     assert report.writes == 0 and report.counts["created"] == 1
+
+
+# --- what Jumpseller sent that cannot be read, and what iGEST cannot hold ----------------------
+
+
+def test_an_item_whose_price_cannot_be_read_is_skipped_naming_it_and_the_fix() -> None:
+    unread = replace(item("NOPRICE", pid=2000), price_unread="its price is None")
+    long_sku = "X" * 61
+    plan = plan_products(
+        [unread, item(long_sku, pid=7), item("OK", pid=8)], [], ProductsConfig(), update=True
+    )
+    assert [w.sku for w in plan.writes] == ["OK"]
+    skipped = by_key(plan.outcomes)
+    assert skipped["NOPRICE"].action == "skipped"
+    assert "product 2000: its price is None; give it a price" in skipped["NOPRICE"].detail
+    assert "61 characters" in skipped[long_sku].detail and "shorter SKU" in skipped[long_sku].detail
+    # Nor is an existing product updated from a price that cannot be read.
+    again = plan_products([unread], [product("NOPRICE")], ProductsConfig(), update=True)
+    assert again.writes == [] and by_key(again.outcomes)["NOPRICE"].action == "skipped"
+
+
+def test_control_characters_in_a_name_never_reach_igest() -> None:
+    plan = plan_products([item("TAB", name="Caneca\tazul\n")], [], ProductsConfig(), update=False)
+    assert plan.writes[0].draft.description == "Caneca azul"
+
+
+def test_jumpseller_stock_oversold_or_unread_never_goes_to_igest_as_is() -> None:
+    unread = replace(item("NULL", pid=3, stock=0), stock_unread="Jumpseller gives no stock")
+    index = index_catalogue([item("NEG", stock=-3), unread])
+    plan = plan_stock(index, levels(NEG="1", NULL="4"), TO_IGEST)
+    [change] = plan.changes
+    assert (change.sku, change.current, change.new) == ("NEG", D(1), D(0))
+    assert "sold beyond its stock" in change.note
+    null = by_key(plan.outcomes)["NULL"]
+    assert null.action == "skipped" and "no stock" in null.detail  # never 0 over iGEST's 4
+    # The other way, Jumpseller's unreadable stock is simply overwritten with iGEST's.
+    assert [(c.sku, c.new) for c in plan_stock(index, levels(NULL="4"), TO_JS).changes] == [
+        ("NULL", D(4))
+    ]
+
+
+def test_a_skip_says_why_sync_products_will_not_create_it() -> None:
+    unread = replace(item("NOPRICE", pid=2), price_unread="price None")
+    index = index_catalogue([item("SVC", digital=True), unread, item("NEW", pid=3)])
+    outcomes = by_key(plan_stock(index, levels(), TO_JS).outcomes)
+    assert "A service in iGEST" in outcomes["SVC"].detail
+    assert "give it a price" in outcomes["NOPRICE"].detail
+    assert "sync-products` creates it" in outcomes["NEW"].detail

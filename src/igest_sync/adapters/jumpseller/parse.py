@@ -309,19 +309,25 @@ def _source(raw: Any) -> str | None:
 # Catalogue
 
 
-def _catalogue_number(value: Any, what: str) -> Decimal:
+def _price(value: Any) -> tuple[Decimal, str | None]:
+    """The price, or 0 and why it cannot be read (that item's product is then not synced:
+    a price we cannot read must never become 0 in iGEST)."""
     number = _number(value)
-    if number is None:
-        # A catalogue item has no defects list; a price we cannot read must stop the item's
-        # sync rather than become 0 in iGEST.
-        raise BadResponse(f"{SERVICE} sent {what} = {value!r}, not a number", service=SERVICE)
-    return number
+    if number is None or number < 0:
+        return Decimal(0), f"its price in Jumpseller is {value!r}, not a price"
+    return number, None
 
 
-def _stock(value: Any, what: str) -> int:
+def _stock(value: Any, unlimited: bool) -> tuple[int, str | None]:
+    """The stock, or 0 and why it cannot be read (its stock is then never written from it)."""
+    if unlimited:
+        return 0, None
+    number = _number(value)
     if value is None:
-        return 0
-    return int(_catalogue_number(value, what))
+        return 0, "Jumpseller gives no stock for it"
+    if number is None or number != number.to_integral_value():
+        return 0, f"its stock in Jumpseller is {value!r}, not a whole number"
+    return int(number), None
 
 
 def catalogue_items(item: Any) -> list[CatalogueItem]:
@@ -340,17 +346,22 @@ def catalogue_items(item: Any) -> list[CatalogueItem]:
     variants = [v for v in variants if isinstance(v, dict)]
     where = f"product {product_id}"
     if not variants:
+        price, price_unread = _price(product.get("price"))
+        unlimited = bool(product.get("stock_unlimited") or False)
+        stock, stock_unread = _stock(product.get("stock"), unlimited)
         return [
             CatalogueItem(
                 product_id=product_id,
                 variant_id=None,
                 sku=_text(product.get("sku")) or None,
                 name=name,
-                price=_catalogue_number(product.get("price"), f"{where} price"),
+                price=price,
                 barcode=_text(product.get("barcode")) or None,
                 digital=digital,
-                stock=_stock(product.get("stock"), f"{where} stock"),
-                stock_unlimited=bool(product.get("stock_unlimited") or False),
+                stock=stock,
+                stock_unlimited=unlimited,
+                price_unread=price_unread,
+                stock_unread=stock_unread,
             )
         ]
     items = []
@@ -360,25 +371,29 @@ def catalogue_items(item: Any) -> list[CatalogueItem]:
             raise BadResponse(
                 f"{SERVICE} sent a variant of {where} without a valid id", service=SERVICE
             )
-        vwhere = f"{where} variant {variant_id}"
         texts = (
             _text(o.get("value")) for o in as_list(variant.get("options")) if isinstance(o, dict)
         )
         values = [v for v in texts if v]
-        price = variant.get("price")
+        own = variant.get("price")
+        price, price_unread = _price(product.get("price") if own is None else own)
+        # A product with unlimited stock has it for every variant that does not say otherwise.
+        flag = variant.get("stock_unlimited")
+        unlimited = bool(product.get("stock_unlimited") if flag is None else flag)
+        stock, stock_unread = _stock(variant.get("stock"), unlimited)
         items.append(
             CatalogueItem(
                 product_id=product_id,
                 variant_id=variant_id,
                 sku=_text(variant.get("sku")) or None,
                 name=f"{name} - {' / '.join(values)}" if values else name,
-                price=_catalogue_number(
-                    product.get("price") if price is None else price, f"{vwhere} price"
-                ),
+                price=price,
                 barcode=_text(variant.get("barcode")) or None,
                 digital=digital,
-                stock=_stock(variant.get("stock"), f"{vwhere} stock"),
-                stock_unlimited=bool(variant.get("stock_unlimited") or False),
+                stock=stock,
+                stock_unlimited=unlimited,
+                price_unread=price_unread,
+                stock_unread=stock_unread,
             )
         )
     return items

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from igest_sync.errors import ConfigError
+from igest_sync.fiscal import texts
 from igest_sync.fiscal.money import round2
 from igest_sync.models import (
     Action,
@@ -51,6 +52,18 @@ def net_price(price: Decimal, vat_rate: Decimal, prices_include_vat: bool) -> De
     if not prices_include_vat:
         return price
     return (price * 100 / (100 + vat_rate)).quantize(NET_PRICE_PLACES, rounding=ROUND_HALF_UP)
+
+
+def not_creatable(sku: str, item: CatalogueItem) -> str | None:
+    """Why ``sync-products`` cannot make this item's iGEST product, or None."""
+    if item.price_unread:
+        return f"{item_label(item)}: {item.price_unread}; give it a price in Jumpseller"
+    if len(sku) > texts.REFERENCE:
+        return (
+            f"{item_label(item)}: a SKU of {len(sku)} characters; iGEST references hold at "
+            f"most {texts.REFERENCE}: give it a shorter SKU in Jumpseller"
+        )
+    return None
 
 
 def item_label(item: CatalogueItem) -> str:
@@ -238,7 +251,8 @@ def desired_product(
     rate = settings.vat_rate if vat_rate is None else vat_rate
     return IgestProductDraft(
         reference=sku,
-        description=item.name.strip()[:DESCRIPTION_MAX].rstrip(),
+        # iGEST refuses control characters (a tab typed into a name) and names over 200.
+        description=texts.without_controls(item.name)[:DESCRIPTION_MAX].rstrip(),
         type="S" if item.digital else "P",
         price=net_price(item.price, rate, settings.prices_include_vat),
         vat_rate=rate,
@@ -326,6 +340,10 @@ def plan_products(
     outcomes: list[CatalogueOutcome] = []
     for sku, item in index.by_sku.items():
         product = by_reference.get(sku)
+        why = not_creatable(sku, item) if product is None or item.price_unread else None
+        if why is not None:
+            outcomes.append(CatalogueOutcome(sku, Action.SKIPPED, why, reason="unreadable"))
+            continue
         if product is None:
             draft = desired_product(sku, item, settings)
             writes.append(
@@ -468,14 +486,17 @@ def plan_stock(
             )
             continue
         if igest_quantity is None:
+            why = not_creatable(sku, item)
+            detail = (
+                "A service in iGEST (a digital product): no stock"
+                if item.digital
+                else f"Not in iGEST's stock; left alone ({why})"
+                if why
+                else "Not in iGEST's stock; left alone (missing in iGEST? `igest-sync "
+                "sync-products` creates it)"
+            )
             outcomes.append(
-                CatalogueOutcome(
-                    sku,
-                    Action.SKIPPED,
-                    "Not in iGEST's stock; left alone (missing in iGEST? `igest-sync "
-                    "sync-products` creates it)",
-                    reason="only_in_jumpseller",
-                )
+                CatalogueOutcome(sku, Action.SKIPPED, detail, reason="only_in_jumpseller")
             )
             continue
         if sku in igest_duplicates:
@@ -488,6 +509,14 @@ def plan_stock(
                 )
             )
             continue
+        if not to_jumpseller and location_stock is None and item.stock_unread:
+            # Never written from a stock we cannot read (0 would empty iGEST's).
+            outcomes.append(
+                CatalogueOutcome(
+                    sku, Action.SKIPPED, f"{item.stock_unread}; left alone", reason="unreadable"
+                )
+            )
+            continue
         matched += 1
         if location_stock is None:
             js_quantity = Decimal(item.stock)
@@ -497,6 +526,9 @@ def plan_stock(
             current, (new, note) = js_quantity, jumpseller_quantity(igest_quantity)
         else:
             current, new, note = igest_quantity, js_quantity, ""
+            if js_quantity < 0:
+                # Sold beyond its stock: a count cannot be negative (iGEST refuses it).
+                new, note = Decimal(0), f"Jumpseller has {js_quantity} (sold beyond its stock): 0"
         if new != current:
             changes.append(StockChange(sku, item, current, new, note))
         else:

@@ -124,7 +124,7 @@ def _carry_out(igest: IgestApi, step: ProductAction, note: str) -> CatalogueOutc
         return CatalogueOutcome(
             step.sku,
             Action.FAILED,
-            f"Could not {verb} in iGEST: {exc}",
+            f"Could not {verb} in iGEST: {exc.with_fields()}",
             failure=ApiFailure(type(exc).__name__, exc.status),
             fields=exc.fields,
             transient=exc.transient,

@@ -208,7 +208,7 @@ def _carry_out(
         return CatalogueOutcome(
             change.sku,
             Action.FAILED,
-            f"Could not set {_describe(plan, change)}: {exc}",
+            f"Could not set {_describe(plan, change)}: {exc.with_fields()}",
             quantity_from=change.current,
             quantity_to=change.new,
             failure=ApiFailure(type(exc).__name__, exc.status),
