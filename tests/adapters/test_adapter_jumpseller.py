@@ -754,3 +754,14 @@ def test_an_order_without_them_has_none(js, httpx_mock):
     httpx_mock.add_response(json=order_json(8, source=None, shipping_address=None))
     order = js.order(8)
     assert (order.shipping_address, order.source, order.customer_note) == (None, None, None)
+
+
+def test_a_variant_without_its_own_flag_has_its_products_unlimited_stock(js, httpx_mock):
+    variants = [
+        {"id": 81, "sku": "UV-1", "price": None, "stock": None, "options": []},
+        {"id": 82, "sku": "UV-2", "stock": 3, "stock_unlimited": False, "options": []},
+    ]
+    httpx_mock.add_response(json=[product_json(8, stock_unlimited=True, variants=variants)])
+    first, second = js.catalogue()
+    assert (first.stock_unlimited, first.stock_unread) == (True, None)
+    assert (second.stock_unlimited, second.stock) == (False, 3)
