@@ -460,3 +460,18 @@ def test_an_order_without_an_invoice_says_why_and_the_adopt_days(world):
     )
     assert hint(9006) == "The order is pending payment (as last seen): never invoiced."
     assert hint(99999).startswith("igest-sync has not seen this order: check the number.")
+
+
+def test_a_credit_note_igest_refuses_is_a_refusal_not_an_unknown_outcome(world):
+    # iGEST answered 422 to the draft: nothing was made. It was reported as "the outcome ... is
+    # unknown", marked transient, sent three times again by each later run, and every other
+    # credit of the order was blocked behind it.
+    _, ledger, _, igest = world
+    igest.faults.add("create_document", "422")
+    report = ask(world)
+    assert report.exit_code == 1 and not report.unknown, report.outcome.detail
+    assert "iGEST refused the document" in report.outcome.detail
+    assert "is unknown" not in report.outcome.detail
+    [work] = ledger.credit_works(ORDER)
+    assert (work.state, work.transient, work.phase) == (WorkState.FAILED, False, None)
+    assert notes(igest) == []

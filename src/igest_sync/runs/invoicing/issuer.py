@@ -34,7 +34,7 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import date
 
-from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected
+from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected, Rejected
 from igest_sync.fiscal.customer import CustomerOverride
 from igest_sync.fiscal.mapping import build_document
 from igest_sync.fiscal.rules import FINAL_CONSUMER_NIF
@@ -66,6 +66,10 @@ from igest_sync.state.ledger import Ledger, WorkRecord
 from igest_sync.timeutil import lisbon_date
 
 log = logging.getLogger("igest_sync.invoice")
+
+# iGEST's answers that a document was refused as invalid (igest-api.md): never applied. Other
+# 4xx (a proxy's 408, say) say less about whether the request reached iGEST.
+REFUSED_AS_INVALID = (400, 422)
 
 CrashHook = Callable[[str], None]
 
@@ -389,7 +393,14 @@ class Issuer:
             return reusable
         self._step("request")
         self.ledger.mark(order_id, kind, WorkState.REQUESTED, seq=seq)
-        document = self.igest.create_document(draft)
+        try:
+            document = self.igest.create_document(draft)
+        except Rejected as exc:
+            if exc.status in REFUSED_AS_INVALID:
+                # iGEST answered that the document is not valid: it made nothing, so nothing
+                # of this attempt is in flight; a refusal to read, not an outcome to look up.
+                self.ledger.clear_phase(order_id, kind, seq=seq)
+            raise
         self._step("drafted")
         self.ledger.mark(order_id, kind, WorkState.DRAFT, document_id=document.id, seq=seq)
         if document.gross_total != draft.gross_total:
