@@ -570,15 +570,38 @@ def _close_groups(
         base = sum((line_value(ln) for ln in out if _group(ln) == group), ZERO)
         if _net_to_gross(base, group[1]) == target:
             continue
-        index = max(
+        # The cents go on the largest finishing line that can take them: iGEST limits the
+        # shipping line (and services) by value, so such a line never takes more than is left
+        # of it; goods are limited by quantity only.
+        candidates = sorted(
             (i for r, i in finishing.items() if _group(out[i]) == group),
             key=lambda i: line_value(out[i]),
+            reverse=True,
         )
-        fitted = None
+        index, fitted = candidates[0], None
         for step in sorted(range(-_MAX_CENTS, _MAX_CENTS + 1), key=abs):
-            if _net_to_gross(base + step * CENT, group[1]) == target:
-                fitted = _fit(out[index], line_value(out[index]) + step * CENT)
+            if _net_to_gross(base + step * CENT, group[1]) != target:
+                continue
+            for i in candidates:
+                ref = refs[out[i].reference]
+                value = line_value(out[i]) + step * CENT
+                if _by_value(ref, out[i]) and value > ref.invoiced_amount - ref.already_amount:
+                    continue
+                index, fitted = i, _fit(out[i], value)
+                if fitted is not None:
+                    break
+            if fitted is not None:
                 break
+        if fitted is None and any(
+            _by_value(refs[ln.reference], ln) for ln in out if _group(ln) == group
+        ):
+            warnings.append(
+                f"The credit notes of {original.number} carry VAT rounded per document (net "
+                f"prices): they differ from the invoice by {_cents(base, target, group[1])} at "
+                f"{group[1]} %, which a line credited by its value (shipping, a service) "
+                "cannot take: it is never credited beyond what it is worth"
+            )
+            continue
         if fitted is None:
             inclusive = _as_inclusive(lines, targets)
             if inclusive is not None:
@@ -596,6 +619,16 @@ def _close_groups(
             continue
         out[index] = fitted
     return _Closed(tuple(out), False)
+
+
+def _by_value(ref: _Ref, line: DocumentLine) -> bool:
+    """Whether iGEST limits what its NCs credit of this line by value (the shipping line,
+    services), not by quantity (goods)."""
+    return ref.shipping or line.is_service
+
+
+def _cents(base: Decimal, target: Decimal, rate: Decimal) -> str:
+    return f"{abs(target - _net_to_gross(base, rate)):.2f} EUR"
 
 
 def _as_inclusive(
