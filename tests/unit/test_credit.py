@@ -69,13 +69,17 @@ def nc(number: str, plan_lines) -> IssuedDocument:
 
 
 def test_parse_lines_quantities_and_colons_in_skus():
-    request = CreditRequest.parse(["SKU-1:2", "SKU-2", "A:B", "X:1.5"], shipping=True)
-    assert request.lines == (("SKU-1", D(2)), ("SKU-2", None), ("A:B", None), ("X", D("1.5")))
+    request = CreditRequest.parse(["SKU-1:2", "SKU-2", "A:B", "X:3"], shipping=True)
+    assert request.lines == (("SKU-1", D(2)), ("SKU-2", None), ("A:B", None), ("X", D("3")))
     assert request.shipping and not request.everything
     assert CreditRequest.from_json(request.to_json()) == request
-    assert request.describe() == "--line SKU-1:2 --line SKU-2 --line A:B --line X:1.5 --shipping"
+    assert request.describe() == "--line SKU-1:2 --line SKU-2 --line A:B --line X:3 --shipping"
     with pytest.raises(ValueError, match="positive"):
         CreditRequest.parse(["SKU-1:0"])
+    # Orders sell whole units: 1.5 mugs credited was issued as a credit note.
+    with pytest.raises(ValueError, match="whole number of units"):
+        CreditRequest.parse(["X:1.5"])
+    assert CreditRequest.parse(["X:1.0"]).lines == (("X", D("1.0")),)
     for empty in ("", ":", "::"):
         with pytest.raises(ValueError, match="no SKU"):
             CreditRequest.parse([empty])

@@ -24,7 +24,7 @@ def ident(lines=(), reason="Devolução", **kw) -> RequestIdentity:
         (["A:2", "B:1"], ["B:1", "A:2"]),
         (["A:1", "A:1"], ["A:2"]),
         (["A:2.0"], ["A:2"]),
-        (["A:1.50"], ["A:1.5"]),
+        (["A:03.00"], ["A:3"]),
     ],
 )
 def test_the_same_lines_in_any_spelling_are_the_same_request(a, b):

@@ -104,6 +104,11 @@ class CreditRequest:
                     reference = head
                     if not quantity.is_finite() or quantity <= 0:
                         raise ValueError(f"--line {spec}: the quantity must be positive")
+                    if quantity != quantity.to_integral_value():
+                        # Orders sell whole units: half a mug credited is no document.
+                        raise ValueError(
+                            f"--line {spec}: the quantity must be a whole number of units"
+                        )
             if not reference.strip(":"):
                 raise ValueError(f"--line {spec!r}: no SKU")
             lines.append((reference, quantity))
