@@ -228,7 +228,7 @@ def test_orders_an_undecided_document_may_invoice_are_never_issued_by_a_run(worl
     report = backfill()
     held = {o.key: o for o in report.outcomes if o.key in ("9005", "9006")}
     assert {o.action for o in held.values()} == {Action.FAILED}
-    assert "FR QI/5 of 2026-10-27, not issued by igest-sync, may be its invoice" in (
+    assert "FR QI/5 or FR QI/6 of 2026-10-27, not issued by igest-sync, may be its invoice" in (
         held["9005"].detail
     )
     assert "--pick 'FR QI/5=9005'" in held["9005"].detail
@@ -393,3 +393,27 @@ def test_a_malformed_pick_is_a_usage_error_before_anything_is_read(tmp_path, mon
     assert result.exception.message == (
         f"--pick {pick!r}: expected the document number and the order id."
     )
+
+
+def test_after_a_pick_the_other_order_is_held_by_the_document_left_and_only_named_resend_issues(
+    world,
+):
+    """Picking FR QI/5 for 9005 left 9006 told to pick QI/5 (taken) and nothing of QI/6;
+    `resend --failed` then issued 9006 a second invoice beside QI/6."""
+    from dataclasses import replace
+
+    sb, config, ledger, js, ig = world
+    adopt(world, last=NOW.date(), confirm=lambda r: True)
+    early = replace(config, invoice=replace(config.invoice, start_date=date(2026, 10, 1)))
+    InvoiceRun.build(early, ledger, js, ig, now=NOW).run(since=OCTOBER[0])
+    adopt(world, picks={"FR QI/5": 9005}, confirm=lambda r: True)
+    held = InvoiceRun.build(early, ledger, js, ig, now=NOW).resend([], all_failed=True)
+    [twin] = [o for o in held.outcomes if o.key == "9006"]
+    assert twin.action == Action.FAILED
+    assert twin.detail.startswith("FR QI/6 of 2026-10-27, not issued by igest-sync")
+    assert "QI/5" not in twin.detail and "9005 fits" not in twin.detail
+    assert "--pick 'FR QI/6=9006'" in twin.detail
+    ours = [d for d in sb.igest.documents if str(d.get("external_reference")).endswith(":9006")]
+    assert ours == []  # --failed is no decision about it
+    named = InvoiceRun.build(early, ledger, js, ig, now=NOW).resend([9006])
+    assert [o.action for o in named.outcomes if o.key == "9006"] == [Action.ISSUED]

@@ -406,13 +406,18 @@ class InvoiceRun:
         override: CustomerOverride | None = None,
         force_lookup: bool = False,
         approved: bool = False,
+        decided: bool | None = None,
     ) -> DocumentOutcome:
         """Issue one recorded, paid order exactly once and attach its document (a worker's
         step: ``invoice`` runs several at a time, ``serve`` one per webhook hint, ``approve``
-        one per draft it finalizes: ``approved``)."""
+        one per draft it finalizes: ``approved``; ``decided``: see ``Issuer.issue``)."""
         try:
             outcome = self.issuer.issue(
-                order, override=override, force_lookup=force_lookup, approved=approved
+                order,
+                override=override,
+                force_lookup=force_lookup,
+                approved=approved,
+                decided=decided,
             )
         except IgestSyncError:
             raise  # a run-wide failure (credentials refused): in_parallel stops the run
@@ -434,12 +439,17 @@ class InvoiceRun:
         *,
         override: CustomerOverride | None = None,
         force_lookup: bool = False,
+        named: set[int] | None = None,
     ) -> None:
         def one(order: Order) -> DocumentOutcome:
             if self.stop is not None and self.stop.is_set():
                 raise RunStopped  # stopping: an order not started stays recorded work
             return self.issue_one(
-                order, report.notices, override=override, force_lookup=force_lookup
+                order,
+                report.notices,
+                override=override,
+                force_lookup=force_lookup,
+                decided=None if named is None else order.id in named,
             )
 
         outcomes = in_parallel(
@@ -624,7 +634,9 @@ class InvoiceRun:
         if override is not None:  # kept until issued (a wait for VIES, a lost answer)
             for order in orders:
                 remember_override(self.ledger, order.id, override)
-        # By hand, always look the reference up first: the ledger may be new or stale.
-        self._issue_all(orders, report, override=override, force_lookup=True)
+        # By hand, always look the reference up first: the ledger may be new or stale. Only an
+        # order the person named is issued past a document not ours that may be its invoice;
+        # `--failed` leaves those held (a blanket retry is no decision about them).
+        self._issue_all(orders, report, override=override, force_lookup=True, named=set(order_ids))
         self.followup.finish(report.notices)
         return report

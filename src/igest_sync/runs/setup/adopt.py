@@ -398,26 +398,43 @@ def remember_undecided(ledger: Ledger, first: date, last: date, matches: list[Ma
 
 def undecided_invoice(ledger: Ledger, order_id: int) -> str | None:
     """Why ``order_id`` is not issued an invoice by a run: a document not ours that ``adopt``
-    could not tie to one order may be its invoice already (a person decides), or None."""
+    could not tie to one order may be its invoice already (a person decides), or None. Every
+    such document is named: a pick that named only the first left the other to be taken for
+    none, and ``resend`` then issued a second invoice."""
     raw = ledger.get_meta(UNDECIDED_KEY)
-    for number, entry in sorted((json.loads(raw) if raw else {}).items()):
-        if order_id in entry["orders"]:
-            day = entry["date"]
-            others = [str(o) for o in entry["orders"] if o != order_id]
-            fits = (
-                f" (order {others[0]} fits it too)"
-                if len(others) == 1
-                else f" (orders {', '.join(others)} fit it too)"
-                if others
-                else ""
-            )
-            return (
-                f"{number} of {day}, not issued by igest-sync, may be its invoice already{fits}: "
-                "not issued, so as never to invoice it twice. If it is, record it: igest-sync "
-                f"adopt --from {day} --to {day} --pick '{number}={order_id}'; if it is not, "
-                f"`igest-sync resend {order_id}` issues ours"
-            )
-    return None
+    entries = [
+        (number, entry)
+        for number, entry in sorted((json.loads(raw) if raw else {}).items())
+        if order_id in entry["orders"]
+    ]
+    if not entries:
+        return None
+    numbers = [number for number, _ in entries]
+    days = sorted({entry["date"] for _, entry in entries})
+    # The other orders it fits, unless they have their invoice now (a pick since, ours).
+    elsewhere = ledger.issued_elsewhere()
+    others = sorted(
+        o
+        for o in {o for _, entry in entries for o in entry["orders"] if o != order_id}
+        if o not in elsewhere
+        and ((w := ledger.work(o, Kind.INVOICE)) is None or w.state != WorkState.FINAL)
+    )
+    fits = (
+        f" (order {others[0]} fits {'it' if len(entries) == 1 else 'them'} too)"
+        if len(others) == 1
+        else f" (orders {', '.join(map(str, others))} fit {'it' if len(entries) == 1 else 'them'} too)"
+        if others
+        else ""
+    )
+    which = numbers[0] if len(numbers) == 1 else f"{', '.join(numbers[:-1])} or {numbers[-1]}"
+    when = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+    one = "it" if len(numbers) == 1 else "one of them"
+    return (
+        f"{which} of {when}, not issued by igest-sync, may be its invoice already{fits}: not "
+        f"issued, so as never to invoice it twice. If {one} is, record it: igest-sync adopt "
+        f"--from {days[0]} --to {days[-1]} --pick '{numbers[0]}={order_id}' (the number of the "
+        f"one that is); if none is, `igest-sync resend {order_id}` issues ours"
+    )
 
 
 def guard_first_run(
