@@ -136,6 +136,36 @@ def test_a_document_charging_vat_adds_its_net_total_to_the_years_turnover(w):
         guard.admit(3, build(make_order([product("0.01", taxes=())], "0.01"), settings))
 
 
+def test_the_order_paid_first_crosses_the_ceiling_and_every_later_one_charges_vat(w):
+    # Orders were admitted in the order workers reached them: a later order was issued exempt
+    # and the one that really took the year past 18,750 EUR was refused. Payment order decides;
+    # from the crossing on the exemption has ended, for the rest of the run and the year.
+    by_hand(w, "18700.00")
+
+    def paid_at(amount: str, hour: int, minute: int = 0) -> int:
+        at = datetime(2026, 12, 1, hour, minute, tzinfo=UTC)
+        return w.sb.store.add_order(
+            lines=[{"sku": "AZL", "name": "Azulejo", "price": amount, "qty": 1, "rate": None}],
+            shipping=0,
+            created_at=at,
+            completed_at=at,
+        )
+
+    late = paid_at("10.00", 11, 30)  # the first id, paid last
+    early = paid_at("40.00", 9)  # 18,740.00: exempt
+    crossing = paid_at("20.00", 10)  # 18,760.00: the exemption ends here
+    report = run(w)
+    assert outcome(report, early).action == Action.ISSUED
+    assert outcome(report, crossing).action == Action.FAILED
+    refused = outcome(report, late)
+    assert refused.action == Action.FAILED  # 10.00 would fit, but it comes after the crossing
+    assert f"order {crossing} took the year's turnover past 18,750.00 EUR" in refused.detail
+    assert "paid without VAT" in refused.detail and f"resend {late}" in refused.detail
+    # The next run too, for an order paid since.
+    after = order(w, "5.00")
+    assert outcome(run(w), after).action == Action.FAILED
+
+
 def test_the_notice_at_80_percent_and_the_alert_past_15000_each_once(w):
     by_hand(w, "11999.98")
     order(w, "0.01")

@@ -53,6 +53,9 @@ CACHE_KEY = "art53_turnover:{year}"
 YEAR_KEY = "art53_year_total:{year}"  # a closed year's turnover (the exemption needs the last)
 SHARE_KEY = "art53_share_notice:{year}"
 OVER_KEY = "art53_over_15000:{year}"
+# The order that took the year past 18,750 EUR (refused as exempt): the exemption ended there,
+# so every later exempt document of the year is refused too, whatever its amount.
+CROSSED_KEY = "art53_crossed_18750:{year}"
 # The day a run last got as far as its turnover notices (a run killed before them, after it
 # read the count to admit a document, leaves its notices to the next run).
 NOTICED_KEY = "art53_noticed_on"
@@ -63,11 +66,20 @@ FULL_RECOUNT = timedelta(days=7)
 
 # Both spellings of the domestic codes: [invoice.exemptions] wins over the older pair, so a
 # hint that named only one would leave M10 on the documents.
-CHARGE_VAT_HINT = (
+_CHARGE_VAT = (
     'charge VAT from now on: set [invoice] vat_regime = "normal", clear the "M10" exemption '
     "codes ([invoice.exemptions] domestic_goods and domestic_shipping, or the older [invoice] "
     "product_exemption_code and shipping_exemption_code), give the products their VAT rate in "
-    "Jumpseller, register for VAT with AT (ask your accountant), then `igest-sync resend {order}`"
+    "Jumpseller, register for VAT with AT (ask your accountant)"
+)
+CHARGE_VAT_HINT = _CHARGE_VAT + ", then `igest-sync resend {order}`"
+# An order refused as exempt was paid without VAT: changing the store cannot change it, and
+# resend would refuse it again for its 0 % lines.
+PAID_WITHOUT_VAT_HINT = (
+    _CHARGE_VAT + ". This order was paid without VAT, so no run can issue it with VAT from "
+    "Jumpseller: issue it by hand in iGEST, the VAT included in what the customer paid, with "
+    "the external reference jumpseller:<store code>:{order}; `igest-sync resend {order}` then "
+    "adopts it"
 )
 
 
@@ -272,10 +284,26 @@ class Art53Guard:
                     f"of {year - 1} was {eur(last_year)}, past {eur(THRESHOLD)}, so the "
                     f"exemption ended on 1 January {year}: this document must charge VAT and "
                     "is never issued as exempt (M10)",
-                    hint=CHARGE_VAT_HINT.format(order=order_id),
+                    hint=PAID_WITHOUT_VAT_HINT.format(order=order_id),
+                )
+            crossed = self.ledger.get_meta(CROSSED_KEY.format(year=self.today.year))
+            if crossed and json.loads(crossed)["order"] != order_id:
+                first = json.loads(crossed)
+                raise OrderRejected(
+                    order_id,
+                    f"refused under the small-business exemption (art. 53 CIVA): order "
+                    f"{first['order']} took the year's turnover past {eur(CEILING)} "
+                    f"({eur(Decimal(first['after']))}), where the exemption ends at once: this "
+                    "later order must charge VAT as well and is never issued as exempt (M10)",
+                    hint=PAID_WITHOUT_VAT_HINT.format(order=order_id),
                 )
             after = total + draft.gross_total
             if after > CEILING:
+                if self.keep:
+                    self.ledger.set_meta(
+                        CROSSED_KEY.format(year=self.today.year),
+                        json.dumps({"order": order_id, "after": str(after)}),
+                    )
                 raise OrderRejected(
                     order_id,
                     f"refused under the small-business exemption (art. 53 CIVA): the year's "
@@ -283,9 +311,13 @@ class Art53Guard:
                     f"deducted) and this {eur(draft.gross_total)} would take it to "
                     f"{eur(after)}, past {eur(CEILING)}, where the exemption ends at once: VAT "
                     "is due on this very document, so it is never issued as exempt (M10)",
-                    hint=CHARGE_VAT_HINT.format(order=order_id),
+                    hint=PAID_WITHOUT_VAT_HINT.format(order=order_id),
                 )
             self._total = after
+            key = CROSSED_KEY.format(year=self.today.year)
+            crossed = self.ledger.get_meta(key) if self.keep else None
+            if crossed and json.loads(crossed)["order"] == order_id:  # credit notes made room
+                self.ledger.set_meta(key, "")
 
     def notices(self) -> list[str]:
         """What a person must be told about the year's turnover, each once (then re-armed only
