@@ -469,3 +469,18 @@ def test_a_failed_hand_credit_for_an_invoice_this_ledger_never_issued_does_not_b
     assert again.code == 0, again.stdout + again.stderr
     code = sandbox.credentials["jumpseller"]["login"]
     assert len(_credits(sandbox, f"jumpseller:{code}:10002:credit")) == 1
+
+
+def test_a_state_file_is_one_stores_and_another_stores_config_is_stopped(sandbox, cli: Cli):
+    # The sandbox tried with the default state file, then the real store's config: its
+    # checkpoint was taken for the new store's and every order of it was skipped, silently.
+    assert cli("invoice").code == 0
+    other = make_cli(sandbox, cli.home, jumpseller={"store": "outra-loja"})
+    for args in (["invoice"], ["invoice", "--dry-run"], ["status"]):
+        result = other(*args)
+        assert result.code == 4, (args, result.stdout + result.stderr)
+        login = sandbox.credentials["jumpseller"]["login"]
+        assert f"belongs to store '{login}', not to 'outra-loja'" in result.stderr
+        assert "--state" in result.stderr and "Traceback" not in result.stderr
+    fresh = make_cli(sandbox, cli.home / "outra", jumpseller={"store": "outra-loja"})
+    assert fresh("invoice").code in (0, 1)  # its own state file: a first run of its own

@@ -213,6 +213,9 @@ def session(
             if ledger:
                 ledger_path = Path(":memory:") if dry_run and not path.exists() else path
                 opened = stack.enter_context(Ledger(ledger_path, clock=wall_clock))
+                opened.meta.require_store(
+                    config.jumpseller.store, path, config.path, record=lock and not dry_run
+                )
                 vies = stack.enter_context(make_vies(config))
             current = Session(config, js, ig, opened, vies)
             yield current

@@ -311,6 +311,8 @@ def status(
         report = empty_status(store=store)
     else:
         with Ledger(state, clock=composition.wall_clock) as ledger:
+            if store is not None:  # another store's state file would report its documents
+                ledger.meta.require_store(store, state, _config_path(cli), record=False)
             report = build_status(
                 ledger, now=composition.wall_clock(), selection=selection, store=store
             )

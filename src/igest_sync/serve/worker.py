@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from igest_sync.config import Config
-from igest_sync.errors import IgestSyncError, RunLocked
+from igest_sync.errors import IgestSyncError, RunLocked, StateError
 from igest_sync.logsetup import store_context
 from igest_sync.models import WorkState
 from igest_sync.runs.context import RunContext
@@ -131,7 +131,17 @@ class StoreWorker:
         while True:
             try:
                 with run_lock(self.setup.state_path, serve=True):
-                    return Ledger(self.setup.state_path, clock=self.clock)
+                    ledger = Ledger(self.setup.state_path, clock=self.clock)
+                    try:
+                        ledger.meta.require_store(
+                            self.setup.config.jumpseller.store,
+                            self.setup.state_path,
+                            self.setup.config.path,
+                        )
+                    except StateError:
+                        ledger.close()
+                        raise
+                    return ledger
             except RunLocked:
                 if self.stop.wait(LOCKED_RETRY):
                     raise

@@ -9,12 +9,19 @@ other keys of the meta table are read and written with ``get_meta`` and ``set_me
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
+from igest_sync.errors import StateError
 from igest_sync.state.base import Params, Store
 
 # The store's name (Jumpseller's GET /store/info.json), remembered by the runs that talk to
 # Jumpseller: `status` titles its report by it and the alerts name the store by it.
 STORE_NAME = "store_name"
+
+# The store whose orders this state file records (the code in its external references): a
+# state file is one store's. Another store's config on it found its checkpoint and skipped
+# every order of the new store, silently.
+STORE_CODE = "store_code"
 
 # The checkpoint moves forwards only, even if another process moved it meanwhile.
 ADVANCE_CHECKPOINT = (
@@ -26,6 +33,32 @@ ADVANCE_CHECKPOINT = (
 
 class MetaStore(Store):
     """The checkpoint and the listings, on the ledger's database."""
+
+    def bind_store(self, store: str, *, record: bool = True) -> str | None:
+        """The store this state file is another's, or None when it is ``store``'s; one that
+        is no store's yet becomes ``store``'s (``record``: False in a dry run, which writes
+        nothing)."""
+        bound = self.get_meta(STORE_CODE)
+        if not bound:
+            if record:
+                self.set_meta(STORE_CODE, store)
+            return None
+        return None if bound == store else bound
+
+    def require_store(
+        self, store: str, path: Path, config_path: Path, *, record: bool = True
+    ) -> None:
+        """``bind_store``, or ``StateError`` (exit 4, nothing done) when the state file is
+        another store's: that store's checkpoint would be taken for this one's."""
+        other = self.bind_store(store, record=record)
+        if other is not None:
+            raise StateError(
+                f"The state file {path} belongs to store {other!r}, not to {store!r} (the "
+                f"[jumpseller] store, or login, of {config_path}); nothing was done.",
+                hint="Each store needs its own state file: give this one its own with --state "
+                "FILE or IGEST_SYNC_HOME (a sandbox tried out with the default state file "
+                "leaves it behind: delete that file if it was only the sandbox's).",
+            )
 
     @property
     def checkpoint(self) -> int | None:
