@@ -484,3 +484,13 @@ def test_a_state_file_is_one_stores_and_another_stores_config_is_stopped(sandbox
         assert "--state" in result.stderr and "Traceback" not in result.stderr
     fresh = make_cli(sandbox, cli.home / "outra", jumpseller={"store": "outra-loja"})
     assert fresh("invoice").code in (0, 1)  # its own state file: a first run of its own
+
+
+def test_under_quiet_a_product_created_with_no_stock_is_still_said(cli: Cli):
+    # cron runs -q: the note that a new product has no stock in iGEST (the next sync-stock
+    # would show it sold out) was printed only on a terminal; the shop then sold out silently.
+    quiet = cli("-q", "sync-products")
+    assert quiet.code == 0, quiet.stdout + quiet.stderr
+    assert "Created in iGEST with no stock while the shop has some:" in quiet.stdout
+    assert "before the next sync-stock" in quiet.stdout
+    assert cli("-q", "sync-products").stdout == ""  # nothing new: quiet again

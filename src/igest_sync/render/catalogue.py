@@ -26,7 +26,21 @@ def catalogue_report(report: CatalogueReport, title: str, *, json_out: bool = Fa
         emit_json(report.to_json())
         return
     if current().quiet and not report.failed:
-        return  # -q: nothing here needs a person
+        # -q: only what needs a person. A product created with no stock in iGEST while the
+        # shop has some does: the next sync-stock would show it sold out.
+        from igest_sync.runs.catalogue.products import STOCK_NOTE
+
+        empty = [o.key for o in report.outcomes if o.detail.endswith(STOCK_NOTE)]
+        if empty:
+            named = ", ".join(empty[:10]) + (
+                f" and {len(empty) - 10} more" if len(empty) > 10 else ""
+            )
+            _show(
+                f"Created in iGEST with no stock while the shop has some: {named}. Enter their "
+                "stock in iGEST before the next sync-stock, which copies iGEST's stock to the "
+                "shop (they would show sold out)."
+            )
+        return
     outcomes = list(report.outcomes)
     counts: dict[str, int] = {}
     for o in outcomes:
