@@ -59,6 +59,8 @@ REGRESSIONS = {
     1222: "a state file put back, then a credit note recorded: its date hid the unknown invoice",
     31349937: "a kill as a found NC was recorded left its work unfinished: the cancelled order's "
     "rest waited for another run",
+    240001139: "a state file put back from before a payment, then the order cancelled: the "
+    "webhook recorded it cancelled without looking for its invoice, and it was never credited",
 }
 
 

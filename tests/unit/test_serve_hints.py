@@ -83,7 +83,10 @@ def test_the_status_read_now_decides_not_the_event(ledger):
 
 
 def test_cancelled_before_paid_issues_nothing_even_when_order_paid_comes_late(ledger):
-    js, ig = FakeJumpseller(orders=[paid_order(12, status="canceled")]), FakeIgest()
+    # Never paid: no payment time (a paid order later cancelled keeps its completed_at, and
+    # is looked up in iGEST for an invoice the ledger may not know: test_simulation's 240001139).
+    never_paid = replace(paid_order(12, status="canceled"), completed_at=None)
+    js, ig = FakeJumpseller(orders=[never_paid]), FakeIgest()
     hint(ledger, 12, "order_canceled")
     hint(ledger, 12, "order_paid")  # out of order
     assert work(ledger, js, ig).report.outcomes == []
