@@ -327,8 +327,11 @@ class Art53Guard:
         told: list[str] = []
         share_key, over_key = SHARE_KEY.format(year=year), OVER_KEY.format(year=year)
         percent = int(self.share * 100 / THRESHOLD)
-        if now.total >= self.share and not self.ledger.get_meta(share_key):
+        share_due = now.total >= self.share and not self.ledger.get_meta(share_key)
+        if share_due:
             self.ledger.set_meta(share_key, self.today.isoformat())
+        # Past 15,000 EUR already, the notice below says all (never "-750.01 EUR left").
+        if share_due and now.total <= THRESHOLD:
             told.append(
                 f"Small-business exemption (art. 53 CIVA): the turnover of {year} has reached "
                 f"{eur(now.total)}, {percent} % of {eur(THRESHOLD)}. {eur(now.to_threshold)} "
@@ -354,6 +357,8 @@ class Art53Guard:
                 f"{year} back to {eur(now.total)}, not past {eur(THRESHOLD)}. If you told AT "
                 "that the exemption ends, check with your accountant."
             )
+        for notice in told:  # the log keeps them too, for whoever reads it later
+            log.warning("%s", notice)
         return told
 
 
