@@ -417,3 +417,11 @@ def test_after_a_pick_the_other_order_is_held_by_the_document_left_and_only_name
     assert ours == []  # --failed is no decision about it
     named = InvoiceRun.build(early, ledger, js, ig, now=NOW).resend([9006])
     assert [o.action for o in named.outcomes if o.key == "9006"] == [Action.ISSUED]
+
+
+def test_a_pick_whose_total_or_day_does_not_fit_its_order_is_pointed_out(world):
+    report = adopt(world, picks={"FR QI/7": 9006}, dry_run=True)
+    [notice] = report.notices
+    assert notice.startswith("--pick FR QI/7=9006: FR QI/7 is 45.00 EUR of 2026-10-30")
+    assert "order 9006 paid 29.70 EUR on 2026-10-27" in notice
+    assert adopt(world, picks={"FR QI/6": 9006}, dry_run=True).notices == []

@@ -86,6 +86,8 @@ def adopt(
                 "--dry-run shows them first.",
             )
         render.adopt_matches(report)
+        for notice in report.notices:  # a pick that does not fit its order: before the question
+            render.warn(notice)
         asked.append(True)
         sure = report.count("sure")
         period = f"{report.first} to {report.last}"

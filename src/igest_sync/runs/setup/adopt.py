@@ -185,6 +185,22 @@ class AdoptRun:
             o.id: o for o in self.jumpseller.orders_created_between(first - ORDER_LOOKBACK, last)
         }
         report.matches = self.match(docs, orders, picks or {})
+        for m in report.matches:
+            # A person's pick is recorded as chosen, but a document that cannot be that
+            # order's invoice by its total or its date is said first (a mistyped number).
+            if label(m.document) in (picks or {}) and m.order_id in orders:
+                paid = orders[m.order_id]
+                due = expected_gross(paid)
+                day = lisbon_date(paid.completed_at) if paid.completed_at else None
+                if m.document.gross_total != due or (
+                    day is not None and m.document.date is not None and m.document.date < day
+                ):
+                    report.notices.append(
+                        f"--pick {label(m.document)}={m.order_id}: {label(m.document)} is "
+                        f"{m.document.gross_total:.2f} EUR of {m.document.date}, order "
+                        f"{m.order_id} paid {due:.2f} EUR on {day}: check that it is that "
+                        "order's invoice (a pick is recorded as the person chose it)"
+                    )
         for number in set(picks or {}) - {label(m.document) for m in report.matches}:
             raise UsageError(
                 f"--pick {number}: no document not ours numbered {number} from {first} to {last}.",
