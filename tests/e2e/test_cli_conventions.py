@@ -102,3 +102,23 @@ def test_a_locked_run_is_silent_for_cron_and_logs_why(sandbox, cli: Cli):
     assert quiet.code == 3 and quiet.stdout == "" and quiet.stderr == ""
     assert "Another igest-sync run" in cli.log_text()
     assert asked.code == 3 and asked.json()["error"]["exit_code"] == 3
+
+
+def test_a_config_error_is_in_the_log_too_and_no_secret_is(tmp_path):
+    # A cron run that stops on its config left nothing in the log file a person reads later.
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[jumpseller]\n"
+        'base_url = "https://api.jumpseller.com/v1"\nlogin = "loja"\n'
+        'auth_token = ["Zk29secretvalue"]\n'
+        "[igest]\n"
+        'base_url = "https://igest.example.pt/v1"\nintegration_key = "k"\n'
+        'security_code = "Zk29secretcode"\n'
+        "[invoice]\nstrat_date = 2026-11-01\n"
+    )
+    result = run("invoice", home=tmp_path)
+    assert result.returncode == 2 and "strat_date" in result.stderr
+    logs = tmp_path / "logs"
+    text = "".join(p.read_text() for p in logs.glob("*")) if logs.exists() else ""
+    assert "strat_date: unknown key" in text and "auth_token" in text
+    assert "Zk29secret" not in text + result.stderr

@@ -68,8 +68,16 @@ def load_config(state: CliState) -> Config:
     """Load and validate the config; its secrets are masked in everything printed from now on."""
     from igest_sync import render
     from igest_sync.config import load_config as _load
+    from igest_sync.errors import ConfigError
 
-    config, warnings = _load(config_path(state))
+    try:
+        config, warnings = _load(config_path(state))
+    except ConfigError as exc:
+        # A cron run that stops here leaves its reason in the log file too, where a person
+        # looks later (the values of secret keys are never in it: validation masks them).
+        setup_logging(state)
+        log.error("%s", exc)
+        raise
     state.secrets = config.secrets()
     setup_logging(state)
     for warning in warnings:
