@@ -351,3 +351,19 @@ def test_a_404_for_nothing_after_the_checkpoint_is_a_quiet_run(ledger, caplog):
         "jumpseller:loja:7",
         "jumpseller:loja:8",
     ]
+
+
+def test_the_summary_counts_an_adopted_invoice_apart_from_those_issued():
+    # A lost finalize answer recovered by the next run showed "adopted, nothing issued" in the
+    # table and "Issued 1" in the summary.
+    from igest_sync.models import DocumentOutcome
+    from igest_sync.runs.invoicing.report import InvoiceReport
+
+    report = InvoiceReport()
+    report.outcomes += [
+        DocumentOutcome("7", Action.ISSUED, "FR A/1"),
+        DocumentOutcome("8", Action.ADOPTED, "FR A/2 already in iGEST; adopted, nothing issued"),
+    ]
+    assert report.summary() == "Issued 1, adopted 1 already in iGEST, failed 0, skipped 0"
+    report.outcomes.pop()
+    assert report.summary() == "Issued 1, failed 0, skipped 0"

@@ -76,11 +76,14 @@ class InvoiceReport:
                 + (f", would skip {skip}" if skip else "")
                 + "; nothing was written."
             )
-        issued = self.count(Action.ISSUED) + self.count(Action.ADOPTED)
+        adopted = self.count(Action.ADOPTED)
         waiting = self.count(Action.WAITING)
         drafted = self.count(Action.DRAFTED)
         return (
-            f"Issued {issued}, failed {self.failed}, skipped {self.count(Action.SKIPPED)}"
+            f"Issued {self.count(Action.ISSUED)}"
+            # Found final in iGEST (an earlier attempt's, whose answer was lost): not issued now.
+            + (f", adopted {adopted} already in iGEST" if adopted else "")
+            + f", failed {self.failed}, skipped {self.count(Action.SKIPPED)}"
             + (f", waiting {waiting}" if waiting else "")
             + (
                 f", {counted(drafted, 'draft')} waiting for approval (igest-sync approve)"
