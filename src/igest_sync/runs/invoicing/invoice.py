@@ -406,18 +406,13 @@ class InvoiceRun:
         override: CustomerOverride | None = None,
         force_lookup: bool = False,
         approved: bool = False,
-        decided: bool | None = None,
     ) -> DocumentOutcome:
         """Issue one recorded, paid order exactly once and attach its document (a worker's
         step: ``invoice`` runs several at a time, ``serve`` one per webhook hint, ``approve``
-        one per draft it finalizes: ``approved``; ``decided``: see ``Issuer.issue``)."""
+        one per draft it finalizes: ``approved``)."""
         try:
             outcome = self.issuer.issue(
-                order,
-                override=override,
-                force_lookup=force_lookup,
-                approved=approved,
-                decided=decided,
+                order, override=override, force_lookup=force_lookup, approved=approved
             )
         except IgestSyncError:
             raise  # a run-wide failure (credentials refused): in_parallel stops the run
@@ -439,7 +434,6 @@ class InvoiceRun:
         *,
         override: CustomerOverride | None = None,
         force_lookup: bool = False,
-        named: set[int] | None = None,
     ) -> None:
         workers = self.context.workers
         if self.issuer.art53 is not None:
@@ -453,11 +447,7 @@ class InvoiceRun:
             if self.stop is not None and self.stop.is_set():
                 raise RunStopped  # stopping: an order not started stays recorded work
             return self.issue_one(
-                order,
-                report.notices,
-                override=override,
-                force_lookup=force_lookup,
-                decided=None if named is None else order.id in named,
+                order, report.notices, override=override, force_lookup=force_lookup
             )
 
         outcomes = in_parallel(
@@ -591,11 +581,18 @@ class InvoiceRun:
         report = InvoiceReport()
         ids = list(order_ids)
         if all_failed:
-            ids += [
-                w.order_id
-                for w in self.ledger.work_in_states(WorkState.FAILED, kind=Kind.INVOICE)
-                if w.order_id not in ids
-            ]
+            for failed in self.ledger.work_in_states(WorkState.FAILED, kind=Kind.INVOICE):
+                if failed.order_id in ids:
+                    continue
+                held = undecided_invoice(self.ledger, failed.order_id)
+                if held is not None:
+                    # A blanket retry is no decision about an order a document not ours may
+                    # have invoiced already: only `resend ORDER` issues it.
+                    report.outcomes.append(
+                        DocumentOutcome(str(failed.order_id), Action.FAILED, held)
+                    )
+                    continue
+                ids.append(failed.order_id)
         orders: list[Order] = []
         for order_id in ids:
             work = self.ledger.work(order_id)
@@ -642,10 +639,8 @@ class InvoiceRun:
         if override is not None:  # kept until issued (a wait for VIES, a lost answer)
             for order in orders:
                 remember_override(self.ledger, order.id, override)
-        # By hand, always look the reference up first: the ledger may be new or stale. Only an
-        # order the person named is issued past a document not ours that may be its invoice;
-        # `--failed` leaves those held (a blanket retry is no decision about them).
-        self._issue_all(orders, report, override=override, force_lookup=True, named=set(order_ids))
+        # By hand, always look the reference up first: the ledger may be new or stale.
+        self._issue_all(orders, report, override=override, force_lookup=True)
         self.followup.finish(report.notices)
         return report
 

@@ -123,12 +123,8 @@ class Issuer:
         override: CustomerOverride | None = None,
         force_lookup: bool = False,
         approved: bool = False,
-        decided: bool | None = None,
     ) -> DocumentOutcome:
         """The invoice of a paid order.
-
-        ``decided``: a person named this order (``resend ORDER``), so a document not ours that
-        may be its invoice does not hold it back (default: ``force_lookup``).
 
         In review mode the invoice stops at its checked draft (``Action.DRAFTED``) unless
         ``approved`` (a person's ``approve``, or the automatic hour). A draft that already waits
@@ -156,9 +152,8 @@ class Issuer:
                 # (a final one adopted); nothing new is issued.
                 now = status_words(order.status)
                 raise _NoLongerPaid(f"paid, then {now} before it was invoiced: not issued")
-            person = force_lookup if decided is None else decided
-            held = None if person else undecided_invoice(self.ledger, order.id)
-            if held is not None:  # `resend ORDER` is the person's decision
+            held = None if force_lookup else undecided_invoice(self.ledger, order.id)
+            if held is not None:  # `resend` (force_lookup) is the person's decision
                 raise OrderRejected(order.id, held)
             draft = build_document(
                 order, self.settings, store=self.store, issue_date=self.today, override=override
