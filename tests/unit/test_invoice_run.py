@@ -367,3 +367,16 @@ def test_the_summary_counts_an_adopted_invoice_apart_from_those_issued():
     assert report.summary() == "Issued 1, adopted 1 already in iGEST, failed 0, skipped 0"
     report.outcomes.pop()
     assert report.summary() == "Issued 1, failed 0, skipped 0"
+
+
+def test_a_refused_resend_nif_is_not_kept_for_the_next_resend(ledger):
+    # `resend --nif` is kept while its attempt waits or fails by itself; a number refused as
+    # invalid was kept too, and every later `resend` said "the NIF given with --nif is invalid".
+    from igest_sync.fiscal.customer import CustomerOverride
+
+    js, ig = FakeJumpseller(orders=[paid_order(7, "12.30")]), FakeIgest()
+    run = InvoiceRun.build(config(), ledger, js, ig, now=START)
+    [refused] = run.resend([7], override=CustomerOverride(nif="123456780")).outcomes
+    assert refused.action == Action.FAILED and "--nif" in refused.detail
+    [issued] = InvoiceRun.build(config(), ledger, js, ig, now=START).resend([7]).outcomes
+    assert issued.action == Action.ISSUED, issued.detail

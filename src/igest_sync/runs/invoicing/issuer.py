@@ -185,7 +185,12 @@ class Issuer:
             approved=approved,
             since=lisbon_date(paid) if paid else None,
         )
-        if remembered is not None and outcome.action in (Action.ISSUED, Action.ADOPTED):
+        # Kept only while the attempt waits or fails by itself: issued, it is done; refused (a
+        # --nif that is not valid, say), the next `resend` starts again from the order.
+        refused = outcome.action == Action.FAILED and not outcome.transient
+        if remembered is not None and (
+            outcome.action in (Action.ISSUED, Action.ADOPTED) or refused
+        ):
             self.ledger.set_meta(OVERRIDE_KEY.format(order=order.id), "")
         return outcome
 
