@@ -15,12 +15,14 @@ from igest_sync.fiscal.destination import Zone
 # Only the code: its meaning is iGEST's to say (`igest-sync check` shows iGEST's description of
 # each configured code), never a text of ours. Under the small-business exemption (art. 53)
 # every sale in Portugal and to the EU is exempt as M10; exports stay M05 (art. 14 CIVA).
+INTRA_EU_CODE = "M16"  # art. 14.º RITI: an exempt supply of goods to a business in the EU
+SMALL_BUSINESS_CODE = "M10"  # art. 53 CIVA: the small-business exemption
 TYPICAL = {
     Zone.DOMESTIC: "M07",
-    Zone.EU: "M16",
+    Zone.EU: INTRA_EU_CODE,
     Zone.EXPORT: "M05",
 }
-TYPICAL_ART53 = {**TYPICAL, Zone.DOMESTIC: "M10", Zone.EU: "M10"}
+TYPICAL_ART53 = {**TYPICAL, Zone.DOMESTIC: SMALL_BUSINESS_CODE, Zone.EU: SMALL_BUSINESS_CODE}
 
 
 def typical_code(settings: InvoiceConfig, zone: Zone) -> str:

@@ -4,9 +4,10 @@ An order with 0 % lines going to another Member State is exempt only as a supply
 whose VAT number of that state VIES says is valid (art. 14.º RITI; docs/invoicing-rules.md,
 section 7). The decision runs in two steps around the one VIES call the runs make:
 
-1. ``vat_number_to_check(order, draft, settings)``: the number VIES must confirm before the document is
-   issued, or None when nothing on the draft needs it; refuses an order whose customer gave no
-   VAT number of that state (an exempt sale to a consumer would be a wrong invoice).
+1. ``vat_number_to_check(order, draft, settings)``: the number VIES must confirm before the
+   document is issued, or None when nothing on the draft needs it; refuses an order whose
+   customer gave no VAT number of that state (an exempt sale to a consumer would be a wrong
+   invoice).
 2. ``vies_verdict(order_id, check)``: VIES said valid -> go (its consultation number goes on the
    notes); invalid -> the order is refused with the cause and the ``resend`` options; anything
    else -> the order waits (returned reason) and the next run asks again, never issued unchecked.
@@ -19,6 +20,7 @@ from __future__ import annotations
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import OrderRejected
 from igest_sync.fiscal.destination import Zone, order_destination
+from igest_sync.fiscal.exemptions import SMALL_BUSINESS_CODE
 from igest_sync.models import DocumentDraft, Order, ViesCheck, ViesStatus
 
 # Sales usually invoiced at the till (Jumpseller POS): left out unless [invoice] sources says.
@@ -38,7 +40,7 @@ def vat_number_to_check(order: Order, draft: DocumentDraft, settings: InvoiceCon
         return None
     small_business = settings.vat_regime == "art53"
     if not any(
-        line.vat_rate == 0 and not (small_business and line.exemption_code == "M10")
+        line.vat_rate == 0 and not (small_business and line.exemption_code == SMALL_BUSINESS_CODE)
         for line in draft.lines
     ):
         return None

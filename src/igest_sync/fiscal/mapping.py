@@ -52,7 +52,12 @@ from igest_sync.fiscal import rules as pt_rules
 from igest_sync.fiscal import texts
 from igest_sync.fiscal.customer import CustomerOverride, customer_and_warnings, is_individual
 from igest_sync.fiscal.destination import Destination, Zone, order_destination
-from igest_sync.fiscal.exemptions import exemption_code, setting_to_fill, typical_code
+from igest_sync.fiscal.exemptions import (
+    INTRA_EU_CODE,
+    exemption_code,
+    setting_to_fill,
+    typical_code,
+)
 from igest_sync.fiscal.money import ZERO, LineAmounts, PricedLines, price_lines
 from igest_sync.fiscal.oss_rates import country_rates
 from igest_sync.models import (
@@ -68,7 +73,6 @@ from igest_sync.models import (
 from igest_sync.references import external_reference
 
 SHIPPING_REFERENCE = "PORTES"
-INTRA_EU_CODE = "M16"  # art. 14.º RITI: an exempt supply of goods to a business in the EU
 SHIPPING_DESCRIPTION = "Portes de envio"
 # Document dates are Lisbon dates (igest-api.md); Jumpseller timestamps are UTC.
 LISBON = ZoneInfo("Europe/Lisbon")
@@ -100,6 +104,12 @@ def _where(destination: Destination) -> str:
     if destination.zone == Zone.EU:
         return f"{destination.country} (EU)"
     return f"{destination.country} (outside the EU)"
+
+
+def _oss_country(destination: Destination) -> bool:
+    """Whether the goods go to another Member State whose VAT the OSS scheme charges (Northern
+    Ireland is in the EU for goods but not an OSS country of iGEST's)."""
+    return destination.zone == Zone.EU and destination.country not in ("PT", "XI")
 
 
 def _vat_rate(
@@ -142,8 +152,8 @@ def _vat_rate(
                 order.id,
                 f"{label} has 0 % VAT and goes to {_where(destination)}; a 0 % line needs an "
                 f"exemption reason: set {setting_to_fill(destination.zone, shipping)} (often "
-                f"{typical_code(settings, destination.zone)}; ask your accountant, and `igest-sync check` shows "
-                "iGEST's description of the code) or give it a VAT rate.",
+                f"{typical_code(settings, destination.zone)}; ask your accountant, and "
+                "`igest-sync check` shows iGEST's description of the code) or give it a VAT rate.",
             )
         if code not in pt_rules.EXEMPTION_CODES:
             raise OrderRejected(
@@ -153,7 +163,7 @@ def _vat_rate(
             )
         return ZERO, included, code, None
     # Another Member State's rate, the customer being there: an EU distance sale (OSS).
-    foreign = destination.zone == Zone.EU and destination.country not in ("PT", "XI")
+    foreign = _oss_country(destination)
     their_rates = (
         country_rates(destination.country, settings.oss_rates, on=supplied_on) if foreign else set()
     )
@@ -229,8 +239,7 @@ def _check_oss_consumer(
     """Under the OSS scheme a sale to a consumer in another Member State carries that State's
     VAT (pt-invoicing facts, section 6): Portugal's VAT on one is issued as paid (the document
     must carry what the customer paid), with a warning to fix the store's taxes."""
-    foreign = destination.zone == Zone.EU and destination.country not in ("PT", "XI")
-    if not (settings.oss and foreign and is_individual(nif)):
+    if not (settings.oss and _oss_country(destination) and is_individual(nif)):
         return
     portuguese = sorted({i.rate for i in items if i.rate > 0 and i.tax_country is None})
     if portuguese:

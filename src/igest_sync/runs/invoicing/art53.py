@@ -36,6 +36,7 @@ from decimal import Decimal
 
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError, AuthError, OrderRejected
+from igest_sync.fiscal.exemptions import SMALL_BUSINESS_CODE
 from igest_sync.models import DocumentDraft, DocumentStatus, DocumentType, IssuedDocument
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
 from igest_sync.runs.services import IgestApi
@@ -44,7 +45,7 @@ from igest_sync.state.ledger import Ledger
 log = logging.getLogger("igest_sync.invoice")
 
 ART53 = "art53"
-EXEMPTION_CODE = "M10"
+EXEMPTION_CODE = SMALL_BUSINESS_CODE
 THRESHOLD = Decimal("15000.00")  # past it: the regime ends on 1 January of the next year
 CEILING = Decimal("18750.00")  # past it (15,000 + 25 %): VAT is due at once
 SALES = (DocumentType.FT, DocumentType.FR, DocumentType.FS)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, ExitCode, TransportError
 from igest_sync.fiscal import rules as pt_rules
+from igest_sync.fiscal.exemptions import INTRA_EU_CODE
 from igest_sync.models import DocumentType, Entity, ViesStatus
 from igest_sync.redact import redact
 from igest_sync.runs.catalogue.stock import locations_to_choose_from
@@ -157,7 +158,11 @@ def run_checks(
     if entity is not None:
         results.extend(_check_stock_mode(config, entity))
     today = lisbon_date(now or datetime.now(UTC))
-    if vies is not None and entity is not None and INTRA_EU in config.invoice.exemptions.values():
+    if (
+        vies is not None
+        and entity is not None
+        and INTRA_EU_CODE in config.invoice.exemptions.values()
+    ):
         results.append(_check_vies(config, vies, entity, today))
     results.extend(_check_start_date(config, today))
     given = reminded_on(ledger)
@@ -187,7 +192,6 @@ def run_checks(
     return _redacted(results, config)
 
 
-INTRA_EU = "M16"
 VIES_CHECK = "VIES (EU VAT numbers)"
 
 
