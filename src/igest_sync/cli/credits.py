@@ -160,9 +160,9 @@ def reconcile(
     total differs from the order, cancelled orders whose invoice was not credited, and
     documents whose order Jumpseller does not know; names a draft invoice left beside an
     order's final one (it could only become a second invoice). A sale igest-sync does not
-    invoice (the till's, by [invoice] sources) is not missing. Both services are read again; the state
-    file only names the invoices adopt recorded. Exit 1 when anything is wrong (after --fix:
-    anything still wrong), 0 when all agree.
+    invoice (the till's, by [invoice] sources) is not missing. Both services are read again;
+    the state file only names the invoices adopt recorded. Exit 1 when anything is wrong
+    (after --fix: anything still wrong), 0 when all agree.
 
     \b
     Examples:

@@ -369,8 +369,9 @@ def check(json_out: JsonOption = False) -> None:
 
     Checks the series, warehouses and exemption codes the config names exist in iGEST,
     which Jumpseller location sync-stock writes, that VIES answers when exempt intra-EU
-    sales (M16) are configured, and that the state file and the log can be written. Exits like the other commands: 0 all good, 2 the config must change, 4 the state
-    or log cannot be written, 5 a service could not be reached or refused the credentials.
+    sales (M16) are configured, and that the state file and the log can be written. Exits
+    like the other commands: 0 all good, 2 the config must change, 4 the state or log cannot
+    be written, 5 a service could not be reached or refused the credentials.
 
     \b
     Examples:

@@ -435,16 +435,16 @@ def undecided_invoice(ledger: Ledger, order_id: int) -> str | None:
         if o not in elsewhere
         and ((w := ledger.work(o, Kind.INVOICE)) is None or w.state != WorkState.FINAL)
     )
-    fits = (
-        f" (order {others[0]} fits {'it' if len(entries) == 1 else 'them'} too)"
-        if len(others) == 1
-        else f" (orders {', '.join(map(str, others))} fit {'it' if len(entries) == 1 else 'them'} too)"
-        if others
-        else ""
-    )
-    which = numbers[0] if len(numbers) == 1 else f"{', '.join(numbers[:-1])} or {numbers[-1]}"
+    single = len(numbers) == 1
+    fits = ""
+    if others:
+        orders = ("order " if len(others) == 1 else "orders ") + ", ".join(map(str, others))
+        fits = (
+            f" ({orders} {'fits' if len(others) == 1 else 'fit'} {'it' if single else 'them'} too)"
+        )
+    which = numbers[0] if single else f"{', '.join(numbers[:-1])} or {numbers[-1]}"
     when = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
-    one = "it" if len(numbers) == 1 else "one of them"
+    one = "it" if single else "one of them"
     return (
         f"{which} of {when}, not issued by igest-sync, may be its invoice already{fits}: not "
         f"issued, so as never to invoice it twice. If {one} is, record it: igest-sync adopt "
