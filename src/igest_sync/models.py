@@ -513,7 +513,9 @@ class DocumentOutcome(ItemOutcome):
 class CatalogueOutcome(ItemOutcome):
     """A SKU's line: a product created or updated, a stock write, or why not."""
 
-    reason: str | None = None  # why an item is skipped: no_sku, duplicate_sku, unlimited ...
+    # Why an item is skipped (no_sku, duplicate_sku, unlimited ...), or what a created one
+    # lacks (no_stock_in_igest).
+    reason: str | None = None
     differs: tuple[str, ...] | None = None  # fields that differ (update not requested)
     igest_id: str | None = None
     changed: tuple[str, ...] | None = None  # fields an update wrote

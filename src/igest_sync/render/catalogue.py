@@ -28,9 +28,9 @@ def catalogue_report(report: CatalogueReport, title: str, *, json_out: bool = Fa
     if current().quiet and not report.failed:
         # -q: only what needs a person. A product created with no stock in iGEST while the
         # shop has some does: the next sync-stock would show it sold out.
-        from igest_sync.runs.catalogue.products import STOCK_NOTE
+        from igest_sync.runs.catalogue.products import NO_STOCK_YET
 
-        empty = [o.key for o in report.outcomes if o.detail.endswith(STOCK_NOTE)]
+        empty = [o.key for o in report.outcomes if o.reason == NO_STOCK_YET]
         if empty:
             named = ", ".join(empty[:10]) + (
                 f" and {len(empty) - 10} more" if len(empty) > 10 else ""

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int | None], None]
 
+# The reason a created product's line carries when it says STOCK_NOTE (`-q` still shows it).
+NO_STOCK_YET = "no_stock_in_igest"
 STOCK_NOTE = (
     "; no stock in iGEST yet: enter it there before the next sync-stock, which copies "
     "iGEST's stock to the shop (0 until then)"
@@ -96,6 +98,7 @@ def _carry_out(igest: IgestApi, step: ProductAction, note: str) -> CatalogueOutc
                 Action.CREATED,
                 f"Created in iGEST: {step.summary}{note}",
                 igest_id=product.id if product is not None else None,
+                reason=NO_STOCK_YET if note else None,
             )
         igest.update_product(str(step.product_id), dict(step.changes))
         return CatalogueOutcome(
@@ -120,6 +123,7 @@ def _carry_out(igest: IgestApi, step: ProductAction, note: str) -> CatalogueOutc
                     f"Created in iGEST (its answer was lost; found by its reference): "
                     f"{step.summary}{note}",
                     igest_id=found.id,
+                    reason=NO_STOCK_YET if note else None,
                 )
         return CatalogueOutcome(
             step.sku,
