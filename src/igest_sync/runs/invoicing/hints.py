@@ -114,10 +114,11 @@ def work_hints(run: WebhookRun, hints: list[Hint], *, now: datetime) -> HintsOut
         if _handle(run, order, items, report.notices):
             # A kill from here on leaves recorded work and this hint: nothing is lost.
             items.append(run.issue_one(order, report.notices))
-            work = context.ledger.work(order.id)
-            if order.status == OrderStatus.CANCELED and work and work.state == WorkState.FINAL:
-                # Its invoice was found (adopted): what is left of it is credited now.
-                run.steps.credits.credit_cancelled_order(order.id, items, report.notices)
+            if order.status == OrderStatus.CANCELED:
+                work = context.ledger.work(order.id)
+                if work is not None and work.state == WorkState.FINAL:
+                    # Its invoice was found (adopted): what is left of it is credited now.
+                    run.steps.credits.credit_cancelled_order(order.id, items, report.notices)
         passing = next((o for o in items if _passes_by_itself(o)), None)
         if passing is not None:
             return hint, items, _retry_soon(context, hint, passing.detail, now)
@@ -198,12 +199,12 @@ def _handle(
     ledger, settings = run.context.ledger, run.context.settings
     work = ledger.work(order.id)
     paid_on = lisbon_date(order.completed_at) if order.completed_at else None
+    floor = settings.start_date
     if order.status == OrderStatus.PAID:
         if work is not None and work.state == WorkState.FINAL:
             record_order(ledger, order)
             return False  # invoiced already (a repeated or late delivery): nothing to do
         skip = source_skip_reason(order, settings)
-        floor = settings.start_date
         if skip is not None:
             record_order(ledger, order, note=skip)
             items.append(DocumentOutcome(str(order.id), Action.SKIPPED, skip))
@@ -231,32 +232,28 @@ def _handle(
         )
         record_order(ledger, order)
         return True
+    if (
+        order.status == OrderStatus.CANCELED
+        and work is None
+        and paid_on is not None
+        and (floor is None or paid_on >= floor)
+    ):
+        # Paid, then cancelled, and the ledger holds no work for it: a state file put back
+        # from an older copy may not know the invoice it had (the discovery's rule,
+        # runs/discover.py). Work first, then the status (a kill between them leaves it
+        # work); the issuer looks it up and adopts it, then it is credited.
+        ledger.ensure_work(
+            order.id, Kind.INVOICE, external_reference(run.context.store, order.id), unverified=True
+        )
+        record_order(ledger, order)
+        return True
+    record_order(ledger, order)
     if order.status == OrderStatus.CANCELED:
-        floor = settings.start_date
         if work is not None and work.state == WorkState.FINAL:
-            record_order(ledger, order)
             # What is left of it, by the credit pass's rules (credits/cancellations.py).
             run.steps.credits.credit_cancelled_order(order.id, items, notices)
         elif work is not None:
-            record_order(ledger, order)
             # Paid, then cancelled while its invoice waited: the issuer looks up what an
             # earlier attempt left in iGEST (adopting a final one) and issues nothing new.
             return True
-        elif paid_on is not None and (floor is None or paid_on >= floor):
-            # Paid, then cancelled, and the ledger holds no work for it: a state file put
-            # back from an older copy may not know the invoice it had (the discovery's rule,
-            # runs/discover.py). Work first, then the status (a kill between them leaves it
-            # work); the issuer looks it up and adopts it, then it is credited.
-            ledger.ensure_work(
-                order.id,
-                Kind.INVOICE,
-                external_reference(run.context.store, order.id),
-                unverified=True,
-            )
-            record_order(ledger, order)
-            return True
-        else:
-            record_order(ledger, order)
-        return False
-    record_order(ledger, order)
     return False
