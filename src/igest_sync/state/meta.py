@@ -34,26 +34,21 @@ ADVANCE_CHECKPOINT = (
 class MetaStore(Store):
     """The checkpoint and the listings, on the ledger's database."""
 
-    def bind_store(self, store: str, *, record: bool = True) -> str | None:
-        """The store this state file is another's, or None when it is ``store``'s; one that
-        is no store's yet becomes ``store``'s (``record``: False in a dry run, which writes
-        nothing)."""
+    def require_store(
+        self, store: str, path: Path, config_path: Path, *, record: bool = True
+    ) -> None:
+        """This state file is ``store``'s, or ``StateError`` (exit 4, nothing done) when it is
+        another store's: that store's checkpoint would be taken for this one's. A state file
+        that is no store's yet becomes ``store``'s (``record``: False for a dry run and the
+        commands that write nothing)."""
         bound = self.get_meta(STORE_CODE)
         if not bound:
             if record:
                 self.set_meta(STORE_CODE, store)
-            return None
-        return None if bound == store else bound
-
-    def require_store(
-        self, store: str, path: Path, config_path: Path, *, record: bool = True
-    ) -> None:
-        """``bind_store``, or ``StateError`` (exit 4, nothing done) when the state file is
-        another store's: that store's checkpoint would be taken for this one's."""
-        other = self.bind_store(store, record=record)
-        if other is not None:
+            return
+        if bound != store:
             raise StateError(
-                f"The state file {path} belongs to store {other!r}, not to {store!r} (the "
+                f"The state file {path} belongs to store {bound!r}, not to {store!r} (the "
                 f"[jumpseller] store, or login, of {config_path}); nothing was done.",
                 hint="Each store needs its own state file: give this one its own with --state "
                 "FILE or IGEST_SYNC_HOME (a sandbox tried out with the default state file "

@@ -322,9 +322,9 @@ def _stock(value: Any, unlimited: bool) -> tuple[int, str | None]:
     """The stock, or 0 and why it cannot be read (its stock is then never written from it)."""
     if unlimited:
         return 0, None
-    number = _number(value)
     if value is None:
         return 0, "Jumpseller gives no stock for it"
+    number = _number(value)
     if number is None or number != number.to_integral_value():
         return 0, f"its stock in Jumpseller is {value!r}, not a whole number"
     return int(number), None

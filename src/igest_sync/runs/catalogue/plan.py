@@ -487,14 +487,15 @@ def plan_stock(
             continue
         if igest_quantity is None:
             why = not_creatable(sku, item)
-            detail = (
-                "A service in iGEST (a digital product): no stock"
-                if item.digital
-                else f"Not in iGEST's stock; left alone ({why})"
-                if why
-                else "Not in iGEST's stock; left alone (missing in iGEST? `igest-sync "
-                "sync-products` creates it)"
-            )
+            if item.digital:
+                detail = "A service in iGEST (a digital product): no stock"
+            elif why:
+                detail = f"Not in iGEST's stock; left alone ({why})"
+            else:
+                detail = (
+                    "Not in iGEST's stock; left alone (missing in iGEST? `igest-sync "
+                    "sync-products` creates it)"
+                )
             outcomes.append(
                 CatalogueOutcome(sku, Action.SKIPPED, detail, reason="only_in_jumpseller")
             )

@@ -287,9 +287,9 @@ class Art53Guard:
                     "is never issued as exempt (M10)",
                     hint=PAID_WITHOUT_VAT_HINT.format(order=order_id),
                 )
-            crossed = self.ledger.get_meta(CROSSED_KEY.format(year=self.today.year))
-            if crossed and json.loads(crossed)["order"] != order_id:
-                first = json.loads(crossed)
+            crossed_key = CROSSED_KEY.format(year=self.today.year)
+            first = json.loads(self.ledger.get_meta(crossed_key) or "{}")
+            if first and first["order"] != order_id:
                 raise OrderRejected(
                     order_id,
                     f"refused under the small-business exemption (art. 53 CIVA): order "
@@ -302,8 +302,7 @@ class Art53Guard:
             if after > CEILING:
                 if self.keep:
                     self.ledger.set_meta(
-                        CROSSED_KEY.format(year=self.today.year),
-                        json.dumps({"order": order_id, "after": str(after)}),
+                        crossed_key, json.dumps({"order": order_id, "after": str(after)})
                     )
                 raise OrderRejected(
                     order_id,
@@ -315,10 +314,8 @@ class Art53Guard:
                     hint=PAID_WITHOUT_VAT_HINT.format(order=order_id),
                 )
             self._total = after
-            key = CROSSED_KEY.format(year=self.today.year)
-            crossed = self.ledger.get_meta(key) if self.keep else None
-            if crossed and json.loads(crossed)["order"] == order_id:  # credit notes made room
-                self.ledger.set_meta(key, "")
+            if first and self.keep:  # the crossing order itself: credit notes made room
+                self.ledger.set_meta(crossed_key, "")
 
     def notices(self) -> list[str]:
         """What a person must be told about the year's turnover, each once (then re-armed only
