@@ -531,3 +531,21 @@ def test_a_draft_invoice_beside_the_final_one_is_named_and_fix_deletes_it(tmp_pa
     assert ig.called("delete_document") == ["d-late"]
     assert sorted(ig.documents) == ["d-final", "d-review"]
     assert any("d-late" in n and "deleted" in n for n in fixed.notices)
+
+
+def test_a_stray_drafts_deletion_whose_answer_was_lost_says_so_and_a_rerun_looks_again(tmp_path):
+    late = doc(1, status="draft", doc_id="d-late")
+    ig = igest([doc(1, doc_id="d-final"), late])
+    ig.faults.add("delete_document", "timeout", after=True)  # iGEST deleted it; no answer
+    js = jumpseller([order(1)])
+
+    def fix():
+        with Ledger(tmp_path / "state.db") as ledger:
+            return ReconcileRun(
+                config().invoice, STORE, js, ig, ledger=ledger, resend=lambda ids: InvoiceReport()
+            ).run(NOV, fix=True)
+
+    [notice] = [n for n in fix().notices if "d-late" in n]
+    assert "its answer was lost, so it may be gone" in notice and "delete it in iGEST" not in notice
+    assert "d-late" not in ig.documents
+    assert not [n for n in fix().notices if "d-late" in n]  # looked again: nothing left to say

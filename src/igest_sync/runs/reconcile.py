@@ -652,7 +652,14 @@ class ReconcileRun:
             except NotFound:
                 pass  # gone already
             except ApiError as exc:
-                report.notices.append(f"{what}; deleting it failed ({exc}): delete it in iGEST.")
+                # An answer lost after iGEST deleted it says nothing either way: look again.
+                then = (
+                    "its answer was lost, so it may be gone: `igest-sync reconcile --fix` looks "
+                    "again"
+                    if exc.transient
+                    else "delete it in iGEST"
+                )
+                report.notices.append(f"{what}; deleting it failed ({exc}): {then}.")
                 continue
             log.info("Deleted draft %s (%s)", draft.id, draft.external_reference)
             report.notices.append(f"{what}: deleted (it could only have been a second invoice).")
