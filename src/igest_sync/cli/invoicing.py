@@ -72,7 +72,14 @@ def resend(
             help="Jumpseller order ids to retry now.", metavar="ORDER_ID", min=1, max=ORDER_ID_MAX
         ),
     ] = None,
-    failed: Annotated[bool, typer.Option("--failed", help="Retry every failed order.")] = False,
+    failed: Annotated[
+        bool,
+        typer.Option(
+            "--failed",
+            help="Retry every failed order, but one that a document not issued by igest-sync "
+            "may have invoiced already (adopt): name that one.",
+        ),
+    ] = False,
     nif: Annotated[
         str | None,
         typer.Option(help="Use this NIF for the customer (one order only).", metavar="NIF"),
