@@ -166,3 +166,11 @@ def test_a_port_in_use_is_the_persons_to_choose_not_an_internal_error(tmp_path):
     said = " ".join(result.stderr.split())
     assert f"sandbox cannot listen on 127.0.0.1 (--jumpseller-port {port})" in said
     assert "pass 0 for any free one" in said and "internal error" not in said
+
+
+@pytest.mark.parametrize("port", ["99999", "-5"])
+def test_a_port_out_of_range_is_a_usage_error_not_an_internal_one(tmp_path, port):
+    env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}
+    result = run_cli("sandbox", "--igest-port", port, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--igest-port" in result.stderr and "internal error" not in result.stderr

@@ -14,8 +14,12 @@ from igest_sync.cli.session import (
 
 def sandbox(
     json_out: JsonOption = False,
-    jumpseller_port: Annotated[int, typer.Option(help="0 = any free port.", metavar="PORT")] = 0,
-    igest_port: Annotated[int, typer.Option(help="0 = any free port.", metavar="PORT")] = 0,
+    jumpseller_port: Annotated[
+        int, typer.Option(help="0 = any free port.", metavar="PORT", min=0, max=65535)
+    ] = 0,
+    igest_port: Annotated[
+        int, typer.Option(help="0 = any free port.", metavar="PORT", min=0, max=65535)
+    ] = 0,
     latency: Annotated[
         float, typer.Option(help="Seconds added to every request.", metavar="SECONDS")
     ] = 0.0,
