@@ -292,3 +292,29 @@ def test_the_webhook_inbox_groups_hints_by_order_and_forgets_them_when_done(
     with Ledger(tmp_path / "state.sqlite3") as reopened:  # survives the process
         [left] = reopened.waiting_hints(at + timedelta(minutes=2), 10)
         assert (left.subject_id, left.attempts) == (6, 1)
+
+
+def test_documents_issued_between_lisbon_bounds_match_their_utc_moments(tmp_path: Path) -> None:
+    # The digest asks for Lisbon periods (a day from midnight, from 08:00 ...); the ledger
+    # stamps in UTC. In summer Lisbon is UTC+1: a document issued at 00:30 Lisbon on 15 July
+    # (23:30 UTC on the 14th) belongs to the 15th, and one at 08:30 Lisbon to the period
+    # that starts at 08:00 Lisbon, not to the one that ended then.
+    from zoneinfo import ZoneInfo
+
+    lisbon = ZoneInfo("Europe/Lisbon")
+    moments = [datetime(2026, 7, 14, 23, 30, tzinfo=UTC), datetime(2026, 7, 15, 7, 30, tzinfo=UTC)]
+    now = [moments[0]]
+    with Ledger(tmp_path / "s.db", clock=lambda: now[0]) as ledger:
+        for n, moment in enumerate(moments, start=1):
+            now[0] = moment
+            ledger.ensure_work(n, "invoice", f"jumpseller:s:{n}")
+            ledger.record_final(n, "invoice", _doc(f"d{n}", f"FR A/{n}"), email=False)
+
+        def between(*bounds: datetime) -> list[str]:
+            return [r["document_id"] for r in ledger.alerts.documents_issued_between(*bounds)]
+
+        day = datetime(2026, 7, 15, tzinfo=lisbon)
+        eight = datetime(2026, 7, 15, 8, tzinfo=lisbon)
+        assert between(day, day + timedelta(days=1)) == ["d1", "d2"]
+        assert between(eight - timedelta(days=1), eight) == ["d1"]
+        assert between(eight, eight + timedelta(days=1)) == ["d2"]

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from igest_sync.state.base import Params, Store
+from igest_sync.state.base import Params, Store, stamp
 
 # Sent rows older than this are forgotten (the reminder rule needs only the latest per key).
 KEEP_SENT = timedelta(days=60)
@@ -88,13 +88,13 @@ class AlertsStore(Store):
         ]
 
     def mark_alerts_sent(self, ids: Iterable[int], at: datetime) -> None:
-        stamp = at.isoformat(timespec="seconds")
-        stale = (at - KEEP_SENT).isoformat(timespec="seconds")
+        sent_at = stamp(at)
+        stale = stamp(at - KEEP_SENT)
         self._write_many(
             *[
                 (
                     "UPDATE alerts SET sent_at=?, attempts=attempts+1, last_error=NULL WHERE id=?",
-                    (stamp, i),
+                    (sent_at, i),
                 )
                 for i in ids
             ],
@@ -130,7 +130,7 @@ class AlertsStore(Store):
             """SELECT kind, number, order_id, gross_total, status, customer, document_id
                FROM documents
                WHERE issued_at >= ? AND issued_at < ? ORDER BY issued_at, document_id""",
-            (start.isoformat(timespec="seconds"), end.isoformat(timespec="seconds")),
+            (stamp(start), stamp(end)),
         )
 
 

@@ -11,15 +11,23 @@ the dependencies between concerns stay visible and without a cycle.
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 
 from igest_sync.state.database import Database, Params
 
-__all__ = ["SHARED", "Params", "Store"]
+__all__ = ["SHARED", "Params", "Store", "stamp"]
 
 # The public names every store inherits from ``Store``: the meta table is one key/value table
 # in which each concern keeps its own keys (notices shown, an order found credited, serve's
 # last webhook). ``Ledger`` forwards them to its ``meta`` store.
 SHARED = frozenset({"get_meta", "set_meta"})
+
+
+def stamp(moment: datetime) -> str:
+    """A moment as the stores write it and compare it as text: UTC ISO 8601, to the second.
+    A bound given in Lisbon time (a digest's period) must be turned to UTC first, or text
+    order is not time order and a summer period is an hour off."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 class Store:
@@ -39,7 +47,7 @@ class Store:
 
     def _now(self) -> str:
         """The state's clock, as the stores write it (UTC, to the second)."""
-        return self.db.now().isoformat(timespec="seconds")
+        return stamp(self.db.now())
 
     def get_meta(self, key: str) -> str | None:
         return self.db.get_meta(key)

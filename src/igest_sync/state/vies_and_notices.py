@@ -8,7 +8,7 @@ import sqlite3
 from datetime import date, datetime, timedelta
 
 from igest_sync.models import ViesCheck, ViesStatus
-from igest_sync.state.base import Store
+from igest_sync.state.base import Store, stamp
 
 
 class ChecksStore(Store):
@@ -24,7 +24,7 @@ class ChecksStore(Store):
     def mark_notice_shown(self, text: str, at: datetime) -> None:
         """Remember that ``text`` was printed at ``at``; forget notices not seen for 30 days,
         so that the table does not grow with every error message ever printed."""
-        stale = (at - timedelta(days=30)).isoformat(timespec="seconds")
+        stale = stamp(at - timedelta(days=30))
         self._write_many(
             ("DELETE FROM meta WHERE key LIKE 'notice:%' AND value < ?", (stale,)),
             (
@@ -32,7 +32,7 @@ class ChecksStore(Store):
                     "INSERT INTO meta(key, value) VALUES(?, ?) "
                     "ON CONFLICT(key) DO UPDATE SET value=excluded.value"
                 ),
-                (_notice_key(text), at.isoformat(timespec="seconds")),
+                (_notice_key(text), stamp(at)),
             ),
         )
 

@@ -14,7 +14,7 @@ from igest_sync.models import (
     Phase,
     WorkState,
 )
-from igest_sync.state.base import Params, Store
+from igest_sync.state.base import Params, Store, stamp
 from igest_sync.state.records import (
     DOCUMENT_COLUMNS,
     DOCUMENT_MARKS,
@@ -255,7 +255,7 @@ class WorkStore(Store):
         has at most one unfinished credit note, and a second credit's failure is the one."""
         self._write(
             "UPDATE work SET reported_at=? WHERE order_id=? AND kind=? AND state=?",
-            (at.isoformat(timespec="seconds"), order_id, kind, WorkState.FAILED),
+            (stamp(at), order_id, kind, WorkState.FAILED),
         )
 
     def clear_phase(self, order_id: int, kind: str, seq: int = 1) -> None:
