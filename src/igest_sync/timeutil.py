@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from igest_sync.errors import UsageError
 
-try:
-    LISBON: tzinfo = ZoneInfo("Europe/Lisbon")
-except ZoneInfoNotFoundError:  # pragma: no cover - a system without tz data; Lisbon is UTC±1
-    LISBON = UTC
+# Never UTC in its place: in summer that dates a payment between 23:00 and midnight UTC on the
+# wrong day. The tzdata dependency makes it found on every system.
+LISBON = ZoneInfo("Europe/Lisbon")
 
 
 def lisbon_date(moment: datetime) -> date:

@@ -60,3 +60,23 @@ def test_no_test_dependency_caps_a_runtime_dependency_below_the_projects_bound()
 def test_the_installed_runtime_dependencies_are_within_the_projects_bounds():
     for name, spec in _runtime().items():
         assert spec.contains(metadata.version(name), prereleases=True), name
+
+
+def test_lisbon_is_found_on_a_system_without_a_time_zone_database(tmp_path):
+    # As on Windows, or a slim container: the system's database is empty; the tzdata
+    # dependency must still give Lisbon its summer hour (a UTC stand-in would date a payment at
+    # 23:30 UTC in July on the wrong day).
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from datetime import UTC, datetime\n"
+        "from igest_sync.timeutil import lisbon_date\n"
+        "print(lisbon_date(datetime(2026, 7, 14, 23, 30, tzinfo=UTC)))\n"
+    )
+    env = {**os.environ, "PYTHONTZPATH": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "2026-07-15"

@@ -41,10 +41,9 @@ Choices where the rules are silent (what an accountant would expect):
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date
+from datetime import date
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import OrderRejected
@@ -71,11 +70,10 @@ from igest_sync.models import (
     ViesStatus,
 )
 from igest_sync.references import external_reference
+from igest_sync.timeutil import lisbon_date
 
 SHIPPING_REFERENCE = "PORTES"
 SHIPPING_DESCRIPTION = "Portes de envio"
-# Document dates are Lisbon dates (igest-api.md); Jumpseller timestamps are UTC.
-LISBON = ZoneInfo("Europe/Lisbon")
 
 
 def expected_gross(order: Order) -> Decimal:
@@ -526,10 +524,7 @@ def _paid_on(order: Order) -> date | None:
     """The Lisbon day the order was paid, when Jumpseller says."""
     if order.completed_at is None:
         return None
-    paid_at = order.completed_at
-    if paid_at.tzinfo is None:
-        paid_at = paid_at.replace(tzinfo=UTC)  # Jumpseller's timestamps are UTC
-    return paid_at.astimezone(LISBON).date()
+    return lisbon_date(order.completed_at)  # a naive timestamp is Jumpseller's UTC
 
 
 def _customer_within_limits(order: Order, customer: Customer, warnings: list[str]) -> Customer:
