@@ -21,6 +21,7 @@ from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.issuer import Issuer
 from igest_sync.state.ledger import Ledger
+from igest_sync.timeutil import lisbon_date
 from tests.support.configs import fake_config
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
 
@@ -391,3 +392,42 @@ def test_a_draft_left_for_another_customer_is_never_finalized(ledger, held, over
     else:
         assert final.id != stray.id and stray.id not in igest.documents  # deleted, not issued
         assert final.customer_nif == expected
+
+
+@pytest.mark.parametrize(
+    ("paid", "clock", "dated"),
+    [
+        # The run began at 23:59:50 on the 20th; while it listed, midnight passed and the order
+        # was paid: its invoice is dated the day of the payment, not the day the run began.
+        (
+            datetime(2026, 11, 21, 0, 0, 20, tzinfo=UTC),
+            datetime(2026, 11, 21, 0, 1, tzinfo=UTC),
+            date(2026, 11, 21),
+        ),
+        # Jumpseller's clock a few seconds ahead of ours: never a date iGEST would call future.
+        (
+            datetime(2026, 11, 21, 0, 0, 2, tzinfo=UTC),
+            datetime(2026, 11, 20, 23, 59, 59, tzinfo=UTC),
+            date(2026, 11, 20),
+        ),
+        # Paid on an earlier day (a retry): the run's day, as ever.
+        (datetime(2026, 11, 18, 10, tzinfo=UTC), datetime(2026, 11, 20, 12, tzinfo=UTC), TODAY),
+    ],
+)
+def test_an_invoice_is_dated_on_the_day_of_its_payment_when_a_run_crosses_midnight(
+    ledger, paid, clock, dated
+):
+    igest = FakeIgest()
+    context = RunContext.build(make_config(), ledger, FakeJumpseller(), igest, now=clock)
+    outcome = Issuer(context, today=TODAY).issue(paid_order(ORDER, paid_at=paid))
+    assert outcome.action == Action.ISSUED
+    [doc] = igest.finals(REF)
+    assert doc.date == dated
+    # A state file put back from before the run: its look-up by payment day finds the invoice
+    # (adopted), never issues it again.
+    with Ledger(Path(":memory:")) as fresh:
+        again = Issuer(
+            RunContext.build(make_config(), fresh, FakeJumpseller(), igest, now=clock),
+            today=lisbon_date(clock),
+        ).issue(paid_order(ORDER, paid_at=paid))
+    assert again.action == Action.ADOPTED and len(igest.finals(REF)) == 1

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, timedelta
 
 from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected, Rejected
 from igest_sync.fiscal.customer import CustomerOverride
@@ -70,6 +70,9 @@ log = logging.getLogger("igest_sync.invoice")
 # iGEST's answers that a document was refused as invalid (igest-api.md): never applied. Other
 # 4xx (a proxy's 408, say) say less about whether the request reached iGEST.
 REFUSED_AS_INVALID = (400, 422)
+# How far Jumpseller's clock (an order's payment time) may be ahead of ours: a payment stamped
+# just after midnight may have been invoiced, by our clock, on the day before.
+CLOCKS_APART = timedelta(minutes=5)
 
 CrashHook = Callable[[str], None]
 
@@ -95,6 +98,7 @@ class Issuer:
         self.ledger = ledger
         self.igest = igest
         self.today = today
+        self.clock = context.now
         self.crash_hook = crash_hook
         # Before a document sent without a look-up: what iGEST issued since its order was paid.
         # (serve's worker hands the same one to each of its units: runs/catch_up.py)
@@ -155,8 +159,9 @@ class Issuer:
             held = None if force_lookup else undecided_invoice(self.ledger, order.id)
             if held is not None:  # `resend` (force_lookup) is the person's decision
                 raise OrderRejected(order.id, held)
+            issue_date = self._issue_date(order)
             draft = build_document(
-                order, self.settings, store=self.store, issue_date=self.today, override=override
+                order, self.settings, store=self.store, issue_date=issue_date, override=override
             )
             # An exempt intra-EU supply needs VIES's confirmation first; its consultation
             # number then goes on the notes.
@@ -166,7 +171,7 @@ class Issuer:
                     order,
                     self.settings,
                     store=self.store,
-                    issue_date=self.today,
+                    issue_date=issue_date,
                     override=override,
                     vies=check,
                 )
@@ -174,7 +179,8 @@ class Issuer:
                 self.art53.admit(order.id, draft)  # refused past 18,750 EUR, never as M10
             return draft
 
-        # Its invoice, if any exists, is dated on or after the day it was paid (or created).
+        # Its invoice, if any exists, is dated on or after the day it was paid (or created), by
+        # our clock: Jumpseller's may be ahead of it by a few minutes (``_issue_date``).
         paid = order.completed_at or order.created_at
         outcome = self._issue(
             order.id,
@@ -183,7 +189,7 @@ class Issuer:
             force_lookup=force_lookup or approved,
             hold=self.review and not approved,
             approved=approved,
-            since=lisbon_date(paid) if paid else None,
+            since=lisbon_date(paid - CLOCKS_APART) if paid else None,
         )
         # Kept only while the attempt waits or fails by itself: issued, it is done; refused (a
         # --nif that is not valid, say), the next `resend` starts again from the order.
@@ -193,6 +199,17 @@ class Issuer:
         ):
             self.ledger.set_meta(OVERRIDE_KEY.format(order=order.id), "")
         return outcome
+
+    def _issue_date(self, order: Order) -> date:
+        """The invoice's date: the run's day, unless the order was paid after it (the run began
+        before midnight and saw a payment made after it). Then it is the day the document is
+        made, as our clock says: never before the payment (an invoice-receipt is due that day,
+        and the look-ups, from the payment day, rely on it), never after today (iGEST refuses
+        a date in the future when Jumpseller's clock is a few seconds ahead of ours)."""
+        paid = order.completed_at
+        if paid is None or lisbon_date(paid) <= self.today:
+            return self.today
+        return max(self.today, min(lisbon_date(paid), lisbon_date(self.clock())))
 
     def credit_note(
         self,
