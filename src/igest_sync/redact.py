@@ -2,8 +2,10 @@
 error messages built from a service's answer, ``check``'s results).
 
 A secret is hidden in each form it can take in such text: as it is, URL-encoded (in a query
-string or a form body, ``%2F`` or ``+`` for a space), and inside an HTTP Basic-auth value
-(``Basic <base64 of login:token>``), which names no secret in clear.
+string or a form body, ``%2F`` or ``+`` for a space), base64-encoded (a server that echoes the
+Basic-auth value of ``login:token`` without its scheme: the config gives that pair as a secret
+of its own), and inside an HTTP Basic-auth value (``Basic <base64 of login:token>``), which
+names no secret in clear.
 """
 
 from __future__ import annotations
@@ -21,13 +23,21 @@ _BASIC = re.compile(r"(?P<scheme>\bBasic\s+)(?P<value>[A-Za-z0-9+/]{4,}={0,2})")
 def secret_forms(secrets: Iterable[str]) -> list[str]:
     """Every form of every non-empty secret, longest first (so a secret that contains another
     is hidden whole)."""
-    forms = {
-        form
-        for secret in secrets
-        if secret
-        for form in (secret, quote(secret, safe=""), quote_plus(secret, safe=""))
-    }
+    forms: set[str] = set()
+    for secret in filter(None, secrets):
+        forms.update((secret, quote(secret, safe=""), quote_plus(secret, safe="")))
+        if len(secret) >= B64_FROM:
+            forms.add(_b64(secret))
     return sorted(forms, key=len, reverse=True)
+
+
+# The base64 form of a shorter secret is a few letters that ordinary text may hold by chance.
+B64_FROM = 8
+
+
+def _b64(secret: str) -> str:
+    """``secret`` in base64 without its padding (found whether or not the padding follows)."""
+    return base64.b64encode(secret.encode("utf-8")).decode("ascii").rstrip("=")
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

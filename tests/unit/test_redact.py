@@ -81,3 +81,35 @@ def test_the_http_boundary_redacts_a_service_that_echoes_the_secret_url_encoded(
     with pytest.raises(ApiError) as caught:
         service.request("POST", "/x", json_body={})
     assert quote(TOKEN, safe="") not in str(caught.value) and MASK in str(caught.value)
+
+
+def test_a_basic_auth_pair_echoed_without_its_scheme_is_hidden():
+    # The config gives the pair as a secret of its own (Config.secrets): its base64 is a form.
+    pair = f"{LOGIN}:{TOKEN}"
+    bare = base64.b64encode(pair.encode()).decode()
+    text = f"credentials {bare} not accepted; unpadded {bare.rstrip('=')}."
+    out = redact(text, [TOKEN, pair])
+    assert bare.rstrip("=") not in out and out.count(MASK) == 2, out
+
+
+@pytest.mark.parametrize("pad", [270, 280, 290, 296])
+def test_an_error_cut_to_one_line_never_shows_part_of_a_secret(pad):
+    # A secret that the 300-character cut would halve, or that holds two spaces in a row: it is
+    # masked before the text is squeezed and cut, not after (where it no longer matches).
+    secret = "SECcode  SECRET4242"
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"message": f"invalid: {'x' * pad} {secret}"})
+
+    service = HttpService(
+        service="Svc",
+        base_url="http://svc.test",
+        windows=[],
+        credential_keys="svc.token",
+        transport=httpx.MockTransport(echo),
+        secrets=[secret],
+    )
+    with pytest.raises(ApiError) as caught:
+        service.request("GET", "/x")
+    text = str(caught.value)
+    assert "SECcode" not in text and "SECRET4242" not in text and "SECRET" not in text

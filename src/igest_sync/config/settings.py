@@ -220,6 +220,9 @@ class Config:
             s
             for s in (
                 self.jumpseller.auth_token,
+                # The Basic-auth pair, whose base64 a server may echo without its scheme.
+                self.jumpseller.auth_token
+                and f"{self.jumpseller.login}:{self.jumpseller.auth_token}",
                 self.igest.security_code,
                 self.igest.integration_key,
                 self.jumpseller.hooks_token,

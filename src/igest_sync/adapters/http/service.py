@@ -462,10 +462,12 @@ class HttpService:
         return redact(text, self._secrets)
 
     def _one_line(self, text: object) -> str:
-        line = " ".join(str(text).split())
+        # Masked before it is squeezed and cut: a secret with two spaces in it, or one that
+        # the cut halves, would no longer match and would show all but its tail.
+        line = " ".join(self._scrub(str(text)).split())
         if len(line) > 300:
             line = line[:297] + "..."
-        return self._scrub(line)
+        return line
 
 
 def _host(base_url: str) -> str:

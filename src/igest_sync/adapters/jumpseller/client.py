@@ -85,7 +85,7 @@ class JumpsellerClient(ServiceClient):
             transport=transport,
             timeout=timeout,
             on_response=self._read_rate_headers,
-            secrets=[auth_token],
+            secrets=[auth_token, f"{login}:{auth_token}"],  # the pair: its Basic value
             clock=clock,
             sleep=sleep,
             wall_clock=wall_clock,  # pace files, dated Retry-After: the same clock's time
