@@ -2,10 +2,11 @@
 error messages built from a service's answer, ``check``'s results).
 
 A secret is hidden in each form it can take in such text: as it is, URL-encoded (in a query
-string or a form body, ``%2F`` or ``+`` for a space), base64-encoded (a server that echoes the
-Basic-auth value of ``login:token`` without its scheme: the config gives that pair as a secret
-of its own), and inside an HTTP Basic-auth value (``Basic <base64 of login:token>``), which
-names no secret in clear.
+string or a form body, ``%2F`` or ``+`` for a space), as ``repr`` shows it (an exception's repr
+doubles a backslash), base64-encoded (a server that echoes the Basic-auth value of
+``login:token`` without its scheme: the config gives that pair as a secret of its own), and
+inside an HTTP Basic-auth value (``Basic <base64 of login:token>``), which names no secret in
+clear.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ def secret_forms(secrets: Iterable[str]) -> list[str]:
     is hidden whole)."""
     forms: set[str] = set()
     for secret in filter(None, secrets):
-        forms.update((secret, quote(secret, safe=""), quote_plus(secret, safe="")))
+        # repr's: an exception shown as its repr doubles a backslash, escapes a quote or a tab.
+        shown = repr(secret)[1:-1]
+        forms.update((secret, quote(secret, safe=""), quote_plus(secret, safe=""), shown))
         if len(secret) >= B64_FROM:
             forms.add(_b64(secret))
     return sorted(forms, key=len, reverse=True)

@@ -825,3 +825,38 @@ def test_a_credential_is_named_where_it_came_from(tmp_path):
     assert config.where("igest", "integration_key") == f"igest.integration_key in {path}"
     # An empty variable does not win over the file, so the file is named.
     assert config.where("jumpseller", "auth_token") == f"jumpseller.auth_token in {path}"
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("igest", "security_code", "SC\\\\SECRETbsç"),
+        ("igest", "integration_key", "key\\tSECRET"),
+        ("alerts", "smtp_password", "PãoSECRET2026"),
+    ],
+)
+def test_a_secret_that_cannot_be_sent_is_a_config_error_that_does_not_show_it(
+    tmp_path, section, key, value
+):
+    # Sent as an HTTP header or in SMTP's login (ASCII only): every run ended in an internal
+    # error (exit 70) instead, whose text could show the value with its backslash doubled.
+    line = f'{key} = "{value}"'
+    if section == "alerts":
+        text = with_key("alerts", f'smtp_host = "smtp.example.pt"\n{line}', MINIMAL)
+    else:
+        text = "\n".join(
+            line if row.startswith(f"{key} =") else row for row in MINIMAL.splitlines()
+        )
+    problems = problems_of(tmp_path, text)
+    [problem] = [p for p in problems if f"[{section}] {key}" in p]
+    assert "printable ASCII" in problem and "SECRET" not in " ".join(problems)
+
+
+def test_a_base_url_with_a_query_is_refused_without_echoing_the_query(tmp_path):
+    # A credential pasted into the URL must not reach the terminal or the log.
+    text = MINIMAL.replace(
+        "https://igest.example.pt/api/v1", "https://igest.example.pt/api/v1?security_code=S3CRET"
+    )
+    [problem] = problems_of(tmp_path, text)
+    assert "[igest] base_url" in problem and "S3CRET" not in problem
+    assert "'https://igest.example.pt/api/v1'" in problem  # what to write instead

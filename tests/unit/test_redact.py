@@ -113,3 +113,10 @@ def test_an_error_cut_to_one_line_never_shows_part_of_a_secret(pad):
         service.request("GET", "/x")
     text = str(caught.value)
     assert "SECcode" not in text and "SECRET4242" not in text and "SECRET" not in text
+
+
+def test_a_secret_in_an_exceptions_repr_is_hidden():
+    # An internal error is shown as the exception's repr: a backslash doubled, a tab escaped.
+    secret = "SC\\SECRET\tbs"
+    text = f"internal error: {UnicodeEncodeError('ascii', secret, 1, 2, 'x')!r}"
+    assert "SECRET" not in redact(text, [secret])

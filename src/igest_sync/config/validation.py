@@ -47,6 +47,13 @@ _SECRET_KEYS = {
     ("alerts", "smtp_password"),
     ("alerts", "webhook_url"),  # chat webhooks carry their token in the URL
 }
+# Sent as HTTP headers (iGEST's) or in SMTP's login, which carry printable ASCII only: an
+# accent, a tab or a line break copied with the value would end every run in an encoding error.
+_ASCII_SECRETS = {
+    ("igest", "integration_key"),
+    ("igest", "security_code"),
+    ("alerts", "smtp_password"),
+}
 _URL_KEYS = {
     ("jumpseller", "base_url"),
     ("igest", "base_url"),
@@ -121,6 +128,12 @@ def _check_value(where: tuple[str, str], value: Any) -> Any:
         return check_webhook_url(value)
     if where in (("alerts", "email_from"),):
         check_address(value)
+    if where in _ASCII_SECRETS and not (value.isascii() and value.isprintable()):
+        raise Invalid(
+            "holds a character other than printable ASCII (an accent, a tab, a line break?), "
+            "which cannot be sent; copy the value again, or for smtp_password use an app "
+            "password without accents (the value is not shown)"
+        )
     if where in _NON_EMPTY and not value.strip():
         raise Invalid("must not be empty")
     choices = _CHOICES.get(where)

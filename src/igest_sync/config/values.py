@@ -165,7 +165,12 @@ def normalize_url(value: str) -> str:
         shown = "a value with an @" if "@" in value else repr(value)
         raise Invalid(f"expected a URL like https://host/path, got {shown}")
     if parts.query or parts.fragment:
-        raise Invalid(f"must not contain a query or fragment, got {value!r}")
+        # Not echoed whole: a query is where a pasted credential would sit.
+        bare = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        raise Invalid(
+            f"must not contain a query (?...) or fragment (#...): use {bare!r}, and the "
+            "credential keys for any key or code (the rest is not shown)"
+        )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise Invalid(
             f"refusing plain http:// for {parts.hostname}: credentials would travel "
