@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import io
 import logging
 import logging.handlers
 import os
@@ -86,6 +87,32 @@ def configure_stores(
     root._igest_configured = True  # type: ignore[attr-defined]
 
 
+class PrivateRotatingFile(logging.handlers.RotatingFileHandler):
+    """The rotating log, private to its owner whenever a file is made (at rotation too, not
+    only when a process starts: ``serve`` runs for months), and quiet when the disk refuses a
+    line: one warning on stderr for the process, never a traceback per line (cron mails it)."""
+
+    warned = False  # this file's warning was given
+
+    def _open(self) -> io.TextIOWrapper:
+        if os.name != "posix":  # Windows keeps it private through the profile's own ACL
+            return super()._open()
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)  # one made before this rule, or under a wider umask
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.warned:
+            self.warned = True
+            error = sys.exc_info()[1]
+            reason = getattr(error, "strerror", None) or error
+            print(
+                f"warning: cannot write the log file {self.baseFilename}: {reason}; "
+                "the run goes on without it",
+                file=sys.stderr,
+            )
+
+
 def _add_file_handler(
     root: logging.Logger,
     log_dir: Path,
@@ -94,12 +121,10 @@ def _add_file_handler(
 ) -> Path | None:
     file = log_dir / LOG_FILE
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+        log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handler: logging.Handler = PrivateRotatingFile(
             file, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
         )
-        if os.name == "posix":  # Windows keeps it private through the profile's own ACL
-            os.chmod(file, 0o600)
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s [pid %(process)d] %(message)s")
         )
