@@ -49,3 +49,16 @@ def test_a_read_only_home_fails(tmp_path: Path) -> None:
     assert [r.ok for r in results] == [False, False]
     assert all("is not writable by this user" in r.detail for r in results)
     assert checks_exit_code(results) == ExitCode.STATE
+
+
+def test_a_full_disk_fails_though_its_folders_are_writable(tmp_path: Path, monkeypatch) -> None:
+    # A writable folder on a full disk loses every line of the log and cannot record a document.
+    import shutil
+
+    (tmp_path / "state.db").write_bytes(b"")
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=200 * 1024))
+    results = local_checks(tmp_path / "state.db", tmp_path / "logs")
+    assert [r.ok for r in results] == [False, False]
+    assert all("only 200 KB free on its disk" in r.detail for r in results)
+    assert checks_exit_code(results) == ExitCode.STATE

@@ -8,10 +8,15 @@ that does, which the run would create it in.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from igest_sync.errors import ExitCode
 from igest_sync.runs.setup.service_checks import CheckResult
+
+# Less free space than this on the disk is a failed check: a folder may be writable and its disk
+# full, and then every line of the log is lost and the state file cannot record a document.
+LOW_SPACE = 1_000_000
 
 
 def local_checks(state_file: Path, log_dir: Path) -> list[CheckResult]:
@@ -30,7 +35,8 @@ def _state_file(path: Path) -> CheckResult:
         if os.access(path, os.R_OK | os.W_OK):
             # The path itself only when something is wrong: `status` and the log name it, and
             # a temporary folder's long path would not fit the table at 80 columns.
-            return CheckResult(name, True, "readable and writable")
+            full = _full_disk(name, path, path.parent, "or pass --state PATH")
+            return full or CheckResult(name, True, "readable and writable")
         return _failed(
             name,
             f"{path} is not readable and writable by this user",
@@ -53,7 +59,16 @@ def _folder(name: str, folder: Path, other: str, *, creates: str | None = None) 
             f"make it writable (or set IGEST_SYNC_HOME to a folder that is), {other}",
         )
     later = "" if folder.exists() else " (created by the first run)"
-    return CheckResult(name, True, f"writable{later}")
+    return _full_disk(name, what, existing, other) or CheckResult(name, True, f"writable{later}")
+
+
+def _full_disk(name: str, what: object, folder: Path, other: str) -> CheckResult | None:
+    free = shutil.disk_usage(folder).free
+    if free >= LOW_SPACE:
+        return None
+    return _failed(
+        name, f"{what}: only {free // 1024} KB free on its disk", f"free some space, {other}"
+    )
 
 
 def _failed(name: str, detail: str, hint: str) -> CheckResult:
