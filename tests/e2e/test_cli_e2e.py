@@ -300,3 +300,26 @@ def test_an_order_id_jumpseller_cannot_have_is_a_usage_error_not_an_internal_one
     result = cli(*args)
     assert result.code == 2, result.stdout + result.stderr
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_short_outage_stops_cron_runs_quietly_until_it_lasts(sandbox, tmp_path):
+    # Jumpseller answering 502 for a few minutes: the runs retry it by themselves; cron (output
+    # not a terminal) is told only once it has lasted [alerts] unreachable_minutes. The exit
+    # code says every time that the run did not finish.
+    cli = make_cli(sandbox, tmp_path, alerts={"unreachable_minutes": 30})
+    sandbox.faults.add("jumpseller", "502", path=r"/orders/", times=None)
+    first = cli("invoice")
+    assert (first.code, first.stdout, first.stderr) == (5, "", "")
+    log = (cli.home / "logs" / "igest-sync.log").read_text()
+    assert "server error HTTP 502" in log and "retried by the next run" in log
+    sandbox.virtual_clock.advance(minutes=29)
+    assert (cli("invoice").code, cli("invoice").stderr) == (5, "")
+    sandbox.virtual_clock.advance(minutes=2)
+    lasted = cli("invoice")
+    assert lasted.code == 5 and "server error HTTP 502" in lasted.stderr
+    # Over: the next outage is counted from its own start.
+    sandbox.faults.clear()
+    assert cli("invoice").code == 0
+    sandbox.faults.add("jumpseller", "502", path=r"/orders/", times=None)
+    again = cli("invoice")
+    assert (again.code, again.stderr) == (5, "")

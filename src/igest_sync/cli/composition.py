@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -230,16 +230,31 @@ def session(
         except (KeyboardInterrupt, GeneratorExit):
             raise
         except Exception as exc:
+            if alerting and opened is not None:
+                state.passing_outage = _passing_outage(opened, config, exc)
             if alerting and _alert_worthy(exc):
                 send_alerts(config, opened, path, command, error=exc)
             raise
         if alerting:
+            if opened is not None:
+                _passing_outage(opened, config, None)  # got through: the outage is over
             send_alerts(config, opened, path, command, notices=current.notices)
 
 
 def _command_name(ctx: typer.Context | None) -> str:
     current = ctx or get_current_context(silent=True)
     return current.info_name if current is not None and current.info_name else "igest-sync"
+
+
+def _passing_outage(ledger: Ledger, config: Config, error: Exception | None) -> bool:
+    """Whether ``error`` is an outage (a service down, 502s) that has not lasted
+    ``[alerts] unreachable_minutes`` yet, counted from the first run that met it."""
+    from igest_sync.alerts.outbox import outage_since
+
+    now = wall_clock()
+    since = outage_since(ledger, error, now)
+    bound = timedelta(minutes=config.alerts.unreachable_minutes)
+    return since is not None and now - since < bound
 
 
 def _alert_worthy(exc: Exception) -> bool:

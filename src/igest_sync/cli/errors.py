@@ -52,6 +52,11 @@ def handle_error(exc: IgestSyncError, state: CliState, args: Sequence[str]) -> i
         # Overlapping cron runs are normal: the log says so, cron has nothing to mail.
         log.warning("%s", exc)
         return code
+    if state.passing_outage and not as_json and not render.current().out.is_terminal:
+        # A service down for a few minutes: the next run retries; cron is told only once it has
+        # lasted [alerts] unreachable_minutes (the exit code still says the run did not finish).
+        log.warning("%s (retried by the next run; printed once it lasts)", exc)
+        return code
     render.error(exc, secrets=state.secrets, verbose=state.verbose, as_json=as_json)
     return code
 

@@ -64,6 +64,9 @@ class CliState:
     quiet: bool = False
     json: bool = False
     secrets: list[str] = field(default_factory=list)
+    # The run stopped on an outage that has not yet lasted [alerts] unreachable_minutes: cron
+    # is not told (the next run retries), a person at a terminal is.
+    passing_outage: bool = False
 
 
 def state_of(ctx: typer.Context | None = None) -> CliState:
