@@ -318,3 +318,22 @@ def test_documents_issued_between_lisbon_bounds_match_their_utc_moments(tmp_path
         assert between(day, day + timedelta(days=1)) == ["d1", "d2"]
         assert between(eight - timedelta(days=1), eight) == ["d1"]
         assert between(eight, eight + timedelta(days=1)) == ["d2"]
+
+
+def test_a_damaged_page_met_after_opening_says_how_to_recover(tmp_path: Path) -> None:
+    # The header is sound (the file opens); a page of its documents is not.
+    path = tmp_path / "s.db"
+    with Ledger(path) as ledger:
+        for n in range(1, 400):
+            ledger.ensure_work(n, "invoice", f"jumpseller:s:{n}")
+            ledger.record_final(n, "invoice", _doc(f"d{n}", f"FR A/{n}"), email=False)
+    data = bytearray(path.read_bytes())
+    page = 4096
+    assert len(data) > 6 * page
+    data[3 * page : 6 * page] = b"\xff" * (3 * page)
+    path.write_bytes(bytes(data))
+    with pytest.raises(StateError) as info, Ledger(path) as ledger:
+        ledger.documents()
+        ledger.work_in_states("final")
+    assert "malformed" in str(info.value)
+    assert "damaged" in (info.value.hint or "") and "move it away" in (info.value.hint or "")

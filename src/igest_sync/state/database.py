@@ -70,14 +70,14 @@ class Database:
                     for sql, params in statements:
                         self._db.execute(sql, params)
             except sqlite3.DatabaseError as exc:
-                raise StateError(f"State file {self.path} could not be written: {exc}.") from None
+                raise _failed(self.path, "could not be written", exc) from None
 
     def rows(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         with self._lock:
             try:
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.DatabaseError as exc:
-                raise StateError(f"State file {self.path} cannot be read: {exc}.") from None
+                raise _failed(self.path, "cannot be read", exc) from None
 
     # -- the meta table: one key/value table, each concern with its own keys -----------------
 
@@ -91,6 +91,18 @@ class Database:
             "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
             (key, value),
         )
+
+
+def _failed(path: Path | str, what: str, exc: sqlite3.DatabaseError) -> StateError:
+    """A statement refused: the disk (full, I/O: an OperationalError), or a damaged file."""
+    if isinstance(exc, sqlite3.OperationalError):
+        hint = "Check the free space and the permissions of its disk; the next run retries."
+    else:  # "database disk image is malformed"
+        hint = (
+            "The file is damaged. Keep a copy, move it away and run again: igest-sync looks "
+            "up every document in iGEST, so nothing is invoiced twice."
+        )
+    return StateError(f"State file {path} {what}: {exc}.", hint=hint)
 
 
 # -- opening, schema ------------------------------------------------------------------------
