@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import ssl
 import threading
 from decimal import Decimal
 
@@ -267,8 +268,28 @@ def test_non_json_or_truncated_success_body_is_bad_response(service, httpx_mock,
 
 def test_redirect_is_bad_response(service, httpx_mock):
     httpx_mock.add_response(status_code=302, headers={"Location": "https://login.test/"})
-    with pytest.raises(BadResponse):
+    with pytest.raises(BadResponse) as caught:
         service.request("GET", "/things")
+    assert "check the base_url" in (caught.value.hint or "")  # what to do about it
+
+
+def test_a_refused_certificate_says_so_and_what_to_check(service, httpx_mock):
+    # The operating system gives no "[Errno ...]" reason for it: the TLS check's own.
+    def refuse(request: httpx.Request) -> httpx.Response:
+        try:
+            error = ssl.SSLCertVerificationError(1, "certificate verify failed")
+            error.verify_message = "self-signed certificate"
+            raise error
+        except ssl.SSLCertVerificationError as exc:
+            raise httpx.ConnectError(f"[SSL: CERTIFICATE_VERIFY_FAILED] {exc}") from exc
+
+    httpx_mock.add_callback(refuse, is_reusable=True)
+    with pytest.raises(TransportError) as caught:
+        service.request("GET", "/things")
+    assert str(caught.value) == (
+        "Demo GET /things: demo.test's TLS certificate was refused (self-signed certificate)"
+    )
+    assert "SSL_CERT_FILE" in (caught.value.hint or "")
 
 
 def test_transport_errors_after_retries(service, httpx_mock, clock):

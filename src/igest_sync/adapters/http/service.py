@@ -337,14 +337,22 @@ class HttpService:
             )
         except NEVER_SENT as exc:
             maybe_sent = False
+            hint = None
+            certificate = _certificate_refused(exc)
             if isinstance(exc, httpx.TimeoutException):
                 what = f"timed out connecting to {self.host} ({timeout.connect:g} s)"
+            elif certificate is not None:
+                what = f"{self.host}'s TLS certificate was refused ({certificate})"
+                hint = (
+                    "Check the base_url's host name. A server whose certificate comes from "
+                    "an authority of its own needs it in SSL_CERT_FILE; the next run will retry."
+                )
             else:
                 what = f"could not connect to {self.host}"
                 reason = _os_reason(exc)
                 if reason:
                     what += f": {reason}"
-            failure = self._transport_error(where, what)
+            failure = self._transport_error(where, what, hint=hint)
         except httpx.TimeoutException:
             failure = self._transport_error(
                 where, f"timed out waiting for the response from {self.host} ({self._timeout:g} s)"
@@ -406,6 +414,13 @@ class HttpService:
             raise Conflict(text, **kwargs)
         if 400 <= status < 500:
             raise Rejected(text, **kwargs)
+        if 300 <= status < 400:
+            # Never followed (it could carry our credentials elsewhere): a base_url on http://
+            # that the server moves to https://, or a path that is not the API's.
+            kwargs["hint"] = (
+                "The server redirects the request: check the base_url (https://, "
+                "and the path up to the API's version, /v1)."
+            )
         raise BadResponse(f"{where}: unexpected status {_status_text(status)}", **kwargs)
 
     @staticmethod
@@ -478,6 +493,18 @@ def _host(base_url: str) -> str:
         return base_url
     host = url.host or base_url
     return f"{host}:{url.port}" if url.port else host
+
+
+def _certificate_refused(exc: BaseException) -> str | None:
+    """Why the server's TLS certificate was refused ("self-signed certificate", "hostname
+    mismatch ..."), when that is why the connection failed: a reason the person can act on,
+    where the operating system gave none."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen.verify_message or "not trusted")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _os_reason(exc: BaseException) -> str | None:
