@@ -346,3 +346,30 @@ def test_the_turnover_notices_are_in_the_log_too(w, caplog):
     with caplog.at_level(logging.WARNING, "igest_sync"):
         [notice] = art53_notices(run(w))
     assert notice in caplog.text  # for whoever reads the log of a cron run later
+
+
+def test_a_closed_year_is_counted_again_each_day_of_january(tmp_path):
+    # A till's sale of 31 December entered in iGEST on 2 January still counts in 2026: the
+    # year's total read on 1 January is not kept for good, or the exemption that ended with
+    # it would go on all year.
+    with world(
+        tmp_path,
+        datetime(2027, 1, 1, 10, 0, tzinfo=UTC),
+        start_date=date(2027, 1, 1),
+        sandbox={"seed": False},
+        vat_regime="art53",
+        product_exemption_code="M10",
+        shipping_exemption_code="M10",
+    ) as w:
+        w.sb.igest.series.append(
+            {"code": HAND, "document_type": "FR", "atcud_code": "JBFR", "active": True}
+        )
+        by_hand(w, "14000.00", day="2026-06-01")
+        first = order(w, "10.00")
+        assert outcome(run(w), first).action == Action.ISSUED
+        w.clock.advance(days=1)
+        by_hand(w, "1000.01", day="2026-12-31")  # entered on 2 January
+        second = order(w, "10.00")
+        refused = outcome(run(w), second)
+        assert refused.action == Action.FAILED
+        assert "turnover of 2026 was 15,000.01 EUR" in refused.detail

@@ -181,18 +181,26 @@ def read_turnover(ledger: Ledger, igest: IgestApi, today: date, *, keep: bool = 
     return total
 
 
-def year_total(ledger: Ledger, igest: IgestApi, year: int, *, keep: bool = True) -> Decimal:
-    """A closed year's turnover: listed once, then kept (``art53_year_total:<year>``)."""
+def year_total(
+    ledger: Ledger, igest: IgestApi, year: int, *, today: date, keep: bool = True
+) -> Decimal:
+    """A closed year's turnover (``art53_year_total:<year>``: the total and the day it was
+    listed). Documents dated in a closed year may still be issued in the first days of the
+    next (an invoice is due within five working days; a till's sales entered late): listed
+    again each day until February, then kept for good."""
     key = YEAR_KEY.format(year=year)
-    known = ledger.get_meta(key)
-    if known:
-        return Decimal(known)
+    known = json.loads(ledger.get_meta(key) or "{}")
+    if not isinstance(known, dict):  # a bare total, kept before the day was: listed again
+        known = {}
+    on = date.fromisoformat(known["on"]) if "on" in known else None
+    if on is not None and (on == today or on >= date(year + 1, 2, 1)):
+        return Decimal(known["total"])
     docs = igest.find_documents(
         status=DocumentStatus.FINAL, date_from=date(year, 1, 1), date_to=date(year, 12, 31)
     )
     total = sum((signed_net(d) for d in docs if d.date and d.date.year == year), Decimal(0))
     if keep:
-        ledger.set_meta(key, str(total))
+        ledger.set_meta(key, json.dumps({"total": str(total), "on": today.isoformat()}))
     return total
 
 
@@ -244,7 +252,7 @@ class Art53Guard:
         """The previous calendar year's turnover: past 15,000 EUR, no exemption this year."""
         if self._last_year is None:
             self._last_year = year_total(
-                self.ledger, self.igest, self.today.year - 1, keep=self.keep
+                self.ledger, self.igest, self.today.year - 1, today=self.today, keep=self.keep
             )
         return self._last_year
 
