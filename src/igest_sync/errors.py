@@ -108,6 +108,7 @@ class StateError(IgestSyncError):
 
 class RunLocked(StateError):
     exit_code: ExitCode = ExitCode.LOCKED
+    held_for: float | None = None  # seconds the holder has held the lock, when known
 
 
 class SafetyBrake(IgestSyncError):

@@ -104,6 +104,23 @@ def test_a_locked_run_is_silent_for_cron_and_logs_why(sandbox, cli: Cli):
     assert asked.code == 3 and asked.json()["error"]["exit_code"] == 3
 
 
+def test_a_lock_held_for_an_hour_or_by_a_persons_command_is_not_kept_quiet(sandbox, cli: Cli):
+    import os
+    import time
+
+    from igest_sync.state.lock import lock_path
+
+    with run_lock(cli.state):
+        # A person's command from a script: told why it did nothing, whoever holds the lock.
+        person = cli("resend", "--failed")
+        # A credit left at its question since lunch: cron's run says so (and alerts).
+        hour_ago = time.time() - 61 * 60
+        os.utime(lock_path(cli.state), (hour_ago, hour_ago))
+        cron = cli("invoice")
+    assert person.code == 3 and "Another igest-sync run" in person.stderr
+    assert cron.code == 3 and "held the lock for 61 minutes" in cron.stderr
+
+
 def test_a_config_error_is_in_the_log_too_and_no_secret_is(tmp_path):
     # A cron run that stops on its config left nothing in the log file a person reads later.
     config = tmp_path / "config.toml"

@@ -311,7 +311,7 @@ def test_a_short_outage_stops_cron_runs_quietly_until_it_lasts(sandbox, tmp_path
     first = cli("invoice")
     assert (first.code, first.stdout, first.stderr) == (5, "", "")
     log = (cli.home / "logs" / "igest-sync.log").read_text()
-    assert "server error HTTP 502" in log and "retried by the next run" in log
+    assert "server error HTTP 502" in log and "the next run tries again" in log
     sandbox.virtual_clock.advance(minutes=29)
     assert (cli("invoice").code, cli("invoice").stderr) == (5, "")
     sandbox.virtual_clock.advance(minutes=2)

@@ -218,3 +218,50 @@ def test_serve_that_has_taken_the_lock_but_not_yet_named_itself_is_waited_for(
     with run_lock(state, wait_for_serve=60, try_lock=busy_then_serve):
         pass
     assert len(tries) == 7
+
+
+def test_a_state_file_given_through_a_link_meets_the_same_lock(tmp_path: Path) -> None:
+    # SQLite opens the same database through the link: two runs must not both hold "the" lock.
+    state = tmp_path / "state.sqlite3"
+    state.write_bytes(b"")
+    link = tmp_path / "link.sqlite3"
+    link.symlink_to(state)
+    with run_lock(state), pytest.raises(RunLocked), run_lock(link):
+        pass
+    assert lock_path(link) == lock_path(state)
+
+
+def test_the_wait_for_serve_says_how_long_it_really_waited(tmp_path: Path) -> None:
+    # serve let go and a person's command took the lock first: this run stops then, after a
+    # moment, not after the 60 s it would have waited for serve.
+    state = tmp_path / "state.sqlite3"
+    lock_path(state).write_bytes(b"\n4242 serve")
+    tries = []
+
+    def serve_then_another(fd: int) -> bool:
+        tries.append(fd)
+        if len(tries) == 5:
+            lock_path(state).write_bytes(b"\n4243")
+        return False
+
+    with (
+        pytest.raises(RunLocked, match=r"\(pid 4243\) .* \(waited [01] s\)"),
+        run_lock(state, wait_for_serve=60, try_lock=serve_then_another),
+    ):
+        pass
+
+
+def test_a_lock_held_for_long_says_for_how_long_and_what_it_may_be(tmp_path: Path) -> None:
+    # The holder wrote its pid as it took the lock: the file's time says since when.
+    state = tmp_path / "state.sqlite3"
+    lock_path(state).write_bytes(b"\n4242")
+    taken = time.time() - 25 * 60
+    os.utime(lock_path(state), (taken, taken))
+    with pytest.raises(RunLocked) as caught, run_lock(state, try_lock=lambda fd: False):
+        pass
+    assert caught.value.held_for is not None and 25 * 60 <= caught.value.held_for < 26 * 60
+    assert "held the lock for 25 minutes: a command waiting at its question" in str(caught.value)
+    os.utime(lock_path(state))  # just taken: an overlapping run, nothing more to say
+    with pytest.raises(RunLocked) as caught, run_lock(state, try_lock=lambda fd: False):
+        pass
+    assert "held the lock" not in str(caught.value)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from igest_sync.cli.plumbing import ClickException, CliState, get_current_context, state_of
+from igest_sync.errors import RunLocked
 
 if TYPE_CHECKING:
     from igest_sync.adapters.igest import IgestClient
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
     from igest_sync.state.ledger import Ledger
 
 log = logging.getLogger("igest_sync.cli")
+
+# The commands cron or a timer runs: one that finds the previous run still holding the lock
+# stops quietly (a person's own command, at a terminal or from a script, says why).
+SCHEDULED = frozenset({"invoice", "sync-stock", "sync-products", "digest", "reconcile"})
 
 
 def wall_clock() -> datetime:
@@ -230,9 +235,11 @@ def session(
         except (KeyboardInterrupt, GeneratorExit):
             raise
         except Exception as exc:
-            if alerting and opened is not None:
-                state.passing_outage = _passing_outage(opened, config, exc)
-            if alerting and _alert_worthy(exc):
+            if isinstance(exc, RunLocked):
+                state.quiet_stop = command in SCHEDULED and not _held_long(exc, config)
+            elif alerting and opened is not None:
+                state.quiet_stop = _passing_outage(opened, config, exc)
+            if alerting and _alert_worthy(exc, config):
                 send_alerts(config, opened, path, command, error=exc)
             raise
         if alerting:
@@ -257,14 +264,24 @@ def _passing_outage(ledger: Ledger, config: Config, error: Exception | None) -> 
     return since is not None and now - since < bound
 
 
-def _alert_worthy(exc: Exception) -> bool:
-    """A whole run stopped for a reason a person should hear of (not a mistyped command, nor
-    an overlapping cron run, which is normal)."""
-    from igest_sync.errors import ConfigError, RunLocked, UsageError
+def _held_long(exc: RunLocked, config: Config) -> bool:
+    """The lock has been held for [alerts] unreachable_minutes (and never less than the few
+    minutes no run should take): not an overlapping cron run but a command left at its
+    question, or stopped, while nothing is invoiced."""
+    from igest_sync.state.lock import LONG_HELD_SECONDS
 
-    return not isinstance(
-        exc, (UsageError, ConfigError, RunLocked, ClickException, typer.Exit, typer.Abort)
-    )
+    minutes = timedelta(minutes=config.alerts.unreachable_minutes).total_seconds()
+    return exc.held_for is not None and exc.held_for >= max(minutes, LONG_HELD_SECONDS)
+
+
+def _alert_worthy(exc: Exception, config: Config) -> bool:
+    """A whole run stopped for a reason a person should hear of (not a mistyped command, nor
+    an overlapping cron run, which is normal, unless the lock has been held that long)."""
+    from igest_sync.errors import ConfigError, UsageError
+
+    if isinstance(exc, RunLocked):
+        return _held_long(exc, config)
+    return not isinstance(exc, (UsageError, ConfigError, ClickException, typer.Exit, typer.Abort))
 
 
 def send_alerts(

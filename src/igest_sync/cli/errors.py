@@ -44,18 +44,14 @@ def wants_json(state: CliState, args: Sequence[str]) -> bool:
 def handle_error(exc: IgestSyncError, state: CliState, args: Sequence[str]) -> int:
     """Show one of our errors once (as JSON with --json) and return its exit code."""
     from igest_sync import render
-    from igest_sync.errors import RunLocked
 
     code = int(exc.exit_code)
     as_json = wants_json(state, args)
-    if isinstance(exc, RunLocked) and not as_json and not render.current().out.is_terminal:
-        # Overlapping cron runs are normal: the log says so, cron has nothing to mail.
-        log.warning("%s", exc)
-        return code
-    if state.passing_outage and not as_json and not render.current().out.is_terminal:
-        # A service down for a few minutes: the next run retries; cron is told only once it has
-        # lasted [alerts] unreachable_minutes (the exit code still says the run did not finish).
-        log.warning("%s (retried by the next run; printed once it lasts)", exc)
+    if state.quiet_stop and not as_json and not render.current().out.is_terminal:
+        # Overlapping cron runs, a service down for a few minutes: the next run gets past it by
+        # itself; cron is told only once it has lasted [alerts] unreachable_minutes (the exit
+        # code still says the run did not finish). The log says so.
+        log.warning("%s (the next run tries again)", exc)
         return code
     render.error(exc, secrets=state.secrets, verbose=state.verbose, as_json=as_json)
     return code

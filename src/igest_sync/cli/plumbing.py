@@ -64,9 +64,10 @@ class CliState:
     quiet: bool = False
     json: bool = False
     secrets: list[str] = field(default_factory=list)
-    # The run stopped on an outage that has not yet lasted [alerts] unreachable_minutes: cron
-    # is not told (the next run retries), a person at a terminal is.
-    passing_outage: bool = False
+    # The run stopped for a reason the next run gets past by itself, which has not lasted
+    # [alerts] unreachable_minutes: an outage, the previous cron run still holding the lock.
+    # Cron is not told; a person at a terminal is.
+    quiet_stop: bool = False
 
 
 def state_of(ctx: typer.Context | None = None) -> CliState:

@@ -41,6 +41,8 @@ SERVE_TAG = "serve"  # written after serve's pid: a run that finds it waits rath
 SERVE_WAIT_SECONDS = 120.0
 WAITING_FRESH_SECONDS = 3.0  # a "waiting" file older than this was left by a run that died
 _POLL = 0.1
+# A holder this old is named as such: no unit of serve nor a cron run takes that long.
+LONG_HELD_SECONDS = 300.0
 # A holder names itself just after taking the lock: until then the file still names the one
 # before (a cron run that has ended). A run turned away by a holder that is not serve looks
 # again for this long, so that serve taking the lock at that moment is waited for, not met
@@ -58,13 +60,17 @@ def _on_windows() -> bool:
 
 
 def lock_path(state_path: Path) -> Path:
-    """The file the run lock lives in, next to the state file."""
-    return state_path.with_name(state_path.name + ".lock")
+    """The file the run lock lives in, next to the state file: the file itself, not a link to
+    it (a run given the link must meet the lock of a run given the file; SQLite opens the
+    same database through both)."""
+    real = state_path.resolve()
+    return real.with_name(real.name + ".lock")
 
 
 def waiting_path(state_path: Path) -> Path:
     """The file a run waiting for serve's lock keeps fresh."""
-    return state_path.with_name(state_path.name + ".lock-waiting")
+    real = state_path.resolve()
+    return real.with_name(real.name + ".lock-waiting")
 
 
 def someone_waits(state_path: Path) -> bool:
@@ -104,8 +110,9 @@ def run_lock(
             f"Cannot create the run lock next to {state_path}: {exc.strerror}.",
             hint="Check the directory's permissions, or pass --state PATH.",
         ) from None
-    deadline = time.monotonic() + (0 if serve else wait_for_serve)
-    settled = time.monotonic() + (0 if serve else SETTLE_SECONDS)
+    started = time.monotonic()
+    deadline = started + (0 if serve else wait_for_serve)
+    settled = started + (0 if serve else SETTLE_SECONDS)
     waited = False
     try:
         while not _try(fd, try_lock, state_path):
@@ -115,11 +122,15 @@ def run_lock(
                 continue
             if tag != SERVE_TAG or time.monotonic() >= deadline:
                 who = "igest-sync serve" if tag == SERVE_TAG else "Another igest-sync run"
-                waited_text = f" (waited {wait_for_serve:.0f} s)" if waited else ""
-                raise RunLocked(
+                spent = time.monotonic() - started
+                waited_text = f" (waited {spent:.0f} s)" if waited else ""
+                held = _held_for(fd)
+                locked = RunLocked(
                     f"{who} (pid {pid}) is using {state_path}{waited_text}; "
-                    "this one stops without doing anything.",
+                    "this one stops without doing anything." + _long_held(held),
                 )
+                locked.held_for = held
+                raise locked
             waited = True
             _touch(waiting_path(state_path))
             time.sleep(_POLL)
@@ -162,6 +173,23 @@ def _holder(fd: int) -> tuple[str, str]:
         return "unknown", ""
     pid = words[0] if words and words[0].isdigit() else "unknown"
     return pid, words[1] if len(words) > 1 else ""
+
+
+def _held_for(fd: int) -> float | None:
+    """How long the holder has held the lock: it wrote its pid as it took it."""
+    try:
+        return max(0.0, time.time() - os.fstat(fd).st_mtime)
+    except OSError:
+        return None
+
+
+def _long_held(held: float | None) -> str:
+    if held is None or held < LONG_HELD_SECONDS:
+        return ""
+    return (
+        f" It has held the lock for {held / 60:.0f} minutes: a command waiting at its question, "
+        "or stopped (Ctrl-Z)? Nothing is invoiced until it ends."
+    )
 
 
 def _write_pid(fd: int, tag: str) -> None:
