@@ -405,3 +405,26 @@ def test_a_lost_igest_answer_on_webhook_work_is_retried_in_seconds_and_said_nowh
     assert code == 0 and out == "" and "Needs attention" not in err
     assert finals_of(sandbox, order) == 1
     assert "trying again in 2 s" in cli.log_text()
+
+
+@pytest.mark.slow(5)
+def test_sigterm_while_serve_waits_for_a_runs_lock_to_open_its_state_stops_it(tmp_path):
+    # A cron run (or a person's command at its question) holds the lock as serve starts:
+    # serve waits to open its state file, and a stop signal ends that wait (systemd kills a
+    # service that ignores it), without starting anything.
+    from igest_sync.state.lock import run_lock
+
+    with start_sandbox(seed=False) as sb:
+        cli = serve_cli(sb, tmp_path, free_port())
+        with run_lock(cli.state):
+            proc = cli.start("serve")
+            try:
+                wait_for(lambda: "a run holds the lock" in cli.log_text(), what="the wait")
+                proc.send_signal(signal.SIGTERM)
+                out, err = proc.communicate(timeout=15)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
+    assert proc.returncode == 0, (out, err)
+    assert "Traceback" not in err

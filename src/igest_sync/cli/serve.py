@@ -68,6 +68,7 @@ def serve(
       igest-sync serve --homes /srv/shops
     """
     from igest_sync import logsetup
+    from igest_sync.errors import RunLocked
     from igest_sync.render.serve import Printer
     from igest_sync.serve.server import serve as run_server
     from igest_sync.serve.worker import StoreWorker
@@ -88,19 +89,32 @@ def serve(
     listen_host, listen_port = _listen_address(setups, host, port)
     stop = threading.Event()
     signals = StopSignals().install()
+
+    # Until the server polls the signals, a worker may wait for a run's lock to open its state
+    # file: a stop signal must end that wait too (systemd kills a service that ignores it).
+    def watch_signals() -> None:
+        while not stop.wait(0.1):
+            if signals:
+                stop.set()
+
+    threading.Thread(target=watch_signals, name="serve-signals", daemon=True).start()
     printer = Printer(several=len(setups) > 1, secrets=state.secrets)
     workers: list[StoreWorker] = []
     try:
         for setup in setups:
-            workers.append(
-                StoreWorker(
+            try:
+                worker = StoreWorker(
                     setup,
                     stop,
                     on_report=printer.report,
                     on_error=printer.problem,
                     on_degraded=printer.degraded,
                 )
-            )
+            except RunLocked:
+                if stop.is_set():  # stopped while a run held the lock: nothing was started
+                    return
+                raise
+            workers.append(worker)
         run_server(
             workers,
             listen_host,
