@@ -243,3 +243,51 @@ def test_bad_credit_options_are_usage_errors(sandbox, cli: Cli):
     unknown = cli("credit", str(order_id), "--reason", "x", "--line", "NOPE", "--yes")
     assert unknown.code == 2 and "NOPE is not a line of" in unknown.stdout  # a usage error
     assert _credit_notes(sandbox, order_id) == []
+
+
+def _net_order(sb, lines: list[tuple[str, str, int, int]], shipping: str = "0", rate: int = 23):
+    return sb.store.add_order(
+        lines=[
+            {"sku": sku, "name": f"Artigo {sku}", "price": price, "qty": qty, "rate": vat}
+            for sku, price, qty, vat in lines
+        ],
+        prices_include_tax=False,
+        shipping=shipping,
+        shipping_rate=rate,
+    )
+
+
+def _credit_steps(sb, cli: Cli, order_id: int, steps: list[list[str]]) -> list[dict]:
+    assert cli("invoice").code == 0
+    assert _invoice(sb, order_id)["prices_include_vat"] is False
+    for i, step in enumerate(steps):
+        done = cli("credit", str(order_id), "--reason", f"Devolução {i}", *step, "--yes")
+        assert done.code == 0, (step, done.stdout + done.stderr)
+    return _credit_notes(sb, order_id)
+
+
+def test_units_credited_one_by_one_with_net_prices_finish_within_their_value(sandbox, cli: Cli):
+    # No article in iGEST for these SKUs: the sandbox limits them by value. 3 x 0.50 at 23 % is
+    # worth 1.85; each unit alone 0.62: the third unit credited 0.62 where 0.61 was left, and
+    # iGEST refused it (and --all after it) every time.
+    order_id = _net_order(sandbox, [("SKU-1", "0.50", 3, 23), ("SKU-2", "1.00", 1, 23)])
+    step = ["--line", "SKU-1:1"]
+    notes = _credit_steps(sandbox, cli, order_id, [step, step, step, ["--all"]])
+    assert sum(n["gross_total"] for n in notes) == _invoice(sandbox, order_id)["gross_total"]
+
+
+def test_all_after_partial_credits_with_net_prices_never_takes_the_shipping_beyond_it(
+    sandbox, cli: Cli
+):
+    # --all fitted the 6 % rate with the shipping at 0.57 where 0.56 was left: refused always.
+    order_id = _net_order(
+        sandbox,
+        [("S1", "18.78", 3, 23), ("S2", "8.41", 3, 6), ("S3", "1.85", 1, 23)],
+        shipping="0.53",
+        rate=6,
+    )
+    steps = [["--line", "S1:3"], ["--line", "S2:3"], ["--all"]]
+    notes = _credit_steps(sandbox, cli, order_id, steps)
+    # A cent of the 6 % rate's VAT rounding is left that no line can take within its value.
+    assert _invoice(sandbox, order_id)["gross_total"] == D("98.88")
+    assert sum(n["gross_total"] for n in notes) == D("98.87")

@@ -11,20 +11,37 @@ The rules (igest-api.md, "NC"; the reasons are accounting ones):
 - Per line reference, the quantities of all NCs together never exceed the original's; the
   shipping line is limited by its value. Lines are credited at the original's unit price and
   discount, so each NC line is worth what the same units were worth on the invoice.
+- No NC credits a reference beyond what is left of its value with VAT, counted line by line
+  (iGEST's measure for the shipping line; the sandbox applies it to every reference that is
+  not an article, and the client cannot tell which are): with net prices, units rounded one by
+  one are worth more than their line (three NCs of 1 x 0.50 at 23 % are 0.62 each, the line
+  1.85), so a last unit at its net value would be refused, and the invoice never credited in
+  full.
 - The credit that finishes a reference credits exactly what is left of its value, not
   ``round2(qty x price)`` again: rounding each partial line to the cent could otherwise leave
   the NCs a cent above or below the invoice. Its discount (or, failing that, its unit price) is
-  fitted to that remainder.
+  fitted to that remainder; when, with net prices, that remainder is worth more with VAT than
+  is left of the reference, the NC is issued with VAT-inclusive prices at what is left.
 - With net prices iGEST rounds VAT once per rate and per document, so partial NCs can carry a
   cent more or less VAT than their share. The NC that finishes a rate fits one line's value by
   a few cents so that, for that rate, the NCs add up to the invoice's gross exactly; when no
   net value reaches it (the rounding skips some totals), that NC is issued with VAT-inclusive
-  prices, where the gross is the sum of the lines, and a warning says so.
+  prices, where the gross is the sum of the lines, and a warning says so. The NC that credits
+  the last goods of a rate whose shipping is still to credit does the same, leaving the rate
+  exactly what the shipping will carry: the shipping alone cannot take a cent of the rate's
+  rounding. A line takes those cents only within what is left of its value with VAT; goods
+  may end a cent above their net value (iGEST limits them by quantity), the shipping never.
 
 Hence a full sequence of credits, in any order and any split, adds up to the invoice's gross
-total to the cent (tests/unit/test_credit_properties.py). The one exception, with net prices
-only: when earlier NCs already carry a cent more VAT than the rest of a rate is worth (a last
-line priced 0.00), nothing can offset it; the plan then carries a warning with the difference.
+total to the cent (tests/unit/test_credit_properties.py), with one exception, net prices only:
+the NC that closes a rate may have no line that can take the rate's last cent or two within
+what is left of its value. Its only lines of that rate are the shipping or services (credited
+by value), and the NC that finished the rate's goods could not keep the cent for them (none of
+its lines could take it either; it keeps it for the shipping only, whose credit it can tell in
+advance); its lines left are priced 0.00; or the rate's lines are worth less with VAT line by
+line than the rate with VAT rounded once (0.56 + 26.74 against 27.31 at 6 %), so that every
+line credited to its value still leaves a cent. The plan then carries a
+warning naming the rate and the difference, and the NCs differ from the invoice by it.
 """
 
 from __future__ import annotations
@@ -242,8 +259,10 @@ class _Ref:
 
     reference: str
     lines: list[DocumentLine]
+    inclusive: bool = True  # the original's price basis (of ``invoiced_amount``)
     already: Decimal = ZERO
-    already_amount: Decimal = ZERO
+    already_amount: Decimal = ZERO  # in the original's basis
+    already_gross: Decimal = ZERO  # with VAT, line by line: what iGEST limits by value
     numbers: tuple[str, ...] = ()
 
     @property
@@ -257,6 +276,10 @@ class _Ref:
     @property
     def invoiced_amount(self) -> Decimal:
         return sum((line_value(line) for line in self.lines), ZERO)
+
+    @property
+    def invoiced_gross(self) -> Decimal:
+        return sum((_gross(line, self.inclusive) for line in self.lines), ZERO)
 
     @property
     def used_up(self) -> bool:
@@ -298,6 +321,25 @@ def _group_gross(
 
 def _net_to_gross(base: Decimal, rate: Decimal) -> Decimal:
     return base + round2(base * rate / HUNDRED)
+
+
+def _gross(line: DocumentLine, inclusive: bool, value: Decimal | None = None) -> Decimal:
+    """What ``line`` (or the same line at ``value``) is worth with VAT on its own: the measure
+    by which iGEST limits a line credited by its value (the sandbox: anything but an article
+    of type P). With net prices it is rounded line by line, so three units of 0.50 at 23 %
+    are worth 0.62 each and the line of three 1.85, not 1.86."""
+    value = line_value(line) if value is None else value
+    return value if inclusive else _net_to_gross(value, line.vat_rate.quantize(CENT))
+
+
+def _in_basis(value: Decimal, line: DocumentLine, inclusive: bool, basis: bool) -> Decimal:
+    """``value`` of ``line`` (VAT-inclusive or not) in the other ``basis``, line by line."""
+    if inclusive == basis:
+        return value
+    rate = line.vat_rate.quantize(CENT)
+    if basis:
+        return _net_to_gross(value, rate)
+    return value - round2(value * rate / (HUNDRED + rate))
 
 
 def _fit(line: DocumentLine, target: Decimal) -> DocumentLine | None:
@@ -345,16 +387,22 @@ def price_mode(document: IssuedDocument) -> bool | None:
 
 
 def _refs(original: IssuedDocument, credits: Sequence[IssuedDocument]) -> dict[str, _Ref]:
+    inclusive = price_mode(original) is not False
     refs: dict[str, _Ref] = {}
     for line in original.lines:
-        refs.setdefault(line.reference, _Ref(line.reference, [])).lines.append(line)
+        refs.setdefault(line.reference, _Ref(line.reference, [], inclusive)).lines.append(line)
     for nc in credits:
+        nc_inclusive = price_mode(nc)
+        nc_inclusive = inclusive if nc_inclusive is None else nc_inclusive
         for line in nc.lines:
             ref = refs.get(line.reference)
             if ref is None:
                 continue  # not a line of the original: reconcile reports such an NC
             ref.already += line.quantity
-            ref.already_amount += line_value(line)
+            # An NC of a net invoice may have VAT-inclusive prices: counted in the invoice's
+            # basis all the same, or what is left of a line would be off by its VAT.
+            ref.already_amount += _in_basis(line_value(line), line, nc_inclusive, inclusive)
+            ref.already_gross += _gross(line, nc_inclusive)
             number = nc.number or nc.id
             if number not in ref.numbers:
                 ref.numbers += (number,)
@@ -492,11 +540,13 @@ def plan_credit(
             finishing[reference] = len(lines) + len(taken) - 1
         else:
             # Units rounded up to the cent one by one could otherwise credit more than the
-            # line is worth before its last unit: never more than what is left of its value.
-            left = ref.invoiced_amount - ref.already_amount
-            if sum((line_value(line) for line in taken), ZERO) > left:
-                rest = sum((line_value(line) for line in taken[:-1]), ZERO)
-                taken[-1] = _fit(taken[-1], max(ZERO, left - rest)) or taken[-1]
+            # line is worth before its last unit: never more than what is left of its value,
+            # neither in the invoice's basis nor with VAT line by line (iGEST's measure).
+            rest = taken[:-1]
+            value = line_value(taken[-1])
+            while value > 0 and not _within(ref, rest, taken[-1], value, inclusive):
+                value -= CENT
+            taken[-1] = _fit(taken[-1], value) or taken[-1]
         lines.extend(taken)
 
     warnings: list[str] = []
@@ -554,7 +604,8 @@ def _close_groups(
     finishing: dict[str, int],
     warnings: list[str],
 ) -> _Closed:
-    """Net prices only: make each VAT group this NC finishes add up to the invoice's gross."""
+    """Net prices only: make each VAT group this NC finishes add up to the invoice's gross,
+    crediting no line beyond what is left of it (with VAT, line by line: iGEST's measure)."""
     if original.prices_include_vat:
         return _Closed(tuple(lines), True)  # the gross is the sum of the lines: exact already
     closing = set(finishing) | {r for r, ref in refs.items() if ref.used_up}
@@ -565,65 +616,154 @@ def _close_groups(
         for g, v in _group_gross(own, bool(price_mode(nc))).items():
             before[g] = before.get(g, ZERO) + v
     # Groups whose every reference is used up once this NC is issued: their gross is due now.
-    targets = {
-        group: invoiced[group] - before.get(group, ZERO)
-        for group in {_group(ln) for ln in lines}
-        if {ln.reference for ln in original.lines if _group(ln) == group} <= closing
-    }
+    # A group whose only reference left after this NC is the shipping line is due now too,
+    # less what the shipping will carry: credited whole and by its value, it can take no
+    # cent of the group's VAT rounding, so this NC takes it while it still holds goods.
+    targets: dict[tuple[str, Decimal], Decimal] = {}
+    ahead: set[tuple[str, Decimal]] = set()
+    for group in {_group(ln) for ln in lines}:
+        members = {ln.reference for ln in original.lines if _group(ln) == group}
+        target = invoiced[group] - before.get(group, ZERO)
+        if members <= closing:
+            targets[group] = target
+            continue
+        [pending, *more] = sorted(members - closing)
+        if more or pending in finishing or not refs[pending].shipping:
+            continue
+        ship = refs[pending]
+        line = ship.lines[0]
+        value = ship.invoiced_amount - ship.already_amount
+        while value > 0 and not _within(ship, [], line, value, False, by_amount=True):
+            value -= CENT
+        targets[group] = target - _gross(line, False, value)
+        ahead.add(group)
+
+    net, net_failed = _fit_groups(list(lines), targets, refs, False)
+    net_fits = all(_fits(refs, net, i, line_value(net[i]), False) for i in _lasts(net))
+    if net_fits and not net_failed:
+        return _Closed(tuple(net), False)
+    inclusive, inclusive_failed = _fit_groups(_as_inclusive(lines, refs), targets, refs, True)
+
+    def cost(failed: dict[tuple[str, Decimal], Decimal]) -> tuple[int, int]:
+        return len(failed.keys() - ahead), len(failed)
+
+    if net_fits and cost(net_failed) <= cost(inclusive_failed):
+        out, prices_include_vat, failed = net, False, net_failed
+    else:
+        out, prices_include_vat, failed = inclusive, True, inclusive_failed
+        warnings.append(
+            f"With net prices this credit note could not carry what is left of "
+            f"{original.number} to the cent (VAT is rounded per document) without crediting a "
+            "line beyond what is left of it; it has VAT-inclusive prices so that the credit "
+            "notes add up to the invoice"
+        )
+    for group, gap in failed.items():
+        if group in ahead:
+            continue  # the NC that credits the shipping closes the group, and says so
+        rate = f"{group[1]} %" + ("" if group[0] == "PT" else f" ({group[0]})")
+        why = (
+            "this credit note credits only the shipping (or a service) at that rate, which is "
+            "never credited beyond what is left of its value, and no other line of that rate "
+            "is left to take the difference"
+            if all(_by_value(refs[ln.reference], ln) for ln in out if _group(ln) == group)
+            else "no line of that rate in this credit note can take the difference without "
+            "crediting more than is left of its value"
+        )
+        warnings.append(
+            f"The credit notes of {original.number} differ from the invoice by {abs(gap):.2f} "
+            f"EUR at {rate} (VAT is rounded per document with net prices): {why}"
+        )
+    return _Closed(tuple(out), prices_include_vat)
+
+
+def _fit_groups(
+    lines: list[DocumentLine],
+    targets: dict[tuple[str, Decimal], Decimal],
+    refs: dict[str, _Ref],
+    inclusive: bool,
+) -> tuple[list[DocumentLine], dict[tuple[str, Decimal], Decimal]]:
+    """``lines`` with each group of ``targets`` moved to its target gross by a few cents on
+    one reference's last line, the largest that can take them while staying within what is
+    left of it; and, per group that no line could take, how far it is from its target."""
     out = list(lines)
+    failed: dict[tuple[str, Decimal], Decimal] = {}
     for group, target in targets.items():
         base = sum((line_value(ln) for ln in out if _group(ln) == group), ZERO)
-        if _net_to_gross(base, group[1]) == target:
+        gross = base if inclusive else _net_to_gross(base, group[1])
+        if gross == target:
             continue
-        # The cents go on the largest finishing line that can take them: iGEST limits the
-        # shipping line (and services) by value, so such a line never takes more than is left
-        # of it; goods are limited by quantity only.
         candidates = sorted(
-            (i for r, i in finishing.items() if _group(out[i]) == group),
+            (i for i in _lasts(out) if _group(out[i]) == group),
             key=lambda i: line_value(out[i]),
             reverse=True,
         )
-        index, fitted = candidates[0], None
-        for step in sorted(range(-_MAX_CENTS, _MAX_CENTS + 1), key=abs):
-            if _net_to_gross(base + step * CENT, group[1]) != target:
-                continue
+        if inclusive:  # the gross is the sum of the lines: one step reaches the target
+            steps = [target - gross]
+        else:
+            steps = [
+                step * CENT
+                for step in sorted(range(-_MAX_CENTS, _MAX_CENTS + 1), key=abs)
+                if _net_to_gross(base + step * CENT, group[1]) == target
+            ]
+        fitted = None
+        for step in steps:
             for i in candidates:
-                ref = refs[out[i].reference]
-                value = line_value(out[i]) + step * CENT
-                if _by_value(ref, out[i]) and value > ref.invoiced_amount - ref.already_amount:
-                    continue
-                index, fitted = i, _fit(out[i], value)
-                if fitted is not None:
-                    break
+                value = line_value(out[i]) + step
+                if _fits(refs, out, i, value, inclusive):
+                    fitted = _fit(out[i], value)
+                    if fitted is not None:
+                        out[i] = fitted
+                        break
             if fitted is not None:
                 break
-        if fitted is None and any(
-            _by_value(refs[ln.reference], ln) for ln in out if _group(ln) == group
-        ):
-            warnings.append(
-                f"The credit notes of {original.number} carry VAT rounded per document (net "
-                f"prices): they differ from the invoice by {_cents(base, target, group[1])} at "
-                f"{group[1]} %, which a line credited by its value (shipping, a service) "
-                "cannot take: it is never credited beyond what it is worth"
-            )
-            continue
         if fitted is None:
-            inclusive = _as_inclusive(lines, targets)
-            if inclusive is not None:
-                warnings.append(
-                    f"With net prices this credit note could not carry what is left of "
-                    f"{original.number} to the cent (VAT is rounded per document); it has "
-                    "VAT-inclusive prices so that the credit notes add up to the invoice"
-                )
-                return _Closed(inclusive, True)
-            warnings.append(
-                f"The credit notes of {original.number} already carry more VAT at "
-                f"{group[1]} % than its remaining lines can offset (VAT is rounded per "
-                "document, net prices); they differ from the invoice by a cent or two"
-            )
-            continue
-        out[index] = fitted
-    return _Closed(tuple(out), False)
+            failed[group] = target - gross
+    return out, failed
+
+
+def _lasts(lines: Sequence[DocumentLine]) -> list[int]:
+    """The index of each reference's last line in ``lines``."""
+    return list({ln.reference: i for i, ln in enumerate(lines)}.values())
+
+
+def _fits(
+    refs: dict[str, _Ref],
+    lines: Sequence[DocumentLine],
+    index: int,
+    value: Decimal,
+    inclusive: bool,
+) -> bool:
+    """Whether ``lines[index]`` at ``value`` keeps its reference within what is left of it."""
+    line = lines[index]
+    ref = refs[line.reference]
+    others = [ln for i, ln in enumerate(lines) if i != index and ln.reference == line.reference]
+    return _within(ref, others, line, value, inclusive, by_amount=_by_value(ref, line))
+
+
+def _within(
+    ref: _Ref,
+    others: Sequence[DocumentLine],
+    line: DocumentLine,
+    value: Decimal,
+    inclusive: bool,
+    *,
+    by_amount: bool = True,
+) -> bool:
+    """Whether an NC (with these prices) crediting ``others`` and ``line`` at ``value`` of
+    ``ref`` keeps it within what is left of its value with VAT, line by line (iGEST's measure
+    for what it limits by value), and, ``by_amount``, in the invoice's basis too. Goods may take
+    a cent beyond their net value when a VAT group needs it: iGEST limits them by quantity."""
+    if value < 0:
+        return False
+    gross = ref.already_gross + _gross(line, inclusive, value)
+    gross += sum((_gross(ln, inclusive) for ln in others), ZERO)
+    if gross > ref.invoiced_gross:
+        return False
+    if not by_amount:
+        return True
+    amount = ref.already_amount + _in_basis(value, line, inclusive, ref.inclusive)
+    amount += sum((_in_basis(line_value(ln), ln, inclusive, ref.inclusive) for ln in others), ZERO)
+    return amount <= ref.invoiced_amount
 
 
 def _by_value(ref: _Ref, line: DocumentLine) -> bool:
@@ -632,29 +772,23 @@ def _by_value(ref: _Ref, line: DocumentLine) -> bool:
     return ref.shipping or line.is_service
 
 
-def _cents(base: Decimal, target: Decimal, rate: Decimal) -> str:
-    return f"{abs(target - _net_to_gross(base, rate)):.2f} EUR"
-
-
-def _as_inclusive(
-    lines: list[DocumentLine], targets: dict[tuple[str, Decimal], Decimal]
-) -> tuple[DocumentLine, ...] | None:
-    """The same NC with VAT-inclusive unit prices: each line at its gross value, and in each
-    group this NC finishes, the last line takes what is left of the group's gross."""
+def _as_inclusive(lines: list[DocumentLine], refs: dict[str, _Ref]) -> list[DocumentLine]:
+    """The same NC with VAT-inclusive unit prices: each line at its value with VAT, and a
+    reference that this would take beyond what is left of it (units of a net line rounded one
+    by one) at what is left."""
     out = []
     for line in lines:
-        gross = _net_to_gross(line_value(line), line.vat_rate.quantize(CENT))
-        out.append(
-            replace(line, unit_price=unit_price_for(gross, line.quantity), discount_percent=ZERO)
+        gross = _gross(line, False)
+        converted = replace(
+            line, unit_price=unit_price_for(gross, line.quantity), discount_percent=ZERO
         )
-    for group, target in targets.items():
-        indexes = [i for i, ln in enumerate(out) if _group(ln) == group]
-        rest = sum((line_value(out[i]) for i in indexes[:-1]), ZERO)
-        fitted = _fit(out[indexes[-1]], target - rest)
-        if fitted is None:
-            return None
-        out[indexes[-1]] = fitted
-    return tuple(out)
+        out.append(converted if line_value(converted) == gross else _fit(converted, gross) or line)
+    for i in _lasts(out):
+        value = line_value(out[i])
+        while value > 0 and not _fits(refs, out, i, value, True):
+            value -= CENT
+        out[i] = _fit(out[i], value) or out[i]
+    return out
 
 
 def over_credited(original: IssuedDocument, credits: Sequence[IssuedDocument]) -> list[str]:

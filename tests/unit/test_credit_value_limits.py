@@ -1,0 +1,130 @@
+"""fiscal/credit.py with net prices: no credit note credits a line beyond what is left of its
+value, and the sequences an audit found that iGEST refused (or that fell a cent short) now go
+through. Each NC is checked by the sandbox's own rule (``igest_sandbox.igest.credits``), with
+every reference taken as having no article, the strictest reading: each is limited by value."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from test_credit import document
+
+from igest_sandbox.igest.credits import already_credited, check_credit
+from igest_sandbox.igest.rules import Problems
+from igest_sync.fiscal.credit import CreditRequest, plan_credit
+from igest_sync.models import DocumentLine, IssuedDocument
+
+D = Decimal
+
+
+def _line(ref: str, qty: int, price: str, rate: str, discount: str = "0") -> DocumentLine:
+    return DocumentLine(ref, f"Item {ref}", D(qty), D(price), D(discount), D(rate))
+
+
+def _shipping(price: str, rate: str) -> DocumentLine:
+    return DocumentLine("PORTES", "Portes", D(1), D(price), D(0), D(rate), None, True)
+
+
+def _wire(doc: IssuedDocument) -> dict:
+    """The document as the sandbox holds it."""
+    return {
+        "id": doc.id,
+        "type": doc.type,
+        "number": doc.number,
+        "status": "final",
+        "prices_include_vat": doc.prices_include_vat,
+        "related_document": {"number": doc.related_number} if doc.related_number else None,
+        "lines": [
+            {
+                "reference": ln.reference,
+                "quantity": ln.quantity,
+                "unit_price": ln.unit_price,
+                "discount_percent": ln.discount_percent,
+                "vat_rate": ln.vat_rate,
+            }
+            for ln in doc.lines
+        ],
+    }
+
+
+def _credit_all(original: IssuedDocument, steps: list[list[str] | None]):
+    """Plan and issue each step (None: ``--all``); every NC must pass the sandbox's check."""
+    credits: list[IssuedDocument] = []
+    warnings: list[str] = []
+    for step in steps:
+        request = CreditRequest(everything=True) if step is None else CreditRequest.parse(step)
+        plan = plan_credit(7, original, credits, request)
+        nc = document(
+            f"NC A/{len(credits) + 1}",
+            list(plan.lines),
+            inclusive=plan.prices_include_vat,
+            kind="NC",
+            related=original.number,
+        )
+        assert nc.gross_total == plan.gross_total
+        problems = Problems()
+        done = already_credited([_wire(c) for c in credits], original.number or "")
+        check_credit(_wire(nc), _wire(original), done, lambda _ref: False, problems)
+        assert not problems.fields, (step, problems.fields)
+        credits.append(nc)
+        warnings.extend(plan.warnings)
+    return credits, warnings
+
+
+def test_all_after_partial_credits_never_credits_the_shipping_beyond_its_value():
+    # The audit's order: --all fitted the 6 % group by putting the shipping at 0.57 (VAT-
+    # inclusive) where only 0.56 was left of it, and iGEST refused that NC every time.
+    original = document(
+        "FR A/1",
+        [
+            _line("S1", 3, "18.78", "23.00"),
+            _line("S2", 3, "8.41", "6.00"),
+            _line("S3", 1, "1.85", "23.00"),
+            _shipping("0.53", "6.00"),
+        ],
+        inclusive=False,
+    )
+    assert original.gross_total == D("98.88")
+    credits, warnings = _credit_all(original, [["S1:3"], ["S2:3"], None])
+    last = credits[-1]
+    assert {ln.reference for ln in last.lines} == {"S3", "PORTES"}
+    # At 6 % the invoice's lines are worth 26.74 + 0.56 line by line, 27.31 with VAT rounded
+    # once: no line can take that cent without crediting more than is left of it. Said so.
+    assert sum(c.gross_total for c in credits) == D("98.87")
+    assert any("differ from the invoice by 0.01 EUR at 6.00 %" in w for w in warnings)
+
+
+def test_the_unit_that_finishes_a_reference_credits_no_more_than_is_left_of_its_value():
+    # 3 x 0.50 net at 23 % is worth 1.85; a unit alone is worth 0.62. After two units 0.61 is
+    # left: the third credited 0.62 and iGEST refused it, and --all after it too.
+    original = document(
+        "FR A/1",
+        [_line("SKU-1", 3, "0.50", "23.00"), _line("SKU-2", 1, "1.00", "23.00")],
+        inclusive=False,
+    )
+    assert original.gross_total == D("3.08")
+    credits, _ = _credit_all(original, [["SKU-1:1"], ["SKU-1:1"], ["SKU-1:1"], None])
+    assert [c.gross_total for c in credits] == [D("0.62"), D("0.62"), D("0.61"), D("1.23")]
+    credits, _ = _credit_all(original, [["SKU-1:1"], ["SKU-1:1"], None])
+    assert sum(c.gross_total for c in credits) == D("3.08")
+
+
+def test_a_credit_that_leaves_only_the_shipping_of_a_rate_keeps_its_cent_for_it():
+    # The audit's finding 4: the NC that finished the goods at 13 % left the rate a cent short
+    # of what the shipping alone can carry, and the last NC (the shipping only) could not take
+    # it: the credit notes added up to 31.17 of 31.18.
+    original = document(
+        "FR A/1",
+        [
+            _line("SKU-1", 7, "0.01", "13.00"),
+            _line("SKU-2", 3, "8.99", "13.00", discount="10.0111"),
+            _shipping("3.25", "13.00"),
+        ],
+        inclusive=False,
+    )
+    assert original.gross_total == D("31.18")
+    steps = [["SKU-1:2", "SKU-2:2"], ["SKU-1:3"], ["SKU-1:2", "SKU-2:1"], None]
+    credits, warnings = _credit_all(original, steps)
+    assert [ln.reference for ln in credits[-1].lines] == ["PORTES"]
+    assert sum(c.gross_total for c in credits) == D("31.18")
+    assert not any("differ from the invoice" in w for w in warnings)
