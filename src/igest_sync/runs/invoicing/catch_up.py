@@ -21,10 +21,11 @@ one complete listing is recorded.
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-from igest_sync.models import IssuedDocument, WorkState
+from igest_sync.models import DocumentStatus, IssuedDocument, Phase, WorkState
 from igest_sync.references import store_prefix
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger
@@ -32,6 +33,19 @@ from igest_sync.state.ledger import Ledger
 log = logging.getLogger("igest_sync.invoice")
 
 Known = dict[str, list[IssuedDocument]]
+# The documents of ours the state file did not know, as the last listing that met some found
+# them (their ids): met again with others, a second issuer is at work, not an older copy.
+UNKNOWN_KEY = "catch_up:unknown_documents"
+UNKNOWN_KEPT = 10_000  # a first run's listing of a busy store's year
+UNKNOWN_RECENT = timedelta(days=7)
+ANOTHER_ISSUER = (
+    "iGEST holds {count} document(s) of this store that this state file did not issue ({some}), "
+    "issued since an earlier run met others like them: another igest-sync issues for the same "
+    "store with a state file of its own (another user, IGEST_SYNC_HOME or --state; cron and "
+    "serve apart), unless this state file was put back from an older copy again. This run "
+    "looked them up and issued nothing twice, but the other may not: run every igest-sync of "
+    "a store on one state file."
+)
 
 
 class CatchUp:
@@ -44,15 +58,21 @@ class CatchUp:
         self.start = start
         self.listed_from: date | None = None  # the first day listed, once there is a listing
         self.known: Known = {}
+        self.notices: list[str] = []  # for a person: taken by the run's report
 
     def seed(self, known: Known, since: date | None) -> None:
         """The run listed iGEST from ``since`` already (a first run or a rebuild, None: all of
         it): those days answer from that listing; an order paid before them is still looked
         up in the days before (``cover``)."""
+        unknown = []
         for ref, docs in known.items():
             held = self.known.setdefault(ref, [])
             ids = {d.id for d in held}  # serve's units share one: a document counted once
             held.extend(d for d in docs if d.id not in ids)
+            if self._not_ours(ref, unverified=True):
+                unknown += [d for d in docs if d.status == DocumentStatus.FINAL]
+        if unknown:
+            self._another_issuer(unknown)
         day = since or date.min
         if self.listed_from is None or day < self.listed_from:
             self.listed_from = day
@@ -65,28 +85,64 @@ class CatchUp:
         if listed is not None and (listed == date.min or (day is not None and day >= listed)):
             return self.known  # those days are listed already
         before = listed - timedelta(days=1) if listed is not None else None
-        unknown = 0
+        unknown: list[IssuedDocument] = []
         for doc in self.igest.find_documents(date_from=day, date_to=before):
             ref = doc.external_reference
             if not ref:
                 continue
             self.known.setdefault(ref, []).append(doc)
-            unknown += ref.startswith(self.ours) and ":credit" not in ref and not self._known(ref)
+            if self._not_ours(ref):
+                unknown.append(doc)
         self.listed_from = day or date.min
+        strange = [d for d in unknown if d.status == DocumentStatus.FINAL]
+        if strange:
+            self._another_issuer(strange)
         if unknown:
             log.warning(
                 "iGEST holds %d documents issued since %s that the state file does not know "
                 "(put back from an older copy?): looking them up before issuing, and listing "
                 "the orders again from that day",
-                unknown,
+                len(unknown),
                 day,
             )
             if day is not None:
                 self.ledger.begin_listing(day)
         return self.known
 
-    def _known(self, ref: str) -> bool:
-        """The ledger knows this invoice: recorded final, or its work may have reached iGEST."""
+    def _another_issuer(self, unknown: list[IssuedDocument]) -> None:
+        """A new state file, or a copy put back, is behind once: its first run, or the rebuild
+        that follows, learns those documents. New ones met by a later listing were issued
+        meanwhile by another igest-sync with a state file of its own, which also issues what
+        this one does (twice, unless it looks first)."""
+        now = self.ledger.db.now()
+        last = json.loads(self.ledger.get_meta(UNKNOWN_KEY) or "{}")
+        if not isinstance(last, dict) or "at" not in last:
+            last = {"at": now.isoformat(), "ids": []}
+        # A finding of long ago says nothing of today's (a copy put back may carry one).
+        recent = now - datetime.fromisoformat(last["at"]) < UNKNOWN_RECENT
+        before = set(last["ids"]) if recent else set()
+        ids = sorted(d.id for d in unknown)[-UNKNOWN_KEPT:]
+        self.ledger.set_meta(UNKNOWN_KEY, json.dumps({"at": now.isoformat(), "ids": ids}))
+        new = [d for d in unknown if d.id not in before]
+        if before and new:
+            some = ", ".join(f"{d.number or d.id} ({d.external_reference})" for d in new[:3])
+            self.notices.append(ANOTHER_ISSUER.format(count=len(new), some=some))
+            log.error("%s", self.notices[-1])
+
+    def take_notices(self) -> list[str]:
+        """What this listing has for a person, once (serve's units share one listing)."""
+        taken, self.notices = self.notices, []
+        return taken
+
+    def _not_ours(self, ref: str, *, unverified: bool = False) -> bool:
+        """An invoice of this store's that the ledger does not know: not recorded final, and
+        no work of ours that may have reached iGEST. ``unverified``: work a first run or a
+        rebuild recorded without looking counts as not known either (the listing being
+        seeded is that look)."""
+        if not ref.startswith(self.ours) or ":credit" in ref:
+            return False
         order_id = ref.removeprefix(self.ours)
         work = self.ledger.work(int(order_id)) if order_id.isdigit() else None
-        return work is not None and (work.state == WorkState.FINAL or work.phase is not None)
+        if work is None or work.state == WorkState.FINAL:
+            return work is None
+        return work.phase is None or (unverified and work.phase == Phase.UNVERIFIED)

@@ -173,6 +173,7 @@ class InvoiceRun:
                 None if plan.floor == date.min else plan.floor,
             )
         self._issue_all(plan.orders, report)
+        report.notices += self.issuer.catch_up.take_notices()
         # Review mode: drafts due without a person (the automatic hour, or review turned off)
         # or whose order was cancelled, and a notice for each still waiting past the deadline.
         review.sweep_waiting(self, report.outcomes, report.notices)

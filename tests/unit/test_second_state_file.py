@@ -1,0 +1,77 @@
+"""Two state files issuing for one store (cron as one user, serve as another; a different
+IGEST_SYNC_HOME): each run looks up what the other issued, and a person is told of the other.
+
+A state file put back from an older copy is behind once (the rebuild that follows learns what
+it missed); new documents of ours that it did not issue, met again on a later run, can only
+come from another igest-sync."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from igest_sync.models import Action
+from igest_sync.runs.invoicing.invoice import InvoiceRun
+from igest_sync.state.ledger import Ledger
+from tests.support.inprocess_world import world
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+LINE = [{"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 1, "rate": 23}]
+
+
+def test_a_second_state_file_issuing_for_the_store_is_pointed_out(tmp_path: Path) -> None:
+    with world(tmp_path, NOW, start_date=date(2026, 11, 27), sandbox={"seed": False}) as w:
+        with Ledger(tmp_path / "other.sqlite3") as other:
+
+            def run(ledger: Ledger):
+                return InvoiceRun.build(w.config, ledger, w.js, w.ig, now=NOW).run()
+
+            def paid() -> int:
+                return w.sb.store.add_order(lines=LINE, status="paid")
+
+            paid()
+            assert run(w.ledger).count(Action.ISSUED) == 1
+            assert run(other).count(Action.ADOPTED) == 1  # a first run looks everything up
+            for turn in range(3):
+                order = paid()
+                assert (
+                    run(w.ledger).count(Action.ISSUED) == 1
+                )  # the other state file's turn first ...
+                report = run(other)  # ... then this one meets what it issued
+                [outcome] = [o for o in report.outcomes if o.key == str(order)]
+                assert outcome.action == Action.ADOPTED
+                told = [n for n in report.notices if "another igest-sync issues" in n]
+                # Its first run learned what iGEST held: any later one is another issuer's.
+                assert told, (turn, report.notices)
+        finals = w.sb.igest.final_documents_by_reference()
+        assert len(finals) == 4 and all(len(docs) == 1 for docs in finals.values())
+
+
+def test_a_state_file_put_back_from_an_older_copy_is_not_taken_for_another(tmp_path: Path) -> None:
+    import sqlite3
+
+    with world(tmp_path, NOW, start_date=date(2026, 11, 27), sandbox={"seed": False}) as w:
+
+        def run(ledger: Ledger):
+            return InvoiceRun.build(w.config, ledger, w.js, w.ig, now=NOW).run()
+
+        def paid() -> int:
+            return w.sb.store.add_order(lines=LINE, status="paid")
+
+        paid()
+        run(w.ledger)
+        copy = tmp_path / "copy.sqlite3"
+        with sqlite3.connect(w.ledger.path) as src, sqlite3.connect(copy) as dst:
+            src.backup(dst)  # last night's copy
+        paid()
+        run(w.ledger)  # issued after the copy was taken
+        with Ledger(copy) as restored:
+            notices = []
+            for _ in range(3):
+                paid()
+                report = run(restored)
+                notices += [n for n in report.notices if "another igest-sync" in n]
+                assert report.count(Action.FAILED) == 0
+            assert notices == []
+        finals = w.sb.igest.final_documents_by_reference()
+        assert len(finals) == 5 and all(len(docs) == 1 for docs in finals.values())
