@@ -337,3 +337,19 @@ def test_a_damaged_page_met_after_opening_says_how_to_recover(tmp_path: Path) ->
         ledger.work_in_states("final")
     assert "malformed" in str(info.value)
     assert "damaged" in (info.value.hint or "") and "move it away" in (info.value.hint or "")
+
+
+def test_a_state_file_held_by_another_process_says_so(tmp_path: Path) -> None:
+    # A backup tool or an sqlite3 shell holding the write lock past SQLite's busy timeout.
+    path = tmp_path / "s.db"
+    with Ledger(path) as ledger:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        ledger.db._db.execute("PRAGMA busy_timeout = 50")  # not 10 s in a test
+        try:
+            with pytest.raises(StateError, match="database is locked") as info:
+                ledger.set_meta("x", "1")
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    assert "Another process held the state file" in (info.value.hint or "")

@@ -95,12 +95,19 @@ class Database:
 
 def _failed(path: Path | str, what: str, exc: sqlite3.DatabaseError) -> StateError:
     """A statement refused: the disk (full, I/O: an OperationalError), or a damaged file."""
-    if isinstance(exc, sqlite3.OperationalError):
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+        hint = (
+            "Another process held the state file for over 10 seconds (a backup or sync tool, "
+            "an open `sqlite3` shell?); nothing is lost: the next run takes up where this one "
+            "stopped."
+        )
+    elif isinstance(exc, sqlite3.OperationalError):
         hint = "Check the free space and the permissions of its disk; the next run retries."
     else:  # "database disk image is malformed"
         hint = (
-            "The file is damaged. Keep a copy, move it away and run again: igest-sync looks "
-            "up every document in iGEST, so nothing is invoiced twice."
+            "The file is damaged. Keep a copy, move it away (with its -wal and -shm files, "
+            "once `serve` is stopped if it runs) and run again: igest-sync looks up every "
+            "document in iGEST, so nothing is invoiced twice."
         )
     return StateError(f"State file {path} {what}: {exc}.", hint=hint)
 
@@ -176,8 +183,9 @@ def _open_once(path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         raise StateError(
             f"State file {path} cannot be read: {exc}.",
-            hint="It is left untouched. Move it away and run again: igest-sync looks up "
-            "every document in iGEST, so nothing is invoiced twice.",
+            hint="It is left untouched. Move it away (with its -wal and -shm files, once "
+            "`serve` is stopped if it runs) and run again: igest-sync looks up every document "
+            "in iGEST, so nothing is invoiced twice.",
         ) from None
     except OSError as exc:
         raise StateError(
