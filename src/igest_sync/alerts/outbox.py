@@ -12,7 +12,6 @@ its own, and one that is still busy when the budget is spent is left to the next
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -51,7 +50,6 @@ SEND_BUDGET = 5.0  # seconds in all that sending may add to a run
 CHANNEL_TIMEOUT = 4.0  # per network operation (connect, each SMTP reply, the HTTP answer)
 DIGEST = "digest"
 TRANSIENT_SINCE = "alerts:transient_since"  # meta: since when some order keeps failing by itself
-UNREACHABLE_SINCE = "alerts:unreachable_since"  # meta: {service: since when no run reached it}
 
 
 @dataclass
@@ -118,30 +116,17 @@ def _events(
     transient = any(w.transient for w in ledger.work_in_states("failed"))
     since = _since(ledger, TRANSIENT_SINCE, now, keep=transient)
     events += failure_events(ledger, include_transient=since is not None and now - since >= grace)
-    first = outage_since(ledger, error, now)
-    if first is not None and isinstance(error, ApiError):
+    if isinstance(error, PASSING) and isinstance(error, ApiError):
+        # The moment the runs' exit reads too (cron kept quiet until the outage lasts).
+        first = ledger.meta.outage_since(error.service, now)
         if now - first >= grace:
             events.append(unreachable_event(error, first, now))
     elif error is not None:
         events.append(run_error_event(error, command))
+    else:
+        ledger.meta.outages_over()
     events += late_events(ledger, config, now)
     return events
-
-
-def outage_since(ledger: Ledger, error: BaseException | None, now: datetime) -> datetime | None:
-    """Since when no run has reached the service of ``error``, a failure that passes by itself
-    (kept per service from the first run that met it), or None. A run that got through
-    (``error`` None: every service it needed answered) ends every outage. The runs' exit (quiet
-    under cron until the outage lasts) and the alerts read the same moment."""
-    outages: dict[str, str] = json.loads(ledger.get_meta(UNREACHABLE_SINCE) or "{}")
-    if isinstance(error, PASSING) and isinstance(error, ApiError):
-        if error.service not in outages:
-            outages[error.service] = now.isoformat(timespec="seconds")
-            ledger.set_meta(UNREACHABLE_SINCE, json.dumps(outages))
-        return datetime.fromisoformat(outages[error.service])
-    if error is None and outages:
-        ledger.set_meta(UNREACHABLE_SINCE, "{}")
-    return None
 
 
 def _since(ledger: Ledger, key: str, now: datetime, *, keep: bool) -> datetime | None:

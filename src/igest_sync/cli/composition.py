@@ -244,7 +244,7 @@ def session(
             raise
         if alerting:
             if opened is not None:
-                _passing_outage(opened, config, None)  # got through: the outage is over
+                opened.meta.outages_over()  # the run got through
             send_alerts(config, opened, path, command, notices=current.notices)
 
 
@@ -253,15 +253,17 @@ def _command_name(ctx: typer.Context | None) -> str:
     return current.info_name if current is not None and current.info_name else "igest-sync"
 
 
-def _passing_outage(ledger: Ledger, config: Config, error: Exception | None) -> bool:
+def _passing_outage(ledger: Ledger, config: Config, error: Exception) -> bool:
     """Whether ``error`` is an outage (a service down, 502s) that has not lasted
     ``[alerts] unreachable_minutes`` yet, counted from the first run that met it."""
-    from igest_sync.alerts.outbox import outage_since
+    from igest_sync.alerts.events import PASSING
+    from igest_sync.errors import ApiError
 
+    if not (isinstance(error, PASSING) and isinstance(error, ApiError)):
+        return False
     now = wall_clock()
-    since = outage_since(ledger, error, now)
-    bound = timedelta(minutes=config.alerts.unreachable_minutes)
-    return since is not None and now - since < bound
+    since = ledger.meta.outage_since(error.service, now)
+    return now - since < timedelta(minutes=config.alerts.unreachable_minutes)
 
 
 def _held_long(exc: RunLocked, config: Config) -> bool:

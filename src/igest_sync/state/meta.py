@@ -8,7 +8,8 @@ other keys of the meta table are read and written with ``get_meta`` and ``set_me
 
 from __future__ import annotations
 
-from datetime import date
+import json
+from datetime import date, datetime
 from pathlib import Path
 
 from igest_sync.errors import StateError
@@ -22,6 +23,10 @@ STORE_NAME = "store_name"
 # state file is one store's. Another store's config on it found its checkpoint and skipped
 # every order of the new store, silently.
 STORE_CODE = "store_code"
+
+# Since when no run has reached each service ({service: moment}), kept from the first run an
+# outage stopped: cron's runs keep quiet and the alerts wait until it has lasted.
+UNREACHABLE_SINCE = "alerts:unreachable_since"
 
 # The checkpoint moves forwards only, even if another process moved it meanwhile.
 ADVANCE_CHECKPOINT = (
@@ -54,6 +59,19 @@ class MetaStore(Store):
                 "FILE or IGEST_SYNC_HOME (a sandbox tried out with the default state file "
                 "leaves it behind: delete that file if it was only the sandbox's).",
             )
+
+    def outage_since(self, service: str, now: datetime) -> datetime:
+        """Since when no run has reached ``service`` (``now`` for the first run that met it)."""
+        outages: dict[str, str] = json.loads(self.get_meta(UNREACHABLE_SINCE) or "{}")
+        if service not in outages:
+            outages[service] = now.isoformat(timespec="seconds")
+            self.set_meta(UNREACHABLE_SINCE, json.dumps(outages))
+        return datetime.fromisoformat(outages[service])
+
+    def outages_over(self) -> None:
+        """A run got through: every service it needed answered."""
+        if json.loads(self.get_meta(UNREACHABLE_SINCE) or "{}"):
+            self.set_meta(UNREACHABLE_SINCE, "{}")
 
     @property
     def checkpoint(self) -> int | None:
