@@ -16,6 +16,8 @@ Nothing else of httpx, sqlite3 or tomllib escapes the module that uses it.
     │   ├── ServerError                     5xx                                    (transient)
     │   ├── RateLimited                     429 after waiting as told              (transient)
     │   ├── BadResponse                     body not JSON or not the expected shape(transient)
+    │   │   └── Misdirected                 a redirect, a TLS certificate refused: the
+    │   │                                   base_url or the server must change (not transient)
     │   ├── AuthError                       401/403: credentials refused
     │   ├── NotFound                        404
     │   ├── Conflict                        409: state conflict (e.g. already final)
@@ -160,6 +162,20 @@ class RateLimited(ApiError):
 
 class BadResponse(ApiError):
     transient = True
+
+
+class Misdirected(BadResponse):
+    """The request never reached the API: the server redirected it (never followed: it could
+    carry our credentials elsewhere) or its TLS certificate was refused. No retry helps; the
+    base_url, or the server's setup, must change."""
+
+    transient = False
+
+
+def passes_by_itself(exc: BaseException | None) -> bool:
+    """A service that did not answer as it should, for a while (the network, a 5xx, a 429): the
+    next run retries it, and a person hears of it only when it lasts."""
+    return isinstance(exc, ApiError) and exc.transient
 
 
 class AuthError(ApiError):

@@ -17,6 +17,7 @@ from igest_sync.errors import (
     AuthError,
     BadResponse,
     Conflict,
+    Misdirected,
     NotFound,
     RateLimited,
     Rejected,
@@ -82,7 +83,7 @@ RESPONSES = [
     (500, f"<html>Traceback ... {OWN_ECHO}</html>", ServerError),
     (502, "<html>Bad Gateway</html>", ServerError),
     (503, "", ServerError),
-    (302, "", BadResponse),
+    (302, "", Misdirected),  # never followed, and no retry helps: not a passing outage
     (200, "<html>maintenance @TOKEN@</html>", BadResponse),
     (200, '[{"order": {"id": 1, "total": 1', BadResponse),  # cut short
     (200, '{"data": "not a list"', BadResponse),

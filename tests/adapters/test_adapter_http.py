@@ -16,6 +16,7 @@ from igest_sync.errors import (
     AuthError,
     BadResponse,
     Conflict,
+    Misdirected,
     NotFound,
     RateLimited,
     Rejected,
@@ -271,6 +272,7 @@ def test_redirect_is_bad_response(service, httpx_mock):
     with pytest.raises(BadResponse) as caught:
         service.request("GET", "/things")
     assert "check the base_url" in (caught.value.hint or "")  # what to do about it
+    assert not caught.value.transient  # the next run is redirected the same way
 
 
 def test_a_refused_certificate_says_so_and_what_to_check(service, httpx_mock):
@@ -284,12 +286,14 @@ def test_a_refused_certificate_says_so_and_what_to_check(service, httpx_mock):
             raise httpx.ConnectError(f"[SSL: CERTIFICATE_VERIFY_FAILED] {exc}") from exc
 
     httpx_mock.add_callback(refuse, is_reusable=True)
-    with pytest.raises(TransportError) as caught:
+    with pytest.raises(Misdirected) as caught:
         service.request("GET", "/things")
     assert str(caught.value) == (
         "Demo GET /things: demo.test's TLS certificate was refused (self-signed certificate)"
     )
     assert "SSL_CERT_FILE" in (caught.value.hint or "")
+    # Not an outage that passes by itself: asked once, and a person is told at once.
+    assert len(httpx_mock.get_requests()) == 1 and not caught.value.transient
 
 
 def test_transport_errors_after_retries(service, httpx_mock, clock):

@@ -323,3 +323,8 @@ def test_a_short_outage_stops_cron_runs_quietly_until_it_lasts(sandbox, tmp_path
     sandbox.faults.add("jumpseller", "502", path=r"/orders/", times=None)
     again = cli("invoice")
     assert (again.code, again.stderr) == (5, "")
+    # A person's own command (from a script: no terminal either) always says why.
+    [reference, *_] = sandbox.igest.final_documents_by_reference()
+    sandbox.faults.add("igest", "502", path=r"/documents", times=None)
+    person = cli("credit", reference.rsplit(":", 1)[1], "--all", "--reason", "Devolução", "--yes")
+    assert person.code == 5 and "server error HTTP 502" in person.stderr

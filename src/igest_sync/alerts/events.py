@@ -18,12 +18,8 @@ from typing import TYPE_CHECKING, Any
 from igest_sync.errors import (
     ApiError,
     AuthError,
-    BadResponse,
     IgestSyncError,
-    RateLimited,
-    ServerError,
     StateError,
-    TransportError,
 )
 from igest_sync.models import REJECTED
 
@@ -39,8 +35,6 @@ RUN = "run"  # a whole run stopped: credentials refused, a state file, an intern
 UNREACHABLE = "unreachable"  # a service down for more than [alerts] unreachable_minutes
 REALTIME = "realtime"  # serve: Jumpseller's webhooks stopped reaching it (serve/watch.py)
 
-# Network trouble that passes by itself: worth an alert only when it lasts.
-PASSING = (TransportError, ServerError, RateLimited, BadResponse)
 _ORDER = re.compile(r"\border (\d+)", re.IGNORECASE)
 
 

@@ -24,7 +24,6 @@ from igest_sync.alerts import digest as digests
 from igest_sync.alerts import spool
 from igest_sync.alerts.email import message_id_for, send_email
 from igest_sync.alerts.events import (
-    PASSING,
     Event,
     digest,
     failure_events,
@@ -35,7 +34,7 @@ from igest_sync.alerts.events import (
 )
 from igest_sync.alerts.message import Message, compose
 from igest_sync.alerts.webhook import send_webhook
-from igest_sync.errors import AlertError, ApiError
+from igest_sync.errors import AlertError, ApiError, passes_by_itself
 from igest_sync.redact import redact
 from igest_sync.state.alerts import AlertRow
 from igest_sync.state.meta import STORE_NAME
@@ -116,7 +115,7 @@ def _events(
     transient = any(w.transient for w in ledger.work_in_states("failed"))
     since = _since(ledger, TRANSIENT_SINCE, now, keep=transient)
     events += failure_events(ledger, include_transient=since is not None and now - since >= grace)
-    if isinstance(error, PASSING) and isinstance(error, ApiError):
+    if passes_by_itself(error) and isinstance(error, ApiError):
         # The moment the runs' exit reads too (cron kept quiet until the outage lasts).
         first = ledger.meta.outage_since(error.service, now)
         if now - first >= grace:
@@ -318,7 +317,7 @@ def _without_ledger(
     outcome = Outcome()
     # A passing outage is counted in the ledger by the runs that have one (the invoice runs):
     # a catalogue run's network blip alone is no alert.
-    if state_path is None or error is None or isinstance(error, PASSING):
+    if state_path is None or error is None or passes_by_itself(error):
         return outcome
     outbox = spool.SpoolOutbox(spool.path_for(state_path))
     event = run_error_event(error, command)

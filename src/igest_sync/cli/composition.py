@@ -238,7 +238,9 @@ def session(
             if isinstance(exc, RunLocked):
                 state.quiet_stop = command in SCHEDULED and not _held_long(exc, config)
             elif alerting and opened is not None:
-                state.quiet_stop = _passing_outage(opened, config, exc)
+                # Counted for every run (the alerts read it); kept quiet for cron's only.
+                passing = _passing_outage(opened, config, exc)
+                state.quiet_stop = passing and command in SCHEDULED
             if alerting and _alert_worthy(exc, config):
                 send_alerts(config, opened, path, command, error=exc)
             raise
@@ -256,10 +258,9 @@ def _command_name(ctx: typer.Context | None) -> str:
 def _passing_outage(ledger: Ledger, config: Config, error: Exception) -> bool:
     """Whether ``error`` is an outage (a service down, 502s) that has not lasted
     ``[alerts] unreachable_minutes`` yet, counted from the first run that met it."""
-    from igest_sync.alerts.events import PASSING
-    from igest_sync.errors import ApiError
+    from igest_sync.errors import ApiError, passes_by_itself
 
-    if not (isinstance(error, PASSING) and isinstance(error, ApiError)):
+    if not (passes_by_itself(error) and isinstance(error, ApiError)):
         return False
     now = wall_clock()
     since = ledger.meta.outage_since(error.service, now)

@@ -317,9 +317,9 @@ class StoreWorker:
     def _passing(self, exc: IgestSyncError) -> bool:
         """Whether ``exc`` is a service that did not answer (a 5xx, a timeout) for less than
         ``[alerts] unreachable_minutes``: retried by serve, not yet a person's business."""
-        from igest_sync.alerts.events import PASSING
+        from igest_sync.errors import passes_by_itself
 
-        if not isinstance(exc, PASSING):
+        if not passes_by_itself(exc):
             return False
         now = self.clock()
         if self._passing_since is None:

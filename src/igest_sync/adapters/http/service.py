@@ -50,6 +50,7 @@ from igest_sync.errors import (
     AuthError,
     BadResponse,
     Conflict,
+    Misdirected,
     NotFound,
     RateLimited,
     Rejected,
@@ -256,6 +257,7 @@ class HttpService:
                 delay = self._backoff(attempt)
                 if (
                     not retry
+                    or not failure.transient  # a certificate refused: the same every time
                     or not self._may_wait(attempt, waited, delay)
                     or not self._budget_allows(spent + delay)
                 ):
@@ -337,22 +339,25 @@ class HttpService:
             )
         except NEVER_SENT as exc:
             maybe_sent = False
-            hint = None
             certificate = _certificate_refused(exc)
             if isinstance(exc, httpx.TimeoutException):
-                what = f"timed out connecting to {self.host} ({timeout.connect:g} s)"
+                failure = self._transport_error(
+                    where, f"timed out connecting to {self.host} ({timeout.connect:g} s)"
+                )
             elif certificate is not None:
-                what = f"{self.host}'s TLS certificate was refused ({certificate})"
-                hint = (
-                    "Check the base_url's host name. A server whose certificate comes from "
-                    "an authority of its own needs it in SSL_CERT_FILE; the next run will retry."
+                # Not an outage that passes: the next run meets the same certificate.
+                failure = Misdirected(
+                    f"{where}: {self.host}'s TLS certificate was refused ({certificate})",
+                    service=self.service,
+                    hint="Check the base_url's host name. A server whose certificate comes "
+                    "from an authority of its own needs it in SSL_CERT_FILE.",
                 )
             else:
                 what = f"could not connect to {self.host}"
                 reason = _os_reason(exc)
                 if reason:
                     what += f": {reason}"
-            failure = self._transport_error(where, what, hint=hint)
+                failure = self._transport_error(where, what)
         except httpx.TimeoutException:
             failure = self._transport_error(
                 where, f"timed out waiting for the response from {self.host} ({self._timeout:g} s)"
@@ -416,10 +421,13 @@ class HttpService:
             raise Rejected(text, **kwargs)
         if 300 <= status < 400:
             # Never followed (it could carry our credentials elsewhere): a base_url on http://
-            # that the server moves to https://, or a path that is not the API's.
-            kwargs["hint"] = (
-                "The server redirects the request: check the base_url (https://, "
-                "and the path up to the API's version, /v1)."
+            # that the server moves to https://, or a path that is not the API's. Not an outage
+            # that passes: the next run is redirected the same way.
+            raise Misdirected(
+                f"{where}: unexpected status {_status_text(status)}",
+                hint="The server redirects the request: check the base_url (https://, and the "
+                "path up to the API's version, /v1).",
+                **kwargs,
             )
         raise BadResponse(f"{where}: unexpected status {_status_text(status)}", **kwargs)
 
