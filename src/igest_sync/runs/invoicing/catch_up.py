@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import date, datetime, timedelta
 
 from igest_sync.models import DocumentStatus, IssuedDocument, Phase, WorkState
@@ -38,13 +39,14 @@ Known = dict[str, list[IssuedDocument]]
 UNKNOWN_KEY = "catch_up:unknown_documents"
 UNKNOWN_KEPT = 10_000  # a first run's listing of a busy store's year
 UNKNOWN_RECENT = timedelta(days=7)
+# One text (the numbers are in the log): a notice is reminded, and alerted, by its text.
 ANOTHER_ISSUER = (
-    "iGEST holds {count} document(s) of this store that this state file did not issue ({some}), "
-    "issued since an earlier run met others like them: another igest-sync issues for the same "
-    "store with a state file of its own (another user, IGEST_SYNC_HOME or --state; cron and "
-    "serve apart), unless this state file was put back from an older copy again. This run "
-    "looked them up and issued nothing twice, but the other may not: run every igest-sync of "
-    "a store on one state file."
+    "iGEST holds invoices of this store that this state file did not issue, issued since an "
+    "earlier run met others like them: another igest-sync issues for the same store with a "
+    "state file of its own (another user, IGEST_SYNC_HOME or --state; cron and serve apart), "
+    "unless this state file was put back from an older copy again. This run looked them up and "
+    "issued nothing twice, but the other may not: run every igest-sync of a store on one state "
+    "file (the log names the documents)."
 )
 
 
@@ -59,6 +61,11 @@ class CatchUp:
         self.listed_from: date | None = None  # the first day listed, once there is a listing
         self.known: Known = {}
         self.notices: list[str] = []  # for a person: taken by the run's report
+        # The documents earlier runs found unknown (read at this listing's first finding), and
+        # this listing's own: a later day listed after an earlier one is not another issuer.
+        self._earlier: set[str] | None = None
+        self._found: set[str] = set()
+        self._lock = threading.Lock()  # the run's workers list and take notices in parallel
 
     def seed(self, known: Known, since: date | None) -> None:
         """The run listed iGEST from ``since`` already (a first run or a rebuild, None: all of
@@ -115,23 +122,28 @@ class CatchUp:
         meanwhile by another igest-sync with a state file of its own, which also issues what
         this one does (twice, unless it looks first)."""
         now = self.ledger.db.now()
-        last = json.loads(self.ledger.get_meta(UNKNOWN_KEY) or "{}")
-        if not isinstance(last, dict) or "at" not in last:
-            last = {"at": now.isoformat(), "ids": []}
-        # A finding of long ago says nothing of today's (a copy put back may carry one).
-        recent = now - datetime.fromisoformat(last["at"]) < UNKNOWN_RECENT
-        before = set(last["ids"]) if recent else set()
-        ids = sorted(d.id for d in unknown)[-UNKNOWN_KEPT:]
-        self.ledger.set_meta(UNKNOWN_KEY, json.dumps({"at": now.isoformat(), "ids": ids}))
-        new = [d for d in unknown if d.id not in before]
-        if before and new:
-            some = ", ".join(f"{d.number or d.id} ({d.external_reference})" for d in new[:3])
-            self.notices.append(ANOTHER_ISSUER.format(count=len(new), some=some))
-            log.error("%s", self.notices[-1])
+        with self._lock:
+            if self._earlier is None:
+                last = json.loads(self.ledger.get_meta(UNKNOWN_KEY) or "{}")
+                # A finding of long ago says nothing of today's (a copy put back may carry one).
+                recent = isinstance(last, dict) and "at" in last
+                recent = recent and now - datetime.fromisoformat(last["at"]) < UNKNOWN_RECENT
+                self._earlier = set(last["ids"]) if recent else set()
+            earlier = self._earlier
+            new = [d for d in unknown if d.id not in earlier and d.id not in self._found]
+            self._found |= {d.id for d in unknown}
+            ids = sorted(self._found)[-UNKNOWN_KEPT:]
+            self.ledger.set_meta(UNKNOWN_KEY, json.dumps({"at": now.isoformat(), "ids": ids}))
+            if earlier and new:
+                some = ", ".join(f"{d.number or d.id} ({d.external_reference})" for d in new)
+                log.error("%s New: %s", ANOTHER_ISSUER, some)
+                if ANOTHER_ISSUER not in self.notices:
+                    self.notices.append(ANOTHER_ISSUER)
 
     def take_notices(self) -> list[str]:
         """What this listing has for a person, once (serve's units share one listing)."""
-        taken, self.notices = self.notices, []
+        with self._lock:
+            taken, self.notices = self.notices, []
         return taken
 
     def _not_ours(self, ref: str, *, unverified: bool = False) -> bool:

@@ -173,7 +173,6 @@ class InvoiceRun:
                 None if plan.floor == date.min else plan.floor,
             )
         self._issue_all(plan.orders, report)
-        report.notices += self.issuer.catch_up.take_notices()
         # Review mode: drafts due without a person (the automatic hour, or review turned off)
         # or whose order was cancelled, and a notice for each still waiting past the deadline.
         review.sweep_waiting(self, report.outcomes, report.notices)
@@ -426,6 +425,7 @@ class InvoiceRun:
             # Attach it now, in this worker (its own failures become notices; the invoice
             # itself is done either way).
             self.followup.link_order(order.id, notices)
+        notices += self.issuer.catch_up.take_notices()  # what its look-up met (another issuer)
         return outcome
 
     def _issue_all(
