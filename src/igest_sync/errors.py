@@ -110,7 +110,12 @@ class StateError(IgestSyncError):
 
 class RunLocked(StateError):
     exit_code: ExitCode = ExitCode.LOCKED
-    held_for: float | None = None  # seconds the holder has held the lock, when known
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, held_for: float | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.held_for = held_for  # seconds the holder has held the lock, when known
 
 
 class SafetyBrake(IgestSyncError):

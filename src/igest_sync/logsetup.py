@@ -102,10 +102,13 @@ class PrivateRotatingFile(logging.handlers.RotatingFileHandler):
         return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
     def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)  # a bug (a bad format): shown, not taken for the disk
+            return
         if not self.warned:
             self.warned = True
-            error = sys.exc_info()[1]
-            reason = getattr(error, "strerror", None) or error
+            reason = error.strerror or error
             print(
                 f"warning: cannot write the log file {self.baseFilename}: {reason}; "
                 "the run goes on without it",

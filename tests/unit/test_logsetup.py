@@ -53,3 +53,14 @@ def test_a_disk_that_refuses_lines_gives_one_warning_not_a_traceback_each(tmp_pa
     err = capsys.readouterr().err
     assert err.count("warning: cannot write the log file") == 1, err
     assert "No space left on device" in err and "Traceback" not in err
+
+
+def test_a_bad_log_call_is_shown_as_a_bug_not_taken_for_the_disk(tmp_path, capsys):
+    handler = PrivateRotatingFile(tmp_path / "x.log", maxBytes=0, backupCount=1)
+    bad = logging.LogRecord("igest_sync", logging.INFO, __file__, 1, "%d orders", ("many",), None)
+    handler.emit(bad)
+    handler.emit(_record("fine"))
+    handler.close()
+    err = capsys.readouterr().err
+    assert "cannot write the log file" not in err and "Logging error" in err
+    assert "fine" in (tmp_path / "x.log").read_text()

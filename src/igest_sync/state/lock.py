@@ -41,7 +41,8 @@ SERVE_TAG = "serve"  # written after serve's pid: a run that finds it waits rath
 SERVE_WAIT_SECONDS = 120.0
 WAITING_FRESH_SECONDS = 3.0  # a "waiting" file older than this was left by a run that died
 _POLL = 0.1
-# A holder this old is named as such: no unit of serve nor a cron run takes that long.
+# A holder this old is named as such: longer than a unit of serve or a usual cron run (a first
+# run's backlog may take longer, and the message says so).
 LONG_HELD_SECONDS = 300.0
 # A holder names itself just after taking the lock: until then the file still names the one
 # before (a cron run that has ended). A run turned away by a holder that is not serve looks
@@ -125,12 +126,11 @@ def run_lock(
                 spent = time.monotonic() - started
                 waited_text = f" (waited {spent:.0f} s)" if waited else ""
                 held = _held_for(fd)
-                locked = RunLocked(
+                raise RunLocked(
                     f"{who} (pid {pid}) is using {state_path}{waited_text}; "
                     "this one stops without doing anything." + _long_held(held),
+                    held_for=held,
                 )
-                locked.held_for = held
-                raise locked
             waited = True
             _touch(waiting_path(state_path))
             time.sleep(_POLL)
@@ -187,8 +187,9 @@ def _long_held(held: float | None) -> str:
     if held is None or held < LONG_HELD_SECONDS:
         return ""
     return (
-        f" It has held the lock for {held / 60:.0f} minutes: a command waiting at its question, "
-        "or stopped (Ctrl-Z)? Nothing is invoiced until it ends."
+        f" It has held the lock for {held / 60:.0f} minutes (a first run's long backlog, a "
+        "command waiting at its question, or one stopped with Ctrl-Z?): nothing else is "
+        "invoiced until it ends."
     )
 
 
