@@ -297,7 +297,9 @@ class HttpService:
                     self._one_line(f"{where}: server error {_status_text(status)}"),
                     service=self.service,
                     status=status,
-                    hint="The service had a problem; the next run will retry.",
+                    # A person's command (credit, resend) is not retried by a run: said too.
+                    hint="The service had a problem; the next run will retry (a command you "
+                    "typed: run it again once the service answers).",
                 )
             return self._result(response, where)
 
@@ -383,7 +385,9 @@ class HttpService:
         return TransportError(
             f"{where}: {what}",
             service=self.service,
-            hint=hint or "Check the network and the base_url; the next run will retry.",
+            hint=hint
+            or "Check the network and the base_url; the next run will retry (a command you "
+            "typed: run it again once the service answers).",
         )
 
     def _result(self, response: httpx.Response, where: str) -> Any:
