@@ -74,6 +74,14 @@ class WorkStore(Store):
         rows = self._rows("SELECT * FROM orders WHERE status='pending_payment' ORDER BY order_id")
         return [_order(r) for r in rows]
 
+    def recent_orders(self, status: str, since: datetime) -> list[OrderRecord]:
+        """Orders last seen in ``status``, created at or after ``since``, oldest first."""
+        rows = self._rows(
+            "SELECT * FROM orders WHERE status=? AND created_at >= ? ORDER BY order_id",
+            (status, _utc(since)),
+        )
+        return [_order(r) for r in rows]
+
     def statuses(self, order_ids: list[int]) -> dict[int, str]:
         """The status the ledger holds for each of these orders (those it knows)."""
         found: dict[int, str] = {}

@@ -55,6 +55,7 @@ from datetime import date, datetime, timedelta
 
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError, NotFound
+from igest_sync.fiscal.intra_eu import source_skip_reason
 from igest_sync.models import (
     DOCUMENT_EXISTS,
     IN_FLIGHT,
@@ -64,6 +65,7 @@ from igest_sync.models import (
     OrderStatus,
     WorkState,
 )
+from igest_sync.references import external_reference
 from igest_sync.runs.invoicing.discover import record_order
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.services import JumpsellerApi
@@ -127,6 +129,7 @@ class CancelledOrders:
     ledger: Ledger
     jumpseller: JumpsellerApi
     settings: InvoiceConfig
+    store: str  # the prefix of external references (an order set back to paid gets work)
     today: date
     remainder: Remainder
 
@@ -321,7 +324,14 @@ class CancelledOrders:
                 self._reread += 1
                 self.requests += 1
                 try:
-                    record_order(self.ledger, self.jumpseller.order(order_id))
+                    order = self.jumpseller.order(order_id)
+                    if self._newly_due(order):
+                        # Paid after its cancellation: invoiced by the next run like any newly
+                        # paid order, its work recorded before its status (a kill in between
+                        # keeps the work; recorded "paid" first, no later run looked again).
+                        reference = external_reference(self.store, order.id)
+                        self.ledger.ensure_work(order.id, Kind.INVOICE, reference)
+                    record_order(self.ledger, order)
                 except NotFound:
                     record = self.ledger.order(order_id)
                     self.ledger.record_order(
@@ -334,6 +344,16 @@ class CancelledOrders:
                         note="deleted in Jumpseller after it was cancelled",
                     )
             day += timedelta(days=1)
+
+    def _newly_due(self, order: Order) -> bool:
+        """Paid now, from a source we invoice, on or after the start date, and not invoiced."""
+        if order.status != OrderStatus.PAID or source_skip_reason(order, self.settings):
+            return False
+        start = self.settings.start_date
+        if start and order.completed_at and lisbon_date(order.completed_at) < start:
+            return False
+        work = self.ledger.work(order.id)
+        return work is None or work.state != WorkState.FINAL
 
     def _created(self, order_id: int) -> date | None:
         record = self.ledger.order(order_id)

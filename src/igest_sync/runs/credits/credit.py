@@ -136,6 +136,7 @@ class Credits:
             ledger=self.ledger,
             jumpseller=self.jumpseller,
             settings=self.settings,
+            store=self.store,
             today=self.today,
             remainder=self.remainder,
         )

@@ -36,6 +36,7 @@ from igest_sync.models import (
     Order,
     OrderStatus,
     WorkState,
+    status_words,
 )
 from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
@@ -50,6 +51,11 @@ log = logging.getLogger("igest_sync.invoice")
 FIRST_RUN_LOOKBACK = timedelta(days=30)
 # More unfinished orders than this are read back with one listing instead of one GET each.
 BULK_REREAD = 5
+# An abandoned checkout may still be paid, keeping its order id behind the checkpoint (the
+# customer completes it from a recovery email). Those created this recently are followed by
+# every run (one listing of the abandoned orders of those days, when the ledger holds some);
+# older ones by the daily gap check (runs/invoicing/gapcheck.py), back to MOST_DAYS.
+FOLLOW_ABANDONED = timedelta(days=3)
 
 # Jumpseller's order statuses (status_enum) that discovery tells apart.
 
@@ -185,20 +191,32 @@ class Discovery:
                 yield order
 
     def _newly_paid_open_orders(self) -> Iterator[Order]:
-        """Orders we saw waiting for payment that are no longer waiting (paid, cancelled)."""
+        """Orders we saw waiting for payment, or abandoned lately, that are no longer so (paid,
+        cancelled, waiting for payment again)."""
+        changed = []
         waiting = self.ledger.open_orders()
-        if not waiting:
-            return
-        still_open = {o.id for o in self.jumpseller.orders_with_status(OrderStatus.PENDING_PAYMENT)}
-        for record in waiting:
-            if record.order_id in still_open:
-                continue
+        if waiting:
+            still = {o.id for o in self.jumpseller.orders_with_status(OrderStatus.PENDING_PAYMENT)}
+            changed += [r for r in waiting if r.order_id not in still]
+        abandoned = self.ledger.recent_orders(OrderStatus.ABANDONED, self.now - FOLLOW_ABANDONED)
+        if abandoned:
+            # The store's days may begin before Lisbon's: one more day, never one too few.
+            first = self.today - FOLLOW_ABANDONED - timedelta(days=1)
+            still = {
+                o.id
+                for o in self.jumpseller.orders_created_between(
+                    first, self.today, status=OrderStatus.ABANDONED
+                )
+            }
+            changed += [r for r in abandoned if r.order_id not in still]
+        for record in changed:
             try:
                 yield self.jumpseller.order(record.order_id)
             except NotFound:
                 log.warning(
-                    "Order %s, waiting for payment, is gone from Jumpseller; no longer followed",
+                    "Order %s, %s, is gone from Jumpseller; no longer followed",
                     record.order_id,
+                    status_words(record.status),
                 )
                 if self.record:
                     self.ledger.record_order(
@@ -211,9 +229,12 @@ class Discovery:
                         note="deleted in Jumpseller while waiting for payment",
                     )
             except ApiError as exc:
-                # Still recorded as waiting: the next run looks again.
+                # Still recorded as it was: the next run looks again.
                 log.warning(
-                    "Could not read order %s (waiting for payment): %s", record.order_id, exc
+                    "Could not read order %s (%s): %s",
+                    record.order_id,
+                    status_words(record.status),
+                    exc,
                 )
 
     def _unfinished_orders(self, planned: dict[int, Order]) -> Iterator[Order]:

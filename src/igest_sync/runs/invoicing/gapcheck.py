@@ -7,7 +7,9 @@ sweep run it alike, whichever comes first), an ``invoice`` run reads back what s
 
 1. Jumpseller's paid orders created over the recent days (``GET /orders.json`` with
    ``status_filters[]=paid`` and a custom date range: one request per 100 orders) — the last
-   ``DAYS`` days, or back to the previous check if that is longer ago (at most ``MOST_DAYS``);
+   ``DAYS`` days, or back to the previous check if that is longer ago, or to the oldest
+   abandoned checkout the ledger holds (one its customer may still complete), at most
+   ``MOST_DAYS``;
 2. iGEST's documents dated since the same day (``GET /documents?date_from=``: one request per
    100 documents), only when step 1 found an order to check.
 
@@ -101,6 +103,14 @@ class GapCheck:
         days = DAYS
         if last is not None:
             days = max(days, (self.today - lisbon_date(datetime.fromisoformat(last))).days + 1)
+        # An abandoned checkout completed days later keeps its id, behind the checkpoint; the
+        # runs follow those of the last days only (discover.FOLLOW_ABANDONED): the check reads
+        # back to the oldest one the ledger holds, within MOST_DAYS.
+        month = self.now - timedelta(days=MOST_DAYS)
+        carts = self.ledger.recent_orders(OrderStatus.ABANDONED, month)
+        created = [datetime.fromisoformat(c.created_at) for c in carts if c.created_at]
+        if created:
+            days = max(days, (self.today - lisbon_date(min(created))).days + 1)
         return self.today - timedelta(days=min(days, MOST_DAYS))
 
     def run(self, outcomes: list[DocumentOutcome], notices: list[str]) -> GapReport:

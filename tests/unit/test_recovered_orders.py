@@ -1,0 +1,86 @@
+"""An abandoned checkout that the customer completes later (a recovery email) keeps its order id,
+behind the checkpoint: the runs must still find it paid and invoice it, webhook or not."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from igest_sync.models import Action
+from igest_sync.runs.invoicing.invoice import InvoiceRun
+from tests.support.inprocess_world import world
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+LINE = [{"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 1, "rate": 23}]
+
+
+def test_an_abandoned_order_paid_days_later_is_invoiced_by_the_next_run(tmp_path: Path) -> None:
+    with world(tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"seed": False}) as w:
+
+        def run():
+            return InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall()).run()
+
+        cart = w.sb.store.add_order(
+            lines=LINE, status="abandoned", created_at=NOW - timedelta(days=2)
+        )
+        w.sb.store.add_order(lines=LINE, status="paid")  # a newer order: the checkpoint passes
+        assert run().count(Action.ISSUED) == 1
+        w.clock.advance(hours=1)
+        w.sb.store.set_status(cart, "paid")  # the customer came back through the recovery email
+        report = run()
+        [outcome] = [o for o in report.outcomes if o.key == str(cart)]
+        assert outcome.action == Action.ISSUED
+        assert len(w.sb.igest.final_documents_by_reference()) == 2
+
+
+def test_an_abandoned_order_paid_weeks_later_is_found_by_the_daily_gap_check(
+    tmp_path: Path,
+) -> None:
+    # Past the days the runs follow: the daily read-back reaches back to the oldest cart the
+    # ledger holds (within a month), finds it paid without a document, and it is issued once.
+    with world(tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"seed": False}) as w:
+
+        def run():
+            return InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall()).run()
+
+        cart = w.sb.store.add_order(
+            lines=LINE, status="abandoned", created_at=NOW - timedelta(days=12)
+        )
+        w.sb.store.add_order(lines=LINE, status="paid")
+        assert run().count(Action.ISSUED) == 1  # and the day's gap check
+        w.clock.advance(hours=2)
+        w.sb.store.set_status(cart, "paid")
+        w.clock.advance(hours=23)  # the next day's check
+        found = run()
+        [gap] = [o for o in found.outcomes if o.key == str(cart)]
+        assert gap.action == Action.FAILED and "daily gap check" in gap.detail
+        again = run()
+        [issued] = [o for o in again.outcomes if o.key == str(cart)]
+        assert issued.action == Action.ISSUED
+        finals = w.sb.igest.final_documents_by_reference()
+        assert len(finals) == 2 and all(len(docs) == 1 for docs in finals.values())
+
+
+def test_a_cancelled_order_paid_later_is_invoiced(tmp_path: Path) -> None:
+    # Cancelled before any payment (a transfer that did not come in time), then paid after all:
+    # the credit pass, which follows the cancelled orders, reads it again; the next run issues.
+    with world(tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"seed": False}) as w:
+
+        def run():
+            return InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall()).run()
+
+        late = w.sb.store.add_order(lines=LINE, status="pending_payment")
+        w.sb.store.add_order(lines=LINE, status="paid")
+        run()
+        w.sb.store.cancel_order(late)
+        run()  # recorded as cancelled
+        assert w.ledger.order(late).status == "canceled"
+        w.clock.advance(hours=1)
+        w.sb.store.set_status(late, "paid")
+        issued = []
+        for _ in range(3):
+            w.clock.advance(minutes=10)
+            issued += [o for o in run().outcomes if o.key == str(late)]
+        assert [o.action for o in issued] == [Action.ISSUED]
+        finals = w.sb.igest.final_documents_by_reference()
+        assert len(finals) == 2 and all(len(docs) == 1 for docs in finals.values())
