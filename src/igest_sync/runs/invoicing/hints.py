@@ -102,12 +102,11 @@ def work_hints(run: WebhookRun, hints: list[Hint], *, now: datetime) -> HintsOut
         except AuthError:
             raise  # every order would fail the same way: the caller says so to a person
         except NotFound:
-            log.warning(
-                "Webhook for order %s (%s): no such order in Jumpseller; ignored",
-                hint.subject_id,
-                ", ".join(hint.events),
-            )
-            return hint, [], True
+            # The delivery was signed by the store: the order exists, but its webhook may come
+            # before Jumpseller's API shows it. Tried again in seconds, as any read that fails;
+            # after the last attempt the sweep has it (or it was deleted meanwhile).
+            why = "Jumpseller does not show the order (yet)"
+            return hint, [], _retry_soon(context, hint, why, now)
         except ApiError as exc:
             return hint, [], _postpone(context, hint, exc, now)
         items: list[DocumentOutcome] = []
