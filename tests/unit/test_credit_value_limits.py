@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from test_credit import document
 
 from igest_sandbox.igest.credits import already_credited, check_credit
 from igest_sandbox.igest.rules import Problems
-from igest_sync.fiscal.credit import CreditRequest, plan_credit
+from igest_sync.fiscal.credit import CreditRefused, CreditRequest, plan_credit
 from igest_sync.models import DocumentLine, IssuedDocument
 
 D = Decimal
@@ -128,3 +129,36 @@ def test_a_credit_that_leaves_only_the_shipping_of_a_rate_keeps_its_cent_for_it(
     assert [ln.reference for ln in credits[-1].lines] == ["PORTES"]
     assert sum(c.gross_total for c in credits) == D("31.18")
     assert not any("differ from the invoice" in w for w in warnings)
+
+
+@pytest.mark.parametrize("inclusive", [False, True])
+def test_units_after_a_credit_note_beyond_the_line_are_refused_not_credited_at_zero(inclusive):
+    # A credit note made by hand in iGEST at a higher price already carries more than the whole
+    # line (iGEST limits goods by quantity, so it took it). The next unit used to step down a
+    # cent at a time from 2,000.00 to 0.00 (seconds of work) and be credited at 0.00, silently.
+    original = document("FR A/1", [_line("BIG", 10, "2000.00", "23.00")], inclusive=inclusive)
+    by_hand = document(
+        "NC A/1",
+        [_line("BIG", 1, "25000.00", "23.00")],
+        inclusive=inclusive,
+        kind="NC",
+        related="FR A/1",
+    )
+    for request in (["BIG:1"], ["BIG:9"], ["BIG"]):
+        with pytest.raises(CreditRefused, match="credit the rest by hand"):
+            plan_credit(7, original, [by_hand], CreditRequest.parse(request))
+
+
+def test_a_unit_left_with_little_of_its_value_is_refused_rather_than_credited_for_cents():
+    # A hand credit note of one unit left 0.04 EUR (0.05 with VAT) of a line of three units of
+    # 2,000.00: one more unit at 0.04 would hide that it credited more than the unit it names.
+    original = document("FR A/1", [_line("BIG", 3, "2000.00", "23.00")], inclusive=False)
+    by_hand = document(
+        "NC A/1",
+        [_line("BIG", 1, "5999.96", "23.00")],
+        inclusive=False,
+        kind="NC",
+        related="FR A/1",
+    )
+    with pytest.raises(CreditRefused, match="credit the rest by hand"):
+        plan_credit(7, original, [by_hand], CreditRequest.parse(["BIG:1"]))

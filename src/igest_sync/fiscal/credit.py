@@ -264,6 +264,7 @@ class _Ref:
     already_amount: Decimal = ZERO  # in the original's basis
     already_gross: Decimal = ZERO  # with VAT, line by line: what iGEST limits by value
     numbers: tuple[str, ...] = ()
+    credited_lines: int = 0  # how many NC lines credited some of it (each rounds on its own)
 
     @property
     def shipping(self) -> bool:
@@ -403,6 +404,7 @@ def _refs(original: IssuedDocument, credits: Sequence[IssuedDocument]) -> dict[s
             # basis all the same, or what is left of a line would be off by its VAT.
             ref.already_amount += _in_basis(line_value(line), line, nc_inclusive, inclusive)
             ref.already_gross += _gross(line, nc_inclusive)
+            ref.credited_lines += 1
             number = nc.number or nc.id
             if number not in ref.numbers:
                 ref.numbers += (number,)
@@ -542,15 +544,12 @@ def plan_credit(
             # Units rounded up to the cent one by one could otherwise credit more than the
             # line is worth before its last unit: never more than what is left of its value,
             # neither in the invoice's basis nor with VAT line by line (iGEST's measure).
-            rest = taken[:-1]
-            value = line_value(taken[-1])
-            while value > 0 and not _within(ref, rest, taken[-1], value, inclusive):
-                value -= CENT
+            value = _allowed(order_id, ref, taken[:-1], taken[-1], inclusive)
             taken[-1] = _fit(taken[-1], value) or taken[-1]
         lines.extend(taken)
 
     warnings: list[str] = []
-    closed = _close_groups(original, credits, refs, lines, finishing, warnings)
+    closed = _close_groups(order_id, original, credits, refs, lines, finishing, warnings)
     # The summary stays in the original's basis even when this NC switched to inclusive prices.
     basis = lines if closed.prices_include_vat != inclusive else closed.lines
     net, vat, gross, breakdown = document_totals(closed.lines, closed.prices_include_vat)
@@ -597,6 +596,7 @@ class _Closed:
 
 
 def _close_groups(
+    order_id: int,
     original: IssuedDocument,
     credits: Sequence[IssuedDocument],
     refs: dict[str, _Ref],
@@ -632,9 +632,9 @@ def _close_groups(
             continue
         ship = refs[pending]
         line = ship.lines[0]
-        value = ship.invoiced_amount - ship.already_amount
-        while value > 0 and not _within(ship, [], line, value, False, by_amount=True):
-            value -= CENT
+        # What the shipping's own NC will carry (nothing when it cannot: that NC says so).
+        left = ship.invoiced_amount - ship.already_amount
+        value = _largest_within(ship, [], line, left, False, by_amount=True) or ZERO
         targets[group] = target - _gross(line, False, value)
         ahead.add(group)
 
@@ -642,7 +642,9 @@ def _close_groups(
     net_fits = all(_fits(refs, net, i, line_value(net[i]), False) for i in _lasts(net))
     if net_fits and not net_failed:
         return _Closed(tuple(net), False)
-    inclusive, inclusive_failed = _fit_groups(_as_inclusive(lines, refs), targets, refs, True)
+    inclusive, inclusive_failed = _fit_groups(
+        _as_inclusive(order_id, lines, refs), targets, refs, True
+    )
 
     def cost(failed: dict[tuple[str, Decimal], Decimal]) -> tuple[int, int]:
         return len(failed.keys() - ahead), len(failed)
@@ -766,13 +768,74 @@ def _within(
     return amount <= ref.invoiced_amount
 
 
+def _largest_within(
+    ref: _Ref,
+    others: Sequence[DocumentLine],
+    line: DocumentLine,
+    upper: Decimal,
+    inclusive: bool,
+    *,
+    by_amount: bool = True,
+) -> Decimal | None:
+    """The largest value, to the cent and at most ``upper``, at which an NC crediting
+    ``others`` and ``line`` keeps ``ref`` within what is left of it (``_within``); None when
+    not even 0.00 does. ``_within`` only grows stricter as the value grows, so this bisects
+    over cents: a few dozen checks whatever the amount, where stepping down a cent at a time
+    took seconds on a large line that earlier NCs had already credited beyond its value."""
+    upper = upper.quantize(CENT)
+    if _within(ref, others, line, upper, inclusive, by_amount=by_amount):
+        return upper
+    low, high = 0, int(upper / CENT)  # low is allowed, high is not
+    if not _within(ref, others, line, ZERO, inclusive, by_amount=by_amount):
+        return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _within(ref, others, line, middle * CENT, inclusive, by_amount=by_amount):
+            low = middle
+        else:
+            high = middle
+    return low * CENT
+
+
+def _allowed(
+    order_id: int,
+    ref: _Ref,
+    others: Sequence[DocumentLine],
+    line: DocumentLine,
+    inclusive: bool,
+    *,
+    by_amount: bool = True,
+) -> Decimal:
+    """The value at which ``line`` (worth ``line_value(line)``) can be credited: its own, or
+    less by what rounding explains, so that ``ref`` stays within what is left of it.
+
+    Units rounded to the cent one NC at a time are worth a little more than their line (a cent
+    or two per NC line, and up to ``_MAX_CENTS`` where an NC fitted a VAT group). Anything
+    beyond that means earlier NCs carry more of the reference than the units they name (one
+    made by hand in iGEST at a higher price): crediting these units for what happens to be
+    left, down to 0.00, would hide it. A person decides, as when what is left is negative."""
+    upper = line_value(line)
+    value = _largest_within(ref, others, line, upper, inclusive, by_amount=by_amount)
+    slack = CENT * (_MAX_CENTS + (_MAX_CENTS + 2) * ref.credited_lines)
+    if value is None or upper - value > slack:
+        raise CreditRefused(
+            order_id,
+            f"{ref.state()}: the credit notes already carry {ref.already_gross} EUR of its "
+            f"{ref.invoiced_gross} EUR with VAT, so {_qty(line.quantity)} more cannot be "
+            f"credited at its price ({upper} EUR); credit the rest by hand in iGEST",
+        )
+    return value
+
+
 def _by_value(ref: _Ref, line: DocumentLine) -> bool:
     """Whether iGEST limits what its NCs credit of this line by value (the shipping line,
     services), not by quantity (goods)."""
     return ref.shipping or line.is_service
 
 
-def _as_inclusive(lines: list[DocumentLine], refs: dict[str, _Ref]) -> list[DocumentLine]:
+def _as_inclusive(
+    order_id: int, lines: list[DocumentLine], refs: dict[str, _Ref]
+) -> list[DocumentLine]:
     """The same NC with VAT-inclusive unit prices: each line at its value with VAT, and a
     reference that this would take beyond what is left of it (units of a net line rounded one
     by one) at what is left."""
@@ -784,10 +847,11 @@ def _as_inclusive(lines: list[DocumentLine], refs: dict[str, _Ref]) -> list[Docu
         )
         out.append(converted if line_value(converted) == gross else _fit(converted, gross) or line)
     for i in _lasts(out):
-        value = line_value(out[i])
-        while value > 0 and not _fits(refs, out, i, value, True):
-            value -= CENT
-        out[i] = _fit(out[i], value) or out[i]
+        line = out[i]
+        ref = refs[line.reference]
+        others = [ln for j, ln in enumerate(out) if j != i and ln.reference == line.reference]
+        value = _allowed(order_id, ref, others, line, True, by_amount=_by_value(ref, line))
+        out[i] = _fit(line, value) or line
     return out
 
 
