@@ -162,3 +162,20 @@ def test_a_unit_left_with_little_of_its_value_is_refused_rather_than_credited_fo
     )
     with pytest.raises(CreditRefused, match="credit the rest by hand"):
         plan_credit(7, original, [by_hand], CreditRequest.parse(["BIG:1"]))
+
+
+def test_a_line_with_no_vat_inclusive_price_is_never_sent_net_in_a_vat_inclusive_note():
+    # The last unit of S needs VAT-inclusive prices (0.61 is left of its 1.85); no 6-decimal
+    # VAT-inclusive unit price gives 30,000 units of T their 3.22 EUR with VAT. T went into the
+    # VAT-inclusive NC at its net price: 2.85 EUR credited for 3.22, without a word.
+    original = document(
+        "FR A/1",
+        [_line("S", 3, "0.50", "23.00"), _line("T", 60000, "0.000095", "13.00")],
+        inclusive=False,
+    )
+    credits, _ = _credit_all(original, [["S:1"], ["S:1"]])
+    with pytest.raises(CreditRefused, match="VAT-inclusive unit price.*by hand"):
+        plan_credit(7, original, credits, CreditRequest.parse(["S:1", "T:30000"]))
+    # Each alone is credited as ever.
+    credits, _ = _credit_all(original, [["S:1"], ["S:1"], ["S:1"], ["T:30000"], None])
+    assert sum(c.gross_total for c in credits) == original.gross_total

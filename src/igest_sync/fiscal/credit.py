@@ -545,7 +545,13 @@ def plan_credit(
             # line is worth before its last unit: never more than what is left of its value,
             # neither in the invoice's basis nor with VAT line by line (iGEST's measure).
             value = _allowed(order_id, ref, taken[:-1], taken[-1], inclusive)
-            taken[-1] = _fit(taken[-1], value) or taken[-1]
+            try:
+                taken[-1] = _priced(taken[-1], value)
+            except _NoPrice as error:
+                raise CreditRefused(
+                    order_id,
+                    f"no unit price of 6 decimals gives {error}; credit it by hand in iGEST",
+                ) from None
         lines.extend(taken)
 
     warnings: list[str] = []
@@ -642,14 +648,25 @@ def _close_groups(
     net_fits = all(_fits(refs, net, i, line_value(net[i]), False) for i in _lasts(net))
     if net_fits and not net_failed:
         return _Closed(tuple(net), False)
-    inclusive, inclusive_failed = _fit_groups(
-        _as_inclusive(order_id, lines, refs), targets, refs, True
-    )
+    inclusive: list[DocumentLine] | None
+    try:
+        inclusive, inclusive_failed = _fit_groups(
+            _as_inclusive(order_id, lines, refs), targets, refs, True
+        )
+    except _NoPrice as error:
+        if not net_fits:
+            raise CreditRefused(
+                order_id,
+                "with net prices this credit note would credit a line beyond what is left of "
+                "it, and no VAT-inclusive unit price of 6 decimals gives "
+                f"{error} with VAT; credit that line on its own, or by hand in iGEST",
+            ) from None
+        inclusive, inclusive_failed = None, {}  # no such NC: the net one, whatever it misses
 
     def cost(failed: dict[tuple[str, Decimal], Decimal]) -> tuple[int, int]:
         return len(failed.keys() - ahead), len(failed)
 
-    if net_fits and cost(net_failed) <= cost(inclusive_failed):
+    if inclusive is None or (net_fits and cost(net_failed) <= cost(inclusive_failed)):
         out, prices_include_vat, failed = net, False, net_failed
     else:
         out, prices_include_vat, failed = inclusive, True, inclusive_failed
@@ -804,9 +821,10 @@ def _allowed(
     line: DocumentLine,
     inclusive: bool,
     *,
+    upper: Decimal | None = None,
     by_amount: bool = True,
 ) -> Decimal:
-    """The value at which ``line`` (worth ``line_value(line)``) can be credited: its own, or
+    """The value at which ``line`` (worth ``upper``, by default its value) can be credited: its own, or
     less by what rounding explains, so that ``ref`` stays within what is left of it.
 
     Units rounded to the cent one NC at a time are worth a little more than their line (a cent
@@ -814,7 +832,7 @@ def _allowed(
     beyond that means earlier NCs carry more of the reference than the units they name (one
     made by hand in iGEST at a higher price): crediting these units for what happens to be
     left, down to 0.00, would hide it. A person decides, as when what is left is negative."""
-    upper = line_value(line)
+    upper = line_value(line) if upper is None else upper
     value = _largest_within(ref, others, line, upper, inclusive, by_amount=by_amount)
     slack = CENT * (_MAX_CENTS + (_MAX_CENTS + 2) * ref.credited_lines)
     if value is None or upper - value > slack:
@@ -833,25 +851,51 @@ def _by_value(ref: _Ref, line: DocumentLine) -> bool:
     return ref.shipping or line.is_service
 
 
+class _NoPrice(Exception):
+    """No unit price of 6 decimals (nor discount) gives ``line`` the value ``value``: only with
+    quantities in the tens of thousands, where a millionth of a euro a unit is over a cent."""
+
+    def __init__(self, line: DocumentLine, value: Decimal) -> None:
+        super().__init__(f"{_qty(line.quantity)} of {line.reference} {value} EUR")
+
+
+def _priced(line: DocumentLine, value: Decimal) -> DocumentLine:
+    """``line`` worth exactly ``value``; _NoPrice when no price gives it. Never the line at
+    another value: a net line left in a VAT-inclusive NC credits its net value as if it
+    included VAT, and the customer is refunded the VAT short, silently."""
+    fitted = _fit(line, value)
+    if fitted is None:
+        raise _NoPrice(line, value)
+    return fitted
+
+
 def _as_inclusive(
     order_id: int, lines: list[DocumentLine], refs: dict[str, _Ref]
 ) -> list[DocumentLine]:
-    """The same NC with VAT-inclusive unit prices: each line at its value with VAT, and a
-    reference that this would take beyond what is left of it (units of a net line rounded one
-    by one) at what is left."""
-    out = []
-    for line in lines:
-        gross = _gross(line, False)
-        converted = replace(
-            line, unit_price=unit_price_for(gross, line.quantity), discount_percent=ZERO
-        )
-        out.append(converted if line_value(converted) == gross else _fit(converted, gross) or line)
-    for i in _lasts(out):
-        line = out[i]
+    """The same NC with VAT-inclusive unit prices: each line at its value with VAT, and the
+    last line of a reference that this would take beyond what is left of it (units of a net
+    line rounded one by one) at what is left. _NoPrice when a line cannot be priced so."""
+
+    def inclusive(line: DocumentLine, value: Decimal) -> DocumentLine:
+        unit_price = unit_price_for(value, line.quantity)
+        return _priced(replace(line, unit_price=unit_price, discount_percent=ZERO), value)
+
+    lasts = _lasts(lines)
+    out = [ln if i in lasts else inclusive(ln, _gross(ln, False)) for i, ln in enumerate(lines)]
+    for i in lasts:
+        line = lines[i]
         ref = refs[line.reference]
         others = [ln for j, ln in enumerate(out) if j != i and ln.reference == line.reference]
-        value = _allowed(order_id, ref, others, line, True, by_amount=_by_value(ref, line))
-        out[i] = _fit(line, value) or line
+        value = _allowed(
+            order_id,
+            ref,
+            others,
+            line,
+            True,
+            upper=_gross(line, False),
+            by_amount=_by_value(ref, line),
+        )
+        out[i] = inclusive(line, value)
     return out
 
 
