@@ -291,3 +291,14 @@ def test_all_after_partial_credits_with_net_prices_never_takes_the_shipping_beyo
     # A cent of the 6 % rate's VAT rounding is left that no line can take within its value.
     assert _invoice(sandbox, order_id)["gross_total"] == D("98.88")
     assert sum(n["gross_total"] for n in notes) == D("98.87")
+
+
+def test_goods_left_after_the_shipping_with_net_prices_are_credited_to_the_cent(sandbox, cli):
+    # The audit's order: X-CLIP has no article in iGEST (limited by value). Four clips and the
+    # shipping left the 23 % rate 1.05 where the five clips left are worth 1.04; --all credited
+    # 1.04 and the NCs ended at 6.67 of 6.68.
+    order_id = _net_order(sandbox, [("X-CLIP", "0.17", 9, 23)], shipping="3.90", rate=23)
+    steps = [["--line", "X-CLIP:4", "--shipping"], ["--all"]]
+    notes = _credit_steps(sandbox, cli, order_id, steps)
+    assert _invoice(sandbox, order_id)["gross_total"] == D("6.68")
+    assert sum(n["gross_total"] for n in notes) == D("6.68")

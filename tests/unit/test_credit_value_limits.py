@@ -53,7 +53,11 @@ def _credit_all(original: IssuedDocument, steps: list[list[str] | None]):
     credits: list[IssuedDocument] = []
     warnings: list[str] = []
     for step in steps:
-        request = CreditRequest(everything=True) if step is None else CreditRequest.parse(step)
+        if step is None:
+            request = CreditRequest(everything=True)
+        else:  # "--shipping" among the lines: credit the shipping too
+            specs = [spec for spec in step if spec != "--shipping"]
+            request = CreditRequest.parse(specs, shipping=len(specs) < len(step))
         plan = plan_credit(7, original, credits, request)
         nc = document(
             f"NC A/{len(credits) + 1}",
@@ -179,3 +183,21 @@ def test_a_line_with_no_vat_inclusive_price_is_never_sent_net_in_a_vat_inclusive
     # Each alone is credited as ever.
     credits, _ = _credit_all(original, [["S:1"], ["S:1"], ["S:1"], ["T:30000"], None])
     assert sum(c.gross_total for c in credits) == original.gross_total
+
+
+def test_a_credit_that_finishes_the_shipping_leaves_the_rate_what_its_goods_can_carry():
+    # The audit's order: 9 x 0.17 of X-CLIP (no article: limited by value) and shipping 3.90,
+    # both at 23 %, net prices; 6.68 in all. Four clips and the shipping credited 0.68 + 3.90
+    # (5.63, VAT rounded once), leaving the rate 1.05 where the five clips left are worth 1.04
+    # line by line: --all then credited 1.04 and the NCs ended 0.01 short, with no warning.
+    original = document(
+        "FR A/1", [_line("X-CLIP", 9, "0.17", "23.00"), _shipping("3.90", "23.00")], inclusive=False
+    )
+    assert original.gross_total == D("6.68")
+    credits, warnings = _credit_all(original, [["X-CLIP:4", "--shipping"], None])
+    assert sum(c.gross_total for c in credits) == D("6.68")
+    assert not any("differ from the invoice" in w for w in warnings)
+    # In the other order too, and with a unit at a time.
+    for steps in ([["X-CLIP:4"], ["--shipping"], None], [["--shipping"]] + [["X-CLIP:1"]] * 9):
+        credits, warnings = _credit_all(original, steps)
+        assert sum(c.gross_total for c in credits) == D("6.68"), steps

@@ -26,10 +26,12 @@ The rules (igest-api.md, "NC"; the reasons are accounting ones):
   cent more or less VAT than their share. The NC that finishes a rate fits one line's value by
   a few cents so that, for that rate, the NCs add up to the invoice's gross exactly; when no
   net value reaches it (the rounding skips some totals), that NC is issued with VAT-inclusive
-  prices, where the gross is the sum of the lines, and a warning says so. The NC that credits
-  the last goods of a rate whose shipping is still to credit does the same, leaving the rate
-  exactly what the shipping will carry: the shipping alone cannot take a cent of the rate's
-  rounding. A line takes those cents only within what is left of its value with VAT; goods
+  prices, where the gross is the sum of the lines, and a warning says so. An NC that leaves
+  part of a rate to later NCs fits the same way so as to leave the rate no more than the lines
+  left can carry with VAT, line by line (its VAT rounded once may fall a cent below theirs,
+  and that cent no later NC could credit), and exactly what they will carry when all that is
+  left is credited by value (the shipping, services: they cannot take a cent of the rate's
+  rounding). A line takes those cents only within what is left of its value with VAT; goods
   may end a cent above their net value (iGEST limits them by quantity), the shipping never.
 
 Hence a full sequence of credits, in any order and any split, adds up to the invoice's gross
@@ -269,6 +271,11 @@ class _Ref:
     @property
     def shipping(self) -> bool:
         return self.reference == SHIPPING_REFERENCE
+
+    @property
+    def by_value(self) -> bool:
+        """Whether iGEST limits what NCs credit of it by value (the shipping, services)."""
+        return self.shipping or all(line.is_service for line in self.lines)
 
     @property
     def invoiced(self) -> Decimal:
@@ -621,37 +628,29 @@ def _close_groups(
         own = [ln for ln in nc.lines if ln.reference in refs]
         for g, v in _group_gross(own, bool(price_mode(nc))).items():
             before[g] = before.get(g, ZERO) + v
-    # Groups whose every reference is used up once this NC is issued: their gross is due now.
-    # A group whose only reference left after this NC is the shipping line is due now too,
-    # less what the shipping will carry: credited whole and by its value, it can take no
-    # cent of the group's VAT rounding, so this NC takes it while it still holds goods.
-    targets: dict[tuple[str, Decimal], Decimal] = {}
-    ahead: set[tuple[str, Decimal]] = set()
+    # Per VAT group of this NC, what its gross must leave to the NCs after it: nothing when this
+    # NC credits the last of the group; else no more than its references left can carry with
+    # VAT, line by line (what iGEST limits by value, and so the planner for every reference):
+    # one NC rounds VAT once for the group, and may leave the group a cent more than its lines
+    # are worth, which no later NC could credit. When all that is left of the group is credited
+    # by value (the shipping, services), exactly what they will carry: they can take no cent of
+    # the group's VAT rounding, so this NC takes it while it still holds goods.
+    aims: dict[tuple[str, Decimal], _Aim] = {}
     for group in {_group(ln) for ln in lines}:
         members = {ln.reference for ln in original.lines if _group(ln) == group}
-        target = invoiced[group] - before.get(group, ZERO)
-        if members <= closing:
-            targets[group] = target
-            continue
-        [pending, *more] = sorted(members - closing)
-        if more or pending in finishing or not refs[pending].shipping:
-            continue
-        ship = refs[pending]
-        line = ship.lines[0]
-        # What the shipping's own NC will carry (nothing when it cannot: that NC says so).
-        left = ship.invoiced_amount - ship.already_amount
-        value = _largest_within(ship, [], line, left, False, by_amount=True) or ZERO
-        targets[group] = target - _gross(line, False, value)
-        ahead.add(group)
+        rest = tuple(refs[r] for r in sorted(members - closing))
+        exact = all(ref.by_value for ref in rest)
+        aims[group] = _Aim(invoiced[group] - before.get(group, ZERO), rest, exact)
+    ahead = {group for group, aim in aims.items() if aim.rest}
 
-    net, net_failed = _fit_groups(list(lines), targets, refs, False)
+    net, net_failed = _fit_groups(list(lines), aims, refs, False)
     net_fits = all(_fits(refs, net, i, line_value(net[i]), False) for i in _lasts(net))
     if net_fits and not net_failed:
         return _Closed(tuple(net), False)
     inclusive: list[DocumentLine] | None
     try:
         inclusive, inclusive_failed = _fit_groups(
-            _as_inclusive(order_id, lines, refs), targets, refs, True
+            _as_inclusive(order_id, lines, refs), aims, refs, True
         )
     except _NoPrice as error:
         if not net_fits:
@@ -678,7 +677,7 @@ def _close_groups(
         )
     for group, gap in failed.items():
         if group in ahead:
-            continue  # the NC that credits the shipping closes the group, and says so
+            continue  # the NC that credits the group's last closes it, and says so
         rate = f"{group[1]} %" + ("" if group[0] == "PT" else f" ({group[0]})")
         why = (
             "this credit note credits only the shipping (or a service) at that rate, which is "
@@ -695,48 +694,90 @@ def _close_groups(
     return _Closed(tuple(out), prices_include_vat)
 
 
+@dataclass(frozen=True)
+class _Aim:
+    """What an NC's lines of one VAT group must leave: ``left`` is the group's gross not yet
+    credited before this NC; ``rest`` its references still to credit after it."""
+
+    left: Decimal
+    rest: tuple[_Ref, ...]
+    exact: bool  # leave exactly what ``rest`` will carry (else: no more than it can)
+
+    def short(
+        self, group: tuple[str, Decimal], lines: Sequence[DocumentLine], inclusive: bool
+    ) -> Decimal:
+        """How much more gross the NC's ``lines`` must carry at ``group`` (negative: less)."""
+        base = sum((line_value(ln) for ln in lines if _group(ln) == group), ZERO)
+        gross = base if inclusive else _net_to_gross(base, group[1])
+        worth = sum((_worth(ref, lines, inclusive) for ref in self.rest), ZERO)
+        return self.left - gross - worth
+
+    def met(self, short: Decimal) -> bool:
+        return short == 0 or (short < 0 and not self.exact)
+
+
+def _worth(ref: _Ref, lines: Sequence[DocumentLine], inclusive: bool) -> Decimal:
+    """What the NCs after one crediting ``lines`` can still credit of ``ref`` with VAT, line by
+    line: all that is left of it with VAT for goods (a later NC may fit them up to it), and
+    for what iGEST credits by value the most that a line within what is left of its value
+    carries, as the NC that credits it will."""
+    own = [ln for ln in lines if ln.reference == ref.reference]
+    gross = (
+        ref.invoiced_gross - ref.already_gross - sum((_gross(ln, inclusive) for ln in own), ZERO)
+    )
+    if not ref.by_value:
+        return max(gross, ZERO)
+    amount = sum((_in_basis(line_value(ln), ln, inclusive, ref.inclusive) for ln in own), ZERO)
+    after = replace(
+        ref,
+        already_amount=ref.already_amount + amount,
+        already_gross=ref.invoiced_gross - gross,
+    )
+    line = ref.lines[-1]
+    left = after.invoiced_amount - after.already_amount
+    value = _largest_within(after, [], line, left, ref.inclusive, by_amount=True) or ZERO
+    return _gross(line, ref.inclusive, value)
+
+
 def _fit_groups(
     lines: list[DocumentLine],
-    targets: dict[tuple[str, Decimal], Decimal],
+    aims: dict[tuple[str, Decimal], _Aim],
     refs: dict[str, _Ref],
     inclusive: bool,
 ) -> tuple[list[DocumentLine], dict[tuple[str, Decimal], Decimal]]:
-    """``lines`` with each group of ``targets`` moved to its target gross by a few cents on
-    one reference's last line, the largest that can take them while staying within what is
-    left of it; and, per group that no line could take, how far it is from its target."""
+    """``lines`` with each group moved to its aim by a few cents on one reference's last line,
+    the largest that can take them while staying within what is left of it; and, per group
+    that no line could bring to its aim, how far it is from it."""
     out = list(lines)
     failed: dict[tuple[str, Decimal], Decimal] = {}
-    for group, target in targets.items():
-        base = sum((line_value(ln) for ln in out if _group(ln) == group), ZERO)
-        gross = base if inclusive else _net_to_gross(base, group[1])
-        if gross == target:
+    for group, aim in aims.items():
+        short = aim.short(group, out, inclusive)
+        if aim.met(short):
             continue
         candidates = sorted(
             (i for i in _lasts(out) if _group(out[i]) == group),
             key=lambda i: line_value(out[i]),
             reverse=True,
         )
-        if inclusive:  # the gross is the sum of the lines: one step reaches the target
-            steps = [target - gross]
+        if inclusive:  # the gross is the sum of the lines: one step reaches the aim
+            steps = [short]
         else:
-            steps = [
-                step * CENT
-                for step in sorted(range(-_MAX_CENTS, _MAX_CENTS + 1), key=abs)
-                if _net_to_gross(base + step * CENT, group[1]) == target
-            ]
+            steps = [step * CENT for step in sorted(range(-_MAX_CENTS, _MAX_CENTS + 1), key=abs)]
         fitted = None
         for step in steps:
             for i in candidates:
                 value = line_value(out[i]) + step
-                if _fits(refs, out, i, value, inclusive):
-                    fitted = _fit(out[i], value)
-                    if fitted is not None:
-                        out[i] = fitted
-                        break
+                if not step or not _fits(refs, out, i, value, inclusive):
+                    continue
+                line = _fit(out[i], value)
+                trial = out[:i] + [line] + out[i + 1 :] if line is not None else out
+                if line is not None and aim.met(aim.short(group, trial, inclusive)):
+                    fitted, out = line, trial
+                    break
             if fitted is not None:
                 break
         if fitted is None:
-            failed[group] = target - gross
+            failed[group] = short
     return out, failed
 
 
