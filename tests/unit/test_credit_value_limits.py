@@ -201,3 +201,24 @@ def test_a_credit_that_finishes_the_shipping_leaves_the_rate_what_its_goods_can_
     for steps in ([["X-CLIP:4"], ["--shipping"], None], [["--shipping"]] + [["X-CLIP:1"]] * 9):
         credits, warnings = _credit_all(original, steps)
         assert sum(c.gross_total for c in credits) == D("6.68"), steps
+
+
+def test_a_credit_note_that_cannot_add_up_does_not_say_it_does():
+    # The last NC of the 6 % rate switches to VAT-inclusive prices (the shipping would go beyond
+    # its value with net prices) and still ends a cent off: it said both that its prices make
+    # the NCs add up to the invoice and that they differ from it by 0.01 EUR.
+    original = document(
+        "FR A/1",
+        [
+            _line("S1", 3, "18.78", "23.00"),
+            _line("S2", 3, "8.41", "6.00"),
+            _line("S3", 1, "1.85", "23.00"),
+            _shipping("0.53", "6.00"),
+        ],
+        inclusive=False,
+    )
+    credits, warnings = _credit_all(original, [["S1:3"], ["S2:3"], None])
+    assert credits[-1].prices_include_vat
+    assert any("differ from the invoice by 0.01 EUR" in w for w in warnings)
+    assert any("VAT-inclusive prices" in w for w in warnings)
+    assert not any("add up to the invoice" in w for w in warnings), warnings

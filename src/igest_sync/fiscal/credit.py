@@ -669,12 +669,24 @@ def _close_groups(
         out, prices_include_vat, failed = net, False, net_failed
     else:
         out, prices_include_vat, failed = inclusive, True, inclusive_failed
-        warnings.append(
-            f"With net prices this credit note could not carry what is left of "
-            f"{original.number} to the cent (VAT is rounded per document) without crediting a "
-            "line beyond what is left of it; it has VAT-inclusive prices so that the credit "
-            "notes add up to the invoice"
-        )
+        # Say only what is true: when a rate still differs, the warning below says by how much.
+        if not failed.keys() - ahead:
+            warnings.append(
+                f"With net prices this credit note could not carry what is left of "
+                f"{original.number} to the cent (VAT is rounded per document) without crediting "
+                "a line beyond what is left of it; it has VAT-inclusive prices so that the "
+                "credit notes add up to the invoice"
+            )
+        elif not net_fits:
+            warnings.append(
+                "With net prices this credit note would credit a line beyond what is left of "
+                f"its value on {original.number}; it has VAT-inclusive prices"
+            )
+        else:
+            warnings.append(
+                f"With net prices more of this credit note's VAT rates would differ from "
+                f"{original.number}; it has VAT-inclusive prices"
+            )
     for group, gap in failed.items():
         if group in ahead:
             continue  # the NC that credits the group's last closes it, and says so
