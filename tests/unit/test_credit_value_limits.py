@@ -222,3 +222,23 @@ def test_a_credit_note_that_cannot_add_up_does_not_say_it_does():
     assert any("differ from the invoice by 0.01 EUR" in w for w in warnings)
     assert any("VAT-inclusive prices" in w for w in warnings)
     assert not any("add up to the invoice" in w for w in warnings), warnings
+
+
+def test_the_credit_table_labels_its_amounts_in_the_invoices_basis(capsys):
+    # The last unit of SKU-1 has VAT-inclusive prices; the table's amounts stay net, as the
+    # invoice has them (0.50 for the unit), but the column was labelled "With VAT (EUR)".
+    from igest_sync.render.credits import credit_plan
+
+    original = document(
+        "FR A/1",
+        [_line("SKU-1", 3, "0.50", "23.00"), _line("SKU-2", 1, "1.00", "23.00")],
+        inclusive=False,
+    )
+    credits, _ = _credit_all(original, [["SKU-1:1"], ["SKU-1:1"]])
+    plan = plan_credit(7, original, credits, CreditRequest.parse(["SKU-1:1"]))
+    assert plan.prices_include_vat and not plan.amounts_include_vat
+    [row] = [line for line in plan.summary if line.now]
+    assert row.now_amount == D("0.50")
+    credit_plan(plan, order_id=7)
+    text = capsys.readouterr().out
+    assert "Net (EUR)" in text and "With VAT (EUR)" not in text

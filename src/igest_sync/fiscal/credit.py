@@ -228,6 +228,8 @@ class CreditPlan:
     same_request: tuple[str, ...] = ()
     # The original's customer as iGEST holds it: the NC names the very same one.
     customer: Customer | None = None
+    # The basis of the summary's amounts: the invoice's, whatever this NC's price mode.
+    amounts_include_vat: bool = True
 
     @property
     def remaining_total(self) -> Decimal:
@@ -599,6 +601,7 @@ def plan_credit(
         credit_numbers=numbers,
         warnings=tuple(warnings),
         customer=original.customer,
+        amounts_include_vat=inclusive,
     )
 
 

@@ -103,8 +103,9 @@ def credit_plan(plan: CreditPlan, *, order_id: int) -> None:
         )
     table = _table()
     _text_column(table, "Line")
-    # The lines carry the invoice's prices: VAT-inclusive or net, as the invoice had them.
-    amount = "With VAT (EUR)" if plan.prices_include_vat else "Net (EUR)"
+    # The amounts are in the invoice's basis, VAT-inclusive or net as it had them, even when
+    # this NC has the other price mode (a net invoice's last unit credited with VAT).
+    amount = "With VAT (EUR)" if plan.amounts_include_vat else "Net (EUR)"
     for name in ("Invoiced", "Credited", "This credit", "Left", amount):
         _key_column(table, name, right=True)
     for line in plan.summary:
