@@ -549,3 +549,30 @@ def test_a_stray_drafts_deletion_whose_answer_was_lost_says_so_and_a_rerun_looks
     assert "its answer was lost, so it may be gone" in notice and "delete it in iGEST" not in notice
     assert "d-late" not in ig.documents
     assert not [n for n in fix().notices if "d-late" in n]  # looked again: nothing left to say
+
+
+def test_a_missing_invoice_whose_draft_waits_for_approval_names_approve_not_fix(tmp_path):
+    # Review mode: the order's checked draft waits for a person. --fix would only find it
+    # waiting again (and said "1 still need a person" of a problem it called fixable).
+    waiting = doc(2, status="draft", doc_id="d-review")
+    ig = igest([doc(1), waiting])
+    js = jumpseller([order(1), order(2)])
+    resent: list[list[int]] = []
+    from igest_sync.models import WorkState
+    from igest_sync.references import external_reference
+
+    with Ledger(tmp_path / "state.db") as ledger:
+        ledger.ensure_work(2, "invoice", external_reference(STORE, 2))
+        ledger.mark(2, "invoice", WorkState.REVIEW, document_id="d-review")
+        report = ReconcileRun(
+            config().invoice,
+            STORE,
+            js,
+            ig,
+            ledger=ledger,
+            resend=lambda ids: resent.append(ids) or InvoiceReport(),
+        ).run(NOV, fix=True)
+    [problem] = report.problems
+    assert (problem.kind, problem.order_id) == (MISSING, 2)
+    assert "waits for approval" in problem.detail and "igest-sync approve 2" in (problem.hint or "")
+    assert not problem.fixable and resent == []

@@ -36,6 +36,7 @@ from igest_sync.models import (
     Kind,
     Order,
     OrderStatus,
+    WorkState,
 )
 from igest_sync.references import external_reference, parse_reference
 from igest_sync.runs.credits.cancellations import credits_by_itself
@@ -81,11 +82,14 @@ class Problem:
     # A missing invoice that a document not ours (another integration's) may be: never
     # issued by ``--fix`` (it would be a second invoice); ``adopt`` records it.
     elsewhere: bool = False
+    # Review mode: the invoice waits as a checked draft for a person's ``approve``; ``--fix``
+    # leaves it to them.
+    awaiting_approval: bool = False
 
     @property
     def fixable(self) -> bool:
         """Only a missing invoice is issued by ``--fix``; the rest needs a person."""
-        return self.kind == MISSING and not self.elsewhere
+        return self.kind == MISSING and not self.elsewhere and not self.awaiting_approval
 
 
 @dataclass
@@ -482,6 +486,7 @@ class ReconcileRun:
             report = self._compare(orders, documents + found, period)
         self._invoiced_elsewhere(report, orders, documents)
         self._credited_by_the_runs(report, orders)
+        self._awaiting_approval(report)
         strays = stray_drafts(documents + found, self.store)
         if fix:
             report.fix_requested = True
@@ -489,6 +494,22 @@ class ReconcileRun:
         self._tell_strays(report, strays, delete=fix)
         log.info("Reconciled %s to %s: %s", period.first, period.last, report.summary())
         return report
+
+    def _awaiting_approval(self, report: ReconcileReport) -> None:
+        """A missing invoice whose checked draft waits for a person (review mode) says so and
+        names ``approve``: ``--fix`` would only find the same draft waiting again."""
+        for index, problem in enumerate(report.problems):
+            if problem.kind != MISSING or problem.order_id is None or self.ledger is None:
+                continue
+            work = self.ledger.work(problem.order_id)
+            if work is None or work.state != WorkState.REVIEW:
+                continue
+            report.problems[index] = replace(
+                problem,
+                detail=f"{problem.detail}; its draft waits for approval (review mode)",
+                hint=f"`igest-sync approve {problem.order_id}` finalizes it (or `--reject`)",
+                awaiting_approval=True,
+            )
 
     def _credited_by_the_runs(self, report: ReconcileReport, orders: dict[int, Order]) -> None:
         """An uncredited cancelled order that the next ``invoice`` (or serve's sweep) credits
