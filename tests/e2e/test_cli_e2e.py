@@ -210,6 +210,8 @@ def test_sync_stock_dry_run_looks_before_stock_sync_is_turned_on(sandbox, tmp_pa
     result = cli("sync-stock", "--dry-run")
     assert result.code == 0, result.stdout + result.stderr
     assert "still off" in result.stdout and "Would set Jumpseller" in result.stdout
+    # Its action column and summary say what it would do, as the detail does.
+    assert "would update" in result.stdout and "updated" not in result.stdout
     writes = [r for r in sandbox.stats()["jumpseller"]["by_route"] if not r.startswith("GET")]
     assert writes == []
     assert cli("sync-stock").code == 2  # the real run still waits for enabled = true

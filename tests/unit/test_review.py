@@ -340,6 +340,7 @@ def test_a_dry_run_in_review_mode_says_it_would_stop_at_a_draft(ledger):
     report = InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT).run(dry_run=True)
     [outcome] = report.outcomes
     assert outcome.detail == "would draft FR 12.30 EUR for approval (review mode)"
+    assert report.summary().startswith("Dry run: would draft 1 for approval (review mode)")
     assert writes(ig) == []
 
 

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 # -- catalogue ----------------------------------------------------------------------------------
 
+# What a dry run shows for each change it did not make (its JSON keeps the plain actions).
+_WOULD = {"created": "would create", "updated": "would update", "deleted": "would delete"}
+
 
 def catalogue_report(report: CatalogueReport, title: str, *, json_out: bool = False) -> None:
     if json_out:
@@ -45,6 +48,13 @@ def catalogue_report(report: CatalogueReport, title: str, *, json_out: bool = Fa
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.action] = counts.get(o.action, 0) + 1
+
+    def said(action: str) -> str:
+        """A dry run's change as what it would be ("would create"), as its detail says."""
+        if report.dry_run and action in _WOULD:
+            return _WOULD[action]
+        return action
+
     shown = [o for o in outcomes if o.action != "unchanged"]
     if shown and (current().out.is_terminal or report.failed or len(shown) <= 200):
         table = _table(title)
@@ -54,7 +64,7 @@ def catalogue_report(report: CatalogueReport, title: str, *, json_out: bool = Fa
         for o in shown[:500]:
             table.add_row(
                 _cell(o.key),
-                _cell(o.action),
+                _cell(said(o.action)),
                 _cell(o.detail),
                 style="red" if o.action == "failed" else None,
             )
@@ -63,6 +73,6 @@ def catalogue_report(report: CatalogueReport, title: str, *, json_out: bool = Fa
             _show(f"... and {len(shown) - 500} more (use --json for all)")
     summary = _table(f"{title} summary")
     for action in sorted(counts):
-        summary.add_column(_cell(action), justify="right")
+        summary.add_column(_cell(said(action)), justify="right")
     summary.add_row(*(str(counts[a]) for a in sorted(counts)))
     _show(summary)

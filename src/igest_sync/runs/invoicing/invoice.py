@@ -147,7 +147,7 @@ class InvoiceRun:
     # -- invoice ----------------------------------------------------------------------------
 
     def run(self, *, since: date | None = None, dry_run: bool = False) -> InvoiceReport:
-        report = InvoiceReport(dry_run=dry_run)
+        report = InvoiceReport(dry_run=dry_run, review=self.settings.review)
         failed_before = {
             (w.order_id, w.kind): w for w in self.ledger.work_in_states(WorkState.FAILED)
         }

@@ -18,6 +18,7 @@ class InvoiceReport:
     drafts: list[DocumentDraft] = field(default_factory=list)  # dry run: what would be issued
     checkpoint: int | None = None
     dry_run: bool = False
+    review: bool = False  # review mode: a dry run's invoices would stop at drafts to approve
     notices: list[str] = field(default_factory=list)  # link-back/email problems, duplicates
     # Failed earlier for a reason a person must fix; not retried by this run, still not done.
     still_failed: list[DocumentOutcome] = field(default_factory=list)
@@ -70,7 +71,11 @@ class InvoiceReport:
             adopt = self.count(Action.WOULD_ADOPT)
             skip = self.count(Action.WOULD_SKIP)
             return (
-                f"Dry run: would issue {len(self.drafts)}"
+                (
+                    f"Dry run: would draft {len(self.drafts)} for approval (review mode)"
+                    if self.review
+                    else f"Dry run: would issue {len(self.drafts)}"
+                )
                 + (f", would adopt {adopt} already in iGEST" if adopt else "")
                 + f", would fail {self.failed}"
                 + (f", would skip {skip}" if skip else "")
