@@ -125,6 +125,9 @@ def test_drafts_wait_for_a_person_across_a_kill_and_a_lost_state_file(tmp_path):
         assert text.code == 0, text.stderr
         assert f"M07: {reason['description']}" in " ".join(text.stdout.split())
         assert "igest-sync approve ORDER" in " ".join(text.stdout.split())
+        # Two totals, each named: the invoice's (gift cards included) and Jumpseller's order's.
+        assert "Invoice total (EUR)" in " ".join(text.stdout.split())
+        assert "Order total (EUR)" in " ".join(cli("status").stdout.split())
         unknown = cli("approve", "99999", "--yes")
         assert unknown.code == 1 and "no draft waits for approval" in unknown.stdout
 

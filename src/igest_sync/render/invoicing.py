@@ -268,7 +268,9 @@ def status_report(report: StatusReport, *, json_out: bool = False) -> None:
         _key_column(table, "Order")
         _key_column(table, "Paid at")
         _text_column(table, "Customer")
-        _key_column(table, "Total (EUR)", right=True)
+        # Jumpseller's total, as the notices say it: a gift card's share is not in it, which the
+        # invoice (approve's figure) carries; each named for what it is.
+        _key_column(table, "Order total (EUR)", right=True)
         for d in report.review:
             table.add_row(
                 str(d.order_id), local_time(d.paid_at), _cell(d.customer), _money(d.total)

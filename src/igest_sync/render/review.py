@@ -36,7 +36,7 @@ def waiting_drafts(drafts: list[WaitingDraft], *, title: str | None = None) -> N
     _key_column(table, "Order")
     _key_column(table, "Paid at")
     _text_column(table, "Customer")
-    _key_column(table, "Total (EUR)", right=True)
+    _key_column(table, "Invoice total (EUR)", right=True)  # gift cards included (the sale)
     _text_column(table, "VAT by rate")
     _text_column(table, "Exemption")
     _text_column(table, "In iGEST")
