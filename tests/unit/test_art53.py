@@ -7,6 +7,7 @@ sandbox, on a virtual clock."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -308,12 +309,12 @@ def test_a_dry_run_shows_the_refusal_and_keeps_no_count(w):
     assert w.ledger.get_meta("art53_turnover:2026") is None
 
 
-@pytest.mark.parametrize(("last_year", "refused"), [("15000.00", False), ("15000.01", True)])
-def test_a_year_after_one_past_15000_issues_nothing_exempt(tmp_path, last_year, refused):
-    january = datetime(2027, 1, 12, 10, 0, tzinfo=UTC)
+@contextmanager
+def january_2027(tmp_path: Path, now: datetime) -> Iterator[World]:
+    """An art. 53 store in January 2027, with a series for documents made by hand."""
     with world(
         tmp_path,
-        january,
+        now,
         start_date=date(2027, 1, 1),
         sandbox={"seed": False},
         vat_regime="art53",
@@ -323,6 +324,12 @@ def test_a_year_after_one_past_15000_issues_nothing_exempt(tmp_path, last_year, 
         w.sb.igest.series.append(
             {"code": HAND, "document_type": "FR", "atcud_code": "JBFR", "active": True}
         )
+        yield w
+
+
+@pytest.mark.parametrize(("last_year", "refused"), [("15000.00", False), ("15000.01", True)])
+def test_a_year_after_one_past_15000_issues_nothing_exempt(tmp_path, last_year, refused):
+    with january_2027(tmp_path, datetime(2027, 1, 12, 10, 0, tzinfo=UTC)) as w:
         by_hand(w, last_year, day="2026-06-01")
         new = order(w, "10.00")
         result = outcome(run(w), new)
@@ -352,18 +359,7 @@ def test_a_closed_year_is_counted_again_each_day_of_january(tmp_path):
     # A till's sale of 31 December entered in iGEST on 2 January still counts in 2026: the
     # year's total read on 1 January is not kept for good, or the exemption that ended with
     # it would go on all year.
-    with world(
-        tmp_path,
-        datetime(2027, 1, 1, 10, 0, tzinfo=UTC),
-        start_date=date(2027, 1, 1),
-        sandbox={"seed": False},
-        vat_regime="art53",
-        product_exemption_code="M10",
-        shipping_exemption_code="M10",
-    ) as w:
-        w.sb.igest.series.append(
-            {"code": HAND, "document_type": "FR", "atcud_code": "JBFR", "active": True}
-        )
+    with january_2027(tmp_path, datetime(2027, 1, 1, 10, 0, tzinfo=UTC)) as w:
         by_hand(w, "14000.00", day="2026-06-01")
         first = order(w, "10.00")
         assert outcome(run(w), first).action == Action.ISSUED

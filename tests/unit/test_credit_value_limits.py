@@ -76,10 +76,10 @@ def _credit_all(original: IssuedDocument, steps: list[list[str] | None]):
     return credits, warnings
 
 
-def test_all_after_partial_credits_never_credits_the_shipping_beyond_its_value():
-    # The audit's order: --all fitted the 6 % group by putting the shipping at 0.57 (VAT-
-    # inclusive) where only 0.56 was left of it, and iGEST refused that NC every time.
-    original = document(
+def _six_percent_shipping() -> IssuedDocument:
+    """The audit's net invoice whose 6 % lines are worth less line by line than the rate with
+    VAT rounded once (26.74 + 0.56 against 27.31): its last cent can go on no line."""
+    return document(
         "FR A/1",
         [
             _line("S1", 3, "18.78", "23.00"),
@@ -89,6 +89,12 @@ def test_all_after_partial_credits_never_credits_the_shipping_beyond_its_value()
         ],
         inclusive=False,
     )
+
+
+def test_all_after_partial_credits_never_credits_the_shipping_beyond_its_value():
+    # The audit's order: --all fitted the 6 % group by putting the shipping at 0.57 (VAT-
+    # inclusive) where only 0.56 was left of it, and iGEST refused that NC every time.
+    original = _six_percent_shipping()
     assert original.gross_total == D("98.88")
     credits, warnings = _credit_all(original, [["S1:3"], ["S2:3"], None])
     last = credits[-1]
@@ -207,16 +213,7 @@ def test_a_credit_note_that_cannot_add_up_does_not_say_it_does():
     # The last NC of the 6 % rate switches to VAT-inclusive prices (the shipping would go beyond
     # its value with net prices) and still ends a cent off: it said both that its prices make
     # the NCs add up to the invoice and that they differ from it by 0.01 EUR.
-    original = document(
-        "FR A/1",
-        [
-            _line("S1", 3, "18.78", "23.00"),
-            _line("S2", 3, "8.41", "6.00"),
-            _line("S3", 1, "1.85", "23.00"),
-            _shipping("0.53", "6.00"),
-        ],
-        inclusive=False,
-    )
+    original = _six_percent_shipping()
     credits, warnings = _credit_all(original, [["S1:3"], ["S2:3"], None])
     assert credits[-1].prices_include_vat
     assert any("differ from the invoice by 0.01 EUR" in w for w in warnings)

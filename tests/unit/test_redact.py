@@ -66,18 +66,24 @@ def test_render_redacts_errors(capsys):
     assert quote(TOKEN, safe="") not in err and MASK in err
 
 
-def test_the_http_boundary_redacts_a_service_that_echoes_the_secret_url_encoded():
-    def echo(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(422, json={"message": f"bad {quote(TOKEN, safe='')}"})
+def _answering(status: int, message: str, secret: str) -> HttpService:
+    """A service whose every answer is ``status`` with ``message``, holding ``secret``."""
 
-    service = HttpService(
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"message": message})
+
+    return HttpService(
         service="Svc",
         base_url="http://svc.test",
         windows=[],
         credential_keys="svc.token",
-        transport=httpx.MockTransport(echo),
-        secrets=[TOKEN],
+        transport=httpx.MockTransport(answer),
+        secrets=[secret],
     )
+
+
+def test_the_http_boundary_redacts_a_service_that_echoes_the_secret_url_encoded():
+    service = _answering(422, f"bad {quote(TOKEN, safe='')}", TOKEN)
     with pytest.raises(ApiError) as caught:
         service.request("POST", "/x", json_body={})
     assert quote(TOKEN, safe="") not in str(caught.value) and MASK in str(caught.value)
@@ -97,18 +103,7 @@ def test_an_error_cut_to_one_line_never_shows_part_of_a_secret(pad):
     # A secret that the 300-character cut would halve, or that holds two spaces in a row: it is
     # masked before the text is squeezed and cut, not after (where it no longer matches).
     secret = "SECcode  SECRET4242"
-
-    def echo(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(401, json={"message": f"invalid: {'x' * pad} {secret}"})
-
-    service = HttpService(
-        service="Svc",
-        base_url="http://svc.test",
-        windows=[],
-        credential_keys="svc.token",
-        transport=httpx.MockTransport(echo),
-        secrets=[secret],
-    )
+    service = _answering(401, f"invalid: {'x' * pad} {secret}", secret)
     with pytest.raises(ApiError) as caught:
         service.request("GET", "/x")
     text = str(caught.value)
