@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from igest_sync.models import Action
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from tests.support.inprocess_world import world
@@ -37,7 +39,8 @@ def test_an_abandoned_order_paid_weeks_later_is_found_by_the_daily_gap_check(
     tmp_path: Path,
 ) -> None:
     # Past the days the runs follow: the daily read-back reaches back to the oldest cart the
-    # ledger holds (within a month), finds it paid without a document, and it is issued once.
+    # ledger holds (within a month) and finds it paid: a sale, not a gap (no failure, no
+    # alert), which the next run issues once.
     with world(tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"seed": False}) as w:
 
         def run():
@@ -52,8 +55,8 @@ def test_an_abandoned_order_paid_weeks_later_is_found_by_the_daily_gap_check(
         w.sb.store.set_status(cart, "paid")
         w.clock.advance(hours=23)  # the next day's check
         found = run()
-        [gap] = [o for o in found.outcomes if o.key == str(cart)]
-        assert gap.action == Action.FAILED and "daily gap check" in gap.detail
+        assert [o for o in found.outcomes if o.key == str(cart)] == []
+        assert found.exit_code == 0 and found.notices == []
         again = run()
         [issued] = [o for o in again.outcomes if o.key == str(cart)]
         assert issued.action == Action.ISSUED
@@ -84,3 +87,61 @@ def test_a_cancelled_order_paid_later_is_invoiced(tmp_path: Path) -> None:
         assert [o.action for o in issued] == [Action.ISSUED]
         finals = w.sb.igest.final_documents_by_reference()
         assert len(finals) == 2 and all(len(docs) == 1 for docs in finals.values())
+
+
+def test_a_cart_reopened_then_paid_days_later_is_invoiced_by_the_next_run(tmp_path: Path) -> None:
+    # Abandoned, then reopened (waiting for a Multibanco payment), then paid days later: each
+    # change is seen by the runs, which follow waiting orders with no limit of days.
+    with world(tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"seed": False}) as w:
+
+        def run():
+            return InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall()).run()
+
+        cart = w.sb.store.add_order(lines=LINE, status="abandoned", created_at=NOW)
+        w.sb.store.add_order(lines=LINE, status="paid")
+        run()
+        w.clock.advance(days=2)
+        w.sb.store.set_status(cart, "pending_payment")
+        run()
+        assert w.ledger.order(cart).status == "pending_payment"
+        w.clock.advance(days=9)
+        w.sb.store.set_status(cart, "paid")
+        [outcome] = [o for o in run().outcomes if o.key == str(cart)]
+        assert outcome.action == Action.ISSUED
+
+
+def test_a_run_killed_as_the_check_records_a_completed_cart_loses_nothing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # Killed between the cart's work and its new status: the work is there, and the next run
+    # issues it (recorded "paid" first, no later check read it again: 12 days is past its 3).
+    from igest_sync.runs.invoicing import gapcheck
+
+    with world(tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"seed": False}) as w:
+
+        def run():
+            return InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall()).run()
+
+        cart = w.sb.store.add_order(
+            lines=LINE, status="abandoned", created_at=NOW - timedelta(days=12)
+        )
+        w.sb.store.add_order(lines=LINE, status="paid")
+        run()
+        w.sb.store.set_status(cart, "paid")
+        w.clock.advance(hours=25)
+
+        class Killed(BaseException):
+            pass
+
+        def killed(*args, **kwargs):
+            raise Killed
+
+        with monkeypatch.context() as patch:
+            patch.setattr(gapcheck, "record_order", killed)
+            with pytest.raises(Killed):
+                run()
+        issued = []
+        for _ in range(2):
+            w.clock.advance(minutes=10)
+            issued += [o.action for o in run().outcomes if o.key == str(cart)]
+        assert issued == [Action.ISSUED]

@@ -329,8 +329,10 @@ class CancelledOrders:
                         # Paid after its cancellation: invoiced by the next run like any newly
                         # paid order, its work recorded before its status (a kill in between
                         # keeps the work; recorded "paid" first, no later run looked again).
+                        # Unverified: looked up first (a state file put back may not know an
+                        # invoice that exists).
                         reference = external_reference(self.store, order.id)
-                        self.ledger.ensure_work(order.id, Kind.INVOICE, reference)
+                        self.ledger.ensure_work(order.id, Kind.INVOICE, reference, unverified=True)
                     record_order(self.ledger, order)
                 except NotFound:
                     record = self.ledger.order(order_id)

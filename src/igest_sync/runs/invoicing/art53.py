@@ -12,7 +12,7 @@ the documents).
 - An order whose document would take the year past 18,750 EUR is refused, never issued as M10:
   VAT is due from that very document. The refusal names the keys to change. So is every
   exempt document of a year after one that passed 15,000 EUR (the exemption ended on
-  1 January); a closed year's turnover is listed once and kept.
+  1 January); a closed year's turnover is listed each day of January, then kept.
 
 **Cost.** The year's documents are listed once a week; in between, the sum up to the day
 before yesterday (days that are closed) is kept in the ledger's meta (``art53_turnover:<year>``)

@@ -5,7 +5,8 @@ with the store's history:
 
 - new orders, after the checkpoint (the highest order id seen; a first run or a ``--since``
   backfill lists the orders created since the start date instead);
-- open orders (waiting for payment when last seen) that are no longer waiting;
+- open orders (waiting for payment when last seen, or abandoned in the last days: a customer
+  may complete the checkout later) that are no longer so;
 - unfinished work: a crash interrupted it, or it failed for a reason that may pass by itself.
 
 Outside a dry run, every order seen is recorded in the ledger and an order to invoice is recorded
@@ -55,7 +56,7 @@ BULK_REREAD = 5
 # customer completes it from a recovery email). Those created this recently are followed by
 # every run (one listing of the abandoned orders of those days, when the ledger holds some);
 # older ones by the daily gap check (runs/invoicing/gapcheck.py), back to MOST_DAYS.
-FOLLOW_ABANDONED = timedelta(days=3)
+FOLLOW_ABANDONED = timedelta(days=7)
 
 # Jumpseller's order statuses (status_enum) that discovery tells apart.
 
@@ -200,12 +201,13 @@ class Discovery:
             changed += [r for r in waiting if r.order_id not in still]
         abandoned = self.ledger.recent_orders(OrderStatus.ABANDONED, self.now - FOLLOW_ABANDONED)
         if abandoned:
-            # The store's days may begin before Lisbon's: one more day, never one too few.
+            # The store's days need not be Lisbon's: a day more at each end, never one too few
+            # (a cart the listing misses is only read again, one GET).
             first = self.today - FOLLOW_ABANDONED - timedelta(days=1)
             still = {
                 o.id
                 for o in self.jumpseller.orders_created_between(
-                    first, self.today, status=OrderStatus.ABANDONED
+                    first, self.today + timedelta(days=1), status=OrderStatus.ABANDONED
                 )
             }
             changed += [r for r in abandoned if r.order_id not in still]
@@ -226,7 +228,7 @@ class Discovery:
                         paid_at=None,
                         total=record.total,
                         customer=record.customer,
-                        note="deleted in Jumpseller while waiting for payment",
+                        note=f"deleted in Jumpseller while {status_words(record.status)}",
                     )
             except ApiError as exc:
                 # Still recorded as it was: the next run looks again.

@@ -7,9 +7,10 @@ sweep run it alike, whichever comes first), an ``invoice`` run reads back what s
 
 1. Jumpseller's paid orders created over the recent days (``GET /orders.json`` with
    ``status_filters[]=paid`` and a custom date range: one request per 100 orders) — the last
-   ``DAYS`` days, or back to the previous check if that is longer ago, or to the oldest
-   abandoned checkout the ledger holds (one its customer may still complete), at most
-   ``MOST_DAYS``;
+   ``DAYS`` days, or back to the previous check if that is longer ago, at most ``MOST_DAYS``;
+   and back to the oldest checkout the ledger holds as abandoned within ``MOST_DAYS``, for the
+   carts only: one its customer completed later is a sale, recorded as work the next run
+   issues (no gap: not a failure, not an alert);
 2. iGEST's documents dated since the same day (``GET /documents?date_from=``: one request per
    100 documents), only when step 1 found an order to check.
 
@@ -24,7 +25,9 @@ whose document iGEST does not list is a notice (``reconcile`` compares the two i
 
 Cost on the day it runs: ``ceil(paid orders of the window / 100)`` Jumpseller requests and
 ``ceil(documents of the window / 100)`` iGEST requests: 2 + 2 on a store of 90 orders a day.
-On the other days, nothing.
+A ledger holding checkouts abandoned in the last month reads the paid orders back to the
+oldest (up to 28 Jumpseller requests on that store; iGEST's side stays the same). On the other
+days, nothing.
 """
 
 from __future__ import annotations
@@ -103,15 +106,16 @@ class GapCheck:
         days = DAYS
         if last is not None:
             days = max(days, (self.today - lisbon_date(datetime.fromisoformat(last))).days + 1)
-        # An abandoned checkout completed days later keeps its id, behind the checkpoint; the
-        # runs follow those of the last days only (discover.FOLLOW_ABANDONED): the check reads
-        # back to the oldest one the ledger holds, within MOST_DAYS.
+        return self.today - timedelta(days=min(days, MOST_DAYS))
+
+    def carts_from(self) -> date | None:
+        """The creation day of the oldest checkout the ledger holds as abandoned, within
+        ``MOST_DAYS``: its customer may complete it (a recovery email) and pay the same order,
+        behind the checkpoint, after the days the runs follow (``discover.FOLLOW_ABANDONED``)."""
         month = self.now - timedelta(days=MOST_DAYS)
         carts = self.ledger.recent_orders(OrderStatus.ABANDONED, month)
         created = [datetime.fromisoformat(c.created_at) for c in carts if c.created_at]
-        if created:
-            days = max(days, (self.today - lisbon_date(min(created))).days + 1)
-        return self.today - timedelta(days=min(days, MOST_DAYS))
+        return lisbon_date(min(created)) if created else None
 
     def run(self, outcomes: list[DocumentOutcome], notices: list[str]) -> GapReport:
         """Read back, record each gap as failed work, and say so in the run's report.
@@ -122,14 +126,21 @@ class GapCheck:
         report = GapReport(self.first_day())
         checkpoint = self.ledger.checkpoint or 0
         start = self.settings.start_date
+        carts = self.carts_from()
         suspects = []
         for order in self.jumpseller.orders_created_between(
-            report.first, self.today + timedelta(days=1), status=OrderStatus.PAID
+            min(report.first, carts or report.first),
+            self.today + timedelta(days=1),
+            status=OrderStatus.PAID,
         ):
             report.orders_read += 1
             paid_at = order.completed_at
             if order.status != OrderStatus.PAID or order.id > checkpoint:
                 continue  # not paid, or not listed yet: the next run's listing takes it
+            if self._completed_later(order):
+                continue  # a sale like any other, found: the next run issues it
+            if order.created_at is not None and lisbon_date(order.created_at) < report.first:
+                continue  # read for the carts only
             if paid_at is not None and (
                 self.now - paid_at < GRACE or (start and lisbon_date(paid_at) < start)
             ):
@@ -175,6 +186,26 @@ class GapCheck:
         )
         return report
 
+    def _completed_later(self, order: Order) -> bool:
+        """A paid order the ledger holds as an abandoned checkout (or waiting for payment) that
+        its customer completed after the days the runs follow: no gap but a sale, recorded as
+        work (looked up in iGEST first) that the next run issues, then as paid."""
+        record = self.ledger.order(order.id)
+        waiting = (OrderStatus.ABANDONED, OrderStatus.PENDING_PAYMENT)
+        if record is None or record.status not in waiting:
+            return False
+        paid = order.completed_at
+        start = self.settings.start_date
+        if source_skip_reason(order, self.settings) is None and not (
+            start and paid is not None and lisbon_date(paid) < start
+        ):
+            # The work before the status: a kill in between leaves the work.
+            reference = external_reference(self.store, order.id)
+            self.ledger.ensure_work(order.id, Kind.INVOICE, reference, unverified=True)
+            log.info("Order %s (%s) is paid now: the next run issues it", order.id, record.status)
+        record_order(self.ledger, order)
+        return True
+
     def _record_gap(
         self, order: Order, reference: str, outcomes: list[DocumentOutcome], notices: list[str]
     ) -> None:
@@ -183,11 +214,12 @@ class GapCheck:
             f"paid on {paid} but no document was found in iGEST or the ledger (daily gap "
             "check): the next run issues it, after looking it up in iGEST"
         )
-        record_order(self.ledger, order)
         # Unverified: iGEST is asked by reference before anything is sent, so a document this
-        # check could not see is adopted, never issued twice.
+        # check could not see is adopted, never issued twice. The work before the status: a
+        # kill in between leaves the work (the status first, no later check read it again).
         self.ledger.ensure_work(order.id, Kind.INVOICE, reference, unverified=True)
         self.ledger.fail(order.id, Kind.INVOICE, reason, transient=True)
+        record_order(self.ledger, order)
         self.ledger.set_meta(f"{FOUND}{order.id}", self.now.isoformat(timespec="seconds"))
         # Retried by the next run (transient in the ledger), but shown at once: unlike a lost
         # answer, a sale that went unnoticed is a person's business the day it is found.

@@ -16,7 +16,7 @@ late or out-of-order delivery does the right thing:
 A hint is deleted only once the order's outcome is in the ledger. A failure that passes by
 itself (Jumpseller could not be read, iGEST's answer to a draft or a finalize was lost, a 502,
 VIES did not answer) keeps the hint and tries again within seconds: ``RETRY_FIRST`` (2 s), then
-twice as long each time up to ``RETRY_LONGEST``, ``MAX_ATTEMPTS`` times in all (about 4
+twice as long each time up to ``RETRY_LONGEST``, ``MAX_ATTEMPTS`` times in all (about 3
 minutes), never waiting for the sweep. The retry goes through the issuer's exactly-once path,
 which looks the reference up in iGEST before it writes (a draft iGEST kept is finalized, a
 final document adopted). After the last attempt the hint is dropped with a log line and the
