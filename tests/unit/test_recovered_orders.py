@@ -145,3 +145,26 @@ def test_a_run_killed_as_the_check_records_a_completed_cart_loses_nothing(
             w.clock.advance(minutes=10)
             issued += [o.action for o in run().outcomes if o.key == str(cart)]
         assert issued == [Action.ISSUED]
+
+
+def test_an_order_paid_again_after_its_invoice_was_credited_is_pointed_out(tmp_path: Path) -> None:
+    # Paid, invoiced, refunded (cancelled: credited in full), then paid again: one order has one
+    # invoice, so the sale is a person's to invoice, and they are told (it was silent).
+    with world(tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"seed": False}) as w:
+
+        def run():
+            return InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall()).run()
+
+        sale = w.sb.store.add_order(lines=LINE, status="paid")
+        assert run().count(Action.ISSUED) == 1
+        w.sb.store.cancel_order(sale)
+        w.clock.advance(minutes=10)
+        run()  # the credit note
+        assert w.ledger.credited_in_full(sale)
+        w.sb.store.set_status(sale, "paid")
+        told = []
+        for _ in range(3):
+            w.clock.advance(minutes=10)
+            told += [n for n in run().notices if f"Order {sale}: paid again" in n]
+        assert len(told) == 1
+        assert len(w.sb.igest.final_documents_by_reference()) == 2  # the invoice and its NC

@@ -110,6 +110,12 @@ def test_a_cancelled_invoiced_order_of_any_age_is_credited_once(ledger):
     assert work(ledger, js, ig, cfg).report.outcomes == []
     notes = [d for d in ig.finals() if d.type == DocumentType.NC]
     assert len(notes) == 1 and notes[0].gross_total == paid_order(13, "24.60").total
+    # Paid again after the refund: one order has one invoice; a person is told.
+    js.add(replace(js.orders[13], status="paid"))
+    hint(ledger, 13, "order_paid")
+    again = work(ledger, js, ig, cfg)
+    assert again.report.outcomes == []
+    assert [n for n in again.report.notices if "Order 13: paid again" in n]
 
 
 def test_a_partial_credit_killed_then_the_cancellation_webhook_credits_both_at_once(ledger):

@@ -148,6 +148,18 @@ class DocumentsStore(Store):
         issue): the credit pass stops looking it up."""
         self.set_meta(f"fully_credited:{order_id}", self._now())
 
+    def credited_in_full(self, order_id: int) -> bool:
+        """The order's final invoice is covered by final credit notes (a whole one, partial ones
+        adding up to it, or found so in iGEST)."""
+        docs = [d for d in self.documents_for(order_id) if d.status == DocumentStatus.FINAL]
+        invoices = [d for d in docs if d.kind == Kind.INVOICE]
+        if not invoices:
+            return False
+        if self.get_meta(f"fully_credited:{order_id}"):
+            return True
+        credited = sum((d.gross_total for d in docs if d.kind == Kind.CREDIT), Decimal(0))
+        return credited >= sum((d.gross_total for d in invoices), Decimal(0))
+
     def invoiced_without_credit(self, *, cancelled: bool = False) -> dict[int, DocumentRecord]:
         """Final invoices that the final credit notes this ledger knows do not cover in full
         (none, or partial ones adding up to less than the invoice), by order id.

@@ -76,6 +76,14 @@ from igest_sync.timeutil import LISBON, lisbon_date
 # ``credit`` do not import each other (``Credits`` builds the pass, the pass calls back).
 Remainder = Callable[[int], DocumentOutcome | None]
 
+# An order paid again after its invoice was credited in full (a refund undone): one order has
+# one invoice (its reference), so this sale is a person's to invoice.
+PAID_AGAIN = (
+    "Order {order}: paid again after its invoice was credited in full (a refund undone?); "
+    "igest-sync issues one invoice per order, so issue this sale's invoice by hand in iGEST "
+    "(with the order's number in its notes)"
+)
+
 PAGE = 100  # Jumpseller's largest page
 # A range expected to hold fewer cancelled orders than this is listed whole when its count is
 # off, rather than split again (listing it costs one or two pages, splitting two counts).
@@ -139,6 +147,7 @@ class CancelledOrders:
         self._days: list[date] = []  # the ledger's cancelled orders' creation days, sorted
         self._by_day: dict[date, set[int]] = {}
         self._reread = 0
+        self._notices: list[str] = []  # for a person, met while reading orders again
 
     def credit_cancelled(self, report: InvoiceReport) -> None:
         """Credit what is left of invoiced orders since cancelled (or point them out), and
@@ -162,6 +171,7 @@ class CancelledOrders:
             }
         for order_id in sorted(invoiced):
             self._one(order_id, invoiced[order_id], report.outcomes, report.notices)
+        report.notices += self._notices
 
     def credit_cancelled_order(
         self, order_id: int, outcomes: list[DocumentOutcome], notices: list[str]
@@ -325,6 +335,8 @@ class CancelledOrders:
                 self.requests += 1
                 try:
                     order = self.jumpseller.order(order_id)
+                    if order.status == OrderStatus.PAID and self.ledger.credited_in_full(order.id):
+                        self._notices.append(PAID_AGAIN.format(order=order.id))
                     if self._newly_due(order):
                         # Paid after its cancellation: invoiced by the next run like any newly
                         # paid order, its work recorded before its status (a kill in between
