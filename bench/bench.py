@@ -6,7 +6,8 @@
 
 Scenarios: backlog (invoice a backlog of paid orders), quiet (a cron run with nothing new),
 catalogue (sync-stock and sync-products on a large catalogue), startup (--help, status on a large
-ledger), trickle and burst (serve: payment to document through webhooks, realtime.py). Prints one
+ledger), trickle and burst (serve: payment to document through webhooks, realtime.py), credit
+(planning a partial credit note of a 150-line net invoice, credit_plan.py). Prints one
 table, then where each run's wall time went. See bench/README.md. Exit 0 when every run completed
 (targets missed are marked MISS; --strict makes them exit 1), 1 when a CLI run failed or timed out.
 """
@@ -24,12 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from credit_plan import SCENARIOS as PLANNING
 from harness import set_server_nagle
 from realtime import SCENARIOS as REALTIME
 from scenarios import SCENARIOS as BATCH
 from scenarios import Options, ScenarioResult
 
-SCENARIOS = {**BATCH, **REALTIME}
+SCENARIOS = {**BATCH, **REALTIME, **PLANNING}
 
 HEADER = ("Scenario", "Measure", "Value", "Target", "Result")
 QUICK = dict(
@@ -44,6 +46,7 @@ QUICK = dict(
     trickle_minutes=0.5,
     burst_orders=60,
     burst_seconds=2.0,
+    credit_repeats=3,
 )
 
 
@@ -96,9 +99,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--burst-orders", type=int, help="Burst: orders paid at once (300).")
     p.add_argument("--burst-seconds", type=float, help="Burst: seconds they are paid within (10).")
     p.add_argument(
+        "--credit-lines", type=int, help="Credit: lines of the net invoice partly credited (150)."
+    )
+    p.add_argument(
         "--repeats",
         type=int,
-        help="Quiet and start-up: times each run is repeated for its median (5; 3 with --quick).",
+        help="Quiet, start-up and credit: times each run is repeated for its median "
+        "(5; 3 with --quick).",
     )
     p.add_argument("--seed", type=int, default=7, help="Data generator seed (7).")
     p.add_argument(
@@ -145,12 +152,13 @@ def options_from(args: argparse.Namespace) -> Options:
         "trickle_minutes",
         "burst_orders",
         "burst_seconds",
+        "credit_lines",
     ):
         value = getattr(args, key)
         if value is not None:
             setattr(options, key, value)
     if args.repeats is not None:
-        options.quiet_repeats = options.startup_repeats = args.repeats
+        options.quiet_repeats = options.startup_repeats = options.credit_repeats = args.repeats
     return options
 
 

@@ -44,6 +44,8 @@ class Options:
     trickle_minutes: float = 2.0  # realtime.py: one order paid per second for this long
     burst_orders: int = 300
     burst_seconds: float = 10.0
+    credit_lines: int = 150  # credit_plan.py: lines of the net invoice partly credited
+    credit_repeats: int = 5
 
 
 @dataclass
