@@ -49,10 +49,11 @@ warning naming the rate and the difference, and the NCs differ from the invoice 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import OrderRejected
@@ -73,6 +74,8 @@ from igest_sync.models import Customer, DocumentDraft, DocumentLine, IssuedDocum
 # How far (in cents) the NC that finishes a rate may move one line's net value so that the
 # rate's gross adds up; VAT rounding differs by a cent or two per document, never more.
 _MAX_CENTS = 5
+# The cents it tries, nearest first: -0.01, 0.01, -0.02, 0.02 ...
+_STEPS = tuple(sign * cents * CENT for cents in range(1, _MAX_CENTS + 1) for sign in (-1, 1))
 
 
 class CreditRefused(OrderRejected):
@@ -262,7 +265,7 @@ class _Ref:
     """The original's lines of one reference, and what the NCs credited of it."""
 
     reference: str
-    lines: list[DocumentLine]
+    lines: tuple[DocumentLine, ...]
     inclusive: bool = True  # the original's price basis (of ``invoiced_amount``)
     already: Decimal = ZERO
     already_amount: Decimal = ZERO  # in the original's basis
@@ -279,15 +282,17 @@ class _Ref:
         """Whether iGEST limits what NCs credit of it by value (the shipping, services)."""
         return self.shipping or all(line.is_service for line in self.lines)
 
-    @property
+    # The lines never change once ``_refs`` has gathered them: their totals are counted once
+    # (the planner asks for them in every check of what is left of a reference).
+    @cached_property
     def invoiced(self) -> Decimal:
         return sum((line.quantity for line in self.lines), ZERO)
 
-    @property
+    @cached_property
     def invoiced_amount(self) -> Decimal:
         return sum((line_value(line) for line in self.lines), ZERO)
 
-    @property
+    @cached_property
     def invoiced_gross(self) -> Decimal:
         return sum((_gross(line, self.inclusive) for line in self.lines), ZERO)
 
@@ -398,9 +403,10 @@ def price_mode(document: IssuedDocument) -> bool | None:
 
 def _refs(original: IssuedDocument, credits: Sequence[IssuedDocument]) -> dict[str, _Ref]:
     inclusive = price_mode(original) is not False
-    refs: dict[str, _Ref] = {}
+    lines: dict[str, list[DocumentLine]] = {}
     for line in original.lines:
-        refs.setdefault(line.reference, _Ref(line.reference, [], inclusive)).lines.append(line)
+        lines.setdefault(line.reference, []).append(line)
+    refs = {r: _Ref(r, tuple(own), inclusive) for r, own in lines.items()}
     for nc in credits:
         nc_inclusive = price_mode(nc)
         nc_inclusive = inclusive if nc_inclusive is None else nc_inclusive
@@ -568,6 +574,8 @@ def plan_credit(
     # The summary stays in the original's basis even when this NC switched to inclusive prices.
     basis = lines if closed.prices_include_vat != inclusive else closed.lines
     net, vat, gross, breakdown = document_totals(closed.lines, closed.prices_include_vat)
+    at = _positions(basis)
+    now = {r: [basis[i] for i in at.get(r, ())] for r in refs}
     summary = tuple(
         CreditLine(
             reference=ref.reference,
@@ -575,10 +583,10 @@ def plan_credit(
             shipping=ref.shipping,
             invoiced=ref.invoiced,
             already=ref.already,
-            now=sum((ln.quantity for ln in basis if ln.reference == ref.reference), ZERO),
+            now=sum((ln.quantity for ln in now[ref.reference]), ZERO),
             invoiced_amount=ref.invoiced_amount,
             already_amount=ref.already_amount,
-            now_amount=sum((line_value(ln) for ln in basis if ln.reference == ref.reference), ZERO),
+            now_amount=sum((line_value(ln) for ln in now[ref.reference]), ZERO),
             credited_by=ref.numbers,
         )
         for ref in refs.values()
@@ -647,7 +655,8 @@ def _close_groups(
     ahead = {group for group, aim in aims.items() if aim.rest}
 
     net, net_failed = _fit_groups(list(lines), aims, refs, False)
-    net_fits = all(_fits(refs, net, i, line_value(net[i]), False) for i in _lasts(net))
+    at = _positions(net)
+    net_fits = all(_fits(refs, net, at, i, line_value(net[i]), False) for i in _lasts(net))
     if net_fits and not net_failed:
         return _Closed(tuple(net), False)
     inclusive: list[DocumentLine] | None
@@ -718,40 +727,76 @@ class _Aim:
     rest: tuple[_Ref, ...]
     exact: bool  # leave exactly what ``rest`` will carry (else: no more than it can)
 
-    def short(
-        self, group: tuple[str, Decimal], lines: Sequence[DocumentLine], inclusive: bool
-    ) -> Decimal:
-        """How much more gross the NC's ``lines`` must carry at ``group`` (negative: less)."""
-        base = sum((line_value(ln) for ln in lines if _group(ln) == group), ZERO)
-        gross = base if inclusive else _net_to_gross(base, group[1])
-        worth = sum((_worth(ref, lines, inclusive) for ref in self.rest), ZERO)
-        return self.left - gross - worth
-
     def met(self, short: Decimal) -> bool:
         return short == 0 or (short < 0 and not self.exact)
 
 
-def _worth(ref: _Ref, lines: Sequence[DocumentLine], inclusive: bool) -> Decimal:
-    """What the NCs after one crediting ``lines`` can still credit of ``ref`` with VAT, line by
-    line: all that is left of it with VAT for goods (a later NC may fit them up to it), and
-    for what iGEST credits by value the most that a line within what is left of its value
-    carries, as the NC that credits it will."""
-    own = [ln for ln in lines if ln.reference == ref.reference]
-    gross = (
-        ref.invoiced_gross - ref.already_gross - sum((_gross(ln, inclusive) for ln in own), ZERO)
-    )
+class _Shortfall:
+    """How much more gross an NC's ``lines`` must carry at ``group`` to meet ``aim``
+    (negative: less), and how much with one line at another value. The group's base and each
+    reference's worth are counted once; a trial counts again only the changed line's reference
+    (counting every reference's worth, each from all the lines, for each trial took seconds on
+    an NC of 150 lines)."""
+
+    def __init__(
+        self,
+        group: tuple[str, Decimal],
+        aim: _Aim,
+        lines: Sequence[DocumentLine],
+        values: Sequence[Decimal],
+        at: dict[str, list[int]],
+        inclusive: bool,
+    ) -> None:
+        self.group, self.aim, self.inclusive = group, aim, inclusive
+        self.lines, self.values, self.at = lines, values, at
+        self.base = sum((v for ln, v in zip(lines, values) if _group(ln) == group), ZERO)
+        self.rest = {ref.reference: ref for ref in aim.rest}
+        self.worth = {
+            ref.reference: _worth(
+                ref, [(lines[i], values[i]) for i in at.get(ref.reference, ())], inclusive
+            )
+            for ref in aim.rest
+        }
+        self.total = sum(self.worth.values(), ZERO)
+        self.short = self._short(self.base, self.total)
+
+    def _short(self, base: Decimal, worth: Decimal) -> Decimal:
+        gross = base if self.inclusive else _net_to_gross(base, self.group[1])
+        return self.aim.left - gross - worth
+
+    def trial(self, index: int, value: Decimal) -> Decimal:
+        """The shortfall with ``lines[index]`` worth ``value``."""
+        line = self.lines[index]
+        base = self.base
+        if _group(line) == self.group:
+            base += value - self.values[index]
+        worth = self.total
+        ref = self.rest.get(line.reference)
+        if ref is not None:
+            own = [
+                (self.lines[i], value if i == index else self.values[i])
+                for i in self.at[line.reference]
+            ]
+            worth += _worth(ref, own, self.inclusive) - self.worth[line.reference]
+        return self._short(base, worth)
+
+
+def _worth(ref: _Ref, own: Sequence[tuple[DocumentLine, Decimal]], inclusive: bool) -> Decimal:
+    """What the NCs after one crediting ``own`` (its lines of ``ref``, each with its value)
+    can still credit of ``ref`` with VAT, line by line: all that is left of it with VAT for
+    goods (a later NC may fit them up to it), and for what iGEST credits by value the most that
+    a line within what is left of its value carries, as the NC that credits it will."""
+    gross = ref.invoiced_gross - ref.already_gross
+    gross -= sum((_gross(ln, inclusive, value) for ln, value in own), ZERO)
     if not ref.by_value:
         return max(gross, ZERO)
-    amount = sum((_in_basis(line_value(ln), ln, inclusive, ref.inclusive) for ln in own), ZERO)
-    after = replace(
-        ref,
-        already_amount=ref.already_amount + amount,
-        already_gross=ref.invoiced_gross - gross,
-    )
+    amount = sum((_in_basis(value, ln, inclusive, ref.inclusive) for ln, value in own), ZERO)
+    left = ref.invoiced_amount - ref.already_amount - amount
     line = ref.lines[-1]
-    left = after.invoiced_amount - after.already_amount
-    value = _largest_within(after, [], line, left, ref.inclusive, by_amount=True) or ZERO
-    return _gross(line, ref.inclusive, value)
+    # ``_within`` for that line alone once ``own`` is credited: within what is left of the
+    # reference's value, and of its value with VAT, line by line.
+    value = _largest(left, lambda v: 0 <= v <= left and _gross(line, ref.inclusive, v) <= gross)
+    return _gross(line, ref.inclusive, value or ZERO)
 
 
 def _fit_groups(
@@ -764,30 +809,32 @@ def _fit_groups(
     the largest that can take them while staying within what is left of it; and, per group
     that no line could bring to its aim, how far it is from it."""
     out = list(lines)
+    values = [line_value(ln) for ln in out]
+    at = _positions(out)
     failed: dict[tuple[str, Decimal], Decimal] = {}
     for group, aim in aims.items():
-        short = aim.short(group, out, inclusive)
+        shortfall = _Shortfall(group, aim, out, values, at, inclusive)
+        short = shortfall.short
         if aim.met(short):
             continue
         candidates = sorted(
             (i for i in _lasts(out) if _group(out[i]) == group),
-            key=lambda i: line_value(out[i]),
+            key=lambda i: values[i],
             reverse=True,
         )
-        if inclusive:  # the gross is the sum of the lines: one step reaches the aim
-            steps = [short]
-        else:
-            steps = [step * CENT for step in sorted(range(-_MAX_CENTS, _MAX_CENTS + 1), key=abs)]
+        # VAT-inclusive, the gross is the sum of the lines: one step reaches the aim.
+        steps = [short] if inclusive else _STEPS
         fitted = None
         for step in steps:
             for i in candidates:
-                value = line_value(out[i]) + step
-                if not step or not _fits(refs, out, i, value, inclusive):
+                value = values[i] + step
+                if not _fits(refs, out, at, i, value, inclusive):
                     continue
-                line = _fit(out[i], value)
-                trial = out[:i] + [line] + out[i + 1 :] if line is not None else out
-                if line is not None and aim.met(aim.short(group, trial, inclusive)):
-                    fitted, out = line, trial
+                if not aim.met(shortfall.trial(i, value)):
+                    continue
+                fitted = _fit(out[i], value)  # None: no price gives that value
+                if fitted is not None:
+                    out[i], values[i] = fitted, value
                     break
             if fitted is not None:
                 break
@@ -801,17 +848,27 @@ def _lasts(lines: Sequence[DocumentLine]) -> list[int]:
     return list({ln.reference: i for i, ln in enumerate(lines)}.values())
 
 
+def _positions(lines: Sequence[DocumentLine]) -> dict[str, list[int]]:
+    """Reference -> the indices of its lines in ``lines``."""
+    at: dict[str, list[int]] = {}
+    for i, ln in enumerate(lines):
+        at.setdefault(ln.reference, []).append(i)
+    return at
+
+
 def _fits(
     refs: dict[str, _Ref],
     lines: Sequence[DocumentLine],
+    at: dict[str, list[int]],
     index: int,
     value: Decimal,
     inclusive: bool,
 ) -> bool:
-    """Whether ``lines[index]`` at ``value`` keeps its reference within what is left of it."""
+    """Whether ``lines[index]`` at ``value`` keeps its reference within what is left of it
+    (``at``: ``_positions(lines)``)."""
     line = lines[index]
     ref = refs[line.reference]
-    others = [ln for i, ln in enumerate(lines) if i != index and ln.reference == line.reference]
+    others = [lines[i] for i in at[line.reference] if i != index]
     return _within(ref, others, line, value, inclusive, by_amount=_by_value(ref, line))
 
 
@@ -841,29 +898,20 @@ def _within(
     return amount <= ref.invoiced_amount
 
 
-def _largest_within(
-    ref: _Ref,
-    others: Sequence[DocumentLine],
-    line: DocumentLine,
-    upper: Decimal,
-    inclusive: bool,
-    *,
-    by_amount: bool = True,
-) -> Decimal | None:
-    """The largest value, to the cent and at most ``upper``, at which an NC crediting
-    ``others`` and ``line`` keeps ``ref`` within what is left of it (``_within``); None when
-    not even 0.00 does. ``_within`` only grows stricter as the value grows, so this bisects
+def _largest(upper: Decimal, allowed: Callable[[Decimal], bool]) -> Decimal | None:
+    """The largest value, to the cent and at most ``upper``, that is ``allowed``; None when
+    not even 0.00 is. What is allowed only grows stricter as the value grows, so this bisects
     over cents: a few dozen checks whatever the amount, where stepping down a cent at a time
     took seconds on a large line that earlier NCs had already credited beyond its value."""
     upper = upper.quantize(CENT)
-    if _within(ref, others, line, upper, inclusive, by_amount=by_amount):
+    if allowed(upper):
         return upper
     low, high = 0, int(upper / CENT)  # low is allowed, high is not
-    if not _within(ref, others, line, ZERO, inclusive, by_amount=by_amount):
+    if not allowed(ZERO):
         return None
     while high - low > 1:
         middle = (low + high) // 2
-        if _within(ref, others, line, middle * CENT, inclusive, by_amount=by_amount):
+        if allowed(middle * CENT):
             low = middle
         else:
             high = middle
@@ -889,7 +937,7 @@ def _allowed(
     made by hand in iGEST at a higher price): crediting these units for what happens to be
     left, down to 0.00, would hide it. A person decides, as when what is left is negative."""
     upper = line_value(line) if upper is None else upper
-    value = _largest_within(ref, others, line, upper, inclusive, by_amount=by_amount)
+    value = _largest(upper, lambda v: _within(ref, others, line, v, inclusive, by_amount=by_amount))
     slack = CENT * (_MAX_CENTS + (_MAX_CENTS + 2) * ref.credited_lines)
     if value is None or upper - value > slack:
         raise CreditRefused(
@@ -936,12 +984,13 @@ def _as_inclusive(
         unit_price = unit_price_for(value, line.quantity)
         return _priced(replace(line, unit_price=unit_price, discount_percent=ZERO), value)
 
-    lasts = _lasts(lines)
-    out = [ln if i in lasts else inclusive(ln, _gross(ln, False)) for i, ln in enumerate(lines)]
+    at, lasts = _positions(lines), _lasts(lines)
+    last = set(lasts)
+    out = [ln if i in last else inclusive(ln, _gross(ln, False)) for i, ln in enumerate(lines)]
     for i in lasts:
         line = lines[i]
         ref = refs[line.reference]
-        others = [ln for j, ln in enumerate(out) if j != i and ln.reference == line.reference]
+        others = [out[j] for j in at[line.reference] if j != i]
         value = _allowed(
             order_id,
             ref,
