@@ -279,8 +279,11 @@ class _Ref:
 
     @property
     def by_value(self) -> bool:
-        """Whether iGEST limits what NCs credit of it by value (the shipping, services)."""
-        return self.shipping or all(line.is_service for line in self.lines)
+        """Whether iGEST limits what NCs credit of every line of it by value (``_by_value``):
+        what later NCs can credit of it is counted so (``_worth``, ``_Aim.exact``). A reference
+        whose lines mix services and goods (iGEST holds one article per reference) is not,
+        though each of its lines is priced by its own kind (``_fits``, ``_as_inclusive``)."""
+        return all(_by_value(self, line) for line in self.lines)
 
     # The lines never change once ``_refs`` has gathered them: their totals are counted once
     # (the planner asks for them in every check of what is left of a reference).
