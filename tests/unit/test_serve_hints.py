@@ -337,3 +337,20 @@ def test_a_failure_that_lasts_backs_off_and_is_left_to_the_sweep_at_the_bound(le
     failed = ledger.work(41)
     assert failed.state == WorkState.FAILED and failed.transient
     assert len(ig.called("create_document")) == MAX_ATTEMPTS
+
+
+def test_a_return_credited_in_full_on_an_order_that_stays_paid_is_no_paid_again(ledger):
+    # A person's `credit --all` for a return: Jumpseller keeps the order paid. A later delivery
+    # (order_updated: shipped, a note) is no refund undone; "invoice it by hand" would be a
+    # wrong second invoice.
+    cfg = config()
+    js, ig = FakeJumpseller(orders=[paid_order(21)]), FakeIgest()
+    hint(ledger, 21)
+    work(ledger, js, ig, cfg)
+    credit_run(cfg, ledger, js, ig, now=NOW).credit(
+        21, CreditRequest(everything=True), "Devolução", confirm=lambda plan: True
+    )
+    assert ledger.credited_in_full(21)
+    hint(ledger, 21, "order_updated")
+    later = work(ledger, js, ig, cfg)
+    assert not [n for n in later.report.alert_notices if "paid again" in n]

@@ -149,16 +149,20 @@ class DocumentsStore(Store):
         self.set_meta(f"fully_credited:{order_id}", self._now())
 
     def credited_in_full(self, order_id: int) -> bool:
-        """The order's final invoice is covered by final credit notes (a whole one, partial ones
-        adding up to it, or found so in iGEST)."""
+        """The order's final invoice is covered, by the rule of ``invoiced_without_credit``: a
+        whole credit note issued, partial ones adding up to it, or found so in iGEST."""
         docs = [d for d in self.documents_for(order_id) if d.status == DocumentStatus.FINAL]
         invoices = [d for d in docs if d.kind == Kind.INVOICE]
         if not invoices:
             return False
         if self.get_meta(f"fully_credited:{order_id}"):
             return True
+        whole = self._rows(
+            "SELECT 1 FROM work WHERE order_id=? AND kind=? AND state=? AND request IS NULL",
+            (order_id, Kind.CREDIT, WorkState.FINAL),
+        )
         credited = sum((d.gross_total for d in docs if d.kind == Kind.CREDIT), Decimal(0))
-        return credited >= sum((d.gross_total for d in invoices), Decimal(0))
+        return bool(whole) or credited >= sum((d.gross_total for d in invoices), Decimal(0))
 
     def invoiced_without_credit(self, *, cancelled: bool = False) -> dict[int, DocumentRecord]:
         """Final invoices that the final credit notes this ledger knows do not cover in full

@@ -60,6 +60,15 @@ class MetaStore(Store):
                 "leaves it behind: delete that file if it was only the sandbox's).",
             )
 
+    def meta_with_prefix(self, prefix: str) -> dict[str, str]:
+        """The meta keys of one concern (``prefix`` and an id), with their values."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._rows(
+            "SELECT key, value FROM meta WHERE key LIKE ? ESCAPE '\\' ORDER BY key",
+            (escaped + "%",),
+        )
+        return {r["key"]: r["value"] for r in rows}
+
     def outage_since(self, service: str, now: datetime) -> datetime:
         """Since when no run has reached ``service`` (``now`` for the first run that met it)."""
         outages: dict[str, str] = json.loads(self.get_meta(UNREACHABLE_SINCE) or "{}")

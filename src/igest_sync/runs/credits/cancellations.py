@@ -77,12 +77,32 @@ from igest_sync.timeutil import LISBON, lisbon_date
 Remainder = Callable[[int], DocumentOutcome | None]
 
 # An order paid again after its invoice was credited in full (a refund undone): one order has
-# one invoice (its reference), so this sale is a person's to invoice.
+# one invoice (its reference), so this sale is a person's to invoice. Kept in meta (noted
+# before the order's new status, told by the next notices): a kill in between loses nothing.
 PAID_AGAIN = (
     "Order {order}: paid again after its invoice was credited in full (a refund undone?); "
     "igest-sync issues one invoice per order, so issue this sale's invoice by hand in iGEST "
     "(with the order's number in its notes)"
 )
+PAID_AGAIN_KEY = "paid_again:"  # meta: + order id; "" until told, then when
+
+
+def note_paid_again(ledger: Ledger, order_id: int) -> None:
+    """``order_id`` moved back to paid while its invoice is credited in full: to be told."""
+    if ledger.get_meta(f"{PAID_AGAIN_KEY}{order_id}") is None:
+        ledger.set_meta(f"{PAID_AGAIN_KEY}{order_id}", "")
+
+
+def paid_again_notices(ledger: Ledger) -> list[str]:
+    """The orders noted as paid again and not told yet: told now, once each (the notice and
+    its alert; the note stays, with the moment it was told)."""
+    notices = []
+    for key, value in ledger.meta_with_prefix(PAID_AGAIN_KEY).items():
+        if not value:
+            notices.append(PAID_AGAIN.format(order=key.removeprefix(PAID_AGAIN_KEY)))
+            ledger.set_meta(key, ledger.db.now().isoformat(timespec="seconds"))
+    return notices
+
 
 PAGE = 100  # Jumpseller's largest page
 # A range expected to hold fewer cancelled orders than this is listed whole when its count is
@@ -147,7 +167,6 @@ class CancelledOrders:
         self._days: list[date] = []  # the ledger's cancelled orders' creation days, sorted
         self._by_day: dict[date, set[int]] = {}
         self._reread = 0
-        self._notices: list[str] = []  # for a person, met while reading orders again
 
     def credit_cancelled(self, report: InvoiceReport) -> None:
         """Credit what is left of invoiced orders since cancelled (or point them out), and
@@ -171,7 +190,7 @@ class CancelledOrders:
             }
         for order_id in sorted(invoiced):
             self._one(order_id, invoiced[order_id], report.outcomes, report.notices)
-        report.notices += self._notices
+        report.notices += paid_again_notices(self.ledger)
 
     def credit_cancelled_order(
         self, order_id: int, outcomes: list[DocumentOutcome], notices: list[str]
@@ -336,7 +355,7 @@ class CancelledOrders:
                 try:
                     order = self.jumpseller.order(order_id)
                     if order.status == OrderStatus.PAID and self.ledger.credited_in_full(order.id):
-                        self._notices.append(PAID_AGAIN.format(order=order.id))
+                        note_paid_again(self.ledger, order.id)
                     if self._newly_due(order):
                         # Paid after its cancellation: invoiced by the next run like any newly
                         # paid order, its work recorded before its status (a kill in between

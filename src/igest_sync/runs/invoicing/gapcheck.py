@@ -26,7 +26,7 @@ whose document iGEST does not list is a notice (``reconcile`` compares the two i
 Cost on the day it runs: ``ceil(paid orders of the window / 100)`` Jumpseller requests and
 ``ceil(documents of the window / 100)`` iGEST requests: 2 + 2 on a store of 90 orders a day.
 A ledger holding checkouts abandoned in the last month reads the paid orders back to the
-oldest (up to 28 Jumpseller requests on that store; iGEST's side stays the same). On the other
+oldest (about 29 Jumpseller requests in all on that store; iGEST's side stays the same). On the other
 days, nothing.
 """
 
@@ -48,7 +48,7 @@ from igest_sync.models import (
 )
 from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
-from igest_sync.runs.invoicing.discover import record_order
+from igest_sync.runs.invoicing.discover import FOLLOW_ABANDONED, record_order
 from igest_sync.timeutil import lisbon_date
 
 log = logging.getLogger("igest_sync.invoice")
@@ -139,8 +139,8 @@ class GapCheck:
                 continue  # not paid, or not listed yet: the next run's listing takes it
             if self._completed_later(order):
                 continue  # a sale like any other, found: the next run issues it
-            if order.created_at is not None and lisbon_date(order.created_at) < report.first:
-                continue  # read for the carts only
+            if paid_at is not None and lisbon_date(paid_at) < report.first:
+                continue  # read for the carts only: paid before the days checked
             if paid_at is not None and (
                 self.now - paid_at < GRACE or (start and lisbon_date(paid_at) < start)
             ):
@@ -187,23 +187,30 @@ class GapCheck:
         return report
 
     def _completed_later(self, order: Order) -> bool:
-        """A paid order the ledger holds as an abandoned checkout (or waiting for payment) that
-        its customer completed after the days the runs follow: no gap but a sale, recorded as
-        work (looked up in iGEST first) that the next run issues, then as paid."""
+        """A paid order the ledger holds as a checkout abandoned before the days the runs follow
+        (``discover.FOLLOW_ABANDONED``), with no work: its customer completed it later. No gap
+        but a sale, recorded as work (looked up in iGEST first) that the next run issues, then
+        as paid. (One the runs follow, found paid here, is a gap: they should have seen it.)"""
         record = self.ledger.order(order.id)
-        waiting = (OrderStatus.ABANDONED, OrderStatus.PENDING_PAYMENT)
-        if record is None or record.status not in waiting:
+        if (
+            record is None
+            or record.status != OrderStatus.ABANDONED
+            or not record.created_at
+            or datetime.fromisoformat(record.created_at) >= self.now - FOLLOW_ABANDONED
+            or self.ledger.work(order.id) is not None
+        ):
             return False
         paid = order.completed_at
         start = self.settings.start_date
-        if source_skip_reason(order, self.settings) is None and not (
-            start and paid is not None and lisbon_date(paid) < start
-        ):
+        skip = source_skip_reason(order, self.settings)
+        if skip is None and not (start and paid is not None and lisbon_date(paid) < start):
             # The work before the status: a kill in between leaves the work.
             reference = external_reference(self.store, order.id)
             self.ledger.ensure_work(order.id, Kind.INVOICE, reference, unverified=True)
-            log.info("Order %s (%s) is paid now: the next run issues it", order.id, record.status)
-        record_order(self.ledger, order)
+            log.info(
+                "Order %s, an abandoned checkout, is paid now: the next run issues it", order.id
+            )
+        record_order(self.ledger, order, note=skip)
         return True
 
     def _record_gap(

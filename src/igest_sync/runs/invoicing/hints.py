@@ -36,7 +36,7 @@ from igest_sync.fiscal.intra_eu import source_skip_reason
 from igest_sync.models import Action, DocumentOutcome, Kind, Order, OrderStatus, WorkState
 from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
-from igest_sync.runs.credits.cancellations import PAID_AGAIN
+from igest_sync.runs.credits.cancellations import note_paid_again, paid_again_notices
 from igest_sync.runs.invoicing.discover import record_order
 from igest_sync.runs.invoicing.invoice import RunStopped
 from igest_sync.runs.invoicing.report import InvoiceReport
@@ -202,9 +202,12 @@ def _handle(
     floor = settings.start_date
     if order.status == OrderStatus.PAID:
         if work is not None and work.state == WorkState.FINAL:
-            if ledger.credited_in_full(order.id):  # paid again after its refund
-                notices.append(PAID_AGAIN.format(order=order.id))
+            prior = ledger.order(order.id)
+            moved_back = prior is not None and prior.status != OrderStatus.PAID
+            if moved_back and ledger.credited_in_full(order.id):  # a refund undone
+                note_paid_again(ledger, order.id)  # before the status: a kill loses nothing
             record_order(ledger, order)
+            notices += paid_again_notices(ledger)
             return False  # invoiced already (a repeated or late delivery): nothing to do
         skip = source_skip_reason(order, settings)
         if skip is not None:
