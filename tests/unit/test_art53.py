@@ -369,3 +369,16 @@ def test_a_closed_year_is_counted_again_each_day_of_january(tmp_path):
         refused = outcome(run(w), second)
         assert refused.action == Action.FAILED
         assert "turnover of 2026 was 15,000.01 EUR" in refused.detail
+
+
+def test_a_version_still_running_beside_this_one_reads_its_own_year_total(tmp_path):
+    # After an upgrade, an older serve not yet restarted keeps reading the bare number it wrote
+    # under its own key; this version keeps its listing and day under another (the JSON there
+    # made the older one fail: InvalidOperation, exit 70, every exempt order left uninvoiced).
+    with january_2027(tmp_path, datetime(2027, 1, 5, 10, 0, tzinfo=UTC)) as w:
+        w.ledger.set_meta("art53_year_total:2026", "14000.00")  # the older version's
+        by_hand(w, "16000.00", day="2026-06-01")
+        paid = order(w, "10.00")
+        refused = outcome(run(w), paid)
+        assert "turnover of 2026 was 16,000.00 EUR" in refused.detail  # listed, not the old key
+        assert w.ledger.get_meta("art53_year_total:2026") == "14000.00"  # left as it was

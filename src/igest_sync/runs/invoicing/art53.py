@@ -51,7 +51,11 @@ CEILING = Decimal("18750.00")  # past it (15,000 + 25 %): VAT is due at once
 SALES = (DocumentType.FT, DocumentType.FR, DocumentType.FS)
 CREDIT = DocumentType.NC
 CACHE_KEY = "art53_turnover:{year}"
-YEAR_KEY = "art53_year_total:{year}"  # a closed year's turnover (the exemption needs the last)
+# A closed year's turnover (the exemption needs the last) and the day it was listed. Not the
+# key of versions before the day was kept ("art53_year_total:<year>", a bare number, never
+# read again): one of those still running beside this one (a serve not yet restarted after an
+# upgrade) would fail on this JSON.
+YEAR_KEY = "art53_year_listed:{year}"
 SHARE_KEY = "art53_share_notice:{year}"
 OVER_KEY = "art53_over_15000:{year}"
 # The order that took the year past 18,750 EUR (refused as exempt): the exemption ended there,
@@ -184,14 +188,12 @@ def read_turnover(ledger: Ledger, igest: IgestApi, today: date, *, keep: bool = 
 def year_total(
     ledger: Ledger, igest: IgestApi, year: int, *, today: date, keep: bool = True
 ) -> Decimal:
-    """A closed year's turnover (``art53_year_total:<year>``: the total and the day it was
+    """A closed year's turnover (``art53_year_listed:<year>``: the total and the day it was
     listed). Documents dated in a closed year may still be issued in the first days of the
     next (an invoice is due within five working days; a till's sales entered late): listed
     again each day until February, then kept for good."""
     key = YEAR_KEY.format(year=year)
     known = json.loads(ledger.get_meta(key) or "{}")
-    if not isinstance(known, dict):  # a bare total, kept before the day was: listed again
-        known = {}
     on = date.fromisoformat(known["on"]) if "on" in known else None
     if on is not None and (on == today or on >= date(year + 1, 2, 1)):
         return Decimal(known["total"])
