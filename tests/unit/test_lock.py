@@ -268,3 +268,34 @@ def test_a_lock_held_for_long_says_for_how_long_and_what_it_may_be(tmp_path: Pat
     with pytest.raises(RunLocked) as caught, run_lock(state, try_lock=lambda fd: False):
         pass
     assert "held the lock" not in str(caught.value)
+
+
+def test_a_run_given_a_link_also_meets_an_older_versions_lock_beside_the_link(
+    tmp_path: Path,
+) -> None:
+    # Versions before the lock followed links locked next to the path given: one still running
+    # after an upgrade (serve, not yet restarted) holds "link.sqlite3.lock", not the file's.
+    import filelock
+
+    folder = tmp_path / "real"
+    folder.mkdir()
+    state = folder / "state.sqlite3"
+    state.write_bytes(b"")
+    link = tmp_path / "link.sqlite3"
+    link.symlink_to(state)
+    older = os.open(tmp_path / "link.sqlite3.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.write(older, b"\n4242 serve")
+        assert filelock.lock_descriptor(older, blocking=False)
+        with (
+            pytest.raises(RunLocked, match=r"older igest-sync \(pid 4242\)") as caught,
+            run_lock(link),
+        ):
+            pass
+        assert "Restart every igest-sync" in (caught.value.hint or "")
+        with run_lock(state):  # given the file itself: the file's lock only, as before
+            pass
+    finally:
+        os.close(older)
+    with run_lock(link):  # the older one gone: both taken
+        pass

@@ -68,6 +68,15 @@ def lock_path(state_path: Path) -> Path:
     return real.with_name(real.name + ".lock")
 
 
+def _link_lock_path(state_path: Path) -> Path | None:
+    """Where versions before the lock followed links put it, when ``state_path`` is a link:
+    next to the link. Held too, so that one of them still running beside this one (a serve not
+    yet restarted after an upgrade) and this one never both hold "the" lock."""
+    given = state_path.absolute()
+    beside = given.with_name(given.name + ".lock")
+    return beside if beside != lock_path(state_path) else None
+
+
 def waiting_path(state_path: Path) -> Path:
     """The file a run waiting for serve's lock keeps fresh."""
     real = state_path.resolve()
@@ -137,10 +146,38 @@ def run_lock(
         if waited:
             with contextlib.suppress(OSError):
                 waiting_path(state_path).unlink()
+        with _link_lock(state_path, try_lock, serve):
+            _write_pid(fd, SERVE_TAG if serve else "")
+            yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+@contextlib.contextmanager
+def _link_lock(state_path: Path, try_lock: TryLock, serve: bool) -> Iterator[None]:
+    """The lock next to the link as well (``_link_lock_path``), taken at once or RunLocked."""
+    beside = _link_lock_path(state_path)
+    if beside is None:
+        yield
+        return
+    try:
+        fd = os.open(beside, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+    except OSError:
+        yield  # a folder we may not write in: no older version writes its lock there either
+        return
+    try:
+        if not _try(fd, try_lock, state_path):
+            pid, _ = _holder(fd)
+            raise RunLocked(
+                f"An older igest-sync (pid {pid}) is using {state_path}; this one stops without "
+                "doing anything.",
+                hint="Restart every igest-sync (serve above all) after an upgrade, so that all "
+                "run the same version.",
+            )
         _write_pid(fd, SERVE_TAG if serve else "")
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        os.close(fd)
 
 
 def _try(fd: int, try_lock: TryLock, state_path: Path) -> bool:
