@@ -299,3 +299,23 @@ def test_a_run_given_a_link_also_meets_an_older_versions_lock_beside_the_link(
         os.close(older)
     with run_lock(link):  # the older one gone: both taken
         pass
+
+
+@pytest.mark.parametrize("how", ["a linked folder", "a '..' in the path"])
+def test_a_path_naming_the_state_file_in_other_words_takes_its_one_lock(
+    tmp_path: Path, how: str
+) -> None:
+    # Not a link to the file: the same lock file in other words. Taken twice, the run refused
+    # itself ("an older igest-sync is using ...") on every run.
+    folder = tmp_path / "real"
+    folder.mkdir()
+    if how == "a linked folder":
+        (tmp_path / "linked").symlink_to(folder)
+        given = tmp_path / "linked" / "state.sqlite3"
+    else:
+        (folder / "x").mkdir()
+        given = folder / "x" / ".." / "state.sqlite3"
+    with run_lock(given):
+        pass
+    with run_lock(folder / "state.sqlite3"), pytest.raises(RunLocked), run_lock(given):
+        pass

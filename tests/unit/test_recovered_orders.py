@@ -113,8 +113,8 @@ def test_a_cart_reopened_then_paid_days_later_is_invoiced_by_the_next_run(tmp_pa
 def test_a_run_killed_as_the_check_records_a_completed_cart_loses_nothing(
     tmp_path: Path, monkeypatch
 ) -> None:
-    # Killed between the cart's work and its new status: the work is there, and the next run
-    # issues it (recorded "paid" first, no later check read it again: 12 days is past its 3).
+    # Killed once the cart's new status is written: its work was written before, and the next
+    # run issues it (recorded "paid" first, no later check read it again: 12 days is past its 3).
     from igest_sync.runs.invoicing import gapcheck
 
     with world(tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"seed": False}) as w:

@@ -6,6 +6,10 @@ run never blocks the next one. The locking primitive is filelock's (flock on POS
 on Windows): a well-kept library rather than our own per-OS calls, and nothing POSIX-only is
 imported here.
 
+A state file given through a link is locked beside the file itself (where a run given the file
+meets it), and also beside the link, where versions before that put the lock: one of them
+still running after an upgrade and this one never both run.
+
 The holder writes its pid into the lock file so that the run it turns away can name it. On
 Windows the lock covers byte 0 and other processes cannot read that byte, so the pid is written
 after a leading newline, where a reader can still see it.
@@ -74,7 +78,9 @@ def _link_lock_path(state_path: Path) -> Path | None:
     yet restarted after an upgrade) and this one never both hold "the" lock."""
     given = state_path.absolute()
     beside = given.with_name(given.name + ".lock")
-    return beside if beside != lock_path(state_path) else None
+    # The same file in other words (a linked folder, a ".." in the path) is no second lock:
+    # locking it again would refuse this very run.
+    return None if beside.resolve() == lock_path(state_path) else beside
 
 
 def waiting_path(state_path: Path) -> Path:
@@ -146,8 +152,8 @@ def run_lock(
         if waited:
             with contextlib.suppress(OSError):
                 waiting_path(state_path).unlink()
+        _write_pid(fd, SERVE_TAG if serve else "")
         with _link_lock(state_path, try_lock, serve):
-            _write_pid(fd, SERVE_TAG if serve else "")
             yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
@@ -160,13 +166,21 @@ def _link_lock(state_path: Path, try_lock: TryLock, serve: bool) -> Iterator[Non
     if beside is None:
         yield
         return
+    binary = getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(beside, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        fd = os.open(beside, os.O_RDWR | os.O_CREAT | binary, 0o600)
     except OSError:
-        yield  # a folder we may not write in: no older version writes its lock there either
-        return
+        try:  # one an older version made that this user may only read: a lock all the same
+            fd = os.open(beside, os.O_RDONLY | binary)
+        except OSError:
+            yield  # none there, and none can be made: no older version locks there either
+            return
     try:
-        if not _try(fd, try_lock, state_path):
+        try:
+            taken = try_lock(fd)
+        except OSError:
+            taken = True  # that folder's file system locks nothing: nor did the older version
+        if not taken:
             pid, _ = _holder(fd)
             raise RunLocked(
                 f"An older igest-sync (pid {pid}) is using {state_path}; this one stops without "

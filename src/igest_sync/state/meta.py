@@ -62,10 +62,10 @@ class MetaStore(Store):
 
     def meta_with_prefix(self, prefix: str) -> dict[str, str]:
         """The meta keys of one concern (``prefix`` and an id), with their values."""
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        # A range of the primary key: exact (LIKE ignores case), and no escaping.
         rows = self._rows(
-            "SELECT key, value FROM meta WHERE key LIKE ? ESCAPE '\\' ORDER BY key",
-            (escaped + "%",),
+            "SELECT key, value FROM meta WHERE key >= ? AND key < ? ORDER BY key",
+            (prefix, prefix + "\U0010ffff"),
         )
         return {r["key"]: r["value"] for r in rows}
 

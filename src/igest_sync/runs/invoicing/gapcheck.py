@@ -139,7 +139,9 @@ class GapCheck:
                 continue  # not paid, or not listed yet: the next run's listing takes it
             if self._completed_later(order):
                 continue  # a sale like any other, found: the next run issues it
-            if paid_at is not None and lisbon_date(paid_at) < report.first:
+            # Paid without a payment time: its creation day, as the issuer's look-up takes it.
+            moment = paid_at or order.created_at
+            if moment is not None and lisbon_date(moment) < report.first:
                 continue  # read for the carts only: paid before the days checked
             if paid_at is not None and (
                 self.now - paid_at < GRACE or (start and lisbon_date(paid_at) < start)

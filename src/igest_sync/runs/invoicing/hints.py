@@ -144,6 +144,8 @@ def work_hints(run: WebhookRun, hints: list[Hint], *, now: datetime) -> HintsOut
         # work): the next start finishes them, nothing is issued twice.
         outcome.stopped = True
     run.steps.followup.finish(report.notices)
+    # Told once the batch is done, in this one thread (its workers only note them).
+    report.notices += paid_again_notices(context.ledger)
     run.for_a_person(report, failed_before)
     log.info(
         "Webhook batch done: %s, %s",
@@ -207,7 +209,6 @@ def _handle(
             if moved_back and ledger.credited_in_full(order.id):  # a refund undone
                 note_paid_again(ledger, order.id)  # before the status: a kill loses nothing
             record_order(ledger, order)
-            notices += paid_again_notices(ledger)
             return False  # invoiced already (a repeated or late delivery): nothing to do
         skip = source_skip_reason(order, settings)
         if skip is not None:
