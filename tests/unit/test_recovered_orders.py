@@ -3,6 +3,7 @@ behind the checkpoint: the runs must still find it paid and invoice it, webhook 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -10,165 +11,137 @@ import pytest
 
 from igest_sync.models import Action
 from igest_sync.runs.invoicing.invoice import InvoiceRun
-from tests.support.inprocess_world import world
+from tests.support.inprocess_world import World, world
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 LINE = [{"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 1, "rate": 23}]
 
 
-def test_an_abandoned_order_paid_days_later_is_invoiced_by_the_next_run(tmp_path: Path) -> None:
-    with world(tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"seed": False}) as w:
-
-        def run():
-            return InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall()).run()
-
-        cart = w.sb.store.add_order(
-            lines=LINE, status="abandoned", created_at=NOW - timedelta(days=2)
-        )
-        w.sb.store.add_order(lines=LINE, status="paid")  # a newer order: the checkpoint passes
-        assert run().count(Action.ISSUED) == 1
-        w.clock.advance(hours=1)
-        w.sb.store.set_status(cart, "paid")  # the customer came back through the recovery email
-        report = run()
-        [outcome] = [o for o in report.outcomes if o.key == str(cart)]
-        assert outcome.action == Action.ISSUED
-        assert len(w.sb.igest.final_documents_by_reference()) == 2
+@pytest.fixture
+def w(tmp_path: Path) -> Iterator[World]:
+    with world(tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"seed": False}) as current:
+        yield current
 
 
-def test_an_abandoned_order_paid_weeks_later_is_found_by_the_daily_gap_check(
-    tmp_path: Path,
-) -> None:
+def run(w: World):
+    return InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall()).run()
+
+
+def test_an_abandoned_order_paid_days_later_is_invoiced_by_the_next_run(w: World) -> None:
+    cart = w.sb.store.add_order(lines=LINE, status="abandoned", created_at=NOW - timedelta(days=2))
+    w.sb.store.add_order(lines=LINE, status="paid")  # a newer order: the checkpoint passes
+    assert run(w).count(Action.ISSUED) == 1
+    w.clock.advance(hours=1)
+    w.sb.store.set_status(cart, "paid")  # the customer came back through the recovery email
+    report = run(w)
+    [outcome] = [o for o in report.outcomes if o.key == str(cart)]
+    assert outcome.action == Action.ISSUED
+    assert len(w.sb.igest.final_documents_by_reference()) == 2
+
+
+def test_an_abandoned_order_paid_weeks_later_is_found_by_the_daily_gap_check(w: World) -> None:
     # Past the days the runs follow: the daily read-back reaches back to the oldest cart the
     # ledger holds (within a month) and finds it paid: a sale, not a gap (no failure, no
     # alert), which the next run issues once.
-    with world(tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"seed": False}) as w:
-
-        def run():
-            return InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall()).run()
-
-        cart = w.sb.store.add_order(
-            lines=LINE, status="abandoned", created_at=NOW - timedelta(days=12)
-        )
-        w.sb.store.add_order(lines=LINE, status="paid")
-        assert run().count(Action.ISSUED) == 1  # and the day's gap check
-        w.clock.advance(hours=2)
-        w.sb.store.set_status(cart, "paid")
-        w.clock.advance(hours=23)  # the next day's check
-        found = run()
-        assert [o for o in found.outcomes if o.key == str(cart)] == []
-        assert found.exit_code == 0 and found.notices == []
-        again = run()
-        [issued] = [o for o in again.outcomes if o.key == str(cart)]
-        assert issued.action == Action.ISSUED
-        finals = w.sb.igest.final_documents_by_reference()
-        assert len(finals) == 2 and all(len(docs) == 1 for docs in finals.values())
+    cart = w.sb.store.add_order(lines=LINE, status="abandoned", created_at=NOW - timedelta(days=12))
+    w.sb.store.add_order(lines=LINE, status="paid")
+    assert run(w).count(Action.ISSUED) == 1  # and the day's gap check
+    w.clock.advance(hours=2)
+    w.sb.store.set_status(cart, "paid")
+    w.clock.advance(hours=23)  # the next day's check
+    found = run(w)
+    assert [o for o in found.outcomes if o.key == str(cart)] == []
+    assert found.exit_code == 0 and found.notices == []
+    again = run(w)
+    [issued] = [o for o in again.outcomes if o.key == str(cart)]
+    assert issued.action == Action.ISSUED
+    finals = w.sb.igest.final_documents_by_reference()
+    assert len(finals) == 2 and all(len(docs) == 1 for docs in finals.values())
 
 
-def test_a_cancelled_order_paid_later_is_invoiced(tmp_path: Path) -> None:
+def test_a_cancelled_order_paid_later_is_invoiced(w: World) -> None:
     # Cancelled before any payment (a transfer that did not come in time), then paid after all:
     # the credit pass, which follows the cancelled orders, reads it again; the next run issues.
-    with world(tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"seed": False}) as w:
-
-        def run():
-            return InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall()).run()
-
-        late = w.sb.store.add_order(lines=LINE, status="pending_payment")
-        w.sb.store.add_order(lines=LINE, status="paid")
-        run()
-        w.sb.store.cancel_order(late)
-        run()  # recorded as cancelled
-        assert w.ledger.order(late).status == "canceled"
-        w.clock.advance(hours=1)
-        w.sb.store.set_status(late, "paid")
-        issued = []
-        for _ in range(3):
-            w.clock.advance(minutes=10)
-            issued += [o for o in run().outcomes if o.key == str(late)]
-        assert [o.action for o in issued] == [Action.ISSUED]
-        finals = w.sb.igest.final_documents_by_reference()
-        assert len(finals) == 2 and all(len(docs) == 1 for docs in finals.values())
+    late = w.sb.store.add_order(lines=LINE, status="pending_payment")
+    w.sb.store.add_order(lines=LINE, status="paid")
+    run(w)
+    w.sb.store.cancel_order(late)
+    run(w)  # recorded as cancelled
+    assert w.ledger.order(late).status == "canceled"
+    w.clock.advance(hours=1)
+    w.sb.store.set_status(late, "paid")
+    issued = []
+    for _ in range(3):
+        w.clock.advance(minutes=10)
+        issued += [o for o in run(w).outcomes if o.key == str(late)]
+    assert [o.action for o in issued] == [Action.ISSUED]
+    finals = w.sb.igest.final_documents_by_reference()
+    assert len(finals) == 2 and all(len(docs) == 1 for docs in finals.values())
 
 
-def test_a_cart_reopened_then_paid_days_later_is_invoiced_by_the_next_run(tmp_path: Path) -> None:
+def test_a_cart_reopened_then_paid_days_later_is_invoiced_by_the_next_run(w: World) -> None:
     # Abandoned, then reopened (waiting for a Multibanco payment), then paid days later: each
     # change is seen by the runs, which follow waiting orders with no limit of days.
-    with world(tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"seed": False}) as w:
-
-        def run():
-            return InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall()).run()
-
-        cart = w.sb.store.add_order(lines=LINE, status="abandoned", created_at=NOW)
-        w.sb.store.add_order(lines=LINE, status="paid")
-        run()
-        w.clock.advance(days=2)
-        w.sb.store.set_status(cart, "pending_payment")
-        run()
-        assert w.ledger.order(cart).status == "pending_payment"
-        w.clock.advance(days=9)
-        w.sb.store.set_status(cart, "paid")
-        [outcome] = [o for o in run().outcomes if o.key == str(cart)]
-        assert outcome.action == Action.ISSUED
+    cart = w.sb.store.add_order(lines=LINE, status="abandoned", created_at=NOW)
+    w.sb.store.add_order(lines=LINE, status="paid")
+    run(w)
+    w.clock.advance(days=2)
+    w.sb.store.set_status(cart, "pending_payment")
+    run(w)
+    assert w.ledger.order(cart).status == "pending_payment"
+    w.clock.advance(days=9)
+    w.sb.store.set_status(cart, "paid")
+    [outcome] = [o for o in run(w).outcomes if o.key == str(cart)]
+    assert outcome.action == Action.ISSUED
 
 
 def test_a_run_killed_as_the_check_records_a_completed_cart_loses_nothing(
-    tmp_path: Path, monkeypatch
+    w: World, monkeypatch
 ) -> None:
     # Killed once the cart's new status is written: its work was written before, and the next
     # run issues it (recorded "paid" first, no later check read it again: 12 days is past its 3).
     from igest_sync.runs.invoicing import gapcheck
 
-    with world(tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"seed": False}) as w:
+    cart = w.sb.store.add_order(lines=LINE, status="abandoned", created_at=NOW - timedelta(days=12))
+    w.sb.store.add_order(lines=LINE, status="paid")
+    run(w)
+    w.sb.store.set_status(cart, "paid")
+    w.clock.advance(hours=25)
 
-        def run():
-            return InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall()).run()
+    class Killed(BaseException):
+        pass
 
-        cart = w.sb.store.add_order(
-            lines=LINE, status="abandoned", created_at=NOW - timedelta(days=12)
-        )
-        w.sb.store.add_order(lines=LINE, status="paid")
-        run()
-        w.sb.store.set_status(cart, "paid")
-        w.clock.advance(hours=25)
+    real = gapcheck.record_order
 
-        class Killed(BaseException):
-            pass
+    def killed(*args, **kwargs):
+        real(*args, **kwargs)  # the new status is written, then the run dies
+        raise Killed
 
-        real = gapcheck.record_order
-
-        def killed(*args, **kwargs):
-            real(*args, **kwargs)  # the new status is written, then the run dies
-            raise Killed
-
-        with monkeypatch.context() as patch:
-            patch.setattr(gapcheck, "record_order", killed)
-            with pytest.raises(Killed):
-                run()
-        issued = []
-        for _ in range(2):
-            w.clock.advance(minutes=10)
-            issued += [o.action for o in run().outcomes if o.key == str(cart)]
-        assert issued == [Action.ISSUED]
+    with monkeypatch.context() as patch:
+        patch.setattr(gapcheck, "record_order", killed)
+        with pytest.raises(Killed):
+            run(w)
+    issued = []
+    for _ in range(2):
+        w.clock.advance(minutes=10)
+        issued += [o.action for o in run(w).outcomes if o.key == str(cart)]
+    assert issued == [Action.ISSUED]
 
 
-def test_an_order_paid_again_after_its_invoice_was_credited_is_pointed_out(tmp_path: Path) -> None:
+def test_an_order_paid_again_after_its_invoice_was_credited_is_pointed_out(w: World) -> None:
     # Paid, invoiced, refunded (cancelled: credited in full), then paid again: one order has one
     # invoice, so the sale is a person's to invoice, and they are told (it was silent).
-    with world(tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"seed": False}) as w:
-
-        def run():
-            return InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall()).run()
-
-        sale = w.sb.store.add_order(lines=LINE, status="paid")
-        assert run().count(Action.ISSUED) == 1
-        w.sb.store.cancel_order(sale)
+    sale = w.sb.store.add_order(lines=LINE, status="paid")
+    assert run(w).count(Action.ISSUED) == 1
+    w.sb.store.cancel_order(sale)
+    w.clock.advance(minutes=10)
+    run(w)  # the credit note
+    assert w.ledger.credited_in_full(sale)
+    w.sb.store.set_status(sale, "paid")
+    told = []
+    for _ in range(3):
         w.clock.advance(minutes=10)
-        run()  # the credit note
-        assert w.ledger.credited_in_full(sale)
-        w.sb.store.set_status(sale, "paid")
-        told = []
-        for _ in range(3):
-            w.clock.advance(minutes=10)
-            # Shown or held back for its reminder alike: counted every time it comes.
-            told += [n for n in run().alert_notices if f"Order {sale}: paid again" in n]
-        assert len(told) == 1
-        assert len(w.sb.igest.final_documents_by_reference()) == 2  # the invoice and its NC
+        # Shown or held back for its reminder alike: counted every time it comes.
+        told += [n for n in run(w).alert_notices if f"Order {sale}: paid again" in n]
+    assert len(told) == 1
+    assert len(w.sb.igest.final_documents_by_reference()) == 2  # the invoice and its NC
