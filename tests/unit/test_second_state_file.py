@@ -101,3 +101,35 @@ def test_the_listings_of_one_run_are_not_taken_for_another_issuer(tmp_path: Path
         later = CatchUp(igest, ledger, "loja", date(2026, 11, 1))  # the next run
         later.cover(date(2026, 11, 20))
         assert [n for n in later.take_notices() if "another igest-sync" in n]
+
+
+def test_workers_looking_up_at_once_list_each_document_once(tmp_path: Path) -> None:
+    # The run's workers cover the same days at the same moment: one lists, the other waits for
+    # that listing. Both listing, each document counted twice made "iGEST holds 2 final
+    # documents" of an order with one (an error in the log, an alarming outcome).
+    import threading
+    import time
+
+    from igest_sync.references import external_reference
+    from igest_sync.runs.invoicing.catch_up import CatchUp
+    from tests.support.fakes import FakeIgest
+
+    igest = FakeIgest()
+    igest.hold(external_reference("loja", 1), day=date(2026, 11, 20))
+    listing = igest.find_documents
+
+    def slow(**query):
+        time.sleep(0.05)  # long enough for the other worker to arrive
+        return listing(**query)
+
+    igest.find_documents = slow  # type: ignore[method-assign]
+    with Ledger(tmp_path / "s.sqlite3", clock=lambda: NOW) as ledger:
+        catch_up = CatchUp(igest, ledger, "loja", date(2026, 11, 1))
+        workers = [
+            threading.Thread(target=catch_up.cover, args=(date(2026, 11, 20),)) for _ in range(4)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert len(catch_up.known[external_reference("loja", 1)]) == 1

@@ -65,7 +65,10 @@ class CatchUp:
         # this listing's own: a later day listed after an earlier one is not another issuer.
         self._earlier: set[str] | None = None
         self._found: set[str] = set()
-        self._lock = threading.Lock()  # the run's workers list and take notices in parallel
+        # The run's workers look up, list and take notices in parallel: one listing at a time
+        # (two workers listing the same days counted each document twice: "iGEST holds 4
+        # final documents" of an order with one). Re-entered by the notice it may make.
+        self._lock = threading.RLock()
 
     def seed(self, known: Known, since: date | None) -> None:
         """The run listed iGEST from ``since`` already (a first run or a rebuild, None: all of
@@ -87,6 +90,10 @@ class CatchUp:
     def cover(self, since: date | None) -> Known:
         """The documents dated on or after ``since`` (the payment day of the order about to be
         looked up; None: from the start date, or all), listing the days not yet listed."""
+        with self._lock:
+            return self._cover(since)
+
+    def _cover(self, since: date | None) -> Known:
         day = since or self.start
         listed = self.listed_from
         if listed is not None and (listed == date.min or (day is not None and day >= listed)):
