@@ -353,3 +353,30 @@ def test_a_state_file_held_by_another_process_says_so(tmp_path: Path) -> None:
             holder.execute("ROLLBACK")
             holder.close()
     assert "Another process held the state file" in (info.value.hint or "")
+
+
+def test_a_state_file_with_two_names_is_refused(tmp_path: Path) -> None:
+    # Hard links: one lock and one journal per name, so two runs through two names worked on
+    # the file at once and damaged it ("database disk image is malformed" from then on).
+    first = tmp_path / "a" / "state.sqlite3"
+    with Ledger(first):
+        pass
+    second = tmp_path / "b.sqlite3"
+    os.link(first, second)
+    with pytest.raises(StateError, match="has 2 names") as info:
+        Ledger(second)
+    assert "remove the other hard links" in (info.value.hint or "")
+    second.unlink()
+    with Ledger(first):  # one name again: fine
+        pass
+
+
+def test_runs_given_a_link_share_the_pace_files_of_the_file_itself(tmp_path: Path) -> None:
+    from igest_sync.cli.composition import pace_file
+
+    state = tmp_path / "real" / "state.sqlite3"
+    state.parent.mkdir()
+    link = tmp_path / "link.sqlite3"
+    link.symlink_to(state)
+    assert pace_file(link, "igest") == pace_file(state, "igest")
+    assert pace_file(link, "igest").parent == state.parent

@@ -92,8 +92,10 @@ def load_config(state: CliState) -> Config:
 
 def pace_file(state_file: Path, service: str) -> Path:
     """Where every run, dry runs too, notes when its requests to ``service`` were answered, so
-    that a run started right after it knows how much of the current second it may still use."""
-    return state_file.with_name(f"{state_file.name}.{service}-pace")
+    that a run started right after it knows how much of the current second it may still use.
+    Beside the file itself, as the run lock: a run given a link to it shares the budget."""
+    real = state_file.resolve()
+    return real.with_name(f"{real.name}.{service}-pace")
 
 
 def make_clients(

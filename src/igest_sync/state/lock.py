@@ -118,12 +118,12 @@ def run_lock(
     """
     path = lock_path(state_path)
     try:
-        state_path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)  # the file's folder (a link's target's)
         # 0600 on POSIX; Windows ignores the mode (the file sits in the user's own profile).
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
     except OSError as exc:
         raise StateError(
-            f"Cannot create the run lock next to {state_path}: {exc.strerror}.",
+            f"Cannot create the run lock {path}: {exc.strerror}.",
             hint="Check the directory's permissions, or pass --state PATH.",
         ) from None
     started = time.monotonic()
