@@ -319,3 +319,15 @@ def test_a_path_naming_the_state_file_in_other_words_takes_its_one_lock(
         pass
     with run_lock(folder / "state.sqlite3"), pytest.raises(RunLocked), run_lock(given):
         pass
+
+
+def test_a_link_into_a_folder_not_there_is_refused_and_creates_nothing(tmp_path: Path) -> None:
+    # A state kept on a disk or share not mounted yet: never a new, empty state beneath the
+    # mount point (the runs would start again from nothing while the real one waits).
+    mount = tmp_path / "mnt" / "nas"
+    link = tmp_path / "home" / "state.sqlite3"
+    link.parent.mkdir()
+    link.symlink_to(mount / "igest" / "state.sqlite3")
+    with pytest.raises(StateError, match="whose folder does not exist"), run_lock(link):
+        pass
+    assert not (tmp_path / "mnt").exists()

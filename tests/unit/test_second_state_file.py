@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
+
 from igest_sync.models import Action
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.state.ledger import Ledger
@@ -133,3 +135,34 @@ def test_workers_looking_up_at_once_list_each_document_once(tmp_path: Path) -> N
         for worker in workers:
             worker.join()
         assert len(catch_up.known[external_reference("loja", 1)]) == 1
+
+
+def test_a_listing_that_failed_on_a_later_page_is_listed_again_without_doubles(
+    tmp_path: Path,
+) -> None:
+    from igest_sync.errors import ServerError
+    from igest_sync.references import external_reference
+    from igest_sync.runs.invoicing.catch_up import CatchUp
+    from tests.support.fakes import FakeIgest
+
+    igest = FakeIgest()
+    for order in (1, 2):
+        igest.hold(external_reference("loja", order), day=date(2026, 11, 20))
+    listing = igest.find_documents
+    calls = []
+
+    def cut_short(**query):
+        calls.append(query)
+        pages = listing(**query)
+        if len(calls) == 1:  # the first page, then the service fails
+            yield next(iter(pages))
+            raise ServerError("iGEST GET /documents: server error", service="iGEST")
+        yield from pages
+
+    igest.find_documents = cut_short  # type: ignore[method-assign]
+    with Ledger(tmp_path / "s.sqlite3", clock=lambda: NOW) as ledger:
+        catch_up = CatchUp(igest, ledger, "loja", date(2026, 11, 1))
+        with pytest.raises(ServerError):
+            catch_up.cover(date(2026, 11, 20))
+        known = catch_up.cover(date(2026, 11, 20))  # the next look-up lists those days again
+    assert sorted(len(docs) for docs in known.values()) == [1, 1]

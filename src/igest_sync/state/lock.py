@@ -118,7 +118,14 @@ def run_lock(
     """
     path = lock_path(state_path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)  # the file's folder (a link's target's)
+        state_path.absolute().parent.mkdir(parents=True, exist_ok=True)  # the folder given
+        if not path.parent.is_dir():
+            # A link into a disk or a share not mounted: never a new, empty state beneath it.
+            raise StateError(
+                f"State file {state_path} leads to {state_path.resolve()}, whose folder does "
+                "not exist (a disk or share not mounted?); nothing was done.",
+                hint="Mount it or fix the link, or pass --state PATH.",
+            )
         # 0600 on POSIX; Windows ignores the mode (the file sits in the user's own profile).
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
     except OSError as exc:

@@ -100,11 +100,15 @@ class CatchUp:
             return self.known  # those days are listed already
         before = listed - timedelta(days=1) if listed is not None else None
         unknown: list[IssuedDocument] = []
-        for doc in self.igest.find_documents(date_from=day, date_to=before):
+        # Every page first: a listing that fails on a later page is listed again by the next
+        # look-up, and its first pages must not be counted twice.
+        for doc in list(self.igest.find_documents(date_from=day, date_to=before)):
             ref = doc.external_reference
             if not ref:
                 continue
-            self.known.setdefault(ref, []).append(doc)
+            held = self.known.setdefault(ref, [])
+            if all(d.id != doc.id for d in held):
+                held.append(doc)
             if self._not_ours(ref):
                 unknown.append(doc)
         self.listed_from = day or date.min

@@ -408,7 +408,8 @@ class Issuer:
             ),
             None,
         )
-        self._discard([d for d in strays if d is not reusable])
+        # By id: one draft listed twice is one draft (its copy is not a stray to delete).
+        self._discard([d for d in strays if reusable is None or d.id != reusable.id])
         if reusable is not None:
             log.info("Reusing draft %s left for order %s", reusable.id, order_id)
             self.ledger.mark(order_id, kind, WorkState.DRAFT, document_id=reusable.id, seq=seq)
