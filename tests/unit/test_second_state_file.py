@@ -166,3 +166,22 @@ def test_a_listing_that_failed_on_a_later_page_is_listed_again_without_doubles(
             catch_up.cover(date(2026, 11, 20))
         known = catch_up.cover(date(2026, 11, 20))  # the next look-up lists those days again
     assert sorted(len(docs) for docs in known.values()) == [1, 1]
+
+
+def test_documents_that_stay_unknown_are_not_new_to_a_later_wider_listing(tmp_path: Path) -> None:
+    # A first listing meets old documents of ours that no run will learn (an earlier install's,
+    # paid before the start date); a later one meets one of them alone; a third, reaching as far
+    # back as the first, meets them all again: none is new, no other issuer is named.
+    from igest_sync.references import external_reference
+    from igest_sync.runs.invoicing.catch_up import CatchUp
+    from tests.support.fakes import FakeIgest
+
+    igest = FakeIgest()
+    for order, day in ((1, 10), (2, 10), (3, 21)):
+        igest.hold(external_reference("loja", order), day=date(2026, 11, day))
+    with Ledger(tmp_path / "s.sqlite3", clock=lambda: NOW) as ledger:
+        CatchUp(igest, ledger, "loja", date(2026, 11, 1)).cover(date(2026, 11, 10))
+        CatchUp(igest, ledger, "loja", date(2026, 11, 1)).cover(date(2026, 11, 21))
+        wide = CatchUp(igest, ledger, "loja", date(2026, 11, 1))
+        wide.cover(date(2026, 11, 10))
+        assert wide.take_notices() == []

@@ -143,7 +143,9 @@ class CatchUp:
             earlier = self._earlier
             new = [d for d in unknown if d.id not in earlier and d.id not in self._found]
             self._found |= {d.id for d in unknown}
-            ids = sorted(self._found)[-UNKNOWN_KEPT:]
+            # Kept with what earlier runs found: a document that stays unknown (an earlier
+            # install's, before the start date) is not "new" to a later, wider listing.
+            ids = sorted(earlier | self._found)[-UNKNOWN_KEPT:]
             self.ledger.set_meta(UNKNOWN_KEY, json.dumps({"at": now.isoformat(), "ids": ids}))
             if earlier and new:
                 some = ", ".join(f"{d.number or d.id} ({d.external_reference})" for d in new)
