@@ -354,3 +354,31 @@ def test_a_return_credited_in_full_on_an_order_that_stays_paid_is_no_paid_again(
     hint(ledger, 21, "order_updated")
     later = work(ledger, js, ig, cfg)
     assert not [n for n in later.report.alert_notices if "paid again" in n]
+
+
+def test_under_the_small_business_exemption_webhooks_are_worked_one_at_a_time_oldest_first(
+    ledger, monkeypatch
+):
+    # As `invoice` does: the order that crosses 18,750 EUR must be the first in payment order,
+    # not whichever of several workers reached the guard first (the crossing is kept a year).
+    from igest_sync.runs.invoicing import hints
+
+    seen = []
+    real = hints.in_parallel
+
+    def watched(items, work, *, workers, **kw):
+        seen.append(([h.subject_id for h in items], workers))
+        return real(items, work, workers=workers, **kw)
+
+    monkeypatch.setattr(hints, "in_parallel", watched)
+    js = FakeJumpseller(orders=[paid_order(i) for i in (33, 31, 32)])
+    for order_id in (33, 31, 32):
+        hint(ledger, order_id)
+    cfg = config(
+        vat_regime="art53",
+        concurrency=4,
+        product_exemption_code="M10",
+        shipping_exemption_code="M10",
+    )
+    work(ledger, js, FakeIgest(), cfg)
+    assert seen == [([31, 32, 33], 1)]

@@ -128,9 +128,15 @@ def work_hints(run: WebhookRun, hints: list[Hint], *, now: datetime) -> HintsOut
     if steps and context.settings.start_date is not None:
         # No run has listed iGEST yet: documents another integration issued stop it first.
         run.guard_switch()
+    workers = context.workers
+    if run.steps.issuer.art53 is not None:
+        # As `invoice` does (InvoiceRun._issue_all): under the small-business exemption the
+        # order that crosses the ceiling must be the first in payment order, so one at a time,
+        # oldest order first (a hint carries no payment time: the ids come in order).
+        steps, workers = sorted(steps, key=lambda h: h.subject_id), 1
     try:
         for hint, items, settled in in_parallel(
-            steps, one, workers=context.workers, stop_on=(RunStopped, AuthError)
+            steps, one, workers=workers, stop_on=(RunStopped, AuthError)
         ):
             report.outcomes.extend(items)
             if settled:
