@@ -330,3 +330,21 @@ def test_a_short_outage_stops_cron_runs_quietly_until_it_lasts(sandbox, tmp_path
     sandbox.faults.add("igest", "502", path=r"/documents", times=None)
     person = cli("credit", reference.rsplit(":", 1)[1], "--all", "--reason", "Devolução", "--yes")
     assert person.code == 5 and "server error HTTP 502" in person.stderr
+
+
+def test_a_state_file_that_refuses_the_outage_note_does_not_hide_the_outage(
+    sandbox, tmp_path, monkeypatch
+):
+    # Noting since when a service has been down is a write: a state file that refuses it
+    # (a full disk) must not replace the run's own error, nor keep cron quiet about it.
+    from igest_sync.errors import StateError
+    from igest_sync.state.meta import MetaStore
+
+    def refused(self, *args):
+        raise StateError("State file could not be written: database or disk is full.")
+
+    cli = make_cli(sandbox, tmp_path)
+    sandbox.faults.add("jumpseller", "502", path=r"/orders/", times=None)
+    monkeypatch.setattr(MetaStore, "outage_since", refused)
+    result = cli("invoice")
+    assert result.code == 5 and "server error HTTP 502" in result.stderr

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from igest_sync.cli.plumbing import ClickException, CliState, get_current_context, state_of
-from igest_sync.errors import RunLocked
+from igest_sync.errors import RunLocked, StateError
 
 if TYPE_CHECKING:
     from igest_sync.adapters.igest import IgestClient
@@ -240,15 +240,18 @@ def session(
             if isinstance(exc, RunLocked):
                 state.quiet_stop = command in SCHEDULED and not _held_long(exc, config)
             elif alerting and opened is not None:
-                # Counted for every run (the alerts read it); kept quiet for cron's only.
-                passing = _passing_outage(opened, config, exc)
-                state.quiet_stop = passing and command in SCHEDULED
+                # Counted for every run (the alerts read it); kept quiet for cron's only. A
+                # state file that refuses this note must not hide the run's own error.
+                with contextlib.suppress(StateError):
+                    passing = _passing_outage(opened, config, exc)
+                    state.quiet_stop = passing and command in SCHEDULED
             if alerting and _alert_worthy(exc, config):
                 send_alerts(config, opened, path, command, error=exc)
             raise
         if alerting:
             if opened is not None:
-                opened.meta.outages_over()  # the run got through
+                with contextlib.suppress(StateError):  # its alerts go out all the same
+                    opened.meta.outages_over()  # the run got through
             send_alerts(config, opened, path, command, notices=current.notices)
 
 

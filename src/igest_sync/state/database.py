@@ -157,11 +157,11 @@ def _open_once(path: Path) -> sqlite3.Connection:
                 f"State file {path} is not readable and writable by this user.",
                 hint=f"Fix its owner or mode (chmod 600 {path}), or pass --state PATH.",
             )
-        elif os.stat(path).st_nlink > 1:
+        elif (names := os.stat(path).st_nlink) > 1:
             # SQLite keeps its journal beside each name, and the run lock is one per name: two
             # runs through two names work at once and the file is damaged.
             raise StateError(
-                f"State file {path} has {os.stat(path).st_nlink} names (hard links); two runs "
+                f"State file {path} has {names} names (hard links); two runs "
                 "through two of them would both work on it and damage it.",
                 hint="Keep one name: remove the other hard links (a symbolic link is fine), "
                 "or give this one its own copy.",

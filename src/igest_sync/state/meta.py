@@ -13,7 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from igest_sync.errors import StateError
-from igest_sync.state.base import Params, Store
+from igest_sync.state.base import Params, Store, stamp
 
 # The store's name (Jumpseller's GET /store/info.json), remembered by the runs that talk to
 # Jumpseller: `status` titles its report by it and the alerts name the store by it.
@@ -73,7 +73,7 @@ class MetaStore(Store):
         """Since when no run has reached ``service`` (``now`` for the first run that met it)."""
         outages: dict[str, str] = json.loads(self.get_meta(UNREACHABLE_SINCE) or "{}")
         if service not in outages:
-            outages[service] = now.isoformat(timespec="seconds")
+            outages[service] = stamp(now)
             self.set_meta(UNREACHABLE_SINCE, json.dumps(outages))
         return datetime.fromisoformat(outages[service])
 
