@@ -380,3 +380,20 @@ def test_a_refused_resend_nif_is_not_kept_for_the_next_resend(ledger):
     assert refused.action == Action.FAILED and "--nif" in refused.detail
     [issued] = InvoiceRun.build(config(), ledger, js, ig, now=START).resend([7]).outcomes
     assert issued.action == Action.ISSUED, issued.detail
+
+
+def test_a_resend_nif_whose_attempt_fails_for_another_reason_is_kept(ledger):
+    # The person's NIF was valid; iGEST computed another total (a failure a person fixes, not
+    # by itself): the next plain `resend` must still issue to the NIF they gave, not the order's.
+    from igest_sync.fiscal.customer import CustomerOverride
+
+    js, ig = FakeJumpseller(orders=[paid_order(7, "12.30")]), FakeIgest()
+    ig.total_skew = Decimal("0.01")
+    run = InvoiceRun.build(config(), ledger, js, ig, now=START)
+    [failed] = run.resend([7], override=CustomerOverride(nif="503504564")).outcomes
+    assert failed.action == Action.FAILED and not failed.transient, failed.detail
+    ig.total_skew = Decimal(0)
+    [issued] = InvoiceRun.build(config(), ledger, js, ig, now=START).resend([7]).outcomes
+    assert issued.action == Action.ISSUED, issued.detail
+    [final] = ig.finals()
+    assert final.customer_nif == "503504564"

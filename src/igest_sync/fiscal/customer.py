@@ -39,6 +39,10 @@ from igest_sync.models import Address, Customer, Order
 _SEPARATORS = re.compile(r"[\s.\-/_]")
 
 
+class OverrideRefused(OrderRejected):
+    """The customer a person gave (``resend --nif`` / ``--as-consumer``) is refused as given."""
+
+
 @dataclass(frozen=True)
 class CustomerOverride:
     """What a person decided for one order (``resend --nif N`` / ``resend --as-consumer``)."""
@@ -140,13 +144,13 @@ def _resolve_nif(
     order: Order, settings: InvoiceConfig, override: CustomerOverride | None, country: str
 ) -> tuple[str | None, tuple[str, ...]]:
     if override is not None and override.as_consumer and override.nif:
-        raise OrderRejected(order.id, "choose either --nif or --as-consumer, not both")
+        raise OverrideRefused(order.id, "choose either --nif or --as-consumer, not both")
     if override is not None and override.as_consumer:
         return None, ()
     if override is not None and override.nif:
         nif, error = normalize_nif(override.nif, country)
         if error:
-            raise OrderRejected(order.id, f"the NIF given with --nif is invalid: {error}")
+            raise OverrideRefused(order.id, f"the NIF given with --nif is invalid: {error}")
         return nif, ()
 
     raw = order_nif(order, settings.nif_field)

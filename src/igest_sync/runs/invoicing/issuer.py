@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
 from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected, Rejected
-from igest_sync.fiscal.customer import CustomerOverride
+from igest_sync.fiscal.customer import CustomerOverride, OverrideRefused
 from igest_sync.fiscal.mapping import build_document
 from igest_sync.fiscal.rules import FINAL_CONSUMER_NIF
 from igest_sync.models import (
@@ -149,6 +149,11 @@ class Issuer:
         ):
             return self.waiting_review(order.id, work)
 
+        # Whether the customer itself was refused (a --nif that is not valid, a VAT number VIES
+        # refuses): only then is a person's override dropped; a failure of anything else (a
+        # total, a lost answer) keeps it for the `resend` that follows.
+        customer_refused: list[bool] = []
+
         def build() -> DocumentDraft:
             if order.status != OrderStatus.PAID:
                 # Cancelled before its invoice (or while it waited for a retry): whatever an
@@ -160,12 +165,20 @@ class Issuer:
             if held is not None:  # `resend` (force_lookup) is the person's decision
                 raise OrderRejected(order.id, held)
             issue_date = self._issue_date(order)
-            draft = build_document(
-                order, self.settings, store=self.store, issue_date=issue_date, override=override
-            )
+            try:
+                draft = build_document(
+                    order, self.settings, store=self.store, issue_date=issue_date, override=override
+                )
+            except OverrideRefused:
+                customer_refused.append(True)
+                raise
             # An exempt intra-EU supply needs VIES's confirmation first; its consultation
             # number then goes on the notes.
-            check = self.intra_eu.evidence(order, draft)
+            try:
+                check = self.intra_eu.evidence(order, draft)
+            except OrderRejected:  # the VAT number refused (the person's, when given)
+                customer_refused.append(True)
+                raise
             if check is not None:
                 draft = build_document(
                     order,
@@ -191,9 +204,9 @@ class Issuer:
             approved=approved,
             since=lisbon_date(paid - CLOCKS_APART) if paid else None,
         )
-        # Kept only while the attempt waits or fails by itself: issued, it is done; refused (a
-        # --nif that is not valid, say), the next `resend` starts again from the order.
-        refused = outcome.action == Action.FAILED and not outcome.transient
+        # Kept until the invoice is issued, or the customer itself refused (a --nif that is not
+        # valid, say): then the next `resend` starts again from the order.
+        refused = outcome.action == Action.FAILED and bool(customer_refused)
         if remembered is not None and (
             outcome.action in (Action.ISSUED, Action.ADOPTED) or refused
         ):
