@@ -149,32 +149,29 @@ class DocumentsStore(Store):
         self.set_meta(f"fully_credited:{order_id}", self._now())
 
     def credited_in_full(self, order_id: int) -> bool:
-        """The order's final invoice is covered, by the rule of ``invoiced_without_credit``: a
-        whole credit note issued, partial ones adding up to it, or found so in iGEST."""
-        docs = [d for d in self.documents_for(order_id) if d.status == DocumentStatus.FINAL]
-        invoices = [d for d in docs if d.kind == Kind.INVOICE]
-        if not invoices:
-            return False
-        if self.get_meta(f"fully_credited:{order_id}"):
-            return True
-        whole = self._rows(
-            "SELECT 1 FROM work WHERE order_id=? AND kind=? AND state=? AND request IS NULL",
-            (order_id, Kind.CREDIT, WorkState.FINAL),
+        """The order has a final invoice, covered in full (``invoiced_without_credit``'s rule)."""
+        has_invoice = any(
+            d.kind == Kind.INVOICE and d.status == DocumentStatus.FINAL
+            for d in self.documents_for(order_id)
         )
-        credited = sum((d.gross_total for d in docs if d.kind == Kind.CREDIT), Decimal(0))
-        return bool(whole) or credited >= sum((d.gross_total for d in invoices), Decimal(0))
+        return has_invoice and order_id not in self.invoiced_without_credit(order_id=order_id)
 
-    def invoiced_without_credit(self, *, cancelled: bool = False) -> dict[int, DocumentRecord]:
+    def invoiced_without_credit(
+        self, *, cancelled: bool = False, order_id: int | None = None
+    ) -> dict[int, DocumentRecord]:
         """Final invoices that the final credit notes this ledger knows do not cover in full
         (none, or partial ones adding up to less than the invoice), by order id.
 
         ``cancelled``: only those whose order the ledger holds as cancelled (the credit pass's
-        candidates: a few rows, not every invoice of the store's history)."""
+        candidates: a few rows, not every invoice of the store's history); ``order_id``: that
+        order's only."""
         only = (
             " AND d.order_id IN (SELECT order_id FROM orders WHERE status='canceled')"
             if cancelled
             else ""
         )
+        if order_id is not None:
+            only += " AND d.order_id=:order_id"
         rows = self._rows(
             f"""SELECT d.* FROM documents d
                WHERE d.kind=:invoice AND d.status=:final_document{only} AND NOT EXISTS (
@@ -186,6 +183,7 @@ class DocumentsStore(Store):
                 "credit": Kind.CREDIT,
                 "final_document": DocumentStatus.FINAL,
                 "final": WorkState.FINAL,
+                "order_id": order_id,
             },
         )
         invoices = {r["order_id"]: _document(r) for r in rows}
