@@ -110,7 +110,6 @@ def test_workers_looking_up_at_once_list_each_document_once(tmp_path: Path) -> N
     # that listing. Both listing, each document counted twice made "iGEST holds 2 final
     # documents" of an order with one (an error in the log, an alarming outcome).
     import threading
-    import time
 
     from igest_sync.references import external_reference
     from igest_sync.runs.invoicing.catch_up import CatchUp
@@ -119,21 +118,26 @@ def test_workers_looking_up_at_once_list_each_document_once(tmp_path: Path) -> N
     igest = FakeIgest()
     igest.hold(external_reference("loja", 1), day=date(2026, 11, 20))
     listing = igest.find_documents
-
-    def slow(**query):
-        time.sleep(0.05)  # long enough for the other worker to arrive
-        return listing(**query)
-
-    igest.find_documents = slow  # type: ignore[method-assign]
+    calls = []
     with Ledger(tmp_path / "s.sqlite3", clock=lambda: NOW) as ledger:
         catch_up = CatchUp(igest, ledger, "loja", date(2026, 11, 1))
-        workers = [
-            threading.Thread(target=catch_up.cover, args=(date(2026, 11, 20),)) for _ in range(4)
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        started = threading.Event()
+        second = threading.Thread(
+            target=lambda: (started.set(), catch_up.cover(date(2026, 11, 20)))
+        )
+
+        def listed_while_another_worker_comes(**query):
+            calls.append(query)
+            if len(calls) == 1:  # the first listing is under way: a second worker arrives
+                second.start()
+                started.wait(10)
+                second.join(0.2)  # without the one listing, it lists now, beside this one
+            return listing(**query)
+
+        igest.find_documents = listed_while_another_worker_comes  # type: ignore[method-assign]
+        catch_up.cover(date(2026, 11, 20))
+        second.join(10)
+        assert len(calls) == 1  # the second worker took the first one's listing
         assert len(catch_up.known[external_reference("loja", 1)]) == 1
 
 
