@@ -31,8 +31,16 @@ def catalogue_report(report: CatalogueReport, title: str, *, json_out: bool = Fa
     if current().quiet and not report.failed:
         # -q: only what needs a person. A product created with no stock in iGEST while the
         # shop has some does: the next sync-stock would show it sold out.
+        from igest_sync.runs.catalogue.plan import UNREADABLE
         from igest_sync.runs.catalogue.products import NO_STOCK_YET
 
+        unread = [o for o in report.outcomes if o.reason == UNREADABLE]
+        if unread:
+            _show("Left alone, a person's to fix:")
+            for o in unread[:20]:
+                _show(f"  {o.key}: {o.detail}")
+            if len(unread) > 20:
+                _show(f"  ... and {len(unread) - 20} more (sync-products/sync-stock without -q)")
         empty = [o.key for o in report.outcomes if o.reason == NO_STOCK_YET]
         if empty:
             named = ", ".join(empty[:10]) + (

@@ -34,6 +34,10 @@ DIRECTIONS = ("igest_to_jumpseller", "jumpseller_to_igest")
 
 _ACTION_ORDER = (Action.CREATED, Action.UPDATED, Action.UNCHANGED, Action.SKIPPED, Action.FAILED)
 
+# A SKU left alone because what a service holds of it cannot be read or created as it stands:
+# a person's to fix (printed even under -q).
+UNREADABLE = "unreadable"
+
 
 def normalize_sku(sku: str | None) -> str | None:
     """The SKU as matched: trimmed, case kept; None when there is none."""
@@ -342,7 +346,7 @@ def plan_products(
         product = by_reference.get(sku)
         why = not_creatable(sku, item) if product is None or item.price_unread else None
         if why is not None:
-            outcomes.append(CatalogueOutcome(sku, Action.SKIPPED, why, reason="unreadable"))
+            outcomes.append(CatalogueOutcome(sku, Action.SKIPPED, why, reason=UNREADABLE))
             continue
         if product is None:
             draft = desired_product(sku, item, settings)
@@ -514,7 +518,7 @@ def plan_stock(
             # Never written from a stock we cannot read (0 would empty iGEST's).
             outcomes.append(
                 CatalogueOutcome(
-                    sku, Action.SKIPPED, f"{item.stock_unread}; left alone", reason="unreadable"
+                    sku, Action.SKIPPED, f"{item.stock_unread}; left alone", reason=UNREADABLE
                 )
             )
             continue
