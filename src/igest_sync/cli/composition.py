@@ -94,8 +94,9 @@ def pace_file(state_file: Path, service: str) -> Path:
     """Where every run, dry runs too, notes when its requests to ``service`` were answered, so
     that a run started right after it knows how much of the current second it may still use.
     Beside the file itself, as the run lock: a run given a link to it shares the budget."""
-    real = state_file.resolve()
-    return real.with_name(f"{real.name}.{service}-pace")
+    from igest_sync.state.lock import beside_state
+
+    return beside_state(state_file, f".{service}-pace")
 
 
 def make_clients(

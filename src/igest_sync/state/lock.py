@@ -64,12 +64,16 @@ def _on_windows() -> bool:
     return sys.platform == "win32"
 
 
-def lock_path(state_path: Path) -> Path:
-    """The file the run lock lives in, next to the state file: the file itself, not a link to
-    it (a run given the link must meet the lock of a run given the file; SQLite opens the
-    same database through both)."""
+def beside_state(state_path: Path, suffix: str) -> Path:
+    """A file kept beside the state file itself, not beside a link to it: every run given
+    either reaches the same one (SQLite opens the same database through both)."""
     real = state_path.resolve()
-    return real.with_name(real.name + ".lock")
+    return real.with_name(real.name + suffix)
+
+
+def lock_path(state_path: Path) -> Path:
+    """The file the run lock lives in."""
+    return beside_state(state_path, ".lock")
 
 
 def _link_lock_path(state_path: Path) -> Path | None:
@@ -85,8 +89,7 @@ def _link_lock_path(state_path: Path) -> Path | None:
 
 def waiting_path(state_path: Path) -> Path:
     """The file a run waiting for serve's lock keeps fresh."""
-    real = state_path.resolve()
-    return real.with_name(real.name + ".lock-waiting")
+    return beside_state(state_path, ".lock-waiting")
 
 
 def someone_waits(state_path: Path) -> bool:
