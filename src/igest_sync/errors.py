@@ -33,6 +33,7 @@ retry by itself (network, 5xx) or a person must act first (bad data, a refusal).
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TypeGuard
 
 
 class ExitCode(IntEnum):
@@ -177,7 +178,7 @@ class Misdirected(BadResponse):
     transient = False
 
 
-def passes_by_itself(exc: BaseException | None) -> bool:
+def passes_by_itself(exc: BaseException | None) -> TypeGuard[ApiError]:
     """A service that did not answer as it should, for a while (the network, a 5xx, a 429): the
     next run retries it, and a person hears of it only when it lasts."""
     return isinstance(exc, ApiError) and exc.transient

@@ -34,7 +34,7 @@ from igest_sync.alerts.events import (
 )
 from igest_sync.alerts.message import Message, compose
 from igest_sync.alerts.webhook import send_webhook
-from igest_sync.errors import AlertError, ApiError, passes_by_itself
+from igest_sync.errors import AlertError, passes_by_itself
 from igest_sync.redact import redact
 from igest_sync.state.alerts import AlertRow
 from igest_sync.state.meta import STORE_NAME
@@ -115,7 +115,7 @@ def _events(
     transient = any(w.transient for w in ledger.work_in_states("failed"))
     since = _since(ledger, TRANSIENT_SINCE, now, keep=transient)
     events += failure_events(ledger, include_transient=since is not None and now - since >= grace)
-    if passes_by_itself(error) and isinstance(error, ApiError):
+    if passes_by_itself(error):
         # The moment the runs' exit reads too (cron kept quiet until the outage lasts).
         first = ledger.meta.outage_since(error.service, now)
         if now - first >= grace:

@@ -264,9 +264,9 @@ def _command_name(ctx: typer.Context | None) -> str:
 def _passing_outage(ledger: Ledger, config: Config, error: Exception) -> bool:
     """Whether ``error`` is an outage (a service down, 502s) that has not lasted
     ``[alerts] unreachable_minutes`` yet, counted from the first run that met it."""
-    from igest_sync.errors import ApiError, passes_by_itself
+    from igest_sync.errors import passes_by_itself
 
-    if not (passes_by_itself(error) and isinstance(error, ApiError)):
+    if not passes_by_itself(error):
         return False
     now = wall_clock()
     since = ledger.meta.outage_since(error.service, now)
