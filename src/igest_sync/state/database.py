@@ -20,6 +20,10 @@ from typing import Self
 from igest_sync.errors import StateError
 from igest_sync.state.schema import SCHEMA_VERSION, migrate, transaction
 
+# How long a statement waits for another process that holds the state file (SQLite's busy
+# timeout), and what the message says when that was not enough.
+BUSY_SECONDS = 10
+
 # SQL parameters: positional or named.
 Params = tuple[object, ...] | dict[str, object]
 # The wall clock: an aware datetime.
@@ -97,9 +101,9 @@ def _failed(path: Path | str, what: str, exc: sqlite3.DatabaseError) -> StateErr
     """A statement refused: the disk (full, I/O: an OperationalError), or a damaged file."""
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
         hint = (
-            "Another process held the state file for over 10 seconds (a backup or sync tool, "
-            "an open `sqlite3` shell?); nothing is lost: the next run takes up where this one "
-            "stopped."
+            f"Another process held the state file for over {BUSY_SECONDS} seconds (a backup "
+            "or sync tool, an open `sqlite3` shell?); nothing is lost: the next run takes up "
+            "where this one stopped."
         )
     elif isinstance(exc, sqlite3.OperationalError):
         hint = "Check the free space and the permissions of its disk; the next run retries."
@@ -166,7 +170,9 @@ def _open_once(path: Path) -> sqlite3.Connection:
                 hint="Keep one name: remove the other hard links (a symbolic link is fine), "
                 "or give this one its own copy.",
             )
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+        db = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=BUSY_SECONDS
+        )
         db.row_factory = sqlite3.Row
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, on creation
