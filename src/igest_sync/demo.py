@@ -34,10 +34,17 @@ CROSS_BORDER_DEMO = {10101, 10102, 10103}
 
 
 def demo_config(
-    credentials: dict, start_date: str = "2026-11-01", *, vies_base_url: str | None = None
+    credentials: dict,
+    start_date: str = "2026-11-01",
+    *,
+    vies_base_url: str | None = None,
+    document_type: str = "FR",
+    series: str = "A",
+    review: bool = False,
 ) -> dict:
     """A config for the sandbox's seeded store (the example config's choices); with
-    ``vies_base_url``, also set up for sales to other Member States and exports."""
+    ``vies_base_url``, also set up for sales to other Member States and exports. Raises
+    ``ConfigError`` for a document type or series that would not load."""
     from datetime import date
 
     js, ig = credentials["jumpseller"], credentials["igest"]
@@ -49,8 +56,9 @@ def demo_config(
         igest_integration_key=ig["integration_key"],
         igest_security_code=ig["security_code"],
         start_date=date.fromisoformat(start_date),
-        document_type="FR",
-        series="A",
+        document_type=document_type,
+        series=series,
+        review=review,
     )
     values.setdefault("invoice", {}).update(
         {

@@ -119,6 +119,32 @@ def test_init_sandbox_writes_a_config_that_checks_out(tmp_path):
         assert forced.returncode == 0, forced.stderr
 
 
+def test_init_sandbox_honours_review_document_type_and_series_when_given(tmp_path):
+    # Before: --review, --document-type and --series were silently dropped with --sandbox, so
+    # `init --sandbox URL --review` wrote review = false against its own help.
+    with start_sandbox(seed=True) as sb:
+        env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}
+        written = run_cli(
+            "init", "--sandbox", sb.control_url, "--review", "--document-type", "FT",
+            "--series", "B", env=env,
+        )  # fmt: skip
+        assert written.returncode == 0, written.stderr
+        assert "Review mode is on" in written.stdout
+        invoice = tomllib.loads((tmp_path / "config.toml").read_text())["invoice"]
+        assert (invoice["review"], invoice["document_type"], invoice["series"]) == (
+            True, "FT", "B",
+        )  # fmt: skip
+        # Without the flag the sandbox invoices at once, as the demo shows.
+        again = run_cli("init", "--sandbox", sb.control_url, "--force", env=env)
+        assert again.returncode == 0 and "Review mode" not in again.stdout
+        assert tomllib.loads((tmp_path / "config.toml").read_text())["invoice"]["review"] is False
+        wrong = run_cli(
+            "init", "--sandbox", sb.control_url, "--force", "--document-type", "XX", env=env
+        )
+        assert wrong.returncode == 2, wrong.stdout + wrong.stderr
+        assert "document_type" in wrong.stderr and "--document-type" in wrong.stderr
+
+
 @pytest.mark.parametrize("where", ["http://127.0.0.1:9", "not-a-sandbox"])
 def test_init_sandbox_without_a_sandbox_there_says_how_to_start_one(tmp_path, where):
     env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}

@@ -71,13 +71,14 @@ def init(
     document_type: Annotated[str, typer.Option(help="FR, FT or FS.", metavar="TYPE")] = "FR",
     series: Annotated[str, typer.Option(help="iGEST document series.", metavar="SERIES")] = "A",
     review: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--review/--no-review",
             help="Start in review mode: invoices wait as checked drafts for `igest-sync "
-            "approve` (the default for a new store; turn it off after the first days).",
+            "approve` (the default for a new store; with --sandbox, off unless given).",
+            show_default=False,
         ),
-    ] = True,
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     yes: Annotated[
         bool,
@@ -141,8 +142,19 @@ def init(
             hint="Edit it, or add --force to the same `igest-sync init` command to replace it.",
         )
     if sandbox_url is not None:
-        _init_for_sandbox(path, sandbox_url, start_date, force=force)
+        # The sandbox shows the whole cycle at once, so it invoices unless --review is given;
+        # the document type and series are honoured as for a real store.
+        _init_for_sandbox(
+            path,
+            sandbox_url,
+            start_date,
+            review=bool(review),
+            document_type=document_type,
+            series=series,
+            force=force,
+        )
         return
+    review = True if review is None else review  # a real store: review mode unless refused
     # Ask only a person at a terminal: under cron, a script or a pipe there is nobody to
     # answer (and a hidden prompt would warn about echoing the secret).
     interactive = not yes and _stdin_is_terminal()
@@ -300,14 +312,23 @@ def _a_date(answer: str) -> date:
         raise Invalid(f"expected a date like 2026-11-01, got {answer!r}") from None
 
 
-def _init_for_sandbox(path: Path, url: str, start_date: str | None, *, force: bool) -> None:
+def _init_for_sandbox(
+    path: Path,
+    url: str,
+    start_date: str | None,
+    *,
+    review: bool,
+    document_type: str,
+    series: str,
+    force: bool,
+) -> None:
     """Write the demo's config for the sandbox serving at ``url``: its URLs and credentials
     come from the sandbox itself (``GET /_sandbox/config``), so nothing is typed or asked."""
     import httpx
 
     from igest_sync.config import write_config
     from igest_sync.demo import demo_config
-    from igest_sync.errors import TransportError, UsageError
+    from igest_sync.errors import ConfigError, TransportError, UsageError
 
     # What is typed is checked before anything is asked of the network.
     first_day = parse_date(start_date, "--start-date") if start_date else None
@@ -334,12 +355,22 @@ def _init_for_sandbox(path: Path, url: str, start_date: str | None, *, force: bo
         raise UsageError(
             f"{root} is not an igest-sync sandbox (no /_sandbox/config there).", hint=sandbox_hint
         )
-    values = demo_config(
-        facts,
-        # The sandbox's orders are from November 2026: the day they start.
-        (first_day or date(2026, 11, 1)).isoformat(),
-        vies_base_url=(facts.get("vies") or {}).get("base_url"),
-    )
+    try:
+        values = demo_config(
+            facts,
+            # The sandbox's orders are from November 2026: the day they start.
+            (first_day or date(2026, 11, 1)).isoformat(),
+            vies_base_url=(facts.get("vies") or {}).get("base_url"),
+            document_type=document_type,
+            series=series,
+            review=review,
+        )
+    except ConfigError as exc:
+        raise ConfigError(
+            f"init cannot write {path}: nothing was written.",
+            problems=[problem.removeprefix("config.toml: ") for problem in exc.problems],
+            hint="Correct the flag for each key listed, e.g. --document-type FR, --series A",
+        ) from None
     # `serve` and `hooks` work against it too: the sandbox signs its webhooks with this key.
     values["jumpseller"]["hooks_token"] = facts["jumpseller"].get("hooks_token")
     write_config(path, values, overwrite=force)
@@ -347,6 +378,8 @@ def _init_for_sandbox(path: Path, url: str, start_date: str | None, *, force: bo
         given = state_of().config_path
         config_flag = f" --config {_quoted(str(given))}" if given else ""
         typer.echo(f"Wrote {path} for the sandbox at {root}.")
+        if review:
+            typer.echo("Review mode is on: `invoice` stops each invoice at a checked draft.")
         typer.echo(f"Next: igest-sync{config_flag} invoice")
 
 
