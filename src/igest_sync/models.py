@@ -487,6 +487,9 @@ class DocumentOutcome(ItemOutcome):
     kind: Kind | None = None
     document: DocumentFacts | None = None
     warnings: tuple[str, ...] | None = None  # what the mapping noted on an issued document
+    # A failure the ledger does not hold (resend of an order it never saw, unread): nothing
+    # stays failed, so the footer's "resend it" advice does not apply.
+    recorded: bool = True
 
     @property
     def number(self) -> str | None:

@@ -17,7 +17,7 @@ import pytest
 
 from igest_sync.config import Config
 from igest_sync.errors import NotFound
-from igest_sync.models import Action, OrderLine, Tax
+from igest_sync.models import Action, Kind, OrderLine, Tax
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.state.ledger import Ledger
 from tests.support.configs import fake_config
@@ -312,6 +312,27 @@ def test_resend_of_an_order_jumpseller_does_not_know_says_to_check_the_number(le
     assert typo.action == Action.FAILED  # a refusal, never a success
     assert "Jumpseller has no order 70" in typo.detail and "check the number" in typo.detail
     assert ledger.work(70) is None and not ig.finals()  # nothing recorded, nothing issued
+
+
+def test_a_resend_that_recorded_nothing_is_not_told_it_stays_failed_in_the_ledger(ledger):
+    # Before: "nothing was recorded for it" was followed by the footer "Failed orders stay
+    # failed in the ledger: ... resend", untrue of an order the ledger never held.
+    from igest_sync.render.invoicing import failure_advice
+
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    typo = InvoiceRun.build(config(), ledger, js, ig, now=START).resend([70])
+    assert typo.exit_code == 1 and failure_advice(typo) == []
+    js.faults.add("order", "5xx")  # Jumpseller down while reading an unseen order
+    down = InvoiceRun.build(config(), ledger, js, ig, now=START).resend([7])
+    [outcome] = down.outcomes
+    assert outcome.action == Action.FAILED and "run the same resend again" in outcome.detail
+    assert ledger.work(7) is None and failure_advice(down) == []
+    # An order the ledger holds still gets the footer when it fails.
+    InvoiceRun.build(config(), ledger, js, ig, now=START).run()
+    ledger.fail(7, Kind.INVOICE, "refused", transient=False)
+    js.faults.add("order", "5xx")
+    held = InvoiceRun.build(config(), ledger, js, ig, now=START).resend([7])
+    assert any("stay failed in the ledger" in line for line in failure_advice(held))
 
 
 class _NothingAfterIs404(FakeJumpseller):

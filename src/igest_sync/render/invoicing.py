@@ -105,7 +105,9 @@ def failure_advice(report: InvoiceReport) -> list[str]:
     """The footer under the failures shown, matching them: ``resend`` only for a failure a
     person must fix; a failure that passes by itself is retried by igest-sync, and is shown
     only because it has lasted (``[alerts] unreachable_minutes``)."""
-    failures = [o for o in report.outcomes if o.action == "failed"] + report.still_failed
+    failures = [
+        o for o in report.outcomes if o.action == "failed" and o.recorded
+    ] + report.still_failed
     advice = []
     if any(not o.transient for o in failures):
         advice.append(

@@ -616,7 +616,11 @@ class InvoiceRun:
                         f"Jumpseller has no order {order_id} (404): check the number; nothing "
                         "was recorded for it"
                     )
-                report.outcomes.append(DocumentOutcome(str(order_id), Action.FAILED, detail))
+                elif work is None:
+                    detail += "; nothing was recorded for it: run the same resend again"
+                report.outcomes.append(
+                    DocumentOutcome(str(order_id), Action.FAILED, detail, recorded=work is not None)
+                )
                 continue
             if order.status != OrderStatus.PAID:
                 report.outcomes.append(
