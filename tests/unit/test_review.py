@@ -182,6 +182,18 @@ def test_reject_deletes_the_draft_and_leaves_the_order_failed_until_resend(ledge
     assert len(drafts(ig)) == 1
 
 
+def test_a_backfill_over_its_day_does_not_draft_a_rejected_order_again(ledger):
+    # `invoice --since` lists the order again: a rejection waits for `resend` all the same
+    # (the backfill drafted it again, and finalized it once review was off).
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    review.reject(ledger, ig, 7, now=RUN_AT)
+    later = RUN_AT + timedelta(hours=1)
+    InvoiceRun.build(config(review=False), ledger, js, ig, now=later).run(since=date(2026, 11, 20))
+    assert writes(ig).count("create_document") == 1 and not ig.finals()
+    assert ledger.work(7).error.startswith("rejected by a person")
+
+
 def test_approve_and_reject_refuse_an_order_without_a_waiting_draft(ledger):
     js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
     run(ledger, js, ig, review=False)

@@ -382,3 +382,26 @@ def test_under_the_small_business_exemption_webhooks_are_worked_one_at_a_time_ol
     )
     work(ledger, js, FakeIgest(), cfg)
     assert seen == [([31, 32, 33], 1)]
+
+
+def test_a_rejected_order_is_never_drafted_again_by_a_later_webhook_nor_the_sweep(ledger):
+    # A person rejected the draft serve made (it is wrong, or the order was invoiced by hand):
+    # it waits for `resend`, as `invoice` leaves it. A later delivery (order_updated: shipped,
+    # a note) and the sweep's listing of the order past the checkpoint drafted it again, and
+    # finalized it once review was off: a second invoice.
+    from igest_sync.runs.invoicing import review
+
+    js, ig = FakeJumpseller(orders=[paid_order(10)]), FakeIgest()
+    hint(ledger, 10)
+    work(ledger, js, ig, config(review=True))
+    assert review.reject(ledger, ig, 10, now=NOW).action == Action.REJECTED
+    later = NOW + timedelta(hours=1)
+    hint(ledger, 10, "order_updated", at=later)
+    outcome = work(ledger, js, ig, config(review=False), now=later)
+    assert outcome.report.outcomes == [] and ledger.hints_count() == 0
+    InvoiceRun.build(config(review=False), ledger, js, ig, now=later).run()  # the sweep
+    assert len(ig.called("create_document")) == 1
+    assert ig.finals() == []
+    rejected = ledger.work(10)
+    assert (rejected.state, rejected.transient) == (WorkState.FAILED, False)
+    assert rejected.error.startswith("rejected by a person")

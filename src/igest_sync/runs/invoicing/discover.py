@@ -41,6 +41,7 @@ from igest_sync.models import (
 )
 from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
+from igest_sync.runs.invoicing.due import waits_for_a_person
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import lisbon_date
@@ -246,9 +247,8 @@ class Discovery:
             for w in self.ledger.work_in_states(
                 WorkState.PENDING, *IN_FLIGHT, WorkState.FAILED, kind=Kind.INVOICE
             )
-            if w.order_id not in planned and (w.state != WorkState.FAILED or w.transient)
+            if w.order_id not in planned and not waits_for_a_person(w)
         ]
-        # (a failure for bad data or a refusal waits for `resend`)
         found: dict[int, Order] = {}
         if len(wanted) > BULK_REREAD:
             # After a crash mid-backlog: one listing in pages of 100 beats a GET per order.
@@ -288,6 +288,10 @@ class Discovery:
             # A sale invoiced elsewhere (the till): reported once, as the checkpoint passes it.
             note = skip
             plan.skipped.append(DocumentOutcome(str(order.id), Action.SKIPPED, note))
+        elif order.status == OrderStatus.PAID and waits_for_a_person(self.ledger.work(order.id)):
+            # Its failure or rejection waits for `resend` (due.py): listed again (a backfill,
+            # or past the checkpoint after serve's webhook drafted it), it is not issued.
+            pass
         elif order.status == OrderStatus.PAID and paid_on is not None and paid_on >= floor:
             to_issue[order.id] = order
         elif order.status == OrderStatus.PAID and paid_on is None:

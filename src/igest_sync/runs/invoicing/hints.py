@@ -6,7 +6,8 @@ late or out-of-order delivery does the right thing:
 
 - paid: recorded as invoice work (exactly as ``invoice``'s discovery records it, without moving
   the checkpoint, which only the sweep's listing may pass) and issued through the run's one
-  ``Issuer``, with its follow-ups;
+  ``Issuer``, with its follow-ups; one whose invoice failed for a reason no retry mends, or
+  whose draft a person rejected, waits for ``resend`` as in ``invoice`` (``due.py``);
 - cancelled after its invoice: what is left of it is credited
   (``Credits.credit_cancelled_order``: the credit pass's rules and exactly-once path), of any
   age;
@@ -38,6 +39,7 @@ from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.credits.cancellations import note_paid_again, paid_again_notices
 from igest_sync.runs.invoicing.discover import record_order
+from igest_sync.runs.invoicing.due import waits_for_a_person
 from igest_sync.runs.invoicing.invoice import RunStopped
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
@@ -216,6 +218,11 @@ def _handle(
                 note_paid_again(ledger, order.id)  # before the status: a kill loses nothing
             record_order(ledger, order)
             return False  # invoiced already (a repeated or late delivery): nothing to do
+        if waits_for_a_person(work):
+            # Failed for a reason no retry mends, or its draft rejected by a person: it waits
+            # for `resend`, as `invoice` leaves it (due.py); a later delivery is no decision.
+            record_order(ledger, order)
+            return False
         skip = source_skip_reason(order, settings)
         if skip is not None:
             record_order(ledger, order, note=skip)
