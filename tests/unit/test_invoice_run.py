@@ -9,6 +9,7 @@ every outcome in "would".
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -418,3 +419,30 @@ def test_a_resend_nif_whose_attempt_fails_for_another_reason_is_kept(ledger):
     assert issued.action == Action.ISSUED, issued.detail
     [final] = ig.finals()
     assert final.customer_nif == "503504564"
+
+
+@pytest.mark.parametrize("first_run", [False, True])
+def test_a_backfill_from_a_later_day_skips_no_order_paid_since_the_start_date(ledger, first_run):
+    """`invoice --since` took its day for the start date: an order paid between the start date
+    and that day (new past the checkpoint, or followed while it waited for payment) was noted
+    "before the start date" and passed for good, though the run without --since, `serve`'s
+    webhook and the gap check all invoice it. The start date decides; --since only says which
+    days a backfill lists again."""
+    paid = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
+    waiting = paid_order(3, created_at=paid - timedelta(days=3), status="pending_payment")
+    js, ig = (
+        FakeJumpseller(orders=[paid_order(1, paid_at=paid - timedelta(days=3)), waiting]),
+        FakeIgest(),
+    )
+    if not first_run:
+        InvoiceRun.build(config(), ledger, js, ig, now=paid - timedelta(days=3, hours=-1)).run()
+        assert [o.order_id for o in ledger.open_orders()] == [3]
+    js.add(paid_order(2, paid_at=paid), replace(waiting, status="paid", completed_at=paid))
+    ig.log.clear()
+    report = InvoiceRun.build(config(), ledger, js, ig, now=START).run(since=date(2026, 11, 19))
+    # iGEST listed from the start date: the switch guard and the look-ups cover those days.
+    assert ig.called("find_documents")[0] == {"date_from": date(2026, 11, 1)}
+    assert not [o for o in report.outcomes if "before the start date" in o.detail]
+    assert sorted(d.external_reference for d in ig.finals()) == [
+        f"jumpseller:loja:{n}" for n in (1, 2, 3)
+    ]

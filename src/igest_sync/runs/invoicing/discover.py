@@ -115,7 +115,14 @@ class Discovery:
         return plan
 
     def floor(self, since: date | None) -> date:
-        """The first payment day this run invoices; refuses to invoice the whole history."""
+        """The first payment day this run invoices; refuses to invoice the whole history.
+
+        The start date, whatever ``--since`` says: it is the rule ``serve``'s webhooks, the
+        credit pass and the gap check apply too. A backfill's day once stood for it, and an
+        order paid between the two (new past the checkpoint, or followed while it waited for
+        payment) was noted "before the start date" and passed for good. ``--since`` says only
+        which days a backfill lists again (``_first_listed``); without a start date it is the
+        floor."""
         start = self.settings.start_date
         if since is None and start is None and self.ledger.checkpoint is None:
             raise UsageError(
@@ -138,7 +145,24 @@ class Discovery:
                 "start date are never invoiced.",
                 hint="Move start_date back in the config if those orders really must be invoiced.",
             )
-        return since or start or date.min
+        return start or since or date.min
+
+    def looked_from(self, since: date | None) -> date:
+        """The first payment day this run may issue an invoice for: where a first run or a
+        backfill lists iGEST's documents (the switch guard, then the look-ups). The floor, or a
+        backfill's first day listed again when later: an order created then is paid then or
+        after, and the orders past the checkpoint or followed were paid since the last run.
+        Asked before ``plan``, which moves the checkpoint."""
+        floor = self.floor(since)
+        return floor if floor == date.min else max(floor, self._first_listed(floor, since))
+
+    def _first_listed(self, floor: date, since: date | None) -> date:
+        """The first creation day a first run, rebuild or backfill lists: ``FIRST_RUN_LOOKBACK``
+        before the floor, or before a backfill's day. Not a first run's: it lists from the floor
+        whatever ``--since`` says, or its checkpoint would pass the orders of the days between,
+        due from the start date, that no later run lists."""
+        day = since if since is not None and self.ledger.checkpoint is not None else floor
+        return day - FIRST_RUN_LOOKBACK if day != date.min else date(2000, 1, 1)
 
     # -- the three sources --------------------------------------------------------------------
 
@@ -148,7 +172,7 @@ class Discovery:
         if checkpoint is not None and since is None and pending is None:
             yield from self._after_checkpoint(checkpoint, floor)
             return
-        first = floor - FIRST_RUN_LOOKBACK if floor != date.min else date(2000, 1, 1)
+        first = self._first_listed(floor, since)
         if pending is not None:
             first = min(first, pending)  # the days an interrupted rebuild had not finished
         if self.record:

@@ -152,6 +152,9 @@ class InvoiceRun:
             (w.order_id, w.kind): w for w in self.ledger.work_in_states(WorkState.FAILED)
         }
         discovery = Discovery(self.context, now=self.now, record=not dry_run)
+        # iGEST is listed from here (the switch guard, the look-ups): asked before the plan
+        # moves the checkpoint.
+        looked = discovery.looked_from(since)
         listed = self._switch_guard(discovery, since)
         plan = discovery.plan(since)
         report.checkpoint = self.ledger.checkpoint
@@ -159,7 +162,7 @@ class InvoiceRun:
             # The same read-only listing a real first run makes, so the preview says which
             # orders it would adopt from iGEST instead of issuing.
             known = (
-                igest_documents_since(self.igest, plan.floor, listed)
+                igest_documents_since(self.igest, looked, listed)
                 if plan.fresh and plan.orders
                 else None
             )
@@ -169,8 +172,8 @@ class InvoiceRun:
         report.outcomes.extend(plan.skipped)
         if plan.fresh and plan.orders:
             self.issuer.use_listing(
-                igest_documents_since(self.igest, plan.floor, listed),
-                None if plan.floor == date.min else plan.floor,
+                igest_documents_since(self.igest, looked, listed),
+                None if looked == date.min else looked,
             )
         self._issue_all(plan.orders, report)
         # Review mode: drafts due without a person (the automatic hour, or review turned off)
@@ -237,7 +240,7 @@ class InvoiceRun:
         (``runs/adopt.py``). Returns the listing, which the run uses again."""
         if self.ledger.checkpoint is not None and since is None:
             return None
-        floor = discovery.floor(since)
+        floor = discovery.looked_from(since)
         listed = list(self.igest.find_documents(date_from=None if floor == date.min else floor))
         guard_first_run(self.ledger, listed, floor, now=self.now)
         self._switch_checked = True
