@@ -55,7 +55,6 @@ from datetime import date, datetime, timedelta
 
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError, NotFound
-from igest_sync.fiscal.intra_eu import source_skip_reason
 from igest_sync.models import (
     DOCUMENT_EXISTS,
     IN_FLIGHT,
@@ -67,6 +66,7 @@ from igest_sync.models import (
 )
 from igest_sync.references import external_reference
 from igest_sync.runs.invoicing.discover import record_order
+from igest_sync.runs.invoicing.due import not_invoiced
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.services import JumpsellerApi
 from igest_sync.state.ledger import DocumentRecord, Ledger, WorkRecord
@@ -380,11 +380,10 @@ class CancelledOrders:
 
     def _newly_due(self, order: Order) -> bool:
         """Paid now, from a source we invoice, on or after the start date, and not invoiced."""
-        if order.status != OrderStatus.PAID or source_skip_reason(order, self.settings):
+        if order.status != OrderStatus.PAID:
             return False
-        start = self.settings.start_date
-        if start and order.completed_at and lisbon_date(order.completed_at) < start:
-            return False
+        if not_invoiced(order, self.settings, self.settings.start_date) is not None:
+            return False  # the till, or before the start date: the rules of every path (due.py)
         work = self.ledger.work(order.id)
         return work is None or work.state != WorkState.FINAL
 

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from igest_sync.errors import ApiError, NotFound, UsageError
-from igest_sync.fiscal.intra_eu import source_skip_reason
 from igest_sync.models import (
     IN_FLIGHT,
     Action,
@@ -41,7 +40,7 @@ from igest_sync.models import (
 )
 from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
-from igest_sync.runs.invoicing.due import waits_for_a_person
+from igest_sync.runs.invoicing.due import not_invoiced, waits_for_a_person
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import lisbon_date
@@ -307,24 +306,19 @@ class Discovery:
         floor = plan.floor
         paid_on = lisbon_date(order.completed_at) if order.completed_at else None
         note = None
-        skip = source_skip_reason(order, self.settings)
-        if order.status == OrderStatus.PAID and skip is not None:
-            # A sale invoiced elsewhere (the till): reported once, as the checkpoint passes it.
-            note = skip
-            plan.skipped.append(DocumentOutcome(str(order.id), Action.SKIPPED, note))
-        elif order.status == OrderStatus.PAID and waits_for_a_person(self.ledger.work(order.id)):
-            # Its failure or rejection waits for `resend` (due.py): listed again (a backfill,
-            # or past the checkpoint after serve's webhook drafted it), it is not issued.
-            pass
-        elif order.status == OrderStatus.PAID and paid_on is not None and paid_on >= floor:
-            to_issue[order.id] = order
-        elif order.status == OrderStatus.PAID and paid_on is None:
-            # Paid without a payment time: the status is what counts; the document is dated
-            # today as always, it just carries no "Pago em" note.
-            to_issue[order.id] = order
-        elif order.status == OrderStatus.PAID:
-            note = f"paid {paid_on}, before the start date {floor}: not issued"
-            plan.skipped.append(DocumentOutcome(str(order.id), Action.SKIPPED, note))
+        if order.status == OrderStatus.PAID:
+            # The rules `serve`'s webhooks and the credit pass apply too (due.py). Paid without
+            # a payment time, the status is what counts: the document is dated today as always,
+            # it just carries no "Pago em" note.
+            note = not_invoiced(order, self.settings, floor)
+            if note is not None:
+                # A sale invoiced elsewhere (the till), or paid before the start date: reported
+                # once, as the checkpoint passes it.
+                plan.skipped.append(DocumentOutcome(str(order.id), Action.SKIPPED, note))
+            elif not waits_for_a_person(self.ledger.work(order.id)):
+                # (A failure or a rejection waits for `resend`, listed again or not: a
+                # backfill, or the order past the checkpoint after serve's webhook drafted it.)
+                to_issue[order.id] = order
         elif (
             order.status == OrderStatus.CANCELED
             and paid_on is not None

@@ -9,8 +9,33 @@ or one of them passed an order the others would issue (a sale never invoiced). S
 
 from __future__ import annotations
 
-from igest_sync.models import WorkState
+from datetime import date
+
+from igest_sync.config import InvoiceConfig
+from igest_sync.fiscal.intra_eu import source_skip_reason
+from igest_sync.models import Order, WorkState
 from igest_sync.state.ledger import WorkRecord
+from igest_sync.timeutil import lisbon_date
+
+
+def not_invoiced(order: Order, settings: InvoiceConfig, floor: date | None) -> str | None:
+    """Why igest-sync never invoices this paid order (the note said and kept), or None: it is
+    due, unless it has its invoice already or ``waits_for_a_person``.
+
+    - created from a source invoiced elsewhere (the till: ``source_skip_reason``);
+    - paid before ``floor``, the first payment day due: ``[invoice] start_date`` (discovery's
+      ``floor``: the same, or a first backfill's day when no start date is set). Not a
+      backfill's ``--since`` day: an order paid between the two was passed for good.
+
+    Paid without a payment time, the status is what counts: it is due.
+    """
+    skip = source_skip_reason(order, settings)
+    if skip is not None:
+        return skip
+    paid_on = lisbon_date(order.completed_at) if order.completed_at else None
+    if floor is not None and paid_on is not None and paid_on < floor:
+        return f"paid {paid_on}, before the start date {floor}: not issued"
+    return None
 
 
 def waits_for_a_person(work: WorkRecord | None) -> bool:

@@ -33,13 +33,12 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from igest_sync.errors import ApiError, AuthError, NotFound
-from igest_sync.fiscal.intra_eu import source_skip_reason
 from igest_sync.models import Action, DocumentOutcome, Kind, Order, OrderStatus, WorkState
 from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.credits.cancellations import note_paid_again, paid_again_notices
 from igest_sync.runs.invoicing.discover import record_order
-from igest_sync.runs.invoicing.due import waits_for_a_person
+from igest_sync.runs.invoicing.due import not_invoiced, waits_for_a_person
 from igest_sync.runs.invoicing.invoice import RunStopped
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
@@ -223,7 +222,7 @@ def _handle(
             # for `resend`, as `invoice` leaves it (due.py); a later delivery is no decision.
             record_order(ledger, order)
             return False
-        skip = source_skip_reason(order, settings)
+        skip = not_invoiced(order, settings, floor)  # the till, or before the start date
         if skip is not None:
             record_order(ledger, order, note=skip)
             items.append(DocumentOutcome(str(order.id), Action.SKIPPED, skip))
@@ -232,11 +231,6 @@ def _handle(
             # The sweep refuses to invoice the store's history and says so to a person.
             log.warning("Order %s paid, but [invoice] start_date is not set: not issued", order.id)
             record_order(ledger, order)
-            return False
-        if floor is not None and paid_on is not None and paid_on < floor:
-            note = f"paid {paid_on}, before the start date {floor}: not issued"
-            record_order(ledger, order, note=note)
-            items.append(DocumentOutcome(str(order.id), Action.SKIPPED, note))
             return False
         # Recorded as work before any call, and before its status: a kill from here on leaves
         # pending work that the next start (its hint) or the sweep (its pending work)
