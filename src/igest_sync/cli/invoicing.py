@@ -29,7 +29,9 @@ def invoice(
     since: Annotated[
         str | None,
         typer.Option(
-            help="One-off backfill: invoice orders paid on or after this day.", metavar="YYYY-MM-DD"
+            help="One-off backfill: list the orders of this day on again and invoice each "
+            "paid one without its document (never one paid before [invoice] start_date).",
+            metavar="YYYY-MM-DD",
         ),
     ] = None,
     dry_run: Annotated[
