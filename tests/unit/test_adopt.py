@@ -419,6 +419,21 @@ def test_after_a_pick_the_other_order_is_held_by_the_document_left_and_only_name
     assert [o.action for o in named.outcomes if o.key == "9006"] == [Action.ISSUED]
 
 
+def test_a_pick_of_a_document_recorded_for_another_order_is_refused_not_dropped(world):
+    # Before: the second pick exited 0 with "0 recorded" and no word that QI/6 was taken.
+    _, _, ledger, _, _ = world
+    adopt(world, picks={"FR QI/6": 9006}, confirm=lambda r: True)
+    with pytest.raises(UsageError, match="recorded already as the invoice of order 9006") as err:
+        adopt(world, picks={"FR QI/6": 9005}, confirm=lambda r: True)
+    assert "status --order 9005" in (err.value.hint or "")
+    assert (
+        ledger.issued_elsewhere()[9006].number == "FR QI/6"
+        and 9005 not in ledger.issued_elsewhere()
+    )
+    # The same pick again is no conflict: nothing new, nothing refused.
+    assert not adopt(world, picks={"FR QI/6": 9006}, confirm=lambda r: True).recorded
+
+
 def test_a_pick_whose_total_or_day_does_not_fit_its_order_is_pointed_out(world):
     report = adopt(world, picks={"FR QI/7": 9006}, dry_run=True)
     [notice] = report.notices

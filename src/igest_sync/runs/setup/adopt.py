@@ -203,7 +203,8 @@ class AdoptRun:
                     )
         for number in set(picks or {}) - {label(m.document) for m in report.matches}:
             raise UsageError(
-                f"--pick {number}: no document not ours numbered {number} from {first} to {last}.",
+                f"--pick {number}: no document numbered {number} issued by another program "
+                f"from {first} to {last}.",
                 hint="Use the document numbers adopt lists (e.g. --pick 'FR QI/5=9005').",
             )
         if dry_run:
@@ -256,6 +257,16 @@ class AdoptRun:
         matches: list[Match] = []
         for doc in sorted(docs, key=lambda d: (d.date or date.min, d.number or d.id)):
             if doc.id in adopted_ids:
+                chosen = picks.get(label(doc), adopted_ids[doc.id])
+                if chosen != adopted_ids[doc.id]:
+                    # A document is one order's invoice: a pick for another order is said,
+                    # never dropped in silence behind "0 recorded".
+                    raise UsageError(
+                        f"--pick {label(doc)}={chosen}: {label(doc)} is recorded already as the "
+                        f"invoice of order {adopted_ids[doc.id]}; nothing was recorded.",
+                        hint=f"A document is the invoice of one order: order {chosen} needs "
+                        f"another (`igest-sync status --order {chosen}` says what it waits for).",
+                    )
                 matches.append(Match(doc, ADOPTED, adopted_ids[doc.id], "recorded before"))
             elif label(doc) in picks:
                 order_id = picks[label(doc)]
