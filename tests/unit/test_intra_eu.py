@@ -29,11 +29,14 @@ def test_an_exempt_sale_to_a_spanish_consumer_is_refused_with_the_fix() -> None:
     with pytest.raises(OrderRejected, match=r"resend 10452 --nif ES") as caught:
         vat_number_to_check(order, build(order, ALL_CODES), ALL_CODES)
     assert "VIES" in caught.value.reason
+    # Plain words: no "VAT number is none", and "an ES" as the letters are said.
+    assert "the customer has no VAT number" in caught.value.reason
+    assert "with an ES VAT number" in caught.value.reason and "is none" not in caught.value.reason
 
 
 def test_a_portuguese_nif_is_not_a_spanish_vat_number() -> None:
     order = replace(exempt_order(SPAIN), billing=replace(SPAIN, taxid="PT501964843"))
-    with pytest.raises(OrderRejected, match="not a ES number"):
+    with pytest.raises(OrderRejected, match="VAT number 501964843 is not an ES number"):
         vat_number_to_check(order, build(order, ALL_CODES), ALL_CODES)
 
 

@@ -48,14 +48,24 @@ def vat_number_to_check(order: Order, draft: DocumentDraft, settings: InvoiceCon
     nif = draft.customer.nif
     if nif is not None and nif.upper().startswith(prefix):
         return nif.upper()
-    given = "none" if nif is None else f"{nif}, not a {prefix} number"
+    given = (
+        "the customer has no VAT number"
+        if nif is None
+        else f"the customer's VAT number {nif} is not {_a(prefix)} {prefix} number"
+    )
     raise OrderRejected(
         order.id,
         f"the order has 0 % VAT lines going to {destination.country} (EU): exempt only as an "
-        f"intra-EU supply to a business with a {prefix} VAT number that VIES confirms, and the "
-        f"customer's VAT number is {given}. Issue it with the buyer's number: igest-sync "
-        f"resend {order.id} --nif {prefix}<number>, or charge VAT on the order in Jumpseller.",
+        f"intra-EU supply to a business with {_a(prefix)} {prefix} VAT number that VIES "
+        f"confirms, and {given}. Issue it with the buyer's number: igest-sync resend "
+        f"{order.id} --nif {prefix}<number>, or charge VAT on the order in Jumpseller.",
     )
+
+
+def _a(letters: str) -> str:
+    """The article before letters read one by one: "an ES", "a DE" (A, E, F, H, I, L, M, N,
+    O, R, S and X are said with a vowel first)."""
+    return "an" if letters[:1].upper() in "AEFHILMNORSX" else "a"
 
 
 def vies_verdict(order_id: int, check: ViesCheck) -> str | None:
