@@ -190,3 +190,16 @@ def test_a_new_store_starts_in_review_mode_and_is_told_how_to_go_automatic(runne
     off = invoke(runner, "init", "--yes", "--force", "--no-review", *FLAGS)
     assert off.exit_code == 0 and "Review mode is off" in off.output
     assert tomllib.loads(path.read_text(encoding="utf-8"))["invoice"]["review"] is False
+
+
+def test_a_missing_config_named_with_config_is_told_the_init_that_writes_it(runner, tmp_path):
+    # Before: "Create it with `igest-sync init`", which writes the default path, not this one.
+    missing = tmp_path / "my shop.toml"
+    result = invoke(runner, "--config", str(missing), "invoice")
+    assert isinstance(result.exception, ConfigError)  # exit 2, as run_app maps it
+    assert result.exception.hint == f"Create it with `igest-sync --config '{missing}' init`."
+    written = invoke(runner, "--config", str(missing), "init", "--yes", *FLAGS)
+    assert written.exit_code == 0 and missing.exists()  # the hint's command makes that file
+    default = invoke(runner, "invoice")  # no --config: the default path, plain `init`
+    assert isinstance(default.exception, ConfigError)
+    assert default.exception.hint == "Create it with `igest-sync init`."

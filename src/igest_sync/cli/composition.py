@@ -75,9 +75,15 @@ def load_config(state: CliState) -> Config:
     from igest_sync.config import load_config as _load
     from igest_sync.errors import ConfigError
 
+    path = config_path(state)
     try:
-        config, warnings = _load(config_path(state))
+        config, warnings = _load(path)
     except ConfigError as exc:
+        if state.config_path is not None and not path.exists():
+            # `init` alone writes the default path: the one to run names this file.
+            import shlex
+
+            exc.hint = f"Create it with `igest-sync --config {shlex.quote(str(path))} init`."
         # A cron run that stops here leaves its reason in the log file too, where a person
         # looks later (the values of secret keys are never in it: validation masks them).
         setup_logging(state)
