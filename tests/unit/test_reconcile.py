@@ -245,6 +245,15 @@ def test_orders_paid_before_the_start_date_are_not_missing():
     orders = [order(1, paid="2026-11-03"), order(2, paid="2026-11-20")]
     report = compare(orders, [], STORE, NOV, invoice_from=date(2026, 11, 15))
     assert kinds(report) == [(MISSING, 2)]
+    # Said, so that a period before the start date does not read "Clean" as "invoiced".
+    said = (
+        "Not checked for a missing invoice: 1 order (1) paid before the start date 2026-11-15 "
+        "([invoice] start_date), invoiced before igest-sync (`igest-sync adopt` records those "
+        "invoices)."
+    )
+    assert report.notices == [said]
+    invoiced = compare(orders, [doc(1)], STORE, NOV, invoice_from=date(2026, 11, 15))
+    assert invoiced.notices == []  # its invoice is there: checked as any other
 
 
 def test_a_sale_igest_sync_does_not_invoice_is_not_missing_but_said():
