@@ -19,6 +19,7 @@ from igest_sync.alerts.digest import build_digest, digest_lines
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import OrderRejected
 from igest_sync.models import Action
+from igest_sync.references import external_reference
 from igest_sync.runs.invoicing.art53 import add_working_days, guard_for, read_turnover
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.runs.setup.service_checks import run_checks
@@ -122,11 +123,51 @@ def test_the_ceiling_to_the_cent_and_a_credit_note_that_makes_room(w):
     assert read_turnover(w.ledger, w.ig, w.now.date()) == D("18750.00")
 
 
+def test_the_refusal_past_18750_names_the_real_reference_and_resend_adopts_what_it_names(w):
+    # A merchant copied the reference the refusal named ("jumpseller:<store code>:10204"):
+    # resend looked up the real one, found nothing and issued a second invoice for the order.
+    by_hand(w, "18750.00")
+    over = order(w, "12.30")
+    refused = outcome(run(w), over)
+    assert refused.action == Action.FAILED
+    reference = external_reference(w.config.jumpseller.store, over)  # what resend looks up
+    assert reference == f"jumpseller:{w.config.jumpseller.login}:{over}"
+    assert f"with the external reference {reference};" in refused.detail
+    assert "<" not in refused.detail
+    # Invoiced by hand as the refusal says (the VAT included in what was paid), then adopted.
+    w.sb.igest.create_document(
+        {
+            "type": "FR",
+            "series": HAND,
+            "date": "2026-12-01",
+            "customer": {"name": "Consumidor final"},
+            "external_reference": refused.detail.split("with the external reference ")[1].split(
+                ";"
+            )[0],
+            "lines": [
+                {
+                    "reference": "AZL",
+                    "description": "Azulejo",
+                    "quantity": "1",
+                    "unit_price": "12.30",
+                    "vat_rate": "23.00",
+                }
+            ],
+            "prices_include_vat": True,
+            "payment_method": "NU",
+            "finalize": True,
+        }
+    )
+    again = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now).resend([over])
+    assert outcome(again, over).action == Action.ADOPTED
+    assert len(w.sb.igest.final_documents_by_reference()[reference]) == 1  # never a second
+
+
 def test_a_document_charging_vat_adds_its_net_total_to_the_years_turnover(w):
     # A sale taxed under OSS (Spanish VAT) counts as iGEST counts it, net: 25.00 of its 30.25.
     by_hand(w, "18700.00")
     settings = InvoiceConfig(vat_regime="art53", oss=True, exemptions={"domestic_goods": "M10"})
-    guard = guard_for(settings, w.ledger, w.ig, w.now.date())
+    guard = guard_for(settings, w.ledger, w.ig, w.now.date(), store=w.config.jumpseller.store)
     assert guard is not None and guard.turnover().total == D("18700.00")
     taxed = build(spanish_oss_order(), settings)
     assert (taxed.net_total, taxed.gross_total) == (D("25.00"), D("30.25"))

@@ -38,6 +38,7 @@ from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError, AuthError, OrderRejected
 from igest_sync.fiscal.exemptions import SMALL_BUSINESS_CODE
 from igest_sync.models import DocumentDraft, DocumentStatus, DocumentType, IssuedDocument
+from igest_sync.references import external_reference
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger
@@ -83,9 +84,16 @@ CHARGE_VAT_HINT = _CHARGE_VAT + ", then `igest-sync resend {order}`"
 PAID_WITHOUT_VAT_HINT = (
     _CHARGE_VAT + ". This order was paid without VAT, so no run can issue it with VAT from "
     "Jumpseller: issue it by hand in iGEST, the VAT included in what the customer paid, with "
-    "the external reference jumpseller:<store code>:{order}; `igest-sync resend {order}` then "
-    "adopts it"
+    "the external reference {reference}; `igest-sync resend {order}` then adopts it"
 )
+
+
+def paid_without_vat_hint(store: str, order_id: int) -> str:
+    """How to invoice an order refused as exempt, naming the very reference that ``resend``
+    looks up (a reference copied wrong makes ``resend`` issue a second document)."""
+    return PAID_WITHOUT_VAT_HINT.format(
+        order=order_id, reference=external_reference(store, order_id)
+    )
 
 
 def eur(amount: Decimal) -> str:
@@ -235,8 +243,10 @@ class Art53Guard:
         igest: IgestApi,
         *,
         today: date,
+        store: str,
         keep: bool = True,
     ) -> None:
+        self.store = store  # the prefix of the reference a refusal names
         self.keep = keep  # False in a dry run: nothing is written to the ledger
         self.ledger = ledger
         self.igest = igest
@@ -295,7 +305,7 @@ class Art53Guard:
                     f"of {year - 1} was {eur(last_year)}, past {eur(THRESHOLD)}, so the "
                     f"exemption ended on 1 January {year}: this document must charge VAT and "
                     "is never issued as exempt (M10)",
-                    hint=PAID_WITHOUT_VAT_HINT.format(order=order_id),
+                    hint=paid_without_vat_hint(self.store, order_id),
                 )
             crossed_key = CROSSED_KEY.format(year=self.today.year)
             first = json.loads(self.ledger.get_meta(crossed_key) or "{}")
@@ -306,7 +316,7 @@ class Art53Guard:
                     f"{first['order']} took the year's turnover past {eur(CEILING)} "
                     f"({eur(Decimal(first['after']))}), where the exemption ends at once: this "
                     "later order must charge VAT as well and is never issued as exempt (M10)",
-                    hint=PAID_WITHOUT_VAT_HINT.format(order=order_id),
+                    hint=paid_without_vat_hint(self.store, order_id),
                 )
             after = total + draft.gross_total
             if after > CEILING:
@@ -321,7 +331,7 @@ class Art53Guard:
                     f"deducted) and this {eur(draft.gross_total)} would take it to "
                     f"{eur(after)}, past {eur(CEILING)}, where the exemption ends at once: VAT "
                     "is due on this very document, so it is never issued as exempt (M10)",
-                    hint=PAID_WITHOUT_VAT_HINT.format(order=order_id),
+                    hint=paid_without_vat_hint(self.store, order_id),
                 )
             self._total = after
             if first and self.keep:  # the crossing order itself: credit notes made room
@@ -376,9 +386,15 @@ class TurnoverUnknown(VatCheckPending):
 
 
 def guard_for(
-    settings: InvoiceConfig, ledger: Ledger, igest: IgestApi, today: date, *, keep: bool = True
+    settings: InvoiceConfig,
+    ledger: Ledger,
+    igest: IgestApi,
+    today: date,
+    *,
+    store: str,
+    keep: bool = True,
 ) -> Art53Guard | None:
     """The run's guard when the merchant declared the regime, else None."""
     if settings.vat_regime != ART53:
         return None
-    return Art53Guard(settings, ledger, igest, today=today, keep=keep)
+    return Art53Guard(settings, ledger, igest, today=today, store=store, keep=keep)

@@ -484,7 +484,9 @@ class InvoiceRun:
         """What the run would do, in "would ...": reads both services, writes nothing."""
         store = self.context.store
         # The art. 53 ceiling, as the real run would meet it (its count not kept).
-        art53 = guard_for(self.settings, self.ledger, self.igest, self.today, keep=False)
+        art53 = guard_for(
+            self.settings, self.ledger, self.igest, self.today, store=store, keep=False
+        )
         for order in orders:
             work = self.ledger.work(order.id)
             if work and work.state == WorkState.FINAL:

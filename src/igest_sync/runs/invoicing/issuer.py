@@ -106,7 +106,7 @@ class Issuer:
         # VIES before an exempt intra-EU document (asks only for such orders).
         self.intra_eu = IntraEuCheck(context, today=today)
         # The small-business exemption's ceiling (art. 53 CIVA), when the merchant declared it.
-        self.art53 = guard_for(settings, ledger, igest, today)
+        self.art53 = guard_for(settings, ledger, igest, today, store=self.store)
 
     def use_listing(
         self, known: dict[str, list[IssuedDocument]], since: date | None = None

@@ -241,7 +241,7 @@ def _check_turnover(
     with contextlib.ExitStack() as stack:
         # No state file yet: count without keeping the count.
         kept = ledger or stack.enter_context(OpenLedger(Path(":memory:")))
-        guard = Art53Guard(config.invoice, kept, igest, today=today)
+        guard = Art53Guard(config.invoice, kept, igest, today=today, store=config.jumpseller.store)
         year = _call(name, guard.turnover, IGEST_AUTH_HINT)
         before = _call(name, guard.last_year, IGEST_AUTH_HINT)
     hint = CHARGE_VAT_HINT.format(order="ORDER")
