@@ -17,12 +17,15 @@ import pytest
 
 from igest_sync.alerts.digest import build_digest, digest_lines
 from igest_sync.config import InvoiceConfig
-from igest_sync.errors import OrderRejected
+from igest_sync.errors import ApiError, OrderRejected
+from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.models import Action
 from igest_sync.references import external_reference
+from igest_sync.runs.invoicing import art53
 from igest_sync.runs.invoicing.art53 import add_working_days, guard_for, read_turnover
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.runs.setup.service_checks import run_checks
+from igest_sync.runs.wiring import credit_run
 from tests.support.inprocess_world import World, world
 from tests.unit.test_mapping import build, make_order, product
 from tests.unit.test_mapping_xborder import spanish_oss_order
@@ -268,6 +271,49 @@ def test_credit_notes_that_bring_the_year_back_under_15000_rearm_the_alert(w):
     order(w, "0.01")
     [over] = art53_notices(run(w))
     assert "15,000.01 EUR, past 15,000.00 EUR" in over
+
+
+def credit_all(w: World, order_id: int, **kwargs: Any):
+    """``igest-sync credit ORDER --reason Devolvida --yes``."""
+    credits = credit_run(w.config, w.ledger, w.js, w.ig, now=w.now)
+    return credits.credit(order_id, CreditRequest(everything=True), "Devolvida", **kwargs)
+
+
+def test_the_credit_command_says_once_that_it_brought_the_year_back_under_15000(w):
+    by_hand(w, "12115.00")
+    sold = order(w, "3000.00")
+    [over] = art53_notices(run(w))
+    assert "15,115.00 EUR, past 15,000.00 EUR" in over
+    credited = credit_all(w, sold)
+    assert credited.outcome is not None and credited.outcome.action == Action.ISSUED
+    [under] = art53_notices(credited)  # the credit command tells it, the same day
+    assert "back to 12,115.00 EUR, not past 15,000.00 EUR" in under
+    assert under in credited.alert_notices  # and an alert says it too
+    assert art53_notices(run(w)) == []  # once: the next run does not repeat it
+    order(w, "2885.01")
+    [again] = art53_notices(run(w))  # re-armed: past 15,000 again is told again
+    assert "15,000.01 EUR, past 15,000.00 EUR" in again
+
+
+def test_a_credit_that_could_not_read_the_turnover_leaves_the_notice_to_the_next_run(
+    w, monkeypatch
+):
+    by_hand(w, "12115.00")
+    sold = order(w, "3000.00")
+    assert len(art53_notices(run(w))) == 1  # past 15,000 EUR
+    real = art53.read_turnover
+
+    def unreadable(*args: Any, **kwargs: Any):
+        raise ApiError("iGEST is unreachable", service="iGEST")
+
+    monkeypatch.setattr(art53, "read_turnover", unreadable)
+    credited = credit_all(w, sold)
+    assert credited.outcome is not None and credited.outcome.action == Action.ISSUED
+    assert art53_notices(credited) == []
+    monkeypatch.setattr(art53, "read_turnover", real)
+    [under] = art53_notices(run(w))  # the same day, a run that issues nothing: read and told
+    assert "back to 12,115.00 EUR, not past 15,000.00 EUR" in under
+    assert art53_notices(run(w)) == []
 
 
 def test_every_series_and_every_final_document_counts_net_of_credit_notes(w):

@@ -224,6 +224,11 @@ class Credits:
         report.seq = prepared.seq
         report.unknown = self._unknown(order_id, prepared.seq)
         self.followup.finish(report.notices)
+        guard = self.issuer.art53
+        if guard is not None and report.outcome.action in (Action.ISSUED, Action.ADOPTED):
+            # Under the small-business exemption: a credit note that brings the year back
+            # under 15,000 EUR says so now (the runs read the turnover once a day otherwise).
+            report.notices += guard.after_credit()
         if acknowledge:
             self.acknowledge(report)
         return report

@@ -20,7 +20,8 @@ and each reading lists only the documents dated since then: a reading costs one 
 about two days of documents (a request per 100 documents), however many runs and documents
 the year has had, plus, once a week, one listing of the year (a request per 100 documents of
 the year so far). A run reads the turnover only when it has an exempt document to issue, and
-for the notices after a run that issued something (else once a day); ``check`` reads it too.
+for the notices after a run that issued something (else once a day); ``credit`` reads it
+after its credit note (``Art53Guard.after_credit``) and ``check`` reads it too.
 A document finalized later but dated on a day already counted (iGEST allows it in a series
 whose last document is older) is seen by the next weekly recount.
 """
@@ -378,6 +379,18 @@ class Art53Guard:
         for notice in told:  # the log keeps them too, for whoever reads it later
             log.warning("%s", notice)
         return told
+
+    def after_credit(self) -> list[str]:
+        """A credit note was just issued (``credit``): the turnover read again, and what a
+        person must be told of it, once (back under 15,000 EUR: said, and the alert re-armed).
+        If iGEST cannot tell now, the next run reads it, whatever it issues and whatever day."""
+        self.refresh()
+        try:
+            return self.notices()
+        except ApiError as exc:
+            log.warning("Could not read the year's turnover from iGEST: %s", exc)
+            self.ledger.set_meta(NOTICED_KEY, "")
+            return []
 
 
 class TurnoverUnknown(VatCheckPending):
