@@ -218,7 +218,12 @@ def test_the_notice_at_80_percent_and_the_alert_past_15000_each_once(w):
     order(w, "0.01")
     [share] = art53_notices(run(w))  # 12,000.00: from 80 % of 15,000
     assert "12,000.00 EUR, 80 % of 15,000.00 EUR" in share
-    assert "3,000.00 EUR left before the exemption ends on 1 January 2027" in share
+    # What ends the exemption is a turnover past 15,000 EUR, not the date itself.
+    assert (
+        "3,000.00 EUR left before 15,000.00 EUR: a turnover past it ends the exemption on " in share
+    )
+    assert "1 January 2027, and AT must then be told within 15 working days" in share
+    assert "left before the exemption ends" not in share
     order(w, "0.01")
     assert art53_notices(run(w)) == []  # once
     by_hand(w, "2999.98", day="2026-12-01")  # 14,999.99
@@ -375,11 +380,43 @@ def test_check_and_the_digest_show_the_turnover_and_the_room_left(w):
         "left_to_18750": "6404.33",
         "on": "2026-12-01",
     }
-    assert any("12345.67 EUR; 2654.33 EUR left" in line for line in digest_lines(digest))
+    assert any(
+        "12,345.67 EUR; 2,654.33 EUR left before 15,000.00 EUR" in line
+        for line in digest_lines(digest)
+    )
     by_hand(w, "6404.34", day="2026-12-01")  # 18,750.01
     results = {r.name: r for r in run_checks(w.config, w.js, w.ig, ledger=w.ledger, now=w.now)}
     year = results["Small-business exemption (art. 53): turnover 2026"]
     assert not year.ok and "VAT is due" in year.detail and "vat_regime" in (year.hint or "")
+
+
+def test_check_and_the_digest_say_what_each_threshold_means_and_how_far_past_it_the_year_is(w):
+    def check_detail() -> str:
+        checks = run_checks(w.config, w.js, w.ig, ledger=w.ledger, now=w.now)
+        return next(r.detail for r in checks if r.name.startswith("Small-business exemption"))
+
+    def digest_line() -> str:
+        digest = build_digest(w.ledger, datetime(2026, 11, 30, tzinfo=UTC), w.now, now=w.now)
+        return next(line for line in digest_lines(digest) if line.startswith("Turnover 2026"))
+
+    assert check_detail() == (
+        "0.00 EUR invoiced in 2026 (credit notes deducted): 15,000.00 EUR left before "
+        "15,000.00 EUR (past it, the exemption ends on 1 January 2027) and 18,750.00 EUR before "
+        "18,750.00 EUR (past it, VAT is due at once)"
+    )
+    by_hand(w, "18750.00", day="2026-12-01")  # within the ceiling, 3,750.00 past 15,000
+    room = (
+        "3,750.00 EUR over 15,000.00 EUR, so the exemption ends on 1 January 2027; "
+        "0.00 EUR left before 18,750.00 EUR (past it, VAT is due at once)"
+    )
+    assert check_detail() == f"18,750.00 EUR invoiced in 2026 (credit notes deducted): {room}"
+    assert digest_line().endswith(f"as of 2026-12-01): 18,750.00 EUR; {room}")  # not -3750.00
+    by_hand(w, "1000.00", day="2026-12-01")
+    past = "1,000.00 EUR over 18,750.00 EUR: VAT is due; no exempt (M10) document is issued"
+    assert check_detail().endswith(
+        f"19,750.00 EUR invoiced in 2026 (credit notes deducted): {past}"
+    )
+    assert digest_line().endswith(f"19,750.00 EUR; {past}")
 
 
 def test_fifteen_working_days_skip_weekends():

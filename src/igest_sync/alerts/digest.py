@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from igest_sync.alerts.message import CHAT_LIMITS, Message, store_names
-from igest_sync.runs.invoicing.art53 import CEILING, THRESHOLD, last_turnover
+from igest_sync.runs.invoicing.art53 import CEILING, THRESHOLD, eur, last_turnover, room_left
 from igest_sync.timeutil import LISBON
 
 if TYPE_CHECKING:
@@ -211,10 +211,10 @@ def digest_lines(report: DigestReport) -> list[str]:
     )
     year = report.turnover
     if year is not None:
+        total = Decimal(year["turnover"])
         lines.append(
             f"Turnover {year['year']} (small-business exemption, art. 53, as of {year['on']}): "
-            f"{year['turnover']} EUR; {year['left_to_15000']} EUR left to 15000.00, "
-            f"{year['left_to_18750']} EUR to 18750.00"
+            f"{eur(total)}; {room_left(year['year'], total)}"
         )
     return lines
 

@@ -101,6 +101,27 @@ def eur(amount: Decimal) -> str:
     return f"{amount:,.2f} EUR"
 
 
+def room_left(year: int, total: Decimal) -> str:
+    """What the year's turnover ``total`` leaves before each threshold, or how far past one it
+    is (never a negative amount left), with what happens past each (``check``, the digest)."""
+    if total > CEILING:
+        return (
+            f"{eur(total - CEILING)} over {eur(CEILING)}: VAT is due; no exempt (M10) document "
+            "is issued"
+        )
+    ends = f"the exemption ends on 1 January {year + 1}"
+    vat = f"{eur(CEILING)} (past it, VAT is due at once)"
+    if total > THRESHOLD:
+        return (
+            f"{eur(total - THRESHOLD)} over {eur(THRESHOLD)}, so {ends}; "
+            f"{eur(CEILING - total)} left before {vat}"
+        )
+    return (
+        f"{eur(THRESHOLD - total)} left before {eur(THRESHOLD)} (past it, {ends}) and "
+        f"{eur(CEILING - total)} before {vat}"
+    )
+
+
 def signed_net(doc: IssuedDocument) -> Decimal:
     """What a final document adds to the turnover: + an invoice, - a credit note, 0 otherwise."""
     if doc.status != DocumentStatus.FINAL:
@@ -132,19 +153,12 @@ class Turnover:
     def to_ceiling(self) -> Decimal:
         return CEILING - self.total
 
+    @property
+    def head(self) -> str:
+        return f"{eur(self.total)} invoiced in {self.year} (credit notes deducted)"
+
     def describe(self) -> str:
-        head = f"{eur(self.total)} invoiced in {self.year} (credit notes deducted)"
-        if self.total > CEILING:
-            return f"{head}: past {eur(CEILING)}, VAT is due; no exempt (M10) document is issued"
-        if self.total > THRESHOLD:
-            return (
-                f"{head}: past {eur(THRESHOLD)}, the exemption ends on 1 January {self.year + 1}; "
-                f"{eur(self.to_ceiling)} left before {eur(CEILING)}, where VAT is due at once"
-            )
-        return (
-            f"{head}; {eur(self.to_threshold)} left before {eur(THRESHOLD)} and "
-            f"{eur(self.to_ceiling)} before {eur(CEILING)}"
-        )
+        return f"{self.head}: {room_left(self.year, self.total)}"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -354,8 +368,11 @@ class Art53Guard:
             told.append(
                 f"Small-business exemption (art. 53 CIVA): the turnover of {year} has reached "
                 f"{eur(now.total)}, {percent} % of {eur(THRESHOLD)}. {eur(now.to_threshold)} "
-                f"left before the exemption ends on 1 January {year + 1}, and "
-                f"{eur(now.to_ceiling)} before {eur(CEILING)}, where VAT is due at once."
+                f"left before {eur(THRESHOLD)}: a turnover past it ends the exemption on "
+                f"1 January {year + 1}, and AT must then be told within "
+                f"{TELL_AT_WORKING_DAYS} working days. Past {eur(CEILING)} "
+                f"({eur(now.to_ceiling)} from now) it ends at once: VAT is due on the very "
+                "document that passes it."
             )
         crossed = self.ledger.get_meta(over_key)
         if now.total > THRESHOLD and not crossed:

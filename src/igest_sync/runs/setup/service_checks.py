@@ -250,7 +250,7 @@ def _check_turnover(
         return CheckResult(
             name,
             False,
-            f"{year.describe()}; but the turnover of {today.year - 1} was {eur(before)}, past "
+            f"{year.head}; but the turnover of {today.year - 1} was {eur(before)}, past "
             f"{eur(THRESHOLD)}: the exemption ended on 1 January {today.year}, VAT is due",
             hint=hint,
         )
