@@ -166,3 +166,29 @@ def test_drafts_wait_for_a_person_across_a_kill_and_a_lost_state_file(tmp_path):
         assert cli.status()["review"] == [] and cli.status()["failed"] == []
         # Attached to their orders, as `invoice` would.
         assert all(len(sb.store.documents.get(i, [])) == 1 for i in ids)
+
+
+def test_approve_shows_the_nif_it_finalizes_after_a_resend_with_another(tmp_path):
+    # In this process, on the sandbox's virtual clock: no real process, no real day.
+    with started_sandbox(seed=True, **FAST_LIMITS) as sb:
+        cli = make_cli(sb, tmp_path, invoice={"review": True})
+        sb.store.pay_order(10015)  # João's Multibanco payment: NIF 123456789 in its billing
+        first = cli("invoice", "--json")
+        assert first.code == 0, first.stdout + first.stderr
+        assert 10015 in [o["order_id"] for o in first.json()["orders"]]
+
+        def listed() -> dict:
+            shown = _valid(cli("approve", "--json").json())
+            return next(d for d in shown["waiting"] if d["order_id"] == 10015)
+
+        assert listed()["nif"] == "123456789"
+        resent = cli("resend", "10015", "--nif", "999999990", "--json")
+        assert resent.code == 0, resent.stdout
+        [outcome] = resent.json()["orders"]
+        assert outcome["action"] == "drafted" and "NIF 999999990" in outcome["detail"]
+        assert listed()["nif"] == "999999990"  # the draft a person sees carries the new NIF
+        assert "999999990" in cli("approve").stdout
+        done = _valid(cli("approve", "10015", "--yes", "--json").json())
+        assert done["finalized"] == 1, done
+        [final] = _by_order(sb, "final")[10015]
+        assert final["customer"].get("nif") in (None, "999999990")  # the final consumer

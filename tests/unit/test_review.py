@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from igest_sync.config import Config
-from igest_sync.models import Action, ExemptionReason, OrderLine, Tax, WorkState
+from igest_sync.fiscal.customer import CustomerOverride
+from igest_sync.models import Action, Address, ExemptionReason, OrderLine, Tax, WorkState
 from igest_sync.references import external_reference
 from igest_sync.runs.invoicing import review
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
@@ -454,3 +455,62 @@ def test_the_approval_table_names_each_invoice_once(capsys):
     text = capsys.readouterr().out
     assert text.count("FR A/61") == 1
     assert "no draft waits for approval" in text
+
+
+# -- the NIF a person approves is the NIF the invoice carries ---------------------------------
+
+RITA = Address(name="Rita", surname="Lopes", taxid="123456789", country_code="PT")
+
+
+def test_resend_with_a_nif_while_a_draft_waits_drafts_it_for_that_nif_and_approve_issues_it(
+    ledger,
+):
+    js, ig = FakeJumpseller(orders=[paid_order(7, billing=RITA)]), FakeIgest()
+    run(ledger, js, ig)
+    [listed] = review.waiting_drafts(ledger, ig, ExemptionTexts(ig))
+    assert listed.nif == "123456789" and listed.to_json()["nif"] == "123456789"
+    later = RUN_AT + timedelta(minutes=5)
+    resent = InvoiceRun.build(config(), ledger, js, ig, now=later).resend(
+        [7], override=CustomerOverride(nif="501964843")
+    )
+    # Not "its draft waits": the draft is made again for the person's NIF, and waits as such.
+    [outcome] = resent.outcomes
+    assert outcome.action == Action.DRAFTED and "NIF 501964843" in outcome.detail
+    assert [d.customer_nif for d in drafts(ig)] == ["501964843"] and not ig.finals()
+    assert ledger.work(7).state == WorkState.REVIEW
+    [shown] = review.waiting_drafts(ledger, ig, ExemptionTexts(ig))
+    assert shown.nif == "501964843"
+    [done] = review.approve(InvoiceRun.build(config(), ledger, js, ig, now=later), [7], [])
+    assert done.action == Action.ISSUED
+    assert [d.customer_nif for d in ig.finals(REF)] == [shown.nif]
+
+
+def test_approve_never_finalizes_a_nif_other_than_its_drafts_it_drafts_again(ledger):
+    js, ig = FakeJumpseller(orders=[paid_order(7, billing=RITA)]), FakeIgest()
+    run(ledger, js, ig)
+    [listed] = review.waiting_drafts(ledger, ig, ExemptionTexts(ig))
+    # The customer's NIF edited in Jumpseller after the draft was made; the total is the same.
+    js.add(paid_order(7, billing=replace(RITA, taxid="501964843")))
+    [outcome] = review.approve(InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    assert outcome.action == Action.DRAFTED and "changed" in outcome.detail
+    assert "NIF 501964843" in outcome.detail
+    assert not ig.finals() and [d.customer_nif for d in drafts(ig)] == ["501964843"]
+    assert listed.nif == "123456789"  # what the person saw was not finalized
+    [shown] = review.waiting_drafts(ledger, ig, ExemptionTexts(ig))
+    assert shown.nif == "501964843"
+    [again] = review.approve(InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    assert again.action == Action.ISSUED
+    assert [d.customer_nif for d in ig.finals(REF)] == [shown.nif]
+
+
+def test_the_approval_list_shows_the_nif_of_each_draft(capsys):
+    from igest_sync.render.review import waiting_drafts as shown
+
+    waiting = [
+        review.WaitingDraft(7, "Rita Lopes", Decimal("12.30"), None, "", "1", nif="123456789"),
+        review.WaitingDraft(8, "Ana", Decimal("5.00"), None, "", "2", nif="999999990"),
+        review.WaitingDraft(9, "Rui", Decimal("7.00"), None, "", None, igest=review.DELETED),
+    ]
+    shown(waiting)
+    text = capsys.readouterr().out
+    assert "NIF" in text and "123456789" in text and "999999990" in text

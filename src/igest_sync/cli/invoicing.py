@@ -162,10 +162,12 @@ def approve(
 
     With `[invoice] review = true`, `invoice` and `serve` stop each invoice at a draft whose
     totals were checked against what the customer paid. Without arguments this lists them as
-    iGEST holds them: order, customer, total, VAT by rate and exemption codes (with iGEST's
-    description). Naming orders (or --all) finalizes their drafts after asking; --yes skips
-    the question (needed without a terminal, and with --json). A finalized invoice cannot be
-    undone; a credit note offsets it.
+    iGEST holds them: order, customer and the NIF the draft carries, total, VAT by rate and
+    exemption codes (with iGEST's description). Naming orders (or --all) finalizes their
+    drafts after asking; --yes skips the question (needed without a terminal, and with
+    --json). A finalized invoice cannot be undone; a credit note offsets it. A draft whose
+    order changed since (its total, the customer's NIF) is made again and waits instead;
+    `resend ORDER --nif N` makes it again for that NIF at once.
 
     A draft deleted by hand in iGEST is made again, checked and finalized; one finalized there
     by hand is adopted. --reject deletes the draft: the order stays failed, "rejected by a

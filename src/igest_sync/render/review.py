@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from igest_sync.render.console import (
     _cell,
     _key_column,
+    _layout,
     _money,
     _show,
     _table,
@@ -28,14 +29,21 @@ _IGEST_STATE = {
 
 
 def waiting_drafts(drafts: list[WaitingDraft], *, title: str | None = None) -> None:
-    """The drafts as iGEST holds them: order, customer, total, VAT by rate, exemptions."""
+    """The drafts as iGEST holds them: order, customer and the NIF the draft carries (the one
+    approving finalizes), total, VAT by rate, exemptions."""
     if not drafts:
         _show("No invoice draft waits for approval.")
         return
     table = _table(title or "Invoice drafts waiting for approval")
-    _key_column(table, "Order")
+    # The NIF the draft carries (999999990: the final consumer; "-": no draft to read it
+    # from) is the one approving finalizes: its own column when there is room, else under
+    # the order's number; never cut either way.
+    apart = _layout() != "compact"
+    _key_column(table, "Order" if apart else "Order / NIF")
     _key_column(table, "Paid at")
     _text_column(table, "Customer")
+    if apart:
+        _key_column(table, "NIF")
     _key_column(table, "Invoice total (EUR)", right=True)  # gift cards included (the sale)
     _text_column(table, "VAT by rate")
     _text_column(table, "Exemption")
@@ -52,10 +60,11 @@ def waiting_drafts(drafts: list[WaitingDraft], *, title: str | None = None) -> N
         # included, which Jumpseller's order total is not. No comparison between the two here:
         # `approve` reads the order again and remakes a draft that no longer matches it.
         total = d.gross_total if d.gross_total is not None else d.total
+        nif = _cell(d.nif or "-")
         table.add_row(
-            str(d.order_id),
+            str(d.order_id) if apart else f"{d.order_id}\n{nif}",
             local_time(d.paid_at),
-            _cell(d.customer),
+            *([_cell(d.customer), nif] if apart else [_cell(d.customer)]),
             _money(total),
             _cell(vat or "-"),
             _cell("; ".join(text for _, text in d.exemptions) or "-"),

@@ -20,7 +20,9 @@ Review mode (``[invoice] review``): an invoice stops at its checked draft, recor
 drafted again by a run: its draft carries the order's reference, so a crash or a lost state file
 finds it by lookup and reuses it instead of creating another. ``approved=True`` finalizes it through
 the same path (a draft deleted in iGEST meanwhile is made again; one finalized there by hand is
-adopted).
+adopted), and only a draft with the total and the customer NIF the person was shown
+(``same_document``): one whose order changed since is made again and waits for another look. A
+person's customer (``resend --nif``) for a waiting draft makes it again for that customer at once.
 
 ``crash_hook``, when given, is called with the name of each step just before the step runs
 (``begin``, ``lookup``, ``request``, ``drafted``, ``finalize``, ``record``): a test raises from
@@ -132,16 +134,23 @@ class Issuer:
 
         In review mode the invoice stops at its checked draft (``Action.DRAFTED``) unless
         ``approved`` (a person's ``approve``, or the automatic hour). A draft that already waits
-        is left as it is: nothing is asked of iGEST until it is approved or rejected.
+        is left as it is: nothing is asked of iGEST until it is approved or rejected, or a
+        person gives its customer (``override``: it is drafted again for them).
         """
         # A person's `resend --nif` / `--as-consumer` holds until the invoice is issued: an
         # attempt that waits (VIES unavailable) or fails by itself is taken up by later runs
         # for the same customer, not for the one the order named.
         remembered = remembered_override(self.ledger, order.id)
+        given = override  # a person's, in this very command (`resend --nif`)
         override = override or remembered
         work = self.ledger.work(order.id)
+        # A draft that waits is left as it is, unless a person gives its customer in this very
+        # command (`resend --nif` / `--as-consumer`): then it is made again for that customer
+        # now and waits as such, so that the draft a person looks at is the invoice approving
+        # finalizes (never a NIF kept aside for the approval).
         if (
             not approved
+            and given is None
             and self.review
             and order.status == OrderStatus.PAID
             and work is not None
@@ -202,6 +211,7 @@ class Issuer:
             force_lookup=force_lookup or approved,
             hold=self.review and not approved,
             approved=approved,
+            customer_given=override is not None,
             since=lisbon_date(paid - CLOCKS_APART) if paid else None,
         )
         # Kept until the invoice is issued, or the customer itself refused (a --nif that is not
@@ -262,6 +272,7 @@ class Issuer:
         hold: bool = False,
         approved: bool = False,
         since: date | None = None,
+        customer_given: bool = False,
     ) -> DocumentOutcome:
         key = str(order_id)
         ref = reference or external_reference(self.store, order_id, kind)
@@ -304,12 +315,15 @@ class Issuer:
             document = self._draft(order_id, kind, draft, drafts, seq, fresh_date=approved)
             if isinstance(document, str):  # totals differ: the draft is gone, nothing issued
                 return self.failed(order_id, kind, document, False, seq=seq)
-            if approved and drafts and all(d.gross_total != draft.gross_total for d in drafts):
-                # The order changed since the person looked at its draft (another total): the
-                # new draft waits for a look of its own; nothing is finalized unseen.
+            if approved and drafts and not any(same_document(d, draft) for d in drafts):
+                # The order changed since the person looked at its draft (another total, another
+                # customer NIF): the new draft waits for a look of its own; nothing is finalized
+                # unseen.
                 hold = True
             if hold:
-                return self._hold(order_id, document, draft, changed=approved)
+                return self._hold(
+                    order_id, document, draft, changed=approved, customer_given=customer_given
+                )
             self._step("finalize")
             final = self._finalize(order_id, kind, document, seq)
         except AuthError:
@@ -412,13 +426,7 @@ class Issuer:
         # And only one for the same customer: `resend --nif` / `--as-consumer` after a lost
         # answer must not finalize the earlier customer's draft.
         reusable = next(
-            (
-                d
-                for d in strays
-                if d.gross_total == draft.gross_total
-                and d.date in (None, draft.date)
-                and _same_nif(d.customer_nif, draft.customer.nif)
-            ),
+            (d for d in strays if same_document(d, draft) and d.date in (None, draft.date)),
             None,
         )
         # By id: one draft listed twice is one draft (its copy is not a stray to delete).
@@ -510,12 +518,25 @@ class Issuer:
         return DocumentOutcome(str(order_id), Action.FAILED, text, kind=kind, transient=transient)
 
     def _hold(
-        self, order_id: int, document: IssuedDocument, draft: DocumentDraft, *, changed: bool
+        self,
+        order_id: int,
+        document: IssuedDocument,
+        draft: DocumentDraft,
+        *,
+        changed: bool,
+        customer_given: bool = False,
     ) -> DocumentOutcome:
         """Review mode: the checked draft waits for a person (``igest-sync approve``)."""
         self.ledger.mark(order_id, Kind.INVOICE, WorkState.REVIEW, document_id=document.id)
         log.info("Draft %s for order %s waits for approval", document.id, order_id)
-        return review.held(order_id, document, draft, self.exemption_texts, changed=changed)
+        return review.held(
+            order_id,
+            document,
+            draft,
+            self.exemption_texts,
+            changed=changed,
+            customer_given=customer_given,
+        )
 
     def waiting_review(self, order_id: int, work: WorkRecord) -> DocumentOutcome:
         """Work whose draft already waits for approval: nothing is asked of iGEST."""
@@ -536,6 +557,14 @@ class _Adopted(Exception):
 
 class _NoLongerPaid(Exception):
     """The order to invoice is not paid any more (cancelled while its work waited)."""
+
+
+def same_document(held: IssuedDocument, wanted: DocumentDraft) -> bool:
+    """Whether a draft iGEST holds is the document ``wanted`` would be, for what a person
+    checks before approving: the same total, for the same customer NIF."""
+    return held.gross_total == wanted.gross_total and _same_nif(
+        held.customer_nif, wanted.customer.nif
+    )
 
 
 def _same_nif(held: str | None, wanted: str | None) -> bool:

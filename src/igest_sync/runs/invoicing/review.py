@@ -52,6 +52,7 @@ from igest_sync.runs.invoicing.review_list import (  # noqa: F401 (re-exported: 
     UNKNOWN,
     WAITING,
     WaitingDraft,
+    nif_words,
     waiting_drafts,
     waiting_work,
 )
@@ -103,17 +104,21 @@ def held(
     texts: ExemptionTexts,
     *,
     changed: bool,
+    customer_given: bool = False,
 ) -> DocumentOutcome:
     """The outcome of an invoice stopped at its checked draft; an exempt line's code is shown
-    with iGEST's own description of it."""
+    with iGEST's own description of it. A draft made again (the order or its customer changed,
+    or a person gave the customer: ``customer_given``) names the NIF it carries (the terminal's
+    and --json's: outcomes are never alerted)."""
+    nif = f", {nif_words(draft.customer.nif)}," if changed or customer_given else ""
     if changed:
         detail = (
-            f"the order changed since its draft was made: a new draft of {document.gross_total} "
-            f"EUR waits for approval (igest-sync approve {order_id})"
+            f"the order or its customer changed since its draft was made: a new draft of "
+            f"{document.gross_total} EUR{nif} waits for approval (igest-sync approve {order_id})"
         )
     else:
         detail = (
-            f"draft of {document.gross_total} EUR checked; it waits for approval "
+            f"draft of {document.gross_total} EUR{nif} checked; it waits for approval "
             f"(igest-sync approve {order_id})"
         )
     codes = sorted({line.exemption_code for line in draft.lines if line.exemption_code})

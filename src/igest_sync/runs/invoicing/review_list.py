@@ -1,9 +1,10 @@
 """Review mode: the drafts that wait for approval, from the ledger and as iGEST holds them.
 
 ``status`` reads the ledger only (``waiting_drafts(ledger)``); ``approve`` also looks each draft
-up by its reference in iGEST (one lookup each): its totals, VAT by rate and exemption codes as
-iGEST computed them (each code with iGEST's own description), and whether it is still there
-(deleted by hand: approving makes it again; finalized by hand: approving adopts it).
+up by its reference in iGEST (one lookup each): its totals, the customer's NIF it carries, VAT by
+rate and exemption codes as iGEST computed them (each code with iGEST's own description), and
+whether it is still there (deleted by hand: approving makes it again; finalized by hand:
+approving adopts it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from igest_sync.errors import ApiError, AuthError
+from igest_sync.fiscal.rules import FINAL_CONSUMER_NIF
 from igest_sync.models import DocumentStatus, IssuedDocument, Kind, VatSummary, WorkState
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
 from igest_sync.runs.services import IgestApi
@@ -45,6 +47,10 @@ class WaitingDraft:
     vat: tuple[VatSummary, ...] = ()
     exemptions: tuple[tuple[str, str], ...] = ()  # (code, iGEST's description as shown)
     number: str | None = None  # when finalized in iGEST by hand
+    # The customer's NIF the draft carries, as iGEST holds it (999999990: the final consumer);
+    # None when iGEST was not read or holds no draft. Approving finalizes a draft only for this
+    # NIF (and this total): an order or a customer changed since is drafted again, to approve.
+    nif: str | None = None
 
     @property
     def payment_day(self) -> date | None:
@@ -71,7 +77,15 @@ class WaitingDraft:
             ],
             "exemptions": [{"code": c, "description": d} for c, d in self.exemptions],
             "number": self.number,
+            "nif": self.nif,
         }
+
+
+def nif_words(nif: str | None) -> str:
+    """A document's customer NIF as a person reads it (None: the final consumer)."""
+    if nif is None or nif.strip() in ("", FINAL_CONSUMER_NIF):
+        return f"NIF {FINAL_CONSUMER_NIF} (consumidor final)"
+    return f"NIF {nif}"
 
 
 def waiting_work(ledger: Ledger) -> list[WorkRecord]:
@@ -130,6 +144,7 @@ def _as_igest_holds_it(
         exemptions=tuple((code, texts.label(code)) for code in codes),
         number=doc.number,
         document_id=doc.id,
+        nif=(doc.customer_nif or "").strip() or FINAL_CONSUMER_NIF,
     )
 
 
