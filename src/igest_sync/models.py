@@ -74,6 +74,11 @@ class Action(StrEnum):
     WOULD_ADOPT = "would adopt"
     WOULD_FAIL = "would fail"
     WOULD_SKIP = "would skip"
+    # A dry run over the drafts that wait for approval (review mode), as the real run's sweep
+    # would treat them: finalized (review turned off, or the automatic hour), or made again to
+    # wait for another look (the order or its customer changed since).
+    WOULD_FINALIZE = "would finalize"
+    WOULD_DRAFT = "would draft"
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"

@@ -8,7 +8,9 @@ the test runs.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from tests.support.cli import Cli, make_cli
 from tests.support.sandbox_clients import FAST_LIMITS, started_sandbox
 
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "json" / "approve.schema.json"
+INVOICE_SCHEMA = SCHEMA.with_name("invoice.schema.json")
 
 
 def _add_orders(sb) -> list[int]:
@@ -61,8 +64,14 @@ def _forget_state(cli: Cli) -> None:
             path.unlink()
 
 
-def _valid(data: dict) -> dict:
-    errors = list(Draft202012Validator(json.loads(SCHEMA.read_text())).iter_errors(data))
+def _dump(state: Path) -> list[str]:
+    """The state file's every row, as SQL."""
+    with closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as db:
+        return list(db.iterdump())
+
+
+def _valid(data: dict, schema: Path = SCHEMA) -> dict:
+    errors = list(Draft202012Validator(json.loads(schema.read_text())).iter_errors(data))
     assert not errors, [e.message for e in errors[:5]]
     return data
 
@@ -192,3 +201,35 @@ def test_approve_shows_the_nif_it_finalizes_after_a_resend_with_another(tmp_path
         assert done["finalized"] == 1, done
         [final] = _by_order(sb, "final")[10015]
         assert final["customer"].get("nif") in (None, "999999990")  # the final consumer
+
+
+def test_a_dry_run_after_review_is_turned_off_shows_the_drafts_the_next_run_finalizes(tmp_path):
+    # The new user's path: drafts wait, review is turned off, `invoice --dry-run` looks first.
+    with started_sandbox(seed=True, **FAST_LIMITS) as sb:
+        reviewing = make_cli(sb, tmp_path, invoice={"review": True})
+        first = reviewing("invoice", "--json")
+        assert first.code == 0, first.stdout + first.stderr
+        waiting = sorted(o["order_id"] for o in first.json()["orders"] if o["action"] == "drafted")
+        assert waiting and _by_order(sb, "final") == {}
+        drafts_before = {o: d[0]["id"] for o, d in _by_order(sb, "draft").items()}
+        state_before = _dump(reviewing.state)
+
+        cli = make_cli(sb, tmp_path, invoice={"review": False}, last_run_long_ago=False)
+        dry = _valid(cli("invoice", "--dry-run", "--json").json(), INVOICE_SCHEMA)
+        assert dry["would_finalize"] == len(waiting)
+        finalizing = sorted(o["order_id"] for o in dry["orders"] if o["action"] == "would finalize")
+        assert finalizing == waiting
+        assert sorted(d["order_id"] for d in dry["documents"]) == waiting
+        text = cli("invoice", "--dry-run")
+        assert text.code == 0, text.stdout + text.stderr
+        flat = " ".join(text.stdout.split())
+        assert f"would finalize {len(waiting)} drafts waiting for approval" in flat
+        assert "review is off" in flat
+        # Nothing was written: iGEST holds the same drafts, the state file is as it was.
+        assert {o: d[0]["id"] for o, d in _by_order(sb, "draft").items()} == drafts_before
+        assert _by_order(sb, "final") == {} and _dump(cli.state) == state_before
+
+        real = cli("invoice", "--json")
+        assert real.code == 0, real.stdout + real.stderr
+        issued = sorted(o["order_id"] for o in real.json()["orders"] if o["action"] == "issued")
+        assert issued == finalizing

@@ -514,3 +514,84 @@ def test_the_approval_list_shows_the_nif_of_each_draft(capsys):
     shown(waiting)
     text = capsys.readouterr().out
     assert "NIF" in text and "123456789" in text and "999999990" in text
+
+
+# -- a dry run shows the drafts the real run would finalize -----------------------------------
+
+
+def dry_run(ledger, js, ig, monkeypatch, at=RUN_AT, **settings):
+    """A dry run that must write nothing: no iGEST write, no ledger write."""
+
+    def no_write(*statements: object) -> None:
+        raise AssertionError(f"a dry run wrote to the ledger: {statements}")
+
+    calls = len(ig.calls)
+    with monkeypatch.context() as patched:
+        patched.setattr(ledger.db, "write_many", no_write)
+        report = InvoiceRun.build(config(**settings), ledger, js, ig, now=at).run(dry_run=True)
+    assert [c for c in ig.calls[calls:] if c in WRITES] == []
+    return report
+
+
+def test_a_dry_run_after_review_is_turned_off_lists_the_drafts_the_run_will_finalize(
+    ledger, monkeypatch
+):
+    js = FakeJumpseller(orders=[paid_order(7, billing=RITA), paid_order(8, "20.00")])
+    ig = FakeIgest()
+    run(ledger, js, ig)  # two drafts wait for approval
+    later = RUN_AT + timedelta(minutes=10)
+    dry = dry_run(ledger, js, ig, monkeypatch, at=later, review=False)
+    assert [(o.key, o.action) for o in dry.outcomes] == [
+        ("7", "would finalize"),
+        ("8", "would finalize"),
+    ]
+    seven, eight = dry.outcomes
+    assert "would finalize" in seven.detail and "12.30 EUR" in seven.detail
+    assert "Rita Lopes" in seven.detail and "NIF 123456789" in seven.detail
+    assert "review is off" in seven.detail
+    assert eight.gross_total == Decimal("20.00")
+    assert [d.order_id for d in dry.finalizing] == [7, 8] and dry.drafts == []
+    assert "would finalize 2" in dry.summary() and dry.summary().endswith("nothing was written.")
+    assert dry.to_json()["would_finalize"] == 2
+    assert [o["action"] for o in dry.to_json()["orders"]] == ["would finalize"] * 2
+    assert ledger.work(7).state == WorkState.REVIEW and not ig.finals()
+    # The real run does what the dry run said.
+    real = run(ledger, js, ig, at=later, review=False)
+    assert [(o.key, o.action) for o in real.outcomes] == [
+        ("7", Action.ISSUED),
+        ("8", Action.ISSUED),
+    ]
+
+
+def test_a_dry_run_lists_a_draft_from_its_automatic_hour_on(ledger, monkeypatch):
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig, auto_finalize_hour=19)
+    before = datetime(2026, 11, 20, 18, 59, tzinfo=UTC)
+    assert dry_run(ledger, js, ig, monkeypatch, at=before, auto_finalize_hour=19).outcomes == []
+    at_hour = datetime(2026, 11, 20, 19, 0, tzinfo=UTC)
+    dry = dry_run(ledger, js, ig, monkeypatch, at=at_hour, auto_finalize_hour=19)
+    [outcome] = dry.outcomes
+    assert outcome.action == "would finalize" and "19:00" in outcome.detail
+    assert dry.to_json()["would_finalize"] == 1
+    real = run(ledger, js, ig, at=at_hour, auto_finalize_hour=19)
+    assert [o.action for o in real.outcomes] == [Action.ISSUED]
+
+
+def test_a_dry_run_says_what_the_run_does_with_a_waiting_draft_it_would_not_finalize(
+    ledger, monkeypatch
+):
+    js = FakeJumpseller(orders=[paid_order(7, billing=RITA), paid_order(8), paid_order(9)])
+    ig = FakeIgest()
+    run(ledger, js, ig)
+    js.add(paid_order(7, billing=replace(RITA, taxid="501964843")))  # another NIF since
+    js.add(replace(paid_order(8), status="canceled"))
+    ig.finalize_document(next(d.id for d in drafts(ig) if d.external_reference.endswith(":9")))
+    later = RUN_AT + timedelta(minutes=10)
+    dry = dry_run(ledger, js, ig, monkeypatch, at=later, review=False)
+    actions = {o.key: (o.action, o.detail) for o in dry.outcomes}
+    assert actions["7"][0] == "would draft" and "NIF 501964843" in actions["7"][1]
+    assert actions["8"][0] == Action.WOULD_SKIP and "would be deleted" in actions["8"][1]
+    assert actions["9"][0] == Action.WOULD_ADOPT
+    assert dry.to_json()["would_finalize"] == 0 and "would draft 1 again" in dry.summary()
+    real = {o.key: o.action for o in run(ledger, js, ig, at=later, review=False).outcomes}
+    assert real == {"7": Action.DRAFTED, "8": Action.SKIPPED, "9": Action.ADOPTED}

@@ -38,7 +38,8 @@ def invoice(
         bool,
         typer.Option(
             "--dry-run",
-            help="Show the documents that would be issued; change nothing in iGEST, Jumpseller or state.",
+            help="Show the documents that would be issued (and the drafts waiting for approval "
+            "that would be finalized); change nothing in iGEST, Jumpseller or state.",
         ),
     ] = False,
     json_out: JsonOption = False,

@@ -37,13 +37,21 @@ def invoice_report(report: InvoiceReport, *, json_out: bool = False, always: boo
     if json_out:
         data = report.to_json()
         if report.dry_run:
-            data["documents"] = [_draft_json(d) for d in report.drafts]
+            # Every document the run would issue: new ones, and the waiting drafts it would
+            # finalize (their orders' action: "would finalize").
+            data["documents"] = [_draft_json(d) for d in report.drafts + report.finalizing]
         emit_json(data)
         return
     if report.dry_run:
         for draft in report.drafts:
             _draft_table(draft)
-    interesting = [o for o in report.outcomes if o.action not in ("issued", "would issue")]
+        # The drafts waiting for approval that the run would finalize: each document in full,
+        # with what the run would do (a document shown is not listed again below).
+        would = {o.key: o.detail for o in report.outcomes if o.action == Action.WOULD_FINALIZE}
+        for draft in report.finalizing:
+            _draft_table(draft, note=would.get(str(draft.order_id)))
+    shown = (Action.ISSUED, Action.WOULD_ISSUE, Action.WOULD_FINALIZE)
+    interesting = [o for o in report.outcomes if o.action not in shown]
     issued = [o for o in report.outcomes if o.action == "issued"]
     if not (
         always
@@ -151,7 +159,9 @@ def _draft_json(draft: DocumentDraft) -> dict[str, Any]:
     }
 
 
-def _draft_table(draft: DocumentDraft) -> None:
+def _draft_table(draft: DocumentDraft, *, note: str | None = None) -> None:
+    """A document a dry run would issue, line by line; ``note``: what the run would do with
+    it, when it is not a new document (a waiting draft it would finalize)."""
     customer = draft.customer.nif or "consumidor final"
     table = _table(
         f"Order {draft.order_id}: {draft.type} {draft.series}, {draft.customer.name} ({customer})"
@@ -194,6 +204,8 @@ def _draft_table(draft: DocumentDraft) -> None:
         f"  net{g}{draft.net_total}  VAT{g}{draft.vat_total}  "
         f"[bold]total{g}{draft.gross_total}{g}EUR[/bold] {_cell(f'({mode})')}"
     )
+    if note:
+        _show(f"  {_cell(note)}")
     for warning in draft.warnings:
         _show(f"  [yellow]warning:[/yellow] {_cell(warning)}")
 

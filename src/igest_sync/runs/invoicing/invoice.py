@@ -26,6 +26,7 @@ from igest_sync.fiscal.mapping import build_document
 from igest_sync.models import (
     IN_FLIGHT,
     Action,
+    DocumentDraft,
     DocumentFacts,
     DocumentOutcome,
     DocumentStatus,
@@ -39,12 +40,17 @@ from igest_sync.models import (
 from igest_sync.references import external_reference
 from igest_sync.runs.context import Clock, RunContext
 from igest_sync.runs.invoicing import review
-from igest_sync.runs.invoicing.art53 import NOTICED_KEY, guard_for
+from igest_sync.runs.invoicing.art53 import NOTICED_KEY, Art53Guard, guard_for
 from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.discover import Discovery, igest_documents_since, record_order
 from igest_sync.runs.invoicing.gapcheck import GapCheck
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
-from igest_sync.runs.invoicing.issuer import CrashHook, remember_override, remembered_override
+from igest_sync.runs.invoicing.issuer import (
+    CrashHook,
+    remember_override,
+    remembered_override,
+    same_document,
+)
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
@@ -167,7 +173,19 @@ class InvoiceRun:
                 else None
             )
             report.outcomes.extend(replace(o, action=Action.WOULD_SKIP) for o in plan.skipped)
-            self._dry_run(plan.orders, report, known)
+            # The art. 53 ceiling, as the real run would meet it (its count not kept).
+            art53 = guard_for(
+                self.settings,
+                self.ledger,
+                self.igest,
+                self.today,
+                store=self.context.store,
+                keep=False,
+            )
+            self._dry_run(plan.orders, report, known, art53)
+            # Then, as the real run's sweep: the drafts waiting for approval that it finalizes
+            # without a person (review turned off, the automatic hour) or deletes.
+            self._dry_run_waiting(report, art53)
             return report
         report.outcomes.extend(plan.skipped)
         if plan.fresh and plan.orders:
@@ -480,17 +498,14 @@ class InvoiceRun:
         orders: list[Order],
         report: InvoiceReport,
         known: dict[str, list[IssuedDocument]] | None,
+        art53: Art53Guard | None,
     ) -> None:
         """What the run would do, in "would ...": reads both services, writes nothing."""
         store = self.context.store
-        # The art. 53 ceiling, as the real run would meet it (its count not kept).
-        art53 = guard_for(
-            self.settings, self.ledger, self.igest, self.today, store=store, keep=False
-        )
         for order in orders:
             work = self.ledger.work(order.id)
-            if work and work.state == WorkState.FINAL:
-                continue
+            if work and work.state in (WorkState.FINAL, WorkState.REVIEW):
+                continue  # a draft waiting for approval: ``_dry_run_waiting`` says what happens
             ref = external_reference(store, order.id)
             if known is not None:
                 held = known.get(ref, [])
@@ -529,39 +544,11 @@ class InvoiceRun:
             if undecided is not None:
                 report.outcomes.append(DocumentOutcome(str(order.id), Action.WOULD_FAIL, undecided))
                 continue
-            try:
-                draft = build_document(
-                    order,
-                    self.settings,
-                    store=self.context.store,
-                    issue_date=self.today,
-                    override=remembered_override(self.ledger, order.id),
-                )
-                # The pure half of the VIES step: an exempt intra-EU order without a VAT
-                # number of its state would fail; VIES itself is not asked by a dry run.
-                vat_number = vat_number_to_check(order, draft, self.settings)
-                if art53 is not None:
-                    art53.admit(order.id, draft)
-            except VatCheckPending as exc:  # the year's turnover could not be read
-                report.outcomes.append(
-                    DocumentOutcome(str(order.id), Action.WOULD_FAIL, f"would wait: {exc.reason}")
-                )
+            built = self._dry_build(order, art53)
+            if isinstance(built, DocumentOutcome):
+                report.outcomes.append(built)
                 continue
-            except OrderRejected as exc:
-                text = exc.reason if not exc.hint else f"{exc.reason} ({exc.hint})"
-                report.outcomes.append(
-                    # The action already says "would fail": the detail is the reason only.
-                    DocumentOutcome(str(order.id), Action.WOULD_FAIL, text)
-                )
-                continue
-            if vat_number:
-                # Shown under the draft: without it the table reads as a sure invoice.
-                unasked = (
-                    f"Order {order.id}: exempt as an intra-EU supply only once VIES confirms "
-                    f"{vat_number}; a dry run does not ask VIES (the real run does, and an "
-                    "order whose number VIES refuses fails, one VIES cannot check yet waits)"
-                )
-                draft = replace(draft, warnings=(*draft.warnings, unasked))
+            draft, vat_number = built
             report.drafts.append(draft)
             after = f" once VIES confirms {vat_number}" if vat_number else ""
             # Review mode: the run would stop at the checked draft, for `approve`.
@@ -574,6 +561,137 @@ class InvoiceRun:
                     f"{verb} {draft.type} {draft.gross_total} EUR{after}{hold}",
                 )
             )
+
+    def _dry_build(
+        self, order: Order, art53: Art53Guard | None
+    ) -> tuple[DocumentDraft, str | None] | DocumentOutcome:
+        """The document the real run would build for ``order`` (and the VAT number it would
+        have VIES confirm first), or the outcome that says why it would not."""
+        try:
+            draft = build_document(
+                order,
+                self.settings,
+                store=self.context.store,
+                issue_date=self.today,
+                override=remembered_override(self.ledger, order.id),
+            )
+            # The pure half of the VIES step: an exempt intra-EU order without a VAT
+            # number of its state would fail; VIES itself is not asked by a dry run.
+            vat_number = vat_number_to_check(order, draft, self.settings)
+            if art53 is not None:
+                art53.admit(order.id, draft)
+        except VatCheckPending as exc:  # the year's turnover could not be read
+            return DocumentOutcome(str(order.id), Action.WOULD_FAIL, f"would wait: {exc.reason}")
+        except OrderRejected as exc:
+            text = exc.reason if not exc.hint else f"{exc.reason} ({exc.hint})"
+            # The action already says "would fail": the detail is the reason only.
+            return DocumentOutcome(str(order.id), Action.WOULD_FAIL, text)
+        if vat_number:
+            # Shown under the draft: without it the table reads as a sure invoice.
+            unasked = (
+                f"Order {order.id}: exempt as an intra-EU supply only once VIES confirms "
+                f"{vat_number}; a dry run does not ask VIES (the real run does, and an "
+                "order whose number VIES refuses fails, one VIES cannot check yet waits)"
+            )
+            draft = replace(draft, warnings=(*draft.warnings, unasked))
+        return draft, vat_number
+
+    def _dry_run_waiting(self, report: InvoiceReport, art53: Art53Guard | None) -> None:
+        """What the real run's sweep (``review.sweep_waiting``) would do with the drafts that
+        wait for approval: finalize each one due without a person (review turned off, or the
+        automatic hour of its payment day), delete the draft of an order cancelled meanwhile.
+        Reads both services as the sweep does (the order, then its draft), writes nothing."""
+        waiting = review.waiting_work(self.ledger)
+        if not waiting:
+            return
+        due = set(review.due_for_finalizing(self.settings, self.ledger, self.now))
+        hour = self.settings.auto_finalize_hour
+        why = (
+            "review is off"
+            if not self.settings.review
+            else f"the automatic hour ({hour:02d}:00 of its payment day) has come"
+        )
+        for work in waiting:
+            try:
+                order = self.jumpseller.order(work.order_id)
+            except AuthError:
+                raise
+            except ApiError as exc:  # the real run leaves it waiting, and so says the log
+                log.warning("Could not read order %s, whose draft waits: %s", work.order_id, exc)
+                continue
+            if order.status != OrderStatus.PAID:
+                report.outcomes.append(
+                    DocumentOutcome(
+                        str(order.id),
+                        Action.WOULD_SKIP,
+                        f"paid, then {status_words(order.status)} while its draft waited for "
+                        "approval: the draft would be deleted; no document would be issued",
+                        kind=Kind.INVOICE,
+                    )
+                )
+            elif order.id in due:
+                report.outcomes.append(self._would_finalize(order, work, art53, why, report))
+
+    def _would_finalize(
+        self,
+        order: Order,
+        work: WorkRecord,
+        art53: Art53Guard | None,
+        why: str,
+        report: InvoiceReport,
+    ) -> DocumentOutcome:
+        """One waiting draft the real run would finalize, as its issuer would
+        (``approved=True``): looked up first (finalized in iGEST by hand: adopted), then
+        finalized only if it still is the document the order makes (its total, its customer's
+        NIF), else made again to wait for another look."""
+        key, ref = str(order.id), work.external_reference
+        held = [
+            d
+            for d in self.igest.find_documents(external_reference=ref)
+            if d.external_reference == ref and d.status != DocumentStatus.CANCELLED
+        ]
+        finals = [d for d in held if d.status == DocumentStatus.FINAL]
+        if finals:
+            return DocumentOutcome(
+                key,
+                Action.WOULD_ADOPT,
+                f"would adopt {finals[0].number or finals[0].id}, finalized in iGEST already; "
+                "nothing would be issued",
+                kind=Kind.INVOICE,
+                document=DocumentFacts(finals[0].number, finals[0].gross_total),
+            )
+        built = self._dry_build(order, art53)
+        if isinstance(built, DocumentOutcome):
+            return built
+        draft, vat_number = built
+        drafts = [d for d in held if d.status == DocumentStatus.DRAFT]
+        customer = f"{draft.customer.name}, {review.nif_words(draft.customer.nif)}"
+        facts = DocumentFacts(None, draft.gross_total)
+        if drafts and not any(same_document(d, draft) for d in drafts):
+            return DocumentOutcome(
+                key,
+                Action.WOULD_DRAFT,
+                f"would draft it again for approval, not finalize it: {draft.type} "
+                f"{draft.gross_total} EUR, {customer}; the order or its customer changed since "
+                f"its draft was made (igest-sync approve {order.id} after the run)",
+                kind=Kind.INVOICE,
+                document=facts,
+            )
+        report.finalizing.append(draft)
+        how = "finalize its draft waiting for approval"
+        if not drafts:
+            how = "make its draft again (deleted in iGEST) and finalize it"
+        elif not any(d.date in (None, draft.date) for d in drafts):
+            how = f"make its draft again, dated {draft.date}, and finalize it"
+        after = f" once VIES confirms {vat_number}" if vat_number else ""
+        return DocumentOutcome(
+            key,
+            Action.WOULD_FINALIZE,
+            f"would {how}: {draft.type} {draft.gross_total} EUR, {customer}{after}; {why}",
+            kind=Kind.INVOICE,
+            document=facts,
+            warnings=tuple(draft.warnings),
+        )
 
     # -- resend -----------------------------------------------------------------------------
 

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 class InvoiceReport:
     outcomes: list[DocumentOutcome] = field(default_factory=list)
     drafts: list[DocumentDraft] = field(default_factory=list)  # dry run: what would be issued
+    # Dry run: the drafts waiting for approval that the run would finalize (review turned off,
+    # or the automatic hour), each as the order makes it now.
+    finalizing: list[DocumentDraft] = field(default_factory=list)
     checkpoint: int | None = None
     dry_run: bool = False
     review: bool = False  # review mode: a dry run's invoices would stop at drafts to approve
@@ -70,12 +73,21 @@ class InvoiceReport:
         if self.dry_run:
             adopt = self.count(Action.WOULD_ADOPT)
             skip = self.count(Action.WOULD_SKIP)
+            finalize = self.count(Action.WOULD_FINALIZE)
+            redraft = self.count(Action.WOULD_DRAFT)
             return (
                 (
                     f"Dry run: would draft {len(self.drafts)} for approval (review mode)"
                     if self.review
                     else f"Dry run: would issue {len(self.drafts)}"
                 )
+                + (
+                    f", would finalize {counted(finalize, 'draft')} waiting for approval "
+                    + ("(automatic hour)" if self.review else "(review is off)")
+                    if finalize
+                    else ""
+                )
+                + (f", would draft {redraft} again for approval" if redraft else "")
                 + (f", would adopt {adopt} already in iGEST" if adopt else "")
                 + f", would fail {self.failed}"
                 + (f", would skip {skip}" if skip else "")
@@ -98,6 +110,16 @@ class InvoiceReport:
         )
 
     def to_json(self) -> dict[str, Any]:
+        dry = (
+            # Drafts waiting for approval that the real run would finalize (review turned off,
+            # or the automatic hour), and those it would make again for another look.
+            {
+                "would_finalize": self.count(Action.WOULD_FINALIZE),
+                "would_draft_again": self.count(Action.WOULD_DRAFT),
+            }
+            if self.dry_run
+            else {}
+        )
         return {
             "dry_run": self.dry_run,
             "issued": self.count(Action.ISSUED),
@@ -108,6 +130,7 @@ class InvoiceReport:
             "waiting": self.count(Action.WAITING),
             # Review mode: checked drafts that wait for a person (igest-sync approve).
             "drafted": self.count(Action.DRAFTED),
+            **dry,
             "checkpoint": self.checkpoint,
             "orders": [
                 {"order_id": o.key, "action": str(o.action), "detail": o.detail, **o.facts()}

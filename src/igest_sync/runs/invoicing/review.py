@@ -383,6 +383,8 @@ def sweep_waiting(run: ApprovingRun, outcomes: list[DocumentOutcome], notices: l
 
     Each waiting order is read again from Jumpseller (one request each: drafts wait only during
     the review days, and only until someone looks); one that cannot be read just keeps waiting.
+    ``invoice --dry-run`` says what this would do, writing nothing
+    (``InvoiceRun._dry_run_waiting``): the two change together.
     """
     waiting = waiting_work(run.ledger)
     if not waiting:
