@@ -117,7 +117,7 @@ def test_the_demo_runs_the_whole_cycle_at_80_columns_and_cuts_no_word(tmp_path) 
     assert too_long(narrow) == []
     cut = pieces(narrow) - pieces(wide)
     assert cut == set(), f"cut at 80 columns: {sorted(cut)}"
-    assert "(VAT included)" in narrow  # never "(VAT" / "included)"
+    assert "(prices with VAT)" in narrow  # never "(prices" / "with VAT)"
     # The demo tells the whole story, and exits 0 (run_demo checks the exit code).
     for title in ("Checks", "Documents issued", "Products summary", "Stock summary"):
         assert title in narrow

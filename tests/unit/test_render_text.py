@@ -104,3 +104,25 @@ def test_the_quiet_flag_is_the_calls_however_the_app_is_invoked(monkeypatch):
     runner.invoke(app, ["-q", "check"])
     runner.invoke(app, ["check"])
     assert seen == [True, False]
+
+
+def test_a_dry_runs_totals_say_whether_the_unit_prices_include_vat(capsys) -> None:
+    """The total always includes VAT: the label under it is about the unit prices above it,
+    and says so ("VAT excluded" beside a total read as a total without VAT)."""
+    from dataclasses import replace
+    from datetime import date
+
+    from igest_sync.fiscal.mapping import build_document
+    from igest_sync.render.invoicing import invoice_report
+    from igest_sync.runs.invoicing.report import InvoiceReport
+    from tests.support.configs import fake_config
+    from tests.support.fakes import paid_order
+
+    settings = fake_config(start_date=date(2026, 11, 1)).invoice
+    draft = build_document(paid_order(7), settings, store="loja", issue_date=date(2026, 11, 20))
+    for include, label in ((False, "(prices without VAT)"), (True, "(prices with VAT)")):
+        shown = replace(draft, prices_include_vat=include)
+        invoice_report(InvoiceReport(dry_run=True, drafts=[shown]))
+        text = capsys.readouterr().out
+        assert f"total {draft.gross_total} EUR {label}" in text
+        assert "VAT excluded" not in text and "VAT included" not in text

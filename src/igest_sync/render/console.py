@@ -91,12 +91,14 @@ def rendering(renderer: Renderer | None = None) -> Iterator[Renderer]:
 # -- text that must stay whole ---------------------------------------------------------------
 
 # Rich wraps at any space; these spans must never be split: a document number ("FR A/12"),
-# a config key ("[invoice] start_date"), a local time ("2026-11-13 15:07").
+# a config key ("[invoice] start_date"), a local time ("2026-11-13 15:07"), a dry run's label
+# of its unit prices ("(prices with VAT)").
 _KEEP_WHOLE = re.compile(
     r"\b(?:FT|FR|FS|NC)\s\S+/\d+"
     r"|\[[a-z_]+(?:\.[a-z_]+)?\]\s[a-z_]+"
     r"|\b\d{4}-\d{2}-\d{2}\s\d{2}:\d{2}"
     r"|\(VAT (?:included|excluded)\)"
+    r"|\(prices with(?:out)? VAT\)"
 )
 _GLUE = "\ue000"  # a private-use character, one cell wide, that rich does not break at
 

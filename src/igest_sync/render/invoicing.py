@@ -198,7 +198,8 @@ def _draft_table(draft: DocumentDraft, *, note: str | None = None) -> None:
         f"{v.rate}%{g + v.tax_country if v.tax_country else ''}: base{g}{v.base} VAT{g}{v.vat}"
         for v in draft.vat_breakdown
     )
-    mode = "VAT included" if draft.prices_include_vat else "VAT excluded"
+    # About the unit prices above: the total always includes VAT.
+    mode = "prices with VAT" if draft.prices_include_vat else "prices without VAT"
     _show(f"  {_cell(rates)}")
     _show(
         f"  net{g}{draft.net_total}  VAT{g}{draft.vat_total}  "
