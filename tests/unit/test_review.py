@@ -485,6 +485,25 @@ def test_resend_with_a_nif_while_a_draft_waits_drafts_it_for_that_nif_and_approv
     assert [d.customer_nif for d in ig.finals(REF)] == [shown.nif]
 
 
+def test_a_mistyped_resend_nif_leaves_the_waiting_draft_and_the_order_as_they_were(ledger):
+    # Before: the typo deleted the draft the person had looked at and failed the order.
+    js, ig = FakeJumpseller(orders=[paid_order(7, billing=RITA)]), FakeIgest()
+    run(ledger, js, ig)
+    before = (dict(ig.documents), ledger.work(7))
+    resent = InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT).resend(
+        [7], override=CustomerOverride(nif="123456780")
+    )
+    [outcome] = resent.outcomes
+    assert outcome.action == Action.FAILED and resent.exit_code == 1  # refused, never a success
+    assert (
+        "not a valid Portuguese NIF" in outcome.detail and "nothing was changed" in outcome.detail
+    )
+    assert (dict(ig.documents), ledger.work(7)) == before  # the draft still waits, unchanged
+    assert ledger.work(7).state == WorkState.REVIEW
+    [listed] = review.waiting_drafts(ledger, ig, ExemptionTexts(ig))
+    assert listed.nif == "123456789"
+
+
 def test_approve_never_finalizes_a_nif_other_than_its_drafts_it_drafts_again(ledger):
     js, ig = FakeJumpseller(orders=[paid_order(7, billing=RITA)]), FakeIgest()
     run(ledger, js, ig)

@@ -143,14 +143,12 @@ def _billing_name(billing: Address) -> str | None:
 def _resolve_nif(
     order: Order, settings: InvoiceConfig, override: CustomerOverride | None, country: str
 ) -> tuple[str | None, tuple[str, ...]]:
-    if override is not None and override.as_consumer and override.nif:
-        raise OverrideRefused(order.id, "choose either --nif or --as-consumer, not both")
-    if override is not None and override.as_consumer:
-        return None, ()
+    if override is not None:
+        check_override(order, override)
+        if override.as_consumer:
+            return None, ()
     if override is not None and override.nif:
-        nif, error = normalize_nif(override.nif, country)
-        if error:
-            raise OverrideRefused(order.id, f"the NIF given with --nif is invalid: {error}")
+        nif, _ = normalize_nif(override.nif, country)
         return nif, ()
 
     raw = order_nif(order, settings.nif_field)
@@ -172,6 +170,20 @@ def _resolve_nif(
         f"igest-sync resend {order.id} --nif N, or to the final consumer: "
         f"igest-sync resend {order.id} --as-consumer",
     )
+
+
+def check_override(order: Order, override: CustomerOverride) -> None:
+    """Raises ``OverrideRefused`` when what a person gave for ``order`` cannot be used as
+    given (an invalid number for its billing country, both --nif and --as-consumer): asked
+    before anything is written, so that a typo leaves the order as it was."""
+    billing = order.billing or Address()
+    country = (_clean(billing.country_code) or "PT").upper()
+    if override.as_consumer and override.nif:
+        raise OverrideRefused(order.id, "choose either --nif or --as-consumer, not both")
+    if override.nif:
+        _, error = normalize_nif(override.nif, country)
+        if error:
+            raise OverrideRefused(order.id, f"the NIF given with --nif is invalid: {error}")
 
 
 def customer_and_warnings(

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 
 from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, IgestSyncError, NotFound, OrderRejected
-from igest_sync.fiscal.customer import CustomerOverride
+from igest_sync.fiscal.customer import CustomerOverride, OverrideRefused, check_override
 from igest_sync.fiscal.intra_eu import vat_number_to_check
 from igest_sync.fiscal.mapping import build_document
 from igest_sync.models import (
@@ -754,6 +754,22 @@ class InvoiceRun:
                     )
                 )
                 continue
+            if override is not None:
+                try:
+                    check_override(order, override)
+                except OverrideRefused as refused:
+                    # A typo in --nif: said before anything is written, the order left as it
+                    # was (its draft waiting, its failure, ...) for the same resend, corrected.
+                    report.outcomes.append(
+                        DocumentOutcome(
+                            str(order_id),
+                            Action.FAILED,
+                            f"{refused.reason}; nothing was changed: run the same resend with "
+                            "a valid number",
+                            recorded=False,
+                        )
+                    )
+                    continue
             # Work first (looked up before anything is sent), then the status: a kill between
             # the two must not leave a paid order that is neither waiting nor work.
             self.ledger.ensure_work(
