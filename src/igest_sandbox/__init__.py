@@ -189,6 +189,9 @@ class Sandbox:
         self.jumpseller_app.describe = self.describe
         # What a person can try on it, in words (``describe()``): each loader adds its line.
         self.seeded: list[str] = []
+        # The [alerts] settings of the alert sinks beside it (``sandbox --alerts``), if any:
+        # ``describe()`` gives them, so ``init --sandbox`` writes them as it writes the URLs.
+        self.alerts: dict[str, Any] | None = None
         if seed:
             self.load_seed()
         if cross_border:
@@ -349,12 +352,15 @@ class Sandbox:
     def describe(self) -> dict[str, Any]:
         """The facts ``sandbox`` prints (both forms) and ``GET /_sandbox/config`` answers:
         URLs, credentials, what it is seeded with, and how to drive it."""
-        return {
+        facts = {
             **self.credentials,
             "vies": {"base_url": self.vies_base_url},
             "seeded": list(self.seeded),
             "control": self.controls(),
         }
+        if self.alerts is not None:
+            facts["alerts"] = dict(self.alerts)
+        return facts
 
     def controls(self) -> list[dict[str, Any]]:
         """How a person drives the running sandbox: one HTTP request each, no auth."""

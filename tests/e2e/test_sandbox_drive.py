@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from igest_sandbox import start_sandbox
+from igest_sandbox.alert_sinks import AlertSinks
 from tests.support.cli import run_cli
 from tests.support.receiver import Receiver
 
@@ -117,6 +118,27 @@ def test_init_sandbox_writes_a_config_that_checks_out(tmp_path):
         assert "--force" in again.stderr
         forced = run_cli("init", "--sandbox", sb.jumpseller_base_url, "--force", env=env)
         assert forced.returncode == 0, forced.stderr
+
+
+def test_init_sandbox_of_a_sandbox_with_alerts_writes_its_alerts_and_they_arrive(tmp_path):
+    # Before: `sandbox --alerts` printed an [alerts] section that `init --sandbox` left out,
+    # so alerts went nowhere until a person copied it by hand.
+    sinks = AlertSinks().start()
+    try:
+        with start_sandbox(seed=True) as sb:
+            sb.alerts = sinks.settings
+            env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}
+            written = run_cli("init", "--sandbox", sb.control_url, env=env)
+            assert written.returncode == 0, written.stderr
+            alerts = tomllib.loads((tmp_path / "config.toml").read_text())["alerts"]
+            assert alerts["smtp_port"] == sinks.settings["smtp_port"]
+            assert alerts["webhook_url"] == sinks.settings["webhook_url"]
+            assert "control_url" not in alerts  # where a person reads them: not a setting
+            sent = run_cli("alerts", "test", env=env)
+            assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert len(sinks.emails) == 1 and len(sinks.posts) == 1
+    finally:
+        sinks.stop()
 
 
 def test_init_sandbox_honours_review_document_type_and_series_when_given(tmp_path):

@@ -95,12 +95,13 @@ def sandbox(
             "port, or pass 0 for any free one.",
         ) from None
     sinks = AlertSinks().start() if alerts else None
-    extra = {"alerts": sinks.settings} if sinks else {}
+    if sinks:
+        sb.alerts = sinks.settings
     # SIGTERM stops it; Ctrl-C too (KeyboardInterrupt, as Python has it).
     stopping = StopSignals().install(["SIGTERM"])
     try:
         # One set of facts for both forms: URLs, credentials, and how to drive the sandbox.
-        facts = {**sb.describe(), **extra}
+        facts = sb.describe()
         if json_out:
             render.sandbox_json(facts)
         else:

@@ -373,6 +373,11 @@ def _init_for_sandbox(
         ) from None
     # `serve` and `hooks` work against it too: the sandbox signs its webhooks with this key.
     values["jumpseller"]["hooks_token"] = facts["jumpseller"].get("hooks_token")
+    # `sandbox --alerts`: its email and chat sinks, so `alerts test` and every alert reach them
+    # (its control_url is where a person reads them, not a setting).
+    sinks = facts.get("alerts")
+    if isinstance(sinks, dict):
+        values["alerts"] = {k: v for k, v in sinks.items() if k != "control_url"}
     write_config(path, values, overwrite=force)
     if not state_of().quiet:
         given = state_of().config_path
