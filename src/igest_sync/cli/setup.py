@@ -7,7 +7,7 @@ import textwrap
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,9 @@ from igest_sync.cli.session import (
     state_of,
 )
 from igest_sync.cli.session import config_path as _config_path
+
+if TYPE_CHECKING:
+    from igest_sync.errors import ConfigError
 
 # -- set-up -----------------------------------------------------------------------------------
 
@@ -254,13 +257,11 @@ def init(
             review=review,
         )
     except ConfigError as exc:
-        # The values were checked as the file would be, but no file exists yet: name the
-        # flags (or answers), not a file to edit.
-        raise ConfigError(
-            f"init cannot write {path}: nothing was written.",
-            problems=[problem.removeprefix("config.toml: ") for problem in exc.problems],
-            hint="Correct the flag (or the answer) for each key listed, e.g. --document-type "
-            "FR, --series A, --igest-base-url https://...",
+        raise _nothing_written(
+            path,
+            exc,
+            "Correct the flag (or the answer) for each key listed, e.g. --document-type FR, "
+            "--series A, --igest-base-url https://...",
         ) from None
     write_config(path, values, overwrite=force)
     private = " (mode 600)" if os.name == "posix" else ""
@@ -366,10 +367,8 @@ def _init_for_sandbox(
             review=review,
         )
     except ConfigError as exc:
-        raise ConfigError(
-            f"init cannot write {path}: nothing was written.",
-            problems=[problem.removeprefix("config.toml: ") for problem in exc.problems],
-            hint="Correct the flag for each key listed, e.g. --document-type FR, --series A",
+        raise _nothing_written(
+            path, exc, "Correct the flag for each key listed, e.g. --document-type FR, --series A"
         ) from None
     # `serve` and `hooks` work against it too: the sandbox signs its webhooks with this key.
     values["jumpseller"]["hooks_token"] = facts["jumpseller"].get("hooks_token")
@@ -386,6 +385,18 @@ def _init_for_sandbox(
         if review:
             typer.echo("Review mode is on: `invoice` stops each invoice at a checked draft.")
         typer.echo(f"Next: igest-sync{config_flag} invoice")
+
+
+def _nothing_written(path: Path, exc: ConfigError, hint: str) -> ConfigError:
+    """The values were checked as the file would be, but no file exists yet: the problems name
+    the flags (or answers), not a file to edit."""
+    from igest_sync.errors import ConfigError
+
+    return ConfigError(
+        f"init cannot write {path}: nothing was written.",
+        problems=[problem.removeprefix("config.toml: ") for problem in exc.problems],
+        hint=hint,
+    )
 
 
 def _stdin_is_terminal() -> bool:
