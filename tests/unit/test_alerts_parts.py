@@ -301,3 +301,15 @@ def test_the_spool_is_private_and_its_rows_move_into_the_ledger_with_their_state
         [taken] = ledger.alert_rows("run:x@t")
         assert taken.sent_at == "2026-11-27T12:01:00+00:00" and ledger.unsent_alerts("email") == []
     assert not spool.path_for(state).exists()
+
+
+def test_amounts_read_as_money_in_every_form():
+    # Before: Jumpseller's "1109.5" went out as "(1109.5 EUR)".
+    message = compose(
+        [event(7, amount="1109.5")], store="loja", include_customer=False, chat_format="json"
+    )
+    assert "(1,109.50 EUR)" in message.text and "(1,109.50 EUR)" in message.chat
+    assert "<td>1,109.50</td>" in message.html
+    assert message.items[0]["amount"] == "1109.50"  # the json format: a number as text
+    odd = compose([event(8, amount="?")], store="loja", include_customer=False, chat_format="json")
+    assert "(? EUR)" in odd.text

@@ -12,6 +12,7 @@ import html
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from igest_sync.alerts.events import Event
@@ -32,7 +33,22 @@ class Message:
 
 
 def _amount(event: Event) -> str:
-    return f" ({event.amount} EUR)" if event.amount else ""
+    return f" ({_eur(event.amount)} EUR)" if event.amount else ""
+
+
+def _eur(amount: str | None, *, grouped: bool = True) -> str:
+    """An event's amount as a person reads money: two decimals ("109.50", not Jumpseller's
+    "109.5"), thousands grouped in the texts (the json format's ``amount`` is not grouped).
+    Text that is not a number is shown as it is."""
+    if not amount:
+        return ""
+    try:
+        value = Decimal(amount)
+    except InvalidOperation:
+        return amount
+    if not value.is_finite():
+        return amount
+    return f"{value:,.2f}" if grouped else f"{value:.2f}"
 
 
 def _private(text: str) -> str:
@@ -86,7 +102,7 @@ def compose(
                 f"<td>{html.escape(cell)}</td>"
                 for cell in (
                     str(event.order_id or ""),
-                    event.amount or "",
+                    _eur(event.amount),
                     *([event.customer or ""] if include_customer else []),
                     event.title,
                     event.reason,
@@ -109,7 +125,7 @@ def compose(
         {
             "kind": e.kind,
             "order_id": e.order_id,
-            "amount": e.amount,
+            "amount": _eur(e.amount, grouped=False) or None,
             "title": e.title,
             "reason": _private(e.reason),
             "fix": e.fix,
@@ -135,7 +151,7 @@ def chat_text(events: list[Event], *, store: str, limit: int) -> str:
         lines = []
         for (kind, reason), members in groups.items():
             ids = ", ".join(
-                f"{e.order_id}{f' ({e.amount})' if with_amounts and e.amount else ''}"
+                f"{e.order_id}{f' ({_eur(e.amount)})' if with_amounts and e.amount else ''}"
                 for e in members
                 if e.order_id
             )
