@@ -20,6 +20,13 @@ def lisbon_date(moment: datetime) -> date:
     return moment.astimezone(LISBON).date()
 
 
+def lisbon_minute(moment: datetime) -> str:
+    """A moment as a person in Portugal reads it: Lisbon's wall clock, to the minute."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(LISBON).strftime("%Y-%m-%d %H:%M")
+
+
 @dataclass(frozen=True)
 class Period:
     """From ``first`` to ``last``, both included, as Lisbon calendar days: ``reconcile``'s and

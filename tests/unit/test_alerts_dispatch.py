@@ -15,6 +15,7 @@ from igest_sync.alerts import outbox as dispatch_module
 from igest_sync.config import Config, load_config
 from igest_sync.errors import AuthError, StateError, TransportError
 from igest_sync.state.ledger import Ledger
+from igest_sync.timeutil import LISBON
 from tests.support.alert_receivers import ChatReceiver, SmtpSink
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -302,6 +303,9 @@ def test_a_paid_order_without_its_document_after_late_hours(tmp_path, ledger, ch
     [event] = chat.posts[0].json()["events"]
     assert event["kind"] == "late" and event["order_id"] == 7001
     assert event["fix"].startswith("igest-sync status --order 7001")
+    # When it was paid, as a person in Portugal reads it (not the ledger's UTC stamp).
+    paid = (NOW - timedelta(hours=21)).astimezone(LISBON).strftime("%Y-%m-%d %H:%M")
+    assert event["reason"].startswith(f"paid at {paid} (Lisbon), no document after 20 hours")
 
 
 def test_notices_are_alerts_once_then_reminders(tmp_path, ledger, chat):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from igest_sync.alerts.message import CHAT_LIMITS, Message, store_names
 from igest_sync.runs.invoicing.art53 import CEILING, THRESHOLD, eur, last_turnover, room_left
-from igest_sync.timeutil import LISBON
+from igest_sync.timeutil import LISBON, lisbon_minute
 
 if TYPE_CHECKING:
     from igest_sync.config import AlertsConfig, Config
@@ -163,7 +163,7 @@ def _iso(moment: datetime) -> str:
 def _local(value: str | None) -> str:
     if not value:
         return "never"
-    return datetime.fromisoformat(value).astimezone(LISBON).strftime("%Y-%m-%d %H:%M")
+    return lisbon_minute(datetime.fromisoformat(value))
 
 
 def digest_lines(report: DigestReport) -> list[str]:

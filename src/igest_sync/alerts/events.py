@@ -22,6 +22,7 @@ from igest_sync.errors import (
     StateError,
 )
 from igest_sync.models import REJECTED
+from igest_sync.timeutil import lisbon_minute
 
 if TYPE_CHECKING:
     from igest_sync.config import Config
@@ -111,7 +112,8 @@ def late_events(ledger: Ledger, config: Config, now: datetime) -> list[Event]:
             continue
         order_id = row["order_id"]
         state = row["state"]
-        reason = f"paid at {row['paid_at']}, no document after {hours} hours (invoice: {state})"
+        paid = _when(row["paid_at"])
+        reason = f"paid at {paid}, no document after {hours} hours (invoice: {state})"
         if row["error"]:
             reason += f": {row['error']}"
         # Review mode: its checked draft waits for a person, who finalizes it with approve.
@@ -228,3 +230,11 @@ def realtime_event(since: str, reason: str, fix: str) -> Event:
         reason=reason,
         fix=fix,
     )
+
+
+def _when(stamp: str | None) -> str:
+    """The ledger's UTC stamp as a person reads it (Lisbon time), or as it is if unreadable."""
+    try:
+        return f"{lisbon_minute(datetime.fromisoformat(stamp or ''))} (Lisbon)"
+    except ValueError:
+        return stamp or "an unknown time"
