@@ -118,6 +118,40 @@ def test_a_failure_that_passes_by_itself_is_shown_only_once_it_has_lasted(ledger
     assert ledger.get_meta("retrying_since") == "{}"  # forgotten once it succeeded
 
 
+def test_the_run_s_log_line_counts_the_failures_it_keeps_quiet(ledger, caplog):
+    """A failure kept off the terminal (passing by itself, or told before) is still a failure
+    of the run: the line the log keeps says so, not "failed 0" beside a "not invoiced"."""
+    js = FakeJumpseller(orders=[paid_order(8), paid_order(7, "12.10", lines=(BAD_RATE,))])
+    ig = FakeIgest()
+    ig.faults.add("create_document", "5xx", times=None)
+
+    def run(minutes: float):
+        return InvoiceRun.build(
+            config(), ledger, js, ig, now=START + timedelta(minutes=minutes)
+        ).run()
+
+    def done_line() -> str:
+        [line] = [r.getMessage() for r in caplog.records if "Invoice run done" in r.message]
+        caplog.clear()
+        return line
+
+    def done_line_of(report) -> str:
+        assert shown(report) == []  # nothing printed: the log is all that tells of the run
+        return done_line()
+
+    with caplog.at_level("INFO", "igest_sync"):
+        first = run(0)
+        assert shown(first) == ["7"] and [o.key for o in first.quiet] == ["8"]
+        assert "Issued 0, failed 2 (1 will retry by itself), skipped 0" in done_line()
+        # 7 waits for a person (not tried again): no failure of these runs.
+        assert "Issued 0, failed 1 (will retry by itself), skipped 0" in done_line_of(run(10))
+        assert shown(run(60)) == ["8"]  # lasted: shown
+        assert "failed 1, skipped 0" in done_line()
+        assert "failed 1 (shown before), skipped 0" in done_line_of(run(70))
+        ig.faults.clear()
+        assert "Issued 1, failed 0, skipped 0" in done_line_of(run(80))
+
+
 def test_remind_every_run_when_set_to_zero(ledger):
     js = FakeJumpseller(orders=[paid_order(7, "12.10", lines=(BAD_RATE,))])
     for minutes in (0, 10, 20):

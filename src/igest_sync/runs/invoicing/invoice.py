@@ -338,6 +338,7 @@ class InvoiceRun:
             kind = outcome.kind or Kind.INVOICE
             if outcome.transient and not self._persists(retrying, outcome.key, kind):
                 report.quiet.append(outcome)
+                report.retrying += 1
                 continue
             before = failed_before.get((int(outcome.key), kind))
             if (
@@ -346,6 +347,7 @@ class InvoiceRun:
                 and not self._due(before, remind)
             ):
                 report.quiet.append(outcome)
+                report.shown_before += 1
                 continue
             shown.append(outcome)
             self.ledger.mark_reported(int(outcome.key), kind, self.now)

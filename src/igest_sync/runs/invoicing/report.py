@@ -30,6 +30,11 @@ class InvoiceReport:
     quiet: list[DocumentOutcome] = field(default_factory=list)
     # Notices shown by an earlier run whose reminder is not due: not printed.
     quiet_notices: list[str] = field(default_factory=list)
+    # Of ``quiet``, the failures of this run (not those left from earlier runs): passing by
+    # themselves and not lasting yet, or shown before and not due for their reminder. Not
+    # printed, but the summary (also the log's line) counts them: the run did fail them.
+    retrying: int = 0
+    shown_before: int = 0
 
     def count(self, action: str) -> int:
         return sum(1 for o in self.outcomes if o.action == action)
@@ -100,7 +105,7 @@ class InvoiceReport:
             f"Issued {self.count(Action.ISSUED)}"
             # Found final in iGEST (an earlier attempt's, whose answer was lost): not issued now.
             + (f", adopted {adopted} already in iGEST" if adopted else "")
-            + f", failed {self.failed}, skipped {self.count(Action.SKIPPED)}"
+            + f", failed {self._failed_here()}, skipped {self.count(Action.SKIPPED)}"
             + (f", waiting {waiting}" if waiting else "")
             + (
                 f", {counted(drafted, 'draft')} waiting for approval (igest-sync approve)"
@@ -108,6 +113,13 @@ class InvoiceReport:
                 else ""
             )
         )
+
+    def _failed_here(self) -> str:
+        """This run's failures, those kept quiet included, and why those were not printed."""
+        total = self.failed + self.retrying + self.shown_before
+        quiet = [(self.retrying, "will retry by itself"), (self.shown_before, "shown before")]
+        why = [(f"{n} " if n < total else "") + what for n, what in quiet if n]
+        return f"{total}" + (f" ({', '.join(why)})" if why else "")
 
     def to_json(self) -> dict[str, Any]:
         dry = (
