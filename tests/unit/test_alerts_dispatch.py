@@ -272,6 +272,24 @@ def test_orders_failing_by_themselves_wait_for_unreachable_minutes(tmp_path, led
     assert posted_orders(chat) == [6001]
 
 
+def test_the_alert_of_a_failure_that_passes_by_itself_says_to_wait_as_the_footer_does(
+    tmp_path, ledger, chat
+):
+    # The printed footer says there is nothing to do but wait for the service; `resend` in the
+    # alert would send a person to do what every run already does.
+    config = make_config(tmp_path, None, chat, unreachable_minutes=30)
+    fail_order(
+        ledger, 6002, "iGEST answered 502; the next run tries again by itself", transient=True
+    )
+    fail_order(ledger, 6003, "Order 6003: the NIF 123456780 is not valid")
+    dispatch(ledger, config, now=NOW)  # the NIF's alert; the passing one waits 30 minutes
+    dispatch(ledger, config, now=NOW + timedelta(minutes=31))
+    fixes = {e["order_id"]: e["fix"] for post in chat.posts for e in post.json()["events"]}
+    assert "resend" not in fixes[6002]
+    assert "by itself" in fixes[6002] and "igest-sync check" in fixes[6002]
+    assert fixes[6003].startswith("igest-sync resend 6003 --nif NIF")  # a person's to fix
+
+
 def test_a_paid_order_without_its_document_after_late_hours(tmp_path, ledger, chat):
     config = make_config(tmp_path, None, chat, late_hours=20)
     ledger.record_order(

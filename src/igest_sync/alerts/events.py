@@ -63,7 +63,15 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _fix_for(order_id: int, kind: str, reason: str) -> str:
+def _fix_for(order_id: int, kind: str, reason: str, transient: bool) -> str:
+    if transient:
+        # As the printed footer says (render/invoicing.failure_advice): every run retries it,
+        # serve within seconds; `resend` would only do the same. The alert comes once it has
+        # lasted, so the service is what needs a look.
+        return (
+            "nothing to do for the order: igest-sync retries it by itself (serve within "
+            "seconds) until the service answers; igest-sync check tells which one does not"
+        )
     if kind == "credit":
         return (
             f"igest-sync status --order {order_id}, then igest-sync credit {order_id} --reason ..."
@@ -93,7 +101,7 @@ def failure_events(ledger: Ledger, *, include_transient: bool) -> list[Event]:
                 order_id=work.order_id,
                 amount=str(order.total) if order and order.total is not None else None,
                 reason=reason,
-                fix=_fix_for(work.order_id, work.kind, reason),
+                fix=_fix_for(work.order_id, work.kind, reason, work.transient),
                 customer=order.customer if order else None,
             )
         )
