@@ -102,6 +102,35 @@ def test_reconcile_finds_each_planted_problem_and_fix_issues_only_the_missing(sa
     assert problems(after) == planted - {("missing", 10015)}
 
 
+@pytest.mark.slow(2)
+def test_an_order_paid_again_after_its_credit_is_a_problem_fix_leaves_to_a_person(
+    sandbox, tmp_path
+):
+    # Invoiced, cancelled (the next run credits it in full), then set back to paid: the
+    # customer paid and iGEST holds nothing net. The runs say it once; reconcile every time.
+    cli = make_cli(sandbox, tmp_path)
+    assert cli("invoice").code == 0
+    sandbox.store.cancel_order(10002)
+    assert cli("invoice").code == 0
+    sandbox.store.set_status(10002, "paid")
+    told = cli("invoice", "--json")
+    assert any("Order 10002: paid again" in n for n in told.json()["notices"]), told.stdout
+
+    found = cli("reconcile", "--from", FIRST_DAY, "--json")
+    assert found.code == 1, found.stdout + found.stderr
+    [problem] = found.json()["problems"]
+    assert (problem["kind"], problem["order_id"]) == ("paid_again", 10002)
+    assert problem["found"] == "0.00" and problem["expected"] not in (None, "0.00")
+    assert "by hand in iGEST" in problem["hint"] and not problem["fixable"]
+    table = cli("reconcile", "--from", FIRST_DAY)
+    assert table.code == 1 and "paid again" in table.stdout and "Clean" not in table.stdout
+
+    documents = len(sandbox.igest.documents)
+    fixed = cli("reconcile", "--from", FIRST_DAY, "--fix", "--json")
+    assert fixed.code == 1, fixed.stderr
+    assert fixed.json()["fixes"] == [] and len(sandbox.igest.documents) == documents
+
+
 def test_reconcile_refuses_a_period_that_ends_before_it_starts(cli):
     result = cli("reconcile", "--from", "2026-11-30", "--to", "2026-11-01")
     assert result.code == 2

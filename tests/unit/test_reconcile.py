@@ -293,6 +293,7 @@ def test_problems_are_sorted_by_kind_then_order():
         "duplicate": 0,
         "wrong_total": 1,
         "uncredited": 1,
+        "paid_again": 0,
         "unknown_order": 1,
     }
     assert data["clean"] is False

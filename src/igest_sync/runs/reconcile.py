@@ -5,7 +5,9 @@ lost or stale state file cannot hide a problem (the vdirsyncer lesson). ``compar
 ``ReconcileRun`` fetches what it needs and, with ``fix``, issues the missing invoices through
 the ``resend`` it is given: the exactly-once path of ``InvoiceRun.resend`` (which looks each
 reference up in iGEST first), composed by the caller, not built here from another run's parts.
-No document is ever deleted or credited here: those need a person's decision. A draft is not a
+No document is ever deleted or credited here: those need a person's decision; nor is a second
+invoice issued for an order paid again after its invoice was credited in full (one order has
+one invoice, its reference): a person issues that sale's invoice by hand. A draft is not a
 document yet: a draft invoice of an order that already has its final invoice (a write whose
 answer was lost and that iGEST applied after the run had moved on) could only ever become a
 second invoice, so it is named, and ``--fix`` deletes it.
@@ -25,7 +27,8 @@ from decimal import Decimal
 
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError, NotFound, UsageError
-from igest_sync.fiscal.credit import over_credited
+from igest_sync.fiscal.credit import CreditRequest, over_credited
+from igest_sync.fiscal.credit_identity import RequestIdentity
 from igest_sync.fiscal.intra_eu import source_skip_reason
 from igest_sync.fiscal.mapping import expected_gross
 from igest_sync.models import (
@@ -39,7 +42,7 @@ from igest_sync.models import (
     WorkState,
 )
 from igest_sync.references import external_reference, parse_reference
-from igest_sync.runs.credits.cancellations import credits_by_itself
+from igest_sync.runs.credits.cancellations import BY_HAND, PAID_AGAIN_KEY, credits_by_itself
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.report import counted
 from igest_sync.runs.services import IgestApi, JumpsellerApi
@@ -63,7 +66,10 @@ DUPLICATE = "duplicate"
 WRONG_TOTAL = "wrong_total"
 UNCREDITED = "uncredited"
 UNKNOWN_ORDER = "unknown_order"
-KINDS = (MISSING, DUPLICATE, WRONG_TOTAL, UNCREDITED, UNKNOWN_ORDER)
+# Paid, but its invoice credited in full for a cancellation since undone: a sale without an
+# invoice that `--fix` cannot issue (one order, one invoice reference).
+PAID_AGAIN = "paid_again"
+KINDS = (MISSING, DUPLICATE, WRONG_TOTAL, UNCREDITED, PAID_AGAIN, UNKNOWN_ORDER)
 RESOLVED_BY_FIX = (Action.ISSUED, Action.ADOPTED)
 
 
@@ -76,8 +82,9 @@ class Problem:
     detail: str
     documents: tuple[str, ...] = ()  # numbers of the documents involved
     reference: str | None = None
-    expected: Decimal | None = None  # wrong_total: what the order says
-    found: Decimal | None = None  # wrong_total: what the document carries
+    expected: Decimal | None = None  # wrong_total, paid_again: what the order says
+    # wrong_total: what the document carries; paid_again: invoiced net of credit notes
+    found: Decimal | None = None
     hint: str | None = None
     # A missing invoice that a document not ours (another integration's) may be: never
     # issued by ``--fix`` (it would be a second invoice); ``adopt`` records it.
@@ -208,6 +215,7 @@ def compare(
     invoice_from: date | None = None,
     elsewhere: Mapping[str, int] | None = None,
     not_invoiced: Callable[[Order], str | None] | None = None,
+    paid_again: Callable[[Order, list[IssuedDocument]], bool] | None = None,
 ) -> ReconcileReport:
     """What disagrees between the orders and the documents, for orders paid in ``period``.
 
@@ -219,7 +227,10 @@ def compare(
     another integration (the ledger's; their references are not ours). ``not_invoiced``: why
     igest-sync does not invoice an order at all (a sale at the till, by ``[invoice] sources``),
     or None: such an order is not missing an invoice of ours, and ``--fix`` must never issue a
-    second one beside the till's.
+    second one beside the till's. ``paid_again``: whether a paid order whose invoice its credit
+    notes (given) credit in full was cancelled and then paid again (a refund undone), rather
+    than returned while Jumpseller keeps it paid (a ``credit --all`` for a return: no sale
+    left to invoice); None: never asked.
     """
     report = ReconcileReport(store=store, period=period)
     known = {o.id: o for o in orders}
@@ -273,7 +284,9 @@ def compare(
         report.documents_checked += len(invoices) + len(credits)
         report.invoices_checked += len(invoices)
         report.credit_notes_checked += len(credits)
-        report.problems += _order_problems(order, paid_on, invoices, credits, store, invoice_from)
+        report.problems += _order_problems(
+            order, paid_on, invoices, credits, store, invoice_from, paid_again
+        )
     if by_source:
         # A till sells all day: the first few name the kind, the count says how many.
         ids = ", ".join(map(str, by_source[:10])) + (", ..." if len(by_source) > 10 else "")
@@ -323,6 +336,7 @@ def _order_problems(
     credits: list[IssuedDocument],
     store: str,
     invoice_from: date | None,
+    paid_again: Callable[[Order, list[IssuedDocument]], bool] | None = None,
 ) -> list[Problem]:
     problems: list[Problem] = []
     ref = external_reference(store, order.id)
@@ -411,6 +425,31 @@ def _order_problems(
                 documents=numbers,
                 reference=credit_ref,
                 hint=f"igest-sync credit {order.id} --reason TEXT --all",
+            )
+        )
+    if (
+        order.status == OrderStatus.PAID
+        and invoices
+        and credited >= invoiced
+        and paid_again is not None
+        and paid_again(order, credits)
+    ):
+        # The customer paid; what iGEST holds for the sale nets to nothing. Not ``missing``:
+        # the order has its invoice (credited), and ``resend`` would only find it again.
+        numbers = tuple(_number(d) for d in invoices)
+        notes = tuple(_number(c) for c in credits)
+        problems.append(
+            Problem(
+                PAID_AGAIN,
+                order.id,
+                f"paid ({_eur(expected)}) again after its cancellation, but "
+                f"{', '.join(numbers)} credited in full by {', '.join(notes)}: "
+                f"{_eur(invoiced - credited)} invoiced net",
+                documents=(*numbers, *notes),
+                reference=ref,
+                expected=expected,
+                found=invoiced - credited,
+                hint=f"{BY_HAND}; `reconcile --fix` does not issue it",
             )
         )
     return problems
@@ -550,10 +589,14 @@ class ReconcileRun:
     ) -> None:
         """A missing invoice that a document not ours of the period may be (the hosted app's,
         one made by hand: same order number, or same total, day and customer) is pointed at,
-        and left to ``adopt``: ``--fix`` would issue a second invoice."""
+        and left to ``adopt``: ``--fix`` would issue a second invoice. An order paid again is
+        looked for the same way: the invoice a person issued by hand, as told to (its notes
+        name the order, its total is the order's), settles it."""
         from igest_sync.runs.setup.adopt import AMBIGUOUS, SURE, Match, foreign, label, match_one
 
-        missing = {p.order_id: i for i, p in enumerate(report.problems) if p.kind == MISSING}
+        missing = {
+            p.order_id: i for i, p in enumerate(report.problems) if p.kind in (MISSING, PAID_AGAIN)
+        }
         if not missing:
             return
         sales = {
@@ -573,6 +616,7 @@ class ReconcileRun:
                 if order_id in missing:
                     found.setdefault(order_id, []).append((doc, match))
         # One sentence per order, however many documents may be its invoice.
+        settled: set[int] = set()
         for order_id, pairs in found.items():
             index = missing[order_id]
             problem = report.problems[index]
@@ -582,6 +626,23 @@ class ReconcileRun:
             )
             how = "; ".join(dict.fromkeys(m.how for _, m in pairs))
             one = len(pairs) == 1
+            if problem.kind == PAID_AGAIN:
+                if one and pairs[0][1].verdict == SURE:
+                    settled.add(index)
+                    report.notices.append(
+                        f"Order {order_id}: paid again after its invoice was credited in full; "
+                        f"{named}, not issued by igest-sync, is taken as this sale's invoice "
+                        f"issued by hand ({how})."
+                    )
+                else:
+                    report.problems[index] = replace(
+                        problem,
+                        detail=f"{problem.detail}; {named}, not issued by igest-sync, may be "
+                        f"the invoice issued by hand ({how}): its notes should name the order, "
+                        "its total be the order's",
+                        documents=(*problem.documents, *(label(d) for d, _ in pairs)),
+                    )
+                continue
             # A sure match is recorded by adopt itself; any other needs the person's pick.
             pick = (
                 ""
@@ -597,6 +658,7 @@ class ReconcileRun:
                 f"--from {days[0]} --to {days[-1]}{pick}; else igest-sync resend {order_id}",
                 elsewhere=True,
             )
+        report.problems = [p for i, p in enumerate(report.problems) if i not in settled]
 
     def _compare(
         self, orders: dict[int, Order], documents: list[IssuedDocument], period: Period
@@ -609,7 +671,22 @@ class ReconcileRun:
             invoice_from=self.settings.start_date,
             elsewhere=self._elsewhere,
             not_invoiced=lambda order: source_skip_reason(order, self.settings),
+            paid_again=self._paid_again,
         )
+
+    def _paid_again(self, order: Order, credits: list[IssuedDocument]) -> bool:
+        """A paid order credited in full was cancelled and set back to paid, not returned: the
+        state file noted it paid again (as ``invoice`` and ``serve`` tell it), or a credit note
+        is the cancellation's own (what is left, for ``[invoice] credit_reason``: the credit
+        pass's request, whichever occurrence), so iGEST alone says it with a lost state file."""
+        noted = f"{PAID_AGAIN_KEY}{order.id}"  # "" until told, then when: noted either way
+        if self.ledger is not None and self.ledger.get_meta(noted) is not None:
+            return True
+        identity = RequestIdentity.of(
+            order.id, CreditRequest(everything=True), self.settings.credit_reason
+        )
+        cancellation = {identity.reference(self.store, n) for n in range(1, len(credits) + 1)}
+        return any(c.external_reference in cancellation for c in credits)
 
     def _orders_of(
         self, documents: list[IssuedDocument], listed: dict[int, Order], period: Period

@@ -79,10 +79,14 @@ Remainder = Callable[[int], DocumentOutcome | None]
 # An order paid again after its invoice was credited in full (a refund undone): one order has
 # one invoice (its reference), so this sale is a person's to invoice. Kept in meta (noted
 # before the order's new status, told by the next notices): a kill in between loses nothing.
-PAID_AGAIN = (
-    "Order {order}: paid again after its invoice was credited in full (a refund undone?); "
+# What a person does about it; ``reconcile`` says the same of such an order.
+BY_HAND = (
     "igest-sync issues one invoice per order, so issue this sale's invoice by hand in iGEST "
     "(with the order's number in its notes)"
+)
+PAID_AGAIN = (
+    "Order {order}: paid again after its invoice was credited in full (a refund undone?); "
+    + BY_HAND
 )
 PAID_AGAIN_KEY = "paid_again:"  # meta: + order id; "" until told, then when
 
