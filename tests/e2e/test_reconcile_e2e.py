@@ -130,6 +130,10 @@ def test_an_order_paid_again_after_its_credit_is_a_problem_fix_leaves_to_a_perso
     assert fixed.code == 1, fixed.stderr
     assert fixed.json()["fixes"] == [] and len(sandbox.igest.documents) == documents
 
+    status = cli("status", "--order", "10002", "--json")
+    assert "issue this sale's invoice by hand" in status.json()["order"]["paid_again"]
+    assert "issue this sale's invoice by hand" in cli("status", "--order", "10002").stdout
+
 
 def test_reconcile_refuses_a_period_that_ends_before_it_starts(cli):
     result = cli("reconcile", "--from", "2026-11-30", "--to", "2026-11-01")

@@ -118,6 +118,7 @@ def test_status_of_one_order_without_a_document_says_why_not_an_empty_table(caps
         "status": "paid",
         "paid_at": paid.isoformat(),
         "note": note,
+        "paid_again": None,
     }
     assert unseen.to_json()["order"]["seen"] is False
     status_report(skipped)

@@ -247,6 +247,8 @@ def status_report(report: StatusReport, *, json_out: bool = False) -> None:
         _show(_cell(_no_document(report.asked_order, report.order)))
     else:
         _show(_documents_table(report, f"Documents issued{store} (newest first)", layout))
+    if report.paid_again:
+        _show(f"[yellow]note:[/yellow] {_cell(report.paid_again)}")
     if report.documents_not_listed:
         _show(
             _cell(

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from igest_sync.errors import IgestSyncError
 from igest_sync.models import IN_FLIGHT, Kind, OrderStatus, WorkState
+from igest_sync.runs.credits.cancellations import PAID_AGAIN, PAID_AGAIN_KEY
 from igest_sync.runs.invoicing.review_list import WaitingDraft, waiting_drafts
 from igest_sync.runs.report import counted
 from igest_sync.runs.services import JumpsellerApi
@@ -81,6 +82,9 @@ class StatusReport:
     # has seen it), so that "no document" is said, and why, instead of an empty table.
     asked_order: int | None = None
     order: OrderRecord | None = None
+    # That order, paid again after its invoice was credited in full: what a person does (the
+    # runs tell it once; `reconcile` flags it as paid_again).
+    paid_again: str | None = None
 
     @property
     def credited_by(self) -> dict[int, str]:
@@ -184,6 +188,7 @@ class StatusReport:
                 "status": self.order.status if self.order else None,
                 "paid_at": self.order.paid_at if self.order else None,
                 "note": self.order.note if self.order else None,
+                "paid_again": self.paid_again,
             },
             "checkpoint": self.checkpoint,
             "last_run_at": self.last_run_at,
@@ -271,6 +276,13 @@ def build_status(
         asked_order=only,
         order=ledger.order(only) if only is not None else None,
     )
+    if (
+        report.order is not None
+        and report.order.status == OrderStatus.PAID
+        and ledger.get_meta(f"{PAID_AGAIN_KEY}{report.order.order_id}") is not None
+        and ledger.credited_in_full(report.order.order_id)
+    ):
+        report.paid_again = PAID_AGAIN.format(order=report.order.order_id) + "."
     # A credit note may fall outside the documents listed: ask for each listed invoice's order
     # (one query over the credit notes, which are few).
     shown = {d.order_id: d for d in documents if d.kind == Kind.INVOICE}
