@@ -178,6 +178,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = ordered + quick
 
 
+@pytest.fixture(autouse=True)
+def _logging_as_a_new_process_has_it():
+    """Each test starts with the package's logging not set up, and leaves it so.
+
+    A command run in the test's own process (a CliRunner call, ``run_app``) sets up the log
+    file of its home once per process and turns propagation off: without this, the next test
+    of the same worker logged into that earlier test's file, and ``caplog`` saw nothing, so a
+    test passed or failed by what its worker happened to run before it."""
+    from igest_sync import logsetup
+
+    with logsetup.separate():
+        yield
+
+
 @pytest.fixture
 def smtp():
     """A real SMTP server on loopback (aiosmtpd) that keeps every message it takes."""
