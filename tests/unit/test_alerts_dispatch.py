@@ -253,6 +253,16 @@ def test_a_service_down_is_an_alert_only_after_unreachable_minutes(tmp_path, led
     assert dispatch(ledger, config, now=NOW + timedelta(minutes=80), error=down).recorded == 0
 
 
+def test_an_outage_of_one_minute_is_said_in_the_singular(tmp_path, ledger, chat):
+    config = make_config(tmp_path, None, chat, unreachable_minutes=1)
+    down = TransportError("Jumpseller cannot be reached: connection refused", service="Jumpseller")
+
+    assert dispatch(ledger, config, now=NOW, error=down).recorded == 0
+    assert dispatch(ledger, config, now=NOW + timedelta(seconds=70), error=down).sent
+    title = chat.posts[0].json()["events"][0]["title"]
+    assert "unreachable for 1 minute;" in title, title
+
+
 def test_credentials_refused_is_an_alert_at_once(tmp_path, ledger, chat):
     config = make_config(tmp_path, None, chat)
     refused = AuthError("iGEST refused the credentials (401)", service="iGEST")

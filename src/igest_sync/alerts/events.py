@@ -216,12 +216,19 @@ def run_error_event(exc: BaseException, command: str) -> Event:
     )
 
 
-def unreachable_event(exc: ApiError, since: datetime, now: datetime) -> Event:
+def unreachable_title(service: str, since: datetime, now: datetime) -> str:
+    """What a person is told of an outage that has lasted: the alert's title, and what
+    ``serve`` prints (its duration counted from the first failure)."""
     minutes = int((now - since) / timedelta(minutes=1))
+    unit = "minute" if minutes == 1 else "minutes"
+    return f"{service} has been unreachable for {minutes} {unit}; nothing is invoiced"
+
+
+def unreachable_event(exc: ApiError, since: datetime, now: datetime) -> Event:
     return Event(
         kind=UNREACHABLE,
         base_key=f"unreachable:{exc.service}:{since.isoformat(timespec='seconds')}",
-        title=f"{exc.service} has been unreachable for {minutes} minutes; nothing is invoiced",
+        title=unreachable_title(exc.service, since, now),
         reason=str(exc),
         fix="Nothing to do if the service comes back (the next run catches up); "
         "igest-sync check tells whether it answers",
