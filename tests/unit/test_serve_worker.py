@@ -511,3 +511,55 @@ def test_hooks_jumpseller_paused_are_turned_back_on_when_real_time_degrades(tmp_
         worker.close()
         js.close()
         ig.close()
+
+
+def test_jumpseller_down_while_webhooks_keep_coming_is_told_once_it_has_lasted(
+    tmp_path, no_idle, monkeypatch
+):
+    """Jumpseller answers 502 to every read and a signed order_paid arrives every 25 s: each
+    batch postpones its orders and returned normally, which ended the outage each time, so
+    serve stayed silent and /healthz said "ok" for 12 minutes. The outage is counted from the
+    first failure until Jumpseller answers: after [alerts] unreachable_minutes (1) it is
+    printed once, alerted once with its real duration, and /healthz says "degraded"."""
+    from igest_sync.serve.server import health
+    from tests.support.clock import FakeClock
+
+    monkeypatch.setattr(worker_module, "FAILED_RETRY", 0.0)
+    clock = FakeClock()
+    chat = ChatReceiver().start()
+    try:
+        js = FakeJumpseller(orders=[paid_order(100 + n, paid_at=PAID) for n in range(30)])
+        js.faults.add("order", "5xx", times=None)
+        alerts = AlertsConfig(webhook_url=chat.url, webhook_format="json", unreachable_minutes=1)
+        worker, seen = virtual_worker(tmp_path, js, FakeIgest(), clock, alerts=alerts)
+        first_failure = clock.wall()
+        try:
+            for n in range(30):  # a delivery every 25 s: 12.5 minutes
+                worker.record(ORDER, 100 + n, "order_paid", None, clock.wall())
+                for _ in range(5):
+                    worker.step(clock.wall())
+                    clock.advance(seconds=5)
+                if n == 1:  # 50 s: still serve's own business
+                    assert seen["problems"] == [] and health([worker])()["status"] == "ok"
+            assert len(js.called("order")) > 30  # the batches did run, and failed
+            [problem] = seen["problems"]  # told once, not at every batch
+            assert "Jumpseller has been unreachable for 1 minute;" in str(problem)
+            answer = health([worker])()
+            assert answer["status"] == "degraded", answer
+            assert f"Jumpseller has not answered since {first_failure.isoformat()}" in str(
+                answer["reason"]
+            )
+            events = [e for post in chat.posts for e in post.json()["events"]]
+            unreachable = [e for e in events if e["kind"] == "unreachable"]
+            assert len(unreachable) == 1, events  # alerted once
+            # Counted from the first failure: no unit in between started it again.
+            since = worker.ledger.meta.outage_since("Jumpseller", clock.wall())
+            assert since == first_failure
+            # Jumpseller answers again: the outage is over, /healthz is "ok" again.
+            js.faults.clear()
+            steps_until(worker, clock, lambda: worker.inbox.hints_count() == 0, every=5)
+            assert health([worker])()["status"] == "ok"
+        finally:
+            worker.close()
+    finally:
+        chat.stop()

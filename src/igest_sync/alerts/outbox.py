@@ -71,11 +71,14 @@ def dispatch(
     state_path: Path | None = None,
     budget: float = SEND_BUDGET,
     events: Sequence[Event] = (),
+    answered: bool = True,
 ) -> Outcome:
     """Record this run's events and send every unsent alert; never raises.
 
     ``notices`` are the run's notices; ``error`` the exception that stopped the whole run, if one
-    did; ``events`` what else the caller saw (serve: real time degraded). Without a ledger (the
+    did; ``events`` what else the caller saw (serve: real time degraded). ``answered``: False
+    when the caller heard from no service (serve's units that call none, or whose every call
+    went unanswered), so an outage being counted is not over. Without a ledger (the
     state file itself could not be used) the alerts are kept in a small spool file beside the state
     file (``state_path``), taken into the ledger by the next run that opens it.
     """
@@ -86,7 +89,8 @@ def dispatch(
         if ledger is None:
             return _without_ledger(config, now, error, command, state_path, budget)
         spool.take_into(ledger, spool.path_for(ledger.path))
-        found = _events(ledger, config, now, list(notices), error, command) + list(events)
+        found = _events(ledger, config, now, list(notices), error, command, answered=answered)
+        found += events
         rows = _occurrences(ledger, config, found, now)
         rows += _scheduled_digest(ledger, config, now)
         ledger.record_alerts(rows)
@@ -107,6 +111,8 @@ def _events(
     notices: list[str],
     error: BaseException | None,
     command: str,
+    *,
+    answered: bool,
 ) -> list[Event]:
     events = notice_events(notices)
     grace = timedelta(minutes=config.alerts.unreachable_minutes)
@@ -122,7 +128,7 @@ def _events(
             events.append(unreachable_event(error, first, now))
     elif error is not None:
         events.append(run_error_event(error, command))
-    else:
+    elif answered:
         ledger.meta.outages_over()
     events += late_events(ledger, config, now)
     return events

@@ -67,7 +67,8 @@ def health(workers: Sequence[StoreWorker]) -> Callable[[], dict[str, Any]]:
     that names a store, an order or a customer.
 
     ``status`` is "degraded" while webhooks no longer reach serve (``reason`` says how it was
-    seen: serve/watch.py); the answer stays 200, so that a load balancer keeps serve in (the
+    seen: serve/watch.py) or while a store's work cannot go on (a service that has not answered
+    for [alerts] unreachable_minutes: ``StoreWorker.troubles``); the answer stays 200, so that a load balancer keeps serve in (the
     sweep still invoices). ``store_code`` is "unknown" while the store's code could not be
     read from Jumpseller (deliveries are then checked by their signature alone)."""
 
@@ -75,8 +76,9 @@ def health(workers: Sequence[StoreWorker]) -> Callable[[], dict[str, Any]]:
         webhooks = [w.inbox.get_meta(LAST_WEBHOOK) for w in workers]
         sweeps = [w.inbox.get_meta(LAST_SWEEP) for w in workers]
         degraded = [d for w in workers if (d := watch.degraded(w.inbox)) is not None]
+        troubles = list(dict.fromkeys(t for w in workers for t in w.troubles()))
         result: dict[str, Any] = {
-            "status": "degraded" if degraded else "ok",
+            "status": "degraded" if degraded or troubles else "ok",
             "stores": len(workers),
             "store_code": "known" if all(w.code_known for w in workers) else "unknown",
             "last_webhook_at": max((v for v in webhooks if v), default=None),
@@ -85,9 +87,12 @@ def health(workers: Sequence[StoreWorker]) -> Callable[[], dict[str, Any]]:
             # Webhooks recorded, not yet worked: not status's orders waiting for payment.
             "webhooks_waiting": sum(w.inbox.hints_count() for w in workers),
         }
+        reasons = list(troubles)
         if degraded:
             first = min(degraded, key=lambda d: d.since)
-            result["reason"] = f"real time degraded since {first.since}: {first.public}"
+            reasons.append(f"real time degraded since {first.since}: {first.public}")
+        if reasons:
+            result["reason"] = "; ".join(reasons)
         return result
 
     return answer

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from igest_sync.config import Config
-from igest_sync.errors import IgestSyncError, RunLocked, StateError
+from igest_sync.errors import ApiError, IgestSyncError, RunLocked, StateError, passes_by_itself
 from igest_sync.logsetup import store_context
 from igest_sync.models import WorkState
 from igest_sync.runs.context import RunContext
@@ -62,6 +62,20 @@ UNSETTLED = tuple(s for s in WorkState if s != WorkState.FINAL)
 
 OnReport = Callable[[str, InvoiceReport], None]
 OnError = Callable[[str, IgestSyncError], None]
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a unit of work did: its notices, and what it heard of the services.
+
+    An outage is counted from the first failure until a service answers: a unit that called
+    none (the watch's check, the hooks saved again) or whose every call went unanswered (a
+    batch whose orders could not be read) must not end it, or a service down would stay quiet
+    for as long as webhooks keep coming."""
+
+    notices: Sequence[str] = ()
+    answered: bool = True  # a service answered: an outage being counted is over
+    unanswered: ApiError | None = None  # what the service said instead of answering
 
 
 @dataclass
@@ -122,6 +136,8 @@ class StoreWorker:
         self.thread = threading.Thread(target=self._run, name=f"serve-{setup.name}", daemon=True)
         self._last_error: str | None = None
         self._passing_since: datetime | None = None  # a service has not answered since then
+        self._outage: ApiError | None = None  # ... the last thing it said instead
+        self._outage_told = False  # printed once it has lasted, until a service answers
         self._locked_said = False  # "a run holds the lock" logged, until a unit gets it
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -230,7 +246,7 @@ class StoreWorker:
             self.code_known = self._read_store_code()
         now = self.clock()
         if self.keeper.reinstall_due(now):
-            self._unit(lambda: self.keeper.reinstall(self.ledger, self.clock()))
+            self._unit(lambda: Done(self.keeper.reinstall(self.ledger, self.clock()), False))
             return next_sweep
         hints = self.ledger.waiting_hints(now, BATCH)
         if hints:
@@ -242,7 +258,7 @@ class StoreWorker:
                 return self.clock() + timedelta(minutes=minutes)
             return next_sweep
         if now >= self.keeper.next_watch:
-            self._unit(lambda: self.keeper.check(self.ledger, self.clock()))
+            self._unit(lambda: Done(self.keeper.check(self.ledger, self.clock()), False))
             return next_sweep
         self._idle(next_sweep)
         return next_sweep
@@ -261,24 +277,31 @@ class StoreWorker:
         self.woken.wait(wait)
         self.woken.clear()
 
-    def _unit(self, work: Callable[[], list[str]]) -> bool:
+    def _unit(self, work: Callable[[], Done]) -> bool:
         """``work`` under the run lock; False when it must be tried again later.
 
-        ``work`` returns the notices of what it did. Its alerts ([alerts]) are recorded and
-        sent before the lock is released, as every other command does (alerts/outbox.py).
+        ``work`` returns the notices of what it did and what it heard of the services. Its
+        alerts ([alerts]) are recorded and sent before the lock is released, as every other
+        command does (alerts/outbox.py).
         """
         try:
             with run_lock(self.setup.state_path, serve=True):
                 self._pace_turn(begins=True)
                 try:
                     try:
-                        notices = work()
+                        done = work()
                     except RunStopped:
                         raise
                     except Exception as exc:
-                        self._alert(error=exc)
+                        if passes_by_itself(exc):
+                            self._down(exc)
+                        self._alert(error=exc, answered=False)
                         raise
-                    self._alert(notices=notices)
+                    if done.unanswered is not None:
+                        self._down(done.unanswered)
+                    elif done.answered:
+                        self._up()
+                    self._alert(notices=done.notices, answered=done.answered)
                 finally:
                     self._pace_turn(begins=False)
         except RunLocked:
@@ -294,10 +317,14 @@ class StoreWorker:
             # told once per distinct problem; the hints wait for the fix. A service that did
             # not answer is tried again by serve itself: the log's, until it has lasted.
             text = str(exc)
-            if self._passing(exc):
-                log.warning(
-                    "Store %s: %s; trying again in %g s", self.setup.name, text, FAILED_RETRY
-                )
+            if passes_by_itself(exc):
+                if self._outage_lasted():
+                    log.error("Store %s: %s", self.setup.name, text)
+                else:
+                    log.warning(
+                        "Store %s: %s; trying again in %g s", self.setup.name, text, FAILED_RETRY
+                    )
+                self._tell_outage()
             else:
                 log.error("Store %s: %s", self.setup.name, text)
                 if text != self._last_error:
@@ -310,22 +337,59 @@ class StoreWorker:
             self.stop.wait(FAILED_RETRY)
             return False
         self._last_error = None
-        self._passing_since = None
         self._locked_said = False
+        self._tell_outage()  # a batch whose reads went unanswered, or a unit that called none
         return True
 
-    def _passing(self, exc: IgestSyncError) -> bool:
-        """Whether ``exc`` is a service that did not answer (a 5xx, a timeout) for less than
-        ``[alerts] unreachable_minutes``: retried by serve, not yet a person's business."""
-        from igest_sync.errors import passes_by_itself
+    # -- a service that does not answer ----------------------------------------------------------
 
-        if not passes_by_itself(exc):
-            return False
-        now = self.clock()
+    def _down(self, exc: ApiError) -> None:
+        """A service did not answer: the outage is counted from its first failure."""
         if self._passing_since is None:
-            self._passing_since = now
+            self._passing_since = self.clock()
+        self._outage = exc
+
+    def _up(self) -> None:
+        """A service answered: the outage, if one was counted, is over."""
+        if self._outage is not None and self._outage_told:
+            log.info("Store %s: %s answers again", self.setup.name, self._outage.service)
+        self._passing_since, self._outage, self._outage_told = None, None, False
+
+    def _outage_lasted(self) -> bool:
+        """Whether the outage has lasted ``[alerts] unreachable_minutes``: a person's business
+        from then on (printed, alerted, /healthz degraded), no longer serve's alone."""
+        if self._passing_since is None:
+            return False
         bound = timedelta(minutes=self.setup.config.alerts.unreachable_minutes)
-        return now - self._passing_since < bound
+        return self.clock() - self._passing_since >= bound
+
+    def _tell_outage(self) -> None:
+        """An outage that has lasted: printed once until a service answers, with its duration
+        from the first failure."""
+        exc, since = self._outage, self._passing_since
+        if self._outage_told or exc is None or since is None or not self._outage_lasted():
+            return
+        from igest_sync.alerts.events import unreachable_title
+
+        told = ApiError(
+            f"{unreachable_title(exc.service, since, self.clock())} (since "
+            f"{since.isoformat(timespec='seconds')}; the last failure: {exc}). serve keeps "
+            "trying by itself",
+            service=exc.service,
+            status=exc.status,
+            hint=exc.hint,
+        )
+        log.error("Store %s: %s", self.setup.name, told)
+        self._outage_told = True
+        self.on_error(self.setup.name, told)
+
+    def troubles(self) -> list[str]:
+        """For /healthz: what keeps this store from being invoiced, in words that name no
+        store, order or customer (empty when nothing does)."""
+        exc, since = self._outage, self._passing_since
+        if exc is None or since is None or not self._outage_lasted():
+            return []
+        return [f"{exc.service} has not answered since {since.isoformat(timespec='seconds')}"]
 
     def _pace_turn(self, *, begins: bool) -> None:
         """The run lock changes hands here: count the last holder's second of requests when
@@ -335,9 +399,21 @@ class StoreWorker:
             if callable(step):
                 step()
 
-    def _alert(self, *, notices: Sequence[str] = (), error: BaseException | None = None) -> None:
+    def _alert(
+        self,
+        *,
+        notices: Sequence[str] = (),
+        error: BaseException | None = None,
+        answered: bool = True,
+    ) -> None:
         """The unit's alerts: the same events, once and reminded, as a cron run's (never raises,
-        bounded to a few seconds whatever the channels do); real time degraded is one more."""
+        bounded to a few seconds whatever the channels do); real time degraded is one more.
+
+        While a service does not answer, a unit that heard nothing from it reports the outage
+        again: its alert goes out once it has lasted, with its duration from the first failure.
+        """
+        if error is None and not answered:
+            error = self._outage
         if not self.setup.config.alerts.channels:
             return
         from igest_sync.alerts import dispatch
@@ -354,6 +430,7 @@ class StoreWorker:
             command="serve",
             state_path=self.setup.state_path,
             events=events,
+            answered=answered,
         )
 
     def _run_for(self) -> InvoiceRun:
@@ -365,9 +442,10 @@ class StoreWorker:
         )
         return InvoiceRun(context, stop=self.stop, catch_up=self.catch_up)
 
-    def _batch(self, hints: list[Hint]) -> list[str]:
+    def _batch(self, hints: list[Hint]) -> Done:
         now = self.clock()
-        notices: list[str] = []
+        notices: Sequence[str] = []
+        answered, unanswered = True, None
         orders = [h for h in hints if h.subject == ORDER]
         products = [h for h in hints if h.subject == PRODUCT]
         started = time.monotonic()
@@ -377,6 +455,9 @@ class StoreWorker:
             # printer's one rule (report.has_news).
             self.on_report(self.setup.name, outcome.report)
             notices = outcome.report.alert_notices
+            # Orders postponed because Jumpseller did not answer are no answer: the outage
+            # goes on being counted.
+            answered, unanswered = outcome.answered, outcome.unanswered
             log.info(
                 "Worked %d webhook orders in %.1f s (%d postponed)",
                 outcome.finished,
@@ -385,7 +466,8 @@ class StoreWorker:
             )
         if products:
             self._stock(products)
-        return notices
+            answered = True
+        return Done(notices, answered, unanswered)
 
     def _stock(self, products: list[Hint]) -> None:
         """A product's stock changed in Jumpseller: sync stock to iGEST (once per batch)."""
@@ -400,10 +482,10 @@ class StoreWorker:
         for hint in products:
             self.ledger.finish_hints(hint.row_ids)
 
-    def _sweep(self) -> list[str]:
+    def _sweep(self) -> Done:
         report = self._run_for().run()
         self.ledger.set_meta(LAST_SWEEP, self.clock().isoformat(timespec="seconds"))
         self.on_report(self.setup.name, report)
         # The orders it recorded are in the ledger now: were they announced?
         self.keeper.check(self.ledger, self.clock())
-        return report.alert_notices
+        return Done(report.alert_notices)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from igest_sync.errors import ApiError, AuthError, NotFound
+from igest_sync.errors import ApiError, AuthError, NotFound, passes_by_itself
 from igest_sync.models import Action, DocumentOutcome, Kind, Order, OrderStatus, WorkState
 from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
@@ -81,6 +81,11 @@ class HintsOutcome:
     finished: int = 0
     postponed: int = 0
     stopped: bool = False  # serve stopped mid-batch; the rest waits in the inbox
+    # Jumpseller answered a read of an order (the order, a 404, a refusal): it is up.
+    answered: bool = False
+    # No read was answered, for a failure that passes by itself (a 5xx, a timeout): the batch
+    # met an outage, which serve counts as it counts a sweep stopped by one.
+    unanswered: ApiError | None = None
 
 
 def work_hints(run: WebhookRun, hints: list[Hint], *, now: datetime) -> HintsOutcome:
@@ -94,6 +99,7 @@ def work_hints(run: WebhookRun, hints: list[Hint], *, now: datetime) -> HintsOut
     outcome = HintsOutcome()
     report = outcome.report
     failed_before = run.failed_before()
+    silent: list[ApiError] = []  # reads a service did not answer (an outage, if all)
 
     def one(hint: Hint) -> tuple[Hint, list[DocumentOutcome], bool]:
         """The hint's order handled: (hint, its outcomes, settled: False when postponed)."""
@@ -104,13 +110,19 @@ def work_hints(run: WebhookRun, hints: list[Hint], *, now: datetime) -> HintsOut
         except AuthError:
             raise  # every order would fail the same way: the caller says so to a person
         except NotFound:
+            outcome.answered = True
             # The delivery was signed by the store: the order exists, but its webhook may come
             # before Jumpseller's API shows it. Tried again in seconds, as any read that fails;
             # after the last attempt the sweep has it (or it was deleted meanwhile).
             why = "Jumpseller does not show the order (yet)"
             return hint, [], _retry_soon(context, hint, why, now)
         except ApiError as exc:
+            if passes_by_itself(exc):
+                silent.append(exc)
+            else:
+                outcome.answered = True
             return hint, [], _postpone(context, hint, exc, now)
+        outcome.answered = True
         items: list[DocumentOutcome] = []
         if _handle(run, order, items, report.notices):
             # A kill from here on leaves recorded work and this hint: nothing is lost.
@@ -150,6 +162,8 @@ def work_hints(run: WebhookRun, hints: list[Hint], *, now: datetime) -> HintsOut
         # Those handled are final in the ledger; the others keep their hints (and recorded
         # work): the next start finishes them, nothing is issued twice.
         outcome.stopped = True
+    if silent and not outcome.answered:
+        outcome.unanswered = silent[-1]
     run.steps.followup.finish(report.notices)
     # Told once the batch is done, in this one thread (its workers only note them).
     report.notices += paid_again_notices(context.ledger)
