@@ -563,3 +563,58 @@ def test_jumpseller_down_while_webhooks_keep_coming_is_told_once_it_has_lasted(
             worker.close()
     finally:
         chat.stop()
+
+
+def test_a_run_holding_the_lock_too_long_is_told_as_cron_tells_it_then_cleared(tmp_path, no_idle):
+    """`credit ... --all` left at its [y/N] question holds the run lock: serve's hints waited
+    in silence, /healthz "ok", only an INFO line. Past the rule a cron `invoice` follows (held
+    for [alerts] unreachable_minutes, never less than 5 minutes), serve prints the lock's
+    message, alerts once and /healthz says "degraded"; once the lock is free, the work runs
+    and /healthz is "ok" again."""
+    import os
+    import re
+    import time
+
+    from igest_sync.errors import RunLocked
+    from igest_sync.serve.server import health
+    from igest_sync.state.lock import lock_path
+    from tests.support.clock import FakeClock
+
+    clock = FakeClock()
+    chat = ChatReceiver().start()
+    try:
+        js, ig = FakeJumpseller(orders=[paid_order(110, paid_at=PAID)]), FakeIgest()
+        alerts = AlertsConfig(webhook_url=chat.url, webhook_format="json", unreachable_minutes=1)
+        worker, seen = virtual_worker(tmp_path, js, ig, clock, alerts=alerts)
+        try:
+            with run_lock(worker.setup.state_path):  # the person's credit, at its question
+                worker.record(ORDER, 110, "order_paid", None, clock.wall())
+                for _ in range(3):  # just taken: an overlapping run, nothing to say
+                    worker.step(clock.wall())
+                assert seen["problems"] == [] and health([worker])()["status"] == "ok"
+                # The holder took it 6 minutes ago (it wrote its pid then: the file's time).
+                taken = time.time() - 6 * 60
+                os.utime(lock_path(worker.setup.state_path), (taken, taken))
+                for _ in range(5):
+                    worker.step(clock.wall())
+                    clock.advance(seconds=30)
+                [problem] = seen["problems"]  # printed once, not at every try
+                assert isinstance(problem, RunLocked)
+                # 6 minutes, however long this machine took to get here
+                assert re.search(r"held the lock for [67] minutes", str(problem)), problem
+                assert "nothing else is invoiced until it ends" in str(problem)
+                answer = health([worker])()
+                assert answer["status"] == "degraded", answer
+                assert "has held the lock since" in str(answer["reason"])
+                assert ig.finals() == [] and answer["webhooks_waiting"] == 1
+            steps_until(worker, clock, lambda: len(ig.finals()) == 1)
+            assert health([worker])()["status"] == "ok"
+            events = [e for post in chat.posts for e in post.json()["events"]]
+            [held] = [e for e in events if e["kind"] == "run"]  # alerted once
+            assert "`igest-sync serve` waits" in held["title"]
+            assert re.search(r"held the lock for [67] minutes", held["reason"]), held
+            assert len(seen["problems"]) == 1
+        finally:
+            worker.close()
+    finally:
+        chat.stop()

@@ -19,6 +19,7 @@ from igest_sync.errors import (
     ApiError,
     AuthError,
     IgestSyncError,
+    RunLocked,
     StateError,
 )
 from igest_sync.models import REJECTED
@@ -194,7 +195,15 @@ def run_error_event(exc: BaseException, command: str) -> Event:
     ``dispatch``, which waits ``unreachable_minutes`` for those)."""
     message = str(exc) if isinstance(exc, IgestSyncError) else f"internal error: {exc!r}"
     hint = getattr(exc, "hint", None)
-    if isinstance(exc, AuthError):
+    if isinstance(exc, RunLocked) and command == "serve":
+        # serve does not stop: its work waits for the lock, held too long by another run.
+        title = (
+            "Another igest-sync run holds the lock: `igest-sync serve` waits, nothing is invoiced"
+        )
+        fix = hint or (
+            "End that run (answer its question, or resume it with fg); serve goes on by itself"
+        )
+    elif isinstance(exc, AuthError):
         title = f"{exc.service} refused the credentials: `igest-sync {command}` stopped"
         fix = hint or "Check the credentials in the config, then: igest-sync check"
     elif isinstance(exc, StateError):

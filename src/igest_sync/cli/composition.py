@@ -280,13 +280,10 @@ def _passing_outage(ledger: Ledger, config: Config, error: Exception) -> bool:
 
 
 def _held_long(exc: RunLocked, config: Config) -> bool:
-    """The lock has been held for [alerts] unreachable_minutes (and never less than the few
-    minutes no run should take): not an overlapping cron run but a command left at its
-    question, or stopped, while nothing is invoiced."""
-    from igest_sync.state.lock import LONG_HELD_SECONDS
+    """Whether a person is told of the lock (state/lock.py's held_long, serve's rule too)."""
+    from igest_sync.state.lock import held_long
 
-    minutes = timedelta(minutes=config.alerts.unreachable_minutes).total_seconds()
-    return exc.held_for is not None and exc.held_for >= max(minutes, LONG_HELD_SECONDS)
+    return held_long(exc.held_for, config.alerts.unreachable_minutes)
 
 
 def _alert_worthy(exc: Exception, config: Config) -> bool:

@@ -45,7 +45,7 @@ from igest_sync.serve import watch
 from igest_sync.state.database import Clock, Database, system_clock
 from igest_sync.state.inbox import LAST_SWEEP, ORDER, PRODUCT, Hint, InboxStore
 from igest_sync.state.ledger import Ledger
-from igest_sync.state.lock import run_lock, someone_waits
+from igest_sync.state.lock import held_long, run_lock, someone_waits
 
 log = logging.getLogger("igest_sync.serve")
 
@@ -113,6 +113,8 @@ class StoreWorker:
         self.clock = clock
         self.sweep_enabled = sweep
         self.woken = threading.Event()
+        self._locked_said = False  # "a run holds the lock" logged, until a unit gets it
+        self._lock_since: datetime | None = None  # held too long since then: told, until free
         self.ledger = self._open_ledger()
         # One listing of what iGEST issued, for all the units of this worker (runs/catch_up.py).
         self.catch_up = CatchUp(
@@ -138,7 +140,6 @@ class StoreWorker:
         self._passing_since: datetime | None = None  # a service has not answered since then
         self._outage: ApiError | None = None  # ... the last thing it said instead
         self._outage_told = False  # printed once it has lasted, until a service answers
-        self._locked_said = False  # "a run holds the lock" logged, until a unit gets it
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -157,8 +158,10 @@ class StoreWorker:
                     except StateError:
                         ledger.close()
                         raise
+                    self._lock_free()
                     return ledger
-            except RunLocked:
+            except RunLocked as exc:
+                self._lock_held(exc)
                 if self.stop.wait(LOCKED_RETRY):
                     raise
                 log.info(
@@ -286,6 +289,7 @@ class StoreWorker:
         """
         try:
             with run_lock(self.setup.state_path, serve=True):
+                self._lock_free()
                 self._pace_turn(begins=True)
                 try:
                     try:
@@ -304,10 +308,11 @@ class StoreWorker:
                     self._alert(notices=done.notices, answered=done.answered)
                 finally:
                     self._pace_turn(begins=False)
-        except RunLocked:
+        except RunLocked as exc:
             if not self._locked_said:  # once while it lasts, not every LOCKED_RETRY
                 self._locked_said = True
                 log.info("A run holds the lock of %s; the hints wait", self.setup.state_path)
+            self._lock_held(exc)
             self.stop.wait(LOCKED_RETRY)
             return False
         except RunStopped:
@@ -337,7 +342,6 @@ class StoreWorker:
             self.stop.wait(FAILED_RETRY)
             return False
         self._last_error = None
-        self._locked_said = False
         self._tell_outage()  # a batch whose reads went unanswered, or a unit that called none
         return True
 
@@ -386,10 +390,54 @@ class StoreWorker:
     def troubles(self) -> list[str]:
         """For /healthz: what keeps this store from being invoiced, in words that name no
         store, order or customer (empty when nothing does)."""
+        found = []
         exc, since = self._outage, self._passing_since
-        if exc is None or since is None or not self._outage_lasted():
-            return []
-        return [f"{exc.service} has not answered since {since.isoformat(timespec='seconds')}"]
+        if exc is not None and since is not None and self._outage_lasted():
+            found.append(
+                f"{exc.service} has not answered since {since.isoformat(timespec='seconds')}"
+            )
+        held = self._lock_since
+        if held is not None:
+            found.append(
+                f"another igest-sync run has held the lock since {held.isoformat(timespec='seconds')}; "
+                "nothing is invoiced until it ends"
+            )
+        return found
+
+    # -- another run holds the lock ----------------------------------------------------------------
+
+    def _lock_held(self, exc: RunLocked) -> None:
+        """Another run holds the lock: the work waits. Held past the rule a cron run follows
+        (state/lock.py's held_long: a command left at its question, not an overlapping run),
+        it is printed, alerted and /healthz is degraded, once until serve gets the lock."""
+        minutes = self.setup.config.alerts.unreachable_minutes
+        if self._lock_since is not None or not held_long(exc.held_for, minutes):
+            return
+        self._lock_since = self.clock() - timedelta(seconds=exc.held_for or 0.0)
+        log.error("Store %s: %s", self.setup.name, exc)
+        self.on_error(self.setup.name, exc)
+        if self.setup.config.alerts.channels:
+            from igest_sync.alerts import dispatch
+
+            # As cron's run that meets the lock: without it, the alert goes by the spool
+            # beside the state file (the next unit takes it into the ledger).
+            dispatch(
+                None,
+                self.setup.config,
+                now=self.clock(),
+                error=exc,
+                command="serve",
+                state_path=self.setup.state_path,
+            )
+
+    def _lock_free(self) -> None:
+        """serve holds the lock: a wait told to a person is over."""
+        if self._lock_since is not None:
+            log.info(
+                "Store %s: the run that held the lock has ended; the work goes on", self.setup.name
+            )
+        self._lock_since = None
+        self._locked_said = False
 
     def _pace_turn(self, *, begins: bool) -> None:
         """The run lock changes hands here: count the last holder's second of requests when

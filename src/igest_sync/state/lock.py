@@ -151,9 +151,15 @@ def run_lock(
                 spent = time.monotonic() - started
                 waited_text = f" (waited {spent:.0f} s)" if waited else ""
                 held = _held_for(fd)
+                # serve does not stop: its work waits in the inbox until the lock is free.
+                outcome = (
+                    "serve's work waits for it."
+                    if serve
+                    else "this one stops without doing anything."
+                )
                 raise RunLocked(
-                    f"{who} (pid {pid}) is using {state_path}{waited_text}; "
-                    "this one stops without doing anything." + _long_held(held),
+                    f"{who} (pid {pid}) is using {state_path}{waited_text}; {outcome}"
+                    + _long_held(held),
                     held_for=held,
                 )
             waited = True
@@ -242,6 +248,14 @@ def _held_for(fd: int) -> float | None:
         return max(0.0, time.time() - os.fstat(fd).st_mtime)
     except OSError:
         return None
+
+
+def held_long(held_for: float | None, unreachable_minutes: int) -> bool:
+    """The lock has been held for [alerts] unreachable_minutes (and never less than the few
+    minutes no run should take): not an overlapping cron run but a command left at its
+    question, or stopped, while nothing is invoiced. The one rule of cron's runs and serve's."""
+    bound = max(unreachable_minutes * 60.0, LONG_HELD_SECONDS)
+    return held_for is not None and held_for >= bound
 
 
 def _long_held(held: float | None) -> str:
