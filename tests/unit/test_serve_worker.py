@@ -618,3 +618,51 @@ def test_a_run_holding_the_lock_too_long_is_told_as_cron_tells_it_then_cleared(t
             worker.close()
     finally:
         chat.stop()
+
+
+def test_at_restart_no_order_is_named_late_before_the_work_a_kill_left_is_recovered(
+    tmp_path, no_idle
+):
+    """serve was killed during two finalizes, orders paid 21 hours ago: order 120's was made
+    in iGEST (its answer lost), order 121's draft waits. At restart the first unit (saving the
+    hooks) alerted "paid more than 20 hours ago, still no invoice" for both, and a second
+    later 120 was adopted. The late check waits for the start's recovery (the first sweep):
+    only 121, which iGEST still refuses to finalize, is named late."""
+    from igest_sync.models import Kind, WorkState
+    from igest_sync.references import external_reference
+    from igest_sync.runs.invoicing.discover import record_order
+    from tests.support.clock import WALL_START, FakeClock
+
+    clock = FakeClock()
+    chat = ChatReceiver().start()
+    try:
+        paid = WALL_START - timedelta(hours=21)
+        orders = [paid_order(n, paid_at=paid, created_at=paid) for n in (120, 121)]
+        js, ig = FakeJumpseller(orders=orders), FakeIgest()
+        ig.faults.add("finalize_document", "5xx", times=None)  # 121 stays a draft
+        alerts = AlertsConfig(webhook_url=chat.url, webhook_format="json")
+        worker, _ = virtual_worker(
+            tmp_path, js, ig, clock, public_url=HOOKS_URL, alerts=alerts, sweep=True
+        )
+        try:
+            # What the kill left: both orders finalizing, 120 final in iGEST, 121 a draft,
+            # and 120's webhook still in the inbox.
+            ledger = worker.ledger
+            for order, held in zip(orders, ("final", "draft"), strict=True):
+                ref = external_reference("loja", order.id)
+                document = ig.hold(ref, held, "12.30", day=paid.date())
+                record_order(ledger, order)
+                ledger.ensure_work(order.id, Kind.INVOICE, ref)
+                ledger.mark(order.id, Kind.INVOICE, WorkState.FINALIZING, document_id=document.id)
+            worker.record(ORDER, 120, "order_paid", None, clock.wall())
+            steps_until(worker, clock, lambda: worker.inbox.get_meta(LAST_SWEEP))
+            assert [w[0] for w in js.writes][:3] == ["create_hook"] * 3  # the hooks came first
+            work = worker.ledger.work(120)
+            assert work is not None and work.state == WorkState.FINAL  # adopted
+        finally:
+            worker.close()
+        events = [e for post in chat.posts for e in post.json()["events"]]
+        late = [e["order_id"] for e in events if e["kind"] == "late"]
+        assert late == [121], events
+    finally:
+        chat.stop()

@@ -72,13 +72,16 @@ def dispatch(
     budget: float = SEND_BUDGET,
     events: Sequence[Event] = (),
     answered: bool = True,
+    late: bool = True,
 ) -> Outcome:
     """Record this run's events and send every unsent alert; never raises.
 
     ``notices`` are the run's notices; ``error`` the exception that stopped the whole run, if one
     did; ``events`` what else the caller saw (serve: real time degraded). ``answered``: False
     when the caller heard from no service (serve's units that call none, or whose every call
-    went unanswered), so an outage being counted is not over. Without a ledger (the
+    went unanswered), so an outage being counted is not over. ``late``: False while the
+    caller has not yet finished the work a kill left in flight (serve before its first sweep),
+    which would otherwise be named late seconds before it is adopted. Without a ledger (the
     state file itself could not be used) the alerts are kept in a small spool file beside the state
     file (``state_path``), taken into the ledger by the next run that opens it.
     """
@@ -89,7 +92,9 @@ def dispatch(
         if ledger is None:
             return _without_ledger(config, now, error, command, state_path, budget)
         spool.take_into(ledger, spool.path_for(ledger.path))
-        found = _events(ledger, config, now, list(notices), error, command, answered=answered)
+        found = _events(
+            ledger, config, now, list(notices), error, command, answered=answered, late=late
+        )
         found += events
         rows = _occurrences(ledger, config, found, now)
         rows += _scheduled_digest(ledger, config, now)
@@ -113,6 +118,7 @@ def _events(
     command: str,
     *,
     answered: bool,
+    late: bool,
 ) -> list[Event]:
     events = notice_events(notices)
     grace = timedelta(minutes=config.alerts.unreachable_minutes)
@@ -130,7 +136,8 @@ def _events(
         events.append(run_error_event(error, command))
     elif answered:
         ledger.meta.outages_over()
-    events += late_events(ledger, config, now)
+    if late:
+        events += late_events(ledger, config, now)
     return events
 
 

@@ -140,6 +140,9 @@ class StoreWorker:
         self._passing_since: datetime | None = None  # a service has not answered since then
         self._outage: ApiError | None = None  # ... the last thing it said instead
         self._outage_told = False  # printed once it has lasted, until a service answers
+        # Until the first sweep has run, work a kill left in flight (a finalize whose answer
+        # was lost) is not yet recovered: no paid order is named late before it is.
+        self._recovering = sweep
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -479,6 +482,7 @@ class StoreWorker:
             state_path=self.setup.state_path,
             events=events,
             answered=answered,
+            late=not self._recovering,
         )
 
     def _run_for(self) -> InvoiceRun:
@@ -531,7 +535,12 @@ class StoreWorker:
             self.ledger.finish_hints(hint.row_ids)
 
     def _sweep(self) -> Done:
-        report = self._run_for().run()
+        try:
+            report = self._run_for().run()
+        finally:
+            # The start's recovery has been tried (``_unit`` alerts after this, late orders
+            # included): what is still unfinished now is late indeed.
+            self._recovering = False
         self.ledger.set_meta(LAST_SWEEP, self.clock().isoformat(timespec="seconds"))
         self.on_report(self.setup.name, report)
         # The orders it recorded are in the ledger now: were they announced?
