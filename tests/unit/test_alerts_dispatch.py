@@ -13,7 +13,7 @@ import pytest
 from igest_sync.alerts import dispatch, spool
 from igest_sync.alerts import outbox as dispatch_module
 from igest_sync.config import Config, load_config
-from igest_sync.errors import AuthError, StateError, TransportError
+from igest_sync.errors import AuthError, RunLocked, StateError, TransportError
 from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import LISBON
 from tests.support.alert_receivers import ChatReceiver, SmtpSink
@@ -237,6 +237,45 @@ def test_a_run_that_stopped_without_a_ledger_is_spooled_then_taken_in(tmp_path, 
     [mail] = smtp.messages()
     assert "The state file cannot be used" in mail.message["Subject"]
     assert not spool.path_for(state).exists()
+
+
+def test_a_lock_held_for_long_is_told_as_a_lock_not_as_a_state_file_to_fix(tmp_path, smtp):
+    # The lock is taken before the ledger is opened: the alert goes through the spool.
+    config = make_config(tmp_path, smtp, None)
+    state = tmp_path / "state.sqlite3"
+    error = RunLocked(
+        f"Another igest-sync run (pid 4242) is using {state}; this one stops without doing "
+        "anything. It has held the lock for 61 minutes (...)",
+        held_for=61 * 60,
+    )
+
+    assert dispatch(None, config, now=NOW, error=error, state_path=state, command="invoice").sent
+    [mail] = smtp.messages()
+    subject, body = mail.message["Subject"], mail.part("plain")
+    assert "Another igest-sync run has held the lock for 61 minutes" in subject
+    assert "igest-sync invoice" in subject
+    assert "state file cannot be used" not in subject
+    assert "Wait for that run to end" in body and "find the process that holds the lock" in body
+    assert "igest-sync check" not in body
+
+
+def test_cron_runs_meeting_the_same_held_lock_make_one_alert_not_one_each():
+    # Its message counts the minutes (and the seconds waited): the alert's key must not, or
+    # each cron run met by a command left at its question sent one more alert.
+    from igest_sync.alerts.events import run_error_event
+
+    def met(minutes: int, waited: int) -> RunLocked:
+        return RunLocked(
+            f"Another igest-sync run (pid 4242) is using /s (waited {waited} s); this one stops "
+            f"without doing anything. It has held the lock for {minutes} minutes (...)",
+            held_for=minutes * 60,
+        )
+
+    first, later = run_error_event(met(6, 120), "invoice"), run_error_event(met(21, 119), "invoice")
+    assert first.base_key == later.base_key
+    other = RunLocked(met(6, 120).args[0].replace("4242", "5151"), held_for=360)
+    assert run_error_event(other, "invoice").base_key != first.base_key  # another holder
+    assert "held the lock for 1 minute:" in run_error_event(met(1, 0), "invoice").title
 
 
 def test_a_service_down_is_an_alert_only_after_unreachable_minutes(tmp_path, ledger, chat):

@@ -206,6 +206,8 @@ def run_error_event(exc: BaseException, command: str) -> Event:
     elif isinstance(exc, AuthError):
         title = f"{exc.service} refused the credentials: `igest-sync {command}` stopped"
         fix = hint or "Check the credentials in the config, then: igest-sync check"
+    elif isinstance(exc, RunLocked):  # a StateError by its exit code only: the state file is fine
+        title, fix = _locked_title(command, exc.held_for), hint or _LOCKED_FIX
     elif isinstance(exc, StateError):
         title = f"The state file cannot be used: `igest-sync {command}` stopped"
         fix = hint or "See the message; then run igest-sync check"
@@ -216,12 +218,37 @@ def run_error_event(exc: BaseException, command: str) -> Event:
         title = f"`igest-sync {command}` stopped on an internal error"
         fix = "A bug in igest-sync: the traceback is in the log file; run again with --verbose"
     kind = type(exc).__name__
+    # A lock held on: one alert (then its reminders) while the same run holds it, not one per
+    # cron run because its message counts the minutes and the seconds waited.
+    keyed = _COUNTED.sub("#", message) if isinstance(exc, RunLocked) else message
     return Event(
         kind=RUN,
-        base_key=f"run:{kind}:{digest(message)}",
+        base_key=f"run:{kind}:{digest(keyed)}",
         title=title,
         reason=message,
         fix=fix,
+    )
+
+
+_LOCKED_FIX = (
+    "Wait for that run to end: the next run does what this one did not. If it does not end, "
+    "find the process that holds the lock (the pid in the message): a command waiting at its "
+    "question, or one stopped with Ctrl-Z"
+)
+
+
+# What a lock's message counts ("for 7 minutes", "waited 120 s"), left out of its alert's key.
+_COUNTED = re.compile(r"\d+ (?:minutes?|s)\b")
+
+
+def _locked_title(command: str, held_for: float | None) -> str:
+    # Minutes only once they say something: a lock held for seconds is an overlapping run.
+    if held_for is None or held_for < 60:
+        return f"Another igest-sync run holds the lock: `igest-sync {command}` stopped"
+    minutes = round(held_for / 60)
+    return (
+        f"Another igest-sync run has held the lock for {minutes} "
+        f"minute{'' if minutes == 1 else 's'}: `igest-sync {command}` stopped"
     )
 
 
