@@ -217,6 +217,32 @@ def test_sync_stock_dry_run_looks_before_stock_sync_is_turned_on(sandbox, tmp_pa
     assert cli("sync-stock").code == 2  # the real run still waits for enabled = true
 
 
+def test_sync_stock_dry_run_shows_the_plan_the_brake_would_stop_and_names_its_skus(
+    sandbox, tmp_path
+):
+    from decimal import Decimal
+
+    cli = make_cli(sandbox, tmp_path)
+    references = sorted(sandbox.igest.stock_references())
+    for reference in references:  # a wrong export: iGEST says every item is gone
+        for warehouse in ("ARM1", "ARM2"):
+            sandbox.igest.set_stock(reference, warehouse, Decimal(0))
+    sandbox.reset_stats()
+    result = cli("sync-stock", "--dry-run")
+    # The plan, as any dry run shows it, then the brake's warning: the brake's exit code.
+    assert result.code == 6, result.stdout + result.stderr
+    assert "Would set Jumpseller" in result.stdout and "would update" in result.stdout
+    assert "would stop before writing anything" in result.stderr
+    assert "sync-stock --force" in result.stderr
+    zeroed = [line.split()[1] for line in result.stdout.splitlines() if "-> 0" in line]
+    assert zeroed and all(sku in result.stderr for sku in zeroed[:10])
+    as_json = cli("sync-stock", "--dry-run", "--json")
+    assert as_json.code == 6 and as_json.json()["items"]
+    assert "would set" in as_json.json()["info"]["brake"]
+    writes = [r for r in sandbox.stats()["jumpseller"]["by_route"] if not r.startswith("GET")]
+    assert writes == []
+
+
 def test_wrong_credentials_exit_5_with_the_keys_to_fix(sandbox, tmp_path):
     cli = make_cli(sandbox, tmp_path, jumpseller={"auth_token": "W" * 32})
     result = cli("invoice")

@@ -403,6 +403,21 @@ def test_brake_when_more_than_the_share_would_go_to_zero() -> None:
     assert reason is not None and "3 of 10" in reason
 
 
+def test_the_brake_names_the_skus_it_would_zero_the_first_ten_then_a_count() -> None:
+    items = [item(f"S{i:02}", pid=i, stock=5) for i in range(20)]
+    every = plan_stock(
+        index_catalogue(items), levels(**{f"S{i:02}": "0" for i in range(20)}), TO_JS
+    )
+    reason = brake_reason(every, D("0.2"), source_name="iGEST")
+    assert reason is not None and "20 of 20" in reason
+    assert ", ".join(f"S{i:02}" for i in range(10)) + " and 10 more" in reason
+    assert "S10" not in reason
+    five = levels(**{f"S{i:02}": ("0" if i < 5 else "5") for i in range(20)})
+    plan = plan_stock(index_catalogue(items), five, TO_JS)
+    reason = brake_reason(plan, D("0.2"), source_name="iGEST")
+    assert reason is not None and reason.endswith("S00, S01, S02, S03, S04")
+
+
 def test_items_already_at_zero_do_not_count_towards_the_brake() -> None:
     items = [item(f"S{i}", pid=i, stock=0) for i in range(10)]
     plan = plan_stock(index_catalogue(items), levels(**{f"S{i}": "0" for i in range(10)}), TO_JS)

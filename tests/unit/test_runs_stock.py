@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from igest_sync.config import StockConfig
-from igest_sync.errors import ConfigError, Rejected, SafetyBrake, TransportError
+from igest_sync.errors import ConfigError, ExitCode, Rejected, SafetyBrake, TransportError
 from igest_sync.models import CatalogueItem, StockLevel, StoreLocation
 from igest_sync.runs.catalogue.stock import sync_stock
 from tests.support.fakes import FakeIgest, FakeJumpseller
@@ -184,13 +184,17 @@ def test_location_stock_as_the_source_for_igest() -> None:
     assert igest.writes == [("B", "ARM1", D(2))]
 
 
-@pytest.mark.parametrize("dry_run", [False, True])
-def test_brake_when_igest_reports_nothing(dry_run: bool) -> None:
+def test_brake_when_igest_reports_nothing() -> None:
     jumpseller = shop([item("A", 1, 3)])
     igest = warehouses({"ARM1": {}})
     with pytest.raises(SafetyBrake) as err:
-        sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=dry_run)
+        sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=False)
     assert "iGEST" in str(err.value) and "--force" in err.value.hint
+    assert jumpseller.writes == []
+    # A dry run is there to look first: its plan, with the brake it would stop on.
+    report = sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=True)
+    assert report.brake is not None and "iGEST" in str(report.brake)
+    assert report.exit_code == ExitCode.SAFETY_BRAKE and report.outcomes
     assert jumpseller.writes == []
 
 
@@ -217,6 +221,19 @@ def test_brake_when_too_many_items_would_go_to_zero_and_force_overrides_it() -> 
     report = sync_stock(jumpseller, igest, TO_JS, force=True, dry_run=False)
     assert sorted(w[1] for w in jumpseller.writes) == ["S0", "S1", "S2"]
     assert "3 of 10" in report.info["brake_overridden"]
+
+
+def test_a_dry_run_shows_the_plan_the_brake_would_stop_with_its_exit_code() -> None:
+    jumpseller, igest = store_of(10, zeros=3)
+    report = sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=True)
+    assert report.exit_code == ExitCode.SAFETY_BRAKE and report.writes == 0
+    assert sorted(o.key for o in report.outcomes if o.action == "updated") == ["S0", "S1", "S2"]
+    assert report.brake is not None and "3 of 10" in str(report.brake)
+    assert "--force" in (report.brake.hint or "")
+    assert "3 of 10" in report.to_json()["info"]["brake"]
+    assert jumpseller.writes == []
+    forced = sync_stock(jumpseller, igest, TO_JS, force=True, dry_run=True)
+    assert forced.brake is None and forced.exit_code == 0 and jumpseller.writes == []
 
 
 def test_zeros_within_the_share_pass_the_brake() -> None:

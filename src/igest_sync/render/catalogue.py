@@ -12,6 +12,7 @@ from igest_sync.render.console import (
     _text_column,
     current,
     emit_json,
+    error,
 )
 
 if TYPE_CHECKING:
@@ -26,8 +27,14 @@ _WOULD = {"created": "would create", "updated": "would update", "deleted": "woul
 
 def catalogue_report(report: CatalogueReport, title: str, *, json_out: bool = False) -> None:
     if json_out:
-        emit_json(report.to_json())
+        emit_json(report.to_json())  # a brake a dry run met is in its info
         return
+    _report(report, title)
+    if report.brake is not None:  # a dry run's plan the brake would stop: told last, on stderr
+        error(report.brake)
+
+
+def _report(report: CatalogueReport, title: str) -> None:
     if current().quiet and not report.failed:
         # -q: only what needs a person. A product created with no stock in iGEST while the
         # shop has some does: the next sync-stock would show it sold out.

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
-from igest_sync.errors import ConfigError
+from igest_sync.errors import ConfigError, ExitCode, SafetyBrake
 from igest_sync.fiscal import texts
 from igest_sync.fiscal.money import round2
 from igest_sync.models import (
@@ -99,6 +99,9 @@ class CatalogueReport:
     dry_run: bool
     outcomes: list[CatalogueOutcome] = field(default_factory=list)
     info: dict[str, object] = field(default_factory=dict)  # direction, warehouse, location ...
+    # A dry run's plan that the safety brake would stop: shown all the same (a dry run is there
+    # to look first), then the brake's warning, and the brake's exit code.
+    brake: SafetyBrake | None = None
 
     def add(self, outcome: CatalogueOutcome) -> None:
         self.outcomes.append(outcome)
@@ -117,6 +120,8 @@ class CatalogueReport:
 
     @property
     def exit_code(self) -> int:
+        if self.brake is not None:
+            return int(ExitCode.SAFETY_BRAKE)
         return 1 if self.failed else 0
 
     def summary(self) -> str:
@@ -561,6 +566,9 @@ def plan_stock(
     return StockPlan(direction, source_count, matched, changes, outcomes)
 
 
+BRAKE_NAMED = 10  # the SKUs a brake's message names; the rest are counted
+
+
 def brake_reason(plan: StockPlan, max_zero_share: Decimal, *, source_name: str) -> str | None:
     """Why this stock plan looks like a mistake (wrong warehouse, failed export ...), or None.
 
@@ -571,9 +579,14 @@ def brake_reason(plan: StockPlan, max_zero_share: Decimal, *, source_name: str) 
         return f"{source_name} reported no stock at all"
     if plan.matched and Decimal(plan.zero_writes) / plan.matched > max_zero_share:
         share = (Decimal(100) * plan.zero_writes / plan.matched).quantize(Decimal("0.1"))
+        # Named, so that a person can look them up on the source side before any --force.
+        zeroed = [c.sku for c in plan.changes if c.new == 0]
+        named = ", ".join(zeroed[:BRAKE_NAMED])
+        if len(zeroed) > BRAKE_NAMED:
+            named += f" and {len(zeroed) - BRAKE_NAMED} more"
         return (
             f"the plan would set {plan.zero_writes} of {plan.matched} matched items "
-            f"({share} %) to zero, more than max_zero_share {max_zero_share}"
+            f"({share} %) to zero, more than max_zero_share {max_zero_share}: {named}"
         )
     return None
 

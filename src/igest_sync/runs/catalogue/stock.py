@@ -50,8 +50,9 @@ def sync_stock(
 
     ``progress(done, total)`` gets ``(items read, None)`` while the Jumpseller catalogue is read,
     then ``(writes done, writes planned)``. Raises ``ConfigError`` when stock sync is off,
-    ``SafetyBrake`` (before any write, dry run included) when the plan looks wrong and ``force``
-    is false, ``ApiError`` when a side cannot be read.
+    ``SafetyBrake`` (before any write) when the plan looks wrong and ``force`` is false (a dry
+    run returns its plan with ``report.brake`` instead), ``ApiError`` when a side cannot be
+    read.
     """
     if not settings.enabled and not dry_run:
         # A dry run writes nothing, so it may look before stock sync is turned on.
@@ -113,13 +114,22 @@ def sync_stock(
         plan, settings.max_zero_share, source_name=_source_name(settings, to_jumpseller)
     )
     if reason is not None:
-        if not force:
+        if force:
+            report.info["brake_overridden"] = reason
+        elif dry_run:
+            # A dry run is there to look first: its plan, with the warning it would stop on.
+            report.info["brake"] = reason
+            report.brake = SafetyBrake(
+                f"sync-stock would stop before writing anything: {reason}",
+                hint="Check the source side and the [stock] settings; `sync-stock --force` "
+                "applies this plan anyway",
+            )
+        else:
             raise SafetyBrake(
                 f"sync-stock stopped before writing anything: {reason}",
                 hint="Check the source side and the [stock] settings; use --force "
                 "to apply this plan anyway",
             )
-        report.info["brake_overridden"] = reason
 
     write_all(
         report,
