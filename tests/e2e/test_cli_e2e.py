@@ -243,6 +243,23 @@ def test_sync_stock_dry_run_shows_the_plan_the_brake_would_stop_and_names_its_sk
     assert writes == []
 
 
+def test_sync_products_says_which_products_differ_and_how_to_update_them(sandbox, tmp_path):
+    # VPT-10 costs 26.90 in iGEST and more in the shop: it was counted "unchanged", unsaid.
+    cli = make_cli(sandbox, tmp_path)
+    sandbox.reset_stats()
+    result = cli("sync-products")
+    assert result.code == 0, result.stdout + result.stderr
+    routes = sandbox.stats()["igest"]["by_route"]
+    assert not [r for r in routes if r.startswith(("PUT", "PATCH"))]  # nothing updated
+    row = next(line for line in result.stdout.splitlines() if "VPT-10" in line)
+    assert "differs" in row and "26.90 ->" in row
+    assert "1 product differs from the shop" in result.stdout
+    assert "`igest-sync sync-products --update` updates it in iGEST" in result.stdout
+    as_json = cli("sync-products", "--json").json()
+    [vpt] = [i for i in as_json["items"] if i["key"] == "VPT-10"]
+    assert vpt["action"] == "unchanged" and vpt["differs"] == ["price"]
+
+
 def test_wrong_credentials_exit_5_with_the_keys_to_fix(sandbox, tmp_path):
     cli = make_cli(sandbox, tmp_path, jumpseller={"auth_token": "W" * 32})
     result = cli("invoice")

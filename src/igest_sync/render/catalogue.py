@@ -16,6 +16,7 @@ from igest_sync.render.console import (
 )
 
 if TYPE_CHECKING:
+    from igest_sync.models import CatalogueOutcome
     from igest_sync.runs.catalogue.plan import CatalogueReport
 
 
@@ -62,7 +63,7 @@ def _report(report: CatalogueReport, title: str) -> None:
     outcomes = list(report.outcomes)
     counts: dict[str, int] = {}
     for o in outcomes:
-        counts[o.action] = counts.get(o.action, 0) + 1
+        counts[_label(o)] = counts.get(_label(o), 0) + 1
 
     def said(action: str) -> str:
         """A dry run's change as what it would be ("would create"), as its detail says."""
@@ -70,7 +71,7 @@ def _report(report: CatalogueReport, title: str) -> None:
             return _WOULD[action]
         return action
 
-    shown = [o for o in outcomes if o.action != "unchanged"]
+    shown = [o for o in outcomes if _label(o) != "unchanged"]
     if shown and (current().out.is_terminal or report.failed or len(shown) <= 200):
         table = _table(title)
         table.add_column("SKU", overflow="fold")
@@ -79,7 +80,7 @@ def _report(report: CatalogueReport, title: str) -> None:
         for o in shown[:500]:
             table.add_row(
                 _cell(o.key),
-                _cell(said(o.action)),
+                _cell(said(_label(o))),
                 _cell(o.detail),
                 style="red" if o.action == "failed" else None,
             )
@@ -91,3 +92,23 @@ def _report(report: CatalogueReport, title: str) -> None:
         summary.add_column(_cell(said(action)), justify="right")
     summary.add_row(*(str(counts[a]) for a in sorted(counts)))
     _show(summary)
+    if report.differing:
+        one = report.differing == 1
+        _show(
+            _cell(
+                f"{report.differing} {'product differs' if one else 'products differ'} from "
+                "the shop; `igest-sync sync-products --update` updates "
+                f"{'it' if one else 'them'} in iGEST."
+            )
+        )
+
+
+# A product left alone although it differs (no --update): unchanged in iGEST and in --json's
+# counts, but not what a person reads as "unchanged".
+_DIFFERS = "differs"
+
+
+def _label(outcome: CatalogueOutcome) -> str:
+    if outcome.action == "unchanged" and outcome.differs:
+        return _DIFFERS
+    return str(outcome.action)

@@ -130,6 +130,12 @@ class CatalogueReport:
         return f"Dry run: {done}; nothing was written." if self.dry_run else done
 
     @property
+    def differing(self) -> int:
+        """Products left as they are in iGEST although they differ from the shop (no --update):
+        counted as unchanged, since nothing was written, but a person may want them updated."""
+        return sum(1 for o in self.outcomes if o.action == Action.UNCHANGED and o.differs)
+
+    @property
     def writes(self) -> int:
         """Writes done (0 in a dry run): created plus updated items."""
         if self.dry_run:
@@ -381,7 +387,8 @@ def plan_products(
                 CatalogueOutcome(
                     sku,
                     Action.UNCHANGED,
-                    f"In iGEST; differs in {', '.join(changes)} (update not requested)",
+                    f"In iGEST; differs from the shop (iGEST -> shop): "
+                    f"{_describe_changes(changes, product)} (update not requested)",
                     differs=tuple(sorted(changes)),
                 )
             )
