@@ -504,3 +504,17 @@ def test_under_quiet_a_product_that_cannot_be_synced_is_said(sandbox, cli: Cli):
     quiet = cli("-q", "sync-products")
     assert "Left alone, a person's to fix:" in quiet.stdout
     assert long_sku in quiet.stdout and "give it a shorter SKU" in " ".join(quiet.stdout.split())
+
+
+def test_under_quiet_a_sku_missing_or_shared_in_the_shop_is_warned_of_on_stderr(sandbox, cli: Cli):
+    # cron runs -q: a second product with AZL-LIS, and one without a SKU, were left out of
+    # every sync (product and stock) with exit 0 and not a word.
+    sandbox.store.add_product(name="Azulejo Lisboa (cópia)", price="12.90", sku="AZL-LIS", stock=2)
+    nameless = sandbox.store.add_product(name="Postal sem SKU", price="1.50", sku=None, stock=9)
+    for command in ("sync-products", "sync-stock"):
+        quiet = cli("-q", command)
+        assert quiet.code == 0, quiet.stdout + quiet.stderr
+        err = " ".join(quiet.stderr.split())
+        assert "warning: AZL-LIS: SKU used by 2 Jumpseller items" in err, command
+        assert "give each its own SKU in Jumpseller" in err
+        assert f"product {nameless}: No SKU in Jumpseller (Postal sem SKU); add one" in err

@@ -13,6 +13,7 @@ from igest_sync.render.console import (
     current,
     emit_json,
     error,
+    warn,
 )
 
 if TYPE_CHECKING:
@@ -39,9 +40,16 @@ def _report(report: CatalogueReport, title: str) -> None:
     if current().quiet and not report.failed:
         # -q: only what needs a person. A product created with no stock in iGEST while the
         # shop has some does: the next sync-stock would show it sold out.
-        from igest_sync.runs.catalogue.plan import UNREADABLE
+        from igest_sync.runs.catalogue.plan import NOT_MATCHED, UNREADABLE
         from igest_sync.runs.catalogue.products import NO_STOCK_YET
 
+        # A Jumpseller item without a SKU, or sharing one, is never synced (product or stock)
+        # until a person fixes it there: a warning on stderr, whatever -q hides.
+        unsynced = [o for o in report.outcomes if o.reason in NOT_MATCHED]
+        for o in unsynced[:20]:
+            warn(f"{o.key}: {o.detail}")
+        if len(unsynced) > 20:
+            warn(f"... and {len(unsynced) - 20} more (sync-products/sync-stock without -q)")
         unread = [o for o in report.outcomes if o.reason == UNREADABLE]
         if unread:
             _show("Left alone, a person's to fix:")

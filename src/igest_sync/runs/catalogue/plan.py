@@ -37,6 +37,10 @@ _ACTION_ORDER = (Action.CREATED, Action.UPDATED, Action.UNCHANGED, Action.SKIPPE
 # A SKU left alone because what a service holds of it cannot be read or created as it stands:
 # a person's to fix (printed even under -q).
 UNREADABLE = "unreadable"
+# Jumpseller items that cannot be matched by SKU (none, or one shared): never synced until a
+# person fixes them in Jumpseller (printed even under -q, on stderr).
+NO_SKU, DUPLICATE_SKU = "no_sku", "duplicate_sku"
+NOT_MATCHED = (NO_SKU, DUPLICATE_SKU)
 
 
 def normalize_sku(sku: str | None) -> str | None:
@@ -194,7 +198,7 @@ def index_catalogue(items: Iterable[CatalogueItem]) -> CatalogueIndex:
                     item_label(item),
                     Action.SKIPPED,
                     f"No SKU in Jumpseller ({item.name}); add one to sync it",
-                    reason="no_sku",
+                    reason=NO_SKU,
                 )
             )
         elif sku in duplicates:
@@ -211,8 +215,9 @@ def index_catalogue(items: Iterable[CatalogueItem]) -> CatalogueIndex:
                 sku,
                 Action.SKIPPED,
                 f"SKU used by {len(labels)} Jumpseller items "
-                f"({', '.join(labels)}); give each its own SKU",
-                reason="duplicate_sku",
+                f"({', '.join(labels)}); give each its own SKU in Jumpseller (none of them is "
+                "synced until then)",
+                reason=DUPLICATE_SKU,
             )
         )
     return CatalogueIndex(by_sku, skipped, seen, frozenset(duplicates))
