@@ -807,7 +807,26 @@ def test_hooks_token_from_the_environment_wins_and_counts_as_a_secret(tmp_path):
 
 def test_a_mistyped_hooks_token_is_not_echoed(tmp_path):
     problems = problems_of(tmp_path, with_key("jumpseller", "hooks_token = 918273645"))
-    assert problems == ["config.toml: [jumpseller] hooks_token: expected a string, got an integer"]
+    assert problems == [
+        "config.toml: [jumpseller] hooks_token: expected a string, got an integer; "
+        + 'put it in quotes: hooks_token = "<the same digits>"'
+    ]
+
+
+def test_a_string_setting_written_as_a_number_is_told_to_be_quoted(tmp_path):
+    # iGEST's security codes are digits: unquoted, TOML reads a number, and the message said
+    # what was wrong but not how to write it.
+    text = MINIMAL.replace(f'security_code = "{SECURITY}"', "security_code = 36481602")
+    problems = problems_of(tmp_path, text)
+    assert problems == [
+        "config.toml: [igest] security_code: expected a string, got an integer; "
+        + 'put it in quotes: security_code = "<the same digits>"'
+    ]
+    assert "36481602" not in problems[0]  # a secret: never echoed
+    problems = problems_of(tmp_path, with_key("jumpseller", "store = 2026"))
+    assert problems == [
+        'config.toml: [jumpseller] store: expected a string, got 2026; put it in quotes: store = "2026"'
+    ]
 
 
 def test_a_credential_is_named_where_it_came_from(tmp_path):

@@ -316,7 +316,7 @@ def _read_sections(
                 continue
             try:
                 kind = _kind(fld)
-                value = convert(kind, raw, where in _SECRET_KEYS)
+                value = convert(kind, raw, where in _SECRET_KEYS, key)
                 if kind in ("str_table", "rate_table"):
                     value = _table(where, value, problems, label)
                 value = _check_value(where, value)

@@ -54,15 +54,18 @@ def shown(value: object, secret: bool) -> str:
     return str(value)
 
 
-def convert(kind: str, value: object, secret: bool) -> Any:
-    """Check a raw TOML value against its kind; "" means "not set" for optional settings."""
+def convert(kind: str, value: object, secret: bool, key: str = "") -> Any:
+    """Check a raw TOML value against its kind; "" means "not set" for optional settings.
+    ``key`` names the setting in the fix a wrong value's message gives."""
 
     def wrong(expected: str) -> Invalid:
         return Invalid(f"expected {expected}, got {shown(value, secret)}")
 
     if kind in ("str", "opt_str"):
         if not isinstance(value, str):
-            raise wrong("a string")
+            raise Invalid(
+                f"expected a string, got {shown(value, secret)}{_quote_it(key, value, secret)}"
+            )
         return None if kind == "opt_str" and not value.strip() else value
     if kind == "bool":
         if not isinstance(value, bool):
@@ -116,6 +119,18 @@ def convert(kind: str, value: object, secret: bool) -> Any:
             check_address(address)
         return addresses
     raise AssertionError(f"unknown kind {kind}")
+
+
+def _quote_it(key: str, value: object, secret: bool) -> str:
+    """The fix for a string setting written as a number (a code of digits, unquoted): TOML
+    reads it as one, and only quotes make it text. A secret's digits are never echoed."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not key:
+        return ""
+    if secret:
+        written = "<the same digits>" if isinstance(value, int) else "<the same value>"
+    else:
+        written = str(value)
+    return f'; put it in quotes: {key} = "{written}"'
 
 
 def check_address(address: str) -> None:
