@@ -357,6 +357,34 @@ def test_an_unknown_outcome_says_so_and_the_rerun_finishes_it_without_a_second_n
     assert len(notes(igest)) == 1
 
 
+def test_a_rerun_that_finalizes_the_earlier_runs_nc_says_it_finished_it(world):
+    # The first command's draft reached iGEST (its answer lost); the rerun finalized that
+    # draft, lost the answer too and found it final: it said "already issued ... nothing
+    # issued", as if an earlier run had issued it.
+    _, ledger, _, igest = world
+    assert ask(world, lost="request").unknown
+    igest.faults.add("finalize_document", "timeout", after=True)
+    rerun = ask(world)
+    [nc] = notes(igest)
+    assert rerun.exit_code == 0, rerun.outcome.detail
+    assert rerun.outcome.detail == (
+        f"finished {nc.number} of 2026-11-25, the credit note an earlier run left unfinished: "
+        "this run finalized it (iGEST's answer was lost; found final there); nothing issued twice"
+    )
+    assert [w.state for w in ledger.credit_works(ORDER)] == [WorkState.FINAL]
+
+
+def test_a_rerun_that_finds_the_earlier_runs_nc_final_says_it_finished_it(world):
+    igest = world[3]
+    assert ask(world, lost="finalize").unknown  # iGEST finalized it; the answer was lost
+    rerun = ask(world)
+    [nc] = notes(igest)
+    assert rerun.exit_code == 0 and "already issued" not in rerun.outcome.detail
+    assert rerun.outcome.detail.startswith(f"finished {nc.number} of 2026-11-25, the credit note")
+    assert "found it final in iGEST; nothing issued twice" in rerun.outcome.detail
+    assert ask(world).outcome.detail.startswith("already issued: ")  # the next one: reported
+
+
 def test_finished_by_the_invoice_credit_pass_then_asked_again(world):
     _, ledger, _, igest = world
     assert ask(world, lost="finalize").unknown

@@ -364,16 +364,22 @@ class Credits:
             )
 
         outcome = attempt()
+        lost = False  # this run sent a step to iGEST whose answer was lost
         for _ in range(_LOOKUPS_AFTER_LOST_ANSWER):
             if outcome.action != Action.FAILED or not self._unknown(order_id, prepared.seq):
                 break
             # The request may have reached iGEST: its reference is looked up again at once.
             log.warning("Order %s: looking up %s again", order_id, prepared.reference)
+            lost = True
             outcome = attempt()
         if outcome.action == Action.ADOPTED and plan is not None and not prepared.resumed:
             # This command's own request reached iGEST and only the answer was lost: the NC
             # found is the one it issued, not one issued before it.
             outcome = self._own_after_lost_answer(order_id, prepared, outcome)
+        elif outcome.action == Action.ADOPTED and prepared.resumed:
+            # An earlier run's unfinished attempt, finished by this one (found final, or
+            # finalized here with the answer lost): not one "already issued" before it.
+            return self._already(order_id, prepared, adopted=True, finished=lost)
         elif outcome.action in (Action.ADOPTED, Action.ALREADY):
             return self._already(order_id, prepared, adopted=outcome.action == Action.ADOPTED)
         if outcome.action == Action.ISSUED and plan is not None and plan.remaining_total:
@@ -406,9 +412,18 @@ class Credits:
         return replace(outcome, detail=text, transient=True)
 
     def _already(
-        self, order_id: int, prepared: _Prepared, *, adopted: bool = False
+        self,
+        order_id: int,
+        prepared: _Prepared,
+        *,
+        adopted: bool = False,
+        finished: bool | None = None,
     ) -> DocumentOutcome:
-        """This request's NC exists: "already issued: NC A/4 of 2026-12-01 for this request"."""
+        """This request's NC exists: "already issued: NC A/4 of 2026-12-01 for this request".
+
+        ``finished``: the NC was an earlier run's unfinished attempt that this run finished,
+        finalizing it itself (True: its answer was lost, then found final) or finding it final
+        (False); None: issued before, by this request's earlier run."""
         outcome = DocumentOutcome(str(order_id), Action.ADOPTED if adopted else Action.ALREADY)
         work = self.ledger.work(order_id, Kind.CREDIT, prepared.seq)
         doc = self.ledger.document(work.document_id) if work and work.document_id else None
@@ -416,8 +431,19 @@ class Credits:
         number = doc.number if doc else (final.number if final else prepared.reference)
         day = doc.date if doc else (final.date.isoformat() if final and final.date else None)
         gross = doc.gross_total if doc else (final.gross_total if final else None)
-        detail = f"already issued: {number}" + (f" of {day}" if day else "")
-        detail += " for this request; nothing issued"
+        dated = f"{number}" + (f" of {day}" if day else "")
+        if finished is None:
+            detail = f"already issued: {dated} for this request; nothing issued"
+        else:
+            how = (
+                "finalized it (iGEST's answer was lost; found final there)"
+                if finished
+                else "found it final in iGEST"
+            )
+            detail = (
+                f"finished {dated}, the credit note an earlier run left unfinished: this run "
+                f"{how}; nothing issued twice"
+            )
         if prepared.unanswered:
             detail += (
                 " (it was finished by another run after the command that asked for it was "
