@@ -42,7 +42,7 @@ from igest_sync.models import (
     WorkState,
 )
 from igest_sync.references import external_reference, parse_reference
-from igest_sync.runs.credits.cancellations import BY_HAND, PAID_AGAIN_KEY, credits_by_itself
+from igest_sync.runs.credits.cancellations import BY_HAND, credits_by_itself, noted_paid_again
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.report import counted
 from igest_sync.runs.services import IgestApi, JumpsellerApi
@@ -679,8 +679,7 @@ class ReconcileRun:
         state file noted it paid again (as ``invoice`` and ``serve`` tell it), or a credit note
         is the cancellation's own (what is left, for ``[invoice] credit_reason``: the credit
         pass's request, whichever occurrence), so iGEST alone says it with a lost state file."""
-        noted = f"{PAID_AGAIN_KEY}{order.id}"  # "" until told, then when: noted either way
-        if self.ledger is not None and self.ledger.get_meta(noted) is not None:
+        if self.ledger is not None and noted_paid_again(self.ledger, order.id):
             return True
         identity = RequestIdentity.of(
             order.id, CreditRequest(everything=True), self.settings.credit_reason

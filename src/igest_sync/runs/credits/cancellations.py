@@ -93,8 +93,14 @@ PAID_AGAIN_KEY = "paid_again:"  # meta: + order id; "" until told, then when
 
 def note_paid_again(ledger: Ledger, order_id: int) -> None:
     """``order_id`` moved back to paid while its invoice is credited in full: to be told."""
-    if ledger.get_meta(f"{PAID_AGAIN_KEY}{order_id}") is None:
+    if not noted_paid_again(ledger, order_id):
         ledger.set_meta(f"{PAID_AGAIN_KEY}{order_id}", "")
+
+
+def noted_paid_again(ledger: Ledger, order_id: int) -> bool:
+    """Whether the runs noted ``order_id`` as paid again (told yet or not): ``status`` and
+    ``reconcile`` say it too."""
+    return ledger.get_meta(f"{PAID_AGAIN_KEY}{order_id}") is not None
 
 
 def paid_again_notices(ledger: Ledger) -> list[str]:

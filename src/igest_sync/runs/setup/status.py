@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from igest_sync.errors import IgestSyncError
 from igest_sync.models import IN_FLIGHT, Kind, OrderStatus, WorkState
-from igest_sync.runs.credits.cancellations import PAID_AGAIN, PAID_AGAIN_KEY
+from igest_sync.runs.credits.cancellations import PAID_AGAIN, noted_paid_again
 from igest_sync.runs.invoicing.review_list import WaitingDraft, waiting_drafts
 from igest_sync.runs.report import counted
 from igest_sync.runs.services import JumpsellerApi
@@ -279,7 +279,7 @@ def build_status(
     if (
         report.order is not None
         and report.order.status == OrderStatus.PAID
-        and ledger.get_meta(f"{PAID_AGAIN_KEY}{report.order.order_id}") is not None
+        and noted_paid_again(ledger, report.order.order_id)
         and ledger.credited_in_full(report.order.order_id)
     ):
         report.paid_again = PAID_AGAIN.format(order=report.order.order_id) + "."
