@@ -16,7 +16,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from igest_sync.alerts.message import CHAT_LIMITS, Message, store_names
-from igest_sync.runs.invoicing.art53 import CEILING, THRESHOLD, eur, last_turnover, room_left
+from igest_sync.fiscal.money import eur
+from igest_sync.runs.invoicing.art53 import CEILING, THRESHOLD, last_turnover, room_left
 from igest_sync.timeutil import LISBON, lisbon_minute
 
 if TYPE_CHECKING:

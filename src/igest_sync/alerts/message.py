@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from igest_sync.alerts.events import Event
+from igest_sync.fiscal.money import CENT, eur
 
 # A chat message must fit the service's limit (Discord 2,000 characters, ntfy 4,096 bytes).
 CHAT_LIMITS = {"discord": 1900, "ntfy": 3800, "slack": 3800, "teams": 20000, "json": 100_000}
@@ -37,9 +38,8 @@ def _amount(event: Event) -> str:
 
 
 def _eur(amount: str | None, *, grouped: bool = True) -> str:
-    """An event's amount as a person reads money: two decimals ("109.50", not Jumpseller's
-    "109.5"), thousands grouped in the texts (the json format's ``amount`` is not grouped).
-    Text that is not a number is shown as it is."""
+    """An event's amount (text: the ledger's, Jumpseller's "109.5") as money: "1,109.50" in
+    the texts, "1109.50" in the json format's ``amount``; text that is not a number as it is."""
     if not amount:
         return ""
     try:
@@ -48,7 +48,7 @@ def _eur(amount: str | None, *, grouped: bool = True) -> str:
         return amount
     if not value.is_finite():
         return amount
-    return f"{value:,.2f}" if grouped else f"{value:.2f}"
+    return eur(value, unit=False) if grouped else str(value.quantize(CENT))
 
 
 def _private(text: str) -> str:

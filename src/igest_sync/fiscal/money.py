@@ -19,6 +19,13 @@ HUNDRED = Decimal("100")
 ZERO = Decimal("0")
 
 
+def eur(amount: Decimal, *, unit: bool = True) -> str:
+    """An amount as a person reads it in a message: to the cent, thousands grouped
+    ("1,109.50 EUR"); ``unit=False`` leaves the " EUR" out (a table's Amount column)."""
+    text = f"{amount:,.2f}"
+    return f"{text} EUR" if unit else text
+
+
 def round2(x: Decimal) -> Decimal:
     """Round half-up to the cent (2.675 -> 2.68, -2.675 -> -2.68): the rule iGEST and AT use."""
     return x.quantize(CENT, rounding=ROUND_HALF_UP)

@@ -38,6 +38,7 @@ from decimal import Decimal
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError, AuthError, OrderRejected
 from igest_sync.fiscal.exemptions import SMALL_BUSINESS_CODE
+from igest_sync.fiscal.money import eur
 from igest_sync.models import DocumentDraft, DocumentStatus, DocumentType, IssuedDocument
 from igest_sync.references import external_reference
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
@@ -95,10 +96,6 @@ def paid_without_vat_hint(store: str, order_id: int) -> str:
     return PAID_WITHOUT_VAT_HINT.format(
         order=order_id, reference=external_reference(store, order_id)
     )
-
-
-def eur(amount: Decimal) -> str:
-    return f"{amount:,.2f} EUR"
 
 
 def room_left(year: int, total: Decimal) -> str:
