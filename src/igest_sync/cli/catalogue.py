@@ -62,8 +62,8 @@ def sync_stock_command(
     Off until `[stock] enabled = true`; --dry-run works before that, to look first. Only
     quantities that differ are written. Stops (exit 6) when the source reports no products or
     would zero too many items, unless --force (--dry-run shows its plan and the warning, exit
-    6 too). A store that keeps stock in several Jumpseller
-    locations must name one in [stock] jumpseller_location_id (exit 2 until it does).
+    6 too). A store that keeps stock in several Jumpseller locations must name one in [stock]
+    jumpseller_location_id (exit 2 until it does).
 
     \b
     Examples:

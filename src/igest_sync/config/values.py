@@ -58,14 +58,12 @@ def convert(kind: str, value: object, secret: bool, key: str = "") -> Any:
     """Check a raw TOML value against its kind; "" means "not set" for optional settings.
     ``key`` names the setting in the fix a wrong value's message gives."""
 
-    def wrong(expected: str) -> Invalid:
-        return Invalid(f"expected {expected}, got {shown(value, secret)}")
+    def wrong(expected: str, fix: str = "") -> Invalid:
+        return Invalid(f"expected {expected}, got {shown(value, secret)}{fix}")
 
     if kind in ("str", "opt_str"):
         if not isinstance(value, str):
-            raise Invalid(
-                f"expected a string, got {shown(value, secret)}{_quote_it(key, value, secret)}"
-            )
+            raise wrong("a string", _quote_it(key, value, secret))
         return None if kind == "opt_str" and not value.strip() else value
     if kind == "bool":
         if not isinstance(value, bool):

@@ -68,8 +68,8 @@ def health(workers: Sequence[StoreWorker]) -> Callable[[], dict[str, Any]]:
 
     ``status`` is "degraded" while webhooks no longer reach serve (``reason`` says how it was
     seen: serve/watch.py) or while a store's work cannot go on (a service that has not answered
-    for [alerts] unreachable_minutes: ``StoreWorker.troubles``); the answer stays 200, so that a load balancer keeps serve in (the
-    sweep still invoices). ``store_code`` is "unknown" while the store's code could not be
+    for [alerts] unreachable_minutes, a lock held too long: ``StoreWorker.troubles``); the
+    answer stays 200, so that a load balancer keeps serve in (the sweep still invoices). ``store_code`` is "unknown" while the store's code could not be
     read from Jumpseller (deliveries are then checked by their signature alone)."""
 
     def answer() -> dict[str, Any]:

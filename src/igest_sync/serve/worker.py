@@ -402,8 +402,8 @@ class StoreWorker:
         held = self._lock_since
         if held is not None:
             found.append(
-                f"another igest-sync run has held the lock since {held.isoformat(timespec='seconds')}; "
-                "nothing is invoiced until it ends"
+                "another igest-sync run has held the lock since "
+                f"{held.isoformat(timespec='seconds')}; nothing is invoiced until it ends"
             )
         return found
 

@@ -113,23 +113,20 @@ def sync_stock(
     reason = brake_reason(
         plan, settings.max_zero_share, source_name=_source_name(settings, to_jumpseller)
     )
-    if reason is not None:
-        if force:
-            report.info["brake_overridden"] = reason
-        elif dry_run:
-            # A dry run is there to look first: its plan, with the warning it would stop on.
-            report.info["brake"] = reason
-            report.brake = SafetyBrake(
-                f"sync-stock would stop before writing anything: {reason}",
-                hint="Check the source side and the [stock] settings; `sync-stock --force` "
-                "applies this plan anyway",
-            )
-        else:
-            raise SafetyBrake(
-                f"sync-stock stopped before writing anything: {reason}",
-                hint="Check the source side and the [stock] settings; use --force "
-                "to apply this plan anyway",
-            )
+    if reason is not None and force:
+        report.info["brake_overridden"] = reason
+    elif reason is not None:
+        brake = SafetyBrake(
+            f"sync-stock {'would stop' if dry_run else 'stopped'} before writing anything: "
+            f"{reason}",
+            hint="Check the source side and the [stock] settings; `sync-stock --force` applies "
+            "this plan anyway",
+        )
+        if not dry_run:
+            raise brake
+        # A dry run is there to look first: its plan, with the warning it would stop on.
+        report.info["brake"] = reason
+        report.brake = brake
 
     write_all(
         report,
