@@ -195,19 +195,12 @@ def run_error_event(exc: BaseException, command: str) -> Event:
     ``dispatch``, which waits ``unreachable_minutes`` for those)."""
     message = str(exc) if isinstance(exc, IgestSyncError) else f"internal error: {exc!r}"
     hint = getattr(exc, "hint", None)
-    if isinstance(exc, RunLocked) and command == "serve":
-        # serve does not stop: its work waits for the lock, held too long by another run.
-        title = (
-            "Another igest-sync run holds the lock: `igest-sync serve` waits, nothing is invoiced"
-        )
-        fix = hint or (
-            "End that run (answer its question, or resume it with fg); serve goes on by itself"
-        )
-    elif isinstance(exc, AuthError):
+    if isinstance(exc, AuthError):
         title = f"{exc.service} refused the credentials: `igest-sync {command}` stopped"
         fix = hint or "Check the credentials in the config, then: igest-sync check"
     elif isinstance(exc, RunLocked):  # a StateError by its exit code only: the state file is fine
-        title, fix = _locked_title(command, exc.held_for), hint or _LOCKED_FIX
+        title = _locked_title(command, exc.held_for)
+        fix = hint or (_SERVE_LOCKED_FIX if command == "serve" else _LOCKED_FIX)
     elif isinstance(exc, StateError):
         title = f"The state file cannot be used: `igest-sync {command}` stopped"
         fix = hint or "See the message; then run igest-sync check"
@@ -241,15 +234,21 @@ _LOCKED_FIX = (
 _COUNTED = re.compile(r"\d+ (?:minutes?|s)\b")
 
 
+# serve does not stop: its work waits for the lock, held too long by another run.
+_SERVE_LOCKED_FIX = (
+    "End that run (answer its question, or resume it with fg); serve goes on by itself"
+)
+
+
 def _locked_title(command: str, held_for: float | None) -> str:
     # Minutes only once they say something: a lock held for seconds is an overlapping run.
     if held_for is None or held_for < 60:
-        return f"Another igest-sync run holds the lock: `igest-sync {command}` stopped"
-    minutes = round(held_for / 60)
-    return (
-        f"Another igest-sync run has held the lock for {minutes} "
-        f"minute{'' if minutes == 1 else 's'}: `igest-sync {command}` stopped"
-    )
+        held = "holds the lock"
+    else:
+        minutes = round(held_for / 60)
+        held = f"has held the lock for {minutes} minute{'' if minutes == 1 else 's'}"
+    then = "waits, nothing is invoiced" if command == "serve" else "stopped"
+    return f"Another igest-sync run {held}: `igest-sync {command}` {then}"
 
 
 def unreachable_title(service: str, since: datetime, now: datetime) -> str:
