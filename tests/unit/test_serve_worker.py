@@ -578,6 +578,7 @@ def test_a_run_holding_the_lock_too_long_is_told_as_cron_tells_it_then_cleared(t
     from igest_sync.errors import RunLocked
     from igest_sync.serve.server import health
     from igest_sync.state.lock import lock_path
+    from igest_sync.state.meta import STORE_NAME
     from tests.support.clock import FakeClock
 
     clock = FakeClock()
@@ -587,6 +588,8 @@ def test_a_run_holding_the_lock_too_long_is_told_as_cron_tells_it_then_cleared(t
         alerts = AlertsConfig(webhook_url=chat.url, webhook_format="json", unreachable_minutes=1)
         worker, seen = virtual_worker(tmp_path, js, ig, clock, alerts=alerts)
         try:
+            # The store's name, as the runs read it from Jumpseller: serve's alerts name it so.
+            worker.ledger.set_meta(STORE_NAME, "Loja do Azulejo")
             with run_lock(worker.setup.state_path):  # the person's credit, at its question
                 worker.record(ORDER, 110, "order_paid", None, clock.wall())
                 for _ in range(3):  # just taken: an overlapping run, nothing to say
@@ -614,6 +617,10 @@ def test_a_run_holding_the_lock_too_long_is_told_as_cron_tells_it_then_cleared(t
             assert "`igest-sync serve` waits" in held["title"]
             assert re.search(r"held the lock for [67] minutes", held["reason"]), held
             assert len(seen["problems"]) == 1
+            [text] = [
+                p.json()["text"] for p in chat.posts if "`igest-sync serve` waits" in str(p.json())
+            ]
+            assert text.startswith("igest-sync Loja do Azulejo:"), text
         finally:
             worker.close()
     finally:

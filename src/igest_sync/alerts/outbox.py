@@ -73,6 +73,7 @@ def dispatch(
     events: Sequence[Event] = (),
     answered: bool = True,
     late: bool = True,
+    store_name: str | None = None,
 ) -> Outcome:
     """Record this run's events and send every unsent alert; never raises.
 
@@ -83,14 +84,18 @@ def dispatch(
     caller has not yet finished the work a kill left in flight (serve before its first sweep),
     which would otherwise be named late seconds before it is adopted. Without a ledger (the
     state file itself could not be used) the alerts are kept in a small spool file beside the state
-    file (``state_path``), taken into the ledger by the next run that opens it.
+    file (``state_path``), taken into the ledger by the next run that opens it; ``store_name``
+    then names the store in them, when the caller knows it (serve, from the ledger it holds
+    open).
     """
     outcome = Outcome()
     if not config.alerts.channels:
         return outcome
     try:
         if ledger is None:
-            return _without_ledger(config, now, error, command, state_path, budget)
+            return _without_ledger(
+                config, now, error, command, state_path, budget, store_name=store_name
+            )
         spool.take_into(ledger, spool.path_for(ledger.path))
         found = _events(
             ledger, config, now, list(notices), error, command, answered=answered, late=late
@@ -326,13 +331,15 @@ def _without_ledger(
     command: str,
     state_path: Path | None,
     budget: float,
+    *,
+    store_name: str | None = None,
 ) -> Outcome:
     outcome = Outcome()
     # A passing outage is counted in the ledger by the runs that have one (the invoice runs):
     # a catalogue run's network blip alone is no alert.
     if state_path is None or error is None or passes_by_itself(error):
         return outcome
-    outbox = spool.SpoolOutbox(spool.path_for(state_path))
+    outbox = spool.SpoolOutbox(spool.path_for(state_path), store_name=store_name)
     event = run_error_event(error, command)
     remind = timedelta(hours=config.invoice.remind_failed_hours)
     last = outbox.last_alert_at(event.base_key)

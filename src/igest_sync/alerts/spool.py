@@ -44,13 +44,16 @@ def _load(path: Path) -> list[AlertRow]:
 class SpoolOutbox:
     """The outbox interface of ``dispatch`` over the spool file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, store_name: str | None = None) -> None:
         self.path = path
         self.rows = _load(path)
+        self._store_name = store_name
 
     def store_name(self) -> str | None:
-        """Not known without the state file (the spool stands in for it)."""
-        return None
+        """As the caller knows it: a run without the state file does not (the spool stands
+        in for it); serve, which holds the state file open while a lock keeps it waiting,
+        does."""
+        return self._store_name
 
     def last_alert_at(self, base_key: str) -> datetime | None:
         times = [r.created_at for r in self.rows if r.base_key == base_key]

@@ -46,6 +46,7 @@ from igest_sync.state.database import Clock, Database, system_clock
 from igest_sync.state.inbox import LAST_SWEEP, ORDER, PRODUCT, Hint, InboxStore
 from igest_sync.state.ledger import Ledger
 from igest_sync.state.lock import held_long, run_lock, someone_waits
+from igest_sync.state.meta import STORE_NAME
 
 log = logging.getLogger("igest_sync.serve")
 
@@ -164,7 +165,7 @@ class StoreWorker:
                     self._lock_free()
                     return ledger
             except RunLocked as exc:
-                self._lock_held(exc)
+                self._lock_held(exc)  # serve starts: its state file is not open yet
                 if self.stop.wait(LOCKED_RETRY):
                     raise
                 log.info(
@@ -315,7 +316,7 @@ class StoreWorker:
             if not self._locked_said:  # once while it lasts, not every LOCKED_RETRY
                 self._locked_said = True
                 log.info("A run holds the lock of %s; the hints wait", self.setup.state_path)
-            self._lock_held(exc)
+            self._lock_held(exc, self.ledger)
             self.stop.wait(LOCKED_RETRY)
             return False
         except RunStopped:
@@ -409,7 +410,7 @@ class StoreWorker:
 
     # -- another run holds the lock ----------------------------------------------------------------
 
-    def _lock_held(self, exc: RunLocked) -> None:
+    def _lock_held(self, exc: RunLocked, ledger: Ledger | None = None) -> None:
         """Another run holds the lock: the work waits. Held past the rule a cron run follows
         (state/lock.py's held_long: a command left at its question, not an overlapping run),
         it is printed, alerted and /healthz is degraded, once until serve gets the lock."""
@@ -423,7 +424,8 @@ class StoreWorker:
             from igest_sync.alerts import dispatch
 
             # As cron's run that meets the lock: without it, the alert goes by the spool
-            # beside the state file (the next unit takes it into the ledger).
+            # beside the state file (the next unit takes it into the ledger). The store is
+            # named as in serve's other alerts once its state file is open (a read only).
             dispatch(
                 None,
                 self.setup.config,
@@ -431,6 +433,7 @@ class StoreWorker:
                 error=exc,
                 command="serve",
                 state_path=self.setup.state_path,
+                store_name=ledger.get_meta(STORE_NAME) if ledger is not None else None,
             )
 
     def _lock_free(self) -> None:
