@@ -502,6 +502,22 @@ def test_a_failed_fix_leaves_the_problem(tmp_path, fake_invoice_run):
     assert report.exit_code == 1
 
 
+def test_a_failed_fix_does_not_send_the_person_back_to_fix(tmp_path, fake_invoice_run):
+    # Before: after --fix had just tried (and failed) it said "igest-sync reconcile --fix, or
+    # igest-sync resend 1", a loop; now it points at what --fix met, then resend.
+    fake_invoice_run.results = {1: "failed"}
+    js, ig = jumpseller([order(1)]), igest([])
+    with Ledger(tmp_path / "state.db") as ledger:
+        report = reconcile(config(), js, ig, ledger=ledger).run(NOV, fix=True)
+        untried = reconcile(config(), js, ig, ledger=ledger).run(NOV)
+    [problem] = report.remaining
+    hint = report.hint(problem)
+    assert "reconcile --fix" not in hint and "--fix tried it (failed" in hint
+    assert hint.endswith("igest-sync resend 1")
+    assert report.to_json()["problems"][0]["hint"] == hint
+    assert untried.hint(untried.problems[0]) == "igest-sync reconcile --fix, or igest-sync resend 1"
+
+
 def test_no_fix_without_the_flag_and_nothing_to_resend_on_a_clean_store(tmp_path, fake_invoice_run):
     js, ig = problem_store()
     report = reconcile(config(), js, ig).run(NOV)

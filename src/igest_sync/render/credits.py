@@ -42,8 +42,8 @@ def reconcile_report(report: ReconcileReport, *, json_out: bool = False) -> None
             _text_column(table, "What to do")
         for p in report.problems:
             fixed = report.fixed(p)
-            hint = "" if fixed else (p.hint or "")
-            detail = p.detail if wide or not hint else f"{p.detail} What to do: {hint}"
+            hint = "" if fixed else (report.hint(p) or "")
+            detail = p.detail if wide or not hint else f"{p.detail}; what to do: {hint}"
             row = [
                 _cell(p.kind.replace("_", " ") + (" (fixed)" if fixed else "")),
                 str(p.order_id) if p.order_id is not None else "?",
@@ -55,7 +55,7 @@ def reconcile_report(report: ReconcileReport, *, json_out: bool = False) -> None
             table.add_row(*row, style=None if fixed else "red")
         _show(table)
     if report.fixes:
-        table = _table("Issued by --fix")
+        table = _table("What --fix did")
         _key_column(table, "Order")
         _key_column(table, "Result")
         _text_column(table, "Detail")

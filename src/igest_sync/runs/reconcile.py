@@ -130,6 +130,18 @@ class ReconcileReport:
             o.key == str(problem.order_id) and o.action in RESOLVED_BY_FIX for o in self.fixes
         )
 
+    def hint(self, problem: Problem) -> str | None:
+        """What to do about ``problem``. A missing invoice that ``--fix`` tried and could not
+        issue (VIES refused the number, iGEST refused the document ...) is not sent back to
+        ``--fix``: its own outcome says why, and ``resend`` follows once that is settled."""
+        tried = [o for o in self.fixes if problem.fixable and o.key == str(problem.order_id)]
+        if tried and not self.fixed(problem):
+            return (
+                f"--fix tried it ({tried[-1].action}: why, under 'What --fix did'); once "
+                f"that is settled: igest-sync resend {problem.order_id}"
+            )
+        return problem.hint
+
     @property
     def remaining(self) -> list[Problem]:
         """The problems still there after ``--fix`` (all of them without it)."""
@@ -176,7 +188,7 @@ class ReconcileReport:
                     "reference": p.reference,
                     "expected": _str(p.expected),
                     "found": _str(p.found),
-                    "hint": p.hint,
+                    "hint": self.hint(p),
                     "fixable": p.fixable,
                     "fixed": self.fixed(p),
                 }
