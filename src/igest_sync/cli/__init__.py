@@ -38,7 +38,8 @@ def _global_options(
         Path | None,
         typer.Option(
             "--config",
-            help="Config file (default: platformdirs config dir, or $IGEST_SYNC_HOME).",
+            help="Config file (default: $IGEST_SYNC_HOME/config.toml if that is set, else "
+            "config.toml in your user config folder).",
             metavar="PATH",
         ),
     ] = None,
@@ -46,7 +47,8 @@ def _global_options(
         Path | None,
         typer.Option(
             "--state",
-            help="State file (SQLite ledger; default: platformdirs state dir).",
+            help="State file, the SQLite ledger (default: $IGEST_SYNC_HOME/state.sqlite3 if "
+            "that is set, else in your user state folder).",
             metavar="PATH",
         ),
     ] = None,
