@@ -120,3 +120,17 @@ def test_local_times_are_short_and_in_lisbon():
     assert render.local_time("2026-07-13T14:07:59+00:00") == "2026-07-13 15:07"  # summer: UTC+1
     assert render.local_time("2026-11-13T15:07:10+00:00") == "2026-11-13 15:07"
     assert render.local_time(None) == ""
+
+
+def test_every_command_of_the_listing_is_summed_up_whole_at_80_columns():
+    # Before: click cut each docstring's first sentence to the room left at 80 columns
+    # ("Serve emulators of Jumpseller, iGEST and VIES on..."), at any terminal width.
+    import typer
+
+    root = typer.main.get_command(app)
+    groups = [root] + [c for c in root.commands.values() if hasattr(c, "commands")]
+    for group in groups:
+        widest = max(len(name) for name in group.commands)
+        for name, command in group.commands.items():
+            summary = command.get_short_help_str(limit=80 - 6 - widest)
+            assert not summary.endswith("..."), f"{group.name} {name}: {summary}"

@@ -19,7 +19,7 @@ alerts_app = typer.Typer(
 )
 
 
-@alerts_app.command("test")
+@alerts_app.command("test", short_help="Send a test message to every channel in [alerts].")
 def alerts_test(json_out: JsonOption = False) -> None:
     """Send a test message to every channel in [alerts] and report each result.
 
@@ -116,4 +116,4 @@ def digest(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(alerts_app)
-    app.command()(digest)
+    app.command(short_help="Sum up a period: documents, failures, what waits.")(digest)

@@ -100,5 +100,9 @@ def _catalogue_command(title: str, json_out: bool, run) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add this family's commands to the app, in the order ``--help`` lists them."""
-    app.command("sync-products")(sync_products_command)
-    app.command("sync-stock")(sync_stock_command)
+    app.command("sync-products", short_help="Create in iGEST the products missing there, by SKU.")(
+        sync_products_command
+    )
+    app.command("sync-stock", short_help="Make stock equal on both sides, by SKU.")(
+        sync_stock_command
+    )

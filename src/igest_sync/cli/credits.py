@@ -210,6 +210,6 @@ def register(app: typer.Typer) -> None:
     """Add this family's commands to the app, in the order ``--help`` lists them."""
     from igest_sync.cli.adopt import adopt
 
-    app.command()(credit)
-    app.command()(reconcile)
-    app.command()(adopt)
+    app.command(short_help="Credit note for part or all of an order's invoice.")(credit)
+    app.command(short_help="Compare a period's paid orders with iGEST's documents.")(reconcile)
+    app.command(short_help="Adopt the invoices another integration issued.")(adopt)

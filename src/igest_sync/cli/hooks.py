@@ -13,6 +13,7 @@ hooks_app = typer.Typer(
     help="Register, list or remove the Jumpseller webhooks that `igest-sync serve` receives."
     "\n\n\b\nExamples:\n  igest-sync hooks install\n  igest-sync hooks list\n"
     "  igest-sync hooks remove",
+    short_help="Register, list or remove serve's Jumpseller webhooks.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -84,7 +85,7 @@ def remove(json_out: JsonOption = False) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the ``hooks`` group to the app."""
-    hooks_app.command()(install)
-    hooks_app.command("list")(list_command)
-    hooks_app.command()(remove)
+    hooks_app.command(short_help="Register the webhooks serve needs.")(install)
+    hooks_app.command("list", short_help="Show the store's webhooks; which are ours.")(list_command)
+    hooks_app.command(short_help="Delete our webhooks and nothing else.")(remove)
     app.add_typer(hooks_app)

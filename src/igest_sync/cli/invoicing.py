@@ -335,7 +335,7 @@ def status(
 
 def register(app: typer.Typer) -> None:
     """Add this family's commands to the app, in the order ``--help`` lists them."""
-    app.command()(invoice)
-    app.command()(resend)
-    app.command()(approve)
-    app.command()(status)
+    app.command(short_help="Invoice every order paid since the last run.")(invoice)
+    app.command(short_help="Retry failed orders now, exactly once.")(resend)
+    app.command(short_help="Review mode: finalize or reject waiting drafts.")(approve)
+    app.command(short_help="Documents issued, failures and why, what waits.")(status)

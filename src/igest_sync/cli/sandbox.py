@@ -137,5 +137,5 @@ def demo(ctx: typer.Context) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add this family's commands to the app, in the order ``--help`` lists them."""
-    app.command()(sandbox)
-    app.command()(demo)
+    app.command(short_help="Serve emulators of Jumpseller, iGEST and VIES locally.")(sandbox)
+    app.command(short_help="Run a full cycle on the built-in sandbox.")(demo)

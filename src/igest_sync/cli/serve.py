@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(serve)
+    app.command(short_help="Receive webhooks; invoice each paid order in seconds.")(serve)
 
 
 def serve(

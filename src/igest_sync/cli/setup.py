@@ -453,5 +453,5 @@ def check(json_out: JsonOption = False) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add this family's commands to the app, in the order ``--help`` lists them."""
-    app.command()(init)
-    app.command()(check)
+    app.command(short_help="Write a config file (asks on a terminal).")(init)
+    app.command(short_help="Verify the credentials and reference data of both services.")(check)
