@@ -107,6 +107,24 @@ def test_status_failed_without_failures_says_so_instead_of_an_empty_table(tmp_pa
     assert "Documents issued" not in out and "FR A/1" not in out
 
 
+def test_status_puts_what_the_next_run_retries_apart_from_the_failures_for_a_person(
+    tmp_path, capsys
+):
+    """A VIES or service wait is not work for the merchant: it used to sit in "Failed orders"."""
+    with Ledger(tmp_path / "s.db") as ledger:
+        ledger.ensure_work(30, "invoice", "jumpseller:s:30")
+        ledger.fail(30, "invoice", "the customer's NIF 123 is not valid", transient=False)
+        ledger.ensure_work(31, "invoice", "jumpseller:s:31")
+        ledger.fail(31, "invoice", "VIES could not check ES B12345674 yet", transient=True)
+        report = build_status(ledger, selection=DocumentFilter(failed_only=True))
+    render.status_report(report)
+    out = " ".join(capsys.readouterr().out.split())  # a title may wrap
+    failures, _, retried = out.partition("Waiting to retry")
+    assert "Failed orders" in failures and "igest-sync resend" in failures
+    assert "30" in failures and "NIF 123" in failures and "31" not in failures
+    assert "31" in retried and "VIES" in retried and "30" not in retried
+
+
 def test_json_envelope_carries_the_schema_and_integer_order_ids():
     data = render.json_document({"orders": [{"order_id": "10452", "key": "SKU-1"}], "x": 1})
     assert data == {

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from igest_sync.models import DocumentDraft
     from igest_sync.runs.invoicing.invoice import InvoiceReport
     from igest_sync.runs.setup.status import StatusReport
-    from igest_sync.state.records import OrderRecord
+    from igest_sync.state.records import OrderRecord, WorkRecord
 
 
 # -- invoice / resend / credit ----------------------------------------------------------------
@@ -225,6 +225,26 @@ def _no_document(order_id: int, order: OrderRecord | None) -> str:
     return f"Order {order_id} ({status_words(order.status)}): no document{why}."
 
 
+def _failed_table(
+    title: str, rows: list[tuple[WorkRecord, OrderRecord | None]], report: StatusReport, layout: str
+) -> Table:
+    late = {order_id: hours for order_id, _, hours in report.late}
+    table = _table(title, title_style="red" if "resend" in title else "yellow")
+    _key_column(table, "Order")
+    _key_column(table, "Paid at")
+    if layout == "wide":
+        _key_column(table, "Attempts", right=True)
+    _text_column(table, "Reason")
+    for work, order in rows:
+        style = "bold red" if late.get(work.order_id, 0) > 24 else None
+        row = [str(work.order_id), local_time(order.paid_at if order else None)]
+        if layout == "wide":
+            row.append(str(work.attempts))
+        row.append(_cell(work.error or ""))
+        table.add_row(*row, style=style)
+    return table
+
+
 def status_report(report: StatusReport, *, json_out: bool = False) -> None:
     if json_out:
         emit_json(report.to_json())
@@ -256,23 +276,16 @@ def status_report(report: StatusReport, *, json_out: bool = False) -> None:
                 "(--all, --since DATE or --order ID to list them)."
             )
         )
-    late = {order_id: hours for order_id, _, hours in report.late}
-    if report.failed:
-        table = _table("Failed orders", title_style="red")
-        _key_column(table, "Order")
-        _key_column(table, "Paid at")
-        if layout == "wide":
-            _key_column(table, "Attempts", right=True)
-        _key_column(table, "Retry")
-        _text_column(table, "Reason")
-        for work, order in report.failed:
-            style = "bold red" if late.get(work.order_id, 0) > 24 else None
-            row = [str(work.order_id), local_time(order.paid_at if order else None)]
-            if layout == "wide":
-                row.append(str(work.attempts))
-            row += ["next run" if work.transient else "resend", _cell(work.error or "")]
-            table.add_row(*row, style=style)
-        _show(table)
+    # What needs a person apart from what the next run retries by itself (VIES or a service
+    # that did not answer): one "Failed orders" table for both made a passing wait look like
+    # work for the merchant.
+    for transient, title in (
+        (False, "Failed orders (fix the cause, then igest-sync resend)"),
+        (True, "Waiting to retry (the next run tries again by itself)"),
+    ):
+        rows = [(w, o) for w, o in report.failed if w.transient is transient]
+        if rows:
+            _show(_failed_table(title, rows, report, layout))
     if report.waiting:
         table = _table("Paid, document in progress")
         _key_column(table, "Order")
