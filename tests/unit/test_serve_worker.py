@@ -565,6 +565,61 @@ def test_jumpseller_down_while_webhooks_keep_coming_is_told_once_it_has_lasted(
         chat.stop()
 
 
+def test_a_lock_held_as_serve_starts_keeps_no_delivery_out(tmp_path, no_idle):
+    """serve waited for a run's lock before it listened: a person's `credit` at its question
+    as serve (re)started refused every delivery meanwhile (a count towards Jumpseller pausing
+    the hook; with --homes, every store's). Now the worker starts, the delivery is recorded in
+    the inbox, and the order is invoiced once the lock is free."""
+    from igest_sync.serve.server import health
+    from igest_sync.state.ledger import Ledger
+    from tests.support.clock import FakeClock
+
+    clock = FakeClock()
+    js, ig = FakeJumpseller(orders=[paid_order(130, paid_at=PAID)]), FakeIgest()
+    state = tmp_path / "state.sqlite3"
+    with Ledger(state) as ledger:  # an earlier run's state file: this store's
+        ledger.meta.require_store("loja", state, Path("config.toml"))
+    with run_lock(state):
+        made: list = []
+        start = threading.Thread(
+            target=lambda: made.append(virtual_worker(tmp_path, js, ig, clock)), daemon=True
+        )
+        start.start()
+        start.join(10)
+        assert made, "serve waited for the run's lock before it could receive a delivery"
+        [(worker, seen)] = made
+        try:
+            worker.record(ORDER, 130, "order_paid", None, clock.wall())
+            assert health([worker])()["webhooks_waiting"] == 1
+            for _ in range(3):
+                worker.step(clock.wall())
+            assert ig.finals() == [] and seen["problems"] == []
+        except BaseException:
+            worker.close()
+            raise
+    try:
+        steps_until(worker, clock, lambda: len(ig.finals()) == 1)
+        assert worker.inbox.hints_count() == 0
+    finally:
+        worker.close()
+
+
+def test_a_new_state_file_is_opened_under_the_lock_before_anything_writes_to_it(tmp_path):
+    """No state file yet (or another store's, or an older version's): serve waits for the
+    lock to create and check it, as every run does, rather than write hints into it."""
+    from igest_sync.errors import RunLocked
+
+    state = tmp_path / "state.sqlite3"
+    js, ig = FakeJumpseller(), FakeIgest()
+    setup = StoreSetup("loja", config(), state, js, ig)
+    stop = threading.Event()
+    with run_lock(state):
+        threading.Timer(0.3, stop.set).start()
+        with pytest.raises(RunLocked):  # it waited until stopped
+            StoreWorker(setup, stop, on_report=print, on_error=print, sweep=False)
+    assert not state.exists() or state.stat().st_size == 0
+
+
 def test_a_run_holding_the_lock_too_long_is_told_as_cron_tells_it_then_cleared(tmp_path, no_idle):
     """`credit ... --all` left at its [y/N] question holds the run lock: serve's hints waited
     in silence, /healthz "ok", only an INFO line. Past the rule a cron `invoice` follows (held

@@ -46,7 +46,7 @@ from igest_sync.state.database import Clock, Database, system_clock
 from igest_sync.state.inbox import LAST_SWEEP, ORDER, PRODUCT, Hint, InboxStore
 from igest_sync.state.ledger import Ledger
 from igest_sync.state.lock import held_long, run_lock, someone_waits
-from igest_sync.state.meta import STORE_NAME
+from igest_sync.state.meta import STORE_NAME, ready_for
 
 log = logging.getLogger("igest_sync.serve")
 
@@ -116,13 +116,18 @@ class StoreWorker:
         self.woken = threading.Event()
         self._locked_said = False  # "a run holds the lock" logged, until a unit gets it
         self._lock_since: datetime | None = None  # held too long since then: told, until free
-        self.ledger = self._open_ledger()
-        # One listing of what iGEST issued, for all the units of this worker (runs/catch_up.py).
-        self.catch_up = CatchUp(
-            setup.igest, self.ledger, setup.config.jumpseller.store, setup.config.invoice.start_date
-        )
+        self.ledger: Ledger
+        self.catch_up: CatchUp
+        self.opened = self._open_ledger(wait=False)
+        if not self.opened and not ready_for(setup.state_path, setup.config.jumpseller.store):
+            # A new state file, an older version's or another store's: opened (migrated,
+            # checked) under the lock before anything writes to it, as every run does.
+            self.opened = self._open_ledger(wait=True)
         # The receiver's own connection: its short inbox writes never queue behind the
-        # worker's statements.
+        # worker's statements. While a run holds the lock at start (a person's `credit` at its
+        # question), deliveries are received into it all the same: a refused delivery counts
+        # towards Jumpseller pausing the hook, and one store's lock would keep the others'
+        # webhooks out too. The worker opens the ledger when the lock is free (``step``).
         self.inbox = InboxStore(Database(setup.state_path, clock=clock))
         jumpseller = setup.config.jumpseller
         self._configured = frozenset({jumpseller.store, jumpseller.login})
@@ -147,8 +152,9 @@ class StoreWorker:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def _open_ledger(self) -> Ledger:
-        """Open (and migrate) the state file under the lock, as every run does."""
+    def _open_ledger(self, *, wait: bool) -> bool:
+        """Open (and migrate) the state file under the lock, as every run does; False when a
+        run holds the lock and ``wait`` is False. Waiting, a stop raises ``RunLocked``."""
         while True:
             try:
                 with run_lock(self.setup.state_path, serve=True):
@@ -163,15 +169,30 @@ class StoreWorker:
                         ledger.close()
                         raise
                     self._lock_free()
-                    return ledger
+                    self.ledger = ledger
+                    # One listing of what iGEST issued, for all the units of this worker
+                    # (runs/invoicing/catch_up.py).
+                    config = self.setup.config
+                    self.catch_up = CatchUp(
+                        self.setup.igest,
+                        ledger,
+                        config.jumpseller.store,
+                        config.invoice.start_date,
+                    )
+                    return True
             except RunLocked as exc:
                 self._lock_held(exc)  # serve starts: its state file is not open yet
+                if not self._locked_said:
+                    self._locked_said = True
+                    log.info(
+                        "Store %s: a run holds the lock; opening the state when it ends "
+                        "(webhooks are received meanwhile)",
+                        self.setup.name,
+                    )
+                if not wait:
+                    return False
                 if self.stop.wait(LOCKED_RETRY):
                     raise
-                log.info(
-                    "Store %s: a run holds the lock; opening the state when it ends",
-                    self.setup.name,
-                )
 
     @property
     def store_codes(self) -> frozenset[str]:
@@ -221,7 +242,8 @@ class StoreWorker:
     def close(self) -> None:
         """The state file's connections (the clients are the caller's: ``setup.closers``)."""
         self.inbox.db.close()
-        self.ledger.close()
+        if self.opened:
+            self.ledger.close()
 
     def record(
         self, subject: str, subject_id: int, event: str, triggered: str | None, at: datetime
@@ -243,6 +265,11 @@ class StoreWorker:
 
     def step(self, next_sweep: datetime) -> datetime:
         """One turn of the loop: the most urgent thing due, or a short wait; the next sweep."""
+        if not self.opened:  # a run held the lock at start: the deliveries wait in the inbox
+            self.opened = self._open_ledger(wait=False)
+            if not self.opened:
+                self.stop.wait(LOCKED_RETRY)
+                return next_sweep
         if someone_waits(self.setup.state_path):
             # A cron run or a person waits for the lock: let it in before going on.
             self.stop.wait(MAKE_WAY)

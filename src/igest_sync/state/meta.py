@@ -36,6 +36,29 @@ ADVANCE_CHECKPOINT = (
 )
 
 
+def ready_for(path: Path, store: str) -> bool:
+    """Whether the state file at ``path`` exists, has this version's schema and is ``store``'s:
+    then a connection may write to it (serve's inbox) while another run holds the lock, with
+    no opening or migration of its own. A read only; any doubt is False (open it as a run does,
+    under the lock, which says what is wrong)."""
+    import sqlite3
+
+    from igest_sync.state.schema import SCHEMA_VERSION
+
+    if not path.is_file():
+        return False
+    try:
+        db = sqlite3.connect(path, timeout=1)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            row = db.execute("SELECT value FROM meta WHERE key=?", (STORE_CODE,)).fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return False
+    return version == SCHEMA_VERSION and row is not None and row[0] == store
+
+
 class MetaStore(Store):
     """The checkpoint and the listings, on the ledger's database."""
 
