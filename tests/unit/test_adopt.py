@@ -141,6 +141,42 @@ def test_first_invoice_stops_before_a_day_with_documents_not_ours(world):
     assert f"jumpseller:{code}:10001" not in ours and f"jumpseller:{code}:10003" in ours
 
 
+def test_a_later_run_holds_an_order_another_integration_invoiced_since_the_switch(world):
+    """The hosted app left on after the switch invoices a payment too: the next run issued a
+    second invoice (FR A/... beside FR QI/...) and reconcile called the period clean. The run
+    holds the order for a person instead; `adopt` then records the app's invoice as its own,
+    and a document that only names the order, for another total, holds nothing."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    for order_id in (10015, 10016):
+        sb.store.pay_order(order_id, at=NOW)
+    order = sb.store.orders[10015]
+    _issue(sb.igest, order, day=NOW.date().isoformat(), reference="QI-10015")
+    # A note naming 10016 on a document of another total is not its invoice.
+    _issue(sb.igest, order, day=NOW.date().isoformat(), reference=None, notes="10016 troca")
+    before = len(sb.igest.documents)
+    report = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    outcomes = {int(o.key): o for o in report.outcomes}
+    assert outcomes[10016].action == Action.ISSUED
+    held = outcomes[10015]
+    assert held.action == Action.FAILED and not held.transient
+    assert "FR QI/" in held.detail and "names this order in its reference" in held.detail
+    assert "igest-sync adopt --from 2026-11-20 --to 2026-11-20" in held.detail
+    assert "igest-sync resend 10015" in held.detail
+    code = sb.credentials["jumpseller"]["login"]
+    assert f"jumpseller:{code}:10015" not in sb.igest.final_documents_by_reference()
+    assert len(sb.igest.documents) == before + 1  # 10016's only
+    # The next run holds it again; adopt records the app's invoice, and it is settled.
+    again = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    assert all(o.action != Action.ISSUED for o in again.outcomes)
+    adopt(world, NOW.date(), NOW.date(), confirm=lambda r: True)
+    assert ledger.work(10015, Kind.INVOICE).state == WorkState.FINAL
+    assert len(sb.igest.documents) == before + 1
+
+
 def test_moving_the_start_date_past_the_switch_also_lets_it_run(world):
     _sb, config, ledger, js, ig = world
     from dataclasses import replace

@@ -103,13 +103,13 @@ class CatchUp:
         # Every page first: a listing that fails on a later page is listed again by the next
         # look-up, and its first pages must not be counted twice.
         for doc in list(self.igest.find_documents(date_from=day, date_to=before)):
-            ref = doc.external_reference
-            if not ref:
-                continue
+            # Kept under "" without a reference: an invoice made by hand may name its order
+            # in its notes (``adopt.invoiced_elsewhere``); no look-up by reference meets it.
+            ref = doc.external_reference or ""
             held = self.known.setdefault(ref, [])
             if all(d.id != doc.id for d in held):
                 held.append(doc)
-            if self._not_ours(ref):
+            if ref and self._not_ours(ref):
                 unknown.append(doc)
         self.listed_from = day or date.min
         strange = [d for d in unknown if d.status == DocumentStatus.FINAL]

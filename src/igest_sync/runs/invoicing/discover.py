@@ -358,8 +358,8 @@ def igest_documents_since(
     date_from = None if floor == date.min else floor
     docs = listed if listed is not None else igest.find_documents(date_from=date_from)
     for doc in docs:
-        if doc.external_reference:
-            known.setdefault(doc.external_reference, []).append(doc)
+        # "": no reference (an invoice made by hand, which may name its order in its notes).
+        known.setdefault(doc.external_reference or "", []).append(doc)
     log.info(
         "Ledger was empty: found %d iGEST documents since %s to check against",
         sum(len(v) for v in known.values()),

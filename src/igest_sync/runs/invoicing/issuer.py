@@ -63,7 +63,7 @@ from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
 from igest_sync.runs.invoicing.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.runs.invoicing.report import finished_document
-from igest_sync.runs.setup.adopt import undecided_invoice
+from igest_sync.runs.setup.adopt import invoiced_elsewhere, undecided_invoice
 from igest_sync.state.ledger import Ledger, WorkRecord
 from igest_sync.timeutil import lisbon_date
 
@@ -162,6 +162,10 @@ class Issuer:
         # refuses): only then is a person's override dropped; a failure of anything else (a
         # total, a lost answer) keeps it for the `resend` that follows.
         customer_refused: list[bool] = []
+        # Its invoice, if any exists, is dated on or after the day it was paid (or created), by
+        # our clock: Jumpseller's may be ahead of it by a few minutes (``_issue_date``).
+        paid = order.completed_at or order.created_at
+        since = lisbon_date(paid - CLOCKS_APART) if paid else None
 
         def build() -> DocumentDraft:
             if order.status != OrderStatus.PAID:
@@ -173,6 +177,13 @@ class Issuer:
             held = None if force_lookup else undecided_invoice(self.ledger, order.id)
             if held is not None:  # `resend` (force_lookup) is the person's decision
                 raise OrderRejected(order.id, held)
+            # Before a first attempt (the run lists those days for its look-up anyway), and
+            # unless a person said to issue (`resend`): another integration's invoice?
+            if not force_lookup and (work is None or _unsent(work)):
+                listed = self.catch_up.cover(since).values()
+                elsewhere = invoiced_elsewhere(self.ledger, order, (d for ds in listed for d in ds))
+                if elsewhere is not None:
+                    raise elsewhere
             issue_date = self._issue_date(order)
             try:
                 draft = build_document(
@@ -201,9 +212,6 @@ class Issuer:
                 self.art53.admit(order.id, draft)  # refused past 18,750 EUR, never as M10
             return draft
 
-        # Its invoice, if any exists, is dated on or after the day it was paid (or created), by
-        # our clock: Jumpseller's may be ahead of it by a few minutes (``_issue_date``).
-        paid = order.completed_at or order.created_at
         outcome = self._issue(
             order.id,
             Kind.INVOICE,
@@ -212,7 +220,7 @@ class Issuer:
             hold=self.review and not approved,
             approved=approved,
             customer_given=override is not None,
-            since=lisbon_date(paid - CLOCKS_APART) if paid else None,
+            since=since,
         )
         # Kept until the invoice is issued, or the customer itself refused (a --nif that is not
         # valid, say): then the next `resend` starts again from the order.
@@ -360,8 +368,7 @@ class Issuer:
     ) -> list[IssuedDocument]:
         """Find what iGEST already holds for this work; adopt a final document if any."""
         self._step("lookup")
-        unsent = work.phase in (None, Phase.UNVERIFIED) and work.state not in IN_FLIGHT
-        if unsent and not force_lookup:
+        if _unsent(work) and not force_lookup:
             # Never sent, but iGEST may hold its document all the same (a first run, a rebuild,
             # a state file put back from an older copy): the run's listing of the days since
             # the order was paid answers.
@@ -548,6 +555,12 @@ class Issuer:
         self.ledger.fail(order_id, kind, reason, transient=True)
         log.warning("Order %s waiting: %s", order_id, reason)
         return DocumentOutcome(str(order_id), Action.WAITING, reason, kind=kind, transient=True)
+
+
+def _unsent(work: WorkRecord) -> bool:
+    """Nothing of this work has been sent to iGEST (a first run's or a rebuild's may have been,
+    by a ledger since lost: the run's listing answers)."""
+    return work.phase in (None, Phase.UNVERIFIED) and work.state not in IN_FLIGHT
 
 
 class _Adopted(Exception):

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from igest_sync.errors import NotFound, UsageError
+from igest_sync.errors import NotFound, OrderRejected, UsageError
 from igest_sync.fiscal.customer import normalize_nif, order_nif
 from igest_sync.fiscal.mapping import expected_gross
 from igest_sync.models import (
@@ -372,6 +372,56 @@ def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> M
     return Match(
         doc, AMBIGUOUS, None, f"{len(same)} orders paid that day for that total; {why}", ids
     )
+
+
+def numbers_named(doc: IssuedDocument) -> set[int]:
+    """The numbers (order ids, perhaps) in ``doc``'s reference and notes."""
+    text = f"{doc.external_reference or ''} {doc.notes or ''}"
+    return {int(n) for n in _NUMBER.findall(text)}
+
+
+def names_the_order(doc: IssuedDocument, order: Order) -> str | None:
+    """Where ``doc`` names ``order`` ("reference", or else "notes"), when its total is the
+    order's to the cent: a match as sure as ``match_one``'s first rule; None otherwise."""
+    for where, text in (("reference", doc.external_reference), ("notes", doc.notes)):
+        if order.id in {int(n) for n in _NUMBER.findall(text or "")}:
+            return where if expected_gross(order) == doc.gross_total else None
+    return None
+
+
+def invoiced_elsewhere(
+    ledger: Ledger, order: Order, documents: Iterable[IssuedDocument]
+) -> OrderRejected | None:
+    """Why ``order`` is not issued an invoice when, among ``documents``, a final invoice not
+    issued by igest-sync names it, for its total: another integration left on after the switch
+    (the hosted app invoices every paid order too) or a person invoiced it already. The first
+    run's guard covers only the days before the switch; without this a later run issued a
+    second invoice, and `reconcile` said nothing. A person decides: ``adopt`` records it, or
+    ``resend`` issues ours."""
+    adopted = {d.document_id for d in ledger.issued_elsewhere().values()}
+    for doc in documents:
+        if not foreign(doc) or doc.id in adopted:
+            continue
+        where = names_the_order(doc, order)
+        if where is None:
+            continue
+        day = doc.date.isoformat() if doc.date else None
+        when = f" of {day}" if day else ""
+        return OrderRejected(
+            order.id,
+            f"{label(doc)}{when}, not issued by igest-sync, names this order in its {where}, "
+            f"for its total ({doc.gross_total:.2f} EUR): another integration (the hosted app, "
+            "left on?) or a person invoiced it already; not issued, so as never to invoice it "
+            "twice",
+            hint=(
+                f"if it is, record it: igest-sync adopt --from {day} --to {day}"
+                if day
+                else "if it is, record it with igest-sync adopt"
+            )
+            + f", and turn off the other integration's invoicing; if it is not, igest-sync "
+            f"resend {order.id} issues ours",
+        )
+    return None
 
 
 def _nif_of(order: Order, nif_field: str) -> str | None:
