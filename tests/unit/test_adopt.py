@@ -177,6 +177,38 @@ def test_a_later_run_holds_an_order_another_integration_invoiced_since_the_switc
     assert len(sb.igest.documents) == before + 1
 
 
+def test_reconcile_names_a_sale_another_integration_invoiced_after_igest_sync(world):
+    """serve invoiced the payment in a second; the hosted app, still on, invoiced it a minute
+    later: two invoices for one sale, and reconcile called the period clean. Once ours is
+    credited in full, the app's is the sale's invoice: nothing to report."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    work = ledger.work(10003, Kind.INVOICE)
+    assert work is not None and work.state == WorkState.FINAL
+    mine = ledger.document(work.document_id)
+    # The app's invoice of the sale: its total, in one line.
+    line = {"reference": "ENC", "description": "Encomenda 10003", "quantity": "1",
+            "unit_price": f"{mine.gross_total:.2f}", "vat_rate": "23.00"}  # fmt: skip
+    order = sb.store.orders[10003]
+    _issue(sb.igest, order, day=NOW.date().isoformat(), reference="QI-10003", lines=[line])
+    november = Period(date(2026, 11, 1), date(2026, 11, 20))
+    report = reconcile(config, js, ig, ledger).run(november)
+    [twice] = [p for p in report.problems if p.kind == "duplicate"]
+    assert twice.order_id == 10003 and mine.number in twice.documents
+    assert "not issued by igest-sync" in twice.detail and "its reference" in twice.detail
+    assert "igest-sync credit 10003 --all" in (twice.hint or "")
+    assert report.exit_code == 1 and not twice.fixable
+    request = CreditRequest(everything=True)
+    credit_run(config, ledger, js, ig, now=NOW).credit(
+        10003, request, "Faturada duas vezes", confirm=lambda plan: True
+    )
+    after = reconcile(config, js, ig, ledger).run(november)
+    assert [p for p in after.problems if p.order_id == 10003] == []
+
+
 def test_moving_the_start_date_past_the_switch_also_lets_it_run(world):
     _sb, config, ledger, js, ig = world
     from dataclasses import replace

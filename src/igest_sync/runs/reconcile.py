@@ -547,6 +547,7 @@ class ReconcileRun:
         if found:
             report = self._compare(orders, documents + found, period)
         self._invoiced_elsewhere(report, orders, documents)
+        self._invoiced_twice(report, orders, documents + found, period)
         self._credited_by_the_runs(report, orders)
         self._awaiting_approval(report)
         strays = stray_drafts(documents + found, self.store)
@@ -671,6 +672,66 @@ class ReconcileRun:
                 elsewhere=True,
             )
         report.problems = [p for i, p in enumerate(report.problems) if i not in settled]
+
+    def _invoiced_twice(
+        self,
+        report: ReconcileReport,
+        orders: dict[int, Order],
+        documents: list[IssuedDocument],
+        period: Period,
+    ) -> None:
+        """A sale invoiced by igest-sync and by a document not ours that names it, for its
+        total: another integration left on after the switch (the hosted app) that invoiced
+        the payment after igest-sync did (before, the run holds the order: adopt's
+        ``invoiced_elsewhere``), or a person by hand. Two invoices for one sale, which the
+        period was called clean with. Ours credited in full is not counted: the other is then
+        the sale's invoice (paid again, issued by hand as told)."""
+        from igest_sync.runs.setup.adopt import foreign, label, names_the_order, numbers_named
+
+        ours: dict[int, list[IssuedDocument]] = {}
+        credited: dict[int, Decimal] = {}
+        seen: set[str] = set()
+        for doc in documents:
+            if doc.status != DocumentStatus.FINAL or doc.id in seen:
+                continue
+            seen.add(doc.id)
+            parsed = parse_reference(doc.external_reference, self.store)
+            order_id, kind = parsed or (None, None)
+            if order_id is None:
+                continue
+            if kind == Kind.INVOICE:
+                ours.setdefault(order_id, []).append(doc)
+            else:
+                credited[order_id] = credited.get(order_id, Decimal(0)) + doc.gross_total
+        for doc in documents:
+            if doc.id not in seen or not foreign(doc) or doc.id in self._elsewhere:
+                continue
+            for order_id in sorted(numbers_named(doc) & ours.keys()):
+                order = orders.get(order_id)
+                if order is None or _paid_on(order) not in period:
+                    continue
+                invoices = ours[order_id]
+                if sum(d.gross_total for d in invoices) <= credited.get(order_id, Decimal(0)):
+                    continue
+                where = names_the_order(doc, order)
+                if where is None:
+                    continue
+                mine = ", ".join(_number(d) for d in invoices)
+                day = doc.date.isoformat() if doc.date else "?"
+                report.problems.append(
+                    Problem(
+                        DUPLICATE,
+                        order_id,
+                        f"invoiced twice: {mine} by igest-sync, and {label(doc)} of {day}, not "
+                        f"issued by igest-sync, which names the order in its {where}, for its "
+                        f"total ({_eur(doc.gross_total)})",
+                        documents=(*(_number(d) for d in invoices), label(doc)),
+                        hint=f"keep one and offset the other with a credit note ({label(doc)} "
+                        f"in iGEST, or ours: igest-sync credit {order_id} --all --reason "
+                        "TEXT); turn off the other integration's invoicing",
+                    )
+                )
+        report.problems.sort(key=lambda p: (KINDS.index(p.kind), p.order_id or 0, p.documents))
 
     def _compare(
         self, orders: dict[int, Order], documents: list[IssuedDocument], period: Period
