@@ -433,6 +433,34 @@ def test_a_dry_run_shows_the_refusal_and_keeps_no_count(w):
     assert w.ledger.get_meta("art53_turnover:2026") is None
 
 
+def paid_at(w: World, amount: str, hour: int, minute: int = 0) -> int:
+    """An order of ``amount`` (0 % VAT) paid on the run's day at ``hour``:``minute``."""
+    at = datetime(2026, 12, 1, hour, minute, tzinfo=UTC)
+    return w.sb.store.add_order(
+        lines=[{"sku": "AZL", "name": "Azulejo", "price": amount, "qty": 1, "rate": None}],
+        shipping=0,
+        created_at=at,
+        completed_at=at,
+    )
+
+
+def test_a_dry_run_refuses_the_orders_after_the_crossing_as_the_real_run_does(w):
+    # The dry run kept the crossing nowhere (it writes no meta): the order paid after the one
+    # that crossed 18,750 EUR "would issue" as exempt, and the real run refused it.
+    by_hand(w, "18600.00")
+    crossing = paid_at(w, "155.00", 11)  # 18,755.00: the exemption ends here
+    later = paid_at(w, "50.00", 11, 30)  # 18,650.00 on its own
+    dry = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now).run(dry_run=True)
+    assert outcome(dry, crossing).action == Action.WOULD_FAIL
+    would = outcome(dry, later)
+    assert would.action == Action.WOULD_FAIL
+    assert f"order {crossing}" in would.detail and "must charge VAT" in would.detail
+    assert w.ledger.get_meta("art53_crossed_18750:2026") is None  # the dry run wrote nothing
+    real = run(w)
+    assert [outcome(real, o).action for o in (crossing, later)] == [Action.FAILED] * 2
+    assert outcome(real, later).detail == would.detail  # the same refusal, word for word
+
+
 @contextmanager
 def january_2027(tmp_path: Path, now: datetime) -> Iterator[World]:
     """An art. 53 store in January 2027, with a series for documents made by hand."""

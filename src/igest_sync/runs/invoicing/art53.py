@@ -34,6 +34,7 @@ import threading
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError, AuthError, OrderRejected
@@ -267,6 +268,25 @@ class Art53Guard:
         self._lock = threading.Lock()
         self._total: Decimal | None = None
         self._last_year: Decimal | None = None
+        # A dry run writes no meta, yet must refuse the orders after one it found crossing the
+        # ceiling, as the real run will: the crossing it would record is kept here (None: the
+        # ledger's is the one).
+        self._dry_crossing: str | None = None
+
+    def _crossed(self) -> dict[str, Any]:
+        """The order that took the year past 18,750 EUR (``CROSSED_KEY``), if one did."""
+        raw = self._dry_crossing
+        if raw is None:
+            raw = self.ledger.get_meta(CROSSED_KEY.format(year=self.today.year))
+        crossed: dict[str, Any] = json.loads(raw or "{}")
+        return crossed
+
+    def _cross(self, record: dict[str, Any] | None) -> None:
+        raw = json.dumps(record) if record else ""
+        if self.keep:
+            self.ledger.set_meta(CROSSED_KEY.format(year=self.today.year), raw)
+        else:
+            self._dry_crossing = raw
 
     def turnover(self) -> Turnover:
         with self._lock:
@@ -319,8 +339,7 @@ class Art53Guard:
                     "is never issued as exempt (M10)",
                     hint=paid_without_vat_hint(self.store, order_id),
                 )
-            crossed_key = CROSSED_KEY.format(year=self.today.year)
-            first = json.loads(self.ledger.get_meta(crossed_key) or "{}")
+            first = self._crossed()
             if first and first["order"] != order_id:
                 raise OrderRejected(
                     order_id,
@@ -332,10 +351,7 @@ class Art53Guard:
                 )
             after = total + draft.gross_total
             if after > CEILING:
-                if self.keep:
-                    self.ledger.set_meta(
-                        crossed_key, json.dumps({"order": order_id, "after": str(after)})
-                    )
+                self._cross({"order": order_id, "after": str(after)})
                 raise OrderRejected(
                     order_id,
                     f"refused under the small-business exemption (art. 53 CIVA): the year's "
@@ -346,8 +362,8 @@ class Art53Guard:
                     hint=paid_without_vat_hint(self.store, order_id),
                 )
             self._total = after
-            if first and self.keep:  # the crossing order itself: credit notes made room
-                self.ledger.set_meta(crossed_key, "")
+            if first:  # the crossing order itself: credit notes made room
+                self._cross(None)
 
     def notices(self) -> list[str]:
         """What a person must be told about the year's turnover, each once (then re-armed only
