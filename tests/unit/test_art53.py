@@ -461,6 +461,41 @@ def test_a_dry_run_refuses_the_orders_after_the_crossing_as_the_real_run_does(w)
     assert outcome(real, later).detail == would.detail  # the same refusal, word for word
 
 
+def test_after_credit_notes_made_room_a_later_order_says_to_resend_the_refused_one_first(w):
+    # The refusal of a later order kept the figures of the day the first one was refused and
+    # told the merchant to register for VAT, though no document had passed 18,750 EUR and the
+    # year was back at 8,600.00 EUR.
+    till = by_hand(w, "18600.00")
+    crossing = paid_at(w, "155.00", 11)  # 18,755.00: refused, never issued
+    later = paid_at(w, "50.00", 11, 30)
+    run(w)
+    by_hand(w, "10000.00", credit_of=till, day="2026-12-01")  # the year is at 8,600.00
+    new = paid_at(w, "20.00", 11, 45)
+    refused = outcome(run(w), new)
+    again = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now).resend([new])
+    for detail in (refused.detail, outcome(again, new).detail):
+        assert "8,600.00 EUR" in detail and "8,755.00 EUR with order" in detail
+        assert f"igest-sync resend {crossing} {new}" in detail
+        assert "register for VAT" not in detail and "vat_regime" not in detail
+    # As it says: the refused order first, then the later ones, all exempt.
+    done = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now).resend(
+        [new, later, crossing]
+    )
+    assert {outcome(done, o).action for o in (crossing, later, new)} == {Action.ISSUED}
+
+
+def test_a_later_order_is_still_refused_with_the_figures_of_today_while_the_first_passes(w):
+    by_hand(w, "18600.00")
+    crossing = paid_at(w, "155.00", 11)  # refused: 18,755.00
+    run(w)
+    by_hand(w, "10.00", day="2026-12-01")  # the till: 18,610.00, and 18,765.00 with it
+    later = paid_at(w, "5.00", 11, 30)
+    refused = outcome(run(w), later).detail
+    assert f"order {crossing} took the year's turnover past 18,750.00 EUR" in refused
+    assert "18,610.00 EUR" in refused and "18,765.00 EUR with the 155.00 EUR" in refused
+    assert "register for VAT" in refused and f"resend {later}" in refused
+
+
 @contextmanager
 def january_2027(tmp_path: Path, now: datetime) -> Iterator[World]:
     """An art. 53 store in January 2027, with a series for documents made by hand."""

@@ -40,7 +40,13 @@ from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError, AuthError, OrderRejected
 from igest_sync.fiscal.exemptions import SMALL_BUSINESS_CODE
 from igest_sync.fiscal.money import eur
-from igest_sync.models import DocumentDraft, DocumentStatus, DocumentType, IssuedDocument
+from igest_sync.models import (
+    DocumentDraft,
+    DocumentStatus,
+    DocumentType,
+    IssuedDocument,
+    WorkState,
+)
 from igest_sync.references import external_reference
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
 from igest_sync.runs.services import IgestApi
@@ -62,8 +68,10 @@ CACHE_KEY = "art53_turnover:{year}"
 YEAR_KEY = "art53_year_listed:{year}"
 SHARE_KEY = "art53_share_notice:{year}"
 OVER_KEY = "art53_over_15000:{year}"
-# The order that took the year past 18,750 EUR (refused as exempt): the exemption ended there,
-# so every later exempt document of the year is refused too, whatever its amount.
+# The order that took the year past 18,750 EUR (refused as exempt; its amount, to count it
+# again): the exemption ended there, so every later exempt document of the year is refused
+# too, whatever its amount. Only a document makes that final: while the order is not invoiced,
+# credit notes may make room for it, and it is then issued exempt first (resend).
 CROSSED_KEY = "art53_crossed_18750:{year}"
 # The day a run last got as far as its turnover notices (a run killed before them, after it
 # read the count to admit a document, leaves its notices to the next run).
@@ -341,17 +349,12 @@ class Art53Guard:
                 )
             first = self._crossed()
             if first and first["order"] != order_id:
-                raise OrderRejected(
-                    order_id,
-                    f"refused under the small-business exemption (art. 53 CIVA): order "
-                    f"{first['order']} took the year's turnover past {eur(CEILING)} "
-                    f"({eur(Decimal(first['after']))}), where the exemption ends at once: this "
-                    "later order must charge VAT as well and is never issued as exempt (M10)",
-                    hint=paid_without_vat_hint(self.store, order_id),
-                )
+                raise self._after_crossing(order_id, first, total)
             after = total + draft.gross_total
             if after > CEILING:
-                self._cross({"order": order_id, "after": str(after)})
+                self._cross(
+                    {"order": order_id, "after": str(after), "amount": str(draft.gross_total)}
+                )
                 raise OrderRejected(
                     order_id,
                     f"refused under the small-business exemption (art. 53 CIVA): the year's "
@@ -364,6 +367,54 @@ class Art53Guard:
             self._total = after
             if first:  # the crossing order itself: credit notes made room
                 self._cross(None)
+
+    def _after_crossing(
+        self, order_id: int, first: dict[str, Any], total: Decimal
+    ) -> OrderRejected:
+        """The refusal of an order paid after ``first`` (the order refused for taking the year
+        past 18,750 EUR), with the turnover as it is now."""
+        crossing = int(first["order"])
+        head = "refused under the small-business exemption (art. 53 CIVA): "
+        work = self.ledger.work(crossing)
+        issued = work is not None and work.state == WorkState.FINAL
+        # Not recorded by versions before it was kept: those refuse as they did.
+        amount = Decimal(first["amount"]) if first.get("amount") else None
+        if issued or amount is None:
+            # Invoiced since, with VAT as its refusal said (adopted by resend): the exemption
+            # ended there, whatever credit notes came after.
+            return OrderRejected(
+                order_id,
+                f"{head}order {crossing} took the year's turnover past {eur(CEILING)} "
+                f"({eur(Decimal(first['after']))}), where the exemption ends at once: this "
+                "later order must charge VAT as well and is never issued as exempt (M10)",
+                hint=paid_without_vat_hint(self.store, order_id),
+            )
+        # Refused and never invoiced: no document has passed the ceiling, and its sale, which
+        # came first, is counted before this one (it may no longer pass: credit notes).
+        with_it = total + amount
+        now = f"{eur(total)} (every final document in iGEST, credit notes deducted)"
+        if with_it > CEILING:
+            return OrderRejected(
+                order_id,
+                f"{head}order {crossing} took the year's turnover past {eur(CEILING)}: it is "
+                f"{now}, {eur(with_it)} with the {eur(amount)} of order {crossing}, paid before "
+                "this one and not invoiced yet (refused as exempt), where the exemption ends at "
+                "once: this later order must charge VAT as well and is never issued as exempt "
+                "(M10)",
+                hint=paid_without_vat_hint(self.store, order_id),
+            )
+        return OrderRejected(
+            order_id,
+            f"{head}order {crossing}, paid before this one, was refused because its "
+            f"{eur(amount)} took the year's turnover past {eur(CEILING)} (to "
+            f"{eur(Decimal(first['after']))}); credit notes have since brought the turnover to "
+            f"{now}, {eur(with_it)} with order {crossing}: within {eur(CEILING)}, so it can "
+            "be issued exempt now, and it comes first, before this later order",
+            hint=(
+                f"resend order {crossing} first, or both at once: `igest-sync resend {crossing} "
+                f"{order_id}`, with any other order refused after it"
+            ),
+        )
 
     def notices(self) -> list[str]:
         """What a person must be told about the year's turnover, each once (then re-armed only
