@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +22,7 @@ from igest_sync.errors import ApiError, OrderRejected
 from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.models import Action
 from igest_sync.references import external_reference
-from igest_sync.runs.invoicing import art53
+from igest_sync.runs.invoicing import art53, review
 from igest_sync.runs.invoicing.art53 import add_working_days, guard_for, read_turnover
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.runs.setup.service_checks import run_checks
@@ -494,6 +495,43 @@ def test_a_later_order_is_still_refused_with_the_figures_of_today_while_the_firs
     assert f"order {crossing} took the year's turnover past 18,750.00 EUR" in refused
     assert "18,610.00 EUR" in refused and "18,765.00 EUR with the 155.00 EUR" in refused
     assert "register for VAT" in refused and f"resend {later}" in refused
+
+
+@pytest.mark.parametrize("till", [False, True])
+def test_in_review_mode_the_draft_paid_first_is_counted_as_a_draft_and_approved_first(w, till):
+    # The refusal of the second order called the first one's draft "every final document in
+    # iGEST"; then approving the first, paid earlier, was refused as "later" than the second.
+    w.config = replace(w.config, invoice=replace(w.config.invoice, review=True))
+    by_hand(w, "18600.00")
+    first = paid_at(w, "100.00", 13)
+    second = paid_at(w, "100.00", 13, 5)
+    report = run(w)
+    assert outcome(report, first).action == Action.DRAFTED
+    refused = outcome(report, second).detail
+    assert (
+        "18,600.00 EUR (every final document in iGEST, credit notes deducted), 18,700.00 EUR"
+        in (refused)
+    )
+    assert f"(order {first}: 100.00 EUR, drafted for approval)" in refused
+    assert "18,800.00 EUR, past 18,750.00 EUR" in refused
+    if till:
+        by_hand(w, "100.00", day="2026-12-01")  # 18,700.00: the first order now crosses
+    approving = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now)
+    [approved] = review.approve(approving, [first], [])
+    if not till:
+        assert approved.action == Action.ISSUED  # 18,700.00: within the ceiling
+        return
+    assert approved.action == Action.FAILED
+    assert f"order {second}" not in approved.detail  # paid after it, never issued
+    assert "18,700.00 EUR (every final document in iGEST, credit notes deducted) and this " in (
+        approved.detail
+    )
+    assert "18,800.00 EUR, past 18,750.00 EUR" in approved.detail
+    # The second one is refused as coming after the first, which now is the one that crossed.
+    again = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now).resend([second])
+    assert f"order {first} took the year's turnover past 18,750.00 EUR" in (
+        outcome(again, second).detail
+    )
 
 
 @contextmanager

@@ -11,8 +11,11 @@ the documents).
   15 working days. Credit notes that bring the year back under re-arm it (and say so).
 - An order whose document would take the year past 18,750 EUR is refused, never issued as M10:
   VAT is due from that very document. The refusal names the keys to change. So is every
-  exempt document of a year after one that passed 15,000 EUR (the exemption ended on
-  1 January); a closed year's turnover is listed each day of January, then kept.
+  exempt order paid after it (payment order decides: a draft approved later than an order
+  paid after it is counted on its own), and every exempt document of a year after one that
+  passed 15,000 EUR (the exemption ended on 1 January); a closed year's turnover is listed
+  each day of January, then kept. A refusal counts this run's own documents too (a draft
+  waiting for approval is not final yet) and says so.
 
 **Cost.** The year's documents are listed once a week; in between, the sum up to the day
 before yesterday (days that are closed) is kept in the ledger's meta (``art53_turnover:<year>``)
@@ -32,7 +35,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -141,6 +144,23 @@ def signed_net(doc: IssuedDocument) -> Decimal:
 
 def exempt_as_m10(draft: DocumentDraft) -> bool:
     return any(line.exemption_code == EXEMPTION_CODE for line in draft.lines)
+
+
+@dataclass(frozen=True)
+class _Admitted:
+    """A document this run admitted (counted before iGEST holds it as final)."""
+
+    order: int
+    amount: Decimal
+    held: bool  # a draft left waiting for approval (review mode): not final, maybe never
+
+
+def _paid_first(first: dict[str, Any], paid: datetime | None, order_id: int) -> bool:
+    """Whether the crossing order ``first`` was paid before the order ``order_id`` (paid at
+    ``paid``). Unknown (no payment time, a record of an older version): taken as before."""
+    if paid is None or not first.get("paid"):
+        return True
+    return (datetime.fromisoformat(first["paid"]), int(first["order"])) < (paid, order_id)
 
 
 @dataclass(frozen=True)
@@ -274,7 +294,10 @@ class Art53Guard:
         self.today = today
         self.share = THRESHOLD * Decimal(settings.art53_notice_percent) / 100
         self._lock = threading.Lock()
-        self._total: Decimal | None = None
+        self._total: Decimal | None = None  # as read from iGEST
+        # What this run admitted since (issued, or drafted for approval): in the count, but not
+        # (yet) a final document, and a refusal must not say it is one.
+        self._added: list[_Admitted] = []
         self._last_year: Decimal | None = None
         # A dry run writes no meta, yet must refuse the orders after one it found crossing the
         # ceiling, as the real run will: the crossing it would record is kept here (None: the
@@ -311,21 +334,48 @@ class Art53Guard:
     def _read(self) -> Decimal:
         if self._total is None:
             self._total = read_turnover(self.ledger, self.igest, self.today, keep=self.keep)
-        return self._total
+        return self._total + sum((a.amount for a in self._added), Decimal(0))
+
+    def _so_far(self) -> str:
+        """The turnover a refusal counts, in words that say what it is made of."""
+        assert self._total is not None
+        final = f"{eur(self._total)} (every final document in iGEST, credit notes deducted)"
+        if not self._added:
+            return final
+        shown = [
+            f"order {a.order}: {eur(a.amount)}" + (", drafted for approval" if a.held else "")
+            for a in self._added[:3]
+        ]
+        if len(self._added) > 3:
+            shown.append(f"{len(self._added) - 3} more")
+        verb = "invoices" if self.keep else "would invoice"
+        return (
+            f"{final}, {eur(self._read())} with what this run {verb} before this order "
+            f"({'; '.join(shown)})"
+        )
 
     def refresh(self) -> None:
         """Read again (the run's own documents and credit notes are in iGEST now)."""
         with self._lock:
             self._total = None
+            self._added = []
 
-    def admit(self, order_id: int, draft: DocumentDraft) -> None:
-        """Refuse (OrderRejected) an exempt document that would take the year past 18,750 EUR;
-        else count it as issued for the rest of this run (if it then fails, the run is only
-        more careful than it needs to be)."""
+    def admit(
+        self,
+        order_id: int,
+        draft: DocumentDraft,
+        *,
+        paid: datetime | None = None,
+        held: bool = False,
+    ) -> None:
+        """Refuse (OrderRejected) an exempt document that would take the year past 18,750 EUR,
+        or whose order was paid after one that did; else count it as issued for the rest of
+        this run (if it then fails, the run is only more careful than it needs to be).
+        ``paid``: when its order was paid; ``held``: its draft will wait for approval."""
         with self._lock:
             if not exempt_as_m10(draft):  # VAT charged: nothing to guard, nothing read
-                if self._total is not None:
-                    self._total += draft.net_total  # turnover is net of VAT, as iGEST counts
+                if self._total is not None:  # turnover is net of VAT, as iGEST counts
+                    self._added.append(_Admitted(order_id, draft.net_total, held))
                 return
             try:
                 total = self._read()
@@ -348,24 +398,30 @@ class Art53Guard:
                     hint=paid_without_vat_hint(self.store, order_id),
                 )
             first = self._crossed()
-            if first and first["order"] != order_id:
+            # Only an order paid after the crossing one comes after it: one paid before (a
+            # draft approved later) is counted on its own, and crosses in its place if it does.
+            if first and first["order"] != order_id and _paid_first(first, paid, order_id):
                 raise self._after_crossing(order_id, first, total)
             after = total + draft.gross_total
             if after > CEILING:
                 self._cross(
-                    {"order": order_id, "after": str(after), "amount": str(draft.gross_total)}
+                    {
+                        "order": order_id,
+                        "after": str(after),
+                        "amount": str(draft.gross_total),
+                        "paid": paid.isoformat() if paid else None,
+                    }
                 )
                 raise OrderRejected(
                     order_id,
                     f"refused under the small-business exemption (art. 53 CIVA): the year's "
-                    f"turnover is {eur(total)} (every final document in iGEST, credit notes "
-                    f"deducted) and this {eur(draft.gross_total)} would take it to "
-                    f"{eur(after)}, past {eur(CEILING)}, where the exemption ends at once: VAT "
-                    "is due on this very document, so it is never issued as exempt (M10)",
+                    f"turnover is {self._so_far()} and this {eur(draft.gross_total)} would take "
+                    f"it to {eur(after)}, past {eur(CEILING)}, where the exemption ends at once: "
+                    "VAT is due on this very document, so it is never issued as exempt (M10)",
                     hint=paid_without_vat_hint(self.store, order_id),
                 )
-            self._total = after
-            if first:  # the crossing order itself: credit notes made room
+            self._added.append(_Admitted(order_id, draft.gross_total, held))
+            if first and first["order"] == order_id:  # the crossing order: credit notes made room
                 self._cross(None)
 
     def _after_crossing(
@@ -392,7 +448,7 @@ class Art53Guard:
         # Refused and never invoiced: no document has passed the ceiling, and its sale, which
         # came first, is counted before this one (it may no longer pass: credit notes).
         with_it = total + amount
-        now = f"{eur(total)} (every final document in iGEST, credit notes deducted)"
+        now = self._so_far()
         if with_it > CEILING:
             return OrderRejected(
                 order_id,

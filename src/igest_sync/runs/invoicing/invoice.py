@@ -546,7 +546,7 @@ class InvoiceRun:
             if undecided is not None:
                 report.outcomes.append(DocumentOutcome(str(order.id), Action.WOULD_FAIL, undecided))
                 continue
-            built = self._dry_build(order, art53)
+            built = self._dry_build(order, art53, held=self.settings.review)
             if isinstance(built, DocumentOutcome):
                 report.outcomes.append(built)
                 continue
@@ -565,10 +565,11 @@ class InvoiceRun:
             )
 
     def _dry_build(
-        self, order: Order, art53: Art53Guard | None
+        self, order: Order, art53: Art53Guard | None, *, held: bool = False
     ) -> tuple[DocumentDraft, str | None] | DocumentOutcome:
         """The document the real run would build for ``order`` (and the VAT number it would
-        have VIES confirm first), or the outcome that says why it would not."""
+        have VIES confirm first), or the outcome that says why it would not; ``held``: it
+        would wait for approval as a draft."""
         try:
             draft = build_document(
                 order,
@@ -581,7 +582,7 @@ class InvoiceRun:
             # number of its state would fail; VIES itself is not asked by a dry run.
             vat_number = vat_number_to_check(order, draft, self.settings)
             if art53 is not None:
-                art53.admit(order.id, draft)
+                art53.admit(order.id, draft, paid=order.completed_at or order.created_at, held=held)
         except VatCheckPending as exc:  # the year's turnover could not be read
             return DocumentOutcome(str(order.id), Action.WOULD_FAIL, f"would wait: {exc.reason}")
         except OrderRejected as exc:

@@ -208,8 +208,13 @@ class Issuer:
                     override=override,
                     vies=check,
                 )
-            if self.art53 is not None:
-                self.art53.admit(order.id, draft)  # refused past 18,750 EUR, never as M10
+            if self.art53 is not None:  # refused past 18,750 EUR, never as M10
+                self.art53.admit(
+                    order.id,
+                    draft,
+                    paid=order.completed_at or order.created_at,
+                    held=self.review and not approved,
+                )
             return draft
 
         outcome = self._issue(
