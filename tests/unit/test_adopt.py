@@ -158,10 +158,16 @@ def test_a_later_run_holds_an_order_another_integration_invoiced_since_the_switc
     # A note naming 10016 on a document of another total is not its invoice.
     _issue(sb.igest, order, day=NOW.date().isoformat(), reference=None, notes="10016 troca")
     before = len(sb.igest.documents)
+    # The dry run says so too, before anything is issued.
+    preview = InvoiceRun.build(config, ledger, js, ig, now=NOW).run(dry_run=True)
+    would = {int(o.key): o for o in preview.outcomes}
+    assert would[10016].action == Action.WOULD_ISSUE
+    assert would[10015].action == Action.WOULD_FAIL and "FR QI/" in would[10015].detail
     report = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
     outcomes = {int(o.key): o for o in report.outcomes}
     assert outcomes[10016].action == Action.ISSUED
     held = outcomes[10015]
+    assert held.detail == would[10015].detail  # word for word
     assert held.action == Action.FAILED and not held.transient
     assert "FR QI/" in held.detail and "names this order in its reference" in held.detail
     assert "igest-sync adopt --from 2026-11-20 --to 2026-11-20" in held.detail

@@ -46,15 +46,17 @@ from igest_sync.runs.invoicing.discover import Discovery, igest_documents_since,
 from igest_sync.runs.invoicing.gapcheck import GapCheck
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
 from igest_sync.runs.invoicing.issuer import (
+    CLOCKS_APART,
     CrashHook,
     remember_override,
     remembered_override,
     same_document,
+    unsent,
 )
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
-from igest_sync.runs.setup.adopt import guard_first_run, undecided_invoice
+from igest_sync.runs.setup.adopt import guard_first_run, invoiced_elsewhere, undecided_invoice
 from igest_sync.runs.setup.seal import seal_reminder
 from igest_sync.runs.setup.status import STORE_NAME_AT, remember_store_name
 from igest_sync.runs.wiring import wire
@@ -504,6 +506,20 @@ class InvoiceRun:
     ) -> None:
         """What the run would do, in "would ...": reads both services, writes nothing."""
         store = self.context.store
+        listing: list[IssuedDocument] | None = None
+
+        def since_paid() -> list[IssuedDocument]:
+            """What iGEST issued since the orders were paid, read once (the real run's
+            catch-up listing, read-only): another integration's invoice of an order."""
+            nonlocal listing
+            if listing is None and known is not None:
+                listing = [d for docs in known.values() for d in docs]
+            elif listing is None:
+                paid = [p for o in orders if (p := o.completed_at or o.created_at)]
+                first = lisbon_date(min(paid) - CLOCKS_APART) if paid else None
+                listing = list(self.igest.find_documents(date_from=first))
+            return listing
+
         for order in orders:
             work = self.ledger.work(order.id)
             if work and work.state in (WorkState.FINAL, WorkState.REVIEW):
@@ -546,6 +562,12 @@ class InvoiceRun:
             if undecided is not None:
                 report.outcomes.append(DocumentOutcome(str(order.id), Action.WOULD_FAIL, undecided))
                 continue
+            if work is None or unsent(work):  # as the issuer checks it
+                elsewhere = invoiced_elsewhere(self.ledger, order, since_paid())
+                if elsewhere is not None:
+                    why = f"{elsewhere.reason} ({elsewhere.hint})"
+                    report.outcomes.append(DocumentOutcome(str(order.id), Action.WOULD_FAIL, why))
+                    continue
             built = self._dry_build(order, art53, held=self.settings.review)
             if isinstance(built, DocumentOutcome):
                 report.outcomes.append(built)

@@ -179,7 +179,7 @@ class Issuer:
                 raise OrderRejected(order.id, held)
             # Before a first attempt (the run lists those days for its look-up anyway), and
             # unless a person said to issue (`resend`): another integration's invoice?
-            if not force_lookup and (work is None or _unsent(work)):
+            if not force_lookup and (work is None or unsent(work)):
                 listed = self.catch_up.cover(since).values()
                 elsewhere = invoiced_elsewhere(self.ledger, order, (d for ds in listed for d in ds))
                 if elsewhere is not None:
@@ -373,7 +373,7 @@ class Issuer:
     ) -> list[IssuedDocument]:
         """Find what iGEST already holds for this work; adopt a final document if any."""
         self._step("lookup")
-        if _unsent(work) and not force_lookup:
+        if unsent(work) and not force_lookup:
             # Never sent, but iGEST may hold its document all the same (a first run, a rebuild,
             # a state file put back from an older copy): the run's listing of the days since
             # the order was paid answers.
@@ -562,7 +562,7 @@ class Issuer:
         return DocumentOutcome(str(order_id), Action.WAITING, reason, kind=kind, transient=True)
 
 
-def _unsent(work: WorkRecord) -> bool:
+def unsent(work: WorkRecord) -> bool:
     """Nothing of this work has been sent to iGEST (a first run's or a rebuild's may have been,
     by a ledger since lost: the run's listing answers)."""
     return work.phase in (None, Phase.UNVERIFIED) and work.state not in IN_FLIGHT
