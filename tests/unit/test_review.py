@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from igest_sync.alerts.digest import build_digest
 from igest_sync.config import Config
 from igest_sync.fiscal.customer import CustomerOverride
 from igest_sync.models import Action, Address, ExemptionReason, OrderLine, Tax, WorkState
@@ -21,6 +22,7 @@ from igest_sync.references import external_reference
 from igest_sync.runs.invoicing import review
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
 from igest_sync.runs.invoicing.invoice import InvoiceRun
+from igest_sync.runs.setup.status import build_status
 from igest_sync.state.ledger import Ledger
 from tests.support.configs import fake_config
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
@@ -193,6 +195,40 @@ def test_a_backfill_over_its_day_does_not_draft_a_rejected_order_again(ledger):
     InvoiceRun.build(config(review=False), ledger, js, ig, now=later).run(since=date(2026, 11, 20))
     assert writes(ig).count("create_document") == 1 and not ig.finals()
     assert ledger.work(7).error.startswith("rejected by a person")
+
+
+def test_a_rejected_order_then_cancelled_is_settled_and_if_paid_again_invoiced_once(ledger):
+    # The tester's path: 7's draft rejected, then the order cancelled before anything was
+    # invoiced (so no cancellation pass has a watch yet). Nothing is due for a cancelled sale
+    # never invoiced: the next run settles the rejection's failure, as it deletes the draft of
+    # a cancelled order that still waits. Before, it stayed failed for good: exit 1 on every
+    # run, "paid" and late in `status`, open in the digest.
+    earlier = paid_order(6, "20.00", paid_at=datetime(2026, 11, 19, 10, 0, tzinfo=UTC))
+    js, ig = FakeJumpseller(orders=[earlier, paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    review.reject(ledger, ig, 7, now=RUN_AT, reason="x")
+    js.add(replace(paid_order(7), status="canceled"))
+    at = RUN_AT + timedelta(minutes=10)
+    settled = run(ledger, js, ig, at=at)
+    [outcome] = [o for o in settled.outcomes if o.key == "7"]
+    assert outcome.action == Action.SKIPPED and "cancelled" in outcome.detail
+    assert settled.exit_code == 0 and settled.quiet == [] and ledger.work(7) is None
+    assert ledger.order(7).status == "canceled"  # what `status --order 7` says
+    status = build_status(ledger, now=at + timedelta(days=2))
+    assert status.failed == [] and 7 not in [late[0] for late in status.late]
+    assert build_digest(ledger, RUN_AT, at + timedelta(days=1), now=at).failed == []
+    # The other draft approved, the runs are clean from then on.
+    review.approve(InvoiceRun.build(config(), ledger, js, ig, now=at), [6], [])
+    assert run(ledger, js, ig, at=at + timedelta(minutes=10)).exit_code == 0
+    # Paid again: a new payment the rejection never judged. Found by the cancellation pass,
+    # drafted by the next run (review mode), approved: one invoice, as any paid order.
+    js.add(paid_order(7))
+    run(ledger, js, ig, at=at + timedelta(minutes=20))
+    drafted = run(ledger, js, ig, at=at + timedelta(minutes=30))
+    assert [o.action for o in drafted.outcomes if o.key == "7"] == [Action.DRAFTED]
+    review.approve(InvoiceRun.build(config(), ledger, js, ig, now=at), [7], [])
+    run(ledger, js, ig, at=at + timedelta(minutes=40))
+    assert len(ig.finals(REF)) == 1 and ledger.work(7).state == WorkState.FINAL
 
 
 def test_approve_and_reject_refuse_an_order_without_a_waiting_draft(ledger):

@@ -7,7 +7,9 @@ with the store's history:
   backfill lists the orders created since the start date instead);
 - open orders (waiting for payment when last seen, or abandoned in the last days: a customer
   may complete the checkout later) that are no longer so;
-- unfinished work: a crash interrupted it, or it failed for a reason that may pass by itself.
+- unfinished work: a crash interrupted it, or it failed for a reason that may pass by itself;
+  work that waits for a person is read again too, only to settle it once its order is
+  cancelled (never issued by a run).
 
 Outside a dry run, every order seen is recorded in the ledger and an order to invoice is recorded
 as pending work as its page is read. The checkpoint moves only once the listing has been read to
@@ -26,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from igest_sync.errors import ApiError, NotFound, UsageError
+from igest_sync.errors import ApiError, AuthError, NotFound, UsageError
 from igest_sync.models import (
     IN_FLIGHT,
     Action,
@@ -110,6 +112,13 @@ class Discovery:
             if order.status != OrderStatus.PAID and self.record:
                 record_order(self.ledger, order)  # the issuer looks it up, then issues nothing
             to_issue.setdefault(order.id, order)
+        for order in self._waiting_for_a_person(to_issue):
+            if self.record:
+                record_order(self.ledger, order)  # its latest status, for `status` and lateness
+            if order.status != OrderStatus.PAID:
+                # Settled: the issuer looks up what iGEST holds (a final one is adopted, then
+                # credited by this run's pass), deletes a draft and drops the work.
+                to_issue.setdefault(order.id, order)
         plan.orders = sorted(to_issue.values(), key=lambda o: (o.completed_at or self.now, o.id))
         return plan
 
@@ -301,6 +310,37 @@ class Discovery:
                         f"could not read the order from Jumpseller: {exc}",
                         transient=exc.transient,
                     )
+
+    def _waiting_for_a_person(self, planned: dict[int, Order]) -> Iterator[Order]:
+        """Orders whose invoice waits for a person (a failure no retry mends, a rejected
+        draft), read again: no run issues them, but once cancelled nothing is due for them, and
+        their failure must not stay open (exit 1 on every run, late in `status`, in the digest).
+
+        Read here because nothing else does: the cancellation pass learns only of orders in its
+        watch (from the first invoiced order's creation) and acts only on invoiced ones. One
+        GET each, as the sweep reads each waiting draft: these are open orders, each already in
+        front of a person until `resend` or their cancellation settles them.
+
+        A rejection ends with the cancellation (as on serve's ``order_canceled`` webhook). Paid
+        again later, the order is invoiced like any newly paid order, in review mode as a draft
+        to approve or reject again: that payment is a sale the rejection never judged, and its
+        invoice-receipt is due that day. Kept, the rejection would leave a paid sale without an
+        invoice until someone remembered to `resend` it.
+        """
+        wanted = [
+            w.order_id
+            for w in self.ledger.work_in_states(WorkState.FAILED, kind=Kind.INVOICE)
+            if w.order_id not in planned and waits_for_a_person(w)
+        ]
+        for order_id in wanted:
+            try:
+                yield self.jumpseller.order(order_id)
+            except AuthError:
+                raise
+            except ApiError as exc:
+                # Left as it is: its failure keeps the person's reason, and is never made a
+                # passing one (the runs would then issue a rejected order by themselves).
+                log.warning("Could not read order %s, which waits for a person: %s", order_id, exc)
 
     def _classify(self, order: Order, plan: Plan, to_issue: dict[int, Order]) -> None:
         floor = plan.floor
