@@ -231,6 +231,21 @@ def test_a_rejected_order_then_cancelled_is_settled_and_if_paid_again_invoiced_o
     assert len(ig.finals(REF)) == 1 and ledger.work(7).state == WorkState.FINAL
 
 
+def test_resend_of_a_rejected_order_since_cancelled_settles_it(ledger):
+    # A person who resends it is told nothing is due, and its failure goes with it (it said
+    # "nothing to invoice" and left the order failed).
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    review.reject(ledger, ig, 7, now=RUN_AT)
+    js.add(replace(paid_order(7), status="canceled"))
+    before = writes(ig)
+    report = InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT).resend([7])
+    [outcome] = report.outcomes
+    assert outcome.action == Action.SKIPPED and "cancelled" in outcome.detail
+    assert report.exit_code == 0 and ledger.work(7) is None
+    assert ledger.order(7).status == "canceled" and writes(ig) == before  # nothing issued
+
+
 def test_approve_and_reject_refuse_an_order_without_a_waiting_draft(ledger):
     js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
     run(ledger, js, ig, review=False)

@@ -743,6 +743,7 @@ class InvoiceRun:
                     continue
                 ids.append(failed.order_id)
         orders: list[Order] = []
+        settled: list[Order] = []
         for order_id in ids:
             work = self.ledger.work(order_id)
             if work and work.state == WorkState.FINAL:
@@ -771,6 +772,13 @@ class InvoiceRun:
                 )
                 continue
             if order.status != OrderStatus.PAID:
+                if work is not None:
+                    # Its invoice failed or was rejected, and the order is paid no more:
+                    # settled as the runs settle it (looked up, a draft deleted, the work
+                    # dropped), not left failed beside "nothing to invoice".
+                    record_order(self.ledger, order)
+                    settled.append(order)
+                    continue
                 report.outcomes.append(
                     DocumentOutcome(
                         str(order_id),
@@ -809,7 +817,7 @@ class InvoiceRun:
             for order in orders:
                 remember_override(self.ledger, order.id, override)
         # By hand, always look the reference up first: the ledger may be new or stale.
-        self._issue_all(orders, report, override=override, force_lookup=True)
+        self._issue_all(orders + settled, report, override=override, force_lookup=True)
         self.followup.finish(report.notices)
         return report
 
