@@ -493,6 +493,25 @@ def test_after_a_pick_the_other_order_is_held_by_the_document_left_and_only_name
     assert [o.action for o in named.outcomes if o.key == "9006"] == [Action.ISSUED]
 
 
+def test_after_a_pick_the_document_left_fits_the_order_left_and_its_failure_says_so(world):
+    """After `--pick 'FR QI/5=9005'`, adopt still listed FR QI/6 as "9005 or 9006" and 9006's
+    failure still said to pick QI/5 (taken), until a resend: both now name what is left."""
+    from dataclasses import replace
+
+    _, config, ledger, js, ig = world
+    adopt(world, last=NOW.date(), confirm=lambda r: True)
+    early = replace(config, invoice=replace(config.invoice, start_date=date(2026, 10, 1)))
+    InvoiceRun.build(early, ledger, js, ig, now=NOW).run(since=OCTOBER[0])
+    assert "FR QI/5" in (ledger.work(9006, Kind.INVOICE).error or "")
+    adopt(world, picks={"FR QI/5": 9005}, confirm=lambda r: True)
+    left = by_number(adopt(world, dry_run=True))["FR QI/6"]
+    assert (left.verdict, left.candidates) == ("ambiguous", (9006,))
+    assert "order 9005 invoiced already" in left.how
+    error = ledger.work(9006, Kind.INVOICE).error or ""
+    assert error.startswith("FR QI/6 of 2026-10-27, not issued by igest-sync"), error
+    assert "--pick 'FR QI/6=9006'" in error and "QI/5" not in error
+
+
 def test_a_pick_of_a_document_recorded_for_another_order_is_refused_not_dropped(world):
     # Before: the second pick exited 0 with "0 recorded" and no word that QI/6 was taken.
     _, _, ledger, _, _ = world

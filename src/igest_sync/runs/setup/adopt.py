@@ -222,6 +222,11 @@ class AdoptRun:
         if (to_record or unreviewed) and confirm is not None and not confirm(report):
             report.declined = True
             return report
+        # The orders an undecided document holds back, and what their failure says now: once
+        # this run has recorded and remembered, a failure that said it is told what is left.
+        held = {o for m in report.matches if m.verdict == AMBIGUOUS for o in m.candidates}
+        held |= {o for entry in _undecided(self.ledger).values() for o in entry["orders"]}
+        told = {o: undecided_invoice(self.ledger, o) for o in held}
         for match in to_record:
             assert match.order_id is not None
             record_order(self.ledger, orders[match.order_id])
@@ -240,7 +245,19 @@ class AdoptRun:
             # the orders a document not ours may have invoiced.
             remember_undecided(self.ledger, first, min(last, today), report.matches)
             remember_reviewed(self.ledger, first, min(last, today))
+        self._tell_again(told)
         return report
+
+    def _tell_again(self, told: dict[int, str | None]) -> None:
+        """A failure that named the undecided documents (a pick since taken for another
+        order) says what is undecided now; any other failure is left as it is."""
+        for order_id, before in told.items():
+            work = self.ledger.work(order_id, Kind.INVOICE)
+            if before is None or work is None or work.state != WorkState.FAILED:
+                continue
+            now = undecided_invoice(self.ledger, order_id)
+            if work.error == before and now is not None and now != before:
+                self.ledger.fail(order_id, Kind.INVOICE, now, transient=False)
 
     # -- matching -------------------------------------------------------------------------------
 
@@ -284,7 +301,30 @@ class AdoptRun:
             else:
                 matches.append(match_one(doc, sales, self.settings.nif_field))
         self._one_document_per_order(matches)
+        self._narrow(matches, set(adopted))
         return matches
+
+    def _narrow(self, matches: list[Match], adopted: set[int]) -> None:
+        """An ambiguous document's candidates that have their invoice (recorded before, sure
+        in this period, or ours) are not offered: after `--pick 'FR QI/5=9005'`, FR QI/6 fits
+        9006 alone, and offering 9005 led to a pick adopt must refuse. It stays a question for
+        a person (the other integration may have invoiced 9005 twice), with one answer."""
+        claimed = adopted | {
+            m.order_id for m in matches if m.verdict in (SURE, ADOPTED) and m.order_id
+        }
+        for m in matches:
+            if m.verdict != AMBIGUOUS or len(m.candidates) < 2:
+                continue
+            invoiced = [o for o in m.candidates if o in claimed or self._ours_final(o)]
+            left = tuple(o for o in m.candidates if o not in invoiced)
+            if invoiced and left:
+                had = ", ".join(map(str, invoiced))
+                m.how += f"; {'order' if len(invoiced) == 1 else 'orders'} {had} invoiced already"
+                m.candidates = left
+
+    def _ours_final(self, order_id: int) -> bool:
+        work = self.ledger.work(order_id, Kind.INVOICE)
+        return work is not None and work.state == WorkState.FINAL
 
     def _one_document_per_order(self, matches: list[Match]) -> None:
         """An order has one invoice: two documents for it, or an invoice it has already, make
@@ -471,6 +511,11 @@ def remember_undecided(ledger: Ledger, first: date, last: date, matches: list[Ma
                 "orders": sorted(m.candidates),
             }
     ledger.set_meta(UNDECIDED_KEY, json.dumps(kept, sort_keys=True))
+
+
+def _undecided(ledger: Ledger) -> dict[str, dict[str, Any]]:
+    raw = ledger.get_meta(UNDECIDED_KEY)
+    return json.loads(raw) if raw else {}
 
 
 def undecided_invoice(ledger: Ledger, order_id: int) -> str | None:
