@@ -273,6 +273,33 @@ def test_a_failed_second_credit_note_is_reminded_like_any_failure(ledger):
     assert [o.key for o in quiet.quiet] == ["7"]
 
 
+def test_ctrl_c_during_a_rebuild_counts_what_it_found_apart_from_what_it_issued(ledger):
+    """A rebuild stopped mid-way said "302 documents issued by this run": it had issued none,
+    only found them in iGEST, and a person read 302 duplicates."""
+    from igest_sync.runs.invoicing.invoice import RunInterrupted
+
+    js = FakeJumpseller(orders=[paid_order(n, "12.30") for n in range(1, 7)])
+    ig = FakeIgest()
+    InvoiceRun.build(config(), ledger, js, ig, now=START).run()
+    assert len(ig.documents) == 6
+
+    def ctrl_c_after_two(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with Ledger(Path(":memory:")) as lost:  # the state file was lost: a rebuild
+        run = InvoiceRun.build(config(), lost, js, ig, now=START, progress=ctrl_c_after_two)
+        with pytest.raises(RunInterrupted) as caught:
+            run.run()
+    stopped = caught.value
+    assert stopped.issued == 0 and len(ig.documents) == 6
+    assert stopped.adopted >= 2 and stopped.adopted + stopped.left == 6
+    assert stopped.message.startswith(
+        f"Interrupted: 0 documents issued by this run, {stopped.adopted} found in iGEST "
+        "already (adopted, nothing issued);"
+    )
+
+
 def test_ctrl_c_finishes_the_order_in_flight_says_what_was_issued_and_the_next_run_ends_it(ledger):
     from igest_sync.models import DocumentStatus
     from igest_sync.runs.invoicing.invoice import RunInterrupted

@@ -87,17 +87,25 @@ class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during ``invoice``: the documents in flight were finished, no other order was
     started; ``issued`` by this run, ``left`` for the next one (recorded work, nothing lost)."""
 
-    def __init__(self, issued: int, left: int) -> None:
+    def __init__(self, issued: int, left: int, adopted: int = 0) -> None:
         super().__init__(f"issued {issued}, left {left}")
         self.issued = issued
         self.left = left
+        self.adopted = adopted  # found final in iGEST (a rebuild's look-ups): not issued
 
     @property
     def message(self) -> str:
+        # A rebuild stopped mid-way finds hundreds of documents: counted as issued, they read
+        # as that many duplicates.
+        found = (
+            f", {self.adopted} found in iGEST already (adopted, nothing issued)"
+            if self.adopted
+            else ""
+        )
         return (
             f"Interrupted: {self.issued} document{'' if self.issued == 1 else 's'} issued by "
-            f"this run; {self.left} order{'' if self.left == 1 else 's'} not issued yet. The "
-            "next `igest-sync invoice` finishes them; nothing is issued twice."
+            f"this run{found}; {self.left} order{'' if self.left == 1 else 's'} not issued yet. "
+            "The next `igest-sync invoice` finishes them; nothing is issued twice."
         )
 
 
@@ -488,12 +496,17 @@ class InvoiceRun:
                 report.outcomes.append(outcome)
         except KeyboardInterrupt:
             outcomes.close()  # the documents in flight finish; no other order starts
-            done = sum(
-                1
-                for order in orders
-                if (w := self.ledger.work(order.id)) is not None and w.state == WorkState.FINAL
-            )
-            interrupted = RunInterrupted(done, len(orders) - done)
+            issued = adopted = 0
+            for order in orders:
+                work = self.ledger.work(order.id)
+                if work is None or work.state != WorkState.FINAL:
+                    continue
+                doc = self.ledger.document(work.document_id) if work.document_id else None
+                if doc is not None and doc.adopted:
+                    adopted += 1
+                else:
+                    issued += 1
+            interrupted = RunInterrupted(issued, len(orders) - issued - adopted, adopted)
             log.warning("%s", interrupted.message)
             raise interrupted from None
 
