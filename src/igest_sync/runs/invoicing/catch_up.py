@@ -42,11 +42,11 @@ UNKNOWN_RECENT = timedelta(days=7)
 # One text (the numbers are in the log): a notice is reminded, and alerted, by its text.
 ANOTHER_ISSUER = (
     "iGEST holds invoices of this store that this state file did not issue, issued since an "
-    "earlier run met others like them: another igest-sync issues for the same store with a "
-    "state file of its own (another user, IGEST_SYNC_HOME or --state; cron and serve apart), "
-    "unless this state file was put back from an older copy again. This run looked them up and "
-    "issued nothing twice, but the other may not: run every igest-sync of a store on one state "
-    "file (the log names the documents)."
+    "earlier run met others like them: either this state file was put back from an older copy "
+    "(a backup restored), or another igest-sync issues for the same store with a state file of "
+    "its own (another user, IGEST_SYNC_HOME or --state; cron and serve apart). This run looked "
+    "them up and issued nothing twice. If no copy was put back, run every igest-sync of a store "
+    "on one state file: the other may not look first (the log names the documents)."
 )
 
 
