@@ -66,6 +66,7 @@ class FollowUp:
         """Attach the document to its Jumpseller order, once: never a blind second POST."""
         with self._lock:
             self._linked_this_run.add(doc.document_id)
+        attempts = doc.link_attempts
         try:
             if doc.link_attempts or doc.adopted:
                 # An earlier POST may have reached Jumpseller (answer lost, or a crash), or an
@@ -75,6 +76,7 @@ class FollowUp:
                     self.ledger.mark_linked(doc.document_id)
                     return
             self.ledger.begin_link(doc.document_id)
+            attempts += 1
             self.jumpseller.add_order_document(
                 doc.order_id,
                 credit_note=doc.kind == Kind.CREDIT,
@@ -84,10 +86,18 @@ class FollowUp:
             )
         except ApiError as exc:
             self.ledger.mark_linked(doc.document_id, error=str(exc))
+            # The last try says so in words of its own: the same words as the first one's
+            # were within the reminder window, so the give-up went unsaid.
+            then = (
+                "the next run tries once more"
+                if attempts < LINK_ATTEMPTS
+                else f"not tried again after {LINK_ATTEMPTS} tries: attach it by hand in "
+                "Jumpseller if the customer should find it on the order"
+            )
             with self._lock:
                 notices.append(
                     f"Order {doc.order_id}: {doc.number} could not be attached to the "
-                    f"Jumpseller order ({exc}); the document itself is fine."
+                    f"Jumpseller order ({exc}); the document itself is fine; {then}."
                 )
             return
         self.ledger.mark_linked(doc.document_id)

@@ -418,9 +418,12 @@ class InvoiceRun:
         shown: list[str] = []
         for notice in report.notices:
             last = self.ledger.notice_shown_at(notice)
+            # In the log either way: under Task Scheduler or launchd it is what a person reads.
             if last is not None and remind and self.now - last < remind:
+                log.info("Note (told before, not printed again): %s", notice)
                 report.quiet_notices.append(notice)
                 continue
+            log.warning("Note: %s", notice)
             shown.append(notice)
             self.ledger.mark_notice_shown(notice, self.now)
         report.notices = shown
