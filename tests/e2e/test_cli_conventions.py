@@ -139,3 +139,23 @@ def test_a_config_error_is_in_the_log_too_and_no_secret_is(tmp_path):
     text = "".join(p.read_text() for p in logs.glob("*")) if logs.exists() else ""
     assert "strat_date: unknown key" in text and "auth_token" in text
     assert "Zk29secret" not in text + result.stderr
+
+
+def test_a_run_killed_before_it_ended_is_told_by_the_next_runs_log(sandbox, cli: Cli):
+    """A run killed (SIGKILL, the machine stopped) left nothing in the log to say so: its
+    lines just stopped. Each run that changes something logs its start and end, and the next
+    one says that the previous one did not finish."""
+    from igest_sync.state.ledger import Ledger
+
+    assert cli("invoice").code == 0
+    assert cli("invoice").code == 0
+    log = cli.log_text()
+    assert log.count("invoice started (pid") == 2 and log.count("invoice ended") == 2
+    assert "did not finish" not in log
+    with Ledger(cli.state) as ledger:  # what a killed run leaves: its start, no end
+        ledger.meta.begin_run("invoice", 4242)
+    assert cli("invoice").code == 0
+    assert "The previous invoice (pid 4242, started " in cli.log_text()
+    assert "did not finish: it was killed or the machine stopped" in cli.log_text()
+    assert cli("invoice").code == 0  # said once: the run after it ended
+    assert cli.log_text().count("did not finish") == 1

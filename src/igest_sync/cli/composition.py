@@ -238,6 +238,9 @@ def session(
                 opened.meta.require_store(
                     config.jumpseller.store, path, config.path, record=lock and not dry_run
                 )
+                if lock and not dry_run:
+                    _note_the_run(opened, command)
+                    stack.callback(_run_ended, opened, command)
                 vies = stack.enter_context(make_vies(config))
             current = Session(config, js, ig, opened, vies)
             yield current
@@ -260,6 +263,30 @@ def session(
                 with contextlib.suppress(StateError):  # its alerts go out all the same
                     opened.meta.outages_over()  # the run got through
             send_alerts(config, opened, path, command, notices=current.notices)
+
+
+def _note_the_run(ledger: Ledger, command: str) -> None:
+    """The log's start of a run that changes something, and of the one before it when that
+    never ended: a run killed (SIGKILL, a machine stopped) left nothing in the log to say so."""
+    import os
+
+    earlier = ledger.meta.begin_run(command, os.getpid())
+    if earlier:
+        log.warning(
+            "The previous %s (pid %s, started %s) did not finish: it was killed or the machine "
+            "stopped. Nothing is lost: this run takes up its work, and looks up in iGEST "
+            "what it may have issued.",
+            earlier.get("command", "run"),
+            earlier.get("pid", "?"),
+            earlier.get("started_at", "?"),
+        )
+    log.info("%s started (pid %s)", command, os.getpid())
+
+
+def _run_ended(ledger: Ledger, command: str) -> None:
+    with contextlib.suppress(StateError):  # a state file that refuses it: the run's own error
+        ledger.meta.end_run()
+    log.info("%s ended", command)
 
 
 def _command_name(ctx: typer.Context | None) -> str:

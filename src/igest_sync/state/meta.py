@@ -24,6 +24,11 @@ STORE_NAME = "store_name"
 # every order of the new store, silently.
 STORE_CODE = "store_code"
 
+# The run under way ({"command", "pid", "started_at"}), written as a run that changes something
+# starts and cleared as it ends: found at the next start, the last one was killed (SIGKILL,
+# the machine stopped) and its log ends mid-way; the next run says so in the log.
+RUN_UNDERWAY = "run_underway"
+
 # Since when no run has reached each service ({service: moment}), kept from the first run an
 # outage stopped: cron's runs keep quiet and the alerts wait until it has lasted.
 UNREACHABLE_SINCE = "alerts:unreachable_since"
@@ -82,6 +87,22 @@ class MetaStore(Store):
                 "FILE or IGEST_SYNC_HOME (a sandbox tried out with the default state file "
                 "leaves it behind: delete that file if it was only the sandbox's).",
             )
+
+    def begin_run(self, command: str, pid: int) -> dict[str, str] | None:
+        """Note this run as under way; the one found noted instead, which never ended."""
+        raw = self.get_meta(RUN_UNDERWAY)
+        self.set_meta(
+            RUN_UNDERWAY,
+            json.dumps({"command": command, "pid": str(pid), "started_at": self._now()}),
+        )
+        try:
+            earlier = json.loads(raw) if raw else None
+        except ValueError:
+            return None
+        return earlier if isinstance(earlier, dict) else None
+
+    def end_run(self) -> None:
+        self.set_meta(RUN_UNDERWAY, "")
 
     def meta_with_prefix(self, prefix: str) -> dict[str, str]:
         """The meta keys of one concern (``prefix`` and an id), with their values."""
