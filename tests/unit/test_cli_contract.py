@@ -125,6 +125,23 @@ def test_status_puts_what_the_next_run_retries_apart_from_the_failures_for_a_per
     assert "31" in retried and "VIES" in retried and "30" not in retried
 
 
+def test_status_of_a_state_file_without_documents_says_so_instead_of_an_empty_table(
+    tmp_path, capsys
+):
+    """A first run killed before its first document leaves a state file: status printed an
+    empty "Documents issued" table, where a fresh install says "nothing issued yet"."""
+    with Ledger(tmp_path / "s.db") as ledger:
+        ledger.ensure_work(30, "invoice", "jumpseller:s:30")
+        empty = build_status(ledger)
+        ledger.record_final(1, "invoice", _doc(1, date(2026, 11, 1)), email=False)
+        none_since = build_status(ledger, selection=DocumentFilter(since=date(2026, 11, 2)))
+    render.status_report(empty)
+    out = capsys.readouterr().out
+    assert "No documents issued yet." in out and "Documents issued" not in out
+    render.status_report(none_since)
+    assert "No documents issued since 2026-11-02." in capsys.readouterr().out
+
+
 def test_json_envelope_carries_the_schema_and_integer_order_ids():
     data = render.json_document({"orders": [{"order_id": "10452", "key": "SKU-1"}], "x": 1})
     assert data == {

@@ -265,6 +265,11 @@ def status_report(report: StatusReport, *, json_out: bool = False) -> None:
             _show("No failed orders.")
     elif report.asked_order is not None and not report.documents:
         _show(_cell(_no_document(report.asked_order, report.order)))
+    elif not report.documents and not report.documents_not_listed:
+        # A first run stopped before its first document (killed, a service down): not an
+        # empty table.
+        when = f" since {report.since}" if report.since else " yet"
+        _show(_cell(f"No documents issued{store}{when}."))
     else:
         _show(_documents_table(report, f"Documents issued{store} (newest first)", layout))
     if report.paid_again:

@@ -78,6 +78,7 @@ class StatusReport:
     elsewhere: set[str] = field(default_factory=set)
     realtime: Degraded | None = None  # serve saw that webhooks stopped reaching it
     failed_only: bool = False  # `status --failed`: the failures only, no documents
+    since: date | None = None  # `status --since DATE`: the documents from that day
     # `status --order N`: the order asked for, and what the runs recorded of it (None: no run
     # has seen it), so that "no document" is said, and why, instead of an empty table.
     asked_order: int | None = None
@@ -273,6 +274,7 @@ def build_status(
         elsewhere={d.document_id for d in ledger.issued_elsewhere().values()},
         realtime=ledger.realtime_degraded(),
         failed_only=selection.failed_only,
+        since=selection.since,
         asked_order=only,
         order=ledger.order(only) if only is not None else None,
     )
