@@ -37,8 +37,8 @@ READABLE = {
     "502": r"server error HTTP 502 Bad Gateway",
     "reset": r"connection failed",
     "timeout": r"connection failed|timed out",
-    "truncated": r"not valid JSON \(or was cut short\)",
-    "bad_shape": r"expected an object",
+    "truncated": r"^iGEST's answer could not be read: .*not valid JSON \(or was cut short\)",
+    "bad_shape": r"^iGEST's answer could not be read: .*expected an object",
 }
 REFUSED = ["500", "502", "reset", "timeout", "truncated", "bad_shape"]
 ANSWER_LOST = ["500", "502", "reset", "truncated", "bad_shape"]

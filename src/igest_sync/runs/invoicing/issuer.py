@@ -36,7 +36,15 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
-from igest_sync.errors import ApiError, AuthError, Conflict, NotFound, OrderRejected, Rejected
+from igest_sync.errors import (
+    ApiError,
+    AuthError,
+    BadResponse,
+    Conflict,
+    NotFound,
+    OrderRejected,
+    Rejected,
+)
 from igest_sync.fiscal.customer import CustomerOverride, OverrideRefused
 from igest_sync.fiscal.mapping import build_document
 from igest_sync.fiscal.rules import FINAL_CONSUMER_NIF
@@ -342,7 +350,12 @@ class Issuer:
         except AuthError:
             raise  # the work keeps its phase and is looked up by the next run
         except ApiError as exc:
-            what = "could not reach iGEST" if exc.transient else "iGEST refused the document"
+            if isinstance(exc, BadResponse):  # reached, but its answer could not be read
+                what = "iGEST's answer could not be read"
+            elif exc.transient:
+                what = "could not reach iGEST"
+            else:
+                what = "iGEST refused the document"
             # with_fields: the merchant reads which field iGEST refused, not only "not valid".
             return self.failed(
                 order_id, kind, f"{what}: {exc.with_fields()}", exc.transient, seq=seq
