@@ -126,3 +126,25 @@ def test_a_dry_runs_totals_say_whether_the_unit_prices_include_vat(capsys) -> No
         text = capsys.readouterr().out
         assert f"total {draft.gross_total} EUR {label}" in text
         assert "VAT excluded" not in text and "VAT included" not in text
+
+
+def test_a_rebuilds_hundreds_of_orders_found_invoiced_are_counted_not_listed(capsys) -> None:
+    """A rebuild at a terminal printed one "adopted" row per order (792 rows) above the one
+    failure that needed the person."""
+    from igest_sync.models import Action, DocumentOutcome
+    from igest_sync.render.invoicing import OTHER_ORDERS_LISTED, invoice_report
+    from igest_sync.runs.invoicing.report import InvoiceReport
+
+    found = [
+        DocumentOutcome(str(n), Action.ADOPTED, f"FR A/{n} already in iGEST; adopted")
+        for n in range(1, OTHER_ORDERS_LISTED + 2)
+    ]
+    skipped = DocumentOutcome("900", Action.SKIPPED, "paid before the start date")
+    failed = DocumentOutcome("901", Action.FAILED, "NIF 123 is not valid", transient=False)
+    invoice_report(InvoiceReport(outcomes=[*found, skipped, failed]), always=True)
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Needs attention" in text and "901" in text
+    assert f"Other orders: {OTHER_ORDERS_LISTED + 1} orders adopted; 1 order skipped" in text
+    assert "FR A/1 " not in text
+    invoice_report(InvoiceReport(outcomes=[*found[:3], failed]), always=True)
+    assert "FR A/1 already in iGEST" in " ".join(capsys.readouterr().out.split())  # a few: listed

@@ -3,6 +3,7 @@ of a dry run."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
@@ -22,6 +23,7 @@ from igest_sync.render.console import (
     emit_json,
     local_time,
 )
+from igest_sync.runs.report import counted
 
 if TYPE_CHECKING:
     from igest_sync.models import DocumentDraft
@@ -78,6 +80,17 @@ def invoice_report(report: InvoiceReport, *, json_out: bool = False, always: boo
     ):
         if not rows:
             continue
+        if title == "Other orders" and len(rows) > OTHER_ORDERS_LISTED:
+            # A rebuild finds hundreds of its documents: a row each buried the rest.
+            counts = Counter(str(o.action) for o in rows)
+            each = "; ".join(f"{counted(n, 'order')} {action}" for action, n in counts.items())
+            _show(
+                _cell(
+                    f"Other orders: {each} (the log names each one; `igest-sync status` "
+                    "lists their documents)."
+                )
+            )
+            continue
         table = _table(title)
         _key_column(table, "Order")
         _key_column(table, "Result")
@@ -107,6 +120,10 @@ def invoice_report(report: InvoiceReport, *, json_out: bool = False, always: boo
         return
     for advice in failure_advice(report):
         _show(_cell(advice))
+
+
+# Past this many, the orders skipped or found already invoiced are counted, not listed.
+OTHER_ORDERS_LISTED = 20
 
 
 def failure_advice(report: InvoiceReport) -> list[str]:
