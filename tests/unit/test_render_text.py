@@ -148,3 +148,19 @@ def test_a_rebuilds_hundreds_of_orders_found_invoiced_are_counted_not_listed(cap
     assert "FR A/1 " not in text
     invoice_report(InvoiceReport(outcomes=[*found[:3], failed]), always=True)
     assert "FR A/1 already in iGEST" in " ".join(capsys.readouterr().out.split())  # a few: listed
+
+
+def test_at_a_terminal_the_failures_that_retry_by_themselves_are_named(capsys) -> None:
+    """Kept quiet for cron until they last, they were only counted at a terminal too:
+    "failed 3 (will retry by itself)", and the person could not tell which orders."""
+    from igest_sync.models import Action, DocumentOutcome
+    from igest_sync.render.invoicing import invoice_report
+    from igest_sync.runs.invoicing.report import InvoiceReport
+
+    passing = DocumentOutcome("7", Action.FAILED, "could not reach iGEST: 502", transient=True)
+    report = InvoiceReport(quiet=[passing], retrying=1)
+    invoice_report(report, always=True)
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the next run tries again by itself" in text and "could not reach iGEST: 502" in text
+    invoice_report(report)  # cron's: nothing (not a terminal)
+    assert capsys.readouterr().out == ""

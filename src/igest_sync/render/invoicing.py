@@ -99,6 +99,16 @@ def invoice_report(report: InvoiceReport, *, json_out: bool = False, always: boo
             style = "red" if o.action in failing else None
             table.add_row(_cell(o.key), _cell(o.action), _cell(o.detail), style=style)
         _show(table)
+    retrying = [o for o in report.quiet if o.action == Action.FAILED and o.transient]
+    if retrying and (current().interactive or always or _reports_forced()):
+        # Cron keeps them quiet until they last; a person at a terminal sees which and why
+        # (the summary only counted them: "failed 3 (will retry by itself)").
+        table = _table("Not issued yet: the next run tries again by itself", title_style="yellow")
+        _key_column(table, "Order")
+        _text_column(table, "Why")
+        for o in retrying:
+            table.add_row(_cell(o.key), _cell(o.detail))
+        _show(table)
     if report.still_failed:
         table = _table("Still failed from earlier runs (waiting for you)", title_style="red")
         _key_column(table, "Order")
