@@ -7,10 +7,14 @@ any wire detail (no JSON keys, no URLs) beyond plain values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from igest_sync.errors import ApiError
 
 # --------------------------------------------------------------------------------------------
 # The vocabulary. Values are the strings stored in the ledger and shown in --json: a StrEnum
@@ -495,6 +499,9 @@ class DocumentOutcome(ItemOutcome):
     # A failure the ledger does not hold (resend of an order it never saw, unread): nothing
     # stays failed, so the footer's "resend it" advice does not apply.
     recorded: bool = True
+    # A failure because iGEST did not answer (5xx, timeout, a lost answer): what it said. serve
+    # counts an outage by it (a batch whose every order met it heard nothing of iGEST).
+    unanswered: ApiError | None = field(default=None, compare=False, repr=False)
 
     @property
     def number(self) -> str | None:

@@ -565,6 +565,49 @@ def test_jumpseller_down_while_webhooks_keep_coming_is_told_once_it_has_lasted(
         chat.stop()
 
 
+def test_igest_down_while_jumpseller_answers_is_told_once_it_has_lasted(
+    tmp_path, no_idle, monkeypatch
+):
+    """iGEST answers 502 to everything; Jumpseller answers the order reads. Each batch counted
+    as answered (Jumpseller did), so the outage was never counted: /healthz said "ok" for as
+    long as iGEST was down and serve never said so. A batch whose every order met iGEST's
+    silence is no answer: told once it has lasted, degraded, and over when iGEST answers."""
+    from igest_sync.serve.server import health
+    from tests.support.clock import FakeClock
+
+    monkeypatch.setattr(worker_module, "FAILED_RETRY", 0.0)
+    clock = FakeClock()
+    js = FakeJumpseller(orders=[paid_order(199 + n, paid_at=PAID) for n in range(13)])
+    ig = FakeIgest()
+    alerts = AlertsConfig(unreachable_minutes=1)
+    worker, seen = virtual_worker(tmp_path, js, ig, clock, alerts=alerts)
+    try:
+        # A store already invoicing (`invoice` ran: a checkpoint), then iGEST goes down.
+        worker.ledger.meta.advance_checkpoint(198)
+        worker.record(ORDER, 199, "order_paid", None, clock.wall())
+        steps_until(worker, clock, lambda: len(ig.finals()) == 1)
+        for method in ("find_documents", "create_document"):
+            ig.faults.add(method, "5xx", times=None)
+        for n in range(12):  # a delivery every 25 s: 5 minutes
+            worker.record(ORDER, 200 + n, "order_paid", None, clock.wall())
+            for _ in range(5):
+                worker.step(clock.wall())
+                clock.advance(seconds=5)
+            if n == 1:  # 50 s: still serve's own business
+                assert health([worker])()["status"] == "ok"
+        outages = [p for p in seen["problems"] if "unreachable for" in str(p)]
+        assert len(outages) == 1, seen["problems"]  # told once
+        assert "iGEST has been unreachable for" in str(outages[0])
+        answer = health([worker])()
+        assert answer["status"] == "degraded", answer
+        assert "iGEST has not answered since" in str(answer["reason"])
+        ig.faults.clear()  # the hints still waiting are worked: the outage is over
+        steps_until(worker, clock, lambda: worker.inbox.hints_count() == 0, every=5)
+        assert health([worker])()["status"] == "ok" and len(ig.finals()) > 1
+    finally:
+        worker.close()
+
+
 def test_a_lock_held_as_serve_starts_keeps_no_delivery_out(tmp_path, no_idle):
     """serve waited for a run's lock before it listened: a person's `credit` at its question
     as serve (re)started refused every delivery meanwhile (a count towards Jumpseller pausing

@@ -39,7 +39,7 @@ from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.hints import work_hints
 from igest_sync.runs.invoicing.invoice import InvoiceRun, RunStopped
-from igest_sync.runs.invoicing.report import InvoiceReport
+from igest_sync.runs.invoicing.report import InvoiceReport, unanswered
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
 from igest_sync.serve import watch
 from igest_sync.state.database import Clock, Database, system_clock
@@ -575,4 +575,7 @@ class StoreWorker:
         self.on_report(self.setup.name, report)
         # The orders it recorded are in the ledger now: were they announced?
         self.keeper.check(self.ledger, self.clock())
-        return Done(report.alert_notices)
+        # Its failures kept quiet (passing by themselves) included: iGEST silent for every
+        # order it met is an outage, whatever Jumpseller's listing answered.
+        igest = unanswered(report.outcomes + report.quiet)
+        return Done(report.alert_notices, answered=igest is None, unanswered=igest)

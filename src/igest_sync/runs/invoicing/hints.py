@@ -40,7 +40,7 @@ from igest_sync.runs.credits.cancellations import note_paid_again, paid_again_no
 from igest_sync.runs.invoicing.discover import record_order
 from igest_sync.runs.invoicing.due import not_invoiced, waits_for_a_person
 from igest_sync.runs.invoicing.invoice import RunStopped
-from igest_sync.runs.invoicing.report import InvoiceReport
+from igest_sync.runs.invoicing.report import InvoiceReport, unanswered
 from igest_sync.runs.parallel import in_parallel
 from igest_sync.runs.report import counted
 from igest_sync.runs.wiring import DocumentSteps
@@ -164,6 +164,9 @@ def work_hints(run: WebhookRun, hints: list[Hint], *, now: datetime) -> HintsOut
         outcome.stopped = True
     if silent and not outcome.answered:
         outcome.unanswered = silent[-1]
+    elif (igest := unanswered(report.outcomes)) is not None:
+        # Jumpseller answered the reads, iGEST none of the orders: still an outage.
+        outcome.answered, outcome.unanswered = False, igest
     run.steps.followup.finish(report.notices)
     # Told once the batch is done, in this one thread (its workers only note them).
     report.notices += paid_again_notices(context.ledger)

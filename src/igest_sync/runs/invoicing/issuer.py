@@ -311,7 +311,12 @@ class Issuer:
             raise  # refused credentials: stop the run, every order would fail the same way
         except ApiError as exc:
             return self.failed(
-                order_id, kind, f"could not look up {ref} in iGEST: {exc}", exc.transient, seq=seq
+                order_id,
+                kind,
+                f"could not look up {ref} in iGEST: {exc}",
+                exc.transient,
+                seq=seq,
+                unanswered=exc,
             )
         try:
             draft = build()
@@ -358,7 +363,12 @@ class Issuer:
                 what = "iGEST refused the document"
             # with_fields: the merchant reads which field iGEST refused, not only "not valid".
             return self.failed(
-                order_id, kind, f"{what}: {exc.with_fields()}", exc.transient, seq=seq
+                order_id,
+                kind,
+                f"{what}: {exc.with_fields()}",
+                exc.transient,
+                seq=seq,
+                unanswered=exc,
             )
         email = self.settings.email_customer and kind == Kind.INVOICE
         self._step("record")
@@ -529,8 +539,10 @@ class Issuer:
         *,
         hint: str | None = None,
         seq: int = 1,
+        unanswered: ApiError | None = None,
     ) -> DocumentOutcome:
-        """Record the work as failed (``transient``: the next run retries by itself)."""
+        """Record the work as failed (``transient``: the next run retries by itself).
+        ``unanswered``: the service's error, kept on the outcome when it passes by itself."""
         text = reason if not hint else f"{reason} ({hint})"
         if transient:
             text += "; the next run tries again by itself"
@@ -540,7 +552,14 @@ class Issuer:
         # one that waits for a person is an error.
         level = logging.WARNING if transient else logging.ERROR
         log.log(level, "Order %s not %s: %s", order_id, what, text)
-        return DocumentOutcome(str(order_id), Action.FAILED, text, kind=kind, transient=transient)
+        return DocumentOutcome(
+            str(order_id),
+            Action.FAILED,
+            text,
+            kind=kind,
+            transient=transient,
+            unanswered=unanswered if unanswered is not None and unanswered.transient else None,
+        )
 
     def _hold(
         self,

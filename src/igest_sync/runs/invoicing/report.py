@@ -9,6 +9,7 @@ from igest_sync.models import Action, DocumentDraft, DocumentFacts, DocumentOutc
 from igest_sync.runs.report import counted
 
 if TYPE_CHECKING:
+    from igest_sync.errors import ApiError
     from igest_sync.state.ledger import Ledger, WorkRecord
 
 
@@ -162,3 +163,14 @@ def finished_document(ledger: Ledger, order_id: int, kind: Kind, work: WorkRecor
     doc = next((d for d in docs if d.document_id == work.document_id), None)
     doc = doc or (docs[0] if docs else None)
     return DocumentFacts(doc.number if doc else work.document_id, doc.gross_total if doc else None)
+
+
+def unanswered(outcomes: list[DocumentOutcome]) -> ApiError | None:
+    """What iGEST said instead of answering, when orders met it and none got a document: a
+    batch or a sweep that heard nothing of iGEST (serve counts an outage by it; Jumpseller
+    answering the order reads does not end one)."""
+    got = (Action.ISSUED, Action.ADOPTED, Action.DRAFTED)
+    if any(o.action in got for o in outcomes):
+        return None
+    silent = [o.unanswered for o in outcomes if o.unanswered is not None]
+    return silent[-1] if silent else None
