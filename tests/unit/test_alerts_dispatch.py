@@ -321,6 +321,19 @@ def test_orders_failing_by_themselves_wait_for_unreachable_minutes(tmp_path, led
     assert posted_orders(chat) == [6001]
 
 
+def test_a_passing_failure_whose_words_change_between_attempts_is_alerted_once(
+    tmp_path, ledger, chat
+):
+    """During an outage one order's reason changes from attempt to attempt (the draft POST's
+    502, then the look-up's): keyed by the text, it was alerted twice seconds apart."""
+    config = make_config(tmp_path, None, chat, unreachable_minutes=0)
+    fail_order(ledger, 6004, "could not reach iGEST: POST /documents 502", transient=True)
+    assert dispatch(ledger, config, now=NOW).sent == {"webhook": 1}
+    fail_order(ledger, 6004, "could not look up jumpseller:s:6004 in iGEST: 502", transient=True)
+    assert dispatch(ledger, config, now=NOW + timedelta(seconds=3)).sent == {}
+    assert posted_orders(chat) == [6004]
+
+
 def test_the_alert_of_a_failure_that_passes_by_itself_says_to_wait_as_the_footer_does(
     tmp_path, ledger, chat
 ):
