@@ -457,3 +457,21 @@ def test_a_reminder_falling_due_while_a_channel_is_down_is_not_sent_twice(
     [mail] = smtp.messages()
     assert mail.part("plain").count("* Order 1201:") == 1
     assert posted_orders(chat) == [1201, 1201]
+
+
+def test_a_server_without_a_login_is_named_so_not_as_a_missing_starttls(tmp_path):
+    """smtp_user and smtp_password set for a relay that offers no AUTH: smtplib's login raises
+    the class starttls raises, and the message blamed STARTTLS with smtp_security = "none"."""
+    from igest_sync.alerts.email import probe_email
+    from igest_sync.errors import AlertError
+
+    smtp = SmtpSink().start()  # offers no AUTH
+    try:
+        config = make_config(tmp_path, smtp, None, smtp_user='"u@loja.pt"', smtp_password='"p"')
+        with pytest.raises(AlertError) as refused:
+            probe_email(config.alerts, timeout=5)
+    finally:
+        smtp.stop()
+    text = f"{refused.value} {refused.value.hint}"
+    assert "does not offer a login (SMTP AUTH)" in text and "STARTTLS" not in text
+    assert "remove [alerts] smtp_user and smtp_password" in text and '"p"' not in text

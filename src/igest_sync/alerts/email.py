@@ -91,6 +91,15 @@ def _error(config: AlertsConfig, exc: Exception) -> AlertError:
         )
     if isinstance(exc, smtplib.SMTPSenderRefused):
         return AlertError(CHANNEL, f"{where} refused the sender", hint="Check [alerts] email_from.")
+    if isinstance(exc, smtplib.SMTPNotSupportedError) and "AUTH" in str(exc):
+        # Raised by login(), not by starttls(): the same class for both.
+        return AlertError(
+            CHANNEL,
+            f"{where} does not offer a login (SMTP AUTH)",
+            hint="A relay that takes mail without a login: remove [alerts] smtp_user and "
+            "smtp_password. Otherwise use its port that offers the login (smtp_security = "
+            '"starttls": 587, "tls": 465).',
+        )
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return AlertError(
             CHANNEL,
