@@ -661,21 +661,40 @@ def test_remaining_zero_header_makes_the_next_call_wait(js, httpx_mock, clock):
     assert clock.now - start >= 1.0
 
 
-def test_a_ban_stops_at_once_and_blocks_later_calls(js, httpx_mock, clock):
-    reset = "2026-05-23T16:13:47+00:00"
+def test_a_ban_stops_at_once_blocks_later_calls_and_ends_at_its_reset(httpx_mock, clock):
+    """The ban is temporary (info.description: "a temporary ban ... when will your ban be
+    reseted"): a client kept for days (serve's) refused every call for good after one."""
+    from datetime import timedelta
+
+    from igest_sync.adapters.jumpseller.client import JumpsellerClient
+
+    reset = (clock.wall() + timedelta(minutes=10)).isoformat()
     httpx_mock.add_response(
         status_code=429, headers={"Jumpseller-BannedByRateLimit-Reset": reset, "Retry-After": "1"}
     )
-    with pytest.raises(RateLimited) as caught:
-        js.order(1)
-    assert reset in str(caught.value) and reset in caught.value.hint
-    # invoice.concurrency does not govern it (every run is paced to the limits): the hint
-    # names what does, the same API token spent elsewhere.
-    assert "concurrency" not in caught.value.hint and "same API token" in caught.value.hint
-    assert clock.sleeps == []
-    with pytest.raises(RateLimited):
-        js.store_info()  # refused locally: no request
-    assert len(httpx_mock.get_requests()) == 1
+    httpx_mock.add_response(json={"name": "s"})
+    with JumpsellerClient(
+        JS_BASE,
+        JS_LOGIN,
+        JS_TOKEN,
+        clock=clock,
+        sleep=clock.sleep,
+        wall_clock=lambda: clock.wall().timestamp(),
+    ) as js:
+        with pytest.raises(RateLimited) as caught:
+            js.order(1)
+        assert reset in str(caught.value) and reset in caught.value.hint
+        # invoice.concurrency does not govern it (every run is paced to the limits): the hint
+        # names what does, the same API token spent elsewhere.
+        assert "concurrency" not in caught.value.hint and "same API token" in caught.value.hint
+        assert clock.sleeps == []
+        clock.advance(minutes=9)
+        with pytest.raises(RateLimited):
+            js.store_info()  # refused locally: no request
+        assert len(httpx_mock.get_requests()) == 1
+        clock.advance(minutes=1)  # the reset time: asked again
+        assert js.store_info() == {"name": "s"}
+    assert len(httpx_mock.get_requests()) == 2
 
 
 def test_locations_are_read_unwrapped_and_a_doubtful_one_counts_as_holding_stock(js, httpx_mock):

@@ -15,7 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ DEFAULT_PAGE_SIZE = 50  # what a page holds when the server does not apply ``lim
 LOCATION_BATCH = 50  # maxItems of product_ids / variant_ids in /products_locations
 APP_CODE = "igest-sync"
 BAN_HEADER = "Jumpseller-BannedByRateLimit-Reset"
+BAN_UNREAD = 300.0  # seconds, for a reset time that cannot be read
 # (header, window in seconds): what the server says is left in each of its windows.
 REMAINING_HEADERS = (
     ("Jumpseller-PerSecondRateLimit-Remaining", 1.0),
@@ -74,7 +75,10 @@ class JumpsellerClient(ServiceClient):
         credentials_where: str | None = None,
     ) -> None:
         self._ban_lock = threading.Lock()
-        self._banned_until: str | None = None
+        # Jumpseller's reset time as it wrote it, and as a wall-clock moment: the ban is
+        # temporary, and serve keeps one client for days.
+        self._banned_until: tuple[str, float] | None = None
+        self._wall_clock = wall_clock
         self._http = HttpService(
             service=SERVICE,
             base_url=base_url,
@@ -106,9 +110,11 @@ class JumpsellerClient(ServiceClient):
         json_body: object = None,
     ) -> Any:
         with self._ban_lock:
-            banned_until = self._banned_until
-        if banned_until is not None:
-            raise self._ban_error(f"{method} {path}", banned_until)
+            ban = self._banned_until
+            if ban is not None and self._wall_clock() >= ban[1]:
+                self._banned_until = ban = None  # over: ask again
+        if ban is not None:
+            raise self._ban_error(f"{method} {path}", ban[0])
         return self._http.request(method, path, params=params, json_body=json_body)
 
     def _read_rate_headers(self, response: httpx.Response) -> None:
@@ -124,10 +130,21 @@ class JumpsellerClient(ServiceClient):
         if reset:
             # A ban only gets longer if we keep knocking: stop this and every later request.
             with self._ban_lock:
-                self._banned_until = reset.strip()
+                self._banned_until = (reset.strip(), self._ban_ends(reset.strip()))
             raise self._ban_error(
                 f"{response.request.method} {response.request.url.path}", reset.strip()
             )
+
+    def _ban_ends(self, reset: str) -> float:
+        """The ban's end on the wall clock: Jumpseller's UTC time, or, unreadable, in
+        ``BAN_UNREAD`` seconds (asked again then: a ban lasts while we knock)."""
+        try:
+            moment = datetime.fromisoformat(reset)  # "Z" too, since Python 3.11
+        except ValueError:
+            return self._wall_clock() + BAN_UNREAD
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
 
     @staticmethod
     def _ban_error(what: str, reset: str) -> RateLimited:
