@@ -33,7 +33,7 @@ from igest_sync.models import (
     TaxRate,
     VatSummary,
 )
-from tests.support.adapter_data import IG_BASE, IG_CODE, IG_KEY
+from tests.support.adapter_data import IG_BASE, IG_CODE, IG_KEY, max_in_any_window
 
 AUTH = {"X-Integration-Key": IG_KEY, "X-Security-Code": IG_CODE}
 
@@ -578,18 +578,37 @@ def test_set_stock_puts_the_absolute_quantity(ig, httpx_mock):
     ig.set_stock("A/B 1", "ARM1", Decimal("12"))
 
 
-def test_an_advertised_per_second_limit_is_followed(ig, httpx_mock, clock):
-    # iGEST's contract has no such header (10/s is assumed); a server that sends one is paced
-    # to it, so 30 calls after the start-up pause need no further wait at 100/s.
+ENTITY = {"nif": "509999995", "name": "E", "currency": "EUR", "stock_by_warehouse": True}
+
+
+def test_the_sandboxs_own_per_second_limit_is_followed(ig, httpx_mock, clock):
+    # iGEST's contract has no such header (10/s is assumed); our sandbox says its own, so 30
+    # calls after the start-up pause need no further wait at 100/s.
     httpx_mock.add_response(
         method="GET",
-        headers={"X-RateLimit-Limit": "100"},
-        json={"nif": "509999995", "name": "E", "currency": "EUR", "stock_by_warehouse": True},
+        headers={"X-Igest-Sandbox-Per-Second": "100"},
+        json=ENTITY,
         is_reusable=True,
     )
     for _ in range(30):
         ig.entity()
     assert len(clock.sleeps) <= 1  # only the start-up pause
+
+
+@pytest.mark.parametrize(("limit", "most"), [("600", 10), ("5", 5)])
+def test_a_generic_rate_limit_header_only_ever_slows_the_client(ig, httpx_mock, clock, limit, most):
+    """X-RateLimit-Limit says no window (600 an hour, a minute?): followed as per second it
+    had the client send 600 a second, into 429s. It is followed only below the 10/s."""
+    sent: list[float] = []
+
+    def respond(request):
+        sent.append(clock.now)
+        return httpx.Response(200, headers={"X-RateLimit-Limit": limit}, json=ENTITY)
+
+    httpx_mock.add_callback(respond, is_reusable=True)
+    for _ in range(30):
+        ig.entity()
+    assert max_in_any_window(sent, 1.0) <= most
 
 
 def test_a_refusal_names_the_field_for_the_failure_reason(ig, httpx_mock):
