@@ -567,6 +567,17 @@ def test_stock_with_and_without_warehouse(ig, httpx_mock):
     assert level.quantity == Decimal("6.5") and type(level.quantity) is Decimal
 
 
+def test_stock_answered_as_a_bare_list_is_read_as_the_whole_answer(ig, httpx_mock):
+    # The contract writes GET /stock's answer as "[{reference, quantity}]": sync-stock
+    # failed every run on "expected an object, got list".
+    httpx_mock.add_response(
+        url=f"{IG_BASE}/stock?warehouse=ARM1&page=1&per_page=100",
+        json=[{"reference": "SKU-1", "quantity": "4"}, {"reference": "SKU-2", "quantity": "0"}],
+    )
+    assert [s.reference for s in ig.stock("ARM1")] == ["SKU-1", "SKU-2"]
+    assert len(httpx_mock.get_requests()) == 1  # no second page asked
+
+
 def test_set_stock_puts_the_absolute_quantity(ig, httpx_mock):
     httpx_mock.add_response(
         method="PUT",
@@ -695,3 +706,10 @@ def test_a_documents_vat_breakdown_keeps_an_oss_country_and_refuses_a_bad_entry(
     httpx_mock.add_response(method="GET", json=document_json(vat_breakdown=["23%"]))
     with pytest.raises(BadResponse, match="vat_breakdown"):
         ig.get_document("doc-1")
+
+
+def test_a_document_listing_answered_as_a_bare_list_stays_an_error(ig, httpx_mock):
+    # Only GET /stock may answer a bare list: a look-up read as "[]" would issue again.
+    httpx_mock.add_response(json=[])
+    with pytest.raises(BadResponse):
+        list(ig.find_documents(external_reference="jumpseller:s:1"))

@@ -153,12 +153,27 @@ class IgestClient(ServiceClient):
             raise BadResponse(f"{SERVICE} GET {path}: expected a list", service=SERVICE)
         return [item for item in body if isinstance(item, dict)]
 
-    def _paged(self, path: str, params: Mapping[str, object] | None = None) -> Iterator[dict]:
+    def _paged(
+        self, path: str, params: Mapping[str, object] | None = None, *, bare: bool = False
+    ) -> Iterator[dict]:
+        """Every item of a paged list. ``bare``: a bare list is the whole answer too (only
+        where the contract writes one: never for the documents, whose look-ups decide whether
+        to issue, and where an answer of another shape must stay an error)."""
         page = 1
         while True:
-            body = self._object(
+            body = self._request(
                 "GET", path, params={**(params or {}), "page": page, "per_page": PER_PAGE}
             )
+            if bare and isinstance(body, list):
+                # A bare list, as the contract writes some answers (`GET /stock`: "[{reference,
+                # quantity}]"): the whole answer, one page with no envelope to page on.
+                yield from (item for item in body if isinstance(item, dict))
+                return
+            if not isinstance(body, dict):
+                raise BadResponse(
+                    f"{SERVICE} GET {path}: expected an object, got {type(body).__name__}",
+                    service=SERVICE,
+                )
             data = body.get("data")
             if not isinstance(data, list):
                 raise BadResponse(
@@ -261,7 +276,7 @@ class IgestClient(ServiceClient):
                 reference=str(s.get("reference") or ""),
                 quantity=_decimal(s.get("quantity"), "GET /stock quantity"),
             )
-            for s in self._paged("/stock", params)
+            for s in self._paged("/stock", params, bare=True)
         )
 
     def set_stock(self, reference: str, warehouse: str | None, quantity: Decimal) -> None:
