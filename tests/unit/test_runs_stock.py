@@ -357,6 +357,23 @@ def test_with_the_location_configured_the_same_store_syncs_that_location() -> No
     assert report.failed == 0 and jumpseller.writes == [("location", "A", 4)]
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_igests_total_is_not_written_into_one_of_several_locations(dry_run) -> None:
+    """No warehouse named while iGEST keeps stock per warehouse: ARM1 + ARM2 (36) went into
+    location LOC while the other shop kept its own 6, and the store showed 42 to sell."""
+    jumpseller = shop([item("A", 1, 9)], location={(1, None): 3}, locations=TWO_SHOPS)
+    igest = warehouses({"ARM1": {"A": "30"}, "ARM2": {"A": "6"}})
+    settings = replace(TO_JS, jumpseller_location_id=LOC)
+    with pytest.raises(ConfigError) as err:
+        sync_stock(jumpseller, igest, settings, force=True, dry_run=dry_run)
+    assert "would go into Jumpseller location" in err.value.message
+    assert "1 Armazém Lisboa" in err.value.message and "[stock] warehouse" in err.value.hint
+    assert jumpseller.writes == []
+    named = replace(settings, warehouse="ARM2")  # the Porto shop's warehouse
+    sync_stock(jumpseller, igest, named, force=False, dry_run=False)
+    assert jumpseller.writes == [("location", "A", 6)]
+
+
 def test_one_stock_location_and_a_pickup_point_need_no_choice() -> None:
     jumpseller = shop([item("A", 1, 3)], locations=[TWO_SHOPS[0], TWO_SHOPS[2]])
     igest = warehouses({"ARM1": {"A": "4"}})

@@ -63,13 +63,14 @@ def sync_stock(
         )
     check_stock_settings(settings)
     to_jumpseller = settings.direction == "igest_to_jumpseller"
-    ambiguous = (
-        locations_to_choose_from(jumpseller.locations(), settings)
-        if to_jumpseller and settings.jumpseller_location_id is None
-        else []
-    )
-    if ambiguous:
-        raise several_locations_error(ambiguous)
+    if to_jumpseller and settings.jumpseller_location_id is None:
+        ambiguous = locations_to_choose_from(jumpseller.locations(), settings)
+        if ambiguous:
+            raise several_locations_error(ambiguous)
+    elif to_jumpseller and settings.warehouse is None and igest.entity().stock_by_warehouse:
+        refused = total_into_one_location(jumpseller.locations(), settings, by_warehouse=True)
+        if refused is not None:
+            raise refused
     if not to_jumpseller and settings.warehouse is None and igest.entity().stock_by_warehouse:
         # The sum over warehouses cannot be written back: setting the default warehouse to the
         # store's total would leave the sum above it, and every run would write again.
@@ -154,6 +155,34 @@ def locations_to_choose_from(
         return []
     holding = [location for location in locations if location.holds_stock]
     return holding if len(holding) > 1 else []
+
+
+def total_into_one_location(
+    locations: Iterable[StoreLocation], settings: StockConfig, *, by_warehouse: bool
+) -> ConfigError | None:
+    """iGEST's total over its warehouses written into one Jumpseller location while others
+    hold stock of their own: the shop would show both (42 units where iGEST holds 36) and
+    oversell. A warehouse must be named, as the other direction requires."""
+    if (
+        settings.direction != "igest_to_jumpseller"
+        or settings.jumpseller_location_id is None
+        or settings.warehouse is not None
+        or not by_warehouse
+    ):
+        return None
+    others = [
+        loc for loc in locations if loc.holds_stock and loc.id != settings.jumpseller_location_id
+    ]
+    if not others:
+        return None  # the one location that holds stock: iGEST's total is the shop's
+    names = ", ".join(f"{loc.id} {loc.name}" for loc in others)
+    return ConfigError(
+        "stock.warehouse is not set, but iGEST keeps stock per warehouse: the total of all "
+        f"its warehouses would go into Jumpseller location {settings.jumpseller_location_id} "
+        f"alone, while location(s) {names} keep their own stock; nothing was written",
+        hint="Set [stock] warehouse to the iGEST warehouse whose stock location "
+        f"{settings.jumpseller_location_id} sells",
+    )
 
 
 def several_locations_error(locations: list[StoreLocation]) -> ConfigError:

@@ -156,7 +156,7 @@ def run_checks(
         except _Failed as failed:
             results.append(failed.result)
     if entity is not None:
-        results.extend(_check_stock_mode(config, entity))
+        results.extend(_check_stock_mode(config, entity, jumpseller))
     today = lisbon_date(now or datetime.now(UTC))
     if (
         vies is not None
@@ -445,10 +445,25 @@ def _check_vat_rates(config: Config, igest: IgestApi) -> list[CheckResult]:
     return [CheckResult(name, True, rates)]
 
 
-def _check_stock_mode(config: Config, entity: Entity) -> list[CheckResult]:
+def _check_stock_mode(
+    config: Config, entity: Entity, jumpseller: JumpsellerApi
+) -> list[CheckResult]:
+    name = "Stock by warehouse"
+    if config.stock.enabled and not config.stock.warehouse and entity.stock_by_warehouse:
+        # The run's refusal: iGEST's total would go into one of several Jumpseller locations.
+        from igest_sync.runs.catalogue.stock import total_into_one_location
+
+        settings = config.stock
+        if settings.direction == "igest_to_jumpseller" and settings.jumpseller_location_id:
+            try:
+                locations = _call(name, jumpseller.locations, JUMPSELLER_AUTH_HINT)
+            except _Failed as failed:
+                return [failed.result]
+            refused = total_into_one_location(locations, settings, by_warehouse=True)
+            if refused is not None:
+                return [CheckResult(name, False, refused.message, refused.hint)]
     if not (config.stock.enabled and config.stock.warehouse):
         return []
-    name = "Stock by warehouse"
     if entity.stock_by_warehouse:
         return [
             CheckResult(
