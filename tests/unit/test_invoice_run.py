@@ -507,3 +507,25 @@ def test_a_backfill_from_a_later_day_skips_no_order_paid_since_the_start_date(le
     assert sorted(d.external_reference for d in ig.finals()) == [
         f"jumpseller:loja:{n}" for n in (1, 2, 3)
     ]
+
+
+def test_a_document_found_under_the_orders_reference_with_another_total_is_said(ledger):
+    """A final document made by hand under the order's reference, for 28.60 where the order
+    says 32.50: adopted (never a second invoice) with a WARNING line, and nothing told until
+    `reconcile`'s wrong_total. The run says it at once, with both figures."""
+    from igest_sync.references import external_reference
+
+    cfg = config()
+    js = FakeJumpseller(orders=[paid_order(16, "32.50"), paid_order(17, "12.30")])
+    ig = FakeIgest()
+    ig.hold(external_reference(cfg.jumpseller.store, 16), "final", "28.60", day=START.date())
+    ig.hold(external_reference(cfg.jumpseller.store, 17), "final", "12.30", day=START.date())
+    report = InvoiceRun.build(cfg, ledger, js, ig, now=START).run()
+    assert {o.key: o.action for o in report.outcomes} == {
+        "16": Action.ADOPTED,
+        "17": Action.ADOPTED,
+    }
+    [told] = [n for n in report.notices if n.startswith("Order 16:")]
+    assert "carries 28.60 EUR, but the order says 32.50 EUR" in told
+    assert "igest-sync credit 16 --all" in told
+    assert not [n for n in report.notices if n.startswith("Order 17:")]  # its total agrees

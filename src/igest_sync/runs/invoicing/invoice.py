@@ -22,7 +22,7 @@ from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, IgestSyncError, NotFound, OrderRejected
 from igest_sync.fiscal.customer import CustomerOverride, OverrideRefused, check_override
 from igest_sync.fiscal.intra_eu import vat_number_to_check
-from igest_sync.fiscal.mapping import build_document
+from igest_sync.fiscal.mapping import build_document, expected_gross
 from igest_sync.models import (
     IN_FLIGHT,
     Action,
@@ -107,6 +107,26 @@ class RunInterrupted(KeyboardInterrupt):
             f"this run{found}; {self.left} order{'' if self.left == 1 else 's'} not issued yet. "
             "The next `igest-sync invoice` finishes them; nothing is issued twice."
         )
+
+
+def _adopted_total(order: Order, outcome: DocumentOutcome) -> list[str]:
+    """A final document found under the order's reference is its invoice (never a second one),
+    but one made by hand, or by another igest-sync, may not carry what the customer paid: said
+    at once, not left to `reconcile`'s next wrong_total."""
+    found, due = outcome.gross_total, expected_gross(order)
+    if found is None or found == due or order.status != OrderStatus.PAID:
+        return []
+    number = outcome.number or "its document"
+    log.error(
+        "Order %s: adopted %s carries %s EUR; the order says %s EUR", order.id, number, found, due
+    )
+    told = (
+        f"Order {order.id}: {number}, found final in iGEST under its reference and recorded as "
+        f"its invoice, carries {found:.2f} EUR, but the order says {due:.2f} EUR. Credit it "
+        f"(igest-sync credit {order.id} --all --reason TEXT) and invoice the sale by hand "
+        "for the right total; nothing else is issued for this order."
+    )
+    return [told]
 
 
 class InvoiceRun:
@@ -461,6 +481,8 @@ class InvoiceRun:
             # Attach it now, in this worker (its own failures become notices; the invoice
             # itself is done either way).
             self.followup.link_order(order.id, notices)
+        if outcome.action == Action.ADOPTED:
+            notices += _adopted_total(order, outcome)
         notices += self.issuer.catch_up.take_notices()  # what its look-up met (another issuer)
         return outcome
 
