@@ -83,6 +83,9 @@ class Action(StrEnum):
     # wait for another look (the order or its customer changed since).
     WOULD_FINALIZE = "would finalize"
     WOULD_DRAFT = "would draft"
+    # A dry run over the credit pass: an invoiced order since cancelled, whose invoice the real
+    # run credits (what is left of it).
+    WOULD_CREDIT = "would credit"
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"

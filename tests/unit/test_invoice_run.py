@@ -529,3 +529,32 @@ def test_a_document_found_under_the_orders_reference_with_another_total_is_said(
     assert "carries 28.60 EUR, but the order says 32.50 EUR" in told
     assert "igest-sync credit 16 --all" in told
     assert not [n for n in report.notices if n.startswith("Order 17:")]  # its total agrees
+
+
+def test_a_dry_run_shows_the_credit_notes_the_real_run_would_issue_for_cancellations(ledger):
+    """`invoice --dry-run` said "would issue 0" and the real run then credited the cancelled
+    order: the credit pass was not previewed."""
+    from igest_sync.models import DocumentStatus
+
+    cfg = config()
+    js = FakeJumpseller(orders=[paid_order(21, "32.50"), paid_order(22, "12.30")])
+    ig = FakeIgest()
+    InvoiceRun.build(cfg, ledger, js, ig, now=START).run()
+    js.add(paid_order(21, "32.50", status="canceled"))
+
+    def notes() -> int:
+        return sum(1 for d in ig.documents.values() if d.type == "NC")
+
+    later = START + timedelta(hours=1)
+    preview = InvoiceRun.build(cfg, ledger, js, ig, now=later).run(dry_run=True)
+    assert [(o.key, o.action) for o in preview.outcomes] == [("21", Action.WOULD_CREDIT)]
+    assert "would credit 1 cancelled order" in preview.summary()
+    assert preview.to_json()["would_credit"] == 1
+    assert notes() == 0 and ledger.work(21, Kind.CREDIT) is None  # nothing written
+    real = InvoiceRun.build(cfg, ledger, js, ig, now=later).run()
+    assert [(o.key, o.action, o.kind) for o in real.outcomes] == [
+        ("21", Action.ISSUED, Kind.CREDIT)
+    ]
+    assert notes() == 1 and all(d.status == DocumentStatus.FINAL for d in ig.documents.values())
+    again = InvoiceRun.build(cfg, ledger, js, ig, now=later).run(dry_run=True)
+    assert again.outcomes == []  # credited: nothing more to preview

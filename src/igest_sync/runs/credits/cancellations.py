@@ -58,6 +58,7 @@ from igest_sync.errors import ApiError, NotFound
 from igest_sync.models import (
     DOCUMENT_EXISTS,
     IN_FLIGHT,
+    Action,
     DocumentOutcome,
     Kind,
     Order,
@@ -201,6 +202,42 @@ class CancelledOrders:
         for order_id in sorted(invoiced):
             self._one(order_id, invoiced[order_id], report.outcomes, report.notices)
         report.notices += paid_again_notices(self.ledger)
+
+    def preview(self, outcomes: list[DocumentOutcome]) -> None:
+        """A dry run's view of the pass, writing nothing: each invoiced order (its invoice not
+        credited in full) that the ledger holds as cancelled, or that Jumpseller lists as
+        cancelled among the orders created within the lookback, and that the pass would credit
+        by itself. One listing of the lookback's cancelled orders, only when something is
+        invoiced; what the real run credits is what iGEST then shows left of the invoice."""
+        if not self.settings.credit_cancelled:
+            return
+        invoiced = self.ledger.invoiced_without_credit()
+        if not invoiced:
+            return
+        cancelled = set(self.ledger.invoiced_without_credit(cancelled=True))
+        self.requests += 1
+        cancelled |= {
+            o.id
+            for o in self.jumpseller.orders_created_between(
+                self.window_start, self.today + timedelta(days=1), status=OrderStatus.CANCELED
+            )
+        }
+        for order_id in sorted(cancelled & invoiced.keys()):
+            created = self._created(order_id)
+            work = self.ledger.unfinished_credit(order_id)
+            if refused_before(work) or (
+                work is None and (created is None or created < self.window_start)
+            ):
+                continue  # a person's (the real run points it out)
+            invoice = invoiced[order_id]
+            outcomes.append(
+                DocumentOutcome(
+                    str(order_id),
+                    Action.WOULD_CREDIT,
+                    f"cancelled: would credit what is left of {invoice.number} (a credit note)",
+                    kind=Kind.CREDIT,
+                )
+            )
 
     def credit_cancelled_order(
         self, order_id: int, outcomes: list[DocumentOutcome], notices: list[str]

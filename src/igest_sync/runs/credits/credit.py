@@ -123,6 +123,10 @@ class Credits:
         """``invoice``'s pass: orders cancelled after their invoice (credits/cancellations.py)."""
         self._cancelled_orders().credit_cancelled(report)
 
+    def preview_cancelled(self, report: InvoiceReport) -> None:
+        """``invoice --dry-run``: what that pass would credit, writing nothing."""
+        self._cancelled_orders().preview(report.outcomes)
+
     def credit_cancelled_order(
         self, order_id: int, outcomes: list[DocumentOutcome], notices: list[str]
     ) -> None:

@@ -216,6 +216,8 @@ class InvoiceRun:
             # Then, as the real run's sweep: the drafts waiting for approval that it finalizes
             # without a person (review turned off, the automatic hour) or deletes.
             self._dry_run_waiting(report, art53)
+            # And its credit pass: the invoiced orders since cancelled.
+            self.credits.preview_cancelled(report)
             return report
         report.outcomes.extend(plan.skipped)
         if plan.fresh and plan.orders:

@@ -81,6 +81,7 @@ class InvoiceReport:
             skip = self.count(Action.WOULD_SKIP)
             finalize = self.count(Action.WOULD_FINALIZE)
             redraft = self.count(Action.WOULD_DRAFT)
+            credit = self.count(Action.WOULD_CREDIT)
             return (
                 (
                     f"Dry run: would draft {len(self.drafts)} for approval (review mode)"
@@ -95,6 +96,7 @@ class InvoiceReport:
                 )
                 + (f", would draft {redraft} again for approval" if redraft else "")
                 + (f", would adopt {adopt} already in iGEST" if adopt else "")
+                + (f", would credit {counted(credit, 'cancelled order')}" if credit else "")
                 + f", would fail {self.failed}"
                 + (f", would skip {skip}" if skip else "")
                 + "; nothing was written."
@@ -129,6 +131,7 @@ class InvoiceReport:
             {
                 "would_finalize": self.count(Action.WOULD_FINALIZE),
                 "would_draft_again": self.count(Action.WOULD_DRAFT),
+                "would_credit": self.count(Action.WOULD_CREDIT),
             }
             if self.dry_run
             else {}
