@@ -43,7 +43,7 @@ def test_partial_credits_of_a_cancelled_order_are_uncredited_until_they_add_up()
     first = note(1, 1, "10.00", line("SKU-1", "1", "10.00"), of=fr.number)
     report = compare([order(1, status="canceled")], [fr, first], STORE, NOV)
     assert kinds(report) == [(UNCREDITED, 1)]
-    assert "credit only 10.00 EUR of 50.00 EUR" in report.problems[0].detail
+    assert "is credited only 10.00 EUR of 50.00 EUR (by NC " in report.problems[0].detail
     rest = note(
         1, 2, "40.00", line("SKU-1", "2", "10.00"), line("PORTES", "1", "20.00"), of=fr.number
     )

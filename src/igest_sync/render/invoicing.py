@@ -153,7 +153,8 @@ def failure_advice(report: InvoiceReport) -> list[str]:
         advice.append(
             'Orders that "try again by itself" are retried by every run (and by serve within '
             "seconds): nothing to do for them but a service that answers. They are shown "
-            "because the failure has lasted; `igest-sync check` tells which service does not."
+            "once the failure has lasted [alerts] unreachable_minutes (0: at once); "
+            "`igest-sync check` tells which service does not."
         )
     return advice
 

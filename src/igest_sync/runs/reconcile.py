@@ -424,8 +424,8 @@ def _order_problems(
         numbers = tuple(_number(d) for d in invoices)
         if credits:
             what = (
-                f"its credit notes ({', '.join(_number(c) for c in credits)}) credit only "
-                f"{_eur(credited)} of {_eur(invoiced)}"
+                f"is credited only {_eur(credited)} of {_eur(invoiced)} (by "
+                f"{', '.join(_number(c) for c in credits)})"
             )
         else:
             what = f"has no final credit note ({credit_ref})"
