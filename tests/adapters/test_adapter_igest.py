@@ -313,6 +313,34 @@ def test_finalize_get_delete_email(ig, httpx_mock):
     assert ig.email_document("doc-1", "ana@example.pt") is None
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [{"status_code": 204}, {"json": {"status": "final"}}, {"text": "OK"}, {"json": []}],
+    ids=["nothing", "a-status", "text", "a-list"],
+)
+def test_a_finalize_that_answers_less_than_the_document_is_read_back(ig, httpx_mock, answer):
+    # The contract gives finalize no answer: a 204, a status alone or text failed a document
+    # iGEST had finalized ("expected an object").
+    final = document_json(status="final", number="FR A/7", atcud="X-7")
+    httpx_mock.add_response(method="POST", url=f"{IG_BASE}/documents/doc-1/finalize", **answer)
+    httpx_mock.add_response(method="GET", url=f"{IG_BASE}/documents/doc-1", json=final)
+    assert ig.finalize_document("doc-1").number == "FR A/7"
+
+
+def test_a_finalize_whose_read_back_is_not_final_is_an_error_never_a_success(ig, httpx_mock):
+    httpx_mock.add_response(method="POST", url=f"{IG_BASE}/documents/doc-1/finalize", json=[])
+    httpx_mock.add_response(
+        method="GET", url=f"{IG_BASE}/documents/doc-1", json=document_json(status="draft")
+    )
+    with pytest.raises(BadResponse, match="the document is draft"):
+        ig.finalize_document("doc-1")
+
+
+def test_a_delete_answered_with_text_is_done(ig, httpx_mock):
+    httpx_mock.add_response(method="DELETE", url=f"{IG_BASE}/documents/doc-2", text="Deleted")
+    assert ig.delete_document("doc-2") is None
+
+
 def test_finalizing_twice_is_a_conflict(ig, httpx_mock):
     httpx_mock.add_response(
         method="POST",

@@ -26,6 +26,7 @@ from igest_sync.models import (
     Customer,
     DocumentDraft,
     DocumentLine,
+    DocumentStatus,
     Entity,
     ExemptionReason,
     IgestProduct,
@@ -299,7 +300,39 @@ class IgestClient(ServiceClient):
         )
 
     def finalize_document(self, document_id: str) -> IssuedDocument:
-        return _document(self._object("POST", f"/documents/{_segment(document_id)}/finalize"))
+        """POST /documents/{id}/finalize. The contract does not say what it answers: anything
+        short of the final document with its number (nothing, a status, text, a body cut
+        short) is read back with GET, instead of failing a document that is final; read back
+        not final, it is an error, never a success."""
+        path = f"/documents/{_segment(document_id)}/finalize"
+        unreadable: BadResponse | None = None
+        try:
+            body = self._request("POST", path)
+        except BadResponse as exc:
+            if exc.status is None or not 200 <= exc.status < 300:
+                raise
+            body, unreadable = None, exc
+        if (
+            isinstance(body, dict)
+            and body.get("id") is not None
+            and body.get("status") == DocumentStatus.FINAL
+            and body.get("number")
+            and "gross_total" in body
+        ):
+            return _document(body)
+        document = self.get_document(document_id)
+        if document.status != DocumentStatus.FINAL:
+            got = type(body).__name__ if not isinstance(body, dict) else "a partial document"
+            said = (
+                unreadable.message
+                if unreadable is not None
+                else f"{SERVICE} POST {path}: expected an object (the final document), got {got}"
+            )
+            raise BadResponse(
+                f"{said}; read back, the document is {document.status or 'not final'}",
+                service=SERVICE,
+            )
+        return document
 
     def delete_document(self, document_id: str) -> None:
         self._request("DELETE", f"/documents/{_segment(document_id)}")

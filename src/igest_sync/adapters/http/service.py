@@ -394,6 +394,10 @@ class HttpService:
         status = response.status_code
         body, is_json = self._parse_json(response)
         if 200 <= status < 300:
+            if response.request.method == "DELETE":
+                # Done is all a DELETE says: its body is no one's business ("Hook deleted" as
+                # text, a JSON string, nothing), and refusing it failed a delete that was made.
+                return body
             if body is None and not is_json and response.content.strip():
                 raise BadResponse(
                     f"{where}: the response is not valid JSON (or was cut short)",
