@@ -547,10 +547,11 @@ def item(pid: int, vid: int | None = None, **kw) -> CatalogueItem:
 
 
 def test_set_stock_for_a_product_and_a_variant(js, httpx_mock):
+    # ProductEditFields requires name and price (the spec): sent as read, beside the stock.
     httpx_mock.add_response(
         method="PUT",
         url=f"{JS_BASE}/products/1.json",
-        match_json={"product": {"stock": 7}},
+        match_json={"product": {"stock": 7, "name": "Caneca", "price": 9.99}},
         json=product_json(1),
     )
     httpx_mock.add_response(
@@ -559,7 +560,7 @@ def test_set_stock_for_a_product_and_a_variant(js, httpx_mock):
         match_json={"variant": {"stock": 0}},
         json={"variant": {"id": 9}},
     )
-    js.set_stock(item(1), 7)
+    js.set_stock(item(1, name="Caneca", price=Decimal("9.99")), 7)
     js.set_stock(item(2, 9), 0)
 
 

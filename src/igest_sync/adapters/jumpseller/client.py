@@ -444,11 +444,12 @@ class JumpsellerClient(ServiceClient):
 
     def set_stock(self, item: CatalogueItem, quantity: int) -> None:
         if item.variant_id is None:
-            self._request(
-                "PUT",
-                f"/products/{item.product_id}.json",
-                json_body={"product": {"stock": int(quantity)}},
-            )
+            # ProductEditFields requires name and price: sent as this run read them, so that a
+            # server holding to the spec takes the write and nothing else changes.
+            fields: dict[str, object] = {"stock": int(quantity)}
+            if item.name and not item.price_unread:
+                fields |= {"name": item.name, "price": float(item.price)}
+            self._request("PUT", f"/products/{item.product_id}.json", json_body={"product": fields})
         else:
             self._request(
                 "PUT",
