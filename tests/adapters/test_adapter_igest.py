@@ -192,6 +192,16 @@ def test_create_document_sends_the_contract_body(ig, httpx_mock):
     assert IG_KEY not in str(request.url) and IG_CODE not in str(request.url)
 
 
+def test_no_warehouse_configured_leaves_the_key_out_not_null(ig, httpx_mock):
+    # The contract has no null warehouse; a server that checks its type refused every
+    # document of a config without [invoice] warehouse (init writes none).
+    body = {k: v for k, v in EXPECTED_BODY.items() if k != "warehouse"}
+    httpx_mock.add_response(method="POST", match_json=body, status_code=201, json=document_json())
+    httpx_mock.add_response(method="PUT", match_json={"quantity": "4"})
+    ig.create_document(draft(warehouse=None))
+    ig.set_stock("SKU-1", None, Decimal("4"))
+
+
 def test_final_consumer_omits_the_nif_and_finalize_flag_is_sent(ig, httpx_mock):
     body = {
         **EXPECTED_BODY,

@@ -284,7 +284,8 @@ class IgestClient(ServiceClient):
         self._request(
             "PUT",
             f"/stock/{_segment(reference)}",
-            json_body={"warehouse": warehouse, "quantity": money(quantity)},
+            json_body={"quantity": money(quantity)}
+            | ({"warehouse": warehouse} if warehouse is not None else {}),
         )
 
     # -- documents ------------------------------------------------------------------------------
@@ -396,7 +397,7 @@ def document_body(draft: DocumentDraft, *, finalize: bool) -> dict[str, object]:
     if draft.related_document is not None:
         number, reason = draft.related_document
         related = {"number": number, "reason": reason}
-    return {
+    body: dict[str, object] = {
         "type": draft.type,
         "series": draft.series,
         "date": draft.date.isoformat(),
@@ -406,7 +407,6 @@ def document_body(draft: DocumentDraft, *, finalize: bool) -> dict[str, object]:
         "currency": "EUR",
         "prices_include_vat": draft.prices_include_vat,
         "payment_method": draft.payment_method,
-        "warehouse": draft.warehouse,
         "move_stock": draft.move_stock,
         # One text: iGEST refuses the line breaks between the draft's notes.
         "notes": NOTES_SEPARATOR.join(line for line in draft.notes.split("\n") if line)
@@ -415,6 +415,11 @@ def document_body(draft: DocumentDraft, *, finalize: bool) -> dict[str, object]:
         "related_document": related,
         "finalize": finalize,
     }
+    # No warehouse configured: the key is left out, not sent as null (the contract gives it no
+    # null; a server that checks its type takes a missing optional key): iGEST's own default.
+    if draft.warehouse is not None:
+        body["warehouse"] = draft.warehouse
+    return body
 
 
 def _line_body(line: DocumentLine) -> dict[str, object]:
