@@ -256,3 +256,29 @@ def test_the_price_mode_is_read_from_the_totals_when_iGEST_does_not_say():
         7, replace(net, prices_include_vat=None), [], CreditRequest.parse(["SKU-1:1"])
     )
     assert plan.prices_include_vat is False and plan.gross_total == D("10.00")
+
+
+def test_vat_credited_beyond_the_invoices_at_a_rate_is_said_with_the_amount():
+    """Three credit notes of one 9.99 mug at 23 % carry 1.87 of VAT each (iGEST rounds per
+    document): 5.61 against the invoice's 5.60, in silence. The gross agrees to the cent; the
+    VAT cannot, and the plan says so, with the amount, when it happens."""
+    from dataclasses import replace
+
+    def with_vat(doc: IssuedDocument) -> IssuedDocument:
+        return replace(doc, vat_breakdown=document_totals(doc.lines, doc.prices_include_vat)[3])
+
+    mugs = with_vat(document("FR A/11", [line("CAN", "3", "9.99")]))
+    assert mugs.vat_total == D("5.60")
+    one = CreditRequest.parse(["CAN:1"])
+    issued: list[IssuedDocument] = []
+    for n in (1, 2, 3):
+        plan = plan_credit(7, mugs, issued, one)
+        assert plan.gross_total == D("9.99") and plan.vat_total == D("1.87")
+        gaps = [w for w in plan.warnings if "of VAT at 23.00 %" in w]
+        if n < 3:
+            assert gaps == []  # 1.87, 3.74: within the 5.60 charged
+        else:
+            [gap] = gaps
+            assert "credit 5.61 EUR of VAT at 23.00 %, where the invoice charged 5.60" in gap
+            assert "a difference of 0.01 EUR" in gap
+        issued.append(with_vat(nc(f"NC A/{n}", plan.lines)))

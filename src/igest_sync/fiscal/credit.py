@@ -594,6 +594,10 @@ def plan_credit(
         )
         for ref in refs.values()
     )
+    already = sum((nc.gross_total for nc in credits), ZERO)
+    warnings += _vat_gaps(
+        original, credits, breakdown, last=already + gross == original.gross_total
+    )
     numbers = tuple(dict.fromkeys(nc.number or nc.id for nc in credits))
     return CreditPlan(
         original_number=original.number or original.id,
@@ -608,12 +612,51 @@ def plan_credit(
         gross_total=gross,
         vat_breakdown=breakdown,
         invoiced_total=original.gross_total,
-        already_total=sum((nc.gross_total for nc in credits), ZERO),
+        already_total=already,
         credit_numbers=numbers,
         warnings=tuple(warnings),
         customer=original.customer,
         amounts_include_vat=inclusive,
     )
+
+
+def _vat_gaps(
+    original: IssuedDocument,
+    credits: Sequence[IssuedDocument],
+    breakdown: Sequence[VatSummary],
+    *,
+    last: bool,
+) -> list[str]:
+    """Where the credit notes' VAT, this one included, parts from the invoice's at a rate:
+    iGEST rounds VAT once per document, so three NCs of 9.99 at 23 % carry 1.87 each (5.61)
+    against the invoice's 5.60. No price can close it (the gross is exact); it is said, with
+    the amount, so that the accountant is not left to find it. ``last``: this NC credits all
+    that is left (every rate must then agree); before, only VAT credited beyond the invoice's
+    is said. Only from iGEST's own breakdowns: a document without one says nothing."""
+    if not original.vat_breakdown or any(not nc.vat_breakdown for nc in credits):
+        return []
+
+    def key(row: VatSummary) -> tuple[str, Decimal]:
+        return (row.tax_country or "PT", row.rate.quantize(CENT))
+
+    invoiced: dict[tuple[str, Decimal], Decimal] = {}
+    for row in original.vat_breakdown:
+        invoiced[key(row)] = invoiced.get(key(row), ZERO) + row.vat
+    credited: dict[tuple[str, Decimal], Decimal] = {}
+    for row in [r for nc in credits for r in nc.vat_breakdown] + list(breakdown):
+        credited[key(row)] = credited.get(key(row), ZERO) + row.vat
+    gaps = []
+    for group in sorted(invoiced.keys() | credited.keys()):
+        had, back = invoiced.get(group, ZERO), credited.get(group, ZERO)
+        if back > had or (last and back != had):
+            rate = f"{group[1]} %" + ("" if group[0] == "PT" else f" ({group[0]})")
+            gaps.append(
+                f"The credit notes of {original.number or original.id} (this one included) "
+                f"credit {back:.2f} EUR of VAT at {rate}, where the invoice charged {had:.2f} "
+                "(iGEST rounds VAT once per document; the totals with VAT agree): a difference "
+                f"of {abs(back - had):.2f} EUR for your accountant's VAT return"
+            )
+    return gaps
 
 
 @dataclass(frozen=True)
