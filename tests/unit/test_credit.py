@@ -282,3 +282,14 @@ def test_vat_credited_beyond_the_invoices_at_a_rate_is_said_with_the_amount():
             assert "credit 5.61 EUR of VAT at 23.00 %, where the invoice charged 5.60" in gap
             assert "a difference of 0.01 EUR" in gap
         issued.append(with_vat(nc(f"NC A/{n}", plan.lines)))
+
+
+def test_a_credit_note_of_nothing_says_so_before_it_is_asked():
+    """A line given free (100 % discount) credited: a 0.00 EUR credit note, a numbered legal
+    document, was planned and issued without a word."""
+    free = document("FR A/13", [line("CAN", "1", "9.99"), line("BRINDE", "1", "3.00", "100")])
+    plan = plan_credit(7, free, [], CreditRequest.parse(["BRINDE"]))
+    assert plan.gross_total == 0
+    assert any(w.startswith("This credit note is 0.00 EUR") for w in plan.warnings)
+    paid = plan_credit(7, free, [], CreditRequest.parse(["CAN"]))
+    assert not any("0.00 EUR" in w for w in paid.warnings)

@@ -594,6 +594,13 @@ def plan_credit(
         )
         for ref in refs.values()
     )
+    if gross == ZERO:
+        # A legal document for ever, numbered in the series: worth saying before it is asked.
+        warnings.append(
+            f"This credit note is 0.00 EUR: what it credits was given free on "
+            f"{original.number or original.id}; it refunds nothing and only records the "
+            "return (and restocks the goods, unless --no-restock)"
+        )
     already = sum((nc.gross_total for nc in credits), ZERO)
     warnings += _vat_gaps(
         original, credits, breakdown, last=already + gross == original.gross_total
