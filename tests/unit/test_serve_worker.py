@@ -598,6 +598,9 @@ def test_igest_down_while_jumpseller_answers_is_told_once_it_has_lasted(
         outages = [p for p in seen["problems"] if "unreachable for" in str(p)]
         assert len(outages) == 1, seen["problems"]  # told once
         assert "iGEST has been unreachable for" in str(outages[0])
+        # serve's own words: not the adapter's "the next run ... (a command you typed ...)"
+        assert "command you typed" not in (outages[0].hint or "")
+        assert "serve keeps trying" in (outages[0].hint or "")
         answer = health([worker])()
         assert answer["status"] == "degraded", answer
         assert "iGEST has not answered since" in str(answer["reason"])

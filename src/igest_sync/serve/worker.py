@@ -412,7 +412,10 @@ class StoreWorker:
             "trying by itself",
             service=exc.service,
             status=exc.status,
-            hint=exc.hint,
+            # The adapter's hint speaks to a run ("the next run will retry, a command you typed:
+            # run it again"): serve retries by itself.
+            hint=f"Check the network and {exc.service}'s status (`igest-sync check`); nothing "
+            "to run: serve keeps trying and logs when it answers again.",
         )
         log.error("Store %s: %s", self.setup.name, told)
         self._outage_told = True
