@@ -337,6 +337,20 @@ def test_sigterm_mid_burst_finishes_the_documents_in_flight_and_the_rest_waits(t
         assert set(one_final_per_order(sb).values()) == {1}
 
 
+@pytest.mark.slow(5)
+def test_sighup_stops_serve_as_sigterm_does_and_the_log_says_so(tmp_path):
+    # Its default action ended serve on the spot, with no line in the log.
+    with start_sandbox(seed=False) as sb:
+        port = free_port()
+        cli = serve_cli(sb, tmp_path, port)
+        served = start_serve(cli, port)
+        wait_for(lambda: served.health()["last_sweep_at"], what="the first sweep")
+        served.proc.send_signal(signal.SIGHUP)
+        code, out, err = served.stop(timeout=30)
+    assert code == 0 and out == "", (out, err)
+    assert "serve stopping" in cli.log_text() and "serve stopped" in cli.log_text()
+
+
 def test_stores_that_ask_for_different_addresses_or_a_folder_without_stores_are_refused(
     sandbox, tmp_path
 ):

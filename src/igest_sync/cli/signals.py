@@ -1,4 +1,5 @@
-"""Stopping a long-running command (``serve``, ``sandbox``) on SIGTERM, Ctrl-C or CTRL_BREAK.
+"""Stopping a long-running command (``serve``, ``sandbox``) on SIGTERM, SIGHUP, Ctrl-C or
+CTRL_BREAK.
 
 A Python signal handler runs in the main thread, between two of its bytecodes, whatever that
 thread is doing. Setting a ``threading.Event`` there takes the Event's lock, which the main
@@ -17,7 +18,10 @@ import time
 from collections.abc import Sequence
 from typing import Self
 
-STOPPING = ("SIGTERM", "SIGINT", "SIGBREAK")
+# SIGHUP too (a terminal closed under `serve`, `kill -HUP` meant as a reload): its default
+# ended the process on the spot, with nothing in the log; there is nothing to reload, so it
+# stops as SIGTERM does, finishing the documents in flight.
+STOPPING = ("SIGTERM", "SIGINT", "SIGBREAK", "SIGHUP")
 
 
 class StopSignals:
