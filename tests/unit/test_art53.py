@@ -188,18 +188,9 @@ def test_the_order_paid_first_crosses_the_ceiling_and_every_later_one_charges_va
     # from the crossing on the exemption has ended, for the rest of the run and the year.
     by_hand(w, "18700.00")
 
-    def paid_at(amount: str, hour: int, minute: int = 0) -> int:
-        at = datetime(2026, 12, 1, hour, minute, tzinfo=UTC)
-        return w.sb.store.add_order(
-            lines=[{"sku": "AZL", "name": "Azulejo", "price": amount, "qty": 1, "rate": None}],
-            shipping=0,
-            created_at=at,
-            completed_at=at,
-        )
-
-    late = paid_at("10.00", 11, 30)  # the first id, paid last
-    early = paid_at("40.00", 9)  # 18,740.00: exempt
-    crossing = paid_at("20.00", 10)  # 18,760.00: the exemption ends here
+    late = paid_at(w, "10.00", 11, 30)  # the first id, paid last
+    early = paid_at(w, "40.00", 9)  # 18,740.00: exempt
+    crossing = paid_at(w, "20.00", 10)  # 18,760.00: the exemption ends here
     report = run(w)
     assert outcome(report, early).action == Action.ISSUED
     assert outcome(report, crossing).action == Action.FAILED
