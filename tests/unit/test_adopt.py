@@ -183,6 +183,80 @@ def test_a_later_run_holds_an_order_another_integration_invoiced_since_the_switc
     assert len(sb.igest.documents) == before + 1
 
 
+def test_the_hold_covers_a_retry_the_days_since_the_order_and_resend_decides_what_it_was_told(
+    world,
+):
+    """Held only on a first attempt and from the payment day: an order that failed first (a
+    502) was given a second invoice by its retry, and one the app invoiced as it was placed
+    (before the payment) too. And `resend` for another reason (a VAT number) issued beside a
+    document its person was never told of; for one they were told of, reconcile kept calling
+    the sale invoiced twice after their decision."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+
+    def run():
+        report = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+        return {int(o.key): o for o in report.outcomes + report.quiet}
+
+    run()
+    # The app invoiced 10015 the day it was placed (18 November); it is paid two days later.
+    _issue(sb.igest, sb.store.orders[10015], day="2026-11-18", reference=None, notes="Enc. 10015")
+    sb.faults.add("igest", "502", method="POST", path=r"^/v1/documents$", times=None)
+    sb.store.pay_order(10016, at=NOW)
+    assert run()[10016].transient  # its first attempt fails by itself
+    sb.faults.clear()
+    _issue(sb.igest, sb.store.orders[10016], day=NOW.date().isoformat(), reference="QI-10016")
+    held = run()[10016]
+    assert held.action == Action.FAILED and not held.transient and "FR QI/" in held.detail
+    sb.store.pay_order(10015, at=NOW)
+    assert "of 2026-11-18" in run()[10015].detail
+    code = sb.credentials["jumpseller"]["login"]
+    ours = sb.igest.final_documents_by_reference()
+    assert f"jumpseller:{code}:10015" not in ours and f"jumpseller:{code}:10016" not in ours
+    # The person read 10016's hold and decides it is not the sale's invoice: ours is issued,
+    # and reconcile keeps to that decision.
+    resent = InvoiceRun.build(config, ledger, js, ig, now=NOW).resend([10016])
+    assert [o.action for o in resent.outcomes] == [Action.ISSUED]
+    report = reconcile(config, js, ig, ledger).run(Period(date(2026, 11, 1), NOW.date()))
+    assert not [p for p in report.problems if p.kind == "duplicate" and p.order_id == 10016]
+
+
+def test_an_invoice_its_credit_notes_cancel_in_full_holds_no_order():
+    """The app's FR of the order, credited in full by its own NC: no invoice of the sale;
+    holding the order sent the person to adopt a cancelled invoice."""
+    from igest_sync.models import DocumentStatus, DocumentType, IssuedDocument
+    from igest_sync.runs.setup.adopt import invoiced_elsewhere
+    from tests.support.fakes import paid_order
+
+    order = paid_order(20003, "49.00")
+
+    def doc(number: str, kind: DocumentType, related: str | None = None) -> IssuedDocument:
+        return IssuedDocument(
+            id=number,
+            type=kind,
+            series="QI",
+            number=number,
+            atcud=None,
+            status=DocumentStatus.FINAL,
+            date=date(2026, 11, 20),
+            external_reference="QI-20003" if kind == DocumentType.FR else None,
+            customer_nif=None,
+            customer_name=None,
+            net_total=Decimal("39.84"),
+            vat_total=Decimal("9.16"),
+            gross_total=Decimal("49.00"),
+            related_number=related,
+        )
+
+    invoice = doc("FR QI/13", DocumentType.FR)
+    with Ledger(Path(":memory:")) as ledger:
+        assert invoiced_elsewhere(ledger, order, [invoice]) is not None
+        note = doc("NC QI/2", DocumentType.NC, related="FR QI/13")
+        assert invoiced_elsewhere(ledger, order, [invoice, note]) is None
+
+
 def test_reconcile_names_a_sale_another_integration_invoiced_after_igest_sync(world):
     """serve invoiced the payment in a second; the hosted app, still on, invoiced it a minute
     later: two invoices for one sale, and reconcile called the period clean. Once ours is

@@ -686,7 +686,13 @@ class ReconcileRun:
         ``invoiced_elsewhere``), or a person by hand. Two invoices for one sale, which the
         period was called clean with. Ours credited in full is not counted: the other is then
         the sale's invoice (paid again, issued by hand as told)."""
-        from igest_sync.runs.setup.adopt import foreign, label, names_the_order, numbers_named
+        from igest_sync.runs.setup.adopt import (
+            NOT_ITS_INVOICE,
+            foreign,
+            label,
+            names_the_order,
+            numbers_named,
+        )
 
         ours: dict[int, list[IssuedDocument]] = {}
         credited: dict[int, Decimal] = {}
@@ -713,6 +719,9 @@ class ReconcileRun:
                 invoices = ours[order_id]
                 if sum(d.gross_total for d in invoices) <= credited.get(order_id, Decimal(0)):
                     continue
+                decided = NOT_ITS_INVOICE.format(order=order_id)
+                if self.ledger is not None and self.ledger.get_meta(decided) == doc.id:
+                    continue  # a person's resend said it is not this sale's invoice
                 where = names_the_order(doc, order)
                 if where is None:
                     continue

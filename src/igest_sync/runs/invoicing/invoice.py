@@ -51,7 +51,6 @@ from igest_sync.runs.invoicing.issuer import (
     remember_override,
     remembered_override,
     same_document,
-    unsent,
 )
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
@@ -555,8 +554,8 @@ class InvoiceRun:
             if listing is None and known is not None:
                 listing = [d for docs in known.values() for d in docs]
             elif listing is None:
-                paid = [p for o in orders if (p := o.completed_at or o.created_at)]
-                first = lisbon_date(min(paid) - CLOCKS_APART) if paid else None
+                made = [p for o in orders if (p := o.created_at or o.completed_at)]
+                first = lisbon_date(min(made) - CLOCKS_APART) if made else None
                 listing = list(self.igest.find_documents(date_from=first))
             return listing
 
@@ -602,12 +601,18 @@ class InvoiceRun:
             if undecided is not None:
                 report.outcomes.append(DocumentOutcome(str(order.id), Action.WOULD_FAIL, undecided))
                 continue
-            if work is None or unsent(work):  # as the issuer checks it
-                elsewhere = invoiced_elsewhere(self.ledger, order, since_paid())
-                if elsewhere is not None:
-                    why = f"{elsewhere.reason} ({elsewhere.hint})"
-                    report.outcomes.append(DocumentOutcome(str(order.id), Action.WOULD_FAIL, why))
-                    continue
+            # As the issuer checks it: each order from its own creation day.
+            made = order.created_at or order.completed_at
+            elsewhere = invoiced_elsewhere(
+                self.ledger,
+                order,
+                since_paid(),
+                since=lisbon_date(made - CLOCKS_APART) if made else None,
+            )
+            if elsewhere is not None:
+                why = f"{elsewhere.reason} ({elsewhere.hint})"
+                report.outcomes.append(DocumentOutcome(str(order.id), Action.WOULD_FAIL, why))
+                continue
             built = self._dry_build(order, art53, held=self.settings.review)
             if isinstance(built, DocumentOutcome):
                 report.outcomes.append(built)

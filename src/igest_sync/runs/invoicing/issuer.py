@@ -174,6 +174,7 @@ class Issuer:
         # our clock: Jumpseller's may be ahead of it by a few minutes (``_issue_date``).
         paid = order.completed_at or order.created_at
         since = lisbon_date(paid - CLOCKS_APART) if paid else None
+        created = lisbon_date(order.created_at - CLOCKS_APART) if order.created_at else since
 
         def build() -> DocumentDraft:
             if order.status != OrderStatus.PAID:
@@ -185,13 +186,18 @@ class Issuer:
             held = None if force_lookup else undecided_invoice(self.ledger, order.id)
             if held is not None:  # `resend` (force_lookup) is the person's decision
                 raise OrderRejected(order.id, held)
-            # Before a first attempt (the run lists those days for its look-up anyway), and
-            # unless a person said to issue (`resend`): another integration's invoice?
-            if not force_lookup and (work is None or unsent(work)):
-                listed = self.catch_up.cover(since).values()
-                elsewhere = invoiced_elsewhere(self.ledger, order, (d for ds in listed for d in ds))
-                if elsewhere is not None:
-                    raise elsewhere
+            # Another integration's invoice of the sale (the hosted app left on)? On every
+            # attempt: an order that failed first (a 502, a refused VAT number) is as likely to
+            # have been invoiced elsewhere meanwhile. From the order's creation (an FT may be
+            # made as the order is placed), in the run's one listing of those days. A `resend`
+            # decides only about the documents its person was told of.
+            told = work.error if force_lookup and work is not None else None
+            listed = self.catch_up.cover(created).values()
+            elsewhere = invoiced_elsewhere(
+                self.ledger, order, (d for ds in listed for d in ds), since=created, told=told
+            )
+            if elsewhere is not None:
+                raise elsewhere
             issue_date = self._issue_date(order)
             try:
                 draft = build_document(

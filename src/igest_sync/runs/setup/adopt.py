@@ -29,6 +29,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from igest_sync.errors import NotFound, OrderRejected, UsageError
@@ -429,21 +430,48 @@ def names_the_order(doc: IssuedDocument, order: Order) -> str | None:
     return None
 
 
+# meta: an order's invoice issued by a person's `resend` after a run held it for a document not
+# ours that named it (its id): the person said it is not the sale's invoice; `reconcile` does
+# not call the sale invoiced twice for it.
+NOT_ITS_INVOICE = "not_its_invoice:{order}"
+
+
 def invoiced_elsewhere(
-    ledger: Ledger, order: Order, documents: Iterable[IssuedDocument]
+    ledger: Ledger,
+    order: Order,
+    documents: Iterable[IssuedDocument],
+    *,
+    since: date | None = None,
+    told: str | None = None,
 ) -> OrderRejected | None:
     """Why ``order`` is not issued an invoice when, among ``documents``, a final invoice not
     issued by igest-sync names it, for its total: another integration left on after the switch
     (the hosted app invoices every paid order too) or a person invoiced it already. The first
     run's guard covers only the days before the switch; without this a later run issued a
     second invoice, and `reconcile` said nothing. A person decides: ``adopt`` records it, or
-    ``resend`` issues ours."""
+    ``resend`` issues ours.
+
+    ``since``: the first day looked at (the order's creation: an FT may be made as the order is
+    placed), the same for a run and its dry run. An invoice its own credit notes cancel in full
+    is no invoice of the sale. ``told``: the failure the person read before their ``resend``: a
+    document it names is theirs to have decided (noted for ``reconcile``), never held again."""
+    docs = [d for d in documents if since is None or d.date is None or d.date >= since]
+    zero = Decimal(0)
     adopted = {d.document_id for d in ledger.issued_elsewhere().values()}
-    for doc in documents:
+    credited: dict[str, Decimal] = {}
+    for nc in docs:
+        if nc.type == DocumentType.NC and nc.status == DocumentStatus.FINAL and nc.related_number:
+            credited[nc.related_number] = credited.get(nc.related_number, zero) + nc.gross_total
+    for doc in docs:
         if not foreign(doc) or doc.id in adopted:
             continue
+        if credited.get(doc.number or "", zero) >= doc.gross_total:
+            continue  # cancelled by its credit notes
         where = names_the_order(doc, order)
         if where is None:
+            continue
+        if told is not None and label(doc) in told:
+            ledger.set_meta(NOT_ITS_INVOICE.format(order=order.id), doc.id)
             continue
         day = doc.date.isoformat() if doc.date else None
         when = f" of {day}" if day else ""
