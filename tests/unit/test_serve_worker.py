@@ -611,6 +611,35 @@ def test_igest_down_while_jumpseller_answers_is_told_once_it_has_lasted(
         worker.close()
 
 
+def test_serve_holds_an_order_another_integration_invoiced_after_its_listing(tmp_path, no_idle):
+    """serve listed iGEST once for its whole life: an invoice the hosted app (left on) made
+    after that listing was never seen, and serve issued a second one. The listing of the
+    orders' days is read again at most once a minute."""
+    from tests.support.clock import FakeClock
+
+    clock = FakeClock()
+    js = FakeJumpseller(orders=[paid_order(n, paid_at=PAID) for n in (401, 402)])
+    ig = FakeIgest()
+    worker, _ = virtual_worker(tmp_path, js, ig, clock)
+    try:
+        worker.ledger.meta.advance_checkpoint(400)  # a store already invoicing
+        worker.record(ORDER, 401, "order_paid", None, clock.wall())
+        steps_until(worker, clock, lambda: len(ig.finals()) == 1)  # serve's listing is made
+        ig.hold("QI-402", "final", "12.30", day=PAID.date())  # the app invoices 402 meanwhile
+        clock.advance(minutes=2)
+        worker.record(ORDER, 402, "order_paid", None, clock.wall())
+        steps_until(worker, clock, lambda: worker.inbox.hints_count() == 0)
+        assert [d.external_reference for d in ig.finals()] == [
+            "jumpseller:loja:401",
+            "QI-402",
+        ]  # no second invoice for 402
+        work = worker.ledger.work(402)
+        assert work is not None and work.state == "failed"
+        assert "not issued by igest-sync" in (work.error or "")
+    finally:
+        worker.close()
+
+
 def test_a_lock_held_as_serve_starts_keeps_no_delivery_out(tmp_path, no_idle):
     """serve waited for a run's lock before it listened: a person's `credit` at its question
     as serve (re)started refused every delivery meanwhile (a count towards Jumpseller pausing

@@ -54,6 +54,7 @@ log = logging.getLogger("igest_sync.serve")
 # 10 requests/s), each releasing the lock for a cron run or a person waiting for it.
 BATCH = 100
 LOCKED_RETRY = 2.0  # seconds before trying again when a cron run holds the lock
+LISTING_REFRESH = timedelta(minutes=1)  # serve's listing of iGEST's documents, read again
 FAILED_RETRY = 30.0  # seconds before trying again after a run-wide failure
 MAKE_WAY = 2.0  # at most this long, a run waiting for the lock is let in first
 IDLE_WAKE = 5.0  # the worker looks at the inbox at least this often (hints of another process)
@@ -178,6 +179,10 @@ class StoreWorker:
                         ledger,
                         config.jumpseller.store,
                         config.invoice.start_date,
+                        # What another integration issued since (the hosted app left on):
+                        # the listing of the orders' days is read again at most this often.
+                        refresh_every=LISTING_REFRESH,
+                        clock=self.clock,
                     )
                     return True
             except RunLocked as exc:

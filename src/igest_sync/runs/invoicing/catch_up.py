@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from igest_sync.models import DocumentStatus, IssuedDocument, Phase, WorkState
@@ -53,12 +54,27 @@ ANOTHER_ISSUER = (
 class CatchUp:
     """The days listed so far, and what the listing found (by reference)."""
 
-    def __init__(self, igest: IgestApi, ledger: Ledger, store: str, start: date | None) -> None:
+    def __init__(
+        self,
+        igest: IgestApi,
+        ledger: Ledger,
+        store: str,
+        start: date | None,
+        *,
+        refresh_every: timedelta | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.igest = igest
         self.ledger = ledger
         self.ours = store_prefix(store)
         self.start = start
         self.listed_from: date | None = None  # the first day listed, once there is a listing
+        # serve keeps one listing for days: what another integration issued since it was made
+        # (the hosted app left on) is read again, the asked days up to today, at most this
+        # often. A run's listing is its own, made as it starts: None.
+        self.refresh_every = refresh_every
+        self.clock = clock
+        self._listed_at: datetime | None = None
         self.known: Known = {}
         self.notices: list[str] = []  # for a person: taken by the run's report
         # The documents earlier runs found unknown (read at this listing's first finding), and
@@ -93,12 +109,19 @@ class CatchUp:
         with self._lock:
             return self._cover(since)
 
+    def _stale(self) -> bool:
+        if self.refresh_every is None or self.clock is None or self._listed_at is None:
+            return False
+        return self.clock() - self._listed_at >= self.refresh_every
+
     def _cover(self, since: date | None) -> Known:
         day = since or self.start
         listed = self.listed_from
-        if listed is not None and (listed == date.min or (day is not None and day >= listed)):
+        covered = listed is not None and (listed == date.min or (day is not None and day >= listed))
+        if covered and (day is None or not self._stale()):
             return self.known  # those days are listed already
-        before = listed - timedelta(days=1) if listed is not None else None
+        # Stale (serve): the asked days again, up to today; else only the days before them.
+        before = listed - timedelta(days=1) if listed is not None and not covered else None
         unknown: list[IssuedDocument] = []
         # Every page first: a listing that fails on a later page is listed again by the next
         # look-up, and its first pages must not be counted twice.
@@ -111,7 +134,10 @@ class CatchUp:
                 held.append(doc)
             if ref and self._not_ours(ref):
                 unknown.append(doc)
-        self.listed_from = day or date.min
+        if not covered:
+            self.listed_from = day or date.min
+        if self.clock is not None:
+            self._listed_at = self.clock()
         strange = [d for d in unknown if d.status == DocumentStatus.FINAL]
         if strange:
             self._another_issuer(strange)
