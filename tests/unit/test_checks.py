@@ -328,6 +328,8 @@ def test_check_refuses_igests_total_into_one_of_several_locations_as_the_run_doe
     )
     result = results["Stock by warehouse"]
     assert not result.ok and "would go into Jumpseller location 2" in result.detail
+    assert "[stock] warehouse is not set" in result.detail
+    assert "nothing was written" not in result.detail  # check writes nothing anyway
     assert "[stock] warehouse" in (result.hint or "")
 
 

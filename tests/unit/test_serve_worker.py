@@ -669,6 +669,8 @@ def test_a_lock_held_as_serve_starts_keeps_no_delivery_out(tmp_path, no_idle):
             for _ in range(3):
                 worker.step(clock.wall())
             assert ig.finals() == [] and seen["problems"] == []
+            # The store's code needs no state file: read meanwhile (/healthz said "unknown").
+            assert worker.code_known
         except BaseException:
             worker.close()
             raise

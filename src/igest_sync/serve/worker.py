@@ -190,9 +190,11 @@ class StoreWorker:
                 if not self._locked_said:
                     self._locked_said = True
                     log.info(
-                        "Store %s: a run holds the lock; opening the state when it ends "
-                        "(webhooks are received meanwhile)",
+                        "Store %s: a run holds the lock; opening the state when it ends (%s)",
                         self.setup.name,
+                        # A new state file is created under the lock: until then nothing is
+                        # received (serve does not listen yet).
+                        "not listening until then" if wait else "webhooks are received meanwhile",
                     )
                 if not wait:
                     return False
@@ -270,6 +272,11 @@ class StoreWorker:
 
     def step(self, next_sweep: datetime) -> datetime:
         """One turn of the loop: the most urgent thing due, or a short wait; the next sweep."""
+        if not self.code_known and self.clock() >= self._next_code_read:
+            # Then on to the rest of the turn: a Jumpseller that keeps failing this read must
+            # not keep the sweep and the hints from their turn (nor a run's lock: the read
+            # needs no state file).
+            self.code_known = self._read_store_code()
         if not self.opened:  # a run held the lock at start: the deliveries wait in the inbox
             self.opened = self._open_ledger(wait=False)
             if not self.opened:
@@ -279,10 +286,6 @@ class StoreWorker:
             # A cron run or a person waits for the lock: let it in before going on.
             self.stop.wait(MAKE_WAY)
             return next_sweep
-        if not self.code_known and self.clock() >= self._next_code_read:
-            # Then on to the rest of the turn: a Jumpseller that keeps failing this read must
-            # not keep the sweep and the hints from their turn.
-            self.code_known = self._read_store_code()
         now = self.clock()
         if self.keeper.reinstall_due(now):
             self._unit(lambda: Done(self.keeper.reinstall(self.ledger, self.clock()), False))

@@ -70,7 +70,7 @@ def sync_stock(
     elif to_jumpseller and settings.warehouse is None and igest.entity().stock_by_warehouse:
         refused = total_into_one_location(jumpseller.locations(), settings, by_warehouse=True)
         if refused is not None:
-            raise refused
+            raise ConfigError(f"{refused.message}; nothing was written", hint=refused.hint)
     if not to_jumpseller and settings.warehouse is None and igest.entity().stock_by_warehouse:
         # The sum over warehouses cannot be written back: setting the default warehouse to the
         # store's total would leave the sum above it, and every run would write again.
@@ -177,9 +177,9 @@ def total_into_one_location(
         return None  # the one location that holds stock: iGEST's total is the shop's
     names = ", ".join(f"{loc.id} {loc.name}" for loc in others)
     return ConfigError(
-        "stock.warehouse is not set, but iGEST keeps stock per warehouse: the total of all "
+        "[stock] warehouse is not set, but iGEST keeps stock per warehouse: the total of all "
         f"its warehouses would go into Jumpseller location {settings.jumpseller_location_id} "
-        f"alone, while location(s) {names} keep their own stock; nothing was written",
+        f"alone, while location(s) {names} keep their own stock",
         hint="Set [stock] warehouse to the iGEST warehouse whose stock location "
         f"{settings.jumpseller_location_id} sells",
     )
