@@ -196,6 +196,30 @@ def test_a_cancellation_after_a_partial_credit_credits_the_remainder_once(world)
     assert ledger.invoiced_without_credit() == {}
 
 
+def test_the_credit_pass_tells_what_credit_shows_before_asking():
+    """Two one-mug credits of 3 x 9.99, then the order cancelled: the pass's NC carried the
+    third 1.87 of VAT (5.61 against 5.60) and said nothing, where `credit` warns."""
+
+    def mugs(status: str = "paid"):
+        line = OrderLine(101, None, "CAN", "Caneca", D(3), D("9.99"), D(0), VAT)
+        return replace(paid_order(ORDER, "29.97", status=status), lines=(line,))
+
+    with Ledger(Path(":memory:")) as ledger:
+        config, igest, js = make_config(), FakeIgest(), FakeJumpseller(orders=[mugs()])
+        context = RunContext.build(config, ledger, FakeJumpseller(), igest)
+        assert Issuer(context, today=NOW.date()).issue(mugs()).action == Action.ISSUED
+        world = (config, ledger, js, igest)
+        for again in (False, True):
+            run(world).credit(ORDER, CreditRequest.parse(["CAN:1"]), "x", again=again, confirm=yes)
+        js.add(mugs(status="canceled"))
+        report = InvoiceReport()
+        run(world).credit_cancelled(report)
+        assert [n.gross_total for n in notes(igest)] == [D("9.99")] * 3
+        [told] = [n for n in report.notices if "of VAT at 23" in n]
+        assert told.startswith(f"Order {ORDER}: The credit notes of FR A/1")
+        assert "credit 5.61 EUR of VAT at 23.00 %, where the invoice charged 5.60" in told
+
+
 @pytest.mark.parametrize("step", ["request", "drafted", "record"])
 def test_a_partial_credit_killed_then_a_cancellation_are_both_credited_in_one_pass(world, step):
     # The person's `credit --line SKU-1:1` is finished as it was asked, and what is left of the

@@ -473,6 +473,7 @@ class CancelledOrders:
         outcome = self.remainder(order_id)
         if outcome is not None:
             outcomes.append(outcome)
+            notices += [f"Order {order_id}: {warning}." for warning in outcome.warnings or ()]
         if work is not None and outcome is not None and outcome.action in DOCUMENT_EXISTS:
             # That finished an earlier request (a person's partial `credit`, interrupted): what
             # is left of a cancelled order is the cancellation's, credited in this same run.

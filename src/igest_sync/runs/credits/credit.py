@@ -388,6 +388,10 @@ class Credits:
             return self._already(order_id, prepared, adopted=outcome.action == Action.ADOPTED)
         if outcome.action == Action.ISSUED and plan is not None and plan.remaining_total:
             outcome.detail += f" ({plan.gross_total} EUR; {plan.remaining_total} EUR left)"
+        if outcome.action == Action.ISSUED and plan is not None and plan.warnings:
+            # What `credit` shows before asking (a VAT cent, a 0.00 EUR note): the credit pass
+            # asks no one, so its outcome carries them to the run's notices.
+            outcome = replace(outcome, warnings=plan.warnings)
         if outcome.action == Action.FAILED and self._unknown(order_id, prepared.seq):
             outcome = self._unknown_outcome(order_id, prepared, outcome, command)
         return outcome
