@@ -75,6 +75,9 @@ class CatchUp:
         self.refresh_every = refresh_every
         self.clock = clock
         self._listed_at: datetime | None = None
+        # Bumped whenever the listing changes: what is computed from it (the documents not
+        # ours, by the order they name) is computed once per version, not once per order.
+        self.version = 0
         self.known: Known = {}
         self.notices: list[str] = []  # for a person: taken by the run's report
         # The documents earlier runs found unknown (read at this listing's first finding), and
@@ -99,6 +102,7 @@ class CatchUp:
                 unknown += [d for d in docs if d.status == DocumentStatus.FINAL]
         if unknown:
             self._another_issuer(unknown)
+        self.version += 1
         day = since or date.min
         if self.listed_from is None or day < self.listed_from:
             self.listed_from = day
@@ -134,6 +138,7 @@ class CatchUp:
                 held.append(doc)
             if ref and self._not_ours(ref):
                 unknown.append(doc)
+        self.version += 1
         if not covered:
             self.listed_from = day or date.min
         if self.clock is not None:

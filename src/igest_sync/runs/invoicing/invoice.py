@@ -55,7 +55,12 @@ from igest_sync.runs.invoicing.issuer import (
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
-from igest_sync.runs.setup.adopt import guard_first_run, invoiced_elsewhere, undecided_invoice
+from igest_sync.runs.setup.adopt import (
+    ForeignInvoices,
+    guard_first_run,
+    invoiced_elsewhere,
+    undecided_invoice,
+)
 from igest_sync.runs.setup.seal import seal_reminder
 from igest_sync.runs.setup.status import STORE_NAME_AT, remember_store_name
 from igest_sync.runs.wiring import wire
@@ -545,18 +550,18 @@ class InvoiceRun:
     ) -> None:
         """What the run would do, in "would ...": reads both services, writes nothing."""
         store = self.context.store
-        listing: list[IssuedDocument] | None = None
+        listing: ForeignInvoices | None = None
 
-        def since_paid() -> list[IssuedDocument]:
-            """What iGEST issued since the orders were paid, read once (the real run's
+        def since_paid() -> ForeignInvoices:
+            """What iGEST issued since the orders were placed, read once (the real run's
             catch-up listing, read-only): another integration's invoice of an order."""
             nonlocal listing
             if listing is None and known is not None:
-                listing = [d for docs in known.values() for d in docs]
+                listing = ForeignInvoices.of(d for docs in known.values() for d in docs)
             elif listing is None:
                 made = [p for o in orders if (p := o.created_at or o.completed_at)]
                 first = lisbon_date(min(made) - CLOCKS_APART) if made else None
-                listing = list(self.igest.find_documents(date_from=first))
+                listing = ForeignInvoices.of(self.igest.find_documents(date_from=first))
             return listing
 
         for order in orders:

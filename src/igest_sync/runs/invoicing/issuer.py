@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
@@ -71,7 +72,7 @@ from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
 from igest_sync.runs.invoicing.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.runs.invoicing.report import finished_document
-from igest_sync.runs.setup.adopt import invoiced_elsewhere, undecided_invoice
+from igest_sync.runs.setup.adopt import ForeignInvoices, invoiced_elsewhere, undecided_invoice
 from igest_sync.state.ledger import Ledger, WorkRecord
 from igest_sync.timeutil import lisbon_date
 
@@ -113,6 +114,10 @@ class Issuer:
         # Before a document sent without a look-up: what iGEST issued since its order was paid.
         # (serve's worker hands the same one to each of its units: runs/catch_up.py)
         self.catch_up = catch_up or CatchUp(igest, ledger, self.store, self.settings.start_date)
+        # The listing's invoices not ours, by the number they name (``_foreign``): one index
+        # per version of the listing, shared by the run's workers.
+        self._foreign_lock = threading.Lock()
+        self._foreign_index: tuple[int, ForeignInvoices] | None = None
         # VIES before an exempt intra-EU document (asks only for such orders).
         self.intra_eu = IntraEuCheck(context, today=today)
         # The small-business exemption's ceiling (art. 53 CIVA), when the merchant declared it.
@@ -192,9 +197,8 @@ class Issuer:
             # made as the order is placed), in the run's one listing of those days. A `resend`
             # decides only about the documents its person was told of.
             told = work.error if force_lookup and work is not None else None
-            listed = self.catch_up.cover(created).values()
             elsewhere = invoiced_elsewhere(
-                self.ledger, order, (d for ds in listed for d in ds), since=created, told=told
+                self.ledger, order, self._foreign(created), since=created, told=told
             )
             if elsewhere is not None:
                 raise elsewhere
@@ -249,6 +253,16 @@ class Issuer:
         ):
             self.ledger.set_meta(OVERRIDE_KEY.format(order=order.id), "")
         return outcome
+
+    def _foreign(self, since: date | None) -> ForeignInvoices:
+        """The run's listing of the days from ``since``, indexed once per version of it."""
+        with self._foreign_lock:
+            known = self.catch_up.cover(since)
+            version = self.catch_up.version
+            if self._foreign_index is None or self._foreign_index[0] != version:
+                docs = [d for ds in known.values() for d in ds]
+                self._foreign_index = (version, ForeignInvoices.of(docs))
+            return self._foreign_index[1]
 
     def _issue_date(self, order: Order) -> date:
         """The invoice's date: the run's day, unless the order was paid after it (the run began

@@ -436,10 +436,34 @@ def names_the_order(doc: IssuedDocument, order: Order) -> str | None:
 NOT_ITS_INVOICE = "not_its_invoice:{order}"
 
 
+@dataclass(frozen=True)
+class ForeignInvoices:
+    """The final invoices not issued by igest-sync among a listing, by each number they name
+    (an order id, perhaps), and what credit notes credit of each: built once per listing, so
+    that each order of a rebuild's thousands is one look-up, not a pass over the listing."""
+
+    by_number: dict[int, tuple[IssuedDocument, ...]]
+    credited: dict[str, Decimal]
+
+    @classmethod
+    def of(cls, documents: Iterable[IssuedDocument]) -> ForeignInvoices:
+        by_number: dict[int, list[IssuedDocument]] = {}
+        credited: dict[str, Decimal] = {}
+        for doc in documents:
+            if doc.type == DocumentType.NC and doc.status == DocumentStatus.FINAL:
+                if doc.related_number:
+                    held = credited.get(doc.related_number, Decimal(0))
+                    credited[doc.related_number] = held + doc.gross_total
+            elif foreign(doc):
+                for number in numbers_named(doc):
+                    by_number.setdefault(number, []).append(doc)
+        return cls({n: tuple(docs) for n, docs in by_number.items()}, credited)
+
+
 def invoiced_elsewhere(
     ledger: Ledger,
     order: Order,
-    documents: Iterable[IssuedDocument],
+    documents: Iterable[IssuedDocument] | ForeignInvoices,
     *,
     since: date | None = None,
     told: str | None = None,
@@ -455,17 +479,19 @@ def invoiced_elsewhere(
     placed), the same for a run and its dry run. An invoice its own credit notes cancel in full
     is no invoice of the sale. ``told``: the failure the person read before their ``resend``: a
     document it names is theirs to have decided (noted for ``reconcile``), never held again."""
-    docs = [d for d in documents if since is None or d.date is None or d.date >= since]
-    zero = Decimal(0)
+    index = documents if isinstance(documents, ForeignInvoices) else ForeignInvoices.of(documents)
+    found = [
+        d
+        for d in index.by_number.get(order.id, ())
+        if since is None or d.date is None or d.date >= since
+    ]
+    if not found:
+        return None
     adopted = {d.document_id for d in ledger.issued_elsewhere().values()}
-    credited: dict[str, Decimal] = {}
-    for nc in docs:
-        if nc.type == DocumentType.NC and nc.status == DocumentStatus.FINAL and nc.related_number:
-            credited[nc.related_number] = credited.get(nc.related_number, zero) + nc.gross_total
-    for doc in docs:
-        if not foreign(doc) or doc.id in adopted:
+    for doc in found:
+        if doc.id in adopted:
             continue
-        if credited.get(doc.number or "", zero) >= doc.gross_total:
+        if index.credited.get(doc.number or "", Decimal(0)) >= doc.gross_total:
             continue  # cancelled by its credit notes
         where = names_the_order(doc, order)
         if where is None:
