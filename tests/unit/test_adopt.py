@@ -178,7 +178,10 @@ def test_a_later_run_holds_an_order_another_integration_invoiced_since_the_switc
     # The next run holds it again; adopt records the app's invoice, and it is settled.
     again = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
     assert all(o.action != Action.ISSUED for o in again.outcomes)
-    adopt(world, NOW.date(), NOW.date(), confirm=lambda r: True)
+    one = adopt(world, NOW.date(), NOW.date(), confirm=lambda r: True)
+    assert one.summary().startswith("2 documents not issued by igest-sync from 2026-11-20")
+    one.matches = one.matches[:1]  # said in the singular too ("1 documents" before)
+    assert one.summary().startswith("1 document not issued by igest-sync from 2026-11-20")
     assert ledger.work(10015, Kind.INVOICE).state == WorkState.FINAL
     assert len(sb.igest.documents) == before + 1
 

@@ -47,6 +47,7 @@ from igest_sync.models import (
 from igest_sync.references import PREFIX
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.discover import customer_name, record_order
+from igest_sync.runs.report import counted
 from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import Period, lisbon_date
 
@@ -133,7 +134,8 @@ class AdoptReport:
     def summary(self) -> str:
         counts = ", ".join(f"{self.count(v)} {v}" for v in VERDICTS if self.count(v))
         head = (
-            f"{len(self.matches)} documents not issued by igest-sync from {self.first} to "
+            f"{counted(len(self.matches), 'document')} not issued by igest-sync from "
+            f"{self.first} to "
             f"{self.last}" + (f" ({counts})" if counts else "")
         )
         if self.dry_run:
