@@ -226,6 +226,39 @@ def test_the_hold_covers_a_retry_the_days_since_the_order_and_resend_decides_wha
     assert not [p for p in report.problems if p.kind == "duplicate" and p.order_id == 10016]
 
 
+def test_a_resend_decides_about_the_document_it_was_told_of_not_one_whose_number_begins_so():
+    """The hold's failure named FR QI/10; the person's resend decides about that one. FR QI/1
+    naming the same order was taken as decided too (its number is the start of FR QI/10's)."""
+    from igest_sync.models import DocumentStatus, DocumentType, IssuedDocument
+    from igest_sync.runs.setup.adopt import invoiced_elsewhere
+    from tests.support.fakes import paid_order
+
+    order = paid_order(20003, "49.00")
+
+    def fr(number: str) -> IssuedDocument:
+        return IssuedDocument(
+            id=number,
+            type=DocumentType.FR,
+            series="QI",
+            number=number,
+            atcud=None,
+            status=DocumentStatus.FINAL,
+            date=date(2026, 11, 20),
+            external_reference="QI-20003",
+            customer_nif=None,
+            customer_name=None,
+            net_total=Decimal("39.84"),
+            vat_total=Decimal("9.16"),
+            gross_total=Decimal("49.00"),
+        )
+
+    told = "FR QI/10 of 2026-11-20, not issued by igest-sync, names this order"
+    with Ledger(Path(":memory:")) as ledger:
+        assert invoiced_elsewhere(ledger, order, [fr("FR QI/10")], told=told) is None
+        held = invoiced_elsewhere(ledger, order, [fr("FR QI/10"), fr("FR QI/1")], told=told)
+        assert held is not None and held.reason.startswith("FR QI/1 of")
+
+
 def test_an_invoice_its_credit_notes_cancel_in_full_holds_no_order():
     """The app's FR of the order, credited in full by its own NC: no invoice of the sale;
     holding the order sent the person to adopt a cancelled invoice."""

@@ -498,7 +498,7 @@ def invoiced_elsewhere(
         where = names_the_order(doc, order)
         if where is None:
             continue
-        if told is not None and label(doc) in told:
+        if told is not None and _names(told, label(doc)):
             ledger.set_meta(NOT_ITS_INVOICE.format(order=order.id), doc.id)
             continue
         day = doc.date.isoformat() if doc.date else None
@@ -567,6 +567,12 @@ def remember_undecided(ledger: Ledger, first: date, last: date, matches: list[Ma
                 "orders": sorted(m.candidates),
             }
     ledger.set_meta(UNDECIDED_KEY, json.dumps(kept, sort_keys=True))
+
+
+def _names(text: str, number: str) -> bool:
+    """Whether ``text`` names the document ``number`` itself: "FR QI/1" is not named by a
+    text that names "FR QI/10"."""
+    return re.search(rf"(?<![\w/]){re.escape(number)}(?![\w/])", text) is not None
 
 
 def _undecided(ledger: Ledger) -> dict[str, dict[str, Any]]:
