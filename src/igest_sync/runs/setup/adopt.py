@@ -554,10 +554,9 @@ def remember_reviewed(ledger: Ledger, first: date, last: date) -> None:
 
 def remember_undecided(ledger: Ledger, first: date, last: date, matches: list[Match]) -> None:
     """Keep the period's ambiguous documents (those of earlier reviews of other days stay)."""
-    raw = ledger.get_meta(UNDECIDED_KEY)
     kept = {
         number: entry
-        for number, entry in (json.loads(raw) if raw else {}).items()
+        for number, entry in _undecided(ledger).items()
         if not first <= date.fromisoformat(entry["date"]) <= last
     }
     for m in matches:
@@ -576,6 +575,7 @@ def _names(text: str, number: str) -> bool:
 
 
 def _undecided(ledger: Ledger) -> dict[str, dict[str, Any]]:
+    """The undecided documents (``UNDECIDED_KEY``): number -> {date, orders}."""
     raw = ledger.get_meta(UNDECIDED_KEY)
     return json.loads(raw) if raw else {}
 
@@ -585,10 +585,9 @@ def undecided_invoice(ledger: Ledger, order_id: int) -> str | None:
     could not tie to one order may be its invoice already (a person decides), or None. Every
     such document is named: a pick that named only the first left the other to be taken for
     none, and ``resend`` then issued a second invoice."""
-    raw = ledger.get_meta(UNDECIDED_KEY)
     entries = [
         (number, entry)
-        for number, entry in sorted((json.loads(raw) if raw else {}).items())
+        for number, entry in sorted(_undecided(ledger).items())
         if order_id in entry["orders"]
     ]
     if not entries:
