@@ -325,6 +325,33 @@ def test_reconcile_names_a_sale_another_integration_invoiced_after_igest_sync(wo
     assert [p for p in after.problems if p.order_id == 10003] == []
 
 
+def test_reconcile_does_not_count_an_invoice_its_own_credit_note_cancels(world):
+    """The app invoiced the sale after igest-sync, then cancelled its invoice with a credit
+    note of its own: one invoice stands, and reconcile called the sale invoiced twice (the
+    runs' hold already ignored such an invoice)."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    mine = ledger.document(ledger.work(10003, Kind.INVOICE).document_id)
+    line = {"reference": "ENC", "description": "Encomenda 10003", "quantity": "1",
+            "unit_price": f"{mine.gross_total:.2f}", "vat_rate": "23.00"}  # fmt: skip
+    day = NOW.date().isoformat()
+    _issue(sb.igest, sb.store.orders[10003], day=day, reference="QI-10003", lines=[line])
+    november = Period(date(2026, 11, 1), NOW.date())
+    [twice] = [p for p in reconcile(config, js, ig, ledger).run(november).problems
+               if p.kind == "duplicate"]  # fmt: skip
+    number = next(d for d in twice.documents if d.startswith("FR QI/"))
+    sb.igest.create_document(
+        {"type": "NC", "series": "QI", "date": day, "customer": {"name": "Consumidor final"},
+         "lines": [line], "prices_include_vat": True, "payment_method": "MB", "finalize": True,
+         "related_document": {"number": number, "reason": "Anulação"}}
+    )  # fmt: skip
+    after = reconcile(config, js, ig, ledger).run(november)
+    assert [p for p in after.problems if p.kind == "duplicate"] == []
+
+
 def test_moving_the_start_date_past_the_switch_also_lets_it_run(world):
     _sb, config, ledger, js, ig = world
     from dataclasses import replace

@@ -688,10 +688,9 @@ class ReconcileRun:
         the sale's invoice (paid again, issued by hand as told)."""
         from igest_sync.runs.setup.adopt import (
             NOT_ITS_INVOICE,
-            foreign,
+            ForeignInvoices,
             label,
             names_the_order,
-            numbers_named,
         )
 
         ours: dict[int, list[IssuedDocument]] = {}
@@ -709,15 +708,18 @@ class ReconcileRun:
                 ours.setdefault(order_id, []).append(doc)
             else:
                 credited[order_id] = credited.get(order_id, Decimal(0)) + doc.gross_total
-        for doc in documents:
-            if doc.id not in seen or not foreign(doc) or doc.id in self._elsewhere:
+        # The documents not ours, by the order they name, less those their own credit notes
+        # cancel: the index the runs' hold reads (adopt's ``invoiced_elsewhere``).
+        index = ForeignInvoices.of(d for d in documents if d.id in seen)
+        for order_id in sorted(index.by_number.keys() & ours.keys()):
+            order = orders.get(order_id)
+            if order is None or _paid_on(order) not in period:
                 continue
-            for order_id in sorted(numbers_named(doc) & ours.keys()):
-                order = orders.get(order_id)
-                if order is None or _paid_on(order) not in period:
-                    continue
-                invoices = ours[order_id]
-                if sum(d.gross_total for d in invoices) <= credited.get(order_id, Decimal(0)):
+            invoices = ours[order_id]
+            if sum(d.gross_total for d in invoices) <= credited.get(order_id, Decimal(0)):
+                continue  # ours credited in full: the other is the sale's invoice now
+            for doc in index.naming(order_id):
+                if doc.id in self._elsewhere:
                     continue
                 decided = NOT_ITS_INVOICE.format(order=order_id)
                 if self.ledger is not None and self.ledger.get_meta(decided) == doc.id:

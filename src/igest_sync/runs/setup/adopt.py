@@ -461,6 +461,16 @@ class ForeignInvoices:
                     by_number.setdefault(number, []).append(doc)
         return cls({n: tuple(docs) for n, docs in by_number.items()}, credited)
 
+    def naming(self, number: int, since: date | None = None) -> list[IssuedDocument]:
+        """The invoices that name ``number``, dated ``since`` or later, that their own credit
+        notes do not cancel in full (a cancelled invoice is no invoice of the sale)."""
+        return [
+            d
+            for d in self.by_number.get(number, ())
+            if (since is None or d.date is None or d.date >= since)
+            and self.credited.get(d.number or "", Decimal(0)) < d.gross_total
+        ]
+
 
 def invoiced_elsewhere(
     ledger: Ledger,
@@ -482,19 +492,13 @@ def invoiced_elsewhere(
     is no invoice of the sale. ``told``: the failure the person read before their ``resend``: a
     document it names is theirs to have decided (noted for ``reconcile``), never held again."""
     index = documents if isinstance(documents, ForeignInvoices) else ForeignInvoices.of(documents)
-    found = [
-        d
-        for d in index.by_number.get(order.id, ())
-        if since is None or d.date is None or d.date >= since
-    ]
+    found = index.naming(order.id, since)
     if not found:
         return None
     adopted = {d.document_id for d in ledger.issued_elsewhere().values()}
     for doc in found:
         if doc.id in adopted:
             continue
-        if index.credited.get(doc.number or "", Decimal(0)) >= doc.gross_total:
-            continue  # cancelled by its credit notes
         where = names_the_order(doc, order)
         if where is None:
             continue
