@@ -46,8 +46,8 @@ from igest_sync.runs.invoicing.discover import Discovery, igest_documents_since,
 from igest_sync.runs.invoicing.gapcheck import GapCheck
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
 from igest_sync.runs.invoicing.issuer import (
-    CLOCKS_APART,
     CrashHook,
+    looked_from,
     remember_override,
     remembered_override,
     same_document,
@@ -552,15 +552,15 @@ class InvoiceRun:
         store = self.context.store
         listing: ForeignInvoices | None = None
 
-        def since_paid() -> ForeignInvoices:
+        def foreign_invoices() -> ForeignInvoices:
             """What iGEST issued since the orders were placed, read once (the real run's
             catch-up listing, read-only): another integration's invoice of an order."""
             nonlocal listing
             if listing is None and known is not None:
                 listing = ForeignInvoices.of(d for docs in known.values() for d in docs)
             elif listing is None:
-                made = [p for o in orders if (p := o.created_at or o.completed_at)]
-                first = lisbon_date(min(made) - CLOCKS_APART) if made else None
+                days = [day for o in orders if (day := looked_from(o)) is not None]
+                first = min(days) if days else None
                 listing = ForeignInvoices.of(self.igest.find_documents(date_from=first))
             return listing
 
@@ -607,12 +607,8 @@ class InvoiceRun:
                 report.outcomes.append(DocumentOutcome(str(order.id), Action.WOULD_FAIL, undecided))
                 continue
             # As the issuer checks it: each order from its own creation day.
-            made = order.created_at or order.completed_at
             elsewhere = invoiced_elsewhere(
-                self.ledger,
-                order,
-                since_paid(),
-                since=lisbon_date(made - CLOCKS_APART) if made else None,
+                self.ledger, order, foreign_invoices(), since=looked_from(order)
             )
             if elsewhere is not None:
                 why = f"{elsewhere.reason} ({elsewhere.hint})"

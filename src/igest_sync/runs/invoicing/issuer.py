@@ -179,7 +179,7 @@ class Issuer:
         # our clock: Jumpseller's may be ahead of it by a few minutes (``_issue_date``).
         paid = order.completed_at or order.created_at
         since = lisbon_date(paid - CLOCKS_APART) if paid else None
-        created = lisbon_date(order.created_at - CLOCKS_APART) if order.created_at else since
+        created = looked_from(order)
 
         def build() -> DocumentDraft:
             if order.status != OrderStatus.PAID:
@@ -230,7 +230,7 @@ class Issuer:
                 self.art53.admit(
                     order.id,
                     draft,
-                    paid=order.completed_at or order.created_at,
+                    paid=paid,
                     held=self.review and not approved,
                 )
             return draft
@@ -612,6 +612,13 @@ class Issuer:
         self.ledger.fail(order_id, kind, reason, transient=True)
         log.warning("Order %s waiting: %s", order_id, reason)
         return DocumentOutcome(str(order_id), Action.WAITING, reason, kind=kind, transient=True)
+
+
+def looked_from(order: Order) -> date | None:
+    """The first day an invoice of ``order`` made by another integration may carry: the day it
+    was placed (an FT may be made then), by our clock (Jumpseller's may be ahead of it)."""
+    made = order.created_at or order.completed_at
+    return lisbon_date(made - CLOCKS_APART) if made else None
 
 
 def unsent(work: WorkRecord) -> bool:
