@@ -281,9 +281,57 @@ class Discovery:
             )
             if w.order_id not in planned and not waits_for_a_person(w)
         ]
+        for order_id, order in self._read_again(wanted):
+            if isinstance(order, Order):
+                yield order
+            elif self.record:
+                self.ledger.fail(
+                    order_id,
+                    Kind.INVOICE,
+                    f"could not read the order from Jumpseller: {order}",
+                    transient=order.transient,
+                )
+
+    def _waiting_for_a_person(self, planned: dict[int, Order]) -> Iterator[Order]:
+        """Orders whose invoice waits for a person (a failure no retry mends, a rejected
+        draft), read again: no run issues them, but once cancelled nothing is due for them, and
+        their failure must not stay open (exit 1 on every run, late in `status`, in the digest).
+
+        Read here because nothing else does: the cancellation pass learns only of orders in its
+        watch (from the first invoiced order's creation) and acts only on invoiced ones. Read
+        as unfinished work is (``_read_again``: a GET each, one listing when there are many):
+        these are open orders, each already in front of a person until `resend` or their
+        cancellation settles them.
+
+        A rejection ends with the cancellation (as on serve's ``order_canceled`` webhook). Paid
+        again later, the order is invoiced like any newly paid order, in review mode as a draft
+        to approve or reject again: that payment is a sale the rejection never judged, and its
+        invoice-receipt is due that day. Kept, the rejection would leave a paid sale without an
+        invoice until someone remembered to `resend` it.
+        """
+        wanted = [
+            w.order_id
+            for w in self.ledger.work_in_states(WorkState.FAILED, kind=Kind.INVOICE)
+            if w.order_id not in planned and waits_for_a_person(w)
+        ]
+        for order_id, order in self._read_again(wanted):
+            if isinstance(order, AuthError):
+                raise order
+            if isinstance(order, Order):
+                yield order
+            else:
+                # Left as it is: its failure keeps the person's reason, and is never made a
+                # passing one (the runs would then issue a rejected order by themselves).
+                log.warning(
+                    "Could not read order %s, which waits for a person: %s", order_id, order
+                )
+
+    def _read_again(self, wanted: list[int]) -> Iterator[tuple[int, Order | ApiError]]:
+        """Each of ``wanted`` as Jumpseller has it now, or why it could not be read: by one
+        listing in pages of 100 when there are many (after a crash mid-backlog: it beats a GET
+        per order), else, or for one the listing missed, by its own GET."""
         found: dict[int, Order] = {}
         if len(wanted) > BULK_REREAD:
-            # After a crash mid-backlog: one listing in pages of 100 beats a GET per order.
             created = [r.created_at for i in wanted if (r := self.ledger.order(i)) and r.created_at]
             if created:
                 first = lisbon_date(datetime.fromisoformat(min(created)))
@@ -298,49 +346,12 @@ class Discovery:
                     )
         for order_id in wanted:
             if order_id in found:
-                yield found[order_id]
+                yield order_id, found[order_id]
                 continue
             try:
-                yield self.jumpseller.order(order_id)
+                yield order_id, self.jumpseller.order(order_id)
             except ApiError as exc:
-                if self.record:
-                    self.ledger.fail(
-                        order_id,
-                        Kind.INVOICE,
-                        f"could not read the order from Jumpseller: {exc}",
-                        transient=exc.transient,
-                    )
-
-    def _waiting_for_a_person(self, planned: dict[int, Order]) -> Iterator[Order]:
-        """Orders whose invoice waits for a person (a failure no retry mends, a rejected
-        draft), read again: no run issues them, but once cancelled nothing is due for them, and
-        their failure must not stay open (exit 1 on every run, late in `status`, in the digest).
-
-        Read here because nothing else does: the cancellation pass learns only of orders in its
-        watch (from the first invoiced order's creation) and acts only on invoiced ones. One
-        GET each, as the sweep reads each waiting draft: these are open orders, each already in
-        front of a person until `resend` or their cancellation settles them.
-
-        A rejection ends with the cancellation (as on serve's ``order_canceled`` webhook). Paid
-        again later, the order is invoiced like any newly paid order, in review mode as a draft
-        to approve or reject again: that payment is a sale the rejection never judged, and its
-        invoice-receipt is due that day. Kept, the rejection would leave a paid sale without an
-        invoice until someone remembered to `resend` it.
-        """
-        wanted = [
-            w.order_id
-            for w in self.ledger.work_in_states(WorkState.FAILED, kind=Kind.INVOICE)
-            if w.order_id not in planned and waits_for_a_person(w)
-        ]
-        for order_id in wanted:
-            try:
-                yield self.jumpseller.order(order_id)
-            except AuthError:
-                raise
-            except ApiError as exc:
-                # Left as it is: its failure keeps the person's reason, and is never made a
-                # passing one (the runs would then issue a rejected order by themselves).
-                log.warning("Could not read order %s, which waits for a person: %s", order_id, exc)
+                yield order_id, exc
 
     def _classify(self, order: Order, plan: Plan, to_issue: dict[int, Order]) -> None:
         floor = plan.floor
