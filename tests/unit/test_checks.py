@@ -323,10 +323,10 @@ def test_no_location_needed_when_stock_is_off_or_read_from_jumpseller(stock):
 
 def test_check_refuses_igests_total_into_one_of_several_locations_as_the_run_does():
     config = make_config(stock={"jumpseller_location_id": 2, "warehouse": None})
-    results = by_name(
-        run_checks(config, FakeJumpseller(locations=[MAIN, PORTO]), account(), now=NOW)
-    )
+    jumpseller = FakeJumpseller(locations=[MAIN, PORTO])
+    results = by_name(run_checks(config, jumpseller, account(), now=NOW))
     result = results["Stock by warehouse"]
+    assert len(jumpseller.called("locations")) == 1  # read once for both checks
     assert not result.ok and "would go into Jumpseller location 2" in result.detail
     assert "[stock] warehouse is not set" in result.detail
     assert "nothing was written" not in result.detail  # check writes nothing anyway

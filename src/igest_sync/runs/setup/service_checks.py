@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -21,9 +21,9 @@ from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, ExitCode, TransportError
 from igest_sync.fiscal import rules as pt_rules
 from igest_sync.fiscal.exemptions import INTRA_EU_CODE
-from igest_sync.models import DocumentType, Entity, ViesStatus
+from igest_sync.models import DocumentType, Entity, StoreLocation, ViesStatus
 from igest_sync.redact import redact
-from igest_sync.runs.catalogue.stock import locations_to_choose_from
+from igest_sync.runs.catalogue.stock import locations_to_choose_from, total_into_one_location
 from igest_sync.runs.invoicing.art53 import (
     ART53,
     CEILING,
@@ -135,8 +135,10 @@ def run_checks(
     that ``vies`` answers."""
     store = _check_store(jumpseller)
     results = [store]
+    # Read once for the two checks that need them (a failure is asked again by the second).
+    locations = cache(jumpseller.locations)
     if store.ok or store.exit_code != ExitCode.SERVICE:  # else it would repeat that failure
-        results.extend(_check_stock_locations(config, jumpseller))
+        results.extend(_check_stock_locations(config, locations))
         results.extend(_check_webhooks(config, jumpseller))
     entity: Entity | None
     try:
@@ -156,7 +158,7 @@ def run_checks(
         except _Failed as failed:
             results.append(failed.result)
     if entity is not None:
-        results.extend(_check_stock_mode(config, entity, jumpseller))
+        results.extend(_check_stock_mode(config, entity, locations))
     today = lisbon_date(now or datetime.now(UTC))
     if (
         vies is not None
@@ -446,22 +448,25 @@ def _check_vat_rates(config: Config, igest: IgestApi) -> list[CheckResult]:
 
 
 def _check_stock_mode(
-    config: Config, entity: Entity, jumpseller: JumpsellerApi
+    config: Config, entity: Entity, locations: Callable[[], list[StoreLocation]]
 ) -> list[CheckResult]:
     name = "Stock by warehouse"
-    if config.stock.enabled and not config.stock.warehouse and entity.stock_by_warehouse:
+    settings = config.stock
+    if (
+        settings.enabled
+        and settings.direction == "igest_to_jumpseller"
+        and settings.jumpseller_location_id is not None
+        and not settings.warehouse
+        and entity.stock_by_warehouse
+    ):
         # The run's refusal: iGEST's total would go into one of several Jumpseller locations.
-        from igest_sync.runs.catalogue.stock import total_into_one_location
-
-        settings = config.stock
-        if settings.direction == "igest_to_jumpseller" and settings.jumpseller_location_id:
-            try:
-                locations = _call(name, jumpseller.locations, JUMPSELLER_AUTH_HINT)
-            except _Failed as failed:
-                return [failed.result]
-            refused = total_into_one_location(locations, settings, by_warehouse=True)
-            if refused is not None:
-                return [CheckResult(name, False, refused.message, refused.hint)]
+        try:
+            held = _call(name, locations, JUMPSELLER_AUTH_HINT)
+        except _Failed as failed:
+            return [failed.result]
+        refused = total_into_one_location(held, settings, by_warehouse=True)
+        if refused is not None:
+            return [CheckResult(name, False, refused.message, refused.hint)]
     if not (config.stock.enabled and config.stock.warehouse):
         return []
     if entity.stock_by_warehouse:
@@ -481,21 +486,23 @@ def _check_stock_mode(
     ]
 
 
-def _check_stock_locations(config: Config, jumpseller: JumpsellerApi) -> list[CheckResult]:
+def _check_stock_locations(
+    config: Config, locations: Callable[[], list[StoreLocation]]
+) -> list[CheckResult]:
     """The Jumpseller location sync-stock writes, when it matters: the same refusal as the run."""
     settings = config.stock
     if not settings.enabled:
         return []
     name = "Jumpseller stock location"
     try:
-        locations = _call(name, jumpseller.locations, JUMPSELLER_AUTH_HINT)
+        held = _call(name, locations, JUMPSELLER_AUTH_HINT)
     except _Failed as failed:
         return [failed.result]
     wanted = settings.jumpseller_location_id
     if wanted is not None:
-        match = next((loc for loc in locations if loc.id == wanted), None)
+        match = next((loc for loc in held if loc.id == wanted), None)
         if match is None:
-            known = ", ".join(f"{loc.id} {loc.name}" for loc in locations) or "none"
+            known = ", ".join(f"{loc.id} {loc.name}" for loc in held) or "none"
             return [
                 CheckResult(
                     name,
@@ -505,7 +512,7 @@ def _check_stock_locations(config: Config, jumpseller: JumpsellerApi) -> list[Ch
                 )
             ]
         return [CheckResult(name, True, f"location {match.id}: {match.name}")]
-    several = locations_to_choose_from(locations, settings)
+    several = locations_to_choose_from(held, settings)
     if not several:
         return []  # one stock location: the item's stock is that location's
     listed = ", ".join(f"{loc.id} {loc.name}" for loc in several)
