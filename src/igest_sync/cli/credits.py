@@ -150,7 +150,7 @@ def reconcile(
         typer.Option(
             "--fix",
             help="Issue the missing invoices (exactly once), and delete a draft invoice left "
-            "beside an order's final one; never deletes a document or credits.",
+            "beside an order's final one; never deletes a final document, never credits.",
         ),
     ] = False,
     json_out: JsonOption = False,

@@ -29,7 +29,7 @@ def invoice(
     since: Annotated[
         str | None,
         typer.Option(
-            help="One-off backfill: list the orders of this day on again and invoice each "
+            help="One-off backfill: list the orders again from this day on and invoice each "
             "paid one without its document (never one paid before [invoice] start_date).",
             metavar="YYYY-MM-DD",
         ),
@@ -79,8 +79,8 @@ def resend(
         bool,
         typer.Option(
             "--failed",
-            help="Retry every failed order, but one that a document not issued by igest-sync "
-            "may have invoiced already (adopt): name that one.",
+            help="Retry every failed order, except one that a document not issued by "
+            "igest-sync may have invoiced already (see adopt): name such an order to retry it.",
         ),
     ] = False,
     nif: Annotated[

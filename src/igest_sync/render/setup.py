@@ -85,9 +85,12 @@ def sandbox_info(facts: Mapping[str, Any]) -> None:
         width = current().out.width
         for line in seeded:
             _show(escape(wrap_words(f"  - {line}", width)), soft_wrap=True)
-    _show("\nWrite a config for it, then try it:")
-    _show(f"  igest-sync --config config.toml init --sandbox {control}", soft_wrap=True)
-    _show("  igest-sync --config config.toml invoice", soft_wrap=True)
+    # Its own folder for config, state and logs, as the README does: a state file belongs to
+    # one store, and the default one would be a real store's.
+    _show("\nWrite a config for it in a folder of its own, then try it:")
+    _show("  export IGEST_SYNC_HOME=$(mktemp -d)", soft_wrap=True)
+    _show(f"  igest-sync init --sandbox {control}", soft_wrap=True)
+    _show("  igest-sync invoice", soft_wrap=True)
     _show("\nOr save this as config.toml:\n")
     snippet = (
         "[jumpseller]\n"
