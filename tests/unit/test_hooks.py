@@ -242,3 +242,18 @@ def test_list_of_hooks_installed_with_url_says_to_set_public_url_to_it(capsys) -
     assert f"Our hooks point at {url}" in text and "set it to that URL" in text
     hooks_report(HooksReport("list", None, (), [HookLine(2, "order_paid", url, ours=False)]))
     assert "`hooks install --url https://...` sets them up" in capsys.readouterr().out
+
+
+def test_a_first_install_does_not_say_its_hooks_were_saved_again(capsys):
+    """`hooks install` on a store without hooks said "each saved again: a paused one resumes"
+    of hooks it had just created."""
+    from igest_sync.render.hooks import hooks_report
+    from igest_sync.runs.setup.hooks import HookLine, HooksReport
+
+    url = "https://hooks.example.pt/hooks/jumpseller"
+    first = HooksReport("install", url, lines=[HookLine(1, "order_paid", url, True, "created")])
+    hooks_report(first)
+    assert "saved again" not in " ".join(capsys.readouterr().out.split())
+    again = HooksReport("install", url, lines=[HookLine(1, "order_paid", url, True, "kept")])
+    hooks_report(again)
+    assert "already there saved again" in " ".join(capsys.readouterr().out.split())

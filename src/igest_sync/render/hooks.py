@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from igest_sync.runs.setup.hooks import HooksReport
 
 _SAID = {
-    "install": "{changed}; the hooks are in place (each saved again: a paused one resumes).",
+    "install": "{changed}; the hooks are in place{kept}.",
     "remove": "{changed} of ours deleted; the others were left alone.",
 }
 _NOUN = {"install": "change", "remove": "hook"}
@@ -60,7 +60,11 @@ def hooks_report(report: HooksReport, *, json_out: bool = False) -> None:
     said = _SAID.get(report.command)
     if said:
         changed = counted(report.changed, _NOUN[report.command])
-        _show(_cell(said.format(changed=changed)))
+        # Only a hook that was there already is saved again (a paused one resumes so): a first
+        # install creates them all.
+        kept = any(line.action == "kept" for line in report.lines)
+        again = " (those already there saved again: a paused one resumes)" if kept else ""
+        _show(_cell(said.format(changed=changed, kept=again)))
     elif report.target is None:
         ours = list(dict.fromkeys(shown_url(line.url) for line in report.lines if line.ours))
         if ours:  # installed with --url: set it in the config too, so that serve checks them
