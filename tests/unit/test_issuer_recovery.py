@@ -437,3 +437,21 @@ def test_an_invoice_is_dated_on_the_day_of_its_payment_when_a_run_crosses_midnig
             today=lisbon_date(clock),
         ).issue(paid_order(ORDER, paid_at=paid))
     assert again.action == Action.ADOPTED and len(igest.finals(REF)) == 1
+
+
+def test_a_failed_listing_for_the_foreign_invoice_hold_fails_the_order_not_the_run(ledger):
+    """A retry's listing of the order's days (another integration's invoice of it?) answered
+    502: the error left the order's step, and the whole run stopped as if iGEST refused the
+    credentials. It is that order's passing failure, as a failed look-up is."""
+    from igest_sync.runs.invoicing.issuer import looked_from
+
+    igest = FakeIgest()
+    seed(ledger, igest, "requested", "nothing")
+    order = paid_order(ORDER)
+    igest.faults.add("find_documents", "5xx", match={"date_from": looked_from(order)}, times=None)
+    issuer = Issuer(RunContext.build(make_config(), ledger, FakeJumpseller(), igest), today=TODAY)
+    outcome = issuer.issue(order)
+    assert outcome.action == Action.FAILED and outcome.transient
+    assert "iGEST" in outcome.detail and igest.finals(REF) == []
+    work = ledger.work(ORDER)
+    assert work is not None and work.state == WorkState.FAILED and work.transient

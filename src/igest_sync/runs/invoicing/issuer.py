@@ -357,6 +357,19 @@ class Issuer:
             if isinstance(exc, VatCheckPending):
                 return self._waiting(order_id, kind, exc.reason)
             return self.failed(order_id, kind, exc.reason, False, hint=exc.hint, seq=seq)
+        except AuthError:
+            raise  # refused credentials: stop the run, every order would fail the same way
+        except ApiError as exc:
+            # The listing of the order's days (another integration's invoice of it?) failed:
+            # nothing was sent, and the order's next attempt lists again, as a look-up.
+            return self.failed(
+                order_id,
+                kind,
+                f"could not list iGEST's documents of its days: {exc}",
+                exc.transient,
+                seq=seq,
+                unanswered=exc,
+            )
         try:
             document = self._draft(order_id, kind, draft, drafts, seq, fresh_date=approved)
             if isinstance(document, str):  # totals differ: the draft is gone, nothing issued
