@@ -330,14 +330,7 @@ class Issuer:
         except AuthError:
             raise  # refused credentials: stop the run, every order would fail the same way
         except ApiError as exc:
-            return self.failed(
-                order_id,
-                kind,
-                f"could not look up {ref} in iGEST: {exc}",
-                exc.transient,
-                seq=seq,
-                unanswered=exc,
-            )
+            return self._unread(order_id, kind, f"could not look up {ref} in iGEST", exc, seq)
         try:
             draft = build()
         except _NoLongerPaid as exc:
@@ -362,14 +355,8 @@ class Issuer:
         except ApiError as exc:
             # The listing of the order's days (another integration's invoice of it?) failed:
             # nothing was sent, and the order's next attempt lists again, as a look-up.
-            return self.failed(
-                order_id,
-                kind,
-                f"could not list iGEST's documents of its days: {exc}",
-                exc.transient,
-                seq=seq,
-                unanswered=exc,
-            )
+            what = "could not list iGEST's documents of its days"
+            return self._unread(order_id, kind, what, exc, seq)
         try:
             document = self._draft(order_id, kind, draft, drafts, seq, fresh_date=approved)
             if isinstance(document, str):  # totals differ: the draft is gone, nothing issued
@@ -593,6 +580,13 @@ class Issuer:
             transient=transient,
             unanswered=unanswered if unanswered is not None and unanswered.transient else None,
         )
+
+    def _unread(
+        self, order_id: int, kind: Kind, what: str, exc: ApiError, seq: int
+    ) -> DocumentOutcome:
+        """iGEST could not be read before anything was sent: the work fails, passing by itself
+        when the error does (and serve counts iGEST's silence by it)."""
+        return self.failed(order_id, kind, f"{what}: {exc}", exc.transient, seq=seq, unanswered=exc)
 
     def _hold(
         self,
