@@ -138,6 +138,7 @@ def test_a_config_error_is_in_the_log_too_and_no_secret_is(tmp_path):
     logs = tmp_path / "logs"
     text = "".join(p.read_text() for p in logs.glob("*")) if logs.exists() else ""
     assert "strat_date: unknown key" in text and "auth_token" in text
+    assert text.count("strat_date: unknown key") == 1  # logged once, not once more by the CLI
     assert "Zk29secret" not in text + result.stderr
 
 

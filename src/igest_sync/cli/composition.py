@@ -86,8 +86,8 @@ def load_config(state: CliState) -> Config:
             exc.hint = f"Create it with `igest-sync --config {shlex.quote(str(path))} init`."
         # A cron run that stops here leaves its reason in the log file too, where a person
         # looks later (the values of secret keys are never in it: validation masks them).
+        # The log is opened for it; the error handler writes the line, once, as it shows it.
         setup_logging(state)
-        log.error("%s", exc)
         raise
     state.secrets = config.secrets()
     setup_logging(state)
