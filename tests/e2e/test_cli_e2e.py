@@ -347,6 +347,22 @@ def test_an_order_id_jumpseller_cannot_have_is_a_usage_error_not_an_internal_one
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "typed"),
+    [
+        (("credit", "abc", "--reason", "x"), "abc"),
+        (("resend", "10001", "A10002"), "A10002"),
+        (("status", "--order", "0"), "0"),
+    ],
+)
+def test_a_mistyped_order_id_is_named_with_what_to_type_instead(cli, args, typed):
+    # Click said "Input should be a valid integer" without the value, or gave a range for 0.
+    result = cli(*args)
+    assert result.code == 2
+    assert f"'{typed}' is not a Jumpseller order id" in result.stderr
+    assert "order's number as Jumpseller shows it" in result.stderr
+
+
 def test_a_short_outage_stops_cron_runs_quietly_until_it_lasts(sandbox, tmp_path):
     # Jumpseller answering 502 for a few minutes: the runs retry it by themselves; cron (output
     # not a terminal) is told only once it has lasted [alerts] unreachable_minutes. The exit

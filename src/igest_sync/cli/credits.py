@@ -8,12 +8,12 @@ from typing import Annotated
 import typer
 
 from igest_sync.cli.session import (
-    ORDER_ID_MAX,
     FromOption,
     JsonOption,
     ToOption,
     finish,
     parse_date,
+    parse_order_id,
     session,
     state_of,
 )
@@ -23,7 +23,7 @@ def credit(
     ctx: typer.Context,
     order_id: Annotated[
         int,
-        typer.Argument(help="Jumpseller order id.", metavar="ORDER_ID", min=1, max=ORDER_ID_MAX),
+        typer.Argument(help="Jumpseller order id.", metavar="ORDER_ID", parser=parse_order_id),
     ],
     reason: Annotated[str, typer.Option(help="Reason printed on the credit note.", metavar="TEXT")],
     line: Annotated[

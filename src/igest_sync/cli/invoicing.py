@@ -9,11 +9,11 @@ from typing import Annotated
 import typer
 
 from igest_sync.cli.session import (
-    ORDER_ID_MAX,
     JsonOption,
     finish,
     load_config,
     parse_date,
+    parse_order_id,
     session,
     setup_logging,
     state_of,
@@ -72,7 +72,7 @@ def resend(
     order_ids: Annotated[
         list[int] | None,
         typer.Argument(
-            help="Jumpseller order ids to retry now.", metavar="ORDER_ID", min=1, max=ORDER_ID_MAX
+            help="Jumpseller order ids to retry now.", metavar="ORDER_ID", parser=parse_order_id
         ),
     ] = None,
     failed: Annotated[
@@ -138,8 +138,7 @@ def approve(
         typer.Argument(
             help="Orders whose drafts to finalize (or reject).",
             metavar="ORDER_ID",
-            min=1,
-            max=ORDER_ID_MAX,
+            parser=parse_order_id,
         ),
     ] = None,
     approve_all: Annotated[
@@ -262,9 +261,7 @@ def status(
     ] = None,
     order: Annotated[
         int | None,
-        typer.Option(
-            "--order", help="Only this order.", metavar="ORDER_ID", min=1, max=ORDER_ID_MAX
-        ),
+        typer.Option("--order", help="Only this order.", metavar="ORDER_ID", parser=parse_order_id),
     ] = None,
     failed_only: Annotated[
         bool, typer.Option("--failed", help="Only the failed orders, no documents.")

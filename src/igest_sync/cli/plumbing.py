@@ -319,6 +319,18 @@ def interrupted(exc: KeyboardInterrupt) -> int:
 ORDER_ID_MAX = 2**31 - 1
 
 
+def parse_order_id(text: str) -> int:
+    """An order id as typed: refused with what to type instead (click would say only "Input
+    should be a valid integer", without the value, or give a range for 0)."""
+    value = int(text) if text.strip().isdecimal() else 0
+    if not 1 <= value <= ORDER_ID_MAX:
+        raise typer.BadParameter(
+            f"{text!r} is not a Jumpseller order id: give the order's number as Jumpseller "
+            "shows it (e.g. 10452)."
+        )
+    return value
+
+
 def parse_date(value: str | None, flag: str) -> date | None:
     if value is None:
         return None

@@ -28,6 +28,7 @@ from igest_sync.cli.plumbing import (
     exit_codes_help,
     hoist_global_options,
     parse_date,
+    parse_order_id,
     show_version,
     state_of,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "make_vies",
     "pace_file",
     "parse_date",
+    "parse_order_id",
     "run_app",
     "session",
     "setup_logging",
