@@ -339,6 +339,20 @@ def test_a_damaged_page_met_after_opening_says_how_to_recover(tmp_path: Path) ->
     assert "damaged" in (info.value.hint or "") and "move it away" in (info.value.hint or "")
 
 
+def test_a_value_sqlite_refuses_is_a_bug_not_a_damaged_file_to_move_away(tmp_path: Path) -> None:
+    # A function passed where an order id belongs (a slip in a command's code) was told to the
+    # merchant as "The file is damaged ... move it away": a sound ledger, failures and credit
+    # requests with it, thrown away for a bug. It stays the bug it is (exit 70, the traceback
+    # in the log), and the file stays usable.
+    import sqlite3
+
+    with Ledger(tmp_path / "s.db") as ledger:
+        with pytest.raises(sqlite3.ProgrammingError):
+            ledger.ensure_work(print, "invoice", "jumpseller:s:1")  # type: ignore[arg-type]
+        ledger.ensure_work(1, "invoice", "jumpseller:s:1")
+        assert [w.order_id for w in ledger.work_in_states("new", "failed", "pending")] == [1]
+
+
 def test_a_state_file_held_by_another_process_says_so(tmp_path: Path) -> None:
     # A backup tool or an sqlite3 shell holding the write lock past SQLite's busy timeout.
     path = tmp_path / "s.db"

@@ -73,6 +73,8 @@ class Database:
                 with transaction(self._db):
                     for sql, params in statements:
                         self._db.execute(sql, params)
+            except OUR_MISTAKES:
+                raise
             except sqlite3.DatabaseError as exc:
                 raise _failed(self.path, "could not be written", exc) from None
 
@@ -80,6 +82,8 @@ class Database:
         with self._lock:
             try:
                 return self._db.execute(sql, params).fetchall()
+            except OUR_MISTAKES:
+                raise
             except sqlite3.DatabaseError as exc:
                 raise _failed(self.path, "cannot be read", exc) from None
 
@@ -95,6 +99,17 @@ class Database:
             "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
             (key, value),
         )
+
+
+# A statement or a value of ours that SQLite refuses (a wrong type bound, a constraint broken):
+# a bug, shown as one (the traceback in the log), never as a damaged file a person is told to
+# move away, which would throw away the ledger's failures and credit requests with it.
+OUR_MISTAKES = (
+    sqlite3.ProgrammingError,
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.NotSupportedError,
+)
 
 
 def _failed(path: Path | str, what: str, exc: sqlite3.DatabaseError) -> StateError:
