@@ -82,6 +82,44 @@ def test_issued_outcome_json_is_as_before():
     ]
 
 
+REAL_COUNTS = ("issued", "adopted", "already", "failed", "skipped", "waiting", "drafted")
+DRY_COUNTS = ("would_issue", "would_adopt", "failed", "would_skip", "would_finalize")
+DRY_COUNTS += ("would_draft_again", "would_credit")
+
+
+@pytest.mark.parametrize(
+    ("dry_run", "actions", "counts"),
+    [
+        (
+            False,
+            ["issued", "adopted", "already", "failed", "skipped", "waiting", "drafted"],
+            REAL_COUNTS,
+        ),
+        (
+            True,
+            [
+                "would issue",
+                "would adopt",
+                "would fail",
+                "would skip",
+                "would finalize",
+                "would draft",
+                "would credit",
+            ],
+            DRY_COUNTS,
+        ),
+    ],
+    ids=["real", "dry"],
+)
+def test_invoice_json_counts_every_listed_order_once(dry_run, actions, counts):
+    # A resend's "already" and a dry run's "would issue" were in orders but in no count: a
+    # script adding the counts up (or reading what a dry run would issue) came up short.
+    outcomes = [DocumentOutcome(str(n), Action(a), "x") for n, a in enumerate(actions, 10001)]
+    report = InvoiceReport(outcomes=outcomes, dry_run=dry_run).to_json()
+    assert [report[key] for key in counts] == [1] * len(actions)
+    assert sum(report[key] for key in counts) == len(report["orders"])
+
+
 def test_already_outcome_without_document_keeps_null_keys():
     outcome = DocumentOutcome(
         "7", Action.ALREADY, "x", kind=Kind.CREDIT, document=DocumentFacts(None, None)

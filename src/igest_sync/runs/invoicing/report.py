@@ -129,6 +129,9 @@ class InvoiceReport:
             # Drafts waiting for approval that the real run would finalize (review turned off,
             # or the automatic hour), and those it would make again for another look.
             {
+                "would_issue": self.count(Action.WOULD_ISSUE),
+                "would_adopt": self.count(Action.WOULD_ADOPT),
+                "would_skip": self.count(Action.WOULD_SKIP),
                 "would_finalize": self.count(Action.WOULD_FINALIZE),
                 "would_draft_again": self.count(Action.WOULD_DRAFT),
                 "would_credit": self.count(Action.WOULD_CREDIT),
@@ -140,6 +143,9 @@ class InvoiceReport:
             "dry_run": self.dry_run,
             "issued": self.count(Action.ISSUED),
             "adopted": self.count(Action.ADOPTED),
+            # Issued by this ledger before (a resend of a finished order): every order listed
+            # is counted once, so a script can add the counts up to the orders.
+            "already": self.count(Action.ALREADY),
             "failed": self.failed,
             "skipped": self.count(Action.SKIPPED),
             # Not issued yet for a reason that passes by itself (VIES did not answer).
