@@ -36,6 +36,16 @@ def test_the_help_epilog_is_made_from_exit_code():
         assert f"{int(code)} {code.meaning.replace('`', '')}" in text
 
 
+def test_serve_help_names_the_listening_defaults_the_settings_use():
+    # The help said "default [serve] host" without saying what that is when it is not set.
+    from igest_sync.config.settings import DEFAULT_SERVE_HOST, DEFAULT_SERVE_PORT
+
+    group, ctx = _group()
+    params = {p.name: p.help or "" for p in group.get_command(ctx, "serve").params}
+    assert f"else {DEFAULT_SERVE_HOST})" in params["host"]
+    assert f"else {DEFAULT_SERVE_PORT})" in params["port"]
+
+
 def _group():
     import typer
 

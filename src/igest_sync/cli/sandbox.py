@@ -50,9 +50,9 @@ def sandbox(
     (try adopt), --cross-border sales abroad and hard cases. Use it to try the tool without
     credentials. It prints the URLs, the credentials, what it holds, how to write a config
     for it (igest-sync init --sandbox URL) and how to drive it; --json prints the same as one
-    line, then serves. With --alerts it also receives alerts (email and chat) and can make
-    either fail: POST <control_url>/fail?smtp=451&webhook=500, then POST <control_url>/fail to
-    heal them.
+    line, then serves. With --alerts it also receives alerts (email and chat), lists them at
+    the URL it prints as "Alerts received" (AL; with --json, alerts.control_url), and can make
+    either fail: POST AL/fail?smtp=451&webhook=500, then POST AL/fail to heal them.
 
     \b
     Drive it (JS = the Jumpseller URL without /v1, IG = iGEST's):

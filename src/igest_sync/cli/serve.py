@@ -42,12 +42,17 @@ def serve(
     ] = None,
     host: Annotated[
         str | None,
-        typer.Option(help="Address to listen on (default [serve] host).", metavar="HOST"),
+        typer.Option(
+            help="Address to listen on (default: [serve] host, else 127.0.0.1).", metavar="HOST"
+        ),
     ] = None,
     port: Annotated[
         int | None,
         typer.Option(
-            help="Port to listen on (default [serve] port).", min=1, max=65535, metavar="PORT"
+            help="Port to listen on (default: [serve] port, else 8787).",
+            min=1,
+            max=65535,
+            metavar="PORT",
         ),
     ] = None,
 ) -> None:

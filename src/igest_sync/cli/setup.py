@@ -49,7 +49,8 @@ def init(
         str, typer.Option(help="Jumpseller API base URL (the sandbox's: --sandbox).", metavar="URL")
     ] = "https://api.jumpseller.com/v1",
     igest_base_url: Annotated[
-        str | None, typer.Option(help="iGEST API base URL.", metavar="URL")
+        str | None,
+        typer.Option(help="iGEST API base URL (asked when omitted on a terminal).", metavar="URL"),
     ] = None,
     igest_integration_key: Annotated[
         str | None,
