@@ -367,15 +367,19 @@ def test_an_exemption_codes_meaning_is_igests_own_text():
         reasons=[
             ExemptionReason("M10", "regime de isenção"),
             ExemptionReason("M44", "Texto do iGEST para M44", "Artigo 6.º do CIVA"),
+            # The reference already in the text, capitalised otherwise: said once.
+            ExemptionReason("M07", "Isento artigo 9.º do CIVA", "Artigo 9.º do CIVA"),
         ]
     )
-    config = make_config(invoice={"exemptions": {"export_goods": "M44"}})
+    config = make_config(invoice={"exemptions": {"export_goods": "M44", "domestic_goods": "M07"}})
     results = by_name(run_checks(config, shop(), igest))
     assert results["Exemption code M10 ([invoice] product_exemption_code)"].detail == (
         "known to iGEST: regime de isenção"
     )
     detail = results["Exemption code M44 ([invoice.exemptions] export_goods)"].detail
     assert detail == "known to iGEST: Texto do iGEST para M44 (Artigo 6.º do CIVA)"
+    detail = results["Exemption code M07 ([invoice.exemptions] domestic_goods)"].detail
+    assert detail == "known to iGEST: Isento artigo 9.º do CIVA"
 
 
 class _Vies:

@@ -410,7 +410,7 @@ def _check_exemption_codes(config: Config, igest: IgestApi) -> list[CheckResult]
         if code in known:
             text = known[code].description.strip()
             ref = (known[code].legal_reference or "").strip()
-            if ref and ref not in text:
+            if ref and ref.casefold() not in text.casefold():  # "Isento artigo 9.º ..."
                 text = f"{text} ({ref})" if text else ref
             detail = f"known to iGEST: {text}" if text else "known to iGEST (no description)"
             results.append(CheckResult(name, True, detail))
