@@ -235,6 +235,22 @@ def test_a_notice_is_shown_once_then_reminded_once_a_day(ledger):
     assert run(timedelta(hours=24, minutes=10)).notices == first.notices
 
 
+def test_a_dry_run_gives_the_real_runs_notice_for_a_cancellation_left_to_a_person(ledger):
+    # credit_cancelled off: the real run tells a person to credit order 7; the dry run said
+    # nothing of it, as if the cancellation needed nothing.
+    js = FakeJumpseller(orders=[paid_order(7, "12.30", created_at=START, paid_at=START)])
+    ig = FakeIgest()
+    settings = config(credit_cancelled=False)
+    InvoiceRun.build(settings, ledger, js, ig, now=START).run()
+    js.add(paid_order(7, "12.30", created_at=START, paid_at=START, status="canceled"))
+    later = START + timedelta(minutes=10)
+    preview = InvoiceRun.build(settings, ledger, js, ig, now=later).run(dry_run=True)
+    real = InvoiceRun.build(settings, ledger, js, ig, now=later).run()
+    assert preview.outcomes == [] and real.outcomes == []
+    assert len(real.notices) == 1 and "credit_cancelled is off" in real.notices[0]
+    assert preview.notices == real.notices  # and the dry run did not use up its first showing
+
+
 def test_an_order_cancelled_while_its_invoice_waited_for_a_retry_gets_no_document(ledger):
     # iGEST was down when order 7 was paid; before the next run the customer cancelled it.
     from igest_sync.errors import ServerError

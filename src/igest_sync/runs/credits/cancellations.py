@@ -203,14 +203,14 @@ class CancelledOrders:
             self._one(order_id, invoiced[order_id], report.outcomes, report.notices)
         report.notices += paid_again_notices(self.ledger)
 
-    def preview(self, outcomes: list[DocumentOutcome]) -> None:
+    def preview(self, outcomes: list[DocumentOutcome], notices: list[str]) -> None:
         """A dry run's view of the pass, writing nothing: each invoiced order (its invoice not
         credited in full) that the ledger holds as cancelled, or that Jumpseller lists as
         cancelled among the orders created within the lookback, and that the pass would credit
-        by itself. One listing of the lookback's cancelled orders, only when something is
-        invoiced; what the real run credits is what iGEST then shows left of the invoice."""
-        if not self.settings.credit_cancelled:
-            return
+        by itself; the real run's notice for one it would leave to a person (too old, or
+        ``credit_cancelled`` off). One listing of the lookback's cancelled orders, only when
+        something is invoiced; what the real run credits is what iGEST then shows left of the
+        invoice."""
         invoiced = self.ledger.invoiced_without_credit()
         if not invoiced:
             return
@@ -223,13 +223,14 @@ class CancelledOrders:
             )
         }
         for order_id in sorted(cancelled & invoiced.keys()):
-            created = self._created(order_id)
             work = self.ledger.unfinished_credit(order_id)
-            if refused_before(work) or (
-                work is None and (created is None or created < self.window_start)
-            ):
-                continue  # a person's (the real run points it out)
+            if refused_before(work):
+                continue  # told when it was refused
             invoice = invoiced[order_id]
+            why = self._left_to_a_person(order_id) if work is None else ""
+            if why:
+                notices.append(_credit_it_yourself(order_id, invoice, why))
+                continue
             outcomes.append(
                 DocumentOutcome(
                     str(order_id),
@@ -238,6 +239,19 @@ class CancelledOrders:
                     kind=Kind.CREDIT,
                 )
             )
+
+    def _left_to_a_person(self, order_id: int, *, any_age: bool = False) -> str:
+        """Why the pass would not credit a cancelled order with no credit work by itself, or
+        "" when it would."""
+        created = self._created(order_id)
+        if not any_age and (created is None or created < self.window_start):
+            return (
+                f"it was created more than credit_lookback_days "
+                f"({self.settings.credit_lookback_days}) ago"
+            )
+        if not self.settings.credit_cancelled:
+            return "credit_cancelled is off"
+        return ""
 
     def credit_cancelled_order(
         self, order_id: int, outcomes: list[DocumentOutcome], notices: list[str]
@@ -453,22 +467,9 @@ class CancelledOrders:
         if refused_before(work):
             return
         if work is None:
-            created = self._created(order_id)
-            old = not any_age and (created is None or created < self.window_start)
-            why = ""
-            if old:
-                why = (
-                    f"it was created more than credit_lookback_days "
-                    f"({self.settings.credit_lookback_days}) ago"
-                )
-            elif not self.settings.credit_cancelled:
-                why = "credit_cancelled is off"
+            why = self._left_to_a_person(order_id, any_age=any_age)
             if why:
-                notices.append(
-                    f"Order {order_id} was cancelled after {invoice.number} was issued and "
-                    f"has no credit note ({why}): credit it with "
-                    f"`igest-sync credit {order_id} --reason TEXT --all`."
-                )
+                notices.append(_credit_it_yourself(order_id, invoice, why))
                 return
         outcome = self.remainder(order_id)
         if outcome is not None:
@@ -485,6 +486,13 @@ class CancelledOrders:
                 and order_id in self.ledger.invoiced_without_credit(cancelled=True)
             ):
                 self._one(order_id, invoice, outcomes, notices, any_age=any_age)
+
+
+def _credit_it_yourself(order_id: int, invoice: DocumentRecord, why: str) -> str:
+    return (
+        f"Order {order_id} was cancelled after {invoice.number} was issued and has no credit "
+        f"note ({why}): credit it with `igest-sync credit {order_id} --reason TEXT --all`."
+    )
 
 
 def _midnight(day: date) -> datetime:

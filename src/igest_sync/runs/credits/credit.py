@@ -125,7 +125,7 @@ class Credits:
 
     def preview_cancelled(self, report: InvoiceReport) -> None:
         """``invoice --dry-run``: what that pass would credit, writing nothing."""
-        self._cancelled_orders().preview(report.outcomes)
+        self._cancelled_orders().preview(report.outcomes, report.notices)
 
     def credit_cancelled_order(
         self, order_id: int, outcomes: list[DocumentOutcome], notices: list[str]
