@@ -25,11 +25,11 @@ def test_ctrl_c_during_invoice_says_what_was_issued_and_logs_it(cli, monkeypatch
     captured = capsys.readouterr()
     err = " ".join(captured.err.split())
     expected = (
-        "Interrupted: 3 documents issued by this run; 2 orders not issued yet. The next "
-        "`igest-sync invoice` finishes them; nothing is issued twice."
+        "Interrupted: 3 documents issued by this run; 2 orders left for the next run. The next "
+        "`igest-sync invoice` looks each up in iGEST and finishes it; nothing is issued twice."
     )
     assert expected in err
-    assert "2 orders not issued yet" in cli.log_text()
+    assert "2 orders left for the next run" in cli.log_text()
 
 
 @pytest.mark.real_day
@@ -54,7 +54,10 @@ def test_sigterm_during_invoice_stops_it_as_ctrl_c_does_and_the_next_run_ends_it
     err = " ".join(run.stderr.read().split())
     assert code == 143, err
     assert "Stopped by SIGTERM: " in err and "documents issued by this run" in err
-    assert "The next `igest-sync invoice` finishes them; nothing is issued twice." in err
+    assert (
+        "The next `igest-sync invoice` looks each up in iGEST and finishes it; nothing is issued twice."
+        in err
+    )
     assert "Stopped by SIGTERM: " in cli.log_text()
     sandbox.igest_app.latency = 0.0
     assert cli("invoice").code == 0

@@ -348,8 +348,8 @@ def test_ctrl_c_finishes_the_order_in_flight_says_what_was_issued_and_the_next_r
     # (How many are left depends on the machine's load: 1 reads "1 order".)
     documents = f"{issued} document{'' if issued == 1 else 's'}"
     orders = f"{left} order{'' if left == 1 else 's'}"
-    assert f"{documents} issued by this run; {orders} not issued yet" in message
-    assert "next `igest-sync invoice` finishes them" in message
+    assert f"{documents} issued by this run; {orders} left for the next run" in message
+    assert "next `igest-sync invoice` looks each up in iGEST and finishes it" in message
     report = InvoiceRun.build(config(), ledger, js, ig, now=START + timedelta(minutes=1)).run()
     assert report.count(Action.ISSUED) == left and finals() == 6
 

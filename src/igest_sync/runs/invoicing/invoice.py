@@ -108,8 +108,9 @@ class RunInterrupted(KeyboardInterrupt):
         )
         return (
             f"Interrupted: {self.issued} document{'' if self.issued == 1 else 's'} issued by "
-            f"this run{found}; {self.left} order{'' if self.left == 1 else 's'} not issued yet. "
-            "The next `igest-sync invoice` finishes them; nothing is issued twice."
+            f"this run{found}; {self.left} order{'' if self.left == 1 else 's'} left for the next "
+            "run. The next `igest-sync invoice` looks each up in iGEST and finishes it; nothing "
+            "is issued twice."
         )
 
 
