@@ -603,6 +603,25 @@ def dry_run(ledger, js, ig, monkeypatch, at=RUN_AT, **settings):
     return report
 
 
+def test_a_dry_run_while_drafts_wait_without_an_automatic_hour_lists_the_new_orders(
+    ledger, monkeypatch
+):
+    # The default review mode (no auto_finalize_hour) ended a dry run with an internal error
+    # (exit 70) as soon as a draft waited: its reason was formatted with the missing hour.
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig, auto_finalize_hour=None)  # order 7's draft waits for a person
+    js.add(paid_order(8, "20.00"))
+    later = RUN_AT + timedelta(minutes=10)
+    dry = dry_run(ledger, js, ig, monkeypatch, at=later, auto_finalize_hour=None)
+    assert [(o.key, o.action) for o in dry.outcomes] == [("8", "would draft")]
+    assert dry.finalizing == [] and dry.summary().startswith("Dry run: would draft 1 for approval")
+    # As the real run will say it: drafted, not issued (its JSON said "would issue").
+    counts = {k: dry.to_json()[k] for k in ("would_issue", "would_draft", "would_draft_again")}
+    assert counts == {"would_issue": 0, "would_draft": 1, "would_draft_again": 0}
+    real = run(ledger, js, ig, at=later, auto_finalize_hour=None)
+    assert [(o.key, o.action) for o in real.outcomes] == [("8", "drafted")]
+
+
 def test_a_dry_run_after_review_is_turned_off_lists_the_drafts_the_run_will_finalize(
     ledger, monkeypatch
 ):

@@ -53,7 +53,14 @@ def invoice_report(report: InvoiceReport, *, json_out: bool = False, always: boo
         for draft in report.finalizing:
             _draft_table(draft, note=would.get(str(draft.order_id)))
     shown = (Action.ISSUED, Action.WOULD_ISSUE, Action.WOULD_FINALIZE)
-    interesting = [o for o in report.outcomes if o.action not in shown]
+    # Review mode: a new order's draft, shown in full above ("would draft" too, but not one
+    # made again, which only the rows below show).
+    drafted = {str(d.order_id) for d in report.drafts} if report.review else set()
+    interesting = [
+        o
+        for o in report.outcomes
+        if o.action not in shown and not (o.action == Action.WOULD_DRAFT and o.key in drafted)
+    ]
     issued = [o for o in report.outcomes if o.action == "issued"]
     if not (
         always

@@ -628,7 +628,8 @@ class InvoiceRun:
             report.outcomes.append(
                 DocumentOutcome(
                     str(order.id),
-                    Action.WOULD_ISSUE,
+                    # The real run's "drafted", in review mode; its "issued" otherwise.
+                    Action.WOULD_DRAFT if self.settings.review else Action.WOULD_ISSUE,
                     f"{verb} {draft.type} {draft.gross_total} EUR{after}{hold}",
                 )
             )
@@ -681,7 +682,10 @@ class InvoiceRun:
         why = (
             "review is off"
             if not self.settings.review
+            # Review on without an automatic hour: no draft is due; only cancellations show.
             else f"the automatic hour ({hour:02d}:00 of its payment day) has come"
+            if hour is not None
+            else ""
         )
         for work in waiting:
             try:

@@ -60,6 +60,12 @@ class InvoiceReport:
         return bool(self.outcomes) or self.needs_a_person
 
     @property
+    def drafted_again(self) -> int:
+        """Dry run: drafts waiting for approval that the real run would make again for another
+        look (in review mode, "would draft" is also every new order's)."""
+        return self.count(Action.WOULD_DRAFT) - (len(self.drafts) if self.review else 0)
+
+    @property
     def failed(self) -> int:
         """Orders that failed (in a dry run: would fail)."""
         return self.count(Action.FAILED) + self.count(Action.WOULD_FAIL)
@@ -80,7 +86,7 @@ class InvoiceReport:
             adopt = self.count(Action.WOULD_ADOPT)
             skip = self.count(Action.WOULD_SKIP)
             finalize = self.count(Action.WOULD_FINALIZE)
-            redraft = self.count(Action.WOULD_DRAFT)
+            redraft = self.drafted_again
             credit = self.count(Action.WOULD_CREDIT)
             return (
                 (
@@ -133,7 +139,8 @@ class InvoiceReport:
                 "would_adopt": self.count(Action.WOULD_ADOPT),
                 "would_skip": self.count(Action.WOULD_SKIP),
                 "would_finalize": self.count(Action.WOULD_FINALIZE),
-                "would_draft_again": self.count(Action.WOULD_DRAFT),
+                "would_draft": len(self.drafts) if self.review else 0,
+                "would_draft_again": self.drafted_again,
                 "would_credit": self.count(Action.WOULD_CREDIT),
             }
             if self.dry_run
