@@ -574,3 +574,52 @@ def test_a_dry_run_shows_the_credit_notes_the_real_run_would_issue_for_cancellat
     assert notes() == 1 and all(d.status == DocumentStatus.FINAL for d in ig.documents.values())
     again = InvoiceRun.build(cfg, ledger, js, ig, now=later).run(dry_run=True)
     assert again.outcomes == []  # credited: nothing more to preview
+
+
+# -- orders skipped under rules the merchant then changed -------------------------------------
+
+
+def test_a_till_sale_skipped_until_its_source_is_added_is_invoiced_by_the_next_run(ledger):
+    # "add it to invoice.sources to invoice such orders": done, and no run ever issued it (the
+    # checkpoint had passed it), while `status` kept the old advice.
+    js = FakeJumpseller(orders=[paid_order(7, source="pos"), paid_order(8)])
+    ig = FakeIgest()
+    first = InvoiceRun.build(config(), ledger, js, ig, now=START).run()
+    assert {o.key: o.action for o in first.outcomes} == {"7": "skipped", "8": "issued"}
+    later = START + timedelta(minutes=10)
+    assert InvoiceRun.build(config(), ledger, js, ig, now=later).run().outcomes == []
+    settings = config(sources=("checkout", "pos"))
+    preview = InvoiceRun.build(settings, ledger, js, ig, now=later).run(dry_run=True)
+    assert [(o.key, o.action) for o in preview.outcomes] == [("7", "would issue")]
+    real = InvoiceRun.build(settings, ledger, js, ig, now=later).run()
+    assert [(o.key, o.action) for o in real.outcomes] == [("7", "issued")]
+    assert ledger.order(7).note is None  # its old reason no longer stands
+    # Judged once: the runs after read no skipped order again.
+    js.calls.clear()
+    quiet = InvoiceRun.build(settings, ledger, js, ig, now=later + timedelta(minutes=10)).run()
+    assert quiet.outcomes == [] and "order" not in js.calls
+
+
+def test_an_order_skipped_by_a_start_date_set_too_late_is_invoiced_once_it_is_put_back(ledger):
+    js = FakeJumpseller(orders=[paid_order(7)])  # paid 2026-11-20
+    ig = FakeIgest()
+    wrong = config(start_date=date(2026, 12, 1))
+    first = InvoiceRun.build(wrong, ledger, js, ig, now=START).run()
+    assert [(o.key, o.action) for o in first.outcomes] == [("7", "skipped")]
+    assert "before the start date 2026-12-01" in ledger.order(7).note
+    later = START + timedelta(minutes=10)
+    real = InvoiceRun.build(config(), ledger, js, ig, now=later).run()
+    assert [(o.key, o.action) for o in real.outcomes] == [("7", "issued")]
+    assert len(ig.finals()) == 1
+
+
+def test_a_skipped_order_that_could_not_be_read_is_judged_again_by_the_next_run(ledger):
+    js = FakeJumpseller(orders=[paid_order(7, source="pos")])
+    ig = FakeIgest()
+    InvoiceRun.build(config(), ledger, js, ig, now=START).run()
+    settings = config(sources=("checkout", "pos"))
+    js.faults.add("order", "5xx")
+    later = START + timedelta(minutes=10)
+    assert InvoiceRun.build(settings, ledger, js, ig, now=later).run().outcomes == []
+    again = InvoiceRun.build(settings, ledger, js, ig, now=later).run()
+    assert [(o.key, o.action) for o in again.outcomes] == [("7", "issued")]

@@ -74,6 +74,16 @@ class WorkStore(Store):
         rows = self._rows("SELECT * FROM orders WHERE status='pending_payment' ORDER BY order_id")
         return [_order(r) for r in rows]
 
+    def skipped_orders(self) -> list[OrderRecord]:
+        """Paid orders recorded with the reason igest-sync does not invoice them (a till's
+        sale, paid before the start date) and no invoice work, oldest first."""
+        rows = self._rows(
+            "SELECT * FROM orders WHERE status='paid' AND note IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM work WHERE work.order_id=orders.order_id AND work.kind='invoice') "
+            "ORDER BY order_id"
+        )
+        return [_order(r) for r in rows]
+
     def recent_orders(self, status: str, since: datetime) -> list[OrderRecord]:
         """Orders last seen in ``status``, created at or after ``since``, oldest first."""
         rows = self._rows(

@@ -11,6 +11,10 @@ with the store's history:
   work that waits for a person is read again too, only to settle it once its order is
   cancelled (never issued by a run).
 
+And, once after the rules that skip a paid order change (``[invoice] sources``, ``start_date``),
+the paid orders they skipped, judged again: a till's sale skipped until its source was added, an
+order paid before a start date set too late by mistake and put back.
+
 Outside a dry run, every order seen is recorded in the ledger and an order to invoice is recorded
 as pending work as its page is read. The checkpoint moves only once the listing has been read to
 its last page, and then to the highest order it held: Jumpseller lists newest first, so a
@@ -23,6 +27,7 @@ iGEST before issuing.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -54,6 +59,9 @@ log = logging.getLogger("igest_sync.invoice")
 FIRST_RUN_LOOKBACK = timedelta(days=30)
 # More unfinished orders than this are read back with one listing instead of one GET each.
 BULK_REREAD = 5
+# The rules the ledger's skipped orders were judged by (meta): when the config's differ, those
+# orders are read and judged again, once. The checkpoint has passed them, so no listing would.
+SKIP_RULES = "skip_rules"
 # An abandoned checkout may still be paid, keeping its order id behind the checkpoint (the
 # customer completes it from a recovery email). Those created this recently are followed by
 # every run (one listing of the abandoned orders of those days, when the ledger holds some);
@@ -71,6 +79,7 @@ class Plan:
     fresh: bool  # the ledger may not know these days: iGEST is listed before issuing
     orders: list[Order] = field(default_factory=list)
     skipped: list[DocumentOutcome] = field(default_factory=list)
+    judged: set[int] = field(default_factory=set)  # the orders classified by this run
 
 
 class Discovery:
@@ -119,8 +128,35 @@ class Discovery:
                 # Settled: the issuer looks up what iGEST holds (a final one is adopted, then
                 # credited by this run's pass), deletes a draft and drops the work.
                 to_issue.setdefault(order.id, order)
+        self._judge_skipped_again(plan, to_issue)
         plan.orders = sorted(to_issue.values(), key=lambda o: (o.completed_at or self.now, o.id))
         return plan
+
+    def _judge_skipped_again(self, plan: Plan, to_issue: dict[int, Order]) -> None:
+        """The paid orders skipped under other rules than today's, judged by today's: issued
+        when now due, else skipped again with today's reason (``status`` gives it). Nothing is
+        read while the rules stay as they were, or no order was skipped."""
+        sources = sorted(self.settings.sources) if self.settings.sources is not None else None
+        start = self.settings.start_date.isoformat() if self.settings.start_date else None
+        rules = json.dumps({"sources": sources, "start_date": start})
+        if self.ledger.get_meta(SKIP_RULES) == rules:
+            return
+        # Not those this run has just judged (a first run records its skips by today's rules).
+        judged = plan.judged
+        wanted = [r.order_id for r in self.ledger.skipped_orders() if r.order_id not in judged]
+        read_all = True
+        for order_id, order in self._read_again(wanted):
+            if isinstance(order, AuthError):
+                raise order
+            if isinstance(order, Order):
+                self._classify(order, plan, to_issue)
+            else:  # judged again by the next run (the rules are not marked as applied)
+                read_all = False
+                log.warning(
+                    "Could not read order %s, skipped under other rules: %s", order_id, order
+                )
+        if self.record and read_all:
+            self.ledger.set_meta(SKIP_RULES, rules)
 
     def floor(self, since: date | None) -> date:
         """The first payment day this run invoices; refuses to invoice the whole history.
@@ -354,6 +390,7 @@ class Discovery:
                 yield order_id, exc
 
     def _classify(self, order: Order, plan: Plan, to_issue: dict[int, Order]) -> None:
+        plan.judged.add(order.id)
         floor = plan.floor
         paid_on = lisbon_date(order.completed_at) if order.completed_at else None
         note = None
