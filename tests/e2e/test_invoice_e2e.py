@@ -219,6 +219,25 @@ def test_a_bad_nif_fails_the_order_until_resend_decides(sandbox, tmp_path):
     assert len(sandbox.igest.documents) == len(_finals(sandbox))
 
 
+def test_a_series_igest_does_not_have_fails_the_order_naming_the_setting_to_correct(
+    sandbox, tmp_path
+):
+    # "iGEST refused the document: ... no active series 'Z' for FR": the merchant was not told
+    # that the config, not the order, was wrong, nor what to do.
+    wrong = make_cli(sandbox, tmp_path, invoice={"series": "Z"})
+    assert wrong("invoice").code == 1
+    order_id = _add_paid_order(sandbox)
+    assert wrong("invoice").code == 1
+    [reason] = [
+        f["error"] for f in wrong("status", "--json").json()["failed"] if f["order_id"] == order_id
+    ]
+    assert "series" in reason and "[invoice] series in the config" in reason
+    assert f"`igest-sync resend {order_id}`" in reason and "igest-sync check" in reason
+    right = make_cli(sandbox, tmp_path, invoice={"series": "A"})
+    assert right("resend", str(order_id)).code == 0
+    assert f":{order_id}" in "".join(_finals(sandbox))
+
+
 def test_cron_mails_a_stuck_order_once_then_stays_quiet(sandbox, cli: Cli):
     # Off a terminal (as under cron) a run prints only a problem it has not shown yet.
     assert cli("invoice").code == 0

@@ -49,6 +49,10 @@ LIMIT_HEADER = "X-RateLimit-Limit"
 SANDBOX_LIMIT_HEADER = "X-Igest-Sandbox-Per-Second"
 
 
+# A document's fields that come from the merchant's [invoice] settings, by the names iGEST gives
+# them in a refusal's "fields": such a refusal is mended in the config, not in the order.
+SETTING_OF_FIELD = {"series": "series", "type": "document_type", "warehouse": "warehouse"}
+
 # Without a NIF iGEST bills its final consumer under this number (igest-api.md).
 _FINAL_CONSUMER = "999999990"
 

@@ -37,6 +37,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
+from igest_sync.adapters.igest import SETTING_OF_FIELD
 from igest_sync.errors import (
     ApiError,
     AuthError,
@@ -387,6 +388,7 @@ class Issuer:
                 kind,
                 f"{what}: {exc.with_fields()}",
                 exc.transient,
+                hint=None if exc.transient else _setting_refused(exc, order_id),
                 seq=seq,
                 unanswered=exc,
             )
@@ -679,3 +681,15 @@ def remembered_override(ledger: Ledger, order_id: int) -> CustomerOverride | Non
         return None
     value = json.loads(raw)
     return CustomerOverride(nif=value.get("nif"), as_consumer=bool(value.get("as_consumer")))
+
+
+def _setting_refused(exc: ApiError, order_id: int) -> str | None:
+    """What to do when iGEST refused a field that comes from the config (a series that does
+    not exist, a warehouse): no order data mends it, and `resend` alone fails the same way."""
+    keys = sorted({f"[invoice] {SETTING_OF_FIELD[f]}" for f in exc.fields if f in SETTING_OF_FIELD})
+    if not keys:
+        return None
+    return (
+        f"{' and '.join(keys)} in the config: correct it (`igest-sync check` compares it with "
+        f"iGEST), then `igest-sync resend {order_id}`"
+    )
