@@ -227,6 +227,11 @@ def test_a_series_igest_does_not_have_fails_the_order_naming_the_setting_to_corr
     wrong = make_cli(sandbox, tmp_path, invoice={"series": "Z"})
     assert wrong("invoice").code == 1
     order_id = _add_paid_order(sandbox)
+    # The dry run says so first, rather than promise the document the real run cannot issue.
+    dry = wrong("invoice", "--dry-run", "--json").json()
+    [mine] = [o for o in dry["orders"] if o["order_id"] == order_id]
+    assert mine["action"] == "would fail" and "[invoice] series in the config" in mine["detail"]
+    assert dry["would_issue"] == 0
     assert wrong("invoice").code == 1
     [reason] = [
         f["error"] for f in wrong("status", "--json").json()["failed"] if f["order_id"] == order_id

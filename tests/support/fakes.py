@@ -190,7 +190,13 @@ class FakeIgest(_Fake):
             currency="EUR",
             stock_by_warehouse=len(self.warehouse_stock) > 1,
         )
-        self.series_by_type = series if series is not None else {}
+        # Unless told otherwise, the series every document of the default config goes to
+        # (create_document accepts any): a dry run reads them before it promises a document.
+        self.series_by_type = (
+            series
+            if series is not None
+            else {t: [Series("A", t, f"J{t}AAAA", True)] for t in ("FR", "FT", "FS", "NC")}
+        )
         self.warehouse_list = warehouses if warehouses is not None else []
         self.tax_list = taxes if taxes is not None else []
         self.reasons = exemption_reasons if exemption_reasons is not None else []

@@ -565,6 +565,7 @@ class InvoiceRun:
                 listing = ForeignInvoices.of(self.igest.find_documents(date_from=first))
             return listing
 
+        series_seen: dict[str, str | None] = {}
         for order in orders:
             work = self.ledger.work(order.id)
             if work and work.state in (WorkState.FINAL, WorkState.REVIEW):
@@ -620,6 +621,10 @@ class InvoiceRun:
                 report.outcomes.append(built)
                 continue
             draft, vat_number = built
+            refused = self._series_refused(draft.type, series_seen)
+            if refused is not None:
+                report.outcomes.append(DocumentOutcome(str(order.id), Action.WOULD_FAIL, refused))
+                continue
             report.drafts.append(draft)
             after = f" once VIES confirms {vat_number}" if vat_number else ""
             # Review mode: the run would stop at the checked draft, for `approve`.
@@ -633,6 +638,31 @@ class InvoiceRun:
                     f"{verb} {draft.type} {draft.gross_total} EUR{after}{hold}",
                 )
             )
+
+    def _series_refused(self, doc_type: str, seen: dict[str, str | None]) -> str | None:
+        """Why iGEST would refuse a ``doc_type`` document in [invoice] series (none such, or
+        not active), read once per type: a dry run must not promise what the real run then
+        fails. None when the series is there, or iGEST's series could not be read."""
+        if doc_type not in seen:
+            code = self.settings.series
+            try:
+                found = self.igest.series(doc_type)
+            except AuthError:
+                raise
+            except ApiError as exc:
+                log.warning("Could not read iGEST's %s series for the dry run: %s", doc_type, exc)
+                found = None
+            ok = found is None or any(
+                s.code == code and s.document_type == doc_type and s.active for s in found
+            )
+            seen[doc_type] = (
+                None
+                if ok
+                else f"would be refused: iGEST has no active {doc_type} series {code!r} "
+                f"([invoice] series in the config: correct it (`igest-sync check` compares it "
+                "with iGEST), or create the series in iGEST)"
+            )
+        return seen[doc_type]
 
     def _dry_build(
         self, order: Order, art53: Art53Guard | None, *, held: bool = False
