@@ -606,6 +606,18 @@ def test_a_malformed_pick_is_a_usage_error_before_anything_is_read(tmp_path, mon
     )
 
 
+def test_two_picks_of_one_document_for_two_orders_are_refused_naming_both(tmp_path, monkeypatch):
+    # The last pick won without a word (and with --yes was recorded).
+    monkeypatch.setenv("IGEST_SYNC_HOME", str(tmp_path))
+    args = ["adopt", "--from", "2026-10-01", "--pick", "FR QI/5=9005", "--pick", "FR QI/5=9006"]
+    result = CliRunner().invoke(cli.app, [*args, "--yes"])
+    assert isinstance(result.exception, UsageError), result.exception
+    assert "'FR QI/5=9006'" in result.exception.message
+    assert "'FR QI/5=9005'" in result.exception.message
+    again = CliRunner().invoke(cli.app, [*args[:-1], "FR QI/5=9005", "--dry-run"])
+    assert not isinstance(again.exception, UsageError)  # the same pick twice is one pick
+
+
 def test_after_a_pick_the_other_order_is_held_by_the_document_left_and_only_named_resend_issues(
     world,
 ):

@@ -73,6 +73,14 @@ def adopt(
                 f"--pick {item!r}: expected the document number and the order id.",
                 hint="Example: --pick 'FR QI/5=9005'.",
             )
+        earlier = picks.get(number.strip())
+        if earlier is not None and earlier != int(order):
+            # One document is one order's invoice: the last pick would win without a word.
+            raise UsageError(
+                f"--pick {item!r} and --pick '{number.strip()}={earlier}' name two orders for "
+                f"{number.strip()}.",
+                hint="Check which order that document invoices and pick it once.",
+            )
         picks[number.strip()] = int(order)
     asked: list[bool] = []
 
