@@ -179,6 +179,10 @@ def test_reject_deletes_the_draft_and_leaves_the_order_failed_until_resend(ledge
     # The runs never retry it by themselves...
     later = run(ledger, js, ig, at=RUN_AT + timedelta(hours=1))
     assert writes(ig).count("create_document") == 1 and later.still_failed == []
+    # Approving it now: told what its rejection said, once ("issue it later with `igest-sync
+    # resend 7`; issue it with `igest-sync resend 7`").
+    told = review.not_waiting(ledger, 7)
+    assert told is not None and told.detail.count("igest-sync resend 7") == 1
     # ...resend does (in review mode, as a new draft that waits for approval).
     again = InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT + timedelta(hours=2)).resend([7])
     assert [o.action for o in again.outcomes] == [Action.DRAFTED]

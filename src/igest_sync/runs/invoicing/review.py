@@ -238,7 +238,13 @@ def not_waiting(
             f"with `igest-sync credit {order_id} --reason TEXT`"
         )
     elif work.state == WorkState.FAILED:
-        why = f"it failed: {work.error}; issue it with `igest-sync resend {order_id}`"
+        # Its failure says what to do already (a rejection: resend; a VIES refusal: --nif or
+        # VAT charged); a second, generic "resend" beside it contradicted it.
+        error = (work.error or "").rstrip(". ")
+        told = "igest-sync " in error
+        why = f"it failed: {error}" + (
+            "" if told else f"; `igest-sync resend {order_id}` retries it"
+        )
     else:
         why = f"its invoice is {work.state}, not a draft waiting for approval"
     return DocumentOutcome(str(order_id), Action.FAILED, f"no draft waits for approval: {why}")
