@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from igest_sync.cli.session import (
-    ORDER_ID_MAX,
     FromOption,
     JsonOption,
     ToOption,
     finish,
+    order_number,
     parse_date,
     session,
 )
@@ -62,26 +62,21 @@ def adopt(
     last_day = parse_date(last, "--to")  # None: today, by the run's clock
     picks: dict[str, int] = {}
     for item in pick or []:
-        number, _, order = item.rpartition("=")
-        # isdecimal, not isdigit: "²" is a digit that int() refuses.
-        if (
-            not number.strip()
-            or not order.strip().isdecimal()
-            or not 0 < int(order) <= ORDER_ID_MAX
-        ):
+        number, _, typed = item.rpartition("=")
+        document, order_id = number.strip(), order_number(typed)
+        if not document or order_id is None:
             raise UsageError(
                 f"--pick {item!r}: expected the document number and the order id.",
                 hint="Example: --pick 'FR QI/5=9005'.",
             )
-        earlier = picks.get(number.strip())
-        if earlier is not None and earlier != int(order):
+        earlier = picks.setdefault(document, order_id)
+        if earlier != order_id:
             # One document is one order's invoice: the last pick would win without a word.
             raise UsageError(
-                f"--pick {item!r} and --pick '{number.strip()}={earlier}' name two orders for "
-                f"{number.strip()}.",
+                f"--pick {item!r} and --pick '{document}={earlier}' name two orders for "
+                f"{document}.",
                 hint="Check which order that document invoices and pick it once.",
             )
-        picks[number.strip()] = int(order)
     asked: list[bool] = []
 
     def confirm(report: AdoptReport) -> bool:

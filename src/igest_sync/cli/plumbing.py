@@ -319,11 +319,18 @@ def interrupted(exc: KeyboardInterrupt) -> int:
 ORDER_ID_MAX = 2**31 - 1
 
 
+def order_number(text: str) -> int | None:
+    """The order id ``text`` names, or None when it names none Jumpseller can have."""
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    value = int(text) if text.strip().isdecimal() else 0
+    return value if 1 <= value <= ORDER_ID_MAX else None
+
+
 def parse_order_id(text: str) -> int:
     """An order id as typed: refused with what to type instead (click would say only "Input
     should be a valid integer", without the value, or give a range for 0)."""
-    value = int(text) if text.strip().isdecimal() else 0
-    if not 1 <= value <= ORDER_ID_MAX:
+    value = order_number(text)
+    if value is None:
         raise typer.BadParameter(
             f"{text!r} is not a Jumpseller order id: give the order's number as Jumpseller "
             "shows it (e.g. 10452)."

@@ -20,13 +20,13 @@ from igest_sync.cli.composition import (
 )
 from igest_sync.cli.errors import finish, main, run_app
 from igest_sync.cli.plumbing import (
-    ORDER_ID_MAX,
     FromOption,
     Group,
     JsonOption,
     ToOption,
     exit_codes_help,
     hoist_global_options,
+    order_number,
     parse_date,
     parse_order_id,
     show_version,
@@ -34,7 +34,6 @@ from igest_sync.cli.plumbing import (
 )
 
 __all__ = [
-    "ORDER_ID_MAX",
     "FromOption",
     "Group",
     "JsonOption",
@@ -47,6 +46,7 @@ __all__ = [
     "main",
     "make_clients",
     "make_vies",
+    "order_number",
     "pace_file",
     "parse_date",
     "parse_order_id",
