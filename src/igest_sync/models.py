@@ -14,6 +14,8 @@ from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from igest_sync.errors import ApiError
 
 # --------------------------------------------------------------------------------------------
@@ -401,6 +403,11 @@ class Series:
     document_type: str
     atcud_code: str | None
     active: bool
+
+    @staticmethod
+    def named(found: Iterable[Series], code: str, document_type: str) -> Series | None:
+        """The series ``code`` of ``document_type`` among those iGEST listed, if there."""
+        return next((s for s in found if s.code == code and s.document_type == document_type), None)
 
 
 @dataclass(frozen=True)

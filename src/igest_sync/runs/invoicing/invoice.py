@@ -34,6 +34,7 @@ from igest_sync.models import (
     Kind,
     Order,
     OrderStatus,
+    Series,
     WorkState,
     status_words,
 )
@@ -51,6 +52,7 @@ from igest_sync.runs.invoicing.issuer import (
     remember_override,
     remembered_override,
     same_document,
+    setting_to_correct,
 )
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
@@ -646,21 +648,18 @@ class InvoiceRun:
         if doc_type not in seen:
             code = self.settings.series
             try:
-                found = self.igest.series(doc_type)
+                series = Series.named(self.igest.series(doc_type), code, doc_type)
             except AuthError:
                 raise
             except ApiError as exc:
                 log.warning("Could not read iGEST's %s series for the dry run: %s", doc_type, exc)
-                found = None
-            ok = found is None or any(
-                s.code == code and s.document_type == doc_type and s.active for s in found
-            )
+                seen[doc_type] = None
+                return None
             seen[doc_type] = (
                 None
-                if ok
+                if series is not None and series.active
                 else f"would be refused: iGEST has no active {doc_type} series {code!r} "
-                f"([invoice] series in the config: correct it (`igest-sync check` compares it "
-                "with iGEST), or create the series in iGEST)"
+                f"({setting_to_correct('series')}, or create the series in iGEST)"
             )
         return seen[doc_type]
 

@@ -686,10 +686,13 @@ def remembered_override(ledger: Ledger, order_id: int) -> CustomerOverride | Non
 def _setting_refused(exc: ApiError, order_id: int) -> str | None:
     """What to do when iGEST refused a field that comes from the config (a series that does
     not exist, a warehouse): no order data mends it, and `resend` alone fails the same way."""
-    keys = sorted({f"[invoice] {SETTING_OF_FIELD[f]}" for f in exc.fields if f in SETTING_OF_FIELD})
+    keys = {SETTING_OF_FIELD[f] for f in exc.fields if f in SETTING_OF_FIELD}
     if not keys:
         return None
-    return (
-        f"{' and '.join(keys)} in the config: correct it (`igest-sync check` compares it with "
-        f"iGEST), then `igest-sync resend {order_id}`"
-    )
+    return f"{setting_to_correct(*keys)}, then `igest-sync resend {order_id}`"
+
+
+def setting_to_correct(*keys: str) -> str:
+    """The [invoice] settings a document iGEST refuses (or would refuse) came from."""
+    named = " and ".join(f"[invoice] {key}" for key in sorted(keys))
+    return f"{named} in the config: correct it (`igest-sync check` compares it with iGEST)"

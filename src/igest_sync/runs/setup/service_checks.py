@@ -21,7 +21,7 @@ from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, ExitCode, TransportError
 from igest_sync.fiscal import rules as pt_rules
 from igest_sync.fiscal.exemptions import INTRA_EU_CODE
-from igest_sync.models import DocumentType, Entity, StoreLocation, ViesStatus
+from igest_sync.models import DocumentType, Entity, Series, StoreLocation, ViesStatus
 from igest_sync.redact import redact
 from igest_sync.runs.catalogue.stock import locations_to_choose_from, total_into_one_location
 from igest_sync.runs.invoicing.art53 import (
@@ -329,7 +329,7 @@ def _check_series(config: Config, igest: IgestApi) -> list[CheckResult]:
         except _Failed as failed:
             results.append(failed.result)
             continue
-        match = next((s for s in found if s.code == code and s.document_type == doc_type), None)
+        match = Series.named(found, code, doc_type)
         if match is None:
             known = ", ".join(sorted(s.code for s in found)) or "none"
             results.append(
