@@ -53,13 +53,13 @@ def invoice_report(report: InvoiceReport, *, json_out: bool = False, always: boo
         for draft in report.finalizing:
             _draft_table(draft, note=would.get(str(draft.order_id)))
     shown = (Action.ISSUED, Action.WOULD_ISSUE, Action.WOULD_FINALIZE)
-    # Review mode: a new order's draft, shown in full above ("would draft" too, but not one
-    # made again, which only the rows below show).
-    drafted = {str(d.order_id) for d in report.drafts} if report.review else set()
+    # Review mode: a new order's "would draft" is its draft, shown in full above; a draft
+    # made again only has its row below.
+    again = report.drafted_again
     interesting = [
         o
         for o in report.outcomes
-        if o.action not in shown and not (o.action == Action.WOULD_DRAFT and o.key in drafted)
+        if o.action not in shown and (o.action != Action.WOULD_DRAFT or o in again)
     ]
     issued = [o for o in report.outcomes if o.action == "issued"]
     if not (

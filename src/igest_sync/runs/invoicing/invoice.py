@@ -708,14 +708,13 @@ class InvoiceRun:
             return
         due = set(review.due_for_finalizing(self.settings, self.ledger, self.now))
         hour = self.settings.auto_finalize_hour
-        why = (
-            "review is off"
-            if not self.settings.review
-            # Review on without an automatic hour: no draft is due; only cancellations show.
-            else f"the automatic hour ({hour:02d}:00 of its payment day) has come"
-            if hour is not None
-            else ""
-        )
+        # Review on without an automatic hour: no draft is due (``due`` is empty), and only
+        # the cancellations show.
+        why = ""
+        if not self.settings.review:
+            why = "review is off"
+        elif hour is not None:
+            why = f"the automatic hour ({hour:02d}:00 of its payment day) has come"
         for work in waiting:
             try:
                 order = self.jumpseller.order(work.order_id)

@@ -60,10 +60,12 @@ class InvoiceReport:
         return bool(self.outcomes) or self.needs_a_person
 
     @property
-    def drafted_again(self) -> int:
-        """Dry run: drafts waiting for approval that the real run would make again for another
-        look (in review mode, "would draft" is also every new order's)."""
-        return self.count(Action.WOULD_DRAFT) - (len(self.drafts) if self.review else 0)
+    def drafted_again(self) -> list[DocumentOutcome]:
+        """Dry run: the drafts waiting for approval that the real run would make again for
+        another look: the "would draft" of an order with no new draft in ``drafts`` (in review
+        mode, a new order's is "would draft" too)."""
+        new = {str(d.order_id) for d in self.drafts}
+        return [o for o in self.outcomes if o.action == Action.WOULD_DRAFT and o.key not in new]
 
     @property
     def failed(self) -> int:
@@ -86,7 +88,7 @@ class InvoiceReport:
             adopt = self.count(Action.WOULD_ADOPT)
             skip = self.count(Action.WOULD_SKIP)
             finalize = self.count(Action.WOULD_FINALIZE)
-            redraft = self.drafted_again
+            redraft = len(self.drafted_again)
             credit = self.count(Action.WOULD_CREDIT)
             return (
                 (
@@ -140,7 +142,7 @@ class InvoiceReport:
                 "would_skip": self.count(Action.WOULD_SKIP),
                 "would_finalize": self.count(Action.WOULD_FINALIZE),
                 "would_draft": len(self.drafts) if self.review else 0,
-                "would_draft_again": self.drafted_again,
+                "would_draft_again": len(self.drafted_again),
                 "would_credit": self.count(Action.WOULD_CREDIT),
             }
             if self.dry_run
