@@ -220,10 +220,64 @@ def test_the_hold_covers_a_retry_the_days_since_the_order_and_resend_decides_wha
     assert f"jumpseller:{code}:10015" not in ours and f"jumpseller:{code}:10016" not in ours
     # The person read 10016's hold and decides it is not the sale's invoice: ours is issued,
     # and reconcile keeps to that decision.
-    resent = InvoiceRun.build(config, ledger, js, ig, now=NOW).resend([10016])
+    resent = InvoiceRun.build(config, ledger, js, ig, now=NOW).resend([10016], by_a_person=True)
     assert [o.action for o in resent.outcomes] == [Action.ISSUED]
     report = reconcile(config, js, ig, ledger).run(Period(date(2026, 11, 1), NOW.date()))
     assert not [p for p in report.problems if p.kind == "duplicate" and p.order_id == 10016]
+
+
+def test_a_blanket_retry_or_reconcile_fix_never_issues_an_order_a_document_not_ours_holds(world):
+    """`resend --failed` and `reconcile --fix` passed as the person's decision about the
+    document the hold named, and issued the sale a second invoice beside the hosted app's."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    # 10015: the app invoiced it the day it was placed, before reconcile's period.
+    _issue(sb.igest, sb.store.orders[10015], day="2026-11-18", reference=None, notes="Enc. 10015")
+    sb.store.pay_order(10015, at=NOW)
+    sb.store.pay_order(10016, at=NOW)
+    _issue(sb.igest, sb.store.orders[10016], day=NOW.date().isoformat(), reference="QI-10016")
+    held = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    assert {o.key for o in held.outcomes if o.action == Action.FAILED} >= {"10015", "10016"}
+    code = sb.credentials["jumpseller"]["login"]
+
+    def ours(order_id: int) -> bool:
+        return f"jumpseller:{code}:{order_id}" in sb.igest.final_documents_by_reference()
+
+    blanket = InvoiceRun.build(config, ledger, js, ig, now=NOW).resend([], all_failed=True)
+    assert {o.key: o.action for o in blanket.outcomes}["10016"] == Action.FAILED
+    assert not ours(10016) and not ours(10015)
+    reconcile(config, js, ig, ledger).run(Period(date(2026, 11, 19), NOW.date()), fix=True)
+    assert not ours(10015) and not ours(10016)
+    # A person who names the order decides: ours is issued.
+    named = InvoiceRun.build(config, ledger, js, ig, now=NOW).resend([10016], by_a_person=True)
+    assert [o.action for o in named.outcomes] == [Action.ISSUED] and ours(10016)
+
+
+def test_a_persons_resend_whose_answer_was_lost_is_finished_by_the_next_run_not_held_again(
+    world,
+):
+    """The resend's draft reached iGEST and its answer was lost: it said "the next run tries
+    again by itself", and the next run held the order again for the document the person had
+    decided about (the decision lived only in the failure's text, which the 502 replaced)."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    sb.store.pay_order(10016, at=NOW)
+    _issue(sb.igest, sb.store.orders[10016], day=NOW.date().isoformat(), reference="QI-10016")
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()  # held for FR QI/...
+    sb.faults.add("igest", "502", method="POST", path=r"^/v1/documents$", times=1, after=True)
+    lost = InvoiceRun.build(config, ledger, js, ig, now=NOW).resend([10016], by_a_person=True)
+    [outcome] = lost.outcomes
+    assert outcome.transient and "tries again by itself" in outcome.detail
+    again = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    assert {o.key: o.action for o in again.outcomes}["10016"] in (Action.ISSUED, Action.ADOPTED)
+    code = sb.credentials["jumpseller"]["login"]
+    assert len(sb.igest.final_documents_by_reference()[f"jumpseller:{code}:10016"]) == 1
 
 
 def test_a_resend_decides_about_the_document_it_was_told_of_not_one_whose_number_begins_so():
@@ -638,7 +692,7 @@ def test_after_a_pick_the_other_order_is_held_by_the_document_left_and_only_name
     assert "--pick 'FR QI/6=9006'" in twin.detail
     ours = [d for d in sb.igest.documents if str(d.get("external_reference")).endswith(":9006")]
     assert ours == []  # --failed is no decision about it
-    named = InvoiceRun.build(early, ledger, js, ig, now=NOW).resend([9006])
+    named = InvoiceRun.build(early, ledger, js, ig, now=NOW).resend([9006], by_a_person=True)
     assert [o.action for o in named.outcomes if o.key == "9006"] == [Action.ISSUED]
 
 

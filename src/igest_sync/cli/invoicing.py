@@ -124,7 +124,7 @@ def resend(
     with session(ctx) as s, render.progress("Resending orders") as progress:
         assert s.ledger is not None
         report = InvoiceRun(s.context, progress=progress).resend(
-            ids, all_failed=failed, override=override
+            ids, all_failed=failed, override=override, by_a_person=True
         )
         s.attend(report)
     render.invoice_report(report, json_out=json_out, always=True)

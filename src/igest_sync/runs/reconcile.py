@@ -687,10 +687,10 @@ class ReconcileRun:
         period was called clean with. Ours credited in full is not counted: the other is then
         the sale's invoice (paid again, issued by hand as told)."""
         from igest_sync.runs.setup.adopt import (
-            NOT_ITS_INVOICE,
             ForeignInvoices,
             label,
             names_the_order,
+            not_its_invoices,
         )
 
         ours: dict[int, list[IssuedDocument]] = {}
@@ -721,8 +721,7 @@ class ReconcileRun:
             for doc in index.naming(order_id):
                 if doc.id in self._elsewhere:
                     continue
-                decided = NOT_ITS_INVOICE.format(order=order_id)
-                if self.ledger is not None and self.ledger.get_meta(decided) == doc.id:
+                if self.ledger is not None and doc.id in not_its_invoices(self.ledger, order_id):
                     continue  # a person's resend said it is not this sale's invoice
                 where = names_the_order(doc, order)
                 if where is None:

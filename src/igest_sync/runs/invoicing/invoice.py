@@ -471,13 +471,18 @@ class InvoiceRun:
         override: CustomerOverride | None = None,
         force_lookup: bool = False,
         approved: bool = False,
+        decided: bool = False,
     ) -> DocumentOutcome:
         """Issue one recorded, paid order exactly once and attach its document (a worker's
         step: ``invoice`` runs several at a time, ``serve`` one per webhook hint, ``approve``
-        one per draft it finalizes: ``approved``)."""
+        one per draft it finalizes: ``approved``; ``decided``: ``Issuer.issue``'s)."""
         try:
             outcome = self.issuer.issue(
-                order, override=override, force_lookup=force_lookup, approved=approved
+                order,
+                override=override,
+                force_lookup=force_lookup,
+                approved=approved,
+                decided=decided,
             )
         except IgestSyncError:
             raise  # a run-wide failure (credentials refused): in_parallel stops the run
@@ -502,6 +507,7 @@ class InvoiceRun:
         *,
         override: CustomerOverride | None = None,
         force_lookup: bool = False,
+        decided: frozenset[int] = frozenset(),
     ) -> None:
         workers = self.context.workers
         if self.issuer.art53 is not None:
@@ -515,7 +521,11 @@ class InvoiceRun:
             if self.stop is not None and self.stop.is_set():
                 raise RunStopped  # stopping: an order not started stays recorded work
             return self.issue_one(
-                order, report.notices, override=override, force_lookup=force_lookup
+                order,
+                report.notices,
+                override=override,
+                force_lookup=force_lookup,
+                decided=order.id in decided,
             )
 
         outcomes = in_parallel(
@@ -805,7 +815,11 @@ class InvoiceRun:
         *,
         all_failed: bool = False,
         override: CustomerOverride | None = None,
+        by_a_person: bool = False,
     ) -> InvoiceReport:
+        """Retry ``order_ids`` (and every failed order with ``all_failed``) now, each looked up
+        in iGEST first. ``by_a_person``: ``order_ids`` were named by a person who read their
+        failures (``resend ORDER``): their decision (``Issuer.issue``'s ``decided``)."""
         report = InvoiceReport()
         ids = list(order_ids)
         if all_failed:
@@ -896,7 +910,13 @@ class InvoiceRun:
             for order in orders:
                 remember_override(self.ledger, order.id, override)
         # By hand, always look the reference up first: the ledger may be new or stale.
-        self._issue_all(orders + settled, report, override=override, force_lookup=True)
+        self._issue_all(
+            orders + settled,
+            report,
+            override=override,
+            force_lookup=True,
+            decided=frozenset(order_ids) if by_a_person else frozenset(),
+        )
         self.followup.finish(report.notices)
         return report
 

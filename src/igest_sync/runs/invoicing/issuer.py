@@ -143,6 +143,7 @@ class Issuer:
         override: CustomerOverride | None = None,
         force_lookup: bool = False,
         approved: bool = False,
+        decided: bool = False,
     ) -> DocumentOutcome:
         """The invoice of a paid order.
 
@@ -150,6 +151,11 @@ class Issuer:
         ``approved`` (a person's ``approve``, or the automatic hour). A draft that already waits
         is left as it is: nothing is asked of iGEST until it is approved or rejected, or a
         person gives its customer (``override``: it is drafted again for them).
+
+        ``decided``: a person named this order (``resend ORDER``) after reading its failure: a
+        document not ours that the failure named, or ``adopt`` left undecided, is not its
+        invoice. Never a blanket retry's (``resend --failed``) nor ``reconcile --fix``'s: they
+        decide nothing about documents not ours, and would issue a second invoice.
         """
         # A person's `resend --nif` / `--as-consumer` holds until the invoice is issued: an
         # attempt that waits (VIES unavailable) or fails by itself is taken up by later runs
@@ -189,15 +195,15 @@ class Issuer:
                 # (a final one adopted); nothing new is issued.
                 now = status_words(order.status)
                 raise _NoLongerPaid(f"paid, then {now} before it was invoiced: not issued")
-            held = None if force_lookup else undecided_invoice(self.ledger, order.id)
-            if held is not None:  # `resend` (force_lookup) is the person's decision
+            held = None if decided else undecided_invoice(self.ledger, order.id)
+            if held is not None:  # `resend ORDER` is the person's decision
                 raise OrderRejected(order.id, held)
             # Another integration's invoice of the sale (the hosted app left on)? On every
             # attempt: an order that failed first (a 502, a refused VAT number) is as likely to
             # have been invoiced elsewhere meanwhile. From the order's creation (an FT may be
             # made as the order is placed), in the run's one listing of those days. A `resend`
             # decides only about the documents its person was told of.
-            told = work.error if force_lookup and work is not None else None
+            told = work.error if decided and work is not None else None
             elsewhere = invoiced_elsewhere(
                 self.ledger, order, self._foreign(created), since=created, told=told
             )

@@ -432,10 +432,22 @@ def names_the_order(doc: IssuedDocument, order: Order) -> str | None:
     return None
 
 
-# meta: an order's invoice issued by a person's `resend` after a run held it for a document not
-# ours that named it (its id): the person said it is not the sale's invoice; `reconcile` does
-# not call the sale invoiced twice for it.
+# meta: the documents not ours that named an order, which a person's `resend` of it said are not
+# the sale's invoice (their ids, a JSON list; one bare id as versions before wrote it): no run
+# holds the order for them again (a retry after that resend's lost answer), and `reconcile`
+# does not call the sale invoiced twice for them.
 NOT_ITS_INVOICE = "not_its_invoice:{order}"
+
+
+def not_its_invoices(ledger: Ledger, order_id: int) -> set[str]:
+    """The documents a person's `resend` of ``order_id`` said are not its invoice."""
+    raw = ledger.get_meta(NOT_ITS_INVOICE.format(order=order_id)) or ""
+    return set(json.loads(raw)) if raw.startswith("[") else {raw} if raw else set()
+
+
+def _decided_not_its_invoice(ledger: Ledger, order_id: int, document_id: str) -> None:
+    decided = sorted(not_its_invoices(ledger, order_id) | {document_id})
+    ledger.set_meta(NOT_ITS_INVOICE.format(order=order_id), json.dumps(decided))
 
 
 @dataclass(frozen=True)
@@ -496,14 +508,15 @@ def invoiced_elsewhere(
     if not found:
         return None
     adopted = {d.document_id for d in ledger.issued_elsewhere().values()}
+    decided = not_its_invoices(ledger, order.id)
     for doc in found:
-        if doc.id in adopted:
+        if doc.id in adopted or doc.id in decided:
             continue
         where = names_the_order(doc, order)
         if where is None:
             continue
         if told is not None and _names(told, label(doc)):
-            ledger.set_meta(NOT_ITS_INVOICE.format(order=order.id), doc.id)
+            _decided_not_its_invoice(ledger, order.id, doc.id)
             continue
         day = doc.date.isoformat() if doc.date else None
         when = f" of {day}" if day else ""
