@@ -455,3 +455,14 @@ def test_a_failed_listing_for_the_foreign_invoice_hold_fails_the_order_not_the_r
     assert "iGEST" in outcome.detail and igest.finals(REF) == []
     work = ledger.work(ORDER)
     assert work is not None and work.state == WorkState.FAILED and work.transient
+
+
+def test_an_order_placed_days_before_its_payment_is_looked_up_in_one_listing(ledger):
+    # Placed on the 18th, paid on the 20th (a Multibanco reference): the look-up listed iGEST
+    # from the payment day, then the hold for another integration's invoice the days before.
+    igest = FakeIgest()
+    context = RunContext.build(make_config(), ledger, FakeJumpseller(), igest)
+    issuer = Issuer(context, today=TODAY)
+    order = paid_order(ORDER, created_at=datetime(2026, 11, 18, 10, tzinfo=UTC))
+    assert issuer.issue(order).action == Action.ISSUED
+    assert len(igest.called("find_documents")) == 1

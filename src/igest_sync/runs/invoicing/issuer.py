@@ -185,8 +185,11 @@ class Issuer:
         # Its invoice, if any exists, is dated on or after the day it was paid (or created), by
         # our clock: Jumpseller's may be ahead of it by a few minutes (``_issue_date``).
         paid = order.completed_at or order.created_at
-        since = lisbon_date(paid - CLOCKS_APART) if paid else None
         created = looked_from(order)
+        # One listing of iGEST answers the look-up and the hold: from the day the order was
+        # placed (an FT may be made then), not the payment day and then the days before it.
+        paid_on = lisbon_date(paid - CLOCKS_APART) if paid else None
+        since = min(created, paid_on) if created and paid_on else created or paid_on
 
         def build() -> DocumentDraft:
             if order.status != OrderStatus.PAID:
