@@ -280,6 +280,37 @@ def test_a_persons_resend_whose_answer_was_lost_is_finished_by_the_next_run_not_
     assert len(sb.igest.final_documents_by_reference()[f"jumpseller:{code}:10016"]) == 1
 
 
+def test_an_invoice_not_ours_cancelled_by_its_own_credit_note_is_no_sales_invoice_anywhere(world):
+    """The runs' hold ignored it, but reconcile pointed at it as "may be its invoice: adopt"
+    and adopt would record it: the sale left with a cancelled invoice for its only one."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    sb.store.pay_order(10015, at=NOW)
+    _issue(sb.igest, sb.store.orders[10015], day=NOW.date().isoformat(), reference="QI-10015")
+    [app] = [d for d in sb.igest.documents if d.get("external_reference") == "QI-10015"]
+    lines = [
+        {k: v if isinstance(v, str) or v is None else str(v) for k, v in line.items()}
+        for line in app["lines"]
+    ]
+    sb.igest.create_document(
+        {"type": "NC", "series": "QI", "date": NOW.date().isoformat(), "lines": lines,
+         "customer": {"name": "Consumidor final"}, "prices_include_vat": True,
+         "related_document": {"number": app["number"], "reason": "Anulação"}, "finalize": True}
+    )  # fmt: skip
+    sb.faults.add("igest", "500", method="POST", path=r"^/v1/documents$", times=None)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()  # ours fails: the sale is missing
+    sb.faults.clear()
+    report = reconcile(config, js, ig, ledger).run(Period(date(2026, 11, 1), NOW.date()))
+    told = " ".join(f"{p.detail} {p.hint}" for p in report.problems if p.order_id == 10015)
+    assert "missing" in " ".join(p.kind for p in report.problems if p.order_id == 10015)
+    assert app["number"] not in told
+    found = adopt(world, NOW.date(), NOW.date(), confirm=lambda r: True)
+    assert all(m.document.number != app["number"] for m in found.matches)
+
+
 def test_a_resend_decides_about_the_document_it_was_told_of_not_one_whose_number_begins_so():
     """The hold's failure named FR QI/10; the person's resend decides about that one. FR QI/1
     naming the same order was taken as decided too (its number is the start of FR QI/10's)."""

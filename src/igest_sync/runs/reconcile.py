@@ -605,7 +605,14 @@ class ReconcileRun:
         and left to ``adopt``: ``--fix`` would issue a second invoice. An order paid again is
         looked for the same way: the invoice a person issued by hand, as told to (its notes
         name the order, its total is the order's), settles it."""
-        from igest_sync.runs.setup.adopt import AMBIGUOUS, SURE, Match, foreign, label, match_one
+        from igest_sync.runs.setup.adopt import (
+            AMBIGUOUS,
+            SURE,
+            Match,
+            label,
+            match_one,
+            standing_foreign,
+        )
 
         missing = {
             p.order_id: i for i, p in enumerate(report.problems) if p.kind in (MISSING, PAID_AGAIN)
@@ -619,8 +626,8 @@ class ReconcileRun:
         }
         nif_field = self.settings.nif_field
         found: dict[int, list[tuple[IssuedDocument, Match]]] = {}
-        for doc in documents:
-            if not foreign(doc) or doc.id in self._elsewhere:
+        for doc in standing_foreign(documents):
+            if doc.id in self._elsewhere:
                 continue
             match = match_one(doc, sales, nif_field)
             if match.verdict not in (SURE, AMBIGUOUS):

@@ -183,7 +183,7 @@ class AdoptRun:
         today = lisbon_date(self.clock())
         last = Period(first, today if last is None else last).last  # refused if it ends first
         report = AdoptReport(first, last, dry_run=dry_run)
-        docs = [d for d in self.igest.find_documents(date_from=first, date_to=last) if foreign(d)]
+        docs = standing_foreign(self.igest.find_documents(date_from=first, date_to=last))
         orders = {
             o.id: o for o in self.jumpseller.orders_created_between(first - ORDER_LOOKBACK, last)
         }
@@ -450,37 +450,48 @@ def _decided_not_its_invoice(ledger: Ledger, order_id: int, document_id: str) ->
     ledger.set_meta(NOT_ITS_INVOICE.format(order=order_id), json.dumps(decided))
 
 
+def standing_foreign(documents: Iterable[IssuedDocument]) -> list[IssuedDocument]:
+    """The final invoices not issued by igest-sync among a listing that their own credit notes
+    (in the same listing) do not cancel in full: a cancelled invoice is no invoice of a sale,
+    for the runs' hold, ``adopt`` and ``reconcile`` alike."""
+    docs = list(documents)
+    credited: dict[str, Decimal] = {}
+    for doc in docs:
+        if (
+            doc.type == DocumentType.NC
+            and doc.status == DocumentStatus.FINAL
+            and doc.related_number
+        ):
+            credited[doc.related_number] = credited.get(doc.related_number, Decimal(0)) + (
+                doc.gross_total
+            )
+    return [
+        d for d in docs if foreign(d) and credited.get(d.number or "", Decimal(0)) < d.gross_total
+    ]
+
+
 @dataclass(frozen=True)
 class ForeignInvoices:
-    """The final invoices not issued by igest-sync among a listing, by each number they name
-    (an order id, perhaps), and what credit notes credit of each: built once per listing, so
-    that each order of a rebuild's thousands is one look-up, not a pass over the listing."""
+    """The standing invoices not issued by igest-sync among a listing (``standing_foreign``),
+    by each number they name (an order id, perhaps): built once per listing, so that each order
+    of a rebuild's thousands is one look-up, not a pass over the listing."""
 
     by_number: dict[int, tuple[IssuedDocument, ...]]
-    credited: dict[str, Decimal]
 
     @classmethod
     def of(cls, documents: Iterable[IssuedDocument]) -> ForeignInvoices:
         by_number: dict[int, list[IssuedDocument]] = {}
-        credited: dict[str, Decimal] = {}
-        for doc in documents:
-            if doc.type == DocumentType.NC and doc.status == DocumentStatus.FINAL:
-                if doc.related_number:
-                    held = credited.get(doc.related_number, Decimal(0))
-                    credited[doc.related_number] = held + doc.gross_total
-            elif foreign(doc):
-                for number in numbers_named(doc):
-                    by_number.setdefault(number, []).append(doc)
-        return cls({n: tuple(docs) for n, docs in by_number.items()}, credited)
+        for doc in standing_foreign(documents):
+            for number in numbers_named(doc):
+                by_number.setdefault(number, []).append(doc)
+        return cls({n: tuple(docs) for n, docs in by_number.items()})
 
     def naming(self, number: int, since: date | None = None) -> list[IssuedDocument]:
-        """The invoices that name ``number``, dated ``since`` or later, that their own credit
-        notes do not cancel in full (a cancelled invoice is no invoice of the sale)."""
+        """The invoices that name ``number``, dated ``since`` or later."""
         return [
             d
             for d in self.by_number.get(number, ())
-            if (since is None or d.date is None or d.date >= since)
-            and self.credited.get(d.number or "", Decimal(0)) < d.gross_total
+            if since is None or d.date is None or d.date >= since
         ]
 
 
@@ -650,9 +661,8 @@ def guard_first_run(
     reviewed = reviewed_periods(ledger)
     found = [
         d
-        for d in documents
-        if foreign(d)
-        and d.id not in adopted
+        for d in standing_foreign(documents)
+        if d.id not in adopted
         and d.date is not None
         and d.date >= floor
         and not any(a <= d.date <= b for a, b in reviewed)
