@@ -466,3 +466,23 @@ def test_an_order_placed_days_before_its_payment_is_looked_up_in_one_listing(led
     order = paid_order(ORDER, created_at=datetime(2026, 11, 18, 10, tzinfo=UTC))
     assert issuer.issue(order).action == Action.ISSUED
     assert len(igest.called("find_documents")) == 1
+
+
+def test_serves_listing_read_again_keeps_each_documents_latest_state(ledger):
+    # serve re-lists the days once a minute; a document it had seen kept its first copy: a
+    # draft another integration then finalized stayed "draft" to the hold (a second invoice),
+    # and an invoice since annulled kept holding its order until serve restarted.
+    igest = FakeIgest()
+    draft = igest.hold("", "draft", day=TODAY)
+    annulled = igest.hold("QI-7", "final", day=TODAY)
+    now = [datetime(2026, 11, 20, 12, tzinfo=UTC)]
+    catch_up = CatchUp(
+        igest, ledger, STORE, None, refresh_every=timedelta(minutes=1), clock=lambda: now[0]
+    )
+    catch_up.cover(TODAY)
+    igest.documents[draft.id] = replace(draft, status="final", number="FT QI/3")
+    igest.documents[annulled.id] = replace(annulled, status="cancelled")
+    now[0] += timedelta(minutes=2)
+    known = catch_up.cover(TODAY)
+    assert [(d.id, d.status) for d in known[""]] == [(draft.id, "final")]
+    assert [(d.id, d.status) for d in known["QI-7"]] == [(annulled.id, "cancelled")]

@@ -134,8 +134,13 @@ class CatchUp:
             # in its notes (``adopt.invoiced_elsewhere``); no look-up by reference meets it.
             ref = doc.external_reference or ""
             held = self.known.setdefault(ref, [])
-            if all(d.id != doc.id for d in held):
+            # Listed again (serve's refresh): this copy replaces the one seen before: another
+            # integration's draft since finalized, its invoice since annulled.
+            seen = next((i for i, d in enumerate(held) if d.id == doc.id), None)
+            if seen is None:
                 held.append(doc)
+            else:
+                held[seen] = doc
             if ref and self._not_ours(ref):
                 unknown.append(doc)
         self.version += 1
