@@ -688,3 +688,24 @@ def test_a_dry_run_says_what_the_run_does_with_a_waiting_draft_it_would_not_fina
     assert dry.to_json()["would_finalize"] == 0 and "would draft 1 again" in dry.summary()
     real = {o.key: o.action for o in run(ledger, js, ig, at=later, review=False).outcomes}
     assert real == {"7": Action.DRAFTED, "8": Action.SKIPPED, "9": Action.ADOPTED}
+
+
+def test_many_orders_waiting_for_a_person_cost_one_listing_of_the_cancelled_ones(ledger):
+    # Six rejected drafts wait for days: every run listed every order created since the oldest
+    # of them (growing with each day they wait), to learn whether one was cancelled.
+    orders = [paid_order(n) for n in range(1, 7)]
+    js, ig = FakeJumpseller(orders=orders), FakeIgest()
+    run(ledger, js, ig)
+    for order in orders:
+        review.reject(ledger, ig, order.id, now=RUN_AT, reason="x")
+    js.add(replace(orders[2], status="canceled"))
+    js.calls.clear()
+    mark = len(js.log)
+    later = run(ledger, js, ig, at=RUN_AT + timedelta(days=3))
+    listed = [args for name, args in js.log[mark:] if name == "orders_created_between"]
+    assert (date(2026, 11, 19), date(2026, 11, 24), "canceled") in listed
+    assert all(status is not None for _, _, status in listed)  # never every order of the days
+    assert "order" not in js.calls  # nor a GET each
+    [settled] = [o for o in later.outcomes if o.key == "3"]
+    assert settled.action == Action.SKIPPED and ledger.work(3) is None
+    assert all(ledger.work(n).state == WorkState.FAILED for n in (1, 2, 4, 5, 6))

@@ -334,10 +334,10 @@ class Discovery:
         their failure must not stay open (exit 1 on every run, late in `status`, in the digest).
 
         Read here because nothing else does: the cancellation pass learns only of orders in its
-        watch (from the first invoiced order's creation) and acts only on invoiced ones. Read
-        as unfinished work is (``_read_again``: a GET each, one listing when there are many):
-        these are open orders, each already in front of a person until `resend` or their
-        cancellation settles them.
+        watch (from the first invoiced order's creation) and acts only on invoiced ones. A GET
+        each when there are few; when there are many, one listing of the cancelled orders
+        created since the oldest of them (``_cancelled_among``): these wait for a person for
+        days, and a listing of every order since would grow with each run's days.
 
         A rejection ends with the cancellation (as on serve's ``order_canceled`` webhook). Paid
         again later, the order is invoiced like any newly paid order, in review mode as a draft
@@ -350,7 +350,8 @@ class Discovery:
             for w in self.ledger.work_in_states(WorkState.FAILED, kind=Kind.INVOICE)
             if w.order_id not in planned and waits_for_a_person(w)
         ]
-        for order_id, order in self._read_again(wanted):
+        read = self._cancelled_among if len(wanted) > BULK_REREAD else self._read_again
+        for order_id, order in read(wanted):
             if isinstance(order, AuthError):
                 raise order
             if isinstance(order, Order):
@@ -361,6 +362,25 @@ class Discovery:
                 log.warning(
                     "Could not read order %s, which waits for a person: %s", order_id, order
                 )
+
+    def _cancelled_among(self, wanted: list[int]) -> Iterator[tuple[int, Order | ApiError]]:
+        """Those of ``wanted`` Jumpseller now lists as cancelled, by one listing of the
+        cancelled orders created since the oldest of them; one whose creation the ledger does
+        not hold is read by its own GET (an order, or why it could not be read)."""
+        created = {i: r.created_at for i in wanted if (r := self.ledger.order(i)) and r.created_at}
+        if created:
+            first = lisbon_date(datetime.fromisoformat(min(created.values()))) - timedelta(days=1)
+            try:
+                for listed in self.jumpseller.orders_created_between(
+                    first, self.today + timedelta(days=1), status=OrderStatus.CANCELED
+                ):
+                    if listed.id in created and listed.status == OrderStatus.CANCELED:
+                        yield listed.id, listed
+            except AuthError:
+                raise
+            except ApiError as exc:  # left waiting as they are: the next run looks again
+                log.warning("Could not list the cancelled orders that wait for a person: %s", exc)
+        yield from self._read_again([i for i in wanted if i not in created])
 
     def _read_again(self, wanted: list[int]) -> Iterator[tuple[int, Order | ApiError]]:
         """Each of ``wanted`` as Jumpseller has it now, or why it could not be read: by one
