@@ -68,7 +68,7 @@ def sync_stock(
         if ambiguous:
             raise several_locations_error(ambiguous)
     elif to_jumpseller and settings.warehouse is None and igest.entity().stock_by_warehouse:
-        refused = total_into_one_location(jumpseller.locations(), settings, by_warehouse=True)
+        refused = total_into_one_location(jumpseller.locations(), settings)
         if refused is not None:
             raise ConfigError(f"{refused.message}; nothing was written", hint=refused.hint)
     if not to_jumpseller and settings.warehouse is None and igest.entity().stock_by_warehouse:
@@ -158,16 +158,16 @@ def locations_to_choose_from(
 
 
 def total_into_one_location(
-    locations: Iterable[StoreLocation], settings: StockConfig, *, by_warehouse: bool
+    locations: Iterable[StoreLocation], settings: StockConfig
 ) -> ConfigError | None:
-    """iGEST's total over its warehouses written into one Jumpseller location while others
-    hold stock of their own: the shop would show both (42 units where iGEST holds 36) and
-    oversell. A warehouse must be named, as the other direction requires."""
+    """iGEST's total over its warehouses (it keeps stock per warehouse: the callers ask only
+    then, as it costs the locations' listing) written into one Jumpseller location while
+    others hold stock of their own: the shop would show both (42 units where iGEST holds 36)
+    and oversell. A warehouse must be named, as the other direction requires."""
     if (
         settings.direction != "igest_to_jumpseller"
         or settings.jumpseller_location_id is None
         or settings.warehouse is not None
-        or not by_warehouse
     ):
         return None
     others = [

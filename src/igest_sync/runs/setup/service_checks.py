@@ -464,7 +464,7 @@ def _check_stock_mode(
             held = _call(name, locations, JUMPSELLER_AUTH_HINT)
         except _Failed as failed:
             return [failed.result]
-        refused = total_into_one_location(held, settings, by_warehouse=True)
+        refused = total_into_one_location(held, settings)
         if refused is not None:
             return [CheckResult(name, False, refused.message, refused.hint)]
     if not (config.stock.enabled and config.stock.warehouse):
