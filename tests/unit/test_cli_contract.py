@@ -179,3 +179,17 @@ def test_every_command_of_the_listing_is_summed_up_whole_at_80_columns():
         for name, command in group.commands.items():
             summary = command.get_short_help_str(limit=80 - 6 - widest)
             assert not summary.endswith("..."), f"{group.name} {name}: {summary}"
+
+
+def test_serve_home_without_a_config_says_how_to_make_that_stores(tmp_path, monkeypatch):
+    # It said "Create it with `igest-sync init`", which writes the default home's config.
+    from typer.testing import CliRunner
+
+    from igest_sync.errors import ConfigError
+
+    monkeypatch.setenv("IGEST_SYNC_HOME", str(tmp_path / "default"))
+    store = tmp_path / "shop a"
+    store.mkdir()
+    result = CliRunner().invoke(app, ["serve", "--home", str(store)])
+    assert isinstance(result.exception, ConfigError), result.exception
+    assert result.exception.hint == f"Create it with `IGEST_SYNC_HOME='{store}' igest-sync init`."

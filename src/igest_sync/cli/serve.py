@@ -171,10 +171,19 @@ def _stores(homes: list[Path], folder: Path | None) -> list[StoreSetup]:
 def _load_home(home: Path) -> Config:
     """A store's own config. Each store's credentials come from its own file: the process's
     IGEST_SYNC_* variables would give every store the same ones."""
+    import shlex
+
     from igest_sync import render
     from igest_sync.config import load_config, paths
+    from igest_sync.errors import ConfigError
 
-    config, warnings = load_config(home / paths.CONFIG_FILE, env={})
+    path = home / paths.CONFIG_FILE
+    try:
+        config, warnings = load_config(path, env={})
+    except ConfigError as exc:
+        if not path.exists():  # a bare `init` writes the default home's, not this store's
+            exc.hint = f"Create it with `IGEST_SYNC_HOME={shlex.quote(str(home))} igest-sync init`."
+        raise
     for warning in warnings:
         render.warn(warning)
     return config
