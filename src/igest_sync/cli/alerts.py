@@ -68,7 +68,10 @@ def digest(
     ctx: typer.Context,
     since: Annotated[
         str,
-        typer.Option(help="The period: 1d, 7d, 12h, or a (Lisbon) date.", metavar="1d|7d|DATE"),
+        typer.Option(
+            help="The period: days or hours (1d, 7d, 12h, 48h) or a (Lisbon) date.",
+            metavar="PERIOD",
+        ),
     ] = "1d",
     send: Annotated[
         bool, typer.Option("--send", help="Also send it to the [alerts] channels now.")
