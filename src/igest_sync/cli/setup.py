@@ -72,7 +72,13 @@ def init(
         str | None,
         typer.Option(help="First day to invoice (default today).", metavar="YYYY-MM-DD"),
     ] = None,
-    document_type: Annotated[str, typer.Option(help="FR, FT or FS.", metavar="TYPE")] = "FR",
+    document_type: Annotated[
+        str,
+        typer.Option(
+            help="The invoice's type: FR (fatura-recibo), FT (fatura) or FS (fatura simplificada).",
+            metavar="TYPE",
+        ),
+    ] = "FR",
     series: Annotated[str, typer.Option(help="iGEST document series.", metavar="SERIES")] = "A",
     review: Annotated[
         bool | None,
