@@ -13,6 +13,11 @@ from igest_sync.errors import UsageError
 LISBON = ZoneInfo("Europe/Lisbon")
 
 
+def utc_now() -> datetime:
+    """Now, in UTC: the system's wall clock (a command reads it as ``composition.wall_clock``)."""
+    return datetime.now(UTC)
+
+
 def lisbon_date(moment: datetime) -> date:
     """The calendar day in Lisbon of an aware (or UTC-naive) moment."""
     if moment.tzinfo is None:
