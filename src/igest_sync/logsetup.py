@@ -18,31 +18,11 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from igest_sync.redact import redact
+from igest_sync.redact import RedactingFilter
 
 LOG_FILE = "igest-sync.log"
 MAX_BYTES = 1_000_000  # five files of 1 MB: months of cron runs, never an unbounded file
 BACKUPS = 5
-
-
-class RedactingFilter(logging.Filter):
-    """Replaces every configured secret in a record's final text (tracebacks included)."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        message = record.getMessage()
-        if record.exc_info:
-            message += "\n" + logging.Formatter().formatException(record.exc_info)
-            record.exc_info = None
-            record.exc_text = None
-        message = redact(message, self.secrets)
-        record.msg, record.args = message, None
-        return True
 
 
 _STORE: contextvars.ContextVar[str | None] = contextvars.ContextVar("igest_store", default=None)

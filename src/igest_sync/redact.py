@@ -6,13 +6,14 @@ string or a form body, ``%2F`` or ``+`` for a space), as ``repr`` shows it (an e
 doubles a backslash), base64-encoded (a server that echoes the Basic-auth value of
 ``login:token`` without its scheme: the config gives that pair as a secret of its own), and
 inside an HTTP Basic-auth value (``Basic <base64 of login:token>``), which names no secret in
-clear.
+clear. ``RedactingFilter`` applies it to every log record, tracebacks included.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
@@ -62,3 +63,23 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for form in forms:
         text = text.replace(form, MASK)
     return text
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces every configured secret in a record's final text (tracebacks included)."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+            record.exc_text = None
+        message = redact(message, self.secrets)
+        record.msg, record.args = message, None
+        return True

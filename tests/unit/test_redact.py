@@ -12,8 +12,7 @@ import pytest
 from igest_sync import render
 from igest_sync.adapters.http import HttpService
 from igest_sync.errors import ApiError
-from igest_sync.logsetup import RedactingFilter
-from igest_sync.redact import MASK, redact, secret_forms
+from igest_sync.redact import MASK, RedactingFilter, redact, secret_forms
 
 TOKEN = "tok/en+with spaces=="
 LOGIN = "loja-azulejo"
