@@ -230,7 +230,7 @@ def test_a_version_1_state_file_is_migrated_keeping_its_work(tmp_path: Path) -> 
 
     path = tmp_path / "v1.db"
     db = sqlite3.connect(path, isolation_level=None)
-    for statement in schema._statements(schema._MIGRATIONS[1]):
+    for statement in schema.statements(1):
         db.execute(statement)
     db.execute("PRAGMA user_version=1")
     db.execute(

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Self
 from igest_sync.config import Config, InvoiceConfig
 from igest_sync.models import ViesCheck
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
-from igest_sync.state.database import Clock, system_clock
+from igest_sync.state.database import Clock
 from igest_sync.state.ledger import Ledger
+from igest_sync.timeutil import utc_now
 
 if TYPE_CHECKING:
     from igest_sync.adapters.vies import ViesClient
@@ -43,7 +44,7 @@ class RunContext:
     jumpseller: JumpsellerApi
     igest: IgestApi
     vies: ViesApi
-    clock: Clock = system_clock
+    clock: Clock = utc_now
 
     def now(self) -> datetime:
         return self.clock()
@@ -70,7 +71,7 @@ class RunContext:
         if vies is None:
             vies = ViesOnDemand(config.vies.base_url)
         if now is None:
-            clock: Clock = system_clock
+            clock: Clock = utc_now
         elif isinstance(now, datetime):
             fixed = now
 

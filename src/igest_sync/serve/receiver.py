@@ -25,8 +25,9 @@ from typing import Any
 
 from igest_sync.errors import IgestSyncError
 from igest_sync.logsetup import store_context
-from igest_sync.state.database import Clock, system_clock
+from igest_sync.state.database import Clock
 from igest_sync.state.inbox import ORDER, PRODUCT
+from igest_sync.timeutil import utc_now
 
 log = logging.getLogger("igest_sync.serve")
 
@@ -98,7 +99,7 @@ class Receiver:
         endpoints: Iterable[Endpoint],
         health: Callable[[], dict[str, Any]],
         *,
-        clock: Clock = system_clock,
+        clock: Clock = utc_now,
     ) -> None:
         self.endpoints = {e.path: e for e in endpoints}
         self.health = health

@@ -42,11 +42,12 @@ from igest_sync.runs.invoicing.invoice import InvoiceRun, RunStopped
 from igest_sync.runs.invoicing.report import InvoiceReport, unanswered
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
 from igest_sync.serve import watch
-from igest_sync.state.database import Clock, Database, system_clock
+from igest_sync.state.database import Clock, Database
 from igest_sync.state.inbox import LAST_SWEEP, ORDER, PRODUCT, Hint, InboxStore
 from igest_sync.state.ledger import Ledger
 from igest_sync.state.lock import held_long, run_lock, someone_waits
 from igest_sync.state.meta import STORE_NAME, ready_for
+from igest_sync.timeutil import utc_now
 
 log = logging.getLogger("igest_sync.serve")
 
@@ -105,7 +106,7 @@ class StoreWorker:
         on_report: OnReport,
         on_error: OnError,
         on_degraded: watch.OnDegraded | None = None,
-        clock: Clock = system_clock,
+        clock: Clock = utc_now,
         sweep: bool = True,
     ) -> None:
         self.setup = setup

@@ -8,17 +8,19 @@ times the stores stamp (``updated_at``, ``issued_at``, ``answered_at`` ...) come
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
 from igest_sync.errors import StateError
-from igest_sync.state.schema import SCHEMA_VERSION, migrate, transaction
+from igest_sync.state.schema import SCHEMA_VERSION, statements
+from igest_sync.timeutil import utc_now
 
 # How long a statement waits for another process that holds the state file (SQLite's busy
 # timeout), and what the message says when that was not enough.
@@ -30,10 +32,6 @@ Params = tuple[object, ...] | dict[str, object]
 Clock = Callable[[], datetime]
 
 
-def system_clock() -> datetime:
-    return datetime.now(UTC)
-
-
 class _Busy(Exception):
     """Another process holds the state file for a moment."""
 
@@ -43,7 +41,7 @@ class Database:
 
     def __init__(self, path: Path, *, clock: Clock | None = None) -> None:
         self.path = path
-        self.clock: Clock = clock or system_clock
+        self.clock: Clock = clock or utc_now
         self._lock = threading.RLock()
         self._db = _open(path)
 
@@ -232,3 +230,31 @@ def _open_once(path: Path) -> sqlite3.Connection:
     if version < SCHEMA_VERSION:
         migrate(db, path)
     return db
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the file to SCHEMA_VERSION, one transaction per version.
+
+    The version is read again under the write lock: two runs opening a new file at the
+    same moment must not both create the tables (the second finds them made).
+    """
+    try:
+        with transaction(db):
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in statements(target):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={target}")
+    except sqlite3.DatabaseError as exc:
+        raise StateError(f"State file {path} could not be migrated: {exc}.") from None
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

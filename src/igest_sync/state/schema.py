@@ -1,4 +1,5 @@
-"""The ledger's schema: one script per version, applied in order under the write lock.
+"""The ledger's schema: one script per version, applied in order under the write lock
+(``state/database.py``'s ``migrate``).
 
 A state file records its version in ``PRAGMA user_version``. A newer igest-sync migrates an older
 file forward; an older one refuses a newer file (``Ledger`` says so) and leaves it untouched.
@@ -6,12 +7,7 @@ file forward; an older one refuses a newer file (``Ledger`` says so) and leaves 
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
-
-from igest_sync.errors import StateError
 
 SCHEMA_VERSION = 6
 
@@ -160,38 +156,11 @@ _MIGRATIONS: dict[int, str] = {
 }
 
 
-def migrate(db: sqlite3.Connection, path: Path) -> None:
-    """Bring the file to SCHEMA_VERSION, one transaction per version.
-
-    The version is read again under the write lock: two runs opening a new file at the
-    same moment must not both create the tables (the second finds them made).
-    """
-    try:
-        with transaction(db):
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _statements(_MIGRATIONS[target]):
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version={target}")
-    except sqlite3.DatabaseError as exc:
-        raise StateError(f"State file {path} could not be migrated: {exc}.") from None
-
-
-@contextlib.contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration script into statements (sqlite3 runs one per execute)."""
+def statements(version: int) -> list[str]:
+    """The statements that bring a file at ``version - 1`` to ``version`` (sqlite3 runs one per
+    execute)."""
     statements, current = [], ""
-    for line in script.splitlines(keepends=True):
+    for line in _MIGRATIONS[version].splitlines(keepends=True):
         current += line
         if sqlite3.complete_statement(current):
             statements.append(current.strip())
