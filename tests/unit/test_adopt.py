@@ -553,7 +553,7 @@ def test_adopt_killed_between_its_two_records_never_lets_a_run_issue_the_undecid
 
     sb, config, ledger, js, ig = world
     written = []
-    real_set_meta = ledger.set_meta
+    real_set_meta = ledger.meta.set_meta
 
     class Killed(BaseException):
         pass
@@ -565,10 +565,10 @@ def test_adopt_killed_between_its_two_records_never_lets_a_run_issue_the_undecid
                 raise Killed(key)
         real_set_meta(key, value)
 
-    ledger.set_meta = set_meta
+    ledger.meta.set_meta = set_meta
     with pytest.raises(Killed):
         adopt(world, last=NOW.date(), confirm=lambda r: True)
-    ledger.set_meta = real_set_meta
+    ledger.meta.set_meta = real_set_meta
     early = replace(config, invoice=replace(config.invoice, start_date=date(2026, 10, 1)))
     try:
         report = InvoiceRun.build(early, ledger, js, ig, now=NOW).run()

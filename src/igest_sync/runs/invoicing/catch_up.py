@@ -160,7 +160,7 @@ class CatchUp:
                 day,
             )
             if day is not None:
-                self.ledger.begin_listing(day)
+                self.ledger.meta.begin_listing(day)
         return self.known
 
     def _another_issuer(self, unknown: list[IssuedDocument]) -> None:
@@ -171,7 +171,7 @@ class CatchUp:
         now = self.ledger.db.now()
         with self._lock:
             if self._earlier is None:
-                last = json.loads(self.ledger.get_meta(UNKNOWN_KEY) or "{}")
+                last = json.loads(self.ledger.meta.get_meta(UNKNOWN_KEY) or "{}")
                 # A finding of long ago says nothing of today's (a copy put back may carry one).
                 recent = isinstance(last, dict) and "at" in last
                 recent = recent and now - datetime.fromisoformat(last["at"]) < UNKNOWN_RECENT
@@ -182,7 +182,7 @@ class CatchUp:
             # Kept with what earlier runs found: a document that stays unknown (an earlier
             # install's, before the start date) is not "new" to a later, wider listing.
             ids = sorted(earlier | self._found)[-UNKNOWN_KEPT:]
-            self.ledger.set_meta(UNKNOWN_KEY, json.dumps({"at": now.isoformat(), "ids": ids}))
+            self.ledger.meta.set_meta(UNKNOWN_KEY, json.dumps({"at": now.isoformat(), "ids": ids}))
             if earlier and new:
                 some = ", ".join(f"{d.number or d.id} ({d.external_reference})" for d in new)
                 log.error("%s New: %s", ANOTHER_ISSUER, some)
@@ -203,7 +203,7 @@ class CatchUp:
         if not ref.startswith(self.ours) or ":credit" in ref:
             return False
         order_id = ref.removeprefix(self.ours)
-        work = self.ledger.work(int(order_id)) if order_id.isdigit() else None
+        work = self.ledger.works.work(int(order_id)) if order_id.isdigit() else None
         if work is None or work.state == WorkState.FINAL:
             return work is None
         return work.phase is None or (unverified and work.phase == Phase.UNVERIFIED)

@@ -47,14 +47,14 @@ class FollowUp:
         """
         if not self.settings.link_documents:
             return
-        for doc in self.ledger.documents_for(order_id):
+        for doc in self.ledger.docs.documents_for(order_id):
             if not doc.linked and doc.link_attempts < LINK_ATTEMPTS:
                 self.link(doc, notices)
 
     def finish(self, notices: list[str]) -> None:
         """Attach what is still unattached (earlier runs' too), then send the emails due."""
         if self.settings.link_documents:
-            for doc in self.ledger.unlinked_documents(LINK_ATTEMPTS):
+            for doc in self.ledger.docs.unlinked_documents(LINK_ATTEMPTS):
                 with self._lock:
                     tried = doc.document_id in self._linked_this_run
                 if not tried:  # a failure this run is retried on a later run
@@ -73,9 +73,9 @@ class FollowUp:
                 # earlier ledger attached it: look before attaching again.
                 attached = self.jumpseller.order_documents(doc.order_id)
                 if any(str(d.get("external_id")) == doc.document_id for d in attached):
-                    self.ledger.mark_linked(doc.document_id)
+                    self.ledger.docs.mark_linked(doc.document_id)
                     return
-            self.ledger.begin_link(doc.document_id)
+            self.ledger.docs.begin_link(doc.document_id)
             attempts += 1
             self.jumpseller.add_order_document(
                 doc.order_id,
@@ -85,7 +85,7 @@ class FollowUp:
                 url=doc.pdf_url,
             )
         except ApiError as exc:
-            self.ledger.mark_linked(doc.document_id, error=str(exc))
+            self.ledger.docs.mark_linked(doc.document_id, error=str(exc))
             # The last try says so in words of its own: the same words as the first one's
             # were within the reminder window, so the give-up went unsaid.
             then = (
@@ -100,29 +100,31 @@ class FollowUp:
                     f"Jumpseller order ({exc}); the document itself is fine; {then}."
                 )
             return
-        self.ledger.mark_linked(doc.document_id)
+        self.ledger.docs.mark_linked(doc.document_id)
 
     def email(self, notices: list[str]) -> None:
         """Email each new document to its customer, once; never an old order's."""
         limit = self.now - timedelta(days=self.settings.email_max_age_days)
-        for doc in self.ledger.unemailed_documents():
-            record = self.ledger.order(doc.order_id)
+        for doc in self.ledger.docs.unemailed_documents():
+            record = self.ledger.works.order(doc.order_id)
             paid_at = datetime.fromisoformat(record.paid_at) if record and record.paid_at else None
             to = record.email if record else None
             if paid_at is None or paid_at < limit:
-                self.ledger.mark_emailed(
+                self.ledger.docs.mark_emailed(
                     doc.document_id, EmailState.NOT_SENT, "order too old to email"
                 )
                 continue
             if not to:
-                self.ledger.mark_emailed(doc.document_id, EmailState.NOT_SENT, "no customer email")
+                self.ledger.docs.mark_emailed(
+                    doc.document_id, EmailState.NOT_SENT, "no customer email"
+                )
                 continue
             try:
                 self.igest.email_document(doc.document_id, to)
             except ApiError as exc:
                 # Never fatal, never twice: a failed email is recorded and not retried.
-                self.ledger.mark_emailed(doc.document_id, EmailState.NOT_SENT, str(exc))
+                self.ledger.docs.mark_emailed(doc.document_id, EmailState.NOT_SENT, str(exc))
                 with self._lock:
                     notices.append(f"Order {doc.order_id}: {doc.number} was not emailed ({exc}).")
                 continue
-            self.ledger.mark_emailed(doc.document_id, EmailState.SENT)
+            self.ledger.docs.mark_emailed(doc.document_id, EmailState.SENT)

@@ -192,7 +192,7 @@ class InvoiceRun:
     def run(self, *, since: date | None = None, dry_run: bool = False) -> InvoiceReport:
         report = InvoiceReport(dry_run=dry_run, review=self.settings.review)
         failed_before = {
-            (w.order_id, w.kind): w for w in self.ledger.work_in_states(WorkState.FAILED)
+            (w.order_id, w.kind): w for w in self.ledger.works.work_in_states(WorkState.FAILED)
         }
         discovery = Discovery(self.context, now=self.now, record=not dry_run)
         # iGEST is listed from here (the switch guard, the look-ups): asked before the plan
@@ -200,7 +200,7 @@ class InvoiceRun:
         looked = discovery.looked_from(since)
         listed = self._switch_guard(discovery, since)
         plan = discovery.plan(since)
-        report.checkpoint = self.ledger.checkpoint
+        report.checkpoint = self.ledger.meta.checkpoint
         if dry_run:
             # The same read-only listing a real first run makes, so the preview says which
             # orders it would adopt from iGEST instead of issuing.
@@ -239,7 +239,7 @@ class InvoiceRun:
         report.notices.extend(review.deadline_notices(self.settings, self.ledger, self.now))
         self.credits.credit_cancelled(report)
         loud = self._check_gaps(report, rebuilt=plan.fresh)
-        if loud or self.ledger.get_meta(STORE_NAME_AT) is None:
+        if loud or self.ledger.meta.get_meta(STORE_NAME_AT) is None:
             # On the day's loud run (a quiet run keeps to its few requests): the store's name
             # for `status`, asked when a week old.
             remember_store_name(self.ledger, self.jumpseller, self.now)
@@ -256,10 +256,10 @@ class InvoiceRun:
         failed_here = report.failed
         self._report_failures(report, failed_before)
         self._report_notices(report)
-        self.ledger.set_meta("last_run_at", self.now.isoformat(timespec="seconds"))
+        self.ledger.meta.set_meta("last_run_at", self.now.isoformat(timespec="seconds"))
         log.info("Invoice run done: %s (checkpoint: order %s)", report.summary(), report.checkpoint)
         if not failed_here:  # whether shown or quiet, an order failed in this run
-            self.ledger.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
+            self.ledger.meta.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
         return report
 
     def _turnover_notices(self, report: InvoiceReport) -> list[str]:
@@ -271,7 +271,7 @@ class InvoiceRun:
             return []
         changed = any(o.action == Action.ISSUED for o in report.outcomes)
         today = self.today.isoformat()
-        if not changed and self.ledger.get_meta(NOTICED_KEY) == today:
+        if not changed and self.ledger.meta.get_meta(NOTICED_KEY) == today:
             return []
         guard.refresh()
         try:
@@ -279,13 +279,13 @@ class InvoiceRun:
         except ApiError as exc:
             log.warning("Could not read the year's turnover from iGEST: %s", exc)
             return []
-        self.ledger.set_meta(NOTICED_KEY, today)
+        self.ledger.meta.set_meta(NOTICED_KEY, today)
         return notices
 
     def guard_switch(self) -> None:
         """``serve``'s webhooks on a ledger no run has passed yet: the same guard as the first
         run's, before any order is issued (documents another integration issued)."""
-        if self.ledger.checkpoint is None and not self._switch_checked:
+        if self.ledger.meta.checkpoint is None and not self._switch_checked:
             discovery = Discovery(self.context, now=self.now)
             self._switch_guard(discovery, None)
 
@@ -295,7 +295,7 @@ class InvoiceRun:
         """A first run (or a backfill) lists iGEST's documents from its start date before it
         records anything, and stops when a day holds invoices another integration issued
         (``runs/adopt.py``). Returns the listing, which the run uses again."""
-        if self.ledger.checkpoint is not None and since is None:
+        if self.ledger.meta.checkpoint is not None and since is None:
             return None
         floor = discovery.looked_from(since)
         listed = list(self.igest.find_documents(date_from=None if floor == date.min else floor))
@@ -316,7 +316,7 @@ class InvoiceRun:
         try:
             read = check.run(report.outcomes, report.notices)
             if read.igest_read:  # iGEST answered: its credentials need no check of their own
-                self.ledger.set_meta(IGEST_CHECKED, self.now.isoformat(timespec="seconds"))
+                self.ledger.meta.set_meta(IGEST_CHECKED, self.now.isoformat(timespec="seconds"))
         except ApiError as exc:  # not recorded as done: the next run checks again
             log.warning("Gap check skipped: %s", exc)
         return True
@@ -327,9 +327,9 @@ class InvoiceRun:
         credentials (refused: the run stops like any other, exit 5, alerts sent)."""
         now = self.now.isoformat(timespec="seconds")
         if any(o.action in (Action.ISSUED, Action.ADOPTED) for o in report.outcomes):
-            self.ledger.set_meta(IGEST_CHECKED, now)  # iGEST took our documents today
+            self.ledger.meta.set_meta(IGEST_CHECKED, now)  # iGEST took our documents today
             return
-        last = self.ledger.get_meta(IGEST_CHECKED)
+        last = self.ledger.meta.get_meta(IGEST_CHECKED)
         if last is not None and self.now - datetime.fromisoformat(last) < IGEST_CHECK_EVERY:
             return
         try:
@@ -339,11 +339,11 @@ class InvoiceRun:
         except IgestSyncError as exc:  # unreachable: not this run's business; ask next run
             log.info("Daily iGEST credentials check skipped: %s", exc)
             return
-        self.ledger.set_meta(IGEST_CHECKED, now)
+        self.ledger.meta.set_meta(IGEST_CHECKED, now)
 
     def failed_before(self) -> dict[tuple[int, str], WorkRecord]:
         """The failures recorded before this run, for ``for_a_person``."""
-        return {(w.order_id, w.kind): w for w in self.ledger.work_in_states(WorkState.FAILED)}
+        return {(w.order_id, w.kind): w for w in self.ledger.works.work_in_states(WorkState.FAILED)}
 
     def for_a_person(
         self, report: InvoiceReport, failed_before: dict[tuple[int, str], WorkRecord]
@@ -389,10 +389,10 @@ class InvoiceRun:
                 report.shown_before += 1
                 continue
             shown.append(outcome)
-            self.ledger.mark_reported(int(outcome.key), kind, self.now)
+            self.ledger.works.mark_reported(int(outcome.key), kind, self.now)
         report.outcomes = shown
         handled = {o.key for o in report.outcomes} | {o.key for o in report.quiet}
-        for work in self.ledger.work_in_states(WorkState.FAILED):
+        for work in self.ledger.works.work_in_states(WorkState.FAILED):
             if str(work.order_id) in handled:
                 continue
             earlier = DocumentOutcome(
@@ -406,7 +406,7 @@ class InvoiceRun:
                 report.quiet.append(earlier)
             elif self._due(work, remind):
                 report.still_failed.append(earlier)
-                self.ledger.mark_reported(work.order_id, work.kind, self.now)
+                self.ledger.works.mark_reported(work.order_id, work.kind, self.now)
             else:
                 report.quiet.append(earlier)
 
@@ -414,7 +414,7 @@ class InvoiceRun:
         """Since when each failure that passes by itself has been failing (kept in meta for
         the failures that still do; a new one starts now)."""
         try:
-            known = json.loads(self.ledger.get_meta(RETRYING_SINCE) or "{}")
+            known = json.loads(self.ledger.meta.get_meta(RETRYING_SINCE) or "{}")
         except ValueError:
             known = {}
         if not isinstance(known, dict):
@@ -422,11 +422,11 @@ class InvoiceRun:
         stamp = self.now.isoformat(timespec="seconds")
         current = {
             f"{w.order_id}:{w.kind}": str(known.get(f"{w.order_id}:{w.kind}") or stamp)
-            for w in self.ledger.work_in_states(WorkState.FAILED)
+            for w in self.ledger.works.work_in_states(WorkState.FAILED)
             if w.transient
         }
         if current != known:
-            self.ledger.set_meta(RETRYING_SINCE, json.dumps(current, sort_keys=True))
+            self.ledger.meta.set_meta(RETRYING_SINCE, json.dumps(current, sort_keys=True))
         return current
 
     def _persists(self, retrying: dict[str, str], key: str, kind: str) -> bool:
@@ -446,7 +446,7 @@ class InvoiceRun:
         remind = timedelta(hours=self.settings.remind_failed_hours)
         shown: list[str] = []
         for notice in report.notices:
-            last = self.ledger.notice_shown_at(notice)
+            last = self.ledger.checks.notice_shown_at(notice)
             # In the log either way: under Task Scheduler or launchd it is what a person reads.
             if last is not None and remind and self.now - last < remind:
                 log.info("Note (told before, not printed again): %s", notice)
@@ -454,7 +454,7 @@ class InvoiceRun:
                 continue
             log.warning("Note: %s", notice)
             shown.append(notice)
-            self.ledger.mark_notice_shown(notice, self.now)
+            self.ledger.checks.mark_notice_shown(notice, self.now)
         report.notices = shown
 
     def _due(self, work: WorkRecord, remind: timedelta) -> bool:
@@ -488,8 +488,10 @@ class InvoiceRun:
             raise  # a run-wide failure (credentials refused): in_parallel stops the run
         except Exception as exc:  # a bug must not lose the rest of the batch
             log.exception("Unexpected error on order %s", order.id)
-            if (w := self.ledger.work(order.id)) is None or w.state != WorkState.FINAL:
-                self.ledger.fail(order.id, Kind.INVOICE, f"internal error: {exc!r}", transient=True)
+            if (w := self.ledger.works.work(order.id)) is None or w.state != WorkState.FINAL:
+                self.ledger.works.fail(
+                    order.id, Kind.INVOICE, f"internal error: {exc!r}", transient=True
+                )
             return DocumentOutcome(str(order.id), Action.FAILED, f"internal error: {exc!r}")
         if outcome.action in (Action.ISSUED, Action.ADOPTED):
             # Attach it now, in this worker (its own failures become notices; the invoice
@@ -542,10 +544,10 @@ class InvoiceRun:
             outcomes.close()  # the documents in flight finish; no other order starts
             issued = adopted = 0
             for order in orders:
-                work = self.ledger.work(order.id)
+                work = self.ledger.works.work(order.id)
                 if work is None or work.state != WorkState.FINAL:
                     continue
-                doc = self.ledger.document(work.document_id) if work.document_id else None
+                doc = self.ledger.docs.document(work.document_id) if work.document_id else None
                 if doc is not None and doc.adopted:
                     adopted += 1
                 else:
@@ -579,7 +581,7 @@ class InvoiceRun:
 
         series_seen: dict[str, str | None] = {}
         for order in orders:
-            work = self.ledger.work(order.id)
+            work = self.ledger.works.work(order.id)
             if work and work.state in (WorkState.FINAL, WorkState.REVIEW):
                 continue  # a draft waiting for approval: ``_dry_run_waiting`` says what happens
             ref = external_reference(store, order.id)
@@ -823,7 +825,7 @@ class InvoiceRun:
         report = InvoiceReport()
         ids = list(order_ids)
         if all_failed:
-            for failed in self.ledger.work_in_states(WorkState.FAILED, kind=Kind.INVOICE):
+            for failed in self.ledger.works.work_in_states(WorkState.FAILED, kind=Kind.INVOICE):
                 if failed.order_id in ids:
                     continue
                 held = undecided_invoice(self.ledger, failed.order_id)
@@ -838,7 +840,7 @@ class InvoiceRun:
         orders: list[Order] = []
         settled: list[Order] = []
         for order_id in ids:
-            work = self.ledger.work(order_id)
+            work = self.ledger.works.work(order_id)
             if work and work.state == WorkState.FINAL:
                 report.outcomes.append(self.issuer.already(order_id, Kind.INVOICE, work))
                 continue
@@ -846,7 +848,7 @@ class InvoiceRun:
                 order = self.jumpseller.order(order_id)
             except ApiError as exc:
                 if work:
-                    self.ledger.fail(
+                    self.ledger.works.fail(
                         order_id,
                         Kind.INVOICE,
                         f"could not read the order from Jumpseller: {exc}",
@@ -898,7 +900,7 @@ class InvoiceRun:
                     continue
             # Work first (looked up before anything is sent), then the status: a kill between
             # the two must not leave a paid order that is neither waiting nor work.
-            self.ledger.ensure_work(
+            self.ledger.works.ensure_work(
                 order_id,
                 Kind.INVOICE,
                 external_reference(self.context.store, order_id),

@@ -163,7 +163,7 @@ class Issuer:
         remembered = remembered_override(self.ledger, order.id)
         given = override  # a person's, in this very command (`resend --nif`)
         override = override or remembered
-        work = self.ledger.work(order.id)
+        work = self.ledger.works.work(order.id)
         # A draft that waits is left as it is, unless a person gives its customer in this very
         # command (`resend --nif` / `--as-consumer`): then it is made again for that customer
         # now and waits as such, so that the draft a person looks at is the invoice approving
@@ -261,7 +261,7 @@ class Issuer:
         if remembered is not None and (
             outcome.action in (Action.ISSUED, Action.ADOPTED) or refused
         ):
-            self.ledger.set_meta(OVERRIDE_KEY.format(order=order.id), "")
+            self.ledger.meta.set_meta(OVERRIDE_KEY.format(order=order.id), "")
         return outcome
 
     def _foreign(self, since: date | None) -> ForeignInvoices:
@@ -328,7 +328,7 @@ class Issuer:
         key = str(order_id)
         ref = reference or external_reference(self.store, order_id, kind)
         self._step("begin")
-        work = self.ledger.ensure_work(order_id, kind, ref, seq=seq, request=request)
+        work = self.ledger.works.ensure_work(order_id, kind, ref, seq=seq, request=request)
         # A credit's work may be older than its request key (a numbered reference): its own.
         ref = work.external_reference
         if work.state == WorkState.FINAL:
@@ -348,8 +348,8 @@ class Issuer:
                 self._discard(drafts)
             except ApiError as error:
                 return self.failed(order_id, kind, f"{exc}; {error}", True, seq=seq)
-            self.ledger.clear_phase(order_id, kind, seq)
-            self.ledger.drop_unsent_work(order_id, kind, seq)
+            self.ledger.works.clear_phase(order_id, kind, seq)
+            self.ledger.works.drop_unsent_work(order_id, kind, seq)
             log.warning("Order %s: %s", order_id, exc)
             return DocumentOutcome(key, Action.SKIPPED, str(exc), kind=kind)
         except (OrderRejected, VatCheckPending) as exc:
@@ -403,7 +403,7 @@ class Issuer:
             )
         email = self.settings.email_customer and kind == Kind.INVOICE
         self._step("record")
-        self.ledger.record_final(order_id, kind, final, email=email, seq=seq)
+        self.ledger.works.record_final(order_id, kind, final, email=email, seq=seq)
         log.info("Finalized %s for order %s (%s EUR)", final.number, order_id, final.gross_total)
         return DocumentOutcome(
             key,
@@ -448,7 +448,9 @@ class Issuer:
             # ledger that was lost: never a second email.
             ours = work.phase in (Phase.REQUESTED, Phase.DRAFT, Phase.FINALIZING)
             email = ours and self.settings.email_customer and kind == Kind.INVOICE
-            self.ledger.record_final(order_id, kind, doc, email=email, adopted=True, seq=work.seq)
+            self.ledger.works.record_final(
+                order_id, kind, doc, email=email, adopted=True, seq=work.seq
+            )
             detail = f"{doc.number} already in iGEST; adopted, nothing issued"
             if len(finals) > 1:
                 numbers = ", ".join(d.number or d.id for d in finals)
@@ -467,7 +469,7 @@ class Issuer:
                 )
             )
         if not found:
-            self.ledger.clear_phase(order_id, kind, seq=work.seq)
+            self.ledger.works.clear_phase(order_id, kind, seq=work.seq)
         return [d for d in found if d.status == DocumentStatus.DRAFT]
 
     def _draft(
@@ -499,20 +501,22 @@ class Issuer:
         self._discard([d for d in strays if reusable is None or d.id != reusable.id])
         if reusable is not None:
             log.info("Reusing draft %s left for order %s", reusable.id, order_id)
-            self.ledger.mark(order_id, kind, WorkState.DRAFT, document_id=reusable.id, seq=seq)
+            self.ledger.works.mark(
+                order_id, kind, WorkState.DRAFT, document_id=reusable.id, seq=seq
+            )
             return reusable
         self._step("request")
-        self.ledger.mark(order_id, kind, WorkState.REQUESTED, seq=seq)
+        self.ledger.works.mark(order_id, kind, WorkState.REQUESTED, seq=seq)
         try:
             document = self.igest.create_document(draft)
         except Rejected as exc:
             if exc.status in REFUSED_AS_INVALID:
                 # iGEST answered that the document is not valid: it made nothing, so nothing
                 # of this attempt is in flight; a refusal to read, not an outcome to look up.
-                self.ledger.clear_phase(order_id, kind, seq=seq)
+                self.ledger.works.clear_phase(order_id, kind, seq=seq)
             raise
         self._step("drafted")
-        self.ledger.mark(order_id, kind, WorkState.DRAFT, document_id=document.id, seq=seq)
+        self.ledger.works.mark(order_id, kind, WorkState.DRAFT, document_id=document.id, seq=seq)
         if document.gross_total != draft.gross_total:
             reason = (
                 f"iGEST computed {document.gross_total} EUR for the document but the "
@@ -520,14 +524,16 @@ class Issuer:
                 "document was issued"
             )
             self._delete(document.id)
-            self.ledger.clear_phase(order_id, kind, seq=seq)
+            self.ledger.works.clear_phase(order_id, kind, seq=seq)
             return reason
         return document
 
     def _finalize(
         self, order_id: int, kind: Kind, document: IssuedDocument, seq: int = 1
     ) -> IssuedDocument:
-        self.ledger.mark(order_id, kind, WorkState.FINALIZING, document_id=document.id, seq=seq)
+        self.ledger.works.mark(
+            order_id, kind, WorkState.FINALIZING, document_id=document.id, seq=seq
+        )
         try:
             return self.igest.finalize_document(document.id)
         except Conflict:
@@ -577,7 +583,7 @@ class Issuer:
         text = reason if not hint else f"{reason} ({hint})"
         if transient:
             text += "; the next run tries again by itself"
-        self.ledger.fail(order_id, kind, text, transient=transient, seq=seq)
+        self.ledger.works.fail(order_id, kind, text, transient=transient, seq=seq)
         what = "invoiced" if kind == Kind.INVOICE else "credited"
         # A failure that passes by itself is retried without a person: a warning in the log;
         # one that waits for a person is an error.
@@ -609,7 +615,7 @@ class Issuer:
         customer_given: bool = False,
     ) -> DocumentOutcome:
         """Review mode: the checked draft waits for a person (``igest-sync approve``)."""
-        self.ledger.mark(order_id, Kind.INVOICE, WorkState.REVIEW, document_id=document.id)
+        self.ledger.works.mark(order_id, Kind.INVOICE, WorkState.REVIEW, document_id=document.id)
         log.info("Draft %s for order %s waits for approval", document.id, order_id)
         return review.held(
             order_id,
@@ -627,7 +633,7 @@ class Issuer:
     def _waiting(self, order_id: int, kind: Kind, reason: str) -> DocumentOutcome:
         """Not issued yet for a reason that passes by itself (VIES did not answer): kept as a
         transient failure, so the next run takes the order up again; no person is needed."""
-        self.ledger.fail(order_id, kind, reason, transient=True)
+        self.ledger.works.fail(order_id, kind, reason, transient=True)
         log.warning("Order %s waiting: %s", order_id, reason)
         return DocumentOutcome(str(order_id), Action.WAITING, reason, kind=kind, transient=True)
 
@@ -681,11 +687,11 @@ OVERRIDE_KEY = "customer_override:{order}"
 
 def remember_override(ledger: Ledger, order_id: int, override: CustomerOverride) -> None:
     value = {"nif": override.nif, "as_consumer": override.as_consumer}
-    ledger.set_meta(OVERRIDE_KEY.format(order=order_id), json.dumps(value))
+    ledger.meta.set_meta(OVERRIDE_KEY.format(order=order_id), json.dumps(value))
 
 
 def remembered_override(ledger: Ledger, order_id: int) -> CustomerOverride | None:
-    raw = ledger.get_meta(OVERRIDE_KEY.format(order=order_id))
+    raw = ledger.meta.get_meta(OVERRIDE_KEY.format(order=order_id))
     if not raw:
         return None
     value = json.loads(raw)

@@ -233,7 +233,7 @@ class AdoptRun:
         for match in to_record:
             assert match.order_id is not None
             record_order(self.ledger, orders[match.order_id])
-            self.ledger.record_issued_elsewhere(match.order_id, match.document)
+            self.ledger.docs.record_issued_elsewhere(match.order_id, match.document)
             match.recorded = True
             log.info(
                 "Recorded %s as the invoice of order %s, issued elsewhere",
@@ -255,19 +255,19 @@ class AdoptRun:
         """A failure that named the undecided documents (a pick since taken for another
         order) says what is undecided now; any other failure is left as it is."""
         for order_id, before in told.items():
-            work = self.ledger.work(order_id, Kind.INVOICE)
+            work = self.ledger.works.work(order_id, Kind.INVOICE)
             if before is None or work is None or work.state != WorkState.FAILED:
                 continue
             now = undecided_invoice(self.ledger, order_id)
             if work.error == before and now is not None and now != before:
-                self.ledger.fail(order_id, Kind.INVOICE, now, transient=False)
+                self.ledger.works.fail(order_id, Kind.INVOICE, now, transient=False)
 
     # -- matching -------------------------------------------------------------------------------
 
     def match(
         self, docs: list[IssuedDocument], orders: dict[int, Order], picks: dict[str, int]
     ) -> list[Match]:
-        adopted = self.ledger.issued_elsewhere()
+        adopted = self.ledger.docs.issued_elsewhere()
         adopted_ids = {d.document_id: order_id for order_id, d in adopted.items()}
         sales = {
             i: o
@@ -326,7 +326,7 @@ class AdoptRun:
                 m.candidates = left
 
     def _ours_final(self, order_id: int) -> bool:
-        work = self.ledger.work(order_id, Kind.INVOICE)
+        work = self.ledger.works.work(order_id, Kind.INVOICE)
         return work is not None and work.state == WorkState.FINAL
 
     def _one_document_per_order(self, matches: list[Match]) -> None:
@@ -350,12 +350,12 @@ class AdoptRun:
             [m] = claiming
             if m.verdict != SURE:
                 continue
-            work = self.ledger.work(order_id, Kind.INVOICE)
+            work = self.ledger.works.work(order_id, Kind.INVOICE)
             if work is None or (work.state != WorkState.FINAL and work.phase is None):
                 continue  # nothing of ours reached iGEST for it: the document is its invoice
             m.verdict, m.candidates = AMBIGUOUS, (order_id,)
             if work.state == WorkState.FINAL:
-                mine = self.ledger.document(work.document_id) if work.document_id else None
+                mine = self.ledger.docs.document(work.document_id) if work.document_id else None
                 number = mine.number if mine else work.document_id
                 m.how = (
                     f"order {order_id} has an invoice already ({number}); this document would "
@@ -441,13 +441,13 @@ NOT_ITS_INVOICE = "not_its_invoice:{order}"
 
 def not_its_invoices(ledger: Ledger, order_id: int) -> set[str]:
     """The documents a person's `resend` of ``order_id`` said are not its invoice."""
-    raw = ledger.get_meta(NOT_ITS_INVOICE.format(order=order_id)) or ""
+    raw = ledger.meta.get_meta(NOT_ITS_INVOICE.format(order=order_id)) or ""
     return set(json.loads(raw)) if raw.startswith("[") else {raw} if raw else set()
 
 
 def _decided_not_its_invoice(ledger: Ledger, order_id: int, document_id: str) -> None:
     decided = sorted(not_its_invoices(ledger, order_id) | {document_id})
-    ledger.set_meta(NOT_ITS_INVOICE.format(order=order_id), json.dumps(decided))
+    ledger.meta.set_meta(NOT_ITS_INVOICE.format(order=order_id), json.dumps(decided))
 
 
 def standing_foreign(documents: Iterable[IssuedDocument]) -> list[IssuedDocument]:
@@ -518,7 +518,7 @@ def invoiced_elsewhere(
     found = index.naming(order.id, since)
     if not found:
         return None
-    adopted = {d.document_id for d in ledger.issued_elsewhere().values()}
+    adopted = {d.document_id for d in ledger.docs.issued_elsewhere().values()}
     decided = not_its_invoices(ledger, order.id)
     for doc in found:
         if doc.id in adopted or doc.id in decided:
@@ -570,14 +570,16 @@ def _name_key(name: str | None) -> str:
 
 
 def reviewed_periods(ledger: Ledger) -> list[tuple[date, date]]:
-    raw = ledger.get_meta(REVIEWED_KEY)
+    raw = ledger.meta.get_meta(REVIEWED_KEY)
     periods = json.loads(raw) if raw else []
     return [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in periods]
 
 
 def remember_reviewed(ledger: Ledger, first: date, last: date) -> None:
     periods = reviewed_periods(ledger) + [(first, last)]
-    ledger.set_meta(REVIEWED_KEY, json.dumps([[a.isoformat(), b.isoformat()] for a, b in periods]))
+    ledger.meta.set_meta(
+        REVIEWED_KEY, json.dumps([[a.isoformat(), b.isoformat()] for a, b in periods])
+    )
 
 
 def remember_undecided(ledger: Ledger, first: date, last: date, matches: list[Match]) -> None:
@@ -593,7 +595,7 @@ def remember_undecided(ledger: Ledger, first: date, last: date, matches: list[Ma
                 "date": m.document.date.isoformat(),
                 "orders": sorted(m.candidates),
             }
-    ledger.set_meta(UNDECIDED_KEY, json.dumps(kept, sort_keys=True))
+    ledger.meta.set_meta(UNDECIDED_KEY, json.dumps(kept, sort_keys=True))
 
 
 def _names(text: str, number: str) -> bool:
@@ -604,7 +606,7 @@ def _names(text: str, number: str) -> bool:
 
 def _undecided(ledger: Ledger) -> dict[str, dict[str, Any]]:
     """The undecided documents (``UNDECIDED_KEY``): number -> {date, orders}."""
-    raw = ledger.get_meta(UNDECIDED_KEY)
+    raw = ledger.meta.get_meta(UNDECIDED_KEY)
     return json.loads(raw) if raw else {}
 
 
@@ -623,12 +625,12 @@ def undecided_invoice(ledger: Ledger, order_id: int) -> str | None:
     numbers = [number for number, _ in entries]
     days = sorted({entry["date"] for _, entry in entries})
     # The other orders it fits, unless they have their invoice now (a pick since, ours).
-    elsewhere = ledger.issued_elsewhere()
+    elsewhere = ledger.docs.issued_elsewhere()
     others = sorted(
         o
         for o in {o for _, entry in entries for o in entry["orders"] if o != order_id}
         if o not in elsewhere
-        and ((w := ledger.work(o, Kind.INVOICE)) is None or w.state != WorkState.FINAL)
+        and ((w := ledger.works.work(o, Kind.INVOICE)) is None or w.state != WorkState.FINAL)
     )
     single = len(numbers) == 1
     fits = ""
@@ -657,7 +659,7 @@ def guard_first_run(
     ``documents``: iGEST's documents from ``floor`` (the first run lists them anyway). Days a
     person reviewed with ``adopt``, and documents recorded as issued elsewhere, do not count.
     """
-    adopted = {d.document_id for d in ledger.issued_elsewhere().values()}
+    adopted = {d.document_id for d in ledger.docs.issued_elsewhere().values()}
     reviewed = reviewed_periods(ledger)
     found = [
         d
