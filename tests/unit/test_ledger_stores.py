@@ -14,8 +14,7 @@ import pytest
 from igest_sync.models import EmailState, ViesCheck, ViesStatus
 from igest_sync.serve.worker import StoreSetup, StoreWorker
 from igest_sync.state import ledger as ledger_module
-from igest_sync.state.base import SHARED, Store
-from igest_sync.state.database import Database
+from igest_sync.state.database import SHARED, Database, Store
 from igest_sync.state.inbox import ORDER, InboxStore
 from igest_sync.state.ledger import OWNERS, STORES, Ledger, own_names
 from igest_sync.state.work import WorkStore

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from igest_sync.state.base import Params, Store, stamp
+from igest_sync.state.database import Params, Store, stamp
 
 # Sent rows older than this are forgotten (the reminder rule needs only the latest per key).
 KEEP_SENT = timedelta(days=60)

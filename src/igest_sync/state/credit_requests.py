@@ -4,7 +4,7 @@ the person who asked for it was told its outcome (``answered_at``, schema 4)."""
 from __future__ import annotations
 
 from igest_sync.models import Kind
-from igest_sync.state.base import Store
+from igest_sync.state.database import Store
 from igest_sync.state.records import WorkRecord, _work
 
 

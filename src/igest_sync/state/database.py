@@ -1,7 +1,11 @@
-"""One open state file: the SQLite connection, its lock, the transactions, and the clock.
+"""One open state file: the SQLite connection, its lock, the transactions, and the clock; and
+``Store``, what every store of the ledger has.
 
 Every store of the ledger (``state/ledger.py``) works on one shared ``Database``: the stores
-hold the queries, this holds what they share. Its clock is the only one state reads: the
+hold the queries, this holds what they share. Each store reaches the state file only through
+``Store``'s few short names for the ``Database``; a store that needs a sibling store receives
+it in its constructor, never the whole ledger, so the dependencies between concerns stay
+visible and without a cycle. Its clock is the only one state reads: the
 times the stores stamp (``updated_at``, ``issued_at``, ``answered_at`` ...) come from
 ``now()``, so a run or a test that passes its clock sees its own time written.
 """
@@ -97,6 +101,47 @@ class Database:
             "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
             (key, value),
         )
+
+
+# -- what every store of the ledger shares ----------------------------------------------------
+
+# The public names every store inherits from ``Store``: the meta table is one key/value table
+# in which each concern keeps its own keys (notices shown, an order found credited, serve's
+# last webhook). ``Ledger`` forwards them to its ``meta`` store.
+SHARED = frozenset({"get_meta", "set_meta"})
+
+
+def stamp(moment: datetime) -> str:
+    """A moment as the stores write it and compare it as text: UTC ISO 8601, to the second.
+    A bound given in Lisbon time (a digest's period) must be turned to UTC first, or text
+    order is not time order and a summer period is an hour off."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    """One concern's queries, on the ledger's shared database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _write(self, sql: str, params: Params = ()) -> None:
+        self.db.write(sql, params)
+
+    def _write_many(self, *statements: tuple[str, Params]) -> None:
+        self.db.write_many(*statements)
+
+    def _rows(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        return self.db.rows(sql, params)
+
+    def _now(self) -> str:
+        """The state's clock, as the stores write it (UTC, to the second)."""
+        return stamp(self.db.now())
+
+    def get_meta(self, key: str) -> str | None:
+        return self.db.get_meta(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.set_meta(key, value)
 
 
 # A statement or a value of ours that SQLite refuses (a wrong type bound, a constraint broken):

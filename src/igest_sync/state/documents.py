@@ -13,7 +13,7 @@ from igest_sync.models import (
     Kind,
     WorkState,
 )
-from igest_sync.state.base import Store
+from igest_sync.state.database import Store
 from igest_sync.state.records import (
     DOCUMENT_COLUMNS,
     DOCUMENT_MARKS,

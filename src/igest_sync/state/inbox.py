@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from igest_sync.state.base import Store
+from igest_sync.state.database import Store
 
 ORDER = "order"
 PRODUCT = "product"

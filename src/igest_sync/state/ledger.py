@@ -20,7 +20,7 @@ up by its external reference before anything is sent again.
 
 ``Ledger`` is a thin facade: it owns the ``Database`` (``state/database.py``: the connection,
 the transactions and the one clock of state) and builds one store per concern over it, each with
-only its own methods (``state/base.py``):
+only its own methods (``state/database.py``: ``Store``):
 
     ledger.meta             checkpoint, listings, run times (``state/meta.py``)
     ledger.works            orders and work (``state/work.py``)
@@ -44,9 +44,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from igest_sync.state.alerts import AlertsStore
-from igest_sync.state.base import SHARED, Store
 from igest_sync.state.credit_requests import CreditRequestsStore
-from igest_sync.state.database import Clock, Database
+from igest_sync.state.database import SHARED, Clock, Database, Store
 from igest_sync.state.documents import DocumentsStore
 from igest_sync.state.inbox import InboxStore
 from igest_sync.state.lock import run_lock

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from igest_sync.errors import StateError
-from igest_sync.state.base import Params, Store, stamp
+from igest_sync.state.database import Params, Store, stamp
 
 # The store's name (Jumpseller's GET /store/info.json), remembered by the runs that talk to
 # Jumpseller: `status` titles its report by it and the alerts name the store by it.

@@ -8,7 +8,7 @@ import sqlite3
 from datetime import date, datetime, timedelta
 
 from igest_sync.models import ViesCheck, ViesStatus
-from igest_sync.state.base import Store, stamp
+from igest_sync.state.database import Store, stamp
 
 
 class ChecksStore(Store):

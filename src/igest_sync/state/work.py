@@ -14,7 +14,7 @@ from igest_sync.models import (
     Phase,
     WorkState,
 )
-from igest_sync.state.base import Params, Store, stamp
+from igest_sync.state.database import Params, Store, stamp
 from igest_sync.state.records import (
     DOCUMENT_COLUMNS,
     DOCUMENT_MARKS,
