@@ -19,9 +19,10 @@ from igest_sync.errors import UsageError
 from igest_sync.fiscal.credit import CreditRequest
 from igest_sync.models import Action, Kind, WorkState
 from igest_sync.runs.context import RunContext
+from igest_sync.runs.invoicing.hold import reviewed_periods
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.runs.reconcile import Period, ReconcileRun
-from igest_sync.runs.setup.adopt import AdoptRun, reviewed_periods
+from igest_sync.runs.setup.adopt import AdoptRun
 from igest_sync.runs.setup.status import build_status
 from igest_sync.runs.wiring import credit_run
 from igest_sync.state.ledger import Ledger
@@ -315,7 +316,7 @@ def test_a_resend_decides_about_the_document_it_was_told_of_not_one_whose_number
     """The hold's failure named FR QI/10; the person's resend decides about that one. FR QI/1
     naming the same order was taken as decided too (its number is the start of FR QI/10's)."""
     from igest_sync.models import DocumentStatus, DocumentType, IssuedDocument
-    from igest_sync.runs.setup.adopt import invoiced_elsewhere
+    from igest_sync.runs.invoicing.hold import invoiced_elsewhere
     from tests.support.fakes import paid_order
 
     order = paid_order(20003, "49.00")
@@ -348,7 +349,7 @@ def test_an_invoice_its_credit_notes_cancel_in_full_holds_no_order():
     """The app's FR of the order, credited in full by its own NC: no invoice of the sale;
     holding the order sent the person to adopt a cancelled invoice."""
     from igest_sync.models import DocumentStatus, DocumentType, IssuedDocument
-    from igest_sync.runs.setup.adopt import invoiced_elsewhere
+    from igest_sync.runs.invoicing.hold import invoiced_elsewhere
     from tests.support.fakes import paid_order
 
     order = paid_order(20003, "49.00")

@@ -605,14 +605,8 @@ class ReconcileRun:
         and left to ``adopt``: ``--fix`` would issue a second invoice. An order paid again is
         looked for the same way: the invoice a person issued by hand, as told to (its notes
         name the order, its total is the order's), settles it."""
-        from igest_sync.runs.setup.adopt import (
-            AMBIGUOUS,
-            SURE,
-            Match,
-            label,
-            match_one,
-            standing_foreign,
-        )
+        from igest_sync.runs.invoicing.hold import label, standing_foreign
+        from igest_sync.runs.setup.adopt import AMBIGUOUS, SURE, Match, match_one
 
         missing = {
             p.order_id: i for i, p in enumerate(report.problems) if p.kind in (MISSING, PAID_AGAIN)
@@ -693,7 +687,7 @@ class ReconcileRun:
         ``invoiced_elsewhere``), or a person by hand. Two invoices for one sale, which the
         period was called clean with. Ours credited in full is not counted: the other is then
         the sale's invoice (paid again, issued by hand as told)."""
-        from igest_sync.runs.setup.adopt import (
+        from igest_sync.runs.invoicing.hold import (
             ForeignInvoices,
             label,
             names_the_order,

@@ -131,7 +131,7 @@ class CatchUp:
         # look-up, and its first pages must not be counted twice.
         for doc in list(self.igest.find_documents(date_from=day, date_to=before)):
             # Kept under "" without a reference: an invoice made by hand may name its order
-            # in its notes (``adopt.invoiced_elsewhere``); no look-up by reference meets it.
+            # in its notes (``hold.invoiced_elsewhere``); no look-up by reference meets it.
             ref = doc.external_reference or ""
             held = self.known.setdefault(ref, [])
             # Listed again (serve's refresh): this copy replaces the one seen before: another

@@ -45,6 +45,12 @@ from igest_sync.runs.invoicing.art53 import NOTICED_KEY, Art53Guard, guard_for
 from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.discover import Discovery, igest_documents_since, record_order
 from igest_sync.runs.invoicing.gapcheck import GapCheck
+from igest_sync.runs.invoicing.hold import (
+    ForeignInvoices,
+    guard_first_run,
+    invoiced_elsewhere,
+    undecided_invoice,
+)
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
 from igest_sync.runs.invoicing.issuer import (
     CrashHook,
@@ -57,12 +63,6 @@ from igest_sync.runs.invoicing.issuer import (
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
-from igest_sync.runs.setup.adopt import (
-    ForeignInvoices,
-    guard_first_run,
-    invoiced_elsewhere,
-    undecided_invoice,
-)
 from igest_sync.runs.setup.seal import seal_reminder
 from igest_sync.runs.setup.status import STORE_NAME_AT, remember_store_name
 from igest_sync.runs.wiring import wire
@@ -166,7 +166,7 @@ class InvoiceRun:
         self.issuer = self.steps.issuer
         self.followup = self.steps.followup
         self.credits = self.steps.credits
-        self._switch_checked = False  # the first run's guard passed (runs/adopt.py)
+        self._switch_checked = False  # the first run's guard passed (runs/invoicing/hold.py)
 
     @classmethod
     def build(
@@ -294,7 +294,7 @@ class InvoiceRun:
     ) -> list[IssuedDocument] | None:
         """A first run (or a backfill) lists iGEST's documents from its start date before it
         records anything, and stops when a day holds invoices another integration issued
-        (``runs/adopt.py``). Returns the listing, which the run uses again."""
+        (``runs/invoicing/hold.py``). Returns the listing, which the run uses again."""
         if self.ledger.meta.checkpoint is not None and since is None:
             return None
         floor = discovery.looked_from(since)

@@ -71,9 +71,9 @@ from igest_sync.runs.invoicing import review
 from igest_sync.runs.invoicing.art53 import guard_for
 from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
+from igest_sync.runs.invoicing.hold import ForeignInvoices, invoiced_elsewhere, undecided_invoice
 from igest_sync.runs.invoicing.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.runs.invoicing.report import finished_document
-from igest_sync.runs.setup.adopt import ForeignInvoices, invoiced_elsewhere, undecided_invoice
 from igest_sync.state.ledger import Ledger, WorkRecord
 from igest_sync.timeutil import lisbon_date
 

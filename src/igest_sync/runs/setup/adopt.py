@@ -16,71 +16,55 @@ of ours (``jumpseller:...``), in this order:
    none does (a sale at a fair, say).
 
 Only sure matches (and those a person picks, ``--pick``) are recorded, after asking. A period
-reviewed so is remembered: the first ``invoice`` (``guard_first_run``) stops only for documents
-not ours on days nobody reviewed.
+reviewed so is remembered: the first ``invoice`` (``runs/invoicing/hold.py``'s
+``guard_first_run``) stops only for documents not ours on days nobody reviewed, and no run
+issues an order a document it could not decide may invoice.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, timedelta
 from typing import Any
 
-from igest_sync.errors import NotFound, OrderRejected, UsageError
+from igest_sync.errors import NotFound, UsageError
 from igest_sync.fiscal.customer import normalize_nif, order_nif
 from igest_sync.fiscal.mapping import expected_gross
 from igest_sync.models import (
-    DocumentStatus,
-    DocumentType,
     IssuedDocument,
     Kind,
     Order,
     OrderStatus,
     WorkState,
 )
-from igest_sync.references import PREFIX
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.discover import customer_name, record_order
+from igest_sync.runs.invoicing.hold import (
+    REVIEWED_KEY,
+    UNDECIDED_KEY,
+    label,
+    numbers_in,
+    reviewed_periods,
+    standing_foreign,
+    undecided_documents,
+    undecided_invoice,
+)
 from igest_sync.runs.report import counted
 from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import Period, lisbon_date
 
 log = logging.getLogger("igest_sync.adopt")
 
-SALES_TYPES = (DocumentType.FT, DocumentType.FR, DocumentType.FS)
-OUR_PREFIX = PREFIX  # every store's references of igest-sync, this store's or another's
 FINAL_CONSUMER = "999999990"
 # Orders created this long before the period and paid in it are among its sales.
 ORDER_LOOKBACK = timedelta(days=30)
-REVIEWED_KEY = "adopt_reviewed"  # meta: the periods a person reviewed with `adopt`
-# meta: the documents not ours that `adopt` could not tie to one order, by number, with their
-# day and candidate orders. Until a person decides, no run issues those orders an invoice:
-# one of the documents is theirs already.
-UNDECIDED_KEY = "adopt_undecided"
 
 SURE, AMBIGUOUS, UNMATCHED, ADOPTED = "sure", "ambiguous", "unmatched", "adopted"
 VERDICTS = (SURE, AMBIGUOUS, UNMATCHED, ADOPTED)
-
-_NUMBER = re.compile(r"(?<!\d)(\d{3,12})(?!\d)")
-
-
-def foreign(doc: IssuedDocument) -> bool:
-    """A final sales document that igest-sync did not issue (no reference of ours)."""
-    return (
-        doc.status == DocumentStatus.FINAL
-        and doc.type in SALES_TYPES
-        and not (doc.external_reference or "").startswith(OUR_PREFIX)
-    )
-
-
-def label(doc: IssuedDocument) -> str:
-    return doc.number or f"document {doc.id}"
 
 
 @dataclass
@@ -228,7 +212,7 @@ class AdoptRun:
         # The orders an undecided document holds back, and what their failure says now: once
         # this run has recorded and remembered, a failure that said it is told what is left.
         held = {o for m in report.matches if m.verdict == AMBIGUOUS for o in m.candidates}
-        held |= {o for entry in _undecided(self.ledger).values() for o in entry["orders"]}
+        held |= {o for entry in undecided_documents(self.ledger).values() for o in entry["orders"]}
         told = {o: undecided_invoice(self.ledger, o) for o in held}
         for match in to_record:
             assert match.order_id is not None
@@ -371,7 +355,7 @@ class AdoptRun:
 def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> Match:
     """The order ``doc`` is the invoice of, among ``sales`` (paid orders of its period)."""
     for where, text in (("reference", doc.external_reference), ("notes", doc.notes)):
-        named = sorted({int(n) for n in _NUMBER.findall(text or "")} & set(sales))
+        named = sorted(numbers_in(text) & set(sales))
         if len(named) == 1:
             order = sales[named[0]]
             if expected_gross(order) == doc.gross_total:
@@ -417,137 +401,6 @@ def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> M
     )
 
 
-def numbers_named(doc: IssuedDocument) -> set[int]:
-    """The numbers (order ids, perhaps) in ``doc``'s reference and notes."""
-    text = f"{doc.external_reference or ''} {doc.notes or ''}"
-    return {int(n) for n in _NUMBER.findall(text)}
-
-
-def names_the_order(doc: IssuedDocument, order: Order) -> str | None:
-    """Where ``doc`` names ``order`` ("reference", or else "notes"), when its total is the
-    order's to the cent: a match as sure as ``match_one``'s first rule; None otherwise."""
-    for where, text in (("reference", doc.external_reference), ("notes", doc.notes)):
-        if order.id in {int(n) for n in _NUMBER.findall(text or "")}:
-            return where if expected_gross(order) == doc.gross_total else None
-    return None
-
-
-# meta: the documents not ours that named an order, which a person's `resend` of it said are not
-# the sale's invoice (their ids, a JSON list; one bare id as versions before wrote it): no run
-# holds the order for them again (a retry after that resend's lost answer), and `reconcile`
-# does not call the sale invoiced twice for them.
-NOT_ITS_INVOICE = "not_its_invoice:{order}"
-
-
-def not_its_invoices(ledger: Ledger, order_id: int) -> set[str]:
-    """The documents a person's `resend` of ``order_id`` said are not its invoice."""
-    raw = ledger.meta.get_meta(NOT_ITS_INVOICE.format(order=order_id)) or ""
-    return set(json.loads(raw)) if raw.startswith("[") else {raw} if raw else set()
-
-
-def _decided_not_its_invoice(ledger: Ledger, order_id: int, document_id: str) -> None:
-    decided = sorted(not_its_invoices(ledger, order_id) | {document_id})
-    ledger.meta.set_meta(NOT_ITS_INVOICE.format(order=order_id), json.dumps(decided))
-
-
-def standing_foreign(documents: Iterable[IssuedDocument]) -> list[IssuedDocument]:
-    """The final invoices not issued by igest-sync among a listing that their own credit notes
-    (in the same listing) do not cancel in full: a cancelled invoice is no invoice of a sale,
-    for the runs' hold, ``adopt`` and ``reconcile`` alike."""
-    docs = list(documents)
-    credited: dict[str, Decimal] = {}
-    for doc in docs:
-        if (
-            doc.type == DocumentType.NC
-            and doc.status == DocumentStatus.FINAL
-            and doc.related_number
-        ):
-            credited[doc.related_number] = credited.get(doc.related_number, Decimal(0)) + (
-                doc.gross_total
-            )
-    return [
-        d for d in docs if foreign(d) and credited.get(d.number or "", Decimal(0)) < d.gross_total
-    ]
-
-
-@dataclass(frozen=True)
-class ForeignInvoices:
-    """The standing invoices not issued by igest-sync among a listing (``standing_foreign``),
-    by each number they name (an order id, perhaps): built once per listing, so that each order
-    of a rebuild's thousands is one look-up, not a pass over the listing."""
-
-    by_number: dict[int, tuple[IssuedDocument, ...]]
-
-    @classmethod
-    def of(cls, documents: Iterable[IssuedDocument]) -> ForeignInvoices:
-        by_number: dict[int, list[IssuedDocument]] = {}
-        for doc in standing_foreign(documents):
-            for number in numbers_named(doc):
-                by_number.setdefault(number, []).append(doc)
-        return cls({n: tuple(docs) for n, docs in by_number.items()})
-
-    def naming(self, number: int, since: date | None = None) -> list[IssuedDocument]:
-        """The invoices that name ``number``, dated ``since`` or later."""
-        return [
-            d
-            for d in self.by_number.get(number, ())
-            if since is None or d.date is None or d.date >= since
-        ]
-
-
-def invoiced_elsewhere(
-    ledger: Ledger,
-    order: Order,
-    documents: Iterable[IssuedDocument] | ForeignInvoices,
-    *,
-    since: date | None = None,
-    told: str | None = None,
-) -> OrderRejected | None:
-    """Why ``order`` is not issued an invoice when, among ``documents``, a final invoice not
-    issued by igest-sync names it, for its total: another integration left on after the switch
-    (the hosted app invoices every paid order too) or a person invoiced it already. The first
-    run's guard covers only the days before the switch; without this a later run issued a
-    second invoice, and `reconcile` said nothing. A person decides: ``adopt`` records it, or
-    ``resend`` issues ours.
-
-    ``since``: the first day looked at (the order's creation: an FT may be made as the order is
-    placed), the same for a run and its dry run. An invoice its own credit notes cancel in full
-    is no invoice of the sale. ``told``: the failure the person read before their ``resend``: a
-    document it names is theirs to have decided (noted for ``reconcile``), never held again."""
-    index = documents if isinstance(documents, ForeignInvoices) else ForeignInvoices.of(documents)
-    found = index.naming(order.id, since)
-    if not found:
-        return None
-    adopted = {d.document_id for d in ledger.docs.issued_elsewhere().values()}
-    decided = not_its_invoices(ledger, order.id)
-    for doc in found:
-        if doc.id in adopted or doc.id in decided:
-            continue
-        where = names_the_order(doc, order)
-        if where is None:
-            continue
-        if told is not None and _names(told, label(doc)):
-            _decided_not_its_invoice(ledger, order.id, doc.id)
-            continue
-        day = doc.date.isoformat() if doc.date else None
-        when = f" of {day}" if day else ""
-        return OrderRejected(
-            order.id,
-            f"{label(doc)}{when}, not issued by igest-sync, names this order in its {where}, "
-            f"for its total ({doc.gross_total:.2f} EUR): another integration (the hosted app, "
-            "left on?) or a person invoiced it already; not issued, so as never to invoice it "
-            "twice",
-            hint=(
-                f"if it is, record it: igest-sync adopt --from {day} --to {day}"
-                if day
-                else "if it is, record it with igest-sync adopt"
-            )
-            + f", and turn off the other integration's invoicing; if it is not, igest-sync "
-            f"resend {order.id} issues ours",
-        )
-    return None
-
-
 def _nif_of(order: Order, nif_field: str) -> str | None:
     raw = order_nif(order, nif_field)
     if raw is None:
@@ -569,12 +422,6 @@ def _name_key(name: str | None) -> str:
 # -- the periods a person reviewed, and the first run's guard -----------------------------------
 
 
-def reviewed_periods(ledger: Ledger) -> list[tuple[date, date]]:
-    raw = ledger.meta.get_meta(REVIEWED_KEY)
-    periods = json.loads(raw) if raw else []
-    return [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in periods]
-
-
 def remember_reviewed(ledger: Ledger, first: date, last: date) -> None:
     periods = reviewed_periods(ledger) + [(first, last)]
     ledger.meta.set_meta(
@@ -586,7 +433,7 @@ def remember_undecided(ledger: Ledger, first: date, last: date, matches: list[Ma
     """Keep the period's ambiguous documents (those of earlier reviews of other days stay)."""
     kept = {
         number: entry
-        for number, entry in _undecided(ledger).items()
+        for number, entry in undecided_documents(ledger).items()
         if not first <= date.fromisoformat(entry["date"]) <= last
     }
     for m in matches:
@@ -596,91 +443,3 @@ def remember_undecided(ledger: Ledger, first: date, last: date, matches: list[Ma
                 "orders": sorted(m.candidates),
             }
     ledger.meta.set_meta(UNDECIDED_KEY, json.dumps(kept, sort_keys=True))
-
-
-def _names(text: str, number: str) -> bool:
-    """Whether ``text`` names the document ``number`` itself: "FR QI/1" is not named by a
-    text that names "FR QI/10"."""
-    return re.search(rf"(?<![\w/]){re.escape(number)}(?![\w/])", text) is not None
-
-
-def _undecided(ledger: Ledger) -> dict[str, dict[str, Any]]:
-    """The undecided documents (``UNDECIDED_KEY``): number -> {date, orders}."""
-    raw = ledger.meta.get_meta(UNDECIDED_KEY)
-    return json.loads(raw) if raw else {}
-
-
-def undecided_invoice(ledger: Ledger, order_id: int) -> str | None:
-    """Why ``order_id`` is not issued an invoice by a run: a document not ours that ``adopt``
-    could not tie to one order may be its invoice already (a person decides), or None. Every
-    such document is named: a pick that named only the first left the other to be taken for
-    none, and ``resend`` then issued a second invoice."""
-    entries = [
-        (number, entry)
-        for number, entry in sorted(_undecided(ledger).items())
-        if order_id in entry["orders"]
-    ]
-    if not entries:
-        return None
-    numbers = [number for number, _ in entries]
-    days = sorted({entry["date"] for _, entry in entries})
-    # The other orders it fits, unless they have their invoice now (a pick since, ours).
-    elsewhere = ledger.docs.issued_elsewhere()
-    others = sorted(
-        o
-        for o in {o for _, entry in entries for o in entry["orders"] if o != order_id}
-        if o not in elsewhere
-        and ((w := ledger.works.work(o, Kind.INVOICE)) is None or w.state != WorkState.FINAL)
-    )
-    single = len(numbers) == 1
-    fits = ""
-    if others:
-        orders = ("order " if len(others) == 1 else "orders ") + ", ".join(map(str, others))
-        fits = (
-            f" ({orders} {'fits' if len(others) == 1 else 'fit'} {'it' if single else 'them'} too)"
-        )
-    which = numbers[0] if single else f"{', '.join(numbers[:-1])} or {numbers[-1]}"
-    when = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
-    one = "it" if single else "one of them"
-    return (
-        f"{which} of {when}, not issued by igest-sync, may be its invoice already{fits}: not "
-        f"issued, so as never to invoice it twice. If {one} is, record it: igest-sync adopt "
-        f"--from {days[0]} --to {days[-1]} --pick '{numbers[0]}={order_id}' (the number of the "
-        f"one that is); if none is, `igest-sync resend {order_id}` issues ours"
-    )
-
-
-def guard_first_run(
-    ledger: Ledger, documents: Iterable[IssuedDocument], floor: date, *, now: datetime
-) -> None:
-    """A first ``invoice`` (or a backfill) whose start date falls on or before a day holding
-    documents not ours stops before issuing anything: those orders may be invoiced already.
-
-    ``documents``: iGEST's documents from ``floor`` (the first run lists them anyway). Days a
-    person reviewed with ``adopt``, and documents recorded as issued elsewhere, do not count.
-    """
-    adopted = {d.document_id for d in ledger.docs.issued_elsewhere().values()}
-    reviewed = reviewed_periods(ledger)
-    found = [
-        d
-        for d in standing_foreign(documents)
-        if d.id not in adopted
-        and d.date is not None
-        and d.date >= floor
-        and not any(a <= d.date <= b for a, b in reviewed)
-    ]
-    if not found:
-        return
-    found.sort(key=lambda d: (d.date or floor, d.number or d.id))
-    first, last = found[0].date, found[-1].date
-    assert first is not None and last is not None
-    shown = ", ".join(f"{label(d)} of {d.date}" for d in found[:5])
-    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
-    today = lisbon_date(now)
-    raise UsageError(
-        f"iGEST holds {len(found)} invoices not issued by igest-sync on or after the start date "
-        f"{floor} ({shown}{more}): their orders may be invoiced already, so nothing was issued.",
-        hint=f"Run `igest-sync adopt --from {first} --to {min(last, today)}` to record which "
-        "orders they invoice (those are never invoiced again), or move [invoice] start_date to "
-        f"{last + timedelta(days=1)} or later.",
-    )

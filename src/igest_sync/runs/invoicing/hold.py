@@ -1,0 +1,297 @@
+"""Why a run holds a paid order rather than issue it: a document igest-sync did not issue may
+be the sale's invoice already.
+
+A merchant who switches from another integration (the hosted "Quick Invoice" app, or by hand)
+has sales invoiced under references that are not ours. Three rules keep a run from issuing
+such a sale a second invoice; a person decides each case (``adopt`` records the document as
+the order's invoice, a person's ``resend ORDER`` issues ours):
+
+- ``guard_first_run``: a first run (or a backfill) stops before issuing anything when days
+  since its start date hold documents not ours that nobody reviewed with ``adopt``;
+- ``invoiced_elsewhere``: an order a standing invoice not ours names, for its total (another
+  integration left on after the switch), is held;
+- ``undecided_invoice``: an order ``adopt`` found a document for but could not tie to one order
+  is held until a person picks.
+
+``adopt`` (``runs/setup/adopt.py``) writes what these read: the periods reviewed and the
+undecided documents, in the ledger's meta.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from igest_sync.errors import OrderRejected, UsageError
+from igest_sync.fiscal.mapping import expected_gross
+from igest_sync.models import (
+    DocumentStatus,
+    DocumentType,
+    IssuedDocument,
+    Kind,
+    Order,
+    WorkState,
+)
+from igest_sync.references import PREFIX
+from igest_sync.state.ledger import Ledger
+from igest_sync.timeutil import lisbon_date
+
+SALES_TYPES = (DocumentType.FT, DocumentType.FR, DocumentType.FS)
+
+OUR_PREFIX = PREFIX  # every store's references of igest-sync, this store's or another's
+
+REVIEWED_KEY = "adopt_reviewed"  # meta: the periods a person reviewed with `adopt`
+
+# meta: the documents not ours that `adopt` could not tie to one order, by number, with their
+# day and candidate orders. Until a person decides, no run issues those orders an invoice:
+# one of the documents is theirs already.
+UNDECIDED_KEY = "adopt_undecided"
+
+# meta: the documents not ours that named an order, which a person's `resend` of it said are not
+# the sale's invoice (their ids, a JSON list; one bare id as versions before wrote it): no run
+# holds the order for them again (a retry after that resend's lost answer), and `reconcile`
+# does not call the sale invoiced twice for them.
+NOT_ITS_INVOICE = "not_its_invoice:{order}"
+
+_NUMBER = re.compile(r"(?<!\d)(\d{3,12})(?!\d)")
+
+
+def numbers_in(text: str | None) -> set[int]:
+    """The numbers of 3 to 12 digits in ``text`` (order ids, perhaps)."""
+    return {int(n) for n in _NUMBER.findall(text or "")}
+
+
+def foreign(doc: IssuedDocument) -> bool:
+    """A final sales document that igest-sync did not issue (no reference of ours)."""
+    return (
+        doc.status == DocumentStatus.FINAL
+        and doc.type in SALES_TYPES
+        and not (doc.external_reference or "").startswith(OUR_PREFIX)
+    )
+
+
+def label(doc: IssuedDocument) -> str:
+    return doc.number or f"document {doc.id}"
+
+
+def numbers_named(doc: IssuedDocument) -> set[int]:
+    """The numbers (order ids, perhaps) in ``doc``'s reference and notes."""
+    text = f"{doc.external_reference or ''} {doc.notes or ''}"
+    return numbers_in(text)
+
+
+def names_the_order(doc: IssuedDocument, order: Order) -> str | None:
+    """Where ``doc`` names ``order`` ("reference", or else "notes"), when its total is the
+    order's to the cent: a match as sure as ``match_one``'s first rule; None otherwise."""
+    for where, text in (("reference", doc.external_reference), ("notes", doc.notes)):
+        if order.id in numbers_in(text):
+            return where if expected_gross(order) == doc.gross_total else None
+    return None
+
+
+def not_its_invoices(ledger: Ledger, order_id: int) -> set[str]:
+    """The documents a person's `resend` of ``order_id`` said are not its invoice."""
+    raw = ledger.meta.get_meta(NOT_ITS_INVOICE.format(order=order_id)) or ""
+    return set(json.loads(raw)) if raw.startswith("[") else {raw} if raw else set()
+
+
+def _decided_not_its_invoice(ledger: Ledger, order_id: int, document_id: str) -> None:
+    decided = sorted(not_its_invoices(ledger, order_id) | {document_id})
+    ledger.meta.set_meta(NOT_ITS_INVOICE.format(order=order_id), json.dumps(decided))
+
+
+def standing_foreign(documents: Iterable[IssuedDocument]) -> list[IssuedDocument]:
+    """The final invoices not issued by igest-sync among a listing that their own credit notes
+    (in the same listing) do not cancel in full: a cancelled invoice is no invoice of a sale,
+    for the runs' hold, ``adopt`` and ``reconcile`` alike."""
+    docs = list(documents)
+    credited: dict[str, Decimal] = {}
+    for doc in docs:
+        if (
+            doc.type == DocumentType.NC
+            and doc.status == DocumentStatus.FINAL
+            and doc.related_number
+        ):
+            credited[doc.related_number] = credited.get(doc.related_number, Decimal(0)) + (
+                doc.gross_total
+            )
+    return [
+        d for d in docs if foreign(d) and credited.get(d.number or "", Decimal(0)) < d.gross_total
+    ]
+
+
+@dataclass(frozen=True)
+class ForeignInvoices:
+    """The standing invoices not issued by igest-sync among a listing (``standing_foreign``),
+    by each number they name (an order id, perhaps): built once per listing, so that each order
+    of a rebuild's thousands is one look-up, not a pass over the listing."""
+
+    by_number: dict[int, tuple[IssuedDocument, ...]]
+
+    @classmethod
+    def of(cls, documents: Iterable[IssuedDocument]) -> ForeignInvoices:
+        by_number: dict[int, list[IssuedDocument]] = {}
+        for doc in standing_foreign(documents):
+            for number in numbers_named(doc):
+                by_number.setdefault(number, []).append(doc)
+        return cls({n: tuple(docs) for n, docs in by_number.items()})
+
+    def naming(self, number: int, since: date | None = None) -> list[IssuedDocument]:
+        """The invoices that name ``number``, dated ``since`` or later."""
+        return [
+            d
+            for d in self.by_number.get(number, ())
+            if since is None or d.date is None or d.date >= since
+        ]
+
+
+def invoiced_elsewhere(
+    ledger: Ledger,
+    order: Order,
+    documents: Iterable[IssuedDocument] | ForeignInvoices,
+    *,
+    since: date | None = None,
+    told: str | None = None,
+) -> OrderRejected | None:
+    """Why ``order`` is not issued an invoice when, among ``documents``, a final invoice not
+    issued by igest-sync names it, for its total: another integration left on after the switch
+    (the hosted app invoices every paid order too) or a person invoiced it already. The first
+    run's guard covers only the days before the switch; without this a later run issued a
+    second invoice, and `reconcile` said nothing. A person decides: ``adopt`` records it, or
+    ``resend`` issues ours.
+
+    ``since``: the first day looked at (the order's creation: an FT may be made as the order is
+    placed), the same for a run and its dry run. An invoice its own credit notes cancel in full
+    is no invoice of the sale. ``told``: the failure the person read before their ``resend``: a
+    document it names is theirs to have decided (noted for ``reconcile``), never held again."""
+    index = documents if isinstance(documents, ForeignInvoices) else ForeignInvoices.of(documents)
+    found = index.naming(order.id, since)
+    if not found:
+        return None
+    adopted = {d.document_id for d in ledger.docs.issued_elsewhere().values()}
+    decided = not_its_invoices(ledger, order.id)
+    for doc in found:
+        if doc.id in adopted or doc.id in decided:
+            continue
+        where = names_the_order(doc, order)
+        if where is None:
+            continue
+        if told is not None and _names(told, label(doc)):
+            _decided_not_its_invoice(ledger, order.id, doc.id)
+            continue
+        day = doc.date.isoformat() if doc.date else None
+        when = f" of {day}" if day else ""
+        return OrderRejected(
+            order.id,
+            f"{label(doc)}{when}, not issued by igest-sync, names this order in its {where}, "
+            f"for its total ({doc.gross_total:.2f} EUR): another integration (the hosted app, "
+            "left on?) or a person invoiced it already; not issued, so as never to invoice it "
+            "twice",
+            hint=(
+                f"if it is, record it: igest-sync adopt --from {day} --to {day}"
+                if day
+                else "if it is, record it with igest-sync adopt"
+            )
+            + f", and turn off the other integration's invoicing; if it is not, igest-sync "
+            f"resend {order.id} issues ours",
+        )
+    return None
+
+
+def _names(text: str, number: str) -> bool:
+    """Whether ``text`` names the document ``number`` itself: "FR QI/1" is not named by a
+    text that names "FR QI/10"."""
+    return re.search(rf"(?<![\w/]){re.escape(number)}(?![\w/])", text) is not None
+
+
+def undecided_documents(ledger: Ledger) -> dict[str, dict[str, Any]]:
+    """The undecided documents (``UNDECIDED_KEY``): number -> {date, orders}."""
+    raw = ledger.meta.get_meta(UNDECIDED_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def undecided_invoice(ledger: Ledger, order_id: int) -> str | None:
+    """Why ``order_id`` is not issued an invoice by a run: a document not ours that ``adopt``
+    could not tie to one order may be its invoice already (a person decides), or None. Every
+    such document is named: a pick that named only the first left the other to be taken for
+    none, and ``resend`` then issued a second invoice."""
+    entries = [
+        (number, entry)
+        for number, entry in sorted(undecided_documents(ledger).items())
+        if order_id in entry["orders"]
+    ]
+    if not entries:
+        return None
+    numbers = [number for number, _ in entries]
+    days = sorted({entry["date"] for _, entry in entries})
+    # The other orders it fits, unless they have their invoice now (a pick since, ours).
+    elsewhere = ledger.docs.issued_elsewhere()
+    others = sorted(
+        o
+        for o in {o for _, entry in entries for o in entry["orders"] if o != order_id}
+        if o not in elsewhere
+        and ((w := ledger.works.work(o, Kind.INVOICE)) is None or w.state != WorkState.FINAL)
+    )
+    single = len(numbers) == 1
+    fits = ""
+    if others:
+        orders = ("order " if len(others) == 1 else "orders ") + ", ".join(map(str, others))
+        fits = (
+            f" ({orders} {'fits' if len(others) == 1 else 'fit'} {'it' if single else 'them'} too)"
+        )
+    which = numbers[0] if single else f"{', '.join(numbers[:-1])} or {numbers[-1]}"
+    when = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+    one = "it" if single else "one of them"
+    return (
+        f"{which} of {when}, not issued by igest-sync, may be its invoice already{fits}: not "
+        f"issued, so as never to invoice it twice. If {one} is, record it: igest-sync adopt "
+        f"--from {days[0]} --to {days[-1]} --pick '{numbers[0]}={order_id}' (the number of the "
+        f"one that is); if none is, `igest-sync resend {order_id}` issues ours"
+    )
+
+
+def reviewed_periods(ledger: Ledger) -> list[tuple[date, date]]:
+    raw = ledger.meta.get_meta(REVIEWED_KEY)
+    periods = json.loads(raw) if raw else []
+    return [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in periods]
+
+
+def guard_first_run(
+    ledger: Ledger, documents: Iterable[IssuedDocument], floor: date, *, now: datetime
+) -> None:
+    """A first ``invoice`` (or a backfill) whose start date falls on or before a day holding
+    documents not ours stops before issuing anything: those orders may be invoiced already.
+
+    ``documents``: iGEST's documents from ``floor`` (the first run lists them anyway). Days a
+    person reviewed with ``adopt``, and documents recorded as issued elsewhere, do not count.
+    """
+    adopted = {d.document_id for d in ledger.docs.issued_elsewhere().values()}
+    reviewed = reviewed_periods(ledger)
+    found = [
+        d
+        for d in standing_foreign(documents)
+        if d.id not in adopted
+        and d.date is not None
+        and d.date >= floor
+        and not any(a <= d.date <= b for a, b in reviewed)
+    ]
+    if not found:
+        return
+    found.sort(key=lambda d: (d.date or floor, d.number or d.id))
+    first, last = found[0].date, found[-1].date
+    assert first is not None and last is not None
+    shown = ", ".join(f"{label(d)} of {d.date}" for d in found[:5])
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    today = lisbon_date(now)
+    raise UsageError(
+        f"iGEST holds {len(found)} invoices not issued by igest-sync on or after the start date "
+        f"{floor} ({shown}{more}): their orders may be invoiced already, so nothing was issued.",
+        hint=f"Run `igest-sync adopt --from {first} --to {min(last, today)}` to record which "
+        "orders they invoice (those are never invoiced again), or move [invoice] start_date to "
+        f"{last + timedelta(days=1)} or later.",
+    )
