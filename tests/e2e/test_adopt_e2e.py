@@ -57,3 +57,22 @@ def test_switch_from_the_hosted_app(switched, tmp_path: Path):
     # A second run of invoice changes nothing.
     assert cli("invoice").code == 0
     assert len(sb.igest.final_documents_by_reference()) == len(ours) + 1  # the NC's reference
+
+
+def test_a_refused_pick_exits_2_and_records_nothing(switched, tmp_path: Path):
+    # Before: FR QI/9 picked for order 10001, which FR QI/8 names too, was listed "ambiguous",
+    # the sure matches were recorded and adopt exited 0: a script read the refusal as done.
+    cli: Cli = make_cli(switched, tmp_path)
+    period = ("adopt", "--from", "2026-10-01", "--to", "2026-11-30")
+    refused = cli(*period, "--pick", "FR QI/9=10001", "--yes")
+    assert refused.code == 2, refused.stdout + refused.stderr
+    said = " ".join(refused.stderr.split())
+    assert "--pick FR QI/9=10001: order 10001 is named by 2 documents (FR QI/8, FR QI/9)" in said
+    assert "nothing was recorded" in said and "Order 10001 has one invoice" in said
+    as_json = cli(*period, "--pick", "FR QI/9=10001", "--yes", "--json")
+    assert as_json.code == 2 and as_json.stderr == ""
+    _validate("error", as_json.json())
+    assert as_json.json()["error"]["exit_code"] == 2
+    assert "order 10001" in as_json.json()["error"]["message"]
+    preview = cli(*period, "--dry-run", "--json")
+    assert preview.code == 0 and preview.json()["counts"]["adopted"] == 0

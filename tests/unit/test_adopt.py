@@ -768,3 +768,35 @@ def test_a_pick_whose_total_or_day_does_not_fit_its_order_is_pointed_out(world):
     assert notice.startswith("--pick FR QI/7=9006: FR QI/7 is 45.00 EUR of 2026-10-30")
     assert "order 9006 paid 29.70 EUR on 2026-10-27" in notice
     assert adopt(world, picks={"FR QI/6": 9006}, dry_run=True).notices == []
+
+
+def test_a_pick_that_cannot_be_recorded_is_refused_before_anything_is_recorded(world):
+    # Before: a pick that named an order another document claims, or one with igest-sync's own
+    # invoice, was shown as "ambiguous" and dropped; the other sure matches were recorded and
+    # the run exited 0, as if the pick had been taken.
+    from dataclasses import replace
+
+    _, config, ledger, js, ig = world
+    with pytest.raises(UsageError) as shared:
+        adopt(world, picks={"FR QI/7": 9001}, confirm=lambda r: True)
+    assert shared.value.message == (
+        "--pick FR QI/7=9001: order 9001 is named by 2 documents (FR QI/1, FR QI/7); "
+        "nothing was recorded."
+    )
+    assert "Order 9001 has one invoice" in (shared.value.hint or "")
+    assert ledger.issued_elsewhere() == {} and reviewed_periods(ledger) == []
+    with pytest.raises(UsageError, match=r"--pick FR QI/5=9005: order 9005 is named by 2"):
+        adopt(world, picks={"FR QI/5": 9005, "FR QI/6": 9005}, dry_run=True)
+    # An order igest-sync has invoiced: the pick would give it a second invoice.
+    adopt(world, last=NOW.date(), confirm=lambda r: True)
+    early = replace(config, invoice=replace(config.invoice, start_date=date(2026, 10, 1)))
+    InvoiceRun.build(early, ledger, js, ig, now=NOW).resend([9006], by_a_person=True)
+    assert ledger.work(9006, Kind.INVOICE).state == WorkState.FINAL
+    recorded = dict(ledger.issued_elsewhere())
+    with pytest.raises(UsageError) as invoiced:
+        adopt(world, picks={"FR QI/5": 9006}, confirm=lambda r: True)
+    assert invoiced.value.message.startswith(
+        "--pick FR QI/5=9006: order 9006 has an invoice already ("
+    )
+    assert "credit one of them in iGEST" in (invoiced.value.hint or "")
+    assert ledger.issued_elsewhere() == recorded

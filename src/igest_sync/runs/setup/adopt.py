@@ -287,7 +287,7 @@ class AdoptRun:
                 matches.append(Match(doc, SURE, order_id, "chosen by a person (--pick)"))
             else:
                 matches.append(match_one(doc, sales, self.settings.nif_field))
-        self._one_document_per_order(matches)
+        self._one_document_per_order(matches, picks)
         self._narrow(matches, set(adopted))
         return matches
 
@@ -313,9 +313,11 @@ class AdoptRun:
         work = self.ledger.works.work(order_id, Kind.INVOICE)
         return work is not None and work.state == WorkState.FINAL
 
-    def _one_document_per_order(self, matches: list[Match]) -> None:
+    def _one_document_per_order(self, matches: list[Match], picks: dict[str, int]) -> None:
         """An order has one invoice: two documents for it, or an invoice it has already, make
-        the match a question for a person, never a second record."""
+        the match a question for a person, never a second record. A person's pick that ends so
+        is refused (``UsageError``, exit 2) before anything is recorded, never listed as
+        "ambiguous" beside a run that exits 0 as if it had been taken."""
         claims: dict[int, list[Match]] = {}
         for m in matches:
             if m.verdict in (SURE, ADOPTED) and m.order_id is not None:
@@ -330,6 +332,15 @@ class AdoptRun:
                         m.how = (
                             f"order {order_id} is named by {len(claiming)} documents ({numbers})"
                         )
+                for m in claiming:
+                    _refuse_pick(
+                        m,
+                        picks,
+                        hint=f"Order {order_id} has one invoice: check in iGEST which of "
+                        f"{numbers} it is and pick only that one (a document that invoices "
+                        "another order: pick that order); if two invoice the same sale, credit "
+                        "one of them in iGEST, then adopt again.",
+                    )
                 continue
             [m] = claiming
             if m.verdict != SURE:
@@ -345,11 +356,31 @@ class AdoptRun:
                     f"order {order_id} has an invoice already ({number}); this document would "
                     "be a second one: credit one of them in iGEST"
                 )
+                hint = (
+                    f"If {label(m.document)} invoices another order, pick that order; if it "
+                    f"invoices the same sale as {number}, credit one of them in iGEST."
+                )
             else:
                 m.how = (
                     f"igest-sync's invoice of order {order_id} is in progress ({work.state}); "
                     "run `igest-sync invoice` first, then adopt again"
                 )
+                hint = (
+                    f"Run `igest-sync invoice` first (`igest-sync status --order {order_id}` "
+                    "says where its invoice is), then adopt again."
+                )
+            _refuse_pick(m, picks, hint=hint)
+
+
+def _refuse_pick(match: Match, picks: dict[str, int], *, hint: str) -> None:
+    """A person picked ``match``'s document for an order it cannot be recorded for (``how``
+    says why): a usage error that names the pick, the order and what to do; nothing is
+    recorded (the run has only read so far)."""
+    number = label(match.document)
+    if number in picks:
+        raise UsageError(
+            f"--pick {number}={picks[number]}: {match.how}; nothing was recorded.", hint=hint
+        )
 
 
 def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> Match:
