@@ -363,6 +363,23 @@ def test_a_mistyped_order_id_is_named_with_what_to_type_instead(cli, args, typed
     assert "order's number as Jumpseller shows it" in result.stderr
 
 
+def test_status_of_an_order_no_run_has_seen_exits_2_and_says_what_to_do(cli):
+    # Before: "no run of igest-sync has seen this order" on stdout and exit 0, which a script
+    # or a monitoring check read as an answer about an order that is not there.
+    fresh = cli("status", "--order", "99999")  # no state file yet
+    assert fresh.code == 2, fresh.stdout + fresh.stderr
+    assert "Order 99999" in fresh.stderr and "igest-sync invoice" in fresh.stderr
+    assert cli("invoice").code == 0
+    unknown = cli("status", "--order", "99999")
+    assert unknown.code == 2, unknown.stdout + unknown.stderr
+    said = " ".join(unknown.stderr.split())
+    assert "Order 99999: the state file knows no such order" in said
+    assert "Check the number" in said and "igest-sync invoice" in said
+    assert unknown.stdout == ""
+    known = cli("status", "--order", "10001")
+    assert known.code == 0 and "10001" in known.stdout
+
+
 def test_a_short_outage_stops_cron_runs_quietly_until_it_lasts(sandbox, tmp_path):
     # Jumpseller answering 502 for a few minutes: the runs retry it by themselves; cron (output
     # not a terminal) is told only once it has lasted [alerts] unreachable_minutes. The exit

@@ -124,6 +124,7 @@ def test_real_json_outputs_match_their_schemas(sandbox, cli: Cli, tmp_path):
     for args, code in [
         (("resend", "--json"), 2),
         (("status", "--order", "abc", "--json"), 2),
+        (("status", "--order", "99999", "--json"), 2),  # no run has seen it
         (("invoice", "--since", "yesterday", "--json"), 2),
     ]:
         error = cli(*args)

@@ -111,7 +111,6 @@ def test_status_of_one_order_without_a_document_says_why_not_an_empty_table(caps
             9005, "paid", created_at=paid, paid_at=paid, total=None, customer=None, note=note
         )
         skipped = build_status(ledger, now=NOW, selection=DocumentFilter(order_id=9005))
-        unseen = build_status(ledger, now=NOW, selection=DocumentFilter(order_id=99999))
     assert skipped.to_json()["order"] == {
         "order_id": 9005,
         "seen": True,
@@ -120,13 +119,42 @@ def test_status_of_one_order_without_a_document_says_why_not_an_empty_table(caps
         "note": note,
         "paid_again": None,
     }
-    assert unseen.to_json()["order"]["seen"] is False
     status_report(skipped)
-    status_report(unseen)
     text = " ".join(capsys.readouterr().out.split())
     assert f"Order 9005 (paid): no document: {note}." in text
-    assert "Order 99999: no document, and no run of igest-sync has seen this order" in text
     assert "Documents issued" not in text
+
+
+def test_status_of_an_order_the_state_file_does_not_know_is_a_usage_error() -> None:
+    # Before: a report saying "no run of igest-sync has seen this order", exit 0: a script
+    # asking about a mistyped number read it as an answer.
+    import pytest
+
+    from igest_sync.errors import ExitCode, UsageError
+    from igest_sync.runs.setup.status import DocumentFilter, empty_status
+
+    paid = NOW - timedelta(days=1)
+    with Ledger(Path(":memory:")) as ledger:
+        ledger.record_order(
+            10001, "paid", created_at=paid, paid_at=paid, total=Decimal("10"), customer="A"
+        )
+        with pytest.raises(UsageError) as unknown:
+            build_status(ledger, now=NOW, selection=DocumentFilter(order_id=99999))
+        for failed_only in (False, True):
+            known = DocumentFilter(order_id=10001, failed_only=failed_only)
+            assert build_status(ledger, now=NOW, selection=known).to_json()["order"]["seen"]
+    assert unknown.value.exit_code == ExitCode.USAGE
+    assert unknown.value.message == (
+        "Order 99999: the state file knows no such order (no run of igest-sync has listed it)."
+    )
+    assert "Check the number" in (unknown.value.hint or "")
+    assert "igest-sync invoice" in (unknown.value.hint or "")
+    # Before the first run there is no state file: no order is known yet, and it says so.
+    with pytest.raises(UsageError) as fresh:
+        empty_status(store="azulejo", order_id=99999)
+    assert "igest-sync has not run yet" in fresh.value.message
+    assert "igest-sync invoice" in (fresh.value.hint or "")
+    assert empty_status(store="azulejo").issued_yet is False
 
 
 def test_an_order_status_is_said_in_words_cancelled_as_british_english_spells_it() -> None:

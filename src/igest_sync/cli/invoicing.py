@@ -280,7 +280,8 @@ def status(
 
     Reads only the local state file (and the config); contacts no service. The title names
     the store as Jumpseller does (remembered by `invoice` runs, asked weekly), else its login.
-    Lists the newest 20 documents unless told otherwise.
+    Lists the newest 20 documents unless told otherwise. --order of an order the state file
+    does not know (a mistyped number, or one no run has listed yet) exits 2.
 
     \b
     Examples:
@@ -317,7 +318,7 @@ def status(
         failed_only=failed_only,
     )
     if not state.exists():  # a fresh install: nothing to show, nothing late
-        report = empty_status(store=store)
+        report = empty_status(store=store, order_id=order)
     else:
         with Ledger(state, clock=composition.wall_clock) as ledger:
             if store is not None:  # another store's state file would report its documents

@@ -250,12 +250,10 @@ def _draft_table(draft: DocumentDraft, *, note: str | None = None) -> None:
 
 
 def _no_document(order_id: int, order: OrderRecord | None) -> str:
-    """``status --order N`` for an order without a document: what the runs know of it."""
-    if order is None:
-        return (
-            f"Order {order_id}: no document, and no run of igest-sync has seen this order: "
-            "check the number in Jumpseller (a run records every order it lists)."
-        )
+    """``status --order N`` for an order without a document: what the runs know of it (an
+    order the state file knows nothing of never gets here: ``status.unknown_order``)."""
+    if order is None:  # its work is recorded, not the order itself
+        return f"Order {order_id}: no document."
     why = f": {order.note}" if order.note else ""
     return f"Order {order_id} ({status_words(order.status)}): no document{why}."
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from igest_sync.errors import IgestSyncError
+from igest_sync.errors import IgestSyncError, UsageError
 from igest_sync.models import IN_FLIGHT, Kind, OrderStatus, WorkState
 from igest_sync.runs.credits.cancellations import PAID_AGAIN, noted_paid_again
 from igest_sync.runs.invoicing.review_list import WaitingDraft, waiting_drafts
@@ -205,8 +205,39 @@ class StatusReport:
         }
 
 
-def empty_status(*, store: str | None = None) -> StatusReport:
-    """``status`` before any run: nothing issued, nothing failed, nothing late."""
+def unknown_order(order_id: int, *, fresh: bool = False) -> UsageError:
+    """``status --order N`` for an order the state file knows nothing of (``fresh``: there is
+    no state file yet): a usage error, exit 2 by the one error handler, never a report that
+    exits 0 as if it had answered about an order that is not there."""
+    if fresh:
+        return UsageError(
+            f"Order {order_id}: the state file knows no such order: igest-sync has not run "
+            "yet (no state file).",
+            hint="The first `igest-sync invoice` records every order it lists (and creates "
+            "the state file); then ask again.",
+        )
+    return UsageError(
+        f"Order {order_id}: the state file knows no such order (no run of igest-sync has "
+        "listed it).",
+        hint="Check the number: the order's number as Jumpseller shows it, of this store. An "
+        "order placed since the last run is recorded by the next `igest-sync invoice`.",
+    )
+
+
+def _knows(ledger: Ledger, order_id: int) -> bool:
+    """Whether the state file has anything of the order: its record, a document, any work."""
+    return (
+        ledger.order(order_id) is not None
+        or ledger.count_documents(order_id=order_id) > 0
+        or any(ledger.work(order_id, kind) is not None for kind in Kind)
+    )
+
+
+def empty_status(*, store: str | None = None, order_id: int | None = None) -> StatusReport:
+    """``status`` before any run: nothing issued, nothing failed, nothing late; with
+    ``order_id`` (``--order``), ``unknown_order``: no order is known yet."""
+    if order_id is not None:
+        raise unknown_order(order_id, fresh=True)
     return StatusReport(
         documents=[],
         failed=[],
@@ -231,11 +262,14 @@ def build_status(
     """The report; ``selection`` picks the documents listed (default: the newest ``limit``).
 
     Failed, waiting and late orders are always all of them (``--order`` narrows them to one):
-    a selection of documents must never hide a problem.
+    a selection of documents must never hide a problem. An order the state file knows nothing
+    of raises ``unknown_order`` (a usage error).
     """
     now = now or datetime.now(UTC)
     selection = selection or DocumentFilter(limit=limit)
     only = selection.order_id
+    if only is not None and not _knows(ledger, only):
+        raise unknown_order(only)
     failed = [
         (w, ledger.order(w.order_id))
         for w in ledger.work_in_states(WorkState.FAILED)
