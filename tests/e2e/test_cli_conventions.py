@@ -41,6 +41,26 @@ def test_status_on_a_fresh_install_is_not_an_error(tmp_path):
     assert "nothing issued yet" in result.stdout and result.stderr == ""
 
 
+def test_status_without_a_config_says_how_to_begin(tmp_path):
+    # "the first `igest-sync invoice` creates the state file" alone sent a newcomer to a
+    # command that then refuses for want of a config.
+    result = run("status", home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "igest-sync init" in result.stdout and "igest-sync demo" in result.stdout
+    from igest_sync.config import write_config
+    from igest_sync.demo import demo_config
+
+    # Status reads the config and no service: addresses that answer nothing will do.
+    jumpseller = {"base_url": "http://127.0.0.1:9", "login": "minhaloja", "auth_token": "t" * 32}
+    igest = {"base_url": "http://127.0.0.1:9", "integration_key": "k" * 32, "security_code": "c"}
+    values = demo_config({"jumpseller": jumpseller, "igest": igest})
+    write_config(tmp_path / "config.toml", values, overwrite=True)
+    configured = run("status", home=tmp_path)  # no run yet, but a config: no such advice
+    assert configured.returncode == 0, configured.stderr
+    assert "nothing issued yet" in configured.stdout
+    assert "igest-sync init" not in configured.stdout
+
+
 def test_global_options_are_accepted_after_the_subcommand(tmp_path):
     from datetime import date
     from decimal import Decimal

@@ -307,7 +307,8 @@ def status(
     # The store's name titles the report (an agency runs one home per store); the config is
     # optional here: status works on a bare state file too.
     store = None
-    if _config_path(cli).exists():
+    configured = _config_path(cli).exists()
+    if configured:
         store = load_config(cli).jumpseller.store
     setup_logging(cli)  # errors and bugs still reach the log file, once
     state = _state_file(cli)
@@ -327,6 +328,12 @@ def status(
                 ledger, now=composition.wall_clock(), selection=selection, store=store
             )
     render.status_report(report, json_out=json_out)
+    if not report.issued_yet and not configured and not json_out:
+        # A newcomer's first look: the first `invoice` would only refuse for want of a config.
+        render.info(
+            f"No configuration yet ({_config_path(cli)}): `igest-sync init` writes one, and "
+            "`igest-sync demo` shows the whole cycle on the built-in sandbox first."
+        )
     if fail_if_late is not None and report.late_beyond(fail_if_late):
         raise typer.Exit(ExitCode.ITEM_FAILED)
 
