@@ -472,6 +472,16 @@ class Art53Guard:
             ),
         )
 
+    def _due(self, now: Turnover) -> tuple[bool, bool, bool]:
+        """Which notices ``now`` calls for, as the ledger's marks stand (read, not written):
+        the share reached, 15,000 EUR passed, back under 15,000 EUR after passing it."""
+        share_key, over_key = SHARE_KEY.format(year=now.year), OVER_KEY.format(year=now.year)
+        share_due = now.total >= self.share and not self.ledger.get_meta(share_key)
+        crossed = self.ledger.get_meta(over_key)
+        over_due = now.total > THRESHOLD and not crossed
+        back_under = now.total <= THRESHOLD and bool(crossed)
+        return share_due, over_due, back_under
+
     def notices(self) -> list[str]:
         """What a person must be told about the year's turnover, each once (then re-armed only
         when credit notes bring the year back under 15,000 EUR)."""
@@ -480,7 +490,7 @@ class Art53Guard:
         told: list[str] = []
         share_key, over_key = SHARE_KEY.format(year=year), OVER_KEY.format(year=year)
         percent = int(self.share * 100 / THRESHOLD)
-        share_due = now.total >= self.share and not self.ledger.get_meta(share_key)
+        share_due, over_due, back_under = self._due(now)
         if share_due:
             self.ledger.set_meta(share_key, self.today.isoformat())
         # Past 15,000 EUR already, the notice below says all (never "-750.01 EUR left").
@@ -494,8 +504,7 @@ class Art53Guard:
                 f"({eur(now.to_ceiling)} from now) it ends at once: VAT is due on the very "
                 "document that passes it."
             )
-        crossed = self.ledger.get_meta(over_key)
-        if now.total > THRESHOLD and not crossed:
+        if over_due:
             self.ledger.set_meta(over_key, self.today.isoformat())
             by = add_working_days(self.today, TELL_AT_WORKING_DAYS)
             told.append(
@@ -506,7 +515,7 @@ class Art53Guard:
                 f"holiday moves it later). Past {eur(CEILING)} ({eur(now.to_ceiling)} from now) "
                 "VAT is due at once: igest-sync then refuses exempt documents."
             )
-        elif now.total <= THRESHOLD and crossed:
+        elif back_under:
             self.ledger.set_meta(over_key, "")
             told.append(
                 f"Small-business exemption (art. 53 CIVA): credit notes brought the turnover of "
