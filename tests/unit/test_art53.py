@@ -6,8 +6,9 @@ sandbox, on a virtual clock."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -598,3 +599,89 @@ def test_a_version_still_running_beside_this_one_reads_its_own_year_total(tmp_pa
         refused = outcome(run(w), paid)
         assert "turnover of 2026 was 16,000.00 EUR" in refused.detail  # listed, not the old key
         assert w.ledger.get_meta("art53_year_total:2026") == "14000.00"  # left as it was
+
+
+def dry_run(w: World):
+    return InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now).run(dry_run=True)
+
+
+def state_rows(w: World) -> list[str]:
+    """The state file's every row, as SQL."""
+    with closing(sqlite3.connect(f"file:{w.ledger.path}?mode=ro", uri=True)) as db:
+        return list(db.iterdump())
+
+
+def test_a_dry_run_that_would_reach_80_percent_says_so_and_writes_nothing(w):
+    # The dry run counted its documents against the ceiling but never told the notices: a
+    # merchant who looked before issuing learnt only afterwards that the run crossed 80 %.
+    by_hand(w, "11999.98")
+    order(w, "0.01")
+    before = state_rows(w)
+    assert art53_notices(dry_run(w)) == []  # 11,999.99
+    order(w, "0.01")
+    [would] = art53_notices(dry_run(w))  # 12,000.00 once the run issued both orders
+    assert "would reach 12,000.00 EUR with what this run would issue, 80 % of 15,000.00" in would
+    assert "3,000.00 EUR would be left before 15,000.00 EUR" in would
+    assert "has reached" not in would
+    assert state_rows(w) == before  # nothing written: neither the notice nor the count
+    [share] = art53_notices(run(w))  # the real run still tells it, in its own words, once
+    assert "has reached 12,000.00 EUR, 80 % of 15,000.00 EUR" in share and "would" not in share
+    assert art53_notices(dry_run(w)) == []  # told: a dry run has nothing more to say
+    assert art53_notices(run(w)) == []
+
+
+def test_a_dry_run_that_would_pass_15000_says_the_exemption_would_end(w):
+    by_hand(w, "14990.00")
+    order(w, "10.01")
+    # Past 15,000 EUR at once: the one notice says all, as the real run's does.
+    [would] = art53_notices(dry_run(w))
+    assert "would pass 15,000.00 EUR: 15,000.01 EUR with what this run would issue" in would
+    assert "The exemption would end on 1 January 2027" in would
+    assert "AT would have to be told within 15 working days: by 2026-12-22" in would
+    assert w.ledger.get_meta("art53_over_15000:2026") is None
+    assert w.ledger.get_meta("art53_share_notice:2026") is None
+    [over] = art53_notices(run(w))
+    assert "is 15,000.01 EUR, past 15,000.00 EUR. The exemption ends on 1 January 2027" in over
+
+
+def test_a_dry_run_tells_what_documents_made_elsewhere_took_past_80_percent(w):
+    # Nothing to issue, but a day not read yet: the real run reads the turnover once a day
+    # and would tell it; so does the dry run, without "with what this run would issue".
+    by_hand(w, "12500.00")
+    [would] = art53_notices(dry_run(w))
+    assert "would reach 12,500.00 EUR, 80 % of 15,000.00 EUR" in would
+    assert "this run" not in would
+    assert len(art53_notices(run(w))) == 1
+
+
+def test_a_dry_run_in_review_mode_counts_no_draft_left_for_approval(w):
+    # A draft waiting for approval is not final: the real run's notices do not count it.
+    w.config = replace(w.config, invoice=replace(w.config.invoice, review=True))
+    by_hand(w, "11999.00")
+    drafted = order(w, "1000.00")
+    dry = dry_run(w)
+    assert outcome(dry, drafted).action == Action.WOULD_DRAFT
+    assert art53_notices(dry) == []
+    real = run(w)
+    assert outcome(real, drafted).action == Action.DRAFTED
+    assert art53_notices(real) == []
+
+
+def test_a_dry_runs_notices_count_a_document_charging_vat_by_its_net_total(w):
+    by_hand(w, "11950.00")
+    settings = InvoiceConfig(vat_regime="art53", oss=True, exemptions={"domestic_goods": "M10"})
+    guard = guard_for(settings, w.ledger, w.ig, w.now.date(), store="s", keep=False)
+    assert guard is not None
+    taxed = build(spanish_oss_order(), settings)  # 25.00 net of its 30.25
+    exempt = build(make_order([product("25.00", taxes=())], "25.00"), settings)
+    [would] = guard.would_notices([taxed, exempt])
+    assert "would reach 12,000.00 EUR with what this run would issue" in would
+    assert w.ledger.get_meta("art53_share_notice:2026") is None
+
+
+def test_a_dry_run_under_the_normal_vat_regime_tells_nothing_of_the_exemption(tmp_path):
+    with world(tmp_path, NOW, start_date=date(2026, 11, 15), sandbox={"seed": False}) as normal:
+        big = order(normal, "15000.01")
+        report = dry_run(normal)
+        assert outcome(report, big).action == Action.WOULD_ISSUE
+        assert report.notices == []

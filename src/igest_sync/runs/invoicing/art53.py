@@ -9,6 +9,8 @@ the documents).
 - From ``art53_notice_percent`` of 15,000 EUR: a notice (and an alert), once a year.
 - Past 15,000 EUR: an alert, once: the regime ends on 1 January and AT must be told within
   15 working days. Credit notes that bring the year back under re-arm it (and say so).
+- A dry run tells the notices its real run would give, counting what it would issue, in
+  "would" (``Art53Guard.would_notices``), and writes nothing: the real run still tells each.
 - An order whose document would take the year past 18,750 EUR is refused, never issued as M10:
   VAT is due from that very document. The refusal names the keys to change. So is every
   exempt order paid after it (payment order decides: a draft approved later than an order
@@ -144,6 +146,12 @@ def signed_net(doc: IssuedDocument) -> Decimal:
 
 def exempt_as_m10(draft: DocumentDraft) -> bool:
     return any(line.exemption_code == EXEMPTION_CODE for line in draft.lines)
+
+
+def _adds(draft: DocumentDraft) -> Decimal:
+    """What a document adds to the turnover once final: its net total, as iGEST counts it
+    (under the exemption, the same as its gross)."""
+    return draft.gross_total if exempt_as_m10(draft) else draft.net_total
 
 
 @dataclass(frozen=True)
@@ -524,6 +532,51 @@ class Art53Guard:
             )
         for notice in told:  # the log keeps them too, for whoever reads it later
             log.warning("%s", notice)
+        return told
+
+    def would_notices(self, drafts: list[DocumentDraft]) -> list[str]:
+        """A dry run's: the notices ``notices`` would give once the real run has issued
+        ``drafts`` (what it would issue or finalize: a draft left for approval is not final
+        and not counted), worded as what would happen. Nothing is written: neither the count
+        nor the marks, so the real run still tells each, once."""
+        with self._lock:
+            if self._total is None:
+                self._total = read_turnover(self.ledger, self.igest, self.today, keep=False)
+            total = self._total + sum((_adds(d) for d in drafts), Decimal(0))
+        now = Turnover(self.today.year, total, self.share)
+        year = now.year
+        at = f"{eur(now.total)} with what this run would issue" if drafts else eur(now.total)
+        percent = int(self.share * 100 / THRESHOLD)
+        share_due, over_due, back_under = self._due(now)
+        told: list[str] = []
+        if share_due and now.total <= THRESHOLD:
+            told.append(
+                f"Small-business exemption (art. 53 CIVA): the turnover of {year} would reach "
+                f"{at}, {percent} % of {eur(THRESHOLD)}. {eur(now.to_threshold)} would be "
+                f"left before {eur(THRESHOLD)}: a turnover past it ends the exemption on "
+                f"1 January {year + 1}, and AT must then be told within "
+                f"{TELL_AT_WORKING_DAYS} working days. Past {eur(CEILING)} "
+                f"({eur(now.to_ceiling)} from there) it ends at once: VAT is due on the very "
+                "document that passes it."
+            )
+        if over_due:
+            by = add_working_days(self.today, TELL_AT_WORKING_DAYS)
+            told.append(
+                f"Small-business exemption (art. 53 CIVA): the turnover of {year} would pass "
+                f"{eur(THRESHOLD)}: {at}. The exemption would end on 1 January {year + 1} "
+                f"(from then on, charge VAT), and AT would have to be told within "
+                f"{TELL_AT_WORKING_DAYS} working days: by {by} (weekends counted out; a public "
+                f"holiday moves it later). Past {eur(CEILING)} ({eur(now.to_ceiling)} from "
+                "there) VAT is due at once: igest-sync then refuses exempt documents."
+            )
+        elif back_under:
+            told.append(
+                f"Small-business exemption (art. 53 CIVA): with the credit notes since, the "
+                f"turnover of {year} would be back to {at}, not past {eur(THRESHOLD)}. If you "
+                "told AT that the exemption ends, check with your accountant."
+            )
+        for notice in told:
+            log.info("Dry run: %s", notice)
         return told
 
     def after_credit(self) -> list[str]:

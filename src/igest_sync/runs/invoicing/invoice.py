@@ -225,6 +225,8 @@ class InvoiceRun:
             self._dry_run_waiting(report, art53)
             # And its credit pass: the invoiced orders since cancelled.
             self.credits.preview_cancelled(report)
+            # Last, as the real run's: what it would tell of the year's turnover.
+            report.notices += self._dry_turnover_notices(report, art53)
             return report
         report.outcomes.extend(plan.skipped)
         if plan.fresh and plan.orders:
@@ -281,6 +283,24 @@ class InvoiceRun:
             return []
         self.ledger.meta.set_meta(NOTICED_KEY, today)
         return notices
+
+    def _dry_turnover_notices(self, report: InvoiceReport, guard: Art53Guard | None) -> list[str]:
+        """A dry run's ``_turnover_notices``: what the real run would tell of the year's
+        turnover once it issued what this one would (a draft left for approval is not final:
+        not counted), under the same rule (read when it would issue or credit something, else
+        once a day), in "would"; nothing written. A credit note the real run would issue for
+        a cancelled order is not deducted: iGEST says what is left to credit only then."""
+        if guard is None:
+            return []
+        issued = report.finalizing + ([] if report.review else report.drafts)
+        changed = bool(issued) or report.count(Action.WOULD_CREDIT) > 0
+        if not changed and self.ledger.meta.get_meta(NOTICED_KEY) == self.today.isoformat():
+            return []
+        try:
+            return guard.would_notices(issued)
+        except ApiError as exc:
+            log.warning("Could not read the year's turnover from iGEST: %s", exc)
+            return []
 
     def guard_switch(self) -> None:
         """``serve``'s webhooks on a ledger no run has passed yet: the same guard as the first
