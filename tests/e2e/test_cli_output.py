@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from tests.support.clock import WALL_START
+from tests.support.sandbox_clients import FAST_LIMITS, started_sandbox
+
 from .conftest import Cli, make_cli
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "json"
@@ -232,3 +235,71 @@ def test_status_tables_fit_each_layout(sandbox, tmp_path, columns):
     assert cli("invoice").code == 0
     for line in cli("status").stdout.splitlines():
         assert len(line) <= int(columns), line
+
+
+def _by_hand(sb, amount: str, day: str) -> None:
+    """A sale the merchant entered in iGEST by hand (exempt, M10), in a series of its own."""
+    sb.igest.create_document(
+        {
+            "type": "FR",
+            "series": "B",
+            "date": day,
+            "customer": {"name": "Consumidor final"},
+            "lines": [
+                {
+                    "reference": "BALCAO",
+                    "description": "Venda ao balcão",
+                    "quantity": "1",
+                    "unit_price": amount,
+                    "vat_rate": "0.00",
+                    "exemption_code": "M10",
+                }
+            ],
+            "prices_include_vat": True,
+            "payment_method": "NU",
+            "finalize": True,
+        }
+    )
+
+
+def _order(sb, amount: str) -> None:
+    sb.store.add_order(
+        lines=[{"sku": "AZL", "name": "Azulejo", "price": amount, "qty": 1, "rate": None}],
+        shipping=0,
+    )
+
+
+def test_an_art53_dry_run_tells_what_the_run_would_pass_in_text_and_in_json(tmp_path):
+    with started_sandbox(seed=False, **FAST_LIMITS) as sb:
+        sb.igest.series.append(
+            {"code": "B", "document_type": "FR", "atcud_code": "JBFR", "active": True}
+        )
+        exempt = {"domestic_goods": "M10", "domestic_shipping": "M10"}
+        cli = make_cli(sb, tmp_path, invoice={"vat_regime": "art53", "exemptions": exempt})
+        _by_hand(sb, "11000.00", "2026-06-01")
+        _order(sb, "10.00")
+        assert cli("invoice").code == 0  # a state file: 11,010.00 EUR, no notice
+        _by_hand(sb, "3980.00", WALL_START.date().isoformat())  # the sandbox's day
+        _order(sb, "10.01")  # 15,000.01 EUR
+        rows = _dump(cli.state)
+        text = cli("invoice", "--dry-run")
+        assert text.code == 0, text.stderr
+        said = " ".join(text.stdout.split())
+        assert "would pass 15,000.00 EUR: 15,000.01 EUR with what this run would issue" in said
+        dry = cli("invoice", "--dry-run", "--json")
+        _validate("invoice", dry.json())
+        [notice] = [n for n in dry.json()["notices"] if "art. 53" in n]
+        assert "would pass 15,000.00 EUR" in notice
+        assert _dump(cli.state) == rows  # neither run wrote the state file
+        real = cli("invoice", "--json")
+        [told] = [n for n in real.json()["notices"] if "art. 53" in n]
+        assert "is 15,000.01 EUR, past 15,000.00 EUR" in told
+
+
+def _dump(state: Path) -> list[str]:
+    """The state file's every row, as SQL."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as db:
+        return list(db.iterdump())
