@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -187,6 +188,38 @@ def test_net_prices_close_the_vat_group_exactly():
                 f"NC A/{len(credits) + 2}", list(plan.lines), inclusive=plan.prices_include_vat
             )
         )
+    assert sum(c.gross_total for c in credits) == original.gross_total
+
+
+def test_no_credit_note_takes_a_rate_beyond_what_is_left_of_it():
+    # Found by the property tests: net prices, 6 x 0.03 at 10 % off (0.16) and shipping 0.03 at
+    # 23 %, the rate 0.23 with VAT rounded once. Credited one unit at a time, each unit is
+    # 0.03 + 0.01 VAT: after the shipping and four units 0.03 of the rate was left, and the
+    # fifth NC took 0.04. The NCs came to 0.25 on an invoice of 0.24: a cent refunded twice.
+    original = document(
+        "FR A/12",
+        [
+            line("SKU-0", "6", "0.03", "10"),
+            line("SKU-1", "1", "0.01", rate="13.00"),
+            replace(line("PORTES", "1", "0.03"), is_service=True),
+        ],
+        inclusive=False,
+    )
+    assert original.gross_total == D("0.24")
+    credits: list[IssuedDocument] = []
+    requests = [CreditRequest.parse(["SKU-1:1"]), CreditRequest(shipping=True)]
+    for request in requests + [CreditRequest.parse(["SKU-0:1"])] * 6:
+        plan = plan_credit(7, original, credits, request)
+        credits.append(
+            document(
+                f"NC A/{len(credits) + 2}",
+                list(plan.lines),
+                inclusive=plan.prices_include_vat,
+                kind="NC",
+                related="FR A/12",
+            )
+        )
+        assert sum(c.gross_total for c in credits) <= original.gross_total, plan.warnings
     assert sum(c.gross_total for c in credits) == original.gross_total
 
 

@@ -31,7 +31,8 @@ The rules (igest-api.md, "NC"; the reasons are accounting ones):
   left can carry with VAT, line by line (its VAT rounded once may fall a cent below theirs,
   and that cent no later NC could credit), and exactly what they will carry when all that is
   left is credited by value (the shipping, services: they cannot take a cent of the rate's
-  rounding). A line takes those cents only within what is left of its value with VAT; goods
+  rounding), and never takes more of the rate than is left of it (units of a few cents, each
+  rounded up with its VAT, would otherwise credit the rate beyond the invoice). A line takes those cents only within what is left of its value with VAT; goods
   may end a cent above their net value (iGEST limits them by quantity), the shipping never.
 
 Hence a full sequence of credits, in any order and any split, adds up to the invoice's gross
@@ -780,8 +781,12 @@ class _Aim:
     rest: tuple[_Ref, ...]
     exact: bool  # leave exactly what ``rest`` will carry (else: no more than it can)
 
-    def met(self, short: Decimal) -> bool:
-        return short == 0 or (short < 0 and not self.exact)
+    def met(self, short: Decimal, over: Decimal) -> bool:
+        """``short``: see ``_Shortfall``; ``over``: how far this NC's own gross takes the group
+        beyond what is left of it. Never met when over: with what ``rest`` may carry counted
+        as a bound only, units rounded up one NC at a time (0.03 + 0.01 VAT, four times a
+        rate of 0.15) could otherwise credit the group more than the invoice holds."""
+        return over <= 0 and (short == 0 or (short < 0 and not self.exact))
 
 
 class _Shortfall:
@@ -811,14 +816,15 @@ class _Shortfall:
             for ref in aim.rest
         }
         self.total = sum(self.worth.values(), ZERO)
-        self.short = self._short(self.base, self.total)
+        self.short, self.over = self._short(self.base, self.total)
 
-    def _short(self, base: Decimal, worth: Decimal) -> Decimal:
+    def _short(self, base: Decimal, worth: Decimal) -> tuple[Decimal, Decimal]:
+        """The shortfall, and how far the NC's own gross goes beyond what is left of the group."""
         gross = base if self.inclusive else _net_to_gross(base, self.group[1])
-        return self.aim.left - gross - worth
+        return self.aim.left - gross - worth, gross - self.aim.left
 
-    def trial(self, index: int, value: Decimal) -> Decimal:
-        """The shortfall with ``lines[index]`` worth ``value``."""
+    def trial(self, index: int, value: Decimal) -> tuple[Decimal, Decimal]:
+        """The shortfall (and the overshoot) with ``lines[index]`` worth ``value``."""
         line = self.lines[index]
         base = self.base
         if _group(line) == self.group:
@@ -868,7 +874,7 @@ def _fit_groups(
     for group, aim in aims.items():
         shortfall = _Shortfall(group, aim, out, values, at, inclusive)
         short = shortfall.short
-        if aim.met(short):
+        if aim.met(short, shortfall.over):
             continue
         candidates = sorted(
             (i for i in _lasts(out) if _group(out[i]) == group),
@@ -883,7 +889,7 @@ def _fit_groups(
                 value = values[i] + step
                 if not _fits(refs, out, at, i, value, inclusive):
                     continue
-                if not aim.met(shortfall.trial(i, value)):
+                if not aim.met(*shortfall.trial(i, value)):
                     continue
                 fitted = _fit(out[i], value)  # None: no price gives that value
                 if fitted is not None:
