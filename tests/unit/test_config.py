@@ -132,7 +132,7 @@ def test_all_optional_settings_parse(tmp_path):
 document_type = "FS"
 fs_fallback = "fail"
 vat_region = "PT-MA"
-product_exemption_code = "M10"
+product_exemption_code = "M07"
 shipping_exemption_code = ""
 invalid_nif = "consumer"
 default_payment_method = "MB"
@@ -158,7 +158,7 @@ max_zero_share = 1
     inv = config.invoice
     assert inv.start_date == date(2026, 10, 31)
     assert (inv.document_type, inv.fs_fallback, inv.vat_region) == ("FS", "fail", "PT-MA")
-    assert inv.product_exemption_code == "M10" and inv.shipping_exemption_code is None
+    assert inv.product_exemption_code == "M07" and inv.shipping_exemption_code is None
     assert inv.payment_methods == {"stripe": "CC", "manual": "TB"}
     assert (inv.warehouse, inv.move_stock, inv.concurrency) == ("ARM1", False, 8)
     assert config.products.vat_rate == Decimal("22") and isinstance(
@@ -169,9 +169,10 @@ max_zero_share = 1
 
 
 def test_zero_rate_with_exemption_code_is_accepted(tmp_path):
-    text = with_key("products", 'vat_rate = 0\nexemption_code = "M10"')
+    # (M10, the small-business code, only with vat_regime = "art53": test_config_art53.py)
+    text = with_key("products", 'vat_rate = 0\nexemption_code = "M07"')
     config, _ = load_text(tmp_path, text)
-    assert config.products.vat_rate == 0 and config.products.exemption_code == "M10"
+    assert config.products.vat_rate == 0 and config.products.exemption_code == "M07"
 
 
 # --------------------------------------------------------------------------------------------
@@ -738,7 +739,7 @@ def test_vies_url_must_be_https_off_loopback(tmp_path):
 
 def test_older_exemption_key_shadowed_by_the_new_one_is_a_warning(tmp_path):
     text = with_key(
-        "invoice", 'product_exemption_code = "M10"\nexemptions = { domestic_goods = "M07" }'
+        "invoice", 'product_exemption_code = "M09"\nexemptions = { domestic_goods = "M07" }'
     )
     _config, warnings = load_text(tmp_path, text)
     assert len(warnings) == 1 and "product_exemption_code: ignored" in warnings[0]

@@ -81,17 +81,34 @@ def eu_warnings(tmp_path: Path, regime: str, codes: str) -> list[str]:
     return [w for w in warnings if "eu_" in w]
 
 
-@pytest.mark.parametrize(
-    ("regime", "code", "expected"),
-    [
-        ("art53", "M16", "makes no intra-EU supplies (art. 139 of the VAT Directive)"),
-        ("normal", "M10", '"M10" is the small-business exemption'),
-    ],
-)
-def test_an_eu_code_of_the_other_regime_is_warned_of(tmp_path, regime, code, expected):
-    warnings = eu_warnings(tmp_path, regime, f'eu_goods = "{code}"\neu_shipping = "M05"\n')
+def test_an_eu_code_of_the_other_regime_is_warned_of(tmp_path):
+    warnings = eu_warnings(tmp_path, "art53", 'eu_goods = "M16"\neu_shipping = "M05"\n')
+    expected = "makes no intra-EU supplies (art. 139 of the VAT Directive)"
     assert [w for w in warnings if "eu_goods" in w and expected in w], warnings
     assert not [w for w in warnings if "eu_shipping" in w], warnings
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ('[invoice.exemptions]\ndomestic_goods = "M10"\n', "[invoice.exemptions] domestic_goods"),
+        ('[invoice.exemptions]\ndomestic_shipping = "M10"\n', "domestic_shipping"),
+        ('[invoice.exemptions]\neu_goods = "M10"\n', "[invoice.exemptions] eu_goods"),
+        ('[invoice.exemptions]\nexport_shipping = "M10"\n', "export_shipping"),
+        ('product_exemption_code = "M10"\n', "[invoice] product_exemption_code"),
+        ('shipping_exemption_code = "M10"\n', "[invoice] shipping_exemption_code"),
+        ('[products]\nvat_rate = 0\nexemption_code = "M10"\n', "[products] exemption_code"),
+    ],
+)
+def test_m10_without_the_small_business_regime_is_refused(tmp_path, extra, key):
+    # A merchant whose exemption ended set vat_regime = "normal", as the refusal said, and
+    # left domestic_goods = "M10": the next invoice carried the small-business code on a 0 %
+    # line of a VAT-charging business, a final document that cannot be undone.
+    with pytest.raises(ConfigError) as refused:
+        load(tmp_path, extra)
+    problems = "\n".join(refused.value.problems)
+    assert key in problems and '"M10" is the small-business exemption' in problems, problems
+    assert 'vat_regime = "art53"' in problems, problems  # and what to do, either way
 
 
 def test_an_eu_code_of_its_own_regime_is_not_warned_of(tmp_path):

@@ -172,28 +172,58 @@ def _payment_methods(table: dict, problems: list[str], label: str) -> dict[str, 
 def _eu_codes_for_the_regime(
     invoice: dict, failed: set[tuple[str, str]], label: str, warnings: list[str]
 ) -> None:
-    """M10 and M16 exclude each other on a sale to the EU: an exempt small business makes no
-    intra-EU supplies (art. 139 n.º 1 of the VAT Directive), and M10 is its exemption only."""
+    """M16 under the small-business regime: an exempt small business makes no intra-EU
+    supplies (art. 139 n.º 1 of the VAT Directive). (M10 without it: ``_m10_only_under_art53``.)"""
     exemptions = invoice.get("exemptions")
     if (
         not isinstance(exemptions, dict)
         or {("invoice", "vat_regime"), ("invoice", "exemptions")} & failed
     ):
         return
-    art53 = invoice.get("vat_regime") == "art53"
+    if invoice.get("vat_regime") != "art53":
+        return
     for key in ("eu_goods", "eu_shipping"):
-        code = exemptions.get(key)
-        if art53 and code == "M16":
+        if exemptions.get(key) == "M16":
             warnings.append(
                 f'{label}: [invoice.exemptions] {key}: "M16", but vat_regime is "art53": an '
                 "exempt small business makes no intra-EU supplies (art. 139 of the VAT "
                 'Directive); its sales to the EU are exempt under art. 53: set it to "M10"'
             )
-        elif not art53 and code == "M10":
-            warnings.append(
-                f'{label}: [invoice.exemptions] {key}: "M10" is the small-business exemption '
-                '(art. 53 CIVA), but vat_regime is "normal": an exempt sale to a business in '
-                'the EU is "M16" (checked in VIES); set vat_regime = "art53" if M10 is yours'
+
+
+def _m10_only_under_art53(
+    invoice: dict, products: dict, failed: set[tuple[str, str]], label: str, problems: list[str]
+) -> None:
+    """M10 is the small-business exemption (art. 53 CIVA) and nothing else: a business that
+    charges VAT never puts it on a document. A merchant whose exemption ended sets vat_regime
+    = "normal" and may leave the codes as they were; a 0 % line then carried M10 on a final
+    invoice, which cannot be undone."""
+    if invoice.get("vat_regime", "normal") == "art53" or ("invoice", "vat_regime") in failed:
+        return
+    exemptions = invoice.get("exemptions")
+    keys = [
+        (f"[invoice.exemptions] {key}", exemptions.get(key))
+        for key in EXEMPTION_KEYS
+        if isinstance(exemptions, dict) and ("invoice", "exemptions") not in failed
+    ]
+    keys += [
+        (f"[invoice] {key}", invoice.get(key))
+        for key in ("product_exemption_code", "shipping_exemption_code")
+        if ("invoice", key) not in failed
+    ]
+    if ("products", "exemption_code") not in failed:
+        keys.append(("[products] exemption_code", products.get("exemption_code")))
+    for key, code in keys:
+        if code == "M10":
+            why = (
+                "an exempt sale to a business in the EU is M16 (checked in VIES)"
+                if "eu_" in key
+                else "give it the code of the exemption that applies (`igest-sync check` lists "
+                "iGEST's), or charge the VAT"
+            )
+            problems.append(
+                f'{label}: {key}: "M10" is the small-business exemption (art. 53 CIVA), but '
+                f'vat_regime is "normal": {why}; set vat_regime = "art53" if M10 is yours'
             )
 
 
@@ -385,6 +415,7 @@ def _cross_checks(
                     'vat_regime = "normal" if you charge VAT'
                 )
     _eu_codes_for_the_regime(invoice, failed, label, warnings)
+    _m10_only_under_art53(invoice, products, failed, label, problems)
     if (
         invoice.get("credit_cancelled", True)
         and "credit_reason" in invoice

@@ -199,7 +199,9 @@ def _vat_rate(
 _ART53_BY_HAND = (
     "this order already charged it: issue it by hand in iGEST, exempt (M10) for what the "
     "customer paid, with the external reference {ref}, then `igest-sync resend {id}` adopts it; "
-    'or, if your exemption has ended, set vat_regime = "normal" and `igest-sync resend {id}`'
+    'or, if your exemption has ended, set vat_regime = "normal", replace the "M10" exemption '
+    "codes ([invoice.exemptions] domestic_goods and domestic_shipping, or the older [invoice] "
+    "product_exemption_code and shipping_exemption_code) and `igest-sync resend {id}`"
 )
 
 
