@@ -188,6 +188,11 @@ def test_check_exits_5_when_a_service_cannot_be_reached_naming_its_host(sandbox,
     assert result.code == 5, result.stdout + result.stderr
     assert f"could not connect to 127.0.0.1:{port}" in result.stdout
     assert "connection refused" in result.stdout
+    # And the log keeps it, for whoever reads it later (a check run from a script, a timer).
+    log = (cli.home / "logs" / "igest-sync.log").read_text()
+    assert f"could not connect to 127.0.0.1:{port}" in log, log
+    # Its advice is check's own, not a run's ("the next run will retry").
+    assert "next run" not in result.stdout and "igest-sync check" in result.stdout
 
 
 def test_check_and_sync_stock_ask_which_of_several_locations_to_write(sandbox, tmp_path):

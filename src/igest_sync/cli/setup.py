@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import textwrap
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from igest_sync.cli.session import config_path as _config_path
 
 if TYPE_CHECKING:
     from igest_sync.errors import ConfigError
+
+log = logging.getLogger("igest_sync.cli")
 
 # -- set-up -----------------------------------------------------------------------------------
 
@@ -455,7 +458,13 @@ def check(json_out: JsonOption = False) -> None:
     # Where a run writes: a read-only home must fail here, not in the first `invoice`.
     results += local_checks(state_path(state_of()), paths.log_dir())
     render.check_results(results, json_out=json_out)
-    raise typer.Exit(int(checks_exit_code(results)))
+    code = checks_exit_code(results)
+    # What failed stays in the log too (a check from a script or a timer, read later).
+    failed = [r for r in results if not r.ok]
+    for result in failed:
+        log.warning("check: %s FAILED: %s", result.name, result.detail)
+    log.info("check: %d passed, %d failed (exit %d)", len(results) - len(failed), len(failed), code)
+    raise typer.Exit(int(code))
 
 
 def register(app: typer.Typer) -> None:

@@ -95,6 +95,14 @@ def _call(name: str, call: Callable[[], T], auth_hint: str) -> T:
         return call()
     except ApiError as exc:
         hint = exc.hint or (auth_hint if isinstance(exc, AuthError) else None)
+        if "next run" in (hint or ""):
+            # The adapter's usual hint speaks to a run ("the next run will retry"): check is
+            # a person's question (a specific hint, a URL that is not http(s), stays).
+            hint = (
+                "Check the network and the base_url, then run `igest-sync check` again."
+                if isinstance(exc, TransportError)
+                else "The service had a problem: run `igest-sync check` again once it answers."
+            )
         # The adapters' messages name their service ("Jumpseller GET /store/info.json: ..."):
         # not "Jumpseller: Jumpseller GET ...".
         detail = exc.message
