@@ -130,3 +130,49 @@ def test_the_demo_runs_the_whole_cycle_at_80_columns_and_cuts_no_word(tmp_path) 
     # webhook (the demo waits at most 30 s, and says so when the document does not come).
     assert re.search(r"Order \d+ invoiced as FR A/\d+, [\d.]+ s after payment\.", narrow)
     assert "serve stopped (exit code 0)." in narrow
+
+
+def _whole_words(text: str) -> set[str]:
+    """The words of ``text`` as a reader sees them: borders gone, and the punctuation that
+    joins a word to the next (``Silva,`` ``29.90;`` ``23.00%:``) taken off."""
+    return {p.strip(",;:()") for p in _PIECE.findall(text)} - {""}
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_approve_lists_every_draft_whole_under_the_wide_layout(sandbox, tmp_path, columns):
+    # Review mode, the default of a new store: the seed's paid orders wait as drafts, among
+    # them a long company name, three VAT rates in one draft and an exemption with iGEST's
+    # description (10010, M07). The sandbox's virtual day: nothing depends on today's date.
+    from igest_sync.render.console import WIDE_FROM, local_time
+    from tests.support.cli import make_cli
+
+    reviewing = make_cli(sandbox, tmp_path, invoice={"review": True})
+    assert reviewing("invoice").code == 0
+    waiting = reviewing("approve", "--json").json()["waiting"]
+    assert len(waiting) > 5 and any(d["exemptions"] for d in waiting)
+
+    def approve(width: int) -> str:
+        reviewing.env["COLUMNS"] = str(width)
+        done = reviewing("approve")
+        assert done.code == 0, done.stdout + done.stderr
+        return done.stdout
+
+    narrow, roomy = approve(columns), approve(WIDE_FROM - 1)
+    assert too_long(narrow, columns) == []
+    # Every fact of every draft, and what names it, is printed whole: no name, NIF, amount or
+    # word of iGEST's description cut in two ("Ferre" / "ira", "105.0" / "0;"), no header or
+    # label broken ("Cust" / "omer", "E" / "x" / "e" ...).
+    known = {"Order", "Customer", "NIF", "Invoice", "total", "VAT", "rate", "Exemption", "iGEST"}
+    for d in waiting:
+        known |= {str(d["order_id"]), d["nif"], d["gross_total"], *d["customer"].split()}
+        for v in d["vat"]:
+            known |= {f"{v['rate']}%", v["vat"], v["base"]}
+        for e in d["exemptions"]:
+            known |= {e["code"], *e["description"].split()}
+    words = _whole_words(narrow)
+    assert {w.strip(",;:()") for w in known} - words == set(), narrow
+    for d in waiting:  # a payment time is one piece: never the date on one line, the hour below
+        assert local_time(d["paid_at"]) in narrow
+    # Nor any other word: the narrow listing has no piece that the same layout with room to
+    # spare does not have.
+    assert pieces(narrow) - pieces(roomy) == set(), narrow

@@ -590,6 +590,52 @@ def test_the_approval_list_shows_the_nif_of_each_draft(capsys):
     assert "NIF" in text and "123456789" in text and "999999990" in text
 
 
+def test_under_120_columns_each_draft_is_a_block_with_nothing_cut(monkeypatch, capsys):
+    # What iGEST says of a draft a person changed by hand, a long description, another Member
+    # State's VAT: at 80 columns every line fits, each fact wraps between words only.
+    from igest_sync import render
+    from igest_sync.models import VatSummary
+    from igest_sync.render.review import waiting_drafts as shown
+
+    said = "M16: Isento artigo 14.º do RITI (transmissões intracomunitárias de bens) " * 2
+    waiting = [
+        review.WaitingDraft(
+            7,
+            "Atelier Oliveira, Unipessoal Lda.",
+            Decimal("182.15"),
+            "2026-11-06T11:37:00+00:00",
+            "",
+            "1",
+            igest=review.FINALIZED,
+            number="FR A/12",
+            gross_total=Decimal("182.15"),
+            vat=(
+                VatSummary(Decimal("21.00"), Decimal("105.00"), Decimal("22.05"), "ES"),
+                VatSummary(Decimal("0.00"), Decimal("50.00"), Decimal("0.00")),
+            ),
+            exemptions=(("M16", said.strip()),),
+            nif="508123453",
+        ),
+        review.WaitingDraft(9, "Rui", Decimal("7.00"), None, "", None, igest=review.DELETED),
+        review.WaitingDraft(10, "Ana", None, None, "", "3", igest=review.UNKNOWN),
+    ]
+    monkeypatch.setenv("COLUMNS", "80")
+    with render.rendering():
+        shown(waiting)
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert all(len(line) < 80 for line in lines), text
+    assert "Order 7, paid 2026-11-06 11:37\n" in text
+    assert "In iGEST       finalized as FR A/12: approving adopts it" in text
+    assert "Atelier Oliveira, Unipessoal Lda. (NIF 508123453)" in text
+    assert "182.15 EUR" in text
+    assert "21.00% ES: 22.05 on 105.00" in text and "0.00%: 0.00 on 50.00" in text
+    assert " ".join(text.split()).count(said.strip()) == 1  # wrapped between words only
+    assert "Order 9\n  In iGEST       deleted: approving makes it again" in text
+    assert "Rui (NIF -)" in text
+    assert "Order 10\n  In iGEST       could not be read\n  Customer       Ana (NIF -)\n" in text
+
+
 # -- a dry run shows the drafts the real run would finalize -----------------------------------
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
+from igest_sync.models import VatSummary
 from igest_sync.render.console import (
     _cell,
     _key_column,
@@ -12,8 +15,10 @@ from igest_sync.render.console import (
     _show,
     _table,
     _text_column,
+    current,
     emit_json,
     local_time,
+    wrap_words,
 )
 
 if TYPE_CHECKING:
@@ -30,45 +35,86 @@ _IGEST_STATE = {
 
 def waiting_drafts(drafts: list[WaitingDraft], *, title: str | None = None) -> None:
     """The drafts as iGEST holds them: order, customer and the NIF the draft carries (the one
-    approving finalizes), total, VAT by rate, exemptions."""
+    approving finalizes), total, VAT by rate, exemptions. A table from about 120 columns;
+    narrower, one block per draft, so that nothing is cut in two."""
     if not drafts:
         _show("No invoice draft waits for approval.")
         return
-    table = _table(title or "Invoice drafts waiting for approval")
+    title = title or "Invoice drafts waiting for approval"
+    if _layout() == "wide":
+        _drafts_table(drafts, title)
+        return
+    _show(f"[bold]{_cell(title)}[/bold]")
+    for d in drafts:
+        _draft_block(d)
+
+
+def _state(d: WaitingDraft) -> str:
+    if d.igest == "finalized" and d.number:
+        return f"finalized in iGEST as {d.number}: approving adopts it"
+    return _IGEST_STATE.get(d.igest, d.igest)
+
+
+def _vat(v: VatSummary) -> str:
+    return f"{v.rate}%{' ' + v.tax_country if v.tax_country else ''}: {v.vat} on {v.base}"
+
+
+def _total(d: WaitingDraft) -> str:
+    # The draft's own total when iGEST was read: the value of the sale, gift cards included,
+    # which Jumpseller's order total is not. No comparison between the two here: `approve`
+    # reads the order again and remakes a draft that no longer matches it.
+    return _money(d.gross_total if d.gross_total is not None else d.total)
+
+
+def _draft_block(d: WaitingDraft) -> None:
+    """One draft under about 120 columns: its order and payment time on a line, then one
+    labelled line per fact (a line per VAT rate, per exemption), wrapped between words."""
+    width = current().out.width - 1
+    paid = local_time(d.paid_at)
+    head = f"Order {d.order_id}{f', paid {paid}' if paid else ''}"
+    # The usual state on the order's line; one to act on (deleted, finalized by hand, not
+    # read) on a line of its own, where it has room.
+    usual = d.igest == "waiting"
+    _show(f"[bold]{_cell(head + (': draft in iGEST' if usual else ''))}[/bold]")
     # The NIF the draft carries (999999990: the final consumer; "-": no draft to read it
-    # from) is the one approving finalizes: its own column when there is room, else under
-    # the order's number; never cut either way.
-    apart = _layout() != "compact"
-    _key_column(table, "Order" if apart else "Order / NIF")
+    # from) is the one approving finalizes.
+    total = _total(d)
+    state = "could not be read" if d.igest == "unknown" else _state(d).replace(" in iGEST", "", 1)
+    facts = [
+        ("In iGEST", [] if usual else [state]),
+        ("Customer", [f"{d.customer or '-'} (NIF {d.nif or '-'})"]),
+        ("Invoice total", [f"{total} EUR" if total else "-"]),  # gift cards included
+        ("VAT by rate", [_vat(v) for v in d.vat]),
+        ("Exemption", [text for _, text in d.exemptions]),
+    ]
+    label = max(len(name) for name, _ in facts) + 2
+    for name, values in facts:
+        for number, value in enumerate(values):
+            first = f"  {name if number == 0 else '':<{label}}"
+            text = wrap_words(value, width, first=first, rest=" " * len(first))
+            _show(escape(text), soft_wrap=True)
+
+
+def _drafts_table(drafts: list[WaitingDraft], title: str) -> None:
+    table = _table(title)
+    _key_column(table, "Order")
     _key_column(table, "Paid at")
     _text_column(table, "Customer")
-    if apart:
-        _key_column(table, "NIF")
+    _key_column(table, "NIF")
     _key_column(table, "Invoice total (EUR)", right=True)  # gift cards included (the sale)
     _text_column(table, "VAT by rate")
     _text_column(table, "Exemption")
     _text_column(table, "In iGEST")
     for d in drafts:
-        vat = "; ".join(
-            f"{v.rate}%{' ' + v.tax_country if v.tax_country else ''}: {v.vat} on {v.base}"
-            for v in d.vat
-        )
-        state = _IGEST_STATE.get(d.igest, d.igest)
-        if d.igest == "finalized" and d.number:
-            state = f"finalized in iGEST as {d.number}: approving adopts it"
-        # The draft's own total when iGEST was read: the value of the sale, gift cards
-        # included, which Jumpseller's order total is not. No comparison between the two here:
-        # `approve` reads the order again and remakes a draft that no longer matches it.
-        total = d.gross_total if d.gross_total is not None else d.total
-        nif = _cell(d.nif or "-")
         table.add_row(
-            str(d.order_id) if apart else f"{d.order_id}\n{nif}",
+            str(d.order_id),
             local_time(d.paid_at),
-            *([_cell(d.customer), nif] if apart else [_cell(d.customer)]),
-            _money(total),
-            _cell(vat or "-"),
+            _cell(d.customer),
+            _cell(d.nif or "-"),
+            _total(d),
+            _cell("; ".join(_vat(v) for v in d.vat) or "-"),
             _cell("; ".join(text for _, text in d.exemptions) or "-"),
-            _cell(state),
+            _cell(_state(d)),
         )
     _show(table)
 
