@@ -33,6 +33,8 @@ def test_switch_from_the_hosted_app(switched, tmp_path: Path):
     assert preview.json()["recorded"] == 0
     unasked = cli("adopt", "--from", "2026-10-01", "--to", "2026-11-30")
     assert unasked.code == 2 and "--yes" in unasked.stderr  # no terminal: never recorded unasked
+    # ... but what it found is shown, for the script's log or mail to say what awaits --yes.
+    assert "FR QI/8" in unasked.stdout and "10001" in unasked.stdout, unasked.stdout
     done = cli("adopt", "--from", "2026-10-01", "--to", "2026-11-30", "--yes", "--json")
     assert done.code == 0, done.stderr
     _validate("adopt", done.json())

@@ -83,6 +83,8 @@ def adopt(
         if yes:
             return True
         if json_out or not sys.stdin.isatty():
+            if not json_out:  # a script's log or cron's mail says what awaits --yes
+                render.adopt_matches(report)
             raise UsageError(
                 "Not recording the matches without a confirmation.",
                 hint="Add --yes to record them without a terminal (or with --json); "
