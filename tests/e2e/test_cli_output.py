@@ -14,6 +14,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from tests.support.clock import WALL_START
+from tests.support.hand_sales import sale_by_hand
 from tests.support.sandbox_clients import FAST_LIMITS, started_sandbox
 
 from .conftest import Cli, make_cli
@@ -237,31 +238,6 @@ def test_status_tables_fit_each_layout(sandbox, tmp_path, columns):
         assert len(line) <= int(columns), line
 
 
-def _by_hand(sb, amount: str, day: str) -> None:
-    """A sale the merchant entered in iGEST by hand (exempt, M10), in a series of its own."""
-    sb.igest.create_document(
-        {
-            "type": "FR",
-            "series": "B",
-            "date": day,
-            "customer": {"name": "Consumidor final"},
-            "lines": [
-                {
-                    "reference": "BALCAO",
-                    "description": "Venda ao balcão",
-                    "quantity": "1",
-                    "unit_price": amount,
-                    "vat_rate": "0.00",
-                    "exemption_code": "M10",
-                }
-            ],
-            "prices_include_vat": True,
-            "payment_method": "NU",
-            "finalize": True,
-        }
-    )
-
-
 def _order(sb, amount: str) -> None:
     sb.store.add_order(
         lines=[{"sku": "AZL", "name": "Azulejo", "price": amount, "qty": 1, "rate": None}],
@@ -276,10 +252,10 @@ def test_an_art53_dry_run_tells_what_the_run_would_pass_in_text_and_in_json(tmp_
         )
         exempt = {"domestic_goods": "M10", "domestic_shipping": "M10"}
         cli = make_cli(sb, tmp_path, invoice={"vat_regime": "art53", "exemptions": exempt})
-        _by_hand(sb, "11000.00", "2026-06-01")
+        sale_by_hand(sb.igest, "11000.00", day="2026-06-01")
         _order(sb, "10.00")
         assert cli("invoice").code == 0  # a state file: 11,010.00 EUR, no notice
-        _by_hand(sb, "3980.00", WALL_START.date().isoformat())  # the sandbox's day
+        sale_by_hand(sb.igest, "3980.00", day=WALL_START.date().isoformat())  # the sandbox's day
         _order(sb, "10.01")  # 15,000.01 EUR
         rows = _dump(cli.state)
         text = cli("invoice", "--dry-run")

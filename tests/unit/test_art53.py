@@ -28,13 +28,13 @@ from igest_sync.runs.invoicing.art53 import add_working_days, guard_for, read_tu
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.runs.setup.service_checks import run_checks
 from igest_sync.runs.wiring import credit_run
+from tests.support.hand_sales import HAND, sale_by_hand
 from tests.support.inprocess_world import World, world
 from tests.unit.test_mapping import build, make_order, product
 from tests.unit.test_mapping_xborder import spanish_oss_order
 
 D = Decimal
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # a Tuesday
-HAND = "B"  # a series the merchant invoices by hand (a market stall, the till)
 
 
 @pytest.fixture
@@ -62,28 +62,7 @@ def w(tmp_path: Path) -> Iterator[World]:
 
 def by_hand(w: World, amount: str, *, credit_of: str | None = None, day: str = "2026-06-01") -> str:
     """A document the merchant issued in iGEST by hand (exempt, M10), with no reference."""
-    body: dict[str, Any] = {
-        "type": "NC" if credit_of else "FR",
-        "series": HAND,
-        "date": day,
-        "customer": {"name": "Consumidor final"},
-        "lines": [
-            {
-                "reference": "BALCAO",
-                "description": "Venda ao balcão",
-                "quantity": "1",
-                "unit_price": amount,
-                "vat_rate": "0.00",
-                "exemption_code": "M10",
-            }
-        ],
-        "prices_include_vat": True,
-        "payment_method": "NU",
-        "finalize": True,
-    }
-    if credit_of:
-        body["related_document"] = {"number": credit_of, "reason": "Devolução"}
-    return str(w.sb.igest.create_document(body)["number"])
+    return sale_by_hand(w.sb.igest, amount, day=day, credit_of=credit_of)
 
 
 def order(w: World, amount: str) -> int:
