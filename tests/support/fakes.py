@@ -35,6 +35,7 @@ from igest_sync.errors import (
 from igest_sync.models import (
     CatalogueItem,
     DocumentDraft,
+    DocumentLine,
     Entity,
     ExemptionReason,
     Hook,
@@ -213,7 +214,11 @@ class FakeIgest(_Fake):
         series: str = "A",
         day: date | None = None,
     ) -> IssuedDocument:
-        """A document iGEST already holds (an earlier run's, a crash's draft, one by hand)."""
+        """A document iGEST already holds (an earlier run's, a crash's draft, one by hand): one
+        VAT-inclusive 23 % line of its total, as the issuer makes for ``paid_order``."""
+        line = DocumentLine(
+            "SKU-1", "Caneca", Decimal(1), Decimal(gross_total), Decimal(0), Decimal(23)
+        )
         doc = IssuedDocument(
             id=str(next(self._ids)),
             type=type,
@@ -228,6 +233,8 @@ class FakeIgest(_Fake):
             net_total=Decimal(gross_total),
             vat_total=Decimal(0),
             gross_total=Decimal(gross_total),
+            lines=(line,),
+            prices_include_vat=True,
         )
         self.documents[doc.id] = doc
         return doc

@@ -664,3 +664,51 @@ def test_a_dry_run_under_the_normal_vat_regime_tells_nothing_of_the_exemption(tm
         report = dry_run(normal)
         assert outcome(report, big).action == Action.WOULD_ISSUE
         assert report.notices == []
+
+
+def _switched_to_vat(w: World) -> None:
+    """The exemption ended: the regime and the codes changed as the config now demands."""
+    normal = replace(
+        w.config.invoice,
+        vat_regime="normal",
+        product_exemption_code="M07",
+        shipping_exemption_code="M07",
+    )
+    w.config = replace(w.config, invoice=normal)
+
+
+def _final_codes(w: World, order_id: int) -> set[str | None]:
+    reference = external_reference(w.config.jumpseller.store, order_id)
+    final = [d for d in w.ig.find_documents(external_reference=reference) if d.status == "final"]
+    return {ln.exemption_code for d in final for ln in w.ig.get_document(d.id).lines}
+
+
+@pytest.mark.parametrize("listed_with_lines", [True, False])
+def test_a_draft_made_under_art53_is_made_again_not_finalized_with_m10_after_the_switch(
+    w, monkeypatch, listed_with_lines
+):
+    # Found in review: a draft drafted under art. 53 (M10) waited for approval; the merchant's
+    # exemption ended and they set vat_regime = "normal" with M07, as the config demands. The
+    # draft, of the same total for the same customer, was finalized as it was: with M10.
+    # Whether or not iGEST's listing carries a document's lines.
+    w.config = replace(w.config, invoice=replace(w.config.invoice, review=True))
+    drafted = order(w, "40.00")
+    assert outcome(run(w), drafted).action == Action.DRAFTED
+    _switched_to_vat(w)
+    if not listed_with_lines:
+        listing = w.ig.find_documents
+
+        def without_lines(**query: Any):
+            return [replace(d, lines=()) for d in listing(**query)]
+
+        monkeypatch.setattr(w.ig, "find_documents", without_lines)
+    issuing = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now)
+    [looked] = review.approve(issuing, [drafted], [])
+    # Made again with the codes of today's config, and left for a person's look of its own.
+    assert looked.action != Action.ISSUED, looked
+    monkeypatch.undo()
+    [approved] = review.approve(
+        InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now), [drafted], []
+    )
+    assert approved.action == Action.ISSUED, approved
+    assert _final_codes(w, drafted) == {"M07"}

@@ -36,6 +36,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
+from decimal import Decimal
 
 from igest_sync.adapters.igest import SETTING_OF_FIELD
 from igest_sync.errors import (
@@ -55,6 +56,7 @@ from igest_sync.models import (
     Action,
     DocumentDraft,
     DocumentFacts,
+    DocumentLine,
     DocumentOutcome,
     DocumentStatus,
     IssuedDocument,
@@ -470,7 +472,20 @@ class Issuer:
             )
         if not found:
             self.ledger.works.clear_phase(order_id, kind, seq=work.seq)
-        return [d for d in found if d.status == DocumentStatus.DRAFT]
+        return self.whole([d for d in found if d.status == DocumentStatus.DRAFT])
+
+    def whole(self, drafts: list[IssuedDocument]) -> list[IssuedDocument]:
+        """``drafts`` with their lines: one a listing gave without them is read whole (a draft
+        is compared by its codes before it is reused or approved: ``same_document``)."""
+        whole = []
+        for draft in drafts:
+            if not draft.lines:
+                try:
+                    draft = self.igest.get_document(draft.id)
+                except NotFound:
+                    continue  # deleted since it was listed (by a person, another run)
+            whole.append(draft)
+        return whole
 
     def _draft(
         self,
@@ -662,10 +677,21 @@ class _NoLongerPaid(Exception):
 
 def same_document(held: IssuedDocument, wanted: DocumentDraft) -> bool:
     """Whether a draft iGEST holds is the document ``wanted`` would be, for what a person
-    checks before approving: the same total, for the same customer NIF."""
-    return held.gross_total == wanted.gross_total and _same_nif(
-        held.customer_nif, wanted.customer.nif
+    checks before approving: the same total, for the same customer NIF, with the same VAT
+    rates and exemption codes. A draft made under the small-business regime (M10) and
+    approved after the exemption ended has the same total, but is no document a business that
+    charges VAT may issue. ``held``'s lines as ``Issuer.whole`` reads them (a listing may
+    leave them out); none at all: judged by its total and NIF."""
+    return (
+        held.gross_total == wanted.gross_total
+        and _same_nif(held.customer_nif, wanted.customer.nif)
+        and (not held.lines or _treatment(held.lines) == _treatment(wanted.lines))
     )
+
+
+def _treatment(lines: Iterable[DocumentLine]) -> set[tuple[Decimal, str | None]]:
+    """The VAT rates and exemption codes of a document's lines."""
+    return {(Decimal(line.vat_rate), line.exemption_code or None) for line in lines}
 
 
 def _same_nif(held: str | None, wanted: str | None) -> bool:
