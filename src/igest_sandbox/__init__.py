@@ -18,7 +18,10 @@ invoicing) and VIES (EU VAT numbers).
 
 ``Sandbox(cross_border=True)`` adds the cross-border orders (``cross_border.py``) to the seed;
 ``Sandbox(hosted_app=True)`` a period invoiced by the hosted "Quick Invoice" app before the
-switch (``hosted_app.py``: its orders, and its documents in iGEST under references not ours).
+switch (``hosted_app.py``: its orders, and its documents in iGEST under references not ours);
+``Sandbox(small_business=True)`` seeds, in place of the seed's orders, a store under the
+small-business exemption (art. 53, M10) whose year's turnover is near 80 % of 15,000 EUR
+(``small_business.py``; ``describe()["invoice"]`` the settings a config for it needs).
 
 The apps share ``faults`` and the ``Stats``; Jumpseller and iGEST each have a rate limiter and a
 latency
@@ -50,7 +53,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from igest_sandbox import cross_border, data, hosted_app
+from igest_sandbox import cross_border, data, hosted_app, small_business
 from igest_sandbox.faults import FaultRule, Faults
 from igest_sandbox.igest import seed as igest_seed
 from igest_sandbox.igest.app import IgestApp
@@ -109,11 +112,17 @@ class Sandbox:
         vies_port: int = 0,
         cross_border: bool = False,
         hosted_app: bool = False,
+        small_business: bool = False,
         webhook_time_scale: float = 1.0,
         webhook_timeout: float = 15.0,
         monotonic: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
+        if small_business and (cross_border or hosted_app):
+            # Their orders charge VAT, which an exempt business never states.
+            raise ValueError(
+                "small_business is a store of its own: not with cross_border or hosted_app"
+            )
         self.clock = clock or _utc_now
         self._ports = (jumpseller_port, igest_port, vies_port)
         self._servers: list[LoopbackServer] = []
@@ -192,7 +201,14 @@ class Sandbox:
         # The [alerts] settings of the alert sinks beside it (``sandbox --alerts``), if any:
         # ``describe()`` gives them, so ``init --sandbox`` writes them as it writes the URLs.
         self.alerts: dict[str, Any] | None = None
-        if seed:
+        # The [invoice] settings a config for this store needs (``small_business``): given by
+        # ``describe()``, so ``init --sandbox`` writes them as it writes the URLs.
+        self.invoice_settings: dict[str, Any] | None = None
+        # The orders the controls pay and cancel (``controls()``).
+        self.pending_order, self.paid_order = 10015, 10001
+        if seed and small_business:
+            self.load_small_business()
+        elif seed:
             self.load_seed()
         if cross_border:
             self.load_cross_border()
@@ -213,19 +229,45 @@ class Sandbox:
 
     def load_seed(self) -> None:
         """The seed shop on both sides (see ``data``)."""
-        for product in data.seed_products():
+        self._load_catalogue(data.seed_products(), data.igest_seed_products())
+        self.store.add_orders(data.seed_orders())
+        self.seeded.append(
+            "Loja do Azulejo, a Portuguese store: its catalogue on both sides and orders "
+            "10001-10016 of November 2026 (10015 waits for a Multibanco payment)"
+        )
+
+    def _load_catalogue(self, products: list[Product], articles: list[dict[str, Any]]) -> None:
+        for product in products:
             self.store.add_product(product)
         for sku, quantity in data.PORTO_STOCK.items():  # part of the item's stock is in Porto
             product, variant = self.store.item_by_sku(sku)
             total = (variant or product).stock
             self.store.set_stock(sku, quantity, location_id=2)
             self.store.set_stock(sku, total)
-        for article in data.igest_seed_products():
+        for article in articles:
             self.igest.add_product(**article)
-        self.store.add_orders(data.seed_orders())
+
+    def load_small_business(self) -> None:
+        """In place of the seed's orders, a store under the small-business exemption (art.
+        53 CIVA, M10) and its year's earlier exempt invoices in iGEST (``small_business.py``):
+        OPT-IN, so that the seed's counts stay as the existing tests know them."""
+        now = self.clock()
+        self._load_catalogue(
+            small_business.zero_rated(data.seed_products()), small_business.igest_articles()
+        )
+        small_business.load_small_business(self.store, self.igest, now)
+        self.pending_order, self.paid_order = small_business.PENDING_ORDER, 10201
+        self.invoice_settings = {
+            **small_business.SETTINGS,
+            "start_date": small_business.start_date(now).isoformat(),
+        }
+        total = f"{small_business.EARLIER_TOTAL:,.2f}"
         self.seeded.append(
-            "Loja do Azulejo, a Portuguese store: its catalogue on both sides and orders "
-            "10001-10016 of November 2026 (10015 waits for a Multibanco payment)"
+            f"Loja do Azulejo under the small-business VAT exemption (art. 53 CIVA, M10): no "
+            f"tax on its products, orders 10201-10206 of {now:%B %Y} ({self.pending_order} "
+            f"waits for a Multibanco payment), and in iGEST {total} EUR of exempt invoices "
+            f"earlier in {now.year} (series {small_business.EARLIER_SERIES}): invoicing the "
+            "paid orders takes the year past 80 % of 15,000 EUR"
         )
 
     def load_cross_border(self) -> None:
@@ -257,7 +299,14 @@ class Sandbox:
         added_orders = 0
         if orders:
             start_id = int(spec.get("start_id") or max(self.store.next_order_id(), 20001))
-            added_orders = self.store.add_orders(data.generate_orders(orders, seed, start_id))
+            untaxed: dict[str, Any] = (
+                {"items": small_business.line_specs(), "shipping_rate": None}
+                if self.invoice_settings is not None  # a store that charges no tax
+                else {}
+            )
+            added_orders = self.store.add_orders(
+                data.generate_orders(orders, seed, start_id, **untaxed)
+            )
         added_items = 0
         for product in data.generate_catalogue(variants, seed) if variants else ():
             self.store.add_product(product)
@@ -360,11 +409,14 @@ class Sandbox:
         }
         if self.alerts is not None:
             facts["alerts"] = dict(self.alerts)
+        if self.invoice_settings is not None:
+            facts["invoice"] = dict(self.invoice_settings)
         return facts
 
     def controls(self) -> list[dict[str, Any]]:
         """How a person drives the running sandbox: one HTTP request each, no auth."""
         js, ig = self.control_url, self.igest_base_url.removesuffix("/v1")
+        pay, cancel = self.pending_order, self.paid_order
         lose = [
             {
                 "service": "igest",
@@ -375,17 +427,17 @@ class Sandbox:
         ]
         rows: list[tuple[str, str, str, object]] = [
             (
-                "pay order 10015 (waiting for payment)",
+                f"pay order {pay} (waiting for payment)",
                 "POST",
-                f"{js}/_sandbox/orders/10015/pay",
+                f"{js}/_sandbox/orders/{pay}/pay",
                 None,
             ),
-            ("cancel order 10001", "POST", f"{js}/_sandbox/orders/10001/cancel", None),
+            (f"cancel order {cancel}", "POST", f"{js}/_sandbox/orders/{cancel}/cancel", None),
             ("add 50 orders (a backlog)", "POST", f"{js}/_sandbox/load", {"orders": 50}),
             (
-                "send order 10015's webhook again to the hooks",
+                f"send order {pay}'s webhook again to the hooks",
                 "POST",
-                f"{js}/_sandbox/orders/10015/webhook",
+                f"{js}/_sandbox/orders/{pay}/webhook",
                 {"event": "order_paid"},
             ),
             ("lose iGEST's next answer to a finalize", "POST", f"{ig}/_sandbox/faults", lose),
@@ -421,7 +473,7 @@ def start_sandbox(
 ) -> Sandbox:
     """A running ``Sandbox`` (its servers listening on 127.0.0.1). ``options``: the other
     ``Sandbox`` keywords (``ban_seconds``, ``clock``, ``store_code``, ``credentials``,
-    ``vies_port``, ``cross_border``, ``hosted_app``, ``webhook_time_scale``, ``webhook_timeout``,
+    ``vies_port``, ``cross_border``, ``hosted_app``, ``small_business``, ``webhook_time_scale``, ``webhook_timeout``,
     ``monotonic``, ``sleep``)."""
     return Sandbox(
         seed=seed,

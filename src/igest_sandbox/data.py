@@ -685,13 +685,14 @@ def generate_orders(
     start: datetime | None = None,
     spacing: timedelta = timedelta(minutes=37),
     paid_share: float = 0.85,
+    shipping_rate: Decimal | None = Decimal(23),
 ) -> Iterator[dict[str, Any]]:
     """``n`` orders with ids from ``start_id``, created ``spacing`` apart, one at a time.
 
     Deterministic for a ``seed``. Lines come from ``items`` (default: the seed catalogue's
     sellable items). Prices include VAT (the Portuguese case, and one whose documents always
     match the total to the cent). About ``paid_share`` are paid; the rest are pending,
-    canceled or abandoned.
+    canceled or abandoned. ``shipping_rate`` None: shipping without a tax entry.
     """
     rng = random.Random(seed)
     pool = list(items) if items is not None else seed_line_specs()
@@ -735,6 +736,7 @@ def generate_orders(
                 shipping_discount=0,
                 gift_card=gift,
                 payment=rng.choice(_PAYMENTS),
+                shipping_rate=shipping_rate,
             )
         except ValueError:  # a gift card above a tiny order: drop the card
             yield make_order(
@@ -747,5 +749,6 @@ def generate_orders(
                 coupon="PROMO" if discount else None,
                 shipping=0 if digital else shipping,
                 payment=rng.choice(_PAYMENTS),
+                shipping_rate=shipping_rate,
             )
         moment += spacing
