@@ -16,8 +16,10 @@ import pytest
 
 from igest_sandbox import start_sandbox
 from igest_sandbox.alert_sinks import AlertSinks
-from tests.support.cli import run_cli
+from igest_sync.cli.session import pace_file
+from tests.support.cli import Cli, run_cli
 from tests.support.receiver import Receiver
+from tests.support.sandbox_clients import FAST_LIMITS, started_sandbox
 
 
 def test_every_printed_request_does_what_it_says():
@@ -110,6 +112,7 @@ def test_init_sandbox_writes_a_config_that_checks_out(tmp_path):
         assert config["igest"]["base_url"] == sb.igest_base_url
         assert config["invoice"]["exemptions"]["domestic_goods"] == "M07"
         assert "product_exemption_code" not in config["invoice"]
+        assert "vat_regime" not in config["invoice"]  # the seed's store charges VAT
         checked = run_cli("check", env=env)
         assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -222,3 +225,50 @@ def test_a_port_out_of_range_is_a_usage_error_not_an_internal_one(tmp_path, port
     result = run_cli("sandbox", "--igest-port", port, env=env)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "--igest-port" in result.stderr and "internal error" not in result.stderr
+
+
+def test_a_small_business_sandbox_shows_the_art53_path_from_init_to_the_notice(tmp_path):
+    # Before: every seeded product charged VAT, so under vat_regime = "art53" every order was
+    # refused and the turnover notices could not be seen on the sandbox. On its virtual clock's
+    # day (27 November 2026), as the in-process CLI is.
+    with started_sandbox(seed=True, small_business=True, **FAST_LIMITS) as sb:
+        cli = Cli(tmp_path, tmp_path / "config.toml", in_process=sb)
+        for service in ("jumpseller", "igest"):  # a new store's: no recent request to wait on
+            pace_file(cli.state, service).write_text('{"sent": []}')
+        written = cli("init", "--sandbox", sb.control_url)
+        assert written.code == 0, written.stderr
+        invoice = tomllib.loads(cli.config.read_text())["invoice"]
+        assert invoice["vat_regime"] == "art53"
+        assert invoice["start_date"].isoformat() == "2026-11-01"
+        exemptions = invoice["exemptions"]
+        assert (exemptions["domestic_goods"], exemptions["domestic_shipping"]) == ("M10", "M10")
+
+        dry = cli("invoice", "--dry-run")
+        assert dry.code == 0, dry.stdout + dry.stderr
+        said = " ".join((dry.stdout + dry.stderr).split())
+        assert "the turnover of 2026 would reach 12,178.08 EUR with what this run would" in said
+        assert "warning" not in said  # the config written for it is one a merchant would keep
+        assert sb.igest.final_documents_by_reference() == {}  # a dry run issues nothing
+
+        real = cli("invoice")
+        assert real.code == 0, real.stdout + real.stderr
+        told = " ".join((real.stdout + real.stderr).split())
+        assert told.count("Small-business exemption (art. 53 CIVA)") == 1
+        assert "has reached 12,178.08 EUR, 80 % of 15,000.00 EUR" in told
+        issued = sb.igest.final_documents_by_reference()
+        login = sb.credentials["jumpseller"]["login"]
+        assert sorted(issued) == [f"jumpseller:{login}:{n}" for n in range(10201, 10206)]
+        for [doc] in issued.values():
+            assert doc["vat_total"] == 0
+            assert {(line["vat_rate"], line["exemption_code"]) for line in doc["lines"]} == {
+                (0, "M10")
+            }
+        again = cli("invoice")
+        assert again.code == 0 and "art. 53" not in again.stdout + again.stderr  # told once
+
+
+def test_a_small_business_sandbox_is_a_store_of_its_own(tmp_path):
+    env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}
+    result = run_cli("sandbox", "--small-business", "--cross-border", env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--small-business is a store of its own" in " ".join(result.stderr.split())

@@ -37,6 +37,14 @@ def sandbox(
             help="Also orders from a Spanish business (VIES), France (OSS), the UK and more.",
         ),
     ] = False,
+    small_business: Annotated[
+        bool,
+        typer.Option(
+            "--small-business",
+            help="A store under the small-business VAT exemption (art. 53, M10) instead, its "
+            "year near 80 % of 15,000 EUR.",
+        ),
+    ] = False,
     alerts: Annotated[
         bool,
         typer.Option(
@@ -47,7 +55,9 @@ def sandbox(
     """Serve emulators of Jumpseller, iGEST and VIES on 127.0.0.1 until Ctrl-C.
 
     Seeded with a Portuguese store; --hosted-app adds the hosted app's invoices before a switch
-    (try adopt), --cross-border sales abroad and hard cases. Use it to try the tool without
+    (try adopt), --cross-border sales abroad and hard cases; --small-business seeds instead a
+    store exempt under art. 53 (no VAT, M10) whose paid orders take the year's turnover past
+    80 % of 15,000 EUR (init --sandbox writes vat_regime = "art53" for it). Use it to try the tool without
     credentials. It prints the URLs, the credentials, what it holds, how to write a config
     for it (igest-sync init --sandbox URL) and how to drive it; --json prints the same as one
     line, then serves. With --alerts it also receives alerts (email and chat), lists them at
@@ -68,6 +78,7 @@ def sandbox(
       igest-sync sandbox
       igest-sync sandbox --json
       igest-sync sandbox --hosted-app --cross-border
+      igest-sync sandbox --small-business
       igest-sync sandbox --alerts
     """
     from igest_sandbox import start_sandbox
@@ -76,6 +87,12 @@ def sandbox(
     from igest_sync.cli.signals import StopSignals
     from igest_sync.errors import UsageError
 
+    if small_business and (hosted_app or cross_border):
+        raise UsageError(
+            "--small-business is a store of its own: it cannot take --hosted-app or "
+            "--cross-border, whose orders charge VAT (an exempt business states none).",
+            hint="Run `igest-sync sandbox --small-business` alone, or another sandbox beside it.",
+        )
     try:
         sb = start_sandbox(
             seed=True,
@@ -84,6 +101,7 @@ def sandbox(
             latency=latency,
             hosted_app=hosted_app,
             cross_border=cross_border,
+            small_business=small_business,
         )
     except OSError as exc:  # a port taken (another sandbox, say): the person's to choose
         asked = {"--jumpseller-port": jumpseller_port, "--igest-port": igest_port}

@@ -366,11 +366,17 @@ def _init_for_sandbox(
         raise UsageError(
             f"{root} is not an igest-sync sandbox (no /_sandbox/config there).", hint=sandbox_hint
         )
+    # `sandbox --small-business`: the [invoice] settings its store needs (art. 53, M10, and
+    # the day its orders start), written with the rest.
+    given = facts.get("invoice")
+    settings = dict(given) if isinstance(given, dict) else {}
+    sandbox_start = settings.pop("start_date", None)
     try:
         values = demo_config(
             facts,
-            # The sandbox's orders are from November 2026: the day they start.
-            (first_day or date(2026, 11, 1)).isoformat(),
+            # The sandbox's orders are from November 2026 (or the day it says): the day they
+            # start.
+            first_day.isoformat() if first_day else str(sandbox_start or "2026-11-01"),
             vies_base_url=(facts.get("vies") or {}).get("base_url"),
             document_type=document_type,
             series=series,
@@ -380,6 +386,10 @@ def _init_for_sandbox(
         raise _nothing_written(
             path, exc, "Correct the flag for each key listed, e.g. --document-type FR, --series A"
         ) from None
+    exemptions = settings.pop("exemptions", None)
+    values["invoice"] |= settings
+    if isinstance(exemptions, dict):
+        values["invoice"]["exemptions"] |= exemptions
     # `serve` and `hooks` work against it too: the sandbox signs its webhooks with this key.
     values["jumpseller"]["hooks_token"] = facts["jumpseller"].get("hooks_token")
     # `sandbox --alerts`: its email and chat sinks, so `alerts test` and every alert reach them
