@@ -272,3 +272,37 @@ def test_a_small_business_sandbox_is_a_store_of_its_own(tmp_path):
     result = run_cli("sandbox", "--small-business", "--cross-border", env=env)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "--small-business is a store of its own" in " ".join(result.stderr.split())
+
+
+def test_a_small_business_sandbox_prints_a_config_for_its_store(tmp_path):
+    # Before: the config `sandbox` prints named the seed's start date and M07, whatever it
+    # held: saved as it is, that config refused every order of the small-business store.
+    env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path), "COLUMNS": "80"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "igest_sync", "sandbox", "--small-business"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    watchdog = threading.Timer(30, proc.kill)
+    watchdog.start()
+    try:
+        lines: list[str] = []
+        while len(lines) < 2 or "see the webhooks sent" not in lines[-2]:
+            line = proc.stdout.readline()
+            assert line, "sandbox stopped printing before its last request:\n" + "".join(lines)
+            lines.append(line)
+        plain = "".join(lines)
+        js_url = next(w for w in plain.split() if w.endswith("/v1"))
+        facts = httpx.get(js_url.removesuffix("/v1") + "/_sandbox/config").json()
+    finally:
+        watchdog.cancel()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    snippet = plain.split("Or save this as config.toml:")[1].split("Drive it")[0]
+    invoice = tomllib.loads(snippet)["invoice"]
+    assert invoice["vat_regime"] == "art53"
+    assert invoice["start_date"].isoformat() == facts["invoice"]["start_date"]
+    assert invoice["exemptions"] == facts["invoice"]["exemptions"]
+    assert set(invoice["exemptions"].values()) == {"M10"}

@@ -71,6 +71,25 @@ def sandbox_json(credentials: Mapping[str, Any]) -> None:
     emit_json(credentials, indent=None)
 
 
+def _invoice_snippet(given: Any) -> str:
+    """The config's [invoice] for the sandbox: the seed's, or the settings the sandbox gives
+    (``sandbox --small-business``: its start date, art. 53 and the M10 codes)."""
+    settings = dict(given) if isinstance(given, dict) else {}
+    exemptions = settings.pop("exemptions", None) or {
+        "domestic_goods": "M07",
+        "domestic_shipping": "M07",
+    }
+    start = settings.pop("start_date", "2026-11-01")
+    lines = [f"start_date = {start}"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
+    return (
+        "[invoice]\n"
+        + "".join(f"{line}\n" for line in lines)
+        + "\n[invoice.exemptions]\n"
+        + "".join(f"{key} = {json.dumps(value)}\n" for key, value in exemptions.items())
+    )
+
+
 def sandbox_info(facts: Mapping[str, Any]) -> None:
     """The same facts as ``sandbox --json``, for a person: URLs, a config, how to drive it."""
     js, ig = facts["jumpseller"], facts["igest"]
@@ -100,9 +119,7 @@ def sandbox_info(facts: Mapping[str, Any]) -> None:
         + "\n"
         "[igest]\n"
         f'base_url = "{ig["base_url"]}"\nintegration_key = "{ig["integration_key"]}"\n'
-        f'security_code = "{ig["security_code"]}"\n\n'
-        "[invoice]\nstart_date = 2026-11-01\n\n"
-        '[invoice.exemptions]\ndomestic_goods = "M07"\ndomestic_shipping = "M07"\n'
+        f'security_code = "{ig["security_code"]}"\n\n' + _invoice_snippet(facts.get("invoice"))
     )
     alerts = facts.get("alerts")
     if alerts:
