@@ -55,7 +55,7 @@ def test_unreadable_listings_stop_the_run_before_any_write_and_the_next_run_invo
         assert len(result.stderr.strip().splitlines()) <= 2, result.stderr  # message + hint
         assert requests_to(sb, "igest", "POST", r"^/v1/documents$") == []
     # A first run lists iGEST's documents before it records anything (documents another
-    # integration issued stop it: runs/adopt.py), so no run has recorded the orders yet: an
+    # integration issued stop it: runs/invoicing/hold.py), so no run has recorded the orders yet: an
     # unreadable answer to that listing stops this one too (exit 5), still before any write.
     sb.faults.add("igest", "bad_shape", method="GET", path=LOOKUP_GET, times=1)
     result = cli("invoice")

@@ -4,7 +4,7 @@ Quiet by default for cron: a report prints when stdout is a terminal, when somet
 (a person must act), or when asked (--json). Errors and warnings go to stderr.
 
 Tables fit the terminal: under ~100 columns a compact layout with fewer columns, from ~120 the
-wide one. Dates, document numbers and config keys are never cut in two (see ``_cell``); free
+wide one (``approve`` lists its drafts one block each below ~120). Dates, document numbers and config keys are never cut in two (see ``_cell``); free
 text such as a failure reason wraps between words. Every ``--json`` output goes through
 ``emit_json``: it carries ``"schema": "igest-sync/1"`` and integer order ids.
 """

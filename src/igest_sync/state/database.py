@@ -1,5 +1,6 @@
-"""One open state file: the SQLite connection, its lock, the transactions, and the clock; and
-``Store``, what every store of the ledger has.
+"""One open state file: the SQLite connection, its lock, the transactions, the migrations (the
+scripts are ``state/schema.py``'s), and the clock; and ``Store``, what every store of the
+ledger has.
 
 Every store of the ledger (``state/ledger.py``) works on one shared ``Database``: the stores
 hold the queries, this holds what they share. Each store reaches the state file only through
