@@ -10,6 +10,9 @@ import subprocess
 import sys
 import threading
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -55,11 +58,13 @@ def test_every_printed_request_does_what_it_says():
         assert http.get(controls["lose"]["url"]).json() == []
 
 
-def test_sandbox_plain_prints_the_facts_of_sandbox_json(tmp_path):
-    # With what the demo adds: the hosted app's period (to try `adopt`) and sales abroad.
+@contextmanager
+def printed_sandbox(tmp_path: Path, *options: str) -> Iterator[tuple[str, str, dict]]:
+    """``igest-sync sandbox OPTIONS`` as a person starts it: what it printed up to its last
+    request, its Jumpseller URL and the facts of ``/_sandbox/config``; stopped by SIGTERM."""
     env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path), "COLUMNS": "80"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "igest_sync", "sandbox", "--hosted-app", "--cross-border"],
+        [sys.executable, "-m", "igest_sync", "sandbox", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -77,15 +82,21 @@ def test_sandbox_plain_prints_the_facts_of_sandbox_json(tmp_path):
         plain = "".join(lines)
         js_url = next(w for w in plain.split() if w.endswith("/v1"))
         facts = httpx.get(js_url.removesuffix("/v1") + "/_sandbox/config").json()
+        yield plain, js_url, facts
+    finally:
+        watchdog.cancel()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+
+
+def test_sandbox_plain_prints_the_facts_of_sandbox_json(tmp_path):
+    # With what the demo adds: the hosted app's period (to try `adopt`) and sales abroad.
+    with printed_sandbox(tmp_path, "--hosted-app", "--cross-border") as (plain, js_url, facts):
         js = facts["jumpseller"]
         auth = (js["login"], js["auth_token"])
         for order_id in (9001, 10101):  # the hosted app's, a Spanish business's
             found = httpx.get(f"{js_url}/orders/{order_id}.json", auth=auth)
             assert found.status_code == 200, (order_id, found.text)
-    finally:
-        watchdog.cancel()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
     for service in ("jumpseller", "igest", "vies"):
         for value in facts[service].values():
             assert value in plain, f"{service}: {value} is in --json, not in the plain form"
@@ -277,29 +288,8 @@ def test_a_small_business_sandbox_is_a_store_of_its_own(tmp_path):
 def test_a_small_business_sandbox_prints_a_config_for_its_store(tmp_path):
     # Before: the config `sandbox` prints named the seed's start date and M07, whatever it
     # held: saved as it is, that config refused every order of the small-business store.
-    env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path), "COLUMNS": "80"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "igest_sync", "sandbox", "--small-business"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    watchdog = threading.Timer(30, proc.kill)
-    watchdog.start()
-    try:
-        lines: list[str] = []
-        while len(lines) < 2 or "see the webhooks sent" not in lines[-2]:
-            line = proc.stdout.readline()
-            assert line, "sandbox stopped printing before its last request:\n" + "".join(lines)
-            lines.append(line)
-        plain = "".join(lines)
-        js_url = next(w for w in plain.split() if w.endswith("/v1"))
-        facts = httpx.get(js_url.removesuffix("/v1") + "/_sandbox/config").json()
-    finally:
-        watchdog.cancel()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+    with printed_sandbox(tmp_path, "--small-business") as (plain, _js_url, facts):
+        pass
     snippet = plain.split("Or save this as config.toml:")[1].split("Drive it")[0]
     invoice = tomllib.loads(snippet)["invoice"]
     assert invoice["vat_regime"] == "art53"
