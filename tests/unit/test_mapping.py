@@ -208,6 +208,21 @@ def test_under_art53_a_line_charging_portuguese_vat_is_refused_never_issued_with
     assert external_reference("mystore", 10452) in hint and "igest-sync resend 10452" in hint
 
 
+def test_under_art53_the_refusal_names_every_line_that_charges_vat() -> None:
+    # It named the first only: the merchant fixed that product in Jumpseller, and the next
+    # order was refused for the next one.
+    order = make_order(
+        [product("12.30", taxes=vat("23"), sku="MUG"), product("10.60", taxes=vat("6"), sku="LIV")],
+        "27.80", shipping="4.90", shipping_taxes=vat("23"),
+    )  # fmt: skip
+    with pytest.raises(OrderRejected) as refused:
+        build(order, ART53)
+    assert (
+        "product MUG charges 23 % VAT, product LIV charges 6 % VAT and shipping charges 23 % VAT"
+        in refused.value.reason
+    ), refused.value.reason
+
+
 def test_exempt_line_without_a_code_is_refused_naming_product_and_key() -> None:
     order = make_order([product("15.00", taxes=(), sku="BOOK-9", name="Livro")], "15.00")
     with pytest.raises(OrderRejected) as caught:

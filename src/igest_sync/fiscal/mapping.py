@@ -215,17 +215,27 @@ def _check_art53(
     to the OSS rules."""
     if settings.vat_regime != "art53":
         return
-    for item in items:
-        if item.rate > 0 and item.tax_country is None:
-            what = "shipping" if item.is_service else f"product {item.reference}"
-            raise OrderRejected(
-                order.id,
-                f'{what} charges {_pct(item.rate)} VAT, but [invoice] vat_regime is "art53" '
-                "(the small-business exemption, art. 53 CIVA): your documents carry no VAT "
-                "(M10). Remove the VAT from your products and shipping in Jumpseller so that "
-                "new orders charge none.",
-                hint=_ART53_BY_HAND.format(ref=external_reference(store, order.id), id=order.id),
-            )
+    # Every line that charges it, not the first only: fixed one at a time in Jumpseller, each
+    # next order would be refused for the next product.
+    charging = list(
+        dict.fromkeys(
+            f"{'shipping' if item.is_service else f'product {item.reference}'} charges "
+            f"{_pct(item.rate)} VAT"
+            for item in items
+            if item.rate > 0 and item.tax_country is None
+        )
+    )
+    if charging:
+        which = (
+            charging[0] if len(charging) == 1 else f"{', '.join(charging[:-1])} and {charging[-1]}"
+        )
+        raise OrderRejected(
+            order.id,
+            f'{which}, but [invoice] vat_regime is "art53" (the small-business exemption, '
+            "art. 53 CIVA): your documents carry no VAT (M10). Remove the VAT from your "
+            "products and shipping in Jumpseller so that new orders charge none.",
+            hint=_ART53_BY_HAND.format(ref=external_reference(store, order.id), id=order.id),
+        )
 
 
 def _check_oss_consumer(
