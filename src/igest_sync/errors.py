@@ -154,6 +154,18 @@ class ApiError(IgestSyncError):
         return f"{self.message}: {detail}"
 
 
+# The hints of a failure that may pass by itself, as a run reads them. A command that is no run
+# (``check``) or that retries by itself (``serve``) gives its own in their place.
+SERVER_HINT = (
+    "The service had a problem; the next run will retry (a command you typed: "
+    "run it again once the service answers)."
+)
+NETWORK_HINT = (
+    "Check the network and the base_url; the next run will retry (a command "
+    "you typed: run it again once the service answers)."
+)
+
+
 class TransportError(ApiError):
     transient = True
 

@@ -46,6 +46,8 @@ from igest_sync import __version__
 from igest_sync.adapters.http.pace_file import UNFINISHED, PaceFile
 from igest_sync.adapters.http.pacing import Clock, RateGate, RateWindow, Sleep
 from igest_sync.errors import (
+    NETWORK_HINT,
+    SERVER_HINT,
     ApiError,
     AuthError,
     BadResponse,
@@ -298,8 +300,7 @@ class HttpService:
                     service=self.service,
                     status=status,
                     # A person's command (credit, resend) is not retried by a run: said too.
-                    hint="The service had a problem; the next run will retry (a command you "
-                    "typed: run it again once the service answers).",
+                    hint=SERVER_HINT,
                 )
             return self._result(response, where)
 
@@ -385,9 +386,7 @@ class HttpService:
         return TransportError(
             f"{where}: {what}",
             service=self.service,
-            hint=hint
-            or "Check the network and the base_url; the next run will retry (a command you "
-            "typed: run it again once the service answers).",
+            hint=hint or NETWORK_HINT,
         )
 
     def _result(self, response: httpx.Response, where: str) -> Any:

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from igest_sync.config import Config
-from igest_sync.errors import ApiError, AuthError, ExitCode, TransportError
+from igest_sync.errors import (
+    NETWORK_HINT,
+    SERVER_HINT,
+    ApiError,
+    AuthError,
+    ExitCode,
+    TransportError,
+)
 from igest_sync.fiscal import rules as pt_rules
 from igest_sync.fiscal.exemptions import INTRA_EU_CODE
 from igest_sync.models import DocumentType, Entity, Series, StoreLocation, ViesStatus
@@ -95,14 +102,10 @@ def _call(name: str, call: Callable[[], T], auth_hint: str) -> T:
         return call()
     except ApiError as exc:
         hint = exc.hint or (auth_hint if isinstance(exc, AuthError) else None)
-        if "next run" in (hint or ""):
-            # The adapter's usual hint speaks to a run ("the next run will retry"): check is
-            # a person's question (a specific hint, a URL that is not http(s), stays).
-            hint = (
-                "Check the network and the base_url, then run `igest-sync check` again."
-                if isinstance(exc, TransportError)
-                else "The service had a problem: run `igest-sync check` again once it answers."
-            )
+        if hint == NETWORK_HINT:  # the adapter's hints speak to a run: check is no run
+            hint = "Check the network and the base_url, then run `igest-sync check` again."
+        elif hint == SERVER_HINT:
+            hint = "The service had a problem: run `igest-sync check` again once it answers."
         # The adapters' messages name their service ("Jumpseller GET /store/info.json: ..."):
         # not "Jumpseller: Jumpseller GET ...".
         detail = exc.message
