@@ -623,3 +623,20 @@ def test_a_skipped_order_that_could_not_be_read_is_judged_again_by_the_next_run(
     assert InvoiceRun.build(settings, ledger, js, ig, now=later).run().outcomes == []
     again = InvoiceRun.build(settings, ledger, js, ig, now=later).run()
     assert [(o.key, o.action) for o in again.outcomes] == [("7", "issued")]
+
+
+def test_a_skipped_order_deleted_in_jumpseller_does_not_keep_every_run_reading_them_again(ledger):
+    # A till sale deleted since it was skipped answers 404 for ever: counted as unread, it kept
+    # the new rules unapplied, and every run read every skipped order again.
+    js = FakeJumpseller(orders=[paid_order(7, source="pos"), paid_order(9, source="pos")])
+    ig = FakeIgest()
+    InvoiceRun.build(config(), ledger, js, ig, now=START).run()
+    del js.orders[7]
+    settings = config(sources=("checkout", "pos"))
+    later = START + timedelta(minutes=10)
+    real = InvoiceRun.build(settings, ledger, js, ig, now=later).run()
+    assert [(o.key, o.action) for o in real.outcomes] == [("9", "issued")]
+    assert ledger.order(7).status == "deleted"  # nothing is due for a sale that is gone
+    js.calls.clear()
+    quiet = InvoiceRun.build(settings, ledger, js, ig, now=later + timedelta(minutes=10)).run()
+    assert quiet.outcomes == [] and "order" not in js.calls

@@ -49,7 +49,7 @@ from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.due import not_invoiced, waits_for_a_person
 from igest_sync.runs.services import IgestApi
-from igest_sync.state.ledger import Ledger
+from igest_sync.state.ledger import Ledger, OrderRecord
 from igest_sync.timeutil import lisbon_date
 
 log = logging.getLogger("igest_sync.invoice")
@@ -150,6 +150,9 @@ class Discovery:
                 raise order
             if isinstance(order, Order):
                 self._classify(order, plan, to_issue)
+            elif isinstance(order, NotFound):  # nothing is due for a sale that is gone
+                if (record := self.ledger.order(order_id)) is not None:
+                    self._gone(record)
             else:  # judged again by the next run (the rules are not marked as applied)
                 read_all = False
                 log.warning(
@@ -284,21 +287,7 @@ class Discovery:
             try:
                 yield self.jumpseller.order(record.order_id)
             except NotFound:
-                log.warning(
-                    "Order %s, %s, is gone from Jumpseller; no longer followed",
-                    record.order_id,
-                    status_words(record.status),
-                )
-                if self.record:
-                    self.ledger.record_order(
-                        record.order_id,
-                        "deleted",
-                        created_at=None,
-                        paid_at=None,
-                        total=record.total,
-                        customer=record.customer,
-                        note=f"deleted in Jumpseller while {status_words(record.status)}",
-                    )
+                self._gone(record)
             except ApiError as exc:
                 # Still recorded as it was: the next run looks again.
                 log.warning(
@@ -381,6 +370,24 @@ class Discovery:
             except ApiError as exc:  # left waiting as they are: the next run looks again
                 log.warning("Could not list the cancelled orders that wait for a person: %s", exc)
         yield from self._read_again([i for i in wanted if i not in created])
+
+    def _gone(self, record: OrderRecord) -> None:
+        """An order Jumpseller no longer has (404): recorded as deleted, followed no more."""
+        log.warning(
+            "Order %s, %s, is gone from Jumpseller; no longer followed",
+            record.order_id,
+            status_words(record.status),
+        )
+        if self.record:
+            self.ledger.record_order(
+                record.order_id,
+                "deleted",
+                created_at=None,
+                paid_at=None,
+                total=record.total,
+                customer=record.customer,
+                note=f"deleted in Jumpseller while {status_words(record.status)}",
+            )
 
     def _read_again(self, wanted: list[int]) -> Iterator[tuple[int, Order | ApiError]]:
         """Each of ``wanted`` as Jumpseller has it now, or why it could not be read: by one
