@@ -383,7 +383,7 @@ class Art53Guard:
         with self._lock:
             if not exempt_as_m10(draft):  # VAT charged: nothing to guard, nothing read
                 if self._total is not None:  # turnover is net of VAT, as iGEST counts
-                    self._added.append(_Admitted(order_id, draft.net_total, held))
+                    self._added.append(_Admitted(order_id, _adds(draft), held))
                 return
             try:
                 total = self._read()
@@ -428,7 +428,7 @@ class Art53Guard:
                     "VAT is due on this very document, so it is never issued as exempt (M10)",
                     hint=paid_without_vat_hint(self.store, order_id),
                 )
-            self._added.append(_Admitted(order_id, draft.gross_total, held))
+            self._added.append(_Admitted(order_id, _adds(draft), held))
             if first and first["order"] == order_id:  # the crossing order: credit notes made room
                 self._cross(None)
 
