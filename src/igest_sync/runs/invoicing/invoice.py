@@ -800,7 +800,7 @@ class InvoiceRun:
         if isinstance(built, DocumentOutcome):
             return built
         draft, vat_number = built
-        drafts = self.issuer.whole([d for d in held if d.status == DocumentStatus.DRAFT])
+        drafts = self.issuer.whole([d for d in held if d.status == DocumentStatus.DRAFT], draft)
         customer = f"{draft.customer.name}, {review.nif_words(draft.customer.nif)}"
         facts = DocumentFacts(None, draft.gross_total)
         if drafts and not any(same_document(d, draft) for d in drafts):

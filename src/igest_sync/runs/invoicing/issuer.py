@@ -370,6 +370,7 @@ class Issuer:
             what = "could not list iGEST's documents of its days"
             return self._unread(order_id, kind, what, exc, seq)
         try:
+            drafts = self.whole(drafts, draft)
             document = self._draft(order_id, kind, draft, drafts, seq, fresh_date=approved)
             if isinstance(document, str):  # totals differ: the draft is gone, nothing issued
                 return self.failed(order_id, kind, document, False, seq=seq)
@@ -472,19 +473,21 @@ class Issuer:
             )
         if not found:
             self.ledger.works.clear_phase(order_id, kind, seq=work.seq)
-        return self.whole([d for d in found if d.status == DocumentStatus.DRAFT])
+        return [d for d in found if d.status == DocumentStatus.DRAFT]
 
-    def whole(self, drafts: list[IssuedDocument]) -> list[IssuedDocument]:
-        """``drafts`` with their lines: one a listing gave without them is read whole (a draft
-        is compared by its codes before it is reused or approved: ``same_document``)."""
+    def whole(self, drafts: list[IssuedDocument], wanted: DocumentDraft) -> list[IssuedDocument]:
+        """``drafts``, each that could be ``wanted`` (its total, its customer) with its lines,
+        which ``same_document`` compares before a draft is reused or approved: one a listing
+        gave without them is read whole, only then (the others are deleted, or the order is
+        refused before any is looked at)."""
         whole = []
-        for draft in drafts:
-            if not draft.lines:
+        for held in drafts:
+            if not held.lines and same_document(held, wanted):
                 try:
-                    draft = self.igest.get_document(draft.id)
+                    held = self.igest.get_document(held.id)
                 except NotFound:
                     continue  # deleted since it was listed (by a person, another run)
-            whole.append(draft)
+            whole.append(held)
         return whole
 
     def _draft(
