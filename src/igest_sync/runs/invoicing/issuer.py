@@ -184,14 +184,9 @@ class Issuer:
         # refuses): only then is a person's override dropped; a failure of anything else (a
         # total, a lost answer) keeps it for the `resend` that follows.
         customer_refused: list[bool] = []
-        # Its invoice, if any exists, is dated on or after the day it was paid (or created), by
-        # our clock: Jumpseller's may be ahead of it by a few minutes (``_issue_date``).
-        paid = order.completed_at or order.created_at
-        created = looked_from(order)
         # One listing of iGEST answers the look-up and the hold: from the day the order was
         # placed (an FT may be made then), not the payment day and then the days before it.
-        paid_on = lisbon_date(paid - CLOCKS_APART) if paid else None
-        since = min(created, paid_on) if created and paid_on else created or paid_on
+        since = looked_from(order)
 
         def build() -> DocumentDraft:
             if order.status != OrderStatus.PAID:
@@ -210,7 +205,7 @@ class Issuer:
             # decides only about the documents its person was told of.
             told = work.error if decided and work is not None else None
             elsewhere = invoiced_elsewhere(
-                self.ledger, order, self._foreign(created), since=created, told=told
+                self.ledger, order, self._foreign(since), since=since, told=told
             )
             if elsewhere is not None:
                 raise elsewhere
@@ -242,7 +237,7 @@ class Issuer:
                 self.art53.admit(
                     order.id,
                     draft,
-                    paid=paid,
+                    paid=order.completed_at or order.created_at,
                     held=self.review and not approved,
                 )
             return draft
@@ -657,9 +652,10 @@ class Issuer:
 
 
 def looked_from(order: Order) -> date | None:
-    """The first day an invoice of ``order`` made by another integration may carry: the day it
-    was placed (an FT may be made then), by our clock (Jumpseller's may be ahead of it)."""
-    made = order.created_at or order.completed_at
+    """The first day an invoice of ``order`` may carry, ours or another integration's: the day
+    it was placed (an FT may be made then), or paid if Jumpseller says earlier, by our clock
+    (Jumpseller's may be ahead of it)."""
+    made = min((t for t in (order.created_at, order.completed_at) if t), default=None)
     return lisbon_date(made - CLOCKS_APART) if made else None
 
 
