@@ -52,8 +52,10 @@ def invoice(
 
     \b
     Examples:
-      igest-sync invoice            (cron: */10 * * * * igest-sync invoice)
+      igest-sync invoice
       igest-sync invoice --dry-run
+      cron, by the full path of the venv's command:
+      */10 * * * * /opt/igest-sync/.venv/bin/igest-sync invoice
     """
     from igest_sync import render
     from igest_sync.runs.invoicing.invoice import InvoiceRun

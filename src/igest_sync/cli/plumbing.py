@@ -87,7 +87,7 @@ def state_of(ctx: typer.Context | None = None) -> CliState:
 # -- options --------------------------------------------------------------------------------------
 
 
-def _remember_json(ctx: typer.Context, value: bool) -> bool:
+def remember_json(ctx: typer.Context, value: bool) -> bool:
     # The error handler must know that errors are wanted as JSON too.
     if value:
         state_of(ctx).json = True
@@ -100,7 +100,7 @@ JsonOption = Annotated[
     typer.Option(
         "--json",
         help='Print the result as JSON (with "schema": "igest-sync/1"); errors too.',
-        callback=_remember_json,
+        callback=remember_json,
     ),
 ]
 

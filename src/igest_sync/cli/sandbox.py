@@ -7,13 +7,20 @@ from typing import Annotated
 import typer
 
 from igest_sync.cli.session import (
-    JsonOption,
+    remember_json,
     state_of,
 )
 
 
 def sandbox(
-    json_out: JsonOption = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the URLs, credentials and controls as one JSON line, then serve.",
+            callback=remember_json,
+        ),
+    ] = False,
     jumpseller_port: Annotated[
         int, typer.Option(help="0 = any free port.", metavar="PORT", min=0, max=65535)
     ] = 0,

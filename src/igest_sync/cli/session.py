@@ -29,6 +29,7 @@ from igest_sync.cli.plumbing import (
     order_number,
     parse_date,
     parse_order_id,
+    remember_json,
     show_version,
     state_of,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "pace_file",
     "parse_date",
     "parse_order_id",
+    "remember_json",
     "run_app",
     "session",
     "setup_logging",
