@@ -640,3 +640,21 @@ def test_a_skipped_order_deleted_in_jumpseller_does_not_keep_every_run_reading_t
     js.calls.clear()
     quiet = InvoiceRun.build(settings, ledger, js, ig, now=later + timedelta(minutes=10)).run()
     assert quiet.outcomes == [] and "order" not in js.calls
+
+
+def test_refused_jumpseller_credentials_stop_the_run_before_an_unfinished_order_is_read(ledger):
+    # An order whose work a crash left was read again and, the credentials refused, recorded
+    # failed "could not read the order from Jumpseller: ... 401": a failure of its own, where
+    # every other place stops the run (exit 5) and says it once.
+    from igest_sync.errors import AuthError
+
+    js = FakeJumpseller(orders=[paid_order(8)])
+    ig = FakeIgest()
+    InvoiceRun.build(config(), ledger, js, ig, now=START).run()
+    ledger.works.ensure_work(7, "invoice", "jumpseller:loja:7")
+    ledger.works.fail(7, "invoice", "iGEST: 502 server error", transient=True)
+    js.faults.add("order", "auth")
+    later = START + timedelta(minutes=10)
+    with pytest.raises(AuthError):
+        InvoiceRun.build(config(), ledger, js, ig, now=later).run()
+    assert ledger.work(7, "invoice").error == "iGEST: 502 server error"

@@ -146,8 +146,6 @@ class Discovery:
         wanted = [r.order_id for r in self.ledger.skipped_orders() if r.order_id not in judged]
         read_all = True
         for order_id, order in self._read_again(wanted):
-            if isinstance(order, AuthError):
-                raise order
             if isinstance(order, Order):
                 self._classify(order, plan, to_issue)
             elif isinstance(order, NotFound):  # nothing is due for a sale that is gone
@@ -341,8 +339,6 @@ class Discovery:
         ]
         read = self._cancelled_among if len(wanted) > BULK_REREAD else self._read_again
         for order_id, order in read(wanted):
-            if isinstance(order, AuthError):
-                raise order
             if isinstance(order, Order):
                 yield order
             else:
@@ -392,7 +388,8 @@ class Discovery:
     def _read_again(self, wanted: list[int]) -> Iterator[tuple[int, Order | ApiError]]:
         """Each of ``wanted`` as Jumpseller has it now, or why it could not be read: by one
         listing in pages of 100 when there are many (after a crash mid-backlog: it beats a GET
-        per order), else, or for one the listing missed, by its own GET."""
+        per order), else, or for one the listing missed, by its own GET. Refused credentials
+        stop the run (raised), as everywhere: every order would fail the same way."""
         found: dict[int, Order] = {}
         if len(wanted) > BULK_REREAD:
             created = [r.created_at for i in wanted if (r := self.ledger.order(i)) and r.created_at]
@@ -403,6 +400,8 @@ class Discovery:
                     for order in self.jumpseller.orders_created_between(first, self.today):
                         if order.id in ids:
                             found[order.id] = order
+                except AuthError:
+                    raise
                 except ApiError as exc:
                     log.warning(
                         "Listing unfinished orders failed (%s); reading them one by one", exc
@@ -412,9 +411,13 @@ class Discovery:
                 yield order_id, found[order_id]
                 continue
             try:
-                yield order_id, self.jumpseller.order(order_id)
+                order = self.jumpseller.order(order_id)
+            except AuthError:
+                raise
             except ApiError as exc:
                 yield order_id, exc
+                continue
+            yield order_id, order
 
     def _classify(self, order: Order, plan: Plan, to_issue: dict[int, Order]) -> None:
         plan.judged.add(order.id)
