@@ -658,3 +658,21 @@ def test_refused_jumpseller_credentials_stop_the_run_before_an_unfinished_order_
     with pytest.raises(AuthError):
         InvoiceRun.build(config(), ledger, js, ig, now=later).run()
     assert ledger.work(7, "invoice").error == "iGEST: 502 server error"
+
+
+def test_a_dry_run_names_an_order_already_invoiced_as_the_real_run_does(ledger):
+    # A new-user pass: after adopt recorded two orders' invoices, the dry run left them out
+    # ("would issue 12 ... would skip 7") and the real run then said "already 2".
+    from igest_sync.references import external_reference
+
+    js = FakeJumpseller(orders=[paid_order(7), paid_order(8)])
+    ig = FakeIgest()
+    held = ig.hold(external_reference("loja", 7), "final", "12.30")
+    ledger.works.ensure_work(7, "invoice", held.external_reference)
+    ledger.works.record_final(7, "invoice", held, email=False, adopted=True)
+    preview = InvoiceRun.build(config(), ledger, js, ig, now=START).run(dry_run=True)
+    real = InvoiceRun.build(config(), ledger, js, ig, now=START).run()
+    assert [(o.key, o.action) for o in preview.outcomes if o.key == "7"] == [("7", "already")]
+    assert [(o.key, o.action) for o in real.outcomes + real.quiet if o.key == "7"] == [
+        ("7", "already")
+    ]

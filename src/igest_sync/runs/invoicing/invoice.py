@@ -602,7 +602,10 @@ class InvoiceRun:
         series_seen: dict[str, str | None] = {}
         for order in orders:
             work = self.ledger.works.work(order.id)
-            if work and work.state in (WorkState.FINAL, WorkState.REVIEW):
+            if work and work.state == WorkState.FINAL:  # as the real run says it (no request)
+                report.outcomes.append(self.issuer.already(order.id, Kind.INVOICE, work))
+                continue
+            if work and work.state == WorkState.REVIEW:
                 continue  # a draft waiting for approval: ``_dry_run_waiting`` says what happens
             ref = external_reference(store, order.id)
             if known is not None:
