@@ -76,7 +76,7 @@ def test_a_long_list_of_credit_notes_wraps_and_leaves_the_names_whole(monkeypatc
     from igest_sync import render
     from igest_sync.render.invoicing import status_report
     from igest_sync.runs.setup.status import empty_status
-    from igest_sync.state.records import DocumentRecord
+    from igest_sync.state.ledger import DocumentRecord
 
     def document(order_id: int, number: str, customer: str) -> DocumentRecord:
         kind, doc_type = ("credit", "NC") if number.startswith("NC") else ("invoice", "FR")

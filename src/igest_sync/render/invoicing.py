@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from igest_sync.models import DocumentDraft
     from igest_sync.runs.invoicing.invoice import InvoiceReport
     from igest_sync.runs.setup.status import StatusReport
-    from igest_sync.state.records import OrderRecord, WorkRecord
+    from igest_sync.state.work import OrderRecord, WorkRecord
 
 
 # -- invoice / resend / credit ----------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from igest_sync.models import Kind
 from igest_sync.state.database import Store
-from igest_sync.state.records import WorkRecord, _work
+from igest_sync.state.work import WorkRecord, work_record
 
 
 class CreditRequestsStore(Store):
@@ -17,7 +17,7 @@ class CreditRequestsStore(Store):
             "SELECT * FROM work WHERE order_id=? AND kind=? AND external_reference=?",
             (order_id, Kind.CREDIT, reference),
         )
-        return _work(rows[0]) if rows else None
+        return work_record(rows[0]) if rows else None
 
     def mark_answered(self, order_id: int, seq: int) -> None:
         """The person who asked for this credit was told its outcome (issued or found issued)."""

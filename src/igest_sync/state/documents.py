@@ -3,6 +3,8 @@ e-mails, and the credit notes against each invoice."""
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -14,13 +16,82 @@ from igest_sync.models import (
     WorkState,
 )
 from igest_sync.state.database import Store
-from igest_sync.state.records import (
-    DOCUMENT_COLUMNS,
-    DOCUMENT_MARKS,
-    DocumentRecord,
-    _document,
-    _document_values,
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    document_id: str
+    order_id: int
+    kind: str
+    type: str
+    number: str | None
+    atcud: str | None
+    date: str | None
+    customer: str | None
+    gross_total: Decimal
+    status: str
+    pdf_url: str | None
+    issued_at: str
+    adopted: bool
+    linked: bool
+    link_error: str | None
+    link_attempts: int
+    emailed: int
+    email_error: str | None
+
+
+def document_record(r: sqlite3.Row) -> DocumentRecord:
+    return DocumentRecord(
+        r["document_id"],
+        r["order_id"],
+        r["kind"],
+        r["type"],
+        r["number"],
+        r["atcud"],
+        r["date"],
+        r["customer"],
+        Decimal(r["gross_total"]),
+        r["status"],
+        r["pdf_url"],
+        r["issued_at"],
+        bool(r["adopted"]),
+        bool(r["linked"]),
+        r["link_error"],
+        r["link_attempts"],
+        r["emailed"],
+        r["email_error"],
+    )
+
+
+# The columns a document row starts with, in the order ``document_values`` gives them, and
+# as many ``?`` for their values.
+DOCUMENT_COLUMNS = (
+    "document_id, order_id, kind, type, number, atcud, date, customer, gross_total, status, "
+    "pdf_url, issued_at, emailed"
 )
+DOCUMENT_MARKS = ",".join("?" for _ in DOCUMENT_COLUMNS.split(","))
+
+
+def document_values(
+    doc: IssuedDocument, order_id: int, kind: str, issued_at: str, emailed: EmailState
+) -> tuple[object, ...]:
+    """A document issued in iGEST as the first values of its row (``DOCUMENT_COLUMNS``)."""
+    return (
+        doc.id,
+        order_id,
+        kind,
+        doc.type,
+        doc.number,
+        doc.atcud,
+        doc.date.isoformat() if doc.date else None,
+        doc.customer_name,
+        str(doc.gross_total),
+        doc.status,
+        doc.pdf_url,
+        issued_at,
+        emailed,
+    )
+
 
 # The work reference of an invoice issued by another integration (``adopt``).
 ELSEWHERE = "elsewhere:"
@@ -39,7 +110,7 @@ class DocumentsStore(Store):
         sql = f"SELECT * FROM documents{where} ORDER BY issued_at DESC, rowid DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [_document(r) for r in self._rows(sql, params)]
+        return [document_record(r) for r in self._rows(sql, params)]
 
     def count_documents(self, *, since: date | None = None, order_id: int | None = None) -> int:
         where, params = _document_filter(since, order_id)
@@ -47,7 +118,7 @@ class DocumentsStore(Store):
 
     def documents_for(self, order_id: int) -> list[DocumentRecord]:
         rows = self._rows("SELECT * FROM documents WHERE order_id=? ORDER BY rowid", (order_id,))
-        return [_document(r) for r in rows]
+        return [document_record(r) for r in rows]
 
     # -- invoices issued elsewhere (``adopt``) ----------------------------------------------------
 
@@ -61,7 +132,7 @@ class DocumentsStore(Store):
                 f"""INSERT INTO documents({DOCUMENT_COLUMNS}, adopted, linked)
                 VALUES({DOCUMENT_MARKS},1,1)
                 ON CONFLICT(document_id) DO UPDATE SET order_id=excluded.order_id""",
-                _document_values(doc, order_id, Kind.INVOICE, now, EmailState.NOT_SENT),
+                document_values(doc, order_id, Kind.INVOICE, now, EmailState.NOT_SENT),
             ),
             (
                 """INSERT INTO work(order_id, kind, seq, state, external_reference, document_id,
@@ -81,14 +152,14 @@ class DocumentsStore(Store):
                WHERE w.kind=? AND w.external_reference LIKE ? ORDER BY d.order_id""",
             (Kind.INVOICE, ELSEWHERE + "%"),
         )
-        return {r["order_id"]: _document(r) for r in rows}
+        return {r["order_id"]: document_record(r) for r in rows}
 
     def unlinked_documents(self, max_attempts: int) -> list[DocumentRecord]:
         rows = self._rows(
             "SELECT * FROM documents WHERE linked=0 AND link_attempts < ? ORDER BY rowid",
             (max_attempts,),
         )
-        return [_document(r) for r in rows]
+        return [document_record(r) for r in rows]
 
     def begin_link(self, document_id: str) -> None:
         """Count an attempt before the POST: after a crash mid-POST the next try checks first."""
@@ -110,7 +181,7 @@ class DocumentsStore(Store):
         rows = self._rows(
             "SELECT * FROM documents WHERE emailed=? ORDER BY rowid", (EmailState.PENDING,)
         )
-        return [_document(r) for r in rows]
+        return [document_record(r) for r in rows]
 
     def mark_emailed(self, document_id: str, outcome: EmailState, error: str | None = None) -> None:
         """outcome: SENT, or NOT_SENT (never to be sent; error says why)."""
@@ -121,7 +192,7 @@ class DocumentsStore(Store):
 
     def document(self, document_id: str) -> DocumentRecord | None:
         rows = self._rows("SELECT * FROM documents WHERE document_id=?", (document_id,))
-        return _document(rows[0]) if rows else None
+        return document_record(rows[0]) if rows else None
 
     def credit_documents(self, order_id: int) -> list[DocumentRecord]:
         """The order's final credit notes this ledger knows, first to last (iGEST may hold
@@ -140,7 +211,7 @@ class DocumentsStore(Store):
         found: dict[int, list[DocumentRecord]] = {}
         for r in rows:
             if r["order_id"] in order_ids:
-                found.setdefault(r["order_id"], []).append(_document(r))
+                found.setdefault(r["order_id"], []).append(document_record(r))
         return found
 
     def mark_fully_credited(self, order_id: int) -> None:
@@ -186,7 +257,7 @@ class DocumentsStore(Store):
                 "order_id": order_id,
             },
         )
-        invoices = {r["order_id"]: _document(r) for r in rows}
+        invoices = {r["order_id"]: document_record(r) for r in rows}
         # Found credited in full in iGEST by credit notes made elsewhere: nothing to look for.
         for r in self._rows("SELECT key FROM meta WHERE key LIKE 'fully_credited:%'"):
             invoices.pop(int(r["key"].split(":", 1)[1]), None)

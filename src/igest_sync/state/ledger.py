@@ -46,13 +46,12 @@ from typing import TYPE_CHECKING, Self
 from igest_sync.state.alerts import AlertsStore
 from igest_sync.state.credit_requests import CreditRequestsStore
 from igest_sync.state.database import SHARED, Clock, Database, Store
-from igest_sync.state.documents import DocumentsStore
+from igest_sync.state.documents import DocumentRecord, DocumentsStore
 from igest_sync.state.inbox import InboxStore
 from igest_sync.state.lock import run_lock
 from igest_sync.state.meta import MetaStore
-from igest_sync.state.records import DocumentRecord, OrderRecord, WorkRecord
 from igest_sync.state.vies_and_notices import ChecksStore
-from igest_sync.state.work import WorkStore
+from igest_sync.state.work import OrderRecord, WorkRecord, WorkStore
 
 # Callers import the records from here, beside the Ledger that returns them.
 __all__ = ["STORES", "DocumentRecord", "Ledger", "OrderRecord", "WorkRecord"]

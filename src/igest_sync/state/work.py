@@ -3,6 +3,8 @@ or a credit note) through its states (see the lifecycle in ``state/ledger.py``).
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -15,16 +17,79 @@ from igest_sync.models import (
     WorkState,
 )
 from igest_sync.state.database import Params, Store, stamp
-from igest_sync.state.records import (
-    DOCUMENT_COLUMNS,
-    DOCUMENT_MARKS,
-    OrderRecord,
-    WorkRecord,
-    _document_values,
-    _iso,
-    _order,
-    _work,
-)
+from igest_sync.state.documents import DOCUMENT_COLUMNS, DOCUMENT_MARKS, document_values
+
+
+@dataclass(frozen=True)
+class WorkRecord:
+    order_id: int
+    kind: str
+    state: str
+    phase: str | None
+    external_reference: str
+    document_id: str | None
+    error: str | None
+    transient: bool
+    attempts: int
+    updated_at: str
+    reported_at: str | None = None  # when this failure was last printed for a person
+    seq: int = 1  # the n-th credit note of the order; 1 for an invoice
+    request: str | None = None  # a partial credit's request (JSON), as it was asked
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    order_id: int
+    status: str
+    created_at: str | None
+    paid_at: str | None
+    total: Decimal | None
+    customer: str | None
+    email: str | None
+    note: str | None
+    updated_at: str
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _cents(value: str | None) -> Decimal | None:
+    """An order's total as a person reads it (83.30, not Jumpseller's 83.3): the orders are
+    in euros, so this only adds the zeros, whatever an older state file kept."""
+    return Decimal(value).quantize(Decimal("0.01")) if value is not None else None
+
+
+def work_record(r: sqlite3.Row) -> WorkRecord:
+    return WorkRecord(
+        r["order_id"],
+        r["kind"],
+        r["state"],
+        r["phase"],
+        r["external_reference"],
+        r["document_id"],
+        r["error"],
+        bool(r["transient"]),
+        r["attempts"],
+        r["updated_at"],
+        r["reported_at"],
+        r["seq"],
+        r["request"],
+    )
+
+
+def order_record(r: sqlite3.Row) -> OrderRecord:
+    return OrderRecord(
+        r["order_id"],
+        r["status"],
+        r["created_at"],
+        r["paid_at"],
+        _cents(r["total"]),
+        r["customer"],
+        r["email"],
+        r["note"],
+        r["updated_at"],
+    )
 
 
 class WorkStore(Store):
@@ -67,12 +132,12 @@ class WorkStore(Store):
 
     def order(self, order_id: int) -> OrderRecord | None:
         rows = self._rows("SELECT * FROM orders WHERE order_id=?", (order_id,))
-        return _order(rows[0]) if rows else None
+        return order_record(rows[0]) if rows else None
 
     def open_orders(self) -> list[OrderRecord]:
         """Orders waiting for payment, oldest first."""
         rows = self._rows("SELECT * FROM orders WHERE status='pending_payment' ORDER BY order_id")
-        return [_order(r) for r in rows]
+        return [order_record(r) for r in rows]
 
     def skipped_orders(self) -> list[OrderRecord]:
         """Paid orders recorded with the reason igest-sync does not invoice them (a till's
@@ -82,7 +147,7 @@ class WorkStore(Store):
             "(SELECT 1 FROM work WHERE work.order_id=orders.order_id AND work.kind='invoice') "
             "ORDER BY order_id"
         )
-        return [_order(r) for r in rows]
+        return [order_record(r) for r in rows]
 
     def recent_orders(self, status: str, since: datetime) -> list[OrderRecord]:
         """Orders last seen in ``status``, created at or after ``since``, oldest first."""
@@ -90,7 +155,7 @@ class WorkStore(Store):
             "SELECT * FROM orders WHERE status=? AND created_at >= ? ORDER BY order_id",
             (status, _utc(since)),
         )
-        return [_order(r) for r in rows]
+        return [order_record(r) for r in rows]
 
     def statuses(self, order_ids: list[int]) -> dict[int, str]:
         """The status the ledger holds for each of these orders (those it knows)."""
@@ -178,7 +243,7 @@ class WorkStore(Store):
         rows = self._rows(
             "SELECT * FROM work WHERE order_id=? AND kind=? AND seq=?", (order_id, kind, seq)
         )
-        return _work(rows[0]) if rows else None
+        return work_record(rows[0]) if rows else None
 
     def ensure_work(
         self,
@@ -210,7 +275,7 @@ class WorkStore(Store):
         rows = self._rows(
             "SELECT * FROM work WHERE order_id=? AND kind=? ORDER BY seq", (order_id, Kind.CREDIT)
         )
-        return [_work(r) for r in rows]
+        return [work_record(r) for r in rows]
 
     def next_credit_seq(self, order_id: int) -> int:
         """The seq of the order's next credit note (1 for its first)."""
@@ -298,7 +363,7 @@ class WorkStore(Store):
         if kind:
             sql += " AND kind=?"
             params.append(kind)
-        return [_work(r) for r in self._rows(sql + " ORDER BY order_id, seq", tuple(params))]
+        return [work_record(r) for r in self._rows(sql + " ORDER BY order_id, seq", tuple(params))]
 
     def record_final(
         self,
@@ -329,7 +394,7 @@ class WorkStore(Store):
                 ON CONFLICT(document_id) DO UPDATE SET number=excluded.number,
                   atcud=excluded.atcud, status=excluded.status, pdf_url=excluded.pdf_url""",
                 (
-                    *_document_values(
+                    *document_values(
                         doc,
                         order_id,
                         kind,
