@@ -6,7 +6,7 @@ every reference is spelled here and nowhere else:
 
 - the invoice of an order: ``jumpseller:<store>:<order>``;
 - a credit note (NC) of it: ``jumpseller:<store>:<order>:credit:r<key>``, the key naming the
-  credit request (``fiscal/credit_identity.py`` computes it from what the request credits);
+  credit request (``fiscal/credit/identity.py`` computes it from what the request credits);
 - NCs of older versions, numbered: ``...:credit``, ``...:credit:2`` ... (still recognised).
 
 ``parse_reference`` reads any of them back (``reconcile`` sorts iGEST's documents with it).

@@ -23,7 +23,7 @@ import pytest
 
 from igest_sandbox import Sandbox
 from igest_sync.fiscal.credit import CreditRequest
-from igest_sync.fiscal.credit_identity import RequestIdentity
+from igest_sync.fiscal.credit.identity import RequestIdentity
 from igest_sync.timeutil import lisbon_date
 
 from .conftest import DRAFT_POST, FINALIZE_POST, add_paid_orders, make_cli, soak

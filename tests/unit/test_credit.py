@@ -1,4 +1,4 @@
-"""fiscal/credit.py: what a partial credit note credits, and every refusal it gives."""
+"""fiscal/credit/: what a partial credit note credits, and every refusal it gives."""
 
 from __future__ import annotations
 

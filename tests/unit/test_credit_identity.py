@@ -1,4 +1,4 @@
-"""fiscal/credit_identity.py: what makes two credit requests the same, and the reference that
+"""fiscal/credit/identity.py: what makes two credit requests the same, and the reference that
 carries a request's key in iGEST."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from igest_sync.fiscal.credit import CreditRequest
-from igest_sync.fiscal.credit_identity import RequestIdentity, canonical_request, normalized_reason
+from igest_sync.fiscal.credit.identity import RequestIdentity, canonical_request, normalized_reason
 from igest_sync.references import is_credit_reference, key_of_reference, request_reference
 
 D = Decimal

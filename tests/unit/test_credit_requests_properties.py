@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from igest_sync.config import Config
 from igest_sync.errors import UsageError
 from igest_sync.fiscal.credit import CreditRequest
-from igest_sync.fiscal.credit_identity import RequestIdentity
+from igest_sync.fiscal.credit.identity import RequestIdentity
 from igest_sync.models import Action, OrderLine, Tax
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.issuer import Issuer

@@ -1,4 +1,4 @@
-"""fiscal/credit.py with net prices: no credit note credits a line beyond what is left of its
+"""fiscal/credit/ with net prices: no credit note credits a line beyond what is left of its
 value, and the sequences an audit found that iGEST refused (or that fell a cent short) now go
 through. Each NC is checked by the sandbox's own rule (``igest_sandbox.igest.credits``), with
 every reference taken as having no article, the strictest reading: each is limited by value."""

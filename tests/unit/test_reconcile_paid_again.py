@@ -16,7 +16,7 @@ import pytest
 from test_reconcile import NOV, STORE, FakeInvoiceRun, config, doc, igest, jumpseller, kinds, order
 
 from igest_sync.fiscal.credit import CreditRequest
-from igest_sync.fiscal.credit_identity import RequestIdentity
+from igest_sync.fiscal.credit.identity import RequestIdentity
 from igest_sync.runs.credits.cancellations import note_paid_again
 from igest_sync.runs.reconcile import PAID_AGAIN, ReconcileRun, compare
 from igest_sync.state.ledger import Ledger

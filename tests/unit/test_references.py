@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from igest_sync.fiscal.credit import CreditRequest
-from igest_sync.fiscal.credit_identity import RequestIdentity
+from igest_sync.fiscal.credit.identity import RequestIdentity
 from igest_sync.references import (
     external_reference,
     is_credit_reference,

@@ -28,7 +28,7 @@ from decimal import Decimal
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError, NotFound, UsageError
 from igest_sync.fiscal.credit import CreditRequest, over_credited
-from igest_sync.fiscal.credit_identity import RequestIdentity
+from igest_sync.fiscal.credit.identity import RequestIdentity
 from igest_sync.fiscal.intra_eu import source_skip_reason
 from igest_sync.fiscal.mapping import expected_gross
 from igest_sync.models import (

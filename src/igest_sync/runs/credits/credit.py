@@ -4,7 +4,7 @@ what is left of an order cancelled after its invoice (``invoice``'s pass, ``serv
 An issued invoice can never be edited or deleted; a credit note (NC) offsets it, in part or in
 full, and can never be deleted either: a retried credit must never refund twice.
 
-A request has an identity (``fiscal.credit_identity``): the order, what it credits and the
+A request has an identity (``fiscal.credit.identity``): the order, what it credits and the
 reason. Its key is part of its NC's external reference, so what became of an earlier attempt is
 read back from iGEST itself, whatever the ledger remembers. Plan → ask → record → issue:
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from igest_sync.errors import NotFound, UsageError
-from igest_sync.fiscal.credit_identity import RequestIdentity
+from igest_sync.fiscal.credit.identity import RequestIdentity
 from igest_sync.models import (
     DocumentStatus,
     IssuedDocument,

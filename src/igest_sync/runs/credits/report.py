@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from igest_sync.fiscal.credit import CreditPlan, CreditRequest
-from igest_sync.fiscal.credit_identity import RequestIdentity
+from igest_sync.fiscal.credit.identity import RequestIdentity
 from igest_sync.models import Action, DocumentOutcome
 from igest_sync.state.ledger import WorkRecord
 

@@ -292,7 +292,7 @@ class Issuer:
         request: str | None = None,
     ) -> DocumentOutcome:
         """The order's ``seq``-th credit note, built by ``build`` (a partial or the rest), under
-        ``reference`` (its request's: ``fiscal.credit_identity``).
+        ``reference`` (its request's: ``fiscal.credit.identity``).
 
         ``request`` is recorded with the work before any call (a resumed run issues the same
         NC). Always looked up in iGEST first: credit notes are rare and never to be repeated.

@@ -26,7 +26,7 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 
-from igest_sync.fiscal.credit import CreditRequest
+from igest_sync.fiscal.credit.models import CreditRequest
 from igest_sync.references import KEY_LENGTH, request_reference
 
 
