@@ -14,6 +14,7 @@ from igest_sync.config import InvoiceConfig
 from igest_sync.errors import Conflict, NotFound
 from igest_sync.fiscal.mapping import build_document
 from igest_sync.models import DocumentDraft
+from igest_sync.references import external_reference
 
 from .conftest import Services, money
 
@@ -23,7 +24,12 @@ DAY = date(2026, 11, 20)
 def invoice_draft(services: Services, total: str = "12.30") -> DocumentDraft:
     """The real mapping's invoice for a new paid order of the backend's store."""
     order = services.jumpseller.order(services.add_order(total=total))
-    return build_document(order, InvoiceConfig(), store=services.store, issue_date=DAY)
+    return build_document(
+        order,
+        InvoiceConfig(),
+        reference=external_reference(services.store, order.id),
+        issue_date=DAY,
+    )
 
 
 def test_a_draft_is_not_final_until_it_is_finalized_then_it_has_a_number(services: Services):

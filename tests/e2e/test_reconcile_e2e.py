@@ -10,6 +10,7 @@ from igest_sync.adapters.igest import IgestClient
 from igest_sync.adapters.jumpseller.client import JumpsellerClient
 from igest_sync.config import load_config
 from igest_sync.fiscal.mapping import build_document
+from igest_sync.references import external_reference
 
 from .conftest import make_cli
 
@@ -54,7 +55,12 @@ def test_reconcile_finds_each_planted_problem_and_fix_issues_only_the_missing(sa
     with JumpsellerClient(**_js(sandbox)) as js, IgestClient(**_ig(sandbox)) as ig:
 
         def draft(order_id: int):
-            return build_document(js.order(order_id), config.invoice, store=store, issue_date=today)
+            return build_document(
+                js.order(order_id),
+                config.invoice,
+                reference=external_reference(store, order_id),
+                issue_date=today,
+            )
 
         wrong = draft(10016)
         first = wrong.lines[0]

@@ -24,6 +24,7 @@ from igest_sync.config import InvoiceConfig, load_config
 from igest_sync.errors import BadResponse, ConfigError, OrderRejected
 from igest_sync.fiscal.mapping import build_document, expected_gross
 from igest_sync.models import DocumentDraft
+from igest_sync.references import external_reference
 
 ORDER_ID = 4242
 SETTINGS = InvoiceConfig(
@@ -62,8 +63,12 @@ def build(raw: dict[str, Any]) -> DocumentDraft:
     # Through JSON text, as the adapter reads it: numbers become Decimal, strings stay strings.
     text = json.dumps({"order": raw}, default=str)
     parsed = json.loads(text, parse_float=Decimal)
+    order = parse_order(parsed)
     return build_document(
-        parse_order(parsed), SETTINGS, store="loja", issue_date=date(2026, 11, 27)
+        order,
+        SETTINGS,
+        reference=external_reference("loja", order.id),
+        issue_date=date(2026, 11, 27),
     )
 
 
@@ -224,10 +229,11 @@ def test_amounts_a_server_summed_in_binary_floats_give_the_same_document():
     floats["order"]["total"] = 9.99 + 3.90 + 9.99
     text = json.dumps(floats)
     assert '"total": 23.880000000000003' in text
+    order = parse_order(json.loads(text, parse_float=Decimal))
     draft = build_document(
-        parse_order(json.loads(text, parse_float=Decimal)),
+        order,
         SETTINGS,
-        store="loja",
+        reference=external_reference("loja", order.id),
         issue_date=date(2026, 11, 27),
     )
     assert draft == build(exact) and draft.gross_total == Decimal("23.88")

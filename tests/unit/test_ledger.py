@@ -71,6 +71,19 @@ def test_work_lifecycle_keeps_phase_until_cleared(tmp_path: Path) -> None:
         assert ledger.ensure_work(1, "invoice", "jumpseller:s:1").attempts == 2
 
 
+def test_work_a_run_recorded_is_found_not_written_again(tmp_path: Path) -> None:
+    # Discovery records each paid order's work; the issuer then asks for it again: one write,
+    # the one that made it (every write is a transaction on the state file).
+    with Ledger(tmp_path / "s.db") as ledger:
+        statements: list[str] = []
+        ledger.db._db.set_trace_callback(statements.append)
+        first = ledger.ensure_work(1, "invoice", "jumpseller:s:1", unverified=True)
+        again = ledger.ensure_work(1, "invoice", "jumpseller:s:1")
+        writes = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
+        assert len(writes) == 1 and "INTO work" in writes[0], statements
+        assert again == first and again.phase == "unverified"
+
+
 def test_record_final_stores_document_and_closes_work(tmp_path: Path) -> None:
     with Ledger(tmp_path / "s.db") as ledger:
         ledger.ensure_work(1, "invoice", "jumpseller:s:1")

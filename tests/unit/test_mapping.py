@@ -73,7 +73,11 @@ _MONEY = {"shipping", "shipping_discount", "gift_cards_discount", "tax", "shippi
 
 def build(order: Order, settings: InvoiceConfig | None = None, **kw) -> DocumentDraft:
     return build_document(
-        order, settings or InvoiceConfig(), store="mystore", issue_date=ISSUE, **kw
+        order,
+        settings or InvoiceConfig(),
+        reference=external_reference("mystore", order.id),
+        issue_date=ISSUE,
+        **kw,
     )
 
 
@@ -487,7 +491,9 @@ def test_payment_on_another_day_is_noted_in_lisbon_time() -> None:
     summer = make_order(
         [product("1.00")], "1.00", completed_at=datetime(2026, 7, 19, 23, 30, tzinfo=UTC)
     )
-    draft = build_document(summer, InvoiceConfig(), store="s", issue_date=date(2026, 7, 20))
+    draft = build_document(
+        summer, InvoiceConfig(), reference=f"jumpseller:s:{summer.id}", issue_date=date(2026, 7, 20)
+    )
     assert "Pago em" not in draft.notes
 
 

@@ -164,7 +164,7 @@ def assert_sound(order: Order, draft: DocumentDraft) -> None:
 
 @given(model_orders())
 def test_orders_that_follow_the_money_model_become_exact_documents(order: Order) -> None:
-    draft = build_document(order, SETTINGS, store="s", issue_date=ISSUE)
+    draft = build_document(order, SETTINGS, reference=f"jumpseller:s:{order.id}", issue_date=ISSUE)
     assert_sound(order, draft)
     # Tax-included stores keep VAT-inclusive prices: the unit prices are Jumpseller's own.
     taxes = [t for x in order.lines for t in x.taxes] + list(order.shipping_taxes)
@@ -177,8 +177,10 @@ def test_orders_that_follow_the_money_model_become_exact_documents(order: Order)
 
 @given(model_orders())
 def test_building_is_deterministic(order: Order) -> None:
-    first = build_document(order, SETTINGS, store="s", issue_date=ISSUE)
-    assert first == build_document(order, SETTINGS, store="s", issue_date=ISSUE)
+    first = build_document(order, SETTINGS, reference=f"jumpseller:s:{order.id}", issue_date=ISSUE)
+    assert first == build_document(
+        order, SETTINGS, reference=f"jumpseller:s:{order.id}", issue_date=ISSUE
+    )
 
 
 FIGURES = re.compile(
@@ -193,7 +195,9 @@ def test_an_order_off_by_cents_is_exact_or_refused_with_both_figures(order, cent
         return
     order = Order(**{**order.__dict__, "total": total})
     try:
-        draft = build_document(order, SETTINGS, store="s", issue_date=ISSUE)
+        draft = build_document(
+            order, SETTINGS, reference=f"jumpseller:s:{order.id}", issue_date=ISSUE
+        )
     except OrderRejected as refusal:
         match = FIGURES.search(str(refusal))
         assert match, str(refusal)
@@ -212,7 +216,7 @@ OSS = InvoiceConfig(oss=True, exemptions={"eu_goods": "M16", "eu_shipping": "M16
 @given(model_orders(rates=("21", "10", "4", "0"), shipping_rates=("21", "0")))
 def test_oss_orders_to_spain_become_exact_documents(order: Order) -> None:
     order = replace(order, billing=SPAIN)
-    draft = build_document(order, OSS, store="s", issue_date=ISSUE)
+    draft = build_document(order, OSS, reference=f"jumpseller:s:{order.id}", issue_date=ISSUE)
     assert_sound(order, draft)
     for line in draft.lines:
         assert line.tax_country == (None if line.vat_rate == 0 else "ES")

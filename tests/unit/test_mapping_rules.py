@@ -13,6 +13,7 @@ from igest_sync.errors import OrderRejected
 from igest_sync.fiscal.customer import CustomerOverride
 from igest_sync.fiscal.mapping import build_document
 from igest_sync.models import Address, DocumentDraft, Order, OrderLine, Tax
+from igest_sync.references import external_reference
 
 ISSUE = date(2026, 11, 20)
 PAID_AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -70,7 +71,13 @@ def make_order(total: str, lines: tuple[OrderLine, ...] | None = None, **fields)
 
 
 def build(order: Order, settings: InvoiceConfig | None = None, **kw) -> DocumentDraft:
-    return build_document(order, settings or InvoiceConfig(), store="loja", issue_date=ISSUE, **kw)
+    return build_document(
+        order,
+        settings or InvoiceConfig(),
+        reference=external_reference("loja", order.id),
+        issue_date=ISSUE,
+        **kw,
+    )
 
 
 def with_nif(order: Order, nif: str) -> Order:
@@ -180,6 +187,20 @@ def test_non_euro_order_is_refused() -> None:
     with pytest.raises(OrderRejected) as caught:
         build(make_order("10.00", currency="USD"))
     assert "USD" in str(caught.value) and "EUR" in str(caught.value)
+
+
+def test_the_document_and_a_refusal_carry_the_reference_they_are_given() -> None:
+    # The reference is the order's work's (state/work.py): the mapping is given it, it does
+    # not make one of its own, and a refusal's "invoice it by hand" names the same.
+    order = make_order("10.00")
+    assert build_document(order, InvoiceConfig(), reference="r:1", issue_date=ISSUE) == replace(
+        build(order), external_reference="r:1"
+    )
+    with pytest.raises(OrderRejected) as caught:
+        build_document(
+            replace(order, currency="USD"), InvoiceConfig(), reference="r:1", issue_date=ISSUE
+        )
+    assert caught.value.hint is not None and "external reference r:1 " in caught.value.hint
 
 
 def test_defects_are_listed() -> None:

@@ -119,7 +119,9 @@ def test_a_dry_runs_totals_say_whether_the_unit_prices_include_vat(capsys) -> No
     from tests.support.fakes import paid_order
 
     settings = fake_config(start_date=date(2026, 11, 1)).invoice
-    draft = build_document(paid_order(7), settings, store="loja", issue_date=date(2026, 11, 20))
+    draft = build_document(
+        paid_order(7), settings, reference="jumpseller:loja:7", issue_date=date(2026, 11, 20)
+    )
     for include, label in ((False, "(prices without VAT)"), (True, "(prices with VAT)")):
         shown = replace(draft, prices_include_vat=include)
         invoice_report(InvoiceReport(dry_run=True, drafts=[shown]))

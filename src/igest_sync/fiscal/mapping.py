@@ -69,7 +69,6 @@ from igest_sync.models import (
     ViesCheck,
     ViesStatus,
 )
-from igest_sync.references import external_reference
 from igest_sync.timeutil import lisbon_date
 
 SHIPPING_REFERENCE = "PORTES"
@@ -206,7 +205,7 @@ _ART53_BY_HAND = (
 
 
 def _check_art53(
-    order: Order, items: list[LineAmounts], settings: InvoiceConfig, store: str
+    order: Order, items: list[LineAmounts], settings: InvoiceConfig, reference: str
 ) -> None:
     """Under the small-business exemption, a line charging Portugal's VAT is refused: an exempt
     business's invoice states no VAT, and VAT stated on an invoice is due (art. 2.º n.º 1 c)
@@ -234,7 +233,7 @@ def _check_art53(
             f'{which}, but [invoice] vat_regime is "art53" (the small-business exemption, '
             "art. 53 CIVA): your documents carry no VAT (M10). Remove the VAT from your "
             "products and shipping in Jumpseller so that new orders charge none.",
-            hint=_ART53_BY_HAND.format(ref=external_reference(store, order.id), id=order.id),
+            hint=_ART53_BY_HAND.format(ref=reference, id=order.id),
         )
 
 
@@ -391,7 +390,7 @@ _BY_HAND = (
 )
 
 
-def _check_order(order: Order, settings: InvoiceConfig, store: str) -> None:
+def _check_order(order: Order, settings: InvoiceConfig, reference: str) -> None:
     if order.defects:
         raise OrderRejected(
             order.id, "Jumpseller sent fields that could not be read: " + "; ".join(order.defects)
@@ -400,7 +399,7 @@ def _check_order(order: Order, settings: InvoiceConfig, store: str) -> None:
         raise OrderRejected(
             order.id,
             f"the order is in {order.currency!r}; iGEST documents are issued in EUR only",
-            hint=_BY_HAND.format(ref=external_reference(store, order.id), id=order.id),
+            hint=_BY_HAND.format(ref=reference, id=order.id),
         )
     if not order.lines:
         raise OrderRejected(order.id, "the order has no products")
@@ -418,7 +417,7 @@ def _check_order(order: Order, settings: InvoiceConfig, store: str) -> None:
 
 
 def _price_lines(
-    order: Order, items: list[LineAmounts], warnings: list[str], store: str
+    order: Order, items: list[LineAmounts], warnings: list[str], reference: str
 ) -> PricedLines:
     """The lines and totals of the first price mode whose gross equals what was paid."""
     paid = expected_gross(order)
@@ -438,7 +437,7 @@ def _price_lines(
         raise OrderRejected(
             order.id,
             message,
-            hint=_BY_HAND.format(ref=external_reference(store, order.id), id=order.id),
+            hint=_BY_HAND.format(ref=reference, id=order.id),
         )
     if model != paid:
         # Jumpseller rounded the VAT some other way (per rate, like iGEST): what was paid wins.
@@ -560,19 +559,21 @@ def build_document(
     order: Order,
     settings: InvoiceConfig,
     *,
-    store: str,
+    reference: str,
     issue_date: date,
     override: CustomerOverride | None = None,
     vies: ViesCheck | None = None,
 ) -> DocumentDraft:
     """The invoice (FR, FT or FS) for a paid order, or OrderRejected naming the cause and fix.
 
+    ``reference``: the external reference the document carries, its order's work's (one module
+    makes references: ``references.py``; a refusal's hint names it for an invoice made by hand).
     See the module docstring for how each amount is shown. ``issue_date`` is the document date
     (a Lisbon date); when the payment was on another day a note says so. ``vies`` is the check
     that made an intra-EU supply exempt (``fiscal.intra_eu``): its consultation number goes on
     the notes.
     """
-    _check_order(order, settings, store)
+    _check_order(order, settings, reference)
     warnings: list[str] = []
     destination = order_destination(order)
     # A paid order's goods are supplied when it is paid (the VAT rate of that day applies).
@@ -584,13 +585,13 @@ def build_document(
     shipping = _shipping_item(order, settings, destination, supplied_on)
     if shipping is not None:
         items.append(shipping)
-    _check_art53(order, items, settings, store)
+    _check_art53(order, items, settings, reference)
 
     customer, customer_warnings = customer_and_warnings(order, settings, override)
     warnings.extend(customer_warnings)
     _check_oss_consumer(order, items, settings, destination, customer.nif, warnings)
     customer = _customer_within_limits(order, customer, warnings)
-    priced = _price_lines(order, items, warnings, store)
+    priced = _price_lines(order, items, warnings, reference)
     kind = _document_type(order, settings, customer.nif, priced, warnings)
     fitted_notes, shortened = texts.fit_notes(_notes(order, issue_date, settings, vies))
     if shortened:
@@ -605,7 +606,7 @@ def build_document(
         )
     return DocumentDraft(
         order_id=order.id,
-        external_reference=external_reference(store, order.id),
+        external_reference=reference,
         type=kind,
         series=settings.series,
         date=issue_date,

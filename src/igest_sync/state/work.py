@@ -262,6 +262,9 @@ class WorkStore(Store):
         ``request``: what a partial credit was asked for, recorded with the work before any
         call so that a resumed run issues the same credit note, not another.
         """
+        record = self.work(order_id, kind, seq)
+        if record is not None:  # created before (a run's discovery records each paid order)
+            return record
         phase = Phase.UNVERIFIED if unverified else None
         self._write(
             *_new_work(order_id, kind, seq, phase, external_reference, request, self._now())

@@ -708,7 +708,7 @@ class InvoiceRun:
             draft = build_document(
                 order,
                 self.settings,
-                store=self.context.store,
+                reference=external_reference(self.context.store, order.id),
                 issue_date=self.today,
                 override=remembered_override(self.ledger, order.id),
             )

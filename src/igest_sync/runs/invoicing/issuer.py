@@ -188,7 +188,7 @@ class Issuer:
         # placed (an FT may be made then), not the payment day and then the days before it.
         since = looked_from(order)
 
-        def build() -> DocumentDraft:
+        def build(reference: str) -> DocumentDraft:
             if order.status != OrderStatus.PAID:
                 # Cancelled before its invoice (or while it waited for a retry): whatever an
                 # earlier attempt, or a state file since lost, left in iGEST has been looked up
@@ -212,7 +212,11 @@ class Issuer:
             issue_date = self._issue_date(order)
             try:
                 draft = build_document(
-                    order, self.settings, store=self.store, issue_date=issue_date, override=override
+                    order,
+                    self.settings,
+                    reference=reference,
+                    issue_date=issue_date,
+                    override=override,
                 )
             except OverrideRefused:
                 customer_refused.append(True)
@@ -228,7 +232,7 @@ class Issuer:
                 draft = build_document(
                     order,
                     self.settings,
-                    store=self.store,
+                    reference=reference,
                     issue_date=issue_date,
                     override=override,
                     vies=check,
@@ -300,7 +304,7 @@ class Issuer:
         return self._issue(
             order_id,
             Kind.CREDIT,
-            build,
+            lambda _work_reference: build(),  # the same: the credit run reads it from the work
             force_lookup=True,
             seq=seq,
             request=request,
@@ -311,7 +315,7 @@ class Issuer:
         self,
         order_id: int,
         kind: Kind,
-        build: Callable[[], DocumentDraft],
+        build: Callable[[str], DocumentDraft],
         *,
         force_lookup: bool,
         seq: int = 1,
@@ -323,10 +327,17 @@ class Issuer:
         customer_given: bool = False,
     ) -> DocumentOutcome:
         key = str(order_id)
-        ref = reference or external_reference(self.store, order_id, kind)
         self._step("begin")
-        work = self.ledger.works.ensure_work(order_id, kind, ref, seq=seq, request=request)
-        # A credit's work may be older than its request key (a numbered reference): its own.
+        # The work a run's discovery recorded, or made now (a `resend` of an order no run
+        # listed, a credit note, serve's webhook work). Its reference is the document's: a
+        # credit's work may be older than its request key (a numbered reference).
+        work = self.ledger.works.ensure_work(
+            order_id,
+            kind,
+            reference or external_reference(self.store, order_id, kind),
+            seq=seq,
+            request=request,
+        )
         ref = work.external_reference
         if work.state == WorkState.FINAL:
             return self.already(order_id, kind, work)
@@ -339,7 +350,7 @@ class Issuer:
         except ApiError as exc:
             return self._unread(order_id, kind, f"could not look up {ref} in iGEST", exc, seq)
         try:
-            draft = build()
+            draft = build(ref)
         except _NoLongerPaid as exc:
             try:
                 self._discard(drafts)
