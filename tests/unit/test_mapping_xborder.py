@@ -13,6 +13,7 @@ from igest_sync.errors import OrderRejected
 from igest_sync.fiscal.customer import CustomerOverride
 from igest_sync.fiscal.destination import Zone
 from igest_sync.fiscal.exemptions import exemption_code
+from igest_sync.fiscal.mapping import with_vies_check
 from igest_sync.models import Address, Order, ViesCheck, ViesStatus
 from tests.unit.test_mapping import build, make_order, product, vat
 
@@ -315,7 +316,30 @@ def test_the_checkout_note_is_copied_only_when_asked_and_within_500() -> None:
 def test_the_vies_consultation_number_goes_on_the_notes() -> None:
     check = ViesCheck("ES", "B12345674", ViesStatus.VALID, date(2026, 11, 20), "WAPIAAAAX1")
     order = replace(exempt_order(SPAIN), billing=replace(SPAIN, taxid="ESB12345674"))
-    draft = build(order, ALL_CODES, vies=check)
+    draft = with_vies_check(build(order, ALL_CODES), order, ALL_CODES, check)
     assert "NIF ESB12345674 válido no VIES em 2026-11-20, consulta n.º WAPIAAAAX1" in (
         draft.notes.splitlines()
     )
+
+
+def test_a_vies_check_changes_the_notes_alone_and_they_still_fit() -> None:
+    # The issuer builds the document once, then adds the check: nothing else may differ from
+    # the document as built, and the notes, now longer, still fit iGEST's 500 characters.
+    check = ViesCheck("ES", "B12345674", ViesStatus.VALID, date(2026, 11, 20), "WAPIAAAAX1")
+    order = replace(
+        exempt_order(SPAIN),
+        billing=replace(SPAIN, taxid="ESB12345674"),
+        customer_note="Deixar na porta " * 40,
+    )
+    settings = replace(ALL_CODES, copy_order_notes=True)
+    draft = build(order, settings)
+    checked = with_vies_check(draft, order, settings, check)
+    assert replace(checked, notes=draft.notes) == draft
+    lines = checked.notes.splitlines()
+    assert lines[:2] == [
+        "Encomenda Jumpseller n.º 10452",
+        "NIF ESB12345674 válido no VIES em 2026-11-20, consulta n.º WAPIAAAAX1",
+    ]
+    assert lines[2].startswith("Nota do cliente: Deixar na porta") and lines[2].endswith("…")
+    assert len(" | ".join(lines)) <= 500 < len(" | ".join(lines)) + len("Deixar na porta ")
+    assert sum("notes are longer" in w for w in checked.warnings) == 1

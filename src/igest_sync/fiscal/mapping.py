@@ -531,6 +531,34 @@ def _notes(
     return notes
 
 
+def _fitted_notes(
+    order: Order, issue_date: date, settings: InvoiceConfig, vies: ViesCheck | None
+) -> tuple[str, tuple[str, ...]]:
+    """The document's notes within iGEST's limit, and the warning when they were shortened."""
+    notes, shortened = texts.fit_notes(_notes(order, issue_date, settings, vies))
+    return notes, (_notes_shortened(order.id),) if shortened else ()
+
+
+def _notes_shortened(order_id: int) -> str:
+    return (
+        f"Order {order_id}: the document notes are longer than iGEST's {texts.NOTES} "
+        "characters; the customer's note was shortened"
+    )
+
+
+def with_vies_check(
+    draft: DocumentDraft, order: Order, settings: InvoiceConfig, check: ViesCheck
+) -> DocumentDraft:
+    """``draft`` (``build_document``'s for ``order``) with VIES's confirmation of the buyer's
+    VAT number on its notes, the evidence of an exempt intra-EU supply (``fiscal.intra_eu``).
+
+    The notes are all a check changes: the lines decide the exemption, and the check, asked for
+    those lines, only proves it. So the document is built once, then its notes made again."""
+    notes, shortened = _fitted_notes(order, draft.date, settings, check)
+    kept = tuple(w for w in draft.warnings if w != _notes_shortened(order.id))
+    return replace(draft, notes=notes, warnings=kept + shortened)
+
+
 def _paid_on(order: Order) -> date | None:
     """The Lisbon day the order was paid, when Jumpseller says."""
     if order.completed_at is None:
@@ -562,16 +590,14 @@ def build_document(
     reference: str,
     issue_date: date,
     override: CustomerOverride | None = None,
-    vies: ViesCheck | None = None,
 ) -> DocumentDraft:
     """The invoice (FR, FT or FS) for a paid order, or OrderRejected naming the cause and fix.
 
     ``reference``: the external reference the document carries, its order's work's (one module
     makes references: ``references.py``; a refusal's hint names it for an invoice made by hand).
     See the module docstring for how each amount is shown. ``issue_date`` is the document date
-    (a Lisbon date); when the payment was on another day a note says so. ``vies`` is the check
-    that made an intra-EU supply exempt (``fiscal.intra_eu``): its consultation number goes on
-    the notes.
+    (a Lisbon date); when the payment was on another day a note says so. An exempt intra-EU
+    supply then needs VIES's confirmation on its notes: ``with_vies_check``.
     """
     _check_order(order, settings, reference)
     warnings: list[str] = []
@@ -593,12 +619,8 @@ def build_document(
     customer = _customer_within_limits(order, customer, warnings)
     priced = _price_lines(order, items, warnings, reference)
     kind = _document_type(order, settings, customer.nif, priced, warnings)
-    fitted_notes, shortened = texts.fit_notes(_notes(order, issue_date, settings, vies))
-    if shortened:
-        warnings.append(
-            f"Order {order.id}: the document notes are longer than iGEST's {texts.NOTES} "
-            "characters; the customer's note was shortened"
-        )
+    fitted_notes, shortened = _fitted_notes(order, issue_date, settings, None)
+    warnings.extend(shortened)
     payment = None
     if kind == DocumentType.FR:
         payment = settings.payment_methods.get(

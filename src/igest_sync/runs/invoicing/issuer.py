@@ -49,7 +49,7 @@ from igest_sync.errors import (
     Rejected,
 )
 from igest_sync.fiscal.customer import CustomerOverride, OverrideRefused
-from igest_sync.fiscal.mapping import build_document
+from igest_sync.fiscal.mapping import build_document, with_vies_check
 from igest_sync.fiscal.rules import FINAL_CONSUMER_NIF
 from igest_sync.models import (
     IN_FLIGHT,
@@ -229,14 +229,7 @@ class Issuer:
                 customer_refused.append(True)
                 raise
             if check is not None:
-                draft = build_document(
-                    order,
-                    self.settings,
-                    reference=reference,
-                    issue_date=issue_date,
-                    override=override,
-                    vies=check,
-                )
+                draft = with_vies_check(draft, order, self.settings, check)
             if self.art53 is not None:  # refused past 18,750 EUR, never as M10
                 self.art53.admit(
                     order.id,
