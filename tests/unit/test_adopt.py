@@ -447,6 +447,53 @@ def test_moving_the_start_date_past_the_switch_also_lets_it_run(world):
     assert not report.failed
 
 
+def test_a_start_date_moved_back_over_days_another_integration_invoiced_stops_like_a_first_run(
+    world,
+):
+    """The orders a later start date skipped, judged again once it was moved back, were issued
+    beside the hosted app's invoices of them (FR QI/4 to QI/6: only the documents that name
+    their order held theirs), with no guard: a first run or a backfill over those days stops."""
+    from dataclasses import replace
+
+    sb, config, ledger, js, ig = world
+    code = sb.credentials["jumpseller"]["login"]
+
+    def starting(day: date) -> Config:
+        return replace(config, invoice=replace(config.invoice, start_date=day))
+
+    def ours() -> set[int]:
+        refs = sb.igest.final_documents_by_reference()
+        return {int(r.rsplit(":", 1)[1]) for r in refs if r.startswith(f"jumpseller:{code}:")}
+
+    InvoiceRun.build(starting(date(2026, 11, 4)), ledger, js, ig, now=NOW).run()
+    issued_first = ours()
+    assert issued_first and not issued_first & set(range(9001, 9008))
+    back = starting(OCTOBER[0])
+    for dry_run in (True, False):
+        with pytest.raises(UsageError) as stopped:
+            InvoiceRun.build(back, ledger, js, ig, now=NOW).run(dry_run=dry_run)
+        assert "on or after the start date 2026-10-01" in stopped.value.message
+        assert "FR QI/1 of 2026-10-" in stopped.value.message
+        hint = stopped.value.hint or ""
+        assert "igest-sync adopt --from 2026-10-" in hint
+        # Not "move start_date past them": the store's sales since would be skipped too.
+        assert (
+            hint.endswith(
+                "or put back [invoice] start_date = 2026-11-04: the orders they "
+                "skipped stay skipped."
+            )
+            and "or later" not in hint
+        )
+        assert ours() == issued_first
+    # After adopt over those days, the run goes on; the orders the app invoiced never get ours
+    # (those it could not tie to one order wait for a person).
+    adopt(world, OCTOBER[0], date(2026, 11, 3), confirm=lambda r: True)
+    report = InvoiceRun.build(back, ledger, js, ig, now=NOW).run()
+    assert not ours() & {9001, 9002, 9003, 9004, 9005, 9006}
+    held = {int(o.key) for o in report.outcomes if o.action == Action.FAILED}
+    assert {9005, 9006} <= held
+
+
 def test_an_adopted_invoice_is_credited_with_its_customer_exactly_once(world):
     sb, config, ledger, js, ig = world
     adopt(world, confirm=lambda r: True)

@@ -136,9 +136,7 @@ class Discovery:
         """The paid orders skipped under other rules than today's, judged by today's: issued
         when now due, else skipped again with today's reason (``status`` gives it). Nothing is
         read while the rules stay as they were, or no order was skipped."""
-        sources = sorted(self.settings.sources) if self.settings.sources is not None else None
-        start = self.settings.start_date.isoformat() if self.settings.start_date else None
-        rules = json.dumps({"sources": sources, "start_date": start})
+        rules = self.skip_rules()
         if self.ledger.get_meta(SKIP_RULES) == rules:
             return
         # Not those this run has just judged (a first run records its skips by today's rules).
@@ -158,6 +156,23 @@ class Discovery:
                 )
         if self.record and read_all:
             self.ledger.set_meta(SKIP_RULES, rules)
+
+    def skip_rules(self) -> str:
+        """Today's rules that skip a paid order (``[invoice] sources``, ``start_date``), as the
+        ledger keeps those its skipped orders were judged by (``SKIP_RULES``)."""
+        sources = sorted(self.settings.sources) if self.settings.sources is not None else None
+        start = self.settings.start_date.isoformat() if self.settings.start_date else None
+        return json.dumps({"sources": sources, "start_date": start})
+
+    def rules_before(self) -> dict[str, object] | None:
+        """The rules the ledger's skipped orders were judged by (empty when an older version
+        kept none), when today's differ and an order was skipped: this run judges those orders
+        again, sales another integration (the till, the hosted app) may have invoiced, so it
+        is guarded as a backfill of those days is (``runs/invoicing/hold.py``). None otherwise."""
+        kept = self.ledger.get_meta(SKIP_RULES)
+        if kept == self.skip_rules() or not self.ledger.skipped_orders():
+            return None
+        return dict(json.loads(kept)) if kept else {}
 
     def floor(self, since: date | None) -> date:
         """The first payment day this run invoices; refuses to invoice the whole history.

@@ -262,13 +262,21 @@ def reviewed_periods(ledger: Ledger) -> list[tuple[date, date]]:
 
 
 def guard_first_run(
-    ledger: Ledger, documents: Iterable[IssuedDocument], floor: date, *, now: datetime
+    ledger: Ledger,
+    documents: Iterable[IssuedDocument],
+    floor: date,
+    *,
+    now: datetime,
+    instead: str | None = None,
 ) -> None:
-    """A first ``invoice`` (or a backfill) whose start date falls on or before a day holding
-    documents not ours stops before issuing anything: those orders may be invoiced already.
+    """A first ``invoice`` (or a backfill, or a run that judges skipped orders again) whose
+    start date falls on or before a day holding documents not ours stops before issuing
+    anything: those orders may be invoiced already.
 
     ``documents``: iGEST's documents from ``floor`` (the first run lists them anyway). Days a
     person reviewed with ``adopt``, and documents recorded as issued elsewhere, do not count.
+    ``instead``: the hint's other way out, when moving the start date past those documents
+    is not one (a store already invoicing would skip its new sales).
     """
     adopted = {d.document_id for d in ledger.docs.issued_elsewhere().values()}
     reviewed = reviewed_periods(ledger)
@@ -289,9 +297,10 @@ def guard_first_run(
     more = f" and {len(found) - 5} more" if len(found) > 5 else ""
     today = lisbon_date(now)
     raise UsageError(
-        f"iGEST holds {len(found)} invoices not issued by igest-sync on or after the start date "
+        f"iGEST holds {len(found)} invoice{'' if len(found) == 1 else 's'} not issued by "
+        f"igest-sync on or after the start date "
         f"{floor} ({shown}{more}): their orders may be invoiced already, so nothing was issued.",
         hint=f"Run `igest-sync adopt --from {first} --to {min(last, today)}` to record which "
-        "orders they invoice (those are never invoiced again), or move [invoice] start_date to "
-        f"{last + timedelta(days=1)} or later.",
+        "orders they invoice (those are never invoiced again), "
+        + (instead or f"or move [invoice] start_date to {last + timedelta(days=1)} or later."),
     )

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from igest_sync.config import Config
+from igest_sync.config import Config, InvoiceConfig
 from igest_sync.errors import ApiError, AuthError, IgestSyncError, NotFound, OrderRejected
 from igest_sync.fiscal.customer import CustomerOverride, OverrideRefused, check_override
 from igest_sync.fiscal.intra_eu import vat_number_to_check
@@ -312,14 +312,20 @@ class InvoiceRun:
     def _switch_guard(
         self, discovery: Discovery, since: date | None
     ) -> list[IssuedDocument] | None:
-        """A first run (or a backfill) lists iGEST's documents from its start date before it
-        records anything, and stops when a day holds invoices another integration issued
-        (``runs/invoicing/hold.py``). Returns the listing, which the run uses again."""
+        """A first run (or a backfill, or a run that judges again the orders skipped under
+        other rules: a start date moved back, a source added) lists iGEST's documents from its
+        start date before it records anything, and stops when a day holds invoices another
+        integration issued (``runs/invoicing/hold.py``). Returns the listing, which the run
+        uses again."""
+        before = None
         if self.ledger.meta.checkpoint is not None and since is None:
-            return None
+            before = discovery.rules_before()
+            if before is None:
+                return None
         floor = discovery.looked_from(since)
         listed = list(self.igest.find_documents(date_from=None if floor == date.min else floor))
-        guard_first_run(self.ledger, listed, floor, now=self.now)
+        undo = None if before is None else _undo_hint(before, self.settings)
+        guard_first_run(self.ledger, listed, floor, now=self.now, instead=undo)
         self._switch_checked = True
         return listed
 
@@ -944,6 +950,24 @@ class InvoiceRun:
         )
         self.followup.finish(report.notices)
         return report
+
+
+def _undo_hint(before: dict[str, object], settings: InvoiceConfig) -> str:
+    """The switch guard's other way out for a run that judges skipped orders again: the rules
+    put back as they were (a start date moved past the documents not ours would skip the
+    store's new sales too)."""
+    start = settings.start_date.isoformat() if settings.start_date else None
+    sources = sorted(settings.sources) if settings.sources is not None else None
+    old: list[str] = []
+    if "start_date" in before and before["start_date"] != start:
+        old.append(
+            f"start_date = {before['start_date']}" if before["start_date"] else "no start_date"
+        )
+    if "sources" in before and before["sources"] != sources:
+        listed = before["sources"]
+        old.append(f"sources = {json.dumps(listed)}" if listed is not None else "no sources")
+    what = ", ".join(old) if old else "start_date and sources as they were"
+    return f"or put back [invoice] {what}: the orders they skipped stay skipped."
 
 
 def _payment_order(order: Order) -> tuple[float, int]:
