@@ -600,6 +600,22 @@ def test_a_till_sale_skipped_until_its_source_is_added_is_invoiced_by_the_next_r
     assert quiet.outcomes == [] and "order" not in js.calls
 
 
+def test_each_order_a_long_report_only_counts_is_named_in_the_log_with_why(ledger, caplog):
+    # Past a few orders the report prints "Other orders: 123 orders skipped (the log names each
+    # one ...)", and the log named none of them: only the run's counts.
+    js = FakeJumpseller(orders=[paid_order(7, source="pos"), paid_order(8)])
+    ig = FakeIgest()
+    with caplog.at_level(logging.INFO, "igest_sync"):
+        InvoiceRun.build(config(), ledger, js, ig, now=START).run(dry_run=True)
+        InvoiceRun.build(config(), ledger, js, ig, now=START).run()
+    named = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Order 7 ")]
+    why = (
+        "created from 'pos' (a sale usually invoiced at the till): not invoiced; add it to "
+        "invoice.sources to invoice such orders"
+    )
+    assert named == [f"Order 7 would skip: {why}", f"Order 7 skipped: {why}"]
+
+
 def test_an_order_skipped_by_a_start_date_set_too_late_is_invoiced_once_it_is_put_back(ledger):
     js = FakeJumpseller(orders=[paid_order(7)])  # paid 2026-11-20
     ig = FakeIgest()

@@ -93,8 +93,8 @@ def invoice_report(report: InvoiceReport, *, json_out: bool = False, always: boo
             each = "; ".join(f"{counted(n, 'order')} {action}" for action, n in counts.items())
             _show(
                 _cell(
-                    f"Other orders: {each} (the log names each one; `igest-sync status` "
-                    "lists their documents)."
+                    f"Other orders: {each} (the log names each one, with why; `igest-sync "
+                    "status --order N` tells one)."
                 )
             )
             continue

@@ -227,6 +227,7 @@ class InvoiceRun:
             self.credits.preview_cancelled(report)
             # Last, as the real run's: what it would tell of the year's turnover.
             report.notices += self._dry_turnover_notices(report, art53)
+            _log_others(report)
             return report
         report.outcomes.extend(plan.skipped)
         if plan.fresh and plan.orders:
@@ -259,6 +260,7 @@ class InvoiceRun:
         self._report_failures(report, failed_before)
         self._report_notices(report)
         self.ledger.meta.set_meta("last_run_at", self.now.isoformat(timespec="seconds"))
+        _log_others(report)
         log.info("Invoice run done: %s (checkpoint: order %s)", report.summary(), report.checkpoint)
         if not failed_here:  # whether shown or quiet, an order failed in this run
             self.ledger.meta.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
@@ -950,6 +952,15 @@ class InvoiceRun:
         )
         self.followup.finish(report.notices)
         return report
+
+
+def _log_others(report: InvoiceReport) -> None:
+    """Each order whose outcome is neither an invoice issued nor a failure (both logged as they
+    happen), named in the log with why: a long run's report shows them only as counts."""
+    for outcome in report.outcomes:
+        if outcome.action not in (Action.ISSUED, Action.FAILED):
+            detail = f": {outcome.detail}" if outcome.detail else ""
+            log.info("Order %s %s%s", outcome.key, outcome.action, detail)
 
 
 def _undo_hint(before: dict[str, object], settings: InvoiceConfig) -> str:
