@@ -282,6 +282,23 @@ def test_a_draft_still_waiting_at_the_deadline_hour_is_a_notice_once_then_remind
     assert not ig.finals()  # nothing is ever finalized without a person
 
 
+def test_a_backlog_of_drafts_past_the_deadline_is_one_notice_not_a_page_each(ledger):
+    # The first cron run in review mode on a store with 134 paid orders printed 134 notes.
+    orders = [paid_order(i) for i in range(1, 9)]
+    js, ig = FakeJumpseller(orders=orders), FakeIgest()
+    run(ledger, js, ig)
+    [notice] = run(ledger, js, ig, at=datetime(2026, 11, 20, 18, 0, tzinfo=UTC)).notices
+    assert notice.startswith("8 invoice drafts still wait for approval after 18:00 of their")
+    assert "(orders 1, 2, 3, 4, 5 and 3 more, paid on 2026-11-20)" in notice
+    assert "`igest-sync approve --all`" in notice
+    # Told once while the same drafts wait; again when they change.
+    assert run(ledger, js, ig, at=datetime(2026, 11, 20, 18, 30, tzinfo=UTC)).notices == []
+    at = datetime(2026, 11, 20, 18, 40, tzinfo=UTC)
+    review.approve(InvoiceRun.build(config(), ledger, js, ig, now=at), [1, 2, 3], [])
+    fewer = run(ledger, js, ig, at=at).notices
+    assert [n.split(" ", 2)[:2] for n in fewer] == [["Order", str(i)] for i in range(4, 9)]
+
+
 def test_the_deadline_is_lisbon_time_in_summer_too(ledger):
     paid = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
     js = FakeJumpseller(orders=[paid_order(7, paid_at=paid)])

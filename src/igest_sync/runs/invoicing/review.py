@@ -412,13 +412,19 @@ def sweep_waiting(run: ApprovingRun, outcomes: list[DocumentOutcome], notices: l
             outcomes.append(run.issue_one(order, notices, approved=True))
 
 
+# Up to this many drafts past their deadline are told one notice each; more, in one notice.
+DEADLINE_NOTICES_APART = 5
+
+
 def deadline_notices(settings: InvoiceConfig, ledger: Ledger, now: datetime) -> list[str]:
-    """A notice per draft still waiting at ``review_deadline_hour`` of its payment day.
+    """A notice per draft still waiting at ``review_deadline_hour`` of its payment day (one for
+    them all past ``DEADLINE_NOTICES_APART``).
 
     The text stays the same while the draft waits, so that it is printed and alerted once, then
     reminded every ``remind_failed_hours`` (the rule of every notice)."""
     hour = settings.review_deadline_hour
     notices = []
+    late: list[tuple[int, date]] = []
     for work in waiting_work(ledger):
         order = ledger.order(work.order_id)
         if order is not None and order.status != OrderStatus.PAID:
@@ -432,10 +438,25 @@ def deadline_notices(settings: InvoiceConfig, ledger: Ledger, now: datetime) -> 
             if order is not None and order.total is not None
             else ""
         )
+        late.append((work.order_id, day))
         notices.append(
             f"Order {work.order_id}{total}: its invoice draft still waits for approval after "
             f"{hour:02d}:00 of its payment day {day}; an invoice-receipt is due on that day. "
             f"Finalize it with `igest-sync approve {work.order_id}` (or reject it with "
             f"`igest-sync approve --reject {work.order_id}`)."
         )
-    return notices
+    if len(late) <= DEADLINE_NOTICES_APART:
+        return notices
+    # A first day in review mode leaves a whole backlog waiting: one notice, not a page each
+    # (its text changes, and so is told again, when the drafts that wait change).
+    days = sorted(day for _, day in late)
+    named = ", ".join(str(order_id) for order_id, _ in late[:DEADLINE_NOTICES_APART])
+    more = len(late) - DEADLINE_NOTICES_APART
+    when = f"on {days[0]}" if days[0] == days[-1] else f"from {days[0]} to {days[-1]}"
+    grouped = (
+        f"{len(late)} invoice drafts still wait for approval after {hour:02d}:00 of their "
+        f"payment day (orders {named} and {more} more, paid {when}); an invoice-receipt is due "
+        "on the day of the payment. Look at them with `igest-sync approve`, then finalize them "
+        "with `igest-sync approve --all` (or one by one: `igest-sync approve ORDER`)."
+    )
+    return [grouped]
