@@ -33,7 +33,7 @@ retry by itself (network, 5xx) or a person must act first (bad data, a refusal).
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 
 class ExitCode(IntEnum):
@@ -179,7 +179,15 @@ class RateLimited(ApiError):
 
 
 class BadResponse(ApiError):
+    """An answer that could not be read (not JSON, or not the shape the spec gives): a proxy's
+    page, a service mid-deploy. The next run asks again, as after a 5xx, and says so."""
+
     transient = True
+
+    def __init__(self, message: str, *, service: str, hint: str | None = None, **kw: Any) -> None:
+        if hint is None and self.transient:
+            hint = SERVER_HINT
+        super().__init__(message, service=service, hint=hint, **kw)
 
 
 class Misdirected(BadResponse):

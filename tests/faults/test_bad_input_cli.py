@@ -8,6 +8,7 @@ product at fault in the run's output and in `status`; the other orders are issue
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -167,3 +168,16 @@ def test_an_internal_error_in_status_keeps_its_traceback_in_the_log_file(sb, cli
     assert result.code == 70
     assert "internal error" in result.stderr and "Traceback" not in result.stderr
     assert "Traceback" in cli.log_text()
+
+
+def test_an_answer_that_cannot_be_read_says_what_to_do_as_a_5xx_does(sb, cli: Cli):
+    # "error: Jumpseller sent an order that is not an object: 'unexpected'" and no advice, at
+    # a terminal; only the log's line said the next run would try again.
+    add_paid_orders(sb, 1)
+    sb.faults.add("jumpseller", "bad_shape", method="GET", path=r"/orders", times=None)
+    result = cli("invoice", "--json")
+    assert result.code == 5, result.stdout + result.stderr
+    error = json.loads(result.stdout)["error"]
+    assert "Jumpseller sent" in error["message"], error
+    assert error["hint"] and "the next run will retry" in error["hint"], error
+    assert sb.igest.documents == []
