@@ -571,6 +571,9 @@ def test_a_dry_run_shows_the_credit_notes_the_real_run_would_issue_for_cancellat
     assert [(o.key, o.action, o.kind) for o in real.outcomes] == [
         ("21", Action.ISSUED, Kind.CREDIT)
     ]
+    # Counted as the preview counts it: a credit note, not an invoice issued.
+    assert real.summary().startswith("Issued 0, 1 credit note, failed 0")
+    assert (real.to_json()["issued"], real.to_json()["credited"]) == (0, 1)
     assert notes() == 1 and all(d.status == DocumentStatus.FINAL for d in ig.documents.values())
     again = InvoiceRun.build(cfg, ledger, js, ig, now=later).run(dry_run=True)
     assert again.outcomes == []  # credited: nothing more to preview

@@ -40,6 +40,16 @@ class InvoiceReport:
     def count(self, action: str) -> int:
         return sum(1 for o in self.outcomes if o.action == action)
 
+    def issued(self, kind: Kind = Kind.INVOICE) -> int:
+        """The documents of ``kind`` this run issued: its invoices, or the credit notes its
+        credit pass issued for orders cancelled after their invoice (counted apart, as a dry
+        run's "would issue" and "would credit" are)."""
+        return sum(
+            1
+            for o in self.outcomes
+            if o.action == Action.ISSUED and (o.kind or Kind.INVOICE) == kind
+        )
+
     @property
     def alert_notices(self) -> list[str]:
         """Every notice, those kept off the terminal until their reminder too: the alerts
@@ -112,8 +122,10 @@ class InvoiceReport:
         adopted = self.count(Action.ADOPTED)
         waiting = self.count(Action.WAITING)
         drafted = self.count(Action.DRAFTED)
+        credited = self.issued(Kind.CREDIT)
         return (
-            f"Issued {self.count(Action.ISSUED)}"
+            f"Issued {self.issued()}"
+            + (f", {counted(credited, 'credit note')}" if credited else "")
             # Found final in iGEST (an earlier attempt's, whose answer was lost): not issued now.
             + (f", adopted {adopted} already in iGEST" if adopted else "")
             + f", failed {self._failed_here()}, skipped {self.count(Action.SKIPPED)}"
@@ -150,7 +162,9 @@ class InvoiceReport:
         )
         return {
             "dry_run": self.dry_run,
-            "issued": self.count(Action.ISSUED),
+            "issued": self.issued(),
+            # Credit notes the credit pass issued for orders cancelled after their invoice.
+            "credited": self.issued(Kind.CREDIT),
             "adopted": self.count(Action.ADOPTED),
             # Issued by this ledger before (a resend of a finished order): every order listed
             # is counted once, so a script can add the counts up to the orders.
