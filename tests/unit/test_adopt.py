@@ -472,8 +472,12 @@ def test_a_start_date_moved_back_over_days_another_integration_invoiced_stops_li
     for dry_run in (True, False):
         with pytest.raises(UsageError) as stopped:
             InvoiceRun.build(back, ledger, js, ig, now=NOW).run(dry_run=dry_run)
-        assert "on or after the start date 2026-10-01" in stopped.value.message
-        assert "FR QI/1 of 2026-10-" in stopped.value.message
+        message = stopped.value.message
+        assert (
+            "on or after 2026-10-06, the first day of the 8 orders skipped until [invoice] "
+            in message
+        )
+        assert "changed (FR QI/1 of 2026-10-06," in message
         hint = stopped.value.hint or ""
         assert "igest-sync adopt --from 2026-10-" in hint
         # Not "move start_date past them": the store's sales since would be skipped too.
@@ -485,6 +489,11 @@ def test_a_start_date_moved_back_over_days_another_integration_invoiced_stops_li
             and "or later" not in hint
         )
         assert ours() == issued_first
+        # Nothing recorded for the orders now due: no later run issues them unguarded.
+        assert all(ledger.work(i) is None for i in range(9001, 9008))
+    # The old start date put back, the runs go on as before.
+    assert not InvoiceRun.build(starting(date(2026, 11, 4)), ledger, js, ig, now=NOW).run().failed
+    assert ours() == issued_first
     # After adopt over those days, the run goes on; the orders the app invoiced never get ours
     # (those it could not tie to one order wait for a person).
     adopt(world, OCTOBER[0], date(2026, 11, 3), confirm=lambda r: True)

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError, AuthError, NotFound, UsageError
 from igest_sync.models import (
     IN_FLIGHT,
@@ -48,6 +49,8 @@ from igest_sync.models import (
 from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.due import not_invoiced, waits_for_a_person
+from igest_sync.runs.invoicing.hold import guard_first_run, looked_from
+from igest_sync.runs.report import counted
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger, OrderRecord
 from igest_sync.timeutil import lisbon_date
@@ -96,6 +99,7 @@ class Discovery:
         self.store = context.store
         self.ledger = context.ledger
         self.jumpseller = context.jumpseller
+        self.igest = context.igest
         self.now = now
         self.today = lisbon_date(now)
         self.record = record
@@ -137,15 +141,17 @@ class Discovery:
         when now due, else skipped again with today's reason (``status`` gives it). Nothing is
         read while the rules stay as they were, or no order was skipped."""
         rules = self.skip_rules()
-        if self.ledger.get_meta(SKIP_RULES) == rules:
+        kept = self.ledger.get_meta(SKIP_RULES)
+        if kept == rules:
             return
         # Not those this run has just judged (a first run records its skips by today's rules).
         judged = plan.judged
         wanted = [r.order_id for r in self.ledger.skipped_orders() if r.order_id not in judged]
         read_all = True
+        orders: list[Order] = []
         for order_id, order in self._read_again(wanted):
             if isinstance(order, Order):
-                self._classify(order, plan, to_issue)
+                orders.append(order)
             elif isinstance(order, NotFound):  # nothing is due for a sale that is gone
                 if (record := self.ledger.order(order_id)) is not None:
                     self._gone(record)
@@ -154,8 +160,35 @@ class Discovery:
                 log.warning(
                     "Could not read order %s, skipped under other rules: %s", order_id, order
                 )
+        due = [
+            o
+            for o in orders
+            if o.status == OrderStatus.PAID and not_invoiced(o, self.settings, plan.floor) is None
+        ]
+        if due:
+            self._guard_newly_due(due, json.loads(kept) if kept else {})
+        for order in orders:
+            self._classify(order, plan, to_issue)
         if self.record and read_all:
             self.ledger.set_meta(SKIP_RULES, rules)
+
+    def _guard_newly_due(self, due: list[Order], before: dict[str, object]) -> None:
+        """Orders a change of the skip rules makes due (a start date moved back, a source
+        added): sales another integration may have invoiced (the till, the hosted app), which
+        no first run's guard looked at. Guarded as a backfill of their days is: iGEST listed
+        from the first day their invoices may carry, and nothing recorded while a day holds
+        invoices not ours that ``adopt`` has not reviewed (``runs/invoicing/hold.py``)."""
+        days = [day for o in due if (day := looked_from(o)) is not None]
+        floor = min(days, default=self.today)
+        guard_first_run(
+            self.ledger,
+            self.igest.find_documents(date_from=floor),
+            floor,
+            now=self.now,
+            where=f"{floor}, the first day of the {counted(len(due), 'order')} skipped until "
+            "[invoice] changed",
+            instead=_undo_hint(before, self.settings),
+        )
 
     def skip_rules(self) -> str:
         """Today's rules that skip a paid order (``[invoice] sources``, ``start_date``), as the
@@ -163,16 +196,6 @@ class Discovery:
         sources = sorted(self.settings.sources) if self.settings.sources is not None else None
         start = self.settings.start_date.isoformat() if self.settings.start_date else None
         return json.dumps({"sources": sources, "start_date": start})
-
-    def rules_before(self) -> dict[str, object] | None:
-        """The rules the ledger's skipped orders were judged by (empty when an older version
-        kept none), when today's differ and an order was skipped: this run judges those orders
-        again, sales another integration (the till, the hosted app) may have invoiced, so it
-        is guarded as a backfill of those days is (``runs/invoicing/hold.py``). None otherwise."""
-        kept = self.ledger.get_meta(SKIP_RULES)
-        if kept == self.skip_rules() or not self.ledger.skipped_orders():
-            return None
-        return dict(json.loads(kept)) if kept else {}
 
     def floor(self, since: date | None) -> date:
         """The first payment day this run invoices; refuses to invoice the whole history.
@@ -477,6 +500,24 @@ class Discovery:
                 unverified=plan.fresh,
             )
         record_order(self.ledger, order, note=note)
+
+
+def _undo_hint(before: dict[str, object], settings: InvoiceConfig) -> str:
+    """The switch guard's other way out for a run that judges skipped orders again: the rules
+    put back as they were (a start date moved past the documents not ours would skip the
+    store's new sales too)."""
+    start = settings.start_date.isoformat() if settings.start_date else None
+    sources = sorted(settings.sources) if settings.sources is not None else None
+    old: list[str] = []
+    if "start_date" in before and before["start_date"] != start:
+        old.append(
+            f"start_date = {before['start_date']}" if before["start_date"] else "no start_date"
+        )
+    if "sources" in before and before["sources"] != sources:
+        listed = before["sources"]
+        old.append(f"sources = {json.dumps(listed)}" if listed is not None else "no sources")
+    what = ", ".join(old) if old else "start_date and sources as they were"
+    return f"or put back [invoice] {what}: the orders they skipped stay skipped."
 
 
 def igest_documents_since(

@@ -261,12 +261,26 @@ def reviewed_periods(ledger: Ledger) -> list[tuple[date, date]]:
     return [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in periods]
 
 
+# How far Jumpseller's clock (an order's payment time) may be ahead of ours: a payment stamped
+# just after midnight may have been invoiced, by our clock, on the day before.
+CLOCKS_APART = timedelta(minutes=5)
+
+
+def looked_from(order: Order) -> date | None:
+    """The first day an invoice of ``order`` may carry, ours or another integration's: the day
+    it was placed (an FT may be made then), or paid if Jumpseller says earlier, by our clock
+    (Jumpseller's may be ahead of it)."""
+    made = min((t for t in (order.created_at, order.completed_at) if t), default=None)
+    return lisbon_date(made - CLOCKS_APART) if made else None
+
+
 def guard_first_run(
     ledger: Ledger,
     documents: Iterable[IssuedDocument],
     floor: date,
     *,
     now: datetime,
+    where: str | None = None,
     instead: str | None = None,
 ) -> None:
     """A first ``invoice`` (or a backfill, or a run that judges skipped orders again) whose
@@ -275,8 +289,9 @@ def guard_first_run(
 
     ``documents``: iGEST's documents from ``floor`` (the first run lists them anyway). Days a
     person reviewed with ``adopt``, and documents recorded as issued elsewhere, do not count.
-    ``instead``: the hint's other way out, when moving the start date past those documents
-    is not one (a store already invoicing would skip its new sales).
+    ``where``: the days' first, as the message names it (the start date); ``instead``: the
+    hint's other way out, when moving the start date past those documents is not one (a
+    store already invoicing would skip its new sales).
     """
     adopted = {d.document_id for d in ledger.docs.issued_elsewhere().values()}
     reviewed = reviewed_periods(ledger)
@@ -298,8 +313,8 @@ def guard_first_run(
     today = lisbon_date(now)
     raise UsageError(
         f"iGEST holds {len(found)} invoice{'' if len(found) == 1 else 's'} not issued by "
-        f"igest-sync on or after the start date "
-        f"{floor} ({shown}{more}): their orders may be invoiced already, so nothing was issued.",
+        f"igest-sync on or after {where or f'the start date {floor}'} ({shown}{more}): their "
+        "orders may be invoiced already, so nothing was issued.",
         hint=f"Run `igest-sync adopt --from {first} --to {min(last, today)}` to record which "
         "orders they invoice (those are never invoiced again), "
         + (instead or f"or move [invoice] start_date to {last + timedelta(days=1)} or later."),

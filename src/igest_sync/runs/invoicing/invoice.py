@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from igest_sync.config import Config, InvoiceConfig
+from igest_sync.config import Config
 from igest_sync.errors import ApiError, AuthError, IgestSyncError, NotFound, OrderRejected
 from igest_sync.fiscal.customer import CustomerOverride, OverrideRefused, check_override
 from igest_sync.fiscal.intra_eu import vat_number_to_check
@@ -49,12 +49,12 @@ from igest_sync.runs.invoicing.hold import (
     ForeignInvoices,
     guard_first_run,
     invoiced_elsewhere,
+    looked_from,
     undecided_invoice,
 )
 from igest_sync.runs.invoicing.intra_eu import VatCheckPending
 from igest_sync.runs.invoicing.issuer import (
     CrashHook,
-    looked_from,
     remember_override,
     remembered_override,
     same_document,
@@ -314,20 +314,15 @@ class InvoiceRun:
     def _switch_guard(
         self, discovery: Discovery, since: date | None
     ) -> list[IssuedDocument] | None:
-        """A first run (or a backfill, or a run that judges again the orders skipped under
-        other rules: a start date moved back, a source added) lists iGEST's documents from its
-        start date before it records anything, and stops when a day holds invoices another
-        integration issued (``runs/invoicing/hold.py``). Returns the listing, which the run
-        uses again."""
-        before = None
+        """A first run (or a backfill) lists iGEST's documents from its start date before it
+        records anything, and stops when a day holds invoices another integration issued
+        (``runs/invoicing/hold.py``; discovery guards the orders a change of the skip rules
+        makes due the same way). Returns the listing, which the run uses again."""
         if self.ledger.meta.checkpoint is not None and since is None:
-            before = discovery.rules_before()
-            if before is None:
-                return None
+            return None
         floor = discovery.looked_from(since)
         listed = list(self.igest.find_documents(date_from=None if floor == date.min else floor))
-        undo = None if before is None else _undo_hint(before, self.settings)
-        guard_first_run(self.ledger, listed, floor, now=self.now, instead=undo)
+        guard_first_run(self.ledger, listed, floor, now=self.now)
         self._switch_checked = True
         return listed
 
@@ -961,24 +956,6 @@ def _log_others(report: InvoiceReport) -> None:
         if outcome.action not in (Action.ISSUED, Action.FAILED):
             detail = f": {outcome.detail}" if outcome.detail else ""
             log.info("Order %s %s%s", outcome.key, outcome.action, detail)
-
-
-def _undo_hint(before: dict[str, object], settings: InvoiceConfig) -> str:
-    """The switch guard's other way out for a run that judges skipped orders again: the rules
-    put back as they were (a start date moved past the documents not ours would skip the
-    store's new sales too)."""
-    start = settings.start_date.isoformat() if settings.start_date else None
-    sources = sorted(settings.sources) if settings.sources is not None else None
-    old: list[str] = []
-    if "start_date" in before and before["start_date"] != start:
-        old.append(
-            f"start_date = {before['start_date']}" if before["start_date"] else "no start_date"
-        )
-    if "sources" in before and before["sources"] != sources:
-        listed = before["sources"]
-        old.append(f"sources = {json.dumps(listed)}" if listed is not None else "no sources")
-    what = ", ".join(old) if old else "start_date and sources as they were"
-    return f"or put back [invoice] {what}: the orders they skipped stay skipped."
 
 
 def _payment_order(order: Order) -> tuple[float, int]:

@@ -35,7 +35,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from igest_sync.adapters.igest import SETTING_OF_FIELD
@@ -73,7 +73,12 @@ from igest_sync.runs.invoicing import review
 from igest_sync.runs.invoicing.art53 import guard_for
 from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
-from igest_sync.runs.invoicing.hold import ForeignInvoices, invoiced_elsewhere, undecided_invoice
+from igest_sync.runs.invoicing.hold import (
+    ForeignInvoices,
+    invoiced_elsewhere,
+    looked_from,
+    undecided_invoice,
+)
 from igest_sync.runs.invoicing.intra_eu import IntraEuCheck, VatCheckPending
 from igest_sync.runs.invoicing.report import finished_document
 from igest_sync.state.ledger import Ledger, WorkRecord
@@ -84,10 +89,6 @@ log = logging.getLogger("igest_sync.invoice")
 # iGEST's answers that a document was refused as invalid (igest-api.md): never applied. Other
 # 4xx (a proxy's 408, say) say less about whether the request reached iGEST.
 REFUSED_AS_INVALID = (400, 422)
-# How far Jumpseller's clock (an order's payment time) may be ahead of ours: a payment stamped
-# just after midnight may have been invoiced, by our clock, on the day before.
-CLOCKS_APART = timedelta(minutes=5)
-
 CrashHook = Callable[[str], None]
 
 
@@ -653,14 +654,6 @@ class Issuer:
         self.ledger.works.fail(order_id, kind, reason, transient=True)
         log.warning("Order %s waiting: %s", order_id, reason)
         return DocumentOutcome(str(order_id), Action.WAITING, reason, kind=kind, transient=True)
-
-
-def looked_from(order: Order) -> date | None:
-    """The first day an invoice of ``order`` may carry, ours or another integration's: the day
-    it was placed (an FT may be made then), or paid if Jumpseller says earlier, by our clock
-    (Jumpseller's may be ahead of it)."""
-    made = min((t for t in (order.created_at, order.completed_at) if t), default=None)
-    return lisbon_date(made - CLOCKS_APART) if made else None
 
 
 def unsent(work: WorkRecord) -> bool:
