@@ -483,7 +483,7 @@ def test_a_start_date_moved_back_over_days_another_integration_invoiced_stops_li
         # Not "move start_date past them": the store's sales since would be skipped too.
         assert (
             hint.endswith(
-                "or put back [invoice] start_date = 2026-11-04: the orders they "
+                "or put [invoice] back as it was (start_date = 2026-11-04): the orders it "
                 "skipped stay skipped."
             )
             and "or later" not in hint

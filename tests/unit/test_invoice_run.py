@@ -619,6 +619,32 @@ def test_each_order_a_long_report_only_counts_is_named_in_the_log_with_why(ledge
     assert named == [f"Order 7 would skip: {why}", f"Order 7 skipped: {why}"]
 
 
+def test_a_source_added_over_a_day_the_till_invoiced_stops_before_recording_its_sales(ledger):
+    # The till's FS of that day may be the sale's invoice: judged again, it was issued beside it.
+    from igest_sync.errors import UsageError
+    from igest_sync.models import IssuedDocument
+
+    js = FakeJumpseller(orders=[paid_order(7, source="pos"), paid_order(8)])
+    till = IssuedDocument(
+        "till-1", "FS", "T", "FS T/1", None, "final", date(2026, 11, 20), None, None, None,
+        Decimal("10.00"), Decimal("2.30"), Decimal("12.30"),
+    )  # fmt: skip
+    ig = FakeIgest()
+    first = InvoiceRun.build(config(), ledger, js, ig, now=START).run()
+    assert {o.key: o.action for o in first.outcomes} == {"7": "skipped", "8": "issued"}
+    ig.documents[till.id] = till  # the till invoices its sales in iGEST too
+    with pytest.raises(UsageError) as stopped:
+        InvoiceRun.build(config(sources=("checkout", "pos")), ledger, js, ig, now=START).run()
+    assert stopped.value.message.startswith(
+        "iGEST holds 1 invoice not issued by igest-sync on or after 2026-11-20, the day of the "
+        "order skipped until [invoice] changed (FS T/1 of 2026-11-20)"
+    )
+    assert (stopped.value.hint or "").endswith(
+        "or put [invoice] back as it was (no sources): the orders it skipped stay skipped."
+    )
+    assert ledger.work(7) is None and sorted(d.number for d in ig.finals()) == ["FR A/1", "FS T/1"]
+
+
 def test_an_order_skipped_by_a_start_date_set_too_late_is_invoiced_once_it_is_put_back(ledger):
     js = FakeJumpseller(orders=[paid_order(7)])  # paid 2026-11-20
     ig = FakeIgest()

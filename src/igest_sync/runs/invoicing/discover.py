@@ -50,7 +50,6 @@ from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.due import not_invoiced, waits_for_a_person
 from igest_sync.runs.invoicing.hold import guard_first_run, looked_from
-from igest_sync.runs.report import counted
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger, OrderRecord
 from igest_sync.timeutil import lisbon_date
@@ -185,8 +184,9 @@ class Discovery:
             self.igest.find_documents(date_from=floor),
             floor,
             now=self.now,
-            where=f"{floor}, the first day of the {counted(len(due), 'order')} skipped until "
-            "[invoice] changed",
+            where=f"{floor}, the day of the order skipped until [invoice] changed"
+            if len(due) == 1
+            else f"{floor}, the first day of the {len(due)} orders skipped until [invoice] changed",
             instead=_undo_hint(before, self.settings),
         )
 
@@ -516,8 +516,8 @@ def _undo_hint(before: dict[str, object], settings: InvoiceConfig) -> str:
     if "sources" in before and before["sources"] != sources:
         listed = before["sources"]
         old.append(f"sources = {json.dumps(listed)}" if listed is not None else "no sources")
-    what = ", ".join(old) if old else "start_date and sources as they were"
-    return f"or put back [invoice] {what}: the orders they skipped stay skipped."
+    what = f" ({', '.join(old)})" if old else ""
+    return f"or put [invoice] back as it was{what}: the orders it skipped stay skipped."
 
 
 def igest_documents_since(

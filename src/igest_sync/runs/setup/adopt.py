@@ -428,7 +428,11 @@ def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> M
     else:
         why = f"none with the document's {'NIF' if nif is not None else 'customer name'}"
     return Match(
-        doc, AMBIGUOUS, None, f"{len(same)} orders paid that day for that total; {why}", ids
+        doc,
+        AMBIGUOUS,
+        None,
+        f"{counted(len(same), 'order')} paid that day for that total; {why}",
+        ids,
     )
 
 
