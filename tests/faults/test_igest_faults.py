@@ -155,3 +155,20 @@ def test_refused_igest_credentials_stop_the_run_and_leave_the_orders_to_the_next
     del cli.env["IGEST_SYNC_IGEST_SECURITY_CODE"]
     assert cli("invoice").code == 0
     assert_all_done(sb, cli)
+
+
+def test_a_persons_resend_whose_finalize_answer_is_lost_is_told_what_igest_holds(sb, cli: Cli):
+    """`resend ORDER` through a proxy that loses the finalize's answer said "failed, could not
+    reach iGEST, the next run tries again" (exit 1) while iGEST had issued the invoice. It looks
+    the order up again at once, as `credit` does: adopted, exit 0, exactly one document."""
+    [order_id] = add_paid_orders(sb, 1)
+    sb.faults.add("igest", "502", method="POST", path=DRAFT_POST)  # refused: nothing made
+    assert cli("invoice").code in (0, 1)
+    sb.faults.clear()
+    sb.faults.add("igest", "reset", method="POST", path=FINALIZE_POST, after=True)
+    result = cli("resend", str(order_id), "--json")
+    assert result.code == 0, result.stdout + result.stderr
+    [outcome] = result.json()["orders"]
+    assert (outcome["order_id"], outcome["action"]) == (order_id, "adopted"), outcome
+    assert_all_done(sb, cli)
+    assert len(requests_to(sb, "igest", "POST", FINALIZE_POST)) == 1

@@ -272,6 +272,8 @@ def test_a_persons_resend_whose_answer_was_lost_is_finished_by_the_next_run_not_
     _issue(sb.igest, sb.store.orders[10016], day=NOW.date().isoformat(), reference="QI-10016")
     InvoiceRun.build(config, ledger, js, ig, now=NOW).run()  # held for FR QI/...
     sb.faults.add("igest", "502", method="POST", path=r"^/v1/documents$", times=1, after=True)
+    # The resend looks a lost answer up again at once: that attempt's finalize is refused too.
+    sb.faults.add("igest", "502", method="POST", path=r"/finalize$", times=1)
     lost = InvoiceRun.build(config, ledger, js, ig, now=NOW).resend([10016], by_a_person=True)
     [outcome] = lost.outcomes
     assert outcome.transient and "tries again by itself" in outcome.detail

@@ -938,15 +938,42 @@ class InvoiceRun:
             for order in orders:
                 remember_override(self.ledger, order.id, override)
         # By hand, always look the reference up first: the ledger may be new or stale.
+        decided = frozenset(order_ids) if by_a_person else frozenset()
         self._issue_all(
-            orders + settled,
-            report,
-            override=override,
-            force_lookup=True,
-            decided=frozenset(order_ids) if by_a_person else frozenset(),
+            orders + settled, report, override=override, force_lookup=True, decided=decided
         )
+        self._look_up_lost_answers(orders, report, override=override, decided=decided)
         self.followup.finish(report.notices)
         return report
+
+    def _look_up_lost_answers(
+        self,
+        orders: list[Order],
+        report: InvoiceReport,
+        *,
+        override: CustomerOverride | None,
+        decided: frozenset[int],
+    ) -> None:
+        """A person's ``resend`` whose draft or finalize may have reached iGEST (its answer was
+        lost: the work keeps its phase) looks the order up again at once, as ``credit`` does:
+        they are told what iGEST holds now (the invoice, adopted) rather than "failed, the
+        next run tries again". A second loss is left to the next run, as before."""
+        lost = {
+            o.key
+            for o in report.outcomes
+            if o.action == Action.FAILED and o.transient and o.unanswered is not None
+            and (work := self.ledger.works.work(int(o.key))) is not None
+            and work.state == WorkState.FAILED and work.phase is not None
+        }  # fmt: skip
+        again = [order for order in orders if str(order.id) in lost]
+        if not again:
+            return
+        log.warning("Looking up again in iGEST orders whose answer was lost: %s", sorted(lost))
+        retried = InvoiceReport()
+        self._issue_all(again, retried, override=override, force_lookup=True, decided=decided)
+        redone = {o.key: o for o in retried.outcomes}
+        report.outcomes = [redone.get(o.key, o) for o in report.outcomes]
+        report.notices.extend(retried.notices)
 
 
 def _log_others(report: InvoiceReport) -> None:
