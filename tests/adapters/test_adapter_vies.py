@@ -93,6 +93,11 @@ def test_greece_is_el_for_vies():
     assert split_vat_number("el 094259216") == ("EL", "094259216")
 
 
+def test_an_answer_in_another_shape_is_called_so_not_no_answer():
+    check = read_answer(["unexpected", {"shape": True}], "ES", "B12345674", TODAY)
+    assert (check.status, check.detail) == (ViesStatus.UNAVAILABLE, "an answer of an unknown shape")
+
+
 def test_valid_with_an_error_code_is_not_trusted():
     check = read_answer({"valid": True, "userError": "MS_MAX_CONCURRENT_REQ"}, "DE", "1", TODAY)
     assert check.status == ViesStatus.UNAVAILABLE

@@ -104,7 +104,9 @@ def _error_code(answer: dict) -> str | None:
 def read_answer(answer: Any, country: str, number: str, today: date) -> ViesCheck:
     """A VIES answer body -> ``ViesCheck``: valid or invalid only when VIES said so clearly."""
     if not isinstance(answer, dict):
-        return ViesCheck(country, number, ViesStatus.UNAVAILABLE, today, detail="no answer")
+        # An answer came, in a shape VIES's API never gives (a proxy's, a service mid-change).
+        detail = "an answer of an unknown shape"
+        return ViesCheck(country, number, ViesStatus.UNAVAILABLE, today, detail=detail)
     valid = answer.get("valid")
     code = _error_code(answer)
     consultation = answer.get("requestIdentifier")
