@@ -172,3 +172,18 @@ def test_a_persons_resend_whose_finalize_answer_is_lost_is_told_what_igest_holds
     assert (outcome["order_id"], outcome["action"]) == (order_id, "adopted"), outcome
     assert_all_done(sb, cli)
     assert len(requests_to(sb, "igest", "POST", FINALIZE_POST)) == 1
+
+
+def test_a_resend_whose_look_up_fails_is_not_looked_up_again_at_once(sb, cli: Cli):
+    # Only an answer lost after a draft or a finalize was sent is looked up again at once; a
+    # look-up that failed (iGEST down) is the next run's, not a second round of waiting now.
+    [order_id] = add_paid_orders(sb, 1)
+    sb.faults.add("igest", "502", method="POST", path=DRAFT_POST)
+    cli("invoice")
+    sb.faults.clear()
+    sb.faults.add("igest", "502", method="GET", path=LOOKUP_GET, times=None)
+    result = cli("resend", str(order_id))
+    assert result.code == 1, result.stdout + result.stderr
+    assert "Looking up again" not in cli.log_text()
+    [failed] = cli.status()["failed"]
+    assert "could not look up" in failed["error"], failed

@@ -59,6 +59,7 @@ from igest_sync.runs.invoicing.issuer import (
     remembered_override,
     same_document,
     setting_to_correct,
+    unsent,
 )
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.parallel import in_parallel
@@ -939,16 +940,18 @@ class InvoiceRun:
                 remember_override(self.ledger, order.id, override)
         # By hand, always look the reference up first: the ledger may be new or stale.
         decided = frozenset(order_ids) if by_a_person else frozenset()
+        marks = {order.id: self._marks(order.id) for order in orders}
         self._issue_all(
             orders + settled, report, override=override, force_lookup=True, decided=decided
         )
-        self._look_up_lost_answers(orders, report, override=override, decided=decided)
+        lost = [o for o in orders if self._answer_lost(report, o.id, marks[o.id])]
+        self._look_up_lost_answers(lost, report, override=override, decided=decided)
         self.followup.finish(report.notices)
         return report
 
     def _look_up_lost_answers(
         self,
-        orders: list[Order],
+        again: list[Order],
         report: InvoiceReport,
         *,
         override: CustomerOverride | None,
@@ -958,22 +961,41 @@ class InvoiceRun:
         lost: the work keeps its phase) looks the order up again at once, as ``credit`` does:
         they are told what iGEST holds now (the invoice, adopted) rather than "failed, the
         next run tries again". A second loss is left to the next run, as before."""
-        lost = {
-            o.key
-            for o in report.outcomes
-            if o.action == Action.FAILED and o.transient and o.unanswered is not None
-            and (work := self.ledger.works.work(int(o.key))) is not None
-            and work.state == WorkState.FAILED and work.phase is not None
-        }  # fmt: skip
-        again = [order for order in orders if str(order.id) in lost]
         if not again:
             return
-        log.warning("Looking up again in iGEST orders whose answer was lost: %s", sorted(lost))
+        log.warning(
+            "Looking up again in iGEST orders whose answer was lost: %s", [o.id for o in again]
+        )
         retried = InvoiceReport()
         self._issue_all(again, retried, override=override, force_lookup=True, decided=decided)
         redone = {o.key: o for o in retried.outcomes}
         report.outcomes = [redone.get(o.key, o) for o in report.outcomes]
         report.notices.extend(retried.notices)
+
+    def _marks(self, order_id: int) -> tuple[str | None, int] | None:
+        """What the ledger marks as a draft or a finalize is sent (its phase, its attempts)."""
+        work = self.ledger.works.work(order_id)
+        return (work.phase, work.attempts) if work is not None else None
+
+    def _answer_lost(
+        self, report: InvoiceReport, order_id: int, before: tuple[str | None, int] | None
+    ) -> bool:
+        """The order's attempt failed on its way back after it sent a draft or a finalize (its
+        marks moved, and something was sent: not ``unsent``), not on a look-up (iGEST down:
+        the next run's) nor on a refusal."""
+        failed = any(
+            o.key == str(order_id) and o.action == Action.FAILED and o.transient
+            and o.unanswered is not None
+            for o in report.outcomes
+        )  # fmt: skip
+        work = self.ledger.works.work(order_id)
+        return (
+            failed
+            and work is not None
+            and work.state == WorkState.FAILED
+            and not unsent(work)
+            and (work.phase, work.attempts) != before
+        )
 
 
 def _log_others(report: InvoiceReport) -> None:
