@@ -187,15 +187,13 @@ class Discovery:
             where=f"{floor}, the day of the order skipped until [invoice] changed"
             if len(due) == 1
             else f"{floor}, the first day of the {len(due)} orders skipped until [invoice] changed",
-            instead=_undo_hint(before, self.settings),
+            instead=_undo_hint(before, _rules(self.settings)),
         )
 
     def skip_rules(self) -> str:
-        """Today's rules that skip a paid order (``[invoice] sources``, ``start_date``), as the
-        ledger keeps those its skipped orders were judged by (``SKIP_RULES``)."""
-        sources = sorted(self.settings.sources) if self.settings.sources is not None else None
-        start = self.settings.start_date.isoformat() if self.settings.start_date else None
-        return json.dumps({"sources": sources, "start_date": start})
+        """Today's rules that skip a paid order, as the ledger keeps those its skipped orders
+        were judged by (``SKIP_RULES``)."""
+        return json.dumps(_rules(self.settings))
 
     def floor(self, since: date | None) -> date:
         """The first payment day this run invoices; refuses to invoice the whole history.
@@ -502,20 +500,26 @@ class Discovery:
         record_order(self.ledger, order, note=note)
 
 
-def _undo_hint(before: dict[str, object], settings: InvoiceConfig) -> str:
+def _rules(settings: InvoiceConfig) -> dict[str, object]:
+    """The settings that skip a paid order: ``[invoice] sources`` and ``start_date``."""
+    sources = sorted(settings.sources) if settings.sources is not None else None
+    start = settings.start_date.isoformat() if settings.start_date else None
+    return {"sources": sources, "start_date": start}
+
+
+def _undo_hint(before: dict[str, object], now: dict[str, object]) -> str:
     """The switch guard's other way out for a run that judges skipped orders again: the rules
     put back as they were (a start date moved past the documents not ours would skip the
-    store's new sales too)."""
-    start = settings.start_date.isoformat() if settings.start_date else None
-    sources = sorted(settings.sources) if settings.sources is not None else None
-    old: list[str] = []
-    if "start_date" in before and before["start_date"] != start:
-        old.append(
-            f"start_date = {before['start_date']}" if before["start_date"] else "no start_date"
+    store's new sales too). ``before`` is empty when an older version kept no rules."""
+    old = [
+        (
+            f"{key} = {json.dumps(value) if key == 'sources' else value}"
+            if value is not None
+            else f"no {key}"
         )
-    if "sources" in before and before["sources"] != sources:
-        listed = before["sources"]
-        old.append(f"sources = {json.dumps(listed)}" if listed is not None else "no sources")
+        for key, value in before.items()
+        if key in now and value != now[key]
+    ]
     what = f" ({', '.join(old)})" if old else ""
     return f"or put [invoice] back as it was{what}: the orders it skipped stay skipped."
 
