@@ -37,6 +37,12 @@ class Attended(Protocol):
     def alert_notices(self) -> Sequence[str]: ...
 
 
+def some_of(names: Sequence[object], most: int) -> str:
+    """``a, b, c and 4 more``: the first ``most`` of ``names``, and how many are left out."""
+    shown = ", ".join(str(name) for name in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def counted(n: int, noun: str) -> str:
     """``1 draft``, ``2 drafts``: a count and its noun, as the summaries say them."""
     return f"{n} {noun}" + ("" if n == 1 else "s")

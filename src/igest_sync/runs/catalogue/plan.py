@@ -24,6 +24,7 @@ from igest_sync.models import (
     IgestProductDraft,
     StockLevel,
 )
+from igest_sync.runs.report import some_of
 
 # The price iGEST stores is net with up to 6 decimals (see the iGEST API contract).
 NET_PRICE_PLACES = Decimal("0.000001")
@@ -593,9 +594,7 @@ def brake_reason(plan: StockPlan, max_zero_share: Decimal, *, source_name: str) 
         share = (Decimal(100) * plan.zero_writes / plan.matched).quantize(Decimal("0.1"))
         # Named, so that a person can look them up on the source side before any --force.
         zeroed = [c.sku for c in plan.changes if c.new == 0]
-        named = ", ".join(zeroed[:BRAKE_NAMED])
-        if len(zeroed) > BRAKE_NAMED:
-            named += f" and {len(zeroed) - BRAKE_NAMED} more"
+        named = some_of(zeroed, BRAKE_NAMED)
         return (
             f"the plan would set {plan.zero_writes} of {plan.matched} matched items "
             f"({share} %) to zero, more than max_zero_share {max_zero_share}: {named}"

@@ -38,6 +38,7 @@ from igest_sync.models import (
     WorkState,
 )
 from igest_sync.references import PREFIX
+from igest_sync.runs.report import some_of
 from igest_sync.state.ledger import Ledger
 from igest_sync.timeutil import lisbon_date
 
@@ -308,12 +309,11 @@ def guard_first_run(
     found.sort(key=lambda d: (d.date or floor, d.number or d.id))
     first, last = found[0].date, found[-1].date
     assert first is not None and last is not None
-    shown = ", ".join(f"{label(d)} of {d.date}" for d in found[:5])
-    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    shown = some_of([f"{label(d)} of {d.date}" for d in found], 5)
     today = lisbon_date(now)
     raise UsageError(
         f"iGEST holds {len(found)} invoice{'' if len(found) == 1 else 's'} not issued by "
-        f"igest-sync on or after {where or f'the start date {floor}'} ({shown}{more}): their "
+        f"igest-sync on or after {where or f'the start date {floor}'} ({shown}): their "
         "orders may be invoiced already, so nothing was issued.",
         hint=f"Run `igest-sync adopt --from {first} --to {min(last, today)}` to record which "
         "orders they invoice (those are never invoiced again), "

@@ -56,6 +56,7 @@ from igest_sync.runs.invoicing.review_list import (  # noqa: F401 (re-exported: 
     waiting_drafts,
     waiting_work,
 )
+from igest_sync.runs.report import some_of
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger, OrderRecord, WorkRecord
 from igest_sync.timeutil import LISBON, lisbon_date
@@ -450,12 +451,11 @@ def deadline_notices(settings: InvoiceConfig, ledger: Ledger, now: datetime) -> 
     # A first day in review mode leaves a whole backlog waiting: one notice, not a page each
     # (its text changes, and so is told again, when the drafts that wait change).
     days = sorted(day for _, day in late)
-    named = ", ".join(str(order_id) for order_id, _ in late[:DEADLINE_NOTICES_APART])
-    more = len(late) - DEADLINE_NOTICES_APART
+    named = some_of([order_id for order_id, _ in late], DEADLINE_NOTICES_APART)
     when = f"on {days[0]}" if days[0] == days[-1] else f"from {days[0]} to {days[-1]}"
     grouped = (
         f"{len(late)} invoice drafts still wait for approval after {hour:02d}:00 of their "
-        f"payment day (orders {named} and {more} more, paid {when}); an invoice-receipt is due "
+        f"payment day (orders {named}, paid {when}); an invoice-receipt is due "
         "on the day of the payment. Look at them with `igest-sync approve`, then finalize them "
         "with `igest-sync approve --all` (or one by one: `igest-sync approve ORDER`)."
     )
