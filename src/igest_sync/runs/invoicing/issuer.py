@@ -298,7 +298,7 @@ class Issuer:
         return self._issue(
             order_id,
             Kind.CREDIT,
-            lambda _work_reference: build(),  # the same: the credit run reads it from the work
+            lambda _work_reference: build(),  # its request's reference: the credit run's choice
             force_lookup=True,
             seq=seq,
             request=request,
