@@ -54,7 +54,7 @@ def invoice(
     Examples:
       igest-sync invoice
       igest-sync invoice --dry-run
-      cron, by the full path of the venv's command:
+      # cron, by the full path of the venv's command:
       */10 * * * * /opt/igest-sync/.venv/bin/igest-sync invoice
     """
     from igest_sync import render

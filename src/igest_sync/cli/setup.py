@@ -120,7 +120,8 @@ def init(
     """Write a config file (private to you) from flags, asking on a terminal for what is missing.
 
     Without a terminal (or with --yes) nothing is asked: the defaults are taken and omitted
-    secrets are left to IGEST_SYNC_JUMPSELLER_AUTH_TOKEN and IGEST_SYNC_IGEST_SECURITY_CODE.
+    secrets are left to IGEST_SYNC_JUMPSELLER_AUTH_TOKEN and IGEST_SYNC_IGEST_SECURITY_CODE
+    (and, for `serve`, IGEST_SYNC_JUMPSELLER_HOOKS_TOKEN).
 
     A new store starts in review mode (--no-review to skip it): for the first days invoices
     wait as checked drafts that you finalize with `igest-sync approve`; then set
