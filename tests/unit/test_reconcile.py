@@ -182,6 +182,19 @@ def test_each_wrong_duplicate_is_reported_once_as_wrong():
     assert kinds(report) == [(DUPLICATE, 1), (WRONG_TOTAL, 1)]
 
 
+def test_a_wrong_invoice_beside_another_is_offset_in_igest_not_by_credit():
+    """`igest-sync credit ORDER` credits the invoice the ledger recorded: with two invoices
+    under the order's reference that may be the right one, so the advice names the wrong one
+    and sends the person to iGEST for it."""
+    report = compare([order(1)], [doc(1, "50.00"), doc(1, "49.99")], STORE, NOV)
+    wrong = next(p for p in report.problems if p.kind == WRONG_TOTAL)
+    (number,) = wrong.documents
+    assert "igest-sync credit 1" not in (wrong.hint or "")
+    assert number in (wrong.hint or "") and "iGEST" in (wrong.hint or "")
+    alone = compare([order(2)], [doc(2, "49.99")], STORE, NOV).problems[0]
+    assert alone.hint is not None and "igest-sync credit 2" in alone.hint
+
+
 def test_cancelled_invoiced_order_without_credit_note_is_uncredited():
     orders = [
         order(1, status="canceled"),

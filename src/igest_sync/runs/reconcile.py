@@ -387,6 +387,17 @@ def _order_problems(
         # Credit notes are not compared here: a whole-invoice NC carries the invoice's total,
         # and a wrong invoice is reported once, as itself.
         if doc.gross_total != expected:
+            if len(invoices) > 1:
+                # `credit` credits the invoice the ledger recorded, which may be the right one.
+                hint = (
+                    f"offset {_number(doc)} with a credit note in iGEST (igest-sync credit "
+                    "credits the invoice it recorded, maybe the other one)"
+                )
+            else:
+                hint = (
+                    f"credit it (igest-sync credit {order.id} --reason TEXT) and invoice the "
+                    "order by hand"
+                )
             problems.append(
                 Problem(
                     WRONG_TOTAL,
@@ -397,8 +408,7 @@ def _order_problems(
                     reference=ref,
                     expected=expected,
                     found=doc.gross_total,
-                    hint=f"credit it (igest-sync credit {order.id} --reason TEXT) and invoice the "
-                    "order by hand",
+                    hint=hint,
                 )
             )
     for doc in invoices:
