@@ -381,6 +381,18 @@ def test_an_unknown_outcome_says_so_and_the_rerun_finishes_it_without_a_second_n
     assert len(notes(igest)) == 1
 
 
+@pytest.mark.parametrize("step", ["request", "finalize"])
+def test_another_request_after_an_unknown_outcome_says_unknown_not_failed(world, step):
+    # The first request's document may be issued: calling it "failed" would have the person
+    # believe no credit note exists and look no further.
+    assert ask(world, lost=step).unknown
+    with pytest.raises(UsageError) as refused:
+        ask(world, spec=("SKU-2:1",))
+    message = refused.value.message
+    assert "failed" not in message and "outcome is unknown" in message, message
+    assert "--line SKU-1:1" in (refused.value.hint or "")
+
+
 def test_a_rerun_that_finalizes_the_earlier_runs_nc_says_it_finished_it(world):
     # The first command's draft reached iGEST (its answer lost); the rerun finalized that
     # draft, lost the answer too and found it final: it said "already issued ... nothing

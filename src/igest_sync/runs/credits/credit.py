@@ -64,6 +64,7 @@ from igest_sync.runs.credits.report import CreditReport, StoredRequest
 from igest_sync.runs.invoicing.followup import FollowUp
 from igest_sync.runs.invoicing.issuer import Issuer
 from igest_sync.runs.invoicing.report import InvoiceReport
+from igest_sync.state.ledger import WorkRecord
 
 __all__ = ["CreditReport", "Credits", "StoredRequest"]
 
@@ -77,6 +78,12 @@ Mode = Literal["same", "again", "rest"]
 # An answer lost after iGEST processed a step is looked up again this many times at once (a
 # lookup by reference is safe to repeat) before the outcome is reported unknown.
 _LOOKUPS_AFTER_LOST_ANSWER = 2
+
+
+def _outcome_unknown(work: WorkRecord) -> bool:
+    """The work failed after a step that may have reached iGEST (its answer lost): not a
+    refusal, its credit note may be issued."""
+    return work.state == WorkState.FAILED and work.phase is not None
 
 
 @dataclass
@@ -306,10 +313,15 @@ class Credits:
                     recorded = StoredRequest.of(
                         unfinished, settings.credit_reason, settings.move_stock
                     )
+                    state = (
+                        "its outcome is unknown: iGEST may have issued it"
+                        if _outcome_unknown(unfinished)
+                        else unfinished.state
+                    )
                     raise UsageError(
                         f"Order {order_id} has an unfinished credit note "
                         f"({unfinished.external_reference}, asked as "
-                        f"{recorded.request.describe()}, {unfinished.state}); it is finished "
+                        f"{recorded.request.describe()}; {state}); it is finished "
                         "before another one is started.",
                         hint=f"Finish it with: {recorded.command(order_id)}",
                     )
@@ -397,9 +409,8 @@ class Credits:
         return outcome
 
     def _unknown(self, order_id: int, seq: int) -> bool:
-        """The work failed after a step that may have reached iGEST (its answer lost)."""
         work = self.ledger.work(order_id, Kind.CREDIT, seq)
-        return work is not None and work.state == WorkState.FAILED and work.phase is not None
+        return work is not None and _outcome_unknown(work)
 
     def _unknown_outcome(
         self, order_id: int, prepared: _Prepared, outcome: DocumentOutcome, command: str | None
