@@ -151,6 +151,16 @@ def test_a_sku_on_several_items_is_skipped_for_all_of_them() -> None:
     assert index.duplicate_skus == {"A"}
 
 
+def test_a_duplicate_made_by_spaces_shows_the_skus_as_typed() -> None:
+    # In Jumpseller "A" and "A " look like two SKUs: the message shows the space that joins them.
+    index = index_catalogue([item("A", pid=1), item("A ", pid=2)])
+    (dup,) = index.skipped
+    assert "product 1 as 'A'" in dup.detail and "product 2 as 'A '" in dup.detail
+    assert "spaces around a SKU are ignored" in dup.detail
+    (plain,) = index_catalogue([item("B", pid=1), item("B", pid=2)]).skipped
+    assert " as '" not in plain.detail and "spaces" not in plain.detail
+
+
 def test_skus_differing_in_case_are_different_items() -> None:
     index = index_catalogue([item("abc", pid=1), item("ABC", pid=2)])
     assert set(index.by_sku) == {"abc", "ABC"}

@@ -82,6 +82,17 @@ def item_label(item: CatalogueItem) -> str:
     return f"product {item.product_id} variant {item.variant_id}"
 
 
+def _sharing(items: list[CatalogueItem]) -> str:
+    """The items one SKU groups; as typed when spaces around it made it look like several
+    (in Jumpseller "A" and "A " are two SKUs; matched, both are "A")."""
+    if len({item.sku for item in items}) == 1:
+        return ", ".join(item_label(item) for item in items)
+    return (
+        ", ".join(f"{item_label(item)} as {item.sku!r}" for item in items)
+        + "; spaces around a SKU are ignored"
+    )
+
+
 def _json_safe(value: object) -> object:
     if isinstance(value, Decimal):
         return str(value)
@@ -187,7 +198,7 @@ def index_catalogue(items: Iterable[CatalogueItem]) -> CatalogueIndex:
     duplicate cannot silently pick which price or stock wins.
     """
     by_sku: dict[str, CatalogueItem] = {}
-    duplicates: dict[str, list[str]] = {}
+    duplicates: dict[str, list[CatalogueItem]] = {}
     no_sku: list[CatalogueOutcome] = []
     seen = 0
     for item in items:
@@ -203,21 +214,20 @@ def index_catalogue(items: Iterable[CatalogueItem]) -> CatalogueIndex:
                 )
             )
         elif sku in duplicates:
-            duplicates[sku].append(item_label(item))
+            duplicates[sku].append(item)
         elif sku in by_sku:
-            duplicates[sku] = [item_label(by_sku[sku]), item_label(item)]
+            duplicates[sku] = [by_sku[sku], item]
         else:
             by_sku[sku] = item
     skipped = list(no_sku)
-    for sku, labels in duplicates.items():
+    for sku, sharing in duplicates.items():
         del by_sku[sku]
         skipped.append(
             CatalogueOutcome(
                 sku,
                 Action.SKIPPED,
-                f"SKU used by {len(labels)} Jumpseller items "
-                f"({', '.join(labels)}); give each its own SKU in Jumpseller (none of them is "
-                "synced until then)",
+                f"SKU used by {len(sharing)} Jumpseller items ({_sharing(sharing)}); give "
+                "each its own SKU in Jumpseller (none of them is synced until then)",
                 reason=DUPLICATE_SKU,
             )
         )
