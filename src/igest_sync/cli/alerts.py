@@ -81,8 +81,9 @@ def digest(
     """Sum up a period: documents issued (count, total), credit notes, open failures, orders
     waiting for payment or for VIES, the oldest paid order without a document, the last good run.
 
-    Reads only the state file. With [alerts] digest = "daily" or "weekly" the runs send it by
-    themselves, after [alerts] digest_hour (Lisbon time); --send sends it now, once.
+    Reads the config and the state file, and asks Jumpseller and iGEST nothing. With [alerts]
+    digest = "daily" or "weekly" the runs send it by themselves, after [alerts] digest_hour
+    (Lisbon time); --send sends it now, once.
 
     \b
     Examples:
