@@ -210,6 +210,37 @@ def test_the_notice_at_80_percent_and_the_alert_past_15000_each_once(w):
     assert art53_notices(run(w)) == []  # once
 
 
+def test_approve_and_resend_that_pass_15000_tell_it_at_once(w):
+    # The run that drafted (review mode) or failed the order had read the turnover that day:
+    # the next run issued nothing and kept quiet, so the crossing went untold while AT's 15
+    # working days ran from it.
+    w.config = replace(w.config, invoice=replace(w.config.invoice, review=True))
+    by_hand(w, "14950.00")
+    drafted = order(w, "100.00")
+    report = run(w)
+    [share] = art53_notices(report)
+    assert "80 %" in share and outcome(report, drafted).action == Action.DRAFTED
+    assert art53_notices(run(w)) == []  # read today already: this run says nothing
+    told: list[str] = []
+    approving = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now)
+    [approved] = review.approve(approving, [drafted], told)
+    assert approved.action == Action.ISSUED
+    [over] = [n for n in told if "art. 53" in n]
+    assert "15,050.00 EUR, past 15,000.00 EUR" in over
+    assert art53_notices(run(w)) == []  # once
+    # Back under with a credit note (it says so), then a failed order resent: told again.
+    w.config = replace(w.config, invoice=replace(w.config.invoice, review=False))
+    assert any("back to 14,950.00 EUR" in n for n in credit_all(w, drafted).notices)
+    failing = order(w, "100.00")
+    w.sb.faults.add("igest", "502", method="POST", path=r"/documents", times=None)
+    assert outcome(run(w), failing).action == Action.FAILED
+    w.sb.faults.clear()
+    again = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now).resend([failing])
+    assert outcome(again, failing).action == Action.ISSUED
+    [resent_over] = art53_notices(again)
+    assert "15,050.00 EUR, past 15,000.00 EUR" in resent_over
+
+
 class Killed(BaseException):
     """A kill: nothing after it in the run happens."""
 

@@ -25,8 +25,9 @@ and each reading lists only the documents dated since then: a reading costs one 
 about two days of documents (a request per 100 documents), however many runs and documents
 the year has had, plus, once a week, one listing of the year (a request per 100 documents of
 the year so far). A run reads the turnover only when it has an exempt document to issue, and
-for the notices after a run that issued something (else once a day); ``credit`` reads it
-after its credit note (``Art53Guard.after_credit``) and ``check`` reads it too.
+for the notices after a run, ``resend`` or ``approve`` that issued something (else once a
+day: ``InvoiceRun.turnover_notices``); ``credit`` reads it after its credit note
+(``Art53Guard.after_credit``) and ``check`` reads it too.
 A document finalized later but dated on a day already counted (iGEST allows it in a series
 whose last document is older) is seen by the next weekly recount.
 """

@@ -256,7 +256,7 @@ class InvoiceRun:
         seal = seal_reminder(self.settings, self.ledger, self.today)
         if seal is not None:
             report.notices.append(seal)
-        report.notices += self._turnover_notices(report)
+        report.notices += self.turnover_notices(report.outcomes)
         failed_here = report.failed
         self._report_failures(report, failed_before)
         self._report_notices(report)
@@ -267,14 +267,14 @@ class InvoiceRun:
             self.ledger.meta.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
         return report
 
-    def _turnover_notices(self, report: InvoiceReport) -> list[str]:
-        """Under the small-business exemption: the year's turnover read again when this run
-        issued or credited something (or once a day, for documents made elsewhere), and what a
-        person must be told about it, once."""
+    def turnover_notices(self, outcomes: list[DocumentOutcome]) -> list[str]:
+        """Under the small-business exemption: the year's turnover read again when this run,
+        resend or approve issued or credited something (or once a day, for documents made
+        elsewhere), and what a person must be told about it, once."""
         guard = self.issuer.art53
         if guard is None:
             return []
-        changed = any(o.action == Action.ISSUED for o in report.outcomes)
+        changed = any(o.action == Action.ISSUED for o in outcomes)
         today = self.today.isoformat()
         if not changed and self.ledger.meta.get_meta(NOTICED_KEY) == today:
             return []
@@ -946,6 +946,7 @@ class InvoiceRun:
         )
         lost = [o for o in orders if self._answer_lost(report, o.id, marks[o.id])]
         self._look_up_lost_answers(lost, report, override=override, decided=decided)
+        report.notices += self.turnover_notices(report.outcomes)
         self.followup.finish(report.notices)
         return report
 

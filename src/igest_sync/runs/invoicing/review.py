@@ -89,6 +89,8 @@ class ApprovingRun(Protocol):
         self, order: Order, notices: list[str], *, approved: bool = False
     ) -> DocumentOutcome: ...
 
+    def turnover_notices(self, outcomes: list[DocumentOutcome]) -> list[str]: ...
+
 
 log = logging.getLogger("igest_sync.invoice")
 
@@ -280,6 +282,8 @@ def approve(run: ApprovingRun, order_ids: list[int], notices: list[str]) -> list
         if outcome.action == Action.FAILED and run.settings.review:
             outcome = _retried_how(run.ledger, order_id, outcome)
         outcomes.append(outcome)
+    # Under art. 53, a finalized draft may take the year past 15,000 EUR: told now, once.
+    notices += run.turnover_notices(outcomes)
     run.followup.finish(notices)
     return outcomes
 
