@@ -187,6 +187,36 @@ def test_a_later_run_holds_an_order_another_integration_invoiced_since_the_switc
     assert len(sb.igest.documents) == before + 1
 
 
+def test_a_held_order_cancelled_before_adopt_stays_for_a_person_then_is_credited(world):
+    """The hosted app invoiced a payment (FR QI/... naming the order), the run held the order,
+    and the customer cancelled before anyone ran `adopt`: the next run dropped the order as
+    "cancelled before it was invoiced", and the app's invoice of a refunded sale stayed
+    uncredited with nothing said. It stays failed, naming that invoice; once adopted, the
+    cancellation pass credits it."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    sb.store.pay_order(10015, at=NOW)
+    _issue(sb.igest, sb.store.orders[10015], day=NOW.date().isoformat(), reference="QI-10015")
+    held = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    assert {int(o.key): o.action for o in held.outcomes}[10015] == Action.FAILED
+    sb.store.cancel_order(10015)
+    preview = InvoiceRun.build(config, ledger, js, ig, now=NOW).run(dry_run=True)
+    report = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    for outcome, action in ((preview, Action.WOULD_FAIL), (report, Action.FAILED)):
+        [mine] = [o for o in outcome.outcomes if o.key == "10015"]
+        assert mine.action == action, mine.detail
+        assert "FR QI/" in mine.detail and "cancelled" in mine.detail
+        assert "credit" in mine.detail and "adopt --from 2026-11-20" in mine.detail
+    assert report.exit_code == 1 and ledger.work(10015, Kind.INVOICE).state == WorkState.FAILED
+    adopt(world, NOW.date(), NOW.date(), confirm=lambda r: True)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    notes = [d for d in sb.igest.documents if d["type"] == "NC" and d["status"] == "final"]
+    assert [n["related_document"]["number"] for n in notes] == ["FR QI/10"]
+
+
 def test_the_hold_covers_a_retry_the_days_since_the_order_and_resend_decides_what_it_was_told(
     world,
 ):

@@ -158,6 +158,7 @@ def invoiced_elsewhere(
     *,
     since: date | None = None,
     told: str | None = None,
+    cancelled: str | None = None,
 ) -> OrderRejected | None:
     """Why ``order`` is not issued an invoice when, among ``documents``, a final invoice not
     issued by igest-sync names it, for its total: another integration left on after the switch
@@ -169,7 +170,9 @@ def invoiced_elsewhere(
     ``since``: the first day looked at (the order's creation: an FT may be made as the order is
     placed), the same for a run and its dry run. An invoice its own credit notes cancel in full
     is no invoice of the sale. ``told``: the failure the person read before their ``resend``: a
-    document it names is theirs to have decided (noted for ``reconcile``), never held again."""
+    document it names is theirs to have decided (noted for ``reconcile``), never held again.
+    ``cancelled``: the order's status now, no longer paid: that document, if it is the sale's
+    invoice, must be credited, which only its record (``adopt``) lets the runs do."""
     index = documents if isinstance(documents, ForeignInvoices) else ForeignInvoices.of(documents)
     found = index.naming(order.id, since)
     if not found:
@@ -187,19 +190,24 @@ def invoiced_elsewhere(
             continue
         day = doc.date.isoformat() if doc.date else None
         when = f" of {day}" if day else ""
+        record = f"igest-sync adopt --from {day} --to {day}" if day else "igest-sync adopt"
+        if cancelled is not None:
+            return OrderRejected(
+                order.id,
+                f"{label(doc)}{when}, not issued by igest-sync, names this order in its "
+                f"{where}, for its total ({doc.gross_total:.2f} EUR), and the order is "
+                f"{cancelled} since its payment: if that is its invoice, it must be credited",
+                hint=f"if it is, record it: {record}, and the next run credits it; if it is "
+                f"not, igest-sync resend {order.id} closes the order",
+            )
         return OrderRejected(
             order.id,
             f"{label(doc)}{when}, not issued by igest-sync, names this order in its {where}, "
             f"for its total ({doc.gross_total:.2f} EUR): another integration (the hosted app, "
             "left on?) or a person invoiced it already; not issued, so as never to invoice it "
             "twice",
-            hint=(
-                f"if it is, record it: igest-sync adopt --from {day} --to {day}"
-                if day
-                else "if it is, record it with igest-sync adopt"
-            )
-            + f", and turn off the other integration's invoicing; if it is not, igest-sync "
-            f"resend {order.id} issues ours",
+            hint=f"if it is, record it: {record}, and turn off the other integration's "
+            f"invoicing; if it is not, igest-sync resend {order.id} issues ours",
         )
     return None
 
@@ -216,11 +224,12 @@ def undecided_documents(ledger: Ledger) -> dict[str, dict[str, Any]]:
     return json.loads(raw) if raw else {}
 
 
-def undecided_invoice(ledger: Ledger, order_id: int) -> str | None:
+def undecided_invoice(ledger: Ledger, order_id: int, *, cancelled: str | None = None) -> str | None:
     """Why ``order_id`` is not issued an invoice by a run: a document not ours that ``adopt``
     could not tie to one order may be its invoice already (a person decides), or None. Every
     such document is named: a pick that named only the first left the other to be taken for
-    none, and ``resend`` then issued a second invoice."""
+    none, and ``resend`` then issued a second invoice. ``cancelled``: the order's status now,
+    no longer paid (that invoice, if it is one, is to be credited)."""
     entries = [
         (number, entry)
         for number, entry in sorted(undecided_documents(ledger).items())
@@ -248,11 +257,21 @@ def undecided_invoice(ledger: Ledger, order_id: int) -> str | None:
     which = numbers[0] if single else f"{', '.join(numbers[:-1])} or {numbers[-1]}"
     when = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
     one = "it" if single else "one of them"
+    pick = (
+        f"igest-sync adopt --from {days[0]} --to {days[-1]} --pick '{numbers[0]}={order_id}' "
+        "(the number of the one that is)"
+    )
+    if cancelled is not None:
+        return (
+            f"{which} of {when}, not issued by igest-sync, may be its invoice{fits}, and the "
+            f"order is {cancelled} since its payment: if {one} is, it must be credited. Record "
+            f"it: {pick}, and the next run credits it; if none is, `igest-sync resend "
+            f"{order_id}` closes the order"
+        )
     return (
         f"{which} of {when}, not issued by igest-sync, may be its invoice already{fits}: not "
-        f"issued, so as never to invoice it twice. If {one} is, record it: igest-sync adopt "
-        f"--from {days[0]} --to {days[-1]} --pick '{numbers[0]}={order_id}' (the number of the "
-        f"one that is); if none is, `igest-sync resend {order_id}` issues ours"
+        f"issued, so as never to invoice it twice. If {one} is, record it: {pick}; if none "
+        f"is, `igest-sync resend {order_id}` issues ours"
     )
 
 

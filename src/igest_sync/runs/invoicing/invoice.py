@@ -634,9 +634,21 @@ class InvoiceRun:
                     )
                 )
                 continue
-            if order.status != OrderStatus.PAID:
+            now = status_words(order.status) if order.status != OrderStatus.PAID else None
+            undecided = undecided_invoice(self.ledger, order.id, cancelled=now)
+            if undecided is not None:
+                report.outcomes.append(DocumentOutcome(str(order.id), Action.WOULD_FAIL, undecided))
+                continue
+            # As the issuer checks it: each order from its own creation day.
+            elsewhere = invoiced_elsewhere(
+                self.ledger, order, foreign_invoices(), since=looked_from(order), cancelled=now
+            )
+            if elsewhere is not None:
+                why = f"{elsewhere.reason} ({elsewhere.hint})"
+                report.outcomes.append(DocumentOutcome(str(order.id), Action.WOULD_FAIL, why))
+                continue
+            if now is not None:
                 # Paid, then cancelled, with no invoice found: the real run issues nothing.
-                now = status_words(order.status)
                 report.outcomes.append(
                     DocumentOutcome(
                         str(order.id),
@@ -644,18 +656,6 @@ class InvoiceRun:
                         f"paid, then {now} before it was invoiced: no document would be issued",
                     )
                 )
-                continue
-            undecided = undecided_invoice(self.ledger, order.id)
-            if undecided is not None:
-                report.outcomes.append(DocumentOutcome(str(order.id), Action.WOULD_FAIL, undecided))
-                continue
-            # As the issuer checks it: each order from its own creation day.
-            elsewhere = invoiced_elsewhere(
-                self.ledger, order, foreign_invoices(), since=looked_from(order)
-            )
-            if elsewhere is not None:
-                why = f"{elsewhere.reason} ({elsewhere.hint})"
-                report.outcomes.append(DocumentOutcome(str(order.id), Action.WOULD_FAIL, why))
                 continue
             built = self._dry_build(order, art53, held=self.settings.review)
             if isinstance(built, DocumentOutcome):

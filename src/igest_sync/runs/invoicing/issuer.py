@@ -190,13 +190,12 @@ class Issuer:
         since = looked_from(order)
 
         def build(reference: str) -> DocumentDraft:
-            if order.status != OrderStatus.PAID:
-                # Cancelled before its invoice (or while it waited for a retry): whatever an
-                # earlier attempt, or a state file since lost, left in iGEST has been looked up
-                # (a final one adopted); nothing new is issued.
-                now = status_words(order.status)
-                raise _NoLongerPaid(f"paid, then {now} before it was invoiced: not issued")
-            held = None if decided else undecided_invoice(self.ledger, order.id)
+            # Cancelled before its invoice (or while it waited for a retry): whatever an
+            # earlier attempt, or a state file since lost, left in iGEST has been looked up
+            # (a final one adopted); nothing new is issued. But a document not ours that may
+            # be its invoice keeps it for a person: that invoice is then to be credited.
+            now = status_words(order.status) if order.status != OrderStatus.PAID else None
+            held = None if decided else undecided_invoice(self.ledger, order.id, cancelled=now)
             if held is not None:  # `resend ORDER` is the person's decision
                 raise OrderRejected(order.id, held)
             # Another integration's invoice of the sale (the hosted app left on)? On every
@@ -206,10 +205,12 @@ class Issuer:
             # decides only about the documents its person was told of.
             told = work.error if decided and work is not None else None
             elsewhere = invoiced_elsewhere(
-                self.ledger, order, self._foreign(since), since=since, told=told
+                self.ledger, order, self._foreign(since), since=since, told=told, cancelled=now
             )
             if elsewhere is not None:
                 raise elsewhere
+            if now is not None:
+                raise _NoLongerPaid(f"paid, then {now} before it was invoiced: not issued")
             issue_date = self._issue_date(order)
             try:
                 draft = build_document(
