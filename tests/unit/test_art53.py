@@ -205,7 +205,7 @@ def test_the_notice_at_80_percent_and_the_alert_past_15000_each_once(w):
     [over] = art53_notices(run(w))  # 15,000.01
     assert "15,000.01 EUR, past 15,000.00 EUR" in over
     assert "ends on 1 January 2027" in over
-    assert "within 15 working days: by 2026-12-22" in over
+    assert "within 15 working days: by 2026-12-23" in over
     order(w, "0.01")
     assert art53_notices(run(w)) == []  # once
 
@@ -422,9 +422,19 @@ def test_check_and_the_digest_say_what_each_threshold_means_and_how_far_past_it_
     assert digest_line().endswith(f"19,750.00 EUR; {past}")
 
 
-def test_fifteen_working_days_skip_weekends():
-    assert add_working_days(date(2026, 12, 1), 15) == date(2026, 12, 22)
+def test_fifteen_working_days_skip_weekends_and_national_holidays():
+    # 8 December (Tuesday) is a holiday: 15 working days from 1 December end on the 23rd.
+    assert add_working_days(date(2026, 12, 1), 15) == date(2026, 12, 23)
+    # From 7 December: the 8th and Christmas out, the 30th (as AT counts it).
+    assert add_working_days(date(2026, 12, 7), 15) == date(2026, 12, 30)
     assert add_working_days(date(2026, 12, 4), 1) == date(2026, 12, 7)  # Friday -> Monday
+    # Easter 2026 is 5 April: Good Friday the 3rd; Corpus Christi 60 days later, 4 June.
+    assert add_working_days(date(2026, 4, 2), 1) == date(2026, 4, 6)
+    assert add_working_days(date(2026, 6, 3), 1) == date(2026, 6, 5)
+    # Across the year: 25 December, then 1 January 2027 (a Friday).
+    assert add_working_days(date(2026, 12, 24), 2) == date(2026, 12, 29)
+    assert add_working_days(date(2026, 12, 31), 1) == date(2027, 1, 4)
+    assert art53.national_holidays(2027) >= {date(2027, 3, 26), date(2027, 5, 27)}
 
 
 def test_a_dry_run_shows_the_refusal_and_keeps_no_count(w):
@@ -647,7 +657,7 @@ def test_a_dry_run_that_would_pass_15000_says_the_exemption_would_end(w):
     [would] = art53_notices(dry_run(w))
     assert "would pass 15,000.00 EUR: 15,000.01 EUR with what this run would issue" in would
     assert "The exemption would end on 1 January 2027" in would
-    assert "AT would have to be told within 15 working days: by 2026-12-22" in would
+    assert "AT would have to be told within 15 working days: by 2026-12-23" in would
     assert w.ledger.get_meta("art53_over_15000:2026") is None
     assert w.ledger.get_meta("art53_share_notice:2026") is None
     [over] = art53_notices(run(w))

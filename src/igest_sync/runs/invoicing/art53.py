@@ -273,11 +273,48 @@ def last_turnover(ledger: Ledger, year: int) -> tuple[Decimal, str] | None:
     return Decimal(cached["total"]), cached["on"]
 
 
+def _easter(year: int) -> date:
+    """Easter Sunday (the anonymous Gregorian computation, Meeus/Jones/Butcher)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    l = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * l) // 451
+    month, day = divmod(h + l - 7 * m + 114, 31)
+    return date(year, month, day + 1)
+
+
+def national_holidays(year: int) -> set[date]:
+    """Portugal's mandatory national holidays (Código do Trabalho, art. 234): not working
+    days. Carnival (optional) and each municipality's own day are not among them."""
+    easter = _easter(year)
+    fixed = [
+        (1, 1),
+        (4, 25),
+        (5, 1),
+        (6, 10),
+        (8, 15),
+        (10, 5),
+        (11, 1),
+        (12, 1),
+        (12, 8),
+        (12, 25),
+    ]
+    return {date(year, m, d) for m, d in fixed} | {
+        easter - timedelta(days=2),  # Good Friday
+        easter,
+        easter + timedelta(days=60),  # Corpus Christi
+    }
+
+
 def add_working_days(day: date, days: int) -> date:
-    """``days`` working days after ``day`` (weekends skipped; public holidays are not known)."""
+    """``days`` working days after ``day``: weekends and national holidays skipped."""
+    holidays = national_holidays(day.year) | national_holidays(day.year + 1)
     while days:
         day += timedelta(days=1)
-        if day.weekday() < 5:
+        if day.weekday() < 5 and day not in holidays:
             days -= 1
     return day
 
@@ -520,8 +557,9 @@ class Art53Guard:
                 f"Small-business exemption (art. 53 CIVA): the turnover of {year} is "
                 f"{eur(now.total)}, past {eur(THRESHOLD)}. The exemption ends on 1 January "
                 f"{year + 1} (from then on, charge VAT), and AT must be told within "
-                f"{TELL_AT_WORKING_DAYS} working days: by {by} (weekends counted out; a public "
-                f"holiday moves it later). Past {eur(CEILING)} ({eur(now.to_ceiling)} from now) "
+                f"{TELL_AT_WORKING_DAYS} working days: by {by} (weekends and national "
+                f"holidays counted out; a municipal holiday moves it later). Past "
+                f"{eur(CEILING)} ({eur(now.to_ceiling)} from now) "
                 "VAT is due at once: igest-sync then refuses exempt documents."
             )
         elif back_under:
@@ -566,8 +604,9 @@ class Art53Guard:
                 f"Small-business exemption (art. 53 CIVA): the turnover of {year} would pass "
                 f"{eur(THRESHOLD)}: {at}. The exemption would end on 1 January {year + 1} "
                 f"(from then on, charge VAT), and AT would have to be told within "
-                f"{TELL_AT_WORKING_DAYS} working days: by {by} (weekends counted out; a public "
-                f"holiday moves it later). Past {eur(CEILING)} ({eur(now.to_ceiling)} from "
+                f"{TELL_AT_WORKING_DAYS} working days: by {by} (weekends and national "
+                f"holidays counted out; a municipal holiday moves it later). Past "
+                f"{eur(CEILING)} ({eur(now.to_ceiling)} from "
                 "there) VAT is due at once: igest-sync then refuses exempt documents."
             )
         elif back_under:
