@@ -104,6 +104,9 @@ def test_real_json_outputs_match_their_schemas(sandbox, cli: Cli, tmp_path):
     one = cli("status", "--order", str(bad), "--json")
     _validate("status", one.json())
     assert one.json()["order"]["order_id"] == bad and one.json()["order"]["seen"] is True
+    shown = cli("status", "--order", str(bad)).stdout
+    assert f"Order {bad} (paid): no document: it failed, why and what to do below." in shown
+    assert f"resend {bad} --nif" in shown  # the reason, in the failed orders' table
 
     resend = cli("resend", str(bad), "--nif", "123456789", "--json")
     assert resend.code == 0, resend.stdout

@@ -249,12 +249,14 @@ def _draft_table(draft: DocumentDraft, *, note: str | None = None) -> None:
 # -- status -----------------------------------------------------------------------------------
 
 
-def _no_document(order_id: int, order: OrderRecord | None) -> str:
+def _no_document(order_id: int, order: OrderRecord | None, failed: bool) -> str:
     """``status --order N`` for an order without a document: what the runs know of it (an
-    order the state file knows nothing of never gets here: ``status.unknown_order``)."""
+    order the state file knows nothing of never gets here: ``status.unknown_order``).
+    ``failed``: its failure follows, in the failed orders' table."""
+    below = ": it failed, why and what to do below" if failed else ""
     if order is None:  # its work is recorded, not the order itself
-        return f"Order {order_id}: no document."
-    why = f": {order.note}" if order.note else ""
+        return f"Order {order_id}: no document{below}."
+    why = below or (f": {order.note}" if order.note else "")
     return f"Order {order_id} ({status_words(order.status)}): no document{why}."
 
 
@@ -297,7 +299,8 @@ def status_report(report: StatusReport, *, json_out: bool = False) -> None:
             # Not an empty table: say it.
             _show("No failed orders.")
     elif report.asked_order is not None and not report.documents:
-        _show(_cell(_no_document(report.asked_order, report.order)))
+        failed = any(w.order_id == report.asked_order for w, _ in report.failed)
+        _show(_cell(_no_document(report.asked_order, report.order, failed)))
     elif not report.documents and not report.documents_not_listed:
         # A first run stopped before its first document (killed, a service down): not an
         # empty table.
