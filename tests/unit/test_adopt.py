@@ -217,6 +217,30 @@ def test_a_held_order_cancelled_before_adopt_stays_for_a_person_then_is_credited
     assert [n["related_document"]["number"] for n in notes] == ["FR QI/10"]
 
 
+def test_reconcile_names_a_cancelled_sale_another_integration_invoiced_and_nobody_credited(world):
+    """The hosted app invoiced a payment, the customer cancelled: reconcile said nothing of an
+    invoice of a refunded sale without its credit note. It is uncredited, until adopt records
+    it and the next run credits it."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    sb.store.pay_order(10015, at=NOW)
+    _issue(sb.igest, sb.store.orders[10015], day=NOW.date().isoformat(), reference="QI-10015")
+    sb.store.cancel_order(10015)
+    november = Period(date(2026, 11, 1), date(2026, 11, 20))
+    report = reconcile(config, js, ig, ledger).run(november)
+    [uncredited] = [p for p in report.problems if p.order_id == 10015]
+    assert uncredited.kind == "uncredited" and not uncredited.fixable
+    assert "FR QI/10" in uncredited.detail and "not issued by igest-sync" in uncredited.detail
+    assert "igest-sync adopt --from 2026-11-20 --to 2026-11-20" in (uncredited.hint or "")
+    adopt(world, NOW.date(), NOW.date(), confirm=lambda r: True)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    after = reconcile(config, js, ig, ledger).run(november)
+    assert [p for p in after.problems if p.order_id == 10015] == []
+
+
 def test_the_hold_covers_a_retry_the_days_since_the_order_and_resend_decides_what_it_was_told(
     world,
 ):

@@ -559,6 +559,7 @@ class ReconcileRun:
         self._invoiced_elsewhere(report, orders, documents)
         self._invoiced_twice(report, orders, documents + found, period)
         self._credited_by_the_runs(report, orders)
+        self._cancelled_elsewhere(report, orders, documents + found, period)
         self._awaiting_approval(report)
         strays = stray_drafts(documents + found, self.store)
         if fix:
@@ -606,6 +607,60 @@ class ReconcileRun:
                 hint=f"the next `igest-sync invoice` credits it (credit_cancelled); or now: "
                 f"{problem.hint}",
             )
+
+    def _cancelled_elsewhere(
+        self,
+        report: ReconcileReport,
+        orders: dict[int, Order],
+        documents: list[IssuedDocument],
+        period: Period,
+    ) -> None:
+        """A sale paid in the period, then cancelled, that no invoice of ours or adopted covers,
+        but that a document not ours (the hosted app's, one made by hand) is surely the invoice
+        of, with no credit note: an invoice of a refunded sale. Uncredited; ``adopt`` records
+        it and the next run credits it (the runs hold that order failed till then)."""
+        from igest_sync.runs.invoicing.hold import label, not_its_invoices, standing_foreign
+        from igest_sync.runs.setup.adopt import SURE, match_one
+
+        covered = set(self._elsewhere.values())
+        for doc in documents:
+            parsed = parse_reference(doc.external_reference, self.store)
+            if parsed is not None and parsed[1] == Kind.INVOICE and parsed[0] is not None:
+                covered.add(parsed[0])
+        cancelled = {
+            i: o
+            for i, o in orders.items()
+            if o.status == OrderStatus.CANCELED
+            and i not in covered
+            and (paid := _paid_on(o)) is not None
+            and paid in period
+        }
+        if not cancelled:
+            return
+        for doc in standing_foreign(documents):
+            if doc.id in self._elsewhere:
+                continue
+            match = match_one(doc, cancelled, self.settings.nif_field)
+            order_id = match.order_id
+            if match.verdict != SURE or order_id is None:
+                continue
+            if self.ledger is not None and doc.id in not_its_invoices(self.ledger, order_id):
+                continue  # a person's resend said it is not this sale's invoice
+            day = doc.date.isoformat() if doc.date else None
+            record = f"igest-sync adopt --from {day} --to {day}" if day else "igest-sync adopt"
+            report.problems.append(
+                Problem(
+                    UNCREDITED,
+                    order_id,
+                    f"cancelled after its payment, but {label(doc)} of {day or '?'}, not issued "
+                    f"by igest-sync, is its invoice ({match.how}) and has no credit note",
+                    documents=(label(doc),),
+                    reference=external_reference(self.store, order_id, Kind.CREDIT),
+                    hint=f"record it: {record}, and the next `igest-sync invoice` credits it "
+                    "(or credit it in iGEST by hand)",
+                )
+            )
+        report.problems.sort(key=lambda p: (KINDS.index(p.kind), p.order_id or 0, p.documents))
 
     def _invoiced_elsewhere(
         self, report: ReconcileReport, orders: dict[int, Order], documents: list[IssuedDocument]
