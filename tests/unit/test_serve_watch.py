@@ -3,6 +3,7 @@ degraded; a delivery after that heals it. Fixed moments, no clock."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -92,8 +93,34 @@ def test_degraded_once_until_a_delivery_arrives_after_it(ledger):
     assert first is not None and first.since == "2026-11-27T12:10:00+00:00"
     assert watch.degrade(ledger, seen, at + timedelta(minutes=1)) is None  # already: once
     assert ledger.realtime_degraded() == first  # what status and /healthz read
+    # Orders missed later, for another cause: still once, but the reason is today's (a
+    # token fixed since must not be blamed on and on).
+    assert watch.degrade(ledger, ("orders 8; hooks gone", "hooks gone"), at + timedelta(1)) is None
+    now = ledger.realtime_degraded()
+    assert now is not None and now.since == first.since
+    assert (now.reason, now.public) == ("orders 8; hooks gone", "hooks gone")
     delivered(ledger, 6, at - timedelta(seconds=1))  # older than the degradation: not proof
     assert not watch.heal_on_delivery(ledger)
     delivered(ledger, 7, at + timedelta(minutes=3))
     assert watch.heal_on_delivery(ledger)
     assert ledger.realtime_degraded() is None
+
+
+def test_orders_missed_while_degraded_bring_the_hooks_save_forward(ledger):
+    # Degraded since before a restart, whose start saved the hooks; then the hooks were
+    # deleted: the next save waited 30 minutes from the start while orders went unannounced.
+    from tests.support.configs import fake_config
+
+    config = fake_config()
+    config = replace(config, serve=replace(config.serve, public_url="https://loja.example/hooks"))
+    keeper = watch.Keeper("loja", config, hooks=None, now=START)  # type: ignore[arg-type]
+    watch.degrade(ledger, ("an old cause", "old"), START - timedelta(hours=1))
+    keeper.next_reinstall, keeper.last_reinstall = None, START  # saved at start
+    paid(ledger, 9, START + timedelta(minutes=1))
+    keeper.check(ledger, START + timedelta(minutes=4))  # missed: within 5 min of the save
+    assert not keeper.reinstall_due(START + timedelta(minutes=4))
+    reason = ledger.realtime_degraded()
+    assert reason is not None and "(orders 9)" in reason.reason  # today's cause
+    paid(ledger, 10, START + timedelta(minutes=3))
+    keeper.check(ledger, START + timedelta(minutes=6))
+    assert keeper.reinstall_due(START + timedelta(minutes=6))  # not 30 minutes after start

@@ -112,10 +112,16 @@ def _minutes() -> int:
 
 def degrade(ledger: Ledger, seen: tuple[str, str], now: datetime) -> Degraded | None:
     """Record that real time is degraded (``seen``: the reason, and its public form); the new
-    degradation, or None when it already was."""
-    if degraded(ledger) is not None:
-        return None
+    degradation, or None when it already was: then only its reason is brought up to date
+    (orders missed since, for another cause: a token fixed must not be blamed on and on)."""
     reason, public = seen
+    already = degraded(ledger)
+    if already is not None:
+        if (already.reason, already.public) != (reason, public):
+            state = Degraded(already.since, reason, public)
+            ledger.set_meta(REALTIME, json.dumps(state.to_json()))
+            log.warning("Real time is still degraded: %s", reason)
+        return None
     state = Degraded(now.astimezone(UTC).isoformat(timespec="seconds"), reason, public)
     ledger.set_meta(REALTIME, json.dumps(state.to_json()))
     log.warning("Real time is degraded: %s", reason)
@@ -243,6 +249,10 @@ class Keeper:
             if new is not None:
                 if self.on_degraded is not None:
                     self.on_degraded(self.name, new)
+                self.next_reinstall = now
+            elif self.last_reinstall is None or now - self.last_reinstall >= REINSTALL_RETRY:
+                # Missed again while degraded (hooks deleted since the last save, say): saved
+                # again now, not REINSTALL_EVERY after the last save.
                 self.next_reinstall = now
         if degraded(ledger) is not None and self.next_reinstall is None:
             last = self.last_reinstall
