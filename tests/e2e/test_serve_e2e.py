@@ -349,6 +349,9 @@ def test_sighup_stops_serve_as_sigterm_does_and_the_log_says_so(tmp_path):
         code, out, err = served.stop(timeout=30)
     assert code == 0 and out == "", (out, err)
     assert "serve stopping" in cli.log_text() and "serve stopped" in cli.log_text()
+    # status no longer calls real time "ok": serve is not running.
+    after = cli("status", "--json").json()["serve"]
+    assert after["realtime"] == "stopped" and "serve stopped at" in after["reason"]
 
 
 def test_stores_that_ask_for_different_addresses_or_a_folder_without_stores_are_refused(

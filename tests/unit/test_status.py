@@ -70,6 +70,38 @@ def test_status_says_real_time_is_degraded_and_what_to_do(capsys) -> None:
     assert "igest-sync hooks install" in text
 
 
+def test_status_says_serve_is_not_running_once_stopped_or_silent_past_its_sweeps(capsys) -> None:
+    """serve killed (or stopped) looked healthy: "realtime: ok", the last sweep's time and
+    nothing more, while paid orders waited for no one."""
+    from igest_sync.render.invoicing import status_report
+    from igest_sync.state.inbox import LAST_SWEEP, SERVE_STOPPED
+
+    def serve(ledger: Ledger, at: datetime, every: int = 10) -> dict:
+        return build_status(ledger, now=at, sweep_minutes=every).to_json()["serve"]
+
+    with Ledger(Path(":memory:")) as ledger:
+        assert serve(ledger, NOW)["realtime"] == "ok"  # never served: nothing to say
+        ledger.set_meta(LAST_SWEEP, NOW.isoformat(timespec="seconds"))
+        assert serve(ledger, NOW + timedelta(minutes=24))["realtime"] == "ok"  # 2 sweeps + 5 min
+        silent = serve(ledger, NOW + timedelta(minutes=26))
+        assert (silent["realtime"], silent["degraded_since"]) == (
+            "stopped",
+            silent["last_sweep_at"],
+        )
+        assert "every 10 minutes" in silent["reason"] and "not running" in silent["reason"]
+        assert serve(ledger, NOW + timedelta(minutes=4), every=1)["realtime"] == "ok"
+        assert serve(ledger, NOW + timedelta(minutes=8), every=1)["realtime"] == "stopped"
+        ledger.set_meta(SERVE_STOPPED, (NOW + timedelta(minutes=1)).isoformat(timespec="seconds"))
+        stopped = serve(ledger, NOW + timedelta(minutes=2))
+        assert stopped["realtime"] == "stopped" and "stopped at" in stopped["reason"]
+        # Started again: its first sweep is later than the stop.
+        ledger.set_meta(LAST_SWEEP, (NOW + timedelta(minutes=3)).isoformat(timespec="seconds"))
+        assert serve(ledger, NOW + timedelta(minutes=4))["realtime"] == "ok"
+        status_report(build_status(ledger, now=NOW + timedelta(hours=1)))
+    text = capsys.readouterr().out
+    assert "serve is not running" in text and "igest-sync invoice" in text
+
+
 def test_a_long_list_of_credit_notes_wraps_and_leaves_the_names_whole(monkeypatch, capsys) -> None:
     """At 120 columns: an invoice credited by four notes once took the width of the customer's
     name, which came out as "Beatr / iz / Gomes"."""

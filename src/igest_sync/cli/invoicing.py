@@ -296,7 +296,12 @@ def status(
     from igest_sync import render
     from igest_sync.cli import composition
     from igest_sync.errors import ExitCode, UsageError
-    from igest_sync.runs.setup.status import DocumentFilter, build_status, empty_status
+    from igest_sync.runs.setup.status import (
+        SWEEP_MINUTES,
+        DocumentFilter,
+        build_status,
+        empty_status,
+    )
     from igest_sync.state.ledger import Ledger
 
     if fail_if_late is not None and not math.isfinite(fail_if_late):
@@ -309,9 +314,11 @@ def status(
     # The store's name titles the report (an agency runs one home per store); the config is
     # optional here: status works on a bare state file too.
     store = None
+    sweep_minutes = SWEEP_MINUTES
     configured = _config_path(cli).exists()
     if configured:
-        store = load_config(cli).jumpseller.store
+        config = load_config(cli)
+        store, sweep_minutes = config.jumpseller.store, config.serve.sweep_minutes
     setup_logging(cli)  # errors and bugs still reach the log file, once
     state = _state_file(cli)
     selection = DocumentFilter(
@@ -327,7 +334,11 @@ def status(
             if store is not None:  # another store's state file would report its documents
                 ledger.meta.require_store(store, state, _config_path(cli), record=False)
             report = build_status(
-                ledger, now=composition.wall_clock(), selection=selection, store=store
+                ledger,
+                now=composition.wall_clock(),
+                selection=selection,
+                store=store,
+                sweep_minutes=sweep_minutes,
             )
     render.status_report(report, json_out=json_out)
     if not report.issued_yet and not configured and not json_out:

@@ -380,7 +380,11 @@ def status_report(report: StatusReport, *, json_out: bool = False) -> None:
                 f"last sweep {local_time(report.last_sweep_at) or 'never'}{waiting}"
             )
         )
-    if report.realtime is not None:
+    if report.serve_down is not None:
+        _show(
+            f"[bold yellow]serve is not running[/bold yellow]: {_cell(report.serve_down.reason)}."
+        )
+    elif report.realtime is not None:
         _show(
             f"[bold yellow]Real time degraded[/bold yellow] since "
             f"{_cell(local_time(report.realtime.since))}: {_cell(report.realtime.reason)}. "

@@ -43,7 +43,7 @@ from igest_sync.runs.invoicing.report import InvoiceReport, unanswered
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
 from igest_sync.serve import watch
 from igest_sync.state.database import Clock, Database
-from igest_sync.state.inbox import LAST_SWEEP, ORDER, PRODUCT, Hint, InboxStore
+from igest_sync.state.inbox import LAST_SWEEP, ORDER, PRODUCT, SERVE_STOPPED, Hint, InboxStore
 from igest_sync.state.ledger import Ledger
 from igest_sync.state.lock import held_long, run_lock, someone_waits
 from igest_sync.state.meta import STORE_NAME, ready_for
@@ -248,7 +248,13 @@ class StoreWorker:
         self.thread.join(timeout)
 
     def close(self) -> None:
-        """The state file's connections (the clients are the caller's: ``setup.closers``)."""
+        """The state file's connections (the clients are the caller's: ``setup.closers``),
+        once the stop is written: ``status`` then says serve is not running (a stop it cannot
+        write, or a kill, is seen from the sweeps that stopped coming)."""
+        try:
+            self.inbox.set_meta(SERVE_STOPPED, self.clock().isoformat(timespec="seconds"))
+        except IgestSyncError as exc:
+            log.warning("Store %s: could not record serve's stop: %s", self.setup.name, exc)
         self.inbox.db.close()
         if self.opened:
             self.ledger.close()

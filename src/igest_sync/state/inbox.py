@@ -21,6 +21,7 @@ ORDER = "order"
 PRODUCT = "product"
 LAST_WEBHOOK = "serve_last_webhook_at"
 LAST_SWEEP = "serve_last_sweep_at"
+SERVE_STOPPED = "serve_stopped_at"  # meta: when serve last stopped cleanly (a signal)
 REALTIME = "serve_realtime"  # meta: real time degraded (JSON, serve/watch.py); "" when not
 
 
