@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from igest_sync.config import Config
 from igest_sync.errors import IgestSyncError
 from igest_sync.runs.setup.hooks import HookApi, install_hooks
-from igest_sync.state.inbox import LAST_WEBHOOK, REALTIME, Degraded, InboxStore
+from igest_sync.state.inbox import LAST_WEBHOOK, REALTIME, Degraded, InboxStore, moment
 from igest_sync.state.ledger import Ledger
 
 log = logging.getLogger("igest_sync.serve")
@@ -51,16 +51,6 @@ SHOWN = 10  # order ids named in a reason, at most
 def degraded(inbox: InboxStore) -> Degraded | None:
     """The degradation recorded in the state file, if real time is degraded."""
     return inbox.realtime_degraded()
-
-
-def _moment(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _named(order_ids: Iterable[int]) -> str:
@@ -90,13 +80,13 @@ def unannounced(
         heard = announced.get(order_id)
         if heard is not None:
             record = ledger.order(order_id)
-            paid = _moment(record.paid_at) if record is not None else None
+            paid = moment(record.paid_at) if record is not None else None
             if paid is None or heard >= paid - SKEW:
                 continue
         missed.append(order_id)
     if not missed:
         return None
-    last = _moment(ledger.get_meta(LAST_WEBHOOK))
+    last = moment(ledger.get_meta(LAST_WEBHOOK))
     public = f"paid orders that no webhook announced within {_minutes()} minutes"
     latest = (
         f"the last delivery arrived at {last.isoformat(timespec='seconds')}"
@@ -133,7 +123,7 @@ def heal_on_delivery(ledger: Ledger) -> bool:
     state = degraded(ledger)
     if state is None:
         return False
-    last, since = _moment(ledger.get_meta(LAST_WEBHOOK)), _moment(state.since)
+    last, since = moment(ledger.get_meta(LAST_WEBHOOK)), moment(state.since)
     if last is None or since is None or last <= since:
         return False
     ledger.set_meta(REALTIME, "")

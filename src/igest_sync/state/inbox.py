@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +37,49 @@ class Degraded:
 
     def to_json(self) -> dict[str, str]:
         return {"since": self.since, "reason": self.reason, "public": self.public}
+
+
+SWEEP_MINUTES = 10  # [serve] sweep_minutes' default: a status without its config assumes it
+# A sweep waits for a run's lock, and a long run holds it: silent past two sweeps and this.
+SWEEP_SLACK = timedelta(minutes=5)
+
+
+def serve_down(
+    get_meta: Callable[[str], str | None], now: datetime, sweep_minutes: int
+) -> Degraded | None:
+    """Whether a ``serve`` that worked on this state file has stopped (a clean stop it
+    recorded), or seems to have (no sweep for two of its intervals and more: killed, the
+    machine restarted, stuck); None when serve never ran here or still sweeps."""
+    last = moment(get_meta(LAST_SWEEP))
+    stopped = moment(get_meta(SERVE_STOPPED))
+    if stopped is not None and (last is None or stopped >= last):
+        since = stopped.isoformat(timespec="seconds")
+        reason = (
+            f"serve stopped at {since} (a signal: its service stopped, or Ctrl-C); paid orders "
+            "wait for the next `igest-sync invoice` run, or for serve to start again"
+        )
+        return Degraded(since, reason, "serve stopped")
+    if last is None or now - last <= 2 * timedelta(minutes=sweep_minutes) + SWEEP_SLACK:
+        return None
+    since = last.isoformat(timespec="seconds")
+    reason = (
+        f"no sweep since {since}, and serve sweeps every {sweep_minutes} minutes: it is not "
+        "running (killed? the machine restarted?) or is stuck; paid orders wait for the next "
+        "`igest-sync invoice` run. Start it again (its service manager restarts it: see the "
+        "README's systemd and launchd units)"
+    )
+    return Degraded(since, reason, "serve is not sweeping")
+
+
+def moment(text: str | None) -> datetime | None:
+    """A time the state wrote (ISO, UTC when it names no zone); None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from igest_sync.runs.credits.cancellations import PAID_AGAIN, noted_paid_again
 from igest_sync.runs.invoicing.review_list import WaitingDraft, waiting_drafts
 from igest_sync.runs.report import counted
 from igest_sync.runs.services import JumpsellerApi
-from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK, SERVE_STOPPED, Degraded
+from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK, SWEEP_MINUTES, Degraded, serve_down
 from igest_sync.state.ledger import DocumentRecord, Ledger, OrderRecord, WorkRecord
 from igest_sync.state.meta import STORE_NAME
 
@@ -254,43 +254,6 @@ def empty_status(*, store: str | None = None, order_id: int | None = None) -> St
     )
 
 
-SWEEP_MINUTES = 10  # [serve] sweep_minutes' default: a status without its config assumes it
-# A sweep waits for a run's lock, and a long run holds it: silent past two sweeps and this.
-SWEEP_SLACK = timedelta(minutes=5)
-
-
-def serve_down(ledger: Ledger, now: datetime, sweep_minutes: int) -> Degraded | None:
-    """Whether a ``serve`` that worked on this state file has stopped (a clean stop it
-    recorded), or seems to have (no sweep for two of its intervals and more: killed, the
-    machine restarted, stuck); None when serve never ran here or still sweeps."""
-    last = _moment(ledger.get_meta(LAST_SWEEP))
-    stopped = _moment(ledger.get_meta(SERVE_STOPPED))
-    if stopped is not None and (last is None or stopped >= last):
-        since = stopped.isoformat(timespec="seconds")
-        reason = (
-            f"serve stopped at {since} (a signal: its service stopped, or Ctrl-C); paid orders "
-            "wait for the next `igest-sync invoice` run, or for serve to start again"
-        )
-        return Degraded(since, reason, "serve stopped")
-    if last is None or now - last <= 2 * timedelta(minutes=sweep_minutes) + SWEEP_SLACK:
-        return None
-    since = last.isoformat(timespec="seconds")
-    reason = (
-        f"no sweep since {since}, and serve sweeps every {sweep_minutes} minutes: it is not "
-        "running (killed? the machine restarted?) or is stuck; paid orders wait for the next "
-        "`igest-sync invoice` run. Start it again (its service manager restarts it: see the "
-        "README's systemd and launchd units)"
-    )
-    return Degraded(since, reason, "serve is not sweeping")
-
-
-def _moment(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def build_status(
     ledger: Ledger,
     *,
@@ -348,7 +311,7 @@ def build_status(
         review=[d for d in waiting_drafts(ledger) if only is None or d.order_id == only],
         elsewhere={d.document_id for d in ledger.issued_elsewhere().values()},
         realtime=ledger.realtime_degraded(),
-        serve_down=serve_down(ledger, now or datetime.now(UTC), sweep_minutes),
+        serve_down=serve_down(ledger.get_meta, now or datetime.now(UTC), sweep_minutes),
         failed_only=selection.failed_only,
         since=selection.since,
         asked_order=only,
