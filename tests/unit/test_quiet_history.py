@@ -277,3 +277,24 @@ def test_an_invoice_recorded_later_for_an_older_order_moves_the_watch_back():
         run(ledger, js, igest)
         [(_, _, _, first, _)] = js.called("order_page")
         assert first == older.created_at.date()
+
+
+def test_a_cron_run_tells_once_that_serve_stopped_sweeping_not_that_it_was_stopped():
+    """A killed serve (no sweep for two intervals and more) was seen by `status` alone: cron's
+    run, the one thing that still runs, now says so (printed once, then reminded; alerted),
+    and says nothing of a serve stopped on purpose."""
+    from igest_sync.state.inbox import LAST_SWEEP, SERVE_STOPPED
+
+    with Ledger(Path(":memory:")) as ledger:
+        js, igest = FakeJumpseller(), FakeIgest()
+        history(ledger, js, igest, 10)
+        ledger.set_meta(LAST_SWEEP, (NOW - timedelta(minutes=20)).isoformat())
+        assert run(ledger, js, igest).notices == []  # within two sweeps and 5 minutes
+        ledger.set_meta(LAST_SWEEP, (NOW - timedelta(minutes=26)).isoformat())
+        report = run(ledger, js, igest)
+        [told] = report.notices
+        assert "serve is not running" in told and "every 10 minutes" in told
+        assert told in report.alert_notices
+        assert run(ledger, js, igest).notices == []  # once, then as a reminder
+        ledger.set_meta(SERVE_STOPPED, (NOW - timedelta(minutes=25)).isoformat())
+        assert run(ledger, js, igest, now=NOW + timedelta(days=2)).notices == []

@@ -45,6 +45,7 @@ class RunContext:
     igest: IgestApi
     vies: ViesApi
     clock: Clock = utc_now
+    sweep_minutes: int = 10  # [serve]: a serve that stops sweeping is told by cron's runs
 
     def now(self) -> datetime:
         return self.clock()
@@ -88,6 +89,7 @@ class RunContext:
             igest=igest,
             vies=vies,
             clock=clock,
+            sweep_minutes=config.serve.sweep_minutes,
         )
 
 

@@ -42,6 +42,7 @@ class Degraded:
 SWEEP_MINUTES = 10  # [serve] sweep_minutes' default: a status without its config assumes it
 # A sweep waits for a run's lock, and a long run holds it: silent past two sweeps and this.
 SWEEP_SLACK = timedelta(minutes=5)
+STOPPED = "serve stopped"  # serve_down's public reason for a clean stop (on purpose)
 
 
 def serve_down(
@@ -58,7 +59,7 @@ def serve_down(
             f"serve stopped at {since} (a signal: its service stopped, or Ctrl-C); paid orders "
             "wait for the next `igest-sync invoice` run, or for serve to start again"
         )
-        return Degraded(since, reason, "serve stopped")
+        return Degraded(since, reason, STOPPED)
     if last is None or now - last <= 2 * timedelta(minutes=sweep_minutes) + SWEEP_SLACK:
         return None
     since = last.isoformat(timespec="seconds")

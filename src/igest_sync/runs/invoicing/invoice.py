@@ -67,6 +67,7 @@ from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
 from igest_sync.runs.setup.seal import seal_reminder
 from igest_sync.runs.setup.status import STORE_NAME_AT, remember_store_name
 from igest_sync.runs.wiring import wire
+from igest_sync.state.inbox import STOPPED, serve_down
 from igest_sync.state.ledger import Ledger, WorkRecord
 from igest_sync.timeutil import lisbon_date
 
@@ -257,6 +258,7 @@ class InvoiceRun:
         if seal is not None:
             report.notices.append(seal)
         report.notices += self.turnover_notices(report.outcomes)
+        report.notices += self._serve_silent()
         failed_here = report.failed
         self._report_failures(report, failed_before)
         self._report_notices(report)
@@ -266,6 +268,18 @@ class InvoiceRun:
         if not failed_here:  # whether shown or quiet, an order failed in this run
             self.ledger.meta.set_meta("last_success_at", self.now.isoformat(timespec="seconds"))
         return report
+
+    def _serve_silent(self) -> list[str]:
+        """A ``serve`` that stopped sweeping without stopping (killed, stuck, a machine that
+        restarted without it) cannot say so itself: the cron run that still comes does (the
+        notices' reminder rule, and the alerts). Never a run of serve's own (it has ``stop``),
+        nor of a serve stopped on purpose."""
+        if self.stop is not None:
+            return []
+        down = serve_down(self.ledger.meta.get_meta, self.now, self.context.sweep_minutes)
+        if down is None or down.public == STOPPED:
+            return []
+        return [f"serve is not running: {down.reason}."]
 
     def turnover_notices(self, outcomes: list[DocumentOutcome]) -> list[str]:
         """Under the small-business exemption: the year's turnover read again when this run,
