@@ -217,6 +217,32 @@ def test_a_held_order_cancelled_before_adopt_stays_for_a_person_then_is_credited
     assert [n["related_document"]["number"] for n in notes] == ["FR QI/10"]
 
 
+def test_adopt_keeps_to_a_resend_that_said_the_document_is_not_the_orders_invoice(world):
+    """`resend ORDER` after the hold said FR QI/10 is not 10015's invoice; a later adopt of that
+    day recorded it as 10015's all the same, and the next run credited it."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    sb.store.pay_order(10015, at=NOW)
+    _issue(sb.igest, sb.store.orders[10015], day=NOW.date().isoformat(), reference="QI-10015")
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    sb.store.cancel_order(10015)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    resent = InvoiceRun.build(config, ledger, js, ig, now=NOW).resend([10015], by_a_person=True)
+    assert [o.action for o in resent.outcomes] == [Action.SKIPPED]
+    report = adopt(world, NOW.date(), NOW.date(), confirm=lambda r: True)
+    [qi] = [m for m in report.matches if m.document.number == "FR QI/10"]
+    assert qi.verdict == "unmatched" and "resend 10015" in qi.how, qi.how
+    assert 10015 not in ledger.issued_elsewhere()
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    assert [d for d in sb.igest.documents if d["type"] == "NC"] == []
+    # A person's pick still records it: their later decision.
+    adopt(world, NOW.date(), NOW.date(), picks={"FR QI/10": 10015}, confirm=lambda r: True)
+    assert ledger.issued_elsewhere()[10015].number == "FR QI/10"
+
+
 def test_reconcile_names_a_cancelled_sale_another_integration_invoiced_and_nobody_credited(world):
     """The hosted app invoiced a payment, the customer cancelled: reconcile said nothing of an
     invoice of a refunded sale without its credit note. It is uncredited, until adopt records

@@ -47,6 +47,7 @@ from igest_sync.runs.invoicing.hold import (
     REVIEWED_KEY,
     UNDECIDED_KEY,
     label,
+    not_its_invoices,
     numbers_in,
     reviewed_periods,
     standing_foreign,
@@ -286,10 +287,36 @@ class AdoptRun:
                     sales[order_id] = orders[order_id]
                 matches.append(Match(doc, SURE, order_id, "chosen by a person (--pick)"))
             else:
-                matches.append(match_one(doc, sales, self.settings.nif_field))
+                matches.append(self._not_decided(match_one(doc, sales, self.settings.nif_field)))
         self._one_document_per_order(matches, picks)
         self._narrow(matches, set(adopted))
         return matches
+
+    def _not_decided(self, match: Match) -> Match:
+        """``match`` without the orders a person's ``resend ORDER`` said this document is not
+        the invoice of (their decision, which the runs and ``reconcile`` keep to): a credit
+        note would otherwise follow for a document they ruled out. A ``--pick`` still
+        records it (a later decision)."""
+        ruled_out = {
+            o
+            for o in ((match.order_id,) if match.order_id else match.candidates)
+            if match.document.id in not_its_invoices(self.ledger, o)
+        }
+        if not ruled_out:
+            return match
+        said = ", ".join(f"`igest-sync resend {o}`" for o in sorted(ruled_out))
+        left = tuple(o for o in match.candidates if o not in ruled_out)
+        if match.verdict == SURE or not left:
+            return Match(
+                match.document,
+                UNMATCHED,
+                None,
+                f"{match.how}, but a person's {said} said it is not that order's invoice "
+                "(--pick records it anyway)",
+            )
+        match.candidates = left
+        match.how += f"; not order {', '.join(map(str, sorted(ruled_out)))}, as {said} said"
+        return match
 
     def _narrow(self, matches: list[Match], adopted: set[int]) -> None:
         """An ambiguous document's candidates that have their invoice (recorded before, sure
