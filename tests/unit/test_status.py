@@ -90,7 +90,13 @@ def test_status_says_serve_is_not_running_once_stopped_or_silent_past_its_sweeps
         )
         assert "every 10 minutes" in silent["reason"] and "not running" in silent["reason"]
         assert serve(ledger, NOW + timedelta(minutes=4), every=1)["realtime"] == "ok"
-        assert serve(ledger, NOW + timedelta(minutes=8), every=1)["realtime"] == "stopped"
+        every_minute = serve(ledger, NOW + timedelta(minutes=8), every=1)
+        assert every_minute["realtime"] == "stopped"
+        # Lisbon's wall clock to the minute, as the rest of status; one minute, not "1 minutes".
+        assert (
+            "no sweep since 2026-11-25 12:00, and serve sweeps every 1 minute:"
+            in (every_minute["reason"])
+        )
         ledger.set_meta(SERVE_STOPPED, (NOW + timedelta(minutes=1)).isoformat(timespec="seconds"))
         stopped = serve(ledger, NOW + timedelta(minutes=2))
         assert stopped["realtime"] == "stopped" and "stopped at" in stopped["reason"]

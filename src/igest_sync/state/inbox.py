@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from igest_sync.state.database import Store
+from igest_sync.timeutil import lisbon_minute
 
 ORDER = "order"
 PRODUCT = "product"
@@ -56,7 +57,8 @@ def serve_down(
     if stopped is not None and (last is None or stopped >= last):
         since = stopped.isoformat(timespec="seconds")
         reason = (
-            f"serve stopped at {since} (a signal: its service stopped, or Ctrl-C); paid orders "
+            f"serve stopped at {lisbon_minute(stopped)} (a signal: its service stopped, or "
+            "Ctrl-C); paid orders "
             "wait for the next `igest-sync invoice` run, or for serve to start again"
         )
         return Degraded(since, reason, STOPPED)
@@ -64,7 +66,8 @@ def serve_down(
         return None
     since = last.isoformat(timespec="seconds")
     reason = (
-        f"no sweep since {since}, and serve sweeps every {sweep_minutes} minutes: it is not "
+        f"no sweep since {lisbon_minute(last)}, and serve sweeps every {sweep_minutes} "
+        f"minute{'' if sweep_minutes == 1 else 's'}: it is not "
         "running (killed? the machine restarted?) or is stuck; paid orders wait for the next "
         "`igest-sync invoice` run. Start it again (its service manager restarts it: see the "
         "README's systemd and launchd units)"
