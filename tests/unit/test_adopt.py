@@ -212,6 +212,12 @@ def test_a_held_order_cancelled_before_adopt_stays_for_a_person_then_is_credited
         assert "credit" in mine.detail and "adopt --from 2026-11-20" in mine.detail
     assert report.exit_code == 1 and ledger.work(10015, Kind.INVOICE).state == WorkState.FAILED
     adopt(world, NOW.date(), NOW.date(), confirm=lambda r: True)
+    # A person who resends it now is told the credit note is still due, and who issues it.
+    resent = InvoiceRun.build(config, ledger, js, ig, now=NOW).resend([10015], by_a_person=True)
+    assert [o.action for o in resent.outcomes] == [Action.ALREADY]
+    [due] = resent.notices
+    assert "Order 10015 is cancelled and invoiced: its credit note is due" in due
+    assert "the next `igest-sync invoice` credits it" in due and "credit 10015 --all" in due
     InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
     notes = [d for d in sb.igest.documents if d["type"] == "NC" and d["status"] == "final"]
     assert [n["related_document"]["number"] for n in notes] == ["FR QI/10"]
