@@ -211,6 +211,14 @@ def test_a_held_order_cancelled_before_adopt_stays_for_a_person_then_is_credited
         assert "FR QI/" in mine.detail and "cancelled" in mine.detail
         assert "credit" in mine.detail and "adopt --from 2026-11-20" in mine.detail
     assert report.exit_code == 1 and ledger.work(10015, Kind.INVOICE).state == WorkState.FAILED
+    # `credit` cannot credit a document not recorded: it says which, not "not issued yet".
+    with pytest.raises(UsageError) as asked:
+        credit_run(config, ledger, js, ig, now=NOW).credit(
+            10015, CreditRequest(everything=True), "Devolução", dry_run=True
+        )
+    refused = asked.value.hint or ""
+    assert "FR QI/10" in refused and "must be credited" in refused, refused
+    assert "not issued yet" not in refused
     adopt(world, NOW.date(), NOW.date(), confirm=lambda r: True)
     # A person who resends it now is told the credit note is still due, and who issues it.
     resent = InvoiceRun.build(config, ledger, js, ig, now=NOW).resend([10015], by_a_person=True)

@@ -81,6 +81,13 @@ class CreditHistory:
         """What the runs recorded of an order without an invoice, and what to do about it."""
         record = self.ledger.order(order_id)
         work = self.ledger.work(order_id)
+        if work is not None and work.state == WorkState.FAILED and work.error:
+            # Held for a person (a document not ours may be its invoice), refused ...: the
+            # failure says what, and what to do; "not issued yet" promised an invoice coming.
+            return (
+                f"Its invoice was not issued: {work.error} (`igest-sync status --order "
+                f"{order_id}`)."
+            )
         if work is not None and work.state != WorkState.FINAL:
             return (
                 f"Its invoice is not issued yet ({work.state}): see `igest-sync status --order "
