@@ -30,7 +30,8 @@ from datetime import UTC, datetime, timedelta
 from igest_sync.config import Config
 from igest_sync.errors import IgestSyncError
 from igest_sync.runs.setup.hooks import HookApi, install_hooks
-from igest_sync.state.inbox import LAST_WEBHOOK, REALTIME, Degraded, InboxStore, moment
+from igest_sync.state.database import moment
+from igest_sync.state.inbox import LAST_WEBHOOK, REALTIME, Degraded, InboxStore
 from igest_sync.state.ledger import Ledger
 
 log = logging.getLogger("igest_sync.serve")

@@ -119,6 +119,18 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
+def moment(text: str | None) -> datetime | None:
+    """``stamp`` read back: a time the state wrote (UTC when it names no zone); None when
+    absent or unreadable."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 class Store:
     """One concern's queries, on the ledger's shared database."""
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from igest_sync.state.database import Store
+from igest_sync.state.database import Store, moment
 from igest_sync.timeutil import lisbon_minute
 
 ORDER = "order"
@@ -73,17 +73,6 @@ def serve_down(
         "README's systemd and launchd units)"
     )
     return Degraded(since, reason, "serve is not sweeping")
-
-
-def moment(text: str | None) -> datetime | None:
-    """A time the state wrote (ISO, UTC when it names no zone); None when absent or unreadable."""
-    if not text:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
