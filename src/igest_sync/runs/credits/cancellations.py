@@ -148,6 +148,14 @@ def refused_before(work: WorkRecord | None) -> bool:
     return work is not None and work.state == WorkState.FAILED and not work.transient
 
 
+def created_on(ledger: Ledger, order_id: int) -> date | None:
+    """The Lisbon day the ledger says ``order_id`` was placed (what the lookback counts)."""
+    record = ledger.order(order_id)
+    if record is None or not record.created_at:
+        return None
+    return lisbon_date(datetime.fromisoformat(record.created_at))
+
+
 def credits_by_itself(
     settings: InvoiceConfig, ledger: Ledger | None, order_id: int, created: date, today: date
 ) -> bool:
@@ -243,7 +251,7 @@ class CancelledOrders:
     def _left_to_a_person(self, order_id: int, *, any_age: bool = False) -> str:
         """Why the pass would not credit a cancelled order with no credit work by itself, or
         "" when it would."""
-        created = self._created(order_id)
+        created = created_on(self.ledger, order_id)
         if not any_age and (created is None or created < self.window_start):
             return (
                 f"it was created more than credit_lookback_days "
@@ -447,12 +455,6 @@ class CancelledOrders:
             return False  # the till, or before the start date: the rules of every path (due.py)
         work = self.ledger.work(order.id)
         return work is None or work.state != WorkState.FINAL
-
-    def _created(self, order_id: int) -> date | None:
-        record = self.ledger.order(order_id)
-        if record is None or not record.created_at:
-            return None
-        return lisbon_date(datetime.fromisoformat(record.created_at))
 
     def _one(
         self,

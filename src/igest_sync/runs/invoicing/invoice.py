@@ -40,7 +40,7 @@ from igest_sync.models import (
 )
 from igest_sync.references import external_reference
 from igest_sync.runs.context import Clock, RunContext
-from igest_sync.runs.credits.cancellations import credits_by_itself
+from igest_sync.runs.credits.cancellations import created_on, credits_by_itself
 from igest_sync.runs.invoicing import review
 from igest_sync.runs.invoicing.art53 import NOTICED_KEY, Art53Guard, guard_for
 from igest_sync.runs.invoicing.catch_up import CatchUp
@@ -970,15 +970,15 @@ class InvoiceRun:
         """An order ``resend`` found invoiced (adopted, or ours) that the ledger knows was
         cancelled since: its credit note is still due, which ``resend`` does not issue."""
         record = self.ledger.order(order_id)
+        created = created_on(self.ledger, order_id)
         if (
             record is None
             or record.status != OrderStatus.CANCELED
-            or record.created_at is None
+            or created is None
             or self.ledger.credited_in_full(order_id)
         ):
             return []
         now = f"`igest-sync credit {order_id} --all --reason TEXT`"
-        created = lisbon_date(datetime.fromisoformat(record.created_at))
         by_itself = credits_by_itself(self.settings, self.ledger, order_id, created, self.today)
         who = f"the next `igest-sync invoice` credits it, or now {now}" if by_itself else now
         return [f"Order {order_id} is cancelled and invoiced: its credit note is due; {who}."]
