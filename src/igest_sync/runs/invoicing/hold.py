@@ -191,23 +191,27 @@ def invoiced_elsewhere(
         day = doc.date.isoformat() if doc.date else None
         when = f" of {day}" if day else ""
         record = f"igest-sync adopt --from {day} --to {day}" if day else "igest-sync adopt"
-        if cancelled is not None:
-            return OrderRejected(
-                order.id,
-                f"{label(doc)}{when}, not issued by igest-sync, names this order in its "
-                f"{where}, for its total ({doc.gross_total:.2f} EUR), and the order is "
-                f"{cancelled} since its payment: if that is its invoice, it must be credited",
-                hint=f"if it is, record it: {record}, and the next run credits it; if it is "
-                f"not, igest-sync resend {order.id} closes the order",
+        seen = (
+            f"{label(doc)}{when}, not issued by igest-sync, names this order in its {where}, "
+            f"for its total ({doc.gross_total:.2f} EUR)"
+        )
+        if cancelled is not None:  # an invoice of a sale refunded: to credit, never to issue
+            reason = (
+                f"{seen}, and the order is {cancelled} since its payment: if that is its "
+                "invoice, it must be credited"
             )
+            then, otherwise = "and the next run credits it", "closes the order"
+        else:
+            reason = (
+                f"{seen}: another integration (the hosted app, left on?) or a person invoiced "
+                "it already; not issued, so as never to invoice it twice"
+            )
+            then, otherwise = "and turn off the other integration's invoicing", "issues ours"
         return OrderRejected(
             order.id,
-            f"{label(doc)}{when}, not issued by igest-sync, names this order in its {where}, "
-            f"for its total ({doc.gross_total:.2f} EUR): another integration (the hosted app, "
-            "left on?) or a person invoiced it already; not issued, so as never to invoice it "
-            "twice",
-            hint=f"if it is, record it: {record}, and turn off the other integration's "
-            f"invoicing; if it is not, igest-sync resend {order.id} issues ours",
+            reason,
+            hint=f"if it is, record it: {record}, {then}; if it is not, igest-sync resend "
+            f"{order.id} {otherwise}",
         )
     return None
 
@@ -261,17 +265,16 @@ def undecided_invoice(ledger: Ledger, order_id: int, *, cancelled: str | None = 
         f"igest-sync adopt --from {days[0]} --to {days[-1]} --pick '{numbers[0]}={order_id}' "
         "(the number of the one that is)"
     )
-    if cancelled is not None:
+    seen = f"{which} of {when}, not issued by igest-sync, may be its invoice"
+    if cancelled is not None:  # an invoice of a sale refunded: to credit, never to issue
         return (
-            f"{which} of {when}, not issued by igest-sync, may be its invoice{fits}, and the "
-            f"order is {cancelled} since its payment: if {one} is, it must be credited. Record "
-            f"it: {pick}, and the next run credits it; if none is, `igest-sync resend "
-            f"{order_id}` closes the order"
+            f"{seen}{fits}, and the order is {cancelled} since its payment: if {one} is, it must "
+            f"be credited. Record it: {pick}, and the next run credits it; if none is, "
+            f"`igest-sync resend {order_id}` closes the order"
         )
     return (
-        f"{which} of {when}, not issued by igest-sync, may be its invoice already{fits}: not "
-        f"issued, so as never to invoice it twice. If {one} is, record it: {pick}; if none "
-        f"is, `igest-sync resend {order_id}` issues ours"
+        f"{seen} already{fits}: not issued, so as never to invoice it twice. If {one} is, "
+        f"record it: {pick}; if none is, `igest-sync resend {order_id}` issues ours"
     )
 
 
