@@ -124,3 +124,17 @@ def test_orders_missed_while_degraded_bring_the_hooks_save_forward(ledger):
     paid(ledger, 10, START + timedelta(minutes=3))
     keeper.check(ledger, START + timedelta(minutes=6))
     assert keeper.reinstall_due(START + timedelta(minutes=6))  # not 30 minutes after start
+
+
+def test_orders_missed_while_a_failed_save_waits_keep_its_retry_time(ledger):
+    from tests.support.configs import fake_config
+
+    config = fake_config()
+    config = replace(config, serve=replace(config.serve, public_url="https://loja.example/hooks"))
+    keeper = watch.Keeper("loja", config, hooks=None, now=START)  # type: ignore[arg-type]
+    watch.degrade(ledger, ("an old cause", "old"), START - timedelta(hours=1))
+    retry = START + watch.REINSTALL_RETRY
+    keeper.next_reinstall, keeper.last_reinstall = retry, None  # the save at start failed
+    paid(ledger, 9, START + timedelta(minutes=1))
+    keeper.check(ledger, START + timedelta(minutes=4))
+    assert keeper.next_reinstall == retry and not keeper.reinstall_due(START + timedelta(minutes=4))

@@ -241,9 +241,12 @@ class Keeper:
                 if self.on_degraded is not None:
                     self.on_degraded(self.name, new)
                 self.next_reinstall = now
-            elif self.last_reinstall is None or now - self.last_reinstall >= REINSTALL_RETRY:
+            elif self.next_reinstall is None and (
+                self.last_reinstall is None or now - self.last_reinstall >= REINSTALL_RETRY
+            ):
                 # Missed again while degraded (hooks deleted since the last save, say): saved
-                # again now, not REINSTALL_EVERY after the last save.
+                # again now, not REINSTALL_EVERY after the last save; a save that failed keeps
+                # its own retry time.
                 self.next_reinstall = now
         if degraded(ledger) is not None and self.next_reinstall is None:
             last = self.last_reinstall
