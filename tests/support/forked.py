@@ -26,6 +26,7 @@ Linux only (message-preserving Unix sockets, fork); elsewhere, or with
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import json
 import locale
@@ -108,7 +109,10 @@ class Started:
 
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:
-            os.kill(self.pid, sig)
+            # The call may end, and the server reap it, between the poll and the kill: the
+            # signal then has no one to reach, as ``subprocess.Popen.send_signal`` allows.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)

@@ -141,3 +141,16 @@ def test_started_calls_run_side_by_side_and_one_can_be_killed(tmp_path):
     serving.kill()
     assert serving.wait(timeout=10) == -9
     assert forked.run(["--version"], env=env).returncode == 0  # the server goes on
+
+
+def test_a_kill_after_the_call_ended_unreported_is_a_no_op(tmp_path, monkeypatch):
+    """The server may reap a call before its report reaches the test: a kill in between finds
+    no process, which ``subprocess.Popen.kill`` takes in its stride; so must ours."""
+    env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}
+    quick = forked.start(["--version"], env=env)
+    server = quick._server
+    code = server.ended(quick.pid, 60)  # reaped: its pid no longer names a process
+    monkeypatch.setattr(server, "ended", lambda pid, timeout: None)  # the report still unread
+    quick.kill()
+    monkeypatch.undo()
+    assert code == 0
