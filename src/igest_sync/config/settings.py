@@ -290,10 +290,9 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> tuple[Confi
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
+        # The message says it all: a problem line "file not found" under it only repeated it.
         raise ConfigError(
-            f"No configuration file at {path}",
-            problems=[f"{label}: file not found"],
-            hint="Create it with `igest-sync init`.",
+            f"No configuration file at {path}", hint="Create it with `igest-sync init`."
         ) from None
     except OSError as exc:
         raise ConfigError(
