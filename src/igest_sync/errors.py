@@ -56,7 +56,7 @@ class ExitCode(IntEnum):
 _MEANINGS = {
     ExitCode.OK: "all done",
     ExitCode.ITEM_FAILED: "some item failed (the rest was done), a paid order is still without its "
-    "invoice, or `status --fail-if-late` found a late order",
+    "invoice, or `status --fail-if-late` found a late order or no run for that long",
     ExitCode.USAGE: "usage or configuration error (the message names the file and key)",
     ExitCode.LOCKED: (
         "another run holds the lock; this one did nothing (a lock held by `serve` is waited "

@@ -333,6 +333,23 @@ def test_fail_if_late_exits_1_only_when_a_paid_order_waits_too_long(sandbox, cli
     assert cli("status", "--fail-if-late", "48").code == 0
 
 
+def test_fail_if_late_exits_1_when_no_run_has_ended_for_that_long(sandbox, cli: Cli):
+    """A broken timer or a dead serve lists nothing: the orders paid since are in no list,
+    so the check must read the last run's end too, or it stays green while sales go unseen."""
+    assert cli("invoice").code == 0
+    sandbox.virtual_clock.advance(hours=23)
+    assert cli("status", "--fail-if-late", "24").code == 0
+    sandbox.virtual_clock.advance(hours=2)
+    _add_paid_order(sandbox)  # paid, and no run has seen it
+    blind = cli("status", "--fail-if-late", "24")
+    assert blind.code == 1
+    assert "No invoice run has ended for 25 hours" in blind.stderr
+    assert "`igest-sync invoice` looks now" in blind.stderr
+    assert cli("status", "--fail-if-late", "48").code == 0
+    assert cli("invoice").code == 0  # it looks, and invoices the order in time
+    assert cli("status", "--fail-if-late", "24").code == 0
+
+
 def test_the_log_file_is_written_and_secrets_never_appear(sandbox, cli: Cli):
     sandbox.faults.add("igest", "502", method="POST", path=r"^/v1/documents$")
     cli("--verbose", "invoice")

@@ -274,7 +274,8 @@ def status(
             "--fail-if-late",
             min=0,
             metavar="HOURS",
-            help="Exit 1 when a paid order has waited longer than this for its document.",
+            help="Exit 1 when a paid order has waited longer than this for its document, or no "
+            "invoice run has ended for that long.",
         ),
     ] = None,
 ) -> None:
@@ -347,8 +348,12 @@ def status(
             f"No configuration yet ({_config_path(cli)}): `igest-sync init` writes one, and "
             "`igest-sync demo` shows the whole cycle on the built-in sandbox first."
         )
-    if fail_if_late is not None and report.late_beyond(fail_if_late):
-        raise typer.Exit(ExitCode.ITEM_FAILED)
+    if fail_if_late is not None:
+        unlooked = report.unlooked_beyond(fail_if_late)
+        if unlooked is not None:
+            render.warn(unlooked)
+        if unlooked is not None or report.late_beyond(fail_if_late):
+            raise typer.Exit(ExitCode.ITEM_FAILED)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,9 +12,11 @@ from igest_sync.runs.credits.cancellations import PAID_AGAIN, noted_paid_again
 from igest_sync.runs.invoicing.review_list import WaitingDraft, waiting_drafts
 from igest_sync.runs.report import counted
 from igest_sync.runs.services import JumpsellerApi
+from igest_sync.state.database import moment
 from igest_sync.state.inbox import LAST_SWEEP, LAST_WEBHOOK, SWEEP_MINUTES, Degraded, serve_down
 from igest_sync.state.ledger import DocumentRecord, Ledger, OrderRecord, WorkRecord
 from igest_sync.state.meta import STORE_NAME
+from igest_sync.timeutil import lisbon_minute
 
 # How far an invoice's final credit notes go (``credit_state`` in --json).
 CREDITED = "credited"
@@ -87,6 +89,9 @@ class StatusReport:
     # That order, paid again after its invoice was credited in full: what a person does (the
     # runs tell it once; `reconcile` flags it as paid_again).
     paid_again: str | None = None
+    # Hours since an invoice run (cron's, serve's sweep, one by hand) last ended: None before
+    # the first. A paid order no run has listed is in no list above, late or not.
+    unlooked_hours: float | None = None
 
     @property
     def credited_by(self) -> dict[int, str]:
@@ -99,6 +104,20 @@ class StatusReport:
 
     def late_beyond(self, hours: float) -> list[tuple[int, str, float]]:
         return [item for item in self.late if item[2] > hours]
+
+    def unlooked_beyond(self, hours: float) -> str | None:
+        """What ``--fail-if-late HOURS`` says when no run has ended for longer than that: the
+        orders paid since are unseen, so no list can call them late, and a check that only
+        read the lists stayed green while the timer was broken or ``serve`` was dead."""
+        if self.unlooked_hours is None or self.unlooked_hours <= hours:
+            return None
+        last = moment(self.last_run_at)
+        return (
+            f"No invoice run has ended for {self.unlooked_hours:.0f} hours (the last at "
+            f"{lisbon_minute(last) if last else self.last_run_at}): an order paid since would "
+            "be late unseen. Check that the timer (or `serve`) runs and what its log says; "
+            "`igest-sync invoice` looks now."
+        )
 
     @property
     def exit_code(self) -> int:
@@ -317,6 +336,8 @@ def build_status(
         asked_order=only,
         order=ledger.order(only) if only is not None else None,
     )
+    if (last_run := moment(report.last_run_at)) is not None:
+        report.unlooked_hours = (now - last_run).total_seconds() / 3600
     if (
         report.order is not None
         and report.order.status == OrderStatus.PAID
