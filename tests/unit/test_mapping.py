@@ -542,3 +542,19 @@ def test_per_unit_rounding_is_not_guessed_for_discounted_lines() -> None:
     )
     with pytest.raises(OrderRejected, match="35.64"):
         build(order)
+
+
+@pytest.mark.parametrize("shipping", ["4.00", "0"])
+def test_a_product_with_the_shipping_lines_sku_is_refused_shipped_or_not(shipping) -> None:
+    # Credit notes tell lines apart by reference: crediting the shipping credited this
+    # product too (25.00 for 5.00 of shipping), and the product could not be credited by line.
+    lines = [product("10.00", qty="2", sku=" PORTES "), product("3.00", sku="K1")]
+    total = str(D("23.00") + D(shipping))
+    order = make_order(lines, total, shipping=shipping)
+    with pytest.raises(OrderRejected) as caught:
+        build(order)
+    message = str(caught.value)
+    assert "10452" in message and "SKU PORTES" in message and "another SKU" in message
+    assert "external reference jumpseller:mystore:10452" in caught.value.hint
+    assert "igest-sync resend 10452" in caught.value.hint
+    build(make_order([product("10.00", qty="2", sku="PORTES-2")], "20.00"))  # only that SKU

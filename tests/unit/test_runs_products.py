@@ -154,6 +154,17 @@ def test_no_sku_and_duplicate_skus_are_skipped_with_reasons_and_never_written() 
     assert "product 8" in skipped["DUP"] and "product 9 variant 90" in skipped["DUP"]
 
 
+def test_a_product_with_the_shipping_lines_sku_is_never_created() -> None:
+    # Its invoices are refused (fiscal/mapping.py): an iGEST product PORTES would share the
+    # shipping line's reference.
+    igest = make_igest()
+    store = [item("PORTES", 11, name="Portes grátis (cartão)"), item("OK", 12)]
+    report = sync_products(store_of(store), igest, ProductsConfig(), update=True, dry_run=False)
+    assert igest.writes == [("create", "OK")]
+    skipped = {o.key: o.detail for o in report.outcomes if o.action == "skipped"}
+    assert "shipping line" in skipped["PORTES"] and "another SKU" in skipped["PORTES"]
+
+
 def test_dry_run_plans_but_writes_nothing() -> None:
     igest = make_igest([existing("OLD", "b", description="Prato antigo", price="20")])
     report = sync_products(store_of(STORE), igest, ProductsConfig(), update=True, dry_run=True)

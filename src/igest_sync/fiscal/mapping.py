@@ -390,6 +390,25 @@ _BY_HAND = (
 )
 
 
+def _check_no_product_is_shipping(order: Order, items: list[LineAmounts], reference: str) -> None:
+    """A product whose SKU is the shipping line's reference is refused, shipped or not.
+
+    A credit note's lines are told apart by reference (``fiscal/credit``): the product would
+    be taken for the shipping, so that crediting the shipping credited the product too, and
+    the product could not be credited by its line.
+    """
+    for item in items:
+        if item.reference == SHIPPING_REFERENCE:
+            raise OrderRejected(
+                order.id,
+                f"a product has the SKU {SHIPPING_REFERENCE}, the reference igest-sync gives "
+                "the shipping line: on its invoice and credit notes the two could not be told "
+                "apart. Give the product another SKU in Jumpseller (and iGEST) for the orders "
+                "to come",
+                hint=_BY_HAND.format(ref=reference, id=order.id),
+            )
+
+
 def _check_order(order: Order, settings: InvoiceConfig, reference: str) -> None:
     if order.defects:
         raise OrderRejected(
@@ -608,6 +627,7 @@ def build_document(
         _product_item(order, line, settings, destination, supplied_on, warnings)
         for line in order.lines
     ]
+    _check_no_product_is_shipping(order, items, reference)
     shipping = _shipping_item(order, settings, destination, supplied_on)
     if shipping is not None:
         items.append(shipping)

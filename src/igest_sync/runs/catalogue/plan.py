@@ -15,6 +15,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from igest_sync.errors import ConfigError, ExitCode, SafetyBrake
 from igest_sync.fiscal import texts
+from igest_sync.fiscal.mapping import SHIPPING_REFERENCE
 from igest_sync.fiscal.money import round2
 from igest_sync.models import (
     Action,
@@ -71,6 +72,13 @@ def not_creatable(sku: str, item: CatalogueItem) -> str | None:
         return (
             f"{item_label(item)}: a SKU of {len(sku)} characters; iGEST references hold at "
             f"most {texts.REFERENCE}: give it a shorter SKU in Jumpseller"
+        )
+    if sku == SHIPPING_REFERENCE:
+        # The invoices refuse such a product (fiscal/mapping.py): its iGEST twin would be
+        # the shipping line's reference.
+        return (
+            f"{item_label(item)}: the SKU {SHIPPING_REFERENCE} is the reference of the shipping "
+            "line on every invoice; give the product another SKU in Jumpseller"
         )
     return None
 
