@@ -113,7 +113,8 @@ def test_orders_missed_while_degraded_bring_the_hooks_save_forward(ledger):
 
     config = fake_config()
     config = replace(config, serve=replace(config.serve, public_url="https://loja.example/hooks"))
-    keeper = watch.Keeper("loja", config, hooks=None, now=START)  # type: ignore[arg-type]
+    save = watch.hooks_saver(config, hooks=None)  # type: ignore[arg-type]
+    keeper = watch.Keeper("loja", save, now=START)
     watch.degrade(ledger, ("an old cause", "old"), START - timedelta(hours=1))
     keeper.next_reinstall, keeper.last_reinstall = None, START  # saved at start
     paid(ledger, 9, START + timedelta(minutes=1))
@@ -131,7 +132,8 @@ def test_orders_missed_while_a_failed_save_waits_keep_its_retry_time(ledger):
 
     config = fake_config()
     config = replace(config, serve=replace(config.serve, public_url="https://loja.example/hooks"))
-    keeper = watch.Keeper("loja", config, hooks=None, now=START)  # type: ignore[arg-type]
+    save = watch.hooks_saver(config, hooks=None)  # type: ignore[arg-type]
+    keeper = watch.Keeper("loja", save, now=START)
     watch.degrade(ledger, ("an old cause", "old"), START - timedelta(hours=1))
     retry = START + watch.REINSTALL_RETRY
     keeper.next_reinstall, keeper.last_reinstall = retry, None  # the save at start failed

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from igest_sync.config import Config
 from igest_sync.errors import IgestSyncError
-from igest_sync.runs.setup.hooks import HookApi, install_hooks
+from igest_sync.runs.setup.hooks import HookApi, HooksReport, install_hooks
 from igest_sync.state.database import moment
 from igest_sync.state.inbox import LAST_WEBHOOK, REALTIME, Degraded, InboxStore
 from igest_sync.state.ledger import Ledger
@@ -139,15 +139,27 @@ FIX = (
 )
 
 
+# ``hooks install`` as serve runs it by itself: the store's hooks saved again at its
+# [serve] public_url.
+SaveHooks = Callable[[Ledger], HooksReport]
+
+
+def hooks_saver(config: Config, hooks: HookApi) -> SaveHooks | None:
+    """How serve saves one store's hooks again; None without ``[serve] public_url``: serve
+    cannot know where they point."""
+    if not config.serve.public_url:
+        return None
+    return lambda ledger: install_hooks(config, hooks, ledger, None)
+
+
 class Keeper:
     """One store's real-time upkeep in ``serve``'s worker: when to check, when to save the
     hooks again (at start, then when degraded), and what was said. Its ``check`` and
     ``reinstall`` run in the worker's units, under the run lock."""
 
-    def __init__(self, name: str, config: Config, hooks: HookApi, now: datetime) -> None:
+    def __init__(self, name: str, save_hooks: SaveHooks | None, now: datetime) -> None:
         self.name = name
-        self.config = config
-        self.hooks = hooks
+        self.save_hooks = save_hooks  # hooks_saver's
         self.on_degraded: OnDegraded | None = None
         self.watching_since = now  # orders paid from now on are watched for deliveries
         self.next_watch = now + WATCH_EVERY
@@ -259,7 +271,7 @@ class Keeper:
         (serve cannot know where they point; said once in the log)."""
         if self.next_reinstall is None or now < self.next_reinstall:
             return False
-        if self.config.serve.public_url:
+        if self.save_hooks is not None:
             return True
         self.next_reinstall = None
         if not self._no_url_said:
@@ -275,8 +287,10 @@ class Keeper:
         """``hooks install`` by serve itself: each of our hooks saved again (a paused one
         resumes), a missing one created. Never a person's problem by itself: logged."""
         self.next_reinstall = None
+        if self.save_hooks is None:  # reinstall_due says so: nothing to save them with
+            return []
         try:
-            report = install_hooks(self.config, self.hooks, ledger, None)
+            report = self.save_hooks(ledger)
         except IgestSyncError as exc:
             log.warning(
                 "Store %s: could not save the hooks again (%s); trying again in %d minutes",

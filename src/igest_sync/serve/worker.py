@@ -141,7 +141,9 @@ class StoreWorker:
         self._next_code_read = self.clock()
         self.code_known = False
         self._code_failed = False
-        self.keeper = watch.Keeper(setup.name, setup.config, setup.jumpseller, self.clock())
+        self.keeper = watch.Keeper(
+            setup.name, watch.hooks_saver(setup.config, setup.jumpseller), self.clock()
+        )
         self.keeper.on_degraded = on_degraded
         self.thread = threading.Thread(target=self._run, name=f"serve-{setup.name}", daemon=True)
         self._last_error: str | None = None
