@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal as D
 
 import pytest
 
@@ -139,6 +140,58 @@ def test_an_order_paid_again_after_its_credit_is_a_problem_fix_leaves_to_a_perso
     status = cli("status", "--order", "10002", "--json")
     assert "issue this sale's invoice by hand" in status.json()["order"]["paid_again"]
     assert "issue this sale's invoice by hand" in cli("status", "--order", "10002").stdout
+
+
+def _refused_orders(sb) -> dict[str, int]:
+    """Paid orders the mapping refuses, each for a cause a person must fix."""
+    line = {"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 1, "rate": 23}
+    usd = sb.store.add_order(lines=[line], currency="USD")
+    none = sb.store.add_order(lines=[line, {**line, "sku": "TAB-CAR", "qty": 0}])
+    rate = sb.store.add_order(lines=[{**line, "rate": 22}])  # a Madeira rate, in the mainland
+    off = sb.store.add_order(lines=[line])
+    order = sb.store.order(off)
+    order["total"] = D(str(order["total"])) + D("0.01")  # a cent off its lines
+    return {"usd": usd, "qty 0": none, "rate": rate, "cent": off}
+
+
+@pytest.mark.slow(2)
+def test_an_order_the_runs_refused_is_not_sent_to_fix_but_to_its_cause(sandbox, tmp_path):
+    # Before: each was "missing", fixable, "igest-sync reconcile --fix, or igest-sync resend
+    # N"; --fix then failed on every one. The ledger knows why: the person must fix that.
+    cli = make_cli(sandbox, tmp_path)
+    refused = _refused_orders(sandbox)
+    assert cli("invoice").code != 0
+    failed = {f["order_id"]: f for f in cli("status", "--failed", "--json").json()["failed"]}
+    assert set(refused.values()) <= set(failed)
+    # A service that did not answer: the next run retries it by itself.
+    sandbox.store.pay_order(10015)
+    sandbox.faults.add("igest", "502", method="POST", path=r"^/v1/documents$", times=None)
+    cli("invoice")
+    sandbox.faults.clear()
+
+    found = cli("reconcile", "--from", FIRST_DAY, "--json")
+    assert found.code == 1, found.stdout + found.stderr
+    by_order = {p["order_id"]: p for p in found.json()["problems"]}
+    assert {o for o, p in by_order.items() if p["kind"] == "missing"} == {
+        *refused.values(),
+        10015,
+    }
+    for order_id in refused.values():
+        problem = by_order[order_id]
+        assert not problem["fixable"], problem
+        assert "reconcile --fix" not in problem["hint"]
+        assert problem["hint"].startswith("fix the cause") and problem["hint"].endswith(
+            f"igest-sync resend {order_id}`"
+        )
+        assert "; failed in igest-sync: " in problem["detail"]
+    assert "USD" in by_order[refused["usd"]]["detail"]
+    assert "22" in by_order[refused["rate"]]["detail"]
+    retried = by_order[10015]
+    assert retried["fixable"] and "tries again by itself" in retried["hint"]
+    assert "not issued yet: could not reach iGEST" in retried["detail"]
+
+    fixed = cli("reconcile", "--from", FIRST_DAY, "--fix", "--json")
+    assert [(f["order_id"], f["action"]) for f in fixed.json()["fixes"]] == [(10015, "issued")]
 
 
 def test_reconcile_refuses_a_period_that_ends_before_it_starts(cli):

@@ -615,3 +615,61 @@ def test_a_missing_invoice_whose_draft_waits_for_approval_names_approve_not_fix(
     assert (problem.kind, problem.order_id) == (MISSING, 2)
     assert "waits for approval" in problem.detail and "igest-sync approve 2" in (problem.hint or "")
     assert not problem.fixable and resent == []
+
+
+def _failed_work(ledger: Ledger, order_id: int, reason: str, *, transient: bool) -> None:
+    from igest_sync.references import external_reference
+
+    ledger.ensure_work(order_id, "invoice", external_reference(STORE, order_id))
+    ledger.fail(order_id, "invoice", reason, transient=transient)
+
+
+def test_a_missing_invoice_the_runs_refused_names_its_reason_and_resend_not_fix(tmp_path):
+    # Before: "igest-sync reconcile --fix, or igest-sync resend 2", fixable, and --fix was
+    # refused again for the same cause. The state file says why; a person fixes that first.
+    js, ig = jumpseller([order(1), order(2)]), igest([])
+    resent: list[list[int]] = []
+    reason = "the order is in 'USD'; iGEST documents are issued in EUR only"
+    with Ledger(tmp_path / "state.db") as ledger:
+        _failed_work(ledger, 2, reason, transient=False)
+        report = ReconcileRun(
+            config().invoice,
+            STORE,
+            js,
+            ig,
+            ledger=ledger,
+            resend=lambda ids: resent.append(ids) or InvoiceReport(),
+        ).run(NOV, fix=True)
+    assert resent == [[1]]  # the one the runs never tried
+    refused = report.problems[1]
+    assert (refused.kind, refused.order_id) == (MISSING, 2) and not refused.fixable
+    assert refused.detail.endswith(f"; failed in igest-sync: {reason}")
+    assert report.hint(refused) == "fix the cause, then `igest-sync resend 2`"
+    assert report.to_json()["problems"][1]["fixable"] is False
+
+
+def test_a_missing_invoice_a_service_failed_says_the_next_run_retries_it(tmp_path):
+    # A failure that passes by itself (iGEST did not answer, VIES down) is the runs' to retry;
+    # --fix may retry it now all the same (exactly once either way).
+    js, ig = jumpseller([order(2)]), igest([])
+    resent: list[list[int]] = []
+    reason = "could not reach iGEST: 502; the next run tries again by itself"
+    with Ledger(tmp_path / "state.db") as ledger:
+        _failed_work(ledger, 2, reason, transient=True)
+        run = ReconcileRun(
+            config().invoice,
+            STORE,
+            js,
+            ig,
+            ledger=ledger,
+            resend=lambda ids: resent.append(ids) or InvoiceReport(),
+        )
+        report = run.run(NOV)
+        run.run(NOV, fix=True)
+    [problem] = report.problems
+    assert problem.fixable and problem.detail.endswith(f"; not issued yet: {reason}")
+    assert report.hint(problem) == (
+        "the next `igest-sync invoice` tries again by itself; or now: igest-sync reconcile "
+        "--fix, or igest-sync resend 2"
+    )
+    assert resent == [[2]]

@@ -1,7 +1,10 @@
 """``reconcile``: do Jumpseller's orders and iGEST's documents agree for a period?
 
-The ledger is not consulted: both services are compared again, by ``external_reference``, so a
-lost or stale state file cannot hide a problem (the vdirsyncer lesson). ``compare`` is pure;
+The ledger does not decide what is a problem: both services are compared again, by
+``external_reference``, so a lost or stale state file cannot hide one (the vdirsyncer lesson). It
+is read, when there is one, for what the runs know that the services do not say: the invoices
+``adopt`` recorded, an order noted paid again, a draft waiting in review mode, a failure and the
+reason recorded for it (so that the advice is the runs' own). ``compare`` is pure;
 ``ReconcileRun`` fetches what it needs and, with ``fix``, issues the missing invoices through
 the ``resend`` it is given: the exactly-once path of ``InvoiceRun.resend`` (which looks each
 reference up in iGEST first), composed by the caller, not built here from another run's parts.
@@ -43,6 +46,7 @@ from igest_sync.models import (
 )
 from igest_sync.references import external_reference, parse_reference
 from igest_sync.runs.credits.cancellations import BY_HAND, credits_by_itself, noted_paid_again
+from igest_sync.runs.invoicing.due import waits_for_a_person
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.report import counted
 from igest_sync.runs.services import IgestApi, JumpsellerApi
@@ -92,11 +96,19 @@ class Problem:
     # Review mode: the invoice waits as a checked draft for a person's ``approve``; ``--fix``
     # leaves it to them.
     awaiting_approval: bool = False
+    # The runs failed it for a cause a person must fix (the state file's reason, in
+    # ``detail``): ``--fix`` would only be refused again, so it leaves it to ``resend``.
+    refused: bool = False
 
     @property
     def fixable(self) -> bool:
         """Only a missing invoice is issued by ``--fix``; the rest needs a person."""
-        return self.kind == MISSING and not self.elsewhere and not self.awaiting_approval
+        return (
+            self.kind == MISSING
+            and not self.elsewhere
+            and not self.awaiting_approval
+            and not self.refused
+        )
 
 
 @dataclass
@@ -561,6 +573,7 @@ class ReconcileRun:
         self._credited_by_the_runs(report, orders)
         self._cancelled_elsewhere(report, orders, documents + found, period)
         self._awaiting_approval(report)
+        self._failed_in_the_runs(report)
         strays = stray_drafts(documents + found, self.store)
         if fix:
             report.fix_requested = True
@@ -583,6 +596,34 @@ class ReconcileRun:
                 detail=f"{problem.detail}; its draft waits for approval (review mode)",
                 hint=f"`igest-sync approve {problem.order_id}` finalizes it (or `--reject`)",
                 awaiting_approval=True,
+            )
+
+    def _failed_in_the_runs(self, report: ReconcileReport) -> None:
+        """A missing invoice the runs already tried says why, as the state file recorded it.
+        A failure that waits for a person (the order refused, iGEST refused the document, a
+        draft rejected) names ``resend`` once the cause is fixed: ``--fix`` would only be
+        refused again. One that passes by itself (a service that did not answer, VIES down) is
+        the next run's to retry, as ``status`` says, and stays fixable: ``--fix`` retries it
+        now through the same look-up first, exactly once either way."""
+        for index, problem in enumerate(report.problems):
+            if not problem.fixable or problem.order_id is None or self.ledger is None:
+                continue
+            work = self.ledger.work(problem.order_id)
+            if work is None or work.state != WorkState.FAILED or not work.error:
+                continue
+            if not waits_for_a_person(work):
+                report.problems[index] = replace(
+                    problem,
+                    detail=f"{problem.detail}; not issued yet: {work.error}",
+                    hint=f"the next `igest-sync invoice` tries again by itself; or now: "
+                    f"{problem.hint}",
+                )
+                continue
+            report.problems[index] = replace(
+                problem,
+                detail=f"{problem.detail}; failed in igest-sync: {work.error}",
+                hint=f"fix the cause, then `igest-sync resend {problem.order_id}`",
+                refused=True,
             )
 
     def _credited_by_the_runs(self, report: ReconcileReport, orders: dict[int, Order]) -> None:
