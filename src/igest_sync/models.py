@@ -217,6 +217,9 @@ class Order:
     additional_fields: tuple[tuple[str, str], ...]  # (label, value) of checkout custom fields
     lines: tuple[OrderLine, ...]
     defects: tuple[str, ...] = ()
+    # Of ``defects``, those of the amounts the value of the sale is made of (the total, the
+    # gift cards): their 0 then stands for nothing, and no one may report it as what was paid.
+    total_unread: str | None = None
     # Where the goods go (the VAT destination); None when Jumpseller sent none.
     shipping_address: Address | None = None
     shipping_option: str | None = None  # delivery, store_pickup, no_shipping

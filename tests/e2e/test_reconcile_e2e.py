@@ -194,6 +194,26 @@ def test_an_order_the_runs_refused_is_not_sent_to_fix_but_to_its_cause(sandbox, 
     assert [(f["order_id"], f["action"]) for f in fixed.json()["fixes"]] == [(10015, "issued")]
 
 
+def test_an_order_whose_total_cannot_be_read_is_not_said_paid_0(sandbox, tmp_path):
+    # Before: "paid on 2026-11-27 (0.00 EUR)" and expected "0.00": the parser's neutral value.
+    cli = make_cli(sandbox, tmp_path)
+    line = {"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 1, "rate": 23}
+    broken = sandbox.store.add_order(lines=[line])
+    sandbox.store.order(broken)["total"] = "abc"
+    assert cli("invoice").code != 0
+
+    found = cli("reconcile", "--from", FIRST_DAY, "--json")
+    assert found.code == 1, found.stdout + found.stderr
+    [problem] = [p for p in found.json()["problems"] if p["order_id"] == broken]
+    assert problem["expected"] is None
+    assert problem["detail"].startswith(
+        "paid on 2026-11-27 (its total cannot be read: total is 'abc', not a number); "
+    )
+    assert "0.00" not in problem["detail"]
+    table = cli("reconcile", "--from", FIRST_DAY)
+    assert "0.00 EUR" not in table.stdout and "abc" in table.stdout
+
+
 def test_reconcile_refuses_a_period_that_ends_before_it_starts(cli):
     result = cli("reconcile", "--from", "2026-11-30", "--to", "2026-11-01")
     assert result.code == 2

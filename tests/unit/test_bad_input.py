@@ -444,3 +444,15 @@ def test_a_secret_of_the_wrong_type_is_named_but_never_echoed(tmp_path: Path, ke
     assert any(f"[{section}] {key}: expected a string" in p for p in problems), problems
     everything = message + "\n".join(problems)
     assert "1234567890" not in everything and "x-secret-y" not in everything
+
+
+@pytest.mark.parametrize("value", ["abc", None])
+def test_an_unreadable_total_says_so_beside_the_0_that_stands_for_it(value):
+    # Its field holds 0 (a neutral value): reconcile must not call that what the customer paid.
+    raw = wire()
+    raw["total"] = value
+    raw["products"][0]["qty"] = "x"  # a line's defect is not the total's
+    order = parse_order({"order": raw})
+    why = "total is 'abc', not a number" if value else "total is missing"
+    assert order.total == 0 and order.total_unread == why and len(order.defects) == 2
+    assert parse_order({"order": wire()}).total_unread is None

@@ -673,3 +673,33 @@ def test_a_missing_invoice_a_service_failed_says_the_next_run_retries_it(tmp_pat
         "--fix, or igest-sync resend 2"
     )
     assert resent == [[2]]
+
+
+def test_an_order_whose_total_cannot_be_read_is_missing_without_an_amount():
+    # Before: "paid on 2026-11-10 (0.00 EUR)", expected 0.00: the parser's neutral value.
+    unreadable = replace(
+        order(1, total="0"),
+        total_unread="total is 'abc', not a number",
+        defects=("total is 'abc', not a number",),
+    )
+    report = compare([unreadable], [], STORE, NOV)
+    [problem] = report.problems
+    assert (problem.kind, problem.expected) == (MISSING, None)
+    assert problem.detail.startswith(
+        "paid on 2026-11-10 (its total cannot be read: total is 'abc', not a number); "
+    )
+    assert report.to_json()["problems"][0]["expected"] is None
+
+
+def test_an_invoice_of_an_order_whose_total_cannot_be_read_is_not_called_wrong():
+    # Nothing to compare it with: a notice, not a wrong total against 0.00.
+    unreadable = replace(
+        order(1, total="0"), total_unread="total is missing", defects=("total is missing",)
+    )
+    invoice = doc(1, "50.00")
+    report = compare([unreadable], [invoice], STORE, NOV)
+    assert report.problems == []
+    assert any(
+        n.startswith(f"Order 1: its total cannot be read (total is missing); {invoice.number}")
+        for n in report.notices
+    ), report.notices

@@ -80,6 +80,12 @@ def expected_gross(order: Order) -> Decimal:
     return order.total + order.gift_cards_discount
 
 
+def known_gross(order: Order) -> Decimal | None:
+    """``expected_gross``, or None when Jumpseller sent an amount it is made of that could not
+    be read: the 0 standing in for it is not what the customer paid (``total_unread``)."""
+    return None if order.total_unread else expected_gross(order)
+
+
 def _eur(x: Decimal) -> str:
     return f"{x:.2f} EUR"
 

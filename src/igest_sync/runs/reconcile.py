@@ -33,7 +33,7 @@ from igest_sync.errors import ApiError, NotFound, UsageError
 from igest_sync.fiscal.credit import CreditRequest, over_credited
 from igest_sync.fiscal.credit.identity import RequestIdentity
 from igest_sync.fiscal.intra_eu import source_skip_reason
-from igest_sync.fiscal.mapping import expected_gross
+from igest_sync.fiscal.mapping import known_gross
 from igest_sync.models import (
     Action,
     DocumentOutcome,
@@ -86,7 +86,8 @@ class Problem:
     detail: str
     documents: tuple[str, ...] = ()  # numbers of the documents involved
     reference: str | None = None
-    expected: Decimal | None = None  # wrong_total, paid_again: what the order says
+    # missing, wrong_total, paid_again: what the order says (None: its total cannot be read)
+    expected: Decimal | None = None
     # wrong_total: what the document carries; paid_again: invoiced net of credit notes
     found: Decimal | None = None
     hint: str | None = None
@@ -226,6 +227,15 @@ def _number(doc: IssuedDocument) -> str:
     return doc.number or f"document {doc.id}"
 
 
+def _value(order: Order, expected: Decimal | None) -> str:
+    """What the customer paid, as a detail says it; never the 0 of an unreadable total."""
+    return (
+        _eur(expected)
+        if expected is not None
+        else f"its total cannot be read: {order.total_unread}"
+    )
+
+
 def _paid_on(order: Order) -> date | None:
     return lisbon_date(order.completed_at) if order.completed_at is not None else None
 
@@ -311,6 +321,13 @@ def compare(
         report.problems += _order_problems(
             order, paid_on, invoices, credits, store, invoice_from, paid_again
         )
+        if invoices and order.total_unread:
+            # No total to compare them with: saying "wrong" (or right) would be a guess.
+            numbers = ", ".join(_number(d) for d in invoices)
+            report.notices.append(
+                f"Order {order.id}: its total cannot be read ({order.total_unread}); {numbers} "
+                "not compared with it: check the order in Jumpseller."
+            )
     if by_source:
         # A till sells all day: the first few name the kind, the count says how many.
         ids = ", ".join(map(str, by_source[:10])) + (", ..." if len(by_source) > 10 else "")
@@ -365,14 +382,15 @@ def _order_problems(
     problems: list[Problem] = []
     ref = external_reference(store, order.id)
     credit_ref = external_reference(store, order.id, Kind.CREDIT)
-    expected = expected_gross(order)
+    expected = known_gross(order)  # None: Jumpseller's total cannot be read
     before_start = invoice_from is not None and paid_on < invoice_from
     if order.status == OrderStatus.PAID and not invoices and not before_start:
         problems.append(
             Problem(
                 MISSING,
                 order.id,
-                f"paid on {paid_on} ({_eur(expected)}); iGEST has no final document for {ref}",
+                f"paid on {paid_on} ({_value(order, expected)}); iGEST has no final document "
+                f"for {ref}",
                 reference=ref,
                 expected=expected,
                 hint=f"igest-sync reconcile --fix, or igest-sync resend {order.id}",
@@ -397,8 +415,9 @@ def _order_problems(
             )
     for doc in invoices:
         # Credit notes are not compared here: a whole-invoice NC carries the invoice's total,
-        # and a wrong invoice is reported once, as itself.
-        if doc.gross_total != expected:
+        # and a wrong invoice is reported once, as itself. Without a total: ``compare``'s
+        # notice.
+        if expected is not None and doc.gross_total != expected:
             if len(invoices) > 1:
                 # `credit` credits the invoice the ledger recorded, which may be the right one.
                 hint = (
@@ -476,7 +495,7 @@ def _order_problems(
             Problem(
                 PAID_AGAIN,
                 order.id,
-                f"paid ({_eur(expected)}) again after its cancellation, but "
+                f"paid ({_value(order, expected)}) again after its cancellation, but "
                 f"{', '.join(numbers)} credited in full by {', '.join(notes)}: "
                 f"{_eur(invoiced - credited)} invoiced net",
                 documents=(*numbers, *notes),

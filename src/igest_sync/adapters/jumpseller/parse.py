@@ -98,18 +98,24 @@ class _Reader:
 
     def __init__(self) -> None:
         self.defects: list[str] = []
+        self.unread: dict[str, str] = {}  # the order's own amounts that could not be read
 
     def money(self, obj: dict, key: str, where: str, *, required: bool = False) -> Decimal:
         value = obj.get(key)
         if value is None:
             if required:
-                self.defects.append(f"{where}{key} is missing")
+                self._unreadable(key, where, f"{where}{key} is missing")
             return ZERO
         number = _number(value)
         if number is None:
-            self.defects.append(f"{where}{key} is {value!r}, not a number")
+            self._unreadable(key, where, f"{where}{key} is {value!r}, not a number")
             return ZERO
         return number
+
+    def _unreadable(self, key: str, where: str, defect: str) -> None:
+        self.defects.append(defect)
+        if not where:  # an amount of the order itself, not of one of its lines
+            self.unread[key] = defect
 
     def optional_number(self, obj: dict, key: str, where: str) -> Decimal | None:
         value = obj.get(key)
@@ -279,6 +285,10 @@ def parse_order(item: Any) -> Order:
         additional_fields=tuple(additional),
         lines=tuple(lines),
         defects=tuple(reader.defects),
+        total_unread="; ".join(
+            d for k, d in reader.unread.items() if k in ("total", "gift_cards_discount")
+        )
+        or None,
         shipping_address=_address(raw.get("shipping_address")),
         shipping_option=_text(raw.get("shipping_option")) or None,
         source=_source(raw.get("source")),
