@@ -547,6 +547,20 @@ def test_under_quiet_a_product_that_cannot_be_synced_is_said(sandbox, cli: Cli):
     assert long_sku in quiet.stdout and "give it a shorter SKU" in " ".join(quiet.stdout.split())
 
 
+def test_under_quiet_a_sku_igest_holds_twice_is_said_and_neither_is_written(sandbox, cli: Cli):
+    # iGEST holds "PRATO-1 " and "PRATO-1": --update rewrote the first listed, another article.
+    sandbox.store.add_product(name="Prato novo", price="20.00", sku="PRATO-1", stock=1)
+    sandbox.igest.add_product("PRATO-1 ", "Prato antigo (outro artigo)", "1.00")
+    sandbox.igest.add_product("PRATO-1", "Prato", "1.00")
+    quiet = cli("-q", "sync-products", "--update")
+    assert quiet.code == 0, quiet.stdout + quiet.stderr
+    said = " ".join(quiet.stdout.split())
+    assert "Left alone, a person's to fix:" in said
+    assert "PRATO-1: iGEST holds 2 products under this reference" in said
+    held = {p["reference"]: p["description"] for p in sandbox.igest.products.values()}
+    assert held["PRATO-1 "] == "Prato antigo (outro artigo)" and held["PRATO-1"] == "Prato"
+
+
 def test_under_quiet_a_sku_missing_or_shared_in_the_shop_is_warned_of_on_stderr(sandbox, cli: Cli):
     # cron runs -q: a second product with AZL-LIS, and one without a SKU, were left out of
     # every sync (product and stock) with exit 0 and not a word.

@@ -165,6 +165,24 @@ def test_a_product_with_the_shipping_lines_sku_is_never_created() -> None:
     assert "shipping line" in skipped["PORTES"] and "another SKU" in skipped["PORTES"]
 
 
+def test_a_sku_igest_holds_twice_is_left_alone_not_guessed() -> None:
+    # "NEW-1 " and "NEW-1" are one SKU once spaces are ignored: updating the first listed
+    # overwrote another article's description and price.
+    igest = make_igest(
+        [
+            existing("NEW-1 ", "p-1", description="Prato antigo (outro artigo)", price="1"),
+            existing("NEW-1", "p-2", description="Prato", price="1"),
+        ]
+    )
+    store = [item("NEW-1", 13, name="Prato novo", price="20.00"), item("OK", 14)]
+    report = sync_products(store_of(store), igest, ProductsConfig(), update=True, dry_run=False)
+    assert igest.writes == [("create", "OK")]
+    assert igest.by_reference("NEW-1 ").description == "Prato antigo (outro artigo)"
+    skipped = {o.key: o.detail for o in report.outcomes if o.action == "skipped"}
+    assert "2 products" in skipped["NEW-1"] and "'NEW-1 '" in skipped["NEW-1"]
+    assert "keep one in iGEST" in skipped["NEW-1"]
+
+
 def test_dry_run_plans_but_writes_nothing() -> None:
     igest = make_igest([existing("OLD", "b", description="Prato antigo", price="20")])
     report = sync_products(store_of(STORE), igest, ProductsConfig(), update=True, dry_run=True)

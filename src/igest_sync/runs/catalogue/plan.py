@@ -42,6 +42,9 @@ UNREADABLE = "unreadable"
 # Jumpseller items that cannot be matched by SKU (none, or one shared): never synced until a
 # person fixes them in Jumpseller (printed even under -q, on stderr).
 NO_SKU, DUPLICATE_SKU = "no_sku", "duplicate_sku"
+# A reference iGEST holds as several products (or stock entries): which one is the shop's
+# would be a guess; a person's to fix (printed even under -q).
+HELD_TWICE = "duplicate_in_igest"
 NOT_MATCHED = (NO_SKU, DUPLICATE_SKU)
 
 
@@ -350,13 +353,30 @@ def _with_vat(net: object, rate: Decimal) -> str:
     return f"{round2(Decimal(str(net)) * (100 + rate) / 100):.2f}"
 
 
-def index_igest_products(products: Iterable[IgestProduct]) -> dict[str, IgestProduct]:
+def index_igest_products(
+    products: Iterable[IgestProduct],
+) -> tuple[dict[str, IgestProduct], dict[str, list[str]]]:
+    """iGEST's products by reference, spaces around it ignored as for a SKU; and the references
+    that name several products once those spaces are ignored (each as iGEST holds it)."""
     by_reference: dict[str, IgestProduct] = {}
+    held: dict[str, list[str]] = {}
     for product in products:
         reference = normalize_sku(product.reference)
         if reference is not None:
             by_reference.setdefault(reference, product)
-    return by_reference
+            held.setdefault(reference, []).append(product.reference)
+    return by_reference, {ref: names for ref, names in held.items() if len(names) > 1}
+
+
+def _held_twice(sku: str, names: list[str]) -> str:
+    """Why a SKU iGEST holds as several products is left alone: which one is the shop's
+    would be a guess, and a wrong one would be overwritten."""
+    held = ", ".join(repr(name) for name in names)
+    return (
+        f"iGEST holds {len(names)} products under this reference ({held}; spaces around a "
+        "reference are ignored); not guessed: keep one in iGEST (rename or deactivate the "
+        "others), then run again"
+    )
 
 
 def plan_products(
@@ -374,10 +394,20 @@ def plan_products(
     """
     check_products_settings(settings)
     index = index_catalogue(js_items)
-    by_reference = index_igest_products(igest_products)
+    by_reference, held_twice = index_igest_products(igest_products)
     writes: list[ProductAction] = []
     outcomes: list[CatalogueOutcome] = []
     for sku, item in index.by_sku.items():
+        if sku in held_twice:
+            outcomes.append(
+                CatalogueOutcome(
+                    sku,
+                    Action.SKIPPED,
+                    _held_twice(sku, held_twice[sku]),
+                    reason=HELD_TWICE,
+                )
+            )
+            continue
         product = by_reference.get(sku)
         why = not_creatable(sku, item) if product is None or item.price_unread else None
         if why is not None:
