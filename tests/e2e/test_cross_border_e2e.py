@@ -98,3 +98,28 @@ def test_each_cross_border_order_is_issued_waits_fails_or_is_skipped(sandbox, cl
     assert _final(sandbox, 10106) is not None
     skipped_again = cli("invoice", "--json").json()
     assert 10109 not in {int(o["order_id"]) for o in skipped_again["orders"]}  # reported once
+
+
+def test_a_business_charged_another_states_vat_under_oss_is_issued_as_paid_and_said(
+    sandbox, cli: Cli
+):
+    # OSS is for consumers: Spain's 21 % on a Spanish business (VIES-valid ESB87654323) is
+    # issued as paid, to the cent, and the person is told what to check.
+    from igest_sandbox.cross_border import BUYERS
+
+    order_id = sandbox.store.add_order(
+        lines=[{"sku": "CAN-AZU", "name": "Caneca", "price": "10.00", "qty": 1, "rate": 21}],
+        buyer=BUYERS["es_business"],
+        shipping_rate=None,
+    )
+    result = cli("invoice", "--json")
+    [outcome] = [o for o in result.json()["orders"] if int(o["order_id"]) == order_id]
+    assert outcome["action"] == "issued", outcome
+    doc = _final(sandbox, order_id)
+    assert doc is not None and str(doc["gross_total"]) == "10.00"
+    assert [(str(line["vat_rate"]), line.get("tax_country")) for line in doc["lines"]] == [
+        ("21.00", "ES")
+    ]
+    [warning] = [w for w in outcome["warnings"] if "OSS" in w]
+    assert "a business in ES (VAT number ESB87654323)" in warning
+    assert "OSS scheme covers sales to consumers only; issued as paid" in warning

@@ -249,6 +249,27 @@ def test_portugals_vat_on_a_consumer_abroad_under_oss_is_issued_with_a_warning()
     ]
 
 
+def test_another_states_vat_on_a_business_under_oss_is_issued_with_a_warning() -> None:
+    # OSS covers sales to consumers only: a business with a VAT number of another Member State
+    # buys exempt (M16, VIES) or, when VAT is charged, with Portugal's. What was paid is
+    # issued (the document equals it to the cent), and the merchant is told what to check.
+    business = replace(SPAIN, company="Cerámicas del Levante, S.L.", taxid="ESB87654323")
+    order = to(business, make_order([product("10.00", taxes=vat("21"))], "10.00"))
+    draft = build(order, InvoiceConfig(oss=True))
+    assert draft.gross_total == D("10.00") and draft.customer.nif == "ESB87654323"
+    assert [(line.vat_rate, line.tax_country) for line in draft.lines] == [(D("21.00"), "ES")]
+    [warning] = [w for w in draft.warnings if "OSS" in w]
+    assert warning.startswith("Order 10452: a business in ES (VAT number ESB87654323) was")
+    assert "charged ES's VAT (21 %)" in warning and "consumers only; issued as paid" in warning
+    assert "M16" in warning and "Portugal's VAT" in warning
+    # A consumer there is what OSS is for: no warning, as for Portugal's VAT below the
+    # threshold (no OSS) to the business, which the consumer check leaves alone too.
+    consumer = replace(business, company=None, taxid=None)
+    assert not [w for w in build(to(consumer, order), InvoiceConfig(oss=True)).warnings if w]
+    domestic_rate = to(business, make_order([product("12.30", taxes=vat("23"))], "12.30"))
+    assert not build(domestic_rate, InvoiceConfig(oss=True)).warnings
+
+
 def test_a_foreign_rate_for_a_portuguese_customer_is_not_oss() -> None:
     order = to(LISBON, make_order([product("12.10", taxes=vat("21"))], "12.10"))
     with pytest.raises(OrderRejected, match="not legal in PT"):

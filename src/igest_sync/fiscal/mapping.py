@@ -266,6 +266,34 @@ def _check_oss_consumer(
         )
 
 
+def _check_oss_business(
+    order: Order,
+    items: list[LineAmounts],
+    destination: Destination,
+    nif: str | None,
+    warnings: list[str],
+) -> None:
+    """The OSS scheme covers sales to consumers only (pt-invoicing facts, section 7): a
+    business with a VAT number of another Member State buys exempt (M16, its number valid in
+    VIES) or, charged VAT, pays Portugal's. Another State's VAT on a business is issued as paid
+    (the document must carry what the customer paid), with a warning to check the customer and
+    the store's taxes. ``tax_country`` is set only with [invoice] oss on, for the destination."""
+    if is_individual(nif):
+        return
+    theirs = sorted({i.rate for i in items if i.tax_country is not None})
+    if theirs:
+        country = destination.country
+        rates = ", ".join(_pct(r) for r in theirs)
+        warnings.append(
+            f"Order {order.id}: a business in {country} (VAT number {nif}) was charged "
+            f"{country}'s VAT ({rates}) under [invoice] oss, but the OSS scheme covers sales to "
+            "consumers only; issued as paid. A sale to a business with a VAT number of another "
+            "Member State is an intra-EU supply (0 %, M16, its number checked in VIES), "
+            f"otherwise it carries Portugal's VAT: check this customer's VAT number and how "
+            f"Jumpseller taxes businesses in {country}."
+        )
+
+
 def _fitted(order: Order, text: str, limit: int, what: str, warnings: list[str]) -> str:
     """``text`` within iGEST's ``limit``, with a warning when it had to be shortened."""
     short = texts.shorten(text, limit)
@@ -642,6 +670,7 @@ def build_document(
     customer, customer_warnings = customer_and_warnings(order, settings, override)
     warnings.extend(customer_warnings)
     _check_oss_consumer(order, items, settings, destination, customer.nif, warnings)
+    _check_oss_business(order, items, destination, customer.nif, warnings)
     customer = _customer_within_limits(order, customer, warnings)
     priced = _price_lines(order, items, warnings, reference)
     kind = _document_type(order, settings, customer.nif, priced, warnings)
