@@ -289,6 +289,40 @@ def test_a_total_rounded_per_rate_by_jumpseller_is_issued_with_a_warning() -> No
     assert len(draft.warnings) == 1 and "0.06 EUR" in draft.warnings[0]
 
 
+@pytest.mark.parametrize(
+    ("lines", "shipping", "total"),
+    [
+        # Jumpseller rounds each line's amount to the cent, then its VAT (docs/money-model.md):
+        # 3 x 3.335 = 10.005 -> 10.01 + 2.30 = 12.31; 7 x 0.333 = 2.331 -> 2.33 + 0.30 = 2.63;
+        # shipping 2.00 + 0.46 = 2.46: 17.40, what was paid (unrounded, 17.396).
+        (
+            [
+                product("3.335", qty="3", taxes=vat("23", False), sku="A"),
+                product("0.333", qty="7", taxes=vat("13", False), sku="B"),
+            ],
+            "2.00",
+            "17.40",
+        ),
+        # 9.999 -> 10.00 + 2.30 = 12.30 (unrounded, 12.29877).
+        ([product("9.999", taxes=vat("23", False))], "0", "12.30"),
+        # Two lines of 3 x 3.335: 2 x 12.31 = 24.62; their sub-cents added first would make
+        # 24.61, a cent that no one paid or was charged.
+        (
+            [product("3.335", qty="3", taxes=vat("23", False), sku=s) for s in "AB"],
+            "0",
+            "24.62",
+        ),
+    ],
+)
+def test_prices_with_three_decimals_add_up_by_the_cent_without_a_warning(
+    lines, shipping, total
+) -> None:
+    fields = {"shipping": shipping, "shipping_taxes": vat("23", False)} if shipping != "0" else {}
+    draft = build(make_order(lines, total, **fields))
+    assert draft.gross_total == D(total) and draft.prices_include_vat is False
+    assert draft.warnings == ()
+
+
 def test_tax_excluded_discounted_line_in_gross_mode_keeps_its_gross_amount() -> None:
     # 3 x 10.00 net, discount 1.00 -> 29.00 net + 6.67 VAT = 35.67; three lines of 0.02 net with
     # 0.00 VAT each: the customer paid 35.73. Net prices would give 29.06 + round2(6.6838) =

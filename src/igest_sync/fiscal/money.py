@@ -155,8 +155,13 @@ class LineAmounts:
         return amount + self.vat(amount) if inclusive else amount - self.vat(amount)
 
     def gross(self) -> Decimal:
-        """What the customer paid for this line, VAT included."""
-        return self.in_basis(self.amount, True)
+        """What the customer paid for this line, VAT included, by Jumpseller's rule (the money
+        model's a_i + v_i): the amount rounded to the cent first, then its VAT.
+
+        A price may have 3 decimals (3 x 3.335 = 10.005): Jumpseller charges 10.01. Summing the
+        sub-cents instead would make a figure no one paid, off by a cent from the total when
+        several lines round up (2 x 10.005 = 20.01, where Jumpseller charged 20.02)."""
+        return self.in_basis(round2(self.amount), True)
 
     def taxed_per_unit(self) -> LineAmounts:
         """This net-priced line with VAT added to each unit and rounded there; itself otherwise.
