@@ -164,6 +164,25 @@ def test_a_credit_killed_midway_is_finished_by_the_rerun_and_issued_once(sandbox
     assert cli("credit", str(order_id), "--reason", "x", "--line", "CAN-AZU:2", "--yes").code == 1
 
 
+def test_the_same_credit_again_is_reported_and_names_again_for_a_second_one(sandbox, cli: Cli):
+    # A second mug returned later, typed as the first: exactly once per request, so it only
+    # reports the first NC, and says that a second, separate credit is --again.
+    order_id = _invoiced(sandbox, cli)
+    asked = ("credit", str(order_id), "--reason", "Devolução", "--line", "CAN-AZU:1", "--yes")
+    assert cli(*asked).code == 0
+    [first] = _credit_notes(sandbox, order_id)
+    repeated = cli(*asked)
+    assert repeated.code == 0, repeated.stdout + repeated.stderr
+    text = " ".join(repeated.stdout.split())
+    assert f"already issued: {first['number']} of " in text and "nothing issued" in text
+    command = f'igest-sync credit {order_id} --reason "Devolução" --line CAN-AZU:1 --again'
+    assert f"add --again: `{command}`" in text, text
+    assert len(_credit_notes(sandbox, order_id)) == 1
+    second = cli(*asked, "--again")
+    assert second.code == 0, second.stdout + second.stderr
+    assert len(_credit_notes(sandbox, order_id)) == 2
+
+
 def test_a_lost_state_file_cannot_credit_twice(sandbox, cli: Cli):
     order_id = _invoiced(sandbox, cli)
     assert cli("credit", str(order_id), "--reason", "x", "--line", "LIV-RCT", "--yes").code == 0

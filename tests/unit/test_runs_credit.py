@@ -375,8 +375,8 @@ def test_an_unknown_outcome_says_so_and_the_rerun_finishes_it_without_a_second_n
     assert [d for d in igest.documents.values() if d.status == "draft"] == []
     third = ask(world)
     assert third.outcome.action == Action.ALREADY and third.exit_code == 0
-    assert third.outcome.detail == (
-        f"already issued: {nc.number} of 2026-11-25 for this request; nothing issued"
+    assert third.outcome.detail.startswith(
+        f"already issued: {nc.number} of 2026-11-25 for this request; nothing issued. "
     )
     assert len(notes(igest)) == 1
 
@@ -454,6 +454,32 @@ def test_again_is_a_decision_and_a_repeated_again_never_a_third(world):
     assert len({n.external_reference for n in notes(igest)}) == 3
     # Without --again the request's latest NC is reported.
     assert ask(world).outcome.detail.startswith("already issued: NC A/3")
+
+
+def test_a_repeated_request_names_again_for_a_second_credit_of_the_same(world):
+    # The same command twice is one NC (exactly once per request); a second unit returned
+    # later for the same reason is a second NC, asked for with --again: the report says how.
+    _, ledger, _, igest = world
+    assert ask(world).outcome.action == Action.ISSUED
+    repeated = ask(world)
+    assert repeated.exit_code == 0 and repeated.outcome.action == Action.ALREADY
+    assert repeated.outcome.detail == (
+        "already issued: NC A/1 of 2026-11-25 for this request; nothing issued. To credit "
+        "the same once more (another unit returned for the same reason), add --again: "
+        '`igest-sync credit 10452 --reason "Devolução" --line SKU-1:1 --again`'
+    )
+    dry = ask(world, dry_run=True)
+    assert dry.outcome is not None and "--line SKU-1:1 --again`" in dry.outcome.detail
+    assert len(notes(igest)) == 1 and len(ledger.credit_works(ORDER)) == 1
+    # Once nothing of it is left to credit, --again would be refused: not offered.
+    assert ask(world, spec=("SKU-2",)).outcome.action == Action.ISSUED
+    whole = ask(world, spec=("SKU-2",))
+    assert whole.outcome.detail.endswith("for this request; nothing issued"), whole
+    for _ in range(2):
+        rest = run(world).credit(ORDER, CreditRequest(everything=True), "Cancelada", confirm=yes)
+        assert rest.exit_code == 0 and "--again" not in rest.outcome.detail
+    assert rest.outcome.action == Action.ALREADY
+    assert "--again" not in ask(world).outcome.detail  # SKU-1 is credited in full now
 
 
 def test_another_reason_is_another_request(world):

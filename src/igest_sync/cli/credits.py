@@ -70,7 +70,8 @@ def credit(
     command again never issues a second credit note. If the first attempt was interrupted or
     its outcome is unknown, the rerun (or the next `invoice`) finishes that one ("finished NC
     A/4 ..., the credit note an earlier run left unfinished"); if it was issued, the rerun says
-    "already issued: NC A/4 of 2026-12-01 for this request" (exit 0).
+    "already issued: NC A/4 of 2026-12-01 for this request" (exit 0), with the --again command
+    while the invoice still has what it asks for.
     For a second identical credit (another unit returned for the same reason), add --again:
     the plan lists the credit notes issued before for the same request.
 

@@ -12,7 +12,8 @@ read back from iGEST itself, whatever the ledger remembers. Plan → ask → rec
    the NCs iGEST lists for the original (``related_document``) with it. The latest one decides:
    unfinished (a kill, a lost answer) → it is finished (the issuer looks the reference up,
    adopts a final NC, finalizes or deletes a stray draft); final → "already issued: NC A/4 of
-   2026-12-01 for this request", exit 0, nothing issued. ``--again`` (the customer returned
+   2026-12-01 for this request", exit 0, nothing issued (naming the ``--again`` command while
+   the invoice still has what the request asks for). ``--again`` (the customer returned
    another unit for the same reason) asks for the next occurrence: a new NC, whose plan lists
    the earlier NCs of the same request.
 2. **Plan** from iGEST, not from the ledger: the original with its lines and every final NC that
@@ -97,6 +98,8 @@ class _Prepared:
     original: IssuedDocument
     resumed: bool  # an unfinished attempt at this request is finished
     unanswered: bool = False  # final, but never reported to the person who asked
+    # Final, and its lines are not all credited yet: the command for one more NC of it.
+    again: str | None = None
 
 
 class Credits:
@@ -341,7 +344,8 @@ class Credits:
         # iGEST already: then it is adopted, and the command that was interrupted is answered).
         resumed = work is not None and work.state != WorkState.FINAL
         if target.done:
-            return _Prepared(seq, ref, stored, None, original, resumed, unanswered)
+            again = self._again(order_id, original, notes, stored) if mode == "same" else None
+            return _Prepared(seq, ref, stored, None, original, resumed, unanswered, again)
         earlier = [
             n for n in notes if n.status == DocumentStatus.FINAL and n.external_reference != ref
         ]
@@ -353,6 +357,21 @@ class Credits:
             raise
         same = self.history.same_request(order_id, stored, notes, ref)
         return _Prepared(seq, ref, stored, replace(plan, same_request=same), original, resumed)
+
+    @staticmethod
+    def _again(
+        order_id: int, original: IssuedDocument, notes: list[IssuedDocument], stored: StoredRequest
+    ) -> str | None:
+        """The ``--again`` command for one more NC of a request already credited, when the
+        invoice still has what it asks for: a second unit returned later is the same request
+        (same lines, same reason), which on its own only reports its NC. None when that NC
+        would be refused (after --all, or once the line is credited in full): not offered."""
+        finals = [n for n in notes if n.status == DocumentStatus.FINAL]
+        try:
+            plan_credit(order_id, original, finals, stored.request)
+        except CreditRefused:
+            return None
+        return stored.command(order_id, again=True)
 
     def _issue(self, order_id: int, prepared: _Prepared, *, command: str | None) -> DocumentOutcome:
         plan = prepared.plan
@@ -453,6 +472,11 @@ class Credits:
         dated = f"{number}" + (f" of {day}" if day else "")
         if finished is None:
             detail = f"already issued: {dated} for this request; nothing issued"
+            if prepared.again:
+                detail += (
+                    ". To credit the same once more (another unit returned for the same "
+                    f"reason), add --again: `{prepared.again}`"
+                )
         else:
             how = (
                 "finalized it (iGEST's answer was lost; found final there)"
