@@ -183,6 +183,20 @@ def test_a_sku_igest_holds_twice_is_left_alone_not_guessed() -> None:
     assert "keep one in iGEST" in skipped["NEW-1"]
 
 
+def test_a_net_price_that_gives_the_same_shelf_price_is_not_a_change() -> None:
+    # 19.92 net at 23 % is 24.50 in the shop, as the 19.918699 the shop's 24.50 gives: it read
+    # as "differs" on every run, and --update rewrote it for nothing a customer pays.
+    same = existing("AVL-001", "p-1", description="Caneca", price="19.92")
+    other = existing("AVL-002", "p-2", description="Caneca", price="19.93")  # 24.51
+    igest = make_igest([same, other])
+    store = [item("AVL-001", 15, price="24.50"), item("AVL-002", 16, price="24.50")]
+    report = sync_products(store_of(store), igest, ProductsConfig(), update=True, dry_run=False)
+    assert [w[:2] for w in igest.writes] == [("update", "AVL-002")]
+    detail = {o.key: o.detail for o in report.outcomes}
+    assert detail["AVL-001"] == "In iGEST, same fields"
+    assert "24.51 -> 24.50" in detail["AVL-002"]
+
+
 def test_dry_run_plans_but_writes_nothing() -> None:
     igest = make_igest([existing("OLD", "b", description="Prato antigo", price="20")])
     report = sync_products(store_of(STORE), igest, ProductsConfig(), update=True, dry_run=True)

@@ -303,8 +303,15 @@ def desired_product(
     )
 
 
-def product_changes(draft: IgestProductDraft, product: IgestProduct) -> dict[str, object]:
+def product_changes(
+    draft: IgestProductDraft, product: IgestProduct, *, prices_include_vat: bool = True
+) -> dict[str, object]:
     """The fields to update (description, price, barcode) that differ.
+
+    Prices differ when the shop would show another price, to the cent, in its own basis (with
+    VAT when ``prices_include_vat``): iGEST keeps net prices to 6 decimals, and a net price
+    typed there as 19.92 is the shop's 24.50 at 23 % as much as 19.918699 is; rewriting it
+    changed nothing a customer pays, and without --update it read as "differs" on every run.
 
     The VAT rate is never among them: Jumpseller's API carries no rate per product, so the
     configured rate is only a default for new products, while the rate an existing iGEST
@@ -316,7 +323,8 @@ def product_changes(draft: IgestProductDraft, product: IgestProduct) -> dict[str
     changes: dict[str, object] = {}
     if draft.description != (product.description or "").strip():
         changes["description"] = draft.description
-    if draft.price != product.price:
+    rate = draft.vat_rate if prices_include_vat else Decimal(0)
+    if _with_vat(draft.price, rate) != _with_vat(product.price, rate):
         changes["price"] = draft.price
     if draft.barcode is not None and draft.barcode != _clean(product.barcode):
         changes["barcode"] = draft.barcode
@@ -425,7 +433,11 @@ def plan_products(
                 )
             )
             continue
-        changes = product_changes(desired_product(sku, item, settings, product.vat_rate), product)
+        changes = product_changes(
+            desired_product(sku, item, settings, product.vat_rate),
+            product,
+            prices_include_vat=settings.prices_include_vat,
+        )
         if changes and update:
             writes.append(
                 ProductAction(
