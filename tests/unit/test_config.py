@@ -405,6 +405,23 @@ def test_url_with_credentials_is_refused_without_echoing_them(tmp_path):
     assert "pa55word" not in problems[0]
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "htps://igest.example.pt/v1?key=IgQueryKeySECRET77",  # a typo in the scheme
+        "https://127.0.0.1:434410/v1?key=IgQueryKeySECRET77",  # a port out of range
+        "https://igest.example.pt:99999/v1#key=IgQueryKeySECRET77",
+    ],
+)
+def test_a_url_that_does_not_parse_is_refused_without_its_query(tmp_path, url):
+    # Refused for another reason, the URL was echoed whole: the token in its query with it.
+    problems = problems_of(tmp_path, MINIMAL.replace("https://igest.example.pt/api/v1", url))
+    assert len(problems) == 1 and "expected a URL like https://host/path" in problems[0]
+    assert "SECRET" not in problems[0] and "IgQuery" not in problems[0]
+    assert repr(url.split("?")[0].split("#")[0]) in problems[0]
+    assert "its query or fragment not shown" in problems[0]
+
+
 # --------------------------------------------------------------------------------------------
 # Environment
 

@@ -175,8 +175,7 @@ def normalize_url(value: str) -> str:
         or not parts.hostname
         or (port is not None and not 0 < port < 65536)
     ):
-        shown = "a value with an @" if "@" in value else repr(value)
-        raise Invalid(f"expected a URL like https://host/path, got {shown}")
+        raise Invalid(f"expected a URL like https://host/path, got {_shown_url(value)}")
     if parts.query or parts.fragment:
         # Not echoed whole: a query is where a pasted credential would sit.
         bare = f"{parts.scheme}://{parts.netloc}{parts.path}"
@@ -190,6 +189,15 @@ def normalize_url(value: str) -> str:
             "unencrypted; use https:// (http is accepted for 127.0.0.1 and localhost)"
         )
     return value.strip().rstrip("/")
+
+
+def _shown_url(value: str) -> str:
+    """A URL that does not parse, as an error may show it: never what follows a ? or a #
+    (where a pasted token sits), never a value with an @ (a user name and password)."""
+    if "@" in value:
+        return "a value with an @"
+    bare = value.split("?", 1)[0].split("#", 1)[0]
+    return repr(bare) + (" (its query or fragment not shown)" if bare != value else "")
 
 
 def is_loopback(host: str) -> bool:
