@@ -62,3 +62,44 @@ def test_sigterm_during_invoice_stops_it_as_ctrl_c_does_and_the_next_run_ends_it
     sandbox.igest_app.latency = 0.0
     assert cli("invoice").code == 0
     _assert_exactly_once(sandbox)
+
+
+def _stopped_while_options_are_read(monkeypatch) -> None:
+    """A SIGTERM that lands while click reads the options (the handler raises there)."""
+    from igest_sync.cli import plumbing
+
+    def sigterm(self, ctx, args):
+        plumbing.TERMINATED.append(signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plumbing, "TERMINATED", [])
+    monkeypatch.setattr(plumbing.Group, "parse_args", sigterm)
+
+
+def test_sigterm_while_the_options_are_read_is_said_and_exits_143(cli, monkeypatch, capsys):
+    # Typer answers a KeyboardInterrupt outside a command with a silent 130: a service
+    # manager's stop at start-up read as a Ctrl-C, with nothing said or logged.
+    _stopped_while_options_are_read(monkeypatch)
+    monkeypatch.setenv("IGEST_SYNC_HOME", str(cli.home))
+    code = run_app(app, ["--config", str(cli.config), "invoice"])
+    assert code == 143
+    assert "Stopped by SIGTERM." in capsys.readouterr().err
+
+
+def test_sigterm_before_run_app_can_show_errors_is_no_traceback(monkeypatch, capsys):
+    # The stop came while run_app was still importing what it shows errors with: the
+    # KeyboardInterrupt left main() as a traceback (mailed by cron) and exit 1.
+    from igest_sync.cli import errors, plumbing
+
+    def importing(app, args):
+        plumbing.TERMINATED.append(signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plumbing, "TERMINATED", [])
+    monkeypatch.setattr(errors, "run_app", importing)
+    monkeypatch.setattr(errors, "stop_on_sigterm", lambda: None)  # not in the test's process
+    with pytest.raises(SystemExit) as stopped:
+        errors.main(app, ["invoice"])
+    assert stopped.value.code == 143
+    err = capsys.readouterr().err
+    assert "Stopped by SIGTERM." in err and "Traceback" not in err

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 
 from igest_sync.cli.plumbing import (
+    STOP_SAID,
     ClickException,
     ClickUsageError,
     CliState,
@@ -64,12 +65,17 @@ def run_app(app: Any, args: Sequence[str]) -> int:
 
     state = CliState()
     args = list(args)
+    STOP_SAID.clear()  # this call's own (the tests run many in one process)
     # Commands that set up no log file (init, sandbox ...) must not have logging's last-resort
     # handler print every error a second time on stderr.
     logging.getLogger("igest_sync").addHandler(logging.NullHandler())
     try:
         # Not standalone: usage errors come out here too, so that --json can answer them.
         result = app(args=args, obj=state, standalone_mode=False, prog_name="igest-sync")
+        if result == 130 and not STOP_SAID:
+            # Typer's own answer to a Ctrl-C or SIGTERM outside a command (its options being
+            # read): a silent 130, even for SIGTERM. Said, logged and counted as the rest.
+            return interrupted(KeyboardInterrupt())
         return result if isinstance(result, int) else 0
     except IgestSyncError as exc:
         return handle_error(exc, state, args)
@@ -98,5 +104,14 @@ def run_app(app: Any, args: Sequence[str]) -> int:
 
 
 def main(app: Any, argv: Sequence[str] | None = None) -> None:
+    # A stop said before run_app sets up logging must not be said twice by logging's
+    # last-resort handler (run_app does the same for the errors it shows).
+    logging.getLogger("igest_sync").addHandler(logging.NullHandler())
     stop_on_sigterm()
-    sys.exit(run_app(app, sys.argv[1:] if argv is None else argv))
+    try:
+        code = run_app(app, sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt as exc:
+        # A SIGTERM (or Ctrl-C) while run_app itself was still importing what it shows
+        # errors with: said as any other stop, not a traceback that cron would mail.
+        code = interrupted(exc)
+    sys.exit(code)

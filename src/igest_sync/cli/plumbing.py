@@ -274,6 +274,8 @@ class Group(TyperGroup):
 
 # The SIGTERM this process received, if any (appended by the handler: no lock is taken there).
 TERMINATED: list[int] = []
+# Whether ``interrupted`` has said (and logged) the stop: once is enough.
+STOP_SAID: list[int] = []
 
 
 def stop_on_sigterm() -> None:
@@ -307,7 +309,9 @@ def interrupted(exc: KeyboardInterrupt) -> int:
         message = "Stopped by SIGTERM" + message.removeprefix("Interrupted")
     log.warning("%s", message)
     render.current().err.print(message, soft_wrap=False)
-    return 143 if TERMINATED else 130
+    code = 143 if TERMINATED else 130
+    STOP_SAID.append(code)
+    return code
 
 
 # -- parsing ---------------------------------------------------------------------------------
