@@ -181,6 +181,47 @@ def test_init_sandbox_honours_review_document_type_and_series_when_given(tmp_pat
         assert "document_type" in wrong.stderr and "--document-type" in wrong.stderr
 
 
+@contextmanager
+def _answering(body: bytes) -> Iterator[str]:
+    """An HTTP server that answers every GET with ``body`` (JSON), at the URL yielded."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"jumpseller": 5}', b'{"jumpseller": {"base_url": "x"}, "igest": {}}', b"[]"]
+)
+def test_init_sandbox_against_a_server_answering_other_json_says_it_is_no_sandbox(tmp_path, body):
+    # {"jumpseller": 5} passed the check and ended as an internal error (exit 70) pointing to
+    # a log file init never writes.
+    env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}
+    with _answering(body) as url:
+        result = run_cli("init", "--sandbox", url, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "is not an igest-sync sandbox" in result.stderr
+    assert "internal error" not in result.stderr
+    assert not (tmp_path / "config.toml").exists()
+
+
 @pytest.mark.parametrize("where", ["http://127.0.0.1:9", "not-a-sandbox"])
 def test_init_sandbox_without_a_sandbox_there_says_how_to_start_one(tmp_path, where):
     env = {**os.environ, "IGEST_SYNC_HOME": str(tmp_path)}

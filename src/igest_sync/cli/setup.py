@@ -8,7 +8,7 @@ import textwrap
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeGuard
 
 import typer
 
@@ -324,6 +324,25 @@ def _a_date(answer: str) -> date:
         raise Invalid(f"expected a date like 2026-11-01, got {answer!r}") from None
 
 
+# What a sandbox's /_sandbox/config must name for a config to be written from it.
+_SANDBOX_KEYS = {
+    "jumpseller": ("base_url", "login", "auth_token"),
+    "igest": ("base_url", "integration_key", "security_code"),
+}
+
+
+def _sandbox_facts(facts: object) -> TypeGuard[dict[str, Any]]:
+    """Whether ``facts`` is what an igest-sync sandbox answers: another server's JSON at that
+    path (``{"jumpseller": 5}``) ended as an internal error pointing to a log never written."""
+    if not isinstance(facts, dict):
+        return False
+    for service, keys in _SANDBOX_KEYS.items():
+        part = facts.get(service)
+        if not isinstance(part, dict) or not all(isinstance(part.get(k), str) for k in keys):
+            return False
+    return True
+
+
 def _init_for_sandbox(
     path: Path,
     url: str,
@@ -363,7 +382,7 @@ def _init_for_sandbox(
         ) from None
     except ValueError:
         facts = None
-    if not isinstance(facts, dict) or "jumpseller" not in facts:
+    if not _sandbox_facts(facts):
         raise UsageError(
             f"{root} is not an igest-sync sandbox (no /_sandbox/config there).", hint=sandbox_hint
         )
