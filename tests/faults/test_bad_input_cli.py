@@ -168,6 +168,8 @@ def test_an_internal_error_in_status_keeps_its_traceback_in_the_log_file(sb, cli
     assert result.code == 70
     assert "internal error" in result.stderr and "Traceback" not in result.stderr
     assert "Traceback" in cli.log_text()
+    said = " ".join(result.stderr.split())
+    assert f"the traceback is in the log file {cli.home / 'logs'}" in said  # named, to find it
 
 
 def test_an_answer_that_cannot_be_read_says_what_to_do_as_a_5xx_does(sb, cli: Cli):

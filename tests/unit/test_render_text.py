@@ -166,3 +166,18 @@ def test_at_a_terminal_the_failures_that_retry_by_themselves_are_named(capsys) -
     assert "the next run tries again by itself" in text and "could not reach iGEST: 502" in text
     invoice_report(report)  # cron's: nothing (not a terminal)
     assert capsys.readouterr().out == ""
+
+
+def test_an_internal_error_without_a_log_file_does_not_send_the_person_to_one(
+    monkeypatch, capsys
+) -> None:
+    # init, sandbox and demo keep no log file: "the traceback is in the log file" sent the
+    # person looking for a file never written.
+    import logging
+
+    logger = logging.getLogger("igest_sync")
+    monkeypatch.setattr(logger, "handlers", [logging.NullHandler()])
+    render.internal_error(KeyError("igest"))
+    err = " ".join(capsys.readouterr().err.split())
+    assert "internal error: KeyError('igest')" in err
+    assert "run again with --verbose to see the traceback" in err and "log file" not in err

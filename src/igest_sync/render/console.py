@@ -236,15 +236,22 @@ def internal_error(
     exc: Exception, *, secrets: Iterable[str] = (), verbose: bool = False, as_json: bool = False
 ) -> None:
     secrets = list(secrets)
-    logging.getLogger("igest_sync").error(
-        "Internal error: %r", exc, exc_info=exc, extra={"shown": True}
+    logger = logging.getLogger("igest_sync")
+    logger.error("Internal error: %r", exc, exc_info=exc, extra={"shown": True})
+    # Where the traceback went: init, sandbox and demo keep no log file, and a message that
+    # named one sent the person looking for a file never written.
+    files = [h.baseFilename for h in logger.handlers if isinstance(h, logging.FileHandler)]
+    where = (
+        f"the traceback is in the log file {files[0]} (or run again with --verbose)"
+        if files
+        else "run again with --verbose to see the traceback"
     )
     if as_json:
         emit_json(
             {
                 "error": {
                     "message": f"internal error: {redact(repr(exc), secrets)}",
-                    "hint": "A bug in igest-sync; the traceback is in the log file.",
+                    "hint": f"A bug in igest-sync; {where}.",
                     "exit_code": 70,
                 }
             }
@@ -254,9 +261,8 @@ def internal_error(
     err = current().err
     err.print(
         _err_wrapped(
-            "This is a bug in igest-sync; the traceback is in the log file (or run again with "
-            "--verbose). No document was left half-issued: the next run looks every "
-            "unfinished order up in iGEST first.",
+            f"This is a bug in igest-sync; {where}. No document was left half-issued: the next "
+            "run looks every unfinished order up in iGEST first.",
             "  ",
             "  ",
         )
