@@ -125,3 +125,34 @@ def test_the_jumpseller_client_keeps_the_budget_it_is_given(silent):
     assert len(silent.accepted) == 1
     assert f"127.0.0.1:{silent.port}" in str(caught.value)
     assert "secret-token" not in str(caught.value)
+
+
+def test_https_to_a_plain_http_port_is_said_at_once_not_retried_as_an_outage():
+    # The handshake meets an HTTP server's "400 Bad Request": the same on every run, and read
+    # as "could not connect", cron stayed quiet for [alerts] unreachable_minutes.
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from igest_sync.errors import Misdirected
+
+    class Plain(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Plain)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        with (
+            _service(f"https://127.0.0.1:{port}", timeout=5) as service,
+            pytest.raises(Misdirected) as caught,
+        ):
+            service.request("GET", "/things")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert str(caught.value) == (
+        f"Demo GET /things: 127.0.0.1:{port} does not answer in TLS (https://), the base_url's "
+        "scheme"
+    )
+    assert "takes http://" in (caught.value.hint or "")
+    assert not caught.value.transient

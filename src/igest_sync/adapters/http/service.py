@@ -355,6 +355,16 @@ class HttpService:
                     hint="Check the base_url's host name. A server whose certificate comes "
                     "from an authority of its own needs it in SSL_CERT_FILE.",
                 )
+            elif _not_tls(exc):
+                # Not an outage that passes either: https:// to a port that speaks plain HTTP
+                # (the sandbox, a proxy's http port) fails the same way every run.
+                failure = Misdirected(
+                    f"{where}: {self.host} does not answer in TLS (https://), the base_url's "
+                    "scheme",
+                    service=self.service,
+                    hint="Check the base_url's scheme and port: a server on this machine that "
+                    "speaks plain HTTP (the sandbox) takes http://.",
+                )
             else:
                 what = f"could not connect to {self.host}"
                 reason = _os_reason(exc)
@@ -520,6 +530,21 @@ def _certificate_refused(exc: BaseException) -> str | None:
             return str(seen.verify_message or "not trusted")
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+# OpenSSL's reasons for a handshake answered by something that is not TLS (an HTTP server's
+# "400 Bad Request" read as a TLS record), by version.
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"})
+
+
+def _not_tls(exc: BaseException) -> bool:
+    """Whether the connection failed because the server does not speak TLS."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) and getattr(seen, "reason", None) in _NOT_TLS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _os_reason(exc: BaseException) -> str | None:
