@@ -308,7 +308,10 @@ def interrupted(exc: KeyboardInterrupt) -> int:
     if TERMINATED:
         message = "Stopped by SIGTERM" + message.removeprefix("Interrupted")
     log.warning("%s", message)
-    render.current().err.print(message, soft_wrap=False)
+    err = render.current().err
+    # Wrapped between words at a terminal; off one (cron mail, a journal) one line, as the
+    # other messages (rich would cut it at its default 80 columns).
+    err.print(message, soft_wrap=not err.is_terminal, markup=False, highlight=False)
     code = 143 if TERMINATED else 130
     STOP_SAID.append(code)
     return code
