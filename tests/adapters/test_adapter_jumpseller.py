@@ -523,10 +523,13 @@ def test_a_price_or_stock_that_cannot_be_read_marks_that_item_not_the_whole_cata
             product_json(2, price=None, stock=None),
             product_json(3, stock="2.5"),
             product_json(4),
+            product_json(5, price=-1.0),
         ]
     )
-    one, two, three, four = js.catalogue()
+    one, two, three, four, five = js.catalogue()
     assert one.price_unread == "its price in Jumpseller is 'free', not a price"
+    # As Jumpseller shows it, not as Python writes a Decimal ("Decimal('-1.0')").
+    assert five.price_unread == "its price in Jumpseller is negative (-1.0); give it a price"
     assert two.price_unread and two.stock_unread == "Jumpseller gives no stock for it"
     assert three.price_unread is None and "'2.5', not a whole number" in three.stock_unread
     assert (four.price_unread, four.stock_unread) == (None, None)

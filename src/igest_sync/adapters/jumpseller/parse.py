@@ -323,8 +323,11 @@ def _price(value: Any) -> tuple[Decimal, str | None]:
     """The price, or 0 and why it cannot be read (that item's product is then not synced:
     a price we cannot read must never become 0 in iGEST)."""
     number = _number(value)
-    if number is None or number < 0:
+    if number is None:
         return Decimal(0), f"its price in Jumpseller is {value!r}, not a price"
+    if number < 0:
+        # The number as Jumpseller shows it (-1.0), not Python's Decimal('-1.0').
+        return Decimal(0), f"its price in Jumpseller is negative ({value}); give it a price"
     return number, None
 
 
