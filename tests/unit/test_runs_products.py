@@ -197,6 +197,17 @@ def test_a_net_price_that_gives_the_same_shelf_price_is_not_a_change() -> None:
     assert "24.51 -> 24.50" in detail["AVL-002"]
 
 
+def test_an_item_without_a_name_is_not_created_and_never_empties_igests() -> None:
+    # iGEST requires a description: the create was refused on every run, without a fix.
+    igest = make_igest([existing("OLD", "p-old", description="Prato", price="20.00")])
+    store = [item("NEW", 17, name="  "), item("OLD", 18, name="", price="24.60")]
+    report = sync_products(store_of(store), igest, ProductsConfig(), update=True, dry_run=False)
+    assert igest.writes == []
+    detail = {o.key: o.detail for o in report.outcomes}
+    assert detail["NEW"] == "product 17: no name in Jumpseller; give it one"
+    assert igest.by_reference("OLD").description == "Prato"
+
+
 def test_dry_run_plans_but_writes_nothing() -> None:
     igest = make_igest([existing("OLD", "b", description="Prato antigo", price="20")])
     report = sync_products(store_of(STORE), igest, ProductsConfig(), update=True, dry_run=True)

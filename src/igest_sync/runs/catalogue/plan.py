@@ -71,6 +71,9 @@ def not_creatable(sku: str, item: CatalogueItem) -> str | None:
     """Why ``sync-products`` cannot make this item's iGEST product, or None."""
     if item.price_unread:
         return f"{item_label(item)}: {item.price_unread}; give it a price in Jumpseller"
+    if not texts.without_controls(item.name or "").strip():
+        # iGEST requires a description: refused ("description: is required") on every run.
+        return f"{item_label(item)}: no name in Jumpseller; give it one"
     if len(sku) > texts.REFERENCE:
         return (
             f"{item_label(item)}: a SKU of {len(sku)} characters; iGEST references hold at "
@@ -321,7 +324,8 @@ def product_changes(
     supplier and nothing in the store contradicts it.
     """
     changes: dict[str, object] = {}
-    if draft.description != (product.description or "").strip():
+    # A name emptied in Jumpseller never empties iGEST's (which requires one).
+    if draft.description and draft.description != (product.description or "").strip():
         changes["description"] = draft.description
     rate = draft.vat_rate if prices_include_vat else Decimal(0)
     if _with_vat(draft.price, rate) != _with_vat(product.price, rate):
