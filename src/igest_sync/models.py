@@ -254,6 +254,9 @@ class LocationStock:
     product_id: int
     variant_id: int | None
     stock: int
+    # The row's stock as Jumpseller sent it, when it cannot be read (``stock`` 0 then stands
+    # for nothing): that item is left alone, named, rather than set to a count never read.
+    stock_unread: str | None = None
 
 
 @dataclass(frozen=True)

@@ -598,6 +598,35 @@ def test_location_stock_batches_of_50(js, httpx_mock):
     assert len(httpx_mock.get_requests()) == 3
 
 
+def test_a_location_row_whose_stock_cannot_be_read_says_so(js, httpx_mock):
+    # Never dropped as if it were not there (the run then took the item for 0 at the location).
+    httpx_mock.add_response(
+        json=[
+            {"location_id": 4, "product_id": 1, "variant_id": None, "stock": "many"},
+            {"location_id": 4, "product_id": 2, "variant_id": None, "stock": 3},
+        ]
+    )
+    rows = list(js.location_stock([item(1), item(2), item(3)], 4))
+    assert rows == [
+        LocationStock(
+            4, 1, None, 0, "its stock in Jumpseller is 'many', not a whole number (at location 4)"
+        ),
+        LocationStock(4, 2, None, 3),
+    ]  # product 3: no row, nothing said; the run leaves it alone
+
+
+@pytest.mark.parametrize(
+    "answer", [{"unexpected": ["shape"]}, ["unexpected", {"shape": True}], None]
+)
+def test_a_location_answer_that_is_not_a_list_of_rows_is_a_bad_response(js, httpx_mock, answer):
+    # The spec's answer is an array of row objects; anything else (a proxy's JSON, an error
+    # body sent with 200) gives no stock at all, which must not read as "none at the location".
+    httpx_mock.add_response(json=answer)
+    with pytest.raises(BadResponse) as err:
+        list(js.location_stock([item(1), item(2)], 4))
+    assert "products_locations" in str(err.value) and err.value.transient
+
+
 def test_set_location_stock(js, httpx_mock):
     httpx_mock.add_response(
         method="PUT",

@@ -16,7 +16,7 @@ from igest_sandbox import Sandbox
 from igest_sync.adapters.igest import IgestClient
 from igest_sync.adapters.jumpseller.client import JumpsellerClient
 from igest_sync.config import ProductsConfig, StockConfig
-from igest_sync.errors import ConfigError, SafetyBrake
+from igest_sync.errors import BadResponse, ConfigError, ExitCode, SafetyBrake
 from igest_sync.models import CatalogueItem
 from igest_sync.runs.catalogue.products import sync_products
 from igest_sync.runs.catalogue.stock import sync_stock
@@ -228,6 +228,27 @@ def test_a_location_and_its_warehouse_kept_equal(sandbox, clients, direction):
     sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
     assert writes(sandbox) == {}
     assert no_429(sandbox)
+
+
+@pytest.mark.slow(2)
+@pytest.mark.parametrize("kind", ["bad_shape", "truncated"])
+def test_a_location_answer_that_cannot_be_read_writes_no_stock_into_igest(sandbox, clients, kind):
+    # One batch of 50 answered with the wrong shape used to read as "none at the location":
+    # 49 iGEST stocks set to 0, exit 0, under the brake's share. Like a cut answer, it now
+    # fails the read before anything is written (exit 5); the next run asks again.
+    jumpseller, igest = clients
+    sandbox.load_generated({"variants": 1000})
+    sandbox.faults.add(
+        service="jumpseller", kind=kind, method="GET", path="products_locations", nth=3
+    )
+    settings = StockConfig(
+        enabled=True, direction="jumpseller_to_igest", warehouse="ARM1", jumpseller_location_id=1
+    )
+    sandbox.reset_stats()
+    with pytest.raises(BadResponse) as err:
+        sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
+    assert err.value.exit_code == ExitCode.SERVICE and "products_locations" in str(err.value)
+    assert writes(sandbox) == {}
 
 
 def test_the_brake_stops_a_run_that_would_empty_the_store(sandbox, clients, one_location):

@@ -470,7 +470,7 @@ class FakeJumpseller(_Fake):
         *,
         orders: Iterable[Order] = (),
         items: Iterable[CatalogueItem] = (),
-        location: dict[tuple[int, int | None], int] | None = None,
+        location: dict[tuple[int, int | None], int | None] | None = None,
         info: dict | None = None,
         errors: dict[str, BaseException] | None = None,
         locations: Iterable[StoreLocation] | None = None,
@@ -602,11 +602,13 @@ class FakeJumpseller(_Fake):
     def location_stock(
         self, items: Iterable[CatalogueItem], location_id: int
     ) -> Iterator[LocationStock]:
+        # As the sandbox answers: a row for every item asked, 0 where the location holds none;
+        # an item set to None gets no row (an answer that leaves it out).
         for i in items:
             self._call("location_stock", i.sku)
-            key = (i.product_id, i.variant_id)
-            if key in self.location:
-                yield LocationStock(location_id, i.product_id, i.variant_id, self.location[key])
+            stock = self.location.get((i.product_id, i.variant_id), 0)
+            if stock is not None:
+                yield LocationStock(location_id, i.product_id, i.variant_id, stock)
 
     def set_stock(self, item: CatalogueItem, quantity: int) -> None:
         assert type(quantity) is int  # Jumpseller stock is whole units

@@ -380,12 +380,35 @@ def test_location_stock_replaces_product_stock() -> None:
     index = index_catalogue(
         [item("A", pid=1, stock=50), item("B", pid=2, vid=9, stock=50), item("C", pid=3, stock=50)]
     )
-    location = {(1, None): 4, (2, 9): 6}  # C has nothing at the location
+    location = {(1, None): 4, (2, 9): 6, (3, None): 0}  # C has nothing at the location
     to_js = plan_stock(index, levels(A="4", B="7", C="2"), TO_JS, location)
     assert [(c.sku, c.current, c.new) for c in to_js.changes] == [("B", 6, 7), ("C", 0, 2)]
     to_igest = plan_stock(index, levels(A="4", B="7", C="2"), TO_IGEST, location)
     assert [(c.sku, c.new) for c in to_igest.changes] == [("B", 6), ("C", 0)]
-    assert to_igest.source_count == 2
+    assert to_igest.source_count == 3
+
+
+@pytest.mark.parametrize("settings", [TO_JS, TO_IGEST], ids=["to_jumpseller", "to_igest"])
+def test_a_location_stock_not_read_is_left_alone_never_taken_as_zero(settings) -> None:
+    # B: no row for it in Jumpseller's answer; C: a row whose stock cannot be read. Neither is
+    # known to be 0 there: writing 0 into iGEST (or comparing against 0) would be a guess.
+    index = index_catalogue(
+        [item("A", pid=1, stock=50), item("B", pid=2, vid=9, stock=50), item("C", pid=3)]
+    )
+    location = {(1, None): 4}
+    unread = {(3, None): "Jumpseller's stock at location 7 is 'x', not a whole number"}
+    settings = replace(settings, jumpseller_location_id=7)
+    plan = plan_stock(index, levels(A="3", B="7", C="2"), settings, location, unread)
+    assert [c.sku for c in plan.changes] == ["A"]
+    skipped = {o.key: o for o in plan.outcomes if o.action == "skipped"}
+    assert {key: o.facts()["reason"] for key, o in skipped.items()} == {
+        "B": "unreadable",
+        "C": "unreadable",
+    }
+    assert "no stock for it" in skipped["B"].detail and "location 7" in skipped["B"].detail
+    assert "product 2 variant 9" in skipped["B"].detail
+    assert skipped["C"].detail == f"{unread[(3, None)]}; left alone"
+    assert plan.matched == 1  # nor do they count for the brake's share
 
 
 def test_unknown_direction_is_a_config_error() -> None:

@@ -184,6 +184,19 @@ def test_location_stock_as_the_source_for_igest() -> None:
     assert igest.writes == [("B", "ARM1", D(2))]
 
 
+def test_an_item_the_location_answer_leaves_out_is_not_written_into_igest() -> None:
+    # None: Jumpseller's answer has no row for B (the fake answers 0 for an item not listed).
+    jumpseller = shop(
+        [item("A", 1, 50), item("B", 2, 50)], location={(1, None): 4, (2, None): None}
+    )
+    igest = warehouses({"ARM1": {"A": "3", "B": "56"}})
+    settings = replace(TO_IGEST, jumpseller_location_id=LOC)
+    report = sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
+    assert igest.writes == [("A", "ARM1", D(4))]
+    reasons = {o.key: o.facts().get("reason") for o in report.outcomes if o.action == "skipped"}
+    assert reasons == {"B": "unreadable"} and report.exit_code == 0
+
+
 def test_brake_when_igest_reports_nothing() -> None:
     jumpseller = shop([item("A", 1, 3)])
     igest = warehouses({"ARM1": {}})

@@ -25,6 +25,7 @@ from igest_sync.adapters.http import HttpService, RateWindow, ServiceClient
 from igest_sync.adapters.jumpseller.parse import (
     as_list,
     catalogue_items,
+    location_row_stock,
     parse_hook,
     parse_int_id,
     parse_order,
@@ -394,6 +395,10 @@ class JumpsellerClient(ServiceClient):
 
         Items with and without variants go in separate batches, so a filter on variant_ids
         never hides a product-level row; rows for items we did not ask about are dropped.
+        An item whose row has a stock that cannot be read comes with ``stock_unread``; one with
+        no row does not come at all: the caller must not take either for 0 (the spec promises
+        no row, and so no "none here", for an item it leaves out). An answer that is not the
+        spec's array of row objects raises ``BadResponse``: it says nothing of any item asked.
         """
         simple: list[CatalogueItem] = []
         varied: list[CatalogueItem] = []
@@ -419,27 +424,37 @@ class JumpsellerClient(ServiceClient):
         if variant_ids:
             params["variant_ids"] = ",".join(variant_ids)
         body = self._request("GET", "/products_locations", params=params)
-        for row in as_list(body):
+        # An answer not shaped as the spec's array of row objects (a proxy's JSON, an error sent
+        # with 200) says nothing of any item asked: taken for "none at the location", one such
+        # batch zeroed 49 stocks in iGEST. It fails the read, as a cut answer does; the next
+        # run asks again.
+        rows = []
+        for row in body if isinstance(body, list) else [None]:
             if isinstance(row, dict) and len(row) == 1:
                 row = next(iter(row.values()))  # tolerate a {"products_location": {...}} wrap
             if not isinstance(row, dict):
-                continue
+                raise BadResponse(
+                    f"{SERVICE} GET /products_locations: the answer is not a list of stock rows",
+                    service=SERVICE,
+                )
+            rows.append(row)
+        for row in rows:
             product_id = parse_int_id(row.get("product_id"))
             variant_id = parse_int_id(row.get("variant_id"))
             row_location = parse_int_id(row.get("location_id"))
-            stock = parse_int_id(row.get("stock"))
             if (
                 product_id is None
                 or (product_id, variant_id) not in wanted
-                or stock is None
                 or row_location not in (None, int(location_id))
             ):
                 continue
+            stock, unread = location_row_stock(row, int(location_id))
             yield LocationStock(
                 location_id=int(location_id),
                 product_id=product_id,
                 variant_id=variant_id,
                 stock=stock,
+                stock_unread=unread,
             )
 
     def set_stock(self, item: CatalogueItem, quantity: int) -> None:

@@ -343,6 +343,13 @@ def _stock(value: Any, unlimited: bool) -> tuple[int, str | None]:
     return int(number), None
 
 
+def location_row_stock(row: dict, location_id: int) -> tuple[int, str | None]:
+    """A ``/products_locations`` row's stock, or 0 and why it cannot be read (never taken
+    for 0 by the caller: the item is then left alone)."""
+    stock, unread = _stock(row.get("stock"), unlimited=False)
+    return stock, None if unread is None else f"{unread} (at location {location_id})"
+
+
 def catalogue_items(item: Any) -> list[CatalogueItem]:
     """One product (wrapped or bare) -> one item, or one per variant when it has variants."""
     product = unwrap(item, "product")

@@ -541,13 +541,17 @@ def plan_stock(
     igest_levels: Iterable[StockLevel],
     settings,
     location_stock: Mapping[tuple[int, int | None], int] | None = None,
+    location_unread: Mapping[tuple[int, int | None], str] | None = None,
 ) -> StockPlan:
     """Compare the two sides SKU by SKU and list the quantities the target side must take.
 
     ``settings`` is a ``StockConfig`` (its ``direction`` decides source and target).
-    ``location_stock`` maps (product id, variant id) to the stock at the configured Jumpseller
-    location; an item absent from it has nothing at that location (0). SKUs on one side only
-    are reported, never created; items with unlimited stock in Jumpseller are left alone.
+    ``location_stock`` maps (product id, variant id) to the stock read at the configured
+    Jumpseller location, ``location_unread`` to why a row's stock could not be read. An item in
+    neither was not read at all, and is left alone as unreadable, never taken for 0: the API
+    answers a row per item asked, with its stock there (0 included), and says nothing of one it
+    leaves out. SKUs on one side only are reported, never created; items with unlimited stock
+    in Jumpseller are left alone.
     """
     check_stock_settings(settings)
     direction = settings.direction
@@ -604,11 +608,19 @@ def plan_stock(
                 )
             )
             continue
+        if location_stock is not None:
+            key = (item.product_id, item.variant_id)
+            unread = _location_unread(item, key, location_stock, location_unread, settings)
+            if unread is not None:
+                # Never written from, nor compared with, a stock never read (taken for 0, a
+                # batch of 50 lost to one bad answer emptied 49 iGEST stocks).
+                outcomes.append(CatalogueOutcome(sku, Action.SKIPPED, unread, reason=UNREADABLE))
+                continue
         matched += 1
         if location_stock is None:
             js_quantity = Decimal(item.stock)
         else:
-            js_quantity = Decimal(location_stock.get((item.product_id, item.variant_id), 0))
+            js_quantity = Decimal(location_stock[(item.product_id, item.variant_id)])
         if to_jumpseller:
             current, (new, note) = js_quantity, jumpseller_quantity(igest_quantity)
         else:
@@ -641,6 +653,26 @@ def plan_stock(
     else:
         source_count = js_index.seen if location_stock is None else len(location_stock)
     return StockPlan(direction, source_count, matched, changes, outcomes)
+
+
+def _location_unread(
+    item: CatalogueItem,
+    key: tuple[int, int | None],
+    read: Mapping[tuple[int, int | None], int],
+    unread: Mapping[tuple[int, int | None], str] | None,
+    settings,
+) -> str | None:
+    """Why the item's stock at the configured location is not known, or None when it was read."""
+    if key in read:
+        return None
+    why = (unread or {}).get(key)
+    if why is not None:
+        return f"{why}; left alone"
+    return (
+        f"Jumpseller's answer for location {settings.jumpseller_location_id} has no stock for it "
+        f"({item_label(item)}); left alone: run again, and if it stays, look at the item's stock "
+        "at that location in Jumpseller"
+    )
 
 
 BRAKE_NAMED = 10  # the SKUs a brake's message names; the rest are counted

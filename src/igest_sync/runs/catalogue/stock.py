@@ -82,6 +82,7 @@ def sync_stock(
     index = index_catalogue(counting(jumpseller.catalogue(), progress))
     igest_levels = list(igest.stock(settings.warehouse))
     location = None
+    location_unread: dict[tuple[int, int | None], str] = {}
     if location_id is not None:
         # Ask only about items that can be synced: the location endpoint costs a request per
         # 50 products, and unlimited or iGEST-less items are left alone anyway.
@@ -94,9 +95,14 @@ def sync_stock(
         location = {}
         if wanted:
             for entry in jumpseller.location_stock(wanted, location_id):
-                if entry.location_id == location_id:
-                    location[(entry.product_id, entry.variant_id)] = entry.stock
-    plan = plan_stock(index, igest_levels, settings, location)
+                if entry.location_id != location_id:
+                    continue
+                key = (entry.product_id, entry.variant_id)
+                if entry.stock_unread is None:
+                    location[key] = entry.stock
+                else:
+                    location_unread[key] = entry.stock_unread
+    plan = plan_stock(index, igest_levels, settings, location, location_unread)
     del igest_levels
 
     report = CatalogueReport(
