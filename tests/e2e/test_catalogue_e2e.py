@@ -174,7 +174,7 @@ def test_stock_from_igest_makes_both_sides_equal_and_a_second_run_writes_nothing
     assert no_429(sandbox)
 
 
-def test_stock_from_jumpseller_into_one_warehouse(sandbox, clients):
+def test_stock_from_jumpseller_into_one_warehouse(sandbox, clients, one_location):
     jumpseller, igest = clients
     settings = StockConfig(enabled=True, direction="jumpseller_to_igest", warehouse="ARM1")
     report = sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
@@ -198,6 +198,24 @@ def test_a_store_with_two_stock_locations_must_name_the_one_to_write(sandbox, cl
     assert writes(sandbox) == {}
     # Asked before the catalogue was read: one request for the list of locations.
     assert sandbox.stats()["jumpseller"]["by_route"] == {"GET /v1/locations.json": 1}
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_jumpsellers_total_over_two_locations_is_not_written_into_one_warehouse(
+    sandbox, clients, dry_run
+):
+    # AZL-POR: 25 in the store, Porto's 5 among them; ARM2 keeps Porto's 5. Written into ARM1,
+    # iGEST counted 30, exit 0 and no word. The location must be named, before any write.
+    jumpseller, igest = clients
+    settings = StockConfig(enabled=True, direction="jumpseller_to_igest", warehouse="ARM1")
+    sandbox.reset_stats()
+    with pytest.raises(ConfigError) as err:
+        sync_stock(jumpseller, igest, settings, force=True, dry_run=dry_run)
+    assert err.value.exit_code == ExitCode.USAGE
+    assert "1 Armazém Lisboa, 2 Loja Porto" in err.value.message
+    assert "jumpseller_location_id = 1" in err.value.hint
+    assert writes(sandbox) == {}
+    assert "GET /v1/products.json" not in sandbox.stats()["jumpseller"]["by_route"]
 
 
 @pytest.mark.parametrize("direction", ["igest_to_jumpseller", "jumpseller_to_igest"])

@@ -209,6 +209,26 @@ def test_check_and_sync_stock_ask_which_of_several_locations_to_write(sandbox, t
     assert sandbox.stats()["jumpseller"]["by_route"] == {"GET /v1/locations.json": 1}
 
 
+def test_stock_from_jumpseller_into_one_warehouse_asks_which_location_it_holds(sandbox, tmp_path):
+    # The demo's config with the direction turned and the location removed: the store's
+    # total over Lisboa and Porto would go into ARM1 alone while ARM2 keeps Porto's stock.
+    stock = {"direction": "jumpseller_to_igest", "jumpseller_location_id": None}
+    cli = make_cli(sandbox, tmp_path, stock=stock)
+    check = cli("check")
+    assert check.code == 2, check.stdout
+    refused = [c for c in cli("check", "--json").json()["checks"] if not c["ok"]]
+    assert [c["name"] for c in refused] == ["Stock by warehouse"]
+    assert "1 Armazém Lisboa, 2 Loja Porto" in refused[0]["detail"]
+    sandbox.reset_stats()
+    run = cli("sync-stock")
+    assert run.code == 2, run.stdout + run.stderr
+    assert "1 Armazém Lisboa, 2 Loja Porto" in run.stderr and "ARM1" in run.stderr
+    assert "jumpseller_location_id" in run.stderr
+    writes = [r for s in sandbox.stats().values() for r in s["by_route"] if not r.startswith("GET")]
+    assert writes == []
+    assert cli("sync-stock", "--dry-run").code == 2
+
+
 def test_sync_stock_dry_run_looks_before_stock_sync_is_turned_on(sandbox, tmp_path):
     cli = make_cli(sandbox, tmp_path, stock={"enabled": False})
     sandbox.reset_stats()

@@ -289,6 +289,13 @@ def test_service_messages_are_redacted():
 
 # -- stock locations ---------------------------------------------------------------------------
 
+# From Jumpseller's total into iGEST's one count per item: no location to choose.
+TO_ONE_COUNT = {
+    "direction": "jumpseller_to_igest",
+    "warehouse": None,
+    "jumpseller_location_id": None,
+}
+
 
 def test_several_stock_locations_without_one_configured_fail_naming_them():
     jumpseller = FakeJumpseller(locations=[MAIN, PORTO])
@@ -310,15 +317,32 @@ def test_a_configured_location_is_looked_up():
     assert "no location 2" in missing["Jumpseller stock location"].detail
 
 
-@pytest.mark.parametrize(
-    "stock", [{"enabled": False}, {"direction": "jumpseller_to_igest", "warehouse": "ARM1"}]
-)
-def test_no_location_needed_when_stock_is_off_or_read_from_jumpseller(stock):
+@pytest.mark.parametrize("stock", [{"enabled": False}, TO_ONE_COUNT])
+def test_no_location_needed_when_stock_is_off_or_read_into_one_igest_count(stock):
+    one_count = Entity(nif="509999999", name="Loja Lda", currency="EUR", stock_by_warehouse=False)
+    igest = account(entity_value=one_count)
     results = run_checks(
-        make_config(stock=stock), FakeJumpseller(locations=[MAIN, PORTO]), account(), now=NOW
+        make_config(stock=stock), FakeJumpseller(locations=[MAIN, PORTO]), igest, now=NOW
     )
     assert "Jumpseller stock location" not in by_name(results)
     assert checks_exit_code(results) == ExitCode.OK
+
+
+def test_check_refuses_jumpsellers_total_into_one_of_several_warehouses_as_the_run_does():
+    stock = {
+        "direction": "jumpseller_to_igest",
+        "warehouse": "ARM1",
+        "jumpseller_location_id": None,
+    }
+    jumpseller = FakeJumpseller(locations=[MAIN, PORTO])
+    results = run_checks(make_config(stock=stock), jumpseller, account(), now=NOW)
+    result = by_name(results)["Stock by warehouse"]
+    assert len(jumpseller.called("locations")) == 1  # read once for both checks
+    assert not result.ok and "1 Armazém Lisboa, 2 Loja Porto" in result.detail
+    assert "iGEST warehouse ARM1" in result.detail
+    assert "nothing was written" not in result.detail
+    assert "[stock] jumpseller_location_id" in (result.hint or "")
+    assert checks_exit_code(results) == ExitCode.USAGE
 
 
 def test_check_refuses_igests_total_into_one_of_several_locations_as_the_run_does():

@@ -394,8 +394,31 @@ def test_one_stock_location_and_a_pickup_point_need_no_choice() -> None:
     assert jumpseller.writes == [("stock", "A", 4)]
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_jumpsellers_total_is_not_written_into_one_of_several_warehouses(dry_run) -> None:
+    """No location named while the store keeps stock in two: A's total 25 (Porto's 5 in it)
+    went into ARM1 while ARM2 kept its 5, and iGEST counted 30."""
+    jumpseller = shop([item("A", 1, 25)], location={(1, None): 20}, locations=TWO_SHOPS)
+    igest = warehouses({"ARM1": {"A": "20"}, "ARM2": {"A": "5"}})
+    with pytest.raises(ConfigError) as err:
+        sync_stock(jumpseller, igest, TO_IGEST, force=True, dry_run=dry_run)
+    assert err.value.exit_code == ExitCode.USAGE
+    message = err.value.message
+    assert "1 Armazém Lisboa" in message and f"{LOC} Loja Porto" in message
+    assert "Ponto de recolha" not in message  # a pickup point holds no stock
+    assert "warehouse ARM1" in message and "nothing was written" in message
+    assert "[stock] jumpseller_location_id" in err.value.hint
+    assert "jumpseller_location_id = 1" in err.value.hint
+    # Refused before the catalogue was read.
+    assert jumpseller.called("catalogue") == [] and igest.writes == []
+    named = replace(TO_IGEST, jumpseller_location_id=1)  # Lisboa's stock, ARM1's
+    sync_stock(jumpseller, igest, named, force=False, dry_run=False)
+    assert igest.writes == []  # 20 on both sides
+
+
 def test_stock_read_from_jumpseller_needs_no_location() -> None:
-    # Jumpseller's total over its locations is well defined as a source.
+    # Jumpseller's total over its locations is well defined as a source for an iGEST that
+    # keeps one count per item (not per warehouse).
     jumpseller = shop([item("A", 1, 3)], locations=TWO_SHOPS)
     igest = warehouses({"ARM1": {"A": "4"}})
     sync_stock(jumpseller, igest, TO_IGEST, force=False, dry_run=False)

@@ -71,13 +71,21 @@ def sync_stock(
         refused = total_into_one_location(jumpseller.locations(), settings)
         if refused is not None:
             raise ConfigError(f"{refused.message}; nothing was written", hint=refused.hint)
-    if not to_jumpseller and settings.warehouse is None and igest.entity().stock_by_warehouse:
-        # The sum over warehouses cannot be written back: setting the default warehouse to the
-        # store's total would leave the sum above it, and every run would write again.
-        raise ConfigError(
-            "stock.warehouse is not set, but iGEST keeps stock per warehouse",
-            hint="Set [stock] warehouse to the iGEST warehouse that takes Jumpseller's stock",
-        )
+    if (
+        not to_jumpseller
+        and (settings.warehouse is None or settings.jumpseller_location_id is None)
+        and igest.entity().stock_by_warehouse
+    ):
+        if settings.warehouse is None:
+            # The sum over warehouses cannot be written back: setting the default warehouse to
+            # the store's total would leave the sum above it, and every run would write again.
+            raise ConfigError(
+                "stock.warehouse is not set, but iGEST keeps stock per warehouse",
+                hint="Set [stock] warehouse to the iGEST warehouse that takes Jumpseller's stock",
+            )
+        refused = total_into_one_warehouse(jumpseller.locations(), settings)
+        if refused is not None:
+            raise ConfigError(f"{refused.message}; nothing was written", hint=refused.hint)
     location_id = settings.jumpseller_location_id
     index = index_catalogue(counting(jumpseller.catalogue(), progress))
     igest_levels = list(igest.stock(settings.warehouse))
@@ -153,9 +161,10 @@ def locations_to_choose_from(
 ) -> list[StoreLocation]:
     """The store's stock locations when there are several and the config names none of them.
 
-    Only the iGEST-to-Jumpseller direction needs one: an item's stock is the sum over the
-    locations, and Jumpseller refuses a total below what the other locations hold, item by
-    item. Reading Jumpseller's total into iGEST is well defined, so that direction needs none.
+    Only the iGEST-to-Jumpseller direction always needs one: an item's stock is the sum over
+    the locations, and Jumpseller refuses a total below what the other locations hold, item by
+    item. Reading Jumpseller's total into iGEST is well defined while iGEST keeps one count per
+    item; into one of its warehouses it is not (``total_into_one_warehouse``).
     """
     if settings.direction != "igest_to_jumpseller" or settings.jumpseller_location_id is not None:
         return []
@@ -188,6 +197,36 @@ def total_into_one_location(
         f"alone, while location(s) {names} keep their own stock",
         hint="Set [stock] warehouse to the iGEST warehouse whose stock location "
         f"{settings.jumpseller_location_id} sells",
+    )
+
+
+def total_into_one_warehouse(
+    locations: Iterable[StoreLocation], settings: StockConfig
+) -> ConfigError | None:
+    """Jumpseller's stock of an item, no location named, is its total over the store's
+    locations; written into one iGEST warehouse (iGEST keeps stock per warehouse: the callers
+    ask only then, as it costs the locations' listing) while other locations hold stock of
+    their own, iGEST counts their stock twice: AZL-POR's 25, Porto's 5 in it, went into ARM1
+    while ARM2 kept Porto's 5 (30 in iGEST). A location must be named, as the other direction's
+    ``total_into_one_location`` asks for a warehouse."""
+    if (
+        settings.direction != "jumpseller_to_igest"
+        or settings.jumpseller_location_id is not None
+        or settings.warehouse is None
+    ):
+        return None
+    holding = [loc for loc in locations if loc.holds_stock]
+    if len(holding) < 2:
+        return None  # one location holds stock: the store's total is that location's
+    names = ", ".join(f"{loc.id} {loc.name}" for loc in holding)
+    example = next((loc.id for loc in holding if loc.main), holding[0].id)
+    return ConfigError(
+        "[stock] jumpseller_location_id is not set, but the Jumpseller store keeps stock in "
+        f"{len(holding)} locations ({names}) and iGEST per warehouse: each item's total over "
+        f"them would go into iGEST warehouse {settings.warehouse} alone, counting again the "
+        "stock iGEST keeps for the other locations in its other warehouses",
+        hint="Set [stock] jumpseller_location_id to the location whose stock iGEST warehouse "
+        f"{settings.warehouse} holds (for example jumpseller_location_id = {example})",
     )
 
 

@@ -30,7 +30,11 @@ from igest_sync.fiscal import rules as pt_rules
 from igest_sync.fiscal.exemptions import INTRA_EU_CODE
 from igest_sync.models import DocumentType, Entity, Series, StoreLocation, ViesStatus
 from igest_sync.redact import redact
-from igest_sync.runs.catalogue.stock import locations_to_choose_from, total_into_one_location
+from igest_sync.runs.catalogue.stock import (
+    locations_to_choose_from,
+    total_into_one_location,
+    total_into_one_warehouse,
+)
 from igest_sync.runs.invoicing.art53 import (
     ART53,
     CEILING,
@@ -463,19 +467,20 @@ def _check_stock_mode(
 ) -> list[CheckResult]:
     name = "Stock by warehouse"
     settings = config.stock
-    if (
-        settings.enabled
-        and settings.direction == "igest_to_jumpseller"
-        and settings.jumpseller_location_id is not None
-        and not settings.warehouse
-        and entity.stock_by_warehouse
-    ):
-        # The run's refusal: iGEST's total would go into one of several Jumpseller locations.
+    if settings.direction == "igest_to_jumpseller":
+        one_side_total = settings.jumpseller_location_id is not None and not settings.warehouse
+    else:
+        one_side_total = settings.jumpseller_location_id is None and bool(settings.warehouse)
+    if settings.enabled and one_side_total and entity.stock_by_warehouse:
+        # The run's refusals: iGEST's total would go into one of several Jumpseller locations,
+        # or Jumpseller's total into one of iGEST's warehouses.
         try:
             held = _call(name, locations, JUMPSELLER_AUTH_HINT)
         except _Failed as failed:
             return [failed.result]
-        refused = total_into_one_location(held, settings)
+        refused = total_into_one_location(held, settings) or total_into_one_warehouse(
+            held, settings
+        )
         if refused is not None:
             return [CheckResult(name, False, refused.message, refused.hint)]
     if not (config.stock.enabled and config.stock.warehouse):
