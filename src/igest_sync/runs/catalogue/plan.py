@@ -620,7 +620,7 @@ def plan_stock(
         if location_stock is None:
             js_quantity = Decimal(item.stock)
         else:
-            js_quantity = Decimal(location_stock[(item.product_id, item.variant_id)])
+            js_quantity = Decimal(location_stock.get((item.product_id, item.variant_id), 0))
         if to_jumpseller:
             current, (new, note) = js_quantity, jumpseller_quantity(igest_quantity)
         else:
@@ -662,12 +662,18 @@ def _location_unread(
     unread: Mapping[tuple[int, int | None], str] | None,
     settings,
 ) -> str | None:
-    """Why the item's stock at the configured location is not known, or None when it was read."""
+    """Why the item's stock at the configured location is not known, or None when it was read
+    (or, from iGEST to Jumpseller, when it has no row: see below)."""
     if key in read:
         return None
     why = (unread or {}).get(key)
     if why is not None:
         return f"{why}; left alone"
+    if settings.direction == "igest_to_jumpseller":
+        # What is written there is iGEST's count, whatever the location held: an item the
+        # answer leaves out (one the location never stocked, if the real API omits those)
+        # takes it as any other. Only a count written from Jumpseller must have been read.
+        return None
     return (
         f"Jumpseller's answer for location {settings.jumpseller_location_id} has no stock for it "
         f"({item_label(item)}); left alone: run again, and if it stays, look at the item's stock "
