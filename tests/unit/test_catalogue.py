@@ -374,6 +374,7 @@ def test_a_reference_listed_twice_by_igest_is_not_guessed() -> None:
     plan = plan_stock(index, levels(A="1") + levels(A="4"), TO_JS)
     assert plan.changes == []
     assert plan.outcomes[0].facts()["reason"] == "duplicate_in_igest"
+    assert "keep one product of this reference in iGEST" in plan.outcomes[0].detail  # the fix
 
 
 def test_location_stock_replaces_product_stock() -> None:

@@ -595,8 +595,10 @@ def plan_stock(
                 CatalogueOutcome(
                     sku,
                     Action.SKIPPED,
-                    "Listed twice in iGEST stock; not guessed",
-                    reason="duplicate_in_igest",
+                    "Listed twice in iGEST stock (spaces around a reference are ignored); not "
+                    "guessed: keep one product of this reference in iGEST (rename or deactivate "
+                    "the other), then run again",
+                    reason=HELD_TWICE,
                 )
             )
             continue
