@@ -10,7 +10,15 @@ from decimal import Decimal
 
 import pytest
 
-from igest_sync.errors import AuthError, BadResponse, NotFound, RateLimited, Rejected, ServerError
+from igest_sync.errors import (
+    AuthError,
+    BadResponse,
+    Conflict,
+    NotFound,
+    RateLimited,
+    Rejected,
+    ServerError,
+)
 from igest_sync.models import Address, CatalogueItem, LocationStock, StoreLocation, Tax
 from tests.support.adapter_data import JS_BASE, JS_LOGIN, JS_TOKEN, max_in_any_window
 
@@ -550,11 +558,15 @@ def item(pid: int, vid: int | None = None, **kw) -> CatalogueItem:
 
 
 def test_set_stock_for_a_product_and_a_variant(js, httpx_mock):
-    # ProductEditFields requires name and price (the spec): sent as read, beside the stock.
+    # ProductEditFields requires name and price (the spec): sent beside the stock as the
+    # product holds them just before the write, not as the catalogue read them earlier.
+    httpx_mock.add_response(
+        method="GET", url=f"{JS_BASE}/products/1.json", json=product_json(1, name="Caneca")
+    )
     httpx_mock.add_response(
         method="PUT",
         url=f"{JS_BASE}/products/1.json",
-        match_json={"product": {"stock": 7, "name": "Caneca", "price": 9.99}},
+        match_json={"product": {"stock": 7, "name": "Caneca", "price": 10.0}},
         json=product_json(1),
     )
     httpx_mock.add_response(
@@ -563,15 +575,68 @@ def test_set_stock_for_a_product_and_a_variant(js, httpx_mock):
         match_json={"variant": {"stock": 0}},
         json={"variant": {"id": 9}},
     )
-    js.set_stock(item(1, name="Caneca", price=Decimal("9.99")), 7)
-    js.set_stock(item(2, 9), 0)
+    js.set_stock(item(1, name="Caneca", price=Decimal("10")), 7)
+    js.set_stock(item(2, 9), 0)  # VariantEditFields requires nothing: the stock alone
+    assert [(r.method, r.url.path) for r in httpx_mock.get_requests()] == [
+        ("GET", "/v1/products/1.json"),
+        ("PUT", "/v1/products/1.json"),
+        ("PUT", "/v1/products/2/variants/9.json"),
+    ]
+
+
+def test_set_stock_never_puts_back_a_name_or_price_changed_since_the_catalogue_was_read(
+    js, httpx_mock
+):
+    # Read as "Azeite" at 8.75 when the run started; the merchant renamed it and changed its
+    # price in the admin since. The write carries what the product holds now.
+    httpx_mock.add_response(
+        method="GET",
+        url=f"{JS_BASE}/products/1005.json",
+        json=product_json(1005, name="Azeite novo", price=9.5),
+    )
+    httpx_mock.add_response(
+        method="PUT",
+        url=f"{JS_BASE}/products/1005.json",
+        match_json={"product": {"stock": 72, "name": "Azeite novo", "price": 9.5}},
+        json=product_json(1005, name="Azeite novo", price=9.5, stock=72),
+    )
+    js.set_stock(item(1005, name="Azeite", price=Decimal("8.75")), 72)
+
+
+def test_set_stock_of_a_product_whose_price_cannot_be_read_now_sends_the_stock_alone(
+    js, httpx_mock
+):
+    # Never a price made up (0) for it: the stock alone, as for one read so at the start.
+    httpx_mock.add_response(
+        method="GET", url=f"{JS_BASE}/products/1.json", json=product_json(1, price="free")
+    )
+    httpx_mock.add_response(
+        method="PUT",
+        url=f"{JS_BASE}/products/1.json",
+        match_json={"product": {"stock": 3}},
+        json=product_json(1),
+    )
+    js.set_stock(item(1, name="Caneca", price=Decimal("10")), 3)
+
+
+def test_set_stock_of_a_product_given_variants_since_the_read_writes_nothing(js, httpx_mock):
+    variants = [{"id": 71, "sku": "P1-M", "price": 10.0, "stock": 3, "options": []}]
+    httpx_mock.add_response(
+        method="GET", url=f"{JS_BASE}/products/1.json", json=product_json(1, variants=variants)
+    )
+    with pytest.raises(Conflict) as caught:
+        js.set_stock(item(1), 3)
+    assert "product 1 has variants now" in str(caught.value)
+    assert "next sync-stock" in (caught.value.hint or "")
+    assert [r.method for r in httpx_mock.get_requests()] == ["GET"]
 
 
 def test_set_stock_is_retried_on_502_because_put_is_idempotent(js, httpx_mock):
+    httpx_mock.add_response(method="GET", json=product_json(1))
     httpx_mock.add_response(method="PUT", status_code=502)
     httpx_mock.add_response(method="PUT", json={})
     js.set_stock(item(1), 3)
-    assert len(httpx_mock.get_requests()) == 2
+    assert [r.method for r in httpx_mock.get_requests()] == ["GET", "PUT", "PUT"]
 
 
 def test_location_stock_batches_of_50(js, httpx_mock):
@@ -651,6 +716,7 @@ def test_set_location_stock(js, httpx_mock):
 
 
 def test_rejected_update_carries_the_message(js, httpx_mock):
+    httpx_mock.add_response(method="GET", json=product_json(1))
     httpx_mock.add_response(
         method="PUT", status_code=422, json={"message": "Stock must be positive"}
     )

@@ -174,6 +174,43 @@ def test_stock_from_igest_makes_both_sides_equal_and_a_second_run_writes_nothing
     assert no_429(sandbox)
 
 
+def test_stock_written_to_jumpseller_keeps_a_price_and_name_changed_during_the_run(
+    sandbox, clients, one_location
+):
+    """Jumpseller's spec requires a product's name and price beside its stock: they are the
+    ones the product holds as it is written, never those the run read minutes before."""
+    jumpseller, igest = clients
+    olive_oil = sandbox.store.product(1005)  # AZT-500: 80 in the shop, 72 in iGEST
+    changed: list[int] = []
+
+    def merchant_edits_it(done: int, total: int | None) -> None:
+        # The catalogue and iGEST's stock are read; no write has started yet.
+        if total is not None and not changed:
+            with sandbox.store.lock:
+                olive_oil.price, olive_oil.name = Decimal("9.50"), "Azeite novo 500 ml"
+            changed.append(done)
+
+    report = sync_stock(
+        jumpseller,
+        igest,
+        StockConfig(enabled=True),
+        force=False,
+        dry_run=False,
+        progress=merchant_edits_it,
+    )
+    assert changed and report.failed == 0
+    assert {o.key: o.action for o in report.outcomes}["AZT-500"] == "updated"
+    assert (olive_oil.stock, olive_oil.price, olive_oil.name) == (
+        72,
+        Decimal("9.50"),
+        "Azeite novo 500 ml",
+    )
+    # One read of each product just before its write: a variant's write needs none.
+    by_route = sandbox.stats()["jumpseller"]["by_route"]
+    assert by_route["GET /v1/products/{id}.json"] == by_route["PUT /v1/products/{id}.json"] > 0
+    assert no_429(sandbox)
+
+
 def test_stock_from_jumpseller_into_one_warehouse(sandbox, clients, one_location):
     jumpseller, igest = clients
     settings = StockConfig(enabled=True, direction="jumpseller_to_igest", warehouse="ARM1")

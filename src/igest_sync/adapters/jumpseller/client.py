@@ -31,7 +31,7 @@ from igest_sync.adapters.jumpseller.parse import (
     parse_order,
     unwrap,
 )
-from igest_sync.errors import BadResponse, NotFound, RateLimited
+from igest_sync.errors import BadResponse, Conflict, NotFound, RateLimited
 from igest_sync.models import CatalogueItem, Hook, LocationStock, Order, StoreLocation
 
 SERVICE = "Jumpseller"
@@ -458,19 +458,44 @@ class JumpsellerClient(ServiceClient):
             )
 
     def set_stock(self, item: CatalogueItem, quantity: int) -> None:
-        if item.variant_id is None:
-            # ProductEditFields requires name and price: sent as this run read them, so that a
-            # server holding to the spec takes the write and nothing else changes.
-            fields: dict[str, object] = {"stock": int(quantity)}
-            if item.name and not item.price_unread:
-                fields |= {"name": item.name, "price": float(item.price)}
-            self._request("PUT", f"/products/{item.product_id}.json", json_body={"product": fields})
-        else:
+        """Write one item's stock, and nothing else of it.
+
+        A variant's stock goes alone (VariantEditFields requires nothing). A product without
+        variants has no such write in the spec: ProductEditFields requires its name and price,
+        and ``/products_locations`` requires ``stock_unlimited`` and a location, a flag read as
+        stale as a price. So the product is read again (``GET /products/{id}.json``) just
+        before its ``PUT``, and the name and price it holds then go with the stock: those the
+        catalogue read at the start of the run (minutes before, in a large store) would put
+        back a price or name the merchant changed since. It costs one request more per product
+        without variants written, paced like every other; what is left is a change made in
+        the moment between that read and the write.
+        """
+        if item.variant_id is not None:
             self._request(
                 "PUT",
                 f"/products/{item.product_id}/variants/{item.variant_id}.json",
                 json_body={"variant": {"stock": int(quantity)}},
             )
+            return
+        path = f"/products/{item.product_id}.json"
+        now = next(
+            (i for i in catalogue_items(self._request("GET", path)) if i.variant_id is None), None
+        )
+        if now is None:
+            # Given variants since the catalogue was read: its stock is theirs now, and a
+            # product's stock written beside them would be lost or wrong.
+            raise Conflict(
+                f"{SERVICE} product {item.product_id} has variants now (added since the "
+                "catalogue was read): its stock is its variants'; nothing was written",
+                service=SERVICE,
+                hint="The next sync-stock reads the catalogue again and writes each variant's "
+                "stock by its own SKU.",
+            )
+        fields: dict[str, object] = {"stock": int(quantity)}
+        if now.name and not now.price_unread:
+            # Never a price made up for one that cannot be read: the stock alone, then.
+            fields |= {"name": now.name, "price": float(now.price)}
+        self._request("PUT", path, json_body={"product": fields})
 
     def set_location_stock(self, location_id: int, item: CatalogueItem, quantity: int) -> None:
         """PUT /products_locations (ProductsLocations: stock_unlimited is required; we keep
