@@ -556,6 +556,9 @@ class CatalogueOutcome(ItemOutcome):
     quantity_to: Decimal | None = None  # ... and after
     jumpseller_quantity: Decimal | None = None  # unchanged stock: both sides' quantities
     igest_quantity: Decimal | None = None
+    # A failed write: what the service said (not in --json: ``failure`` is). A rate limit
+    # that outlasted the client's retries, or credentials refused, stops the run's writes.
+    error: ApiError | None = field(default=None, compare=False, repr=False)
 
     def facts(self) -> dict[str, object]:
         out: dict[str, object] = {}

@@ -306,6 +306,43 @@ def test_a_location_answer_that_cannot_be_read_writes_no_stock_into_igest(sandbo
     assert writes(sandbox) == {}
 
 
+def test_a_429_that_never_stops_stops_the_stock_writes_at_the_first_item_it_fails(sandbox, clients):
+    """The acceptance pass's case: 300 generated variants, 60 of them with another stock in
+    iGEST, and Jumpseller refusing every location write from the second on. The client's
+    retries (4 tries) give up on that one; no other write is tried: each would cost 4 more
+    429s and end the same way."""
+    jumpseller, igest = clients
+    sandbox.load_generated({"variants": 300, "seed": 5})
+    generated = [r for r in sandbox.igest.stock_references() if r.startswith("GEN-")]
+    for quantity, reference in enumerate(generated[::5][:60], start=1):
+        sandbox.igest.set_stock(reference, "ARM1", Decimal(quantity + 200))
+    settings = StockConfig(enabled=True, warehouse="ARM1", jumpseller_location_id=1)
+    planned = sync_stock(jumpseller, igest, settings, force=False, dry_run=True).counts["updated"]
+    assert planned >= 60
+    sandbox.reset_stats()
+    sandbox.faults.add(
+        service="jumpseller", kind="429", method="PUT", path="products_locations", nth=2, times=None
+    )
+    start = sandbox.virtual_clock()
+
+    report = sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
+
+    counts = report.counts
+    assert (counts["updated"], counts["failed"]) == (1, 1)
+    assert counts["skipped"] >= planned - 2
+    left = [o for o in report.outcomes if o.reason == "not_attempted"]
+    assert len(left) == planned - 2
+    [failed] = [o for o in report.outcomes if o.action == "failed"]
+    assert "too many requests (429) after 4 tries" in failed.detail
+    assert all(f"the run stopped at {failed.key}" in o.detail for o in left)
+    assert report.exit_code == 5
+    jumpseller_stats = sandbox.stats()["jumpseller"]
+    assert jumpseller_stats["by_route"]["PUT /v1/products_locations"] == 1 + 4
+    assert jumpseller_stats["429"] == 4 and not sandbox.jumpseller_limiter.banned
+    # Three 1 s waits as told by Retry-After, not 62 items' worth of them.
+    assert sandbox.virtual_clock() - start < 10
+
+
 def test_the_brake_stops_a_run_that_would_empty_the_store(sandbox, clients, one_location):
     jumpseller, igest = clients
     for reference in sandbox.igest.stock_references():

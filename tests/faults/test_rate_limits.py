@@ -17,12 +17,14 @@ tests/adapters.)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 
 from igest_sandbox import Sandbox
 from igest_sync.cli.session import pace_file
@@ -41,6 +43,7 @@ from .conftest import (
 )
 
 ORDERS_LIST = r"^/v1/orders\.json$"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -167,6 +170,38 @@ def test_a_429_that_never_stops_is_given_up_after_bounded_tries_before_any_ban(s
     sb.faults.clear()
     assert cli("invoice").code == 0
     assert_all_done(sb, cli)
+
+
+def test_a_429_that_never_stops_during_sync_stock_stops_it_with_exit_5(sb, cli: Cli):
+    """Not every remaining item tried 4 times: the first write the client gives up on stops
+    the run; the rest are reported not attempted, and the run exits 5, as a service problem."""
+    sb.load_generated({"variants": 300, "seed": 5})
+    for quantity, reference in enumerate(sb.igest.stock_references()[::5][:60], start=1):
+        sb.igest.set_stock(reference, "ARM1", Decimal(quantity + 200))
+    sb.faults.add(
+        service="jumpseller", kind="429", method="PUT", path="products_locations", nth=2, times=None
+    )
+    result = cli("sync-stock", "--json")
+    assert result.code == 5, result.stdout + result.stderr
+    report = result.json()
+    assert report["counts"]["updated"] == 1 and report["failed"] == 1
+    left = [i for i in report["items"] if i.get("reason") == "not_attempted"]
+    assert len(left) >= 58 and all(i["transient"] for i in left)
+    assert "too many requests (429) after 4 tries" in report["stopped"]["message"]
+    assert "Wait a minute and run again" in report["stopped"]["hint"]
+    schema = json.loads((REPO / "docs" / "json" / "sync-stock.schema.json").read_text())
+    assert not list(Draft202012Validator(schema).iter_errors(report))
+    assert len(requests_to(sb, "jumpseller", "PUT", "products_locations")) == 1 + 4
+    assert sb.jumpseller_limiter.hits == 0 and not sb.jumpseller_limiter.banned
+    # Without --json the same run says why it stopped, on stderr, once.
+    sb.faults.clear()
+    sb.faults.add("jumpseller", "429", method="PUT", path="products_locations", times=None)
+    plain = cli("sync-stock")
+    assert plain.code == 5
+    assert plain.stderr.count("too many requests (429) after 4 tries") == 1, plain.stderr
+    assert "Traceback" not in plain.stderr
+    sb.faults.clear()
+    assert cli("sync-stock").code == 0  # the next run writes what was left
 
 
 def test_a_run_started_right_after_a_burst_sees_no_429(sb, cli: Cli):

@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 
 from igest_sync.config import ProductsConfig
-from igest_sync.errors import ConfigError, Conflict, ServerError
+from igest_sync.errors import ConfigError, Conflict, ExitCode, RateLimited, ServerError
 from igest_sync.models import Action, CatalogueItem, IgestProduct
 from igest_sync.runs.catalogue.products import sync_products
+from tests.support.clock import one_worker
 from tests.support.fakes import FakeIgest, FakeJumpseller
 
 D = Decimal
@@ -235,6 +236,31 @@ def test_one_failure_is_recorded_and_the_run_goes_on() -> None:
     assert failed["OLD"].facts()["transient"] is True
     assert report.counts["created"] == 3
     json.dumps(report.to_json())  # the CLI prints it as JSON
+
+
+def test_a_rate_limit_that_outlasts_the_retries_stops_the_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every later create would meet the same 429, each after its own retries: the run stops
+    at the first, reports the rest as not attempted, and exits 5. A 429 is a refusal (nothing
+    was made), so the reference is not looked up either: that would meet the limit again."""
+    one_worker(monkeypatch)
+    limited = RateLimited(
+        "iGEST POST /products: too many requests (429) after 4 tries; the service asks to wait 1 s",
+        service="iGEST",
+        status=429,
+    )
+    igest = make_igest([existing("OLD", "b", description="x")], fail={"TEE-S": limited})
+    report = sync_products(store_of(STORE), igest, ProductsConfig(), update=True, dry_run=False)
+    assert [w[1] for w in igest.writes] == ["MUG-1", "TEE-S"]
+    assert "product_by_reference" not in igest.calls
+    lines = {o.key: o for o in report.outcomes}
+    assert lines["MUG-1"].action == Action.CREATED and lines["TEE-S"].action == Action.FAILED
+    left = [o for o in report.outcomes if o.reason == "not_attempted"]
+    assert [o.key for o in left] == ["TEE-M", "EBOOK", "OLD"]
+    assert all(o.detail.startswith("Not attempted: the run stopped at TEE-S") for o in left)
+    assert report.exit_code == ExitCode.SERVICE
+    assert report.to_json()["stopped"]["message"] == str(limited)
 
 
 def test_zero_rate_needs_an_exemption_code_before_anything_is_read_or_written() -> None:

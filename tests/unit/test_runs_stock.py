@@ -10,9 +10,18 @@ from decimal import Decimal
 import pytest
 
 from igest_sync.config import StockConfig
-from igest_sync.errors import ConfigError, ExitCode, Rejected, SafetyBrake, TransportError
+from igest_sync.errors import (
+    AuthError,
+    ConfigError,
+    ExitCode,
+    RateLimited,
+    Rejected,
+    SafetyBrake,
+    TransportError,
+)
 from igest_sync.models import CatalogueItem, StockLevel, StoreLocation
 from igest_sync.runs.catalogue.stock import sync_stock
+from tests.support.clock import one_worker
 from tests.support.fakes import FakeIgest, FakeJumpseller
 
 D = Decimal
@@ -281,6 +290,45 @@ def test_a_failed_item_is_recorded_and_the_run_goes_on() -> None:
     assert [w[0] for w in igest.writes] == ["A", "B"]
     assert outcomes(report)["A"][0] == "failed" and outcomes(report)["B"][0] == "updated"
     assert report.to_json()["items"][0]["error"] == "Rejected"
+
+
+TOO_MANY = RateLimited(
+    "Jumpseller PUT /products/3.json: too many requests (429) after 4 tries; the service asks "
+    "to wait 1 s",
+    service="Jumpseller",
+    status=429,
+    hint="Wait a minute and run again.",
+)
+REFUSED = AuthError("Jumpseller refused the credentials (401)", service="Jumpseller", status=401)
+
+
+@pytest.mark.parametrize("error", [TOO_MANY, REFUSED], ids=["429", "401"])
+def test_a_failure_every_later_write_would_meet_stops_the_writes_at_once(
+    monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    """A 429 that outlasted the client's retries (or refused credentials): the other writes
+    would meet it too, each after its own retries. The run stops there, says which writes it
+    did not attempt, and exits as for a service problem (5), not 1."""
+    one_worker(monkeypatch)
+    skus = [f"S{i}" for i in range(1, 7)]
+    jumpseller = shop([item(sku, i, 0) for i, sku in enumerate(skus, start=1)])
+    jumpseller.faults.add("set_stock", error, match="S3", times=None)
+    igest = warehouses({"ARM1": dict.fromkeys(skus, "5")})
+    report = sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=False)
+    assert [w[1] for w in jumpseller.writes] == ["S1", "S2", "S3"]
+    lines = outcomes(report)
+    assert [lines[sku][0] for sku in skus] == ["updated", "updated", "failed", *["skipped"] * 3]
+    assert str(error) in lines["S3"][1]
+    for sku in ("S4", "S5", "S6"):
+        assert lines[sku][1].startswith("Not attempted: the run stopped at S3"), lines[sku]
+    assert report.failed == 1 and report.exit_code == ExitCode.SERVICE
+    data = report.to_json()
+    assert data["stopped"] == {"message": str(error), "hint": error.hint}
+    assert [i["reason"] for i in data["items"] if i["action"] == "skipped"] == ["not_attempted"] * 3
+    # The next run has nothing left over: it plans the same writes again.
+    jumpseller.faults.clear()
+    again = sync_stock(jumpseller, igest, TO_JS, force=False, dry_run=False)
+    assert again.exit_code == 0 and again.counts["updated"] == 4
 
 
 def test_progress_counts_reading_then_writes() -> None:

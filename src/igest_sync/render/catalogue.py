@@ -34,6 +34,8 @@ def catalogue_report(report: CatalogueReport, title: str, *, json_out: bool = Fa
     _report(report, title)
     if report.brake is not None:  # a dry run's plan the brake would stop: told last, on stderr
         error(report.brake)
+    if report.stopped is not None:  # why the writes stopped, and what to do: last, on stderr
+        error(report.stopped)
 
 
 def _report(report: CatalogueReport, title: str) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
-from igest_sync.errors import ConfigError, ExitCode, SafetyBrake
+from igest_sync.errors import ApiError, ConfigError, ExitCode, SafetyBrake
 from igest_sync.fiscal import texts
 from igest_sync.fiscal.mapping import SHIPPING_REFERENCE
 from igest_sync.fiscal.money import round2
@@ -132,6 +132,9 @@ class CatalogueReport:
     # A dry run's plan that the safety brake would stop: shown all the same (a dry run is there
     # to look first), then the brake's warning, and the brake's exit code.
     brake: SafetyBrake | None = None
+    # What stopped the writes (``runs.parallel.write_all``: a rate limit that outlasted the
+    # retries, credentials refused): shown last, and its exit code (5).
+    stopped: ApiError | None = None
 
     def add(self, outcome: CatalogueOutcome) -> None:
         self.outcomes.append(outcome)
@@ -152,6 +155,8 @@ class CatalogueReport:
     def exit_code(self) -> int:
         if self.brake is not None:
             return int(ExitCode.SAFETY_BRAKE)
+        if self.stopped is not None:
+            return int(self.stopped.exit_code)
         return 1 if self.failed else 0
 
     def summary(self) -> str:
@@ -173,7 +178,7 @@ class CatalogueReport:
         return sum(1 for o in self.outcomes if o.action in (Action.CREATED, Action.UPDATED))
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "run": self.run,
             "dry_run": self.dry_run,
             "info": _json_safe(self.info),
@@ -189,6 +194,9 @@ class CatalogueReport:
                 for o in self.outcomes
             ],
         }
+        if self.stopped is not None:
+            out["stopped"] = {"message": str(self.stopped), "hint": self.stopped.hint}
+        return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Plan, then act: both catalogues are read in full (streamed into per-SKU maps) before the first
 write, so a failure while reading writes nothing. A failure on one product is recorded and the
-run goes on with the next.
+run goes on with the next, unless every later write would meet it too (``runs.parallel.
+write_all``: a rate limit that outlasted the client's retries, credentials refused): the writes
+stop there, the rest are reported not attempted, and the run exits 5.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from igest_sync.errors import ApiError, Conflict
+from igest_sync.errors import ApiError, Conflict, RateLimited
 from igest_sync.models import Action, ApiFailure, CatalogueOutcome, IgestProduct
 from igest_sync.runs.catalogue.plan import CatalogueReport, ProductAction, counting, plan_products
 from igest_sync.runs.parallel import write_all
@@ -110,7 +112,9 @@ def _carry_out(igest: IgestApi, step: ProductAction, note: str) -> CatalogueOutc
         )
     except ApiError as exc:
         verb = "create" if step.action == Action.CREATED else "update"
-        if step.draft is not None and (exc.transient or isinstance(exc, Conflict)):
+        # A 429 is a refusal (nothing was made), and a look-up would meet the same limit.
+        lost = exc.transient and not isinstance(exc, RateLimited)
+        if step.draft is not None and (lost or isinstance(exc, Conflict)):
             found = _look_up(igest, step.sku)
             if found is not None and isinstance(exc, Conflict):  # another run made it meanwhile
                 return CatalogueOutcome(
@@ -132,6 +136,7 @@ def _carry_out(igest: IgestApi, step: ProductAction, note: str) -> CatalogueOutc
             failure=ApiFailure(type(exc).__name__, exc.status),
             fields=exc.fields,
             transient=exc.transient,
+            error=exc,
         )
 
 

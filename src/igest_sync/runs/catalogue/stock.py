@@ -3,7 +3,10 @@
 Plan, brake, act: both sides are read in full and compared before the first write; a plan that
 looks like a mistake (an empty source, too many items going to zero) stops the run before it
 writes anything, unless forced. Only quantities that differ are written, so a second run with
-nothing changed writes nothing. A failure on one item is recorded and the run goes on.
+nothing changed writes nothing. A failure on one item is recorded and the run goes on, unless
+every later write would meet it too (``runs.parallel.write_all``: a rate limit that outlasted
+the client's retries, credentials refused): the writes stop there, the rest are reported not
+attempted, and the run exits 5.
 """
 
 from __future__ import annotations
@@ -294,6 +297,7 @@ def _carry_out(
             quantity_to=change.new,
             failure=ApiFailure(type(exc).__name__, exc.status),
             transient=exc.transient,
+            error=exc,
         )
     return CatalogueOutcome(
         change.sku,
