@@ -23,7 +23,7 @@ Jumpseller does not know has no payment day; it belongs to the period of its own
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -50,7 +50,7 @@ from igest_sync.runs.invoicing.due import waits_for_a_person
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.report import counted
 from igest_sync.runs.services import IgestApi, JumpsellerApi
-from igest_sync.state.ledger import Ledger
+from igest_sync.state.ledger import Ledger, WorkRecord
 from igest_sync.timeutil import Period, lisbon_date
 
 # ``--fix``: issue the missing invoices of these orders (``InvoiceRun.resend``).
@@ -601,14 +601,24 @@ class ReconcileRun:
         log.info("Reconciled %s to %s: %s", period.first, period.last, report.summary())
         return report
 
+    def _missing_with_work(
+        self, report: ReconcileReport
+    ) -> Iterator[tuple[int, Problem, WorkRecord]]:
+        """The missing invoices the runs have worked on: (index, problem, its invoice work)."""
+        if self.ledger is None:
+            return
+        for index, problem in enumerate(report.problems):
+            if problem.kind != MISSING or problem.order_id is None:
+                continue
+            work = self.ledger.work(problem.order_id)
+            if work is not None:
+                yield index, problem, work
+
     def _awaiting_approval(self, report: ReconcileReport) -> None:
         """A missing invoice whose checked draft waits for a person (review mode) says so and
         names ``approve``: ``--fix`` would only find the same draft waiting again."""
-        for index, problem in enumerate(report.problems):
-            if problem.kind != MISSING or problem.order_id is None or self.ledger is None:
-                continue
-            work = self.ledger.work(problem.order_id)
-            if work is None or work.state != WorkState.REVIEW:
+        for index, problem, work in self._missing_with_work(report):
+            if work.state != WorkState.REVIEW:
                 continue
             report.problems[index] = replace(
                 problem,
@@ -624,11 +634,8 @@ class ReconcileRun:
         refused again. One that passes by itself (a service that did not answer, VIES down) is
         the next run's to retry, as ``status`` says, and stays fixable: ``--fix`` retries it
         now through the same look-up first, exactly once either way."""
-        for index, problem in enumerate(report.problems):
-            if not problem.fixable or problem.order_id is None or self.ledger is None:
-                continue
-            work = self.ledger.work(problem.order_id)
-            if work is None or work.state != WorkState.FAILED or not work.error:
+        for index, problem, work in self._missing_with_work(report):
+            if not problem.fixable or work.state != WorkState.FAILED or not work.error:
                 continue
             if not waits_for_a_person(work):
                 report.problems[index] = replace(
