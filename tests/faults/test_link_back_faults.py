@@ -75,3 +75,23 @@ def test_a_link_back_answered_with_the_wrong_shape_is_not_taken_as_done(sb, cli:
     cli("invoice")
     cli("invoice")
     assert soak.audit(sb).not_attached == []  # retried, not taken as done
+
+
+def test_a_rate_limit_that_outlasts_the_retries_holds_the_other_link_backs_back(sb, cli: Cli):
+    # Each link-back spent four refusals on its own: a backlog while another program used up
+    # the budget would walk the store towards Jumpseller's ban (2,000 refusals).
+    ids = add_paid_orders(sb, 3)
+    sb.faults.add("jumpseller", "429", method="POST", path=LINK_POST, times=None)
+    first = cli("invoice")
+    assert first.code == 0, first.stderr  # the documents are fine
+    posts = len(requests_to(sb, "jumpseller", "POST", LINK_POST))
+    assert posts == 4  # one document's four tries; the other two not tried at all
+    said = " ".join(first.stdout.split())
+    assert "Jumpseller kept refusing for its rate limit" in said
+    assert "2 more document(s) were not attached; the next run attaches them" in said
+    assert_all_done(sb, cli, linked=False)
+    sb.faults.clear()
+    second = cli("invoice")
+    assert second.code == 0, second.stdout + second.stderr
+    assert_all_done(sb, cli)  # each attached exactly once now
+    assert all(len(sb.store.documents.get(i, [])) == 1 for i in ids)

@@ -12,7 +12,7 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
-from igest_sync.errors import ApiError
+from igest_sync.errors import ApiError, RateLimited
 from igest_sync.models import EmailState, Kind
 from igest_sync.runs.context import RunContext
 from igest_sync.state.ledger import DocumentRecord
@@ -38,6 +38,11 @@ class FollowUp:
         self.now = now
         self._lock = threading.Lock()  # worker threads add notices and linked documents
         self._linked_this_run: set[str] = set()  # one attempt per document and run
+        # Jumpseller still refused for its rate limit after the client's retries: the other
+        # link-backs of this run wait for the next one (``_held_back`` of them). Each would
+        # spend four more refusals, and Jumpseller bans a store's API after 2,000.
+        self._rate_limited: RateLimited | None = None
+        self._held_back: set[str] = set()
 
     def link_order(self, order_id: int, notices: list[str]) -> None:
         """Attach an order's new documents now (called by the worker that issued them).
@@ -59,12 +64,21 @@ class FollowUp:
                     tried = doc.document_id in self._linked_this_run
                 if not tried:  # a failure this run is retried on a later run
                     self.link(doc, notices)
+        if self._held_back:
+            notices.append(
+                f"Jumpseller kept refusing for its rate limit ({self._rate_limited}): "
+                f"{len(self._held_back)} more document(s) were not attached; the next run "
+                "attaches them (another program may be using the same API credentials)."
+            )
         if self.settings.email_customer:
             self.email(notices)
 
     def link(self, doc: DocumentRecord, notices: list[str]) -> None:
         """Attach the document to its Jumpseller order, once: never a blind second POST."""
         with self._lock:
+            if self._rate_limited is not None:
+                self._held_back.add(doc.document_id)  # not tried, not counted: the next run
+                return
             self._linked_this_run.add(doc.document_id)
         attempts = doc.link_attempts
         try:
@@ -85,6 +99,9 @@ class FollowUp:
                 url=doc.pdf_url,
             )
         except ApiError as exc:
+            if isinstance(exc, RateLimited):
+                with self._lock:
+                    self._rate_limited = exc
             self.ledger.docs.mark_linked(doc.document_id, error=str(exc))
             # The last try says so in words of its own: the same words as the first one's
             # were within the reminder window, so the give-up went unsaid.
