@@ -561,6 +561,18 @@ def test_under_quiet_a_sku_igest_holds_twice_is_said_and_neither_is_written(sand
     assert held["PRATO-1 "] == "Prato antigo (outro artigo)" and held["PRATO-1"] == "Prato"
 
 
+def test_under_quiet_a_product_igest_holds_as_a_service_is_said_with_the_fix(sandbox, cli: Cli):
+    sandbox.store.add_product(name="Caneca grande", price="12.30", sku="TYPE-1", stock=4)
+    sandbox.igest.add_product("TYPE-1", "Caneca grande", "10.00", type="S")
+    quiet = cli("-q", "sync-products", "--update")
+    assert quiet.code == 0, quiet.stdout + quiet.stderr
+    said = " ".join(quiet.stdout.split())
+    assert "Left alone, a person's to fix:" in said
+    assert "TYPE-1: In iGEST; iGEST has it as a service (S) while the shop sells goods" in said
+    stock = " ".join(cli("sync-stock", "--dry-run").stdout.split())
+    assert "or a service there?" in stock  # not only "missing in iGEST?"
+
+
 def test_under_quiet_a_sku_missing_or_shared_in_the_shop_is_warned_of_on_stderr(sandbox, cli: Cli):
     # cron runs -q: a second product with AZL-LIS, and one without a SKU, were left out of
     # every sync (product and stock) with exit 0 and not a word.

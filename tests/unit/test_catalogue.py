@@ -366,7 +366,7 @@ def test_unlimited_and_one_sided_skus_are_reported_not_written() -> None:
     }
     # A SKU only the shop has: the person is pointed at what creates it in iGEST.
     only_here = next(o for o in plan.outcomes if o.key == "J")
-    assert "`igest-sync sync-products` creates it" in only_here.detail
+    assert "`igest-sync sync-products` creates a missing one" in only_here.detail
 
 
 def test_a_reference_listed_twice_by_igest_is_not_guessed() -> None:
@@ -536,4 +536,4 @@ def test_a_skip_says_why_sync_products_will_not_create_it() -> None:
     outcomes = by_key(plan_stock(index, levels(), TO_JS).outcomes)
     assert "A service in iGEST" in outcomes["SVC"].detail
     assert "give it a price" in outcomes["NOPRICE"].detail
-    assert "sync-products` creates it" in outcomes["NEW"].detail
+    assert "sync-products` creates a missing one" in outcomes["NEW"].detail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import Decimal
 
@@ -207,6 +208,27 @@ def test_an_item_without_a_name_is_not_created_and_never_empties_igests() -> Non
     detail = {o.key: o.detail for o in report.outcomes}
     assert detail["NEW"] == "product 17: no name in Jumpseller; give it one"
     assert igest.by_reference("OLD").description == "Prato"
+
+
+def test_a_product_igest_holds_as_the_other_type_is_named_with_the_fix() -> None:
+    # A service (S) in iGEST, goods in the shop: "same fields" here, and sync-stock called it
+    # missing in iGEST, pointing back here. iGEST's API cannot change a type.
+    service = existing("SRD-120", "p-1", description="Caneca", price="10")
+    service = dataclasses.replace(service, type="S")
+    igest = make_igest([service])
+    report = sync_products(
+        store_of([item("SRD-120", 19, price="12.30")]),
+        igest,
+        ProductsConfig(),
+        update=True,
+        dry_run=False,
+    )
+    assert igest.writes == []
+    [outcome] = report.outcomes
+    assert outcome.facts()["reason"] == "type_differs"
+    assert "iGEST has it as a service (S) while the shop sells goods" in outcome.detail
+    assert "change its type in iGEST" in outcome.detail
+    assert report.differing == 0  # not one --update could bring in line
 
 
 def test_dry_run_plans_but_writes_nothing() -> None:

@@ -42,7 +42,12 @@ def _report(report: CatalogueReport, title: str) -> None:
     if current().quiet and not report.failed:
         # -q: only what needs a person. A product created with no stock in iGEST while the
         # shop has some does: the next sync-stock would show it sold out.
-        from igest_sync.runs.catalogue.plan import HELD_TWICE, NOT_MATCHED, UNREADABLE
+        from igest_sync.runs.catalogue.plan import (
+            HELD_TWICE,
+            NOT_MATCHED,
+            TYPE_DIFFERS,
+            UNREADABLE,
+        )
         from igest_sync.runs.catalogue.products import NO_STOCK_YET
 
         # A Jumpseller item without a SKU, or sharing one, is never synced (product or stock)
@@ -52,7 +57,7 @@ def _report(report: CatalogueReport, title: str) -> None:
             warn(f"{o.key}: {o.detail}")
         if len(unsynced) > 20:
             warn(f"... and {len(unsynced) - 20} more (sync-products/sync-stock without -q)")
-        unread = [o for o in report.outcomes if o.reason in (UNREADABLE, HELD_TWICE)]
+        unread = [o for o in report.outcomes if o.reason in (UNREADABLE, HELD_TWICE, TYPE_DIFFERS)]
         if unread:
             _show("Left alone, a person's to fix:")
             for o in unread[:20]:

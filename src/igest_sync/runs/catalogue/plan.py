@@ -45,6 +45,9 @@ NO_SKU, DUPLICATE_SKU = "no_sku", "duplicate_sku"
 # A reference iGEST holds as several products (or stock entries): which one is the shop's
 # would be a guess; a person's to fix (printed even under -q).
 HELD_TWICE = "duplicate_in_igest"
+# A SKU iGEST holds as the other type (goods vs a service), which its API cannot change: a
+# person's to fix (printed even under -q).
+TYPE_DIFFERS = "type_differs"
 NOT_MATCHED = (NO_SKU, DUPLICATE_SKU)
 
 
@@ -343,6 +346,22 @@ def product_changes(
     return changes
 
 
+def _type_differs(product: IgestProduct, draft: IgestProductDraft) -> str | None:
+    """What to do when iGEST holds the SKU as the other type (goods vs a service), which its
+    API cannot change: a service keeps no stock, so ``sync-stock`` would call it missing."""
+    if product.type == draft.type:
+        return None
+    there, here = (
+        ("a service (S)", "goods (a physical product)")
+        if product.type == "S"
+        else ("goods (P)", "a service (a digital product)")
+    )
+    return (
+        f"iGEST has it as {there} while the shop sells {here}: change its type in iGEST "
+        "(its API cannot), or the product in the shop"
+    )
+
+
 def _describe_draft(draft: IgestProductDraft) -> str:
     vat = f"VAT {draft.vat_rate} %"
     if draft.exemption_code:
@@ -445,11 +464,9 @@ def plan_products(
                 )
             )
             continue
-        changes = product_changes(
-            desired_product(sku, item, settings, product.vat_rate),
-            product,
-            prices_include_vat=settings.prices_include_vat,
-        )
+        desired = desired_product(sku, item, settings, product.vat_rate)
+        changes = product_changes(desired, product, prices_include_vat=settings.prices_include_vat)
+        kind = _type_differs(product, desired)
         if changes and update:
             writes.append(
                 ProductAction(
@@ -457,17 +474,24 @@ def plan_products(
                     Action.UPDATED,
                     product_id=product.id,
                     changes=changes,
-                    summary=_describe_changes(changes, product),
+                    summary=_describe_changes(changes, product) + (f"; {kind}" if kind else ""),
                 )
             )
-        elif changes:
+        elif changes or kind:
+            described = (
+                f"In iGEST; differs from the shop (iGEST -> shop): "
+                f"{_describe_changes(changes, product)} (update not requested)"
+                if changes
+                else "In iGEST"
+            )
             outcomes.append(
                 CatalogueOutcome(
                     sku,
                     Action.UNCHANGED,
-                    f"In iGEST; differs from the shop (iGEST -> shop): "
-                    f"{_describe_changes(changes, product)} (update not requested)",
-                    differs=tuple(sorted(changes)),
+                    described + (f"; {kind}" if kind else ""),
+                    # The type is not among them: --update cannot change it.
+                    differs=tuple(sorted(changes)) if changes else None,
+                    reason=TYPE_DIFFERS if kind else None,
                 )
             )
         else:
@@ -591,8 +615,9 @@ def plan_stock(
                 detail = f"Not in iGEST's stock; left alone ({why})"
             else:
                 detail = (
-                    "Not in iGEST's stock; left alone (missing in iGEST? `igest-sync "
-                    "sync-products` creates it)"
+                    "Not in iGEST's stock; left alone (missing in iGEST, or a service there? "
+                    "`igest-sync sync-products` creates a missing one and names one of the "
+                    "wrong type)"
                 )
             outcomes.append(
                 CatalogueOutcome(sku, Action.SKIPPED, detail, reason="only_in_jumpseller")
