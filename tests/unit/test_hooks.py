@@ -187,6 +187,19 @@ def test_install_refuses_a_url_that_is_not_https(js, ledger, url) -> None:
     assert js.writes == []
 
 
+@pytest.mark.parametrize(
+    "url", ["https://shop.example.pt/h?token=SECRET123", "https://shop.example.pt/h#SECRET123"]
+)
+def test_install_refuses_a_url_with_a_query_as_public_url_does(js, ledger, url) -> None:
+    # Accepted, it was then advised as [serve] public_url, which the config refuses: hooks
+    # the config could never name, so that serve never checked or healed them.
+    with pytest.raises(UsageError) as caught:
+        install_hooks(make_config(public_url=None), js, ledger, url)
+    assert "must not carry a query or fragment" in str(caught.value)
+    assert "SECRET123" not in str(caught.value) and "public_url" in (caught.value.hint or "")
+    assert js.writes == []
+
+
 def test_install_without_any_url_says_what_to_set(js, ledger) -> None:
     with pytest.raises(UsageError, match=r"--url.*public_url"):
         install_hooks(make_config(public_url=None), js, ledger, None)

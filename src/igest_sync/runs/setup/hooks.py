@@ -77,6 +77,14 @@ def target_url(config: Config, url: str | None) -> str:
         )
     if not parts.hostname:
         raise UsageError(f"The webhook URL has no host: {shown_url(chosen)}")
+    if parts.query or parts.fragment:
+        # [serve] public_url refuses one (a token pasted there would travel in every log):
+        # hooks saved with it could never be named in the config that checks and heals them.
+        raise UsageError(
+            f"The webhook URL must not carry a query or fragment: {shown_url(chosen)}",
+            hint="Give the address alone, as [serve] public_url takes it: Jumpseller signs "
+            "every delivery with the hooks token, which serve checks.",
+        )
     return chosen
 
 
