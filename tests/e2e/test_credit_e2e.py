@@ -262,7 +262,9 @@ def test_bad_credit_options_are_usage_errors(sandbox, cli: Cli):
     zero = cli("credit", str(order_id), "--reason", "x", "--line", "CAN-AZU:0", "--yes")
     assert zero.code == 2 and "positive" in zero.stderr
     unknown = cli("credit", str(order_id), "--reason", "x", "--line", "NOPE", "--yes")
-    assert unknown.code == 2 and "NOPE is not a line of" in unknown.stdout  # a usage error
+    # A usage error, said as the others are: on stderr, after "error:".
+    assert unknown.code == 2 and "NOPE is not a line of" in unknown.stderr
+    assert unknown.stderr.startswith("error: Order ") and unknown.stdout == ""
     assert _credit_notes(sandbox, order_id) == []
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from igest_sync.render.console import (
     _cell,
+    _err_lines,
     _key_column,
     _layout,
     _money,
@@ -144,4 +145,9 @@ def credit_report(
         credit_plan(report.plan, order_id=report.order_id)
     for notice in report.notices:
         _show(f"[yellow]note:[/yellow] {_cell(notice)}")
+    if report.usage_error:
+        # A request the invoice cannot take as typed (a SKU not on it): said as every other
+        # usage error is, on stderr after "error:", not as a result line on stdout.
+        _err_lines("error:", "red", report.summary())
+        return
     _show(_cell(report.summary()), style="red" if report.exit_code else None)
