@@ -123,3 +123,19 @@ def test_a_business_charged_another_states_vat_under_oss_is_issued_as_paid_and_s
     [warning] = [w for w in outcome["warnings"] if "OSS" in w]
     assert "a business in ES (VAT number ESB87654323)" in warning
     assert "OSS scheme covers sales to consumers only; issued as paid" in warning
+
+
+def test_a_run_that_leaves_an_order_waiting_for_vies_exits_1_until_it_is_issued(sandbox, cli):
+    # README: a run exits 1 while it leaves any paid order without its invoice. One waiting
+    # for VIES (10106's Member State does not answer) exited 0: a systemd unit or a script
+    # read the run as done while a paid order had no invoice, day after day.
+    sandbox.store.cancel_order(10105)  # its VAT number is invalid: a failure of its own
+    first = cli("invoice", "--json")
+    waiting = {int(o["order_id"]) for o in first.json()["orders"] if o["action"] == "waiting"}
+    assert waiting == {10106} and first.code == 1
+    for _ in range(4):  # its Member State answers again after a few checks
+        run = cli("invoice")
+        if _final(sandbox, 10106) is not None:
+            break
+        assert run.code == 1
+    assert _final(sandbox, 10106) is not None and run.code == 0

@@ -91,7 +91,13 @@ class InvoiceReport:
         unissued = any(
             o.action == Action.FAILED and o.kind in (None, Kind.INVOICE) for o in self.quiet
         )
-        return 1 if self.failed or self.still_failed or unissued else 0
+        # An order waiting for VIES is as unissued as one a 502 left: it exited 0, so a
+        # systemd unit or a script read the run as done while a paid order had no invoice.
+        waiting = any(
+            o.action == Action.WAITING and o.kind in (None, Kind.INVOICE)
+            for o in (*self.outcomes, *self.quiet)
+        )
+        return 1 if self.failed or self.still_failed or unissued or waiting else 0
 
     def summary(self) -> str:
         if self.dry_run:
