@@ -364,3 +364,29 @@ def test_a_vies_check_changes_the_notes_alone_and_they_still_fit() -> None:
     assert lines[2].startswith("Nota do cliente: Deixar na porta") and lines[2].endswith("…")
     assert len(" | ".join(lines)) <= 500 < len(" | ".join(lines)) + len("Deixar na porta ")
     assert sum("notes are longer" in w for w in checked.warnings) == 1
+
+
+@pytest.mark.parametrize("invalid_nif", ["fail", "consumer"])
+def test_an_invalid_number_on_an_exempt_eu_order_is_refused_with_the_fix_that_works(
+    invalid_nif,
+) -> None:
+    # Its 0 % lines are exempt only for a Spanish business: the refusal offered
+    # `--as-consumer` (always refused for such an order), and with invalid_nif = "consumer"
+    # the order was refused as if the customer had typed no number at all.
+    typed = replace(SPAIN, company="Cerámicas del Levante, S.L.", taxid="ESB87654324")
+    settings = replace(ALL_CODES, invalid_nif=invalid_nif)
+    with pytest.raises(OrderRejected) as caught:
+        build(exempt_order(typed), settings)
+    message = str(caught.value)
+    assert "Order 10452: the customer's VAT number 'ESB87654324' is invalid" in message
+    assert "igest-sync resend 10452 --nif ES<number>" in message
+    assert "--as-consumer" not in message and "has no VAT number" not in message
+
+
+def test_an_invalid_number_on_an_order_that_charged_vat_may_still_go_to_the_consumer() -> None:
+    typed = replace(SPAIN, taxid="ESB87654324")
+    order = to(typed, make_order([product("12.30")], "12.30"))  # Portugal's 23 % charged
+    with pytest.raises(OrderRejected, match=r"--as-consumer"):
+        build(order, ALL_CODES)
+    draft = build(order, replace(ALL_CODES, invalid_nif="consumer"))
+    assert draft.customer.nif is None  # as the setting says

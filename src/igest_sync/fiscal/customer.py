@@ -141,7 +141,11 @@ def _billing_name(billing: Address) -> str | None:
 
 
 def _resolve_nif(
-    order: Order, settings: InvoiceConfig, override: CustomerOverride | None, country: str
+    order: Order,
+    settings: InvoiceConfig,
+    override: CustomerOverride | None,
+    country: str,
+    business_only: str | None = None,
 ) -> tuple[str | None, tuple[str, ...]]:
     if override is not None:
         check_override(order, override)
@@ -157,6 +161,18 @@ def _resolve_nif(
     nif, error = normalize_nif(raw, country)
     if error is None:
         return nif, ()
+    if business_only is not None:
+        # Its 0 % lines are exempt only for a business of that State: a final consumer cannot
+        # take it (resend --as-consumer, or invalid_nif = "consumer", was refused a moment
+        # later as if the customer had typed no number at all).
+        raise OrderRejected(
+            order.id,
+            f"the customer's VAT number {raw!r} is invalid ({error}), and the order's 0 % "
+            f"lines are exempt only as an intra-EU supply to a business with a valid "
+            f"{business_only} number. Issue it with the corrected number: igest-sync resend "
+            f"{order.id} --nif {business_only}<number>, or charge VAT on the order in "
+            "Jumpseller.",
+        )
     if settings.invalid_nif == "consumer":
         return None, (
             (
@@ -187,12 +203,20 @@ def check_override(order: Order, override: CustomerOverride) -> None:
 
 
 def customer_and_warnings(
-    order: Order, settings: InvoiceConfig, override: CustomerOverride | None = None
+    order: Order,
+    settings: InvoiceConfig,
+    override: CustomerOverride | None = None,
+    *,
+    business_only: str | None = None,
 ) -> tuple[Customer, tuple[str, ...]]:
-    """The document's customer and the warnings to show with the draft. Raises OrderRejected."""
+    """The document's customer and the warnings to show with the draft. Raises OrderRejected.
+
+    ``business_only``: the VAT prefix of the Member State whose business alone can take the
+    order (0 % lines going there, ``mapping``): an invalid number is then refused with the
+    fix that can work, never sent to the final consumer."""
     billing = order.billing or Address()
     country = (_clean(billing.country_code) or "PT").upper()
-    nif, warnings = _resolve_nif(order, settings, override, country)
+    nif, warnings = _resolve_nif(order, settings, override, country, business_only)
     if nif == pt_rules.FINAL_CONSUMER_NIF:
         nif = None  # the generic consumer NIF is the absence of one, not a customer record
 

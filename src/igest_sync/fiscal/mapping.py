@@ -53,6 +53,7 @@ from igest_sync.fiscal.customer import CustomerOverride, customer_and_warnings, 
 from igest_sync.fiscal.destination import Destination, Zone, order_destination
 from igest_sync.fiscal.exemptions import (
     INTRA_EU_CODE,
+    SMALL_BUSINESS_CODE,
     exemption_code,
     setting_to_fill,
     typical_code,
@@ -424,6 +425,22 @@ _BY_HAND = (
 )
 
 
+def _business_only(
+    items: list[LineAmounts], settings: InvoiceConfig, destination: Destination
+) -> str | None:
+    """The VAT prefix of the Member State whose business alone can take an order with 0 %
+    lines going there (an intra-EU supply, ``fiscal.intra_eu``'s rule); None otherwise."""
+    if destination.zone != Zone.EU or destination.country == "PT":
+        return None
+    small_business = settings.vat_regime == "art53"
+    if any(
+        item.rate == 0 and not (small_business and item.exemption_code == SMALL_BUSINESS_CODE)
+        for item in items
+    ):
+        return destination.vat_prefix
+    return None
+
+
 def _check_no_product_is_shipping(order: Order, items: list[LineAmounts], reference: str) -> None:
     """A product whose SKU is the shipping line's reference is refused, shipped or not.
 
@@ -667,7 +684,9 @@ def build_document(
         items.append(shipping)
     _check_art53(order, items, settings, reference)
 
-    customer, customer_warnings = customer_and_warnings(order, settings, override)
+    customer, customer_warnings = customer_and_warnings(
+        order, settings, override, business_only=_business_only(items, settings, destination)
+    )
     warnings.extend(customer_warnings)
     _check_oss_consumer(order, items, settings, destination, customer.nif, warnings)
     _check_oss_business(order, items, destination, customer.nif, warnings)
