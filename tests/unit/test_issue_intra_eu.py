@@ -218,3 +218,41 @@ def test_resend_nif_holds_for_the_runs_after_a_vies_wait(sandbox, ledger):
     stored = sandbox.igest_app.state.documents
     (doc,) = [d for d in stored if d["external_reference"].endswith(":20001")]
     assert doc["customer"]["nif"] == "ESB12345674" and "consulta n.º WAPI7" in doc["notes"]
+
+
+def test_orders_of_one_business_in_one_run_ask_vies_once(sandbox, ledger, monkeypatch):
+    # "At most once per number and day": the run's workers invoicing three orders of the
+    # same business each found no answer in the ledger and asked VIES themselves.
+    import threading
+
+    from igest_sync.runs.invoicing.intra_eu import IntraEuCheck
+
+    vies = ScriptedVies(valid(), valid(), valid())
+    issuer, _ = make(sandbox, ledger, vies)
+    check = issuer.intra_eu
+    asked = IntraEuCheck._ask
+    others: list[threading.Thread] = []
+
+    def ask_while_others_look(self, order_id, number):
+        if not others:  # the first asker: two more orders of the business come meanwhile
+            others.extend(
+                threading.Thread(target=lambda: check.evidence(order(), the_draft))
+                for _ in range(2)
+            )
+            for thread in others:
+                thread.start()
+            for thread in others:
+                thread.join(0.2)  # they wait for this answer (they would ask VIES at once)
+        return asked(self, order_id, number)
+
+    from igest_sync.fiscal.mapping import build_document
+    from igest_sync.references import external_reference
+
+    the_draft = build_document(
+        order(), issuer.settings, reference=external_reference("shop", 20001), issue_date=TODAY
+    )
+    monkeypatch.setattr(IntraEuCheck, "_ask", ask_while_others_look)
+    assert check.evidence(order(), the_draft).status == "valid"
+    for thread in others:
+        thread.join()
+    assert len(vies.bodies) == 1

@@ -48,6 +48,9 @@ class IntraEuCheck:
         self.today = today
         self._lock = threading.Lock()
         self._requester: str | None = None
+        # One check at a time per number: the workers of one run invoicing three orders of
+        # the same business each found no answer in the ledger and asked VIES themselves.
+        self._numbers: dict[str, threading.Lock] = {}
 
     def evidence(self, order: Order, draft: DocumentDraft) -> ViesCheck | None:
         """The valid check that makes ``draft``'s intra-EU lines exempt, or None when it has
@@ -57,10 +60,13 @@ class IntraEuCheck:
         if number is None:
             return None
         country, digits = split_vat_number(number)
-        check = self.ledger.vies_answer(country, digits, self.today)
-        if check is None:
-            check = self._ask(order.id, number)
-            self.ledger.record_vies_check(check)
+        with self._lock:
+            asking = self._numbers.setdefault(country + digits, threading.Lock())
+        with asking:
+            check = self.ledger.vies_answer(country, digits, self.today)
+            if check is None:
+                check = self._ask(order.id, number)
+                self.ledger.record_vies_check(check)
         wait = vies_verdict(order.id, check)
         if wait is not None:
             raise VatCheckPending(wait)  # logged once, with the outcome, by the issuer
