@@ -117,6 +117,11 @@ def test_recovery_table(ledger, phase: str, holds: str, answer: str):
         assert len(finals) == finals_before
         if holds == "two finals":
             assert "2 final documents" in outcome.detail
+        # Our own attempt's document, its answer lost, is not called adopted: that read as if
+        # another program had invoiced the order.
+        ours = phase in ("requested", "draft", "finalizing")
+        assert ("issued by an earlier attempt whose answer was lost" in outcome.detail) == ours
+        assert ("adopted" in outcome.detail) != ours
     elif holds == "a draft":
         assert outcome.action == Action.ISSUED
         assert names == ["find_documents", *listing, "finalize_document"]  # the draft reused

@@ -455,7 +455,13 @@ class Issuer:
             self.ledger.works.record_final(
                 order_id, kind, doc, email=email, adopted=True, seq=work.seq
             )
-            detail = f"{doc.number} already in iGEST; adopted, nothing issued"
+            # Ours, its answer lost: "adopted" read as if another program had invoiced it.
+            detail = (
+                f"{doc.number} already in iGEST, issued by an earlier attempt whose answer was "
+                "lost; recorded, nothing issued"
+                if ours
+                else f"{doc.number} already in iGEST; adopted, nothing issued"
+            )
             if len(finals) > 1:
                 numbers = ", ".join(d.number or d.id for d in finals)
                 detail += f" (iGEST holds {len(finals)} final documents for it: {numbers})"
