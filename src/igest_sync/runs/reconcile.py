@@ -236,6 +236,25 @@ def _value(order: Order, expected: Decimal | None) -> str:
     )
 
 
+def _said(
+    problem: Problem,
+    what: str,
+    hint: str,
+    *,
+    awaiting_approval: bool = False,
+    refused: bool = False,
+) -> Problem:
+    """``problem`` with what the state file says of it added to its detail, and the hint
+    that follows from that."""
+    return replace(
+        problem,
+        detail=f"{problem.detail}; {what}",
+        hint=hint,
+        awaiting_approval=problem.awaiting_approval or awaiting_approval,
+        refused=problem.refused or refused,
+    )
+
+
 def _paid_on(order: Order) -> date | None:
     return lisbon_date(order.completed_at) if order.completed_at is not None else None
 
@@ -620,10 +639,10 @@ class ReconcileRun:
         for index, problem, work in self._missing_with_work(report):
             if work.state != WorkState.REVIEW:
                 continue
-            report.problems[index] = replace(
+            report.problems[index] = _said(
                 problem,
-                detail=f"{problem.detail}; its draft waits for approval (review mode)",
-                hint=f"`igest-sync approve {problem.order_id}` finalizes it (or `--reject`)",
+                "its draft waits for approval (review mode)",
+                f"`igest-sync approve {problem.order_id}` finalizes it (or `--reject`)",
                 awaiting_approval=True,
             )
 
@@ -638,17 +657,16 @@ class ReconcileRun:
             if not problem.fixable or work.state != WorkState.FAILED or not work.error:
                 continue
             if not waits_for_a_person(work):
-                report.problems[index] = replace(
+                report.problems[index] = _said(
                     problem,
-                    detail=f"{problem.detail}; not issued yet: {work.error}",
-                    hint=f"the next `igest-sync invoice` tries again by itself; or now: "
-                    f"{problem.hint}",
+                    f"not issued yet: {work.error}",
+                    f"the next `igest-sync invoice` tries again by itself; or now: {problem.hint}",
                 )
                 continue
-            report.problems[index] = replace(
+            report.problems[index] = _said(
                 problem,
-                detail=f"{problem.detail}; failed in igest-sync: {work.error}",
-                hint=f"fix the cause, then `igest-sync resend {problem.order_id}`",
+                f"failed in igest-sync: {work.error}",
+                f"fix the cause, then `igest-sync resend {problem.order_id}`",
                 refused=True,
             )
 
