@@ -703,3 +703,35 @@ def test_an_invoice_of_an_order_whose_total_cannot_be_read_is_not_called_wrong()
         n.startswith(f"Order 1: its total cannot be read (total is missing); {invoice.number}")
         for n in report.notices
     ), report.notices
+
+
+def test_a_credit_note_the_other_integration_issued_for_an_adopted_invoice_counts():
+    # The hosted app credited part of FR QI/1 (its NC names the invoice, not the order), and
+    # the cancellation pass credited the rest: the sale nets to nothing. Counted as ours only,
+    # it read "credited only 13.89 of 23.88" and sent the person to a `credit --all` that finds
+    # nothing left, and reconcile exited 1 on every run.
+    invoice = replace(doc("QI-9001", "23.88", doc_id="qi1"), number="FR QI/1", series="QI")
+    theirs = replace(
+        doc("x", "9.99", kind="credit"),
+        external_reference=None,
+        number="NC QI/1",
+        related_number="FR QI/1",
+    )
+    ours = replace(doc(9001, "13.89", kind="credit"), related_number="FR QI/1")
+    orders = [order(9001, status="canceled", total="23.88")]
+    report = compare(orders, [invoice, theirs, ours], STORE, NOV, elsewhere={"qi1": 9001})
+    assert report.problems == []
+    assert (report.invoices_checked, report.credit_notes_checked) == (1, 2)
+
+
+def test_a_credit_note_not_ours_of_another_stores_invoice_is_not_counted():
+    invoice = replace(doc("QI-9001", "23.88", doc_id="qi1"), number="FR QI/1", series="QI")
+    unrelated = replace(
+        doc("x", "23.88", kind="credit"),
+        external_reference=None,
+        number="NC QI/2",
+        related_number="FR QI/7",
+    )
+    orders = [order(9001, status="canceled", total="23.88")]
+    report = compare(orders, [invoice, unrelated], STORE, NOV, elsewhere={"qi1": 9001})
+    assert kinds(report) == [(UNCREDITED, 9001)]

@@ -38,6 +38,7 @@ from igest_sync.models import (
     Action,
     DocumentOutcome,
     DocumentStatus,
+    DocumentType,
     IssuedDocument,
     Kind,
     Order,
@@ -259,6 +260,25 @@ def _paid_on(order: Order) -> date | None:
     return lisbon_date(order.completed_at) if order.completed_at is not None else None
 
 
+def _credits_not_ours(
+    finals: dict[tuple[int, str], list[IssuedDocument]], notes: list[IssuedDocument]
+) -> None:
+    """The credit notes without a reference of ours that name an invoice of an order (the
+    other integration's NC of an invoice ``adopt`` recorded, one made by hand in iGEST) are
+    that order's: ``credit`` and the runs plan from every NC of an invoice, and a reconcile
+    that left them out called a sale credited in full "uncredited", for ever."""
+    order_of = {
+        d.number: order_id
+        for (order_id, kind), docs in finals.items()
+        if kind == Kind.INVOICE
+        for d in docs
+        if d.number
+    }
+    for note in notes:
+        if note.related_number in order_of:
+            finals.setdefault((order_of[note.related_number], Kind.CREDIT), []).append(note)
+
+
 def compare(
     orders: Iterable[Order],
     documents: Iterable[IssuedDocument],
@@ -289,6 +309,7 @@ def compare(
     known = {o.id: o for o in orders}
     finals: dict[tuple[int, str], list[IssuedDocument]] = {}
     seen: set[str] = set()
+    notes_not_ours: list[IssuedDocument] = []
     for doc in documents:
         if doc.status != DocumentStatus.FINAL or doc.id in seen:
             continue
@@ -299,6 +320,8 @@ def compare(
             if parsed[0] in known and _paid_on(known[parsed[0]]) in period:
                 report.issued_elsewhere += 1
         if parsed is None:
+            if doc.type == DocumentType.NC and doc.related_number:
+                notes_not_ours.append(doc)
             continue  # another store's, or issued by hand without a reference
         order_id, kind = parsed
         if order_id is not None and order_id in known:
@@ -312,6 +335,7 @@ def compare(
                 report.invoices_checked += 1
             report.problems.append(_unknown(doc, order_id))
 
+    _credits_not_ours(finals, notes_not_ours)
     by_source: list[int] = []
     before_start: list[int] = []  # paid before the start date, with no invoice of ours
     for order in sorted(known.values(), key=lambda o: o.id):
@@ -417,7 +441,8 @@ def _order_problems(
         )
     by_reference: dict[str, list[IssuedDocument]] = {ref: invoices}
     for note in credits:  # partial credit notes: several, each with a reference of its own
-        by_reference.setdefault(note.external_reference or credit_ref, []).append(note)
+        # (one not ours, the other integration's, has none: it is itself)
+        by_reference.setdefault(note.external_reference or note.id, []).append(note)
     for reference, docs in by_reference.items():
         what = "invoices" if reference == ref else "credit notes"
         if len(docs) > 1:
