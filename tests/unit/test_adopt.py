@@ -952,3 +952,49 @@ def test_a_pick_that_cannot_be_recorded_is_refused_before_anything_is_recorded(w
     )
     assert "credit one of them in iGEST" in (invoiced.value.hint or "")
     assert ledger.issued_elsewhere() == recorded
+
+
+def test_in_review_mode_a_held_orders_checked_draft_does_not_stop_adopt_recording_its_invoice(
+    tmp_path,
+):
+    """Review mode right after the switch, the hosted app still on: the run drafts an order,
+    the app invoices it, `approve` holds it and says "record it: igest-sync adopt". adopt then
+    called our checked draft an invoice "in progress" and refused even a --pick, sending the
+    person to `invoice`, which held it again: the only way left, `resend`, invoiced the sale
+    twice. Nothing of ours is final in iGEST: the app's invoice is recorded, and a draft of ours
+    left there is deleted (approving could only finalize a second invoice)."""
+    from igest_sandbox.hosted_app import _issue
+    from igest_sync.runs.invoicing import review
+
+    with inprocess_world.world(
+        tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"hosted_app": True}, review=True
+    ) as w:
+        sb, config, ledger, js, ig = w.sb, w.config, w.ledger, w.js, w.ig
+        context = RunContext.build(config, ledger, js, ig, now=NOW)
+        AdoptRun(context).run(date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+        sb.store.pay_order(10015, at=NOW)
+        InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+        assert ledger.work(10015, Kind.INVOICE).state == WorkState.REVIEW
+        _issue(sb.igest, sb.store.orders[10015], day=NOW.date().isoformat(), reference="QI-10015")
+        run_ = InvoiceRun.build(config, ledger, js, ig, now=NOW)
+        [held] = review.approve(run_, [10015], [])
+        assert held.action == Action.FAILED and "igest-sync adopt --from 2026-11-20" in held.detail
+
+        code = sb.credentials["jumpseller"]["login"]
+
+        def ours() -> list[dict]:
+            return [
+                d
+                for d in sb.igest.documents
+                if d["external_reference"] == f"jumpseller:{code}:10015"
+            ]
+
+        assert all(d["status"] != "final" for d in ours())
+        report = AdoptRun(context).run(NOW.date(), NOW.date(), confirm=lambda r: True)
+
+        [match] = report.matches
+        assert (match.verdict, match.order_id, match.recorded) == ("sure", 10015, True)
+        assert ledger.issued_elsewhere()[10015].number == match.document.number
+        assert ours() == []
+        again = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+        assert all(o.key != "10015" for o in again.outcomes if o.action == Action.FAILED)

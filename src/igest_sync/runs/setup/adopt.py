@@ -35,10 +35,12 @@ from igest_sync.errors import NotFound, UsageError
 from igest_sync.fiscal.customer import normalize_nif, order_nif
 from igest_sync.fiscal.mapping import expected_gross
 from igest_sync.models import (
+    DocumentStatus,
     IssuedDocument,
     Kind,
     Order,
     OrderStatus,
+    Phase,
     WorkState,
 )
 from igest_sync.runs.context import RunContext
@@ -56,6 +58,7 @@ from igest_sync.runs.invoicing.hold import (
 )
 from igest_sync.runs.report import counted
 from igest_sync.state.ledger import Ledger
+from igest_sync.state.work import WorkRecord
 from igest_sync.timeutil import Period, lisbon_date
 
 log = logging.getLogger("igest_sync.adopt")
@@ -78,6 +81,9 @@ class Match:
     how: str = ""  # why this order (sure), or why it cannot be told (ambiguous, unmatched)
     candidates: tuple[int, ...] = ()
     recorded: bool = False
+    # Our own checked drafts of the order (review mode, or held for this document), deleted
+    # as the document is recorded: never finalized, they would be its second invoice.
+    our_drafts: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         doc = self.document
@@ -217,6 +223,11 @@ class AdoptRun:
         told = {o: undecided_invoice(self.ledger, o) for o in held}
         for match in to_record:
             assert match.order_id is not None
+            for draft in match.our_drafts:  # first: a kill after it leaves the order held
+                try:
+                    self.igest.delete_document(draft)
+                except NotFound:
+                    pass  # deleted already (by hand, or a retried DELETE)
             record_order(self.ledger, orders[match.order_id])
             self.ledger.docs.record_issued_elsewhere(match.order_id, match.document)
             match.recorded = True
@@ -336,6 +347,19 @@ class AdoptRun:
                 m.how += f"; {'order' if len(invoiced) == 1 else 'orders'} {had} invoiced already"
                 m.candidates = left
 
+    def _only_drafts(self, work: WorkRecord) -> tuple[str, ...] | None:
+        """The ids of our drafts of ``work``'s order when that is all it has in iGEST: a checked
+        draft that waits for a person (review mode) or that the run held for a document not
+        ours (``approve`` holds it so, and says "record it: igest-sync adopt"). None when it
+        may be more: a finalize may have been sent, or iGEST holds a final one (finalized by
+        hand). Read from iGEST, not the ledger, as a lost answer would not say."""
+        if work.state not in (WorkState.REVIEW, WorkState.FAILED) or work.phase != Phase.DRAFT:
+            return None
+        ours = list(self.igest.find_documents(external_reference=work.external_reference))
+        if any(d.status != DocumentStatus.DRAFT for d in ours):
+            return None
+        return tuple(d.id for d in ours)
+
     def _ours_final(self, order_id: int) -> bool:
         work = self.ledger.works.work(order_id, Kind.INVOICE)
         return work is not None and work.state == WorkState.FINAL
@@ -375,6 +399,10 @@ class AdoptRun:
             work = self.ledger.works.work(order_id, Kind.INVOICE)
             if work is None or (work.state != WorkState.FINAL and work.phase is None):
                 continue  # nothing of ours reached iGEST for it: the document is its invoice
+            drafts = self._only_drafts(work)
+            if drafts is not None:
+                m.our_drafts = drafts
+                continue
             m.verdict, m.candidates = AMBIGUOUS, (order_id,)
             if work.state == WorkState.FINAL:
                 mine = self.ledger.docs.document(work.document_id) if work.document_id else None
