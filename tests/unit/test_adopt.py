@@ -998,3 +998,37 @@ def test_in_review_mode_a_held_orders_checked_draft_does_not_stop_adopt_recordin
         assert ours() == []
         again = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
         assert all(o.key != "10015" for o in again.outcomes if o.action == Action.FAILED)
+
+
+def test_a_document_the_other_integration_issues_later_on_the_day_adopt_ran_stops_the_first_run(
+    world,
+):
+    """`adopt` over a period up to today, the hosted app still on: it invoices a sale later that
+    day, with no reference. The whole day counted as reviewed, so the first run passed that
+    document and issued the sale a second invoice, and reconcile called it clean. Only what
+    adopt listed of a day not yet over is reviewed: the first run stops for the rest, and an
+    adopt over the day again reviews it."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    seen_today = sb.store.orders[10015]
+    _issue(sb.igest, seen_today, day=NOW.date().isoformat(), reference=None, named=False)
+    adopt(world, date(2026, 11, 1), NOW.date(), confirm=lambda r: True)
+    sb.store.pay_order(10016, at=NOW)
+    _issue(sb.igest, sb.store.orders[10016], day=NOW.date().isoformat(), reference=None)
+    [later] = [d for d in sb.igest.documents if d["series"] == HOSTED_SERIES][-1:]
+    before = len(sb.igest.documents)
+
+    with pytest.raises(UsageError) as stopped:
+        InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    assert f"{later['number']} of 2026-11-20" in stopped.value.message
+    assert "FR QI/" in stopped.value.message and "1 invoice not issued" in stopped.value.message
+    assert "igest-sync adopt --from 2026-11-20 --to 2026-11-20" in (stopped.value.hint or "")
+    assert len(sb.igest.documents) == before and ledger.checkpoint is None
+
+    again = adopt(world, NOW.date(), NOW.date(), confirm=lambda r: True)
+    assert {m.order_id for m in again.matches if m.recorded} == {10016}
+    report = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    assert all(o.key != "10016" for o in report.outcomes if o.action == Action.ISSUED)
+    code = sb.credentials["jumpseller"]["login"]
+    assert f"jumpseller:{code}:10016" not in sb.igest.final_documents_by_reference()

@@ -48,6 +48,12 @@ OUR_PREFIX = PREFIX  # every store's references of igest-sync, this store's or a
 
 REVIEWED_KEY = "adopt_reviewed"  # meta: the periods a person reviewed with `adopt`
 
+# meta: the days `adopt` reviewed while they were still going on (its today), each with the ids
+# of the documents not ours it listed on it. The other integration may invoice later that day
+# (the merchant turns it off after the switch): a first run stops for those later documents
+# as for any day nobody reviewed. An `adopt` over the day once it has ended reviews it whole.
+PARTLY_KEY = "adopt_reviewed_partly"
+
 # meta: the documents not ours that `adopt` could not tie to one order, by number, with their
 # day and candidate orders. Until a person decides, no run issues those orders an invoice:
 # one of the documents is theirs already.
@@ -284,6 +290,28 @@ def reviewed_periods(ledger: Ledger) -> list[tuple[date, date]]:
     return [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in periods]
 
 
+def partly_reviewed(ledger: Ledger) -> dict[date, set[str]]:
+    """The days ``adopt`` reviewed before they ended, each with the documents it saw then."""
+    raw = ledger.meta.get_meta(PARTLY_KEY)
+    days = json.loads(raw) if raw else {}
+    return {date.fromisoformat(day): set(ids) for day, ids in days.items()}
+
+
+class Reviewed:
+    """Whether a person reviewed a document not ours with ``adopt``: its day was reviewed, and,
+    on a day reviewed before it ended, ``adopt`` listed that very document."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.periods = reviewed_periods(ledger)
+        self.partly = partly_reviewed(ledger)
+
+    def __contains__(self, doc: IssuedDocument) -> bool:
+        day = doc.date
+        if day is None or not any(a <= day <= b for a, b in self.periods):
+            return False
+        return day not in self.partly or doc.id in self.partly[day]
+
+
 # How far Jumpseller's clock (an order's payment time) may be ahead of ours: a payment stamped
 # just after midnight may have been invoiced, by our clock, on the day before.
 CLOCKS_APART = timedelta(minutes=5)
@@ -317,14 +345,11 @@ def guard_first_run(
     store already invoicing would skip its new sales).
     """
     adopted = {d.document_id for d in ledger.docs.issued_elsewhere().values()}
-    reviewed = reviewed_periods(ledger)
+    reviewed = Reviewed(ledger)
     found = [
         d
         for d in standing_foreign(documents)
-        if d.id not in adopted
-        and d.date is not None
-        and d.date >= floor
-        and not any(a <= d.date <= b for a, b in reviewed)
+        if d.id not in adopted and d.date is not None and d.date >= floor and d not in reviewed
     ]
     if not found:
         return

@@ -46,11 +46,14 @@ from igest_sync.models import (
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.discover import customer_name, record_order
 from igest_sync.runs.invoicing.hold import (
+    PARTLY_KEY,
     REVIEWED_KEY,
     UNDECIDED_KEY,
+    Reviewed,
     label,
     not_its_invoices,
     numbers_in,
+    partly_reviewed,
     reviewed_periods,
     standing_foreign,
     undecided_documents,
@@ -204,12 +207,9 @@ class AdoptRun:
         if dry_run:
             return report
         to_record = [m for m in report.matches if m.verdict == SURE]
-        reviewed = reviewed_periods(self.ledger)
+        reviewed = Reviewed(self.ledger)
         unreviewed = [
-            m
-            for m in report.matches
-            if m.verdict != ADOPTED
-            and not any(a <= (m.document.date or date.min) <= b for a, b in reviewed)
+            m for m in report.matches if m.verdict != ADOPTED and m.document not in reviewed
         ]
         # Asked whenever something is new: recording the period as reviewed lets a first
         # `invoice` go on past its documents, matched or not.
@@ -243,7 +243,7 @@ class AdoptRun:
             # unreviewed (the first run still stops), never reviewed without what holds back
             # the orders a document not ours may have invoiced.
             remember_undecided(self.ledger, first, min(last, today), report.matches)
-            remember_reviewed(self.ledger, first, min(last, today))
+            remember_reviewed(self.ledger, first, min(last, today), report.matches, today)
         self._tell_again(told)
         return report
 
@@ -512,7 +512,20 @@ def _name_key(name: str | None) -> str:
 # -- the periods a person reviewed, and the first run's guard -----------------------------------
 
 
-def remember_reviewed(ledger: Ledger, first: date, last: date) -> None:
+def remember_reviewed(
+    ledger: Ledger, first: date, last: date, matches: list[Match], today: date
+) -> None:
+    """``first`` to ``last`` are reviewed: whole for the days that have ended; today, which is
+    not over, only for the documents listed now (the days part of this period that an earlier
+    ``adopt`` saw before they ended are whole now, or seen again)."""
+    partly = {day: ids for day, ids in partly_reviewed(ledger).items() if not first <= day <= last}
+    if last == today:
+        partly[today] = {m.document.id for m in matches if m.document.date == today}
+    # The partial days first: killed between the two writes, today is not reviewed at all
+    # (a first run stops for every document of it), never reviewed whole.
+    ledger.meta.set_meta(
+        PARTLY_KEY, json.dumps({d.isoformat(): sorted(ids) for d, ids in sorted(partly.items())})
+    )
     periods = reviewed_periods(ledger) + [(first, last)]
     ledger.meta.set_meta(
         REVIEWED_KEY, json.dumps([[a.isoformat(), b.isoformat()] for a, b in periods])
