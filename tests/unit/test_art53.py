@@ -753,3 +753,23 @@ def test_a_draft_made_under_art53_is_made_again_not_finalized_with_m10_after_the
     )
     assert approved.action == Action.ISSUED, approved
     assert _final_codes(w, drafted) == {"M07"}
+
+
+def test_a_draft_finalized_by_the_automatic_hour_in_the_run_that_made_it_is_counted_once(w):
+    # Found in review: from auto_finalize_hour, the run drafts an order (admitted, counted as
+    # drafted for approval) and its sweep finalizes it at once (admitted again): counted twice,
+    # the order was refused as taking the year past 18,750 EUR by its own draft, and recorded
+    # as the one that ended the exemption, so every later order was refused too.
+    w.config = replace(
+        w.config, invoice=replace(w.config.invoice, review=True, auto_finalize_hour=0)
+    )
+    by_hand(w, "18700.00")
+    drafted = paid_at(w, "40.00", 9)  # 18,740.00: exempt
+    report = run(w)
+    assert [o.action for o in report.outcomes if o.key == str(drafted)] == [
+        Action.DRAFTED,
+        Action.ISSUED,
+    ]
+    assert w.ledger.get_meta("art53_crossed_18750:2026") in (None, "")
+    later = paid_at(w, "10.00", 10)  # 18,750.00: still exempt
+    assert [o.action for o in run(w).outcomes if o.key == str(later)][-1] == Action.ISSUED

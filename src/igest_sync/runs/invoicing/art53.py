@@ -419,6 +419,9 @@ class Art53Guard:
         this run (if it then fails, the run is only more careful than it needs to be).
         ``paid``: when its order was paid; ``held``: its draft will wait for approval."""
         with self._lock:
+            # One order, one invoice: admitted again in this run (its draft, made for approval,
+            # finalized by the automatic hour's sweep), it is counted once, as it is now.
+            self._added = [a for a in self._added if a.order != order_id]
             if not exempt_as_m10(draft):  # VAT charged: nothing to guard, nothing read
                 if self._total is not None:  # turnover is net of VAT, as iGEST counts
                     self._added.append(_Admitted(order_id, _adds(draft), held))
