@@ -773,3 +773,18 @@ def test_a_draft_finalized_by_the_automatic_hour_in_the_run_that_made_it_is_coun
     assert w.ledger.get_meta("art53_crossed_18750:2026") in (None, "")
     later = paid_at(w, "10.00", 10)  # 18,750.00: still exempt
     assert [o.action for o in run(w).outcomes if o.key == str(later)][-1] == Action.ISSUED
+
+
+def test_a_crossing_order_cancelled_before_its_invoice_no_longer_ends_the_exemption(w):
+    # Found in review: the order refused for taking the year past 18,750 EUR was cancelled
+    # (refunded, never invoiced: no sale, no turnover), yet every later exempt order of the
+    # year was refused "with the 200.00 EUR of order <it>, paid before this one", and told to
+    # charge VAT while the year stood at 18,650.00 EUR.
+    by_hand(w, "18600.00")
+    crossing = paid_at(w, "200.00", 11)  # 18,800.00: refused
+    assert outcome(run(w), crossing).action == Action.FAILED
+    w.sb.store.cancel_order(crossing)
+    run(w)  # the run sees the cancellation
+    later = paid_at(w, "50.00", 11, 30)  # 18,650.00: within the ceiling
+    assert outcome(run(w), later).action == Action.ISSUED
+    assert read_turnover(w.ledger, w.ig, w.now.date()) == D("18650.00")

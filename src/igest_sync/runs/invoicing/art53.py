@@ -51,6 +51,7 @@ from igest_sync.models import (
     DocumentStatus,
     DocumentType,
     IssuedDocument,
+    OrderStatus,
     WorkState,
 )
 from igest_sync.references import external_reference
@@ -356,7 +357,21 @@ class Art53Guard:
         if raw is None:
             raw = self.ledger.get_meta(CROSSED_KEY.format(year=self.today.year))
         crossed: dict[str, Any] = json.loads(raw or "{}")
+        if crossed and self._never_sold(int(crossed["order"])):
+            return {}  # cancelled before any invoice: no sale, no turnover, nothing crossed
         return crossed
+
+    def _never_sold(self, order_id: int) -> bool:
+        """Whether the order is cancelled and was never invoiced (the ledger's copy of it): a
+        refund of a sale that no document records is not turnover. Paid again, it counts
+        again, and may cross again."""
+        order = self.ledger.order(order_id)
+        work = self.ledger.work(order_id)
+        return (
+            order is not None
+            and order.status != OrderStatus.PAID
+            and (work is None or work.state != WorkState.FINAL)
+        )
 
     def _cross(self, record: dict[str, Any] | None) -> None:
         raw = json.dumps(record) if record else ""
