@@ -788,3 +788,32 @@ def test_a_crossing_order_cancelled_before_its_invoice_no_longer_ends_the_exempt
     later = paid_at(w, "50.00", 11, 30)  # 18,650.00: within the ceiling
     assert outcome(run(w), later).action == Action.ISSUED
     assert read_turnover(w.ledger, w.ig, w.now.date()) == D("18650.00")
+
+
+def test_an_approval_left_waiting_for_the_turnover_is_no_success(w, monkeypatch):
+    # Found in review: iGEST did not list the year's documents while a person approved an
+    # exempt draft; the draft was deleted and the order left for the next run, yet approve
+    # said "Finalized 0, rejected 0, failed 0" and exited 0, as if there had been nothing to do.
+    w.config = replace(w.config, invoice=replace(w.config.invoice, review=True))
+    drafted = paid_at(w, "10.00", 9)
+    assert outcome(run(w), drafted).action == Action.DRAFTED
+
+    def unlisted(*_args: Any, **_kwargs: Any) -> D:
+        raise ApiError("iGEST answered 503", service="iGEST", status=503)
+
+    monkeypatch.setattr(art53, "read_turnover", unlisted)
+    report = review.ApproveReport()
+    approving = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now)
+    report.outcomes = review.approve(approving, [drafted], report.notices)
+    [waiting] = report.outcomes
+    assert waiting.action == Action.WAITING and "turnover" in waiting.detail
+    assert report.exit_code == 1
+    assert "waiting 1" in report.summary()
+    assert "next run drafts it again" in waiting.detail
+    assert not [d for d in w.sb.igest.documents if d["status"] == "draft"]  # as it says
+    assert f"igest-sync approve {drafted}" in waiting.detail
+    monkeypatch.undo()
+    # As it says: the next run drafts it again, and approving it then finalizes it.
+    assert outcome(run(w), drafted).action == Action.DRAFTED
+    approving = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now)
+    assert [o.action for o in review.approve(approving, [drafted], [])] == [Action.ISSUED]

@@ -174,7 +174,9 @@ class ApproveReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.count(Action.FAILED) else 0
+        # A draft left waiting for what passes by itself (the year's turnover under art. 53
+        # not read) is an order still without its invoice, as for `invoice`: never a success.
+        return 1 if self.count(Action.FAILED) or self.count(Action.WAITING) else 0
 
     def summary(self) -> str:
         if self.listed_only:
@@ -183,6 +185,8 @@ class ApproveReport:
         issued = self.count(Action.ISSUED) + self.count(Action.ADOPTED)
         parts = [f"Finalized {issued}", f"rejected {self.count(Action.REJECTED)}"]
         parts.append(f"failed {self.count(Action.FAILED)}")
+        if self.count(Action.WAITING):
+            parts.append(f"waiting {self.count(Action.WAITING)}")
         if self.count(Action.DRAFTED):
             parts.append(f"still waiting {self.count(Action.DRAFTED)}")
         if self.count(Action.SKIPPED):
@@ -281,6 +285,8 @@ def approve(run: ApprovingRun, order_ids: list[int], notices: list[str]) -> list
         outcome = run.issue_one(order, notices, approved=True)
         if outcome.action == Action.FAILED and run.settings.review:
             outcome = _retried_how(run.ledger, order_id, outcome)
+        elif outcome.action == Action.WAITING and run.settings.review:
+            outcome = _drafted_again_later(run.ledger, order_id, outcome)
         outcomes.append(outcome)
     # Under art. 53, a finalized draft may take the year past 15,000 EUR: told now, once.
     notices += run.turnover_notices(outcomes)
@@ -298,6 +304,20 @@ def _retried_how(ledger: Ledger, order_id: int, outcome: DocumentOutcome) -> Doc
         f"{outcome.detail.removesuffix(RETRIES)}; the next run looks it up in iGEST: adopted if "
         f"finalized there, else its draft waits for approval again (`igest-sync approve "
         f"{order_id}` looks it up and finalizes it now)"
+    )
+    ledger.fail(order_id, Kind.INVOICE, text, transient=True)
+    return replace(outcome, detail=text)
+
+
+def _drafted_again_later(
+    ledger: Ledger, order_id: int, outcome: DocumentOutcome
+) -> DocumentOutcome:
+    """An approval that waits for what passes by itself (the year's turnover not read): the
+    issuer deleted the draft and the next run drafts it again, for a person to approve then;
+    it said only why it waited, not what follows."""
+    text = (
+        f"{outcome.detail}; not finalized: its draft was deleted, and the next run drafts it "
+        f"again for approval (then `igest-sync approve {order_id}`)"
     )
     ledger.fail(order_id, Kind.INVOICE, text, transient=True)
     return replace(outcome, detail=text)
