@@ -6,6 +6,7 @@ sandbox, on a virtual clock."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -817,3 +818,50 @@ def test_an_approval_left_waiting_for_the_turnover_is_no_success(w, monkeypatch)
     assert outcome(run(w), drafted).action == Action.DRAFTED
     approving = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now)
     assert [o.action for o in review.approve(approving, [drafted], [])] == [Action.ISSUED]
+
+
+@pytest.mark.parametrize("paid_later", ["a new order", "a draft of a lower id"])
+def test_drafts_finalized_without_a_person_are_taken_in_payment_order(w, paid_later):
+    # Found in review: with review turned off (or the automatic hour), the run issued its new
+    # orders first and then finalized the drafts that waited, each by order id: the order paid
+    # later was issued exempt and the one paid first, which fitted, was refused for crossing
+    # 18,750 EUR and recorded as the one that ended the exemption.
+    w.config = replace(w.config, invoice=replace(w.config.invoice, review=True))
+    by_hand(w, "18700.00")
+    if paid_later == "a new order":
+        first = paid_at(w, "40.00", 9)
+        assert outcome(run(w), first).action == Action.DRAFTED
+        w.config = replace(w.config, invoice=replace(w.config.invoice, review=False))
+        later = paid_at(w, "20.00", 10)
+    else:  # placed first, paid by Multibanco after the other: drafted by a later run
+        placed = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+        later = w.sb.store.add_order(
+            lines=[{"sku": "AZL", "name": "Azulejo", "price": "20.00", "qty": 1, "rate": None}],
+            shipping=0,
+            created_at=placed,
+            status="pending_payment",
+        )
+        first = paid_at(w, "40.00", 9)
+        assert outcome(run(w), first).action == Action.DRAFTED
+        w.sb.store.pay_order(later, at=datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+        assert outcome(run(w), later).action == Action.DRAFTED
+        w.config = replace(w.config, invoice=replace(w.config.invoice, review=False))
+    report = run(w)
+    assert outcome(report, first).action == Action.ISSUED  # 18,740.00: exempt
+    refused = outcome(report, later)  # 18,760.00: the exemption ends with it
+    assert refused.action == Action.FAILED and "18,760.00 EUR" in refused.detail
+    assert json.loads(w.ledger.get_meta("art53_crossed_18750:2026") or "{}")["order"] == later
+    # (the dry run before it says the same: test_a_dry_run_finalizes_in_payment_order_too)
+
+
+def test_a_dry_run_finalizes_in_payment_order_too(w):
+    w.config = replace(w.config, invoice=replace(w.config.invoice, review=True))
+    by_hand(w, "18700.00")
+    first = paid_at(w, "40.00", 9)
+    assert outcome(run(w), first).action == Action.DRAFTED
+    w.config = replace(w.config, invoice=replace(w.config.invoice, review=False))
+    later = paid_at(w, "20.00", 10)
+    dry = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now).run(dry_run=True)
+    assert outcome(dry, first).action == Action.WOULD_FINALIZE
+    assert outcome(dry, later).action == Action.WOULD_FAIL
+    assert "18,760.00 EUR" in outcome(dry, later).detail

@@ -222,10 +222,14 @@ class InvoiceRun:
                 store=self.context.store,
                 keep=False,
             )
+            # With the real run's sweep: the drafts waiting for approval that it finalizes
+            # without a person (review turned off, the automatic hour) or deletes; under
+            # art. 53 before the new orders, paid after them, as the real run does.
+            if art53 is not None:
+                self._dry_run_waiting(report, art53)
             self._dry_run(plan.orders, report, known, art53)
-            # Then, as the real run's sweep: the drafts waiting for approval that it finalizes
-            # without a person (review turned off, the automatic hour) or deletes.
-            self._dry_run_waiting(report, art53)
+            if art53 is None:
+                self._dry_run_waiting(report, art53)
             # And its credit pass: the invoiced orders since cancelled.
             self.credits.preview_cancelled(report)
             # Last, as the real run's: what it would tell of the year's turnover.
@@ -238,10 +242,15 @@ class InvoiceRun:
                 igest_documents_since(self.igest, looked, listed),
                 None if looked == date.min else looked,
             )
-        self._issue_all(plan.orders, report)
         # Review mode: drafts due without a person (the automatic hour, or review turned off)
         # or whose order was cancelled, and a notice for each still waiting past the deadline.
-        review.sweep_waiting(self, report.outcomes, report.notices)
+        # Under art. 53 the drafts that waited, paid before this run's orders, go first: the
+        # order that takes the year past 18,750 EUR is the first in payment order.
+        swept: set[int] = set()
+        if self.issuer.art53 is not None:
+            review.sweep_waiting(self, report.outcomes, report.notices, read=swept)
+        self._issue_all(plan.orders, report)
+        review.sweep_waiting(self, report.outcomes, report.notices, read=swept)
         report.notices.extend(review.deadline_notices(self.settings, self.ledger, self.now))
         self.credits.credit_cancelled(report)
         loud = self._check_gaps(report, rebuilt=plan.fresh)
@@ -769,7 +778,7 @@ class InvoiceRun:
             why = "review is off"
         elif hour is not None:
             why = f"the automatic hour ({hour:02d}:00 of its payment day) has come"
-        for work in waiting:
+        for work in review.in_payment_order(self.ledger, waiting):
             try:
                 order = self.jumpseller.order(work.order_id)
             except AuthError:

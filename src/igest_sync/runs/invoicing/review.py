@@ -408,20 +408,42 @@ def due_for_finalizing(settings: InvoiceConfig, ledger: Ledger, now: datetime) -
     ]
 
 
-def sweep_waiting(run: ApprovingRun, outcomes: list[DocumentOutcome], notices: list[str]) -> None:
-    """``invoice`` and ``serve``'s sweep over the waiting drafts: finalize those due without a
-    person, and delete the draft of an order cancelled meanwhile (never finalized).
+def in_payment_order(ledger: Ledger, waiting: list[WorkRecord]) -> list[WorkRecord]:
+    """``waiting`` by the payment of each order (then its id): under art. 53 the order paid
+    first is counted first, and the one that takes the year past 18,750 EUR charges VAT."""
+
+    def paid(work: WorkRecord) -> tuple[str, int]:
+        order = ledger.order(work.order_id)
+        return ((order.paid_at if order is not None else None) or "", work.order_id)
+
+    return sorted(waiting, key=paid)
+
+
+def sweep_waiting(
+    run: ApprovingRun,
+    outcomes: list[DocumentOutcome],
+    notices: list[str],
+    *,
+    read: set[int] | None = None,
+) -> None:
+    """``invoice`` and ``serve``'s sweep over the waiting drafts, in payment order: finalize
+    those due without a person, and delete the draft of an order cancelled meanwhile (never
+    finalized).
 
     Each waiting order is read again from Jumpseller (one request each: drafts wait only during
     the review days, and only until someone looks); one that cannot be read just keeps waiting.
-    ``invoice --dry-run`` says what this would do, writing nothing
+    ``read``: the orders a sweep of this run read already, skipped; those read now are added
+    (under art. 53 a run sweeps before its new orders, paid later, and again after them, for
+    the drafts it made). ``invoice --dry-run`` says what this would do, writing nothing
     (``InvoiceRun._dry_run_waiting``): the two change together.
     """
-    waiting = waiting_work(run.ledger)
+    read = set() if read is None else read
+    waiting = [w for w in waiting_work(run.ledger) if w.order_id not in read]
     if not waiting:
         return
     due = set(due_for_finalizing(run.settings, run.ledger, run.now))
-    for work in waiting:
+    for work in in_payment_order(run.ledger, waiting):
+        read.add(work.order_id)
         try:
             order = run.jumpseller.order(work.order_id)
         except AuthError:
