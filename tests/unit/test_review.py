@@ -772,3 +772,22 @@ def test_many_orders_waiting_for_a_person_cost_one_listing_of_the_cancelled_ones
     [settled] = [o for o in later.outcomes if o.key == "3"]
     assert settled.action == Action.SKIPPED and ledger.work(3) is None
     assert all(ledger.work(n).state == WorkState.FAILED for n in (1, 2, 4, 5, 6))
+
+
+def test_a_draft_deleted_by_hand_of_an_order_changed_since_waits_for_another_look(ledger):
+    # Found in review: `approve` listed the deleted draft with the total the state file knew
+    # (12.30 EUR); the order was edited in Jumpseller meanwhile, and approving made and
+    # finalized an invoice of 15.00 EUR that no one had been shown.
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    del ig.documents[drafts(ig)[0].id]  # a person deleted it in iGEST
+    js.add(paid_order(7, "15.00"))  # and the order was edited
+    [listed] = review.waiting_drafts(ledger, ig)
+    assert (listed.igest, listed.total) == (review.DELETED, Decimal("12.30"))
+    [outcome] = review.approve(InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    assert outcome.action == Action.DRAFTED and "changed" in outcome.detail
+    assert not ig.finals() and [d.gross_total for d in drafts(ig)] == [Decimal("15.00")]
+    [listed] = review.waiting_drafts(ledger, ig)  # what the person now looks at
+    assert listed.gross_total == Decimal("15.00")
+    [outcome] = review.approve(InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT), [7], [])
+    assert outcome.action == Action.ISSUED and len(ig.finals(REF)) == 1

@@ -250,6 +250,7 @@ class Issuer:
             approved=approved,
             customer_given=override is not None,
             since=since,
+            listed_total=self._listed_total(order) if approved else None,
         )
         # Kept until the invoice is issued, or the customer itself refused (a --nif that is not
         # valid, say): then the next `resend` starts again from the order.
@@ -259,6 +260,14 @@ class Issuer:
         ):
             self.ledger.meta.set_meta(OVERRIDE_KEY.format(order=order.id), "")
         return outcome
+
+    def _listed_total(self, order: Order) -> Decimal | None:
+        """The order's total as ``approve`` lists a draft deleted by hand (the state file's
+        copy of the order), when the order's total differs from it now; else None."""
+        known = self.ledger.works.order(order.id)
+        if known is None or known.total is None or known.total == order.total:
+            return None
+        return known.total
 
     def _foreign(self, since: date | None) -> ForeignInvoices:
         """The run's listing of the days from ``since``, indexed once per version of it."""
@@ -320,6 +329,7 @@ class Issuer:
         approved: bool = False,
         since: date | None = None,
         customer_given: bool = False,
+        listed_total: Decimal | None = None,
     ) -> DocumentOutcome:
         key = str(order_id)
         self._step("begin")
@@ -379,6 +389,11 @@ class Issuer:
                 # The order changed since the person looked at its draft (another total, another
                 # customer NIF): the new draft waits for a look of its own; nothing is finalized
                 # unseen.
+                hold = True
+            elif approved and not drafts and listed_total is not None:
+                # Its draft was deleted by hand, and `approve` showed the order's total as
+                # the state file knew it (listed_total): another total now is finalized only
+                # after a look at its new draft.
                 hold = True
             if hold:
                 return self._hold(
