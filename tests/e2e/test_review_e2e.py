@@ -233,3 +233,17 @@ def test_a_dry_run_after_review_is_turned_off_shows_the_drafts_the_next_run_fina
         assert real.code == 0, real.stdout + real.stderr
         issued = sorted(o["order_id"] for o in real.json()["orders"] if o["action"] == "issued")
         assert issued == finalizing
+
+
+def test_approving_an_invoice_final_already_answers_json_its_schema_allows(tmp_path):
+    # Found in review: `approve ORDER --json` of an order whose invoice is final said
+    # "action": "already", which docs/json/approve.schema.json did not allow.
+    with started_sandbox(seed=True, **FAST_LIMITS) as sb:
+        cli = make_cli(sb, tmp_path, invoice={"review": True})
+        sb.store.pay_order(10015)
+        assert cli("invoice", "--json").code == 0
+        assert cli("approve", "10015", "--yes", "--json").code == 0
+        again = cli("approve", "10015", "--yes", "--json")
+        assert again.code == 0, again.stdout
+        [outcome] = _valid(again.json())["orders"]
+        assert outcome["action"] == "already"
