@@ -791,3 +791,26 @@ def test_a_draft_deleted_by_hand_of_an_order_changed_since_waits_for_another_loo
     assert listed.gross_total == Decimal("15.00")
     [outcome] = review.approve(InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT), [7], [])
     assert outcome.action == Action.ISSUED and len(ig.finals(REF)) == 1
+
+
+def test_approving_again_after_a_kill_during_the_approval_says_what_finishes_it(ledger):
+    # Found in review: after a kill between iGEST's finalize and the state file's record,
+    # `approve 7` said only "its invoice is finalizing, not a draft waiting for approval",
+    # and `approve` listed nothing: no word of what finishes it.
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+
+    def kill(step: str) -> None:
+        if step == "record":
+            raise Killed
+
+    approving = InvoiceRun.build(config(), ledger, js, ig, now=RUN_AT, crash_hook=kill)
+    with pytest.raises(Killed):
+        review.approve(approving, [7], [])
+    refused = review.not_waiting(ledger, 7)
+    assert refused is not None and refused.action == Action.FAILED
+    assert "igest-sync invoice" in refused.detail and "looks it up in iGEST" in refused.detail
+    # As it says: the run adopts the invoice iGEST finalized; nothing is finalized twice.
+    run(ledger, js, ig, at=RUN_AT + timedelta(minutes=5))
+    assert len(ig.finals(REF)) == 1 and ig.calls.count("finalize_document") == 1
+    assert ledger.work(7).state == WorkState.FINAL

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from igest_sync.errors import ApiError, AuthError, IgestSyncError, NotFound
 from igest_sync.models import (
+    IN_FLIGHT,
     REJECTED,
     Action,
     DocumentDraft,
@@ -251,6 +252,14 @@ def not_waiting(
         told = "igest-sync " in error
         why = f"it failed: {error}" + (
             "" if told else f"; `igest-sync resend {order_id}` retries it"
+        )
+    elif work.state in IN_FLIGHT:
+        # A command that held the lock was stopped mid-write (a kill, a crash): only a lookup
+        # tells what iGEST holds, and the next run makes it (`approve` lists no such order).
+        why = (
+            f"its invoice was {work.state} when an earlier command stopped; `igest-sync "
+            "invoice` looks it up in iGEST: a final invoice is recorded, a draft waits for "
+            f"approval again (then `igest-sync approve {order_id}`)"
         )
     else:
         why = f"its invoice is {work.state}, not a draft waiting for approval"
