@@ -247,3 +247,14 @@ def test_approving_an_invoice_final_already_answers_json_its_schema_allows(tmp_p
         assert again.code == 0, again.stdout
         [outcome] = _valid(again.json())["orders"]
         assert outcome["action"] == "already"
+
+
+def test_approve_all_with_no_draft_waiting_says_so_rather_than_counting_nothing_done(tmp_path):
+    # Before: "Finalized 0, rejected 0, failed 0", as if something had been tried.
+    with started_sandbox(seed=True, **FAST_LIMITS) as sb:
+        cli = make_cli(sb, tmp_path, invoice={"review": True})
+        result = cli("approve", "--all", "--yes")
+        assert result.code == 0, result.stderr
+        assert "No invoice draft waits for approval." in result.stdout
+        assert "Finalized" not in result.stdout + result.stderr
+        assert _valid(cli("approve", "--all", "--yes", "--json").json())["waiting"] == []

@@ -203,9 +203,11 @@ def approve(
     with session(ctx) as s:
         assert s.ledger is not None
         run = InvoiceRun(s.context)
+        waiting_now = flow.waiting_drafts(s.ledger, s.igest, ExemptionTexts(s.igest))
         report = flow.ApproveReport(
-            waiting=flow.waiting_drafts(s.ledger, s.igest, ExemptionTexts(s.igest)),
-            listed_only=not ids and not approve_all,
+            waiting=waiting_now,
+            # --all with nothing waiting says so, not "Finalized 0, rejected 0, failed 0".
+            listed_only=not ids and not (approve_all and waiting_now),
         )
         waiting = {d.order_id for d in report.waiting}
         chosen = sorted(waiting)
