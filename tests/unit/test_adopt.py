@@ -1032,3 +1032,28 @@ def test_a_document_the_other_integration_issues_later_on_the_day_adopt_ran_stop
     assert all(o.key != "10016" for o in report.outcomes if o.action == Action.ISSUED)
     code = sb.credentials["jumpseller"]["login"]
     assert f"jumpseller:{code}:10016" not in sb.igest.final_documents_by_reference()
+
+
+def test_the_hold_names_a_pick_that_records_an_order_placed_long_before_its_invoice(world):
+    """An order placed 40 days before the hosted app invoiced it: the hold said "record it:
+    igest-sync adopt --from D --to D", which read only the orders placed up to 30 days before
+    D and listed the document "unmatched". The hold names the pick, which records it."""
+    import re
+    from datetime import timedelta
+
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()  # the first run, before it
+    line = {"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 1, "rate": 23}
+    old = sb.store.add_order(lines=[line], created_at=NOW - timedelta(days=40), completed_at=NOW)
+    _issue(sb.igest, sb.store.orders[old], day=NOW.date().isoformat(), reference=f"QI-{old}")
+    report = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    [held] = [o for o in report.outcomes if o.key == str(old)]
+    assert held.action == Action.FAILED
+    [(number, order)] = re.findall(r"--pick '([^=']+)=(\d+)'", held.detail)
+    assert int(order) == old and f"igest-sync adopt --from {NOW.date()}" in held.detail
+    recorded = adopt(world, NOW.date(), NOW.date(), picks={number: old}, confirm=lambda r: True)
+    assert [m.order_id for m in recorded.matches if m.recorded] == [old]
+    assert ledger.work(old, Kind.INVOICE).state == WorkState.FINAL

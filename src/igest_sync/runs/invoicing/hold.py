@@ -196,7 +196,10 @@ def invoiced_elsewhere(
             continue
         day = doc.date.isoformat() if doc.date else None
         when = f" of {day}" if day else ""
-        record = f"igest-sync adopt --from {day} --to {day}" if day else "igest-sync adopt"
+        # The pick records it whatever the order's age: adopt's own matching reads only the
+        # orders placed up to 30 days before the day, and an older one read "unmatched".
+        pick = f"--pick '{label(doc)}={order.id}'"
+        record = f"igest-sync adopt --from {day} --to {day} {pick}" if day else "igest-sync adopt"
         seen = (
             f"{label(doc)}{when}, not issued by igest-sync, names this order in its {where}, "
             f"for its total ({doc.gross_total:.2f} EUR)"
