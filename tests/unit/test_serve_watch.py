@@ -140,3 +140,25 @@ def test_orders_missed_while_a_failed_save_waits_keep_its_retry_time(ledger):
     paid(ledger, 9, START + timedelta(minutes=1))
     keeper.check(ledger, START + timedelta(minutes=4))
     assert keeper.next_reinstall == retry and not keeper.reinstall_due(START + timedelta(minutes=4))
+
+
+def test_lost_again_soon_after_it_healed_is_the_same_degradation(ledger):
+    # Deliveries that keep coming minutes late: each late order degrades real time, the late
+    # delivery heals it. Within `again_within` of the heal, it is the first one again (its
+    # moment kept: one message, one alert reminded as any other), not a new one per order.
+    first = watch.degrade(ledger, ("orders 5", "late"), START)
+    assert first is not None
+    delivered(ledger, 5, START + timedelta(minutes=2))
+    assert watch.heal_on_delivery(ledger)
+    within = timedelta(hours=24)
+    later = START + timedelta(minutes=20)
+    assert watch.degrade(ledger, ("orders 6", "late"), later, again_within=within) is None
+    again = ledger.realtime_degraded()
+    assert again is not None and (again.since, again.reason) == (first.since, "orders 6")
+    assert not watch.heal_on_delivery(ledger)  # the delivery before it is no proof
+    delivered(ledger, 6, later + timedelta(minutes=2))
+    assert watch.heal_on_delivery(ledger)
+    # Lost again long after it healed: a new degradation, told anew.
+    much_later = later + timedelta(hours=25)
+    new = watch.degrade(ledger, ("orders 7", "late"), much_later, again_within=within)
+    assert new is not None and new.since == "2026-11-28T13:20:00+00:00"

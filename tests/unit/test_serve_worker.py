@@ -289,6 +289,43 @@ def test_real_time_degraded_is_seen_said_once_alerted_once_and_healed(tmp_path, 
         chat.stop()
 
 
+def test_deliveries_that_keep_coming_late_are_said_once_and_alerted_once(tmp_path, no_idle):
+    """Jumpseller's deliveries come five minutes late, each order after the sweep listed it:
+    each late order degrades real time and its delivery heals it. Said once and alerted once
+    (reminded after remind_failed_hours), not once per order."""
+    from tests.support.clock import FakeClock
+
+    clock = FakeClock()
+    chat = ChatReceiver().start()
+    try:
+        js, ig = FakeJumpseller(orders=[]), FakeIgest()
+        alerts = AlertsConfig(webhook_url=chat.url, webhook_format="json")
+        worker, seen = virtual_worker(
+            tmp_path, js, ig, clock, public_url=HOOKS_URL, alerts=alerts, sweep=True
+        )
+        try:
+            next_sweep, late = clock.wall(), []
+            for minute in range(70):
+                if minute % 20 == 9 and minute < 60:  # paid a minute before the sweep lists it
+                    order_id = 80 + minute // 20
+                    js.add(paid_order(order_id, paid_at=clock.wall(), created_at=clock.wall()))
+                    late.append((clock.wall() + timedelta(minutes=5), order_id))
+                for _ in range(3):
+                    for due, order_id in [d for d in late if d[0] <= clock.wall()]:
+                        worker.record(ORDER, order_id, "order_paid", None, clock.wall())
+                        late.remove((due, order_id))
+                    next_sweep = worker.step(next_sweep)
+                    clock.advance(seconds=20)
+            assert len(ig.finals()) == 3  # each order invoiced, by the sweep or its webhook
+            assert len(seen["degraded"]) == 1, [s.since for s in seen["degraded"]]
+            events = [e for post in chat.posts for e in post.json()["events"]]
+            assert [e["kind"] for e in events].count("realtime") == 1, chat.posts
+        finally:
+            worker.close()
+    finally:
+        chat.stop()
+
+
 def _order_70_paid_at(tmp_path, paid: datetime):
     """A worker on a virtual clock, with public_url, whose store has order 70 paid at
     ``paid``: the sweep finds it whether or not a webhook announced it."""

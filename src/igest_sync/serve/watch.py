@@ -31,7 +31,13 @@ from igest_sync.config import Config
 from igest_sync.errors import IgestSyncError
 from igest_sync.runs.setup.hooks import HookApi, HooksReport, install_hooks
 from igest_sync.state.database import moment
-from igest_sync.state.inbox import LAST_WEBHOOK, REALTIME, Degraded, InboxStore
+from igest_sync.state.inbox import (
+    LAST_WEBHOOK,
+    REALTIME,
+    REALTIME_HEALED,
+    Degraded,
+    InboxStore,
+)
 from igest_sync.state.ledger import Ledger
 
 log = logging.getLogger("igest_sync.serve")
@@ -101,17 +107,40 @@ def _minutes() -> int:
     return int(GRACE.total_seconds() // 60)
 
 
-def degrade(ledger: Ledger, seen: tuple[str, str], now: datetime) -> Degraded | None:
+def degrade(
+    ledger: Ledger,
+    seen: tuple[str, str],
+    now: datetime,
+    *,
+    again_within: timedelta = timedelta(0),
+) -> Degraded | None:
     """Record that real time is degraded (``seen``: the reason, and its public form); the new
     degradation, or None when it already was: then only its reason is brought up to date
-    (orders missed since, for another cause: a token fixed must not be blamed on and on)."""
+    (orders missed since, for another cause: a token fixed must not be blamed on and on).
+
+    A degradation that comes back within ``again_within`` of the delivery that healed the
+    last one is that one again (deliveries that keep coming minutes late, a hook that keeps
+    pausing): recorded with its first moment, so it is said and alerted once, and reminded as
+    any other alert, not once for every late order; also None."""
     reason, public = seen
     already = degraded(ledger)
     if already is not None:
         if (already.reason, already.public) != (reason, public):
-            state = Degraded(already.since, reason, public)
+            state = Degraded(already.since, reason, public, already.lost_at)
             ledger.set_meta(REALTIME, json.dumps(state.to_json()))
             log.warning("Real time is still degraded: %s", reason)
+        return None
+    healed = _healed(ledger)
+    if healed is not None and now - healed[1] < again_within:
+        lost = now.astimezone(UTC).isoformat(timespec="seconds")
+        state = Degraded(healed[0], reason, public, lost)
+        ledger.set_meta(REALTIME, json.dumps(state.to_json()))
+        log.warning(
+            "Real time is degraded again, as it was from %s until %s: %s",
+            healed[0],
+            healed[1].isoformat(timespec="seconds"),
+            reason,
+        )
         return None
     state = Degraded(now.astimezone(UTC).isoformat(timespec="seconds"), reason, public)
     ledger.set_meta(REALTIME, json.dumps(state.to_json()))
@@ -119,14 +148,27 @@ def degrade(ledger: Ledger, seen: tuple[str, str], now: datetime) -> Degraded | 
     return state
 
 
+def _healed(ledger: Ledger) -> tuple[str, datetime] | None:
+    """(since, healed at) of the last degradation a delivery healed, if recorded."""
+    try:
+        data = json.loads(ledger.get_meta(REALTIME_HEALED) or "{}")
+        healed = moment(str(data["healed_at"]))
+        since = str(data["since"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return (since, healed) if healed is not None else None
+
+
 def heal_on_delivery(ledger: Ledger) -> bool:
     """Clear a degradation once a delivery has arrived after it began; True when cleared."""
     state = degraded(ledger)
     if state is None:
         return False
-    last, since = moment(ledger.get_meta(LAST_WEBHOOK)), moment(state.since)
+    last, since = moment(ledger.get_meta(LAST_WEBHOOK)), moment(state.lost_at or state.since)
     if last is None or since is None or last <= since:
         return False
+    healed = {"since": state.since, "healed_at": last.isoformat(timespec="seconds")}
+    ledger.set_meta(REALTIME_HEALED, json.dumps(healed))
     ledger.set_meta(REALTIME, "")
     log.info("Real time works again: a webhook arrived at %s", last.isoformat(timespec="seconds"))
     return True
@@ -157,9 +199,18 @@ class Keeper:
     hooks again (at start, then when degraded), and what was said. Its ``check`` and
     ``reinstall`` run in the worker's units, under the run lock."""
 
-    def __init__(self, name: str, save_hooks: SaveHooks | None, now: datetime) -> None:
+    def __init__(
+        self,
+        name: str,
+        save_hooks: SaveHooks | None,
+        now: datetime,
+        *,
+        again_within: timedelta = timedelta(0),
+    ) -> None:
         self.name = name
         self.save_hooks = save_hooks  # hooks_saver's
+        # Lost again this soon after it healed: the same degradation (``degrade``).
+        self.again_within = again_within
         self.on_degraded: OnDegraded | None = None
         self.watching_since = now  # orders paid from now on are watched for deliveries
         self.next_watch = now + WATCH_EVERY
@@ -248,7 +299,8 @@ class Keeper:
             reason, public, orders = missed
             with self._lock:
                 self._counted.update(dict.fromkeys(orders, now))
-            new = degrade(ledger, self._with_refusals((reason, public)), now)
+            seen = self._with_refusals((reason, public))
+            new = degrade(ledger, seen, now, again_within=self.again_within)
             if new is not None:
                 if self.on_degraded is not None:
                     self.on_degraded(self.name, new)

@@ -142,7 +142,12 @@ class StoreWorker:
         self.code_known = False
         self._code_failed = False
         self.keeper = watch.Keeper(
-            setup.name, watch.hooks_saver(setup.config, setup.jumpseller), self.clock()
+            setup.name,
+            watch.hooks_saver(setup.config, setup.jumpseller),
+            self.clock(),
+            # Lost again within the alerts' reminder time of its heal: the same degradation,
+            # told once and reminded, not once per late delivery.
+            again_within=timedelta(hours=setup.config.invoice.remind_failed_hours),
         )
         self.keeper.on_degraded = on_degraded
         self.thread = threading.Thread(target=self._run, name=f"serve-{setup.name}", daemon=True)

@@ -25,6 +25,8 @@ LAST_WEBHOOK = "serve_last_webhook_at"
 LAST_SWEEP = "serve_last_sweep_at"
 SERVE_STOPPED = "serve_stopped_at"  # meta: when serve last stopped cleanly (a signal)
 REALTIME = "serve_realtime"  # meta: real time degraded (JSON, serve/watch.py); "" when not
+# meta: the last degradation a delivery healed, and when (JSON, serve/watch.py)
+REALTIME_HEALED = "serve_realtime_healed"
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,13 @@ class Degraded:
     since: str  # ISO time
     reason: str
     public: str
+    # When it was last found lost (ISO time; "": at ``since``): lost again soon after a heal,
+    # it keeps its first ``since``, and only a delivery after this moment heals it.
+    lost_at: str = ""
 
     def to_json(self) -> dict[str, str]:
-        return {"since": self.since, "reason": self.reason, "public": self.public}
+        found = {"lost_at": self.lost_at} if self.lost_at else {}
+        return {"since": self.since, "reason": self.reason, "public": self.public, **found}
 
 
 SWEEP_MINUTES = 10  # [serve] sweep_minutes' default: a status without its config assumes it
@@ -149,7 +155,12 @@ class InboxStore(Store):
             return None
         try:
             data = json.loads(raw)
-            return Degraded(str(data["since"]), str(data["reason"]), str(data.get("public", "")))
+            return Degraded(
+                str(data["since"]),
+                str(data["reason"]),
+                str(data.get("public", "")),
+                str(data.get("lost_at", "")),
+            )
         except (ValueError, KeyError, TypeError):
             return None
 
