@@ -139,3 +139,24 @@ def test_a_run_that_leaves_an_order_waiting_for_vies_exits_1_until_it_is_issued(
             break
         assert run.code == 1
     assert _final(sandbox, 10106) is not None and run.code == 0
+
+
+def test_an_order_waiting_for_vies_is_printed_once_the_wait_has_lasted(sandbox, cli):
+    # README: a failure that passes by itself (VIES silent among them) is kept quiet, and
+    # printed once it has lasted [alerts] unreachable_minutes (default 60), then reminded like
+    # any failure. A wait for VIES was never printed: cron stayed silent for days while a paid
+    # order had no invoice (the exit code alone said so).
+    sandbox.store.cancel_order(10105)  # its VAT number is invalid: a failure of its own
+    [number] = [o for o in sandbox.vies.unavailable_for if o[0] == "ES"]
+    sandbox.vies.set_unavailable(*number, 1000)  # its Member State stays silent
+    first = cli("invoice")
+    assert first.code == 1 and first.stdout == "", first.stdout
+    sandbox.virtual_clock.advance(minutes=30)
+    early = cli("invoice")
+    assert early.code == 1 and early.stdout == "", early.stdout  # not lasting yet
+    sandbox.virtual_clock.advance(minutes=31)
+    lasted = cli("invoice")
+    assert lasted.code == 1
+    assert "10106" in lasted.stdout and "VIES" in lasted.stdout, lasted.stdout
+    again = cli("invoice")  # told: quiet until its reminder
+    assert again.code == 1 and again.stdout == "", again.stdout

@@ -419,6 +419,12 @@ class InvoiceRun:
         retrying = self._retrying_since()
         shown: list[DocumentOutcome] = []
         for outcome in report.outcomes:
+            if outcome.action == Action.WAITING and self._persists(
+                retrying, outcome.key, outcome.kind or Kind.INVOICE
+            ):
+                # Waiting for VIES for [alerts] unreachable_minutes: a paid order without its
+                # invoice that long is a person's business, told as any failure that lasted.
+                outcome = replace(outcome, action=Action.FAILED)
             if outcome.action != Action.FAILED:
                 shown.append(outcome)
                 continue
