@@ -842,3 +842,22 @@ def test_at_restart_no_order_is_named_late_before_the_work_a_kill_left_is_recove
         assert late == [121], events
     finally:
         chat.stop()
+
+
+def test_serve_started_again_is_not_said_stopped_before_its_first_sweep_ends(tmp_path, no_idle):
+    """Stopped cleanly, then started again while its first sweep cannot end (Jumpseller down):
+    status said "serve is not running: serve stopped at ..." while it ran and received."""
+    from igest_sync.state.inbox import SERVE_STARTED, SERVE_STOPPED, serve_down
+    from tests.support.clock import VirtualClock
+
+    clock = VirtualClock(wall=datetime(2026, 11, 20, 14, 0, tzinfo=UTC))
+    worker, _ = virtual_worker(tmp_path, FakeJumpseller(orders=[]), FakeIgest(), clock)
+    stopped_at = clock.wall() - timedelta(minutes=5)
+    worker.inbox.set_meta(SERVE_STOPPED, stopped_at.isoformat(timespec="seconds"))
+    worker.stop.set()  # the thread ends at once: only its start is recorded here
+    worker.start()
+    worker.join(10)
+    get = worker.inbox.get_meta
+    assert get(SERVE_STARTED) == clock.wall().isoformat(timespec="seconds")
+    assert serve_down(get, clock.wall() + timedelta(minutes=1), 10) is None
+    worker.close()

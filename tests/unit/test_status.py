@@ -74,7 +74,7 @@ def test_status_says_serve_is_not_running_once_stopped_or_silent_past_its_sweeps
     """serve killed (or stopped) looked healthy: "realtime: ok", the last sweep's time and
     nothing more, while paid orders waited for no one."""
     from igest_sync.render.invoicing import status_report
-    from igest_sync.state.inbox import LAST_SWEEP, SERVE_STOPPED
+    from igest_sync.state.inbox import LAST_SWEEP, SERVE_STARTED, SERVE_STOPPED
 
     def serve(ledger: Ledger, at: datetime, every: int = 10) -> dict:
         return build_status(ledger, now=at, sweep_minutes=every).to_json()["serve"]
@@ -100,7 +100,13 @@ def test_status_says_serve_is_not_running_once_stopped_or_silent_past_its_sweeps
         ledger.set_meta(SERVE_STOPPED, (NOW + timedelta(minutes=1)).isoformat(timespec="seconds"))
         stopped = serve(ledger, NOW + timedelta(minutes=2))
         assert stopped["realtime"] == "stopped" and "stopped at" in stopped["reason"]
-        # Started again: its first sweep is later than the stop.
+        # Started again, its first sweep not ended yet (Jumpseller down): it runs. Before, it
+        # read "serve is not running: serve stopped at ..." until a sweep ended.
+        ledger.set_meta(SERVE_STARTED, (NOW + timedelta(minutes=2)).isoformat(timespec="seconds"))
+        assert serve(ledger, NOW + timedelta(minutes=3))["realtime"] == "ok"
+        late = serve(ledger, NOW + timedelta(minutes=28))  # and no sweep since: stuck
+        assert late["realtime"] == "stopped" and "no sweep since 2026-11-25 12:02" in late["reason"]
+        # Its first sweep is later than the stop.
         ledger.set_meta(LAST_SWEEP, (NOW + timedelta(minutes=3)).isoformat(timespec="seconds"))
         assert serve(ledger, NOW + timedelta(minutes=4))["realtime"] == "ok"
         status_report(build_status(ledger, now=NOW + timedelta(hours=1)))

@@ -43,7 +43,15 @@ from igest_sync.runs.invoicing.report import InvoiceReport, unanswered
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
 from igest_sync.serve import watch
 from igest_sync.state.database import Clock, Database
-from igest_sync.state.inbox import LAST_SWEEP, ORDER, PRODUCT, SERVE_STOPPED, Hint, InboxStore
+from igest_sync.state.inbox import (
+    LAST_SWEEP,
+    ORDER,
+    PRODUCT,
+    SERVE_STARTED,
+    SERVE_STOPPED,
+    Hint,
+    InboxStore,
+)
 from igest_sync.state.ledger import Ledger
 from igest_sync.state.lock import held_long, run_lock, someone_waits
 from igest_sync.state.meta import STORE_NAME, ready_for
@@ -246,6 +254,10 @@ class StoreWorker:
         return True
 
     def start(self) -> None:
+        try:  # status: serve runs again (a stop recorded earlier no longer says otherwise)
+            self.inbox.set_meta(SERVE_STARTED, self.clock().isoformat(timespec="seconds"))
+        except IgestSyncError as exc:
+            log.warning("Store %s: could not record serve's start: %s", self.setup.name, exc)
         self.thread.start()
 
     def wake(self) -> None:

@@ -24,6 +24,9 @@ PRODUCT = "product"
 LAST_WEBHOOK = "serve_last_webhook_at"
 LAST_SWEEP = "serve_last_sweep_at"
 SERVE_STOPPED = "serve_stopped_at"  # meta: when serve last stopped cleanly (a signal)
+# meta: when serve last started: started again after a stop, it is running, though its first
+# sweep may not end for a while (Jumpseller down, a run holding the lock).
+SERVE_STARTED = "serve_started_at"
 REALTIME = "serve_realtime"  # meta: real time degraded (JSON, serve/watch.py); "" when not
 # meta: the last degradation a delivery healed, and when (JSON, serve/watch.py)
 REALTIME_HEALED = "serve_realtime_healed"
@@ -60,6 +63,9 @@ def serve_down(
     machine restarted, stuck); None when serve never ran here or still sweeps."""
     last = moment(get_meta(LAST_SWEEP))
     stopped = moment(get_meta(SERVE_STOPPED))
+    started = moment(get_meta(SERVE_STARTED))
+    if started is not None and (last is None or started > last):
+        last = started  # nothing swept since it started: its start is its last sign of life
     if stopped is not None and (last is None or stopped >= last):
         since = stopped.isoformat(timespec="seconds")
         reason = (
