@@ -1057,3 +1057,29 @@ def test_the_hold_names_a_pick_that_records_an_order_placed_long_before_its_invo
     recorded = adopt(world, NOW.date(), NOW.date(), picks={number: old}, confirm=lambda r: True)
     assert [m.order_id for m in recorded.matches if m.recorded] == [old]
     assert ledger.work(old, Kind.INVOICE).state == WorkState.FINAL
+
+
+def test_after_a_lost_state_file_a_document_not_ours_is_not_sure_for_an_order_we_invoiced(
+    world, tmp_path
+):
+    """The hosted app, left on, invoiced a sale igest-sync had invoiced too; then the state file
+    was lost. adopt checked only the (new, empty) state file and called the app's document
+    "sure" for that order, about to record a second invoice as its own; iGEST's listing it
+    reads anyway holds ours, by its reference: the document is a question for a person."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    sb.store.pay_order(10016, at=NOW)
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    code = sb.credentials["jumpseller"]["login"]
+    [ours] = sb.igest.final_documents_by_reference()[f"jumpseller:{code}:10016"]
+    _issue(sb.igest, sb.store.orders[10016], day=NOW.date().isoformat(), reference=None)
+
+    with Ledger(tmp_path / "lost-and-new.sqlite3") as new:
+        context = RunContext.build(config, new, js, ig, now=NOW)
+        report = AdoptRun(context).run(NOW.date(), NOW.date(), dry_run=True)
+    [match] = [m for m in report.matches if m.document.series == HOSTED_SERIES]
+    assert (match.verdict, match.candidates) == ("ambiguous", (10016,)), match.how
+    assert f"order 10016 has an invoice already ({ours['number']}, issued by" in match.how

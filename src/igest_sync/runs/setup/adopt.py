@@ -43,6 +43,7 @@ from igest_sync.models import (
     Phase,
     WorkState,
 )
+from igest_sync.references import parse_reference
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.discover import customer_name, record_order
 from igest_sync.runs.invoicing.hold import (
@@ -162,6 +163,10 @@ class AdoptRun:
         self.jumpseller = context.jumpseller
         self.igest = context.igest
         self.clock = context.now
+        self.store = context.store
+        # Our final invoices in the period's listing, by order: the state file may be new (lost)
+        # and not know them, and a document not ours for such an order would be its second.
+        self._ours_listed: dict[int, IssuedDocument] = {}
 
     def run(
         self,
@@ -177,7 +182,9 @@ class AdoptRun:
         today = lisbon_date(self.clock())
         last = Period(first, today if last is None else last).last  # refused if it ends first
         report = AdoptReport(first, last, dry_run=dry_run)
-        docs = standing_foreign(self.igest.find_documents(date_from=first, date_to=last))
+        listed = list(self.igest.find_documents(date_from=first, date_to=last))
+        docs = standing_foreign(listed)
+        self._ours_listed = _our_invoices(listed, self.store)
         orders = {
             o.id: o for o in self.jumpseller.orders_created_between(first - ORDER_LOOKBACK, last)
         }
@@ -397,6 +404,21 @@ class AdoptRun:
             if m.verdict != SURE:
                 continue
             work = self.ledger.works.work(order_id, Kind.INVOICE)
+            listed = self._ours_listed.get(order_id)
+            if listed is not None and (work is None or work.state != WorkState.FINAL):
+                m.verdict, m.candidates = AMBIGUOUS, (order_id,)
+                m.how = (
+                    f"order {order_id} has an invoice already ({label(listed)}, issued by "
+                    "igest-sync); this document would be a second one: credit one of them in "
+                    "iGEST"
+                )
+                _refuse_pick(
+                    m,
+                    picks,
+                    hint=f"If {label(m.document)} invoices another order, pick that order; if "
+                    f"it invoices the same sale as {label(listed)}, credit one of them in iGEST.",
+                )
+                continue
             if work is None or (work.state != WorkState.FINAL and work.phase is None):
                 continue  # nothing of ours reached iGEST for it: the document is its invoice
             drafts = self._only_drafts(work)
@@ -425,6 +447,18 @@ class AdoptRun:
                     "says where its invoice is), then adopt again."
                 )
             _refuse_pick(m, picks, hint=hint)
+
+
+def _our_invoices(listed: list[IssuedDocument], store: str) -> dict[int, IssuedDocument]:
+    """This store's final invoices igest-sync issued among ``listed``, by order."""
+    ours: dict[int, IssuedDocument] = {}
+    for doc in listed:
+        parsed = parse_reference(doc.external_reference, store)
+        if doc.status != DocumentStatus.FINAL or parsed is None or parsed[0] is None:
+            continue
+        if parsed[1] == Kind.INVOICE:
+            ours.setdefault(parsed[0], doc)
+    return ours
 
 
 def _refuse_pick(match: Match, picks: dict[str, int], *, hint: str) -> None:
