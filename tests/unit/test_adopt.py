@@ -1083,3 +1083,44 @@ def test_after_a_lost_state_file_a_document_not_ours_is_not_sure_for_an_order_we
     [match] = [m for m in report.matches if m.document.series == HOSTED_SERIES]
     assert (match.verdict, match.candidates) == ("ambiguous", (10016,)), match.how
     assert f"order 10016 has an invoice already ({ours['number']}, issued by" in match.how
+
+
+def test_adopt_deletes_only_its_orders_own_draft_when_igest_filters_references_loosely(
+    tmp_path, monkeypatch
+):
+    """``GET /documents?external_reference=`` may filter by prefix (docs/igest-api.md, open
+    question 4; every other look-up keeps only the exact reference): adopt's look-up of order
+    10015's drafts then also lists order 100150's (``jumpseller:<code>:10015`` is a prefix of
+    its reference), and deleted that other order's checked draft, waiting for approval."""
+    from igest_sandbox.hosted_app import _issue
+
+    with inprocess_world.world(
+        tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"hosted_app": True}, review=True
+    ) as w:
+        sb, config, ledger, js, ig = w.sb, w.config, w.ledger, w.js, w.ig
+        context = RunContext.build(config, ledger, js, ig, now=NOW)
+        AdoptRun(context).run(date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+        sb.store.pay_order(10015, at=NOW)
+        line = {"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 1, "rate": 23}
+        other = sb.store.add_order(order_id=100150, lines=[line], created_at=NOW, completed_at=NOW)
+        InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+        assert ledger.work(10015, Kind.INVOICE).state == WorkState.REVIEW
+        assert ledger.work(other, Kind.INVOICE).state == WorkState.REVIEW
+        _issue(sb.igest, sb.store.orders[10015], day=NOW.date().isoformat(), reference="QI-10015")
+
+        exact = ig.find_documents
+
+        def by_prefix(**kwargs):
+            ref = kwargs.pop("external_reference", None)
+            found = exact(**kwargs)
+            return (d for d in found if ref is None or (d.external_reference or "").startswith(ref))
+
+        monkeypatch.setattr(ig, "find_documents", by_prefix)
+        code = sb.credentials["jumpseller"]["login"]
+        report = AdoptRun(context).run(NOW.date(), NOW.date(), confirm=lambda r: True)
+
+        assert [m.order_id for m in report.matches if m.recorded] == [10015]
+        theirs = [
+            d for d in sb.igest.documents if d["external_reference"] == f"jumpseller:{code}:{other}"
+        ]
+        assert [d["status"] for d in theirs] == ["draft"]

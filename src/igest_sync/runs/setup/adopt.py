@@ -362,7 +362,14 @@ class AdoptRun:
         hand). Read from iGEST, not the ledger, as a lost answer would not say."""
         if work.state not in (WorkState.REVIEW, WorkState.FAILED) or work.phase != Phase.DRAFT:
             return None
-        ours = list(self.igest.find_documents(external_reference=work.external_reference))
+        ref = work.external_reference
+        # Only this very reference: a server that filters by prefix would also hand over
+        # another order's (``...:1001`` is a prefix of ``...:10015``), a draft deleted here.
+        ours = [
+            d
+            for d in self.igest.find_documents(external_reference=ref)
+            if d.external_reference == ref
+        ]
         if any(d.status != DocumentStatus.DRAFT for d in ours):
             return None
         return tuple(d.id for d in ours)
