@@ -735,3 +735,24 @@ def test_a_credit_note_not_ours_of_another_stores_invoice_is_not_counted():
     orders = [order(9001, status="canceled", total="23.88")]
     report = compare(orders, [invoice, unrelated], STORE, NOV, elsewhere={"qi1": 9001})
     assert kinds(report) == [(UNCREDITED, 9001)]
+
+
+def test_two_partial_credit_notes_not_ours_under_one_reference_of_theirs_are_no_duplicate():
+    # The hosted app writes its own reference style (QI-<order>) on every document: its two
+    # partial credit notes of FR QI/1 share one. Only our references are one document each;
+    # keyed by theirs, reconcile called them "2 final credit notes for QI-9001", a duplicate
+    # to offset with a credit note, and exited 1 on every run.
+    invoice = replace(doc("QI-9001", "23.88", doc_id="qi1"), number="FR QI/1", series="QI")
+    first, second = (
+        replace(
+            doc("x", amount, kind="credit", doc_id=f"nc{n}"),
+            external_reference="QI-9001",
+            number=f"NC QI/{n}",
+            related_number="FR QI/1",
+        )
+        for n, amount in ((1, "9.99"), (2, "13.89"))
+    )
+    orders = [order(9001, status="canceled", total="23.88")]
+    report = compare(orders, [invoice, first, second], STORE, NOV, elsewhere={"qi1": 9001})
+    assert report.problems == []
+    assert report.credit_notes_checked == 2

@@ -441,8 +441,11 @@ def _order_problems(
         )
     by_reference: dict[str, list[IssuedDocument]] = {ref: invoices}
     for note in credits:  # partial credit notes: several, each with a reference of its own
-        # (one not ours, the other integration's, has none: it is itself)
-        by_reference.setdefault(note.external_reference or note.id, []).append(note)
+        # (one not ours, the other integration's, is itself: its reference, if any, is in
+        # a style of theirs that several of its documents may share)
+        ours = parse_reference(note.external_reference, store) is not None
+        key = note.external_reference if ours and note.external_reference else note.id
+        by_reference.setdefault(key, []).append(note)
     for reference, docs in by_reference.items():
         what = "invoices" if reference == ref else "credit notes"
         if len(docs) > 1:
