@@ -814,3 +814,21 @@ def test_approving_again_after_a_kill_during_the_approval_says_what_finishes_it(
     run(ledger, js, ig, at=RUN_AT + timedelta(minutes=5))
     assert len(ig.finals(REF)) == 1 and ig.calls.count("finalize_document") == 1
     assert ledger.work(7).state == WorkState.FINAL
+
+
+def test_a_dry_run_says_a_deleted_draft_of_an_order_changed_since_would_wait_again(
+    ledger, monkeypatch
+):
+    # The real run's sweep (review turned off here) makes the deleted draft of an order whose
+    # total changed since again and holds it for another look; the dry run, which changes
+    # with it, said it would "make its draft again (deleted in iGEST) and finalize it".
+    js, ig = FakeJumpseller(orders=[paid_order(7)]), FakeIgest()
+    run(ledger, js, ig)
+    del ig.documents[drafts(ig)[0].id]  # a person deleted it in iGEST
+    js.add(paid_order(7, "15.00"))  # and the order was edited
+    later = RUN_AT + timedelta(minutes=10)
+    dry = dry_run(ledger, js, ig, monkeypatch, at=later, review=False)
+    real = run(ledger, js, ig, at=later, review=False)
+    assert [(o.key, o.action) for o in real.outcomes] == [("7", Action.DRAFTED)]
+    assert [(o.key, o.action) for o in dry.outcomes] == [("7", Action.WOULD_DRAFT)]
+    assert dry.finalizing == [] and not ig.finals()

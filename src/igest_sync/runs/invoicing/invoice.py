@@ -840,7 +840,12 @@ class InvoiceRun:
         drafts = self.issuer.whole([d for d in held if d.status == DocumentStatus.DRAFT], draft)
         customer = f"{draft.customer.name}, {review.nif_words(draft.customer.nif)}"
         facts = DocumentFacts(None, draft.gross_total)
-        if drafts and not any(same_document(d, draft) for d in drafts):
+        # As the issuer: a draft that differs from the order now, or one deleted by hand whose
+        # order's total changed since (``Issuer.listed_total``), is made again for a look.
+        changed = (drafts and not any(same_document(d, draft) for d in drafts)) or (
+            not drafts and self.issuer.listed_total(order) is not None
+        )
+        if changed:
             return DocumentOutcome(
                 key,
                 Action.WOULD_DRAFT,

@@ -250,7 +250,7 @@ class Issuer:
             approved=approved,
             customer_given=override is not None,
             since=since,
-            listed_total=self._listed_total(order) if approved else None,
+            listed_total=self.listed_total(order) if approved else None,
         )
         # Kept until the invoice is issued, or the customer itself refused (a --nif that is not
         # valid, say): then the next `resend` starts again from the order.
@@ -261,7 +261,7 @@ class Issuer:
             self.ledger.meta.set_meta(OVERRIDE_KEY.format(order=order.id), "")
         return outcome
 
-    def _listed_total(self, order: Order) -> Decimal | None:
+    def listed_total(self, order: Order) -> Decimal | None:
         """The order's total as ``approve`` lists a draft deleted by hand (the state file's
         copy of the order), when the order's total differs from it now; else None."""
         known = self.ledger.works.order(order.id)
