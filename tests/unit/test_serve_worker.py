@@ -861,3 +861,23 @@ def test_serve_started_again_is_not_said_stopped_before_its_first_sweep_ends(tmp
     assert get(SERVE_STARTED) == clock.wall().isoformat(timespec="seconds")
     assert serve_down(get, clock.wall() + timedelta(minutes=1), 10) is None
     worker.close()
+
+
+def test_serve_restarted_within_the_second_it_stopped_is_not_said_stopped(tmp_path, no_idle):
+    """`systemctl restart`: the stop and the new start fall in the same second. Both were
+    written to the second, so the start read as no later than the stop, and status said
+    "serve is not running: serve stopped at ..." until the first sweep ended."""
+    from igest_sync.state.inbox import serve_down
+    from tests.support.clock import VirtualClock
+
+    clock = VirtualClock(wall=datetime(2026, 11, 20, 14, 0, 0, 200000, tzinfo=UTC))
+    before, _ = virtual_worker(tmp_path, FakeJumpseller(orders=[]), FakeIgest(), clock)
+    before.stop.set()
+    before.close()  # stopped cleanly at 14:00:00.2
+    clock.advance(seconds=0.6)
+    after, _ = virtual_worker(tmp_path, FakeJumpseller(orders=[]), FakeIgest(), clock)
+    after.stop.set()  # the thread ends at once: only its start is recorded here
+    after.start()  # at 14:00:00.8
+    after.join(10)
+    assert serve_down(after.inbox.get_meta, clock.wall() + timedelta(minutes=1), 10) is None
+    after.close()

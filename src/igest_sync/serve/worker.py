@@ -254,8 +254,10 @@ class StoreWorker:
         return True
 
     def start(self) -> None:
+        # Both moments to the microsecond: a restart within the second of the stop
+        # (`systemctl restart`) must read as later than it (status: running).
         try:  # status: serve runs again (a stop recorded earlier no longer says otherwise)
-            self.inbox.set_meta(SERVE_STARTED, self.clock().isoformat(timespec="seconds"))
+            self.inbox.set_meta(SERVE_STARTED, self.clock().isoformat())
         except IgestSyncError as exc:
             log.warning("Store %s: could not record serve's start: %s", self.setup.name, exc)
         self.thread.start()
@@ -271,7 +273,7 @@ class StoreWorker:
         once the stop is written: ``status`` then says serve is not running (a stop it cannot
         write, or a kill, is seen from the sweeps that stopped coming)."""
         try:
-            self.inbox.set_meta(SERVE_STOPPED, self.clock().isoformat(timespec="seconds"))
+            self.inbox.set_meta(SERVE_STOPPED, self.clock().isoformat())
         except IgestSyncError as exc:
             log.warning("Store %s: could not record serve's stop: %s", self.setup.name, exc)
         self.inbox.db.close()
