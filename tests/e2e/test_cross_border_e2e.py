@@ -160,3 +160,24 @@ def test_an_order_waiting_for_vies_is_printed_once_the_wait_has_lasted(sandbox, 
     assert "10106" in lasted.stdout and "VIES" in lasted.stdout, lasted.stdout
     again = cli("invoice")  # told: quiet until its reminder
     assert again.code == 1 and again.stdout == "", again.stdout
+
+
+def test_a_lasting_wait_for_vies_is_not_printed_again_when_only_vies_words_change(sandbox, cli):
+    # Told once, a wait that lasts is reminded after [invoice] remind_failed_hours, like any
+    # failure: VIES's answer varies (MS_UNAVAILABLE, a 502 of its gateway), and each new
+    # wording was printed as if new, a mail every cron run while VIES flapped.
+    sandbox.store.cancel_order(10105)  # its VAT number is invalid: a failure of its own
+    [number] = [o for o in sandbox.vies.unavailable_for if o[0] == "ES"]
+    sandbox.vies.set_unavailable(*number, 1000)
+    assert cli("invoice").stdout == ""
+    sandbox.virtual_clock.advance(minutes=61)
+    lasted = cli("invoice")
+    assert "10106" in lasted.stdout and "MS_UNAVAILABLE" in lasted.stdout, lasted.stdout
+    sandbox.faults.add(service="vies", kind="502", method="*", path="", times=None)
+    sandbox.virtual_clock.advance(minutes=10)
+    reworded = cli("invoice", "--json").json()
+    [waits] = [o for o in reworded["quiet"] if str(o["order_id"]) == "10106"]
+    assert "502" in waits["error"] and "MS_UNAVAILABLE" not in waits["error"]
+    assert cli("invoice").stdout == ""  # quiet until its reminder
+    sandbox.virtual_clock.advance(hours=24)
+    assert "10106" in cli("invoice").stdout  # the reminder

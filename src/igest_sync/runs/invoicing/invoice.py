@@ -419,9 +419,8 @@ class InvoiceRun:
         retrying = self._retrying_since()
         shown: list[DocumentOutcome] = []
         for outcome in report.outcomes:
-            if outcome.action == Action.WAITING and self._persists(
-                retrying, outcome.key, outcome.kind or Kind.INVOICE
-            ):
+            waited = outcome.action == Action.WAITING
+            if waited and self._persists(retrying, outcome.key, outcome.kind or Kind.INVOICE):
                 # Waiting for VIES for [alerts] unreachable_minutes: a paid order without its
                 # invoice that long is a person's business, told as any failure that lasted.
                 outcome = replace(outcome, action=Action.FAILED)
@@ -436,7 +435,9 @@ class InvoiceRun:
             before = failed_before.get((int(outcome.key), kind))
             if (
                 before is not None
-                and before.error == outcome.detail
+                # The same failure, told already; a wait for VIES is the same wait whatever
+                # VIES answered this time (MS_UNAVAILABLE, its gateway's 502, another day).
+                and (before.error == outcome.detail or (waited and before.transient))
                 and not self._due(before, remind)
             ):
                 report.quiet.append(outcome)
