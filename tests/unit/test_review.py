@@ -832,3 +832,28 @@ def test_a_dry_run_says_a_deleted_draft_of_an_order_changed_since_would_wait_aga
     assert [(o.key, o.action) for o in real.outcomes] == [("7", Action.DRAFTED)]
     assert [(o.key, o.action) for o in dry.outcomes] == [("7", Action.WOULD_DRAFT)]
     assert dry.finalizing == [] and not ig.finals()
+
+
+def test_waiting_drafts_go_in_payment_order_as_moments_not_as_text(tmp_path):
+    # The state file keeps a payment time as Jumpseller gave it, offset and all: as text,
+    # 10:30+01:00 (09:30 UTC) came after 10:00+00:00, and an order without one came first.
+    from datetime import timezone
+
+    from igest_sync.models import Kind
+    from igest_sync.runs.invoicing.review import in_payment_order
+    from igest_sync.state.ledger import Ledger
+
+    with Ledger(tmp_path / "state.sqlite3") as ledger:
+        paid = {
+            1: datetime(2026, 7, 1, 10, 0, tzinfo=UTC),
+            2: datetime(2026, 7, 1, 10, 30, tzinfo=timezone(timedelta(hours=1))),
+            3: None,
+        }
+        for order_id, at in paid.items():
+            ledger.works.record_order(
+                order_id, "paid", created_at=None, paid_at=at, total=None, customer=None
+            )
+            ledger.works.ensure_work(order_id, Kind.INVOICE, f"ref-{order_id}")
+        works = [ledger.works.work(i, Kind.INVOICE) for i in (3, 1, 2)]
+        ordered = in_payment_order(ledger, [w for w in works if w is not None])
+        assert [w.order_id for w in ordered] == [2, 1, 3]

@@ -59,6 +59,7 @@ from igest_sync.runs.invoicing.review_list import (  # noqa: F401 (re-exported: 
 )
 from igest_sync.runs.report import some_of
 from igest_sync.runs.services import IgestApi
+from igest_sync.state.database import moment
 from igest_sync.state.ledger import Ledger, OrderRecord, WorkRecord
 from igest_sync.timeutil import LISBON, lisbon_date
 
@@ -421,9 +422,12 @@ def in_payment_order(ledger: Ledger, waiting: list[WorkRecord]) -> list[WorkReco
     """``waiting`` by the payment of each order (then its id): under art. 53 the order paid
     first is counted first, and the one that takes the year past 18,750 EUR charges VAT."""
 
-    def paid(work: WorkRecord) -> tuple[str, int]:
+    def paid(work: WorkRecord) -> tuple[float, int]:
+        # As the moment it is (a row of an older version may carry Jumpseller's offset, which
+        # text order would misplace); one not known last, as the run's new orders have it.
         order = ledger.order(work.order_id)
-        return ((order.paid_at if order is not None else None) or "", work.order_id)
+        when = moment(order.paid_at) if order is not None else None
+        return (when.timestamp() if when is not None else float("inf")), work.order_id
 
     return sorted(waiting, key=paid)
 
