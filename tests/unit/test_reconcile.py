@@ -756,3 +756,65 @@ def test_two_partial_credit_notes_not_ours_under_one_reference_of_theirs_are_no_
     report = compare(orders, [invoice, first, second], STORE, NOV, elsewhere={"qi1": 9001})
     assert report.problems == []
     assert report.credit_notes_checked == 2
+
+
+def _seen_open(ledger: Ledger, o: Order, status: str) -> None:
+    """The ledger as a run left it that saw ``o`` in ``status`` (open: not paid yet)."""
+    ledger.record_order(
+        o.id, status, created_at=o.created_at, paid_at=None, total=o.total, customer=None
+    )
+
+
+def test_a_checkout_abandoned_long_before_the_period_and_paid_in_it_is_a_sale_of_it(tmp_path):
+    # A cart abandoned in September (past the runs' 31 days) and completed in November, never
+    # invoiced: the listing by creation day starts 30 days before November, so the month was
+    # called clean (and so was September, where it was not paid). The ledger knows the cart.
+    cart = order(5, created="2026-09-20", paid="2026-11-12", total="20.00")
+    pending = order(6, created="2026-08-01", paid="2026-11-13", total="30.00")
+    still_open = order(7, status="abandoned", created="2026-09-21", paid=None)
+    js = jumpseller([order(10)], hidden=[cart, pending, still_open])
+    with Ledger(tmp_path / "state.db") as ledger:
+        _seen_open(ledger, cart, "abandoned")
+        _seen_open(ledger, pending, "pending_payment")
+        _seen_open(ledger, still_open, "abandoned")
+        report = reconcile(config(), js, igest([doc(10)]), ledger=ledger).run(NOV)
+    assert kinds(report) == [(MISSING, 5), (MISSING, 6)]
+    assert report.orders_checked == 3
+    assert sorted(js.called("order")) == [5, 6, 7]  # a few: one GET each
+
+
+def test_many_open_orders_before_the_window_are_read_back_with_one_listing(tmp_path):
+    carts = [
+        order(i, status="abandoned", created="2026-09-15", paid=None)
+        for i in range(1, rec.LOOKUP_LIMIT + 2)
+    ]
+    paid = order(rec.LOOKUP_LIMIT + 2, created="2026-09-15", paid="2026-11-20")
+    js = jumpseller([order(500)], hidden=[*carts, paid])
+    with Ledger(tmp_path / "state.db") as ledger:
+        for o in [*carts, paid]:
+            _seen_open(ledger, o, "abandoned")
+        report = reconcile(config(), js, igest([doc(500)]), ledger=ledger).run(NOV)
+    assert kinds(report) == [(MISSING, paid.id)]
+    assert js.called("order") == []
+    assert js.called("orders_created_between")[1:] == [
+        (date(2026, 9, 15), date(2026, 10, 2), "paid")
+    ]
+
+
+def test_an_order_before_the_window_with_failed_work_is_not_called_clean(tmp_path):
+    # Waited for payment since August, paid in November, its invoice failed in the runs:
+    # `status` lists it failed, and reconcile called November clean.
+    late = order(8, created="2026-08-01", paid="2026-11-05")
+    js = jumpseller([order(10)], hidden=[late])
+    with Ledger(tmp_path / "state.db") as ledger:
+        ledger.record_order(
+            8,
+            "paid",
+            created_at=late.created_at,
+            paid_at=late.completed_at,
+            total=late.total,
+            customer=None,
+        )
+        _failed_work(ledger, 8, "could not reach iGEST: 502", transient=True)
+        report = reconcile(config(), js, igest([doc(10)]), ledger=ledger).run(NOV)
+    assert kinds(report) == [(MISSING, 8)]

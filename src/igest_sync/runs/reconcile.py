@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from igest_sync.config import InvoiceConfig
@@ -52,7 +52,7 @@ from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.report import counted
 from igest_sync.runs.services import IgestApi, JumpsellerApi
 from igest_sync.state.ledger import Ledger, WorkRecord
-from igest_sync.timeutil import Period, lisbon_date
+from igest_sync.timeutil import LISBON, Period, lisbon_date
 
 # ``--fix``: issue the missing invoices of these orders (``InvoiceRun.resend``).
 Resend = Callable[[list[int]], InvoiceReport]
@@ -61,6 +61,10 @@ log = logging.getLogger("igest_sync.reconcile")
 
 # An order created this long before the period and paid in it is still one of its sales.
 ORDER_LOOKBACK = timedelta(days=30)
+# Older ones the ledger last saw open (waiting for payment, an abandoned checkout) are read back
+# this far before the period: a cart completed from a recovery email weeks later is a sale of
+# the month it is paid in, and the listing by creation day does not reach it.
+OPEN_LOOKBACK = timedelta(days=365)
 # An order paid on the last day may be invoiced later (a failure fixed by hand, a holiday).
 INVOICE_LAG = timedelta(days=30)
 # Above this many documents to look up by reference, one listing is cheaper (10 requests/s).
@@ -254,6 +258,11 @@ def _said(
         awaiting_approval=problem.awaiting_approval or awaiting_approval,
         refused=problem.refused or refused,
     )
+
+
+def _start_of(day: date) -> datetime:
+    """The first moment of a Lisbon day."""
+    return datetime.combine(day, time(), LISBON)
 
 
 def _paid_on(order: Order) -> date | None:
@@ -612,6 +621,7 @@ class ReconcileRun:
                 period.first - ORDER_LOOKBACK, period.last
             )
         }
+        orders.update(self._created_before_the_window(period, orders))
         documents = list(
             self.igest.find_documents(date_from=period.first, date_to=period.last + INVOICE_LAG)
         )
@@ -948,6 +958,48 @@ class ReconcileRun:
         )
         cancellation = {identity.reference(self.store, n) for n in range(1, len(credits) + 1)}
         return any(c.external_reference in cancellation for c in credits)
+
+    def _created_before_the_window(
+        self, period: Period, listed: dict[int, Order]
+    ) -> dict[int, Order]:
+        """The orders created before the listing's window (``ORDER_LOOKBACK``) that may be
+        sales of the period all the same: those the ledger last saw open (an abandoned
+        checkout, its customer may complete weeks later behind the checkpoint, past what the
+        runs read back; an order waiting for payment) or paid in the period (its invoice not
+        issued yet). Without them, a paid order without its invoice was called clean in the
+        month it was paid and in the month it was created. Within ``OPEN_LOOKBACK``: one GET
+        each when few, else one listing of the paid orders created since the oldest."""
+        if self.ledger is None:
+            return {}
+        window = period.first - ORDER_LOOKBACK
+        records = [
+            r
+            for r in self.ledger.unsettled_created_between(
+                _start_of(period.first - OPEN_LOOKBACK),
+                _start_of(window),
+                _start_of(period.first),
+                _start_of(period.last + timedelta(days=1)),
+            )
+            if r.order_id not in listed
+        ]
+        if not records:
+            return {}
+        if len(records) > LOOKUP_LIMIT:
+            first = min(lisbon_date(datetime.fromisoformat(r.created_at or "")) for r in records)
+            return {
+                o.id: o
+                for o in self.jumpseller.orders_created_between(
+                    first, window, status=OrderStatus.PAID
+                )
+                if o.id not in listed
+            }
+        found: dict[int, Order] = {}
+        for record in records:
+            try:
+                found[record.order_id] = self.jumpseller.order(record.order_id)
+            except NotFound:
+                log.warning("Order %s is gone from Jumpseller", record.order_id)
+        return found
 
     def _orders_of(
         self, documents: list[IssuedDocument], listed: dict[int, Order], period: Period

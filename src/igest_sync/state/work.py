@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from igest_sync.models import (
@@ -154,6 +154,22 @@ class WorkStore(Store):
         rows = self._rows(
             "SELECT * FROM orders WHERE status=? AND created_at >= ? ORDER BY order_id",
             (status, _utc(since)),
+        )
+        return [order_record(r) for r in rows]
+
+    def unsettled_created_between(
+        self, since: datetime, until: datetime, paid_from: datetime, paid_to: datetime
+    ) -> list[OrderRecord]:
+        """Orders created from ``since`` to before ``until`` that the ledger last saw open
+        (waiting for payment, an abandoned checkout), or paid around ``paid_from`` ..
+        ``paid_to`` (a day either side: payment times keep Jumpseller's offset), oldest
+        first."""
+        margin = timedelta(days=1)
+        rows = self._rows(
+            "SELECT * FROM orders WHERE created_at >= ? AND created_at < ? AND (status IN "
+            "('pending_payment', 'abandoned') OR (status='paid' AND paid_at >= ? AND "
+            "paid_at < ?)) ORDER BY order_id",
+            (_utc(since), _utc(until), _utc(paid_from - margin), _utc(paid_to + margin)),
         )
         return [order_record(r) for r in rows]
 
