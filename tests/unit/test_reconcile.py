@@ -531,6 +531,23 @@ def test_a_failed_fix_does_not_send_the_person_back_to_fix(tmp_path, fake_invoic
     assert untried.hint(untried.problems[0]) == "igest-sync reconcile --fix, or igest-sync resend 1"
 
 
+def test_a_fix_that_drafted_in_review_mode_names_approve_not_resend(tmp_path, fake_invoice_run):
+    # Review mode: --fix drafts the missing invoice for approval. Before: "--fix tried it
+    # (drafted: why, under 'What --fix did'); once that is settled: igest-sync resend 1", and
+    # resend is not what finalizes a draft waiting for a person.
+    fake_invoice_run.results = {1: "drafted"}
+    js, ig = jumpseller([order(1)]), igest([])
+    with Ledger(tmp_path / "state.db") as ledger:
+        report = reconcile(config(review=True), js, ig, ledger=ledger).run(NOV, fix=True)
+    [problem] = report.remaining
+    hint = report.hint(problem)
+    assert hint == (
+        "--fix drafted it; the draft waits for approval (review mode): `igest-sync approve 1` "
+        "finalizes it (or `--reject`)"
+    )
+    assert "resend" not in hint and report.to_json()["problems"][0]["hint"] == hint
+
+
 def test_no_fix_without_the_flag_and_nothing_to_resend_on_a_clean_store(tmp_path, fake_invoice_run):
     js, ig = problem_store()
     report = reconcile(config(), js, ig).run(NOV)

@@ -153,6 +153,12 @@ class ReconcileReport:
         issue (VIES refused the number, iGEST refused the document ...) is not sent back to
         ``--fix``: its own outcome says why, and ``resend`` follows once that is settled."""
         tried = [o for o in self.fixes if problem.fixable and o.key == str(problem.order_id)]
+        if tried and tried[-1].action == Action.DRAFTED:
+            # Review mode: the checked draft waits for a person, as the runs' drafts do.
+            return (
+                "--fix drafted it; the draft waits for approval (review mode): `igest-sync "
+                f"approve {problem.order_id}` finalizes it (or `--reject`)"
+            )
         if tried and not self.fixed(problem):
             return (
                 f"--fix tried it ({tried[-1].action}: why, under 'What --fix did'); once "
