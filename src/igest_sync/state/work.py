@@ -169,7 +169,9 @@ class WorkStore(Store):
             "SELECT * FROM orders WHERE created_at >= ? AND created_at < ? AND (status IN "
             "('pending_payment', 'abandoned') OR (status='paid' AND paid_at >= ? AND "
             "paid_at < ?)) ORDER BY order_id",
-            (_utc(since), _utc(until), _utc(paid_from - margin), _utc(paid_to + margin)),
+            # A day past ``until`` too (created times keep Jumpseller's offset): one the
+            # caller's listing holds already is left out there.
+            (_utc(since), _utc(until + margin), _utc(paid_from - margin), _utc(paid_to + margin)),
         )
         return [order_record(r) for r in rows]
 
