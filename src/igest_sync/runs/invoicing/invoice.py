@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -585,13 +585,31 @@ class InvoiceRun:
                 decided=order.id in decided,
             )
 
-        outcomes = in_parallel(
-            orders,
-            one,
-            workers=workers,
-            progress=self.progress,
-            stop_on=(IgestSyncError, RunStopped),
+        # A run that crossed midnight dates an order paid after it on its payment day, and iGEST
+        # refuses to finalize a document dated before the series' last final one: finalized
+        # first, such an order's invoice had iGEST refuse for good those of the run's day still
+        # on their way. So those orders come after every other, one at a time in payment order.
+        later = sorted(
+            (o for o in orders if self.issuer.paid_after_the_runs_day(o)), key=_payment_order
         )
+        first = [o for o in orders if not self.issuer.paid_after_the_runs_day(o)]
+
+        def counted(done_before: int) -> Progress | None:
+            progress = self.progress
+            if progress is None:
+                return None
+            return lambda done, _total: progress(done_before + done, len(orders))
+
+        def in_turn() -> Generator[DocumentOutcome, None, None]:
+            stop_on = (IgestSyncError, RunStopped)
+            yield from in_parallel(
+                first, one, workers=workers, progress=counted(0), stop_on=stop_on
+            )
+            yield from in_parallel(
+                later, one, workers=1, progress=counted(len(first)), stop_on=stop_on
+            )
+
+        outcomes = in_turn()
         try:
             for outcome in outcomes:
                 report.outcomes.append(outcome)

@@ -286,9 +286,15 @@ class Issuer:
         and the look-ups, from the payment day, rely on it), never after today (iGEST refuses
         a date in the future when Jumpseller's clock is a few seconds ahead of ours)."""
         paid = order.completed_at
-        if paid is None or lisbon_date(paid) <= self.today:
+        if paid is None or not self.paid_after_the_runs_day(order):
             return self.today
         return max(self.today, min(lisbon_date(paid), lisbon_date(self.clock())))
+
+    def paid_after_the_runs_day(self, order: Order) -> bool:
+        """Whether the order was paid on a later Lisbon day than the run's (the run began before
+        midnight): its invoice may be dated its payment day, after the run's (``_issue_date``)."""
+        paid = order.completed_at
+        return paid is not None and lisbon_date(paid) > self.today
 
     def credit_note(
         self,
