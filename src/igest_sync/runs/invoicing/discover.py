@@ -59,6 +59,9 @@ log = logging.getLogger("igest_sync.invoice")
 # Orders created this long before the first day to invoice are scanned on a first run, so that an
 # order created before start_date and paid on or after it is not missed.
 FIRST_RUN_LOOKBACK = timedelta(days=30)
+# Before that, a first run reads the paid orders created this long before its listing, for
+# those paid on or after the start date (an order placed in the summer, paid by transfer since).
+OLDER_PAID_LOOKBACK = timedelta(days=365)
 # More unfinished orders than this are read back with one listing instead of one GET each.
 BULK_REREAD = 5
 # The rules the ledger's skipped orders were judged by (meta): when the config's differ, those
@@ -262,10 +265,33 @@ class Discovery:
             # checkpoint that the listing never earned.
             self.ledger.begin_listing(first)
         yield from self.jumpseller.orders_created_between(first, self.today)
+        if checkpoint is None:
+            yield from self._older_than_the_listing(first, floor)
         if checkpoint is not None:
             # A backfill lists by creation day; the orders after the checkpoint are listed too,
             # so a backfill never stands in for the regular listing.
             yield from self._after_checkpoint(checkpoint, floor)
+
+    def _older_than_the_listing(self, first: date, floor: date) -> Iterator[Order]:
+        """The orders created before a first run's (or a rebuild's) listing that it must not
+        pass all the same: those waiting for payment, whatever their age (a business's bank
+        transfer for an order placed in September, paid after the switch: followed from now
+        on, as every open order is), and those paid on or after the floor, created within
+        ``OLDER_PAID_LOOKBACK`` before the listing. Read once: the runs after it follow the
+        open orders and list past the checkpoint. Both were missed for good, and reconcile,
+        listing by creation too, called the period clean."""
+        for order in self.jumpseller.orders_with_status(OrderStatus.PENDING_PAYMENT):
+            if order.created_at is None or lisbon_date(order.created_at) < first:
+                yield order
+        if floor == date.min:
+            return  # nothing is due before a first day to invoice
+        older = self.jumpseller.orders_created_between(
+            first - OLDER_PAID_LOOKBACK, first - timedelta(days=1), status=OrderStatus.PAID
+        )
+        for order in older:
+            # Only those paid since the floor: the others are no sale of ours to skip aloud.
+            if order.completed_at is not None and lisbon_date(order.completed_at) >= floor:
+                yield order
 
     def _after_checkpoint(self, checkpoint: int, floor: date) -> Iterator[Order]:
         try:
