@@ -114,3 +114,27 @@ def test_m10_without_the_small_business_regime_is_refused(tmp_path, extra, key):
 def test_an_eu_code_of_its_own_regime_is_not_warned_of(tmp_path):
     for regime, code in (("art53", "M10"), ("normal", "M16")):
         assert eu_warnings(tmp_path, regime, f'eu_goods = "{code}"\n') == [], regime
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "where"),
+    [
+        ('[invoice.exemptions]\ndomestic_goods = "M16"\n', "domestic_goods", "in Portugal"),
+        ('[invoice.exemptions]\nexport_shipping = "M16"\n', "export_shipping", "an export"),
+        ('product_exemption_code = "M16"\n', "[invoice] product_exemption_code", "in Portugal"),
+        ('[products]\nvat_rate = 0\nexemption_code = "M16"\n', "[products] exemption", "Portugal"),
+    ],
+)
+def test_m16_outside_the_eu_codes_is_refused(tmp_path, extra, key, where):
+    # Accepted before, by the loader and by `check`: a domestic 0 % line was then invoiced as an
+    # intra-EU supply, with no VIES check, on a final document.
+    with pytest.raises(ConfigError) as refused:
+        load(tmp_path, extra)
+    problems = "\n".join(refused.value.problems)
+    assert key in problems and '"M16" is the exempt supply' in problems, problems
+    assert where in problems and "eu_goods" in problems, problems
+
+
+def test_m16_for_the_eu_is_accepted(tmp_path):
+    config = load(tmp_path, '[invoice.exemptions]\neu_goods = "M16"\neu_shipping = "M16"\n')
+    assert config.invoice.exemptions["eu_goods"] == "M16"

@@ -227,6 +227,38 @@ def _m10_only_under_art53(
             )
 
 
+def _m16_only_for_the_eu(
+    invoice: dict, products: dict, failed: set[tuple[str, str]], label: str, problems: list[str]
+) -> None:
+    """M16 is the exempt supply of goods to a business in another Member State (art. 14 RITI),
+    checked in VIES, and nothing else: on a sale in Portugal or an export it is a wrong legal
+    basis on a final document, which cannot be undone."""
+    exemptions = invoice.get("exemptions")
+    keys = [
+        (f"[invoice.exemptions] {key}", exemptions.get(key))
+        for key in EXEMPTION_KEYS
+        if not key.startswith("eu_")
+        and isinstance(exemptions, dict)
+        and ("invoice", "exemptions") not in failed
+    ]
+    keys += [
+        (f"[invoice] {key}", invoice.get(key))
+        for key in ("product_exemption_code", "shipping_exemption_code")
+        if ("invoice", key) not in failed
+    ]
+    if ("products", "exemption_code") not in failed:
+        keys.append(("[products] exemption_code", products.get("exemption_code")))
+    for key, code in keys:
+        if code == "M16":
+            where = "an export" if "export_" in key else "a sale in Portugal"
+            problems.append(
+                f'{label}: {key}: "M16" is the exempt supply to a business in another EU '
+                f"Member State (art. 14 RITI), never {where}: give it the code of the "
+                "exemption that applies (`igest-sync check` lists iGEST's; M05 for exports), "
+                "and M16 to [invoice.exemptions] eu_goods / eu_shipping"
+            )
+
+
 def _exemptions(table: dict, problems: list[str], label: str) -> dict[str, str]:
     codes: dict[str, str] = {}
     for key, code in table.items():
@@ -416,6 +448,7 @@ def _cross_checks(
                 )
     _eu_codes_for_the_regime(invoice, failed, label, warnings)
     _m10_only_under_art53(invoice, products, failed, label, problems)
+    _m16_only_for_the_eu(invoice, products, failed, label, problems)
     if (
         invoice.get("credit_cancelled", True)
         and "credit_reason" in invoice
