@@ -138,3 +138,14 @@ def test_m16_outside_the_eu_codes_is_refused(tmp_path, extra, key, where):
 def test_m16_for_the_eu_is_accepted(tmp_path):
     config = load(tmp_path, '[invoice.exemptions]\neu_goods = "M16"\neu_shipping = "M16"\n')
     assert config.invoice.exemptions["eu_goods"] == "M16"
+
+
+@pytest.mark.parametrize(("regime", "example"), [("normal", "M07"), ("art53", "M10")])
+def test_a_0_rate_without_a_code_is_refused_with_an_example_the_regime_accepts(
+    tmp_path, regime, example
+):
+    # It said "for example M10" under the normal regime, which then refused M10 in turn.
+    with pytest.raises(ConfigError) as refused:
+        load(tmp_path, f'vat_regime = "{regime}"\n[products]\nvat_rate = 0\n')
+    problems = "\n".join(refused.value.problems)
+    assert f"(for example {example};" in problems, problems

@@ -420,9 +420,12 @@ def _cross_checks(
                 f"use {legal}, or 0 with an exemption code"
             )
         elif rate == 0 and exemption is None and ("products", "exemption_code") not in failed:
+            # The example fits the regime: M10 is refused unless vat_regime is "art53".
+            example = "M10" if invoice.get("vat_regime") == "art53" else "M07"
             problems.append(
-                f"{label}: [products] exemption_code: missing; required when "
-                "vat_rate is 0 (for example M10; `igest-sync check` shows iGEST's description of the code)"
+                f"{label}: [products] exemption_code: missing; required when vat_rate is 0 "
+                f"(for example {example}; `igest-sync check` shows iGEST's description of the "
+                "code)"
             )
         elif rate != 0 and exemption is not None:
             warnings.append(f"{label}: [products] exemption_code: ignored, vat_rate is {rate}")
