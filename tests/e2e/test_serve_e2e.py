@@ -242,6 +242,39 @@ def test_two_stores_on_one_hook_path_are_refused_naming_both(sandbox, tmp_path):
     assert "/jumpseller" in result.stderr
 
 
+def refused_serve(sb, tmp_path: Path, *homes: Path) -> tuple[int, str]:
+    """serve over ``homes`` as a process: refused at once, or killed by the timeout (a serve
+    that started instead of refusing never ends by itself)."""
+    args = [a for home in homes for a in ("--home", str(home))]
+    cli = make_cli(sb, tmp_path / "x", in_process=False)
+    result = cli("serve", *args, "--port", str(free_port()), timeout=20)
+    return result.code, result.stderr
+
+
+def test_two_homes_of_one_store_are_refused_naming_both(sandbox, tmp_path):
+    # A store's folder copied for a new store, only its public_url changed: two workers, two
+    # state files, one store. Both swept the same orders and invoiced some twice, silently.
+    one, two = tmp_path / "one", tmp_path / "two"
+    serve_cli(sandbox, one, 8787, public_url="https://hooks.example.pt/one")
+    serve_cli(sandbox, two, 8787, public_url="https://hooks.example.pt/two")
+    code, err = refused_serve(sandbox, tmp_path, one, two)
+    assert code == 2
+    assert str(one) in err and str(two) in err
+    assert f"Jumpseller store {store_of(sandbox)}" in err
+    assert not (one / "state.sqlite3").exists() and not (two / "state.sqlite3").exists()
+
+
+def test_two_homes_on_one_state_file_are_refused_naming_it(tmp_path):
+    with start_sandbox(seed=False) as a, start_sandbox(seed=False) as b:
+        one, two = tmp_path / "one", tmp_path / "two"
+        serve_cli(a, one, 8787, public_url="https://hooks.example.pt/one")
+        serve_cli(b, two, 8787, public_url="https://hooks.example.pt/two")
+        (two / "state.sqlite3").symlink_to(one / "state.sqlite3")
+        code, err = refused_serve(a, tmp_path, one, two)
+    assert code == 2
+    assert "one state file" in err and str((one / "state.sqlite3").resolve()) in err
+
+
 def test_serve_without_a_hooks_token_says_what_to_set(cli):
     result = cli("serve")
     assert result.code == 2
@@ -359,7 +392,8 @@ def test_stores_that_ask_for_different_addresses_or_a_folder_without_stores_are_
 ):
     one, two = tmp_path / "one", tmp_path / "two"
     serve_cli(sandbox, one, 8787, public_url="https://hooks.example.pt/one")
-    serve_cli(sandbox, two, 8788, public_url="https://hooks.example.pt/two")
+    with start_sandbox(seed=False) as other:  # another store: one store twice is refused
+        serve_cli(other, two, 8788, public_url="https://hooks.example.pt/two")
     cli = make_cli(sandbox, tmp_path / "x")
     result = cli("serve", "--home", str(one), "--home", str(two))
     assert result.code == 2 and "different addresses" in result.stderr

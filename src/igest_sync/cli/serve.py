@@ -164,7 +164,7 @@ def _stores(homes: list[Path], folder: Path | None) -> list[StoreSetup]:
     for home in dict.fromkeys(p.resolve() for p in chosen):
         config = _load_home(home)
         setups.append(_setup(config, home / paths.STATE_FILE, home, home / paths.CONFIG_FILE))
-    _refuse_shared_paths(setups)
+    _refuse_shared(setups)
     return setups
 
 
@@ -214,21 +214,42 @@ def _setup(config: Config, state_file: Path, home: Path | None, where: Path) -> 
     )
 
 
-def _refuse_shared_paths(setups: list[StoreSetup]) -> None:
+def _refuse_shared(setups: list[StoreSetup]) -> None:
+    """Two homes that are one store, share a state file or a hook path are refused before
+    anything is opened: two workers of one store, each with its own state file, sweep the
+    same orders and invoice some of them twice."""
     from igest_sync.errors import ConfigError
 
-    seen: dict[str, StoreSetup] = {}
+    paths: dict[str, StoreSetup] = {}
+    stores: dict[str, StoreSetup] = {}
+    states: dict[Path, StoreSetup] = {}
     for setup in setups:
         path = setup.config.serve.hook_path
-        other = seen.get(path)
-        if other is not None:
+        other = paths.setdefault(path, setup)
+        if other is not setup:
             raise ConfigError(
                 f"serve: {other.home} and {setup.home} would both receive webhooks on {path}.",
                 hint="Give each store its own [serve] public_url path "
                 "(https://host/hooks/<store>, say) and register it with `igest-sync hooks "
                 "install`.",
             )
-        seen[path] = setup
+        store = setup.config.jumpseller.store
+        other = stores.setdefault(store, setup)
+        if other is not setup:
+            raise ConfigError(
+                f"serve: {other.home} and {setup.home} are both the Jumpseller store {store}; "
+                "each would invoice its orders, some of them twice.",
+                hint="Serve each store from one home: remove the copy, or give it the other "
+                "store's [jumpseller] login and tokens.",
+            )
+        state = setup.state_path.resolve()
+        other = states.setdefault(state, setup)
+        if other is not setup:
+            raise ConfigError(
+                f"serve: {other.home} and {setup.home} would use one state file, {state}.",
+                hint="Each store needs its own state file: replace the link in one home by "
+                "that store's own file.",
+            )
 
 
 def _listen_address(
