@@ -471,6 +471,8 @@ def test_sigterm_while_serve_waits_for_a_runs_lock_to_open_its_state_stops_it(tm
             proc = cli.start("serve")
             try:
                 wait_for(lambda: "a run holds the lock" in cli.log_text(), what="the wait")
+                # Nothing listens meanwhile, and the log says so.
+                assert "serve does not listen for any store until then" in cli.log_text()
                 proc.send_signal(signal.SIGTERM)
                 out, err = proc.communicate(timeout=15)
             finally:

@@ -128,11 +128,12 @@ class StoreWorker:
         self._lock_since: datetime | None = None  # held too long since then: told, until free
         self.ledger: Ledger
         self.catch_up: CatchUp
-        self.opened = self._open_ledger(wait=False)
-        if not self.opened and not ready_for(setup.state_path, setup.config.jumpseller.store):
-            # A new state file, an older version's or another store's: opened (migrated,
-            # checked) under the lock before anything writes to it, as every run does.
-            self.opened = self._open_ledger(wait=True)
+        # A new state file, an older version's or another store's is opened (migrated,
+        # checked) under the lock before anything writes to it, as every run does: serve
+        # waits for a run that holds it, and listens for no store until then.
+        self.opened = self._open_ledger(
+            wait=not ready_for(setup.state_path, setup.config.jumpseller.store)
+        )
         # The receiver's own connection: its short inbox writes never queue behind the
         # worker's statements. While a run holds the lock at start (a person's `credit` at its
         # question), deliveries are received into it all the same: a refused delivery counts
@@ -209,8 +210,10 @@ class StoreWorker:
                         "Store %s: a run holds the lock; opening the state when it ends (%s)",
                         self.setup.name,
                         # A new state file is created under the lock: until then nothing is
-                        # received (serve does not listen yet).
-                        "not listening until then" if wait else "webhooks are received meanwhile",
+                        # received, for any store (serve does not listen yet).
+                        "serve does not listen for any store until then"
+                        if wait
+                        else "webhooks are received meanwhile",
                     )
                 if not wait:
                     return False
