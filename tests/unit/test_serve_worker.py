@@ -220,6 +220,36 @@ def test_a_store_code_unread_at_start_is_read_again_with_backoff(tmp_path, no_id
         worker.close()
 
 
+def test_one_stores_unreadable_state_file_degrades_healthz_not_a_500_for_all(tmp_path, monkeypatch):
+    """serve --homes: one store's state file corrupt while serve runs made every /healthz a
+    500, so a load balancer or monitor took the process, every store with it, for down."""
+    from igest_sync.errors import StateError
+    from igest_sync.serve.server import health
+    from tests.support.clock import FakeClock
+
+    clock = FakeClock()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, _ = virtual_worker(tmp_path / "a", FakeJumpseller(), FakeIgest(), clock)
+    b, _ = virtual_worker(tmp_path / "b", FakeJumpseller(), FakeIgest(), clock)
+    try:
+        a.inbox.set_meta(LAST_SWEEP, "2026-11-20T14:00:00+00:00")
+
+        def unreadable(*args, **kwargs):
+            raise StateError("State file b cannot be read: file is not a database.")
+
+        monkeypatch.setattr(b.inbox, "get_meta", unreadable)
+        answer = health([a, b])()
+        assert answer["status"] == "degraded" and answer["stores"] == 2
+        assert answer["reason"] == "the state file of 1 store(s) cannot be read"
+        assert answer["last_sweep_at"] == "2026-11-20T14:00:00+00:00"
+        assert answer["webhooks_waiting"] == 0
+    finally:
+        monkeypatch.undo()
+        a.close()
+        b.close()
+
+
 def test_a_lost_draft_answer_costs_the_invoice_seconds_not_a_sweep(tmp_path, no_idle):
     from tests.support.clock import FakeClock
 

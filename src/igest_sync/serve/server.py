@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from igest_sync.errors import UsageError
+from igest_sync.errors import IgestSyncError, UsageError
 from igest_sync.serve import watch
 from igest_sync.serve.receiver import MAX_BODY, Endpoint, Receiver
 from igest_sync.serve.worker import StoreWorker
@@ -68,24 +68,38 @@ def health(workers: Sequence[StoreWorker]) -> Callable[[], dict[str, Any]]:
 
     ``status`` is "degraded" while webhooks no longer reach serve (``reason`` says how it was
     seen: serve/watch.py) or while a store's work cannot go on (a service that has not answered
-    for [alerts] unreachable_minutes, a lock held too long: ``StoreWorker.troubles``); the
+    for [alerts] unreachable_minutes, a lock held too long: ``StoreWorker.troubles``; a state
+    file that cannot be read, counted without naming its store); the
     answer stays 200, so that a load balancer keeps serve in (the sweep still invoices). ``store_code`` is "unknown" while the store's code could not be
     read from Jumpseller (deliveries are then checked by their signature alone)."""
 
     def answer() -> dict[str, Any]:
-        webhooks = [w.inbox.get_meta(LAST_WEBHOOK) for w in workers]
-        sweeps = [w.inbox.get_meta(LAST_SWEEP) for w in workers]
-        degraded = [d for w in workers if (d := watch.degraded(w.inbox)) is not None]
+        webhooks, sweeps, degraded, waiting, unreadable = [], [], [], 0, 0
+        for w in workers:
+            # One store's state file that cannot be read (corrupt, its disk gone) is that
+            # store's trouble, said below: not a 500 for every store of the process.
+            try:
+                webhook, sweep = w.inbox.get_meta(LAST_WEBHOOK), w.inbox.get_meta(LAST_SWEEP)
+                state, hints = watch.degraded(w.inbox), w.inbox.hints_count()
+            except IgestSyncError:  # the store's worker logs it at each unit: not here too
+                unreadable += 1
+                continue
+            webhooks.append(webhook)
+            sweeps.append(sweep)
+            degraded += [state] if state is not None else []
+            waiting += hints
         troubles = list(dict.fromkeys(t for w in workers for t in w.troubles()))
+        if unreadable:
+            troubles.append(f"the state file of {unreadable} store(s) cannot be read")
         result: dict[str, Any] = {
             "status": "degraded" if degraded or troubles else "ok",
             "stores": len(workers),
             "store_code": "known" if all(w.code_known for w in workers) else "unknown",
             "last_webhook_at": max((v for v in webhooks if v), default=None),
             # The store whose sweep is oldest is the one to worry about.
-            "last_sweep_at": None if None in sweeps else min(v for v in sweeps if v),
+            "last_sweep_at": min((v for v in sweeps if v), default=None) if all(sweeps) else None,
             # Webhooks recorded, not yet worked: not status's orders waiting for payment.
-            "webhooks_waiting": sum(w.inbox.hints_count() for w in workers),
+            "webhooks_waiting": waiting,
         }
         reasons = list(troubles)
         if degraded:
