@@ -5,9 +5,11 @@ guard, ``credit`` of an adopted invoice exactly once, and ``reconcile``/``status
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -954,6 +956,17 @@ def test_a_pick_that_cannot_be_recorded_is_refused_before_anything_is_recorded(w
     assert ledger.issued_elsewhere() == recorded
 
 
+@contextmanager
+def switched_in_review_mode(tmp_path: Path) -> Iterator[tuple[Any, RunContext]]:
+    """A store in review mode, switched from the hosted app: its first days adopted."""
+    with inprocess_world.world(
+        tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"hosted_app": True}, review=True
+    ) as w:
+        context = RunContext.build(w.config, w.ledger, w.js, w.ig, now=NOW)
+        AdoptRun(context).run(date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
+        yield w, context
+
+
 def test_in_review_mode_a_held_orders_checked_draft_does_not_stop_adopt_recording_its_invoice(
     tmp_path,
 ):
@@ -966,12 +979,8 @@ def test_in_review_mode_a_held_orders_checked_draft_does_not_stop_adopt_recordin
     from igest_sandbox.hosted_app import _issue
     from igest_sync.runs.invoicing import review
 
-    with inprocess_world.world(
-        tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"hosted_app": True}, review=True
-    ) as w:
+    with switched_in_review_mode(tmp_path) as (w, context):
         sb, config, ledger, js, ig = w.sb, w.config, w.ledger, w.js, w.ig
-        context = RunContext.build(config, ledger, js, ig, now=NOW)
-        AdoptRun(context).run(date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
         sb.store.pay_order(10015, at=NOW)
         InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
         assert ledger.work(10015, Kind.INVOICE).state == WorkState.REVIEW
@@ -1094,12 +1103,8 @@ def test_adopt_deletes_only_its_orders_own_draft_when_igest_filters_references_l
     its reference), and deleted that other order's checked draft, waiting for approval."""
     from igest_sandbox.hosted_app import _issue
 
-    with inprocess_world.world(
-        tmp_path, NOW, start_date=date(2026, 11, 1), sandbox={"hosted_app": True}, review=True
-    ) as w:
+    with switched_in_review_mode(tmp_path) as (w, context):
         sb, config, ledger, js, ig = w.sb, w.config, w.ledger, w.js, w.ig
-        context = RunContext.build(config, ledger, js, ig, now=NOW)
-        AdoptRun(context).run(date(2026, 11, 1), date(2026, 11, 3), confirm=lambda r: True)
         sb.store.pay_order(10015, at=NOW)
         line = {"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 1, "rate": 23}
         other = sb.store.add_order(order_id=100150, lines=[line], created_at=NOW, completed_at=NOW)

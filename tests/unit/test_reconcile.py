@@ -722,18 +722,30 @@ def test_an_invoice_of_an_order_whose_total_cannot_be_read_is_not_called_wrong()
     ), report.notices
 
 
+def _hosted_invoice_of_9001() -> IssuedDocument:
+    """FR QI/1, the hosted app's invoice of order 9001 (23.88), as adopt recorded it."""
+    return replace(doc("QI-9001", "23.88", doc_id="qi1"), number="FR QI/1", series="QI")
+
+
+def _their_note(
+    number: str, invoice: str, amount: str, *, reference: str | None = None
+) -> IssuedDocument:
+    """A credit note the hosted app issued of ``invoice`` (no reference of ours)."""
+    return replace(
+        doc("x", amount, kind="credit", doc_id=number),
+        external_reference=reference,
+        number=number,
+        related_number=invoice,
+    )
+
+
 def test_a_credit_note_the_other_integration_issued_for_an_adopted_invoice_counts():
     # The hosted app credited part of FR QI/1 (its NC names the invoice, not the order), and
     # the cancellation pass credited the rest: the sale nets to nothing. Counted as ours only,
     # it read "credited only 13.89 of 23.88" and sent the person to a `credit --all` that finds
     # nothing left, and reconcile exited 1 on every run.
-    invoice = replace(doc("QI-9001", "23.88", doc_id="qi1"), number="FR QI/1", series="QI")
-    theirs = replace(
-        doc("x", "9.99", kind="credit"),
-        external_reference=None,
-        number="NC QI/1",
-        related_number="FR QI/1",
-    )
+    invoice = _hosted_invoice_of_9001()
+    theirs = _their_note("NC QI/1", "FR QI/1", "9.99")
     ours = replace(doc(9001, "13.89", kind="credit"), related_number="FR QI/1")
     orders = [order(9001, status="canceled", total="23.88")]
     report = compare(orders, [invoice, theirs, ours], STORE, NOV, elsewhere={"qi1": 9001})
@@ -742,13 +754,8 @@ def test_a_credit_note_the_other_integration_issued_for_an_adopted_invoice_count
 
 
 def test_a_credit_note_not_ours_of_another_stores_invoice_is_not_counted():
-    invoice = replace(doc("QI-9001", "23.88", doc_id="qi1"), number="FR QI/1", series="QI")
-    unrelated = replace(
-        doc("x", "23.88", kind="credit"),
-        external_reference=None,
-        number="NC QI/2",
-        related_number="FR QI/7",
-    )
+    invoice = _hosted_invoice_of_9001()
+    unrelated = _their_note("NC QI/2", "FR QI/7", "23.88")
     orders = [order(9001, status="canceled", total="23.88")]
     report = compare(orders, [invoice, unrelated], STORE, NOV, elsewhere={"qi1": 9001})
     assert kinds(report) == [(UNCREDITED, 9001)]
@@ -759,14 +766,9 @@ def test_two_partial_credit_notes_not_ours_under_one_reference_of_theirs_are_no_
     # partial credit notes of FR QI/1 share one. Only our references are one document each;
     # keyed by theirs, reconcile called them "2 final credit notes for QI-9001", a duplicate
     # to offset with a credit note, and exited 1 on every run.
-    invoice = replace(doc("QI-9001", "23.88", doc_id="qi1"), number="FR QI/1", series="QI")
+    invoice = _hosted_invoice_of_9001()
     first, second = (
-        replace(
-            doc("x", amount, kind="credit", doc_id=f"nc{n}"),
-            external_reference="QI-9001",
-            number=f"NC QI/{n}",
-            related_number="FR QI/1",
-        )
+        _their_note(f"NC QI/{n}", "FR QI/1", amount, reference="QI-9001")
         for n, amount in ((1, "9.99"), (2, "13.89"))
     )
     orders = [order(9001, status="canceled", total="23.88")]

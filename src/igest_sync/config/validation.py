@@ -191,6 +191,27 @@ def _eu_codes_for_the_regime(
             )
 
 
+def _exemption_codes(
+    invoice: dict, products: dict, failed: set[tuple[str, str]]
+) -> list[tuple[str, object]]:
+    """Every exemption code the config sets, as (its key as a person reads it, the code),
+    leaving out the tables that failed to load (said already)."""
+    exemptions = invoice.get("exemptions")
+    codes = [
+        (f"[invoice.exemptions] {key}", exemptions.get(key))
+        for key in EXEMPTION_KEYS
+        if isinstance(exemptions, dict) and ("invoice", "exemptions") not in failed
+    ]
+    codes += [
+        (f"[invoice] {key}", invoice.get(key))
+        for key in ("product_exemption_code", "shipping_exemption_code")
+        if ("invoice", key) not in failed
+    ]
+    if ("products", "exemption_code") not in failed:
+        codes.append(("[products] exemption_code", products.get("exemption_code")))
+    return codes
+
+
 def _m10_only_under_art53(
     invoice: dict, products: dict, failed: set[tuple[str, str]], label: str, problems: list[str]
 ) -> None:
@@ -200,20 +221,7 @@ def _m10_only_under_art53(
     invoice, which cannot be undone."""
     if invoice.get("vat_regime", "normal") == "art53" or ("invoice", "vat_regime") in failed:
         return
-    exemptions = invoice.get("exemptions")
-    keys = [
-        (f"[invoice.exemptions] {key}", exemptions.get(key))
-        for key in EXEMPTION_KEYS
-        if isinstance(exemptions, dict) and ("invoice", "exemptions") not in failed
-    ]
-    keys += [
-        (f"[invoice] {key}", invoice.get(key))
-        for key in ("product_exemption_code", "shipping_exemption_code")
-        if ("invoice", key) not in failed
-    ]
-    if ("products", "exemption_code") not in failed:
-        keys.append(("[products] exemption_code", products.get("exemption_code")))
-    for key, code in keys:
+    for key, code in _exemption_codes(invoice, products, failed):
         if code == "M10":
             why = (
                 "an exempt sale to a business in the EU is M16 (checked in VIES)"
@@ -233,23 +241,8 @@ def _m16_only_for_the_eu(
     """M16 is the exempt supply of goods to a business in another Member State (art. 14 RITI),
     checked in VIES, and nothing else: on a sale in Portugal or an export it is a wrong legal
     basis on a final document, which cannot be undone."""
-    exemptions = invoice.get("exemptions")
-    keys = [
-        (f"[invoice.exemptions] {key}", exemptions.get(key))
-        for key in EXEMPTION_KEYS
-        if not key.startswith("eu_")
-        and isinstance(exemptions, dict)
-        and ("invoice", "exemptions") not in failed
-    ]
-    keys += [
-        (f"[invoice] {key}", invoice.get(key))
-        for key in ("product_exemption_code", "shipping_exemption_code")
-        if ("invoice", key) not in failed
-    ]
-    if ("products", "exemption_code") not in failed:
-        keys.append(("[products] exemption_code", products.get("exemption_code")))
-    for key, code in keys:
-        if code == "M16":
+    for key, code in _exemption_codes(invoice, products, failed):
+        if code == "M16" and "eu_" not in key:
             where = "an export" if "export_" in key else "a sale in Portugal"
             problems.append(
                 f'{label}: {key}: "M16" is the exempt supply to a business in another EU '
