@@ -165,6 +165,28 @@ def test_a_fully_credited_invoice_refuses_all_and_shipping():
         plan_credit(7, ORIGINAL, [done], CreditRequest(shipping=True))
 
 
+def test_a_shipping_credited_in_part_by_hand_leaves_the_rest_to_credit():
+    # An NC made by hand in iGEST (or by the hosted app) refunds 2.00 of the 4.95 shipping,
+    # one unit at 2.00: the shipping is limited by value, so 2.95 is left of it. It was taken
+    # as used up by its quantity: --shipping refused ("4.95 invoiced, 2.00 already credited:
+    # nothing left"), --all and the cancellation's credit left 2.95 for ever, and reconcile's
+    # 'credit --all' answered "credited in full already".
+    by_hand = nc("NC QI/1", [line("PORTES", "1", "2.00")])
+    ship = plan_credit(7, ORIGINAL, [by_hand], CreditRequest(shipping=True))
+    assert [(ln.reference, ln.quantity) for ln in ship.lines] == [("PORTES", D(1))]
+    assert ship.gross_total == D("2.95") and ship.summary[-1].remaining_amount == 0
+    assert ship.summary[-1].remaining == 0  # not -1: the unit by hand was a part of it
+    one = plan_credit(7, ORIGINAL, [by_hand], CreditRequest.parse(["SKU-1:1"]))
+    assert one.summary[-1].remaining == 1 and one.summary[-1].remaining_amount == D("2.95")
+    rest = plan_credit(7, ORIGINAL, [by_hand], CreditRequest(everything=True))
+    assert by_hand.gross_total + rest.gross_total == ORIGINAL.gross_total
+    assert rest.remaining_total == 0
+    done = nc("NC A/2", rest.lines)
+    with pytest.raises(CreditRefused, match="credited in full already") as caught:
+        plan_credit(7, ORIGINAL, [by_hand, done], CreditRequest(everything=True))
+    assert caught.value.nothing_left
+
+
 def test_the_last_unit_takes_what_is_left_to_the_cent():
     # 3 x 3.333333 is 10.00 on the invoice; one unit is 3.33, twice that 6.66: the last unit
     # must carry 3.34, or the credit notes would add up to 9.99.

@@ -121,6 +121,8 @@ class CreditLine:
 
     @property
     def remaining(self) -> Decimal:
+        if self.shipping:  # limited by its value: a part refunded by hand is one unit too
+            return self.invoiced if self.remaining_amount > 0 else Decimal(0)
         return self.invoiced - self.already - self.now
 
     @property

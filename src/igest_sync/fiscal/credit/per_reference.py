@@ -57,8 +57,13 @@ class Ref:
 
     @property
     def used_up(self) -> bool:
-        if self.shipping:  # the shipping line is limited by its value (and credited whole)
-            return self.already_amount >= self.invoiced_amount or self.already >= self.invoiced
+        if self.shipping:
+            # Limited by its value, not its quantity: an NC made by hand that refunds part of
+            # it (1 x 2.00 of 4.95) leaves the rest, credited whole by the next NC.
+            return (
+                self.already_amount >= self.invoiced_amount
+                or self.already_gross >= self.invoiced_gross
+            )
         return self.already >= self.invoiced
 
     def state(self) -> str:
