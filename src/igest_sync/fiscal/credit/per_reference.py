@@ -60,10 +60,15 @@ class Ref:
         if self.shipping:
             # Limited by its value, not its quantity: an NC made by hand that refunds part of
             # it (1 x 2.00 of 4.95) leaves the rest, credited whole by the next NC.
-            return (
+            if (
                 self.already_amount >= self.invoiced_amount
                 or self.already_gross >= self.invoiced_gross
-            )
+            ):
+                return True
+            # Credited whole by its quantity, short only of the cents each NC line rounds on
+            # its own (ours takes what is left, to the cent of the document's totals): used up.
+            short = self.invoiced_gross - self.already_gross
+            return self.already >= self.invoiced and short <= CENT * max(1, self.credited_lines)
         return self.already >= self.invoiced
 
     def state(self) -> str:
