@@ -721,3 +721,49 @@ def test_a_dry_run_names_an_order_already_invoiced_as_the_real_run_does(ledger):
     assert [(o.key, o.action) for o in real.outcomes + real.quiet if o.key == "7"] == [
         ("7", "already")
     ]
+
+
+class UtcStoreDays(FakeJumpseller):
+    """A store whose days are UTC's, not Lisbon's: it lists by its own creation day."""
+
+    def orders_created_between(self, first: date, last: date, status: str | None = None):
+        self._call("orders_created_between", (first, last, status))
+        return iter(
+            o
+            for _, o in sorted(self.orders.items())
+            if o.created_at is not None
+            and first <= o.created_at.astimezone(UTC).date() <= last
+            and (status is None or o.status == status)
+        )
+
+
+@pytest.mark.parametrize("minutes", [-30, 30])  # 23:30 and 00:30 UTC around the window's start
+def test_a_first_run_follows_an_order_waiting_for_payment_from_its_listings_first_day(
+    ledger, minutes
+):
+    # The first run lists by the store's days from 2026-06-15 (30 days before the start date),
+    # and reads the orders waiting for payment older than that, by Lisbon's day. Created at
+    # 23:30 UTC on the 14th (00:30 on the 15th in Lisbon), an order was in neither: never
+    # followed, its payment behind the checkpoint went unseen and got no invoice.
+    now = datetime(2026, 7, 20, 12, 0, tzinfo=UTC)
+    created = datetime(2026, 6, 15, tzinfo=UTC) + timedelta(minutes=minutes)
+    listed = datetime(2026, 7, 16, 10, 0, tzinfo=UTC)  # a sale of the listing's days
+    js = UtcStoreDays(
+        orders=[
+            paid_order(5, created_at=created, status="pending_payment"),
+            paid_order(6, created_at=listed, paid_at=listed),
+        ]
+    )
+    ig = FakeIgest()
+
+    def run(at: datetime):
+        return InvoiceRun.build(config(start_date=date(2026, 7, 15)), ledger, js, ig, now=at).run()
+
+    run(now)
+    assert ledger.checkpoint == 6
+    js.add(replace(js.orders[5], status="paid", completed_at=now + timedelta(hours=1)))
+    run(now + timedelta(hours=2))
+    assert sorted(d.external_reference for d in ig.finals()) == [
+        "jumpseller:loja:5",
+        "jumpseller:loja:6",
+    ]

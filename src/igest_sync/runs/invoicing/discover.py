@@ -264,15 +264,20 @@ class Discovery:
             # run lists these days again (and looks before issuing) instead of trusting a
             # checkpoint that the listing never earned.
             self.ledger.begin_listing(first)
-        yield from self.jumpseller.orders_created_between(first, self.today)
+        listed: set[int] = set()
+        for order in self.jumpseller.orders_created_between(first, self.today):
+            listed.add(order.id)
+            yield order
         if checkpoint is None:
-            yield from self._older_than_the_listing(first, floor)
+            yield from self._older_than_the_listing(first, floor, listed)
         if checkpoint is not None:
             # A backfill lists by creation day; the orders after the checkpoint are listed too,
             # so a backfill never stands in for the regular listing.
             yield from self._after_checkpoint(checkpoint, floor)
 
-    def _older_than_the_listing(self, first: date, floor: date) -> Iterator[Order]:
+    def _older_than_the_listing(
+        self, first: date, floor: date, listed: set[int]
+    ) -> Iterator[Order]:
         """The orders created before a first run's (or a rebuild's) listing that it must not
         pass all the same: those waiting for payment, whatever their age (a business's bank
         transfer for an order placed in September, paid after the switch: followed from now
@@ -281,7 +286,13 @@ class Discovery:
         open orders and list past the checkpoint. Both were missed for good, and reconcile,
         listing by creation too, called the period clean."""
         for order in self.jumpseller.orders_with_status(OrderStatus.PENDING_PAYMENT):
-            if order.created_at is None or lisbon_date(order.created_at) < first:
+            # The listing went by the store's days, which need not be Lisbon's: a day more,
+            # never one too few (one created in the listing's first hours was in neither),
+            # and not one the listing held. Never a newer one: the checkpoint passes it.
+            created = order.created_at
+            if order.id in listed or order.status != OrderStatus.PENDING_PAYMENT:
+                continue
+            if created is None or lisbon_date(created) <= first:
                 yield order
         if floor == date.min:
             return  # nothing is due before a first day to invoice
