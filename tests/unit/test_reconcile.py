@@ -816,7 +816,7 @@ def test_many_open_orders_before_the_window_are_read_back_with_one_listing(tmp_p
     assert kinds(report) == [(MISSING, paid.id)]
     assert js.called("order") == []
     assert js.called("orders_created_between")[1:] == [
-        (date(2026, 9, 15), date(2026, 10, 2), "paid")
+        (date(2026, 9, 14), date(2026, 10, 2), "paid")
     ]
 
 
@@ -837,3 +837,35 @@ def test_an_order_before_the_window_with_failed_work_is_not_called_clean(tmp_pat
         _failed_work(ledger, 8, "could not reach iGEST: 502", transient=True)
         report = reconcile(config(), js, igest([doc(10)]), ledger=ledger).run(NOV)
     assert kinds(report) == [(MISSING, 8)]
+
+
+class _UtcStoreDays(FakeJumpseller):
+    """A store whose days are UTC's, not Lisbon's: it lists by its own creation day."""
+
+    def orders_created_between(self, first: date, last: date, status: str | None = None):
+        self._call("orders_created_between", (first, last, status))
+        return iter(
+            o
+            for _, o in sorted(self.orders.items())
+            if o.created_at is not None
+            and first <= o.created_at.date() <= last  # ``at`` gives UTC times
+            and (status is None or o.status == status)
+        )
+
+
+def test_the_listing_of_many_open_orders_starts_a_store_day_before_the_oldest(tmp_path):
+    # The oldest cart, created at 23:30 UTC on 14 September (00:30 on the 15th in Lisbon),
+    # completed in November: the listing started on its Lisbon day, the 15th, and a store
+    # whose days are UTC's left it out; November was called clean.
+    carts = [
+        order(i, status="abandoned", created="2026-09-15", paid=None)
+        for i in range(1, rec.LOOKUP_LIMIT + 2)
+    ]
+    oldest = order(rec.LOOKUP_LIMIT + 2, paid="2026-11-20")
+    oldest = replace(oldest, created_at=at("2026-09-14", "23:30"))
+    js = _UtcStoreDays(orders=[order(500), *carts, oldest])
+    with Ledger(tmp_path / "state.db") as ledger:
+        for o in [*carts, oldest]:
+            _seen_open(ledger, o, "abandoned")
+        report = reconcile(config(), js, igest([doc(500)]), ledger=ledger).run(NOV)
+    assert kinds(report) == [(MISSING, oldest.id)]

@@ -991,7 +991,9 @@ class ReconcileRun:
         if not records:
             return {}
         if len(records) > LOOKUP_LIMIT:
-            first = min(lisbon_date(datetime.fromisoformat(r.created_at or "")) for r in records)
+            # The listing goes by the store's days, which need not be Lisbon's: a day more.
+            oldest = min(lisbon_date(datetime.fromisoformat(r.created_at or "")) for r in records)
+            first = oldest - timedelta(days=1)
             return {
                 o.id: o
                 for o in self.jumpseller.orders_created_between(
