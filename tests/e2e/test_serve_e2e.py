@@ -264,6 +264,26 @@ def test_two_homes_of_one_store_are_refused_naming_both(sandbox, tmp_path):
     assert not (one / "state.sqlite3").exists() and not (two / "state.sqlite3").exists()
 
 
+def test_two_homes_of_one_store_are_refused_whatever_their_store_codes(sandbox, tmp_path):
+    # The copy given a store code of its own (the references' jumpseller:<store>:), its
+    # Jumpseller login left as it was: one store, each home its own references, so neither
+    # found the other's invoices and every order was invoiced twice.
+    one, two = tmp_path / "one", tmp_path / "two"
+    serve_cli(sandbox, one, 8787, public_url="https://hooks.example.pt/one")
+    two.mkdir()
+    make_cli(
+        sandbox,
+        two,
+        jumpseller={"hooks_token": HOOKS_TOKEN, "store": "copia"},
+        serve={"port": 8787, "public_url": "https://hooks.example.pt/two"},
+    )
+    code, err = refused_serve(sandbox, tmp_path, one, two)
+    assert code == 2
+    assert str(one) in err and str(two) in err
+    assert f"Jumpseller store with the login {store_of(sandbox)}" in err
+    assert not (one / "state.sqlite3").exists() and not (two / "state.sqlite3").exists()
+
+
 def test_two_homes_on_one_state_file_are_refused_naming_it(tmp_path):
     with start_sandbox(seed=False) as a, start_sandbox(seed=False) as b:
         one, two = tmp_path / "one", tmp_path / "two"

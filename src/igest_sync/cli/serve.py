@@ -222,6 +222,7 @@ def _refuse_shared(setups: list[StoreSetup]) -> None:
 
     paths: dict[str, StoreSetup] = {}
     stores: dict[str, StoreSetup] = {}
+    logins: dict[tuple[str, str], StoreSetup] = {}
     states: dict[Path, StoreSetup] = {}
     for setup in setups:
         path = setup.config.serve.hook_path
@@ -233,8 +234,15 @@ def _refuse_shared(setups: list[StoreSetup]) -> None:
                 "(https://host/hooks/<store>, say) and register it with `igest-sync hooks "
                 "install`.",
             )
-        store = setup.config.jumpseller.store
+        # One store by its references' code, or by its Jumpseller login whatever code each
+        # home gives it (a copy given a code of its own: two references per order, neither
+        # home finding the other's invoice, every order invoiced twice).
+        jumpseller = setup.config.jumpseller
+        store = jumpseller.store
+        login = (jumpseller.base_url.rstrip("/"), jumpseller.login.casefold())
         other = stores.setdefault(store, setup)
+        if other is setup and (other := logins.setdefault(login, setup)) is not setup:
+            store = f"with the login {jumpseller.login}"
         if other is not setup:
             raise ConfigError(
                 f"serve: {other.home} and {setup.home} are both the Jumpseller store {store}; "
