@@ -242,7 +242,9 @@ def _m16_only_for_the_eu(
     checked in VIES, and nothing else: on a sale in Portugal or an export it is a wrong legal
     basis on a final document, which cannot be undone."""
     for key, code in _exemption_codes(invoice, products, failed):
-        if code == "M16" and "eu_" not in key:
+        # [products] exemption_code only sets iGEST's product records (sync-products), never
+        # a document line: left alone.
+        if code == "M16" and "eu_" not in key and not key.startswith("[products]"):
             where = "an export" if "export_" in key else "a sale in Portugal"
             problems.append(
                 f'{label}: {key}: "M16" is the exempt supply to a business in another EU '
