@@ -1,8 +1,8 @@
 """Memory of one `igest-sync serve` process serving many stores (issue 19: 20 stores < 150 MB).
 
-Starts one sandbox, writes N store homes (each its own config, state, logs, hook path and
-hooks token; distinct store codes, so their documents do not meet in the sandbox's iGEST),
-runs `serve --homes`, sends each store a few signed webhooks, waits until they are invoiced,
+Starts one sandbox per store (serve refuses two homes of one Jumpseller store: they would
+invoice its orders twice), writes N store homes (each its own config, state, logs, hook path
+and hooks token), runs `serve --homes`, sends each store a few signed webhooks, waits until they are invoiced,
 and reads the process's resident memory (VmRSS, VmHWM: Linux's /proc) after the work.
 
     .venv/bin/python bench/serve_memory.py                # 20 stores, 5 webhooks each
@@ -15,6 +15,7 @@ import argparse
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -48,12 +49,15 @@ def main() -> int:
     parser.add_argument("--stores", type=int, default=20)
     parser.add_argument("--orders", type=int, default=5, help="webhooks per store")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, start_sandbox(seed=False, **FAST_LIMITS) as sb:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        sandboxes = [
+            stack.enter_context(start_sandbox(seed=False, **FAST_LIMITS))
+            for _ in range(args.stores)
+        ]
         port = free_port()
         homes = Path(tmp) / "stores"
         first = None
-        login = sb.credentials["jumpseller"]["login"]
-        for i in range(args.stores):
+        for i, sb in enumerate(sandboxes):
             home = homes / f"store{i:02d}"
             home.mkdir(parents=True)
             cli = make_cli(
@@ -68,7 +72,8 @@ def main() -> int:
         try:
             idle = memory_mb(served.proc.pid)
             sent = 0
-            for i in range(args.stores):
+            for i, sb in enumerate(sandboxes):
+                login = sb.credentials["jumpseller"]["login"]
                 for _ in range(args.orders):
                     order = add_order(sb)
                     body, headers = delivery(order, login, token=f"token-{i}")
@@ -77,9 +82,7 @@ def main() -> int:
                     sent += 1
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
-                # Each order belongs to one store's reference only if that store issued it;
-                # every store's sweep sees every order of the shared sandbox, so count all.
-                if sum(one_final_per_order(sb).values()) >= sent:
+                if sum(sum(one_final_per_order(sb).values()) for sb in sandboxes) >= sent:
                     break
                 time.sleep(0.5)
             worked = memory_mb(served.proc.pid)
