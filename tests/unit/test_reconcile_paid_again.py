@@ -124,7 +124,7 @@ def test_fix_issues_no_second_invoice_and_leaves_it_to_a_person(ledger):
     assert FakeInvoiceRun.calls == []
     assert [(p.kind, p.order_id) for p in report.remaining] == [(PAID_AGAIN, SALE)]
     assert report.exit_code == 1
-    assert "Fixed 0; 1 still need a person" in report.summary()
+    assert "Fixed 0; 1 left, each saying what comes next." in report.summary()
     assert "`reconcile --fix` does not issue it" in (report.problems[0].hint or "")
 
 

@@ -188,7 +188,8 @@ class ReconcileReport:
         text = f"Found {counted(len(self.problems), 'problem')} ({found}) in {scope}."
         if self.fix_requested:
             fixed = len(self.problems) - len(self.remaining)
-            text += f" Fixed {fixed}; {len(self.remaining)} still need a person."
+            # Not all of those left need a person: a cancellation the next run credits says so.
+            text += f" Fixed {fixed}; {len(self.remaining)} left, each saying what comes next."
         return text
 
     def to_json(self) -> dict:
