@@ -321,6 +321,46 @@ def test_orders_failing_by_themselves_wait_for_unreachable_minutes(tmp_path, led
     assert posted_orders(chat) == [6001]
 
 
+def test_a_passing_failure_waits_its_own_unreachable_minutes_not_another_orders(
+    tmp_path, ledger, chat
+):
+    """One moment for every order failing by itself: an order that failed six minutes ago
+    was alerted because another had been retried for an hour, while cron's output (which
+    counts each order from its own first failure) kept it quiet as a retry that passes."""
+    config = make_config(tmp_path, None, chat, unreachable_minutes=60)
+    fail_order(
+        ledger, 6011, "iGEST answered 502; the next run tries again by itself", transient=True
+    )
+    assert dispatch(ledger, config, now=NOW).recorded == 0
+    # 55 minutes on: 6011 went through, and 6012 failed by itself (an answer lost).
+    ledger.works.mark(6011, "invoice", "final")
+    fail_order(
+        ledger, 6012, "iGEST answered 502; the next run tries again by itself", transient=True
+    )
+    assert dispatch(ledger, config, now=NOW + timedelta(minutes=55)).recorded == 0
+    # 6011 fails by itself again: it starts counting anew; 6012 has failed for 6 minutes.
+    fail_order(
+        ledger, 6011, "iGEST answered 502; the next run tries again by itself", transient=True
+    )
+    assert dispatch(ledger, config, now=NOW + timedelta(minutes=61)).recorded == 0
+    # Each is told once it has lasted, counted from its own first failure.
+    assert dispatch(ledger, config, now=NOW + timedelta(minutes=115)).sent == {"webhook": 1}
+    assert posted_orders(chat) == [6012]
+    assert dispatch(ledger, config, now=NOW + timedelta(minutes=121)).sent == {"webhook": 1}
+    assert posted_orders(chat) == [6012, 6011]
+
+
+def test_an_upgrade_keeps_the_moment_an_older_version_counted_passing_failures_from(
+    tmp_path, ledger, chat
+):
+    config = make_config(tmp_path, None, chat, unreachable_minutes=60)
+    fail_order(ledger, 6021, "iGEST answered 502", transient=True)
+    ledger.set_meta(dispatch_module.TRANSIENT_SINCE, NOW.isoformat(timespec="seconds"))
+    assert dispatch(ledger, config, now=NOW + timedelta(minutes=59)).recorded == 0
+    assert dispatch(ledger, config, now=NOW + timedelta(minutes=60)).sent == {"webhook": 1}
+    assert posted_orders(chat) == [6021]
+
+
 def test_a_passing_failure_whose_words_change_between_attempts_is_alerted_once(
     tmp_path, ledger, chat
 ):

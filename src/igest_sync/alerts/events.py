@@ -26,8 +26,11 @@ from igest_sync.models import REJECTED
 from igest_sync.timeutil import lisbon_minute
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from igest_sync.config import Config
     from igest_sync.state.ledger import Ledger
+    from igest_sync.state.work import WorkRecord
 
 # The kinds of event, as their rows and messages name them.
 FAILED = "failed"  # an order's invoice or credit note failed and a person must act
@@ -82,12 +85,12 @@ def _fix_for(order_id: int, kind: str, reason: str, transient: bool) -> str:
     return f"igest-sync resend {order_id} (after fixing the cause; see igest-sync status)"
 
 
-def failure_events(ledger: Ledger, *, include_transient: bool) -> list[Event]:
-    """Every failed piece of work a person must act on (and, when ``include_transient``, also
-    those the runs keep retrying by themselves: a service down for too long)."""
+def failure_events(ledger: Ledger, *, lasted: Callable[[WorkRecord], bool]) -> list[Event]:
+    """Every failed piece of work a person must act on, and of those the runs keep retrying by
+    themselves (a service down), the ones that have ``lasted`` too long."""
     events = []
     for work in ledger.work_in_states("failed"):
-        if work.transient and not include_transient:
+        if work.transient and not lasted(work):
             continue
         if (work.error or "").startswith(REJECTED):
             continue  # approve --reject: the person who rejected it knows (status lists it)

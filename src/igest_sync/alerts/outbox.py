@@ -12,6 +12,7 @@ its own, and one that is still busy when the budget is spent is left to the next
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -42,13 +43,14 @@ from igest_sync.state.meta import STORE_NAME
 if TYPE_CHECKING:
     from igest_sync.config import Config
     from igest_sync.state.ledger import Ledger
+    from igest_sync.state.work import WorkRecord
 
 log = logging.getLogger("igest_sync.alerts")
 
 SEND_BUDGET = 5.0  # seconds in all that sending may add to a run
 CHANNEL_TIMEOUT = 4.0  # per network operation (connect, each SMTP reply, the HTTP answer)
 DIGEST = "digest"
-TRANSIENT_SINCE = "alerts:transient_since"  # meta: since when some order keeps failing by itself
+TRANSIENT_SINCE = "alerts:transient_since"  # meta: since when each order keeps failing by itself
 
 
 @dataclass
@@ -128,10 +130,10 @@ def _events(
     events = notice_events(notices)
     grace = timedelta(minutes=config.alerts.unreachable_minutes)
     # Orders that keep failing by themselves (a service down while they were issued) are
-    # retried by every run: an alert only once that has lasted unreachable_minutes.
-    transient = any(w.transient for w in ledger.work_in_states("failed"))
-    since = _since(ledger, TRANSIENT_SINCE, now, keep=transient)
-    events += failure_events(ledger, include_transient=since is not None and now - since >= grace)
+    # retried by every run: an alert only once that has lasted unreachable_minutes, each
+    # counted from its own first failure, as cron's output counts it.
+    since = _retrying_since(ledger, now)
+    events += failure_events(ledger, lasted=lambda w: now - since[_work_key(w)] >= grace)
     if passes_by_itself(error):
         # The moment the runs' exit reads too (cron kept quiet until the outage lasts).
         first = ledger.meta.outage_since(error.service, now)
@@ -146,17 +148,37 @@ def _events(
     return events
 
 
-def _since(ledger: Ledger, key: str, now: datetime, *, keep: bool) -> datetime | None:
-    """The moment stored under ``key`` (set to ``now`` when missing); cleared unless ``keep``."""
-    value = ledger.get_meta(key)
-    if not keep:
-        if value:
-            ledger.set_meta(key, "")
-        return None
-    if value:
+def _work_key(work: WorkRecord) -> str:
+    return f"{work.order_id}:{work.kind}:{work.seq}"
+
+
+def _retrying_since(ledger: Ledger, now: datetime) -> dict[str, datetime]:
+    """Since when each piece of work that keeps failing by itself has failed (kept in meta for
+    those that still do; a new one starts now): one moment for them all told an order that
+    failed minutes ago because another had been retried for an hour."""
+    value = ledger.get_meta(TRANSIENT_SINCE) or ""
+    try:
+        known = json.loads(value or "{}")
+    except ValueError:
+        known = None
+    if not isinstance(known, dict):
+        # An older version kept one moment for them all: the failures of then keep it.
+        known = {w: value for w in map(_work_key, ledger.work_in_states("failed"))}
+    stamp = now.isoformat(timespec="seconds")
+    current = {
+        key: str(known.get(key) or stamp)
+        for key in (_work_key(w) for w in ledger.work_in_states("failed") if w.transient)
+    }
+    if current != known:
+        ledger.set_meta(TRANSIENT_SINCE, json.dumps(current, sort_keys=True))
+    return {key: _moment(at, now) for key, at in current.items()}
+
+
+def _moment(value: str, default: datetime) -> datetime:
+    try:
         return datetime.fromisoformat(value)
-    ledger.set_meta(key, now.isoformat(timespec="seconds"))
-    return now
+    except ValueError:
+        return default
 
 
 def _occurrences(
