@@ -4,6 +4,8 @@ and reminder, none lost, none twice, each channel on its own."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -481,6 +483,24 @@ def test_an_internal_error_is_an_alert_that_points_to_the_log(tmp_path, ledger, 
     [event] = chat.posts[0].json()["events"]
     assert event["title"] == "`igest-sync resend` stopped on an internal error"
     assert "log file" in event["fix"] and "KeyError" in event["reason"]
+
+
+def test_an_internal_error_that_quotes_a_secret_is_alerted_masked(tmp_path, ledger, smtp, chat):
+    # The console masks an internal error's repr; its alert (email, chat, the outbox's rows,
+    # the spool) must too.
+    config = make_config(tmp_path, smtp, chat)
+    bug = RuntimeError("unexpected answer to GET ?key=key-SECRET-ig&code=sec-SECRET-ig")
+    assert dispatch(ledger, config, now=NOW, error=bug).sent == {"email": 1, "webhook": 1}
+    state = tmp_path / "spooled.sqlite3"
+    smtp.stop()
+    dispatch(None, config, now=NOW, error=bug, state_path=state, command="credit")
+    [mail] = smtp.messages()
+    assert "key=***&code=***" in mail.part("plain")
+    texts = [mail.part("plain"), mail.part("html"), spool.path_for(state).read_text("utf-8")]
+    texts += [post.body.decode("utf-8") for post in chat.posts]
+    with closing(sqlite3.connect(ledger.path)) as db:
+        texts += [payload for (payload,) in db.execute("SELECT payload FROM alerts")]
+    assert not any("SECRET" in text for text in texts)
 
 
 def test_a_reminder_falling_due_while_a_channel_is_down_is_not_sent_twice(

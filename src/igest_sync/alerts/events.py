@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from igest_sync.errors import (
     StateError,
 )
 from igest_sync.models import REJECTED
+from igest_sync.redact import redact
 from igest_sync.timeutil import lisbon_minute
 
 if TYPE_CHECKING:
@@ -197,10 +199,15 @@ def _notice_fix(text: str, order_id: int | None) -> str:
     return f"igest-sync status --order {order_id}"
 
 
-def run_error_event(exc: BaseException, command: str) -> Event:
+def run_error_event(exc: BaseException, command: str, secrets: Sequence[str] = ()) -> Event:
     """The event of a run that stopped on ``exc`` (not for passing network trouble: see
-    ``dispatch``, which waits ``unreachable_minutes`` for those)."""
-    message = str(exc) if isinstance(exc, IgestSyncError) else f"internal error: {exc!r}"
+    ``dispatch``, which waits ``unreachable_minutes`` for those). An internal error's repr
+    quotes whatever it met: ``secrets`` are masked in it, as the console masks it (our own
+    errors' messages are built masked)."""
+    if isinstance(exc, IgestSyncError):
+        message = str(exc)
+    else:
+        message = f"internal error: {redact(repr(exc), secrets)}"
     hint = getattr(exc, "hint", None)
     if isinstance(exc, AuthError):
         title = f"{exc.service} refused the credentials: `igest-sync {command}` stopped"

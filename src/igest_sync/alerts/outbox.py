@@ -140,7 +140,7 @@ def _events(
         if now - first >= grace:
             events.append(unreachable_event(error, first, now))
     elif error is not None:
-        events.append(run_error_event(error, command))
+        events.append(run_error_event(error, command, config.secrets()))
     elif answered:
         ledger.meta.outages_over()
     if late:
@@ -362,7 +362,7 @@ def _without_ledger(
     if state_path is None or error is None or passes_by_itself(error):
         return outcome
     outbox = spool.SpoolOutbox(spool.path_for(state_path), store_name=store_name)
-    event = run_error_event(error, command)
+    event = run_error_event(error, command, config.secrets())
     remind = timedelta(hours=config.invoice.remind_failed_hours)
     last = outbox.last_alert_at(event.base_key)
     if last is None or not remind or now - last >= remind:
