@@ -348,3 +348,19 @@ def test_a_credit_note_of_nothing_says_so_before_it_is_asked():
     assert any(w.startswith("This credit note is 0.00 EUR") for w in plan.warnings)
     paid = plan_credit(7, free, [], CreditRequest.parse(["CAN"]))
     assert not any("0.00 EUR" in w for w in paid.warnings)
+
+
+def test_a_shipping_refunded_by_hand_but_a_cent_is_still_credited():
+    # An NC made by hand refunds 4.94 of the 4.95 shipping (two of them, 2.00 and 2.93: 4.93).
+    # The shipping is limited by its value, so the cent (two) is left to credit; taken as used
+    # up ("a cent per NC line"), --shipping refused and --all left it uncredited for good.
+    by_hand = nc("NC QI/1", [line("PORTES", "1", "4.94")])
+    rest = plan_credit(7, ORIGINAL, [by_hand], CreditRequest(everything=True))
+    assert by_hand.gross_total + rest.gross_total == ORIGINAL.gross_total
+    ship = plan_credit(7, ORIGINAL, [by_hand], CreditRequest(shipping=True))
+    assert ship.gross_total == D("0.01")
+    two = [
+        nc("NC QI/1", [line("PORTES", "1", "2.00")]),
+        nc("NC QI/2", [line("PORTES", "1", "2.93")]),
+    ]
+    assert plan_credit(7, ORIGINAL, two, CreditRequest(shipping=True)).gross_total == D("0.02")

@@ -270,3 +270,45 @@ def test_a_net_shipping_credited_whole_with_the_documents_cents_is_not_offered_a
     _assert_within(original, credits)
     assert not _issue(original, credits, CreditRequest(everything=True))
     assert not _issue(original, credits, CreditRequest(shipping=True))
+
+
+def test_a_net_shipping_the_last_credit_moved_by_its_rates_cents_is_not_offered_again():
+    # Net prices at 6 %: one book credited (2.22, VAT rounded up), then --all. Its shipping,
+    # the largest line, took the rate's cent: 13.24 of 13.25 net, 14.03 of 14.05 with VAT, two
+    # cents short on one NC line. The invoice was credited to the cent, yet a second --all
+    # (and the plan's --again) offered the shipping again: a credit note of 0.00 EUR.
+    def line(reference: str, price: str, *, service: bool = False) -> DocumentLine:
+        return DocumentLine(reference, "x", D(1), D(price), D(0), D("6.00"), None, service)
+
+    lines = [line("SKU-0", "2.09"), line("SKU-1", "1.51"), line("PORTES", "13.25", service=True)]
+    original = document("FR A/12", lines, inclusive=False)
+    credits: list[IssuedDocument] = []
+    assert _issue(original, credits, CreditRequest.parse(["SKU-0"]))
+    assert _issue(original, credits, CreditRequest(everything=True))
+    assert sum(c.gross_total for c in credits) == original.gross_total
+    _assert_within(original, credits)
+    assert not _issue(original, credits, CreditRequest(everything=True))
+    assert not _issue(original, credits, CreditRequest(shipping=True))
+
+
+@given(st.data())
+def test_net_goods_credited_one_by_one_then_all_leave_nothing_to_credit(data):
+    # Each partial NC rounds its VAT once, and may leave its rate's cents to the NC that
+    # finishes it, which may move the shipping's value by them: all is credited all the same.
+    rate = D(data.draw(st.sampled_from(["23.00", "22.00", "16.00", "13.00", "12.00", "6.00"])))
+    count = data.draw(st.integers(1, 6))
+    cents = st.integers(0, 60) | st.integers(0, 5000)
+    lines = [
+        DocumentLine(f"SKU-{i}", "x", D(1), D(data.draw(cents)) / 100, D(0), rate)
+        for i in range(count)
+    ]
+    shipping = D(data.draw(st.integers(1, 2000))) / 100
+    lines.append(DocumentLine("PORTES", "Portes", D(1), shipping, D(0), rate, None, True))
+    original = document("FR A/12", lines, inclusive=False)
+    credits: list[IssuedDocument] = []
+    for i in range(data.draw(st.integers(0, count))):
+        _issue(original, credits, CreditRequest.parse([f"SKU-{i}"]))
+    _issue(original, credits, CreditRequest(everything=True))
+    _assert_within(original, credits)
+    assert not _issue(original, credits, CreditRequest(everything=True))
+    assert not _issue(original, credits, CreditRequest(shipping=True))

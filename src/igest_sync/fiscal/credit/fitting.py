@@ -5,19 +5,21 @@ rate and document). The rules: ``plan.py``'s docstring.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from igest_sync.fiscal.credit.models import CreditRefused
 from igest_sync.fiscal.credit.per_reference import (
     Ref,
+    group_gross,
     in_basis,
     limited_by_value,
     line_gross,
     net_to_gross,
     price_mode,
     qty,
+    vat_group,
 )
 from igest_sync.fiscal.money import (
     CENT,
@@ -33,21 +35,6 @@ from igest_sync.models import DocumentLine, IssuedDocument, VatSummary
 _MAX_CENTS = 5
 # The cents it tries, nearest first: -0.01, 0.01, -0.02, 0.02 ...
 _STEPS = tuple(sign * cents * CENT for cents in range(1, _MAX_CENTS + 1) for sign in (-1, 1))
-
-
-def _group(line: DocumentLine) -> tuple[str, Decimal]:
-    # VAT is totalled per rate and, for OSS lines, per Member State.
-    return (line.tax_country or "PT", line.vat_rate.quantize(CENT))
-
-
-def _group_gross(
-    lines: Iterable[DocumentLine], inclusive: bool
-) -> dict[tuple[str, Decimal], Decimal]:
-    """Per VAT group, the gross iGEST computes for these lines (VAT rounded once per group)."""
-    values: dict[tuple[str, Decimal], Decimal] = {}
-    for line in lines:
-        values[_group(line)] = values.get(_group(line), ZERO) + line_value(line)
-    return {g: v if inclusive else net_to_gross(v, g[1]) for g, v in values.items()}
 
 
 def fit(line: DocumentLine, target: Decimal) -> DocumentLine | None:
@@ -126,11 +113,11 @@ def close_groups(
     if original.prices_include_vat:
         return _Closed(tuple(lines), True)  # the gross is the sum of the lines: exact already
     closing = set(finishing) | {r for r, ref in refs.items() if ref.used_up}
-    invoiced = _group_gross(original.lines, False)
+    invoiced = group_gross(original.lines, False)
     before: dict[tuple[str, Decimal], Decimal] = {}
     for nc in credits:
         own = [ln for ln in nc.lines if ln.reference in refs]
-        for g, v in _group_gross(own, bool(price_mode(nc))).items():
+        for g, v in group_gross(own, bool(price_mode(nc))).items():
             before[g] = before.get(g, ZERO) + v
     # Per VAT group of this NC, what its gross must leave to the NCs after it: nothing when this
     # NC credits the last of the group; else no more than its references left can carry with
@@ -140,8 +127,8 @@ def close_groups(
     # by value (the shipping, services), exactly what they will carry: they can take no cent of
     # the group's VAT rounding, so this NC takes it while it still holds goods.
     aims: dict[tuple[str, Decimal], _Aim] = {}
-    for group in {_group(ln) for ln in lines}:
-        members = {ln.reference for ln in original.lines if _group(ln) == group}
+    for group in {vat_group(ln) for ln in lines}:
+        members = {ln.reference for ln in original.lines if vat_group(ln) == group}
         rest = tuple(refs[r] for r in sorted(members - closing))
         exact = all(ref.by_value for ref in rest)
         aims[group] = _Aim(invoiced[group] - before.get(group, ZERO), rest, exact)
@@ -200,7 +187,7 @@ def close_groups(
             "this credit note credits only the shipping (or a service) at that rate, which is "
             "never credited beyond what is left of its value, and no other line of that rate "
             "is left to take the difference"
-            if all(limited_by_value(refs[ln.reference], ln) for ln in out if _group(ln) == group)
+            if all(limited_by_value(refs[ln.reference], ln) for ln in out if vat_group(ln) == group)
             else "no line of that rate in this credit note can take the difference without "
             "crediting more than is left of its value"
         )
@@ -246,7 +233,7 @@ class _Shortfall:
     ) -> None:
         self.group, self.aim, self.inclusive = group, aim, inclusive
         self.lines, self.values, self.at = lines, values, at
-        self.base = sum((v for ln, v in zip(lines, values) if _group(ln) == group), ZERO)
+        self.base = sum((v for ln, v in zip(lines, values) if vat_group(ln) == group), ZERO)
         self.rest = {ref.reference: ref for ref in aim.rest}
         self.worth = {
             ref.reference: _worth(
@@ -266,7 +253,7 @@ class _Shortfall:
         """The shortfall (and the overshoot) with ``lines[index]`` worth ``value``."""
         line = self.lines[index]
         base = self.base
-        if _group(line) == self.group:
+        if vat_group(line) == self.group:
             base += value - self.values[index]
         worth = self.total
         ref = self.rest.get(line.reference)
@@ -316,7 +303,7 @@ def _fit_groups(
         if aim.met(short, shortfall.over):
             continue
         candidates = sorted(
-            (i for i in _lasts(out) if _group(out[i]) == group),
+            (i for i in _lasts(out) if vat_group(out[i]) == group),
             key=lambda i: values[i],
             reverse=True,
         )

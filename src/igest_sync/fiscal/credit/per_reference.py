@@ -5,7 +5,7 @@ basis. The rules: ``plan.py``'s docstring.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
@@ -27,6 +27,9 @@ class Ref:
     already_gross: Decimal = ZERO  # with VAT, line by line: what iGEST limits by value
     numbers: tuple[str, ...] = ()
     credited_lines: int = 0  # how many NC lines credited some of it (each rounds on its own)
+    # Per VAT group of its lines, the gross of the original not yet credited by any NC, VAT
+    # rounded once per group and document (the shipping's only: see ``used_up``).
+    group_left: tuple[Decimal, ...] = ()
 
     @property
     def shipping(self) -> bool:
@@ -65,10 +68,13 @@ class Ref:
                 or self.already_gross >= self.invoiced_gross
             ):
                 return True
-            # Credited whole by its quantity, short only of the cents each NC line rounds on
-            # its own (ours takes what is left, to the cent of the document's totals): used up.
-            short = self.invoiced_gross - self.already_gross
-            return self.already >= self.invoiced and short <= CENT * max(1, self.credited_lines)
+            # Credited whole by its quantity, its rate credited in full by the NCs: used up,
+            # though a cent or more short of its value. The NC that finished its rate may have
+            # moved its value by the cents of VAT rounded once per document (``close_groups``):
+            # crediting what it lacks would take the rate beyond the invoice (a 0.00 NC once
+            # fitted). An NC made by hand that refunds part of it (1 x 4.94 of 4.95) leaves the
+            # rest, credited whole by the next NC.
+            return self.already >= self.invoiced and all(left <= 0 for left in self.group_left)
         return self.already >= self.invoiced
 
     def state(self) -> str:
@@ -82,6 +88,21 @@ class Ref:
             text = f"{self.reference}: {qty(self.invoiced)} invoiced, {qty(self.already)} "
             text += "already credited"
         return text + (f" ({', '.join(self.numbers)})" if self.numbers else "")
+
+
+def vat_group(line: DocumentLine) -> tuple[str, Decimal]:
+    # VAT is totalled per rate and, for OSS lines, per Member State.
+    return (line.tax_country or "PT", line.vat_rate.quantize(CENT))
+
+
+def group_gross(
+    lines: Iterable[DocumentLine], inclusive: bool
+) -> dict[tuple[str, Decimal], Decimal]:
+    """Per VAT group, the gross iGEST computes for these lines (VAT rounded once per group)."""
+    values: dict[tuple[str, Decimal], Decimal] = {}
+    for line in lines:
+        values[vat_group(line)] = values.get(vat_group(line), ZERO) + line_value(line)
+    return {g: v if inclusive else net_to_gross(v, g[1]) for g, v in values.items()}
 
 
 def qty(q: Decimal) -> str:
@@ -145,6 +166,18 @@ def refs_of(original: IssuedDocument, credits: Sequence[IssuedDocument]) -> dict
             number = nc.number or nc.id
             if number not in ref.numbers:
                 ref.numbers += (number,)
+    shipping = refs.get(SHIPPING_REFERENCE)
+    if shipping is not None:
+        left = group_gross(original.lines, inclusive)
+        for nc in credits:
+            nc_inclusive = price_mode(nc)
+            own = [line for line in nc.lines if line.reference in refs]
+            credited = group_gross(own, inclusive if nc_inclusive is None else nc_inclusive)
+            for group, value in credited.items():
+                left[group] = left.get(group, ZERO) - value
+        shipping.group_left = tuple(
+            left[group] for group in {vat_group(ln) for ln in shipping.lines}
+        )
     return refs
 
 
