@@ -26,8 +26,8 @@ def adopt(
         list[str] | None,
         typer.Option(
             "--pick",
-            help="This document is this order's invoice (an ambiguous match you checked). "
-            "Repeatable.",
+            help="This document is this order's invoice (a match you checked: an ambiguous "
+            "or unmatched one, or the one a failed order's message names). Repeatable.",
             metavar="NUMBER=ORDER",
         ),
     ] = None,
@@ -45,7 +45,8 @@ def adopt(
     name. Sure matches are recorded, after asking, as the order's invoice "issued elsewhere":
     the order is never invoiced again, `credit` credits that document, and `status`,
     `reconcile` and the digest count it. Ambiguous and unmatched documents are only listed;
-    --pick records an ambiguous one you checked. Running it again records nothing twice.
+    --pick records one you checked (an order placed more than 30 days before the period is
+    not matched: pick it). Running it again records nothing twice.
 
     \b
     Examples:
