@@ -163,8 +163,10 @@ def reconcile(
     documents whose order Jumpseller does not know; names a draft invoice left beside an
     order's final one (it could only become a second invoice). A sale igest-sync does not
     invoice (the till's, by [invoice] sources) is not missing. Both services are read again;
-    the state file only names the invoices adopt recorded. Exit 1 when anything is wrong
-    (after --fix: anything still wrong), 0 when all agree.
+    the state file adds what they do not say: the invoices adopt recorded, the runs' failures
+    and drafts waiting for approval, and the older orders it saw open (a cart paid weeks
+    later), read back. Exit 1 when anything is wrong (after --fix: anything still wrong), 0
+    when all agree.
 
     \b
     Examples:
