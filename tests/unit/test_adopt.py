@@ -1129,3 +1129,10 @@ def test_adopt_deletes_only_its_orders_own_draft_when_igest_filters_references_l
             d for d in sb.igest.documents if d["external_reference"] == f"jumpseller:{code}:{other}"
         ]
         assert [d["status"] for d in theirs] == ["draft"]
+
+
+def test_a_pick_is_the_document_whatever_the_case_it_is_typed_in(world):
+    # 'fr qi/5=9005' was refused: "no document numbered fr qi/5 issued by another program".
+    report = adopt(world, picks={"fr qi/5": 9005}, confirm=lambda r: True)
+    assert by_number(report)["FR QI/5"].order_id == 9005
+    assert by_number(report)["FR QI/5"].recorded

@@ -185,6 +185,7 @@ class AdoptRun:
         listed = list(self.igest.find_documents(date_from=first, date_to=last))
         docs = standing_foreign(listed)
         self._ours_listed = _our_invoices(listed, self.store)
+        picks = _as_listed(picks or {}, docs)
         orders = {
             o.id: o for o in self.jumpseller.orders_created_between(first - ORDER_LOOKBACK, last)
         }
@@ -466,6 +467,13 @@ def _our_invoices(listed: list[IssuedDocument], store: str) -> dict[int, IssuedD
         if parsed[1] == Kind.INVOICE:
             ours.setdefault(parsed[0], doc)
     return ours
+
+
+def _as_listed(picks: dict[str, int], docs: list[IssuedDocument]) -> dict[str, int]:
+    """``picks`` keyed by each document's number as iGEST lists it: 'fr qi/5' is FR QI/5 (a
+    number typed in another case was refused as no document of the period)."""
+    numbers = {label(d).casefold(): label(d) for d in docs}
+    return {numbers.get(number.casefold(), number): order for number, order in picks.items()}
 
 
 def _refuse_pick(match: Match, picks: dict[str, int], *, hint: str) -> None:
