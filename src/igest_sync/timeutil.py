@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from igest_sync.errors import UsageError
@@ -23,6 +23,11 @@ def lisbon_date(moment: datetime) -> date:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(LISBON).date()
+
+
+def lisbon_moment(day: date, hour: int = 0) -> datetime:
+    """``hour`` o'clock of ``day`` on Lisbon's wall clock (its first moment by default)."""
+    return datetime.combine(day, time(hour), tzinfo=LISBON)
 
 
 def lisbon_minute(moment: datetime) -> str:

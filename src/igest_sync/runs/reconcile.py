@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from igest_sync.config import InvoiceConfig
@@ -51,8 +51,9 @@ from igest_sync.runs.invoicing.due import waits_for_a_person
 from igest_sync.runs.invoicing.report import InvoiceReport
 from igest_sync.runs.report import counted
 from igest_sync.runs.services import IgestApi, JumpsellerApi
+from igest_sync.state.database import moment
 from igest_sync.state.ledger import Ledger, WorkRecord
-from igest_sync.timeutil import LISBON, Period, lisbon_date
+from igest_sync.timeutil import Period, lisbon_date, lisbon_moment
 
 # ``--fix``: issue the missing invoices of these orders (``InvoiceRun.resend``).
 Resend = Callable[[list[int]], InvoiceReport]
@@ -265,11 +266,6 @@ def _said(
         awaiting_approval=problem.awaiting_approval or awaiting_approval,
         refused=problem.refused or refused,
     )
-
-
-def _start_of(day: date) -> datetime:
-    """The first moment of a Lisbon day."""
-    return datetime.combine(day, time(), LISBON)
 
 
 def _paid_on(order: Order) -> date | None:
@@ -982,10 +978,10 @@ class ReconcileRun:
         records = [
             r
             for r in self.ledger.unsettled_created_between(
-                _start_of(period.first - OPEN_LOOKBACK),
-                _start_of(window),
-                _start_of(period.first),
-                _start_of(period.last + timedelta(days=1)),
+                lisbon_moment(period.first - OPEN_LOOKBACK),
+                lisbon_moment(window),
+                lisbon_moment(period.first),
+                lisbon_moment(period.last + timedelta(days=1)),
             )
             if r.order_id not in listed
         ]
@@ -993,7 +989,8 @@ class ReconcileRun:
             return {}
         if len(records) > LOOKUP_LIMIT:
             # The listing goes by the store's days, which need not be Lisbon's: a day more.
-            oldest = min(lisbon_date(datetime.fromisoformat(r.created_at or "")) for r in records)
+            days = [lisbon_date(when) for r in records if (when := moment(r.created_at))]
+            oldest = min(days, default=window)
             first = oldest - timedelta(days=1)
             return {
                 o.id: o

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from igest_sync.errors import ApiError, AuthError, IgestSyncError, NotFound
@@ -61,7 +61,7 @@ from igest_sync.runs.report import some_of
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.database import moment
 from igest_sync.state.ledger import Ledger, OrderRecord, WorkRecord
-from igest_sync.timeutil import LISBON, lisbon_date
+from igest_sync.timeutil import lisbon_date, lisbon_moment
 
 if TYPE_CHECKING:
     from igest_sync.config import InvoiceConfig
@@ -392,10 +392,6 @@ def reject(
 # -- without a person: the automatic hour and the deadline ----------------------------------
 
 
-def _moment(day: date, hour: int) -> datetime:
-    return datetime.combine(day, time(hour), tzinfo=LISBON)
-
-
 def _payment_day(order: OrderRecord | None, now: datetime) -> date:
     if order is not None and order.paid_at:
         return lisbon_date(datetime.fromisoformat(order.paid_at))
@@ -414,7 +410,7 @@ def due_for_finalizing(settings: InvoiceConfig, ledger: Ledger, now: datetime) -
     return [
         w.order_id
         for w in waiting
-        if now >= _moment(_payment_day(ledger.order(w.order_id), now), hour)
+        if now >= lisbon_moment(_payment_day(ledger.order(w.order_id), now), hour)
     ]
 
 
@@ -490,7 +486,7 @@ def deadline_notices(settings: InvoiceConfig, ledger: Ledger, now: datetime) -> 
         if order is not None and order.status != OrderStatus.PAID:
             continue  # cancelled meanwhile: its draft is deleted by the next look
         day = _payment_day(order, now)
-        if now < _moment(day, hour):
+        if now < lisbon_moment(day, hour):
             continue
         # Jumpseller's total, as the merchant knows the order (a gift card's share is not in it).
         total = (
