@@ -355,6 +355,18 @@ class AdoptRun:
                 m.how += f"; {'order' if len(invoiced) == 1 else 'orders'} {had} invoiced already"
                 m.candidates = left
 
+    def _invoice_of(self, order_id: int, work: WorkRecord | None) -> tuple[str, str] | None:
+        """The order's invoice already there (its number, who issued it): the state file's
+        (ours, or one recorded as issued elsewhere), else ours in the period's listing (the
+        state file may be new: lost); else None."""
+        if work is not None and work.state == WorkState.FINAL:
+            mine = self.ledger.docs.document(work.document_id) if work.document_id else None
+            number = (mine.number if mine else None) or str(work.document_id)
+            elsewhere = order_id in self.ledger.docs.issued_elsewhere()
+            return number, "recorded as issued elsewhere" if elsewhere else "issued by igest-sync"
+        listed = self._ours_listed.get(order_id)
+        return (label(listed), "issued by igest-sync") if listed is not None else None
+
     def _only_drafts(self, work: WorkRecord) -> tuple[str, ...] | None:
         """The ids of our drafts of ``work``'s order when that is all it has in iGEST: a checked
         draft that waits for a person (review mode) or that the run held for a document not
@@ -412,40 +424,27 @@ class AdoptRun:
             if m.verdict != SURE:
                 continue
             work = self.ledger.works.work(order_id, Kind.INVOICE)
-            listed = self._ours_listed.get(order_id)
-            if listed is not None and (work is None or work.state != WorkState.FINAL):
-                m.verdict, m.candidates = AMBIGUOUS, (order_id,)
-                m.how = (
-                    f"order {order_id} has an invoice already ({label(listed)}, issued by "
-                    "igest-sync); this document would be a second one: credit one of them in "
-                    "iGEST"
-                )
-                _refuse_pick(
-                    m,
-                    picks,
-                    hint=f"If {label(m.document)} invoices another order, pick that order; if "
-                    f"it invoices the same sale as {label(listed)}, credit one of them in iGEST.",
-                )
-                continue
-            if work is None or (work.state != WorkState.FINAL and work.phase is None):
-                continue  # nothing of ours reached iGEST for it: the document is its invoice
-            drafts = self._only_drafts(work)
-            if drafts is not None:
-                m.our_drafts = drafts
-                continue
+            invoice = self._invoice_of(order_id, work)
+            if invoice is None:
+                if work is None or work.phase is None:
+                    continue  # nothing of ours reached iGEST for it: the document is its invoice
+                drafts = self._only_drafts(work)
+                if drafts is not None:
+                    m.our_drafts = drafts
+                    continue
             m.verdict, m.candidates = AMBIGUOUS, (order_id,)
-            if work.state == WorkState.FINAL:
-                mine = self.ledger.docs.document(work.document_id) if work.document_id else None
-                number = mine.number if mine else work.document_id
+            if invoice is not None:
+                number, who = invoice
                 m.how = (
-                    f"order {order_id} has an invoice already ({number}); this document would "
-                    "be a second one: credit one of them in iGEST"
+                    f"order {order_id} has an invoice already ({number}, {who}); this "
+                    "document would be a second one: credit one of them in iGEST"
                 )
                 hint = (
                     f"If {label(m.document)} invoices another order, pick that order; if it "
                     f"invoices the same sale as {number}, credit one of them in iGEST."
                 )
             else:
+                assert work is not None  # with no work, the document was its invoice (above)
                 m.how = (
                     f"igest-sync's invoice of order {order_id} is in progress ({work.state}); "
                     "run `igest-sync invoice` first, then adopt again"
