@@ -38,6 +38,7 @@ from igest_sync.alerts.webhook import send_webhook
 from igest_sync.errors import AlertError, passes_by_itself
 from igest_sync.redact import redact
 from igest_sync.state.alerts import AlertRow
+from igest_sync.state.database import moment
 from igest_sync.state.meta import STORE_NAME
 
 if TYPE_CHECKING:
@@ -171,14 +172,7 @@ def _retrying_since(ledger: Ledger, now: datetime) -> dict[str, datetime]:
     }
     if current != known:
         ledger.set_meta(TRANSIENT_SINCE, json.dumps(current, sort_keys=True))
-    return {key: _moment(at, now) for key, at in current.items()}
-
-
-def _moment(value: str, default: datetime) -> datetime:
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return default
+    return {key: moment(at) or now for key, at in current.items()}
 
 
 def _occurrences(
