@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -607,6 +607,46 @@ def test_a_closed_year_is_counted_again_each_day_of_january(tmp_path):
         refused = outcome(run(w), second)
         assert refused.action == Action.FAILED
         assert "turnover of 2026 was 15,000.01 EUR" in refused.detail
+
+
+def test_an_order_paid_after_midnight_of_31_december_is_judged_by_the_new_years_rule(tmp_path):
+    # A run begun at 23:59:30 on 31 December dates an order paid after midnight 1 January. The
+    # year 2026 passed 15,000 EUR, so the exemption ended on 1 January 2027: that document was
+    # issued exempt (M10) all the same, counted against 2026's ceiling by the run's first day.
+    start = datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC)  # Lisbon is UTC in winter
+    line = [{"sku": "AZL", "name": "Azulejo", "price": "10.00", "qty": 1, "rate": None}]
+    with world(
+        tmp_path,
+        start,
+        start_date=date(2026, 12, 1),
+        sandbox={"seed": False},
+        vat_regime="art53",
+        product_exemption_code="M10",
+        shipping_exemption_code="M10",
+    ) as w:
+        w.sb.igest.series.append(
+            {"code": HAND, "document_type": "FR", "atcud_code": "JBFR", "active": True}
+        )
+        by_hand(w, "16000.00", day="2026-06-01")
+        before = w.sb.store.add_order(
+            lines=line, shipping=0, created_at=start - timedelta(minutes=5), completed_at=start
+        )
+        after = w.sb.store.add_order(
+            lines=line,
+            shipping=0,
+            created_at=start,
+            completed_at=datetime(2027, 1, 1, 0, 0, 10, tzinfo=UTC),
+        )
+        invoice_run = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall)
+        w.clock.advance(minutes=1)  # the listing's minute: midnight passes
+        report = invoice_run.run()
+        assert outcome(report, before).action == Action.ISSUED  # 2026: past 15,000, within 18,750
+        refused = outcome(report, after)
+        assert refused.action == Action.FAILED
+        assert "turnover of 2026 was 16,010.00 EUR" in refused.detail
+        assert "ended on 1 January 2027" in refused.detail
+        finals = w.sb.igest.final_documents_by_reference()
+        assert external_reference(w.config.jumpseller.store, after) not in finals
 
 
 def test_a_version_still_running_beside_this_one_reads_its_own_year_total(tmp_path):

@@ -334,6 +334,7 @@ class Art53Guard:
         store: str,
         keep: bool = True,
     ) -> None:
+        self.settings = settings
         self.store = store  # the prefix of the reference a refusal names
         self.keep = keep  # False in a dry run: nothing is written to the ledger
         self.ledger = ledger
@@ -350,6 +351,9 @@ class Art53Guard:
         # ceiling, as the real run will: the crossing it would record is kept here (None: the
         # ledger's is the one).
         self._dry_crossing: str | None = None
+        # The next year's guard, for the documents of a run begun on 31 December and dated
+        # 1 January (``_of_its_year``).
+        self._next_year: Art53Guard | None = None
 
     def _crossed(self) -> dict[str, Any]:
         """The order that took the year past 18,750 EUR (``CROSSED_KEY``), if one did."""
@@ -420,6 +424,26 @@ class Art53Guard:
         with self._lock:
             self._total = None
             self._added = []
+            self._next_year = None
+
+    def _of_its_year(self, draft: DocumentDraft) -> Art53Guard:
+        """The guard of the year ``draft`` is dated in. A run begun before midnight on
+        31 December dates an order paid after it 1 January (``Issuer._issue_date``): that
+        document is the new year's turnover, under the new year's rule (no exempt document at
+        all after a year past 15,000 EUR), not the turnover of the year the run began in."""
+        if draft.date.year <= self.today.year:
+            return self
+        with self._lock:
+            if self._next_year is None:
+                self._next_year = Art53Guard(
+                    self.settings,
+                    self.ledger,
+                    self.igest,
+                    today=draft.date,
+                    store=self.store,
+                    keep=self.keep,
+                )
+            return self._next_year
 
     def admit(
         self,
@@ -433,6 +457,10 @@ class Art53Guard:
         or whose order was paid after one that did; else count it as issued for the rest of
         this run (if it then fails, the run is only more careful than it needs to be).
         ``paid``: when its order was paid; ``held``: its draft will wait for approval."""
+        guard = self._of_its_year(draft)
+        if guard is not self:
+            guard.admit(order_id, draft, paid=paid, held=held)
+            return
         with self._lock:
             # One order, one invoice: admitted again in this run (its draft, made for approval,
             # finalized by the automatic hour's sweep), it is counted once, as it is now.
