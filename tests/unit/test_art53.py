@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from igest_sandbox.jumpseller.orders import Buyer
 from igest_sync.alerts.digest import build_digest, digest_lines
 from igest_sync.config import InvoiceConfig
 from igest_sync.errors import ApiError, OrderRejected
@@ -738,6 +739,42 @@ def test_a_dry_runs_notices_count_a_document_charging_vat_by_its_net_total(w):
     [would] = guard.would_notices([taxed, exempt])
     assert "would reach 12,000.00 EUR with what this run would issue" in would
     assert w.ledger.get_meta("art53_share_notice:2026") is None
+
+
+@pytest.mark.parametrize("mode", ["dry run", "review"])
+def test_an_export_issued_first_counts_before_the_exempt_order_after_it(w, mode):
+    # An export (M05, not M10) admitted before the turnover was read was left out of the
+    # count, on the ground that the reading would see it final in iGEST: a dry run's never
+    # is, nor is a draft left for approval. The dry run said "would issue" of the order its
+    # real run refuses, and review mode drafted it as if it fitted.
+    exemptions = {
+        "domestic_goods": "M10",
+        "domestic_shipping": "M10",
+        "export_goods": "M05",
+        "export_shipping": "M05",
+    }
+    settings = replace(w.config.invoice, exemptions=exemptions, review=mode == "review")
+    w.config = replace(w.config, invoice=settings)
+    by_hand(w, "18700.00")
+    uk = Buyer("John", "Smith", "john@example.co.uk", city="London", postal="SW1A 1AA",
+               region="London", region_code=None, municipality=None, country="United Kingdom",
+               country_code="GB")  # fmt: skip
+    at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    export = w.sb.store.add_order(
+        lines=[{"sku": "AZL", "name": "Azulejo", "price": "40.00", "qty": 1, "rate": None}],
+        shipping=0,
+        created_at=at,
+        completed_at=at,
+        buyer=uk,
+    )
+    crossing = paid_at(w, "20.00", 10)  # 18,760.00 with the export's 40.00
+    invoice_run = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now)
+    report = invoice_run.run(dry_run=mode == "dry run")
+    assert outcome(report, export).action in (Action.WOULD_ISSUE, Action.DRAFTED)
+    refused = outcome(report, crossing)
+    assert refused.action in (Action.WOULD_FAIL, Action.FAILED)
+    assert f"order {export}: 40.00 EUR" in refused.detail
+    assert "18,760.00 EUR, past 18,750.00 EUR" in refused.detail
 
 
 def test_a_dry_run_under_the_normal_vat_regime_tells_nothing_of_the_exemption(tmp_path):

@@ -465,8 +465,12 @@ class Art53Guard:
             # One order, one invoice: admitted again in this run (its draft, made for approval,
             # finalized by the automatic hour's sweep), it is counted once, as it is now.
             self._added = [a for a in self._added if a.order != order_id]
-            if not exempt_as_m10(draft):  # VAT charged: nothing to guard, nothing read
-                if self._total is not None:  # turnover is net of VAT, as iGEST counts
+            if not exempt_as_m10(draft):  # not M10 (an export, OSS): nothing to guard or read
+                # Counted (net of VAT, as iGEST counts) unless the reading to come sees it
+                # final in iGEST: a dry run's and a draft left for approval never are, and a
+                # later order read the turnover without them (a dry run said "would issue"
+                # of an order its real run refused).
+                if self._total is not None or held or not self.keep:
                     self._added.append(_Admitted(order_id, _adds(draft), held))
                 return
             try:
