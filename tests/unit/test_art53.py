@@ -32,8 +32,8 @@ from igest_sync.runs.setup.service_checks import run_checks
 from igest_sync.runs.wiring import credit_run
 from tests.support.hand_sales import HAND, sale_by_hand
 from tests.support.inprocess_world import World, world
-from tests.unit.test_mapping import build, make_order, product
-from tests.unit.test_mapping_xborder import spanish_oss_order
+from tests.unit.test_mapping import build, make_order, product, vat
+from tests.unit.test_mapping_xborder import SPAIN, spanish_oss_order, to
 
 D = Decimal
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # a Tuesday
@@ -161,6 +161,33 @@ def test_a_document_charging_vat_adds_its_net_total_to_the_years_turnover(w):
     exempt = build(make_order([product("25.00", taxes=())], "25.00"), settings)
     guard.admit(2, exempt)  # 18,700 + 25.00 + 25.00: exactly 18,750.00, still exempt
     with pytest.raises(OrderRejected, match=r"18,750\.01 EUR"):
+        guard.admit(3, build(make_order([product("0.01", taxes=())], "0.01"), settings))
+
+
+def test_an_m10_line_beside_one_charging_vat_adds_the_documents_net_total(w):
+    # An OSS sale's goods at Spanish VAT with its shipping exempt (M10): the guard counted the
+    # 30.25 paid, VAT and all, where iGEST counts 26.05, and refused, as past 18,750 EUR, an
+    # order that stays within it (every later one of the year refused with it).
+    by_hand(w, "18700.00")
+    settings = InvoiceConfig(
+        vat_regime="art53", oss=True, exemptions={"domestic_goods": "M10", "eu_shipping": "M10"}
+    )
+    guard = guard_for(settings, w.ledger, w.ig, w.now.date(), store=w.config.jumpseller.store)
+    assert guard is not None
+    mixed = build(
+        to(
+            SPAIN,
+            make_order([product("12.10", qty="2", taxes=vat("21"))], "30.25", shipping="6.05"),
+        ),
+        settings,
+    )
+    assert art53.exempt_as_m10(mixed)
+    assert (mixed.net_total, mixed.gross_total) == (D("26.05"), D("30.25"))
+    guard.admit(1, mixed)  # 18,726.05
+    exempt = build(make_order([product("23.95", taxes=())], "23.95"), settings)
+    guard.admit(2, exempt)  # exactly 18,750.00: still exempt
+    assert guard.turnover().total == D("18750.00")
+    with pytest.raises(OrderRejected, match=r"this 0\.01 EUR would take it to 18,750\.01 EUR"):
         guard.admit(3, build(make_order([product("0.01", taxes=())], "0.01"), settings))
 
 

@@ -152,8 +152,10 @@ def exempt_as_m10(draft: DocumentDraft) -> bool:
 
 def _adds(draft: DocumentDraft) -> Decimal:
     """What a document adds to the turnover once final: its net total, as iGEST counts it
-    (under the exemption, the same as its gross)."""
-    return draft.gross_total if exempt_as_m10(draft) else draft.net_total
+    (``signed_net``). The same as its gross when every line is M10; not when an M10 line
+    sits beside one that charges VAT (an OSS sale's goods at the customer's rate, its
+    shipping exempt), whose VAT is no turnover."""
+    return draft.net_total
 
 
 @dataclass(frozen=True)
@@ -498,25 +500,26 @@ class Art53Guard:
             # draft approved later) is counted on its own, and crosses in its place if it does.
             if first and first["order"] != order_id and _paid_first(first, paid, order_id):
                 raise self._after_crossing(order_id, first, total)
-            after = total + draft.gross_total
+            adds = _adds(draft)
+            after = total + adds
             if after > CEILING:
                 self._cross(
                     {
                         "order": order_id,
                         "after": str(after),
-                        "amount": str(draft.gross_total),
+                        "amount": str(adds),
                         "paid": paid.isoformat() if paid else None,
                     }
                 )
                 raise OrderRejected(
                     order_id,
                     f"refused under the small-business exemption (art. 53 CIVA): the year's "
-                    f"turnover is {self._so_far()} and this {eur(draft.gross_total)} would take "
+                    f"turnover is {self._so_far()} and this {eur(adds)} would take "
                     f"it to {eur(after)}, past {eur(CEILING)}, where the exemption ends at once: "
                     "VAT is due on this very document, so it is never issued as exempt (M10)",
                     hint=paid_without_vat_hint(self.store, order_id),
                 )
-            self._added.append(_Admitted(order_id, _adds(draft), held))
+            self._added.append(_Admitted(order_id, adds, held))
             if first and first["order"] == order_id:  # the crossing order: credit notes made room
                 self._cross(None)
 
