@@ -637,10 +637,15 @@ def test_a_closed_year_is_counted_again_each_day_of_january(tmp_path):
         assert "turnover of 2026 was 15,000.01 EUR" in refused.detail
 
 
-def test_an_order_paid_after_midnight_of_31_december_is_judged_by_the_new_years_rule(tmp_path):
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_order_paid_after_midnight_of_31_december_is_judged_by_the_new_years_rule(
+    tmp_path, dry_run
+):
     # A run begun at 23:59:30 on 31 December dates an order paid after midnight 1 January. The
-    # year 2026 passed 15,000 EUR, so the exemption ended on 1 January 2027: that document was
-    # issued exempt (M10) all the same, counted against 2026's ceiling by the run's first day.
+    # order of 31 December takes 2026 past 15,000 EUR, so the exemption ended on 1 January 2027:
+    # the document of 1 January was issued exempt (M10) all the same, counted against 2026's
+    # ceiling by the run's first day. Its dry run dated it the run's day and said "would
+    # issue", and, dated right, counted 2026 without what it would issue on 31 December.
     start = datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC)  # Lisbon is UTC in winter
     line = [{"sku": "AZL", "name": "Azulejo", "price": "10.00", "qty": 1, "rate": None}]
     with world(
@@ -655,7 +660,7 @@ def test_an_order_paid_after_midnight_of_31_december_is_judged_by_the_new_years_
         w.sb.igest.series.append(
             {"code": HAND, "document_type": "FR", "atcud_code": "JBFR", "active": True}
         )
-        by_hand(w, "16000.00", day="2026-06-01")
+        by_hand(w, "14995.00", day="2026-06-01")
         before = w.sb.store.add_order(
             lines=line, shipping=0, created_at=start - timedelta(minutes=5), completed_at=start
         )
@@ -667,11 +672,12 @@ def test_an_order_paid_after_midnight_of_31_december_is_judged_by_the_new_years_
         )
         invoice_run = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.clock.wall)
         w.clock.advance(minutes=1)  # the listing's minute: midnight passes
-        report = invoice_run.run()
-        assert outcome(report, before).action == Action.ISSUED  # 2026: past 15,000, within 18,750
+        report = invoice_run.run(dry_run=dry_run)
+        issued = Action.WOULD_ISSUE if dry_run else Action.ISSUED
+        assert outcome(report, before).action == issued  # 2026: 15,005.00, within 18,750
         refused = outcome(report, after)
-        assert refused.action == Action.FAILED
-        assert "turnover of 2026 was 16,010.00 EUR" in refused.detail
+        assert refused.action == (Action.WOULD_FAIL if dry_run else Action.FAILED)
+        assert "turnover of 2026 was 15,005.00 EUR" in refused.detail
         assert "ended on 1 January 2027" in refused.detail
         finals = w.sb.igest.final_documents_by_reference()
         assert external_reference(w.config.jumpseller.store, after) not in finals

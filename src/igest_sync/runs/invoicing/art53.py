@@ -356,6 +356,7 @@ class Art53Guard:
         # The next year's guard, for the documents of a run begun on 31 December and dated
         # 1 January (``_of_its_year``).
         self._next_year: Art53Guard | None = None
+        self._year_before: Art53Guard | None = None  # the guard whose next year this one is
 
     def _crossed(self) -> dict[str, Any]:
         """The order that took the year past 18,750 EUR (``CROSSED_KEY``), if one did."""
@@ -396,7 +397,17 @@ class Art53Guard:
             self._last_year = year_total(
                 self.ledger, self.igest, self.today.year - 1, today=self.today, keep=self.keep
             )
-        return self._last_year
+        return self._last_year + self._dry_run_before()
+
+    def _dry_run_before(self) -> Decimal:
+        """What a dry run would issue, dated the year before this guard's (a run begun on
+        31 December): in no listing of iGEST, yet its real run's are final there when the next
+        year's first document is judged (a draft left for approval is not)."""
+        before = self._year_before
+        if before is None or self.keep:
+            return Decimal(0)
+        with before._lock:
+            return sum((a.amount for a in before._added if not a.held), Decimal(0))
 
     def _read(self) -> Decimal:
         if self._total is None:
@@ -430,7 +441,7 @@ class Art53Guard:
 
     def _of_its_year(self, draft: DocumentDraft) -> Art53Guard:
         """The guard of the year ``draft`` is dated in. A run begun before midnight on
-        31 December dates an order paid after it 1 January (``Issuer._issue_date``): that
+        31 December dates an order paid after it 1 January (``Issuer.issue_date``): that
         document is the new year's turnover, under the new year's rule (no exempt document at
         all after a year past 15,000 EUR), not the turnover of the year the run began in."""
         if draft.date.year <= self.today.year:
@@ -445,6 +456,7 @@ class Art53Guard:
                     store=self.store,
                     keep=self.keep,
                 )
+                self._next_year._year_before = self
             return self._next_year
 
     def admit(

@@ -762,7 +762,9 @@ class InvoiceRun:
                 order,
                 self.settings,
                 reference=external_reference(self.context.store, order.id),
-                issue_date=self.today,
+                # The real run's date: an order paid after midnight is dated its payment day,
+                # 1 January's under the new year's art. 53 rule.
+                issue_date=self.issuer.issue_date(order),
                 override=remembered_override(self.ledger, order.id),
             )
             # The pure half of the VIES step: an exempt intra-EU order without a VAT

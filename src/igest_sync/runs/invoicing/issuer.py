@@ -211,7 +211,7 @@ class Issuer:
                 raise elsewhere
             if now is not None:
                 raise _NoLongerPaid(f"paid, then {now} before it was invoiced: not issued")
-            issue_date = self._issue_date(order)
+            issue_date = self.issue_date(order)
             try:
                 draft = build_document(
                     order,
@@ -279,7 +279,7 @@ class Issuer:
                 self._foreign_index = (version, ForeignInvoices.of(docs))
             return self._foreign_index[1]
 
-    def _issue_date(self, order: Order) -> date:
+    def issue_date(self, order: Order) -> date:
         """The invoice's date: the run's day, unless the order was paid after it (the run began
         before midnight and saw a payment made after it). Then it is the day the document is
         made, as our clock says: never before the payment (an invoice-receipt is due that day,
@@ -292,7 +292,7 @@ class Issuer:
 
     def paid_after_the_runs_day(self, order: Order) -> bool:
         """Whether the order was paid on a later Lisbon day than the run's (the run began before
-        midnight): its invoice may be dated its payment day, after the run's (``_issue_date``)."""
+        midnight): its invoice may be dated its payment day, after the run's (``issue_date``)."""
         paid = order.completed_at
         return paid is not None and lisbon_date(paid) > self.today
 
