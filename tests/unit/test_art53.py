@@ -901,6 +901,28 @@ def test_a_crossing_order_cancelled_before_its_invoice_no_longer_ends_the_exempt
     assert read_turnover(w.ledger, w.ig, w.now.date()) == D("18650.00")
 
 
+@pytest.mark.parametrize("lapses", ["cancelled", "credit notes made room"])
+def test_an_order_refused_after_a_crossing_that_lapsed_is_judged_again(w, lapses):
+    # The order paid after the one refused for taking the year past 18,750 EUR was refused with
+    # it. The crossing one was then cancelled before its invoice (no sale), or issued exempt
+    # once credit notes made room, yet the later one stayed failed for good, telling the
+    # merchant to charge VAT on it: a paid order left without its invoice.
+    first = by_hand(w, "18600.00")
+    crossing = paid_at(w, "200.00", 11)  # 18,800.00: refused
+    later = paid_at(w, "50.00", 11, 30)  # refused: it comes after the crossing
+    report = run(w)
+    assert outcome(report, crossing).action == Action.FAILED
+    assert outcome(report, later).action == Action.FAILED
+    if lapses == "cancelled":
+        w.sb.store.cancel_order(crossing)
+        assert outcome(run(w), crossing).action == Action.SKIPPED  # no sale: 18,600.00
+    else:
+        by_hand(w, "300.00", credit_of=first, day="2026-12-01")  # 18,300.00
+        resend = InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now).resend([crossing])
+        assert outcome(resend, crossing).action == Action.ISSUED  # 18,500.00, exempt
+    assert outcome(run(w), later).action == Action.ISSUED  # 18,650.00 or 18,550.00: exempt
+
+
 def test_an_approval_left_waiting_for_the_turnover_is_no_success(w, monkeypatch):
     # Found in review: iGEST did not list the year's documents while a person approved an
     # exempt draft; the draft was deleted and the order left for the next run, yet approve

@@ -51,6 +51,7 @@ from igest_sync.models import (
     DocumentStatus,
     DocumentType,
     IssuedDocument,
+    Kind,
     OrderStatus,
     WorkState,
 )
@@ -80,6 +81,8 @@ OVER_KEY = "art53_over_15000:{year}"
 # too, whatever its amount. Only a document makes that final: while the order is not invoiced,
 # credit notes may make room for it, and it is then issued exempt first (resend).
 CROSSED_KEY = "art53_crossed_18750:{year}"
+# How every refusal of an exempt document begins.
+_REFUSED = "refused under the small-business exemption (art. 53 CIVA): "
 # The day a run last got as far as its turnover notices (a run killed before them, after it
 # read the count to admit a document, leaves its notices to the next run).
 NOTICED_KEY = "art53_noticed_on"
@@ -511,6 +514,10 @@ class Art53Guard:
             # Only an order paid after the crossing one comes after it: one paid before (a
             # draft approved later) is counted on its own, and crosses in its place if it does.
             if first and first["order"] != order_id and _paid_first(first, paid, order_id):
+                if order_id not in first.get("refused_after", []):
+                    self._cross(
+                        first | {"refused_after": [*first.get("refused_after", []), order_id]}
+                    )
                 raise self._after_crossing(order_id, first, total)
             adds = _adds(draft)
             after = total + adds
@@ -521,6 +528,10 @@ class Art53Guard:
                         "after": str(after),
                         "amount": str(adds),
                         "paid": paid.isoformat() if paid else None,
+                        # Kept when it is refused again (resend): they still wait on it.
+                        "refused_after": first.get("refused_after", [])
+                        if first and first["order"] == order_id
+                        else [],
                     }
                 )
                 raise OrderRejected(
@@ -533,7 +544,47 @@ class Art53Guard:
                 )
             self._added.append(_Admitted(order_id, adds, held))
             if first and first["order"] == order_id:  # the crossing order: credit notes made room
-                self._cross(None)
+                self._lapse(first, "is issued exempt now: credit notes made room for it")
+
+    def no_sale(self, order_id: int) -> None:
+        """``order_id`` was cancelled before its invoice (a run settled it): if it was the
+        order that took the year past 18,750 EUR, it never will (no sale, no turnover)."""
+        with self._lock:
+            raw = self.ledger.get_meta(CROSSED_KEY.format(year=self.today.year))
+            first: dict[str, Any] = json.loads(raw or "{}")
+            if first and first["order"] == order_id:
+                self._lapse(first, "was cancelled before its invoice: no sale, no turnover")
+
+    def _lapse(self, first: dict[str, Any], why: str) -> None:
+        """The crossing order ``first`` no longer ends the exemption (``why``): its record is
+        cleared, and the orders refused for coming after it are retried by the next run. Left
+        failed, they waited for a person, told to charge VAT on an exempt sale (a document
+        never to be undone) or to issue it by hand: a paid order without its invoice."""
+        self._cross(None)
+        if not self.keep:
+            return
+        crossing = int(first["order"])
+        for later in first.get("refused_after", []):
+            work = self.ledger.work(later)
+            # Only a failure that is still this refusal: not a person's rejection since, nor
+            # another reason found on a resend.
+            if (
+                work is None
+                or work.state != WorkState.FAILED
+                or work.transient
+                or not (work.error or "").startswith(_REFUSED)
+                or f"order {crossing}" not in (work.error or "")
+            ):
+                continue
+            self.ledger.works.fail(
+                later,
+                Kind.INVOICE,
+                f"refused as exempt only because order {crossing}, paid before it, took the "
+                f"year's turnover past {eur(CEILING)}; order {crossing} {why}: this order is "
+                "judged again by the next run",
+                transient=True,
+            )
+            log.info("Order %s: retried, order %s %s", later, crossing, why)
 
     def _after_crossing(
         self, order_id: int, first: dict[str, Any], total: Decimal
@@ -541,7 +592,7 @@ class Art53Guard:
         """The refusal of an order paid after ``first`` (the order refused for taking the year
         past 18,750 EUR), with the turnover as it is now."""
         crossing = int(first["order"])
-        head = "refused under the small-business exemption (art. 53 CIVA): "
+        head = _REFUSED
         work = self.ledger.work(crossing)
         issued = work is not None and work.state == WorkState.FINAL
         # Not recorded by versions before it was kept: those refuse as they did.
