@@ -997,3 +997,42 @@ def test_a_dry_run_finalizes_in_payment_order_too(w):
     assert outcome(dry, first).action == Action.WOULD_FINALIZE
     assert outcome(dry, later).action == Action.WOULD_FAIL
     assert "18,760.00 EUR" in outcome(dry, later).detail
+
+
+def test_an_order_invoiced_by_hand_after_its_refusal_is_not_issued_again_when_the_crossing_lapses(
+    w,
+):
+    # The refusal told the merchant to issue the later order by hand, with VAT and its
+    # reference. The crossing then lapsed (cancelled before its invoice) and the later order
+    # is judged again: it must find the document the merchant issued, never a second one.
+    by_hand(w, "18600.00")
+    crossing = paid_at(w, "200.00", 11)
+    later = paid_at(w, "50.00", 11, 30)
+    run(w)
+    w.sb.igest.create_document(
+        {
+            "type": "FR",
+            "series": HAND,
+            "date": "2026-12-01",
+            "customer": {"name": "Consumidor final"},
+            "external_reference": external_reference(w.config.jumpseller.store, later),
+            "lines": [
+                {
+                    "reference": "AZL",
+                    "description": "Azulejo",
+                    "quantity": "1",
+                    "unit_price": "50.00",
+                    "vat_rate": "23.00",
+                }
+            ],
+            "prices_include_vat": True,
+            "payment_method": "NU",
+            "finalize": True,
+        }
+    )
+    w.sb.store.cancel_order(crossing)
+    run(w)
+    report = run(w)
+    assert outcome(report, later).action != Action.ISSUED
+    finals = w.sb.igest.final_documents_by_reference()
+    assert len(finals[external_reference(w.config.jumpseller.store, later)]) == 1
