@@ -512,7 +512,7 @@ class FakeJumpseller(_Fake):
         return iter([self.orders[i] for i in sorted(self.orders) if i > order_id])
 
     def orders_created_between(
-        self, first: date, last: date, status: str | None = None
+        self, first: date, last: date, status: str | None = None, *, steady: bool = False
     ) -> Iterator[Order]:
         self._call("orders_created_between", (first, last, status))
         return iter(
@@ -547,7 +547,7 @@ class FakeJumpseller(_Fake):
         ]
         return rows[(page - 1) * limit : page * limit]
 
-    def orders_with_status(self, status: str) -> Iterator[Order]:
+    def orders_with_status(self, status: str, *, steady: bool = False) -> Iterator[Order]:
         self._call("orders_with_status", status)
         return iter([o for _, o in sorted(self.orders.items()) if o.status == status])
 

@@ -52,7 +52,7 @@ class Listing(FakeJumpseller):
             yield order
 
     def orders_created_between(
-        self, first: date, last: date, status: str | None = None
+        self, first: date, last: date, status: str | None = None, *, steady: bool = False
     ) -> Iterator[Order]:
         return self._arrange(list(super().orders_created_between(first, last, status)))
 

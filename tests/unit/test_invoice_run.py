@@ -726,7 +726,9 @@ def test_a_dry_run_names_an_order_already_invoiced_as_the_real_run_does(ledger):
 class UtcStoreDays(FakeJumpseller):
     """A store whose days are UTC's, not Lisbon's: it lists by its own creation day."""
 
-    def orders_created_between(self, first: date, last: date, status: str | None = None):
+    def orders_created_between(
+        self, first: date, last: date, status: str | None = None, *, steady: bool = False
+    ):
         self._call("orders_created_between", (first, last, status))
         return iter(
             o

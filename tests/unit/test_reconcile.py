@@ -842,7 +842,9 @@ def test_an_order_before_the_window_with_failed_work_is_not_called_clean(tmp_pat
 class _UtcStoreDays(FakeJumpseller):
     """A store whose days are UTC's, not Lisbon's: it lists by its own creation day."""
 
-    def orders_created_between(self, first: date, last: date, status: str | None = None):
+    def orders_created_between(
+        self, first: date, last: date, status: str | None = None, *, steady: bool = False
+    ):
         self._call("orders_created_between", (first, last, status))
         return iter(
             o

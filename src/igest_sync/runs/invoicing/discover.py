@@ -285,7 +285,10 @@ class Discovery:
         ``OLDER_PAID_LOOKBACK`` before the listing. Read once: the runs after it follow the
         open orders and list past the checkpoint. Both were missed for good, and reconcile,
         listing by creation too, called the period clean."""
-        for order in self.jumpseller.orders_with_status(OrderStatus.PENDING_PAYMENT):
+        # Both listings are read once, and an order they pass is in no later one: read steady,
+        # so that a transfer coming in (or a refund) while they are read moves no order past
+        # them (a status listing shrinks under the pages it has given).
+        for order in self.jumpseller.orders_with_status(OrderStatus.PENDING_PAYMENT, steady=True):
             # The listing went by the store's days, which need not be Lisbon's: a day more,
             # never one too few (one created in the listing's first hours was in neither),
             # and not one the listing held. Never a newer one: the checkpoint passes it.
@@ -297,7 +300,10 @@ class Discovery:
         if floor == date.min:
             return  # nothing is due before a first day to invoice
         older = self.jumpseller.orders_created_between(
-            first - OLDER_PAID_LOOKBACK, first - timedelta(days=1), status=OrderStatus.PAID
+            first - OLDER_PAID_LOOKBACK,
+            first - timedelta(days=1),
+            status=OrderStatus.PAID,
+            steady=True,
         )
         for order in older:
             # Only those paid since the floor: the others are no sale of ours to skip aloud.
