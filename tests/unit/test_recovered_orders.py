@@ -79,6 +79,31 @@ def test_a_cancelled_order_paid_later_is_invoiced(w: World) -> None:
     assert len(finals) == 2 and all(len(docs) == 1 for docs in finals.values())
 
 
+@pytest.mark.parametrize("days", [5, 20, 40])
+def test_an_order_cancelled_before_the_first_runs_first_invoice_then_paid_is_invoiced(
+    w: World, days: int
+) -> None:
+    # The first run lists a month before the start date and finds this order already cancelled
+    # (a transfer that did not come in time), created before any order it invoices. Paid after
+    # all, on or after the start date: a sale. Its days are behind the checkpoint, past what the
+    # gap check reads back, and before the first invoiced order's creation, where the
+    # cancellation pass's watch (which reads cancelled orders paid again) used to begin.
+    late = w.sb.store.add_order(
+        lines=LINE, status="canceled", created_at=NOW - timedelta(days=days)
+    )
+    w.sb.store.add_order(lines=LINE, status="paid")
+    assert run(w).count(Action.ISSUED) == 1
+    w.clock.advance(hours=1)
+    w.sb.store.set_status(late, "paid")
+    issued = []
+    for _ in range(3):
+        w.clock.advance(minutes=10)
+        issued += [o for o in run(w).outcomes if o.key == str(late)]
+    assert [o.action for o in issued] == [Action.ISSUED]
+    finals = w.sb.igest.final_documents_by_reference()
+    assert len(finals) == 2 and all(len(docs) == 1 for docs in finals.values())
+
+
 def test_a_cart_reopened_then_paid_days_later_is_invoiced_by_the_next_run(w: World) -> None:
     # Abandoned, then reopened (waiting for a Multibanco payment), then paid days later: each
     # change is seen by the runs, which follow waiting orders with no limit of days.

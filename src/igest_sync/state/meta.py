@@ -33,6 +33,14 @@ RUN_UNDERWAY = "run_underway"
 # outage stopped: cron's runs keep quiet and the alerts wait until it has lasted.
 UNREACHABLE_SINCE = "alerts:unreachable_since"
 
+# The first creation day of the whole listings completed (``listed_from``): the days whose every
+# order the ledger holds, so that the cancellation pass can watch them all (``watch_from``).
+LISTED_FROM = "listed_from"
+
+SET_META = (
+    "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"
+)
+
 # The checkpoint moves forwards only, even if another process moved it meanwhile.
 ADVANCE_CHECKPOINT = (
     "INSERT INTO meta(key, value) VALUES('last_order_id', ?) "
@@ -162,10 +170,21 @@ class MetaStore(Store):
         if pending is None or first < pending:
             self.set_meta("rebuild_from", first.isoformat())
 
+    @property
+    def listed_from(self) -> date | None:
+        """The first creation day of the whole listings completed (a first run's, a rebuild's,
+        a backfill's): the ledger holds every order created since, with the status each had
+        when last seen."""
+        value = self.get_meta(LISTED_FROM)
+        return date.fromisoformat(value) if value else None
+
     def complete_listing(self, highest: int | None) -> None:
         """A listing was read to its last page and every order in it recorded: the checkpoint
         may pass its highest order, and a rebuild under way is over (one transaction)."""
         statements: list[tuple[str, Params]] = [("DELETE FROM meta WHERE key='rebuild_from'", ())]
+        pending, listed = self.rebuild_from, self.listed_from
+        if pending is not None and (listed is None or pending < listed):
+            statements.append((SET_META, (LISTED_FROM, pending.isoformat())))
         if highest is not None:
             statements.append((ADVANCE_CHECKPOINT, (str(highest),)))
         self._write_many(*statements)

@@ -280,6 +280,11 @@ class CancelledOrders:
         final invoice (a month before an adopted invoice's date when its order's creation is
         unknown: an unpaid order is cancelled within weeks). None: nothing was ever invoiced.
 
+        Or, when earlier, the first day of the whole listings (``listed_from``): a cancelled
+        order the listings found (never paid) may be paid after all, and its days are behind
+        the checkpoint and past the gap check; the watch reads it again once Jumpseller lists it
+        as cancelled no longer (``_settle``), and the ledger holds every order of those days.
+
         Kept in the ledger (``WATCH``) with the last document row it has seen, so that a run
         reads only the invoices recorded since, not the whole history's."""
         kept = json.loads(self.ledger.get_meta(WATCH) or "{}")
@@ -291,6 +296,8 @@ class CancelledOrders:
             days.append(lisbon_date(created))
         if dated:
             days.append(date.fromisoformat(dated) - timedelta(days=31))
+        if (created is not None or dated) and (listed := self.ledger.listed_from) is not None:
+            days.append(listed)
         first = min(days) if days else None
         if last != seen or first != day:
             value = {"day": first.isoformat() if first else None, "rows": last}
