@@ -8,6 +8,7 @@ import random
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from igest_sync.errors import (
@@ -189,6 +190,26 @@ def test_a_server_that_ignores_page_is_asked_once_more_not_forever(js, httpx_moc
     httpx_mock.add_response(url=page_url("/orders/after/100.json", 2), json=everything)
     assert [o.id for o in js.orders_after(100)] == list(range(101, 221))
     assert len(httpx_mock.get_requests()) == 2
+
+
+def test_a_server_that_ignores_page_ends_its_listing_while_new_orders_come_in(js, httpx_mock):
+    # Every page is the whole listing as it is when asked, newest first: an order placed while
+    # page 1 was read makes page 2 differ from it, and every later page repeats page 2 (asked
+    # forever when only page 1 again ended the listing).
+    listing = [order_json(i) for i in range(220, 100, -1)]  # 120, all on every page
+    asked: list[int] = []
+
+    def answer(request):
+        asked.append(int(request.url.params["page"]))
+        if len(asked) > 6:
+            raise AssertionError(f"asked for pages {asked}")
+        if len(asked) == 2:
+            listing.insert(0, order_json(221))  # a new order, placed meanwhile
+        return httpx.Response(200, json=listing)
+
+    httpx_mock.add_callback(answer, is_reusable=True)
+    assert sorted(o.id for o in js.orders_after(100)) == list(range(101, 222))
+    assert asked == [1, 2, 3]
 
 
 def test_a_404_past_the_last_page_ends_the_listing(js, httpx_mock):

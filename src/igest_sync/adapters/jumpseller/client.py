@@ -175,16 +175,19 @@ class JumpsellerClient(ServiceClient):
 
         - The last page is one shorter than the ``PAGE_SIZE`` asked for, unless it holds
           exactly 50: a server that ignores ``limit`` sends pages of 50, and the next is read.
-        - A server that ignores ``page`` sends page 1 again: a page that repeats page 1 item
-          for item ends the listing, never asked forever. (New orders shifting a newest-first
-          listing would have to number a whole page, 100, between two requests to look the
-          same; and the gap check lists by day.)
+        - A server that ignores ``page`` sends the whole listing again: a page that holds no
+          item page 1 or the page before it did not ends the listing, never asked forever. Not
+          only page 1 again: an order placed meanwhile makes page 2 differ from page 1, and
+          every page after repeats page 2 (an order that left the listing makes it one item
+          shorter). (New orders shifting a newest-first listing would have to number a whole
+          page, 100, between two requests to look the same; and the gap check lists by day.)
         - One object instead of a list is not a page: it is all there is (``one_object`` is
           told, so that the caller may ask after it).
         - A 404 past the first page ends it too.
         """
         page = 1
-        first: list[str] = []
+        first: set[str] = set()
+        previous: set[str] = set()
         while True:
             try:
                 body = self._request(
@@ -200,11 +203,10 @@ class JumpsellerClient(ServiceClient):
                     one_object.append(True)
                 yield items
                 return
-            keys = [_item_key(item) for item in items]
-            if page == 1:
-                first = keys
-            elif keys and keys == first:
-                return  # page 1 again: the server does not apply ``page``
+            keys = {_item_key(item) for item in items}
+            if page > 1 and keys and (keys <= first or keys <= previous):
+                return  # nothing new: the server does not apply ``page``
+            first, previous = first or keys, keys
             yield items
             if len(items) < PAGE_SIZE and len(items) != DEFAULT_PAGE_SIZE:
                 return
