@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from igest_sandbox.data import BUYERS
 from igest_sandbox.hosted_app import HOSTED_FAIR_TOTAL, HOSTED_SERIES
 from igest_sync import cli
 from igest_sync.config import Config
@@ -1136,3 +1137,84 @@ def test_a_pick_is_the_document_whatever_the_case_it_is_typed_in(world):
     report = adopt(world, picks={"fr qi/5": 9005}, confirm=lambda r: True)
     assert by_number(report)["FR QI/5"].order_id == 9005
     assert by_number(report)["FR QI/5"].recorded
+
+
+def _finals_of(sb: Any, order: int, numbers: set[str]) -> list[str]:
+    """The final invoices in iGEST for ``order``: ours (its reference) and those ``numbers``."""
+    return sorted(
+        d["number"]
+        for d in sb.igest.documents
+        if d["status"] == "final"
+        and d["type"] in ("FT", "FR", "FS")
+        and (str(d.get("external_reference") or "").endswith(f":{order}") or d["number"] in numbers)
+    )
+
+
+def _paid_late(sb: Any, day: int, hour: int = 23, minute: int = 58, buyer: str = "ana") -> int:
+    """An order of 19.98 EUR paid on ``day`` of November 2026 at ``hour``:``minute`` (WET: the
+    same in Lisbon), to ``buyer`` (Ana has a NIF)."""
+    line = {"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 2, "rate": 23}
+    paid = datetime(2026, 11, day, hour, minute, tzinfo=UTC)
+    return sb.store.add_order(
+        lines=[line], created_at=paid.replace(minute=0), completed_at=paid, buyer=BUYERS[buyer]
+    )
+
+
+def test_a_document_without_the_order_number_dated_the_day_after_a_late_payment_is_no_second_sale(
+    world,
+):
+    """An order paid at 23:58 (Lisbon) that the hosted app invoiced the next morning, its FR
+    naming no order (no reference, no notes): adopt matched such a document on the payment day
+    only, called it "unmatched", recorded the days reviewed, and the first `invoice` then
+    issued the sale a second invoice."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 10), confirm=lambda r: True)  # the switch
+    order = _paid_late(sb, 10)
+    _issue(sb.igest, sb.store.orders[order], day="2026-11-11", reference=None)
+    report = adopt(world, date(2026, 11, 11), NOW.date(), confirm=lambda r: True)
+    [found] = [m for m in report.matches if m.document.date == date(2026, 11, 11)]
+    assert (found.verdict, found.order_id, found.how) == (
+        "sure",
+        order,
+        "total, payment day and NIF (paid 1 day before the document's date)",
+    )
+    assert found.recorded and ledger.issued_elsewhere()[order].number == found.document.number
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    assert _finals_of(sb, order, {found.document.number}) == [found.document.number]
+
+
+def test_a_late_dated_document_that_fits_two_sales_is_a_question_and_one_too_late_is_unmatched(
+    world,
+):
+    """The days before a document's date widen its candidates: the same customer paying the
+    same total at 23:58 and again the next morning, one document dated that morning, is
+    ambiguous (both orders held for a person, neither issued), never recorded for either; a
+    document dated more than ``INVOICED_WITHIN`` days after the payment stays unmatched."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 10), confirm=lambda r: True)  # the switch
+    evening, morning = _paid_late(sb, 10), _paid_late(sb, 11, hour=9, minute=30)
+    _issue(sb.igest, sb.store.orders[evening], day="2026-11-11", reference=None)
+    report = adopt(world, date(2026, 11, 11), NOW.date(), confirm=lambda r: True)
+    [found] = report.matches
+    assert (found.verdict, found.candidates) == ("ambiguous", (evening, morning)), found.how
+    assert found.how == "2 orders have the same total and NIF, paid that day or the 3 days before"
+    assert not found.recorded and {evening, morning}.isdisjoint(ledger.issued_elsewhere())
+    run = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    held = {o.key: o.action for o in run.outcomes if o.key in (str(evening), str(morning))}
+    assert held == {str(evening): Action.FAILED, str(morning): Action.FAILED}
+    assert _finals_of(sb, evening, set()) == [] and _finals_of(sb, morning, set()) == []
+    from igest_sync.runs.setup.adopt import INVOICED_WITHIN
+
+    # Past the window: Beatriz (no NIF: matched by name) paid on the 12th, invoiced on the 16th.
+    late = _paid_late(sb, 12, buyer="beatriz")
+    _issue(
+        sb.igest, sb.store.orders[late], day=f"2026-11-{12 + INVOICED_WITHIN + 1}", reference=None
+    )
+    [beyond] = [
+        m for m in adopt(world, date(2026, 11, 16), date(2026, 11, 16), dry_run=True).matches
+    ]
+    assert beyond.verdict == "unmatched" and "3 days before" in beyond.how

@@ -13,7 +13,11 @@ of ours (``jumpseller:...``), in this order:
 2. otherwise the total to the cent and the payment day, with the customer's NIF (when the
    document has one) or name: sure when exactly one order fits; ambiguous when several do, or
    when orders have the total and day but the customer cannot tell them apart; unmatched when
-   none does (a sale at a fair, say).
+   none does (a sale at a fair, say). The payment day is the document's date or one of the
+   ``INVOICED_WITHIN`` days before it: a payment late in the evening is invoiced the next
+   morning, one late on a Friday on the Monday. Called unmatched, such a document let the
+   first ``invoice`` issue the sale a second one; the days before widen the candidates, and
+   several that fit are a question for a person (ambiguous), never a guess.
 
 Only sure matches (and those a person picks, ``--pick``) are recorded, after asking. A period
 reviewed so is remembered: the first ``invoice`` (``runs/invoicing/hold.py``'s
@@ -70,6 +74,10 @@ log = logging.getLogger("igest_sync.adopt")
 FINAL_CONSUMER = "999999990"
 # Orders created this long before the period and paid in it are among its sales.
 ORDER_LOOKBACK = timedelta(days=30)
+
+# A document that names no order is matched to the orders paid on its date or this many days
+# before it (a payment at 23:58 invoiced the next day; a Friday night's on the Monday).
+INVOICED_WITHIN = 3
 
 SURE, AMBIGUOUS, UNMATCHED, ADOPTED = "sure", "ambiguous", "unmatched", "adopted"
 VERDICTS = (SURE, AMBIGUOUS, UNMATCHED, ADOPTED)
@@ -507,12 +515,15 @@ def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> M
     same = [
         o
         for o in sales.values()
-        if expected_gross(o) == doc.gross_total
-        and o.completed_at is not None
-        and lisbon_date(o.completed_at) == doc.date
+        if expected_gross(o) == doc.gross_total and _paid_for(o, doc.date) is not None
     ]
     if not same:
-        return Match(doc, UNMATCHED, None, "no order paid that day for that total")
+        return Match(
+            doc,
+            UNMATCHED,
+            None,
+            f"no order paid for that total that day or the {INVOICED_WITHIN} days before",
+        )
     nif = doc.customer_nif if doc.customer_nif not in (None, FINAL_CONSUMER) else None
     if nif is not None:
         fits = [o for o in same if _nif_of(o, nif_field) == nif]
@@ -522,10 +533,16 @@ def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> M
         fits = [o for o in same if name and _name_key(customer_name(o)) == name]
         how = "total, payment day and name"
     ids = tuple(sorted(o.id for o in same))
+    one_day = all(_paid_for(o, doc.date) == 0 for o in same)
+    when = "that day" if one_day else f"that day or the {INVOICED_WITHIN} days before"
     if len(fits) == 1:
+        late = _paid_for(fits[0], doc.date)
+        if late:  # paid before the document's date (late in the evening, say)
+            how += f" (paid {counted(late, 'day')} before the document's date)"
         return Match(doc, SURE, fits[0].id, how)
     if fits:
-        return Match(doc, AMBIGUOUS, None, f"{len(fits)} orders have the same {how}", ids)
+        same_how = how if one_day else f"{how.replace(', payment day', '')}, paid {when}"
+        return Match(doc, AMBIGUOUS, None, f"{len(fits)} orders have the same {same_how}", ids)
     if nif is None and not _name_key(doc.customer_name):
         why = "the document names no customer (final consumer)"
     else:
@@ -534,9 +551,18 @@ def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> M
         doc,
         AMBIGUOUS,
         None,
-        f"{counted(len(same), 'order')} paid that day for that total; {why}",
+        f"{counted(len(same), 'order')} paid {when} for that total; {why}",
         ids,
     )
+
+
+def _paid_for(order: Order, day: date | None) -> int | None:
+    """How many days before ``day`` (a document's date) ``order`` was paid, when that is a
+    day it may be invoiced on (``INVOICED_WITHIN``); else None."""
+    if order.completed_at is None or day is None:
+        return None
+    before = (day - lisbon_date(order.completed_at)).days
+    return before if 0 <= before <= INVOICED_WITHIN else None
 
 
 def _nif_of(order: Order, nif_field: str) -> str | None:
