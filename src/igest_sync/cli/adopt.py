@@ -44,10 +44,11 @@ def adopt(
     notes), otherwise by the total to the cent, the payment day (the document's date or one
     of the 3 days before it: a late payment invoiced the next day) and the customer's NIF or
     name; several orders that fit are ambiguous. Sure matches are recorded, after asking, as
-    the order's invoice "issued elsewhere": the order is never invoiced again, `credit` credits that document, and `status`,
-    `reconcile` and the digest count it. Ambiguous and unmatched documents are only listed;
-    --pick records one you checked (an order placed more than 30 days before the period is
-    not matched: pick it). Running it again records nothing twice.
+    the order's invoice "issued elsewhere": the order is never invoiced again, `credit`
+    credits that document, and `status`, `reconcile` and the digest count it. Ambiguous and
+    unmatched documents are only listed; --pick records one you checked (an order placed more
+    than 30 days before the period is not matched: pick it). Running it again records nothing
+    twice.
 
     \b
     Examples:
