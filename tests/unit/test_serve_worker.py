@@ -911,3 +911,34 @@ def test_serve_restarted_within_the_second_it_stopped_is_not_said_stopped(tmp_pa
     after.join(10)
     assert serve_down(after.inbox.get_meta, clock.wall() + timedelta(minutes=1), 10) is None
     after.close()
+
+
+def test_an_error_between_units_does_not_end_the_worker(tmp_path, monkeypatch, caplog):
+    """A read of the inbox between two units failed once (a disk hiccup: SQLite's "disk I/O
+    error"): the worker's thread ended on it, while the receiver went on answering 202 and
+    /healthz "ok", and nothing was invoiced again until serve was restarted by hand."""
+    from igest_sync.errors import StateError
+
+    monkeypatch.setattr(worker_module, "FAILED_RETRY", 0.05)
+    js, ig = FakeJumpseller(orders=[paid_order(15, paid_at=PAID)]), FakeIgest()
+    worker, stop, _, problems = make_worker(tmp_path, js, ig, sweep=False)
+    real, reads = worker.ledger.waiting_hints, []
+
+    def hiccup(now, limit):
+        reads.append(now)
+        if len(reads) == 2:
+            raise StateError("State file state.sqlite3 could not be read: disk I/O error.")
+        return real(now, limit)
+
+    monkeypatch.setattr(worker.ledger, "waiting_hints", hiccup)
+    worker.start()
+    try:
+        with caplog.at_level("INFO", "igest_sync"):
+            wait_for(lambda: len(reads) >= 3 or not worker.thread.is_alive(), what="a read")
+            worker.record(ORDER, 15, "order_paid", None, PAID)
+            worker.wake()
+            wait_for(lambda: len(ig.finals()) == 1, timeout=10, what="the invoice")
+    finally:
+        finish(worker, stop)
+    assert "disk I/O error" in caplog.text  # logged, and told to a person once
+    assert len(problems) == 1 and "disk I/O error" in str(problems[0])

@@ -299,7 +299,13 @@ class StoreWorker:
             # A sweep first: it finishes whatever a kill left (pending work, in-flight documents).
             next_sweep = self.clock()
             while not self.stop.is_set():
-                next_sweep = self.step(next_sweep)
+                try:
+                    next_sweep = self.step(next_sweep)
+                except Exception as exc:  # noqa: BLE001 - logged with its traceback (_failed)
+                    # Between units too (the inbox read, the store's code, the state opened
+                    # late): a thread that ended here left the receiver answering 202 and
+                    # /healthz "ok" while nothing was worked again until a restart by hand.
+                    self._failed(exc)
 
     def step(self, next_sweep: datetime) -> datetime:
         """One turn of the loop: the most urgent thing due, or a short wait; the next sweep."""
@@ -387,33 +393,38 @@ class StoreWorker:
             return False
         except RunStopped:
             return True
-        except IgestSyncError as exc:
-            # Refused credentials, an unusable state file, a config to fix: a person must act,
-            # told once per distinct problem; the hints wait for the fix. A service that did
-            # not answer is tried again by serve itself: the log's, until it has lasted.
-            text = str(exc)
-            if passes_by_itself(exc):
-                if self._outage_lasted():
-                    log.error("Store %s: %s", self.setup.name, text)
-                else:
-                    log.warning(
-                        "Store %s: %s; trying again in %g s", self.setup.name, text, FAILED_RETRY
-                    )
-                self._tell_outage()
-            else:
-                log.error("Store %s: %s", self.setup.name, text)
-                if text != self._last_error:
-                    self._last_error = text
-                    self.on_error(self.setup.name, exc)
-            self.stop.wait(FAILED_RETRY)
-            return False
-        except Exception:  # a bug must not end the worker: logged, tried again later
-            log.exception("Store %s: unexpected error in serve's worker", self.setup.name)
-            self.stop.wait(FAILED_RETRY)
+        except Exception as exc:  # noqa: BLE001 - logged with its traceback (_failed)
+            self._failed(exc)
             return False
         self._last_error = None
         self._tell_outage()  # a batch whose reads went unanswered, or a unit that called none
         return True
+
+    def _failed(self, exc: Exception) -> None:
+        """A unit, or a step between units, failed: said as its kind asks, then a pause before
+        the loop tries again (called while ``exc`` is handled: its traceback is logged)."""
+        if not isinstance(exc, IgestSyncError):  # a bug must not end the worker
+            log.exception("Store %s: unexpected error in serve's worker", self.setup.name)
+        elif passes_by_itself(exc):
+            # A service that did not answer is tried again by serve itself: the log's, until
+            # it has lasted.
+            text = str(exc)
+            if self._outage_lasted():
+                log.error("Store %s: %s", self.setup.name, text)
+            else:
+                log.warning(
+                    "Store %s: %s; trying again in %g s", self.setup.name, text, FAILED_RETRY
+                )
+            self._tell_outage()
+        else:
+            # Refused credentials, an unusable state file, a config to fix: a person must act,
+            # told once per distinct problem; the hints wait for the fix.
+            text = str(exc)
+            log.error("Store %s: %s", self.setup.name, text)
+            if text != self._last_error:
+                self._last_error = text
+                self.on_error(self.setup.name, exc)
+        self.stop.wait(FAILED_RETRY)
 
     # -- a service that does not answer ----------------------------------------------------------
 
