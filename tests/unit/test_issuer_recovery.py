@@ -491,3 +491,17 @@ def test_serves_listing_read_again_keeps_each_documents_latest_state(ledger):
     known = catch_up.cover(TODAY)
     assert [(d.id, d.status) for d in known[""]] == [(draft.id, "final")]
     assert [(d.id, d.status) for d in known["QI-7"]] == [(annulled.id, "cancelled")]
+
+
+def test_serves_listing_is_read_again_after_the_clock_stepped_back(ledger):
+    # Listed at 12:00 by a clock an hour ahead, which then stepped back: the listing was "from
+    # the future" and not read again for an hour (another integration's invoice unseen).
+    igest = FakeIgest()
+    now = [datetime(2026, 11, 20, 12, tzinfo=UTC)]
+    catch_up = CatchUp(
+        igest, ledger, STORE, None, refresh_every=timedelta(minutes=1), clock=lambda: now[0]
+    )
+    catch_up.cover(TODAY)
+    now[0] -= timedelta(hours=1)
+    catch_up.cover(TODAY)
+    assert len(igest.called("find_documents")) == 2

@@ -4,6 +4,7 @@ waits while a cron run holds the lock (the hints stay), and sweeps like `invoice
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -924,11 +925,11 @@ def test_an_error_between_units_does_not_end_the_worker(tmp_path, monkeypatch, c
     worker, stop, _, problems = make_worker(tmp_path, js, ig, sweep=False)
     real, reads = worker.ledger.waiting_hints, []
 
-    def hiccup(now, limit):
+    def hiccup(now, limit, **kwargs):
         reads.append(now)
         if len(reads) == 2:
             raise StateError("State file state.sqlite3 could not be read: disk I/O error.")
-        return real(now, limit)
+        return real(now, limit, **kwargs)
 
     monkeypatch.setattr(worker.ledger, "waiting_hints", hiccup)
     worker.start()
@@ -942,3 +943,56 @@ def test_an_error_between_units_does_not_end_the_worker(tmp_path, monkeypatch, c
         finish(worker, stop)
     assert "disk I/O error" in caplog.text  # logged, and told to a person once
     assert len(problems) == 1 and "disk I/O error" in str(problems[0])
+
+
+def test_a_clock_stepped_back_puts_off_neither_the_sweep_nor_a_retry(tmp_path, no_idle):
+    """The machine's clock ran an hour ahead and NTP stepped it back: the next sweep (and a
+    webhook's retry, and the watch) had been set by the clock that was ahead, so for an hour
+    and ten minutes no sweep came, a paid order no webhook announced waited all that time and
+    a retry of two seconds took an hour, with nothing said. Due times further off than their
+    own interval are due now."""
+    from datetime import timedelta
+
+    from igest_sync.state.lock import someone_waits, waiting_path
+    from tests.support.clock import FakeClock
+
+    clock = FakeClock()
+    js, ig = FakeJumpseller(), FakeIgest()
+    worker, _ = virtual_worker(tmp_path, js, ig, clock, sweep=True)
+    try:
+        next_sweep = clock.wall()
+        for _ in range(3):  # the first sweep
+            next_sweep = worker.step(next_sweep)
+            clock.advance(seconds=1)
+        assert worker.inbox.get_meta(LAST_SWEEP)
+        # A webhook's work fails once (iGEST refused the draft): retried 2 s later.
+        js.add(paid_order(81, paid_at=clock.wall(), created_at=clock.wall()))
+        ig.faults.add("create_document", "5xx")
+        worker.record(ORDER, 81, "order_paid", None, clock.wall())
+        next_sweep = worker.step(next_sweep)
+        assert ig.finals() == [] and worker.inbox.hints_count() == 1
+        clock.wall_now -= timedelta(hours=1)  # the clock stepped back an hour
+        stepped_back = clock.wall()
+        late = stepped_back - timedelta(minutes=1)
+        js.add(paid_order(82, paid_at=late, created_at=late))  # its webhook never came
+        retried = None
+        for _ in range(15 * 60):
+            if retried is None and len(ig.finals()) >= 1:
+                retried = clock.wall() - stepped_back
+            if len(ig.finals()) == 2:
+                break
+            next_sweep = worker.step(next_sweep)
+            clock.advance(seconds=1)
+        swept = clock.wall() - stepped_back
+        assert len(ig.finals()) == 2, "no sweep within 15 minutes of the step back"
+        assert retried is not None and retried <= timedelta(seconds=61), retried
+        assert swept <= timedelta(minutes=10, seconds=5), swept
+    finally:
+        worker.close()
+    # A "waiting" file dated in the future is no run waiting now (serve would make way for it,
+    # doing nothing, until the clock caught up).
+    path = waiting_path(worker.setup.state_path)
+    path.touch()
+    future = path.stat().st_mtime + 3600
+    os.utime(path, (future, future))
+    assert not someone_waits(worker.setup.state_path)

@@ -281,6 +281,17 @@ class Keeper:
             public += "; deliveries come to another path"
         return reason, public
 
+    def after_a_step_back(self, now: datetime) -> None:
+        """Due times the wall clock set before it stepped back lie further ahead than their
+        interval: due now (serve's worker, ``_after_a_step_back``); a save "in the future" is
+        a save now, so the next one comes ``REINSTALL_EVERY`` from here, not from then."""
+        if self.next_watch > now + WATCH_EVERY:
+            self.next_watch = now
+        if self.next_reinstall is not None and self.next_reinstall > now + REINSTALL_EVERY:
+            self.next_reinstall = now
+        if self.last_reinstall is not None and self.last_reinstall > now:
+            self.last_reinstall = now
+
     def due_times(self) -> list[datetime | None]:
         return [self.next_watch, self.next_reinstall]
 

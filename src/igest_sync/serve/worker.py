@@ -37,7 +37,7 @@ from igest_sync.logsetup import store_context
 from igest_sync.models import WorkState
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.catch_up import CatchUp
-from igest_sync.runs.invoicing.hints import work_hints
+from igest_sync.runs.invoicing.hints import RETRY_LONGEST, work_hints
 from igest_sync.runs.invoicing.invoice import InvoiceRun, RunStopped
 from igest_sync.runs.invoicing.report import InvoiceReport, unanswered
 from igest_sync.runs.services import IgestApi, JumpsellerApi, ViesApi
@@ -309,6 +309,7 @@ class StoreWorker:
 
     def step(self, next_sweep: datetime) -> datetime:
         """One turn of the loop: the most urgent thing due, or a short wait; the next sweep."""
+        next_sweep = self._after_a_step_back(next_sweep, self.clock())
         if not self.code_known and self.clock() >= self._next_code_read:
             # Then on to the rest of the turn: a Jumpseller that keeps failing this read must
             # not keep the sweep and the hints from their turn (nor a run's lock: the read
@@ -327,7 +328,9 @@ class StoreWorker:
         if self.keeper.reinstall_due(now):
             self._unit(lambda: Done(self.keeper.reinstall(self.ledger, self.clock()), False))
             return next_sweep
-        hints = self.ledger.waiting_hints(now, BATCH)
+        # A retry is never further off than RETRY_LONGEST: one that is was set before the
+        # clock stepped back (``_after_a_step_back``), and is due now.
+        hints = self.ledger.waiting_hints(now, BATCH, latest=now + RETRY_LONGEST)
         if hints:
             self._unit(functools.partial(self._batch, hints))
             return next_sweep
@@ -340,6 +343,28 @@ class StoreWorker:
             self._unit(lambda: Done(self.keeper.check(self.ledger, self.clock()), False))
             return next_sweep
         self._idle(next_sweep)
+        return next_sweep
+
+    def _after_a_step_back(self, next_sweep: datetime, now: datetime) -> datetime:
+        """``next_sweep``, due now when it is further off than one interval (and the same for
+        the watch, the hooks' save, the store code's read).
+
+        Every due time is set by the wall clock. When that clock steps back (NTP correcting a
+        clock that ran ahead, a virtual machine restored), the times set before the step lie
+        that much further ahead: an hour back put the sweep, the watch and every retry off by
+        an hour, with nothing said."""
+        if next_sweep > now + timedelta(minutes=self.setup.config.serve.sweep_minutes):
+            log.warning(
+                "Store %s: the clock went back (the next sweep was due at %s, it is now %s); "
+                "sweeping now",
+                self.setup.name,
+                next_sweep.isoformat(timespec="seconds"),
+                now.isoformat(timespec="seconds"),
+            )
+            next_sweep = now
+        if self._next_code_read > now + timedelta(seconds=CODE_RETRY_LONGEST):
+            self._next_code_read = now
+        self.keeper.after_a_step_back(now)
         return next_sweep
 
     def _idle(self, next_sweep: datetime) -> None:

@@ -129,13 +129,18 @@ class InboxStore(Store):
             ),
         )
 
-    def waiting_hints(self, now: datetime, limit: int) -> list[Hint]:
-        """Up to ``limit`` subjects with deliveries due (oldest first), each delivery once."""
+    def waiting_hints(
+        self, now: datetime, limit: int, *, latest: datetime | None = None
+    ) -> list[Hint]:
+        """Up to ``limit`` subjects with deliveries due (oldest first), each delivery once.
+        ``latest``: a delivery postponed beyond it is due too (postponed by a clock that has
+        stepped back since)."""
         due = now.astimezone(UTC).isoformat(timespec="milliseconds")
+        beyond = (latest or datetime.max.replace(tzinfo=UTC)).astimezone(UTC)
         rows = self._rows(
             "SELECT id, subject, subject_id, event, attempts FROM inbox "
-            "WHERE not_before IS NULL OR not_before <= ? ORDER BY id",
-            (due,),
+            "WHERE not_before IS NULL OR not_before <= ? OR not_before > ? ORDER BY id",
+            (due, beyond.isoformat(timespec="milliseconds")),
         )
         grouped: dict[tuple[str, int], list[sqlite3.Row]] = {}
         for row in rows:

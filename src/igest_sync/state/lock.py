@@ -98,7 +98,9 @@ def someone_waits(state_path: Path) -> bool:
         age = time.time() - waiting_path(state_path).stat().st_mtime
     except OSError:
         return False
-    return age < WAITING_FRESH_SECONDS
+    # Touched "in the future": by a clock that has stepped back since, not by a run waiting now
+    # (which touches it again every _POLL); serve would make way for nobody until it caught up.
+    return 0 <= age < WAITING_FRESH_SECONDS
 
 
 @contextlib.contextmanager

@@ -116,7 +116,9 @@ class CatchUp:
     def _stale(self) -> bool:
         if self.refresh_every is None or self.clock is None or self._listed_at is None:
             return False
-        return self.clock() - self._listed_at >= self.refresh_every
+        # Listed "in the future": by a clock that has stepped back since; read again.
+        age = self.clock() - self._listed_at
+        return age >= self.refresh_every or age < timedelta(0)
 
     def _cover(self, since: date | None) -> Known:
         day = since or self.start
