@@ -167,7 +167,7 @@ def virtual_worker(tmp_path, js, ig, clock, *, public_url=None, alerts=None, swe
     from igest_sync.config import ServeConfig
 
     stop = threading.Event()
-    seen: dict[str, list] = {"reports": [], "problems": [], "degraded": []}
+    seen: dict[str, list] = {"reports": [], "problems": [], "degraded": [], "fixes": []}
     store_config = dataclasses.replace(config(), serve=ServeConfig(public_url=public_url))
     if alerts is not None:
         store_config = dataclasses.replace(store_config, alerts=alerts)
@@ -177,7 +177,10 @@ def virtual_worker(tmp_path, js, ig, clock, *, public_url=None, alerts=None, swe
         stop,
         on_report=lambda store, report: seen["reports"].append(report),
         on_error=lambda store, exc: seen["problems"].append(exc),
-        on_degraded=lambda store, state: seen["degraded"].append(state),
+        on_degraded=lambda store, state, *fix: (
+            seen["degraded"].append(state),
+            seen["fixes"].append(fix),
+        ),
         clock=clock.wall,
         sweep=sweep,
     )
@@ -553,7 +556,7 @@ def test_hooks_jumpseller_paused_are_turned_back_on_when_real_time_degrades(tmp_
         stop,
         on_report=lambda store, report: None,
         on_error=lambda store, exc: None,
-        on_degraded=lambda store, state: degraded.append(state),
+        on_degraded=lambda store, state, fix: degraded.append(state),
         clock=clock.wall,
     )
 
@@ -996,3 +999,35 @@ def test_a_clock_stepped_back_puts_off_neither_the_sweep_nor_a_retry(tmp_path, n
     future = path.stat().st_mtime + 3600
     os.utime(path, (future, future))
     assert not someone_waits(worker.setup.state_path)
+
+
+def test_without_public_url_real_time_degraded_does_not_say_serve_saves_the_hooks(
+    tmp_path, no_idle
+):
+    """Hooks registered with `hooks install --url` and no [serve] public_url (as the README's
+    set-up allows): serve cannot save them again, yet the line printed and the alert said
+    "serve re-saves its hooks by itself": the merchant waited for a paused hook to resume,
+    which it never did. They now say what to run."""
+    from tests.support.clock import WALL_START, FakeClock
+
+    clock = FakeClock()
+    chat = ChatReceiver().start()
+    try:
+        paid = WALL_START + timedelta(minutes=1)
+        js = FakeJumpseller(orders=[paid_order(75, paid_at=paid, created_at=paid)])
+        alerts = AlertsConfig(webhook_url=chat.url, webhook_format="json")
+        worker, seen = virtual_worker(tmp_path, js, FakeIgest(), clock, alerts=alerts, sweep=True)
+        try:
+            clock.advance(minutes=5)
+            steps_until(worker, clock, lambda: seen["degraded"])
+        finally:
+            worker.close()
+        [realtime] = [
+            e for post in chat.posts for e in post.json()["events"] if e["kind"] == "realtime"
+        ]
+        assert "re-saves its hooks by itself" not in realtime["fix"]
+        assert "hooks install --url" in realtime["fix"] and "public_url" in realtime["fix"]
+        assert seen["fixes"] == [(realtime["fix"],)]  # the line printed says the same
+        assert js.called("hooks") == []  # indeed never saved
+    finally:
+        chat.stop()

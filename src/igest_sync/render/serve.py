@@ -54,13 +54,11 @@ class Printer:
                 shown.err.print(f"Store {escape(store)}:")
             error(exc, secrets=self.secrets)
 
-    def degraded(self, store: str, state: Degraded) -> None:
-        from igest_sync.serve.watch import FIX
-
+    def degraded(self, store: str, state: Degraded, fix: str) -> None:
         with self._lock:
             prefix = f"Store {escape(store)}: " if self.several else ""
             self.renderer.err.print(
                 f"{prefix}[yellow]Real time is degraded:[/yellow] {escape(state.reason)}. "
-                f"Paid orders are still invoiced by the sweep. {escape(FIX)}.",
+                f"Paid orders are still invoiced by the sweep. {escape(fix)}.",
                 highlight=False,
             )

@@ -51,7 +51,7 @@ WATCH_EVERY = timedelta(seconds=30)  # how often real time is checked between sw
 REINSTALL_RETRY = timedelta(minutes=5)  # the hooks could not be saved again: try again then
 REINSTALL_EVERY = timedelta(minutes=30)  # while real time stays degraded, save them this often
 
-OnDegraded = Callable[[str, Degraded], None]
+OnDegraded = Callable[[str, Degraded, str], None]  # the store, the degradation, what to do
 SHOWN = 10  # order ids named in a reason, at most
 
 
@@ -179,6 +179,15 @@ FIX = (
     "back on); if no delivery comes after the next paid order, check that [serve] public_url "
     "reaches serve (proxy, firewall) and the hooks token, then run igest-sync hooks install"
 )
+# Without [serve] public_url (hooks registered with `hooks install --url`) serve saves no hook
+# again: saying it does left a paused hook paused while the merchant waited for serve.
+FIX_WITHOUT_URL = (
+    "serve cannot save its hooks again without [serve] public_url: run igest-sync hooks "
+    "install --url https://... (the address Jumpseller posts to; it turns paused hooks back "
+    "on), and set [serve] public_url so that serve does it by itself next time; if no "
+    "delivery comes after the next paid order, check that the address reaches serve (proxy, "
+    "firewall) and the hooks token"
+)
 
 
 # ``hooks install`` as serve runs it by itself: the store's hooks saved again at its
@@ -281,6 +290,11 @@ class Keeper:
             public += "; deliveries come to another path"
         return reason, public
 
+    @property
+    def fix(self) -> str:
+        """What to do about real time degraded: whether serve saves the hooks again itself."""
+        return FIX if self.save_hooks is not None else FIX_WITHOUT_URL
+
     def after_a_step_back(self, now: datetime) -> None:
         """Due times the wall clock set before it stepped back lie further ahead than their
         interval: due now (serve's worker, ``_after_a_step_back``); a save "in the future" is
@@ -314,7 +328,7 @@ class Keeper:
             new = degrade(ledger, seen, now, again_within=self.again_within)
             if new is not None:
                 if self.on_degraded is not None:
-                    self.on_degraded(self.name, new)
+                    self.on_degraded(self.name, new, self.fix)
                 self.next_reinstall = now
             elif self.next_reinstall is None and (
                 self.last_reinstall is None or now - self.last_reinstall >= REINSTALL_RETRY

@@ -579,7 +579,7 @@ class StoreWorker:
         from igest_sync.alerts.events import realtime_event
 
         state = watch.degraded(self.ledger)
-        events = [realtime_event(state.since, state.reason, watch.FIX)] if state else []
+        events = [realtime_event(state.since, state.reason, self.keeper.fix)] if state else []
         dispatch(
             self.ledger,
             self.setup.config,
