@@ -1031,3 +1031,34 @@ def test_without_public_url_real_time_degraded_does_not_say_serve_saves_the_hook
         assert js.called("hooks") == []  # indeed never saved
     finally:
         chat.stop()
+
+
+def test_webhooks_that_never_stop_coming_do_not_keep_the_sweep_and_the_watch_out(tmp_path, no_idle):
+    """A busy store (deliveries one after another: order_updated, product_stock_updated for
+    each sale) always had a hint waiting when a unit ended: the hints went first every time,
+    so the sweep (the backstop for what a webhook missed) and the watch (a paused hook) never
+    came, with nothing said. An overdue sweep now takes its turn."""
+    from tests.support.clock import WALL_START, FakeClock
+
+    clock = FakeClock()
+    missed = WALL_START + timedelta(minutes=1)
+    js = FakeJumpseller(orders=[paid_order(90, paid_at=PAID)])
+    ig = FakeIgest()
+    worker, seen = virtual_worker(tmp_path, js, ig, clock, sweep=True)
+    try:
+        next_sweep = clock.wall()
+        for _ in range(3):  # the first sweep: order 90 invoiced
+            next_sweep = worker.step(next_sweep)
+            clock.advance(seconds=1)
+        first = worker.inbox.get_meta(LAST_SWEEP)
+        assert first and len(ig.finals()) == 1
+        js.add(paid_order(91, paid_at=missed, created_at=missed))  # its webhook is lost
+        for _ in range(15 * 60):  # a delivery about order 90 every second, for 15 minutes
+            worker.record(ORDER, 90, "order_updated", None, clock.wall())
+            next_sweep = worker.step(next_sweep)
+            clock.advance(seconds=1)
+        assert worker.inbox.get_meta(LAST_SWEEP) != first, "no sweep in 15 minutes"
+        assert len(ig.finals()) == 2  # the order no webhook announced, by the sweep
+        assert "orders 91" in seen["degraded"][0].reason  # and the watch saw it
+    finally:
+        worker.close()

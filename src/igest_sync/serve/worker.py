@@ -66,6 +66,7 @@ LOCKED_RETRY = 2.0  # seconds before trying again when a cron run holds the lock
 LISTING_REFRESH = timedelta(minutes=1)  # serve's listing of iGEST's documents, read again
 FAILED_RETRY = 30.0  # seconds before trying again after a run-wide failure
 MAKE_WAY = 2.0  # at most this long, a run waiting for the lock is let in first
+OVERDUE = timedelta(minutes=1)  # a sweep or watch check this late goes before waiting hints
 IDLE_WAKE = 5.0  # the worker looks at the inbox at least this often (hints of another process)
 CODE_RETRY_FIRST = 5.0  # seconds before reading the store's code again, doubled each time ...
 CODE_RETRY_LONGEST = 300.0  # ... up to this
@@ -331,19 +332,30 @@ class StoreWorker:
         # A retry is never further off than RETRY_LONGEST: one that is was set before the
         # clock stepped back (``_after_a_step_back``), and is due now.
         hints = self.ledger.waiting_hints(now, BATCH, latest=now + RETRY_LONGEST)
-        if hints:
+        if hints and not self._overdue(next_sweep, now):
             self._unit(functools.partial(self._batch, hints))
             return next_sweep
         if self.sweep_enabled and now >= next_sweep:
             if self._unit(self._sweep):
                 minutes = self.setup.config.serve.sweep_minutes
                 return self.clock() + timedelta(minutes=minutes)
-            return next_sweep
+            # Due again from now (the unit has waited its pause): a sweep that keeps failing
+            # is overdue only OVERDUE later, and the hints have their turns meanwhile.
+            return self.clock()
         if now >= self.keeper.next_watch:
             self._unit(lambda: Done(self.keeper.check(self.ledger, self.clock()), False))
             return next_sweep
         self._idle(next_sweep)
         return next_sweep
+
+    def _overdue(self, next_sweep: datetime, now: datetime) -> bool:
+        """Whether the sweep or the watch's check has waited ``OVERDUE`` past its time: it goes
+        before the hints. Hints first is real time, but deliveries that never stop coming (a
+        busy store: order_updated, product_stock_updated for each sale) always left one
+        waiting when a unit ended, and kept the sweep (the backstop for what a webhook
+        missed) and the watch (a paused hook) out for good, with nothing said."""
+        late = now - OVERDUE
+        return (self.sweep_enabled and next_sweep <= late) or self.keeper.next_watch <= late
 
     def _after_a_step_back(self, next_sweep: datetime, now: datetime) -> datetime:
         """``next_sweep``, due now when it is further off than one interval (and the same for
