@@ -14,7 +14,7 @@ import pytest
 from igest_sync.config import AlertsConfig, Config, IgestConfig, InvoiceConfig, JumpsellerConfig
 from igest_sync.serve import worker as worker_module
 from igest_sync.serve.worker import StoreSetup, StoreWorker
-from igest_sync.state.inbox import LAST_SWEEP, ORDER
+from igest_sync.state.inbox import LAST_SWEEP, ORDER, SERVE_STARTED
 from igest_sync.state.lock import run_lock
 from tests.support.alert_receivers import ChatReceiver
 from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
@@ -1060,5 +1060,40 @@ def test_webhooks_that_never_stop_coming_do_not_keep_the_sweep_and_the_watch_out
         assert worker.inbox.get_meta(LAST_SWEEP) != first, "no sweep in 15 minutes"
         assert len(ig.finals()) == 2  # the order no webhook announced, by the sweep
         assert "orders 91" in seen["degraded"][0].reason  # and the watch saw it
+    finally:
+        worker.close()
+
+
+def test_healthz_says_degraded_once_serve_has_not_swept_for_as_long_as_status_says_stuck(
+    tmp_path, no_idle, monkeypatch
+):
+    """Every sweep fails (the disk is full: nothing can be recorded) while the receiver still
+    answers: `status` says serve is "not sweeping" after two intervals and five minutes, but
+    /healthz went on answering "ok", so a monitor saw nothing while nothing was invoiced."""
+    from igest_sync.errors import StateError
+    from igest_sync.serve.server import health
+    from tests.support.clock import FakeClock
+
+    monkeypatch.setattr(worker_module, "FAILED_RETRY", 0.0)
+    clock = FakeClock()
+    worker, _ = virtual_worker(tmp_path, FakeJumpseller(), FakeIgest(), clock, sweep=True)
+
+    def full() -> worker_module.Done:
+        raise StateError("State file state.sqlite3 could not be written: database or disk is full.")
+
+    monkeypatch.setattr(worker, "_sweep", full)
+    worker.inbox.set_meta(SERVE_STARTED, clock.wall().isoformat())  # as start() records it
+    try:
+        next_sweep = clock.wall()
+        for _ in range(20 * 60 // 5):  # 20 minutes: within two intervals and five minutes
+            next_sweep = worker.step(next_sweep)
+            clock.advance(seconds=5)
+        assert health([worker])()["status"] == "ok"
+        for _ in range(10 * 60 // 5):  # 30 minutes: past them
+            next_sweep = worker.step(next_sweep)
+            clock.advance(seconds=5)
+        answer = health([worker])()
+        assert answer["status"] == "degraded", answer
+        assert "no sweep since" in answer["reason"] and "loja" not in answer["reason"]
     finally:
         worker.close()

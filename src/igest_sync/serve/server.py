@@ -68,27 +68,36 @@ def health(workers: Sequence[StoreWorker]) -> Callable[[], dict[str, Any]]:
 
     ``status`` is "degraded" while webhooks no longer reach serve (``reason`` says how it was
     seen: serve/watch.py) or while a store's work cannot go on (a service that has not answered
-    for [alerts] unreachable_minutes, a lock held too long: ``StoreWorker.troubles``; a state
-    file that cannot be read, counted without naming its store); the
+    for [alerts] unreachable_minutes, a lock held too long: ``StoreWorker.troubles``; sweeps
+    that stopped coming for as long as ``status`` calls serve stuck:
+    ``StoreWorker.not_sweeping``; a state file that cannot be read, counted without naming its
+    store); the
     answer stays 200, so that a load balancer keeps serve in (the sweep still invoices). ``store_code`` is "unknown" while the store's code could not be
     read from Jumpseller (deliveries are then checked by their signature alone)."""
 
     def answer() -> dict[str, Any]:
         webhooks, sweeps, degraded, waiting, unreadable = [], [], [], 0, 0
+        not_sweeping: list[str] = []
         for w in workers:
             # One store's state file that cannot be read (corrupt, its disk gone) is that
             # store's trouble, said below: not a 500 for every store of the process.
             try:
                 webhook, sweep = w.inbox.get_meta(LAST_WEBHOOK), w.inbox.get_meta(LAST_SWEEP)
                 state, hints = watch.degraded(w.inbox), w.inbox.hints_count()
+                # Sweeps that stopped coming while the receiver answers: what `status` calls
+                # serve stuck is no "ok" here.
+                stuck = w.not_sweeping()
             except IgestSyncError:  # the store's worker logs it at each unit: not here too
                 unreadable += 1
                 continue
+            if stuck is not None:
+                not_sweeping.append(stuck)
             webhooks.append(webhook)
             sweeps.append(sweep)
             degraded += [state] if state is not None else []
             waiting += hints
         troubles = list(dict.fromkeys(t for w in workers for t in w.troubles()))
+        troubles += list(dict.fromkeys(not_sweeping))
         if unreadable:
             troubles.append(f"the state file of {unreadable} store(s) cannot be read")
         result: dict[str, Any] = {

@@ -49,8 +49,10 @@ from igest_sync.state.inbox import (
     PRODUCT,
     SERVE_STARTED,
     SERVE_STOPPED,
+    STOPPED,
     Hint,
     InboxStore,
+    serve_down,
 )
 from igest_sync.state.ledger import Ledger
 from igest_sync.state.lock import held_long, run_lock, someone_waits
@@ -524,6 +526,22 @@ class StoreWorker:
                 f"{held.isoformat(timespec='seconds')}; nothing is invoiced until it ends"
             )
         return found
+
+    def not_sweeping(self) -> str | None:
+        """For /healthz: serve's sweeps have stopped coming (every one fails: a disk full, a bug)
+        for as long as ``status`` and a cron run call serve stuck; None while it sweeps. May
+        raise ``StateError`` (the caller counts the store's state file unreadable)."""
+        if not self.sweep_enabled:
+            return None
+        minutes = self.setup.config.serve.sweep_minutes
+        down = serve_down(self.inbox.get_meta, self.clock(), minutes)
+        if down is None or down.public == STOPPED:
+            return None
+        return (
+            f"no sweep since {down.since}, and serve sweeps every {minutes} minute"
+            f"{'' if minutes == 1 else 's'}: its work is stuck, keeps failing or has taken that "
+            "long (a first sweep's backlog; webhooks wait meanwhile): see its log"
+        )
 
     # -- another run holds the lock ----------------------------------------------------------------
 
