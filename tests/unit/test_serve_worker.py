@@ -1097,3 +1097,32 @@ def test_healthz_says_degraded_once_serve_has_not_swept_for_as_long_as_status_sa
         assert "no sweep since" in answer["reason"] and "loja" not in answer["reason"]
     finally:
         worker.close()
+
+
+def test_a_clock_minutes_behind_jumpsellers_does_not_call_announced_orders_missed(
+    tmp_path, no_idle
+):
+    """The machine's clock two minutes behind Jumpseller's (no NTP): each delivery arrived,
+    by our clock, "before" its order's payment (Jumpseller's clock), so every order its
+    webhook announced counted as missed, and real time was said degraded (printed, alerted,
+    hooks saved again) while it worked. Jumpseller-Triggered-At, on Jumpseller's own clock,
+    says the delivery came after the payment."""
+    from tests.support.clock import WALL_START, FakeClock
+
+    clock = FakeClock()
+    paid = WALL_START + timedelta(minutes=3)  # Jumpseller's clock: ours reads 12:01 then
+    js = FakeJumpseller(orders=[paid_order(95, paid_at=paid, created_at=paid)])
+    worker, seen = virtual_worker(tmp_path, js, FakeIgest(), clock, sweep=True)
+    try:
+        clock.advance(minutes=1)
+        triggered = (paid + timedelta(milliseconds=200)).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        worker.record(ORDER, 95, "order_paid", f"{triggered} UTC", clock.wall())
+        steps_until(worker, clock, lambda: worker.inbox.hints_count() == 0)
+        clock.advance(minutes=15)  # the sweep has listed it; the watch has looked
+        next_sweep = clock.wall()
+        for _ in range(120):
+            next_sweep = worker.step(next_sweep)
+            clock.advance(seconds=5)
+        assert seen["degraded"] == [] and worker.inbox.realtime_degraded() is None
+    finally:
+        worker.close()

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
+from igest_sync.adapters.jumpseller.parse import parse_timestamp
 from igest_sync.config import Config
 from igest_sync.errors import IgestSyncError
 from igest_sync.runs.setup.hooks import HookApi, HooksReport, install_hooks
@@ -237,8 +238,17 @@ class Keeper:
         self._counted: dict[int, datetime] = {}
         self._lock = threading.Lock()
 
-    def announced(self, order_id: int, at: datetime) -> None:
-        """A delivery about ``order_id`` was accepted (the receiver's thread)."""
+    def announced(self, order_id: int, at: datetime, triggered: str | None = None) -> None:
+        """A delivery about ``order_id`` was accepted at ``at`` (the receiver's thread).
+
+        ``triggered`` (Jumpseller-Triggered-At) is on Jumpseller's clock, the one an order's
+        payment time is on: a delivery it dates after the payment announced it, even when our
+        clock is minutes behind (no NTP), where our time of arrival reads "before the payment"
+        and every announced order counted as missed. Further than ``WINDOW`` from ``at`` it
+        is no clock's difference (the header is not signed): not used."""
+        sent = parse_timestamp(triggered)
+        if sent is not None and abs(sent - at) <= WINDOW:
+            at = max(at, sent)
         with self._lock:
             self._announced[order_id] = at
 

@@ -293,7 +293,7 @@ class StoreWorker:
         self.inbox.record_hint(subject, subject_id, event, triggered_at=triggered, received_at=at)
         self.keeper.delivered()
         if subject == ORDER:
-            self.keeper.announced(subject_id, at)
+            self.keeper.announced(subject_id, at, triggered)
 
     # -- the loop -------------------------------------------------------------------------------
 
