@@ -1218,3 +1218,61 @@ def test_a_late_dated_document_that_fits_two_sales_is_a_question_and_one_too_lat
         m for m in adopt(world, date(2026, 11, 16), date(2026, 11, 16), dry_run=True).matches
     ]
     assert beyond.verdict == "unmatched" and "3 days before" in beyond.how
+
+
+def test_a_document_made_as_the_order_was_placed_before_its_payment_is_no_second_sale(world):
+    """The hosted app may issue the invoice as the order is placed (an FT), and the customer pay
+    by Multibanco days later: adopt matched a document naming no order only to orders paid on
+    its date or the days before, called it "unmatched", recorded the days reviewed, and the
+    first `invoice` issued the sale a second invoice beside the hosted one."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 9), confirm=lambda r: True)  # the switch
+    order = _placed_then_paid(sb, 10, 12)  # Multibanco, paid two days later
+    _issue(sb.igest, sb.store.orders[order], day="2026-11-10", reference=None)
+    report = adopt(world, date(2026, 11, 10), NOW.date(), confirm=lambda r: True)
+    [found] = report.matches
+    assert (found.verdict, found.order_id) == ("sure", order), found.how
+    assert (
+        found.how
+        == "total, payment day and NIF (placed by the document's date, paid 2 days after it)"
+    )
+    assert found.recorded and ledger.issued_elsewhere()[order].number == found.document.number
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    assert _finals_of(sb, order, {found.document.number}) == [found.document.number]
+
+
+def _placed_then_paid(sb: Any, placed: int, paid: int, buyer: str = "ana") -> int:
+    """An order of 19.98 EUR placed on ``placed`` and paid on ``paid`` of November 2026 (10:00)."""
+    line = {"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 2, "rate": 23}
+    return sb.store.add_order(
+        lines=[line],
+        created_at=datetime(2026, 11, placed, 10, 0, tzinfo=UTC),
+        completed_at=datetime(2026, 11, paid, 10, 0, tzinfo=UTC),
+        buyer=BUYERS[buyer],
+    )
+
+
+def test_a_document_dated_before_a_payment_fits_only_orders_placed_by_then_and_two_are_a_question(
+    world,
+):
+    """Dated before the payment, a document may be only the invoice of an order placed by its
+    date: one placed after it is no candidate. Two orders that fit (one paid the day before
+    the document, one placed by then and paid after it) are a question for a person."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb = world[0]
+    adopt(world, date(2026, 11, 1), date(2026, 11, 9), confirm=lambda r: True)  # the switch
+    before = _placed_then_paid(sb, 10, 11)  # paid the day before the document
+    waited = _placed_then_paid(sb, 11, 14)  # placed the document's day, paid 3 days after it
+    after = _placed_then_paid(sb, 13, 14)  # placed after the document's date
+    _issue(sb.igest, sb.store.orders[before], day="2026-11-12", reference=None)
+    report = adopt(world, date(2026, 11, 12), date(2026, 11, 12), dry_run=True)
+    [found] = report.matches
+    assert (found.verdict, found.candidates) == ("ambiguous", (before, waited)), found.how
+    assert found.how == (
+        "2 orders have the same total and NIF, paid that day or the 3 days before, or placed "
+        "by that day and paid since"
+    )
+    assert after not in found.candidates

@@ -15,9 +15,11 @@ of ours (``jumpseller:...``), in this order:
    when orders have the total and day but the customer cannot tell them apart; unmatched when
    none does (a sale at a fair, say). The payment day is the document's date or one of the
    ``INVOICED_WITHIN`` days before it: a payment late in the evening is invoiced the next
-   morning, one late on a Friday on the Monday. Called unmatched, such a document let the
-   first ``invoice`` issue the sale a second one; the days before widen the candidates, and
-   several that fit are a question for a person (ambiguous), never a guess.
+   morning, one late on a Friday on the Monday. Or the payment came after the document, and
+   the order was placed by its date: an FT may be made as the order is placed, and paid days
+   later by Multibanco. Called unmatched, such a document let the first ``invoice`` issue the
+   sale a second one; these days widen the candidates, and several that fit are a question
+   for a person (ambiguous), never a guess.
 
 Only sure matches (and those a person picks, ``--pick``) are recorded, after asking. A period
 reviewed so is remembered: the first ``invoice`` (``runs/invoicing/hold.py``'s
@@ -76,7 +78,8 @@ FINAL_CONSUMER = "999999990"
 ORDER_LOOKBACK = timedelta(days=30)
 
 # A document that names no order is matched to the orders paid on its date or this many days
-# before it (a payment at 23:58 invoiced the next day; a Friday night's on the Monday).
+# before it (a payment at 23:58 invoiced the next day; a Friday night's on the Monday), or
+# placed by its date and paid after it (an FT made as the order is placed).
 INVOICED_WITHIN = 3
 
 SURE, AMBIGUOUS, UNMATCHED, ADOPTED = "sure", "ambiguous", "unmatched", "adopted"
@@ -522,7 +525,8 @@ def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> M
             doc,
             UNMATCHED,
             None,
-            f"no order paid for that total that day or the {INVOICED_WITHIN} days before",
+            f"no order for that total paid that day or the {INVOICED_WITHIN} days before, "
+            "nor placed by that day and paid since",
         )
     nif = doc.customer_nif if doc.customer_nif not in (None, FINAL_CONSUMER) else None
     if nif is not None:
@@ -533,12 +537,17 @@ def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> M
         fits = [o for o in same if name and _name_key(customer_name(o)) == name]
         how = "total, payment day and name"
     ids = tuple(sorted(o.id for o in same))
-    one_day = all(_paid_for(o, doc.date) == 0 for o in same)
+    days = {_paid_for(o, doc.date) or 0 for o in same}
+    one_day = days == {0}
     when = "that day" if one_day else f"that day or the {INVOICED_WITHIN} days before"
+    if min(days) < 0:
+        when += ", or placed by that day and paid since"
     if len(fits) == 1:
-        late = _paid_for(fits[0], doc.date)
-        if late:  # paid before the document's date (late in the evening, say)
+        late = _paid_for(fits[0], doc.date) or 0
+        if late > 0:  # paid before the document's date (late in the evening, say)
             how += f" (paid {counted(late, 'day')} before the document's date)"
+        elif late < 0:  # made as the order was placed, paid since (Multibanco, say)
+            how += f" (placed by the document's date, paid {counted(-late, 'day')} after it)"
         return Match(doc, SURE, fits[0].id, how)
     if fits:
         same_how = how if one_day else f"{how.replace(', payment day', '')}, paid {when}"
@@ -557,12 +566,17 @@ def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> M
 
 
 def _paid_for(order: Order, day: date | None) -> int | None:
-    """How many days before ``day`` (a document's date) ``order`` was paid, when that is a
-    day it may be invoiced on (``INVOICED_WITHIN``); else None."""
+    """How many days before ``day`` (a document's date) ``order`` was paid, negative when it
+    was paid after it, when ``day`` is a day its invoice may be dated: from the day the order
+    was placed (an FT may be made as the order is placed, and paid days later by Multibanco)
+    to ``INVOICED_WITHIN`` days after its payment; else None."""
     if order.completed_at is None or day is None:
         return None
     before = (day - lisbon_date(order.completed_at)).days
-    return before if 0 <= before <= INVOICED_WITHIN else None
+    if before < 0:  # dated before the payment: only from the day the order was placed
+        placed = order.created_at
+        return before if placed is not None and lisbon_date(placed) <= day else None
+    return before if before <= INVOICED_WITHIN else None
 
 
 def _nif_of(order: Order, nif_field: str) -> str | None:
