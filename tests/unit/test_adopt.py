@@ -1276,3 +1276,39 @@ def test_a_document_dated_before_a_payment_fits_only_orders_placed_by_then_and_t
         "by that day and paid since"
     )
     assert after not in found.candidates
+
+
+def test_a_document_for_an_order_not_paid_yet_holds_it_once_paid(world):
+    """The switch made while an order placed that day waits for its Multibanco payment, the
+    hosted app's invoice of it already made: an unpaid order is no sale, so the document was
+    "unmatched", the days recorded as reviewed, and once paid the order was issued a second
+    invoice. It is a question for a person now (never recorded: the order may never be paid),
+    and the order, once paid, waits for their decision."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 9), confirm=lambda r: True)  # the switch
+    line = {"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 2, "rate": 23}
+    placed = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
+    order = sb.store.add_order(
+        lines=[line], created_at=placed, status="pending_payment", buyer=BUYERS["ana"]
+    )
+    _issue(sb.igest, sb.store.orders[order], day="2026-11-10", reference=None)
+    report = adopt(world, date(2026, 11, 10), NOW.date(), confirm=lambda r: True)
+    [found] = report.matches
+    assert (found.verdict, found.candidates) == ("ambiguous", (order,)), found.how
+    assert found.how == (
+        f"order {order} of the document's customer, placed by that day for that total, is not "
+        "paid yet"
+    )
+    assert not found.recorded and order not in ledger.issued_elsewhere()
+    sb.store.pay_order(order, at=NOW)
+    run = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    [held] = [o for o in run.outcomes if o.key == str(order)]
+    assert held.action == Action.FAILED and found.document.number in held.detail, held.detail
+    assert _finals_of(sb, order, {found.document.number}) == [found.document.number]
+    # Paid now, the person's pick records it; no run issues it again.
+    picked = adopt(world, date(2026, 11, 10), NOW.date(), picks={found.document.number: order})
+    assert by_number(picked)[found.document.number].recorded
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    assert _finals_of(sb, order, {found.document.number}) == [found.document.number]

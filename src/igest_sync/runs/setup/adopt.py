@@ -19,7 +19,10 @@ of ours (``jumpseller:...``), in this order:
    the order was placed by its date: an FT may be made as the order is placed, and paid days
    later by Multibanco. Called unmatched, such a document let the first ``invoice`` issue the
    sale a second one; these days widen the candidates, and several that fit are a question
-   for a person (ambiguous), never a guess.
+   for a person (ambiguous), never a guess. An order its customer placed by the document's
+   date for its total but has not paid yet is no sale (it may never be paid), so never
+   recorded; but the document may be its invoice already: it is ambiguous, and once paid the
+   order waits for a person's ``--pick`` or ``resend``, never issued a second invoice.
 
 Only sure matches (and those a person picks, ``--pick``) are recorded, after asking. A period
 reviewed so is remembered: the first ``invoice`` (``runs/invoicing/hold.py``'s
@@ -289,6 +292,8 @@ class AdoptRun:
             for i, o in orders.items()
             if o.completed_at is not None and o.status in (OrderStatus.PAID, OrderStatus.CANCELED)
         }
+        # Placed, not paid yet: no sale, but the other integration may have invoiced it already.
+        waiting = {i: o for i, o in orders.items() if o.status == OrderStatus.PENDING_PAYMENT}
         matches: list[Match] = []
         for doc in sorted(docs, key=lambda d: (d.date or date.min, d.number or d.id)):
             if doc.id in adopted_ids:
@@ -317,7 +322,8 @@ class AdoptRun:
                     sales[order_id] = orders[order_id]
                 matches.append(Match(doc, SURE, order_id, "chosen by a person (--pick)"))
             else:
-                matches.append(self._not_decided(match_one(doc, sales, self.settings.nif_field)))
+                found = match_one(doc, sales, self.settings.nif_field, waiting)
+                matches.append(self._not_decided(found))
         self._one_document_per_order(matches, picks)
         self._narrow(matches, set(adopted))
         return matches
@@ -497,8 +503,14 @@ def _refuse_pick(match: Match, picks: dict[str, int], *, hint: str) -> None:
         )
 
 
-def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> Match:
-    """The order ``doc`` is the invoice of, among ``sales`` (paid orders of its period)."""
+def match_one(
+    doc: IssuedDocument,
+    sales: dict[int, Order],
+    nif_field: str,
+    waiting: dict[int, Order] | None = None,
+) -> Match:
+    """The order ``doc`` is the invoice of, among ``sales`` (paid orders of its period); an
+    order of ``waiting`` (placed, not paid yet) it may be makes it a question."""
     for where, text in (("reference", doc.external_reference), ("notes", doc.notes)):
         named = sorted(numbers_in(text) & set(sales))
         if len(named) == 1:
@@ -520,7 +532,11 @@ def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> M
         for o in sales.values()
         if expected_gross(o) == doc.gross_total and _paid_for(o, doc.date) is not None
     ]
+    # Orders placed by its date, not paid (yet), that the document may be the invoice of.
+    unpaid = _fits_customer(doc, _placed_by(doc, waiting or {}), nif_field)
     if not same:
+        if unpaid:
+            return _not_paid_yet(doc, unpaid, ())
         return Match(
             doc,
             UNMATCHED,
@@ -529,13 +545,8 @@ def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> M
             "nor placed by that day and paid since",
         )
     nif = doc.customer_nif if doc.customer_nif not in (None, FINAL_CONSUMER) else None
-    if nif is not None:
-        fits = [o for o in same if _nif_of(o, nif_field) == nif]
-        how = "total, payment day and NIF"
-    else:
-        name = _name_key(doc.customer_name)
-        fits = [o for o in same if name and _name_key(customer_name(o)) == name]
-        how = "total, payment day and name"
+    fits = _fits_customer(doc, same, nif_field)
+    how = f"total, payment day and {'NIF' if nif is not None else 'name'}"
     ids = tuple(sorted(o.id for o in same))
     days = {_paid_for(o, doc.date) or 0 for o in same}
     one_day = days == {0}
@@ -556,12 +567,50 @@ def match_one(doc: IssuedDocument, sales: dict[int, Order], nif_field: str) -> M
         why = "the document names no customer (final consumer)"
     else:
         why = f"none with the document's {'NIF' if nif is not None else 'customer name'}"
+    found = f"{counted(len(same), 'order')} paid {when} for that total; {why}"
+    if unpaid:  # the customer's own order, placed but not paid yet, is the likelier one
+        return _not_paid_yet(doc, unpaid, ids, found)
+    return Match(doc, AMBIGUOUS, None, found, ids)
+
+
+def _placed_by(doc: IssuedDocument, waiting: dict[int, Order]) -> list[Order]:
+    """The orders of ``waiting`` (placed, not paid) with ``doc``'s total, placed by its date."""
+    return [
+        o
+        for o in waiting.values()
+        if expected_gross(o) == doc.gross_total
+        and o.created_at is not None
+        and doc.date is not None
+        and lisbon_date(o.created_at) <= doc.date
+    ]
+
+
+def _fits_customer(doc: IssuedDocument, orders: list[Order], nif_field: str) -> list[Order]:
+    """The ``orders`` of ``doc``'s customer: its NIF when it has one (not the final
+    consumer's), else its name; none for a document that names no customer."""
+    nif = doc.customer_nif if doc.customer_nif not in (None, FINAL_CONSUMER) else None
+    if nif is not None:
+        return [o for o in orders if _nif_of(o, nif_field) == nif]
+    name = _name_key(doc.customer_name)
+    return [o for o in orders if name and _name_key(customer_name(o)) == name]
+
+
+def _not_paid_yet(
+    doc: IssuedDocument, unpaid: list[Order], paid: tuple[int, ...], found: str = ""
+) -> Match:
+    """``doc`` may be the invoice of an order its customer placed by its date and has not paid
+    (an FT made as the order is placed, a Multibanco payment still to come). Never recorded
+    (only a paid order is a sale, and this one may never be): a question, whose orders no run
+    issues an invoice to once paid until a person decides (``--pick`` once paid, or
+    ``resend``). Called unmatched, the first run after the payment issued a second invoice."""
+    waiting = sorted(o.id for o in unpaid)
+    what = f"order{'s' if len(waiting) > 1 else ''} {', '.join(map(str, waiting))}"
+    how = (
+        f"{what} of the document's customer, placed by that day for that total, "
+        f"{'are' if len(waiting) > 1 else 'is'} not paid yet"
+    )
     return Match(
-        doc,
-        AMBIGUOUS,
-        None,
-        f"{counted(len(same), 'order')} paid {when} for that total; {why}",
-        ids,
+        doc, AMBIGUOUS, None, f"{found}; {how}" if found else how, tuple(sorted({*paid, *waiting}))
     )
 
 
