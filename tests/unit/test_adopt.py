@@ -1312,3 +1312,40 @@ def test_a_document_for_an_order_not_paid_yet_holds_it_once_paid(world):
     assert by_number(picked)[found.document.number].recorded
     InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
     assert _finals_of(sb, order, {found.document.number}) == [found.document.number]
+
+
+def test_a_repeat_customers_same_total_purchases_each_with_its_document_are_both_sure(world):
+    """The same customer buying for the same total on the 10th and the 12th, each invoiced by
+    the hosted app on its payment day: FR of the 12th fits both orders (the 10th is within
+    the 3 days before it), so it was a question although FR of the 10th is surely the 10th's.
+    An order another document surely is the invoice of is no candidate for the others; two
+    documents left for one order still compete (a question, never a guess)."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 9), confirm=lambda r: True)  # the switch
+    first, second = _placed_then_paid(sb, 10, 10), _placed_then_paid(sb, 12, 12)
+    _issue(sb.igest, sb.store.orders[first], day="2026-11-10", reference=None)
+    _issue(sb.igest, sb.store.orders[second], day="2026-11-12", reference=None)
+    report = adopt(world, date(2026, 11, 10), date(2026, 11, 12), dry_run=True)
+    assert [(m.verdict, m.order_id) for m in report.matches] == [
+        ("sure", first),
+        ("sure", second),
+    ], [m.how for m in report.matches]
+    [one, two] = report.matches
+    assert two.how == (
+        f"total, payment day and NIF; order {first} is {one.document.number}'s (sure)"
+    )
+    # A second document of the 12th for the same sale: the two compete for order `second`.
+    _issue(sb.igest, sb.store.orders[second], day="2026-11-12", reference=None)
+    report = adopt(world, date(2026, 11, 10), date(2026, 11, 12), confirm=lambda r: True)
+    assert [(m.verdict, m.order_id) for m in report.matches] == [
+        ("sure", first),
+        ("ambiguous", None),
+        ("ambiguous", None),
+    ]
+    assert first in ledger.issued_elsewhere() and second not in ledger.issued_elsewhere()
+    run = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    [held] = [o for o in run.outcomes if o.key == str(second)]
+    assert held.action == Action.FAILED
+    assert _finals_of(sb, second, set()) == []

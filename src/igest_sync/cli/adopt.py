@@ -45,7 +45,8 @@ def adopt(
     of the 3 days before it: a late payment invoiced the next day; or after it, for an order
     placed by then: an FT made as the order is placed) and the customer's NIF or name;
     several orders that fit are ambiguous, and so is one for an order its customer placed but
-    has not paid yet (held, once paid, till you decide). Sure matches are recorded, after asking, as
+    has not paid yet (held, once paid, till you decide); an order another document surely
+    invoices is no candidate for the others, when that leaves one. Sure matches are recorded, after asking, as
     the order's invoice "issued elsewhere": the order is never invoiced again, `credit`
     credits that document, and `status`, `reconcile` and the digest count it. Ambiguous and
     unmatched documents are only listed; --pick records one you checked (an order placed more

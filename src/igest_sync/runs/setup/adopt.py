@@ -23,6 +23,13 @@ of ours (``jumpseller:...``), in this order:
    date for its total but has not paid yet is no sale (it may never be paid), so never
    recorded; but the document may be its invoice already: it is ambiguous, and once paid the
    order waits for a person's ``--pick`` or ``resend``, never issued a second invoice.
+3. an ambiguous document is matched again without the orders that have their invoice in
+   another document not ours (recorded before, or the period's one document surely theirs:
+   by number, facts or ``--pick``), unless that order has anything of ours in iGEST: the same
+   customer's purchases for the same total on the 10th and the 12th, each invoiced on its
+   day, made the 12th's fit both. Sure when exactly one order is left and no other document
+   is left with only that order (two that compete for it stay ambiguous); repeated until
+   nothing changes, so the documents' order does not matter.
 
 Only sure matches (and those a person picks, ``--pick``) are recorded, after asking. A period
 reviewed so is remembered: the first ``invoice`` (``runs/invoicing/hold.py``'s
@@ -324,9 +331,65 @@ class AdoptRun:
             else:
                 found = match_one(doc, sales, self.settings.nif_field, waiting)
                 matches.append(self._not_decided(found))
+        recorded = {o: d.number or str(d.document_id) for o, d in adopted.items()}
+        self._by_elimination(matches, sales, waiting, recorded)
         self._one_document_per_order(matches, picks)
         self._narrow(matches, set(adopted))
         return matches
+
+    def _by_elimination(
+        self,
+        matches: list[Match],
+        sales: dict[int, Order],
+        waiting: dict[int, Order],
+        adopted: dict[int, str],
+    ) -> None:
+        """An ambiguous document matched again without the orders other documents surely are
+        the invoices of: the same customer's two purchases for the same total two days apart,
+        each invoiced on its day, made the later document fit both orders. Sure when one order
+        is left, and no other document is made sure for that order in the same round (two
+        documents that compete for it stay ambiguous). Again until nothing changes: the order
+        of the documents does not change the outcome."""
+        while True:
+            claimed = self._claimed(matches, adopted)
+            left = {o: order for o, order in sales.items() if o not in claimed}
+            found: dict[int, list[tuple[int, Match]]] = {}
+            for i, m in enumerate(matches):
+                if m.verdict != AMBIGUOUS:
+                    continue
+                again = match_one(m.document, left, self.settings.nif_field, waiting)
+                again = self._not_decided(again)
+                if again.verdict == SURE and again.order_id is not None:
+                    found.setdefault(again.order_id, []).append((i, again))
+            sure = [pair for pairs in found.values() if len(pairs) == 1 for pair in pairs]
+            if not sure:
+                return
+            for i, again in sure:
+                gone = sorted(set(matches[i].candidates) & claimed.keys())
+                said = ", ".join(f"order {o} is {claimed[o]}'s" for o in gone)
+                again.how += f"; {said} (sure)" if said else ""
+                matches[i] = again
+
+    def _claimed(self, matches: list[Match], adopted: dict[int, str]) -> dict[int, str]:
+        """The orders that have their invoice in a document not ours (recorded before, or the
+        one document of the period surely theirs: by its number, facts or a person's pick), by
+        order: the document. Not an order with two such documents, or with anything of ours in
+        iGEST (then a document not ours may be its second invoice, and no other order's)."""
+        claims: dict[int, list[str]] = {o: [number] for o, number in adopted.items()}
+        for m in matches:
+            if m.verdict == SURE and m.order_id is not None and m.order_id not in adopted:
+                claims.setdefault(m.order_id, []).append(label(m.document))
+        return {
+            o: docs[0]
+            for o, docs in claims.items()
+            if len(docs) == 1 and (o in adopted or not self._ours_in_igest(o))
+        }
+
+    def _ours_in_igest(self, order_id: int) -> bool:
+        """Whether igest-sync's invoice of the order is there, or may be (a draft, a request
+        sent): in the state file, or in the period's listing (the state file may be lost)."""
+        work = self.ledger.works.work(order_id, Kind.INVOICE)
+        return order_id in self._ours_listed or (work is not None and work.phase is not None)
 
     def _not_decided(self, match: Match) -> Match:
         """``match`` without the orders a person's ``resend ORDER`` said this document is not
