@@ -1349,3 +1349,25 @@ def test_a_repeat_customers_same_total_purchases_each_with_its_document_are_both
     [held] = [o for o in run.outcomes if o.key == str(second)]
     assert held.action == Action.FAILED
     assert _finals_of(sb, second, set()) == []
+
+
+def test_reconcile_sees_a_document_made_as_the_order_was_placed_before_the_period(world):
+    """An order placed on the 8th, invoiced by the hosted app that day (no reference), paid on
+    the 10th: `reconcile` from the 10th listed the documents of its period only, called the
+    order missing and fixable, and `--fix` issued it a second invoice. A document dated the
+    day after the period (a payment late on its last day) was always seen: the listing runs
+    30 days past it."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    order = _placed_then_paid(sb, 8, 10)
+    _issue(sb.igest, sb.store.orders[order], day="2026-11-08", reference=None)
+    late = _paid_late(sb, 15, buyer="beatriz")
+    _issue(sb.igest, sb.store.orders[late], day="2026-11-16", reference=None)
+    report = reconcile(config, js, ig, ledger).run(Period(date(2026, 11, 10), date(2026, 11, 15)))
+    found = {p.order_id: p for p in report.problems if p.order_id in (order, late)}
+    assert "FR QI/10 of 2026-11-08" in found[order].detail and not found[order].fixable
+    assert "FR QI/11 of 2026-11-16" in found[late].detail and not found[late].fixable
+    reconcile(config, js, ig, ledger).run(Period(date(2026, 11, 10), date(2026, 11, 15)), fix=True)
+    assert _finals_of(sb, order, {"FR QI/10"}) == ["FR QI/10"]
+    assert _finals_of(sb, late, {"FR QI/11"}) == ["FR QI/11"]

@@ -647,7 +647,7 @@ class ReconcileRun:
                     ]
         if found:
             report = self._compare(orders, documents + found, period)
-        self._invoiced_elsewhere(report, orders, documents)
+        self._invoiced_elsewhere(report, orders, documents, period)
         self._invoiced_twice(report, orders, documents + found, period)
         self._credited_by_the_runs(report, orders)
         self._cancelled_elsewhere(report, orders, documents + found, period)
@@ -789,7 +789,11 @@ class ReconcileRun:
         report.problems.sort(key=lambda p: (KINDS.index(p.kind), p.order_id or 0, p.documents))
 
     def _invoiced_elsewhere(
-        self, report: ReconcileReport, orders: dict[int, Order], documents: list[IssuedDocument]
+        self,
+        report: ReconcileReport,
+        orders: dict[int, Order],
+        documents: list[IssuedDocument],
+        period: Period,
     ) -> None:
         """A missing invoice that a document not ours of the period may be (the hosted app's,
         one made by hand: same order number, or same total, day and customer) is pointed at,
@@ -811,7 +815,8 @@ class ReconcileRun:
         }
         nif_field = self.settings.nif_field
         found: dict[int, list[tuple[IssuedDocument, Match]]] = {}
-        for doc in standing_foreign(documents):
+        placed = [orders[o] for o in missing if o in orders]
+        for doc in standing_foreign(documents + self._placed_before(placed, period)):
             if doc.id in self._elsewhere:
                 continue
             match = match_one(doc, sales, nif_field)
@@ -864,6 +869,20 @@ class ReconcileRun:
                 elsewhere=True,
             )
         report.problems = [p for i, p in enumerate(report.problems) if i not in settled]
+
+    def _placed_before(self, missing: list[Order], period: Period) -> list[IssuedDocument]:
+        """The documents dated from the day the first of the ``missing`` orders was placed to
+        the day before the period: an FT may be made as the order is placed, paid days later
+        (Multibanco). Unseen, an order paid early in the period was called missing, fixable,
+        and `--fix` issued it a second invoice. One listing, only when such an order is
+        missing."""
+        days = [lisbon_date(o.created_at) for o in missing if o.created_at is not None]
+        first = min(days, default=period.first)
+        if first >= period.first:
+            return []
+        return list(
+            self.igest.find_documents(date_from=first, date_to=period.first - timedelta(days=1))
+        )
 
     def _invoiced_twice(
         self,
