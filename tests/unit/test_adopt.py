@@ -1310,6 +1310,7 @@ def test_a_document_for_an_order_not_paid_yet_holds_it_once_paid(world):
     # Paid now, the person's pick records it; no run issues it again.
     picked = adopt(world, date(2026, 11, 10), NOW.date(), picks={found.document.number: order})
     assert by_number(picked)[found.document.number].recorded
+    assert picked.notices == []  # dated after the order was placed: a date it may have
     InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
     assert _finals_of(sb, order, {found.document.number}) == [found.document.number]
 

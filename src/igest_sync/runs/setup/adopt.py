@@ -218,8 +218,11 @@ class AdoptRun:
                 paid = orders[m.order_id]
                 due = expected_gross(paid)
                 day = lisbon_date(paid.completed_at) if paid.completed_at else None
+                # Dated before the order was placed (an FT may be made as it is placed, before
+                # its payment: no notice for that).
+                placed = lisbon_date(paid.created_at) if paid.created_at else day
                 if m.document.gross_total != due or (
-                    day is not None and m.document.date is not None and m.document.date < day
+                    placed is not None and m.document.date is not None and m.document.date < placed
                 ):
                     report.notices.append(
                         f"--pick {label(m.document)}={m.order_id}: {label(m.document)} is "
