@@ -1372,3 +1372,39 @@ def test_reconcile_sees_a_document_made_as_the_order_was_placed_before_the_perio
     reconcile(config, js, ig, ledger).run(Period(date(2026, 11, 10), date(2026, 11, 15)), fix=True)
     assert _finals_of(sb, order, {"FR QI/10"}) == ["FR QI/10"]
     assert _finals_of(sb, late, {"FR QI/11"}) == ["FR QI/11"]
+
+
+def test_adopt_from_the_switch_sees_the_invoice_made_as_an_order_was_placed_the_days_before(world):
+    """An order placed on 30 October, invoiced that day by another program (no reference), paid
+    on 2 November: `adopt --from 2026-11-01` listed the documents of its period only, never saw
+    that invoice, and the first `invoice` issued the sale a second one. The days before the
+    period are read for the orders placed before it (paid in it, or not yet), and only what
+    may be their invoices is shown."""
+    from igest_sandbox.hosted_app import _customer, _lines
+
+    sb, config, ledger, js, ig = world
+    line = {"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 2, "rate": 23}
+    order = sb.store.add_order(
+        lines=[line],
+        created_at=datetime(2026, 10, 30, 10, 0, tzinfo=UTC),
+        completed_at=datetime(2026, 11, 2, 10, 0, tzinfo=UTC),
+        buyer=BUYERS["ana"],
+    )
+    # A series of its own: the hosted app's has documents dated later already.
+    sb.igest.series.append(
+        {"code": "MAN", "document_type": "FT", "atcud_code": "JMANFT", "active": True}
+    )
+    placed = sb.store.orders[order]
+    sb.igest.create_document(
+        {"type": "FT", "series": "MAN", "date": "2026-10-30", "external_reference": None,
+         "customer": _customer(placed, named=True), "lines": _lines(placed),
+         "prices_include_vat": True, "finalize": True}
+    )  # fmt: skip
+    report = adopt(world, date(2026, 11, 1), NOW.date(), confirm=lambda r: True)
+    before = [m for m in report.matches if m.document.date and m.document.date < date(2026, 11, 1)]
+    assert [(m.document.number, m.verdict, m.order_id) for m in before] == [
+        ("FT MAN/1", "sure", order)
+    ]
+    assert ledger.issued_elsewhere()[order].number == "FT MAN/1"
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    assert _finals_of(sb, order, {"FT MAN/1"}) == ["FT MAN/1"]

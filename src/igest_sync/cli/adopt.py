@@ -39,8 +39,9 @@ def adopt(
 ) -> None:
     """Adopt the invoices another integration issued (the hosted app, or by hand).
 
-    Lists the period's final iGEST invoices that carry no reference of igest-sync and matches
-    each to a Jumpseller order: by the order number the document names (in its reference or
+    Lists the period's final iGEST invoices that carry no reference of igest-sync (and those
+    of the days before that may invoice an order placed before the period) and matches each to a
+    Jumpseller order: by the order number the document names (in its reference or
     notes), otherwise by the total to the cent, the payment day (the document's date or one
     of the 3 days before it: a late payment invoiced the next day; or after it, for an order
     placed by then: an FT made as the order is placed) and the customer's NIF or name;

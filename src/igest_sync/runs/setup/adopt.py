@@ -6,7 +6,9 @@ elsewhere": the order is never invoiced again, ``credit`` credits that document,
 ``reconcile`` and the digest count it.
 
 A match, for each final sales document (FT, FR, FS) of the period whose reference is not one
-of ours (``jumpseller:...``), in this order:
+of ours (``jumpseller:...``), in this order (the days before the period are read too, from the
+day the first of its orders placed before it and paid in it, or not paid yet, was placed; of
+their documents only those that may be such an order's invoice are shown):
 
 1. the order number the document names, in its reference or else in its notes (a number that
    is the id of an order of the period); sure when the totals agree to the cent;
@@ -203,14 +205,18 @@ class AdoptRun:
         today = lisbon_date(self.clock())
         last = Period(first, today if last is None else last).last  # refused if it ends first
         report = AdoptReport(first, last, dry_run=dry_run)
-        listed = list(self.igest.find_documents(date_from=first, date_to=last))
-        docs = standing_foreign(listed)
-        self._ours_listed = _our_invoices(listed, self.store)
-        picks = _as_listed(picks or {}, docs)
         orders = {
             o.id: o for o in self.jumpseller.orders_created_between(first - ORDER_LOOKBACK, last)
         }
-        report.matches = self.match(docs, orders, picks or {})
+        before = _placed_before(orders, first, last)
+        since = min((lisbon_date(o.created_at) for o in before if o.created_at), default=first)
+        listed = list(self.igest.find_documents(date_from=min(since, first), date_to=last))
+        docs = standing_foreign(listed)
+        self._ours_listed = _our_invoices(listed, self.store)
+        picks = _as_listed(picks or {}, docs)
+        matches = self.match(docs, orders, picks or {})
+        # The days before the period only for the invoices of its orders placed before it.
+        report.matches = [m for m in matches if _of_the_period(m, first, before, picks)]
         for m in report.matches:
             # A person's pick is recorded as chosen, but a document that cannot be that
             # order's invoice by its total or its date is said first (a mistyped number).
@@ -537,6 +543,31 @@ class AdoptRun:
                     "says where its invoice is), then adopt again."
                 )
             _refuse_pick(m, picks, hint=hint)
+
+
+def _placed_before(orders: dict[int, Order], first: date, last: date) -> list[Order]:
+    """The orders placed before ``first`` that are paid in the period, or not paid yet: their
+    invoice may be dated the day they were placed (an FT made then), before the period.
+    Unlisted, an adopt from the switch day never saw it, and the first run issued a second."""
+    return [
+        o
+        for o in orders.values()
+        if o.created_at is not None
+        and lisbon_date(o.created_at) < first
+        and (
+            o.status == OrderStatus.PENDING_PAYMENT
+            or (o.completed_at is not None and first <= lisbon_date(o.completed_at) <= last)
+        )
+    ]
+
+
+def _of_the_period(m: Match, first: date, placed: list[Order], picks: dict[str, int]) -> bool:
+    """Whether ``m`` is adopt's to show: a document of the period, or one of the days before
+    it that may be the invoice of ``placed`` (or a person picked)."""
+    if m.document.date is None or m.document.date >= first or label(m.document) in picks:
+        return True
+    ids = {o.id for o in placed}
+    return m.verdict in (SURE, AMBIGUOUS) and bool(ids & {m.order_id, *m.candidates})
 
 
 def _our_invoices(listed: list[IssuedDocument], store: str) -> dict[int, IssuedDocument]:
