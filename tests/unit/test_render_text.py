@@ -181,3 +181,31 @@ def test_an_internal_error_without_a_log_file_does_not_send_the_person_to_one(
     err = " ".join(capsys.readouterr().err.split())
     assert "internal error: KeyError('igest')" in err
     assert "run again with --verbose to see the traceback" in err and "log file" not in err
+
+
+def test_a_long_url_beside_a_config_key_folds_and_the_key_stays_whole(capsys) -> None:
+    """`check` at 80 columns with `[serve] public_url` set: the webhooks row's URL and the
+    exemption rows' keys could not both be whole, and the table cut the key in two
+    ("([invoice.exemptions] domestic_g" / "oods)"). A URL folds at any width narrower than
+    itself; the key is the one to keep."""
+    from rich.console import Console
+
+    from igest_sync.render.console import Renderer, rendering
+    from igest_sync.render.setup import check_results
+    from igest_sync.runs.setup.service_checks import CheckResult
+
+    url = "http://127.0.0.1:18787/webhooks/jumpseller"
+    results = [
+        CheckResult("webhooks", True, f"order_paid, order_canceled, order_updated point at {url}"),
+        CheckResult(
+            "Exemption code M07 ([invoice.exemptions] domestic_shipping)",
+            True,
+            "known to iGEST: Isento artigo 9.º do CIVA",
+        ),
+    ]
+    out = Console(width=80, highlight=False, soft_wrap=False, emoji=False)
+    with rendering(Renderer(out=out, err=out)):
+        check_results(results)
+    text = capsys.readouterr().out
+    assert "([invoice.exemptions] domestic_shipping)" in text, text
+    assert all(len(line) <= 80 for line in text.splitlines()), text

@@ -376,6 +376,11 @@ class FitTable(Table):
                 sizes = [size for size in sizes if size <= limit]
             return max(sizes, default=1)
 
+        def longest_kept(index: int) -> int:
+            """The longest span of ``_KEEP_WHOLE`` in the column (glued by ``_cell``)."""
+            texts = [row[index] for row in cells]
+            return max((cell_len(p) for t in texts for p in t.split() if _GLUE in p), default=1)
+
         wrapping = [i for i, c in enumerate(columns) if not c.no_wrap and c.width is None]
         if not wrapping:
             return
@@ -385,6 +390,15 @@ class FitTable(Table):
         # A word may take what leaves the other wrapping columns 12 cells each.
         limit = available - 12 * (len(wrapping) - 1)
         mins = {i: longest(i, True, limit=limit) for i in wrapping}
+        over = sum(mins.values()) - available
+        if over > 0:
+            # The longest words do not all fit: a span that must stay whole (a key, a number,
+            # a time: glued) wins over a plain word such as a URL, which folds at any width
+            # narrower than itself. The column whose longest word is plain gives way first.
+            keep = {i: min(mins[i], max(12, longest_kept(i))) for i in wrapping}
+            for i in sorted(wrapping, key=lambda i: keep[i] - mins[i]):
+                cut = min(over, mins[i] - keep[i])
+                mins[i], over = mins[i] - cut, over - cut
         if sum(mins.values()) > available or sum(wants.values()) <= available:
             return  # nothing to do, or nothing we can do
         spare = available - sum(mins.values())
