@@ -209,3 +209,37 @@ def test_a_long_url_beside_a_config_key_folds_and_the_key_stays_whole(capsys) ->
     text = capsys.readouterr().out
     assert "([invoice.exemptions] domestic_shipping)" in text, text
     assert all(len(line) <= 80 for line in text.splitlines()), text
+
+
+def test_the_digest_wraps_between_words_at_the_terminals_width(capsys) -> None:
+    """`digest` printed each line whole: at 80 columns the terminal cut the small-business
+    turnover line (about 270 characters) and a failure's reason wherever column 80 fell."""
+    from rich.console import Console
+
+    from igest_sync.alerts.digest import DigestReport, digest_lines
+    from igest_sync.render.alerts import digest_report
+    from igest_sync.render.console import Renderer, rendering
+
+    report = DigestReport(
+        start="2026-11-26T00:00:00+00:00",
+        end="2026-11-27T00:00:00+00:00",
+        failed=[
+            {
+                "order_id": 10105,
+                "kind": "invoice",
+                "reason": "VIES says the VAT number ESB12345674 is not valid; issue it with a "
+                "corrected number: igest-sync resend 10105 --nif N",
+            }
+        ],
+        turnover={"year": 2026, "turnover": "12178.08", "on": "2026-11-27"},
+    )
+    out = Console(width=80, highlight=False, soft_wrap=False, emoji=False)
+    with rendering(Renderer(out=out, err=out)):
+        digest_report(report, sent=None, json_out=False)
+    text = capsys.readouterr().out
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    # The same words, in the same order: wrapped, nothing cut or lost.
+    assert text.split() == " ".join(digest_lines(report)).split()
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("  order 10105"))
+    assert lines[at + 1].startswith("    "), text  # under its order, not under the headings
