@@ -243,3 +243,33 @@ def test_the_digest_wraps_between_words_at_the_terminals_width(capsys) -> None:
     lines = text.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("  order 10105"))
     assert lines[at + 1].startswith("    "), text  # under its order, not under the headings
+
+
+def test_reconciles_what_to_do_follows_a_reason_without_a_stray_full_stop(capsys) -> None:
+    """A failed order's reason, as the state file recorded it, ends a sentence; at 80 columns
+    "what to do" follows it in the same cell, and read "in Jumpseller.; what to do: ..."."""
+    from datetime import date
+
+    from rich.console import Console
+
+    from igest_sync.render.console import Renderer, rendering
+    from igest_sync.render.credits import reconcile_report
+    from igest_sync.runs.reconcile import Problem, ReconcileReport
+    from igest_sync.timeutil import Period
+
+    problem = Problem(
+        "missing",
+        10105,
+        "paid on 2026-11-19 (132.90 EUR); iGEST has no final document; failed in igest-sync: "
+        "the customer has no VAT number. Charge VAT on the order in Jumpseller.",
+        hint="fix the cause, then `igest-sync resend 10105`",
+        refused=True,
+    )
+    report = ReconcileReport(
+        store="loja", period=Period(date(2026, 11, 1), date(2026, 11, 30)), problems=[problem]
+    )
+    out = Console(width=80, highlight=False, soft_wrap=False, emoji=False)
+    with rendering(Renderer(out=out, err=out)):
+        reconcile_report(report)
+    text = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "in Jumpseller; what to do: fix the cause" in text, text

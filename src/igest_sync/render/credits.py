@@ -44,7 +44,12 @@ def reconcile_report(report: ReconcileReport, *, json_out: bool = False) -> None
         for p in report.problems:
             fixed = report.fixed(p)
             hint = "" if fixed else (report.hint(p) or "")
-            detail = p.detail if wide or not hint else f"{p.detail}; what to do: {hint}"
+            # A reason the state file recorded ends a sentence: "...; what to do" follows it.
+            detail = (
+                p.detail
+                if wide or not hint
+                else f"{p.detail.removesuffix('.')}; what to do: {hint}"
+            )
             row = [
                 _cell(p.kind.replace("_", " ") + (" (fixed)" if fixed else "")),
                 str(p.order_id) if p.order_id is not None else "?",
