@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
-from igest_sync.render.console import _show, current, emit_json, warn, wrap_words
+from igest_sync.render.console import current, emit_json, warn, wrap_words
 
 if TYPE_CHECKING:
     from igest_sync.alerts.digest import DigestReport
@@ -31,7 +31,7 @@ def digest_report(report: DigestReport, *, sent: Outcome | None, json_out: bool)
     # which would cut it anywhere); a continuation line is indented under its own line.
     width = current().out.width
     for line in digest_lines(report):
-        _show(escape(wrap_words(line, width, rest="  ")), soft_wrap=True)
+        current().out.print(escape(wrap_words(line, width, rest="  ")), soft_wrap=True)
     if sent is None:
         return
     for channel, count in sent.sent.items():
