@@ -578,10 +578,17 @@ def test_in_review_mode_the_draft_paid_first_is_counted_as_a_draft_and_approved_
 @contextmanager
 def january_2027(tmp_path: Path, now: datetime) -> Iterator[World]:
     """An art. 53 store in January 2027, with a series for documents made by hand."""
+    with art53_store(tmp_path, now, date(2027, 1, 1)) as w:
+        yield w
+
+
+@contextmanager
+def art53_store(tmp_path: Path, now: datetime, start_date: date) -> Iterator[World]:
+    """An art. 53 store from ``start_date``, with a series for documents made by hand."""
     with world(
         tmp_path,
         now,
-        start_date=date(2027, 1, 1),
+        start_date=start_date,
         sandbox={"seed": False},
         vat_regime="art53",
         product_exemption_code="M10",
@@ -648,18 +655,7 @@ def test_an_order_paid_after_midnight_of_31_december_is_judged_by_the_new_years_
     # issue", and, dated right, counted 2026 without what it would issue on 31 December.
     start = datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC)  # Lisbon is UTC in winter
     line = [{"sku": "AZL", "name": "Azulejo", "price": "10.00", "qty": 1, "rate": None}]
-    with world(
-        tmp_path,
-        start,
-        start_date=date(2026, 12, 1),
-        sandbox={"seed": False},
-        vat_regime="art53",
-        product_exemption_code="M10",
-        shipping_exemption_code="M10",
-    ) as w:
-        w.sb.igest.series.append(
-            {"code": HAND, "document_type": "FR", "atcud_code": "JBFR", "active": True}
-        )
+    with art53_store(tmp_path, start, date(2026, 12, 1)) as w:
         by_hand(w, "14995.00", day="2026-06-01")
         before = w.sb.store.add_order(
             lines=line, shipping=0, created_at=start - timedelta(minutes=5), completed_at=start
