@@ -272,6 +272,19 @@ def test_a_steady_status_listing_reads_each_page_again_after_the_next(js, httpx_
     assert sorted(ids) == list(range(200, 301))  # once each
 
 
+def test_a_steady_listing_ended_by_a_404_reads_its_last_page_again(js, httpx_mock):
+    # 101 waiting orders on a server that answers 404 past the last page: order 300 is paid
+    # once page 1 is read, so the listing is 100 long, page 2 is past it (404), and order
+    # 200, first of page 2 before, is now the last of page 1, read already.
+    url = "/orders/status/pending_payment.json"
+    waiting = [order_json(i, status_enum="pending_payment") for i in range(300, 199, -1)]
+    httpx_mock.add_response(url=page_url(url, 1), json=waiting[:100])
+    httpx_mock.add_response(url=page_url(url, 2), status_code=404, json={"message": "Not Found"})
+    httpx_mock.add_response(url=page_url(url, 1), json=waiting[1:101])
+    ids = [o.id for o in js.orders_with_status("pending_payment", steady=True)]
+    assert sorted(ids) == list(range(200, 301))  # once each
+
+
 def test_order_is_parsed_into_the_model(js, httpx_mock):
     httpx_mock.add_response(
         method="GET", url=f"{JS_BASE}/orders/10452.json", json=order_json(10452)

@@ -219,11 +219,18 @@ class JumpsellerClient(ServiceClient):
         a sale is refunded). Pages are offsets: an order leaving a page already read moves every
         later one up a place, and the first of the next page slips onto the page before, which
         was read already. Read again after the next, that page holds it. One request more per
-        page after the first."""
+        page after the first (and one for a full last page: below)."""
+        last = (0, 0)  # the number and length of the last page read
         for number, items in enumerate(self._pages(path, params), start=1):
             yield items
             if number > 1:
                 yield self._page_again(path, params, number - 1)
+            last = (number, len(items))
+        if last[1] in (PAGE_SIZE, DEFAULT_PAGE_SIZE):
+            # A full last page: the listing ended with a 404 past it, or a page with nothing
+            # new, not with a shorter page. An order that left it since then moved the next
+            # one onto that page, and no page after it was read to hold it: read it again.
+            yield self._page_again(path, params, last[0])
 
     def _page_again(self, path: str, params: dict[str, object] | None, page: int) -> list:
         try:
