@@ -5,13 +5,16 @@
     .venv/bin/python bench/simulation.py --exhaustive 40              # small stores, every kill
     .venv/bin/python bench/simulation.py --replay 1234                # one schedule, traced
     .venv/bin/python bench/simulation.py --replay 12:37               # small 12, killed at 37
+    .venv/bin/python bench/simulation.py --schedules 60 --churn       # listings that shrink
 
 Random mode: ``--schedules N`` schedules from ``--seed S`` on (3-30 orders, 8-30 steps, kills
 and lost answers at random rates drawn from each seed). Exhaustive mode: ``--exhaustive N``
 small schedules from ``--seed`` on, each killed before every one of its operations in turn and
 with every write's answer lost in turn. One process, one core; the state files go to a
 temporary folder (``--workdir`` to keep them). Prints the figures (``--json`` as JSON) and
-each failure with the line that replays it; exit 1 on any failure.
+each failure with the line that replays it; exit 1 on any failure. ``--churn``: each store
+also holds orders placed months before (read by a first run's status listings), and orders
+change status while the runs read pages of their listings (replayed with ``cN``).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ sys.path.insert(0, str(ROOT))
 from tests.simulation.explore import explore_small, random_schedules, replay, replay_hint
 
 
-def random_mode(first: int, count: int, workdir: Path, progress: bool) -> dict:
+def random_mode(
+    first: int, count: int, workdir: Path, progress: bool, *, churn: bool = False
+) -> dict:
     figures = {
         "mode": "random",
         "first_seed": first,
@@ -42,13 +47,13 @@ def random_mode(first: int, count: int, workdir: Path, progress: bool) -> dict:
     }
     started = time.perf_counter()
     seeds = range(first, first + count)
-    for seed, result in zip(seeds, random_schedules(seeds, workdir), strict=True):
+    for seed, result in zip(seeds, random_schedules(seeds, workdir, churn=churn), strict=True):
         figures["schedules"] += 1
         figures["operations"] += result.ops
         figures["kills"] += result.kills
         figures["lost_answers"] += result.losses
         if result.problems:
-            figures["failures"].append(f"{replay_hint(seed)}\n{result.describe()}")
+            figures["failures"].append(f"{replay_hint(seed, churn=churn)}\n{result.describe()}")
             print(figures["failures"][-1], file=sys.stderr, flush=True)
         if progress and figures["schedules"] % 500 == 0:
             print(_line(figures, started), file=sys.stderr, flush=True)
@@ -56,7 +61,9 @@ def random_mode(first: int, count: int, workdir: Path, progress: bool) -> dict:
     return figures
 
 
-def exhaustive_mode(first: int, count: int, workdir: Path, progress: bool) -> dict:
+def exhaustive_mode(
+    first: int, count: int, workdir: Path, progress: bool, *, churn: bool = False
+) -> dict:
     figures = {
         "mode": "exhaustive",
         "first_seed": first,
@@ -68,7 +75,7 @@ def exhaustive_mode(first: int, count: int, workdir: Path, progress: bool) -> di
     }
     started = time.perf_counter()
     for seed in range(first, first + count):
-        explored = explore_small(seed, workdir)
+        explored = explore_small(seed, workdir, churn=churn)
         figures["schedules"] += 1 + explored.kill_points + explored.lost_answers
         figures["operations"] += explored.operations
         figures["kill_points"] += explored.kill_points
@@ -95,6 +102,7 @@ def main() -> int:
     parser.add_argument("--exhaustive", type=int, default=0, help="small schedules, every kill")
     parser.add_argument("--seed", type=int, default=0, help="the first seed")
     parser.add_argument("--replay", help="one schedule: N, N:K (small, killed at K), N:loseK")
+    parser.add_argument("--churn", action="store_true", help="orders change status mid-listing")
     parser.add_argument("--workdir", type=Path, help="keep the state files here")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--progress", action="store_true", help="a line every 500 schedules")
@@ -108,9 +116,13 @@ def main() -> int:
             print(result.describe())
             return 1 if result.problems else 0
         if args.exhaustive:
-            figures = exhaustive_mode(args.seed, args.exhaustive, workdir, args.progress)
+            figures = exhaustive_mode(
+                args.seed, args.exhaustive, workdir, args.progress, churn=args.churn
+            )
         else:
-            figures = random_mode(args.seed, args.schedules, workdir, args.progress)
+            figures = random_mode(
+                args.seed, args.schedules, workdir, args.progress, churn=args.churn
+            )
     if args.json:
         print(json.dumps(figures, indent=2))
     else:

@@ -7,13 +7,14 @@ Jumpseller's orders), never from the ledger or a run's report:
 - no credit note beyond the invoice (no over-credit), no more credit notes for an order than
   requests for it (a person's ``credit`` commands, and one for its cancellation), and one for
   each command that answered with one (one NC per reference: exactly one per request);
-- an order cancelled after it was invoiced is credited in full;
+- an order cancelled after it was invoiced is credited in full (unless created before
+  ``credit_lookback_days``: a person's, told by a notice);
 - no draft left behind.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -65,6 +66,16 @@ def paid_without_invoice(world: World, first: date = START_DATE) -> list[int]:
         if paid and order_id not in invoiced:
             missing.append(order_id)
     return missing
+
+
+def _past_the_lookback(world: World, order_id: int) -> bool:
+    """Created before ``credit_lookback_days``: its cancellation is pointed out to a person
+    (``credit N --all``), not credited by the pass (one placed months before, ``--churn``)."""
+    order = parse_order({"order": world.sb.store.order(order_id)})
+    days = world.config.invoice.credit_lookback_days
+    return order.created_at is not None and lisbon_date(order.created_at) < lisbon_date(
+        world.clock.wall()
+    ) - timedelta(days=days)
 
 
 def final(
@@ -128,7 +139,9 @@ def final(
                 f"but iGEST holds {len(notes.get(order_id, []))}"
             )
     for order_id, docs in sorted(invoices.items()):
-        if store.order(order_id)["status_enum"] != "canceled":
+        if store.order(order_id)["status_enum"] != "canceled" or _past_the_lookback(
+            world, order_id
+        ):
             continue
         credited = sum(
             (Decimal(str(n["gross_total"])) for n in notes.get(order_id, [])), Decimal(0)

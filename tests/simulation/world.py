@@ -117,16 +117,26 @@ class Chaos:
 
 
 class ChaosTransport(httpx.BaseTransport):
-    """Serves a sandbox app in process, with the chaos's kills and lost answers."""
+    """Serves a sandbox app in process, with the chaos's kills and lost answers; ``meanwhile``
+    is what the store does as a request arrives (``World.churn``)."""
 
-    def __init__(self, app: Any, chaos: Chaos, service: str) -> None:
+    def __init__(
+        self,
+        app: Any,
+        chaos: Chaos,
+        service: str,
+        meanwhile: Callable[[httpx.Request], None] | None = None,
+    ) -> None:
         self.inner = httpx.WSGITransport(app=app)
         self.chaos = chaos
         self.service = service
+        self.meanwhile = meanwhile
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         what = f"{self.service} {request.method} {request.url.path}?{request.url.query.decode()}"
         index = self.chaos.before(what)
+        if self.meanwhile is not None:
+            self.meanwhile(request)
         response = self.inner.handle_request(request)
         if request.method != "GET" and self.chaos.lose(index):
             response.read()  # processed by the service; the answer never comes back
@@ -199,6 +209,11 @@ class World:
         self.state_path = workdir / "state.db"
         self.backups: list[Path] = []
         self.workdir = workdir
+        # Orders change status while a run reads its listings (``churn``): the rate per page
+        # after the first, the draws, and the orders so paid by the process under way.
+        self.churn_rate = 0.0
+        self.churn_rng = random.Random(0)
+        self.paid_meanwhile: set[int] = set()
         creds = self.sb.credentials
         self.store_code = creds["jumpseller"]["login"]
         self.config = Config(
@@ -219,12 +234,15 @@ class World:
 
     # -- the store -----------------------------------------------------------------------------
 
-    def add_order(self, rng: random.Random, created: datetime, status: str) -> int:
+    def add_order(
+        self, rng: random.Random, created: datetime, status: str, paid_at: datetime | None = None
+    ) -> int:
         lines = [
             {"name": i.name, "price": i.price, "sku": i.sku, "qty": rng.randint(1, 3)}
             for i in rng.sample(ITEMS, rng.randint(1, 2))
         ]
         paid = created + timedelta(minutes=rng.randint(1, 30)) if status == "paid" else None
+        paid = paid_at if status == "paid" and paid_at is not None else paid
         return self.sb.store.add_order(
             lines=lines,
             created_at=created,
@@ -233,6 +251,31 @@ class World:
             buyer=BUYER,
             shipping=rng.choice(("0", "3.90")),
         )
+
+    def churn(self, request: httpx.Request) -> None:
+        """As a page after the first of a listing is asked for, now and then an order changes
+        status (``churn_rate``): a transfer comes in, a sale is refunded. A listing of one
+        status shrinks under the pages it has given; a listing by day sees orders change.
+        Only while the faults are armed: the clean end's run is the last, and must see all."""
+        page = request.url.params.get("page", "1")
+        if not (self.churn_rate and self.chaos.armed and request.method == "GET"):
+            return
+        if not page.isdigit() or int(page) < 2 or self.churn_rng.random() >= self.churn_rate:
+            return
+        store = self.sb.store
+        by_status: dict[str, list[int]] = {"pending_payment": [], "paid": []}
+        for order_id in store.order_ids():
+            by_status.get(store.order(order_id)["status_enum"], []).append(order_id)
+        kinds = [k for k in ("pending_payment", "paid") if by_status[k]]
+        if not kinds:
+            return
+        kind = self.churn_rng.choice(kinds)
+        order_id = self.churn_rng.choice(by_status[kind])
+        if kind == "pending_payment":
+            store.pay_order(order_id, at=self.clock.wall())
+            self.paid_meanwhile.add(order_id)
+        else:
+            store.cancel_order(order_id)
 
     # -- a process -----------------------------------------------------------------------------
 
@@ -243,7 +286,7 @@ class World:
             c.jumpseller.base_url,
             c.jumpseller.login,
             c.jumpseller.auth_token,
-            transport=ChaosTransport(self.sb.jumpseller_app, self.chaos, "js"),
+            transport=ChaosTransport(self.sb.jumpseller_app, self.chaos, "js", self.churn),
             clock=self.clock,
             sleep=self.clock.sleep,
         )
@@ -261,6 +304,7 @@ class World:
     def process(self, work: Callable[[], Any]) -> tuple[bool, Any]:
         """Run ``work`` as one process: (True, its result), or (False, None) when it was
         killed. Whatever it held is dropped; the next process starts from the state file."""
+        self.paid_meanwhile = set()
         try:
             return True, work()
         except Crash:
