@@ -11,6 +11,7 @@ import pytest
 
 from igest_sync.models import Action
 from igest_sync.runs.invoicing.invoice import InvoiceRun
+from igest_sync.state.ledger import Ledger
 from tests.support.inprocess_world import World, world
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -168,3 +169,29 @@ def test_an_order_paid_again_after_its_invoice_was_credited_is_pointed_out(w: Wo
         told += [n for n in run(w).alert_notices if f"Order {sale}: paid again" in n]
     assert len(told) == 1
     assert len(w.sb.igest.final_documents_by_reference()) == 2  # the invoice and its NC
+
+
+def test_an_older_order_invoiced_then_refunded_is_credited_after_the_state_file_is_lost(
+    w: World, tmp_path: Path
+) -> None:
+    # Placed in September, before a first run's listing (from 30 days before the start date),
+    # paid by transfer in November: the first run reads it among the older paid orders and
+    # invoices it. It is refunded, then the state file is lost.
+    placed = datetime(2026, 9, 20, 10, 0, tzinfo=UTC)
+    late = w.sb.store.add_order(
+        lines=LINE,
+        status="paid",
+        created_at=placed,
+        completed_at=datetime(2026, 11, 5, 10, 0, tzinfo=UTC),
+    )
+    w.sb.store.add_order(lines=LINE, status="paid")  # today's sale
+    run(w)
+    [invoice] = w.sb.igest.final_documents_by_reference()[
+        f"jumpseller:{w.config.jumpseller.store}:{late}"
+    ]
+    w.sb.store.cancel_order(late)
+    w.clock.advance(hours=1)
+    with Ledger(tmp_path / "rebuilt.sqlite3") as rebuilt:
+        InvoiceRun.build(w.config, rebuilt, w.js, w.ig, now=w.clock.wall()).run()
+    notes = [d for d in w.sb.igest.documents if d["type"] == "NC" and d["status"] == "final"]
+    assert [n["gross_total"] for n in notes] == [invoice["gross_total"]], "never credited"

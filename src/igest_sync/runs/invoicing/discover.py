@@ -281,11 +281,11 @@ class Discovery:
         """The orders created before a first run's (or a rebuild's) listing that it must not
         pass all the same: those waiting for payment, whatever their age (a business's bank
         transfer for an order placed in September, paid after the switch: followed from now
-        on, as every open order is), and those paid on or after the floor, created within
-        ``OLDER_PAID_LOOKBACK`` before the listing. Read once: the runs after it follow the
+        on, as every open order is), and those paid on or after the floor (refunded since, or
+        not), created within ``OLDER_PAID_LOOKBACK`` before the listing. Read once: the runs after it follow the
         open orders and list past the checkpoint. Both were missed for good, and reconcile,
         listing by creation too, called the period clean."""
-        # Both listings are read once, and an order they pass is in no later one: read steady,
+        # These listings are read once, and an order they pass is in no later one: read steady,
         # so that a transfer coming in (or a refund) while they are read moves no order past
         # them (a status listing shrinks under the pages it has given).
         for order in self.jumpseller.orders_with_status(OrderStatus.PENDING_PAYMENT, steady=True):
@@ -299,16 +299,21 @@ class Discovery:
                 yield order
         if floor == date.min:
             return  # nothing is due before a first day to invoice
-        older = self.jumpseller.orders_created_between(
-            first - OLDER_PAID_LOOKBACK,
-            first - timedelta(days=1),
-            status=OrderStatus.PAID,
-            steady=True,
-        )
-        for order in older:
-            # Only those paid since the floor: the others are no sale of ours to skip aloud.
-            if order.completed_at is not None and lisbon_date(order.completed_at) >= floor:
-                yield order
+        # And those paid since the floor, then refunded: a state file lost (or put back) after
+        # their invoice does not know it, and no other listing reaches them. ``_classify``
+        # sends them to the issuer, which adopts the invoice it finds, and the cancellation
+        # pass credits it; without it, the invoice of a refunded sale stayed uncredited.
+        for status in (OrderStatus.PAID, OrderStatus.CANCELED):
+            older = self.jumpseller.orders_created_between(
+                first - OLDER_PAID_LOOKBACK,
+                first - timedelta(days=1),
+                status=status,
+                steady=True,
+            )
+            for order in older:
+                # Only those paid since the floor: the others are no sale of ours to skip aloud.
+                if order.completed_at is not None and lisbon_date(order.completed_at) >= floor:
+                    yield order
 
     def _after_checkpoint(self, checkpoint: int, floor: date) -> Iterator[Order]:
         try:
