@@ -65,6 +65,8 @@ REGRESSIONS = {
 
 # The same, with churn (orders placed months before, status changes while listings are read).
 CHURN_REGRESSIONS = {
+    500000019: "reconcile --fix on a state file still rebuilding called clean a period whose "
+    "paid orders, placed months before, had no invoice",
     600000018: "an older order invoiced, refunded, then the state file lost: never credited",
 }
 

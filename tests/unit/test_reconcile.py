@@ -778,10 +778,12 @@ def test_two_partial_credit_notes_not_ours_under_one_reference_of_theirs_are_no_
 
 
 def _seen_open(ledger: Ledger, o: Order, status: str) -> None:
-    """The ledger as a run left it that saw ``o`` in ``status`` (open: not paid yet)."""
+    """The ledger as a run left it that saw ``o`` in ``status`` (open: not paid yet), its
+    listing completed (a ledger still rebuilding lists the paid orders of the year instead)."""
     ledger.record_order(
         o.id, status, created_at=o.created_at, paid_at=None, total=o.total, customer=None
     )
+    ledger.complete_listing(o.id)
 
 
 def test_a_checkout_abandoned_long_before_the_period_and_paid_in_it_is_a_sale_of_it(tmp_path):
@@ -837,6 +839,20 @@ def test_an_order_before_the_window_with_failed_work_is_not_called_clean(tmp_pat
         _failed_work(ledger, 8, "could not reach iGEST: 502", transient=True)
         report = reconcile(config(), js, igest([doc(10)]), ledger=ledger).run(NOV)
     assert kinds(report) == [(MISSING, 8)]
+
+
+def test_a_state_file_still_rebuilding_does_not_hide_an_order_placed_months_before(tmp_path):
+    # The state file lost (or its first run killed before its listing completed): it knows
+    # no order. One placed in June, paid in November by a late transfer, not invoiced yet:
+    # the listing by creation starts 30 days before November, and November was called clean.
+    late = order(8, created="2026-06-10", paid="2026-11-05")
+    paid_before = order(9, created="2026-06-11", paid="2026-10-20")  # October's business
+    js = jumpseller([order(10)], hidden=[late, paid_before])
+    with Ledger(tmp_path / "state.db") as ledger:
+        ledger.begin_listing(date(2026, 10, 2))  # a first run killed while listing
+        report = reconcile(config(), js, igest([doc(10)]), ledger=ledger).run(NOV)
+    assert kinds(report) == [(MISSING, 8)]
+    assert report.exit_code != 0
 
 
 class _UtcStoreDays(FakeJumpseller):

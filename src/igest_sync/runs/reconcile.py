@@ -993,6 +993,7 @@ class ReconcileRun:
         each when few, else one listing of the paid orders created since the oldest."""
         if self.ledger is None:
             return {}
+        found = self._paid_before_the_window(period, listed) if self.ledger.rebuilding else {}
         window = period.first - ORDER_LOOKBACK
         records = [
             r
@@ -1002,29 +1003,47 @@ class ReconcileRun:
                 lisbon_moment(period.first),
                 lisbon_moment(period.last + timedelta(days=1)),
             )
-            if r.order_id not in listed
+            if r.order_id not in listed and r.order_id not in found
         ]
         if not records:
-            return {}
+            return found
         if len(records) > LOOKUP_LIMIT:
             # The listing goes by the store's days, which need not be Lisbon's: a day more.
             days = [lisbon_date(when) for r in records if (when := moment(r.created_at))]
             oldest = min(days, default=window)
             first = oldest - timedelta(days=1)
-            return {
+            return found | {
                 o.id: o
                 for o in self.jumpseller.orders_created_between(
                     first, window, status=OrderStatus.PAID
                 )
                 if o.id not in listed
             }
-        found: dict[int, Order] = {}
         for record in records:
             try:
                 found[record.order_id] = self.jumpseller.order(record.order_id)
             except NotFound:
                 log.warning("Order %s is gone from Jumpseller", record.order_id)
         return found
+
+    def _paid_before_the_window(self, period: Period, listed: dict[int, Order]) -> dict[int, Order]:
+        """A state file no listing has completed (new, lost, its first run killed) may not
+        know the orders created before the window, so the paid ones created within
+        ``OPEN_LOOKBACK`` before it are listed (as a first run reads them), and those paid in
+        the period kept. Without them, an order placed months before and paid in the period by
+        a late transfer, not invoiced yet, was not seen and the period called clean."""
+        window = period.first - ORDER_LOOKBACK
+        # The listing goes by the store's days, which need not be Lisbon's: a day more.
+        older = self.jumpseller.orders_created_between(
+            period.first - OPEN_LOOKBACK - timedelta(days=1), window, status=OrderStatus.PAID
+        )
+        return {
+            o.id: o
+            for o in older
+            if o.id not in listed
+            and o.completed_at is not None
+            and lisbon_date(o.completed_at) in period
+        }
 
     def _orders_of(
         self, documents: list[IssuedDocument], listed: dict[int, Order], period: Period
