@@ -68,10 +68,9 @@ def test_an_old_order_waiting_for_payment_is_not_lost_when_another_is_paid_mid_l
     ]
     w.sb.store.add_order(lines=LINE, status="paid")  # today's sale: the checkpoint passes all
     oldest, newest = waiting[0], waiting[-1]
-    # The newest transfer comes in while the first run reads its listing's second page.
-    asked = meanwhile(
-        w, "/orders/status/pending_payment.json", lambda: w.sb.store.set_status(newest, "paid")
-    )
+    # The newest transfer comes in while the first run reads its listing's second page (by
+    # GET /orders.json: the listing by creation before it holds one page, today's sale).
+    asked = meanwhile(w, "/orders.json", lambda: w.sb.store.set_status(newest, "paid"))
     run(w)
     assert 2 in asked
     w.clock.advance(hours=1)
@@ -107,3 +106,35 @@ def test_an_old_order_paid_since_the_start_date_is_not_lost_when_another_is_refu
     assert 2 in asked
     outcomes = {o.key: o.action for o in report.outcomes}
     assert outcomes.get(str(oldest)) == Action.ISSUED, outcomes.get(str(oldest))
+
+
+def test_old_orders_waiting_for_payment_past_the_first_page_are_not_lost_when_page_is_ignored(
+    w: World,
+) -> None:
+    # The spec declares no ``limit`` nor ``page`` for /orders/status/{status}.json: a server
+    # may answer every page with the first. 130 orders placed in the summer still wait for a
+    # transfer (a store's unpaid Multibanco references pile up): a first run read the 100
+    # newest, took the repeat for the end, and passed the 30 oldest for good.
+    waiting = [
+        w.sb.store.add_order(
+            lines=LINE, status="pending_payment", created_at=SUMMER + timedelta(hours=n)
+        )
+        for n in range(130)
+    ]
+    w.sb.store.add_order(lines=LINE, status="paid")
+    real = w.js._request
+
+    def no_page_on_status(method: str, where: str, **kwargs: Any) -> Any:
+        if where.startswith("/orders/status/") and kwargs.get("params"):
+            kwargs["params"] = {**kwargs["params"], "page": 1}
+        return real(method, where, **kwargs)
+
+    w.js._request = no_page_on_status  # type: ignore[method-assign]
+    run(w)
+    oldest = waiting[0]
+    w.clock.advance(hours=1)
+    w.sb.store.set_status(oldest, "paid")  # its transfer comes in after the first run
+    w.clock.advance(hours=1)
+    run(w)
+    finals = w.sb.igest.final_documents_by_reference()
+    assert f"jumpseller:{w.config.jumpseller.store}:{oldest}" in finals, "never invoiced"

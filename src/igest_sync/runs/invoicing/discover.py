@@ -62,6 +62,8 @@ FIRST_RUN_LOOKBACK = timedelta(days=30)
 # Before that, a first run reads the paid orders created this long before its listing, for
 # those paid on or after the start date (an order placed in the summer, paid by transfer since).
 OLDER_PAID_LOOKBACK = timedelta(days=365)
+# The first creation day of a listing meant to hold every order, whatever its age.
+EARLIEST = date(2000, 1, 1)
 # More unfinished orders than this are read back with one listing instead of one GET each.
 BULK_REREAD = 5
 # The rules the ledger's skipped orders were judged by (meta): when the config's differ, those
@@ -246,7 +248,7 @@ class Discovery:
         whatever ``--since`` says, or its checkpoint would pass the orders of the days between,
         due from the start date, that no later run lists."""
         day = since if since is not None and self.ledger.checkpoint is not None else floor
-        return day - FIRST_RUN_LOOKBACK if day != date.min else date(2000, 1, 1)
+        return day - FIRST_RUN_LOOKBACK if day != date.min else EARLIEST
 
     # -- the three sources --------------------------------------------------------------------
 
@@ -287,8 +289,15 @@ class Discovery:
         listing by creation too, called the period clean."""
         # These listings are read once, and an order they pass is in no later one: read steady,
         # so that a transfer coming in (or a refund) while they are read moves no order past
-        # them (a status listing shrinks under the pages it has given).
-        for order in self.jumpseller.orders_with_status(OrderStatus.PENDING_PAYMENT, steady=True):
+        # them (a status listing shrinks under the pages it has given). By GET /orders.json,
+        # whose ``limit`` and ``page`` the spec declares: it declares neither for
+        # /orders/status/{status}.json, and a server that ignores ``page`` there gave its first
+        # page only (``_pages`` ends on the repeat), so a store with more unpaid orders than a
+        # page lost the oldest for good.
+        waiting = self.jumpseller.orders_created_between(
+            EARLIEST, first + timedelta(days=1), status=OrderStatus.PENDING_PAYMENT, steady=True
+        )
+        for order in waiting:
             # The listing went by the store's days, which need not be Lisbon's: a day more,
             # never one too few (one created in the listing's first hours was in neither),
             # and not one the listing held. Never a newer one: the checkpoint passes it.
