@@ -18,7 +18,9 @@ tests/simulation`` takes 10.6 s on two idle cores, workers' start-up included):
 - ``RANDOM`` larger schedules (3-30 orders, 8-30 steps), with kills and lost answers at random
   rates drawn from the seed (up to 3 % of operations killed, 20 % of writes' answers lost):
   16 schedules, 5,126 operations, 77 kills and 72 lost answers.
-- ``REGRESSIONS``: the seeds that found a bug, each failing before its fix.
+- ``REGRESSIONS``: the seeds that found a bug, each failing before its fix; and
+  ``CHURN_REGRESSIONS``, the same in churn mode (``run_schedule(churn=True)``: orders placed
+  months before, status changes while listings are read; ``bench/simulation.py --churn``).
 
 Every schedule also draws from its seed: the listing order (newest or oldest first), the page
 size (1 to 100, for Jumpseller's and iGEST's lists alike), and steps among new orders, late
