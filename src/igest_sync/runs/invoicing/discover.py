@@ -284,9 +284,9 @@ class Discovery:
         pass all the same: those waiting for payment, whatever their age (a business's bank
         transfer for an order placed in September, paid after the switch: followed from now
         on, as every open order is), and those paid on or after the floor (refunded since, or
-        not), created within ``OLDER_PAID_LOOKBACK`` before the listing. Read once: the runs after it follow the
-        open orders and list past the checkpoint. Both were missed for good, and reconcile,
-        listing by creation too, called the period clean."""
+        not), created within ``OLDER_PAID_LOOKBACK`` before the listing. Read once: the runs
+        after it follow the open orders and list past the checkpoint. They were missed for
+        good, and reconcile, listing by creation too, called the period clean."""
         # These listings are read once, and an order they pass is in no later one: read steady,
         # so that a transfer coming in (or a refund) while they are read moves no order past
         # them (a status listing shrinks under the pages it has given). By GET /orders.json,
