@@ -56,16 +56,25 @@ def meanwhile(w: World, path: str, change: Callable[[], None]) -> list[int]:
     return asked
 
 
+def placed_in_summer(w: World, count: int, *, paid_from: datetime | None = None) -> list[int]:
+    """``count`` orders placed an hour apart in the summer, oldest first: waiting for payment,
+    or paid a minute apart from ``paid_from`` (late transfers)."""
+    return [
+        w.sb.store.add_order(
+            lines=LINE,
+            status="pending_payment" if paid_from is None else "paid",
+            created_at=SUMMER + timedelta(hours=n),
+            completed_at=None if paid_from is None else paid_from + timedelta(minutes=n),
+        )
+        for n in range(count)
+    ]
+
+
 def test_an_old_order_waiting_for_payment_is_not_lost_when_another_is_paid_mid_listing(
     w: World,
 ) -> None:
     # 101 orders placed in the summer still wait for a transfer: two pages, newest first.
-    waiting = [
-        w.sb.store.add_order(
-            lines=LINE, status="pending_payment", created_at=SUMMER + timedelta(hours=n)
-        )
-        for n in range(101)
-    ]
+    waiting = placed_in_summer(w, 101)
     w.sb.store.add_order(lines=LINE, status="paid")  # today's sale: the checkpoint passes all
     oldest, newest = waiting[0], waiting[-1]
     # The newest transfer comes in while the first run reads its listing's second page (by
@@ -89,15 +98,7 @@ def test_an_old_order_paid_since_the_start_date_is_not_lost_when_another_is_refu
 ) -> None:
     # 101 orders placed in the summer and paid since the start date (late transfers): two
     # pages of the first run's listing of older paid orders, newest first.
-    paid = [
-        w.sb.store.add_order(
-            lines=LINE,
-            status="paid",
-            created_at=SUMMER + timedelta(hours=n),
-            completed_at=datetime(2026, 11, 5, 10, 0, tzinfo=UTC) + timedelta(minutes=n),
-        )
-        for n in range(101)
-    ]
+    paid = placed_in_summer(w, 101, paid_from=datetime(2026, 11, 5, 10, 0, tzinfo=UTC))
     w.sb.store.add_order(lines=LINE, status="paid")
     oldest, newest = paid[0], paid[-1]
     # The newest is refunded while the first run reads the listing's second page.
@@ -115,12 +116,7 @@ def test_old_orders_waiting_for_payment_past_the_first_page_are_not_lost_when_pa
     # may answer every page with the first. 130 orders placed in the summer still wait for a
     # transfer (a store's unpaid Multibanco references pile up): a first run read the 100
     # newest, took the repeat for the end, and passed the 30 oldest for good.
-    waiting = [
-        w.sb.store.add_order(
-            lines=LINE, status="pending_payment", created_at=SUMMER + timedelta(hours=n)
-        )
-        for n in range(130)
-    ]
+    waiting = placed_in_summer(w, 130)
     w.sb.store.add_order(lines=LINE, status="paid")
     real = w.js._request
 
