@@ -1408,3 +1408,33 @@ def test_adopt_from_the_switch_sees_the_invoice_made_as_an_order_was_placed_the_
     assert ledger.issued_elsewhere()[order].number == "FT MAN/1"
     InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
     assert _finals_of(sb, order, {"FT MAN/1"}) == ["FT MAN/1"]
+
+
+def test_a_document_that_names_an_order_is_never_another_orders_by_elimination(world):
+    """A document whose reference names an order with another total is a question (a second,
+    mistaken invoice of that order, perhaps): with that order surely invoiced by another
+    document, matching it again without that order read its facts alone, and it was recorded
+    as the invoice of the same customer's other purchase of its total, which no run then
+    invoiced. Elimination is for documents the facts left ambiguous, never one that names
+    an order."""
+    from igest_sandbox.hosted_app import _issue
+
+    sb, config, ledger, js, ig = world
+    adopt(world, date(2026, 11, 1), date(2026, 11, 9), confirm=lambda r: True)  # the switch
+    first = _placed_then_paid(sb, 10, 10)  # 19.98 EUR
+    line = {"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 3, "rate": 23}
+    paid = datetime(2026, 11, 11, 10, 0, tzinfo=UTC)
+    other = sb.store.add_order(
+        lines=[line], created_at=paid, completed_at=paid, buyer=BUYERS["ana"]
+    )
+    _issue(sb.igest, sb.store.orders[first], day="2026-11-10", reference=f"QI-{first}")
+    # Names `first`, for the total of `other` (29.97 EUR): not `first`'s, nor surely `other`'s.
+    _issue(sb.igest, sb.store.orders[other], day="2026-11-11", reference=f"QI-{first}")
+    report = adopt(world, date(2026, 11, 10), date(2026, 11, 11), confirm=lambda r: True)
+    assert [(m.verdict, m.order_id) for m in report.matches] == [
+        ("sure", first),
+        ("ambiguous", None),
+    ], [m.how for m in report.matches]
+    assert other not in ledger.issued_elsewhere()
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    assert len(_finals_of(sb, other, set())) == 1  # ours: a person credits the mistaken one

@@ -25,13 +25,14 @@ their documents only those that may be such an order's invoice are shown):
    date for its total but has not paid yet is no sale (it may never be paid), so never
    recorded; but the document may be its invoice already: it is ambiguous, and once paid the
    order waits for a person's ``--pick`` or ``resend``, never issued a second invoice.
-3. an ambiguous document is matched again without the orders that have their invoice in
-   another document not ours (recorded before, or the period's one document surely theirs:
-   by number, facts or ``--pick``), unless that order has anything of ours in iGEST: the same
-   customer's purchases for the same total on the 10th and the 12th, each invoiced on its
-   day, made the 12th's fit both. Sure when exactly one order is left and no other document
-   is left with only that order (two that compete for it stay ambiguous); repeated until
-   nothing changes, so the documents' order does not matter.
+3. an ambiguous document that names no order is matched again without the orders that have
+   their invoice in another document not ours (recorded before, or the period's one document
+   surely theirs: by number, facts or ``--pick``), unless that order has anything of ours in
+   iGEST: the same customer's purchases for the same total on the 10th and the 12th, each
+   invoiced on its day, made the 12th's fit both. Sure when exactly one order is left and no
+   other document is left with only that order (two that compete for it stay ambiguous);
+   repeated until nothing changes, so the documents' order does not matter. One that names
+   an order is that order's or a question: without it, its facts alone made it another's.
 
 Only sure matches (and those a person picks, ``--pick``) are recorded, after asking. A period
 reviewed so is remembered: the first ``invoice`` (``runs/invoicing/hold.py``'s
@@ -72,6 +73,7 @@ from igest_sync.runs.invoicing.hold import (
     label,
     not_its_invoices,
     numbers_in,
+    numbers_named,
     partly_reviewed,
     reviewed_periods,
     standing_foreign,
@@ -364,7 +366,9 @@ class AdoptRun:
             left = {o: order for o, order in sales.items() if o not in claimed}
             found: dict[int, list[tuple[int, Match]]] = {}
             for i, m in enumerate(matches):
-                if m.verdict != AMBIGUOUS:
+                # A document that names an order of the sales is that order's or a question:
+                # matched again without it, its facts alone made it another order's.
+                if m.verdict != AMBIGUOUS or numbers_named(m.document) & sales.keys():
                     continue
                 again = match_one(m.document, left, self.settings.nif_field, waiting)
                 again = self._not_decided(again)
