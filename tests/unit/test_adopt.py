@@ -1438,3 +1438,41 @@ def test_a_document_that_names_an_order_is_never_another_orders_by_elimination(w
     assert other not in ledger.issued_elsewhere()
     InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
     assert len(_finals_of(sb, other, set())) == 1  # ours: a person credits the mistaken one
+
+
+def test_a_document_of_the_days_before_recorded_since_holds_no_other_order(world):
+    """An FT made on 30 October as an order was placed, its customer placing a second one for
+    the same total that day, both waiting for payment at the switch: a question, kept as
+    undecided. Once the first is paid, adopt over the same period records the FT for it; the
+    undecided entry of that day before the period stayed, and held the second order, once
+    paid, for a document recorded as the first's (its pick then refused)."""
+    from igest_sandbox.hosted_app import _customer, _lines
+
+    sb, config, ledger, js, ig = world
+    line = {"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 2, "rate": 23}
+    placed = datetime(2026, 10, 30, 10, 0, tzinfo=UTC)
+    one, two = (
+        sb.store.add_order(
+            lines=[line], created_at=placed, status="pending_payment", buyer=BUYERS["ana"]
+        )
+        for _ in range(2)
+    )
+    sb.igest.series.append(
+        {"code": "MAN", "document_type": "FT", "atcud_code": "JMANFT", "active": True}
+    )
+    sb.igest.create_document(
+        {"type": "FT", "series": "MAN", "date": "2026-10-30", "external_reference": None,
+         "customer": _customer(sb.store.orders[one], named=True),
+         "lines": _lines(sb.store.orders[one]), "prices_include_vat": True, "finalize": True}
+    )  # fmt: skip
+    report = adopt(world, date(2026, 11, 1), NOW.date(), confirm=lambda r: True)
+    [ft] = [m for m in report.matches if m.document.number == "FT MAN/1"]
+    assert (ft.verdict, ft.candidates) == ("ambiguous", (one, two)), ft.how
+    sb.store.pay_order(one, at=datetime(2026, 11, 2, 10, 0, tzinfo=UTC))
+    report = adopt(world, date(2026, 11, 1), NOW.date(), confirm=lambda r: True)
+    assert ledger.issued_elsewhere()[one].number == "FT MAN/1"
+    sb.store.pay_order(two, at=datetime(2026, 11, 3, 10, 0, tzinfo=UTC))
+    run = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    [issued] = [o for o in run.outcomes if o.key == str(two)]
+    assert issued.action != Action.FAILED, issued.detail
+    assert len(_finals_of(sb, two, set())) == 1

@@ -771,11 +771,14 @@ def remember_reviewed(
 
 
 def remember_undecided(ledger: Ledger, first: date, last: date, matches: list[Match]) -> None:
-    """Keep the period's ambiguous documents (those of earlier reviews of other days stay)."""
+    """Keep the period's ambiguous documents (those of earlier reviews of other days stay).
+    A document of the days before the period that ``matches`` holds is decided again here:
+    recorded since, it held the other orders it was kept for (their pick then refused)."""
+    listed = {label(m.document) for m in matches}
     kept = {
         number: entry
         for number, entry in undecided_documents(ledger).items()
-        if not first <= date.fromisoformat(entry["date"]) <= last
+        if not first <= date.fromisoformat(entry["date"]) <= last and number not in listed
     }
     for m in matches:
         if m.verdict == AMBIGUOUS and m.document.date is not None and m.candidates:
