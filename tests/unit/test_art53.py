@@ -1032,3 +1032,44 @@ def test_an_order_invoiced_by_hand_after_its_refusal_is_not_issued_again_when_th
     assert outcome(report, later).action != Action.ISSUED
     finals = w.sb.igest.final_documents_by_reference()
     assert len(finals[external_reference(w.config.jumpseller.store, later)]) == 1
+
+
+class _Killed(BaseException):
+    """The process killed (not an error any layer catches)."""
+
+
+@pytest.mark.parametrize("lapses", ["cancelled", "credit notes made room"])
+def test_a_kill_as_the_crossing_lapses_still_leaves_the_later_order_to_be_judged_again(
+    w, monkeypatch, lapses
+):
+    # The crossing's record (with the orders refused after it) was cleared before those orders
+    # were set to be retried: killed between the two, the list was gone and no later run or
+    # resend retried them: failed for good, told to charge VAT on an exempt sale.
+    first = by_hand(w, "18600.00")
+    crossing = paid_at(w, "200.00", 11)  # 18,800.00: refused
+    later = paid_at(w, "50.00", 11, 30)  # refused: it comes after the crossing
+    run(w)
+    real_fail = w.ledger.works.fail
+
+    def killed(order_id: int, *args: Any, **kwargs: Any) -> None:
+        if order_id == later:
+            raise _Killed
+        real_fail(order_id, *args, **kwargs)
+
+    monkeypatch.setattr(w.ledger.works, "fail", killed)
+
+    def lapse() -> None:
+        if lapses == "cancelled":
+            run(w)
+        else:
+            InvoiceRun.build(w.config, w.ledger, w.js, w.ig, now=w.now).resend([crossing])
+
+    if lapses == "cancelled":
+        w.sb.store.cancel_order(crossing)
+    else:
+        by_hand(w, "300.00", credit_of=first, day="2026-12-01")  # 18,300.00
+    with pytest.raises(_Killed):
+        lapse()
+    monkeypatch.setattr(w.ledger.works, "fail", real_fail)
+    lapse()  # started again: the run, or the person's resend
+    assert outcome(run(w), later).action == Action.ISSUED

@@ -560,9 +560,15 @@ class Art53Guard:
         cleared, and the orders refused for coming after it are retried by the next run. Left
         failed, they waited for a person, told to charge VAT on an exempt sale (a document
         never to be undone) or to issue it by hand: a paid order without its invoice."""
+        if self.keep:
+            self._judge_again(first, why)
+        # Cleared last: killed before, the record (and its list) is there when the lapse comes
+        # again; cleared first, the list was gone and those orders stayed failed for good.
         self._cross(None)
-        if not self.keep:
-            return
+
+    def _judge_again(self, first: dict[str, Any], why: str) -> None:
+        """The orders refused for coming after ``first``, still failed for that alone, are left
+        to the next run (a transient failure)."""
         crossing = int(first["order"])
         for later in first.get("refused_after", []):
             work = self.ledger.work(later)

@@ -367,10 +367,12 @@ class Issuer:
                 self._discard(drafts)
             except ApiError as error:
                 return self.failed(order_id, kind, f"{exc}; {error}", True, seq=seq)
+            # It took the year past 18,750 EUR? No sale: it never will. Before its work goes: a
+            # kill between the two, and the next run, settling it again, lapses it again.
+            if self.art53 is not None:
+                self.art53.no_sale(order_id)
             self.ledger.works.clear_phase(order_id, kind, seq)
             self.ledger.works.drop_unsent_work(order_id, kind, seq)
-            if self.art53 is not None:  # it took the year past 18,750 EUR? No sale: it never will
-                self.art53.no_sale(order_id)
             log.warning("Order %s: %s", order_id, exc)
             return DocumentOutcome(key, Action.SKIPPED, str(exc), kind=kind)
         except (OrderRejected, VatCheckPending) as exc:
