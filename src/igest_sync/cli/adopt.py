@@ -39,20 +39,20 @@ def adopt(
 ) -> None:
     """Adopt the invoices another integration issued (the hosted app, or by hand).
 
-    Lists the period's final iGEST invoices that carry no reference of igest-sync (and those
-    of the days before that may invoice an order placed before the period) and matches each to a
-    Jumpseller order: by the order number the document names (in its reference or
-    notes), otherwise by the total to the cent, the payment day (the document's date or one
-    of the 3 days before it: a late payment invoiced the next day; or after it, for an order
-    placed by then: an FT made as the order is placed) and the customer's NIF or name;
-    several orders that fit are ambiguous, and so is one for an order its customer placed but
-    has not paid yet (held, once paid, till you decide); an order another document surely
-    invoices is no candidate for the others, when that leaves one. Sure matches are recorded, after asking, as
-    the order's invoice "issued elsewhere": the order is never invoiced again, `credit`
-    credits that document, and `status`, `reconcile` and the digest count it. Ambiguous and
-    unmatched documents are only listed; --pick records one you checked (an order placed more
-    than 30 days before the period is not matched: pick it). Running it again records nothing
-    twice.
+    Lists the period's final iGEST invoices that carry no reference of igest-sync (and those of
+    the days before that may invoice an order placed before the period) and matches each to a
+    Jumpseller order: by the order number the document names (in its reference or notes),
+    otherwise by the total to the cent, the payment day (the document's date or one of the 3
+    days before it: a late payment invoiced the next day; or after it, for an order placed by
+    then: an FT made as the order is placed) and the customer's NIF or name; several orders that
+    fit are ambiguous, and so is one for an order its customer placed but has not paid yet
+    (held, once paid, till you decide); an order another document surely invoices is no
+    candidate for the others (those that name no order), when that leaves one. Sure matches are
+    recorded, after asking, as the order's invoice "issued elsewhere": the order is never
+    invoiced again, `credit` credits that document, and `status`, `reconcile` and the digest
+    count it. Ambiguous and unmatched documents are only listed; --pick records one you checked
+    (an order placed more than 30 days before the period is not matched: pick it). Running it
+    again records nothing twice.
 
     \b
     Examples:
