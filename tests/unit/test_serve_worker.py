@@ -1128,3 +1128,33 @@ def test_a_clock_minutes_behind_jumpsellers_does_not_call_announced_orders_misse
         assert seen["degraded"] == [] and worker.inbox.realtime_degraded() is None
     finally:
         worker.close()
+
+
+def test_a_sweep_that_keeps_failing_does_not_keep_the_webhooks_out(tmp_path, no_idle, monkeypatch):
+    """Every sweep fails (a bug in its path, Jumpseller's listing answering 500 while one
+    order's read works): due again at once, it came before the watch's check at each turn,
+    so that check, never made, stayed overdue, and an overdue check kept the hints out: a
+    paid order its webhook announced waited for good, while the sweep failed on and on."""
+    from tests.support.clock import FakeClock
+
+    monkeypatch.setattr(worker_module, "FAILED_RETRY", 0.0)
+    clock = FakeClock()
+    js, ig = FakeJumpseller(orders=[paid_order(97, paid_at=PAID)]), FakeIgest()
+    worker, _ = virtual_worker(tmp_path, js, ig, clock, sweep=True)
+
+    def broken() -> worker_module.Done:
+        raise RuntimeError("a bug in the sweep's path")
+
+    monkeypatch.setattr(worker, "_sweep", broken)
+    try:
+        next_sweep = clock.wall()
+        for _ in range(3 * 60 // 5):  # three minutes of failed sweeps
+            next_sweep = worker.step(next_sweep)
+            clock.advance(seconds=5)
+        worker.record(ORDER, 97, "order_paid", None, clock.wall())
+        for _ in range(2 * 60 // 5):  # two minutes more: the hint has its turns
+            next_sweep = worker.step(next_sweep)
+            clock.advance(seconds=5)
+        assert len(ig.finals()) == 1, "the announced order was never worked"
+    finally:
+        worker.close()

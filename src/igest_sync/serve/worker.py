@@ -337,7 +337,10 @@ class StoreWorker:
         if hints and not self._overdue(next_sweep, now):
             self._unit(functools.partial(self._batch, hints))
             return next_sweep
-        if self.sweep_enabled and now >= next_sweep:
+        # An overdue check of the watch goes before the sweep: a sweep that keeps failing is due
+        # again at once and came first at every turn, so the check stayed overdue and, by
+        # ``_overdue``, kept the hints out for as long as the sweep failed.
+        if self.sweep_enabled and now >= next_sweep and not self._watch_overdue(now):
             if self._unit(self._sweep):
                 minutes = self.setup.config.serve.sweep_minutes
                 return self.clock() + timedelta(minutes=minutes)
@@ -356,8 +359,10 @@ class StoreWorker:
         busy store: order_updated, product_stock_updated for each sale) always left one
         waiting when a unit ended, and kept the sweep (the backstop for what a webhook
         missed) and the watch (a paused hook) out for good, with nothing said."""
-        late = now - OVERDUE
-        return (self.sweep_enabled and next_sweep <= late) or self.keeper.next_watch <= late
+        return (self.sweep_enabled and next_sweep <= now - OVERDUE) or self._watch_overdue(now)
+
+    def _watch_overdue(self, now: datetime) -> bool:
+        return self.keeper.next_watch <= now - OVERDUE
 
     def _after_a_step_back(self, next_sweep: datetime, now: datetime) -> datetime:
         """``next_sweep``, due now when it is further off than one interval (and the same for
