@@ -1158,3 +1158,34 @@ def test_a_sweep_that_keeps_failing_does_not_keep_the_webhooks_out(tmp_path, no_
         assert len(ig.finals()) == 1, "the announced order was never worked"
     finally:
         worker.close()
+
+
+def test_a_clock_stepped_back_after_serve_started_does_not_blind_the_watch(tmp_path, no_idle):
+    """serve started while the machine's clock ran an hour ahead (a VM restored, a clock read
+    from a wrong RTC at boot), then NTP stepped it back: the watch looked only at the orders
+    paid since serve started by the clock that was ahead, so for the hour of the step a paid
+    order no webhook announced (a hook Jumpseller paused) was invoiced by the sweep and real
+    time was never said degraded. The watch now starts from the step."""
+    from tests.support.clock import FakeClock
+
+    clock = FakeClock()
+    js, ig = FakeJumpseller(), FakeIgest()
+    worker, seen = virtual_worker(tmp_path, js, ig, clock, sweep=True)
+    try:
+        next_sweep = clock.wall()
+        for _ in range(3):  # the first sweep
+            next_sweep = worker.step(next_sweep)
+            clock.advance(seconds=1)
+        clock.wall_now -= timedelta(hours=1)  # the clock stepped back an hour
+        stepped_back = clock.wall()
+        next_sweep = worker.step(next_sweep)
+        paid = stepped_back + timedelta(minutes=1)
+        clock.advance(minutes=1)
+        js.add(paid_order(83, paid_at=paid, created_at=paid))  # its webhook never came
+        for _ in range(15 * 60 // 5):
+            next_sweep = worker.step(next_sweep)
+            clock.advance(seconds=5)
+        assert len(ig.finals()) == 1  # invoiced by the sweep
+        assert seen["degraded"] and "orders 83" in seen["degraded"][0].reason, seen["degraded"]
+    finally:
+        worker.close()

@@ -308,7 +308,10 @@ class Keeper:
     def after_a_step_back(self, now: datetime) -> None:
         """Due times the wall clock set before it stepped back lie further ahead than their
         interval: due now (serve's worker, ``_after_a_step_back``); a save "in the future" is
-        a save now, so the next one comes ``REINSTALL_EVERY`` from here, not from then."""
+        a save now, so the next one comes ``REINSTALL_EVERY`` from here, not from then. Orders
+        are watched from now when serve started "in the future": from then, those paid during
+        the step were never looked at (a paused hook unseen for as long as the step)."""
+        self.watching_since = min(self.watching_since, now)
         if self.next_watch > now + WATCH_EVERY:
             self.next_watch = now
         if self.next_reinstall is not None and self.next_reinstall > now + REINSTALL_EVERY:
