@@ -1476,3 +1476,106 @@ def test_a_document_of_the_days_before_recorded_since_holds_no_other_order(world
     [issued] = [o for o in run.outcomes if o.key == str(two)]
     assert issued.action != Action.FAILED, issued.detail
     assert len(_finals_of(sb, two, set())) == 1
+
+
+@pytest.fixture
+def switched_off(tmp_path: Path) -> Iterator[tuple]:
+    """The hosted app's store, its invoicing switched off at the start date (4 November, after
+    its last document): nothing not ours on or after the start date."""
+    with inprocess_world.world(
+        tmp_path, NOW, start_date=date(2026, 11, 4), sandbox={"hosted_app": True}
+    ) as w:
+        yield w.sb, w.config, w.ledger, w.js, w.ig
+
+
+def _invoiced_as_placed(
+    sb: Any, placed: datetime, paid: datetime, buyer: str = "ana", customer: dict | None = None
+) -> int:
+    """An order placed at ``placed``, invoiced by another program that day (an FT of a series
+    of its own, "MAN", naming no order; to ``customer``, else the order's), paid at ``paid``."""
+    from igest_sandbox.hosted_app import _customer, _lines
+
+    line = {"sku": "CAN-AZU", "name": "Caneca", "price": "9.99", "qty": 2, "rate": 23}
+    order = sb.store.add_order(
+        lines=[line], created_at=placed, completed_at=paid, buyer=BUYERS[buyer]
+    )
+    if not any(s["code"] == "MAN" for s in sb.igest.series):
+        sb.igest.series.append(
+            {"code": "MAN", "document_type": "FT", "atcud_code": "JMANFT", "active": True}
+        )
+    sb.igest.create_document(
+        {"type": "FT", "series": "MAN", "date": placed.date().isoformat(),
+         "external_reference": None, "customer": customer or _customer(sb.store.orders[order], named=True),
+         "lines": _lines(sb.store.orders[order]), "prices_include_vat": True, "finalize": True}
+    )  # fmt: skip
+    return order
+
+
+def test_a_first_run_holds_an_order_invoiced_as_placed_before_the_start_date(switched_off):
+    """An order placed on 1 November, invoiced that day by another program (an FT naming no
+    order), paid by Multibanco on 5 November, after the start date (the 4th), when the other
+    program was switched off: the first run's guard looks from the start date only and found
+    nothing, and the issuer holds only for a document that names the order, so the first run
+    issued the sale a second invoice beside the FT. It holds the order for a person now,
+    naming the document and both ways out; nothing is recorded without one."""
+    sb, config, ledger, js, ig = switched_off
+    order = _invoiced_as_placed(
+        sb, datetime(2026, 11, 1, 10, 0, tzinfo=UTC), datetime(2026, 11, 5, 10, 0, tzinfo=UTC)
+    )
+    # Its preview says so first (it reads the days before its listing, as the run does).
+    preview = InvoiceRun.build(config, ledger, js, ig, now=NOW).run(dry_run=True)
+    [would] = [o for o in preview.outcomes if o.key == str(order)]
+    assert would.action == Action.WOULD_FAIL and "FT MAN/1 of 2026-11-01" in would.detail
+    run = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    [held] = [o for o in run.outcomes if o.key == str(order)]
+    assert _finals_of(sb, order, {"FT MAN/1"}) == ["FT MAN/1"]
+    assert held.action == Action.FAILED, held.detail
+    assert "FT MAN/1 of 2026-11-01" in held.detail, held.detail
+    assert f"--pick 'FT MAN/1={order}'" in held.detail and f"resend {order}" in held.detail
+    assert order not in ledger.issued_elsewhere()
+    # A later run holds it still (no invoice, nothing recorded without a person).
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    assert _finals_of(sb, order, {"FT MAN/1"}) == ["FT MAN/1"]
+    # The person's pick records it; no run issues it again.
+    adopt(switched_off, date(2026, 11, 1), date(2026, 11, 1), picks={"FT MAN/1": order},
+          confirm=lambda r: True)  # fmt: skip
+    assert ledger.issued_elsewhere()[order].number == "FT MAN/1"
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    assert _finals_of(sb, order, {"FT MAN/1"}) == ["FT MAN/1"]
+
+
+_NO_ONE = {"name": "Consumidor final"}
+
+
+def test_a_document_of_the_placement_day_that_is_not_the_orders_is_the_persons_to_say(
+    switched_off,
+):
+    """The same, the person saying the FT is not the order's invoice (`resend ORDER`): ours
+    is issued, and no run holds the order for that FT again. A consumer's order (no NIF) is
+    held for an FT that names no customer (it cannot tell); an FT of another customer's NIF,
+    or dated before the order was placed, holds nothing."""
+    sb, config, ledger, js, ig = switched_off
+    placed = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
+    paid = datetime(2026, 11, 5, 10, 0, tzinfo=UTC)
+    order = _invoiced_as_placed(sb, placed, paid)
+    consumer = _invoiced_as_placed(sb, placed, paid, buyer="marta", customer=_NO_ONE)
+    # Placed the day after those two FTs (no candidates for it), and an FT of its day to
+    # another NIF.
+    other = _invoiced_as_placed(
+        sb,
+        placed.replace(day=2),
+        paid,
+        buyer="joao",
+        customer={"name": "Outra", "nif": "501964843"},
+    )
+    run = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    outcome = {int(o.key): o for o in run.outcomes if o.key.isdigit()}
+    assert outcome[order].action == Action.FAILED
+    assert outcome[consumer].action == Action.FAILED, outcome[consumer].detail
+    assert "(no customer named)" in outcome[consumer].detail
+    assert outcome[other].action == Action.ISSUED, outcome[other].detail
+    resent = InvoiceRun.build(config, ledger, js, ig, now=NOW).resend([order], by_a_person=True)
+    assert [o.action for o in resent.outcomes if o.key == str(order)] == [Action.ISSUED]
+    InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    assert len(_finals_of(sb, order, set())) == 1  # ours, once
+    assert _finals_of(sb, consumer, set()) == []  # still held for a person

@@ -49,7 +49,7 @@ from igest_sync.models import (
 from igest_sync.references import external_reference
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.due import not_invoiced, waits_for_a_person
-from igest_sync.runs.invoicing.hold import guard_first_run, looked_from
+from igest_sync.runs.invoicing.hold import customer_name, guard_first_run, looked_from
 from igest_sync.runs.services import IgestApi
 from igest_sync.state.ledger import Ledger, OrderRecord
 from igest_sync.timeutil import lisbon_date
@@ -615,13 +615,3 @@ def record_order(ledger: Ledger, order: Order, note: str | None = None) -> None:
         email=order.customer_email,
         note=note,
     )
-
-
-def customer_name(order: Order) -> str | None:
-    b = order.billing
-    if b is None:
-        return None
-    if b.company:
-        return b.company
-    name = " ".join(p for p in (b.name, b.surname) if p)
-    return name or None

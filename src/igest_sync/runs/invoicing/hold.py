@@ -2,7 +2,7 @@
 be the sale's invoice already.
 
 A merchant who switches from another integration (the hosted "Quick Invoice" app, or by hand)
-has sales invoiced under references that are not ours. Three rules keep a run from issuing
+has sales invoiced under references that are not ours. Four rules keep a run from issuing
 such a sale a second invoice; a person decides each case (``adopt`` records the document as
 the order's invoice, a person's ``resend ORDER`` issues ours):
 
@@ -11,7 +11,11 @@ the order's invoice, a person's ``resend ORDER`` issues ours):
 - ``invoiced_elsewhere``: an order a standing invoice not ours names, for its total (another
   integration left on after the switch), is held;
 - ``undecided_invoice``: an order ``adopt`` found a document for but could not tie to one order
-  is held until a person picks.
+  is held until a person picks;
+- ``fits_unnamed``: an order placed before the days the first run's guard reviewed (before
+  the start date) is held when a document not ours that names no order fits it (its total,
+  its customer, dated from the day it was placed to its payment): an FT made as the order was
+  placed, before the switch, that neither the guard nor the look-ups by reference meet.
 
 ``adopt`` (``runs/setup/adopt.py``) writes what these read: the periods reviewed and the
 undecided documents, in the ledger's meta.
@@ -21,13 +25,15 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from igest_sync.errors import OrderRejected, UsageError
+from igest_sync.fiscal.customer import normalize_nif, order_nif
 from igest_sync.fiscal.mapping import expected_gross
 from igest_sync.models import (
     DocumentStatus,
@@ -135,18 +141,25 @@ def standing_foreign(documents: Iterable[IssuedDocument]) -> list[IssuedDocument
 @dataclass(frozen=True)
 class ForeignInvoices:
     """The standing invoices not issued by igest-sync among a listing (``standing_foreign``),
-    by each number they name (an order id, perhaps): built once per listing, so that each order
-    of a rebuild's thousands is one look-up, not a pass over the listing."""
+    by each number they name (an order id, perhaps), and by their total: built once per
+    listing, so that each order of a rebuild's thousands is one look-up, not a pass over the
+    listing."""
 
     by_number: dict[int, tuple[IssuedDocument, ...]]
+    by_total: dict[Decimal, tuple[IssuedDocument, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, documents: Iterable[IssuedDocument]) -> ForeignInvoices:
         by_number: dict[int, list[IssuedDocument]] = {}
+        by_total: dict[Decimal, list[IssuedDocument]] = {}
         for doc in standing_foreign(documents):
             for number in numbers_named(doc):
                 by_number.setdefault(number, []).append(doc)
-        return cls({n: tuple(docs) for n, docs in by_number.items()})
+            by_total.setdefault(doc.gross_total, []).append(doc)
+        return cls(
+            {n: tuple(docs) for n, docs in by_number.items()},
+            {t: tuple(docs) for t, docs in by_total.items()},
+        )
 
     def naming(self, number: int, since: date | None = None) -> list[IssuedDocument]:
         """The invoices that name ``number``, dated ``since`` or later."""
@@ -229,6 +242,149 @@ def _names(text: str, number: str) -> bool:
     """Whether ``text`` names the document ``number`` itself: "FR QI/1" is not named by a
     text that names "FR QI/10"."""
     return re.search(rf"(?<![\w/]){re.escape(number)}(?![\w/])", text) is not None
+
+
+def fits_unnamed(
+    ledger: Ledger,
+    order: Order,
+    documents: ForeignInvoices,
+    *,
+    reviewed_from: date | None,
+    nif_field: str,
+    told: str | None = None,
+    cancelled: str | None = None,
+) -> OrderRejected | None:
+    """Why ``order``, placed before ``reviewed_from`` (the first day the first run's guard
+    reviewed: the start date), is not issued an invoice when a standing invoice not issued by
+    igest-sync fits it without naming it: its total to the cent, its customer (the NIF when
+    the document has one, else the name; a document that names no customer cannot tell), dated
+    from the day the order was placed to its payment, as ``adopt`` matches such a document (an
+    FT made as the order is placed, paid days later by Multibanco). The guard looks from the
+    start date only, and ``invoiced_elsewhere`` meets only a document that names the order:
+    the first run issued the sale a second invoice beside the FT of its placement day.
+
+    Never recorded without a person (a document of the same customer and total may be another
+    sale's): ``adopt --pick`` records it, ``resend`` issues ours (``told``, as for
+    ``invoiced_elsewhere``). An order placed on or after ``reviewed_from``: None (the guard,
+    or ``adopt``, reviewed its days)."""
+    first = looked_from(order)
+    if reviewed_from is None or first is None or first >= reviewed_from:
+        return None
+    paid = order.completed_at
+    last = lisbon_date(paid + CLOCKS_APART) if paid is not None else None
+    due = expected_gross(order)
+    candidates = [
+        d
+        for d in documents.by_total.get(due, ())
+        if d.date is not None and first <= d.date and (last is None or d.date <= last)
+    ]
+    if not candidates:
+        return None
+    adopted = {d.document_id for d in ledger.docs.issued_elsewhere().values()}
+    decided = not_its_invoices(ledger, order.id)
+    found: list[IssuedDocument] = []
+    for doc in sorted(candidates, key=lambda d: (d.date or first, label(d))):
+        if doc.id in adopted or doc.id in decided:
+            continue
+        if not customer_unknown(doc) and not fits_customer(doc, [order], nif_field):
+            continue
+        if told is not None and _names(told, label(doc)):
+            _decided_not_its_invoice(ledger, order.id, doc.id)
+            continue
+        found.append(doc)
+    if not found:
+        return None
+    # Every one named: a failure that named only the first had its `resend` meet the next.
+    shown = [f"{label(d)} of {d.date}" + _whose(d) for d in found]
+    single = len(found) == 1
+    which = shown[0] if single else f"{', '.join(shown[:-1])} and {shown[-1]}"
+    days = sorted({d.date for d in found if d.date is not None})
+    one = "it" if single else "one of them"
+    pick = (
+        f"igest-sync adopt --from {days[0]} --to {days[-1]} "
+        f"--pick '{label(found[0])}={order.id}'"
+        + ("" if single else " (the number of the one that is)")
+    )
+    seen = (
+        f"{which}, not issued by igest-sync, {'names' if single else 'name'} no order but "
+        f"{'has' if single else 'have'} its total ({due:.2f} EUR) and {'is' if single else 'are'} "
+        "dated from the day it was placed (before the start date) to its payment: "
+        f"{one} may be its invoice (an FT made as the order was placed)"
+    )
+    if cancelled is not None:  # an invoice of a sale refunded: to credit, never to issue
+        reason = (
+            f"{seen}, and the order is {cancelled} since its payment: if {one} is, it must be "
+            "credited"
+        )
+        then, otherwise = "and the next run credits it", "closes the order"
+    else:
+        reason = f"{seen}; not issued, so as never to invoice it twice"
+        then, otherwise = "and no run invoices it again", "issues ours"
+    return OrderRejected(
+        order.id,
+        reason,
+        hint=f"if {one} is, record it: {pick}, {then}; if "
+        f"{'it is not' if single else 'none is'}, igest-sync resend {order.id} {otherwise}",
+    )
+
+
+def _whose(doc: IssuedDocument) -> str:
+    """How ``doc`` fits the order's customer, as a failure says it."""
+    if customer_unknown(doc):
+        return " (no customer named)"
+    nif = foreign_nif(doc)
+    return f" (its customer's NIF {nif})" if nif else " (its customer's name)"
+
+
+FINAL_CONSUMER = "999999990"
+
+
+def foreign_nif(doc: IssuedDocument) -> str | None:
+    """The NIF of ``doc``'s customer, None for the final consumer or none."""
+    return doc.customer_nif if doc.customer_nif not in (None, "", FINAL_CONSUMER) else None
+
+
+def customer_unknown(doc: IssuedDocument) -> bool:
+    """Whether ``doc`` names no customer (the final consumer, without a name)."""
+    return foreign_nif(doc) is None and not name_key(doc.customer_name)
+
+
+def fits_customer(doc: IssuedDocument, orders: list[Order], nif_field: str) -> list[Order]:
+    """The ``orders`` of ``doc``'s customer: its NIF when it has one (not the final
+    consumer's), else its name; none for a document that names no customer."""
+    nif = foreign_nif(doc)
+    if nif is not None:
+        return [o for o in orders if nif_of(o, nif_field) == nif]
+    name = name_key(doc.customer_name)
+    return [o for o in orders if name and name_key(customer_name(o)) == name]
+
+
+def nif_of(order: Order, nif_field: str) -> str | None:
+    raw = order_nif(order, nif_field)
+    if raw is None:
+        return None
+    country = order.billing.country_code if order.billing else None
+    nif, _ = normalize_nif(raw, country)
+    return nif
+
+
+def name_key(name: str | None) -> str:
+    """A name without case, accents or extra spaces: "João  Ferreira" = "joao ferreira"."""
+    if not name or name.strip().casefold() in ("consumidor final", "final consumer"):
+        return ""
+    plain = unicodedata.normalize("NFKD", name)
+    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return " ".join(plain.casefold().split())
+
+
+def customer_name(order: Order) -> str | None:
+    b = order.billing
+    if b is None:
+        return None
+    if b.company:
+        return b.company
+    name = " ".join(p for p in (b.name, b.surname) if p)
+    return name or None
 
 
 def undecided_documents(ledger: Ledger) -> dict[str, dict[str, Any]]:

@@ -48,6 +48,7 @@ from igest_sync.runs.invoicing.discover import Discovery, igest_documents_since,
 from igest_sync.runs.invoicing.gapcheck import GapCheck
 from igest_sync.runs.invoicing.hold import (
     ForeignInvoices,
+    fits_unnamed,
     guard_first_run,
     invoiced_elsewhere,
     looked_from,
@@ -227,7 +228,7 @@ class InvoiceRun:
             # art. 53 before the new orders, paid after them, as the real run does.
             if art53 is not None:
                 self._dry_run_waiting(report, art53)
-            self._dry_run(plan.orders, report, known, art53)
+            self._dry_run(plan.orders, report, known, art53, looked=looked)
             if art53 is None:
                 self._dry_run_waiting(report, art53)
             # And its credit pass: the invoiced orders since cancelled.
@@ -635,21 +636,37 @@ class InvoiceRun:
         report: InvoiceReport,
         known: dict[str, list[IssuedDocument]] | None,
         art53: Art53Guard | None,
+        *,
+        looked: date | None = None,
     ) -> None:
-        """What the run would do, in "would ...": reads both services, writes nothing."""
+        """What the run would do, in "would ...": reads both services, writes nothing.
+        ``looked``: the first day ``known`` lists (a first run's)."""
         store = self.context.store
         listing: ForeignInvoices | None = None
+        # As the issuer holds them: an order placed before the days the guard reviewed.
+        reviewed_from = self.settings.start_date
+        if known is not None and looked is not None and looked != date.min:
+            reviewed_from = looked if reviewed_from is None else max(reviewed_from, looked)
 
         def foreign_invoices() -> ForeignInvoices:
             """What iGEST issued since the orders were placed, read once (the real run's
             catch-up listing, read-only): another integration's invoice of an order."""
             nonlocal listing
-            if listing is None and known is not None:
-                listing = ForeignInvoices.of(d for docs in known.values() for d in docs)
-            elif listing is None:
-                days = [day for o in orders if (day := looked_from(o)) is not None]
-                first = min(days) if days else None
+            if listing is not None:
+                return listing
+            days = [day for o in orders if (day := looked_from(o)) is not None]
+            first = min(days) if days else None
+            if known is None:
                 listing = ForeignInvoices.of(self.igest.find_documents(date_from=first))
+                return listing
+            docs = [d for ds in known.values() for d in ds]
+            if first is not None and looked is not None and looked != date.min and first < looked:
+                # The real run's look-ups reach back to the day each order was placed (an FT
+                # may be made then): so does its preview, for the days before its listing.
+                docs += self.igest.find_documents(
+                    date_from=first, date_to=looked - timedelta(days=1)
+                )
+            listing = ForeignInvoices.of(docs)
             return listing
 
         series_seen: dict[str, str | None] = {}
@@ -692,6 +709,15 @@ class InvoiceRun:
             elsewhere = invoiced_elsewhere(
                 self.ledger, order, foreign_invoices(), since=looked_from(order), cancelled=now
             )
+            if elsewhere is None:
+                elsewhere = fits_unnamed(
+                    self.ledger,
+                    order,
+                    foreign_invoices(),
+                    reviewed_from=reviewed_from,
+                    nif_field=self.settings.nif_field,
+                    cancelled=now,
+                )
             if elsewhere is not None:
                 why = f"{elsewhere.reason} ({elsewhere.hint})"
                 report.outcomes.append(DocumentOutcome(str(order.id), Action.WOULD_FAIL, why))

@@ -75,6 +75,7 @@ from igest_sync.runs.invoicing.catch_up import CatchUp
 from igest_sync.runs.invoicing.exemption_texts import ExemptionTexts
 from igest_sync.runs.invoicing.hold import (
     ForeignInvoices,
+    fits_unnamed,
     invoiced_elsewhere,
     looked_from,
     undecided_invoice,
@@ -122,6 +123,11 @@ class Issuer:
         # per version of the listing, shared by the run's workers.
         self._foreign_lock = threading.Lock()
         self._foreign_index: tuple[int, ForeignInvoices] | None = None
+        # The first day the first run's guard reviewed for documents not ours (the start date,
+        # or a later first day it listed): an order placed before it may have an invoice of
+        # its placement day that neither the guard nor a look-up by reference meets
+        # (``fits_unnamed``).
+        self.reviewed_from: date | None = self.settings.start_date
         # VIES before an exempt intra-EU document (asks only for such orders).
         self.intra_eu = IntraEuCheck(context, today=today)
         # The small-business exemption's ceiling (art. 53 CIVA), when the merchant declared it.
@@ -134,6 +140,8 @@ class Issuer:
         rebuilt): look-ups of those days answer from it. One listing for both: an order paid
         before ``since`` is looked up in the days before, not taken as absent."""
         self.catch_up.seed(known, since)
+        if since is not None and (self.reviewed_from is None or since > self.reviewed_from):
+            self.reviewed_from = since  # the guard reviewed from there only
 
     def _step(self, name: str) -> None:
         if self.crash_hook is not None:
@@ -204,11 +212,26 @@ class Issuer:
             # made as the order is placed), in the run's one listing of those days. A `resend`
             # decides only about the documents its person was told of.
             told = work.error if decided and work is not None else None
+            foreign = self._foreign(since)
             elsewhere = invoiced_elsewhere(
-                self.ledger, order, self._foreign(since), since=since, told=told, cancelled=now
+                self.ledger, order, foreign, since=since, told=told, cancelled=now
             )
             if elsewhere is not None:
                 raise elsewhere
+            # Placed before the days the first run's guard reviewed: an invoice not ours that
+            # names no order but fits it, made as it was placed (adopt's rule), holds it too.
+            # The same listing (it reaches back to the day the order was placed).
+            unnamed = fits_unnamed(
+                self.ledger,
+                order,
+                foreign,
+                reviewed_from=self.reviewed_from,
+                nif_field=self.settings.nif_field,
+                told=told,
+                cancelled=now,
+            )
+            if unnamed is not None:
+                raise unnamed
             if now is not None:
                 raise _NoLongerPaid(f"paid, then {now} before it was invoiced: not issued")
             issue_date = self.issue_date(order)

@@ -44,14 +44,12 @@ from __future__ import annotations
 
 import json
 import logging
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from igest_sync.errors import NotFound, UsageError
-from igest_sync.fiscal.customer import normalize_nif, order_nif
 from igest_sync.fiscal.mapping import expected_gross
 from igest_sync.models import (
     DocumentStatus,
@@ -64,8 +62,9 @@ from igest_sync.models import (
 )
 from igest_sync.references import parse_reference
 from igest_sync.runs.context import RunContext
-from igest_sync.runs.invoicing.discover import customer_name, record_order
+from igest_sync.runs.invoicing.discover import record_order
 from igest_sync.runs.invoicing.hold import (
+    FINAL_CONSUMER,
     PARTLY_KEY,
     REVIEWED_KEY,
     UNDECIDED_KEY,
@@ -80,6 +79,8 @@ from igest_sync.runs.invoicing.hold import (
     undecided_documents,
     undecided_invoice,
 )
+from igest_sync.runs.invoicing.hold import fits_customer as _fits_customer
+from igest_sync.runs.invoicing.hold import name_key as _name_key
 from igest_sync.runs.report import counted
 from igest_sync.state.ledger import Ledger
 from igest_sync.state.work import WorkRecord
@@ -87,7 +88,6 @@ from igest_sync.timeutil import Period, lisbon_date
 
 log = logging.getLogger("igest_sync.adopt")
 
-FINAL_CONSUMER = "999999990"
 # Orders created this long before the period and paid in it are among its sales.
 ORDER_LOOKBACK = timedelta(days=30)
 
@@ -686,16 +686,6 @@ def _placed_by(doc: IssuedDocument, waiting: dict[int, Order]) -> list[Order]:
     ]
 
 
-def _fits_customer(doc: IssuedDocument, orders: list[Order], nif_field: str) -> list[Order]:
-    """The ``orders`` of ``doc``'s customer: its NIF when it has one (not the final
-    consumer's), else its name; none for a document that names no customer."""
-    nif = doc.customer_nif if doc.customer_nif not in (None, FINAL_CONSUMER) else None
-    if nif is not None:
-        return [o for o in orders if _nif_of(o, nif_field) == nif]
-    name = _name_key(doc.customer_name)
-    return [o for o in orders if name and _name_key(customer_name(o)) == name]
-
-
 def _not_paid_yet(
     doc: IssuedDocument, unpaid: list[Order], paid: tuple[int, ...], found: str = ""
 ) -> Match:
@@ -727,24 +717,6 @@ def _paid_for(order: Order, day: date | None) -> int | None:
         placed = order.created_at
         return before if placed is not None and lisbon_date(placed) <= day else None
     return before if before <= INVOICED_WITHIN else None
-
-
-def _nif_of(order: Order, nif_field: str) -> str | None:
-    raw = order_nif(order, nif_field)
-    if raw is None:
-        return None
-    country = order.billing.country_code if order.billing else None
-    nif, _ = normalize_nif(raw, country)
-    return nif
-
-
-def _name_key(name: str | None) -> str:
-    """A name without case, accents or extra spaces: "João  Ferreira" = "joao ferreira"."""
-    if not name or name.strip().casefold() in ("consumidor final", "final consumer"):
-        return ""
-    plain = unicodedata.normalize("NFKD", name)
-    plain = "".join(c for c in plain if not unicodedata.combining(c))
-    return " ".join(plain.casefold().split())
 
 
 # -- the periods a person reviewed, and the first run's guard -----------------------------------
