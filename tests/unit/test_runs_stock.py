@@ -136,6 +136,17 @@ def test_a_second_run_writes_nothing(settings: StockConfig) -> None:
     assert second.writes == 0 and second.counts["unchanged"] == 3
 
 
+def test_stock_goes_to_the_reference_as_igest_holds_it_spaces_and_all() -> None:
+    # "SP-1 " in iGEST is the shop's "SP-1" (spaces around a reference are ignored): its
+    # stock must be written to "SP-1 ", which iGEST knows, not to "SP-1", which it does not
+    # (the sandbox answered 404 on every run while the dry run promised the write).
+    jumpseller = shop([item("SP-1", 1, 9)])
+    igest = warehouses({"ARM1": {"SP-1 ": "4"}})
+    report = sync_stock(jumpseller, igest, TO_IGEST, force=False, dry_run=False)
+    assert igest.writes == [("SP-1 ", "ARM1", D(9))]
+    assert outcomes(report)["SP-1"][0] == "updated"
+
+
 def test_fractional_igest_stock_is_floored_and_reported() -> None:
     jumpseller = shop([item("A", 1, 0), item("B", 2, 5)])
     igest = warehouses({"ARM1": {"A": "2.75", "B": "-1"}})

@@ -513,6 +513,13 @@ class StockChange:
     current: Decimal  # target side's quantity now
     new: Decimal  # whole units when the target is Jumpseller
     note: str = ""
+    # The reference as iGEST holds it ("SP-1 " for the shop's "SP-1"): iGEST writes stock by
+    # its own reference, and knows no product by the trimmed one (404 on every run).
+    reference: str | None = None
+
+    @property
+    def igest_reference(self) -> str:
+        return self.sku if self.reference is None else self.reference
 
 
 @dataclass
@@ -538,9 +545,13 @@ def jumpseller_quantity(igest_quantity: Decimal) -> tuple[Decimal, str]:
     return whole, ""
 
 
-def index_igest_stock(levels: Iterable[StockLevel]) -> tuple[dict[str, Decimal], set[str], int]:
-    """iGEST quantities by reference, the references listed twice, and the entry count."""
+def index_igest_stock(
+    levels: Iterable[StockLevel],
+) -> tuple[dict[str, Decimal], set[str], int, dict[str, str]]:
+    """iGEST quantities by reference, the references listed twice, the entry count, and each
+    reference as iGEST holds it (spaces around it kept) by the trimmed one it is matched by."""
     quantities: dict[str, Decimal] = {}
+    held: dict[str, str] = {}
     duplicates: set[str] = set()
     count = 0
     for level in levels:
@@ -551,7 +562,8 @@ def index_igest_stock(levels: Iterable[StockLevel]) -> tuple[dict[str, Decimal],
         if reference in quantities:
             duplicates.add(reference)
         quantities[reference] = level.quantity
-    return quantities, duplicates, count
+        held[reference] = level.reference
+    return quantities, duplicates, count, held
 
 
 def check_stock_settings(settings) -> None:
@@ -588,7 +600,7 @@ def plan_stock(
     check_stock_settings(settings)
     direction = settings.direction
     to_jumpseller = direction == "igest_to_jumpseller"
-    igest, igest_duplicates, igest_count = index_igest_stock(igest_levels)
+    igest, igest_duplicates, igest_count, held = index_igest_stock(igest_levels)
     for sku in js_index.duplicate_skus:
         # Already reported as a Jumpseller duplicate; not also "only in iGEST".
         igest.pop(sku, None)
@@ -664,7 +676,7 @@ def plan_stock(
                 # Sold beyond its stock: a count cannot be negative (iGEST refuses it).
                 new, note = Decimal(0), f"Jumpseller has {js_quantity} (sold beyond its stock): 0"
         if new != current:
-            changes.append(StockChange(sku, item, current, new, note))
+            changes.append(StockChange(sku, item, current, new, note, held.get(sku)))
         else:
             detail = "Same quantity on both sides" + (f" ({note})" if note else "")
             outcomes.append(

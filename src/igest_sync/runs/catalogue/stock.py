@@ -281,7 +281,7 @@ def _carry_out(
 ) -> CatalogueOutcome:
     try:
         if plan.direction == "jumpseller_to_igest":
-            igest.set_stock(change.sku, settings.warehouse, change.new)
+            igest.set_stock(change.igest_reference, settings.warehouse, change.new)
         elif settings.jumpseller_location_id is not None:
             jumpseller.set_location_stock(
                 settings.jumpseller_location_id, change.item, int(change.new)
