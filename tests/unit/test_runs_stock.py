@@ -217,6 +217,19 @@ def test_an_item_the_location_answer_leaves_out_is_not_written_into_igest() -> N
     assert reasons == {"B": "unreadable"} and report.exit_code == 0
 
 
+def test_a_location_never_asked_is_not_reported_empty() -> None:
+    # None of the shop's SKUs is in iGEST's warehouse: nothing is asked at the location, so
+    # nothing is to be written, and "Jumpseller location 77 reported no stock at all" (the
+    # brake, exit 3) was not true; the same store without a location exits 0.
+    jumpseller = shop([item("A", 1, 50), item("B", 2, 5)], location={(1, None): 4, (2, None): 2})
+    igest = warehouses({"ARM1": {"X": "4"}})
+    settings = replace(TO_IGEST, jumpseller_location_id=LOC)
+    report = sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
+    assert jumpseller.called("location_stock") == [] and igest.writes == []
+    assert report.exit_code == 0 and report.brake is None
+    assert "brake_overridden" not in report.info
+
+
 def test_brake_when_igest_reports_nothing() -> None:
     jumpseller = shop([item("A", 1, 3)])
     igest = warehouses({"ARM1": {}})

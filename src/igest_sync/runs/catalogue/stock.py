@@ -92,7 +92,7 @@ def sync_stock(
     location_id = settings.jumpseller_location_id
     index = index_catalogue(counting(jumpseller.catalogue(), progress))
     igest_levels = list(igest.stock(settings.warehouse))
-    location = None
+    location: dict[tuple[int, int | None], int] | None = None
     location_unread: dict[tuple[int, int | None], str] = {}
     if location_id is not None:
         # Ask only about items that can be synced: the location endpoint costs a request per
@@ -103,8 +103,12 @@ def sync_stock(
             for sku, item in index.by_sku.items()
             if not item.stock_unlimited and sku in in_igest
         ]
-        location = {}
-        if wanted:
+        # Nothing to ask (none of the shop's SKUs is in iGEST's stock): the location is not
+        # asked, so it cannot have "reported no stock at all" (the brake said so, exit 6, on
+        # a run with nothing to write). Without rows no item reads them, and the source
+        # counted is the catalogue, as without a location.
+        location = {} if wanted else None
+        if location is not None:
             for entry in jumpseller.location_stock(wanted, location_id):
                 if entry.location_id != location_id:
                     continue
