@@ -530,6 +530,18 @@ def test_jumpseller_stock_oversold_or_unread_never_goes_to_igest_as_is() -> None
     ]
 
 
+def test_jumpseller_stock_unread_is_overwritten_with_igests_zero_too() -> None:
+    # Read as 0 for want of a number, it compared equal to iGEST's 0 (or 0.5, or -2: 0 in
+    # Jumpseller), and "Same quantity on both sides" left the shop selling what iGEST says
+    # is gone.
+    unread = replace(item("NULL", pid=3, stock=0), stock_unread="Jumpseller gives no stock")
+    index = index_catalogue([unread])
+    for igest_has in ("0", "0.5", "-2"):
+        plan = plan_stock(index, levels(NULL=igest_has), TO_JS)
+        assert [(c.sku, c.new) for c in plan.changes] == [("NULL", D(0))], igest_has
+        assert "Jumpseller gives no stock" in plan.changes[0].note
+
+
 def test_a_skip_says_why_sync_products_will_not_create_it() -> None:
     unread = replace(item("NOPRICE", pid=2), price_unread="price None")
     index = index_catalogue([item("SVC", digital=True), unread, item("NEW", pid=3)])

@@ -668,14 +668,21 @@ def plan_stock(
             js_quantity = Decimal(item.stock)
         else:
             js_quantity = Decimal(location_stock.get((item.product_id, item.variant_id), 0))
+        unknown = False
         if to_jumpseller:
             current, (new, note) = js_quantity, jumpseller_quantity(igest_quantity)
+            if location_stock is None and item.stock_unread:
+                # Jumpseller's count is unknown (taken for 0 above): iGEST's is written, 0
+                # included; compared with that 0, iGEST's 0 read "Same quantity on both sides"
+                # and the shop went on selling what iGEST says is gone.
+                unknown = True
+                note = "; ".join(filter(None, (f"{item.stock_unread}, taken for 0", note)))
         else:
             current, new, note = igest_quantity, js_quantity, ""
             if js_quantity < 0:
                 # Sold beyond its stock: a count cannot be negative (iGEST refuses it).
                 new, note = Decimal(0), f"Jumpseller has {js_quantity} (sold beyond its stock): 0"
-        if new != current:
+        if unknown or new != current:
             changes.append(StockChange(sku, item, current, new, note, held.get(sku)))
         else:
             detail = "Same quantity on both sides" + (f" ({note})" if note else "")
