@@ -468,6 +468,9 @@ class Hook:
 class StockLevel:
     reference: str
     quantity: Decimal
+    # Why iGEST's quantity for this reference cannot be read (``quantity`` is then 0 and never
+    # used): that reference is left alone, the others synced.
+    quantity_unread: str | None = None
 
 
 @dataclass(frozen=True)

@@ -616,6 +616,18 @@ def test_stock_answered_as_a_bare_list_is_read_as_the_whole_answer(ig, httpx_moc
     assert len(httpx_mock.get_requests()) == 1  # no second page asked
 
 
+def test_a_stock_row_whose_quantity_cannot_be_read_names_its_reference(ig, httpx_mock):
+    # One row of quantity null failed the whole read ("GET /stock quantity = None, not a
+    # decimal", no reference named): no stock synced at all, on every run.
+    httpx_mock.add_response(
+        url=f"{IG_BASE}/stock?warehouse=ARM1&page=1&per_page=100",
+        json=[{"reference": "SKU-1", "quantity": None}, {"reference": "SKU-2", "quantity": "3"}],
+    )
+    bad, good = ig.stock("ARM1")
+    assert bad.reference == "SKU-1" and "None" in (bad.quantity_unread or "")
+    assert good == StockLevel("SKU-2", Decimal("3"))
+
+
 def test_set_stock_puts_the_absolute_quantity(ig, httpx_mock):
     httpx_mock.add_response(
         method="PUT",

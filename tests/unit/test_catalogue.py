@@ -542,6 +542,17 @@ def test_jumpseller_stock_unread_is_overwritten_with_igests_zero_too() -> None:
         assert "Jumpseller gives no stock" in plan.changes[0].note
 
 
+@pytest.mark.parametrize("settings", [TO_JS, TO_IGEST])
+def test_an_igest_quantity_that_cannot_be_read_leaves_that_sku_alone(settings) -> None:
+    unread = StockLevel("BAD", D(0), quantity_unread="iGEST gives its quantity as None")
+    index = index_catalogue([item("BAD", pid=1, stock=5), item("OK", pid=2, stock=5)])
+    plan = plan_stock(index, [unread, *levels(OK="2")], settings)
+    assert [c.sku for c in plan.changes] == ["OK"]
+    bad = by_key(plan.outcomes)["BAD"]
+    assert bad.action == "skipped" and bad.facts().get("reason") == "unreadable"
+    assert "iGEST gives its quantity as None" in bad.detail and "in iGEST" in bad.detail
+
+
 def test_a_skip_says_why_sync_products_will_not_create_it() -> None:
     unread = replace(item("NOPRICE", pid=2), price_unread="price None")
     index = index_catalogue([item("SVC", digital=True), unread, item("NEW", pid=3)])

@@ -276,13 +276,7 @@ class IgestClient(ServiceClient):
     def stock(self, warehouse: str | None) -> Iterator[StockLevel]:
         """Stock per reference in ``warehouse``, or summed over all warehouses when None."""
         params = {"warehouse": warehouse} if warehouse is not None else None
-        return (
-            StockLevel(
-                reference=str(s.get("reference") or ""),
-                quantity=_decimal(s.get("quantity"), "GET /stock quantity"),
-            )
-            for s in self._paged("/stock", params, bare=True)
-        )
+        return (_stock_level(s) for s in self._paged("/stock", params, bare=True))
 
     def set_stock(self, reference: str, warehouse: str | None, quantity: Decimal) -> None:
         self._request(
@@ -457,6 +451,17 @@ def _decimal(value: Any, what: str) -> Decimal:
         if number is not None and number.is_finite():
             return number
     raise BadResponse(f"{SERVICE} sent {what} = {value!r}, not a decimal", service=SERVICE)
+
+
+def _stock_level(row: dict) -> StockLevel:
+    """One ``GET /stock`` row. A quantity that cannot be read is that reference's alone: it
+    failed the whole read (no reference named), and no stock was synced on any run."""
+    reference = str(row.get("reference") or "")
+    try:
+        return StockLevel(reference, _decimal(row.get("quantity"), "GET /stock quantity"))
+    except BadResponse:
+        why = f"iGEST gives its quantity as {row.get('quantity')!r}, not a number"
+        return StockLevel(reference, Decimal(0), quantity_unread=why)
 
 
 def _required_id(body: dict, what: str) -> str:

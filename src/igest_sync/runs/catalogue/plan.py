@@ -545,25 +545,33 @@ def jumpseller_quantity(igest_quantity: Decimal) -> tuple[Decimal, str]:
     return whole, ""
 
 
-def index_igest_stock(
-    levels: Iterable[StockLevel],
-) -> tuple[dict[str, Decimal], set[str], int, dict[str, str]]:
-    """iGEST quantities by reference, the references listed twice, the entry count, and each
-    reference as iGEST holds it (spaces around it kept) by the trimmed one it is matched by."""
-    quantities: dict[str, Decimal] = {}
-    held: dict[str, str] = {}
-    duplicates: set[str] = set()
-    count = 0
+@dataclass
+class IgestStock:
+    """iGEST's stock listing as the plan reads it, by trimmed reference."""
+
+    quantities: dict[str, Decimal] = field(default_factory=dict)
+    duplicates: set[str] = field(default_factory=set)  # listed twice
+    count: int = 0  # entries listed
+    held: dict[str, str] = field(default_factory=dict)  # the reference as iGEST holds it
+    unread: dict[str, str] = field(default_factory=dict)  # why its quantity cannot be read
+
+
+def index_igest_stock(levels: Iterable[StockLevel]) -> IgestStock:
+    """iGEST quantities by reference, the references listed twice, the entry count, each
+    reference as iGEST holds it (spaces around it kept), and the quantities unread."""
+    stock = IgestStock()
     for level in levels:
-        count += 1
+        stock.count += 1
         reference = normalize_sku(level.reference)
         if reference is None:
             continue
-        if reference in quantities:
-            duplicates.add(reference)
-        quantities[reference] = level.quantity
-        held[reference] = level.reference
-    return quantities, duplicates, count, held
+        if reference in stock.quantities:
+            stock.duplicates.add(reference)
+        stock.quantities[reference] = level.quantity
+        stock.held[reference] = level.reference
+        if level.quantity_unread is not None:
+            stock.unread[reference] = level.quantity_unread
+    return stock
 
 
 def check_stock_settings(settings) -> None:
@@ -600,7 +608,8 @@ def plan_stock(
     check_stock_settings(settings)
     direction = settings.direction
     to_jumpseller = direction == "igest_to_jumpseller"
-    igest, igest_duplicates, igest_count, held = index_igest_stock(igest_levels)
+    listed = index_igest_stock(igest_levels)
+    igest, igest_duplicates, held = listed.quantities, listed.duplicates, listed.held
     for sku in js_index.duplicate_skus:
         # Already reported as a Jumpseller duplicate; not also "only in iGEST".
         igest.pop(sku, None)
@@ -644,6 +653,17 @@ def plan_stock(
                     "guessed: keep one product of this reference in iGEST (rename or deactivate "
                     "the other), then run again",
                     reason=HELD_TWICE,
+                )
+            )
+            continue
+        if sku in listed.unread:
+            # Never written from, nor compared with, a count never read.
+            outcomes.append(
+                CatalogueOutcome(
+                    sku,
+                    Action.SKIPPED,
+                    f"{listed.unread[sku]}; left alone: look at its stock in iGEST",
+                    reason=UNREADABLE,
                 )
             )
             continue
@@ -703,7 +723,7 @@ def plan_stock(
         )
     outcomes.extend(js_index.skipped)
     if to_jumpseller:
-        source_count = igest_count
+        source_count = listed.count
     else:
         source_count = js_index.seen if location_stock is None else len(location_stock)
     return StockPlan(direction, source_count, matched, changes, outcomes)
