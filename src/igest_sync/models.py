@@ -381,6 +381,9 @@ class IgestProduct:
     exemption_code: str | None
     barcode: str | None
     active: bool
+    # Why a listed product's price or rate cannot be read (both are then 0 and never used):
+    # that product is left alone, the others synced.
+    unread: str | None = None
 
 
 @dataclass(frozen=True)

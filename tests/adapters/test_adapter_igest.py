@@ -489,6 +489,23 @@ def product_json(pid: str, reference: str, **overrides) -> dict:
     return product
 
 
+def test_a_listed_product_whose_price_cannot_be_read_is_that_products_alone(ig, httpx_mock):
+    # One product of price null failed the whole listing ("iGEST sent product p1 price =
+    # None, not a decimal"): sync-products neither created nor updated anything, every run.
+    httpx_mock.add_response(
+        url=f"{IG_BASE}/products?page=1&per_page=100",
+        json={
+            "data": [product_json("p1", "S1", price=None), product_json("p2", "S2")],
+            "page": 1,
+            "per_page": 100,
+            "total": 2,
+        },
+    )
+    bad, good = ig.products()
+    assert bad.reference == "S1" and "price" in (bad.unread or "")
+    assert good.reference == "S2" and good.unread is None
+
+
 def test_products_are_paged(ig, httpx_mock):
     httpx_mock.add_response(
         url=f"{IG_BASE}/products?page=1&per_page=100",

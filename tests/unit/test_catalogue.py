@@ -510,6 +510,16 @@ def test_an_item_whose_price_cannot_be_read_is_skipped_naming_it_and_the_fix() -
     assert again.writes == [] and by_key(again.outcomes)["NOPRICE"].action == "skipped"
 
 
+@pytest.mark.parametrize("update", [False, True])
+def test_an_igest_product_that_cannot_be_read_is_left_alone_and_named(update) -> None:
+    unread = replace(product("BAD"), unread="iGEST sent product p1 price = None, not a decimal")
+    plan = plan_products([item("BAD"), item("NEW")], [unread], ProductsConfig(), update=update)
+    assert [(w.sku, w.action) for w in plan.writes] == [("NEW", "created")]  # never a 409
+    bad = by_key(plan.outcomes)["BAD"]
+    assert bad.action == "skipped" and bad.facts().get("reason") == "unreadable"
+    assert "price = None" in bad.detail and "in iGEST" in bad.detail
+
+
 def test_control_characters_in_a_name_never_reach_igest() -> None:
     plan = plan_products([item("TAB", name="Caneca\tazul\n")], [], ProductsConfig(), update=False)
     assert plan.writes[0].draft.description == "Caneca azul"

@@ -240,7 +240,7 @@ class IgestClient(ServiceClient):
     # -- products -------------------------------------------------------------------------------
 
     def products(self) -> Iterator[IgestProduct]:
-        return (_product(p) for p in self._paged("/products"))
+        return (_listed_product(p) for p in self._paged("/products"))
 
     def product_by_reference(self, reference: str) -> IgestProduct | None:
         body = self._request("GET", "/products", params={"reference": reference})
@@ -487,6 +487,30 @@ def _product(body: Any) -> IgestProduct:
         barcode=_opt_str(body.get("barcode")),
         active=bool(body.get("active", True)),
     )
+
+
+def _listed_product(body: dict) -> IgestProduct:
+    """One product of the listing. A price or rate that cannot be read is that product's
+    alone: it failed the whole listing, and sync-products created nothing on any run. It
+    still holds its reference (a create would be refused, 409)."""
+    try:
+        return _product(body)
+    except BadResponse as exc:
+        if body.get("id") in (None, "") or not body.get("reference"):
+            raise
+        return IgestProduct(
+            id=str(body["id"]),
+            reference=str(body["reference"]),
+            description=str(body.get("description") or ""),
+            type=str(body.get("type") or "P"),
+            unit=str(body.get("unit") or "UN"),
+            price=Decimal(0),
+            vat_rate=Decimal(0),
+            exemption_code=None,
+            barcode=None,
+            active=bool(body.get("active", True)),
+            unread=exc.message,
+        )
 
 
 def _document(body: Any) -> IssuedDocument:

@@ -448,6 +448,17 @@ def plan_products(
             )
             continue
         product = by_reference.get(sku)
+        if product is not None and product.unread:
+            # Never compared with, nor updated from, a price or rate never read.
+            outcomes.append(
+                CatalogueOutcome(
+                    sku,
+                    Action.SKIPPED,
+                    f"{product.unread}; left alone: look at the product in iGEST",
+                    reason=UNREADABLE,
+                )
+            )
+            continue
         why = not_creatable(sku, item) if product is None or item.price_unread else None
         if why is not None:
             outcomes.append(CatalogueOutcome(sku, Action.SKIPPED, why, reason=UNREADABLE))
