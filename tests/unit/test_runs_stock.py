@@ -230,6 +230,27 @@ def test_a_location_never_asked_is_not_reported_empty() -> None:
     assert "brake_overridden" not in report.info
 
 
+@pytest.mark.parametrize(
+    "settings", [replace(TO_JS, warehouse="ARMX"), replace(TO_IGEST, warehouse="ARMX")]
+)
+def test_a_warehouse_igest_does_not_know_is_a_config_error_naming_it(settings) -> None:
+    # iGEST refuses the listing (422, fields {"warehouse": ...}): it read as a service failure
+    # (exit 5, "the next run will retry"), without the setting to fix; no retry fixes it.
+    jumpseller, igest = shop([item("A", 1, 3)]), warehouses({"ARM1": {"A": "5"}})
+    unknown = Rejected(
+        "iGEST GET /stock: Unknown warehouse",
+        service="iGEST",
+        status=422,
+        fields={"warehouse": "unknown warehouse 'ARMX'"},
+    )
+    igest.faults.add("stock", unknown)
+    with pytest.raises(ConfigError) as err:
+        sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
+    assert "ARMX" in err.value.message and "[stock] warehouse" in (err.value.hint or "")
+    assert err.value.exit_code == ExitCode.USAGE
+    assert jumpseller.writes == [] and igest.writes == []
+
+
 def test_brake_when_igest_reports_nothing() -> None:
     jumpseller = shop([item("A", 1, 3)])
     igest = warehouses({"ARM1": {}})

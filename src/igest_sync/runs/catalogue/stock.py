@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from igest_sync.errors import ApiError, ConfigError, SafetyBrake
-from igest_sync.models import Action, ApiFailure, CatalogueOutcome, StoreLocation
+from igest_sync.errors import ApiError, ConfigError, Rejected, SafetyBrake
+from igest_sync.models import Action, ApiFailure, CatalogueOutcome, StockLevel, StoreLocation
 from igest_sync.runs.catalogue.plan import (
     CatalogueReport,
     StockChange,
@@ -91,7 +91,7 @@ def sync_stock(
             raise ConfigError(f"{refused.message}; nothing was written", hint=refused.hint)
     location_id = settings.jumpseller_location_id
     index = index_catalogue(counting(jumpseller.catalogue(), progress))
-    igest_levels = list(igest.stock(settings.warehouse))
+    igest_levels = _igest_stock(igest, settings)
     location: dict[tuple[int, int | None], int] | None = None
     location_unread: dict[tuple[int, int | None], str] = {}
     if location_id is not None:
@@ -161,6 +161,25 @@ def sync_stock(
     for outcome in plan.outcomes:
         report.add(outcome)
     return report
+
+
+def _igest_stock(igest: IgestApi, settings: StockConfig) -> list[StockLevel]:
+    """iGEST's stock listing of the configured warehouse (or all of them).
+
+    A warehouse iGEST does not know is the config's to fix: refused (422) it read as a service
+    failure (exit 5, "the next run will retry"), which no run ever fixes.
+    """
+    try:
+        return list(igest.stock(settings.warehouse))
+    except Rejected as exc:
+        if settings.warehouse is None or "warehouse" not in exc.fields:
+            raise
+        raise ConfigError(
+            f"[stock] warehouse is {settings.warehouse!r}, which iGEST refuses "
+            f"({exc.with_fields()}); nothing was written",
+            hint="Set [stock] warehouse to one of iGEST's warehouse codes "
+            "(`igest-sync check` lists them)",
+        ) from exc
 
 
 def locations_to_choose_from(
