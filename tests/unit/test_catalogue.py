@@ -377,6 +377,19 @@ def test_a_reference_listed_twice_by_igest_is_not_guessed() -> None:
     assert "keep one product of this reference in iGEST" in plan.outcomes[0].detail  # the fix
 
 
+def test_a_twin_deactivated_in_igest_as_the_advice_says_is_set_aside() -> None:
+    # "keep one in iGEST (rename or deactivate the others), then run again": iGEST still
+    # lists a deactivated product, and the SKU stayed "held twice" however often it ran.
+    old = replace(product("PRATO-1 ", id="p1", description="Prato antigo"), active=False)
+    kept = product("PRATO-1", id="p2", description="Prato")
+    plan = plan_products([item("PRATO-1")], [old, kept], ProductsConfig(), update=True)
+    assert [(w.sku, w.product_id) for w in plan.writes] == [("PRATO-1", "p2")]
+    # Both active, or both set aside: still not guessed.
+    for pair in ([replace(old, active=True), kept], [old, replace(kept, active=False)]):
+        again = plan_products([item("PRATO-1")], pair, ProductsConfig(), update=True)
+        assert again.writes == [] and again.outcomes[0].facts()["reason"] == "duplicate_in_igest"
+
+
 def test_location_stock_replaces_product_stock() -> None:
     index = index_catalogue(
         [item("A", pid=1, stock=50), item("B", pid=2, vid=9, stock=50), item("C", pid=3, stock=50)]

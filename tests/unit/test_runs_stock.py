@@ -19,7 +19,7 @@ from igest_sync.errors import (
     SafetyBrake,
     TransportError,
 )
-from igest_sync.models import CatalogueItem, StockLevel, StoreLocation
+from igest_sync.models import CatalogueItem, IgestProduct, StockLevel, StoreLocation
 from igest_sync.runs.catalogue.stock import sync_stock
 from tests.support.clock import one_worker
 from tests.support.fakes import FakeIgest, FakeJumpseller
@@ -145,6 +145,22 @@ def test_stock_goes_to_the_reference_as_igest_holds_it_spaces_and_all() -> None:
     report = sync_stock(jumpseller, igest, TO_IGEST, force=False, dry_run=False)
     assert igest.writes == [("SP-1 ", "ARM1", D(9))]
     assert outcomes(report)["SP-1"][0] == "updated"
+
+
+@pytest.mark.parametrize("settings", [TO_JS, TO_IGEST])
+def test_a_twin_deactivated_in_igest_leaves_the_active_ones_stock(settings) -> None:
+    # GET /stock lists the deactivated "SP-1 " beside "SP-1" (it says nothing of active):
+    # "Listed twice ... (rename or deactivate the other)" stayed, however often it ran.
+    jumpseller = shop([item("SP-1", 1, 9)])
+    igest = warehouses({"ARM1": {"SP-1 ": "4", "SP-1": "2"}})
+    twin = IgestProduct("p1", "SP-1 ", "Old", "P", "UN", D(1), D(23), None, None, active=False)
+    igest.products_by_id = {"p1": twin, "p2": replace(twin, id="p2", reference="SP-1", active=True)}
+    report = sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
+    assert outcomes(report)["SP-1"][0] == "updated"
+    if settings is TO_JS:
+        assert jumpseller.writes == [("stock", "SP-1", 2)]
+    else:
+        assert igest.writes == [("SP-1", "ARM1", D(9))]
 
 
 def test_fractional_igest_stock_is_floored_and_reported() -> None:

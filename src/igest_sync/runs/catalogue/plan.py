@@ -396,15 +396,41 @@ def index_igest_products(
     products: Iterable[IgestProduct],
 ) -> tuple[dict[str, IgestProduct], dict[str, list[str]]]:
     """iGEST's products by reference, spaces around it ignored as for a SKU; and the references
-    that name several products once those spaces are ignored (each as iGEST holds it)."""
-    by_reference: dict[str, IgestProduct] = {}
-    held: dict[str, list[str]] = {}
+    that name several products once those spaces are ignored (each as iGEST holds it).
+
+    Of several, the one still active is the shop's: iGEST lists deactivated products too, and
+    deactivating the others is what the "held twice" advice asks of a person (followed, the SKU
+    stayed held twice on every run).
+    """
+    found: dict[str, list[IgestProduct]] = {}
     for product in products:
         reference = normalize_sku(product.reference)
         if reference is not None:
-            by_reference.setdefault(reference, product)
-            held.setdefault(reference, []).append(product.reference)
-    return by_reference, {ref: names for ref, names in held.items() if len(names) > 1}
+            found.setdefault(reference, []).append(product)
+    by_reference: dict[str, IgestProduct] = {}
+    held: dict[str, list[str]] = {}
+    for reference, several in found.items():
+        active = [p for p in several if p.active] if len(several) > 1 else several
+        by_reference[reference] = active[0] if len(active) == 1 else several[0]
+        if len(active) != 1:
+            held[reference] = [p.reference for p in (active or several)]
+    return by_reference, held
+
+
+def set_aside_in_stock(
+    levels: list[StockLevel], products: Iterable[IgestProduct]
+) -> list[StockLevel]:
+    """iGEST's stock listing without the products set aside (deactivated) beside an active
+    one of the same reference once spaces are ignored: ``GET /stock`` lists them too, and says
+    nothing of which is active."""
+    by_reference, held = index_igest_products(products)
+    kept = []
+    for level in levels:
+        reference = normalize_sku(level.reference)
+        chosen = by_reference.get(reference) if reference is not None else None
+        if chosen is None or reference in held or chosen.reference == level.reference:
+            kept.append(level)
+    return kept
 
 
 def _held_twice(sku: str, names: list[str]) -> str:

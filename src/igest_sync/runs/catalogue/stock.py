@@ -24,8 +24,10 @@ from igest_sync.runs.catalogue.plan import (
     check_stock_settings,
     counting,
     index_catalogue,
+    index_igest_stock,
     normalize_sku,
     plan_stock,
+    set_aside_in_stock,
 )
 from igest_sync.runs.parallel import write_all
 
@@ -92,6 +94,9 @@ def sync_stock(
     location_id = settings.jumpseller_location_id
     index = index_catalogue(counting(jumpseller.catalogue(), progress))
     igest_levels = _igest_stock(igest, settings)
+    if index_igest_stock(igest_levels).duplicates:
+        # Rare, so the products' listing (which says which are active) is read only then.
+        igest_levels = set_aside_in_stock(igest_levels, igest.products())
     location: dict[tuple[int, int | None], int] | None = None
     location_unread: dict[tuple[int, int | None], str] = {}
     if location_id is not None:
