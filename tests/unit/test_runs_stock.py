@@ -14,6 +14,7 @@ from igest_sync.errors import (
     AuthError,
     ConfigError,
     ExitCode,
+    NotFound,
     RateLimited,
     Rejected,
     SafetyBrake,
@@ -264,6 +265,25 @@ def test_a_warehouse_igest_does_not_know_is_a_config_error_naming_it(settings) -
         sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
     assert "ARMX" in err.value.message and "[stock] warehouse" in (err.value.hint or "")
     assert err.value.exit_code == ExitCode.USAGE
+    assert jumpseller.writes == [] and igest.writes == []
+
+
+@pytest.mark.parametrize("direction", ["igest_to_jumpseller", "jumpseller_to_igest"])
+def test_a_location_the_store_does_not_have_is_a_config_error_naming_it(direction) -> None:
+    # Jumpseller answers 404 "Location not found": it read as a service failure (exit 5, "the
+    # next run will retry") without the setting to fix; no retry fixes it.
+    places = [StoreLocation(1, "Armazém", main=True, holds_stock=True)]
+    jumpseller = shop([item("A", 1, 3)], locations=places)
+    jumpseller.faults.add(
+        "location_stock",
+        NotFound("Jumpseller GET /products_locations: Location not found", service="Jumpseller"),
+    )
+    igest = warehouses({"ARM1": {"A": "5"}})
+    settings = replace(TO_IGEST, direction=direction, jumpseller_location_id=999)
+    with pytest.raises(ConfigError) as err:
+        sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
+    assert "999" in err.value.message and "1 Armazém" in err.value.message
+    assert "jumpseller_location_id" in (err.value.hint or "")
     assert jumpseller.writes == [] and igest.writes == []
 
 

@@ -14,8 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from igest_sync.errors import ApiError, ConfigError, Rejected, SafetyBrake
-from igest_sync.models import Action, ApiFailure, CatalogueOutcome, StockLevel, StoreLocation
+from igest_sync.errors import ApiError, ConfigError, NotFound, Rejected, SafetyBrake
+from igest_sync.models import (
+    Action,
+    ApiFailure,
+    CatalogueItem,
+    CatalogueOutcome,
+    StockLevel,
+    StoreLocation,
+)
 from igest_sync.runs.catalogue.plan import (
     CatalogueReport,
     StockChange,
@@ -112,16 +119,8 @@ def sync_stock(
         # asked, so it cannot have "reported no stock at all" (the brake said so, exit 6, on
         # a run with nothing to write). Without rows no item reads them, and the source
         # counted is the catalogue, as without a location.
-        location = {} if wanted else None
-        if location is not None:
-            for entry in jumpseller.location_stock(wanted, location_id):
-                if entry.location_id != location_id:
-                    continue
-                key = (entry.product_id, entry.variant_id)
-                if entry.stock_unread is None:
-                    location[key] = entry.stock
-                else:
-                    location_unread[key] = entry.stock_unread
+        if wanted:
+            location, location_unread = _read_location(jumpseller, wanted, location_id)
     plan = plan_stock(index, igest_levels, settings, location, location_unread)
     del igest_levels
 
@@ -166,6 +165,41 @@ def sync_stock(
     for outcome in plan.outcomes:
         report.add(outcome)
     return report
+
+
+def _read_location(
+    jumpseller: JumpsellerApi, wanted: list[CatalogueItem], location_id: int
+) -> tuple[dict[tuple[int, int | None], int], dict[tuple[int, int | None], str]]:
+    """The stock of ``wanted`` at the location, and why a row's could not be read."""
+    read: dict[tuple[int, int | None], int] = {}
+    unread: dict[tuple[int, int | None], str] = {}
+    try:
+        for entry in jumpseller.location_stock(wanted, location_id):
+            if entry.location_id != location_id:
+                continue
+            key = (entry.product_id, entry.variant_id)
+            if entry.stock_unread is None:
+                read[key] = entry.stock
+            else:
+                unread[key] = entry.stock_unread
+    except NotFound as exc:
+        raise _unknown_location(jumpseller, location_id) or exc from exc
+    return read, unread
+
+
+def _unknown_location(jumpseller: JumpsellerApi, location_id: int) -> ConfigError | None:
+    """The config's error when the store has no location ``location_id`` (Jumpseller's 404
+    read as a service failure, exit 5 "the next run will retry", which no run ever fixes);
+    None when it has one, and the 404 is something else."""
+    locations = jumpseller.locations()
+    if any(loc.id == location_id for loc in locations):
+        return None
+    found = ", ".join(f"{loc.id} {loc.name}" for loc in locations) or "none"
+    return ConfigError(
+        f"[stock] jumpseller_location_id is {location_id}, but the store has no such location "
+        f"(found: {found}); nothing was written",
+        hint="Set [stock] jumpseller_location_id to one of the ids listed",
+    )
 
 
 def _igest_stock(igest: IgestApi, settings: StockConfig) -> list[StockLevel]:
