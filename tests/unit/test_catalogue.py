@@ -533,6 +533,17 @@ def test_an_igest_product_that_cannot_be_read_is_left_alone_and_named(update) ->
     assert "price = None" in bad.detail and "in iGEST" in bad.detail
 
 
+def test_a_sku_with_a_control_character_is_left_for_a_person_not_failed_each_run() -> None:
+    # iGEST refuses a reference holding a tab (422): the create failed on every run (exit 1),
+    # its SKU cut in two in the table, nothing saying the fix is in Jumpseller.
+    plan = plan_products([item("TAB\tX"), item("A  B")], [], ProductsConfig(), update=False)
+    assert [w.sku for w in plan.writes] == ["A  B"]  # spaces inside are iGEST's to take
+    [left] = plan.outcomes
+    assert left.action == "skipped" and left.facts()["reason"] == "unreadable"
+    assert "'TAB\\tX'" in left.detail and "control character" in left.detail
+    assert "in Jumpseller" in left.detail
+
+
 def test_control_characters_in_a_name_never_reach_igest() -> None:
     plan = plan_products([item("TAB", name="Caneca\tazul\n")], [], ProductsConfig(), update=False)
     assert plan.writes[0].draft.description == "Caneca azul"

@@ -37,6 +37,11 @@ def without_controls(text: str) -> str:
     return " ".join(spaced.split())
 
 
+def has_controls(text: str) -> bool:
+    """Whether ``text`` holds a control character (Unicode category Cc), which iGEST refuses."""
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
 def shorten(text: str, limit: int) -> str:
     """``text`` if it fits ``limit`` characters, else cut at the last word that fits plus "…"
     (mid-word only when a single word is longer than the limit)."""

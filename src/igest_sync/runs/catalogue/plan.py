@@ -82,6 +82,12 @@ def not_creatable(sku: str, item: CatalogueItem) -> str | None:
             f"{item_label(item)}: a SKU of {len(sku)} characters; iGEST references hold at "
             f"most {texts.REFERENCE}: give it a shorter SKU in Jumpseller"
         )
+    if texts.has_controls(sku):
+        # iGEST refuses it (422 "contains a control character"): a create failed on every run.
+        return (
+            f"{item_label(item)}: its SKU {sku!r} holds a control character (a tab, a line "
+            "break) that iGEST refuses in a reference; retype the SKU in Jumpseller"
+        )
     if sku == SHIPPING_REFERENCE:
         # The invoices refuse such a product (fiscal/mapping.py): its iGEST twin would be
         # the shipping line's reference.
