@@ -1579,3 +1579,39 @@ def test_a_document_of_the_placement_day_that_is_not_the_orders_is_the_persons_t
     InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
     assert len(_finals_of(sb, order, set())) == 1  # ours, once
     assert _finals_of(sb, consumer, set()) == []  # still held for a person
+
+
+@pytest.fixture
+def ordinary(tmp_path: Path) -> Iterator[tuple]:
+    """A store with no other integration, started on 4 November, that also sells at its
+    counter (invoiced by hand in iGEST, to the final consumer)."""
+    with inprocess_world.world(tmp_path, NOW, start_date=date(2026, 11, 4)) as w:
+        yield w.sb, w.config, w.ledger, w.js, w.ig
+
+
+def test_a_counter_sale_made_after_the_start_date_holds_no_order_placed_before_it(ordinary):
+    """An order placed on 1 November, before the start date, paid on 10 November; the store
+    made a counter sale on 8 November, by hand, to the final consumer, of the same total. The
+    first run (the 5th) met nothing not ours. That FT is no invoice made as the order was
+    placed, before the switch (``fits_unnamed``'s case): a document of the days the guard
+    reviews, after the first run, is a sale of the store's own; the order is issued, in the
+    run and its preview alike."""
+    sb, config, ledger, js, ig = ordinary
+    InvoiceRun.build(config, ledger, js, ig, now=datetime(2026, 11, 5, 12, 0, tzinfo=UTC)).run()
+    assert ledger.meta.checkpoint is not None
+    # The counter sale of the 8th (after the first run), and the order, paid on the 10th.
+    order = _invoiced_as_placed(
+        sb,
+        datetime(2026, 11, 1, 10, 0, tzinfo=UTC),
+        datetime(2026, 11, 10, 10, 0, tzinfo=UTC),
+        customer=_NO_ONE,
+    )
+    [counter] = [d for d in sb.igest.documents if d["number"] == "FT MAN/1"]
+    counter["date"] = "2026-11-08"
+    preview = InvoiceRun.build(config, ledger, js, ig, now=NOW).run(dry_run=True)
+    [would] = [o for o in preview.outcomes if o.key == str(order)]
+    assert would.action == Action.WOULD_ISSUE, would.detail
+    run = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    [issued] = [o for o in run.outcomes if o.key == str(order)]
+    assert issued.action == Action.ISSUED, issued.detail
+    assert len(_finals_of(sb, order, set())) == 1

@@ -258,8 +258,10 @@ def fits_unnamed(
     reviewed: the start date), is not issued an invoice when a standing invoice not issued by
     igest-sync fits it without naming it: its total to the cent, its customer (the NIF when
     the document has one, else the name; a document that names no customer cannot tell), dated
-    from the day the order was placed to its payment, as ``adopt`` matches such a document (an
-    FT made as the order is placed, paid days later by Multibanco). The guard looks from the
+    from the day the order was placed to its payment and before ``reviewed_from`` (the days
+    after are the guard's, and hold the store's own sales made by hand once it switched), as
+    ``adopt`` matches such a document (an FT made as the order is placed, paid days later by
+    Multibanco). The guard looks from the
     start date only, and ``invoiced_elsewhere`` meets only a document that names the order:
     the first run issued the sale a second invoice beside the FT of its placement day.
 
@@ -273,10 +275,15 @@ def fits_unnamed(
     paid = order.completed_at
     last = lisbon_date(paid + CLOCKS_APART) if paid is not None else None
     due = expected_gross(order)
+    # Of the days before ``reviewed_from`` only: a document of the days after (a counter sale
+    # made by hand once the store invoices with igest-sync) is no FT of the placement day, and
+    # those the guard reviewed were a person's to match (``adopt``).
     candidates = [
         d
         for d in documents.by_total.get(due, ())
-        if d.date is not None and first <= d.date and (last is None or d.date <= last)
+        if d.date is not None
+        and first <= d.date < reviewed_from
+        and (last is None or d.date <= last)
     ]
     if not candidates:
         return None
