@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from igest_sandbox.data import BUYERS
 from igest_sandbox.hosted_app import HOSTED_FAIR_TOTAL, HOSTED_SERIES
+from igest_sandbox.jumpseller.orders import Buyer
 from igest_sync import cli
 from igest_sync.config import Config
 from igest_sync.errors import UsageError
@@ -1615,3 +1616,41 @@ def test_a_counter_sale_made_after_the_start_date_holds_no_order_placed_before_i
     [issued] = [o for o in run.outcomes if o.key == str(order)]
     assert issued.action == Action.ISSUED, issued.detail
     assert len(_finals_of(sb, order, set())) == 1
+
+
+@pytest.mark.parametrize(
+    ("buyer", "customer"),
+    [
+        # A company's order with no NIF: the other program (the hosted app's way) named the
+        # person who placed it, not the company the order's billing names.
+        (Buyer("Rui", "Costa", "rui@example.pt", company="Tasca do Largo, Lda."), None),
+        # A consumer's order with no NIF, invoiced by hand as placed with the NIF the customer
+        # sent the merchant (an e-mail): the order has none to compare; its name is the same.
+        (Buyer("Marta", "Silva", "marta@example.pt"), {"name": "Marta Silva", "nif": "256789010"}),
+    ],
+    ids=["company-order-person-named", "nif-the-order-lacks"],
+)
+def test_an_ft_of_the_placement_day_to_the_orders_person_or_a_nif_it_lacks_holds_it(
+    switched_off, monkeypatch, buyer, customer
+):
+    """The FT made as the order was placed names its customer otherwise than the order's
+    billing does: the person for a company's order, or a NIF the order does not have. It is
+    still that customer's (same total, days, name): the order is held for a person, not
+    issued an invoice beside the FT."""
+    sb, config, ledger, js, ig = switched_off
+    monkeypatch.setitem(BUYERS, "someone", buyer)
+    order = _invoiced_as_placed(
+        sb,
+        datetime(2026, 11, 1, 10, 0, tzinfo=UTC),
+        datetime(2026, 11, 5, 10, 0, tzinfo=UTC),
+        buyer="someone",
+        customer=customer,
+    )
+    preview = InvoiceRun.build(config, ledger, js, ig, now=NOW).run(dry_run=True)
+    [would] = [o for o in preview.outcomes if o.key == str(order)]
+    assert would.action == Action.WOULD_FAIL, would.detail
+    run = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
+    [held] = [o for o in run.outcomes if o.key == str(order)]
+    assert held.action == Action.FAILED, held.detail
+    assert "FT MAN/1 of 2026-11-01" in held.detail, held.detail
+    assert _finals_of(sb, order, {"FT MAN/1"}) == ["FT MAN/1"]

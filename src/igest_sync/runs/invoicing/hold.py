@@ -257,7 +257,8 @@ def fits_unnamed(
     """Why ``order``, placed before ``reviewed_from`` (the first day the first run's guard
     reviewed: the start date), is not issued an invoice when a standing invoice not issued by
     igest-sync fits it without naming it: its total to the cent, its customer (the NIF when
-    the document has one, else the name; a document that names no customer cannot tell), dated
+    both have one, else the name: ``may_be_its_customer``; a document that names no customer
+    cannot tell), dated
     from the day the order was placed to its payment and before ``reviewed_from`` (the days
     after are the guard's, and hold the store's own sales made by hand once it switched), as
     ``adopt`` matches such a document (an FT made as the order is placed, paid days later by
@@ -293,7 +294,7 @@ def fits_unnamed(
     for doc in sorted(candidates, key=lambda d: (d.date or first, label(d))):
         if doc.id in adopted or doc.id in decided:
             continue
-        if not customer_unknown(doc) and not fits_customer(doc, [order], nif_field):
+        if not customer_unknown(doc) and not may_be_its_customer(doc, order, nif_field):
             continue
         if told is not None and _names(told, label(doc)):
             _decided_not_its_invoice(ledger, order.id, doc.id)
@@ -302,7 +303,7 @@ def fits_unnamed(
     if not found:
         return None
     # Every one named: a failure that named only the first had its `resend` meet the next.
-    shown = [f"{label(d)} of {d.date}" + _whose(d) for d in found]
+    shown = [f"{label(d)} of {d.date}" + _whose(d, order, nif_field) for d in found]
     single = len(found) == 1
     which = shown[0] if single else f"{', '.join(shown[:-1])} and {shown[-1]}"
     days = sorted({d.date for d in found if d.date is not None})
@@ -335,12 +336,30 @@ def fits_unnamed(
     )
 
 
-def _whose(doc: IssuedDocument) -> str:
+def _whose(doc: IssuedDocument, order: Order, nif_field: str) -> str:
     """How ``doc`` fits the order's customer, as a failure says it."""
     if customer_unknown(doc):
         return " (no customer named)"
     nif = foreign_nif(doc)
-    return f" (its customer's NIF {nif})" if nif else " (its customer's name)"
+    if nif is not None and nif == nif_of(order, nif_field):
+        return f" (its customer's NIF {nif})"
+    return " (its customer's name)"
+
+
+def may_be_its_customer(doc: IssuedDocument, order: Order, nif_field: str) -> bool:
+    """Whether ``doc``'s customer may be ``order``'s, for a hold (a person decides, nothing is
+    recorded): its NIF when both have one; else its name, the order's company's or its
+    person's (another program names whom it will: the hosted app, the person). Wider than
+    ``fits_customer``, by which ``adopt`` records a document without a person."""
+    nif = foreign_nif(doc)
+    if nif is not None:
+        theirs = nif_of(order, nif_field)
+        if theirs is not None:
+            return theirs == nif
+    name = name_key(doc.customer_name)
+    b = order.billing
+    person = " ".join(p for p in (b.name, b.surname) if p) if b is not None else ""
+    return bool(name) and name in (name_key(customer_name(order)), name_key(person))
 
 
 FINAL_CONSUMER = "999999990"
