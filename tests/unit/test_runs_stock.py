@@ -12,6 +12,7 @@ import pytest
 from igest_sync.config import StockConfig
 from igest_sync.errors import (
     AuthError,
+    BadResponse,
     ConfigError,
     ExitCode,
     NotFound,
@@ -559,4 +560,23 @@ def test_a_dry_run_plans_while_stock_sync_is_still_off() -> None:
     report = sync_stock(jumpseller, igest, StockConfig(), force=False, dry_run=True)
     assert report.info["enabled"] is False
     assert [(o.key, o.detail) for o in report.outcomes] == [("A", "Would set Jumpseller 3 -> 5")]
+    assert jumpseller.writes == [] and igest.writes == []
+
+
+@pytest.mark.parametrize("settings", [TO_JS, TO_IGEST])
+def test_an_igest_listing_with_no_quantity_read_at_all_is_a_failure_not_a_quiet_run(
+    settings,
+) -> None:
+    # One row whose quantity cannot be read is that SKU's alone; a listing none of whose rows
+    # can be read is iGEST's answer that cannot be read (a changed field, a service mid-deploy),
+    # as before rows were read one by one: exit 5, not every SKU "left alone" and exit 0 on
+    # every run while no stock is synced.
+    jumpseller = shop([item("A", 1, 3), item("B", 2, 8)])
+    igest = warehouses({"ARM1": {}})
+    why = "iGEST gives its quantity as None, not a number"
+    rows = [StockLevel(r, D(0), quantity_unread=why) for r in ("A", "B")]
+    igest.stock = lambda warehouse: iter(rows)  # type: ignore[method-assign]
+    with pytest.raises(BadResponse) as err:
+        sync_stock(jumpseller, igest, settings, force=False, dry_run=False)
+    assert err.value.exit_code == ExitCode.SERVICE and "'A'" in err.value.message
     assert jumpseller.writes == [] and igest.writes == []

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from igest_sync.errors import ApiError, ConfigError, NotFound, Rejected, SafetyBrake
+from igest_sync.errors import ApiError, BadResponse, ConfigError, NotFound, Rejected, SafetyBrake
 from igest_sync.models import (
     Action,
     ApiFailure,
@@ -207,9 +207,14 @@ def _igest_stock(igest: IgestApi, settings: StockConfig) -> list[StockLevel]:
 
     A warehouse iGEST does not know is the config's to fix: refused (422) it read as a service
     failure (exit 5, "the next run will retry"), which no run ever fixes.
+
+    A row whose quantity cannot be read is that SKU's alone (the plan leaves it); a listing
+    none of whose rows can be read is an answer that cannot be read (a changed field, a
+    service mid-deploy), a failure as before rows were read one by one: every SKU "left
+    alone", exit 0, on every run, hid it.
     """
     try:
-        return list(igest.stock(settings.warehouse))
+        levels = list(igest.stock(settings.warehouse))
     except Rejected as exc:
         if settings.warehouse is None or "warehouse" not in exc.fields:
             raise
@@ -219,6 +224,14 @@ def _igest_stock(igest: IgestApi, settings: StockConfig) -> list[StockLevel]:
             hint="Set [stock] warehouse to one of iGEST's warehouse codes "
             "(`igest-sync check` lists them)",
         ) from exc
+    if levels and all(level.quantity_unread is not None for level in levels):
+        first = levels[0]
+        raise BadResponse(
+            f"iGEST sent GET /stock with no quantity that can be read ({len(levels)} rows; "
+            f"{first.reference!r}: {first.quantity_unread}); nothing was written",
+            service="iGEST",
+        )
+    return levels
 
 
 def locations_to_choose_from(
