@@ -258,13 +258,12 @@ def fits_unnamed(
     reviewed: the start date), is not issued an invoice when a standing invoice not issued by
     igest-sync fits it without naming it: its total to the cent, its customer (the NIF when
     both have one, else the name: ``may_be_its_customer``; a document that names no customer
-    cannot tell), dated
-    from the day the order was placed to its payment and before ``reviewed_from`` (the days
-    after are the guard's, and hold the store's own sales made by hand once it switched), as
-    ``adopt`` matches such a document (an FT made as the order is placed, paid days later by
-    Multibanco). The guard looks from the
-    start date only, and ``invoiced_elsewhere`` meets only a document that names the order:
-    the first run issued the sale a second invoice beside the FT of its placement day.
+    cannot tell), dated from the day the order was placed to its payment and before
+    ``reviewed_from`` (the days after are the guard's, and hold the store's own sales made by
+    hand once it switched), as ``adopt`` matches such a document (an FT made as the order is
+    placed, paid days later by Multibanco). The guard looks from the start date only, and
+    ``invoiced_elsewhere`` meets only a document that names the order: the first run issued
+    the sale a second invoice beside the FT of its placement day.
 
     Never recorded without a person (a document of the same customer and total may be another
     sale's): ``adopt --pick`` records it, ``resend`` issues ours (``told``, as for
