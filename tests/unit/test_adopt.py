@@ -1524,11 +1524,8 @@ def test_a_first_run_holds_an_order_invoiced_as_placed_before_the_start_date(swi
         sb, datetime(2026, 11, 1, 10, 0, tzinfo=UTC), datetime(2026, 11, 5, 10, 0, tzinfo=UTC)
     )
     # Its preview says so first (it reads the days before its listing, as the run does).
-    preview = InvoiceRun.build(config, ledger, js, ig, now=NOW).run(dry_run=True)
-    [would] = [o for o in preview.outcomes if o.key == str(order)]
+    would, held = _previewed_then_run(switched_off, order)
     assert would.action == Action.WOULD_FAIL and "FT MAN/1 of 2026-11-01" in would.detail
-    run = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
-    [held] = [o for o in run.outcomes if o.key == str(order)]
     assert _finals_of(sb, order, {"FT MAN/1"}) == ["FT MAN/1"]
     assert held.action == Action.FAILED, held.detail
     assert "FT MAN/1 of 2026-11-01" in held.detail, held.detail
@@ -1543,6 +1540,18 @@ def test_a_first_run_holds_an_order_invoiced_as_placed_before_the_start_date(swi
     assert ledger.issued_elsewhere()[order].number == "FT MAN/1"
     InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
     assert _finals_of(sb, order, {"FT MAN/1"}) == ["FT MAN/1"]
+
+
+def _previewed_then_run(store: Any, order: int) -> tuple[Any, Any]:
+    """``order``'s outcome in a dry run, then in the real run that follows it (``store``: the
+    sandbox, config, ledger and clients of a fixture)."""
+    _, config, ledger, js, ig = store
+    outcomes = []
+    for dry_run in (True, False):
+        report = InvoiceRun.build(config, ledger, js, ig, now=NOW).run(dry_run=dry_run)
+        outcomes += [o for o in report.outcomes if o.key == str(order)]
+    would, did = outcomes
+    return would, did
 
 
 _NO_ONE = {"name": "Consumidor final"}
@@ -1609,11 +1618,8 @@ def test_a_counter_sale_made_after_the_start_date_holds_no_order_placed_before_i
     )
     [counter] = [d for d in sb.igest.documents if d["number"] == "FT MAN/1"]
     counter["date"] = "2026-11-08"
-    preview = InvoiceRun.build(config, ledger, js, ig, now=NOW).run(dry_run=True)
-    [would] = [o for o in preview.outcomes if o.key == str(order)]
+    would, issued = _previewed_then_run(ordinary, order)
     assert would.action == Action.WOULD_ISSUE, would.detail
-    run = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
-    [issued] = [o for o in run.outcomes if o.key == str(order)]
     assert issued.action == Action.ISSUED, issued.detail
     assert len(_finals_of(sb, order, set())) == 1
 
@@ -1637,7 +1643,7 @@ def test_an_ft_of_the_placement_day_to_the_orders_person_or_a_nif_it_lacks_holds
     billing does: the person for a company's order, or a NIF the order does not have. It is
     still that customer's (same total, days, name): the order is held for a person, not
     issued an invoice beside the FT."""
-    sb, config, ledger, js, ig = switched_off
+    sb = switched_off[0]
     monkeypatch.setitem(BUYERS, "someone", buyer)
     order = _invoiced_as_placed(
         sb,
@@ -1646,11 +1652,8 @@ def test_an_ft_of_the_placement_day_to_the_orders_person_or_a_nif_it_lacks_holds
         buyer="someone",
         customer=customer,
     )
-    preview = InvoiceRun.build(config, ledger, js, ig, now=NOW).run(dry_run=True)
-    [would] = [o for o in preview.outcomes if o.key == str(order)]
+    would, held = _previewed_then_run(switched_off, order)
     assert would.action == Action.WOULD_FAIL, would.detail
-    run = InvoiceRun.build(config, ledger, js, ig, now=NOW).run()
-    [held] = [o for o in run.outcomes if o.key == str(order)]
     assert held.action == Action.FAILED, held.detail
     assert "FT MAN/1 of 2026-11-01" in held.detail, held.detail
     assert _finals_of(sb, order, {"FT MAN/1"}) == ["FT MAN/1"]
