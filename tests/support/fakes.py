@@ -701,3 +701,19 @@ def paid_order(
     }
     values.update(fields)
     return Order(**values)  # type: ignore[arg-type]
+
+
+class UtcStoreDays(FakeJumpseller):
+    """A store whose days are UTC's, not Lisbon's: it lists by its own creation day."""
+
+    def orders_created_between(
+        self, first: date, last: date, status: str | None = None, *, steady: bool = False
+    ) -> Iterator[Order]:
+        self._call("orders_created_between", (first, last, status))
+        return iter(
+            o
+            for _, o in sorted(self.orders.items())
+            if o.created_at is not None
+            and first <= o.created_at.astimezone(UTC).date() <= last
+            and (status is None or o.status == status)
+        )

@@ -22,7 +22,7 @@ from igest_sync.models import Action, Kind, OrderLine, Tax
 from igest_sync.runs.invoicing.invoice import InvoiceRun
 from igest_sync.state.ledger import Ledger
 from tests.support.configs import fake_config
-from tests.support.fakes import FakeIgest, FakeJumpseller, paid_order
+from tests.support.fakes import FakeIgest, FakeJumpseller, UtcStoreDays, paid_order
 
 WRITES = {"create_document", "finalize_document", "delete_document", "email_document"}
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -721,22 +721,6 @@ def test_a_dry_run_names_an_order_already_invoiced_as_the_real_run_does(ledger):
     assert [(o.key, o.action) for o in real.outcomes + real.quiet if o.key == "7"] == [
         ("7", "already")
     ]
-
-
-class UtcStoreDays(FakeJumpseller):
-    """A store whose days are UTC's, not Lisbon's: it lists by its own creation day."""
-
-    def orders_created_between(
-        self, first: date, last: date, status: str | None = None, *, steady: bool = False
-    ):
-        self._call("orders_created_between", (first, last, status))
-        return iter(
-            o
-            for _, o in sorted(self.orders.items())
-            if o.created_at is not None
-            and first <= o.created_at.astimezone(UTC).date() <= last
-            and (status is None or o.status == status)
-        )
 
 
 @pytest.mark.parametrize("minutes", [-30, 30])  # 23:30 and 00:30 UTC around the window's start

@@ -27,7 +27,7 @@ from igest_sync.runs.reconcile import (
 )
 from igest_sync.state.ledger import Ledger
 from tests.support.configs import fake_config
-from tests.support.fakes import FakeIgest, FakeJumpseller
+from tests.support.fakes import FakeIgest, FakeJumpseller, UtcStoreDays
 
 STORE = "shop"
 NOV = Period(date(2026, 11, 1), date(2026, 11, 30))
@@ -855,22 +855,6 @@ def test_a_state_file_still_rebuilding_does_not_hide_an_order_placed_months_befo
     assert report.exit_code != 0
 
 
-class _UtcStoreDays(FakeJumpseller):
-    """A store whose days are UTC's, not Lisbon's: it lists by its own creation day."""
-
-    def orders_created_between(
-        self, first: date, last: date, status: str | None = None, *, steady: bool = False
-    ):
-        self._call("orders_created_between", (first, last, status))
-        return iter(
-            o
-            for _, o in sorted(self.orders.items())
-            if o.created_at is not None
-            and first <= o.created_at.date() <= last  # ``at`` gives UTC times
-            and (status is None or o.status == status)
-        )
-
-
 def test_the_listing_of_many_open_orders_starts_a_store_day_before_the_oldest(tmp_path):
     # The oldest cart, created at 23:30 UTC on 14 September (00:30 on the 15th in Lisbon),
     # completed in November: the listing started on its Lisbon day, the 15th, and a store
@@ -881,7 +865,7 @@ def test_the_listing_of_many_open_orders_starts_a_store_day_before_the_oldest(tm
     ]
     oldest = order(rec.LOOKUP_LIMIT + 2, paid="2026-11-20")
     oldest = replace(oldest, created_at=at("2026-09-14", "23:30"))
-    js = _UtcStoreDays(orders=[order(500), *carts, oldest])
+    js = UtcStoreDays(orders=[order(500), *carts, oldest])
     with Ledger(tmp_path / "state.db") as ledger:
         for o in [*carts, oldest]:
             _seen_open(ledger, o, "abandoned")
