@@ -163,6 +163,15 @@ def test_serve_sends_its_alerts_once_as_a_cron_run_would(tmp_path, monkeypatch):
 HOOKS_URL = "https://shop.example.pt/hooks/loja"
 
 
+def turns(worker, clock, next_sweep, count: int, *, seconds: int):
+    """``count`` turns of the worker's loop, the virtual clock ``seconds`` on after each; the
+    next sweep's time."""
+    for _ in range(count):
+        next_sweep = worker.step(next_sweep)
+        clock.advance(seconds=seconds)
+    return next_sweep
+
+
 def virtual_worker(tmp_path, js, ig, clock, *, public_url=None, alerts=None, sweep=False):
     from igest_sync.config import ServeConfig
 
@@ -964,9 +973,7 @@ def test_a_clock_stepped_back_puts_off_neither_the_sweep_nor_a_retry(tmp_path, n
     worker, _ = virtual_worker(tmp_path, js, ig, clock, sweep=True)
     try:
         next_sweep = clock.wall()
-        for _ in range(3):  # the first sweep
-            next_sweep = worker.step(next_sweep)
-            clock.advance(seconds=1)
+        next_sweep = turns(worker, clock, next_sweep, 3, seconds=1)  # the first sweep
         assert worker.inbox.get_meta(LAST_SWEEP)
         # A webhook's work fails once (iGEST refused the draft): retried 2 s later.
         js.add(paid_order(81, paid_at=clock.wall(), created_at=clock.wall()))
@@ -1047,9 +1054,8 @@ def test_webhooks_that_never_stop_coming_do_not_keep_the_sweep_and_the_watch_out
     worker, seen = virtual_worker(tmp_path, js, ig, clock, sweep=True)
     try:
         next_sweep = clock.wall()
-        for _ in range(3):  # the first sweep: order 90 invoiced
-            next_sweep = worker.step(next_sweep)
-            clock.advance(seconds=1)
+        # The first sweep: order 90 invoiced
+        next_sweep = turns(worker, clock, next_sweep, 3, seconds=1)
         first = worker.inbox.get_meta(LAST_SWEEP)
         assert first and len(ig.finals()) == 1
         js.add(paid_order(91, paid_at=missed, created_at=missed))  # its webhook is lost
@@ -1087,13 +1093,11 @@ def test_healthz_says_degraded_once_serve_has_not_swept_for_as_long_as_status_sa
     worker.inbox.set_meta(SERVE_STARTED, clock.wall().isoformat())  # as start() records it
     try:
         next_sweep = clock.wall()
-        for _ in range(20 * 60 // 5):  # 20 minutes: within two intervals and five minutes
-            next_sweep = worker.step(next_sweep)
-            clock.advance(seconds=5)
+        # 20 minutes: within two intervals and five minutes
+        next_sweep = turns(worker, clock, next_sweep, 20 * 60 // 5, seconds=5)
         assert health([worker])()["status"] == "ok"
-        for _ in range(10 * 60 // 5):  # 30 minutes: past them
-            next_sweep = worker.step(next_sweep)
-            clock.advance(seconds=5)
+        # 30 minutes: past them
+        next_sweep = turns(worker, clock, next_sweep, 10 * 60 // 5, seconds=5)
         answer = health([worker])()
         assert answer["status"] == "degraded", answer
         assert "no sweep since" in answer["reason"] and "loja" not in answer["reason"]
@@ -1122,9 +1126,7 @@ def test_a_clock_minutes_behind_jumpsellers_does_not_call_announced_orders_misse
         steps_until(worker, clock, lambda: worker.inbox.hints_count() == 0)
         clock.advance(minutes=15)  # the sweep has listed it; the watch has looked
         next_sweep = clock.wall()
-        for _ in range(120):
-            next_sweep = worker.step(next_sweep)
-            clock.advance(seconds=5)
+        next_sweep = turns(worker, clock, next_sweep, 120, seconds=5)
         assert seen["degraded"] == [] and worker.inbox.realtime_degraded() is None
     finally:
         worker.close()
@@ -1148,13 +1150,11 @@ def test_a_sweep_that_keeps_failing_does_not_keep_the_webhooks_out(tmp_path, no_
     monkeypatch.setattr(worker, "_sweep", broken)
     try:
         next_sweep = clock.wall()
-        for _ in range(3 * 60 // 5):  # three minutes of failed sweeps
-            next_sweep = worker.step(next_sweep)
-            clock.advance(seconds=5)
+        # Three minutes of failed sweeps
+        next_sweep = turns(worker, clock, next_sweep, 3 * 60 // 5, seconds=5)
         worker.record(ORDER, 97, "order_paid", None, clock.wall())
-        for _ in range(2 * 60 // 5):  # two minutes more: the hint has its turns
-            next_sweep = worker.step(next_sweep)
-            clock.advance(seconds=5)
+        # Two minutes more: the hint has its turns
+        next_sweep = turns(worker, clock, next_sweep, 2 * 60 // 5, seconds=5)
         assert len(ig.finals()) == 1, "the announced order was never worked"
     finally:
         worker.close()
@@ -1173,18 +1173,14 @@ def test_a_clock_stepped_back_after_serve_started_does_not_blind_the_watch(tmp_p
     worker, seen = virtual_worker(tmp_path, js, ig, clock, sweep=True)
     try:
         next_sweep = clock.wall()
-        for _ in range(3):  # the first sweep
-            next_sweep = worker.step(next_sweep)
-            clock.advance(seconds=1)
+        next_sweep = turns(worker, clock, next_sweep, 3, seconds=1)  # the first sweep
         clock.wall_now -= timedelta(hours=1)  # the clock stepped back an hour
         stepped_back = clock.wall()
         next_sweep = worker.step(next_sweep)
         paid = stepped_back + timedelta(minutes=1)
         clock.advance(minutes=1)
         js.add(paid_order(83, paid_at=paid, created_at=paid))  # its webhook never came
-        for _ in range(15 * 60 // 5):
-            next_sweep = worker.step(next_sweep)
-            clock.advance(seconds=5)
+        next_sweep = turns(worker, clock, next_sweep, 15 * 60 // 5, seconds=5)
         assert len(ig.finals()) == 1  # invoiced by the sweep
         assert seen["degraded"] and "orders 83" in seen["degraded"][0].reason, seen["degraded"]
     finally:
