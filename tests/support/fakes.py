@@ -519,10 +519,15 @@ class FakeJumpseller(_Fake):
             [
                 o
                 for _, o in sorted(self.orders.items())
-                if first <= lisbon_date(o.created_at or datetime.now(UTC)) <= last
+                if (day := self._store_day(o)) is not None
+                and first <= day <= last
                 and (status is None or o.status == status)
             ]
         )
+
+    def _store_day(self, order: Order) -> date | None:
+        """The store's day ``order`` was created on, by which it lists: Lisbon's."""
+        return lisbon_date(order.created_at or datetime.now(UTC))
 
     def order_page(
         self,
@@ -706,14 +711,5 @@ def paid_order(
 class UtcStoreDays(FakeJumpseller):
     """A store whose days are UTC's, not Lisbon's: it lists by its own creation day."""
 
-    def orders_created_between(
-        self, first: date, last: date, status: str | None = None, *, steady: bool = False
-    ) -> Iterator[Order]:
-        self._call("orders_created_between", (first, last, status))
-        return iter(
-            o
-            for _, o in sorted(self.orders.items())
-            if o.created_at is not None
-            and first <= o.created_at.astimezone(UTC).date() <= last
-            and (status is None or o.status == status)
-        )
+    def _store_day(self, order: Order) -> date | None:
+        return order.created_at.astimezone(UTC).date() if order.created_at else None
