@@ -35,6 +35,7 @@ from typing import Any
 from igest_sync.errors import OrderRejected, UsageError
 from igest_sync.fiscal.customer import normalize_nif, order_nif
 from igest_sync.fiscal.mapping import expected_gross
+from igest_sync.fiscal.rules import FINAL_CONSUMER_NIF
 from igest_sync.models import (
     DocumentStatus,
     DocumentType,
@@ -361,12 +362,9 @@ def may_be_its_customer(doc: IssuedDocument, order: Order, nif_field: str) -> bo
     return bool(name) and name in (name_key(customer_name(order)), name_key(person))
 
 
-FINAL_CONSUMER = "999999990"
-
-
 def foreign_nif(doc: IssuedDocument) -> str | None:
     """The NIF of ``doc``'s customer, None for the final consumer or none."""
-    return doc.customer_nif if doc.customer_nif not in (None, "", FINAL_CONSUMER) else None
+    return doc.customer_nif if doc.customer_nif not in (None, "", FINAL_CONSUMER_NIF) else None
 
 
 def customer_unknown(doc: IssuedDocument) -> bool:

@@ -64,11 +64,12 @@ from igest_sync.references import parse_reference
 from igest_sync.runs.context import RunContext
 from igest_sync.runs.invoicing.discover import record_order
 from igest_sync.runs.invoicing.hold import (
-    FINAL_CONSUMER,
     PARTLY_KEY,
     REVIEWED_KEY,
     UNDECIDED_KEY,
     Reviewed,
+    customer_unknown,
+    foreign_nif,
     label,
     not_its_invoices,
     numbers_in,
@@ -80,7 +81,6 @@ from igest_sync.runs.invoicing.hold import (
     undecided_invoice,
 )
 from igest_sync.runs.invoicing.hold import fits_customer as _fits_customer
-from igest_sync.runs.invoicing.hold import name_key as _name_key
 from igest_sync.runs.report import counted
 from igest_sync.state.ledger import Ledger
 from igest_sync.state.work import WorkRecord
@@ -645,7 +645,7 @@ def match_one(
             f"no order for that total paid that day or the {INVOICED_WITHIN} days before, "
             "nor placed by that day and paid since",
         )
-    nif = doc.customer_nif if doc.customer_nif not in (None, FINAL_CONSUMER) else None
+    nif = foreign_nif(doc)
     fits = _fits_customer(doc, same, nif_field)
     how = f"total, payment day and {'NIF' if nif is not None else 'name'}"
     ids = tuple(sorted(o.id for o in same))
@@ -664,7 +664,7 @@ def match_one(
     if fits:
         same_how = how if one_day else f"{how.replace(', payment day', '')}, paid {when}"
         return Match(doc, AMBIGUOUS, None, f"{len(fits)} orders have the same {same_how}", ids)
-    if nif is None and not _name_key(doc.customer_name):
+    if customer_unknown(doc):
         why = "the document names no customer (final consumer)"
     else:
         why = f"none with the document's {'NIF' if nif is not None else 'customer name'}"
