@@ -871,3 +871,23 @@ def test_the_listing_of_many_open_orders_starts_a_store_day_before_the_oldest(tm
             _seen_open(ledger, o, "abandoned")
         report = reconcile(config(), js, igest([doc(500)]), ledger=ledger).run(NOV)
     assert kinds(report) == [(MISSING, oldest.id)]
+
+
+def test_a_state_file_still_rebuilding_lists_the_years_paid_orders_once(tmp_path):
+    # A backfill under way (the ledger rebuilding) and many carts it saw open: the paid orders
+    # of the year before the window were listed for the rebuild, then the days from the oldest
+    # cart listed again for the carts, a second read of the same orders in one run.
+    carts = [
+        order(i, status="abandoned", created="2026-09-15", paid=None)
+        for i in range(1, rec.LOOKUP_LIMIT + 2)
+    ]
+    paid = order(rec.LOOKUP_LIMIT + 2, created="2026-09-15", paid="2026-11-20")
+    js = jumpseller([order(500)], hidden=[*carts, paid])
+    with Ledger(tmp_path / "state.db") as ledger:
+        for o in [*carts, paid]:
+            _seen_open(ledger, o, "abandoned")
+        ledger.begin_listing(date(2026, 9, 1))  # a backfill under way
+        report = reconcile(config(), js, igest([doc(500)]), ledger=ledger).run(NOV)
+    assert kinds(report) == [(MISSING, paid.id)]
+    listings = [c for c in js.called("orders_created_between") if c[2] == "paid"]
+    assert len(listings) == 1

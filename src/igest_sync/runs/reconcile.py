@@ -993,7 +993,12 @@ class ReconcileRun:
         each when few, else one listing of the paid orders created since the oldest."""
         if self.ledger is None:
             return {}
-        found = self._paid_before_the_window(period, listed) if self.ledger.rebuilding else {}
+        older = self._paid_before_the_window(period, listed) if self.ledger.rebuilding else None
+        found = {
+            i: o
+            for i, o in (older or {}).items()
+            if o.completed_at is not None and lisbon_date(o.completed_at) in period
+        }
         window = period.first - ORDER_LOOKBACK
         records = [
             r
@@ -1012,6 +1017,12 @@ class ReconcileRun:
             days = [lisbon_date(when) for r in records if (when := moment(r.created_at))]
             oldest = min(days, default=window)
             first = oldest - timedelta(days=1)
+            if older is not None:  # the year's paid orders, listed above: not listed again
+                return found | {
+                    i: o
+                    for i, o in older.items()
+                    if o.created_at is None or lisbon_date(o.created_at) >= first
+                }
             return found | {
                 o.id: o
                 for o in self.jumpseller.orders_created_between(
@@ -1029,21 +1040,15 @@ class ReconcileRun:
     def _paid_before_the_window(self, period: Period, listed: dict[int, Order]) -> dict[int, Order]:
         """A state file no listing has completed (new, lost, its first run killed) may not
         know the orders created before the window, so the paid ones created within
-        ``OPEN_LOOKBACK`` before it are listed (as a first run reads them), and those paid in
-        the period kept. Without them, an order placed months before and paid in the period by
+        ``OPEN_LOOKBACK`` before it are listed (as a first run reads them): those paid in the
+        period are kept (by the caller, which reads the others too). Without them, an order placed months before and paid in the period by
         a late transfer, not invoiced yet, was not seen and the period called clean."""
         window = period.first - ORDER_LOOKBACK
         # The listing goes by the store's days, which need not be Lisbon's: a day more.
         older = self.jumpseller.orders_created_between(
             period.first - OPEN_LOOKBACK - timedelta(days=1), window, status=OrderStatus.PAID
         )
-        return {
-            o.id: o
-            for o in older
-            if o.id not in listed
-            and o.completed_at is not None
-            and lisbon_date(o.completed_at) in period
-        }
+        return {o.id: o for o in older if o.id not in listed}
 
     def _orders_of(
         self, documents: list[IssuedDocument], listed: dict[int, Order], period: Period
