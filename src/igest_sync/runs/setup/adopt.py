@@ -216,13 +216,13 @@ class AdoptRun:
         docs = standing_foreign(listed)
         self._ours_listed = _our_invoices(listed, self.store)
         picks = _as_listed(picks or {}, docs)
-        matches = self.match(docs, orders, picks or {})
+        matches = self.match(docs, orders, picks)
         # The days before the period only for the invoices of its orders placed before it.
         report.matches = [m for m in matches if _of_the_period(m, first, before, picks)]
         for m in report.matches:
             # A person's pick is recorded as chosen, but a document that cannot be that
             # order's invoice by its total or its date is said first (a mistyped number).
-            if label(m.document) in (picks or {}) and m.order_id in orders:
+            if label(m.document) in picks and m.order_id in orders:
                 paid = orders[m.order_id]
                 due = expected_gross(paid)
                 day = lisbon_date(paid.completed_at) if paid.completed_at else None
@@ -238,7 +238,7 @@ class AdoptRun:
                         f"{m.order_id} paid {due:.2f} EUR on {day}: check that it is that "
                         "order's invoice (a pick is recorded as the person chose it)"
                     )
-        for number in set(picks or {}) - {label(m.document) for m in report.matches}:
+        for number in set(picks) - {label(m.document) for m in report.matches}:
             raise UsageError(
                 f"--pick {number}: no document numbered {number} issued by another program "
                 f"from {first} to {last}.",
