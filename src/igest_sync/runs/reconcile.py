@@ -1041,8 +1041,9 @@ class ReconcileRun:
         """A state file no listing has completed (new, lost, its first run killed) may not
         know the orders created before the window, so the paid ones created within
         ``OPEN_LOOKBACK`` before it are listed (as a first run reads them): those paid in the
-        period are kept (by the caller, which reads the others too). Without them, an order placed months before and paid in the period by
-        a late transfer, not invoiced yet, was not seen and the period called clean."""
+        period are kept (by the caller, which reads the others too). Without them, an order
+        placed months before and paid in the period by a late transfer, not invoiced yet, was
+        not seen and the period called clean."""
         window = period.first - ORDER_LOOKBACK
         # The listing goes by the store's days, which need not be Lisbon's: a day more.
         older = self.jumpseller.orders_created_between(
