@@ -27,6 +27,11 @@ from igest_sync.errors import StateError
 from igest_sync.state.schema import SCHEMA_VERSION, statements
 from igest_sync.timeutil import utc_now
 
+# One key of the meta table set (``set_meta``), also as one statement of a larger transaction.
+SET_META = (
+    "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"
+)
+
 # How long a statement waits for another process that holds the state file (SQLite's busy
 # timeout), and what the message says when that was not enough.
 BUSY_SECONDS = 10
@@ -97,11 +102,7 @@ class Database:
         return rows[0]["value"] if rows else None
 
     def set_meta(self, key: str, value: str) -> None:
-        self.write(
-            "INSERT INTO meta(key, value) VALUES(?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            (key, value),
-        )
+        self.write(SET_META, (key, value))
 
 
 # -- what every store of the ledger shares ----------------------------------------------------

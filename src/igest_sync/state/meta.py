@@ -13,7 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from igest_sync.errors import StateError
-from igest_sync.state.database import Params, Store, stamp
+from igest_sync.state.database import SET_META, Params, Store, stamp
 
 # The store's name (Jumpseller's GET /store/info.json), remembered by the runs that talk to
 # Jumpseller: `status` titles its report by it and the alerts name the store by it.
@@ -36,10 +36,6 @@ UNREACHABLE_SINCE = "alerts:unreachable_since"
 # The first creation day of the whole listings completed (``listed_from``): the days whose every
 # order the ledger holds, so that the cancellation pass can watch them all (``watch_from``).
 LISTED_FROM = "listed_from"
-
-SET_META = (
-    "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"
-)
 
 # The checkpoint moves forwards only, even if another process moved it meanwhile.
 ADVANCE_CHECKPOINT = (
