@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
-from test_credit import document
+from test_credit import document, line
 
 from igest_sync.fiscal.credit import CreditRefused, CreditRequest, plan_credit
 from igest_sync.fiscal.money import document_totals, line_value
@@ -258,9 +258,6 @@ def test_a_net_shipping_credited_whole_with_the_documents_cents_is_not_offered_a
     # The example the thorough run found (HYPOTHESIS_PROFILE=thorough) once shipping was counted
     # by its value alone: a net invoice, one line credited, then everything; the shipping, 0.90
     # net, was credited whole but a cent short of its value with VAT, and offered again.
-    def line(reference: str, qty: str, price: str) -> DocumentLine:
-        return DocumentLine(reference, "x", D(qty), D(price), D(0), D("23.00"))
-
     lines = [line(f"SKU-{n}", "1", "0") for n in (0, 1, 3)] + [line("SKU-2", "2", "0.32")]
     shipping = DocumentLine("PORTES", "Portes", D(1), D("0.9"), D(0), D("23.00"), is_service=True)
     original = document("FR A/12", [*lines, shipping], inclusive=False)
@@ -277,11 +274,9 @@ def test_a_net_shipping_the_last_credit_moved_by_its_rates_cents_is_not_offered_
     # the largest line, took the rate's cent: 13.24 of 13.25 net, 14.03 of 14.05 with VAT, two
     # cents short on one NC line. The invoice was credited to the cent, yet a second --all
     # (and the plan's --again) offered the shipping again: a credit note of 0.00 EUR.
-    def line(reference: str, price: str, *, service: bool = False) -> DocumentLine:
-        return DocumentLine(reference, "x", D(1), D(price), D(0), D("6.00"), None, service)
-
-    lines = [line("SKU-0", "2.09"), line("SKU-1", "1.51"), line("PORTES", "13.25", service=True)]
-    original = document("FR A/12", lines, inclusive=False)
+    lines = [line("SKU-0", "1", "2.09", rate="6.00"), line("SKU-1", "1", "1.51", rate="6.00")]
+    shipping = DocumentLine("PORTES", "Portes", D(1), D("13.25"), D(0), D("6.00"), is_service=True)
+    original = document("FR A/12", [*lines, shipping], inclusive=False)
     credits: list[IssuedDocument] = []
     assert _issue(original, credits, CreditRequest.parse(["SKU-0"]))
     assert _issue(original, credits, CreditRequest(everything=True))
