@@ -950,7 +950,7 @@ def test_an_error_between_units_does_not_end_the_worker(tmp_path, monkeypatch, c
             wait_for(lambda: len(reads) >= 3 or not worker.thread.is_alive(), what="a read")
             worker.record(ORDER, 15, "order_paid", None, PAID)
             worker.wake()
-            wait_for(lambda: len(ig.finals()) == 1, timeout=10, what="the invoice")
+            wait_for(lambda: len(ig.finals()) == 1, what="the invoice")
     finally:
         finish(worker, stop)
     assert "disk I/O error" in caplog.text  # logged, and told to a person once
