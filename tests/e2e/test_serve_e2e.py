@@ -247,7 +247,7 @@ def refused_serve(sb, tmp_path: Path, *homes: Path) -> tuple[int, str]:
     that started instead of refusing never ends by itself)."""
     args = [a for home in homes for a in ("--home", str(home))]
     cli = make_cli(sb, tmp_path / "x", in_process=False)
-    result = cli("serve", *args, "--port", str(free_port()), timeout=20)
+    result = cli("serve", *args, "--port", str(free_port()))
     return result.code, result.stderr
 
 
