@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -498,19 +499,9 @@ def _listed_product(body: dict) -> IgestProduct:
     except BadResponse as exc:
         if body.get("id") in (None, "") or not body.get("reference"):
             raise
-        return IgestProduct(
-            id=str(body["id"]),
-            reference=str(body["reference"]),
-            description=str(body.get("description") or ""),
-            type=str(body.get("type") or "P"),
-            unit=str(body.get("unit") or "UN"),
-            price=Decimal(0),
-            vat_rate=Decimal(0),
-            exemption_code=None,
-            barcode=None,
-            active=bool(body.get("active", True)),
-            unread=exc.message,
-        )
+        # Read as ``_product`` reads it, its price and rate 0 (never used).
+        unread = {**body, "price": 0, "vat_rate": 0, "exemption_code": None, "barcode": None}
+        return replace(_product(unread), unread=exc.message)
 
 
 def _document(body: Any) -> IssuedDocument:
