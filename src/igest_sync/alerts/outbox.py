@@ -134,7 +134,8 @@ def _events(
     # retried by every run: an alert only once that has lasted unreachable_minutes, each
     # counted from its own first failure, as cron's output counts it.
     since = _retrying_since(ledger, now)
-    events += failure_events(ledger, lasted=lambda w: now - since[_work_key(w)] >= grace)
+    # One recorded since ``since`` was read (another process) starts now, as a new one does.
+    events += failure_events(ledger, lasted=lambda w: now - since.get(_work_key(w), now) >= grace)
     if passes_by_itself(error):
         # The moment the runs' exit reads too (cron kept quiet until the outage lasts).
         first = ledger.meta.outage_since(error.service, now)
