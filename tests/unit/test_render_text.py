@@ -183,14 +183,11 @@ def test_an_internal_error_without_a_log_file_does_not_send_the_person_to_one(
     assert "run again with --verbose to see the traceback" in err and "log file" not in err
 
 
-def test_a_long_url_beside_a_config_key_folds_and_the_key_stays_whole(capsys) -> None:
+def test_a_long_url_beside_a_config_key_folds_and_the_key_stays_whole(monkeypatch, capsys) -> None:
     """`check` at 80 columns with `[serve] public_url` set: the webhooks row's URL and the
     exemption rows' keys could not both be whole, and the table cut the key in two
     ("([invoice.exemptions] domestic_g" / "oods)"). A URL folds at any width narrower than
     itself; the key is the one to keep."""
-    from rich.console import Console
-
-    from igest_sync.render.console import Renderer, rendering
     from igest_sync.render.setup import check_results
     from igest_sync.runs.setup.service_checks import CheckResult
 
@@ -203,22 +200,19 @@ def test_a_long_url_beside_a_config_key_folds_and_the_key_stays_whole(capsys) ->
             "known to iGEST: Isento artigo 9.º do CIVA",
         ),
     ]
-    out = Console(width=80, highlight=False, soft_wrap=False, emoji=False)
-    with rendering(Renderer(out=out, err=out)):
+    monkeypatch.setenv("COLUMNS", "80")
+    with render.rendering():
         check_results(results)
     text = capsys.readouterr().out
     assert "([invoice.exemptions] domestic_shipping)" in text, text
     assert all(len(line) <= 80 for line in text.splitlines()), text
 
 
-def test_the_digest_wraps_between_words_at_the_terminals_width(capsys) -> None:
+def test_the_digest_wraps_between_words_at_the_terminals_width(monkeypatch, capsys) -> None:
     """`digest` printed each line whole: at 80 columns the terminal cut the small-business
     turnover line (about 270 characters) and a failure's reason wherever column 80 fell."""
-    from rich.console import Console
-
     from igest_sync.alerts.digest import DigestReport, digest_lines
     from igest_sync.render.alerts import digest_report
-    from igest_sync.render.console import Renderer, rendering
 
     report = DigestReport(
         start="2026-11-26T00:00:00+00:00",
@@ -233,8 +227,8 @@ def test_the_digest_wraps_between_words_at_the_terminals_width(capsys) -> None:
         ],
         turnover={"year": 2026, "turnover": "12178.08", "on": "2026-11-27"},
     )
-    out = Console(width=80, highlight=False, soft_wrap=False, emoji=False)
-    with rendering(Renderer(out=out, err=out)):
+    monkeypatch.setenv("COLUMNS", "80")
+    with render.rendering():
         digest_report(report, sent=None, json_out=False)
     text = capsys.readouterr().out
     assert all(len(line) <= 80 for line in text.splitlines()), text
@@ -245,14 +239,13 @@ def test_the_digest_wraps_between_words_at_the_terminals_width(capsys) -> None:
     assert lines[at + 1].startswith("    "), text  # under its order, not under the headings
 
 
-def test_reconciles_what_to_do_follows_a_reason_without_a_stray_full_stop(capsys) -> None:
+def test_reconciles_what_to_do_follows_a_reason_without_a_stray_full_stop(
+    monkeypatch, capsys
+) -> None:
     """A failed order's reason, as the state file recorded it, ends a sentence; at 80 columns
     "what to do" follows it in the same cell, and read "in Jumpseller.; what to do: ..."."""
     from datetime import date
 
-    from rich.console import Console
-
-    from igest_sync.render.console import Renderer, rendering
     from igest_sync.render.credits import reconcile_report
     from igest_sync.runs.reconcile import Problem, ReconcileReport
     from igest_sync.timeutil import Period
@@ -268,8 +261,8 @@ def test_reconciles_what_to_do_follows_a_reason_without_a_stray_full_stop(capsys
     report = ReconcileReport(
         store="loja", period=Period(date(2026, 11, 1), date(2026, 11, 30)), problems=[problem]
     )
-    out = Console(width=80, highlight=False, soft_wrap=False, emoji=False)
-    with rendering(Renderer(out=out, err=out)):
+    monkeypatch.setenv("COLUMNS", "80")
+    with render.rendering():
         reconcile_report(report)
     text = " ".join(capsys.readouterr().out.replace("│", " ").split())
     assert "in Jumpseller; what to do: fix the cause" in text, text
