@@ -804,16 +804,28 @@ def test_a_checkout_abandoned_long_before_the_period_and_paid_in_it_is_a_sale_of
     assert sorted(js.called("order")) == [5, 6, 7]  # a few: one GET each
 
 
-def test_many_open_orders_before_the_window_are_read_back_with_one_listing(tmp_path):
+def _many_carts_and_one_paid() -> tuple[Order, FakeJumpseller]:
+    """More carts of 15 September than reconcile reads back one by one, and one order of that
+    day paid on 20 November, none of them in November's listing: the paid one and the store."""
     carts = [
         order(i, status="abandoned", created="2026-09-15", paid=None)
         for i in range(1, rec.LOOKUP_LIMIT + 2)
     ]
     paid = order(rec.LOOKUP_LIMIT + 2, created="2026-09-15", paid="2026-11-20")
-    js = jumpseller([order(500)], hidden=[*carts, paid])
-    with Ledger(tmp_path / "state.db") as ledger:
-        for o in [*carts, paid]:
+    return paid, jumpseller([order(500)], hidden=[*carts, paid])
+
+
+def _seen_open_all(ledger: Ledger, js: FakeJumpseller) -> None:
+    """The ledger as a run left it that saw every order of ``js`` but November's open."""
+    for o in js.orders.values():
+        if o.id != 500:
             _seen_open(ledger, o, "abandoned")
+
+
+def test_many_open_orders_before_the_window_are_read_back_with_one_listing(tmp_path):
+    paid, js = _many_carts_and_one_paid()
+    with Ledger(tmp_path / "state.db") as ledger:
+        _seen_open_all(ledger, js)
         report = reconcile(config(), js, igest([doc(500)]), ledger=ledger).run(NOV)
     assert kinds(report) == [(MISSING, paid.id)]
     assert js.called("order") == []
@@ -877,15 +889,9 @@ def test_a_state_file_still_rebuilding_lists_the_years_paid_orders_once(tmp_path
     # A backfill under way (the ledger rebuilding) and many carts it saw open: the paid orders
     # of the year before the window were listed for the rebuild, then the days from the oldest
     # cart listed again for the carts, a second read of the same orders in one run.
-    carts = [
-        order(i, status="abandoned", created="2026-09-15", paid=None)
-        for i in range(1, rec.LOOKUP_LIMIT + 2)
-    ]
-    paid = order(rec.LOOKUP_LIMIT + 2, created="2026-09-15", paid="2026-11-20")
-    js = jumpseller([order(500)], hidden=[*carts, paid])
+    paid, js = _many_carts_and_one_paid()
     with Ledger(tmp_path / "state.db") as ledger:
-        for o in [*carts, paid]:
-            _seen_open(ledger, o, "abandoned")
+        _seen_open_all(ledger, js)
         ledger.begin_listing(date(2026, 9, 1))  # a backfill under way
         report = reconcile(config(), js, igest([doc(500)]), ledger=ledger).run(NOV)
     assert kinds(report) == [(MISSING, paid.id)]
